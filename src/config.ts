@@ -1,0 +1,75 @@
+/**
+ * Environment and flags → one typed Config. Every path oo-ml touches is derived here from the
+ * home folder, so commands, the server and tests agree on the layout:
+ *
+ *   <home>/data/events/<event type>/day=YYYY-MM-DD/events.parquet   event log
+ *   <home>/data/users/users.parquet                                user dimension (synth)
+ *   <home>/data/warehouse.duckdb                                   offline feature warehouse
+ *   <home>/data/features/*.parquet                                 profile features + history
+ *   <home>/data/training-set.parquet                               default training set
+ *   <home>/data/snapshots/<id>/ + LATEST                           exported snapshots
+ *   <home>/mlruns/                                                 MLflow file store
+ *   <home>/model-cards/                                            Markdown model cards
+ *   <home>/.oo-ml/tmp/                                             temporaries (same device)
+ */
+import { resolve, join } from 'node:path';
+
+/** Resolved paths of one oo-ml home. */
+export interface HomePaths {
+  home: string;
+  data: string;
+  events: string;
+  users: string;
+  warehouse: string;
+  features: string;
+  trainingSet: string;
+  snapshots: string;
+  mlruns: string;
+  modelCards: string;
+  tmp: string;
+}
+
+/** Everything a command or the server needs from the environment. */
+export interface Config {
+  paths: HomePaths;
+  /** `file:` store under <home>/mlruns unless MLFLOW_TRACKING_URI names an http(s) server. */
+  trackingUri: string;
+  natsUrl: string | undefined;
+  llmBaseUrl: string | undefined;
+}
+
+/** The paths of the home folder `home` (relative paths resolve against the working folder). */
+export function homePaths(home: string): HomePaths {
+  const root = resolve(home);
+  const data = join(root, 'data');
+  return {
+    home: root,
+    data,
+    events: join(data, 'events'),
+    users: join(data, 'users'),
+    warehouse: join(data, 'warehouse.duckdb'),
+    features: join(data, 'features'),
+    trainingSet: join(data, 'training-set.parquet'),
+    snapshots: join(data, 'snapshots'),
+    mlruns: join(root, 'mlruns'),
+    modelCards: join(root, 'model-cards'),
+    tmp: join(root, '.oo-ml', 'tmp'),
+  };
+}
+
+/** Builds the Config from a home folder and an environment (defaults to process.env). */
+export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const paths = homePaths(home);
+  const tracking = env['MLFLOW_TRACKING_URI']?.trim();
+  return {
+    paths,
+    trackingUri: tracking !== undefined && tracking !== '' ? tracking : `file://${paths.mlruns}`,
+    natsUrl: nonEmpty(env['NATS_URL']),
+    llmBaseUrl: nonEmpty(env['LLM_BASE_URL']),
+  };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  const t = v?.trim();
+  return t === undefined || t === '' ? undefined : t;
+}

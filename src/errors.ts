@@ -1,0 +1,103 @@
+/**
+ * The one error type of oo-ml. Every failure a user can cause or fix is an `OoMlError` with a
+ * stable `code`; only `cli/main.ts` and the server's error handler translate it (to an exit code
+ * or an HTTP status, through the tables below). `internal` means a bug: it may show a stack.
+ */
+
+/** Stable error codes. `invalid_usage` is a bad flag or argument (exit 2); the rest exit 1. */
+export type ErrorCode =
+  | 'invalid_usage'
+  | 'invalid_input'
+  | 'not_found'
+  | 'already_exists'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal';
+
+/** Code → HTTP status, the one table the server uses. */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  invalid_usage: 400,
+  invalid_input: 400,
+  not_found: 404,
+  already_exists: 409,
+  conflict: 409,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** Code → process exit code, the one table the CLI uses (0 ok, 1 failure, 2 bad usage). */
+export const EXIT_CODE: Readonly<Record<ErrorCode, number>> = {
+  invalid_usage: 2,
+  invalid_input: 1,
+  not_found: 1,
+  already_exists: 1,
+  conflict: 1,
+  unavailable: 1,
+  internal: 1,
+};
+
+/** Optional parts of an error: what to do about it, and structured detail (field paths…). */
+export interface ErrorExtras {
+  hint?: string;
+  details?: unknown;
+  cause?: unknown;
+}
+
+/** A typed, user-facing error: `message` names the bad input, `hint` says what to do. */
+export class OoMlError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, extras: ErrorExtras = {}) {
+    super(message, extras.cause === undefined ? undefined : { cause: extras.cause });
+    this.name = 'OoMlError';
+    this.code = code;
+    this.hint = extras.hint;
+    this.details = extras.details;
+  }
+
+  /** A plain object for `--json` output and HTTP bodies; never includes a stack. */
+  toJSON(): { error: ErrorCode; message: string; hint?: string; details?: unknown } {
+    return {
+      error: this.code,
+      message: this.message,
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+      ...(this.details === undefined ? {} : { details: this.details }),
+    };
+  }
+}
+
+/** Shorthand constructors, so call sites read as the kind of failure they report. */
+export const invalidUsage = (message: string, extras?: ErrorExtras): OoMlError =>
+  new OoMlError('invalid_usage', message, extras);
+/** A file, body or payload that does not meet its contract. */
+export const invalidInput = (message: string, extras?: ErrorExtras): OoMlError =>
+  new OoMlError('invalid_input', message, extras);
+/** Something named that does not exist. */
+export const notFound = (message: string, extras?: ErrorExtras): OoMlError =>
+  new OoMlError('not_found', message, extras);
+/** A create that collides with an existing entity. */
+export const alreadyExists = (message: string, extras?: ErrorExtras): OoMlError =>
+  new OoMlError('already_exists', message, extras);
+/** A state that forbids the operation (already champion, concurrent writer…). */
+export const conflict = (message: string, extras?: ErrorExtras): OoMlError =>
+  new OoMlError('conflict', message, extras);
+/** A service or resource that cannot be reached or is not ready. */
+export const unavailable = (message: string, extras?: ErrorExtras): OoMlError =>
+  new OoMlError('unavailable', message, extras);
+/** A bug: an invariant that should hold did not. */
+export const internal = (message: string, extras?: ErrorExtras): OoMlError =>
+  new OoMlError('internal', message, extras);
+
+/** True when `e` is an OoMlError (optionally of one code). */
+export function isOoMlError(e: unknown, code?: ErrorCode): e is OoMlError {
+  return e instanceof OoMlError && (code === undefined || e.code === code);
+}
+
+/** Turns anything thrown into an OoMlError; foreign errors become `internal` and keep their cause. */
+export function toOoMlError(e: unknown): OoMlError {
+  if (e instanceof OoMlError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return internal(message, { cause: e });
+}

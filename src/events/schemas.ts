@@ -1,0 +1,121 @@
+/**
+ * Event schemas: the one definition of every event oo-ml reads or writes, validated at every
+ * edge (HTTP bodies, NATS payloads, event files). Types come from the schemas, and the Parquet
+ * columns of the event log are derived from them (pipelines/event-log.ts).
+ *
+ * Times are ISO-8601 strings on the wire and UTC TIMESTAMP columns at rest.
+ */
+import Type, { type Static, type TSchema } from 'typebox';
+import { ARM_IDS } from '../features/arms.js';
+import { createValidator } from '../validation.js';
+
+const Id = Type.String({ minLength: 1, maxLength: 200 });
+const Timestamp = Type.String({ format: 'date-time' });
+
+/** The reactions a person can have to a tip. */
+export const REACTIONS = ['completed', 'dismissed', 'ignored', 'liked'] as const;
+/** One reaction. */
+export type Reaction = (typeof REACTIONS)[number];
+
+/** The JIT context recorded with a serve: what the policy saw. */
+export const ServeContext = Type.Object(
+  {
+    hour_of_day: Type.Integer({ minimum: 0, maximum: 23 }),
+    day_of_week: Type.Integer({ minimum: 0, maximum: 6 }),
+    open_tasks: Type.Integer({ minimum: 0 }),
+    overdue_tasks: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+/** `tip.served`: a policy chose an arm for a user (shadow serves are recorded, never rewarded). */
+export const TipServed = Type.Object(
+  {
+    type: Type.Literal('tip.served'),
+    event_id: Id,
+    ts: Timestamp,
+    user_id: Id,
+    serve_id: Id,
+    arm: Type.Union(ARM_IDS.map((a) => Type.Literal(a))),
+    propensity: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+    policy: Id,
+    model_version: Type.Union([Type.String(), Type.Null()]),
+    prompt_version: Type.Union([Type.String(), Type.Null()]),
+    context: ServeContext,
+    shadow: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
+/** `tip.reaction`: what the person did with a served tip. */
+export const TipReaction = Type.Object(
+  {
+    type: Type.Literal('tip.reaction'),
+    event_id: Id,
+    ts: Timestamp,
+    user_id: Id,
+    serve_id: Id,
+    reaction: Type.Union(REACTIONS.map((r) => Type.Literal(r))),
+    dwell_ms: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+/** `task.created`: a task appeared in the user's list. */
+export const TaskCreated = Type.Object(
+  {
+    type: Type.Literal('task.created'),
+    event_id: Id,
+    ts: Timestamp,
+    user_id: Id,
+    task_id: Id,
+    due_ts: Type.Union([Timestamp, Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+
+/** `task.completed`: a task was checked off. */
+export const TaskCompleted = Type.Object(
+  {
+    type: Type.Literal('task.completed'),
+    event_id: Id,
+    ts: Timestamp,
+    user_id: Id,
+    task_id: Id,
+  },
+  { additionalProperties: false },
+);
+
+/** Every event type with its schema; the keys are the event type names. */
+export const EVENT_SCHEMAS = {
+  'tip.served': TipServed,
+  'tip.reaction': TipReaction,
+  'task.created': TaskCreated,
+  'task.completed': TaskCompleted,
+} as const satisfies Record<string, TSchema>;
+
+/** An event type name. */
+export type EventType = keyof typeof EVENT_SCHEMAS;
+/** Event type names, in declaration order. */
+export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
+
+/** Static types of the events. */
+export type TipServedEvent = Static<typeof TipServed>;
+export type TipReactionEvent = Static<typeof TipReaction>;
+export type TaskCreatedEvent = Static<typeof TaskCreated>;
+export type TaskCompletedEvent = Static<typeof TaskCompleted>;
+/** Any event. */
+export type OoEvent = TipServedEvent | TipReactionEvent | TaskCreatedEvent | TaskCompletedEvent;
+
+/** Compiled validators per event type. */
+export const EVENT_VALIDATORS = {
+  'tip.served': createValidator(TipServed),
+  'tip.reaction': createValidator(TipReaction),
+  'task.created': createValidator(TaskCreated),
+  'task.completed': createValidator(TaskCompleted),
+} as const;
+
+/** True when `name` is an event type. */
+export function isEventType(name: string): name is EventType {
+  return Object.hasOwn(EVENT_SCHEMAS, name);
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // DuckDB and worker-heavy suites share 2 cores; forks keep native handles isolated.
+    pool: 'forks',
+  },
+});
