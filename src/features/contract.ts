@@ -17,7 +17,8 @@ export interface FeatureSignature {
   ttlSec: number | null;
   fallback: string;
   windowDays: number | null;
-  sql: string | null;
+  sums: Readonly<Record<string, string>> | null;
+  value: string | null;
 }
 
 /** The signature of one feature. */
@@ -29,7 +30,8 @@ export function featureSignature(f: FeatureDef): FeatureSignature {
     ttlSec: f.ttlSec,
     fallback: f.fallback,
     windowDays: f.build?.windowDays ?? null,
-    sql: f.build?.sql ?? null,
+    sums: f.build?.sums ?? null,
+    value: f.build?.value ?? null,
   };
 }
 

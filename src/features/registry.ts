@@ -18,12 +18,18 @@ export type FallbackRule = 'global_mean' | 'null' | 'zero' | 'server_clock' | 'e
 /** Event tables a profile aggregate reads (see events/schemas.ts for their columns). */
 export type BuildSource = 'tip_reactions' | 'tip_serves' | 'task_completions';
 
-/** How the offline build computes a profile feature. */
+/**
+ * How the offline build computes a profile feature. The aggregate is declared in decomposable
+ * form so one daily pass serves both the as-of value and the daily history: the build keeps, per
+ * user and day, `n` (row count) and one SUM per entry of `sums`; a window adds them over
+ * `windowDays`; `value` turns the windowed sums into the feature ({n} and {<sum name>} stand for
+ * them). The value is NULL when the window holds no rows.
+ */
 export interface BuildSpec {
   source: BuildSource;
   windowDays: number;
-  /** DuckDB aggregate over the source rows in the window; NULL when the user has none. */
-  sql: string;
+  sums: Readonly<Record<string, string>>;
+  value: string;
 }
 
 /** One feature of the contract. */
@@ -44,11 +50,13 @@ export interface FeatureDef {
 
 const DAY = 86_400;
 
-// Circular mean of completion hours: the mean angle of (sin, cos) on the 24-hour clock, mapped
-// back to an hour. A plain average would put 23:00 and 01:00 at noon.
-const CIRCULAR_MEAN_HOUR_SQL =
-  "CAST(floor(((degrees(atan2(avg(sin(radians(15 * (hour(ts) + minute(ts) / 60.0)))), " +
-  'avg(cos(radians(15 * (hour(ts) + minute(ts) / 60.0)))))) / 15 + 24.5)) AS INTEGER) % 24';
+// Circular mean of completion hours: the angle of the summed (sin, cos) on the 24-hour clock
+// (15° per hour), rounded back to an hour. A plain average would put 23:00 and 01:00 at noon.
+// When the vectors cancel out there is no preferred hour (NULL).
+const HOUR_ANGLE = 'radians(15 * (hour(ts) + minute(ts) / 60.0))';
+const CIRCULAR_MEAN_HOUR =
+  'CASE WHEN sqrt({s} * {s} + {c} * {c}) < 1e-9 * {n} THEN NULL ' +
+  'ELSE CAST(floor(degrees(atan2({s}, {c})) / 15 + 24.5) AS INTEGER) % 24 END';
 
 /** Every feature, in contract order. */
 export const FEATURES = [
@@ -65,7 +73,8 @@ export const FEATURES = [
     build: {
       source: 'tip_reactions',
       windowDays: 30,
-      sql: "avg(CASE WHEN reaction = 'completed' THEN 1.0 ELSE 0.0 END)",
+      sums: { k: "CASE WHEN reaction = 'completed' THEN 1 ELSE 0 END" },
+      value: '{k} / {n}',
     },
   },
   {
@@ -81,7 +90,8 @@ export const FEATURES = [
     build: {
       source: 'tip_reactions',
       windowDays: 30,
-      sql: "avg(CASE WHEN reaction = 'dismissed' THEN 1.0 ELSE 0.0 END)",
+      sums: { k: "CASE WHEN reaction = 'dismissed' THEN 1 ELSE 0 END" },
+      value: '{k} / {n}',
     },
   },
   {
@@ -97,7 +107,8 @@ export const FEATURES = [
     build: {
       source: 'tip_reactions',
       windowDays: 30,
-      sql: 'avg(least(dwell_ms / 1000.0, 600.0))',
+      sums: { d: 'least(dwell_ms / 1000.0, 600.0)' },
+      value: '{d} / {n}',
     },
   },
   {
@@ -110,7 +121,12 @@ export const FEATURES = [
     source: 'task completions, 30-day window',
     fallback: 'null',
     description: 'Circular mean of the hours at which tasks get completed (null → alignment 0).',
-    build: { source: 'task_completions', windowDays: 30, sql: CIRCULAR_MEAN_HOUR_SQL },
+    build: {
+      source: 'task_completions',
+      windowDays: 30,
+      sums: { s: `sin(${HOUR_ANGLE})`, c: `cos(${HOUR_ANGLE})` },
+      value: CIRCULAR_MEAN_HOUR,
+    },
   },
   {
     name: 'tip_volume',
@@ -121,7 +137,7 @@ export const FEATURES = [
     source: 'tip serves, 30-day window',
     fallback: 'zero',
     description: 'Tips served to the user in the last 30 days (shadow serves excluded).',
-    build: { source: 'tip_serves', windowDays: 30, sql: 'count(*)' },
+    build: { source: 'tip_serves', windowDays: 30, sums: {}, value: '{n}' },
   },
   {
     name: 'hour_of_day',

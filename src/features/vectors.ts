@@ -17,8 +17,11 @@ export interface VectorInput {
   dayOfWeek: number;
   openTasks: number;
   overdueTasks: number;
-  /** Null when the user has no profile row at all (the has-profile flag is then 0). */
-  profile: ProfileValues | null;
+  /** True when the user has a profile row (in the snapshot, or in the history for training). */
+  hasProfile: boolean;
+  /** Profile values with the contract's fallbacks already applied (null only where the
+   *  fallback itself is null, e.g. an unknown preferred hour). */
+  profile: ProfileValues;
 }
 
 /** A named vector component. */
@@ -37,25 +40,25 @@ const V1: readonly VectorComponent[] = [
   { name: 'weekend', value: (i) => (i.dayOfWeek >= 5 ? 1 : 0) },
   { name: 'log_open_tasks', value: (i) => Math.log1p(Math.max(0, i.openTasks)) },
   { name: 'log_overdue_tasks', value: (i) => Math.log1p(Math.max(0, i.overdueTasks)) },
-  { name: 'has_profile', value: (i) => (i.profile === null ? 0 : 1) },
+  { name: 'has_profile', value: (i) => (i.hasProfile ? 1 : 0) },
 ];
 
 const V2: readonly VectorComponent[] = [
   ...V1,
-  { name: 'completion_rate', value: (i) => i.profile?.completion_rate ?? 0 },
-  { name: 'dismiss_rate', value: (i) => i.profile?.dismiss_rate ?? 0 },
+  { name: 'completion_rate', value: (i) => i.profile.completion_rate ?? 0 },
+  { name: 'dismiss_rate', value: (i) => i.profile.dismiss_rate ?? 0 },
   {
     name: 'mean_dwell_scaled',
-    value: (i) => Math.min(Math.max(i.profile?.mean_dwell_sec ?? 0, 0), MAX_DWELL_SEC) / MAX_DWELL_SEC,
+    value: (i) => Math.min(Math.max(i.profile.mean_dwell_sec ?? 0, 0), MAX_DWELL_SEC) / MAX_DWELL_SEC,
   },
   {
     name: 'preferred_hour_alignment',
     value: (i) => {
-      const p = i.profile?.preferred_hour;
-      return p === null || p === undefined ? 0 : Math.cos((TWO_PI * (i.hourOfDay - p)) / 24);
+      const p = i.profile.preferred_hour;
+      return p === null ? 0 : Math.cos((TWO_PI * (i.hourOfDay - p)) / 24);
     },
   },
-  { name: 'log_tip_volume', value: (i) => Math.log1p(Math.max(0, i.profile?.tip_volume ?? 0)) },
+  { name: 'log_tip_volume', value: (i) => Math.log1p(Math.max(0, i.profile.tip_volume ?? 0)) },
 ];
 
 /** The vector layouts by name. */

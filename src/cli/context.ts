@@ -1,0 +1,40 @@
+/**
+ * What every command receives: the resolved Config, output mode, a clock, progress, and the
+ * writer for results. Commands print only through `print`, so --json stays machine-readable.
+ */
+import { loadConfig, type Config } from '../config.js';
+import { createProgressFactory, type ProgressFactory } from './progress.js';
+
+/** Global options of every command. */
+export interface GlobalOptions {
+  home: string;
+  json: boolean;
+}
+
+/** Everything a command needs from its surroundings. */
+export interface CommandContext {
+  config: Config;
+  json: boolean;
+  now: () => Date;
+  progress: ProgressFactory;
+  /** Prints a result: `json` with --json (one JSON document), else the human `text`. */
+  print(text: string, json: unknown): void;
+  /** Prints a line of human progress (stderr; silent with --json). */
+  note(line: string): void;
+}
+
+/** Builds the context from global options and the process environment. */
+export function createContext(options: GlobalOptions): CommandContext {
+  return {
+    config: loadConfig(options.home),
+    json: options.json,
+    now: () => new Date(),
+    progress: createProgressFactory(!options.json),
+    print(text, json) {
+      process.stdout.write(options.json ? JSON.stringify(json, null, 2) + '\n' : text.endsWith('\n') ? text : text + '\n');
+    },
+    note(line) {
+      if (!options.json) process.stderr.write(line + '\n');
+    },
+  };
+}

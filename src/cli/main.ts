@@ -1,0 +1,56 @@
+/**
+ * The oo-ml command line. The only place that turns errors into exit codes (0 ok, 1 failure,
+ * 2 bad usage) and the only process.exit. Commands are registered only when they work.
+ */
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { EXIT_CODE, toOoMlError } from '../errors.js';
+import { registerData } from './commands/data.js';
+import { registerFeatures } from './commands/features.js';
+import { registerQuickstart } from './commands/quickstart.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+/** Builds the program (without parsing), so tests can inspect it. */
+export function createProgram(): Command {
+  const program = new Command('oo-ml')
+    .description('contextual-bandit MLOps: features, policies, off-policy evaluation, MLflow registry, serving')
+    .version(version)
+    .option('--home <dir>', 'folder holding data/, mlruns/ and model-cards/ (default: the current folder)')
+    .option('--json', 'machine-readable output on stdout', false)
+    .showHelpAfterError()
+    .exitOverride();
+  registerQuickstart(program);
+  registerData(program);
+  registerFeatures(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/** Runs the CLI on `argv` and returns the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const program = createProgram();
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are successes; every other commander error is bad usage (already printed).
+      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+    }
+    const err = toOoMlError(e);
+    if (json) {
+      process.stderr.write(JSON.stringify(err.toJSON()) + '\n');
+    } else {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint !== undefined) process.stderr.write(`hint: ${err.hint}\n`);
+      if (err.code === 'internal' && err.cause instanceof Error && err.cause.stack !== undefined) {
+        process.stderr.write(`${err.cause.stack}\n`);
+      }
+    }
+    return EXIT_CODE[err.code];
+  }
+}
+
+process.exitCode = await run(process.argv);

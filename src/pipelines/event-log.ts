@@ -1,0 +1,316 @@
+/**
+ * The event log at rest: one Parquet file per event type and UTC day,
+ *
+ *   <events>/<event type>/day=YYYY-MM-DD/events.parquet   (+ <events>/users.parquet, optional)
+ *
+ * Columns are derived from the event schemas (events/schemas.ts): strings → VARCHAR, date-time
+ * strings → TIMESTAMP (UTC), integers → INTEGER, numbers → DOUBLE, booleans → BOOLEAN, objects →
+ * STRUCT. The `type` field is implied by the folder and not stored. Reading validates every file
+ * against the derived columns and names the file and column that do not match.
+ */
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TSchema } from 'typebox';
+import { invalidInput, notFound } from '../errors.js';
+import { EVENT_SCHEMAS, EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
+import { exists, replaceDirAtomic } from '../io/atomic.js';
+import { duckdbMessage, sqlString, type Db } from '../io/duckdb.js';
+
+/** A stored column: its name and DuckDB type. */
+export interface EventColumn {
+  name: string;
+  sqlType: string;
+}
+
+/** SQL table/view name of an event type (`tip.served` → `tip_served`). */
+export function eventTable(type: EventType): string {
+  return type.replace('.', '_');
+}
+
+interface JsonSchemaNode {
+  type?: string;
+  format?: string;
+  const?: unknown;
+  enum?: unknown[];
+  anyOf?: JsonSchemaNode[];
+  properties?: Record<string, JsonSchemaNode>;
+}
+
+/** DuckDB type of a schema node (nullable unions collapse to their non-null branch). */
+function sqlTypeOf(node: JsonSchemaNode): string {
+  if (node.anyOf !== undefined) {
+    const branches = node.anyOf.filter((b) => b.type !== 'null');
+    const types = new Set(branches.map(sqlTypeOf));
+    if (types.size !== 1) throw new Error(`event schema union of ${[...types].join(', ')} has no single column type`);
+    return [...types][0]!;
+  }
+  if (node.enum !== undefined && node.enum.every((v) => typeof v === 'string')) return 'VARCHAR';
+  switch (node.type) {
+    case 'string':
+      return node.format === 'date-time' ? 'TIMESTAMP' : 'VARCHAR';
+    case 'integer':
+      return 'INTEGER';
+    case 'number':
+      return 'DOUBLE';
+    case 'boolean':
+      return 'BOOLEAN';
+    case 'object': {
+      const fields = Object.entries(node.properties ?? {}).map(([k, v]) => `${k} ${sqlTypeOf(v)}`);
+      return `STRUCT(${fields.join(', ')})`;
+    }
+    default:
+      throw new Error(`event schema node of type ${String(node.type)} has no column type`);
+  }
+}
+
+/** Stored columns of an event type, in schema order (without `type`). */
+export function eventColumns(type: EventType): EventColumn[] {
+  const schema = EVENT_SCHEMAS[type] as TSchema as JsonSchemaNode;
+  return Object.entries(schema.properties ?? {})
+    .filter(([name]) => name !== 'type')
+    .map(([name, node]) => ({ name, sqlType: sqlTypeOf(node) }));
+}
+
+/** `{name: 'TYPE', …}` for DuckDB's read_json `columns` argument. */
+function jsonColumnsArg(type: EventType): string {
+  return `{${eventColumns(type)
+    .map((c) => `${sqlString(c.name)}: ${sqlString(c.sqlType)}`)
+    .join(', ')}}`;
+}
+
+/** Summary of a written event log. */
+export interface EventLogSummary {
+  dir: string;
+  counts: Record<EventType, number>;
+  days: string[];
+  files: number;
+}
+
+/**
+ * Writes `events` as the event log at `dir`, replacing what was there atomically. Rows are
+ * ordered by (ts, event_id) and DuckDB runs single-threaded here, so the same events give
+ * byte-identical files. `users` rows, when given, become users.parquet.
+ */
+export async function writeEventLog(
+  db: Db,
+  dir: string,
+  events: Iterable<OoEvent>,
+  users: readonly { user_id: string; persona: string; segment: string }[] | null,
+  tmpDir: string,
+): Promise<EventLogSummary> {
+  await mkdir(tmpDir, { recursive: true });
+  const staged = new Map<EventType, string[]>();
+  for (const e of events) {
+    let lines = staged.get(e.type);
+    if (lines === undefined) staged.set(e.type, (lines = []));
+    const { type: _type, ...rest } = e;
+    lines.push(JSON.stringify(rest));
+  }
+  return replaceDirAtomic(
+    dir,
+    async (out) => {
+      await db.run('SET threads = 1');
+      const counts = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+      const days = new Set<string>();
+      let files = 0;
+      for (const type of EVENT_TYPES) {
+        const lines = staged.get(type) ?? [];
+        counts[type] = lines.length;
+        if (lines.length === 0) continue;
+        const ndjson = join(out, `.${type}.ndjson`);
+        await writeFile(ndjson, lines.join('\n') + '\n');
+        const table = `stage_${eventTable(type)}`;
+        await db.run(
+          `CREATE OR REPLACE TEMP TABLE ${table} AS SELECT * FROM read_json(${sqlString(ndjson)}, ` +
+            `format = 'newline_delimited', columns = ${jsonColumnsArg(type)})`,
+        );
+        const dayRows = await db.rows<{ day: string }>(
+          `SELECT DISTINCT strftime(ts, '%Y-%m-%d') AS day FROM ${table} ORDER BY day`,
+        );
+        for (const { day } of dayRows) {
+          const partDir = join(out, type, `day=${day}`);
+          await mkdir(partDir, { recursive: true });
+          await db.run(
+            `COPY (SELECT * FROM ${table} WHERE strftime(ts, '%Y-%m-%d') = ${sqlString(day)} ORDER BY ts, event_id) ` +
+              `TO ${sqlString(join(partDir, 'events.parquet'))} (FORMAT parquet)`,
+          );
+          days.add(day);
+          files++;
+        }
+        await db.run(`DROP TABLE ${table}`);
+        await rmQuiet(ndjson);
+      }
+      if (users !== null) {
+        const ndjson = join(out, '.users.ndjson');
+        await writeFile(ndjson, users.map((u) => JSON.stringify(u)).join('\n') + '\n');
+        await db.run(
+          `COPY (SELECT * FROM read_json(${sqlString(ndjson)}, format = 'newline_delimited', ` +
+            `columns = {user_id: 'VARCHAR', persona: 'VARCHAR', segment: 'VARCHAR'}) ORDER BY user_id) ` +
+            `TO ${sqlString(join(out, 'users.parquet'))} (FORMAT parquet)`,
+        );
+        await rmQuiet(ndjson);
+      }
+      await db.run('RESET threads');
+      return { dir, counts, days: [...days].sort(), files };
+    },
+    { tmpDir },
+  );
+}
+
+async function rmQuiet(path: string): Promise<void> {
+  await rm(path, { force: true });
+}
+
+/** Type family used to decide whether a stored column can be read as the expected one. */
+function family(sqlType: string): string {
+  const t = sqlType.trim().toUpperCase();
+  if (t.startsWith('STRUCT')) return 'STRUCT';
+  if (/^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|INT[1248])$/.test(t)) return 'INT';
+  if (/^(DOUBLE|FLOAT|REAL|DECIMAL.*)$/.test(t)) return 'FLOAT';
+  if (t.startsWith('TIMESTAMP')) return 'TIMESTAMP';
+  if (t === 'VARCHAR' || t === 'TEXT' || t === 'STRING') return 'VARCHAR';
+  if (t === 'BOOLEAN' || t === 'BOOL') return 'BOOLEAN';
+  return t;
+}
+
+/** Field name → type of a STRUCT(...) type string, split at top-level commas. */
+function structFields(sqlType: string): Map<string, string> {
+  const inner = sqlType.slice(sqlType.indexOf('(') + 1, sqlType.lastIndexOf(')'));
+  const fields = new Map<string, string>();
+  let depth = 0;
+  let start = 0;
+  const parts: string[] = [];
+  for (let i = 0; i < inner.length; i++) {
+    const ch = inner[i];
+    if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) {
+      parts.push(inner.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(inner.slice(start));
+  for (const part of parts) {
+    const m = /^\s*("(?:[^"]|"")*"|\S+)\s+(.+)$/.exec(part);
+    if (m === null) continue;
+    fields.set(m[1]!.replace(/^"|"$/g, '').replaceAll('""', '"'), m[2]!.trim());
+  }
+  return fields;
+}
+
+/** Problems reading a stored column as the expected column (empty when compatible). */
+function columnProblems(expected: EventColumn, actualType: string | undefined): string[] {
+  if (actualType === undefined) return [`missing column "${expected.name}" (${expected.sqlType})`];
+  const want = family(expected.sqlType);
+  const got = family(actualType);
+  if (want !== got) return [`column "${expected.name}" is ${actualType}, expected ${expected.sqlType}`];
+  if (want !== 'STRUCT') return [];
+  const have = structFields(actualType);
+  const problems: string[] = [];
+  for (const [field, type] of structFields(expected.sqlType)) {
+    for (const p of columnProblems({ name: field, sqlType: type }, have.get(field))) {
+      problems.push(p.replace(`"${field}"`, `"${expected.name}.${field}"`));
+    }
+  }
+  return problems;
+}
+
+/** The Parquet files of an event type in the log at `dir`, sorted. */
+async function eventFiles(dir: string, type: EventType): Promise<string[]> {
+  const typeDir = join(dir, type);
+  if (!(await exists(typeDir))) return [];
+  const files: string[] = [];
+  for (const entry of (await readdir(typeDir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!entry.isDirectory() || !entry.name.startsWith('day=')) continue;
+    for (const f of (await readdir(join(typeDir, entry.name))).sort()) {
+      if (f.endsWith('.parquet')) files.push(join(typeDir, entry.name, f));
+    }
+  }
+  return files;
+}
+
+/** What `attachEventLog` found. */
+export interface AttachedEventLog {
+  counts: Record<EventType, number>;
+  files: number;
+  hasUsers: boolean;
+}
+
+/**
+ * Validates the event log at `dir` and creates one view per event type (`tip_served`,
+ * `tip_reaction`, `task_created`, `task_completed`, plus `users`) on `db`. A type without files
+ * gets an empty view. Throws `not_found` for a missing folder and `invalid_input` naming the file
+ * for an unreadable file, a missing or mistyped column, or a log without any event.
+ */
+export async function attachEventLog(db: Db, dir: string): Promise<AttachedEventLog> {
+  if (!(await exists(dir))) {
+    throw notFound(`event log folder ${dir} does not exist`, {
+      hint: 'run `oo-ml data synth` (or `oo-ml ingest`) first, or pass --home',
+    });
+  }
+  const counts = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+  let fileCount = 0;
+  for (const type of EVENT_TYPES) {
+    const expected = eventColumns(type);
+    const files = await eventFiles(dir, type);
+    fileCount += files.length;
+    for (const file of files) {
+      let described: { column_name: string; column_type: string }[];
+      try {
+        described = await db.rows(`DESCRIBE SELECT * FROM read_parquet(${sqlString(file)})`);
+      } catch (e) {
+        throw invalidInput(`event file ${file} cannot be read: ${duckdbMessage(e)}`, {
+          hint: 'remove or regenerate the file',
+          details: { file },
+        });
+      }
+      const actual = new Map(described.map((d) => [d.column_name, d.column_type]));
+      const problems = expected.flatMap((c) => columnProblems(c, actual.get(c.name)));
+      if (problems.length > 0) {
+        throw invalidInput(`event file ${file} does not match the ${type} schema: ${problems.join('; ')}`, {
+          details: { file, problems },
+        });
+      }
+    }
+    const select = expected.map((c) => `CAST(${c.name} AS ${c.sqlType}) AS ${c.name}`).join(', ');
+    const view = eventTable(type);
+    if (files.length === 0) {
+      const empty = expected.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ');
+      await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${empty} WHERE false`);
+    } else {
+      const list = `[${files.map(sqlString).join(', ')}]`;
+      await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${select} FROM read_parquet(${list})`);
+      try {
+        const [row] = await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${view}`);
+        counts[type] = Number(row?.n ?? 0n);
+      } catch (e) {
+        throw invalidInput(`event files of ${type} under ${dir} cannot be read: ${duckdbMessage(e)}`, {
+          details: { type },
+        });
+      }
+    }
+  }
+  if (Object.values(counts).every((n) => n === 0)) {
+    throw invalidInput(`event log ${dir} holds no events`, {
+      hint: 'generate events with `oo-ml data synth` or ingest them with `oo-ml ingest`',
+    });
+  }
+  const usersFile = join(dir, 'users.parquet');
+  const hasUsers = await exists(usersFile);
+  if (hasUsers) {
+    try {
+      await db.run(
+        `CREATE OR REPLACE TEMP VIEW users AS SELECT CAST(user_id AS VARCHAR) AS user_id, ` +
+          `CAST(segment AS VARCHAR) AS segment FROM read_parquet(${sqlString(usersFile)})`,
+      );
+      await db.rows('SELECT count(*) FROM users');
+    } catch (e) {
+      throw invalidInput(`user file ${usersFile} cannot be read: ${duckdbMessage(e)}`, {
+        hint: 'it needs VARCHAR columns user_id and segment',
+      });
+    }
+  } else {
+    await db.run(`CREATE OR REPLACE TEMP VIEW users AS SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS segment WHERE false`);
+  }
+  return { counts, files: fileCount, hasUsers };
+}

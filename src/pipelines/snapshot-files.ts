@@ -1,0 +1,259 @@
+/**
+ * `oo-ml features export` and its reader. A snapshot is a folder
+ *
+ *   <snapshots>/<snapshot id>/profiles.arrow   Arrow IPC file: user_id, as_of, one column per profile feature
+ *   <snapshots>/<snapshot id>/manifest.json    id, as_of, created_at, contract hash, feature signatures,
+ *                                              fallback values, row count, byte size and sha256 of the data
+ *   <snapshots>/LATEST                         the id of the newest snapshot (replaced atomically)
+ *
+ * The Arrow schema is derived from the feature contract (float → Float64, int → Int32, nullable).
+ * The folder is built in a temporary place and renamed in whole; LATEST moves only after that.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  Float64,
+  Int32,
+  Table,
+  TimestampMillisecond,
+  Utf8,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type DataType,
+  type Vector,
+} from 'apache-arrow';
+import { invalidInput, notFound } from '../errors.js';
+import { contractHash, contractSignatures } from '../features/contract.js';
+import { PROFILE_FEATURES, type ProfileFeatureName } from '../features/registry.js';
+import {
+  assertSameContract,
+  createSnapshotIndex,
+  snapshotManifestValidator,
+  type SnapshotColumns,
+  type SnapshotIndex,
+  type SnapshotManifest,
+} from '../features/snapshot.js';
+import { exists, replaceDirAtomic, writeFileAtomic } from '../io/atomic.js';
+import { withDb } from '../io/duckdb.js';
+import { attachWarehouse } from './training-set.js';
+
+const DATA_FILE = 'profiles.arrow';
+const MANIFEST_FILE = 'manifest.json';
+const LATEST_FILE = 'LATEST';
+
+/** Arrow type of a profile feature, from its contract dtype. */
+function arrowType(dtype: string): DataType {
+  return dtype === 'int' ? new Int32() : new Float64();
+}
+
+/** Options of `exportSnapshot`. */
+export interface ExportJob {
+  warehouse: string;
+  /** Folder holding snapshot folders and LATEST. */
+  outDir: string;
+  tmpDir: string;
+  now: Date;
+}
+
+/** What an export produced. */
+export interface ExportSummary {
+  snapshotId: string;
+  dir: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  asOf: string;
+}
+
+/** Exports the warehouse's latest profile features as a new snapshot and points LATEST at it. */
+export async function exportSnapshot(job: ExportJob): Promise<ExportSummary> {
+  const { table, asOf, fallbacks } = await withDb(':memory:', async (db) => {
+    const { asOf } = await attachWarehouse(db, job.warehouse);
+    const names = PROFILE_FEATURES.map((f) => f.name);
+    const reader = await db.connection.runAndReadAll(
+      `SELECT user_id, epoch_ms(as_of) AS as_of_ms, ${names.join(', ')} FROM wh.profile_features ORDER BY user_id`,
+    );
+    const cols = reader.getColumnsObjectJS() as Record<string, unknown[]>;
+    const vectors: Record<string, Vector> = {
+      user_id: vectorFromArray(cols['user_id'] as string[], new Utf8()),
+      as_of: vectorFromArray(
+        (cols['as_of_ms'] as (number | bigint)[]).map((v) => new Date(Number(v))),
+        new TimestampMillisecond(),
+      ),
+    };
+    for (const f of PROFILE_FEATURES) {
+      const raw = cols[f.name] as (number | bigint | null)[];
+      vectors[f.name] = vectorFromArray(
+        raw.map((v) => (v === null ? null : Number(v))),
+        arrowType(f.dtype),
+      );
+    }
+    const [g] = await db.rows<Record<string, number | null>>(
+      `SELECT * EXCLUDE (as_of) FROM wh.profile_global WHERE as_of = (SELECT as_of FROM wh.build_info)`,
+    );
+    return { table: new Table(vectors), asOf, fallbacks: g ?? {} };
+  });
+  const bytes = tableToIPC(table, 'file');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const stamp = job.now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const snapshotId = `snap-${stamp}-${sha256.slice(0, 8)}`;
+  const manifest: SnapshotManifest = {
+    format: 'oo-ml-snapshot/1',
+    snapshot_id: snapshotId,
+    as_of: asOf.toISOString(),
+    created_at: job.now.toISOString(),
+    contract_hash: contractHash(),
+    features: contractSignatures().filter((s) => s.kind === 'profile'),
+    fallbacks: Object.fromEntries(
+      PROFILE_FEATURES.map((f) => [f.name, typeof fallbacks[f.name] === 'number' ? fallbacks[f.name]! : null]),
+    ),
+    row_count: table.numRows,
+    data_file: DATA_FILE,
+    data_bytes: bytes.byteLength,
+    sha256,
+  };
+  const dir = join(job.outDir, snapshotId);
+  await replaceDirAtomic(
+    dir,
+    async (tmp) => {
+      await writeFileAtomic(join(tmp, DATA_FILE), bytes);
+      await writeFileAtomic(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    },
+    { tmpDir: job.tmpDir },
+  );
+  await writeFileAtomic(join(job.outDir, LATEST_FILE), snapshotId + '\n', { tmpDir: job.tmpDir });
+  return { snapshotId, dir, rows: table.numRows, bytes: bytes.byteLength, sha256, asOf: manifest.as_of };
+}
+
+/**
+ * Resolves `path` to a snapshot folder: a folder with manifest.json is one; a folder with
+ * LATEST points at one.
+ */
+export async function resolveSnapshotDir(path: string): Promise<string> {
+  if (await exists(join(path, MANIFEST_FILE))) return path;
+  const latest = join(path, LATEST_FILE);
+  if (!(await exists(latest))) {
+    throw notFound(`no snapshot at ${path} (neither ${MANIFEST_FILE} nor ${LATEST_FILE})`, {
+      hint: 'run `oo-ml features export` first',
+    });
+  }
+  const id = (await readFile(latest, 'utf8')).trim();
+  if (!/^[\w.-]+$/.test(id)) throw invalidInput(`${latest} does not hold a snapshot id (got "${id.slice(0, 80)}")`);
+  const dir = join(path, id);
+  if (!(await exists(join(dir, MANIFEST_FILE)))) {
+    throw notFound(`${latest} points at snapshot ${id}, which has no ${MANIFEST_FILE}`, {
+      hint: 'run `oo-ml features export` again',
+    });
+  }
+  return dir;
+}
+
+/** Decodes a Utf8 column to strings; ASCII chunks are decoded in one call and sliced by offsets. */
+export function decodeUtf8Column(vector: Vector): string[] {
+  const out: string[] = new Array<string>(vector.length);
+  const decoder = new TextDecoder();
+  let at = 0;
+  for (const chunk of vector.data) {
+    const offsets = chunk.valueOffsets as Int32Array;
+    const bytes = chunk.values as Uint8Array;
+    const start = offsets[0]!;
+    const end = offsets[chunk.length]!;
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (bytes[i]! > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      // One decode per chunk instead of one per value: ~15× faster on 1M ids (see BENCHMARKS.md).
+      const text = decoder.decode(bytes.subarray(start, end));
+      for (let i = 0; i < chunk.length; i++) out[at++] = text.slice(offsets[i]! - start, offsets[i + 1]! - start);
+    } else {
+      for (let i = 0; i < chunk.length; i++) out[at++] = decoder.decode(bytes.subarray(offsets[i]!, offsets[i + 1]!));
+    }
+  }
+  return out;
+}
+
+/** A numeric column as Float64Array with NaN for nulls. */
+function numericColumn(vector: Vector): Float64Array {
+  const out = new Float64Array(vector.length);
+  let at = 0;
+  for (const chunk of vector.data) {
+    const values = chunk.values as ArrayLike<number>;
+    const offset = chunk.offset;
+    for (let i = 0; i < chunk.length; i++) {
+      out[at++] = chunk.nullCount > 0 && !chunk.getValid(i) ? NaN : Number(values[offset + i]);
+    }
+  }
+  return out;
+}
+
+/** A loaded snapshot and where it came from. */
+export interface LoadedSnapshot {
+  dir: string;
+  index: SnapshotIndex;
+}
+
+/**
+ * Loads and verifies a snapshot (a snapshot folder, or a folder with LATEST): the manifest must
+ * validate, its contract hash must match this code's (else the differing features are named),
+ * the data file's size and sha256 must match the manifest, and its columns must be the
+ * contract's.
+ */
+export async function loadSnapshot(path: string): Promise<LoadedSnapshot> {
+  const dir = await resolveSnapshotDir(path);
+  const manifestPath = join(dir, MANIFEST_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(manifestPath, 'utf8'));
+  } catch (e) {
+    throw invalidInput(`snapshot manifest ${manifestPath} is not valid JSON: ${(e as Error).message}`);
+  }
+  const manifest = snapshotManifestValidator.parse(raw, `snapshot manifest ${manifestPath}`);
+  assertSameContract(manifest, dir);
+  const dataPath = join(dir, manifest.data_file);
+  if (!(await exists(dataPath))) throw notFound(`snapshot data file ${dataPath} is missing`);
+  const bytes = await readFile(dataPath);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.byteLength !== manifest.data_bytes || sha !== manifest.sha256) {
+    throw invalidInput(
+      `snapshot data file ${dataPath} is corrupt: sha256 ${sha.slice(0, 12)}… (${bytes.byteLength} bytes) ` +
+        `does not match the manifest's ${manifest.sha256.slice(0, 12)}… (${manifest.data_bytes} bytes)`,
+      { hint: 'export a new snapshot with `oo-ml features export`' },
+    );
+  }
+  let table: Table;
+  try {
+    table = tableFromIPC(bytes);
+  } catch (e) {
+    throw invalidInput(`snapshot data file ${dataPath} is not an Arrow IPC file: ${(e as Error).message}`);
+  }
+  const problems: string[] = [];
+  const column = (name: string): Vector | null => {
+    const v = table.getChild(name);
+    if (v === null) problems.push(`missing column ${name}`);
+    return v;
+  };
+  const userIds = column('user_id');
+  const asOf = column('as_of');
+  const values = {} as Record<ProfileFeatureName, Float64Array>;
+  for (const f of PROFILE_FEATURES) {
+    const v = column(f.name);
+    if (v !== null) {
+      const want = arrowType(f.dtype);
+      if (v.type.typeId !== want.typeId) problems.push(`column ${f.name} is ${String(v.type)}, expected ${String(want)}`);
+      else values[f.name] = numericColumn(v);
+    }
+  }
+  if (problems.length > 0 || userIds === null || asOf === null) {
+    throw invalidInput(`snapshot data file ${dataPath} does not match the feature contract: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  const columns: SnapshotColumns = { userIds: decodeUtf8Column(userIds), asOfMs: numericColumn(asOf), values };
+  return { dir, index: createSnapshotIndex(manifest, columns) };
+}

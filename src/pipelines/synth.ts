@@ -1,0 +1,43 @@
+/**
+ * `oo-ml data synth`: a synthetic event log from the personas. Generation is pure
+ * (sim/event-generator.ts); this job only orders the events and writes them (event-log.ts).
+ */
+import { invalidUsage } from '../errors.js';
+import type { OoEvent } from '../events/schemas.js';
+import { withDb } from '../io/duckdb.js';
+import { generateUser } from '../sim/event-generator.js';
+import { writeEventLog, type EventLogSummary } from './event-log.js';
+
+/** Options of `synthesize`. */
+export interface SynthJob {
+  users: number;
+  days: number;
+  seed: number;
+  /** First day (midnight UTC). Fixed by default so a seed alone fixes the output. */
+  start: Date;
+  eventsDir: string;
+  tmpDir: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The default first day of synthetic logs. */
+export const DEFAULT_SYNTH_START = new Date('2026-01-05T00:00:00Z');
+
+/** Generates and writes a synthetic event log; the same options give byte-identical files. */
+export async function synthesize(job: SynthJob): Promise<EventLogSummary & { users: number; personas: Record<string, number> }> {
+  if (job.start.getUTCHours() !== 0 || job.start.getUTCMinutes() !== 0 || job.start.getUTCSeconds() !== 0 || job.start.getUTCMilliseconds() !== 0) {
+    throw invalidUsage(`--start must be a midnight UTC, got ${job.start.toISOString()}`);
+  }
+  const events: OoEvent[] = [];
+  const users: { user_id: string; persona: string; segment: string }[] = [];
+  const personas: Record<string, number> = {};
+  for (let i = 0; i < job.users; i++) {
+    const u = generateUser({ users: job.users, days: job.days, seed: job.seed, startMs: job.start.getTime() }, i);
+    for (const e of u.events) events.push(e);
+    users.push({ user_id: u.userId, persona: u.persona, segment: u.persona });
+    personas[u.persona] = (personas[u.persona] ?? 0) + 1;
+    job.onProgress?.(i + 1, job.users);
+  }
+  const summary = await withDb(':memory:', (db) => writeEventLog(db, job.eventsDir, events, users, job.tmpDir));
+  return { ...summary, users: job.users, personas };
+}

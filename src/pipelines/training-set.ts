@@ -1,0 +1,299 @@
+/**
+ * `oo-ml features training-set`: every logged (non-shadow) serve joined to
+ *   - the profile features as they were strictly before it (DuckDB ASOF JOIN on the daily
+ *     history: the latest as-of ≤ the serve, which only saw events before that as-of),
+ *     with the contract's TTL and fallback rules applied, and the names of those that fell back;
+ *   - its context features (as logged on the serve);
+ *   - its reward (events/reward.ts) and the logging propensity.
+ * Only serves whose reward window closed by the warehouse's as-of are kept (mature labels).
+ * The Parquet file carries the contract hash and as-of in its key-value metadata.
+ *
+ * `loadTrainingSet` reads such a file back into typed arrays for training and OPE.
+ */
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
+import { contractHash } from '../features/contract.js';
+import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
+import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
+import { invalidInput, notFound } from '../errors.js';
+import { REWARD_WINDOW_MS, rewardSql } from '../events/reward.js';
+import { exists, tempPathFor } from '../io/atomic.js';
+import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
+import { attachEventLog } from './event-log.js';
+
+/** Options of `buildTrainingSet`. */
+export interface TrainingSetJob {
+  eventsDir: string;
+  warehouse: string;
+  out: string;
+  tmpDir: string;
+}
+
+/** What a training-set build produced. */
+export interface TrainingSetSummary {
+  out: string;
+  rows: number;
+  positives: number;
+  immatureExcluded: number;
+  from: string | null;
+  to: string | null;
+  asOf: string;
+  contractHash: string;
+}
+
+/** Opens the warehouse read-only into `db` as `wh`, checking it was built with this contract. */
+export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf: Date }> {
+  if (!(await exists(warehouse))) {
+    throw notFound(`feature warehouse ${warehouse} does not exist`, { hint: 'run `oo-ml features build` first' });
+  }
+  try {
+    await db.run(`ATTACH ${sqlString(warehouse)} AS wh (READ_ONLY)`);
+  } catch (e) {
+    throw invalidInput(`feature warehouse ${warehouse} cannot be opened: ${duckdbMessage(e)}`, {
+      hint: 'rebuild it with `oo-ml features build`',
+    });
+  }
+  let info: { as_of: Date; contract_hash: string } | undefined;
+  try {
+    [info] = await db.rows<{ as_of: Date; contract_hash: string }>('SELECT as_of, contract_hash FROM wh.build_info');
+  } catch (e) {
+    throw invalidInput(`feature warehouse ${warehouse} is incomplete: ${duckdbMessage(e)}`, {
+      hint: 'rebuild it with `oo-ml features build`',
+    });
+  }
+  if (info === undefined) throw invalidInput(`feature warehouse ${warehouse} has no build_info row`);
+  if (info.contract_hash !== contractHash()) {
+    throw invalidInput(`feature warehouse ${warehouse} was built with another feature contract (${info.contract_hash.slice(0, 12)})`, {
+      hint: 'rebuild it with `oo-ml features build`',
+    });
+  }
+  return { asOf: info.as_of };
+}
+
+const armIndexSql = (col: string): string =>
+  `CASE ${col} ${ARM_IDS.map((a, i) => `WHEN ${sqlString(a)} THEN ${i}`).join(' ')} END`;
+
+/** The SELECT of the training set (over views tip_served, tip_reaction, users and wh.*). */
+function trainingSetSql(asOfLiteral: string): string {
+  const resolved = PROFILE_FEATURES.map((f) => {
+    const fresh = `(h.as_of IS NOT NULL AND s.ts - h.as_of <= INTERVAL ${f.ttlSec} SECOND AND h.${f.name} IS NOT NULL)`;
+    const fallback = f.fallback === 'global_mean' ? `g.${f.name}` : f.fallback === 'zero' ? '0' : 'NULL';
+    return {
+      value: `CASE WHEN ${fresh} THEN h.${f.name} ELSE ${fallback} END AS ${f.name}`,
+      fellBack: `CASE WHEN NOT ${fresh} THEN ${sqlString(f.name)} END`,
+    };
+  });
+  return `
+    WITH first_reaction AS (
+      SELECT serve_id, arg_min(reaction, ts) AS reaction, min(ts) AS reaction_ts FROM tip_reaction GROUP BY serve_id
+    )
+    SELECT s.serve_id, s.user_id, s.ts, s.arm, ${armIndexSql('s.arm')} AS arm_index, s.propensity,
+      s.policy AS logging_policy, s.model_version, s.prompt_version,
+      s.context.hour_of_day AS hour_of_day, s.context.day_of_week AS day_of_week,
+      s.context.open_tasks AS open_tasks, s.context.overdue_tasks AS overdue_tasks,
+      coalesce(u.segment, 'unknown') AS segment,
+      h.as_of AS profile_as_of, (h.as_of IS NOT NULL) AS has_profile,
+      ${resolved.map((r) => r.value).join(',\n      ')},
+      list_filter([${resolved.map((r) => r.fellBack).join(', ')}], x -> x IS NOT NULL) AS fell_back,
+      r.reaction, r.reaction_ts,
+      ${rewardSql('r.reaction', 's.ts', 'r.reaction_ts')} AS reward
+    FROM tip_served s
+    ASOF LEFT JOIN wh.profile_history h ON s.user_id = h.user_id AND s.ts >= h.as_of
+    ASOF LEFT JOIN wh.profile_global g ON s.ts >= g.as_of
+    LEFT JOIN first_reaction r ON r.serve_id = s.serve_id
+    LEFT JOIN users u ON u.user_id = s.user_id
+    WHERE NOT s.shadow AND s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND <= ${asOfLiteral}
+    ORDER BY s.ts, s.serve_id`;
+}
+
+/** Builds the training set Parquet at `job.out` (written to a temporary, then renamed). */
+export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSetSummary> {
+  await mkdir(job.tmpDir, { recursive: true });
+  const tmp = tempPathFor(job.out, { tmpDir: job.tmpDir });
+  try {
+    const summary = await withDb(':memory:', async (db) => {
+      const { asOf } = await attachWarehouse(db, job.warehouse);
+      await attachEventLog(db, job.eventsDir);
+      const asOfLit = `TIMESTAMP ${sqlString(asOf.toISOString().replace('T', ' ').replace('Z', ''))}`;
+      await db.run(`CREATE TEMP TABLE ts AS ${trainingSetSql(asOfLit)}`);
+      const bad = await db.rows<{ serve_id: string; arm: string }>(
+        'SELECT serve_id, arm FROM ts WHERE arm_index IS NULL LIMIT 3',
+      );
+      if (bad.length > 0) {
+        throw invalidInput(`serves with unknown arms: ${bad.map((b) => `${b.serve_id} (${b.arm})`).join(', ')}`, {
+          hint: `known arms: ${ARM_IDS.join(', ')}`,
+        });
+      }
+      const [stats] = await db.rows<{ n: bigint; pos: bigint | null; lo: Date | null; hi: Date | null }>(
+        'SELECT count(*) AS n, sum(reward) AS pos, min(ts) AS lo, max(ts) AS hi FROM ts',
+      );
+      const [all] = await db.rows<{ n: bigint }>('SELECT count(*) AS n FROM tip_served WHERE NOT shadow');
+      const meta = `{contract_hash: ${sqlString(contractHash())}, as_of: ${sqlString(asOf.toISOString())}}`;
+      await db.run(`COPY ts TO ${sqlString(tmp)} (FORMAT parquet, KV_METADATA ${meta})`);
+      const rows = Number(stats?.n ?? 0n);
+      return {
+        out: job.out,
+        rows,
+        positives: Number(stats?.pos ?? 0n),
+        immatureExcluded: Number(all?.n ?? 0n) - rows,
+        from: stats?.lo?.toISOString() ?? null,
+        to: stats?.hi?.toISOString() ?? null,
+        asOf: asOf.toISOString(),
+        contractHash: contractHash(),
+      };
+    });
+    if (summary.rows === 0) {
+      throw invalidInput('the training set would be empty: no logged serve has a closed reward window before the as-of', {
+        hint: 'build features with a later --as-of, or generate more days of events',
+      });
+    }
+    await rename(tmp, job.out);
+    return summary;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** A training set in memory: one row per logged serve, columnar. */
+export interface TrainingData {
+  n: number;
+  k: number;
+  serveId: string[];
+  userId: string[];
+  ts: Float64Array;
+  arm: Int32Array;
+  propensity: Float64Array;
+  reward: Float64Array;
+  segment: string[];
+  /** Context and resolved profile of each row, for building vectors of any layout. */
+  hourOfDay: Int32Array;
+  dayOfWeek: Int32Array;
+  openTasks: Int32Array;
+  overdueTasks: Int32Array;
+  hasProfile: Uint8Array;
+  profile: ProfileValues[];
+  contractHash: string | null;
+  asOf: string | null;
+}
+
+/** Columns a training-set file must have (everything else is ignored). */
+export const TRAINING_SET_COLUMNS = [
+  'serve_id',
+  'user_id',
+  'ts',
+  'arm_index',
+  'propensity',
+  'reward',
+  'segment',
+  'hour_of_day',
+  'day_of_week',
+  'open_tasks',
+  'overdue_tasks',
+  'has_profile',
+  ...PROFILE_FEATURES.map((f) => f.name),
+] as const;
+
+/**
+ * Reads a training-set Parquet file, validating its columns and values: missing columns,
+ * propensities outside (0, 1], rewards other than 0/1 and unknown arms are `invalid_input`
+ * errors naming the file (and the first offending serve).
+ */
+export async function loadTrainingSet(file: string): Promise<TrainingData> {
+  if (!(await exists(file))) {
+    throw notFound(`training set ${file} does not exist`, { hint: 'run `oo-ml features training-set` first' });
+  }
+  return withDb(':memory:', async (db) => {
+    let cols: { column_name: string }[];
+    try {
+      cols = await db.rows(`DESCRIBE SELECT * FROM read_parquet(${sqlString(file)})`);
+    } catch (e) {
+      throw invalidInput(`training set ${file} cannot be read: ${duckdbMessage(e)}`);
+    }
+    const have = new Set(cols.map((c) => c.column_name));
+    const missing = TRAINING_SET_COLUMNS.filter((c) => !have.has(c));
+    if (missing.length > 0) {
+      throw invalidInput(`training set ${file} is missing column(s): ${missing.join(', ')}`, {
+        hint: 'rebuild it with `oo-ml features training-set`',
+        details: { file, missing },
+      });
+    }
+    const src = `read_parquet(${sqlString(file)})`;
+    const checks: [string, string][] = [
+      [`propensity IS NULL OR isnan(propensity) OR propensity <= 0 OR propensity > 1`, 'a propensity outside (0, 1]'],
+      [`reward IS NULL OR reward NOT IN (0, 1)`, 'a reward other than 0 or 1'],
+      [`arm_index IS NULL OR arm_index < 0 OR arm_index >= ${ARM_COUNT}`, `an arm index outside [0, ${ARM_COUNT})`],
+    ];
+    for (const [where, what] of checks) {
+      const bad = await db.rows<{ serve_id: string; n: bigint }>(
+        `SELECT any_value(serve_id) AS serve_id, count(*) AS n FROM ${src} WHERE ${where} HAVING count(*) > 0`,
+      );
+      if (bad.length > 0) {
+        throw invalidInput(`training set ${file} has ${bad[0]!.n} row(s) with ${what} (e.g. serve ${bad[0]!.serve_id})`, {
+          details: { file, rows: Number(bad[0]!.n) },
+        });
+      }
+    }
+    const reader = await db.connection.runAndReadAll(
+      `SELECT ${TRAINING_SET_COLUMNS.map((c) => (c === 'ts' ? 'epoch_ms(ts) AS ts' : c)).join(', ')} FROM ${src} ORDER BY ts, serve_id`,
+    );
+    const c = reader.getColumnsObjectJS() as Record<string, unknown[]>;
+    const n = reader.currentRowCount;
+    if (n === 0) throw invalidInput(`training set ${file} is empty`);
+    const num = (name: string, i: number): number => Number(c[name]![i]);
+    const data: TrainingData = {
+      n,
+      k: ARM_COUNT,
+      serveId: c['serve_id']!.map(String),
+      userId: c['user_id']!.map(String),
+      ts: Float64Array.from(c['ts']!, Number),
+      arm: Int32Array.from(c['arm_index']!, Number),
+      propensity: Float64Array.from(c['propensity']!, Number),
+      reward: Float64Array.from(c['reward']!, Number),
+      segment: c['segment']!.map(String),
+      hourOfDay: Int32Array.from(c['hour_of_day']!, Number),
+      dayOfWeek: Int32Array.from(c['day_of_week']!, Number),
+      openTasks: Int32Array.from(c['open_tasks']!, Number),
+      overdueTasks: Int32Array.from(c['overdue_tasks']!, Number),
+      hasProfile: Uint8Array.from(c['has_profile']!, (v) => (v === true ? 1 : 0)),
+      profile: [],
+      contractHash: null,
+      asOf: null,
+    };
+    for (let i = 0; i < n; i++) {
+      const p = {} as ProfileValues;
+      for (const f of PROFILE_FEATURES) {
+        const v = c[f.name]![i];
+        p[f.name] = v === null || v === undefined ? null : num(f.name, i);
+      }
+      data.profile.push(p);
+    }
+    const kv = await db.rows<{ key: string; value: string }>(
+      `SELECT decode(key) AS key, decode(value) AS value FROM parquet_kv_metadata(${sqlString(file)})`,
+    );
+    data.contractHash = kv.find((r) => r.key === 'contract_hash')?.value ?? null;
+    data.asOf = kv.find((r) => r.key === 'as_of')?.value ?? null;
+    return data;
+  });
+}
+
+/** Feature vectors of every row of `data` in `layout`, row-major (n × D). */
+export function trainingVectors(data: TrainingData, layout: VectorLayoutName): Float64Array {
+  const d = vectorDim(layout);
+  const x = new Float64Array(data.n * d);
+  for (let i = 0; i < data.n; i++) {
+    writeVector(
+      layout,
+      {
+        hourOfDay: data.hourOfDay[i]!,
+        dayOfWeek: data.dayOfWeek[i]!,
+        openTasks: data.openTasks[i]!,
+        overdueTasks: data.overdueTasks[i]!,
+        hasProfile: data.hasProfile[i] === 1,
+        profile: data.profile[i]!,
+      },
+      x,
+      i * d,
+    );
+  }
+  return x;
+}
