@@ -51,10 +51,12 @@ export function contractHash(): string {
 
 /**
  * Names of the features whose signatures differ between `theirs` (e.g. a snapshot manifest)
- * and this contract, including features present on one side only.
+ * and this contract, including features present on one side only. `kind` limits the comparison
+ * to one kind (a snapshot only carries profile features).
  */
-export function diffSignatures(theirs: readonly FeatureSignature[]): string[] {
-  const ours = new Map(contractSignatures().map((s) => [s.name, JSON.stringify(s)]));
+export function diffSignatures(theirs: readonly FeatureSignature[], kind?: 'profile' | 'context'): string[] {
+  const mine = contractSignatures().filter((s) => kind === undefined || s.kind === kind);
+  const ours = new Map(mine.map((s) => [s.name, JSON.stringify(s)]));
   const other = new Map(theirs.map((s) => [s.name, JSON.stringify(s)]));
   const names = new Set([...ours.keys(), ...other.keys()]);
   return [...names].filter((n) => ours.get(n) !== other.get(n)).sort();

@@ -49,7 +49,7 @@ export const snapshotManifestValidator = createValidator(SnapshotManifest);
 /** Refuses a manifest written against another feature contract, naming the differing features. */
 export function assertSameContract(manifest: SnapshotManifest, where: string): void {
   if (manifest.contract_hash === contractHash()) return;
-  const differing = diffSignatures(manifest.features as FeatureSignature[]);
+  const differing = diffSignatures(manifest.features as FeatureSignature[], 'profile');
   throw invalidInput(
     `snapshot ${where} was built with another feature contract; differing features: ${differing.length > 0 ? differing.join(', ') : '(none by signature: arms or vector layouts changed)'}`,
     { hint: 'rebuild with `oo-ml features build && oo-ml features export`', details: { differing } },

@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { tempHome } from '../helpers/temp-home.js';
+
+describe('oo-ml data and features (CLI)', () => {
+  it('runs synth → build → training-set → export with --json output and exit 0', async () => {
+    const h = await tempHome();
+    const synth = await runCli(['data', 'synth', '--users', '25', '--days', '4', '--seed', '1', '--home', h.home, '--json']);
+    expect(synth.code).toBe(0);
+    expect(synth.stderr).toBe('');
+    const s = JSON.parse(synth.stdout) as { users: number; counts: Record<string, number> };
+    expect(s.users).toBe(25);
+    expect(s.counts['tip.served']).toBeGreaterThan(0);
+
+    const build = await runCli(['--home', h.home, '--json', 'features', 'build']);
+    expect(build.code).toBe(0);
+    expect(JSON.parse(build.stdout)).toMatchObject({ users: 25, asOf: '2026-01-10T00:00:00.000Z' });
+
+    const ts = await runCli(['features', 'training-set', '--home', h.home]);
+    expect(ts.code).toBe(0);
+    expect(ts.stdout).toMatch(/rows:\s+\d+/);
+    expect(existsSync(h.trainingSet)).toBe(true);
+
+    const ex = await runCli(['features', 'export', '--home', h.home, '--json']);
+    expect(ex.code).toBe(0);
+    const e = JSON.parse(ex.stdout) as { snapshotId: string; rows: number };
+    expect(e.rows).toBe(25);
+    expect(existsSync(`${h.snapshots}/${e.snapshotId}/manifest.json`)).toBe(true);
+  });
+
+  it('lists the feature contract as a table and as JSON', async () => {
+    const text = await runCli(['features', 'list']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/preferred_hour\s+profile\s+int \[0, 23\]\s+7 days/);
+    expect(text.stdout).toContain('v2 (D=12)');
+    const json = await runCli(['features', 'list', '--json']);
+    const parsed = JSON.parse(json.stdout) as { features: { name: string }[]; layouts: Record<string, string[]> };
+    expect(parsed.features).toHaveLength(8);
+    expect(parsed.layouts['v1']).toHaveLength(7);
+  });
+
+  it('exits 2 on bad usage and 1 on bad input, naming the problem', async () => {
+    const h = await tempHome();
+    const badFlag = await runCli(['data', 'synth', '--users', 'many', '--days', '2', '--seed', '1', '--home', h.home]);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain('--users must be an integer');
+    const missing = await runCli(['data', 'synth', '--days', '2', '--seed', '1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("required option '--users <n>' not specified");
+    const unknown = await runCli(['features', 'frobnicate']);
+    expect(unknown.code).toBe(2);
+
+    const noEvents = await runCli(['features', 'build', '--home', h.home]);
+    expect(noEvents.code).toBe(1);
+    expect(noEvents.stderr).toContain(`event log folder ${h.events} does not exist`);
+    expect(noEvents.stderr).toContain('hint: run `oo-ml data synth`');
+    expect(noEvents.stderr).not.toMatch(/\n\s+at /); // no stack trace for a user's mistake
+
+    const asJson = await runCli(['features', 'export', '--home', h.home, '--json']);
+    expect(asJson.code).toBe(1);
+    expect(asJson.stdout).toBe('');
+    expect(JSON.parse(asJson.stderr)).toMatchObject({ error: 'not_found', hint: expect.stringContaining('features build') });
+
+    const badAsOf = await runCli(['features', 'build', '--home', h.home, '--as-of', 'yesterday']);
+    expect(badAsOf.code).toBe(2);
+    expect(badAsOf.stderr).toContain('--as-of must be an ISO-8601 time');
+  });
+});

@@ -1,0 +1,161 @@
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { OoEvent } from '../../src/events/schemas.js';
+import { isOoMlError } from '../../src/errors.js';
+import { sqlString, withDb } from '../../src/io/duckdb.js';
+import { writeEventLog } from '../../src/pipelines/event-log.js';
+import { buildFeatures } from '../../src/pipelines/feature-build.js';
+import { completed, reacted, served } from '../helpers/events.js';
+import { tempHome } from '../helpers/temp-home.js';
+import type { HomePaths } from '../../src/config.js';
+
+const NOW = new Date('2026-06-01T00:00:00Z');
+
+async function writeLog(h: HomePaths, events: OoEvent[]): Promise<void> {
+  await withDb(':memory:', (db) => writeEventLog(db, h.events, events, null, h.tmp));
+}
+
+async function build(h: HomePaths, asOf?: string) {
+  return buildFeatures({
+    eventsDir: h.events,
+    warehouse: h.warehouse,
+    featuresDir: h.features,
+    tmpDir: h.tmp,
+    now: NOW,
+    ...(asOf === undefined ? {} : { asOf: new Date(asOf) }),
+  });
+}
+
+async function profile(h: HomePaths, user: string): Promise<Record<string, unknown>> {
+  return withDb(h.warehouse, async (db) => {
+    const [row] = await db.rows(`SELECT * FROM profile_features WHERE user_id = ${sqlString(user)}`);
+    return row ?? {};
+  });
+}
+
+// User a: three reactions inside the window (completed, dismissed, ignored; dwells 2 s, 4 s,
+// 900 s → clipped to 600 s), one reaction 40 days back (outside the 30-day window), two
+// completions at 23:00 and 01:00 (circular mean: midnight), four serves in the window.
+const LOG: OoEvent[] = [
+  served('a', '2026-01-01T10:00:00Z', 's0'),
+  reacted('a', '2026-01-01T10:01:00Z', 's0', 'completed', 1000),
+  served('a', '2026-02-01T10:00:00Z', 's1'),
+  reacted('a', '2026-02-01T10:00:30Z', 's1', 'completed', 2000),
+  served('a', '2026-02-02T10:00:00Z', 's2'),
+  reacted('a', '2026-02-02T10:00:30Z', 's2', 'dismissed', 4000),
+  served('a', '2026-02-03T10:00:00Z', 's3'),
+  reacted('a', '2026-02-03T10:00:30Z', 's3', 'ignored', 900_000),
+  served('a', '2026-02-04T10:00:00Z', 's4'),
+  completed('a', '2026-02-03T23:00:00Z'),
+  completed('a', '2026-02-04T01:00:00Z'),
+  served('b', '2026-02-05T09:00:00Z', 'sb'),
+];
+
+describe('features build', () => {
+  it('computes each profile feature over its window, strictly before the as-of', async () => {
+    const h = await tempHome();
+    await writeLog(h, LOG);
+    const s = await build(h, '2026-02-05T00:00:00Z');
+    expect(s.users).toBe(1); // b's only event is after the as-of
+    const a = await profile(h, 'a');
+    expect(a['completion_rate']).toBeCloseTo(1 / 3, 12);
+    expect(a['dismiss_rate']).toBeCloseTo(1 / 3, 12);
+    expect(a['mean_dwell_sec']).toBeCloseTo((2 + 4 + 600) / 3, 9);
+    expect(a['preferred_hour']).toBe(0);
+    expect(a['tip_volume']).toBe(4);
+  });
+
+  it('keeps a daily history whose value at midnight b only sees events before b', async () => {
+    const h = await tempHome();
+    await writeLog(h, LOG);
+    await build(h, '2026-02-05T00:00:00Z');
+    const rows = await withDb(h.warehouse, (db) =>
+      db.rows<{ as_of: Date; completion_rate: number | null; tip_volume: number | null }>(
+        "SELECT as_of, completion_rate, tip_volume FROM profile_history WHERE user_id = 'a' ORDER BY as_of",
+      ),
+    );
+    const at = (d: string) => rows.find((r) => r.as_of.toISOString() === d)!;
+    expect(at('2026-01-02T00:00:00.000Z').completion_rate).toBe(1); // s0's reaction on Jan 1
+    expect(at('2026-01-31T00:00:00.000Z').completion_rate).toBe(1); // Jan 1 still inside [Jan 1, Jan 31)
+    expect(at('2026-02-01T00:00:00.000Z').completion_rate).toBeNull(); // Jan 1 has left the window
+    expect(at('2026-02-02T00:00:00.000Z').completion_rate).toBe(1);
+    expect(at('2026-02-03T00:00:00.000Z').completion_rate).toBe(0.5);
+    expect(at('2026-02-05T00:00:00.000Z').tip_volume).toBe(4);
+    // The as-of value equals the history row at the same midnight.
+    expect((await profile(h, 'a'))['tip_volume']).toBe(at('2026-02-05T00:00:00.000Z').tip_volume);
+    expect(rows.at(-1)!.as_of.toISOString()).toBe('2026-02-05T00:00:00.000Z');
+  });
+
+  it('writes Parquet copies and global means for the global-mean fallbacks', async () => {
+    const h = await tempHome();
+    await writeLog(h, LOG);
+    const s = await build(h, '2026-02-05T00:00:00Z');
+    expect((await readdir(h.features)).sort()).toEqual(['profile_features.parquet', 'profile_global.parquet', 'profile_history.parquet']);
+    expect(Object.keys(s.globalMeans).sort()).toEqual(['completion_rate', 'dismiss_rate', 'mean_dwell_sec']);
+  });
+
+  it('defaults the as-of to the end of the last day with events', async () => {
+    const h = await tempHome();
+    await writeLog(h, LOG);
+    expect((await build(h)).asOf).toBe('2026-02-06T00:00:00.000Z');
+  });
+
+  it('refuses an as-of in the future or before any data, leaving the warehouse untouched', async () => {
+    const h = await tempHome();
+    await writeLog(h, LOG);
+    await build(h, '2026-02-05T00:00:00Z');
+    const before = await stat(h.warehouse);
+    for (const asOf of ['2027-01-01T00:00:00Z', '2025-12-01T00:00:00Z']) {
+      const e = await build(h, asOf).catch((x: unknown) => x);
+      expect(isOoMlError(e, 'invalid_input')).toBe(true);
+      expect((e as Error).message).toMatch(/as-of/);
+    }
+    expect((await stat(h.warehouse)).mtimeMs).toBe(before.mtimeMs);
+    expect(await readdir(h.tmp)).toEqual([]);
+  });
+
+  it('names a missing folder, an empty log, an unreadable file and a mistyped column', async () => {
+    const h = await tempHome();
+    await expect(build(h)).rejects.toMatchObject({ code: 'not_found', message: expect.stringContaining(h.events) });
+
+    await mkdir(h.events, { recursive: true });
+    await expect(build(h)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('holds no events') });
+
+    const bad = join(h.events, 'tip.reaction', 'day=2026-02-01');
+    await mkdir(bad, { recursive: true });
+    await writeFile(join(bad, 'events.parquet'), 'not parquet');
+    await expect(build(h)).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(/tip\.reaction\/day=2026-02-01\/events\.parquet cannot be read/),
+    });
+
+    await withDb(':memory:', (db) =>
+      db.run(
+        `COPY (SELECT 'e1' AS event_id, TIMESTAMP '2026-02-01 10:00:00' AS ts, 'a' AS user_id, 's1' AS serve_id, ` +
+          `'completed' AS reaction, 'long' AS dwell_ms) TO ${sqlString(join(bad, 'events.parquet'))} (FORMAT parquet)`,
+      ),
+    );
+    await expect(build(h)).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringContaining('column "dwell_ms" is VARCHAR, expected INTEGER'),
+    });
+
+    await withDb(':memory:', (db) =>
+      db.run(`COPY (SELECT 'e1' AS event_id) TO ${sqlString(join(bad, 'events.parquet'))} (FORMAT parquet)`),
+    );
+    await expect(build(h)).rejects.toMatchObject({ message: expect.stringContaining('missing column "ts"') });
+  });
+
+  it('keeps the previous outputs when a later build fails', async () => {
+    const h = await tempHome();
+    await writeLog(h, LOG);
+    await build(h, '2026-02-05T00:00:00Z');
+    const features = await readFile(join(h.features, 'profile_features.parquet'));
+    const broken = join(h.events, 'task.completed', 'day=2026-02-04', 'events.parquet');
+    await writeFile(broken, 'garbage');
+    await expect(build(h, '2026-02-05T00:00:00Z')).rejects.toMatchObject({ code: 'invalid_input' });
+    expect(await readFile(join(h.features, 'profile_features.parquet'))).toEqual(features);
+    expect((await profile(h, 'a'))['tip_volume']).toBe(4);
+  });
+});

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import type { HomePaths } from '../../src/config.js';
+import type { OoEvent } from '../../src/events/schemas.js';
+import { withDb, sqlString } from '../../src/io/duckdb.js';
+import { writeEventLog } from '../../src/pipelines/event-log.js';
+import { buildFeatures } from '../../src/pipelines/feature-build.js';
+import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
+import { buildTrainingSet, loadTrainingSet, trainingVectors } from '../../src/pipelines/training-set.js';
+import { completed, reacted, served } from '../helpers/events.js';
+import { tempHome } from '../helpers/temp-home.js';
+
+const NOW = new Date('2026-06-01T00:00:00Z');
+
+async function pipeline(h: HomePaths, events: OoEvent[], asOf: string) {
+  await withDb(':memory:', (db) => writeEventLog(db, h.events, events, null, h.tmp));
+  await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now: NOW, asOf: new Date(asOf) });
+  return buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp });
+}
+
+async function rows(h: HomePaths): Promise<Record<string, unknown>[]> {
+  return withDb(':memory:', (db) => db.rows(`SELECT * FROM read_parquet(${sqlString(h.trainingSet)}) ORDER BY ts`));
+}
+
+const BASE: OoEvent[] = [
+  served('a', '2026-02-01T10:00:00Z', 's1'),
+  reacted('a', '2026-02-01T10:00:30Z', 's1', 'completed', 2000),
+  served('a', '2026-02-02T10:00:00Z', 's2'),
+  reacted('a', '2026-02-02T10:00:30Z', 's2', 'dismissed', 4000),
+  served('a', '2026-02-03T10:00:00Z', 's3', 'quick_win', 0.5),
+  reacted('a', '2026-02-04T11:00:00Z', 's3', 'liked', 1000), // 25 h later: outside the reward window
+  served('a', '2026-02-04T10:00:00Z', 's4'),
+  reacted('a', '2026-02-04T10:00:30Z', 's4', 'liked', 1000),
+  served('a', '2026-02-09T10:00:00Z', 's5'), // reward window not closed by the as-of
+];
+
+describe('features training-set', () => {
+  it('joins each serve to features as of the last midnight before it, its reward and its propensity', async () => {
+    const h = await tempHome();
+    const s = await pipeline(h, BASE, '2026-02-10T00:00:00Z');
+    expect(s.rows).toBe(4);
+    expect(s.immatureExcluded).toBe(1);
+    const r = await rows(h);
+    expect(r.map((x) => x['serve_id'])).toEqual(['s1', 's2', 's3', 's4']);
+    expect(r.map((x) => x['reward'])).toEqual([1, 0, 0, 1]);
+    expect(r[2]!['propensity']).toBe(0.5);
+    expect(r[2]!['arm_index']).toBe(2);
+    // s1 is the user's first event: no profile yet, so every feature fell back.
+    expect(r[0]!['has_profile']).toBe(false);
+    expect(r[0]!['fell_back']).toHaveLength(5);
+    // s3 (Feb 3) sees the profile as of Feb 3 00:00: reactions of Feb 1 and Feb 2 only.
+    expect((r[2]!['profile_as_of'] as Date).toISOString()).toBe('2026-02-03T00:00:00.000Z');
+    expect(r[2]!['completion_rate']).toBe(0.5);
+    expect(r[2]!['tip_volume']).toBe(2);
+    expect(r[2]!['fell_back']).toEqual(['preferred_hour']);
+  });
+
+  it('never lets an event after a decision reach that decision (point in time)', async () => {
+    const h1 = await tempHome();
+    await pipeline(h1, BASE, '2026-02-10T00:00:00Z');
+    const before = await rows(h1);
+    // Add a burst of activity right after s2 (same day and later): s2's features must not move,
+    // and neither may those of s1; s3 (next day) is allowed to see them.
+    const extra: OoEvent[] = [];
+    for (let i = 0; i < 10; i++) {
+      extra.push(served('a', `2026-02-02T1${i % 10}:30:00Z`, `x${i}`));
+      extra.push(reacted('a', `2026-02-02T1${i % 10}:31:00Z`, `x${i}`, 'completed', 60_000));
+      extra.push(completed('a', `2026-02-02T1${i % 10}:45:00Z`));
+    }
+    const h2 = await tempHome();
+    await pipeline(h2, [...BASE, ...extra], '2026-02-10T00:00:00Z');
+    const after = new Map((await rows(h2)).map((x) => [x['serve_id'], x]));
+    const features = ['completion_rate', 'dismiss_rate', 'mean_dwell_sec', 'preferred_hour', 'tip_volume', 'has_profile'];
+    for (const id of ['s1', 's2']) {
+      const b = before.find((x) => x['serve_id'] === id)!;
+      for (const f of features) expect(after.get(id)![f]).toEqual(b[f]);
+    }
+    expect(after.get('s3')!['tip_volume']).toBe(12);
+    for (const row of after.values()) {
+      if (row['profile_as_of'] !== null) expect((row['profile_as_of'] as Date).getTime()).toBeLessThanOrEqual((row['ts'] as Date).getTime());
+    }
+  });
+
+  it('refuses to write an empty training set and keeps the previous one', async () => {
+    const h = await tempHome();
+    await pipeline(h, BASE, '2026-02-10T00:00:00Z');
+    const kept = await rows(h);
+    // As of Feb 2 00:00 only s1 exists and its reward window is still open.
+    await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now: NOW, asOf: new Date('2026-02-02T00:00:00Z') });
+    await expect(buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp })).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringContaining('would be empty'),
+    });
+    expect(await rows(h)).toEqual(kept);
+  });
+
+  it('names a missing warehouse and a training set with missing columns or bad propensities', async () => {
+    const h = await tempHome();
+    await expect(buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp })).rejects.toMatchObject({
+      code: 'not_found',
+      hint: expect.stringContaining('features build'),
+    });
+    await pipeline(h, BASE, '2026-02-10T00:00:00Z');
+    const noProp = `${h.data}/no-prop.parquet`;
+    const badProp = `${h.data}/bad-prop.parquet`;
+    await withDb(':memory:', async (db) => {
+      await db.run(`COPY (SELECT * EXCLUDE (propensity) FROM read_parquet(${sqlString(h.trainingSet)})) TO ${sqlString(noProp)} (FORMAT parquet)`);
+      await db.run(
+        `COPY (SELECT * REPLACE (CASE WHEN serve_id = 's2' THEN 1.5 ELSE propensity END AS propensity) FROM read_parquet(${sqlString(h.trainingSet)})) TO ${sqlString(badProp)} (FORMAT parquet)`,
+      );
+    });
+    await expect(loadTrainingSet(noProp)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('missing column(s): propensity') });
+    await expect(loadTrainingSet(badProp)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/propensity outside \(0, 1\] \(e\.g\. serve s2\)/) });
+  });
+
+  it('loads the file into typed arrays and vectors for training', async () => {
+    const h = await tempHome();
+    await synthesize({ users: 30, days: 6, seed: 5, start: DEFAULT_SYNTH_START, eventsDir: h.events, tmpDir: h.tmp });
+    await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now: NOW });
+    const s = await buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp });
+    const data = await loadTrainingSet(h.trainingSet);
+    expect(data.n).toBe(s.rows);
+    expect(data.contractHash).toBe(s.contractHash);
+    expect(data.reward.reduce((a, b) => a + b, 0)).toBe(s.positives);
+    expect(new Set(data.segment).size).toBeGreaterThan(1);
+    const x = trainingVectors(data, 'v2');
+    expect(x.length).toBe(data.n * 12);
+    expect(x.every(Number.isFinite)).toBe(true);
+  });
+});
