@@ -7,5 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // DuckDB and worker-heavy suites share 2 cores; forks keep native handles isolated.
     pool: 'forks',
+    // The JSON report is what .ci/run counts ("N passed, N failed").
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results.json' },
   },
 });
