@@ -121,7 +121,7 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
         job.featuresDir,
         async (dir) => {
           for (const table of ['profile_features', 'profile_history', 'profile_global']) {
-            await db.run(`COPY (SELECT * FROM ${table} ORDER BY ALL) TO ${sqlString(join(dir, `${table}.parquet`))} (FORMAT parquet)`);
+            await db.run(`COPY ${table} TO ${sqlString(join(dir, `${table}.parquet`))} (FORMAT parquet)`);
           }
         },
         { tmpDir: job.tmpDir },
@@ -154,64 +154,68 @@ async function computeFeatures(
 ): Promise<{ users: number; historyRows: number; globalMeans: Record<string, number | null> }> {
   const T = sqlTimestamp(asOf);
   const gs = groups();
-  const allTs = [...Object.values(SOURCE_SQL).map((s) => `SELECT user_id, ts FROM (${s})`), 'SELECT user_id, ts FROM task_created'];
-  await db.run(
-    `CREATE TEMP TABLE user_span AS SELECT user_id, min(ts) AS first_ts FROM (${allTs.join(' UNION ALL ')}) ` +
-      `WHERE ts < ${T} GROUP BY user_id`,
-  );
+  const sumsOf = (g: SourceGroup): string[] =>
+    g.features.flatMap((f) => Object.entries(f.build.sums).map(([k, e]) => `sum(${e}) AS ${sumColumn(f, k)}`));
+  const sumCols = (g: SourceGroup): string[] => [
+    `${g.table}_n`,
+    ...g.features.flatMap((f) => Object.keys(f.build.sums).map((k) => sumColumn(f, k))),
+  ];
+  const allCols = gs.flatMap(sumCols);
+  const values = (): string => gs.flatMap((g) => g.features.map((f) => valueSql(f, g, ''))).join(', ');
 
-  // Per (user, day) partial sums of every group, events strictly before the as-of.
+  // 1. One scan per source: partial sums per (user, UTC day) of everything strictly before T.
   for (const g of gs) {
-    const sums = g.features.flatMap((f) => Object.entries(f.build.sums).map(([k, e]) => `sum(${e}) AS ${sumColumn(f, k)}`));
+    const sums = sumsOf(g);
     await db.run(
       `CREATE TEMP TABLE ${g.table} AS SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS ${g.table}_n` +
         `${sums.length > 0 ? ', ' + sums.join(', ') : ''} FROM (${SOURCE_SQL[g.source]}) WHERE ts < ${T} GROUP BY ALL`,
     );
   }
-  const sumCols = (g: SourceGroup): string[] => [
-    `${g.table}_n`,
-    ...g.features.flatMap((f) => Object.keys(f.build.sums).map((k) => sumColumn(f, k))),
-  ];
-  const values = (prefix: string): string => gs.flatMap((g) => g.features.map((f) => valueSql(f, g, prefix))).join(', ');
-
-  // As-of values: each group's window is [T - windowDays, T). Partial days are cut at T by the
-  // filter above; the lower edge needs the raw rows of its first day, so re-aggregate exactly.
-  const asOfJoins = gs
-    .map((g) => {
-      const sums = g.features.flatMap((f) =>
-        Object.entries(f.build.sums).map(([k, e]) => `sum(${e}) AS ${sumColumn(f, k)}`),
-      );
-      return (
-        `LEFT JOIN (SELECT user_id, count(*) AS ${g.table}_n${sums.length > 0 ? ', ' + sums.join(', ') : ''} ` +
-        `FROM (${SOURCE_SQL[g.source]}) WHERE ts < ${T} AND ts >= ${T} - INTERVAL ${g.windowDays} DAY ` +
-        `GROUP BY user_id) ${g.table} USING (user_id)`
-      );
-    })
-    .join(' ');
+  // All partials side by side, one row per (user, day) with any activity. UNION ALL BY NAME +
+  // GROUP BY measured ~4× faster than chained FULL JOINs here.
   await db.run(
-    `CREATE TABLE profile_features AS SELECT user_id, ${T} AS as_of, ${values('')} FROM user_span ${asOfJoins} ORDER BY user_id`,
+    `CREATE TEMP TABLE daily AS SELECT user_id, day, ${allCols.map((c) => `max(${c}) AS ${c}`).join(', ')} FROM (` +
+      gs.map((g) => `SELECT user_id, day, ${sumCols(g).join(', ')} FROM ${g.table}`).join(' UNION ALL BY NAME ') +
+      `) GROUP BY ALL`,
+  );
+  // Users exist from their first event of any kind (task creations included).
+  await db.run(
+    `CREATE TEMP TABLE user_span AS SELECT user_id, min(day) AS first_day FROM (` +
+      `SELECT user_id, day FROM daily UNION ALL SELECT user_id, CAST(min(ts) AS DATE) FROM task_created WHERE ts < ${T} GROUP BY user_id` +
+      `) GROUP BY user_id`,
   );
 
-  // History: for every midnight b ≤ T after the user's first event, the value as of b. A dense
-  // daily series per user lets a ROWS window add exactly the last windowDays days.
+  // 2. As-of values: each group's window is [T - windowDays, T). Whole days inside it come from
+  //    the partials; when T is not a midnight the window's first day is partial and is summed
+  //    again from raw rows (that day's files only, thanks to Parquet min/max pruning).
+  const asOfSelects = gs.map((g) => {
+    const lower = `${T} - INTERVAL ${g.windowDays} DAY`;
+    const firstWholeDay = `CAST(${lower} AS DATE) + CASE WHEN CAST(${lower} AS DATE) = ${lower} THEN 0 ELSE 1 END`;
+    const whole = `SELECT user_id, ${sumCols(g).join(', ')} FROM ${g.table} WHERE day >= ${firstWholeDay}`;
+    const sums = sumsOf(g);
+    const edge =
+      `SELECT user_id, count(*) AS ${g.table}_n${sums.length > 0 ? ', ' + sums.join(', ') : ''} FROM (${SOURCE_SQL[g.source]}) ` +
+      `WHERE ts >= ${lower} AND ts < CAST(${firstWholeDay} AS TIMESTAMP) GROUP BY user_id`;
+    return (
+      `LEFT JOIN (SELECT user_id, ${sumCols(g).map((c) => `sum(${c}) AS ${c}`).join(', ')} FROM (${whole} UNION ALL ${edge}) ` +
+      `GROUP BY user_id) ${g.table} USING (user_id)`
+    );
+  });
   await db.run(
-    `CREATE TEMP TABLE series AS SELECT user_id, CAST(unnest(generate_series(CAST(first_ts AS DATE), ` +
-      `CAST(${T} AS DATE) - INTERVAL 1 DAY, INTERVAL 1 DAY)) AS DATE) AS day FROM user_span ` +
-      `WHERE CAST(first_ts AS DATE) < CAST(${T} AS DATE)`,
+    `CREATE TABLE profile_features AS SELECT user_id, ${T} AS as_of, ${values()} FROM user_span ${asOfSelects.join(' ')} ORDER BY user_id`,
   );
+
+  // 3. History: for every midnight b ≤ T after the user's first day, the value as of b. A dense
+  //    daily series per user lets one ROWS window add exactly the last windowDays days.
   const windowed = gs.flatMap((g) =>
-    sumCols(g).map(
-      (c) =>
-        `sum(${g.table}.${c}) OVER (PARTITION BY series.user_id ORDER BY series.day ` +
-        `ROWS BETWEEN ${g.windowDays - 1} PRECEDING AND CURRENT ROW) AS ${c}`,
-    ),
+    sumCols(g).map((c) => `sum(${c}) OVER (PARTITION BY user_id ORDER BY day ROWS BETWEEN ${g.windowDays - 1} PRECEDING AND CURRENT ROW) AS ${c}`),
   );
-  const seriesJoins = gs.map((g) => `LEFT JOIN ${g.table} USING (user_id, day)`).join(' ');
   await db.run(
-    `CREATE TEMP TABLE windowed AS SELECT series.user_id, CAST(series.day + INTERVAL 1 DAY AS TIMESTAMP) AS as_of, ` +
-      `${windowed.join(', ')} FROM series ${seriesJoins}`,
+    `CREATE TABLE profile_history AS SELECT user_id, CAST(day + INTERVAL 1 DAY AS TIMESTAMP) AS as_of, ${values()} FROM (` +
+      `SELECT user_id, day, ${windowed.join(', ')} FROM (` +
+      `SELECT user_id, CAST(unnest(generate_series(first_day, CAST(${T} AS DATE) - INTERVAL 1 DAY, INTERVAL 1 DAY)) AS DATE) AS day ` +
+      `FROM user_span WHERE first_day < CAST(${T} AS DATE)) LEFT JOIN daily USING (user_id, day)) ORDER BY user_id, as_of`,
   );
-  await db.run(`CREATE TABLE profile_history AS SELECT user_id, as_of, ${values('')} FROM windowed ORDER BY user_id, as_of`);
 
   // Global means: the fallback of `global_mean` features, per history as-of and at T.
   const means = PROFILE_FEATURES.filter((f) => f.fallback === 'global_mean')

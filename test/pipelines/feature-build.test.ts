@@ -66,6 +66,19 @@ describe('features build', () => {
     expect(a['tip_volume']).toBe(4);
   });
 
+  it('cuts both edges of the window at an as-of that is not a midnight', async () => {
+    const h = await tempHome();
+    await writeLog(h, [
+      served('c', '2026-01-05T11:00:00Z', 'c1'), // before T - 30 days: out
+      served('c', '2026-01-05T13:00:00Z', 'c2'), // inside
+      served('c', '2026-01-20T13:00:00Z', 'c3'), // inside
+      served('c', '2026-02-04T11:00:00Z', 'c4'), // inside
+      served('c', '2026-02-04T13:00:00Z', 'c5'), // at/after T: out
+    ]);
+    await build(h, '2026-02-04T12:00:00Z');
+    expect((await profile(h, 'c'))['tip_volume']).toBe(3);
+  });
+
   it('keeps a daily history whose value at midnight b only sees events before b', async () => {
     const h = await tempHome();
     await writeLog(h, LOG);
