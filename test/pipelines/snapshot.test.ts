@@ -68,7 +68,7 @@ describe('snapshot export and load', () => {
     const dir = join(h.snapshots, id);
     const data = await readFile(join(dir, 'profiles.arrow'));
     const flipped = Buffer.from(data);
-    flipped[flipped.length - 20] ^= 0xff;
+    flipped[flipped.length - 20] = flipped[flipped.length - 20]! ^ 0xff;
     await writeFile(join(dir, 'profiles.arrow'), flipped);
     await expect(loadSnapshot(dir)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('is corrupt: sha256') });
     await writeFile(join(dir, 'profiles.arrow'), data);
