@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { EXIT_CODE, toOoMlError } from '../errors.js';
 import { registerData } from './commands/data.js';
 import { registerFeatures } from './commands/features.js';
+import { registerModels } from './commands/models.js';
 import { registerQuickstart } from './commands/quickstart.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   registerQuickstart(program);
   registerData(program);
   registerFeatures(program);
+  registerModels(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

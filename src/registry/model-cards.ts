@@ -1,0 +1,61 @@
+/**
+ * Model cards over the Store: gathers a model's versions, their training runs' `evaluation.json`
+ * artifacts, aliases and rollout history, renders the card, writes `<cards>/<model>.md`
+ * atomically and sets it (cut to MLflow's 5000 characters) as the registered model's
+ * description. Called after every registry change that touches a model.
+ */
+import { join } from 'node:path';
+import { isOoMlError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { cardSummary, renderModelCard, type CardVersion, type ModelCardData, type VersionEvaluation } from './model-card.js';
+import { readRollout } from './rollout-history.js';
+import type { Store } from './store.js';
+
+/** Artifact path of a training run's evaluation. */
+export const EVALUATION_ARTIFACT = 'evaluation.json';
+/** Artifact path of the card logged with a training run. */
+export const CARD_ARTIFACT = 'model-card.md';
+
+/** Reads a run's evaluation artifact; null when the run has none. */
+export async function readEvaluation(store: Store, runId: string): Promise<VersionEvaluation | null> {
+  if (runId === '') return null;
+  try {
+    const bytes = await store.downloadArtifact(runId, EVALUATION_ARTIFACT);
+    return JSON.parse(new TextDecoder().decode(bytes)) as VersionEvaluation;
+  } catch (e) {
+    if (isOoMlError(e, 'not_found')) return null;
+    throw e;
+  }
+}
+
+/** Everything the card of `model` shows, from the registry. */
+export async function gatherCardData(store: Store, model: string, now: Date): Promise<ModelCardData> {
+  const registered = await store.getRegisteredModel(model);
+  const versions = await store.searchModelVersions(model);
+  const cardVersions: CardVersion[] = [];
+  for (const v of versions) {
+    cardVersions.push({
+      version: v.version,
+      createdAt: new Date(v.creationTimestamp).toISOString(),
+      runId: v.runId,
+      aliases: v.aliases,
+      evaluation: await readEvaluation(store, v.runId),
+    });
+  }
+  return { model, generatedAt: now.toISOString(), aliases: registered.aliases, versions: cardVersions, rollout: readRollout(registered) };
+}
+
+/** Regenerates the card of `model`: file, registered-model description; returns the Markdown and its path. */
+export async function refreshModelCard(
+  store: Store,
+  model: string,
+  cardsDir: string,
+  now: Date,
+  tmpDir?: string,
+): Promise<{ path: string; markdown: string }> {
+  const markdown = renderModelCard(await gatherCardData(store, model, now));
+  const path = join(cardsDir, `${model}.md`);
+  await writeFileAtomic(path, markdown, tmpDir === undefined ? {} : { tmpDir });
+  await store.updateRegisteredModel(model, cardSummary(markdown));
+  return { path, markdown };
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { createFileStore } from '../../src/registry/file-store.js';
+import { runCli } from '../helpers/cli.js';
+import { tempHome } from '../helpers/temp-home.js';
+
+describe('oo-ml models (CLI)', () => {
+  it('lists models, versions, aliases and headline metrics from the registry', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    const exp = await store.getOrCreateExperiment('oo-ml-train');
+    const run = await store.createRun(exp.experimentId, { runName: 'train-linucb' });
+    await store.logBatch(run.info.runId, {
+      params: [{ key: 'policy', value: 'linucb' }],
+      metrics: [
+        { key: 'ope/dr', value: 0.41 },
+        { key: 'ope/dr_ci_low', value: 0.38 },
+        { key: 'ope/dr_ci_high', value: 0.44 },
+        { key: 'logging/value', value: 0.3 },
+      ],
+    });
+    await store.createRegisteredModel('tip-policy');
+    await store.createModelVersion('tip-policy', 'runs:/x/policy', run.info.runId);
+    await store.createModelVersion('tip-policy', 'runs:/y/policy', '');
+    await store.setAlias('tip-policy', 'champion', 1);
+    await store.setAlias('tip-policy', 'candidate', 2);
+
+    const json = await runCli(['models', '--home', h.home, '--json']);
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { models: { name: string; aliases: Record<string, number>; versions: { version: number; policy: string | null; headline: { dr: number | null } }[] }[] };
+    expect(parsed.models).toHaveLength(1);
+    expect(parsed.models[0]!.aliases).toEqual({ candidate: 2, champion: 1 });
+    expect(parsed.models[0]!.versions.map((v) => [v.version, v.policy, v.headline.dr])).toEqual([
+      [1, 'linucb', 0.41],
+      [2, null, null],
+    ]);
+
+    const text = await runCli(['models', 'tip-policy', '--home', h.home]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/tip-policy\s+@candidate=v2 @champion=v1|tip-policy\s+@champion=v1 @candidate=v2/);
+    expect(text.stdout).toMatch(/v1\s+linucb\s+\S+ \S+\s+champion\s+0\.4100 \[0\.3800, 0\.4400\]\s+0\.3000/);
+
+    const missing = await runCli(['models', 'nope', '--home', h.home]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('nope');
+  });
+
+  it('says so when nothing is registered', async () => {
+    const h = await tempHome();
+    const r = await runCli(['models', '--home', h.home]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('no registered models');
+  });
+});
