@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { cardSummary, renderModelCard, type ModelCardData, type VersionEvaluation } from '../../src/registry/model-card.js';
+import { refreshModelCard } from '../../src/registry/model-cards.js';
+import { appendRollout, readRollout } from '../../src/registry/rollout-history.js';
+import { createFileStore } from '../../src/registry/file-store.js';
+import { tempHome } from '../helpers/temp-home.js';
+import { readFile } from 'node:fs/promises';
+
+const evaluation: VersionEvaluation = {
+  policy: 'linucb',
+  layout: 'v2',
+  params: { alpha: 1 },
+  trainingSet: 'data/training-set.parquet',
+  rows: 1000,
+  holdoutRows: 200,
+  dataFrom: '2026-01-05T00:00:00.000Z',
+  dataTo: '2026-02-01T00:00:00.000Z',
+  snapshotId: 'snap-1',
+  contractHash: 'a'.repeat(64),
+  metrics: { ips: { value: 0.4, ci95: [0.35, 0.45] }, dr: { value: 0.41, ci95: [0.37, 0.45] } },
+  loggingValue: { value: 0.3, ci95: [0.28, 0.32] },
+  fairness: [
+    { segment: 'night_owl', rows: 50, estimate: { value: 0.42, ci95: [0.3, 0.5] }, ratio: 1.02, flagged: false },
+    { segment: 'churn_risk', rows: 40, estimate: { value: 0.2, ci95: [0.1, 0.3] }, ratio: 0.49, flagged: true },
+  ],
+  notes: [],
+};
+
+const data: ModelCardData = {
+  model: 'tip-policy',
+  generatedAt: '2026-02-02T00:00:00.000Z',
+  aliases: { candidate: 1 },
+  versions: [{ version: 1, createdAt: '2026-02-02T00:00:00.000Z', runId: 'r1', aliases: ['candidate'], evaluation }],
+  rollout: [{ time: '2026-02-02T00:00:00.000Z', alias: 'candidate', from: null, to: 1, reason: 'trained', forced: false, figures: { dr: 0.41 } }],
+};
+
+describe('model card', () => {
+  it('states inputs, training data, metrics with intervals, fairness flags, rollout and limitations', () => {
+    const md = renderModelCard(data);
+    expect(md).toContain('# Model card: tip-policy');
+    expect(md).toContain('| `preferred_hour` | profile | int | 7 d | null |');
+    expect(md).toContain('1000 logged decisions');
+    expect(md).toContain('| dr | 0.4100 [0.3700, 0.4500] |');
+    expect(md).toContain('| logging policy (on-policy) | 0.3000 [0.2800, 0.3200] |');
+    expect(md).toContain('| churn_risk | 40 | 0.2000 [0.1000, 0.3000] | 0.49 | ⚠ below threshold |');
+    expect(md).toContain('Flagged: churn_risk.');
+    expect(md).toMatch(/\| 2026-02-02T00:00:00.000Z \| candidate \| – \| v1 \| trained \| dr=0.4100 \|/);
+    expect(md).toContain('## Limitations');
+    expect(renderModelCard(data)).toBe(md);
+  });
+
+  it('cuts the registry description at a line boundary within 5000 characters', () => {
+    const long = Array.from({ length: 400 }, (_, i) => `line ${i} ${'x'.repeat(20)}`).join('\n');
+    const s = cardSummary(long);
+    expect(s.length).toBeLessThanOrEqual(5000);
+    expect(s).toContain('truncated');
+    expect(cardSummary('short')).toBe('short');
+  });
+
+  it('keeps the rollout history in the registry and regenerates the card file and description', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    await store.createRegisteredModel('tip-policy');
+    await appendRollout(store, 'tip-policy', { time: '2026-02-03T00:00:00.000Z', alias: 'shadow', from: null, to: 1, reason: 'gate passed', forced: false, figures: {} });
+    await appendRollout(store, 'tip-policy', { time: '2026-02-02T00:00:00.000Z', alias: 'candidate', from: null, to: 1, reason: 'trained', forced: false, figures: {} });
+    const history = readRollout(await store.getRegisteredModel('tip-policy'));
+    expect(history.map((e) => e.alias)).toEqual(['candidate', 'shadow']);
+    await expect(appendRollout(store, 'tip-policy', { ...history[0]!, time: 'yesterday' })).rejects.toMatchObject({ code: 'invalid_input' });
+
+    const { path, markdown } = await refreshModelCard(store, 'tip-policy', h.modelCards, new Date('2026-02-04T00:00:00Z'));
+    expect(await readFile(path, 'utf8')).toBe(markdown);
+    expect(markdown).toContain('| gate passed |');
+    expect((await store.getRegisteredModel('tip-policy')).description).toBe(markdown);
+  });
+});
