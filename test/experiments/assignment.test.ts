@@ -1,0 +1,68 @@
+import fc from 'fast-check';
+import xxhash from 'xxhash-wasm';
+import { describe, expect, it } from 'vitest';
+import { BUCKETS, assign, parseExperimentsConfig } from '../../src/experiments/assignment.js';
+
+const { h32 } = await xxhash();
+
+const config = parseExperimentsConfig(
+  {
+    experiments: [
+      {
+        name: 'policy-ab',
+        salt: '2026-02',
+        variants: [
+          { name: 'control', weight: 80, policy: 'tip-policy@champion' },
+          { name: 'treatment', weight: 20, policy: 'linucb' },
+        ],
+      },
+    ],
+  },
+  'test.json',
+);
+
+describe('experiment assignment', () => {
+  it('is stable per user and honours the weights', () => {
+    const counts = { control: 0, treatment: 0 };
+    for (let i = 0; i < 20_000; i++) {
+      const a = assign(config, `u${i}`, h32, 'x');
+      expect(assign(config, `u${i}`, h32, 'x')).toEqual(a);
+      counts[a.variant as 'control' | 'treatment']++;
+    }
+    expect(counts.treatment / 20_000).toBeGreaterThan(0.18);
+    expect(counts.treatment / 20_000).toBeLessThan(0.22);
+  });
+
+  it('maps every user to a bucket in range and a declared variant (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (user) => {
+        const a = assign(config, user, h32, 'x');
+        expect(a.bucket).toBeGreaterThanOrEqual(0);
+        expect(a.bucket).toBeLessThan(BUCKETS);
+        expect(['control', 'treatment']).toContain(a.variant);
+      }),
+      { seed: 1, numRuns: 500 },
+    );
+  });
+
+  it('reshuffles users when the salt changes', () => {
+    const other = parseExperimentsConfig({ experiments: [{ ...config.experiments[0]!, salt: 'new' }] }, 't');
+    let moved = 0;
+    for (let i = 0; i < 2000; i++) if (assign(config, `u${i}`, h32, 'x').bucket !== assign(other, `u${i}`, h32, 'x').bucket) moved++;
+    expect(moved).toBeGreaterThan(1900);
+  });
+
+  it('gives the default policy without experiments and rejects bad configs naming the problem', () => {
+    expect(assign(parseExperimentsConfig({ experiments: [] }, 't'), 'u', h32, 'tip-policy@champion')).toEqual({
+      experiment: null,
+      variant: null,
+      policy: 'tip-policy@champion',
+      bucket: null,
+    });
+    expect(() => parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants: [] }] }, 'x.json')).toThrow(/x\.json.*\/experiments\/0\/variants/);
+    expect(() => parseExperimentsConfig({ experiments: [], extra: 1 }, 'x.json')).toThrow(/unknown field\(s\): extra/);
+    expect(() =>
+      parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants: [{ name: 'a', weight: 1, policy: 'p' }, { name: 'a', weight: 1, policy: 'q' }] }] }, 'x.json'),
+    ).toThrow(/repeats a variant name/);
+  });
+});
