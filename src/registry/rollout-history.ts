@@ -27,11 +27,17 @@ const Entry = Type.Object(
 );
 const entryValidator = createValidator(Entry);
 
-/** Appends one entry to the model's rollout history. */
-export async function appendRollout(store: Store, model: string, entry: RolloutEntry): Promise<void> {
-  entryValidator.parse(entry, 'rollout entry');
-  const key = `${ROLLOUT_TAG_PREFIX}${Date.parse(entry.time)}-${randomBytes(4).toString('hex')}`;
-  await store.setRegisteredModelTag(model, key, JSON.stringify(entry));
+/**
+ * Appends entries (one move may touch several aliases) to the model's rollout history; their
+ * order is kept by a sequence number in the key, after the time.
+ */
+export async function appendRollout(store: Store, model: string, ...entries: RolloutEntry[]): Promise<void> {
+  for (const entry of entries) entryValidator.parse(entry, 'rollout entry');
+  const batch = randomBytes(4).toString('hex');
+  for (const [i, entry] of entries.entries()) {
+    const key = `${ROLLOUT_TAG_PREFIX}${Date.parse(entry.time)}-${String(i).padStart(3, '0')}-${batch}`;
+    await store.setRegisteredModelTag(model, key, JSON.stringify(entry));
+  }
 }
 
 /** The model's rollout history, oldest first; entries that do not parse are reported, not dropped. */

@@ -1,0 +1,146 @@
+/**
+ * Promotion and rollback over the Store, written once for both adapters. A move is checked
+ * first (version exists, not already there, gate or --force with a reason) and only then
+ * applied: the gate's decision and figures become version tags, aliases move (the replaced
+ * champion keeps `previous-champion`), each move is appended to the rollout history, and the
+ * model card is regenerated. A refused move changes nothing in the registry.
+ */
+import { conflict, invalidInput, invalidUsage, notFound, isOoMlError } from '../errors.js';
+import type { RolloutEntry } from '../registry/model-card.js';
+import { refreshModelCard } from '../registry/model-cards.js';
+import { appendRollout, readRollout } from '../registry/rollout-history.js';
+import type { Store } from '../registry/store.js';
+import { evaluateGate, type GateDecision, type GateEvidence } from './gate.js';
+
+/** The aliases of the rollout. */
+export const ALIASES = { candidate: 'candidate', shadow: 'shadow', champion: 'champion', previous: 'previous-champion' } as const;
+
+/** A promotion request. */
+export interface PromoteRequest {
+  model: string;
+  version: number;
+  to: 'shadow' | 'champion';
+  reason?: string;
+  force?: boolean;
+}
+
+/** What a promotion did. */
+export interface PromoteResult {
+  model: string;
+  version: number;
+  to: 'shadow' | 'champion';
+  decision: GateDecision;
+  forced: boolean;
+  aliases: Record<string, number>;
+  card: string;
+}
+
+/** Where the promotion writes the card, and its clock. */
+export interface PromoteContext {
+  store: Store;
+  cardsDir: string;
+  tmpDir?: string;
+  now: () => Date;
+  /** Gathers the gate's evidence (may run a simulation); called only when the move is allowed to be tried. */
+  evidence: (current: { champion: number | null; wasShadow: boolean }) => Promise<GateEvidence>;
+}
+
+async function currentAlias(store: Store, model: string, alias: string): Promise<number | null> {
+  try {
+    return (await store.getModelVersionByAlias(model, alias)).version;
+  } catch (e) {
+    if (isOoMlError(e, 'not_found')) return null;
+    throw e;
+  }
+}
+
+/** Promotes a version through the gate (or by force, with a reason). */
+export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): Promise<PromoteResult> {
+  const { store } = ctx;
+  if (req.force === true && (req.reason === undefined || req.reason.trim() === '')) {
+    throw invalidUsage('--force needs --reason', { hint: 'say why the gate is being overridden; it is recorded in the model card' });
+  }
+  const registered = await store.getRegisteredModel(req.model);
+  await store.getModelVersion(req.model, req.version).catch((e: unknown) => {
+    if (isOoMlError(e, 'not_found')) throw notFound(`model ${req.model} has no version ${req.version}`, { hint: `see \`oo-ml models ${req.model}\`` });
+    throw e;
+  });
+  const champion = await currentAlias(store, req.model, ALIASES.champion);
+  const shadow = await currentAlias(store, req.model, ALIASES.shadow);
+  if (req.to === 'champion' && champion === req.version) throw conflict(`${req.model} v${req.version} is already champion`);
+  if (req.to === 'shadow' && shadow === req.version) throw conflict(`${req.model} v${req.version} is already shadow`);
+  if (req.to === 'shadow' && champion === req.version) throw conflict(`${req.model} v${req.version} is champion; roll back instead of demoting it to shadow`);
+  const wasShadow = shadow === req.version || readRollout(registered).some((r) => r.alias === ALIASES.shadow && r.to === req.version);
+
+  const decision = evaluateGate(req.to, await ctx.evidence({ champion, wasShadow }));
+  const forced = req.force === true;
+  if (!decision.passed && !forced) {
+    const failed = decision.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
+    throw conflict(`the gate refused ${req.model} v${req.version} → ${req.to}: ${failed.join('; ')}`, {
+      hint: 'nothing was changed; fix the evidence, or use --force --reason "…" to override (recorded as forced)',
+      details: decision,
+    });
+  }
+  const time = ctx.now().toISOString();
+  const reason = req.reason ?? (decision.passed ? 'gate passed' : 'forced');
+  const prefix = `oo-ml.gate.${req.to}`;
+  await store.setModelVersionTag(req.model, req.version, `${prefix}.passed`, String(decision.passed));
+  await store.setModelVersionTag(req.model, req.version, `${prefix}.forced`, String(forced));
+  await store.setModelVersionTag(req.model, req.version, `${prefix}.time`, time);
+  await store.setModelVersionTag(req.model, req.version, `${prefix}.figures`, JSON.stringify(decision.figures));
+  const entry = { time, reason, forced, figures: decision.figures };
+  const moves: RolloutEntry[] = [];
+  if (req.to === 'shadow') {
+    await store.setAlias(req.model, ALIASES.shadow, req.version);
+    moves.push({ ...entry, alias: ALIASES.shadow, from: shadow, to: req.version });
+  } else {
+    if (champion !== null) {
+      const previous = await currentAlias(store, req.model, ALIASES.previous);
+      await store.setAlias(req.model, ALIASES.previous, champion);
+      moves.push({ ...entry, alias: ALIASES.previous, from: previous, to: champion });
+    }
+    await store.setAlias(req.model, ALIASES.champion, req.version);
+    moves.push({ ...entry, alias: ALIASES.champion, from: champion, to: req.version });
+    if (shadow === req.version) {
+      await store.deleteAlias(req.model, ALIASES.shadow);
+      moves.push({ ...entry, alias: ALIASES.shadow, from: req.version, to: null, reason: 'promoted to champion' });
+    }
+  }
+  await appendRollout(store, req.model, ...moves);
+  const card = await refreshModelCard(store, req.model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
+  return { model: req.model, version: req.version, to: req.to, decision, forced, aliases: { ...(await store.getRegisteredModel(req.model)).aliases }, card: card.path };
+}
+
+/** What a rollback did. */
+export interface RollbackResult {
+  model: string;
+  from: number;
+  to: number;
+  aliases: Record<string, number>;
+  card: string;
+}
+
+/** Moves `champion` back to `previous-champion` (which then points at the demoted version). */
+export async function rollbackChampion(
+  ctx: Omit<PromoteContext, 'evidence'>,
+  model: string,
+  reason = 'rollback',
+): Promise<RollbackResult> {
+  const { store } = ctx;
+  await store.getRegisteredModel(model);
+  const champion = await currentAlias(store, model, ALIASES.champion);
+  const previous = await currentAlias(store, model, ALIASES.previous);
+  if (champion === null) throw invalidInput(`model ${model} has no champion to roll back`);
+  if (previous === null) throw invalidInput(`model ${model} has no previous champion to roll back to`, { hint: 'a rollback needs an earlier promotion to champion' });
+  const time = ctx.now().toISOString();
+  await store.setAlias(model, ALIASES.champion, previous);
+  await store.setAlias(model, ALIASES.previous, champion);
+  await appendRollout(
+    store,
+    model,
+    { time, alias: ALIASES.champion, from: champion, to: previous, reason, forced: false, figures: {} },
+    { time, alias: ALIASES.previous, from: previous, to: champion, reason, forced: false, figures: {} },
+  );
+  const card = await refreshModelCard(store, model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
+  return { model, from: champion, to: previous, aliases: { ...(await store.getRegisteredModel(model)).aliases }, card: card.path };
+}

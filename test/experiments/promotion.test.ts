@@ -1,0 +1,91 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import type { GateEvidence } from '../../src/experiments/gate.js';
+import { promoteVersion, rollbackChampion, type PromoteContext } from '../../src/experiments/promotion.js';
+import { createFileStore } from '../../src/registry/file-store.js';
+import { readRollout } from '../../src/registry/rollout-history.js';
+import { tempHome } from '../helpers/temp-home.js';
+
+const good: Omit<GateEvidence, 'champion' | 'wasShadow'> = {
+  hasSimRun: true,
+  hasOpe: true,
+  simDiff: { value: 0.02, ci95: [0.01, 0.03], seeds: 5 },
+  opeDiff: { value: 0.0, ci95: [-0.01, 0.01] },
+};
+
+async function setup(versions = 3) {
+  const h = await tempHome();
+  const store = createFileStore(h.mlruns);
+  await store.createRegisteredModel('tip-policy');
+  for (let i = 0; i < versions; i++) await store.createModelVersion('tip-policy', `src-${i}`, '');
+  let t = Date.parse('2026-02-01T00:00:00Z');
+  const ctx = (evidence: Omit<GateEvidence, 'champion' | 'wasShadow'> = good): PromoteContext => ({
+    store,
+    cardsDir: h.modelCards,
+    now: () => new Date((t += 60_000)),
+    evidence: async (current) => ({ ...current, ...evidence }),
+  });
+  return { h, store, ctx };
+}
+
+describe('promotion and rollback', () => {
+  it('moves candidate → shadow → champion, keeps previous-champion, records history and the card', async () => {
+    const { store, ctx, h } = await setup();
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'champion' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'shadow' });
+    const r = await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'champion', reason: 'better at night' });
+    expect(r.aliases).toEqual({ champion: 2, 'previous-champion': 1 });
+    expect(r.decision.passed).toBe(true);
+    const v2 = await store.getModelVersion('tip-policy', 2);
+    expect(v2.tags['oo-ml.gate.champion.passed']).toBe('true');
+    expect(JSON.parse(v2.tags['oo-ml.gate.champion.figures']!)).toMatchObject({ sim_diff_ci_low: 0.01 });
+    const history = readRollout(await store.getRegisteredModel('tip-policy'));
+    expect(history.map((e) => `${e.alias}:${e.from}->${e.to}`)).toEqual([
+      'shadow:null->1',
+      'champion:null->1',
+      'shadow:1->null',
+      'shadow:null->2',
+      'previous-champion:null->1',
+      'champion:1->2',
+      'shadow:2->null',
+    ]);
+    const card = await readFile(`${h.modelCards}/tip-policy.md`, 'utf8');
+    expect(card).toContain('better at night');
+
+    const back = await rollbackChampion(ctx(), 'tip-policy');
+    expect(back).toMatchObject({ from: 2, to: 1, aliases: { champion: 1, 'previous-champion': 2 } });
+  });
+
+  it('refuses a failing gate without changing anything, and records a forced move', async () => {
+    const { store, ctx } = await setup();
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'champion' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'shadow' });
+    const before = await store.getRegisteredModel('tip-policy');
+    const losing = { ...good, simDiff: { value: -0.01, ci95: [-0.02, 0.0] as [number, number], seeds: 6 } };
+    await expect(promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion' })).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining('beats the champion in simulation'),
+    });
+    expect(await store.getRegisteredModel('tip-policy')).toEqual(before);
+    await expect(promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion', force: true })).rejects.toMatchObject({ code: 'invalid_usage' });
+    const forced = await promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion', force: true, reason: 'incident fix' });
+    expect(forced.forced).toBe(true);
+    expect((await store.getModelVersion('tip-policy', 2)).tags['oo-ml.gate.champion.forced']).toBe('true');
+  });
+
+  it('names the bad input: unknown version, already champion, too few seeds, nothing to roll back', async () => {
+    const { ctx } = await setup(2);
+    await expect(promoteVersion(ctx(), { model: 'tip-policy', version: 9, to: 'shadow' })).rejects.toMatchObject({ code: 'not_found', message: expect.stringContaining('no version 9') });
+    await expect(promoteVersion(ctx(), { model: 'nope', version: 1, to: 'shadow' })).rejects.toMatchObject({ code: 'not_found' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'champion' });
+    await expect(promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'champion' })).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('already champion') });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'shadow' });
+    await expect(
+      promoteVersion(ctx({ ...good, simDiff: { value: 0.1, ci95: [0.05, 0.15], seeds: 2 } }), { model: 'tip-policy', version: 2, to: 'champion' }),
+    ).rejects.toMatchObject({ message: expect.stringContaining('cannot decide') });
+    await expect(rollbackChampion(ctx(), 'tip-policy')).rejects.toMatchObject({ message: expect.stringContaining('no previous champion') });
+  });
+});
