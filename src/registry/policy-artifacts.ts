@@ -1,0 +1,71 @@
+/**
+ * Policy states in the registry. A training run logs the policy's serialised state as the
+ * artifact `policy/state.json`; the model version's `source` points at that folder. Loading
+ * MODEL@ALIAS resolves the alias, downloads the state and validates its shape; the policy
+ * implementation itself checks the numbers (`Policy.fromJSON`).
+ */
+import Type from 'typebox';
+import { invalidInput, invalidUsage } from '../errors.js';
+import { POLICY_NAMES, type SerializedPolicyState } from '../policies/policy.js';
+import { createValidator } from '../validation.js';
+import type { ModelVersion, Store } from './store.js';
+
+/** Artifact path of a policy state within its training run. */
+export const POLICY_STATE_ARTIFACT = 'policy/state.json';
+
+const SerializedState = Type.Object(
+  {
+    policy: Type.Enum(POLICY_NAMES),
+    stateVersion: Type.Integer({ minimum: 1 }),
+    k: Type.Integer({ minimum: 1 }),
+    d: Type.Integer({ minimum: 1 }),
+    params: Type.Record(Type.String(), Type.Number()),
+    arrays: Type.Record(Type.String(), Type.String()),
+    updates: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+const stateValidator = createValidator(SerializedState);
+
+/** `MODEL@ALIAS` split, or null when `ref` is not of that form. */
+export function parseModelRef(ref: string): { model: string; alias: string } | null {
+  const at = ref.lastIndexOf('@');
+  if (at <= 0 || at === ref.length - 1) return null;
+  return { model: ref.slice(0, at), alias: ref.slice(at + 1) };
+}
+
+/** A registered policy ready to use. */
+export interface RegisteredPolicy {
+  ref: string;
+  version: ModelVersion;
+  state: SerializedPolicyState;
+}
+
+/** Parses and validates a serialised state (from an artifact or a file). */
+export function parsePolicyState(text: string, source: string): SerializedPolicyState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw invalidInput(`policy state ${source} is not valid JSON: ${(e as Error).message}`);
+  }
+  return stateValidator.parse(raw, `policy state ${source}`) as SerializedPolicyState;
+}
+
+/**
+ * Loads MODEL@ALIAS from the registry (unknown model or alias → not_found from the store).
+ * `MODEL@v<N>` names version N: MLflow reserves `v<digits>` as an alias, so it is unambiguous.
+ */
+export async function loadRegisteredPolicy(store: Store, ref: string): Promise<RegisteredPolicy> {
+  const parsed = parseModelRef(ref);
+  if (parsed === null) throw invalidUsage(`"${ref}" is not of the form MODEL@ALIAS`);
+  const pinned = /^v(\d+)$/i.exec(parsed.alias);
+  const version =
+    pinned === null
+      ? await store.getModelVersionByAlias(parsed.model, parsed.alias)
+      : await store.getModelVersion(parsed.model, Number(pinned[1]));
+  if (version.runId === '') throw invalidInput(`${ref} (v${version.version}) has no training run to load its state from`);
+  const bytes = await store.downloadArtifact(version.runId, POLICY_STATE_ARTIFACT);
+  const state = parsePolicyState(new TextDecoder().decode(bytes), `${ref} (v${version.version}, run ${version.runId})`);
+  return { ref, version, state };
+}
