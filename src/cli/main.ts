@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { EXIT_CODE, toOoMlError } from '../errors.js';
+import { registerAnalytics } from './commands/analytics.js';
 import { registerData } from './commands/data.js';
 import { registerFeatures } from './commands/features.js';
 import { registerModels } from './commands/models.js';
@@ -25,6 +26,7 @@ export function createProgram(): Command {
   registerData(program);
   registerFeatures(program);
   registerModels(program);
+  registerAnalytics(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

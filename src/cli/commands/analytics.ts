@@ -1,0 +1,45 @@
+/** `oo-ml analytics prompts`: reactions and reward per prompt version, with 95% intervals. */
+import type { Command } from 'commander';
+import { REACTIONS } from '../../events/schemas.js';
+import { analyzePrompts, type PromptAnalytics } from '../../pipelines/prompt-analytics.js';
+import { action } from '../command.js';
+import { table } from '../format.js';
+
+const rate = (x: number): string => x.toFixed(4);
+const signed = (x: number): string => (x >= 0 ? '+' : '') + x.toFixed(4);
+
+/** Plain-text rendering of the report. */
+export function renderPromptAnalytics(r: PromptAnalytics): string {
+  const kinds = [...REACTIONS, 'none'] as const;
+  const rows = r.versions.map((v) => [
+    v.promptVersion ?? '(none)',
+    String(v.serves),
+    ...kinds.map((k) => String(v.reactions[k])),
+    `${rate(v.rewardRate)} [${rate(v.ci95[0])}, ${rate(v.ci95[1])}]`,
+    v.promptVersion === r.baseline
+      ? 'baseline'
+      : v.diffVsBaseline === null
+        ? '–'
+        : `${signed(v.diffVsBaseline.diff)} [${signed(v.diffVsBaseline.ci95[0])}, ${signed(v.diffVsBaseline.ci95[1])}]`,
+  ]);
+  return [
+    table(['prompt', 'serves', ...kinds, 'reward rate [95% CI]', `Δ vs ${r.baseline} [95% CI]`], rows),
+    '',
+    `serves: ${r.totalServes} (shadow serves excluded: ${r.shadowServesExcluded})` +
+      (r.baselinePresent ? '' : `; no ${r.baseline} serves, so no differences`),
+    `reward: ${r.method.reward}; reactions: first reaction per serve`,
+    'intervals: Wilson score (rates), Newcombe hybrid score (differences); serves treated as independent',
+  ].join('\n');
+}
+
+/** Registers the `analytics` commands. */
+export function registerAnalytics(program: Command): void {
+  const analytics = program.command('analytics').description('analyses over the event log');
+  action(
+    analytics.command('prompts').description('reactions and reward rate per prompt version, with 95% intervals and the difference to v1'),
+    async (ctx) => {
+      const report = await analyzePrompts({ eventsDir: ctx.config.paths.events });
+      ctx.print(renderPromptAnalytics(report), report);
+    },
+  );
+}

@@ -1,0 +1,172 @@
+/**
+ * `oo-ml analytics prompts`: reactions and reward per prompt version over the Parquet event log.
+ *
+ * Per `prompt_version` of the non-shadow serves (shadow serves are never shown, so never
+ * rewarded): serves, each serve's first reaction by kind (`none` when there was none, so the
+ * kinds add up to the serves), and the reward rate — reward as defined once in events/reward.ts
+ * (`rewardSql`), over the same first reaction per serve as the training set. Serves whose 24-h
+ * reward window is still open at the end of the log count as unrewarded so far.
+ *
+ * Intervals are 95%: the Wilson score interval for each rate (it stays inside [0, 1] and keeps
+ * its coverage at small n and rates near 0 or 1, where the normal "Wald" interval fails), and
+ * Newcombe's hybrid score interval (his method 10, built from the two Wilson intervals) for each
+ * version's difference to the baseline `v1`. Both treat serves as independent; serves of one
+ * person are correlated, so with few users the intervals are optimistic.
+ */
+import { invalidInput } from '../errors.js';
+import { REWARDING_REACTIONS, REWARD_WINDOW_MS, rewardSql } from '../events/reward.js';
+import { REACTIONS, type Reaction } from '../events/schemas.js';
+import { sqlIdent, sqlString, withDb } from '../io/duckdb.js';
+import { BUILTIN_PROMPT_VERSION } from '../prompts/prompt-registry.js';
+import { attachEventLog } from './event-log.js';
+
+/** z for a two-sided 95% interval (the 0.975 standard-normal quantile). */
+const Z95 = 1.959963984540054;
+
+/** A proportion's Wilson score interval: [low, high]. */
+export function wilsonInterval(successes: number, n: number, z = Z95): [number, number] {
+  if (n <= 0) return [Number.NaN, Number.NaN];
+  const p = successes / n;
+  const z2 = z * z;
+  const denom = 1 + z2 / n;
+  const center = (p + z2 / (2 * n)) / denom;
+  const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  // At 0/n and n/n the bounds are exactly 0 and 1; the formula gets there only up to rounding.
+  return [successes <= 0 ? 0 : Math.max(0, center - half), successes >= n ? 1 : Math.min(1, center + half)];
+}
+
+/** Difference p1 − p2 of two independent proportions with Newcombe's hybrid score interval. */
+export function newcombeDifference(k1: number, n1: number, k2: number, n2: number, z = Z95): { diff: number; ci95: [number, number] } {
+  const p1 = k1 / n1;
+  const p2 = k2 / n2;
+  const [l1, u1] = wilsonInterval(k1, n1, z);
+  const [l2, u2] = wilsonInterval(k2, n2, z);
+  const diff = p1 - p2;
+  return {
+    diff,
+    ci95: [diff - Math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), diff + Math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)],
+  };
+}
+
+/** Reaction kinds counted per version: the schema's reactions plus `none`. */
+export type ReactionCounts = Record<Reaction | 'none', number>;
+
+/** One prompt version's numbers. */
+export interface PromptVersionStats {
+  /** As logged; null for serves recorded without a prompt version. */
+  promptVersion: string | null;
+  serves: number;
+  reactions: ReactionCounts;
+  rewards: number;
+  rewardRate: number;
+  /** Wilson score 95% interval of `rewardRate`. */
+  ci95: [number, number];
+  /** Rate minus the baseline's, with Newcombe's 95% interval; null for the baseline itself or without one. */
+  diffVsBaseline: { diff: number; ci95: [number, number] } | null;
+}
+
+/** The whole report. */
+export interface PromptAnalytics {
+  eventsDir: string;
+  baseline: string;
+  /** False when the log has no non-shadow serve of the baseline (no differences then). */
+  baselinePresent: boolean;
+  totalServes: number;
+  shadowServesExcluded: number;
+  /** Baseline first, then versions in natural order, unversioned serves last. */
+  versions: PromptVersionStats[];
+  method: { level: 0.95; rate: 'wilson-score'; difference: 'newcombe-hybrid-score'; reward: string };
+}
+
+/** Options of `analyzePrompts`. */
+export interface PromptAnalyticsJob {
+  eventsDir: string;
+}
+
+interface VersionRow {
+  prompt_version: string | null;
+  serves: bigint;
+  rewards: bigint | number | null;
+  [reaction: string]: unknown;
+}
+
+/** Per-version SQL over the views of attachEventLog. */
+function analyticsSql(): string {
+  const kinds = REACTIONS.map((r) => `count(*) FILTER (WHERE reaction = ${sqlString(r)}) AS ${sqlIdent(r)}`).join(',\n      ');
+  return `
+    WITH first_reaction AS (
+      -- The reaction that decides a serve's reward is its first, as in the training set.
+      SELECT serve_id, arg_min(reaction, ts) AS reaction, min(ts) AS reaction_ts FROM tip_reaction GROUP BY serve_id
+    ), scored AS (
+      SELECT s.prompt_version, r.reaction, ${rewardSql('r.reaction', 's.ts', 'r.reaction_ts')} AS reward
+      FROM tip_served s LEFT JOIN first_reaction r ON r.serve_id = s.serve_id
+      WHERE NOT s.shadow
+    )
+    SELECT prompt_version, count(*) AS serves, sum(reward) AS rewards,
+      ${kinds},
+      count(*) FILTER (WHERE reaction IS NULL) AS ${sqlIdent('none')}
+    FROM scored GROUP BY prompt_version`;
+}
+
+/** Natural order of version strings (v2 before v10), baseline first, null last. */
+function versionOrder(baseline: string): (a: string | null, b: string | null) => number {
+  const collator = new Intl.Collator('en', { numeric: true });
+  return (a, b) => {
+    if (a === b) return 0;
+    if (a === baseline || b === null) return -1;
+    if (b === baseline || a === null) return 1;
+    return collator.compare(a, b);
+  };
+}
+
+/** Reactions and reward per prompt version in the event log at `job.eventsDir`, with 95% intervals. */
+export async function analyzePrompts(job: PromptAnalyticsJob): Promise<PromptAnalytics> {
+  return withDb(':memory:', async (db) => {
+    await attachEventLog(db, job.eventsDir);
+    const [totals] = await db.rows<{ n: bigint; shadow: bigint }>(
+      'SELECT count(*) AS n, count(*) FILTER (WHERE shadow) AS shadow FROM tip_served',
+    );
+    const total = Number(totals?.n ?? 0n);
+    const shadow = Number(totals?.shadow ?? 0n);
+    if (total - shadow === 0) {
+      throw invalidInput(
+        total === 0
+          ? `event log ${job.eventsDir} has no tip.served events`
+          : `event log ${job.eventsDir} has only shadow tip.served events (${shadow}), which are never shown to anyone`,
+        { hint: 'prompt analytics needs served tips: run `oo-ml data synth`, or ingest serves from `oo-ml serve`' },
+      );
+    }
+    const rows = await db.rows<VersionRow>(analyticsSql());
+    const baseline = BUILTIN_PROMPT_VERSION;
+    const stats = rows.map((r) => {
+      const serves = Number(r.serves);
+      const rewards = Number(r.rewards ?? 0);
+      const reactions = Object.fromEntries([...REACTIONS, 'none'].map((k) => [k, Number(r[k] as bigint)])) as ReactionCounts;
+      return { promptVersion: r.prompt_version, serves, rewards, reactions };
+    });
+    const base = stats.find((s) => s.promptVersion === baseline);
+    const versions: PromptVersionStats[] = stats
+      .sort((a, b) => versionOrder(baseline)(a.promptVersion, b.promptVersion))
+      .map((s) => ({
+        ...s,
+        rewardRate: s.rewards / s.serves,
+        ci95: wilsonInterval(s.rewards, s.serves),
+        diffVsBaseline:
+          base === undefined || s.promptVersion === baseline ? null : newcombeDifference(s.rewards, s.serves, base.rewards, base.serves),
+      }));
+    return {
+      eventsDir: job.eventsDir,
+      baseline,
+      baselinePresent: base !== undefined,
+      totalServes: total - shadow,
+      shadowServesExcluded: shadow,
+      versions,
+      method: {
+        level: 0.95,
+        rate: 'wilson-score',
+        difference: 'newcombe-hybrid-score',
+        reward: `first reaction ${REWARDING_REACTIONS.join(' or ')} within ${REWARD_WINDOW_MS / 3_600_000} h of the serve`,
+      },
+    };
+  });
+}

@@ -1,0 +1,304 @@
+/**
+ * The LLM gateway: one `LlmProvider` interface that turns a rendered prompt into tip text, with
+ * two adapters chosen by the environment:
+ *
+ * - the embedded template writer (default; no network, deterministic): the prompt variant's
+ *   template rendering;
+ * - an OpenAI-compatible chat-completions client (`LLM_BASE_URL` set): POST
+ *   `{LLM_BASE_URL}/chat/completions` with `{model, messages, max_tokens, temperature}`.
+ *   `LLM_BASE_URL` is the API root *including* its version segment, as the OpenAI SDKs'
+ *   `baseURL` (`https://api.openai.com/v1`, `http://127.0.0.1:11434/v1` for Ollama,
+ *   `http://host:8000/v1` for vLLM); nothing is appended but `/chat/completions`, so servers
+ *   that mount the API elsewhere work too.
+ *
+ * The client gives each attempt `LLM_TIMEOUT_MS` (AbortSignal) and retries exactly once, at once,
+ * after a timeout, a 5xx or a connection error. Nothing else is retried: a 429 asks for back-off
+ * that a tip request cannot wait for, and a 4xx or a malformed answer would fail the same way
+ * again. A final failure (including a body that does not decode, or empty content) falls back to
+ * the template writer, and the result says so (`provider: 'template'`, `fallbackReason`), so a
+ * tip is always served and the log shows which writer produced it.
+ */
+import Type from 'typebox';
+import { invalidInput, isOoMlError, unavailable, type OoMlError } from '../errors.js';
+import { createValidator } from '../validation.js';
+import type { RenderedPrompt } from './prompt-registry.js';
+import { sanitizeTipText } from './tip-text.js';
+
+/** Which writer produced a text. */
+export type ProviderName = 'template' | 'openai-compatible';
+
+/** A written tip and how it was written. */
+export interface Generation {
+  /** Sanitised tip text (one line, capped; see tip-text.ts). */
+  text: string;
+  /** The writer that produced `text` (the template after a fallback). */
+  provider: ProviderName;
+  /** The model that answered (as the server reports it), or `embedded-template`. */
+  model: string;
+  /** Wall time of the whole call, retries and fallback included. */
+  latencyMs: number;
+  /** Why the configured provider was not used (set only after a fallback). */
+  fallbackReason?: string;
+}
+
+/** Writes tip text for a rendered prompt. */
+export interface LlmProvider {
+  /** The configured (primary) writer. */
+  readonly name: ProviderName;
+  /** Writes the tip; rejects with `unavailable` when this provider cannot (no fallback inside). */
+  generate(prompt: RenderedPrompt): Promise<Generation>;
+}
+
+/** The model name reported for the embedded template writer. */
+export const TEMPLATE_MODEL = 'embedded-template';
+
+/** Defaults of the chat-completions client. */
+export const LLM_DEFAULTS = {
+  timeoutMs: 5_000,
+  // A 30-word tip is ~45 tokens; the cap stops a runaway answer, the sanitiser cuts the rest.
+  maxTokens: 120,
+  temperature: 0.7,
+} as const;
+
+/** The embedded writer: the variant's template text, no network, same input → same text. */
+export function createTemplateProvider(deps: { now?: () => number } = {}): LlmProvider {
+  const now = deps.now ?? (() => performance.now());
+  return {
+    name: 'template',
+    generate(prompt) {
+      const start = now();
+      return Promise.resolve({ text: prompt.templateText, provider: 'template', model: TEMPLATE_MODEL, latencyMs: now() - start });
+    },
+  };
+}
+
+// ---- OpenAI-compatible client -----------------------------------------------------------------
+
+/** Options of the chat-completions client. */
+export interface OpenAiCompatibleOptions {
+  /** API root including the version segment (`…/v1`); `/chat/completions` is appended. */
+  baseUrl: string;
+  model: string;
+  /** Sent as `Authorization: Bearer <apiKey>` when set. */
+  apiKey?: string | undefined;
+  /** Per attempt, in ms. */
+  timeoutMs?: number;
+  maxTokens?: number;
+  temperature?: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+/** The part of a chat-completions answer oo-ml reads; servers add many more fields (accepted). */
+export const ChatCompletionResponse = Type.Object({
+  model: Type.Optional(Type.String()),
+  choices: Type.Array(
+    Type.Object({
+      message: Type.Object({ content: Type.Union([Type.String(), Type.Null()]) }),
+    }),
+    { minItems: 1 },
+  ),
+});
+const responseValidator = createValidator(ChatCompletionResponse);
+
+/** Why a chat-completions call failed (the first word of a fallback reason). */
+export type LlmFailureReason = 'timeout' | 'connection' | 'http_status' | 'malformed_json' | 'invalid_response' | 'empty_content';
+
+type Attempt =
+  | { kind: 'ok'; body: string }
+  | { kind: 'http'; status: number; body: string }
+  | { kind: 'timeout' }
+  | { kind: 'connection'; code: string };
+
+/** The chat-completions URL of an API root. */
+export function chatCompletionsUrl(baseUrl: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/chat/completions`;
+}
+
+/** The OpenAI-compatible adapter. Rejects with `unavailable` (details.reason) after its one retry. */
+export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions): LlmProvider {
+  const url = chatCompletionsUrl(options.baseUrl);
+  const timeoutMs = options.timeoutMs ?? LLM_DEFAULTS.timeoutMs;
+  const doFetch = options.fetch ?? fetch;
+  const now = options.now ?? (() => performance.now());
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' };
+  if (options.apiKey !== undefined && options.apiKey !== '') headers['Authorization'] = `Bearer ${options.apiKey}`;
+
+  const fail = (reason: LlmFailureReason, detail: string, cause?: unknown): OoMlError =>
+    unavailable(`LLM request POST ${url} failed: ${reason}: ${detail}`, {
+      hint: 'check LLM_BASE_URL, LLM_MODEL and LLM_API_KEY, and that the server is up',
+      details: { reason, detail, url },
+      cause,
+    });
+
+  async function attempt(body: string): Promise<Attempt> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const res = await doFetch(url, { method: 'POST', headers, body, signal });
+      // Reading the body stays under the same signal: a server that stalls mid-body times out too.
+      const text = await res.text();
+      return res.ok ? { kind: 'ok', body: text } : { kind: 'http', status: res.status, body: text };
+    } catch (e) {
+      if (signal.aborted) return { kind: 'timeout' };
+      return { kind: 'connection', code: networkCode(e) };
+    }
+  }
+
+  const retryable = (a: Attempt): boolean =>
+    a.kind === 'timeout' || a.kind === 'connection' || (a.kind === 'http' && a.status >= 500);
+
+  return {
+    name: 'openai-compatible',
+    async generate(prompt) {
+      const start = now();
+      const body = JSON.stringify({
+        model: options.model,
+        messages: prompt.messages,
+        max_tokens: options.maxTokens ?? LLM_DEFAULTS.maxTokens,
+        temperature: options.temperature ?? LLM_DEFAULTS.temperature,
+      });
+      let result = await attempt(body);
+      let attempts = 1;
+      if (retryable(result)) {
+        result = await attempt(body);
+        attempts = 2;
+      }
+      const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+      switch (result.kind) {
+        case 'timeout':
+          throw fail('timeout', `no answer within ${timeoutMs} ms (${tries})`);
+        case 'connection':
+          throw fail('connection', `${result.code} (${tries})`);
+        case 'http':
+          throw fail('http_status', `HTTP ${result.status}: ${snippet(result.body)} (${tries})`);
+        case 'ok':
+          break;
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(result.body);
+      } catch (e) {
+        throw fail('malformed_json', `body is not JSON: ${snippet(result.body)}`, e);
+      }
+      if (!responseValidator.check(json)) {
+        const issues = responseValidator.issues(json).map((i) => `${i.path}: ${i.message}`).join('; ');
+        throw fail('invalid_response', `not a chat completion: ${issues}`);
+      }
+      const text = sanitizeTipText(json.choices[0]!.message.content);
+      if (text === null) throw fail('empty_content', 'choices[0].message.content is empty');
+      const model = json.model !== undefined && json.model !== '' ? json.model : options.model;
+      return { text, provider: 'openai-compatible', model, latencyMs: now() - start };
+    },
+  };
+}
+
+/**
+ * `primary` with `fallback` behind it: when `primary` rejects with `unavailable`, the fallback
+ * writes the tip and the result carries `fallbackReason` (`<reason>: <detail>`). Any other error
+ * is a bug and propagates.
+ */
+export function withFallback(primary: LlmProvider, fallback: LlmProvider, deps: { now?: () => number } = {}): LlmProvider {
+  const now = deps.now ?? (() => performance.now());
+  return {
+    name: primary.name,
+    async generate(prompt) {
+      const start = now();
+      try {
+        return await primary.generate(prompt);
+      } catch (e) {
+        if (!isOoMlError(e, 'unavailable')) throw e;
+        const written = await fallback.generate(prompt);
+        return { ...written, latencyMs: now() - start, fallbackReason: fallbackReasonOf(e) };
+      }
+    },
+  };
+}
+
+/** `<reason>: <detail>` of a provider failure, or its message. */
+function fallbackReasonOf(e: OoMlError): string {
+  const d = e.details as { reason?: unknown; detail?: unknown } | undefined;
+  return typeof d?.reason === 'string' && typeof d.detail === 'string' ? `${d.reason}: ${d.detail}` : e.message;
+}
+
+// ---- configuration ----------------------------------------------------------------------------
+
+/** The LLM variables (values as read). */
+export interface LlmEnv {
+  LLM_BASE_URL?: string | undefined;
+  LLM_API_KEY?: string | undefined;
+  LLM_MODEL?: string | undefined;
+  LLM_TIMEOUT_MS?: string | undefined;
+}
+
+/** Validated client settings; null settings mean the embedded template writer. */
+export interface LlmSettings {
+  baseUrl: string;
+  model: string;
+  apiKey: string | undefined;
+  timeoutMs: number;
+}
+
+const blank = (v: string | undefined): string | undefined => {
+  const t = v?.trim();
+  return t === undefined || t === '' ? undefined : t;
+};
+
+/**
+ * Reads the LLM variables: null without `LLM_BASE_URL` (template writer); otherwise an http(s)
+ * URL and `LLM_MODEL` are required and `LLM_TIMEOUT_MS` must be a positive integer, each
+ * failure invalid_input naming the variable. Call at start-up.
+ */
+export function llmSettingsFromEnv(env: LlmEnv): LlmSettings | null {
+  const baseUrl = blank(env.LLM_BASE_URL);
+  if (baseUrl === undefined) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(baseUrl);
+  } catch (e) {
+    throw invalidInput(`LLM_BASE_URL "${baseUrl}" is not a URL`, { hint: 'use the API root, e.g. http://127.0.0.1:11434/v1', cause: e });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw invalidInput(`LLM_BASE_URL "${baseUrl}" must be an http(s) URL`, { hint: 'use the API root, e.g. https://api.openai.com/v1' });
+  }
+  const model = blank(env.LLM_MODEL);
+  if (model === undefined) {
+    throw invalidInput('LLM_MODEL is not set but LLM_BASE_URL is', { hint: 'set LLM_MODEL to a model the server serves (e.g. gpt-4o-mini, llama3.2)' });
+  }
+  const rawTimeout = blank(env.LLM_TIMEOUT_MS);
+  let timeoutMs: number = LLM_DEFAULTS.timeoutMs;
+  if (rawTimeout !== undefined) {
+    timeoutMs = Number(rawTimeout);
+    if (!/^\d+$/.test(rawTimeout) || timeoutMs < 1 || timeoutMs > 600_000) {
+      throw invalidInput(`LLM_TIMEOUT_MS must be an integer number of milliseconds between 1 and 600000, got "${rawTimeout}"`);
+    }
+  }
+  return { baseUrl, model, apiKey: blank(env.LLM_API_KEY), timeoutMs };
+}
+
+/** The provider for `settings`: the template writer, or the chat-completions client falling back to it. */
+export function createLlmProvider(
+  settings: LlmSettings | null,
+  deps: { fetch?: typeof fetch; now?: () => number } = {},
+): LlmProvider {
+  const template = createTemplateProvider(deps);
+  if (settings === null) return template;
+  return withFallback(createOpenAiCompatibleProvider({ ...settings, ...deps }), template, deps);
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+function snippet(body: string): string {
+  const s = body.replace(/\s+/g, ' ').trim();
+  return s === '' ? '(empty body)' : s.length > 120 ? `${s.slice(0, 119)}…` : s;
+}
+
+/** The errno behind a failed fetch (undici wraps it in `cause`). */
+function networkCode(e: unknown): string {
+  let cur: unknown = e;
+  for (let depth = 0; depth < 4 && cur !== undefined && cur !== null; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return e instanceof Error ? e.message : 'network error';
+}

@@ -1,0 +1,101 @@
+/**
+ * The tip writer: prompt selection (prompt-registry.ts) + rendering + the configured provider
+ * (llm-provider.ts), in one call. What it returns is what `/generate` answers and what the
+ * serve event records: the text, the prompt version actually used, and the writer and model
+ * actually used (the template after a fallback, with the reason).
+ */
+import xxhash from 'xxhash-wasm';
+import { createLlmProvider, llmSettingsFromEnv, type LlmEnv, type LlmProvider, type LlmSettings, type ProviderName } from './llm-provider.js';
+import type { TipContext } from './prompt-context.js';
+import {
+  promptSettingsFromEnv,
+  renderPrompt,
+  selectPromptVersion,
+  type PromptEnv,
+  type PromptSettings,
+  type PromptSource,
+  type PromptVersion,
+} from './prompt-registry.js';
+
+/** Everything the writer is configured with (from the environment, see `tipWriterSettingsFromEnv`). */
+export interface TipWriterSettings {
+  prompts: PromptSettings;
+  /** null → the embedded template writer. */
+  llm: LlmSettings | null;
+}
+
+/** Injected side effects; defaults are the real ones. */
+export interface TipWriterDeps {
+  fetch?: typeof fetch;
+  now?: () => number;
+  /** 32-bit string hash for the prompt rotation (default xxhash32, as experiment assignment). */
+  hash32?: (s: string) => number;
+}
+
+/** One tip to write. */
+export interface TipRequest {
+  userId: string;
+  /** An arm id (features/arms.ts); an unknown one is invalid_input. */
+  arm: string;
+  context: TipContext;
+  /** The request's `prompt_version` (none named when null, undefined or blank). */
+  promptVersion?: string | null;
+}
+
+/** A written tip, in wire names (it goes into `/generate` answers and serve events as is). */
+export interface WrittenTip {
+  text: string;
+  prompt_version: PromptVersion;
+  /** Which rule chose the version: request, rotation, default or builtin. */
+  prompt_source: PromptSource;
+  provider: ProviderName;
+  model: string;
+  latency_ms: number;
+  fallback_reason?: string;
+}
+
+/** Writes tips. */
+export interface TipWriter {
+  /** The configured provider (a result may still come from the template after a fallback). */
+  readonly provider: ProviderName;
+  /** Selects the prompt, renders it and writes the tip; invalid_input for an unknown version, arm or field. */
+  write(request: TipRequest): Promise<WrittenTip>;
+}
+
+/** Reads and validates every writer variable (DEFAULT_PROMPT_VERSION, TIP_PROMPT_VERSION, LLM_*). */
+export function tipWriterSettingsFromEnv(env: PromptEnv & LlmEnv): TipWriterSettings {
+  return { prompts: promptSettingsFromEnv(env), llm: llmSettingsFromEnv(env) };
+}
+
+let xxhash32: Promise<(s: string) => number> | undefined;
+/** xxhash32, loaded once (the WebAssembly module initialises asynchronously). */
+function defaultHash32(): Promise<(s: string) => number> {
+  xxhash32 ??= xxhash().then((api) => (s: string) => api.h32(s));
+  return xxhash32;
+}
+
+/** A writer over `settings`; with an LLM configured, failures fall back to the template writer. */
+export function createTipWriter(settings: TipWriterSettings, deps: TipWriterDeps = {}): TipWriter {
+  const provider: LlmProvider = createLlmProvider(settings.llm, {
+    ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
+  return {
+    provider: provider.name,
+    async write(request) {
+      const hash32 = deps.hash32 ?? (await defaultHash32());
+      const selection = selectPromptVersion(settings.prompts, request, hash32);
+      const prompt = renderPrompt(selection.version, request.arm, request.context);
+      const g = await provider.generate(prompt);
+      return {
+        text: g.text,
+        prompt_version: selection.version,
+        prompt_source: selection.source,
+        provider: g.provider,
+        model: g.model,
+        latency_ms: Math.round(g.latencyMs),
+        ...(g.fallbackReason === undefined ? {} : { fallback_reason: g.fallbackReason }),
+      };
+    },
+  };
+}
