@@ -28,3 +28,11 @@ export function rewardSql(reaction: string, servedTs: string, reactedTs: string)
     `AND ${reactedTs} <= ${servedTs} + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND THEN 1 ELSE 0 END`
   );
 }
+
+/**
+ * The reaction that counts for each serve: the first one (by time), as a DuckDB query over the
+ * `tip_reaction` view with columns serve_id, reaction, reaction_ts. Later reactions to the same
+ * serve never change its reward.
+ */
+export const FIRST_REACTION_SQL =
+  'SELECT serve_id, arg_min(reaction, ts) AS reaction, min(ts) AS reaction_ts FROM tip_reaction GROUP BY serve_id';

@@ -14,7 +14,7 @@
  * person are correlated, so with few users the intervals are optimistic.
  */
 import { invalidInput } from '../errors.js';
-import { REWARDING_REACTIONS, REWARD_WINDOW_MS, rewardSql } from '../events/reward.js';
+import { REWARDING_REACTIONS, REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { REACTIONS, type Reaction } from '../events/schemas.js';
 import { sqlIdent, sqlString, withDb } from '../io/duckdb.js';
 import { BUILTIN_PROMPT_VERSION } from '../prompts/prompt-registry.js';
@@ -96,7 +96,7 @@ function analyticsSql(): string {
   return `
     WITH first_reaction AS (
       -- The reaction that decides a serve's reward is its first, as in the training set.
-      SELECT serve_id, arg_min(reaction, ts) AS reaction, min(ts) AS reaction_ts FROM tip_reaction GROUP BY serve_id
+      ${FIRST_REACTION_SQL}
     ), scored AS (
       SELECT s.prompt_version, r.reaction, ${rewardSql('r.reaction', 's.ts', 'r.reaction_ts')} AS reward
       FROM tip_served s LEFT JOIN first_reaction r ON r.serve_id = s.serve_id

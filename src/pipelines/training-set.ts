@@ -16,7 +16,7 @@ import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
 import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
 import { invalidInput, notFound } from '../errors.js';
-import { REWARD_WINDOW_MS, rewardSql } from '../events/reward.js';
+import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { exists, tempPathFor } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { attachEventLog } from './event-log.js';
@@ -85,7 +85,7 @@ function trainingSetSql(asOfLiteral: string): string {
   });
   return `
     WITH first_reaction AS (
-      SELECT serve_id, arg_min(reaction, ts) AS reaction, min(ts) AS reaction_ts FROM tip_reaction GROUP BY serve_id
+      ${FIRST_REACTION_SQL}
     )
     SELECT s.serve_id, s.user_id, s.ts, s.arm, ${armIndexSql('s.arm')} AS arm_index, s.propensity,
       s.policy AS logging_policy, s.model_version, s.prompt_version,
