@@ -18,35 +18,9 @@ import { REWARDING_REACTIONS, REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } 
 import { REACTIONS, type Reaction } from '../events/schemas.js';
 import { sqlIdent, sqlString, withDb } from '../io/duckdb.js';
 import { BUILTIN_PROMPT_VERSION } from '../prompts/prompt-registry.js';
+import { newcombeDifference, wilsonInterval } from '../evaluation/proportion-intervals.js';
 import { attachEventLog } from './event-log.js';
 
-/** z for a two-sided 95% interval (the 0.975 standard-normal quantile). */
-const Z95 = 1.959963984540054;
-
-/** A proportion's Wilson score interval: [low, high]. */
-export function wilsonInterval(successes: number, n: number, z = Z95): [number, number] {
-  if (n <= 0) return [Number.NaN, Number.NaN];
-  const p = successes / n;
-  const z2 = z * z;
-  const denom = 1 + z2 / n;
-  const center = (p + z2 / (2 * n)) / denom;
-  const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  // At 0/n and n/n the bounds are exactly 0 and 1; the formula gets there only up to rounding.
-  return [successes <= 0 ? 0 : Math.max(0, center - half), successes >= n ? 1 : Math.min(1, center + half)];
-}
-
-/** Difference p1 − p2 of two independent proportions with Newcombe's hybrid score interval. */
-export function newcombeDifference(k1: number, n1: number, k2: number, n2: number, z = Z95): { diff: number; ci95: [number, number] } {
-  const p1 = k1 / n1;
-  const p2 = k2 / n2;
-  const [l1, u1] = wilsonInterval(k1, n1, z);
-  const [l2, u2] = wilsonInterval(k2, n2, z);
-  const diff = p1 - p2;
-  return {
-    diff,
-    ci95: [diff - Math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), diff + Math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)],
-  };
-}
 
 /** Reaction kinds counted per version: the schema's reactions plus `none`. */
 export type ReactionCounts = Record<Reaction | 'none', number>;

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { OoEvent, Reaction, TipServedEvent } from '../../src/events/schemas.js';
 import { withDb } from '../../src/io/duckdb.js';
 import { writeEventLog } from '../../src/pipelines/event-log.js';
-import { analyzePrompts, newcombeDifference, wilsonInterval } from '../../src/pipelines/prompt-analytics.js';
+import { newcombeDifference, wilsonInterval } from '../../src/evaluation/proportion-intervals.js';
+import { analyzePrompts } from '../../src/pipelines/prompt-analytics.js';
 import { reacted, served } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 
