@@ -6,7 +6,7 @@
  */
 import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { invalidInput, invalidUsage } from './errors.js';
+import { invalidInput } from './errors.js';
 
 /** One problem with a value: the JSON path of the field and what is wrong with it. */
 export interface FieldIssue {
@@ -55,22 +55,4 @@ export function createValidator<S extends TSchema>(schema: S): Validator<Static<
       throw invalidInput(`${what} is invalid: ${summary}`, { details: found });
     },
   };
-}
-
-/** Parses a command-line integer flag, naming the flag when it is not an integer in range. */
-export function parseIntFlag(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(raw);
-  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw invalidUsage(`${flag} must be an integer between ${min} and ${max}, got "${raw}"`);
-  }
-  return n;
-}
-
-/** Parses a command-line timestamp flag (ISO-8601), naming the flag when it does not parse. */
-export function parseTimeFlag(flag: string, raw: string): Date {
-  const d = new Date(raw);
-  if (raw.trim() === '' || Number.isNaN(d.getTime())) {
-    throw invalidUsage(`${flag} must be an ISO-8601 time such as 2026-01-31T00:00:00Z, got "${raw}"`);
-  }
-  return d;
 }

@@ -75,7 +75,7 @@ export function gatherEvidence(
     const data = await loadTrainingSet(opts.trainingSet);
     const [c, k] = await Promise.all([loadRegisteredPolicy(store, championRef), loadRegisteredPolicy(store, candidateRef)]);
     const targets = [c, k].map((reg) => {
-      const policy = getPolicy(reg.state.policy);
+      const policy = getPolicy(reg.state.policy as string);
       const state = policy.fromJSON(reg.state);
       const d = vectorDim(policy.layout);
       const x = trainingVectors(data, policy.layout);

@@ -1,8 +1,7 @@
 /** `oo-ml data synth`: synthetic event logs from the personas. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { DEFAULT_SYNTH_START, synthesize } from '../../pipelines/synth.js';
-import { parseIntFlag, parseTimeFlag } from '../../validation.js';
+import { parseIntFlag, parseTimeFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
 
@@ -24,13 +23,14 @@ export function registerData(program: Command): void {
       .requiredOption('--users <n>', 'number of users')
       .requiredOption('--days <n>', 'number of days')
       .requiredOption('--seed <s>', 'random seed (same seed, byte-identical files)')
-      .option('--start <date>', 'first day, midnight UTC', DEFAULT_SYNTH_START.toISOString().slice(0, 10))
+      .option('--start <date>', 'first day, midnight UTC (default 2026-01-05)')
       .option('--out <dir>', 'event log folder (default <home>/data/events)'),
     async (ctx, flags) => {
       const users = parseIntFlag('--users', flags.users, 1, 10_000_000);
       const days = parseIntFlag('--days', flags.days, 1, 3650);
       const seed = parseIntFlag('--seed', flags.seed, -2147483648, 2147483647);
-      const start = parseTimeFlag('--start', flags.start ?? DEFAULT_SYNTH_START.toISOString());
+      const { DEFAULT_SYNTH_START, synthesize } = await import('../../pipelines/synth.js');
+      const start = flags.start === undefined ? DEFAULT_SYNTH_START : parseTimeFlag('--start', flags.start);
       const eventsDir = flags.out === undefined ? ctx.config.paths.events : resolve(flags.out);
       const bar = ctx.progress.start('synth users');
       const summary = await synthesize({

@@ -4,10 +4,7 @@ import { resolve } from 'node:path';
 import { contractHash } from '../../features/contract.js';
 import { FEATURES, type FeatureDef } from '../../features/registry.js';
 import { VECTOR_LAYOUTS, vectorNames, type VectorLayoutName } from '../../features/vectors.js';
-import { buildFeatures } from '../../pipelines/feature-build.js';
-import { exportSnapshot } from '../../pipelines/snapshot-files.js';
-import { buildTrainingSet } from '../../pipelines/training-set.js';
-import { parseTimeFlag } from '../../validation.js';
+import { parseTimeFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
 
@@ -59,6 +56,7 @@ export function registerFeatures(program: Command): void {
     async (ctx, flags) => {
       const asOf = flags.asOf === undefined ? undefined : parseTimeFlag('--as-of', flags.asOf);
       const p = ctx.config.paths;
+      const { buildFeatures } = await import('../../pipelines/feature-build.js');
       const s = await buildFeatures({
         eventsDir: p.events,
         warehouse: p.warehouse,
@@ -89,6 +87,7 @@ export function registerFeatures(program: Command): void {
       .option('--out <dir>', 'snapshot folder (default <home>/data/snapshots)'),
     async (ctx, flags) => {
       const p = ctx.config.paths;
+      const { exportSnapshot } = await import('../../pipelines/snapshot-files.js');
       const s = await exportSnapshot({
         warehouse: p.warehouse,
         outDir: flags.out === undefined ? p.snapshots : resolve(flags.out),
@@ -116,6 +115,7 @@ export function registerFeatures(program: Command): void {
       .option('--out <file>', 'output file (default <home>/data/training-set.parquet)'),
     async (ctx, flags) => {
       const p = ctx.config.paths;
+      const { buildTrainingSet } = await import('../../pipelines/training-set.js');
       const s = await buildTrainingSet({
         eventsDir: p.events,
         warehouse: p.warehouse,

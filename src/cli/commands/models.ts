@@ -1,7 +1,6 @@
 /** `oo-ml models [MODEL]`: registered models, versions, aliases and headline metrics. */
 import type { Command } from 'commander';
-import { createStore } from '../../registry/create-store.js';
-import { listModels, type ListedModel } from '../../registry/model-listing.js';
+import type { ListedModel } from '../../registry/model-listing.js';
 import { action } from '../command.js';
 import { table } from '../format.js';
 
@@ -33,6 +32,7 @@ export function registerModels(program: Command): void {
   action(
     program.command('models').description('list registered models with versions, aliases and headline metrics').argument('[model]', 'only this model'),
     async (ctx, _flags, args) => {
+      const [{ createStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../registry/model-listing.js')]);
       const store = createStore(ctx.config.trackingUri);
       const models = await listModels(store, args[0]);
       ctx.print(renderModels(models), { models });

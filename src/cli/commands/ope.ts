@@ -1,0 +1,62 @@
+/** `oo-ml ope`: off-policy estimates (IPS, SNIPS, DM, DR, …) of a policy on logged data. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import type { OpeOutcome } from '../../pipelines/ope.js';
+import { parsePositiveFlag } from '../flags.js';
+import { action } from '../command.js';
+import { keyValues, table } from '../format.js';
+
+interface OpeFlags {
+  logs: string;
+  policy: string;
+  estimators?: string;
+  clip?: string;
+  tau?: string;
+}
+
+/** Plain-text rendering of an evaluation. */
+export function renderOpe(o: OpeOutcome): string {
+  const f = (x: number) => x.toFixed(4);
+  const r = o.report;
+  const dg = r.diagnostics;
+  return [
+    keyValues([
+      ['logs', `${o.logs} (${o.logKind}, ${o.rows} rows, ${o.k} arms)`],
+      ['policy', o.policy],
+      ['effective sample size', `${dg.effectiveSampleSize.toFixed(1)} of ${dg.n}`],
+      ['weights', `max ${dg.maxWeight.toFixed(2)}, mean ${dg.meanWeight.toFixed(3)}, zero-mass share ${(dg.zeroMassShare * 100).toFixed(1)}%`],
+    ]),
+    '',
+    table(
+      ['estimator', 'value', 'std err', '95% CI', 'interval'],
+      [...r.estimates, r.loggingPolicy].map((e) => [e.estimator, f(e.value), f(e.stdErr), `[${f(e.ci95[0])}, ${f(e.ci95[1])}]`, e.intervalMethod]),
+    ),
+    ...[...new Set([...o.notes, ...r.estimates.flatMap((e) => e.notes)])].map((n) => `note: ${n}`),
+  ].join('\n');
+}
+
+/** Registers `ope`. */
+export function registerOpe(program: Command): void {
+  action<OpeFlags>(
+    program
+      .command('ope')
+      .description('estimate a policy’s value on logged data (IPS, SNIPS, DM, DR) with intervals and diagnostics')
+      .requiredOption('--logs <file>', 'training-set Parquet, or Open Bandit Dataset CSV (item_context.csv beside it)')
+      .requiredOption('--policy <name>', 'uniform, a built-in policy (fitted on the fly), MODEL@ALIAS, or a distribution file')
+      .option('--estimators <list>', 'comma-separated: ips, snips, dm, dr, dr-clip, switch-dr', 'ips,snips,dm,dr')
+      .option('--clip <c>', 'weight cap of dr-clip')
+      .option('--tau <t>', 'weight threshold of switch-dr'),
+    async (ctx, flags) => {
+      const [{ parseEstimators, runOpe }, { createStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
+      const outcome = await runOpe({
+        logs: resolve(flags.logs),
+        policy: flags.policy,
+        estimators: parseEstimators(flags.estimators),
+        clip: parsePositiveFlag('--clip', flags.clip),
+        tau: parsePositiveFlag('--tau', flags.tau),
+        store: () => createStore(ctx.config.trackingUri),
+      });
+      ctx.print(renderOpe(outcome), outcome);
+    },
+  );
+}

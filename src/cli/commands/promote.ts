@@ -1,0 +1,80 @@
+/** `oo-ml promote MODEL VERSION --to shadow|champion` and `oo-ml rollback MODEL`. */
+import type { Command } from 'commander';
+import type { GateDecision } from '../../experiments/gate.js';
+import { invalidUsage } from '../../errors.js';
+import { parseIntFlag } from '../flags.js';
+import { action } from '../command.js';
+import { keyValues } from '../format.js';
+
+interface PromoteFlags {
+  to: string;
+  reason?: string;
+  force?: boolean;
+}
+
+/** The gate's checks as lines. */
+export function renderDecision(d: GateDecision): string {
+  return d.checks.map((c) => `  ${c.passed ? '✓' : '✗'} ${c.name}: ${c.detail}`).join('\n');
+}
+
+/** Registers `promote` and `rollback`. */
+export function registerPromote(program: Command): void {
+  action<PromoteFlags>(
+    program
+      .command('promote')
+      .description('move a version to shadow or champion through the promotion gate')
+      .argument('<model>', 'registered model')
+      .argument('<version>', 'version number')
+      .requiredOption('--to <alias>', 'shadow or champion')
+      .option('--reason <text>', 'why (recorded in the model card)')
+      .option('--force', 'override a failing gate (needs --reason; recorded as forced)'),
+    async (ctx, flags, args) => {
+      const [model, rawVersion] = args as [string, string];
+      const version = parseIntFlag('VERSION', rawVersion, 1);
+      if (flags.to !== 'shadow' && flags.to !== 'champion') throw invalidUsage(`--to must be shadow or champion, got "${flags.to}"`);
+      const [{ createStore }, { gatherEvidence }, { promoteVersion }] = await Promise.all([
+        import('../../registry/create-store.js'),
+        import('../../experiments/evidence.js'),
+        import('../../experiments/promotion.js'),
+      ]);
+      const store = createStore(ctx.config.trackingUri);
+      const p = ctx.config.paths;
+      const result = await promoteVersion(
+        {
+          store,
+          cardsDir: p.modelCards,
+          tmpDir: p.tmp,
+          now: ctx.now,
+          evidence: gatherEvidence(store, model, version, { trainingSet: p.trainingSet, now: ctx.now }),
+        },
+        { model, version, to: flags.to, ...(flags.reason === undefined ? {} : { reason: flags.reason }), force: flags.force === true },
+      );
+      ctx.print(
+        [
+          `${model} v${version} → ${flags.to}${result.forced ? ' (forced)' : ''}`,
+          renderDecision(result.decision),
+          '',
+          keyValues([
+            ['aliases', Object.entries(result.aliases).map(([a, v]) => `@${a}=v${v}`).join(' ')],
+            ['model card', result.card],
+          ]),
+        ].join('\n'),
+        result,
+      );
+    },
+  );
+
+  action<{ reason?: string }>(
+    program
+      .command('rollback')
+      .description('move champion back to the previous champion')
+      .argument('<model>', 'registered model')
+      .option('--reason <text>', 'why (recorded in the model card)', 'rollback'),
+    async (ctx, flags, args) => {
+      const p = ctx.config.paths;
+      const [{ createStore }, { rollbackChampion }] = await Promise.all([import('../../registry/create-store.js'), import('../../experiments/promotion.js')]);
+      const result = await rollbackChampion({ store: createStore(ctx.config.trackingUri), cardsDir: p.modelCards, tmpDir: p.tmp, now: ctx.now }, args[0]!, flags.reason);
+      ctx.print(`${result.model}: champion v${result.from} → v${result.to}\nmodel card: ${result.card}`, result);
+    },
+  );
+}

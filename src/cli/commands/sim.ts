@@ -1,0 +1,99 @@
+/** `oo-ml sim`: policies against the personas, with common random numbers over replications. */
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import type { PolicyRun } from '../../sim/runner.js';
+import type { SimResults } from '../../sim/summary.js';
+import { parseIntFlag } from '../flags.js';
+import { action } from '../command.js';
+import { table } from '../format.js';
+
+interface SimFlags {
+  policies: string;
+  users: string;
+  rounds: string;
+  reps: string;
+  seed: string;
+  workers?: string;
+  personas?: string;
+  driftAt?: string;
+  delay?: string;
+}
+
+const ci = (m: { mean: number; ci95: [number, number] }, digits = 4): string =>
+  `${m.mean.toFixed(digits)} [${m.ci95[0].toFixed(digits)}, ${m.ci95[1].toFixed(digits)}]`;
+
+/** Plain-text rendering of simulation results. */
+export function renderSimResults(r: SimResults, runId: string): string {
+  const o = r.options;
+  const head = `${o.users} users × ${o.rounds} rounds × ${o.reps} reps, seed ${o.seed}; oracle mean reward ${ci(r.oracleMeanReward)}`;
+  const rows = r.policies.map((p) => [
+    p.name,
+    ci(p.meanReward),
+    ci(p.cumulativeReward, 1),
+    ci(p.cumulativeRegret, 1),
+    p.vsBaseline === null ? '(baseline)' : ci(p.vsBaseline),
+  ]);
+  const personas = Object.keys(r.policies[0]?.perPersona ?? {});
+  const personaRows = personas.map((name) => [name, ...r.policies.map((p) => (p.perPersona[name] === undefined ? '–' : p.perPersona[name].mean.toFixed(4)))]);
+  return [
+    head,
+    '',
+    table(['policy', 'mean reward [95% CI]', 'cumulative reward', 'cumulative regret', `Δ vs ${r.baseline}`], rows),
+    '',
+    table(['persona', ...r.policies.map((p) => p.name)], personaRows),
+    '',
+    `logged as MLflow run ${runId} (experiment oo-ml-sim): results.json, charts/cumulative-{reward,regret}.{svg,png}`,
+  ].join('\n');
+}
+
+/** Registers `sim`. */
+export function registerSim(program: Command): void {
+  action<SimFlags>(
+    program
+      .command('sim')
+      .description('simulate policies against the personas and log the comparison to MLflow')
+      .requiredOption('--policies <list>', 'comma-separated policy names and/or MODEL@ALIAS; the first is the baseline')
+      .requiredOption('--users <n>', 'simulated users')
+      .requiredOption('--rounds <n>', 'simulated hours')
+      .requiredOption('--reps <k>', 'replications (seeds)')
+      .requiredOption('--seed <s>', 'random seed (same seed, byte-identical results.json)')
+      .option('--workers <n>', 'worker threads (default: one per core; 0 = this thread)')
+      .option('--personas <list>', 'only these personas')
+      .option('--drift-at <round>', 'round from which arm preferences drift')
+      .option('--delay <hours>', 'hours before a reaction reaches the policy', '0'),
+    async (ctx, flags) => {
+      const reps = parseIntFlag('--reps', flags.reps, 1, 1000);
+      const options = {
+        users: parseIntFlag('--users', flags.users, 1, 1_000_000),
+        rounds: parseIntFlag('--rounds', flags.rounds, 1, 1_000_000),
+        seed: parseIntFlag('--seed', flags.seed, -2147483648, 2147483647),
+        delayRounds: parseIntFlag('--delay', flags.delay ?? '0', 0, 10_000),
+        driftAtRound: flags.driftAt === undefined ? null : parseIntFlag('--drift-at', flags.driftAt, 0, 1_000_000),
+        ...(flags.personas === undefined ? {} : { personas: flags.personas.split(',').map((s) => s.trim()) }),
+      };
+      const policies = flags.policies.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const workers = flags.workers === undefined ? Math.max(1, Math.min(availableParallelism(), reps)) : parseIntFlag('--workers', flags.workers, 0, 64);
+      const [{ runSimulation }, { createStore }] = await Promise.all([import('../../pipelines/simulation.js'), import('../../registry/create-store.js')]);
+      const live =
+        !ctx.json && process.stderr.isTTY === true
+          ? (await import('../ui/sim-live.js')).startSimView(`sim: ${policies.length} policies × ${reps} reps`, policies, reps)
+          : null;
+      try {
+        const outcome = await runSimulation({
+          options,
+          reps,
+          policies,
+          workers,
+          store: createStore(ctx.config.trackingUri),
+          now: ctx.now,
+          ...(live === null ? {} : { onReplication: (_rep: number, runs: readonly PolicyRun[]) => live.replicationDone(runs) }),
+        });
+        live?.stop();
+        ctx.print(renderSimResults(outcome.results, outcome.runId), { runId: outcome.runId, experimentId: outcome.experimentId, versions: outcome.versions, results: outcome.results });
+      } catch (e) {
+        live?.stop();
+        throw e;
+      }
+    },
+  );
+}

@@ -1,0 +1,76 @@
+/** `oo-ml train`: fit a policy on the training set, evaluate, log to MLflow, register a candidate. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import type { TrainOutcome } from '../../pipelines/train.js';
+import { invalidUsage } from '../../errors.js';
+import { action } from '../command.js';
+import { keyValues, table } from '../format.js';
+
+interface TrainFlags {
+  policy: string;
+  trainingSet?: string;
+  model: string;
+  param?: string[];
+}
+
+/** Parses repeated `--param key=value` flags into numbers. */
+function parseParams(raw: readonly string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of raw ?? []) {
+    const m = /^([A-Za-z][\w.]*)=(.+)$/.exec(p);
+    const v = m === null ? NaN : Number(m[2]);
+    if (m === null || !Number.isFinite(v)) throw invalidUsage(`--param must be key=number, got "${p}"`);
+    out[m[1]!] = v;
+  }
+  return out;
+}
+
+/** Plain-text summary of a training outcome. */
+export function renderTrain(o: TrainOutcome): string {
+  const e = o.evaluation;
+  const f = (x: number) => x.toFixed(4);
+  return [
+    keyValues([
+      ['model', `${o.model} v${o.version} (@candidate)`],
+      ['policy', `${e.policy} on ${e.layout}`],
+      ['training rows', `${e.rows} (${e.holdoutRows} held out)`],
+      ['MLflow run', `${o.runId} (experiment oo-ml-train)`],
+      ['model card', o.card],
+    ]),
+    '',
+    table(
+      ['estimator', 'value', '95% CI'],
+      [...Object.entries(e.metrics), ['logging policy', e.loggingValue] as const].map(([k, m]) => [k, f(m.value), `[${f(m.ci95[0])}, ${f(m.ci95[1])}]`]),
+    ),
+    ...(e.fairness.some((s) => s.flagged) ? ['', `fairness: flagged segments ${e.fairness.filter((s) => s.flagged).map((s) => s.segment).join(', ')}`] : []),
+  ].join('\n');
+}
+
+/** Registers `train`. */
+export function registerTrain(program: Command): void {
+  action<TrainFlags>(
+    program
+      .command('train')
+      .description('fit a policy on the logged training set, evaluate it off-policy, register it as @candidate')
+      .requiredOption('--policy <name>', 'egreedy-v1, egreedy-v2, linucb or thompson')
+      .option('--training-set <file>', 'training set (default <home>/data/training-set.parquet)')
+      .option('--model <name>', 'registered model name', 'tip-policy')
+      .option('--param <key=value...>', 'policy hyper-parameter, e.g. alpha=0.5 (repeatable)'),
+    async (ctx, flags) => {
+      const p = ctx.config.paths;
+      const [{ trainPolicy }, { createStore }] = await Promise.all([import('../../pipelines/train.js'), import('../../registry/create-store.js')]);
+      const outcome = await trainPolicy({
+        trainingSet: flags.trainingSet === undefined ? p.trainingSet : resolve(flags.trainingSet),
+        policy: flags.policy,
+        model: flags.model,
+        params: parseParams(flags.param),
+        store: createStore(ctx.config.trackingUri),
+        cardsDir: p.modelCards,
+        snapshotsDir: p.snapshots,
+        tmpDir: p.tmp,
+        now: ctx.now,
+      });
+      ctx.print(renderTrain(outcome), { model: outcome.model, version: outcome.version, runId: outcome.runId, experimentId: outcome.experimentId, card: outcome.card, evaluation: outcome.evaluation });
+    },
+  );
+}

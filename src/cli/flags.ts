@@ -1,0 +1,31 @@
+/**
+ * Command-line flag parsers. Kept free of heavy imports so that `oo-ml --help` and every
+ * command start fast; errors are `invalid_usage` (exit 2) naming the flag.
+ */
+import { invalidUsage } from '../errors.js';
+
+/** Parses an integer flag, naming the flag when it is not an integer in range. */
+export function parseIntFlag(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(raw);
+  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw invalidUsage(`${flag} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** Parses a timestamp flag (ISO-8601), naming the flag when it does not parse. */
+export function parseTimeFlag(flag: string, raw: string): Date {
+  const d = new Date(raw);
+  if (raw.trim() === '' || Number.isNaN(d.getTime())) {
+    throw invalidUsage(`${flag} must be an ISO-8601 time such as 2026-01-31T00:00:00Z, got "${raw}"`);
+  }
+  return d;
+}
+
+/** Parses a positive number flag (or undefined when absent). */
+export function parsePositiveFlag(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw invalidUsage(`${flag} must be a positive number, got "${raw}"`);
+  return v;
+}

@@ -1,0 +1,191 @@
+/**
+ * `oo-ml ope`: off-policy evaluation of one target policy on logged data.
+ *
+ * Logs: a training-set Parquet file (`oo-ml features training-set`), or logged bandit feedback
+ * in the Open Bandit Dataset's CSV layout (pipelines/obd-logs.ts; each row is one decision at
+ * its slate position, the Open Bandit Pipeline's position-wise convention).
+ *
+ * Target policy:
+ *   - `uniform`: 1/K on every arm;
+ *   - a distribution file (.parquet or .csv) with one probability column per arm (`p_0` … or
+ *     the arm ids), one row per logged row, in log order;
+ *   - a built-in policy name, fitted on the fly on the first 80% of the rows (by time) and
+ *     evaluated on the last 20% — never on the rows it learned from;
+ *   - MODEL@ALIAS, a registered version, evaluated on every row.
+ * Built-in and registered policies read oo-ml feature vectors, so they need training-set logs.
+ */
+import { extname } from 'node:path';
+import { invalidInput, invalidUsage, notFound } from '../errors.js';
+import { evaluate, type OpeReport } from '../evaluation/evaluate.js';
+import { ESTIMATOR_NAMES, isEstimatorName, type EstimatorName } from '../evaluation/estimate.js';
+import type { LoggedBandit } from '../evaluation/logged-bandit.js';
+import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
+import { vectorDim } from '../features/vectors.js';
+import { exists } from '../io/atomic.js';
+import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
+import { getPolicy } from '../policies/catalog.js';
+import { POLICY_NAMES, type Policy } from '../policies/policy.js';
+import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
+import type { Store } from '../registry/store.js';
+import { readObdLogs } from './obd-logs.js';
+import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
+import { HOLDOUT_SHARE } from './train.js';
+
+/** Options of `runOpe`. */
+export interface OpeJob {
+  logs: string;
+  policy: string;
+  estimators: readonly EstimatorName[];
+  clip?: number;
+  tau?: number;
+  /** Store for MODEL@ALIAS targets (opened lazily by the caller). */
+  store: () => Store;
+}
+
+/** The evaluation and what it was run on. */
+export interface OpeOutcome {
+  logs: string;
+  logKind: 'training-set' | 'obd';
+  policy: string;
+  rows: number;
+  k: number;
+  report: OpeReport;
+  notes: string[];
+}
+
+/** Parses `--estimators ips,snips,…`, naming unknown ones. */
+export function parseEstimators(raw: string | undefined): EstimatorName[] {
+  if (raw === undefined) return ['ips', 'snips', 'dm', 'dr'];
+  const names = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const bad = names.filter((n) => !isEstimatorName(n));
+  if (bad.length > 0 || names.length === 0) {
+    throw invalidUsage(`unknown estimator(s): ${bad.join(', ') || '(none given)'}`, { hint: `choose from ${ESTIMATOR_NAMES.join(', ')}` });
+  }
+  return names as EstimatorName[];
+}
+
+function trainingLogs(data: TrainingData, x: Float64Array | null, d: number, from: number): LoggedBandit {
+  const n = data.n - from;
+  return {
+    n,
+    k: ARM_COUNT,
+    arm: data.arm.slice(from),
+    reward: data.reward.slice(from),
+    propensity: data.propensity.slice(from),
+    ...(x === null ? {} : { x: x.slice(from * d), d }),
+  };
+}
+
+function distributionOf<S>(policy: Policy<S>, state: S, x: Float64Array, d: number, from: number, to: number): Float64Array {
+  const out = new Float64Array((to - from) * ARM_COUNT);
+  for (let i = from; i < to; i++) {
+    policy.probabilities(state, x.subarray(i * d, (i + 1) * d), out.subarray((i - from) * ARM_COUNT, (i - from + 1) * ARM_COUNT));
+  }
+  return out;
+}
+
+/** Reads a per-row action distribution file (one probability column per arm). */
+async function readDistribution(file: string, n: number, k: number, armIds: readonly string[]): Promise<Float64Array> {
+  return withDb(':memory:', async (db) => {
+    const src = extname(file).toLowerCase() === '.csv' ? `read_csv(${sqlString(file)}, header = true)` : `read_parquet(${sqlString(file)})`;
+    let cols: { column_name: string }[];
+    try {
+      cols = await db.rows(`DESCRIBE SELECT * FROM ${src}`);
+    } catch (e) {
+      throw invalidInput(`distribution file ${file} cannot be read: ${duckdbMessage(e)}`);
+    }
+    const have = new Set(cols.map((c) => c.column_name));
+    const byIndex = Array.from({ length: k }, (_, a) => `p_${a}`);
+    const names = byIndex.every((c) => have.has(c)) ? byIndex : armIds.every((c) => have.has(c)) ? [...armIds] : null;
+    if (names === null) {
+      throw invalidInput(`distribution file ${file} needs one probability column per arm: ${byIndex.join(', ')} or ${armIds.join(', ')}`, {
+        details: { found: [...have] },
+      });
+    }
+    const reader = await db.connection.runAndReadAll(`SELECT ${names.map((c) => `CAST("${c}" AS DOUBLE) AS "${c}"`).join(', ')} FROM ${src}`);
+    if (reader.currentRowCount !== n) {
+      throw invalidInput(`distribution file ${file} has ${reader.currentRowCount} rows, the logs have ${n}`, { hint: 'one row per logged row, in log order' });
+    }
+    const columns = reader.getColumnsJS() as (number | null)[][];
+    const out = new Float64Array(n * k);
+    for (let a = 0; a < k; a++) {
+      const col = columns[a]!;
+      for (let i = 0; i < n; i++) {
+        const v = col[i];
+        if (v === null || v === undefined || !Number.isFinite(v)) throw invalidInput(`distribution file ${file}: row ${i} column ${names[a]} is not a number`);
+        out[i * k + a] = v;
+      }
+    }
+    return out;
+  });
+}
+
+/** Runs the evaluation. */
+export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
+  if (!(await exists(job.logs))) throw notFound(`log file ${job.logs} does not exist`);
+  const isObd = extname(job.logs).toLowerCase() === '.csv';
+  const notes: string[] = [];
+  const options = { estimators: job.estimators, ...(job.clip === undefined ? {} : { clip: job.clip }), ...(job.tau === undefined ? {} : { tau: job.tau }) };
+  const isFile = ['.parquet', '.csv'].includes(extname(job.policy).toLowerCase());
+
+  if (isObd) {
+    const obd = await readObdLogs(job.logs);
+    notes.push(...obd.notes);
+    const logs = obd.logs;
+    let target: Float64Array;
+    if (job.policy === 'uniform') target = new Float64Array(logs.n * logs.k).fill(1 / logs.k);
+    else if (isFile) target = await readDistribution(job.policy, logs.n, logs.k, Array.from({ length: logs.k }, (_, a) => `item_${a}`));
+    else {
+      throw invalidUsage(`policy "${job.policy}" reads oo-ml feature vectors, which Open Bandit logs do not have`, {
+        hint: 'evaluate `uniform` or a per-row distribution file on OBD logs',
+      });
+    }
+    return { logs: job.logs, logKind: 'obd', policy: job.policy, rows: logs.n, k: logs.k, report: evaluate(logs, target, options), notes };
+  }
+
+  const data = await loadTrainingSet(job.logs);
+  if (job.policy === 'uniform' || isFile) {
+    const x = trainingVectors(data, 'v2');
+    const logs = trainingLogs(data, x, vectorDim('v2'), 0);
+    const target = job.policy === 'uniform' ? new Float64Array(logs.n * ARM_COUNT).fill(1 / ARM_COUNT) : await readDistribution(job.policy, logs.n, ARM_COUNT, ARM_IDS);
+    return { logs: job.logs, logKind: 'training-set', policy: job.policy, rows: logs.n, k: ARM_COUNT, report: evaluate(logs, target, options), notes };
+  }
+  if ((POLICY_NAMES as readonly string[]).includes(job.policy)) {
+    const policy = getPolicy(job.policy);
+    const d = vectorDim(policy.layout);
+    const x = trainingVectors(data, policy.layout);
+    const from = data.n - Math.floor(data.n * HOLDOUT_SHARE);
+    const state = policy.init(ARM_COUNT);
+    for (let i = 0; i < from; i++) policy.update(state, x.subarray(i * d, (i + 1) * d), data.arm[i]!, data.reward[i]!);
+    notes.push(`${job.policy} was fitted on the first ${from} rows and evaluated on the last ${data.n - from}`);
+    const logs = trainingLogs(data, x, d, from);
+    return {
+      logs: job.logs,
+      logKind: 'training-set',
+      policy: job.policy,
+      rows: logs.n,
+      k: ARM_COUNT,
+      report: evaluate(logs, distributionOf(policy, state, x, d, from, data.n), options),
+      notes,
+    };
+  }
+  if (parseModelRef(job.policy) === null) {
+    throw invalidUsage(`unknown policy "${job.policy}"`, { hint: `use uniform, ${POLICY_NAMES.join(', ')}, MODEL@ALIAS or a distribution file (.parquet/.csv)` });
+  }
+  const registered = await loadRegisteredPolicy(job.store(), job.policy);
+  const policy = getPolicy(registered.state.policy);
+  const state = policy.fromJSON(registered.state);
+  const d = vectorDim(policy.layout);
+  const x = trainingVectors(data, policy.layout);
+  notes.push(`${job.policy} is ${registered.version.name} v${registered.version.version} (${registered.state.policy}); rows it was trained on are included`);
+  const logs = trainingLogs(data, x, d, 0);
+  return {
+    logs: job.logs,
+    logKind: 'training-set',
+    policy: job.policy,
+    rows: logs.n,
+    k: ARM_COUNT,
+    report: evaluate(logs, distributionOf(policy, state, x, d, 0, data.n), options),
+    notes,
+  };
+}

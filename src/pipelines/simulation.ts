@@ -1,0 +1,125 @@
+/**
+ * `oo-ml sim`: resolve the policies (built-in names, or MODEL@ALIAS from the registry), run the
+ * replications (on worker threads), and log the results as an MLflow run in experiment
+ * `oo-ml-sim`: params, per-policy metrics with interval bounds, the results JSON, and the
+ * cumulative reward/regret charts (SVG + PNG). Each registered version that took part is tagged
+ * on the run (`oo-ml.sim.version.<model>` = comma-separated versions), so the promotion gate can
+ * find "a simulation including this version".
+ */
+import { invalidUsage } from '../errors.js';
+import { POLICY_NAMES } from '../policies/policy.js';
+import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
+import type { Store } from '../registry/store.js';
+import { renderSimCharts } from '../sim/charts.js';
+import type { EntrantSpec } from '../sim/entrants.js';
+import { simulateParallel, type ReplicationListener } from '../sim/parallel.js';
+import type { SimOptions } from '../sim/scenario.js';
+import type { SimResults } from '../sim/summary.js';
+
+/** Experiment that simulation runs are logged to. */
+export const SIM_EXPERIMENT = 'oo-ml-sim';
+
+/** Options of `runSimulation`. */
+export interface SimulationJob {
+  options: SimOptions;
+  reps: number;
+  /** Built-in policy names and/or MODEL@ALIAS references; the first is the baseline. */
+  policies: readonly string[];
+  workers: number;
+  store: Store;
+  now: () => Date;
+  onReplication?: ReplicationListener;
+}
+
+/** What a simulation produced. */
+export interface SimulationOutcome {
+  results: SimResults;
+  runId: string;
+  experimentId: string;
+  /** Registered versions that took part, by reference. */
+  versions: Record<string, number>;
+}
+
+/** Turns the --policies list into entrant specs, loading registered versions. */
+export async function resolveEntrants(store: Store, policies: readonly string[]): Promise<{ specs: EntrantSpec[]; versions: Record<string, number>; models: Map<string, number[]> }> {
+  if (policies.length === 0) throw invalidUsage('--policies must name at least one policy');
+  const dupes = policies.filter((p, i) => policies.indexOf(p) !== i);
+  if (dupes.length > 0) throw invalidUsage(`--policies names ${dupes.join(', ')} twice`);
+  const specs: EntrantSpec[] = [];
+  const versions: Record<string, number> = {};
+  const models = new Map<string, number[]>();
+  for (const p of policies) {
+    if ((POLICY_NAMES as readonly string[]).includes(p)) {
+      specs.push({ name: p, policy: p });
+      continue;
+    }
+    if (parseModelRef(p) === null) {
+      throw invalidUsage(`unknown policy "${p}"`, { hint: `use one of ${POLICY_NAMES.join(', ')} or MODEL@ALIAS (e.g. tip-policy@champion)` });
+    }
+    const registered = await loadRegisteredPolicy(store, p);
+    specs.push({ name: p, policy: registered.state.policy, state: registered.state });
+    versions[p] = registered.version.version;
+    const list = models.get(registered.version.name) ?? [];
+    list.push(registered.version.version);
+    models.set(registered.version.name, list);
+  }
+  return { specs, versions, models };
+}
+
+const metricKey = (policy: string, what: string): string => `sim/${policy.replace(/[^A-Za-z0-9_\-. /]/g, '_')}/${what}`;
+
+/** Runs the simulation and logs it; returns the results and the run. */
+export async function runSimulation(job: SimulationJob): Promise<SimulationOutcome> {
+  const { specs, versions, models } = await resolveEntrants(job.store, job.policies);
+  const results = await simulateParallel(job.options, job.reps, specs, job.workers, 0, job.onReplication);
+  const store = job.store;
+  const experiment = await store.getOrCreateExperiment(SIM_EXPERIMENT);
+  const tags: Record<string, string> = { 'oo-ml.kind': 'sim', 'oo-ml.sim.policies': job.policies.join(',') };
+  for (const [model, vs] of models) tags[`oo-ml.sim.version.${model}`] = vs.join(',');
+  const run = await store.createRun(experiment.experimentId, {
+    runName: `sim-${job.policies.join('-vs-').slice(0, 80)}`,
+    tags,
+    startTime: job.now().getTime(),
+  });
+  const runId = run.info.runId;
+  try {
+    const o = results.options;
+    await store.logBatch(runId, {
+      params: [
+        { key: 'users', value: String(o.users) },
+        { key: 'rounds', value: String(o.rounds) },
+        { key: 'reps', value: String(o.reps) },
+        { key: 'seed', value: String(o.seed) },
+        { key: 'policies', value: job.policies.join(',') },
+        { key: 'baseline', value: results.baseline },
+        { key: 'personas', value: o.personas.join(',') },
+        { key: 'drift_at_round', value: String(o.driftAtRound) },
+        { key: 'delay_rounds', value: String(o.delayRounds) },
+      ],
+      metrics: results.policies.flatMap((p) => [
+        { key: metricKey(p.name, 'mean_reward'), value: p.meanReward.mean },
+        { key: metricKey(p.name, 'mean_reward_ci_low'), value: p.meanReward.ci95[0] },
+        { key: metricKey(p.name, 'mean_reward_ci_high'), value: p.meanReward.ci95[1] },
+        { key: metricKey(p.name, 'cumulative_reward'), value: p.cumulativeReward.mean },
+        { key: metricKey(p.name, 'cumulative_regret'), value: p.cumulativeRegret.mean },
+        ...(p.vsBaseline === null
+          ? []
+          : [
+              { key: metricKey(p.name, 'diff_vs_baseline'), value: p.vsBaseline.mean },
+              { key: metricKey(p.name, 'diff_vs_baseline_ci_low'), value: p.vsBaseline.ci95[0] },
+              { key: metricKey(p.name, 'diff_vs_baseline_ci_high'), value: p.vsBaseline.ci95[1] },
+            ]),
+      ]),
+    });
+    await store.logArtifact(runId, 'results.json', JSON.stringify(results, null, 2) + '\n');
+    for (const chart of await renderSimCharts(results)) {
+      await store.logArtifact(runId, `charts/${chart.name}.svg`, chart.svg);
+      await store.logArtifact(runId, `charts/${chart.name}.png`, chart.png);
+    }
+    await store.finishRun(runId, 'FINISHED', job.now().getTime());
+  } catch (e) {
+    await store.finishRun(runId, 'FAILED', job.now().getTime()).catch(() => undefined);
+    throw e;
+  }
+  return { results, runId, experimentId: experiment.experimentId, versions };
+}

@@ -1,0 +1,275 @@
+/**
+ * `oo-ml train`: fit a policy on the logged training set, evaluate it off-policy, and record
+ * everything in one MLflow run; register the state as a new version with alias `candidate`
+ * and regenerate the model card.
+ *
+ * Fitting replays the logged (x, arm, reward) rows in time order through `Policy.update`. The
+ * policies learn per-arm regressions, which stay unbiased under any logging policy that gives
+ * every arm positive probability (covariate shift does not bias a well-specified per-arm model),
+ * so no importance weights are needed for the fit itself; the evaluation is where the logging
+ * propensities matter. Evaluation uses a time split: the policy fitted on the first 80% of the
+ * rows is evaluated (IPS, SNIPS, DM, DR; analytic 95% intervals) on the last 20%, against the
+ * logging policy's own value on the same rows; the registered state is then refitted on all rows.
+ * Fairness: the DR estimate within each user segment, against the overall DR estimate.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { invalidInput, isOoMlError } from '../errors.js';
+import { evaluate } from '../evaluation/evaluate.js';
+import type { Estimate as OpeEstimate } from '../evaluation/estimate.js';
+import type { LoggedBandit } from '../evaluation/logged-bandit.js';
+import { ARM_COUNT } from '../features/arms.js';
+import { contractHash, contractSignatures } from '../features/contract.js';
+import { vectorDim, vectorNames } from '../features/vectors.js';
+import { getPolicy } from '../policies/catalog.js';
+import type { Policy } from '../policies/policy.js';
+import { exists } from '../io/atomic.js';
+import { FAIRNESS_THRESHOLD, cardSummary, type Estimate, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
+import { CARD_ARTIFACT, EVALUATION_ARTIFACT, refreshModelCard } from '../registry/model-cards.js';
+import { HEADLINE_METRICS } from '../registry/model-listing.js';
+import { POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
+import { appendRollout } from '../registry/rollout-history.js';
+import type { Store } from '../registry/store.js';
+import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
+
+/** Experiment that training runs are logged to. */
+export const TRAIN_EXPERIMENT = 'oo-ml-train';
+/** Default registered model name. */
+export const DEFAULT_MODEL = 'tip-policy';
+/** Share of rows (the most recent) held out for evaluation. */
+export const HOLDOUT_SHARE = 0.2;
+/** Fewest holdout rows for an evaluation worth reporting. */
+const MIN_HOLDOUT = 50;
+
+/** Options of `trainPolicy`. */
+export interface TrainJob {
+  trainingSet: string;
+  policy: string;
+  model: string;
+  params?: Record<string, number>;
+  store: Store;
+  cardsDir: string;
+  snapshotsDir: string;
+  tmpDir: string;
+  now: () => Date;
+}
+
+/** What training produced. */
+export interface TrainOutcome {
+  model: string;
+  version: number;
+  runId: string;
+  experimentId: string;
+  evaluation: VersionEvaluation;
+  card: string;
+  cardMarkdown: string;
+}
+
+/** Replays rows [from, to) of the logs through the policy. */
+function fit<S>(policy: Policy<S>, state: S, data: TrainingData, x: Float64Array, d: number, from: number, to: number): S {
+  for (let i = from; i < to; i++) policy.update(state, x.subarray(i * d, (i + 1) * d), data.arm[i]!, data.reward[i]!);
+  return state;
+}
+
+/** The policy's action distribution on rows [from, to), row-major. */
+function targetOf<S>(policy: Policy<S>, state: S, x: Float64Array, d: number, from: number, to: number): Float64Array {
+  const out = new Float64Array((to - from) * ARM_COUNT);
+  for (let i = from; i < to; i++) {
+    policy.probabilities(state, x.subarray(i * d, (i + 1) * d), out.subarray((i - from) * ARM_COUNT, (i - from + 1) * ARM_COUNT));
+  }
+  return out;
+}
+
+/** The logged bandit of rows [from, to) (or the listed rows). */
+function logsOf(data: TrainingData, x: Float64Array, d: number, rows: readonly number[]): LoggedBandit {
+  const n = rows.length;
+  const logs: LoggedBandit = {
+    n,
+    k: ARM_COUNT,
+    arm: new Int32Array(n),
+    reward: new Float64Array(n),
+    propensity: new Float64Array(n),
+    x: new Float64Array(n * d),
+    d,
+  };
+  rows.forEach((r, i) => {
+    logs.arm[i] = data.arm[r]!;
+    logs.reward[i] = data.reward[r]!;
+    logs.propensity[i] = data.propensity[r]!;
+    logs.x!.set(x.subarray(r * d, (r + 1) * d), i * d);
+  });
+  return logs;
+}
+
+const toEstimate = (e: OpeEstimate): Estimate => ({ value: e.value, ci95: e.ci95 });
+
+/** The current git commit of the working folder, if it is a repository. */
+async function gitCommit(): Promise<string | null> {
+  try {
+    const { stdout } = await promisify(execFile)('git', ['rev-parse', 'HEAD'], { timeout: 2000 });
+    return stdout.trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The id of the latest exported snapshot, if any. */
+async function latestSnapshotId(dir: string): Promise<string | null> {
+  const latest = join(dir, 'LATEST');
+  return (await exists(latest)) ? (await readFile(latest, 'utf8')).trim() : null;
+}
+
+/** Fits, evaluates, logs, registers and documents one policy. */
+export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
+  const policy = getPolicy(job.policy);
+  const data = await loadTrainingSet(job.trainingSet);
+  if (data.contractHash !== null && data.contractHash !== contractHash()) {
+    throw invalidInput(`training set ${job.trainingSet} was built with another feature contract (${data.contractHash.slice(0, 12)})`, {
+      hint: 'rebuild it with `oo-ml features build && oo-ml features training-set`',
+    });
+  }
+  const nHold = Math.floor(data.n * HOLDOUT_SHARE);
+  if (nHold < MIN_HOLDOUT) {
+    throw invalidInput(`training set ${job.trainingSet} has ${data.n} rows: too few to hold out ${MIN_HOLDOUT} for evaluation`, {
+      hint: 'generate more data (more users or days)',
+    });
+  }
+  const nTrain = data.n - nHold;
+  const d = vectorDim(policy.layout);
+  const x = trainingVectors(data, policy.layout);
+
+  // Evaluate a policy fitted on the first rows, on the held-out last rows.
+  const early = fit(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, nTrain);
+  const holdRows = Array.from({ length: nHold }, (_, i) => nTrain + i);
+  const target = targetOf(policy, early, x, d, nTrain, data.n);
+  const report = evaluate(logsOf(data, x, d, holdRows), target, { estimators: ['ips', 'snips', 'dm', 'dr'] });
+  const byName = Object.fromEntries(report.estimates.map((e) => [e.estimator, e]));
+  const dr = byName['dr']!;
+  const fairness: SegmentCheck[] = [];
+  const segments = [...new Set(holdRows.map((r) => data.segment[r]!))].sort();
+  if (segments.length > 1) {
+    for (const segment of segments) {
+      const rows = holdRows.filter((r) => data.segment[r] === segment);
+      if (rows.length < 20) continue;
+      const segTarget = new Float64Array(rows.length * ARM_COUNT);
+      rows.forEach((r, i) => segTarget.set(target.subarray((r - nTrain) * ARM_COUNT, (r - nTrain + 1) * ARM_COUNT), i * ARM_COUNT));
+      const seg = evaluate(logsOf(data, x, d, rows), segTarget, { estimators: ['dr'] }).estimates[0]!;
+      const ratio = dr.value === 0 ? 1 : seg.value / dr.value;
+      fairness.push({ segment, rows: rows.length, estimate: toEstimate(seg), ratio, flagged: ratio < FAIRNESS_THRESHOLD });
+    }
+  }
+  // The registered state learns from every row.
+  const state = fit(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, data.n);
+  const serialized = policy.toJSON(state);
+
+  const evaluation: VersionEvaluation = {
+    policy: policy.name,
+    layout: policy.layout,
+    params: serialized.params,
+    trainingSet: job.trainingSet,
+    rows: data.n,
+    holdoutRows: nHold,
+    dataFrom: new Date(data.ts[0]!).toISOString(),
+    dataTo: new Date(data.ts[data.n - 1]!).toISOString(),
+    snapshotId: await latestSnapshotId(job.snapshotsDir),
+    contractHash: contractHash(),
+    metrics: Object.fromEntries(report.estimates.map((e) => [e.estimator, toEstimate(e)])),
+    loggingValue: toEstimate(report.loggingPolicy),
+    fairness,
+    notes: [
+      ...new Set(report.estimates.flatMap((e) => e.notes)),
+      `effective sample size of the holdout weights: ${report.diagnostics.effectiveSampleSize.toFixed(1)} of ${nHold}`,
+    ],
+  };
+
+  const store = job.store;
+  const experiment = await store.getOrCreateExperiment(TRAIN_EXPERIMENT);
+  const commit = await gitCommit();
+  const run = await store.createRun(experiment.experimentId, {
+    runName: `train-${policy.name}`,
+    startTime: job.now().getTime(),
+    tags: {
+      'oo-ml.kind': 'train',
+      'oo-ml.policy': policy.name,
+      'oo-ml.model': job.model,
+      'oo-ml.contract_hash': contractHash(),
+      'oo-ml.snapshot_id': evaluation.snapshotId ?? '',
+      'oo-ml.training_set': job.trainingSet,
+      'oo-ml.data_from': evaluation.dataFrom ?? '',
+      'oo-ml.data_to': evaluation.dataTo ?? '',
+      ...(commit === null ? {} : { 'mlflow.source.git.commit': commit }),
+    },
+  });
+  const runId = run.info.runId;
+  try {
+    await store.logBatch(runId, {
+      params: [
+        { key: 'policy', value: policy.name },
+        { key: 'layout', value: policy.layout },
+        { key: 'd', value: String(d) },
+        { key: 'k', value: String(ARM_COUNT) },
+        { key: 'rows', value: String(data.n) },
+        { key: 'holdout_rows', value: String(nHold) },
+        ...Object.entries(serialized.params).map(([k, v]) => ({ key: `policy.${k}`, value: String(v) })),
+      ],
+      metrics: [
+        ...report.estimates.flatMap((e) => [
+          { key: `ope/${e.estimator}`, value: e.value },
+          { key: `ope/${e.estimator}_ci_low`, value: e.ci95[0] },
+          { key: `ope/${e.estimator}_ci_high`, value: e.ci95[1] },
+          { key: `ope/${e.estimator}_std_err`, value: e.stdErr },
+        ]),
+        { key: HEADLINE_METRICS.loggingValue, value: report.loggingPolicy.value },
+        { key: 'logging/value_ci_low', value: report.loggingPolicy.ci95[0] },
+        { key: 'logging/value_ci_high', value: report.loggingPolicy.ci95[1] },
+        { key: 'ope/effective_sample_size', value: report.diagnostics.effectiveSampleSize },
+        { key: 'ope/max_weight', value: report.diagnostics.maxWeight },
+        ...fairness.map((f) => ({ key: `fairness/${f.segment.replace(/[^A-Za-z0-9_\-.]/g, '_')}/ratio`, value: f.ratio })),
+      ],
+    });
+    await store.logArtifact(runId, POLICY_STATE_ARTIFACT, JSON.stringify(serialized) + '\n');
+    await store.logArtifact(
+      runId,
+      'feature-manifest.json',
+      JSON.stringify({ contractHash: contractHash(), layout: policy.layout, vector: vectorNames(policy.layout), features: contractSignatures() }, null, 2) + '\n',
+    );
+    await store.logArtifact(runId, EVALUATION_ARTIFACT, JSON.stringify(evaluation, null, 2) + '\n');
+
+    try {
+      await store.createRegisteredModel(job.model, '', { 'oo-ml.kind': 'tip-policy' });
+    } catch (e) {
+      if (!isOoMlError(e, 'already_exists')) throw e;
+    }
+    const source = `${run.info.artifactUri.replace(/\/$/, '')}/policy`;
+    const version = await store.createModelVersion(job.model, source, runId, '', { 'oo-ml.policy': policy.name });
+    const previous = (await store.getRegisteredModel(job.model)).aliases['candidate'] ?? null;
+    await store.setAlias(job.model, 'candidate', version.version);
+    await appendRollout(store, job.model, {
+      time: job.now().toISOString(),
+      alias: 'candidate',
+      from: previous,
+      to: version.version,
+      reason: `trained ${policy.name}`,
+      forced: false,
+      figures: { dr: dr.value, dr_ci_low: dr.ci95[0], dr_ci_high: dr.ci95[1] },
+    });
+    const card = await refreshModelCard(store, job.model, job.cardsDir, job.now(), job.tmpDir);
+    await store.logArtifact(runId, CARD_ARTIFACT, card.markdown);
+    await store.updateModelVersion(job.model, version.version, cardSummary(card.markdown));
+    await store.finishRun(runId, 'FINISHED', job.now().getTime());
+    return {
+      model: job.model,
+      version: version.version,
+      runId,
+      experimentId: experiment.experimentId,
+      evaluation,
+      card: card.path,
+      cardMarkdown: card.markdown,
+    };
+  } catch (e) {
+    await store.finishRun(runId, 'FAILED', job.now().getTime()).catch(() => undefined);
+    throw e;
+  }
+}

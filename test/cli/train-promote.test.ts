@@ -1,0 +1,94 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { HomePaths } from '../../src/config.js';
+import { runCli } from '../helpers/cli.js';
+import { tempHome } from '../helpers/temp-home.js';
+
+let h: HomePaths;
+
+beforeAll(async () => {
+  h = await tempHome();
+  for (const args of [
+    ['data', 'synth', '--users', '150', '--days', '21', '--seed', '3'],
+    ['features', 'build'],
+    ['features', 'training-set'],
+    ['features', 'export'],
+  ]) {
+    const r = await runCli([...args, '--home', h.home]);
+    expect(r.code, r.stderr).toBe(0);
+  }
+}, 120_000);
+
+describe('train, models, ope, sim, promote, rollback (CLI)', () => {
+  it('trains a candidate with an MLflow run, a model card and headline metrics', async () => {
+    const r = await runCli(['train', '--policy', 'linucb', '--home', h.home, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { version: number; runId: string; card: string; evaluation: { metrics: Record<string, { value: number; ci95: [number, number] }> } };
+    expect(out.version).toBe(1);
+    const dr = out.evaluation.metrics['dr']!;
+    expect(dr.ci95[0]).toBeLessThan(dr.value);
+    expect(readFileSync(out.card, 'utf8')).toContain('# Model card: tip-policy');
+    expect(existsSync(`${h.mlruns}/models/tip-policy/aliases/candidate`)).toBe(true);
+    const models = JSON.parse((await runCli(['models', '--home', h.home, '--json'])).stdout) as { models: { versions: { headline: { dr: number } }[] }[] };
+    expect(models.models[0]!.versions[0]!.headline.dr).toBeCloseTo(dr.value, 12);
+
+    const bad = await runCli(['train', '--policy', 'bandito', '--home', h.home]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('bandito');
+  });
+
+  it('estimates a registered and an on-the-fly policy off-policy', async () => {
+    const reg = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'tip-policy@candidate', '--home', h.home, '--json']);
+    expect(reg.code, reg.stderr).toBe(0);
+    const o = JSON.parse(reg.stdout) as { report: { estimates: { estimator: string; value: number }[] } };
+    expect(o.report.estimates.map((e) => e.estimator)).toEqual(['ips', 'snips', 'dm', 'dr']);
+    const uni = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips', '--home', h.home]);
+    expect(uni.code, uni.stderr).toBe(0);
+    expect(uni.stdout).toMatch(/ips\s+0\.\d{4}/);
+    const badEst = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips,magic', '--home', h.home]);
+    expect(badEst.code).toBe(2);
+    expect(badEst.stderr).toContain('magic');
+  });
+
+  it('simulates with byte-identical results for one seed, with or without workers', async () => {
+    const args = ['sim', '--policies', 'egreedy-v1,tip-policy@candidate', '--users', '40', '--rounds', '72', '--reps', '2', '--seed', '9', '--home', h.home, '--json'];
+    const a = await runCli([...args, '--workers', '0']);
+    const b = await runCli([...args, '--workers', '2']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const ra = JSON.parse(a.stdout) as { runId: string; results: unknown };
+    const rb = JSON.parse(b.stdout) as { runId: string; results: unknown };
+    expect(JSON.stringify(rb.results)).toBe(JSON.stringify(ra.results));
+    expect(ra.runId).not.toBe(rb.runId);
+    const bad = await runCli(['sim', '--policies', 'linucb,nobody@champion', '--users', '5', '--rounds', '5', '--reps', '1', '--seed', '1', '--home', h.home]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('nobody');
+    const zero = await runCli(['sim', '--policies', 'linucb', '--users', '0', '--rounds', '5', '--reps', '1', '--seed', '1', '--home', h.home]);
+    expect(zero.code).toBe(2);
+  });
+
+  it('promotes through the gate, refuses what it must, and rolls back', async () => {
+    const shadow = await runCli(['promote', 'tip-policy', '1', '--to', 'shadow', '--home', h.home]);
+    expect(shadow.code, shadow.stderr).toBe(0);
+    const champ = await runCli(['promote', 'tip-policy', '1', '--to', 'champion', '--home', h.home, '--json']);
+    expect(champ.code, champ.stderr).toBe(0);
+    expect(JSON.parse(champ.stdout)).toMatchObject({ aliases: { champion: 1 } });
+    const again = await runCli(['promote', 'tip-policy', '1', '--to', 'champion', '--home', h.home]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already champion');
+
+    expect((await runCli(['train', '--policy', 'egreedy-v1', '--home', h.home])).code).toBe(0);
+    const skip = await runCli(['promote', 'tip-policy', '2', '--to', 'champion', '--home', h.home]);
+    expect(skip.code).toBe(1);
+    expect(skip.stderr).toContain('has been shadow');
+    const forced = await runCli(['promote', 'tip-policy', '2', '--to', 'champion', '--force', '--reason', 'drill', '--home', h.home, '--json']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(forced.stdout)).toMatchObject({ forced: true, aliases: { champion: 2, 'previous-champion': 1 } });
+    const back = await runCli(['rollback', 'tip-policy', '--home', h.home]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toContain('champion v2 → v1');
+    const card = readFileSync(`${h.modelCards}/tip-policy.md`, 'utf8');
+    expect(card).toContain('drill (forced)');
+    expect(card).toContain('rollback');
+  });
+});
