@@ -100,11 +100,21 @@ export async function writeEventLog(
 ): Promise<EventLogSummary> {
   await mkdir(tmpDir, { recursive: true });
   const staged = new Map<EventType, string[]>();
+  // DuckDB's read_json drops a numeric UTC offset when parsing into TIMESTAMP, so every time is
+  // normalised to UTC ('…Z') here first.
+  const timeFields = Object.fromEntries(
+    EVENT_TYPES.map((t) => [t, eventColumns(t).filter((c) => c.sqlType === 'TIMESTAMP').map((c) => c.name)]),
+  ) as Record<EventType, string[]>;
   for (const e of events) {
     let lines = staged.get(e.type);
     if (lines === undefined) staged.set(e.type, (lines = []));
     const { type: _type, ...rest } = e;
-    lines.push(JSON.stringify(rest));
+    const row = rest as Record<string, unknown>;
+    for (const f of timeFields[e.type]) {
+      const v = row[f];
+      if (typeof v === 'string' && !v.endsWith('Z')) row[f] = new Date(v).toISOString();
+    }
+    lines.push(JSON.stringify(row));
   }
   return replaceDirAtomic(
     dir,

@@ -53,3 +53,20 @@ describe('data synth', () => {
     expect(await readdir(h.tmp)).toEqual([]);
   });
 });
+
+describe('event log writer', () => {
+  it('stores times with a UTC offset on their UTC instant and day', async () => {
+    const { writeEventLog: write } = await import('../../src/pipelines/event-log.js');
+    const h = await tempHome();
+    const events = [
+      { type: 'task.completed' as const, event_id: 'e1', ts: '2026-01-05T23:30:00-02:00', user_id: 'u', task_id: 't' },
+    ];
+    await withDb(':memory:', (db) => write(db, h.events, events, null, h.tmp));
+    expect(await readdir(join(h.events, 'task.completed'))).toEqual(['day=2026-01-06']);
+    const rows = await withDb(':memory:', async (db) => {
+      await attachEventLog(db, h.events);
+      return db.rows<{ ts: Date }>('SELECT ts FROM task_completed');
+    });
+    expect(rows[0]!.ts.toISOString()).toBe('2026-01-06T01:30:00.000Z');
+  });
+});
