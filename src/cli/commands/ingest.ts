@@ -1,0 +1,79 @@
+/** `oo-ml ingest`: event bus (NATS JetStream, or the embedded journal) → Parquet event log. */
+import type { Command } from 'commander';
+import { createEventBus } from '../../events/event-bus.js';
+import { MAX_BATCH } from '../../events/transport.js';
+import { INGEST_CONSUMER, ingestEvents } from '../../pipelines/ingest.js';
+import { parseIntFlag } from '../flags.js';
+import { action } from '../command.js';
+import { keyValues, table } from '../format.js';
+
+interface IngestFlags {
+  batchSize: string;
+  maxWaitMs: string;
+  untilIdle?: boolean;
+  idleMs: string;
+  consumer: string;
+}
+
+/** Registers `ingest`. */
+export function registerIngest(program: Command): void {
+  action<IngestFlags>(
+    program
+      .command('ingest')
+      .description(
+        'append signals.> and feedback.> to the Parquet event log (NATS JetStream when NATS_URL is set, ' +
+          'else the embedded bus under <home>/data/bus); invalid messages go to dlq.<subject>',
+      )
+      .option('--batch-size <n>', 'messages per batch (one new file per event type and day per batch)', '500')
+      .option('--max-wait-ms <ms>', 'how long a batch waits to fill (JetStream waits at least 1000)', '1000')
+      .option('--until-idle', 'exit once no message arrived for --idle-ms (cron runs); default: run until Ctrl-C')
+      .option('--idle-ms <ms>', 'quiet time that ends an --until-idle run', '2000')
+      .option('--consumer <name>', 'durable consumer name (its position is kept between runs)', INGEST_CONSUMER),
+    async (ctx, flags) => {
+      const batchSize = parseIntFlag('--batch-size', flags.batchSize, 1, MAX_BATCH);
+      const maxWaitMs = parseIntFlag('--max-wait-ms', flags.maxWaitMs, 0, 600_000);
+      const idleMs = parseIntFlag('--idle-ms', flags.idleMs, 0, 86_400_000);
+      const stop = new AbortController();
+      const onSignal = (): void => {
+        ctx.note('stopping after the current batch…');
+        stop.abort();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const bus = await createEventBus(ctx.config);
+      let summary;
+      try {
+        ctx.note(`ingesting from the ${bus.kind} bus as consumer ${flags.consumer}${flags.untilIdle === true ? ' until idle' : ' (Ctrl-C stops)'}`);
+        summary = await ingestEvents({
+          bus,
+          eventsDir: ctx.config.paths.events,
+          tmpDir: ctx.config.paths.tmp,
+          consumer: flags.consumer,
+          batchSize,
+          maxWaitMs,
+          untilIdle: flags.untilIdle === true,
+          idleMs,
+          now: ctx.now,
+          signal: stop.signal,
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await bus.close();
+      }
+      const text = [
+        keyValues([
+          ['bus', `${summary.transport} (consumer ${summary.consumer})`],
+          ['event log', ctx.config.paths.events],
+          ['consumed', summary.consumed],
+          ['duplicates', summary.duplicates],
+          ['dead-lettered', summary.deadLettered],
+          ['new files', summary.files.length],
+        ]),
+        '',
+        table(['event type', 'written'], Object.entries(summary.written).map(([k, v]) => [k, String(v)])),
+      ].join('\n');
+      ctx.print(text, { ...summary, eventsDir: ctx.config.paths.events });
+    },
+  );
+}

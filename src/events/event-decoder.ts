@@ -1,0 +1,57 @@
+/**
+ * Decoding a message off the bus: subject → event type → JSON → schema. The subject decides the
+ * schema, so a payload cannot smuggle another type past a consumer that trusts the subject;
+ * every failure says why and names the fields, ready for a dead-letter envelope.
+ */
+import type { FieldIssue, Validator } from '../validation.js';
+import { utf8OrNull, type DeadLetterReason } from './dead-letter.js';
+import { EVENT_VALIDATORS, type OoEvent } from './schemas.js';
+import { parseEventSubject, type EventSubject } from './subjects.js';
+
+/** A decoded message, or why it was refused. */
+export type Decoded =
+  | { ok: true; subject: EventSubject; event: OoEvent }
+  | { ok: false; reason: DeadLetterReason; message: string; issues: FieldIssue[] };
+
+/** Decodes and validates the payload `data` received on `subject`. */
+export function decodeEvent(subject: string, data: Uint8Array): Decoded {
+  const parsed = parseEventSubject(subject);
+  if (parsed === null) {
+    return {
+      ok: false,
+      reason: 'unknown_subject',
+      message: `subject "${subject}" is not signals.<event type> or feedback.<event type>`,
+      issues: [],
+    };
+  }
+  const text = utf8OrNull(data);
+  if (text === null) {
+    return { ok: false, reason: 'not_json', message: `payload on ${subject} is not UTF-8 text`, issues: [] };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return { ok: false, reason: 'not_json', message: `payload on ${subject} is not JSON: ${why}`, issues: [] };
+  }
+  const { type } = parsed;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'type' in value && value.type !== type) {
+    const got = JSON.stringify(value.type);
+    return {
+      ok: false,
+      reason: 'type_mismatch',
+      message: `payload on ${subject}: /type is ${got}, but the subject carries ${type}`,
+      issues: [{ path: '/type', message: `expected "${type}" (from the subject), got ${got}` }],
+    };
+  }
+  const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
+  if (validator.check(value)) return { ok: true, subject: `${parsed.channel}.${type}`, event: value };
+  const issues = validator.issues(value);
+  return {
+    ok: false,
+    reason: 'invalid_event',
+    message: `${type} on ${subject} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    issues,
+  };
+}

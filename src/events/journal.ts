@@ -1,0 +1,176 @@
+/**
+ * The embedded bus's journals: one append-only NDJSON file per subject,
+ *
+ *   <bus>/<subject>.ndjson        e.g. signals.tip.served.ndjson, dlq.signals.tip.served.ndjson
+ *
+ * Each message is one line: the payload bytes exactly as published (compact JSON, which never
+ * holds a raw newline) followed by `\n`. A message's position is its line number (1-based),
+ * which is the `seq` consumers see. Lines are appended whole — one write(2) on an O_APPEND
+ * descriptor, so concurrent writers (the server, a CLI) never interleave inside a line — and
+ * `datasync`ed before the publish resolves. Readers take complete lines only, so a line being
+ * written is picked up on a later read. A writer that crashed mid-line leaves a fragment without
+ * `\n`; the next writer first ends it with `\n`, so the fragment becomes its own (invalid, hence
+ * dead-lettered) line instead of corrupting the next message. Blank lines carry nothing and are
+ * skipped.
+ */
+import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { conflict, internal } from '../errors.js';
+
+/** File extension of journals. */
+export const JOURNAL_EXT = '.ndjson';
+const NL = 0x0a;
+const CHUNK = 64 * 1024;
+
+/** A position in a journal: byte offset and the number of lines before it. */
+export interface JournalPosition {
+  offset: number;
+  line: number;
+}
+
+/** The start of a journal. */
+export const JOURNAL_START: JournalPosition = { offset: 0, line: 0 };
+
+/** One message read from a journal. */
+export interface JournalLine {
+  data: Uint8Array;
+  /** Line number, 1-based. */
+  line: number;
+  /** Position just after this line's `\n`. */
+  end: JournalPosition;
+}
+
+/** Path of the journal of `subject` in `dir`. */
+export function journalPath(dir: string, subject: string): string {
+  return join(dir, subject + JOURNAL_EXT);
+}
+
+/** Subjects that have a journal in `dir`, sorted (none when the folder does not exist). */
+export async function journalSubjects(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names
+    .filter((n) => n.endsWith(JOURNAL_EXT) && !n.startsWith('.'))
+    .map((n) => n.slice(0, -JOURNAL_EXT.length))
+    .sort();
+}
+
+/**
+ * Up to `max` complete lines of `path` from `from`, and the position after the last line read.
+ * A journal shorter than `from` was truncated or replaced behind the reader's back: `conflict`.
+ */
+export async function readJournal(
+  path: string,
+  from: JournalPosition,
+  max: number,
+): Promise<{ lines: JournalLine[]; next: JournalPosition }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if (from.offset === 0) return { lines: [], next: from };
+    throw truncated(path, 0, from);
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size < from.offset) throw truncated(path, size, from);
+    const lines: JournalLine[] = [];
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let readPos = from.offset;
+    let lineStart = from.offset;
+    let lineNo = from.line;
+    let carry: Buffer = Buffer.alloc(0);
+    while (lines.length < max) {
+      const { bytesRead } = await handle.read(buf, 0, CHUNK, readPos);
+      if (bytesRead === 0) break;
+      readPos += bytesRead;
+      const data = carry.length === 0 ? buf.subarray(0, bytesRead) : Buffer.concat([carry, buf.subarray(0, bytesRead)]);
+      let i = 0;
+      while (lines.length < max) {
+        const nl = data.indexOf(NL, i);
+        if (nl < 0) break;
+        lineNo++;
+        lineStart += nl + 1 - i;
+        if (nl > i) lines.push({ data: Buffer.from(data.subarray(i, nl)), line: lineNo, end: { offset: lineStart, line: lineNo } });
+        i = nl + 1;
+      }
+      if (lines.length >= max) break;
+      carry = Buffer.from(data.subarray(i));
+    }
+    return { lines, next: { offset: lineStart, line: lineNo } };
+  } finally {
+    await handle.close();
+  }
+}
+
+function truncated(path: string, size: number, from: JournalPosition): Error {
+  return conflict(`journal ${path} is shorter (${size} bytes) than a consumer's position (${from.offset})`, {
+    hint: 'the journal was truncated, replaced or removed; delete the consumer state under <bus>/consumers to read it from the start',
+    details: { journal: path, size, offset: from.offset },
+  });
+}
+
+/** Appends whole lines to the journals of one folder, one writer per subject, in call order. */
+export interface JournalWriter {
+  append(subject: string, data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface SubjectWriter {
+  handle: FileHandle;
+  /** Appends run one after another so publish order is file order. */
+  tail: Promise<void>;
+}
+
+/** A writer for the journals in `dir` (the folder must exist before the first append). */
+export function createJournalWriter(dir: string): JournalWriter {
+  const writers = new Map<string, Promise<SubjectWriter>>();
+
+  async function openWriter(subject: string): Promise<SubjectWriter> {
+    const handle = await open(journalPath(dir, subject), 'a+');
+    const { size } = await handle.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      // A crashed writer's fragment: close it off so our first line stays a line of its own.
+      if (last[0] !== NL) await handle.write(Buffer.from([NL]));
+    }
+    return { handle, tail: Promise.resolve() };
+  }
+
+  return {
+    async append(subject, data) {
+      if (data.includes(NL)) throw internal(`journal payload for ${subject} contains a newline`);
+      let pending = writers.get(subject);
+      if (pending === undefined) {
+        pending = openWriter(subject);
+        writers.set(subject, pending);
+        pending.catch(() => writers.delete(subject));
+      }
+      const w = await pending;
+      const line = Buffer.concat([data, Buffer.from([NL])]);
+      const run = w.tail.then(async () => {
+        await w.handle.write(line);
+        await w.handle.datasync();
+      });
+      w.tail = run.catch(() => undefined);
+      await run;
+    },
+    async close() {
+      const all = [...writers.values()];
+      writers.clear();
+      for (const p of all) {
+        const w = await p.catch(() => null);
+        if (w === null) continue;
+        await w.tail;
+        await w.handle.close();
+      }
+    },
+  };
+}

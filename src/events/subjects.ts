@@ -1,0 +1,59 @@
+/**
+ * Bus subjects, declared once: `<channel>.<event type>` for events and `dlq.<original subject>`
+ * for what could not be accepted. `signals` carry what the product observed or decided (serves,
+ * task changes), `feedback` what the person did (reactions); any event type may travel on either
+ * channel, the schema is chosen by the subject's event type.
+ *
+ * Event types contain a dot (`tip.served`), so a subject has three tokens (`signals.tip.served`);
+ * NATS wildcards `signals.>` / `feedback.>` cover every type, `signals.*` would not.
+ */
+import { EVENT_TYPES, isEventType, type EventType } from './schemas.js';
+
+/** The channels events travel on. */
+export const CHANNELS = ['signals', 'feedback'] as const;
+/** One channel. */
+export type Channel = (typeof CHANNELS)[number];
+/** The subject of an event: channel, then event type. */
+export type EventSubject = `${Channel}.${EventType}`;
+
+/** Prefix of dead-letter subjects: `dlq.<original subject>`. */
+export const DLQ_PREFIX = 'dlq';
+
+/** NATS wildcards of every event subject (what the events stream captures). */
+export const EVENT_SUBJECT_WILDCARDS: readonly string[] = CHANNELS.map((c) => `${c}.>`);
+/** NATS wildcard of every dead-letter subject. */
+export const DLQ_SUBJECT_WILDCARD = `${DLQ_PREFIX}.>`;
+
+/** Every event subject, channel-major (signals.tip.served, …, feedback.task.completed). */
+export const EVENT_SUBJECTS: readonly EventSubject[] = CHANNELS.flatMap((c) =>
+  EVENT_TYPES.map((t) => eventSubject(c, t)),
+);
+
+/** True when `name` is a channel. */
+export function isChannel(name: string): name is Channel {
+  return (CHANNELS as readonly string[]).includes(name);
+}
+
+/** The subject of `type` on `channel`. */
+export function eventSubject(channel: Channel, type: EventType): EventSubject {
+  return `${channel}.${type}`;
+}
+
+/** Channel and event type of an event subject, or null when `subject` is not one. */
+export function parseEventSubject(subject: string): { channel: Channel; type: EventType } | null {
+  const dot = subject.indexOf('.');
+  if (dot < 0) return null;
+  const channel = subject.slice(0, dot);
+  const type = subject.slice(dot + 1);
+  return isChannel(channel) && isEventType(type) ? { channel, type } : null;
+}
+
+/** True when `subject` is on a channel (whether or not its event type exists): what consumers read. */
+export function isChannelSubject(subject: string): boolean {
+  return CHANNELS.some((c) => subject.startsWith(`${c}.`) && subject.length > c.length + 1);
+}
+
+/** The dead-letter subject of `original`. */
+export function dlqSubject(original: string): string {
+  return `${DLQ_PREFIX}.${original}`;
+}

@@ -1,0 +1,246 @@
+/**
+ * The EventBus contract: one test body run against every adapter (the embedded journal on a temp
+ * home, NATS JetStream against a real nats-server on a free loopback port). Publishing,
+ * validation, dead-lettering, de-duplication, durable resume and replay behave the same on both.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isOoMlError, type ErrorCode } from '../../src/errors.js';
+import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
+import type { EventBus, EventConsumer, EventDelivery } from '../../src/events/event-bus.js';
+import { EVENT_TYPES, type OoEvent } from '../../src/events/schemas.js';
+import type { Transport } from '../../src/events/transport.js';
+import { completed, created, reacted, served } from '../helpers/events.js';
+
+/** A dead letter as found on the DLQ. */
+export interface StoredDeadLetter {
+  subject: string;
+  envelope: unknown;
+}
+
+/** An opened bus plus what the contract needs around it. */
+export interface BusHarness {
+  bus: EventBus;
+  /** The transport under `bus`, to inject raw bytes other publishers might send. */
+  transport: Transport;
+  /** Every dead letter stored so far, in order. */
+  readDlq(): Promise<StoredDeadLetter[]>;
+  /** Closes the bus and opens a new one on the same storage (a process restart). */
+  reopen(): Promise<{ bus: EventBus; transport: Transport }>;
+  close(): Promise<void>;
+}
+
+/** Asserts that `promise` rejects with an OoMlError of `code` whose message matches `pattern`. */
+export async function expectCode(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<void> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, `expected a ${code} error`).toBeDefined();
+  expect(isOoMlError(caught) ? caught.code : caught).toBe(code);
+  if (pattern !== undefined) expect((caught as Error).message).toMatch(pattern);
+}
+
+/** One event of every type. */
+export function oneOfEach(user = 'u1'): OoEvent[] {
+  return [
+    served(user, '2026-01-05T09:00:00.000Z', `${user}-s1`, 'quick_win', 0.25),
+    reacted(user, '2026-01-05T09:05:00.000Z', `${user}-s1`, 'completed', 4200),
+    created(user, '2026-01-05T08:00:00.000Z', '2026-01-06T17:00:00.000Z'),
+    completed(user, '2026-01-05T10:00:00.000Z'),
+  ];
+}
+
+/** Fetches until `n` messages (valid + rejected) arrived or `rounds` fetches came back empty. */
+export async function drain(c: EventConsumer, n: number, maxWaitMs = 1000, rounds = 3) {
+  const events: EventDelivery[] = [];
+  const rejected: DeadLetterEnvelope[] = [];
+  let empty = 0;
+  while (events.length + rejected.length < n && empty < rounds) {
+    const got = await c.fetch({ max: Math.max(1, n - events.length - rejected.length), maxWaitMs });
+    if (got.events.length + got.rejected.length === 0) empty++;
+    events.push(...got.events);
+    rejected.push(...got.rejected);
+  }
+  return { events, rejected };
+}
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Registers the contract suite for one adapter. */
+export function runEventBusContract(label: string, open: () => Promise<BusHarness>): void {
+  describe(`EventBus contract: ${label}`, () => {
+    let h: BusHarness;
+    beforeEach(async () => {
+      h = await open();
+    });
+    afterEach(async () => {
+      await h.close();
+    });
+
+    it('delivers every event type on its subject, equal to what was published', async () => {
+      const events = oneOfEach();
+      const subjects = ['signals.tip.served', 'feedback.tip.reaction', 'signals.task.created', 'signals.task.completed'];
+      for (const [i, e] of events.entries()) {
+        const channel = i === 1 ? 'feedback' : 'signals';
+        expect(await h.bus.publish(channel, e)).toEqual({ subject: subjects[i], duplicate: false });
+      }
+      const c = await h.bus.consumer({ name: 'contract' });
+      const got = await drain(c, events.length);
+      expect(got.rejected).toEqual([]);
+      expect(new Set(got.events.map((d) => d.event.type))).toEqual(new Set(EVENT_TYPES));
+      const byId = new Map(got.events.map((d) => [d.event.event_id, d]));
+      for (const [i, e] of events.entries()) {
+        expect(byId.get(e.event_id)?.event).toEqual(e);
+        expect(byId.get(e.event_id)?.subject).toBe(subjects[i]);
+        expect(byId.get(e.event_id)?.deliveryCount).toBe(1);
+      }
+      await Promise.all(got.events.map((d) => d.ack()));
+      await c.close();
+
+      // A durable consumer resumes after its acks: nothing is left for it.
+      const again = await h.bus.consumer({ name: 'contract' });
+      expect((await again.fetch({ max: 10, maxWaitMs: 200 })).events).toEqual([]);
+      await again.close();
+    });
+
+    it('refuses to publish an invalid event, naming the field, and stores nothing', async () => {
+      const bad = { ...served('u2', '2026-01-05T09:00:00.000Z', 's'), arm: 'juggle' } as unknown as OoEvent;
+      await expectCode(h.bus.publish('signals', bad), 'invalid_input', /\/arm/);
+      const missing = { ...reacted('u2', '2026-01-05T09:00:00.000Z', 's', 'liked') } as Partial<OoEvent>;
+      delete (missing as { dwell_ms?: number }).dwell_ms;
+      await expectCode(h.bus.publish('feedback', missing as OoEvent), 'invalid_input', /dwell_ms/);
+      await expectCode(h.bus.publish('signals', { type: 'tip.clicked' } as unknown as OoEvent), 'invalid_input', /tip\.clicked/);
+      await expectCode(h.bus.publish('alerts' as 'signals', completed('u2', '2026-01-05T09:00:00.000Z')), 'invalid_input', /channel "alerts"/);
+      const c = await h.bus.consumer({ name: 'contract' });
+      expect(await c.fetch({ max: 10, maxWaitMs: 200 })).toEqual({ events: [], rejected: [] });
+      await c.close();
+    });
+
+    it('stores a re-published event once (message id = event_id)', async () => {
+      const e = completed('u3', '2026-01-05T11:00:00.000Z');
+      expect((await h.bus.publish('signals', e)).duplicate).toBe(false);
+      expect((await h.bus.publish('signals', e)).duplicate).toBe(true);
+      const c = await h.bus.consumer({ name: 'contract' });
+      const got = await c.fetch({ max: 10, maxWaitMs: 500 });
+      expect(got.events.map((d) => d.event.event_id)).toEqual([e.event_id]);
+      await c.close();
+    });
+
+    it('dead-letters invalid payloads on dlq.<subject> with the reason and the field, then acks them', async () => {
+      const ok = served('u4', '2026-01-05T09:00:00.000Z', 'u4-s1');
+      const { type: _t, ...noType } = ok;
+      void _t;
+      const injected: [string, string, string, RegExp][] = [
+        ['signals.tip.served', '{"type": "tip.served", oops', 'not_json', /not JSON/],
+        ['signals.tip.served', JSON.stringify({ ...ok, event_id: 'x-missing', user_id: undefined }), 'invalid_event', /user_id/],
+        ['signals.tip.served', JSON.stringify({ ...ok, event_id: 'x-wrongtype', propensity: 'high' }), 'invalid_event', /\/propensity/],
+        ['signals.tip.served', JSON.stringify({ ...ok, event_id: 'x-arm', arm: 'juggle' }), 'invalid_event', /\/arm/],
+        ['feedback.tip.reaction', JSON.stringify(ok), 'type_mismatch', /tip\.served.*tip\.reaction|tip\.reaction.*tip\.served/],
+        ['signals.tip.clicked', JSON.stringify({ ...noType, type: 'tip.clicked' }), 'unknown_subject', /signals\.tip\.clicked/],
+      ];
+      for (const [i, [subject, text]] of injected.entries()) await h.transport.publish(subject, enc(text), `raw-${i}`);
+      await h.bus.publish('signals', ok);
+
+      const c = await h.bus.consumer({ name: 'contract' });
+      const got = await drain(c, injected.length + 1);
+      expect(got.events.map((d) => d.event)).toEqual([ok]);
+      expect(got.rejected).toHaveLength(injected.length);
+      await Promise.all(got.events.map((d) => d.ack()));
+      await c.close();
+
+      const dlq = await h.readDlq();
+      expect(dlq).toHaveLength(injected.length);
+      for (const [subject, text, reason, pattern] of injected) {
+        const hit = dlq.find((d) => (d.envelope as DeadLetterEnvelope).payload_text === text);
+        expect(hit, `dead letter of ${text}`).toBeDefined();
+        expect(hit!.subject).toBe(`dlq.${subject}`);
+        const env = DEAD_LETTER_VALIDATOR.parse(hit!.envelope, 'dead letter');
+        expect(env).toMatchObject({ original_subject: subject, reason, consumer: 'contract', delivery_count: 1 });
+        expect(env.message).toMatch(pattern);
+        expect(Buffer.from(env.payload_base64, 'base64').toString('utf8')).toBe(text);
+        expect(Number.isNaN(Date.parse(env.received_at))).toBe(false);
+      }
+      const missing = dlq.map((d) => d.envelope as DeadLetterEnvelope).find((e) => e.payload_text?.includes('x-missing'));
+      expect(missing?.issues).toContainEqual({ path: '/', message: 'missing required field(s): user_id' });
+      const mismatch = dlq.map((d) => d.envelope as DeadLetterEnvelope).find((e) => e.reason === 'type_mismatch');
+      expect(mismatch?.issues.map((i) => i.path)).toEqual(['/type']);
+
+      // Acked: a new consumer under the same name gets neither the bad messages nor the good one.
+      const again = await h.bus.consumer({ name: 'contract' });
+      expect(await again.fetch({ max: 20, maxWaitMs: 200 })).toEqual({ events: [], rejected: [] });
+      await again.close();
+    });
+
+    it('dead-letters non-UTF-8 bytes with the exact bytes in base64', async () => {
+      const bytes = new Uint8Array([0xff, 0xfe, 0x7b, 0x00]);
+      await h.transport.publish('signals.task.created', bytes, 'raw-bin');
+      const c = await h.bus.consumer({ name: 'contract' });
+      const got = await drain(c, 1);
+      expect(got.rejected.map((r) => r.reason)).toEqual(['not_json']);
+      await c.close();
+      const [dl] = await h.readDlq();
+      const env = DEAD_LETTER_VALIDATOR.parse(dl!.envelope, 'dead letter');
+      expect(env.payload_text).toBeNull();
+      expect([...Buffer.from(env.payload_base64, 'base64')]).toEqual([...bytes]);
+      expect(env.message).toMatch(/not UTF-8/);
+    });
+
+    it('redelivers what was fetched but not acked to the next consumer under the same name', async () => {
+      const events = oneOfEach('u5');
+      for (const e of events) await h.bus.publish('signals', e);
+      const first = await h.bus.consumer({ name: 'contract', ackWaitMs: 1000 });
+      const got = await drain(first, events.length);
+      expect(got.events).toHaveLength(events.length);
+      // Ack only the first two (in delivery order); drop the consumer like a crash would.
+      await Promise.all(got.events.slice(0, 2).map((d) => d.ack()));
+      await first.close();
+
+      const second = await h.bus.consumer({ name: 'contract', ackWaitMs: 1000 });
+      const redelivered = await drain(second, 2, 1500);
+      expect(redelivered.events.map((d) => d.event.event_id).sort()).toEqual(got.events.slice(2).map((d) => d.event.event_id).sort());
+      await Promise.all(redelivered.events.map((d) => d.ack()));
+      expect((await second.fetch({ max: 10, maxWaitMs: 200 })).events).toEqual([]);
+      await second.close();
+    });
+
+    it('survives a restart: a replay after reopening reads everything, and reports (not re-queues) bad messages', async () => {
+      const events = [...oneOfEach('u6'), ...oneOfEach('u7')];
+      for (const e of events) await h.bus.publish(e.type === 'tip.reaction' ? 'feedback' : 'signals', e);
+      await h.transport.publish('signals.task.completed', enc('not json'), 'raw-replay');
+      const durable = await h.bus.consumer({ name: 'contract' });
+      const consumed = await drain(durable, events.length + 1);
+      await Promise.all(consumed.events.map((d) => d.ack()));
+      await durable.close();
+      const dlqBefore = (await h.readDlq()).length;
+      expect(dlqBefore).toBe(1);
+
+      const { bus } = await h.reopen();
+      const replay = await bus.consumer({ name: 'rebuild', mode: 'replay' });
+      expect(replay.mode).toBe('replay');
+      const got = await drain(replay, events.length + 1);
+      expect(got.events.map((d) => d.event).sort((a, b) => a.event_id.localeCompare(b.event_id))).toEqual(
+        [...events].sort((a, b) => a.event_id.localeCompare(b.event_id)),
+      );
+      expect(got.rejected.map((r) => r.reason)).toEqual(['not_json']);
+      await Promise.all(got.events.map((d) => d.ack()));
+      await replay.close();
+      expect((await h.readDlq()).length).toBe(dlqBefore);
+
+      // The durable consumer's position survived the restart too.
+      const resumed = await bus.consumer({ name: 'contract' });
+      expect(await resumed.fetch({ max: 10, maxWaitMs: 200 })).toEqual({ events: [], rejected: [] });
+      await resumed.close();
+    });
+
+    it('rejects bad consumer names and options as usage errors', async () => {
+      await expectCode(h.bus.consumer({ name: 'has.dot' }), 'invalid_usage', /consumer name/);
+      await expectCode(h.bus.consumer({ name: '' }), 'invalid_usage');
+      await expectCode(h.bus.consumer({ name: 'ok', ackWaitMs: 10 }), 'invalid_usage', /ack wait/);
+      const c = await h.bus.consumer({ name: 'ok' });
+      await expectCode(c.fetch({ max: 0, maxWaitMs: 10 }), 'invalid_usage', /fetch size/);
+      await c.close();
+    });
+  });
+}

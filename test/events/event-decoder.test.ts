@@ -1,0 +1,130 @@
+/** Decoding bus messages: subject → schema, every refusal with a reason and the fields. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DEAD_LETTER_REASONS } from '../../src/events/dead-letter.js';
+import { decodeEvent } from '../../src/events/event-decoder.js';
+import { EVENT_TYPES, REACTIONS, type OoEvent } from '../../src/events/schemas.js';
+import { CHANNELS, EVENT_SUBJECTS, dlqSubject, eventSubject, isChannelSubject, parseEventSubject } from '../../src/events/subjects.js';
+import { ARM_IDS } from '../../src/features/arms.js';
+
+const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
+
+const id = fc.string({ minLength: 1, maxLength: 20 });
+const ts = fc.integer({ min: Date.parse('2025-01-01T00:00:00Z'), max: Date.parse('2027-01-01T00:00:00Z') }).map((ms) => new Date(ms).toISOString());
+/** Any valid event of any type. */
+const anyEvent: fc.Arbitrary<OoEvent> = fc.oneof(
+  fc.record({
+    type: fc.constant('tip.served' as const),
+    event_id: id,
+    ts,
+    user_id: id,
+    serve_id: id,
+    arm: fc.constantFrom(...ARM_IDS),
+    propensity: fc.double({ min: 0.001, max: 1, noNaN: true }),
+    policy: id,
+    model_version: fc.option(fc.string(), { nil: null }),
+    prompt_version: fc.option(fc.string(), { nil: null }),
+    context: fc.record({
+      hour_of_day: fc.integer({ min: 0, max: 23 }),
+      day_of_week: fc.integer({ min: 0, max: 6 }),
+      open_tasks: fc.nat(50),
+      overdue_tasks: fc.nat(50),
+    }),
+    shadow: fc.boolean(),
+  }),
+  fc.record({
+    type: fc.constant('tip.reaction' as const),
+    event_id: id,
+    ts,
+    user_id: id,
+    serve_id: id,
+    reaction: fc.constantFrom(...REACTIONS),
+    dwell_ms: fc.nat(1_000_000),
+  }),
+  fc.record({ type: fc.constant('task.created' as const), event_id: id, ts, user_id: id, task_id: id, due_ts: fc.option(ts, { nil: null }) }),
+  fc.record({ type: fc.constant('task.completed' as const), event_id: id, ts, user_id: id, task_id: id }),
+);
+
+describe('subjects', () => {
+  it('are <channel>.<event type> for every channel and type, and dead letters are dlq.<subject>', () => {
+    expect(EVENT_SUBJECTS).toHaveLength(CHANNELS.length * EVENT_TYPES.length);
+    expect(EVENT_SUBJECTS).toContain('signals.tip.served');
+    expect(EVENT_SUBJECTS).toContain('feedback.tip.reaction');
+    for (const s of EVENT_SUBJECTS) {
+      const p = parseEventSubject(s);
+      expect(p).not.toBeNull();
+      expect(eventSubject(p!.channel, p!.type)).toBe(s);
+    }
+    expect(parseEventSubject('signals.tip.clicked')).toBeNull();
+    expect(parseEventSubject('alerts.tip.served')).toBeNull();
+    expect(parseEventSubject('signals')).toBeNull();
+    expect(isChannelSubject('signals.anything')).toBe(true);
+    expect(isChannelSubject('signals.')).toBe(false);
+    expect(isChannelSubject('dlq.signals.tip.served')).toBe(false);
+    expect(dlqSubject('feedback.tip.reaction')).toBe('dlq.feedback.tip.reaction');
+  });
+});
+
+describe('decodeEvent', () => {
+  it('accepts every valid event on both channels of its type', () => {
+    fc.assert(
+      fc.property(anyEvent, fc.constantFrom(...CHANNELS), (e, channel) => {
+        const d = decodeEvent(`${channel}.${e.type}`, enc(e));
+        expect(d).toEqual({ ok: true, subject: `${channel}.${e.type}`, event: e });
+      }),
+      { seed: 20260105, numRuns: 300 },
+    );
+  });
+
+  it('refuses the same event on another type’s subject as a type mismatch naming /type', () => {
+    fc.assert(
+      fc.property(anyEvent, fc.constantFrom(...EVENT_TYPES), (e, other) => {
+        fc.pre(other !== e.type);
+        const d = decodeEvent(`signals.${other}`, enc(e));
+        expect(d).toMatchObject({ ok: false, reason: 'type_mismatch' });
+        expect(d.ok ? [] : d.issues.map((i) => i.path)).toEqual(['/type']);
+      }),
+      { seed: 7, numRuns: 200 },
+    );
+  });
+
+  it('refuses an event missing any one field, naming that field', () => {
+    fc.assert(
+      fc.property(anyEvent, fc.nat(), (e, k) => {
+        const keys = Object.keys(e).filter((f) => f !== 'type');
+        const drop = keys[k % keys.length]!;
+        const { [drop]: _gone, ...rest } = e as unknown as Record<string, unknown>;
+        void _gone;
+        const d = decodeEvent(`feedback.${e.type}`, enc(rest));
+        expect(d).toMatchObject({ ok: false, reason: 'invalid_event' });
+        expect(d.ok ? '' : d.message).toContain(drop);
+      }),
+      { seed: 11, numRuns: 200 },
+    );
+  });
+
+  it('never throws on arbitrary bytes or subjects, and always gives a known reason', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...EVENT_SUBJECTS), fc.string()), fc.uint8Array({ maxLength: 64 }), (subject, bytes) => {
+        const d = decodeEvent(subject, bytes);
+        if (!d.ok) expect(DEAD_LETTER_REASONS).toContain(d.reason);
+      }),
+      { seed: 3, numRuns: 500 },
+    );
+  });
+
+  it('explains each refusal: unknown subject, non-UTF-8, not JSON, wrong type, unknown arm, unknown field', () => {
+    const e = { type: 'tip.reaction', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', reaction: 'liked', dwell_ms: 5 };
+    expect(decodeEvent('signals.tip.clicked', enc(e))).toMatchObject({ ok: false, reason: 'unknown_subject', message: expect.stringContaining('signals.tip.clicked') });
+    expect(decodeEvent('feedback.tip.reaction', new Uint8Array([0xc3, 0x28]))).toMatchObject({ ok: false, reason: 'not_json', message: expect.stringContaining('not UTF-8') });
+    expect(decodeEvent('feedback.tip.reaction', enc('{"type":'))).toMatchObject({ ok: false, reason: 'not_json' });
+    expect(decodeEvent('feedback.tip.reaction', enc('[1,2]'))).toMatchObject({ ok: false, reason: 'invalid_event' });
+    const wrongType = decodeEvent('feedback.tip.reaction', enc({ ...e, dwell_ms: 'long' }));
+    expect(wrongType).toMatchObject({ ok: false, reason: 'invalid_event' });
+    expect(wrongType.ok ? [] : wrongType.issues.map((i) => i.path)).toEqual(['/dwell_ms']);
+    const arm = decodeEvent('signals.tip.served', enc({ type: 'tip.served', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', arm: 'juggle', propensity: 0.5, policy: 'p', model_version: null, prompt_version: null, context: { hour_of_day: 9, day_of_week: 0, open_tasks: 1, overdue_tasks: 0 }, shadow: false }));
+    expect(arm.ok ? [] : arm.issues.map((i) => i.path)).toEqual(['/arm']);
+    const extra = decodeEvent('feedback.tip.reaction', enc({ ...e, mood: 'happy' }));
+    expect(extra.ok ? '' : extra.message).toContain('unknown field(s): mood');
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * A real `nats-server -js` for tests, on a free loopback port with its own JetStream store in a
+ * temp folder. Never the shared server on 4222, never a non-loopback address. The binary is
+ * `NATS_SERVER_BIN`, else /usr/sbin/nats-server or /usr/bin/nats-server (Debian's package), else
+ * `nats-server` on PATH; when none exists the helper fails with a message saying how to get one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+/** A running server. */
+export interface NatsTestServer {
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  /** Its JetStream store folder (removed by `stop`). */
+  readonly storeDir: string;
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its store. */
+  stop(): Promise<void>;
+}
+
+const READY = /Server is ready/;
+const START_TIMEOUT_MS = 10_000;
+
+/** Path of the nats-server binary, or a clear error saying how to install it. */
+export function natsServerBin(): string {
+  const fromEnv = process.env['NATS_SERVER_BIN'];
+  const candidates = [
+    ...(fromEnv !== undefined && fromEnv !== '' ? [fromEnv] : []),
+    '/usr/sbin/nats-server',
+    '/usr/bin/nats-server',
+    ...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'nats-server')),
+  ];
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // not here; try the next place
+    }
+  }
+  throw new Error(
+    'nats-server binary not found (looked at NATS_SERVER_BIN, /usr/sbin, /usr/bin and PATH); ' +
+      'install it (`apt-get install nats-server`, or a release from github.com/nats-io/nats-server) ' +
+      'or set NATS_SERVER_BIN',
+  );
+}
+
+/** A TCP port free on 127.0.0.1 right now (the OS picks it; another process could still race us). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts nats-server with JetStream on a free loopback port and waits until it is ready. */
+export async function startNatsServer(): Promise<NatsTestServer> {
+  const bin = natsServerBin();
+  // The port is free when chosen but could be taken before nats-server binds it: retry a few times.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const storeDir = await mkdtemp(join(tmpdir(), 'oo-ml-nats-'));
+    const port = await freePort();
+    const child = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      await waitReady(child, port);
+    } catch (e) {
+      lastError = e;
+      await terminate(child);
+      await rm(storeDir, { recursive: true, force: true });
+      continue;
+    }
+    let stopped = false;
+    return {
+      url: `nats://127.0.0.1:${port}`,
+      port,
+      storeDir,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await terminate(child);
+        await rm(storeDir, { recursive: true, force: true });
+      },
+    };
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/** Resolves once the server logs "Server is ready"; rejects when it exits or takes too long. */
+function waitReady(child: ChildProcess, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => done(new Error(`nats-server on port ${port} not ready after ${START_TIMEOUT_MS} ms:\n${log}`)), START_TIMEOUT_MS);
+    const onData = (d: Buffer): void => {
+      log += d.toString();
+      if (READY.test(log)) done();
+    };
+    const onExit = (code: number | null): void => done(new Error(`nats-server on port ${port} exited with ${code}:\n${log}`));
+    const onError = (e: Error): void => done(e);
+    function done(error?: Error): void {
+      clearTimeout(timer);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      // Keep draining stderr so a chatty server never blocks on a full pipe.
+      child.stderr?.resume();
+      if (error === undefined) resolve();
+      else reject(error);
+    }
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+/** Stops `child` and waits for it to exit. */
+function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
