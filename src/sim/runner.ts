@@ -26,8 +26,6 @@ const F_COMPLETED = 1;
 const F_DISMISSED = 2;
 const F_DWELL = 3;
 const F_SERVES = 4;
-/** Arms rotate by this many places when preferences drift. */
-const DRIFT_SHIFT = 3;
 
 /** A policy entered in a simulation: display name, implementation and starting state. */
 export interface SimEntrant {
@@ -74,14 +72,13 @@ export function runPolicy(
   scenario: Scenario,
   entrant: SimEntrant,
   state: unknown,
-  options: Pick<SimOptions, 'driftAtRound' | 'delayRounds'>,
+  options: Pick<SimOptions, 'delayRounds'>,
   rng: Rng,
 ): PolicyRun {
   const { policy } = entrant;
   const users = scenario.users;
   const d = vectorDim(policy.layout);
   const x = new Float64Array(d);
-  const probs = new Float64Array(ARM_COUNT);
   const slots = new Float64Array(users * WINDOW_DAYS * FIELDS);
   const window = new Float64Array(users * FIELDS);
   const warm = PERSONAS.map((_, i) => warmupDay(i));
@@ -127,7 +124,6 @@ export function runPolicy(
   };
 
   const delay = options.delayRounds ?? 0;
-  const driftAt = options.driftAtRound ?? null;
   // Pending (delayed) feedback: decision index, arm, reward and the vector the policy saw.
   const pendingIdx: number[] = [];
   const pendingArm: number[] = [];
@@ -154,7 +150,6 @@ export function runPolicy(
   const roundReward = new Float64Array(scenario.rounds);
   const roundRegret = new Float64Array(scenario.rounds);
   const input: VectorInput = { hourOfDay: 0, dayOfWeek: 0, openTasks: 0, overdueTasks: 0, hasProfile: true, profile: profiles[0]! };
-  const ctx: ReactionContext = { hourOfDay: 0, dayOfWeek: 0, openTasks: 0, overdueTasks: 0 };
   let rewardSum = 0;
   let expectedSum = 0;
   let oracleSum = 0;
@@ -169,21 +164,15 @@ export function runPolicy(
     }
     const u = scenario.user[i]!;
     const pi = scenario.userPersona[u]!;
-    const persona = PERSONAS[pi]!;
-    input.hourOfDay = ctx.hourOfDay = scenario.hour[i]!;
-    input.dayOfWeek = ctx.dayOfWeek = scenario.dow[i]!;
-    input.openTasks = ctx.openTasks = scenario.openTasks[i]!;
-    input.overdueTasks = ctx.overdueTasks = scenario.overdueTasks[i]!;
+    input.hourOfDay = scenario.hour[i]!;
+    input.dayOfWeek = scenario.dow[i]!;
+    input.openTasks = scenario.openTasks[i]!;
+    input.overdueTasks = scenario.overdueTasks[i]!;
     input.profile = profiles[u]!;
     writeVector(policy.layout, input, x);
     const { arm } = policy.choose(state, x, rng);
-    const shift = driftAt !== null && round >= driftAt ? DRIFT_SHIFT : 0;
-    let best = 0;
-    for (let a = 0; a < ARM_COUNT; a++) {
-      probs[a] = goodReactionProbability(persona, (a + shift) % ARM_COUNT, ctx);
-      if (probs[a]! > best) best = probs[a]!;
-    }
-    const p = probs[arm]!;
+    const best = scenario.best[i]!;
+    const p = scenario.probs[i * ARM_COUNT + arm]!;
     const reward = scenario.u[i]! < p ? 1 : 0;
     rewardSum += reward;
     expectedSum += p;

@@ -12,7 +12,8 @@
  */
 import { invalidUsage } from '../errors.js';
 import { createRng, deriveSeed, poisson, type Rng } from '../random/rng.js';
-import { PERSONAS, PERSONA_NAMES, hourWeights, type Persona } from './personas.js';
+import { ARM_COUNT } from '../features/arms.js';
+import { PERSONAS, PERSONA_NAMES, goodReactionProbability, hourWeights, type Persona, type ReactionContext } from './personas.js';
 import { syntheticPersona } from './event-generator.js';
 
 /** Options shared by every replication of a simulation. */
@@ -47,7 +48,18 @@ export interface Scenario {
   u: Float64Array;
   /** Uniform draw deciding the kind within good (liked/completed) or bad (dismissed/ignored). */
   kind: Float64Array;
+  /**
+   * True probability of a good reaction for every arm at every decision (n × K, row-major),
+   * with drift applied. It depends only on the scenario, so it is computed once here and shared
+   * by every policy instead of once per policy and decision.
+   */
+  probs: Float64Array;
+  /** The best arm's probability at each decision (the oracle). */
+  best: Float64Array;
 }
+
+/** Arms rotate by this many places when preferences drift. */
+export const DRIFT_SHIFT = 3;
 
 /** Checks options and resolves persona names to indices; errors name the bad option. */
 export function validateSimOptions(options: SimOptions): number[] {
@@ -145,9 +157,29 @@ export function createScenario(options: SimOptions, rep: number): Scenario {
       cols.kind.push(rng.next());
     }
   }
+  const n = cols.round.length;
+  const probs = new Float64Array(n * ARM_COUNT);
+  const best = new Float64Array(n);
+  const driftAt = options.driftAtRound ?? null;
+  const ctx: ReactionContext = { hourOfDay: 0, dayOfWeek: 0, openTasks: 0, overdueTasks: 0 };
+  for (let i = 0; i < n; i++) {
+    const persona = PERSONAS[userPersona[cols.user[i]!]!]!;
+    ctx.hourOfDay = cols.hour[i]!;
+    ctx.dayOfWeek = cols.dow[i]!;
+    ctx.openTasks = cols.open[i]!;
+    ctx.overdueTasks = cols.overdue[i]!;
+    const shift = driftAt !== null && cols.round[i]! >= driftAt ? DRIFT_SHIFT : 0;
+    let top = 0;
+    for (let a = 0; a < ARM_COUNT; a++) {
+      const p = goodReactionProbability(persona, (a + shift) % ARM_COUNT, ctx);
+      probs[i * ARM_COUNT + a] = p;
+      if (p > top) top = p;
+    }
+    best[i] = top;
+  }
   return {
     rep,
-    n: cols.round.length,
+    n,
     users,
     rounds,
     userPersona,
@@ -159,5 +191,7 @@ export function createScenario(options: SimOptions, rep: number): Scenario {
     overdueTasks: Int16Array.from(cols.overdue),
     u: Float64Array.from(cols.u),
     kind: Float64Array.from(cols.kind),
+    probs,
+    best,
   };
 }
