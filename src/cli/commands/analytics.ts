@@ -1,7 +1,6 @@
 /** `oo-ml analytics prompts`: reactions and reward per prompt version, with 95% intervals. */
 import type { Command } from 'commander';
-import { REACTIONS } from '../../events/schemas.js';
-import { analyzePrompts, type PromptAnalytics } from '../../pipelines/prompt-analytics.js';
+import type { PromptAnalytics } from '../../pipelines/prompt-analytics.js';
 import { action } from '../command.js';
 import { table } from '../format.js';
 
@@ -10,7 +9,7 @@ const signed = (x: number): string => (x >= 0 ? '+' : '') + x.toFixed(4);
 
 /** Plain-text rendering of the report. */
 export function renderPromptAnalytics(r: PromptAnalytics): string {
-  const kinds = [...REACTIONS, 'none'] as const;
+  const kinds = Object.keys(r.versions[0]?.reactions ?? {}) as (keyof PromptAnalytics['versions'][number]['reactions'])[];
   const rows = r.versions.map((v) => [
     v.promptVersion ?? '(none)',
     String(v.serves),
@@ -38,6 +37,7 @@ export function registerAnalytics(program: Command): void {
   action(
     analytics.command('prompts').description('reactions and reward rate per prompt version, with 95% intervals and the difference to v1'),
     async (ctx) => {
+      const { analyzePrompts } = await import('../../pipelines/prompt-analytics.js');
       const report = await analyzePrompts({ eventsDir: ctx.config.paths.events });
       ctx.print(renderPromptAnalytics(report), report);
     },

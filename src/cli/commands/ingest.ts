@@ -1,8 +1,6 @@
 /** `oo-ml ingest`: event bus (NATS JetStream, or the embedded journal) → Parquet event log. */
 import type { Command } from 'commander';
-import { createEventBus } from '../../events/event-bus.js';
 import { MAX_BATCH } from '../../events/transport.js';
-import { INGEST_CONSUMER, ingestEvents } from '../../pipelines/ingest.js';
 import { parseIntFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
@@ -28,7 +26,7 @@ export function registerIngest(program: Command): void {
       .option('--max-wait-ms <ms>', 'how long a batch waits to fill (JetStream waits at least 1000)', '1000')
       .option('--until-idle', 'exit once no message arrived for --idle-ms (cron runs); default: run until Ctrl-C')
       .option('--idle-ms <ms>', 'quiet time that ends an --until-idle run', '2000')
-      .option('--consumer <name>', 'durable consumer name (its position is kept between runs)', INGEST_CONSUMER),
+      .option('--consumer <name>', 'durable consumer name (its position is kept between runs)', 'oo-ml-ingest'),
     async (ctx, flags) => {
       const batchSize = parseIntFlag('--batch-size', flags.batchSize, 1, MAX_BATCH);
       const maxWaitMs = parseIntFlag('--max-wait-ms', flags.maxWaitMs, 0, 600_000);
@@ -40,6 +38,7 @@ export function registerIngest(program: Command): void {
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      const [{ createEventBus }, { ingestEvents }] = await Promise.all([import('../../events/event-bus.js'), import('../../pipelines/ingest.js')]);
       const bus = await createEventBus(ctx.config);
       let summary;
       try {
