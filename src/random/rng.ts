@@ -6,7 +6,7 @@
  * are generated never changes their draws.
  */
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
-import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
 
 /** A seeded source of randomness. Mutable: every draw advances it. */
@@ -36,9 +36,26 @@ function wrap(g: JumpableRandomGenerator): Rng {
   };
 }
 
-/** A generator seeded with a 32-bit integer seed. */
+/**
+ * A generator seeded with a 32-bit integer seed. pure-rand's `xoroshiro128plus(seed)` puts the
+ * seed into the state almost verbatim ((-1, ~seed, seed, 0)), so neighbouring small seeds start
+ * with near-identical draws (the first double is ≈ 1 for every seed 0…199). The four state words
+ * are therefore filled from a splitmix32 sequence of the seed instead (Steele et al., "Fast
+ * splittable pseudorandom number generators", 2014), as xoroshiro's authors recommend.
+ */
 export function createRng(seed: number): Rng {
-  return wrap(xoroshiro128plus(seed | 0));
+  let x = seed | 0;
+  const next = (): number => {
+    x = (x + 0x9e3779b9) | 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) | 0;
+  };
+  const state = [next(), next(), next(), next()];
+  // xoroshiro's state must not be all zero.
+  if (state.every((w) => w === 0)) state[3] = 1;
+  return wrap(xoroshiro128plusFromState(state));
 }
 
 /** Resumes a generator from `Rng.state()`. */

@@ -1,0 +1,106 @@
+/**
+ * Disjoint LinUCB (Li, Chu, Langford, Schapire 2010, "A contextual-bandit approach to
+ * personalized news article recommendation", Algorithm 1) on the v2 layout (D=12):
+ *
+ *   score_a = θ_a·x + α √(xᵀ A_a⁻¹ x),   θ_a = A_a⁻¹ b_a,  A_a = λI + Σ x xᵀ.
+ *
+ * The decision is the argmax, deterministic except for exact ties, which are broken uniformly
+ * with the rng; so P(a) = 1/|G| for a in the tie set G and 0 otherwise.
+ *
+ * Parameters: alpha (exploration width, default 1, ≥ 0); lambda (ridge penalty, default 1).
+ */
+import { vectorDim } from '../features/vectors.js';
+import type { Rng } from '../random/rng.js';
+import { collectArgmax, isTied } from './argmax.js';
+import {
+  LAMBDA_PARAM,
+  assertContext,
+  assertFeedback,
+  cloneLinearArms,
+  createLinearArms,
+  linearArmsFromJSON,
+  linearArmsToJSON,
+  updateLinearArms,
+  writeArmStats,
+  type LinearArmsState,
+} from './linear-arms.js';
+import type { Decision, Policy } from './policy.js';
+import { assertArmCount, resolveParams, type ParamSpec } from './policy-params.js';
+
+/** LinUCB state: the ridge models plus α. */
+export interface LinUcbState extends LinearArmsState {
+  readonly alpha: number;
+}
+
+/** Hyper-parameters of LinUCB. */
+export const LINUCB_PARAMS: readonly ParamSpec[] = [
+  { name: 'alpha', defaultValue: 1, min: 0, max: Infinity, description: 'exploration width α ≥ 0 (score = mean + α·std)' },
+  LAMBDA_PARAM,
+];
+
+const NAME = 'linucb';
+const LAYOUT = 'v2';
+const D = vectorDim(LAYOUT);
+
+let scores = new Float64Array(16);
+let means = new Float64Array(16);
+let variances = new Float64Array(16);
+let ties = new Int32Array(16);
+
+function ensureScratch(k: number): void {
+  if (scores.length < k) {
+    scores = new Float64Array(2 * k);
+    means = new Float64Array(2 * k);
+    variances = new Float64Array(2 * k);
+    ties = new Int32Array(2 * k);
+  }
+}
+
+/** Upper confidence bounds θ_a·x + α√(xᵀA_a⁻¹x) for every arm into `out`. */
+function writeUcb(state: LinUcbState, x: Float64Array, out: Float64Array): Float64Array {
+  ensureScratch(state.k);
+  writeArmStats(state, x, means, variances);
+  const alpha = state.alpha;
+  for (let a = 0; a < state.k; a++) out[a] = means[a]! + alpha * Math.sqrt(variances[a]!);
+  return out;
+}
+
+/** Disjoint LinUCB on the v2 layout. */
+export const linUcb: Policy<LinUcbState> = {
+  name: NAME,
+  layout: LAYOUT,
+  init(k: number, params?: Record<string, number>): LinUcbState {
+    assertArmCount(NAME, k);
+    const p = resolveParams(NAME, LINUCB_PARAMS, params);
+    return { ...createLinearArms(k, D, p['lambda']!), alpha: p['alpha']! };
+  },
+  score(state, x, out) {
+    assertContext(NAME, x, D);
+    return writeUcb(state, x, out);
+  },
+  probabilities(state, x, out) {
+    assertContext(NAME, x, D);
+    const { k } = state;
+    const n = collectArgmax(writeUcb(state, x, scores), k, ties);
+    for (let a = 0; a < k; a++) out[a] = isTied(ties, n, a) ? 1 / n : 0;
+    return out;
+  },
+  choose(state: LinUcbState, x: Float64Array, rng: Rng): Decision {
+    assertContext(NAME, x, D);
+    const n = collectArgmax(writeUcb(state, x, scores), state.k, ties);
+    // The rng is drawn only on a tie (at the start every arm ties).
+    const arm = n > 1 ? ties[rng.int(n)]! : ties[0]!;
+    return { arm, propensity: 1 / n };
+  },
+  update(state, x, arm, reward) {
+    assertContext(NAME, x, D);
+    assertFeedback(NAME, state.k, arm, reward);
+    updateLinearArms(state, x, arm, reward);
+  },
+  cloneState: (state) => cloneLinearArms(state),
+  toJSON: (state) => linearArmsToJSON(NAME, state, { alpha: state.alpha, lambda: state.lambda }),
+  fromJSON(json) {
+    const { arms, params } = linearArmsFromJSON(NAME, D, LINUCB_PARAMS, json);
+    return { ...arms, alpha: params['alpha']! };
+  },
+};
