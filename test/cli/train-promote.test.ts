@@ -91,4 +91,19 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     expect(card).toContain('drill (forced)');
     expect(card).toContain('rollback');
   });
+
+  it('keeps every version when two train processes register at once', async () => {
+    const [a, b] = await Promise.all([
+      runCli(['train', '--policy', 'egreedy-v2', '--home', h.home, '--json']),
+      runCli(['train', '--policy', 'linucb', '--home', h.home, '--json']),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const versions = [JSON.parse(a.stdout) as { version: number; runId: string }, JSON.parse(b.stdout) as { version: number; runId: string }];
+    expect(versions.map((v) => v.version).sort()).toEqual([3, 4]);
+    expect(versions[0]!.runId).not.toBe(versions[1]!.runId);
+    const listed = JSON.parse((await runCli(['models', 'tip-policy', '--home', h.home, '--json'])).stdout) as { models: { versions: { version: number; policy: string }[] }[] };
+    expect(listed.models[0]!.versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+    expect(listed.models[0]!.versions.slice(2).map((v) => v.policy).sort()).toEqual(['egreedy-v2', 'linucb']);
+  });
 });
