@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { Z95 } from '../../src/evaluation/estimate.js';
+import { evaluate } from '../../src/evaluation/evaluate.js';
+import type { LoggedBandit } from '../../src/evaluation/logged-bandit.js';
+import { estimateLoggingPolicy } from '../../src/evaluation/logging-policy.js';
+
+// Four logged rows, k = 2, worked by hand.
+//
+// row | arm | p    | r | π(0), π(1) | q̂(0), q̂(1) | w = π(arm)/p
+//  0  |  0  | 0.5  | 1 | 0.8, 0.2   | 0.6, 0.3    | 1.6
+//  1  |  1  | 0.25 | 0 | 0.5, 0.5   | 0.5, 0.2    | 2
+//  2  |  0  | 0.8  | 0 | 0,   1     | 0.4, 0.1    | 0      (zero mass on the logged arm)
+//  3  |  1  | 0.5  | 1 | 0,   1     | 0.2, 0.7    | 2
+const logs: LoggedBandit = {
+  n: 4,
+  k: 2,
+  arm: Int32Array.from([0, 1, 0, 1]),
+  propensity: Float64Array.from([0.5, 0.25, 0.8, 0.5]),
+  reward: Float64Array.from([1, 0, 0, 1]),
+};
+const target = Float64Array.from([0.8, 0.2, 0.5, 0.5, 0, 1, 0, 1]);
+const qhat = Float64Array.from([0.6, 0.3, 0.5, 0.2, 0.4, 0.1, 0.2, 0.7]);
+
+const report = evaluate(logs, target, {
+  estimators: ['ips', 'snips', 'dm', 'dr', 'dr-clip', 'switch-dr'],
+  qhat,
+  clip: 1.5,
+  tau: 1.8,
+});
+const get = (name: string) => report.estimates.find((e) => e.estimator === name)!;
+
+describe('estimators on a hand-computed case', () => {
+  it('IPS: mean of w·r = (1.6 + 0 + 0 + 2) / 4', () => {
+    const e = get('ips');
+    expect(e.value).toBeCloseTo(0.9, 14);
+    // terms 1.6, 0, 0, 2: deviations .7, −.9, −.9, 1.1, SS = 3.32, se = √(3.32 / 3 / 4)
+    expect(e.stdErr).toBeCloseTo(0.5259911279353167, 14);
+    expect(e.ci95[0]).toBeCloseTo(0.9 - Z95 * 0.5259911279353167, 14);
+    expect(e.ci95[1]).toBeCloseTo(0.9 + Z95 * 0.5259911279353167, 14);
+    expect(e.intervalMethod).toBe('analytic');
+  });
+
+  it('SNIPS: Σw·r / Σw = 3.6 / 5.6 with the delta-method standard error', () => {
+    const e = get('snips');
+    expect(e.value).toBeCloseTo(9 / 14, 14);
+    // Σ w²(r − 9/14)² = 2.56·(5/14)² + 4·(9/14)² + 0 + 4·(5/14)² = 488/196; se = √(4/3 · 488/196) / 5.6
+    expect(e.stdErr).toBeCloseTo(Math.sqrt((4 / 3) * (488 / 196)) / 5.6, 14);
+  });
+
+  it('DM: mean of Σ_a π·q̂ = (0.54 + 0.35 + 0.1 + 0.7) / 4, model held fixed', () => {
+    const e = get('dm');
+    expect(e.value).toBeCloseTo(0.4225, 14);
+    expect(e.stdErr).toBeCloseTo(0.12912364875059357, 14);
+    expect(e.notes.join(' ')).toContain('holds the reward model fixed');
+  });
+
+  it('DR: DM term + w(r − q̂(arm)) = 1.18, −0.05, 0.1, 1.3', () => {
+    const e = get('dr');
+    expect(e.value).toBeCloseTo(0.6325, 14);
+    expect(e.stdErr).toBeCloseTo(0.35292527537709734, 14);
+  });
+
+  it('clipped DR (c = 1.5): weights 1.6, 2, 0, 2 → 1.5, 1.5, 0, 1.5; terms 1.14, 0.05, 0.1, 1.15', () => {
+    const e = get('dr-clip');
+    expect(e.value).toBeCloseTo(0.61, 14);
+    expect(e.stdErr).toBeCloseTo(0.30905770766422674, 14);
+    expect(e.diagnostics.clip).toBe(1.5);
+    expect(e.diagnostics.clippedShare).toBe(0.75);
+  });
+
+  it('switch-DR (τ = 1.8): rows 1 and 3 (w = 2) fall back to DM; terms 1.18, 0.35, 0.1, 0.7', () => {
+    const e = get('switch-dr');
+    expect(e.value).toBeCloseTo(0.5825, 14);
+    expect(e.stdErr).toBeCloseTo(0.23410734717218937, 14);
+    expect(e.diagnostics.switchedShare).toBe(0.5);
+  });
+
+  it('weight diagnostics: ESS = 5.6² / 10.56, max 2, mean 1.4, a quarter of rows with zero mass', () => {
+    const d = report.diagnostics;
+    expect(d.n).toBe(4);
+    expect(d.effectiveSampleSize).toBeCloseTo(31.36 / 10.56, 14);
+    expect(d.maxWeight).toBe(2);
+    expect(d.meanWeight).toBeCloseTo(1.4, 14);
+    expect(d.zeroMassShare).toBe(0.25);
+    expect(d.supportDeficient).toBe(false);
+    expect(get('ips').diagnostics.effectiveSampleSize).toBe(d.effectiveSampleSize);
+    expect(get('ips').notes.join(' ')).toContain('zero mass on the logged arm in 25.0% of rows');
+  });
+
+  it('the logging policy: mean reward 0.5 with se √(1/12)', () => {
+    expect(report.loggingPolicy.value).toBe(0.5);
+    expect(report.loggingPolicy.stdErr).toBeCloseTo(Math.sqrt(1 / 12), 14);
+    expect(report.loggingPolicy.estimator).toBe('logging-policy');
+    expect(estimateLoggingPolicy(logs)).toEqual(report.loggingPolicy);
+  });
+
+  it('DM with a fitted per-arm-mean model adds the coefficients’ variance', () => {
+    // No x: q̂ is each arm's mean reward, 0.5 for both (arm 0: 1, 0; arm 1: 0, 1), so every
+    // DM term is 0.5 and the per-row spread is 0. HC1 variance of an arm mean: s²/n_a = 0.5/2.
+    // g_0 = mean π(0) = (0.8 + 0.5)/4 = 0.325, g_1 = 0.675: Var = 0.25·(0.325² + 0.675²).
+    const e = evaluate(logs, target, { estimators: ['dm'] });
+    expect(e.estimates[0]!.value).toBeCloseTo(0.5, 14);
+    expect(e.estimates[0]!.stdErr).toBeCloseTo(Math.sqrt(0.25 * (0.325 ** 2 + 0.675 ** 2)), 14);
+    expect(e.rewardModel).toEqual({ source: 'fitted', d: 0, lambda: 1, unfittedArms: [] });
+  });
+
+  it('reports estimates in the requested order, once each', () => {
+    const r = evaluate(logs, target, { estimators: ['dr', 'ips', 'dr'], qhat });
+    expect(r.estimates.map((e) => e.estimator)).toEqual(['dr', 'ips']);
+    expect(r.rewardModel?.source).toBe('given-qhat');
+  });
+});
