@@ -54,7 +54,7 @@ export function createRng(seed: number): Rng {
   };
   const state = [next(), next(), next(), next()];
   // xoroshiro's state must not be all zero.
-  if (state.every((w) => w === 0)) state[3] = 1;
+  if (!state.some((w) => w !== 0)) state[3] = 1;
   return wrap(xoroshiro128plusFromState(state));
 }
 
