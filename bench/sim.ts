@@ -25,12 +25,12 @@ const results: { policy: string; perSec: number }[] = [];
 for (const name of POLICY_NAMES) {
   const entrant = toEntrant({ name, policy: name });
   // Warm-up on a short prefix, then the measured replay.
-  runPolicy({ ...scenario, n: Math.min(20_000, scenario.n) }, entrant, entrant.initialState(), options, createRng(1));
+  runPolicy({ ...scenario, n: Math.min(20_000, scenario.n) }, entrant, entrant.initialState(), {}, createRng(1));
   const runs: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const state = entrant.initialState();
     t = process.hrtime.bigint();
-    runPolicy(scenario, entrant, state, options, createRng(2 + rep));
+    runPolicy(scenario, entrant, state, {}, createRng(2 + rep));
     runs.push(scenario.n / (Number(process.hrtime.bigint() - t) / 1e9));
   }
   const best = Math.max(...runs);
@@ -41,6 +41,7 @@ const lin = results.find((r) => r.policy === 'linucb')!;
 console.log(`linucb end to end: ${Math.round(lin.perSec).toLocaleString()} decisions/s per core  [target ≥ 500,000: ${lin.perSec >= 500_000 ? 'met' : 'NOT met'}]`);
 
 // Worker threads: the parallel runner needs the compiled worker script (dist/).
+// @ts-expect-error dist/ has no declaration files; its API is src/sim/parallel.ts.
 const { simulateParallel } = (await import('../dist/sim/parallel.js')) as typeof import('../src/sim/parallel.js');
 const reps = Math.max(2, cpu.length) * 2;
 for (const workers of [1, Math.max(2, cpu.length)]) {
