@@ -18,9 +18,10 @@ import {
   Table,
   TimestampMillisecond,
   Utf8,
+  makeData,
+  makeVector,
   tableFromIPC,
   tableToIPC,
-  vectorFromArray,
   type DataType,
   type Vector,
 } from 'apache-arrow';
@@ -77,19 +78,16 @@ export async function exportSnapshot(job: ExportJob): Promise<ExportSummary> {
     );
     const cols = reader.getColumnsObjectJS() as Record<string, unknown[]>;
     const vectors: Record<string, Vector> = {
-      user_id: vectorFromArray(cols['user_id'] as string[], new Utf8()),
-      as_of: vectorFromArray(
-        (cols['as_of_ms'] as (number | bigint)[]).map((v) => new Date(Number(v))),
-        new TimestampMillisecond(),
+      user_id: utf8Vector(cols['user_id'] as string[]),
+      as_of: makeVector(
+        makeData({
+          type: new TimestampMillisecond(),
+          length: reader.currentRowCount,
+          data: BigInt64Array.from(cols['as_of_ms'] as (number | bigint)[], (v) => BigInt(v)),
+        }),
       ),
     };
-    for (const f of PROFILE_FEATURES) {
-      const raw = cols[f.name] as (number | bigint | null)[];
-      vectors[f.name] = vectorFromArray(
-        raw.map((v) => (v === null ? null : Number(v))),
-        arrowType(f.dtype),
-      );
-    }
+    for (const f of PROFILE_FEATURES) vectors[f.name] = numericVector(cols[f.name] as (number | bigint | null)[], f.dtype);
     const [g] = await db.rows<Record<string, number | null>>(
       `SELECT * EXCLUDE (as_of) FROM wh.profile_global WHERE as_of = (SELECT as_of FROM wh.build_info)`,
     );
@@ -125,6 +123,44 @@ export async function exportSnapshot(job: ExportJob): Promise<ExportSummary> {
   );
   await writeFileAtomic(join(job.outDir, LATEST_FILE), snapshotId + '\n', { tmpDir: job.tmpDir });
   return { snapshotId, dir, rows: table.numRows, bytes: bytes.byteLength, sha256, asOf: manifest.as_of };
+}
+
+/**
+ * A Utf8 vector built directly from its offsets and bytes. apache-arrow's generic builder takes
+ * ~2 s for 1M ids; encoding the joined string once takes ~0.1 s (measured in bench/features.ts).
+ */
+export function utf8Vector(strings: readonly string[]): Vector {
+  const n = strings.length;
+  const joined = strings.join('');
+  const bytes = new TextEncoder().encode(joined);
+  const offsets = new Int32Array(n + 1);
+  const ascii = bytes.length === joined.length;
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    // Without non-ASCII characters, byte and UTF-16 lengths agree.
+    at += ascii ? strings[i]!.length : new TextEncoder().encode(strings[i]!).length;
+    offsets[i + 1] = at;
+  }
+  return makeVector(makeData({ type: new Utf8(), length: n, valueOffsets: offsets, data: bytes }));
+}
+
+/** A nullable Float64 or Int32 vector with its validity bitmap built directly. */
+function numericVector(values: readonly (number | bigint | null)[], dtype: string): Vector {
+  const n = values.length;
+  const data = dtype === 'int' ? new Int32Array(n) : new Float64Array(n);
+  const bitmap = new Uint8Array(Math.ceil(n / 8));
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) {
+      nulls++;
+      continue;
+    }
+    data[i] = Number(v);
+    bitmap[i >> 3]! |= 1 << (i & 7);
+  }
+  const type = dtype === 'int' ? new Int32() : new Float64();
+  return makeVector(makeData({ type, length: n, nullCount: nulls, data, ...(nulls > 0 ? { nullBitmap: bitmap } : {}) } as Parameters<typeof makeData>[0]));
 }
 
 /**
@@ -178,15 +214,17 @@ export function decodeUtf8Column(vector: Vector): string[] {
   return out;
 }
 
-/** A numeric column as Float64Array with NaN for nulls. */
+/** A numeric column as Float64Array with NaN for nulls (reads the validity bitmap directly). */
 function numericColumn(vector: Vector): Float64Array {
   const out = new Float64Array(vector.length);
   let at = 0;
   for (const chunk of vector.data) {
-    const values = chunk.values as ArrayLike<number>;
+    const values = chunk.values as ArrayLike<number | bigint>;
     const offset = chunk.offset;
+    const bitmap = chunk.nullCount > 0 ? (chunk.nullBitmap as Uint8Array | undefined) : undefined;
     for (let i = 0; i < chunk.length; i++) {
-      out[at++] = chunk.nullCount > 0 && !chunk.getValid(i) ? NaN : Number(values[offset + i]);
+      const j = offset + i;
+      out[at++] = bitmap !== undefined && ((bitmap[j >> 3]! >> (j & 7)) & 1) === 0 ? NaN : Number(values[j]);
     }
   }
   return out;

@@ -7,7 +7,7 @@ import type { HomePaths } from '../../src/config.js';
 import { withDb } from '../../src/io/duckdb.js';
 import { writeEventLog } from '../../src/pipelines/event-log.js';
 import { buildFeatures } from '../../src/pipelines/feature-build.js';
-import { decodeUtf8Column, exportSnapshot, loadSnapshot } from '../../src/pipelines/snapshot-files.js';
+import { decodeUtf8Column, exportSnapshot, loadSnapshot, utf8Vector } from '../../src/pipelines/snapshot-files.js';
 import { completed, reacted, served } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 
@@ -93,13 +93,16 @@ describe('snapshot export and load', () => {
     await expect(loadSnapshot(h.snapshots)).rejects.toMatchObject({ code: 'not_found' });
   });
 
-  it('decodes user ids exactly like the Arrow reader (fast path vs reference)', () => {
+  it('encodes and decodes user ids exactly like the Arrow builder and reader (fast paths vs reference)', () => {
     fc.assert(
       fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 60 }), fc.boolean(), (ids, ascii) => {
         const values = ascii ? ids.map((s) => s.replace(/[^\x00-\x7f]/g, 'x')) : ids;
         const v = vectorFromArray(values, new Utf8());
         const reference = Array.from({ length: v.length }, (_, i) => v.get(i));
         expect(decodeUtf8Column(v)).toEqual(reference);
+        // The direct encoder (export's fast path) writes what the generic builder writes.
+        const fast = utf8Vector(values);
+        expect(Array.from({ length: fast.length }, (_, i) => fast.get(i))).toEqual(reference);
         // Multi-chunk vectors take the per-chunk path too.
         const t = new Table({ id: v }).concat(new Table({ id: v }));
         expect(decodeUtf8Column(t.getChild('id')!)).toEqual([...reference, ...reference]);
