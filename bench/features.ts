@@ -1,7 +1,7 @@
 /**
  * `npm run bench:features` — the data layer at scale.
  *
- * 1. Feature build over 10 million events generated in DuckDB (the event-log layout, 200k users,
+ * 1. Feature build over 10 million events generated in DuckDB (the event-log layout, 25k users,
  *    30 days): wall time and peak RSS of `buildFeatures` in a child process of its own.
  * 2. The same aggregation (as-of values and daily history) written naively in plain TypeScript
  *    over the same rows, timed in the same run; the ratio is printed.
@@ -22,7 +22,8 @@ import { eventColumns } from '../src/pipelines/event-log.js';
 import { buildFeatures } from '../src/pipelines/feature-build.js';
 import { exportSnapshot, loadSnapshot } from '../src/pipelines/snapshot-files.js';
 
-const USERS = Number(process.env['BENCH_USERS'] ?? 200_000);
+// 25,000 users × 30 days ≈ 13 events per user per day, the density of the synthetic personas.
+const USERS = Number(process.env['BENCH_USERS'] ?? 25_000);
 const DAYS = 30;
 const PER_TYPE = Number(process.env['BENCH_EVENTS'] ?? 10_000_000) / 4;
 const SNAPSHOT_USERS = Number(process.env['BENCH_SNAPSHOT_USERS'] ?? 1_000_000);

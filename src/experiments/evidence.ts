@@ -58,7 +58,9 @@ export function gatherEvidence(
 ): (current: { champion: number | null; wasShadow: boolean }) => Promise<GateEvidence> {
   return async ({ champion, wasShadow }) => {
     const base = { champion, wasShadow, hasSimRun: await hasSimRun(store, model, version), hasOpe: await hasOpe(store, model, version) };
-    if (champion === null) return { ...base, simDiff: null, opeDiff: null };
+    // Without a champion there is nothing to compare with; a version that was never shadow fails
+    // the gate whatever a comparison would say, so the (expensive) simulation is skipped.
+    if (champion === null || !wasShadow) return { ...base, simDiff: null, opeDiff: null };
     const s = opts.sim ?? GATE_SIM;
     const championRef = `${model}@v${champion}`;
     const candidateRef = `${model}@v${version}`;

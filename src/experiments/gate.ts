@@ -58,7 +58,9 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, minSeed
     checks.push({ name: 'off-policy metrics on record', passed: e.hasOpe, detail: e.hasOpe ? 'found' : 'no DR estimate logged for this version' });
   } else {
     checks.push({ name: 'has been shadow', passed: e.wasShadow, detail: e.wasShadow ? 'yes' : 'promote it to shadow first' });
-    if (e.champion === null) {
+    if (!e.wasShadow) {
+      // The comparisons cannot rescue a version that skipped shadow; they are not run.
+    } else if (e.champion === null) {
       checks.push({ name: 'beats the champion', passed: true, detail: 'no champion yet' });
     } else {
       if (e.simDiff === null) throw invalidInput('the gate has no simulation comparison against the champion');
