@@ -8,8 +8,14 @@ import { EXIT_CODE, toOoMlError } from '../errors.js';
 import { registerAnalytics } from './commands/analytics.js';
 import { registerData } from './commands/data.js';
 import { registerFeatures } from './commands/features.js';
+import { registerIngest } from './commands/ingest.js';
 import { registerModels } from './commands/models.js';
+import { registerOpe } from './commands/ope.js';
+import { registerPromote } from './commands/promote.js';
+import { registerSim } from './commands/sim.js';
+import { registerTrain } from './commands/train.js';
 import { registerQuickstart } from './commands/quickstart.js';
+import { registerServe } from './commands/serve.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -25,7 +31,13 @@ export function createProgram(): Command {
   registerQuickstart(program);
   registerData(program);
   registerFeatures(program);
+  registerTrain(program);
+  registerOpe(program);
+  registerSim(program);
+  registerPromote(program);
   registerModels(program);
+  registerIngest(program);
+  registerServe(program);
   registerAnalytics(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

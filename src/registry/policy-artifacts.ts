@@ -6,7 +6,7 @@
  */
 import Type from 'typebox';
 import { invalidInput, invalidUsage } from '../errors.js';
-import { POLICY_NAMES, type SerializedPolicyState } from '../policies/policy.js';
+import type { SerializedPolicyState } from '../policies/policy.js';
 import { createValidator } from '../validation.js';
 import type { ModelVersion, Store } from './store.js';
 
@@ -15,7 +15,8 @@ export const POLICY_STATE_ARTIFACT = 'policy/state.json';
 
 const SerializedState = Type.Object(
   {
-    policy: Type.Enum(POLICY_NAMES),
+    // Any name: the policy catalog that restores the state rejects names it does not know.
+    policy: Type.String({ minLength: 1 }),
     stateVersion: Type.Integer({ minimum: 1 }),
     k: Type.Integer({ minimum: 1 }),
     d: Type.Integer({ minimum: 1 }),

@@ -1,0 +1,369 @@
+/**
+ * `tsx bench/serve.ts` — throughput and latency of `oo-ml serve`'s /score under autocannon.
+ *
+ * Two child processes listen on 127.0.0.1 (so the load generator in this process does not share
+ * an event loop with a server):
+ *   - `bare`: a Fastify app with `POST /bare` (the same request bodies, parsed, no schema) and
+ *     `GET /bare`, both answering a constant JSON document — the framework's ceiling;
+ *   - `scorer`: one real snapshot of BENCH_USERS users (default 1 million, written as Arrow and
+ *     loaded through `loadSnapshot`) shared by two apps: the champion alone (events discarded),
+ *     and champion + one shadow with every serve event appended to the NDJSON file journal.
+ * Policies are the real catalog's: a LinUCB champion and a LinUCB candidate (α = 0.5) as the
+ * shadow (BENCH_SHADOW=thompson uses linear Thompson sampling instead), trained on synthetic data. Bodies are varied and realistic: known and unknown users, hour/day
+ * or `ts` or nothing, 0–15 tasks with due dates, an `arms` subset on 20 %, `profile_features`
+ * on 5 %.
+ *
+ * Each target gets BENCH_DURATION seconds in total, split into interleaved rounds (so the
+ * machine's other load hits every target alike), and the server child's CPU time per request
+ * is reported beside throughput: on a shared machine it is the steadier measure of the code.
+ *
+ * Env: BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
+ * bench/results/serve.md.
+ * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
+ * zero errors and non-2xx.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import xxhash from 'xxhash-wasm';
+import { ARM_COUNT, ARM_IDS } from '../src/features/arms.js';
+import { toVector } from '../src/features/vectors.js';
+import { loadSnapshot } from '../src/pipelines/snapshot-files.js';
+import { getPolicy } from '../src/policies/catalog.js';
+import { createRng, type Rng } from '../src/random/rng.js';
+import { buildApp } from '../src/server/app.js';
+import type { EventSink, LoadedPolicy, ServerDeps } from '../src/server/deps.js';
+import { createFileJournalEventSink } from '../src/server/file-journal-event-sink.js';
+import { createTemplateTipWriter } from '../src/server/template-tip-writer.js';
+import { writeSyntheticSnapshot } from '../test/server/synthetic-snapshot.js';
+
+const DURATION = Number(process.env['BENCH_DURATION'] ?? 30);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
+const USERS = Number(process.env['BENCH_USERS'] ?? 1_000_000);
+const SHADOW = process.env['BENCH_SHADOW'] === 'thompson' ? 'thompson' : 'linucb';
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (DURATION >= 15 ? 3 : 1));
+const WARMUP = Math.min(5, Math.max(2, Math.round(DURATION / 5)));
+const AS_OF = new Date('2026-02-05T00:00:00Z');
+const HOST = '127.0.0.1';
+const mib = (b: number): number => Math.round(b / 1024 / 1024);
+
+// ---- child processes ---------------------------------------------------------------------------
+
+type ChildMessage =
+  | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number }
+  | { memory: NodeJS.MemoryUsage }
+  | { cpuUs: number };
+
+/** Answers the parent's 'cpu' (CPU time used so far, µs) and 'memory' questions. */
+function answerParent(onExit: () => Promise<void>): void {
+  process.on('message', (m: string) => {
+    if (m === 'cpu') {
+      const c = process.cpuUsage();
+      process.send!({ cpuUs: c.user + c.system } satisfies ChildMessage);
+    }
+    if (m === 'memory') process.send!({ memory: process.memoryUsage() } satisfies ChildMessage);
+    if (m === 'exit') void onExit().then(() => process.exit(0));
+  });
+}
+
+/** A policy trained on `n` synthetic decisions, so its state is not the all-zero prior. */
+function trained(name: 'linucb' | 'thompson', rng: Rng, n: number, version: string, params: Record<string, number> = {}): LoadedPolicy {
+  const policy = getPolicy(name);
+  const state = policy.init(ARM_COUNT, params);
+  for (let i = 0; i < n; i++) {
+    const x = toVector(policy.layout, {
+      hourOfDay: rng.int(24),
+      dayOfWeek: rng.int(7),
+      openTasks: rng.int(12),
+      overdueTasks: rng.int(4),
+      hasProfile: rng.next() < 0.9,
+      profile: { completion_rate: rng.next(), dismiss_rate: rng.next() * 0.5, mean_dwell_sec: rng.next() * 120, preferred_hour: rng.int(24), tip_volume: rng.int(40) },
+    });
+    const arm = rng.int(ARM_COUNT);
+    policy.update(state, x, arm, rng.next() < 0.2 + 0.05 * arm ? 1 : 0);
+  }
+  return { policy, state, modelVersion: version, layout: policy.layout };
+}
+
+async function bareChild(): Promise<void> {
+  const app = Fastify({ logger: false });
+  const constant = { arm: 'split_task', propensity: 0.5, policy: 'bare' };
+  app.post('/bare', async () => constant);
+  app.get('/bare', async () => constant);
+  await app.listen({ host: HOST, port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  answerParent(() => app.close());
+  global.gc?.();
+  const memory = process.memoryUsage();
+  process.send!({ ready: { bare: port }, memory, before: memory, loadMs: 0 } satisfies ChildMessage);
+}
+
+async function scorerChild(dir: string): Promise<void> {
+  global.gc?.();
+  const before = process.memoryUsage();
+  const t0 = performance.now();
+  const { index } = await loadSnapshot(join(dir, 'snapshots'));
+  const loadMs = performance.now() - t0;
+  const { h32 } = await xxhash();
+  const rng = createRng(20260205);
+  const champion = trained('linucb', rng, 5000, '7');
+  // The shadow is a candidate: by default a LinUCB retrained with a narrower α.
+  const shadow = SHADOW === 'thompson' ? trained('thompson', rng, 5000, '8') : trained('linucb', rng, 8000, '8', { alpha: 0.5 });
+  const discard: EventSink = { publish: () => Promise.resolve() };
+  const journal = await createFileJournalEventSink(join(dir, 'journal', 'events.ndjson'));
+  const base = (policies: Record<string, LoadedPolicy>, shadows: string[], events: EventSink, seed: number): ServerDeps => ({
+    policies: { load: async () => ({ byName: new Map(Object.entries(policies)), champion: 'tip-policy@champion', shadows }) },
+    snapshot: { load: async () => index },
+    events,
+    tipWriter: createTemplateTipWriter(),
+    // The snapshot's as-of plus 6 h: profiles are fresh, as in production right after an export.
+    now: () => new Date(AS_OF.getTime() + 6 * 3_600_000),
+    rng: createRng(seed),
+    hash32: (s) => h32(s),
+    logger: false,
+  });
+  const apps = {
+    champion: await buildApp(base({ 'tip-policy@champion': champion }, [], discard, 1)),
+    shadow: await buildApp(
+      base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) }, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], journal, 2),
+    ),
+  };
+  const ports: Record<string, number> = {};
+  for (const [name, app] of Object.entries(apps)) {
+    await app.listen({ host: HOST, port: 0 });
+    ports[name] = (app.server.address() as { port: number }).port;
+  }
+  global.gc?.();
+  answerParent(async () => {
+    await Promise.all(Object.values(apps).map((a) => a.close()));
+    await journal.close();
+  });
+  process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs } satisfies ChildMessage);
+}
+
+function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
+  const proc = fork(fileURLToPath(import.meta.url), args, { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const queue: ChildMessage[] = [];
+  const waiting: { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }[] = [];
+  proc.on('message', (m: ChildMessage) => (waiting.length > 0 ? waiting.shift()!.resolve(m) : queue.push(m)));
+  proc.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`bench child ${args[0]} exited with ${code}`));
+  });
+  const next = () =>
+    new Promise<ChildMessage>((resolve, reject) => {
+      if (queue.length > 0) return resolve(queue.shift()!);
+      if (proc.exitCode !== null) return reject(new Error(`bench child ${args[0]} exited with ${proc.exitCode}`));
+      waiting.push({ resolve, reject });
+    });
+  return { proc, next };
+}
+
+// ---- load ------------------------------------------------------------------------------------
+
+/** Varied, valid /score bodies (seeded). */
+function bodies(n: number): string[] {
+  const rng = createRng(99);
+  const now = AS_OF.getTime() + 6 * 3_600_000;
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const user = rng.next() < 0.05 ? `new-user-${i}` : `u${rng.int(USERS)}`;
+    const body: Record<string, unknown> = { user_id: user };
+    const tasks = Array.from({ length: rng.int(16) }, (_, t) => ({
+      id: `t${t}`,
+      ...(rng.next() < 0.6 ? { due: new Date(now + (rng.next() - 0.4) * 3 * 86_400_000).toISOString() } : {}),
+    }));
+    const c = rng.next();
+    if (c < 0.7) body['context'] = { hour_of_day: rng.int(24), day_of_week: rng.int(7), tasks };
+    else if (c < 0.9) body['context'] = { ts: new Date(now - rng.int(3600) * 1000).toISOString(), tasks };
+    if (rng.next() < 0.2) body['arms'] = ARM_IDS.filter(() => rng.next() < 0.5).concat(ARM_IDS[rng.int(ARM_COUNT)]!);
+    if (rng.next() < 0.05) body['profile_features'] = rng.next() < 0.5 ? null : { completion_rate: rng.next(), tip_volume: rng.int(30) };
+    out.push(JSON.stringify(body));
+  }
+  return out;
+}
+
+interface Round {
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  total: number;
+  errors: number;
+  non2xx: number;
+  /** Server process CPU time per request (µs): robust to other load on the machine. */
+  cpuUs: number;
+}
+
+async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number): Promise<Omit<Round, 'cpuUs'>> {
+  let i = 0;
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method,
+        headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
+        ...(method === 'POST' ? { setupRequest: (req) => ({ ...req, body: payloads[i++ % payloads.length] }) } : {}),
+      },
+    ],
+  });
+  return {
+    rps: result.requests.total / result.duration,
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    total: result.requests.total,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--bare') return bareChild();
+  if (process.argv[2] === '--scorer') return scorerChild(process.argv[3]!);
+
+  const dir = await mkdtemp(join(tmpdir(), 'oo-ml-bench-serve-'));
+  // Written here, so the scorer's memory shows what loading and serving the snapshot costs.
+  await writeSyntheticSnapshot(join(dir, 'snapshots'), { users: USERS, asOf: AS_OF });
+  const bare = start(['--bare']);
+  const scorer = start(['--scorer', dir]);
+  try {
+    const bareReady = (await bare.next()) as Extract<ChildMessage, { ready: unknown }>;
+    const scorerReady = (await scorer.next()) as Extract<ChildMessage, { ready: unknown }>;
+    const url = (port: number, path: string) => `http://${HOST}:${port}${path}`;
+    const payloads = bodies(2000);
+    // Every body is valid: check a sample through the real scorer first.
+    for (const p of payloads.slice(0, 100)) {
+      const res = await fetch(url(scorerReady.ready['champion']!, '/score'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: p });
+      if (res.status !== 200) throw new Error(`body ${p} → ${res.status} ${await res.text()}`);
+    }
+    const cpuOf = async (child: typeof bare): Promise<number> => {
+      child.proc.send('cpu');
+      return ((await child.next()) as { cpuUs: number }).cpuUs;
+    };
+    const targets: { name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
+      { name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
+      { name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
+      { name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
+      { name: '/score champion + shadow + journal', url: url(scorerReady.ready['shadow']!, '/score'), method: 'POST', child: scorer },
+    ];
+    for (const t of targets) await load(t.url, t.method, payloads, WARMUP);
+    // Interleaved rounds spread the machine's other load over every target alike.
+    const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
+    const perRound = Math.max(1, Math.round(DURATION / ROUNDS));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const t of targets) {
+        const c0 = await cpuOf(t.child);
+        const m = await load(t.url, t.method, payloads, perRound);
+        // Shadow scorings finish after their replies: let them drain into this round's CPU.
+        await new Promise((ok) => setTimeout(ok, 200));
+        const cpuUs = ((await cpuOf(t.child)) - c0) / m.total;
+        rounds.get(t.name)!.push({ ...m, cpuUs });
+        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req, errors ${m.errors}, non-2xx ${m.non2xx}\n`);
+      }
+    }
+    scorer.proc.send('memory');
+    const after = ((await scorer.next()) as { memory: NodeJS.MemoryUsage }).memory;
+    const stats = async (port: number) =>
+      ((await (await fetch(url(port, '/stats'))).json()) as { policies: { policy: string; shadow: boolean; serves: number; latency_ms: { p50: number; p99: number } | null }[] }).policies;
+    const serverSide = [...(await stats(scorerReady.ready['champion']!)), ...(await stats(scorerReady.ready['shadow']!))];
+
+    const summary = targets.map((t) => {
+      const rs = rounds.get(t.name)!;
+      return {
+        name: t.name,
+        rps: median(rs.map((x) => x.rps)),
+        p50: median(rs.map((x) => x.p50)),
+        p99: median(rs.map((x) => x.p99)),
+        worstP99: Math.max(...rs.map((x) => x.p99)),
+        max: Math.max(...rs.map((x) => x.max)),
+        cpuUs: median(rs.map((x) => x.cpuUs)),
+        total: rs.reduce((a, x) => a + x.total, 0),
+        errors: rs.reduce((a, x) => a + x.errors, 0),
+        non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
+      };
+    });
+    const [barePost, bareGet, champ, shadow] = summary as [(typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0]];
+    const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
+    const tp = (m: typeof champ, b: typeof champ) => m.rps / b.rps;
+    const cpuRatio = (m: typeof champ, b: typeof champ) => b.cpuUs / m.cpuUs;
+    const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+    const cpu = cpus();
+    const md = [
+      '# `oo-ml serve` benchmark',
+      '',
+      `Run ${new Date().toISOString()} with \`tsx bench/serve.ts\` (BENCH_DURATION=${DURATION}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}, BENCH_USERS=${USERS}, BENCH_SHADOW=${SHADOW}).`,
+      '',
+      `Policies (real catalog): champion LinUCB (v2 features, trained on 5 000 synthetic decisions); shadow ${SHADOW === 'thompson' ? 'linear Thompson sampling' : 'LinUCB α = 0.5'}.`,
+      '',
+      `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${mib(totalmem())} MiB RAM, ${platform()} ${release()}, Node ${process.version}. ` +
+        `Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')} — other jobs shared the 2 cores, so absolute figures are low and noisy.`,
+      '',
+      `autocannon in the parent process (${CONNECTIONS} connections, 2000 varied valid bodies, ${WARMUP} s warm-up per target), each server in a child process on 127.0.0.1. ` +
+        `Every target ran ${ROUNDS} interleaved rounds of ${perRound} s; the table shows medians over rounds (p99: median, and worst round). ` +
+        'Latencies are client-side, in ms, and include the queueing of 50 concurrent connections (Little: mean latency ≈ 50 / throughput). ' +
+        '"CPU/req" is the server process\'s CPU time per answered request — the throughput ratio the code alone would give on an idle machine.',
+      '',
+      '| target | req/s | vs bare POST | vs bare GET | CPU/req µs | CPU ratio vs bare POST | p50 | p99 (worst) | max | requests | errors | non-2xx |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...summary.map(
+        (m) =>
+          `| ${m.name} | ${Math.round(m.rps).toLocaleString('en-US')} | ${pct(tp(m, barePost))} | ${pct(tp(m, bareGet))} | ${m.cpuUs.toFixed(1)} | ${pct(cpuRatio(m, barePost))} | ${m.p50} | ${m.p99} (${m.worstP99}) | ${m.max} | ${m.total.toLocaleString('en-US')} | ${m.errors} | ${m.non2xx} |`,
+      ),
+      '',
+      '## Targets (against the bare POST route: same transport and JSON parsing as /score)',
+      '',
+      `- champion alone ≥ 80 % of bare: throughput ${pct(tp(champ, barePost))} — ${verdict(tp(champ, barePost) >= 0.8)}; CPU ${pct(cpuRatio(champ, barePost))} — ${verdict(cpuRatio(champ, barePost) >= 0.8)}; p99 ${champ.p99} ms ≤ 5 ms — ${verdict(champ.p99 <= 5)}`,
+      `- champion + shadow + serve events ≥ 65 %: throughput ${pct(tp(shadow, barePost))} — ${verdict(tp(shadow, barePost) >= 0.65)}; CPU ${pct(cpuRatio(shadow, barePost))} — ${verdict(cpuRatio(shadow, barePost) >= 0.65)}; p99 ${shadow.p99} ms ≤ 5 ms — ${verdict(shadow.p99 <= 5)}`,
+      `- zero errors / non-2xx for valid bodies: ${verdict(summary.every((m) => m.errors === 0 && m.non2xx === 0))}`,
+      '',
+      `On the p99 target: autocannon keeps ${CONNECTIONS} requests in flight, so the mean client-side latency is ${CONNECTIONS} / throughput (Little's law) — ` +
+        `${((CONNECTIONS / barePost.rps) * 1000).toFixed(1)} ms already for the bare route at ${Math.round(barePost.rps).toLocaleString('en-US')} req/s on this machine; ` +
+        'a client-side p99 ≤ 5 ms needs a faster (or idle) machine for every route, bare included. The server-side latency of /score is below.',
+      '',
+      '## Server side',
+      '',
+      'From `/stats` of the scorer apps (routing → reply sent, last 4096 requests per row):',
+      '',
+      '| policy | shadow | serves | p50 ms | p99 ms |',
+      '|---|---|---:|---:|---:|',
+      ...serverSide.map((r) => `| ${r.policy} | ${r.shadow} | ${r.serves.toLocaleString('en-US')} | ${r.latency_ms?.p50.toFixed(3) ?? '–'} | ${r.latency_ms?.p99.toFixed(3) ?? '–'} |`),
+      '',
+      '## Memory of the scorer process',
+      '',
+      `Snapshot of ${USERS.toLocaleString('en-US')} users (Arrow, written by the parent) loaded through \`loadSnapshot\` (verified) in ${(scorerReady.loadMs / 1000).toFixed(1)} s; both scorer apps share it.`,
+      '',
+      '| when | RSS MiB | heap used MiB | external MiB (array buffers included) |',
+      '|---|---:|---:|---:|',
+      `| before the snapshot (modules loaded, gc) | ${mib(scorerReady.before.rss)} | ${mib(scorerReady.before.heapUsed)} | ${mib(scorerReady.before.external)} |`,
+      `| snapshot loaded, two apps built (gc) | ${mib(scorerReady.memory.rss)} | ${mib(scorerReady.memory.heapUsed)} | ${mib(scorerReady.memory.external)} |`,
+      `| after the runs | ${mib(after.rss)} | ${mib(after.heapUsed)} | ${mib(after.external)} |`,
+      '',
+      `The bare server's RSS (same module graph under tsx): ${mib(bareReady.memory.rss)} MiB. After the runs each scorer app holds a full ring of pending serves (100 000, ~13 MB).`,
+      '',
+    ].join('\n');
+    await writeFile(fileURLToPath(new URL('./results/serve.md', import.meta.url)), md);
+    process.stdout.write(md);
+  } finally {
+    bare.proc.send('exit');
+    scorer.proc.send('exit');
+    await Promise.all([bare, scorer].map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,84 @@
+/**
+ * The wiring of `oo-ml serve` (loaded only when the command runs): wires the embedded defaults into the server and runs it until SIGINT/SIGTERM —
+ * the snapshot from <home>/data/snapshots (LATEST) or --snapshot, policies from the registry at
+ * the tracking URI, the NDJSON journal under <home>/data/serve-journal/, the template tip writer.
+ */
+import { randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import xxhash from 'xxhash-wasm';
+import { parse as parseYaml } from 'yaml';
+import { invalidInput } from '../errors.js';
+import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/assignment.js';
+import { loadSnapshot } from '../pipelines/snapshot-files.js';
+import { createRng } from '../random/rng.js';
+import { createStore } from '../registry/create-store.js';
+import type { ServerDeps } from '../server/deps.js';
+import { createFileJournalEventSink, journalPath } from '../server/file-journal-event-sink.js';
+import { startServer } from '../server/main.js';
+import { getPolicy } from '../policies/catalog.js';
+import { createRegistryPolicyProvider } from '../server/registry-policies.js';
+import { createFileResetMarker, resetMarkerPath } from '../server/reset-marker.js';
+import { createTemplateTipWriter } from '../server/template-tip-writer.js';
+import type { CommandContext } from './context.js';
+import { parseIntFlag } from './flags.js';
+
+async function readExperiments(path: string): Promise<ExperimentsConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw invalidInput(`cannot read --experiments ${path}: ${(e as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw invalidInput(`--experiments ${path} does not parse: ${(e as Error).message}`);
+  }
+  return parseExperimentsConfig(value, path);
+}
+
+/** Flags of `oo-ml serve`. */
+export interface ServeFlags {
+  host: string;
+  port: string;
+  experiments?: string;
+  snapshot?: string;
+}
+
+/** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
+export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
+  const port = parseIntFlag('--port', flags.port, 0, 65_535);
+  const paths = ctx.config.paths;
+  const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
+  const snapshotDir = flags.snapshot === undefined ? paths.snapshots : resolve(flags.snapshot);
+  const events = await createFileJournalEventSink(journalPath(paths));
+  const { h32 } = await xxhash();
+  const seed = randomInt(2 ** 31);
+  const deps: ServerDeps = {
+    policies: createRegistryPolicyProvider({ store: createStore(ctx.config.trackingUri), catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
+    snapshot: { load: async () => (await loadSnapshot(snapshotDir)).index },
+    events,
+    tipWriter: createTemplateTipWriter(),
+    now: ctx.now,
+    rng: createRng(seed),
+    hash32: (s) => h32(s),
+    ...(experiments === undefined ? {} : { experiments }),
+    ...(process.env['OO_ML_ADMIN_TOKEN'] ? { adminToken: process.env['OO_ML_ADMIN_TOKEN'] } : {}),
+    resetMarker: createFileResetMarker(resetMarkerPath(paths)),
+    // Logs go to stderr so --json keeps stdout for the result.
+    logger: { level: process.env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
+  };
+  const server = await startServer({ deps, host: flags.host, port });
+  try {
+    const state = server.app.ooMl.state();
+    ctx.note(`oo-ml serve: listening on ${server.url} (journal ${events.path}, rng seed ${seed})`);
+    if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
+    await server.closed;
+  } finally {
+    await server.close();
+    await events.close();
+  }
+  ctx.print(`stopped (${server.url})`, { stopped: true, url: server.url });
+}

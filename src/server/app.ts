@@ -1,0 +1,114 @@
+/**
+ * The Fastify app of `oo-ml serve`, built without listening (main.ts is the only listen).
+ *
+ * Validation: ajv runs with `removeAdditional: false` (Fastify's default strips unknown
+ * fields; ours rejects them through `additionalProperties: false`), `coerceTypes: false` (a
+ * string is not a number), no defaults injection, and formats in ajv-formats' fast mode. Bodies above `bodyLimitBytes` (default
+ * 256 KiB) answer 413. Every route declares TypeBox body and response schemas; the OpenAPI
+ * document is at /docs/json.
+ */
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import * as ajvFormats from 'ajv-formats';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, FastifyBaseLogger } from 'fastify';
+import { HTTP_STATUS } from '../errors.js';
+import type { ServerDeps } from './deps.js';
+import { handleError } from './error-handler.js';
+import { adminRoutes } from './routes/admin.js';
+import { docsRoutes } from './routes/docs.js';
+import { generateRoutes } from './routes/generate.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { rewardRoutes } from './routes/reward.js';
+import { scoreRoutes } from './routes/score.js';
+import { statsRoutes } from './routes/stats.js';
+import { createServing, DEFAULT_LIMITS, type Serving } from './serving.js';
+
+type AjvPlugin = NonNullable<NonNullable<FastifyServerOptions['ajv']>['plugins']>[number];
+// ajv-formats is CommonJS: module.exports is the plugin at runtime, while its typings describe
+// a module with a `default` export; take whichever is the function.
+const formatsModule = ajvFormats as unknown as { default?: unknown };
+const FAST_FORMATS = [typeof formatsModule.default === 'function' ? formatsModule.default : ajvFormats, { mode: 'fast' }] as unknown as AjvPlugin;
+
+/** The app's type. */
+export type OoMlApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The scorer behind the routes (for the process shell and tests). */
+    ooMl: Serving;
+  }
+  interface FastifyRequest {
+    /** The /stats row a /score request counted in; its latency is recorded there. */
+    ooStatsKey: string | null;
+  }
+}
+
+/** Builds the app: loads snapshot and policies (missing parts make it not ready, not fail), replays the journal, registers the routes. */
+export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
+  const app = Fastify({
+    logger: deps.logger ?? { level: 'warn' },
+    bodyLimit: deps.limits?.bodyLimitBytes ?? DEFAULT_LIMITS.bodyLimitBytes,
+    // One line per request at thousands of requests per second costs more than it tells;
+    // /metrics and /stats carry the counts.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false },
+      // Formats in ajv-formats' fast mode (one regex per format): the full date-time check was
+      // ~4 % of a /score's CPU; decision.ts refuses shaped but impossible times itself.
+      plugins: [FAST_FORMATS],
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const serving = await createServing(deps, app.log);
+  app.decorate('ooMl', serving);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
+  });
+
+  // One callback-style hook (no promise per request) records request metrics by route pattern
+  // and status, and the latency of /score in its /stats row.
+  app.decorateRequest('ooStatsKey', null);
+  app.addHook('onResponse', (request, reply, done) => {
+    const elapsed = reply.elapsedTime;
+    serving.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, elapsed / 1000);
+    if (request.ooStatsKey !== null) serving.latency(request.ooStatsKey, elapsed);
+    done();
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'oo-ml serve', description: 'Contextual-bandit tip scorer', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(healthRoutes, { serving, clock: () => deps.now() });
+  await app.register(scoreRoutes, { serving });
+  await app.register(rewardRoutes, { serving });
+  await app.register(generateRoutes, { serving });
+  await app.register(statsRoutes, { serving });
+  await app.register(metricsRoutes, { serving });
+  await app.register(adminRoutes, { serving, token: deps.adminToken });
+  await app.register(docsRoutes);
+
+  // While closing, a keep-alive connection whose request is still in flight would stay open
+  // after its answer and hold the shutdown until the timeout; a 1 ms keep-alive closes it as
+  // soon as it goes idle (Node reads the timeout when each response finishes).
+  app.addHook('preClose', async () => {
+    app.server.keepAliveTimeout = 1;
+  });
+  // Fastify runs onClose after in-flight requests finished: then wait for shadow scorings and
+  // flush the event sink.
+  app.addHook('onClose', async () => {
+    await serving.drain();
+  });
+  return app;
+}

@@ -1,0 +1,83 @@
+/**
+ * The one place HTTP errors are shaped: every error response is `{error, message, hint?,
+ * details}`. OoMlErrors get their status from errors.ts's HTTP_STATUS table; Fastify's own client
+ * errors (malformed JSON 400, body too large 413, unsupported media type 415…) keep Fastify's
+ * status and become `invalid_input`; schema violations become 400 `invalid_input` with one
+ * `{path, message}` per field. Client mistakes are logged at info without a stack; only a bug
+ * (anything else → 500 `internal`) is logged with its stack.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { HTTP_STATUS, OoMlError } from '../errors.js';
+import { HttpError } from './http-error.js';
+import type { ErrorBody } from './schemas.js';
+
+interface AjvIssue {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/**
+ * One `{path, message}` per bad field (unknown and missing fields named in the path). A nullable
+ * field is a union, and ajv reports every branch plus the union itself; the first concrete
+ * message per path is the useful one, and a parent's union failure adds nothing to a child's.
+ */
+export function validationIssues(issues: readonly AjvIssue[]): { path: string; message: string }[] {
+  const byPath = new Map<string, string>();
+  for (const e of issues) {
+    if (e.keyword === 'anyOf') continue;
+    const base = e.instancePath ?? '';
+    const params = e.params ?? {};
+    let path = base === '' ? '/' : base;
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'additionalProperties' && typeof params['additionalProperty'] === 'string') {
+      path = `${base}/${params['additionalProperty']}`;
+      message = 'unknown field';
+    } else if (e.keyword === 'required' && typeof params['missingProperty'] === 'string') {
+      path = `${base}/${params['missingProperty']}`;
+      message = 'required field is missing';
+    }
+    if (!byPath.has(path)) byPath.set(path, message);
+  }
+  const paths = [...byPath.keys()];
+  return paths
+    .filter((p) => !paths.some((q) => q !== p && q.startsWith(p === '/' ? '/' : `${p}/`)))
+    .map((path) => ({ path, message: byPath.get(path)! }));
+}
+
+function send(reply: FastifyReply, status: number, body: ErrorBody): void {
+  void reply.code(status).send(body);
+}
+
+/** Fastify error handler. */
+export function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof OoMlError) {
+    const status = HTTP_STATUS[error.code];
+    if (error.code === 'internal') request.log.error({ err: error }, error.message);
+    else request.log.info({ code: error.code, status }, error.message);
+    send(reply, status, { ...error.toJSON(), details: error.details ?? null });
+    return;
+  }
+  if (error instanceof HttpError) {
+    request.log.info({ code: error.error, status: error.status }, error.message);
+    send(reply, error.status, { error: error.error, message: error.message, ...(error.hint === undefined ? {} : { hint: error.hint }), details: null });
+    return;
+  }
+  const fe = error as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
+  if (Array.isArray(fe.validation)) {
+    const details = validationIssues(fe.validation);
+    const message = `${fe.validationContext ?? 'request'} is invalid: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`;
+    request.log.info({ code: 'invalid_input', status: 400 }, message);
+    send(reply, HTTP_STATUS.invalid_input, { error: 'invalid_input', message, details });
+    return;
+  }
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    request.log.info({ code: fe.code, status }, fe.message);
+    send(reply, status, { error: 'invalid_input', message: fe.message, details: { code: fe.code ?? null } });
+    return;
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  send(reply, HTTP_STATUS.internal, { error: 'internal', message: error.message, details: null });
+}

@@ -1,0 +1,97 @@
+/**
+ * ISO-8601 timestamps on the /score hot path. `Date.prototype.toISOString` and `Date.parse` were
+ * the two most expensive lines of a decision in a CPU profile (each a C++ runtime call with
+ * locale-free but general parsing/formatting); every serve formats one time and parses each
+ * task's due time. These do the common shapes with integer arithmetic and fall back to the
+ * built-ins for anything else. test/server/iso-time.test.ts checks both against the built-ins.
+ */
+
+const DAY_MS = 86_400_000;
+let cachedDay = NaN;
+let cachedPrefix = '';
+
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+
+/** Same string as `new Date(ms).toISOString()`. */
+export function isoFromMs(ms: number): string {
+  // Years outside 0000–9999 use the expanded (±YYYYYY) form: leave them (and fractions of a
+  // millisecond, which Date truncates) to the built-in.
+  if (!(ms >= -62_167_219_200_000 && ms < 253_402_300_800_000) || !Number.isInteger(ms)) return new Date(ms).toISOString();
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== cachedDay) {
+    // The date part changes once a day: the built-in formats it, and it is cached.
+    cachedPrefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+    cachedDay = day;
+  }
+  let rest = ms - day * DAY_MS;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = Math.floor(rest / 1000);
+  return `${cachedPrefix}${pad2(h)}:${pad2(m)}:${pad2(s)}.${pad3(rest - s * 1000)}Z`;
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+const daysInMonth = (y: number, m: number): number =>
+  m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : MONTH_DAYS[m - 1]!;
+
+const digit = (s: string, i: number): number => s.charCodeAt(i) - 48;
+const two = (s: string, i: number): number => {
+  const a = digit(s, i);
+  const b = digit(s, i + 1);
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
+};
+
+/**
+ * Same number as `Date.parse(text)` for RFC 3339 date-times (`YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`,
+ * what the request schema's `date-time` format admits); anything else goes to `Date.parse`.
+ */
+export function msFromIso(text: string): number {
+  const n = text.length;
+  if (n < 20 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) {
+    return Date.parse(text);
+  }
+  if (text.charCodeAt(10) !== 84) return Date.parse(text);
+  const year = two(text, 0) * 100 + two(text, 2);
+  const month = two(text, 5);
+  const day = two(text, 8);
+  const hour = two(text, 11);
+  const minute = two(text, 14);
+  const second = two(text, 17);
+  let i = 19;
+  let millis = 0;
+  if (text.charCodeAt(i) === 46) {
+    // Fraction: Date.parse keeps milliseconds and truncates further digits.
+    let scale = 100;
+    i++;
+    const start = i;
+    while (i < n) {
+      const d = digit(text, i);
+      if (d < 0 || d > 9) break;
+      if (scale >= 1) millis += d * scale;
+      scale /= 10;
+      i++;
+    }
+    if (i === start) return Date.parse(text);
+  }
+  let offsetMin = 0;
+  const z = text.charCodeAt(i);
+  if (z === 90 && i === n - 1) {
+    offsetMin = 0;
+  } else if ((z === 43 || z === 45) && i === n - 6 && text.charCodeAt(i + 3) === 58) {
+    const oh = two(text, i + 1);
+    const om = two(text, i + 4);
+    if (!(oh <= 23 && om <= 59)) return Date.parse(text);
+    offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
+  } else {
+    return Date.parse(text);
+  }
+  // Out-of-range fields (month 13, 30 February, hour 24, leap second 60…) and years below 100
+  // (which Date.UTC maps to 19xx) are for Date.parse to judge.
+  if (!(year >= 100 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59 && second <= 59 && Number.isFinite(offsetMin))) {
+    return Date.parse(text);
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMin * 60_000;
+}

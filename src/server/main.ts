@@ -1,0 +1,72 @@
+/**
+ * The process shell of the server, and the only `listen()`. Graceful shutdown on SIGINT/SIGTERM
+ * (or `close()`): stop accepting connections, let in-flight requests finish (Fastify closes idle
+ * keep-alive connections and answers 503 to requests that arrive meanwhile), wait for shadow
+ * scorings, flush the event sink — then the caller closes the sink. Connections still busy
+ * after `shutdownTimeoutMs` are cut.
+ */
+import type { AddressInfo } from 'node:net';
+import { buildApp, type OoMlApp } from './app.js';
+import type { ServerDeps } from './deps.js';
+
+/** Options of `startServer`. */
+export interface StartOptions {
+  deps: ServerDeps;
+  host: string;
+  port: number;
+  /** Install SIGINT/SIGTERM handlers (default true; tests pass false). */
+  handleSignals?: boolean;
+  /** Longest wait for in-flight requests on shutdown (default 10 s). */
+  shutdownTimeoutMs?: number;
+}
+
+/** A listening server. */
+export interface RunningServer {
+  app: OoMlApp;
+  /** `http://host:port` actually bound (port 0 picks a free one). */
+  url: string;
+  /** Shuts down gracefully (idempotent). */
+  close(): Promise<void>;
+  /** Resolves when the server has shut down. */
+  closed: Promise<void>;
+}
+
+/** Builds the app and listens on `host:port`. */
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const app = await buildApp(options.deps);
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  let closing: Promise<void> | null = null;
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    app.log.warn(`${signal}: shutting down (draining in-flight requests)`);
+    void close();
+  };
+
+  function close(): Promise<void> {
+    if (closing !== null) return closing;
+    closing = (async () => {
+      const timer = setTimeout(() => {
+        app.log.warn('shutdown timeout: closing the remaining connections');
+        app.server.closeAllConnections();
+      }, options.shutdownTimeoutMs ?? 10_000);
+      timer.unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(timer);
+        if (options.handleSignals !== false) for (const s of signals) process.off(s, onSignal);
+        markClosed();
+      }
+    })();
+    return closing;
+  }
+
+  if (options.handleSignals !== false) for (const s of signals) process.on(s, onSignal);
+  return { app, url, close, closed };
+}

@@ -1,0 +1,94 @@
+/**
+ * The registry-backed PolicyProvider. A name `MODEL@ALIAS` resolves through the Store: the
+ * version the alias points at → its training run → the run artifact `policy/state.json` (a
+ * SerializedPolicyState) → the implementation named by the state's `policy` field, from the
+ * catalog passed in → `fromJSON`. A name without `@` is a built-in policy started fresh (for
+ * experiments that compare against an untrained baseline).
+ *
+ * Wanted: the champion `<model>@champion`, the shadow `<model>@shadow` (optional: a missing
+ * alias is simply no shadow) and every policy an experiment variant names. Any failure is a
+ * `problem` naming the policy and the cause; loading never throws for one bad policy, so the
+ * server starts and /readyz says why.
+ */
+import { isOoMlError } from '../errors.js';
+import type { ExperimentsConfig } from '../experiments/assignment.js';
+import { ARM_COUNT } from '../features/arms.js';
+import type { Policy } from '../policies/policy.js';
+import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
+import type { Store } from '../registry/store.js';
+import type { LoadedPolicies, LoadedPolicy, PolicyProblem, PolicyProvider } from './deps.js';
+
+/** Artifact path of a policy state within its training run. */
+
+
+/** Turns a policy name (`linucb`, `thompson`…) into its implementation; throws for unknown names. */
+export type PolicyCatalog = (name: string) => Policy<unknown>;
+
+/** Options of the registry provider. */
+export interface RegistryPoliciesOptions {
+  store: Store;
+  /** The policy catalog, or why there is none (then every policy is a problem with that reason). */
+  catalog: PolicyCatalog | { missing: string };
+  /** Registered model of the tip policy (default `tip-policy`). */
+  model?: string;
+  /** Experiments whose variants' policies are loaded too. */
+  experiments?: ExperimentsConfig;
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function loadOne(store: Store, catalog: PolicyCatalog, name: string): Promise<LoadedPolicy> {
+  if (parseModelRef(name) === null) {
+    const policy = catalog(name);
+    return { policy, state: policy.init(ARM_COUNT), modelVersion: null, layout: policy.layout };
+  }
+  // Resolution, download and shape validation are shared with sim, ope and the gate.
+  const registered = await loadRegisteredPolicy(store, name);
+  const policy = catalog(registered.state.policy);
+  // fromJSON validates the numbers; the arm count is the server's to check.
+  const state = policy.fromJSON(registered.state);
+  if (registered.state.k !== ARM_COUNT) {
+    throw new Error(`version ${registered.version.version} was trained for ${registered.state.k} arms; the contract has ${ARM_COUNT}`);
+  }
+  return { policy, state, modelVersion: String(registered.version.version), layout: policy.layout };
+}
+
+/** Creates the provider. */
+export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): PolicyProvider {
+  const model = options.model ?? 'tip-policy';
+  const champion = `${model}@champion`;
+  const shadow = `${model}@shadow`;
+  return {
+    async load(): Promise<LoadedPolicies> {
+      const wanted = new Set([champion, shadow]);
+      for (const e of options.experiments?.experiments ?? []) for (const v of e.variants) wanted.add(v.policy);
+      const byName = new Map<string, LoadedPolicy>();
+      const problems: PolicyProblem[] = [];
+      const catalog = options.catalog;
+      await Promise.all(
+        [...wanted].map(async (name) => {
+          if (typeof catalog !== 'function') {
+            problems.push({ name, reason: catalog.missing });
+            return;
+          }
+          try {
+            byName.set(name, await loadOne(options.store, catalog, name));
+          } catch (e) {
+            // No shadow alias is the normal case, not a problem.
+            if (name === shadow && isOoMlError(e, 'not_found')) return;
+            problems.push({ name, reason: messageOf(e) });
+          }
+        }),
+      );
+      const shadows: string[] = [];
+      const s = byName.get(shadow);
+      const c = byName.get(champion);
+      // The same version under both aliases would only duplicate the champion's decisions.
+      if (s !== undefined && !(c !== undefined && s.modelVersion === c.modelVersion)) shadows.push(shadow);
+      problems.sort((a, b) => a.name.localeCompare(b.name));
+      return { byName, champion, shadows, problems };
+    },
+  };
+}

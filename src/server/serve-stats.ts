@@ -1,0 +1,122 @@
+/**
+ * The numbers behind GET /stats, since the process started (replayed journal events are not
+ * counted): per policy, variant and shadow flag — serves, rewards, reward rate with its Wilson
+ * 95 % interval, and /score latency quantiles over a ring of the most recent requests; per prompt
+ * version — reactions by kind.
+ */
+import { REACTIONS, type Reaction } from '../events/schemas.js';
+import type { StatsResponse } from './schemas.js';
+import { wilsonInterval } from '../evaluation/proportion-intervals.js';
+
+/** Wilson 95% interval as the /stats body carries it; null before any serve. */
+function rateInterval(successes: number, n: number): { low: number; high: number } | null {
+  if (!(n > 0)) return null;
+  const [low, high] = wilsonInterval(successes, n);
+  return { low, high };
+}
+
+interface Row {
+  policy: string;
+  modelVersion: string | null;
+  experiment: string | null;
+  variant: string | null;
+  shadow: boolean;
+  serves: number;
+  rewards: number;
+  rewardSum: number;
+  latencies: Float64Array;
+  latencyCount: number;
+}
+
+/** Who served: the stats row a serve counts in. */
+export interface StatsKeyParts {
+  policy: string;
+  modelVersion: string | null;
+  experiment: string | null;
+  variant: string | null;
+  shadow: boolean;
+}
+
+/** The /stats accumulator. */
+export class ServeStats {
+  private readonly rows = new Map<string, Row>();
+  private readonly reactions = new Map<string, Record<Reaction, number>>();
+  readonly since: Date;
+
+  constructor(
+    private readonly latencySamples: number,
+    since: Date,
+  ) {
+    this.since = since;
+  }
+
+  /** The key of a row, created on first use. */
+  key(parts: StatsKeyParts): string {
+    const key = `${parts.policy}\u0000${parts.modelVersion ?? ''}\u0000${parts.variant ?? ''}\u0000${parts.shadow ? 1 : 0}`;
+    if (!this.rows.has(key)) {
+      this.rows.set(key, { ...parts, serves: 0, rewards: 0, rewardSum: 0, latencies: new Float64Array(this.latencySamples), latencyCount: 0 });
+    }
+    return key;
+  }
+
+  /** Counts a serve. */
+  serve(key: string): void {
+    this.rows.get(key)!.serves++;
+  }
+
+  /** Records one /score latency (ms) for the row's ring. */
+  latency(key: string, ms: number): void {
+    const row = this.rows.get(key);
+    if (row === undefined) return;
+    row.latencies[row.latencyCount % row.latencies.length] = ms;
+    row.latencyCount++;
+  }
+
+  /** Counts a reward (and its reaction under the serve's prompt version). */
+  reward(key: string | null, reward: number, reaction: Reaction | null, promptVersion: string | null): void {
+    if (key !== null) {
+      const row = this.rows.get(key);
+      if (row !== undefined) {
+        row.rewards++;
+        row.rewardSum += reward;
+      }
+    }
+    if (reaction !== null) {
+      const version = promptVersion ?? '(none)';
+      let counts = this.reactions.get(version);
+      if (counts === undefined) {
+        counts = Object.fromEntries(REACTIONS.map((r) => [r, 0])) as Record<Reaction, number>;
+        this.reactions.set(version, counts);
+      }
+      counts[reaction]++;
+    }
+  }
+
+  /** The /stats body (without the fields the caller adds). */
+  report(): Pick<StatsResponse, 'policies' | 'prompt_versions'> {
+    const policies = [...this.rows.values()].map((r) => {
+      const n = Math.min(r.latencyCount, r.latencies.length);
+      const sorted = r.latencies.slice(0, n).sort();
+      const q = (p: number): number => sorted[Math.min(n - 1, Math.ceil(p * n) - 1)]!;
+      return {
+        policy: r.policy,
+        model_version: r.modelVersion,
+        experiment: r.experiment,
+        variant: r.variant,
+        shadow: r.shadow,
+        serves: r.serves,
+        rewards: r.rewards,
+        reward_sum: r.rewardSum,
+        reward_rate: r.serves > 0 ? r.rewardSum / r.serves : null,
+        reward_rate_ci95: rateInterval(r.rewardSum, r.serves),
+        latency_ms: n === 0 ? null : { count: r.latencyCount, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted[n - 1]! },
+      };
+    });
+    const prompt_versions = [...this.reactions].map(([version, counts]) => ({
+      prompt_version: version,
+      reactions: { ...counts },
+      total: REACTIONS.reduce((a, r) => a + counts[r], 0),
+    }));
+    return { policies, prompt_versions };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * What the server serves from: the snapshot, the policies with their online (learning) states,
+ * and why it is not ready. A ServingState is built whole and never changed afterwards except
+ * for the policies' learning states, which policies update in place; reload and reset build a
+ * new one and swap a single reference, so a request sees either the old state or the new one.
+ */
+import type { ExperimentsConfig } from '../experiments/assignment.js';
+import type { ProfileValues } from '../features/registry.js';
+import type { SnapshotIndex } from '../features/snapshot.js';
+import type { VectorLayoutName } from '../features/vectors.js';
+import type { Policy } from '../policies/policy.js';
+import type { LoadedPolicies, PolicyProvider, SnapshotProvider } from './deps.js';
+import { fallbackProfileOf } from './decision.js';
+
+/** A policy as served: the registered state kept pristine, and the live state it learns on. */
+export interface LivePolicy {
+  name: string;
+  policy: Policy<unknown>;
+  /** The state as loaded; never updated (reset clones it again). */
+  registered: unknown;
+  /** The learning state: the registered one plus every reward since (or since the last reset). */
+  live: unknown;
+  modelVersion: string | null;
+  layout: VectorLayoutName;
+  /** True until the journal's updates for (name, version) have been replayed into `live`. */
+  needsReplay: boolean;
+}
+
+/** One immutable serving state. */
+export interface ServingState {
+  snapshot: SnapshotIndex | null;
+  /** The snapshot's all-fallback profile (for `profile_features: null`). */
+  fallbackProfile: ProfileValues | null;
+  policies: ReadonlyMap<string, LivePolicy>;
+  /** Name of the default policy (assigned to users outside any experiment). */
+  champion: string;
+  /** Loaded shadow policies. */
+  shadows: readonly string[];
+  /** Why the server is not ready (empty when ready). */
+  reasons: readonly string[];
+  /** Problems that do not stop serving (a shadow that failed to load…). */
+  warnings: readonly string[];
+}
+
+/** An empty state: nothing loaded yet. */
+export function emptyState(champion: string): ServingState {
+  return {
+    snapshot: null,
+    fallbackProfile: null,
+    policies: new Map(),
+    champion,
+    shadows: [],
+    reasons: ['not loaded yet'],
+    warnings: [],
+  };
+}
+
+/** Where a state's parts come from. */
+export interface StateSources {
+  snapshot: SnapshotProvider;
+  policies: PolicyProvider;
+  experiments: ExperimentsConfig | undefined;
+  nowMs: number;
+}
+
+/** A built state and what failed to load (each failed part kept its previous version). */
+export interface BuiltState {
+  state: ServingState;
+  failures: string[];
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Loads snapshot and policies (concurrently) into a new state. A part that fails keeps the
+ * previous state's version and is reported in `failures`. A policy whose name and registry
+ * version are unchanged keeps its live state object (online learning carries over); any other
+ * policy starts from a clone of its loaded state and is marked for journal replay.
+ */
+export async function buildServingState(sources: StateSources, previous: ServingState | null): Promise<BuiltState> {
+  const [snap, pols] = await Promise.allSettled([sources.snapshot.load(), sources.policies.load()]);
+  const failures: string[] = [];
+
+  let snapshot: SnapshotIndex | null = previous?.snapshot ?? null;
+  let snapshotProblem: string | null = null;
+  if (snap.status === 'fulfilled') {
+    snapshot = snap.value;
+  } else {
+    snapshotProblem = messageOf(snap.reason);
+    failures.push(`snapshot: ${snapshotProblem}`);
+  }
+
+  let loaded: LoadedPolicies | null = null;
+  if (pols.status === 'fulfilled') loaded = pols.value;
+  else failures.push(`policies: ${messageOf(pols.reason)}`);
+
+  let policies: ReadonlyMap<string, LivePolicy>;
+  let champion: string;
+  let shadows: readonly string[];
+  const warnings: string[] = [];
+  if (loaded !== null) {
+    const next = new Map<string, LivePolicy>();
+    for (const [name, lp] of loaded.byName) {
+      const old = previous?.policies.get(name);
+      if (old !== undefined && old.modelVersion === lp.modelVersion && old.policy.name === lp.policy.name) {
+        next.set(name, old);
+      } else {
+        next.set(name, {
+          name,
+          policy: lp.policy,
+          registered: lp.state,
+          live: lp.policy.cloneState(lp.state),
+          modelVersion: lp.modelVersion,
+          layout: lp.layout,
+          needsReplay: true,
+        });
+      }
+    }
+    policies = next;
+    champion = loaded.champion;
+    shadows = loaded.shadows.filter((s) => next.has(s) && s !== loaded.champion);
+  } else {
+    policies = previous?.policies ?? new Map();
+    champion = previous?.champion ?? 'tip-policy@champion';
+    shadows = previous?.shadows ?? [];
+  }
+
+  // Problems of policies that serving needs are reasons (not ready); the others are warnings.
+  const problems = new Map((loaded?.problems ?? []).map((p) => [p.name, p.reason]));
+  const causeOf = (name: string): string => problems.get(name) ?? (loaded === null ? failures.at(-1)! : 'not provided');
+  const reasons: string[] = [];
+  const needed = new Set<string>([champion]);
+  if (snapshot === null) reasons.push(`no feature snapshot loaded: ${snapshotProblem ?? 'unknown reason'}`);
+  if (!policies.has(champion)) reasons.push(`champion policy "${champion}" is not loaded: ${causeOf(champion)}`);
+  for (const e of sources.experiments?.experiments ?? []) {
+    for (const v of e.variants) {
+      needed.add(v.policy);
+      if (!policies.has(v.policy)) {
+        reasons.push(`experiment "${e.name}" variant "${v.name}" needs policy "${v.policy}", which is not loaded: ${causeOf(v.policy)}`);
+      }
+    }
+  }
+  for (const [name, reason] of problems) if (!needed.has(name)) warnings.push(`${name}: ${reason}`);
+  if (snapshot !== null && snapshotProblem !== null) warnings.push(`kept snapshot ${snapshot.manifest.snapshot_id}: ${snapshotProblem}`);
+
+  return {
+    state: {
+      snapshot,
+      fallbackProfile: snapshot === null ? null : fallbackProfileOf(snapshot, sources.nowMs),
+      policies,
+      champion,
+      shadows,
+      reasons,
+      warnings,
+    },
+    failures,
+  };
+}
+
+/** A copy of `state` whose policies restart from their registered states (for /admin/reset). */
+export function resetState(state: ServingState): ServingState {
+  const policies = new Map<string, LivePolicy>();
+  for (const [name, p] of state.policies) {
+    policies.set(name, { ...p, live: p.policy.cloneState(p.registered), needsReplay: false });
+  }
+  return { ...state, policies };
+}
+
+/** Name, version and layout of each loaded policy (for admin responses). */
+export function policyInfo(state: ServingState): { name: string; model_version: string | null; layout: string }[] {
+  return [...state.policies.values()].map((p) => ({ name: p.name, model_version: p.modelVersion, layout: p.layout }));
+}

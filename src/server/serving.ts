@@ -1,0 +1,545 @@
+/**
+ * The scorer behind the routes: decisions, rewards, tips, stats, readiness, reload and reset,
+ * over one swappable ServingState (serving-state.ts). Routes only translate HTTP to these calls.
+ *
+ * Concurrency model: Node runs one request's synchronous part at a time, so a decision (vector,
+ * draw) and a policy update never interleave. A request reads the state reference once and uses
+ * that state throughout; reload/reset build a new state and swap the reference. Awaits happen
+ * only around the event sink (and the tip writer).
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { conflict, invalidInput, isOoMlError, notFound, unavailable } from '../errors.js';
+import { REWARD_WINDOW_MS, rewardOf } from '../events/reward.js';
+import type { TipReactionEvent, TipServedEvent } from '../events/schemas.js';
+import { assign, type ExperimentsConfig } from '../experiments/assignment.js';
+import { ARM_IDS, isArmId } from '../features/arms.js';
+import { vectorDim, writeVector, type VectorInput, type VectorLayoutName } from '../features/vectors.js';
+import { createRng, type Rng } from '../random/rng.js';
+import { SUBJECTS, type ServerDeps, type ServerEvent } from './deps.js';
+import {
+  allowedArms,
+  createScratch,
+  decide,
+  resolveContext,
+  resolveProfile,
+  type ResolvedContext,
+} from './decision.js';
+import { isoFromMs } from './iso-time.js';
+import { replayJournal, type ReplaySummary } from './journal-replay.js';
+import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { PendingServes } from './pending-serves.js';
+import type {
+  GenerateBody,
+  RewardBody,
+  RewardResponse,
+  ScoreBody,
+  ScoreResponse,
+  StatsResponse,
+} from './schemas.js';
+import { ServeStats } from './serve-stats.js';
+import { buildServingState, emptyState, policyInfo, resetState, type LivePolicy, type ServingState } from './serving-state.js';
+
+/** Defaults of ServerLimits. */
+export const DEFAULT_LIMITS = {
+  maxPendingServes: 100_000,
+  pendingTtlMs: REWARD_WINDOW_MS,
+  bodyLimitBytes: 256 * 1024,
+  latencySamples: 4096,
+} as const;
+
+/** Default name of the champion policy, as assignment.ts documents it. */
+export const DEFAULT_CHAMPION = 'tip-policy@champion';
+
+/** A decision with the stats row it counted in (the route records its latency there). */
+export interface ScoreOutcome {
+  response: ScoreResponse;
+  statsKey: string;
+}
+
+/** A written tip (the /generate response). */
+export interface GenerateOutcome {
+  text: string;
+  arm: string;
+  prompt_version: string;
+  provider: string;
+  model: string | null;
+  serve: ScoreResponse | null;
+}
+
+/** /readyz when ready. */
+export interface Readiness {
+  ready: true;
+  snapshot_id: string;
+  champion: string;
+  model_version: string | null;
+  shadows: string[];
+  warnings: string[];
+}
+
+/** The scorer. */
+export interface Serving {
+  readonly metrics: ServerMetrics;
+  readonly startedAt: Date;
+  /** The current state (read once per request). */
+  state(): ServingState;
+  score(body: ScoreBody, promptVersion?: string): Promise<ScoreOutcome>;
+  reward(body: RewardBody): Promise<RewardResponse>;
+  generate(body: GenerateBody): Promise<GenerateOutcome>;
+  /** Records a /score latency (ms) in its stats row. */
+  latency(statsKey: string, ms: number): void;
+  stats(): StatsResponse;
+  /** Readiness, or throws `unavailable` with the reasons. */
+  readiness(): Readiness;
+  reload(): Promise<{ snapshot_id: string | null; policies: ReturnType<typeof policyInfo>; ready: boolean; reasons: string[]; took_ms: number }>;
+  reset(): Promise<{ at: string; pending_cleared: number; policies: ReturnType<typeof policyInfo> }>;
+  /** Waits for shadow scorings in flight and flushes the event sink. */
+  drain(): Promise<void>;
+}
+
+const NO_EXPERIMENTS: ExperimentsConfig = { experiments: [] };
+
+/** Loads the initial state (the server starts even when parts are missing) and returns the scorer. */
+export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): Promise<Serving> {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const newId = deps.newId ?? randomUUID;
+  const experiments = deps.experiments ?? NO_EXPERIMENTS;
+  // Shadows draw from their own stream so adding a shadow never changes the served arms.
+  const shadowRng: Rng = deps.shadowRng ?? createRng(deps.rng.int(2 ** 31));
+  const pending = new PendingServes(limits.maxPendingServes, limits.pendingTtlMs);
+  const startedAt = deps.now();
+  const stats = new ServeStats(limits.latencySamples, startedAt);
+  const metrics = createServerMetrics(() => pending.size);
+  const scratch = createScratch();
+  const vectors = new Map<VectorLayoutName, Float64Array>();
+  const vectorBuffer = (layout: VectorLayoutName): Float64Array => {
+    let x = vectors.get(layout);
+    if (x === undefined) vectors.set(layout, (x = new Float64Array(vectorDim(layout))));
+    return x;
+  };
+  // Per policy and variant: the stats row key and the serves counter child, built once, so a
+  // decision neither concatenates label strings nor hashes label objects.
+  type Row = { key: string; served: { inc(): void }; owners: Map<string | null, number> };
+  const rows = new WeakMap<LivePolicy, Map<string, Row>>();
+  const rowOf = (lp: LivePolicy, experiment: string | null, variant: string | null) => {
+    let byVariant = rows.get(lp);
+    if (byVariant === undefined) rows.set(lp, (byVariant = new Map()));
+    const v = variant ?? '';
+    let row = byVariant.get(v);
+    if (row === undefined) {
+      row = {
+        key: stats.key({ policy: lp.name, modelVersion: lp.modelVersion, experiment, variant, shadow: false }),
+        served: metrics.served(lp.name, variant ?? 'none'),
+        owners: new Map(),
+      };
+      byVariant.set(v, row);
+    }
+    return row;
+  };
+  let resetAtMs: number | null = (await deps.resetMarker?.read()) ?? null;
+  let pendingRebuilt = false;
+  let adminBusy = false;
+  const sources = { snapshot: deps.snapshot, policies: deps.policies, experiments: deps.experiments };
+
+  // Not an async function: one promise per event instead of two on the /score path.
+  function publish(event: ServerEvent): Promise<void> {
+    const refused = (e: unknown): never => {
+      metrics.eventFailures.inc({ type: event.type });
+      log.error({ err: e, type: event.type }, 'event sink refused an event');
+      throw unavailable(`could not record the ${event.type} event: ${e instanceof Error ? e.message : String(e)}`, {
+        hint: 'the event sink (journal or bus) is failing; retry later',
+      });
+    };
+    try {
+      return deps.events.publish(SUBJECTS[event.type], event).then(undefined, refused);
+    } catch (e) {
+      return Promise.reject(refused(e));
+    }
+  }
+
+  /** Replays the journal into policies that need it (deferred while there is no snapshot). */
+  async function replay(next: ServingState): Promise<ReplaySummary | null> {
+    if (next.snapshot === null) return null;
+    const targets = new Set([...next.policies.values()].filter((p) => p.needsReplay));
+    if (targets.size === 0 && pendingRebuilt) return null;
+    const readAll = deps.events.readAll?.bind(deps.events);
+    if (readAll === undefined) {
+      for (const t of targets) t.needsReplay = false;
+      pendingRebuilt = true;
+      return null;
+    }
+    // The first replay rebuilds the pending serves too; later ones only update new policies.
+    const into = pendingRebuilt ? new PendingServes(limits.maxPendingServes, limits.pendingTtlMs) : pending;
+    const summary = await replayJournal({ events: readAll(), state: next, targets, pending: into, resetAtMs });
+    pendingRebuilt = true;
+    log.info({ replay: summary, policies: [...targets].map((t) => t.name) }, 'replayed the event journal');
+    return summary;
+  }
+
+  const built = await buildServingState({ ...sources, nowMs: startedAt.getTime() }, emptyState(DEFAULT_CHAMPION));
+  let current: ServingState = built.state;
+  await replay(current);
+  metrics.ready.set(current.reasons.length === 0 ? 1 : 0);
+  for (const r of current.reasons) log.warn(`not ready: ${r}`);
+  for (const w of current.warnings) log.warn(w);
+
+  function contextOf(c: ResolvedContext): TipServedEvent['context'] {
+    return { hour_of_day: c.hourOfDay, day_of_week: c.dayOfWeek, open_tasks: c.openTasks, overdue_tasks: c.overdueTasks };
+  }
+
+  /** One request's shadow work, queued until after the reply. */
+  interface ShadowJob {
+    state: ServingState;
+    served: string;
+    input: VectorInput;
+    mask: Uint8Array | null;
+    userId: string;
+    serveId: string;
+    context: TipServedEvent['context'];
+    promptVersion: string | null;
+  }
+  let shadowQueue: ShadowJob[] = [];
+  /** The batch being scored (drain waits for it). */
+  let shadowBatch: Promise<void> | null = null;
+
+  // Shadow jobs run in batches: the first job of a batch schedules one setImmediate (which runs
+  // after the current replies are written), and every job queued until then shares it.
+  function queueShadows(job: ShadowJob): void {
+    shadowQueue.push(job);
+    if (shadowQueue.length > 1) return;
+    const previous = shadowBatch;
+    const batch: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => previous)
+      .then(() => {
+        const jobs = shadowQueue;
+        shadowQueue = [];
+        return Promise.all(jobs.map(scoreShadows));
+      })
+      .then(() => {
+        if (shadowBatch === batch) shadowBatch = null;
+      });
+    shadowBatch = batch;
+  }
+
+  function scoreShadows(job: ShadowJob): Promise<unknown> {
+    const { state, served, input, mask, userId, serveId, context, promptVersion } = job;
+    const recorded: Promise<unknown>[] = [];
+    for (let i = 0; i < state.shadows.length; i++) {
+      const name = state.shadows[i]!;
+      if (name === served) continue;
+      const lp = state.policies.get(name)!;
+      const failed = (e: unknown): void => {
+        metrics.shadowFailures.inc({ policy: name });
+        log.warn({ policy: name, reason: e instanceof Error ? e.message : String(e) }, 'shadow scoring failed');
+      };
+      try {
+        const nowMs = deps.now().getTime();
+        const x = writeVector(lp.layout, input, vectorBuffer(lp.layout));
+        const d = decide(lp.policy, lp.live, x, mask, shadowRng, scratch);
+        const event: TipServedEvent = {
+          type: 'tip.served',
+          event_id: newId(),
+          ts: isoFromMs(nowMs),
+          user_id: userId,
+          serve_id: `${serveId}:shadow:${i}`,
+          arm: ARM_IDS[d.arm]!,
+          propensity: d.propensity,
+          policy: name,
+          model_version: lp.modelVersion,
+          prompt_version: promptVersion,
+          context,
+          shadow: true,
+        };
+        recorded.push(
+          publish(event).then(() => {
+            stats.serve(stats.key({ policy: name, modelVersion: lp.modelVersion, experiment: null, variant: null, shadow: true }));
+            metrics.shadowServed(name).inc();
+          }, failed),
+        );
+      } catch (e) {
+        failed(e);
+      }
+    }
+    return Promise.all(recorded);
+  }
+
+  function notReady(state: ServingState, what: string): never {
+    throw unavailable(`${what}: ${state.reasons.join('; ')}`, {
+      hint: 'see GET /readyz; export a snapshot (`oo-ml features export`) or promote a champion, then POST /admin/reload',
+      details: { reasons: state.reasons },
+    });
+  }
+
+  function score(body: ScoreBody, promptVersionOverride?: string): Promise<ScoreOutcome> {
+    try {
+      return decideAndRecord(body, promptVersionOverride);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  // Synchronous up to the event sink, then one `.then` (not an async function: one promise
+  // and one microtask fewer per decision).
+  function decideAndRecord(body: ScoreBody, promptVersionOverride: string | undefined): Promise<ScoreOutcome> {
+    const state = current;
+    if (state.snapshot === null || state.fallbackProfile === null) notReady(state, 'cannot score: not ready');
+    const mask = allowedArms(body.arms);
+    let name: string;
+    let experiment: string | null = null;
+    let variant: string | null = null;
+    if (body.policy !== undefined) {
+      if (!state.policies.has(body.policy)) {
+        throw invalidInput(`unknown policy "${body.policy}"`, {
+          hint: `loaded policies: ${[...state.policies.keys()].join(', ') || '(none)'}`,
+          details: [{ path: '/policy', message: `no loaded policy is named "${body.policy}"` }],
+        });
+      }
+      name = body.policy;
+    } else {
+      const a = assign(experiments, body.user_id, deps.hash32, state.champion);
+      name = a.policy;
+      experiment = a.experiment;
+      variant = a.variant;
+    }
+    const lp = state.policies.get(name);
+    if (lp === undefined) notReady(state, `cannot score: policy "${name}" is not loaded`);
+
+    const now = deps.now();
+    const nowMs = now.getTime();
+    const context = resolveContext(body.context, now);
+    const profile = resolveProfile(state.snapshot, state.fallbackProfile, body.user_id, body.profile_features, nowMs);
+    const input: VectorInput = {
+      hourOfDay: context.hourOfDay,
+      dayOfWeek: context.dayOfWeek,
+      openTasks: context.openTasks,
+      overdueTasks: context.overdueTasks,
+      hasProfile: profile.hasProfile,
+      profile: profile.values,
+    };
+    const x = writeVector(lp.layout, input, vectorBuffer(lp.layout));
+    const d = decide(lp.policy, lp.live, x, mask, deps.rng, scratch);
+    const promptVersion = promptVersionOverride ?? deps.tipWriter.promptVersionFor?.(body.user_id) ?? null;
+    const row = rowOf(lp, experiment, variant);
+    let owner = row.owners.get(promptVersion);
+    if (owner === undefined) {
+      owner = pending.owner({ policy: name, modelVersion: lp.modelVersion, promptVersion, statsKey: row.key });
+      row.owners.set(promptVersion, owner);
+    }
+    // Held before the event is published (the id is in the event), dropped if that fails.
+    const serveId = pending.add(owner, body.user_id, nowMs, d.arm, input);
+    const eventContext = contextOf(context);
+    const event: TipServedEvent = {
+      type: 'tip.served',
+      event_id: newId(),
+      ts: isoFromMs(nowMs),
+      user_id: body.user_id,
+      serve_id: serveId,
+      arm: ARM_IDS[d.arm]!,
+      propensity: d.propensity,
+      policy: name,
+      model_version: lp.modelVersion,
+      prompt_version: promptVersion,
+      context: eventContext,
+      shadow: false,
+    };
+    const recorded = publish(event);
+    recorded.catch(() => pending.drop(serveId));
+    return recorded.then(() => {
+      const statsKey = row.key;
+      stats.serve(statsKey);
+      row.served.inc();
+
+      if (state.shadows.length > 0) {
+        // After the reply, never delaying it; see queueShadows.
+        queueShadows({ state, served: name, input, mask, userId: body.user_id, serveId, context: eventContext, promptVersion });
+      }
+
+      return {
+        statsKey,
+        response: {
+          serve_id: serveId,
+          arm: event.arm,
+          score: d.score,
+          propensity: d.propensity,
+          policy: name,
+          model_version: lp.modelVersion,
+          experiment,
+          variant,
+          prompt_version: promptVersion,
+          fallbacks: context.fallbacks.length === 0 ? profile.fallbacks : [...context.fallbacks, ...profile.fallbacks],
+        },
+      };
+    });
+  }
+
+  async function reward(body: RewardBody): Promise<RewardResponse> {
+    const reaction = body.reaction ?? null;
+    if ((reaction === null) === (body.reward === undefined)) {
+      throw invalidInput('give exactly one of "reaction" or "reward"', {
+        details: [{ path: '/', message: reaction === null ? 'missing required field(s): reaction or reward' : 'reaction and reward are exclusive' }],
+      });
+    }
+    if (body.dwell_ms !== undefined && reaction === null) {
+      throw invalidInput('"dwell_ms" is only accepted with a "reaction"', { details: [{ path: '/dwell_ms', message: 'needs reaction' }] });
+    }
+    const now = deps.now();
+    const nowMs = now.getTime();
+    const found = pending.get(body.serve_id, nowMs);
+    if (found.kind === 'none') {
+      throw notFound(`serve_id "${body.serve_id}" is unknown or older than the reward window`, {
+        hint: `rewards must reach the server that made the serve within ${Math.round(limits.pendingTtlMs / 3_600_000)} h`,
+        details: [{ path: '/serve_id', message: 'no pending serve' }],
+      });
+    }
+    if (found.kind === 'shadow') {
+      throw conflict(`serve_id "${body.serve_id}" is a shadow decision made beside serve "${found.serveId}"; shadow decisions are never rewarded`, {
+        details: [{ path: '/serve_id', message: 'shadow serve' }],
+      });
+    }
+    const serve = found.serve;
+    const { policy, modelVersion, promptVersion, statsKey } = serve.owner;
+    const base = { serve_id: serve.serveId, policy, model_version: modelVersion };
+    if (serve.rewardedAtMs !== null) {
+      metrics.rewarded(policy, 'repeat').inc();
+      return { ...base, applied: false, reward: serve.reward, reason: `already rewarded at ${new Date(serve.rewardedAtMs).toISOString()}` };
+    }
+    const value = reaction === null ? body.reward! : rewardOf(reaction, nowMs - serve.tsMs);
+    // Claimed before the await, so a concurrent repeat answers "already rewarded".
+    pending.setReward(serve, nowMs, value);
+    if (reaction !== null) {
+      const event: TipReactionEvent = {
+        type: 'tip.reaction',
+        event_id: newId(),
+        ts: isoFromMs(nowMs),
+        user_id: serve.userId,
+        serve_id: serve.serveId,
+        reaction,
+        dwell_ms: body.dwell_ms ?? 0,
+      };
+      try {
+        await publish(event);
+      } catch (e) {
+        pending.setReward(serve, null, 0);
+        throw e;
+      }
+    }
+    const lp = current.policies.get(policy);
+    let applied = false;
+    let reason: string | null = null;
+    if (lp !== undefined && lp.modelVersion === modelVersion) {
+      const x = writeVector(lp.layout, serve.input, vectorBuffer(lp.layout));
+      lp.policy.update(lp.live, x, serve.arm, value);
+      applied = true;
+    } else {
+      reason = `policy "${policy}" now serves version ${lp?.modelVersion ?? '(none)'}, not the serve's ${modelVersion ?? '(built-in)'}; recorded, not learned`;
+    }
+    stats.reward(statsKey, value, reaction, promptVersion);
+    metrics.rewarded(policy, applied ? 'applied' : 'version_changed').inc();
+    return { ...base, applied, reward: value, reason };
+  }
+
+  async function generate(body: GenerateBody): Promise<GenerateOutcome> {
+    let serve: ScoreResponse | null = null;
+    let arm: string;
+    if (body.arm !== undefined) {
+      if (!isArmId(body.arm)) {
+        throw invalidInput(`unknown arm "${body.arm}"`, { hint: `known arms: ${ARM_IDS.join(', ')}`, details: [{ path: '/arm', message: 'unknown arm' }] });
+      }
+      arm = body.arm;
+    } else {
+      const scored = await score({ user_id: body.user_id, ...(body.context === undefined ? {} : { context: body.context }) }, body.prompt_version);
+      serve = scored.response;
+      arm = serve.arm;
+    }
+    const context = resolveContext(body.context, deps.now());
+    const promptVersion = body.prompt_version ?? serve?.prompt_version ?? undefined;
+    const written = await deps.tipWriter.write({
+      userId: body.user_id,
+      arm: arm as (typeof ARM_IDS)[number],
+      ...(promptVersion === undefined ? {} : { promptVersion }),
+      context: { ...contextOf(context), ...(context.titles.length > 0 ? { task_titles: [...context.titles] } : {}) },
+    });
+    return { text: written.text, arm, prompt_version: written.prompt_version, provider: written.provider, model: written.model ?? null, serve };
+  }
+
+  async function exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
+    if (adminBusy) throw conflict(`cannot ${what}: a reload or reset is already running`, { hint: 'retry when it has finished' });
+    adminBusy = true;
+    try {
+      return await body();
+    } finally {
+      adminBusy = false;
+    }
+  }
+
+  return {
+    metrics,
+    startedAt,
+    state: () => current,
+    score,
+    reward,
+    generate,
+    latency: (key, ms) => stats.latency(key, ms),
+    stats: () => ({
+      since: startedAt.toISOString(),
+      snapshot_id: current.snapshot?.manifest.snapshot_id ?? null,
+      pending_serves: pending.size,
+      ...stats.report(),
+    }),
+    readiness() {
+      const s = current;
+      if (s.reasons.length > 0 || s.snapshot === null) {
+        throw unavailable(`not ready: ${s.reasons.join('; ')}`, { details: { reasons: s.reasons, warnings: s.warnings } });
+      }
+      return {
+        ready: true,
+        snapshot_id: s.snapshot.manifest.snapshot_id,
+        champion: s.champion,
+        model_version: s.policies.get(s.champion)?.modelVersion ?? null,
+        shadows: [...s.shadows],
+        warnings: [...s.warnings],
+      };
+    },
+    reload: () =>
+      exclusive('reload', async () => {
+        const t0 = performance.now();
+        const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, current);
+        await replay(next.state);
+        current = next.state; // the swap: requests already running keep the state they read
+        metrics.ready.set(current.reasons.length === 0 ? 1 : 0);
+        const tookMs = performance.now() - t0;
+        log.info({ snapshot: current.snapshot?.manifest.snapshot_id ?? null, failures: next.failures, took_ms: tookMs }, 'reloaded');
+        if (next.failures.length > 0) {
+          throw unavailable(`reload kept the previous version of what failed to load: ${next.failures.join('; ')}`, {
+            details: { failures: next.failures, reasons: current.reasons, policies: policyInfo(current) },
+          });
+        }
+        return {
+          snapshot_id: current.snapshot?.manifest.snapshot_id ?? null,
+          policies: policyInfo(current),
+          ready: current.reasons.length === 0,
+          reasons: [...current.reasons],
+          took_ms: tookMs,
+        };
+      }),
+    reset: () =>
+      exclusive('reset', async () => {
+        const at = deps.now();
+        await deps.resetMarker?.write(at.getTime());
+        resetAtMs = at.getTime();
+        current = resetState(current);
+        const cleared = pending.clear();
+        log.info({ pending_cleared: cleared }, 'online state reset');
+        return { at: at.toISOString(), pending_cleared: cleared, policies: policyInfo(current) };
+      }),
+    async drain() {
+      while (shadowBatch !== null) await shadowBatch;
+      try {
+        await deps.events.flush?.();
+      } catch (e) {
+        if (!isOoMlError(e)) log.error({ err: e }, 'flushing the event sink failed');
+        else log.error(e.message);
+      }
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { notFound } from '../../src/errors.js';
+import type { OoMlApp } from '../../src/server/app.js';
+import { AS_OF, createHarness, get, post } from './harness.js';
+import { syntheticSnapshotIndex } from './synthetic-snapshot.js';
+
+const apps: OoMlApp[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+async function harness(...args: Parameters<typeof createHarness>) {
+  const h = await createHarness(...args);
+  apps.push(h.app);
+  return h;
+}
+const TOKEN = { authorization: 'Bearer s3cret' };
+const missingSnapshot = () => notFound('no snapshot at /x/snapshots (neither manifest.json nor LATEST)', { hint: 'run `oo-ml features export` first' });
+
+describe('health and readiness', () => {
+  it('starts without a snapshot: /healthz 200, /readyz and /score 503 with the reason, ready after a reload', async () => {
+    const h = await harness({ snapshot: missingSnapshot(), deps: { adminToken: 's3cret' } });
+    expect(await get(h.app, '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    const ready = await get(h.app, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ error: 'unavailable', message: 'not ready: no feature snapshot loaded: no snapshot at /x/snapshots (neither manifest.json nor LATEST)' });
+    const score = await post(h.app, '/score', { user_id: 'u1' });
+    expect(score.status).toBe(503);
+    expect(score.body['message']).toContain('no feature snapshot loaded');
+    expect((await get(h.app, '/metrics')).text).toContain('oo_ml_ready 0');
+
+    h.snapshot.next = syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-b' });
+    const reload = await post(h.app, '/admin/reload', {}, TOKEN);
+    expect(reload.status).toBe(200);
+    expect(reload.body).toMatchObject({ reloaded: true, snapshot_id: 'snap-b', ready: true, reasons: [], policies: [{ name: 'tip-policy@champion', model_version: '1', layout: 'v2' }] });
+    expect(await get(h.app, '/readyz')).toMatchObject({ status: 200, body: { ready: true, snapshot_id: 'snap-b', champion: 'tip-policy@champion', model_version: '1' } });
+    expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
+  });
+
+  it('starts without a champion and says why', async () => {
+    const h = await harness({ policies: {} });
+    const ready = await get(h.app, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body['message']).toBe('not ready: champion policy "tip-policy@champion" is not loaded: no alias champion');
+    expect((await post(h.app, '/score', { user_id: 'u1' })).body['message']).toContain('policy "tip-policy@champion" is not loaded');
+  });
+});
+
+describe('admin endpoints', () => {
+  it('are disabled (404) without a configured token and refuse a missing or wrong token (401)', async () => {
+    const off = await harness();
+    const r = await post(off.app, '/admin/reload', {});
+    expect(r.status).toBe(404);
+    expect(r.body).toMatchObject({ error: 'not_found', message: '/admin/reload is disabled', hint: 'set OO_ML_ADMIN_TOKEN to enable the admin endpoints' });
+    const on = await harness({ deps: { adminToken: 's3cret' } });
+    expect((await post(on.app, '/admin/reset', {})).status).toBe(401);
+    const wrong = await post(on.app, '/admin/reset', {}, { authorization: 'Bearer nope' });
+    expect(wrong).toMatchObject({ status: 401, body: { error: 'unauthorized', message: 'missing or wrong admin token' } });
+    expect((await post(on.app, '/admin/reset', {}, TOKEN)).status).toBe(200);
+  });
+
+  it('swaps snapshot and policies atomically while requests are being served', async () => {
+    const h = await harness({ deps: { adminToken: 's3cret' } });
+    let reloads = 0;
+    // Each load yields to the event loop several times, so requests interleave with the build.
+    h.deps.snapshot.load = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      return syntheticSnapshotIndex({ users: 100, asOf: AS_OF, id: `snap-${++reloads}` });
+    };
+    const scores: Promise<{ status: number; body: Record<string, unknown> }>[] = [];
+    const admin: Promise<{ status: number; body: Record<string, unknown> }>[] = [];
+    for (let round = 0; round < 3; round++) {
+      h.policies.specs['tip-policy@champion'] = { version: String(round + 2) };
+      admin.push(post(h.app, '/admin/reload', {}, TOKEN).then(async (r) => r));
+      for (let i = 0; i < 100; i++) scores.push(post(h.app, '/score', { user_id: `u${i}`, context: { hour_of_day: i % 24 } }));
+      await admin.at(-1);
+    }
+    const results = await Promise.all(scores);
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    // Requests ran before, during and after the swaps: several versions answered, none failed.
+    const versions = new Set(results.map((r) => r.body['model_version']));
+    expect(versions.size).toBeGreaterThan(1);
+    expect((await Promise.all(admin)).map((r) => r.status)).toEqual([200, 200, 200]);
+    expect((await get(h.app, '/readyz')).body).toMatchObject({ snapshot_id: 'snap-3', model_version: '4' });
+  });
+
+  it('keeps the previous snapshot when a reload cannot load the new one (503 naming it), and refuses overlapping reloads', async () => {
+    const h = await harness({ deps: { adminToken: 's3cret' } });
+    h.snapshot.next = new Error('snapshot data file /x/profiles.arrow is corrupt');
+    h.policies.specs['tip-policy@champion'] = { version: '5' };
+    const r = await post(h.app, '/admin/reload', {}, TOKEN);
+    expect(r.status).toBe(503);
+    expect(r.body['message']).toBe('reload kept the previous version of what failed to load: snapshot: snapshot data file /x/profiles.arrow is corrupt');
+    const ready = await get(h.app, '/readyz');
+    expect(ready.body).toMatchObject({ ready: true, snapshot_id: 'snap-synthetic-100', model_version: '5' });
+    expect((ready.body['warnings'] as string[])[0]).toContain('kept snapshot snap-synthetic-100');
+
+    const next = syntheticSnapshotIndex({ users: 5, asOf: AS_OF, id: 'snap-c' });
+    h.deps.snapshot.load = () => new Promise((resolve) => setTimeout(() => resolve(next), 50));
+    const [a, b] = await Promise.all([post(h.app, '/admin/reload', {}, TOKEN), post(h.app, '/admin/reload', {}, TOKEN)]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+  });
+
+  it('exposes Prometheus metrics and an OpenAPI document with every route', async () => {
+    const h = await harness({ policies: { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } }, shadows: ['tip-policy@shadow'] });
+    const s = await post(h.app, '/score', { user_id: 'u1' });
+    await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' });
+    await post(h.app, '/score', { user_id: 'u1', hour: 3 });
+    await new Promise((r) => setImmediate(() => setImmediate(r)));
+    const metrics = await get(h.app, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('oo_ml_http_requests_total{method="POST",route="/score",status="200"} 1');
+    expect(metrics.text).toContain('oo_ml_http_requests_total{method="POST",route="/score",status="400"} 1');
+    expect(metrics.text).toContain('oo_ml_http_request_duration_seconds_count{method="POST",route="/score",status="200"} 1');
+    expect(metrics.text).toContain('oo_ml_serves_total{policy="tip-policy@champion",variant="none"} 1');
+    expect(metrics.text).toContain('oo_ml_shadow_serves_total{policy="tip-policy@shadow"} 1');
+    expect(metrics.text).toContain('oo_ml_rewards_total{policy="tip-policy@champion",outcome="applied"} 1');
+    expect(metrics.text).toContain('oo_ml_ready 1');
+    expect(metrics.text).toContain('process_resident_memory_bytes');
+
+    const docs = await get(h.app, '/docs/json');
+    const paths = docs.body['paths'] as Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+    expect(Object.keys(paths).sort()).toEqual(['/admin/reload', '/admin/reset', '/generate', '/healthz', '/metrics', '/readyz', '/reward', '/score', '/stats']);
+    for (const p of ['/score', '/reward', '/generate']) {
+      expect(paths[p]!['post']!.requestBody).toBeDefined();
+      expect(Object.keys(paths[p]!['post']!.responses).sort()).toEqual(['200', '4XX', '5XX']);
+    }
+    const body = (paths['/score']!['post']!.requestBody as { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> }).content['application/json']!.schema;
+    expect(body.additionalProperties).toBe(false);
+    expect(Object.keys(body.properties)).toEqual(['user_id', 'arms', 'context', 'profile_features', 'policy']);
+  });
+});

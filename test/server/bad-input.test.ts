@@ -1,0 +1,127 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARM_IDS } from '../../src/features/arms.js';
+import type { OoMlApp } from '../../src/server/app.js';
+import { createHarness, type Harness } from './harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness({ deps: { limits: { bodyLimitBytes: 64 * 1024 } } });
+});
+afterAll(async () => {
+  await h.app.close();
+});
+
+async function raw(app: OoMlApp, url: string, payload: string | Buffer, contentType = 'application/json') {
+  const res = await app.inject({ method: 'POST', url, payload, headers: { 'content-type': contentType } });
+  return { status: res.statusCode, body: res.json<Record<string, unknown>>(), type: String(res.headers['content-type']) };
+}
+
+function expectErrorShape(r: { status: number; body: Record<string, unknown> }): void {
+  expect(typeof r.body['error']).toBe('string');
+  expect(typeof r.body['message']).toBe('string');
+  expect(r.body).toHaveProperty('details');
+}
+
+describe('bad input', () => {
+  it('answers each client mistake with a 4xx naming the field or cause, and logs no stack', async () => {
+    const cases: { body: string | Buffer; type?: string; status: number; message: string | RegExp; details?: unknown }[] = [
+      { body: '{"user_id": "u1",', status: 400, message: /JSON/ },
+      { body: '', status: 400, message: /empty/i },
+      { body: JSON.stringify({ user_id: 42 }), status: 400, message: 'body is invalid: /user_id: must be string', details: [{ path: '/user_id', message: 'must be string' }] },
+      { body: JSON.stringify({ user_id: 'u1', colour: 'red' }), status: 400, message: 'body is invalid: /colour: unknown field', details: [{ path: '/colour', message: 'unknown field' }] },
+      { body: JSON.stringify({ user_id: 'u1', context: { hour_of_day: 24 } }), status: 400, message: 'body is invalid: /context/hour_of_day: must be <= 23' },
+      { body: JSON.stringify({ user_id: 'u1', context: { hour_of_day: '9' } }), status: 400, message: 'body is invalid: /context/hour_of_day: must be integer' },
+      { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: 'tomorrow' }] } }), status: 400, message: /\/context\/tasks\/0\/due: must match format "date-time"/ },
+      { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't' }, { id: 'u', due: '2026-13-01T00:00:00Z' }] } }), status: 400, message: 'body is invalid: /context/tasks/1/due: "2026-13-01T00:00:00Z" is not a valid date-time', details: [{ path: '/context/tasks/1/due', message: 'not a valid date-time' }] },
+      { body: JSON.stringify({ user_id: 'u1', context: { ts: '2026-02-05T25:00:00Z' } }), status: 400, message: 'body is invalid: /context/ts: "2026-02-05T25:00:00Z" is not a valid date-time' },
+      { body: JSON.stringify({ user_id: 'u1', profile_features: { completion_rate: 2 } }), status: 400, message: 'body is invalid: /profile_features/completion_rate: must be <= 1' },
+      { body: JSON.stringify({ context: {} }), status: 400, message: 'body is invalid: /user_id: required field is missing' },
+      { body: JSON.stringify({ user_id: 'u1', arms: ['nope'] }), status: 400, message: 'unknown arm(s): "nope"' },
+      { body: JSON.stringify({ user_id: 'u1', policy: 'ghost' }), status: 400, message: 'unknown policy "ghost"' },
+      { body: JSON.stringify([1, 2]), status: 400, message: 'body is invalid: /: must be object' },
+      { body: '{"__proto__": {"x": 1}, "user_id": "u1"}', status: 400, message: /not valid JSON/ },
+      { body: 'user_id=u1', type: 'application/x-www-form-urlencoded', status: 415, message: /Unsupported Media Type/i },
+      { body: Buffer.alloc(10 * 1024 * 1024, 0x20), status: 413, message: /too large/i },
+    ];
+    for (const c of cases) {
+      const r = await raw(h.app, '/score', c.body, c.type);
+      expect({ body: typeof c.body === 'string' ? c.body.slice(0, 60) : '(10 MB)', status: r.status }).toEqual({
+        body: typeof c.body === 'string' ? c.body.slice(0, 60) : '(10 MB)',
+        status: c.status,
+      });
+      expectErrorShape(r);
+      expect(r.body['error']).toBe('invalid_input');
+      if (typeof c.message === 'string') expect(r.body['message']).toBe(c.message);
+      else expect(r.body['message']).toMatch(c.message);
+      if (c.details !== undefined) expect(r.body['details']).toEqual(c.details);
+    }
+    const unknownRoute = await h.app.inject({ method: 'GET', url: '/nope?x=1' });
+    expect(unknownRoute.statusCode).toBe(404);
+    expect(unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /nope', details: null });
+    expect(h.sink.events).toHaveLength(0);
+    // Client mistakes are logged as one-line info records, never with a stack.
+    expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
+    expect(h.logs.some((l) => l.includes('unknown arm(s)'))).toBe(true);
+    expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('answers every generated body (valid-ish and garbage) with well-formed JSON: 2xx, or 4xx with the error shape', async () => {
+    const arm = fc.oneof(fc.constantFrom(...ARM_IDS), fc.string({ maxLength: 12 }));
+    const iso = fc.oneof(fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()), fc.string({ maxLength: 30 }));
+    const context = fc.record(
+      {
+        hour_of_day: fc.oneof(fc.integer({ min: -2, max: 26 }), fc.double(), fc.string({ maxLength: 3 })),
+        day_of_week: fc.oneof(fc.integer({ min: -1, max: 8 }), fc.constant(null)),
+        tasks: fc.array(fc.record({ id: fc.string({ maxLength: 8 }), due: iso, title: fc.string({ maxLength: 20 }) }, { requiredKeys: ['id'] }), { maxLength: 5 }),
+        ts: iso,
+        extra: fc.anything(),
+      },
+      { requiredKeys: [] },
+    );
+    const score = fc.record(
+      {
+        user_id: fc.oneof(fc.constantFrom('u1', 'u2', 'nobody'), fc.string({ maxLength: 250 }), fc.integer()),
+        arms: fc.array(arm, { maxLength: 10 }),
+        context,
+        profile_features: fc.oneof(fc.constant(null), fc.dictionary(fc.constantFrom('completion_rate', 'tip_volume', 'preferred_hour', 'bogus'), fc.oneof(fc.double(), fc.integer({ min: -5, max: 30 }), fc.constant(null)))),
+        policy: fc.oneof(fc.constant('tip-policy@champion'), fc.string({ maxLength: 10 })),
+      },
+      { requiredKeys: [] },
+    );
+    const reward = fc.record(
+      { serve_id: fc.string({ maxLength: 40 }), reaction: fc.oneof(fc.constantFrom('completed', 'dismissed', 'ignored', 'liked'), fc.string()), reward: fc.oneof(fc.double(), fc.integer()), dwell_ms: fc.integer({ min: -5, max: 100 }) },
+      { requiredKeys: [] },
+    );
+    const generate = fc.record({ user_id: fc.string({ maxLength: 20 }), arm, prompt_version: fc.string({ maxLength: 12 }), context }, { requiredKeys: [] });
+    const garbage = fc.oneof(
+      fc.anything().map((v) => JSON.stringify(v) ?? 'null'),
+      fc.string({ maxLength: 200 }),
+      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
+      fc.json(),
+    );
+    const request = fc.oneof(
+      fc.tuple(fc.constant('/score'), score.map((b) => JSON.stringify(b))),
+      fc.tuple(fc.constant('/reward'), reward.map((b) => JSON.stringify(b))),
+      fc.tuple(fc.constant('/generate'), generate.map((b) => JSON.stringify(b))),
+      fc.tuple(fc.constantFrom('/score', '/reward', '/generate', '/admin/reload'), garbage),
+    );
+    const statuses = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(request, async ([url, payload]) => {
+        const res = await h.app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' } });
+        statuses.add(res.statusCode);
+        expect(res.statusCode >= 200 && res.statusCode < 500).toBe(true);
+        expect(String(res.headers['content-type'])).toContain('application/json');
+        const body = res.json<Record<string, unknown>>();
+        if (res.statusCode >= 400) expectErrorShape({ status: res.statusCode, body });
+      }),
+      { seed: 20260205, numRuns: 400 },
+    );
+    // The generator reached both successes and refusals.
+    expect(statuses.has(200)).toBe(true);
+    expect(statuses.has(400)).toBe(true);
+    expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
+    expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+});

@@ -1,0 +1,62 @@
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import { isoFromMs, msFromIso } from '../../src/server/iso-time.js';
+
+// Fast paths against the built-ins they replace, and proof that the fast paths are taken.
+describe('iso-time fast paths', () => {
+  it('formats exactly like Date.prototype.toISOString', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -70_000_000_000_000, max: 300_000_000_000_000 }), (ms) => {
+        expect(isoFromMs(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { seed: 1, numRuns: 5000 },
+    );
+    for (const ms of [0, -1, 86_399_999, 86_400_000, Date.UTC(2024, 1, 29, 23, 59, 59, 999), Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(0, 0, 1) - 1, 1.5]) {
+      expect(isoFromMs(ms)).toBe(new Date(ms).toISOString());
+    }
+  });
+
+  it('parses exactly like Date.parse, on RFC 3339 date-times and on near misses', () => {
+    const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, '0'));
+    const rfc3339 = fc
+      .tuple(
+        fc.integer({ min: 0, max: 9999 }).map((n) => String(n).padStart(4, '0')),
+        two(13),
+        two(32),
+        fc.constantFrom('T', 't', ' '),
+        two(25),
+        two(60),
+        two(61),
+        fc.oneof(fc.constant(''), fc.integer({ min: 0, max: 9_999_999 }).map((f) => `.${f}`), fc.constant('.')),
+        fc.oneof(fc.constantFrom('Z', 'z', ''), fc.tuple(fc.constantFrom('+', '-'), two(24), two(59)).map(([s, h, m]) => `${s}${h}:${m}`)),
+      )
+      .map(([y, mo, d, t, h, mi, s, f, z]) => `${y}-${mo}-${d}${t}${h}:${mi}:${s}${f}${z}`);
+    fc.assert(
+      fc.property(fc.oneof(rfc3339, fc.string({ maxLength: 30 })), (text) => {
+        expect(Object.is(msFromIso(text), Date.parse(text))).toBe(true);
+      }),
+      { seed: 2, numRuns: 20_000 },
+    );
+    expect(msFromIso('2026-02-29T10:00:00Z')).toBe(Date.parse('2026-02-29T10:00:00Z'));
+    expect(msFromIso('2024-02-29T10:00:00.123456+05:30')).toBe(Date.parse('2024-02-29T10:00:00.123456+05:30'));
+  });
+
+  it('takes the fast paths on the shapes the server sees', () => {
+    const parse = vi.spyOn(Date, 'parse');
+    const format = vi.spyOn(Date.prototype, 'toISOString');
+    try {
+      const base = Date.UTC(2026, 1, 5, 12);
+      for (let i = 0; i < 1000; i++) {
+        const ms = base + i * 60_013;
+        expect(msFromIso(isoFromMs(ms))).toBe(ms);
+        expect(msFromIso(`2026-02-05T10:00:${String(i % 60).padStart(2, '0')}+01:00`)).toBe(Date.UTC(2026, 1, 5, 9, 0, i % 60));
+      }
+      expect(parse).not.toHaveBeenCalled();
+      // The date part is formatted by the built-in once per day crossed (1000 minutes: ≤ 2 days).
+      expect(format.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      parse.mockRestore();
+      format.mockRestore();
+    }
+  });
+});

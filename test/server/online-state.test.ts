@@ -1,0 +1,93 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OoMlApp } from '../../src/server/app.js';
+import { createFileJournalEventSink, type FileJournalEventSink } from '../../src/server/file-journal-event-sink.js';
+import { createFileResetMarker } from '../../src/server/reset-marker.js';
+import { tempHome } from '../helpers/temp-home.js';
+import { createHarness, post } from './harness.js';
+
+const open: { app: OoMlApp; sink: FileJournalEventSink }[] = [];
+afterEach(async () => {
+  for (const o of open.splice(0)) {
+    await o.app.close();
+    await o.sink.close();
+  }
+});
+
+/** A server over the journal and reset marker in `dir`, as `oo-ml serve` would start it. */
+async function serverOn(dir: string, clockMs?: number) {
+  const sink = await createFileJournalEventSink(join(dir, 'events.ndjson'));
+  const h = await createHarness({ deps: { events: sink, resetMarker: createFileResetMarker(join(dir, 'reset-at')), adminToken: 't' } });
+  if (clockMs !== undefined) h.clock.ms = clockMs;
+  open.push({ app: h.app, sink });
+  return { ...h, sink };
+}
+
+async function stop(s: { app: OoMlApp; sink: FileJournalEventSink }): Promise<void> {
+  await s.app.close();
+  await s.sink.close();
+  open.splice(open.findIndex((o) => o.app === s.app), 1);
+}
+
+const scoreOf = async (app: OoMlApp, arm: string): Promise<unknown> => (await post(app, '/score', { user_id: 'u1', arms: [arm] })).body['score'];
+
+describe('online learning across restarts', () => {
+  it('rebuilds learned states and pending serves from the journal at start', async () => {
+    const dir = (await tempHome()).home;
+    const a = await serverOn(dir);
+    const rewarded = ['completed', 'dismissed', 'liked'] as const;
+    for (const reaction of rewarded) {
+      const s = await post(a.app, '/score', { user_id: 'u1', arms: ['split_task'] });
+      a.clock.ms += 1000;
+      await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction });
+    }
+    const waiting = await post(a.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
+    const before = await scoreOf(a.app, 'split_task');
+    expect(before).toBeCloseTo((2 + 0.5) / 4, 12);
+    const clock = a.clock.ms;
+    await stop(a);
+
+    // Every line is one whole event.
+    const lines = (await readFile(join(dir, 'events.ndjson'), 'utf8')).trimEnd().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual([
+      'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.served',
+    ]);
+
+    const b = await serverOn(dir, clock + 60_000);
+    expect(await scoreOf(b.app, 'split_task')).toBe(before);
+    // The serve made before the restart can still be rewarded, once.
+    const r = await post(b.app, '/reward', { serve_id: waiting.body['serve_id'], reaction: 'completed' });
+    expect(r.body).toMatchObject({ applied: true, reward: 1 });
+    expect(await scoreOf(b.app, 'quick_win')).toBe(0.75);
+    const rewardedBefore = await post(b.app, '/reward', { serve_id: waiting.body['serve_id'], reaction: 'completed' });
+    expect(rewardedBefore.body['applied']).toBe(false);
+  });
+
+  it('skips torn journal lines, and a reset survives the restart', async () => {
+    const dir = (await tempHome()).home;
+    const a = await serverOn(dir);
+    const s = await post(a.app, '/score', { user_id: 'u1', arms: ['take_break'] });
+    await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' });
+    expect(await scoreOf(a.app, 'take_break')).toBe(0.75);
+    await stop(a);
+    await appendFile(join(dir, 'events.ndjson'), '{"type":"tip.served","event_id":"x"\n');
+
+    const b = await serverOn(dir);
+    expect(await scoreOf(b.app, 'take_break')).toBe(0.75);
+    expect(b.sink.skippedLines).toBe(1);
+    b.clock.ms += 1000;
+    const reset = await post(b.app, '/admin/reset', {}, { authorization: 'Bearer t' });
+    expect(reset.status).toBe(200);
+    expect(reset.body).toMatchObject({ reset: true, at: new Date(b.clock.ms).toISOString() });
+    expect(await scoreOf(b.app, 'take_break')).toBe(0.5);
+    const after = await post(b.app, '/score', { user_id: 'u1', arms: ['take_break'] });
+    await post(b.app, '/reward', { serve_id: after.body['serve_id'], reaction: 'dismissed' });
+    const clock = b.clock.ms;
+    await stop(b);
+
+    // Only the reward after the reset is replayed: (0 + 0.5) / (1 + 1).
+    const c = await serverOn(dir, clock);
+    expect(await scoreOf(c.app, 'take_break')).toBe(0.25);
+  });
+});

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
+import { getPolicy } from '../../src/policies/catalog.js';
+import type { SerializedPolicyState } from '../../src/policies/policy.js';
+import { createFileStore } from '../../src/registry/file-store.js';
+import type { Store } from '../../src/registry/store.js';
+import { createRegistryPolicyProvider } from '../../src/server/registry-policies.js';
+import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/registry/policy-artifacts.js';
+import { tempHome } from '../helpers/temp-home.js';
+import { createHarness, post } from './harness.js';
+import { meanSoftmax, testCatalog } from './mean-softmax-policy.js';
+
+/** Registers `state` as the next version of tip-policy (logged as its run's policy/state.json). */
+async function register(store: Store, state: SerializedPolicyState | string): Promise<number> {
+  const exp = await store.getOrCreateExperiment('oo-ml-train');
+  const run = await store.createRun(exp.experimentId);
+  await store.logArtifact(run.info.runId, POLICY_STATE_PATH, typeof state === 'string' ? state : JSON.stringify(state));
+  await store.getRegisteredModel('tip-policy').catch(() => store.createRegisteredModel('tip-policy'));
+  return (await store.createModelVersion('tip-policy', `runs:/${run.info.runId}/policy`, run.info.runId)).version;
+}
+
+function trained(counts: number[], sums: number[]): SerializedPolicyState {
+  const s = meanSoftmax.init(ARM_COUNT);
+  counts.forEach((c, i) => (s.counts[i] = c));
+  sums.forEach((v, i) => (s.sums[i] = v));
+  return meanSoftmax.toJSON(s);
+}
+
+describe('registry-backed policies', () => {
+  it('loads champion and shadow from alias → run → policy/state.json, and the server serves them', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    const v1 = await register(store, trained([4, 0, 0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0]));
+    const v2 = await register(store, trained([0, 2, 0, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]));
+    await store.setAlias('tip-policy', 'champion', v1);
+    await store.setAlias('tip-policy', 'shadow', v2);
+    const provider = createRegistryPolicyProvider({ store, catalog: testCatalog });
+    const loaded = await provider.load();
+    expect([...loaded.byName.keys()].sort()).toEqual(['tip-policy@champion', 'tip-policy@shadow']);
+    expect(loaded).toMatchObject({ champion: 'tip-policy@champion', shadows: ['tip-policy@shadow'], problems: [] });
+    expect(loaded.byName.get('tip-policy@champion')).toMatchObject({ modelVersion: '1', layout: 'v2' });
+
+    const server = await createHarness({ deps: { policies: provider } });
+    const r = await post(server.app, '/score', { user_id: 'u1', arms: ['split_task'] });
+    expect(r.body).toMatchObject({ policy: 'tip-policy@champion', model_version: '1', score: (3 + 0.5) / (4 + 1) });
+    await server.app.close();
+  });
+
+  it('names every policy it could not load; no shadow alias is not a problem', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    let loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load();
+    expect(loaded.byName.size).toBe(0);
+    expect(loaded.problems).toEqual([{ name: 'tip-policy@champion', reason: expect.stringContaining('tip-policy') }]);
+
+    const bad = await register(store, '{"policy": "mean-softmax", "k": ');
+    await store.setAlias('tip-policy', 'champion', bad);
+    loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load();
+    expect(loaded.problems![0]!.reason).toMatch(/policy state tip-policy@champion \(v\d+, run \w+\) is not valid JSON/);
+
+    const fewArms = meanSoftmax.toJSON(meanSoftmax.init(5));
+    await store.setAlias('tip-policy', 'champion', await register(store, fewArms));
+    loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load();
+    expect(loaded.problems![0]!.reason).toBe(`version 2 was trained for 5 arms; the contract has ${ARM_COUNT}`);
+
+    loaded = await createRegistryPolicyProvider({ store, catalog: { missing: 'the policy catalog is not part of this build' } }).load();
+    expect(loaded.problems).toEqual([
+      { name: 'tip-policy@champion', reason: 'the policy catalog is not part of this build' },
+      { name: 'tip-policy@shadow', reason: 'the policy catalog is not part of this build' },
+    ]);
+  });
+
+  it('serves a registered LinUCB from the real policy catalog, and built-ins named by an experiment', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    const linucb = getPolicy('linucb');
+    const state = linucb.init(ARM_COUNT);
+    await store.setAlias('tip-policy', 'champion', await register(store, linucb.toJSON(state)));
+    const experiments = {
+      experiments: [{ name: 'e', salt: 's', variants: [{ name: 'a', weight: 1, policy: 'tip-policy@champion' }, { name: 'b', weight: 1, policy: 'thompson' }] }],
+    };
+    const provider = createRegistryPolicyProvider({ store, catalog: getPolicy, experiments });
+    const loaded = await provider.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.byName.get('thompson')).toMatchObject({ modelVersion: null, layout: 'v2' });
+    const server = await createHarness({ deps: { policies: provider, experiments } });
+    const policies = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await post(server.app, '/score', { user_id: `u${i}`, context: { hour_of_day: 9, tasks: [{ id: 'a' }] } });
+      expect(r.status).toBe(200);
+      expect(ARM_IDS).toContain(r.body['arm']);
+      expect(r.body['propensity']).toBeGreaterThan(0);
+      policies.add(r.body['policy'] as string);
+      const rw = await post(server.app, '/reward', { serve_id: r.body['serve_id'], reaction: 'completed' });
+      expect(rw.body['applied']).toBe(true);
+    }
+    expect([...policies].sort()).toEqual(['thompson', 'tip-policy@champion']);
+    await server.app.close();
+  });
+});

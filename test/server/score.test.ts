@@ -1,0 +1,269 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EVENT_VALIDATORS } from '../../src/events/schemas.js';
+import { assign, parseExperimentsConfig } from '../../src/experiments/assignment.js';
+import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
+import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../src/features/registry.js';
+import { toVector, type VectorInput } from '../../src/features/vectors.js';
+import type { OoMlApp } from '../../src/server/app.js';
+import type { PolicyProvider, ServerEvent } from '../../src/server/deps.js';
+import { createMemoryEventSink } from '../../src/server/memory-event-sink.js';
+import { afterShadows, AS_OF, createHarness, get, hash32, post, specPolicyProvider, T0 } from './harness.js';
+import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
+import { syntheticValue } from './synthetic-snapshot.js';
+
+const apps: OoMlApp[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+async function harness(...args: Parameters<typeof createHarness>) {
+  const h = await createHarness(...args);
+  apps.push(h.app);
+  return h;
+}
+
+function profileOf(i: number): ProfileValues {
+  return Object.fromEntries(PROFILE_FEATURE_NAMES.map((n) => [n, syntheticValue(n, i)])) as ProfileValues;
+}
+
+/** A provider whose policy records every context vector it is asked to choose for. */
+function recordingProvider(seen: Float64Array[]): PolicyProvider {
+  const holder = { specs: { 'tip-policy@champion': { version: '1' } }, champion: 'tip-policy@champion', shadows: [] };
+  const base = specPolicyProvider(holder);
+  return {
+    async load() {
+      const loaded = await base.load();
+      for (const lp of loaded.byName.values()) {
+        lp.policy = {
+          ...meanSoftmaxPolicy,
+          choose(s, x, rng) {
+            seen.push(Float64Array.from(x));
+            return meanSoftmaxPolicy.choose(s, x, rng);
+          },
+        };
+      }
+      return loaded;
+    },
+  };
+}
+
+describe('POST /score', () => {
+  it('returns a decision and records it as a tip.served event', async () => {
+    const h = await harness();
+    const r = await post(h.app, '/score', {
+      user_id: 'u5',
+      context: { hour_of_day: 9, day_of_week: 2, tasks: [{ id: 'a', due: '2026-02-05T08:00:00Z' }, { id: 'b' }] },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      policy: 'tip-policy@champion',
+      model_version: '1',
+      experiment: null,
+      variant: null,
+      prompt_version: 'template-v1',
+      fallbacks: [],
+      score: 0.5,
+      propensity: 1 / ARM_COUNT,
+    });
+    expect(ARM_IDS).toContain(r.body['arm']);
+    expect(h.sink.events).toHaveLength(1);
+    const e = h.sink.events[0]!;
+    expect(EVENT_VALIDATORS['tip.served'].check(e)).toBe(true);
+    expect(e).toMatchObject({
+      type: 'tip.served',
+      ts: T0.toISOString(),
+      user_id: 'u5',
+      serve_id: r.body['serve_id'],
+      arm: r.body['arm'],
+      propensity: 1 / ARM_COUNT,
+      context: { hour_of_day: 9, day_of_week: 2, open_tasks: 2, overdue_tasks: 1 },
+      shadow: false,
+    });
+    expect(h.sink.subjects).toEqual(['signals.tip.served']);
+  });
+
+  it('builds the vector through the feature contract: request context, snapshot profile, fallbacks', async () => {
+    const seen: Float64Array[] = [];
+    const h = await harness({ deps: { policies: recordingProvider(seen) } });
+    const fallbackProfile: ProfileValues = { completion_rate: 0.4, dismiss_rate: 0.3, mean_dwell_sec: 20, preferred_hour: null, tip_volume: 0 };
+    const v = (input: Omit<VectorInput, 'profile'> & { profile: ProfileValues }) => Array.from(toVector('v2', input));
+
+    // Known user, full context: the snapshot's row, nothing falls back.
+    let r = await post(h.app, '/score', {
+      user_id: 'u7',
+      context: { hour_of_day: 9, day_of_week: 2, tasks: [{ id: 'a', due: '2026-02-05T08:00:00Z' }, { id: 'b' }] },
+    });
+    expect(r.body['fallbacks']).toEqual([]);
+    expect(Array.from(seen.at(-1)!)).toEqual(v({ hourOfDay: 9, dayOfWeek: 2, openTasks: 2, overdueTasks: 1, hasProfile: true, profile: profileOf(7) }));
+
+    // Unknown user, no context: server clock (Thursday 12:00 UTC), empty task list, profile fallbacks.
+    r = await post(h.app, '/score', { user_id: 'nobody' });
+    expect(r.body['fallbacks']).toEqual(['hour_of_day', 'day_of_week', 'tasks', ...PROFILE_FEATURE_NAMES]);
+    expect(Array.from(seen.at(-1)!)).toEqual(v({ hourOfDay: 12, dayOfWeek: 3, openTasks: 0, overdueTasks: 0, hasProfile: false, profile: fallbackProfile }));
+
+    // profile_features: null → every profile feature falls back, even for a known user.
+    r = await post(h.app, '/score', { user_id: 'u7', context: { hour_of_day: 9, day_of_week: 2, tasks: [] }, profile_features: null });
+    expect(r.body['fallbacks']).toEqual([...PROFILE_FEATURE_NAMES]);
+    expect(Array.from(seen.at(-1)!)).toEqual(v({ hourOfDay: 9, dayOfWeek: 2, openTasks: 0, overdueTasks: 0, hasProfile: false, profile: fallbackProfile }));
+
+    // A partial profile from the request: given values used, the rest fall back.
+    r = await post(h.app, '/score', { user_id: 'u7', context: { hour_of_day: 9, day_of_week: 2, tasks: [] }, profile_features: { completion_rate: 0.9, preferred_hour: 8 } });
+    expect(r.body['fallbacks']).toEqual(['dismiss_rate', 'mean_dwell_sec', 'tip_volume']);
+    expect(Array.from(seen.at(-1)!)).toEqual(
+      v({ hourOfDay: 9, dayOfWeek: 2, openTasks: 0, overdueTasks: 0, hasProfile: true, profile: { ...fallbackProfile, completion_rate: 0.9, preferred_hour: 8 } }),
+    );
+
+    // `ts` gives hour and day (Saturday 22:30 UTC) and the overdue cut-off; no clock fallback.
+    r = await post(h.app, '/score', {
+      user_id: 'u7',
+      context: { ts: '2026-02-07T22:30:00Z', tasks: [{ id: 'a', due: '2026-02-07T22:00:00Z' }, { id: 'b', due: '2026-02-08T09:00:00Z' }] },
+    });
+    expect(r.body['fallbacks']).toEqual([]);
+    expect(Array.from(seen.at(-1)!)).toEqual(v({ hourOfDay: 22, dayOfWeek: 5, openTasks: 2, overdueTasks: 1, hasProfile: true, profile: profileOf(7) }));
+
+    // Two days later the 1-day features are stale (fallbacks); the 7-day preferred hour is not.
+    h.clock.ms = AS_OF.getTime() + 2 * 86_400_000;
+    r = await post(h.app, '/score', { user_id: 'u7', context: { hour_of_day: 9, day_of_week: 2, tasks: [] } });
+    expect(r.body['fallbacks']).toEqual(['completion_rate', 'dismiss_rate', 'mean_dwell_sec', 'tip_volume']);
+    expect(Array.from(seen.at(-1)!)).toEqual(
+      v({ hourOfDay: 9, dayOfWeek: 2, openTasks: 0, overdueTasks: 0, hasProfile: true, profile: { ...fallbackProfile, preferred_hour: 7 } }),
+    );
+  });
+
+  it('restricts to the allowed arms with the renormalised distribution, so propensities stay exact', async () => {
+    const h = await harness();
+    // Teach the policy distinct arm means through single-arm serves (propensity 1) and rewards.
+    const rewards = [1, 0, 1, 1, 0, 0, 1, 0];
+    const state = meanSoftmax.init(ARM_COUNT);
+    for (let a = 0; a < ARM_COUNT; a++) {
+      for (let n = 0; n <= a % 3; n++) {
+        const s = await post(h.app, '/score', { user_id: 'u1', arms: [ARM_IDS[a]] });
+        expect(s.body).toMatchObject({ arm: ARM_IDS[a], propensity: 1 });
+        const rw = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reward: rewards[a] });
+        expect(rw.body['applied']).toBe(true);
+        meanSoftmax.update(state, new Float64Array(12), a, rewards[a]!);
+      }
+    }
+    const p = meanSoftmax.probabilities(state, new Float64Array(12), new Float64Array(ARM_COUNT));
+    await fc.assert(
+      fc.asyncProperty(fc.subarray([...ARM_IDS], { minLength: 1 }), async (arms) => {
+        const r = await post(h.app, '/score', { user_id: 'u2', arms });
+        expect(r.status).toBe(200);
+        const arm = ARM_IDS.indexOf(r.body['arm'] as (typeof ARM_IDS)[number]);
+        expect(arms).toContain(ARM_IDS[arm]);
+        const total = arms.reduce((acc, id) => acc + p[ARM_IDS.indexOf(id)]!, 0);
+        expect(r.body['propensity']).toBeCloseTo(p[arm]! / total, 12);
+        expect(r.body['score']).toBeCloseTo(meanSoftmax.score(state, new Float64Array(12), new Float64Array(ARM_COUNT))[arm]!, 12);
+      }),
+      { seed: 42, numRuns: 60 },
+    );
+  });
+
+  it('takes the best allowed arm (ties uniform) when the policy puts no mass on the allowed arms', async () => {
+    const h = await harness({ policies: { 'tip-policy@champion': { version: '1', t: 1e-6 } } });
+    const s = await post(h.app, '/score', { user_id: 'u1', arms: ['split_task'] });
+    await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' });
+    // split_task now has mean 0.75, the rest 0.5: at t = 1e-6 all mass is on split_task.
+    const seen = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const r = await post(h.app, '/score', { user_id: 'u1', arms: ['quick_win', 'take_break'] });
+      expect(r.body['propensity']).toBe(0.5);
+      seen.add(r.body['arm'] as string);
+    }
+    expect([...seen].sort()).toEqual(['quick_win', 'take_break']);
+  });
+
+  it('names unknown arms and unknown policies (400); a loaded policy in the body overrides the assignment', async () => {
+    const h = await harness({ policies: { 'tip-policy@champion': { version: '1' }, linucb: { version: null } } });
+    let r = await post(h.app, '/score', { user_id: 'u1', arms: ['split_task', 'nope', 'zzz'] });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ error: 'invalid_input', message: 'unknown arm(s): "nope", "zzz"' });
+    expect(r.body['details']).toEqual([
+      { path: '/arms/1', message: 'unknown arm "nope"' },
+      { path: '/arms/2', message: 'unknown arm "zzz"' },
+    ]);
+    r = await post(h.app, '/score', { user_id: 'u1', policy: 'ghost' });
+    expect(r.status).toBe(400);
+    expect(r.body['message']).toBe('unknown policy "ghost"');
+    expect(r.body['hint']).toBe('loaded policies: tip-policy@champion, linucb');
+    r = await post(h.app, '/score', { user_id: 'u1', policy: 'linucb' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ policy: 'linucb', model_version: null, experiment: null, variant: null });
+    expect(h.sink.events).toHaveLength(1);
+  });
+
+  it('assigns users to experiment variants by xxhash32; a variant whose policy is missing is not ready', async () => {
+    const experiments = parseExperimentsConfig(
+      {
+        experiments: [
+          {
+            name: 'exp1',
+            salt: 'salt-1',
+            variants: [
+              { name: 'control', weight: 50, policy: 'tip-policy@champion' },
+              { name: 'treatment', weight: 50, policy: 'alt' },
+            ],
+          },
+        ],
+      },
+      'test',
+    );
+    const h = await harness({ policies: { 'tip-policy@champion': { version: '1' }, alt: { version: '9' } }, deps: { experiments } });
+    const variants = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await post(h.app, '/score', { user_id: `u${i}` });
+      const a = assign(experiments, `u${i}`, hash32, 'tip-policy@champion');
+      expect(r.body).toMatchObject({ experiment: 'exp1', variant: a.variant, policy: a.policy });
+      variants.add(a.variant!);
+    }
+    expect(variants.size).toBe(2);
+
+    const broken = await harness({ deps: { experiments } });
+    const ready = await get(broken.app, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body['message']).toContain('experiment "exp1" variant "treatment" needs policy "alt", which is not loaded');
+    const users = Array.from({ length: 40 }, (_, i) => `u${i}`);
+    const treated = users.find((u) => assign(experiments, u, hash32, 'x').variant === 'treatment')!;
+    const control = users.find((u) => assign(experiments, u, hash32, 'x').variant === 'control')!;
+    const r = await post(broken.app, '/score', { user_id: treated });
+    expect(r.status).toBe(503);
+    expect(r.body['message']).toContain('policy "alt" is not loaded');
+    expect((await post(broken.app, '/score', { user_id: control })).status).toBe(200);
+  });
+
+  it('scores shadows after the reply, records them as shadow serves, and never lets them change served arms', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const events: ServerEvent[] = [];
+    const memory = createMemoryEventSink(events);
+    // Shadow events wait on the gate: if shadows ran before the reply, /score would hang.
+    const sink = { ...memory, publish: (s: string, e: ServerEvent) => (e.type === 'tip.served' && e.shadow ? gate.then(() => memory.publish(s, e)) : memory.publish(s, e)) };
+    const specs = { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } };
+    const h = await harness({ policies: specs, shadows: ['tip-policy@shadow'], deps: { events: sink } });
+    const r = await post(h.app, '/score', { user_id: 'u3', context: { hour_of_day: 10 } });
+    expect(r.status).toBe(200);
+    expect(events.filter((e) => e.type === 'tip.served' && e.shadow)).toHaveLength(0);
+    release();
+    await gate;
+    await afterShadows();
+    const shadow = events.find((e) => e.type === 'tip.served' && e.shadow);
+    expect(shadow).toMatchObject({ type: 'tip.served', shadow: true, policy: 'tip-policy@shadow', model_version: '2', user_id: 'u3', serve_id: `${r.body['serve_id']}:shadow:0` });
+    expect(EVENT_VALIDATORS['tip.served'].check(shadow)).toBe(true);
+    const refused = await post(h.app, '/reward', { serve_id: `${r.body['serve_id']}:shadow:0`, reaction: 'completed' });
+    expect(refused.status).toBe(409);
+    expect(refused.body['message']).toContain('shadow decisions are never rewarded');
+
+    // Same seed with and without a shadow: the same served arms.
+    const a = await harness({ policies: specs, shadows: ['tip-policy@shadow'] });
+    const b = await harness({ policies: specs });
+    for (let i = 0; i < 20; i++) {
+      const [x, y] = await Promise.all([post(a.app, '/score', { user_id: `u${i}` }), post(b.app, '/score', { user_id: `u${i}` })]);
+      expect(x.body['arm']).toBe(y.body['arm']);
+    }
+    await afterShadows();
+    const stats = await get(a.app, '/stats');
+    const rows = stats.body['policies'] as { policy: string; shadow: boolean; serves: number }[];
+    expect(rows.find((row) => row.shadow)).toMatchObject({ policy: 'tip-policy@shadow', serves: 20 });
+    expect(rows.find((row) => !row.shadow)).toMatchObject({ policy: 'tip-policy@champion', serves: 20 });
+  });
+});
