@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
 import { buildFeatures } from '../../src/pipelines/feature-build.js';
@@ -46,6 +46,22 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     const uni = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips', '--home', h.home]);
     expect(uni.code, uni.stderr).toBe(0);
     expect(uni.stdout).toMatch(/ips\s+0\.\d{4}/);
+    // A per-row distribution file (one probability column per arm) that is uniform gives the
+    // same estimates as `uniform`.
+    const rows = JSON.parse((await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--home', h.home, '--json'])).stdout) as {
+      rows: number;
+      report: { estimates: { value: number }[] };
+    };
+    const csv = [Array.from({ length: 8 }, (_, a) => `p_${a}`).join(','), ...Array.from({ length: rows.rows }, () => Array(8).fill('0.125').join(','))].join('\n');
+    writeFileSync(`${h.data}/uniform.csv`, csv + '\n');
+    const fromFile = await runCli(['ope', '--logs', h.trainingSet, '--policy', `${h.data}/uniform.csv`, '--home', h.home, '--json']);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    const f = JSON.parse(fromFile.stdout) as { report: { estimates: { value: number }[] } };
+    expect(f.report.estimates.map((e) => e.value)).toEqual(rows.report.estimates.map((e) => e.value));
+    writeFileSync(`${h.data}/short.csv`, csv.split('\n').slice(0, 5).join('\n') + '\n');
+    const short = await runCli(['ope', '--logs', h.trainingSet, '--policy', `${h.data}/short.csv`, '--home', h.home]);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain('has 4 rows, the logs have');
     const badEst = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips,magic', '--home', h.home]);
     expect(badEst.code).toBe(2);
     expect(badEst.stderr).toContain('magic');
