@@ -160,7 +160,6 @@ async function computeFeatures(
     `${g.table}_n`,
     ...g.features.flatMap((f) => Object.keys(f.build.sums).map((k) => sumColumn(f, k))),
   ];
-  const allCols = gs.flatMap(sumCols);
   const values = (): string => gs.flatMap((g) => g.features.map((f) => valueSql(f, g, ''))).join(', ');
 
   // 1. One scan per source: partial sums per (user, UTC day) of everything strictly before T.
@@ -171,18 +170,14 @@ async function computeFeatures(
         `${sums.length > 0 ? ', ' + sums.join(', ') : ''} FROM (${SOURCE_SQL[g.source]}) WHERE ts < ${T} GROUP BY ALL`,
     );
   }
-  // All partials side by side, one row per (user, day) with any activity. UNION ALL BY NAME +
-  // GROUP BY measured ~4× faster than chained FULL JOINs here.
+  // Users exist from their first event of any kind (task creations included). Each gets a dense
+  // integer key in user_id order: partitioning, joining and sorting the history on it instead of
+  // the VARCHAR id measured ~0.9 s faster over 10 M events (bench:features).
   await db.run(
-    `CREATE TEMP TABLE daily AS SELECT user_id, day, ${allCols.map((c) => `max(${c}) AS ${c}`).join(', ')} FROM (` +
-      gs.map((g) => `SELECT user_id, day, ${sumCols(g).join(', ')} FROM ${g.table}`).join(' UNION ALL BY NAME ') +
-      `) GROUP BY ALL`,
-  );
-  // Users exist from their first event of any kind (task creations included).
-  await db.run(
-    `CREATE TEMP TABLE user_span AS SELECT user_id, min(day) AS first_day FROM (` +
-      `SELECT user_id, day FROM daily UNION ALL SELECT user_id, CAST(min(ts) AS DATE) FROM task_created WHERE ts < ${T} GROUP BY user_id` +
-      `) GROUP BY user_id`,
+    `CREATE TEMP TABLE user_span AS SELECT user_id, CAST(row_number() OVER (ORDER BY user_id) AS INTEGER) AS uid, ` +
+      `min(first_day) AS first_day FROM (` +
+      gs.map((g) => `SELECT user_id, min(day) AS first_day FROM ${g.table} GROUP BY user_id`).join(' UNION ALL ') +
+      ` UNION ALL SELECT user_id, CAST(min(ts) AS DATE) FROM task_created WHERE ts < ${T} GROUP BY user_id) GROUP BY user_id`,
   );
 
   // 2. As-of values: each group's window is [T - windowDays, T). Whole days inside it come from
@@ -202,19 +197,23 @@ async function computeFeatures(
     );
   });
   await db.run(
-    `CREATE TABLE profile_features AS SELECT user_id, ${T} AS as_of, ${values()} FROM user_span ${asOfSelects.join(' ')} ORDER BY user_id`,
+    `CREATE TABLE profile_features AS SELECT user_id, ${T} AS as_of, ${values()} FROM (SELECT user_id FROM user_span) ${asOfSelects.join(' ')} ORDER BY user_id`,
   );
 
   // 3. History: for every midnight b ≤ T after the user's first day, the value as of b. A dense
-  //    daily series per user lets one ROWS window add exactly the last windowDays days.
+  //    daily series per user (each source's partials left-joined onto it; no merged table) lets
+  //    one ROWS window add exactly the last windowDays days.
   const windowed = gs.flatMap((g) =>
-    sumCols(g).map((c) => `sum(${c}) OVER (PARTITION BY user_id ORDER BY day ROWS BETWEEN ${g.windowDays - 1} PRECEDING AND CURRENT ROW) AS ${c}`),
+    sumCols(g).map((c) => `sum(${c}) OVER (PARTITION BY uid ORDER BY day ROWS BETWEEN ${g.windowDays - 1} PRECEDING AND CURRENT ROW) AS ${c}`),
+  );
+  const partials = gs.map(
+    (g) => `LEFT JOIN (SELECT uid, day, ${sumCols(g).join(', ')} FROM ${g.table} JOIN user_span USING (user_id)) ${g.table} USING (uid, day)`,
   );
   await db.run(
     `CREATE TABLE profile_history AS SELECT user_id, CAST(day + INTERVAL 1 DAY AS TIMESTAMP) AS as_of, ${values()} FROM (` +
-      `SELECT user_id, day, ${windowed.join(', ')} FROM (` +
-      `SELECT user_id, CAST(unnest(generate_series(first_day, CAST(${T} AS DATE) - INTERVAL 1 DAY, INTERVAL 1 DAY)) AS DATE) AS day ` +
-      `FROM user_span WHERE first_day < CAST(${T} AS DATE)) LEFT JOIN daily USING (user_id, day)) ORDER BY user_id, as_of`,
+      `SELECT uid, day, ${windowed.join(', ')} FROM (` +
+      `SELECT uid, CAST(unnest(generate_series(first_day, CAST(${T} AS DATE) - INTERVAL 1 DAY, INTERVAL 1 DAY)) AS DATE) AS day ` +
+      `FROM user_span WHERE first_day < CAST(${T} AS DATE)) ${partials.join(' ')}) JOIN user_span USING (uid) ORDER BY uid, day`,
   );
 
   // Global means: the fallback of `global_mean` features, per history as-of and at T.
