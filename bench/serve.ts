@@ -39,7 +39,7 @@ import { createRng, type Rng } from '../src/random/rng.js';
 import { buildApp } from '../src/server/app.js';
 import type { EventSink, LoadedPolicy, ServerDeps } from '../src/server/deps.js';
 import { createFileJournalEventSink } from '../src/server/file-journal-event-sink.js';
-import { createTemplateTipWriter } from '../src/server/template-tip-writer.js';
+import { createTipWriter, tipWriterSettingsFromEnv } from '../src/prompts/tip-writer.js';
 import { writeSyntheticSnapshot } from '../test/server/synthetic-snapshot.js';
 
 const DURATION = Number(process.env['BENCH_DURATION'] ?? 30);
@@ -120,7 +120,7 @@ async function scorerChild(dir: string): Promise<void> {
     policies: { load: async () => ({ byName: new Map(Object.entries(policies)), champion: 'tip-policy@champion', shadows }) },
     snapshot: { load: async () => index },
     events,
-    tipWriter: createTemplateTipWriter(),
+    tipWriter: createTipWriter(tipWriterSettingsFromEnv({}), { hash32: (s) => h32(s) }),
     // The snapshot's as-of plus 6 h: profiles are fresh, as in production right after an export.
     now: () => new Date(AS_OF.getTime() + 6 * 3_600_000),
     rng: createRng(seed),

@@ -1,12 +1,12 @@
 /**
  * The wiring of `oo-ml serve` (loaded only when the command runs): wires the embedded defaults into the server and runs it until SIGINT/SIGTERM —
  * the snapshot from <home>/data/snapshots (LATEST) or --snapshot, policies from the registry at
- * the tracking URI, the NDJSON journal under <home>/data/serve-journal/, the template tip writer.
+ * the tracking URI, the NDJSON journal under <home>/data/serve-journal/, and src/prompts' tip
+ * writer configured by the environment (embedded template unless LLM_BASE_URL is set).
  */
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import xxhash from 'xxhash-wasm';
 import { parse as parseYaml } from 'yaml';
 import { invalidInput } from '../errors.js';
 import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/assignment.js';
@@ -17,9 +17,10 @@ import type { ServerDeps } from '../server/deps.js';
 import { createFileJournalEventSink, journalPath } from '../server/file-journal-event-sink.js';
 import { startServer } from '../server/main.js';
 import { getPolicy } from '../policies/catalog.js';
+import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
+import { loadXxhash32 } from '../random/hash32.js';
 import { createRegistryPolicyProvider } from '../server/registry-policies.js';
 import { createFileResetMarker, resetMarkerPath } from '../server/reset-marker.js';
-import { createTemplateTipWriter } from '../server/template-tip-writer.js';
 import type { CommandContext } from './context.js';
 import { parseIntFlag } from './flags.js';
 
@@ -50,20 +51,22 @@ export interface ServeFlags {
 /** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
 export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
   const port = parseIntFlag('--port', flags.port, 0, 65_535);
+  // Read before anything starts, so a typo in DEFAULT_PROMPT_VERSION/TIP_PROMPT_VERSION/LLM_* fails here.
+  const writerSettings = tipWriterSettingsFromEnv(process.env);
   const paths = ctx.config.paths;
   const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
   const snapshotDir = flags.snapshot === undefined ? paths.snapshots : resolve(flags.snapshot);
   const events = await createFileJournalEventSink(journalPath(paths));
-  const { h32 } = await xxhash();
+  const hash32 = await loadXxhash32();
   const seed = randomInt(2 ** 31);
   const deps: ServerDeps = {
     policies: createRegistryPolicyProvider({ store: createStore(ctx.config.trackingUri), catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
     snapshot: { load: async () => (await loadSnapshot(snapshotDir)).index },
     events,
-    tipWriter: createTemplateTipWriter(),
+    tipWriter: createTipWriter(writerSettings, { hash32 }),
     now: ctx.now,
     rng: createRng(seed),
-    hash32: (s) => h32(s),
+    hash32,
     ...(experiments === undefined ? {} : { experiments }),
     ...(process.env['OO_ML_ADMIN_TOKEN'] ? { adminToken: process.env['OO_ML_ADMIN_TOKEN'] } : {}),
     resetMarker: createFileResetMarker(resetMarkerPath(paths)),
@@ -73,7 +76,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const server = await startServer({ deps, host: flags.host, port });
   try {
     const state = server.app.ooMl.state();
-    ctx.note(`oo-ml serve: listening on ${server.url} (journal ${events.path}, rng seed ${seed})`);
+    ctx.note(`oo-ml serve: listening on ${server.url} (journal ${events.path}, rng seed ${seed}, tips by ${writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`})`);
     if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
     await server.closed;
   } finally {

@@ -4,7 +4,6 @@
  * serve event records: the text, the prompt version actually used, and the writer and model
  * actually used (the template after a fallback, with the reason).
  */
-import xxhash from 'xxhash-wasm';
 import { createLlmProvider, llmSettingsFromEnv, type LlmEnv, type LlmProvider, type LlmSettings, type ProviderName } from './llm-provider.js';
 import type { TipContext } from './prompt-context.js';
 import {
@@ -24,12 +23,16 @@ export interface TipWriterSettings {
   llm: LlmSettings | null;
 }
 
-/** Injected side effects; defaults are the real ones. */
+/** Injected side effects; `fetch` and `now` default to the real ones. */
 export interface TipWriterDeps {
+  /**
+   * 32-bit string hash of the prompt rotation: xxhash32 in production (`loadXxhash32`), the same
+   * hash as experiment assignment, so every replica puts a user in the same slot. Required
+   * because the rotation is read on the /score hot path, synchronously.
+   */
+  hash32: (s: string) => number;
   fetch?: typeof fetch;
   now?: () => number;
-  /** 32-bit string hash for the prompt rotation (default xxhash32, as experiment assignment). */
-  hash32?: (s: string) => number;
 }
 
 /** One tip to write. */
@@ -60,6 +63,8 @@ export interface TipWriter {
   readonly provider: ProviderName;
   /** Selects the prompt, renders it and writes the tip; invalid_input for an unknown version, arm or field. */
   write(request: TipRequest): Promise<WrittenTip>;
+  /** The version a tip for `userId` gets when the request names none (recorded on the serve). */
+  promptVersionFor(userId: string): PromptVersion;
 }
 
 /** Reads and validates every writer variable (DEFAULT_PROMPT_VERSION, TIP_PROMPT_VERSION, LLM_*). */
@@ -67,24 +72,17 @@ export function tipWriterSettingsFromEnv(env: PromptEnv & LlmEnv): TipWriterSett
   return { prompts: promptSettingsFromEnv(env), llm: llmSettingsFromEnv(env) };
 }
 
-let xxhash32: Promise<(s: string) => number> | undefined;
-/** xxhash32, loaded once (the WebAssembly module initialises asynchronously). */
-function defaultHash32(): Promise<(s: string) => number> {
-  xxhash32 ??= xxhash().then((api) => (s: string) => api.h32(s));
-  return xxhash32;
-}
-
 /** A writer over `settings`; with an LLM configured, failures fall back to the template writer. */
-export function createTipWriter(settings: TipWriterSettings, deps: TipWriterDeps = {}): TipWriter {
+export function createTipWriter(settings: TipWriterSettings, deps: TipWriterDeps): TipWriter {
   const provider: LlmProvider = createLlmProvider(settings.llm, {
     ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
   return {
     provider: provider.name,
+    promptVersionFor: (userId) => selectPromptVersion(settings.prompts, { userId }, deps.hash32).version,
     async write(request) {
-      const hash32 = deps.hash32 ?? (await defaultHash32());
-      const selection = selectPromptVersion(settings.prompts, request, hash32);
+      const selection = selectPromptVersion(settings.prompts, request, deps.hash32);
       const prompt = renderPrompt(selection.version, request.arm, request.context);
       const g = await provider.generate(prompt);
       return {

@@ -3,15 +3,16 @@
  * these only; the registry, the event bus and the tip writer are plugged in by `oo-ml serve`
  * (src/cli/commands/serve.ts) or by tests. Embedded defaults live beside this file:
  * `registry-policies.ts`, `file-journal-event-sink.ts`, `memory-event-sink.ts`,
- * `template-tip-writer.ts`, `reset-marker.ts`.
+ * `reset-marker.ts`; the tip writer is src/prompts' `createTipWriter` (embedded template, or an
+ * OpenAI-compatible model when `LLM_BASE_URL` is set).
  */
 import type { FastifyServerOptions } from 'fastify';
 import type { TipReactionEvent, TipServedEvent } from '../events/schemas.js';
 import type { ExperimentsConfig } from '../experiments/assignment.js';
-import type { ArmId } from '../features/arms.js';
 import type { SnapshotIndex } from '../features/snapshot.js';
 import type { VectorLayoutName } from '../features/vectors.js';
 import type { Policy } from '../policies/policy.js';
+import type { TipWriter } from '../prompts/tip-writer.js';
 import type { Rng } from '../random/rng.js';
 
 /** One policy ready to serve: implementation, its state, the registry version it came from. */
@@ -67,39 +68,6 @@ export interface EventSink {
   close?(): Promise<void>;
 }
 
-/** The request context a tip writer sees (the serve context's wire names plus task titles). */
-export interface TipWriterContext {
-  hour_of_day: number;
-  day_of_week: number;
-  open_tasks: number;
-  overdue_tasks: number;
-  task_titles?: string[];
-}
-
-/** What to write a tip for. */
-export interface TipWriteRequest {
-  userId: string;
-  arm: ArmId;
-  /** The prompt version asked for; the writer picks its default when absent. */
-  promptVersion?: string;
-  context: TipWriterContext;
-}
-
-/** A written tip: the text and the prompt version and provider actually used. */
-export interface TipWriteResult {
-  text: string;
-  prompt_version: string;
-  provider: string;
-  model?: string;
-}
-
-/** Writes tip text (an LLM behind a prompt registry, or a template). */
-export interface TipWriter {
-  write(request: TipWriteRequest): Promise<TipWriteResult>;
-  /** The prompt version a tip for `userId` will be written with, recorded on the serve. */
-  promptVersionFor?(userId: string): string | null;
-}
-
 /** Persists the time of the last `/admin/reset`, so a restart does not replay older events. */
 export interface ResetMarker {
   read(): Promise<number | null>;
@@ -123,6 +91,7 @@ export interface ServerDeps {
   policies: PolicyProvider;
   snapshot: SnapshotProvider;
   events: EventSink;
+  /** Writes /generate's text and names the prompt version recorded on each serve. */
   tipWriter: TipWriter;
   now(): Date;
   /** Randomness of the serving policies' choices. */

@@ -25,6 +25,8 @@ export interface ServerMetrics {
   shadowServed(policy: string): CounterCell;
   /** Rewards received, by outcome (applied, repeat, version_changed). */
   rewarded(policy: string, outcome: 'applied' | 'repeat' | 'version_changed'): CounterCell;
+  /** Tips written by /generate, by the writer that produced them and whether the LLM fell back. */
+  generated(provider: string, outcome: 'ok' | 'fallback'): CounterCell;
   shadowFailures: Counter<'policy'>;
   eventFailures: Counter<'type'>;
   ready: Gauge;
@@ -107,6 +109,7 @@ export function createServerMetrics(pendingSize: () => number): ServerMetrics {
   const served = cellCounter(registry, 'oo_ml_serves_total', 'Decisions served by policy and experiment variant (shadows excluded)', ['policy', 'variant']);
   const shadowServed = cellCounter(registry, 'oo_ml_shadow_serves_total', 'Shadow decisions recorded, by shadow policy', ['policy']);
   const rewarded = cellCounter(registry, 'oo_ml_rewards_total', 'Rewards received, by serving policy and outcome (applied, repeat, version_changed)', ['policy', 'outcome']);
+  const generated = cellCounter(registry, 'oo_ml_tips_generated_total', 'Tips written by /generate, by writer (template, openai-compatible) and outcome (ok, fallback)', ['provider', 'outcome']);
   const shadowFailures = new Counter({
     name: 'oo_ml_shadow_failures_total',
     help: 'Shadow scorings that failed (never affects the response)',
@@ -147,6 +150,7 @@ export function createServerMetrics(pendingSize: () => number): ServerMetrics {
     served: (policy, variant) => served(policy, variant),
     shadowServed: (policy) => shadowServed(policy),
     rewarded: (policy, outcome) => rewarded(policy, outcome),
+    generated: (provider, outcome) => generated(provider, outcome),
     shadowFailures,
     eventFailures,
     ready,

@@ -139,14 +139,23 @@ export const GenerateResponse = Type.Object(
   {
     text: Type.String(),
     arm: Type.String(),
+    /** The prompt version used, and which rule chose it (src/prompts/README.md). */
     prompt_version: Type.String(),
-    provider: Type.String(),
-    model: Nullable(Type.String()),
+    prompt_source: Type.Union([Type.Literal('request'), Type.Literal('rotation'), Type.Literal('default'), Type.Literal('builtin')]),
+    /** The writer that produced the text: `template`, or `openai-compatible` (LLM_BASE_URL). */
+    provider: Type.Union([Type.Literal('template'), Type.Literal('openai-compatible')]),
+    model: Type.String(),
+    /** Wall time of the writer, retries and fallback included. */
+    latency_ms: Type.Number(),
+    /** Why the configured LLM was not used (the text then comes from the template), else null. */
+    fallback_reason: Nullable(Type.String()),
     /** The decision made for this tip when no arm was given, else null. */
     serve: Nullable(ScoreResponse),
   },
   { additionalProperties: false },
 );
+/** The /generate response's type. */
+export type GenerateResponse = Static<typeof GenerateResponse>;
 
 const Interval = Type.Object({ low: Type.Number(), high: Type.Number() }, { additionalProperties: false });
 const Latency = Type.Object(

@@ -29,8 +29,10 @@ import { isoFromMs } from './iso-time.js';
 import { replayJournal, type ReplaySummary } from './journal-replay.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { PendingServes } from './pending-serves.js';
+import { isPromptVersion, PROMPT_VERSIONS } from '../prompts/prompt-registry.js';
 import type {
   GenerateBody,
+  GenerateResponse,
   RewardBody,
   RewardResponse,
   ScoreBody,
@@ -58,14 +60,7 @@ export interface ScoreOutcome {
 }
 
 /** A written tip (the /generate response). */
-export interface GenerateOutcome {
-  text: string;
-  arm: string;
-  prompt_version: string;
-  provider: string;
-  model: string | null;
-  serve: ScoreResponse | null;
-}
+export type GenerateOutcome = GenerateResponse;
 
 /** /readyz when ready. */
 export interface Readiness {
@@ -318,7 +313,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     };
     const x = writeVector(lp.layout, input, vectorBuffer(lp.layout));
     const d = decide(lp.policy, lp.live, x, mask, deps.rng, scratch);
-    const promptVersion = promptVersionOverride ?? deps.tipWriter.promptVersionFor?.(body.user_id) ?? null;
+    const promptVersion = promptVersionOverride ?? deps.tipWriter.promptVersionFor(body.user_id);
     const row = rowOf(lp, experiment, variant);
     let owner = row.owners.get(promptVersion);
     if (owner === undefined) {
@@ -439,6 +434,12 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   }
 
   async function generate(body: GenerateBody): Promise<GenerateOutcome> {
+    if (body.prompt_version !== undefined && !isPromptVersion(body.prompt_version)) {
+      throw invalidInput(`unknown prompt_version "${body.prompt_version}"`, {
+        hint: `known prompt versions: ${PROMPT_VERSIONS.join(', ')}`,
+        details: [{ path: '/prompt_version', message: 'unknown prompt version' }],
+      });
+    }
     let serve: ScoreResponse | null = null;
     let arm: string;
     if (body.arm !== undefined) {
@@ -452,14 +453,26 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       arm = serve.arm;
     }
     const context = resolveContext(body.context, deps.now());
-    const promptVersion = body.prompt_version ?? serve?.prompt_version ?? undefined;
+    // Selection is a pure function of (request version, user), so the tip gets the version the
+    // serve recorded (promptVersionFor) and its source stays truthful (rotation, default…).
     const written = await deps.tipWriter.write({
       userId: body.user_id,
-      arm: arm as (typeof ARM_IDS)[number],
-      ...(promptVersion === undefined ? {} : { promptVersion }),
+      arm,
+      promptVersion: body.prompt_version ?? null,
       context: { ...contextOf(context), ...(context.titles.length > 0 ? { task_titles: [...context.titles] } : {}) },
     });
-    return { text: written.text, arm, prompt_version: written.prompt_version, provider: written.provider, model: written.model ?? null, serve };
+    metrics.generated(written.provider, written.fallback_reason === undefined ? 'ok' : 'fallback').inc();
+    return {
+      text: written.text,
+      arm,
+      prompt_version: written.prompt_version,
+      prompt_source: written.prompt_source,
+      provider: written.provider,
+      model: written.model,
+      latency_ms: written.latency_ms,
+      fallback_reason: written.fallback_reason ?? null,
+      serve,
+    };
   }
 
   async function exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {

@@ -17,7 +17,7 @@ afterAll(async () => {
 
 describe('tip writer', () => {
   it('writes with the embedded template by default and returns the version, source and writer', async () => {
-    const writer = createTipWriter(tipWriterSettingsFromEnv({}));
+    const writer = createTipWriter(tipWriterSettingsFromEnv({}), { hash32: h32 });
     expect(writer.provider).toBe('template');
     const tip = await writer.write({ userId: 'u1', arm: 'time_block', context: CONTEXT });
     expect(tip).toEqual({
@@ -37,11 +37,12 @@ describe('tip writer', () => {
   });
 
   it('rotates by user with xxhash32 when TIP_PROMPT_VERSION is set', async () => {
-    const writer = createTipWriter(tipWriterSettingsFromEnv({ TIP_PROMPT_VERSION: 'v1,v2', DEFAULT_PROMPT_VERSION: 'v1' }));
+    const writer = createTipWriter(tipWriterSettingsFromEnv({ TIP_PROMPT_VERSION: 'v1,v2', DEFAULT_PROMPT_VERSION: 'v1' }), { hash32: h32 });
     for (const user of ['ana', 'bo', 'cy', 'dee', 'eli', 'fay']) {
       const tip = await writer.write({ userId: user, arm: 'quick_win', context: CONTEXT });
       expect(tip.prompt_source).toBe('rotation');
       expect(tip.prompt_version).toBe(['v1', 'v2'][rotationSlot(user, 2, h32)]);
+      expect(writer.promptVersionFor(user)).toBe(tip.prompt_version);
     }
   });
 
@@ -73,7 +74,7 @@ describe('tip writer', () => {
   });
 
   it('rejects an unknown prompt version or arm with invalid_input before calling any model', async () => {
-    const writer = createTipWriter(tipWriterSettingsFromEnv({ LLM_BASE_URL: server.baseUrl, LLM_MODEL: 'small-model', LLM_API_KEY: 'sk-writer' }));
+    const writer = createTipWriter(tipWriterSettingsFromEnv({ LLM_BASE_URL: server.baseUrl, LLM_MODEL: 'small-model', LLM_API_KEY: 'sk-writer' }), { hash32: h32 });
     const before = server.requests.length;
     await expect(writer.write({ userId: 'u', arm: 'split_task', context: CONTEXT, promptVersion: 'v7' })).rejects.toMatchObject({
       code: 'invalid_input',

@@ -1,19 +1,31 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTipWriter, tipWriterSettingsFromEnv, type TipRequest, type TipWriter } from '../../src/prompts/tip-writer.js';
+import { rotationSlot } from '../../src/prompts/prompt-registry.js';
 import type { OoMlApp } from '../../src/server/app.js';
-import type { TipWriteRequest } from '../../src/server/deps.js';
-import { createTemplateTipWriter } from '../../src/server/template-tip-writer.js';
-import { createHarness, post } from './harness.js';
+import { startChatCompletionsServer, type ChatCompletionsServer } from '../helpers/chat-completions-server.js';
+import { createHarness, get, hash32, post } from './harness.js';
 
 const apps: OoMlApp[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 
+let llm: ChatCompletionsServer;
+beforeAll(async () => {
+  llm = await startChatCompletionsServer({ apiKey: 'sk-serve', models: ['tip-model'], reply: () => 'Cut “Write the quarterly report” into three parts.' });
+});
+afterAll(async () => {
+  await llm.close();
+});
+
+/** The writer `oo-ml serve` builds, from an environment. */
+const writerFor = (env: Record<string, string>): TipWriter => createTipWriter(tipWriterSettingsFromEnv(env), { hash32 });
+
 describe('POST /generate', () => {
   it('writes the tip for the given arm with the request context, without recording a serve', async () => {
-    const seen: TipWriteRequest[] = [];
-    const template = createTemplateTipWriter();
-    const tipWriter = { ...template, write: (r: TipWriteRequest) => (seen.push(r), template.write(r)) };
+    const seen: TipRequest[] = [];
+    const writer = writerFor({ DEFAULT_PROMPT_VERSION: 'v2' });
+    const tipWriter: TipWriter = { ...writer, write: (r) => (seen.push(r), writer.write(r)) };
     const h = await createHarness({ deps: { tipWriter } });
     apps.push(h.app);
     const r = await post(h.app, '/generate', {
@@ -23,16 +35,20 @@ describe('POST /generate', () => {
     });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
-      text: 'Split the biggest task into three small steps. Start with “Write the quarterly report”. (Monday 09:00; 2 open, 1 overdue)',
+      text: 'Good morning! Split the biggest task into three small steps. For example: “Write the quarterly report”.',
       arm: 'split_task',
-      prompt_version: 'template-v1',
+      prompt_version: 'v2',
+      prompt_source: 'default',
       provider: 'template',
       model: 'embedded-template',
+      latency_ms: expect.any(Number),
+      fallback_reason: null,
       serve: null,
     });
     expect(seen[0]).toEqual({
       userId: 'u1',
       arm: 'split_task',
+      promptVersion: null,
       context: { hour_of_day: 9, day_of_week: 0, open_tasks: 2, overdue_tasks: 1, task_titles: ['Write the\nquarterly report'] },
     });
     expect(h.sink.events).toHaveLength(0);
@@ -44,13 +60,58 @@ describe('POST /generate', () => {
     const r = await post(h.app, '/generate', { user_id: 'u2', context: { hour_of_day: 20 } });
     expect(r.status).toBe(200);
     const serve = r.body['serve'] as Record<string, unknown>;
-    expect(serve).toMatchObject({ policy: 'tip-policy@champion', prompt_version: 'template-v1', arm: r.body['arm'] });
-    expect(h.sink.events).toMatchObject([{ type: 'tip.served', serve_id: serve['serve_id'], prompt_version: 'template-v1' }]);
+    expect(r.body).toMatchObject({ prompt_version: 'v1', prompt_source: 'builtin' });
+    expect(serve).toMatchObject({ policy: 'tip-policy@champion', prompt_version: 'v1', arm: r.body['arm'] });
+    expect(h.sink.events).toMatchObject([{ type: 'tip.served', serve_id: serve['serve_id'], prompt_version: 'v1' }]);
     expect((await post(h.app, '/reward', { serve_id: serve['serve_id'], reaction: 'liked' })).body['applied']).toBe(true);
 
     const arm = await post(h.app, '/generate', { user_id: 'u2', arm: 'juggle' });
     expect(arm).toMatchObject({ status: 400, body: { error: 'invalid_input', message: 'unknown arm "juggle"' } });
     const version = await post(h.app, '/generate', { user_id: 'u2', arm: 'quick_win', prompt_version: 'v9' });
-    expect(version).toMatchObject({ status: 400, body: { message: 'unknown prompt_version "v9"', details: [{ path: '/prompt_version', message: 'unknown prompt version' }] } });
+    expect(version).toMatchObject({
+      status: 400,
+      body: { message: 'unknown prompt_version "v9"', hint: 'known prompt versions: v1, v2', details: [{ path: '/prompt_version', message: 'unknown prompt version' }] },
+    });
+    expect(h.sink.events).toHaveLength(2);
+  });
+
+  it('records the rotated prompt version on every serve and writes the tip with the same one', async () => {
+    const h = await createHarness({ deps: { tipWriter: writerFor({ TIP_PROMPT_VERSION: 'v1,v2' }) } });
+    apps.push(h.app);
+    const users = ['ana', 'bo', 'cy', 'dee', 'eli', 'fay', 'gus', 'hal'];
+    for (const user of users) {
+      const expected = ['v1', 'v2'][rotationSlot(user, 2, hash32)];
+      const scored = await post(h.app, '/score', { user_id: user });
+      expect(scored.body['prompt_version']).toBe(expected);
+      const written = await post(h.app, '/generate', { user_id: user });
+      expect(written.body).toMatchObject({ prompt_version: expected, prompt_source: 'rotation', serve: { prompt_version: expected } });
+    }
+    // The rotation really splits these users (otherwise the test would not test it).
+    expect(new Set(users.map((u) => rotationSlot(u, 2, hash32))).size).toBe(2);
+    // A version named in the request wins over the rotation, on the serve and the tip.
+    const asked = await post(h.app, '/generate', { user_id: 'ana', prompt_version: 'v2' });
+    expect(asked.body).toMatchObject({ prompt_version: 'v2', prompt_source: 'request', serve: { prompt_version: 'v2' } });
+  });
+
+  it('writes through an OpenAI-compatible model when LLM_BASE_URL is set, and falls back to the template with the reason', async () => {
+    const h = await createHarness({ deps: { tipWriter: writerFor({ LLM_BASE_URL: llm.baseUrl, LLM_MODEL: 'tip-model', LLM_API_KEY: 'sk-serve', LLM_TIMEOUT_MS: '5000' }) } });
+    apps.push(h.app);
+    const body = { user_id: 'u3', arm: 'split_task', context: { hour_of_day: 9, tasks: [{ id: 'a', title: 'Write the quarterly report' }] } };
+    const ok = await post(h.app, '/generate', body);
+    expect(ok.body).toMatchObject({ text: 'Cut “Write the quarterly report” into three parts.', provider: 'openai-compatible', model: 'tip-model', fallback_reason: null });
+    expect(JSON.stringify(llm.requests.at(-1)!.body)).toContain('Tip: Split the biggest task into three small steps.');
+
+    llm.inject({ kind: 'status500' }, 2);
+    const fallback = await post(h.app, '/generate', body);
+    expect(fallback.status).toBe(200);
+    expect(fallback.body).toMatchObject({
+      text: 'Split the biggest task into three small steps.',
+      provider: 'template',
+      model: 'embedded-template',
+      fallback_reason: expect.stringMatching(/^http_status: /),
+    });
+    const metrics = (await get(h.app, '/metrics')).text;
+    expect(metrics).toContain('oo_ml_tips_generated_total{provider="openai-compatible",outcome="ok"} 1');
+    expect(metrics).toContain('oo_ml_tips_generated_total{provider="template",outcome="fallback"} 1');
   });
 });

@@ -11,7 +11,7 @@ import { createRng } from '../../src/random/rng.js';
 import { buildApp, type OoMlApp } from '../../src/server/app.js';
 import type { LoadedPolicies, PolicyProvider, ServerDeps, ServerEvent } from '../../src/server/deps.js';
 import { createMemoryEventSink, type MemoryEventSink } from '../../src/server/memory-event-sink.js';
-import { createTemplateTipWriter } from '../../src/server/template-tip-writer.js';
+import { createTipWriter, tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
 import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
 import { syntheticSnapshotIndex } from './synthetic-snapshot.js';
 
@@ -92,7 +92,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       load: () => (snapshot.next instanceof Error ? Promise.reject(snapshot.next) : Promise.resolve(snapshot.next)),
     },
     events: sink,
-    tipWriter: createTemplateTipWriter(),
+    tipWriter: createTipWriter(tipWriterSettingsFromEnv({}), { hash32 }),
     now: () => new Date(clock.ms),
     rng: createRng(options.seed ?? 7),
     shadowRng: createRng(11),

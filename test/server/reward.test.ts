@@ -110,7 +110,7 @@ describe('POST /reward', () => {
     expect(latency['p50']!).toBeGreaterThan(0);
     expect(latency['p50']!).toBeLessThanOrEqual(latency['p99']!);
     expect(stats.body['prompt_versions']).toEqual([
-      { prompt_version: 'template-v1', reactions: { completed: 2, dismissed: 1, ignored: 1, liked: 1 }, total: 5 },
+      { prompt_version: 'v1', reactions: { completed: 2, dismissed: 1, ignored: 1, liked: 1 }, total: 5 },
     ]);
   });
 });

@@ -60,7 +60,7 @@ describe('POST /score', () => {
       model_version: '1',
       experiment: null,
       variant: null,
-      prompt_version: 'template-v1',
+      prompt_version: 'v1',
       fallbacks: [],
       score: 0.5,
       propensity: 1 / ARM_COUNT,

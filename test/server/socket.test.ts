@@ -10,7 +10,7 @@ import { createFileJournalEventSink } from '../../src/server/file-journal-event-
 import { startServer } from '../../src/server/main.js';
 import { createRegistryPolicyProvider } from '../../src/server/registry-policies.js';
 import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/registry/policy-artifacts.js';
-import { createTemplateTipWriter } from '../../src/server/template-tip-writer.js';
+import { createTipWriter, tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
 import { ARM_COUNT } from '../../src/features/arms.js';
 import { tempHome } from '../helpers/temp-home.js';
 import { AS_OF, T0 } from './harness.js';
@@ -50,7 +50,7 @@ describe('oo-ml serve over a real socket', () => {
         policies: createRegistryPolicyProvider({ store, catalog: testCatalog }),
         snapshot: { load: async () => (await loadSnapshot(home.snapshots)).index },
         events,
-        tipWriter: createTemplateTipWriter(),
+        tipWriter: createTipWriter(tipWriterSettingsFromEnv({}), { hash32: (s) => h32(s) }),
         now: () => T0,
         rng: createRng(3),
         hash32: (s) => h32(s),
