@@ -61,6 +61,23 @@ export const TipReaction = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * `tip.reward`: a reward given as a number to `/reward` instead of a reaction (a caller that
+ * scores outcomes itself). Recorded so the server's online learning survives a restart and the
+ * log shows every update; offline training and evaluation keep the reaction rule of reward.ts.
+ */
+export const TipReward = Type.Object(
+  {
+    type: Type.Literal('tip.reward'),
+    event_id: Id,
+    ts: Timestamp,
+    user_id: Id,
+    serve_id: Id,
+    reward: Type.Number({ minimum: 0, maximum: 1 }),
+  },
+  { additionalProperties: false },
+);
+
 /** `task.created`: a task appeared in the user's list. */
 export const TaskCreated = Type.Object(
   {
@@ -90,6 +107,7 @@ export const TaskCompleted = Type.Object(
 export const EVENT_SCHEMAS = {
   'tip.served': TipServed,
   'tip.reaction': TipReaction,
+  'tip.reward': TipReward,
   'task.created': TaskCreated,
   'task.completed': TaskCompleted,
 } as const satisfies Record<string, TSchema>;
@@ -102,15 +120,17 @@ export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
 /** Static types of the events. */
 export type TipServedEvent = Static<typeof TipServed>;
 export type TipReactionEvent = Static<typeof TipReaction>;
+export type TipRewardEvent = Static<typeof TipReward>;
 export type TaskCreatedEvent = Static<typeof TaskCreated>;
 export type TaskCompletedEvent = Static<typeof TaskCompleted>;
 /** Any event. */
-export type OoEvent = TipServedEvent | TipReactionEvent | TaskCreatedEvent | TaskCompletedEvent;
+export type OoEvent = TipServedEvent | TipReactionEvent | TipRewardEvent | TaskCreatedEvent | TaskCompletedEvent;
 
 /** Compiled validators per event type. */
 export const EVENT_VALIDATORS = {
   'tip.served': createValidator(TipServed),
   'tip.reaction': createValidator(TipReaction),
+  'tip.reward': createValidator(TipReward),
   'task.created': createValidator(TaskCreated),
   'task.completed': createValidator(TaskCompleted),
 } as const;

@@ -7,7 +7,7 @@
  * OpenAI-compatible model when `LLM_BASE_URL` is set).
  */
 import type { FastifyServerOptions } from 'fastify';
-import type { TipReactionEvent, TipServedEvent } from '../events/schemas.js';
+import type { TipReactionEvent, TipRewardEvent, TipServedEvent } from '../events/schemas.js';
 import type { ExperimentsConfig } from '../experiments/assignment.js';
 import type { SnapshotIndex } from '../features/snapshot.js';
 import type { VectorLayoutName } from '../features/vectors.js';
@@ -53,7 +53,7 @@ export interface SnapshotProvider {
 }
 
 /** The events the server records. */
-export type ServerEvent = TipServedEvent | TipReactionEvent;
+export type ServerEvent = TipServedEvent | TipReactionEvent | TipRewardEvent;
 
 /**
  * Where serves and reactions go (an event bus, a journal…). `publish` resolves once the event
@@ -114,4 +114,5 @@ export interface ServerDeps {
 export const SUBJECTS = {
   'tip.served': 'signals.tip.served',
   'tip.reaction': 'feedback.tip.reaction',
+  'tip.reward': 'feedback.tip.reward',
 } as const satisfies Record<ServerEvent['type'], string>;

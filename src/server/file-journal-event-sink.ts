@@ -2,7 +2,7 @@
  * The embedded default EventSink: an append-only NDJSON journal (one event per line, each
  * written whole in one write on a file opened with O_APPEND), at
  * `<home>/data/serve-journal/events.ndjson` for `oo-ml serve`. Its `readAll` replays the file to
- * rebuild online state at start; lines that are not a valid tip.served / tip.reaction (a line
+ * rebuild online state at start; lines that are not a valid tip.served / tip.reaction / tip.reward (a line
  * torn by a crash, a hand edit) are skipped and counted, never fatal. The event-bus adapter
  * (NATS JetStream) can replace it: anything implementing EventSink fits.
  *
@@ -93,7 +93,7 @@ export async function createFileJournalEventSink(path: string): Promise<FileJour
           continue;
         }
         const type = (value as { type?: unknown } | null)?.type;
-        if ((type === 'tip.served' || type === 'tip.reaction') && EVENT_VALIDATORS[type].check(value)) {
+        if ((type === 'tip.served' || type === 'tip.reaction' || type === 'tip.reward') && EVENT_VALIDATORS[type].check(value)) {
           yield value as ServerEvent;
         } else {
           skipped++;

@@ -1,15 +1,14 @@
 /**
  * Rebuilds online learning from the event journal: every non-shadow `tip.served` becomes a
- * pending serve again, and every first `tip.reaction` to it within the reward window is a reward,
- * exactly as the live /reward computes it (events/reward.ts, with the reaction's and the serve's
- * timestamps). A reward updates a policy only when the serve's policy name and registry version
+ * pending serve again, and the first `tip.reaction` (reward by events/reward.ts, with the
+ * reaction's and the serve's timestamps) or `tip.reward` (its number) to it is its reward, exactly
+ * as the live /reward computed it. A reward updates a policy only when the serve's policy name and registry version
  * match a policy being replayed, so updates made on an older registered version never leak
  * into a newer one. Events before the last /admin/reset are skipped.
  *
  * The serve event records the JIT context (hour, day, open and overdue tasks) but not the
  * profile; it is looked up in the current snapshot at the serve's time. That equals what the
  * serve saw unless the snapshot changed since or the request carried `profile_features`.
- * Rewards given as a bare number (no reaction) publish no event and are not replayed.
  */
 import { armIndex } from '../features/arms.js';
 import { vectorDim, writeVector } from '../features/vectors.js';
@@ -24,6 +23,7 @@ import type { LivePolicy, ServingState } from './serving-state.js';
 export interface ReplaySummary {
   events: number;
   serves: number;
+  /** Reactions and numeric rewards (`tip.reaction` and `tip.reward` events). */
   reactions: number;
   /** Rewards applied to the replayed policies. */
   updates: number;
@@ -71,7 +71,7 @@ export async function replayJournal(job: ReplayJob): Promise<ReplaySummary> {
       continue;
     }
     const serve = found.serve;
-    job.pending.setReward(serve, tsMs, rewardOf(event.reaction, tsMs - serve.tsMs));
+    job.pending.setReward(serve, tsMs, event.type === 'tip.reward' ? event.reward : rewardOf(event.reaction, tsMs - serve.tsMs));
     const target = job.state.policies.get(serve.owner.policy);
     if (target === undefined || !job.targets.has(target) || target.modelVersion !== serve.owner.modelVersion) continue;
     let x = buffers.get(target.layout);

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { conflict, invalidInput, isOoMlError, notFound, unavailable } from '../errors.js';
 import { REWARD_WINDOW_MS, rewardOf } from '../events/reward.js';
-import type { TipReactionEvent, TipServedEvent } from '../events/schemas.js';
+import type { TipReactionEvent, TipRewardEvent, TipServedEvent } from '../events/schemas.js';
 import { assign, type ExperimentsConfig } from '../experiments/assignment.js';
 import { ARM_IDS, isArmId } from '../features/arms.js';
 import { vectorDim, writeVector, type VectorInput, type VectorLayoutName } from '../features/vectors.js';
@@ -401,22 +401,24 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     const value = reaction === null ? body.reward! : rewardOf(reaction, nowMs - serve.tsMs);
     // Claimed before the await, so a concurrent repeat answers "already rewarded".
     pending.setReward(serve, nowMs, value);
-    if (reaction !== null) {
-      const event: TipReactionEvent = {
-        type: 'tip.reaction',
-        event_id: newId(),
-        ts: isoFromMs(nowMs),
-        user_id: serve.userId,
-        serve_id: serve.serveId,
-        reaction,
-        dwell_ms: body.dwell_ms ?? 0,
-      };
-      try {
-        await publish(event);
-      } catch (e) {
-        pending.setReward(serve, null, 0);
-        throw e;
-      }
+    // A numeric reward is journaled too (tip.reward), so a restart replays every update.
+    const event: TipReactionEvent | TipRewardEvent =
+      reaction === null
+        ? { type: 'tip.reward', event_id: newId(), ts: isoFromMs(nowMs), user_id: serve.userId, serve_id: serve.serveId, reward: value }
+        : {
+            type: 'tip.reaction',
+            event_id: newId(),
+            ts: isoFromMs(nowMs),
+            user_id: serve.userId,
+            serve_id: serve.serveId,
+            reaction,
+            dwell_ms: body.dwell_ms ?? 0,
+          };
+    try {
+      await publish(event);
+    } catch (e) {
+      pending.setReward(serve, null, 0);
+      throw e;
     }
     const lp = current.policies.get(policy);
     let applied = false;

@@ -51,15 +51,15 @@ describe('oo-ml ingest (CLI)', () => {
       transport: 'nats',
       consumer: 'oo-ml-ingest',
       consumed: events.length + 1,
-      written: { 'tip.served': 2, 'tip.reaction': 2, 'task.created': 2, 'task.completed': 2 },
+      written: { 'tip.served': 2, 'tip.reaction': 2, 'tip.reward': 2, 'task.created': 2, 'task.completed': 2 },
       duplicates: 0,
       deadLettered: 1,
       deadLetterReasons: { invalid_event: 1 },
       stoppedBy: 'idle',
       eventsDir: h.events,
     });
-    expect(summary.files.length).toBe(4);
-    expect(await logCounts(h.events)).toEqual({ 'tip.served': 2, 'tip.reaction': 2, 'task.created': 2, 'task.completed': 2 });
+    expect(summary.files.length).toBe(5);
+    expect(await logCounts(h.events)).toEqual({ 'tip.served': 2, 'tip.reaction': 2, 'tip.reward': 2, 'task.created': 2, 'task.completed': 2 });
     const dlq = await readNatsDlq(server.url);
     expect(dlq.map((d) => d.subject)).toEqual(['dlq.signals.task.completed']);
     expect(JSON.stringify(dlq[0]!.envelope)).toContain('missing required field(s): event_id, ts, user_id, task_id');
@@ -72,8 +72,8 @@ describe('oo-ml ingest (CLI)', () => {
     const args = ['--home', h.home, 'ingest', '--until-idle', '--idle-ms', '200', '--max-wait-ms', '50', '--json'];
     const first = await runCli(args, { env: { NATS_URL: '' } });
     expect(first.code).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ transport: 'embedded', consumed: 4, deadLettered: 0 });
-    expect(await logCounts(h.events)).toEqual({ 'tip.served': 1, 'tip.reaction': 1, 'task.created': 1, 'task.completed': 1 });
+    expect(JSON.parse(first.stdout)).toMatchObject({ transport: 'embedded', consumed: events.length, deadLettered: 0 });
+    expect(await logCounts(h.events)).toEqual({ 'tip.served': 1, 'tip.reaction': 1, 'tip.reward': 1, 'task.created': 1, 'task.completed': 1 });
 
     // The consumer position is kept in the home: a re-run finds nothing new (human output this time).
     const again = await runCli(['--home', h.home, 'ingest', '--until-idle', '--idle-ms', '100', '--max-wait-ms', '50'], { env: { NATS_URL: '' } });
@@ -82,7 +82,7 @@ describe('oo-ml ingest (CLI)', () => {
     expect(again.stdout).toMatch(/consumed:\s+0\n/);
     expect(again.stdout).toMatch(/task\.completed\s+0/);
     expect(again.stderr).toContain('ingesting from the embedded bus as consumer oo-ml-ingest until idle');
-    expect(await logCounts(h.events)).toEqual({ 'tip.served': 1, 'tip.reaction': 1, 'task.created': 1, 'task.completed': 1 });
+    expect(await logCounts(h.events)).toEqual({ 'tip.served': 1, 'tip.reaction': 1, 'tip.reward': 1, 'task.created': 1, 'task.completed': 1 });
   });
 
   it('exits 1 with a hint, and no stack, when NATS_URL cannot be reached', async () => {

@@ -9,7 +9,7 @@ import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events
 import type { EventBus, EventConsumer, EventDelivery } from '../../src/events/event-bus.js';
 import { EVENT_TYPES, type OoEvent } from '../../src/events/schemas.js';
 import type { Transport } from '../../src/events/transport.js';
-import { completed, created, reacted, served } from '../helpers/events.js';
+import { completed, created, reacted, rewarded, served } from '../helpers/events.js';
 
 /** A dead letter as found on the DLQ. */
 export interface StoredDeadLetter {
@@ -49,6 +49,7 @@ export function oneOfEach(user = 'u1'): OoEvent[] {
     reacted(user, '2026-01-05T09:05:00.000Z', `${user}-s1`, 'completed', 4200),
     created(user, '2026-01-05T08:00:00.000Z', '2026-01-06T17:00:00.000Z'),
     completed(user, '2026-01-05T10:00:00.000Z'),
+    rewarded(user, '2026-01-05T09:06:00.000Z', `${user}-s1`, 0.5),
   ];
 }
 
@@ -81,9 +82,9 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
 
     it('delivers every event type on its subject, equal to what was published', async () => {
       const events = oneOfEach();
-      const subjects = ['signals.tip.served', 'feedback.tip.reaction', 'signals.task.created', 'signals.task.completed'];
+      const subjects = ['signals.tip.served', 'feedback.tip.reaction', 'signals.task.created', 'signals.task.completed', 'feedback.tip.reward'];
       for (const [i, e] of events.entries()) {
-        const channel = i === 1 ? 'feedback' : 'signals';
+        const channel = i === 1 || i === 4 ? 'feedback' : 'signals';
         expect(await h.bus.publish(channel, e)).toEqual({ subject: subjects[i], duplicate: false });
       }
       const c = await h.bus.consumer({ name: 'contract' });
@@ -198,7 +199,7 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
       await first.close();
 
       const second = await h.bus.consumer({ name: 'contract', ackWaitMs: 1000 });
-      const redelivered = await drain(second, 2, 1500);
+      const redelivered = await drain(second, events.length - 2, 1500);
       expect(redelivered.events.map((d) => d.event.event_id).sort()).toEqual(got.events.slice(2).map((d) => d.event.event_id).sort());
       await Promise.all(redelivered.events.map((d) => d.ack()));
       expect((await second.fetch({ max: 10, maxWaitMs: 200 })).events).toEqual([]);

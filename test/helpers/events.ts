@@ -4,6 +4,7 @@ import type {
   TaskCompletedEvent,
   TaskCreatedEvent,
   TipReactionEvent,
+  TipRewardEvent,
   TipServedEvent,
 } from '../../src/events/schemas.js';
 import type { ArmId } from '../../src/features/arms.js';
@@ -33,6 +34,11 @@ export function served(user: string, ts: string, serveId: string, arm: ArmId = '
 /** A tip.reaction at `ts`. */
 export function reacted(user: string, ts: string, serveId: string, reaction: Reaction, dwellMs = 1000): TipReactionEvent {
   return { type: 'tip.reaction', event_id: id('er'), ts, user_id: user, serve_id: serveId, reaction, dwell_ms: dwellMs };
+}
+
+/** A tip.reward (a numeric reward given to /reward) at `ts`. */
+export function rewarded(user: string, ts: string, serveId: string, reward: number): TipRewardEvent {
+  return { type: 'tip.reward', event_id: id('ew'), ts, user_id: user, serve_id: serveId, reward };
 }
 
 /** A task.completed at `ts`. */

@@ -94,7 +94,7 @@ describe('ingest from NATS JetStream', () => {
       transport: 'nats',
       consumer: INGEST_CONSUMER,
       consumed: events.length,
-      written: { 'tip.served': 4, 'tip.reaction': 4, 'task.created': 4, 'task.completed': 4 },
+      written: { 'tip.served': 4, 'tip.reaction': 4, 'tip.reward': 2, 'task.created': 4, 'task.completed': 4 },
       duplicates: 0,
       deadLettered: 0,
       stoppedBy: 'idle',
@@ -104,7 +104,7 @@ describe('ingest from NATS JetStream', () => {
     // Only ingest files, only inside day= folders, nothing half-written left behind.
     const files = await logFiles(paths.events);
     expect(files).toEqual([...summary.files].sort());
-    for (const f of files) expect(f).toMatch(/^(tip\.served|tip\.reaction|task\.created|task\.completed)\/day=2026-01-0[56]\/ingest-20260201T000000000Z-[0-9a-f]{12}\.parquet$/);
+    for (const f of files) expect(f).toMatch(/^(tip\.served|tip\.reaction|tip\.reward|task\.created|task\.completed)\/day=2026-01-0[56]\/ingest-20260201T000000000Z-[0-9a-f]{12}\.parquet$/);
     expect(await readdir(paths.tmp)).toEqual([]);
     const info = await natsConsumer(server.url, INGEST_CONSUMER);
     expect(info.num_pending + info.num_ack_pending).toBe(0);

@@ -42,16 +42,18 @@ describe('online learning across restarts', () => {
       a.clock.ms += 1000;
       await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction });
     }
+    const numeric = await post(a.app, '/score', { user_id: 'u1', arms: ['split_task'] });
+    await post(a.app, '/reward', { serve_id: numeric.body['serve_id'], reward: 0.4 });
     const waiting = await post(a.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
     const before = await scoreOf(a.app, 'split_task');
-    expect(before).toBeCloseTo((2 + 0.5) / 4, 12);
+    expect(before).toBeCloseTo((2 + 0.4 + 0.5) / 5, 12);
     const clock = a.clock.ms;
     await stop(a);
 
     // Every line is one whole event.
     const lines = (await readFile(join(dir, 'events.ndjson'), 'utf8')).trimEnd().split('\n');
     expect(lines.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual([
-      'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.served',
+      'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.reward', 'tip.served', 'tip.served',
     ]);
 
     const b = await serverOn(dir, clock + 60_000);

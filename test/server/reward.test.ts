@@ -44,8 +44,9 @@ describe('POST /reward', () => {
     expect((await post(h.app, '/reward', { serve_id: a.body['serve_id'], reaction: 'dismissed' })).body).toMatchObject({ applied: true, reward: 0 });
     const b = await post(h.app, '/score', { user_id: 'u1', arms: ['time_block'] });
     expect((await post(h.app, '/reward', { serve_id: b.body['serve_id'], reward: 0.25 })).body).toMatchObject({ applied: true, reward: 0.25 });
-    // Bare rewards publish no reaction event.
-    expect(h.sink.events.map((e) => e.type)).toEqual(['tip.served', 'tip.reaction', 'tip.served']);
+    // A bare reward is journaled as tip.reward, with its number.
+    expect(h.sink.events.map((e) => e.type)).toEqual(['tip.served', 'tip.reaction', 'tip.served', 'tip.reward']);
+    expect(h.sink.events[3]).toMatchObject({ type: 'tip.reward', serve_id: b.body['serve_id'], user_id: 'u1', reward: 0.25 });
     expect((await post(h.app, '/score', { user_id: 'u1', arms: ['time_block'] })).body['score']).toBeCloseTo((0 + 0.25 + 0.5) / 3, 12);
   });
 
