@@ -7,7 +7,8 @@
  *     `GET /bare`, both answering a constant JSON document — the framework's ceiling;
  *   - `scorer`: one real snapshot of BENCH_USERS users (default 1 million, written as Arrow and
  *     loaded through `loadSnapshot`) shared by two apps: the champion alone (events discarded),
- *     and champion + one shadow with every serve event appended to the NDJSON file journal.
+ *     and champion + one shadow with every serve event published on the embedded event bus
+ *     (what `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… publishes to JetStream).
  * Policies are the real catalog's: a LinUCB champion and a LinUCB candidate (α = 0.5) as the
  * shadow (BENCH_SHADOW=thompson uses linear Thompson sampling instead), trained on synthetic data. Bodies are varied and realistic: known and unknown users, hour/day
  * or `ts` or nothing, 0–15 tasks with due dates, an `arms` subset on 20 %, `profile_features`
@@ -38,7 +39,10 @@ import { getPolicy } from '../src/policies/catalog.js';
 import { createRng, type Rng } from '../src/random/rng.js';
 import { buildApp } from '../src/server/app.js';
 import type { EventSink, LoadedPolicy, ServerDeps } from '../src/server/deps.js';
-import { createFileJournalEventSink } from '../src/server/file-journal-event-sink.js';
+import { createEventBusOver } from '../src/events/event-bus.js';
+import { createEmbeddedTransport } from '../src/events/embedded-transport.js';
+import { createNatsTransport } from '../src/events/nats-transport.js';
+import { createBusEventSink } from '../src/server/bus-event-sink.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../src/prompts/tip-writer.js';
 import { writeSyntheticSnapshot } from '../test/server/synthetic-snapshot.js';
 
@@ -115,7 +119,9 @@ async function scorerChild(dir: string): Promise<void> {
   // The shadow is a candidate: by default a LinUCB retrained with a narrower α.
   const shadow = SHADOW === 'thompson' ? trained('thompson', rng, 5000, '8') : trained('linucb', rng, 8000, '8', { alpha: 0.5 });
   const discard: EventSink = { publish: () => Promise.resolve() };
-  const journal = await createFileJournalEventSink(join(dir, 'journal', 'events.ndjson'));
+  const natsUrl = process.env['BENCH_NATS_URL'];
+  const transport = natsUrl === undefined || natsUrl === '' ? createEmbeddedTransport(join(dir, 'bus')) : await createNatsTransport(natsUrl);
+  const journal = createBusEventSink(createEventBusOver(transport), { spillPath: join(dir, 'unsent.ndjson') });
   const base = (policies: Record<string, LoadedPolicy>, shadows: string[], events: EventSink, seed: number): ServerDeps => ({
     policies: { load: async () => ({ byName: new Map(Object.entries(policies)), champion: 'tip-policy@champion', shadows }) },
     snapshot: { load: async () => index },

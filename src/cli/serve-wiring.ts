@@ -1,20 +1,22 @@
 /**
  * The wiring of `oo-ml serve` (loaded only when the command runs): wires the embedded defaults into the server and runs it until SIGINT/SIGTERM —
  * the snapshot from <home>/data/snapshots (LATEST) or --snapshot, policies from the registry at
- * the tracking URI, the NDJSON journal under <home>/data/serve-journal/, and src/prompts' tip
+ * the tracking URI, events on the bus (NATS JetStream with NATS_URL, else the embedded journal
+ * under <home>/data/bus, where `oo-ml ingest` finds them), and src/prompts' tip
  * writer configured by the environment (embedded template unless LLM_BASE_URL is set).
  */
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { invalidInput } from '../errors.js';
+import { createEventBus } from '../events/event-bus.js';
 import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/assignment.js';
 import { loadSnapshot } from '../pipelines/snapshot-files.js';
 import { createRng } from '../random/rng.js';
 import { createStore } from '../registry/create-store.js';
 import type { ServerDeps } from '../server/deps.js';
-import { createFileJournalEventSink, journalPath } from '../server/file-journal-event-sink.js';
+import { createBusEventSink } from '../server/bus-event-sink.js';
 import { startServer } from '../server/main.js';
 import { getPolicy } from '../policies/catalog.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
@@ -56,7 +58,16 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const paths = ctx.config.paths;
   const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
   const snapshotDir = flags.snapshot === undefined ? paths.snapshots : resolve(flags.snapshot);
-  const events = await createFileJournalEventSink(journalPath(paths));
+  const bus = await createEventBus(ctx.config);
+  const spillPath = join(paths.data, 'serve-unsent.ndjson');
+  let busErrors = 0;
+  const events = createBusEventSink(bus, {
+    spillPath,
+    onError: (e) => {
+      // One line per outage, not per retry: the first failure and then every 1000th.
+      if (busErrors++ % 1000 === 0) ctx.note(`event bus (${bus.kind}) refused a publish, retrying: ${(e as Error).message}`);
+    },
+  });
   const hash32 = await loadXxhash32();
   const seed = randomInt(2 ** 31);
   const deps: ServerDeps = {
@@ -76,12 +87,13 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const server = await startServer({ deps, host: flags.host, port });
   try {
     const state = server.app.ooMl.state();
-    ctx.note(`oo-ml serve: listening on ${server.url} (journal ${events.path}, rng seed ${seed}, tips by ${writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`})`);
+    ctx.note(`oo-ml serve: listening on ${server.url} (events on the ${bus.kind === 'nats' ? `NATS bus at ${ctx.config.natsUrl ?? ''}` : `embedded bus under ${join(paths.data, 'bus')}`}, rng seed ${seed}, tips by ${writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`})`);
     if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
     await server.closed;
   } finally {
     await server.close();
     await events.close();
+    if (events.spilled > 0) ctx.note(`the event bus did not take ${events.spilled} events; they are in ${spillPath}`);
   }
   ctx.print(`stopped (${server.url})`, { stopped: true, url: server.url });
 }

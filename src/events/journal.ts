@@ -5,9 +5,9 @@
  *
  * Each message is one line: the payload bytes exactly as published (compact JSON, which never
  * holds a raw newline) followed by `\n`. A message's position is its line number (1-based),
- * which is the `seq` consumers see. Lines are appended whole — one write(2) on an O_APPEND
- * descriptor, so concurrent writers (the server, a CLI) never interleave inside a line — and
- * `datasync`ed before the publish resolves. Readers take complete lines only, so a line being
+ * which is the `seq` consumers see. Lines are appended whole — whole lines per write(2) on an
+ * O_APPEND descriptor, so concurrent writers (the server, a CLI) never interleave inside a line —
+ * and `datasync`ed before the publish resolves (group commit: see createJournalWriter). Readers take complete lines only, so a line being
  * written is picked up on a later read. A writer that crashed mid-line leaves a fragment without
  * `\n`; the next writer first ends it with `\n`, so the fragment becomes its own (invalid, hence
  * dead-lettered) line instead of corrupting the next message. Blank lines carry nothing and are
@@ -122,13 +122,31 @@ export interface JournalWriter {
   close(): Promise<void>;
 }
 
-interface SubjectWriter {
-  handle: FileHandle;
-  /** Appends run one after another so publish order is file order. */
-  tail: Promise<void>;
+interface QueuedLine {
+  line: Buffer;
+  resolve(): void;
+  reject(e: unknown): void;
 }
 
-/** A writer for the journals in `dir` (the folder must exist before the first append). */
+interface SubjectWriter {
+  handle: FileHandle;
+  /** Lines waiting for the next write; appends made while one is running join the next. */
+  queue: QueuedLine[];
+  /** The running write loop, or null when idle. */
+  running: Promise<void> | null;
+}
+
+/** At most this many bytes go into one write(2) of a group commit. */
+const GROUP_COMMIT_BYTES = 1 << 20;
+
+/**
+ * A writer for the journals in `dir` (the folder must exist before the first append).
+ *
+ * Group commit: appends that arrive while a write + datasync is running are written together by
+ * the next one (one write(2), one fdatasync), and each resolves only after the datasync that
+ * covers its line — the same guarantee as one sync per line, at a fraction of the syncs when
+ * many publishers are in flight (the server's event sink publishes concurrently).
+ */
 export function createJournalWriter(dir: string): JournalWriter {
   const writers = new Map<string, Promise<SubjectWriter>>();
 
@@ -141,7 +159,24 @@ export function createJournalWriter(dir: string): JournalWriter {
       // A crashed writer's fragment: close it off so our first line stays a line of its own.
       if (last[0] !== NL) await handle.write(Buffer.from([NL]));
     }
-    return { handle, tail: Promise.resolve() };
+    return { handle, queue: [], running: null };
+  }
+
+  async function writeLoop(w: SubjectWriter): Promise<void> {
+    while (w.queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (n < w.queue.length && (n === 0 || bytes + w.queue[n]!.line.length <= GROUP_COMMIT_BYTES)) bytes += w.queue[n++]!.line.length;
+      const batch = w.queue.splice(0, n);
+      try {
+        await w.handle.write(batch.length === 1 ? batch[0]!.line : Buffer.concat(batch.map((q) => q.line), bytes));
+        await w.handle.datasync();
+        for (const q of batch) q.resolve();
+      } catch (e) {
+        for (const q of batch) q.reject(e);
+      }
+    }
+    w.running = null;
   }
 
   return {
@@ -155,12 +190,9 @@ export function createJournalWriter(dir: string): JournalWriter {
       }
       const w = await pending;
       const line = Buffer.concat([data, Buffer.from([NL])]);
-      const run = w.tail.then(async () => {
-        await w.handle.write(line);
-        await w.handle.datasync();
-      });
-      w.tail = run.catch(() => undefined);
-      await run;
+      const done = new Promise<void>((resolve, reject) => w.queue.push({ line, resolve, reject }));
+      w.running ??= writeLoop(w);
+      return done;
     },
     async close() {
       const all = [...writers.values()];
@@ -168,7 +200,7 @@ export function createJournalWriter(dir: string): JournalWriter {
       for (const p of all) {
         const w = await p.catch(() => null);
         if (w === null) continue;
-        await w.tail;
+        await w.running;
         await w.handle.close();
       }
     },

@@ -2,7 +2,7 @@
  * What the server needs from the outside, as small interfaces. The app (`buildApp`) depends on
  * these only; the registry, the event bus and the tip writer are plugged in by `oo-ml serve`
  * (src/cli/commands/serve.ts) or by tests. Embedded defaults live beside this file:
- * `registry-policies.ts`, `file-journal-event-sink.ts`, `memory-event-sink.ts`,
+ * `registry-policies.ts`, `bus-event-sink.ts` (the event bus: embedded journal or NATS), `memory-event-sink.ts`,
  * `reset-marker.ts`; the tip writer is src/prompts' `createTipWriter` (embedded template, or an
  * OpenAI-compatible model when `LLM_BASE_URL` is set).
  */

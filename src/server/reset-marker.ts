@@ -12,7 +12,7 @@ import type { ResetMarker } from './deps.js';
 
 /** Where `oo-ml serve` keeps the marker (beside its journal). */
 export function resetMarkerPath(paths: HomePaths): string {
-  return join(paths.data, 'serve-journal', 'reset-at');
+  return join(paths.data, 'serve', 'reset-at');
 }
 
 /** A marker stored in `path` as an ISO-8601 time. */

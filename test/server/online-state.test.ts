@@ -2,29 +2,37 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OoMlApp } from '../../src/server/app.js';
-import { createFileJournalEventSink, type FileJournalEventSink } from '../../src/server/file-journal-event-sink.js';
+import { createEventBusOver } from '../../src/events/event-bus.js';
+import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
+import { createNatsTransport } from '../../src/events/nats-transport.js';
+import { createBusEventSink, type BusEventSink } from '../../src/server/bus-event-sink.js';
+import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
 import { createFileResetMarker } from '../../src/server/reset-marker.js';
 import { tempHome } from '../helpers/temp-home.js';
 import { createHarness, post } from './harness.js';
 
-const open: { app: OoMlApp; sink: FileJournalEventSink }[] = [];
+const open: { app: OoMlApp; sink: BusEventSink }[] = [];
+let nats: NatsTestServer | undefined;
 afterEach(async () => {
   for (const o of open.splice(0)) {
     await o.app.close();
     await o.sink.close();
   }
+  await nats?.stop();
+  nats = undefined;
 });
 
-/** A server over the journal and reset marker in `dir`, as `oo-ml serve` would start it. */
-async function serverOn(dir: string, clockMs?: number) {
-  const sink = await createFileJournalEventSink(join(dir, 'events.ndjson'));
+/** A server over the bus (embedded under `dir`, or NATS) and the reset marker in `dir`, as `oo-ml serve` starts it. */
+async function serverOn(dir: string, clockMs?: number, natsUrl?: string) {
+  const transport = natsUrl === undefined ? createEmbeddedTransport(join(dir, 'bus'), { pollMs: 5 }) : await createNatsTransport(natsUrl);
+  const sink = createBusEventSink(createEventBusOver(transport), { spillPath: join(dir, 'unsent.ndjson') });
   const h = await createHarness({ deps: { events: sink, resetMarker: createFileResetMarker(join(dir, 'reset-at')), adminToken: 't' } });
   if (clockMs !== undefined) h.clock.ms = clockMs;
   open.push({ app: h.app, sink });
   return { ...h, sink };
 }
 
-async function stop(s: { app: OoMlApp; sink: FileJournalEventSink }): Promise<void> {
+async function stop(s: { app: OoMlApp; sink: BusEventSink }): Promise<void> {
   await s.app.close();
   await s.sink.close();
   open.splice(open.findIndex((o) => o.app === s.app), 1);
@@ -50,11 +58,12 @@ describe('online learning across restarts', () => {
     const clock = a.clock.ms;
     await stop(a);
 
-    // Every line is one whole event.
-    const lines = (await readFile(join(dir, 'events.ndjson'), 'utf8')).trimEnd().split('\n');
-    expect(lines.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual([
-      'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.reaction', 'tip.served', 'tip.reward', 'tip.served', 'tip.served',
-    ]);
+    // Every event is one whole line of its subject's journal.
+    const types = async (subject: string) =>
+      (await readFile(join(dir, 'bus', `${subject}.ndjson`), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    expect(await types('signals.tip.served')).toEqual(Array(6).fill('tip.served'));
+    expect(await types('feedback.tip.reaction')).toEqual(Array(3).fill('tip.reaction'));
+    expect(await types('feedback.tip.reward')).toEqual(['tip.reward']);
 
     const b = await serverOn(dir, clock + 60_000);
     expect(await scoreOf(b.app, 'split_task')).toBe(before);
@@ -73,11 +82,11 @@ describe('online learning across restarts', () => {
     await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' });
     expect(await scoreOf(a.app, 'take_break')).toBe(0.75);
     await stop(a);
-    await appendFile(join(dir, 'events.ndjson'), '{"type":"tip.served","event_id":"x"\n');
+    await appendFile(join(dir, 'bus', 'signals.tip.served.ndjson'), '{"type":"tip.served","event_id":"x"\n');
 
     const b = await serverOn(dir);
     expect(await scoreOf(b.app, 'take_break')).toBe(0.75);
-    expect(b.sink.skippedLines).toBe(1);
+    expect(b.sink.skipped).toBe(1);
     b.clock.ms += 1000;
     const reset = await post(b.app, '/admin/reset', {}, { authorization: 'Bearer t' });
     expect(reset.status).toBe(200);
@@ -91,5 +100,21 @@ describe('online learning across restarts', () => {
     // Only the reward after the reset is replayed: (0 + 0.5) / (1 + 1).
     const c = await serverOn(dir, clock);
     expect(await scoreOf(c.app, 'take_break')).toBe(0.25);
+  });
+
+  it('rebuilds learning from NATS JetStream when the server publishes there', async () => {
+    nats = await startNatsServer();
+    const dir = (await tempHome()).home;
+    const a = await serverOn(dir, undefined, nats.url);
+    const s1 = await post(a.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
+    await post(a.app, '/reward', { serve_id: s1.body['serve_id'], reaction: 'liked' });
+    const s2 = await post(a.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
+    await post(a.app, '/reward', { serve_id: s2.body['serve_id'], reward: 0.2 });
+    const before = await scoreOf(a.app, 'quick_win');
+    expect(before).toBeCloseTo((1 + 0.2 + 0.5) / 3, 12);
+    const clock = a.clock.ms;
+    await stop(a);
+    const b = await serverOn(dir, clock, nats.url);
+    expect(await scoreOf(b.app, 'quick_win')).toBe(before);
   });
 });

@@ -6,7 +6,9 @@ import { loadSnapshot } from '../../src/pipelines/snapshot-files.js';
 import { createRng } from '../../src/random/rng.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import type { ServerEvent } from '../../src/server/deps.js';
-import { createFileJournalEventSink } from '../../src/server/file-journal-event-sink.js';
+import { createEventBusOver } from '../../src/events/event-bus.js';
+import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
+import { createBusEventSink } from '../../src/server/bus-event-sink.js';
 import { startServer } from '../../src/server/main.js';
 import { createRegistryPolicyProvider } from '../../src/server/registry-policies.js';
 import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/registry/policy-artifacts.js';
@@ -29,8 +31,8 @@ describe('oo-ml serve over a real socket', () => {
     await store.createModelVersion('tip-policy', `runs:/${run.info.runId}/policy`, run.info.runId);
     await store.setAlias('tip-policy', 'champion', 1);
 
-    const journal = join(home.data, 'serve-journal', 'events.ndjson');
-    const file = await createFileJournalEventSink(journal);
+    const busDir = join(home.data, 'bus');
+    const file = createBusEventSink(createEventBusOver(createEmbeddedTransport(busDir)), { spillPath: join(home.data, 'serve-unsent.ndjson') });
     // A serve event waits 150 ms, so its request is still in flight when shutdown starts.
     let entered!: () => void;
     const handling = new Promise<void>((r) => (entered = r));
@@ -76,7 +78,7 @@ describe('oo-ml serve over a real socket', () => {
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
     await file.close();
 
-    const lines = (await readFile(journal, 'utf8')).trimEnd().split('\n');
+    const lines = (await readFile(join(busDir, 'signals.tip.served.ndjson'), 'utf8')).trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ type: 'tip.served', serve_id: decision['serve_id'], user_id: 'u4' });
   });

@@ -1,0 +1,151 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEventBusOver, type EventBus } from '../../src/events/event-bus.js';
+import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
+import { createNatsTransport } from '../../src/events/nats-transport.js';
+import { createBusEventSink, type BusEventSink } from '../../src/server/bus-event-sink.js';
+import { SUBJECTS, type ServerEvent } from '../../src/server/deps.js';
+import { createMemoryEventSink } from '../../src/server/memory-event-sink.js';
+import { reacted, rewarded, served } from '../helpers/events.js';
+import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
+import { tempHome } from '../helpers/temp-home.js';
+import { createHarness, post } from './harness.js';
+
+const sinks: BusEventSink[] = [];
+let nats: NatsTestServer | undefined;
+afterEach(async () => {
+  await Promise.all(sinks.splice(0).map((s) => s.close()));
+  await nats?.stop();
+  nats = undefined;
+});
+
+async function embedded(): Promise<{ dir: string; bus: EventBus; spillPath: string }> {
+  const home = await tempHome();
+  const dir = join(home.data, 'bus');
+  return { dir, bus: createEventBusOver(createEmbeddedTransport(dir, { pollMs: 5 })), spillPath: join(home.data, 'unsent.ndjson') };
+}
+
+/** A bus that refuses publishes while `down` is set (the rest is the real bus). */
+function flaky(bus: EventBus): { bus: EventBus; down: boolean; attempts: number } {
+  const f = {
+    down: false,
+    attempts: 0,
+    bus: {
+      ...bus,
+      kind: bus.kind,
+      publish: (channel: Parameters<EventBus['publish']>[0], e: Parameters<EventBus['publish']>[1]) => {
+        f.attempts++;
+        return f.down ? Promise.reject(new Error('bus down')) : bus.publish(channel, e);
+      },
+    },
+  };
+  return f;
+}
+
+const manyEvents = (n: number): ServerEvent[] =>
+  Array.from({ length: n }, (_, i) =>
+    i % 3 === 0
+      ? served(`user-${i}`, '2026-02-05T10:00:00.000Z', `s${i}`)
+      : i % 3 === 1
+        ? reacted(`user-${i}`, '2026-02-05T10:00:01.000Z', `s${i - 1}`, 'liked')
+        : rewarded(`user-${i}`, '2026-02-05T10:00:02.000Z', `s${i - 2}`, 0.5),
+  );
+
+const subjectOf = (e: ServerEvent): string => SUBJECTS[e.type];
+/** manyEvents' serves are at :00, reactions at :01, rewards at :02. */
+const byTime = (events: ServerEvent[]): ServerEvent[] => (['tip.served', 'tip.reaction', 'tip.reward'] as const).flatMap((t) => events.filter((e) => e.type === t));
+
+describe('bus event sink', () => {
+  it('stores every event on its subject of the embedded bus, in publish order per subject, and replays them', async () => {
+    const { dir, bus, spillPath } = await embedded();
+    const sink = createBusEventSink(bus, { spillPath });
+    sinks.push(sink);
+    const events = manyEvents(3000);
+    await Promise.all(events.map((e) => sink.publish(subjectOf(e), e)));
+    await sink.flush();
+    expect(sink.queued).toBe(0);
+    for (const type of ['tip.served', 'tip.reaction', 'tip.reward'] as const) {
+      const lines = (await readFile(join(dir, `${SUBJECTS[type]}.ndjson`), 'utf8')).trimEnd().split('\n');
+      expect(lines.map((l) => JSON.parse(l) as ServerEvent)).toEqual(events.filter((e) => e.type === type));
+    }
+    const replayed: ServerEvent[] = [];
+    for await (const e of sink.readAll()) replayed.push(e);
+    expect(replayed).toEqual(byTime(events));
+    // A torn line (a crash mid-write) is skipped and counted, not fatal.
+    await appendFile(join(dir, 'signals.tip.served.ndjson'), '{"type":"tip.served","event_id":"x"\n');
+    let n = 0;
+    for await (const _ of sink.readAll()) n++;
+    expect([n, sink.skipped]).toEqual([events.length, 1]);
+  });
+
+  it('keeps events while the bus refuses them, retries in order, and refuses new ones past maxQueued', async () => {
+    const { dir, bus, spillPath } = await embedded();
+    const f = flaky(bus);
+    const sink = createBusEventSink(f.bus, { spillPath, maxQueued: 50, concurrency: 8 });
+    sinks.push(sink);
+    f.down = true;
+    const events = manyEvents(150).filter((e) => e.type === 'tip.served'); // 50
+    for (const e of events) await sink.publish(subjectOf(e), e);
+    expect(sink.queued).toBe(50);
+    const extra = served('late', '2026-02-05T10:00:00.000Z', 'late-1');
+    await expect(sink.publish('signals.tip.served', extra)).rejects.toMatchObject({ code: 'unavailable', message: /is behind: 50 events are waiting/ });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(f.attempts).toBeGreaterThanOrEqual(3); // retried with backoff (50, 100 ms), not given up
+    f.down = false;
+    await sink.flush();
+    const stored = (await readFile(join(dir, 'signals.tip.served.ndjson'), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as ServerEvent).event_id);
+    expect(stored).toEqual(events.map((e) => e.event_id));
+  });
+
+  it('spills what the bus never took to an NDJSON file on close', async () => {
+    const { bus, spillPath } = await embedded();
+    const f = flaky(bus);
+    const sink = createBusEventSink(f.bus, { spillPath, closeTimeoutMs: 100 });
+    f.down = true;
+    const events = manyEvents(9);
+    for (const e of events) await sink.publish(subjectOf(e), e);
+    await sink.close();
+    expect(sink.spilled).toBe(events.length);
+    const lines = (await readFile(spillPath, 'utf8')).trimEnd().split('\n');
+    expect(lines.map((l) => JSON.parse(l) as ServerEvent)).toEqual(events);
+    await expect(sink.publish('signals.tip.served', events[0]!)).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
+  it('publishes to NATS JetStream and replays from it', async () => {
+    nats = await startNatsServer();
+    const home = await tempHome();
+    const sink = createBusEventSink(createEventBusOver(await createNatsTransport(nats.url)), { spillPath: join(home.data, 'unsent.ndjson') });
+    sinks.push(sink);
+    const events = manyEvents(300);
+    await Promise.all(events.map((e) => sink.publish(subjectOf(e), e)));
+    await sink.flush();
+    const replayed: ServerEvent[] = [];
+    for await (const e of sink.readAll()) replayed.push(e);
+    // Replay is in time order (each serve before its reward), publish order within a time.
+    expect(replayed).toEqual(byTime(events));
+  });
+});
+
+describe('a failing event sink', () => {
+  it('turns a refused serve or reaction into 503, keeping the serve rewardable', async () => {
+    let fail = false;
+    const memory = createMemoryEventSink();
+    const sink = { ...memory, publish: (s: string, e: ServerEvent) => (fail ? Promise.reject(new Error('bus down')) : memory.publish(s, e)) };
+    const h = await createHarness({ deps: { events: sink } });
+    fail = true;
+    let r = await post(h.app, '/score', { user_id: 'u1' });
+    expect(r).toMatchObject({ status: 503, body: { error: 'unavailable', message: 'could not record the tip.served event: bus down' } });
+    fail = false;
+    const s = await post(h.app, '/score', { user_id: 'u1' });
+    fail = true;
+    r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' });
+    expect(r.status).toBe(503);
+    fail = false;
+    r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' });
+    expect(r.body).toMatchObject({ applied: true, reward: 1 });
+    expect(memory.events.map((e) => e.type)).toEqual(['tip.served', 'tip.reaction']);
+    expect(h.logs.join('')).toContain('event sink refused an event');
+    await h.app.close();
+  });
+});
