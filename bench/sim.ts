@@ -1,52 +1,138 @@
 /**
- * `npm run bench:sim` — simulated decisions per second end to end (scenario replay, feature
- * vector, policy choice and update, oracle probabilities, profile bookkeeping), for each policy
- * on one thread, then LinUCB with replications spread over worker threads (built dist/ only).
- * Target (issue #5): ≥ 500,000 decisions/s per core for LinUCB at D=12, K=8.
+ * `npm run bench:sim` — simulated decisions per second end to end: the environment (scenario
+ * build, daily profile bookkeeping, feature vector, oracle probabilities) plus the policy's choice
+ * and update. Results are printed and written to bench/results/sim.md.
+ *
+ * Target (issue #5): ≥ 500,000 decisions/s per core for LinUCB at D=12, K=8 — K is the number of
+ * arms there (ARM_COUNT, fixed by the contract), D the v2 layout. Reported, LinUCB first:
+ * - one thread, replay: the policy over a prebuilt scenario (a scenario is built once per
+ *   replication and shared by every policy, so this is the per-policy cost);
+ * - one thread, including the scenario build: build + replay, i.e. a one-policy simulation;
+ * - worker threads: 8 replications through `simulateParallel` (scenario builds, worker start-up
+ *   and the summary included) on 1 and on 2 workers; per core = total / workers.
+ * The other policies: replay only. Load average at start and end: the machine is shared.
  */
-import { cpus, totalmem } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ARM_COUNT } from '../src/features/arms.js';
+import { vectorDim } from '../src/features/vectors.js';
 import { POLICY_NAMES } from '../src/policies/policy.js';
 import { toEntrant } from '../src/sim/entrants.js';
 import { runPolicy } from '../src/sim/runner.js';
-import { createScenario } from '../src/sim/scenario.js';
+import { createScenario, type Scenario } from '../src/sim/scenario.js';
 import { createRng } from '../src/random/rng.js';
 
 const USERS = Number(process.env['BENCH_USERS'] ?? 2000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 24 * 28);
+const TARGET = 500_000;
+const REPLICATIONS = 8;
+const WORKERS = [1, 2];
+const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results', 'sim.md');
+
+const lines: string[] = [];
+const say = (line = ''): void => {
+  console.log(line);
+  lines.push(line);
+};
+const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' / ');
+const verdict = (perSec: number): string => (perSec >= TARGET ? 'met' : 'NOT met');
+const seconds = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e9;
 
 const cpu = cpus();
-console.log(`machine: ${cpu[0]?.model ?? 'unknown'} × ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`);
 const options = { users: USERS, rounds: ROUNDS, seed: 1 };
-let t = process.hrtime.bigint();
-const scenario = createScenario(options, 0);
-const scenarioMs = Number(process.hrtime.bigint() - t) / 1e6;
-console.log(`scenario: ${scenario.n.toLocaleString()} decisions (${USERS} users × ${ROUNDS} rounds) built in ${scenarioMs.toFixed(0)} ms (shared by every policy)`);
-const results: { policy: string; perSec: number }[] = [];
-for (const name of POLICY_NAMES) {
-  const entrant = toEntrant({ name, policy: name });
-  // Warm-up on a short prefix, then the measured replay.
-  runPolicy({ ...scenario, n: Math.min(20_000, scenario.n) }, entrant, entrant.initialState(), {}, createRng(1));
-  const runs: number[] = [];
-  for (let rep = 0; rep < 3; rep++) {
-    const state = entrant.initialState();
-    t = process.hrtime.bigint();
-    runPolicy(scenario, entrant, state, {}, createRng(2 + rep));
-    runs.push(scenario.n / (Number(process.hrtime.bigint() - t) / 1e9));
-  }
-  const best = Math.max(...runs);
-  results.push({ policy: name, perSec: best });
-  console.log(`${name.padEnd(12)} ${Math.round(best).toLocaleString().padStart(12)} decisions/s on one thread (best of 3: ${runs.map((r) => Math.round(r).toLocaleString()).join(', ')})`);
+say('## Simulation: decisions per second end to end (`npm run bench:sim`)');
+say();
+say(`- Machine: ${cpu[0]?.model ?? 'unknown'} × ${cpu.length} logical cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`);
+say(`- Load average at start (1/5/15 min): ${load()}`);
+say(`- Workload: ${USERS.toLocaleString('en-US')} users × ${ROUNDS} simulated hours, seed 1; D = ${vectorDim('v2')} (v2), K = ${ARM_COUNT} arms`);
+
+/** Replays `scenario` with a fresh state of `policy`; decisions per second. */
+function replay(policy: string, scenario: Scenario, seed: number): number {
+  const entrant = toEntrant({ name: policy, policy });
+  const state = entrant.initialState();
+  const t = process.hrtime.bigint();
+  runPolicy(scenario, entrant, state, {}, createRng(seed));
+  return scenario.n / seconds(t);
 }
-const lin = results.find((r) => r.policy === 'linucb')!;
-console.log(`linucb end to end: ${Math.round(lin.perSec).toLocaleString()} decisions/s per core  [target ≥ 500,000: ${lin.perSec >= 500_000 ? 'met' : 'NOT met'}]`);
+
+// Scenario builds (replications 0–2); replication 0 is the one every policy replays.
+const builds: number[] = [];
+const scenarios: Scenario[] = [];
+for (let rep = 0; rep < 3; rep++) {
+  const t = process.hrtime.bigint();
+  scenarios.push(createScenario(options, rep));
+  builds.push(seconds(t));
+}
+const scenario = scenarios[0]!;
+say(`- Scenario: ${fmt(scenario.n)} decisions; built in ${(median(builds) * 1e3).toFixed(0)} ms (median of 3: ${builds.map((s) => (s * 1e3).toFixed(0)).join(', ')} ms) = ${fmt(scenario.n / median(builds))} decisions/s`);
+say();
+
+// Warm-up: every policy on a short prefix, so no policy's first measured run pays for the JIT.
+const prefix = { ...scenario, n: Math.min(20_000, scenario.n) };
+for (const name of POLICY_NAMES) replay(name, prefix, 1);
+
+// LinUCB, one thread: replay, then build + replay.
+const linReplay = Array.from({ length: 5 }, (_, k) => replay('linucb', scenario, 2 + k));
+const linEndToEnd: number[] = [];
+for (let rep = 3; rep < 6; rep++) {
+  const entrant = toEntrant({ name: 'linucb', policy: 'linucb' });
+  const t = process.hrtime.bigint();
+  const s = createScenario(options, rep);
+  runPolicy(s, entrant, entrant.initialState(), {}, createRng(rep));
+  linEndToEnd.push(s.n / seconds(t));
+}
+
+// The other policies: replay only. Thompson computes its propensities by quadrature (~70 µs a
+// decision), so it runs once.
+const others = POLICY_NAMES.filter((n) => n !== 'linucb').map((name) => {
+  const runs = Array.from({ length: name === 'thompson' ? 1 : 3 }, (_, k) => replay(name, scenario, 2 + k));
+  return { name, runs };
+});
 
 // Worker threads: the parallel runner needs the compiled worker script (dist/).
 // @ts-expect-error dist/ has no declaration files; its API is src/sim/parallel.ts.
 const { simulateParallel } = (await import('../dist/sim/parallel.js')) as typeof import('../src/sim/parallel.js');
-const reps = Math.max(2, cpu.length) * 2;
-for (const workers of [1, Math.max(2, cpu.length)]) {
-  t = process.hrtime.bigint();
-  const r = await simulateParallel(options, reps, [{ name: 'linucb', policy: 'linucb' }], workers);
-  const secs = Number(process.hrtime.bigint() - t) / 1e9;
-  console.log(`linucb, ${reps} replications on ${workers} worker(s): ${Math.round(r.policies[0]!.decisions / secs).toLocaleString()} decisions/s including scenario generation`);
+const parallel = [];
+for (const workers of WORKERS) {
+  const t = process.hrtime.bigint();
+  const r = await simulateParallel(options, REPLICATIONS, [{ name: 'linucb', policy: 'linucb' }], workers);
+  const total = r.policies[0]!.decisions / seconds(t);
+  parallel.push({ workers, total, perCore: total / workers });
 }
+
+const runsOf = (xs: readonly number[]): string => xs.map((x) => fmt(x)).join(', ');
+say('### LinUCB (D = 12, K = 8), target ≥ 500,000 decisions/s per core');
+say();
+say('| measurement | decisions/s, median | best | runs | target |');
+say('|---|---:|---:|---|---|');
+say(`| one thread, replay of a prebuilt scenario | ${fmt(median(linReplay))} | ${fmt(Math.max(...linReplay))} | ${runsOf(linReplay)} | **${verdict(median(linReplay))}** |`);
+say(`| one thread, scenario build + replay | ${fmt(median(linEndToEnd))} | ${fmt(Math.max(...linEndToEnd))} | ${runsOf(linEndToEnd)} | **${verdict(median(linEndToEnd))}** |`);
+for (const p of parallel) {
+  say(`| ${REPLICATIONS} replications on ${p.workers} worker${p.workers > 1 ? 's' : ''}, per core (total ${fmt(p.total)}) | ${fmt(p.perCore)} | — | 1 | **${verdict(p.perCore)}** |`);
+}
+say();
+say('Worker runs include scenario builds, worker start-up and the summary. Medians decide "met".');
+say();
+say('### Every policy, one thread, replay of a prebuilt scenario');
+say();
+say('| policy | layout | decisions/s, median | best | runs |');
+say('|---|---|---:|---:|---|');
+const all = [{ name: 'linucb', runs: linReplay }, ...others];
+for (const { name, runs } of all) {
+  const layout = toEntrant({ name, policy: name }).policy.layout;
+  say(`| ${name} | ${layout} (D = ${vectorDim(layout)}) | ${fmt(median(runs))} | ${fmt(Math.max(...runs))} | ${runsOf(runs)} |`);
+}
+say();
+say(`- Load average at end: ${load()}`);
+say(`- Measured ${new Date().toISOString()}.`);
+
+await mkdir(dirname(RESULTS), { recursive: true });
+await writeFile(RESULTS, `${lines.join('\n')}\n`);
+console.log(`\nwritten to ${RESULTS}`);
