@@ -2,8 +2,9 @@
  * The steps of `oo-ml quickstart`, each one library call, in order. Loaded only when the
  * quickstart runs (it pulls in every pipeline).
  */
+import { join } from 'node:path';
 import { buildFeatures } from '../pipelines/feature-build.js';
-import { exportSnapshot } from '../pipelines/snapshot-files.js';
+import { exportSnapshot, loadSnapshot } from '../pipelines/snapshot-files.js';
 import { DEFAULT_SYNTH_START, synthesize } from '../pipelines/synth.js';
 import { buildTrainingSet } from '../pipelines/training-set.js';
 import { runSimulation } from '../pipelines/simulation.js';
@@ -11,13 +12,67 @@ import { DEFAULT_MODEL, trainPolicy } from '../pipelines/train.js';
 import { gatherEvidence } from '../experiments/evidence.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { createStore } from '../registry/create-store.js';
+import { startServer } from '../server/main.js';
 import type { CommandContext } from './context.js';
+import { closeServeWiring, serveWiring } from './serve-wiring.js';
 
 /** One finished step: its name, where its output went, and a one-line summary. */
 export interface StepResult {
   step: string;
   output: string;
   summary: string;
+  /** Further lines to show (the serve step's requests and responses). */
+  details?: string[];
+}
+
+/** The requests the quickstart sends its in-process server: varied users and contexts. */
+const SCORE_BODIES = [
+  { user_id: 'u0000001', context: { hour_of_day: 8, day_of_week: 0, tasks: [{ id: 't1', title: 'Write the weekly plan' }, { id: 't2' }] } },
+  { user_id: 'u0000002', context: { hour_of_day: 21, day_of_week: 4 } },
+  { user_id: 'someone-new', context: { hour_of_day: 13, day_of_week: 2, tasks: [{ id: 't3', due: '2026-01-01T00:00:00Z' }] } },
+] as const;
+
+/**
+ * Starts the server in-process (same wiring as `oo-ml serve`, on a free 127.0.0.1 port), scores
+ * SCORE_BODIES, rewards the first serve, writes one tip, and stops it; returns the exchanges.
+ */
+async function serveInProcess(ctx: CommandContext): Promise<Omit<StepResult, 'step'>> {
+  // The synthetic log lies in the past, so at today's date every profile would be past its TTL
+  // and fall back; the quickstart's server runs at the snapshot's as-of + 1 h instead.
+  const asOf = Date.parse((await loadSnapshot(ctx.config.paths.snapshots)).index.manifest.as_of);
+  const clock = new Date(asOf + 3_600_000);
+  // Embedded defaults, whatever the environment says: the quickstart's events stay in its home
+  // (no NATS_URL) and tips come from the template (no LLM_BASE_URL).
+  const embedded: CommandContext = { ...ctx, config: { ...ctx.config, natsUrl: undefined } };
+  const wiring = await serveWiring(embedded, { seed: 42, logger: false, now: () => clock, env: {} });
+  const details: string[] = [];
+  let url = '';
+  try {
+    const server = await startServer({ deps: wiring.deps, host: '127.0.0.1', port: 0, handleSignals: false });
+    url = server.url;
+    try {
+      const call = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
+        const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const answer = (await res.json()) as Record<string, unknown>;
+        details.push(`POST ${path} ${JSON.stringify(body)}`, `  → ${res.status} ${JSON.stringify(answer)}`);
+        if (!res.ok) throw new Error(`quickstart server answered ${res.status} to POST ${path}: ${JSON.stringify(answer)}`);
+        return answer;
+      };
+      const serves = [];
+      for (const body of SCORE_BODIES) serves.push(await call('/score', body));
+      await call('/reward', { serve_id: serves[0]!['serve_id'], reaction: 'completed', dwell_ms: 4000 });
+      await call('/generate', { user_id: SCORE_BODIES[0].user_id, context: SCORE_BODIES[0].context });
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await closeServeWiring(ctx, wiring);
+  }
+  return {
+    output: join(ctx.config.paths.data, 'bus'),
+    summary: `${url}: ${SCORE_BODIES.length} scores, 1 reward, 1 generated tip, clock at ${clock.toISOString()} (snapshot as-of + 1 h); events on the embedded bus`,
+    details,
+  };
 }
 
 /** The quickstart's steps, in order; each returns where it wrote and what it did. */
@@ -88,6 +143,7 @@ export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omi
     ],
     ['promote --to shadow', () => promote('shadow')],
     ['promote --to champion', () => promote('champion')],
+    ['serve (in-process)', () => serveInProcess(ctx)],
   ];
 }
 

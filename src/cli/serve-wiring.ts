@@ -16,7 +16,7 @@ import { loadSnapshot } from '../pipelines/snapshot-files.js';
 import { createRng } from '../random/rng.js';
 import { createStore } from '../registry/create-store.js';
 import type { ServerDeps } from '../server/deps.js';
-import { createBusEventSink } from '../server/bus-event-sink.js';
+import { createBusEventSink, type BusEventSink } from '../server/bus-event-sink.js';
 import { startServer } from '../server/main.js';
 import { getPolicy } from '../policies/catalog.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
@@ -50,14 +50,41 @@ export interface ServeFlags {
   snapshot?: string;
 }
 
-/** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
-export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
-  const port = parseIntFlag('--port', flags.port, 0, 65_535);
+/** The server's dependencies as `oo-ml serve` wires them, and how to release them. */
+export interface ServeWiring {
+  deps: ServerDeps;
+  events: BusEventSink;
+  spillPath: string;
+  /** One line: where events go, the rng seed, which tip writer. */
+  describe: string;
+}
+
+/** Options of `serveWiring`. */
+export interface ServeWiringOptions {
+  experiments?: ExperimentsConfig;
+  snapshotDir?: string;
+  /** The scorer's seed (default: random per process, reported in `describe`). */
+  seed?: number;
+  /** Fastify logger setting (default: LOG_LEVEL or info, to stderr). */
+  logger?: ServerDeps['logger'];
+  /** The server's clock (default the command's). */
+  now?: () => Date;
+  /** Where DEFAULT_PROMPT_VERSION, TIP_PROMPT_VERSION, LLM_* and OO_ML_ADMIN_TOKEN are read (default process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * Wires the embedded defaults (or what the environment configures): snapshot from the home,
+ * policies from the registry, events on the bus, the prompts' tip writer. Used by `oo-ml serve`
+ * and by the quickstart's in-process server, so both run the same server.
+ */
+export async function serveWiring(ctx: CommandContext, options: ServeWiringOptions = {}): Promise<ServeWiring> {
   // Read before anything starts, so a typo in DEFAULT_PROMPT_VERSION/TIP_PROMPT_VERSION/LLM_* fails here.
-  const writerSettings = tipWriterSettingsFromEnv(process.env);
+  const env = options.env ?? process.env;
+  const writerSettings = tipWriterSettingsFromEnv(env);
   const paths = ctx.config.paths;
-  const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
-  const snapshotDir = flags.snapshot === undefined ? paths.snapshots : resolve(flags.snapshot);
+  const snapshotDir = options.snapshotDir ?? paths.snapshots;
+  const { experiments } = options;
   const bus = await createEventBus(ctx.config);
   const spillPath = join(paths.data, 'serve-unsent.ndjson');
   let busErrors = 0;
@@ -69,31 +96,55 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     },
   });
   const hash32 = await loadXxhash32();
-  const seed = randomInt(2 ** 31);
+  const seed = options.seed ?? randomInt(2 ** 31);
   const deps: ServerDeps = {
     policies: createRegistryPolicyProvider({ store: createStore(ctx.config.trackingUri), catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
     snapshot: { load: async () => (await loadSnapshot(snapshotDir)).index },
     events,
     tipWriter: createTipWriter(writerSettings, { hash32 }),
-    now: ctx.now,
+    now: options.now ?? ctx.now,
     rng: createRng(seed),
     hash32,
     ...(experiments === undefined ? {} : { experiments }),
-    ...(process.env['OO_ML_ADMIN_TOKEN'] ? { adminToken: process.env['OO_ML_ADMIN_TOKEN'] } : {}),
+    ...(env['OO_ML_ADMIN_TOKEN'] ? { adminToken: env['OO_ML_ADMIN_TOKEN'] } : {}),
     resetMarker: createFileResetMarker(resetMarkerPath(paths)),
     // Logs go to stderr so --json keeps stdout for the result.
-    logger: { level: process.env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
+    logger: options.logger ?? { level: process.env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
   };
-  const server = await startServer({ deps, host: flags.host, port });
+  const where = bus.kind === 'nats' ? `NATS bus at ${ctx.config.natsUrl ?? ''}` : `embedded bus under ${join(paths.data, 'bus')}`;
+  const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`;
+  return { deps, events, spillPath, describe: `events on the ${where}, rng seed ${seed}, tips by ${writer}` };
+}
+
+/** Closes the wiring's event sink, saying where events went if the bus did not take them. */
+export async function closeServeWiring(ctx: CommandContext, wiring: ServeWiring): Promise<void> {
+  await wiring.events.close();
+  if (wiring.events.spilled > 0) ctx.note(`the event bus did not take ${wiring.events.spilled} events; they are in ${wiring.spillPath}`);
+}
+
+/** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
+export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
+  const port = parseIntFlag('--port', flags.port, 0, 65_535);
+  const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
+  const wiring = await serveWiring(ctx, {
+    ...(experiments === undefined ? {} : { experiments }),
+    ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
+  });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ deps: wiring.deps, host: flags.host, port });
+  } catch (e) {
+    await closeServeWiring(ctx, wiring);
+    throw e;
+  }
   try {
     const state = server.app.ooMl.state();
-    ctx.note(`oo-ml serve: listening on ${server.url} (events on the ${bus.kind === 'nats' ? `NATS bus at ${ctx.config.natsUrl ?? ''}` : `embedded bus under ${join(paths.data, 'bus')}`}, rng seed ${seed}, tips by ${writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`})`);
+    ctx.note(`oo-ml serve: listening on ${server.url} (${wiring.describe})`);
     if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
     await server.closed;
   } finally {
     await server.close();
-    await events.close();
-    if (events.spilled > 0) ctx.note(`the event bus did not take ${events.spilled} events; they are in ${spillPath}`);
+    await closeServeWiring(ctx, wiring);
   }
   ctx.print(`stopped (${server.url})`, { stopped: true, url: server.url });
 }

@@ -1,15 +1,28 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from '../helpers/cli.js';
 import { tempHome } from '../helpers/temp-home.js';
 
+const BIN = fileURLToPath(new URL('../../bin/oo-ml.js', import.meta.url));
+
+let cwd: string;
+let home: string;
+let quickstart: CliResult;
+beforeAll(async () => {
+  cwd = (await tempHome()).home;
+  home = `${cwd}/oo-ml-quickstart`;
+  quickstart = await runCli(['quickstart'], { cwd, env: { NATS_URL: '', LLM_BASE_URL: '' } });
+}, 120_000);
+
 describe('oo-ml quickstart (CLI)', () => {
-  it('runs every step in ./oo-ml-quickstart, narrates them, says where outputs went and shows the card', async () => {
-    const h = await tempHome();
-    const r = await runCli(['quickstart'], { cwd: h.home });
+  it('runs every step in ./oo-ml-quickstart, narrates them, says where outputs went and shows the card', () => {
+    const r = quickstart;
     expect(r.code, r.stderr).toBe(0);
-    const home = `${h.home}/oo-ml-quickstart`;
-    expect(r.stdout).toContain(`quickstart finished: 8 steps in ${home}`);
+    expect(r.stdout).toContain(`quickstart finished: 9 steps in ${home}`);
     const steps = [...r.stdout.matchAll(/^ {2}(.+?)\s+→ (\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const);
     expect(steps.map(([s]) => s)).toEqual([
       'data synth',
@@ -20,11 +33,79 @@ describe('oo-ml quickstart (CLI)', () => {
       'sim',
       'promote --to shadow',
       'promote --to champion',
+      'serve (in-process)',
     ]);
     for (const [, out] of steps) expect(existsSync(out)).toBe(true);
-    expect(r.stderr).toContain('[1/8] data synth');
+    expect(r.stderr).toContain('[1/9] data synth');
     expect(r.stderr).toMatch(/tip-policy v1 @candidate, DR \d\.\d{3} \[/);
     expect(r.stdout).toContain('# Model card: tip-policy');
     expect(r.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \|/);
+  });
+
+  it('ends by serving the champion in-process: scores, one reward, one tip, with the responses printed', async () => {
+    const lines = quickstart.stdout.split('\n');
+    const answers = lines.filter((l) => l.startsWith('  → ')).map((l) => /^ {2}→ (\d{3}) (.*)$/.exec(l)!);
+    expect(answers.map((m) => m[1])).toEqual(['200', '200', '200', '200', '200']);
+    const bodies = answers.map((m) => JSON.parse(m[2]!) as Record<string, unknown>);
+    for (const b of bodies.slice(0, 3)) expect(b).toMatchObject({ policy: 'tip-policy@champion', model_version: '1', prompt_version: 'v1' });
+    // Users of the synthetic log have a fresh profile; the new user falls back.
+    expect(bodies[0]!['fallbacks']).toEqual([]);
+    expect(bodies[2]!['fallbacks']).toContain('completion_rate');
+    expect(bodies[3]).toMatchObject({ serve_id: bodies[0]!['serve_id'], applied: true, reward: 1 });
+    expect(bodies[4]).toMatchObject({ provider: 'template', prompt_version: 'v1', text: expect.stringMatching(/\w/) });
+    // The serves and the reaction are on the home's embedded bus, where `oo-ml ingest` reads them.
+    const served = (await readFile(join(home, 'data', 'bus', 'signals.tip.served.ndjson'), 'utf8')).trimEnd().split('\n');
+    expect(served).toHaveLength(4);
+    expect(await readFile(join(home, 'data', 'bus', 'feedback.tip.reaction.ndjson'), 'utf8')).toContain(String(bodies[0]!['serve_id']));
+  });
+});
+
+describe('oo-ml serve (CLI, a child process)', () => {
+  it('listens, is ready with the quickstart champion, replays the quickstart events, and stops cleanly on SIGTERM', async () => {
+    expect(quickstart.code).toBe(0);
+    const child = spawn(process.execPath, [BIN, 'serve', '--home', home, '--port', '0'], {
+      env: { ...process.env, NATS_URL: '', LLM_BASE_URL: '', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+        if (m !== null) resolve(m[1]!);
+      });
+      void exited.then(() => reject(new Error(`serve exited before listening: ${stderr}`)));
+    });
+    expect(stderr).toContain(`embedded bus under ${home}/data/bus`);
+    try {
+      const ready = (await (await fetch(`${url}/readyz`)).json()) as Record<string, unknown>;
+      expect(ready).toMatchObject({ ready: true, champion: 'tip-policy@champion', model_version: '1' });
+      // At start it replayed the quickstart's events from the bus (4 serves, 1 reaction, 1 update)…
+      expect(stderr).toContain('"replay":{"events":5,"serves":4,"reactions":1,"updates":1,"skipped":0}');
+      const post = (path: string, body: unknown) =>
+        fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      // …but those serves happened on the quickstart's clock (the synthetic log's time), months
+      // before this process's clock: past the 24 h reward window.
+      const generated = JSON.parse(/^ {2}→ 200 (\{"text".*)$/m.exec(quickstart.stdout)![1]!) as { serve: { serve_id: string } };
+      const expired = await post('/reward', { serve_id: generated.serve.serve_id, reaction: 'liked' });
+      expect(expired.status).toBe(404);
+      expect(await expired.json()).toMatchObject({ message: expect.stringContaining('older than the reward window') });
+      const scored = (await (await post('/score', { user_id: 'u0000003', context: { hour_of_day: 9 } })).json()) as { serve_id: string };
+      const rewarded = await post('/reward', { serve_id: scored.serve_id, reaction: 'liked' });
+      expect(await rewarded.json()).toMatchObject({ applied: true, reward: 1 });
+      const bad = await post('/score', { user_id: 'u0000001', context: { hour_of_day: 24 } });
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ error: 'invalid_input', details: [{ path: '/context/hour_of_day' }] });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(stdout).toBe(`stopped (${url})\n`);
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace, not even for the 400
+    const reactions = (await readFile(join(home, 'data', 'bus', 'feedback.tip.reaction.ndjson'), 'utf8')).trimEnd().split('\n');
+    expect(reactions).toHaveLength(2);
   });
 });

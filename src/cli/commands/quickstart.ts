@@ -28,6 +28,7 @@ export function registerQuickstart(program: Command): void {
         [
           `quickstart finished: ${results.length} steps in ${ctx.config.paths.home}`,
           ...results.map((r) => `  ${r.step.padEnd(24)} → ${r.output}`),
+          ...results.flatMap((r) => (r.details === undefined ? [] : ['', `── ${r.step} ──`, ...r.details])),
           '',
           `── model card (${cardPath}) ──`,
           '',
