@@ -15,12 +15,12 @@
  * publishes are refused with `unavailable`, which /score and /reward turn into 503 — the caller
  * learns at once instead of the server growing without bound. If the bus is still down when the
  * server shuts down, `close` writes what is left to `spillPath` (NDJSON, one event per line,
- * appended), says so, and `oo-ml events publish --file` style tooling or a later ingest can take
- * them from there.
+ * appended) and the caller says so; an event the bus refuses as invalid goes there at once. The
+ * file holds the events exactly as they would have been published.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { unavailable } from '../errors.js';
+import { isOoMlError, unavailable } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import { EVENT_VALIDATORS } from '../events/schemas.js';
 import type { Channel } from '../events/subjects.js';
@@ -46,7 +46,7 @@ export interface BusEventSinkOptions {
 export interface BusEventSink extends EventSink {
   /** Events accepted but not yet stored by the bus. */
   readonly queued: number;
-  /** Events written to `spillPath` by the last `close` (0 when the bus took everything). */
+  /** Events written to `spillPath` (0 when the bus took everything). */
   readonly spilled: number;
   /** Messages the last `readAll` met that are not valid events (dead-lettered by `oo-ml ingest`). */
   readonly skipped: number;
@@ -87,11 +87,23 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
         return true;
       } catch (e) {
         options.onError?.(e, item.event);
+        if (isOoMlError(e) && e.code === 'invalid_input') {
+          // The bus refuses the event itself (publish validated it, so a schema drift between
+          // the two): retrying cannot help, so it goes to the spill file now, not lost.
+          await spill([item.event]);
+          return true;
+        }
         if (stopAt !== null && Date.now() >= stopAt) return false;
         await sleep(wait);
         wait = Math.min(wait * 2, RETRY_MAX_MS);
       }
     }
+  }
+
+  async function spill(events: ServerEvent[]): Promise<void> {
+    await mkdir(dirname(options.spillPath), { recursive: true });
+    await appendFile(options.spillPath, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    spilled += events.length;
   }
 
   async function pump(): Promise<void> {
@@ -168,12 +180,7 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
     async close() {
       stopAt = Date.now() + closeTimeoutMs;
       await flush();
-      if (queue.length > 0) {
-        const left = queue.splice(0);
-        await mkdir(dirname(options.spillPath), { recursive: true });
-        await appendFile(options.spillPath, left.map((q) => JSON.stringify(q.event)).join('\n') + '\n');
-        spilled = left.length;
-      }
+      if (queue.length > 0) await spill(queue.splice(0).map((q) => q.event));
       await bus.close();
     },
   };

@@ -1,6 +1,7 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { invalidInput } from '../../src/errors.js';
 import { createEventBusOver, type EventBus } from '../../src/events/event-bus.js';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { createNatsTransport } from '../../src/events/nats-transport.js';
@@ -110,6 +111,28 @@ describe('bus event sink', () => {
     const lines = (await readFile(spillPath, 'utf8')).trimEnd().split('\n');
     expect(lines.map((l) => JSON.parse(l) as ServerEvent)).toEqual(events);
     await expect(sink.publish('signals.tip.served', events[0]!)).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
+  it('spills at once, without retrying, an event the bus refuses as invalid', async () => {
+    const { bus, spillPath } = await embedded();
+    let calls = 0;
+    const strict: EventBus = {
+      ...bus,
+      kind: bus.kind,
+      publish: (channel, e) => {
+        calls++;
+        return e.type === 'tip.reward' ? Promise.reject(invalidInput('tip.reward is not accepted here')) : bus.publish(channel, e);
+      },
+    };
+    const sink = createBusEventSink(strict, { spillPath });
+    sinks.push(sink);
+    const events = manyEvents(6);
+    for (const e of events) await sink.publish(subjectOf(e), e);
+    await sink.flush();
+    expect(calls).toBe(6);
+    expect(sink.spilled).toBe(2);
+    const spilled = (await readFile(spillPath, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as ServerEvent);
+    expect(spilled).toEqual(events.filter((e) => e.type === 'tip.reward'));
   });
 
   it('publishes to NATS JetStream and replays from it', async () => {
