@@ -118,7 +118,8 @@ for (const p of parallel) {
   say(`| ${REPLICATIONS} replications on ${p.workers} worker${p.workers > 1 ? 's' : ''}, per core (total ${fmt(p.total)}) | ${fmt(p.perCore)} | — | 1 | **${verdict(p.perCore)}** |`);
 }
 say();
-say('Worker runs include scenario builds, worker start-up and the summary. Medians decide "met".');
+say('Worker runs include scenario builds, worker start-up, each worker\'s JIT warm-up (a fresh thread\'s first replication');
+say('takes ~1.7× a later one) and the summary; the workers share the 2 cores with whatever else runs. Medians decide "met".');
 say();
 say('### Every policy, one thread, replay of a prebuilt scenario');
 say();
