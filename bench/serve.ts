@@ -18,7 +18,7 @@
  * machine's other load hits every target alike), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
  *
- * Env: BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -33,17 +33,8 @@ import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import xxhash from 'xxhash-wasm';
 import { ARM_COUNT, ARM_IDS } from '../src/features/arms.js';
-import { toVector } from '../src/features/vectors.js';
-import { loadSnapshot } from '../src/pipelines/snapshot-files.js';
-import { getPolicy } from '../src/policies/catalog.js';
 import { createRng, type Rng } from '../src/random/rng.js';
-import { buildApp } from '../src/server/app.js';
 import type { EventSink, LoadedPolicy, ServerDeps } from '../src/server/deps.js';
-import { createEventBusOver } from '../src/events/event-bus.js';
-import { createEmbeddedTransport } from '../src/events/embedded-transport.js';
-import { createNatsTransport } from '../src/events/nats-transport.js';
-import { createBusEventSink } from '../src/server/bus-event-sink.js';
-import { createTipWriter, tipWriterSettingsFromEnv } from '../src/prompts/tip-writer.js';
 import { writeSyntheticSnapshot } from '../test/server/synthetic-snapshot.js';
 
 const DURATION = Number(process.env['BENCH_DURATION'] ?? 30);
@@ -76,7 +67,8 @@ function answerParent(onExit: () => Promise<void>): void {
 }
 
 /** A policy trained on `n` synthetic decisions, so its state is not the all-zero prior. */
-function trained(name: 'linucb' | 'thompson', rng: Rng, n: number, version: string, params: Record<string, number> = {}): LoadedPolicy {
+function trained(lib: ServerLib, name: 'linucb' | 'thompson', rng: Rng, n: number, version: string, params: Record<string, number> = {}): LoadedPolicy {
+  const { getPolicy, toVector } = lib;
   const policy = getPolicy(name);
   const state = policy.init(ARM_COUNT, params);
   for (let i = 0; i < n; i++) {
@@ -107,7 +99,27 @@ async function bareChild(): Promise<void> {
   process.send!({ ready: { bare: port }, memory, before: memory, loadMs: 0 } satisfies ChildMessage);
 }
 
+/** The library as `oo-ml serve` runs it: the compiled dist/ (tsx's keepNames wraps every closure the TS source creates per request, ~2 % of the scorer's CPU). */
+async function loadServerLib() {
+  const dist = (m: string): Promise<unknown> => import(new URL(`../dist/${m}.js`, import.meta.url).href);
+  return {
+    ...((await dist('server/app')) as typeof import('../src/server/app.js')),
+    ...((await dist('policies/catalog')) as typeof import('../src/policies/catalog.js')),
+    ...((await dist('features/vectors')) as typeof import('../src/features/vectors.js')),
+    ...((await dist('pipelines/snapshot-files')) as typeof import('../src/pipelines/snapshot-files.js')),
+    ...((await dist('random/rng')) as typeof import('../src/random/rng.js')),
+    ...((await dist('events/event-bus')) as typeof import('../src/events/event-bus.js')),
+    ...((await dist('events/embedded-transport')) as typeof import('../src/events/embedded-transport.js')),
+    ...((await dist('events/nats-transport')) as typeof import('../src/events/nats-transport.js')),
+    ...((await dist('server/bus-event-sink')) as typeof import('../src/server/bus-event-sink.js')),
+    ...((await dist('prompts/tip-writer')) as typeof import('../src/prompts/tip-writer.js')),
+  };
+}
+type ServerLib = Awaited<ReturnType<typeof loadServerLib>>;
+
 async function scorerChild(dir: string): Promise<void> {
+  const lib = await loadServerLib();
+  const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createBusEventSink, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
   global.gc?.();
   const before = process.memoryUsage();
   const t0 = performance.now();
@@ -115,9 +127,9 @@ async function scorerChild(dir: string): Promise<void> {
   const loadMs = performance.now() - t0;
   const { h32 } = await xxhash();
   const rng = createRng(20260205);
-  const champion = trained('linucb', rng, 5000, '7');
+  const champion = trained(lib, 'linucb', rng, 5000, '7');
   // The shadow is a candidate: by default a LinUCB retrained with a narrower α.
-  const shadow = SHADOW === 'thompson' ? trained('thompson', rng, 5000, '8') : trained('linucb', rng, 8000, '8', { alpha: 0.5 });
+  const shadow = SHADOW === 'thompson' ? trained(lib, 'thompson', rng, 5000, '8') : trained(lib, 'linucb', rng, 8000, '8', { alpha: 0.5 });
   const discard: EventSink = { publish: () => Promise.resolve() };
   const natsUrl = process.env['BENCH_NATS_URL'];
   const transport = natsUrl === undefined || natsUrl === '' ? createEmbeddedTransport(join(dir, 'bus')) : await createNatsTransport(natsUrl);
@@ -153,7 +165,10 @@ async function scorerChild(dir: string): Promise<void> {
 }
 
 function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
-  const proc = fork(fileURLToPath(import.meta.url), args, { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools).
+  const prof = process.env['BENCH_CPU_PROF_DIR'];
+  const execArgv = [...process.execArgv, '--expose-gc', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const queue: ChildMessage[] = [];
   const waiting: { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }[] = [];
   proc.on('message', (m: ChildMessage) => (waiting.length > 0 ? waiting.shift()!.resolve(m) : queue.push(m)));
