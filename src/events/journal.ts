@@ -123,7 +123,8 @@ export interface JournalWriter {
 }
 
 interface QueuedLine {
-  line: Buffer;
+  /** The payload, without its newline. */
+  data: Uint8Array;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -166,10 +167,18 @@ export function createJournalWriter(dir: string): JournalWriter {
     while (w.queue.length > 0) {
       let bytes = 0;
       let n = 0;
-      while (n < w.queue.length && (n === 0 || bytes + w.queue[n]!.line.length <= GROUP_COMMIT_BYTES)) bytes += w.queue[n++]!.line.length;
+      while (n < w.queue.length && (n === 0 || bytes + w.queue[n]!.data.length + 1 <= GROUP_COMMIT_BYTES)) bytes += w.queue[n++]!.data.length + 1;
       const batch = w.queue.splice(0, n);
       try {
-        await w.handle.write(batch.length === 1 ? batch[0]!.line : Buffer.concat(batch.map((q) => q.line), bytes));
+        // One copy of the whole batch, newlines included.
+        const chunk = Buffer.allocUnsafe(bytes);
+        let at = 0;
+        for (const q of batch) {
+          chunk.set(q.data, at);
+          at += q.data.length;
+          chunk[at++] = NL;
+        }
+        await w.handle.write(chunk);
         await w.handle.datasync();
         for (const q of batch) q.resolve();
       } catch (e) {
@@ -189,8 +198,7 @@ export function createJournalWriter(dir: string): JournalWriter {
         pending.catch(() => writers.delete(subject));
       }
       const w = await pending;
-      const line = Buffer.concat([data, Buffer.from([NL])]);
-      const done = new Promise<void>((resolve, reject) => w.queue.push({ line, resolve, reject }));
+      const done = new Promise<void>((resolve, reject) => w.queue.push({ data, resolve, reject }));
       w.running ??= writeLoop(w);
       return done;
     },

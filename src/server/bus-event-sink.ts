@@ -11,9 +11,10 @@
  * graceful shutdown (`close`) nothing.
  *
  * Nothing is dropped: a publish the bus refuses is retried with backoff, in order, while the
- * queue holds it. When the queue reaches `maxQueued` (the bus has been down for a while) new
- * publishes are refused with `unavailable`, which /score and /reward turn into 503 — the caller
- * learns at once instead of the server growing without bound. If the bus is still down when the
+ * queue holds it. When the queue reaches `maxQueued`, a publish waits for room (backpressure:
+ * a scorer that outruns its bus slows down) and is refused with `unavailable` — 503 from /score
+ * and /reward — only when no room comes within `fullWaitMs` (the bus is down), so the server
+ * never grows without bound. If the bus is still down when the
  * server shuts down, `close` writes what is left to `spillPath` (NDJSON, one event per line,
  * appended) and the caller says so; an event the bus refuses as invalid goes there at once. The
  * file holds the events exactly as they would have been published.
@@ -27,8 +28,10 @@ import type { EventSink, ServerEvent } from './deps.js';
 
 /** Options of the bus sink. */
 export interface BusEventSinkOptions {
-  /** Events held while the bus is slow or down before publishes are refused (default 50 000). */
+  /** Events held while the bus is slow or down; past it a publish waits for room (default 50 000). */
   maxQueued?: number;
+  /** How long a publish waits for room in a full queue before it is refused (default 2 s). */
+  fullWaitMs?: number;
   /** Publishes in flight at once (default 256). */
   concurrency?: number;
   /** Where `close` writes events the bus would not take (NDJSON, appended). */
@@ -70,6 +73,9 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
   const maxQueued = options.maxQueued ?? 50_000;
   const concurrency = options.concurrency ?? 256;
   const closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+  const fullWaitMs = options.fullWaitMs ?? 2_000;
+  /** Publishes waiting for room in a full queue, oldest first. */
+  const roomWaiters: { admit(): void }[] = [];
   const queue: { channel: Channel; event: ServerEvent }[] = [];
   let pumping: Promise<void> | null = null;
   let stopAt: number | null = null;
@@ -112,6 +118,7 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       const stored = await Promise.all(batch.map(deliver));
       const done = stored.indexOf(false) === -1 ? batch.length : stored.indexOf(false);
       queue.splice(0, done);
+      while (roomWaiters.length > 0 && queue.length < maxQueued) roomWaiters.shift()!.admit();
       if (done < batch.length) break;
     }
     pumping = null;
@@ -139,16 +146,33 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       // Validation happens once, in bus.publish (the edge); an event it refuses is spilled, not
       // retried (see deliver). Validating here too cost ~2 % of the scorer's CPU.
       if (stopAt !== null) return Promise.reject(unavailable('the event sink is closing'));
-      if (queue.length >= maxQueued) {
-        return Promise.reject(
-          unavailable(`the event bus (${bus.kind}) is behind: ${queue.length} events are waiting to be stored`, {
-            hint: bus.kind === 'nats' ? 'check that NATS_URL is reachable and JetStream is enabled' : 'check the disk under <home>/data/bus',
-          }),
-        );
+      const item = { channel: channelOf(subject), event };
+      if (queue.length < maxQueued && roomWaiters.length === 0) {
+        queue.push(item);
+        pumping ??= pump();
+        return Promise.resolve();
       }
-      queue.push({ channel: channelOf(subject), event });
-      pumping ??= pump();
-      return Promise.resolve();
+      // Full: the caller waits for room (backpressure: a scorer busier than its bus slows down
+      // instead of failing), and is refused only if the bus makes no room within fullWaitMs.
+      return new Promise<void>((resolve, reject) => {
+        const waiter = {
+          admit: () => {
+            clearTimeout(timer);
+            queue.push(item);
+            pumping ??= pump();
+            resolve();
+          },
+        };
+        const timer = setTimeout(() => {
+          roomWaiters.splice(roomWaiters.indexOf(waiter), 1);
+          reject(
+            unavailable(`the event bus (${bus.kind}) is behind: ${queue.length} events are waiting to be stored`, {
+              hint: bus.kind === 'nats' ? 'check that NATS_URL is reachable and JetStream is enabled' : 'check the disk under <home>/data/bus',
+            }),
+          );
+        }, fullWaitMs);
+        roomWaiters.push(waiter);
+      });
     },
     async *readAll() {
       const consumer = await bus.consumer({ name: options.replayConsumer ?? 'oo-ml-serve-replay', mode: 'replay' });

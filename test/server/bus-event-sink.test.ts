@@ -80,20 +80,25 @@ describe('bus event sink', () => {
     expect([n, sink.skipped]).toEqual([events.length, 1]);
   });
 
-  it('keeps events while the bus refuses them, retries in order, and refuses new ones past maxQueued', async () => {
+  it('keeps events while the bus refuses them, retries in order, and makes new ones wait for room, refusing them after fullWaitMs', async () => {
     const { dir, bus, spillPath } = await embedded();
     const f = flaky(bus);
-    const sink = createBusEventSink(f.bus, { spillPath, maxQueued: 50, concurrency: 8 });
+    const sink = createBusEventSink(f.bus, { spillPath, maxQueued: 50, concurrency: 8, fullWaitMs: 100 });
     sinks.push(sink);
     f.down = true;
     const events = manyEvents(150).filter((e) => e.type === 'tip.served'); // 50
     for (const e of events) await sink.publish(subjectOf(e), e);
     expect(sink.queued).toBe(50);
+    // Full: a publish waits for room, and is refused when none comes within fullWaitMs.
     const extra = served('late', '2026-02-05T10:00:00.000Z', 'late-1');
     await expect(sink.publish('signals.tip.served', extra)).rejects.toMatchObject({ code: 'unavailable', message: /is behind: 50 events are waiting/ });
-    await new Promise((r) => setTimeout(r, 200));
+    // One that waits while the bus comes back is admitted and stored after the others.
+    const patient = served('patient', '2026-02-05T10:00:00.000Z', 'patient-1');
+    const admitted = sink.publish('signals.tip.served', patient);
+    setTimeout(() => (f.down = false), 20);
+    await admitted;
+    events.push(patient);
     expect(f.attempts).toBeGreaterThanOrEqual(3); // retried with backoff (50, 100 ms), not given up
-    f.down = false;
     await sink.flush();
     const stored = (await readFile(join(dir, 'signals.tip.served.ndjson'), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as ServerEvent).event_id);
     expect(stored).toEqual(events.map((e) => e.event_id));
