@@ -19,10 +19,15 @@ import { fileURLToPath } from 'node:url';
 import { ARM_COUNT } from '../src/features/arms.js';
 import { vectorDim } from '../src/features/vectors.js';
 import { POLICY_NAMES } from '../src/policies/policy.js';
-import { toEntrant } from '../src/sim/entrants.js';
-import { runPolicy } from '../src/sim/runner.js';
-import { createScenario, type Scenario } from '../src/sim/scenario.js';
-import { createRng } from '../src/random/rng.js';
+import type { Scenario } from '../src/sim/scenario.js';
+
+// The measured code is the compiled dist/ that `oo-ml sim` runs (bench:sim builds it first):
+// under tsx, esbuild's keepNames wraps closures, and the same runs measured 10–25 % slower.
+const dist = (m: string): Promise<unknown> => import(new URL(`../dist/${m}.js`, import.meta.url).href);
+const { toEntrant } = (await dist('sim/entrants')) as typeof import('../src/sim/entrants.js');
+const { runPolicy } = (await dist('sim/runner')) as typeof import('../src/sim/runner.js');
+const { createScenario } = (await dist('sim/scenario')) as typeof import('../src/sim/scenario.js');
+const { createRng } = (await dist('random/rng')) as typeof import('../src/random/rng.js');
 
 const USERS = Number(process.env['BENCH_USERS'] ?? 2000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 24 * 28);
@@ -62,16 +67,17 @@ function replay(policy: string, scenario: Scenario, seed: number): number {
   return scenario.n / seconds(t);
 }
 
-// Scenario builds (replications 0–2); replication 0 is the one every policy replays.
+// Scenario builds (replications 0–4; the first ones warm the JIT up); replication 0 is the one
+// every policy replays.
 const builds: number[] = [];
 const scenarios: Scenario[] = [];
-for (let rep = 0; rep < 3; rep++) {
+for (let rep = 0; rep < 5; rep++) {
   const t = process.hrtime.bigint();
   scenarios.push(createScenario(options, rep));
   builds.push(seconds(t));
 }
 const scenario = scenarios[0]!;
-say(`- Scenario: ${fmt(scenario.n)} decisions; built in ${(median(builds) * 1e3).toFixed(0)} ms (median of 3: ${builds.map((s) => (s * 1e3).toFixed(0)).join(', ')} ms) = ${fmt(scenario.n / median(builds))} decisions/s`);
+say(`- Scenario: ${fmt(scenario.n)} decisions; built in ${(median(builds) * 1e3).toFixed(0)} ms (median of ${builds.length}: ${builds.map((s) => (s * 1e3).toFixed(0)).join(', ')} ms) = ${fmt(scenario.n / median(builds))} decisions/s`);
 say();
 
 // Warm-up: every policy on a short prefix, so no policy's first measured run pays for the JIT.
@@ -81,7 +87,7 @@ for (const name of POLICY_NAMES) replay(name, prefix, 1);
 // LinUCB, one thread: replay, then build + replay.
 const linReplay = Array.from({ length: 5 }, (_, k) => replay('linucb', scenario, 2 + k));
 const linEndToEnd: number[] = [];
-for (let rep = 3; rep < 6; rep++) {
+for (let rep = 5; rep < 10; rep++) {
   const entrant = toEntrant({ name: 'linucb', policy: 'linucb' });
   const t = process.hrtime.bigint();
   const s = createScenario(options, rep);
