@@ -136,20 +136,27 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
   return {
     kind: transport.kind,
 
-    async publish(channel, event) {
-      if (!isChannel(channel)) {
-        throw invalidInput(`channel "${String(channel)}" is not one of ${CHANNELS.join(', ')}`);
+    // Not async, and the payload through Buffer.from (pooled) rather than TextEncoder (one
+    // ArrayBuffer per event, a GC cost). With the embedded transport's and journal's fast paths,
+    // per /score with shadow + events (2 events; CPU profile of bench:serve's scorer, 100 k
+    // users): bus, encoding, transport and journal 19.6 → 11.9 µs, GC 20.3 → 9.6 µs.
+    publish(channel, event) {
+      try {
+        if (!isChannel(channel)) {
+          throw invalidInput(`channel "${String(channel)}" is not one of ${CHANNELS.join(', ')}`);
+        }
+        const type: unknown = (event as { type?: unknown }).type;
+        if (typeof type !== 'string' || !isEventType(type)) {
+          const message = `event type ${JSON.stringify(type)} is not one of ${EVENT_TYPES.join(', ')}`;
+          throw invalidInput(message, { details: [{ path: '/type', message }] });
+        }
+        const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
+        const valid = validator.parse(event, `${type} event`);
+        const subject = eventSubject(channel, type);
+        return transport.publish(subject, Buffer.from(JSON.stringify(valid)), valid.event_id).then((ack) => ({ subject, duplicate: ack.duplicate }));
+      } catch (e) {
+        return Promise.reject(e);
       }
-      const type: unknown = (event as { type?: unknown }).type;
-      if (typeof type !== 'string' || !isEventType(type)) {
-        const message = `event type ${JSON.stringify(type)} is not one of ${EVENT_TYPES.join(', ')}`;
-        throw invalidInput(message, { details: [{ path: '/type', message }] });
-      }
-      const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
-      const valid = validator.parse(event, `${type} event`);
-      const subject = eventSubject(channel, type);
-      const ack = await transport.publish(subject, encoder.encode(JSON.stringify(valid)), valid.event_id);
-      return { subject, duplicate: ack.duplicate };
     },
 
     async consumer(consumerOptions) {
