@@ -7,7 +7,7 @@
  * that state throughout; reload/reset build a new state and swap the reference. Awaits happen
  * only around the event sink (and the tip writer).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { conflict, invalidInput, isOoMlError, notFound, unavailable } from '../errors.js';
 import { REWARD_WINDOW_MS, rewardOf } from '../events/reward.js';
@@ -59,6 +59,11 @@ export interface ScoreOutcome {
   statsKey: string;
 }
 
+/** Where `scoreInto` records the stats row a decision counted in (the route's request). */
+export interface StatsKeyHolder {
+  ooStatsKey: string | null;
+}
+
 /** A written tip (the /generate response). */
 export type GenerateOutcome = GenerateResponse;
 
@@ -79,6 +84,8 @@ export interface Serving {
   /** The current state (read once per request). */
   state(): ServingState;
   score(body: ScoreBody, promptVersion?: string): Promise<ScoreOutcome>;
+  /** `score` for the route: the response alone, the stats row written into `holder` once the decision is recorded. */
+  scoreInto(body: ScoreBody, holder: StatsKeyHolder): Promise<ScoreResponse>;
   reward(body: RewardBody): Promise<RewardResponse>;
   generate(body: GenerateBody): Promise<GenerateOutcome>;
   /** Records a /score latency (ms) in its stats row. */
@@ -94,10 +101,23 @@ export interface Serving {
 
 const NO_EXPERIMENTS: ExperimentsConfig = { experiments: [] };
 
+/**
+ * Event ids: a process-random prefix and a counter, like serve ids (randomUUID per event was
+ * ~1.8 µs of a /score under a profile → one string concatenation). `oo-ml ingest` de-duplicates
+ * the event log by event_id across every server process and restart, so ids must be unique
+ * across processes: each process draws 96 random bits, so two of n processes ever started share
+ * a prefix with probability ~n² / 2^97 — nil in practice.
+ */
+export function createEventIds(prefix: string = randomBytes(12).toString('hex')): () => string {
+  let seq = 0;
+  const head = `${prefix}-`;
+  return () => head + (seq++).toString(36);
+}
+
 /** Loads the initial state (the server starts even when parts are missing) and returns the scorer. */
 export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): Promise<Serving> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? createEventIds();
   const experiments = deps.experiments ?? NO_EXPERIMENTS;
   // Shadows draw from their own stream so adding a shadow never changes the served arms.
   const shadowRng: Rng = deps.shadowRng ?? createRng(deps.rng.int(2 ** 31));
@@ -136,19 +156,21 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   let adminBusy = false;
   const sources = { snapshot: deps.snapshot, policies: deps.policies, experiments: deps.experiments };
 
-  // Not an async function: one promise per event instead of two on the /score path.
+  /** Counts and logs an event the sink refused, and throws the `unavailable` the caller answers. */
+  function refused(event: ServerEvent, e: unknown): never {
+    metrics.eventFailures.inc({ type: event.type });
+    log.error({ err: e, type: event.type }, 'event sink refused an event');
+    throw unavailable(`could not record the ${event.type} event: ${e instanceof Error ? e.message : String(e)}`, {
+      hint: 'the event sink (journal or bus) is failing; retry later',
+    });
+  }
+
+  // Not an async function: one promise per event instead of two.
   function publish(event: ServerEvent): Promise<void> {
-    const refused = (e: unknown): never => {
-      metrics.eventFailures.inc({ type: event.type });
-      log.error({ err: e, type: event.type }, 'event sink refused an event');
-      throw unavailable(`could not record the ${event.type} event: ${e instanceof Error ? e.message : String(e)}`, {
-        hint: 'the event sink (journal or bus) is failing; retry later',
-      });
-    };
     try {
-      return deps.events.publish(SUBJECTS[event.type], event).then(undefined, refused);
+      return deps.events.publish(SUBJECTS[event.type], event).then(undefined, (e: unknown) => refused(event, e));
     } catch (e) {
-      return Promise.reject(refused(e));
+      return Promise.reject(e).then(undefined, (err: unknown) => refused(event, err));
     }
   }
 
@@ -194,39 +216,70 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     promptVersion: string | null;
   }
   let shadowQueue: ShadowJob[] = [];
-  /** The batch being scored (drain waits for it). */
-  let shadowBatch: Promise<void> | null = null;
+  /** Shadow jobs queued plus shadow events not yet settled (drain waits for 0). */
+  let shadowsInFlight = 0;
+  let shadowsIdle: (() => void)[] = [];
+  const shadowSettled = (): void => {
+    if (--shadowsInFlight > 0) return;
+    const waiting = shadowsIdle;
+    shadowsIdle = [];
+    for (const resolve of waiting) resolve();
+  };
+  // Per shadow policy, built once: its publish handlers and (on its first recorded serve, as
+  // before) its stats row and counter — a shadow serve no longer builds a stats key string,
+  // looks up label cells or allocates handler closures (shadow path: see queueShadows).
+  type ShadowRow = { stored(): void; failed(e: unknown): void };
+  const shadowRows = new WeakMap<LivePolicy, ShadowRow>();
+  const shadowRowOf = (lp: LivePolicy, name: string): ShadowRow => {
+    let row = shadowRows.get(lp);
+    if (row === undefined) {
+      let key: string | null = null;
+      let served: { inc(): void } | null = null;
+      row = {
+        stored() {
+          stats.serve((key ??= stats.key({ policy: name, modelVersion: lp.modelVersion, experiment: null, variant: null, shadow: true })));
+          (served ??= metrics.shadowServed(name)).inc();
+          shadowSettled();
+        },
+        failed(e) {
+          metrics.shadowFailures.inc({ policy: name });
+          log.warn({ policy: name, reason: e instanceof Error ? e.message : String(e) }, 'shadow scoring failed');
+          shadowSettled();
+        },
+      };
+      shadowRows.set(lp, row);
+    }
+    return row;
+  };
 
   // Shadow jobs run in batches: the first job of a batch schedules one setImmediate (which runs
-  // after the current replies are written), and every job queued until then shares it.
+  // after the current replies are written), and every job queued until then shares it. The
+  // batch is synchronous up to the publishes, which settle into a counter (drain waits for it):
+  // no promise chain per batch, no Promise.all per job, no closures per shadow serve.
+  // Shadow machinery 3.4 → 1.4 µs per /score with one shadow (CPU profile, 100 k users).
   function queueShadows(job: ShadowJob): void {
+    shadowsInFlight++;
     shadowQueue.push(job);
-    if (shadowQueue.length > 1) return;
-    const previous = shadowBatch;
-    const batch: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => previous)
-      .then(() => {
-        const jobs = shadowQueue;
-        shadowQueue = [];
-        return Promise.all(jobs.map(scoreShadows));
-      })
-      .then(() => {
-        if (shadowBatch === batch) shadowBatch = null;
-      });
-    shadowBatch = batch;
+    if (shadowQueue.length === 1) setImmediate(runShadows);
   }
 
-  function scoreShadows(job: ShadowJob): Promise<unknown> {
+  function runShadows(): void {
+    const jobs = shadowQueue;
+    shadowQueue = [];
+    for (let j = 0; j < jobs.length; j++) {
+      scoreShadows(jobs[j]!);
+      shadowSettled();
+    }
+  }
+
+  function scoreShadows(job: ShadowJob): void {
     const { state, served, input, mask, userId, serveId, context, promptVersion } = job;
-    const recorded: Promise<unknown>[] = [];
     for (let i = 0; i < state.shadows.length; i++) {
       const name = state.shadows[i]!;
       if (name === served) continue;
       const lp = state.policies.get(name)!;
-      const failed = (e: unknown): void => {
-        metrics.shadowFailures.inc({ policy: name });
-        log.warn({ policy: name, reason: e instanceof Error ? e.message : String(e) }, 'shadow scoring failed');
-      };
+      const row = shadowRowOf(lp, name);
+      shadowsInFlight++;
       try {
         const nowMs = deps.now().getTime();
         const x = writeVector(lp.layout, input, vectorBuffer(lp.layout));
@@ -245,17 +298,11 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
           context,
           shadow: true,
         };
-        recorded.push(
-          publish(event).then(() => {
-            stats.serve(stats.key({ policy: name, modelVersion: lp.modelVersion, experiment: null, variant: null, shadow: true }));
-            metrics.shadowServed(name).inc();
-          }, failed),
-        );
+        publish(event).then(row.stored, row.failed);
       } catch (e) {
-        failed(e);
+        row.failed(e);
       }
     }
-    return Promise.all(recorded);
   }
 
   function notReady(state: ServingState, what: string): never {
@@ -266,16 +313,22 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   }
 
   function score(body: ScoreBody, promptVersionOverride?: string): Promise<ScoreOutcome> {
+    const holder: StatsKeyHolder = { ooStatsKey: null };
+    return scoreInto(body, holder, promptVersionOverride).then((response) => ({ response, statsKey: holder.ooStatsKey! }));
+  }
+
+  function scoreInto(body: ScoreBody, holder: StatsKeyHolder, promptVersionOverride?: string): Promise<ScoreResponse> {
     try {
-      return decideAndRecord(body, promptVersionOverride);
+      return decideAndRecord(body, promptVersionOverride, holder);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  // Synchronous up to the event sink, then one `.then` (not an async function: one promise
-  // and one microtask fewer per decision).
-  function decideAndRecord(body: ScoreBody, promptVersionOverride: string | undefined): Promise<ScoreOutcome> {
+  // Synchronous up to the event sink, then one `.then` carrying both outcomes (not an async
+  // function, no separate catch, no route-side `.then`: 4 promises and 2 closures fewer per
+  // decision): score + route 3.6 → 2.9 µs per /score (CPU profile, 100 k users).
+  function decideAndRecord(body: ScoreBody, promptVersionOverride: string | undefined, holder: StatsKeyHolder): Promise<ScoreResponse> {
     const state = current;
     if (state.snapshot === null || state.fallbackProfile === null) notReady(state, 'cannot score: not ready');
     const mask = allowedArms(body.arms);
@@ -337,21 +390,25 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       context: eventContext,
       shadow: false,
     };
-    const recorded = publish(event);
-    recorded.catch(() => pending.drop(serveId));
-    return recorded.then(() => {
-      const statsKey = row.key;
-      stats.serve(statsKey);
-      row.served.inc();
+    let sent: Promise<void>;
+    try {
+      sent = deps.events.publish(SUBJECTS[event.type], event);
+    } catch (e) {
+      sent = Promise.reject(e);
+    }
+    return sent.then(
+      () => {
+        const statsKey = row.key;
+        stats.serve(statsKey);
+        row.served.inc();
+        holder.ooStatsKey = statsKey;
 
-      if (state.shadows.length > 0) {
-        // After the reply, never delaying it; see queueShadows.
-        queueShadows({ state, served: name, input, mask, userId: body.user_id, serveId, context: eventContext, promptVersion });
-      }
+        if (state.shadows.length > 0) {
+          // After the reply, never delaying it; see queueShadows.
+          queueShadows({ state, served: name, input, mask, userId: body.user_id, serveId, context: eventContext, promptVersion });
+        }
 
-      return {
-        statsKey,
-        response: {
+        return {
           serve_id: serveId,
           arm: event.arm,
           score: d.score,
@@ -362,9 +419,13 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
           variant,
           prompt_version: promptVersion,
           fallbacks: context.fallbacks.length === 0 ? profile.fallbacks : [...context.fallbacks, ...profile.fallbacks],
-        },
-      };
-    });
+        };
+      },
+      (e: unknown) => {
+        pending.drop(serveId);
+        return refused(event, e);
+      },
+    );
   }
 
   async function reward(body: RewardBody): Promise<RewardResponse> {
@@ -492,6 +553,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     startedAt,
     state: () => current,
     score,
+    scoreInto: (body, holder) => scoreInto(body, holder),
     reward,
     generate,
     latency: (key, ms) => stats.latency(key, ms),
@@ -548,7 +610,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
         return { at: at.toISOString(), pending_cleared: cleared, policies: policyInfo(current) };
       }),
     async drain() {
-      while (shadowBatch !== null) await shadowBatch;
+      while (shadowsInFlight > 0) await new Promise<void>((resolve) => shadowsIdle.push(resolve));
       try {
         await deps.events.flush?.();
       } catch (e) {

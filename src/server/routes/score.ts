@@ -14,10 +14,7 @@ export const scoreRoutes: FastifyPluginAsyncTypebox<{ serving: Serving }> = asyn
         response: { 200: ScoreResponse, ...ERROR_RESPONSES },
       },
     },
-    (request) =>
-      serving.score(request.body).then((out) => {
-        request.ooStatsKey = out.statsKey;
-        return out.response;
-      }),
+    // The decision writes its stats row into the request itself (no `.then` here).
+    (request) => serving.scoreInto(request.body, request),
   );
 };
