@@ -4,9 +4,9 @@
  */
 import { appendFile, mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createEmbeddedTransport, embeddedBusDir } from '../../src/events/embedded-transport.js';
+import { createEmbeddedTransport, EMBEDDED_DEDUPE_WINDOW_MS, embeddedBusDir } from '../../src/events/embedded-transport.js';
 import { createEventBus, createEventBusOver } from '../../src/events/event-bus.js';
 import { journalSubjects } from '../../src/events/journal.js';
 import { completed, created } from '../helpers/events.js';
@@ -166,5 +166,37 @@ describe('embedded journal', () => {
     await writeFile(join(dir, 'consumers', 'edited.json'), '{"version":1,"consumer":"edited","subjects":{}}');
     await (await bus.consumer({ name: 'edited' })).close();
     await bus.close();
+  });
+
+  it('remembers message ids for the dedupe window only, forgets an id whose publish failed, and keeps a re-published id past its failed entry', async () => {
+    const paths = await tempHome('oo-ml-bus-');
+    const transport = createEmbeddedTransport(embeddedBusDir(paths));
+    let t = 1_000;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => t);
+    try {
+      const ok = (s: string) => Buffer.from(JSON.stringify({ s }));
+      const publish = (id: string, data = ok(id)) => transport.publish('signals.test', data, id);
+      // More ids than the FIFO's compaction threshold (1024), so expiry also compacts it.
+      for (let i = 0; i < 3000; i++) expect(await publish(`a${i}`)).toEqual({ duplicate: false });
+      expect(await publish('a5')).toEqual({ duplicate: true });
+      expect(await publish('a2999')).toEqual({ duplicate: true });
+      // A failed publish (a payload with a newline) forgets its id at once.
+      await expect(publish('x', Buffer.from('{"s":\n1}'))).rejects.toMatchObject({ code: 'internal' });
+      t += EMBEDDED_DEDUPE_WINDOW_MS / 2;
+      expect(await publish('x')).toEqual({ duplicate: false });
+      expect(await publish('a5')).toEqual({ duplicate: true });
+      // Past the window of the first 3000 (and of x's failed entry), before x's second one ends.
+      t += EMBEDDED_DEDUPE_WINDOW_MS / 2 + 1;
+      expect(await publish('b')).toEqual({ duplicate: false });
+      expect(await publish('x')).toEqual({ duplicate: true });
+      expect(await publish('a5')).toEqual({ duplicate: false });
+      expect(await publish('a6')).toEqual({ duplicate: false });
+      expect(await publish('a5')).toEqual({ duplicate: true });
+      t += EMBEDDED_DEDUPE_WINDOW_MS;
+      expect(await publish('x')).toEqual({ duplicate: false });
+    } finally {
+      clock.mockRestore();
+      await transport.close();
+    }
   });
 });
