@@ -4,27 +4,29 @@
  * under <home>/data/bus — where `oo-ml ingest` turns them into the Parquet event log, and from
  * where the server replays them at start to rebuild its online learning.
  *
- * `publish` queues the event in memory (the bus validates it when storing); a pump sends the queue to the bus in
- * order, many publishes in flight (JetStream acks; the embedded journal group-commits them into
- * one fsync). So a /score never waits for a disk sync or a network round trip, and the guarantee
- * is the same as a buffered journal's: a crash loses what was queued in the last milliseconds, a
- * graceful shutdown (`close`) nothing.
+ * `publish` queues the event in memory (the bus validates it when storing); a pump sends the
+ * queue to the bus, many publishes in flight (JetStream acks; the embedded journal group-commits
+ * them into one fsync). So a /score never waits for a disk sync or a network round trip, and the
+ * guarantee is a buffered journal's: a crash loses what was queued in the last milliseconds, a
+ * graceful shutdown nothing.
  *
- * Nothing is dropped: a publish the bus refuses is retried with backoff, in order, while the
- * queue holds it. When the queue reaches `maxQueued`, a publish waits for room (backpressure:
- * a scorer that outruns its bus slows down) and is refused with `unavailable` — 503 from /score
- * and /reward — only when no room comes within `fullWaitMs` (the bus is down), so the server
- * never grows without bound. If the bus is still down when the
- * server shuts down, `close` writes what is left to `spillPath` (NDJSON, one event per line,
- * appended) and the caller says so; an event the bus refuses as invalid goes there at once. The
- * file holds the events exactly as they would have been published.
+ * Nothing is dropped:
+ * - a publish the bus refuses stays queued and is retried with backoff (events after it may be
+ *   stored first; replay orders by time, and ingest does not care about order);
+ * - an event the bus refuses as invalid (schema drift, a bug) is written to `spillPath` at once;
+ * - when the queue reaches `maxQueued`, a publish waits for room (backpressure: a scorer that
+ *   outruns its bus slows down) and is refused with `unavailable` — 503 from /score and /reward —
+ *   only when no room comes within `fullWaitMs` (the bus is down);
+ * - `flush` gives up after `flushTimeoutMs`, so a shutdown with the bus down does not hang, and
+ *   `close` writes whatever is still queued to `spillPath` (NDJSON, one event per line as it
+ *   would have been published, appended) before it lets go of it.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isOoMlError, unavailable } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Channel } from '../events/subjects.js';
-import type { EventSink, ServerEvent } from './deps.js';
+import { SUBJECTS, type EventSink, type ServerEvent } from './deps.js';
 
 /** Options of the bus sink. */
 export interface BusEventSinkOptions {
@@ -34,11 +36,11 @@ export interface BusEventSinkOptions {
   fullWaitMs?: number;
   /** Publishes in flight at once (default 256). */
   concurrency?: number;
-  /** Where `close` writes events the bus would not take (NDJSON, appended). */
+  /** Where events the bus would not take are written (NDJSON, appended). */
   spillPath: string;
-  /** How long `close` keeps retrying before spilling (default 10 s). */
-  closeTimeoutMs?: number;
-  /** Called for every refused publish attempt (metrics, logs); the event is retried. */
+  /** Longest wait of `flush` (and so of `close` before it spills), default 10 s. */
+  flushTimeoutMs?: number;
+  /** Called for every refused publish attempt and failed spill (logs, metrics). Must not throw. */
   onError?: (error: unknown, event: ServerEvent) => void;
   /** Consumer name of the replay at start (default `oo-ml-serve-replay`). */
   replayConsumer?: string;
@@ -52,84 +54,119 @@ export interface BusEventSink extends EventSink {
   readonly spilled: number;
   /** Messages the last `readAll` met that are not valid events (dead-lettered by `oo-ml ingest`). */
   readonly skipped: number;
+  /** The server events held by the bus (after flushing what is queued), in time order. */
   readAll(): AsyncIterable<ServerEvent>;
+  /** Resolves when the queue is empty, or after `flushTimeoutMs` with the rest still queued. */
   flush(): Promise<void>;
-  /** Flushes (retrying up to `closeTimeoutMs`), spills what is left, closes the bus. */
+  /** Flushes, spills what is left, closes the bus. */
   close(): Promise<void>;
 }
 
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2_000;
 
-/** The channel of a server subject (`signals.tip.served` → `signals`). */
-function channelOf(subject: string): Channel {
-  return subject.startsWith('feedback.') ? 'feedback' : 'signals';
-}
+/** Channel of each server event type, from its subject (`feedback.tip.reaction` → `feedback`). */
+const CHANNEL_OF = Object.fromEntries(Object.entries(SUBJECTS).map(([type, subject]) => [type, subject.split('.')[0]])) as Record<
+  ServerEvent['type'],
+  Channel
+>;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+type Outcome = 'stored' | 'spilled' | 'retry';
 
 /** A sink over `bus`; the bus is closed by the sink's `close`. */
 export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions): BusEventSink {
   const maxQueued = options.maxQueued ?? 50_000;
   const concurrency = options.concurrency ?? 256;
-  const closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+  const flushTimeoutMs = options.flushTimeoutMs ?? 10_000;
   const fullWaitMs = options.fullWaitMs ?? 2_000;
+  const report = (e: unknown, event: ServerEvent): void => {
+    try {
+      options.onError?.(e, event);
+    } catch {
+      // A failing reporter must not stop the pump.
+    }
+  };
   /** Publishes waiting for room in a full queue, oldest first. */
   const roomWaiters: { admit(): void }[] = [];
-  const queue: { channel: Channel; event: ServerEvent }[] = [];
+  let queue: ServerEvent[] = [];
   let pumping: Promise<void> | null = null;
-  let stopAt: number | null = null;
+  let closing = false;
   let spilled = 0;
   let skipped = 0;
-  let idle: (() => void)[] = [];
+  /** Flushes waiting for the pump to drain the queue; each says whether it is done. */
+  let idle: (() => boolean)[] = [];
 
-  /** Publishes one event until the bus takes it (or `close` gives up); true when stored. */
-  async function deliver(item: { channel: Channel; event: ServerEvent }): Promise<boolean> {
-    let wait = RETRY_MIN_MS;
-    for (;;) {
-      try {
-        await bus.publish(item.channel, item.event);
-        return true;
-      } catch (e) {
-        options.onError?.(e, item.event);
-        if (isOoMlError(e) && e.code === 'invalid_input') {
-          // The bus refuses the event itself (publish validated it, so a schema drift between
-          // the two): retrying cannot help, so it goes to the spill file now, not lost.
-          await spill([item.event]);
-          return true;
-        }
-        if (stopAt !== null && Date.now() >= stopAt) return false;
-        await sleep(wait);
-        wait = Math.min(wait * 2, RETRY_MAX_MS);
-      }
-    }
-  }
-
-  async function spill(events: ServerEvent[]): Promise<void> {
+  async function spill(events: readonly ServerEvent[]): Promise<void> {
     await mkdir(dirname(options.spillPath), { recursive: true });
     await appendFile(options.spillPath, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
     spilled += events.length;
   }
 
-  async function pump(): Promise<void> {
-    while (queue.length > 0) {
-      // The batch stays in the queue until stored, so `queued` and a spill both still see it.
-      const batch = queue.slice(0, concurrency);
-      const stored = await Promise.all(batch.map(deliver));
-      const done = stored.indexOf(false) === -1 ? batch.length : stored.indexOf(false);
-      queue.splice(0, done);
-      while (roomWaiters.length > 0 && queue.length < maxQueued) roomWaiters.shift()!.admit();
-      if (done < batch.length) break;
+  /** One attempt to store `event`; never throws. */
+  async function attempt(event: ServerEvent): Promise<Outcome> {
+    try {
+      await bus.publish(CHANNEL_OF[event.type], event);
+      return 'stored';
+    } catch (e) {
+      report(e, event);
+      if (!(isOoMlError(e) && e.code === 'invalid_input')) return 'retry';
+      // The bus refuses the event itself: retrying cannot help, so it is spilled now.
+      try {
+        await spill([event]);
+        return 'spilled';
+      } catch (spillError) {
+        report(spillError, event);
+        return 'retry';
+      }
     }
-    pumping = null;
-    const waiting = idle;
-    idle = [];
-    for (const resolve of waiting) resolve();
+  }
+
+  async function pump(): Promise<void> {
+    let wait = RETRY_MIN_MS;
+    while (queue.length > 0 && !closing) {
+      const batch = queue.slice(0, concurrency);
+      const outcomes = await Promise.all(batch.map(attempt));
+      const failed = batch.filter((_, i) => outcomes[i] === 'retry');
+      // Events published meanwhile went to the end of `queue`; the failed ones stay in front.
+      queue = [...failed, ...queue.slice(batch.length)];
+      while (roomWaiters.length > 0 && queue.length < maxQueued) roomWaiters.shift()!.admit();
+      if (failed.length > 0) {
+        await sleep(wait);
+        wait = Math.min(wait * 2, RETRY_MAX_MS);
+      } else {
+        wait = RETRY_MIN_MS;
+      }
+    }
+  }
+
+  function startPump(): void {
+    pumping ??= pump()
+      .catch((e: unknown) => report(e, queue[0]!))
+      .finally(() => {
+        pumping = null;
+        idle = idle.filter((done) => !done());
+        // Events queued while the last round finished are picked up by a new pump.
+        if (queue.length > 0 && !closing) startPump();
+      });
   }
 
   function flush(): Promise<void> {
     if (pumping === null && queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => idle.push(resolve));
+    return new Promise((resolve) => {
+      const done = (): boolean => {
+        if (queue.length > 0 && !closing) return false;
+        clearTimeout(timer);
+        resolve();
+        return true;
+      };
+      const timer = setTimeout(() => {
+        idle = idle.filter((d) => d !== done);
+        resolve();
+      }, flushTimeoutMs);
+      idle.push(done);
+    });
   }
 
   return {
@@ -142,14 +179,11 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
     get skipped() {
       return skipped;
     },
-    publish(subject, event) {
-      // Validation happens once, in bus.publish (the edge); an event it refuses is spilled, not
-      // retried (see deliver). Validating here too cost ~2 % of the scorer's CPU.
-      if (stopAt !== null) return Promise.reject(unavailable('the event sink is closing'));
-      const item = { channel: channelOf(subject), event };
+    publish(_subject, event) {
+      if (closing) return Promise.reject(unavailable('the event sink is closing'));
       if (queue.length < maxQueued && roomWaiters.length === 0) {
-        queue.push(item);
-        pumping ??= pump();
+        queue.push(event);
+        startPump();
         return Promise.resolve();
       }
       // Full: the caller waits for room (backpressure: a scorer busier than its bus slows down
@@ -158,8 +192,8 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
         const waiter = {
           admit: () => {
             clearTimeout(timer);
-            queue.push(item);
-            pumping ??= pump();
+            queue.push(event);
+            startPump();
             resolve();
           },
         };
@@ -175,22 +209,22 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       });
     },
     async *readAll() {
+      // What this process queued (a replay after /admin/reload) belongs in the replay too.
+      await flush();
       const consumer = await bus.consumer({ name: options.replayConsumer ?? 'oo-ml-serve-replay', mode: 'replay' });
       skipped = 0;
       // The embedded bus reads subject by subject (feedback.* before signals.*), JetStream in
-      // stream order; replay needs each serve before its reward, so events are put in time
-      // order (serves first on equal times). That holds the server's events in memory once, at
-      // start — what the pending-serve store holds anyway.
+      // stream order; replay needs each serve before its reward, so the events are put in time
+      // order (serves first on equal times). That holds every retained server event in memory
+      // at start: fine for days of traffic, not for months (the embedded journal has no
+      // retention yet; JetStream keeps 7 days).
       const all: ServerEvent[] = [];
       try {
         for (;;) {
           const got = await consumer.fetch({ max: 1_000, maxWaitMs: bus.kind === 'nats' ? 1_000 : 20 });
           if (got.events.length === 0 && got.rejected.length === 0) break;
           skipped += got.rejected.length;
-          for (const d of got.events) {
-            const e = d.event;
-            if (e.type === 'tip.served' || e.type === 'tip.reaction' || e.type === 'tip.reward') all.push(e);
-          }
+          for (const d of got.events) if (Object.hasOwn(CHANNEL_OF, d.event.type)) all.push(d.event as ServerEvent);
         }
       } finally {
         await consumer.close();
@@ -202,9 +236,18 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
     },
     flush,
     async close() {
-      stopAt = Date.now() + closeTimeoutMs;
       await flush();
-      if (queue.length > 0) await spill(queue.splice(0).map((q) => q.event));
+      closing = true;
+      // A publish the bus never answers must not hang the shutdown either; an event in flight
+      // then may end up both stored and spilled (ingest de-duplicates by event_id).
+      await Promise.race([pumping, sleep(flushTimeoutMs)]);
+      for (const w of roomWaiters.splice(0)) w.admit();
+      if (queue.length > 0) {
+        const left = queue;
+        // Written first, let go of after: a failed spill throws with the events still held.
+        await spill(left);
+        queue = [];
+      }
       await bus.close();
     },
   };

@@ -27,23 +27,6 @@ async function embedded(): Promise<{ dir: string; bus: EventBus; spillPath: stri
   return { dir, bus: createEventBusOver(createEmbeddedTransport(dir, { pollMs: 5 })), spillPath: join(home.data, 'unsent.ndjson') };
 }
 
-/** A bus that refuses publishes while `down` is set (the rest is the real bus). */
-function flaky(bus: EventBus): { bus: EventBus; down: boolean; attempts: number } {
-  const f = {
-    down: false,
-    attempts: 0,
-    bus: {
-      ...bus,
-      kind: bus.kind,
-      publish: (channel: Parameters<EventBus['publish']>[0], e: Parameters<EventBus['publish']>[1]) => {
-        f.attempts++;
-        return f.down ? Promise.reject(new Error('bus down')) : bus.publish(channel, e);
-      },
-    },
-  };
-  return f;
-}
-
 const manyEvents = (n: number): ServerEvent[] =>
   Array.from({ length: n }, (_, i) =>
     i % 3 === 0
@@ -80,41 +63,87 @@ describe('bus event sink', () => {
     expect([n, sink.skipped]).toEqual([events.length, 1]);
   });
 
-  it('keeps events while the bus refuses them, retries in order, and makes new ones wait for room, refusing them after fullWaitMs', async () => {
+  it('retries an event the bus refuses until it takes it, storing the others meanwhile, each exactly once', async () => {
     const { dir, bus, spillPath } = await embedded();
-    const f = flaky(bus);
-    const sink = createBusEventSink(f.bus, { spillPath, maxQueued: 50, concurrency: 8, fullWaitMs: 100 });
+    const events = manyEvents(18).filter((e) => e.type === 'tip.served'); // 6
+    const stubborn = events[2]!.event_id;
+    const attempts = new Map<string, number>();
+    const refusing: EventBus = {
+      ...bus,
+      kind: bus.kind,
+      publish: (channel, e) => {
+        const n = (attempts.get(e.event_id) ?? 0) + 1;
+        attempts.set(e.event_id, n);
+        return e.event_id === stubborn && n <= 2 ? Promise.reject(new Error('bus hiccup')) : bus.publish(channel, e);
+      },
+    };
+    const sink = createBusEventSink(refusing, { spillPath, concurrency: 4 });
     sinks.push(sink);
-    f.down = true;
-    const events = manyEvents(150).filter((e) => e.type === 'tip.served'); // 50
     for (const e of events) await sink.publish(subjectOf(e), e);
-    expect(sink.queued).toBe(50);
-    // Full: a publish waits for room, and is refused when none comes within fullWaitMs.
-    const extra = served('late', '2026-02-05T10:00:00.000Z', 'late-1');
-    await expect(sink.publish('signals.tip.served', extra)).rejects.toMatchObject({ code: 'unavailable', message: /is behind: 50 events are waiting/ });
-    // One that waits while the bus comes back is admitted and stored after the others.
-    const patient = served('patient', '2026-02-05T10:00:00.000Z', 'patient-1');
-    const admitted = sink.publish('signals.tip.served', patient);
-    setTimeout(() => (f.down = false), 20);
-    await admitted;
-    events.push(patient);
-    expect(f.attempts).toBeGreaterThanOrEqual(3); // retried with backoff (50, 100 ms), not given up
     await sink.flush();
+    expect(attempts.get(stubborn)).toBe(3);
+    for (const e of events.filter((x) => x.event_id !== stubborn)) expect(attempts.get(e.event_id)).toBe(1);
     const stored = (await readFile(join(dir, 'signals.tip.served.ndjson'), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as ServerEvent).event_id);
-    expect(stored).toEqual(events.map((e) => e.event_id));
+    expect([...stored].sort()).toEqual(events.map((e) => e.event_id).sort());
+    expect(stored.at(-1)).toBe(stubborn);
+    expect(sink.spilled).toBe(0);
   });
 
-  it('spills what the bus never took to an NDJSON file on close', async () => {
+  it('makes publishes wait for room in a full queue, admitting them as the bus drains and refusing them after fullWaitMs', async () => {
+    const { dir, bus, spillPath } = await embedded();
+    // A bus that holds every publish until the test releases them.
+    let held: (() => void)[] = [];
+    const release = (): void => {
+      const h = held;
+      held = [];
+      for (const go of h) go();
+    };
+    const slow: EventBus = {
+      ...bus,
+      kind: bus.kind,
+      publish: (channel, e) => new Promise<void>((go) => held.push(go)).then(() => bus.publish(channel, e)),
+    };
+    const sink = createBusEventSink(slow, { spillPath, maxQueued: 5, concurrency: 5, fullWaitMs: 300 });
+    sinks.push(sink);
+    const events = manyEvents(60).filter((e) => e.type === 'tip.served'); // 20
+    for (const e of events.slice(0, 5)) await sink.publish(subjectOf(e), e);
+    expect(sink.queued).toBe(5);
+    let admitted = false;
+    const waiting = sink.publish(subjectOf(events[5]!), events[5]!).then(() => (admitted = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(admitted).toBe(false);
+    release();
+    await waiting;
+    // Full again (events 1–5 held by the bus), and nothing releases: refused after fullWaitMs.
+    expect(sink.queued).toBe(5);
+    await expect(sink.publish(subjectOf(events[6]!), events[6]!)).rejects.toMatchObject({ code: 'unavailable', message: /is behind: 5 events are waiting/ });
+    const draining = (async () => {
+      while (sink.queued > 0) {
+        release();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await sink.flush();
+    await draining;
+    const stored = (await readFile(join(dir, 'signals.tip.served.ndjson'), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as ServerEvent).event_id);
+    expect(stored).toEqual(events.slice(0, 6).map((e) => e.event_id));
+  });
+
+  it('does not hang a shutdown while the bus is down: the server closes, and close spills what is queued', async () => {
     const { bus, spillPath } = await embedded();
-    const f = flaky(bus);
-    const sink = createBusEventSink(f.bus, { spillPath, closeTimeoutMs: 100 });
-    f.down = true;
+    const down: EventBus = { ...bus, kind: bus.kind, publish: () => Promise.reject(new Error('bus down')) };
+    const sink = createBusEventSink(down, { spillPath, flushTimeoutMs: 200 });
+    const h = await createHarness({ deps: { events: sink } });
+    const scored = await post(h.app, '/score', { user_id: 'u1' });
+    expect(scored.status).toBe(200);
     const events = manyEvents(9);
     for (const e of events) await sink.publish(subjectOf(e), e);
+    await h.app.close(); // drains and flushes: bounded by flushTimeoutMs
     await sink.close();
-    expect(sink.spilled).toBe(events.length);
-    const lines = (await readFile(spillPath, 'utf8')).trimEnd().split('\n');
-    expect(lines.map((l) => JSON.parse(l) as ServerEvent)).toEqual(events);
+    expect(sink.spilled).toBe(10);
+    const lines = (await readFile(spillPath, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as ServerEvent);
+    expect(lines[0]).toMatchObject({ type: 'tip.served', serve_id: scored.body['serve_id'] });
+    expect(lines.slice(1)).toEqual(events);
     await expect(sink.publish('signals.tip.served', events[0]!)).rejects.toMatchObject({ code: 'unavailable' });
   });
 
