@@ -12,6 +12,7 @@ import { DEFAULT_MODEL, trainPolicy } from '../pipelines/train.js';
 import { gatherEvidence } from '../experiments/evidence.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { createStore } from '../registry/create-store.js';
+import { internal } from '../errors.js';
 import { startServer } from '../server/main.js';
 import type { CommandContext } from './context.js';
 import { closeServeWiring, serveWiring } from './serve-wiring.js';
@@ -55,7 +56,7 @@ async function serveInProcess(ctx: CommandContext): Promise<Omit<StepResult, 'st
         const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
         const answer = (await res.json()) as Record<string, unknown>;
         details.push(`POST ${path} ${JSON.stringify(body)}`, `  → ${res.status} ${JSON.stringify(answer)}`);
-        if (!res.ok) throw new Error(`quickstart server answered ${res.status} to POST ${path}: ${JSON.stringify(answer)}`);
+        if (!res.ok) throw internal(`the quickstart's server answered ${res.status} to POST ${path}: ${JSON.stringify(answer)}`);
         return answer;
       };
       const serves = [];

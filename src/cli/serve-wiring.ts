@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { invalidInput } from '../errors.js';
+import { exists } from '../io/atomic.js';
 import { createEventBus } from '../events/event-bus.js';
 import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/assignment.js';
 import { loadSnapshot } from '../pipelines/snapshot-files.js';
@@ -85,20 +86,40 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
   const paths = ctx.config.paths;
   const snapshotDir = options.snapshotDir ?? paths.snapshots;
   const { experiments } = options;
+  const hash32 = await loadXxhash32();
+  const oldJournal = join(paths.data, 'serve-journal', 'events.ndjson');
+  if (await exists(oldJournal)) {
+    ctx.note(`${oldJournal} (written by oo-ml before its events moved to the event bus) is no longer replayed; online learning restarts from the registered versions`);
+  }
   const bus = await createEventBus(ctx.config);
   const spillPath = join(paths.data, 'serve-unsent.ndjson');
-  let busErrors = 0;
+  // At most one line a minute, not one per retry, however long an outage lasts.
+  let lastNoteMs = -Infinity;
+  let unreported = 0;
   const events = createBusEventSink(bus, {
     spillPath,
     onError: (e) => {
-      // One line per outage, not per retry: the first failure and then every 1000th.
-      if (busErrors++ % 1000 === 0) ctx.note(`event bus (${bus.kind}) refused a publish, retrying: ${(e as Error).message}`);
+      const nowMs = Date.now();
+      if (nowMs - lastNoteMs < 60_000) {
+        unreported++;
+        return;
+      }
+      const more = unreported > 0 ? ` (and ${unreported} more since the last note)` : '';
+      ctx.note(`event bus (${bus.kind}) refused a publish${more}: ${e instanceof Error ? e.message : String(e)}`);
+      lastNoteMs = nowMs;
+      unreported = 0;
     },
   });
-  const hash32 = await loadXxhash32();
   const seed = options.seed ?? randomInt(2 ** 31);
+  let store: ReturnType<typeof createStore>;
+  try {
+    store = createStore(ctx.config.trackingUri);
+  } catch (e) {
+    await events.close(); // the bus is open: let it go before reporting the bad tracking URI
+    throw e;
+  }
   const deps: ServerDeps = {
-    policies: createRegistryPolicyProvider({ store: createStore(ctx.config.trackingUri), catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
+    policies: createRegistryPolicyProvider({ store, catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
     snapshot: { load: async () => (await loadSnapshot(snapshotDir)).index },
     events,
     tipWriter: createTipWriter(writerSettings, { hash32 }),
@@ -109,7 +130,7 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
     ...(env['OO_ML_ADMIN_TOKEN'] ? { adminToken: env['OO_ML_ADMIN_TOKEN'] } : {}),
     resetMarker: createFileResetMarker(resetMarkerPath(paths)),
     // Logs go to stderr so --json keeps stdout for the result.
-    logger: options.logger ?? { level: process.env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
+    logger: options.logger ?? { level: env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
   };
   const where = bus.kind === 'nats' ? `NATS bus at ${ctx.config.natsUrl ?? ''}` : `embedded bus under ${join(paths.data, 'bus')}`;
   const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`;

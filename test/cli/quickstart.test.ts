@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { tempHome } from '../helpers/temp-home.js';
 
@@ -67,6 +67,10 @@ describe('oo-ml serve (CLI, a child process)', () => {
       env: { ...process.env, NATS_URL: '', LLM_BASE_URL: '', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Whatever happens below, no server outlives the test.
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -104,7 +108,10 @@ describe('oo-ml serve (CLI, a child process)', () => {
     }
     expect(await exited).toBe(0);
     expect(stdout).toBe(`stopped (${url})\n`);
-    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace, not even for the 400
+    // No stack trace, not even for the 400: neither printed nor inside a JSON log line.
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(stderr).not.toMatch(/\\n\s+at /);
+    expect(stderr).not.toContain('"stack"');
     const reactions = (await readFile(join(home, 'data', 'bus', 'feedback.tip.reaction.ndjson'), 'utf8')).trimEnd().split('\n');
     expect(reactions).toHaveLength(2);
   });
