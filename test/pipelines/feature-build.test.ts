@@ -6,7 +6,8 @@ import { isOoMlError } from '../../src/errors.js';
 import { sqlString, withDb } from '../../src/io/duckdb.js';
 import { writeEventLog } from '../../src/pipelines/event-log.js';
 import { buildFeatures } from '../../src/pipelines/feature-build.js';
-import { completed, reacted, served } from '../helpers/events.js';
+import { createRng } from '../../src/random/rng.js';
+import { completed, created, reacted, served } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 import type { HomePaths } from '../../src/config.js';
 
@@ -170,5 +171,84 @@ describe('features build', () => {
     await expect(build(h, '2026-02-05T00:00:00Z')).rejects.toMatchObject({ code: 'invalid_input' });
     expect(await readFile(join(h.features, 'profile_features.parquet'))).toEqual(features);
     expect((await profile(h, 'a'))['tip_volume']).toBe(4);
+  });
+});
+
+describe('features build against a brute-force computation', () => {
+  it('gives every user the as-of values and daily history a plain loop over the raw events gives', async () => {
+    const rng = createRng(2026);
+    const DAY = 86_400_000;
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const events: OoEvent[] = [];
+    const reactions = ['completed', 'dismissed', 'ignored', 'liked'] as const;
+    // Four active users with different densities over 45 days, shadow serves mixed in, and a
+    // user whose only events are task creations (a profile row of nulls from its first day).
+    for (const [u, perDay] of [['u1', 3], ['u2', 1], ['u3', 0.3], ['u4', 5]] as const) {
+      for (let d = 0; d < 45; d++) {
+        const n = Math.floor(perDay + rng.next());
+        for (let k = 0; k < n; k++) {
+          const t = start + d * DAY + Math.floor(rng.next() * DAY);
+          const sid = `${u}-${d}-${k}`;
+          const s = served(u, iso(t), sid);
+          events.push(rng.next() < 0.1 ? { ...s, shadow: true } : s);
+          if (rng.next() < 0.7) events.push(reacted(u, iso(t + 30_000), sid, reactions[rng.int(4)]!, rng.int(1_200_000)));
+          if (rng.next() < 0.5) events.push(completed(u, iso(t + Math.floor(rng.next() * 3_600_000))));
+        }
+      }
+    }
+    events.push(created('u5', '2026-01-20T08:00:00Z'), created('u5', '2026-02-02T08:00:00Z'));
+    const T = Date.parse('2026-02-10T13:30:00Z'); // not a midnight
+    const h = await tempHome();
+    await writeLog(h, events);
+    await build(h, iso(T));
+
+    /** The contract's formulas over raw events in [lo, hi), as plain TypeScript. */
+    const expected = (user: string, lo: number, hi: number) => {
+      const ts = (e: OoEvent) => Date.parse(e.ts);
+      const mine = events.filter((e) => e.user_id === user && ts(e) >= lo && ts(e) < hi);
+      const rx = mine.filter((e) => e.type === 'tip.reaction');
+      const done = mine.filter((e) => e.type === 'task.completed');
+      const sv = mine.filter((e) => e.type === 'tip.served' && !e.shadow);
+      const rate = (k: number) => (rx.length > 0 ? k / rx.length : null);
+      let s = 0;
+      let c = 0;
+      for (const e of done) {
+        const d = new Date(ts(e));
+        const angle = ((15 * (d.getUTCHours() + d.getUTCMinutes() / 60)) * Math.PI) / 180;
+        s += Math.sin(angle);
+        c += Math.cos(angle);
+      }
+      const hour = done.length === 0 || Math.sqrt(s * s + c * c) < 1e-9 * done.length ? null : Math.floor((Math.atan2(s, c) * 180) / Math.PI / 15 + 24.5) % 24;
+      return {
+        completion_rate: rate(rx.filter((e) => e.reaction === 'completed').length),
+        dismiss_rate: rate(rx.filter((e) => e.reaction === 'dismissed').length),
+        mean_dwell_sec: rx.length > 0 ? rx.reduce((a, e) => a + Math.min(e.dwell_ms / 1000, 600), 0) / rx.length : null,
+        preferred_hour: hour,
+        tip_volume: sv.length > 0 ? sv.length : null,
+      };
+    };
+    const near = (got: Record<string, unknown>, want: Record<string, number | null>, where: string) => {
+      for (const [k, v] of Object.entries(want)) {
+        if (v === null) expect(got[k], `${where} ${k}`).toBeNull();
+        else expect(got[k] as number, `${where} ${k}`).toBeCloseTo(v, 9);
+      }
+    };
+    const users = ['u1', 'u2', 'u3', 'u4', 'u5'];
+    const { features, history } = await withDb(h.warehouse, async (db) => ({
+      features: await db.rows<Record<string, unknown>>('SELECT * FROM profile_features ORDER BY user_id'),
+      history: await db.rows<Record<string, unknown> & { user_id: string; as_of: Date }>('SELECT * FROM profile_history ORDER BY user_id, as_of'),
+    }));
+    expect(features.map((r) => r['user_id'])).toEqual(users);
+    for (const r of features) near(r, expected(r['user_id'] as string, T - 30 * DAY, T), `${String(r['user_id'])} at T`);
+    // History: one row per user and midnight from the day after its first event up to T's day.
+    const firstDay = (u: string) => Math.floor(Math.min(...events.filter((e) => e.user_id === u).map((e) => Date.parse(e.ts))) / DAY) * DAY;
+    const wantKeys = users.flatMap((u) => {
+      const out: string[] = [];
+      for (let b = firstDay(u) + DAY; b <= Math.floor(T / DAY) * DAY; b += DAY) out.push(`${u} ${iso(b)}`);
+      return out;
+    });
+    expect(history.map((r) => `${r.user_id} ${r.as_of.toISOString()}`)).toEqual(wantKeys);
+    for (const r of history) near(r, expected(r.user_id, r.as_of.getTime() - 30 * DAY, r.as_of.getTime()), `${r.user_id} at ${r.as_of.toISOString()}`);
   });
 });
