@@ -130,7 +130,9 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       const outcomes = await Promise.all(batch.map(attempt));
       const failed = batch.filter((_, i) => outcomes[i] === 'retry');
       // Events published meanwhile went to the end of `queue`; the failed ones stay in front.
-      queue = [...failed, ...queue.slice(batch.length)];
+      // The common case (all stored) drops the batch in place instead of copying the queue.
+      if (failed.length === 0) queue.splice(0, batch.length);
+      else queue = [...failed, ...queue.slice(batch.length)];
       while (roomWaiters.length > 0 && queue.length < maxQueued) roomWaiters.shift()!.admit();
       if (failed.length > 0) {
         await sleep(wait);
