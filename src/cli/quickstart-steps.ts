@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { buildFeatures } from '../pipelines/feature-build.js';
-import { exportSnapshot, loadSnapshot } from '../pipelines/snapshot-files.js';
+import { exportSnapshot } from '../pipelines/snapshot-files.js';
 import { DEFAULT_SYNTH_START, synthesize } from '../pipelines/synth.js';
 import { buildTrainingSet } from '../pipelines/training-set.js';
 import { runSimulation } from '../pipelines/simulation.js';
@@ -37,11 +37,10 @@ const SCORE_BODIES = [
  * Starts the server in-process (same wiring as `oo-ml serve`, on a free 127.0.0.1 port), scores
  * SCORE_BODIES, rewards the first serve, writes one tip, and stops it; returns the exchanges.
  */
-async function serveInProcess(ctx: CommandContext): Promise<Omit<StepResult, 'step'>> {
+async function serveInProcess(ctx: CommandContext, snapshotAsOf: string): Promise<Omit<StepResult, 'step'>> {
   // The synthetic log lies in the past, so at today's date every profile would be past its TTL
   // and fall back; the quickstart's server runs at the snapshot's as-of + 1 h instead.
-  const asOf = Date.parse((await loadSnapshot(ctx.config.paths.snapshots)).index.manifest.as_of);
-  const clock = new Date(asOf + 3_600_000);
+  const clock = new Date(Date.parse(snapshotAsOf) + 3_600_000);
   // Embedded defaults, whatever the environment says: the quickstart's events stay in its home
   // (no NATS_URL) and tips come from the template (no LLM_BASE_URL).
   const embedded: CommandContext = { ...ctx, config: { ...ctx.config, natsUrl: undefined } };
@@ -81,6 +80,7 @@ export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omi
   const p = ctx.config.paths;
   const store = createStore(ctx.config.trackingUri);
   let version = 0;
+  let snapshotAsOf = '';
   const promote = async (to: 'shadow' | 'champion') => {
     const r = await promoteVersion(
       { store, cardsDir: p.modelCards, tmpDir: p.tmp, now: ctx.now, evidence: gatherEvidence(store, DEFAULT_MODEL, version, { trainingSet: p.trainingSet, now: ctx.now }) },
@@ -115,6 +115,7 @@ export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omi
       'features export',
       async () => {
         const s = await exportSnapshot({ warehouse: p.warehouse, outDir: p.snapshots, tmpDir: p.tmp, now: ctx.now() });
+        snapshotAsOf = s.asOf;
         return { output: s.dir, summary: `snapshot ${s.snapshotId}: ${s.rows} users, ${s.bytes} bytes (Arrow IPC)` };
       },
     ],
@@ -144,7 +145,7 @@ export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omi
     ],
     ['promote --to shadow', () => promote('shadow')],
     ['promote --to champion', () => promote('champion')],
-    ['serve (in-process)', () => serveInProcess(ctx)],
+    ['serve (in-process)', () => serveInProcess(ctx, snapshotAsOf)],
   ];
 }
 

@@ -8,10 +8,9 @@
  * (model-variance.ts).
  */
 import { analyticEstimate, type Estimate, type EstimatorContext } from './estimate.js';
-import { FIXED_MODEL_NOTE } from './direct-method.js';
+import { modelFallbackNotes } from './direct-method.js';
 import { withModelVariance } from './model-variance.js';
 import { termMean, termStdErr, type OpeSums } from './ope-sums.js';
-import { weightedNotes } from './weight-diagnostics.js';
 
 /** The clipped-DR value. */
 export function clippedDrValue(s: OpeSums): number {
@@ -21,9 +20,7 @@ export function clippedDrValue(s: OpeSums): number {
 /** Clipped DR with its analytic interval and the share of rows the cap touched. */
 export function clippedDrEstimate(s: OpeSums, ctx: EstimatorContext): Estimate {
   const clippedShare = s.clipped / s.n;
-  const notes = [...weightedNotes(ctx.diagnostics), ...ctx.modelNotes];
-  // Rows that lean on the model alone inherit its error; with fixed predictions it is not counted.
-  if (ctx.modelVariance === null) notes.push(FIXED_MODEL_NOTE);
+  const notes = modelFallbackNotes(ctx);
   if (clippedShare > 0) notes.push(`weights above ${ctx.clip} were capped in ${(100 * clippedShare).toFixed(1)}% of rows (biased toward the reward model there)`);
   return analyticEstimate(
     'dr-clip',

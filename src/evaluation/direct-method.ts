@@ -10,9 +10,20 @@
 import { analyticEstimate, type Estimate, type EstimatorContext } from './estimate.js';
 import { withModelVariance } from './model-variance.js';
 import { termMean, termStdErr, type OpeSums } from './ope-sums.js';
+import { weightedNotes } from './weight-diagnostics.js';
 
 /** The caveat of an interval that treats q̂ as known. */
 export const FIXED_MODEL_NOTE = 'the interval holds the reward model fixed: its fitting error is not included';
+
+/**
+ * Caveats of a DR variant whose rows may fall back on the model alone (clipped, switch): the
+ * weights' notes, the model's, and FIXED_MODEL_NOTE when the model's fitting error is not counted.
+ */
+export function modelFallbackNotes(ctx: EstimatorContext): string[] {
+  const notes = [...weightedNotes(ctx.diagnostics), ...ctx.modelNotes];
+  if (ctx.modelVariance === null) notes.push(FIXED_MODEL_NOTE);
+  return notes;
+}
 
 /** The DM value (1/n) Σ_i Σ_a π(a|x_i) q̂(x_i, a). */
 export function dmValue(s: OpeSums): number {

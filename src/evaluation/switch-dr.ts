@@ -9,10 +9,9 @@
  * share of the variance, which the switched rows inherit in full (model-variance.ts).
  */
 import { analyticEstimate, type Estimate, type EstimatorContext } from './estimate.js';
-import { FIXED_MODEL_NOTE } from './direct-method.js';
+import { modelFallbackNotes } from './direct-method.js';
 import { withModelVariance } from './model-variance.js';
 import { termMean, termStdErr, type OpeSums } from './ope-sums.js';
-import { weightedNotes } from './weight-diagnostics.js';
 
 /** The switch-DR value. */
 export function switchDrValue(s: OpeSums): number {
@@ -22,9 +21,7 @@ export function switchDrValue(s: OpeSums): number {
 /** Switch-DR with its analytic interval and the share of rows that used the model alone. */
 export function switchDrEstimate(s: OpeSums, ctx: EstimatorContext): Estimate {
   const switchedShare = s.switched / s.n;
-  const notes = [...weightedNotes(ctx.diagnostics), ...ctx.modelNotes];
-  // Rows that lean on the model alone inherit its error; with fixed predictions it is not counted.
-  if (ctx.modelVariance === null) notes.push(FIXED_MODEL_NOTE);
+  const notes = modelFallbackNotes(ctx);
   if (switchedShare > 0) notes.push(`weights above τ = ${ctx.tau} switched ${(100 * switchedShare).toFixed(1)}% of rows to the reward model alone`);
   return analyticEstimate(
     'switch-dr',

@@ -25,7 +25,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isOoMlError, unavailable } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
-import type { Channel } from '../events/subjects.js';
+import { parseEventSubject, type Channel } from '../events/subjects.js';
 import { SUBJECTS, type EventSink, type ServerEvent } from './deps.js';
 
 /** Options of the bus sink. */
@@ -66,7 +66,7 @@ const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2_000;
 
 /** Channel of each server event type, from its subject (`feedback.tip.reaction` → `feedback`). */
-const CHANNEL_OF = Object.fromEntries(Object.entries(SUBJECTS).map(([type, subject]) => [type, subject.split('.')[0]])) as Record<
+const CHANNEL_OF = Object.fromEntries(Object.entries(SUBJECTS).map(([type, subject]) => [type, parseEventSubject(subject)!.channel])) as Record<
   ServerEvent['type'],
   Channel
 >;

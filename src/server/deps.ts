@@ -8,6 +8,7 @@
  */
 import type { FastifyServerOptions } from 'fastify';
 import type { TipReactionEvent, TipRewardEvent, TipServedEvent } from '../events/schemas.js';
+import { eventSubject, type EventSubject } from '../events/subjects.js';
 import type { ExperimentsConfig } from '../experiments/assignment.js';
 import type { SnapshotIndex } from '../features/snapshot.js';
 import type { VectorLayoutName } from '../features/vectors.js';
@@ -111,8 +112,8 @@ export interface ServerDeps {
 }
 
 /** The subjects events are published on (DESIGN.md: `signals.<type>`, `feedback.<type>`). */
-export const SUBJECTS = {
-  'tip.served': 'signals.tip.served',
-  'tip.reaction': 'feedback.tip.reaction',
-  'tip.reward': 'feedback.tip.reward',
-} as const satisfies Record<ServerEvent['type'], string>;
+export const SUBJECTS: Readonly<Record<ServerEvent['type'], EventSubject>> = {
+  'tip.served': eventSubject('signals', 'tip.served'),
+  'tip.reaction': eventSubject('feedback', 'tip.reaction'),
+  'tip.reward': eventSubject('feedback', 'tip.reward'),
+};

@@ -1,18 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { notFound } from '../../src/errors.js';
-import type { OoMlApp } from '../../src/server/app.js';
-import { AS_OF, createHarness, get, post } from './harness.js';
+import { AS_OF, closingHarness, get, post } from './harness.js';
 import { syntheticSnapshotIndex } from './synthetic-snapshot.js';
 
-const apps: OoMlApp[] = [];
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-async function harness(...args: Parameters<typeof createHarness>) {
-  const h = await createHarness(...args);
-  apps.push(h.app);
-  return h;
-}
+const harness = closingHarness();
 const TOKEN = { authorization: 'Bearer s3cret' };
 const missingSnapshot = () => notFound('no snapshot at /x/snapshots (neither manifest.json nor LATEST)', { hint: 'run `oo-ml features export` first' });
 

@@ -1,14 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTipWriter, tipWriterSettingsFromEnv, type TipRequest, type TipWriter } from '../../src/prompts/tip-writer.js';
 import { rotationSlot } from '../../src/prompts/prompt-registry.js';
-import type { OoMlApp } from '../../src/server/app.js';
 import { startChatCompletionsServer, type ChatCompletionsServer } from '../helpers/chat-completions-server.js';
-import { createHarness, get, hash32, post } from './harness.js';
+import { closingHarness, get, hash32, post } from './harness.js';
 
-const apps: OoMlApp[] = [];
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
+const harness = closingHarness();
 
 let llm: ChatCompletionsServer;
 beforeAll(async () => {
@@ -26,8 +22,7 @@ describe('POST /generate', () => {
     const seen: TipRequest[] = [];
     const writer = writerFor({ DEFAULT_PROMPT_VERSION: 'v2' });
     const tipWriter: TipWriter = { ...writer, write: (r) => (seen.push(r), writer.write(r)) };
-    const h = await createHarness({ deps: { tipWriter } });
-    apps.push(h.app);
+    const h = await harness({ deps: { tipWriter } });
     const r = await post(h.app, '/generate', {
       user_id: 'u1',
       arm: 'split_task',
@@ -55,8 +50,7 @@ describe('POST /generate', () => {
   });
 
   it('chooses and records an arm when none is given, and names an unknown arm or prompt version', async () => {
-    const h = await createHarness();
-    apps.push(h.app);
+    const h = await harness();
     const r = await post(h.app, '/generate', { user_id: 'u2', context: { hour_of_day: 20 } });
     expect(r.status).toBe(200);
     const serve = r.body['serve'] as Record<string, unknown>;
@@ -76,8 +70,7 @@ describe('POST /generate', () => {
   });
 
   it('records the rotated prompt version on every serve and writes the tip with the same one', async () => {
-    const h = await createHarness({ deps: { tipWriter: writerFor({ TIP_PROMPT_VERSION: 'v1,v2' }) } });
-    apps.push(h.app);
+    const h = await harness({ deps: { tipWriter: writerFor({ TIP_PROMPT_VERSION: 'v1,v2' }) } });
     const users = ['ana', 'bo', 'cy', 'dee', 'eli', 'fay', 'gus', 'hal'];
     for (const user of users) {
       const expected = ['v1', 'v2'][rotationSlot(user, 2, hash32)];
@@ -94,8 +87,7 @@ describe('POST /generate', () => {
   });
 
   it('writes through an OpenAI-compatible model when LLM_BASE_URL is set, and falls back to the template with the reason', async () => {
-    const h = await createHarness({ deps: { tipWriter: writerFor({ LLM_BASE_URL: llm.baseUrl, LLM_MODEL: 'tip-model', LLM_API_KEY: 'sk-serve', LLM_TIMEOUT_MS: '5000' }) } });
-    apps.push(h.app);
+    const h = await harness({ deps: { tipWriter: writerFor({ LLM_BASE_URL: llm.baseUrl, LLM_MODEL: 'tip-model', LLM_API_KEY: 'sk-serve', LLM_TIMEOUT_MS: '5000' }) } });
     const body = { user_id: 'u3', arm: 'split_task', context: { hour_of_day: 9, tasks: [{ id: 'a', title: 'Write the quarterly report' }] } };
     const ok = await post(h.app, '/generate', body);
     expect(ok.body).toMatchObject({ text: 'Cut “Write the quarterly report” into three parts.', provider: 'openai-compatible', model: 'tip-model', fallback_reason: null });

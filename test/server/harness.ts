@@ -5,6 +5,7 @@
  * a reload.
  */
 import xxhash from 'xxhash-wasm';
+import { afterEach } from 'vitest';
 import { ARM_COUNT } from '../../src/features/arms.js';
 import type { SnapshotIndex } from '../../src/features/snapshot.js';
 import { createRng } from '../../src/random/rng.js';
@@ -102,6 +103,22 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   };
   const app = await buildApp(deps);
   return { app, deps, sink, clock, snapshot, policies, logs };
+}
+
+/**
+ * `createHarness` whose apps are closed after each test; call once at the top of a test file
+ * (it registers the afterEach hook there).
+ */
+export function closingHarness(): (options?: HarnessOptions) => Promise<Harness> {
+  const apps: OoMlApp[] = [];
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  return async (options) => {
+    const h = await createHarness(options);
+    apps.push(h.app);
+    return h;
+  };
 }
 
 /** POSTs JSON through inject and returns status and parsed body. */

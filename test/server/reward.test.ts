@@ -1,18 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EVENT_VALIDATORS } from '../../src/events/schemas.js';
-import type { OoMlApp } from '../../src/server/app.js';
 import { wilsonInterval } from '../../src/evaluation/proportion-intervals.js';
-import { createHarness, get, post } from './harness.js';
+import { closingHarness, get, post } from './harness.js';
 
-const apps: OoMlApp[] = [];
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-async function harness(...args: Parameters<typeof createHarness>) {
-  const h = await createHarness(...args);
-  apps.push(h.app);
-  return h;
-}
+const harness = closingHarness();
 const TOKEN = { authorization: 'Bearer s3cret' };
 
 describe('POST /reward', () => {

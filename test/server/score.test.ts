@@ -1,26 +1,17 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EVENT_VALIDATORS } from '../../src/events/schemas.js';
 import { assign, parseExperimentsConfig } from '../../src/experiments/assignment.js';
 import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
 import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../src/features/registry.js';
 import { toVector, type VectorInput } from '../../src/features/vectors.js';
-import type { OoMlApp } from '../../src/server/app.js';
 import type { PolicyProvider, ServerEvent } from '../../src/server/deps.js';
 import { createMemoryEventSink } from '../../src/server/memory-event-sink.js';
-import { afterShadows, AS_OF, createHarness, get, hash32, post, specPolicyProvider, T0 } from './harness.js';
+import { afterShadows, AS_OF, closingHarness, get, hash32, post, specPolicyProvider, T0 } from './harness.js';
 import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
 import { syntheticValue } from './synthetic-snapshot.js';
 
-const apps: OoMlApp[] = [];
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-async function harness(...args: Parameters<typeof createHarness>) {
-  const h = await createHarness(...args);
-  apps.push(h.app);
-  return h;
-}
+const harness = closingHarness();
 
 function profileOf(i: number): ProfileValues {
   return Object.fromEntries(PROFILE_FEATURE_NAMES.map((n) => [n, syntheticValue(n, i)])) as ProfileValues;
