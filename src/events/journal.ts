@@ -186,7 +186,12 @@ export function createJournalWriter(dir: string): JournalWriter {
           at += q.data.length;
           chunk[at++] = NL;
         }
-        await w.handle.write(chunk);
+        // write(2) may write less than asked (disk nearly full, a signal): finish the batch.
+        for (let off = 0; off < chunk.length; ) {
+          const { bytesWritten } = await w.handle.write(chunk, off, chunk.length - off);
+          if (bytesWritten === 0) throw internal(`a journal under ${dir} accepted no bytes`);
+          off += bytesWritten;
+        }
         await w.handle.datasync();
         for (const q of batch) q.resolve();
       } catch (e) {
