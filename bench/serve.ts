@@ -18,7 +18,7 @@
  * machine's other load hits every target alike), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
  *
- * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -276,12 +276,25 @@ async function main(): Promise<void> {
       child.proc.send('cpu');
       return ((await child.next()) as { cpuUs: number }).cpuUs;
     };
-    const targets: { name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
-      { name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
-      { name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
-      { name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
-      { name: '/score champion + shadow + journal', url: url(scorerReady.ready['shadow']!, '/score'), method: 'POST', child: scorer },
+    const allTargets: { key: string; name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
+      { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
+      { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
+      { key: 'champion', name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
+      { key: 'shadow', name: '/score champion + shadow + journal', url: url(scorerReady.ready['shadow']!, '/score'), method: 'POST', child: scorer },
     ];
+    // BENCH_ONLY=champion (say) loads just that target, for profiling one path; the report needs all four.
+    const only = process.env['BENCH_ONLY'];
+    const targets = only ? allTargets.filter((t) => only.split(',').includes(t.key)) : allTargets;
+    if (only) {
+      for (const t of targets) await load(t.url, t.method, payloads, WARMUP);
+      for (const t of targets) {
+        const c0 = await cpuOf(t.child);
+        const m = await load(t.url, t.method, payloads, DURATION);
+        await new Promise((ok) => setTimeout(ok, 200));
+        process.stderr.write(`${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${(((await cpuOf(t.child)) - c0) / m.total).toFixed(1)} µs CPU/req\n`);
+      }
+      return;
+    }
     for (const t of targets) await load(t.url, t.method, payloads, WARMUP);
     // Interleaved rounds spread the machine's other load over every target alike.
     const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));

@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { toEntrant, type EntrantSpec } from './entrants.js';
 import type { SimOptions } from './scenario.js';
-import { simulateReplication } from './simulate.js';
+import { simulateReplication } from './replication.js';
 
 /** A job for one replication. */
 export interface ReplicationJob {

@@ -4,17 +4,13 @@
  * version (sim/parallel.ts) runs the same `simulateReplication` on worker threads; both give
  * byte-identical results because every stream is derived from (seed, rep, policy).
  */
-import { createRng, deriveSeed } from '../random/rng.js';
 import { PERSONA_NAMES } from './personas.js';
-import { runPolicy, type PolicyRun, type SimEntrant } from './runner.js';
-import { createScenario, validateSimOptions, type SimOptions } from './scenario.js';
+import { simulateReplication } from './replication.js';
+import type { PolicyRun, SimEntrant } from './runner.js';
+import { validateSimOptions, type SimOptions } from './scenario.js';
 import { summarize, type SimResults } from './summary.js';
 
-/** Runs replication `rep` for every entrant. */
-export function simulateReplication(options: SimOptions, rep: number, entrants: readonly SimEntrant[]): PolicyRun[] {
-  const scenario = createScenario(options, rep);
-  return entrants.map((e, p) => runPolicy(scenario, e, e.initialState(), options, createRng(deriveSeed(options.seed, rep, 0x7011c7, p))));
-}
+export { simulateReplication } from './replication.js';
 
 /** The options block of the results, with every default made explicit. */
 export function resultOptions(options: SimOptions, reps: number): SimResults['options'] {
