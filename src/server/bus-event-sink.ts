@@ -26,7 +26,7 @@ import { dirname } from 'node:path';
 import { isOoMlError, unavailable } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import { parseEventSubject, type Channel } from '../events/subjects.js';
-import { SUBJECTS, type EventSink, type ServerEvent } from './deps.js';
+import { SUBJECTS, type EventSink, type EventSinkHealth, type ServerEvent } from './deps.js';
 
 /** Options of the bus sink. */
 export interface BusEventSinkOptions {
@@ -54,6 +54,8 @@ export interface BusEventSink extends EventSink {
   readonly spilled: number;
   /** Messages the last `readAll` met that are not valid events (dead-lettered by `oo-ml ingest`). */
   readonly skipped: number;
+  /** Queue, waiting publishes, refusals and spills (oo_ml_event_* in /metrics). */
+  health(): EventSinkHealth;
   /** The server events held by the bus (after flushing what is queued), in time order. */
   readAll(): AsyncIterable<ServerEvent>;
   /** Resolves when the queue is empty, or after `flushTimeoutMs` with the rest still queued. */
@@ -95,6 +97,7 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
   let closing = false;
   let spilled = 0;
   let skipped = 0;
+  let refused = 0;
   /** Flushes waiting for the pump to drain the queue; each says whether it is done. */
   let idle: (() => boolean)[] = [];
 
@@ -110,6 +113,7 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       await bus.publish(CHANNEL_OF[event.type], event);
       return 'stored';
     } catch (e) {
+      refused++;
       report(e, event);
       if (!(isOoMlError(e) && e.code === 'invalid_input')) return 'retry';
       // The bus refuses the event itself: retrying cannot help, so it is spilled now.
@@ -181,6 +185,7 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
     get skipped() {
       return skipped;
     },
+    health: () => ({ queued: queue.length, waiting: roomWaiters.length, refused, spilled }),
     publish(_subject, event) {
       if (closing) return Promise.reject(unavailable('the event sink is closing'));
       if (queue.length < maxQueued && roomWaiters.length === 0) {

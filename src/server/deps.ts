@@ -63,10 +63,24 @@ export type ServerEvent = TipServedEvent | TipReactionEvent | TipRewardEvent;
  */
 export interface EventSink {
   publish(subject: string, event: ServerEvent): Promise<void>;
+  /** What the sink holds and has failed to store so far (exported by /metrics); absent for sinks that never queue. */
+  health?(): EventSinkHealth;
   readAll?(): AsyncIterable<ServerEvent>;
   /** Resolves when every accepted event is written (called on shutdown). */
   flush?(): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** An event sink's backlog and failures, read at scrape time. */
+export interface EventSinkHealth {
+  /** Events accepted but not yet stored. */
+  queued: number;
+  /** Publishes waiting for room in a full queue. */
+  waiting: number;
+  /** Publish attempts the bus refused (each is retried, or spilled when the bus calls the event invalid). */
+  refused: number;
+  /** Events written to the spill file instead of the bus. */
+  spilled: number;
 }
 
 /** Persists the time of the last `/admin/reset`, so a restart does not replay older events. */

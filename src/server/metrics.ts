@@ -8,6 +8,7 @@
  * (also through `.labels()` children), which cost more per /score than the decision itself.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { EventSinkHealth } from './deps.js';
 
 /** A counter cell of one label set. */
 export interface CounterCell {
@@ -97,8 +98,8 @@ function cellHistogram(registry: Registry, name: string, help: string): (labels:
   };
 }
 
-/** Creates the metrics; `pendingSize` is read at scrape time. */
-export function createServerMetrics(pendingSize: () => number): ServerMetrics {
+/** Creates the metrics; `pendingSize` and `sinkHealth` (null: a sink that never queues) are read at scrape time. */
+export function createServerMetrics(pendingSize: () => number, sinkHealth: () => EventSinkHealth | null = () => null): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = cellCounter(registry, 'oo_ml_http_requests_total', 'HTTP requests by method, route and status', ['method', 'route', 'status']);
@@ -131,6 +132,36 @@ export function createServerMetrics(pendingSize: () => number): ServerMetrics {
       this.set(pendingSize());
     },
   });
+  // The event sink's backlog and failures: an outage of the bus shows here long before the
+  // queue is full and /score starts answering 503.
+  const sinkGauge = (name: string, help: string, read: (h: EventSinkHealth) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const h = sinkHealth();
+        if (h === null) this.reset();
+        else this.set(read(h));
+      },
+    });
+  };
+  const sinkCounter = (name: string, help: string, read: (h: EventSinkHealth) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const h = sinkHealth();
+        if (h !== null) this.inc(read(h));
+      },
+    });
+  };
+  sinkGauge('oo_ml_event_queue_depth', 'Events accepted by the server but not yet stored on the event bus', (h) => h.queued);
+  sinkGauge('oo_ml_event_publishes_waiting', 'Publishes waiting for room in the full event queue (they answer 503 after 2 s)', (h) => h.waiting);
+  sinkCounter('oo_ml_event_bus_refusals_total', 'Publish attempts the event bus refused (retried with backoff, or spilled if invalid)', (h) => h.refused);
+  sinkCounter('oo_ml_events_spilled_total', 'Events written to the spill file (data/serve-unsent.ndjson) instead of the event bus', (h) => h.spilled);
   return {
     registry,
     request(method, route, status, seconds) {

@@ -11,7 +11,7 @@ import { createMemoryEventSink } from '../../src/server/memory-event-sink.js';
 import { reacted, rewarded, served } from '../helpers/events.js';
 import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
 import { tempHome } from '../helpers/temp-home.js';
-import { createHarness, post } from './harness.js';
+import { createHarness, get, post } from './harness.js';
 
 const sinks: BusEventSink[] = [];
 let nats: NatsTestServer | undefined;
@@ -87,6 +87,7 @@ describe('bus event sink', () => {
     expect([...stored].sort()).toEqual(events.map((e) => e.event_id).sort());
     expect(stored.at(-1)).toBe(stubborn);
     expect(sink.spilled).toBe(0);
+    expect(sink.health()).toEqual({ queued: 0, waiting: 0, refused: 2, spilled: 0 });
   });
 
   it('makes publishes wait for room in a full queue, admitting them as the bus drains and refusing them after fullWaitMs', async () => {
@@ -112,6 +113,7 @@ describe('bus event sink', () => {
     const waiting = sink.publish(subjectOf(events[5]!), events[5]!).then(() => (admitted = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(admitted).toBe(false);
+    expect(sink.health()).toEqual({ queued: 5, waiting: 1, refused: 0, spilled: 0 });
     release();
     await waiting;
     // Full again (events 1–5 held by the bus), and nothing releases: refused after fullWaitMs.
@@ -138,6 +140,13 @@ describe('bus event sink', () => {
     expect(scored.status).toBe(200);
     const events = manyEvents(9);
     for (const e of events) await sink.publish(subjectOf(e), e);
+    // The outage shows in /metrics: a backlog and refusals, nothing spilled yet.
+    await new Promise((r) => setTimeout(r, 20));
+    const metrics = (await get(h.app, '/metrics')).text;
+    expect(metrics).toContain('oo_ml_event_queue_depth 10');
+    expect(metrics).toContain('oo_ml_event_publishes_waiting 0');
+    expect(metrics).toMatch(/oo_ml_event_bus_refusals_total [1-9]\d*\n/);
+    expect(metrics).toContain('oo_ml_events_spilled_total 0');
     await h.app.close(); // drains and flushes: bounded by flushTimeoutMs
     await sink.close();
     expect(sink.spilled).toBe(10);
@@ -165,6 +174,7 @@ describe('bus event sink', () => {
     await sink.flush();
     expect(calls).toBe(6);
     expect(sink.spilled).toBe(2);
+    expect(sink.health()).toEqual({ queued: 0, waiting: 0, refused: 2, spilled: 2 });
     const spilled = (await readFile(spillPath, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as ServerEvent);
     // Spills of one batch run concurrently: compare regardless of their order.
     const byId = (a: ServerEvent, b: ServerEvent) => (a.event_id < b.event_id ? -1 : 1);
