@@ -18,7 +18,7 @@
  * machine's other load hits every target alike), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
  *
- * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, constant, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -50,7 +50,7 @@ const mib = (b: number): number => Math.round(b / 1024 / 1024);
 // ---- child processes ---------------------------------------------------------------------------
 
 type ChildMessage =
-  | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number }
+  | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number; loopUs?: number }
   | { memory: NodeJS.MemoryUsage }
   | { cpuUs: number };
 
@@ -61,7 +61,11 @@ function answerParent(onExit: () => Promise<void>): void {
       const c = process.cpuUsage();
       process.send!({ cpuUs: c.user + c.system } satisfies ChildMessage);
     }
-    if (m === 'memory') process.send!({ memory: process.memoryUsage() } satisfies ChildMessage);
+    // Live memory: collected first, so garbage of the last round does not count.
+    if (m === 'memory') {
+      global.gc?.();
+      process.send!({ memory: process.memoryUsage() } satisfies ChildMessage);
+    }
     if (m === 'exit') void onExit().then(() => process.exit(0));
   });
 }
@@ -113,6 +117,7 @@ async function loadServerLib() {
     ...((await dist('events/nats-transport')) as typeof import('../src/events/nats-transport.js')),
     ...((await dist('server/bus-event-sink')) as typeof import('../src/server/bus-event-sink.js')),
     ...((await dist('prompts/tip-writer')) as typeof import('../src/prompts/tip-writer.js')),
+    ...((await dist('server/schemas')) as typeof import('../src/server/schemas.js')),
   };
 }
 type ServerLib = Awaited<ReturnType<typeof loadServerLib>>;
@@ -151,6 +156,20 @@ async function scorerChild(dir: string): Promise<void> {
       base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) }, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], journal, 2),
     ),
   };
+  // The champion app's framework cost without the scorer: the same body and response schemas,
+  // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
+  // into Fastify validation + hooks and our scoring.
+  const constant = { serve_id: '0123456789ab-1', arm: ARM_IDS[0]!, score: 0.5, propensity: 1, policy: 'tip-policy@champion', model_version: '7', experiment: null, variant: null, prompt_version: 'v1', fallbacks: [] };
+  apps.champion.post('/constant', { schema: { body: lib.ScoreBody, response: { 200: lib.ScoreResponse } } }, async () => constant);
+  // The same decisions outside the HTTP path (warm caches): a third app's scorer in a tight loop.
+  const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], discard, 3));
+  const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../src/server/schemas.js').ScoreBody);
+  const holder = { ooStatsKey: null as string | null };
+  for (let i = 0; i < 50_000; i++) await loopApp.ooMl.scoreInto(loopBodies[i % loopBodies.length]!, holder);
+  const loopStart = performance.now();
+  for (let i = 0; i < 200_000; i++) await loopApp.ooMl.scoreInto(loopBodies[i % loopBodies.length]!, holder);
+  const loopUs = ((performance.now() - loopStart) * 1000) / 200_000;
+  await loopApp.close();
   const ports: Record<string, number> = {};
   for (const [name, app] of Object.entries(apps)) {
     await app.listen({ host: HOST, port: 0 });
@@ -161,7 +180,7 @@ async function scorerChild(dir: string): Promise<void> {
     await Promise.all(Object.values(apps).map((a) => a.close()));
     await journal.close();
   });
-  process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs } satisfies ChildMessage);
+  process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs, loopUs } satisfies ChildMessage);
 }
 
 function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
@@ -279,6 +298,7 @@ async function main(): Promise<void> {
     const allTargets: { key: string; name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
       { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
       { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
+      { key: 'constant', name: 'constant answer in the scorer app (schemas + hooks)', url: url(scorerReady.ready['champion']!, '/constant'), method: 'POST', child: scorer },
       { key: 'champion', name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
       { key: 'shadow', name: '/score champion + shadow + journal', url: url(scorerReady.ready['shadow']!, '/score'), method: 'POST', child: scorer },
     ];
@@ -331,7 +351,7 @@ async function main(): Promise<void> {
         non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
       };
     });
-    const [barePost, bareGet, champ, shadow] = summary as [(typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0]];
+    const [barePost, bareGet, constantRoute, champ, shadow] = summary as [(typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0]];
     const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
     const tp = (m: typeof champ, b: typeof champ) => m.rps / b.rps;
     const cpuRatio = (m: typeof champ, b: typeof champ) => b.cpuUs / m.cpuUs;
@@ -365,6 +385,10 @@ async function main(): Promise<void> {
       `- champion + shadow + serve events ≥ 65 %: throughput ${pct(tp(shadow, barePost))} — ${verdict(tp(shadow, barePost) >= 0.65)}; CPU ${pct(cpuRatio(shadow, barePost))} — ${verdict(cpuRatio(shadow, barePost) >= 0.65)}; p99 ${shadow.p99} ms ≤ 5 ms — ${verdict(shadow.p99 <= 5)}`,
       `- zero errors / non-2xx for valid bodies: ${verdict(summary.every((m) => m.errors === 0 && m.non2xx === 0))}`,
       '',
+      `Where the gap is: a constant answer behind the same schemas, hooks and plugins in the scorer app runs at ${pct(tp(constantRoute, barePost))} of bare POST ` +
+        `(${(constantRoute.cpuUs - barePost.cpuUs).toFixed(1)} µs CPU/req more); the scoring itself (snapshot lookup, LinUCB over ${ARM_COUNT} arms, pending store, serve event) ` +
+        `adds ${(champ.cpuUs - constantRoute.cpuUs).toFixed(1)} µs CPU/req more. Inside the request path that work runs with cold caches: the same decisions in a tight loop (warm) take ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs each.`,
+      '',
       `On the p99 target: autocannon keeps ${CONNECTIONS} requests in flight, so the mean client-side latency is ${CONNECTIONS} / throughput (Little's law) — ` +
         `${((CONNECTIONS / barePost.rps) * 1000).toFixed(1)} ms already for the bare route at ${Math.round(barePost.rps).toLocaleString('en-US')} req/s on this machine; ` +
         'a client-side p99 ≤ 5 ms needs a faster (or idle) machine for every route, bare included. The server-side latency of /score is below.',
@@ -385,7 +409,7 @@ async function main(): Promise<void> {
       '|---|---:|---:|---:|',
       `| before the snapshot (modules loaded, gc) | ${mib(scorerReady.before.rss)} | ${mib(scorerReady.before.heapUsed)} | ${mib(scorerReady.before.external)} |`,
       `| snapshot loaded, two apps built (gc) | ${mib(scorerReady.memory.rss)} | ${mib(scorerReady.memory.heapUsed)} | ${mib(scorerReady.memory.external)} |`,
-      `| after the runs | ${mib(after.rss)} | ${mib(after.heapUsed)} | ${mib(after.external)} |`,
+      `| after the runs (gc) | ${mib(after.rss)} | ${mib(after.heapUsed)} | ${mib(after.external)} |`,
       '',
       `The bare server's RSS (same module graph under tsx): ${mib(bareReady.memory.rss)} MiB. After the runs each scorer app holds a full ring of pending serves (100 000, ~13 MB).`,
       '',
