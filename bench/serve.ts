@@ -302,8 +302,10 @@ async function main(): Promise<void> {
       { key: 'champion', name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
       { key: 'shadow', name: '/score champion + shadow + journal', url: url(scorerReady.ready['shadow']!, '/score'), method: 'POST', child: scorer },
     ];
-    // BENCH_ONLY=champion (say) loads just that target, for profiling one path; the report needs all four.
+    // BENCH_ONLY=champion (say) loads just that target, for profiling one path; the report needs all five.
     const only = process.env['BENCH_ONLY'];
+    const unknown = only?.split(',').filter((k) => !allTargets.some((t) => t.key === k)) ?? [];
+    if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; known: ${allTargets.map((t) => t.key).join(', ')}`);
     const targets = only ? allTargets.filter((t) => only.split(',').includes(t.key)) : allTargets;
     if (only) {
       for (const t of targets) await load(t.url, t.method, payloads, WARMUP);

@@ -10,12 +10,13 @@ import { internal, OoMlError, type ErrorCode } from '../errors.js';
 import { toEntrant, type EntrantSpec } from './entrants.js';
 import type { PolicyRun } from './runner.js';
 import type { SimOptions } from './scenario.js';
-import { resultOptions, simulateReplication } from './simulate.js';
+import { simulateReplication } from './replication.js';
+import { resultOptions } from './simulate.js';
 import { summarize, type SimResults } from './summary.js';
 import type { ReplicationJob } from './replication-worker.js';
 
-/** Progress callback: a replication finished. */
-export type ReplicationListener = (rep: number, runs: readonly PolicyRun[]) => void;
+/** Progress callback: a replication finished, on worker `worker` (0-based; -1: this thread). */
+export type ReplicationListener = (rep: number, runs: readonly PolicyRun[], worker: number) => void;
 
 /** Workers used by default: one per core, at most the number of replications. */
 export function defaultWorkers(reps: number): number {
@@ -41,7 +42,7 @@ export async function simulateParallel(
   if (workers <= 0 || !canUseWorkers || reps === 1) {
     for (let rep = 0; rep < reps; rep++) {
       runs[rep] = simulateReplication(options, rep, entrants);
-      onReplication?.(rep, runs[rep]!);
+      onReplication?.(rep, runs[rep]!, -1);
     }
     return summarize(resolved, runs, baseline);
   }
@@ -50,7 +51,7 @@ export async function simulateParallel(
   try {
     await Promise.all(
       pool.map(
-        (worker) =>
+        (worker, index) =>
           new Promise<void>((resolve, reject) => {
             const dispatch = (): void => {
               if (next >= reps) return resolve();
@@ -63,7 +64,7 @@ export async function simulateParallel(
                 return;
               }
               runs[msg.rep] = msg.runs!;
-              onReplication?.(msg.rep, msg.runs!);
+              onReplication?.(msg.rep, msg.runs!, index);
               dispatch();
             });
             worker.on('error', reject);

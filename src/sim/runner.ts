@@ -97,7 +97,7 @@ function feedbackConstants(): FeedbackConstants {
  */
 class ProfileWindow {
   readonly profiles: ProfileValues[] = [];
-  currentDay = 0;
+  private day = 0;
   /** Offset of today's slot block in `slots`. */
   private today = 0;
   private readonly dayStride: number;
@@ -121,6 +121,11 @@ class ProfileWindow {
     this.refresh();
   }
 
+  /** The simulated day the window has rolled to. */
+  get currentDay(): number {
+    return this.day;
+  }
+
   /** The served profiles, recomputed from the window. */
   refresh(): void {
     const { window, profiles, userPersona, preferredHour } = this;
@@ -140,10 +145,10 @@ class ProfileWindow {
   /** Advances to `day`: each midnight refreshes the profiles and empties the oldest day. */
   rollTo(day: number): void {
     const { slots, window, dayStride } = this;
-    while (this.currentDay < day) {
-      this.currentDay++;
+    while (this.day < day) {
+      this.day++;
       this.refresh();
-      const today = (this.currentDay % WINDOW_DAYS) * dayStride;
+      const today = (this.day % WINDOW_DAYS) * dayStride;
       this.today = today;
       for (let j = 0; j < dayStride; j++) {
         window[j]! -= slots[today + j]!;

@@ -10,8 +10,6 @@ import type { PolicyRun, SimEntrant } from './runner.js';
 import { validateSimOptions, type SimOptions } from './scenario.js';
 import { summarize, type SimResults } from './summary.js';
 
-export { simulateReplication } from './replication.js';
-
 /** The options block of the results, with every default made explicit. */
 export function resultOptions(options: SimOptions, reps: number): SimResults['options'] {
   const personas = validateSimOptions(options).map((i) => PERSONA_NAMES[i]!);
