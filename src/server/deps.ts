@@ -63,7 +63,7 @@ export type ServerEvent = TipServedEvent | TipReactionEvent | TipRewardEvent;
  */
 export interface EventSink {
   publish(subject: string, event: ServerEvent): Promise<void>;
-  /** What the sink holds and has failed to store so far (exported by /metrics); absent for sinks that never queue. */
+  /** What the sink holds and has failed to store so far (exported by /metrics); absent for sinks that never queue (no oo_ml_event_* metrics then). */
   health?(): EventSinkHealth;
   readAll?(): AsyncIterable<ServerEvent>;
   /** Resolves when every accepted event is written (called on shutdown). */

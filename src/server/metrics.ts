@@ -98,8 +98,12 @@ function cellHistogram(registry: Registry, name: string, help: string): (labels:
   };
 }
 
-/** Creates the metrics; `pendingSize` and `sinkHealth` (null: a sink that never queues) are read at scrape time. */
-export function createServerMetrics(pendingSize: () => number, sinkHealth: () => EventSinkHealth | null = () => null): ServerMetrics {
+/**
+ * Creates the metrics; `pendingSize` and `sinkHealth` are read at scrape time. Without
+ * `sinkHealth` (a sink that never queues) the oo_ml_event_* metrics are not exported at all,
+ * rather than as zeros that would read as a healthy bus.
+ */
+export function createServerMetrics(pendingSize: () => number, sinkHealth?: () => EventSinkHealth): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = cellCounter(registry, 'oo_ml_http_requests_total', 'HTTP requests by method, route and status', ['method', 'route', 'status']);
@@ -133,35 +137,36 @@ export function createServerMetrics(pendingSize: () => number, sinkHealth: () =>
     },
   });
   // The event sink's backlog and failures: an outage of the bus shows here long before the
-  // queue is full and /score starts answering 503.
-  const sinkGauge = (name: string, help: string, read: (h: EventSinkHealth) => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const h = sinkHealth();
-        if (h === null) this.reset();
-        else this.set(read(h));
-      },
-    });
-  };
-  const sinkCounter = (name: string, help: string, read: (h: EventSinkHealth) => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        const h = sinkHealth();
-        if (h !== null) this.inc(read(h));
-      },
-    });
-  };
-  sinkGauge('oo_ml_event_queue_depth', 'Events accepted by the server but not yet stored on the event bus', (h) => h.queued);
-  sinkGauge('oo_ml_event_publishes_waiting', 'Publishes waiting for room in the full event queue (they answer 503 after 2 s)', (h) => h.waiting);
-  sinkCounter('oo_ml_event_bus_refusals_total', 'Publish attempts the event bus refused (retried with backoff, or spilled if invalid)', (h) => h.refused);
-  sinkCounter('oo_ml_events_spilled_total', 'Events written to the spill file (data/serve-unsent.ndjson) instead of the event bus', (h) => h.spilled);
+  // queue is full and /score starts answering 503. (Each metric reads the sink itself: four
+  // cheap getters, and a metric read alone is never stale.)
+  if (sinkHealth !== undefined) {
+    const gauge = (name: string, help: string, pick: (h: EventSinkHealth) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(pick(sinkHealth()));
+        },
+      });
+    };
+    // The sink's own counts only grow; a counter mirrors them (reset, then add the total).
+    const counter = (name: string, help: string, pick: (h: EventSinkHealth) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(pick(sinkHealth()));
+        },
+      });
+    };
+    gauge('oo_ml_event_queue_depth', 'Events accepted by the server but not yet stored on the event bus', (h) => h.queued);
+    gauge('oo_ml_event_publishes_waiting', 'Publishes waiting for room in the full event queue (refused with 503 if none comes in time)', (h) => h.waiting);
+    counter('oo_ml_event_bus_refusals_total', 'Publish attempts the event bus refused (each retried with backoff, or spilled if the event is invalid)', (h) => h.refused);
+    counter('oo_ml_events_spilled_total', 'Events written to the spill file instead of the event bus', (h) => h.spilled);
+  }
   return {
     registry,
     request(method, route, status, seconds) {

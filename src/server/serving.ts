@@ -124,7 +124,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   const pending = new PendingServes(limits.maxPendingServes, limits.pendingTtlMs);
   const startedAt = deps.now();
   const stats = new ServeStats(limits.latencySamples, startedAt);
-  const metrics = createServerMetrics(() => pending.size, () => deps.events.health?.() ?? null);
+  const metrics = createServerMetrics(() => pending.size, deps.events.health?.bind(deps.events));
   const scratch = createScratch();
   const vectors = new Map<VectorLayoutName, Float64Array>();
   const vectorBuffer = (layout: VectorLayoutName): Float64Array => {

@@ -18,12 +18,14 @@ async function fileHandlePrototype(dir: string): Promise<{ write: (...a: unknown
   return Object.getPrototypeOf(h) as { write: (...a: unknown[]) => unknown; datasync: () => Promise<void> };
 }
 
+/** A fresh bus folder under a temp home. */
 async function busDir(): Promise<string> {
   const dir = join((await tempHome('oo-ml-journal-')).data, 'bus');
   await mkdir(dir, { recursive: true });
   return dir;
 }
 
+/** A compact JSON payload numbered `i`, padded with `size` characters. */
 const line = (i: number, size: number): Uint8Array => Buffer.from(`{"i":${i},"pad":"${'x'.repeat(size)}"}`);
 
 afterEach(() => {
