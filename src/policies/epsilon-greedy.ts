@@ -46,6 +46,18 @@ function ensureScratch(k: number): void {
   }
 }
 
+/** Size of the greedy tie set of the last drawArm (choose's propensity needs it). */
+let tieCount = 0;
+
+/** One uniform decides explore vs exploit; a second picks the arm when there is a choice. */
+function drawArm(state: EpsilonGreedyState, x: Float64Array, rng: Rng): number {
+  const { k, epsilon } = state;
+  ensureScratch(k);
+  const n = collectArgmax(writeArmMeans(state, x, scores), k, ties);
+  tieCount = n;
+  return rng.next() < epsilon ? rng.int(k) : n > 1 ? ties[rng.int(n)]! : ties[0]!;
+}
+
 /** The ε-greedy policy `name` on vector layout `layout`. */
 function createEpsilonGreedy(name: PolicyName, layout: VectorLayoutName): Policy<EpsilonGreedyState> {
   const d = vectorDim(layout);
@@ -72,12 +84,13 @@ function createEpsilonGreedy(name: PolicyName, layout: VectorLayoutName): Policy
     },
     choose(state: EpsilonGreedyState, x: Float64Array, rng: Rng): Decision {
       assertContext(name, x, d);
+      const arm = drawArm(state, x, rng);
       const { k, epsilon } = state;
-      ensureScratch(k);
-      const n = collectArgmax(writeArmMeans(state, x, scores), k, ties);
-      // One uniform decides explore vs exploit; a second picks the arm when there is a choice.
-      const arm = rng.next() < epsilon ? rng.int(k) : n > 1 ? ties[rng.int(n)]! : ties[0]!;
-      return { arm, propensity: epsilon / k + (isTied(ties, n, arm) ? (1 - epsilon) / n : 0) };
+      return { arm, propensity: epsilon / k + (isTied(ties, tieCount, arm) ? (1 - epsilon) / tieCount : 0) };
+    },
+    chooseArm(state: EpsilonGreedyState, x: Float64Array, rng: Rng): number {
+      assertContext(name, x, d);
+      return drawArm(state, x, rng);
     },
     update(state, x, arm, reward) {
       assertContext(name, x, d);

@@ -46,6 +46,8 @@ let scores = new Float64Array(16);
 let means = new Float64Array(16);
 let variances = new Float64Array(16);
 let ties = new Int32Array(16);
+/** Size of the tie set of the last drawArm (its propensity is 1 / tieCount). */
+let tieCount = 0;
 
 function ensureScratch(k: number): void {
   if (scores.length < k) {
@@ -63,6 +65,13 @@ function writeUcb(state: LinUcbState, x: Float64Array, out: Float64Array): Float
   const alpha = state.alpha;
   for (let a = 0; a < state.k; a++) out[a] = means[a]! + alpha * Math.sqrt(variances[a]!);
   return out;
+}
+
+/** The argmax of the bounds, ties broken uniformly (the rng is drawn only on a tie). */
+function drawArm(state: LinUcbState, x: Float64Array, rng: Rng): number {
+  const n = collectArgmax(writeUcb(state, x, scores), state.k, ties);
+  tieCount = n;
+  return n > 1 ? ties[rng.int(n)]! : ties[0]!;
 }
 
 /** Disjoint LinUCB on the v2 layout. */
@@ -87,10 +96,12 @@ export const linUcb: Policy<LinUcbState> = {
   },
   choose(state: LinUcbState, x: Float64Array, rng: Rng): Decision {
     assertContext(NAME, x, D);
-    const n = collectArgmax(writeUcb(state, x, scores), state.k, ties);
-    // The rng is drawn only on a tie (at the start every arm ties).
-    const arm = n > 1 ? ties[rng.int(n)]! : ties[0]!;
-    return { arm, propensity: 1 / n };
+    const arm = drawArm(state, x, rng);
+    return { arm, propensity: 1 / tieCount };
+  },
+  chooseArm(state: LinUcbState, x: Float64Array, rng: Rng): number {
+    assertContext(NAME, x, D);
+    return drawArm(state, x, rng);
   },
   update(state, x, arm, reward) {
     assertContext(NAME, x, D);

@@ -42,6 +42,12 @@ export interface Policy<S> {
   probabilities(state: S, x: Float64Array, out: Float64Array): Float64Array;
   /** Draws an arm for `x` using `rng`; the propensity equals probabilities(x)[arm]. */
   choose(state: S, x: Float64Array, rng: Rng): Decision;
+  /**
+   * The arm `choose` would draw, using `rng` exactly as it does, without the propensity: for
+   * callers that never log one (the simulator), and for Thompson sampling that skips the
+   * quadrature that is nearly all of its `choose`.
+   */
+  chooseArm(state: S, x: Float64Array, rng: Rng): number;
   /** Learns from one (x, arm, reward) in place. */
   update(state: S, x: Float64Array, arm: number, reward: number): void;
   /** Deep copy. */

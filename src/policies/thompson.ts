@@ -74,6 +74,21 @@ function writePosterior(state: ThompsonState, x: Float64Array): void {
   for (let a = 0; a < state.k; a++) sigmas[a] = effectiveSigma(means[a]!, state.v * Math.sqrt(variances[a]!));
 }
 
+/**
+ * One posterior draw per arm and their argmax. Leaves this x's posterior in `means`/`sigmas`,
+ * which choose's propensity reads.
+ */
+function drawArm(state: ThompsonState, x: Float64Array, rng: Rng): number {
+  const { k } = state;
+  ensureScratch(k);
+  writePosterior(state, x);
+  // One normal per arm, always (point masses too), so the stream position depends only on k.
+  for (let a = 0; a < k; a++) draws[a] = means[a]! + sigmas[a]! * rng.normal();
+  // Ties happen only between point masses (σ = 0) with equal means; broken uniformly.
+  const n = collectArgmax(draws, k, ties);
+  return n > 1 ? ties[rng.int(n)]! : ties[0]!;
+}
+
 /** Linear Thompson sampling on the v2 layout. */
 export const linearThompson: Policy<ThompsonState> = {
   name: NAME,
@@ -95,15 +110,12 @@ export const linearThompson: Policy<ThompsonState> = {
   },
   choose(state: ThompsonState, x: Float64Array, rng: Rng): Decision {
     assertContext(NAME, x, D);
-    const { k } = state;
-    ensureScratch(k);
-    writePosterior(state, x);
-    // One normal per arm, always (point masses too), so the stream position depends only on k.
-    for (let a = 0; a < k; a++) draws[a] = means[a]! + sigmas[a]! * rng.normal();
-    // Ties happen only between point masses (σ = 0) with equal means; broken uniformly.
-    const n = collectArgmax(draws, k, ties);
-    const arm = n > 1 ? ties[rng.int(n)]! : ties[0]!;
-    return { arm, propensity: gaussianArgmaxProbabilities(means, sigmas, k, probs)[arm]! };
+    const arm = drawArm(state, x, rng);
+    return { arm, propensity: gaussianArgmaxProbabilities(means, sigmas, state.k, probs)[arm]! };
+  },
+  chooseArm(state: ThompsonState, x: Float64Array, rng: Rng): number {
+    assertContext(NAME, x, D);
+    return drawArm(state, x, rng);
   },
   update(state, x, arm, reward) {
     assertContext(NAME, x, D);

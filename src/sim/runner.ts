@@ -255,7 +255,8 @@ export function runPolicy(
     input.overdueTasks = overdueTasks[i]!;
     input.profile = profiles[u]!;
     write(input, x, 0);
-    const { arm } = policy.choose(state, x, rng);
+    // The arm only: the simulator logs no propensity (Thompson's would cost ~70 µs of quadrature).
+    const arm = policy.chooseArm(state, x, rng);
     const best = bestOf[i]!;
     const p = probs[i * ARM_COUNT + arm]!;
     const reward = draw[i]! < p ? 1 : 0;

@@ -1,6 +1,6 @@
 /**
  * The Policy contract, run on every built-in policy: propensities form a distribution and match
- * choose(), one seed gives one decision sequence, states round-trip exactly and bad states and
+ * choose(), chooseArm() is choose() without the propensity, one seed gives one decision sequence, states round-trip exactly and bad states and
  * inputs are rejected with invalid_input.
  */
 import fc from 'fast-check';
@@ -94,6 +94,23 @@ for (const name of POLICY_NAMES) {
         }),
         { seed: 31, numRuns: runs },
       );
+    });
+
+    it('chooseArm() draws the arm choose() draws and leaves the rng where choose() leaves it', () => {
+      fc.assert(
+        fc.property(fc.integer(), fc.integer({ min: 0, max: 200 }), contextArb(d), fc.integer(), (seed, n, x, drawSeed) => {
+          const state = trained(policy, seed, n);
+          const a = createRng(drawSeed);
+          const b = createRng(drawSeed);
+          expect(policy.chooseArm(state, x, a)).toBe(policy.choose(state, x, b).arm);
+          expect(a.next()).toBe(b.next());
+        }),
+        { seed: 37, numRuns: runs },
+      );
+      // The zero context: every arm tied, so the tie-break draws.
+      const zero = new Float64Array(d);
+      const state = trained(policy, 2, 50);
+      for (let s = 0; s < 20; s++) expect(policy.chooseArm(state, zero, createRng(s))).toBe(policy.choose(state, zero, createRng(s)).arm);
     });
 
     it('handles the zero context (every arm tied or a point mass)', () => {

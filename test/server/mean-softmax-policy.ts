@@ -42,6 +42,9 @@ export const meanSoftmax: Policy<MeanSoftmaxState> = {
     const arm = weightedIndex(rng, p);
     return { arm, propensity: p[arm]! };
   },
+  chooseArm(s, x, rng) {
+    return this.choose(s, x, rng).arm;
+  },
   update(s, _x, arm, reward) {
     s.counts[arm] = s.counts[arm]! + 1;
     s.sums[arm] = s.sums[arm]! + reward;

@@ -19,6 +19,7 @@ function fixedArm(arm: number): Policy<{ n: number }> {
     score: (_s, _x, out) => probs(out),
     probabilities: (_s, _x, out) => probs(out),
     choose: () => ({ arm, propensity: 1 }),
+    chooseArm: () => arm,
     update: (s) => {
       s.n++;
     },
@@ -32,6 +33,7 @@ const uniform: Policy<{ n: number }> = {
   ...fixedArm(0),
   layout: 'v2',
   choose: (_s, _x, rng) => ({ arm: rng.int(ARM_COUNT), propensity: 1 / ARM_COUNT }),
+  chooseArm: (_s, _x, rng) => rng.int(ARM_COUNT),
 };
 
 const entrant = (name: string, policy: Policy<{ n: number }>): SimEntrant => ({
