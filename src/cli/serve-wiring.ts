@@ -24,6 +24,7 @@ import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer
 import { loadXxhash32 } from '../random/hash32.js';
 import { createRegistryPolicyProvider } from '../server/registry-policies.js';
 import { createFileResetMarker, resetMarkerPath } from '../server/reset-marker.js';
+import { createFileCheckpointStore, onlineCheckpointPath } from '../server/online-checkpoint.js';
 import type { CommandContext } from './context.js';
 import { parseIntFlag } from './flags.js';
 
@@ -129,6 +130,7 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
     ...(experiments === undefined ? {} : { experiments }),
     ...(env['OO_ML_ADMIN_TOKEN'] ? { adminToken: env['OO_ML_ADMIN_TOKEN'] } : {}),
     resetMarker: createFileResetMarker(resetMarkerPath(paths)),
+    checkpoints: createFileCheckpointStore(onlineCheckpointPath(paths)),
     // Logs go to stderr so --json keeps stdout for the result.
     logger: options.logger ?? { level: env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
   };

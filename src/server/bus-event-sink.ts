@@ -56,8 +56,8 @@ export interface BusEventSink extends EventSink {
   readonly skipped: number;
   /** Queue, waiting publishes, refusals and spills (oo_ml_event_* in /metrics). */
   health(): EventSinkHealth;
-  /** The server events held by the bus (after flushing what is queued), in time order. */
-  readAll(): AsyncIterable<ServerEvent>;
+  /** The server events held by the bus (after flushing what is queued), in time order; with `sinceMs`, those at or after it. */
+  readAll(sinceMs?: number): AsyncIterable<ServerEvent>;
   /** Resolves when the queue is empty, or after `flushTimeoutMs` with the rest still queued. */
   flush(): Promise<void>;
   /** Flushes, spills what is left, closes the bus. */
@@ -215,7 +215,7 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
         roomWaiters.push(waiter);
       });
     },
-    async *readAll() {
+    async *readAll(sinceMs = -Infinity) {
       // What this process queued (a replay after /admin/reload) belongs in the replay too.
       await flush();
       const consumer = await bus.consumer({ name: options.replayConsumer ?? 'oo-ml-serve-replay', mode: 'replay' });
@@ -224,22 +224,26 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       // stream order; replay needs each serve before its reward, so the events are put in time
       // order (serves first on equal times). That holds every retained server event in memory
       // at start: fine for days of traffic, not for months (the embedded journal has no
-      // retention yet; JetStream keeps 7 days).
-      const all: ServerEvent[] = [];
+      // retention yet; JetStream keeps 7 days). `sinceMs` (from an online-learning checkpoint)
+      // drops what the replay no longer needs as it is read, which bounds that memory.
+      const all: { e: ServerEvent; t: number; i: number }[] = [];
       try {
         for (;;) {
           const got = await consumer.fetch({ max: 1_000, maxWaitMs: bus.kind === 'nats' ? 1_000 : 20 });
           if (got.events.length === 0 && got.rejected.length === 0) break;
           skipped += got.rejected.length;
-          for (const d of got.events) if (Object.hasOwn(CHANNEL_OF, d.event.type)) all.push(d.event as ServerEvent);
+          for (const d of got.events) {
+            if (!Object.hasOwn(CHANNEL_OF, d.event.type)) continue;
+            const t = Date.parse(d.event.ts);
+            if (t >= sinceMs) all.push({ e: d.event as ServerEvent, t, i: all.length });
+          }
         }
       } finally {
         await consumer.close();
       }
       const rank = (e: ServerEvent): number => (e.type === 'tip.served' ? 0 : 1);
-      const keyed = all.map((e, i) => ({ e, i, t: Date.parse(e.ts) }));
-      keyed.sort((x, y) => x.t - y.t || rank(x.e) - rank(y.e) || x.i - y.i);
-      for (const k of keyed) yield k.e;
+      all.sort((x, y) => x.t - y.t || rank(x.e) - rank(y.e) || x.i - y.i);
+      for (const k of all) yield k.e;
     },
     flush,
     async close() {

@@ -15,6 +15,7 @@ import type { VectorLayoutName } from '../features/vectors.js';
 import type { Policy } from '../policies/policy.js';
 import type { TipWriter } from '../prompts/tip-writer.js';
 import type { Rng } from '../random/rng.js';
+import type { OnlineCheckpointStore } from './online-checkpoint.js';
 
 /** One policy ready to serve: implementation, its state, the registry version it came from. */
 export interface LoadedPolicy {
@@ -65,7 +66,8 @@ export interface EventSink {
   publish(subject: string, event: ServerEvent): Promise<void>;
   /** What the sink holds and has failed to store so far (exported by /metrics); absent for sinks that never queue (no oo_ml_event_* metrics then). */
   health?(): EventSinkHealth;
-  readAll?(): AsyncIterable<ServerEvent>;
+  /** The stored server events in time order; with `sinceMs`, only those at or after it (a hint: more may come). */
+  readAll?(sinceMs?: number): AsyncIterable<ServerEvent>;
   /** Resolves when every accepted event is written (called on shutdown). */
   flush?(): Promise<void>;
   close?(): Promise<void>;
@@ -99,6 +101,8 @@ export interface ServerLimits {
   bodyLimitBytes?: number;
   /** /score latencies kept per policy and variant for quantiles (default 4096, most recent). */
   latencySamples?: number;
+  /** How often online learning is checkpointed when a checkpoint store is given (default 5 min; 0: only on reload, reset and shutdown). */
+  checkpointIntervalMs?: number;
 }
 
 /** Everything `buildApp` is given. */
@@ -120,6 +124,8 @@ export interface ServerDeps {
   /** Serve and event ids (default crypto.randomUUID). */
   newId?(): string;
   resetMarker?: ResetMarker;
+  /** Where online learning is checkpointed (online-checkpoint.ts); without it a restart replays the whole bus. */
+  checkpoints?: OnlineCheckpointStore;
   limits?: ServerLimits;
   /** Fastify logger setting (default: warnings and errors to stdout). */
   logger?: FastifyServerOptions['logger'];

@@ -6,6 +6,10 @@
  * match a policy being replayed, so updates made on an older registered version never leak
  * into a newer one. Events before the last /admin/reset are skipped.
  *
+ * A policy restored from an online-learning checkpoint (online-checkpoint.ts) has the rewards up
+ * to the checkpoint in its state already: those still mark their serves rewarded, and are not
+ * learned again.
+ *
  * The serve event records the JIT context (hour, day, open and overdue tasks) but not the
  * profile; it is looked up in the current snapshot at the serve's time. That equals what the
  * serve saw unless the snapshot changed since or the request carried `profile_features`.
@@ -27,6 +31,8 @@ export interface ReplaySummary {
   reactions: number;
   /** Rewards applied to the replayed policies. */
   updates: number;
+  /** Rewards a policy restored from a checkpoint had learned already. */
+  alreadyLearned: number;
   /** Events before the reset marker, or reactions without a known pending serve. */
   skipped: number;
 }
@@ -41,13 +47,17 @@ export interface ReplayJob {
   /** Receives the serves still awaiting a reward (pass a scratch map to only update policies). */
   pending: PendingServes;
   resetAtMs: number | null;
+  /** The checkpoint a target was restored from: rewards before `ms`, or at `ms` with one of `ids`, are in its state. */
+  restored?: (target: LivePolicy) => { ms: number; ids: ReadonlySet<string> } | undefined;
+  /** Called with the time and id of every reward replayed after the reset (learned or not), in time order. */
+  onReward?: (tsMs: number, eventId: string) => void;
 }
 
 /** Replays the journal into `targets` and `pending`. */
 export async function replayJournal(job: ReplayJob): Promise<ReplaySummary> {
   const snapshot = job.state.snapshot;
   if (snapshot === null) throw new Error('replayJournal needs a snapshot');
-  const summary: ReplaySummary = { events: 0, serves: 0, reactions: 0, updates: 0, skipped: 0 };
+  const summary: ReplaySummary = { events: 0, serves: 0, reactions: 0, updates: 0, alreadyLearned: 0, skipped: 0 };
   const buffers = new Map<string, Float64Array>();
   for await (const event of job.events) {
     summary.events++;
@@ -65,6 +75,7 @@ export async function replayJournal(job: ReplayJob): Promise<ReplaySummary> {
       continue;
     }
     summary.reactions++;
+    job.onReward?.(tsMs, event.event_id);
     const found = job.pending.get(event.serve_id, tsMs);
     if (found.kind !== 'serve' || found.serve.rewardedAtMs !== null) {
       summary.skipped++;
@@ -74,6 +85,11 @@ export async function replayJournal(job: ReplayJob): Promise<ReplaySummary> {
     job.pending.setReward(serve, tsMs, event.type === 'tip.reward' ? event.reward : rewardOf(event.reaction, tsMs - serve.tsMs));
     const target = job.state.policies.get(serve.owner.policy);
     if (target === undefined || !job.targets.has(target) || target.modelVersion !== serve.owner.modelVersion) continue;
+    const through = job.restored?.(target);
+    if (through !== undefined && (tsMs < through.ms || (tsMs === through.ms && through.ids.has(event.event_id)))) {
+      summary.alreadyLearned++;
+      continue;
+    }
     let x = buffers.get(target.layout);
     if (x === undefined) buffers.set(target.layout, (x = new Float64Array(vectorDim(target.layout))));
     writeVector(target.layout, serve.input, x);

@@ -27,6 +27,8 @@ import {
 } from './decision.js';
 import { isoFromMs } from './iso-time.js';
 import { replayJournal, type ReplaySummary } from './journal-replay.js';
+import { MAX_ENTRIES, CHECKPOINT_VERSION, type OnlineCheckpoint } from './online-checkpoint.js';
+import type { SerializedPolicyState } from '../policies/policy.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { PendingServes } from './pending-serves.js';
 import { isPromptVersion, PROMPT_VERSIONS } from '../prompts/prompt-registry.js';
@@ -48,6 +50,7 @@ export const DEFAULT_LIMITS = {
   pendingTtlMs: REWARD_WINDOW_MS,
   bodyLimitBytes: 256 * 1024,
   latencySamples: 4096,
+  checkpointIntervalMs: 5 * 60_000,
 } as const;
 
 /** Default name of the champion policy, as assignment.ts documents it. */
@@ -95,11 +98,40 @@ export interface Serving {
   readiness(): Readiness;
   reload(): Promise<{ snapshot_id: string | null; policies: ReturnType<typeof policyInfo>; ready: boolean; reasons: string[]; took_ms: number }>;
   reset(): Promise<{ at: string; pending_cleared: number; policies: ReturnType<typeof policyInfo> }>;
-  /** Waits for shadow scorings in flight and flushes the event sink. */
+  /** Waits for shadow scorings in flight, flushes the event sink and writes a last checkpoint. */
   drain(): Promise<void>;
+  /** Writes a checkpoint of online learning now (no-op without a checkpoint store). */
+  checkpoint(): Promise<void>;
 }
 
 const NO_EXPERIMENTS: ExperimentsConfig = { experiments: [] };
+
+/** Work in flight (shadow scorings, rewards being recorded), and a way to wait until none is. */
+class InFlight {
+  private n = 0;
+  private waiting: (() => void)[] = [];
+
+  /** True while something is in flight. */
+  get busy(): boolean {
+    return this.n > 0;
+  }
+
+  enter(): void {
+    this.n++;
+  }
+
+  leave(): void {
+    if (--this.n > 0) return;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** Resolves once nothing is in flight (at once when nothing is). */
+  idle(): Promise<void> {
+    return this.n === 0 ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
+  }
+}
 
 /**
  * Event ids: a process-random prefix and a counter, like serve ids (randomUUID per event was
@@ -153,6 +185,27 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   };
   let resetAtMs: number | null = (await deps.resetMarker?.read()) ?? null;
   let pendingRebuilt = false;
+
+  // Online-learning checkpoints (online-checkpoint.ts). The rewards handled so far: the latest
+  // event time among them and the ids at exactly that time.
+  let learnedMs: number | null = null;
+  let learnedIds: string[] = [];
+  const noteReward = (tsMs: number, eventId: string): void => {
+    if (learnedMs === null || tsMs > learnedMs) {
+      learnedMs = tsMs;
+      learnedIds = [eventId];
+    } else if (tsMs === learnedMs) {
+      learnedIds.push(eventId);
+    }
+  };
+  /** Rewards between their publish and their update; a checkpoint waits until there are none. */
+  const rewardsInFlight = new InFlight();
+  /** Policies restored from the checkpoint, with what their state holds already. */
+  const restoredThrough = new WeakMap<LivePolicy, { ms: number; ids: ReadonlySet<string> }>();
+  /** The last checkpoint's entries (carried over for versions no longer served). */
+  let checkpointEntries: OnlineCheckpoint['policies'] = [];
+  let checkpointing: Promise<void> = Promise.resolve();
+
   let adminBusy = false;
   const sources = { snapshot: deps.snapshot, policies: deps.policies, experiments: deps.experiments };
 
@@ -187,15 +240,94 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     }
     // The first replay rebuilds the pending serves too; later ones only update new policies.
     const into = pendingRebuilt ? new PendingServes(limits.maxPendingServes, limits.pendingTtlMs) : pending;
-    const summary = await replayJournal({ events: readAll(), state: next, targets, pending: into, resetAtMs });
+    // When every target was restored from a checkpoint, only the serves still rewardable at it
+    // and what came after matter: older events are not even held in memory.
+    const allRestored = learnedMs !== null && [...targets].every((t) => restoredThrough.has(t));
+    const sinceMs = Math.max(resetAtMs ?? -Infinity, allRestored ? learnedMs! - limits.pendingTtlMs : -Infinity);
+    const summary = await replayJournal({
+      events: readAll(sinceMs),
+      state: next,
+      targets,
+      pending: into,
+      resetAtMs,
+      restored: (t) => restoredThrough.get(t),
+      onReward: noteReward,
+    });
     pendingRebuilt = true;
     log.info({ replay: summary, policies: [...targets].map((t) => t.name) }, 'replayed the event journal');
     return summary;
   }
 
+  /**
+   * Restores the live states of the policies whose name and version the last checkpoint holds
+   * (a checkpoint older than the last reset is void); a bad checkpoint is reported and ignored,
+   * and learning is then rebuilt from the bus alone.
+   */
+  async function restoreCheckpoint(state: ServingState): Promise<void> {
+    let c: OnlineCheckpoint | null = null;
+    try {
+      c = (await deps.checkpoints?.read()) ?? null;
+    } catch (e) {
+      log.warn(`ignoring the online-learning checkpoint: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (c === null) return;
+    if (resetAtMs !== null && Date.parse(c.written_at) < resetAtMs) {
+      log.info('the online-learning checkpoint predates the last reset: not restored');
+      return;
+    }
+    checkpointEntries = c.policies;
+    const through = { ms: c.through_ms ?? -Infinity, ids: new Set(c.through_event_ids) };
+    for (const lp of state.policies.values()) {
+      const entry = c.policies.find((e) => e.name === lp.name && e.model_version === lp.modelVersion);
+      if (entry === undefined) continue;
+      try {
+        lp.live = lp.policy.fromJSON(entry.state as SerializedPolicyState);
+      } catch (e) {
+        log.warn(`checkpointed state of ${lp.name} (version ${lp.modelVersion ?? 'built-in'}) not restored: ${e instanceof Error ? e.message : String(e)}`);
+        continue;
+      }
+      restoredThrough.set(lp, through);
+    }
+    if (c.through_ms !== null) {
+      learnedMs = c.through_ms;
+      learnedIds = [...c.through_event_ids];
+    }
+    log.info({ restored: [...state.policies.values()].filter((lp) => restoredThrough.has(lp)).map((lp) => lp.name), written_at: c.written_at }, 'restored online learning from its checkpoint');
+  }
+
+  /** Writes a checkpoint of every served policy's live state (one at a time; no-op without a store). */
+  function writeCheckpoint(): Promise<void> {
+    const store = deps.checkpoints;
+    if (store === undefined) return Promise.resolve();
+    checkpointing = checkpointing.then(async () => {
+      // A reward between its publish and its update is in neither the state nor after the
+      // marker: wait until none is (publishes are queued, so this is normally at once).
+      while (rewardsInFlight.busy) await rewardsInFlight.idle();
+      const key = (e: { name: string; model_version: string | null }): string => `${e.name}\u0000${e.model_version ?? ''}`;
+      const served = [...current.policies.values()].map((lp) => ({ name: lp.name, model_version: lp.modelVersion, state: lp.policy.toJSON(lp.live) }));
+      const servedKeys = new Set(served.map(key));
+      const entries = [...served, ...checkpointEntries.filter((e) => !servedKeys.has(key(e)))].slice(0, MAX_ENTRIES);
+      const checkpoint: OnlineCheckpoint = {
+        version: CHECKPOINT_VERSION,
+        written_at: deps.now().toISOString(),
+        reset_at_ms: resetAtMs,
+        through_ms: learnedMs,
+        through_event_ids: [...learnedIds],
+        policies: entries,
+      };
+      await store.write(checkpoint);
+      checkpointEntries = entries;
+    });
+    // A failed write is reported and the next one tries again; the chain must not stay rejected.
+    return (checkpointing = checkpointing.catch((e: unknown) => log.error({ err: e }, 'writing the online-learning checkpoint failed')));
+  }
+
   const built = await buildServingState({ ...sources, nowMs: startedAt.getTime() }, emptyState(DEFAULT_CHAMPION));
   let current: ServingState = built.state;
+  await restoreCheckpoint(current);
   await replay(current);
+  const checkpointTimer =
+    deps.checkpoints !== undefined && limits.checkpointIntervalMs > 0 ? setInterval(() => void writeCheckpoint(), limits.checkpointIntervalMs).unref() : null;
   metrics.ready.set(current.reasons.length === 0 ? 1 : 0);
   for (const r of current.reasons) log.warn(`not ready: ${r}`);
   for (const w of current.warnings) log.warn(w);
@@ -217,14 +349,8 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   }
   let shadowQueue: ShadowJob[] = [];
   /** Shadow jobs queued plus shadow events not yet settled (drain waits for 0). */
-  let shadowsInFlight = 0;
-  let shadowsIdle: (() => void)[] = [];
-  const shadowSettled = (): void => {
-    if (--shadowsInFlight > 0) return;
-    const waiting = shadowsIdle;
-    shadowsIdle = [];
-    for (const resolve of waiting) resolve();
-  };
+  const shadowsInFlight = new InFlight();
+
   // Per shadow policy, built once: its publish handlers and (on its first recorded serve, as
   // before) its stats row and counter — a shadow serve no longer builds a stats key string,
   // looks up label cells or allocates handler closures (shadow path: see queueShadows).
@@ -239,12 +365,12 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
         stored() {
           stats.serve((key ??= stats.key({ policy: name, modelVersion: lp.modelVersion, experiment: null, variant: null, shadow: true })));
           (served ??= metrics.shadowServed(name)).inc();
-          shadowSettled();
+          shadowsInFlight.leave();
         },
         failed(e) {
           metrics.shadowFailures.inc({ policy: name });
           log.warn({ policy: name, reason: e instanceof Error ? e.message : String(e) }, 'shadow scoring failed');
-          shadowSettled();
+          shadowsInFlight.leave();
         },
       };
       shadowRows.set(lp, row);
@@ -258,7 +384,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   // no promise chain per batch, no Promise.all per job, no closures per shadow serve.
   // Shadow machinery 3.4 → 1.4 µs per /score with one shadow (CPU profile, 100 k users).
   function queueShadows(job: ShadowJob): void {
-    shadowsInFlight++;
+    shadowsInFlight.enter();
     shadowQueue.push(job);
     if (shadowQueue.length === 1) setImmediate(runShadows);
   }
@@ -268,7 +394,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     shadowQueue = [];
     for (let j = 0; j < jobs.length; j++) {
       scoreShadows(jobs[j]!);
-      shadowSettled();
+      shadowsInFlight.leave();
     }
   }
 
@@ -279,7 +405,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       if (name === served) continue;
       const lp = state.policies.get(name)!;
       const row = shadowRowOf(lp, name);
-      shadowsInFlight++;
+      shadowsInFlight.enter();
       try {
         const nowMs = deps.now().getTime();
         const x = writeVector(lp.layout, input, vectorBuffer(lp.layout));
@@ -475,10 +601,12 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
             reaction,
             dwell_ms: body.dwell_ms ?? 0,
           };
+    rewardsInFlight.enter();
     try {
       await publish(event);
     } catch (e) {
       pending.setReward(serve, null, 0);
+      rewardsInFlight.leave();
       throw e;
     }
     const lp = current.policies.get(policy);
@@ -491,6 +619,8 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     } else {
       reason = `policy "${policy}" now serves version ${lp?.modelVersion ?? '(none)'}, not the serve's ${modelVersion ?? '(built-in)'}; recorded, not learned`;
     }
+    noteReward(nowMs, event.event_id);
+    rewardsInFlight.leave();
     stats.reward(statsKey, value, reaction, promptVersion);
     metrics.rewarded(policy, applied ? 'applied' : 'version_changed').inc();
     return { ...base, applied, reward: value, reason };
@@ -583,6 +713,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
         const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, current);
         await replay(next.state);
         current = next.state; // the swap: requests already running keep the state they read
+        await writeCheckpoint();
         metrics.ready.set(current.reasons.length === 0 ? 1 : 0);
         const tookMs = performance.now() - t0;
         log.info({ snapshot: current.snapshot?.manifest.snapshot_id ?? null, failures: next.failures, took_ms: tookMs }, 'reloaded');
@@ -606,17 +737,21 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
         resetAtMs = at.getTime();
         current = resetState(current);
         const cleared = pending.clear();
+        await writeCheckpoint();
         log.info({ pending_cleared: cleared }, 'online state reset');
         return { at: at.toISOString(), pending_cleared: cleared, policies: policyInfo(current) };
       }),
     async drain() {
-      while (shadowsInFlight > 0) await new Promise<void>((resolve) => shadowsIdle.push(resolve));
+      while (shadowsInFlight.busy) await shadowsInFlight.idle();
       try {
         await deps.events.flush?.();
       } catch (e) {
         if (!isOoMlError(e)) log.error({ err: e }, 'flushing the event sink failed');
         else log.error(e.message);
       }
+      if (checkpointTimer !== null) clearInterval(checkpointTimer);
+      await writeCheckpoint();
     },
+    checkpoint: () => writeCheckpoint(),
   };
 }

@@ -2,41 +2,22 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OoMlApp } from '../../src/server/app.js';
-import { createEventBusOver } from '../../src/events/event-bus.js';
-import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
-import { createNatsTransport } from '../../src/events/nats-transport.js';
-import { createBusEventSink, type BusEventSink } from '../../src/server/bus-event-sink.js';
 import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
-import { createFileResetMarker } from '../../src/server/reset-marker.js';
 import { tempHome } from '../helpers/temp-home.js';
-import { createHarness, post } from './harness.js';
+import { busServers, type BusServer } from './bus-servers.js';
+import { post } from './harness.js';
 
-const open: { app: OoMlApp; sink: BusEventSink }[] = [];
 let nats: NatsTestServer | undefined;
 afterEach(async () => {
-  for (const o of open.splice(0)) {
-    await o.app.close();
-    await o.sink.close();
-  }
   await nats?.stop();
   nats = undefined;
 });
+const servers = busServers();
 
 /** A server over the bus (embedded under `dir`, or NATS) and the reset marker in `dir`, as `oo-ml serve` starts it. */
-async function serverOn(dir: string, clockMs?: number, natsUrl?: string) {
-  const transport = natsUrl === undefined ? createEmbeddedTransport(join(dir, 'bus'), { pollMs: 5 }) : await createNatsTransport(natsUrl);
-  const sink = createBusEventSink(createEventBusOver(transport), { spillPath: join(dir, 'unsent.ndjson') });
-  const h = await createHarness({ deps: { events: sink, resetMarker: createFileResetMarker(join(dir, 'reset-at')), adminToken: 't' } });
-  if (clockMs !== undefined) h.clock.ms = clockMs;
-  open.push({ app: h.app, sink });
-  return { ...h, sink };
-}
-
-async function stop(s: { app: OoMlApp; sink: BusEventSink }): Promise<void> {
-  await s.app.close();
-  await s.sink.close();
-  open.splice(open.findIndex((o) => o.app === s.app), 1);
-}
+const serverOn = (dir: string, clockMs?: number, natsUrl?: string) =>
+  servers.start(dir, { ...(clockMs === undefined ? {} : { clockMs }), ...(natsUrl === undefined ? {} : { natsUrl }) });
+const stop = (s: BusServer): Promise<void> => servers.stop(s);
 
 const scoreOf = async (app: OoMlApp, arm: string): Promise<unknown> => (await post(app, '/score', { user_id: 'u1', arms: [arm] })).body['score'];
 
