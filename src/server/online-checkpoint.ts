@@ -5,19 +5,23 @@
  * the event bus alone, which loses every update older than the bus keeps (JetStream: 7 days) and
  * takes longer and more memory the longer the server has run.
  *
- * What "after the checkpoint" means: `through_ms` is the largest event time among the rewards
- * learned when the checkpoint was taken, and `through_event_ids` the rewards learned at exactly
- * that time. A restored policy skips a replayed reward with an earlier time, or at that time with
- * a listed id (it is in the state already), and learns the rest. Rewards are learned in the
+ * Each entry (one policy name and registry version) says which rewards its state holds: those
+ * before `through_ms`, and those at exactly that time listed in `through_event_ids`. A restored
+ * policy skips those when the bus is replayed and learns the rest. Rewards are learned in the
  * order of their times (live: the server clock when the reward arrives; replay: time order), and
- * the checkpoint is taken when no reward is between its publish and its update, so nothing
- * learned is skipped twice or learned twice. A wall clock stepping back across a checkpoint
+ * states are captured only when no reward is between its publish and its update, so nothing is
+ * skipped that was not learned, nor learned twice. A wall clock stepping back across a checkpoint
  * could make a later reward look older and be skipped at the next restart: servers are expected
- * to run with a monotonic, NTP-slewed clock.
+ * to run with a monotonic, NTP-slewed clock. A reward whose event the bus never stored (spilled
+ * at a shutdown with the bus down) is in the state but not on the bus: after a restart its serve
+ * is pending again and a retried reward would be learned a second time (a known limit; the event
+ * is in data/serve-unsent.ndjson).
  *
  * One JSON file under the home, written atomically (a crash leaves the previous checkpoint); an
- * in-memory variant for tests. Entries for policy versions no longer served are carried over
- * (the most recent first, at most MAX_ENTRIES), so a rollback to one restores its learning too.
+ * in-memory variant for tests. Versions no longer served keep their entry (captured when a
+ * reload takes them out of service; at most MAX_ENTRIES, served ones first), so a rollback, by
+ * reload or by restart, gets its learning back. A reset empties every entry; a checkpoint
+ * written under another reset marker is void.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,27 +37,32 @@ export const MAX_ENTRIES = 16;
 /** Version of the checkpoint file layout. */
 export const CHECKPOINT_VERSION = 1;
 
+/** One policy version's learning, with the rewards its state holds (before `through_ms`, or at it with a listed id). */
+export const CheckpointEntrySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    model_version: Type.Union([Type.String(), Type.Null()]),
+    through_ms: Type.Union([Type.Number(), Type.Null()]),
+    through_event_ids: Type.Array(Type.String()),
+    // The policy's serialised state: its own fromJSON parses it (and refuses a bad one).
+    state: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
+/** One entry of a checkpoint. */
+export type CheckpointEntry = Static<typeof CheckpointEntrySchema>;
+
 /** Schema of a checkpoint file (closed objects: unknown fields are refused). */
 export const OnlineCheckpointSchema = Type.Object(
   {
     version: Type.Literal(CHECKPOINT_VERSION),
     written_at: Type.String({ format: 'date-time' }),
-    /** The reset marker when it was written (a later reset makes the checkpoint void). */
+    /** The reset marker when it was written: under another marker (a later reset) the checkpoint is void. */
     reset_at_ms: Type.Union([Type.Number(), Type.Null()]),
+    /** The rewards the server had handled when it was written (the served entries hold them all). */
     through_ms: Type.Union([Type.Number(), Type.Null()]),
     through_event_ids: Type.Array(Type.String()),
-    policies: Type.Array(
-      Type.Object(
-        {
-          name: Type.String({ minLength: 1 }),
-          model_version: Type.Union([Type.String(), Type.Null()]),
-          // The policy's serialised state: its own fromJSON parses it (and refuses a bad one).
-          state: Type.Unknown(),
-        },
-        { additionalProperties: false },
-      ),
-      { maxItems: MAX_ENTRIES },
-    ),
+    policies: Type.Array(CheckpointEntrySchema, { maxItems: MAX_ENTRIES }),
   },
   { additionalProperties: false },
 );

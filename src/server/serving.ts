@@ -27,7 +27,7 @@ import {
 } from './decision.js';
 import { isoFromMs } from './iso-time.js';
 import { replayJournal, type ReplaySummary } from './journal-replay.js';
-import { MAX_ENTRIES, CHECKPOINT_VERSION, type OnlineCheckpoint } from './online-checkpoint.js';
+import { MAX_ENTRIES, CHECKPOINT_VERSION, type CheckpointEntry, type OnlineCheckpoint } from './online-checkpoint.js';
 import type { SerializedPolicyState } from '../policies/policy.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { PendingServes } from './pending-serves.js';
@@ -186,24 +186,25 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   let resetAtMs: number | null = (await deps.resetMarker?.read()) ?? null;
   let pendingRebuilt = false;
 
-  // Online-learning checkpoints (online-checkpoint.ts). The rewards handled so far: the latest
-  // event time among them and the ids at exactly that time.
+  // Online-learning checkpoints (online-checkpoint.ts). The rewards handled so far, live or
+  // replayed: the latest event time among them and the ids at exactly that time. The live state
+  // of every served policy that has been replayed holds every reward of its version up to it.
   let learnedMs: number | null = null;
-  let learnedIds: string[] = [];
+  let learnedIds = new Set<string>();
   const noteReward = (tsMs: number, eventId: string): void => {
     if (learnedMs === null || tsMs > learnedMs) {
       learnedMs = tsMs;
-      learnedIds = [eventId];
+      learnedIds = new Set([eventId]);
     } else if (tsMs === learnedMs) {
-      learnedIds.push(eventId);
+      learnedIds.add(eventId);
     }
   };
   /** Rewards between their publish and their update; a checkpoint waits until there are none. */
   const rewardsInFlight = new InFlight();
-  /** Policies restored from the checkpoint, with what their state holds already. */
+  /** Policies restored from a checkpoint entry, with what their state holds already. */
   const restoredThrough = new WeakMap<LivePolicy, { ms: number; ids: ReadonlySet<string> }>();
-  /** The last checkpoint's entries (carried over for versions no longer served). */
-  let checkpointEntries: OnlineCheckpoint['policies'] = [];
+  /** The entries as last written or read, each with what its state holds (versions no longer served too). */
+  let checkpointEntries: CheckpointEntry[] = [];
   let checkpointing: Promise<void> = Promise.resolve();
 
   let adminBusy = false;
@@ -238,12 +239,15 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       pendingRebuilt = true;
       return null;
     }
+    // A version the checkpoint holds (at start, or back after a reload) starts from its entry.
+    for (const t of targets) if (!restoredThrough.has(t)) restoreEntry(t);
     // The first replay rebuilds the pending serves too; later ones only update new policies.
     const into = pendingRebuilt ? new PendingServes(limits.maxPendingServes, limits.pendingTtlMs) : pending;
-    // When every target was restored from a checkpoint, only the serves still rewardable at it
-    // and what came after matter: older events are not even held in memory.
-    const allRestored = learnedMs !== null && [...targets].every((t) => restoredThrough.has(t));
-    const sinceMs = Math.max(resetAtMs ?? -Infinity, allRestored ? learnedMs! - limits.pendingTtlMs : -Infinity);
+    // When every target was restored, only the serves still rewardable at the oldest entry's
+    // time and what came after matter: older events are read but not kept in memory.
+    const marks = [...targets].map((t) => restoredThrough.get(t)?.ms ?? -Infinity);
+    const oldestMark = marks.length === 0 ? -Infinity : Math.min(...marks);
+    const sinceMs = Math.max(resetAtMs ?? -Infinity, oldestMark - limits.pendingTtlMs);
     const summary = await replayJournal({
       events: readAll(sinceMs),
       state: next,
@@ -259,11 +263,11 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   }
 
   /**
-   * Restores the live states of the policies whose name and version the last checkpoint holds
-   * (a checkpoint older than the last reset is void); a bad checkpoint is reported and ignored,
-   * and learning is then rebuilt from the bus alone.
+   * Reads the last checkpoint: its entries, and the rewards handled when it was written. A
+   * checkpoint written before the last reset (another reset marker) is void; a bad one is
+   * reported and ignored, and learning is then rebuilt from the bus alone.
    */
-  async function restoreCheckpoint(state: ServingState): Promise<void> {
+  async function readCheckpoint(): Promise<void> {
     let c: OnlineCheckpoint | null = null;
     try {
       c = (await deps.checkpoints?.read()) ?? null;
@@ -271,28 +275,44 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       log.warn(`ignoring the online-learning checkpoint: ${e instanceof Error ? e.message : String(e)}`);
     }
     if (c === null) return;
-    if (resetAtMs !== null && Date.parse(c.written_at) < resetAtMs) {
+    if (c.reset_at_ms !== resetAtMs) {
       log.info('the online-learning checkpoint predates the last reset: not restored');
       return;
     }
     checkpointEntries = c.policies;
-    const through = { ms: c.through_ms ?? -Infinity, ids: new Set(c.through_event_ids) };
-    for (const lp of state.policies.values()) {
-      const entry = c.policies.find((e) => e.name === lp.name && e.model_version === lp.modelVersion);
-      if (entry === undefined) continue;
-      try {
-        lp.live = lp.policy.fromJSON(entry.state as SerializedPolicyState);
-      } catch (e) {
-        log.warn(`checkpointed state of ${lp.name} (version ${lp.modelVersion ?? 'built-in'}) not restored: ${e instanceof Error ? e.message : String(e)}`);
-        continue;
-      }
-      restoredThrough.set(lp, through);
-    }
     if (c.through_ms !== null) {
       learnedMs = c.through_ms;
-      learnedIds = [...c.through_event_ids];
+      learnedIds = new Set(c.through_event_ids);
     }
-    log.info({ restored: [...state.policies.values()].filter((lp) => restoredThrough.has(lp)).map((lp) => lp.name), written_at: c.written_at }, 'restored online learning from its checkpoint');
+  }
+
+  /** Restores `lp`'s live state from the entry of its name and version, if the checkpoint has one. */
+  function restoreEntry(lp: LivePolicy): void {
+    const entry = checkpointEntries.find((e) => e.name === lp.name && e.model_version === lp.modelVersion);
+    if (entry === undefined) return;
+    try {
+      lp.live = lp.policy.fromJSON(entry.state as SerializedPolicyState);
+    } catch (e) {
+      log.warn(`checkpointed state of ${lp.name} (version ${lp.modelVersion ?? 'built-in'}) not restored: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    restoredThrough.set(lp, { ms: entry.through_ms ?? -Infinity, ids: new Set(entry.through_event_ids) });
+    log.info({ policy: lp.name, model_version: lp.modelVersion, through: entry.through_ms }, 'restored online learning from its checkpoint');
+  }
+
+  /**
+   * The entries with the live states of `state`'s replayed policies as of now (each holds every
+   * reward up to the marker), then the other versions' previous entries. Synchronous: taken
+   * with no reward between its publish and its update (callers wait for none in flight).
+   */
+  function entriesNow(state: ServingState): CheckpointEntry[] {
+    const key = (e: { name: string; model_version: string | null }): string => `${e.name}\u0000${e.model_version ?? ''}`;
+    const through = { through_ms: learnedMs, through_event_ids: [...learnedIds] };
+    const fresh = [...state.policies.values()]
+      .filter((lp) => !lp.needsReplay)
+      .map((lp) => ({ name: lp.name, model_version: lp.modelVersion, ...through, state: lp.policy.toJSON(lp.live) }));
+    const freshKeys = new Set(fresh.map(key));
+    return [...fresh, ...checkpointEntries.filter((e) => !freshKeys.has(key(e)))].slice(0, MAX_ENTRIES);
   }
 
   /** Writes a checkpoint of every served policy's live state (one at a time; no-op without a store). */
@@ -300,23 +320,19 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     const store = deps.checkpoints;
     if (store === undefined) return Promise.resolve();
     checkpointing = checkpointing.then(async () => {
-      // A reward between its publish and its update is in neither the state nor after the
+      // A reward between its publish and its update is in neither the state nor before the
       // marker: wait until none is (publishes are queued, so this is normally at once).
       while (rewardsInFlight.busy) await rewardsInFlight.idle();
-      const key = (e: { name: string; model_version: string | null }): string => `${e.name}\u0000${e.model_version ?? ''}`;
-      const served = [...current.policies.values()].map((lp) => ({ name: lp.name, model_version: lp.modelVersion, state: lp.policy.toJSON(lp.live) }));
-      const servedKeys = new Set(served.map(key));
-      const entries = [...served, ...checkpointEntries.filter((e) => !servedKeys.has(key(e)))].slice(0, MAX_ENTRIES);
+      checkpointEntries = entriesNow(current);
       const checkpoint: OnlineCheckpoint = {
         version: CHECKPOINT_VERSION,
         written_at: deps.now().toISOString(),
         reset_at_ms: resetAtMs,
         through_ms: learnedMs,
         through_event_ids: [...learnedIds],
-        policies: entries,
+        policies: checkpointEntries,
       };
       await store.write(checkpoint);
-      checkpointEntries = entries;
     });
     // A failed write is reported and the next one tries again; the chain must not stay rejected.
     return (checkpointing = checkpointing.catch((e: unknown) => log.error({ err: e }, 'writing the online-learning checkpoint failed')));
@@ -324,7 +340,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
 
   const built = await buildServingState({ ...sources, nowMs: startedAt.getTime() }, emptyState(DEFAULT_CHAMPION));
   let current: ServingState = built.state;
-  await restoreCheckpoint(current);
+  await readCheckpoint();
   await replay(current);
   const checkpointTimer =
     deps.checkpoints !== undefined && limits.checkpointIntervalMs > 0 ? setInterval(() => void writeCheckpoint(), limits.checkpointIntervalMs).unref() : null;
@@ -712,6 +728,12 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
         const t0 = performance.now();
         const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, current);
         await replay(next.state);
+        // The learning of versions leaving service is kept for a rollback: taken with no reward
+        // in flight, and nothing awaited between it and the swap.
+        if (deps.checkpoints !== undefined) {
+          while (rewardsInFlight.busy) await rewardsInFlight.idle();
+          checkpointEntries = entriesNow(current);
+        }
         current = next.state; // the swap: requests already running keep the state they read
         await writeCheckpoint();
         metrics.ready.set(current.reasons.length === 0 ? 1 : 0);
@@ -737,6 +759,8 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
         resetAtMs = at.getTime();
         current = resetState(current);
         const cleared = pending.clear();
+        // Every version's learning is gone, served or not.
+        checkpointEntries = [];
         await writeCheckpoint();
         log.info({ pending_cleared: cleared }, 'online state reset');
         return { at: at.toISOString(), pending_cleared: cleared, policies: policyInfo(current) };

@@ -42,8 +42,8 @@ export function busServers(): { start(dir: string, options?: BusServerOptions): 
       const h = await createHarness({
         deps: { events: sink, resetMarker: createFileResetMarker(join(dir, 'reset-at')), adminToken: 't', ...options.deps },
         ...(options.policies === undefined ? {} : { policies: options.policies }),
+        ...(options.clockMs === undefined ? {} : { clockMs: options.clockMs }),
       });
-      if (options.clockMs !== undefined) h.clock.ms = options.clockMs;
       const server = { ...h, sink };
       open.push(server);
       return server;

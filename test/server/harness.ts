@@ -53,6 +53,8 @@ export interface HarnessOptions {
   events?: ServerEvent[];
   deps?: Partial<ServerDeps>;
   seed?: number;
+  /** The clock at start (default T0); start-up (replay, restore) runs at it. */
+  clockMs?: number;
 }
 
 /** A provider over `holder` (fresh states at every load, like a registry download). */
@@ -78,7 +80,7 @@ export function specPolicyProvider(holder: Harness['policies']): PolicyProvider 
 
 /** Builds an app (not listening). */
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const clock = { ms: T0.getTime() };
+  const clock = { ms: options.clockMs ?? T0.getTime() };
   const snapshot = { next: options.snapshot ?? syntheticSnapshotIndex({ users: options.users ?? 100, asOf: AS_OF }) };
   const policies = {
     specs: options.policies ?? { 'tip-policy@champion': { version: '1' } },

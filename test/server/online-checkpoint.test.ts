@@ -1,8 +1,10 @@
 /**
- * Online-learning checkpoints across restarts: learning survives a bus that no longer holds the
- * old events, a restart after a checkpoint learns every later reward exactly once (the same
- * states as a full replay), a reset or a new registry version is not overridden by an older
- * checkpoint, a bad checkpoint is ignored, and a checkpoint waits for a reward in flight.
+ * Online-learning checkpoints across restarts and reloads: learning survives a bus that no
+ * longer holds the old events, a restart after a checkpoint learns every later reward exactly
+ * once (the same states as a full replay; rewards in one millisecond told apart by id), a
+ * version a reload takes out of service gets its learning back, a reset or a new registry
+ * version is not overridden by an older checkpoint, a bad checkpoint is ignored, and a
+ * checkpoint waits for a reward in flight.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,7 +49,7 @@ describe('online-learning checkpoints', () => {
     const clock = a.clock.ms;
     await stop(a); // writes the last checkpoint
 
-    // A fresh bus: everything the first server published is gone, the checkpoint is not.
+    // A bus in another home: everything the first server published is gone, the checkpoint is not.
     const elsewhere = (await tempHome()).home;
     const b = await serverOn(elsewhere, checkpoints, { clockMs: clock + 60_000 });
     expect(await scores(b.app)).toEqual(learned);
@@ -64,8 +66,6 @@ describe('online-learning checkpoints', () => {
     await serveAndReward(a, 6);
     await a.app.ooMl.checkpoint();
     const atCheckpoint = await checkpoints.read();
-    // Two rewards in the same millisecond as the checkpoint's last one would be ambiguous by
-    // time alone: the checkpoint lists the ids learned at that time.
     expect(atCheckpoint?.through_event_ids.length).toBe(1);
     await serveAndReward(a, 5, 6);
     const waiting = await post(a.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
@@ -86,7 +86,7 @@ describe('online-learning checkpoints', () => {
     const clockB = b.clock.ms;
     await stop(b);
 
-    // No checkpoint at all: the full replay of the same bus gives the same states.
+    // No checkpoint at all: the full replay of the same bus (the same home) gives the same states.
     const c = await serverOn(home, createMemoryCheckpointStore(), { clockMs: clockB + 60_000 });
     expect(await scores(c.app)).toEqual(afterB);
   });
@@ -122,6 +122,78 @@ describe('online-learning checkpoints', () => {
     // Rolled back to version 1: its checkpointed learning comes back.
     const v1 = await serverOn((await tempHome()).home, store, { clockMs: clock + 2000 });
     expect(await scores(v1.app)).toEqual(learned);
+  });
+
+  it('tells rewards in the same millisecond apart by id: the one after the checkpoint is learned', async () => {
+    const home = (await tempHome()).home;
+    const checkpoints = createMemoryCheckpointStore();
+    const a = await serverOn(home, checkpoints);
+    const first = await post(a.app, '/score', { user_id: 'u1', arms: ['split_task'] });
+    const second = await post(a.app, '/score', { user_id: 'u2', arms: ['split_task'] });
+    a.clock.ms += 1000;
+    // Both rewards at the same clock reading, the checkpoint between them.
+    expect((await post(a.app, '/reward', { serve_id: first.body['serve_id'], reaction: 'completed' })).body['applied']).toBe(true);
+    await a.app.ooMl.checkpoint();
+    const between = await checkpoints.read();
+    expect((await post(a.app, '/reward', { serve_id: second.body['serve_id'], reaction: 'dismissed' })).body['applied']).toBe(true);
+    const learned = await scores(a.app);
+    const clock = a.clock.ms;
+    await stop(a);
+    const b = await serverOn(home, createMemoryCheckpointStore(between), { clockMs: clock + 1000 });
+    expect(await scores(b.app)).toEqual(learned);
+    const replayed = JSON.parse(b.logs.find((l) => l.includes('replayed the event journal'))!) as { replay: { updates: number; alreadyLearned: number } };
+    expect(replayed.replay).toMatchObject({ updates: 1, alreadyLearned: 1 });
+  });
+
+  it('keeps the learning of a version a reload takes out of service, for a rollback by reload', async () => {
+    const checkpoints = createMemoryCheckpointStore();
+    const h = await createHarness({ deps: { checkpoints, adminToken: 't', limits: { checkpointIntervalMs: 0 } } });
+    const reload = async (version: string) => {
+      h.policies.specs = { 'tip-policy@champion': { version } };
+      expect((await post(h.app, '/admin/reload', {}, { authorization: 'Bearer t' })).status).toBe(200);
+    };
+    try {
+      await serveAndReward(h, 4);
+      // Learned after the last checkpoint, before the reload: the reload keeps these too.
+      const v1 = await scores(h.app);
+      await reload('2');
+      expect(await scores(h.app)).toEqual([0.5, 0.5, 0.5]);
+      await serveAndReward(h, 2, 4);
+      const v2 = await scores(h.app);
+      // The bus forgets (retention): only the checkpoint knows version 1's learning now.
+      h.sink.events.length = 0;
+      await reload('1');
+      expect(await scores(h.app)).toEqual(v1);
+      expect((await checkpoints.read())!.policies.map((p) => p.model_version)).toEqual(['1', '2']);
+      await reload('2');
+      expect(await scores(h.app)).toEqual(v2);
+    } finally {
+      await h.app.close();
+    }
+  });
+
+  it('voids every entry at a reset, and a checkpoint written under another reset marker', async () => {
+    const home = (await tempHome()).home;
+    const checkpoints = createMemoryCheckpointStore();
+    const a = await serverOn(home, checkpoints);
+    await serveAndReward(a, 3);
+    // Version 1 leaves service by reload, then a reset: its entry must not survive the reset.
+    a.policies.specs = { 'tip-policy@champion': { version: '2' } };
+    expect((await post(a.app, '/admin/reload', {}, { authorization: 'Bearer t' })).status).toBe(200);
+    a.clock.ms += 1000;
+    expect((await post(a.app, '/admin/reset', {}, { authorization: 'Bearer t' })).status).toBe(200);
+    const afterReset = (await checkpoints.read())!;
+    expect(afterReset.policies.map((p) => p.model_version)).toEqual(['2']);
+    const clock = a.clock.ms;
+    await stop(a);
+    const b = await serverOn(home, createMemoryCheckpointStore(afterReset), { clockMs: clock + 1000 });
+    expect(await scores(b.app)).toEqual([0.5, 0.5, 0.5]);
+    await stop(b);
+    // A checkpoint written after the reset but under the old marker (a periodic one racing the
+    // reset) is void, whatever its time says.
+    const racing = { ...afterReset, reset_at_ms: null, written_at: new Date(clock + 500).toISOString() };
+    const c = await serverOn(home, createMemoryCheckpointStore(racing), { clockMs: clock + 2000 });
+    expect(c.logs.join('')).toContain('predates the last reset');
   });
 
   it('reports a bad checkpoint file and rebuilds learning from the bus alone', async () => {
