@@ -233,14 +233,14 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     if (next.snapshot === null) return null;
     const targets = new Set([...next.policies.values()].filter((p) => p.needsReplay));
     if (targets.size === 0 && pendingRebuilt) return null;
+    // A version the checkpoint holds (at start, or back after a reload) starts from its entry.
+    for (const t of targets) if (!restoredThrough.has(t)) restoreEntry(t);
     const readAll = deps.events.readAll?.bind(deps.events);
     if (readAll === undefined) {
       for (const t of targets) t.needsReplay = false;
       pendingRebuilt = true;
       return null;
     }
-    // A version the checkpoint holds (at start, or back after a reload) starts from its entry.
-    for (const t of targets) if (!restoredThrough.has(t)) restoreEntry(t);
     // The first replay rebuilds the pending serves too; later ones only update new policies.
     const into = pendingRebuilt ? new PendingServes(limits.maxPendingServes, limits.pendingTtlMs) : pending;
     // When every target was restored, only the serves still rewardable at the oldest entry's
@@ -728,12 +728,11 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
         const t0 = performance.now();
         const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, current);
         await replay(next.state);
-        // The learning of versions leaving service is kept for a rollback: taken with no reward
-        // in flight, and nothing awaited between it and the swap.
-        if (deps.checkpoints !== undefined) {
-          while (rewardsInFlight.busy) await rewardsInFlight.idle();
-          checkpointEntries = entriesNow(current);
-        }
+        // No reward between its publish and its update across the swap (the replay may have read
+        // its event, and the live path would learn it too). The learning of versions leaving
+        // service is kept for a rollback, with nothing awaited between it and the swap.
+        while (rewardsInFlight.busy) await rewardsInFlight.idle();
+        if (deps.checkpoints !== undefined) checkpointEntries = entriesNow(current);
         current = next.state; // the swap: requests already running keep the state they read
         await writeCheckpoint();
         metrics.ready.set(current.reasons.length === 0 ? 1 : 0);

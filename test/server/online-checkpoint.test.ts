@@ -196,6 +196,20 @@ describe('online-learning checkpoints', () => {
     expect(c.logs.join('')).toContain('predates the last reset');
   });
 
+  it('restores from the checkpoint over a sink that cannot replay', async () => {
+    const checkpoints = createMemoryCheckpointStore();
+    const a = await createHarness({ deps: { checkpoints, limits: { checkpointIntervalMs: 0 } } });
+    await serveAndReward(a, 3);
+    const learned = await scores(a.app);
+    await a.app.close();
+    const b = await createHarness({ deps: { events: { publish: () => Promise.resolve() }, checkpoints, limits: { checkpointIntervalMs: 0 } } });
+    try {
+      expect(await scores(b.app)).toEqual(learned);
+    } finally {
+      await b.app.close();
+    }
+  });
+
   it('reports a bad checkpoint file and rebuilds learning from the bus alone', async () => {
     const home = (await tempHome()).home;
     const path = join(home, 'online-state.json');
