@@ -51,6 +51,8 @@ export interface ReplayJob {
   restored?: (target: LivePolicy) => { ms: number; ids: ReadonlySet<string> } | undefined;
   /** Called with the time and id of every reward replayed after the reset (learned or not), in time order. */
   onReward?: (tsMs: number, eventId: string) => void;
+  /** Receives the event id of every reward learned into a target. */
+  learnedIds?: Set<string>;
 }
 
 /** Replays the journal into `targets` and `pending`. */
@@ -94,6 +96,7 @@ export async function replayJournal(job: ReplayJob): Promise<ReplaySummary> {
     if (x === undefined) buffers.set(target.layout, (x = new Float64Array(vectorDim(target.layout))));
     writeVector(target.layout, serve.input, x);
     target.policy.update(target.live, x, serve.arm, serve.reward);
+    job.learnedIds?.add(event.event_id);
     summary.updates++;
   }
   for (const t of job.targets) t.needsReplay = false;

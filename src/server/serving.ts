@@ -203,6 +203,12 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   const rewardsInFlight = new InFlight();
   /** Policies restored from a checkpoint entry, with what their state holds already. */
   const restoredThrough = new WeakMap<LivePolicy, { ms: number; ids: ReadonlySet<string> }>();
+  /**
+   * While a reload replays the bus into the versions it will swap in: those versions, and the
+   * rewards for their serves that arrive meanwhile, learned at the swap unless the replay read
+   * them (a rollback's own pending serves would otherwise lose them).
+   */
+  let incoming: { targets: ReadonlyMap<string, LivePolicy>; rewards: { lp: LivePolicy; input: VectorInput; arm: number; value: number; eventId: string }[] } | null = null;
   /** The entries as last written or read, each with what its state holds (versions no longer served too). */
   let checkpointEntries: CheckpointEntry[] = [];
   let checkpointing: Promise<void> = Promise.resolve();
@@ -229,7 +235,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   }
 
   /** Replays the journal into policies that need it (deferred while there is no snapshot). */
-  async function replay(next: ServingState): Promise<ReplaySummary | null> {
+  async function replay(next: ServingState, learned?: Set<string>): Promise<ReplaySummary | null> {
     if (next.snapshot === null) return null;
     const targets = new Set([...next.policies.values()].filter((p) => p.needsReplay));
     if (targets.size === 0 && pendingRebuilt) return null;
@@ -256,6 +262,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       resetAtMs,
       restored: (t) => restoredThrough.get(t),
       onReward: noteReward,
+      learnedIds: learned,
     });
     pendingRebuilt = true;
     log.info({ replay: summary, policies: [...targets].map((t) => t.name) }, 'replayed the event journal');
@@ -628,9 +635,14 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     const lp = current.policies.get(policy);
     let applied = false;
     let reason: string | null = null;
+    const target = incoming?.targets.get(policy);
     if (lp !== undefined && lp.modelVersion === modelVersion) {
       const x = writeVector(lp.layout, serve.input, vectorBuffer(lp.layout));
       lp.policy.update(lp.live, x, serve.arm, value);
+      applied = true;
+    } else if (target !== undefined && target.modelVersion === modelVersion) {
+      // The version a running reload brings back: learned at its swap.
+      incoming!.rewards.push({ lp: target, input: serve.input, arm: serve.arm, value, eventId: event.event_id });
       applied = true;
     } else {
       reason = `policy "${policy}" now serves version ${lp?.modelVersion ?? '(none)'}, not the serve's ${modelVersion ?? '(built-in)'}; recorded, not learned`;
@@ -727,12 +739,21 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       exclusive('reload', async () => {
         const t0 = performance.now();
         const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, current);
-        await replay(next.state);
-        // No reward between its publish and its update across the swap (the replay may have read
-        // its event, and the live path would learn it too). The learning of versions leaving
-        // service is kept for a rollback, with nothing awaited between it and the swap.
-        while (rewardsInFlight.busy) await rewardsInFlight.idle();
-        if (deps.checkpoints !== undefined) checkpointEntries = entriesNow(current);
+        const learnedByReplay = new Set<string>();
+        incoming = { targets: new Map([...next.state.policies].filter(([, p]) => p.needsReplay)), rewards: [] };
+        try {
+          await replay(next.state, learnedByReplay);
+          // No reward between its publish and its update across the swap. The learning of
+          // versions leaving service is kept for a rollback; nothing is awaited from here to the swap.
+          while (rewardsInFlight.busy) await rewardsInFlight.idle();
+          if (deps.checkpoints !== undefined) checkpointEntries = entriesNow(current);
+          for (const r of incoming.rewards) {
+            if (learnedByReplay.has(r.eventId)) continue;
+            r.lp.policy.update(r.lp.live, writeVector(r.lp.layout, r.input, vectorBuffer(r.lp.layout)), r.arm, r.value);
+          }
+        } finally {
+          incoming = null;
+        }
         current = next.state; // the swap: requests already running keep the state they read
         await writeCheckpoint();
         metrics.ready.set(current.reasons.length === 0 ? 1 : 0);

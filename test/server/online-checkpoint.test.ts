@@ -172,6 +172,50 @@ describe('online-learning checkpoints', () => {
     }
   });
 
+  it('learns, at the swap, a reward that arrives for a returning version while its reload replays the bus', async () => {
+    const memory = createMemoryEventSink();
+    let hold: Promise<void> | null = null;
+    // A sink whose replay waits (a slow bus) while `hold` is set.
+    const slow: EventSink = {
+      publish: (subject, event) => memory.publish(subject, event),
+      async *readAll() {
+        if (hold !== null) await hold;
+        yield* memory.readAll();
+      },
+    };
+    const h = await createHarness({ deps: { events: slow, checkpoints: createMemoryCheckpointStore(), adminToken: 't', limits: { checkpointIntervalMs: 0 } } });
+    const reload = (version: string) => {
+      h.policies.specs = { 'tip-policy@champion': { version } };
+      return post(h.app, '/admin/reload', {}, { authorization: 'Bearer t' });
+    };
+    try {
+      await serveAndReward(h, 3);
+      const pendingServe = await post(h.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
+      expect((await reload('2')).status).toBe(200);
+      let release!: () => void;
+      hold = new Promise<void>((go) => (release = go));
+      const rollingBack = reload('1');
+      await new Promise((r) => setTimeout(r, 20));
+      // Version 2 still serves, version 1 is on its way back: the reward is its own.
+      const r = await post(h.app, '/reward', { serve_id: pendingServe.body['serve_id'], reaction: 'completed' });
+      expect(r.body).toMatchObject({ applied: true, reason: null });
+      release();
+      expect((await rollingBack).status).toBe(200);
+      hold = null;
+      const live = await scores(h.app);
+      // The same states as a server rebuilt from the bus alone.
+      const rebuilt = await createHarness({ events: memory.events.slice(), policies: { 'tip-policy@champion': { version: '1' } } });
+      try {
+        expect(await scores(rebuilt.app)).toEqual(live);
+      } finally {
+        await rebuilt.app.close();
+      }
+      expect(live[1]).toBe((0 + 1 + 0.5) / 3); // quick_win: dismissed before, completed during the reload
+    } finally {
+      await h.app.close();
+    }
+  });
+
   it('voids every entry at a reset, and a checkpoint written under another reset marker', async () => {
     const home = (await tempHome()).home;
     const checkpoints = createMemoryCheckpointStore();
