@@ -2,6 +2,7 @@
  * The steps of `oo-ml quickstart`, each one library call, in order. Loaded only when the
  * quickstart runs (it pulls in every pipeline).
  */
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildFeatures } from '../pipelines/feature-build.js';
 import { exportSnapshot } from '../pipelines/snapshot-files.js';
@@ -12,7 +13,8 @@ import { DEFAULT_MODEL, trainPolicy } from '../pipelines/train.js';
 import { gatherEvidence } from '../experiments/evidence.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { createStore } from '../registry/create-store.js';
-import { internal } from '../errors.js';
+import { internal, invalidUsage } from '../errors.js';
+import { exists } from '../io/atomic.js';
 import { startServer } from '../server/main.js';
 import type { CommandContext } from './context.js';
 import { closeServeWiring, serveWiring } from './serve-wiring.js';
@@ -73,6 +75,33 @@ async function serveInProcess(ctx: CommandContext, snapshotAsOf: string): Promis
     summary: `${url}: ${SCORE_BODIES.length} scores, 1 reward, 1 generated tip, clock at ${clock.toISOString()} (snapshot as-of + 1 h); events on the embedded bus`,
     details,
   };
+}
+
+/** The file that marks a folder as a quickstart's own. */
+export const QUICKSTART_MARKER = '.oo-ml-quickstart';
+
+/**
+ * Makes `home` a fresh quickstart home, so every run starts from nothing and running it again
+ * works (an earlier run's champion would make the gate refuse the identical new version). A
+ * folder an earlier quickstart made (it holds QUICKSTART_MARKER) is moved to `<home>.previous`,
+ * replacing an older one; any other non-empty folder is refused, never touched. Returns the
+ * folder the earlier run was moved to, if any.
+ */
+export async function prepareQuickstartHome(home: string): Promise<string | null> {
+  let moved: string | null = null;
+  if (await exists(home)) {
+    const entries = await readdir(home);
+    if (entries.includes(QUICKSTART_MARKER)) {
+      moved = `${home}.previous`;
+      await rm(moved, { recursive: true, force: true });
+      await rename(home, moved);
+    } else if (entries.length > 0) {
+      throw invalidUsage(`${home} is not empty and was not made by oo-ml quickstart`, { hint: 'pass --home with a new or empty folder' });
+    }
+  }
+  await mkdir(home, { recursive: true });
+  await writeFile(join(home, QUICKSTART_MARKER), 'made by oo-ml quickstart; the next quickstart here moves this folder to .previous\n');
+  return moved;
 }
 
 /** The quickstart's steps, in order; each returns where it wrote and what it did. */

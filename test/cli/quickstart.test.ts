@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -117,5 +117,25 @@ describe('oo-ml serve (CLI, a child process)', () => {
     expect(stderr).not.toContain('"stack"');
     const reactions = (await readFile(join(home, 'data', 'bus', 'feedback.tip.reaction.ndjson'), 'utf8')).trimEnd().split('\n');
     expect(reactions).toHaveLength(2);
+  });
+});
+
+describe('oo-ml quickstart, run again', () => {
+  it('moves the earlier quickstart aside and finishes again (the earlier champion would make the gate refuse)', async () => {
+    // Runs after the tests above (same file, in order): the folder holds a whole quickstart.
+    const again = await runCli(['quickstart'], { cwd, env: { NATS_URL: '', LLM_BASE_URL: '' } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`the previous quickstart was moved to ${home}.previous`);
+    expect(again.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \|/);
+    expect(existsSync(join(`${home}.previous`, 'model-cards', 'tip-policy.md'))).toBe(true);
+  }, 120_000);
+
+  it('refuses a non-empty folder it did not make, and leaves it alone', async () => {
+    const other = (await tempHome()).home;
+    await writeFile(join(other, 'notes.txt'), 'mine');
+    const r = await runCli(['quickstart', '--home', other], { cwd, env: { NATS_URL: '', LLM_BASE_URL: '' } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`${other} is not empty and was not made by oo-ml quickstart`);
+    expect(await readdir(other)).toEqual(['notes.txt']);
   });
 });

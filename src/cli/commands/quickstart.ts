@@ -1,6 +1,7 @@
 /**
  * `oo-ml quickstart`: the whole loop on embedded defaults and small data, in a fresh home
- * (default ./oo-ml-quickstart). Each step is one library call; its output location is printed.
+ * (default ./oo-ml-quickstart; an earlier quickstart there is moved to ./oo-ml-quickstart.previous,
+ * any other non-empty folder refused). Each step is one library call; its output location is printed.
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -13,7 +14,9 @@ export function registerQuickstart(program: Command): void {
     program.command('quickstart').description('run the whole loop on embedded defaults in ./oo-ml-quickstart (or --home)'),
     async (ctx) => {
       const results: StepResult[] = [];
-      const { quickstartSteps } = await import('../quickstart-steps.js');
+      const { prepareQuickstartHome, quickstartSteps } = await import('../quickstart-steps.js');
+      const moved = await prepareQuickstartHome(ctx.config.paths.home);
+      if (moved !== null) ctx.note(`the previous quickstart was moved to ${moved}`);
       const all = quickstartSteps(ctx);
       ctx.note(`oo-ml quickstart in ${ctx.config.paths.home}`);
       for (const [i, [step, run]] of all.entries()) {
