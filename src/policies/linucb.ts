@@ -69,6 +69,8 @@ function writeUcb(state: LinUcbState, x: Float64Array, out: Float64Array): Float
 
 /** The argmax of the bounds, ties broken uniformly (the rng is drawn only on a tie). */
 function drawArm(state: LinUcbState, x: Float64Array, rng: Rng): number {
+  // Grown before `scores` and `ties` are read as arguments (writeUcb grows them too late for that).
+  ensureScratch(state.k);
   const n = collectArgmax(writeUcb(state, x, scores), state.k, ties);
   tieCount = n;
   return n > 1 ? ties[rng.int(n)]! : ties[0]!;
@@ -90,6 +92,7 @@ export const linUcb: Policy<LinUcbState> = {
   probabilities(state, x, out) {
     assertContext(NAME, x, D);
     const { k } = state;
+    ensureScratch(k);
     const n = collectArgmax(writeUcb(state, x, scores), k, ties);
     for (let a = 0; a < k; a++) out[a] = isTied(ties, n, a) ? 1 / n : 0;
     return out;

@@ -103,14 +103,27 @@ for (const name of POLICY_NAMES) {
           const a = createRng(drawSeed);
           const b = createRng(drawSeed);
           expect(policy.chooseArm(state, x, a)).toBe(policy.choose(state, x, b).arm);
-          expect(a.next()).toBe(b.next());
+          expect(a.state()).toEqual(b.state());
         }),
         { seed: 37, numRuns: runs },
       );
-      // The zero context: every arm tied, so the tie-break draws.
+      // The zero context: every arm tied, so the tie-break draws; and more arms than the
+      // policies' first scratch buffers hold (16).
       const zero = new Float64Array(d);
-      const state = trained(policy, 2, 50);
-      for (let s = 0; s < 20; s++) expect(policy.chooseArm(state, zero, createRng(s))).toBe(policy.choose(state, zero, createRng(s)).arm);
+      for (const [k, state] of [
+        [K, trained(policy, 2, 50)],
+        [40, policy.init(40)],
+      ] as const) {
+        for (let s = 0; s < 20; s++) {
+          const a = createRng(s);
+          const b = createRng(s);
+          const arm = policy.chooseArm(state, zero, a);
+          const decision = policy.choose(state, zero, b);
+          expect(arm).toBe(decision.arm);
+          expect(a.state()).toEqual(b.state());
+          expect(decision.propensity).toBe(policy.probabilities(state, zero, new Float64Array(k))[arm]);
+        }
+      }
     });
 
     it('handles the zero context (every arm tied or a point mass)', () => {
