@@ -2,8 +2,8 @@
  * The steps of `oo-ml quickstart`, each one library call, in order. Loaded only when the
  * quickstart runs (it pulls in every pipeline).
  */
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { buildFeatures } from '../pipelines/feature-build.js';
 import { exportSnapshot } from '../pipelines/snapshot-files.js';
 import { DEFAULT_SYNTH_START, synthesize } from '../pipelines/synth.js';
@@ -14,7 +14,6 @@ import { gatherEvidence } from '../experiments/evidence.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { createStore } from '../registry/create-store.js';
 import { internal, invalidUsage } from '../errors.js';
-import { exists } from '../io/atomic.js';
 import { startServer } from '../server/main.js';
 import type { CommandContext } from './context.js';
 import { closeServeWiring, serveWiring } from './serve-wiring.js';
@@ -79,28 +78,64 @@ async function serveInProcess(ctx: CommandContext, snapshotAsOf: string): Promis
 
 /** The file that marks a folder as a quickstart's own. */
 export const QUICKSTART_MARKER = '.oo-ml-quickstart';
+/** What a quickstart writes at the top of its home (anything else there is the user's). */
+const QUICKSTART_ENTRIES = new Set([QUICKSTART_MARKER, 'data', 'mlruns', 'model-cards', '.oo-ml']);
+
+/** The top-level entries of `dir`, or null when it does not exist; a file there is refused. */
+async function entriesOf(dir: string, what: string): Promise<string[] | null> {
+  const info = await lstat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+  if (info === null) return null;
+  if (!info.isDirectory()) throw invalidUsage(`${what} ${dir} is not a folder`, { hint: 'pass --home with a new or empty folder' });
+  return readdir(dir);
+}
+
+/** Whether `entries` are a quickstart's own: the marker, and nothing but what a quickstart writes. */
+const isQuickstartHome = (entries: readonly string[]): boolean => entries.includes(QUICKSTART_MARKER) && entries.every((e) => QUICKSTART_ENTRIES.has(e));
 
 /**
  * Makes `home` a fresh quickstart home, so every run starts from nothing and running it again
- * works (an earlier run's champion would make the gate refuse the identical new version). A
- * folder an earlier quickstart made (it holds QUICKSTART_MARKER) is moved to `<home>.previous`,
- * replacing an older one; any other non-empty folder is refused, never touched. Returns the
- * folder the earlier run was moved to, if any.
+ * works (an earlier run's champion would make the gate refuse the identical new version).
+ * - missing or empty: used, and marked as the quickstart's (QUICKSTART_MARKER);
+ * - an earlier quickstart's (the marker, and only what a quickstart writes): moved to
+ *   `<home>.previous`, which replaces an earlier `.previous` only if that is a quickstart's too;
+ * - anything else — user files, a file, the working folder or one of its parents — is refused
+ *   and left untouched.
+ * Returns the folder the earlier run was moved to, if any. The file store only: with a remote
+ * MLFLOW_TRACKING_URI the registry (and its champion) lives elsewhere.
  */
-export async function prepareQuickstartHome(home: string): Promise<string | null> {
-  let moved: string | null = null;
-  if (await exists(home)) {
-    const entries = await readdir(home);
-    if (entries.includes(QUICKSTART_MARKER)) {
-      moved = `${home}.previous`;
-      await rm(moved, { recursive: true, force: true });
-      await rename(home, moved);
-    } else if (entries.length > 0) {
-      throw invalidUsage(`${home} is not empty and was not made by oo-ml quickstart`, { hint: 'pass --home with a new or empty folder' });
-    }
+export async function prepareQuickstartHome(home: string, cwd: string = process.cwd()): Promise<string | null> {
+  const root = resolve(home);
+  const here = resolve(cwd);
+  if (here === root || here.startsWith(root + sep)) {
+    throw invalidUsage(`the quickstart home ${root} is the working folder or holds it`, { hint: 'pass --home with a new folder, e.g. --home oo-ml-quickstart' });
   }
-  await mkdir(home, { recursive: true });
-  await writeFile(join(home, QUICKSTART_MARKER), 'made by oo-ml quickstart; the next quickstart here moves this folder to .previous\n');
+  const entries = await entriesOf(root, 'the quickstart home');
+  let moved: string | null = null;
+  if (entries !== null && entries.length > 0) {
+    if (!isQuickstartHome(entries)) {
+      throw invalidUsage(`${root} is not empty and was not made by oo-ml quickstart (or holds files of yours)`, { hint: 'pass --home with a new or empty folder' });
+    }
+    moved = `${root}.previous`;
+    const older = await entriesOf(moved, 'the previous quickstart');
+    if (older !== null && !isQuickstartHome(older)) {
+      throw invalidUsage(`${moved} is in the way and is not an earlier quickstart`, { hint: 'move it, or pass --home with another folder' });
+    }
+    // The older run is set aside first and deleted only once the newer one took its place.
+    const aside = older === null ? null : `${moved}.removing-${process.pid}`;
+    if (aside !== null) await rename(moved, aside);
+    try {
+      await rename(root, moved);
+    } catch (e) {
+      if (aside !== null) await rename(aside, moved);
+      throw e;
+    }
+    if (aside !== null) await rm(aside, { recursive: true, force: true });
+  }
+  await mkdir(root, { recursive: true });
+  await writeFile(join(root, QUICKSTART_MARKER), 'made by oo-ml quickstart; the next quickstart here moves this folder to .previous\n');
   return moved;
 }
 

@@ -1,7 +1,7 @@
 /**
  * `oo-ml quickstart`: the whole loop on embedded defaults and small data, in a fresh home
- * (default ./oo-ml-quickstart; an earlier quickstart there is moved to ./oo-ml-quickstart.previous,
- * any other non-empty folder refused). Each step is one library call; its output location is printed.
+ * (default ./oo-ml-quickstart; an earlier quickstart there is moved to <folder>.previous, see
+ * prepareQuickstartHome). Each step is one library call; its output location is printed.
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +11,9 @@ import type { StepResult } from '../quickstart-steps.js';
 /** Registers `quickstart`. */
 export function registerQuickstart(program: Command): void {
   action(
-    program.command('quickstart').description('run the whole loop on embedded defaults in ./oo-ml-quickstart (or --home)'),
+    program
+      .command('quickstart')
+      .description('run the whole loop on embedded defaults in ./oo-ml-quickstart (or --home); an earlier quickstart there is moved to <folder>.previous'),
     async (ctx) => {
       const results: StepResult[] = [];
       const { prepareQuickstartHome, quickstartSteps } = await import('../quickstart-steps.js');
