@@ -21,9 +21,10 @@
  *   `close` writes whatever is still queued to `spillPath` (NDJSON, one event per line as it
  *   would have been published, appended) before it lets go of it.
  */
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isOoMlError, unavailable } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { EventBus } from '../events/event-bus.js';
 import { parseEventSubject, type Channel } from '../events/subjects.js';
 import { SUBJECTS, type EventSink, type EventSinkHealth, type ServerEvent } from './deps.js';
@@ -60,6 +61,13 @@ export interface BusEventSink extends EventSink {
   readAll(sinceMs?: number): AsyncIterable<ServerEvent>;
   /** Resolves when the queue is empty, or after `flushTimeoutMs` with the rest still queued. */
   flush(): Promise<void>;
+  /**
+   * Publishes the events an earlier process spilled to `spillPath` (its shutdown with the bus
+   * down), so ingest logs them and replay learns them; keeps in the file only what the bus still
+   * refuses (an invalid event, or the bus still down), and removes the file when nothing is left.
+   * Call at start, before anything is published.
+   */
+  resendSpilled(): Promise<{ resent: number; kept: number }>;
   /** Flushes, spills what is left, closes the bus. */
   close(): Promise<void>;
 }
@@ -246,6 +254,49 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       for (const k of all) yield k.e;
     },
     flush,
+    async resendSpilled() {
+      let text: string;
+      try {
+        text = await readFile(options.spillPath, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { resent: 0, kept: 0 };
+        throw e;
+      }
+      const kept: string[] = [];
+      let resent = 0;
+      let busDown = false;
+      for (const line of text.split('\n')) {
+        if (line.trim() === '') continue;
+        // Once the bus fails for another reason than the event itself, the rest waits too
+        // (no timeout per event against a bus that is down).
+        if (busDown) {
+          kept.push(line);
+          continue;
+        }
+        let event: ServerEvent;
+        try {
+          event = JSON.parse(line) as ServerEvent;
+        } catch {
+          kept.push(line);
+          continue;
+        }
+        const channel = Object.hasOwn(CHANNEL_OF, event.type) ? CHANNEL_OF[event.type] : undefined;
+        try {
+          if (channel === undefined) throw new Error(`not a server event type: ${String(event.type)}`);
+          // The bus validates it; an event stored before the spill too is stored again
+          // (ingest de-duplicates by event_id, replay skips a second reward).
+          await bus.publish(channel, event);
+          resent++;
+        } catch (e) {
+          report(e, event);
+          kept.push(line);
+          if (channel !== undefined && !(isOoMlError(e) && e.code === 'invalid_input')) busDown = true;
+        }
+      }
+      if (kept.length === 0) await rm(options.spillPath, { force: true });
+      else if (resent > 0) await writeFileAtomic(options.spillPath, kept.join('\n') + '\n');
+      return { resent, kept: kept.length };
+    },
     async close() {
       await flush();
       closing = true;

@@ -1,5 +1,6 @@
-import { appendFile, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { invalidInput } from '../../src/errors.js';
 import { createEventBusOver, type EventBus } from '../../src/events/event-bus.js';
@@ -185,6 +186,48 @@ describe('bus event sink', () => {
     // Spills of one batch run concurrently: compare regardless of their order.
     const byId = (a: ServerEvent, b: ServerEvent) => (a.event_id < b.event_id ? -1 : 1);
     expect(spilled.sort(byId)).toEqual(events.filter((e) => e.type === 'tip.reward').sort(byId));
+  });
+
+  it('publishes what an earlier shutdown spilled, keeping only what the bus still refuses', async () => {
+    const { bus, spillPath } = await embedded();
+    const events = manyEvents(6);
+    const bad = { ...events[0]!, event_id: 'bad', user_id: '' }; // the bus refuses an empty user id
+    await mkdir(dirname(spillPath), { recursive: true });
+    await writeFile(spillPath, [...events.slice(0, 3), bad, ...events.slice(3)].map((e) => JSON.stringify(e)).join('\n') + '\nnot json\n');
+    const sink = createBusEventSink(bus, { spillPath });
+    sinks.push(sink);
+    expect(await sink.resendSpilled()).toEqual({ resent: 6, kept: 2 });
+    const stored: ServerEvent[] = [];
+    for await (const e of sink.readAll()) stored.push(e);
+    expect(stored).toEqual(byTime(events));
+    expect((await readFile(spillPath, 'utf8')).trimEnd().split('\n')).toEqual([JSON.stringify(bad), 'not json']);
+    // The rest stays until it is fixed; once nothing is left, the file goes.
+    await writeFile(spillPath, JSON.stringify(events[1]) + '\n');
+    expect(await sink.resendSpilled()).toEqual({ resent: 1, kept: 0 });
+    expect(existsSync(spillPath)).toBe(false);
+    expect(await sink.resendSpilled()).toEqual({ resent: 0, kept: 0 });
+  });
+
+  it('keeps every spilled event when the bus is still down, trying it once', async () => {
+    const { bus, spillPath } = await embedded();
+    let attempts = 0;
+    const down: EventBus = {
+      ...bus,
+      kind: bus.kind,
+      publish: () => {
+        attempts++;
+        return Promise.reject(new Error('bus down'));
+      },
+    };
+    const events = manyEvents(5);
+    const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    await mkdir(dirname(spillPath), { recursive: true });
+    await writeFile(spillPath, text);
+    const sink = createBusEventSink(down, { spillPath, flushTimeoutMs: 50 });
+    sinks.push(sink);
+    expect(await sink.resendSpilled()).toEqual({ resent: 0, kept: 5 });
+    expect(attempts).toBe(1);
+    expect(await readFile(spillPath, 'utf8')).toBe(text);
   });
 
   it('publishes to NATS JetStream and replays from it', async () => {

@@ -23,6 +23,8 @@ export interface BusServerOptions {
   natsUrl?: string;
   policies?: Record<string, PolicySpec>;
   deps?: Partial<ServerDeps>;
+  /** Runs on the sink before the app is built (as `oo-ml serve` resends spilled events). */
+  beforeStart?: (sink: BusEventSink) => Promise<unknown>;
 }
 
 /** Starts and stops bus servers; whatever a test leaves open is closed after it. */
@@ -39,6 +41,7 @@ export function busServers(): { start(dir: string, options?: BusServerOptions): 
     async start(dir, options = {}) {
       const transport = options.natsUrl === undefined ? createEmbeddedTransport(join(dir, 'bus'), { pollMs: 5 }) : await createNatsTransport(options.natsUrl);
       const sink = createBusEventSink(createEventBusOver(transport), { spillPath: join(dir, 'unsent.ndjson') });
+      await options.beforeStart?.(sink);
       const h = await createHarness({
         deps: { events: sink, resetMarker: createFileResetMarker(join(dir, 'reset-at')), adminToken: 't', ...options.deps },
         ...(options.policies === undefined ? {} : { policies: options.policies }),

@@ -6,7 +6,7 @@
  * version is not overridden by an older checkpoint, a bad checkpoint is ignored, and a
  * checkpoint waits for a reward in flight.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OoMlApp } from '../../src/server/app.js';
@@ -252,6 +252,31 @@ describe('online-learning checkpoints', () => {
     } finally {
       await b.app.close();
     }
+  });
+
+  it('a reward the bus never stored (spilled at shutdown) is resent at start, so its serve is not rewarded twice', async () => {
+    const home = (await tempHome()).home;
+    const checkpoints = createMemoryCheckpointStore();
+    const a = await serverOn(home, checkpoints);
+    const s = await post(a.app, '/score', { user_id: 'u1', arms: ['split_task'] });
+    a.clock.ms += 1000;
+    expect((await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' })).body['applied']).toBe(true);
+    const learned = await scores(a.app);
+    const clock = a.clock.ms;
+    await stop(a); // the checkpoint holds the reward
+    // As if the bus had been down at that shutdown: the reaction is in the spill file, not the bus.
+    const journal = join(home, 'bus', 'feedback.tip.reaction.ndjson');
+    await writeFile(join(home, 'unsent.ndjson'), await readFile(journal, 'utf8'));
+    await writeFile(journal, '');
+    const b = await servers.start(home, {
+      clockMs: clock + 1000,
+      deps: { checkpoints: createMemoryCheckpointStore(await checkpoints.read()), limits: { checkpointIntervalMs: 0 } },
+      beforeStart: (sink) => sink.resendSpilled(),
+    });
+    expect(await scores(b.app)).toEqual(learned);
+    // The serve is known to be rewarded (without the resend it would be pending and learned twice).
+    const retried = await post(b.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' });
+    expect(retried.body['applied']).toBe(false);
   });
 
   it('reports a bad checkpoint file and rebuilds learning from the bus alone', async () => {
