@@ -117,7 +117,7 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
     if (spilled.resent > 0) ctx.note(`published ${spilled.resent} events an earlier shutdown left in ${spillPath}`);
     if (spilled.kept > 0) ctx.note(`${spilled.kept} events in ${spillPath} are still refused by the event bus; they stay there`);
   } catch (e) {
-    ctx.note(`could not read ${spillPath} (its events stay there): ${e instanceof Error ? e.message : String(e)}`);
+    ctx.note(`could not resend the events in ${spillPath} (they stay there): ${e instanceof Error ? e.message : String(e)}`);
   }
   const seed = options.seed ?? randomInt(2 ** 31);
   let store: ReturnType<typeof createStore>;

@@ -21,10 +21,9 @@
  *   `close` writes whatever is still queued to `spillPath` (NDJSON, one event per line as it
  *   would have been published, appended) before it lets go of it.
  */
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { isOoMlError, unavailable } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import type { EventBus } from '../events/event-bus.js';
 import { parseEventSubject, type Channel } from '../events/subjects.js';
 import { SUBJECTS, type EventSink, type EventSinkHealth, type ServerEvent } from './deps.js';
@@ -63,9 +62,9 @@ export interface BusEventSink extends EventSink {
   flush(): Promise<void>;
   /**
    * Publishes the events an earlier process spilled to `spillPath` (its shutdown with the bus
-   * down), so ingest logs them and replay learns them; keeps in the file only what the bus still
-   * refuses (an invalid event, or the bus still down), and removes the file when nothing is left.
-   * Call at start, before anything is published.
+   * down), so ingest logs them and replay learns them; what the bus still refuses (an invalid
+   * event, a line that is not one, or everything once the bus is down) is appended back to the
+   * file. Call at start, before the replay.
    */
   resendSpilled(): Promise<{ resent: number; kept: number }>;
   /** Flushes, spills what is left, closes the bus. */
@@ -255,47 +254,64 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
     },
     flush,
     async resendSpilled() {
-      let text: string;
+      // The file is first renamed aside, so what another process appends meanwhile lands in a
+      // new spill file instead of being overwritten; asides left by a crash are picked up too.
+      const dir = dirname(options.spillPath);
+      const prefix = `${basename(options.spillPath)}.resending-`;
+      const aside = `${options.spillPath}.resending-${process.pid}-${Date.now()}`;
       try {
-        text = await readFile(options.spillPath, 'utf8');
+        await rename(options.spillPath, aside);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { resent: 0, kept: 0 };
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return [] as string[];
         throw e;
-      }
-      const kept: string[] = [];
+      });
       let resent = 0;
+      let kept = 0;
       let busDown = false;
-      for (const line of text.split('\n')) {
-        if (line.trim() === '') continue;
-        // Once the bus fails for another reason than the event itself, the rest waits too
-        // (no timeout per event against a bus that is down).
-        if (busDown) {
-          kept.push(line);
-          continue;
+      for (const name of names.filter((n) => n.startsWith(prefix)).sort()) {
+        const path = join(dir, name);
+        const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+        const keep: string[] = [];
+        // In batches, like the pump: a publish per event would be a disk sync per event.
+        for (let i = 0; i < lines.length; i += concurrency) {
+          const batch = lines.slice(i, i + concurrency);
+          if (busDown) {
+            keep.push(...batch);
+            continue;
+          }
+          const outcomes = await Promise.all(
+            batch.map(async (line): Promise<'sent' | 'bad' | 'down'> => {
+              let event: unknown;
+              try {
+                event = JSON.parse(line);
+              } catch {
+                return 'bad';
+              }
+              const type = typeof event === 'object' && event !== null ? (event as { type?: unknown }).type : undefined;
+              if (typeof type !== 'string' || !Object.hasOwn(CHANNEL_OF, type)) return 'bad';
+              try {
+                // The bus validates it; an event stored before the spill too is stored again
+                // (ingest de-duplicates by event_id, replay skips a second reward).
+                await bus.publish(CHANNEL_OF[type as ServerEvent['type']], event as ServerEvent);
+                return 'sent';
+              } catch (e) {
+                report(e, event as ServerEvent);
+                return isOoMlError(e) && e.code === 'invalid_input' ? 'bad' : 'down';
+              }
+            }),
+          );
+          outcomes.forEach((o, j) => (o === 'sent' ? resent++ : keep.push(batch[j]!)));
+          // Once the bus fails for another reason than the event itself, the rest waits too.
+          if (outcomes.includes('down')) busDown = true;
         }
-        let event: ServerEvent;
-        try {
-          event = JSON.parse(line) as ServerEvent;
-        } catch {
-          kept.push(line);
-          continue;
-        }
-        const channel = Object.hasOwn(CHANNEL_OF, event.type) ? CHANNEL_OF[event.type] : undefined;
-        try {
-          if (channel === undefined) throw new Error(`not a server event type: ${String(event.type)}`);
-          // The bus validates it; an event stored before the spill too is stored again
-          // (ingest de-duplicates by event_id, replay skips a second reward).
-          await bus.publish(channel, event);
-          resent++;
-        } catch (e) {
-          report(e, event);
-          kept.push(line);
-          if (channel !== undefined && !(isOoMlError(e) && e.code === 'invalid_input')) busDown = true;
-        }
+        if (keep.length > 0) await appendFile(options.spillPath, keep.join('\n') + '\n');
+        kept += keep.length;
+        await rm(path, { force: true });
       }
-      if (kept.length === 0) await rm(options.spillPath, { force: true });
-      else if (resent > 0) await writeFileAtomic(options.spillPath, kept.join('\n') + '\n');
-      return { resent, kept: kept.length };
+      return { resent, kept };
     },
     async close() {
       await flush();

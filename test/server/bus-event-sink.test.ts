@@ -223,11 +223,40 @@ describe('bus event sink', () => {
     const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
     await mkdir(dirname(spillPath), { recursive: true });
     await writeFile(spillPath, text);
-    const sink = createBusEventSink(down, { spillPath, flushTimeoutMs: 50 });
+    const sink = createBusEventSink(down, { spillPath, flushTimeoutMs: 50, concurrency: 2 });
     sinks.push(sink);
     expect(await sink.resendSpilled()).toEqual({ resent: 0, kept: 5 });
-    expect(attempts).toBe(1);
+    // One batch tried; the rest waits for a bus that is up.
+    expect(attempts).toBe(2);
     expect(await readFile(spillPath, 'utf8')).toBe(text);
+  });
+
+  it('loses nothing another process spills meanwhile, picks up what a crashed resend left, and keeps lines that are not events', async () => {
+    const { bus, spillPath } = await embedded();
+    const events = manyEvents(6);
+    await mkdir(dirname(spillPath), { recursive: true });
+    await writeFile(spillPath, [JSON.stringify(events[0]), 'null', '[1]'].join('\n') + '\n');
+    // A resend that crashed after renaming its file aside.
+    await writeFile(`${spillPath}.resending-1-0`, JSON.stringify(events[1]) + '\n');
+    let appended = false;
+    const appending: EventBus = {
+      ...bus,
+      kind: bus.kind,
+      // Another server on this home spills while the resend runs.
+      publish: async (channel, e) => {
+        if (!appended) {
+          appended = true;
+          await appendFile(spillPath, JSON.stringify(events[2]) + '\n');
+        }
+        return bus.publish(channel, e);
+      },
+    };
+    const sink = createBusEventSink(appending, { spillPath });
+    sinks.push(sink);
+    expect(await sink.resendSpilled()).toEqual({ resent: 2, kept: 2 });
+    const left = (await readFile(spillPath, 'utf8')).trimEnd().split('\n');
+    expect(left.sort()).toEqual([JSON.stringify(events[2]), 'null', '[1]'].sort());
+    expect(existsSync(`${spillPath}.resending-1-0`)).toBe(false);
   });
 
   it('publishes to NATS JetStream and replays from it', async () => {
