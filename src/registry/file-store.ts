@@ -41,9 +41,9 @@ import {
   pathExists,
   publishDir,
   readFileTree,
-  readTextIfExists,
   replaceFile,
 } from './file-tree.js';
+import { readTextIfExists } from '../io/atomic.js';
 import { formatMetricLine, latestPoint, parseMetricFile } from './metric-line.js';
 import { compareRuns, matchesRunQuery } from './run-filter.js';
 import { resolveRunName } from './run-name.js';

@@ -6,24 +6,14 @@
  * root and moved in with one rename(2) or link(2).
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { invalidInput, internal } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { readTextIfExists, writeFileAtomic } from '../io/atomic.js';
 
 /** Error code of a failed fs call. */
 export function errnoOf(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
-/** Reads a UTF-8 file, or undefined when it does not exist. */
-export async function readTextIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return undefined;
-    throw e;
-  }
 }
 
 /** True when `path` exists. */

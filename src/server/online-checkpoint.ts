@@ -23,12 +23,11 @@
  * reload or by restart, gets its learning back. A reset empties every entry; a checkpoint
  * written under another reset marker is void.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import type { HomePaths } from '../config.js';
 import { invalidInput } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { readTextIfExists, writeFileAtomic } from '../io/atomic.js';
 import { createValidator } from '../validation.js';
 
 /** Policy versions a checkpoint keeps (served ones first, then the most recently served others). */
@@ -88,13 +87,8 @@ export function onlineCheckpointPath(paths: HomePaths): string {
 export function createFileCheckpointStore(path: string): OnlineCheckpointStore {
   return {
     async read() {
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw e;
-      }
+      const text = await readTextIfExists(path);
+      if (text === undefined) return null;
       let json: unknown;
       try {
         json = JSON.parse(text);

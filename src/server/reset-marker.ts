@@ -3,11 +3,10 @@
  * after it (the reset cleared everything before). One small file under the home, written
  * atomically; an in-memory variant for tests.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HomePaths } from '../config.js';
 import { invalidInput } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { readTextIfExists, writeFileAtomic } from '../io/atomic.js';
 import type { ResetMarker } from './deps.js';
 
 /** Where `oo-ml serve` keeps the marker (beside its journal). */
@@ -19,13 +18,8 @@ export function resetMarkerPath(paths: HomePaths): string {
 export function createFileResetMarker(path: string): ResetMarker {
   return {
     async read() {
-      let text: string;
-      try {
-        text = (await readFile(path, 'utf8')).trim();
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw e;
-      }
+      const text = (await readTextIfExists(path))?.trim();
+      if (text === undefined) return null;
       const ms = Date.parse(text);
       if (Number.isNaN(ms)) throw invalidInput(`${path} does not hold a time (got "${text.slice(0, 40)}")`, { hint: 'delete it to replay the whole journal' });
       return ms;

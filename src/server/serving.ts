@@ -111,7 +111,11 @@ class InFlight {
   private n = 0;
   private waiting: (() => void)[] = [];
 
-  /** True while something is in flight. */
+  /**
+   * True while something is in flight. Callers that must act with nothing in flight loop
+   * `while (busy) await idle()`: the check right before acting is synchronous, so nothing
+   * enters between it and the action.
+   */
   get busy(): boolean {
     return this.n > 0;
   }
@@ -164,6 +168,9 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     if (x === undefined) vectors.set(layout, (x = new Float64Array(vectorDim(layout))));
     return x;
   };
+  /** One reward learned by a live policy. */
+  const learn = (lp: LivePolicy, input: VectorInput, arm: number, value: number): void =>
+    lp.policy.update(lp.live, writeVector(lp.layout, input, vectorBuffer(lp.layout)), arm, value);
   // Per policy and variant: the stats row key and the serves counter child, built once, so a
   // decision neither concatenates label strings nor hashes label objects.
   type Row = { key: string; served: { inc(): void }; owners: Map<string | null, number> };
@@ -637,8 +644,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     let reason: string | null = null;
     const target = incoming?.targets.get(policy);
     if (lp !== undefined && lp.modelVersion === modelVersion) {
-      const x = writeVector(lp.layout, serve.input, vectorBuffer(lp.layout));
-      lp.policy.update(lp.live, x, serve.arm, value);
+      learn(lp, serve.input, serve.arm, value);
       applied = true;
     } else if (target !== undefined && target.modelVersion === modelVersion) {
       // The version a running reload brings back: learned at its swap.
@@ -747,10 +753,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
           // versions leaving service is kept for a rollback; nothing is awaited from here to the swap.
           while (rewardsInFlight.busy) await rewardsInFlight.idle();
           if (deps.checkpoints !== undefined) checkpointEntries = entriesNow(current);
-          for (const r of incoming.rewards) {
-            if (learnedByReplay.has(r.eventId)) continue;
-            r.lp.policy.update(r.lp.live, writeVector(r.lp.layout, r.input, vectorBuffer(r.lp.layout)), r.arm, r.value);
-          }
+          for (const r of incoming.rewards) if (!learnedByReplay.has(r.eventId)) learn(r.lp, r.input, r.arm, r.value);
         } finally {
           incoming = null;
         }
