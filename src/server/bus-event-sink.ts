@@ -19,13 +19,17 @@
  *   only when no room comes within `fullWaitMs` (the bus is down);
  * - `flush` gives up after `flushTimeoutMs`, so a shutdown with the bus down does not hang, and
  *   `close` writes whatever is still queued to `spillPath` (NDJSON, one event per line as it
- *   would have been published, appended) before it lets go of it.
+ *   would have been published, appended) before it lets go of it. `resendSpilled` publishes the
+ *   file at the next start; `readAll` replays what is still in it, so the state of online
+ *   learning agrees with the events whether or not the bus has taken them yet.
  */
 import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isOoMlError, unavailable } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
+import { EVENT_VALIDATORS } from '../events/schemas.js';
 import { parseEventSubject, type Channel } from '../events/subjects.js';
+import { readTextIfExists } from '../io/atomic.js';
 import { SUBJECTS, type EventSink, type EventSinkHealth, type ServerEvent } from './deps.js';
 
 /** Options of the bus sink. */
@@ -79,6 +83,25 @@ const CHANNEL_OF = Object.fromEntries(Object.entries(SUBJECTS).map(([type, subje
   ServerEvent['type'],
   Channel
 >;
+
+/** The valid server events in the spill file at `path` (none when there is no file); other lines are left to resendSpilled's count. */
+async function readSpilled(path: string): Promise<ServerEvent[]> {
+  const text = await readTextIfExists(path);
+  if (text === undefined) return [];
+  const events: ServerEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+    if (typeof type === 'string' && Object.hasOwn(CHANNEL_OF, type) && EVENT_VALIDATORS[type as ServerEvent['type']].check(value)) events.push(value as ServerEvent);
+  }
+  return events;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -247,6 +270,15 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
         }
       } finally {
         await consumer.close();
+      }
+      // Events a shutdown spilled and the bus still refuses happened all the same: a reward
+      // among them is in the checkpointed state, and without it its serve would be pending
+      // again and a retried /reward learned twice. So the replay reads them from the file too
+      // (valid events only, and not those the bus holds as well).
+      const onBus = new Set(all.map((k) => k.e.event_id));
+      for (const event of await readSpilled(options.spillPath)) {
+        const t = Date.parse(event.ts);
+        if (t >= sinceMs && !onBus.has(event.event_id)) all.push({ e: event, t, i: all.length });
       }
       const rank = (e: ServerEvent): number => (e.type === 'tip.served' ? 0 : 1);
       all.sort((x, y) => x.t - y.t || rank(x.e) - rank(y.e) || x.i - y.i);

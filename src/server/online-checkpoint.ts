@@ -14,8 +14,9 @@
  * could make a later reward look older and be skipped at the next restart: servers are expected
  * to run with a monotonic, NTP-slewed clock. A reward whose event the bus never stored (spilled
  * at a shutdown with the bus down) is in the state but not on the bus: `oo-ml serve` publishes
- * the spill file before the replay (BusEventSink.resendSpilled), so its serve is not pending
- * again; were the bus still down, a retried reward would be learned a second time.
+ * the spill file before the replay (BusEventSink.resendSpilled), and a replay reads what the bus
+ * still refuses from the spill file, so its serve is not pending again and a retried /reward is
+ * not learned a second time.
  *
  * One JSON file under the home, written atomically (a crash leaves the previous checkpoint); an
  * in-memory variant for tests. Versions no longer served keep their entry (captured when a

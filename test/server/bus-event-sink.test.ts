@@ -38,6 +38,13 @@ const manyEvents = (n: number): ServerEvent[] =>
   );
 
 const subjectOf = (e: ServerEvent): string => SUBJECTS[e.type];
+
+/** Everything `sink.readAll(sinceMs)` yields. */
+async function replayOf(sink: BusEventSink, sinceMs?: number): Promise<ServerEvent[]> {
+  const events: ServerEvent[] = [];
+  for await (const e of sink.readAll(sinceMs)) events.push(e);
+  return events;
+}
 /** manyEvents' serves are at :00, reactions at :01, rewards at :02. */
 const byTime = (events: ServerEvent[]): ServerEvent[] => (['tip.served', 'tip.reaction', 'tip.reward'] as const).flatMap((t) => events.filter((e) => e.type === t));
 
@@ -54,13 +61,9 @@ describe('bus event sink', () => {
       const lines = (await readFile(join(dir, `${SUBJECTS[type]}.ndjson`), 'utf8')).trimEnd().split('\n');
       expect(lines.map((l) => JSON.parse(l) as ServerEvent)).toEqual(events.filter((e) => e.type === type));
     }
-    const replayed: ServerEvent[] = [];
-    for await (const e of sink.readAll()) replayed.push(e);
-    expect(replayed).toEqual(byTime(events));
+    expect(await replayOf(sink)).toEqual(byTime(events));
     // From a time on (an online-learning checkpoint's window): the serves at :00 are not read.
-    const since: ServerEvent[] = [];
-    for await (const e of sink.readAll(Date.parse('2026-02-05T10:00:01.000Z'))) since.push(e);
-    expect(since).toEqual(byTime(events).filter((e) => e.type !== 'tip.served'));
+    expect(await replayOf(sink, Date.parse('2026-02-05T10:00:01.000Z'))).toEqual(byTime(events).filter((e) => e.type !== 'tip.served'));
     // A torn line (a crash mid-write) is skipped and counted, not fatal.
     await appendFile(join(dir, 'signals.tip.served.ndjson'), '{"type":"tip.served","event_id":"x"\n');
     let n = 0;
@@ -197,9 +200,7 @@ describe('bus event sink', () => {
     const sink = createBusEventSink(bus, { spillPath });
     sinks.push(sink);
     expect(await sink.resendSpilled()).toEqual({ resent: 6, kept: 2 });
-    const stored: ServerEvent[] = [];
-    for await (const e of sink.readAll()) stored.push(e);
-    expect(stored).toEqual(byTime(events));
+    expect(await replayOf(sink)).toEqual(byTime(events));
     expect((await readFile(spillPath, 'utf8')).trimEnd().split('\n')).toEqual([JSON.stringify(bad), 'not json']);
     // The rest stays until it is fixed; once nothing is left, the file goes.
     await writeFile(spillPath, JSON.stringify(events[1]) + '\n');
@@ -229,6 +230,22 @@ describe('bus event sink', () => {
     // One batch tried; the rest waits for a bus that is up.
     expect(attempts).toBe(2);
     expect(await readFile(spillPath, 'utf8')).toBe(text);
+  });
+
+  it('replays the valid spilled events the bus does not hold, in time order with the stored ones', async () => {
+    const { bus, spillPath } = await embedded();
+    const events = manyEvents(6);
+    const sink = createBusEventSink(bus, { spillPath });
+    sinks.push(sink);
+    // The bus holds the first four; the spill file holds the last two, one of the stored ones
+    // again (an event in flight at a shutdown can be both), an invalid event and a bad line.
+    for (const e of events.slice(0, 4)) await sink.publish(subjectOf(e), e);
+    await sink.flush();
+    const invalid = { ...events[5]!, event_id: 'bad', user_id: '' };
+    await mkdir(dirname(spillPath), { recursive: true });
+    await writeFile(spillPath, [events[4], events[1], invalid, events[5]].map((e) => JSON.stringify(e)).concat('not json').join('\n') + '\n');
+    expect(await replayOf(sink)).toEqual(byTime(events));
+    expect(await replayOf(sink, Date.parse('2026-02-05T10:00:01.000Z'))).toEqual(byTime(events).filter((e) => e.type !== 'tip.served'));
   });
 
   it('loses nothing another process spills meanwhile, picks up what a crashed resend left, and keeps lines that are not events', async () => {
@@ -267,10 +284,8 @@ describe('bus event sink', () => {
     const events = manyEvents(300);
     await Promise.all(events.map((e) => sink.publish(subjectOf(e), e)));
     await sink.flush();
-    const replayed: ServerEvent[] = [];
-    for await (const e of sink.readAll()) replayed.push(e);
     // Replay is in time order (each serve before its reward), publish order within a time.
-    expect(replayed).toEqual(byTime(events));
+    expect(await replayOf(sink)).toEqual(byTime(events));
   });
 });
 

@@ -14,6 +14,7 @@ import type { EventSink, ServerEvent } from '../../src/server/deps.js';
 import { createMemoryEventSink } from '../../src/server/memory-event-sink.js';
 import { createFileCheckpointStore, createMemoryCheckpointStore, type OnlineCheckpointStore } from '../../src/server/online-checkpoint.js';
 import { tempHome } from '../helpers/temp-home.js';
+import type { BusEventSink } from '../../src/server/bus-event-sink.js';
 import { busServers, type BusServer } from './bus-servers.js';
 import { createHarness, post, type PolicySpec } from './harness.js';
 
@@ -254,7 +255,14 @@ describe('online-learning checkpoints', () => {
     }
   });
 
-  it('a reward the bus never stored (spilled at shutdown) is resent at start, so its serve is not rewarded twice', async () => {
+  // A reward the bus never stored (spilled at a shutdown with the bus down) is in the
+  // checkpointed state: at the next start it is resent, or, while the bus still refuses it, read
+  // from the spill file by the replay. Either way its serve is known to be rewarded, so a retried
+  // /reward is not learned a second time.
+  it.each([
+    ['resent at start', true],
+    ['still refused by the bus at start', false],
+  ])('a reward spilled at shutdown and %s does not leave its serve rewardable twice', async (_, resend) => {
     const home = (await tempHome()).home;
     const checkpoints = createMemoryCheckpointStore();
     const a = await serverOn(home, checkpoints);
@@ -271,12 +279,12 @@ describe('online-learning checkpoints', () => {
     const b = await servers.start(home, {
       clockMs: clock + 1000,
       deps: { checkpoints: createMemoryCheckpointStore(await checkpoints.read()), limits: { checkpointIntervalMs: 0 } },
-      beforeStart: (sink) => sink.resendSpilled(),
+      ...(resend ? { beforeStart: (sink: BusEventSink) => sink.resendSpilled() } : {}),
     });
     expect(await scores(b.app)).toEqual(learned);
-    // The serve is known to be rewarded (without the resend it would be pending and learned twice).
     const retried = await post(b.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' });
     expect(retried.body['applied']).toBe(false);
+    expect(await scores(b.app)).toEqual(learned);
   });
 
   it('reports a bad checkpoint file and rebuilds learning from the bus alone', async () => {
