@@ -11,7 +11,7 @@ import type { SnapshotIndex } from '../features/snapshot.js';
 import type { VectorInput } from '../features/vectors.js';
 import type { Decision, Policy } from '../policies/policy.js';
 import type { Rng } from '../random/rng.js';
-import { msFromIso } from './iso-time.js';
+import { msFromIso, msFromRfc3339 } from './iso-time.js';
 import type { RequestContext, ScoreBody } from './schemas.js';
 
 /** The JIT context of a decision and which context features fell back to their rule. */
@@ -27,10 +27,11 @@ export interface ResolvedContext {
 
 /**
  * Epoch ms of a request time. The schema checks the RFC 3339 shape only (ajv-formats' fast
- * mode); a shaped but impossible time (month 13, hour 25) is refused here, naming the field.
+ * mode); a shaped but impossible time (month 13, 30 February, hour 24) is refused here, naming
+ * the field.
  */
 function parseTime(text: string, task: number | null): number {
-  const ms = msFromIso(text);
+  const ms = msFromRfc3339(text);
   if (Number.isNaN(ms)) {
     const path = task === null ? '/context/ts' : `/context/tasks/${task}/due`;
     throw invalidInput(`body is invalid: ${path}: "${text}" is not a valid date-time`, { details: [{ path, message: 'not a valid date-time' }] });

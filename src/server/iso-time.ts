@@ -49,11 +49,41 @@ const two = (s: string, i: number): number => {
  * what the request schema's `date-time` format admits); anything else goes to `Date.parse`.
  */
 export function msFromIso(text: string): number {
+  const ms = fastMsFromIso(text);
+  return ms === undefined ? Date.parse(text) : ms;
+}
+
+// What the request schema's date-time format admits (ajv-formats' fast mode): `T`, `t` or a space
+// between date and time, an optional fraction, `Z`, `z` or an offset `±HH`, `±HHMM`, `±HH:MM`.
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)$/;
+
+/**
+ * Epoch ms of an RFC 3339 date-time, or NaN when it names no instant: month 13, 30 February, hour
+ * 24, minute or offset out of range. `Date.parse` rolls such fields over (T24:00 is the next
+ * day, 30 February is 2 March), so a request's times are read with this instead. A leap second
+ * (second 60, as RFC 3339 allows) counts as the last millisecond of its minute.
+ */
+export function msFromRfc3339(text: string): number {
+  const fast = fastMsFromIso(text);
+  if (fast !== undefined) return fast;
+  const m = RFC3339.exec(text);
+  if (m === null) return NaN;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((k) => Number(m[k]));
+  const oh = m[9] === undefined ? 0 : Number(m[9]);
+  const om = m[10] === undefined ? 0 : Number(m[10]);
+  if (!(month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth(year!, month!) && hour! <= 23 && minute! <= 59 && second! <= 60 && oh <= 23 && om <= 59)) return NaN;
+  const offsetMin = (m[8] === '-' ? -1 : 1) * (oh * 60 + om);
+  const millis = second === 60 ? 999 : m[7] === undefined ? 0 : Number(`${m[7]}00`.slice(0, 3));
+  return daysFromCivil(year!, month!, day!) * DAY_MS + ((hour! * 60 + minute! - offsetMin) * 60 + Math.min(second!, 59)) * 1000 + millis;
+}
+
+/** msFromIso's integer-arithmetic path: undefined for any shape or value it leaves to `Date.parse`. */
+function fastMsFromIso(text: string): number | undefined {
   const n = text.length;
   if (n < 20 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) {
-    return Date.parse(text);
+    return undefined;
   }
-  if (text.charCodeAt(10) !== 84) return Date.parse(text);
+  if (text.charCodeAt(10) !== 84) return undefined;
   const year = two(text, 0) * 100 + two(text, 2);
   const month = two(text, 5);
   const day = two(text, 8);
@@ -74,7 +104,7 @@ export function msFromIso(text: string): number {
       scale /= 10;
       i++;
     }
-    if (i === start) return Date.parse(text);
+    if (i === start) return undefined;
   }
   let offsetMin = 0;
   const z = text.charCodeAt(i);
@@ -83,15 +113,15 @@ export function msFromIso(text: string): number {
   } else if ((z === 43 || z === 45) && i === n - 6 && text.charCodeAt(i + 3) === 58) {
     const oh = two(text, i + 1);
     const om = two(text, i + 4);
-    if (!(oh <= 23 && om <= 59)) return Date.parse(text);
+    if (!(oh <= 23 && om <= 59)) return undefined;
     offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
   } else {
-    return Date.parse(text);
+    return undefined;
   }
   // Out-of-range fields (month 13, 30 February, hour 24, leap second 60…) and years below 100
-  // (which Date.UTC maps to 19xx) are for Date.parse to judge.
+  // (which Date.UTC maps to 19xx) are for the callers to judge.
   if (!(year >= 100 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59 && second <= 59 && Number.isFinite(offsetMin))) {
-    return Date.parse(text);
+    return undefined;
   }
   return daysFromCivil(year, month, day) * DAY_MS + ((hour * 60 + minute - offsetMin) * 60 + second) * 1000 + millis;
 }

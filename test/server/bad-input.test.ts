@@ -35,6 +35,11 @@ describe('bad input', () => {
       { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: 'tomorrow' }] } }), status: 400, message: /\/context\/tasks\/0\/due: must match format "date-time"/ },
       { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't' }, { id: 'u', due: '2026-13-01T00:00:00Z' }] } }), status: 400, message: 'body is invalid: /context/tasks/1/due: "2026-13-01T00:00:00Z" is not a valid date-time', details: [{ path: '/context/tasks/1/due', message: 'not a valid date-time' }] },
       { body: JSON.stringify({ user_id: 'u1', context: { ts: '2026-02-05T25:00:00Z' } }), status: 400, message: 'body is invalid: /context/ts: "2026-02-05T25:00:00Z" is not a valid date-time' },
+      // Times Date.parse would roll over (T24:00 is the next day, 30 February is 2 March).
+      { body: JSON.stringify({ user_id: 'u1', context: { ts: '2026-02-05T24:00:00Z' } }), status: 400, message: 'body is invalid: /context/ts: "2026-02-05T24:00:00Z" is not a valid date-time', details: [{ path: '/context/ts', message: 'not a valid date-time' }] },
+      { body: JSON.stringify({ user_id: 'u1', context: { ts: '2026-02-30T10:00:00Z' } }), status: 400, message: 'body is invalid: /context/ts: "2026-02-30T10:00:00Z" is not a valid date-time' },
+      { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: '2026-04-31T23:00:00+02:00' }] } }), status: 400, message: 'body is invalid: /context/tasks/0/due: "2026-04-31T23:00:00+02:00" is not a valid date-time' },
+      { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: '2026-02-05T24:00:00Z' }] } }), status: 400, message: 'body is invalid: /context/tasks/0/due: "2026-02-05T24:00:00Z" is not a valid date-time' },
       { body: JSON.stringify({ user_id: 'u1', profile_features: { completion_rate: 2 } }), status: 400, message: 'body is invalid: /profile_features/completion_rate: must be <= 1' },
       { body: JSON.stringify({ context: {} }), status: 400, message: 'body is invalid: /user_id: required field is missing' },
       { body: JSON.stringify({ user_id: 'u1', arms: ['nope'] }), status: 400, message: 'unknown arm(s): "nope"' },
@@ -66,6 +71,20 @@ describe('bad input', () => {
     expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 
+  it('refuses a 10 MB body with 413 under the default body limit, and goes on serving', async () => {
+    const d = await createHarness();
+    try {
+      const big = JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 'x'.repeat(10 * 1024 * 1024), due: '2026-02-05T10:00:00Z' }] } });
+      const r = await raw(d.app, '/score', big);
+      expect(r.status).toBe(413);
+      expectErrorShape(r);
+      expect(r.body['message']).toMatch(/too large/i);
+      expect((await d.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' } })).statusCode).toBe(200);
+    } finally {
+      await d.app.close();
+    }
+  });
+
   it('answers every generated body (valid-ish and garbage) with well-formed JSON: 2xx, or 4xx with the error shape', async () => {
     const arm = fc.oneof(fc.constantFrom(...ARM_IDS), fc.string({ maxLength: 12 }));
     const iso = fc.oneof(fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()), fc.string({ maxLength: 30 }));
@@ -89,8 +108,27 @@ describe('bad input', () => {
       },
       { requiredKeys: [] },
     );
+    // Serve ids the rewards can hit, so /reward reaches its success path too.
+    const serveIds: string[] = [];
+    for (let i = 0; i < 8; i++) serveIds.push((await h.app.inject({ method: 'POST', url: '/score', payload: { user_id: `fuzz-${i}` } })).json<{ serve_id: string }>().serve_id);
+    // Valid bodies too, so the success path is checked as often as the refusals.
+    const validScore = fc.record(
+      {
+        user_id: fc.constantFrom('u1', 'u2', 'nobody'),
+        arms: fc.subarray([...ARM_IDS], { minLength: 1 }),
+        context: fc.record(
+          {
+            hour_of_day: fc.integer({ min: 0, max: 23 }),
+            day_of_week: fc.integer({ min: 0, max: 6 }),
+            tasks: fc.array(fc.record({ id: fc.string({ minLength: 1, maxLength: 8 }), due: fc.date({ min: new Date('2026-01-01'), max: new Date('2026-03-01'), noInvalidDate: true }).map((d) => d.toISOString()) }), { maxLength: 5 }),
+          },
+          { requiredKeys: [] },
+        ),
+      },
+      { requiredKeys: ['user_id'] },
+    );
     const reward = fc.record(
-      { serve_id: fc.string({ maxLength: 40 }), reaction: fc.oneof(fc.constantFrom('completed', 'dismissed', 'ignored', 'liked'), fc.string()), reward: fc.oneof(fc.double(), fc.integer()), dwell_ms: fc.integer({ min: -5, max: 100 }) },
+      { serve_id: fc.oneof(fc.constantFrom(...serveIds), fc.string({ maxLength: 40 })), reaction: fc.oneof(fc.constantFrom('completed', 'dismissed', 'ignored', 'liked'), fc.string()), reward: fc.oneof(fc.double(), fc.integer()), dwell_ms: fc.integer({ min: -5, max: 100 }) },
       { requiredKeys: [] },
     );
     const generate = fc.record({ user_id: fc.string({ maxLength: 20 }), arm, prompt_version: fc.string({ maxLength: 12 }), context }, { requiredKeys: [] });
@@ -101,26 +139,34 @@ describe('bad input', () => {
       fc.json(),
     );
     const request = fc.oneof(
-      fc.tuple(fc.constant('/score'), score.map((b) => JSON.stringify(b))),
+      fc.tuple(fc.constant('/score'), fc.oneof(score, validScore).map((b) => JSON.stringify(b))),
       fc.tuple(fc.constant('/reward'), reward.map((b) => JSON.stringify(b))),
       fc.tuple(fc.constant('/generate'), generate.map((b) => JSON.stringify(b))),
       fc.tuple(fc.constantFrom('/score', '/reward', '/generate', '/admin/reload'), garbage),
     );
-    const statuses = new Set<number>();
+    const statuses = new Set<string>();
     await fc.assert(
       fc.asyncProperty(request, async ([url, payload]) => {
         const res = await h.app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' } });
-        statuses.add(res.statusCode);
-        expect(res.statusCode >= 200 && res.statusCode < 500).toBe(true);
+        statuses.add(`${url} ${res.statusCode}`);
+        const ok = res.statusCode >= 200 && res.statusCode < 300;
+        expect(ok || (res.statusCode >= 400 && res.statusCode < 500), `${url} → ${res.statusCode}`).toBe(true);
         expect(String(res.headers['content-type'])).toContain('application/json');
         const body = res.json<Record<string, unknown>>();
-        if (res.statusCode >= 400) expectErrorShape({ status: res.statusCode, body });
+        if (!ok) return expectErrorShape({ status: res.statusCode, body });
+        // A success is the route's own answer, not just any JSON.
+        if (url === '/score') {
+          expect(ARM_IDS).toContain(body['arm']);
+          expect(body['propensity']).toBeGreaterThan(0);
+          expect(body['propensity']).toBeLessThanOrEqual(1);
+        }
+        if (url === '/reward') expect(serveIds).toContain(body['serve_id']);
+        if (url === '/generate') expect(String(body['text']).length).toBeGreaterThan(0);
       }),
       { seed: 20260205, numRuns: 400 },
     );
-    // The generator reached both successes and refusals.
-    expect(statuses.has(200)).toBe(true);
-    expect(statuses.has(400)).toBe(true);
+    // The generator reached each route's success and its refusals.
+    for (const seen of ['/score 200', '/score 400', '/reward 200', '/reward 404', '/generate 200', '/generate 400']) expect(statuses, seen).toContain(seen);
     expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
     expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });

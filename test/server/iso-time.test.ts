@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { isoFromMs, msFromIso } from '../../src/server/iso-time.js';
+import { isoFromMs, msFromIso, msFromRfc3339 } from '../../src/server/iso-time.js';
 
 // Fast paths against the built-ins they replace, and proof that the fast paths are taken.
 describe('iso-time fast paths', () => {
@@ -39,6 +39,42 @@ describe('iso-time fast paths', () => {
     );
     expect(msFromIso('2026-02-29T10:00:00Z')).toBe(Date.parse('2026-02-29T10:00:00Z'));
     expect(msFromIso('2024-02-29T10:00:00.123456+05:30')).toBe(Date.parse('2024-02-29T10:00:00.123456+05:30'));
+  });
+
+  it('reads request times strictly: the instant of a valid RFC 3339 date-time, NaN for impossible fields', () => {
+    const two = (max: number) => fc.integer({ min: 0, max });
+    const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1000, max: 9999 }),
+        two(13),
+        two(32),
+        fc.constantFrom('T', 't', ' '),
+        two(25),
+        two(60),
+        two(60),
+        fc.option(fc.integer({ min: 0, max: 9_999_999 }), { nil: undefined }),
+        fc.oneof(fc.constantFrom('Z', 'z'), fc.tuple(fc.constantFrom('+', '-'), two(24), two(60), fc.constantFrom(':', ''))),
+        (y, mo, d, t, h, mi, s, frac, zone) => {
+          const z = typeof zone === 'string' ? zone : `${zone[0]}${pad(zone[1])}${zone[3]}${pad(zone[2])}`;
+          const fraction = frac === undefined ? '' : `.${frac}`;
+          const text = `${y}-${pad(mo)}-${pad(d)}${t}${pad(h)}:${pad(mi)}:${pad(s)}${fraction}${z}`;
+          const offsetMin = typeof zone === 'string' ? 0 : (zone[0] === '-' ? -1 : 1) * (zone[1] * 60 + zone[2]);
+          const valid =
+            mo >= 1 && mo <= 12 && d >= 1 && d <= new Date(Date.UTC(y, mo, 0)).getUTCDate() && h <= 23 && mi <= 59 && s <= 60 && (typeof zone === 'string' || (zone[1] <= 23 && zone[2] <= 59));
+          const millis = s === 60 ? 999 : frac === undefined ? 0 : Number(String(frac).padEnd(3, '0').slice(0, 3));
+          const expected = valid ? Date.UTC(y, mo - 1, d, h, mi - offsetMin, Math.min(s, 59), millis) : NaN;
+          expect(Object.is(msFromRfc3339(text), expected)).toBe(true);
+        },
+      ),
+      { seed: 3, numRuns: 20_000 },
+    );
+    // What Date.parse rolls over is refused; the shapes the schema refuses are not instants either.
+    for (const text of ['2026-02-05T24:00:00Z', '2026-02-30T10:00:00Z', '2026-04-31T23:00:00Z', '2026-02-05T10:00:00+24:00', '2026-02-05', 'yesterday']) {
+      expect(msFromRfc3339(text), text).toBeNaN();
+    }
+    // Years below 100 are years, not 19xx (Date.UTC's reading).
+    expect(msFromRfc3339('0050-03-01 12:00:00.5+01')).toBe(new Date('0050-03-01T11:00:00.500Z').getTime());
   });
 
   it('takes the fast paths on the shapes the server sees', () => {
