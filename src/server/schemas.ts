@@ -125,6 +125,8 @@ export type RewardResponse = Static<typeof RewardResponse>;
 export const GenerateBody = Type.Object(
   {
     user_id: Id,
+    /** Write the tip of this /score decision: its arm and the prompt version its serve recorded. */
+    serve_id: Type.Optional(Id),
     arm: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     prompt_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     context: Type.Optional(RequestContext),
@@ -141,7 +143,7 @@ export const GenerateResponse = Type.Object(
     arm: Type.String(),
     /** The prompt version used, and which rule chose it (src/prompts/README.md). */
     prompt_version: Type.String(),
-    prompt_source: Type.Union([Type.Literal('request'), Type.Literal('rotation'), Type.Literal('default'), Type.Literal('builtin')]),
+    prompt_source: Type.Union([Type.Literal('serve'), Type.Literal('request'), Type.Literal('rotation'), Type.Literal('default'), Type.Literal('builtin')]),
     /** The writer that produced the text: `template`, or `openai-compatible` (LLM_BASE_URL). */
     provider: Type.Union([Type.Literal('template'), Type.Literal('openai-compatible')]),
     model: Type.String(),
@@ -149,7 +151,7 @@ export const GenerateResponse = Type.Object(
     latency_ms: Type.Number(),
     /** Why the configured LLM was not used (the text then comes from the template), else null. */
     fallback_reason: Nullable(Type.String()),
-    /** The decision made for this tip when no arm was given, else null. */
+    /** The decision made for this tip when neither arm nor serve_id was given, else null. */
     serve: Nullable(ScoreResponse),
   },
   { additionalProperties: false },

@@ -498,6 +498,13 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
           details: [{ path: '/policy', message: `no loaded policy is named "${body.policy}"` }],
         });
       }
+      // A shadow only scores beside the served policy: serving its arm would let it be rewarded.
+      if (state.shadows.includes(body.policy)) {
+        throw conflict(`policy "${body.policy}" is a shadow: shadows score beside the served policy and never serve or receive reward`, {
+          hint: 'promote it first (oo-ml promote) to serve it',
+          details: [{ path: '/policy', message: 'shadow policy' }],
+        });
+      }
       name = body.policy;
     } else {
       const a = assign(experiments, body.user_id, deps.hash32, state.champion);
@@ -660,6 +667,38 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     return { ...base, applied, reward: value, reason };
   }
 
+  /**
+   * The arm and recorded prompt version of the serve a /generate names. Reactions are bucketed by
+   * the version on the serve event, so a tip for a serve is written with that version: a request
+   * asking for another one, or naming another user or an arm too, is refused rather than
+   * silently recorded under the wrong variant.
+   */
+  function servedTip(body: GenerateBody, serveId: string): { arm: string; promptVersion: string | null } {
+    if (body.arm !== undefined) {
+      throw invalidInput('give "serve_id" or "arm", not both: a serve has its arm', { details: [{ path: '/arm', message: 'exclusive with serve_id' }] });
+    }
+    const found = pending.get(serveId, deps.now().getTime());
+    if (found.kind === 'none') {
+      throw notFound(`serve_id "${serveId}" is unknown or older than the reward window`, { details: [{ path: '/serve_id', message: 'no pending serve' }] });
+    }
+    if (found.kind === 'shadow') {
+      throw conflict(`serve_id "${serveId}" is a shadow decision; only served decisions get a tip`, { details: [{ path: '/serve_id', message: 'shadow serve' }] });
+    }
+    const { serve } = found;
+    if (serve.userId !== body.user_id) {
+      throw conflict(`serve_id "${serveId}" was made for another user`, { details: [{ path: '/user_id', message: 'not the serve\'s user' }] });
+    }
+    const recorded = serve.owner.promptVersion;
+    if (recorded !== null && body.prompt_version !== undefined && body.prompt_version !== recorded) {
+      throw conflict(`serve_id "${serveId}" recorded prompt_version "${recorded}"; its tip cannot use "${body.prompt_version}"`, {
+        hint: 'leave prompt_version out to use the recorded one',
+        details: [{ path: '/prompt_version', message: `the serve recorded "${recorded}"` }],
+      });
+    }
+    // A serve replayed from an event without a version (none recorded): the request's rules apply.
+    return { arm: ARM_IDS[serve.arm]!, promptVersion: recorded ?? body.prompt_version ?? null };
+  }
+
   async function generate(body: GenerateBody): Promise<GenerateOutcome> {
     if (body.prompt_version !== undefined && !isPromptVersion(body.prompt_version)) {
       throw invalidInput(`unknown prompt_version "${body.prompt_version}"`, {
@@ -669,7 +708,15 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     }
     let serve: ScoreResponse | null = null;
     let arm: string;
-    if (body.arm !== undefined) {
+    // The version the tip is written with; for a serve, the one its tip.served event recorded.
+    let promptVersion: string | null = body.prompt_version ?? null;
+    let fromServe = false;
+    if (body.serve_id !== undefined) {
+      const recorded = servedTip(body, body.serve_id);
+      arm = recorded.arm;
+      fromServe = recorded.promptVersion !== null && body.prompt_version === undefined;
+      promptVersion = recorded.promptVersion;
+    } else if (body.arm !== undefined) {
       if (!isArmId(body.arm)) {
         throw invalidInput(`unknown arm "${body.arm}"`, { hint: `known arms: ${ARM_IDS.join(', ')}`, details: [{ path: '/arm', message: 'unknown arm' }] });
       }
@@ -685,7 +732,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     const written = await deps.tipWriter.write({
       userId: body.user_id,
       arm,
-      promptVersion: body.prompt_version ?? null,
+      promptVersion,
       context: { ...contextOf(context), ...(context.titles.length > 0 ? { task_titles: [...context.titles] } : {}) },
     });
     metrics.generated(written.provider, written.fallback_reason === undefined ? 'ok' : 'fallback').inc();
@@ -693,7 +740,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       text: written.text,
       arm,
       prompt_version: written.prompt_version,
-      prompt_source: written.prompt_source,
+      prompt_source: fromServe ? 'serve' : written.prompt_source,
       provider: written.provider,
       model: written.model,
       latency_ms: written.latency_ms,

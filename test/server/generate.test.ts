@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTipWriter, tipWriterSettingsFromEnv, type TipRequest, type TipWriter } from '../../src/prompts/tip-writer.js';
 import { rotationSlot } from '../../src/prompts/prompt-registry.js';
 import { startChatCompletionsServer, type ChatCompletionsServer } from '../helpers/chat-completions-server.js';
-import { closingHarness, get, hash32, post } from './harness.js';
+import { afterShadows, closingHarness, get, hash32, post } from './harness.js';
 
 const harness = closingHarness();
 
@@ -84,6 +84,35 @@ describe('POST /generate', () => {
     // A version named in the request wins over the rotation, on the serve and the tip.
     const asked = await post(h.app, '/generate', { user_id: 'ana', prompt_version: 'v2' });
     expect(asked.body).toMatchObject({ prompt_version: 'v2', prompt_source: 'request', serve: { prompt_version: 'v2' } });
+  });
+
+  it('writes the tip of a /score decision by serve_id: its arm and the prompt version its serve recorded', async () => {
+    const specs = { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } };
+    const h = await harness({ policies: specs, shadows: ['tip-policy@shadow'], deps: { tipWriter: writerFor({ DEFAULT_PROMPT_VERSION: 'v2' }) } });
+    const scored = await post(h.app, '/score', { user_id: 'u4' });
+    expect(scored.body['prompt_version']).toBe('v2');
+    const serveId = scored.body['serve_id'] as string;
+    await afterShadows();
+    const served = h.sink.events.length;
+    const tip = await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId });
+    expect(tip.status).toBe(200);
+    expect(tip.body).toMatchObject({ arm: scored.body['arm'], prompt_version: 'v2', prompt_source: 'serve', serve: null });
+    // No second decision: the serve is the one the reaction will name.
+    expect(h.sink.events).toHaveLength(served);
+    expect((await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId, prompt_version: 'v2' })).body).toMatchObject({ prompt_version: 'v2', prompt_source: 'request' });
+
+    const refusals: [Record<string, unknown>, number, string][] = [
+      [{ user_id: 'u4', serve_id: serveId, prompt_version: 'v1' }, 409, '/prompt_version'],
+      [{ user_id: 'u4', serve_id: serveId, arm: 'quick_win' }, 400, '/arm'],
+      [{ user_id: 'someone-else', serve_id: serveId }, 409, '/user_id'],
+      [{ user_id: 'u4', serve_id: `${serveId}:shadow:0` }, 409, '/serve_id'],
+      [{ user_id: 'u4', serve_id: 'no-such-serve' }, 404, '/serve_id'],
+    ];
+    for (const [body, status, path] of refusals) {
+      const r = await post(h.app, '/generate', body);
+      expect([r.status, (r.body['details'] as { path: string }[])[0]?.path], JSON.stringify(body)).toEqual([status, path]);
+    }
+    expect(h.sink.events).toHaveLength(served);
   });
 
   it('writes through an OpenAI-compatible model when LLM_BASE_URL is set, and falls back to the template with the reason', async () => {

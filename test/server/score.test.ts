@@ -243,6 +243,9 @@ describe('POST /score', () => {
     const refused = await post(h.app, '/reward', { serve_id: `${r.body['serve_id']}:shadow:0`, reaction: 'completed' });
     expect(refused.status).toBe(409);
     expect(refused.body['message']).toContain('shadow decisions are never rewarded');
+    // Nor can a request make the shadow serve (its serve would be rewardable).
+    const forced = await post(h.app, '/score', { user_id: 'u3', policy: 'tip-policy@shadow' });
+    expect([forced.status, forced.body['error'], forced.body['details']]).toEqual([409, 'conflict', [{ path: '/policy', message: 'shadow policy' }]]);
 
     // Same seed with and without a shadow: the same served arms.
     const a = await harness({ policies: specs, shadows: ['tip-policy@shadow'] });
