@@ -45,6 +45,16 @@ describe('experiment assignment', () => {
     );
   });
 
+  it('assigns by the standard XXH32 of "<salt>:<user id>", so every replica and release agrees', () => {
+    // XXH32's published test vectors (seed 0): the hash is the library's standard one.
+    expect([h32(''), h32('abc')]).toEqual([0x02cc5d05, 0x32d153ff]);
+    // Pinned buckets: a change here moves live users between variants.
+    const pinned = { u0: [9884, 'treatment'], u1: [3911, 'control'], alice: [1645, 'control'], 'someone-new': [7329, 'control'] } as const;
+    for (const [user, [bucket, variant]] of Object.entries(pinned)) {
+      expect(assign(config, user, h32, 'x'), user).toMatchObject({ experiment: 'policy-ab', bucket, variant });
+    }
+  });
+
   it('reshuffles users when the salt changes', () => {
     const other = parseExperimentsConfig({ experiments: [{ ...config.experiments[0]!, salt: 'new' }] }, 't');
     let moved = 0;

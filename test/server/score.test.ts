@@ -208,6 +208,13 @@ describe('POST /score', () => {
       variants.add(a.variant!);
     }
     expect(variants.size).toBe(2);
+    // /stats has a row per variant, counting its users' serves.
+    const count = (v: string) => Array.from({ length: 40 }, (_, i) => assign(experiments, `u${i}`, hash32, 'x').variant).filter((x) => x === v).length;
+    const rows = (await get(h.app, '/stats')).body['policies'] as { experiment: string; variant: string; policy: string; serves: number }[];
+    expect(rows.map((r) => [r.experiment, r.variant, r.policy, r.serves]).sort()).toEqual([
+      ['exp1', 'control', 'tip-policy@champion', count('control')],
+      ['exp1', 'treatment', 'alt', count('treatment')],
+    ]);
 
     const broken = await harness({ deps: { experiments } });
     const ready = await get(broken.app, '/readyz');

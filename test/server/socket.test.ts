@@ -32,7 +32,11 @@ describe('oo-ml serve over a real socket', () => {
     await store.setAlias('tip-policy', 'champion', 1);
 
     const busDir = join(home.data, 'bus');
-    const file = createBusEventSink(createEventBusOver(createEmbeddedTransport(busDir)), { spillPath: join(home.data, 'serve-unsent.ndjson') });
+    // A slow bus (each store takes 2.5 s, longer than the close takes by itself), so the event is
+    // on disk only if shutdown waits for it.
+    const embedded = createEmbeddedTransport(busDir);
+    const slow = { ...embedded, publish: (subject: string, data: Uint8Array, id: string) => new Promise((r) => setTimeout(r, 2500)).then(() => embedded.publish(subject, data, id)) };
+    const file = createBusEventSink(createEventBusOver(slow), { spillPath: join(home.data, 'serve-unsent.ndjson') });
     // A serve event waits 150 ms, so its request is still in flight when shutdown starts.
     let entered!: () => void;
     const handling = new Promise<void>((r) => (entered = r));
@@ -76,10 +80,11 @@ describe('oo-ml serve over a real socket', () => {
     await closing;
     await server.closed;
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
-    await file.close();
-
+    // The server's own shutdown flushed the event (read before the test closes the sink).
+    expect(file.queued).toBe(0);
     const lines = (await readFile(join(busDir, 'signals.tip.served.ndjson'), 'utf8')).trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ type: 'tip.served', serve_id: decision['serve_id'], user_id: 'u4' });
+    await file.close();
   });
 });
