@@ -63,7 +63,13 @@ describe('oo-ml quickstart (CLI)', () => {
 describe('oo-ml serve (CLI, a child process)', () => {
   it('listens, is ready with the quickstart champion, replays the quickstart events, and stops cleanly on SIGTERM', async () => {
     expect(quickstart.code).toBe(0);
-    const child = spawn(process.execPath, [BIN, 'serve', '--home', home, '--port', '0'], {
+    // An A/A experiment from a YAML file (outside the home: the quickstart owns that folder).
+    const experiments = join((await tempHome()).home, 'experiments.yaml');
+    await writeFile(
+      experiments,
+      ['experiments:', '  - name: cli-aa', '    salt: s1', '    variants:', ...['a', 'b'].flatMap((v) => [`      - name: ${v}`, '        weight: 50', '        policy: tip-policy@champion'])].join('\n') + '\n',
+    );
+    const child = spawn(process.execPath, [BIN, 'serve', '--home', home, '--port', '0', '--experiments', experiments], {
       env: { ...process.env, NATS_URL: '', LLM_BASE_URL: '', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -100,7 +106,8 @@ describe('oo-ml serve (CLI, a child process)', () => {
       const expired = await post('/reward', { serve_id: generated.serve.serve_id, reaction: 'liked' });
       expect(expired.status).toBe(404);
       expect(await expired.json()).toMatchObject({ message: expect.stringContaining('older than the reward window') });
-      const scored = (await (await post('/score', { user_id: 'u0000003', context: { hour_of_day: 9 } })).json()) as { serve_id: string };
+      const scored = (await (await post('/score', { user_id: 'u0000003', context: { hour_of_day: 9 } })).json()) as { serve_id: string; experiment: string; variant: string };
+      expect([scored.experiment, ['a', 'b'].includes(scored.variant)]).toEqual(['cli-aa', true]);
       const rewarded = await post('/reward', { serve_id: scored.serve_id, reaction: 'liked' });
       expect(await rewarded.json()).toMatchObject({ applied: true, reward: 1 });
       const bad = await post('/score', { user_id: 'u0000001', context: { hour_of_day: 24 } });
@@ -117,6 +124,23 @@ describe('oo-ml serve (CLI, a child process)', () => {
     expect(stderr).not.toContain('"stack"');
     const reactions = (await readFile(join(home, 'data', 'bus', 'feedback.tip.reaction.ndjson'), 'utf8')).trimEnd().split('\n');
     expect(reactions).toHaveLength(2);
+  });
+});
+
+describe('oo-ml serve --experiments', () => {
+  it('names a file that is missing, does not parse or declares a bad experiment, before anything starts', async () => {
+    const dir = (await tempHome()).home;
+    const cases: [string, string, RegExp][] = [
+      ['missing.json', '', /cannot read --experiments .*missing\.json/],
+      ['broken.json', '{"experiments": [', /--experiments .*broken\.json does not parse/],
+      ['bad.yaml', 'experiments:\n  - name: x\n    salt: s\n    variants: []\n', /bad\.yaml/],
+    ];
+    for (const [name, text, message] of cases) {
+      if (text !== '') await writeFile(join(dir, name), text);
+      const r = await runCli(['serve', '--home', dir, '--port', '0', '--experiments', join(dir, name)], { cwd, env: { NATS_URL: '' } });
+      expect(r.code, name).toBe(1);
+      expect(r.stderr, name).toMatch(message);
+    }
   });
 });
 
