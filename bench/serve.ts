@@ -18,7 +18,7 @@
  * machine's other load hits every target alike), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
  *
- * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, constant, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -90,11 +90,49 @@ function trained(lib: ServerLib, name: 'linucb' | 'thompson', rng: Rng, n: numbe
   return { policy, state, modelVersion: version, layout: policy.layout };
 }
 
+/** Calibration work: a fixed count of integer steps (no allocation, no memory traffic), so it costs the same CPU wherever it runs. */
+function spin(steps: number): number {
+  let x = 1;
+  for (let i = 0; i < steps; i++) x = (Math.imul(x, 1_103_515_245) + 12_345) | 0;
+  return x;
+}
+
+/** How many `spin` steps take one µs on this core, warm (median of 21 samples of ~2 ms). */
+function spinStepsPerUs(): number {
+  const samples: number[] = [];
+  let sink = 0;
+  for (let r = 0; r < 21; r++) {
+    const t0 = performance.now();
+    sink ^= spin(200_000);
+    samples.push(200_000 / ((performance.now() - t0) * 1000));
+  }
+  if (sink === 0.5) process.stderr.write(''); // keeps the loop from being dropped as dead code
+  return median(samples);
+}
+
+/** The added work, in µs of warm CPU, of the calibration routes `/bare-spin-<µs>`. */
+const SPIN_US = [5, 10] as const;
+
 async function bareChild(): Promise<void> {
   const app = Fastify({ logger: false });
   const constant = { arm: 'split_task', propensity: 0.5, policy: 'bare' };
   app.post('/bare', async () => constant);
   app.get('/bare', async () => constant);
+  // The machine's price of added work: the bare POST route plus a fixed, cache-resident
+  // computation of 5 or 10 µs. On 2 vCPUs shared with the load generator, a route slower than
+  // the client makes it sleep and the server's writes wake it, so this price is not linear.
+  const stepsPerUs = spinStepsPerUs();
+  let sink = 0;
+  for (const us of SPIN_US) {
+    const steps = Math.round(us * stepsPerUs);
+    app.post(`/bare-spin-${us}`, async () => {
+      sink ^= spin(steps);
+      return constant;
+    });
+  }
+  app.addHook('onClose', async () => {
+    if (sink === 0.5) process.stderr.write('');
+  });
   await app.listen({ host: HOST, port: 0 });
   const port = (app.server.address() as { port: number }).port;
   answerParent(() => app.close());
@@ -298,6 +336,7 @@ async function main(): Promise<void> {
     const allTargets: { key: string; name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
       { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
       { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
+      ...SPIN_US.map((us) => ({ key: `bare-spin-${us}`, name: `calibration: bare POST + ${us} µs of fixed work`, url: url(bareReady.ready['bare']!, `/bare-spin-${us}`), method: 'POST' as const, child: bare })),
       { key: 'constant', name: 'constant answer in the scorer app (schemas + hooks)', url: url(scorerReady.ready['champion']!, '/constant'), method: 'POST', child: scorer },
       { key: 'champion', name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
       { key: 'shadow', name: '/score champion + shadow + journal', url: url(scorerReady.ready['shadow']!, '/score'), method: 'POST', child: scorer },
@@ -341,6 +380,7 @@ async function main(): Promise<void> {
     const summary = targets.map((t) => {
       const rs = rounds.get(t.name)!;
       return {
+        key: t.key,
         name: t.name,
         rps: median(rs.map((x) => x.rps)),
         p50: median(rs.map((x) => x.p50)),
@@ -353,7 +393,9 @@ async function main(): Promise<void> {
         non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
       };
     });
-    const [barePost, bareGet, constantRoute, champ, shadow] = summary as [(typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0]];
+    const target = (key: string) => summary.find((m) => m.key === key)!;
+    const [barePost, bareGet, constantRoute, champ, shadow] = ['bare-post', 'bare-get', 'constant', 'champion', 'shadow'].map(target) as [(typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0]];
+    const spins = SPIN_US.map((us) => ({ us, m: target(`bare-spin-${us}`) }));
     const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
     const tp = (m: typeof champ, b: typeof champ) => m.rps / b.rps;
     const cpuRatio = (m: typeof champ, b: typeof champ) => b.cpuUs / m.cpuUs;
@@ -390,6 +432,10 @@ async function main(): Promise<void> {
       `Where the gap is: a constant answer behind the same schemas, hooks and plugins in the scorer app runs at ${pct(tp(constantRoute, barePost))} of bare POST ` +
         `(${(constantRoute.cpuUs - barePost.cpuUs).toFixed(1)} µs CPU/req more); the scoring itself (snapshot lookup, LinUCB over ${ARM_COUNT} arms, pending store, serve event) ` +
         `adds ${(champ.cpuUs - constantRoute.cpuUs).toFixed(1)} µs CPU/req more. Inside the request path that work runs with cold caches: the same decisions in a tight loop (warm) take ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs each.`,
+      '',
+      `What added work costs on this machine (calibration rows): ${spins.map(({ us, m }) => `${us} µs of fixed, cache-resident work on the bare route leaves ${pct(tp(m, barePost))} of its throughput (${(m.cpuUs - barePost.cpuUs).toFixed(1)} µs CPU/req more)`).join('; ')}. ` +
+        `The load generator shares the server's ${cpus().length} vCPUs: a route slower than the client makes it sleep, and each wake-up is paid by the server's writes. ` +
+        `For comparison, the scorer's decision alone (lookup, features, LinUCB, pending store), warm in a tight loop, takes ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs.`,
       '',
       `On the p99 target: autocannon keeps ${CONNECTIONS} requests in flight, so the mean client-side latency is ${CONNECTIONS} / throughput (Little's law) — ` +
         `${((CONNECTIONS / barePost.rps) * 1000).toFixed(1)} ms already for the bare route at ${Math.round(barePost.rps).toLocaleString('en-US')} req/s on this machine; ` +
