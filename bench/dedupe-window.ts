@@ -66,5 +66,5 @@ for (let round = 0; round < 2; round++) {
   const m = mapWindow();
   run('Map + FIFO (replaced)', (id, t) => m.seen(id, t), m.size);
   const w = new DedupeWindow(WINDOW_MS);
-  run('DedupeWindow, 4 generations', (id, t) => w.seen(id, t), () => w.size);
+  run('DedupeWindow, 4 generations', (id, t) => w.add(id, t) === null, () => w.size);
 }

@@ -13,12 +13,13 @@
  * (1.5–1.8 µs per call). 16 generations of 16 Ki cost 6 µs mean (every generation is asked),
  * hence few, larger ones.
  *
- * Memory is bounded: at most `maxIds` ids (default 131,072, ~12 MB). Above `maxIds / windowMs`
- * ids per ms (~1,100 a second for the defaults) the oldest generation goes before its time and
- * the window is shorter than `windowMs` (about 6 s at 20,000 events a second). The window guards
- * against a publish retried after an outcome the publisher did not see, which within one process
- * comes back within seconds; duplicates beyond it are left to the ingest, which de-duplicates by
- * event_id.
+ * Memory is bounded: at most `maxIds` ids (default 131,072, ~12 MB). An id sits in the oldest
+ * generation once the newer ones fill, so it is kept for the window only below
+ * `(generations − 1) / generations · maxIds / windowMs` ids per ms: ~820 a second for the
+ * defaults. Above that the window is shorter (about 4.9 s at 20,000 events a second). The window
+ * guards against a publish retried after an outcome the publisher did not see, which within one
+ * process comes back within seconds; duplicates beyond it are left to the ingest, which
+ * de-duplicates by event_id.
  */
 
 interface Generation {
@@ -28,6 +29,9 @@ interface Generation {
   /** When its last id was added. */
   newestMs: number;
 }
+
+/** Which entry `add` made: pass it to `forget`. */
+export type DedupeToken = object;
 
 /** Options of a DedupeWindow. */
 export interface DedupeWindowOptions {
@@ -53,11 +57,14 @@ export class DedupeWindow {
     this.generationSize = Math.max(1, Math.floor((options.maxIds ?? 131_072) / this.maxGenerations));
   }
 
-  /** True when `id` was added within the window before `nowMs`; otherwise adds it and returns false. */
-  seen(id: string, nowMs: number): boolean {
+  /**
+   * Null when `id` was added within the window before `nowMs` (a duplicate); otherwise adds it and
+   * returns the entry's token, for `forget`.
+   */
+  add(id: string, nowMs: number): DedupeToken | null {
     const gens = this.generations;
     while (gens.length > 0 && gens[0]!.newestMs + this.windowMs <= nowMs) gens.shift();
-    for (let i = gens.length - 1; i >= 0; i--) if (gens[i]!.ids.has(id)) return true;
+    for (let i = gens.length - 1; i >= 0; i--) if (gens[i]!.ids.has(id)) return null;
     let current = gens.at(-1);
     if (current === undefined || current.ids.size >= this.generationSize || nowMs - current.startMs >= this.spanMs) {
       current = { ids: new Set(), startMs: nowMs, newestMs: nowMs };
@@ -66,12 +73,15 @@ export class DedupeWindow {
     }
     current.ids.add(id);
     current.newestMs = nowMs;
-    return false;
+    return current;
   }
 
-  /** Forgets `id` (its publish failed, so a retry is not a duplicate). */
-  forget(id: string): void {
-    for (let i = this.generations.length - 1; i >= 0; i--) if (this.generations[i]!.ids.delete(id)) return;
+  /**
+   * Forgets the entry `add` made for `id` (its publish failed, so a retry is not a duplicate).
+   * Only that entry: if it has expired and a later publish of the id made a new one, that stays.
+   */
+  forget(id: string, token: DedupeToken): void {
+    (token as Generation).ids.delete(id);
   }
 
   /** Ids remembered now. */

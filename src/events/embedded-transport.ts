@@ -14,7 +14,7 @@
  * - within one process a delivered message is not redelivered (there is no ack timer), and the
  *   delivery count is not kept across restarts, so the redelivery limit does not apply here;
  * - publish de-duplicates message ids for EMBEDDED_DEDUPE_WINDOW_MS within one process (JetStream's
- *   default duplicate window; shorter above ~2,000 publishes a second, where memory is bounded
+ *   default duplicate window; shorter above ~820 publishes a second, where memory is bounded
  *   instead: dedupe-window.ts); duplicates from other processes are left to the ingest, which
  *   de-duplicates by event_id when it writes;
  * - order is per subject (journal order); a fetch walks the subjects in name order.
@@ -71,9 +71,10 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
   return {
     kind: 'embedded',
     publish(subject, data, msgId) {
-      if (seen.seen(msgId, performance.now())) return Promise.resolve({ duplicate: true });
+      const entry = seen.add(msgId, performance.now());
+      if (entry === null) return Promise.resolve({ duplicate: true });
       const forget = (e: unknown): never => {
-        seen.forget(msgId);
+        seen.forget(msgId, entry);
         throw e;
       };
       try {

@@ -257,6 +257,11 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       // retention yet; JetStream keeps 7 days). `sinceMs` (from an online-learning checkpoint)
       // drops what the replay no longer needs as it is read, which bounds that memory.
       const all: { e: ServerEvent; t: number; i: number }[] = [];
+      // Events a shutdown spilled and the bus still refuses happened all the same: a reward
+      // among them is in the checkpointed state, and without it its serve would be pending
+      // again and a retried /reward learned twice. So the replay reads them from the file too
+      // (valid events only, and not those the bus holds as well).
+      const spilledOnly = new Map((await readSpilled(options.spillPath)).map((e) => [e.event_id, e]));
       try {
         for (;;) {
           const got = await consumer.fetch({ max: 1_000, maxWaitMs: bus.kind === 'nats' ? 1_000 : 20 });
@@ -264,6 +269,7 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
           skipped += got.rejected.length;
           for (const d of got.events) {
             if (!Object.hasOwn(CHANNEL_OF, d.event.type)) continue;
+            if (spilledOnly.size > 0) spilledOnly.delete(d.event.event_id);
             const t = Date.parse(d.event.ts);
             if (t >= sinceMs) all.push({ e: d.event as ServerEvent, t, i: all.length });
           }
@@ -271,14 +277,9 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       } finally {
         await consumer.close();
       }
-      // Events a shutdown spilled and the bus still refuses happened all the same: a reward
-      // among them is in the checkpointed state, and without it its serve would be pending
-      // again and a retried /reward learned twice. So the replay reads them from the file too
-      // (valid events only, and not those the bus holds as well).
-      const onBus = new Set(all.map((k) => k.e.event_id));
-      for (const event of await readSpilled(options.spillPath)) {
+      for (const event of spilledOnly.values()) {
         const t = Date.parse(event.ts);
-        if (t >= sinceMs && !onBus.has(event.event_id)) all.push({ e: event, t, i: all.length });
+        if (t >= sinceMs) all.push({ e: event, t, i: all.length });
       }
       const rank = (e: ServerEvent): number => (e.type === 'tip.served' ? 0 : 1);
       all.sort((x, y) => x.t - y.t || rank(x.e) - rank(y.e) || x.i - y.i);

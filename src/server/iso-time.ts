@@ -2,8 +2,10 @@
  * ISO-8601 timestamps on the /score hot path. `Date.prototype.toISOString` and `Date.parse` were
  * the two most expensive lines of a decision in a CPU profile (each a C++ runtime call with
  * locale-free but general parsing/formatting); every serve formats one time and parses each
- * task's due time. These do the common shapes with integer arithmetic and fall back to the
- * built-ins for anything else. test/server/iso-time.test.ts checks both against the built-ins.
+ * task's due time. These do the common shapes with integer arithmetic: `isoFromMs` and
+ * `msFromIso` fall back to the built-ins for anything else (and are tested against them), while
+ * `msFromRfc3339`, for request times, parses the rest itself and refuses what names no instant
+ * (tested against Date.UTC). test/server/iso-time.test.ts holds both.
  */
 
 const DAY_MS = 86_400_000;
@@ -53,8 +55,9 @@ export function msFromIso(text: string): number {
   return ms === undefined ? Date.parse(text) : ms;
 }
 
-// What the request schema's date-time format admits (ajv-formats' fast mode): `T`, `t` or a space
-// between date and time, an optional fraction, `Z`, `z` or an offset `±HH`, `±HHMM`, `±HH:MM`.
+// RFC 3339 date-times and the looser shapes around them: `T`, `t` or a space between date and
+// time (the request schema admits `T` and `t` only), an optional fraction, `Z`, `z` or an offset
+// `±HH`, `±HHMM`, `±HH:MM`.
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)$/;
 
 /**

@@ -673,7 +673,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
    * asking for another one, or naming another user or an arm too, is refused rather than
    * silently recorded under the wrong variant.
    */
-  function servedTip(body: GenerateBody, serveId: string): { arm: string; promptVersion: string | null } {
+  function servedTip(body: GenerateBody, serveId: string): { arm: string; promptVersion: string | null; recorded: boolean } {
     if (body.arm !== undefined) {
       throw invalidInput('give "serve_id" or "arm", not both: a serve has its arm', { details: [{ path: '/arm', message: 'exclusive with serve_id' }] });
     }
@@ -689,6 +689,13 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       throw conflict(`serve_id "${serveId}" was made for another user`, { details: [{ path: '/user_id', message: 'not the serve\'s user' }] });
     }
     const recorded = serve.owner.promptVersion;
+    // A serve replayed from the journal may name a version this build no longer has.
+    if (recorded !== null && !isPromptVersion(recorded)) {
+      throw conflict(`serve_id "${serveId}" recorded prompt_version "${recorded}", which this server does not have; its tip cannot be written`, {
+        hint: `known prompt versions: ${PROMPT_VERSIONS.join(', ')}`,
+        details: [{ path: '/serve_id', message: `recorded unknown prompt version "${recorded}"` }],
+      });
+    }
     if (recorded !== null && body.prompt_version !== undefined && body.prompt_version !== recorded) {
       throw conflict(`serve_id "${serveId}" recorded prompt_version "${recorded}"; its tip cannot use "${body.prompt_version}"`, {
         hint: 'leave prompt_version out to use the recorded one',
@@ -696,7 +703,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       });
     }
     // A serve replayed from an event without a version (none recorded): the request's rules apply.
-    return { arm: ARM_IDS[serve.arm]!, promptVersion: recorded ?? body.prompt_version ?? null };
+    return { arm: ARM_IDS[serve.arm]!, promptVersion: recorded ?? body.prompt_version ?? null, recorded: recorded !== null };
   }
 
   async function generate(body: GenerateBody): Promise<GenerateOutcome> {
@@ -712,10 +719,10 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     let promptVersion: string | null = body.prompt_version ?? null;
     let fromServe = false;
     if (body.serve_id !== undefined) {
-      const recorded = servedTip(body, body.serve_id);
-      arm = recorded.arm;
-      fromServe = recorded.promptVersion !== null && body.prompt_version === undefined;
-      promptVersion = recorded.promptVersion;
+      const tip = servedTip(body, body.serve_id);
+      arm = tip.arm;
+      fromServe = tip.recorded;
+      promptVersion = tip.promptVersion;
     } else if (body.arm !== undefined) {
       if (!isArmId(body.arm)) {
         throw invalidInput(`unknown arm "${body.arm}"`, { hint: `known arms: ${ARM_IDS.join(', ')}`, details: [{ path: '/arm', message: 'unknown arm' }] });

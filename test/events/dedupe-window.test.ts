@@ -1,36 +1,37 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DedupeWindow } from '../../src/events/dedupe-window.js';
+import { DedupeWindow, type DedupeToken } from '../../src/events/dedupe-window.js';
 
 const WINDOW = 80;
 const SPAN = WINDOW / 3; // 4 generations
 
 describe('dedupe window', () => {
-  it('remembers an id for at least the window and at most one generation span longer (below the id cap)', () => {
-    // Operations: publish one of a few ids, forget one, or let time pass.
+  it('remembers an id for at least the window and at most one generation span longer, and forgets only a failed entry', () => {
+    // Operations: publish one of a few ids, forget one (its publish failed), or let time pass.
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('seen' as const), id: fc.integer({ min: 0, max: 6 }) }),
+      fc.record({ kind: fc.constant('add' as const), id: fc.integer({ min: 0, max: 6 }) }),
       fc.record({ kind: fc.constant('forget' as const), id: fc.integer({ min: 0, max: 6 }) }),
       fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 40 }) }),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
         const w = new DedupeWindow(WINDOW, { maxIds: 1_000, generations: 4 });
-        // The model: when each remembered id was added.
-        const added = new Map<number, number>();
+        // The model: when each remembered id was added, and the token of that entry.
+        const added = new Map<number, { at: number; token: DedupeToken }>();
         let now = 0;
         for (const o of ops) {
           if (o.kind === 'wait') now += o.ms;
           else if (o.kind === 'forget') {
-            w.forget(String(o.id));
+            const entry = added.get(o.id);
+            if (entry !== undefined) w.forget(String(o.id), entry.token);
             added.delete(o.id);
           } else {
-            const at = added.get(o.id);
-            const dup = w.seen(String(o.id), now);
+            const entry = added.get(o.id);
+            const token = w.add(String(o.id), now);
             // Within the window: a duplicate. Past the window and its generation's span: not.
-            if (at !== undefined && now - at < WINDOW) expect(dup).toBe(true);
-            if (at === undefined || now - at >= WINDOW + SPAN) expect(dup).toBe(false);
-            if (!dup) added.set(o.id, now);
+            if (entry !== undefined && now - entry.at < WINDOW) expect(token).toBeNull();
+            if (entry === undefined || now - entry.at >= WINDOW + SPAN) expect(token).not.toBeNull();
+            if (token !== null) added.set(o.id, { at: now, token });
           }
         }
       }),
@@ -38,13 +39,28 @@ describe('dedupe window', () => {
     );
   });
 
-  it('keeps at most maxIds ids, dropping the oldest generation first', () => {
-    const w = new DedupeWindow(60_000, { maxIds: 1_000, generations: 4 });
-    for (let i = 0; i < 5_000; i++) expect(w.seen(`id-${i}`, 0)).toBe(false);
-    expect(w.size).toBe(1_000);
-    // The newest 1,000 (4 generations of 250) are remembered, the older ones are not.
-    expect(w.seen('id-4000', 0)).toBe(true);
-    expect(w.seen('id-4999', 0)).toBe(true);
-    expect(w.seen('id-3999', 0)).toBe(false);
+  it('at its id cap keeps at least the newest three quarters of maxIds, and at most maxIds', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1_000, max: 5_000 }), (n) => {
+        const w = new DedupeWindow(60_000, { maxIds: 1_000, generations: 4 });
+        for (let i = 0; i < n; i++) expect(w.add(`id-${i}`, 0)).not.toBeNull();
+        expect(w.size).toBeLessThanOrEqual(1_000);
+        // Oldest first, so that re-adding a forgotten id cannot evict a newer one being checked.
+        for (let i = n - 750; i < n; i++) expect(w.add(`id-${i}`, 0), `id-${i} of ${n}`).toBeNull();
+      }),
+      { seed: 8, numRuns: 50 },
+    );
+  });
+
+  it("does not let a failed publish forget a newer publish's entry of the same id", () => {
+    const w = new DedupeWindow(60_000, { maxIds: 8, generations: 4 });
+    const first = w.add('x', 0)!;
+    // x's generation is evicted by count while its publish is still in flight…
+    for (let i = 0; i < 8; i++) w.add(`filler-${i}`, 0);
+    // …so a second publish of x is new, and then the first one fails.
+    const second = w.add('x', 0);
+    expect(second).not.toBeNull();
+    w.forget('x', first);
+    expect(w.add('x', 0)).toBeNull();
   });
 });

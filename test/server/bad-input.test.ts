@@ -131,7 +131,14 @@ describe('bad input', () => {
       { serve_id: fc.oneof(fc.constantFrom(...serveIds), fc.string({ maxLength: 40 })), reaction: fc.oneof(fc.constantFrom('completed', 'dismissed', 'ignored', 'liked'), fc.string()), reward: fc.oneof(fc.double(), fc.integer()), dwell_ms: fc.integer({ min: -5, max: 100 }) },
       { requiredKeys: [] },
     );
-    const generate = fc.record({ user_id: fc.string({ maxLength: 20 }), arm, prompt_version: fc.string({ maxLength: 12 }), context }, { requiredKeys: [] });
+    const generate = fc.record(
+      { user_id: fc.oneof(fc.constantFrom('fuzz-0', 'fuzz-1'), fc.string({ maxLength: 20 })), serve_id: fc.oneof(fc.constantFrom(...serveIds), fc.string({ maxLength: 20 })), arm, prompt_version: fc.string({ maxLength: 12 }), context },
+      { requiredKeys: [] },
+    );
+    const validGenerate = fc.oneof(
+      fc.integer({ min: 0, max: serveIds.length - 1 }).map((i) => ({ user_id: `fuzz-${i}`, serve_id: serveIds[i]! })),
+      fc.record({ user_id: fc.constantFrom('u1', 'nobody'), arm: fc.constantFrom(...ARM_IDS) }),
+    );
     const garbage = fc.oneof(
       fc.anything().map((v) => JSON.stringify(v) ?? 'null'),
       fc.string({ maxLength: 200 }),
@@ -141,7 +148,7 @@ describe('bad input', () => {
     const request = fc.oneof(
       fc.tuple(fc.constant('/score'), fc.oneof(score, validScore).map((b) => JSON.stringify(b))),
       fc.tuple(fc.constant('/reward'), reward.map((b) => JSON.stringify(b))),
-      fc.tuple(fc.constant('/generate'), generate.map((b) => JSON.stringify(b))),
+      fc.tuple(fc.constant('/generate'), fc.oneof(generate, validGenerate).map((b) => JSON.stringify(b))),
       fc.tuple(fc.constantFrom('/score', '/reward', '/generate', '/admin/reload'), garbage),
     );
     const statuses = new Set<string>();

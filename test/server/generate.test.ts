@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTipWriter, tipWriterSettingsFromEnv, type TipRequest, type TipWriter } from '../../src/prompts/tip-writer.js';
 import { rotationSlot } from '../../src/prompts/prompt-registry.js';
 import { startChatCompletionsServer, type ChatCompletionsServer } from '../helpers/chat-completions-server.js';
-import { afterShadows, closingHarness, get, hash32, post } from './harness.js';
+import type { ServerEvent } from '../../src/server/deps.js';
+import { served } from '../helpers/events.js';
+import { afterShadows, closingHarness, get, hash32, post, T0 } from './harness.js';
 
 const harness = closingHarness();
 
@@ -99,7 +101,7 @@ describe('POST /generate', () => {
     expect(tip.body).toMatchObject({ arm: scored.body['arm'], prompt_version: 'v2', prompt_source: 'serve', serve: null });
     // No second decision: the serve is the one the reaction will name.
     expect(h.sink.events).toHaveLength(served);
-    expect((await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId, prompt_version: 'v2' })).body).toMatchObject({ prompt_version: 'v2', prompt_source: 'request' });
+    expect((await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId, prompt_version: 'v2' })).body).toMatchObject({ prompt_version: 'v2', prompt_source: 'serve' });
 
     const refusals: [Record<string, unknown>, number, string][] = [
       [{ user_id: 'u4', serve_id: serveId, prompt_version: 'v1' }, 409, '/prompt_version'],
@@ -113,6 +115,15 @@ describe('POST /generate', () => {
       expect([r.status, (r.body['details'] as { path: string }[])[0]?.path], JSON.stringify(body)).toEqual([status, path]);
     }
     expect(h.sink.events).toHaveLength(served);
+  });
+
+  it('refuses a tip for a replayed serve whose recorded prompt version this server does not have (409), and uses the request rules for one that recorded none', async () => {
+    const replayed = (serveId: string, promptVersion: string | null): ServerEvent => ({ ...served('u1', new Date(T0.getTime() - 60_000).toISOString(), serveId, 'quick_win'), prompt_version: promptVersion });
+    const h = await harness({ events: [replayed('old-v9', 'v9'), replayed('old-none', null)] });
+    const v9 = await post(h.app, '/generate', { user_id: 'u1', serve_id: 'old-v9' });
+    expect([v9.status, v9.body['details']]).toEqual([409, [{ path: '/serve_id', message: 'recorded unknown prompt version "v9"' }]]);
+    const none = await post(h.app, '/generate', { user_id: 'u1', serve_id: 'old-none', prompt_version: 'v2' });
+    expect(none.body).toMatchObject({ arm: 'quick_win', prompt_version: 'v2', prompt_source: 'request' });
   });
 
   it('writes through an OpenAI-compatible model when LLM_BASE_URL is set, and falls back to the template with the reason', async () => {
