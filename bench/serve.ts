@@ -18,13 +18,15 @@
  * machine's other load hits every target alike), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
  *
- * Env: BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (pin servers and autocannon to separate cores with
+ * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
+ * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
  * zero errors and non-2xx.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -221,11 +223,37 @@ async function scorerChild(dir: string): Promise<void> {
   process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs, loopUs } satisfies ChildMessage);
 }
 
+/**
+ * BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS (taskset lists, e.g. `0` and `1-3`): pin the server
+ * children and this process (autocannon) to separate cores, all threads included — what the
+ * ratio targets need on a machine with more than 2 cores, so the client's work and wake-ups are
+ * not billed to the server. Unset: no pinning.
+ */
+const SERVER_CPUS = cpuList('BENCH_SERVER_CPUS');
+const CLIENT_CPUS = cpuList('BENCH_CLIENT_CPUS');
+
+function cpuList(name: string): string | null {
+  const v = process.env[name];
+  if (v === undefined || v === '') return null;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw new Error(`${name}="${v}" is not a CPU list like 0 or 1-3 or 0,2`);
+  return v;
+}
+
+/** Pins every thread of `pid` to `cpus` (taskset from util-linux). */
+function pin(pid: number, cpus: string): void {
+  try {
+    execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+  } catch (e) {
+    throw new Error(`taskset -a -cp ${cpus} ${pid} failed (is util-linux installed, and are CPUs ${cpus} online?): ${(e as Error).message}`);
+  }
+}
+
 function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
   // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools).
   const prof = process.env['BENCH_CPU_PROF_DIR'];
   const execArgv = [...process.execArgv, '--expose-gc', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
   const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (SERVER_CPUS !== null) pin(proc.pid!, SERVER_CPUS);
   const queue: ChildMessage[] = [];
   const waiting: { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }[] = [];
   proc.on('message', (m: ChildMessage) => (waiting.length > 0 ? waiting.shift()!.resolve(m) : queue.push(m)));
@@ -314,6 +342,7 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--bare') return bareChild();
   if (process.argv[2] === '--scorer') return scorerChild(process.argv[3]!);
 
+  if (CLIENT_CPUS !== null) pin(process.pid, CLIENT_CPUS);
   const dir = await mkdtemp(join(tmpdir(), 'oo-ml-bench-serve-'));
   // Written here, so the scorer's memory shows what loading and serving the snapshot costs.
   await writeSyntheticSnapshot(join(dir, 'snapshots'), { users: USERS, asOf: AS_OF });
@@ -409,6 +438,7 @@ async function main(): Promise<void> {
       `Policies (real catalog): champion LinUCB (v2 features, trained on 5 000 synthetic decisions); shadow ${SHADOW === 'thompson' ? 'linear Thompson sampling' : 'LinUCB α = 0.5'}.`,
       '',
       `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${mib(totalmem())} MiB RAM, ${platform()} ${release()}, Node ${process.version}. ` +
+        (SERVER_CPUS === null && CLIENT_CPUS === null ? 'No pinning: servers and autocannon share every core. ' : `Pinned: servers on CPUs ${SERVER_CPUS ?? 'any'}, autocannon on CPUs ${CLIENT_CPUS ?? 'any'}. `) +
         `Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')} — other jobs shared the 2 cores, so absolute figures are low and noisy.`,
       '',
       `autocannon in the parent process (${CONNECTIONS} connections, 2000 varied valid bodies, ${WARMUP} s warm-up per target), each server in a child process on 127.0.0.1. ` +
