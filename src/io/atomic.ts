@@ -2,21 +2,72 @@
  * Atomic file-system writes. Every file oo-ml writes goes through here: the bytes land in a
  * temporary file first and are renamed over the target, so a crash leaves either the old file
  * or the new one, never a torn one. rename(2) is atomic only within one file system, so the
- * temporary always sits beside its target (or in a caller-given folder on the same device).
+ * temporary always sits beside its target (or in a caller-given folder when that is on the same
+ * device). A folder output replaces only an earlier output of the same kind (OUTPUT_MARKER) or
+ * an empty folder, so an `--out` that names a user's folder or file never deletes it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { conflict } from '../errors.js';
 
 /** Options for atomic writes: where temporaries go (same file system as the target). */
 export interface AtomicOptions {
   tmpDir?: string;
 }
 
+/** Marks a folder as an output of oo-ml: it holds one line, the kind of output (`event-log`…). */
+export const OUTPUT_MARKER = '.oo-ml-output';
+
+/** Options of `replaceDirAtomic`. */
+export interface ReplaceDirOptions extends AtomicOptions {
+  /**
+   * What the folder is (`event-log`, `features`, `snapshot`): the new folder gets an
+   * OUTPUT_MARKER saying so, and an existing target is replaced only if it is empty or marked
+   * with this kind — never a user's folder or file that an `--out` happened to name.
+   */
+  kind?: string;
+}
+
+/** Throws `conflict` unless `target` is missing, an empty folder, or a folder marked as `kind`. */
+export async function assertReplaceable(target: string, kind: string): Promise<void> {
+  let info;
+  try {
+    info = await lstat(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const refuse = (why: string) =>
+    conflict(`${target} ${why}; oo-ml replaces only a folder it wrote as ${kind}`, {
+      hint: 'choose another folder, or move this one away first',
+      details: { path: target, kind },
+    });
+  if (!info.isDirectory()) throw refuse(info.isSymbolicLink() ? 'is a symbolic link' : 'is a file');
+  const entries = await readdir(target);
+  if (entries.length === 0) return;
+  const marker = await readTextIfExists(join(target, OUTPUT_MARKER));
+  if (marker === undefined) throw refuse('holds files oo-ml did not write');
+  if (marker.trim() !== kind) throw refuse(`is oo-ml's ${marker.trim() || 'output'}, not its ${kind}`);
+}
+
 /** A unique, hidden temporary name for `target` (inside `tmpDir` or beside the target). */
 export function tempPathFor(target: string, options: AtomicOptions = {}): string {
   const dir = options.tmpDir ?? dirname(target);
   return join(dir, `.${basename(target)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/**
+ * A temporary name for `target` that a rename can move onto it: in `tmpDir` (created) when that
+ * is on the target folder's file system, else beside the target — an `--out` on another file
+ * system (a tmpfs /tmp, another disk) would otherwise fail with EXDEV. The target's folder must
+ * exist.
+ */
+export async function tempPathNear(target: string, options: AtomicOptions = {}): Promise<string> {
+  if (options.tmpDir === undefined) return tempPathFor(target);
+  await mkdir(options.tmpDir, { recursive: true });
+  const [tmpDev, targetDev] = await Promise.all([stat(options.tmpDir), stat(dirname(target))]);
+  return tmpDev.dev === targetDev.dev ? tempPathFor(target, options) : tempPathFor(target);
 }
 
 /** Writes `data` to `target` atomically (temp file, fsync, rename). Creates parent folders. */
@@ -26,8 +77,7 @@ export async function writeFileAtomic(
   options: AtomicOptions = {},
 ): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
-  if (options.tmpDir !== undefined) await mkdir(options.tmpDir, { recursive: true });
-  const tmp = tempPathFor(target, options);
+  const tmp = await tempPathNear(target, options);
   const handle = await open(tmp, 'wx');
   try {
     await handle.writeFile(data);
@@ -51,19 +101,26 @@ export async function writeFileAtomic(
 export async function replaceDirAtomic<T>(
   target: string,
   build: (tmpDir: string) => Promise<T>,
-  options: AtomicOptions = {},
+  options: ReplaceDirOptions = {},
 ): Promise<T> {
+  // Before the build, so a refusal costs nothing; again before the swap (something may have
+  // appeared meanwhile).
+  if (options.kind !== undefined) await assertReplaceable(target, options.kind);
   await mkdir(dirname(target), { recursive: true });
-  const tmp = tempPathFor(target, options);
+  const tmp = await tempPathNear(target, options);
   await mkdir(tmp, { recursive: true });
   let result: T;
   try {
     result = await build(tmp);
+    if (options.kind !== undefined) {
+      await writeFile(join(tmp, OUTPUT_MARKER), options.kind + '\n');
+      await assertReplaceable(target, options.kind);
+    }
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  const aside = tempPathFor(`${target}.old`, options);
+  const aside = await tempPathNear(`${target}.old`, options);
   const hadOld = await exists(target);
   if (hadOld) await rename(target, aside);
   try {

@@ -163,7 +163,7 @@ export async function writeEventLog(
       await db.run('RESET threads');
       return { dir, counts, days: [...days].sort(), files };
     },
-    { tmpDir },
+    { tmpDir, kind: 'event-log' },
   );
 }
 

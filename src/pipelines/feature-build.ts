@@ -124,7 +124,7 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
             await db.run(`COPY ${table} TO ${sqlString(join(dir, `${table}.parquet`))} (FORMAT parquet)`);
           }
         },
-        { tmpDir: job.tmpDir },
+        { tmpDir: job.tmpDir, kind: 'features' },
       );
       return { ...summary, asOf: asOf.toISOString(), events: attached.counts };
     });

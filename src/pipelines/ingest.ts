@@ -23,7 +23,7 @@ import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus } from '../events/event-bus.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
-import { exists } from '../io/atomic.js';
+import { exists, OUTPUT_MARKER } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns } from './event-log.js';
 
@@ -208,6 +208,9 @@ export async function appendEvents(
         );
         try {
           await fsyncPath(tmp);
+          // The log now holds events that only the bus had: it is no longer a pure synth output
+          // that `data synth` may replace (io/atomic.ts assertReplaceable).
+          await rm(join(eventsDir, OUTPUT_MARKER), { force: true });
           const createdDay = !(await exists(dayDir));
           await mkdir(dayDir, { recursive: true });
           await rename(tmp, join(dayDir, name));

@@ -10,14 +10,15 @@
  *
  * `loadTrainingSet` reads such a file back into typed arrays for training and OPE.
  */
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
 import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
-import { invalidInput, notFound } from '../errors.js';
+import { invalidInput, invalidUsage, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
-import { exists, tempPathFor } from '../io/atomic.js';
+import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { attachEventLog } from './event-log.js';
 
@@ -108,8 +109,11 @@ function trainingSetSql(asOfLiteral: string): string {
 
 /** Builds the training set Parquet at `job.out` (written to a temporary, then renamed). */
 export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSetSummary> {
-  await mkdir(job.tmpDir, { recursive: true });
-  const tmp = tempPathFor(job.out, { tmpDir: job.tmpDir });
+  if ((await stat(job.out).catch(() => null))?.isDirectory() === true) {
+    throw invalidUsage(`--out ${job.out} is a folder; give the path of the training set's Parquet file`);
+  }
+  await mkdir(dirname(job.out), { recursive: true });
+  const tmp = await tempPathNear(job.out, { tmpDir: job.tmpDir });
   try {
     const summary = await withDb(':memory:', async (db) => {
       const { asOf } = await attachWarehouse(db, job.warehouse);

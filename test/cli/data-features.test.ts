@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { tempHome } from '../helpers/temp-home.js';
@@ -65,5 +67,60 @@ describe('oo-ml data and features (CLI)', () => {
     const badAsOf = await runCli(['features', 'build', '--home', h.home, '--as-of', 'yesterday']);
     expect(badAsOf.code).toBe(2);
     expect(badAsOf.stderr).toContain('--as-of must be an ISO-8601 time');
+  });
+
+  it('writes --out on another file system and in a folder that does not exist yet, and refuses a folder as the training set file', async () => {
+    const h = await tempHome();
+    expect((await runCli(['data', 'synth', '--users', '25', '--days', '4', '--seed', '1', '--home', h.home])).code).toBe(0);
+    expect((await runCli(['features', 'build', '--home', h.home])).code).toBe(0);
+    // /dev/shm is a tmpfs: another device than the home's temporaries (a rename across is EXDEV).
+    const shm = await mkdtemp(join('/dev/shm', 'oo-ml-test-'));
+    try {
+      for (const out of [join(shm, 'ts.parquet'), join(h.home, 'new', 'deeper', 'ts.parquet')]) {
+        const r = await runCli(['features', 'training-set', '--home', h.home, '--out', out]);
+        expect([r.code, r.stderr], out).toEqual([0, '']);
+        expect(existsSync(out)).toBe(true);
+      }
+      const ex = await runCli(['features', 'export', '--home', h.home, '--out', join(shm, 'snapshots')]);
+      expect([ex.code, ex.stderr]).toEqual([0, '']);
+      expect(existsSync(join(shm, 'snapshots', 'LATEST'))).toBe(true);
+      const synth = await runCli(['data', 'synth', '--users', '2', '--days', '1', '--seed', '1', '--home', h.home, '--out', join(shm, 'events')]);
+      expect([synth.code, synth.stderr]).toEqual([0, '']);
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
+    const onDir = await runCli(['features', 'training-set', '--home', h.home, '--out', h.home]);
+    expect([onDir.code, onDir.stderr]).toEqual([2, expect.stringContaining(`--out ${h.home} is a folder`)]);
+  });
+
+  it('replaces only an output of its own: a user\'s folder or file named by --out is refused and left alone', async () => {
+    const h = await tempHome();
+    const synth = (out: string) => runCli(['data', 'synth', '--users', '3', '--days', '2', '--seed', '1', '--home', h.home, '--out', out]);
+    const docs = join(h.home, 'docs');
+    await mkdir(docs);
+    await writeFile(join(docs, 'thesis.txt'), 'precious');
+    const notes = join(h.home, 'notes.txt');
+    await writeFile(notes, 'mine');
+    for (const [target, why] of [
+      [docs, 'holds files oo-ml did not write'],
+      [notes, 'is a file'],
+    ] as const) {
+      const r = await synth(target);
+      expect([r.code, r.stderr], target).toEqual([1, expect.stringContaining(`${target} ${why}; oo-ml replaces only a folder it wrote as event-log`)]);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(await readFile(join(docs, 'thesis.txt'), 'utf8')).toBe('precious');
+    expect(await readFile(notes, 'utf8')).toBe('mine');
+    // Its own output (marked) is replaced, as is an empty folder.
+    const log = join(h.home, 'log');
+    expect((await synth(log)).code).toBe(0);
+    expect(await readFile(join(log, '.oo-ml-output'), 'utf8')).toBe('event-log\n');
+    expect((await synth(log)).code).toBe(0);
+    await mkdir(join(h.home, 'empty'));
+    expect((await synth(join(h.home, 'empty'))).code).toBe(0);
+    // Another kind of oo-ml output is not an event log.
+    await rm(join(log, '.oo-ml-output'));
+    await writeFile(join(log, '.oo-ml-output'), 'snapshot\n');
+    expect((await synth(log)).stderr).toContain("is oo-ml's snapshot, not its event-log");
   });
 });

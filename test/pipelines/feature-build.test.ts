@@ -105,7 +105,8 @@ describe('features build', () => {
     const h = await tempHome();
     await writeLog(h, LOG);
     const s = await build(h, '2026-02-05T00:00:00Z');
-    expect((await readdir(h.features)).sort()).toEqual(['profile_features.parquet', 'profile_global.parquet', 'profile_history.parquet']);
+    // Plus the marker that lets a later build replace the folder (io/atomic.ts).
+    expect((await readdir(h.features)).sort()).toEqual(['.oo-ml-output', 'profile_features.parquet', 'profile_global.parquet', 'profile_history.parquet']);
     expect(Object.keys(s.globalMeans).sort()).toEqual(['completion_rate', 'dismiss_rate', 'mean_dwell_sec']);
   });
 

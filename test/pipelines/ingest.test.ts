@@ -173,6 +173,12 @@ describe('ingest from NATS JetStream', () => {
     expect(await readLog(paths.events)).toEqual(expectedLog([old, e]));
     expect(await readFile(oldFile)).toEqual(oldBytes);
     expect((await stat(oldFile)).mtimeMs).toBe(oldMtime);
+    // The log holds ingested events now: no longer a synth output a new synth may replace.
+    await expect(withDb(':memory:', (db) => writeEventLog(db, paths.events, [old], null, paths.tmp))).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining('holds files oo-ml did not write'),
+    });
+    expect(await readLog(paths.events)).toEqual(expectedLog([old, e]));
   });
 
   it('redelivers after a crash between the file write and the ack; the next ingest writes nothing twice', async () => {

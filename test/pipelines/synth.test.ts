@@ -29,7 +29,9 @@ describe('data synth', () => {
     expect(Object.keys(da)).toContain('users.parquet');
     expect(await digestTree(b.events)).toEqual(da);
     expect(sa.counts['tip.served']).toBe(sa.counts['tip.reaction']);
-    expect(sa.files).toBe(Object.keys(da).length - 1);
+    // Every file but users.parquet and the output marker is an event file.
+    expect(Object.keys(da)).toContain('.oo-ml-output');
+    expect(sa.files).toBe(Object.keys(da).length - 2);
 
     const c = await tempHome();
     await synthesize({ ...job, seed: 4, eventsDir: c.events, tmpDir: c.tmp });
