@@ -10,7 +10,14 @@ import { ARM_IDS } from '../features/arms.js';
 import { createValidator } from '../validation.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 200 });
-const Timestamp = Type.String({ format: 'date-time' });
+// The event log stores what these schemas admit (pipelines/event-log.ts: date-times as
+// TIMESTAMP, integers as 32-bit INTEGER), so they admit nothing it cannot store: an event
+// validated here and then refused by the log would stop `oo-ml ingest` at it for good, where a
+// refused one goes to the dead-letter subject. No leap seconds (second 60) therefore, and
+// integers within INTEGER's range.
+const Timestamp = Type.String({ format: 'date-time', pattern: '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:[0-5]' });
+const INTEGER_MAX = 2_147_483_647;
+const Count = Type.Integer({ minimum: 0, maximum: INTEGER_MAX });
 
 /** The reactions a person can have to a tip. */
 export const REACTIONS = ['completed', 'dismissed', 'ignored', 'liked'] as const;
@@ -22,8 +29,8 @@ export const ServeContext = Type.Object(
   {
     hour_of_day: Type.Integer({ minimum: 0, maximum: 23 }),
     day_of_week: Type.Integer({ minimum: 0, maximum: 6 }),
-    open_tasks: Type.Integer({ minimum: 0 }),
-    overdue_tasks: Type.Integer({ minimum: 0 }),
+    open_tasks: Count,
+    overdue_tasks: Count,
   },
   { additionalProperties: false },
 );
@@ -56,7 +63,8 @@ export const TipReaction = Type.Object(
     user_id: Id,
     serve_id: Id,
     reaction: Type.Enum(REACTIONS),
-    dwell_ms: Type.Integer({ minimum: 0 }),
+    // A day at most, as /reward accepts.
+    dwell_ms: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
   },
   { additionalProperties: false },
 );

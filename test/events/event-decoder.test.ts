@@ -127,4 +127,21 @@ describe('decodeEvent', () => {
     const extra = decodeEvent('feedback.tip.reaction', enc({ ...e, mood: 'happy' }));
     expect(extra.ok ? '' : extra.message).toContain('unknown field(s): mood');
   });
+
+  it('refuses what the event log could not store (a leap second, an integer beyond INTEGER), so it is dead-lettered instead of stopping the ingest', () => {
+    const e = { type: 'tip.reaction', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', reaction: 'liked', dwell_ms: 5 };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...e, ts: '2026-12-31T23:59:60Z' }, '/ts'],
+      [{ ...e, ts: '2026-12-31T23:59:60+00:00' }, '/ts'],
+      [{ ...e, dwell_ms: 3_000_000_000 }, '/dwell_ms'],
+    ];
+    for (const [event, path] of cases) {
+      const d = decodeEvent('feedback.tip.reaction', enc(event));
+      expect(d.ok ? [] : [d.reason, ...d.issues.map((i) => i.path)], JSON.stringify(event)).toEqual(['invalid_event', path]);
+    }
+    const served = { type: 'tip.served', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', arm: 'split_task', propensity: 0.5, policy: 'p', model_version: null, prompt_version: null, shadow: false };
+    const tooMany = decodeEvent('signals.tip.served', enc({ ...served, context: { hour_of_day: 9, day_of_week: 0, open_tasks: 2 ** 31, overdue_tasks: 0 } }));
+    expect(tooMany.ok ? [] : tooMany.issues.map((i) => i.path)).toEqual(['/context/open_tasks']);
+    expect(decodeEvent('signals.tip.served', enc({ ...served, context: { hour_of_day: 9, day_of_week: 0, open_tasks: 2 ** 31 - 1, overdue_tasks: 0 } })).ok).toBe(true);
+  });
 });
