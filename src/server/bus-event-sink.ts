@@ -351,7 +351,11 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
       closing = true;
       // A publish the bus never answers must not hang the shutdown either; an event in flight
       // then may end up both stored and spilled (ingest de-duplicates by event_id).
-      await Promise.race([pumping, sleep(flushTimeoutMs)]);
+      // The timer is cleared when the pump finishes first: left pending it kept every process
+      // that closed a sink alive for flushTimeoutMs (10 s) after its work was done.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([pumping, new Promise<void>((resolve) => (timer = setTimeout(resolve, flushTimeoutMs)))]);
+      clearTimeout(timer);
       for (const w of roomWaiters.splice(0)) w.admit();
       if (queue.length > 0) {
         const left = queue;

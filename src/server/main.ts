@@ -8,6 +8,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
+import { invalidUsage } from '../errors.js';
 
 /** Options of `startServer`. */
 export interface StartOptions {
@@ -34,7 +35,13 @@ export interface RunningServer {
 /** Builds the app and listens on `host:port`. */
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const app = await buildApp(options.deps);
-  await app.listen({ host: options.host, port: options.port });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (e) {
+    // Built but not listening: let go of its timers and sink flush, or the process hangs on.
+    await app.close();
+    throw listenError(e, options.host, options.port);
+  }
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -69,4 +76,22 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   if (options.handleSignals !== false) for (const s of signals) process.on(s, onSignal);
   return { app, url, close, closed };
+}
+
+/** What a failed listen means for the user: the port or the host they gave, named. */
+function listenError(e: unknown, host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  const where = `${host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return invalidUsage(`cannot listen on ${where}: the port is in use`, { hint: 'choose another --port (0 picks a free one), or stop what listens there' });
+    case 'EACCES':
+      return invalidUsage(`cannot listen on ${where}: permission denied`, { hint: 'ports below 1024 need privileges; choose another --port' });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return invalidUsage(`cannot listen on ${where}: no local address for host "${host}"`, { hint: 'give --host an address or name of this machine, e.g. 127.0.0.1' });
+    default:
+      return e;
+  }
 }

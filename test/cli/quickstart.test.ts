@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -124,6 +125,32 @@ describe('oo-ml serve (CLI, a child process)', () => {
     expect(stderr).not.toContain('"stack"');
     const reactions = (await readFile(join(home, 'data', 'bus', 'feedback.tip.reaction.ndjson'), 'utf8')).trimEnd().split('\n');
     expect(reactions).toHaveLength(2);
+  });
+});
+
+describe('oo-ml serve, cannot listen', () => {
+  it('names a port in use and a host that is not this machine, exits 2 at once, without a stack', async () => {
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const dir = (await tempHome()).home;
+      const cases: [string[], string][] = [
+        [['--port', port], `cannot listen on 127.0.0.1:${port}: the port is in use`],
+        // TEST-NET-3: never an address of this machine (no name lookup involved).
+        [['--host', '203.0.113.7', '--port', '0'], 'cannot listen on 203.0.113.7:0: no local address for host "203.0.113.7"'],
+      ];
+      for (const [flags, message] of cases) {
+        const started = Date.now();
+        const r = await runCli(['serve', '--home', dir, ...flags], { cwd, env: { NATS_URL: '' } });
+        expect([r.code, r.stderr], flags.join(' ')).toEqual([2, expect.stringContaining(message)]);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        // No timer of the unbound app keeps the process alive.
+        expect(Date.now() - started).toBeLessThan(8_000);
+      }
+    } finally {
+      taken.close();
+    }
   });
 });
 
