@@ -130,6 +130,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   async function searchExperiments(query: { name?: string } = {}): Promise<Experiment[]> {
     const out: Experiment[] = [];
     let pageToken: string | undefined;
+    const pages = new PageTokens('mlflow/experiments/search');
     do {
       const r = await client.call(
         {
@@ -147,7 +148,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         V.searchExperiments,
       );
       out.push(...(r.experiments ?? []).map(toExperiment));
-      pageToken = nextToken(r.next_page_token);
+      pageToken = pages.next(r.next_page_token);
     } while (pageToken !== undefined);
     return out.filter((e) => e.lifecycleStage === 'active').sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -164,6 +165,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
     const filter = formatRunFilter(query);
     const out: Run[] = [];
     let pageToken: string | undefined;
+    const pages = new PageTokens('mlflow/runs/search');
     do {
       const r = await client.call(
         {
@@ -182,7 +184,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         V.searchRuns,
       );
       out.push(...(r.runs ?? []).map(toRun));
-      pageToken = nextToken(r.next_page_token);
+      pageToken = pages.next(r.next_page_token);
     } while (pageToken !== undefined && out.length < want);
     return out.sort(compareRuns(query)).slice(0, want);
   }
@@ -219,13 +221,14 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   async function getMetricHistory(runId: string, key: string): Promise<Metric[]> {
     const out: Metric[] = [];
     let pageToken: string | undefined;
+    const pages = new PageTokens('mlflow/metrics/get-history');
     do {
       const r = await client.call(
         { method: 'GET', path: 'mlflow/metrics/get-history', query: { run_id: runId, metric_key: key, page_token: pageToken }, retry: 'idempotent' },
         V.metricHistory,
       );
       out.push(...(r.metrics ?? []).map(toMetric));
-      pageToken = nextToken(r.next_page_token);
+      pageToken = pages.next(r.next_page_token);
     } while (pageToken !== undefined);
     return out;
   }
@@ -263,6 +266,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   async function listArtifacts(runId: string, path = ''): Promise<ArtifactEntry[]> {
     const out: ArtifactEntry[] = [];
     let pageToken: string | undefined;
+    const pages = new PageTokens('mlflow/artifacts/list');
     do {
       // Listing through the tracking API works for proxied and file:// artifact roots alike.
       const r = await client.call(
@@ -277,7 +281,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
       for (const f of r.files ?? []) {
         out.push(f.is_dir === true ? { path: f.path, isDir: true } : { path: f.path, isDir: false, ...(f.file_size === undefined ? {} : { fileSize: Number(f.file_size) }) });
       }
-      pageToken = nextToken(r.next_page_token);
+      pageToken = pages.next(r.next_page_token);
     } while (pageToken !== undefined);
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
@@ -337,6 +341,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   async function searchRegisteredModels(query: { nameLike?: string } = {}): Promise<RegisteredModel[]> {
     const out: RegisteredModel[] = [];
     let pageToken: string | undefined;
+    const pages = new PageTokens('mlflow/registered-models/search');
     do {
       // GET only: a POST to this route answers 405.
       const r = await client.call(
@@ -353,7 +358,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         V.searchRegisteredModels,
       );
       out.push(...(r.registered_models ?? []).map(toRegisteredModel));
-      pageToken = nextToken(r.next_page_token);
+      pageToken = pages.next(r.next_page_token);
     } while (pageToken !== undefined);
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -371,6 +376,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
     await getRegisteredModel(name);
     const out: ModelVersion[] = [];
     let pageToken: string | undefined;
+    const pages = new PageTokens('mlflow/model-versions/search');
     do {
       const r = await client.call(
         {
@@ -382,7 +388,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         V.searchModelVersions,
       );
       out.push(...(r.model_versions ?? []).map(toModelVersion).filter((v) => v.name === name));
-      pageToken = nextToken(r.next_page_token);
+      pageToken = pages.next(r.next_page_token);
     } while (pageToken !== undefined);
     return out.sort((a, b) => a.version - b.version);
   }
@@ -517,9 +523,35 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   return enforceLimits(store);
 }
 
-function nextToken(token: string | undefined): string | undefined {
-  return token === undefined || token === '' ? undefined : token;
+/**
+ * The page tokens of one listing. A server that hands back a token it gave before would page
+ * forever (each page appended again): that is `unavailable`, naming the endpoint, as is a listing
+ * past MAX_PAGES.
+ */
+class PageTokens {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly endpoint: string) {}
+
+  /** The token of the next page, or undefined after the last one. */
+  next(token: string | undefined): string | undefined {
+    if (token === undefined || token === '') return undefined;
+    if (this.seen.has(token)) {
+      throw unavailable(`${this.endpoint} returned the page token "${token.slice(0, 80)}" a second time; its paging is broken`, {
+        hint: 'check the MLflow server (or proxy) behind MLFLOW_TRACKING_URI',
+        details: { endpoint: this.endpoint, pages: this.seen.size + 1 },
+      });
+    }
+    if (this.seen.size >= MAX_PAGES) {
+      throw unavailable(`${this.endpoint} listed more than ${MAX_PAGES} pages; stopping`, { details: { endpoint: this.endpoint } });
+    }
+    this.seen.add(token);
+    return token;
+  }
 }
+
+/** Most pages one listing reads (at PAGE items a page: far more than a registry holds). */
+const MAX_PAGES = 10_000;
 
 function hasStatus(e: { details: unknown }): boolean {
   return typeof e.details === 'object' && e.details !== null && 'status' in e.details;

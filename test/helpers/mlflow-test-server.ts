@@ -50,7 +50,9 @@ export type Fault =
   | { kind: 'html500'; afterHandling?: boolean }
   | { kind: 'hang'; ms: number }
   | { kind: 'reset' }
-  | { kind: 'text403' };
+  | { kind: 'text403' }
+  /** A 200 with this JSON body instead of the real answer (a misbehaving server or proxy). */
+  | { kind: 'json200'; body: unknown };
 
 /** Options of the test server. */
 export interface MlflowTestServerOptions {
@@ -131,6 +133,8 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
           return send(res, 503, { 'Content-Type': 'text/plain' }, 'Service Unavailable: tracking routes are disabled (--artifacts-only)');
         case 'text403':
           return send(res, 403, { 'Content-Type': 'text/plain' }, 'Invalid Host header - possible DNS rebinding attack detected');
+        case 'json200':
+          return send(res, 200, { 'Content-Type': 'application/json' }, JSON.stringify(fault.body));
         case 'reset':
           req.socket.destroy();
           return;

@@ -79,6 +79,16 @@ describe('REST adapter under faults', () => {
     expect(e.details).toMatchObject({ status: 500, errorCode: 'INTERNAL_ERROR', body: expect.stringMatching(/Internal Server Error/) });
   });
 
+  it('stops a listing whose server hands back the same page token again (unavailable, naming the endpoint) instead of paging forever', async () => {
+    const store = open();
+    server.inject({ kind: 'json200', body: { registered_models: [], next_page_token: 'again' } }, { count: 5, path: 'mlflow/registered-models/search' });
+    await expect(store.searchRegisteredModels()).rejects.toMatchObject({
+      code: 'unavailable',
+      message: 'mlflow/registered-models/search returned the page token "again" a second time; its paging is broken',
+    });
+    expect(hits('mlflow/registered-models/search')).toBe(2);
+  });
+
   it('times out a hung request as unavailable naming the URL', async () => {
     const store = open({ timeoutMs: 150, retries: 1 });
     server.inject({ kind: 'hang', ms: 3000 }, { count: 2, path: 'mlflow/experiments/get' });
