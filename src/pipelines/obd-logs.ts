@@ -20,7 +20,7 @@
  */
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { invalidInput, notFound } from '../errors.js';
+import { invalidInput, isOoMlError, notFound } from '../errors.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
 import { exists } from '../io/atomic.js';
 import { duckdbMessage, sqlIdent, sqlString, withDb, type Db } from '../io/duckdb.js';
@@ -64,6 +64,17 @@ export async function readObdLogs(file: string, options: ObdReadOptions = {}): P
   const hasItemContext = await exists(itemContextFile);
   if (options.itemContext !== undefined && !hasItemContext) throw notFound(`item context ${itemContextFile} does not exist`);
 
+  try {
+    return await readObdWith(file, features, itemContextFile, hasItemContext);
+  } catch (e) {
+    // A short row, a cell of the wrong type…: what DuckDB's CSV reader says, with the file named
+    // (was an internal error with DuckDB's whole sniffer dump).
+    if (isOoMlError(e)) throw e;
+    throw invalidInput(`Open Bandit log ${file} cannot be read: ${duckdbMessage(e)}`, { hint: 'check the CSV: every row needs every column of the header' });
+  }
+}
+
+async function readObdWith(file: string, features: NonNullable<ObdReadOptions['features']>, itemContextFile: string, hasItemContext: boolean): Promise<ObdLogs> {
   return withDb(':memory:', async (db) => {
     const notes = [
       'position-wise evaluation (the Open Bandit Pipeline convention): each row is one decision at its position; ' +

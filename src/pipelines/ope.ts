@@ -102,7 +102,13 @@ async function readDistribution(file: string, n: number, k: number, armIds: read
         details: { found: [...have] },
       });
     }
-    const reader = await db.connection.runAndReadAll(`SELECT ${names.map((c) => `CAST("${c}" AS DOUBLE) AS "${c}"`).join(', ')} FROM ${src}`);
+    let reader;
+    try {
+      reader = await db.connection.runAndReadAll(`SELECT ${names.map((c) => `CAST("${c}" AS DOUBLE) AS "${c}"`).join(', ')} FROM ${src}`);
+    } catch (e) {
+      // A cell that is not a number, a short row…: DuckDB's words, with the file named.
+      throw invalidInput(`distribution file ${file} cannot be read as probabilities: ${duckdbMessage(e)}`);
+    }
     if (reader.currentRowCount !== n) {
       throw invalidInput(`distribution file ${file} has ${reader.currentRowCount} rows, the logs have ${n}`, { hint: 'one row per logged row, in log order' });
     }

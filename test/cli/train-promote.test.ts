@@ -62,6 +62,11 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     const short = await runCli(['ope', '--logs', h.trainingSet, '--policy', `${h.data}/short.csv`, '--home', h.home]);
     expect(short.code).toBe(1);
     expect(short.stderr).toContain('has 4 rows, the logs have');
+    // A cell that is not a number: named with the file, not an internal error with a stack.
+    writeFileSync(`${h.data}/word.csv`, csv.replace(/\n0\.125/, '\nhigh') + '\n');
+    const word = await runCli(['ope', '--logs', h.trainingSet, '--policy', `${h.data}/word.csv`, '--home', h.home]);
+    expect([word.code, word.stderr]).toEqual([1, expect.stringContaining(`distribution file ${h.data}/word.csv cannot be read as probabilities`)]);
+    expect(word.stderr).not.toMatch(/\n\s+at /);
     const badEst = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips,magic', '--home', h.home]);
     expect(badEst.code).toBe(2);
     expect(badEst.stderr).toContain('magic');

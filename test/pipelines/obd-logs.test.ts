@@ -139,4 +139,24 @@ describe('Open Bandit Dataset logs', () => {
     await writeFile(file, lines.join('\n'));
     await expectInvalid(readObdLogs(file, { itemContext: join(FIXTURES, 'random/men/item_context.csv') }), /row 2: click 2 is not 0 or 1/, new RegExp(file));
   });
+
+  it('a short row or a cell of the wrong type is invalid_input naming the file, not an internal error', async () => {
+    const lines = (await readFile(RANDOM, 'utf8')).split('\n');
+    const short = [...lines];
+    short[3] = short[3]!.split(',').slice(0, 3).join(',');
+    const typed = [...lines];
+    const cells = typed[3]!.split(',');
+    cells[5] = 'high'; // propensity_score of data row 2
+    typed[3] = cells.join(',');
+    for (const [name, content] of [
+      ['short-row.csv', short],
+      ['typed.csv', typed],
+    ] as const) {
+      const file = join(scratch, name);
+      await writeFile(file, content.join('\n'));
+      // Both with the item context and without it (then k comes from a first pass over the log).
+      await expectInvalid(readObdLogs(file, { itemContext: join(FIXTURES, 'random/men/item_context.csv') }), /cannot be read/, new RegExp(file));
+      await expectInvalid(readObdLogs(file), /cannot be read/, new RegExp(file));
+    }
+  });
 });
