@@ -16,7 +16,7 @@ import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
 import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
-import { invalidInput, invalidUsage, notFound } from '../errors.js';
+import { invalidInput, invalidUsage, isOoMlError, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
@@ -222,20 +222,38 @@ export async function loadTrainingSet(file: string): Promise<TrainingData> {
       });
     }
     const src = `read_parquet(${sqlString(file)})`;
+    // Every value a policy learns from is checked against the feature contract's range: a
+    // training set edited or written by another tool must not train a policy on hour 99.
+    const range = (col: string, min: number | undefined, max: number | undefined): [string, string] => [
+      `${col} IS NOT NULL AND (isnan(${col})${min === undefined ? '' : ` OR ${col} < ${min}`}${max === undefined ? '' : ` OR ${col} > ${max}`})`,
+      `${col} outside [${min ?? '−∞'}, ${max ?? '∞'}]`,
+    ];
     const checks: [string, string][] = [
       [`propensity IS NULL OR isnan(propensity) OR propensity <= 0 OR propensity > 1`, 'a propensity outside (0, 1]'],
       [`reward IS NULL OR reward NOT IN (0, 1)`, 'a reward other than 0 or 1'],
       [`arm_index IS NULL OR arm_index < 0 OR arm_index >= ${ARM_COUNT}`, `an arm index outside [0, ${ARM_COUNT})`],
+      [`hour_of_day IS NULL OR day_of_week IS NULL OR open_tasks IS NULL OR overdue_tasks IS NULL OR has_profile IS NULL`, 'a missing context value'],
+      range('hour_of_day', 0, 23),
+      range('day_of_week', 0, 6),
+      range('open_tasks', 0, undefined),
+      range('overdue_tasks', 0, undefined),
+      ...PROFILE_FEATURES.map((f: { name: string; min?: number; max?: number }) => range(f.name, f.min, f.max)),
     ];
-    for (const [where, what] of checks) {
-      const bad = await db.rows<{ serve_id: string; n: bigint }>(
-        `SELECT any_value(serve_id) AS serve_id, count(*) AS n FROM ${src} WHERE ${where} HAVING count(*) > 0`,
-      );
-      if (bad.length > 0) {
-        throw invalidInput(`training set ${file} has ${bad[0]!.n} row(s) with ${what} (e.g. serve ${bad[0]!.serve_id})`, {
-          details: { file, rows: Number(bad[0]!.n) },
-        });
+    try {
+      for (const [where, what] of checks) {
+        const bad = await db.rows<{ serve_id: string; n: bigint }>(
+          `SELECT any_value(serve_id) AS serve_id, count(*) AS n FROM ${src} WHERE ${where} HAVING count(*) > 0`,
+        );
+        if (bad.length > 0) {
+          throw invalidInput(`training set ${file} has ${bad[0]!.n} row(s) with ${what} (e.g. serve ${bad[0]!.serve_id})`, {
+            details: { file, rows: Number(bad[0]!.n) },
+          });
+        }
       }
+    } catch (e) {
+      // A column of the wrong type (a propensity stored as text…) fails in DuckDB's binder.
+      if (isOoMlError(e)) throw e;
+      throw invalidInput(`training set ${file} has a column of the wrong type: ${duckdbMessage(e)}`, { hint: 'rebuild it with `oo-ml features training-set`', details: { file } });
     }
     const reader = await db.connection.runAndReadAll(
       `SELECT ${TRAINING_SET_COLUMNS.map((c) => (c === 'ts' ? 'epoch_ms(ts) AS ts' : c)).join(', ')} FROM ${src} ORDER BY ts, serve_id`,

@@ -110,6 +110,17 @@ describe('features training-set', () => {
     });
     await expect(loadTrainingSet(noProp)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('missing column(s): propensity') });
     await expect(loadTrainingSet(badProp)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/propensity outside \(0, 1\] \(e\.g\. serve s2\)/) });
+    // Context and profile values outside the feature contract, and a column of the wrong type.
+    const edits: [string, string, string | RegExp][] = [
+      ['hour', `REPLACE (CASE WHEN serve_id = 's2' THEN 99 ELSE hour_of_day END AS hour_of_day)`, 'hour_of_day outside [0, 23] (e.g. serve s2)'],
+      ['rate', `REPLACE (CASE WHEN serve_id = 's2' THEN 7.0 ELSE completion_rate END AS completion_rate)`, 'completion_rate outside [0, 1] (e.g. serve s2)'],
+      ['text', `REPLACE (CAST(propensity AS VARCHAR) AS propensity)`, /has a column of the wrong type/],
+    ];
+    for (const [name, edit, message] of edits) {
+      const file = `${h.data}/${name}.parquet`;
+      await withDb(':memory:', (db) => db.run(`COPY (SELECT * ${edit} FROM read_parquet(${sqlString(h.trainingSet)})) TO ${sqlString(file)} (FORMAT parquet)`));
+      await expect(loadTrainingSet(file), name).rejects.toMatchObject({ code: 'invalid_input', message: typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message) });
+    }
   });
 
   it('loads the file into typed arrays and vectors for training', async () => {
