@@ -19,6 +19,10 @@ export function parseTimeFlag(flag: string, raw: string): Date {
   if (raw.trim() === '' || Number.isNaN(d.getTime())) {
     throw invalidUsage(`${flag} must be an ISO-8601 time such as 2026-01-31T00:00:00Z, got "${raw}"`);
   }
+  // Date takes years up to ±275760; the event log and DuckDB's timestamps take 4-digit years.
+  if (d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999) {
+    throw invalidUsage(`${flag} must be a time between the years 0001 and 9999, got "${raw}"`);
+  }
   return d;
 }
 

@@ -8,6 +8,7 @@
  * versions (3.x adds `run_id` to metrics, `model_id` to versions).
  */
 import Type, { type Static } from 'typebox';
+import { invalidInput } from '../errors.js';
 import { createValidator, type Validator } from '../validation.js';
 import { RUN_STATUSES, type Experiment, type LifecycleStage, type Metric, type ModelVersion, type RegisteredModel, type Run, type RunInfo, type RunStatus } from './store.js';
 
@@ -180,8 +181,13 @@ export function toMetric(m: Static<typeof MlflowMetric>): Metric {
 /** `RunInfo` → entity. */
 export function toRunInfo(i: Static<typeof MlflowRunInfo>): RunInfo {
   const status: RunStatus = typeof i.status === 'number' ? (RUN_STATUSES[i.status - 1] ?? 'RUNNING') : (i.status ?? 'RUNNING');
+  const runId = i.run_id || i.run_uuid;
+  // The schema cannot say "one of the two": without either, every later call would name run "".
+  if (runId === undefined || runId === '') {
+    throw invalidInput('MLflow run info has neither run_id nor run_uuid', { details: [{ path: '/run_id', message: 'missing' }] });
+  }
   return {
-    runId: i.run_id ?? i.run_uuid ?? '',
+    runId,
     experimentId: i.experiment_id,
     runName: i.run_name ?? '',
     userId: i.user_id ?? '',

@@ -67,6 +67,9 @@ describe('oo-ml data and features (CLI)', () => {
     const badAsOf = await runCli(['features', 'build', '--home', h.home, '--as-of', 'yesterday']);
     expect(badAsOf.code).toBe(2);
     expect(badAsOf.stderr).toContain('--as-of must be an ISO-8601 time');
+    // A time Date accepts but no timestamp column holds.
+    const farStart = await runCli(['data', 'synth', '--users', '2', '--days', '1', '--seed', '1', '--start', '+099999-01-01T00:00:00Z', '--home', h.home]);
+    expect([farStart.code, farStart.stderr]).toEqual([2, expect.stringContaining('--start must be a time between the years 0001 and 9999')]);
   });
 
   it('writes --out on another file system and in a folder that does not exist yet, and refuses a folder as the training set file', async () => {

@@ -89,6 +89,13 @@ describe('REST adapter under faults', () => {
     expect(hits('mlflow/registered-models/search')).toBe(2);
   });
 
+  it('refuses a created run whose answer has neither run_id nor run_uuid, instead of naming it ""', async () => {
+    const store = open();
+    const exp = await store.getOrCreateExperiment('no-id');
+    server.inject({ kind: 'json200', body: { run: { info: { experiment_id: exp.experimentId, status: 'RUNNING' }, data: {} } } }, { path: 'mlflow/runs/create' });
+    await expect(store.createRun(exp.experimentId, { runName: 'r' })).rejects.toMatchObject({ code: 'invalid_input', message: 'MLflow run info has neither run_id nor run_uuid' });
+  });
+
   it('times out a hung request as unavailable naming the URL', async () => {
     const store = open({ timeoutMs: 150, retries: 1 });
     server.inject({ kind: 'hang', ms: 3000 }, { count: 2, path: 'mlflow/experiments/get' });
