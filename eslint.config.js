@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const PURE = ['src/features/**', 'src/policies/**', 'src/evaluation/**', 'src/random/**'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'oo-ml-quickstart/**', 'bench/out/**', 'coverage/**', 'scratch/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'oo-ml-quickstart/**', 'bench/out/**', 'coverage/**', 'scratch/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
