@@ -27,10 +27,18 @@ export interface ReplaceDirOptions extends AtomicOptions {
    * with this kind — never a user's folder or file that an `--out` happened to name.
    */
   kind?: string;
+  /**
+   * The names such an output held before outputs were marked: a folder holding nothing else is
+   * taken as an earlier version's output of this kind (so an existing home keeps working).
+   */
+  legacyNames?: readonly string[];
 }
 
-/** Throws `conflict` unless `target` is missing, an empty folder, or a folder marked as `kind`. */
-export async function assertReplaceable(target: string, kind: string): Promise<void> {
+/**
+ * Throws `conflict` unless `target` is missing, an empty folder, a folder marked as `kind`, or an
+ * unmarked folder holding only `legacyNames`.
+ */
+export async function assertReplaceable(target: string, kind: string, legacyNames: readonly string[] = []): Promise<void> {
   let info;
   try {
     info = await lstat(target);
@@ -47,7 +55,10 @@ export async function assertReplaceable(target: string, kind: string): Promise<v
   const entries = await readdir(target);
   if (entries.length === 0) return;
   const marker = await readTextIfExists(join(target, OUTPUT_MARKER));
-  if (marker === undefined) throw refuse('holds files oo-ml did not write');
+  if (marker === undefined) {
+    if (legacyNames.length > 0 && entries.every((e) => legacyNames.includes(e))) return;
+    throw refuse('holds files oo-ml did not write');
+  }
   if (marker.trim() !== kind) throw refuse(`is oo-ml's ${marker.trim() || 'output'}, not its ${kind}`);
 }
 
@@ -105,7 +116,7 @@ export async function replaceDirAtomic<T>(
 ): Promise<T> {
   // Before the build, so a refusal costs nothing; again before the swap (something may have
   // appeared meanwhile).
-  if (options.kind !== undefined) await assertReplaceable(target, options.kind);
+  if (options.kind !== undefined) await assertReplaceable(target, options.kind, options.legacyNames);
   await mkdir(dirname(target), { recursive: true });
   const tmp = await tempPathNear(target, options);
   await mkdir(tmp, { recursive: true });
@@ -114,7 +125,7 @@ export async function replaceDirAtomic<T>(
     result = await build(tmp);
     if (options.kind !== undefined) {
       await writeFile(join(tmp, OUTPUT_MARKER), options.kind + '\n');
-      await assertReplaceable(target, options.kind);
+      await assertReplaceable(target, options.kind, options.legacyNames);
     }
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });

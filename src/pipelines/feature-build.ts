@@ -31,6 +31,9 @@ const SOURCE_SQL: Readonly<Record<BuildSource, string>> = {
   task_completions: 'SELECT user_id, ts FROM task_completed',
 };
 
+/** The tables a build copies to Parquet, one file each in the features folder. */
+const FEATURE_TABLES = ['profile_features', 'profile_history', 'profile_global'] as const;
+
 /** Options of `buildFeatures`. */
 export interface FeatureBuildJob {
   eventsDir: string;
@@ -120,11 +123,11 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
       await replaceDirAtomic(
         job.featuresDir,
         async (dir) => {
-          for (const table of ['profile_features', 'profile_history', 'profile_global']) {
+          for (const table of FEATURE_TABLES) {
             await db.run(`COPY ${table} TO ${sqlString(join(dir, `${table}.parquet`))} (FORMAT parquet)`);
           }
         },
-        { tmpDir: job.tmpDir, kind: 'features' },
+        { tmpDir: job.tmpDir, kind: 'features', legacyNames: FEATURE_TABLES.map((t) => `${t}.parquet`) },
       );
       return { ...summary, asOf: asOf.toISOString(), events: attached.counts };
     });

@@ -119,7 +119,7 @@ export async function exportSnapshot(job: ExportJob): Promise<ExportSummary> {
       await writeFileAtomic(join(tmp, DATA_FILE), bytes);
       await writeFileAtomic(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     },
-    { tmpDir: job.tmpDir, kind: 'snapshot' },
+    { tmpDir: job.tmpDir, kind: 'snapshot', legacyNames: [DATA_FILE, MANIFEST_FILE] },
   );
   await writeFileAtomic(join(job.outDir, LATEST_FILE), snapshotId + '\n', { tmpDir: job.tmpDir });
   return { snapshotId, dir, rows: table.numRows, bytes: bytes.byteLength, sha256, asOf: manifest.as_of };

@@ -1,4 +1,5 @@
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OoEvent } from '../../src/events/schemas.js';
@@ -108,6 +109,15 @@ describe('features build', () => {
     // Plus the marker that lets a later build replace the folder (io/atomic.ts).
     expect((await readdir(h.features)).sort()).toEqual(['.oo-ml-output', 'profile_features.parquet', 'profile_global.parquet', 'profile_history.parquet']);
     expect(Object.keys(s.globalMeans).sort()).toEqual(['completion_rate', 'dismiss_rate', 'mean_dwell_sec']);
+    // A folder an earlier version wrote (no marker, only its three files) is still replaced…
+    await rm(join(h.features, '.oo-ml-output'));
+    await build(h, '2026-02-05T00:00:00Z');
+    expect(existsSync(join(h.features, '.oo-ml-output'))).toBe(true);
+    // …but not one holding anything else.
+    await rm(join(h.features, '.oo-ml-output'));
+    await writeFile(join(h.features, 'notes.txt'), 'mine');
+    await expect(build(h, '2026-02-05T00:00:00Z')).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('holds files oo-ml did not write') });
+    expect(await readFile(join(h.features, 'notes.txt'), 'utf8')).toBe('mine');
   });
 
   it('defaults the as-of to the end of the last day with events', async () => {
