@@ -14,8 +14,13 @@ const Id = Type.String({ minLength: 1, maxLength: 200 });
 // TIMESTAMP, integers as 32-bit INTEGER), so they admit nothing it cannot store: an event
 // validated here and then refused by the log would stop `oo-ml ingest` at it for good, where a
 // refused one goes to the dead-letter subject. No leap seconds (second 60) therefore, and
-// integers within INTEGER's range.
-const Timestamp = Type.String({ format: 'date-time', pattern: '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:[0-5]' });
+// integers within INTEGER's range. Times are RFC 3339 in the one spelling DuckDB reads (upper-case
+// `T` and `Z`, or an `±HH:MM` offset), with no leap second, and not in the years 0000 and 9999,
+// where an offset can move the instant outside the 4-digit years a TIMESTAMP column is written in.
+const Timestamp = Type.String({
+  format: 'date-time',
+  pattern: '^(?!0000|9999)\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:[0-5]\\d(?:\\.\\d+)?(?:Z|[+-]\\d{2}:\\d{2})$',
+});
 const INTEGER_MAX = 2_147_483_647;
 const Count = Type.Integer({ minimum: 0, maximum: INTEGER_MAX });
 

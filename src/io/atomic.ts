@@ -48,7 +48,7 @@ export async function assertReplaceable(target: string, kind: string, legacyName
   }
   const refuse = (why: string) =>
     conflict(`${target} ${why}; oo-ml replaces only a folder it wrote as ${kind}`, {
-      hint: 'choose another folder, or move this one away first',
+      hint: 'choose another folder, or move this one away first (an output of an oo-ml from before outputs were marked is refused too, unless it holds only that output\'s own files)',
       details: { path: target, kind },
     });
   if (!info.isDirectory()) throw refuse(info.isSymbolicLink() ? 'is a symbolic link' : 'is a file');
@@ -59,7 +59,7 @@ export async function assertReplaceable(target: string, kind: string, legacyName
     if (legacyNames.length > 0 && entries.every((e) => legacyNames.includes(e))) return;
     throw refuse('holds files oo-ml did not write');
   }
-  if (marker.trim() !== kind) throw refuse(`is oo-ml's ${marker.trim() || 'output'}, not its ${kind}`);
+  if (marker.trim() !== kind) throw refuse(`is an oo-ml ${marker.trim() || 'output'}, not its ${kind}`);
 }
 
 /** A unique, hidden temporary name for `target` (inside `tmpDir` or beside the target). */

@@ -60,6 +60,14 @@ export function sqlTimestamp(d: Date): string {
   return `TIMESTAMP '${d.toISOString().replace('T', ' ').replace('Z', '')}'`;
 }
 
+/**
+ * True for an error DuckDB raised about the data or the query (`Conversion Error: …`, `Invalid
+ * Input Error: …`, `Binder Error: …`): what a bad input file causes, as opposed to a bug of ours.
+ */
+export function isDuckDbError(e: unknown): boolean {
+  return e instanceof Error && /^[A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)* Error: /.test(e.message);
+}
+
 /** Strips DuckDB's multi-line context (LINE 1: … ^) from an error, keeping the first line. */
 export function duckdbMessage(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);

@@ -23,7 +23,7 @@ import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus } from '../events/event-bus.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
-import { exists, OUTPUT_MARKER } from '../io/atomic.js';
+import { exists, OUTPUT_MARKER, readTextIfExists, writeFileAtomic } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns } from './event-log.js';
 
@@ -141,6 +141,9 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   return summary;
 }
 
+/** What an event log's output marker says once `oo-ml ingest` has appended to it. */
+export const INGESTED_MARKER = 'event log holding ingested events';
+
 /**
  * Appends `events` to the log at `eventsDir` as new Parquet files (one per type and UTC day),
  * skipping events whose event_id is already stored for that type and day or repeats within
@@ -209,8 +212,9 @@ export async function appendEvents(
         try {
           await fsyncPath(tmp);
           // The log now holds events that only the bus had: it is no longer a pure synth output
-          // that `data synth` may replace (io/atomic.ts assertReplaceable).
-          await rm(join(eventsDir, OUTPUT_MARKER), { force: true });
+          // that `data synth` may replace (io/atomic.ts assertReplaceable), and says so.
+          const marker = join(eventsDir, OUTPUT_MARKER);
+          if ((await readTextIfExists(marker)) !== `${INGESTED_MARKER}\n`) await writeFileAtomic(marker, `${INGESTED_MARKER}\n`);
           const createdDay = !(await exists(dayDir));
           await mkdir(dayDir, { recursive: true });
           await rename(tmp, join(dayDir, name));

@@ -20,10 +20,10 @@
  */
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { invalidInput, isOoMlError, notFound } from '../errors.js';
+import { invalidInput, notFound } from '../errors.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
 import { exists } from '../io/atomic.js';
-import { duckdbMessage, sqlIdent, sqlString, withDb, type Db } from '../io/duckdb.js';
+import { duckdbMessage, isDuckDbError, sqlIdent, sqlString, withDb, type Db } from '../io/duckdb.js';
 
 /** Which feature vectors to build for reward models. */
 export type ObdFeatures = 'affinity' | 'user-onehot';
@@ -69,7 +69,7 @@ export async function readObdLogs(file: string, options: ObdReadOptions = {}): P
   } catch (e) {
     // A short row, a cell of the wrong type…: what DuckDB's CSV reader says, with the file named
     // (was an internal error with DuckDB's whole sniffer dump).
-    if (isOoMlError(e)) throw e;
+    if (!isDuckDbError(e)) throw e;
     throw invalidInput(`Open Bandit log ${file} cannot be read: ${duckdbMessage(e)}`, { hint: 'check the CSV: every row needs every column of the header' });
   }
 }

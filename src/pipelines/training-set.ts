@@ -16,10 +16,10 @@ import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
 import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
-import { invalidInput, invalidUsage, isOoMlError, notFound } from '../errors.js';
+import { invalidInput, invalidUsage, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
-import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
+import { duckdbMessage, isDuckDbError, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { attachEventLog } from './event-log.js';
 
 /** Options of `buildTrainingSet`. */
@@ -252,7 +252,7 @@ export async function loadTrainingSet(file: string): Promise<TrainingData> {
       }
     } catch (e) {
       // A column of the wrong type (a propensity stored as text…) fails in DuckDB's binder.
-      if (isOoMlError(e)) throw e;
+      if (!isDuckDbError(e)) throw e;
       throw invalidInput(`training set ${file} has a column of the wrong type: ${duckdbMessage(e)}`, { hint: 'rebuild it with `oo-ml features training-set`', details: { file } });
     }
     const reader = await db.connection.runAndReadAll(

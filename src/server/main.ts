@@ -81,7 +81,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 /** What a failed listen means for the user: the port or the host they gave, named. */
 function listenError(e: unknown, host: string, port: number): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  const where = `${host}:${port}`;
+  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   switch (code) {
     case 'EADDRINUSE':
       return invalidUsage(`cannot listen on ${where}: the port is in use`, { hint: 'choose another --port (0 picks a free one), or stop what listens there' });
@@ -90,7 +90,11 @@ function listenError(e: unknown, host: string, port: number): unknown {
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return invalidUsage(`cannot listen on ${where}: no local address for host "${host}"`, { hint: 'give --host an address or name of this machine, e.g. 127.0.0.1' });
+    case 'EINVAL':
+    case 'EAFNOSUPPORT':
+      return invalidUsage(`cannot listen on ${where}: no local address for host "${host}"`, {
+        hint: 'give --host an address or name of this machine, e.g. 127.0.0.1 or ::1 (IPv6 without brackets; a link-local one with its zone, fe80::1%eth0)',
+      });
     default:
       return e;
   }

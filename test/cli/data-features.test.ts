@@ -124,6 +124,6 @@ describe('oo-ml data and features (CLI)', () => {
     // Another kind of oo-ml output is not an event log.
     await rm(join(log, '.oo-ml-output'));
     await writeFile(join(log, '.oo-ml-output'), 'snapshot\n');
-    expect((await synth(log)).stderr).toContain("is oo-ml's snapshot, not its event-log");
+    expect((await synth(log)).stderr).toContain('is an oo-ml snapshot, not its event-log');
   });
 });

@@ -139,6 +139,8 @@ describe('oo-ml serve, cannot listen', () => {
         [['--port', port], `cannot listen on 127.0.0.1:${port}: the port is in use`],
         // TEST-NET-3: never an address of this machine (no name lookup involved).
         [['--host', '203.0.113.7', '--port', '0'], 'cannot listen on 203.0.113.7:0: no local address for host "203.0.113.7"'],
+        // Link-local IPv6 without a zone (EINVAL; or no IPv6 at all): named, in brackets.
+        [['--host', 'fe80::1', '--port', '0'], 'cannot listen on [fe80::1]:0: no local address for host "fe80::1"'],
       ];
       for (const [flags, message] of cases) {
         const started = Date.now();

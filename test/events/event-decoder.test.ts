@@ -133,11 +133,18 @@ describe('decodeEvent', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ ...e, ts: '2026-12-31T23:59:60Z' }, '/ts'],
       [{ ...e, ts: '2026-12-31T23:59:60+00:00' }, '/ts'],
+      // Spellings DuckDB's TIMESTAMP reader refuses, and an offset past year 9999.
+      [{ ...e, ts: '2026-01-05t09:00:00Z' }, '/ts'],
+      [{ ...e, ts: '2026-01-05T09:00:00z' }, '/ts'],
+      [{ ...e, ts: '9999-12-31T23:59:59-01:00' }, '/ts'],
       [{ ...e, dwell_ms: 3_000_000_000 }, '/dwell_ms'],
     ];
     for (const [event, path] of cases) {
       const d = decodeEvent('feedback.tip.reaction', enc(event));
       expect(d.ok ? [] : [d.reason, ...d.issues.map((i) => i.path)], JSON.stringify(event)).toEqual(['invalid_event', path]);
+    }
+    for (const ts of ['2026-01-05T09:00:00.123456Z', '2026-01-05T09:00:00+05:30', '0001-01-01T00:00:00Z']) {
+      expect(decodeEvent('feedback.tip.reaction', enc({ ...e, ts })).ok, ts).toBe(true);
     }
     const served = { type: 'tip.served', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', arm: 'split_task', propensity: 0.5, policy: 'p', model_version: null, prompt_version: null, shadow: false };
     const tooMany = decodeEvent('signals.tip.served', enc({ ...served, context: { hour_of_day: 9, day_of_week: 0, open_tasks: 2 ** 31, overdue_tasks: 0 } }));

@@ -15,7 +15,7 @@ import { createNatsTransport } from '../../src/events/nats-transport.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../../src/events/schemas.js';
 import { withDb } from '../../src/io/duckdb.js';
 import { attachEventLog, eventTable, writeEventLog } from '../../src/pipelines/event-log.js';
-import { INGEST_CONSUMER, ingestEvents, type IngestJob, type IngestSummary } from '../../src/pipelines/ingest.js';
+import { INGEST_CONSUMER, INGESTED_MARKER, ingestEvents, type IngestJob, type IngestSummary } from '../../src/pipelines/ingest.js';
 import { oneOfEach } from '../events/event-bus.contract.js';
 import { natsConsumer, publishRawNats, readNatsDlq } from '../events/nats-inspect.js';
 import { completed, created, reacted, served } from '../helpers/events.js';
@@ -102,7 +102,11 @@ describe('ingest from NATS JetStream', () => {
     expect(summary.batches).toBeGreaterThanOrEqual(4);
     expect(await readLog(paths.events)).toEqual(expectedLog(events));
     // Only ingest files, only inside day= folders, nothing half-written left behind.
-    const files = await logFiles(paths.events);
+    // (and the marker saying the log holds ingested events).
+    const all = await logFiles(paths.events);
+    expect(all).toContain('.oo-ml-output');
+    expect(await readFile(join(paths.events, '.oo-ml-output'), 'utf8')).toBe(`${INGESTED_MARKER}\n`);
+    const files = all.filter((f) => f !== '.oo-ml-output');
     expect(files).toEqual([...summary.files].sort());
     for (const f of files) expect(f).toMatch(/^(tip\.served|tip\.reaction|tip\.reward|task\.created|task\.completed)\/day=2026-01-0[56]\/ingest-20260201T000000000Z-[0-9a-f]{12}\.parquet$/);
     expect(await readdir(paths.tmp)).toEqual([]);
@@ -176,7 +180,7 @@ describe('ingest from NATS JetStream', () => {
     // The log holds ingested events now: no longer a synth output a new synth may replace.
     await expect(withDb(':memory:', (db) => writeEventLog(db, paths.events, [old], null, paths.tmp))).rejects.toMatchObject({
       code: 'conflict',
-      message: expect.stringContaining('holds files oo-ml did not write'),
+      message: expect.stringContaining('is an oo-ml event log holding ingested events, not its event-log'),
     });
     expect(await readLog(paths.events)).toEqual(expectedLog([old, e]));
   });
