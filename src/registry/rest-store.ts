@@ -8,7 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { conflict, isOoMlError, notFound, unavailable } from '../errors.js';
+import { conflict, invalidInput, isOoMlError, notFound, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import {
   encodeMetricValue,
@@ -422,7 +422,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         },
       },
       V.modelVersion,
-      (r) => toModelVersion(r.model_version),
+      (r) => ofModel(name, toModelVersion(r.model_version), 'mlflow/model-versions/create'),
     );
   }
 
@@ -432,7 +432,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         { method: 'GET', path: 'mlflow/registered-models/alias', query: { name, alias }, retry: 'idempotent' },
         V.modelVersion,
       );
-      return toModelVersion(r.model_version);
+      return ofModel(name, toModelVersion(r.model_version), 'mlflow/registered-models/alias');
     } catch (e) {
       // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE ("Registered model
       // alias X not found."), not 404; the alias was validated above, so this means not found.
@@ -521,6 +521,19 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
     getModelVersionByAlias,
   };
   return enforceLimits(store);
+}
+
+/**
+ * `version`, checked to belong to the model asked for: a server or proxy answering for another
+ * model would otherwise have oo-ml serve or promote that model's version under this name.
+ */
+function ofModel(name: string, version: ModelVersion, endpoint: string): ModelVersion {
+  if (version.name !== name) {
+    throw invalidInput(`${endpoint} answered with version ${version.version} of model "${version.name}", not of "${name}"`, {
+      details: [{ path: '/model_version/name', message: `expected "${name}"` }],
+    });
+  }
+  return version;
 }
 
 /**

@@ -96,6 +96,22 @@ describe('REST adapter under faults', () => {
     await expect(store.createRun(exp.experimentId, { runName: 'r' })).rejects.toMatchObject({ code: 'invalid_input', message: 'MLflow run info has neither run_id nor run_uuid' });
   });
 
+  it('refuses an alias answer that is a version of another model', async () => {
+    const store = open();
+    for (const model of ['wanted', 'other']) {
+      await server.store.createRegisteredModel(model);
+      await server.store.createModelVersion(model, 'runs:/r/policy', '');
+      await server.store.setAlias(model, 'champion', 1);
+    }
+    const otherAnswer: unknown = await (await fetch(`${server.url}/api/2.0/mlflow/registered-models/alias?name=other&alias=champion`)).json();
+    server.inject({ kind: 'json200', body: otherAnswer }, { path: 'mlflow/registered-models/alias' });
+    await expect(store.getModelVersionByAlias('wanted', 'champion')).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: 'mlflow/registered-models/alias answered with version 1 of model "other", not of "wanted"',
+    });
+    expect((await store.getModelVersionByAlias('wanted', 'champion')).name).toBe('wanted');
+  });
+
   it('times out a hung request as unavailable naming the URL', async () => {
     const store = open({ timeoutMs: 150, retries: 1 });
     server.inject({ kind: 'hang', ms: 3000 }, { count: 2, path: 'mlflow/experiments/get' });
