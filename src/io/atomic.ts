@@ -131,7 +131,8 @@ export async function replaceDirAtomic<T>(
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  const aside = await tempPathNear(`${target}.old`, options);
+  // Beside the new folder's temporary: the same file system as the target, already checked.
+  const aside = tempPathFor(`${target}.old`, { tmpDir: dirname(tmp) });
   const hadOld = await exists(target);
   if (hadOld) await rename(target, aside);
   try {

@@ -158,6 +158,8 @@ export async function appendEvents(
   now: () => Date,
 ): Promise<AppendResult> {
   const result: AppendResult = { written: zeroCounts(), duplicates: 0, files: [] };
+  // Marked (once per call) before the first file of this call goes in.
+  let marked = false;
   const byType = new Map<EventType, Map<string, OoEvent>>();
   for (const e of events) {
     let ids = byType.get(e.type);
@@ -213,8 +215,11 @@ export async function appendEvents(
           await fsyncPath(tmp);
           // The log now holds events that only the bus had: it is no longer a pure synth output
           // that `data synth` may replace (io/atomic.ts assertReplaceable), and says so.
-          const marker = join(eventsDir, OUTPUT_MARKER);
-          if ((await readTextIfExists(marker)) !== `${INGESTED_MARKER}\n`) await writeFileAtomic(marker, `${INGESTED_MARKER}\n`);
+          if (!marked) {
+            const marker = join(eventsDir, OUTPUT_MARKER);
+            if ((await readTextIfExists(marker)) !== `${INGESTED_MARKER}\n`) await writeFileAtomic(marker, `${INGESTED_MARKER}\n`);
+            marked = true;
+          }
           const createdDay = !(await exists(dayDir));
           await mkdir(dayDir, { recursive: true });
           await rename(tmp, join(dayDir, name));

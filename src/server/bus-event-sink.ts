@@ -84,21 +84,26 @@ const CHANNEL_OF = Object.fromEntries(Object.entries(SUBJECTS).map(([type, subje
   Channel
 >;
 
+/** A spill-file line as a server event of a known type (not yet validated), or null for any other line. */
+function spilledLine(line: string): { type: ServerEvent['type']; event: unknown } | null {
+  let event: unknown;
+  try {
+    event = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const type = typeof event === 'object' && event !== null ? (event as { type?: unknown }).type : undefined;
+  return typeof type === 'string' && Object.hasOwn(CHANNEL_OF, type) ? { type: type as ServerEvent['type'], event } : null;
+}
+
 /** The valid server events in the spill file at `path` (none when there is no file); other lines are left to resendSpilled's count. */
 async function readSpilled(path: string): Promise<ServerEvent[]> {
   const text = await readTextIfExists(path);
   if (text === undefined) return [];
   const events: ServerEvent[] = [];
   for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
-    if (typeof type === 'string' && Object.hasOwn(CHANNEL_OF, type) && EVENT_VALIDATORS[type as ServerEvent['type']].check(value)) events.push(value as ServerEvent);
+    const parsed = line.trim() === '' ? null : spilledLine(line);
+    if (parsed !== null && EVENT_VALIDATORS[parsed.type].check(parsed.event)) events.push(parsed.event as ServerEvent);
   }
   return events;
 }
@@ -317,21 +322,15 @@ export function createBusEventSink(bus: EventBus, options: BusEventSinkOptions):
           }
           const outcomes = await Promise.all(
             batch.map(async (line): Promise<'sent' | 'bad' | 'down'> => {
-              let event: unknown;
-              try {
-                event = JSON.parse(line);
-              } catch {
-                return 'bad';
-              }
-              const type = typeof event === 'object' && event !== null ? (event as { type?: unknown }).type : undefined;
-              if (typeof type !== 'string' || !Object.hasOwn(CHANNEL_OF, type)) return 'bad';
+              const parsed = spilledLine(line);
+              if (parsed === null) return 'bad';
               try {
                 // The bus validates it; an event stored before the spill too is stored again
                 // (ingest de-duplicates by event_id, replay skips a second reward).
-                await bus.publish(CHANNEL_OF[type as ServerEvent['type']], event as ServerEvent);
+                await bus.publish(CHANNEL_OF[parsed.type], parsed.event as ServerEvent);
                 return 'sent';
               } catch (e) {
-                report(e, event as ServerEvent);
+                report(e, parsed.event as ServerEvent);
                 return isOoMlError(e) && e.code === 'invalid_input' ? 'bad' : 'down';
               }
             }),

@@ -30,6 +30,10 @@ const ARMS = ['split_task', 'quick_win', 'plan_tomorrow'] as const;
 const scores = async (app: OoMlApp): Promise<unknown[]> => Promise.all(ARMS.map(async (arm) => (await post(app, '/score', { user_id: 'u1', arms: [arm] })).body['score']));
 
 /** `n` serves (numbered from `from`) of arm i % 3, each rewarded one second later with reaction i % 3. */
+/** The summary the server logged for its replay of the event journal. */
+const replaySummary = (logs: readonly string[]): { updates: number; alreadyLearned: number } =>
+  (JSON.parse(logs.find((l) => l.includes('replayed the event journal'))!) as { replay: { updates: number; alreadyLearned: number } }).replay;
+
 async function serveAndReward(h: { app: OoMlApp; clock: { ms: number } }, n: number, from = 0): Promise<void> {
   const reactions = ['completed', 'dismissed', 'liked'] as const;
   for (let i = from; i < from + n; i++) {
@@ -77,8 +81,7 @@ describe('online-learning checkpoints', () => {
     // A crash right after the middle checkpoint: restore it, replay the rest of the bus.
     const b = await serverOn(home, createMemoryCheckpointStore(atCheckpoint), { clockMs: clock + 60_000 });
     expect(await scores(b.app)).toEqual(learned);
-    const replayed = JSON.parse(b.logs.find((l) => l.includes('replayed the event journal'))!) as { replay: { updates: number; alreadyLearned: number } };
-    expect(replayed.replay).toMatchObject({ updates: 5, alreadyLearned: 6 });
+    expect(replaySummary(b.logs)).toMatchObject({ updates: 5, alreadyLearned: 6 });
     // The serve made before the restart can still be rewarded, once.
     expect((await post(b.app, '/reward', { serve_id: waiting.body['serve_id'], reaction: 'completed' })).body['applied']).toBe(true);
     expect((await post(b.app, '/reward', { serve_id: waiting.body['serve_id'], reaction: 'completed' })).body['applied']).toBe(false);
@@ -142,8 +145,7 @@ describe('online-learning checkpoints', () => {
     await stop(a);
     const b = await serverOn(home, createMemoryCheckpointStore(between), { clockMs: clock + 1000 });
     expect(await scores(b.app)).toEqual(learned);
-    const replayed = JSON.parse(b.logs.find((l) => l.includes('replayed the event journal'))!) as { replay: { updates: number; alreadyLearned: number } };
-    expect(replayed.replay).toMatchObject({ updates: 1, alreadyLearned: 1 });
+    expect(replaySummary(b.logs)).toMatchObject({ updates: 1, alreadyLearned: 1 });
   });
 
   it('keeps the learning of a version a reload takes out of service, for a rollback by reload', async () => {
