@@ -36,7 +36,8 @@ import Fastify from 'fastify';
 import xxhash from 'xxhash-wasm';
 import { ARM_COUNT, ARM_IDS } from '../src/features/arms.js';
 import { createRng, type Rng } from '../src/random/rng.js';
-import type { EventSink, LoadedPolicy, ServerDeps } from '../src/server/deps.js';
+import type { EventBus } from '../src/events/event-bus.js';
+import type { LoadedPolicy, ServerDeps } from '../src/server/deps.js';
 import { writeSyntheticSnapshot } from '../test/server/synthetic-snapshot.js';
 
 const DURATION = Number(process.env['BENCH_DURATION'] ?? 30);
@@ -155,7 +156,6 @@ async function loadServerLib() {
     ...((await dist('events/event-bus')) as typeof import('../src/events/event-bus.js')),
     ...((await dist('events/embedded-transport')) as typeof import('../src/events/embedded-transport.js')),
     ...((await dist('events/nats-transport')) as typeof import('../src/events/nats-transport.js')),
-    ...((await dist('server/bus-event-sink')) as typeof import('../src/server/bus-event-sink.js')),
     ...((await dist('prompts/tip-writer')) as typeof import('../src/prompts/tip-writer.js')),
     ...((await dist('server/schemas')) as typeof import('../src/server/schemas.js')),
   };
@@ -164,7 +164,7 @@ type ServerLib = Awaited<ReturnType<typeof loadServerLib>>;
 
 async function scorerChild(dir: string): Promise<void> {
   const lib = await loadServerLib();
-  const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createBusEventSink, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
+  const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
   global.gc?.();
   const before = process.memoryUsage();
   const t0 = performance.now();
@@ -175,14 +175,21 @@ async function scorerChild(dir: string): Promise<void> {
   const champion = trained(lib, 'linucb', rng, 5000, '7');
   // The shadow is a candidate: by default a LinUCB retrained with a narrower α.
   const shadow = SHADOW === 'thompson' ? trained(lib, 'thompson', rng, 5000, '8') : trained(lib, 'linucb', rng, 8000, '8', { alpha: 0.5 });
-  const discard: EventSink = { publish: () => Promise.resolve() };
+  // Every app records its events durably, as `oo-ml serve` does (each on its own bus and state
+  // folder); BENCH_NATS_URL puts the shadow app's on NATS.
   const natsUrl = process.env['BENCH_NATS_URL'];
-  const transport = natsUrl === undefined || natsUrl === '' ? createEmbeddedTransport(join(dir, 'bus')) : await createNatsTransport(natsUrl);
-  const journal = createBusEventSink(createEventBusOver(transport), { spillPath: join(dir, 'unsent.ndjson') });
-  const base = (policies: Record<string, LoadedPolicy>, shadows: string[], events: EventSink, seed: number): ServerDeps => ({
+  const buses: EventBus[] = [];
+  const busFor = async (name: string, nats: boolean): Promise<EventBus> => {
+    const transport = nats ? await createNatsTransport(natsUrl!) : createEmbeddedTransport(join(dir, `bus-${name}`));
+    const bus = createEventBusOver(transport);
+    buses.push(bus);
+    return bus;
+  };
+  const base = (policies: Record<string, LoadedPolicy>, shadows: string[], bus: EventBus, name: string, seed: number): ServerDeps => ({
     policies: { load: async () => ({ byName: new Map(Object.entries(policies)), champion: 'tip-policy@champion', shadows }) },
     snapshot: { load: async () => index },
-    events,
+    bus,
+    stateDir: join(dir, `state-${name}`),
     tipWriter: createTipWriter(tipWriterSettingsFromEnv({}), { hash32: (s) => h32(s) }),
     // The snapshot's as-of plus 6 h: profiles are fresh, as in production right after an export.
     now: () => new Date(AS_OF.getTime() + 6 * 3_600_000),
@@ -191,9 +198,15 @@ async function scorerChild(dir: string): Promise<void> {
     logger: false,
   });
   const apps = {
-    champion: await buildApp(base({ 'tip-policy@champion': champion }, [], discard, 1)),
+    champion: await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', false), 'champion', 1)),
     shadow: await buildApp(
-      base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) }, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], journal, 2),
+      base(
+        { 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) }, 'tip-policy@shadow': shadow },
+        ['tip-policy@shadow'],
+        await busFor('shadow', natsUrl !== undefined && natsUrl !== ''),
+        'shadow',
+        2,
+      ),
     ),
   };
   // The champion app's framework cost without the scorer: the same body and response schemas,
@@ -202,7 +215,7 @@ async function scorerChild(dir: string): Promise<void> {
   const constant = { serve_id: '0123456789ab-1', arm: ARM_IDS[0]!, score: 0.5, propensity: 1, policy: 'tip-policy@champion', model_version: '7', experiment: null, variant: null, prompt_version: 'v1', fallbacks: [] };
   apps.champion.post('/constant', { schema: { body: lib.ScoreBody, response: { 200: lib.ScoreResponse } } }, async () => constant);
   // The same decisions outside the HTTP path (warm caches): a third app's scorer in a tight loop.
-  const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], discard, 3));
+  const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], await busFor('loop', false), 'loop', 3));
   const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../src/server/schemas.js').ScoreBody);
   const holder = { ooStatsKey: null as string | null };
   for (let i = 0; i < 50_000; i++) await loopApp.ooMl.scoreInto(loopBodies[i % loopBodies.length]!, holder);
@@ -218,7 +231,7 @@ async function scorerChild(dir: string): Promise<void> {
   global.gc?.();
   answerParent(async () => {
     await Promise.all(Object.values(apps).map((a) => a.close()));
-    await journal.close();
+    for (const b of buses) await b.close();
   });
   process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs, loopUs } satisfies ChildMessage);
 }

@@ -13,6 +13,7 @@
  *   <home>/.oo-ml/tmp/                                             temporaries (same device)
  */
 import { resolve, join } from 'node:path';
+import { invalidUsage } from './errors.js';
 
 /** Resolved paths of one oo-ml home. */
 export interface HomePaths {
@@ -35,6 +36,8 @@ export interface Config {
   /** `file:` store under <home>/mlruns unless MLFLOW_TRACKING_URI names an http(s) server. */
   trackingUri: string;
   natsUrl: string | undefined;
+  /** NATS_STREAM_REPLICAS: replicas of the JetStream streams oo-ml creates (1–5; 3 on a 3-node cluster). */
+  natsStreamReplicas: number | undefined;
   llmBaseUrl: string | undefined;
 }
 
@@ -65,8 +68,21 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): 
     paths,
     trackingUri: tracking !== undefined && tracking !== '' ? tracking : `file://${paths.mlruns}`,
     natsUrl: nonEmpty(env['NATS_URL']),
+    natsStreamReplicas: streamReplicas(nonEmpty(env['NATS_STREAM_REPLICAS'])),
     llmBaseUrl: nonEmpty(env['LLM_BASE_URL']),
   };
+}
+
+/** NATS_STREAM_REPLICAS checked: JetStream allows 1 to 5 replicas. */
+function streamReplicas(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 5) {
+    throw invalidUsage(`NATS_STREAM_REPLICAS must be an integer from 1 to 5, got "${raw}"`, {
+      hint: 'set it to the number of JetStream servers that keep each stream (3 on a 3-node cluster), or unset it for 1',
+    });
+  }
+  return n;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -18,16 +18,63 @@ export interface FieldIssue {
 export interface Validator<T> {
   /** True when `value` matches. */
   check(value: unknown): value is T;
+  /**
+   * `check` without the well-formed-strings walk: for values parsed from JSON text without a
+   * `\u` escape, which cannot hold a lone surrogate (UTF-8 cannot encode one).
+   */
+  checkParsedWithoutEscapes(value: unknown): value is T;
   /** Every problem with `value` (empty when it matches). */
   issues(value: unknown): FieldIssue[];
   /** Returns `value` typed, or throws `invalid_input` naming `what` and every bad field. */
   parse(value: unknown, what: string): T;
 }
 
+// A UTF-16 surrogate that is not half of a pair: JSON admits it as an escape (`"\ud800"`), but
+// it is not Unicode, so UTF-8 encoders replace it and DuckDB's JSON reader refuses it.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Where `value` holds a string (or object key) that is not well-formed Unicode: each path, or none. */
+export function illFormedStrings(value: unknown, path = ''): FieldIssue[] {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? [{ path: path === '' ? '/' : path, message: 'is not valid Unicode (it holds a lone UTF-16 surrogate)' }] : [];
+  if (typeof value !== 'object' || value === null) return [];
+  const found: FieldIssue[] = [];
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) found.push(...illFormedStrings(value[i], `${path}/${i}`));
+    return found;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const at = `${path}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    if (LONE_SURROGATE.test(k)) found.push({ path: at, message: 'field name is not valid Unicode (it holds a lone UTF-16 surrogate)' });
+    found.push(...illFormedStrings(v, at));
+  }
+  return found;
+}
+
+/** True when every string (and object key) in `value` is well-formed Unicode. Allocation-free on the common path. */
+export function wellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (typeof value !== 'object' || value === null) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!wellFormed(value[i])) return false;
+    return true;
+  }
+  for (const k in value) {
+    if (LONE_SURROGATE.test(k) || !wellFormed((value as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+/** Options of `createValidator`. */
+export interface ValidatorOptions {
+  /** Also refuse strings that are not well-formed Unicode (lone surrogates), naming their paths. */
+  wellFormedStrings?: boolean;
+}
+
 /** Compiles `schema` once; call at module load, not per value. */
-export function createValidator<S extends TSchema>(schema: S): Validator<Static<S>> {
+export function createValidator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const compiled = Compile(schema);
-  const issues = (value: unknown): FieldIssue[] => {
+  const unicode = options.wellFormedStrings === true;
+  const schemaIssues = (value: unknown): FieldIssue[] => {
     const seen = new Map<string, string>();
     for (const e of compiled.Errors(value)) {
       const path = e.instancePath === '' ? '/' : e.instancePath;
@@ -45,11 +92,21 @@ export function createValidator<S extends TSchema>(schema: S): Validator<Static<
     }
     return [...seen].map(([path, message]) => ({ path, message }));
   };
+  const issues = (value: unknown): FieldIssue[] => {
+    const found = schemaIssues(value);
+    if (!unicode) return found;
+    const paths = new Set(found.map((i) => i.path));
+    return [...found, ...illFormedStrings(value).filter((i) => !paths.has(i.path))];
+  };
+  const check = unicode
+    ? (value: unknown): value is Static<S> => compiled.Check(value) && wellFormed(value)
+    : (value: unknown): value is Static<S> => compiled.Check(value);
   return {
-    check: (value: unknown): value is Static<S> => compiled.Check(value),
+    check,
+    checkParsedWithoutEscapes: (value: unknown): value is Static<S> => compiled.Check(value),
     issues,
     parse(value: unknown, what: string): Static<S> {
-      if (compiled.Check(value)) return value;
+      if (check(value)) return value;
       const found = issues(value);
       const summary = found.map((i) => `${i.path}: ${i.message}`).join('; ');
       throw invalidInput(`${what} is invalid: ${summary}`, { details: found });

@@ -1,9 +1,11 @@
 /**
- * The wiring of `oo-ml serve` (loaded only when the command runs): wires the embedded defaults into the server and runs it until SIGINT/SIGTERM —
- * the snapshot from <home>/data/snapshots (LATEST) or --snapshot, policies from the registry at
- * the tracking URI, events on the bus (NATS JetStream with NATS_URL, else the embedded journal
- * under <home>/data/bus, where `oo-ml ingest` finds them), and src/prompts' tip
- * writer configured by the environment (embedded template unless LLM_BASE_URL is set).
+ * The wiring of `oo-ml serve` (loaded only when the command runs): wires the embedded defaults
+ * into the server and runs it until SIGINT/SIGTERM — the snapshot from <home>/data/snapshots
+ * (LATEST) or --snapshot, policies from the registry at the tracking URI, events on the bus
+ * (NATS JetStream with NATS_URL, else the embedded journal under <home>/data/bus, where
+ * `oo-ml ingest` finds them), the replica's state (spill, serve window, checkpoint) in
+ * <home>/data/serve or --state-dir, and src/prompts' tip writer configured by the environment
+ * (embedded template unless LLM_BASE_URL is set).
  */
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -11,20 +13,18 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { invalidInput } from '../errors.js';
 import { exists } from '../io/atomic.js';
-import { createEventBus } from '../events/event-bus.js';
+import { createEventBus, type EventBus } from '../events/event-bus.js';
 import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/assignment.js';
 import { loadSnapshot } from '../pipelines/snapshot-files.js';
 import { createRng } from '../random/rng.js';
 import { createStore } from '../registry/create-store.js';
 import type { ServerDeps } from '../server/deps.js';
-import { createBusEventSink, type BusEventSink } from '../server/bus-event-sink.js';
 import { startServer } from '../server/main.js';
 import { getPolicy } from '../policies/catalog.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
 import { loadXxhash32 } from '../random/hash32.js';
 import { createRegistryPolicyProvider } from '../server/registry-policies.js';
-import { createFileResetMarker, resetMarkerPath } from '../server/reset-marker.js';
-import { createFileCheckpointStore, onlineCheckpointPath } from '../server/online-checkpoint.js';
+import { importLegacySpill } from '../server/online-learning/spill.js';
 import type { CommandContext } from './context.js';
 import { parseIntFlag } from './flags.js';
 
@@ -50,14 +50,14 @@ export interface ServeFlags {
   port: string;
   experiments?: string;
   snapshot?: string;
+  stateDir?: string;
 }
 
 /** The server's dependencies as `oo-ml serve` wires them, and how to release them. */
 export interface ServeWiring {
   deps: ServerDeps;
-  events: BusEventSink;
-  spillPath: string;
-  /** One line: where events go, the rng seed, which tip writer. */
+  bus: EventBus;
+  /** One line: where events go, the state folder, the rng seed, which tip writer. */
   describe: string;
 }
 
@@ -65,6 +65,8 @@ export interface ServeWiring {
 export interface ServeWiringOptions {
   experiments?: ExperimentsConfig;
   snapshotDir?: string;
+  /** The replica's own folder (default <home>/data/serve). */
+  stateDir?: string;
   /** The scorer's seed (default: random per process, reported in `describe`). */
   seed?: number;
   /** Fastify logger setting (default: LOG_LEVEL or info, to stderr). */
@@ -77,8 +79,9 @@ export interface ServeWiringOptions {
 
 /**
  * Wires the embedded defaults (or what the environment configures): snapshot from the home,
- * policies from the registry, events on the bus, the prompts' tip writer. Used by `oo-ml serve`
- * and by the quickstart's in-process server, so both run the same server.
+ * policies from the registry, events on the bus, the prompts' tip writer, the replica's state
+ * folder. Used by `oo-ml serve` and by the quickstart's in-process server, so both run the same
+ * server.
  */
 export async function serveWiring(ctx: CommandContext, options: ServeWiringOptions = {}): Promise<ServeWiring> {
   // Read before anything starts, so a typo in DEFAULT_PROMPT_VERSION/TIP_PROMPT_VERSION/LLM_* fails here.
@@ -86,71 +89,40 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
   const writerSettings = tipWriterSettingsFromEnv(env);
   const paths = ctx.config.paths;
   const snapshotDir = options.snapshotDir ?? paths.snapshots;
+  const stateDir = options.stateDir ?? join(paths.data, 'serve');
   const { experiments } = options;
   const hash32 = await loadXxhash32();
-  const oldJournal = join(paths.data, 'serve-journal', 'events.ndjson');
-  if (await exists(oldJournal)) {
-    ctx.note(`${oldJournal} (written by oo-ml before its events moved to the event bus) is no longer replayed; online learning restarts from the registered versions`);
+  const store = createStore(ctx.config.trackingUri);
+  for (const old of [join(paths.data, 'serve-journal', 'events.ndjson'), join(stateDir, 'online-state.json'), join(stateDir, 'reset-at')]) {
+    if (await exists(old)) ctx.note(`${old} was written by an earlier oo-ml and is no longer read: online learning is rebuilt from the events stream`);
   }
+  // Events an earlier version left unsent at shutdown become the head of this replica's spill.
+  const imported = await importLegacySpill(join(paths.data, 'serve-unsent.ndjson'), stateDir);
+  if (imported > 0) ctx.note(`${imported} events an earlier oo-ml left in ${join(paths.data, 'serve-unsent.ndjson')} moved to the spill under ${stateDir}; they are published first`);
   const bus = await createEventBus(ctx.config);
-  const spillPath = join(paths.data, 'serve-unsent.ndjson');
-  // At most one line a minute, not one per retry, however long an outage lasts.
-  let lastNoteMs = -Infinity;
-  let unreported = 0;
-  const events = createBusEventSink(bus, {
-    spillPath,
-    onError: (e) => {
-      const nowMs = Date.now();
-      if (nowMs - lastNoteMs < 60_000) {
-        unreported++;
-        return;
-      }
-      const more = unreported > 0 ? ` (and ${unreported} more since the last note)` : '';
-      ctx.note(`event bus (${bus.kind}) refused a publish${more}: ${e instanceof Error ? e.message : String(e)}`);
-      lastNoteMs = nowMs;
-      unreported = 0;
-    },
-  });
-  // What an earlier shutdown could not hand to the bus goes there now, before the replay reads it.
-  try {
-    const spilled = await events.resendSpilled();
-    if (spilled.resent > 0) ctx.note(`published ${spilled.resent} events an earlier shutdown left in ${spillPath}`);
-    if (spilled.kept > 0) ctx.note(`${spilled.kept} events in ${spillPath} are still refused by the event bus; they stay there`);
-  } catch (e) {
-    ctx.note(`could not resend the events in ${spillPath} (they stay there): ${e instanceof Error ? e.message : String(e)}`);
-  }
   const seed = options.seed ?? randomInt(2 ** 31);
-  let store: ReturnType<typeof createStore>;
-  try {
-    store = createStore(ctx.config.trackingUri);
-  } catch (e) {
-    await events.close(); // the bus is open: let it go before reporting the bad tracking URI
-    throw e;
-  }
   const deps: ServerDeps = {
     policies: createRegistryPolicyProvider({ store, catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
     snapshot: { load: async () => (await loadSnapshot(snapshotDir)).index },
-    events,
+    bus,
+    stateDir,
     tipWriter: createTipWriter(writerSettings, { hash32 }),
     now: options.now ?? ctx.now,
     rng: createRng(seed),
     hash32,
     ...(experiments === undefined ? {} : { experiments }),
     ...(env['OO_ML_ADMIN_TOKEN'] ? { adminToken: env['OO_ML_ADMIN_TOKEN'] } : {}),
-    resetMarker: createFileResetMarker(resetMarkerPath(paths)),
-    checkpoints: createFileCheckpointStore(onlineCheckpointPath(paths)),
     // Logs go to stderr so --json keeps stdout for the result.
     logger: options.logger ?? { level: env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
   };
   const where = bus.kind === 'nats' ? `NATS bus at ${ctx.config.natsUrl ?? ''}` : `embedded bus under ${join(paths.data, 'bus')}`;
   const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`;
-  return { deps, events, spillPath, describe: `events on the ${where}, rng seed ${seed}, tips by ${writer}` };
+  return { deps, bus, describe: `events on the ${where}, state in ${stateDir}, rng seed ${seed}, tips by ${writer}` };
 }
 
-/** Closes the wiring's event sink, saying where events went if the bus did not take them. */
-export async function closeServeWiring(ctx: CommandContext, wiring: ServeWiring): Promise<void> {
-  await wiring.events.close();
-  if (wiring.events.spilled > 0) ctx.note(`the event bus did not take ${wiring.events.spilled} events; they are in ${wiring.spillPath}`);
+/** Closes the wiring's bus (after the server closed: its last checkpoint is written by then). */
+export async function closeServeWiring(_ctx: CommandContext, wiring: ServeWiring): Promise<void> {
+  await wiring.bus.close();
 }
 
 /** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
@@ -160,6 +132,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const wiring = await serveWiring(ctx, {
     ...(experiments === undefined ? {} : { experiments }),
     ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
+    ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
   });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {

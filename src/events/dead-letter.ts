@@ -18,6 +18,8 @@ export const DEAD_LETTER_REASONS = [
   'invalid_event',
   /** Delivered MAX_DELIVERIES times without being acknowledged. */
   'redelivery_limit',
+  /** Valid, but the consumer could not store it (the event log refused this event alone). */
+  'unstorable',
 ] as const;
 /** One reason. */
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];

@@ -1,40 +1,59 @@
 /**
- * The embedded bus (no services): journals under `<home>/data/bus` (format in journal.ts), so
- * whatever was published survives a restart and can be replayed.
+ * The embedded bus (no services): two streams under `<home>/data/bus` in the format of
+ * journal.ts, so whatever was published survives a restart and can be read again in order.
  *
- *   <bus>/<subject>.ndjson              one journal per subject (dlq.* included)
- *   <bus>/consumers/<name>.json         a durable consumer's acknowledged position per subject:
- *                                       {"version":1,"consumer":"…","subjects":{"<subject>":{"offset":<bytes>,"line":<n>}}}
+ *   <bus>/events/<first seq>.ndjson     the events stream (signals.*, feedback.*): one log, one seq
+ *   <bus>/dlq/<first seq>.ndjson        the dead-letter stream (dlq.*), with its own seq
+ *   <bus>/events.writer/pid             held by the one process appending to the events stream
+ *   <bus>/dlq.writer/pid                … to the dead-letter stream
+ *   <bus>/consumers/<name>.json         {"version":2,"consumer":"…","acked":<seq>,"deliveries":{"<seq>":<count>}}
  *   <bus>/consumers/<name>.lock/pid     held while a process consumes as <name>
  *
- * Semantics, as close to JetStream as a file allows:
- * - a durable consumer resumes after the longest acknowledged prefix of each journal (acks may
- *   arrive out of order; the position only moves over a contiguous acked run), written
- *   atomically once per burst of acks — so unacknowledged messages come again after a restart;
- * - within one process a delivered message is not redelivered (there is no ack timer), and the
- *   delivery count is not kept across restarts, so the redelivery limit does not apply here;
+ * Semantics, as close to JetStream as files allow:
+ * - one process at a time appends to a stream (its writer lock, taken at its first publish and
+ *   released at close; seqs are counted from the files, so two appenders would hand out the
+ *   same one). Within a process every transport on a folder shares one writer per stream, so
+ *   the server, its sink and a test's second transport publish side by side;
+ * - a durable consumer resumes after `acked`, the longest acknowledged prefix (acks may arrive
+ *   out of order; it only moves over a contiguous acked run), written atomically once per burst
+ *   of acks. Delivery counts are written before a fetch returns, so a message that crashes its
+ *   consumer every time comes back with a higher count after each restart and is dead-lettered
+ *   past MAX_DELIVERIES (event-bus.ts) instead of stalling the consumer forever. Within one
+ *   process a delivered message is not redelivered (there is no ack timer);
  * - publish de-duplicates message ids for EMBEDDED_DEDUPE_WINDOW_MS within one process (JetStream's
  *   default duplicate window; shorter above ~820 publishes a second, where memory is bounded
  *   instead: dedupe-window.ts); duplicates from other processes are left to the ingest, which
  *   de-duplicates by event_id when it writes;
- * - order is per subject (journal order); a fetch walks the subjects in name order.
+ * - retention by age and size per stream, as the NATS streams' limits (journal.ts).
+ *
+ * The previous layout (one journal per subject) is migrated on first use: legacy-journals.ts.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import Type from 'typebox';
 import type { HomePaths } from '../config.js';
-import { conflict, invalidInput, unavailable } from '../errors.js';
+import { conflict, invalidInput, isOoMlError, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { createValidator } from '../validation.js';
 import { DedupeWindow } from './dedupe-window.js';
-import { createJournalWriter, journalPath, journalSubjects, readJournal, JOURNAL_START, type JournalPosition } from './journal.js';
-import { isChannelSubject } from './subjects.js';
-import type { RawConsumer, RawConsumerOptions, RawDelivery, Transport } from './transport.js';
+import { LineCounter, openStreamReader, openStreamWriter, streamExtent, type StreamLine, type StreamWriter, type StreamWriterOptions } from './journal.js';
+import { legacyLeftovers, migrateLegacy, type StreamName } from './legacy-journals.js';
+import { DLQ_PREFIX, isChannelSubject } from './subjects.js';
+import type { RawConsumer, RawConsumerOptions, RawDelivery, RawPublishAck, RawReader, Transport } from './transport.js';
 
 /** How long a message id is remembered for de-duplication (JetStream's default duplicate window). */
 export const EMBEDDED_DEDUPE_WINDOW_MS = 2 * 60 * 1000;
-/** How often an idle fetch looks for new lines, by default. */
+/** How often an idle fetch or read looks for lines another process appended, by default. */
 export const EMBEDDED_POLL_MS = 50;
+/** Size at which a segment is sealed and the next one started, by default. */
+export const EMBEDDED_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Age past which sealed segments of the events stream are deleted (the NATS stream's max_age). */
+export const EMBEDDED_EVENTS_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+/** Age past which sealed segments of the dead-letter stream are deleted (the NATS stream's max_age). */
+export const EMBEDDED_DLQ_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
+/** Bytes a stream may hold before its oldest sealed segments are deleted, by default. */
+export const EMBEDDED_MAX_BYTES = 8 * 1024 * 1024 * 1024;
 /** A lock folder without a pid file younger than this is being created, not abandoned. */
 const LOCK_GRACE_MS = 5_000;
 
@@ -43,213 +62,513 @@ export function embeddedBusDir(paths: HomePaths): string {
   return join(paths.data, 'bus');
 }
 
-/** Options of the embedded transport. */
+/** Options of the embedded transport (the first transport of a process to publish to a folder sets its writers' limits). */
 export interface EmbeddedTransportOptions {
   pollMs?: number | undefined;
+  /** Size at which a segment is sealed (default EMBEDDED_SEGMENT_BYTES). */
+  segmentBytes?: number | undefined;
+  /** Age limit of the events stream's sealed segments (default EMBEDDED_EVENTS_MAX_AGE_MS). */
+  maxAgeMs?: number | undefined;
+  /** Age limit of the dead-letter stream's sealed segments (default EMBEDDED_DLQ_MAX_AGE_MS). */
+  dlqMaxAgeMs?: number | undefined;
+  /** Size limit of each stream (default EMBEDDED_MAX_BYTES). */
+  maxBytes?: number | undefined;
 }
 
-const Position = Type.Object(
-  { offset: Type.Integer({ minimum: 0 }), line: Type.Integer({ minimum: 0 }) },
-  { additionalProperties: false },
-);
+// -- Writers shared by every transport of this process on one folder ---------------------------
+
+type WriterLimits = Pick<StreamWriterOptions, 'segmentBytes' | 'maxAgeMs' | 'maxBytes'>;
+
+/** One stream's writer and duplicate window, shared within the process. */
+interface SharedStream {
+  writer: StreamWriter;
+  seen: DedupeWindow;
+  close(): Promise<void>;
+}
+
+interface RegistryEntry {
+  refs: number;
+  ready: Promise<SharedStream>;
+}
+
+/** A reference to a shared stream; `release` once. */
+interface StreamRef {
+  shared: SharedStream;
+  release(): Promise<void>;
+}
+
+/** Open writers by stream folder (resolved). */
+const registry = new Map<string, RegistryEntry>();
+/** Writers being closed, by stream folder: a new one waits for the old one's lock to go. */
+const closing = new Map<string, Promise<void>>();
+/** This process's readers of each stream folder, woken after every append. */
+const listeners = new Map<string, Set<() => void>>();
+
+function subscribe(key: string, wake: () => void): () => void {
+  let set = listeners.get(key);
+  if (set === undefined) {
+    set = new Set();
+    listeners.set(key, set);
+  }
+  set.add(wake);
+  return () => {
+    set.delete(wake);
+    if (set.size === 0 && listeners.get(key) === set) listeners.delete(key);
+  };
+}
+
+function notify(key: string): void {
+  const set = listeners.get(key);
+  if (set !== undefined) for (const wake of set) wake();
+}
+
+/** Takes a reference to the writer of `stream` in `bus`, opening it (lock, migration, count) for the first. */
+async function acquireStream(bus: string, stream: StreamName, limits: WriterLimits): Promise<StreamRef> {
+  const key = resolve(bus, stream);
+  let entry = registry.get(key);
+  if (entry === undefined) {
+    const created: RegistryEntry = { refs: 0, ready: openShared(bus, stream, key, limits) };
+    registry.set(key, created);
+    created.ready.catch(() => {
+      if (registry.get(key) === created) registry.delete(key);
+    });
+    entry = created;
+  }
+  const held = entry;
+  held.refs++;
+  let shared: SharedStream;
+  try {
+    shared = await held.ready;
+  } catch (e) {
+    held.refs--;
+    throw e;
+  }
+  let released = false;
+  return {
+    shared,
+    release() {
+      if (released) return Promise.resolve();
+      released = true;
+      if (--held.refs > 0 || registry.get(key) !== held) return Promise.resolve();
+      registry.delete(key);
+      const done = shared.close();
+      closing.set(key, done);
+      const forget = (): void => {
+        if (closing.get(key) === done) closing.delete(key);
+      };
+      done.then(forget, forget);
+      return done;
+    },
+  };
+}
+
+async function openShared(bus: string, stream: StreamName, key: string, limits: WriterLimits): Promise<SharedStream> {
+  await closing.get(key)?.catch(() => undefined);
+  // The bus folder is created on first publish (or first migration).
+  await mkdir(bus, { recursive: true });
+  const lock = join(bus, `${stream}.writer`);
+  const unlock = await acquireDirLock(lock, (pid) =>
+    conflict(`the embedded bus's ${stream} stream under ${bus} is being written by ${pid === null ? 'another process' : `process ${pid}`}`, {
+      hint: 'only one process at a time may publish to the embedded bus: stop the other one (a lock of a dead process is taken over); to publish from more than one process, run NATS JetStream and set NATS_URL',
+      details: { lock, ...(pid === null ? {} : { pid }) },
+    }),
+  );
+  try {
+    const writer = await openStreamWriter(join(bus, stream), {
+      ...limits,
+      onAppend: () => notify(key),
+      beforeAppend: (nextSeq) => migrateLegacy(bus, stream, nextSeq),
+    });
+    return {
+      writer,
+      seen: new DedupeWindow(EMBEDDED_DEDUPE_WINDOW_MS),
+      async close() {
+        try {
+          await writer.close();
+        } finally {
+          await unlock();
+        }
+      },
+    };
+  } catch (e) {
+    await unlock();
+    throw e;
+  }
+}
+
+/**
+ * Migrates what the previous layout left in `bus` (legacy-journals.ts), stream by stream, by
+ * opening each stream's writer for a moment. A stream another process writes is skipped: that
+ * process migrated it when its writer opened.
+ */
+async function migrateLeftovers(bus: string, limits: Record<StreamName, WriterLimits>): Promise<void> {
+  const left = await legacyLeftovers(bus);
+  for (const stream of ['events', 'dlq'] as const) {
+    if (!left[stream]) continue;
+    let ref: StreamRef;
+    try {
+      ref = await acquireStream(bus, stream, limits[stream]);
+    } catch (e) {
+      if (isOoMlError(e) && e.code === 'conflict') continue;
+      throw e;
+    }
+    await ref.release();
+  }
+}
+
+// -- The transport ------------------------------------------------------------------------------
+
+/** The embedded transport over the bus folder `dir`. */
+export function createEmbeddedTransport(dir: string, options: EmbeddedTransportOptions = {}): Transport {
+  const pollMs = options.pollMs ?? EMBEDDED_POLL_MS;
+  const segmentBytes = options.segmentBytes ?? EMBEDDED_SEGMENT_BYTES;
+  const maxBytes = options.maxBytes ?? EMBEDDED_MAX_BYTES;
+  const limits: Record<StreamName, WriterLimits> = {
+    events: { segmentBytes, maxBytes, maxAgeMs: options.maxAgeMs ?? EMBEDDED_EVENTS_MAX_AGE_MS },
+    dlq: { segmentBytes, maxBytes, maxAgeMs: options.dlqMaxAgeMs ?? EMBEDDED_DLQ_MAX_AGE_MS },
+  };
+  const eventsDir = join(dir, 'events');
+  const eventsKey = resolve(eventsDir);
+  const wakeOnAppend = (wake: () => void): (() => void) => subscribe(eventsKey, wake);
+  const health = { connected: true, since: Date.now(), detail: null };
+  const held: Record<StreamName, StreamRef | null> = { events: null, dlq: null };
+  const holding: Record<StreamName, Promise<StreamRef> | null> = { events: null, dlq: null };
+  const open = new Set<{ close(): Promise<void> }>();
+  const counter = new LineCounter();
+  let migrated: Promise<void> | null = null;
+  let closed = false;
+
+  // Once per transport; a failed migration (a full disk…) is tried again at the next use.
+  const firstUse = (): Promise<void> =>
+    (migrated ??= migrateLeftovers(dir, limits).catch((e: unknown) => {
+      migrated = null;
+      throw e;
+    }));
+  const closedError = () => unavailable(`the embedded bus transport on ${dir} is closed`);
+
+  /** This transport's reference to the writer of `stream`, taken at its first publish. */
+  const hold = (stream: StreamName): Promise<StreamRef> =>
+    (holding[stream] ??= (async () => {
+      try {
+        await firstUse();
+        const ref = await acquireStream(dir, stream, limits[stream]);
+        if (closed) {
+          await ref.release();
+          throw closedError();
+        }
+        held[stream] = ref;
+        return ref;
+      } catch (e) {
+        // A refused lock (another process writes) is tried again at the next publish.
+        holding[stream] = null;
+        throw e;
+      }
+    })());
+
+  const publishOn = ({ shared }: StreamRef, subject: string, data: Uint8Array, msgId: string): Promise<RawPublishAck> => {
+    const entry = shared.seen.add(msgId, performance.now());
+    if (entry === null) return Promise.resolve({ duplicate: true, seq: shared.seen.seqOf(msgId) });
+    return shared.writer.append(subject, data).then(
+      (seq) => {
+        shared.seen.settle(msgId, entry, seq);
+        return { duplicate: false, seq };
+      },
+      (e: unknown) => {
+        shared.seen.forget(msgId, entry);
+        throw e;
+      },
+    );
+  };
+
+  return {
+    kind: 'embedded',
+
+    // Not async: an open stream's publish is two promises (see event-bus.ts on what each costs).
+    publish(subject, data, msgId) {
+      if (closed) return Promise.reject(closedError());
+      const stream: StreamName | null = subject.startsWith(`${DLQ_PREFIX}.`) ? 'dlq' : isChannelSubject(subject) ? 'events' : null;
+      if (stream === null) {
+        return Promise.reject(invalidInput(`subject "${subject}" is on no stream of the bus`, { hint: 'events go on signals.<type> or feedback.<type>, dead letters on dlq.<subject>' }));
+      }
+      const ref = held[stream];
+      if (ref !== null) return publishOn(ref, subject, data, msgId);
+      return hold(stream).then((r) => publishOn(r, subject, data, msgId));
+    },
+
+    async consumer(consumerOptions) {
+      if (closed) throw closedError();
+      await firstUse();
+      const consumer = await openConsumer(dir, consumerOptions, pollMs, wakeOnAppend, () => open.delete(consumer));
+      open.add(consumer);
+      return consumer;
+    },
+
+    async reader(startSeq) {
+      if (closed) throw closedError();
+      await firstUse();
+      const lines = openStreamReader(eventsDir, startSeq, { pollMs, subscribe: wakeOnAppend });
+      const reader: RawReader = {
+        next: (max, maxWaitMs) => lines.next(max, maxWaitMs),
+        async close() {
+          open.delete(reader);
+          await lines.close();
+        },
+      };
+      open.add(reader);
+      return reader;
+    },
+
+    async extent() {
+      if (closed) throw closedError();
+      await firstUse();
+      return streamExtent(eventsDir, counter);
+    },
+
+    // The files are always there: the embedded bus never disconnects.
+    health: () => ({ ...health }),
+    onHealth: () => () => undefined,
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await migrated?.catch(() => undefined);
+      for (const c of [...open]) await c.close();
+      for (const stream of ['events', 'dlq'] as const) {
+        await holding[stream]?.catch(() => undefined);
+        await held[stream]?.release();
+        held[stream] = null;
+      }
+    },
+  };
+}
+
+// -- Durable consumers --------------------------------------------------------------------------
+
 const ConsumerState = Type.Object(
-  { version: Type.Literal(1), consumer: Type.String(), subjects: Type.Record(Type.String(), Position) },
+  {
+    version: Type.Literal(2),
+    consumer: Type.String(),
+    /** Every message up to this seq is acknowledged. */
+    acked: Type.Integer({ minimum: 0 }),
+    /** Deliveries so far of each delivered, unacknowledged message. */
+    deliveries: Type.Record(Type.String({ pattern: '^[1-9][0-9]*$' }), Type.Integer({ minimum: 1 }), { additionalProperties: false }),
+  },
   { additionalProperties: false },
 );
 const CONSUMER_STATE = createValidator(ConsumerState);
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The embedded transport over the journals in `dir`. */
-export function createEmbeddedTransport(dir: string, options: EmbeddedTransportOptions = {}): Transport {
-  const writer = createJournalWriter(dir);
-  const pollMs = options.pollMs ?? EMBEDDED_POLL_MS;
-  const seen = new DedupeWindow(EMBEDDED_DEDUPE_WINDOW_MS);
-  let dirReady = false;
-  const stored = { duplicate: false };
-
-  return {
-    kind: 'embedded',
-    publish(subject, data, msgId) {
-      const entry = seen.add(msgId, performance.now());
-      if (entry === null) return Promise.resolve({ duplicate: true });
-      const forget = (e: unknown): never => {
-        seen.forget(msgId, entry);
-        throw e;
-      };
-      try {
-        const appended = dirReady
-          ? writer.append(subject, data)
-          : mkdir(dir, { recursive: true }).then(() => {
-              dirReady = true;
-              return writer.append(subject, data);
-            });
-        return appended.then(() => stored, forget);
-      } catch (e) {
-        return Promise.reject(e).then(undefined, forget);
-      }
-    },
-    consumer: (o) => openConsumer(dir, o, pollMs),
-    close: () => writer.close(),
-  };
+/** A consumer's stored state: acknowledged prefix and delivery counts. */
+interface StoredState {
+  acked: number;
+  deliveries: Map<number, number>;
 }
 
 interface InFlight {
-  end: JournalPosition;
+  seq: number;
   acked: boolean;
 }
 
-interface SubjectState {
-  /** Where the next fetch reads. */
-  cursor: JournalPosition;
-  /** After the last contiguous acked line. */
-  committed: JournalPosition;
-  /** Delivered, in journal order, not yet folded into `committed`. */
-  inflight: InFlight[];
-}
-
-async function openConsumer(dir: string, options: RawConsumerOptions, pollMs: number): Promise<RawConsumer> {
-  const { name, mode } = options;
-  const stateDir = join(dir, 'consumers');
+async function openConsumer(
+  bus: string,
+  options: RawConsumerOptions,
+  pollMs: number,
+  wakeOnAppend: (wake: () => void) => () => void,
+  onClose: () => void,
+): Promise<RawConsumer> {
+  const { name } = options;
+  const eventsDir = join(bus, 'events');
+  const stateDir = join(bus, 'consumers');
   const statePath = join(stateDir, `${name}.json`);
-  const subjects = new Map<string, SubjectState>();
-  let release: (() => Promise<void>) | null = null;
-  if (mode === 'durable') {
-    await mkdir(stateDir, { recursive: true });
-    release = await acquireLock(join(stateDir, `${name}.lock`), name);
-    try {
-      for (const [subject, pos] of Object.entries(await readState(statePath, name))) {
-        subjects.set(subject, { cursor: pos, committed: pos, inflight: [] });
-      }
-    } catch (e) {
-      await release();
-      throw e;
+  await mkdir(stateDir, { recursive: true });
+  const lock = join(stateDir, `${name}.lock`);
+  const unlock = await acquireDirLock(lock, (pid) =>
+    conflict(`embedded bus consumer "${name}" is in use${pid === null ? '' : ` by process ${pid}`}`, {
+      hint: 'stop the other `oo-ml ingest` (or pick another consumer name); a lock of a dead process is taken over',
+      details: { lock },
+    }),
+  );
+  let state: StoredState;
+  try {
+    state = await readState(statePath, name);
+    const { lastSeq } = await streamExtent(eventsDir);
+    if (state.acked > lastSeq) {
+      throw conflict(`the events stream under ${bus} ends at seq ${lastSeq}, before consumer "${name}"'s acknowledged seq ${state.acked}`, {
+        hint: `the stream was deleted or replaced behind the consumer; delete ${statePath} to consume it from the start`,
+        details: { state: statePath, acked: state.acked, lastSeq },
+      });
     }
+  } catch (e) {
+    await unlock();
+    throw e;
   }
+  const { deliveries } = state;
+  let acked = state.acked;
+  const reader = openStreamReader(eventsDir, acked + 1, { pollMs, subscribe: wakeOnAppend });
+  /** Delivered messages in stream order; `head` is the first not folded into `acked`. */
+  let inflight: InFlight[] = [];
+  let head = 0;
+  /** Lines read whose delivery counts could not be stored: delivered first by the next fetch. */
+  let carried: StreamLine[] = [];
   let closed = false;
 
-  // Acks within one tick share one atomic write of the state file; writes run one at a time so
-  // an older state can never land after a newer one.
+  // Writes within one tick share one atomic write of the state file; writes run one at a time so
+  // an older state can never land after a newer one. Each takes the state as it is when it runs.
   let writes: Promise<void> = Promise.resolve();
   let scheduled: Promise<void> | null = null;
   const persist = (): Promise<void> => {
     if (scheduled !== null) return scheduled;
     const next = writes
       .catch(() => undefined)
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => new Promise<void>((resolveTick) => setImmediate(resolveTick)))
       .then(async () => {
         scheduled = null;
-        const state = {
-          version: 1 as const,
-          consumer: name,
-          subjects: Object.fromEntries([...subjects].map(([s, st]) => [s, st.committed])),
-        };
-        await writeFileAtomic(statePath, JSON.stringify(state) + '\n');
+        const stored = { version: 2, consumer: name, acked, deliveries: Object.fromEntries(deliveries) };
+        await writeFileAtomic(statePath, JSON.stringify(stored) + '\n');
       });
     scheduled = next;
     writes = next;
     return next;
   };
 
-  const ack = (subject: string, entry: InFlight): Promise<void> => {
-    if (closed) return Promise.reject(unavailable(`consumer ${name} is closed; the ack of a ${subject} message was not recorded`));
-    if (mode === 'replay' || entry.acked) return Promise.resolve();
+  const ack = (entry: InFlight): Promise<void> => {
+    if (closed) return Promise.reject(unavailable(`consumer ${name} is closed; the ack of message ${entry.seq} was not recorded`));
+    if (entry.acked) return Promise.resolve();
     entry.acked = true;
-    const st = subjects.get(subject)!;
-    while (st.inflight[0]?.acked === true) st.committed = st.inflight.shift()!.end;
+    deliveries.delete(entry.seq);
+    while (head < inflight.length && inflight[head]!.acked) acked = inflight[head++]!.seq;
+    if (head > 1024 && head * 2 > inflight.length) {
+      inflight = inflight.slice(head);
+      head = 0;
+    }
     return persist();
   };
 
-  const readOnce = async (max: number): Promise<RawDelivery[]> => {
-    const out: RawDelivery[] = [];
-    for (const subject of await journalSubjects(dir)) {
-      if (out.length >= max) break;
-      if (!isChannelSubject(subject)) continue;
-      let st = subjects.get(subject);
-      if (st === undefined) {
-        st = { cursor: JOURNAL_START, committed: JOURNAL_START, inflight: [] };
-        subjects.set(subject, st);
-      }
-      const { lines, next } = await readJournal(journalPath(dir, subject), st.cursor, max - out.length);
-      st.cursor = next;
-      for (const l of lines) {
-        const entry: InFlight = { end: l.end, acked: false };
-        st.inflight.push(entry);
-        out.push({ subject, data: l.data, seq: l.line, deliveryCount: 1, ack: () => ack(subject, entry) });
-      }
-    }
-    return out;
-  };
-
-  return {
+  const consumer: RawConsumer = {
     async fetch(max, maxWaitMs) {
       if (closed) throw unavailable(`consumer ${name} is closed`);
       const deadline = performance.now() + maxWaitMs;
-      const out: RawDelivery[] = [];
+      const lines = carried.splice(0, max);
       for (;;) {
-        out.push(...(await readOnce(max - out.length)));
+        if (lines.length < max) for (const l of await reader.read(max - lines.length)) lines.push(l);
         const left = deadline - performance.now();
-        if (out.length >= max || left <= 0) return out;
-        await sleep(Math.min(pollMs, left));
+        if (lines.length >= max || left <= 0 || closed) break;
+        await reader.wait(Math.min(pollMs, left));
       }
+      // Closed meanwhile: deliver nothing (and write nothing after the lock is gone); the lines
+      // come again at the next start, uncounted, as they were never handed out.
+      if (lines.length === 0 || closed) return [];
+      // The counts reach the disk before anyone sees the messages: a consumer that crashes on
+      // one still leaves its count behind, and the next run delivers it with a higher one.
+      const counts = lines.map((l) => {
+        const count = (deliveries.get(l.seq) ?? 0) + 1;
+        deliveries.set(l.seq, count);
+        return count;
+      });
+      try {
+        await persist();
+      } catch (e) {
+        for (const [i, l] of lines.entries()) {
+          if (counts[i]! > 1) deliveries.set(l.seq, counts[i]! - 1);
+          else deliveries.delete(l.seq);
+        }
+        carried = [...lines, ...carried];
+        throw e;
+      }
+      return lines.map((l, i): RawDelivery => {
+        const entry: InFlight = { seq: l.seq, acked: false };
+        inflight.push(entry);
+        return { subject: l.subject, data: l.data, seq: l.seq, deliveryCount: counts[i]!, ack: () => ack(entry) };
+      });
     },
     async close() {
       if (closed) return;
       closed = true;
+      onClose();
       try {
+        await reader.close();
         await writes;
       } finally {
-        await release?.();
+        await unlock();
       }
     },
   };
+  return consumer;
 }
 
-/** The acknowledged positions stored for consumer `name` (none when it never acked). */
-async function readState(path: string, name: string): Promise<Record<string, JournalPosition>> {
+/** The state stored for consumer `name` (from the start when there is none, or only the previous layout's). */
+async function readState(path: string, name: string): Promise<StoredState> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { acked: 0, deliveries: new Map() };
     throw e;
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw invalidInput(`consumer state ${path} is not JSON`, { hint: 'delete it to consume from the start of every journal' });
+    throw invalidInput(`consumer state ${path} is not JSON`, { hint: 'delete it to consume the events stream from the start' });
   }
+  // Positions per subject of the previous layout mean nothing in the one stream: start over
+  // (the migration moves the file aside; `oo-ml ingest` skips events it already stored).
+  if (typeof value === 'object' && value !== null && (value as { version?: unknown }).version === 1) return { acked: 0, deliveries: new Map() };
   const state = CONSUMER_STATE.parse(value, `consumer state ${path}`);
   if (state.consumer !== name) throw invalidInput(`consumer state ${path} belongs to consumer "${state.consumer}", not "${name}"`);
-  return state.subjects;
+  const deliveries = new Map<number, number>();
+  for (const [seq, count] of Object.entries(state.deliveries)) if (Number(seq) > state.acked) deliveries.set(Number(seq), count);
+  return { acked: state.acked, deliveries };
 }
 
+// -- Locks --------------------------------------------------------------------------------------
+
 /**
- * Takes the lock folder `path` (mkdir is atomic and exclusive) and writes our pid into it. A
- * lock whose pid is no longer running was left by a crash and is taken over.
+ * Takes the lock folder `path` (mkdir is atomic and exclusive) and writes our pid into it;
+ * returns the release. A lock whose pid is no longer running, or without a pid past a grace
+ * period, was left by a crash and is taken over; a live one throws `busy(pid)`.
  */
-async function acquireLock(path: string, name: string): Promise<() => Promise<void>> {
+async function acquireDirLock(path: string, busy: (pid: number | null) => Error): Promise<() => Promise<void>> {
   const pidFile = join(path, 'pid');
   for (let attempt = 0; attempt < 3; attempt++) {
+    let made = false;
     try {
       await mkdir(path);
-      await writeFile(pidFile, `${process.pid}\n`);
-      return () => rm(path, { recursive: true, force: true });
+      made = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10);
-    const busy = Number.isInteger(pid) ? isRunning(pid) : await youngerThan(path, LOCK_GRACE_MS);
-    if (busy) {
-      throw conflict(`embedded bus consumer "${name}" is in use${Number.isInteger(pid) ? ` by process ${pid}` : ''}`, {
-        hint: 'stop the other `oo-ml ingest` (or pick another consumer name); a lock of a dead process is taken over',
-        details: { lock: path },
-      });
+    if (made) {
+      try {
+        await writeFile(pidFile, `${process.pid}\n`);
+      } catch (e) {
+        await rm(path, { recursive: true, force: true });
+        throw e;
+      }
+      return () => rm(path, { recursive: true, force: true });
     }
-    await rm(path, { recursive: true, force: true });
+    const pidText = await readFile(pidFile, 'utf8').catch(() => '');
+    const pid = Number.parseInt(pidText, 10);
+    const live = Number.isInteger(pid) ? isRunning(pid) : await youngerThan(path, LOCK_GRACE_MS);
+    if (live) throw busy(Number.isInteger(pid) ? pid : null);
+    // Take it over by moving it aside (one rename wins when two processes try at once), then
+    // make sure what was moved is the dead lock that was judged, not one just taken by another.
+    const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await rename(path, aside);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+    const movedPid = await readFile(join(aside, 'pid'), 'utf8').catch(() => '');
+    if (movedPid !== pidText) {
+      // A live lock was moved: put it back. Should a third process have taken the path in this
+      // instant, the rename fails and the moved lock stays aside; the lock at the path holds.
+      await rename(aside, path).catch(() => undefined);
+      continue;
+    }
+    await rm(aside, { recursive: true, force: true });
   }
-  throw conflict(`could not take the lock ${path} of consumer "${name}"`, { details: { lock: path } });
+  throw conflict(`could not take the lock ${path}`, { hint: 'another process is taking it at the same time; try again', details: { lock: path } });
 }
 
 function isRunning(pid: number): boolean {

@@ -13,13 +13,14 @@
 import type { Config } from '../config.js';
 import { invalidInput, invalidUsage } from '../errors.js';
 import type { Validator } from '../validation.js';
-import { deadLetterOf, type DeadLetterEnvelope, type Rejection } from './dead-letter.js';
+import { deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Rejection } from './dead-letter.js';
+import type { FieldIssue } from '../validation.js';
 import { embeddedBusDir, createEmbeddedTransport } from './embedded-transport.js';
 import { decodeEvent } from './event-decoder.js';
 import { createNatsTransport } from './nats-transport.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
 import { CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
-import { MAX_BATCH, MAX_DELIVERIES, type ConsumeMode, type Transport, type TransportKind } from './transport.js';
+import { MAX_BATCH, MAX_DELIVERIES, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
 
 /** How long a delivered message may stay unacknowledged before it is redelivered, by default. */
 export const DEFAULT_ACK_WAIT_MS = 60_000;
@@ -29,35 +30,51 @@ export interface PublishResult {
   subject: EventSubject;
   /** True when a message with the same event_id was already stored (within the dedupe window). */
   duplicate: boolean;
+  /** Its sequence in the events stream (a duplicate's: the first copy's when known, else 0). */
+  seq: number;
 }
 
 /** A valid event as a consumer receives it. */
 export interface EventDelivery {
   subject: EventSubject;
   event: OoEvent;
-  /** JetStream stream sequence, or line number in the embedded journal of the subject. */
+  /** Its sequence in the events stream. */
   seq: number;
   deliveryCount: number;
+  /** The payload as stored (the event's compact JSON), for consumers that pass it on as is. */
+  data: Uint8Array;
   /** Acknowledges the event; call only once it is safely processed. */
   ack(): Promise<void>;
+  /**
+   * Publishes the event to `dlq.<subject>` with `reason` (the consumer could not process it,
+   * e.g. the event log cannot store it), then acknowledges it: it is parked, never dropped.
+   */
+  deadLetter(reason: DeadLetterReason, message: string, issues?: FieldIssue[]): Promise<DeadLetterEnvelope>;
+}
+
+/** One message of the events stream as an ordered reader sees it: a valid event, or why it is not one. */
+export type StreamMessage =
+  | { ok: true; seq: number; subject: EventSubject; event: OoEvent }
+  | { ok: false; seq: number; subject: string; reason: DeadLetterReason; message: string };
+
+/** An ordered, validating reader of the events stream (nothing is acked or dead-lettered: a durable consumer does that). */
+export interface EventReader {
+  /** Up to `max` messages in stream order; resolves as soon as one is there, or with [] after `maxWaitMs`. */
+  next(max: number, maxWaitMs: number): Promise<StreamMessage[]>;
+  close(): Promise<void>;
 }
 
 /** One fetch: the valid events, and the messages that were refused. */
 export interface FetchedEvents {
   events: EventDelivery[];
-  /**
-   * Refused messages. A durable consumer has already published each on `dlq.<subject>` and
-   * acknowledged it; a replay consumer only reports them (the durable consumer dead-letters them).
-   */
+  /** Refused messages: each already published on `dlq.<subject>` and acknowledged. */
   rejected: DeadLetterEnvelope[];
 }
 
-/** Options of a consumer. */
+/** Options of a durable consumer (it resumes after its last ack). */
 export interface ConsumerOptions {
   /** Durable name: letters, digits, `-` and `_` (NATS durable names may not hold `.`, `*`, `>`). */
   name: string;
-  /** `durable` (default) resumes after its last ack; `replay` reads everything held from the start. */
-  mode?: ConsumeMode;
   /** Redelivery delay of unacknowledged messages (default DEFAULT_ACK_WAIT_MS). */
   ackWaitMs?: number;
 }
@@ -70,10 +87,9 @@ export interface FetchOptions {
   maxWaitMs: number;
 }
 
-/** A consumer of every event subject. */
+/** A durable consumer of every event subject. */
 export interface EventConsumer {
   readonly name: string;
-  readonly mode: ConsumeMode;
   fetch(options: FetchOptions): Promise<FetchedEvents>;
   close(): Promise<void>;
 }
@@ -83,9 +99,17 @@ export interface EventBus {
   readonly kind: TransportKind;
   /** Validates `event` (invalid_input naming the fields) and stores it on `<channel>.<event type>`. */
   publish(channel: Channel, event: OoEvent): Promise<PublishResult>;
-  /** Opens a consumer over `signals.>` and `feedback.>`. */
+  /** Opens a durable consumer over `signals.>` and `feedback.>`. */
   consumer(options: ConsumerOptions): Promise<EventConsumer>;
-  /** Closes open consumers, then the transport. */
+  /** Opens an ordered reader of the events stream from `startSeq` (1: from the oldest message held). */
+  reader(startSeq: number): Promise<EventReader>;
+  /** The events stream's first and last sequence now. */
+  extent(): Promise<StreamExtent>;
+  /** Whether the bus is reachable now. */
+  health(): TransportHealth;
+  /** Calls `listener` on every change of health; returns the unsubscribe function. */
+  onHealth(listener: (health: TransportHealth) => void): () => void;
+  /** Closes open consumers and readers, then the transport. */
   close(): Promise<void>;
 }
 
@@ -93,8 +117,12 @@ export interface EventBus {
 export interface EventBusOptions {
   /** Clock for dead-letter `received_at` (default: the system clock). */
   now?: () => Date;
-  /** Embedded bus only: how often an idle fetch looks for new journal lines (default 50 ms). */
+  /** Embedded bus only: how often an idle fetch looks for lines another process appended (default 50 ms). */
   pollMs?: number;
+  /** NATS only: replicas of the streams it creates (default 1; 3 on a 3-node cluster). */
+  streamReplicas?: number;
+  /** NATS only: how long a publish waits for its JetStream ack (default 2 s). */
+  publishTimeoutMs?: number;
 }
 
 const CONSUMER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -105,7 +133,10 @@ export async function createEventBus(config: Config, options: EventBusOptions = 
   const transport =
     config.natsUrl === undefined
       ? createEmbeddedTransport(embeddedBusDir(config.paths), { pollMs: options.pollMs })
-      : await createNatsTransport(checkNatsUrl(config.natsUrl));
+      : await createNatsTransport(checkNatsUrl(config.natsUrl), {
+          streamReplicas: options.streamReplicas ?? config.natsStreamReplicas,
+          publishTimeoutMs: options.publishTimeoutMs,
+        });
   return createEventBusOver(transport, options);
 }
 
@@ -131,7 +162,7 @@ function checkNatsUrl(raw: string): string {
 /** The bus behaviour (validation, dead-lettering, redelivery limit) over one transport. */
 export function createEventBusOver(transport: Transport, options: EventBusOptions = {}): EventBus {
   const now = options.now ?? (() => new Date());
-  const open = new Set<EventConsumer>();
+  const open = new Set<{ close(): Promise<void> }>();
 
   return {
     kind: transport.kind,
@@ -153,7 +184,7 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
         const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
         const valid = validator.parse(event, `${type} event`);
         const subject = eventSubject(channel, type);
-        return transport.publish(subject, Buffer.from(JSON.stringify(valid)), valid.event_id).then((ack) => ({ subject, duplicate: ack.duplicate }));
+        return transport.publish(subject, Buffer.from(JSON.stringify(valid)), valid.event_id).then((ack) => ({ subject, duplicate: ack.duplicate, seq: ack.seq }));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -164,15 +195,20 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
       if (!CONSUMER_NAME.test(name)) {
         throw invalidUsage(`consumer name "${name}" must be 1–64 letters, digits, "-" or "_"`);
       }
-      const mode = consumerOptions.mode ?? 'durable';
       const ackWaitMs = consumerOptions.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
       if (!Number.isInteger(ackWaitMs) || ackWaitMs < 1000) {
         throw invalidUsage(`ack wait must be an integer of at least 1000 ms, got ${ackWaitMs}`);
       }
-      const raw = await transport.consumer({ name, mode, ackWaitMs });
+      const raw = await transport.consumer({ name, ackWaitMs });
+      /** Publishes the envelope of `rejection` first and acks second: a crash in between redelivers the message, and the dedupe id (original subject + position) keeps the second envelope out. */
+      const park = async (rejection: Rejection, ack: () => Promise<void>): Promise<DeadLetterEnvelope> => {
+        const envelope = deadLetterOf(rejection, now());
+        await transport.publish(dlqSubject(rejection.subject), encoder.encode(JSON.stringify(envelope)), `dlq:${rejection.subject}:${rejection.seq}`);
+        await ack();
+        return envelope;
+      };
       const consumer: EventConsumer = {
         name,
-        mode,
         async fetch({ max, maxWaitMs }) {
           if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH) {
             throw invalidUsage(`fetch size must be an integer between 1 and ${MAX_BATCH}, got ${max}`);
@@ -195,17 +231,18 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
                 issues: [],
               };
             } else {
-              events.push({ subject: decoded.subject, event: decoded.event, seq: m.seq, deliveryCount: m.deliveryCount, ack: m.ack });
+              events.push({
+                subject: decoded.subject,
+                event: decoded.event,
+                seq: m.seq,
+                deliveryCount: m.deliveryCount,
+                data: m.data,
+                ack: m.ack,
+                deadLetter: (reason, message, issues = []) => park({ ...base, reason, message, issues }, m.ack),
+              });
               continue;
             }
-            const envelope = deadLetterOf(rejection, now());
-            if (mode === 'durable') {
-              // Publish first, ack second: a crash in between redelivers the message, and the
-              // dedupe id (original subject + position) keeps the second envelope out.
-              await transport.publish(dlqSubject(m.subject), encoder.encode(JSON.stringify(envelope)), `dlq:${m.subject}:${m.seq}`);
-              await m.ack();
-            }
-            rejected.push(envelope);
+            rejected.push(await park(rejection, m.ack));
           }
           return { events, rejected };
         },
@@ -217,6 +254,34 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
       open.add(consumer);
       return consumer;
     },
+
+    async reader(startSeq) {
+      if (!Number.isInteger(startSeq) || startSeq < 1) throw invalidUsage(`a reader starts at a sequence ≥ 1, got ${startSeq}`);
+      const raw = await transport.reader(startSeq);
+      const reader: EventReader = {
+        async next(max, maxWaitMs) {
+          if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH) {
+            throw invalidUsage(`read size must be an integer between 1 and ${MAX_BATCH}, got ${max}`);
+          }
+          const out: StreamMessage[] = [];
+          for (const m of await raw.next(max, Math.max(0, maxWaitMs))) {
+            const decoded = decodeEvent(m.subject, m.data);
+            out.push(decoded.ok ? { ok: true, seq: m.seq, subject: decoded.subject, event: decoded.event } : { ok: false, seq: m.seq, subject: m.subject, reason: decoded.reason, message: decoded.message });
+          }
+          return out;
+        },
+        async close() {
+          open.delete(reader);
+          await raw.close();
+        },
+      };
+      open.add(reader);
+      return reader;
+    },
+
+    extent: () => transport.extent(),
+    health: () => transport.health(),
+    onHealth: (listener) => transport.onHealth(listener),
 
     async close() {
       for (const c of [...open]) await c.close();

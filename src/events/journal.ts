@@ -1,52 +1,58 @@
 /**
- * The embedded bus's journals: one append-only NDJSON file per subject,
+ * The embedded bus's streams: one append-only log per stream, cut into segment files,
  *
- *   <bus>/<subject>.ndjson        e.g. signals.tip.served.ndjson, dlq.signals.tip.served.ndjson
+ *   <stream dir>/<first seq, 20 digits>.ndjson     e.g. events/00000000000000000001.ndjson
  *
- * Each message is one line: the payload bytes exactly as published (compact JSON, which never
- * holds a raw newline) followed by `\n`. A message's position is its line number (1-based),
- * which is the `seq` consumers see. Lines are appended whole — whole lines per write(2) on an
- * O_APPEND descriptor, so concurrent writers (the server, a CLI) never interleave inside a line —
- * and `datasync`ed before the publish resolves (group commit: see createJournalWriter). Readers take complete lines only, so a line being
- * written is picked up on a later read. A writer that crashed mid-line leaves a fragment without
- * `\n`; the next writer first ends it with `\n`, so the fragment becomes its own (invalid, hence
- * dead-lettered) line instead of corrupting the next message. Blank lines carry nothing and are
- * skipped.
+ * Each message is one line: the subject, one space, the payload bytes exactly as published
+ * (compact JSON, which never holds a raw newline), `\n`. A message's `seq` is its 1-based line
+ * position in the stream across segments, so a segment is named by the seq of its first line and
+ * nothing else needs storing. Like a JetStream stream, one log holds every subject of the stream
+ * in one total order (the server's online learning folds serves and rewards in that order).
+ *
+ * Lines are appended whole — one write(2) per batch on an O_APPEND descriptor — and
+ * `fdatasync`ed before the append resolves (group commit: see openStreamWriter). One writer per
+ * stream at a time (the caller holds the stream's writer lock), so seqs are counted, not
+ * stored. Readers take complete lines only, so a line being written is picked up on a later read.
+ * A writer that crashed mid-line leaves a fragment without `\n`; the next writer first ends it
+ * with `\n`, so the fragment becomes a line of its own (an invalid message, which consumers
+ * dead-letter) and every reader and writer counts the same lines. Blank lines carry nothing: they
+ * take a seq but are never delivered.
+ *
+ * Retention is JetStream's `limits` policy by whole segments: after a rotation (and when a writer
+ * opens) sealed segments older than `maxAgeMs` (by mtime: the time of their newest line) are
+ * deleted, then the oldest sealed ones while the stream holds more than `maxBytes`. The segment
+ * being written is never deleted, so the stream's last seq survives every deletion.
  */
-import { open as openFile, readdir, type FileHandle } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, internal } from '../errors.js';
+import { internal, invalidInput, unavailable } from '../errors.js';
 
-/** File extension of journals. */
-export const JOURNAL_EXT = '.ndjson';
+/** File extension of segments. */
+export const SEGMENT_EXT = '.ndjson';
+/** Digits of a segment name: every seq below 2^53 fits, and names sort as their seqs do. */
+const SEQ_DIGITS = 20;
+const SEGMENT_NAME = /^(\d{20})\.ndjson$/;
 const NL = 0x0a;
-const CHUNK = 64 * 1024;
+const SP = 0x20;
+/** Bytes per read(2) of readers and line counts: large reads, no per-line syscalls. */
+const READ_CHUNK = 4 << 20;
+/** At most this many bytes go into one write(2) of a group commit. */
+const GROUP_COMMIT_BYTES = 1 << 20;
 
-/** A position in a journal: byte offset and the number of lines before it. */
-export interface JournalPosition {
-  offset: number;
-  line: number;
+/** One segment file of a stream. */
+export interface Segment {
+  /** Seq of its first line. */
+  firstSeq: number;
+  path: string;
 }
 
-/** The start of a journal. */
-export const JOURNAL_START: JournalPosition = { offset: 0, line: 0 };
-
-/** One message read from a journal. */
-export interface JournalLine {
-  data: Uint8Array;
-  /** Line number, 1-based. */
-  line: number;
-  /** Position just after this line's `\n`. */
-  end: JournalPosition;
+/** The file name of the segment whose first line has seq `firstSeq`. */
+export function segmentName(firstSeq: number): string {
+  return String(firstSeq).padStart(SEQ_DIGITS, '0') + SEGMENT_EXT;
 }
 
-/** Path of the journal of `subject` in `dir`. */
-export function journalPath(dir: string, subject: string): string {
-  return join(dir, subject + JOURNAL_EXT);
-}
-
-/** Subjects that have a journal in `dir`, sorted (none when the folder does not exist). */
-export async function journalSubjects(dir: string): Promise<string[]> {
+/** The segments of the stream in `dir`, oldest first (none when the folder does not exist). */
+export async function listSegments(dir: string): Promise<Segment[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -54,186 +60,548 @@ export async function journalSubjects(dir: string): Promise<string[]> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  return names
-    .filter((n) => n.endsWith(JOURNAL_EXT) && !n.startsWith('.'))
-    .map((n) => n.slice(0, -JOURNAL_EXT.length))
-    .sort();
+  const out: Segment[] = [];
+  for (const name of names) {
+    const m = SEGMENT_NAME.exec(name);
+    if (m !== null) out.push({ firstSeq: Number(m[1]), path: join(dir, name) });
+  }
+  return out.sort((a, b) => a.firstSeq - b.firstSeq);
+}
+
+/** Path of the previous layout's journal of `subject` in the bus folder `bus` (migrated by legacy-journals.ts). */
+export function legacyJournalPath(bus: string, subject: string): string {
+  return join(bus, subject + SEGMENT_EXT);
 }
 
 /**
- * Up to `max` complete lines of `path` from `from`, and the position after the last line read.
- * A journal shorter than `from` was truncated or replaced behind the reader's back: `conflict`.
+ * Throws `invalid_input` unless `subject` can head a line: non-empty, without the space that ends
+ * it or a newline. Nothing else is refused — a dead letter's subject is `dlq.` plus whatever a
+ * torn line began with, and refusing it would leave that message unacked forever.
  */
-export async function readJournal(
-  path: string,
-  from: JournalPosition,
-  max: number,
-): Promise<{ lines: JournalLine[]; next: JournalPosition }> {
-  let handle: FileHandle;
-  try {
-    handle = await openFile(path, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    if (from.offset === 0) return { lines: [], next: from };
-    throw truncated(path, 0, from);
+export function checkSubject(subject: string): void {
+  if (subject === '' || subject.includes(' ') || subject.includes('\n')) {
+    throw invalidInput(`subject ${JSON.stringify(subject)} is empty or holds a space or a newline`, {
+      hint: 'subjects are dot-separated tokens such as signals.tip.served',
+    });
   }
-  try {
-    const { size } = await handle.stat();
-    if (size < from.offset) throw truncated(path, size, from);
-    const lines: JournalLine[] = [];
-    const buf = Buffer.allocUnsafe(CHUNK);
-    let readPos = from.offset;
-    let lineStart = from.offset;
-    let lineNo = from.line;
-    let carry: Buffer = Buffer.alloc(0);
-    while (lines.length < max) {
-      const { bytesRead } = await handle.read(buf, 0, CHUNK, readPos);
-      if (bytesRead === 0) break;
-      readPos += bytesRead;
-      const data = carry.length === 0 ? buf.subarray(0, bytesRead) : Buffer.concat([carry, buf.subarray(0, bytesRead)]);
-      let i = 0;
-      while (lines.length < max) {
-        const nl = data.indexOf(NL, i);
-        if (nl < 0) break;
-        lineNo++;
-        lineStart += nl + 1 - i;
-        if (nl > i) lines.push({ data: Buffer.from(data.subarray(i, nl)), line: lineNo, end: { offset: lineStart, line: lineNo } });
-        i = nl + 1;
-      }
-      if (lines.length >= max) break;
-      carry = Buffer.from(data.subarray(i));
+}
+
+/** Complete lines of `handle` between byte `from` and `to`, and the offset just after the last one. */
+async function countLines(handle: FileHandle, from: number, to: number): Promise<{ lines: number; end: number }> {
+  const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(1, to - from)));
+  let lines = 0;
+  let end = from;
+  for (let pos = from; pos < to; ) {
+    const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, to - pos), pos);
+    if (bytesRead === 0) break;
+    for (let i = buf.indexOf(NL, 0); i >= 0 && i < bytesRead; i = buf.indexOf(NL, i + 1)) {
+      lines++;
+      end = pos + i + 1;
     }
-    return { lines, next: { offset: lineStart, line: lineNo } };
-  } finally {
-    await handle.close();
+    pos += bytesRead;
+  }
+  return { lines, end };
+}
+
+/** Counts the complete lines of one segment file incrementally (it only ever grows). */
+export class LineCounter {
+  private path = '';
+  private offset = 0;
+  private lines = 0;
+
+  /** Complete lines in `path` now; an unreadable (deleted) file counts as none. */
+  async count(path: string): Promise<number> {
+    if (path !== this.path) {
+      this.path = path;
+      this.offset = 0;
+      this.lines = 0;
+    }
+    let handle: FileHandle;
+    try {
+      handle = await openFile(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw e;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size < this.offset) {
+        // Replaced behind our back (a deleted and re-created bus): count again.
+        this.offset = 0;
+        this.lines = 0;
+      }
+      const { lines, end } = await countLines(handle, this.offset, size);
+      this.lines += lines;
+      if (lines > 0) this.offset = end;
+      return this.lines;
+    } finally {
+      await handle.close();
+    }
   }
 }
 
-function truncated(path: string, size: number, from: JournalPosition): Error {
-  return conflict(`journal ${path} is shorter (${size} bytes) than a consumer's position (${from.offset})`, {
-    hint: 'the journal was truncated, replaced or removed; delete the consumer state under <bus>/consumers to read it from the start',
-    details: { journal: path, size, offset: from.offset },
-  });
+/** The first and last seq of the stream in `dir` ({firstSeq: 1, lastSeq: 0} when empty). */
+export async function streamExtent(dir: string, counter = new LineCounter()): Promise<{ firstSeq: number; lastSeq: number }> {
+  const segments = await listSegments(dir);
+  const first = segments[0];
+  const last = segments.at(-1);
+  if (first === undefined || last === undefined) return { firstSeq: 1, lastSeq: 0 };
+  const lastSeq = last.firstSeq + (await counter.count(last.path)) - 1;
+  // A stream whose only segment is new and empty holds nothing: firstSeq is lastSeq + 1.
+  return { firstSeq: Math.min(first.firstSeq, lastSeq + 1), lastSeq };
 }
 
-/** Appends whole lines to the journals of one folder, one writer per subject, in call order. */
-export interface JournalWriter {
-  append(subject: string, data: Uint8Array): Promise<void>;
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/** Limits of one stream (see the module comment). */
+export interface RetentionLimits {
+  /** Sealed segments whose newest line is older than this are deleted. */
+  maxAgeMs: number;
+  /** Then the oldest sealed segments while the stream holds more bytes than this. */
+  maxBytes: number;
+}
+
+/** Options of a stream writer. */
+export interface StreamWriterOptions extends RetentionLimits {
+  /** A segment that has reached this size is sealed: the next batch starts a new one. */
+  segmentBytes: number;
+  /** Called after each batch is stored (to wake this process's readers at once). */
+  onAppend?: () => void;
+  /**
+   * Runs once at open, after a crashed writer's fragment was closed off and the lines counted,
+   * before anything is appended; it may add whole segments from `nextSeq` on (a migration) and
+   * returns true when it did, so the writer counts again.
+   */
+  beforeAppend?: (nextSeq: number) => Promise<boolean>;
+  /** Clock for retention (epoch ms), default Date.now. */
+  now?: () => number;
+}
+
+/** Appends whole lines to one stream, in call order. */
+export interface StreamWriter {
+  /** Appends `<subject> <data>\n`; resolves with its seq once it is fdatasynced. */
+  append(subject: string, data: Uint8Array): Promise<number>;
+  /** Waits for pending appends, then closes the segment. */
   close(): Promise<void>;
 }
 
 interface QueuedLine {
+  subject: string;
   /** The payload, without its newline. */
   data: Uint8Array;
-  resolve(): void;
+  resolve(seq: number): void;
   reject(e: unknown): void;
 }
 
-interface SubjectWriter {
+/** The segment being written and what was counted of it. */
+interface OpenSegment {
   handle: FileHandle;
-  /** Lines waiting for the next write; appends made while one is running join the next. */
-  queue: QueuedLine[];
-  /** The running write loop, or null when idle. */
-  running: Promise<void> | null;
+  firstSeq: number;
+  bytes: number;
+  /** Seq of the next line. */
+  nextSeq: number;
 }
 
-/** At most this many bytes go into one write(2) of a group commit. */
-const GROUP_COMMIT_BYTES = 1 << 20;
-
 /**
- * A writer for the journals in `dir` (the folder must exist before the first append).
+ * Opens the writer of the stream in `dir` (created if missing). The caller holds the stream's
+ * writer lock: seqs are counted from the files, so two writers would hand out the same seq.
  *
- * Group commit: appends that arrive while a write + datasync is running are written together by
- * the next one (one write(2), one fdatasync), and each resolves only after the datasync that
- * covers its line — the same guarantee as one sync per line, at a fraction of the syncs when
- * many publishers are in flight (the server's event sink publishes concurrently).
+ * Group commit: appends that arrive while a write + fdatasync is running are written together by
+ * the next one (one write(2), one fdatasync), and each resolves only after the fdatasync that
+ * covers its line — the guarantee of one sync per line, at a fraction of the syncs when many
+ * publishers are in flight (the server's event sink publishes concurrently).
  */
-export function createJournalWriter(dir: string): JournalWriter {
-  const writers = new Map<string, Promise<SubjectWriter>>();
-  /** The writers already open: an append to one of them takes no await. */
-  const open = new Map<string, SubjectWriter>();
-
-  async function openWriter(subject: string): Promise<SubjectWriter> {
-    const handle = await openFile(journalPath(dir, subject), 'a+');
-    const { size } = await handle.stat();
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await handle.read(last, 0, 1, size - 1);
-      // A crashed writer's fragment: close it off so our first line stays a line of its own.
-      if (last[0] !== NL) await handle.write(Buffer.from([NL]));
+export async function openStreamWriter(dir: string, options: StreamWriterOptions): Promise<StreamWriter> {
+  const now = options.now ?? Date.now;
+  await mkdir(dir, { recursive: true });
+  let seg = await openLastSegment(dir);
+  try {
+    if (options.beforeAppend !== undefined && (await options.beforeAppend(seg.nextSeq))) {
+      await seg.handle.close();
+      seg = await openLastSegment(dir);
     }
-    return { handle, queue: [], running: null };
+    await applyRetention(dir, seg.firstSeq, options, now());
+  } catch (e) {
+    await seg.handle.close();
+    throw e;
   }
 
-  function enqueue(w: SubjectWriter, data: Uint8Array): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => w.queue.push({ data, resolve, reject }));
-    w.running ??= writeLoop(w);
-    return done;
+  const queue: QueuedLine[] = [];
+  let running: Promise<void> | null = null;
+  let closed = false;
+  /** After a failed batch the file holds an unknown part of it: count again before the next. */
+  let recount = false;
+
+  /** Seals the current segment and starts the one named by the next seq, then applies retention. */
+  async function rotate(): Promise<void> {
+    const path = join(dir, segmentName(seg.nextSeq));
+    const handle = await openFile(path, 'a+');
+    const { size } = await handle.stat();
+    const old = seg.handle;
+    seg = { handle, firstSeq: seg.nextSeq, bytes: size, nextSeq: seg.nextSeq };
+    await old.close();
+    // The new file's directory entry must survive a crash as its lines will.
+    await syncDir(dir);
+    await applyRetention(dir, seg.firstSeq, options, now());
   }
 
-  async function writeLoop(w: SubjectWriter): Promise<void> {
-    while (w.queue.length > 0) {
+  async function writeLoop(): Promise<void> {
+    while (queue.length > 0) {
       let bytes = 0;
       let n = 0;
-      while (n < w.queue.length && (n === 0 || bytes + w.queue[n]!.data.length + 1 <= GROUP_COMMIT_BYTES)) bytes += w.queue[n++]!.data.length + 1;
-      const batch = w.queue.splice(0, n);
+      while (n < queue.length) {
+        const q = queue[n]!;
+        const size = Buffer.byteLength(q.subject) + q.data.length + 2;
+        if (n > 0 && bytes + size > GROUP_COMMIT_BYTES) break;
+        bytes += size;
+        n++;
+      }
+      const batch = queue.splice(0, n);
       try {
-        // One copy of the whole batch, newlines included.
+        if (recount) {
+          seg = await recountSegment(seg);
+          recount = false;
+        }
+        if (seg.bytes >= options.segmentBytes) await rotate();
+        // One copy of the whole batch, subjects and newlines included.
         const chunk = Buffer.allocUnsafe(bytes);
         let at = 0;
         for (const q of batch) {
+          at += chunk.write(q.subject, at, 'utf8');
+          chunk[at++] = SP;
           chunk.set(q.data, at);
           at += q.data.length;
           chunk[at++] = NL;
         }
         // write(2) may write less than asked (disk nearly full, a signal): finish the batch.
         for (let off = 0; off < chunk.length; ) {
-          const { bytesWritten } = await w.handle.write(chunk, off, chunk.length - off);
-          if (bytesWritten === 0) throw internal(`a journal under ${dir} accepted no bytes`);
+          const { bytesWritten } = await seg.handle.write(chunk, off, chunk.length - off);
+          if (bytesWritten === 0) throw unavailable(`the bus segment ${join(dir, segmentName(seg.firstSeq))} accepted no bytes`, { hint: 'check the free space of the disk holding the bus folder' });
           off += bytesWritten;
+          seg.bytes += bytesWritten;
         }
-        await w.handle.datasync();
-        for (const q of batch) q.resolve();
+        await seg.handle.datasync();
+        const first = seg.nextSeq;
+        seg.nextSeq += batch.length;
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
+        options.onAppend?.();
       } catch (e) {
+        recount = true;
         for (const q of batch) q.reject(e);
       }
     }
-    w.running = null;
-  }
-
-  /** The first append to a subject: opens its writer (appends meanwhile share the opening). */
-  async function appendOpening(subject: string, data: Uint8Array): Promise<void> {
-    let pending = writers.get(subject);
-    if (pending === undefined) {
-      pending = openWriter(subject);
-      writers.set(subject, pending);
-      pending.catch(() => writers.delete(subject));
-    }
-    const w = await pending;
-    // Not when close() ran meanwhile: that writer is being closed.
-    if (writers.get(subject) === pending) open.set(subject, w);
-    return enqueue(w, data);
+    running = null;
   }
 
   return {
-    // Not async: an open subject's append is one promise (was an async function awaiting the
-    // writer's promise, two more per event): 2.6 → 0.7 µs per /score with shadow + events (profile).
+    // Not async: an append is one promise (see event-bus.ts publish on what each costs per /score).
     append(subject, data) {
-      if (data.includes(NL)) return Promise.reject(internal(`journal payload for ${subject} contains a newline`));
-      const ready = open.get(subject);
-      if (ready !== undefined) return enqueue(ready, data);
-      return appendOpening(subject, data);
+      if (closed) return Promise.reject(unavailable(`the bus stream ${dir} is closed`));
+      try {
+        checkSubject(subject);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (data.includes(NL)) return Promise.reject(internal(`bus payload for ${subject} contains a newline`));
+      const done = new Promise<number>((resolve, reject) => queue.push({ subject, data, resolve, reject }));
+      running ??= writeLoop();
+      return done;
     },
     async close() {
-      const all = [...writers.values()];
-      writers.clear();
-      open.clear();
-      for (const p of all) {
-        const w = await p.catch(() => null);
-        if (w === null) continue;
-        await w.running;
-        await w.handle.close();
+      if (closed) return;
+      closed = true;
+      await running;
+      await seg.handle.close();
+    },
+  };
+}
+
+/**
+ * Opens the last segment for appending (creating the stream's first when there is none), closes
+ * off a crashed writer's fragment with `\n`, and counts its lines to know the next seq.
+ */
+async function openLastSegment(dir: string): Promise<OpenSegment> {
+  const last = (await listSegments(dir)).at(-1);
+  const firstSeq = last?.firstSeq ?? 1;
+  const handle = await openFile(last?.path ?? join(dir, segmentName(firstSeq)), 'a+');
+  if (last === undefined) await syncDir(dir);
+  try {
+    return await recountSegment({ handle, firstSeq, bytes: 0, nextSeq: firstSeq });
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/** `seg` with its bytes and next seq read from the file, after ending a fragment with `\n`. */
+async function recountSegment(seg: OpenSegment): Promise<OpenSegment> {
+  let { size } = await seg.handle.stat();
+  if (size > 0) {
+    const last = Buffer.alloc(1);
+    await seg.handle.read(last, 0, 1, size - 1);
+    if (last[0] !== NL) {
+      // A crashed writer's fragment (or a failed batch's part): our first line must be its own.
+      await seg.handle.write(Buffer.from([NL]));
+      await seg.handle.datasync();
+      size++;
+    }
+  }
+  const { lines } = await countLines(seg.handle, 0, size);
+  return { handle: seg.handle, firstSeq: seg.firstSeq, bytes: size, nextSeq: seg.firstSeq + lines };
+}
+
+/** Deletes sealed segments (those before `currentFirstSeq`) past the age limit, then past the size limit. */
+async function applyRetention(dir: string, currentFirstSeq: number, limits: RetentionLimits, nowMs: number): Promise<void> {
+  const infos: { path: string; sealed: boolean; size: number; mtimeMs: number }[] = [];
+  for (const s of await listSegments(dir)) {
+    try {
+      const st = await stat(s.path);
+      infos.push({ path: s.path, sealed: s.firstSeq < currentFirstSeq, size: st.size, mtimeMs: st.mtimeMs });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  let total = infos.reduce((n, s) => n + s.size, 0);
+  for (const s of infos) {
+    if (!s.sealed) break;
+    if (nowMs - s.mtimeMs > limits.maxAgeMs || total > limits.maxBytes) {
+      await removeSegment(s.path);
+      total -= s.size;
+    }
+  }
+}
+
+async function removeSegment(path: string): Promise<void> {
+  try {
+    await rm(path, { force: true });
+  } catch (e) {
+    throw unavailable(`could not delete the expired bus segment ${path}: ${(e as Error).message}`, {
+      hint: 'check the permissions of the bus folder; publishing goes on once the segment can be deleted',
+      cause: e,
+    });
+  }
+}
+
+/** fsyncs a folder, so a file created in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await openFile(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/** One line of a stream as a reader returns it. */
+export interface StreamLine {
+  subject: string;
+  data: Uint8Array;
+  seq: number;
+}
+
+/** Options of a stream reader. */
+export interface StreamReaderOptions {
+  /** How often a waiting reader looks for lines another process appended. */
+  pollMs: number;
+  /** Subscribes to this process's appends to the stream; returns the unsubscribe function. */
+  subscribe?: (wake: () => void) => () => void;
+}
+
+/** An ordered reader of one stream (see openStreamReader). */
+export interface StreamReader {
+  /** Up to `max` complete lines from where the last call stopped; never waits. */
+  read(max: number): Promise<StreamLine[]>;
+  /** Resolves after at most `ms`, early when this process appends to the stream. */
+  wait(ms: number): Promise<void>;
+  /** Up to `max` lines, as soon as at least one is there, or [] after `maxWaitMs`. */
+  next(max: number, maxWaitMs: number): Promise<StreamLine[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * An ordered reader of the stream in `dir` from `startSeq` on (from the oldest retained line
+ * when that is older). It reads in chunks of several MiB and hands out views of them (no copy,
+ * no syscall per line). It follows into the next segment when the current one has ended, and
+ * when retention deleted the segment it is in, it goes on at the oldest remaining one.
+ */
+export function openStreamReader(dir: string, startSeq: number, options: StreamReaderOptions): StreamReader {
+  /** The segment being read, or null before the first line exists. */
+  let seg: { handle: FileHandle; firstSeq: number } | null = null;
+  /** Read bytes: [start, view.length) not yet parsed; view is a fresh chunk each refill, since lines handed out are views of it. */
+  let view: Buffer = Buffer.alloc(0);
+  let start = 0;
+  /** File offset just after the bytes in `view`. */
+  let fileOffset = 0;
+  /** Seq of the line starting at `start`. */
+  let nextSeq = startSeq;
+  /** Lines before this are skipped (a reader starting mid-segment). */
+  const skipBelow = startSeq;
+  let closed = false;
+
+  // Appends of this process wake a waiting reader at once; `dirty` covers an append that lands
+  // between a read that found nothing and the wait that follows it.
+  let dirty = false;
+  let waiter: (() => void) | null = null;
+  const unsubscribe = options.subscribe?.(() => {
+    dirty = true;
+    waiter?.();
+  });
+
+  /** Opens the segment holding `seq` (or the oldest, when `seq` is older); false when there is none yet. */
+  async function position(seq: number): Promise<boolean> {
+    for (;;) {
+      const segments = await listSegments(dir);
+      if (segments.length === 0) return false;
+      let target = segments[0]!;
+      for (const s of segments) if (s.firstSeq <= seq) target = s;
+      if (await openSegment(target)) return true;
+    }
+  }
+
+  /** Switches to `target`; false when it vanished meanwhile (retention). */
+  async function openSegment(target: Segment): Promise<boolean> {
+    let handle: FileHandle;
+    try {
+      handle = await openFile(target.path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    await seg?.handle.close();
+    seg = { handle, firstSeq: target.firstSeq };
+    view = Buffer.alloc(0);
+    start = 0;
+    fileOffset = 0;
+    nextSeq = target.firstSeq;
+    return true;
+  }
+
+  /** The segment after the current one, or null. */
+  async function following(): Promise<Segment | null> {
+    const current = seg!.firstSeq;
+    for (const s of await listSegments(dir)) if (s.firstSeq > current) return s;
+    return null;
+  }
+
+  /**
+   * Reads more of the current segment after the unparsed tail; false at its end. A chunk is
+   * READ_CHUNK when that much is there (a reader catching up), only what is there when less (a
+   * reader following appends line by line allocates no megabytes), and at least the tail again
+   * (a line longer than a chunk is read in geometrically growing pieces, not copied quadratically).
+   */
+  async function refill(size: number): Promise<boolean> {
+    if (fileOffset >= size) return false;
+    const tail = view.length - start;
+    const chunk = Buffer.allocUnsafeSlow(tail + Math.min(Math.max(READ_CHUNK, tail), size - fileOffset));
+    view.copy(chunk, 0, start);
+    const { bytesRead } = await seg!.handle.read(chunk, tail, chunk.length - tail, fileOffset);
+    fileOffset += bytesRead;
+    view = chunk.subarray(0, tail + bytesRead);
+    start = 0;
+    return bytesRead > 0;
+  }
+
+  /** Parses complete lines of `view` into `out`, up to `max`. */
+  function parse(out: StreamLine[], max: number): void {
+    let subject = '';
+    let subjectBytes: Buffer | null = null;
+    while (out.length < max) {
+      const nl = view.indexOf(NL, start);
+      if (nl < 0) return;
+      const seq = nextSeq++;
+      if (nl > start && seq >= skipBelow) {
+        let sp = view.indexOf(SP, start);
+        if (sp < 0 || sp > nl) sp = nl;
+        // Runs of one subject are the common case: compare bytes rather than decode each.
+        const len = sp - start;
+        if (subjectBytes === null || subjectBytes.length !== len || view.compare(subjectBytes, 0, len, start, sp) !== 0) {
+          subjectBytes = view.subarray(start, sp);
+          subject = subjectBytes.toString('utf8');
+        }
+        out.push({ subject, data: view.subarray(Math.min(sp + 1, nl), nl), seq });
       }
+      start = nl + 1;
+    }
+  }
+
+  /** The read under way: close waits for it rather than closing the file under it. */
+  let reading: Promise<StreamLine[]> | null = null;
+  function read(max: number): Promise<StreamLine[]> {
+    const current = readLines(max);
+    reading = current;
+    const done = (): void => {
+      if (reading === current) reading = null;
+    };
+    current.then(done, done);
+    return current;
+  }
+
+  async function readLines(max: number): Promise<StreamLine[]> {
+    dirty = false;
+    const out: StreamLine[] = [];
+    if (closed) return out;
+    if (seg === null && !(await position(nextSeq))) return out;
+    const opened = await seg!.handle.stat();
+    let { size } = opened;
+    if (opened.nlink === 0) {
+      // Retention deleted our segment: go on at the oldest one remaining, as JetStream does.
+      const after = await following();
+      if (!(after !== null && (await openSegment(after))) && !(await position(nextSeq))) return out;
+      ({ size } = await seg!.handle.stat());
+    }
+    for (;;) {
+      parse(out, max);
+      if (out.length >= max) return out;
+      if (await refill(size)) continue;
+      if (out.length > 0) return out;
+      // At the end of this segment: it is sealed once a later one exists, and then holds no
+      // more than what a stat taken after seeing that one shows.
+      const next = await following();
+      if (next === null) return out;
+      ({ size } = await seg!.handle.stat());
+      if (fileOffset < size) continue;
+      if (!(await openSegment(next)) && !(await position(next.firstSeq))) return out;
+      ({ size } = await seg!.handle.stat());
+    }
+  }
+
+  function wait(ms: number): Promise<void> {
+    if (dirty || closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        waiter = null;
+        resolve();
+      }
+      waiter = done;
+    });
+  }
+
+  return {
+    read,
+    wait,
+    async next(max, maxWaitMs) {
+      const deadline = performance.now() + maxWaitMs;
+      for (;;) {
+        const out = await read(max);
+        const left = deadline - performance.now();
+        if (out.length > 0 || left <= 0 || closed) return out;
+        await wait(Math.min(options.pollMs, left));
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      unsubscribe?.();
+      waiter?.();
+      await reading?.catch(() => undefined);
+      await seg?.handle.close();
+      seg = null;
     },
   };
 }

@@ -1,16 +1,29 @@
 /**
- * The NATS JetStream transport (`NATS_URL=nats://…`). Two streams, created when missing:
+ * The NATS JetStream transport (`NATS_URL=nats://…`, comma-separated for a cluster). Two streams,
+ * created when missing with `streamReplicas` replicas (default 1):
  *
  *   OO_ML_EVENTS   signals.>, feedback.>   file storage, 7 days, 2-minute duplicate window
  *   OO_ML_DLQ      dlq.>                   file storage, 30 days
  *
- * Publishes wait for the JetStream ack and carry `Nats-Msg-Id` (event_id, or `dlq:<subject>:<seq>`
- * for envelopes), so a retried publish within the stream's duplicate window is stored once
- * (the PubAck says `duplicate`). Durable consumers are pull consumers with explicit acks,
- * `ack_wait` from the caller and `max_deliver` = MAX_DELIVERIES + 1: the extra delivery is where
- * event-bus.ts dead-letters the message with reason `redelivery_limit`, so the server bound is
- * only a backstop and nothing stalls silently at JetStream's limit. Replay uses an ordered
- * consumer (no acks, nothing kept on the server).
+ * Connection: reconnects forever with a short, jittered wait, so an outage of any length ends
+ * with the transport connected again by itself; `health()` follows the client's status events.
+ * While disconnected every call that needs the server — publish first — fails at once with
+ * `unavailable` instead of being buffered by nats.js and timing out: the server spills its
+ * events locally and sends them again once healthy.
+ *
+ * Publishes wait for the JetStream ack (at most `publishTimeoutMs`) and carry `Nats-Msg-Id`
+ * (event_id, or `dlq:<subject>:<seq>` for envelopes), so a retried publish within the stream's
+ * duplicate window is stored once (the PubAck says `duplicate` and gives the first copy's seq).
+ *
+ * Readers are nats.js ordered consumers (ephemeral, in memory, R1, no acks) consumed
+ * continuously into a buffer. Whenever one stops — nats.js recreated it after a server restart,
+ * it stalled because the cluster node holding it died, nats.js gave up — the reader creates a
+ * new one right after the last message it buffered: no gap, no repeat.
+ *
+ * Durable consumers are pull consumers with explicit acks, `ack_wait` from the caller and
+ * `max_deliver` = MAX_DELIVERIES + 1: the extra delivery is where event-bus.ts dead-letters the
+ * message with reason `redelivery_limit`, so the server bound is only a backstop and nothing
+ * stalls silently at JetStream's limit.
  *
  * Server compatibility: the consumer is created or updated through consumer info/update rather
  * than relying on create-action semantics, which changed in nats-server 2.10 (2.9 silently
@@ -28,28 +41,96 @@ import {
   jetstreamManager,
   type ConsumerConfig,
   type ConsumerMessages,
+  type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type OrderedConsumerOptions,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { TimeoutError, connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { conflict, isOoMlError, unavailable } from '../errors.js';
 import { DLQ_SUBJECT_WILDCARD, EVENT_SUBJECT_WILDCARDS } from './subjects.js';
-import { MAX_BATCH, MAX_DELIVERIES, type RawConsumer, type RawDelivery, type Transport } from './transport.js';
+import {
+  MAX_BATCH,
+  MAX_DELIVERIES,
+  type RawConsumer,
+  type RawDelivery,
+  type RawMessage,
+  type RawReader,
+  type StreamExtent,
+  type Transport,
+  type TransportHealth,
+} from './transport.js';
 
 /** The stream of event subjects. */
 export const EVENTS_STREAM = 'OO_ML_EVENTS';
 /** The stream of dead-letter subjects. */
 export const DLQ_STREAM = 'OO_ML_DLQ';
 
+/** Options of the transport (event-bus.ts passes them from the config). */
+export interface NatsTransportOptions {
+  /** Replicas of the streams this transport creates (1–5; existing streams keep theirs). Default 1. */
+  streamReplicas?: number;
+  /** How long a publish waits for its JetStream ack before failing with `unavailable`. Default 2000 ms. */
+  publishTimeoutMs?: number;
+}
+
+/** How long a publish waits for its JetStream ack unless the options say otherwise. */
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** JetStream's own default, stated so the guarantee in the README does not drift. */
 const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 /** JetStream pull requests expire after at least 1 s (nats.js rejects shorter `expires`). */
 const MIN_PULL_EXPIRES_MS = 1000;
-
 /** Room for two full batches in flight (one being written, one redelivered after an ack timeout). */
 const MAX_ACK_PENDING = 2 * MAX_BATCH;
+
+/**
+ * Between reconnect attempts to one server, plus up to RECONNECT_JITTER_MS so replicas do not
+ * come back in step. nats.js defaults to 10 attempts 2 s apart, i.e. it gives up (closes the
+ * connection for good) after ~20 s; we never give up (`maxReconnectAttempts: -1`).
+ */
+const RECONNECT_WAIT_MS = 250;
+const RECONNECT_JITTER_MS = 250;
+/**
+ * Client pings: a connection that answers none of MAX_PINGS_OUT pings in a row is dropped as
+ * stale (a half-open TCP connection never errors by itself). nats.js pings every 2 min by
+ * default, which would report a dead path as healthy for minutes.
+ */
+const PING_INTERVAL_MS = 10_000;
+const MAX_PINGS_OUT = 2;
+
+/** How long setup retries while JetStream is not ready yet (a fresh cluster without a meta leader). */
+const SETUP_RETRY_MS = 15_000;
+/** One JetStream API call during setup; retried until SETUP_RETRY_MS. */
+const SETUP_API_TIMEOUT_MS = 2000;
+
+/** Messages one pull of a reader asks for (nats.js pulls again when 3/4 of them arrived). */
+const READER_PULL_BATCH = 1000;
+/** A reader stops pulling while this many messages wait in its buffer (its caller is behind). */
+const READER_HIGH_WATER = MAX_BATCH;
+/**
+ * A reader's pull requests expire after READER_PULL_EXPIRES_MS (and are renewed); while one waits
+ * the server sends an idle heartbeat every READER_HEARTBEAT_MS. nats.js recreates an ordered
+ * consumer that a restarted server lost, but when its consumer lived on a cluster node that died
+ * (an ordered consumer is R1: on one node) its lookups time out and it waits for that node
+ * forever, silently. So the reader watches for signs of life itself (messages, heartbeats, pull
+ * expiries): none for READER_STALL_MS while connected, and it recreates the consumer.
+ */
+const READER_PULL_EXPIRES_MS = 5000;
+const READER_HEARTBEAT_MS = 1000;
+const READER_STALL_MS = 2 * READER_HEARTBEAT_MS + 500;
+const READER_STALL_CHECK_MS = 500;
+/**
+ * JetStream API calls of a reader (creating, looking up, deleting its consumer). Shorter than
+ * nats.js's 5 s: during a stream leader election they cannot be answered, and retrying sooner
+ * brings the reader back sooner.
+ */
+const READER_API_TIMEOUT_MS = 2000;
+/** Delay before recreating a reader whose consumer stopped; doubles up to the maximum. */
+const READER_RETRY_MIN_MS = 100;
+const READER_RETRY_MAX_MS = 5000;
 
 // API error codes (nats-server errors.json).
 const STREAM_NOT_FOUND = 10059;
@@ -57,6 +138,8 @@ const STREAM_NAME_IN_USE = 10058;
 const STREAM_SUBJECT_OVERLAP = 10065;
 const CONSUMER_NOT_FOUND = 10014;
 const CONSUMER_ALREADY_EXISTS = [10013, 10105, 10148];
+/** No meta leader yet ("JetStream system temporarily unavailable"), no peers known yet to place replicas on. */
+const NOT_READY_YET = [10008, 10005, 10023];
 
 /** The streams oo-ml needs: name, subjects, retention. */
 const STREAMS: readonly Pick<StreamConfig, 'name' | 'subjects' | 'max_age' | 'description'>[] = [
@@ -64,14 +147,48 @@ const STREAMS: readonly Pick<StreamConfig, 'name' | 'subjects' | 'max_age' | 'de
   { name: DLQ_STREAM, subjects: [DLQ_SUBJECT_WILDCARD], max_age: nanos(30 * DAY_MS), description: 'oo-ml dead letters' },
 ];
 
+const NOT_CONNECTED_HINT = 'keep the event and publish it again later: the client reconnects by itself, and health() says when NATS is back';
+
 const apiCode = (e: unknown): number | undefined => (e instanceof JetStreamApiError ? e.code : undefined);
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves after `ms`, or as soon as `cancel` settles (the timer is cleared either way). */
+function sleepUnless(ms: number, cancel: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const slept = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([slept, cancel.then(() => undefined)]).finally(() => clearTimeout(timer));
+}
+
+/** `e` as it reaches callers: our own errors as they are, anything from nats.js as `unavailable`. */
+function asUnavailable(what: string, e: unknown): unknown {
+  return isOoMlError(e) ? e : unavailable(`${what} failed: ${messageOf(e)}`, { cause: e });
+}
+
+/** Whether a setup failure is JetStream still starting (retried) rather than a lasting refusal. */
+function notReadyYet(e: unknown): boolean {
+  if (e instanceof TimeoutError) return true;
+  if (e instanceof JetStreamApiError) return e.status === 503 || NOT_READY_YET.includes(e.code);
+  return false;
+}
 
 /** Connects to `url`, makes sure both streams exist, and returns the transport. */
-export async function createNatsTransport(url: string): Promise<Transport> {
+export async function createNatsTransport(url: string, options: NatsTransportOptions = {}): Promise<Transport> {
+  const replicas = options.streamReplicas ?? 1;
+  const publishTimeoutMs = options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url.split(',').map((s) => s.trim()), name: 'oo-ml' });
+    nc = await connect({
+      servers: url.split(',').map((s) => s.trim()),
+      name: 'oo-ml',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: RECONNECT_WAIT_MS,
+      reconnectJitter: RECONNECT_JITTER_MS,
+      pingInterval: PING_INTERVAL_MS,
+      maxPingOut: MAX_PINGS_OUT,
+    });
   } catch (e) {
     throw unavailable(`cannot connect to NATS at ${url}: ${messageOf(e)}`, {
       hint: 'start `nats-server -js` there, or unset NATS_URL to use the embedded bus',
@@ -80,84 +197,268 @@ export async function createNatsTransport(url: string): Promise<Transport> {
   }
   let jsm: JetStreamManager;
   try {
-    jsm = await jetstreamManager(nc);
-    for (const s of STREAMS) await ensureStream(jsm, s);
+    jsm = await setUpStreams(nc, replicas);
   } catch (e) {
     await nc.close();
     if (isOoMlError(e)) throw e;
     throw unavailable(`JetStream at ${url} is not usable: ${messageOf(e)}`, {
-      hint: 'run nats-server with JetStream enabled (`nats-server -js`)',
+      hint:
+        replicas > 1
+          ? `run nats-server with JetStream enabled (\`-js\`) on at least ${replicas} clustered servers, or lower NATS_STREAM_REPLICAS`
+          : 'run nats-server with JetStream enabled (`nats-server -js`)',
       cause: e,
     });
   }
   const js = jetstream(nc);
+  const readerJs = jetstream(nc, { timeout: READER_API_TIMEOUT_MS });
+  const link = watchConnection(nc);
+  const readers = new Set<OrderedReader>();
+
+  const extent = (): Promise<StreamExtent> =>
+    link.guard('reading the events stream extent', async () => {
+      const { state } = await jsm.streams.info(EVENTS_STREAM);
+      // An empty stream reports first_seq 0 before its first message and last_seq + 1 after
+      // retention removed them all; the interface says lastSeq + 1 for both.
+      return { firstSeq: state.messages === 0 ? state.last_seq + 1 : state.first_seq, lastSeq: state.last_seq };
+    });
 
   return {
     kind: 'nats',
-    async publish(subject, data, msgId) {
-      try {
-        const ack = await js.publish(subject, data, { msgID: msgId });
-        return { duplicate: ack.duplicate };
-      } catch (e) {
-        throw unavailable(`JetStream did not store a message on ${subject}: ${messageOf(e)}`, { cause: e });
-      }
+
+    publish(subject, data, msgId) {
+      return link.guard(`publishing on ${subject}`, async () => {
+        try {
+          const ack = await js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs });
+          return { duplicate: ack.duplicate, seq: ack.seq };
+        } catch (e) {
+          const why =
+            e instanceof TimeoutError
+              ? `no ack within ${publishTimeoutMs} ms`
+              : // nats.js names "no responders" so; on a cluster it means the stream has no leader (a failover in progress).
+                e instanceof Error && e.name === 'JetStreamNotEnabled'
+                ? 'no JetStream server answered (the stream has no leader yet, or JetStream is down)'
+                : messageOf(e);
+          throw unavailable(`JetStream did not store a message on ${subject}: ${why}`, { hint: NOT_CONNECTED_HINT, cause: e });
+        }
+      });
     },
 
-    async consumer({ name, mode, ackWaitMs }) {
-      if (mode === 'replay') {
-        const ordered = await js.consumers.get(EVENTS_STREAM, { deliver_policy: DeliverPolicy.All });
-        return pullConsumer(name, (max, expires) => ordered.fetch({ max_messages: max, expires }), false);
-      }
-      await ensureDurable(jsm, name, ackWaitMs);
-      const durable = await js.consumers.get(EVENTS_STREAM, name);
-      return pullConsumer(name, (max, expires) => durable.fetch({ max_messages: max, expires }), true);
+    async consumer({ name, ackWaitMs }) {
+      const what = `opening consumer ${name} on ${EVENTS_STREAM}`;
+      const durable = await link
+        .guard(what, async () => {
+          await ensureDurable(jsm, name, ackWaitMs);
+          return js.consumers.get(EVENTS_STREAM, name);
+        })
+        .catch((e: unknown) => Promise.reject(asUnavailable(what, e)));
+      return pullConsumer(name, link, (max, expires) => durable.fetch({ max_messages: max, expires }));
     },
+
+    async reader(startSeq) {
+      const { firstSeq } = await extent();
+      const what = `opening a reader of ${EVENTS_STREAM} at #${startSeq}`;
+      const reader = new OrderedReader(readerJs, link, startSeq, startSeq <= firstSeq, () => readers.delete(reader));
+      try {
+        await link.guard(what, () => reader.open());
+      } catch (e) {
+        await reader.close();
+        throw asUnavailable(what, e);
+      }
+      readers.add(reader);
+      return reader;
+    },
+
+    extent,
+    health: () => link.health(),
+    onHealth: (listener) => link.onHealth(listener),
 
     async close() {
+      for (const r of [...readers]) await r.close();
+      await link.close();
       if (!nc.isClosed()) await nc.close();
     },
   };
 }
 
-/** A raw consumer over a fetch function; `acks` false for ordered (replay) consumers. */
-function pullConsumer(
-  name: string,
-  fetch: (max: number, expiresMs: number) => Promise<ConsumerMessages>,
-  acks: boolean,
-): RawConsumer {
+/**
+ * Makes sure both streams exist. A fresh cluster answers nothing (or "temporarily unavailable")
+ * until it has a meta leader and its peers: such failures are retried for SETUP_RETRY_MS.
+ */
+async function setUpStreams(nc: NatsConnection, replicas: number): Promise<JetStreamManager> {
+  const deadline = Date.now() + SETUP_RETRY_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const setup = await jetstreamManager(nc, { timeout: SETUP_API_TIMEOUT_MS });
+      for (const s of STREAMS) await ensureStream(setup, s, replicas);
+      return await jetstreamManager(nc, { checkAPI: false });
+    } catch (e) {
+      if (isOoMlError(e) || !notReadyYet(e) || Date.now() >= deadline) throw e;
+      await sleep(Math.min(100 * 2 ** attempt, 1000));
+    }
+  }
+}
+
+/** The connection as the transport sees it: health, and failing fast while it is down. */
+interface Link {
+  health(): TransportHealth;
+  onHealth(listener: (health: TransportHealth) => void): () => void;
+  /** Resolves once connected (at once when connected now). */
+  connected(): Promise<void>;
+  /**
+   * Runs `op` while connected: rejects at once with `unavailable` when disconnected, and when
+   * the connection drops before `op` settles (nats.js would otherwise keep the request until its
+   * timeout, or buffer it for after the reconnect).
+   */
+  guard<T>(what: string, op: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A promise with its resolve and reject (Promise.withResolvers arrives in Node 22). */
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Follows `nc.status()` until the connection closes. */
+function watchConnection(nc: NatsConnection): Link {
+  let health: TransportHealth = { connected: true, since: Date.now(), detail: `connected to ${nc.getServer()}` };
+  const listeners = new Set<(h: TransportHealth) => void>();
+  /** Rejecters of the guarded operations in flight: a disconnect fails them all. */
+  const inFlight = new Set<(reason: string) => void>();
+  /** Resolved on reconnect; replaced on disconnect. */
+  let back = deferred();
+  back.resolve();
+
+  const set = (connected: boolean, detail: string): void => {
+    if (connected === health.connected) return;
+    health = { connected, since: Date.now(), detail };
+    if (connected) {
+      back.resolve();
+    } else {
+      back = deferred();
+      for (const drop of [...inFlight]) drop(detail);
+      inFlight.clear();
+    }
+    for (const l of [...listeners]) l(health);
+  };
+
+  const status = nc.status();
+  const loop = (async () => {
+    for await (const s of status) {
+      if (s.type === 'disconnect') set(false, `disconnected from ${s.server}`);
+      else if (s.type === 'reconnect') set(true, `reconnected to ${s.server}`);
+      else if (s.type === 'close') set(false, 'connection closed');
+    }
+  })();
+
+  return {
+    health: () => health,
+    onHealth(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    connected: () => back.promise,
+    guard<T>(what: string, op: () => Promise<T>): Promise<T> {
+      if (!health.connected) {
+        return Promise.reject(unavailable(`${what} failed: not connected to NATS (${health.detail})`, { hint: NOT_CONNECTED_HINT }));
+      }
+      return new Promise<T>((resolve, reject) => {
+        const drop = (reason: string): void => {
+          reject(unavailable(`${what} failed: the NATS connection dropped (${reason})`, { hint: NOT_CONNECTED_HINT }));
+        };
+        inFlight.add(drop);
+        let running: Promise<T>;
+        try {
+          running = op();
+        } catch (e) {
+          running = Promise.reject(e);
+        }
+        // Once dropped, the operation's own outcome (usually nats.js's timeout) is ignored.
+        running.then(resolve, reject).finally(() => inFlight.delete(drop));
+      });
+    },
+    async close() {
+      // The status iterator is a nats.js QueuedIterator; its type only says AsyncIterable.
+      (status as { stop?: () => void }).stop?.();
+      set(false, 'transport closed');
+      listeners.clear();
+      await loop;
+    },
+  };
+}
+
+/** A raw durable consumer over a fetch function. */
+function pullConsumer(name: string, link: Link, fetch: (max: number, expiresMs: number) => Promise<ConsumerMessages>): RawConsumer {
   let closed = false;
   let current: ConsumerMessages | null = null;
+  // Acks of one tick are sent together: all but the last without waiting, the last with
+  // ackAck. The server handles one connection's messages in order, so its confirmation of the
+  // last means it recorded them all; every ack of the tick resolves (or fails) with it. One
+  // round trip per batch instead of one per message (ingest on NATS: bench:replicas).
+  let tick: { m: JsMsg; resolve(): void; reject(e: unknown): void }[] = [];
+  const flush = (): void => {
+    const acks = tick;
+    tick = [];
+    const last = acks.at(-1)!;
+    void link
+      .guard(`acking ${acks.length} messages up to ${last.m.subject} #${last.m.seq} (consumer ${name})`, () => {
+        for (let i = 0; i < acks.length - 1; i++) acks[i]!.m.ack();
+        // ackAck waits for the server to confirm, so "acked" means the server recorded it.
+        return last.m.ackAck();
+      })
+      .then(
+        () => {
+          for (const a of acks) a.resolve();
+        },
+        (e: unknown) => {
+          const error = unavailable(`JetStream did not confirm the acks of ${acks.length} messages up to ${last.m.subject} #${last.m.seq} (consumer ${name}): ${messageOf(e)}`, {
+            hint: 'the messages will be redelivered after the ack wait; the ingest skips events already in the log',
+            cause: e,
+          });
+          for (const a of acks) a.reject(error);
+        },
+      );
+  };
   const toDelivery = (m: JsMsg): RawDelivery => ({
     subject: m.subject,
     data: m.data,
     seq: m.seq,
     deliveryCount: m.info.deliveryCount,
-    ack: async () => {
-      if (!acks) return;
-      try {
-        // ackAck waits for the server to confirm, so "acked" means the server recorded it.
-        await m.ackAck();
-      } catch (e) {
-        throw unavailable(`JetStream did not confirm the ack of ${m.subject} #${m.seq} (consumer ${name}): ${messageOf(e)}`, {
-          hint: 'the message will be redelivered after the ack wait; the ingest skips events already in the log',
-          cause: e,
-        });
-      }
-    },
+    ack: () =>
+      new Promise<void>((resolve, reject) => {
+        tick.push({ m, resolve, reject });
+        if (tick.length === 1) setImmediate(flush);
+      }),
   });
   return {
     async fetch(max, maxWaitMs) {
       if (closed) throw unavailable(`consumer ${name} is closed`);
-      const out: RawDelivery[] = [];
       try {
-        current = await fetch(max, Math.max(MIN_PULL_EXPIRES_MS, maxWaitMs));
-        for await (const m of current) out.push(toDelivery(m));
+        return await link.guard(`fetching from consumer ${name}`, async () => {
+          const out: RawDelivery[] = [];
+          current = await fetch(max, Math.max(MIN_PULL_EXPIRES_MS, maxWaitMs));
+          for await (const m of current) out.push(toDelivery(m));
+          return out;
+        });
       } catch (e) {
+        // A fetch cut short by a disconnect: what it got is redelivered after the ack wait.
+        current?.stop();
+        if (isOoMlError(e)) throw e;
         throw unavailable(`fetching from JetStream consumer ${name} failed: ${messageOf(e)}`, { cause: e });
       } finally {
         current = null;
       }
-      return out;
     },
     async close() {
       closed = true;
@@ -166,8 +467,182 @@ function pullConsumer(
   };
 }
 
-/** Creates stream `want` when missing; an existing one must capture the same subjects. */
-async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number]): Promise<void> {
+/**
+ * An ordered reader: an ordered consumer consumed continuously into a buffer that `next` drains.
+ * `lastSeq` is the last message put in the buffer; when the consumer stops (see `watch` and
+ * `checkStall`), `pump` creates the next one from `lastSeq + 1`: no gap, and `seq <= lastSeq`
+ * drops any repeat.
+ */
+class OrderedReader implements RawReader {
+  private readonly buffer: RawMessage[] = [];
+  private head = 0;
+  private lastSeq: number;
+  private closed = false;
+  private readonly closing = deferred();
+  private messages: ConsumerMessages | null = null;
+  private deleteConsumer: (() => Promise<unknown>) | null = null;
+  /** Resolved (and replaced) on every arrival and on close: what an idle `next` waits for. */
+  private arrival = deferred();
+  /** Resolved when `next` takes messages from a buffer above the high-water mark. */
+  private room: Deferred<void> | null = null;
+  private pumping: Promise<void> = Promise.resolve();
+  /** When the current consumer last showed life (a message or any notification). */
+  private lastSign = Date.now();
+  private stallCheck: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly link: Link,
+    startSeq: number,
+    private fromTheStart: boolean,
+    private readonly onClose: () => void,
+  ) {
+    this.lastSeq = startSeq - 1;
+  }
+
+  /** Creates the first consumer (its failure is the caller's), then feeds the buffer. */
+  async open(): Promise<void> {
+    const messages = await this.subscribe();
+    this.pumping = this.pump(messages);
+    this.stallCheck = setInterval(() => this.checkStall(), READER_STALL_CHECK_MS);
+    this.stallCheck.unref();
+  }
+
+  async next(max: number, maxWaitMs: number): Promise<RawMessage[]> {
+    if (this.closed) throw unavailable(`the reader of ${EVENTS_STREAM} is closed`);
+    if (this.buffered() === 0 && maxWaitMs > 0) await sleepUnless(maxWaitMs, this.arrival.promise);
+    const out = this.buffer.slice(this.head, this.head + max);
+    this.head += out.length;
+    if (this.head === this.buffer.length) {
+      this.buffer.length = 0;
+      this.head = 0;
+    } else if (this.head >= READER_HIGH_WATER) {
+      this.buffer.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.room !== null && this.buffered() < READER_HIGH_WATER) {
+      this.room.resolve();
+      this.room = null;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.stallCheck);
+    this.onClose();
+    this.closing.resolve();
+    this.arrival.resolve();
+    this.room?.resolve();
+    this.messages?.stop();
+    await this.pumping;
+    await this.dropConsumer();
+  }
+
+  private buffered(): number {
+    return this.buffer.length - this.head;
+  }
+
+  /** An ordered consumer from `lastSeq + 1` (or the whole stream), consuming. */
+  private async subscribe(): Promise<ConsumerMessages> {
+    const opts: Partial<OrderedConsumerOptions> = this.fromTheStart
+      ? { deliver_policy: DeliverPolicy.All }
+      : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeq + 1 };
+    const consumer = await this.js.consumers.get(EVENTS_STREAM, opts);
+    this.deleteConsumer = () => consumer.delete();
+    const messages = await consumer.consume({ max_messages: READER_PULL_BATCH, expires: READER_PULL_EXPIRES_MS, idle_heartbeat: READER_HEARTBEAT_MS });
+    this.messages = messages;
+    // Closed while this was being created: the pump sees an iterator that ends at once.
+    if (this.closed) messages.stop();
+    return messages;
+  }
+
+  /** Moves messages into the buffer; when the consumer stops, recreates it after `lastSeq`. */
+  private async pump(first: ConsumerMessages): Promise<void> {
+    let messages: ConsumerMessages | null = first;
+    let retryMs = READER_RETRY_MIN_MS;
+    while (!this.closed) {
+      try {
+        messages ??= await this.link.guard(`reopening a reader of ${EVENTS_STREAM} at #${this.lastSeq + 1}`, () => this.subscribe());
+        this.watch(messages);
+        for await (const m of messages) {
+          if (m.seq <= this.lastSeq) continue;
+          this.buffer.push({ subject: m.subject, data: m.data, seq: m.seq });
+          this.lastSeq = m.seq;
+          this.lastSign = Date.now();
+          // From now on the reader resumes after lastSeq, even when it started with DeliverPolicy.All.
+          this.fromTheStart = false;
+          retryMs = READER_RETRY_MIN_MS;
+          this.arrival.resolve();
+          this.arrival = deferred();
+          // Stop iterating (and so pulling: nats.js sends the next pull from the iterator) while
+          // the caller is this far behind.
+          if (this.buffered() >= READER_HIGH_WATER && !this.closed) {
+            this.room = deferred();
+            await this.room.promise;
+          }
+          if (this.closed) break;
+        }
+      } catch {
+        // The consumer could not be created, or stopped with an error: recreate it below.
+      }
+      // On close, close() deletes the consumer.
+      if (this.closed) break;
+      // Not awaited: a stalled consumer's node may be gone, and its delete would only time out.
+      void this.dropConsumer();
+      messages = null;
+      // Recreating needs the server: wait for the connection, then back off a little.
+      await Promise.race([this.link.connected(), this.closing.promise]);
+      await sleepUnless(retryMs, this.closing.promise);
+      retryMs = Math.min(2 * retryMs, READER_RETRY_MAX_MS);
+    }
+  }
+
+  /**
+   * Records every notification of `messages` (heartbeats, pull expiries…) as a sign of life; and
+   * takes over when nats.js recreated the consumer: its recreated consumer receives nothing until
+   * its missed-heartbeat check pulls again (nats.js 3.4 keeps the old pull's pending count, so
+   * its first pull asks for nothing), so `pump` recreates it at once instead.
+   */
+  private watch(messages: ConsumerMessages): void {
+    this.lastSign = Date.now();
+    void (async () => {
+      for await (const n of messages.status()) {
+        this.lastSign = Date.now();
+        if (n.type === 'ordered_consumer_recreated') messages.stop();
+      }
+    })();
+  }
+
+  /**
+   * Stops the current consumer when it showed no life for READER_STALL_MS while it should have:
+   * connected, and not paused at the high-water mark (no pull, so no heartbeats). `pump` then
+   * recreates it.
+   */
+  private checkStall(): void {
+    const now = Date.now();
+    if (this.messages === null || this.room !== null || !this.link.health().connected) {
+      this.lastSign = now;
+    } else if (now - this.lastSign > READER_STALL_MS) {
+      this.lastSign = now;
+      this.messages.stop();
+    }
+  }
+
+  /** Stops and deletes the current consumer (nothing is left on the server after a close). */
+  private async dropConsumer(): Promise<void> {
+    this.messages?.stop();
+    this.messages = null;
+    const del = this.deleteConsumer;
+    this.deleteConsumer = null;
+    // When disconnected the server removes it by itself after its inactive threshold (5 min).
+    if (del !== null && this.link.health().connected) await this.link.guard('deleting a reader', del).catch(() => undefined);
+  }
+}
+
+/** Creates stream `want` when missing (with `replicas`); an existing one must capture the same subjects. */
+async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number], replicas: number): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const info = await jsm.streams.info(want.name);
@@ -179,6 +654,8 @@ async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number
           details: { stream: want.name, subjects: info.config.subjects },
         });
       }
+      // An existing stream keeps its replica count: changing it is an operator's decision
+      // (`nats stream edit --replicas`), never a side effect of a client starting.
       return;
     } catch (e) {
       if (apiCode(e) !== STREAM_NOT_FOUND) throw e;
@@ -190,6 +667,7 @@ async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number
         storage: StorageType.File,
         discard: DiscardPolicy.Old,
         duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+        num_replicas: replicas,
       });
       return;
     } catch (e) {

@@ -5,8 +5,9 @@
  *
  * Times are ISO-8601 strings on the wire and UTC TIMESTAMP columns at rest.
  */
-import Type, { type Static, type TSchema } from 'typebox';
+import Type, { type Static, type TNull, type TNumber, type TSchema, type TUnion } from 'typebox';
 import { ARM_IDS } from '../features/arms.js';
+import { PROFILE_FEATURES, type ProfileFeatureName } from '../features/registry.js';
 import { createValidator } from '../validation.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 200 });
@@ -17,10 +18,16 @@ const Id = Type.String({ minLength: 1, maxLength: 200 });
 // integers within INTEGER's range. Times are RFC 3339 in the one spelling DuckDB reads (upper-case
 // `T` and `Z`, or an `±HH:MM` offset), with no leap second, and not in the years 0000 and 9999,
 // where an offset can move the instant outside the 4-digit years a TIMESTAMP column is written in.
+// Every string is bounded too: DuckDB's JSON reader refuses a line beyond 2 × its
+// `maximum_object_size` (2 × 16 MiB), and a 34 MB model_version or a `ts` with 34 million
+// fractional digits passed these schemas and then stopped the ingest (DuckDB refused them). Nine fractional digits
+// (nanoseconds) is the most any clock writes; TIMESTAMP keeps six.
 const Timestamp = Type.String({
   format: 'date-time',
-  pattern: '^(?!0000|9999)\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:[0-5]\\d(?:\\.\\d+)?(?:Z|[+-]\\d{2}:\\d{2})$',
+  pattern: '^(?!0000|9999)\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:[0-5]\\d(?:\\.\\d{1,9})?(?:Z|[+-]\\d{2}:\\d{2})$',
 });
+/** A version name (registry model version, prompt version); may be empty. */
+const Version = Type.String({ maxLength: 200 });
 const INTEGER_MAX = 2_147_483_647;
 const Count = Type.Integer({ minimum: 0, maximum: INTEGER_MAX });
 
@@ -40,6 +47,23 @@ export const ServeContext = Type.Object(
   { additionalProperties: false },
 );
 
+// One nullable field per profile feature of the contract, with its dtype and bounds (typed per
+// name, so the static type names every feature).
+const servedProfile = Object.fromEntries(
+  PROFILE_FEATURES.map((f) => {
+    const bounds = { ...('min' in f ? { minimum: f.min } : {}), ...('max' in f ? { maximum: f.max } : {}) };
+    return [f.name, Type.Union([f.dtype === 'int' ? Type.Integer({ ...bounds, maximum: Math.min(bounds.maximum ?? INTEGER_MAX, INTEGER_MAX) }) : Type.Number(bounds), Type.Null()])];
+  }),
+) as { [K in ProfileFeatureName]: TUnion<[TNumber, TNull]> };
+
+/**
+ * The profile a decision used, after TTL and fallbacks (null: no value, e.g. no preferred hour),
+ * and whether the user had a profile row. With the serve's `context` these are exactly the
+ * inputs of its feature vector (features/vectors.ts), so learning from its reward never looks
+ * the profile up again in whatever snapshot is current.
+ */
+export const ServeFeatures = Type.Object({ has_profile: Type.Boolean(), ...servedProfile }, { additionalProperties: false });
+
 /** `tip.served`: a policy chose an arm for a user (shadow serves are recorded, never rewarded). */
 export const TipServed = Type.Object(
   {
@@ -51,10 +75,16 @@ export const TipServed = Type.Object(
     arm: Type.Enum(ARM_IDS),
     propensity: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
     policy: Id,
-    model_version: Type.Union([Type.String(), Type.Null()]),
-    prompt_version: Type.Union([Type.String(), Type.Null()]),
+    model_version: Type.Union([Version, Type.Null()]),
+    prompt_version: Type.Union([Version, Type.Null()]),
     context: ServeContext,
     shadow: Type.Boolean(),
+    // Optional so events written before they existed (and synthetic logs) stay valid; every
+    // serve of `oo-ml serve` carries them.
+    features: Type.Optional(ServeFeatures),
+    /** The experiment and variant that assigned the policy (null: the default assignment). */
+    experiment: Type.Optional(Type.Union([Id, Type.Null()])),
+    variant: Type.Optional(Type.Union([Id, Type.Null()])),
   },
   { additionalProperties: false },
 );
@@ -116,6 +146,21 @@ export const TaskCompleted = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * `learning.reset`: online learning starts over from the registered policy states at this
+ * point of the stream (`POST /admin/reset`). Every replica folds it at the same position, so
+ * they all forget the same rewards; serves made before it are no longer rewarded.
+ */
+export const LearningReset = Type.Object(
+  {
+    type: Type.Literal('learning.reset'),
+    event_id: Id,
+    ts: Timestamp,
+    reason: Type.Union([Type.String({ maxLength: 500 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+
 /** Every event type with its schema; the keys are the event type names. */
 export const EVENT_SCHEMAS = {
   'tip.served': TipServed,
@@ -123,6 +168,7 @@ export const EVENT_SCHEMAS = {
   'tip.reward': TipReward,
   'task.created': TaskCreated,
   'task.completed': TaskCompleted,
+  'learning.reset': LearningReset,
 } as const satisfies Record<string, TSchema>;
 
 /** An event type name. */
@@ -136,16 +182,23 @@ export type TipReactionEvent = Static<typeof TipReaction>;
 export type TipRewardEvent = Static<typeof TipReward>;
 export type TaskCreatedEvent = Static<typeof TaskCreated>;
 export type TaskCompletedEvent = Static<typeof TaskCompleted>;
+export type LearningResetEvent = Static<typeof LearningReset>;
+/** The features recorded on a serve. */
+export type ServeFeaturesValue = Static<typeof ServeFeatures>;
 /** Any event. */
-export type OoEvent = TipServedEvent | TipReactionEvent | TipRewardEvent | TaskCreatedEvent | TaskCompletedEvent;
+export type OoEvent = TipServedEvent | TipReactionEvent | TipRewardEvent | TaskCreatedEvent | TaskCompletedEvent | LearningResetEvent;
+
+// Events are refused with a lone surrogate in any string: the event log (DuckDB) cannot store it.
+const UNICODE = { wellFormedStrings: true } as const;
 
 /** Compiled validators per event type. */
 export const EVENT_VALIDATORS = {
-  'tip.served': createValidator(TipServed),
-  'tip.reaction': createValidator(TipReaction),
-  'tip.reward': createValidator(TipReward),
-  'task.created': createValidator(TaskCreated),
-  'task.completed': createValidator(TaskCompleted),
+  'tip.served': createValidator(TipServed, UNICODE),
+  'tip.reaction': createValidator(TipReaction, UNICODE),
+  'tip.reward': createValidator(TipReward, UNICODE),
+  'task.created': createValidator(TaskCreated, UNICODE),
+  'task.completed': createValidator(TaskCompleted, UNICODE),
+  'learning.reset': createValidator(LearningReset, UNICODE),
 } as const;
 
 /** True when `name` is an event type. */

@@ -1,7 +1,11 @@
 /**
  * The primitives an event-bus adapter provides: append bytes to a subject with a de-duplication
- * id, and pull raw messages through a named consumer with explicit acks. Everything above them —
- * validation, dead-lettering, redelivery limits — is written once in event-bus.ts.
+ * id, read the events stream in order from a sequence number, and pull raw messages through a
+ * named durable consumer with explicit acks. Everything above them — validation,
+ * dead-lettering, redelivery limits — is written once in event-bus.ts.
+ *
+ * Both adapters keep two streams: the events stream (`signals.>`, `feedback.>`), one log with
+ * one sequence for every subject, and the dead-letter stream (`dlq.>`), with its own sequence.
  */
 
 /** Which adapter carries the events. */
@@ -13,36 +17,43 @@ export const MAX_DELIVERIES = 5;
 /** The largest fetch a consumer accepts (JetStream's max_ack_pending is set from it). */
 export const MAX_BATCH = 10_000;
 
-/** A message as a transport delivers it, before validation. */
-export interface RawDelivery {
+/** A message of the events stream as an ordered reader sees it, before validation. */
+export interface RawMessage {
   subject: string;
   data: Uint8Array;
-  /** JetStream stream sequence, or line number (1-based) in the embedded journal of the subject. */
+  /** Position in the events stream: 1, 2, 3… in stream order (gaps where retention removed messages). */
   seq: number;
-  /** 1 on first delivery. */
+}
+
+/** A message as a durable consumer delivers it, before validation. */
+export interface RawDelivery extends RawMessage {
+  /** 1 on first delivery; kept across restarts by both adapters. */
   deliveryCount: number;
   /** Acknowledges the message; resolves once the transport has recorded the ack. */
   ack(): Promise<void>;
 }
 
-/**
- * How a consumer reads: `durable` resumes after what it acknowledged last time (and records its
- * acks); `replay` reads everything still held from the start and records nothing.
- */
-export type ConsumeMode = 'durable' | 'replay';
-
-/** Options of a raw consumer. */
+/** Options of a durable consumer. */
 export interface RawConsumerOptions {
   name: string;
-  mode: ConsumeMode;
-  /** How long a delivered, unacknowledged message waits before redelivery (JetStream `ack_wait`). */
+  /** How long a delivered, unacknowledged message waits before redelivery (JetStream `ack_wait`; the embedded bus redelivers after a restart). */
   ackWaitMs: number;
 }
 
-/** A consumer pulling raw messages. */
+/** A durable consumer pulling raw messages: it resumes after what it acknowledged. */
 export interface RawConsumer {
   /** Up to `max` messages; waits at most `maxWaitMs` to fill the batch (returns [] when none came). */
   fetch(max: number, maxWaitMs: number): Promise<RawDelivery[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * An ordered reader of the events stream from a sequence number on: it records nothing (no
+ * acks, no server-side state to clean up) and follows the stream as it grows.
+ */
+export interface RawReader {
+  /** Up to `max` messages in stream order; resolves as soon as at least one is there, or with [] after `maxWaitMs`. */
+  next(max: number, maxWaitMs: number): Promise<RawMessage[]>;
   close(): Promise<void>;
 }
 
@@ -50,14 +61,41 @@ export interface RawConsumer {
 export interface RawPublishAck {
   /** True when the de-duplication id was seen before and the message was not stored again. */
   duplicate: boolean;
+  /** The message's sequence in its stream (for a duplicate, the first copy's when the adapter knows it, else 0). */
+  seq: number;
+}
+
+/** The events stream's extent. */
+export interface StreamExtent {
+  /** Sequence of the oldest message still held (lastSeq + 1 when empty). */
+  firstSeq: number;
+  /** Sequence of the newest message (0 when nothing was ever stored). */
+  lastSeq: number;
+}
+
+/** Whether the adapter can reach its storage. */
+export interface TransportHealth {
+  connected: boolean;
+  /** Epoch ms of the last change. */
+  since: number;
+  /** What happened last (a disconnect's reason, "reconnected to …"), or null. */
+  detail: string | null;
 }
 
 /** One adapter. */
 export interface Transport {
   readonly kind: TransportKind;
-  /** Stores `data` on `subject`; `msgId` de-duplicates repeated publishes of the same message. */
+  /** Stores `data` on `subject` (an event subject, or `dlq.…`); `msgId` de-duplicates repeated publishes of the same message. */
   publish(subject: string, data: Uint8Array, msgId: string): Promise<RawPublishAck>;
-  /** Opens a consumer over every event subject (`signals.>` and `feedback.>`). */
+  /** Opens a durable consumer over every event subject (`signals.>` and `feedback.>`). */
   consumer(options: RawConsumerOptions): Promise<RawConsumer>;
+  /** Opens an ordered reader of the events stream from `startSeq` (1 = the beginning; a sequence already removed starts at the oldest held). */
+  reader(startSeq: number): Promise<RawReader>;
+  /** The events stream's first and last sequence now. */
+  extent(): Promise<StreamExtent>;
+  /** Connected or not, now (the embedded journal is always connected). */
+  health(): TransportHealth;
+  /** Calls `listener` on every change of health; returns the unsubscribe function. */
+  onHealth(listener: (health: TransportHealth) => void): () => void;
   close(): Promise<void>;
 }

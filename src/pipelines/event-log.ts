@@ -6,7 +6,9 @@
  * Columns are derived from the event schemas (events/schemas.ts): strings → VARCHAR, date-time
  * strings → TIMESTAMP (UTC), integers → INTEGER, numbers → DOUBLE, booleans → BOOLEAN, objects →
  * STRUCT. The `type` field is implied by the folder and not stored. Reading validates every file
- * against the derived columns and names the file and column that do not match.
+ * against the derived columns and names the file and column that do not match. A field the schema
+ * does not require (one added later, like tip.served's `features`) may be missing from a file
+ * written before it existed: it reads as NULL there. New files always carry every column.
  */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +22,8 @@ import { duckdbMessage, sqlString, type Db } from '../io/duckdb.js';
 export interface EventColumn {
   name: string;
   sqlType: string;
+  /** In the schema's `required`: every file must hold it (an optional one reads as NULL where missing). */
+  required: boolean;
 }
 
 /** SQL table/view name of an event type (`tip.served` → `tip_served`). */
@@ -29,6 +33,7 @@ export function eventTable(type: EventType): string {
 
 interface JsonSchemaNode {
   type?: string;
+  required?: string[];
   format?: string;
   const?: unknown;
   enum?: unknown[];
@@ -66,9 +71,10 @@ function sqlTypeOf(node: JsonSchemaNode): string {
 /** Stored columns of an event type, in schema order (without `type`). */
 export function eventColumns(type: EventType): EventColumn[] {
   const schema = EVENT_SCHEMAS[type] as TSchema as JsonSchemaNode;
+  const required = new Set(schema.required ?? []);
   return Object.entries(schema.properties ?? {})
     .filter(([name]) => name !== 'type')
-    .map(([name, node]) => ({ name, sqlType: sqlTypeOf(node) }));
+    .map(([name, node]) => ({ name, sqlType: sqlTypeOf(node), required: required.has(name) }));
 }
 
 /** `{name: 'TYPE', …}` for DuckDB's read_json `columns` argument. */
@@ -209,7 +215,7 @@ function structFields(sqlType: string): Map<string, string> {
 }
 
 /** Problems reading a stored column as the expected column (empty when compatible). */
-function columnProblems(expected: EventColumn, actualType: string | undefined): string[] {
+function columnProblems(expected: Pick<EventColumn, 'name' | 'sqlType'>, actualType: string | undefined): string[] {
   if (actualType === undefined) return [`missing column "${expected.name}" (${expected.sqlType})`];
   const want = family(expected.sqlType);
   const got = family(actualType);
@@ -247,10 +253,12 @@ export interface AttachedEventLog {
 }
 
 /**
- * Validates the event log at `dir` and creates one view per event type (`tip_served`,
- * `tip_reaction`, `task_created`, `task_completed`, plus `users`) on `db`. A type without files
- * gets an empty view. Throws `not_found` for a missing folder and `invalid_input` naming the file
- * for an unreadable file, a missing or mistyped column, or a log without any event.
+ * Validates the event log at `dir` and creates one view per event type (`eventTable`:
+ * `tip_served`, `tip_reaction`, `tip_reward`, `task_created`, `task_completed`,
+ * `learning_reset`), plus `users`, on `db`. A type without files gets an empty view; an optional
+ * column a file lacks reads as NULL. Throws `not_found` for a missing folder and `invalid_input`
+ * naming the file for an unreadable file, a missing required column or a mistyped column, or a
+ * log without any event.
  */
 export async function attachEventLog(db: Db, dir: string): Promise<AttachedEventLog> {
   if (!(await exists(dir))) {
@@ -264,6 +272,9 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
     const expected = eventColumns(type);
     const files = await eventFiles(dir, type);
     fileCount += files.length;
+    // Files grouped by the optional columns they lack (written before those fields existed):
+    // one read_parquet per group, which selects NULL for them.
+    const groups = new Map<string, { missing: Set<string>; files: string[] }>();
     for (const file of files) {
       let described: { column_name: string; column_type: string }[];
       try {
@@ -275,21 +286,30 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
         });
       }
       const actual = new Map(described.map((d) => [d.column_name, d.column_type]));
-      const problems = expected.flatMap((c) => columnProblems(c, actual.get(c.name)));
+      const missing = expected.filter((c) => !c.required && !actual.has(c.name)).map((c) => c.name);
+      const problems = expected.filter((c) => !missing.includes(c.name)).flatMap((c) => columnProblems(c, actual.get(c.name)));
       if (problems.length > 0) {
         throw invalidInput(`event file ${file} does not match the ${type} schema: ${problems.join('; ')}`, {
           details: { file, problems },
         });
       }
+      const key = missing.join(',');
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, (group = { missing: new Set(missing), files: [] }));
+      group.files.push(file);
     }
-    const select = expected.map((c) => `CAST(${c.name} AS ${c.sqlType}) AS ${c.name}`).join(', ');
     const view = eventTable(type);
     if (files.length === 0) {
       const empty = expected.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ');
       await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${empty} WHERE false`);
     } else {
-      const list = `[${files.map(sqlString).join(', ')}]`;
-      await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${select} FROM read_parquet(${list})`);
+      const selects = [...groups.values()].map((g) => {
+        const select = expected
+          .map((c) => `CAST(${g.missing.has(c.name) ? 'NULL' : c.name} AS ${c.sqlType}) AS ${c.name}`)
+          .join(', ');
+        return `SELECT ${select} FROM read_parquet([${g.files.map(sqlString).join(', ')}])`;
+      });
+      await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${selects.join(' UNION ALL ')}`);
       try {
         const [row] = await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${view}`);
         counts[type] = Number(row?.n ?? 0n);

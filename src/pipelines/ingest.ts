@@ -11,7 +11,9 @@
  * Delivery is at-least-once, the log is effectively-once: messages are acked only after their
  * file is durably in place, so a crash between write and ack redelivers them, and the writer
  * drops events whose event_id is already in the log for that type and day (or earlier in the
- * same batch). Invalid messages never reach this module: the bus dead-letters them.
+ * same batch). Invalid messages never reach this module: the bus dead-letters them. A valid
+ * event DuckDB still refuses is isolated from its batch (appendEvents) and dead-lettered alone
+ * as `unstorable`; the rest of the batch is written and acked.
  * One ingest per log at a time: two concurrent ingests could both write a message that JetStream
  * redelivered to the second while the first was still writing it.
  */
@@ -20,12 +22,12 @@ import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput, invalidUsage } from '../errors.js';
 import type { DeadLetterReason } from '../events/dead-letter.js';
-import type { EventBus } from '../events/event-bus.js';
+import type { EventBus, FetchedEvents } from '../events/event-bus.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
 import { exists, OUTPUT_MARKER, readTextIfExists, writeFileAtomic } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
-import { eventColumns } from './event-log.js';
+import { eventColumns, eventTable } from './event-log.js';
 
 /** The consumer name of `oo-ml ingest` unless told otherwise. */
 export const INGEST_CONSUMER = 'oo-ml-ingest';
@@ -39,7 +41,7 @@ export interface IngestJob {
   tmpDir: string;
   /** Durable consumer name (default INGEST_CONSUMER). */
   consumer?: string;
-  /** Messages per batch (one file per type and day per batch). */
+  /** Messages per batch (one file per type and day per batch; a few more when DuckDB refuses one of them). */
   batchSize: number;
   /** How long a batch waits to fill before it is written. */
   maxWaitMs: number;
@@ -66,7 +68,7 @@ export interface IngestSummary {
   written: Record<EventType, number>;
   /** Valid events not written because their event_id was already in the log or the batch. */
   duplicates: number;
-  /** Messages sent to `dlq.<subject>`. */
+  /** Messages sent to `dlq.<subject>`: refused by the bus, or valid but refused by DuckDB (`unstorable`). */
   deadLettered: number;
   /** Dead-lettered messages per reason. */
   deadLetterReasons: Partial<Record<DeadLetterReason, number>>;
@@ -82,6 +84,16 @@ export interface AppendResult {
   duplicates: number;
   /** New files, relative to the event log folder. */
   files: string[];
+  /** Events the event log cannot store: DuckDB refused each alone. None of their copies was written. */
+  refused: RefusedEvent[];
+}
+
+/** An event DuckDB refused to stage on its own. */
+export interface RefusedEvent {
+  type: EventType;
+  event_id: string;
+  /** Names the event and DuckDB's error. */
+  message: string;
 }
 
 const zeroCounts = (): Record<EventType, number> =>
@@ -110,26 +122,51 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   try {
     await withDb(':memory:', async (db) => {
       let idleSince = performance.now();
-      while (job.signal?.aborted !== true) {
-        const { events, rejected } = await consumer.fetch({ max: job.batchSize, maxWaitMs: job.maxWaitMs });
+      const fetch = (): Promise<FetchedEvents> => consumer.fetch({ max: job.batchSize, maxWaitMs: job.maxWaitMs });
+      // The next batch is fetched (decoded and validated on this thread) while DuckDB writes the
+      // one in hand on its own threads: ~44 % of an ingest's time was fetching (bench:replicas).
+      // At most one fetch is ahead, and a stop still writes and acks what it returned.
+      let ahead: Promise<FetchedEvents> | null = null;
+      for (;;) {
+        const stopping = job.signal?.aborted === true;
+        if (stopping && ahead === null) return;
+        const { events, rejected } = await (ahead ?? fetch());
+        ahead = null;
         if (events.length + rejected.length === 0) {
+          if (stopping) return;
           if (job.untilIdle && performance.now() - idleSince >= job.idleMs) {
             summary.stoppedBy = 'idle';
             return;
           }
           continue;
         }
+        if (!stopping) {
+          ahead = fetch();
+          // Awaited at the next turn; a failure meanwhile must not surface as unhandled.
+          ahead.catch(() => undefined);
+        }
         idleSince = performance.now();
         summary.consumed += events.length + rejected.length;
         summary.deadLettered += rejected.length;
         for (const r of rejected) summary.deadLetterReasons[r.reason] = (summary.deadLetterReasons[r.reason] ?? 0) + 1;
         if (events.length > 0) {
-          const appended = await appendEvents(db, job.eventsDir, job.tmpDir, events.map((d) => d.event), now);
+          const raw = new Map(events.map((d) => [d.event, d.data]));
+          const appended = await appendEvents(db, job.eventsDir, job.tmpDir, events.map((d) => d.event), now, raw);
           for (const t of EVENT_TYPES) summary.written[t] += appended.written[t];
           summary.duplicates += appended.duplicates;
           summary.files.push(...appended.files);
-          // Every event of the batch is now durably in the log (or already was): only now ack.
-          await Promise.all(events.map((d) => d.ack()));
+          const refused = new Map(appended.refused.map((r) => [refusedKey(r.type, r.event_id), r]));
+          // Every other event of the batch is now durably in the log (or already was): only now ack.
+          const stored = refused.size === 0 ? events : events.filter((d) => !refused.has(refusedKey(d.event.type, d.event.event_id)));
+          await Promise.all(stored.map((d) => d.ack()));
+          // An event the log cannot store is parked on dlq.<subject>, never retried forever.
+          for (const d of events) {
+            const r = refused.get(refusedKey(d.event.type, d.event.event_id));
+            if (r === undefined) continue;
+            await d.deadLetter('unstorable', r.message);
+            summary.deadLettered++;
+            summary.deadLetterReasons.unstorable = (summary.deadLetterReasons.unstorable ?? 0) + 1;
+          }
         }
         summary.batches++;
         job.onBatch?.(summary);
@@ -149,6 +186,13 @@ export const INGESTED_MARKER = 'event log holding ingested events';
  * skipping events whose event_id is already stored for that type and day or repeats within
  * `events`. Each file is written under `tmpDir`, fsynced and renamed in; the folder is fsynced
  * so the rename survives a power loss before the caller acks.
+ *
+ * An event DuckDB cannot stage (read into the typed columns, or write to Parquet) does not sink
+ * the others: a refused batch is halved, and each half tried again, down to the single events
+ * DuckDB refuses alone, which come back in `refused` (with every copy of their event_id left
+ * out); k of them among n events cost O(k log n) tries, plus one to write the rest together.
+ * Only errors about the data count (DuckDB's Conversion, Invalid Input and Out of Range errors):
+ * an I/O error, or an unreadable stored file, fails the whole call, and the caller acks nothing.
  */
 export async function appendEvents(
   db: Db,
@@ -156,90 +200,273 @@ export async function appendEvents(
   tmpDir: string,
   events: readonly OoEvent[],
   now: () => Date,
+  raw?: ReadonlyMap<OoEvent, Uint8Array>,
 ): Promise<AppendResult> {
-  const result: AppendResult = { written: zeroCounts(), duplicates: 0, files: [] };
+  const result: AppendResult = { written: zeroCounts(), duplicates: 0, files: [], refused: [] };
   // Marked (once per call) before the first file of this call goes in.
   let marked = false;
-  const byType = new Map<EventType, Map<string, OoEvent>>();
+  const byType = new Map<EventType, Map<string, { event: OoEvent; copies: number }>>();
   for (const e of events) {
     let ids = byType.get(e.type);
     if (ids === undefined) byType.set(e.type, (ids = new Map()));
-    if (ids.has(e.event_id)) result.duplicates++;
-    else ids.set(e.event_id, e);
+    const seen = ids.get(e.event_id);
+    if (seen === undefined) ids.set(e.event_id, { event: e, copies: 1 });
+    else seen.copies++;
   }
   await mkdir(tmpDir, { recursive: true });
   for (const type of EVENT_TYPES) {
     const batch = byType.get(type);
     if (batch === undefined) continue;
-    const columns = eventColumns(type);
-    const ndjson = join(tmpDir, `.ingest-${type}-${randomBytes(6).toString('hex')}.ndjson`);
-    const times = columns.filter((c) => c.sqlType === 'TIMESTAMP').map((c) => c.name);
-    const rows = [...batch.values()].map(({ type: _type, ...row }) => JSON.stringify(utcTimes(row, times)));
-    await writeFile(ndjson, rows.join('\n') + '\n');
+    const stage = (subset: readonly OoEvent[]): Promise<Staging> => stageFiles(db, eventsDir, tmpDir, type, subset, now, raw);
+    const staged = await stageIsolating([...batch.values()].map((b) => b.event), stage);
+    const refused = new Set(staged.refused.map((r) => r.event.event_id));
+    for (const [id, { copies }] of batch) if (!refused.has(id)) result.duplicates += copies - 1;
+    result.duplicates += staged.duplicates;
+    for (const r of staged.refused) {
+      result.refused.push({ type, event_id: r.event.event_id, message: `the event log cannot store ${type} ${r.event.event_id}: DuckDB refused it: ${r.error}` });
+    }
     try {
-      // Same JSON → column mapping as writeEventLog, so ingested and synthesized files agree.
-      const columnsArg = `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.sqlType)}`).join(', ')}}`;
-      await db.run(
-        `CREATE OR REPLACE TEMP TABLE ingest_stage AS SELECT *, strftime(ts, '%Y-%m-%d') AS ingest_day ` +
-          `FROM read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${columnsArg})`,
-      );
-      const days = await db.rows<{ day: string }>('SELECT DISTINCT ingest_day AS day FROM ingest_stage ORDER BY day');
-      for (const { day } of days) {
-        const dayDir = join(eventsDir, type, `day=${day}`);
-        const inDay = `ingest_day = ${sqlString(day)}`;
-        const staged = await countRows(db, `SELECT count(*) AS n FROM ingest_stage WHERE ${inDay}`);
-        const stored = await parquetFiles(dayDir);
-        if (stored.length > 0) {
-          try {
-            await db.run(
-              `DELETE FROM ingest_stage WHERE ${inDay} AND event_id IN ` +
-                `(SELECT event_id FROM read_parquet([${stored.map(sqlString).join(', ')}]))`,
-            );
-          } catch (e) {
-            throw invalidInput(`event files in ${dayDir} cannot be read: ${duckdbMessage(e)}`, {
-              hint: 'remove or regenerate the unreadable file; the ingest never rewrites existing files',
-              details: { dir: dayDir },
-            });
-          }
+      while (staged.files.length > 0) {
+        const file = staged.files[0]!;
+        const dayDir = join(eventsDir, type, `day=${file.day}`);
+        await fsyncPath(file.tmp);
+        // The log now holds events that only the bus had: it is no longer a pure synth output
+        // that `data synth` may replace (io/atomic.ts assertReplaceable), and says so.
+        if (!marked) {
+          const marker = join(eventsDir, OUTPUT_MARKER);
+          if ((await readTextIfExists(marker)) !== `${INGESTED_MARKER}\n`) await writeFileAtomic(marker, `${INGESTED_MARKER}\n`);
+          marked = true;
         }
-        const n = await countRows(db, `SELECT count(*) AS n FROM ingest_stage WHERE ${inDay}`);
-        result.duplicates += staged - n;
-        if (n === 0) continue;
-        const name = `ingest-${now().toISOString().replace(/[-:.]/g, '')}-${randomBytes(6).toString('hex')}.parquet`;
-        const tmp = join(tmpDir, `.${name}`);
-        await db.run(
-          `COPY (SELECT * EXCLUDE (ingest_day) FROM ingest_stage WHERE ${inDay} ORDER BY ts, event_id) ` +
-            `TO ${sqlString(tmp)} (FORMAT parquet)`,
-        );
-        try {
-          await fsyncPath(tmp);
-          // The log now holds events that only the bus had: it is no longer a pure synth output
-          // that `data synth` may replace (io/atomic.ts assertReplaceable), and says so.
-          if (!marked) {
-            const marker = join(eventsDir, OUTPUT_MARKER);
-            if ((await readTextIfExists(marker)) !== `${INGESTED_MARKER}\n`) await writeFileAtomic(marker, `${INGESTED_MARKER}\n`);
-            marked = true;
-          }
-          const createdDay = !(await exists(dayDir));
-          await mkdir(dayDir, { recursive: true });
-          await rename(tmp, join(dayDir, name));
-          await fsyncPath(dayDir);
-          if (createdDay) {
-            await fsyncPath(join(eventsDir, type));
-            await fsyncPath(eventsDir);
-          }
-        } finally {
-          await rm(tmp, { force: true });
+        const createdDay = !(await exists(dayDir));
+        await mkdir(dayDir, { recursive: true });
+        await rename(file.tmp, join(dayDir, file.name));
+        staged.files.shift();
+        await noteStored(db, eventsDir, type, file.day, join(dayDir, file.name));
+        await fsyncPath(dayDir);
+        if (createdDay) {
+          await fsyncPath(join(eventsDir, type));
+          await fsyncPath(eventsDir);
         }
-        result.written[type] += n;
-        result.files.push(`${type}/day=${day}/${name}`);
+        result.written[type] += file.rows;
+        result.files.push(`${type}/day=${file.day}/${file.name}`);
       }
-      await db.run('DROP TABLE ingest_stage');
     } finally {
-      await rm(ndjson, { force: true });
+      await removeFiles(staged.files);
     }
   }
   return result;
+}
+
+/** A Parquet file staged under the temporaries folder, not yet renamed into its day folder. */
+interface StagedFile {
+  day: string;
+  /** Its path under the temporaries folder. */
+  tmp: string;
+  /** Its name in the day folder. */
+  name: string;
+  rows: number;
+}
+
+/** What staging some events did: their files, or DuckDB's refusal of them (and nothing left behind). */
+type Staging = { ok: true; files: StagedFile[]; duplicates: number } | { ok: false; error: string };
+
+/** Staged files of many tries, and the events DuckDB refused alone. */
+interface IsolatedStaging {
+  files: StagedFile[];
+  duplicates: number;
+  refused: { event: OoEvent; error: string }[];
+}
+
+/**
+ * Stages `events` with `stage`; when DuckDB refuses them, stages each half, halving a refused
+ * half again, down to the events it refuses alone. Every event ends up in staged files or in
+ * `refused`. The accepted events are then staged once more together, so a day gets one file
+ * again; should DuckDB refuse them together (an error no single event causes), the files of the
+ * halves stay. On an error that is not a refusal, the files staged so far are removed.
+ */
+async function stageIsolating(events: readonly OoEvent[], stage: (subset: readonly OoEvent[]) => Promise<Staging>): Promise<IsolatedStaging> {
+  const out: IsolatedStaging = { files: [], duplicates: 0, refused: [] };
+  const visit = async (subset: readonly OoEvent[]): Promise<void> => {
+    const staged = await stage(subset);
+    if (staged.ok) {
+      out.files.push(...staged.files);
+      out.duplicates += staged.duplicates;
+    } else if (subset.length === 1) {
+      out.refused.push({ event: subset[0]!, error: staged.error });
+    } else {
+      const mid = Math.ceil(subset.length / 2);
+      await visit(subset.slice(0, mid));
+      await visit(subset.slice(mid));
+    }
+  };
+  try {
+    await visit(events);
+    if (out.refused.length === 0 || out.files.length <= 1) return out;
+    const refused = new Set(out.refused.map((r) => r.event));
+    const together = await stage(events.filter((e) => !refused.has(e)));
+    if (!together.ok) return out;
+    const halves = out.files;
+    out.files = together.files;
+    out.duplicates = together.duplicates;
+    await removeFiles(halves);
+    return out;
+  } catch (e) {
+    await removeFiles(out.files);
+    throw e;
+  }
+}
+
+/**
+ * Writes `events` (one type, distinct event_ids) as one Parquet file per UTC day under `tmpDir`,
+ * leaving out the events already stored in that day's folder. Nothing is renamed in. When DuckDB
+ * refuses the data, the refusal is returned and no file is left behind.
+ */
+async function stageFiles(
+  db: Db,
+  eventsDir: string,
+  tmpDir: string,
+  type: EventType,
+  events: readonly OoEvent[],
+  now: () => Date,
+  raw?: ReadonlyMap<OoEvent, Uint8Array>,
+): Promise<Staging> {
+  const columns = eventColumns(type);
+  const ndjson = join(tmpDir, `.ingest-${type}-${randomBytes(6).toString('hex')}.ndjson`);
+  const times = columns.filter((c) => c.sqlType === 'TIMESTAMP').map((c) => c.name);
+  const files: StagedFile[] = [];
+  let staged = false;
+  try {
+    await writeFile(ndjson, ndjsonOf(events, times, raw));
+    // Same JSON → column mapping as writeEventLog, so ingested and synthesized files agree.
+    const columnsArg = `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.sqlType)}`).join(', ')}}`;
+    const read = await refusal(
+      db,
+      `CREATE OR REPLACE TEMP TABLE ingest_stage AS SELECT *, strftime(ts, '%Y-%m-%d') AS ingest_day ` +
+        `FROM read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${columnsArg})`,
+    );
+    if (read !== null) return { ok: false, error: read };
+    let duplicates = 0;
+    const days = await db.rows<{ day: string }>('SELECT DISTINCT ingest_day AS day FROM ingest_stage ORDER BY day');
+    for (const { day } of days) {
+      const inDay = `ingest_day = ${sqlString(day)}`;
+      const before = await countRows(db, `SELECT count(*) AS n FROM ingest_stage WHERE ${inDay}`);
+      const seen = await storedIds(db, eventsDir, type, day);
+      if (seen !== null) await db.run(`DELETE FROM ingest_stage WHERE ${inDay} AND event_id IN (SELECT event_id FROM ${seen})`);
+      const rows = await countRows(db, `SELECT count(*) AS n FROM ingest_stage WHERE ${inDay}`);
+      duplicates += before - rows;
+      if (rows === 0) continue;
+      const name = `ingest-${now().toISOString().replace(/[-:.]/g, '')}-${randomBytes(6).toString('hex')}.parquet`;
+      const file: StagedFile = { day, tmp: join(tmpDir, `.${name}`), name, rows };
+      files.push(file);
+      const written = await refusal(
+        db,
+        `COPY (SELECT * EXCLUDE (ingest_day) FROM ingest_stage WHERE ${inDay} ORDER BY ts, event_id) ` +
+          `TO ${sqlString(file.tmp)} (FORMAT parquet)`,
+      );
+      if (written !== null) return { ok: false, error: written };
+    }
+    staged = true;
+    return { ok: true, files, duplicates };
+  } finally {
+    if (!staged) await removeFiles(files);
+    await rm(ndjson, { force: true });
+    await db.run('DROP TABLE IF EXISTS ingest_stage');
+  }
+}
+
+/**
+ * The NDJSON a batch is staged from: each event's payload exactly as the bus stored it (compact
+ * JSON; read_json takes the declared columns and ignores `type`), or re-serialised when it has
+ * an offset time to convert to UTC (see utcTimes) or came without its bytes.
+ */
+function ndjsonOf(events: readonly OoEvent[], times: readonly string[], raw: ReadonlyMap<OoEvent, Uint8Array> | undefined): Buffer {
+  const parts: Uint8Array[] = [];
+  const NL = Buffer.from('\n');
+  for (const e of events) {
+    const bytes = raw?.get(e);
+    const row = e as unknown as Record<string, unknown>;
+    if (bytes !== undefined && times.every((t) => typeof row[t] !== 'string' || (row[t] as string).endsWith('Z'))) {
+      parts.push(bytes, NL);
+    } else {
+      const { type: _type, ...rest } = e;
+      parts.push(Buffer.from(JSON.stringify(utcTimes(rest, times))), NL);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * The event_ids already in the log for one type and day, as a DuckDB table of this ingest's
+ * session: read from the day's Parquet files the first time the day is written to, then kept
+ * up to date with every file this session renames in (noteStored). De-duplicating a batch is
+ * then a hash join with it, instead of reading every file of the day again for each batch
+ * (which made an ingest quadratic in the day's size). Memory: ~40 bytes per id of the days held;
+ * at most DAY_TABLES days per type are held, the least recently written dropped (and read again
+ * from the files should they be written to later). Null when the day has no file yet.
+ */
+async function storedIds(db: Db, eventsDir: string, type: EventType, day: string): Promise<string | null> {
+  let tables = SEEN.get(db);
+  if (tables === undefined) SEEN.set(db, (tables = new Map()));
+  const key = `${type}/${day}`;
+  const known = tables.get(key);
+  if (known !== undefined) {
+    tables.delete(key);
+    tables.set(key, known); // most recently used last
+    return known;
+  }
+  const dayDir = join(eventsDir, type, `day=${day}`);
+  const stored = await parquetFiles(dayDir);
+  if (stored.length === 0) return null;
+  const table = `seen_${eventTable(type)}_${day.replaceAll('-', '_')}`;
+  try {
+    await db.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT event_id FROM read_parquet([${stored.map(sqlString).join(', ')}])`);
+  } catch (e) {
+    throw invalidInput(`event files in ${dayDir} cannot be read: ${duckdbMessage(e)}`, {
+      hint: 'remove or regenerate the unreadable file; the ingest never rewrites existing files',
+      details: { dir: dayDir },
+    });
+  }
+  tables.set(key, table);
+  const ofType = [...tables.keys()].filter((k) => k.startsWith(`${type}/`));
+  if (ofType.length > DAY_TABLES) {
+    const oldest = ofType[0]!;
+    await db.run(`DROP TABLE IF EXISTS ${tables.get(oldest)!}`);
+    tables.delete(oldest);
+  }
+  return table;
+}
+
+/** Adds the ids of a file just renamed into a day folder to that day's table (when it is held; else it is read with the day). */
+async function noteStored(db: Db, eventsDir: string, type: EventType, day: string, file: string): Promise<void> {
+  const table = SEEN.get(db)?.get(`${type}/${day}`);
+  if (table === undefined) {
+    await storedIds(db, eventsDir, type, day);
+    return;
+  }
+  await db.run(`INSERT INTO ${table} SELECT event_id FROM read_parquet(${sqlString(file)})`);
+}
+
+/** Day tables held per event type (storedIds). */
+const DAY_TABLES = 4;
+const SEEN = new WeakMap<Db, Map<string, string>>();
+
+// DuckDB's errors about the data it was given; anything else (I/O, memory, a bug) is not the
+// events' fault, and halving the batch would only dead-letter good events.
+const DATA_ERROR = /^(Conversion|Invalid Input|Out of Range) Error: /;
+
+/** Runs `sql`: null when it succeeds, DuckDB's message when it refuses the data; other errors are thrown. */
+async function refusal(db: Db, sql: string): Promise<string | null> {
+  try {
+    await db.run(sql);
+    return null;
+  } catch (e) {
+    if (e instanceof Error && DATA_ERROR.test(e.message)) return duckdbMessage(e);
+    throw e;
+  }
+}
+
+async function removeFiles(files: readonly StagedFile[]): Promise<void> {
+  await Promise.all(files.map((f) => rm(f.tmp, { force: true })));
 }
 
 /**
@@ -255,6 +482,8 @@ function utcTimes(row: Record<string, unknown>, columns: readonly string[]): Rec
   }
   return out;
 }
+
+const refusedKey = (type: EventType, eventId: string): string => `${type}\u0000${eventId}`;
 
 async function countRows(db: Db, sql: string): Promise<number> {
   const [row] = await db.rows<{ n: bigint }>(sql);

@@ -12,7 +12,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as ajvFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, FastifyBaseLogger } from 'fastify';
-import { HTTP_STATUS } from '../errors.js';
+import { HTTP_STATUS, invalidInput } from '../errors.js';
+import { illFormedStrings, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
 import { handleError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
@@ -23,7 +24,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { rewardRoutes } from './routes/reward.js';
 import { scoreRoutes } from './routes/score.js';
 import { statsRoutes } from './routes/stats.js';
-import { createServing, DEFAULT_LIMITS, type Serving } from './serving.js';
+import { createServing, DEFAULT_LIMITS, type Serving } from './serving/serving.js';
 
 type AjvPlugin = NonNullable<NonNullable<FastifyServerOptions['ajv']>['plugins']>[number];
 // ajv-formats is CommonJS: module.exports is the plugin at runtime, while its typings describe
@@ -72,6 +73,19 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
+  });
+
+  // A string that is not Unicode (a lone surrogate, which JSON admits as an escape) is refused at
+  // the edge, naming the field: the event log could not store it (validation.ts). One walk of
+  // the parsed body, allocation-free when it is well-formed.
+  app.addHook('preValidation', (request, _reply, done) => {
+    const body = request.body;
+    if (typeof body !== 'object' || body === null || wellFormed(body)) {
+      done();
+      return;
+    }
+    const issues = illFormedStrings(body);
+    done(invalidInput(`body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: issues }));
   });
 
   // One callback-style hook (no promise per request) records request metrics by route pattern

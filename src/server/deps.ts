@@ -1,13 +1,14 @@
 /**
  * What the server needs from the outside, as small interfaces. The app (`buildApp`) depends on
  * these only; the registry, the event bus and the tip writer are plugged in by `oo-ml serve`
- * (src/cli/commands/serve.ts) or by tests. Embedded defaults live beside this file:
- * `registry-policies.ts`, `bus-event-sink.ts` (the event bus: embedded journal or NATS), `memory-event-sink.ts`,
- * `reset-marker.ts`; the tip writer is src/prompts' `createTipWriter` (embedded template, or an
- * OpenAI-compatible model when `LLM_BASE_URL` is set).
+ * (src/cli/serve-wiring.ts) or by tests. The registry-backed provider lives beside this file
+ * (`registry-policies.ts`); the bus is src/events' `EventBus` (embedded journal, or NATS
+ * JetStream with NATS_URL); the tip writer is src/prompts' `createTipWriter` (embedded
+ * template, or an OpenAI-compatible model when `LLM_BASE_URL` is set).
  */
 import type { FastifyServerOptions } from 'fastify';
-import type { TipReactionEvent, TipRewardEvent, TipServedEvent } from '../events/schemas.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { LearningResetEvent, TipReactionEvent, TipRewardEvent, TipServedEvent } from '../events/schemas.js';
 import { eventSubject, type EventSubject } from '../events/subjects.js';
 import type { ExperimentsConfig } from '../experiments/assignment.js';
 import type { SnapshotIndex } from '../features/snapshot.js';
@@ -15,7 +16,7 @@ import type { VectorLayoutName } from '../features/vectors.js';
 import type { Policy } from '../policies/policy.js';
 import type { TipWriter } from '../prompts/tip-writer.js';
 import type { Rng } from '../random/rng.js';
-import type { OnlineCheckpointStore } from './online-checkpoint.js';
+import type { ServeIds } from './online-learning/serve-id.js';
 
 /** One policy ready to serve: implementation, its state, the registry version it came from. */
 export interface LoadedPolicy {
@@ -55,61 +56,38 @@ export interface SnapshotProvider {
 }
 
 /** The events the server records. */
-export type ServerEvent = TipServedEvent | TipReactionEvent | TipRewardEvent;
+export type ServerEvent = TipServedEvent | TipReactionEvent | TipRewardEvent | LearningResetEvent;
 
-/**
- * Where serves and reactions go (an event bus, a journal…). `publish` resolves once the event
- * is accepted; `readAll` replays what was published before, in order, to rebuild online state
- * at start. An implementation without `readAll` means online state starts from the registry.
- */
-export interface EventSink {
-  publish(subject: string, event: ServerEvent): Promise<void>;
-  /** What the sink holds and has failed to store so far (exported by /metrics); absent for sinks that never queue (no oo_ml_event_* metrics then). */
-  health?(): EventSinkHealth;
-  /** The stored server events in time order; with `sinceMs`, only those at or after it (a hint: more may come). */
-  readAll?(sinceMs?: number): AsyncIterable<ServerEvent>;
-  /** Resolves when every accepted event is written (called on shutdown). */
-  flush?(): Promise<void>;
-  close?(): Promise<void>;
-}
-
-/** An event sink's backlog and failures, read at scrape time. */
-export interface EventSinkHealth {
-  /** Events accepted but not yet stored. */
-  queued: number;
-  /** Publishes waiting for room in a full queue. */
-  waiting: number;
-  /** Publish attempts the bus refused (each is retried, or spilled when the bus calls the event invalid). */
-  refused: number;
-  /** Events written to the spill file instead of the bus. */
-  spilled: number;
-}
-
-/** Persists the time of the last `/admin/reset`, so a restart does not replay older events. */
-export interface ResetMarker {
-  read(): Promise<number | null>;
-  write(epochMs: number): Promise<void>;
-}
-
-/** Bounds and sizes; every field has a documented default (see app.ts). */
+/** Bounds and sizes; every field has a documented default (serving/context.ts DEFAULT_LIMITS). */
 export interface ServerLimits {
-  /** Pending serves kept for rewards (default 200 000; the oldest are dropped first). */
-  maxPendingServes?: number;
-  /** How long a serve can be rewarded (default the reward window, 24 h). */
-  pendingTtlMs?: number;
+  /** Serves kept in memory for their reward (default 1,048,576, ~125 MB); older ones are read from disk. */
+  hotServes?: number;
+  /** How long after a serve its reward is learned (default the reward window, 24 h). */
+  rewardWindowMs?: number;
+  /** Most rewards waiting for a serve the stream has not delivered yet (default 100,000). */
+  orphanLimit?: number;
+  /** How long (event time) such a reward waits before it is counted unmatched (default 1 h). */
+  orphanWaitMs?: number;
   /** Largest accepted request body in bytes (default 256 KiB; larger → 413). */
   bodyLimitBytes?: number;
   /** /score latencies kept per policy and variant for quantiles (default 4096, most recent). */
   latencySamples?: number;
-  /** How often online learning is checkpointed when a checkpoint store is given (default 5 min; 0: only on reload, reset and shutdown). */
+  /** How often online learning is checkpointed (default 5 min; 0: only on reload, reset and shutdown). */
   checkpointIntervalMs?: number;
+  /** How long /reward waits for this replica's fold to apply the reward it published (default 2 s; then `queued`). */
+  rewardWaitMs?: number;
+  /** How long /reward and /generate wait for a serve this replica has not folded yet (default 2 s). */
+  serveWaitMs?: number;
 }
 
 /** Everything `buildApp` is given. */
 export interface ServerDeps {
   policies: PolicyProvider;
   snapshot: SnapshotProvider;
-  events: EventSink;
+  /** The event bus: serves and rewards are published to it, and online learning folds its stream. */
+  bus: EventBus;
+  /** This replica's own folder: the spill, the serve window, the checkpoint (one folder per replica). */
+  stateDir: string;
   /** Writes /generate's text and names the prompt version recorded on each serve. */
   tipWriter: TipWriter;
   now(): Date;
@@ -121,11 +99,10 @@ export interface ServerDeps {
   experiments?: ExperimentsConfig;
   /** Bearer token of /admin/*; when absent the admin routes answer 404 (disabled). */
   adminToken?: string;
-  /** Serve and event ids (default crypto.randomUUID). */
+  /** Serve ids (default: a random issuer per process). */
+  serveIds?: ServeIds;
+  /** Event ids (default: a random 96-bit prefix per process and a counter). */
   newId?(): string;
-  resetMarker?: ResetMarker;
-  /** Where online learning is checkpointed (online-checkpoint.ts); without it a restart replays the whole bus. */
-  checkpoints?: OnlineCheckpointStore;
   limits?: ServerLimits;
   /** Fastify logger setting (default: warnings and errors to stdout). */
   logger?: FastifyServerOptions['logger'];
@@ -136,4 +113,5 @@ export const SUBJECTS: Readonly<Record<ServerEvent['type'], EventSubject>> = {
   'tip.served': eventSubject('signals', 'tip.served'),
   'tip.reaction': eventSubject('feedback', 'tip.reaction'),
   'tip.reward': eventSubject('feedback', 'tip.reward'),
+  'learning.reset': eventSubject('signals', 'learning.reset'),
 };

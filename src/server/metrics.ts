@@ -8,7 +8,8 @@
  * (also through `.labels()` children), which cost more per /score than the decision itself.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import type { EventSinkHealth } from './deps.js';
+import type { OnlineLearning } from './online-learning/online-learning.js';
+import { REWARD_OUTCOMES } from './online-learning/fold.js';
 
 /** A counter cell of one label set. */
 export interface CounterCell {
@@ -24,8 +25,8 @@ export interface ServerMetrics {
   served(policy: string, variant: string): CounterCell;
   /** Shadow decisions recorded. */
   shadowServed(policy: string): CounterCell;
-  /** Rewards received, by outcome (applied, repeat, version_changed). */
-  rewarded(policy: string, outcome: 'applied' | 'repeat' | 'version_changed'): CounterCell;
+  /** /reward calls answered, by the serve's policy and the answer's outcome (applied, duplicate, queued, …). */
+  rewarded(policy: string, outcome: string): CounterCell;
   /** Tips written by /generate, by the writer that produced them and whether the LLM fell back. */
   generated(provider: string, outcome: 'ok' | 'fallback'): CounterCell;
   shadowFailures: Counter<'policy'>;
@@ -99,11 +100,12 @@ function cellHistogram(registry: Registry, name: string, help: string): (labels:
 }
 
 /**
- * Creates the metrics; `pendingSize` and `sinkHealth` are read at scrape time. Without
- * `sinkHealth` (a sink that never queues) the oo_ml_event_* metrics are not exported at all,
- * rather than as zeros that would read as a healthy bus.
+ * Creates the metrics; online learning (`learning()`, null until it exists) is read at scrape
+ * time: the bus and its spill (an outage shows here as `oo_ml_event_bus_connected 0` and a
+ * growing `oo_ml_spill_backlog` while /score keeps answering), the fold's position and reward
+ * outcomes, the serve window's size.
  */
-export function createServerMetrics(pendingSize: () => number, sinkHealth?: () => EventSinkHealth): ServerMetrics {
+export function createServerMetrics(learning: () => OnlineLearning | null): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = cellCounter(registry, 'oo_ml_http_requests_total', 'HTTP requests by method, route and status', ['method', 'route', 'status']);
@@ -113,7 +115,7 @@ export function createServerMetrics(pendingSize: () => number, sinkHealth?: () =
   const perRequest = new Map<string, Map<string, Map<number, { count: CounterCell; observe: (seconds: number) => void }>>>();
   const served = cellCounter(registry, 'oo_ml_serves_total', 'Decisions served by policy and experiment variant (shadows excluded)', ['policy', 'variant']);
   const shadowServed = cellCounter(registry, 'oo_ml_shadow_serves_total', 'Shadow decisions recorded, by shadow policy', ['policy']);
-  const rewarded = cellCounter(registry, 'oo_ml_rewards_total', 'Rewards received, by serving policy and outcome (applied, repeat, version_changed)', ['policy', 'outcome']);
+  const rewarded = cellCounter(registry, 'oo_ml_reward_calls_total', '/reward calls answered, by the serve\'s policy and outcome', ['policy', 'outcome']);
   const generated = cellCounter(registry, 'oo_ml_tips_generated_total', 'Tips written by /generate, by writer (template, openai-compatible) and outcome (ok, fallback)', ['provider', 'outcome']);
   const shadowFailures = new Counter({
     name: 'oo_ml_shadow_failures_total',
@@ -123,50 +125,60 @@ export function createServerMetrics(pendingSize: () => number, sinkHealth?: () =
   });
   const eventFailures = new Counter({
     name: 'oo_ml_event_publish_failures_total',
-    help: 'Events the sink refused, by event type',
+    help: 'Events neither the bus nor the local spill took (answered 503), by event type',
     labelNames: ['type'] as const,
     registers: [registry],
   });
   const ready = new Gauge({ name: 'oo_ml_ready', help: '1 when snapshot and champion are loaded', registers: [registry] });
-  new Gauge({
-    name: 'oo_ml_pending_serves',
-    help: 'Serves held for a reward',
+  const gauge = (name: string, help: string, read: (l: OnlineLearning) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const l = learning();
+        if (l !== null) this.set(read(l));
+      },
+    });
+  };
+  // Totals kept elsewhere only grow; a counter mirrors them (reset, then add the total).
+  const counter = (name: string, help: string, read: (l: OnlineLearning) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const l = learning();
+        if (l === null) return;
+        this.reset();
+        this.inc(read(l));
+      },
+    });
+  };
+  gauge('oo_ml_event_bus_connected', '1 while the event bus is reachable', (l) => (l.publisherHealth().busConnected ? 1 : 0));
+  gauge('oo_ml_event_bus_degraded', '1 while events go to the local spill (the bus is down, or the spill is still draining)', (l) => (l.publisherHealth().mode === 'spill' ? 1 : 0));
+  gauge('oo_ml_spill_backlog', 'Events in the local spill not yet on the bus', (l) => l.publisherHealth().backlog);
+  counter('oo_ml_events_spilled_total', 'Events written to the local spill instead of the bus', (l) => l.publisherHealth().spilledTotal);
+  counter('oo_ml_events_drained_total', 'Spilled events published to the bus once it was back', (l) => l.publisherHealth().drainedTotal);
+  counter('oo_ml_event_bus_refusals_total', 'Publish attempts the bus did not take (each spilled or retried)', (l) => l.publisherHealth().refusedTotal);
+  counter('oo_ml_events_rejected_total', 'Events the bus refused as invalid (kept in rejected.ndjson)', (l) => l.publisherHealth().rejectedTotal);
+  gauge('oo_ml_fold_position', 'Last events-stream sequence online learning folded', (l) => l.fold.position);
+  gauge('oo_ml_fold_waiting_rewards', 'Rewards waiting for a serve the stream has not delivered yet', (l) => l.fold.waiting);
+  gauge('oo_ml_serve_window_hot_records', 'Serves held in memory for their reward', (l) => l.window.stats().hotRecords);
+  gauge('oo_ml_serve_window_cold_bytes', 'Bytes of serves kept on disk for their reward', (l) => l.window.stats().coldBytes);
+  new Counter({
+    name: 'oo_ml_fold_rewards_total',
+    help: 'Reward events folded, by outcome (applied, duplicate, expired, version_changed, before_reset, unmatched, …)',
+    labelNames: ['outcome'] as const,
     registers: [registry],
     collect() {
-      this.set(pendingSize());
+      const l = learning();
+      if (l === null) return;
+      this.reset();
+      const counts = l.fold.counters.rewards;
+      for (const o of REWARD_OUTCOMES) if (o !== 'waiting') this.inc({ outcome: o }, counts[o]);
     },
   });
-  // The event sink's backlog and failures: an outage of the bus shows here long before the
-  // queue is full and /score starts answering 503. (Each metric reads the sink itself: four
-  // cheap getters, and a metric read alone is never stale.)
-  if (sinkHealth !== undefined) {
-    const gauge = (name: string, help: string, pick: (h: EventSinkHealth) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.set(pick(sinkHealth()));
-        },
-      });
-    };
-    // The sink's own counts only grow; a counter mirrors them (reset, then add the total).
-    const counter = (name: string, help: string, pick: (h: EventSinkHealth) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(pick(sinkHealth()));
-        },
-      });
-    };
-    gauge('oo_ml_event_queue_depth', 'Events accepted by the server but not yet stored on the event bus', (h) => h.queued);
-    gauge('oo_ml_event_publishes_waiting', 'Publishes waiting for room in the full event queue (refused with 503 if none comes in time)', (h) => h.waiting);
-    counter('oo_ml_event_bus_refusals_total', 'Publish attempts the event bus refused (each retried with backoff, or spilled if the event is invalid)', (h) => h.refused);
-    counter('oo_ml_events_spilled_total', 'Events written to the spill file instead of the event bus', (h) => h.spilled);
-  }
   return {
     registry,
     request(method, route, status, seconds) {

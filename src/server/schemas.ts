@@ -8,6 +8,7 @@ import Type, { type Static, type TSchema } from 'typebox';
 import { REACTIONS } from '../events/schemas.js';
 import { ARM_IDS } from '../features/arms.js';
 import { PROFILE_FEATURES } from '../features/registry.js';
+import { REWARD_OUTCOMES, type RewardOutcome } from './online-learning/fold.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 200 });
 const Timestamp = Type.String({ format: 'date-time' });
@@ -94,6 +95,7 @@ export type ScoreResponse = Static<typeof ScoreResponse>;
 export const RewardBody = Type.Object(
   {
     serve_id: Id,
+    user_id: Type.Optional({ ...Id, description: "the serve's user: checked when the replica knows the serve, and lets a reaction be recorded before its serve reached this replica" }),
     reaction: Type.Optional(Type.Enum(REACTIONS)),
     dwell_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     reward: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
@@ -103,17 +105,25 @@ export const RewardBody = Type.Object(
 /** The /reward body's type. */
 export type RewardBody = Static<typeof RewardBody>;
 
-/** What a reward did. */
+/** What /reward answers: the fold's outcome on this replica, or `queued` when it was not folded here yet. */
+export const REWARD_ANSWERS: readonly (RewardOutcome | 'queued')[] = [...REWARD_OUTCOMES, 'queued'];
+
+/** What a reward did (the fold's outcome on this replica, or `queued`). */
 export const RewardResponse = Type.Object(
   {
     serve_id: Type.String(),
-    /** True when this call updated the policy. */
+    /** The recorded reaction's event id (null when nothing was recorded: a known duplicate). */
+    event_id: Nullable(Type.String()),
+    outcome: Type.Enum(REWARD_ANSWERS, {
+      description: 'applied: learned; queued: recorded, not folded here yet (learned when it is); the others: recorded, not learned (see reason)',
+    }),
+    /** True when the reward updated the policy. */
     applied: Type.Boolean(),
-    /** The serve's reward (the first one given, for a repeated call). */
-    reward: Type.Number(),
-    policy: Type.String(),
+    /** The value learned, or that would have been (null when not known here). */
+    reward: Nullable(Type.Number()),
+    policy: Nullable(Type.String()),
     model_version: Nullable(Type.String()),
-    /** Why nothing was applied (repeat, policy version replaced), else null. */
+    /** Why nothing was learned, else null. */
     reason: Nullable(Type.String()),
   },
   { additionalProperties: false },
@@ -185,12 +195,62 @@ export const PolicyStats = Type.Object(
   { additionalProperties: false },
 );
 
+const Count = Type.Integer({ minimum: 0 });
+
+/** The event bus as this replica sees it. */
+export const BusStats = Type.Object(
+  {
+    kind: Type.String(),
+    connected: Type.Boolean(),
+    /** `spill` while events go to the local spill (bus down, or the spill draining). */
+    mode: Type.Union([Type.Literal('direct'), Type.Literal('spill')]),
+    spill_backlog: Count,
+    spilled_total: Count,
+    drained_total: Count,
+    refused_total: Count,
+    rejected_total: Count,
+    last_error: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+/** Online learning of this replica: the fold over the events stream. */
+export const LearningStats = Type.Object(
+  {
+    /** Last stream sequence folded. */
+    position: Count,
+    /** Newest event time folded. */
+    event_time: Nullable(Type.String()),
+    /** Per loaded policy: online updates and the digest of its live state (equal on replicas that folded the same stream). */
+    policies: Type.Array(
+      Type.Object(
+        { name: Type.String(), model_version: Nullable(Type.String()), updates: Count, digest: Type.String(), served: Type.Boolean() },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Reward events folded, by outcome. */
+    rewards: Type.Record(Type.String(), Count),
+    serves: Count,
+    shadow_serves: Count,
+    legacy_serves: Count,
+    duplicate_serves: Count,
+    resets: Count,
+    invalid_messages: Count,
+    waiting_rewards: Count,
+    serve_window: Type.Object(
+      { hot_records: Count, hot_bytes: Count, cold_files: Count, cold_bytes: Count, issuers: Count, forgotten: Count },
+      { additionalProperties: false },
+    ),
+    last_checkpoint: Nullable(Type.Object({ written_at: Type.String(), position: Count }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
 /** `GET /stats`. */
 export const StatsResponse = Type.Object(
   {
     since: Type.String(),
     snapshot_id: Nullable(Type.String()),
-    pending_serves: Type.Integer(),
     policies: Type.Array(PolicyStats),
     prompt_versions: Type.Array(
       Type.Object(
@@ -202,6 +262,8 @@ export const StatsResponse = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    learning: LearningStats,
+    bus: BusStats,
   },
   { additionalProperties: false },
 );
@@ -222,6 +284,11 @@ export const ReadyResponse = Type.Object(
     champion: Type.String(),
     model_version: Nullable(Type.String()),
     shadows: Type.Array(Type.String()),
+    /** The event bus: `degraded` while events go to the local spill (still serving). */
+    bus: Type.Object(
+      { kind: Type.String(), connected: Type.Boolean(), degraded: Type.Boolean(), spill_backlog: Count },
+      { additionalProperties: false },
+    ),
     warnings: Type.Array(Type.String()),
   },
   { additionalProperties: false },
@@ -240,21 +307,30 @@ export const ReloadResponse = Type.Object(
     policies: Type.Array(LoadedPolicyInfo),
     ready: Type.Boolean(),
     reasons: Type.Array(Type.String()),
+    /** The stream replayed into policy versions the reload brought in. */
+    replayed: Type.Object({ events: Count, updates: Count, from: Count, to: Count }, { additionalProperties: false }),
     took_ms: Type.Number(),
   },
   { additionalProperties: false },
 );
+/** The reload response's type. */
+export type ReloadResponse = Static<typeof ReloadResponse>;
 
 /** `POST /admin/reset`. */
 export const ResetResponse = Type.Object(
   {
     reset: Type.Literal(true),
     at: Type.String(),
-    pending_cleared: Type.Integer(),
+    /** True once this replica's fold applied the reset; false when it is queued (the bus is down). */
+    applied: Type.Boolean(),
+    /** The reset's position in the events stream (null while it waits in the local spill). */
+    position: Nullable(Count),
     policies: Type.Array(LoadedPolicyInfo),
   },
   { additionalProperties: false },
 );
+/** The reset response's type. */
+export type ResetResponse = Static<typeof ResetResponse>;
 
 /** Every error: a stable code, a message naming the input or cause, structured details. */
 export const ErrorBody = Type.Object(

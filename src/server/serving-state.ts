@@ -18,12 +18,12 @@ export interface LivePolicy {
   policy: Policy<unknown>;
   /** The state as loaded; never updated (reset clones it again). */
   registered: unknown;
-  /** The learning state: the registered one plus every reward since (or since the last reset). */
+  /** The learning state: the registered one plus every reward the fold applied since (or since the last reset). */
   live: unknown;
   modelVersion: string | null;
   layout: VectorLayoutName;
-  /** True until the journal's updates for (name, version) have been replayed into `live`. */
-  needsReplay: boolean;
+  /** Rewards learned online into `live` (online-learning/fold.ts). */
+  updates: number;
 }
 
 /** One immutable serving state. */
@@ -77,7 +77,8 @@ function messageOf(e: unknown): string {
  * Loads snapshot and policies (concurrently) into a new state. A part that fails keeps the
  * previous state's version and is reported in `failures`. A policy whose name and registry
  * version are unchanged keeps its live state object (online learning carries over); any other
- * policy starts from a clone of its loaded state and is marked for journal replay.
+ * policy starts from a clone of its loaded state (online learning then brings it up to the
+ * stream: online-learning/online-learning.ts `swap`).
  */
 export async function buildServingState(sources: StateSources, previous: ServingState | null): Promise<BuiltState> {
   const [snap, pols] = await Promise.allSettled([sources.snapshot.load(), sources.policies.load()]);
@@ -114,7 +115,7 @@ export async function buildServingState(sources: StateSources, previous: Serving
           live: lp.policy.cloneState(lp.state),
           modelVersion: lp.modelVersion,
           layout: lp.layout,
-          needsReplay: true,
+          updates: 0,
         });
       }
     }
@@ -157,15 +158,6 @@ export async function buildServingState(sources: StateSources, previous: Serving
     },
     failures,
   };
-}
-
-/** A copy of `state` whose policies restart from their registered states (for /admin/reset). */
-export function resetState(state: ServingState): ServingState {
-  const policies = new Map<string, LivePolicy>();
-  for (const [name, p] of state.policies) {
-    policies.set(name, { ...p, live: p.policy.cloneState(p.registered), needsReplay: false });
-  }
-  return { ...state, policies };
 }
 
 /** Name, version and layout of each loaded policy (for admin responses). */

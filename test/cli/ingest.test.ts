@@ -9,9 +9,9 @@ import type { OoEvent } from '../../src/events/schemas.js';
 import { withDb } from '../../src/io/duckdb.js';
 import { attachEventLog } from '../../src/pipelines/event-log.js';
 import type { IngestSummary } from '../../src/pipelines/ingest.js';
-import { oneOfEach } from '../events/event-bus.contract.js';
 import { publishRawNats, readNatsDlq } from '../events/nats-inspect.js';
 import { runCli } from '../helpers/cli.js';
+import { everyEventType } from '../helpers/events.js';
 import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
 import { tempHome } from '../helpers/temp-home.js';
 
@@ -38,7 +38,7 @@ describe('oo-ml ingest (CLI)', () => {
   it('ingests from NATS_URL until idle, prints a --json summary and dead-letters the bad message', async () => {
     server = await startNatsServer();
     const h = await tempHome('oo-ml-cli-ingest-');
-    const events = [...oneOfEach('c1'), ...oneOfEach('c2')];
+    const events = [...everyEventType('c1'), ...everyEventType('c2')];
     await publishAll(h.home, server.url, events);
     await publishRawNats(server.url, 'signals.task.completed', '{"type":"task.completed"}');
 
@@ -51,15 +51,15 @@ describe('oo-ml ingest (CLI)', () => {
       transport: 'nats',
       consumer: 'oo-ml-ingest',
       consumed: events.length + 1,
-      written: { 'tip.served': 2, 'tip.reaction': 2, 'tip.reward': 2, 'task.created': 2, 'task.completed': 2 },
+      written: { 'tip.served': 4, 'tip.reaction': 2, 'tip.reward': 2, 'task.created': 2, 'task.completed': 2, 'learning.reset': 2 },
       duplicates: 0,
       deadLettered: 1,
       deadLetterReasons: { invalid_event: 1 },
       stoppedBy: 'idle',
       eventsDir: h.events,
     });
-    expect(summary.files.length).toBe(5);
-    expect(await logCounts(h.events)).toEqual({ 'tip.served': 2, 'tip.reaction': 2, 'tip.reward': 2, 'task.created': 2, 'task.completed': 2 });
+    expect(summary.files.length).toBe(6);
+    expect(await logCounts(h.events)).toEqual({ 'tip.served': 4, 'tip.reaction': 2, 'tip.reward': 2, 'task.created': 2, 'task.completed': 2, 'learning.reset': 2 });
     const dlq = await readNatsDlq(server.url);
     expect(dlq.map((d) => d.subject)).toEqual(['dlq.signals.task.completed']);
     expect(JSON.stringify(dlq[0]!.envelope)).toContain('missing required field(s): event_id, ts, user_id, task_id');
@@ -67,22 +67,24 @@ describe('oo-ml ingest (CLI)', () => {
 
   it('ingests from the embedded bus of the home when NATS_URL is unset, without duplicating on re-runs', async () => {
     const h = await tempHome('oo-ml-cli-ingest-');
-    const events = oneOfEach('c4');
+    const events = everyEventType('c4');
     await publishAll(h.home, '', events);
     const args = ['--home', h.home, 'ingest', '--until-idle', '--idle-ms', '200', '--max-wait-ms', '50', '--json'];
     const first = await runCli(args, { env: { NATS_URL: '' } });
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ transport: 'embedded', consumed: events.length, deadLettered: 0 });
-    expect(await logCounts(h.events)).toEqual({ 'tip.served': 1, 'tip.reaction': 1, 'tip.reward': 1, 'task.created': 1, 'task.completed': 1 });
+    expect(await logCounts(h.events)).toEqual({ 'tip.served': 2, 'tip.reaction': 1, 'tip.reward': 1, 'task.created': 1, 'task.completed': 1, 'learning.reset': 1 });
 
     // The consumer position is kept in the home: a re-run finds nothing new (human output this time).
     const again = await runCli(['--home', h.home, 'ingest', '--until-idle', '--idle-ms', '100', '--max-wait-ms', '50'], { env: { NATS_URL: '' } });
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/bus:\s+embedded \(consumer oo-ml-ingest\)/);
     expect(again.stdout).toMatch(/consumed:\s+0\n/);
+    expect(again.stdout).toMatch(/dead-lettered:\s+0\n/);
+    expect(again.stdout).toMatch(/learning\.reset\s+0/);
     expect(again.stdout).toMatch(/task\.completed\s+0/);
     expect(again.stderr).toContain('ingesting from the embedded bus as consumer oo-ml-ingest until idle');
-    expect(await logCounts(h.events)).toEqual({ 'tip.served': 1, 'tip.reaction': 1, 'tip.reward': 1, 'task.created': 1, 'task.completed': 1 });
+    expect(await logCounts(h.events)).toEqual({ 'tip.served': 2, 'tip.reaction': 1, 'tip.reward': 1, 'task.created': 1, 'task.completed': 1, 'learning.reset': 1 });
   });
 
   it('exits 1 with a hint, and no stack, when NATS_URL cannot be reached', async () => {

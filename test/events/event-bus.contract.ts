@@ -1,15 +1,16 @@
 /**
  * The EventBus contract: one test body run against every adapter (the embedded journal on a temp
  * home, NATS JetStream against a real nats-server on a free loopback port). Publishing,
- * validation, dead-lettering, de-duplication, durable resume and replay behave the same on both.
+ * validation, dead-lettering, de-duplication, durable resume, the one sequence of the events
+ * stream and ordered readers behave the same on both.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isOoMlError, type ErrorCode } from '../../src/errors.js';
 import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
-import type { EventBus, EventConsumer, EventDelivery } from '../../src/events/event-bus.js';
+import type { EventBus, EventConsumer, EventDelivery, EventReader, StreamMessage } from '../../src/events/event-bus.js';
 import { EVENT_TYPES, type OoEvent } from '../../src/events/schemas.js';
 import type { Transport } from '../../src/events/transport.js';
-import { completed, created, reacted, rewarded, served } from '../helpers/events.js';
+import { completed, created, reacted, reset, rewarded, served } from '../helpers/events.js';
 
 /** A dead letter as found on the DLQ. */
 export interface StoredDeadLetter {
@@ -50,6 +51,7 @@ export function oneOfEach(user = 'u1'): OoEvent[] {
     created(user, '2026-01-05T08:00:00.000Z', '2026-01-06T17:00:00.000Z'),
     completed(user, '2026-01-05T10:00:00.000Z'),
     rewarded(user, '2026-01-05T09:06:00.000Z', `${user}-s1`, 0.5),
+    reset('2026-01-05T11:00:00.000Z', `reset by ${user}`),
   ];
 }
 
@@ -67,6 +69,20 @@ export async function drain(c: EventConsumer, n: number, maxWaitMs = 1000, round
   return { events, rejected };
 }
 
+/** Reads until `n` messages arrived or a read came back empty after `maxWaitMs`. */
+export async function readN(r: EventReader, n: number, maxWaitMs = 2000): Promise<StreamMessage[]> {
+  const out: StreamMessage[] = [];
+  while (out.length < n) {
+    const got = await r.next(Math.min(n - out.length, 10_000), maxWaitMs);
+    if (got.length === 0) break;
+    out.push(...got);
+  }
+  return out;
+}
+
+/** The channel an event of `e`'s type travels on in these tests. */
+const channelOf = (e: OoEvent): 'signals' | 'feedback' => (e.type === 'tip.reaction' || e.type === 'tip.reward' ? 'feedback' : 'signals');
+
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** Registers the contract suite for one adapter. */
@@ -82,10 +98,11 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
 
     it('delivers every event type on its subject, equal to what was published', async () => {
       const events = oneOfEach();
-      const subjects = ['signals.tip.served', 'feedback.tip.reaction', 'signals.task.created', 'signals.task.completed', 'feedback.tip.reward'];
+      const subjects = ['signals.tip.served', 'feedback.tip.reaction', 'signals.task.created', 'signals.task.completed', 'feedback.tip.reward', 'signals.learning.reset'];
+      expect(await h.bus.extent()).toEqual({ firstSeq: 1, lastSeq: 0 });
       for (const [i, e] of events.entries()) {
-        const channel = i === 1 || i === 4 ? 'feedback' : 'signals';
-        expect(await h.bus.publish(channel, e)).toEqual({ subject: subjects[i], duplicate: false });
+        // One sequence for every subject of the events stream, in publish order.
+        expect(await h.bus.publish(channelOf(e), e)).toEqual({ subject: subjects[i], duplicate: false, seq: i + 1 });
       }
       const c = await h.bus.consumer({ name: 'contract' });
       const got = await drain(c, events.length);
@@ -96,6 +113,7 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
         expect(byId.get(e.event_id)?.event).toEqual(e);
         expect(byId.get(e.event_id)?.subject).toBe(subjects[i]);
         expect(byId.get(e.event_id)?.deliveryCount).toBe(1);
+        expect(byId.get(e.event_id)?.seq).toBe(i + 1);
       }
       await Promise.all(got.events.map((d) => d.ack()));
       await c.close();
@@ -121,8 +139,13 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
 
     it('stores a re-published event once (message id = event_id)', async () => {
       const e = completed('u3', '2026-01-05T11:00:00.000Z');
-      expect((await h.bus.publish('signals', e)).duplicate).toBe(false);
-      expect((await h.bus.publish('signals', e)).duplicate).toBe(true);
+      const first = await h.bus.publish('signals', e);
+      expect(first.duplicate).toBe(false);
+      const again = await h.bus.publish('signals', e);
+      expect(again.duplicate).toBe(true);
+      // The first copy's seq when the adapter knows it, else 0.
+      expect([0, first.seq]).toContain(again.seq);
+      expect((await h.bus.extent()).lastSeq).toBe(first.seq);
       const c = await h.bus.consumer({ name: 'contract' });
       const got = await c.fetch({ max: 10, maxWaitMs: 500 });
       expect(got.events.map((d) => d.event.event_id)).toEqual([e.event_id]);
@@ -190,7 +213,7 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
 
     it('redelivers what was fetched but not acked to the next consumer under the same name', async () => {
       const events = oneOfEach('u5');
-      for (const e of events) await h.bus.publish('signals', e);
+      for (const e of events) await h.bus.publish(channelOf(e), e);
       const first = await h.bus.consumer({ name: 'contract', ackWaitMs: 1000 });
       const got = await drain(first, events.length);
       expect(got.events).toHaveLength(events.length);
@@ -206,33 +229,92 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
       await second.close();
     });
 
-    it('survives a restart: a replay after reopening reads everything, and reports (not re-queues) bad messages', async () => {
+    it('numbers the events stream across subjects in publish order; publish returns the seq a reader sees; a reader from seq k sees k, k+1, …', async () => {
       const events = [...oneOfEach('u6'), ...oneOfEach('u7')];
-      for (const e of events) await h.bus.publish(e.type === 'tip.reaction' ? 'feedback' : 'signals', e);
-      await h.transport.publish('signals.task.completed', enc('not json'), 'raw-replay');
+      const seqs: number[] = [];
+      for (const [i, e] of events.entries()) {
+        seqs.push((await h.bus.publish(channelOf(e), e)).seq);
+        // A dead letter goes on its own stream and takes no seq of the events stream.
+        if (i === 2) await h.transport.publish('dlq.signals.task.created', enc('{"not":"an envelope"}'), 'raw-dlq-seq');
+      }
+      expect(seqs).toEqual(events.map((_, i) => i + 1));
+      expect(await h.bus.extent()).toEqual({ firstSeq: 1, lastSeq: events.length });
+
+      const all = await h.bus.reader(1);
+      const read = await readN(all, events.length);
+      expect(read.map((m) => m.seq)).toEqual(seqs);
+      expect(read.map((m) => (m.ok ? m.event : null))).toEqual(events);
+      expect(read.map((m) => m.subject)).toEqual(events.map((e) => `${channelOf(e)}.${e.type}`));
+      expect(await all.next(10, 100)).toEqual([]);
+      await all.close();
+
+      for (const k of [2, 6, events.length]) {
+        const from = await h.bus.reader(k);
+        expect((await readN(from, events.length - k + 1)).map((m) => m.seq)).toEqual(seqs.slice(k - 1));
+        await from.close();
+      }
+    });
+
+    it('wakes a reader waiting at the end of the stream with a later publish', async () => {
+      const r = await h.bus.reader(1);
+      expect(await r.next(10, 50)).toEqual([]);
+      const pending = r.next(10, 30_000);
+      const e = completed('u8', '2026-01-05T10:00:00.000Z');
+      const { seq } = await h.bus.publish('signals', e);
+      expect(await pending).toEqual([{ ok: true, seq, subject: 'signals.task.completed', event: e }]);
+      // Past the end: it waits for the next one.
+      const later = await h.bus.reader(seq + 1);
+      const waiting = later.next(10, 30_000);
+      const next = created('u8', '2026-01-05T11:00:00.000Z');
+      await h.bus.publish('signals', next);
+      expect((await waiting).map((m) => (m.ok ? m.event : m.reason))).toEqual([next]);
+      await later.close();
+      await r.close();
+    });
+
+    it('survives a restart: a reader after reopening reads everything, and reports (not dead-letters) bad messages', async () => {
+      const events = [...oneOfEach('u9'), ...oneOfEach('u10')];
+      for (const e of events) await h.bus.publish(channelOf(e), e);
+      const bad = await h.transport.publish('signals.task.completed', enc('not json'), 'raw-replay');
       const durable = await h.bus.consumer({ name: 'contract' });
       const consumed = await drain(durable, events.length + 1);
       await Promise.all(consumed.events.map((d) => d.ack()));
       await durable.close();
+      expect(consumed.rejected.map((r) => r.seq)).toEqual([bad.seq]);
       const dlqBefore = (await h.readDlq()).length;
       expect(dlqBefore).toBe(1);
 
       const { bus } = await h.reopen();
-      const replay = await bus.consumer({ name: 'rebuild', mode: 'replay' });
-      expect(replay.mode).toBe('replay');
-      const got = await drain(replay, events.length + 1);
-      expect(got.events.map((d) => d.event).sort((a, b) => a.event_id.localeCompare(b.event_id))).toEqual(
-        [...events].sort((a, b) => a.event_id.localeCompare(b.event_id)),
-      );
-      expect(got.rejected.map((r) => r.reason)).toEqual(['not_json']);
-      await Promise.all(got.events.map((d) => d.ack()));
-      await replay.close();
+      const reader = await bus.reader(1);
+      const got = await readN(reader, events.length + 1);
+      expect(got.filter((m) => m.ok).map((m) => (m.ok ? m.event : null))).toEqual(events);
+      expect(got.filter((m) => !m.ok)).toMatchObject([{ ok: false, seq: bad.seq, subject: 'signals.task.completed', reason: 'not_json' }]);
+      await reader.close();
       expect((await h.readDlq()).length).toBe(dlqBefore);
 
       // The durable consumer's position survived the restart too.
       const resumed = await bus.consumer({ name: 'contract' });
       expect(await resumed.fetch({ max: 10, maxWaitMs: 200 })).toEqual({ events: [], rejected: [] });
       await resumed.close();
+    });
+
+    it('parks an event the consumer cannot process: deadLetter publishes the envelope, then acks', async () => {
+      const e = served('u11', '2026-01-05T09:00:00.000Z', 'u11-s1');
+      const { seq } = await h.bus.publish('signals', e);
+      const c = await h.bus.consumer({ name: 'contract' });
+      const [d] = (await drain(c, 1)).events;
+      expect(d?.event).toEqual(e);
+      const env = await d!.deadLetter('unstorable', 'the event log refused it', [{ path: '/ts', message: 'out of range' }]);
+      expect(env).toMatchObject({ original_subject: 'signals.tip.served', reason: 'unstorable', message: 'the event log refused it', consumer: 'contract', delivery_count: 1, seq });
+      expect(env.issues).toEqual([{ path: '/ts', message: 'out of range' }]);
+      await c.close();
+      const dlq = await h.readDlq();
+      expect(dlq.map((x) => x.subject)).toEqual(['dlq.signals.tip.served']);
+      expect(DEAD_LETTER_VALIDATOR.parse(dlq[0]!.envelope, 'dead letter')).toEqual(env);
+      // Acked: the next consumer under that name does not get it again.
+      const again = await h.bus.consumer({ name: 'contract' });
+      expect(await again.fetch({ max: 10, maxWaitMs: 200 })).toEqual({ events: [], rejected: [] });
+      await again.close();
     });
 
     it('rejects bad consumer names and options as usage errors', async () => {

@@ -6,6 +6,7 @@ import { decodeEvent } from '../../src/events/event-decoder.js';
 import { EVENT_TYPES, REACTIONS, type OoEvent } from '../../src/events/schemas.js';
 import { CHANNELS, EVENT_SUBJECTS, dlqSubject, eventSubject, isChannelSubject, parseEventSubject } from '../../src/events/subjects.js';
 import { ARM_IDS } from '../../src/features/arms.js';
+import { PROFILE_FEATURES } from '../../src/features/registry.js';
 
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -43,6 +44,7 @@ const anyEvent: fc.Arbitrary<OoEvent> = fc.oneof(
   }),
   fc.record({ type: fc.constant('task.created' as const), event_id: id, ts, user_id: id, task_id: id, due_ts: fc.option(ts, { nil: null }) }),
   fc.record({ type: fc.constant('task.completed' as const), event_id: id, ts, user_id: id, task_id: id }),
+  fc.record({ type: fc.constant('learning.reset' as const), event_id: id, ts, reason: fc.option(fc.string({ maxLength: 50 }), { nil: null }) }),
 );
 
 describe('subjects', () => {
@@ -128,6 +130,33 @@ describe('decodeEvent', () => {
     expect(extra.ok ? '' : extra.message).toContain('unknown field(s): mood');
   });
 
+  it('refuses a lone surrogate in any string as invalid_event naming the field (DuckDB cannot store it)', () => {
+    const e = { type: 'tip.reaction', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', reaction: 'liked', dwell_ms: 5 };
+    // The bytes are valid UTF-8 JSON: the surrogate is a JSON escape.
+    const text = JSON.stringify(e).replace('"user_id":"u"', '"user_id":"\\ud800"');
+    expect(text).toContain('"user_id":"\\ud800"');
+    const d = decodeEvent('feedback.tip.reaction', enc(text));
+    expect(d).toMatchObject({ ok: false, reason: 'invalid_event', message: expect.stringContaining('/user_id: is not valid Unicode') });
+    expect(d.ok ? [] : d.issues.map((i) => i.path)).toEqual(['/user_id']);
+    // A proper pair is fine, and a lone low surrogate inside a nested field is named there.
+    expect(decodeEvent('feedback.tip.reaction', enc({ ...e, user_id: 'u😀' })).ok).toBe(true);
+    const served = { type: 'tip.served', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', arm: 'split_task', propensity: 0.5, policy: 'p', model_version: null, prompt_version: 'v1\udc00', context: { hour_of_day: 9, day_of_week: 0, open_tasks: 1, overdue_tasks: 0 }, shadow: false };
+    const nested = decodeEvent('signals.tip.served', enc(served));
+    expect(nested.ok ? [] : nested.issues.map((i) => i.path)).toEqual(['/prompt_version']);
+  });
+
+  it('accepts a tip.served with the features, experiment and variant of its decision, and refuses a feature outside its bounds', () => {
+    const served = { type: 'tip.served', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', arm: 'split_task', propensity: 0.5, policy: 'p', model_version: '3', prompt_version: 'v1', context: { hour_of_day: 9, day_of_week: 0, open_tasks: 1, overdue_tasks: 0 }, shadow: false };
+    const features = { has_profile: true, ...Object.fromEntries(PROFILE_FEATURES.map((f) => [f.name, null])) };
+    const full = { ...served, features, experiment: 'exp-1', variant: null };
+    expect(decodeEvent('signals.tip.served', enc(full))).toEqual({ ok: true, subject: 'signals.tip.served', event: full });
+    const [first] = PROFILE_FEATURES;
+    const out = decodeEvent('signals.tip.served', enc({ ...full, features: { ...features, [first!.name]: -1 } }));
+    expect(out.ok ? [] : out.issues.map((i) => i.path)).toEqual([`/features/${first!.name}`]);
+    const missing = decodeEvent('signals.tip.served', enc({ ...full, features: { has_profile: false } }));
+    expect(missing.ok ? '' : missing.message).toContain(first!.name);
+  });
+
   it('refuses what the event log could not store (a leap second, an integer beyond INTEGER), so it is dead-lettered instead of stopping the ingest', () => {
     const e = { type: 'tip.reaction', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', reaction: 'liked', dwell_ms: 5 };
     const cases: [Record<string, unknown>, string][] = [
@@ -138,17 +167,25 @@ describe('decodeEvent', () => {
       [{ ...e, ts: '2026-01-05T09:00:00z' }, '/ts'],
       [{ ...e, ts: '9999-12-31T23:59:59-01:00' }, '/ts'],
       [{ ...e, dwell_ms: 3_000_000_000 }, '/dwell_ms'],
+      // A JSON line DuckDB cannot read whole (beyond 32 MiB) needs an unbounded string: there is none.
+      [{ ...e, ts: '2026-01-05T09:00:00.1234567890Z' }, '/ts'],
     ];
     for (const [event, path] of cases) {
       const d = decodeEvent('feedback.tip.reaction', enc(event));
       expect(d.ok ? [] : [d.reason, ...d.issues.map((i) => i.path)], JSON.stringify(event)).toEqual(['invalid_event', path]);
     }
-    for (const ts of ['2026-01-05T09:00:00.123456Z', '2026-01-05T09:00:00+05:30', '0001-01-01T00:00:00Z']) {
+    for (const ts of ['2026-01-05T09:00:00.123456Z', '2026-01-05T09:00:00.123456789Z', '2026-01-05T09:00:00+05:30', '0001-01-01T00:00:00Z']) {
       expect(decodeEvent('feedback.tip.reaction', enc({ ...e, ts })).ok, ts).toBe(true);
     }
     const served = { type: 'tip.served', event_id: 'e', ts: '2026-01-05T09:00:00Z', user_id: 'u', serve_id: 's', arm: 'split_task', propensity: 0.5, policy: 'p', model_version: null, prompt_version: null, shadow: false };
     const tooMany = decodeEvent('signals.tip.served', enc({ ...served, context: { hour_of_day: 9, day_of_week: 0, open_tasks: 2 ** 31, overdue_tasks: 0 } }));
     expect(tooMany.ok ? [] : tooMany.issues.map((i) => i.path)).toEqual(['/context/open_tasks']);
     expect(decodeEvent('signals.tip.served', enc({ ...served, context: { hour_of_day: 9, day_of_week: 0, open_tasks: 2 ** 31 - 1, overdue_tasks: 0 } })).ok).toBe(true);
+    const context = { hour_of_day: 9, day_of_week: 0, open_tasks: 1, overdue_tasks: 0 };
+    for (const field of ['model_version', 'prompt_version']) {
+      const long = decodeEvent('signals.tip.served', enc({ ...served, context, [field]: 'v'.repeat(201) }));
+      expect(long.ok ? [] : long.issues.map((i) => i.path)).toEqual([`/${field}`]);
+      expect(decodeEvent('signals.tip.served', enc({ ...served, context, [field]: 'v'.repeat(200) })).ok).toBe(true);
+    }
   });
 });

@@ -1,57 +1,81 @@
 /**
- * The journal writer's group commit: concurrent appends share writes and syncs but never a
- * write above 1 MiB, stay in call order, resolve only after their sync, and a failed write or
- * sync rejects exactly the appends of its batch while the writer goes on with the next ones.
+ * The stream files of the embedded bus (journal.ts). The writer's group commit: concurrent
+ * appends share writes and syncs but never a write above 1 MiB, stay in call order, resolve with
+ * their seq only after their sync, and a failed write or sync rejects exactly the appends of its
+ * batch while the writer goes on (counting what the failed batch left). Rotation, retention by
+ * age and size, and the reader: complete lines only, across segments, from any seq, past a
+ * deleted segment, lines larger than a read chunk.
  */
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, utimes, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createJournalWriter, journalPath } from '../../src/events/journal.js';
+import { listSegments, openStreamReader, openStreamWriter, segmentName, streamExtent, type StreamLine, type StreamWriterOptions } from '../../src/events/journal.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 const MiB = 1 << 20;
+const DAY = 24 * 60 * 60 * 1000;
+const LIMITS: StreamWriterOptions = { segmentBytes: 64 * MiB, maxAgeMs: 7 * DAY, maxBytes: 8 * 1024 * MiB };
 
 /** FileHandle's prototype (the class is not exported): spying on it sees the writer's calls. */
 async function fileHandlePrototype(dir: string): Promise<{ write: (...a: unknown[]) => unknown; datasync: () => Promise<void> }> {
-  const h = await open(join(dir, 'probe'), 'w');
+  const h = await open(join(dir, '..', 'probe'), 'w');
   await h.close();
   return Object.getPrototypeOf(h) as { write: (...a: unknown[]) => unknown; datasync: () => Promise<void> };
 }
 
-/** A fresh bus folder under a temp home. */
-async function busDir(): Promise<string> {
-  const dir = join((await tempHome('oo-ml-journal-')).data, 'bus');
+/** A fresh stream folder under a temp home. */
+async function streamDir(): Promise<string> {
+  const dir = join((await tempHome('oo-ml-journal-')).data, 'bus', 'events');
   await mkdir(dir, { recursive: true });
   return dir;
 }
 
 /** A compact JSON payload numbered `i`, padded with `size` characters. */
-const line = (i: number, size: number): Uint8Array => Buffer.from(`{"i":${i},"pad":"${'x'.repeat(size)}"}`);
+const payload = (i: number, size: number): Uint8Array => Buffer.from(`{"i":${i},"pad":"${'x'.repeat(size)}"}`);
+/** The stream line of `data` on subject `s`. */
+const lineOf = (s: string, data: Uint8Array): string => `${s} ${Buffer.from(data).toString()}\n`;
+
+/** Every line of the stream in `dir`, read through one reader from `start`. */
+async function readAll(dir: string, start = 1): Promise<StreamLine[]> {
+  const reader = openStreamReader(dir, start, { pollMs: 10 });
+  const out: StreamLine[] = [];
+  for (;;) {
+    const got = await reader.read(1000);
+    if (got.length === 0) break;
+    out.push(...got);
+  }
+  await reader.close();
+  return out;
+}
+
+const texts = (lines: StreamLine[]): string[] => lines.map((l) => `${l.seq} ${l.subject} ${Buffer.from(l.data).toString()}`);
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe('journal writer (group commit)', () => {
-  it('writes 3 MiB of concurrent appends in call order, in writes of at most 1 MiB, with far fewer syncs than lines', async () => {
-    const dir = await busDir();
+describe('stream writer (group commit)', () => {
+  it('writes 3 MiB of concurrent appends in call order with their seqs, in writes of at most 1 MiB, with far fewer syncs than lines', async () => {
+    const dir = await streamDir();
     const proto = await fileHandlePrototype(dir);
     const writes: number[] = [];
     const realWrite = proto.write;
     vi.spyOn(proto, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
-      // (buffer, offset, length): the writer always passes the length.
+      // (buffer, offset, length): the writer passes the length for batches.
       if (typeof args[2] === 'number') writes.push(args[2]);
       return realWrite.apply(this, args);
     });
     const syncs = vi.spyOn(proto, 'datasync');
-    const writer = createJournalWriter(dir);
-    const lines = Array.from({ length: 3000 }, (_, i) => line(i, 1100 + (i % 50)));
-    await Promise.all(lines.map((l) => writer.append('signals.tip.served', l)));
+    const writer = await openStreamWriter(dir, LIMITS);
+    const subjects = ['signals.tip.served', 'feedback.tip.reaction'];
+    const lines = Array.from({ length: 3000 }, (_, i) => payload(i, 1100 + (i % 50)));
+    const seqs = await Promise.all(lines.map((l, i) => writer.append(subjects[i % 2]!, l)));
     await writer.close();
 
-    const text = await readFile(journalPath(dir, 'signals.tip.served'), 'utf8');
-    expect(text).toBe(lines.map((l) => `${Buffer.from(l).toString()}\n`).join(''));
-    const total = lines.reduce((n, l) => n + l.length + 1, 0);
+    expect(seqs).toEqual(lines.map((_, i) => i + 1));
+    const text = await readFile(join(dir, segmentName(1)), 'utf8');
+    expect(text).toBe(lines.map((l, i) => lineOf(subjects[i % 2]!, l)).join(''));
+    const total = Buffer.byteLength(text);
     expect(total).toBeGreaterThan(3 * MiB);
     expect(writes.reduce((a, b) => a + b, 0)).toBe(total);
     expect(Math.max(...writes)).toBeLessThanOrEqual(MiB);
@@ -61,7 +85,7 @@ describe('journal writer (group commit)', () => {
   });
 
   it('finishes a short write(2) before the sync: the batch lands whole', async () => {
-    const dir = await busDir();
+    const dir = await streamDir();
     const proto = await fileHandlePrototype(dir);
     const realWrite = proto.write;
     const asked: number[] = [];
@@ -71,29 +95,36 @@ describe('journal writer (group commit)', () => {
       // Every write takes at most 100 bytes, as a nearly full disk or a signal may cause.
       return realWrite.apply(this, [args[0], args[1], Math.min(args[2], 100)]);
     });
-    const writer = createJournalWriter(dir);
-    const lines = Array.from({ length: 20 }, (_, i) => line(i, 40));
-    await Promise.all(lines.map((l) => writer.append('s', l)));
+    const writer = await openStreamWriter(dir, LIMITS);
+    const lines = Array.from({ length: 20 }, (_, i) => payload(i, 40));
+    await Promise.all(lines.map((l) => writer.append('signals.s', l)));
     await writer.close();
-    expect(await readFile(journalPath(dir, 's'), 'utf8')).toBe(lines.map((l) => `${Buffer.from(l).toString()}\n`).join(''));
+    const text = lines.map((l) => lineOf('signals.s', l)).join('');
+    expect(await readFile(join(dir, segmentName(1)), 'utf8')).toBe(text);
     // Each call asked for the rest of its batch: ⌈bytes / 100⌉ writes at least.
-    const total = lines.reduce((n, l) => n + l.length + 1, 0);
-    expect(asked.length).toBeGreaterThanOrEqual(Math.ceil(total / 100));
+    expect(asked.length).toBeGreaterThanOrEqual(Math.ceil(Buffer.byteLength(text) / 100));
   });
 
-  it('writes a line longer than 1 MiB whole, in its own batch', async () => {
-    const dir = await busDir();
-    const writer = createJournalWriter(dir);
-    const small = line(0, 10);
-    const big = line(1, 2 * MiB);
-    await Promise.all([writer.append('s', small), writer.append('s', big), writer.append('s', small)]);
+  it('writes a line longer than 1 MiB whole, in its own batch, and a reader reads it whole (longer than its read chunk too)', async () => {
+    const dir = await streamDir();
+    const writer = await openStreamWriter(dir, LIMITS);
+    const small = payload(0, 10);
+    const big = payload(1, 9 * MiB);
+    expect(await Promise.all([writer.append('s.a', small), writer.append('s.a', big), writer.append('s.a', small)])).toEqual([1, 2, 3]);
     await writer.close();
-    const got = (await readFile(journalPath(dir, 's'), 'utf8')).split('\n');
-    expect(got.map((l) => l.length)).toEqual([small.length, big.length, small.length, 0]);
+    const got = (await readFile(join(dir, segmentName(1)), 'utf8')).split('\n');
+    expect(got.map((l) => l.length)).toEqual([small.length + 4, big.length + 4, small.length + 4, 0]);
+    const read = await readAll(dir);
+    expect(read.map((l) => [l.seq, l.data.length])).toEqual([
+      [1, small.length],
+      [2, big.length],
+      [3, small.length],
+    ]);
+    expect(Buffer.from(read[1]!.data).equals(Buffer.from(big))).toBe(true);
   });
 
-  it('rejects exactly the appends of a batch whose sync failed, and goes on with the next batch', async () => {
-    const dir = await busDir();
+  it('rejects exactly the appends of a batch whose sync failed, goes on with the next batch, and counts the failed batch’s line', async () => {
+    const dir = await streamDir();
     const proto = await fileHandlePrototype(dir);
     const realSync = proto.datasync;
     let failNext = false;
@@ -104,32 +135,171 @@ describe('journal writer (group commit)', () => {
       }
       return realSync.apply(this);
     });
-    const writer = createJournalWriter(dir);
-    await writer.append('s', line(0, 5)); // opens the writer
+    const writer = await openStreamWriter(dir, LIMITS);
+    expect(await writer.append('s.a', payload(0, 5))).toBe(1);
     failNext = true;
     // An idle writer starts a batch at once with the first append; the next two, made while it
     // runs, form the following batch.
-    const first = await Promise.allSettled([1, 2, 3].map((i) => writer.append('s', line(i, 5))));
+    const first = await Promise.allSettled([1, 2, 3].map((i) => writer.append('s.a', payload(i, 5))));
     expect(first.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
     expect((first[0] as PromiseRejectedResult).reason).toMatchObject({ message: /EIO/ });
-    await expect(writer.append('s', line(4, 5))).resolves.toBeUndefined();
+    // The failed batch's bytes were written (only the sync failed): its line holds seq 2, so the
+    // next ones get 3 and 4 — every seq names the line a reader finds there.
+    expect(first.slice(1).map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual([3, 4]);
+    expect(await writer.append('s.a', payload(4, 5))).toBe(5);
     await writer.close();
-    // The failed batch's bytes were written (only the sync failed): a publisher that retries
-    // stores them twice, which ingest's de-duplication by event_id absorbs.
-    const ids = (await readFile(journalPath(dir, 's'), 'utf8'))
-      .trimEnd()
-      .split('\n')
-      .map((l) => (JSON.parse(l) as { i: number }).i);
-    expect(ids).toEqual([0, 1, 2, 3, 4]);
+    // A publisher that retries stores the failed line twice, which ingest's de-duplication by
+    // event_id absorbs.
+    const read = await readAll(dir);
+    expect(read.map((l) => [l.seq, (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i])).toEqual([
+      [1, 0],
+      [2, 1],
+      [3, 2],
+      [4, 3],
+      [5, 4],
+    ]);
   });
 
-  it('ends a crashed writer’s fragment before its first line, and refuses a payload with a newline', async () => {
-    const dir = await busDir();
-    await writeFile(journalPath(dir, 's'), '{"i":0}\n{"i":1,"torn');
-    const writer = createJournalWriter(dir);
-    await writer.append('s', line(2, 3));
-    await expect(writer.append('s', Buffer.from('{"a":\n1}'))).rejects.toMatchObject({ code: 'internal', message: /contains a newline/ });
+  it('ends a crashed writer’s fragment before its first line, counts it as a line, and refuses a payload with a newline or a subject with a space', async () => {
+    const dir = await streamDir();
+    await writeFile(join(dir, segmentName(1)), 's.a {"i":0}\ns.a {"i":1,"torn');
+    const writer = await openStreamWriter(dir, LIMITS);
+    expect(await writer.append('s.a', payload(2, 3))).toBe(3);
+    await expect(writer.append('s.a', Buffer.from('{"a":\n1}'))).rejects.toMatchObject({ code: 'internal', message: /contains a newline/ });
+    await expect(writer.append('s a', Buffer.from('{}'))).rejects.toMatchObject({ code: 'invalid_input' });
     await writer.close();
-    expect((await readFile(journalPath(dir, 's'), 'utf8')).split('\n')).toEqual(['{"i":0}', '{"i":1,"torn', Buffer.from(line(2, 3)).toString(), '']);
+    expect((await readFile(join(dir, segmentName(1)), 'utf8')).split('\n')).toEqual(['s.a {"i":0}', 's.a {"i":1,"torn', lineOf('s.a', payload(2, 3)).trimEnd(), '']);
+    expect(await streamExtent(dir)).toEqual({ firstSeq: 1, lastSeq: 3 });
+  });
+});
+
+describe('stream rotation and retention', () => {
+  /** A 100-byte line: subject, space, a 76-byte payload, newline. */
+  const hundred = (i: number): Uint8Array => Buffer.from(`{"i":${String(i).padStart(4, '0')},"pad":"${'x'.repeat(57)}"}`);
+
+  it('seals a segment once it reached segmentBytes and names the next by its first seq; readers follow', async () => {
+    const dir = await streamDir();
+    expect(hundred(1).length + 'signals.task.completed'.length + 2).toBe(100);
+    const writer = await openStreamWriter(dir, { ...LIMITS, segmentBytes: 200 });
+    for (let i = 1; i <= 7; i++) expect(await writer.append('signals.task.completed', hundred(i))).toBe(i);
+    await writer.close();
+    expect(await readdir(dir)).toEqual([1, 3, 5, 7].map(segmentName));
+    expect(texts(await readAll(dir)).map((t) => t.split(' ')[0])).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    // From any seq, including one in the middle of a segment and one past the end.
+    for (let k = 1; k <= 8; k++) expect((await readAll(dir, k)).map((l) => l.seq)).toEqual(Array.from({ length: 8 - k }, (_, i) => k + i));
+    // A reopened writer counts on from the last segment.
+    const again = await openStreamWriter(dir, { ...LIMITS, segmentBytes: 200 });
+    expect(await again.append('signals.task.completed', hundred(8))).toBe(8);
+    expect(await again.append('signals.task.completed', hundred(9))).toBe(9);
+    await again.close();
+    expect(await readdir(dir)).toEqual([1, 3, 5, 7, 9].map(segmentName));
+    expect(await streamExtent(dir)).toEqual({ firstSeq: 1, lastSeq: 9 });
+  });
+
+  it('deletes sealed segments past maxAgeMs at a rotation, never the one being written, and a reader in a deleted segment goes on at the oldest remaining', async () => {
+    const dir = await streamDir();
+    const writer = await openStreamWriter(dir, { ...LIMITS, segmentBytes: 200, maxAgeMs: 60_000 });
+    for (let i = 1; i <= 6; i++) await writer.append('signals.task.completed', hundred(i));
+    const reader = openStreamReader(dir, 1, { pollMs: 10 });
+    // A read stops at a segment's end with what it has; the next one goes on in the following.
+    expect((await reader.read(3)).map((l) => l.seq)).toEqual([1, 2]);
+    expect((await reader.read(1)).map((l) => l.seq)).toEqual([3]);
+    // Segments 1 and 3 (the reader is in 3) and the one being written (5) grow old.
+    const old = new Date(Date.now() - 3_600_000);
+    for (const s of [1, 3, 5]) await utimes(join(dir, segmentName(s)), old, old);
+    expect(await writer.append('signals.task.completed', hundred(7))).toBe(7);
+    expect(await readdir(dir)).toEqual([7].map(segmentName));
+    // Segment 5 was sealed by that rotation and was old, so it went too: the reader goes on at 7.
+    expect((await reader.read(10)).map((l) => l.seq)).toEqual([7]);
+    await reader.close();
+    await writer.close();
+    expect(await streamExtent(dir)).toEqual({ firstSeq: 7, lastSeq: 7 });
+    // A reader asking for a deleted seq starts at the oldest held.
+    expect((await readAll(dir, 2)).map((l) => l.seq)).toEqual([7]);
+  });
+
+  it('deletes the oldest sealed segments while the stream holds more than maxBytes (at writer open too)', async () => {
+    const dir = await streamDir();
+    const writer = await openStreamWriter(dir, { ...LIMITS, segmentBytes: 200 });
+    for (let i = 1; i <= 9; i++) await writer.append('signals.task.completed', hundred(i));
+    await writer.close();
+    expect(await readdir(dir)).toEqual([1, 3, 5, 7, 9].map(segmentName));
+    // 900 bytes in 5 segments; 450 allowed: the three oldest go, then 300 bytes are left.
+    const reopened = await openStreamWriter(dir, { ...LIMITS, segmentBytes: 200, maxBytes: 450 });
+    expect(await readdir(dir)).toEqual([7, 9].map(segmentName));
+    // The segment being written stays even when it alone is over the limit.
+    for (let i = 10; i <= 13; i++) await reopened.append('signals.task.completed', hundred(i));
+    await reopened.close();
+    expect((await listSegments(dir)).map((s) => s.firstSeq)).toEqual([9, 11, 13]);
+    const tiny = await openStreamWriter(dir, { ...LIMITS, segmentBytes: 200, maxBytes: 1 });
+    await tiny.close();
+    expect((await listSegments(dir)).map((s) => s.firstSeq)).toEqual([13]);
+    expect(await streamExtent(dir)).toEqual({ firstSeq: 13, lastSeq: 13 });
+  });
+});
+
+describe('stream reader', () => {
+  it('reads a segment of several read chunks exactly as a plain split of the file does, lines cut at chunk ends included', async () => {
+    const dir = await streamDir();
+    // A fixed pseudo-random mix of subjects and line lengths, about 10 MiB.
+    let x = 20261204;
+    const rand = (n: number): number => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+    const subjects = ['signals.tip.served', 'feedback.tip.reaction', 'signals.task.completed', 'nospace'];
+    const parts: string[] = [];
+    for (let i = 0; i < 40_000; i++) {
+      const s = subjects[rand(4)]!;
+      parts.push(s === 'nospace' ? 'nospace\n' : rand(50) === 0 ? '\n' : `${s} {"i":${i},"pad":"${'y'.repeat(rand(500))}"}\n`);
+    }
+    const content = parts.join('');
+    expect(content.length).toBeGreaterThan(9 * MiB);
+    await writeFile(join(dir, segmentName(1)), content);
+    // The plain version: split the whole file, number the lines, drop the blank ones.
+    const plain = content
+      .split('\n')
+      .slice(0, -1)
+      .map((l, i) => ({ l, seq: i + 1 }))
+      .filter(({ l }) => l !== '')
+      .map(({ l, seq }) => {
+        const sp = l.indexOf(' ');
+        return sp < 0 ? `${seq} ${l} ` : `${seq} ${l.slice(0, sp)} ${l.slice(sp + 1)}`;
+      });
+    const reader = openStreamReader(dir, 1, { pollMs: 10 });
+    const fast: string[] = [];
+    for (let max = 1; ; max = 1 + rand(3000)) {
+      const got = await reader.read(max);
+      if (got.length === 0) break;
+      fast.push(...texts(got));
+    }
+    await reader.close();
+    expect(fast.length).toBe(plain.length);
+    expect(fast).toEqual(plain);
+  });
+
+  it('returns complete lines only, skips blank lines (which keep their seq), and reads a torn line once it is ended', async () => {
+    const dir = await streamDir();
+    const path = join(dir, segmentName(1));
+    await writeFile(path, 's.a {"i":1}\n\ns.b {"i":3}\ns.a {"i":4');
+    const reader = openStreamReader(dir, 1, { pollMs: 10 });
+    expect(texts(await reader.read(10))).toEqual(['1 s.a {"i":1}', '3 s.b {"i":3}']);
+    expect(await reader.read(10)).toEqual([]);
+    await appendFile(path, '}\nnospace\n');
+    // A line without a space is a subject without payload (an invalid message, dead-lettered).
+    expect(texts(await reader.read(10))).toEqual(['4 s.a {"i":4}', '5 nospace ']);
+    await reader.close();
+  });
+
+  it('wakes a waiting reader on an append of this process, and returns [] after maxWaitMs when nothing comes', async () => {
+    const dir = await streamDir();
+    let wake: (() => void) | undefined;
+    const reader = openStreamReader(dir, 1, { pollMs: 60_000, subscribe: (w) => ((wake = w), () => (wake = undefined)) });
+    expect(await reader.next(10, 0)).toEqual([]);
+    const writer = await openStreamWriter(dir, { ...LIMITS, onAppend: () => wake?.() });
+    // The poll interval is a minute: only the notification can deliver this within the test.
+    const pending = reader.next(10, 120_000);
+    expect(await writer.append('s.a', Buffer.from('{"i":1}'))).toBe(1);
+    expect(texts(await pending)).toEqual(['1 s.a {"i":1}']);
+    await reader.close();
+    expect(wake).toBeUndefined();
+    await writer.close();
   });
 });

@@ -3,6 +3,9 @@
  * temp folder. Never the shared server on 4222, never a non-loopback address. The binary is
  * `NATS_SERVER_BIN`, else /usr/sbin/nats-server or /usr/bin/nats-server (Debian's package), else
  * `nats-server` on PATH; when none exists the helper fails with a message saying how to get one.
+ *
+ * A test can take the server down hard (`kill`: SIGKILL, the store stays) and bring it back on the
+ * same port and store (`restart`), to see what clients do through an outage.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -18,11 +21,18 @@ export interface NatsTestServer {
   readonly port: number;
   /** Its JetStream store folder (removed by `stop`). */
   readonly storeDir: string;
+  /** Pid of the current process (a new one after `restart`). */
+  readonly pid: number;
+  /** SIGKILLs the process (by pid) and waits for it to exit; the store stays. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and store (after `kill`); resolves once it is ready. */
+  restart(): Promise<void>;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its store. */
   stop(): Promise<void>;
 }
 
 const READY = /Server is ready/;
+/** A failure bound only: a healthy nats-server is ready in well under a second. */
 const START_TIMEOUT_MS = 10_000;
 
 /** Path of the nats-server binary, or a clear error saying how to install it. */
@@ -50,7 +60,7 @@ export function natsServerBin(): string {
 }
 
 /** A TCP port free on 127.0.0.1 right now (the OS picks it; another process could still race us). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -61,22 +71,60 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * One nats-server process that can be killed and started again with the same arguments (so the
+ * same ports and store). `start` resolves once the server logs that it is ready.
+ */
+export interface NatsProcess {
+  readonly pid: number;
+  start(): Promise<void>;
+  kill(): Promise<void>;
+  terminate(): Promise<void>;
+}
+
+/** A restartable nats-server process over `args` (nothing runs until `start`). */
+export function natsProcess(args: readonly string[], label: string): NatsProcess {
+  const bin = natsServerBin();
+  let child: ChildProcess | null = null;
+  return {
+    get pid() {
+      if (child?.pid === undefined) throw new Error(`nats-server ${label} is not running`);
+      return child.pid;
+    },
+    async start() {
+      if (child !== null && isRunning(child)) throw new Error(`nats-server ${label} is already running (pid ${child.pid})`);
+      child = spawn(bin, [...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      try {
+        await waitReady(child, label);
+      } catch (e) {
+        await terminate(child);
+        throw e;
+      }
+    },
+    async kill() {
+      if (child === null || !isRunning(child)) return;
+      const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
+      process.kill(child.pid!, 'SIGKILL');
+      await exited;
+    },
+    async terminate() {
+      if (child !== null) await terminate(child);
+    },
+  };
+}
+
 /** Starts nats-server with JetStream on a free loopback port and waits until it is ready. */
 export async function startNatsServer(): Promise<NatsTestServer> {
-  const bin = natsServerBin();
   // The port is free when chosen but could be taken before nats-server binds it: retry a few times.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const storeDir = await mkdtemp(join(tmpdir(), 'oo-ml-nats-'));
     const port = await freePort();
-    const child = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const proc = natsProcess(['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], `on port ${port}`);
     try {
-      await waitReady(child, port);
+      await proc.start();
     } catch (e) {
       lastError = e;
-      await terminate(child);
       await rm(storeDir, { recursive: true, force: true });
       continue;
     }
@@ -85,10 +133,15 @@ export async function startNatsServer(): Promise<NatsTestServer> {
       url: `nats://127.0.0.1:${port}`,
       port,
       storeDir,
+      get pid() {
+        return proc.pid;
+      },
+      kill: () => proc.kill(),
+      restart: () => proc.start(),
       async stop() {
         if (stopped) return;
         stopped = true;
-        await terminate(child);
+        await proc.terminate();
         await rm(storeDir, { recursive: true, force: true });
       },
     };
@@ -96,16 +149,18 @@ export async function startNatsServer(): Promise<NatsTestServer> {
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
+const isRunning = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
 /** Resolves once the server logs "Server is ready"; rejects when it exits or takes too long. */
-function waitReady(child: ChildProcess, port: number): Promise<void> {
+function waitReady(child: ChildProcess, label: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let log = '';
-    const timer = setTimeout(() => done(new Error(`nats-server on port ${port} not ready after ${START_TIMEOUT_MS} ms:\n${log}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(() => done(new Error(`nats-server ${label} not ready after ${START_TIMEOUT_MS} ms:\n${log}`)), START_TIMEOUT_MS);
     const onData = (d: Buffer): void => {
       log += d.toString();
       if (READY.test(log)) done();
     };
-    const onExit = (code: number | null): void => done(new Error(`nats-server on port ${port} exited with ${code}:\n${log}`));
+    const onExit = (code: number | null): void => done(new Error(`nats-server ${label} exited with ${code}:\n${log}`));
     const onError = (e: Error): void => done(e);
     function done(error?: Error): void {
       clearTimeout(timer);
@@ -125,7 +180,7 @@ function waitReady(child: ChildProcess, port: number): Promise<void> {
 
 /** Stops `child` and waits for it to exit. */
 function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (!isRunning(child)) return Promise.resolve();
   return new Promise((resolve) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
     child.once('exit', () => {

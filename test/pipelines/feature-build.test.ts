@@ -8,7 +8,7 @@ import { sqlString, withDb } from '../../src/io/duckdb.js';
 import { writeEventLog } from '../../src/pipelines/event-log.js';
 import { buildFeatures } from '../../src/pipelines/feature-build.js';
 import { createRng } from '../../src/random/rng.js';
-import { completed, created, reacted, served } from '../helpers/events.js';
+import { completed, created, reacted, reset, served } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 import type { HomePaths } from '../../src/config.js';
 
@@ -209,6 +209,8 @@ describe('features build against a brute-force computation', () => {
       }
     }
     events.push(created('u5', '2026-01-20T08:00:00Z'), created('u5', '2026-02-02T08:00:00Z'));
+    // Resets of online learning hold no user and change no profile feature.
+    events.push(reset('2026-01-10T12:00:00Z', 'bad deploy'), reset('2026-02-10T13:29:59Z'));
     const T = Date.parse('2026-02-10T13:30:00Z'); // not a midnight
     const h = await tempHome();
     await writeLog(h, events);
@@ -217,7 +219,7 @@ describe('features build against a brute-force computation', () => {
     /** The contract's formulas over raw events in [lo, hi), as plain TypeScript. */
     const expected = (user: string, lo: number, hi: number) => {
       const ts = (e: OoEvent) => Date.parse(e.ts);
-      const mine = events.filter((e) => e.user_id === user && ts(e) >= lo && ts(e) < hi);
+      const mine = events.filter((e) => 'user_id' in e && e.user_id === user && ts(e) >= lo && ts(e) < hi);
       const rx = mine.filter((e) => e.type === 'tip.reaction');
       const done = mine.filter((e) => e.type === 'task.completed');
       const sv = mine.filter((e) => e.type === 'tip.served' && !e.shadow);
@@ -253,7 +255,7 @@ describe('features build against a brute-force computation', () => {
     expect(features.map((r) => r['user_id'])).toEqual(users);
     for (const r of features) near(r, expected(r['user_id'] as string, T - 30 * DAY, T), `${String(r['user_id'])} at T`);
     // History: one row per user and midnight from the day after its first event up to T's day.
-    const firstDay = (u: string) => Math.floor(Math.min(...events.filter((e) => e.user_id === u).map((e) => Date.parse(e.ts))) / DAY) * DAY;
+    const firstDay = (u: string) => Math.floor(Math.min(...events.filter((e) => 'user_id' in e && e.user_id === u).map((e) => Date.parse(e.ts))) / DAY) * DAY;
     const wantKeys = users.flatMap((u) => {
       const out: string[] = [];
       for (let b = firstDay(u) + DAY; b <= Math.floor(T / DAY) * DAY; b += DAY) out.push(`${u} ${iso(b)}`);

@@ -1,33 +1,38 @@
 /**
  * The ingest sink against a real nats-server -js (free loopback port) and the embedded journal:
  * rows in the Parquet log equal the published events (read back through attachEventLog), invalid
- * payloads go to dlq.<subject> and not to the log, duplicates by event_id are written once, and
- * a crash between the file write and the ack redelivers without duplicating.
+ * payloads go to dlq.<subject> and not to the log, duplicates by event_id are written once, a
+ * crash between the file write and the ack redelivers without duplicating, and one event DuckDB
+ * refuses is dead-lettered alone while the rest of its batch is written.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
-import type { DeadLetterEnvelope } from '../../src/events/dead-letter.js';
+import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
 import { createEmbeddedTransport, embeddedBusDir } from '../../src/events/embedded-transport.js';
-import { createEventBusOver, type EventBus } from '../../src/events/event-bus.js';
+import { createEventBusOver, type EventBus, type FetchedEvents } from '../../src/events/event-bus.js';
 import { createNatsTransport } from '../../src/events/nats-transport.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../../src/events/schemas.js';
+import type { Transport } from '../../src/events/transport.js';
 import { withDb } from '../../src/io/duckdb.js';
-import { attachEventLog, eventTable, writeEventLog } from '../../src/pipelines/event-log.js';
-import { INGEST_CONSUMER, INGESTED_MARKER, ingestEvents, type IngestJob, type IngestSummary } from '../../src/pipelines/ingest.js';
-import { oneOfEach } from '../events/event-bus.contract.js';
+import { attachEventLog, eventColumns, eventTable, writeEventLog } from '../../src/pipelines/event-log.js';
+import { appendEvents, INGEST_CONSUMER, INGESTED_MARKER, ingestEvents, type IngestJob, type IngestSummary } from '../../src/pipelines/ingest.js';
 import { natsConsumer, publishRawNats, readNatsDlq } from '../events/nats-inspect.js';
-import { completed, created, reacted, served } from '../helpers/events.js';
+import { completed, created, everyEventType, reacted, served } from '../helpers/events.js';
 import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
 import { tempHome } from '../helpers/temp-home.js';
 
-/** The log row an event becomes: no `type`, times as Dates. */
+/** The log row an event becomes: no `type`, times as Dates, optional fields it lacks as NULL. */
 function asRow(e: OoEvent): Record<string, unknown> {
   const { type: _type, ...rest } = e;
   void _type;
-  const row: Record<string, unknown> = { ...rest, ts: new Date(e.ts) };
-  if (e.type === 'task.created') row['due_ts'] = e.due_ts === null ? null : new Date(e.due_ts);
+  const row: Record<string, unknown> = { ...rest };
+  for (const c of eventColumns(e.type)) {
+    const v = row[c.name];
+    if (v === undefined) row[c.name] = null;
+    else if (c.sqlType === 'TIMESTAMP' && typeof v === 'string') row[c.name] = new Date(v);
+  }
   return row;
 }
 
@@ -57,15 +62,34 @@ function job(bus: EventBus, paths: HomePaths, extra: Partial<IngestJob> = {}): I
   return { bus, eventsDir: paths.events, tmpDir: paths.tmp, batchSize: 100, maxWaitMs: 1000, untilIdle: true, idleMs: 1000, ...extra };
 }
 
+const channelOf = (e: OoEvent) => (e.type === 'tip.reaction' ? 'feedback' : 'signals');
+
 /** Two days of events of every type. */
 function twoDays(user: string): OoEvent[] {
   return [
-    ...oneOfEach(user),
-    served(user, '2026-01-06T23:59:59.000Z', `${user}-s2`, 'time_block', 0.5),
-    reacted(user, '2026-01-06T23:59:59.500Z', `${user}-s2`, 'dismissed', 0),
+    ...everyEventType(user),
+    served(user, '2026-01-06T23:59:59.000Z', `${user}-s3`, 'time_block', 0.5),
+    reacted(user, '2026-01-06T23:59:59.500Z', `${user}-s3`, 'dismissed', 0),
     created(user, '2026-01-06T01:00:00.000Z'),
     completed(user, '2026-01-06T02:00:00.000Z'),
   ];
+}
+
+/** `bus` whose consumers hand `fetch`'s result through `map` (what a faulty or older bus would deliver). */
+function mapDeliveries(bus: EventBus, map: (got: FetchedEvents) => FetchedEvents): EventBus {
+  return {
+    kind: bus.kind,
+    publish: (channel, e) => bus.publish(channel, e),
+    reader: (startSeq) => bus.reader(startSeq),
+    extent: () => bus.extent(),
+    health: () => bus.health(),
+    onHealth: (listener) => bus.onHealth(listener),
+    close: () => bus.close(),
+    async consumer(options) {
+      const c = await bus.consumer(options);
+      return { name: c.name, close: () => c.close(), fetch: async (f) => map(await c.fetch(f)) };
+    },
+  };
 }
 
 describe('ingest from NATS JetStream', () => {
@@ -87,19 +111,19 @@ describe('ingest from NATS JetStream', () => {
     const paths = await tempHome('oo-ml-ingest-');
     const bus = await natsBus();
     const events = [...twoDays('n1'), ...twoDays('n2')];
-    for (const e of events) await bus.publish(e.type === 'tip.reaction' ? 'feedback' : 'signals', e);
+    for (const e of events) await bus.publish(channelOf(e), e);
 
     const summary = await ingestEvents(job(bus, paths, { batchSize: 4, now: () => new Date('2026-02-01T00:00:00Z') }));
     expect(summary).toMatchObject({
       transport: 'nats',
       consumer: INGEST_CONSUMER,
       consumed: events.length,
-      written: { 'tip.served': 4, 'tip.reaction': 4, 'tip.reward': 2, 'task.created': 4, 'task.completed': 4 },
+      written: { 'tip.served': 6, 'tip.reaction': 4, 'tip.reward': 2, 'task.created': 4, 'task.completed': 4, 'learning.reset': 2 },
       duplicates: 0,
       deadLettered: 0,
       stoppedBy: 'idle',
     });
-    expect(summary.batches).toBeGreaterThanOrEqual(4);
+    expect(summary.batches).toBeGreaterThanOrEqual(6);
     expect(await readLog(paths.events)).toEqual(expectedLog(events));
     // Only ingest files, only inside day= folders, nothing half-written left behind.
     // (and the marker saying the log holds ingested events).
@@ -108,7 +132,9 @@ describe('ingest from NATS JetStream', () => {
     expect(await readFile(join(paths.events, '.oo-ml-output'), 'utf8')).toBe(`${INGESTED_MARKER}\n`);
     const files = all.filter((f) => f !== '.oo-ml-output');
     expect(files).toEqual([...summary.files].sort());
-    for (const f of files) expect(f).toMatch(/^(tip\.served|tip\.reaction|tip\.reward|task\.created|task\.completed)\/day=2026-01-0[56]\/ingest-20260201T000000000Z-[0-9a-f]{12}\.parquet$/);
+    const types = EVENT_TYPES.map((t) => t.replace('.', '\\.')).join('|');
+    for (const f of files) expect(f).toMatch(new RegExp(`^(${types})/day=2026-01-0[56]/ingest-20260201T000000000Z-[0-9a-f]{12}\\.parquet$`));
+    expect(files.some((f) => f.startsWith('learning.reset/day=2026-01-05/'))).toBe(true);
     expect(await readdir(paths.tmp)).toEqual([]);
     const info = await natsConsumer(server.url, INGEST_CONSUMER);
     expect(info.num_pending + info.num_ack_pending).toBe(0);
@@ -118,7 +144,7 @@ describe('ingest from NATS JetStream', () => {
     server = await startNatsServer();
     const paths = await tempHome('oo-ml-ingest-');
     const bus = await natsBus();
-    const good = oneOfEach('n3');
+    const good = everyEventType('n3');
     const s = good[0] as Extract<OoEvent, { type: 'tip.served' }>;
     const bad: [string, string, string][] = [
       ['signals.tip.served', 'this is not json', 'not JSON'],
@@ -194,28 +220,12 @@ describe('ingest from NATS JetStream', () => {
 
     // The process "dies" after the files are renamed in: the connection goes before any ack.
     let crash: Promise<void> | undefined;
-    const crashing: EventBus = {
-      kind: bus.kind,
-      publish: (channel, e) => bus.publish(channel, e),
-      close: () => bus.close(),
-      async consumer(options) {
-        const c = await bus.consumer(options);
-        return {
-          name: c.name,
-          mode: c.mode,
-          close: () => c.close(),
-          async fetch(f) {
-            const got = await c.fetch(f);
-            const die = async (): Promise<void> => {
-              crash ??= bus.close();
-              await crash;
-              throw new Error('simulated crash before ack');
-            };
-            return { ...got, events: got.events.map((d) => ({ ...d, ack: die })) };
-          },
-        };
-      },
+    const die = async (): Promise<void> => {
+      crash ??= bus.close();
+      await crash;
+      throw new Error('simulated crash before ack');
     };
+    const crashing = mapDeliveries(bus, (got) => ({ ...got, events: got.events.map((d) => ({ ...d, ack: die })) }));
     await expect(ingestEvents(job(crashing, paths, { ackWaitMs: 1000, batchSize: events.length }))).rejects.toThrow('simulated crash before ack');
     const afterCrash = await logFiles(paths.events);
     expect(afterCrash.length).toBeGreaterThan(0);
@@ -238,7 +248,7 @@ describe('ingest from the embedded journal', () => {
     const dir = embeddedBusDir(paths);
     const bus = createEventBusOver(createEmbeddedTransport(dir, { pollMs: 10 }));
     const first = twoDays('e1');
-    for (const e of first) await bus.publish(e.type === 'tip.reaction' ? 'feedback' : 'signals', e);
+    for (const e of first) await bus.publish(channelOf(e), e);
     await bus.close();
 
     const fast = { maxWaitMs: 50, idleMs: 200 };
@@ -246,8 +256,6 @@ describe('ingest from the embedded journal', () => {
     const one = await ingestEvents(job(reader, paths, fast));
     expect(one).toMatchObject({ transport: 'embedded', consumed: first.length, duplicates: 0 });
     expect(await readLog(paths.events)).toEqual(expectedLog(first));
-    const state = JSON.parse(await readFile(join(dir, 'consumers', `${INGEST_CONSUMER}.json`), 'utf8')) as { subjects: Record<string, { line: number }> };
-    expect(state.subjects['signals.tip.served']?.line).toBe(2);
 
     const nothing = await ingestEvents(job(reader, paths, fast));
     expect(nothing).toMatchObject({ consumed: 0, files: [], batches: 0 });
@@ -278,5 +286,246 @@ describe('ingest from the embedded journal', () => {
     await expect(ingestEvents(job(bus, paths, { batchSize: 0 }))).rejects.toMatchObject({ code: 'invalid_usage', message: expect.stringContaining('batch size') });
     await expect(ingestEvents(job(bus, paths, { maxWaitMs: -1 }))).rejects.toMatchObject({ code: 'invalid_usage' });
     await bus.close();
+  });
+});
+
+/** 500 events over two days (serves, reactions, completions), event_ids p-000 … p-499. */
+function fiveHundred(): OoEvent[] {
+  return Array.from({ length: 500 }, (_, i): OoEvent => {
+    const ts = new Date(Date.parse('2026-01-05T06:00:00.000Z') + i * 300_000).toISOString();
+    const e = i % 3 === 0 ? served(`u${i % 7}`, ts, `p-s${i}`) : i % 3 === 1 ? reacted(`u${i % 7}`, ts, `p-s${i - 1}`, 'liked', i) : completed(`u${i % 7}`, ts);
+    return { ...e, event_id: `p-${String(i).padStart(3, '0')}` };
+  });
+}
+
+// What DuckDB refuses to stage, as events the schemas admitted before they refused them at the
+// edge: a lone surrogate ("Malformed JSON … no low surrogate"), and a 34 MB model_version (a JSON
+// line beyond twice DuckDB's maximum_object_size). They stand for whatever else DuckDB may refuse.
+const DUCKDB_POISONS: [string, (e: Extract<OoEvent, { type: 'tip.served' }>) => OoEvent, RegExp][] = [
+  ['a lone surrogate', (e) => ({ ...e, user_id: 'u\ud800' }), /Malformed JSON.*surrogate/],
+  ['a 34 MB model_version', (e) => ({ ...e, model_version: 'v'.repeat(34_000_000) }), /maximum_object_size/],
+];
+
+describe('appendEvents with events DuckDB refuses', () => {
+  it.each(DUCKDB_POISONS)('refuses %s alone and writes the 499 others in one file per type and day', async (_label, poison, error) => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const events = fiveHundred();
+    const at = 300; // a tip.served
+    const bad = poison(events[at] as Extract<OoEvent, { type: 'tip.served' }>);
+    const batch = events.map((e, i) => (i === at ? bad : e));
+    const now = () => new Date('2026-02-01T00:00:00Z');
+    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, batch, now));
+    expect(result.refused).toEqual([{ type: 'tip.served', event_id: 'p-300', message: expect.stringMatching(error) }]);
+    expect(result.refused[0]!.message).toContain('tip.served p-300');
+    const good = events.filter((_, i) => i !== at);
+    expect(Object.values(result.written).reduce((a, b) => a + b, 0)).toBe(499);
+    expect(result.duplicates).toBe(0);
+    // One file per type and day, as without the poison; no temporaries left.
+    expect(result.files.map((f) => f.replace(/\/ingest-.*/, '')).sort()).toEqual(
+      ['tip.served', 'tip.reaction', 'task.completed'].flatMap((t) => [`${t}/day=2026-01-05`, `${t}/day=2026-01-06`]).sort(),
+    );
+    expect(await readdir(paths.tmp)).toEqual([]);
+    expect(await readLog(paths.events)).toEqual(expectedLog(good));
+
+    // Again (a redelivery): the others are duplicates now, the poison is refused again.
+    const again = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, batch, now));
+    expect(again).toMatchObject({ duplicates: 499, files: [], refused: [{ event_id: 'p-300' }] });
+  });
+
+  it('leaves every copy of a refused event out, without counting the copies as duplicates', async () => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const bad = { ...completed('u', '2026-01-05T09:00:00.000Z'), task_id: '\udc00' };
+    const ok = completed('u', '2026-01-05T10:00:00.000Z');
+    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, [bad, ok, bad, ok], () => new Date()));
+    expect(result).toMatchObject({ written: { 'task.completed': 1 }, duplicates: 1, refused: [{ event_id: bad.event_id }] });
+  });
+
+  it('does not split the batch for an error that is not about the events: an unreadable stored file fails it whole', async () => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const dayDir = join(paths.events, 'task.completed', 'day=2026-01-05');
+    await mkdir(dayDir, { recursive: true });
+    await writeFile(join(dayDir, 'events.parquet'), 'not parquet');
+    const events = [completed('u', '2026-01-05T09:00:00.000Z'), completed('u', '2026-01-05T10:00:00.000Z')];
+    await expect(withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, events, () => new Date()))).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringContaining(`event files in ${dayDir} cannot be read`),
+    });
+    expect(await readdir(paths.tmp)).toEqual([]);
+    expect(await readdir(dayDir)).toEqual(['events.parquet']);
+  });
+});
+
+/** An opened bus, its transport (to inject raw bytes), and the dead letters published through it. */
+interface BusUnderTest {
+  bus: EventBus;
+  transport: Transport;
+  deadLetters: { subject: string; envelope: DeadLetterEnvelope }[];
+  /** All messages acked (none pending for the ingest consumer); call last. */
+  allAcked(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** `transport`, recording what is published on dlq.> (both adapters store dead letters through `publish`). */
+function recording(transport: Transport, deadLetters: BusUnderTest['deadLetters']): Transport {
+  return {
+    kind: transport.kind,
+    async publish(subject, data, msgId) {
+      const ack = await transport.publish(subject, data, msgId);
+      if (subject.startsWith('dlq.') && !ack.duplicate) deadLetters.push({ subject, envelope: JSON.parse(new TextDecoder().decode(data)) as DeadLetterEnvelope });
+      return ack;
+    },
+    consumer: (options) => transport.consumer(options),
+    reader: (startSeq) => transport.reader(startSeq),
+    extent: () => transport.extent(),
+    health: () => transport.health(),
+    onHealth: (listener) => transport.onHealth(listener),
+    close: () => transport.close(),
+  };
+}
+
+const BUSES: [string, (paths: HomePaths) => Promise<BusUnderTest>][] = [
+  [
+    'the embedded bus',
+    async (paths) => {
+      const deadLetters: BusUnderTest['deadLetters'] = [];
+      const open = () => recording(createEmbeddedTransport(embeddedBusDir(paths), { pollMs: 10 }), deadLetters);
+      const transport = open();
+      const bus = createEventBusOver(transport);
+      return {
+        bus,
+        transport,
+        deadLetters,
+        // The embedded bus redelivers unacked messages to the next consumer of that name.
+        async allAcked() {
+          await bus.close();
+          const next = createEventBusOver(open());
+          try {
+            const c = await next.consumer({ name: INGEST_CONSUMER });
+            const got = await c.fetch({ max: 1, maxWaitMs: 100 });
+            return got.events.length + got.rejected.length === 0;
+          } finally {
+            await next.close();
+          }
+        },
+        close: () => bus.close(),
+      };
+    },
+  ],
+  [
+    'NATS JetStream',
+    async () => {
+      const server = await startNatsServer();
+      const deadLetters: BusUnderTest['deadLetters'] = [];
+      const transport = recording(await createNatsTransport(server.url), deadLetters);
+      const bus = createEventBusOver(transport);
+      return {
+        bus,
+        transport,
+        deadLetters,
+        async allAcked() {
+          const info = await natsConsumer(server.url, INGEST_CONSUMER);
+          // And what the bus recorded is what JetStream stored.
+          expect((await readNatsDlq(server.url)).map((d) => d.envelope)).toEqual(deadLetters.map((d) => d.envelope));
+          return info.num_pending + info.num_ack_pending === 0;
+        },
+        async close() {
+          await bus.close().catch(() => undefined);
+          await server.stop();
+        },
+      };
+    },
+  ],
+];
+
+describe.each(BUSES)('one poison in a batch of 500 on %s', (_label, openBus) => {
+  const open: BusUnderTest[] = [];
+  afterEach(async () => {
+    for (const b of open.splice(0)) await b.close();
+  });
+  async function setUp(): Promise<{ paths: HomePaths; under: BusUnderTest; events: OoEvent[]; after: OoEvent[] }> {
+    const paths = await tempHome('oo-ml-ingest-');
+    const under = await openBus(paths);
+    open.push(under);
+    const events = fiveHundred();
+    // A second batch behind the poisoned one: the ingest goes on after it.
+    const after = Array.from({ length: 20 }, (_, i) => completed('later', new Date(Date.parse('2026-01-07T00:00:00Z') + i * 1000).toISOString()));
+    return { paths, under, events, after };
+  }
+  const ingest = (bus: EventBus, paths: HomePaths, batches: number[]) =>
+    ingestEvents(job(bus, paths, { batchSize: 500, onBatch: (s) => batches.push(s.consumed) }));
+
+  it('refuses a lone-surrogate payload at the edge (invalid_event, naming /user_id) and writes the 499 others', async () => {
+    const { paths, under, events, after } = await setUp();
+    const at = 300;
+    const { type: _t, ...fields } = events[at] as Extract<OoEvent, { type: 'tip.served' }>;
+    void _t;
+    // Raw bytes another publisher might send: JSON's \ud800 escape, valid UTF-8 on the wire.
+    const raw = `{"type":"tip.served",${JSON.stringify({ ...fields, user_id: 'PLACEHOLDER' }).slice(1).replace('"PLACEHOLDER"', '"\\ud800"')}`;
+    expect(raw).toContain('"user_id":"\\ud800"');
+    for (const [i, e] of events.entries()) {
+      if (i === at) await under.transport.publish('signals.tip.served', new TextEncoder().encode(raw), 'raw-poison');
+      else await under.bus.publish(channelOf(e), e);
+    }
+    for (const e of after) await under.bus.publish('signals', e);
+
+    const batches: number[] = [];
+    const summary = await ingest(under.bus, paths, batches);
+    expect(batches[0]).toBe(500);
+    expect(summary).toMatchObject({ consumed: 520, deadLettered: 1, deadLetterReasons: { invalid_event: 1 }, duplicates: 0, stoppedBy: 'idle' });
+    expect(Object.values(summary.written).reduce((a, b) => a + b, 0)).toBe(519);
+    expect(under.deadLetters).toHaveLength(1);
+    const { subject, envelope } = under.deadLetters[0]!;
+    expect(DEAD_LETTER_VALIDATOR.check(envelope)).toBe(true);
+    expect(subject).toBe('dlq.signals.tip.served');
+    expect(envelope).toMatchObject({ reason: 'invalid_event', payload_text: raw, consumer: INGEST_CONSUMER });
+    expect(envelope.issues.map((i) => i.path)).toEqual(['/user_id']);
+    expect(await readLog(paths.events)).toEqual(expectedLog([...events.filter((_, i) => i !== at), ...after]));
+    expect(await readdir(paths.tmp)).toEqual([]);
+    expect(await under.allAcked()).toBe(true);
+  });
+
+  it.each(DUCKDB_POISONS)('dead-letters an event DuckDB refuses (%s) alone as unstorable and writes the 499 others', async (_poison, poison, error) => {
+    const { paths, under, events, after } = await setUp();
+    const at = 300;
+    for (const e of [...events, ...after]) await under.bus.publish(channelOf(e), e);
+    // The bus delivers p-300 as the poison: a bus whose schemas still admit it (an older oo-ml).
+    // Its payload is the poison too (the ingest stages the bytes it was given); its dead letter
+    // keeps the bytes the transport delivered.
+    const bad = poison(events[at] as Extract<OoEvent, { type: 'tip.served' }>);
+    const admitting = mapDeliveries(under.bus, (got) => ({
+      ...got,
+      events: got.events.map((d) => (d.event.event_id === bad.event_id ? { ...d, event: bad, data: new TextEncoder().encode(JSON.stringify(bad)) } : d)),
+    }));
+
+    const batches: number[] = [];
+    const summary = await ingest(admitting, paths, batches);
+    expect(batches[0]).toBe(500);
+    expect(summary).toMatchObject({ consumed: 520, deadLettered: 1, deadLetterReasons: { unstorable: 1 }, duplicates: 0, stoppedBy: 'idle' });
+    expect(Object.values(summary.written).reduce((a, b) => a + b, 0)).toBe(519);
+    expect(under.deadLetters).toHaveLength(1);
+    const { subject, envelope } = under.deadLetters[0]!;
+    expect(DEAD_LETTER_VALIDATOR.check(envelope)).toBe(true);
+    expect(subject).toBe('dlq.signals.tip.served');
+    expect(envelope).toMatchObject({ reason: 'unstorable', consumer: INGEST_CONSUMER, issues: [] });
+    expect(envelope.message).toContain('tip.served p-300');
+    expect(envelope.message).toMatch(error);
+    // The envelope keeps the bytes the bus delivered.
+    expect(JSON.parse(envelope.payload_text!)).toMatchObject({ event_id: 'p-300' });
+    expect(await readLog(paths.events)).toEqual(expectedLog([...events.filter((_, i) => i !== at), ...after]));
+    expect(await readdir(paths.tmp)).toEqual([]);
+    expect(await under.allAcked()).toBe(true);
+  });
+
+  it('round-trips a tip.served with features, experiment and variant, and a learning.reset, into the Parquet log', async () => {
+    const { paths, under } = await setUp();
+    const events = twoDays('f1');
+    for (const e of events) await under.bus.publish(channelOf(e), e);
+    const summary = await ingestEvents(job(under.bus, paths));
+    expect(summary).toMatchObject({ consumed: events.length, deadLettered: 0, written: { 'learning.reset': 1 } });
+    const log = await readLog(paths.events);
+    expect(log).toEqual(expectedLog(events));
+    const withFeatures = log['tip.served'].find((r) => r['features'] !== null)!;
+    expect(withFeatures).toMatchObject({ experiment: 'exp-1', variant: 'treatment', features: { has_profile: true } });
+    expect(summary.files.some((f) => f.startsWith('learning.reset/day=2026-01-05/'))).toBe(true);
   });
 });

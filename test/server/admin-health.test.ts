@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { notFound } from '../../src/errors.js';
-import { AS_OF, closingHarness, get, post } from './harness.js';
+import { AS_OF, closingHarness, get, post, until } from './harness.js';
 import { syntheticSnapshotIndex } from './synthetic-snapshot.js';
 
 const harness = closingHarness();
@@ -96,7 +96,7 @@ describe('admin endpoints', () => {
     const s = await post(h.app, '/score', { user_id: 'u1' });
     await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' });
     await post(h.app, '/score', { user_id: 'u1', hour: 3 });
-    await new Promise((r) => setImmediate(() => setImmediate(r)));
+    await until(() => h.published.some((p) => p.event.type === 'tip.served' && p.event.shadow), 'the shadow serve to be stored');
     const metrics = await get(h.app, '/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.text).toContain('oo_ml_http_requests_total{method="POST",route="/score",status="200"} 1');
@@ -104,7 +104,11 @@ describe('admin endpoints', () => {
     expect(metrics.text).toContain('oo_ml_http_request_duration_seconds_count{method="POST",route="/score",status="200"} 1');
     expect(metrics.text).toContain('oo_ml_serves_total{policy="tip-policy@champion",variant="none"} 1');
     expect(metrics.text).toContain('oo_ml_shadow_serves_total{policy="tip-policy@shadow"} 1');
-    expect(metrics.text).toContain('oo_ml_rewards_total{policy="tip-policy@champion",outcome="applied"} 1');
+    expect(metrics.text).toContain('oo_ml_reward_calls_total{policy="tip-policy@champion",outcome="applied"} 1');
+    expect(metrics.text).toContain('oo_ml_fold_rewards_total{outcome="applied"} 1');
+    expect(metrics.text).toContain('oo_ml_event_bus_connected 1');
+    expect(metrics.text).toContain('oo_ml_event_bus_degraded 0');
+    expect(metrics.text).toContain('oo_ml_spill_backlog 0');
     expect(metrics.text).toContain('oo_ml_ready 1');
     expect(metrics.text).toContain('process_resident_memory_bytes');
 

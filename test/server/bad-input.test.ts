@@ -2,14 +2,14 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARM_IDS } from '../../src/features/arms.js';
 import type { OoMlApp } from '../../src/server/app.js';
-import { createHarness, type Harness } from './harness.js';
+import { closeHarness, createHarness, type Harness } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
   h = await createHarness({ deps: { limits: { bodyLimitBytes: 64 * 1024 } } });
 });
 afterAll(async () => {
-  await h.app.close();
+  await closeHarness(h);
 });
 
 async function raw(app: OoMlApp, url: string, payload: string | Buffer, contentType = 'application/json') {
@@ -45,6 +45,9 @@ describe('bad input', () => {
       { body: JSON.stringify({ user_id: 'u1', arms: ['nope'] }), status: 400, message: 'unknown arm(s): "nope"' },
       { body: JSON.stringify({ user_id: 'u1', policy: 'ghost' }), status: 400, message: 'unknown policy "ghost"' },
       { body: JSON.stringify([1, 2]), status: 400, message: 'body is invalid: /: must be object' },
+      // A lone surrogate is JSON but not Unicode: the event log could not store it.
+      { body: '{"user_id":"\\ud800"}', status: 400, message: 'body is invalid: /user_id: is not valid Unicode (it holds a lone UTF-16 surrogate)', details: [{ path: '/user_id', message: 'is not valid Unicode (it holds a lone UTF-16 surrogate)' }] },
+      { body: '{"user_id":"u1","context":{"tasks":[{"id":"t","title":"x\\udc00y"}]}}', status: 400, message: /\/context\/tasks\/0\/title: is not valid Unicode/ },
       { body: '{"__proto__": {"x": 1}, "user_id": "u1"}', status: 400, message: /not valid JSON/ },
       { body: 'user_id=u1', type: 'application/x-www-form-urlencoded', status: 415, message: /Unsupported Media Type/i },
       { body: Buffer.alloc(10 * 1024 * 1024, 0x20), status: 413, message: /too large/i },
@@ -64,7 +67,7 @@ describe('bad input', () => {
     const unknownRoute = await h.app.inject({ method: 'GET', url: '/nope?x=1' });
     expect(unknownRoute.statusCode).toBe(404);
     expect(unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /nope', details: null });
-    expect(h.sink.events).toHaveLength(0);
+    expect(h.published).toHaveLength(0);
     // Client mistakes are logged as one-line info records, never with a stack.
     expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
     expect(h.logs.some((l) => l.includes('unknown arm(s)'))).toBe(true);
@@ -81,7 +84,7 @@ describe('bad input', () => {
       expect(r.body['message']).toMatch(/too large/i);
       expect((await d.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' } })).statusCode).toBe(200);
     } finally {
-      await d.app.close();
+      await closeHarness(d);
     }
   });
 

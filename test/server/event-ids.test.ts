@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEventIds } from '../../src/server/serving.js';
+import { createEventIds } from '../../src/server/serving/context.js';
 
 describe('event ids', () => {
   it('are a 96-bit random process prefix and a base-36 counter: unique within a process and across processes', () => {

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTipWriter, tipWriterSettingsFromEnv, type TipRequest, type TipWriter } from '../../src/prompts/tip-writer.js';
 import { rotationSlot } from '../../src/prompts/prompt-registry.js';
 import { startChatCompletionsServer, type ChatCompletionsServer } from '../helpers/chat-completions-server.js';
-import type { ServerEvent } from '../../src/server/deps.js';
+import type { TipServedEvent } from '../../src/events/schemas.js';
 import { served } from '../helpers/events.js';
-import { afterShadows, closingHarness, get, hash32, post, T0 } from './harness.js';
+import { closingHarness, get, hash32, post, seededDir, T0, until } from './harness.js';
 
 const harness = closingHarness();
 
@@ -48,7 +48,7 @@ describe('POST /generate', () => {
       promptVersion: null,
       context: { hour_of_day: 9, day_of_week: 0, open_tasks: 2, overdue_tasks: 1, task_titles: ['Write the\nquarterly report'] },
     });
-    expect(h.sink.events).toHaveLength(0);
+    expect(h.published.map((p) => p.event)).toHaveLength(0);
   });
 
   it('chooses and records an arm when none is given, and names an unknown arm or prompt version', async () => {
@@ -58,7 +58,7 @@ describe('POST /generate', () => {
     const serve = r.body['serve'] as Record<string, unknown>;
     expect(r.body).toMatchObject({ prompt_version: 'v1', prompt_source: 'builtin' });
     expect(serve).toMatchObject({ policy: 'tip-policy@champion', prompt_version: 'v1', arm: r.body['arm'] });
-    expect(h.sink.events).toMatchObject([{ type: 'tip.served', serve_id: serve['serve_id'], prompt_version: 'v1' }]);
+    expect(h.published.map((p) => p.event)).toMatchObject([{ type: 'tip.served', serve_id: serve['serve_id'], prompt_version: 'v1' }]);
     expect((await post(h.app, '/reward', { serve_id: serve['serve_id'], reaction: 'liked' })).body['applied']).toBe(true);
 
     const arm = await post(h.app, '/generate', { user_id: 'u2', arm: 'juggle' });
@@ -68,7 +68,7 @@ describe('POST /generate', () => {
       status: 400,
       body: { message: 'unknown prompt_version "v9"', hint: 'known prompt versions: v1, v2', details: [{ path: '/prompt_version', message: 'unknown prompt version' }] },
     });
-    expect(h.sink.events).toHaveLength(2);
+    expect(h.published.map((p) => p.event)).toHaveLength(2);
   });
 
   it('records the rotated prompt version on every serve and writes the tip with the same one', async () => {
@@ -90,17 +90,18 @@ describe('POST /generate', () => {
 
   it('writes the tip of a /score decision by serve_id: its arm and the prompt version its serve recorded', async () => {
     const specs = { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } };
-    const h = await harness({ policies: specs, shadows: ['tip-policy@shadow'], deps: { tipWriter: writerFor({ DEFAULT_PROMPT_VERSION: 'v2' }) } });
+    // A serve id this replica never folds is waited for only briefly here.
+    const h = await harness({ policies: specs, shadows: ['tip-policy@shadow'], deps: { tipWriter: writerFor({ DEFAULT_PROMPT_VERSION: 'v2' }), limits: { serveWaitMs: 50 } } });
     const scored = await post(h.app, '/score', { user_id: 'u4' });
     expect(scored.body['prompt_version']).toBe('v2');
     const serveId = scored.body['serve_id'] as string;
-    await afterShadows();
-    const served = h.sink.events.length;
+    await until(() => h.published.length === 2, 'the shadow serve to be stored');
+    const served = h.published.length;
     const tip = await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId });
     expect(tip.status).toBe(200);
     expect(tip.body).toMatchObject({ arm: scored.body['arm'], prompt_version: 'v2', prompt_source: 'serve', serve: null });
     // No second decision: the serve is the one the reaction will name.
-    expect(h.sink.events).toHaveLength(served);
+    expect(h.published.map((p) => p.event)).toHaveLength(served);
     expect((await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId, prompt_version: 'v2' })).body).toMatchObject({ prompt_version: 'v2', prompt_source: 'serve' });
 
     const refusals: [Record<string, unknown>, number, string][] = [
@@ -109,20 +110,22 @@ describe('POST /generate', () => {
       [{ user_id: 'someone-else', serve_id: serveId }, 409, '/user_id'],
       [{ user_id: 'u4', serve_id: `${serveId}:shadow:0` }, 409, '/serve_id'],
       [{ user_id: 'u4', serve_id: 'no-such-serve' }, 404, '/serve_id'],
+      [{ user_id: 'u4', serve_id: '0123456789ab-zz' }, 404, '/serve_id'],
     ];
     for (const [body, status, path] of refusals) {
       const r = await post(h.app, '/generate', body);
       expect([r.status, (r.body['details'] as { path: string }[])[0]?.path], JSON.stringify(body)).toEqual([status, path]);
     }
-    expect(h.sink.events).toHaveLength(served);
+    expect(h.published.map((p) => p.event)).toHaveLength(served);
   });
 
   it('refuses a tip for a replayed serve whose recorded prompt version this server does not have (409), and uses the request rules for one that recorded none', async () => {
-    const replayed = (serveId: string, promptVersion: string | null): ServerEvent => ({ ...served('u1', new Date(T0.getTime() - 60_000).toISOString(), serveId, 'quick_win'), prompt_version: promptVersion });
-    const h = await harness({ events: [replayed('old-v9', 'v9'), replayed('old-none', null)] });
-    const v9 = await post(h.app, '/generate', { user_id: 'u1', serve_id: 'old-v9' });
+    // Serves another build published: one names a version this build lacks, one recorded none.
+    const replayed = (serveId: string, promptVersion: string | null): TipServedEvent => ({ ...served('u1', new Date(T0.getTime() - 60_000).toISOString(), serveId, 'quick_win'), prompt_version: promptVersion });
+    const h = await harness({ dir: await seededDir([replayed('0000000000a9-0', 'v9'), replayed('0000000000a9-1', null)]) });
+    const v9 = await post(h.app, '/generate', { user_id: 'u1', serve_id: '0000000000a9-0' });
     expect([v9.status, v9.body['details']]).toEqual([409, [{ path: '/serve_id', message: 'recorded unknown prompt version "v9"' }]]);
-    const none = await post(h.app, '/generate', { user_id: 'u1', serve_id: 'old-none', prompt_version: 'v2' });
+    const none = await post(h.app, '/generate', { user_id: 'u1', serve_id: '0000000000a9-1', prompt_version: 'v2' });
     expect(none.body).toMatchObject({ arm: 'quick_win', prompt_version: 'v2', prompt_source: 'request' });
   });
 

@@ -1,17 +1,25 @@
 /**
  * Builds the server app for tests: an in-memory snapshot of synthetic users, the test policy
- * under registry-like names, a memory event sink, a settable clock, seeded randomness and a
- * captured log. Every part can be replaced, and the snapshot and policies can be changed before
- * a reload.
+ * under registry-like names, the real embedded event bus in a temp folder (behind a transport
+ * that records what was stored and can be made to fail or disconnect), a state folder, a
+ * settable clock, seeded randomness and a captured log. Every part can be replaced, and the
+ * snapshot and policies can be changed before a reload.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import xxhash from 'xxhash-wasm';
 import { afterEach } from 'vitest';
+import { unavailable } from '../../src/errors.js';
+import { createEventBusOver, type EventBus, type StreamMessage } from '../../src/events/event-bus.js';
+import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
+import type { OoEvent } from '../../src/events/schemas.js';
+import type { Transport, TransportHealth } from '../../src/events/transport.js';
 import { ARM_COUNT } from '../../src/features/arms.js';
 import type { SnapshotIndex } from '../../src/features/snapshot.js';
 import { createRng } from '../../src/random/rng.js';
 import { buildApp, type OoMlApp } from '../../src/server/app.js';
-import type { LoadedPolicies, PolicyProvider, ServerDeps, ServerEvent } from '../../src/server/deps.js';
-import { createMemoryEventSink, type MemoryEventSink } from '../../src/server/memory-event-sink.js';
+import type { LoadedPolicies, PolicyProvider, ServerDeps } from '../../src/server/deps.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
 import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
 import { syntheticSnapshotIndex } from './synthetic-snapshot.js';
@@ -31,11 +39,69 @@ export interface PolicySpec {
   t?: number;
 }
 
+/** A stored message as the recording transport saw it. */
+export interface Published {
+  subject: string;
+  event: OoEvent;
+  seq: number;
+}
+
+/**
+ * A transport over another that records what it stored and that a test can disconnect (health
+ * false, publishes refused at once) or make slow/failing per message.
+ */
+export interface TestTransport extends Transport {
+  readonly published: Published[];
+  /** Health as reported; setting `connected` notifies listeners. */
+  setConnected(connected: boolean, detail?: string): void;
+  /** Called before each publish: a promise delays it, a thrown error refuses it. */
+  beforePublish: ((subject: string, event: OoEvent) => void | Promise<void>) | null;
+}
+
+/** Wraps `inner` as a TestTransport. */
+export function testTransport(inner: Transport): TestTransport {
+  const published: Published[] = [];
+  const listeners = new Set<(h: TransportHealth) => void>();
+  let health: TransportHealth = inner.health();
+  const t: TestTransport = {
+    kind: inner.kind,
+    published,
+    beforePublish: null,
+    setConnected(connected, detail = connected ? 'test reconnect' : 'test disconnect') {
+      health = { connected, since: Date.now(), detail };
+      for (const l of listeners) l(health);
+    },
+    async publish(subject, data, msgId) {
+      if (!health.connected) throw unavailable('test transport disconnected');
+      const event = JSON.parse(Buffer.from(data).toString('utf8')) as OoEvent;
+      if (t.beforePublish !== null && !subject.startsWith('dlq.')) await t.beforePublish(subject, event);
+      const ack = await inner.publish(subject, data, msgId);
+      if (!ack.duplicate && !subject.startsWith('dlq.')) published.push({ subject, event, seq: ack.seq });
+      return ack;
+    },
+    consumer: (o) => inner.consumer(o),
+    reader: (s) => inner.reader(s),
+    extent: () => inner.extent(),
+    health: () => health,
+    onHealth(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close: () => inner.close(),
+  };
+  return t;
+}
+
 /** What a test can see and change. */
 export interface Harness {
   app: OoMlApp;
   deps: ServerDeps;
-  sink: MemoryEventSink;
+  bus: EventBus;
+  transport: TestTransport;
+  /** The events stored on the bus by this harness's transport, in order. */
+  published: Published[];
+  /** The temp folder (bus under bus/, state under state/). */
+  dir: string;
   clock: { ms: number };
   /** What the next snapshot load returns (or throws). */
   snapshot: { next: SnapshotIndex | Error };
@@ -50,11 +116,16 @@ export interface HarnessOptions {
   snapshot?: SnapshotIndex | Error;
   policies?: Record<string, PolicySpec>;
   shadows?: string[];
-  events?: ServerEvent[];
   deps?: Partial<ServerDeps>;
   seed?: number;
-  /** The clock at start (default T0); start-up (replay, restore) runs at it. */
+  /** The clock at start (default T0); start-up runs at it. */
   clockMs?: number;
+  /** The folder to use (a restart reuses one; default a new temp folder). */
+  dir?: string;
+  /** The transport to record through (default the embedded journal under `<dir>/bus`). */
+  transport?: Transport;
+  /** The state folder (default `<dir>/state`; a second replica needs its own). */
+  stateDir?: string;
 }
 
 /** A provider over `holder` (fresh states at every load, like a registry download). */
@@ -78,8 +149,9 @@ export function specPolicyProvider(holder: Harness['policies']): PolicyProvider 
   };
 }
 
-/** Builds an app (not listening). */
+/** Builds an app (not listening) over a bus in a temp folder. */
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'oo-ml-server-')));
   const clock = { ms: options.clockMs ?? T0.getTime() };
   const snapshot = { next: options.snapshot ?? syntheticSnapshotIndex({ users: options.users ?? 100, asOf: AS_OF }) };
   const policies = {
@@ -87,14 +159,16 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     champion: 'tip-policy@champion',
     shadows: options.shadows ?? [],
   };
-  const sink = createMemoryEventSink(options.events ?? []);
+  const transport = testTransport(options.transport ?? createEmbeddedTransport(join(dir, 'bus'), { pollMs: 5 }));
+  const bus = createEventBusOver(transport);
   const logs: string[] = [];
   const deps: ServerDeps = {
     policies: specPolicyProvider(policies),
     snapshot: {
       load: () => (snapshot.next instanceof Error ? Promise.reject(snapshot.next) : Promise.resolve(snapshot.next)),
     },
-    events: sink,
+    bus,
+    stateDir: options.stateDir ?? join(dir, 'state'),
     tipWriter: createTipWriter(tipWriterSettingsFromEnv({}), { hash32 }),
     now: () => new Date(clock.ms),
     rng: createRng(options.seed ?? 7),
@@ -103,24 +177,69 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     logger: { level: 'info', stream: { write: (line: string) => void logs.push(line) } },
     ...options.deps,
   };
-  const app = await buildApp(deps);
-  return { app, deps, sink, clock, snapshot, policies, logs };
+  let app: OoMlApp;
+  try {
+    app = await buildApp(deps);
+  } catch (e) {
+    await bus.close();
+    throw e;
+  }
+  return { app, deps, bus, transport, published: transport.published, dir, clock, snapshot, policies, logs };
+}
+
+/** Closes a harness's app, then its bus (its folder stays: a restart may reuse it). */
+export async function closeHarness(h: Harness): Promise<void> {
+  await h.app.close();
+  await h.bus.close();
 }
 
 /**
- * `createHarness` whose apps are closed after each test; call once at the top of a test file
- * (it registers the afterEach hook there).
+ * `createHarness` whose apps and buses are closed and folders removed after each test; call once
+ * at the top of a test file (it registers the afterEach hook there).
  */
 export function closingHarness(): (options?: HarnessOptions) => Promise<Harness> {
-  const apps: OoMlApp[] = [];
+  const open: Harness[] = [];
+  const dirs = new Set<string>();
   afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
+    for (const h of open.splice(0)) await closeHarness(h).catch(() => undefined);
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    dirs.clear();
   });
   return async (options) => {
     const h = await createHarness(options);
-    apps.push(h.app);
+    open.push(h);
+    dirs.add(h.dir);
     return h;
   };
+}
+
+/** A new temp folder whose events stream already holds `events` (what earlier servers published); pass it as `dir`. */
+export async function seededDir(events: readonly OoEvent[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'oo-ml-server-'));
+  const bus = createEventBusOver(createEmbeddedTransport(join(dir, 'bus')));
+  try {
+    for (const e of events) await bus.publish(e.type === 'tip.reaction' || e.type === 'tip.reward' ? 'feedback' : 'signals', e);
+  } finally {
+    await bus.close();
+  }
+  return dir;
+}
+
+/** Every message of the events stream of `bus`, from the start. */
+export async function streamOf(bus: EventBus): Promise<StreamMessage[]> {
+  const { lastSeq } = await bus.extent();
+  const reader = await bus.reader(1);
+  const out: StreamMessage[] = [];
+  try {
+    while ((out.at(-1)?.seq ?? 0) < lastSeq) {
+      const batch = await reader.next(1000, 1000);
+      if (batch.length === 0) break;
+      out.push(...batch);
+    }
+  } finally {
+    await reader.close();
+  }
+  return out;
 }
 
 /** POSTs JSON through inject and returns status and parsed body. */
@@ -136,7 +255,15 @@ export async function get(app: OoMlApp, url: string): Promise<{ status: number; 
   return { status: res.statusCode, body: isJson ? res.json() : {}, text: res.body };
 }
 
-/** Waits until shadow scorings scheduled so far have run (they start on setImmediate). */
-export function afterShadows(): Promise<void> {
-  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+/**
+ * Resolves once `check()` is true, checking after each turn of the event loop and then every
+ * few milliseconds; fails naming `what` if it never happens (a safety net, not a timing bound).
+ */
+export async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
+  const started = Date.now();
+  for (let i = 0; ; i++) {
+    if (await check()) return;
+    if (Date.now() - started > limitMs) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => (i < 20 ? setImmediate(resolve) : setTimeout(resolve, 5)));
+  }
 }

@@ -1,31 +1,34 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_VALIDATORS } from '../../src/events/schemas.js';
 import { wilsonInterval } from '../../src/evaluation/proportion-intervals.js';
-import { closingHarness, get, post } from './harness.js';
+import { closingHarness, get, post, until, type Harness } from './harness.js';
 
 const harness = closingHarness();
 const TOKEN = { authorization: 'Bearer s3cret' };
 
+const reactions = (h: Harness) => h.published.filter((p) => p.event.type === 'tip.reaction' || p.event.type === 'tip.reward');
+
 describe('POST /reward', () => {
-  it('applies a reaction once to the serving policy, records tip.reaction, and answers a repeat with applied: false', async () => {
+  it('applies a reaction once to the serving policy, records tip.reaction on the feedback stream, and answers a repeat as a duplicate', async () => {
     const h = await harness();
     const s = await post(h.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
     h.clock.ms += 30_000;
     const r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed', dwell_ms: 4200 });
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ serve_id: s.body['serve_id'], applied: true, reward: 1, policy: 'tip-policy@champion', model_version: '1', reason: null });
-    const reaction = h.sink.events[1]!;
-    expect(EVENT_VALIDATORS['tip.reaction'].check(reaction)).toBe(true);
-    expect(reaction).toMatchObject({ type: 'tip.reaction', user_id: 'u1', serve_id: s.body['serve_id'], reaction: 'completed', dwell_ms: 4200 });
-    expect(h.sink.subjects[1]).toBe('feedback.tip.reaction');
+    expect(r.body).toMatchObject({ serve_id: s.body['serve_id'], outcome: 'applied', applied: true, reward: 1, policy: 'tip-policy@champion', model_version: '1', reason: null });
+    const [reaction] = reactions(h);
+    expect(reaction!.subject).toBe('feedback.tip.reaction');
+    expect(EVENT_VALIDATORS['tip.reaction'].check(reaction!.event)).toBe(true);
+    expect(reaction!.event).toMatchObject({ type: 'tip.reaction', event_id: r.body['event_id'], user_id: 'u1', serve_id: s.body['serve_id'], reaction: 'completed', dwell_ms: 4200 });
     // The policy learned: quick_win's mean is now (1 + 0.5) / (1 + 1).
     const after = await post(h.app, '/score', { user_id: 'u1', arms: ['quick_win'] });
     expect(after.body['score']).toBe(0.75);
 
     const repeat = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'dismissed' });
     expect(repeat.status).toBe(200);
-    expect(repeat.body).toMatchObject({ applied: false, reward: 1, reason: `already rewarded at ${new Date(h.clock.ms).toISOString()}` });
-    expect(h.sink.events.filter((e) => e.type === 'tip.reaction')).toHaveLength(1);
+    expect(repeat.body).toMatchObject({ outcome: 'duplicate', applied: false, event_id: null });
+    expect(repeat.body['reason']).toContain(`position ${reaction!.seq}`);
+    expect(reactions(h)).toHaveLength(1);
     expect((await post(h.app, '/score', { user_id: 'u1', arms: ['quick_win'] })).body['score']).toBe(0.75);
   });
 
@@ -35,26 +38,26 @@ describe('POST /reward', () => {
     expect((await post(h.app, '/reward', { serve_id: a.body['serve_id'], reaction: 'dismissed' })).body).toMatchObject({ applied: true, reward: 0 });
     const b = await post(h.app, '/score', { user_id: 'u1', arms: ['time_block'] });
     expect((await post(h.app, '/reward', { serve_id: b.body['serve_id'], reward: 0.25 })).body).toMatchObject({ applied: true, reward: 0.25 });
-    // A bare reward is journaled as tip.reward, with its number.
-    expect(h.sink.events.map((e) => e.type)).toEqual(['tip.served', 'tip.reaction', 'tip.served', 'tip.reward']);
-    expect(h.sink.events[3]).toMatchObject({ type: 'tip.reward', serve_id: b.body['serve_id'], user_id: 'u1', reward: 0.25 });
+    // A bare reward is recorded as tip.reward, with its number.
+    expect(h.published.map((p) => p.event.type)).toEqual(['tip.served', 'tip.reaction', 'tip.served', 'tip.reward']);
+    expect(h.published[3]!.event).toMatchObject({ type: 'tip.reward', serve_id: b.body['serve_id'], user_id: 'u1', reward: 0.25 });
     expect((await post(h.app, '/score', { user_id: 'u1', arms: ['time_block'] })).body['score']).toBeCloseTo((0 + 0.25 + 0.5) / 3, 12);
   });
 
-  it('answers 404 for unknown, expired and evicted serves, and 400 for an ambiguous body', async () => {
-    const h = await harness({ deps: { limits: { maxPendingServes: 3 } } });
+  it('answers 404 for ids it never issued and serves it never saw, records a reaction with user_id anyway, and 400 for an ambiguous body', async () => {
+    const h = await harness({ deps: { limits: { serveWaitMs: 20, rewardWaitMs: 2_000 } } });
     let r = await post(h.app, '/reward', { serve_id: 'never-served', reaction: 'liked' });
     expect(r.status).toBe(404);
-    expect(r.body).toMatchObject({ error: 'not_found', message: 'serve_id "never-served" is unknown or older than the reward window' });
-
-    const first = await post(h.app, '/score', { user_id: 'u1' });
-    for (let i = 0; i < 3; i++) await post(h.app, '/score', { user_id: 'u1' });
-    r = await post(h.app, '/reward', { serve_id: first.body['serve_id'], reaction: 'liked' });
-    expect(r.status).toBe(404); // dropped by the bound of 3 pending serves
-
-    const late = await post(h.app, '/score', { user_id: 'u1' });
-    h.clock.ms += 24 * 3_600_000 + 1;
-    expect((await post(h.app, '/reward', { serve_id: late.body['serve_id'], reaction: 'liked' })).status).toBe(404);
+    expect(r.body).toMatchObject({ error: 'not_found', message: 'serve_id "never-served" is not a serve id oo-ml issued' });
+    // Well formed, but no serve of that id reached the stream: 404 unless the user is named.
+    r = await post(h.app, '/reward', { serve_id: '0123456789ab-zz', reaction: 'liked' });
+    expect(r.status).toBe(404);
+    expect(r.body['hint']).toContain('send user_id');
+    expect(reactions(h)).toHaveLength(0);
+    r = await post(h.app, '/reward', { serve_id: '0123456789ab-zz', user_id: 'u1', reaction: 'liked' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ outcome: 'waiting', applied: false, reward: null });
+    expect(reactions(h)).toHaveLength(1);
 
     const s = await post(h.app, '/score', { user_id: 'u1' });
     r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked', reward: 1 });
@@ -67,8 +70,22 @@ describe('POST /reward', () => {
     r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reward: 1.5 });
     expect(r.status).toBe(400);
     expect(r.body['details']).toEqual([{ path: '/reward', message: 'must be <= 1' }]);
+    r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], user_id: 'u2', reaction: 'liked' });
+    expect(r.status).toBe(409);
+    expect(r.body['details']).toEqual([{ path: '/user_id', message: "not the serve's user" }]);
     // The refused calls did not consume the serve.
     expect((await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' })).body['applied']).toBe(true);
+  });
+
+  it('records but does not learn a reward later than the reward window', async () => {
+    const h = await harness();
+    const s = await post(h.app, '/score', { user_id: 'u1' });
+    h.clock.ms += 24 * 3_600_000 + 1;
+    const r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ outcome: 'expired', applied: false, reward: 0 });
+    expect(reactions(h)).toHaveLength(1);
+    expect((await get(h.app, '/stats')).body['learning']).toMatchObject({ rewards: { expired: 1, applied: 0 } });
   });
 
   it('records but does not learn a reward whose policy version was replaced by a reload', async () => {
@@ -78,21 +95,23 @@ describe('POST /reward', () => {
     expect((await post(h.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
     const r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ applied: false, model_version: '1', reward: 1 });
-    expect(r.body['reason']).toContain('now serves version 2');
+    expect(r.body).toMatchObject({ outcome: 'version_changed', applied: false, model_version: '1', reward: 1 });
+    expect(r.body['reason']).toContain('does not serve version 1');
   });
 
   it('reports serves, rewards, a Wilson interval, latency quantiles and reactions per prompt version in /stats', async () => {
     const h = await harness();
-    const reactions = ['completed', 'dismissed', 'liked', 'ignored', 'completed'] as const;
-    for (const reaction of reactions) {
+    const kinds = ['completed', 'dismissed', 'liked', 'ignored', 'completed'] as const;
+    for (const reaction of kinds) {
       const s = await post(h.app, '/score', { user_id: 'u1' });
       await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction });
     }
     await post(h.app, '/score', { user_id: 'u2' });
+    // The last serve is folded a moment after its answer.
+    await until(async () => ((await get(h.app, '/stats')).body['learning'] as { position: number }).position === 11, 'the fold to reach the last serve');
     const stats = await get(h.app, '/stats');
     expect(stats.status).toBe(200);
-    expect(stats.body).toMatchObject({ since: new Date(h.clock.ms).toISOString(), snapshot_id: 'snap-synthetic-100', pending_serves: 6 });
+    expect(stats.body).toMatchObject({ since: new Date(h.clock.ms).toISOString(), snapshot_id: 'snap-synthetic-100' });
     const [row] = stats.body['policies'] as Record<string, unknown>[];
     expect(row).toMatchObject({ policy: 'tip-policy@champion', model_version: '1', shadow: false, serves: 6, rewards: 5, reward_sum: 3, reward_rate: 0.5 });
     const [low, high] = wilsonInterval(3, 6);
@@ -104,6 +123,13 @@ describe('POST /reward', () => {
     expect(stats.body['prompt_versions']).toEqual([
       { prompt_version: 'v1', reactions: { completed: 2, dismissed: 1, ignored: 1, liked: 1 }, total: 5 },
     ]);
+    expect(stats.body['learning']).toMatchObject({
+      position: 11,
+      serves: 6,
+      rewards: { applied: 5, duplicate: 0 },
+      policies: [{ name: 'tip-policy@champion', model_version: '1', updates: 5, served: true }],
+      serve_window: { hot_records: 6, cold_files: 0, forgotten: 0 },
+    });
+    expect(stats.body['bus']).toMatchObject({ kind: 'embedded', connected: true, mode: 'direct', spill_backlog: 0 });
   });
 });
-

@@ -5,9 +5,8 @@ import { assign, parseExperimentsConfig } from '../../src/experiments/assignment
 import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
 import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../src/features/registry.js';
 import { toVector, type VectorInput } from '../../src/features/vectors.js';
-import type { PolicyProvider, ServerEvent } from '../../src/server/deps.js';
-import { createMemoryEventSink } from '../../src/server/memory-event-sink.js';
-import { afterShadows, AS_OF, closingHarness, get, hash32, post, specPolicyProvider, T0 } from './harness.js';
+import type { PolicyProvider } from '../../src/server/deps.js';
+import { AS_OF, closingHarness, get, hash32, post, specPolicyProvider, T0, until } from './harness.js';
 import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
 import { syntheticValue } from './synthetic-snapshot.js';
 
@@ -57,8 +56,8 @@ describe('POST /score', () => {
       propensity: 1 / ARM_COUNT,
     });
     expect(ARM_IDS).toContain(r.body['arm']);
-    expect(h.sink.events).toHaveLength(1);
-    const e = h.sink.events[0]!;
+    expect(h.published.map((p) => p.event)).toHaveLength(1);
+    const e = h.published.map((p) => p.event)[0]!;
     expect(EVENT_VALIDATORS['tip.served'].check(e)).toBe(true);
     expect(e).toMatchObject({
       type: 'tip.served',
@@ -70,7 +69,7 @@ describe('POST /score', () => {
       context: { hour_of_day: 9, day_of_week: 2, open_tasks: 2, overdue_tasks: 1 },
       shadow: false,
     });
-    expect(h.sink.subjects).toEqual(['signals.tip.served']);
+    expect(h.published.map((p) => p.subject)).toEqual(['signals.tip.served']);
   });
 
   it('builds the vector through the feature contract: request context, snapshot profile, fallbacks', async () => {
@@ -180,7 +179,7 @@ describe('POST /score', () => {
     r = await post(h.app, '/score', { user_id: 'u1', policy: 'linucb' });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ policy: 'linucb', model_version: null, experiment: null, variant: null });
-    expect(h.sink.events).toHaveLength(1);
+    expect(h.published.map((p) => p.event)).toHaveLength(1);
   });
 
   it('assigns users to experiment variants by xxhash32; a variant whose policy is missing is not ready', async () => {
@@ -232,19 +231,17 @@ describe('POST /score', () => {
   it('scores shadows after the reply, records them as shadow serves, and never lets them change served arms', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const events: ServerEvent[] = [];
-    const memory = createMemoryEventSink(events);
-    // Shadow events wait on the gate: if shadows ran before the reply, /score would hang.
-    const sink = { ...memory, publish: (s: string, e: ServerEvent) => (e.type === 'tip.served' && e.shadow ? gate.then(() => memory.publish(s, e)) : memory.publish(s, e)) };
     const specs = { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } };
-    const h = await harness({ policies: specs, shadows: ['tip-policy@shadow'], deps: { events: sink } });
+    const h = await harness({ policies: specs, shadows: ['tip-policy@shadow'] });
+    // Shadow events wait on the gate: if shadows ran before the reply, /score would hang.
+    h.transport.beforePublish = (_subject, e) => (e.type === 'tip.served' && e.shadow ? gate : undefined);
     const r = await post(h.app, '/score', { user_id: 'u3', context: { hour_of_day: 10 } });
     expect(r.status).toBe(200);
-    expect(events.filter((e) => e.type === 'tip.served' && e.shadow)).toHaveLength(0);
+    const shadows = () => h.published.map((p) => p.event).filter((e) => e.type === 'tip.served' && e.shadow);
+    expect(shadows()).toHaveLength(0);
     release();
-    await gate;
-    await afterShadows();
-    const shadow = events.find((e) => e.type === 'tip.served' && e.shadow);
+    await until(() => shadows().length === 1, 'the shadow serve to be stored');
+    const shadow = shadows()[0];
     expect(shadow).toMatchObject({ type: 'tip.served', shadow: true, policy: 'tip-policy@shadow', model_version: '2', user_id: 'u3', serve_id: `${r.body['serve_id']}:shadow:0` });
     expect(EVENT_VALIDATORS['tip.served'].check(shadow)).toBe(true);
     const refused = await post(h.app, '/reward', { serve_id: `${r.body['serve_id']}:shadow:0`, reaction: 'completed' });
@@ -261,7 +258,7 @@ describe('POST /score', () => {
       const [x, y] = await Promise.all([post(a.app, '/score', { user_id: `u${i}` }), post(b.app, '/score', { user_id: `u${i}` })]);
       expect(x.body['arm']).toBe(y.body['arm']);
     }
-    await afterShadows();
+    await until(() => a.published.filter((p) => p.event.type === 'tip.served' && p.event.shadow).length === 20, 'every shadow serve to be stored');
     const stats = await get(a.app, '/stats');
     const rows = stats.body['policies'] as { policy: string; shadow: boolean; serves: number }[];
     expect(rows.find((row) => row.shadow)).toMatchObject({ policy: 'tip-policy@shadow', serves: 20 });

@@ -5,6 +5,12 @@ import { parseIntFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
 
+/** `3 (invalid_event 2, unstorable 1)`: how many, and why. */
+function deadLetters(n: number, reasons: Partial<Record<string, number>>): string {
+  const why = Object.entries(reasons).map(([reason, k]) => `${reason} ${k}`);
+  return why.length === 0 ? String(n) : `${n} (${why.join(', ')})`;
+}
+
 interface IngestFlags {
   batchSize: string;
   maxWaitMs: string;
@@ -20,7 +26,7 @@ export function registerIngest(program: Command): void {
       .command('ingest')
       .description(
         'append signals.> and feedback.> to the Parquet event log (NATS JetStream when NATS_URL is set, ' +
-          'else the embedded bus under <home>/data/bus); invalid messages go to dlq.<subject>',
+          'else the embedded bus under <home>/data/bus); invalid messages, and events the log cannot store, go to dlq.<subject>',
       )
       .option('--batch-size <n>', 'messages per batch (one new file per event type and day per batch)', '500')
       .option('--max-wait-ms <ms>', 'how long a batch waits to fill (JetStream waits at least 1000)', '1000')
@@ -66,7 +72,7 @@ export function registerIngest(program: Command): void {
           ['event log', ctx.config.paths.events],
           ['consumed', summary.consumed],
           ['duplicates', summary.duplicates],
-          ['dead-lettered', summary.deadLettered],
+          ['dead-lettered', deadLetters(summary.deadLettered, summary.deadLetterReasons)],
           ['new files', summary.files.length],
         ]),
         '',

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { notFound } from '../../errors.js';
 import { HttpError } from '../http-error.js';
-import type { Serving } from '../serving.js';
+import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES, ReloadResponse, ResetResponse } from '../schemas.js';
 
 // Compare digests, not the strings: equal lengths for timingSafeEqual, and no early exit.

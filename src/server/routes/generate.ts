@@ -1,6 +1,6 @@
 /** POST /generate: tip text from the TipWriter (choosing and recording an arm when none is given). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Serving } from '../serving.js';
+import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES, GenerateBody, GenerateResponse } from '../schemas.js';
 
 /** Registers /generate. */

@@ -1,6 +1,6 @@
 /** GET /healthz (the process answers) and GET /readyz (snapshot and champion loaded, else 503 with the reasons). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Serving } from '../serving.js';
+import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES, HealthResponse, ReadyResponse } from '../schemas.js';
 
 /** Registers /healthz and /readyz. */

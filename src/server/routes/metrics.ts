@@ -1,7 +1,7 @@
 /** GET /metrics: Prometheus text exposition. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Serving } from '../serving.js';
+import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES } from '../schemas.js';
 
 /** Registers /metrics. */

@@ -4,7 +4,7 @@
  * unknown or expired serve_id 404; a shadow serve 409.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Serving } from '../serving.js';
+import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES, RewardBody, RewardResponse } from '../schemas.js';
 
 /** Registers /reward. */

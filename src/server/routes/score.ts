@@ -1,6 +1,6 @@
 /** POST /score: a decision for a user, recorded as a tip.served event. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Serving } from '../serving.js';
+import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES, ScoreBody, ScoreResponse } from '../schemas.js';
 
 /** Registers /score; the app's onResponse hook records its latency in the row it counted in. */

@@ -1,6 +1,6 @@
 /** GET /stats: serves, rewards and latency per policy and variant; reactions per prompt version. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Serving } from '../serving.js';
+import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES, StatsResponse } from '../schemas.js';
 
 /** Registers /stats. */

@@ -1,0 +1,478 @@
+/**
+ * Online learning as a fold over the events stream: every replica reads the same stream in the
+ * same order and applies this function to each message, so from the same starting state (a
+ * checkpoint, or the registered policies) every replica reaches the same policy states.
+ *
+ * - `tip.served` (not shadow) puts the serve into the serve window with what learning needs:
+ *   the decision's inputs as its event recorded them, its arm, policy version and time.
+ * - `tip.reaction` / `tip.reward` names a serve. The first of them in stream order **claims** the
+ *   serve; the reward (a reaction's value by events/reward.ts, from the two events' times) is
+ *   learned by the live policy of the serve's name and version, if this replica serves that
+ *   version. Later ones are duplicates. Rewards older than the reward window are expired; rewards
+ *   for serves made before the last `learning.reset` are not learned.
+ * - A reward whose serve is not in the window yet (the serve was spilled during an outage and
+ *   reaches the stream later) waits — up to `orphanLimit` rewards, for `orphanWaitMs` of event
+ *   time — and is applied when its serve arrives; one that waits in vain is counted unmatched.
+ * - `learning.reset` puts every policy back to its registered state.
+ *
+ * Everything the outcome depends on is in the stream (event contents, their order, event times):
+ * never the wall clock, the replica, its memory budget or which replica answered the HTTP call.
+ * Claims keep the earliest reward's sequence, so folding a message again (a restart from a
+ * checkpoint re-reads what came after it) changes nothing that was already applied.
+ */
+import type { StreamMessage } from '../../events/event-bus.js';
+import { rewardOf } from '../../events/reward.js';
+import type { Reaction, TipReactionEvent, TipRewardEvent, TipServedEvent } from '../../events/schemas.js';
+import { armIndex } from '../../features/arms.js';
+import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../features/registry.js';
+import { vectorDim, writeVector, type VectorInput, type VectorLayoutName } from '../../features/vectors.js';
+import { msFromIso } from '../iso-time.js';
+import type { LivePolicy } from '../serving-state.js';
+import { parseServeId, shadowOf, type ServeIdParts } from './serve-id.js';
+import type { ServeRecord } from './serve-record.js';
+import type { ServeOwner, ServeWindow } from './serve-window.js';
+
+/** What a reward event came to. */
+export type RewardOutcome =
+  /** Learned by the serve's policy version. */
+  | 'applied'
+  /** The serve was already claimed by an earlier reward. */
+  | 'duplicate'
+  /** Later than the reward window after its serve. */
+  | 'expired'
+  /** The first reward of a serve whose policy version this replica does not serve: recorded, not learned. */
+  | 'version_changed'
+  /** The serve was made before the last reset. */
+  | 'before_reset'
+  /** Its serve is not in the window yet; settled when it arrives, or counted unmatched. */
+  | 'waiting'
+  /** Waited for its serve in vain (not in the stream within the wait, or past the window's keep). */
+  | 'unmatched'
+  /** Names a shadow decision: shadows are never rewarded. */
+  | 'shadow'
+  /** Names a serve id oo-ml did not issue. */
+  | 'untracked';
+
+/** Every outcome, in a fixed order (counters, metrics). */
+export const REWARD_OUTCOMES: readonly RewardOutcome[] = ['applied', 'duplicate', 'expired', 'version_changed', 'before_reset', 'waiting', 'unmatched', 'shadow', 'untracked'];
+
+/** A reward event's outcome, as the fold reports it. */
+export interface RewardReport {
+  seq: number;
+  eventId: string;
+  serveId: string;
+  outcome: RewardOutcome;
+  /** The value learned or that would have been (null when the serve is unknown). */
+  value: number | null;
+  reaction: Reaction | null;
+  /** Who made the serve (null when unknown). */
+  owner: ServeOwner | null;
+  /** Issuer of the serve id (null for ids oo-ml did not issue). */
+  issuer: string | null;
+}
+
+/** The live policies the fold trains, looked up at each reward (a reload swaps them). */
+export interface Learners {
+  get(name: string): LivePolicy | undefined;
+  /** Every loaded policy (a reset puts them all back). */
+  all(): Iterable<LivePolicy>;
+}
+
+/** A reward waiting for its serve. */
+export interface Orphan {
+  seq: number;
+  event: TipReactionEvent | TipRewardEvent;
+}
+
+/** What a checkpoint keeps of the fold besides the policies. */
+export interface FoldSnapshot {
+  /** Last sequence folded. */
+  position: number;
+  /** Newest event time folded (the fold's clock). */
+  eventTimeMs: number;
+  /** Sequences of the `learning.reset` events folded, oldest first (the last 64). */
+  resetSeqs: number[];
+  /** Per policy version, the sequence of its first serve (a version loaded later replays from there). */
+  firstServes: { policy: string; modelVersion: string | null; seq: number }[];
+  orphans: Orphan[];
+  counters: FoldCounters;
+}
+
+/** Counts since the fold's start (carried over by checkpoints). */
+export interface FoldCounters {
+  events: number;
+  serves: number;
+  shadowServes: number;
+  /** Serves whose event had no recorded features (older events): their inputs came from the snapshot. */
+  legacyServes: number;
+  /** A serve published twice (same serve id): the first one is kept. */
+  duplicateServes: number;
+  resets: number;
+  /** Messages that are not valid events (the durable consumer of `oo-ml ingest` dead-letters them). */
+  invalid: number;
+  rewards: Record<RewardOutcome, number>;
+}
+
+/** Options of the fold. */
+export interface FoldOptions {
+  window: ServeWindow;
+  learners: Learners;
+  hash32(s: string): number;
+  /** Rewards later than this after their serve are not learned (events/reward.ts: 24 h). */
+  rewardWindowMs: number;
+  /** Most rewards waiting for their serve (default 100,000). */
+  orphanLimit?: number;
+  /** How long (event time) a reward waits for its serve (default 1 h). */
+  orphanWaitMs?: number;
+  /** Inputs of a serve event without `features` (written by an older server): looked up in the snapshot, or null to leave it untracked. */
+  legacyInput?(event: TipServedEvent): VectorInput | null;
+  /** Called with every reward event's outcome (a waiting one again when settled or given up). */
+  onReward?(report: RewardReport): void;
+  /** Called when a `learning.reset` is folded, after the live policies went back to their registered states. */
+  onReset?(seq: number): void;
+}
+
+const MAX_RESETS_KEPT = 64;
+
+/** The input of a serve as its event recorded it (context + features). */
+export function inputOfEvent(event: TipServedEvent): VectorInput | null {
+  const f = event.features;
+  if (f === undefined) return null;
+  const profile = {} as ProfileValues;
+  const values = f as unknown as Partial<ProfileValues>;
+  for (const name of PROFILE_FEATURE_NAMES) profile[name] = values[name] ?? null;
+  return {
+    hourOfDay: event.context.hour_of_day,
+    dayOfWeek: event.context.day_of_week,
+    openTasks: event.context.open_tasks,
+    overdueTasks: event.context.overdue_tasks,
+    hasProfile: f.has_profile,
+    profile,
+  };
+}
+
+/** The verdict of the one reward rule every pass shares (the live fold and version replays). */
+export type Verdict = 'before_reset' | 'expired' | 'duplicate' | 'claims';
+
+/**
+ * What a reward at `seq` (time `tsMs`) does to `serve`: its serve was made before the last
+ * reset at or before `seq`, it is past the window, the serve was claimed by an earlier reward,
+ * or it claims the serve. Replica clocks may disagree by a few milliseconds, so a reward
+ * stamped before its serve counts as immediate.
+ */
+export function verdict(serve: ServeRecord, seq: number, tsMs: number, resetSeq: number, windowMs: number): Verdict {
+  if (serve.serveSeq < resetSeq) return 'before_reset';
+  if (Math.max(0, tsMs - serve.tsMs) > windowMs) return 'expired';
+  if (serve.claim !== 0 && serve.claim < seq) return 'duplicate';
+  return 'claims';
+}
+
+/** The value a reward event gives its serve. */
+export function rewardValue(event: TipReactionEvent | TipRewardEvent, serve: ServeRecord): number {
+  if (event.type === 'tip.reward') return event.reward;
+  return rewardOf(event.reaction, Math.max(0, msFromIso(event.ts) - serve.tsMs));
+}
+
+/** Learns `value` for `serve` on `lp`, with a vector buffer per layout. */
+export function learnOn(lp: LivePolicy, serve: ServeRecord, value: number, buffers: Map<VectorLayoutName, Float64Array>): void {
+  let x = buffers.get(lp.layout);
+  if (x === undefined) buffers.set(lp.layout, (x = new Float64Array(vectorDim(lp.layout))));
+  lp.policy.update(lp.live, writeVector(lp.layout, serve.input, x), serve.arm, value);
+  lp.updates++;
+}
+
+const versionKey = (policy: string, modelVersion: string | null): string => `${policy}\u0000${modelVersion ?? ''}`;
+
+/** Fresh counters. */
+export function zeroCounters(): FoldCounters {
+  return {
+    events: 0,
+    serves: 0,
+    shadowServes: 0,
+    legacyServes: 0,
+    duplicateServes: 0,
+    resets: 0,
+    invalid: 0,
+    rewards: Object.fromEntries(REWARD_OUTCOMES.map((o) => [o, 0])) as Record<RewardOutcome, number>,
+  };
+}
+
+/** The fold. Call `apply` with each message of the stream in order; await it when it returns a promise. */
+export class Fold {
+  position = 0;
+  eventTimeMs = -Infinity;
+  private resetSeqs: number[] = [];
+  private readonly firstServes = new Map<string, { policy: string; modelVersion: string | null; seq: number }>();
+  /** Rewards waiting for their serve, by serve id, and in arrival order for eviction. */
+  private readonly orphans = new Map<string, Orphan[]>();
+  private orphanQueue: { serveId: string; orphan: Orphan; tsMs: number }[] = [];
+  private orphanHead = 0;
+  private orphanCount = 0;
+  readonly counters: FoldCounters = zeroCounters();
+  private readonly buffers = new Map<VectorLayoutName, Float64Array>();
+  private readonly orphanLimit: number;
+  private readonly orphanWaitMs: number;
+
+  constructor(private readonly options: FoldOptions) {
+    this.orphanLimit = options.orphanLimit ?? 100_000;
+    this.orphanWaitMs = options.orphanWaitMs ?? 60 * 60_000;
+  }
+
+  /** The sequence of the last reset folded (0: none). */
+  get resetSeq(): number {
+    return this.resetSeqs.at(-1) ?? 0;
+  }
+
+  /** The last reset at or before `seq` (0: none). */
+  resetAt(seq: number): number {
+    for (let i = this.resetSeqs.length - 1; i >= 0; i--) if (this.resetSeqs[i]! <= seq) return this.resetSeqs[i]!;
+    return 0;
+  }
+
+  /** Sequence of the first serve of a policy version, or null when the fold never saw one. */
+  firstServe(policy: string, modelVersion: string | null): number | null {
+    return this.firstServes.get(versionKey(policy, modelVersion))?.seq ?? null;
+  }
+
+  /** Rewards waiting for their serve now. */
+  get waiting(): number {
+    return this.orphanCount;
+  }
+
+  /** Folds one message; a promise only when the window must touch its disk tier. */
+  apply(m: StreamMessage): void | Promise<void> {
+    if (m.seq <= this.position) return;
+    if (!m.ok) {
+      this.counters.invalid++;
+      this.position = m.seq;
+      return;
+    }
+    this.counters.events++;
+    const event = m.event;
+    const tsMs = msFromIso(event.ts);
+    if (tsMs > this.eventTimeMs) this.eventTimeMs = tsMs;
+    let pending: void | Promise<void> = undefined;
+    switch (event.type) {
+      case 'tip.served':
+        pending = this.serve(m.seq, event, tsMs);
+        break;
+      case 'tip.reaction':
+      case 'tip.reward':
+        pending = this.reward({ seq: m.seq, event });
+        break;
+      case 'learning.reset':
+        this.reset(m.seq);
+        break;
+      default:
+        break;
+    }
+    if (pending === undefined) {
+      this.position = m.seq;
+      this.expireOrphans();
+      return;
+    }
+    return pending.then(() => {
+      this.position = m.seq;
+      this.expireOrphans();
+    });
+  }
+
+  /** The fold's state for a checkpoint (policies are checkpointed by the caller). */
+  snapshot(): FoldSnapshot {
+    const orphans: Orphan[] = [];
+    for (const list of this.orphans.values()) orphans.push(...list);
+    orphans.sort((a, b) => a.seq - b.seq);
+    return {
+      position: this.position,
+      eventTimeMs: this.eventTimeMs,
+      resetSeqs: [...this.resetSeqs],
+      firstServes: [...this.firstServes.values()],
+      orphans,
+      counters: structuredClone(this.counters),
+    };
+  }
+
+  /** Restores what `snapshot` returned (the window and the policies are restored by the caller). */
+  restore(s: FoldSnapshot): void {
+    this.position = s.position;
+    this.eventTimeMs = s.eventTimeMs;
+    this.resetSeqs = [...s.resetSeqs];
+    this.firstServes.clear();
+    for (const f of s.firstServes) this.firstServes.set(versionKey(f.policy, f.modelVersion), { ...f });
+    this.orphans.clear();
+    this.orphanQueue = [];
+    this.orphanHead = 0;
+    this.orphanCount = 0;
+    for (const o of s.orphans) this.hold(o, msFromIso(o.event.ts));
+    Object.assign(this.counters, structuredClone(s.counters));
+  }
+
+  private serve(seq: number, event: TipServedEvent, tsMs: number): void | Promise<void> {
+    if (event.shadow) {
+      this.counters.shadowServes++;
+      return;
+    }
+    this.counters.serves++;
+    const key = versionKey(event.policy, event.model_version);
+    if (!this.firstServes.has(key)) this.firstServes.set(key, { policy: event.policy, modelVersion: event.model_version, seq });
+    const id = parseServeId(event.serve_id);
+    if (id === null) return;
+    let input = inputOfEvent(event);
+    if (input === null) {
+      input = this.options.legacyInput?.(event) ?? null;
+      if (input === null) return;
+      this.counters.legacyServes++;
+    }
+    const window = this.options.window;
+    const record: ServeRecord = {
+      serveSeq: seq,
+      tsMs,
+      claim: 0,
+      claimValue: 0,
+      input,
+      userId: event.user_id,
+      userHash: this.options.hash32(event.user_id),
+      owner: window.owner({
+        policy: event.policy,
+        modelVersion: event.model_version,
+        promptVersion: event.prompt_version,
+        experiment: event.experiment ?? null,
+        variant: event.variant ?? null,
+      }),
+      arm: armIndex(event.arm),
+    };
+    const added = window.add(id, record);
+    const after = (isNew: boolean): void | Promise<void> => {
+      if (!isNew) this.counters.duplicateServes++;
+      const waiting = this.orphans.get(event.serve_id);
+      if (waiting === undefined) return;
+      this.orphans.delete(event.serve_id);
+      this.orphanCount -= waiting.length;
+      this.counters.rewards.waiting -= waiting.length;
+      // Against the record the window holds: a serve folded again after a restart was already
+      // there (its claim too, when the window got ahead of the checkpoint).
+      const held = isNew ? record : window.get(id);
+      const settleAll = (serve: ServeRecord | null): void | Promise<void> => {
+        if (serve === null) return;
+        // In sequence order: the earliest claims the serve, the others are duplicates.
+        let chain: void | Promise<void> = undefined;
+        for (const o of waiting.sort((a, b) => a.seq - b.seq)) {
+          chain = chain === undefined ? this.settle(o, id, serve) : chain.then(() => this.settle(o, id, serve));
+        }
+        return chain;
+      };
+      return held instanceof Promise ? held.then(settleAll) : settleAll(held);
+    };
+    return typeof added === 'boolean' ? after(added) : added.then(after);
+  }
+
+  private reward(o: Orphan): void | Promise<void> {
+    const serveId = o.event.serve_id;
+    if (shadowOf(serveId) !== null) return this.report(o, 'shadow', null, null, null);
+    const id = parseServeId(serveId);
+    if (id === null) return this.report(o, 'untracked', null, null, null);
+    const found = this.options.window.get(id);
+    if (found === null) return this.wait(o);
+    if (!(found instanceof Promise)) return this.settle(o, id, found);
+    return found.then((r) => (r === null ? this.wait(o) : this.settle(o, id, r)));
+  }
+
+  /** Applies the rule to a reward whose serve is known. */
+  private settle(o: Orphan, id: ServeIdParts, serve: ServeRecord): void | Promise<void> {
+    const owner = this.options.window.ownerAt(serve.owner) ?? null;
+    const value = rewardValue(o.event, serve);
+    const v = verdict(serve, o.seq, msFromIso(o.event.ts), this.resetAt(o.seq), this.options.rewardWindowMs);
+    if (v !== 'claims') return this.report(o, v, value, owner, id.issuer);
+    let claimed: void | Promise<void> = undefined;
+    if (serve.claim !== o.seq) {
+      serve.claim = o.seq;
+      serve.claimValue = value;
+      claimed = this.options.window.setClaim(id, o.seq, value);
+    }
+    const lp = owner === null ? undefined : this.options.learners.get(owner.policy);
+    let outcome: RewardOutcome = 'version_changed';
+    if (lp !== undefined && owner !== null && lp.modelVersion === owner.modelVersion) {
+      learnOn(lp, serve, value, this.buffers);
+      outcome = 'applied';
+    }
+    this.report(o, outcome, value, owner, id.issuer);
+    return claimed;
+  }
+
+  private wait(o: Orphan): void {
+    this.hold(o, msFromIso(o.event.ts));
+    this.report(o, 'waiting', null, null, parseServeId(o.event.serve_id)?.issuer ?? null);
+  }
+
+  private hold(o: Orphan, tsMs: number): void {
+    const list = this.orphans.get(o.event.serve_id);
+    if (list === undefined) this.orphans.set(o.event.serve_id, [o]);
+    else list.push(o);
+    this.orphanQueue.push({ serveId: o.event.serve_id, orphan: o, tsMs });
+    this.orphanCount++;
+  }
+
+  /** Gives up on rewards that waited past their time, and the oldest beyond the limit. */
+  private expireOrphans(): void {
+    if (this.orphanCount === 0) {
+      if (this.orphanHead > 0) {
+        this.orphanQueue = [];
+        this.orphanHead = 0;
+      }
+      return;
+    }
+    const horizon = this.eventTimeMs - this.orphanWaitMs;
+    while (this.orphanHead < this.orphanQueue.length) {
+      const head = this.orphanQueue[this.orphanHead]!;
+      const list = this.orphans.get(head.serveId);
+      const i = list === undefined ? -1 : list.indexOf(head.orphan);
+      if (i < 0) {
+        this.orphanHead++; // settled when its serve arrived
+        continue;
+      }
+      if (head.tsMs >= horizon && this.orphanCount <= this.orphanLimit) break;
+      list!.splice(i, 1);
+      if (list!.length === 0) this.orphans.delete(head.serveId);
+      this.orphanCount--;
+      this.counters.rewards.waiting--;
+      this.orphanHead++;
+      this.report(head.orphan, 'unmatched', null, null, parseServeId(head.serveId)?.issuer ?? null);
+    }
+    if (this.orphanHead > 1024 && this.orphanHead * 2 > this.orphanQueue.length) {
+      this.orphanQueue = this.orphanQueue.slice(this.orphanHead);
+      this.orphanHead = 0;
+    }
+  }
+
+  private reset(seq: number): void {
+    this.counters.resets++;
+    this.resetSeqs.push(seq);
+    if (this.resetSeqs.length > MAX_RESETS_KEPT) this.resetSeqs.shift();
+    for (const lp of this.options.learners.all()) {
+      lp.live = lp.policy.cloneState(lp.registered);
+      lp.updates = 0;
+    }
+    // Rewards waiting for a serve are rewards from before the reset: forgotten with it.
+    for (const list of this.orphans.values()) for (const o of list) this.report(o, 'before_reset', null, null, parseServeId(o.event.serve_id)?.issuer ?? null);
+    this.counters.rewards.waiting -= this.orphanCount;
+    this.orphans.clear();
+    this.orphanQueue = [];
+    this.orphanHead = 0;
+    this.orphanCount = 0;
+    this.options.onReset?.(seq);
+  }
+
+  private report(o: Orphan, outcome: RewardOutcome, value: number | null, owner: ServeOwner | null, issuer: string | null): void {
+    this.counters.rewards[outcome]++;
+    this.options.onReward?.({
+      seq: o.seq,
+      eventId: o.event.event_id,
+      serveId: o.event.serve_id,
+      outcome,
+      value,
+      reaction: o.event.type === 'tip.reaction' ? o.event.reaction : null,
+      owner,
+      issuer,
+    });
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Follows the events stream into the fold: an ordered reader from the position after the
+ * fold's, applying each message in order as it arrives. When the bus is down the reader waits
+ * (JetStream's ordered consumer resumes by itself after a reconnect); if reading fails, the
+ * reader is reopened from the fold's position after a backoff, so no message is skipped or
+ * applied twice.
+ *
+ * `exclusive` runs work with the fold paused between two batches (a checkpoint, a reload that
+ * replays new policy versions up to the fold's position and swaps them in).
+ */
+import type { EventBus, EventReader, StreamMessage } from '../../events/event-bus.js';
+import type { Fold } from './fold.js';
+
+/** Options of the follower. */
+export interface FollowerOptions {
+  bus: EventBus;
+  fold: Fold;
+  /** Called after each message is folded. Must not throw. */
+  onMessage?(m: StreamMessage): void;
+  /** Called when reading fails (it is retried). */
+  onError?(e: unknown): void;
+  /** Messages per read (default 1,000). */
+  batch?: number;
+}
+
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+
+/** The loop feeding the fold. */
+export class Follower {
+  private closed = false;
+  private running: Promise<void> | null = null;
+  private reader: EventReader | null = null;
+  /** One holder at a time: the loop while it folds a batch, or an exclusive section. */
+  private lock: Promise<void> = Promise.resolve();
+  private waiters: { seq: number; resolve(reached: boolean): void; timer: NodeJS.Timeout | null }[] = [];
+
+  constructor(private readonly options: FollowerOptions) {}
+
+  /** Starts following from the fold's position. */
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Resolves once the fold has reached the stream's last message as of now. */
+  async catchUp(): Promise<void> {
+    const { lastSeq } = await this.options.bus.extent();
+    await this.waitForPosition(lastSeq, null);
+  }
+
+  /** Resolves true once the fold's position is at least `seq`, false after `timeoutMs` (null: no limit). */
+  waitForPosition(seq: number, timeoutMs: number | null): Promise<boolean> {
+    if (this.options.fold.position >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = { seq, resolve, timer: null as NodeJS.Timeout | null };
+      if (timeoutMs !== null) {
+        waiter.timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve(false);
+        }, timeoutMs);
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Runs `fn` while the fold is paused (between two batches). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Stops following (after the batch in hand) and closes the reader. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running;
+    for (const w of this.waiters) {
+      if (w.timer !== null) clearTimeout(w.timer);
+      w.resolve(false);
+    }
+    this.waiters = [];
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = BACKOFF_MIN_MS;
+    const fold = this.options.fold;
+    while (!this.closed) {
+      let batch: StreamMessage[];
+      try {
+        this.reader ??= await this.options.bus.reader(fold.position + 1);
+        batch = await this.reader.next(this.options.batch ?? 1_000, 200);
+        backoff = BACKOFF_MIN_MS;
+      } catch (e) {
+        this.options.onError?.(e);
+        await this.reader?.close().catch(() => undefined);
+        this.reader = null;
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+        continue;
+      }
+      if (batch.length === 0) continue;
+      try {
+        await this.exclusive(async () => {
+          for (const m of batch) {
+            const pending = fold.apply(m);
+            if (pending !== undefined) await pending;
+            this.options.onMessage?.(m);
+          }
+        });
+      } catch (e) {
+        // The window's disk failed (or a bug): read again from the last message folded.
+        this.options.onError?.(e);
+        await this.reader?.close().catch(() => undefined);
+        this.reader = null;
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      }
+      this.notify();
+    }
+    await this.reader?.close().catch(() => undefined);
+    this.reader = null;
+  }
+
+  private notify(): void {
+    if (this.waiters.length === 0) return;
+    const position = this.options.fold.position;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (w.seq <= position) {
+        if (w.timer !== null) clearTimeout(w.timer);
+        w.resolve(true);
+      } else {
+        still.push(w);
+      }
+    }
+    this.waiters = still;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

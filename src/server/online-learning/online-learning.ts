@@ -1,0 +1,387 @@
+/**
+ * Online learning of one replica, assembled: the publisher (bus, else spill), the serve window,
+ * the fold and the follower that feeds it, checkpoints, and version replays at reload. The
+ * serving layer publishes events and reads policies; everything a replica learns comes from
+ * the stream through here (README.md beside this file tells the whole story).
+ */
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EventBus, StreamMessage } from '../../events/event-bus.js';
+import type { TipServedEvent } from '../../events/schemas.js';
+import type { VectorInput } from '../../features/vectors.js';
+import type { SerializedPolicyState } from '../../policies/policy.js';
+import { isoFromMs } from '../iso-time.js';
+import type { LivePolicy, ServingState } from '../serving-state.js';
+import { CHECKPOINT_VERSION, checkpointPath, createFileCheckpointStore, MAX_ENTRIES, type Checkpoint, type CheckpointEntry } from './checkpoint.js';
+import { Fold, type FoldCounters, type FoldSnapshot, type Learners, type RewardReport } from './fold.js';
+import { Follower } from './follower.js';
+import { createPublisher, type EventPublisher, type PublisherHealth } from './publisher.js';
+import { replayVersions, type ReplaySummary, type ReplayTarget } from './replay.js';
+import { parseServeId } from './serve-id.js';
+import type { ServeRecord } from './serve-record.js';
+import { openServeWindow, type ServeOwner, type ServeWindow, type ServeWindowStats } from './serve-window.js';
+import { Spill } from './spill.js';
+
+/** Sizes and timings of online learning (each has a default in serving's DEFAULT_LIMITS). */
+export interface LearningLimits {
+  rewardWindowMs: number;
+  /** Serves kept in memory; older ones are on disk (serve-window.ts). */
+  hotServes: number;
+  orphanLimit: number;
+  orphanWaitMs: number;
+  /** How often a checkpoint is written (0: only at reload, reset and shutdown). */
+  checkpointIntervalMs: number;
+}
+
+/** Options of `createOnlineLearning`. */
+export interface OnlineLearningOptions {
+  bus: EventBus;
+  /** The replica's own folder: spill, serve window, checkpoint. */
+  stateDir: string;
+  hash32(s: string): number;
+  log: FastifyBaseLogger;
+  limits: LearningLimits;
+  /** The serving state now (the fold trains its policies). */
+  current(): ServingState;
+  /** Inputs of an older serve event without `features` (a snapshot lookup), or null. */
+  legacyInput?(event: TipServedEvent): VectorInput | null;
+  /** Every reward event's outcome (stats of this replica's serves). */
+  onReward?(report: RewardReport): void;
+}
+
+/** One policy version's learning as /stats shows it. */
+export interface PolicyLearning {
+  name: string;
+  model_version: string | null;
+  /** Rewards learned online since the registered state (or the last reset). */
+  updates: number;
+  /** sha256 (first 16 hex digits) of the serialised live state: equal on replicas that folded the same stream. */
+  digest: string;
+  served: boolean;
+}
+
+/** Online learning as /stats shows it. */
+export interface LearningStatus {
+  position: number;
+  event_time: string | null;
+  policies: PolicyLearning[];
+  counters: FoldCounters;
+  waiting: number;
+  window: ServeWindowStats;
+  last_checkpoint: { written_at: string; position: number } | null;
+}
+
+/** What `start` did. */
+export interface StartSummary {
+  restored: { position: number; policies: number } | null;
+  replay: ReplaySummary | null;
+  caughtUpTo: number;
+  tookMs: number;
+}
+
+/** The assembled online learning of a replica. */
+export interface OnlineLearning {
+  readonly publisher: EventPublisher;
+  readonly window: ServeWindow;
+  readonly fold: Fold;
+  /** Restores the checkpoint into the state's policies, replays what they lack, catches up with the stream, then follows it. */
+  start(): Promise<StartSummary>;
+  /**
+   * Swaps in a reloaded state with the fold paused: its new policy versions get their learning
+   * back (a checkpointed state of theirs, then the stream since) or from the stream, and
+   * versions leaving service keep theirs for a rollback; then `swap` runs.
+   */
+  swap(next: ServingState, swap: () => void): Promise<ReplaySummary>;
+  /** The outcome the fold reported for a reward event, once it folded it; null after `timeoutMs`. */
+  waitForReward(eventId: string, timeoutMs: number): Promise<RewardReport | null>;
+  /** The record of a serve, waiting up to `timeoutMs` for the fold to see it. */
+  waitForServe(serveId: string, timeoutMs: number): Promise<{ record: ServeRecord; owner: ServeOwner } | null>;
+  /** Resolves true once the fold passed `seq`. */
+  waitForPosition(seq: number, timeoutMs: number): Promise<boolean>;
+  /** Writes a checkpoint now (the fold paused meanwhile). */
+  checkpoint(): Promise<void>;
+  status(): LearningStatus;
+  publisherHealth(): PublisherHealth;
+  /** A last checkpoint, then stops following and closes what it opened (the bus is the caller's). */
+  close(): Promise<void>;
+}
+
+interface Retired {
+  name: string;
+  modelVersion: string | null;
+  state: SerializedPolicyState;
+  updates: number;
+  position: number;
+}
+
+const RECENT_OUTCOMES = 8192;
+const versionKey = (name: string, version: string | null): string => `${name}\u0000${version ?? ''}`;
+
+/** The digest /stats shows for a live policy. */
+export function stateDigest(lp: LivePolicy): string {
+  return createHash('sha256').update(JSON.stringify(lp.policy.toJSON(lp.live))).digest('hex').slice(0, 16);
+}
+
+/** Opens the spill, the publisher (draining at once if the spill holds events) and the window; `start` restores and follows. */
+export async function createOnlineLearning(options: OnlineLearningOptions): Promise<OnlineLearning> {
+  const { bus, stateDir, log, limits } = options;
+  const store = createFileCheckpointStore(checkpointPath(stateDir));
+  const spill = await Spill.open(stateDir);
+  const publisher = createPublisher({
+    bus,
+    spill,
+    stateDir,
+    onChange: (h, why) => {
+      if (h.mode === 'spill' || !h.busConnected) log.warn({ bus: h }, why);
+      else log.info({ bus: h }, why);
+    },
+  });
+  if (spill.backlog > 0) log.warn(`${spill.backlog} events an earlier run spilled are being published first (${spill.path})`);
+
+  // A checkpoint of another bus, or of a stream that no longer holds its position (a new
+  // stream, a purged journal), says nothing about this one: learning starts over from the
+  // stream, with a window rebuilt from it too.
+  let checkpoint: Checkpoint | null = null;
+  try {
+    checkpoint = await store.read();
+  } catch (e) {
+    log.warn(`ignoring the online-learning checkpoint: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const extent = await bus.extent();
+  if (checkpoint !== null && (checkpoint.bus !== bus.kind || checkpoint.fold.position > extent.lastSeq)) {
+    log.warn(
+      checkpoint.bus !== bus.kind
+        ? `the online-learning checkpoint was written on the ${checkpoint.bus} bus, not this ${bus.kind} bus: learning is rebuilt from the stream`
+        : `the online-learning checkpoint is at position ${checkpoint.fold.position} but the stream ends at ${extent.lastSeq} (another or a purged stream): learning is rebuilt from it`,
+    );
+    checkpoint = null;
+  }
+  const windowDir = join(stateDir, 'window');
+  if (checkpoint === null) await rm(windowDir, { recursive: true, force: true });
+  const window = await openServeWindow({ dir: windowDir, hotRecords: limits.hotServes, keepMs: limits.rewardWindowMs + 60 * 60_000, hash32: options.hash32 });
+
+  const learners: Learners = {
+    get: (name) => options.current().policies.get(name),
+    all: () => options.current().policies.values(),
+  };
+  const retired = new Map<string, Retired>();
+  const rewardWaiters = new Map<string, (r: RewardReport) => void>();
+  const recent = new Map<string, RewardReport>();
+  const serveWaiters = new Map<string, (() => void)[]>();
+  let lastCheckpoint: { written_at: string; position: number } | null = null;
+
+  const fold = new Fold({
+    window,
+    learners,
+    hash32: options.hash32,
+    rewardWindowMs: limits.rewardWindowMs,
+    orphanLimit: limits.orphanLimit,
+    orphanWaitMs: limits.orphanWaitMs,
+    ...(options.legacyInput === undefined ? {} : { legacyInput: options.legacyInput }),
+    onReward(report) {
+      options.onReward?.(report);
+      const waiter = rewardWaiters.get(report.eventId);
+      if (waiter !== undefined) {
+        rewardWaiters.delete(report.eventId);
+        waiter(report);
+        return;
+      }
+      recent.set(report.eventId, report);
+      if (recent.size > RECENT_OUTCOMES) recent.delete(recent.keys().next().value!);
+    },
+    onReset() {
+      // Every version's learning is gone, served or not.
+      retired.clear();
+    },
+  });
+  const follower = new Follower({
+    bus,
+    fold,
+    onMessage(m: StreamMessage) {
+      if (!m.ok || m.event.type !== 'tip.served' || serveWaiters.size === 0) return;
+      const waiting = serveWaiters.get(m.event.serve_id);
+      if (waiting === undefined) return;
+      serveWaiters.delete(m.event.serve_id);
+      for (const w of waiting) w();
+    },
+    onError: (e) => log.warn(`reading the events stream failed (retrying): ${e instanceof Error ? e.message : String(e)}`),
+  });
+
+  function entries(): CheckpointEntry[] {
+    const served = [...options.current().policies.values()].map((lp) => ({
+      name: lp.name,
+      model_version: lp.modelVersion,
+      position: fold.position,
+      updates: lp.updates,
+      served: true,
+      state: lp.policy.toJSON(lp.live),
+    }));
+    const keys = new Set(served.map((e) => versionKey(e.name, e.model_version)));
+    const others = [...retired.values()]
+      .filter((r) => !keys.has(versionKey(r.name, r.modelVersion)))
+      .sort((a, b) => b.position - a.position)
+      .map((r) => ({ name: r.name, model_version: r.modelVersion, position: r.position, updates: r.updates, served: false, state: r.state }));
+    return [...served, ...others].slice(0, MAX_ENTRIES);
+  }
+
+  async function writeCheckpoint(): Promise<void> {
+    await window.flush();
+    const snap = fold.snapshot();
+    const written = new Date().toISOString();
+    await store.write({
+      version: CHECKPOINT_VERSION,
+      written_at: written,
+      bus: bus.kind,
+      fold: { ...snap, eventTimeMs: Number.isFinite(snap.eventTimeMs) ? snap.eventTimeMs : null },
+      policies: entries(),
+    });
+    lastCheckpoint = { written_at: written, position: snap.position };
+    if (Number.isFinite(fold.eventTimeMs)) await window.prune(fold.eventTimeMs);
+  }
+
+  /** Where each of `fresh` starts: its retired state if there is one, else the registered state; replays from there. */
+  function targetsFor(fresh: LivePolicy[]): ReplayTarget[] {
+    const targets: ReplayTarget[] = [];
+    for (const lp of fresh) {
+      const r = retired.get(versionKey(lp.name, lp.modelVersion));
+      let from: number | null = null;
+      if (r !== undefined) {
+        try {
+          lp.live = lp.policy.fromJSON(r.state);
+          lp.updates = r.updates;
+          from = r.position + 1;
+          retired.delete(versionKey(lp.name, lp.modelVersion));
+        } catch (e) {
+          log.warn(`checkpointed state of ${lp.name} (version ${lp.modelVersion ?? 'built-in'}) not restored: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      from ??= fold.firstServe(lp.name, lp.modelVersion);
+      if (from !== null && from <= fold.position) targets.push({ lp, from });
+    }
+    return targets;
+  }
+
+  let timer: NodeJS.Timeout | null = null;
+  let checkpointing: Promise<void> = Promise.resolve();
+  const checkpointNow = (): Promise<void> => {
+    checkpointing = checkpointing
+      .then(() => follower.exclusive(writeCheckpoint))
+      .catch((e: unknown) => log.error({ err: e }, 'writing the online-learning checkpoint failed'));
+    return checkpointing;
+  };
+
+  return {
+    publisher,
+    window,
+    fold,
+    async start() {
+      const t0 = performance.now();
+      let restored: StartSummary['restored'] = null;
+      if (checkpoint !== null) {
+        fold.restore({ ...checkpoint.fold, eventTimeMs: checkpoint.fold.eventTimeMs ?? -Infinity } as FoldSnapshot);
+        for (const e of checkpoint.policies) {
+          retired.set(versionKey(e.name, e.model_version), { name: e.name, modelVersion: e.model_version, state: e.state as SerializedPolicyState, updates: e.updates, position: e.position });
+        }
+        lastCheckpoint = { written_at: checkpoint.written_at, position: checkpoint.fold.position };
+        restored = { position: checkpoint.fold.position, policies: checkpoint.policies.length };
+      }
+      const targets = targetsFor([...options.current().policies.values()]);
+      const replay = targets.length === 0 ? null : await replayVersions({ bus, window, fold, targets, to: fold.position, rewardWindowMs: limits.rewardWindowMs });
+      follower.start();
+      await follower.catchUp();
+      if (limits.checkpointIntervalMs > 0) timer = setInterval(() => void checkpointNow(), limits.checkpointIntervalMs).unref();
+      const summary = { restored, replay, caughtUpTo: fold.position, tookMs: performance.now() - t0 };
+      log.info({ learning: summary }, 'online learning restored and caught up with the stream');
+      return summary;
+    },
+    swap(next, swap) {
+      return follower.exclusive(async () => {
+        const before = new Set(options.current().policies.values());
+        const after = new Set(next.policies.values());
+        const fresh = [...after].filter((lp) => !before.has(lp));
+        const targets = targetsFor(fresh);
+        for (const lp of before) {
+          if (after.has(lp)) continue;
+          retired.set(versionKey(lp.name, lp.modelVersion), { name: lp.name, modelVersion: lp.modelVersion, state: lp.policy.toJSON(lp.live), updates: lp.updates, position: fold.position });
+        }
+        const summary = await replayVersions({ bus, window, fold, targets, to: fold.position, rewardWindowMs: limits.rewardWindowMs });
+        swap();
+        return summary;
+      });
+    },
+    waitForReward(eventId, timeoutMs) {
+      const known = recent.get(eventId);
+      if (known !== undefined) {
+        recent.delete(eventId);
+        return Promise.resolve(known);
+      }
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          rewardWaiters.delete(eventId);
+          resolve(null);
+        }, timeoutMs);
+        rewardWaiters.set(eventId, (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        });
+      });
+    },
+    async waitForServe(serveId, timeoutMs) {
+      const id = parseServeId(serveId);
+      if (id === null) return null;
+      const lookup = async (): Promise<{ record: ServeRecord; owner: ServeOwner } | null> => {
+        const record = await window.get(id);
+        const owner = record === null ? undefined : window.ownerAt(record.owner);
+        return record === null || owner === undefined ? null : { record, owner };
+      };
+      const now = await lookup();
+      if (now !== null || timeoutMs <= 0) return now;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function done(): void {
+          clearTimeout(timer);
+          const list = serveWaiters.get(serveId)?.filter((w) => w !== done) ?? [];
+          if (list.length === 0) serveWaiters.delete(serveId);
+          else serveWaiters.set(serveId, list);
+          resolve();
+        }
+        serveWaiters.set(serveId, [...(serveWaiters.get(serveId) ?? []), done]);
+      });
+      return lookup();
+    },
+    waitForPosition: (seq, timeoutMs) => follower.waitForPosition(seq, timeoutMs),
+    checkpoint: checkpointNow,
+    status() {
+      const policies: PolicyLearning[] = [...options.current().policies.values()].map((lp) => ({
+        name: lp.name,
+        model_version: lp.modelVersion,
+        updates: lp.updates,
+        digest: stateDigest(lp),
+        served: true,
+      }));
+      return {
+        position: fold.position,
+        event_time: Number.isFinite(fold.eventTimeMs) ? isoFromMs(fold.eventTimeMs) : null,
+        policies,
+        counters: structuredClone(fold.counters),
+        waiting: fold.waiting,
+        window: window.stats(),
+        last_checkpoint: lastCheckpoint,
+      };
+    },
+    publisherHealth: () => publisher.health(),
+    async close() {
+      if (timer !== null) clearInterval(timer);
+      // Fold what this replica published last (its final answers) into the last checkpoint,
+      // unless the bus is too slow to tell: then the next start folds it.
+      await Promise.race([follower.catchUp().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+      await checkpointNow();
+      await follower.close();
+      await publisher.close();
+      await spill.close();
+      await window.close();
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * The operator's side of the scorer: readiness, /stats, reload and reset.
+ *
+ * - **Reload** builds a new state (snapshot and policies; a part that fails keeps its previous
+ *   version, 503 naming it) and swaps it in with the fold paused: versions it brings in get their
+ *   learning from the stream (online-learning `swap`), versions it takes out keep theirs for a
+ *   rollback. Unchanged versions keep learning where they were.
+ * - **Reset** publishes a `learning.reset` event: every replica folds it at the same position,
+ *   so they all forget the same rewards. It answers once this replica's fold applied it (or says
+ *   it is queued, when the bus is down).
+ */
+import { conflict, unavailable } from '../../errors.js';
+import type { LearningResetEvent } from '../../events/schemas.js';
+import { isoFromMs } from '../iso-time.js';
+import type { LearningStatus } from '../online-learning/online-learning.js';
+import type { PublisherHealth } from '../online-learning/publisher.js';
+import type { ReloadResponse, ResetResponse, StatsResponse } from '../schemas.js';
+import { buildServingState, policyInfo } from '../serving-state.js';
+import type { ServingContext } from './context.js';
+
+/** /readyz when ready. */
+export interface Readiness {
+  ready: true;
+  snapshot_id: string;
+  champion: string;
+  model_version: string | null;
+  shadows: string[];
+  bus: { kind: string; connected: boolean; degraded: boolean; spill_backlog: number };
+  warnings: string[];
+}
+
+/** The admin part of the scorer. */
+export interface Admin {
+  /** Readiness, or throws `unavailable` with the reasons. */
+  readiness(): Readiness;
+  stats(): StatsResponse;
+  reload(): Promise<Omit<ReloadResponse, 'reloaded'>>;
+  reset(reason?: string | null): Promise<Omit<ResetResponse, 'reset'>>;
+}
+
+/** The bus as /stats and /readyz show it. */
+export function busReport(h: PublisherHealth): StatsResponse['bus'] {
+  return {
+    kind: h.busKind,
+    connected: h.busConnected,
+    mode: h.mode,
+    spill_backlog: h.backlog,
+    spilled_total: h.spilledTotal,
+    drained_total: h.drainedTotal,
+    refused_total: h.refusedTotal,
+    rejected_total: h.rejectedTotal,
+    last_error: h.lastError,
+  };
+}
+
+function learningReport(s: LearningStatus): StatsResponse['learning'] {
+  return {
+    position: s.position,
+    event_time: s.event_time,
+    policies: s.policies,
+    rewards: s.counters.rewards,
+    serves: s.counters.serves,
+    shadow_serves: s.counters.shadowServes,
+    legacy_serves: s.counters.legacyServes,
+    duplicate_serves: s.counters.duplicateServes,
+    resets: s.counters.resets,
+    invalid_messages: s.counters.invalid,
+    waiting_rewards: s.waiting,
+    serve_window: {
+      hot_records: s.window.hotRecords,
+      hot_bytes: s.window.hotBytes,
+      cold_files: s.window.coldFiles,
+      cold_bytes: s.window.coldBytes,
+      issuers: s.window.issuers,
+      forgotten: s.window.forgotten,
+    },
+    last_checkpoint: s.last_checkpoint,
+  };
+}
+
+/** Admin over `ctx`. */
+export function createAdmin(ctx: ServingContext): Admin {
+  const { deps, metrics, log } = ctx;
+  const sources = { snapshot: deps.snapshot, policies: deps.policies, experiments: deps.experiments };
+  let busy = false;
+
+  async function exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
+    if (busy) throw conflict(`cannot ${what}: a reload or reset is already running`, { hint: 'retry when it has finished' });
+    busy = true;
+    try {
+      return await body();
+    } finally {
+      busy = false;
+    }
+  }
+
+  return {
+    readiness() {
+      const s = ctx.state();
+      const h = ctx.learning.publisherHealth();
+      const degraded = h.mode === 'spill' || !h.busConnected;
+      const warnings = [...s.warnings];
+      if (degraded) {
+        warnings.push(
+          `event bus (${h.busKind}) ${h.busConnected ? 'is back; the local spill is draining' : 'is disconnected; events go to the local spill'} (${h.backlog} waiting)${h.lastError === null ? '' : `: ${h.lastError}`}`,
+        );
+      }
+      if (s.reasons.length > 0 || s.snapshot === null) {
+        throw unavailable(`not ready: ${s.reasons.join('; ')}`, { details: { reasons: s.reasons, warnings } });
+      }
+      return {
+        ready: true,
+        snapshot_id: s.snapshot.manifest.snapshot_id,
+        champion: s.champion,
+        model_version: s.policies.get(s.champion)?.modelVersion ?? null,
+        shadows: [...s.shadows],
+        bus: { kind: h.busKind, connected: h.busConnected, degraded, spill_backlog: h.backlog },
+        warnings,
+      };
+    },
+    stats() {
+      return {
+        since: ctx.startedAt.toISOString(),
+        snapshot_id: ctx.state().snapshot?.manifest.snapshot_id ?? null,
+        ...ctx.stats.report(),
+        learning: learningReport(ctx.learning.status()),
+        bus: busReport(ctx.learning.publisherHealth()),
+      };
+    },
+    reload: () =>
+      exclusive('reload', async () => {
+        const t0 = performance.now();
+        const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, ctx.state());
+        const replay = await ctx.learning.swap(next.state, () => ctx.setState(next.state));
+        await ctx.learning.checkpoint();
+        const current = ctx.state();
+        metrics.ready.set(current.reasons.length === 0 ? 1 : 0);
+        const tookMs = performance.now() - t0;
+        log.info({ snapshot: current.snapshot?.manifest.snapshot_id ?? null, failures: next.failures, replay, took_ms: tookMs }, 'reloaded');
+        if (next.failures.length > 0) {
+          throw unavailable(`reload kept the previous version of what failed to load: ${next.failures.join('; ')}`, {
+            details: { failures: next.failures, reasons: current.reasons, policies: policyInfo(current) },
+          });
+        }
+        return {
+          snapshot_id: current.snapshot?.manifest.snapshot_id ?? null,
+          policies: policyInfo(current),
+          ready: current.reasons.length === 0,
+          reasons: [...current.reasons],
+          replayed: { events: replay.events, updates: replay.updates, from: replay.fromSeq, to: replay.toSeq },
+          took_ms: tookMs,
+        };
+      }),
+    reset: (reason = null) =>
+      exclusive('reset', async () => {
+        const nowMs = deps.now().getTime();
+        const event: LearningResetEvent = { type: 'learning.reset', event_id: ctx.newEventId(), ts: isoFromMs(nowMs), reason };
+        const receipt = await ctx.publish(event);
+        const applied = receipt.seq !== null && (await ctx.learning.waitForPosition(receipt.seq, 10_000));
+        if (applied) await ctx.learning.checkpoint();
+        log.info({ seq: receipt.seq, applied }, 'online learning reset');
+        return { at: isoFromMs(nowMs), applied, position: receipt.seq, policies: policyInfo(ctx.state()) };
+      }),
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * /generate: the text of a tip, from the tip writer. Three ways to call it: without `arm` it
+ * scores first and records that serve; with the `serve_id` of an earlier /score (made by any
+ * replica) it writes that decision's tip, with the serve's arm and the prompt version its event
+ * recorded, so reactions are bucketed under the version the tip used; with only an `arm` it
+ * writes a tip that belongs to no serve and records nothing.
+ */
+import { conflict, invalidInput, notFound } from '../../errors.js';
+import { ARM_IDS, isArmId } from '../../features/arms.js';
+import { isPromptVersion, PROMPT_VERSIONS } from '../../prompts/prompt-registry.js';
+import { resolveContext } from '../decision.js';
+import { shadowOf } from '../online-learning/serve-id.js';
+import type { GenerateBody, GenerateResponse, ScoreResponse } from '../schemas.js';
+import type { ServingContext } from './context.js';
+import { contextOf, type Scorer } from './score.js';
+
+/** The tip part of the scorer. */
+export interface Tips {
+  generate(body: GenerateBody): Promise<GenerateResponse>;
+}
+
+/** Tips over `ctx`, scoring through `scorer` when no arm is given. */
+export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
+  const { deps, limits, metrics } = ctx;
+
+  /**
+   * The arm and recorded prompt version of the serve a /generate names. Reactions are bucketed by
+   * the version on the serve event, so a tip for a serve is written with that version: a request
+   * asking for another one, or naming another user or an arm too, is refused rather than
+   * silently recorded under the wrong variant.
+   */
+  async function servedTip(body: GenerateBody, serveId: string): Promise<{ arm: string; promptVersion: string | null; recorded: boolean }> {
+    if (body.arm !== undefined) {
+      throw invalidInput('give "serve_id" or "arm", not both: a serve has its arm', { details: [{ path: '/arm', message: 'exclusive with serve_id' }] });
+    }
+    if (shadowOf(serveId) !== null) {
+      throw conflict(`serve_id "${serveId}" is a shadow decision; only served decisions get a tip`, { details: [{ path: '/serve_id', message: 'shadow serve' }] });
+    }
+    const found = await ctx.learning.waitForServe(serveId, limits.serveWaitMs);
+    if (found === null || deps.now().getTime() - found.record.tsMs > limits.rewardWindowMs) {
+      throw notFound(`serve_id "${serveId}" is unknown or older than the reward window`, { details: [{ path: '/serve_id', message: 'no such serve in the window' }] });
+    }
+    const { record, owner } = found;
+    const sameUser = record.userId !== null ? record.userId === body.user_id : record.userHash === deps.hash32(body.user_id) >>> 0;
+    if (!sameUser) {
+      throw conflict(`serve_id "${serveId}" was made for another user`, { details: [{ path: '/user_id', message: "not the serve's user" }] });
+    }
+    const recorded = owner.promptVersion;
+    // A serve made by another build may name a version this build does not have.
+    if (recorded !== null && !isPromptVersion(recorded)) {
+      throw conflict(`serve_id "${serveId}" recorded prompt_version "${recorded}", which this server does not have; its tip cannot be written`, {
+        hint: `known prompt versions: ${PROMPT_VERSIONS.join(', ')}`,
+        details: [{ path: '/serve_id', message: `recorded unknown prompt version "${recorded}"` }],
+      });
+    }
+    if (recorded !== null && body.prompt_version !== undefined && body.prompt_version !== recorded) {
+      throw conflict(`serve_id "${serveId}" recorded prompt_version "${recorded}"; its tip cannot use "${body.prompt_version}"`, {
+        hint: 'leave prompt_version out to use the recorded one',
+        details: [{ path: '/prompt_version', message: `the serve recorded "${recorded}"` }],
+      });
+    }
+    // A serve whose event recorded no version: the request's rules apply.
+    return { arm: ARM_IDS[record.arm]!, promptVersion: recorded ?? body.prompt_version ?? null, recorded: recorded !== null };
+  }
+
+  return {
+    async generate(body) {
+      if (body.prompt_version !== undefined && !isPromptVersion(body.prompt_version)) {
+        throw invalidInput(`unknown prompt_version "${body.prompt_version}"`, {
+          hint: `known prompt versions: ${PROMPT_VERSIONS.join(', ')}`,
+          details: [{ path: '/prompt_version', message: 'unknown prompt version' }],
+        });
+      }
+      let serve: ScoreResponse | null = null;
+      let arm: string;
+      // The version the tip is written with; for a serve, the one its tip.served event recorded.
+      let promptVersion: string | null = body.prompt_version ?? null;
+      let fromServe = false;
+      if (body.serve_id !== undefined) {
+        const tip = await servedTip(body, body.serve_id);
+        arm = tip.arm;
+        fromServe = tip.recorded;
+        promptVersion = tip.promptVersion;
+      } else if (body.arm !== undefined) {
+        if (!isArmId(body.arm)) {
+          throw invalidInput(`unknown arm "${body.arm}"`, { hint: `known arms: ${ARM_IDS.join(', ')}`, details: [{ path: '/arm', message: 'unknown arm' }] });
+        }
+        arm = body.arm;
+      } else {
+        const scored = await scorer.score({ user_id: body.user_id, ...(body.context === undefined ? {} : { context: body.context }) }, body.prompt_version);
+        serve = scored.response;
+        arm = serve.arm;
+      }
+      const context = resolveContext(body.context, deps.now());
+      // Selection is a pure function of (request version, user), so the tip gets the version the
+      // serve recorded (promptVersionFor) and its source stays truthful (rotation, default…).
+      const written = await deps.tipWriter.write({
+        userId: body.user_id,
+        arm,
+        promptVersion,
+        context: { ...contextOf(context), ...(context.titles.length > 0 ? { task_titles: [...context.titles] } : {}) },
+      });
+      metrics.generated(written.provider, written.fallback_reason === undefined ? 'ok' : 'fallback').inc();
+      return {
+        text: written.text,
+        arm,
+        prompt_version: written.prompt_version,
+        prompt_source: fromServe ? 'serve' : written.prompt_source,
+        provider: written.provider,
+        model: written.model,
+        latency_ms: written.latency_ms,
+        fallback_reason: written.fallback_reason ?? null,
+        serve,
+      };
+    },
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * The server's online learning across outages, restarts, promotions and resets, on the real
+ * embedded bus (NATS and separate processes: test/cli/replicas.test.ts).
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
+import { closeHarness, closingHarness, get, post, until, type Harness } from './harness.js';
+
+const harness = closingHarness();
+const TOKEN = { authorization: 'Bearer s3cret' };
+
+interface PolicyLearning {
+  name: string;
+  model_version: string | null;
+  updates: number;
+  digest: string;
+}
+interface Learning {
+  position: number;
+  policies: PolicyLearning[];
+  rewards: Record<string, number>;
+}
+
+async function learning(h: Harness): Promise<Learning> {
+  return (await get(h.app, '/stats')).body['learning'] as Learning;
+}
+
+/** Waits until the fold of `h` reached the end of its stream. */
+async function settled(h: Harness): Promise<Learning> {
+  const { lastSeq } = await h.bus.extent();
+  await until(async () => (await learning(h)).position >= lastSeq, 'the fold to reach the end of the stream');
+  return learning(h);
+}
+
+/** A second replica on the stream of `a` (its own state folder). */
+function replicaOf(a: Harness, name: string, extra: Parameters<typeof harness>[0] = {}): Promise<Harness> {
+  return harness({ dir: a.dir, stateDir: join(a.dir, name), transport: createEmbeddedTransport(join(a.dir, 'bus'), { pollMs: 5 }), ...extra });
+}
+
+describe('online learning on the server', () => {
+  it('keeps answering while the bus is down, reports itself degraded, and learns the spilled rewards once the bus is back', async () => {
+    const h = await harness();
+    const before = await post(h.app, '/score', { user_id: 'u1' });
+    h.transport.setConnected(false);
+    const during = await post(h.app, '/score', { user_id: 'u2' });
+    expect(during.status).toBe(200);
+    const reward = await post(h.app, '/reward', { serve_id: before.body['serve_id'], reaction: 'completed' });
+    expect(reward.status).toBe(200);
+    expect(reward.body).toMatchObject({ outcome: 'queued', applied: false });
+    expect(reward.body['reason']).toContain('local spill');
+    const ready = await get(h.app, '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body['bus']).toEqual({ kind: 'embedded', connected: false, degraded: true, spill_backlog: 2 });
+    expect((ready.body['warnings'] as string[]).join(' ')).toContain('disconnected; events go to the local spill (2 waiting)');
+    const metrics = (await get(h.app, '/metrics')).text;
+    expect(metrics).toContain('oo_ml_event_bus_connected 0');
+    expect(metrics).toContain('oo_ml_event_bus_degraded 1');
+    expect(metrics).toContain('oo_ml_spill_backlog 2');
+
+    h.transport.setConnected(true);
+    await until(async () => !((await get(h.app, '/readyz')).body['bus'] as { degraded: boolean }).degraded, 'the spill to drain');
+    const after = await settled(h);
+    expect(after.rewards).toMatchObject({ applied: 1 });
+    expect(after.policies[0]!.updates).toBe(1);
+    expect(h.published.map((p) => p.event.type)).toEqual(['tip.served', 'tip.served', 'tip.reaction']);
+  });
+
+  it('restores learning from its checkpoint at restart, and rewards a serve made before it', async () => {
+    const a = await harness();
+    const serves: string[] = [];
+    for (let i = 0; i < 12; i++) serves.push((await post(a.app, '/score', { user_id: `u${i}` })).body['serve_id'] as string);
+    for (let i = 0; i < 6; i++) expect((await post(a.app, '/reward', { serve_id: serves[i], reaction: i % 2 === 0 ? 'completed' : 'dismissed' })).body['applied']).toBe(true);
+    const was = await settled(a);
+    await closeHarness(a);
+
+    const b = await harness({ dir: a.dir });
+    expect(b.logs.join('')).toContain(`"restored":{"position":${was.position}`);
+    const now = await learning(b);
+    expect(now.position).toBe(was.position);
+    expect(now.policies).toEqual(was.policies);
+    // A serve made before the restart is still rewardable, once, from the window on disk.
+    expect((await post(b.app, '/reward', { serve_id: serves[7], reaction: 'liked' })).body).toMatchObject({ outcome: 'applied', applied: true });
+    expect((await post(b.app, '/reward', { serve_id: serves[0], reaction: 'liked' })).body).toMatchObject({ outcome: 'duplicate' });
+  });
+
+  it('brings a promoted version to the state of a replica that served it all along, at restart and at reload', async () => {
+    const specsV1 = { 'tip-policy@champion': { version: '1' } };
+    const specsV2 = { 'tip-policy@champion': { version: '2' } };
+    const old = await harness({ policies: specsV1, deps: { adminToken: 's3cret' } });
+    const promoted = await replicaOf(old, 'state-promoted', { policies: specsV2 });
+    for (let i = 0; i < 8; i++) {
+      for (const h of [old, promoted]) {
+        const s = await post(h.app, '/score', { user_id: `u${i}` });
+        await post(old.app, '/reward', { serve_id: s.body['serve_id'], reaction: i % 3 === 0 ? 'dismissed' : 'completed' });
+      }
+    }
+    const target = (await settled(promoted)).policies[0]!;
+    expect(target).toMatchObject({ model_version: '2', updates: 8 });
+    // The old replica learns the v2 rewards only once it loads v2: by a reload…
+    const oldView = await settled(old);
+    expect(oldView.rewards['version_changed']).toBe(8);
+    old.policies.specs = specsV2;
+    const reload = await post(old.app, '/admin/reload', {}, TOKEN);
+    expect(reload.status).toBe(200);
+    expect(reload.body['replayed']).toMatchObject({ updates: 8 });
+    expect((await learning(old)).policies[0]).toEqual(target);
+    // …or at a restart, from its checkpoint (which keeps v1's learning for a rollback).
+    await closeHarness(old);
+    const restarted = await harness({ dir: old.dir, policies: specsV1, deps: { adminToken: 's3cret' } });
+    expect((await learning(restarted)).policies[0]).toMatchObject({ model_version: '1', updates: 8 });
+    restarted.policies.specs = specsV2;
+    await post(restarted.app, '/admin/reload', {}, TOKEN);
+    expect((await learning(restarted)).policies[0]).toEqual(target);
+  });
+
+  it('resets every replica at the same point of the stream', async () => {
+    const a = await harness({ deps: { adminToken: 's3cret' } });
+    const b = await replicaOf(a, 'state-b');
+    const early = await post(a.app, '/score', { user_id: 'u1' });
+    const s = await post(b.app, '/score', { user_id: 'u2' });
+    await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' });
+    const reset = await post(a.app, '/admin/reset', {}, TOKEN);
+    expect(reset.status).toBe(200);
+    expect(reset.body).toMatchObject({ reset: true, applied: true, position: 4 });
+    const [la, lb] = [await settled(a), await settled(b)];
+    expect(la.policies[0]!.updates).toBe(0);
+    expect(lb.policies).toEqual(la.policies);
+    // A serve made before the reset is no longer rewarded.
+    expect((await post(b.app, '/reward', { serve_id: early.body['serve_id'], reaction: 'completed' })).body).toMatchObject({ outcome: 'before_reset', applied: false });
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * Well-formed Unicode at the edges (src/validation.ts): strings built from arbitrary UTF-16 code
+ * units are refused exactly when they hold a lone surrogate, compared with a plain reference
+ * (encodeURIComponent throws a URIError on a lone surrogate and on nothing else), and every
+ * refusal names the path of the string or field name.
+ */
+import fc from 'fast-check';
+import Type from 'typebox';
+import { describe, expect, it } from 'vitest';
+import { createValidator, illFormedStrings, wellFormed } from '../src/validation.js';
+
+/** The reference: true when `s` is well-formed UTF-16. */
+function wellFormedReference(s: string): boolean {
+  try {
+    encodeURIComponent(s);
+    return true;
+  } catch (e) {
+    if (e instanceof URIError) return false;
+    throw e;
+  }
+}
+
+/**
+ * Strings of arbitrary code units, with surrogates frequent enough to matter: any unit (a lone
+ * surrogate now and then), a surrogate on purpose, and a proper pair (an astral character).
+ */
+const units: fc.Arbitrary<string> = fc
+  .array(
+    fc.oneof(
+      fc.integer({ min: 0, max: 0xffff }).map((u) => [u]),
+      fc.integer({ min: 0xd800, max: 0xdfff }).map((u) => [u]),
+      fc.integer({ min: 0x10000, max: 0x10ffff }).map((cp) => [0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff)]),
+      fc.constantFrom([0x7e], [0x2f], [0x41]), // `~` and `/`, which a JSON pointer escapes
+    ),
+    { maxLength: 12 },
+  )
+  .map((parts) => String.fromCharCode(...parts.flat()));
+
+/** JSON pointer token of a field name. */
+const token = (k: string) => k.replaceAll('~', '~0').replaceAll('/', '~1');
+
+const anything = createValidator(Type.Unknown(), { wellFormedStrings: true });
+
+describe('well-formed strings', () => {
+  it('refuses a string exactly when it holds a lone surrogate, at the root path', () => {
+    let refused = 0;
+    fc.assert(
+      fc.property(units, (s) => {
+        const ok = wellFormedReference(s);
+        if (!ok) refused++;
+        expect(wellFormed(s)).toBe(ok);
+        expect(illFormedStrings(s)).toEqual(ok ? [] : [{ path: '/', message: expect.stringContaining('lone UTF-16 surrogate') }]);
+        expect(anything.check(s)).toBe(ok);
+      }),
+      { seed: 20260105, numRuns: 2000 },
+    );
+    // Both sides were exercised.
+    expect(refused).toBeGreaterThan(200);
+    expect(refused).toBeLessThan(1800);
+  });
+
+  it('names the path of every ill-formed string and field name inside objects and arrays', () => {
+    fc.assert(
+      fc.property(units, units, units, (key, inArray, inObject) => {
+        const value = { [key]: 1, list: ['ok', inArray], nested: { deep: inObject } };
+        const want = [
+          ...(wellFormedReference(key) ? [] : [{ path: `/${token(key)}`, message: expect.stringContaining('field name') }]),
+          ...(wellFormedReference(inArray) ? [] : [{ path: '/list/1', message: expect.stringContaining('lone UTF-16 surrogate') }]),
+          ...(wellFormedReference(inObject) ? [] : [{ path: '/nested/deep', message: expect.stringContaining('lone UTF-16 surrogate') }]),
+        ];
+        fc.pre(key !== 'list' && key !== 'nested');
+        expect(illFormedStrings(value)).toEqual(want);
+        expect(wellFormed(value)).toBe(want.length === 0);
+        expect(anything.check(value)).toBe(want.length === 0);
+        // The validator names the same paths (a field name's path once, even when its value is fine).
+        expect(anything.issues(value).map((i) => i.path)).toEqual(want.map((w) => w.path));
+      }),
+      { seed: 7, numRuns: 1000 },
+    );
+  });
+
+  it('parse refuses as invalid_input naming the field', () => {
+    const v = createValidator(Type.Object({ user_id: Type.String() }), { wellFormedStrings: true });
+    expect(() => v.parse({ user_id: 'a\ud800' }, 'event')).toThrow(expect.objectContaining({ code: 'invalid_input', message: expect.stringContaining('/user_id: is not valid Unicode') }));
+    expect(v.parse({ user_id: 'a\ud83d\ude00' }, 'event')).toEqual({ user_id: 'a😀' });
+    // Without the option, the validator only checks the schema.
+    expect(createValidator(Type.Object({ user_id: Type.String() })).check({ user_id: '\udfff' })).toBe(true);
+  });
+});
