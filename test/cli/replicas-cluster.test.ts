@@ -1,0 +1,110 @@
+/**
+ * Three `oo-ml serve` replicas on a 3-node NATS JetStream cluster with R3 streams, behind a
+ * client that sends each /score and each /reward to a random replica. Mid-run one NATS node and
+ * one replica are killed with SIGKILL and started again. Afterwards every reward answered 200 was
+ * applied exactly once, the replicas' policies are identical, and `oo-ml ingest` puts every
+ * answered serve and reaction in the Parquet log exactly once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withDb } from '../../src/io/duckdb.js';
+import { attachEventLog } from '../../src/pipelines/event-log.js';
+import { createRng } from '../../src/random/rng.js';
+import { homePaths } from '../../src/config.js';
+import { runCli } from '../helpers/cli.js';
+import { startNatsCluster, type NatsTestCluster } from '../helpers/nats-cluster.js';
+import { getJson, learningOf, RandomRouter, servingHome, startReplica, USERS, type Replica } from '../helpers/serve-replicas.js';
+import { until } from '../server/harness.js';
+
+let cluster: NatsTestCluster;
+let home: string;
+let replicas: Replica[] = [];
+
+beforeAll(async () => {
+  cluster = await startNatsCluster(3);
+  home = await servingHome();
+  const env = { NATS_STREAM_REPLICAS: '3' };
+  replicas = await Promise.all(['a', 'b', 'c'].map((name) => startReplica(name, home, cluster.urls, env)));
+}, 60_000);
+
+afterAll(async () => {
+  for (const r of replicas) await r.kill();
+  await cluster?.stop();
+});
+
+describe('replicas on a NATS cluster', () => {
+  it('lose nothing they answered, apply each reward once and converge, through the loss of a NATS node and of a replica', async () => {
+    const OPS = 360;
+    const router = new RandomRouter(replicas, 2026);
+    const served = new Map<string, string>(); // serve_id → replica
+    const rewards: { serveId: string; eventId: string | null; outcome: string }[] = [];
+    const failures: string[] = [];
+    let done = 0;
+    let phase: Promise<void> = Promise.resolve();
+    const victims = { node: cluster.nodes[0]!, replica: replicas[1]! };
+    const worker = async (w: number): Promise<void> => {
+      const rng = createRng(100 + w);
+      for (let i = w; i < OPS; i += 4) {
+        const user = `u${rng.int(USERS)}`;
+        const scored = await router.post('/score', { user_id: user, context: { hour_of_day: rng.int(24), tasks: [{ id: 't' }] } });
+        if (scored.status !== 200) failures.push(`score ${scored.status} ${JSON.stringify(scored.body)}`);
+        else served.set(scored.body['serve_id'] as string, scored.replica);
+        if (scored.status === 200 && rng.next() < 0.6) {
+          const reaction = rng.next() < 0.5 ? 'completed' : 'dismissed';
+          // With the user, as an app sends it: a replica that has not seen the serve yet (its
+          // replica spilled it while a NATS node was down) records the reaction all the same.
+          const r = await router.post('/reward', { serve_id: scored.body['serve_id'], user_id: user, reaction });
+          if (r.status !== 200) failures.push(`reward ${r.status} ${JSON.stringify(r.body)}`);
+          else rewards.push({ serveId: scored.body['serve_id'] as string, eventId: r.body['event_id'] as string | null, outcome: r.body['outcome'] as string });
+        }
+        done++;
+        // A third of the way: a NATS node and a replica die; half way, both come back.
+        if (done === Math.floor(OPS / 3)) phase = Promise.all([victims.node.kill(), victims.replica.kill()]).then(() => undefined);
+        if (done === Math.floor(OPS / 2)) phase = phase.then(() => Promise.all([victims.node.restart(), victims.replica.restart()])).then(() => undefined);
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(worker));
+    await phase;
+    expect(failures).toEqual([]);
+    expect(served.size).toBe(OPS);
+
+    // Every replica drains its spill and folds the whole stream.
+    const state = async () => Promise.all(replicas.map(async (r) => ({ bus: (await getJson(r, '/stats'))['bus'] as { mode: string; spill_backlog: number }, learning: await learningOf(r) })));
+    await until(
+      async () => {
+        const s = await state();
+        return s.every((x) => x.bus.mode === 'direct' && x.bus.spill_backlog === 0) && new Set(s.map((x) => x.learning.position)).size === 1;
+      },
+      'every replica to drain its spill and reach the same position',
+      60_000,
+    );
+    // Settled: a second look finds the same position on all (no event still on its way).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const final = await state();
+    expect(new Set(final.map((x) => x.learning.position)).size).toBe(1);
+    const rewardedServes = new Set(rewards.map((r) => r.serveId));
+    for (const { learning } of final) {
+      // One champion: each rewarded serve learned exactly once, by every replica, identically.
+      expect(learning.policies).toHaveLength(1);
+      expect(learning.policies[0]!.updates).toBe(rewardedServes.size);
+      expect(learning.rewards['applied']).toBe(rewardedServes.size);
+      expect(learning.policies[0]!.digest).toBe(final[0]!.learning.policies[0]!.digest);
+    }
+    // The replica that was killed restarted from its checkpoint or the stream, not from scratch state.
+    expect(victims.replica.log).toContain('online learning restored and caught up with the stream');
+
+    // The Parquet log: every answered serve and recorded reaction exactly once.
+    const ingest = await runCli(['ingest', '--home', home, '--until-idle', '--idle-ms', '1500', '--batch-size', '1000', '--json'], { env: { NATS_URL: cluster.urls } });
+    expect(ingest.code, ingest.stderr).toBe(0);
+    await withDb(':memory:', async (db) => {
+      await attachEventLog(db, homePaths(home).events);
+      const dupes = await db.rows<{ n: bigint }>(
+        "SELECT count(*) AS n FROM (SELECT event_id FROM tip_served UNION ALL SELECT event_id FROM tip_reaction) GROUP BY event_id HAVING count(*) > 1",
+      );
+      expect(dupes).toEqual([]);
+      const serveIds = (await db.rows<{ serve_id: string }>('SELECT serve_id FROM tip_served WHERE NOT shadow')).map((r) => r.serve_id);
+      expect(serveIds.sort()).toEqual([...served.keys()].sort());
+      const reactionIds = new Set((await db.rows<{ event_id: string }>('SELECT event_id FROM tip_reaction')).map((r) => r.event_id));
+      for (const r of rewards) if (r.eventId !== null) expect(reactionIds.has(r.eventId), `reaction ${r.eventId} of serve ${r.serveId}`).toBe(true);
+    });
+  });
+});
