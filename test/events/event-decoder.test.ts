@@ -1,9 +1,9 @@
 /** Decoding bus messages: subject → schema, every refusal with a reason and the fields. */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEAD_LETTER_REASONS } from '../../src/events/dead-letter.js';
 import { decodeEvent } from '../../src/events/event-decoder.js';
-import { EVENT_TYPES, REACTIONS, type OoEvent } from '../../src/events/schemas.js';
+import { EVENT_TYPES, EVENT_VALIDATORS, REACTIONS, type OoEvent } from '../../src/events/schemas.js';
 import { CHANNELS, EVENT_SUBJECTS, dlqSubject, eventSubject, isChannelSubject, parseEventSubject } from '../../src/events/subjects.js';
 import { ARM_IDS } from '../../src/features/arms.js';
 import { PROFILE_FEATURES } from '../../src/features/registry.js';
@@ -187,5 +187,36 @@ describe('decodeEvent', () => {
       expect(long.ok ? [] : long.issues.map((i) => i.path)).toEqual([`/${field}`]);
       expect(decodeEvent('signals.tip.served', enc({ ...served, context, [field]: 'v'.repeat(200) })).ok).toBe(true);
     }
+  });
+});
+
+describe('the decoder fast path', () => {
+  it('skips the Unicode walk only for texts without a \\u escape, and decides exactly as the full check (differential)', () => {
+    const validator = EVENT_VALIDATORS['tip.reaction'];
+    const fast = vi.spyOn(validator, 'checkParsedWithoutEscapes');
+    // Strings of any UTF-16 code units, lone surrogates included; JSON.stringify escapes the
+    // lone ones (`\udXXX`), and sometimes other characters are escaped by hand too.
+    const unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+    const text = fc.array(unit, { minLength: 1, maxLength: 12 }).map((a) => a.join(''));
+    let fastRuns = 0;
+    fc.assert(
+      fc.property(text, fc.boolean(), (user, escapeA) => {
+        const event = { type: 'tip.reaction', event_id: 'e1', ts: '2026-01-05T09:00:00Z', user_id: user, serve_id: 's1', reaction: 'liked', dwell_ms: 5 };
+        let json = JSON.stringify(event);
+        if (escapeA) json = json.replace('"e1"', '"\\u0065\\u0031"');
+        const before = fast.mock.calls.length;
+        const decoded = decodeEvent('feedback.tip.reaction', new TextEncoder().encode(json));
+        const full = validator.check(JSON.parse(json));
+        expect(decoded.ok).toBe(full);
+        const tookFastPath = fast.mock.calls.length > before;
+        expect(tookFastPath).toBe(!json.includes('\\u'));
+        if (tookFastPath) fastRuns++;
+      }),
+      { seed: 1204, numRuns: 400 },
+    );
+    // Both paths were exercised.
+    expect(fastRuns).toBeGreaterThan(20);
+    expect(fastRuns).toBeLessThan(400);
+    fast.mockRestore();
   });
 });
