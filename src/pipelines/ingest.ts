@@ -120,6 +120,8 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   };
   const consumer = await job.bus.consumer({ name, ...(job.ackWaitMs === undefined ? {} : { ackWaitMs: job.ackWaitMs }) });
   try {
+    // One DuckDB thread: a batch is too small for DuckDB's parallelism to pay, and the other
+    // core decodes the next batch meanwhile (bench:replicas: 80 → 100 k events/s, CPU 4.0 → 3.0 s).
     await withDb(':memory:', async (db) => {
       let idleSince = performance.now();
       const fetch = (): Promise<FetchedEvents> => consumer.fetch({ max: job.batchSize, maxWaitMs: job.maxWaitMs });
@@ -171,7 +173,7 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
         summary.batches++;
         job.onBatch?.(summary);
       }
-    });
+    }, { threads: '1' });
   } finally {
     await consumer.close();
   }
