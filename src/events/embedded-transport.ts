@@ -6,7 +6,7 @@
  *   <bus>/dlq/<first seq>.ndjson        the dead-letter stream (dlq.*), with its own seq
  *   <bus>/events.writer/pid             held by the one process appending to the events stream
  *   <bus>/dlq.writer/pid                … to the dead-letter stream
- *   <bus>/consumers/<name>.json         {"version":2,"consumer":"…","acked":<seq>,"deliveries":{"<seq>":<count>}}
+ *   <bus>/consumers/<name>.json         {"version":2,"consumer":"…","acked":<seq>,"deliveries":[[<first seq>,<last seq>,<count>],…]}
  *   <bus>/consumers/<name>.lock/pid     held while a process consumes as <name>
  *
  * Semantics, as close to JetStream as files allow:
@@ -350,8 +350,12 @@ const ConsumerState = Type.Object(
     consumer: Type.String(),
     /** Every message up to this seq is acknowledged. */
     acked: Type.Integer({ minimum: 0 }),
-    /** Deliveries so far of each delivered, unacknowledged message. */
-    deliveries: Type.Record(Type.String({ pattern: '^[1-9][0-9]*$' }), Type.Integer({ minimum: 1 }), { additionalProperties: false }),
+    /**
+     * Deliveries so far of the delivered, unacknowledged messages, as runs `[first seq, last
+     * seq, count]` in stream order: a batch of 10,000 is one run, not 10,000 keys to write at
+     * every fetch and ack (bench:replicas, ingest).
+     */
+    deliveries: Type.Array(Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })]), { maxItems: 1_000_000 }),
   },
   { additionalProperties: false },
 );
@@ -422,7 +426,7 @@ async function openConsumer(
       .then(() => new Promise<void>((resolveTick) => setImmediate(resolveTick)))
       .then(async () => {
         scheduled = null;
-        const stored = { version: 2, consumer: name, acked, deliveries: Object.fromEntries(deliveries) };
+        const stored = { version: 2, consumer: name, acked, deliveries: deliveryRuns(deliveries) };
         await writeFileAtomic(statePath, JSON.stringify(stored) + '\n');
       });
     scheduled = next;
@@ -516,8 +520,31 @@ async function readState(path: string, name: string): Promise<StoredState> {
   const state = CONSUMER_STATE.parse(value, `consumer state ${path}`);
   if (state.consumer !== name) throw invalidInput(`consumer state ${path} belongs to consumer "${state.consumer}", not "${name}"`);
   const deliveries = new Map<number, number>();
-  for (const [seq, count] of Object.entries(state.deliveries)) if (Number(seq) > state.acked) deliveries.set(Number(seq), count);
+  for (const [first, last, count] of state.deliveries) {
+    if (last < first || last - first > 10_000_000) throw invalidInput(`consumer state ${path} has a delivery run ${first}..${last}`, { hint: 'delete it to consume the events stream from the start' });
+    for (let seq = Math.max(first, state.acked + 1); seq <= last; seq++) deliveries.set(seq, count);
+  }
   return { acked: state.acked, deliveries };
+}
+
+/** Delivery counts as runs of consecutive sequences with one count, in sequence order. */
+export function deliveryRuns(deliveries: ReadonlyMap<number, number>): [number, number, number][] {
+  let seqs = [...deliveries.keys()];
+  // Delivered in stream order, so the map's order is nearly always sorted already.
+  for (let i = 1; i < seqs.length; i++) {
+    if (seqs[i]! < seqs[i - 1]!) {
+      seqs = seqs.sort((a, b) => a - b);
+      break;
+    }
+  }
+  const runs: [number, number, number][] = [];
+  for (const seq of seqs) {
+    const count = deliveries.get(seq)!;
+    const run = runs.at(-1);
+    if (run !== undefined && run[1] === seq - 1 && run[2] === count) run[1] = seq;
+    else runs.push([seq, seq, count]);
+  }
+  return runs;
 }
 
 // -- Locks --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createEmbeddedTransport, EMBEDDED_DEDUPE_WINDOW_MS, embeddedBusDir } from '../../src/events/embedded-transport.js';
+import { createEmbeddedTransport, deliveryRuns, EMBEDDED_DEDUPE_WINDOW_MS, embeddedBusDir } from '../../src/events/embedded-transport.js';
 import { createEventBus, createEventBusOver } from '../../src/events/event-bus.js';
 import { legacyJournalPath, openStreamReader, segmentName, type StreamLine } from '../../src/events/journal.js';
 import { MAX_DELIVERIES } from '../../src/events/transport.js';
@@ -128,7 +128,7 @@ describe('embedded bus files', () => {
     );
     expect(await readdir(join(dir, 'dlq'))).toEqual([segmentName(1)]);
     expect((await readEmbeddedDlq(dir)).map((x) => x.subject)).toEqual(['dlq.signals.task.created']);
-    expect(JSON.parse(await readFile(join(dir, 'consumers', 'files.json'), 'utf8'))).toEqual({ version: 2, consumer: 'files', acked: 4, deliveries: {} });
+    expect(JSON.parse(await readFile(join(dir, 'consumers', 'files.json'), 'utf8'))).toEqual({ version: 2, consumer: 'files', acked: 4, deliveries: [] });
     // A closed transport publishes nothing more.
     await expectCode(raw.publish('signals.task.created', Buffer.from('{}'), 'raw-2'), 'unavailable', /closed/);
     await expectCode(createEmbeddedTransport(dir).publish('alerts.x', Buffer.from('{}'), 'raw-3'), 'invalid_input', /no stream/);
@@ -149,11 +149,11 @@ describe('embedded bus files', () => {
     ]);
     const state = async (): Promise<unknown> => JSON.parse(await readFile(join(dir, 'consumers', 'offsets.json'), 'utf8'));
     // The counts were on disk before the fetch returned.
-    expect(await state()).toEqual({ version: 2, consumer: 'offsets', acked: 0, deliveries: { 1: 1, 2: 1, 3: 1 } });
+    expect(await state()).toEqual({ version: 2, consumer: 'offsets', acked: 0, deliveries: [[1, 3, 1]] });
     // Out of order: acking the 1st and 3rd moves the position past the 1st only.
     await got.events[0]!.ack();
     await got.events[2]!.ack();
-    expect(await state()).toEqual({ version: 2, consumer: 'offsets', acked: 1, deliveries: { 2: 1 } });
+    expect(await state()).toEqual({ version: 2, consumer: 'offsets', acked: 1, deliveries: [[2, 2, 1]] });
     await c.close();
     // The lock is released on close; the unacked 2nd message comes back counted twice, the 3rd
     // (acked, but not yet covered by the prefix) once more from the start of its count.
@@ -165,7 +165,7 @@ describe('embedded bus files', () => {
     ]);
     await Promise.all(rest.events.map((d) => d.ack()));
     await again.close();
-    expect(await state()).toEqual({ version: 2, consumer: 'offsets', acked: 3, deliveries: {} });
+    expect(await state()).toEqual({ version: 2, consumer: 'offsets', acked: 3, deliveries: [] });
     await bus.close();
   });
 
@@ -269,14 +269,14 @@ describe('embedded bus files', () => {
     const dir = embeddedBusDir(paths);
     const { bus } = openBus(dir);
     await (await bus.consumer({ name: 'edited' })).close();
-    await writeFile(join(dir, 'consumers', 'edited.json'), JSON.stringify({ version: 2, consumer: 'edited', acked: -3, deliveries: {} }));
+    await writeFile(join(dir, 'consumers', 'edited.json'), JSON.stringify({ version: 2, consumer: 'edited', acked: -3, deliveries: [] }));
     await expectCode(bus.consumer({ name: 'edited' }), 'invalid_input', /edited\.json is invalid: \/acked/);
-    await writeFile(join(dir, 'consumers', 'edited.json'), JSON.stringify({ version: 2, consumer: 'edited', acked: 0, deliveries: { x: 1 } }));
-    await expectCode(bus.consumer({ name: 'edited' }), 'invalid_input', /edited\.json is invalid: \/deliveries: unknown field\(s\): x/);
+    await writeFile(join(dir, 'consumers', 'edited.json'), JSON.stringify({ version: 2, consumer: 'edited', acked: 0, deliveries: [[3, 'x', 1]] }));
+    await expectCode(bus.consumer({ name: 'edited' }), 'invalid_input', /edited\.json is invalid: \/deliveries\/0\/1: /);
     await writeFile(join(dir, 'consumers', 'edited.json'), '{"version":2,');
     await expectCode(bus.consumer({ name: 'edited' }), 'invalid_input', /edited\.json is not JSON/);
     // The failed opens released their lock.
-    await writeFile(join(dir, 'consumers', 'edited.json'), '{"version":2,"consumer":"edited","acked":0,"deliveries":{}}');
+    await writeFile(join(dir, 'consumers', 'edited.json'), '{"version":2,"consumer":"edited","acked":0,"deliveries":[]}');
     await (await bus.consumer({ name: 'edited' })).close();
     await bus.close();
   });
@@ -581,6 +581,26 @@ describe('embedded bus property', () => {
         },
       ),
       { seed: 20261204, numRuns: 60 },
+    );
+  });
+});
+
+describe('delivery runs', () => {
+  it('encode any delivery counts as runs that expand back to the same counts (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 3 })), { maxLength: 150 }), (entries) => {
+        const counts = new Map(entries);
+        const runs = deliveryRuns(counts);
+        const expanded = new Map<number, number>();
+        for (const [first, last, count] of runs) for (let s = first; s <= last; s++) expanded.set(s, count);
+        expect(expanded).toEqual(counts);
+        // Maximal runs, in order: neighbours never share both adjacency and count.
+        for (let i = 1; i < runs.length; i++) {
+          expect(runs[i]![0]).toBeGreaterThan(runs[i - 1]![1]);
+          expect(runs[i]![0] === runs[i - 1]![1] + 1 && runs[i]![2] === runs[i - 1]![2]).toBe(false);
+        }
+      }),
+      { seed: 77, numRuns: 300 },
     );
   });
 });
