@@ -66,7 +66,7 @@ export interface ServerLimits {
   rewardWindowMs?: number;
   /** Most rewards waiting for a serve the stream has not delivered yet (default 100,000). */
   orphanLimit?: number;
-  /** How long (event time) such a reward waits before it is counted unmatched (default 1 h). */
+  /** How long (the fold's clock: serve times) such a reward waits before it is counted unmatched (default 24 h: an outage's spills may drain hours apart). */
   orphanWaitMs?: number;
   /** Largest accepted request body in bytes (default 256 KiB; larger → 413). */
   bodyLimitBytes?: number;

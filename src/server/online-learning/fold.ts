@@ -11,8 +11,9 @@
  *   version. Later ones are duplicates. Rewards older than the reward window are expired; rewards
  *   for serves made before the last `learning.reset` are not learned.
  * - A reward whose serve is not in the window yet (the serve was spilled during an outage and
- *   reaches the stream later) waits — up to `orphanLimit` rewards, for `orphanWaitMs` of event
- *   time — and is applied when its serve arrives; one that waits in vain is counted unmatched.
+ *   reaches the stream later) waits — up to `orphanLimit` rewards, for `orphanWaitMs` of the
+ *   fold's clock (the newest serve time folded) — and is applied when its serve arrives; one
+ *   that waits in vain is counted unmatched.
  * - `learning.reset` puts every policy back to its registered state.
  *
  * Everything the outcome depends on is in the stream (event contents, their order, event times):
@@ -88,7 +89,7 @@ export interface Orphan {
 export interface FoldSnapshot {
   /** Last sequence folded. */
   position: number;
-  /** Newest event time folded (the fold's clock). */
+  /** Newest serve time folded (the fold's clock). */
   eventTimeMs: number;
   /** Sequences of the `learning.reset` events folded, oldest first (the last 64). */
   resetSeqs: number[];
@@ -122,7 +123,7 @@ export interface FoldOptions {
   rewardWindowMs: number;
   /** Most rewards waiting for their serve (default 100,000). */
   orphanLimit?: number;
-  /** How long (event time) a reward waits for its serve (default 1 h). */
+  /** How long (the fold's clock: serve times) a reward waits for its serve (default 24 h). */
   orphanWaitMs?: number;
   /** Inputs of a serve event without `features` (written by an older server): looked up in the snapshot, or null to leave it untracked. */
   legacyInput?(event: TipServedEvent): VectorInput | null;
@@ -215,7 +216,7 @@ export class Fold {
 
   constructor(private readonly options: FoldOptions) {
     this.orphanLimit = options.orphanLimit ?? 100_000;
-    this.orphanWaitMs = options.orphanWaitMs ?? 60 * 60_000;
+    this.orphanWaitMs = options.orphanWaitMs ?? 24 * 60 * 60_000;
   }
 
   /** The sequence of the last reset folded (0: none). */
@@ -250,7 +251,9 @@ export class Fold {
     this.counters.events++;
     const event = m.event;
     const tsMs = msFromIso(event.ts);
-    if (tsMs > this.eventTimeMs) this.eventTimeMs = tsMs;
+    // The fold's clock follows the serves, stamped by oo-ml servers; an app publishing a
+    // reaction with a wild time must not age the whole window out at once.
+    if (event.type === 'tip.served' && tsMs > this.eventTimeMs) this.eventTimeMs = tsMs;
     let pending: void | Promise<void> = undefined;
     switch (event.type) {
       case 'tip.served':

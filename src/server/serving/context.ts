@@ -29,7 +29,7 @@ export const DEFAULT_LIMITS: Required<ServerLimits> = {
   hotServes: 1 << 20,
   rewardWindowMs: REWARD_WINDOW_MS,
   orphanLimit: 100_000,
-  orphanWaitMs: 60 * 60_000,
+  orphanWaitMs: REWARD_WINDOW_MS,
   bodyLimitBytes: 256 * 1024,
   latencySamples: 4096,
   checkpointIntervalMs: 5 * 60_000,

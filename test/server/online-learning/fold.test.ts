@@ -171,6 +171,17 @@ describe('the fold', () => {
     await r.window.close();
   });
 
+  it('keeps its clock on the serves: a reaction stamped years ahead does not give up on waiting rewards', async () => {
+    const r = await rig();
+    const waiting = formatServeId('eeeeeeeeeeee', 0);
+    await foldAll(r, stream([serve(formatServeId('eeeeeeeeeeee', 9), T), reaction(waiting, T + 1), reaction(formatServeId('eeeeeeeeeeee', 9), Date.parse('2090-01-01T00:00:00Z'))]));
+    expect(r.fold.eventTimeMs).toBe(T);
+    expect(r.fold.waiting).toBe(1);
+    await foldAll(r, stream([serve(formatServeId('eeeeeeeeeeee', 9), T), reaction(waiting, T + 1), reaction(formatServeId('eeeeeeeeeeee', 9), T + 5), serve(waiting, T + 10)]).map((m) => ({ ...m, seq: m.seq + 3 })));
+    expect(r.reports.find((x) => x.serveId === waiting && x.outcome === 'applied')).toBeDefined();
+    await r.window.close();
+  });
+
   // A stream of serves and rewards — first, repeated, late, ahead of their serve in the stream
   // (its replica spilled it during an outage), for a serve that never comes, for another
   // version — with resets between them.
