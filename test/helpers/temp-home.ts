@@ -17,3 +17,8 @@ export async function tempHome(prefix = 'oo-ml-test-'): Promise<HomePaths> {
   made.push(dir);
   return homePaths(dir);
 }
+
+/** A fresh, empty temp folder (removed after the suite). */
+export async function tempDir(prefix = 'oo-ml-test-'): Promise<string> {
+  return (await tempHome(prefix)).home;
+}

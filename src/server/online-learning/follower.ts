@@ -94,11 +94,7 @@ export class Follower {
         batch = await this.reader.next(this.options.batch ?? 1_000, 200);
         backoff = BACKOFF_MIN_MS;
       } catch (e) {
-        this.options.onError?.(e);
-        await this.reader?.close().catch(() => undefined);
-        this.reader = null;
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+        backoff = await this.recover(e, backoff);
         continue;
       }
       if (batch.length === 0) continue;
@@ -112,16 +108,21 @@ export class Follower {
         });
       } catch (e) {
         // The window's disk failed (or a bug): read again from the last message folded.
-        this.options.onError?.(e);
-        await this.reader?.close().catch(() => undefined);
-        this.reader = null;
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+        backoff = await this.recover(e, backoff);
       }
       this.notify();
     }
     await this.reader?.close().catch(() => undefined);
     this.reader = null;
+  }
+
+  /** Reports `e`, drops the reader (the next one starts after the last message folded), waits `backoff`; returns the next backoff. */
+  private async recover(e: unknown, backoff: number): Promise<number> {
+    this.options.onError?.(e);
+    await this.reader?.close().catch(() => undefined);
+    this.reader = null;
+    await sleep(backoff);
+    return Math.min(backoff * 2, BACKOFF_MAX_MS);
   }
 
   private notify(): void {

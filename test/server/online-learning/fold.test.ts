@@ -4,11 +4,9 @@
  * the memory budget, wherever a checkpoint cut the stream, and however late a replica loaded a
  * policy version.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDir as tempFolder } from '../../helpers/temp-home.js';
 import type { EventBus, StreamMessage } from '../../../src/events/event-bus.js';
 import type { OoEvent, TipServedEvent } from '../../../src/events/schemas.js';
 import { ARM_COUNT, ARM_IDS } from '../../../src/features/arms.js';
@@ -21,15 +19,7 @@ import { CHUNK_RECORDS, openServeWindow, type ServeWindow } from '../../../src/s
 import type { LivePolicy } from '../../../src/server/serving-state.js';
 import { hash32 } from '../harness.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'oo-ml-fold-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = (): Promise<string> => tempFolder('oo-ml-fold-');
 
 const DAY = 86_400_000;
 const T = Date.parse('2026-03-01T08:00:00Z');

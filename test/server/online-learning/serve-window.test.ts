@@ -1,23 +1,14 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDir as tempFolder } from '../../helpers/temp-home.js';
 import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../../src/features/registry.js';
 import { formatServeId, parseServeId, type ServeIdParts } from '../../../src/server/online-learning/serve-id.js';
 import { RECORD_BYTES, type ServeRecord } from '../../../src/server/online-learning/serve-record.js';
 import { CHUNK_RECORDS, openServeWindow, type ServeWindow } from '../../../src/server/online-learning/serve-window.js';
 import { hash32 } from '../harness.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'oo-ml-window-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = (): Promise<string> => tempFolder('oo-ml-window-');
 
 const OWNER = { policy: 'tip-policy@champion', modelVersion: '1', promptVersion: 'v1', experiment: null, variant: null };
 
