@@ -247,7 +247,7 @@ async function windowCost(): Promise<{ memPerServe: number; diskPerServe: number
       global.gc?.();
       const m0 = process.memoryUsage();
       const w = await openServeWindow({ dir: join(dir, sub), hotRecords: hot, keepMs: 86_400_000, hash32 });
-      const o = w.owner(owner);
+      const o = w.owner(owner)!;
       for (let seq = 0; seq < WINDOW_SERVES; seq++) {
         const added = w.add({ issuer: 'aaaaaaaaaaaa', seq }, { ...record(seq), owner: o });
         if (typeof added !== 'boolean') await added;

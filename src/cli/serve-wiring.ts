@@ -24,7 +24,7 @@ import { getPolicy } from '../policies/catalog.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
 import { loadXxhash32 } from '../random/hash32.js';
 import { createRegistryPolicyProvider } from '../server/registry-policies.js';
-import { importLegacySpill } from '../server/online-learning/spill.js';
+import { importLegacySpill } from '../server/online-learning/legacy-spill.js';
 import type { CommandContext } from './context.js';
 import { parseIntFlag } from './flags.js';
 
@@ -51,6 +51,7 @@ export interface ServeFlags {
   experiments?: string;
   snapshot?: string;
   stateDir?: string;
+  checkpointEvery: string;
 }
 
 /** The server's dependencies as `oo-ml serve` wires them, and how to release them. */
@@ -67,6 +68,8 @@ export interface ServeWiringOptions {
   snapshotDir?: string;
   /** The replica's own folder (default <home>/data/serve). */
   stateDir?: string;
+  /** How often online learning is checkpointed (default the server's, 5 min). */
+  checkpointIntervalMs?: number;
   /** The scorer's seed (default: random per process, reported in `describe`). */
   seed?: number;
   /** Fastify logger setting (default: LOG_LEVEL or info, to stderr). */
@@ -99,7 +102,16 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
   // Events an earlier version left unsent at shutdown become the head of this replica's spill.
   const imported = await importLegacySpill(join(paths.data, 'serve-unsent.ndjson'), stateDir);
   if (imported > 0) ctx.note(`${imported} events an earlier oo-ml left in ${join(paths.data, 'serve-unsent.ndjson')} moved to the spill under ${stateDir}; they are published first`);
-  const bus = await createEventBus(ctx.config);
+  // A replica started while NATS is down waits for it (and then drains the spill it may have
+  // been killed with) rather than exiting; a note at most every 30 s says so.
+  let lastWaitNote = -Infinity;
+  const bus = await createEventBus(ctx.config, {
+    onWaitingForServer: (e) => {
+      if (Date.now() - lastWaitNote < 30_000) return;
+      lastWaitNote = Date.now();
+      ctx.note(`waiting for NATS at ${ctx.config.natsUrl ?? ''}: ${e instanceof Error ? e.message : String(e)}`);
+    },
+  });
   const seed = options.seed ?? randomInt(2 ** 31);
   const deps: ServerDeps = {
     policies: createRegistryPolicyProvider({ store, catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
@@ -114,6 +126,7 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
     ...(env['OO_ML_ADMIN_TOKEN'] ? { adminToken: env['OO_ML_ADMIN_TOKEN'] } : {}),
     // Logs go to stderr so --json keeps stdout for the result.
     logger: options.logger ?? { level: env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
+    ...(options.checkpointIntervalMs === undefined ? {} : { limits: { checkpointIntervalMs: options.checkpointIntervalMs } }),
   };
   const where = bus.kind === 'nats' ? `NATS bus at ${ctx.config.natsUrl ?? ''}` : `embedded bus under ${join(paths.data, 'bus')}`;
   const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`;
@@ -133,6 +146,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     ...(experiments === undefined ? {} : { experiments }),
     ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
     ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
+    checkpointIntervalMs: parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000,
   });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {

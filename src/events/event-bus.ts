@@ -123,6 +123,8 @@ export interface EventBusOptions {
   streamReplicas?: number;
   /** NATS only: how long a publish waits for its JetStream ack (default 2 s). */
   publishTimeoutMs?: number;
+  /** NATS only: retry a failed first connection until it succeeds, reporting each failure (nats-transport.ts). */
+  onWaitingForServer?: (error: unknown) => void;
 }
 
 const CONSUMER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -136,6 +138,7 @@ export async function createEventBus(config: Config, options: EventBusOptions = 
       : await createNatsTransport(checkNatsUrl(config.natsUrl), {
           streamReplicas: options.streamReplicas ?? config.natsStreamReplicas,
           publishTimeoutMs: options.publishTimeoutMs,
+          onWaitingForServer: options.onWaitingForServer,
         });
   return createEventBusOver(transport, options);
 }

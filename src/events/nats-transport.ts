@@ -73,6 +73,13 @@ export interface NatsTransportOptions {
   streamReplicas?: number;
   /** How long a publish waits for its JetStream ack before failing with `unavailable`. Default 2000 ms. */
   publishTimeoutMs?: number;
+  /**
+   * When given, a first connection that fails is retried until it succeeds (backing off to
+   * 10 s), calling this with each failure — what a server replica started during an outage
+   * does, so it drains its spill once NATS is back instead of exiting. Without it the first
+   * failure is an `unavailable` error (CLI commands).
+   */
+  onWaitingForServer?: (error: unknown) => void;
 }
 
 /** How long a publish waits for its JetStream ack unless the options say otherwise. */
@@ -178,22 +185,28 @@ function notReadyYet(e: unknown): boolean {
 export async function createNatsTransport(url: string, options: NatsTransportOptions = {}): Promise<Transport> {
   const replicas = options.streamReplicas ?? 1;
   const publishTimeoutMs = options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
-  let nc: NatsConnection;
-  try {
-    nc = await connect({
-      servers: url.split(',').map((s) => s.trim()),
-      name: 'oo-ml',
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: RECONNECT_WAIT_MS,
-      reconnectJitter: RECONNECT_JITTER_MS,
-      pingInterval: PING_INTERVAL_MS,
-      maxPingOut: MAX_PINGS_OUT,
-    });
-  } catch (e) {
-    throw unavailable(`cannot connect to NATS at ${url}: ${messageOf(e)}`, {
-      hint: 'start `nats-server -js` there, or unset NATS_URL to use the embedded bus',
-      cause: e,
-    });
+  let nc: NatsConnection | null = null;
+  for (let wait = 500; nc === null; wait = Math.min(wait * 2, 10_000)) {
+    try {
+      nc = await connect({
+        servers: url.split(',').map((s) => s.trim()),
+        name: 'oo-ml',
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: RECONNECT_WAIT_MS,
+        reconnectJitter: RECONNECT_JITTER_MS,
+        pingInterval: PING_INTERVAL_MS,
+        maxPingOut: MAX_PINGS_OUT,
+      });
+    } catch (e) {
+      if (options.onWaitingForServer === undefined) {
+        throw unavailable(`cannot connect to NATS at ${url}: ${messageOf(e)}`, {
+          hint: 'start `nats-server -js` there, or unset NATS_URL to use the embedded bus',
+          cause: e,
+        });
+      }
+      options.onWaitingForServer(e);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
   let jsm: JetStreamManager;
   try {

@@ -47,14 +47,22 @@ export const ServeContext = Type.Object(
   { additionalProperties: false },
 );
 
-// One nullable field per profile feature of the contract, with its dtype and bounds (typed per
-// name, so the static type names every feature).
-const servedProfile = Object.fromEntries(
-  PROFILE_FEATURES.map((f) => {
-    const bounds = { ...('min' in f ? { minimum: f.min } : {}), ...('max' in f ? { maximum: f.max } : {}) };
-    return [f.name, Type.Union([f.dtype === 'int' ? Type.Integer({ ...bounds, maximum: Math.min(bounds.maximum ?? INTEGER_MAX, INTEGER_MAX) }) : Type.Number(bounds), Type.Null()])];
-  }),
-) as { [K in ProfileFeatureName]: TUnion<[TNumber, TNull]> };
+/**
+ * The schema of one profile feature's value: its dtype and the contract's bounds, an integer
+ * within the event log's INTEGER. The one derivation for every payload that carries profile
+ * values (a serve's features here, /score's `profile_features` in server/schemas.ts), so a value
+ * /score accepts is always one its serve event can carry.
+ */
+export function profileValueSchema(f: (typeof PROFILE_FEATURES)[number], extra: { description?: string } = {}): TNumber {
+  const bounds = { ...('min' in f ? { minimum: f.min } : {}), ...('max' in f ? { maximum: f.max } : {}), ...extra };
+  return f.dtype === 'int' ? (Type.Integer({ ...bounds, maximum: Math.min(bounds.maximum ?? INTEGER_MAX, INTEGER_MAX) }) as unknown as TNumber) : Type.Number(bounds);
+}
+
+// One nullable field per profile feature of the contract (typed per name, so the static type
+// names every feature).
+const servedProfile = Object.fromEntries(PROFILE_FEATURES.map((f) => [f.name, Type.Union([profileValueSchema(f), Type.Null()])])) as {
+  [K in ProfileFeatureName]: TUnion<[TNumber, TNull]>;
+};
 
 /**
  * The profile a decision used, after TTL and fallbacks (null: no value, e.g. no preferred hour),

@@ -219,7 +219,7 @@ export async function appendEvents(
   for (const type of EVENT_TYPES) {
     const batch = byType.get(type);
     if (batch === undefined) continue;
-    const stage = (subset: readonly OoEvent[]): Promise<Staging> => stageFiles(db, eventsDir, tmpDir, type, subset, now, raw);
+    const stage = (subset: readonly OoEvent[], asStored = true): Promise<Staging> => stageFiles(db, eventsDir, tmpDir, type, subset, now, asStored ? raw : undefined);
     const staged = await stageIsolating([...batch.values()].map((b) => b.event), stage);
     const refused = new Set(staged.refused.map((r) => r.event.event_id));
     for (const [id, { copies }] of batch) if (!refused.has(id)) result.duplicates += copies - 1;
@@ -286,7 +286,7 @@ interface IsolatedStaging {
  * again; should DuckDB refuse them together (an error no single event causes), the files of the
  * halves stay. On an error that is not a refusal, the files staged so far are removed.
  */
-async function stageIsolating(events: readonly OoEvent[], stage: (subset: readonly OoEvent[]) => Promise<Staging>): Promise<IsolatedStaging> {
+async function stageIsolating(events: readonly OoEvent[], stage: (subset: readonly OoEvent[], asStored?: boolean) => Promise<Staging>): Promise<IsolatedStaging> {
   const out: IsolatedStaging = { files: [], duplicates: 0, refused: [] };
   const visit = async (subset: readonly OoEvent[]): Promise<void> => {
     const staged = await stage(subset);
@@ -294,7 +294,16 @@ async function stageIsolating(events: readonly OoEvent[], stage: (subset: readon
       out.files.push(...staged.files);
       out.duplicates += staged.duplicates;
     } else if (subset.length === 1) {
-      out.refused.push({ event: subset[0]!, error: staged.error });
+      // Refused as stored: its payload may differ from the event every other consumer read (a
+      // key twice: JSON.parse keeps the last, DuckDB refuses the line). The event itself, written
+      // out again, is what the log should hold; only if DuckDB refuses that too is it unstorable.
+      const again = await stage(subset, false);
+      if (again.ok) {
+        out.files.push(...again.files);
+        out.duplicates += again.duplicates;
+      } else {
+        out.refused.push({ event: subset[0]!, error: again.error });
+      }
     } else {
       const mid = Math.ceil(subset.length / 2);
       await visit(subset.slice(0, mid));

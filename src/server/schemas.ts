@@ -5,7 +5,7 @@
  * are derived from the feature contract and the event schemas, never restated.
  */
 import Type, { type Static, type TSchema } from 'typebox';
-import { REACTIONS } from '../events/schemas.js';
+import { profileValueSchema, REACTIONS } from '../events/schemas.js';
 import { ARM_IDS } from '../features/arms.js';
 import { PROFILE_FEATURES } from '../features/registry.js';
 import { REWARD_OUTCOMES, type RewardOutcome } from './online-learning/fold.js';
@@ -40,14 +40,8 @@ export const RequestContext = Type.Object(
 /** The request context's type. */
 export type RequestContext = Static<typeof RequestContext>;
 
-// One optional, nullable field per profile feature of the contract, with its bounds.
-const profileProperties = Object.fromEntries(
-  PROFILE_FEATURES.map((f) => {
-    const bounds = { ...('min' in f ? { minimum: f.min } : {}), ...('max' in f ? { maximum: f.max } : {}), description: f.description };
-    const value = f.dtype === 'int' ? Type.Integer(bounds) : Type.Number(bounds);
-    return [f.name, Type.Optional(Nullable(value))];
-  }),
-);
+// One optional, nullable field per profile feature of the contract, as its serve event carries it.
+const profileProperties = Object.fromEntries(PROFILE_FEATURES.map((f) => [f.name, Type.Optional(Nullable(profileValueSchema(f, { description: f.description })))]));
 
 /** Profile features given by the caller; a missing or null feature is served as its fallback. */
 export const ProfileFeatures = Type.Object(profileProperties, { additionalProperties: false });

@@ -3,7 +3,8 @@
  * themselves degraded, and spill what they answer to disk; one of them is killed with SIGKILL
  * during the outage. When NATS is back the surviving replica reconnects by itself and drains its
  * spill, the killed one drains its spill when it is started again, and every serve and reaction
- * either replica answered 200 for is on the stream; both replicas end with the same policy.
+ * either replica answered 200 for is on the stream; both replicas end with the same policy. The
+ * killed replica is started again while NATS is still down: it waits for NATS instead of exiting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBusOver, type EventBus } from '../../src/events/event-bus.js';
@@ -72,6 +73,12 @@ describe('a NATS outage of 60 s under load', () => {
     const spilledByB = (await busOf(b)).spill_backlog;
     expect(spilledByB).toBeGreaterThan(0);
     await b.kill();
+    // Restarted while NATS is still down (as an orchestrator would), it waits for NATS rather
+    // than exiting, and is not answering meanwhile.
+    await until(() => Date.now() - downAt >= (2 * OUTAGE_MS) / 3, 'two thirds of the outage', OUTAGE_MS);
+    const bBack = b.restart();
+    await until(() => b.log.includes('waiting for NATS at'), 'replica b to say it waits for NATS', OUTAGE_MS);
+    expect(b.url).toBeNull();
     await until(() => Date.now() - downAt >= OUTAGE_MS, 'the end of the outage', 2 * OUTAGE_MS);
     expect((await busOf(a)).spill_backlog).toBeGreaterThan(0);
     await nats.restart();
@@ -81,7 +88,7 @@ describe('a NATS outage of 60 s under load', () => {
       const bus = await busOf(a);
       return bus.connected && !bus.degraded && bus.spill_backlog === 0;
     }, 'replica a to reconnect and drain its spill', 60_000);
-    await b.restart();
+    await bBack;
     await until(async () => !(await busOf(b)).degraded, 'replica b to drain the spill it was killed with', 60_000);
     stop = true;
     await load;

@@ -53,14 +53,14 @@ export interface Replica {
 }
 
 /** Starts `oo-ml serve` on `home` with its own state folder, on the bus `natsUrl`; resolves once it listens. */
-export async function startReplica(name: string, home: string, natsUrl: string, env: Record<string, string> = {}): Promise<Replica> {
+export async function startReplica(name: string, home: string, natsUrl: string, env: Record<string, string> = {}, args: string[] = []): Promise<Replica> {
   const stateDir = join(home, 'data', `serve-${name}`);
   let child: ChildProcess | null = null;
   let url: string | null = null;
   let log = '';
   const launch = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const c = spawn(process.execPath, [BIN, 'serve', '--home', home, '--port', '0', '--state-dir', stateDir], {
+      const c = spawn(process.execPath, [BIN, 'serve', '--home', home, '--port', '0', '--state-dir', stateDir, ...args], {
         env: { ...process.env, NATS_URL: natsUrl, LLM_BASE_URL: '', LOG_LEVEL: 'info', ...env },
         stdio: ['ignore', 'ignore', 'pipe'],
       });

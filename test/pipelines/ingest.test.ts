@@ -306,6 +306,27 @@ const DUCKDB_POISONS: [string, (e: Extract<OoEvent, { type: 'tip.served' }>) => 
   ['a 34 MB model_version', (e) => ({ ...e, model_version: 'v'.repeat(34_000_000) }), /maximum_object_size/],
 ];
 
+describe('appendEvents staging payloads as stored (the fast path)', () => {
+  it('writes exactly the rows of the events re-serialised (differential), and the event itself when its stored payload is refused', async () => {
+    const events = fiveHundred();
+    // Times with an offset go through the re-serialising path (DuckDB drops offsets): mix them in.
+    const withOffsets = events.map((e, i) => (i % 7 === 0 ? { ...e, ts: e.ts.replace('Z', '+00:00') } : e));
+    const raw = new Map(withOffsets.map((e) => [e, new TextEncoder().encode(JSON.stringify(e))] as const));
+    // A stored payload with a key twice: JSON.parse kept the last value (the event), DuckDB refuses the line.
+    const twice = withOffsets[11]!;
+    raw.set(twice, new TextEncoder().encode(JSON.stringify(twice).replace('{', `{"event_id":"not-this",`)));
+    const now = () => new Date('2026-02-01T00:00:00Z');
+    const fast = await tempHome('oo-ml-ingest-raw-');
+    const plain = await tempHome('oo-ml-ingest-plain-');
+    const a = await withDb(':memory:', (db) => appendEvents(db, fast.events, fast.tmp, withOffsets, now, raw));
+    const b = await withDb(':memory:', (db) => appendEvents(db, plain.events, plain.tmp, withOffsets, now));
+    expect(a.refused).toEqual([]);
+    expect(a.written).toEqual(b.written);
+    expect(await readLog(fast.events)).toEqual(await readLog(plain.events));
+    expect(await readLog(fast.events)).toEqual(expectedLog(events));
+  });
+});
+
 describe('appendEvents with events DuckDB refuses', () => {
   it.each(DUCKDB_POISONS)('refuses %s alone and writes the 499 others in one file per type and day', async (_label, poison, error) => {
     const paths = await tempHome('oo-ml-ingest-');

@@ -41,6 +41,8 @@ describe('bad input', () => {
       { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: '2026-04-31T23:00:00+02:00' }] } }), status: 400, message: 'body is invalid: /context/tasks/0/due: "2026-04-31T23:00:00+02:00" is not a valid date-time' },
       { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: '2026-02-05T24:00:00Z' }] } }), status: 400, message: 'body is invalid: /context/tasks/0/due: "2026-02-05T24:00:00Z" is not a valid date-time' },
       { body: JSON.stringify({ user_id: 'u1', profile_features: { completion_rate: 2 } }), status: 400, message: 'body is invalid: /profile_features/completion_rate: must be <= 1' },
+      // As a serve event can carry it (an INTEGER of the event log): refused here, not after the answer.
+      { body: JSON.stringify({ user_id: 'u1', profile_features: { tip_volume: 3_000_000_000 } }), status: 400, message: 'body is invalid: /profile_features/tip_volume: must be <= 2147483647' },
       { body: JSON.stringify({ context: {} }), status: 400, message: 'body is invalid: /user_id: required field is missing' },
       { body: JSON.stringify({ user_id: 'u1', arms: ['nope'] }), status: 400, message: 'unknown arm(s): "nope"' },
       { body: JSON.stringify({ user_id: 'u1', policy: 'ghost' }), status: 400, message: 'unknown policy "ghost"' },

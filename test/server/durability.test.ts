@@ -3,8 +3,12 @@
  * embedded bus (NATS and separate processes: test/cli/replicas.test.ts).
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
+import { createNatsTransport, EVENTS_STREAM } from '../../src/events/nats-transport.js';
+import { startNatsServer } from '../helpers/nats-server.js';
 import { closeHarness, closingHarness, get, post, until, type Harness } from './harness.js';
 
 const harness = closingHarness();
@@ -112,6 +116,53 @@ describe('online learning on the server', () => {
     restarted.policies.specs = specsV2;
     await post(restarted.app, '/admin/reload', {}, TOKEN);
     expect((await learning(restarted)).policies[0]).toEqual(target);
+  });
+
+  it('keeps learning and answering rewards while a reload replays a version into the past', async () => {
+    const a = await harness({ policies: { 'tip-policy@champion': { version: '1' } }, deps: { adminToken: 's3cret' } });
+    const v2 = await replicaOf(a, 'state-v2', { policies: { 'tip-policy@champion': { version: '2' } } });
+    for (let i = 0; i < 4; i++) {
+      const s = await post(v2.app, '/score', { user_id: `u${i}` });
+      await post(v2.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' });
+    }
+    await settled(a);
+    // The reload's replay of version 2 from its first serve is held at its start…
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let replaying = false;
+    a.transport.beforeReader = (startSeq) => {
+      if (startSeq !== 1) return;
+      replaying = true;
+      return held;
+    };
+    a.policies.specs = { 'tip-policy@champion': { version: '2' } };
+    const reload = post(a.app, '/admin/reload', {}, TOKEN);
+    await until(() => replaying, 'the reload to start its replay');
+    // …and meanwhile the fold goes on: a reward for a serve made now is learned and answered.
+    const s = await post(v2.app, '/score', { user_id: 'u9' });
+    expect((await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' })).body).toMatchObject({ outcome: 'version_changed' });
+    release();
+    expect((await reload).status).toBe(200);
+    expect((await learning(a)).policies).toEqual((await settled(v2)).policies);
+  });
+
+  it('starts on a NATS stream whose messages are all gone (purged, or aged out), which still reports its last sequence', async () => {
+    const nats = await startNatsServer();
+    onTestFinished(() => nats.stop());
+    const a = await harness({ transport: await createNatsTransport(nats.url) });
+    for (let i = 0; i < 3; i++) await post(a.app, '/score', { user_id: `u${i}` });
+    await settled(a);
+    await closeHarness(a);
+    const nc = await connect({ servers: nats.url });
+    try {
+      await (await jetstreamManager(nc)).streams.purge(EVENTS_STREAM);
+    } finally {
+      await nc.close();
+    }
+    // Fresh state (a new replica): nothing of the stream is left to fold, yet it is at seq 3.
+    const b = await harness({ dir: a.dir, stateDir: join(a.dir, 'state-fresh'), transport: await createNatsTransport(nats.url) });
+    expect((await b.bus.extent()).lastSeq).toBe(3);
+    expect((await post(b.app, '/score', { user_id: 'u1' })).status).toBe(200);
   });
 
   it('resets every replica at the same point of the stream', async () => {

@@ -56,6 +56,8 @@ export interface TestTransport extends Transport {
   setConnected(connected: boolean, detail?: string): void;
   /** Called before each publish: a promise delays it, a thrown error refuses it. */
   beforePublish: ((subject: string, event: OoEvent) => void | Promise<void>) | null;
+  /** Called before a reader is opened at `startSeq`: a promise delays it. */
+  beforeReader: ((startSeq: number) => void | Promise<void>) | null;
 }
 
 /** Wraps `inner` as a TestTransport. */
@@ -67,6 +69,7 @@ export function testTransport(inner: Transport): TestTransport {
     kind: inner.kind,
     published,
     beforePublish: null,
+    beforeReader: null,
     setConnected(connected, detail = connected ? 'test reconnect' : 'test disconnect') {
       health = { connected, since: Date.now(), detail };
       for (const l of listeners) l(health);
@@ -80,7 +83,10 @@ export function testTransport(inner: Transport): TestTransport {
       return ack;
     },
     consumer: (o) => inner.consumer(o),
-    reader: (s) => inner.reader(s),
+    async reader(s) {
+      if (t.beforeReader !== null) await t.beforeReader(s);
+      return inner.reader(s);
+    },
     extent: () => inner.extent(),
     health: () => health,
     onHealth(listener) {

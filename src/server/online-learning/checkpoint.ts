@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { invalidInput } from '../../errors.js';
-import { REACTIONS } from '../../events/schemas.js';
+import { TipReaction, TipReward } from '../../events/schemas.js';
 import { readTextIfExists, writeFileAtomic } from '../../io/atomic.js';
 import { createValidator } from '../../validation.js';
 import { REWARD_OUTCOMES } from './fold.js';
@@ -51,26 +51,17 @@ const Counters = Type.Object(
     shadowServes: Type.Integer({ minimum: 0 }),
     legacyServes: Type.Integer({ minimum: 0 }),
     duplicateServes: Type.Integer({ minimum: 0 }),
+    untrackedServes: Type.Integer({ minimum: 0 }),
     resets: Type.Integer({ minimum: 0 }),
+    duplicateResets: Type.Integer({ minimum: 0 }),
     invalid: Type.Integer({ minimum: 0 }),
     rewards: Type.Object(Object.fromEntries(REWARD_OUTCOMES.map((o) => [o, Type.Integer({ minimum: 0 })])), { additionalProperties: false }),
   },
   { additionalProperties: false },
 );
 
-const OrphanEvent = Type.Object(
-  {
-    type: Type.Union([Type.Literal('tip.reaction'), Type.Literal('tip.reward')]),
-    event_id: Type.String(),
-    ts: Type.String(),
-    user_id: Type.String(),
-    serve_id: Type.String(),
-    reaction: Type.Optional(Type.Enum(REACTIONS)),
-    dwell_ms: Type.Optional(Type.Integer({ minimum: 0 })),
-    reward: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-  },
-  { additionalProperties: false },
-);
+// A waiting reward is kept as the event it was on the stream: its own schema, not a restatement.
+const OrphanEvent = Type.Union([TipReaction, TipReward]);
 
 /** Schema of a checkpoint file (closed objects: unknown fields are refused). */
 export const CheckpointSchema = Type.Object(
@@ -84,6 +75,7 @@ export const CheckpointSchema = Type.Object(
         position: Type.Integer({ minimum: 0 }),
         eventTimeMs: Type.Union([Type.Number(), Type.Null()]),
         resetSeqs: Type.Array(Type.Integer({ minimum: 1 })),
+        resetIds: Type.Array(Type.String()),
         firstServes: Type.Array(
           Type.Object({ policy: Type.String(), modelVersion: Nullable(Type.String()), seq: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
         ),

@@ -39,8 +39,10 @@ export type RewardOutcome =
   | 'applied'
   /** The serve was already claimed by an earlier reward. */
   | 'duplicate'
-  /** Later than the reward window after its serve. */
+  /** Later than the reward window after its serve, or folded when the fold's clock is already a window past it (stale). */
   | 'expired'
+  /** Names a serve made for another user. */
+  | 'other_user'
   /** The first reward of a serve whose policy version this replica does not serve: recorded, not learned. */
   | 'version_changed'
   /** The serve was made before the last reset. */
@@ -55,7 +57,7 @@ export type RewardOutcome =
   | 'untracked';
 
 /** Every outcome, in a fixed order (counters, metrics). */
-export const REWARD_OUTCOMES: readonly RewardOutcome[] = ['applied', 'duplicate', 'expired', 'version_changed', 'before_reset', 'waiting', 'unmatched', 'shadow', 'untracked'];
+export const REWARD_OUTCOMES: readonly RewardOutcome[] = ['applied', 'duplicate', 'expired', 'other_user', 'version_changed', 'before_reset', 'waiting', 'unmatched', 'shadow', 'untracked'];
 
 /** A reward event's outcome, as the fold reports it. */
 export interface RewardReport {
@@ -93,6 +95,8 @@ export interface FoldSnapshot {
   eventTimeMs: number;
   /** Sequences of the `learning.reset` events folded, oldest first (the last 64). */
   resetSeqs: number[];
+  /** Their event ids, in the same order (a reset re-published after a lost ack is folded once). */
+  resetIds: string[];
   /** Per policy version, the sequence of its first serve (a version loaded later replays from there). */
   firstServes: { policy: string; modelVersion: string | null; seq: number }[];
   orphans: Orphan[];
@@ -108,7 +112,11 @@ export interface FoldCounters {
   legacyServes: number;
   /** A serve published twice (same serve id): the first one is kept. */
   duplicateServes: number;
+  /** Serves not kept: an id oo-ml did not issue, or the window's owner table is full. */
+  untrackedServes: number;
   resets: number;
+  /** A reset published twice (same event id): folded once. */
+  duplicateResets: number;
   /** Messages that are not valid events (the durable consumer of `oo-ml ingest` dead-letters them). */
   invalid: number;
   rewards: Record<RewardOutcome, number>;
@@ -152,20 +160,32 @@ export function inputOfEvent(event: TipServedEvent): VectorInput | null {
   };
 }
 
-/** The verdict of the one reward rule every pass shares (the live fold and version replays). */
-export type Verdict = 'before_reset' | 'expired' | 'duplicate' | 'claims';
+/** The verdict of the one reward rule. */
+export type Verdict = 'before_reset' | 'expired' | 'other_user' | 'duplicate' | 'claims';
 
 /**
- * What a reward at `seq` (time `tsMs`) does to `serve`: its serve was made before the last
- * reset at or before `seq`, it is past the window, the serve was claimed by an earlier reward,
- * or it claims the serve. Replica clocks may disagree by a few milliseconds, so a reward
- * stamped before its serve counts as immediate.
+ * What a reward at `seq` (time `tsMs`, for `userHash`) does to `serve`: its serve was made
+ * before the last reset at or before `seq`, it is past the window after its serve, it names
+ * another user's serve, the serve was claimed by an earlier reward, or it claims the serve.
+ * Replica clocks may disagree by a few milliseconds, so a reward stamped before its serve
+ * counts as immediate.
  */
-export function verdict(serve: ServeRecord, seq: number, tsMs: number, resetSeq: number, windowMs: number): Verdict {
+export function verdict(serve: ServeRecord, seq: number, tsMs: number, userHash: number, resetSeq: number, windowMs: number): Verdict {
   if (serve.serveSeq < resetSeq) return 'before_reset';
   if (Math.max(0, tsMs - serve.tsMs) > windowMs) return 'expired';
+  if (serve.userHash !== userHash) return 'other_user';
   if (serve.claim !== 0 && serve.claim < seq) return 'duplicate';
   return 'claims';
+}
+
+/**
+ * True when a reward stamped `tsMs` is folded once the fold's clock (the newest serve time) is
+ * already more than a window past it: it could only name a serve older than that, which the
+ * window may have dropped (serve-window.ts keeps two windows), so it is judged stale by this
+ * rule alone — the same on every replica, whatever its window still holds.
+ */
+export function isStale(tsMs: number, clockMs: number, windowMs: number): boolean {
+  return tsMs < clockMs - windowMs;
 }
 
 /** The value a reward event gives its serve. */
@@ -192,7 +212,9 @@ export function zeroCounters(): FoldCounters {
     shadowServes: 0,
     legacyServes: 0,
     duplicateServes: 0,
+    untrackedServes: 0,
     resets: 0,
+    duplicateResets: 0,
     invalid: 0,
     rewards: Object.fromEntries(REWARD_OUTCOMES.map((o) => [o, 0])) as Record<RewardOutcome, number>,
   };
@@ -203,6 +225,7 @@ export class Fold {
   position = 0;
   eventTimeMs = -Infinity;
   private resetSeqs: number[] = [];
+  private resetIds: string[] = [];
   private readonly firstServes = new Map<string, { policy: string; modelVersion: string | null; seq: number }>();
   /** Rewards waiting for their serve, by serve id, and in arrival order for eviction. */
   private readonly orphans = new Map<string, Orphan[]>();
@@ -264,7 +287,7 @@ export class Fold {
         pending = this.reward({ seq: m.seq, event });
         break;
       case 'learning.reset':
-        this.reset(m.seq);
+        this.reset(m.seq, event.event_id);
         break;
       default:
         break;
@@ -289,6 +312,7 @@ export class Fold {
       position: this.position,
       eventTimeMs: this.eventTimeMs,
       resetSeqs: [...this.resetSeqs],
+      resetIds: [...this.resetIds],
       firstServes: [...this.firstServes.values()],
       orphans,
       counters: structuredClone(this.counters),
@@ -300,6 +324,7 @@ export class Fold {
     this.position = s.position;
     this.eventTimeMs = s.eventTimeMs;
     this.resetSeqs = [...s.resetSeqs];
+    this.resetIds = [...s.resetIds];
     this.firstServes.clear();
     for (const f of s.firstServes) this.firstServes.set(versionKey(f.policy, f.modelVersion), { ...f });
     this.orphans.clear();
@@ -319,14 +344,23 @@ export class Fold {
     const key = versionKey(event.policy, event.model_version);
     if (!this.firstServes.has(key)) this.firstServes.set(key, { policy: event.policy, modelVersion: event.model_version, seq });
     const id = parseServeId(event.serve_id);
-    if (id === null) return;
-    let input = inputOfEvent(event);
-    if (input === null) {
+    let input = id === null ? null : inputOfEvent(event);
+    if (id !== null && input === null) {
       input = this.options.legacyInput?.(event) ?? null;
-      if (input === null) return;
-      this.counters.legacyServes++;
+      if (input !== null) this.counters.legacyServes++;
     }
     const window = this.options.window;
+    const owner = window.owner({
+      policy: event.policy,
+      modelVersion: event.model_version,
+      promptVersion: event.prompt_version,
+      experiment: event.experiment ?? null,
+      variant: event.variant ?? null,
+    });
+    if (id === null || input === null || owner === null) {
+      this.counters.untrackedServes++;
+      return;
+    }
     const record: ServeRecord = {
       serveSeq: seq,
       tsMs,
@@ -334,14 +368,8 @@ export class Fold {
       claimValue: 0,
       input,
       userId: event.user_id,
-      userHash: this.options.hash32(event.user_id),
-      owner: window.owner({
-        policy: event.policy,
-        modelVersion: event.model_version,
-        promptVersion: event.prompt_version,
-        experiment: event.experiment ?? null,
-        variant: event.variant ?? null,
-      }),
+      userHash: this.options.hash32(event.user_id) >>> 0,
+      owner,
       arm: armIndex(event.arm),
     };
     const added = window.add(id, record);
@@ -374,6 +402,7 @@ export class Fold {
     if (shadowOf(serveId) !== null) return this.report(o, 'shadow', null, null, null);
     const id = parseServeId(serveId);
     if (id === null) return this.report(o, 'untracked', null, null, null);
+    if (isStale(msFromIso(o.event.ts), this.eventTimeMs, this.options.rewardWindowMs)) return this.report(o, 'expired', null, null, id.issuer);
     const found = this.options.window.get(id);
     if (found === null) return this.wait(o);
     if (!(found instanceof Promise)) return this.settle(o, id, found);
@@ -384,22 +413,24 @@ export class Fold {
   private settle(o: Orphan, id: ServeIdParts, serve: ServeRecord): void | Promise<void> {
     const owner = this.options.window.ownerAt(serve.owner) ?? null;
     const value = rewardValue(o.event, serve);
-    const v = verdict(serve, o.seq, msFromIso(o.event.ts), this.resetAt(o.seq), this.options.rewardWindowMs);
+    const v = verdict(serve, o.seq, msFromIso(o.event.ts), this.options.hash32(o.event.user_id) >>> 0, this.resetAt(o.seq), this.options.rewardWindowMs);
     if (v !== 'claims') return this.report(o, v, value, owner, id.issuer);
-    let claimed: void | Promise<void> = undefined;
-    if (serve.claim !== o.seq) {
-      serve.claim = o.seq;
-      serve.claimValue = value;
-      claimed = this.options.window.setClaim(id, o.seq, value);
-    }
-    const lp = owner === null ? undefined : this.options.learners.get(owner.policy);
-    let outcome: RewardOutcome = 'version_changed';
-    if (lp !== undefined && owner !== null && lp.modelVersion === owner.modelVersion) {
-      learnOn(lp, serve, value, this.buffers);
-      outcome = 'applied';
-    }
-    this.report(o, outcome, value, owner, id.issuer);
-    return claimed;
+    const learn = (): void => {
+      const lp = owner === null ? undefined : this.options.learners.get(owner.policy);
+      let outcome: RewardOutcome = 'version_changed';
+      if (lp !== undefined && owner !== null && lp.modelVersion === owner.modelVersion) {
+        learnOn(lp, serve, value, this.buffers);
+        outcome = 'applied';
+      }
+      this.report(o, outcome, value, owner, id.issuer);
+    };
+    if (serve.claim === o.seq) return learn();
+    serve.claim = o.seq;
+    serve.claimValue = value;
+    // The claim is stored before the policy learns: should storing it fail (a full disk), the
+    // follower folds this message again and it is learned once, not twice.
+    const claimed = this.options.window.setClaim(id, o.seq, value);
+    return claimed === undefined ? learn() : claimed.then(learn);
   }
 
   private wait(o: Orphan): void {
@@ -447,10 +478,18 @@ export class Fold {
     }
   }
 
-  private reset(seq: number): void {
+  private reset(seq: number, eventId: string): void {
+    if (this.resetIds.includes(eventId)) {
+      this.counters.duplicateResets++;
+      return;
+    }
     this.counters.resets++;
     this.resetSeqs.push(seq);
-    if (this.resetSeqs.length > MAX_RESETS_KEPT) this.resetSeqs.shift();
+    this.resetIds.push(eventId);
+    if (this.resetSeqs.length > MAX_RESETS_KEPT) {
+      this.resetSeqs.shift();
+      this.resetIds.shift();
+    }
     for (const lp of this.options.learners.all()) {
       lp.live = lp.policy.cloneState(lp.registered);
       lp.updates = 0;

@@ -24,6 +24,8 @@ export interface FollowerOptions {
 }
 
 const BACKOFF_MIN_MS = 100;
+/** How long reads must find nothing (while connected) for the fold to count as caught up with a stream whose tail is gone. */
+const QUIET_MS = 3_000;
 const BACKOFF_MAX_MS = 5_000;
 
 /** The loop feeding the fold. */
@@ -34,6 +36,8 @@ export class Follower {
   /** One holder at a time: the loop while it folds a batch, or an exclusive section. */
   private lock: Promise<void> = Promise.resolve();
   private waiters: { seq: number; resolve(reached: boolean): void; timer: NodeJS.Timeout | null }[] = [];
+  /** Since when reads have come back empty while the bus was connected (null: not quiet). */
+  private quietSince: number | null = null;
 
   constructor(private readonly options: FollowerOptions) {}
 
@@ -42,10 +46,17 @@ export class Follower {
     this.running ??= this.loop();
   }
 
-  /** Resolves once the fold has reached the stream's last message as of now. */
+  /**
+   * Resolves once the fold has reached the stream's last message as of now — or, when messages
+   * up to it are gone (retention, a purge: JetStream keeps the last sequence of a purged
+   * stream), once reads have found nothing more for QUIET_MS while connected.
+   */
   async catchUp(): Promise<void> {
     const { lastSeq } = await this.options.bus.extent();
-    await this.waitForPosition(lastSeq, null);
+    while (this.options.fold.position < lastSeq && !this.closed) {
+      if (await this.waitForPosition(lastSeq, QUIET_MS)) return;
+      if (this.quietSince !== null && performance.now() - this.quietSince >= QUIET_MS) return;
+    }
   }
 
   /** Resolves true once the fold's position is at least `seq`, false after `timeoutMs` (null: no limit). */
@@ -93,6 +104,8 @@ export class Follower {
         this.reader ??= await this.options.bus.reader(fold.position + 1);
         batch = await this.reader.next(this.options.batch ?? 1_000, 200);
         backoff = BACKOFF_MIN_MS;
+        if (batch.length > 0 || !this.options.bus.health().connected) this.quietSince = null;
+        else this.quietSince ??= performance.now();
       } catch (e) {
         backoff = await this.recover(e, backoff);
         continue;

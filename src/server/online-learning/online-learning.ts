@@ -119,6 +119,19 @@ interface Retired {
 const RECENT_OUTCOMES = 8192;
 const versionKey = (name: string, version: string | null): string => `${name}\u0000${version ?? ''}`;
 
+/** Two consecutive replays as one summary. */
+function mergeReplays(a: ReplaySummary, b: ReplaySummary): ReplaySummary {
+  const later = new Map(b.targets.map((t) => [`${t.name}\u0000${t.model_version ?? ''}`, t]));
+  return {
+    targets: a.targets.map((t) => ({ ...t, updates: t.updates + (later.get(`${t.name}\u0000${t.model_version ?? ''}`)?.updates ?? 0) })),
+    fromSeq: Math.min(a.fromSeq, b.fromSeq),
+    toSeq: Math.max(a.toSeq, b.toSeq),
+    events: a.events + b.events,
+    updates: a.updates + b.updates,
+    tookMs: a.tookMs + b.tookMs,
+  };
+}
+
 /** The digest /stats shows for a live policy. */
 export function stateDigest(lp: LivePolicy): string {
   return createHash('sha256').update(JSON.stringify(lp.policy.toJSON(lp.live))).digest('hex').slice(0, 16);
@@ -140,9 +153,9 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
   });
   if (spill.backlog > 0) log.warn(`${spill.backlog} events an earlier run spilled are being published first (${spill.path})`);
 
-  // A checkpoint of another bus, or of a stream that no longer holds its position (a new
-  // stream, a purged journal), says nothing about this one: learning starts over from the
-  // stream, with a window rebuilt from it too.
+  // A checkpoint of another bus, or past the end of this stream (a new or recreated stream),
+  // says nothing about this one: learning starts over from the stream, with a window rebuilt
+  // from it too.
   let checkpoint: Checkpoint | null = null;
   try {
     checkpoint = await store.read();
@@ -154,13 +167,15 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
     log.warn(
       checkpoint.bus !== bus.kind
         ? `the online-learning checkpoint was written on the ${checkpoint.bus} bus, not this ${bus.kind} bus: learning is rebuilt from the stream`
-        : `the online-learning checkpoint is at position ${checkpoint.fold.position} but the stream ends at ${extent.lastSeq} (another or a purged stream): learning is rebuilt from it`,
+        : `the online-learning checkpoint is at position ${checkpoint.fold.position} but the stream ends at ${extent.lastSeq} (a new or recreated stream): learning is rebuilt from it`,
     );
     checkpoint = null;
   }
   const windowDir = join(stateDir, 'window');
   if (checkpoint === null) await rm(windowDir, { recursive: true, force: true });
-  const window = await openServeWindow({ dir: windowDir, hotRecords: limits.hotServes, keepMs: limits.rewardWindowMs + 60 * 60_000, hash32: options.hash32 });
+  // Two windows plus an hour: a reward the fold does not judge stale (fold.ts isStale) names a
+  // serve younger than that, so dropping older files never changes what a replica learns.
+  const window = await openServeWindow({ dir: windowDir, hotRecords: limits.hotServes, keepMs: 2 * limits.rewardWindowMs + 60 * 60_000, hash32: options.hash32 });
 
   const learners: Learners = {
     get: (name) => options.current().policies.get(name),
@@ -241,7 +256,11 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
     if (Number.isFinite(fold.eventTimeMs)) await window.prune(fold.eventTimeMs);
   }
 
-  /** Where each of `fresh` starts: its retired state if there is one, else the registered state; replays from there. */
+  /**
+   * Where each of `fresh` starts: its retired state if there is one, else the registered state;
+   * replays from there. (Their retired entries stay until the swap: a checkpoint meanwhile still
+   * holds them.)
+   */
   function targetsFor(fresh: LivePolicy[]): ReplayTarget[] {
     const targets: ReplayTarget[] = [];
     for (const lp of fresh) {
@@ -252,7 +271,6 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
           lp.live = lp.policy.fromJSON(r.state);
           lp.updates = r.updates;
           from = r.position + 1;
-          retired.delete(versionKey(lp.name, lp.modelVersion));
         } catch (e) {
           log.warn(`checkpointed state of ${lp.name} (version ${lp.modelVersion ?? 'built-in'}) not restored: ${e instanceof Error ? e.message : String(e)}`);
         }
@@ -288,7 +306,15 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
         restored = { position: checkpoint.fold.position, policies: checkpoint.policies.length };
       }
       const targets = targetsFor([...options.current().policies.values()]);
+      for (const t of targets) retired.delete(versionKey(t.lp.name, t.lp.modelVersion));
+      for (const lp of options.current().policies.values()) retired.delete(versionKey(lp.name, lp.modelVersion));
       const replay = targets.length === 0 ? null : await replayVersions({ bus, window, fold, targets, to: fold.position, rewardWindowMs: limits.rewardWindowMs });
+      const { firstSeq } = await bus.extent();
+      if (firstSeq > fold.position + 1) {
+        log.warn(
+          `the events stream starts at ${firstSeq}, after this replica's position ${fold.position}: what it no longer holds is not learned here, and replicas that folded it hold other states`,
+        );
+      }
       follower.start();
       await follower.catchUp();
       if (limits.checkpointIntervalMs > 0) timer = setInterval(() => void checkpointNow(), limits.checkpointIntervalMs).unref();
@@ -296,19 +322,23 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
       log.info({ learning: summary }, 'online learning restored and caught up with the stream');
       return summary;
     },
-    swap(next, swap) {
+    async swap(next, swap) {
+      const before = new Set(options.current().policies.values());
+      const after = new Set(next.policies.values());
+      const targets = targetsFor([...after].filter((lp) => !before.has(lp)));
+      // The long part while the fold goes on (rewards keep being learned and answered): the
+      // new versions up to the fold's position now; then, paused, the little that came since.
+      const upTo = fold.position;
+      const first = await replayVersions({ bus, window, fold, targets, to: upTo, rewardWindowMs: limits.rewardWindowMs });
       return follower.exclusive(async () => {
-        const before = new Set(options.current().policies.values());
-        const after = new Set(next.policies.values());
-        const fresh = [...after].filter((lp) => !before.has(lp));
-        const targets = targetsFor(fresh);
+        const rest = await replayVersions({ bus, window, fold, targets: targets.map((t) => ({ lp: t.lp, from: Math.max(t.from, upTo + 1) })), to: fold.position, rewardWindowMs: limits.rewardWindowMs });
+        for (const lp of after) retired.delete(versionKey(lp.name, lp.modelVersion));
         for (const lp of before) {
           if (after.has(lp)) continue;
           retired.set(versionKey(lp.name, lp.modelVersion), { name: lp.name, modelVersion: lp.modelVersion, state: lp.policy.toJSON(lp.live), updates: lp.updates, position: fold.position });
         }
-        const summary = await replayVersions({ bus, window, fold, targets, to: fold.position, rewardWindowMs: limits.rewardWindowMs });
         swap();
-        return summary;
+        return mergeReplays(first, rest);
       });
     },
     waitForReward(eventId, timeoutMs) {

@@ -24,6 +24,7 @@ import { internal, isOoMlError, unavailable } from '../../errors.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { EVENT_VALIDATORS } from '../../events/schemas.js';
 import { parseEventSubject } from '../../events/subjects.js';
+import type { Validator } from '../../validation.js';
 import { SUBJECTS, type ServerEvent } from '../deps.js';
 import type { Spill } from './spill.js';
 
@@ -117,6 +118,15 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
   }
 
   function toSpill(event: ServerEvent): Promise<PublishReceipt> {
+    // Checked as the bus would check it: an answer is never given for an event the drain would
+    // then have to reject.
+    const validator: Validator<ServerEvent> = EVENT_VALIDATORS[event.type];
+    if (!validator.check(event)) {
+      const why = validator.issues(event).map((i) => `${i.path}: ${i.message}`).join('; ');
+      return reject(event, why).then(() => {
+        throw internal(`a ${(event as ServerEvent).type} event this server built is invalid: ${why}`);
+      });
+    }
     return spill.append(JSON.stringify(event)).then(
       () => {
         startDrain();

@@ -73,9 +73,22 @@ export async function replayVersions(job: { bus: EventBus; window: ServeWindow; 
   const reader = await job.bus.reader(summary.fromSeq);
   try {
     let position = summary.fromSeq - 1;
+    let quietSince: number | null = null;
     while (position < job.to) {
       const batch = await reader.next(1000, 1000);
-      if (batch.length === 0) break; // the stream holds no more (retention removed the rest)
+      if (batch.length === 0) {
+        // An empty read is not the end: a NATS reader being recreated (a node lost, a leader
+        // elected) is quiet for a few seconds. The end is the stream holding nothing more up to
+        // `to` — retention or a purge removed it: nothing after `position`, quiet for 5 s
+        // while connected.
+        const extent = await job.bus.extent();
+        if (extent.firstSeq > job.to || extent.lastSeq <= position) break;
+        if (!job.bus.health().connected) quietSince = null;
+        else if (quietSince === null) quietSince = performance.now();
+        else if (performance.now() - quietSince > 5_000) break;
+        continue;
+      }
+      quietSince = null;
       for (const m of batch) {
         if (m.seq > job.to) {
           position = job.to;

@@ -31,7 +31,7 @@
 import { mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type from 'typebox';
-import { conflict, invalidInput } from '../../errors.js';
+import { invalidInput } from '../../errors.js';
 import { readTextIfExists, writeFileAtomic } from '../../io/atomic.js';
 import { createValidator } from '../../validation.js';
 import { CLAIM_OFFSET, isPresent, MAX_OWNERS, readRecord, RECORD_BYTES, recordTime, writeClaim, writeRecord, type ServeRecord } from './serve-record.js';
@@ -111,6 +111,10 @@ interface ColdFile {
   /** Newest serve time among its records (a lower bound for files found at start). */
   newestMs: number;
   handle: FileHandle | null;
+  /** While the handle is being opened: concurrent readers share the one opening. */
+  opening: Promise<FileHandle> | null;
+  /** Operations using the handle now (it is not closed under them). */
+  users: number;
   /** Written since the last flush (needs a datasync). */
   dirty: boolean;
 }
@@ -170,17 +174,20 @@ export class ServeWindow {
         const no = Number(m[1]);
         const path = join(dir, entry.name, name);
         const { size } = await stat(path);
-        issuer.files.set(no, { size, newestMs: await this.newestIn(path, size), handle: null, dirty: false });
+        issuer.files.set(no, { size, newestMs: await this.newestIn(path, size), handle: null, opening: null, users: 0, dirty: false });
       }
     }
   }
 
-  /** The index of an owner (interned; at most MAX_OWNERS distinct ones). */
-  owner(o: ServeOwner): number {
+  /**
+   * The index of an owner (interned), or null once MAX_OWNERS distinct ones were named: the
+   * fold then leaves such serves untracked (counted) rather than stopping.
+   */
+  owner(o: ServeOwner): number | null {
     const key = ownerKey(o);
     let i = this.ownerIds.get(key);
     if (i === undefined) {
-      if (this.owners.length >= MAX_OWNERS) throw conflict(`the serve window names more than ${MAX_OWNERS} policy versions, prompt versions and variants`);
+      if (this.owners.length >= MAX_OWNERS) return null;
       i = this.owners.push({ ...o }) - 1;
       this.ownerIds.set(key, i);
       this.saveOwners();
@@ -311,8 +318,7 @@ export class ServeWindow {
     const file = issuer.files.get(Math.floor(no / CHUNKS_PER_FILE));
     const offset = (no % CHUNKS_PER_FILE) * CHUNK_BYTES;
     if (this.options.dir !== null && file !== undefined && file.size > offset) {
-      const handle = await this.handle(issuer, Math.floor(no / CHUNKS_PER_FILE), file);
-      await handle.read(bytes, 0, CHUNK_BYTES, offset);
+      await this.withHandle(issuer, Math.floor(no / CHUNKS_PER_FILE), file, (h) => h.read(bytes, 0, CHUNK_BYTES, offset));
       for (let i = 0; i < CHUNK_RECORDS; i++) {
         if (!isPresent(chunk.view, i * RECORD_BYTES)) continue;
         chunk.present++;
@@ -344,7 +350,15 @@ export class ServeWindow {
       this.forgotten += chunk.present;
     } else if (chunk.dirty) {
       chunk.evicting = true;
-      await this.writeChunk(chunk);
+      try {
+        await this.writeChunk(chunk);
+      } catch (e) {
+        // Not written: it stays in memory, first in line for the next eviction.
+        chunk.evicting = false;
+        this.order[--this.orderHead] = chunk;
+        this.hotChunks++;
+        throw e;
+      }
     }
     chunk.issuer.chunks.delete(chunk.no);
     this.hotPresent -= chunk.present;
@@ -354,15 +368,18 @@ export class ServeWindow {
     await this.ownersSaved();
     const fileNo = Math.floor(chunk.no / CHUNKS_PER_FILE);
     let file = chunk.issuer.files.get(fileNo);
-    if (file === undefined) chunk.issuer.files.set(fileNo, (file = { size: 0, newestMs: chunk.newestMs, handle: null, dirty: false }));
+    if (file === undefined) chunk.issuer.files.set(fileNo, (file = { size: 0, newestMs: chunk.newestMs, handle: null, opening: null, users: 0, dirty: false }));
     else if (chunk.newestMs > file.newestMs) file.newestMs = chunk.newestMs;
-    const handle = await this.handle(chunk.issuer, fileNo, file);
     const offset = (chunk.no % CHUNKS_PER_FILE) * CHUNK_BYTES;
+    await this.withHandle(chunk.issuer, fileNo, file, async (handle) => {
+      for (let off = 0; off < CHUNK_BYTES; ) {
+        const { bytesWritten } = await handle.write(chunk.bytes, off, CHUNK_BYTES - off, offset + off);
+        off += bytesWritten;
+      }
+    });
+    // Clean only once written (nothing changes a chunk while it is written: the fold waits for
+    // its evictions, and flushes run with the fold paused); a failed write is retried later.
     chunk.dirty = false;
-    for (let off = 0; off < CHUNK_BYTES; ) {
-      const { bytesWritten } = await handle.write(chunk.bytes, off, CHUNK_BYTES - off, offset + off);
-      off += bytesWritten;
-    }
     file.size = Math.max(file.size, offset + CHUNK_BYTES);
     file.dirty = true;
   }
@@ -373,8 +390,7 @@ export class ServeWindow {
     const offset = (seq % FILE_RECORDS) * RECORD_BYTES;
     if (this.options.dir === null || file === undefined || file.size < offset + RECORD_BYTES) return null;
     const bytes = new Uint8Array(RECORD_BYTES);
-    const handle = await this.handle(issuer, fileNo, file);
-    await handle.read(bytes, 0, RECORD_BYTES, offset);
+    await this.withHandle(issuer, fileNo, file, (h) => h.read(bytes, 0, RECORD_BYTES, offset));
     return readRecord(new DataView(bytes.buffer), 0, this.options.hash32);
   }
 
@@ -385,8 +401,7 @@ export class ServeWindow {
     const bytes = new Uint8Array(16);
     // The claim and its value, in place (writeClaim at a shifted origin writes exactly these 16 bytes).
     writeClaim(new DataView(bytes.buffer), -CLAIM_OFFSET, claim, value);
-    const handle = await this.handle(issuer, fileNo, file);
-    await handle.write(bytes, 0, 16, (seq % FILE_RECORDS) * RECORD_BYTES + CLAIM_OFFSET);
+    await this.withHandle(issuer, fileNo, file, (h) => h.write(bytes, 0, 16, (seq % FILE_RECORDS) * RECORD_BYTES + CLAIM_OFFSET));
     file.dirty = true;
   }
 
@@ -394,16 +409,35 @@ export class ServeWindow {
     return join(this.options.dir!, issuer, `${no}.serves`);
   }
 
-  private async handle(issuer: IssuerState, no: number, file: ColdFile): Promise<FileHandle> {
-    if (file.handle !== null) return file.handle;
-    if (this.openHandles.length >= MAX_HANDLES) {
-      const oldest = this.openHandles.shift()!;
-      if (oldest.dirty && oldest.handle !== null) {
-        await oldest.handle.datasync();
-        oldest.dirty = false;
+  /** Runs `use` with the file's handle (opened once, shared), never closing it under a running use. */
+  private async withHandle<T>(issuer: IssuerState, no: number, file: ColdFile, use: (handle: FileHandle) => Promise<T>): Promise<T> {
+    file.users++;
+    try {
+      if (file.handle === null) {
+        file.opening ??= this.openHandle(issuer, no, file).finally(() => (file.opening = null));
+        await file.opening;
       }
-      await oldest.handle?.close();
-      oldest.handle = null;
+      return await use(file.handle!);
+    } finally {
+      file.users--;
+    }
+  }
+
+  private async openHandle(issuer: IssuerState, no: number, file: ColdFile): Promise<FileHandle> {
+    // The least recently opened handle nobody is using is closed to stay within MAX_HANDLES
+    // (when all are in use, briefly more are open).
+    const idle = this.openHandles.findIndex((f) => f.users === 0 && f !== file);
+    if (this.openHandles.length >= MAX_HANDLES && idle >= 0) {
+      const [oldest] = this.openHandles.splice(idle, 1);
+      const h = oldest!.handle;
+      oldest!.handle = null;
+      if (h !== null) {
+        if (oldest!.dirty) {
+          await h.datasync();
+          oldest!.dirty = false;
+        }
+        await h.close();
+      }
     }
     await mkdir(join(this.options.dir!, issuer.id), { recursive: true });
     // 'a+' creates the file; positional writes need a descriptor without O_APPEND.
@@ -448,7 +482,7 @@ export class ServeWindow {
     // Written (in order) before any chunk that may name the new owner reaches disk: writeChunk
     // and flush wait for it, so a record on disk never names an owner the table lacks.
     this.ownersWrite = this.ownersWrite.then(async () => {
-      if (snapshot.length <= this.ownersWritten) return;
+      if (snapshot.length <= this.ownersWritten && this.ownersError === null) return;
       try {
         await writeFileAtomic(join(dir, 'owners.json'), JSON.stringify({ version: 1, owners: snapshot }) + '\n');
         this.ownersWritten = snapshot.length;
@@ -460,8 +494,12 @@ export class ServeWindow {
     });
   }
 
-  /** Waits for the owner table to be on disk; throws what writing it last failed with. */
+  /** Waits for the owner table to be on disk, writing it again when the last write failed (throws if that fails too). */
   private async ownersSaved(): Promise<void> {
+    await this.ownersWrite;
+    if (this.ownersError === null) return;
+    this.ownersError = null;
+    this.saveOwners();
     await this.ownersWrite;
     if (this.ownersError !== null) throw this.ownersError;
   }

@@ -234,24 +234,3 @@ export class Spill {
     }
   }
 }
-
-/**
- * Moves the events an earlier oo-ml left unsent at shutdown (`<home>/data/serve-unsent.ndjson`,
- * one event per line) to the end of the spill in `stateDir`, synced, then removes the old file;
- * returns how many lines moved (0 when there was no file).
- */
-export async function importLegacySpill(legacyPath: string, stateDir: string): Promise<number> {
-  const text = await readTextIfExists(legacyPath);
-  if (text === undefined) return 0;
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  if (lines.length > 0) {
-    const spill = await Spill.open(stateDir);
-    try {
-      await Promise.all(lines.map((l) => spill.append(l)));
-    } finally {
-      await spill.close();
-    }
-  }
-  await rm(legacyPath, { force: true });
-  return lines.length;
-}

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { isOoMlError, unavailable } from '../../errors.js';
+import { internal, isOoMlError, unavailable } from '../../errors.js';
 import { REWARD_WINDOW_MS } from '../../events/reward.js';
 import type { ExperimentsConfig } from '../../experiments/assignment.js';
 import { vectorDim, type VectorLayoutName } from '../../features/vectors.js';
@@ -104,8 +104,10 @@ export interface ServingContext {
   /** Shadows draw from their own stream so adding a shadow never changes the served arms. */
   readonly shadowRng: Rng;
   readonly scratch: DecisionScratch;
-  /** Set once online learning is created (before any request). */
-  learning: OnlineLearning;
+  /** Online learning (attached once, before any request; reading it earlier is a bug). */
+  readonly learning: OnlineLearning;
+  /** Attaches online learning (serving.ts, once). */
+  attachLearning(learning: OnlineLearning): void;
   /** The current state (read once per request). */
   state(): ServingState;
   /** Swaps the state (reload, with the fold paused). */
@@ -124,6 +126,7 @@ export function createContext(deps: ServerDeps, log: FastifyBaseLogger, metrics:
   const vectors = new Map<VectorLayoutName, Float64Array>();
   const rows = new WeakMap<LivePolicy, Map<string, StatsRow>>();
   let current = initial;
+  let learning: OnlineLearning | null = null;
   const ctx: ServingContext = {
     deps,
     limits,
@@ -136,7 +139,13 @@ export function createContext(deps: ServerDeps, log: FastifyBaseLogger, metrics:
     newEventId: deps.newId ?? createEventIds(),
     shadowRng: deps.shadowRng ?? createRng(deps.rng.int(2 ** 31)),
     scratch: createScratch(),
-    learning: undefined as unknown as OnlineLearning,
+    get learning() {
+      if (learning === null) throw internal('online learning was read before it was attached');
+      return learning;
+    },
+    attachLearning(l) {
+      learning = l;
+    },
     state: () => current,
     setState(next) {
       current = next;

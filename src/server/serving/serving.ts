@@ -86,7 +86,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       stats.reward(key, report.value, report.reaction, o.promptVersion);
     },
   });
-  ctx.learning = learning;
+  ctx.attachLearning(learning);
   try {
     await learning.start();
   } catch (e) {

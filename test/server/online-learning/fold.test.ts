@@ -122,6 +122,8 @@ describe('the fold', () => {
         reaction(otherVersion, T + 10),
         reaction(`${c}:shadow:0`, T),
         reaction('not-ours', T),
+        serve(formatServeId('cccccccccccc', 0), T, 'tip-policy@champion', '1', 2, 'someone-else'),
+        reaction(formatServeId('cccccccccccc', 0), T + 1),
         reset(T + 5_000),
         serve(c, T + 6_000),
         reaction(b, T + 7_000),
@@ -137,14 +139,15 @@ describe('the fold', () => {
       [otherVersion, 'version_changed', 1],
       [`${c}:shadow:0`, 'shadow', null],
       ['not-ours', 'untracked', null],
+      [formatServeId('cccccccccccc', 0), 'other_user', 1],
       [b, 'before_reset', 1],
       [c, 'applied', 1],
     ]);
     const lp = r.policies.get('tip-policy@champion')!;
     // The reset put the policy back to its registered state: one update since.
     expect(lp.updates).toBe(1);
-    expect(r.fold.counters).toMatchObject({ serves: 5, resets: 1, rewards: { applied: 3, duplicate: 1, waiting: 0 } });
-    expect(r.fold.position).toBe(15);
+    expect(r.fold.counters).toMatchObject({ serves: 6, resets: 1, rewards: { applied: 3, duplicate: 1, waiting: 0, other_user: 1 } });
+    expect(r.fold.position).toBe(17);
     await r.window.close();
   });
 
@@ -158,6 +161,36 @@ describe('the fold', () => {
     expect(r.reports.filter((x) => x.outcome === 'unmatched')).toHaveLength(60);
     expect(r.reports.filter((x) => x.outcome === 'unmatched').slice(0, 10).map((x) => x.serveId)).toEqual(events.slice(0, 10).map((e) => (e as { serve_id: string }).serve_id));
     expect(r.fold.waiting).toBe(0);
+    await r.window.close();
+  });
+
+  it('folds a reset re-published after a lost ack once, and judges a reward stale by the clock alone', async () => {
+    const r = await rig();
+    const a = formatServeId('ffffffffffff', 0);
+    const twice = reset(T + 10);
+    await foldAll(r, stream([serve(a, T), reaction(a, T + 1), twice, serve(formatServeId('ffffffffffff', 1), T + 3 * DAY), twice, reaction(formatServeId('ffffffffffff', 2), T + DAY)]));
+    expect(r.fold.counters).toMatchObject({ resets: 1, duplicateResets: 1 });
+    // The reaction stamped a day and more before the clock (the newest serve) is stale, whatever the window holds.
+    expect(r.reports.at(-1)).toMatchObject({ outcome: 'expired', value: null });
+    await r.window.close();
+  });
+
+  it('stores a claim before the policy learns: a claim the disk refused is learned once when the message is folded again', async () => {
+    const r = await rig({ hot: 2 * CHUNK_RECORDS });
+    const cold = formatServeId('abababababab', 0);
+    // Three later chunks push the first one to disk: its claim is a disk write.
+    await foldAll(r, stream([serve(cold, T), serve(formatServeId('abababababab', CHUNK_RECORDS), T), serve(formatServeId('abababababab', 2 * CHUNK_RECORDS), T), serve(formatServeId('abababababab', 3 * CHUNK_RECORDS), T)]));
+    expect(r.window.stats().coldFiles).toBe(1);
+    const setClaim = r.window.setClaim.bind(r.window);
+    let failures = 1;
+    r.window.setClaim = (id, claim, value) => (failures-- > 0 ? Promise.reject(new Error('ENOSPC')) : setClaim(id, claim, value));
+    const [rewardMsg] = stream([serve(cold, T), reaction(cold, T + 1)]).slice(1).map((m) => ({ ...m, seq: 5 }));
+    await expect(Promise.resolve(r.fold.apply(rewardMsg!))).rejects.toThrow('ENOSPC');
+    expect(r.policies.get('tip-policy@champion')!.updates).toBe(0);
+    // The follower reads again from the last message folded: the same reward, once.
+    await r.fold.apply(rewardMsg!);
+    expect(r.policies.get('tip-policy@champion')!.updates).toBe(1);
+    expect(r.reports.filter((x) => x.outcome === 'applied')).toHaveLength(1);
     await r.window.close();
   });
 
@@ -177,7 +210,7 @@ describe('the fold', () => {
   // version — with resets between them.
   const streams = fc
     .record({
-      serves: fc.array(fc.record({ arm: fc.integer({ min: 0, max: ARM_COUNT - 1 }), alt: fc.boolean(), dt: fc.integer({ min: 0, max: 60_000 }) }), { minLength: 1, maxLength: 30 }),
+      serves: fc.array(fc.record({ arm: fc.integer({ min: 0, max: ARM_COUNT - 1 }), alt: fc.boolean(), other: fc.boolean(), dt: fc.integer({ min: 0, max: 60_000 }) }), { minLength: 1, maxLength: 30 }),
       rewards: fc.array(
         fc.record({
           target: fc.nat(),
@@ -194,12 +227,14 @@ describe('the fold', () => {
       let t = T;
       const placed: { key: number; event: OoEvent }[] = serves.map((s, i) => {
         t += s.dt;
-        return { key: i * 100, event: serve(formatServeId(i % 2 === 0 ? 'aaaaaaaaaaaa' : 'bbbbbbbbbbbb', i), t, s.alt ? 'variant-b' : 'tip-policy@champion', s.alt ? '2' : '1', s.arm) };
+        // A chunk of the window per serve: with two chunks of memory most live on disk. Every
+        // reaction comes from u1: a serve made for u2 is another user's.
+        return { key: i * 100, event: serve(formatServeId(i % 2 === 0 ? 'aaaaaaaaaaaa' : 'bbbbbbbbbbbb', i * CHUNK_RECORDS), t, s.alt ? 'variant-b' : 'tip-policy@champion', s.alt ? '2' : '1', s.arm, s.other ? 'u2' : 'u1') };
       });
       rewards.forEach((rw, j) => {
         const i = rw.target % (serves.length + 1);
         const target = placed[i]?.event as TipServedEvent | undefined;
-        const serveId = target?.serve_id ?? formatServeId('dddddddddddd', rw.target);
+        const serveId = target?.serve_id ?? formatServeId('dddddddddddd', rw.target * CHUNK_RECORDS);
         const at = Date.parse(target?.ts ?? iso(T)) + rw.lag;
         const event = typeof rw.kind === 'number' ? numeric(serveId, at, rw.kind) : reaction(serveId, at, rw.kind);
         placed.push({ key: i * 100 + rw.place * 100 + (rw.place < 0 ? -1 : 1) - j / 1000, event });

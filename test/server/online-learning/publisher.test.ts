@@ -118,7 +118,7 @@ describe('publisher', () => {
 });
 
 describe('spill', () => {
-  it('group-commits concurrent appends, cuts off a torn last line at open, and drains from its cursor', async () => {
+  it('keeps every one of many concurrent appends, cuts off a torn last line at open, and drains from its cursor', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oo-ml-spill-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
     const spill = await Spill.open(dir);

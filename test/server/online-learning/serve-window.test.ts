@@ -33,7 +33,7 @@ describe('serve window', () => {
   it('keeps recent serves in memory and older ones on disk, reading back the same bytes from either tier, and across a reopen', async () => {
     const dir = await tempDir();
     const w = await openServeWindow({ dir, hotRecords: 2 * CHUNK_RECORDS, keepMs: 86_400_000, hash32 });
-    const owner = w.owner(OWNER);
+    const owner = w.owner(OWNER)!;
     const issuer = '00112233aabb';
     const n = 5 * CHUNK_RECORDS + 17;
     for (let seq = 0; seq < n; seq++) expect(await w.add({ issuer, seq }, record(seq, owner))).toBe(true);
@@ -58,7 +58,7 @@ describe('serve window', () => {
   it('keeps a long user id by its hash only, and an evicted chunk that gets a late serve keeps its other records', async () => {
     const dir = await tempDir();
     const w = await openServeWindow({ dir, hotRecords: 2 * CHUNK_RECORDS, keepMs: 86_400_000, hash32 });
-    const owner = w.owner(OWNER);
+    const owner = w.owner(OWNER)!;
     const issuer = 'abcdefabcdef';
     const long = 'u'.repeat(41);
     await w.add({ issuer, seq: 0 }, { ...record(0, owner), userId: long, userHash: hash32(long) >>> 0 });
@@ -72,9 +72,24 @@ describe('serve window', () => {
     await w.close();
   });
 
+  it('shares one file handle between concurrent cold reads', async () => {
+    const dir = await tempDir();
+    const w = await openServeWindow({ dir, hotRecords: 2 * CHUNK_RECORDS, keepMs: 86_400_000, hash32 });
+    const owner = w.owner(OWNER)!;
+    for (let seq = 0; seq < 4 * CHUNK_RECORDS; seq++) await w.add({ issuer: '123123123123', seq }, record(seq, owner));
+    await w.close();
+    const again = await openServeWindow({ dir, hotRecords: 2 * CHUNK_RECORDS, keepMs: 86_400_000, hash32 });
+    const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+    const before = await fds();
+    const got = await Promise.all(Array.from({ length: 16 }, (_, i) => again.get({ issuer: '123123123123', seq: i * 7 })));
+    expect(got.map((r) => r?.serveSeq)).toEqual(Array.from({ length: 16 }, (_, i) => i * 7 + 1));
+    expect((await fds()) - before).toBe(1);
+    await again.close();
+  });
+
   it('without a folder forgets evicted serves and counts them', async () => {
     const w = await openServeWindow({ dir: null, hotRecords: 2 * CHUNK_RECORDS, keepMs: 86_400_000, hash32 });
-    const owner = w.owner(OWNER);
+    const owner = w.owner(OWNER)!;
     for (let seq = 0; seq < 3 * CHUNK_RECORDS; seq++) await w.add({ issuer: '000000000000', seq }, record(seq, owner));
     expect(w.stats()).toMatchObject({ forgotten: CHUNK_RECORDS, coldFiles: 0 });
     expect(await get(w, { issuer: '000000000000', seq: 0 })).toBeNull();
@@ -83,7 +98,7 @@ describe('serve window', () => {
   it('drops cold files once every serve in them is older than the keep, by the event clock', async () => {
     const dir = await tempDir();
     const w = await openServeWindow({ dir, hotRecords: 2 * CHUNK_RECORDS, keepMs: 3_600_000, hash32 });
-    const owner = w.owner(OWNER);
+    const owner = w.owner(OWNER)!;
     const old = '111111111111';
     const recent = '222222222222';
     for (let seq = 0; seq < 2 * CHUNK_RECORDS; seq++) await w.add({ issuer: old, seq }, record(seq, owner));
@@ -112,7 +127,7 @@ describe('serve window', () => {
           const dir = withDir ? await tempDir() : null;
           // Two chunks of memory: nearly every operation crosses the tiers.
           const w = await openServeWindow({ dir, hotRecords: 2 * CHUNK_RECORDS, keepMs: 86_400_000, hash32 });
-          const owner = w.owner(OWNER);
+          const owner = w.owner(OWNER)!;
           const model = new Map<string, ServeRecord>();
           for (const o of ops) {
             const id = formatServeId(o.issuer, o.seq);
