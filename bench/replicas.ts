@@ -294,7 +294,8 @@ async function main(): Promise<void> {
     const lat = nats === null ? null : await latency(nats);
     process.stderr.write(`serve window (${WINDOW_SERVES} serves)…\n`);
     const win = await windowCost();
-    const perDay = 1_000 * 86_400;
+    // The window keeps the reward window (24 h) + how late a reward may come (6 h) + 1 h.
+    const kept = 1_000 * 31 * 3_600;
     const lines = [
       `# bench:replicas — ${new Date().toISOString()}`,
       '',
@@ -321,7 +322,7 @@ async function main(): Promise<void> {
       '',
       `Measured on ${WINDOW_SERVES.toLocaleString('en')} serves: ${win.memPerServe.toFixed(1)} bytes per serve held in memory (records are ${RECORD_BYTES} bytes); ${win.diskPerServe.toFixed(1)} bytes per serve on disk once evicted; with a hot budget of ${win.boundedHot.toLocaleString('en')} serves memory stayed at ${win.boundedMemMiB.toFixed(1)} MiB.`,
       '',
-      `At 1,000 serves/s the 24 h window holds ${perDay.toLocaleString('en')} serves: ${((perDay * win.memPerServe) / 2 ** 30).toFixed(1)} GiB if all were in memory; with the default hot budget (1,048,576 serves, ~17 min at that rate) memory stays at ~${((1_048_576 * win.memPerServe) / 2 ** 20).toFixed(0)} MiB and the rest is ${((perDay * win.diskPerServe) / 2 ** 30).toFixed(1)} GiB on the replica's disk.`,
+      `At 1,000 serves/s the window keeps 31 h (the 24 h reward window, 6 h for late rewards, 1 h): ${kept.toLocaleString('en')} serves, ${((kept * win.memPerServe) / 2 ** 30).toFixed(1)} GiB if all were in memory; with the default hot budget (1,048,576 serves, ~17 min at that rate) memory stays at ~${((1_048_576 * win.memPerServe) / 2 ** 20).toFixed(0)} MiB and the rest is ${((kept * win.diskPerServe) / 2 ** 30).toFixed(1)} GiB on the replica's disk.`,
       '',
     ];
     const report = lines.join('\n');

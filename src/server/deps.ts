@@ -64,6 +64,12 @@ export interface ServerLimits {
   hotServes?: number;
   /** How long after a serve its reward is learned (default the reward window, 24 h). */
   rewardWindowMs?: number;
+  /**
+   * How late a reward may reach the stream, behind the newest serve folded, and still be
+   * learned (default 6 h: a replica's spill drained after a shorter outage is learned). The
+   * serve window keeps the reward window plus this plus an hour on disk.
+   */
+  lateRewardMs?: number;
   /** Most rewards waiting for a serve the stream has not delivered yet (default 100,000). */
   orphanLimit?: number;
   /** How long (the fold's clock: serve times) such a reward waits before it is counted unmatched (default 24 h: an outage's spills may drain hours apart). */

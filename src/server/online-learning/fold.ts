@@ -39,7 +39,7 @@ export type RewardOutcome =
   | 'applied'
   /** The serve was already claimed by an earlier reward. */
   | 'duplicate'
-  /** Later than the reward window after its serve, or folded when the fold's clock is already a window past it (stale). */
+  /** Later than the reward window after its serve, or reaching the stream too late behind the newest serve (stale: lateRewardMs). */
   | 'expired'
   /** Names a serve made for another user. */
   | 'other_user'
@@ -129,6 +129,8 @@ export interface FoldOptions {
   hash32(s: string): number;
   /** Rewards later than this after their serve are not learned (events/reward.ts: 24 h). */
   rewardWindowMs: number;
+  /** How late (behind the fold's clock) a reward may reach the stream and still be learned (default 6 h). */
+  lateRewardMs?: number;
   /** Most rewards waiting for their serve (default 100,000). */
   orphanLimit?: number;
   /** How long (the fold's clock: serve times) a reward waits for its serve (default 24 h). */
@@ -142,6 +144,8 @@ export interface FoldOptions {
 }
 
 const MAX_RESETS_KEPT = 64;
+/** How late a reward may reach the stream, behind the newest serve, by default. */
+export const DEFAULT_LATE_REWARD_MS = 6 * 60 * 60_000;
 
 /** The input of a serve as its event recorded it (context + features). */
 export function inputOfEvent(event: TipServedEvent): VectorInput | null {
@@ -179,13 +183,13 @@ export function verdict(serve: ServeRecord, seq: number, tsMs: number, userHash:
 }
 
 /**
- * True when a reward stamped `tsMs` is folded once the fold's clock (the newest serve time) is
- * already more than a window past it: it could only name a serve older than that, which the
- * window may have dropped (serve-window.ts keeps two windows), so it is judged stale by this
- * rule alone — the same on every replica, whatever its window still holds.
+ * True when a reward stamped `tsMs` reaches the fold when its clock (the newest serve time) is
+ * already more than `lateMs` past it. Such a reward may name a serve the window has dropped (it
+ * keeps the reward window plus `lateMs` plus an hour), so it is judged stale by this rule alone
+ * — the same on every replica, whatever its window still holds.
  */
-export function isStale(tsMs: number, clockMs: number, windowMs: number): boolean {
-  return tsMs < clockMs - windowMs;
+export function isStale(tsMs: number, clockMs: number, lateMs: number): boolean {
+  return tsMs < clockMs - lateMs;
 }
 
 /** The value a reward event gives its serve. */
@@ -402,7 +406,7 @@ export class Fold {
     if (shadowOf(serveId) !== null) return this.report(o, 'shadow', null, null, null);
     const id = parseServeId(serveId);
     if (id === null) return this.report(o, 'untracked', null, null, null);
-    if (isStale(msFromIso(o.event.ts), this.eventTimeMs, this.options.rewardWindowMs)) return this.report(o, 'expired', null, null, id.issuer);
+    if (isStale(msFromIso(o.event.ts), this.eventTimeMs, this.options.lateRewardMs ?? DEFAULT_LATE_REWARD_MS)) return this.report(o, 'expired', null, null, id.issuer);
     const found = this.options.window.get(id);
     if (found === null) return this.wait(o);
     if (!(found instanceof Promise)) return this.settle(o, id, found);

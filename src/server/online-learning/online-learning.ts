@@ -27,6 +27,8 @@ import { Spill } from './spill.js';
 /** Sizes and timings of online learning (each has a default in serving's DEFAULT_LIMITS). */
 export interface LearningLimits {
   rewardWindowMs: number;
+  /** How late (behind the newest serve) a reward may reach the stream and still be learned. */
+  lateRewardMs: number;
   /** Serves kept in memory; older ones are on disk (serve-window.ts). */
   hotServes: number;
   orphanLimit: number;
@@ -173,9 +175,10 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
   }
   const windowDir = join(stateDir, 'window');
   if (checkpoint === null) await rm(windowDir, { recursive: true, force: true });
-  // Two windows plus an hour: a reward the fold does not judge stale (fold.ts isStale) names a
-  // serve younger than that, so dropping older files never changes what a replica learns.
-  const window = await openServeWindow({ dir: windowDir, hotRecords: limits.hotServes, keepMs: 2 * limits.rewardWindowMs + 60 * 60_000, hash32: options.hash32 });
+  // The reward window, how late a reward may come, and an hour: a reward the fold does not judge
+  // stale (fold.ts isStale) names a serve younger than that, so dropping older files never
+  // changes what a replica learns.
+  const window = await openServeWindow({ dir: windowDir, hotRecords: limits.hotServes, keepMs: limits.rewardWindowMs + limits.lateRewardMs + 60 * 60_000, hash32: options.hash32 });
 
   const learners: Learners = {
     get: (name) => options.current().policies.get(name),
@@ -192,6 +195,7 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
     learners,
     hash32: options.hash32,
     rewardWindowMs: limits.rewardWindowMs,
+    lateRewardMs: limits.lateRewardMs,
     orphanLimit: limits.orphanLimit,
     orphanWaitMs: limits.orphanWaitMs,
     ...(options.legacyInput === undefined ? {} : { legacyInput: options.legacyInput }),

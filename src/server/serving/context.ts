@@ -18,6 +18,7 @@ import { createRng, type Rng } from '../../random/rng.js';
 import { createScratch, type DecisionScratch } from '../decision.js';
 import type { ServerDeps, ServerEvent, ServerLimits } from '../deps.js';
 import type { ServerMetrics } from '../metrics.js';
+import { DEFAULT_LATE_REWARD_MS } from '../online-learning/fold.js';
 import type { OnlineLearning } from '../online-learning/online-learning.js';
 import type { PublishReceipt } from '../online-learning/publisher.js';
 import { ServeIds } from '../online-learning/serve-id.js';
@@ -28,6 +29,7 @@ import type { LivePolicy, ServingState } from '../serving-state.js';
 export const DEFAULT_LIMITS: Required<ServerLimits> = {
   hotServes: 1 << 20,
   rewardWindowMs: REWARD_WINDOW_MS,
+  lateRewardMs: DEFAULT_LATE_REWARD_MS,
   orphanLimit: 100_000,
   orphanWaitMs: REWARD_WINDOW_MS,
   bodyLimitBytes: 256 * 1024,
