@@ -17,6 +17,7 @@
  * parts are skipped, and said so, when there is none. Writes bench/results/replicas.md.
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +132,17 @@ interface BusRow {
   /** From the last batch to the end of the run (--until-idle noticing the end). */
   idleS: number;
   files: number;
+  /** CPU time of the ingesting process (all its threads: JS and DuckDB) per event. */
+  cpuUsPerEvent: number;
+  /** CPU time of nats-server per event meanwhile (NATS only). */
+  serverUsPerEvent: number | null;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function serverCpuS(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function throughput(kind: 'embedded' | 'nats', nats: NatsTestServer | null): Promise<BusRow> {
@@ -153,6 +165,10 @@ async function throughput(kind: 'embedded' | 'nats', nats: NatsTestServer | null
     // run, not of its events (reported beside).
     const t1 = performance.now();
     let lastBatch = t1;
+    const cpu0 = process.cpuUsage();
+    const server0 = nats === null ? 0 : serverCpuS(nats.pid);
+    let cpuAtLast = cpu0;
+    let serverAtLast = server0;
     const summary = await ingestEvents({
       bus,
       eventsDir: join(dir, 'events'),
@@ -161,13 +177,18 @@ async function throughput(kind: 'embedded' | 'nats', nats: NatsTestServer | null
       maxWaitMs: 200,
       untilIdle: true,
       idleMs: 300,
-      onBatch: () => (lastBatch = performance.now()),
+      onBatch: () => {
+        lastBatch = performance.now();
+        cpuAtLast = process.cpuUsage();
+        if (nats !== null) serverAtLast = serverCpuS(nats.pid);
+      },
     });
     const ingestS = (lastBatch - t1) / 1000;
     const idleS = (performance.now() - lastBatch) / 1000;
     if (summary.consumed !== EVENTS) throw new Error(`ingest consumed ${summary.consumed} of ${EVENTS}`);
     await bus.close();
-    return { bus: kind, publishS, foldS, foldRate: EVENTS / foldS, ingestS, ingestRate: EVENTS / ingestS, idleS, files: summary.files.length };
+    const cpuS = (cpuAtLast.user + cpuAtLast.system - cpu0.user - cpu0.system) / 1e6;
+    return { bus: kind, publishS, foldS, foldRate: EVENTS / foldS, ingestS, ingestRate: EVENTS / ingestS, idleS, files: summary.files.length, cpuUsPerEvent: (cpuS * 1e6) / EVENTS, serverUsPerEvent: kind === 'nats' ? ((serverAtLast - server0) * 1e6) / EVENTS : null };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -303,11 +324,11 @@ async function main(): Promise<void> {
       '',
       `## Fold and ingest (${EVENTS.toLocaleString('en')} events: 2 serves : 1 reward)`,
       '',
-      '| bus | publish (s) | fold at start (s) | fold events/s | ingest (s) | ingest events/s | end of run (s) | Parquet files |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      '| bus | publish (s) | fold at start (s) | fold events/s | ingest (s) | ingest events/s | ingest CPU µs/event | nats-server CPU µs/event | end of run (s) | Parquet files |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...rows.map(
         (r) =>
-          `| ${r.bus} | ${r.publishS.toFixed(1)} | ${r.foldS.toFixed(2)} | ${Math.round(r.foldRate).toLocaleString('en')} | ${r.ingestS.toFixed(2)} | ${Math.round(r.ingestRate).toLocaleString('en')} | ${r.idleS.toFixed(2)} | ${r.files} |`,
+          `| ${r.bus} | ${r.publishS.toFixed(1)} | ${r.foldS.toFixed(2)} | ${Math.round(r.foldRate).toLocaleString('en')} | ${r.ingestS.toFixed(2)} | ${Math.round(r.ingestRate).toLocaleString('en')} | ${r.cpuUsPerEvent.toFixed(1)} | ${r.serverUsPerEvent === null ? '—' : r.serverUsPerEvent.toFixed(1)} | ${r.idleS.toFixed(2)} | ${r.files} |`,
       ),
       '',
       'Ingest is timed from its start to its last batch written (batches of 10,000, one DuckDB thread); "end of run" is what --until-idle then takes to notice the bus is quiet.',
