@@ -70,6 +70,25 @@ describe('online learning on the server', () => {
     expect(h.published.map((p) => p.event.type)).toEqual(['tip.served', 'tip.served', 'tip.reaction']);
   });
 
+  it('learns a reaction the app publishes to feedback.> itself, with no HTTP call', async () => {
+    const h = await harness();
+    const s = await post(h.app, '/score', { user_id: 'u3', arms: ['quick_win'] });
+    await h.bus.publish('feedback', {
+      type: 'tip.reaction',
+      event_id: 'app-reaction-1',
+      ts: new Date(h.clock.ms + 60_000).toISOString(),
+      user_id: 'u3',
+      serve_id: s.body['serve_id'] as string,
+      reaction: 'completed',
+      dwell_ms: 1200,
+    });
+    const after = await settled(h);
+    expect(after.rewards).toMatchObject({ applied: 1 });
+    expect(after.policies[0]!.updates).toBe(1);
+    // And a /reward for the same serve afterwards is a duplicate, on any replica.
+    expect((await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' })).body).toMatchObject({ outcome: 'duplicate' });
+  });
+
   it('restores learning from its checkpoint at restart, and rewards a serve made before it', async () => {
     const a = await harness();
     const serves: string[] = [];
