@@ -1,5 +1,6 @@
 /**
- * `tsx bench/serve.ts` — throughput and latency of `oo-ml serve`'s /score under autocannon.
+ * `tsx bench/serve.ts` — throughput and latency of `oo-ml serve`'s /score under wrk, the load
+ * generator pinned to one core and every server to the other (issue #15's method).
  *
  * Two child processes listen on 127.0.0.1 (so the load generator in this process does not share
  * an event loop with a server):
@@ -18,7 +19,7 @@
  * machine's other load hits every target alike), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
  *
- * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (pin servers and autocannon to separate cores with
+ * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
  * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
@@ -26,12 +27,12 @@
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
  * zero errors and non-2xx.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import xxhash from 'xxhash-wasm';
 import { ARM_COUNT, ARM_IDS } from '../src/features/arms.js';
@@ -55,14 +56,24 @@ const mib = (b: number): number => Math.round(b / 1024 / 1024);
 type ChildMessage =
   | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number; loopUs?: number }
   | { memory: NodeJS.MemoryUsage }
-  | { cpuUs: number };
+  | { cpuUs: number; loop: LoopDelay };
 
-/** Answers the parent's 'cpu' (CPU time used so far, µs) and 'memory' questions. */
+/** The child's event-loop delay since the previous 'cpu' question (ms): what a request waits behind other work. */
+interface LoopDelay {
+  p99: number;
+  max: number;
+}
+
+/** Answers the parent's 'cpu' (CPU time used so far, µs; loop delay since the last question) and 'memory' questions. */
 function answerParent(onExit: () => Promise<void>): void {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   process.on('message', (m: string) => {
     if (m === 'cpu') {
       const c = process.cpuUsage();
-      process.send!({ cpuUs: c.user + c.system } satisfies ChildMessage);
+      const loop = { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
+      delay.reset();
+      process.send!({ cpuUs: c.user + c.system, loop } satisfies ChildMessage);
     }
     // Live memory: collected first, so garbage of the last round does not count.
     if (m === 'memory') {
@@ -238,12 +249,14 @@ async function scorerChild(dir: string): Promise<void> {
 
 /**
  * BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS (taskset lists, e.g. `0` and `1-3`): pin the server
- * children and this process (autocannon) to separate cores, all threads included — what the
+ * children and wrk to separate cores, all threads included — what the
  * ratio targets need on a machine with more than 2 cores, so the client's work and wake-ups are
  * not billed to the server. Unset: no pinning.
  */
-const SERVER_CPUS = cpuList('BENCH_SERVER_CPUS');
-const CLIENT_CPUS = cpuList('BENCH_CLIENT_CPUS');
+// wrk on one core, every server on the other (issue #15): each server has a whole core, and the
+// client (wrk, in C, drives well over 25,000 req/s from one core) is never what limits it.
+const SERVER_CPUS = cpuList('BENCH_SERVER_CPUS') ?? (cpus().length >= 2 ? '1' : null);
+const CLIENT_CPUS = cpuList('BENCH_CLIENT_CPUS') ?? (cpus().length >= 2 ? '0' : null);
 
 function cpuList(name: string): string | null {
   const v = process.env[name];
@@ -264,7 +277,7 @@ function pin(pid: number, cpus: string): void {
 function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
   // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools).
   const prof = process.env['BENCH_CPU_PROF_DIR'];
-  const execArgv = [...process.execArgv, '--expose-gc', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
   const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   if (SERVER_CPUS !== null) pin(proc.pid!, SERVER_CPUS);
   const queue: ChildMessage[] = [];
@@ -319,29 +332,54 @@ interface Round {
   cpuUs: number;
 }
 
+/** A wrk Lua script that cycles through `payloads` (POST) or sends plain GETs. */
+async function wrkScript(dir: string, method: 'GET' | 'POST', payloads: string[]): Promise<string> {
+  const path = join(dir, `wrk-${method.toLowerCase()}.lua`);
+  const bodies = payloads.map((p) => `[====[${p}]====]`).join(',\n');
+  await writeFile(
+    path,
+    method === 'GET'
+      ? 'wrk.method = "GET"\n'
+      : `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nlocal bodies = {\n${bodies}\n}\nlocal i = 0\nrequest = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n`,
+  );
+  return path;
+}
+
+/** wrk's latency figure (`512.00us`, `1.23ms`, `2.01s`) in ms. */
+function wrkMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (m === null) throw new Error(`wrk printed a latency I cannot read: "${text}"`);
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 'ms' ? v : m[2] === 's' ? v * 1000 : v * 60_000;
+}
+
+let scriptDir = '';
+
+/** Loads `url` with wrk (one thread, CONNECTIONS connections, pinned to CLIENT_CPUS) for `duration` s. */
 async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number): Promise<Omit<Round, 'cpuUs'>> {
-  let i = 0;
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration,
-    requests: [
-      {
-        method,
-        headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
-        ...(method === 'POST' ? { setupRequest: (req) => ({ ...req, body: payloads[i++ % payloads.length] }) } : {}),
-      },
-    ],
-  });
+  const script = await wrkScript(scriptDir, method, payloads);
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', script, url];
+  const [cmd, argv] = CLIENT_CPUS === null ? ['wrk', args] : ['taskset', ['-c', CLIENT_CPUS, 'wrk', ...args]];
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(cmd, argv, { maxBuffer: 1 << 20 }, (e, stdout, stderr) => (e === null ? resolve(stdout) : reject(new Error(`${cmd} ${argv.join(' ')} failed (install Debian's wrk): ${e.message}\n${stderr}`)))),
+  );
+  const pick = (re: RegExp): RegExpExecArray => {
+    const m = re.exec(out);
+    if (m === null) throw new Error(`wrk output without ${re}:\n${out}`);
+    return m;
+  };
+  const latency = pick(/Latency\s+(\S+)\s+(\S+)\s+(\S+)/);
+  const pct = (p: number): number => wrkMs(pick(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm'))[1]!);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   return {
-    rps: result.requests.total / result.duration,
-    p50: result.latency.p50,
-    p90: result.latency.p90,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    total: result.requests.total,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
+    rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)[1]),
+    p50: pct(50),
+    p90: pct(90),
+    p99: pct(99),
+    max: wrkMs(latency[3]!),
+    total: Number(pick(/(\d+) requests in/)[1]),
+    errors: socket === null ? 0 : socket.slice(1).reduce((a, x) => a + Number(x), 0),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
   };
 }
 
@@ -357,6 +395,7 @@ async function main(): Promise<void> {
 
   if (CLIENT_CPUS !== null) pin(process.pid, CLIENT_CPUS);
   const dir = await mkdtemp(join(tmpdir(), 'oo-ml-bench-serve-'));
+  scriptDir = dir;
   // Written here, so the scorer's memory shows what loading and serving the snapshot costs.
   await writeSyntheticSnapshot(join(dir, 'snapshots'), { users: USERS, asOf: AS_OF });
   const bare = start(['--bare']);
@@ -371,10 +410,11 @@ async function main(): Promise<void> {
       const res = await fetch(url(scorerReady.ready['champion']!, '/score'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: p });
       if (res.status !== 200) throw new Error(`body ${p} → ${res.status} ${await res.text()}`);
     }
-    const cpuOf = async (child: typeof bare): Promise<number> => {
+    const sample = async (child: typeof bare): Promise<{ cpuUs: number; loop: LoopDelay }> => {
       child.proc.send('cpu');
-      return ((await child.next()) as { cpuUs: number }).cpuUs;
+      return (await child.next()) as { cpuUs: number; loop: LoopDelay };
     };
+    const cpuOf = async (child: typeof bare): Promise<number> => (await sample(child)).cpuUs;
     const allTargets: { key: string; name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
       { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
       { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
@@ -394,7 +434,8 @@ async function main(): Promise<void> {
         const c0 = await cpuOf(t.child);
         const m = await load(t.url, t.method, payloads, DURATION);
         await new Promise((ok) => setTimeout(ok, 200));
-        process.stderr.write(`${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${(((await cpuOf(t.child)) - c0) / m.total).toFixed(1)} µs CPU/req\n`);
+        const after = await sample(t.child);
+        process.stderr.write(`${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${((after.cpuUs - c0) / m.total).toFixed(1)} µs CPU/req, event-loop delay p99 ${after.loop.p99.toFixed(1)} ms, max ${after.loop.max.toFixed(1)} ms\n`);
       }
       return;
     }
@@ -451,10 +492,10 @@ async function main(): Promise<void> {
       `Policies (real catalog): champion LinUCB (v2 features, trained on 5 000 synthetic decisions); shadow ${SHADOW === 'thompson' ? 'linear Thompson sampling' : 'LinUCB α = 0.5'}.`,
       '',
       `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${mib(totalmem())} MiB RAM, ${platform()} ${release()}, Node ${process.version}. ` +
-        (SERVER_CPUS === null && CLIENT_CPUS === null ? 'No pinning: servers and autocannon share every core. ' : `Pinned: servers on CPUs ${SERVER_CPUS ?? 'any'}, autocannon on CPUs ${CLIENT_CPUS ?? 'any'}. `) +
+        (SERVER_CPUS === null && CLIENT_CPUS === null ? 'No pinning: servers and wrk share every core. ' : `Pinned with taskset: each server on CPU ${SERVER_CPUS ?? 'any'}, wrk on CPU ${CLIENT_CPUS ?? 'any'}. `) +
         `Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')} — other jobs shared the 2 cores, so absolute figures are low and noisy.`,
       '',
-      `autocannon in the parent process (${CONNECTIONS} connections, 2000 varied valid bodies, ${WARMUP} s warm-up per target), each server in a child process on 127.0.0.1. ` +
+      `wrk (one thread, ${CONNECTIONS} connections, 2000 varied valid bodies from a Lua script, ${WARMUP} s warm-up per target), each server in a child process on 127.0.0.1. ` +
         `Every target ran ${ROUNDS} interleaved rounds of ${perRound} s; the table shows medians over rounds (p99: median, and worst round). ` +
         'Latencies are client-side, in ms, and include the queueing of 50 concurrent connections (Little: mean latency ≈ 50 / throughput). ' +
         '"CPU/req" is the server process\'s CPU time per answered request — the throughput ratio the code alone would give on an idle machine.',
@@ -480,7 +521,7 @@ async function main(): Promise<void> {
         `The load generator shares the server's ${cpus().length} vCPUs: a route slower than the client makes it sleep, and each wake-up is paid by the server's writes. ` +
         `For comparison, the scorer's decision alone (lookup, features, LinUCB, pending store), warm in a tight loop, takes ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs.`,
       '',
-      `On the p99 target: autocannon keeps ${CONNECTIONS} requests in flight, so the mean client-side latency is ${CONNECTIONS} / throughput (Little's law) — ` +
+      `On the p99 target: wrk keeps ${CONNECTIONS} requests in flight, so the mean client-side latency is ${CONNECTIONS} / throughput (Little's law) — ` +
         `${((CONNECTIONS / barePost.rps) * 1000).toFixed(1)} ms already for the bare route at ${Math.round(barePost.rps).toLocaleString('en-US')} req/s on this machine; ` +
         'a client-side p99 ≤ 5 ms needs a faster (or idle) machine for every route, bare included. The server-side latency of /score is below.',
       '',
