@@ -38,6 +38,8 @@ export interface Config {
   natsUrl: string | undefined;
   /** NATS_STREAM_REPLICAS: replicas of the JetStream streams oo-ml creates (1–5; 3 on a 3-node cluster). */
   natsStreamReplicas: number | undefined;
+  /** OO_ML_BUS_SYNC_MS: the embedded bus's fdatasync policy (0: before each publish is acknowledged; default 1000 ms after a write). */
+  busSyncMs: number | undefined;
   llmBaseUrl: string | undefined;
 }
 
@@ -69,6 +71,7 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): 
     trackingUri: tracking !== undefined && tracking !== '' ? tracking : `file://${paths.mlruns}`,
     natsUrl: nonEmpty(env['NATS_URL']),
     natsStreamReplicas: streamReplicas(nonEmpty(env['NATS_STREAM_REPLICAS'])),
+    busSyncMs: busSyncMs(nonEmpty(env['OO_ML_BUS_SYNC_MS'])),
     llmBaseUrl: nonEmpty(env['LLM_BASE_URL']),
   };
 }
@@ -80,6 +83,18 @@ function streamReplicas(raw: string | undefined): number | undefined {
   if (!Number.isInteger(n) || n < 1 || n > 5) {
     throw invalidUsage(`NATS_STREAM_REPLICAS must be an integer from 1 to 5, got "${raw}"`, {
       hint: 'set it to the number of JetStream servers that keep each stream (3 on a 3-node cluster), or unset it for 1',
+    });
+  }
+  return n;
+}
+
+/** OO_ML_BUS_SYNC_MS checked: whole milliseconds from 0 to 60 000. */
+function busSyncMs(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > 60_000) {
+    throw invalidUsage(`OO_ML_BUS_SYNC_MS must be whole milliseconds from 0 to 60000, got "${raw}"`, {
+      hint: '0 fdatasyncs the embedded bus before each publish is acknowledged; N syncs at most N ms after a write (default 1000)',
     });
   }
   return n;

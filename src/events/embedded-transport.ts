@@ -37,7 +37,18 @@ import { conflict, invalidInput, isOoMlError, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { createValidator } from '../validation.js';
 import { DedupeWindow } from './dedupe-window.js';
-import { LineCounter, openStreamReader, openStreamWriter, streamExtent, type StreamLine, type StreamWriter, type StreamWriterOptions } from './journal.js';
+import {
+  LineCounter,
+  openStreamReader,
+  openStreamWriter,
+  streamExtent,
+  type AppendedBatch,
+  type StreamLine,
+  type StreamReaderOptions,
+  type StreamWriter,
+  type StreamWriterOptions,
+  type WrittenTo,
+} from './journal.js';
 import { legacyLeftovers, migrateLegacy, type StreamName } from './legacy-journals.js';
 import { DLQ_PREFIX, isChannelSubject } from './subjects.js';
 import type { RawConsumer, RawConsumerOptions, RawDelivery, RawPublishAck, RawReader, Transport } from './transport.js';
@@ -54,6 +65,14 @@ export const EMBEDDED_EVENTS_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 export const EMBEDDED_DLQ_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 /** Bytes a stream may hold before its oldest sealed segments are deleted, by default. */
 export const EMBEDDED_MAX_BYTES = 8 * 1024 * 1024 * 1024;
+/**
+ * fdatasync of the streams at most this long after a write, by default: a publish is acknowledged
+ * once written (it survives `kill -9`), and a crash of the machine loses at most this last
+ * second, as with JetStream's sync_interval (2 min by default). OO_ML_BUS_SYNC_MS=0 syncs before
+ * each acknowledgement instead (a group commit per batch: the disk's sync latency then bounds
+ * /score's, bench:serve).
+ */
+export const EMBEDDED_SYNC_MS = 1000;
 /** A lock folder without a pid file younger than this is being created, not abandoned. */
 const LOCK_GRACE_MS = 5_000;
 
@@ -73,11 +92,13 @@ export interface EmbeddedTransportOptions {
   dlqMaxAgeMs?: number | undefined;
   /** Size limit of each stream (default EMBEDDED_MAX_BYTES). */
   maxBytes?: number | undefined;
+  /** fdatasync policy of the streams: 0 before each publish resolves, else at most this many ms after a write (default EMBEDDED_SYNC_MS). */
+  syncMs?: number | undefined;
 }
 
 // -- Writers shared by every transport of this process on one folder ---------------------------
 
-type WriterLimits = Pick<StreamWriterOptions, 'segmentBytes' | 'maxAgeMs' | 'maxBytes'>;
+type WriterLimits = Pick<StreamWriterOptions, 'segmentBytes' | 'maxAgeMs' | 'maxBytes' | 'syncMs'>;
 
 /** One stream's writer and duplicate window, shared within the process. */
 interface SharedStream {
@@ -101,10 +122,12 @@ interface StreamRef {
 const registry = new Map<string, RegistryEntry>();
 /** Writers being closed, by stream folder: a new one waits for the old one's lock to go. */
 const closing = new Map<string, Promise<void>>();
-/** This process's readers of each stream folder, woken after every append. */
-const listeners = new Map<string, Set<() => void>>();
+/** This process's readers of each stream folder, handed every appended batch. */
+const listeners = new Map<string, Set<(batch: AppendedBatch) => void>>();
+/** Where this process's writer of each stream folder has written to (no entry: no writer here). */
+const written = new Map<string, WrittenTo>();
 
-function subscribe(key: string, wake: () => void): () => void {
+function subscribe(key: string, wake: (batch: AppendedBatch) => void): () => void {
   let set = listeners.get(key);
   if (set === undefined) {
     set = new Set();
@@ -117,9 +140,10 @@ function subscribe(key: string, wake: () => void): () => void {
   };
 }
 
-function notify(key: string): void {
+function notify(key: string, batch: AppendedBatch): void {
+  written.set(key, { segment: batch.segment, end: batch.offset + batch.chunk.length });
   const set = listeners.get(key);
-  if (set !== undefined) for (const wake of set) wake();
+  if (set !== undefined) for (const wake of set) wake(batch);
 }
 
 /** Takes a reference to the writer of `stream` in `bus`, opening it (lock, migration, count) for the first. */
@@ -176,7 +200,7 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
   try {
     const writer = await openStreamWriter(join(bus, stream), {
       ...limits,
-      onAppend: () => notify(key),
+      onAppend: (batch) => notify(key, batch),
       beforeAppend: (nextSeq) => migrateLegacy(bus, stream, nextSeq),
     });
     return {
@@ -186,6 +210,8 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
         try {
           await writer.close();
         } finally {
+          // From here on another process may write: readers go back to the files.
+          written.delete(key);
           await unlock();
         }
       },
@@ -223,13 +249,18 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
   const pollMs = options.pollMs ?? EMBEDDED_POLL_MS;
   const segmentBytes = options.segmentBytes ?? EMBEDDED_SEGMENT_BYTES;
   const maxBytes = options.maxBytes ?? EMBEDDED_MAX_BYTES;
+  const syncMs = options.syncMs ?? EMBEDDED_SYNC_MS;
   const limits: Record<StreamName, WriterLimits> = {
-    events: { segmentBytes, maxBytes, maxAgeMs: options.maxAgeMs ?? EMBEDDED_EVENTS_MAX_AGE_MS },
-    dlq: { segmentBytes, maxBytes, maxAgeMs: options.dlqMaxAgeMs ?? EMBEDDED_DLQ_MAX_AGE_MS },
+    events: { segmentBytes, maxBytes, syncMs, maxAgeMs: options.maxAgeMs ?? EMBEDDED_EVENTS_MAX_AGE_MS },
+    dlq: { segmentBytes, maxBytes, syncMs, maxAgeMs: options.dlqMaxAgeMs ?? EMBEDDED_DLQ_MAX_AGE_MS },
   };
   const eventsDir = join(dir, 'events');
   const eventsKey = resolve(eventsDir);
-  const wakeOnAppend = (wake: () => void): (() => void) => subscribe(eventsKey, wake);
+  // This process's appends reach its readers from memory (journal.ts openStreamReader).
+  const follow: Pick<StreamReaderOptions, 'subscribe' | 'writtenTo'> = {
+    subscribe: (onAppend) => subscribe(eventsKey, onAppend),
+    writtenTo: () => written.get(eventsKey) ?? null,
+  };
   const health = { connected: true, since: Date.now(), detail: null };
   const held: Record<StreamName, StreamRef | null> = { events: null, dlq: null };
   const holding: Record<StreamName, Promise<StreamRef> | null> = { events: null, dlq: null };
@@ -298,7 +329,7 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
     async consumer(consumerOptions) {
       if (closed) throw closedError();
       await firstUse();
-      const consumer = await openConsumer(dir, consumerOptions, pollMs, wakeOnAppend, () => open.delete(consumer));
+      const consumer = await openConsumer(dir, consumerOptions, pollMs, follow, () => open.delete(consumer));
       open.add(consumer);
       return consumer;
     },
@@ -306,7 +337,7 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
     async reader(startSeq) {
       if (closed) throw closedError();
       await firstUse();
-      const lines = openStreamReader(eventsDir, startSeq, { pollMs, subscribe: wakeOnAppend });
+      const lines = openStreamReader(eventsDir, startSeq, { pollMs, ...follow });
       const reader: RawReader = {
         next: (max, maxWaitMs) => lines.next(max, maxWaitMs),
         async close() {
@@ -376,7 +407,7 @@ async function openConsumer(
   bus: string,
   options: RawConsumerOptions,
   pollMs: number,
-  wakeOnAppend: (wake: () => void) => () => void,
+  follow: Pick<StreamReaderOptions, 'subscribe' | 'writtenTo'>,
   onClose: () => void,
 ): Promise<RawConsumer> {
   const { name } = options;
@@ -407,7 +438,7 @@ async function openConsumer(
   }
   const { deliveries } = state;
   let acked = state.acked;
-  const reader = openStreamReader(eventsDir, acked + 1, { pollMs, subscribe: wakeOnAppend });
+  const reader = openStreamReader(eventsDir, acked + 1, { pollMs, ...follow });
   /** Delivered messages in stream order; `head` is the first not folded into `acked`. */
   let inflight: InFlight[] = [];
   let head = 0;

@@ -9,8 +9,13 @@
  * nothing else needs storing. Like a JetStream stream, one log holds every subject of the stream
  * in one total order (the server's online learning folds serves and rewards in that order).
  *
- * Lines are appended whole — one write(2) per batch on an O_APPEND descriptor — and
- * `fdatasync`ed before the append resolves (group commit: see openStreamWriter). One writer per
+ * Lines are appended whole — one write(2) per batch on an O_APPEND descriptor — and the append
+ * resolves once the write returned: the line is in the log and survives a crash of the process
+ * (`kill -9`). `fdatasync` (what survives a crash of the machine) runs by the writer's `syncMs`:
+ * before each append resolves when 0 (group commit: see openStreamWriter), else at most that long
+ * after a write, as JetStream's `sync_interval` (default 2 min) or Redis's `appendfsync
+ * everysec` (a checkpoint past a stream cut short by a crash of the machine is noticed at start:
+ * online-learning.ts). One writer per
  * stream at a time (the caller holds the stream's writer lock), so seqs are counted, not
  * stored. Readers take complete lines only, so a line being written is picked up on a later read.
  * A writer that crashed mid-line leaves a fragment without `\n`; the next writer first ends it
@@ -23,6 +28,7 @@
  * deleted, then the oldest sealed ones while the stream holds more than `maxBytes`. The segment
  * being written is never deleted, so the stream's last seq survives every deletion.
  */
+import { writeSync } from 'node:fs';
 import { mkdir, open as openFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { internal, invalidInput, unavailable } from '../errors.js';
@@ -166,8 +172,10 @@ export interface RetentionLimits {
 export interface StreamWriterOptions extends RetentionLimits {
   /** A segment that has reached this size is sealed: the next batch starts a new one. */
   segmentBytes: number;
-  /** Called after each batch is stored (to wake this process's readers at once). */
-  onAppend?: () => void;
+  /** Called after each batch is stored, with its bytes (this process's readers take them from memory). */
+  onAppend?: (batch: AppendedBatch) => void;
+  /** fdatasync policy: 0 = before each append resolves; else at most this many ms after a write (default 0). */
+  syncMs?: number;
   /**
    * Runs once at open, after a crashed writer's fragment was closed off and the lines counted,
    * before anything is appended; it may add whole segments from `nextSeq` on (a migration) and
@@ -178,9 +186,19 @@ export interface StreamWriterOptions extends RetentionLimits {
   now?: () => number;
 }
 
+/** A batch of whole lines as the writer stored it: `chunk` is the file's bytes from `offset` of the segment named by `segment`. */
+export interface AppendedBatch {
+  /** First seq of the segment written (its name). */
+  segment: number;
+  /** File offset of the chunk's first byte in that segment. */
+  offset: number;
+  /** The lines, `<subject> <payload>\n` each; never written to after the call. */
+  chunk: Buffer;
+}
+
 /** Appends whole lines to one stream, in call order. */
 export interface StreamWriter {
-  /** Appends `<subject> <data>\n`; resolves with its seq once it is fdatasynced. */
+  /** Appends `<subject> <data>\n`; resolves with its seq once written (and fdatasynced when `syncMs` is 0). */
   append(subject: string, data: Uint8Array): Promise<number>;
   /** Waits for pending appends, then closes the segment. */
   close(): Promise<void>;
@@ -207,13 +225,14 @@ interface OpenSegment {
  * Opens the writer of the stream in `dir` (created if missing). The caller holds the stream's
  * writer lock: seqs are counted from the files, so two writers would hand out the same seq.
  *
- * Group commit: appends that arrive while a write + fdatasync is running are written together by
- * the next one (one write(2), one fdatasync), and each resolves only after the fdatasync that
+ * Group commit: appends that arrive while a write (+ fdatasync) is running are written together
+ * by the next one (one write(2)). With `syncMs` 0 each resolves only after the fdatasync that
  * covers its line — the guarantee of one sync per line, at a fraction of the syncs when many
- * publishers are in flight (the server's event sink publishes concurrently).
+ * publishers are in flight; otherwise a timer syncs what was written at most `syncMs` later.
  */
 export async function openStreamWriter(dir: string, options: StreamWriterOptions): Promise<StreamWriter> {
   const now = options.now ?? Date.now;
+  const syncMs = options.syncMs ?? 0;
   await mkdir(dir, { recursive: true });
   let seg = await openLastSegment(dir);
   try {
@@ -232,6 +251,41 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
   let closed = false;
   /** After a failed batch the file holds an unknown part of it: count again before the next. */
   let recount = false;
+  /** Bytes written since the last fdatasync, and whether the loop should sync them now. */
+  let unsynced = false;
+  let syncDue = false;
+  let syncTimer: NodeJS.Timeout | null = null;
+  let syncError: unknown = null;
+
+  // A batch starts on the next turn of the event loop: every append of this turn (the serves of
+  // all requests read in one poll) shares its write.
+  const kick = (): void => {
+    running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(writeLoop);
+  };
+  /** Asks the loop for an fdatasync at most `syncMs` from now. */
+  function scheduleSync(): void {
+    if (syncTimer !== null || closed) return;
+    syncTimer = setTimeout(() => {
+      syncTimer = null;
+      syncDue = true;
+      kick();
+    }, syncMs);
+    // A pending sync does not keep the process alive; close() syncs what is left.
+    syncTimer.unref();
+  }
+
+  async function syncNow(): Promise<void> {
+    syncDue = false;
+    if (!unsynced) return;
+    unsynced = false;
+    try {
+      await seg.handle.datasync();
+    } catch (e) {
+      // Lines already acknowledged may be lost: the next batch fails with the error, so the
+      // publisher sees the disk fail (the server spills and reports the bus degraded).
+      syncError = e;
+    }
+  }
 
   /** Seals the current segment and starts the one named by the next seq, then applies retention. */
   async function rotate(): Promise<void> {
@@ -239,6 +293,9 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
     const handle = await openFile(path, 'a+');
     const { size } = await handle.stat();
     const old = seg.handle;
+    // What was written to the sealed segment is synced before it is left.
+    if (unsynced) await old.datasync();
+    unsynced = false;
     seg = { handle, firstSeq: seg.nextSeq, bytes: size, nextSeq: seg.nextSeq };
     await old.close();
     // The new file's directory entry must survive a crash as its lines will.
@@ -247,7 +304,11 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
   }
 
   async function writeLoop(): Promise<void> {
-    while (queue.length > 0) {
+    while (queue.length > 0 || syncDue) {
+      if (queue.length === 0) {
+        await syncNow();
+        continue;
+      }
       let bytes = 0;
       let n = 0;
       while (n < queue.length) {
@@ -259,6 +320,11 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       }
       const batch = queue.splice(0, n);
       try {
+        if (syncError !== null) {
+          const e = syncError;
+          syncError = null;
+          throw unavailable(`fdatasync of the bus segment ${join(dir, segmentName(seg.firstSeq))} failed: ${e instanceof Error ? e.message : String(e)}`, { hint: 'check the disk holding the bus folder', cause: e });
+        }
         if (recount) {
           seg = await recountSegment(seg);
           recount = false;
@@ -274,18 +340,25 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
           at += q.data.length;
           chunk[at++] = NL;
         }
+        const offset = seg.bytes;
         // write(2) may write less than asked (disk nearly full, a signal): finish the batch.
+        unsynced = true;
         for (let off = 0; off < chunk.length; ) {
-          const { bytesWritten } = await seg.handle.write(chunk, off, chunk.length - off);
+          // Without a sync to wait for, write(2) to the page cache is a few µs: made here, it
+          // saves the thread pool's round trip, which cost more on a busy core (bench:serve).
+          const bytesWritten = syncMs === 0 ? (await seg.handle.write(chunk, off, chunk.length - off)).bytesWritten : writeSync(seg.handle.fd, chunk, off, chunk.length - off);
           if (bytesWritten === 0) throw unavailable(`the bus segment ${join(dir, segmentName(seg.firstSeq))} accepted no bytes`, { hint: 'check the free space of the disk holding the bus folder' });
           off += bytesWritten;
           seg.bytes += bytesWritten;
         }
-        await seg.handle.datasync();
+        if (syncMs === 0) {
+          await seg.handle.datasync();
+          unsynced = false;
+        } else scheduleSync();
         const first = seg.nextSeq;
         seg.nextSeq += batch.length;
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
-        options.onAppend?.();
+        options.onAppend?.({ segment: seg.firstSeq, offset, chunk });
       } catch (e) {
         recount = true;
         for (const q of batch) q.reject(e);
@@ -305,14 +378,20 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       }
       if (data.includes(NL)) return Promise.reject(internal(`bus payload for ${subject} contains a newline`));
       const done = new Promise<number>((resolve, reject) => queue.push({ subject, data, resolve, reject }));
-      running ??= writeLoop();
+      kick();
       return done;
     },
     async close() {
       if (closed) return;
       closed = true;
+      if (syncTimer !== null) clearTimeout(syncTimer);
+      syncTimer = null;
       await running;
-      await seg.handle.close();
+      try {
+        if (unsynced) await seg.handle.datasync();
+      } finally {
+        await seg.handle.close();
+      }
     },
   };
 }
@@ -408,8 +487,19 @@ export interface StreamReaderOptions {
   /** How often a waiting reader looks for lines another process appended. */
   pollMs: number;
   /** Subscribes to this process's appends to the stream; returns the unsubscribe function. */
-  subscribe?: (wake: () => void) => () => void;
+  subscribe?: (onAppend: (batch: AppendedBatch) => void) => () => void;
+  /** Where this process's writer of the stream has written to, or null when no writer of this process holds it. */
+  writtenTo?: () => WrittenTo | null;
 }
+
+/** The end of what the stream's writer wrote: segment (its first seq) and byte offset. */
+export interface WrittenTo {
+  segment: number;
+  end: number;
+}
+
+/** Bytes of appended batches a reader keeps for its next read; past them it reads the file again. */
+const PUSHED_BYTES = 16 << 20;
 
 /** An ordered reader of one stream (see openStreamReader). */
 export interface StreamReader {
@@ -427,6 +517,11 @@ export interface StreamReader {
  * when that is older). It reads in chunks of several MiB and hands out views of them (no copy,
  * no syscall per line). It follows into the next segment when the current one has ended, and
  * when retention deleted the segment it is in, it goes on at the oldest remaining one.
+ *
+ * When the writer is in this process, a reader that has caught up takes each appended batch from
+ * memory (the very bytes written, at the file offset it is at) and knows it is at the end without
+ * a syscall: the server's fold follows its own serves this way, not by stat + read + readdir per
+ * batch (bench:serve).
  */
 export function openStreamReader(dir: string, startSeq: number, options: StreamReaderOptions): StreamReader {
   /** The segment being read, or null before the first line exists. */
@@ -446,10 +541,51 @@ export function openStreamReader(dir: string, startSeq: number, options: StreamR
   // between a read that found nothing and the wait that follows it.
   let dirty = false;
   let waiter: (() => void) | null = null;
-  const unsubscribe = options.subscribe?.(() => {
+  /** Batches this process appended since the last read, while they stay under PUSHED_BYTES. */
+  let pushed: AppendedBatch[] = [];
+  let pushedBytes = 0;
+  const unsubscribe = options.subscribe?.((batch) => {
+    if (pushedBytes + batch.chunk.length <= PUSHED_BYTES) {
+      pushed.push(batch);
+      pushedBytes += batch.chunk.length;
+    } else {
+      // A reader that does not keep up reads the file instead.
+      pushed = [];
+      pushedBytes = 0;
+    }
     dirty = true;
     waiter?.();
   });
+
+  /** Appends the pushed bytes that continue the current segment at `fileOffset` to `view` (true when any did); drops those already read. */
+  function takePushed(): boolean {
+    if (seg === null) return false;
+    let taken = 0;
+    let appended = false;
+    for (const b of pushed) {
+      const end = b.offset + b.chunk.length;
+      if (b.segment < seg.firstSeq || (b.segment === seg.firstSeq && end <= fileOffset)) {
+        taken++;
+        continue;
+      }
+      // A later segment, or a gap (bytes this reader has not read yet): the file has them.
+      if (b.segment !== seg.firstSeq || b.offset > fileOffset) break;
+      const fresh = b.chunk.subarray(fileOffset - b.offset);
+      view = start === view.length ? fresh : Buffer.concat([view.subarray(start), fresh]);
+      start = 0;
+      fileOffset = end;
+      taken++;
+      appended = true;
+    }
+    for (const b of pushed.splice(0, taken)) pushedBytes -= b.chunk.length;
+    return appended;
+  }
+
+  /** True when this process's writer has written nothing past what this reader has parsed. */
+  function atWrittenEnd(): boolean {
+    const to = options.writtenTo?.() ?? null;
+    return to !== null && seg !== null && to.segment === seg.firstSeq && to.end === fileOffset && start === view.length;
+  }
 
   /** Opens the segment holding `seq` (or the oldest, when `seq` is older); false when there is none yet. */
   async function position(seq: number): Promise<boolean> {
@@ -545,6 +681,12 @@ export function openStreamReader(dir: string, startSeq: number, options: StreamR
     const out: StreamLine[] = [];
     if (closed) return out;
     if (seg === null && !(await position(nextSeq))) return out;
+    // Pushed bytes continue the segment being written, which retention never deletes.
+    if (pushed.length > 0 && takePushed()) {
+      parse(out, max);
+      if (out.length > 0) return out;
+    }
+    if (atWrittenEnd()) return out;
     const opened = await seg!.handle.stat();
     let { size } = opened;
     if (opened.nlink === 0) {

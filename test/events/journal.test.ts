@@ -4,12 +4,26 @@
  * their seq only after their sync, and a failed write or sync rejects exactly the appends of its
  * batch while the writer goes on (counting what the failed batch left). Rotation, retention by
  * age and size, and the reader: complete lines only, across segments, from any seq, past a
- * deleted segment, lines larger than a read chunk.
+ * deleted segment, lines larger than a read chunk. With `syncMs` above 0, appends resolve once
+ * written and a timer syncs them. A reader of this process's writer takes batches from memory
+ * and reads exactly what a file reader reads.
  */
 import { mkdir, open, readdir, readFile, utimes, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { listSegments, openStreamReader, openStreamWriter, segmentName, streamExtent, type StreamLine, type StreamWriterOptions } from '../../src/events/journal.js';
+import {
+  listSegments,
+  openStreamReader,
+  openStreamWriter,
+  segmentName,
+  streamExtent,
+  type AppendedBatch,
+  type StreamLine,
+  type StreamReaderOptions,
+  type StreamWriterOptions,
+  type WrittenTo,
+} from '../../src/events/journal.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 const MiB = 1 << 20;
@@ -138,17 +152,16 @@ describe('stream writer (group commit)', () => {
     const writer = await openStreamWriter(dir, LIMITS);
     expect(await writer.append('s.a', payload(0, 5))).toBe(1);
     failNext = true;
-    // An idle writer starts a batch at once with the first append; the next two, made while it
-    // runs, form the following batch.
-    const first = await Promise.allSettled([1, 2, 3].map((i) => writer.append('s.a', payload(i, 5))));
-    expect(first.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
-    expect((first[0] as PromiseRejectedResult).reason).toMatchObject({ message: /EIO/ });
-    // The failed batch's bytes were written (only the sync failed): its line holds seq 2, so the
-    // next ones get 3 and 4 — every seq names the line a reader finds there.
-    expect(first.slice(1).map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual([3, 4]);
-    expect(await writer.append('s.a', payload(4, 5))).toBe(5);
+    // Appends made in one tick form one batch: both fail with its sync.
+    const failed = await Promise.allSettled([1, 2].map((i) => writer.append('s.a', payload(i, 5))));
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((failed[0] as PromiseRejectedResult).reason).toMatchObject({ message: /EIO/ });
+    // The failed batch's bytes were written (only the sync failed): its lines hold seqs 2 and 3,
+    // so the next ones get 4 and 5 — every seq names the line a reader finds there.
+    expect(await Promise.all([3, 4].map((i) => writer.append('s.a', payload(i, 5))))).toEqual([4, 5]);
+    expect(await writer.append('s.a', payload(5, 5))).toBe(6);
     await writer.close();
-    // A publisher that retries stores the failed line twice, which ingest's de-duplication by
+    // A publisher that retries stores the failed lines twice, which ingest's de-duplication by
     // event_id absorbs.
     const read = await readAll(dir);
     expect(read.map((l) => [l.seq, (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i])).toEqual([
@@ -157,7 +170,43 @@ describe('stream writer (group commit)', () => {
       [3, 2],
       [4, 3],
       [5, 4],
+      [6, 5],
     ]);
+  });
+
+  it('with syncMs above 0 resolves appends once written, syncs them within syncMs, syncs the rest at close, and fails the next batch after a failed sync', async () => {
+    const dir = await streamDir();
+    const proto = await fileHandlePrototype(dir);
+    const realSync = proto.datasync;
+    let fail = false;
+    const syncs = vi.spyOn(proto, 'datasync').mockImplementation(function (this: unknown) {
+      if (fail) {
+        fail = false;
+        return Promise.reject(new Error('EIO: disk went away'));
+      }
+      return realSync.apply(this);
+    });
+    const writer = await openStreamWriter(dir, { ...LIMITS, syncMs: 20 });
+    const before = syncs.mock.calls.length;
+    expect(await Promise.all([0, 1, 2].map((i) => writer.append('s.a', payload(i, 5))))).toEqual([1, 2, 3]);
+    expect(syncs.mock.calls.length).toBe(before);
+    await vi.waitFor(() => expect(syncs.mock.calls.length).toBe(before + 1));
+    // The failed interval sync surfaces on the next batch, which is rejected; the one after goes on.
+    fail = true;
+    expect(await writer.append('s.a', payload(3, 5))).toBe(4);
+    await vi.waitFor(() => expect(fail).toBe(false));
+    await expect(writer.append('s.a', payload(4, 5))).rejects.toMatchObject({ code: 'unavailable', message: /fdatasync .* failed: EIO/ });
+    expect(await writer.append('s.a', payload(5, 5))).toBe(5);
+    await writer.close();
+    expect((await readAll(dir)).map((l) => (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i)).toEqual([0, 1, 2, 3, 5]);
+
+    // A long interval: close syncs what is pending.
+    const slow = await openStreamWriter(dir, { ...LIMITS, syncMs: 60_000 });
+    const atOpen = syncs.mock.calls.length;
+    await slow.append('s.a', payload(6, 5));
+    expect(syncs.mock.calls.length).toBe(atOpen);
+    await slow.close();
+    expect(syncs.mock.calls.length).toBe(atOpen + 1);
   });
 
   it('ends a crashed writer’s fragment before its first line, counts it as a line, and refuses a payload with a newline or a subject with a space', async () => {
@@ -290,10 +339,10 @@ describe('stream reader', () => {
 
   it('wakes a waiting reader on an append of this process, and returns [] after maxWaitMs when nothing comes', async () => {
     const dir = await streamDir();
-    let wake: (() => void) | undefined;
+    let wake: ((b: AppendedBatch) => void) | undefined;
     const reader = openStreamReader(dir, 1, { pollMs: 60_000, subscribe: (w) => ((wake = w), () => (wake = undefined)) });
     expect(await reader.next(10, 0)).toEqual([]);
-    const writer = await openStreamWriter(dir, { ...LIMITS, onAppend: () => wake?.() });
+    const writer = await openStreamWriter(dir, { ...LIMITS, onAppend: (b) => wake?.(b) });
     // The poll interval is a minute: only the notification can deliver this within the test.
     const pending = reader.next(10, 120_000);
     expect(await writer.append('s.a', Buffer.from('{"i":1}'))).toBe(1);
@@ -301,5 +350,94 @@ describe('stream reader', () => {
     await reader.close();
     expect(wake).toBeUndefined();
     await writer.close();
+  });
+
+  /** A writer's onAppend wired to readers as the embedded transport wires them (one process). */
+  function inProcess(): { onAppend: (b: AppendedBatch) => void } & Pick<StreamReaderOptions, 'subscribe' | 'writtenTo'> {
+    const subs = new Set<(b: AppendedBatch) => void>();
+    let to: WrittenTo | null = null;
+    return {
+      onAppend: (b) => {
+        to = { segment: b.segment, end: b.offset + b.chunk.length };
+        for (const f of subs) f(b);
+      },
+      subscribe: (f) => {
+        subs.add(f);
+        return () => subs.delete(f);
+      },
+      writtenTo: () => to,
+    };
+  }
+
+  it('a reader of this process’s writer reads exactly what a file reader reads, across rotations, batch and read sizes, reads racing appends and a late start', async () => {
+    const step = fc.oneof(
+      // Appends left in flight: reads race them (a file read may take part of a batch that is then pushed).
+      fc.record({ append: fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 12 }) }),
+      fc.record({ read: fc.integer({ min: 1, max: 20 }) }),
+      fc.constant({ settle: true as const }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 30 }), fc.integer({ min: 200, max: 3000 }), fc.integer({ min: 1, max: 3 }), fc.nat(10), fc.boolean(), fc.constantFrom(0, 50), async (steps, segmentBytes, startSeq, openAt, shortWrites, syncMs) => {
+        const dir = await streamDir();
+        vi.restoreAllMocks();
+        if (shortWrites) {
+          // Batches written 100 bytes at a time: a racing file read takes part of a batch whose push follows.
+          const proto = await fileHandlePrototype(dir);
+          const realWrite = proto.write;
+          vi.spyOn(proto, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
+            return typeof args[2] === 'number' ? realWrite.apply(this, [args[0], args[1], Math.min(args[2], 100)]) : realWrite.apply(this, args);
+          });
+        }
+        const wiring = inProcess();
+        // syncMs 0 writes through the thread pool (where short writes are mocked), above 0 with write(2) in place.
+        const writer = await openStreamWriter(dir, { ...LIMITS, segmentBytes, syncMs, onAppend: wiring.onAppend });
+        let reader: ReturnType<typeof openStreamReader> | null = null;
+        const got: StreamLine[] = [];
+        const inFlight: Promise<number>[] = [];
+        let i = 0;
+        for (const [k, s] of steps.entries()) {
+          // The reader subscribes late: batches before it are only in the file.
+          if (k === openAt) reader = openStreamReader(dir, startSeq, { pollMs: 10, subscribe: wiring.subscribe, writtenTo: wiring.writtenTo });
+          if ('append' in s) for (const size of s.append) inFlight.push(writer.append(`s.${i % 3}`, payload(i++, size)));
+          else if ('read' in s) {
+            if (reader === null) continue;
+            const lines = await reader.read(s.read);
+            expect(lines.length).toBeLessThanOrEqual(s.read);
+            got.push(...lines);
+          } else await Promise.all(inFlight.splice(0));
+        }
+        await Promise.all(inFlight);
+        reader ??= openStreamReader(dir, startSeq, { pollMs: 10, subscribe: wiring.subscribe, writtenTo: wiring.writtenTo });
+        for (let more = await reader.read(50); more.length > 0; more = await reader.read(50)) got.push(...more);
+        await reader.close();
+        await writer.close();
+        expect(texts(got)).toEqual(texts(await readAll(dir, startSeq)));
+        expect(got.length).toBe(Math.max(0, i - startSeq + 1));
+      }),
+      { seed: 1204, numRuns: 60 },
+    );
+  });
+
+  it('a caught-up reader of this process’s writer takes appended batches from memory, with no read(2) or fstat', async () => {
+    const dir = await streamDir();
+    const wiring = inProcess();
+    const writer = await openStreamWriter(dir, { ...LIMITS, syncMs: 1000, onAppend: wiring.onAppend });
+    const reader = openStreamReader(dir, 1, { pollMs: 10, subscribe: wiring.subscribe, writtenTo: wiring.writtenTo });
+    await writer.append('s.a', payload(0, 10));
+    expect(texts(await reader.read(10))).toEqual([`1 s.a ${Buffer.from(payload(0, 10)).toString()}`]);
+    const proto = await fileHandlePrototype(dir);
+    const reads = vi.spyOn(proto as unknown as { read: () => unknown }, 'read');
+    const stats = vi.spyOn(proto as unknown as { stat: () => unknown }, 'stat');
+    for (let i = 1; i <= 50; i++) {
+      await Promise.all([writer.append('s.a', payload(i, 10)), writer.append('s.b', payload(i, 20))]);
+      expect((await reader.next(10, 1000)).length).toBeGreaterThan(0);
+    }
+    for (let more = await reader.read(100); more.length > 0; more = await reader.read(100));
+    expect(await reader.read(10)).toEqual([]);
+    expect(reads).not.toHaveBeenCalled();
+    expect(stats).not.toHaveBeenCalled();
+    await reader.close();
+    await writer.close();
+    expect((await readAll(dir)).length).toBe(101);
   });
 });

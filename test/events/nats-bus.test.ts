@@ -247,7 +247,7 @@ describe('NATS JetStream transport', () => {
     expect((caught as Error).message).toContain(`nats://127.0.0.1:${port}`);
     const paths = homePaths('/nonexistent-home');
     await expectCode(
-      createEventBus({ paths, trackingUri: '', natsUrl: 'http://127.0.0.1:1', natsStreamReplicas: undefined, llmBaseUrl: undefined }),
+      createEventBus({ paths, trackingUri: '', natsUrl: 'http://127.0.0.1:1', natsStreamReplicas: undefined, busSyncMs: undefined, llmBaseUrl: undefined }),
       'invalid_usage',
       /NATS_URL/,
     );
