@@ -2,54 +2,136 @@
  * The embedded bus's duplicate window: which message ids were published in the last
  * `windowMs` (JetStream's Nats-Msg-Id de-duplication, within one process).
  *
- * Ids live in a few generations (Maps of id → the stream sequence of the first copy, so a
- * duplicate can answer with it, as JetStream's publish ack does). The newest collects ids for `windowMs / (generations -
- * 1)` or until it holds `maxIds / generations`, and a generation is dropped once its newest id is
- * older than the window: so an id is remembered for at least the window, and at most one
- * generation's span longer. Why not one Map of id → expiry, as before: at the server's event rate
- * under bench:serve (~20,000 serve and shadow events a second) it held 2.4 M ids (~200 MB), and a
- * hash table that size stops the event loop to rehash. `npm run bench:dedupe` (3 M ids at that
- * rate, 2026-11-23): the Map's worst call 400 ms and 1.6–2.0 s of calls over 1 ms in all; 4
- * generations of 32 Ki ids 33–51 ms worst (a scavenge) and 0.8–0.9 s, at the same mean
- * (1.5–1.8 µs per call). 16 generations of 16 Ki cost 6 µs mean (every generation is asked),
- * hence few, larger ones. (Sets then; Maps of id → seq since the streams got seqs, 2026-12-04:
- * worst call 35 ms, 0.8 s of calls over 1 ms, 1.1 µs mean on the same bench.)
+ * Ids live in a few generations. The newest collects ids for `windowMs / (generations - 1)` or
+ * until it holds `maxIds / generations`, and a generation is dropped once its newest id is older
+ * than the window: so an id is remembered for at least the window, and at most one generation's
+ * span longer.
  *
- * Memory is bounded: at most `maxIds` ids (default 131,072, ~12 MB). An id sits in the oldest
- * generation once the newer ones fill, so it is kept for the window only below
- * `(generations − 1) / generations · maxIds / windowMs` ids per ms: ~820 a second for the
- * defaults. Above that the window is shorter (about 4.9 s at 20,000 events a second). The window
- * guards against a publish retried after an outcome the publisher did not see, which within one
- * process comes back within seconds; duplicates beyond it are left to the ingest, which
- * de-duplicates by event_id.
+ * A generation is an open-addressing hash table in typed arrays holding a 64-bit hash of each id
+ * and the stream sequence of its first copy (so a duplicate can answer with it, as JetStream's
+ * publish ack does), not a Map of the id strings: the tables are allocated once and reused, so
+ * the window puts nothing on the heap per publish. With a Map, every id string lived until its
+ * generation was dropped, long enough to be promoted: at /score's event rate that was old-space
+ * garbage of ~10 MB a second, and the mark-compacts it caused stopped the event loop for up to
+ * 24 ms (bench:serve's client p99 went from 14–35 ms to 5 ms without it; bench:dedupe compares).
+ * Two ids collide with probability 2^-64 per pair: over the 524,288 ids of a full window that is
+ * one false "duplicate" in ~10^8 windows.
+ *
+ * Memory is fixed: 32 bytes per id of `maxIds` (default 524,288: 16 MB), tables at most half
+ * full. An id sits in the oldest generation once the newer ones fill, so it is kept for the
+ * window only below `(generations − 1) / generations · maxIds / windowMs` ids per ms: ~3,300 a
+ * second for the defaults. Above that the window is shorter (about 20 s at 20,000 events a
+ * second). The window guards against a publish retried after an outcome the publisher did not
+ * see, which within one process comes back within seconds; duplicates beyond it are left to the
+ * ingest, which de-duplicates by event_id.
  */
 
-interface Generation {
-  /** Id → the sequence its message got (0 until its publish is stored, see `settle`). */
-  ids: Map<string, number>;
+/** Slot states. */
+const EMPTY = 0;
+const FULL = 1;
+/** A forgotten entry: lookups probe past it. */
+const GONE = 2;
+
+/** One generation: a fixed hash table (capacity a power of two, at least twice its id limit). */
+class Generation {
+  /** Two 32-bit halves of each slot's id hash. */
+  readonly hashes: Int32Array;
+  readonly seqs: Float64Array;
+  readonly states: Uint8Array;
+  readonly mask: number;
+  /** Slots taken (forgotten ones included: they still lengthen probes). */
+  used = 0;
   /** When its first id was added. */
-  startMs: number;
+  startMs = 0;
   /** When its last id was added. */
-  newestMs: number;
+  newestMs = 0;
+  /** Which use of the table this is (a token names the generation of its entry by it). */
+  epoch = 0;
+
+  constructor(capacity: number) {
+    this.hashes = new Int32Array(capacity * 2);
+    this.seqs = new Float64Array(capacity);
+    this.states = new Uint8Array(capacity);
+    this.mask = capacity - 1;
+  }
+
+  /** Empties the table for reuse as the newest generation. */
+  reset(nowMs: number, epoch: number): void {
+    this.epoch = epoch;
+    this.states.fill(EMPTY);
+    this.used = 0;
+    this.startMs = nowMs;
+    this.newestMs = nowMs;
+  }
+
+  /** The slot holding hash (h1, h2), or -1. */
+  find(h1: number, h2: number): number {
+    for (let i = h1 & this.mask; ; i = (i + 1) & this.mask) {
+      const state = this.states[i]!;
+      if (state === EMPTY) return -1;
+      if (state === FULL && this.hashes[2 * i] === h1 && this.hashes[2 * i + 1] === h2) return i;
+    }
+  }
+
+  /** Stores hash (h1, h2) with seq 0 in a free slot (the caller checked it is absent). */
+  insert(h1: number, h2: number): void {
+    let i = h1 & this.mask;
+    while (this.states[i] === FULL) i = (i + 1) & this.mask;
+    if (this.states[i] === EMPTY) this.used++;
+    this.states[i] = FULL;
+    this.hashes[2 * i] = h1;
+    this.hashes[2 * i + 1] = h2;
+    this.seqs[i] = 0;
+  }
 }
 
-/** Which entry `add` made: pass it to `forget`. */
-export type DedupeToken = object;
+/** Which entry `add` made (the epoch of its generation): pass it to `settle` or `forget`. */
+export type DedupeToken = number;
 
 /** Options of a DedupeWindow. */
 export interface DedupeWindowOptions {
-  /** Most ids kept in all, default 131,072. */
+  /** Most ids kept in all, default 524,288. */
   maxIds?: number;
   /** Generations (at least 2), default 4. */
   generations?: number;
 }
 
+// The hash of the last `hashId` call, in two module variables: returning a pair would allocate.
+let H1 = 0;
+let H2 = 0;
+
+/**
+ * 64 bits of hash of `id` into H1, H2: two multiplicative lanes over its UTF-16 code units, each
+ * finalised with the other mixed in (cyrb53's construction, kept to 64 bits). Written here, not
+ * taken from a hashing package, because it is called twice per publish and must not allocate
+ * (a BigInt or a byte buffer per call would; bench:dedupe).
+ */
+function hashId(id: string): void {
+  let a = 0xdeadbeef ^ id.length;
+  let b = 0x41c6ce57 ^ id.length;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 2654435761);
+    b = Math.imul(b ^ c, 1597334677);
+  }
+  a = Math.imul(a ^ (a >>> 16), 2246822507);
+  a ^= Math.imul(b ^ (b >>> 13), 3266489909);
+  b = Math.imul(b ^ (b >>> 16), 2246822507);
+  b ^= Math.imul(a ^ (a >>> 13), 3266489909);
+  H1 = a | 0;
+  H2 = b | 0;
+}
+
 /** Remembers message ids for a time window (see the module comment). */
 export class DedupeWindow {
+  /** Live generations, oldest first. */
   private readonly generations: Generation[] = [];
+  /** Dropped generations, kept for reuse. */
+  private readonly spare: Generation[] = [];
   private readonly spanMs: number;
   private readonly generationSize: number;
   private readonly maxGenerations: number;
+  private epochs = 0;
 
   constructor(
     private readonly windowMs: number,
@@ -57,39 +139,54 @@ export class DedupeWindow {
   ) {
     this.maxGenerations = Math.max(2, options.generations ?? 4);
     this.spanMs = windowMs / (this.maxGenerations - 1);
-    this.generationSize = Math.max(1, Math.floor((options.maxIds ?? 131_072) / this.maxGenerations));
+    this.generationSize = Math.max(1, Math.floor((options.maxIds ?? 524_288) / this.maxGenerations));
   }
 
   /**
    * Null when `id` was added within the window before `nowMs` (a duplicate); otherwise adds it and
-   * returns the entry's token, for `forget`.
+   * returns the entry's token, for `settle` and `forget`.
    */
   add(id: string, nowMs: number): DedupeToken | null {
     const gens = this.generations;
-    while (gens.length > 0 && gens[0]!.newestMs + this.windowMs <= nowMs) gens.shift();
-    for (let i = gens.length - 1; i >= 0; i--) if (gens[i]!.ids.has(id)) return null;
+    while (gens.length > 0 && gens[0]!.newestMs + this.windowMs <= nowMs) this.spare.push(gens.shift()!);
+    hashId(id);
+    const h1 = H1;
+    const h2 = H2;
+    for (let i = gens.length - 1; i >= 0; i--) if (gens[i]!.find(h1, h2) >= 0) return null;
     let current = gens.at(-1);
-    if (current === undefined || current.ids.size >= this.generationSize || nowMs - current.startMs >= this.spanMs) {
-      current = { ids: new Map(), startMs: nowMs, newestMs: nowMs };
+    if (current === undefined || current.used >= this.generationSize || nowMs - current.startMs >= this.spanMs) {
+      if (gens.length >= this.maxGenerations) this.spare.push(gens.shift()!);
+      current = this.spare.pop() ?? new Generation(capacityFor(this.generationSize));
+      current.reset(nowMs, ++this.epochs);
       gens.push(current);
-      if (gens.length > this.maxGenerations) gens.shift();
     }
-    current.ids.set(id, 0);
+    current.insert(h1, h2);
     current.newestMs = nowMs;
-    return current;
+    return current.epoch;
   }
 
-  /** Records the sequence the message of `id` was stored at, on the entry `add` made. */
+  /** The live generation of epoch `token`, or undefined once it was dropped (its table may hold other ids by now). */
+  private generationOf(token: DedupeToken): Generation | undefined {
+    for (const g of this.generations) if (g.epoch === token) return g;
+    return undefined;
+  }
+
+  /** Records the sequence the message of `id` was stored at, on the entry `add` made (if still held). */
   settle(id: string, token: DedupeToken, seq: number): void {
-    const ids = (token as Generation).ids;
-    if (ids.has(id)) ids.set(id, seq);
+    const gen = this.generationOf(token);
+    if (gen === undefined) return;
+    hashId(id);
+    const slot = gen.find(H1, H2);
+    if (slot >= 0) gen.seqs[slot] = seq;
   }
 
   /** The sequence recorded for `id` (0 when unknown, or its first publish is still being stored). */
   seqOf(id: string): number {
+    hashId(id);
     for (let i = this.generations.length - 1; i >= 0; i--) {
-      const seq = this.generations[i]!.ids.get(id);
-      if (seq !== undefined) return seq;
+      const gen = this.generations[i]!;
+      const slot = gen.find(H1, H2);
+      if (slot >= 0) return gen.seqs[slot]!;
     }
     return 0;
   }
@@ -99,11 +196,24 @@ export class DedupeWindow {
    * Only that entry: if it has expired and a later publish of the id made a new one, that stays.
    */
   forget(id: string, token: DedupeToken): void {
-    (token as Generation).ids.delete(id);
+    const gen = this.generationOf(token);
+    if (gen === undefined) return;
+    hashId(id);
+    const slot = gen.find(H1, H2);
+    if (slot >= 0) gen.states[slot] = GONE;
   }
 
   /** Ids remembered now. */
   get size(): number {
-    return this.generations.reduce((n, g) => n + g.ids.size, 0);
+    let n = 0;
+    for (const g of this.generations) for (let i = 0; i < g.states.length; i++) if (g.states[i] === FULL) n++;
+    return n;
   }
+}
+
+/** The smallest power of two at least twice `ids`: tables stay at most half full. */
+function capacityFor(ids: number): number {
+  let c = 2;
+  while (c < ids * 2) c *= 2;
+  return c;
 }
