@@ -97,7 +97,7 @@ export interface EventConsumer {
 /** The event bus. */
 export interface EventBus {
   readonly kind: TransportKind;
-  /** Validates `event` (invalid_input naming the fields) and stores it on `<channel>.<event type>`. */
+  /** Validates `event` (invalid_input naming the fields) and stores it on `<channel>.<event type>`; this bus's readers may receive the object itself, so it must not change afterwards. */
   publish(channel: Channel, event: OoEvent): Promise<PublishResult>;
   /** Opens a durable consumer over `signals.>` and `feedback.>`. */
   consumer(options: ConsumerOptions): Promise<EventConsumer>;
@@ -134,7 +134,7 @@ const encoder = new TextEncoder();
 export async function createEventBus(config: Config, options: EventBusOptions = {}): Promise<EventBus> {
   const transport =
     config.natsUrl === undefined
-      ? createEmbeddedTransport(embeddedBusDir(config.paths), { pollMs: options.pollMs })
+      ? createEmbeddedTransport(embeddedBusDir(config.paths), { pollMs: options.pollMs, syncMs: config.busSyncMs })
       : await createNatsTransport(checkNatsUrl(config.natsUrl), {
           streamReplicas: options.streamReplicas ?? config.natsStreamReplicas,
           publishTimeoutMs: options.publishTimeoutMs,
@@ -162,10 +162,21 @@ function checkNatsUrl(raw: string): string {
   return raw;
 }
 
+/** Events this bus published, kept for its readers by stream sequence (see `published`). */
+const PUBLISHED_KEPT = 4096;
+
 /** The bus behaviour (validation, dead-lettering, redelivery limit) over one transport. */
 export function createEventBusOver(transport: Transport, options: EventBusOptions = {}): EventBus {
   const now = options.now ?? (() => new Date());
   const open = new Set<{ close(): Promise<void> }>();
+  /**
+   * While a reader is open, what this bus published, by sequence: a reader that meets one of
+   * these messages (same subject, same bytes) takes the validated event instead of decoding its
+   * bytes again — the server's fold reads back every serve it made (bench:serve). Entries go as
+   * they are read; past PUBLISHED_KEPT (a reader far behind) the oldest go and are decoded.
+   */
+  const published = new Map<number, { subject: string; data: Buffer; event: OoEvent }>();
+  let readers = 0;
 
   return {
     kind: transport.kind,
@@ -187,7 +198,14 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
         const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
         const valid = validator.parse(event, `${type} event`);
         const subject = eventSubject(channel, type);
-        return transport.publish(subject, Buffer.from(JSON.stringify(valid)), valid.event_id).then((ack) => ({ subject, duplicate: ack.duplicate, seq: ack.seq }));
+        const data = Buffer.from(JSON.stringify(valid));
+        return transport.publish(subject, data, valid.event_id).then((ack) => {
+          if (readers > 0 && !ack.duplicate && ack.seq > 0) {
+            if (published.size >= PUBLISHED_KEPT) published.delete(published.keys().next().value!);
+            published.set(ack.seq, { subject, data, event: valid });
+          }
+          return { subject, duplicate: ack.duplicate, seq: ack.seq };
+        });
       } catch (e) {
         return Promise.reject(e);
       }
@@ -266,6 +284,7 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
     async reader(startSeq) {
       if (!Number.isInteger(startSeq) || startSeq < 1) throw invalidUsage(`a reader starts at a sequence ≥ 1, got ${startSeq}`);
       const raw = await transport.reader(startSeq);
+      readers++;
       const reader: EventReader = {
         async next(max, maxWaitMs) {
           if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH) {
@@ -273,13 +292,23 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
           }
           const out: StreamMessage[] = [];
           for (const m of await raw.next(max, Math.max(0, maxWaitMs))) {
+            const own = published.get(m.seq);
+            if (own !== undefined) {
+              published.delete(m.seq);
+              // The bytes decide: a recreated stream may hold another message at this sequence.
+              if (own.subject === m.subject && own.data.equals(m.data)) {
+                out.push({ ok: true, seq: m.seq, subject: m.subject as EventSubject, event: own.event });
+                continue;
+              }
+            }
             const decoded = decodeEvent(m.subject, m.data);
             out.push(decoded.ok ? { ok: true, seq: m.seq, subject: decoded.subject, event: decoded.event } : { ok: false, seq: m.seq, subject: m.subject, reason: decoded.reason, message: decoded.message });
           }
           return out;
         },
         async close() {
-          open.delete(reader);
+          if (!open.delete(reader)) return;
+          if (--readers === 0) published.clear();
           await raw.close();
         },
       };

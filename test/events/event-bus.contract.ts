@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isOoMlError, type ErrorCode } from '../../src/errors.js';
 import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
-import type { EventBus, EventConsumer, EventDelivery, EventReader, StreamMessage } from '../../src/events/event-bus.js';
+import { createEventBusOver, type EventBus, type EventConsumer, type EventDelivery, type EventReader, type StreamMessage } from '../../src/events/event-bus.js';
 import { EVENT_TYPES, type OoEvent } from '../../src/events/schemas.js';
 import type { Transport } from '../../src/events/transport.js';
 import { completed, created, reacted, reset, rewarded, served } from '../helpers/events.js';
@@ -122,6 +122,23 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
       const again = await h.bus.consumer({ name: 'contract' });
       expect((await again.fetch({ max: 10, maxWaitMs: 200 })).events).toEqual([]);
       await again.close();
+    });
+
+    it('hands its own readers the published events themselves; a reader of another bus on the stream decodes equal ones', async () => {
+      const mine = await h.bus.reader(1);
+      const events = oneOfEach('u-own');
+      for (const e of events) await h.bus.publish(channelOf(e), e);
+      const got = await readN(mine, events.length);
+      expect(got.map((m) => m.ok && m.event)).toEqual(events);
+      // The very objects: the fold of the server that published them does not decode them again.
+      for (const [i, m] of got.entries()) expect(m.ok && m.event).toBe(events[i]);
+      const other = createEventBusOver(h.transport);
+      const theirs = await other.reader(1);
+      const decoded = await readN(theirs, events.length);
+      expect(decoded.map((m) => m.ok && m.event)).toEqual(events);
+      for (const [i, m] of decoded.entries()) expect(m.ok && m.event).not.toBe(events[i]);
+      await theirs.close();
+      await mine.close();
     });
 
     it('refuses to publish an invalid event, naming the field, and stores nothing', async () => {

@@ -14,7 +14,8 @@ import { DLQ_STREAM, EVENTS_STREAM, createNatsTransport } from '../../src/events
 import { MAX_BATCH, MAX_DELIVERIES, type RawMessage, type RawReader, type Transport, type TransportHealth } from '../../src/events/transport.js';
 import { startNatsCluster, type NatsClusterNode, type NatsTestCluster } from '../helpers/nats-cluster.js';
 import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
-import { expectCode, runEventBusContract } from './event-bus.contract.js';
+import { expectCode, readN, runEventBusContract } from './event-bus.contract.js';
+import { served } from '../helpers/events.js';
 import { natsConsumer, natsStreams, readNatsDlq } from './nats-inspect.js';
 
 runEventBusContract('NATS JetStream', async () => {
@@ -209,6 +210,29 @@ describe('NATS JetStream transport', () => {
     // Ordered readers are ephemeral and deleted on close: no consumer is left on the server.
     expect(await consumerNames(server.url)).toEqual([]);
     await t.close();
+  });
+
+  it('decodes a message at a sequence this bus published at when the stream was recreated meanwhile (other bytes there now)', async () => {
+    server = await startNatsServer();
+    const bus = createEventBusOver(await createNatsTransport(server.url));
+    // An open reader makes the bus keep what it publishes for its readers.
+    const keeper = await bus.reader(1);
+    const first = served('u-re', '2026-01-05T09:00:00.000Z', 'u-re-s1');
+    expect((await bus.publish('signals', first)).seq).toBe(1);
+    const nc = await connect({ servers: server.url });
+    await (await jetstreamManager(nc)).streams.delete(EVENTS_STREAM);
+    await nc.close();
+    // A new stream (created by another transport), whose first message is another event.
+    const other = createEventBusOver(await createNatsTransport(server.url));
+    const second = served('u-re', '2026-01-05T10:00:00.000Z', 'u-re-s2');
+    expect((await other.publish('signals', second)).seq).toBe(1);
+    const reader = await bus.reader(1);
+    const [m] = await readN(reader, 1);
+    expect(m).toMatchObject({ ok: true, seq: 1, event: second });
+    await reader.close();
+    await keeper.close();
+    await other.close();
+    await bus.close();
   });
 
   it('refuses a foreign stream that holds the name but not the subjects', async () => {
