@@ -33,6 +33,7 @@ import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Session } from 'node:inspector';
 import Fastify from 'fastify';
 import xxhash from 'xxhash-wasm';
 import { ARM_COUNT, ARM_IDS } from '../src/features/arms.js';
@@ -47,6 +48,8 @@ const USERS = Number(process.env['BENCH_USERS'] ?? 1_000_000);
 const SHADOW = process.env['BENCH_SHADOW'] === 'thompson' ? 'thompson' : 'linucb';
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (DURATION >= 15 ? 3 : 1));
 const WARMUP = Math.min(5, Math.max(2, Math.round(DURATION / 5)));
+/** Seconds of the extra, profiled load per target that splits its CPU into parts. */
+const PROFILE_S = Math.min(10, Math.max(3, Math.round(DURATION / 3)));
 const AS_OF = new Date('2026-02-05T00:00:00Z');
 const HOST = '127.0.0.1';
 const mib = (b: number): number => Math.round(b / 1024 / 1024);
@@ -56,7 +59,64 @@ const mib = (b: number): number => Math.round(b / 1024 / 1024);
 type ChildMessage =
   | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number; loopUs?: number }
   | { memory: NodeJS.MemoryUsage }
-  | { cpuUs: number; loop: LoopDelay };
+  | { cpuUs: number; loop: LoopDelay }
+  | { breakdown: Record<Part, number> };
+
+/** Where a server's CPU goes, from a sampling profile of one load (see `partOf`). */
+const PARTS = ['HTTP + framework', 'validation', 'decision', 'event publish + journal', 'learning fold', 'stats + metrics', 'garbage collection', 'other'] as const;
+type Part = (typeof PARTS)[number];
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+
+/**
+ * The part a frame's own time belongs to, by its module (and, for compiled validators, by name);
+ * null for a native or runtime frame, whose time goes to the nearest caller that has a part.
+ */
+function partOf(fn: string, url: string): Part | null {
+  if (fn === '(garbage collector)') return 'garbage collection';
+  if (/typebox|ajv|\/validation\.js|\/schemas\.js|iso-time/.test(url) || (url === '' && /^(check_\d|validate\d|anonymous\d|Is(Date|Time|DateTime)$)/.test(fn))) return 'validation';
+  if (/\/server\/(decision|serving\/score|serving-state)\.js|\/policies\/|\/features\/|\/experiments\/|\/prompts\/|\/random\//.test(url)) return 'decision';
+  if (/\/events\/(event-bus|embedded-transport|journal|dedupe-window|nats-transport)\.js|@nats-io|online-learning\/publisher\.js|serving\/context\.js/.test(url)) return 'event publish + journal';
+  if (/online-learning\/|event-decoder/.test(url)) return 'learning fold';
+  if (/prom-client|\/server\/(serve-stats|metrics)\.js/.test(url)) return 'stats + metrics';
+  if (/fastify|find-my-way|avvio|secure-json-parse|fast-json-stringify|node:_http|node:net|node:internal\/(streams|stream_base|http)|node:events|\/server\/(app|routes)/.test(url)) return 'HTTP + framework';
+  return null;
+}
+
+/** Shares of CPU time (idle left out) per part in a V8 CPU profile. */
+function breakdownOf(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }): Record<Part, number> {
+  const parent = new Map<number, number>();
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const partCache = new Map<number, Part>();
+  const resolve = (id: number): Part => {
+    const cached = partCache.get(id);
+    if (cached !== undefined) return cached;
+    const f = byId.get(id)!.callFrame;
+    const up = parent.get(id);
+    const part = partOf(f.functionName, f.url) ?? (up === undefined ? 'other' : resolve(up));
+    partCache.set(id, part);
+    return part;
+  };
+  const totals = Object.fromEntries(PARTS.map((p) => [p, 0])) as Record<Part, number>;
+  let all = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!;
+    if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+    const dt = profile.timeDeltas[i] ?? 0;
+    totals[resolve(id)] += dt;
+    all += dt;
+  }
+  for (const p of PARTS) totals[p] = all === 0 ? 0 : totals[p] / all;
+  return totals;
+}
 
 /** The child's event-loop delay since the previous 'cpu' question (ms): what a request waits behind other work. */
 interface LoopDelay {
@@ -66,6 +126,7 @@ interface LoopDelay {
 
 /** Answers the parent's 'cpu' (CPU time used so far, µs; loop delay since the last question) and 'memory' questions. */
 function answerParent(onExit: () => Promise<void>): void {
+  const session = new Session();
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   process.on('message', (m: string) => {
@@ -79,6 +140,17 @@ function answerParent(onExit: () => Promise<void>): void {
     if (m === 'memory') {
       global.gc?.();
       process.send!({ memory: process.memoryUsage() } satisfies ChildMessage);
+    }
+    if (m === 'prof-start') {
+      session.connect();
+      session.post('Profiler.enable', () => session.post('Profiler.setSamplingInterval', { interval: 100 }, () => session.post('Profiler.start')));
+    }
+    if (m === 'prof-stop') {
+      session.post('Profiler.stop', (err, result) => {
+        session.disconnect();
+        if (err !== null) throw err;
+        process.send!({ breakdown: breakdownOf(result.profile as unknown as Parameters<typeof breakdownOf>[0]) } satisfies ChildMessage);
+      });
     }
     if (m === 'exit') void onExit().then(() => process.exit(0));
   });
@@ -225,14 +297,19 @@ async function scorerChild(dir: string): Promise<void> {
   // into Fastify validation + hooks and our scoring.
   const constant = { serve_id: '0123456789ab-1', arm: ARM_IDS[0]!, score: 0.5, propensity: 1, policy: 'tip-policy@champion', model_version: '7', experiment: null, variant: null, prompt_version: 'v1', fallbacks: [] };
   apps.champion.post('/constant', { schema: { body: lib.ScoreBody, response: { 200: lib.ScoreResponse } } }, async () => constant);
-  // The same decisions outside the HTTP path (warm caches): a third app's scorer in a tight loop.
+  // The same /score path outside HTTP (warm caches): a third app's scorer, 200 decisions in
+  // flight at a time as under load (each waits for its serve event's write, which 200 share).
   const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], await busFor('loop', false), 'loop', 3));
   const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../src/server/schemas.js').ScoreBody);
   const holder = { ooStatsKey: null as string | null };
-  for (let i = 0; i < 50_000; i++) await loopApp.ooMl.scoreInto(loopBodies[i % loopBodies.length]!, holder);
-  const loopStart = performance.now();
-  for (let i = 0; i < 200_000; i++) await loopApp.ooMl.scoreInto(loopBodies[i % loopBodies.length]!, holder);
-  const loopUs = ((performance.now() - loopStart) * 1000) / 200_000;
+  const decisions = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: 200 }, (_, k) => loopApp.ooMl.scoreInto(loopBodies[(i + k) % loopBodies.length]!, holder)));
+  };
+  await decisions(50_000);
+  const loopCpu = process.cpuUsage();
+  await decisions(200_000);
+  const loopUsed = process.cpuUsage(loopCpu);
+  const loopUs = (loopUsed.user + loopUsed.system) / 200_000;
   await loopApp.close();
   const ports: Record<string, number> = {};
   for (const [name, app] of Object.entries(apps)) {
@@ -330,6 +407,7 @@ interface Round {
   non2xx: number;
   /** Server process CPU time per request (µs): robust to other load on the machine. */
   cpuUs: number;
+  loop: LoopDelay;
 }
 
 /** A wrk Lua script that cycles through `payloads` (POST) or sends plain GETs. */
@@ -356,7 +434,7 @@ function wrkMs(text: string): number {
 let scriptDir = '';
 
 /** Loads `url` with wrk (one thread, CONNECTIONS connections, pinned to CLIENT_CPUS) for `duration` s. */
-async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number): Promise<Omit<Round, 'cpuUs'>> {
+async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number): Promise<Omit<Round, 'cpuUs' | 'loop'>> {
   const script = await wrkScript(scriptDir, method, payloads);
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', script, url];
   const [cmd, argv] = CLIENT_CPUS === null ? ['wrk', args] : ['taskset', ['-c', CLIENT_CPUS, 'wrk', ...args]];
@@ -449,10 +527,22 @@ async function main(): Promise<void> {
         const m = await load(t.url, t.method, payloads, perRound);
         // Shadow scorings finish after their replies: let them drain into this round's CPU.
         await new Promise((ok) => setTimeout(ok, 200));
-        const cpuUs = ((await cpuOf(t.child)) - c0) / m.total;
-        rounds.get(t.name)!.push({ ...m, cpuUs });
+        const after = await sample(t.child);
+        const cpuUs = (after.cpuUs - c0) / m.total;
+        rounds.get(t.name)!.push({ ...m, cpuUs, loop: after.loop });
         process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req, errors ${m.errors}, non-2xx ${m.non2xx}\n`);
       }
+    }
+    // Where each target's CPU goes: one more load of each, profiled (not part of the figures above).
+    const profiled: { key: string; name: string; cpuUs: number; breakdown: Record<Part, number> }[] = [];
+    for (const key of ['bare-post', 'constant', 'champion', 'shadow']) {
+      const t = targets.find((x) => x.key === key)!;
+      t.child.proc.send('prof-start');
+      await load(t.url, t.method, payloads, PROFILE_S);
+      await new Promise((ok) => setTimeout(ok, 200));
+      t.child.proc.send('prof-stop');
+      const { breakdown } = (await t.child.next()) as { breakdown: Record<Part, number> };
+      profiled.push({ key, name: t.name, cpuUs: median(rounds.get(t.name)!.map((x) => x.cpuUs)), breakdown });
     }
     scorer.proc.send('memory');
     const after = ((await scorer.next()) as { memory: NodeJS.MemoryUsage }).memory;
@@ -471,6 +561,8 @@ async function main(): Promise<void> {
         worstP99: Math.max(...rs.map((x) => x.p99)),
         max: Math.max(...rs.map((x) => x.max)),
         cpuUs: median(rs.map((x) => x.cpuUs)),
+        loopP99: median(rs.map((x) => x.loop.p99)),
+        loopMax: Math.max(...rs.map((x) => x.loop.max)),
         total: rs.reduce((a, x) => a + x.total, 0),
         errors: rs.reduce((a, x) => a + x.errors, 0),
         non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
@@ -500,11 +592,11 @@ async function main(): Promise<void> {
         'Latencies are client-side, in ms, and include the queueing of 50 concurrent connections (Little: mean latency ≈ 50 / throughput). ' +
         '"CPU/req" is the server process\'s CPU time per answered request — the throughput ratio the code alone would give on an idle machine.',
       '',
-      '| target | req/s | vs bare POST | vs bare GET | CPU/req µs | CPU ratio vs bare POST | p50 | p99 (worst) | max | requests | errors | non-2xx |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| target | req/s | vs bare POST | vs bare GET | CPU/req µs | CPU ratio vs bare POST | p50 | p99 (worst) | max | event-loop delay p99 / max | requests | errors | non-2xx |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...summary.map(
         (m) =>
-          `| ${m.name} | ${Math.round(m.rps).toLocaleString('en-US')} | ${pct(tp(m, barePost))} | ${pct(tp(m, bareGet))} | ${m.cpuUs.toFixed(1)} | ${pct(cpuRatio(m, barePost))} | ${m.p50} | ${m.p99} (${m.worstP99}) | ${m.max} | ${m.total.toLocaleString('en-US')} | ${m.errors} | ${m.non2xx} |`,
+          `| ${m.name} | ${Math.round(m.rps).toLocaleString('en-US')} | ${pct(tp(m, barePost))} | ${pct(tp(m, bareGet))} | ${m.cpuUs.toFixed(1)} | ${pct(cpuRatio(m, barePost))} | ${m.p50} | ${m.p99} (${m.worstP99}) | ${m.max} | ${m.loopP99.toFixed(1)} / ${m.loopMax.toFixed(1)} | ${m.total.toLocaleString('en-US')} | ${m.errors} | ${m.non2xx} |`,
       ),
       '',
       '## Targets (against the bare POST route: same transport and JSON parsing as /score)',
@@ -515,15 +607,27 @@ async function main(): Promise<void> {
       '',
       `Where the gap is: a constant answer behind the same schemas, hooks and plugins in the scorer app runs at ${pct(tp(constantRoute, barePost))} of bare POST ` +
         `(${(constantRoute.cpuUs - barePost.cpuUs).toFixed(1)} µs CPU/req more); the scoring itself (snapshot lookup, LinUCB over ${ARM_COUNT} arms, pending store, serve event) ` +
-        `adds ${(champ.cpuUs - constantRoute.cpuUs).toFixed(1)} µs CPU/req more. Inside the request path that work runs with cold caches: the same decisions in a tight loop (warm) take ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs each.`,
+        `adds ${(champ.cpuUs - constantRoute.cpuUs).toFixed(1)} µs CPU/req more. The same /score path without HTTP (decision, serve event, journal write, fold; 200 in flight, warm caches) costs ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs of CPU per decision.`,
+      '',
+      `CPU per request by part (µs; each target's median CPU/req split by a sampling profile of a further ${PROFILE_S} s load of it, 100 µs interval; a native frame counts for its caller's part):`,
+      '',
+      `| part | ${profiled.map((t) => t.name).join(' | ')} | /score champion − bare POST |`,
+      `|---|${profiled.map(() => '---:').join('|')}|---:|`,
+      ...PARTS.map((part) => {
+        const us = profiled.map((t) => t.breakdown[part] * t.cpuUs);
+        const champIdx = profiled.findIndex((t) => t.key === 'champion');
+        const bareIdx = profiled.findIndex((t) => t.key === 'bare-post');
+        const added = champIdx >= 0 && bareIdx >= 0 ? (us[champIdx]! - us[bareIdx]!).toFixed(1) : '–';
+        return `| ${part} | ${us.map((u) => u.toFixed(1)).join(' | ')} | ${added} |`;
+      }),
+      `| **total** | ${profiled.map((t) => t.cpuUs.toFixed(1)).join(' | ')} | ${(champ.cpuUs - barePost.cpuUs).toFixed(1)} |`,
       '',
       `What added work costs on this machine (calibration rows): ${spins.map(({ us, m }) => `${us} µs of fixed, cache-resident work on the bare route leaves ${pct(tp(m, barePost))} of its throughput (${(m.cpuUs - barePost.cpuUs).toFixed(1)} µs CPU/req more)`).join('; ')}. ` +
-        `The load generator shares the server's ${cpus().length} vCPUs: a route slower than the client makes it sleep, and each wake-up is paid by the server's writes. ` +
-        `For comparison, the scorer's decision alone (lookup, features, LinUCB, pending store), warm in a tight loop, takes ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs.`,
+        'Pinned apart, the added work costs the server its CPU and nothing else: the calibration rows show how far a few µs move the ratio.',
       '',
       `On the p99 target: wrk keeps ${CONNECTIONS} requests in flight, so the mean client-side latency is ${CONNECTIONS} / throughput (Little's law) — ` +
         `${((CONNECTIONS / barePost.rps) * 1000).toFixed(1)} ms already for the bare route at ${Math.round(barePost.rps).toLocaleString('en-US')} req/s on this machine; ` +
-        'a client-side p99 ≤ 5 ms needs a faster (or idle) machine for every route, bare included. The server-side latency of /score is below.',
+        'the event-loop delay column shows how long a ready request waited behind other work (garbage collection pauses included). The server-side latency of /score is below.',
       '',
       '## Server side',
       '',
@@ -543,7 +647,7 @@ async function main(): Promise<void> {
       `| snapshot loaded, two apps built (gc) | ${mib(scorerReady.memory.rss)} | ${mib(scorerReady.memory.heapUsed)} | ${mib(scorerReady.memory.external)} |`,
       `| after the runs (gc) | ${mib(after.rss)} | ${mib(after.heapUsed)} | ${mib(after.external)} |`,
       '',
-      `The bare server's RSS (same module graph under tsx): ${mib(bareReady.memory.rss)} MiB. After the runs each scorer app holds a full ring of pending serves (100 000, ~13 MB).`,
+      `The bare server's RSS (same module graph under tsx): ${mib(bareReady.memory.rss)} MiB. After the runs each scorer app holds the hot chunks of its serve window and its embedded bus's duplicate window (16 MB of tables).`,
       '',
     ].join('\n');
     await writeFile(fileURLToPath(new URL('./results/serve.md', import.meta.url)), md);

@@ -1,8 +1,8 @@
 /**
  * How a replica records its events so that nothing it answered for is lost: a publish resolves
  * only once the event is durable — stored by the bus (the JetStream ack, replicated on a
- * cluster; the embedded journal's fdatasync), or, while the bus cannot take it, written to the
- * local spill (spill.ts) and synced.
+ * cluster; the embedded journal's write, synced within OO_ML_BUS_SYNC_MS), or, while the bus
+ * cannot take it, written to the local spill (spill.ts) and synced.
  *
  * Two modes:
  * - **direct**: each publish goes to the bus and waits for its ack. A publish the bus does not
