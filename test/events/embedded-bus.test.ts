@@ -101,6 +101,39 @@ function openBus(dir: string, options: Parameters<typeof createEmbeddedTransport
 }
 
 describe('embedded bus files', () => {
+  it('acknowledges a publish once written and syncs it within OO_ML_BUS_SYNC_MS (default 1 s); 0 syncs before each ack; a bad value is refused by name', async () => {
+    const probe = await tempHome('oo-ml-bus-sync-');
+    await writeFile(join(probe.home, 'probe'), '');
+    const { open } = await import('node:fs/promises');
+    const h = await open(join(probe.home, 'probe'), 'r');
+    await h.close();
+    const syncs = vi.spyOn(Object.getPrototypeOf(h) as { datasync: () => Promise<void> }, 'datasync');
+    try {
+      const [a, b] = oneOfEach('sync1');
+      const lazy = await createEventBus(loadConfig((await tempHome('oo-ml-bus-')).home, {}));
+      await lazy.publish('signals', a!);
+      const afterAck = syncs.mock.calls.length;
+      await lazy.publish('feedback', b!);
+      // Acknowledged without a sync of its own; the timer syncs within the second.
+      expect(syncs.mock.calls.length).toBe(afterAck);
+      await vi.waitFor(() => expect(syncs.mock.calls.length).toBeGreaterThan(afterAck), { timeout: 5000 });
+      await lazy.close();
+
+      const strict = await createEventBus(loadConfig((await tempHome('oo-ml-bus-')).home, { OO_ML_BUS_SYNC_MS: '0' }));
+      await strict.publish('signals', a!);
+      const before = syncs.mock.calls.length;
+      await strict.publish('feedback', b!);
+      expect(syncs.mock.calls.length).toBe(before + 1);
+      await strict.close();
+    } finally {
+      syncs.mockRestore();
+    }
+    for (const bad of ['-1', '1.5', 'soon', '60001']) {
+      expect(() => loadConfig(probe.home, { OO_ML_BUS_SYNC_MS: bad })).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining(`OO_ML_BUS_SYNC_MS must be whole milliseconds from 0 to 60000, got "${bad}"`) }));
+    }
+    expect(loadConfig(probe.home, { OO_ML_BUS_SYNC_MS: ' 250 ' }).busSyncMs).toBe(250);
+  });
+
   it('is the default bus and keeps one events stream of `<subject> <payload>` lines, dead letters in their own stream', async () => {
     const paths = await tempHome('oo-ml-bus-');
     const bus = await createEventBus(loadConfig(paths.home, {}));
