@@ -11,9 +11,8 @@
  * and the stream sequence of its first copy (so a duplicate can answer with it, as JetStream's
  * publish ack does), not a Map of the id strings: the tables are allocated once and reused, so
  * the window puts nothing on the heap per publish. With a Map, every id string lived until its
- * generation was dropped, long enough to be promoted: at /score's event rate that was old-space
- * garbage of ~10 MB a second, and the mark-compacts it caused stopped the event loop for up to
- * 24 ms (bench:serve's client p99 went from 14–35 ms to 5 ms without it; bench:dedupe compares).
+ * generation was dropped, long enough to be promoted to the old space, and the mark-compacts
+ * that garbage caused set /score's p99 (bench:serve, bench:dedupe; BENCHMARKS.md).
  * Two ids collide with probability 2^-64 per pair: over the 524,288 ids of a full window that is
  * one false "duplicate" in ~10^8 windows.
  *

@@ -121,12 +121,12 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   const consumer = await job.bus.consumer({ name, ...(job.ackWaitMs === undefined ? {} : { ackWaitMs: job.ackWaitMs }) });
   try {
     // One DuckDB thread: a batch is too small for DuckDB's parallelism to pay, and the other
-    // core decodes the next batch meanwhile (bench:replicas: 80 → 100 k events/s, CPU 4.0 → 3.0 s).
+    // core decodes the next batch meanwhile (bench:replicas).
     await withDb(':memory:', async (db) => {
       let idleSince = performance.now();
       const fetch = (): Promise<FetchedEvents> => consumer.fetch({ max: job.batchSize, maxWaitMs: job.maxWaitMs });
       // The next batch is fetched (decoded and validated on this thread) while DuckDB writes the
-      // one in hand on its own threads: ~44 % of an ingest's time was fetching (bench:replicas).
+      // one in hand on its own threads: fetching is a large share of an ingest (bench:replicas).
       // At most one fetch is ahead, and a stop still writes and acks what it returned.
       let ahead: Promise<FetchedEvents> | null = null;
       for (;;) {

@@ -45,8 +45,8 @@ export const DEFAULT_CHAMPION = 'tip-policy@champion';
 const NO_EXPERIMENTS: ExperimentsConfig = { experiments: [] };
 
 /**
- * Event ids: a process-random prefix and a counter (randomUUID per event was ~1.8 µs of a
- * /score under a profile). `oo-ml ingest` de-duplicates the event log by event_id across every
+ * Event ids: a process-random prefix and a counter (randomUUID per event cost a visible share
+ * of a /score's CPU: bench:serve). `oo-ml ingest` de-duplicates the event log by event_id across every
  * server process, so ids must be unique across processes: each process draws 96 random bits, so
  * two of n processes ever started share a prefix with probability ~n² / 2^97 — nil in practice.
  */
