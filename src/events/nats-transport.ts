@@ -30,6 +30,7 @@
  * updates an existing durable on create, 2.10+ refuses a differing config with "consumer
  * already exists"). No 2.10+ features (multiple filter subjects, …) are used.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -158,7 +159,6 @@ const NOT_CONNECTED_HINT = 'keep the event and publish it again later: the clien
 
 const apiCode = (e: unknown): number | undefined => (e instanceof JetStreamApiError ? e.code : undefined);
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves after `ms`, or as soon as `cancel` settles (the timer is cleared either way). */
 function sleepUnless(ms: number, cancel: Promise<unknown>): Promise<void> {

@@ -14,24 +14,15 @@ import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createEmbeddedTransport, deliveryRuns, EMBEDDED_DEDUPE_WINDOW_MS, embeddedBusDir } from '../../src/events/embedded-transport.js';
 import { createEventBus, createEventBusOver } from '../../src/events/event-bus.js';
-import { legacyJournalPath, openStreamReader, segmentName, type StreamLine } from '../../src/events/journal.js';
+import { legacyJournalPath, segmentName, type StreamLine } from '../../src/events/journal.js';
 import { MAX_DELIVERIES } from '../../src/events/transport.js';
 import { completed, created, reacted, served } from '../helpers/events.js';
+import { readStreamLines } from '../helpers/stream-lines.js';
 import { tempHome } from '../helpers/temp-home.js';
 import { drain, expectCode, oneOfEach, readN, runEventBusContract, type StoredDeadLetter } from './event-bus.contract.js';
 
 /** Every line of the stream `stream` (events or dlq) under the bus folder `dir`, in order. */
-async function readStream(dir: string, stream: 'events' | 'dlq', start = 1): Promise<StreamLine[]> {
-  const reader = openStreamReader(join(dir, stream), start, { pollMs: 10 });
-  const out: StreamLine[] = [];
-  for (;;) {
-    const got = await reader.read(10_000);
-    if (got.length === 0) break;
-    out.push(...got);
-  }
-  await reader.close();
-  return out;
-}
+const readStream = (dir: string, stream: 'events' | 'dlq', start = 1): Promise<StreamLine[]> => readStreamLines(join(dir, stream), start);
 
 /** Every dead letter on the embedded bus's dead-letter stream. */
 async function readEmbeddedDlq(dir: string): Promise<StoredDeadLetter[]> {

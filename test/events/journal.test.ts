@@ -24,6 +24,7 @@ import {
   type StreamWriterOptions,
   type WrittenTo,
 } from '../../src/events/journal.js';
+import { readStreamLines } from '../helpers/stream-lines.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 const MiB = 1 << 20;
@@ -49,18 +50,7 @@ const payload = (i: number, size: number): Uint8Array => Buffer.from(`{"i":${i},
 /** The stream line of `data` on subject `s`. */
 const lineOf = (s: string, data: Uint8Array): string => `${s} ${Buffer.from(data).toString()}\n`;
 
-/** Every line of the stream in `dir`, read through one reader from `start`. */
-async function readAll(dir: string, start = 1): Promise<StreamLine[]> {
-  const reader = openStreamReader(dir, start, { pollMs: 10 });
-  const out: StreamLine[] = [];
-  for (;;) {
-    const got = await reader.read(1000);
-    if (got.length === 0) break;
-    out.push(...got);
-  }
-  await reader.close();
-  return out;
-}
+const readAll = readStreamLines;
 
 const texts = (lines: StreamLine[]): string[] => lines.map((l) => `${l.seq} ${l.subject} ${Buffer.from(l.data).toString()}`);
 

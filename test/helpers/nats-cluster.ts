@@ -9,22 +9,12 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, natsProcess, type NatsProcess } from './nats-server.js';
+import { freePort, natsProcess, type NatsProcess, type NatsTestNode } from './nats-server.js';
 
 /** One server of the cluster. */
-export interface NatsClusterNode {
+export interface NatsClusterNode extends NatsTestNode {
   /** `--server_name`, as JetStream names peers and leaders (`n1`, `n2`, …). */
   readonly name: string;
-  /** Client port. */
-  readonly port: number;
-  /** `nats://127.0.0.1:<port>` */
-  readonly url: string;
-  /** Pid of the current process (a new one after `restart`). */
-  readonly pid: number;
-  /** SIGKILLs the process (by pid) and waits for it to exit; the store stays. */
-  kill(): Promise<void>;
-  /** Starts it again with its ports and store; resolves once it is ready. */
-  restart(): Promise<void>;
 }
 
 /** A running cluster. */

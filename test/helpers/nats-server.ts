@@ -14,19 +14,24 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-/** A running server. */
-export interface NatsTestServer {
+/** A nats-server process a test can kill and restart (alone, or a node of a cluster). */
+export interface NatsTestNode {
   /** `nats://127.0.0.1:<port>` */
   readonly url: string;
+  /** Client port. */
   readonly port: number;
-  /** Its JetStream store folder (removed by `stop`). */
-  readonly storeDir: string;
   /** Pid of the current process (a new one after `restart`). */
   readonly pid: number;
   /** SIGKILLs the process (by pid) and waits for it to exit; the store stays. */
   kill(): Promise<void>;
-  /** Starts it again on the same port and store (after `kill`); resolves once it is ready. */
+  /** Starts it again on the same ports and store (after `kill`); resolves once it is ready. */
   restart(): Promise<void>;
+}
+
+/** A running server. */
+export interface NatsTestServer extends NatsTestNode {
+  /** Its JetStream store folder (removed by `stop`). */
+  readonly storeDir: string;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its store. */
   stop(): Promise<void>;
 }

@@ -8,6 +8,7 @@
  * `exclusive` runs work with the fold paused between two batches (a checkpoint, a reload that
  * replays new policy versions up to the fold's position and swaps them in).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventBus, EventReader, StreamMessage } from '../../events/event-bus.js';
 import type { Fold } from './fold.js';
 
@@ -154,4 +155,3 @@ export class Follower {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
