@@ -29,9 +29,10 @@
  * being written is never deleted, so the stream's last seq survives every deletion.
  */
 import { writeSync } from 'node:fs';
-import { mkdir, open as openFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open as openFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { internal, invalidInput, unavailable } from '../errors.js';
+import { readDirIfExists } from '../io/atomic.js';
 
 /** File extension of segments. */
 export const SEGMENT_EXT = '.ndjson';
@@ -59,15 +60,8 @@ export function segmentName(firstSeq: number): string {
 
 /** The segments of the stream in `dir`, oldest first (none when the folder does not exist). */
 export async function listSegments(dir: string): Promise<Segment[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
   const out: Segment[] = [];
-  for (const name of names) {
+  for (const { name } of await readDirIfExists(dir)) {
     const m = SEGMENT_NAME.exec(name);
     if (m !== null) out.push({ firstSeq: Number(m[1]), path: join(dir, name) });
   }

@@ -17,7 +17,7 @@
 import { mkdir, open as openFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { invalidInput } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { readDirIfExists, writeFileAtomic } from '../io/atomic.js';
 import { legacyJournalPath, segmentName, syncDir } from './journal.js';
 import { DLQ_PREFIX } from './subjects.js';
 
@@ -45,14 +45,7 @@ export async function legacyLeftovers(bus: string): Promise<Record<StreamName, b
 
 /** Subjects that have a journal of the previous layout in `bus`, sorted. */
 async function legacySubjects(bus: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(bus, { withFileTypes: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  return entries
+  return (await readDirIfExists(bus))
     // A name with white space cannot head a stream line; such a file is not one the bus wrote.
     .filter((d) => d.isFile() && d.name.endsWith(LEGACY_EXT) && !d.name.startsWith('.') && !/\s/.test(d.name))
     .map((d) => d.name.slice(0, -LEGACY_EXT.length))
@@ -75,14 +68,8 @@ interface Marker {
 
 /** Markers of interrupted migrations, with the legacy folder each is in. */
 async function pendingMarkers(bus: string): Promise<(Marker & { legacyDir: string; path: string })[]> {
-  let names: string[];
-  try {
-    names = await readdir(bus);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
   const out: (Marker & { legacyDir: string; path: string })[] = [];
+  const names = (await readDirIfExists(bus)).map((d) => d.name);
   for (const name of names.filter((n) => n.startsWith('legacy-')).sort()) {
     const legacyDir = join(bus, name);
     for (const stream of ['events', 'dlq'] as const) {

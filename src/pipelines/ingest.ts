@@ -18,14 +18,14 @@
  * redelivered to the second while the first was still writing it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput, invalidUsage } from '../errors.js';
 import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus, FetchedEvents } from '../events/event-bus.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
-import { exists, OUTPUT_MARKER, readTextIfExists, writeFileAtomic } from '../io/atomic.js';
+import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, writeFileAtomic } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns, eventTable } from './event-log.js';
 
@@ -503,12 +503,11 @@ async function countRows(db: Db, sql: string): Promise<number> {
 
 /** The `*.parquet` files of a day folder (none when it does not exist). */
 async function parquetFiles(dayDir: string): Promise<string[]> {
-  try {
-    return (await readdir(dayDir)).filter((f) => f.endsWith('.parquet')).sort().map((f) => join(dayDir, f));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  return (await readDirIfExists(dayDir))
+    .map((d) => d.name)
+    .filter((f) => f.endsWith('.parquet'))
+    .sort()
+    .map((f) => join(dayDir, f));
 }
 
 /** fsync of a file or folder. Folders cannot be opened for fsync everywhere; there it is skipped. */
