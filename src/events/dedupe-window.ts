@@ -25,6 +25,8 @@
  * ingest, which de-duplicates by event_id.
  */
 
+import { capacityFor, hashId } from './id-hash.js';
+
 /** Slot states. */
 const EMPTY = 0;
 const FULL = 1;
@@ -95,31 +97,8 @@ export interface DedupeWindowOptions {
   generations?: number;
 }
 
-// The hash of the last `hashId` call, in two module variables: returning a pair would allocate.
-let H1 = 0;
-let H2 = 0;
-
-/**
- * 64 bits of hash of `id` into H1, H2: two multiplicative lanes over its UTF-16 code units, each
- * finalised with the other mixed in (cyrb53's construction, kept to 64 bits). Written here, not
- * taken from a hashing package, because it is called twice per publish and must not allocate
- * (a BigInt or a byte buffer per call would; bench:dedupe).
- */
-function hashId(id: string): void {
-  let a = 0xdeadbeef ^ id.length;
-  let b = 0x41c6ce57 ^ id.length;
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    a = Math.imul(a ^ c, 2654435761);
-    b = Math.imul(b ^ c, 1597334677);
-  }
-  a = Math.imul(a ^ (a >>> 16), 2246822507);
-  a ^= Math.imul(b ^ (b >>> 13), 3266489909);
-  b = Math.imul(b ^ (b >>> 16), 2246822507);
-  b ^= Math.imul(a ^ (a >>> 13), 3266489909);
-  H1 = a | 0;
-  H2 = b | 0;
-}
+// The hash of the last id looked up: one scratch pair, so a lookup allocates nothing.
+const H = new Int32Array(2);
 
 /** Remembers message ids for a time window (see the module comment). */
 export class DedupeWindow {
@@ -148,9 +127,9 @@ export class DedupeWindow {
   add(id: string, nowMs: number): DedupeToken | null {
     const gens = this.generations;
     while (gens.length > 0 && gens[0]!.newestMs + this.windowMs <= nowMs) this.spare.push(gens.shift()!);
-    hashId(id);
-    const h1 = H1;
-    const h2 = H2;
+    hashId(id, H);
+    const h1 = H[0]!;
+    const h2 = H[1]!;
     for (let i = gens.length - 1; i >= 0; i--) if (gens[i]!.find(h1, h2) >= 0) return null;
     let current = gens.at(-1);
     if (current === undefined || current.used >= this.generationSize || nowMs - current.startMs >= this.spanMs) {
@@ -174,17 +153,17 @@ export class DedupeWindow {
   settle(id: string, token: DedupeToken, seq: number): void {
     const gen = this.generationOf(token);
     if (gen === undefined) return;
-    hashId(id);
-    const slot = gen.find(H1, H2);
+    hashId(id, H);
+    const slot = gen.find(H[0]!, H[1]!);
     if (slot >= 0) gen.seqs[slot] = seq;
   }
 
   /** The sequence recorded for `id` (0 when unknown, or its first publish is still being stored). */
   seqOf(id: string): number {
-    hashId(id);
+    hashId(id, H);
     for (let i = this.generations.length - 1; i >= 0; i--) {
       const gen = this.generations[i]!;
-      const slot = gen.find(H1, H2);
+      const slot = gen.find(H[0]!, H[1]!);
       if (slot >= 0) return gen.seqs[slot]!;
     }
     return 0;
@@ -197,8 +176,8 @@ export class DedupeWindow {
   forget(id: string, token: DedupeToken): void {
     const gen = this.generationOf(token);
     if (gen === undefined) return;
-    hashId(id);
-    const slot = gen.find(H1, H2);
+    hashId(id, H);
+    const slot = gen.find(H[0]!, H[1]!);
     if (slot >= 0) gen.states[slot] = GONE;
   }
 
@@ -208,11 +187,4 @@ export class DedupeWindow {
     for (const g of this.generations) for (let i = 0; i < g.states.length; i++) if (g.states[i] === FULL) n++;
     return n;
   }
-}
-
-/** The smallest power of two at least twice `ids`: tables stay at most half full. */
-function capacityFor(ids: number): number {
-  let c = 2;
-  while (c < ids * 2) c *= 2;
-  return c;
 }

@@ -12,15 +12,14 @@
  */
 import type { Config } from '../config.js';
 import { invalidInput, invalidUsage } from '../errors.js';
-import type { Validator } from '../validation.js';
 import { deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Rejection } from './dead-letter.js';
-import type { FieldIssue } from '../validation.js';
+import type { FieldIssue, Validator } from '../validation.js';
 import { embeddedBusDir, createEmbeddedTransport } from './embedded-transport.js';
 import { decodeEvent } from './event-decoder.js';
 import { createNatsTransport } from './nats-transport.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
 import { CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
-import { MAX_BATCH, MAX_DELIVERIES, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
+import { MAX_BATCH, MAX_DELIVERIES, type RawDelivery, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
 
 /** How long a delivered message may stay unacknowledged before it is redelivered, by default. */
 export const DEFAULT_ACK_WAIT_MS = 60_000;
@@ -228,6 +227,18 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
         await ack();
         return envelope;
       };
+      // Built only for a rejection: a batch in hand outlives young-generation collections, so
+      // every object kept per delivery is copied and promoted (bench:replicas, ingest).
+      const rejectionOf = (m: RawDelivery, reason: DeadLetterReason, message: string, issues: FieldIssue[]): Rejection => ({
+        subject: m.subject,
+        data: m.data,
+        consumer: name,
+        deliveryCount: m.deliveryCount,
+        seq: m.seq,
+        reason,
+        message,
+        issues,
+      });
       const consumer: EventConsumer = {
         name,
         async fetch({ max, maxWaitMs }) {
@@ -243,19 +254,13 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
             if (i > 0 && i % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
             const m = got[i]!;
             const decoded = decodeEvent(m.subject, m.data);
-            const base = { subject: m.subject, data: m.data, consumer: name, deliveryCount: m.deliveryCount, seq: m.seq };
-            let rejection: Rejection | null = null;
             if (!decoded.ok) {
-              rejection = { ...base, reason: decoded.reason, message: decoded.message, issues: decoded.issues };
+              rejected.push(await park(rejectionOf(m, decoded.reason, decoded.message, decoded.issues), m.ack));
             } else if (m.deliveryCount > MAX_DELIVERIES) {
               // The consumer was given this message MAX_DELIVERIES times and never acked it (each
               // attempt crashed or timed out): park it instead of looping on it.
-              rejection = {
-                ...base,
-                reason: 'redelivery_limit',
-                message: `${decoded.event.type} ${decoded.event.event_id} on ${m.subject} was delivered ${m.deliveryCount} times without an ack`,
-                issues: [],
-              };
+              const why = `${decoded.event.type} ${decoded.event.event_id} on ${m.subject} was delivered ${m.deliveryCount} times without an ack`;
+              rejected.push(await park(rejectionOf(m, 'redelivery_limit', why, []), m.ack));
             } else {
               events.push({
                 subject: decoded.subject,
@@ -264,11 +269,9 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
                 deliveryCount: m.deliveryCount,
                 data: m.data,
                 ack: m.ack,
-                deadLetter: (reason, message, issues = []) => park({ ...base, reason, message, issues }, m.ack),
+                deadLetter: (reason, message, issues = []) => park(rejectionOf(m, reason, message, issues), m.ack),
               });
-              continue;
             }
-            rejected.push(await park(rejection, m.ack));
           }
           return { events, rejected };
         },

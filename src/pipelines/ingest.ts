@@ -23,11 +23,12 @@ import { join } from 'node:path';
 import { invalidInput, invalidUsage } from '../errors.js';
 import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus, FetchedEvents } from '../events/event-bus.js';
+import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
 import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, writeFileAtomic } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
-import { eventColumns, eventTable } from './event-log.js';
+import { eventColumns } from './event-log.js';
 
 /** The consumer name of `oo-ml ingest` unless told otherwise. */
 export const INGEST_CONSUMER = 'oo-ml-ingest';
@@ -207,75 +208,98 @@ export async function appendEvents(
   const result: AppendResult = { written: zeroCounts(), duplicates: 0, files: [], refused: [] };
   // Marked (once per call) before the first file of this call goes in.
   let marked = false;
-  const byType = new Map<EventType, Map<string, { event: OoEvent; copies: number }>>();
+  // type → day → event_id → the event and how often the batch holds it.
+  const byType = new Map<EventType, Map<string, Map<string, { event: OoEvent; copies: number }>>>();
   for (const e of events) {
-    let ids = byType.get(e.type);
-    if (ids === undefined) byType.set(e.type, (ids = new Map()));
+    let days = byType.get(e.type);
+    if (days === undefined) byType.set(e.type, (days = new Map()));
+    const day = utcDayOf(e.ts);
+    let ids = days.get(day);
+    if (ids === undefined) days.set(day, (ids = new Map()));
     const seen = ids.get(e.event_id);
     if (seen === undefined) ids.set(e.event_id, { event: e, copies: 1 });
     else seen.copies++;
   }
   await mkdir(tmpDir, { recursive: true });
   for (const type of EVENT_TYPES) {
-    const batch = byType.get(type);
-    if (batch === undefined) continue;
-    const stage = (subset: readonly OoEvent[], asStored = true): Promise<Staging> => stageFiles(db, eventsDir, tmpDir, type, subset, now, asStored ? raw : undefined);
-    const staged = await stageIsolating([...batch.values()].map((b) => b.event), stage);
-    const refused = new Set(staged.refused.map((r) => r.event.event_id));
-    for (const [id, { copies }] of batch) if (!refused.has(id)) result.duplicates += copies - 1;
-    result.duplicates += staged.duplicates;
-    for (const r of staged.refused) {
-      result.refused.push({ type, event_id: r.event.event_id, message: `the event log cannot store ${type} ${r.event.event_id}: DuckDB refused it: ${r.error}` });
-    }
-    try {
-      while (staged.files.length > 0) {
-        const file = staged.files[0]!;
-        const dayDir = join(eventsDir, type, `day=${file.day}`);
-        await fsyncPath(file.tmp);
-        // The log now holds events that only the bus had: it is no longer a pure synth output
-        // that `data synth` may replace (io/atomic.ts assertReplaceable), and says so.
-        if (!marked) {
-          const marker = join(eventsDir, OUTPUT_MARKER);
-          if ((await readTextIfExists(marker)) !== `${INGESTED_MARKER}\n`) await writeFileAtomic(marker, `${INGESTED_MARKER}\n`);
-          marked = true;
-        }
-        const createdDay = !(await exists(dayDir));
-        await mkdir(dayDir, { recursive: true });
-        await rename(file.tmp, join(dayDir, file.name));
-        staged.files.shift();
-        await noteStored(db, eventsDir, type, file.day, join(dayDir, file.name));
-        await fsyncPath(dayDir);
-        if (createdDay) {
-          await fsyncPath(join(eventsDir, type));
-          await fsyncPath(eventsDir);
-        }
-        result.written[type] += file.rows;
-        result.files.push(`${type}/day=${file.day}/${file.name}`);
+    const days = byType.get(type);
+    if (days === undefined) continue;
+    for (const day of [...days.keys()].sort()) {
+      const batch = days.get(day)!;
+      const dayDir = join(eventsDir, type, `day=${day}`);
+      const stored = await storedIn(db, dayDir, type, day, [...batch.keys()]);
+      const fresh: OoEvent[] = [];
+      for (const [id, b] of batch) {
+        if (stored.has(id)) result.duplicates += b.copies;
+        else fresh.push(b.event);
       }
-    } finally {
-      await removeFiles(staged.files);
+      if (fresh.length === 0) continue;
+      const stage = (subset: readonly OoEvent[], asStored = true): Promise<Staging> => stageFile(db, tmpDir, type, day, subset, now, asStored ? raw : undefined);
+      const staged = await stageIsolating(fresh, stage);
+      const refused = new Set(staged.refused.map((r) => r.event.event_id));
+      for (const e of fresh) if (!refused.has(e.event_id)) result.duplicates += batch.get(e.event_id)!.copies - 1;
+      for (const r of staged.refused) {
+        result.refused.push({ type, event_id: r.event.event_id, message: `the event log cannot store ${type} ${r.event.event_id}: DuckDB refused it: ${r.error}` });
+      }
+      try {
+        while (staged.files.length > 0) {
+          const file = staged.files[0]!;
+          await fsyncPath(file.tmp);
+          // The log now holds events that only the bus had: it is no longer a pure synth output
+          // that `data synth` may replace (io/atomic.ts assertReplaceable), and says so.
+          if (!marked) {
+            const marker = join(eventsDir, OUTPUT_MARKER);
+            if ((await readTextIfExists(marker)) !== `${INGESTED_MARKER}\n`) await writeFileAtomic(marker, `${INGESTED_MARKER}\n`);
+            marked = true;
+          }
+          const createdDay = !(await exists(dayDir));
+          await mkdir(dayDir, { recursive: true });
+          await rename(file.tmp, join(dayDir, file.name));
+          staged.files.shift();
+          noteStored(db, type, day, file.events);
+          await fsyncPath(dayDir);
+          if (createdDay) {
+            await fsyncPath(join(eventsDir, type));
+            await fsyncPath(eventsDir);
+          }
+          result.written[type] += file.events.length;
+          result.files.push(`${type}/day=${day}/${file.name}`);
+        }
+      } finally {
+        await removeFiles(staged.files);
+      }
     }
   }
   return result;
 }
 
+/**
+ * The UTC day (YYYY-MM-DD) of a validated date-time (events/schemas.ts: RFC 3339, no leap
+ * second): its date part when it is in UTC, else the date of the instant. DuckDB truncates
+ * sub-millisecond digits as Date.parse does, so the folder is the day of the stored `ts`.
+ */
+function utcDayOf(ts: string): string {
+  const last = ts.charCodeAt(ts.length - 1);
+  if (last === 90 /* Z */ || last === 122 /* z */) return ts.slice(0, 10);
+  return new Date(ts).toISOString().slice(0, 10);
+}
+
 /** A Parquet file staged under the temporaries folder, not yet renamed into its day folder. */
 interface StagedFile {
-  day: string;
   /** Its path under the temporaries folder. */
   tmp: string;
   /** Its name in the day folder. */
   name: string;
-  rows: number;
+  /** Its rows. */
+  events: readonly OoEvent[];
 }
 
-/** What staging some events did: their files, or DuckDB's refusal of them (and nothing left behind). */
-type Staging = { ok: true; files: StagedFile[]; duplicates: number } | { ok: false; error: string };
+/** What staging some events did: their file, or DuckDB's refusal of them (and nothing left behind). */
+type Staging = { ok: true; file: StagedFile } | { ok: false; error: string };
 
 /** Staged files of many tries, and the events DuckDB refused alone. */
 interface IsolatedStaging {
   files: StagedFile[];
-  duplicates: number;
   refused: { event: OoEvent; error: string }[];
 }
 
@@ -287,23 +311,18 @@ interface IsolatedStaging {
  * halves stay. On an error that is not a refusal, the files staged so far are removed.
  */
 async function stageIsolating(events: readonly OoEvent[], stage: (subset: readonly OoEvent[], asStored?: boolean) => Promise<Staging>): Promise<IsolatedStaging> {
-  const out: IsolatedStaging = { files: [], duplicates: 0, refused: [] };
+  const out: IsolatedStaging = { files: [], refused: [] };
   const visit = async (subset: readonly OoEvent[]): Promise<void> => {
     const staged = await stage(subset);
     if (staged.ok) {
-      out.files.push(...staged.files);
-      out.duplicates += staged.duplicates;
+      out.files.push(staged.file);
     } else if (subset.length === 1) {
       // Refused as stored: its payload may differ from the event every other consumer read (a
       // key twice: JSON.parse keeps the last, DuckDB refuses the line). The event itself, written
       // out again, is what the log should hold; only if DuckDB refuses that too is it unstorable.
       const again = await stage(subset, false);
-      if (again.ok) {
-        out.files.push(...again.files);
-        out.duplicates += again.duplicates;
-      } else {
-        out.refused.push({ event: subset[0]!, error: again.error });
-      }
+      if (again.ok) out.files.push(again.file);
+      else out.refused.push({ event: subset[0]!, error: again.error });
     } else {
       const mid = Math.ceil(subset.length / 2);
       await visit(subset.slice(0, mid));
@@ -317,8 +336,7 @@ async function stageIsolating(events: readonly OoEvent[], stage: (subset: readon
     const together = await stage(events.filter((e) => !refused.has(e)));
     if (!together.ok) return out;
     const halves = out.files;
-    out.files = together.files;
-    out.duplicates = together.duplicates;
+    out.files = [together.file];
     await removeFiles(halves);
     return out;
   } catch (e) {
@@ -328,60 +346,41 @@ async function stageIsolating(events: readonly OoEvent[], stage: (subset: readon
 }
 
 /**
- * Writes `events` (one type, distinct event_ids) as one Parquet file per UTC day under `tmpDir`,
- * leaving out the events already stored in that day's folder. Nothing is renamed in. When DuckDB
- * refuses the data, the refusal is returned and no file is left behind.
+ * Writes `events` (one type and UTC day, distinct event_ids, none already stored) as one Parquet
+ * file under `tmpDir`, rows in (ts, event_id) order: one DuckDB statement from the NDJSON to the
+ * file. Nothing is renamed in. When DuckDB refuses the data, the refusal is returned and no file
+ * is left behind.
  */
-async function stageFiles(
+async function stageFile(
   db: Db,
-  eventsDir: string,
   tmpDir: string,
   type: EventType,
+  day: string,
   events: readonly OoEvent[],
   now: () => Date,
   raw?: ReadonlyMap<OoEvent, Uint8Array>,
 ): Promise<Staging> {
   const columns = eventColumns(type);
-  const ndjson = join(tmpDir, `.ingest-${type}-${randomBytes(6).toString('hex')}.ndjson`);
+  const ndjson = join(tmpDir, `.ingest-${type}-${day}-${randomBytes(6).toString('hex')}.ndjson`);
   const times = columns.filter((c) => c.sqlType === 'TIMESTAMP').map((c) => c.name);
-  const files: StagedFile[] = [];
+  const name = `ingest-${now().toISOString().replace(/[-:.]/g, '')}-${randomBytes(6).toString('hex')}.parquet`;
+  const file: StagedFile = { tmp: join(tmpDir, `.${name}`), name, events };
   let staged = false;
   try {
     await writeFile(ndjson, ndjsonOf(events, times, raw));
     // Same JSON → column mapping as writeEventLog, so ingested and synthesized files agree.
     const columnsArg = `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.sqlType)}`).join(', ')}}`;
-    const read = await refusal(
+    const written = await refusal(
       db,
-      `CREATE OR REPLACE TEMP TABLE ingest_stage AS SELECT *, strftime(ts, '%Y-%m-%d') AS ingest_day ` +
-        `FROM read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${columnsArg})`,
+      `COPY (SELECT * FROM read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${columnsArg}) ORDER BY ts, event_id) ` +
+        `TO ${sqlString(file.tmp)} (FORMAT parquet)`,
     );
-    if (read !== null) return { ok: false, error: read };
-    let duplicates = 0;
-    const days = await db.rows<{ day: string }>('SELECT DISTINCT ingest_day AS day FROM ingest_stage ORDER BY day');
-    for (const { day } of days) {
-      const inDay = `ingest_day = ${sqlString(day)}`;
-      const before = await countRows(db, `SELECT count(*) AS n FROM ingest_stage WHERE ${inDay}`);
-      const seen = await storedIds(db, eventsDir, type, day);
-      if (seen !== null) await db.run(`DELETE FROM ingest_stage WHERE ${inDay} AND event_id IN (SELECT event_id FROM ${seen})`);
-      const rows = await countRows(db, `SELECT count(*) AS n FROM ingest_stage WHERE ${inDay}`);
-      duplicates += before - rows;
-      if (rows === 0) continue;
-      const name = `ingest-${now().toISOString().replace(/[-:.]/g, '')}-${randomBytes(6).toString('hex')}.parquet`;
-      const file: StagedFile = { day, tmp: join(tmpDir, `.${name}`), name, rows };
-      files.push(file);
-      const written = await refusal(
-        db,
-        `COPY (SELECT * EXCLUDE (ingest_day) FROM ingest_stage WHERE ${inDay} ORDER BY ts, event_id) ` +
-          `TO ${sqlString(file.tmp)} (FORMAT parquet)`,
-      );
-      if (written !== null) return { ok: false, error: written };
-    }
+    if (written !== null) return { ok: false, error: written };
     staged = true;
-    return { ok: true, files, duplicates };
+    return { ok: true, file };
   } finally {
-    if (!staged) await removeFiles(files);
+    if (!staged) await removeFiles([file]);
     await rm(ndjson, { force: true });
-    await db.run('DROP TABLE IF EXISTS ingest_stage');
   }
 }
 
@@ -407,59 +406,76 @@ function ndjsonOf(events: readonly OoEvent[], times: readonly string[], raw: Rea
 }
 
 /**
- * The event_ids already in the log for one type and day, as a DuckDB table of this ingest's
- * session: read from the day's Parquet files the first time the day is written to, then kept
- * up to date with every file this session renames in (noteStored). De-duplicating a batch is
- * then a hash join with it, instead of reading every file of the day again for each batch
- * (which made an ingest quadratic in the day's size). Memory: ~40 bytes per id of the days held;
- * at most DAY_TABLES days per type are held, the least recently written dropped (and read again
- * from the files should they be written to later). Null when the day has no file yet.
+ * Which of `ids` the log already holds for one type and day. The ids of a day are hashed into an
+ * IdHashSet the first time this session writes to it (read from the day's Parquet files), then
+ * kept up to date with every file it renames in (noteStored): checking a batch costs O(batch),
+ * not a join with the whole day (which made an ingest slow down as its day grew; bench:replicas).
+ * A hash hit is confirmed against the day's files, so a new event is never taken for a stored
+ * one; hits come from redeliveries, or a hash collision (2^-64 a pair). Memory: 16–32 bytes per
+ * id of the days held; at most DAY_SETS days per type are held, the least recently written
+ * dropped (and read again from the files should they be written to later).
  */
-async function storedIds(db: Db, eventsDir: string, type: EventType, day: string): Promise<string | null> {
-  let tables = SEEN.get(db);
-  if (tables === undefined) SEEN.set(db, (tables = new Map()));
+async function storedIn(db: Db, dayDir: string, type: EventType, day: string, ids: readonly string[]): Promise<Set<string>> {
+  const seen = await seenIds(db, dayDir, type, day);
+  const suspects = ids.filter((id) => seen.has(id));
+  if (suspects.length === 0) return new Set();
+  const files = await parquetFiles(dayDir);
+  const rows = await readStored(
+    dayDir,
+    () => db.rows<{ event_id: string }>(`SELECT DISTINCT event_id FROM read_parquet([${files.map(sqlString).join(', ')}]) WHERE event_id IN (${suspects.map(sqlString).join(', ')})`),
+  );
+  return new Set(rows.map((r) => r.event_id));
+}
+
+/** The id hashes of a day's stored events, loaded on first use (storedIn). */
+async function seenIds(db: Db, dayDir: string, type: EventType, day: string): Promise<IdHashSet> {
+  let sets = SEEN.get(db);
+  if (sets === undefined) SEEN.set(db, (sets = new Map()));
   const key = `${type}/${day}`;
-  const known = tables.get(key);
+  const known = sets.get(key);
   if (known !== undefined) {
-    tables.delete(key);
-    tables.set(key, known); // most recently used last
+    sets.delete(key);
+    sets.set(key, known); // most recently used last
     return known;
   }
-  const dayDir = join(eventsDir, type, `day=${day}`);
-  const stored = await parquetFiles(dayDir);
-  if (stored.length === 0) return null;
-  const table = `seen_${eventTable(type)}_${day.replaceAll('-', '_')}`;
+  const set = new IdHashSet();
+  const files = await parquetFiles(dayDir);
+  if (files.length > 0) {
+    // Chunk by chunk: a day's ids are never all strings on the heap at once.
+    await readStored(dayDir, async () => {
+      const result = await db.connection.stream(`SELECT event_id FROM read_parquet([${files.map(sqlString).join(', ')}])`);
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        for (const id of chunk.getColumnValues(0)) if (typeof id === 'string') set.add(id);
+      }
+    });
+  }
+  sets.set(key, set);
+  const ofType = [...sets.keys()].filter((k) => k.startsWith(`${type}/`));
+  if (ofType.length > DAY_SETS) sets.delete(ofType[0]!);
+  return set;
+}
+
+/** Adds the events of a file just renamed into a day folder to that day's set (when held; else it is read with the day). */
+function noteStored(db: Db, type: EventType, day: string, events: readonly OoEvent[]): void {
+  const set = SEEN.get(db)?.get(`${type}/${day}`);
+  if (set !== undefined) for (const e of events) set.add(e.event_id);
+}
+
+/** Runs a read of a day's stored files; a file DuckDB cannot read fails the append by name. */
+async function readStored<T>(dayDir: string, read: () => Promise<T>): Promise<T> {
   try {
-    await db.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT event_id FROM read_parquet([${stored.map(sqlString).join(', ')}])`);
+    return await read();
   } catch (e) {
     throw invalidInput(`event files in ${dayDir} cannot be read: ${duckdbMessage(e)}`, {
       hint: 'remove or regenerate the unreadable file; the ingest never rewrites existing files',
       details: { dir: dayDir },
     });
   }
-  tables.set(key, table);
-  const ofType = [...tables.keys()].filter((k) => k.startsWith(`${type}/`));
-  if (ofType.length > DAY_TABLES) {
-    const oldest = ofType[0]!;
-    await db.run(`DROP TABLE IF EXISTS ${tables.get(oldest)!}`);
-    tables.delete(oldest);
-  }
-  return table;
 }
 
-/** Adds the ids of a file just renamed into a day folder to that day's table (when it is held; else it is read with the day). */
-async function noteStored(db: Db, eventsDir: string, type: EventType, day: string, file: string): Promise<void> {
-  const table = SEEN.get(db)?.get(`${type}/${day}`);
-  if (table === undefined) {
-    await storedIds(db, eventsDir, type, day);
-    return;
-  }
-  await db.run(`INSERT INTO ${table} SELECT event_id FROM read_parquet(${sqlString(file)})`);
-}
-
-/** Day tables held per event type (storedIds). */
-const DAY_TABLES = 4;
-const SEEN = new WeakMap<Db, Map<string, string>>();
+/** Day sets held per event type (seenIds). */
+const DAY_SETS = 4;
+const SEEN = new WeakMap<Db, Map<string, IdHashSet>>();
 
 // DuckDB's errors about the data it was given; anything else (I/O, memory, a bug) is not the
 // events' fault, and halving the batch would only dead-letter good events.
@@ -495,11 +511,6 @@ function utcTimes(row: Record<string, unknown>, columns: readonly string[]): Rec
 }
 
 const refusedKey = (type: EventType, eventId: string): string => `${type}\u0000${eventId}`;
-
-async function countRows(db: Db, sql: string): Promise<number> {
-  const [row] = await db.rows<{ n: bigint }>(sql);
-  return Number(row?.n ?? 0n);
-}
 
 /** The `*.parquet` files of a day folder (none when it does not exist). */
 async function parquetFiles(dayDir: string): Promise<string[]> {

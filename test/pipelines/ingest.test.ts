@@ -327,6 +327,27 @@ describe('appendEvents staging payloads as stored (the fast path)', () => {
   });
 });
 
+describe('appendEvents de-duplicating within one session', () => {
+  it('knows what it wrote in earlier batches, and what an earlier run wrote, also after dropping a day it held', async () => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const now = () => new Date('2026-02-01T00:00:00Z');
+    // An earlier run's file on day 1 (read from disk when this session first writes to day 1).
+    const earlier = completed('u', '2026-01-01T08:00:00.000Z');
+    await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, [earlier], now));
+    // Six days: more than the days a session holds per type, so day 1's ids are dropped and read again.
+    const days = [1, 2, 3, 4, 5, 6].map((d) => completed('u', `2026-01-0${d}T09:00:00.000Z`));
+    const later = completed('u', '2026-01-06T10:00:00.000Z');
+    await withDb(':memory:', async (db) => {
+      const first = await appendEvents(db, paths.events, paths.tmp, [earlier, ...days], now);
+      expect(first).toMatchObject({ duplicates: 1, written: { 'task.completed': 6 } });
+      // Redelivered copies of day 1 (dropped, read again) and day 6 (held), with one new event.
+      const second = await appendEvents(db, paths.events, paths.tmp, [days[0]!, earlier, days[5]!, later, days[5]!], now);
+      expect(second).toMatchObject({ duplicates: 4, written: { 'task.completed': 1 }, files: [expect.stringMatching(/^task\.completed\/day=2026-01-06\/ingest-/)] });
+    });
+    expect(await readLog(paths.events)).toEqual(expectedLog([earlier, ...days, later]));
+  });
+});
+
 describe('appendEvents with events DuckDB refuses', () => {
   it.each(DUCKDB_POISONS)('refuses %s alone and writes the 499 others in one file per type and day', async (_label, poison, error) => {
     const paths = await tempHome('oo-ml-ingest-');
