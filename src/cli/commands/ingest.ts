@@ -28,7 +28,7 @@ export function registerIngest(program: Command): void {
         'append signals.> and feedback.> to the Parquet event log (NATS JetStream when NATS_URL is set, ' +
           'else the embedded bus under <home>/data/bus); invalid messages, and events the log cannot store, go to dlq.<subject>',
       )
-      .option('--batch-size <n>', 'messages per batch (one new file per event type and day per batch)', '500')
+      .option('--batch-size <n>', 'messages per batch, at most 10000 (one new file per event type and day per batch; --max-wait-ms bounds how long a batch waits to fill)', '10000')
       .option('--max-wait-ms <ms>', 'how long a batch waits to fill (JetStream waits at least 1000)', '1000')
       .option('--until-idle', 'exit once no message arrived for --idle-ms (cron runs); default: run until Ctrl-C')
       .option('--idle-ms <ms>', 'quiet time that ends an --until-idle run', '2000')
