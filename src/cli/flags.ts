@@ -33,3 +33,10 @@ export function parsePositiveFlag(flag: string, raw: string | undefined): number
   if (!Number.isFinite(v) || v <= 0) throw invalidUsage(`${flag} must be a positive number, got "${raw}"`);
   return v;
 }
+
+/** Parses a number flag in [min, max], naming the flag when it is not one. */
+export function parseNumberFlag(flag: string, raw: string, min: number, max: number): number {
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw invalidUsage(`${flag} must be a number between ${min} and ${max}, got "${raw}"`);
+  return v;
+}

@@ -1,12 +1,21 @@
 /**
- * The promotion gate, as pure rules over evidence. A version moves
- *   candidate → shadow   only with a persona-simulation run and off-policy metrics on record;
- *   shadow → champion    only if it has been shadow, beats the champion in simulation (lower
- *                        bound of the 95% interval of the paired reward difference above 0, over
- *                        at least `minSeeds` seeds) and is not worse by off-policy evaluation
- *                        (upper bound of the 95% interval of the DR difference at or above 0).
- * With no champion yet, the comparisons are vacuous and the first champion passes on its own
- * evidence. Too few seeds is not a "no" but "cannot decide": an error, not a decision.
+ * The promotion gate, as pure rules over evidence. Every move compares the version with a
+ * baseline: the champion, or uniform random when there is no champion yet (a first champion
+ * must still beat chance; it does not pass on its own evidence).
+ *
+ *   candidate → shadow   a simulation against the baseline that it does not lose (upper bound
+ *                        of the 95% interval of the paired reward difference ≥ 0), and
+ *                        off-policy metrics on record. A shadow serves nobody, but its
+ *                        exposure is only worth gathering for a version that can win.
+ *   shadow → champion    it has been shadow; it beats the baseline in simulation (lower bound of
+ *                        that interval > 0, over at least `minSeeds` seeds); it is not worse
+ *                        off-policy by more than `drMargin` (non-inferiority: lower bound of the
+ *                        95% interval of the paired DR difference, on logged rows the version did
+ *                        not learn from, ≥ −drMargin); and its training run flagged no user
+ *                        segment for review (fairness).
+ *
+ * `--force --reason` overrides any failed check, and is recorded. Too few seeds is not a "no"
+ * but "cannot decide": an error, not a decision.
  */
 import { invalidInput } from '../errors.js';
 
@@ -16,21 +25,44 @@ export interface Interval {
   ci95: [number, number];
 }
 
+/** What the gate is deciding, as the evidence gatherer is asked it. */
+export interface GateQuestion {
+  to: 'shadow' | 'champion';
+  champion: number | null;
+  wasShadow: boolean;
+}
+
 /** What the gate looks at. */
 export interface GateEvidence {
   /** Current champion version, if any. */
   champion: number | null;
+  /** What the version is compared with: "champion v3", or "uniform random" when there is no champion. */
+  baseline: string;
   /** The version has held the shadow alias at some point. */
   wasShadow: boolean;
-  /** A simulation including this version was logged. */
-  hasSimRun: boolean;
   /** Off-policy metrics (DR) were logged for this version. */
   hasOpe: boolean;
-  /** Candidate minus champion, mean reward per decision, paired over seeds. */
+  /** Version minus baseline, mean reward per decision, paired over seeds (null when not run). */
   simDiff: (Interval & { seeds: number }) | null;
-  /** Candidate minus champion, DR estimate on the same logs. */
-  opeDiff: Interval | null;
+  /** Version minus baseline, paired DR on logged rows the version did not learn from (null when not run). */
+  opeDiff: (Interval & { rows: number; data: string }) | null;
+  /** User segments the version's training run flagged for review (fairness). */
+  flaggedSegments: string[];
 }
+
+/** The gate's thresholds. */
+export interface GateRules {
+  /** Fewest simulation seeds a decision needs (default 5). */
+  minSeeds: number;
+  /** How much worse by DR, in reward per decision, a new champion may be (default GATE_DR_MARGIN). */
+  drMargin: number;
+}
+
+/** Default non-inferiority margin of the off-policy check: 0.01 reward per decision. */
+export const GATE_DR_MARGIN = 0.01;
+
+/** Default rules. */
+export const GATE_RULES: GateRules = { minSeeds: 5, drMargin: GATE_DR_MARGIN };
 
 /** One check and how it went. */
 export interface GateCheck {
@@ -50,47 +82,58 @@ export interface GateDecision {
 const f4 = (x: number): string => x.toFixed(4);
 
 /** Applies the rules for a move to `to`. Throws `invalid_input` when the simulation has too few seeds to decide. */
-export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, minSeeds = 5): GateDecision {
+export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: Partial<GateRules> = {}): GateDecision {
+  const { minSeeds, drMargin } = { ...GATE_RULES, ...rules };
   const checks: GateCheck[] = [];
   const figures: Record<string, number> = {};
+  const simDiff = (): Interval & { seeds: number } => {
+    if (e.simDiff === null) throw invalidInput(`the gate has no simulation comparison against ${e.baseline}`);
+    if (e.simDiff.seeds < minSeeds) {
+      throw invalidInput(`the gate cannot decide: the simulation has ${e.simDiff.seeds} seeds, at least ${minSeeds} are needed`, {
+        hint: `run the comparison with --reps ${minSeeds} or more`,
+      });
+    }
+    figures['sim_diff'] = e.simDiff.value;
+    figures['sim_diff_ci_low'] = e.simDiff.ci95[0];
+    figures['sim_diff_ci_high'] = e.simDiff.ci95[1];
+    figures['sim_seeds'] = e.simDiff.seeds;
+    return e.simDiff;
+  };
+  const simText = (d: Interval & { seeds: number }): string => `reward difference ${f4(d.value)} [${f4(d.ci95[0])}, ${f4(d.ci95[1])}] over ${d.seeds} seeds`;
   if (to === 'shadow') {
-    checks.push({ name: 'sim run on record', passed: e.hasSimRun, detail: e.hasSimRun ? 'found' : 'no simulation including this version' });
     checks.push({ name: 'off-policy metrics on record', passed: e.hasOpe, detail: e.hasOpe ? 'found' : 'no DR estimate logged for this version' });
+    const d = simDiff();
+    checks.push({
+      name: `does not lose to ${e.baseline} in simulation`,
+      passed: d.ci95[1] >= 0,
+      detail: `${simText(d)}; upper bound must be ≥ 0`,
+    });
   } else {
     checks.push({ name: 'has been shadow', passed: e.wasShadow, detail: e.wasShadow ? 'yes' : 'promote it to shadow first' });
-    if (!e.wasShadow) {
-      // The comparisons cannot rescue a version that skipped shadow; they are not run.
-    } else if (e.champion === null) {
-      checks.push({ name: 'beats the champion', passed: true, detail: 'no champion yet' });
-    } else {
-      if (e.simDiff === null) throw invalidInput('the gate has no simulation comparison against the champion');
-      if (e.simDiff.seeds < minSeeds) {
-        throw invalidInput(`the gate cannot decide: the simulation has ${e.simDiff.seeds} seeds, at least ${minSeeds} are needed`, {
-          hint: `run the comparison with --reps ${minSeeds} or more`,
-        });
-      }
-      figures['sim_diff'] = e.simDiff.value;
-      figures['sim_diff_ci_low'] = e.simDiff.ci95[0];
-      figures['sim_diff_ci_high'] = e.simDiff.ci95[1];
-      figures['sim_seeds'] = e.simDiff.seeds;
-      const simOk = e.simDiff.ci95[0] > 0;
-      checks.push({
-        name: 'beats the champion in simulation',
-        passed: simOk,
-        detail: `reward difference ${f4(e.simDiff.value)} [${f4(e.simDiff.ci95[0])}, ${f4(e.simDiff.ci95[1])}] over ${e.simDiff.seeds} seeds; lower bound must be > 0`,
-      });
+    // The comparisons cannot rescue a version that skipped shadow; they are not run.
+    if (e.wasShadow) {
+      const d = simDiff();
+      checks.push({ name: `beats ${e.baseline} in simulation`, passed: d.ci95[0] > 0, detail: `${simText(d)}; lower bound must be > 0` });
+      figures['ope_dr_margin'] = drMargin;
       if (e.opeDiff === null) {
-        checks.push({ name: 'not worse off-policy', passed: false, detail: 'no DR comparison against the champion' });
+        checks.push({ name: `not worse than ${e.baseline} off-policy`, passed: false, detail: `no DR comparison against ${e.baseline}` });
       } else {
         figures['ope_dr_diff'] = e.opeDiff.value;
         figures['ope_dr_diff_ci_low'] = e.opeDiff.ci95[0];
         figures['ope_dr_diff_ci_high'] = e.opeDiff.ci95[1];
+        figures['ope_rows'] = e.opeDiff.rows;
         checks.push({
-          name: 'not worse off-policy',
-          passed: e.opeDiff.ci95[1] >= 0,
-          detail: `DR difference ${f4(e.opeDiff.value)} [${f4(e.opeDiff.ci95[0])}, ${f4(e.opeDiff.ci95[1])}]; upper bound must be ≥ 0`,
+          name: `not worse than ${e.baseline} off-policy`,
+          passed: e.opeDiff.ci95[0] >= -drMargin,
+          detail: `DR difference ${f4(e.opeDiff.value)} [${f4(e.opeDiff.ci95[0])}, ${f4(e.opeDiff.ci95[1])}] on ${e.opeDiff.data}; lower bound must be ≥ −${drMargin} (the margin)`,
         });
       }
+      const flagged = e.flaggedSegments;
+      checks.push({
+        name: 'no segment flagged for review',
+        passed: flagged.length === 0,
+        detail: flagged.length === 0 ? 'none flagged by the training run' : `the training run flagged ${flagged.join(', ')} (review before promotion, then --force --reason)`,
+      });
     }
   }
   return { to, passed: checks.every((c) => c.passed), checks, figures };

@@ -10,7 +10,7 @@ import type { RolloutEntry } from '../registry/model-card.js';
 import { refreshModelCard } from '../registry/model-cards.js';
 import { appendRollout, readRollout } from '../registry/rollout-history.js';
 import type { Store } from '../registry/store.js';
-import { evaluateGate, type GateDecision, type GateEvidence } from './gate.js';
+import { evaluateGate, type GateDecision, type GateEvidence, type GateQuestion, type GateRules } from './gate.js';
 
 /** The aliases of the rollout. */
 export const ALIASES = { candidate: 'candidate', shadow: 'shadow', champion: 'champion', previous: 'previous-champion' } as const;
@@ -22,6 +22,8 @@ export interface PromoteRequest {
   to: 'shadow' | 'champion';
   reason?: string;
   force?: boolean;
+  /** The gate's thresholds, where they differ from GATE_RULES (recorded with the decision's figures). */
+  rules?: Partial<GateRules>;
 }
 
 /** What a promotion did. */
@@ -42,7 +44,7 @@ export interface PromoteContext {
   tmpDir?: string;
   now: () => Date;
   /** Gathers the gate's evidence (may run a simulation); called only when the move is allowed to be tried. */
-  evidence: (current: { champion: number | null; wasShadow: boolean }) => Promise<GateEvidence>;
+  evidence: (question: GateQuestion) => Promise<GateEvidence>;
 }
 
 async function currentAlias(store: Store, model: string, alias: string): Promise<number | null> {
@@ -72,7 +74,7 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
   if (req.to === 'shadow' && champion === req.version) throw conflict(`${req.model} v${req.version} is champion; roll back instead of demoting it to shadow`);
   const wasShadow = shadow === req.version || readRollout(registered).some((r) => r.alias === ALIASES.shadow && r.to === req.version);
 
-  const decision = evaluateGate(req.to, await ctx.evidence({ champion, wasShadow }));
+  const decision = evaluateGate(req.to, await ctx.evidence({ to: req.to, champion, wasShadow }), req.rules);
   const forced = req.force === true;
   if (!decision.passed && !forced) {
     const failed = decision.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);

@@ -7,6 +7,8 @@
  * find "a simulation including this version".
  */
 import { invalidUsage } from '../errors.js';
+import { ARM_COUNT } from '../features/arms.js';
+import { egreedyV1 } from '../policies/epsilon-greedy.js';
 import { POLICY_NAMES } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
@@ -15,6 +17,16 @@ import type { EntrantSpec } from '../sim/entrants.js';
 import { simulateParallel, type ReplicationListener } from '../sim/parallel.js';
 import type { SimOptions } from '../sim/scenario.js';
 import type { SimResults } from '../sim/summary.js';
+
+/**
+ * The entrant `uniform`: uniform random over the arms, the baseline of a first champion. It is
+ * ε-greedy with ε = 1, which never exploits what it learns.
+ */
+export const UNIFORM_ENTRANT = 'uniform';
+
+function uniformSpec(): EntrantSpec {
+  return { name: UNIFORM_ENTRANT, policy: 'egreedy-v1', state: egreedyV1.toJSON(egreedyV1.init(ARM_COUNT, { epsilon: 1 })) };
+}
 
 /** Experiment that simulation runs are logged to. */
 export const SIM_EXPERIMENT = 'oo-ml-sim';
@@ -49,12 +61,16 @@ export async function resolveEntrants(store: Store, policies: readonly string[])
   const versions: Record<string, number> = {};
   const models = new Map<string, number[]>();
   for (const p of policies) {
+    if (p === UNIFORM_ENTRANT) {
+      specs.push(uniformSpec());
+      continue;
+    }
     if ((POLICY_NAMES as readonly string[]).includes(p)) {
       specs.push({ name: p, policy: p });
       continue;
     }
     if (parseModelRef(p) === null) {
-      throw invalidUsage(`unknown policy "${p}"`, { hint: `use one of ${POLICY_NAMES.join(', ')} or MODEL@ALIAS (e.g. tip-policy@champion)` });
+      throw invalidUsage(`unknown policy "${p}"`, { hint: `use ${UNIFORM_ENTRANT}, one of ${POLICY_NAMES.join(', ')}, or MODEL@ALIAS (e.g. tip-policy@champion)` });
     }
     const registered = await loadRegisteredPolicy(store, p);
     specs.push({ name: p, policy: registered.state.policy, state: registered.state });

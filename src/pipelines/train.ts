@@ -10,7 +10,8 @@
  * propensities matter. Evaluation uses a time split: the policy fitted on the first 80% of the
  * rows is evaluated (IPS, SNIPS, DM, DR; analytic 95% intervals) on the last 20%, against the
  * logging policy's own value on the same rows; the registered state is then refitted on all rows.
- * Fairness: the DR estimate within each user segment, against the overall DR estimate.
+ * Fairness: the DR estimate within each user segment, against the overall DR estimate and against
+ * where the logging policy left the segment (model-card.ts segmentFlagged).
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -24,14 +25,14 @@ import { ARM_COUNT } from '../features/arms.js';
 import { contractHash, contractSignatures } from '../features/contract.js';
 import { vectorDim, vectorNames } from '../features/vectors.js';
 import { getPolicy } from '../policies/catalog.js';
-import type { Policy } from '../policies/policy.js';
 import { exists } from '../io/atomic.js';
-import { FAIRNESS_THRESHOLD, cardSummary, type Estimate, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
+import { segmentFlagged, cardSummary, type Estimate, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
 import { CARD_ARTIFACT, EVALUATION_ARTIFACT, refreshModelCard } from '../registry/model-cards.js';
 import { HEADLINE_METRICS } from '../registry/model-listing.js';
 import { POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
 import { appendRollout } from '../registry/rollout-history.js';
 import type { Store } from '../registry/store.js';
+import { distributionOn, fitRows } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
 
 /** Experiment that training runs are logged to. */
@@ -65,21 +66,6 @@ export interface TrainOutcome {
   evaluation: VersionEvaluation;
   card: string;
   cardMarkdown: string;
-}
-
-/** Replays rows [from, to) of the logs through the policy. */
-function fit<S>(policy: Policy<S>, state: S, data: TrainingData, x: Float64Array, d: number, from: number, to: number): S {
-  for (let i = from; i < to; i++) policy.update(state, x.subarray(i * d, (i + 1) * d), data.arm[i]!, data.reward[i]!);
-  return state;
-}
-
-/** The policy's action distribution on rows [from, to), row-major. */
-function targetOf<S>(policy: Policy<S>, state: S, x: Float64Array, d: number, from: number, to: number): Float64Array {
-  const out = new Float64Array((to - from) * ARM_COUNT);
-  for (let i = from; i < to; i++) {
-    policy.probabilities(state, x.subarray(i * d, (i + 1) * d), out.subarray((i - from) * ARM_COUNT, (i - from + 1) * ARM_COUNT));
-  }
-  return out;
 }
 
 /** The logged bandit of rows [from, to) (or the listed rows). */
@@ -141,9 +127,9 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
   const x = trainingVectors(data, policy.layout);
 
   // Evaluate a policy fitted on the first rows, on the held-out last rows.
-  const early = fit(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, nTrain);
+  const early = fitRows(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, nTrain);
   const holdRows = Array.from({ length: nHold }, (_, i) => nTrain + i);
-  const target = targetOf(policy, early, x, d, nTrain, data.n);
+  const target = distributionOn(policy, early, x, d, holdRows);
   const report = evaluate(logsOf(data, x, d, holdRows), target, { estimators: ['ips', 'snips', 'dm', 'dr'] });
   const byName = Object.fromEntries(report.estimates.map((e) => [e.estimator, e]));
   const dr = byName['dr']!;
@@ -157,11 +143,15 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
       rows.forEach((r, i) => segTarget.set(target.subarray((r - nTrain) * ARM_COUNT, (r - nTrain + 1) * ARM_COUNT), i * ARM_COUNT));
       const seg = evaluate(logsOf(data, x, d, rows), segTarget, { estimators: ['dr'] }).estimates[0]!;
       const ratio = dr.value === 0 ? 1 : seg.value / dr.value;
-      fairness.push({ segment, rows: rows.length, estimate: toEstimate(seg), ratio, flagged: ratio < FAIRNESS_THRESHOLD });
+      const segLogging = rows.reduce((sum, r) => sum + data.reward[r]!, 0) / rows.length;
+      const loggingRatio = report.loggingPolicy.value === 0 ? 1 : segLogging / report.loggingPolicy.value;
+      const ratioHigh = dr.value === 0 ? 1 : seg.ci95[1] / dr.value;
+      const check = { ratio, ratioHigh, loggingRatio };
+      fairness.push({ segment, rows: rows.length, estimate: toEstimate(seg), ...check, flagged: segmentFlagged(check) });
     }
   }
   // The registered state learns from every row.
-  const state = fit(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, data.n);
+  const state = fitRows(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, data.n);
   const serialized = policy.toJSON(state);
 
   const evaluation: VersionEvaluation = {

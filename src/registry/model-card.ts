@@ -25,6 +25,10 @@ export interface SegmentCheck {
   estimate: Estimate;
   /** Estimate relative to the overall estimate. */
   ratio: number;
+  /** The upper bound of the estimate's interval relative to the overall estimate (absent in runs before it was recorded). */
+  ratioHigh?: number;
+  /** The logging policy's mean reward in the segment relative to its overall mean, on the same rows (absent in runs before it was recorded). */
+  loggingRatio?: number;
   flagged: boolean;
 }
 
@@ -80,6 +84,22 @@ export interface ModelCardData {
 /** The ratio under which a segment is flagged (four-fifths rule). */
 export const FAIRNESS_THRESHOLD = 0.8;
 
+/**
+ * Whether a segment is flagged for review: its estimated reward under the policy is below
+ * FAIRNESS_THRESHOLD of the overall estimate, and even the upper bound of its 95% interval is
+ * below FAIRNESS_THRESHOLD of the standing the logging policy gave it on the same rows (the
+ * four-fifths rule applied to what the policy changes, with the segment's noise accounted for).
+ * A segment that is behind under any policy (users at risk of churning engage less whatever they
+ * are shown) is not the policy's doing, and a small segment's wide interval is not evidence; a
+ * flag blocks promotion to champion (experiments/gate.ts), so it must be both. Runs recorded
+ * before the bound and the logging ratio keep the plain four-fifths rule.
+ */
+export function segmentFlagged(check: Pick<SegmentCheck, 'ratio' | 'ratioHigh' | 'loggingRatio'>): boolean {
+  if (check.ratio >= FAIRNESS_THRESHOLD) return false;
+  if (check.ratioHigh === undefined || check.loggingRatio === undefined) return true;
+  return check.ratioHigh < FAIRNESS_THRESHOLD * check.loggingRatio;
+}
+
 const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : String(x));
 const est = (e: Estimate): string => `${fmt(e.value)} [${fmt(e.ci95[0])}, ${fmt(e.ci95[1])}]`;
 const cell = (s: string): string => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -114,17 +134,18 @@ function versionSection(v: CardVersion): string[] {
   if (e.fairness.length > 0) {
     const flagged = e.fairness.filter((f) => f.flagged);
     lines.push(
-      `**Fairness by segment** (estimated reward relative to overall; flagged below ${FAIRNESS_THRESHOLD * 100}%):`,
+      `**Fairness by segment** (estimated reward relative to overall, and the logging policy's on the same rows; flagged below ${FAIRNESS_THRESHOLD * 100}% of overall, with the interval's upper bound below ${FAIRNESS_THRESHOLD * 100}% of the logging policy's ratio):`,
       '',
-      '| segment | rows | estimate [95% CI] | ratio | check |',
-      '|---|---:|---|---:|---|',
+      '| segment | rows | estimate [95% CI] | ratio | logging ratio | check |',
+      '|---|---:|---|---:|---:|---|',
       ...e.fairness.map(
-        (f) => `| ${cell(f.segment)} | ${f.rows} | ${est(f.estimate)} | ${f.ratio.toFixed(2)} | ${f.flagged ? '⚠ below threshold' : 'ok'} |`,
+        (f) =>
+          `| ${cell(f.segment)} | ${f.rows} | ${est(f.estimate)} | ${f.ratio.toFixed(2)} | ${f.loggingRatio === undefined ? '–' : f.loggingRatio.toFixed(2)} | ${f.flagged ? '⚠ left behind' : 'ok'} |`,
       ),
       '',
       flagged.length === 0
-        ? 'No segment falls below the threshold.'
-        : `Flagged: ${flagged.map((f) => f.segment).join(', ')}. Review before promotion.`,
+        ? 'No segment is left behind.'
+        : `Flagged: ${flagged.map((f) => f.segment).join(', ')}. Review before promotion: the gate refuses a champion with a flagged segment unless forced with a reason.`,
       '',
     );
   }

@@ -1,40 +1,61 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateGate, type GateEvidence } from '../../src/experiments/gate.js';
+import { evaluateGate, GATE_DR_MARGIN, type GateEvidence } from '../../src/experiments/gate.js';
 
 const base: GateEvidence = {
   champion: 1,
+  baseline: 'champion v1',
   wasShadow: true,
-  hasSimRun: true,
   hasOpe: true,
   simDiff: { value: 0.02, ci95: [0.005, 0.035], seeds: 5 },
-  opeDiff: { value: 0.01, ci95: [-0.01, 0.03] },
+  opeDiff: { value: 0.01, ci95: [-0.005, 0.03], rows: 400, data: '400 rows neither version learned from' },
+  flaggedSegments: [],
 };
+const firstChampion: GateEvidence = { ...base, champion: null, baseline: 'uniform random' };
 
 describe('promotion gate', () => {
-  it('lets a shadow that beats the champion in sim and is not worse off-policy become champion', () => {
+  it('lets a shadow that beats the baseline in sim, is not worse off-policy beyond the margin, and flags no segment become champion', () => {
     const d = evaluateGate('champion', base);
     expect(d.passed).toBe(true);
-    expect(d.figures).toMatchObject({ sim_diff_ci_low: 0.005, sim_seeds: 5, ope_dr_diff_ci_high: 0.03 });
+    expect(d.figures).toMatchObject({ sim_diff_ci_low: 0.005, sim_seeds: 5, ope_dr_diff_ci_low: -0.005, ope_dr_margin: GATE_DR_MARGIN, ope_rows: 400 });
+    expect(d.checks.map((c) => c.name)).toEqual(['has been shadow', 'beats champion v1 in simulation', 'not worse than champion v1 off-policy', 'no segment flagged for review']);
   });
 
-  it('refuses when the sim interval touches 0, when DR says worse, or when it was never shadow', () => {
+  it('refuses when the sim interval touches 0, when DR may be worse by more than the margin, or when it was never shadow', () => {
     expect(evaluateGate('champion', { ...base, simDiff: { value: 0.01, ci95: [-0.001, 0.02], seeds: 8 } }).passed).toBe(false);
-    const worse = evaluateGate('champion', { ...base, opeDiff: { value: -0.05, ci95: [-0.08, -0.02] } });
-    expect(worse.passed).toBe(false);
-    expect(worse.checks.find((c) => !c.passed)!.name).toBe('not worse off-policy');
-    expect(evaluateGate('champion', { ...base, wasShadow: false }).checks[0]).toMatchObject({ passed: false, detail: 'promote it to shadow first' });
+    // Not significantly worse, but the data cannot rule out a loss beyond the margin: refused.
+    const unsure = evaluateGate('champion', { ...base, opeDiff: { ...base.opeDiff!, value: 0.001, ci95: [-0.02, 0.022] } });
+    expect(unsure.passed).toBe(false);
+    expect(unsure.checks.find((c) => !c.passed)).toMatchObject({ name: 'not worse than champion v1 off-policy', detail: expect.stringContaining('≥ −0.01 (the margin)') });
+    // A wider margin, stated, admits it.
+    expect(evaluateGate('champion', { ...base, opeDiff: { ...base.opeDiff!, ci95: [-0.02, 0.022] } }, { drMargin: 0.025 }).passed).toBe(true);
+    expect(evaluateGate('champion', { ...base, wasShadow: false }).checks).toEqual([{ name: 'has been shadow', passed: false, detail: 'promote it to shadow first' }]);
     expect(evaluateGate('champion', { ...base, opeDiff: null }).passed).toBe(false);
+  });
+
+  it('refuses a champion whose training run flagged a segment for review', () => {
+    const d = evaluateGate('champion', { ...base, flaggedSegments: ['night-owls'] });
+    expect(d.passed).toBe(false);
+    expect(d.checks.filter((c) => !c.passed)).toEqual([{ name: 'no segment flagged for review', passed: false, detail: expect.stringContaining('flagged night-owls') }]);
   });
 
   it('cannot decide with too few seeds', () => {
     expect(() => evaluateGate('champion', { ...base, simDiff: { ...base.simDiff!, seeds: 3 } })).toThrow(/cannot decide.*3 seeds, at least 5/);
+    expect(() => evaluateGate('shadow', { ...base, simDiff: { ...base.simDiff!, seeds: 4 } }, { minSeeds: 6 })).toThrow(/4 seeds, at least 6/);
   });
 
-  it('passes the first champion on its own evidence and requires records for shadow', () => {
-    expect(evaluateGate('champion', { ...base, champion: null, simDiff: null, opeDiff: null }).passed).toBe(true);
-    expect(evaluateGate('shadow', base).passed).toBe(true);
-    const bare = evaluateGate('shadow', { ...base, hasSimRun: false, hasOpe: false });
-    expect(bare.passed).toBe(false);
-    expect(bare.checks.map((c) => c.passed)).toEqual([false, false]);
+  it('holds a first champion to the same bar against uniform random: no pass on its own evidence', () => {
+    const chance = evaluateGate('champion', { ...firstChampion, simDiff: { value: 0.0004, ci95: [-0.003, 0.004], seeds: 5 } });
+    expect(chance.passed).toBe(false);
+    expect(chance.checks.find((c) => !c.passed)!.name).toBe('beats uniform random in simulation');
+    expect(evaluateGate('champion', firstChampion).passed).toBe(true);
+  });
+
+  it('admits a shadow that does not lose in simulation and has off-policy metrics; refuses one that loses', () => {
+    expect(evaluateGate('shadow', { ...base, simDiff: { value: 0, ci95: [-0.01, 0.01], seeds: 5 } }).passed).toBe(true);
+    const loses = evaluateGate('shadow', { ...firstChampion, simDiff: { value: -0.03, ci95: [-0.05, -0.01], seeds: 5 } });
+    expect(loses.passed).toBe(false);
+    expect(loses.checks.find((c) => !c.passed)).toMatchObject({ name: 'does not lose to uniform random in simulation' });
+    const noOpe = evaluateGate('shadow', { ...base, hasOpe: false });
+    expect(noOpe.checks.map((c) => c.passed)).toEqual([false, true]);
   });
 });

@@ -6,11 +6,12 @@ import { createFileStore } from '../../src/registry/file-store.js';
 import { readRollout } from '../../src/registry/rollout-history.js';
 import { tempHome } from '../helpers/temp-home.js';
 
-const good: Omit<GateEvidence, 'champion' | 'wasShadow'> = {
-  hasSimRun: true,
+type Given = Omit<GateEvidence, 'champion' | 'wasShadow' | 'baseline'>;
+const good: Given = {
   hasOpe: true,
   simDiff: { value: 0.02, ci95: [0.01, 0.03], seeds: 5 },
-  opeDiff: { value: 0.0, ci95: [-0.01, 0.01] },
+  opeDiff: { value: 0.0, ci95: [-0.005, 0.005], rows: 300, data: 'the last 300 rows' },
+  flaggedSegments: [],
 };
 
 async function setup(versions = 3) {
@@ -19,13 +20,17 @@ async function setup(versions = 3) {
   await store.createRegisteredModel('tip-policy');
   for (let i = 0; i < versions; i++) await store.createModelVersion('tip-policy', `src-${i}`, '');
   let t = Date.parse('2026-02-01T00:00:00Z');
-  const ctx = (evidence: Omit<GateEvidence, 'champion' | 'wasShadow'> = good): PromoteContext => ({
+  const asked: string[] = [];
+  const ctx = (evidence: Given = good): PromoteContext => ({
     store,
     cardsDir: h.modelCards,
     now: () => new Date((t += 60_000)),
-    evidence: async (current) => ({ ...current, ...evidence }),
+    evidence: async ({ to, champion, wasShadow }) => {
+      asked.push(`${to}:${champion}:${wasShadow}`);
+      return { champion, wasShadow, baseline: champion === null ? 'uniform random' : `champion v${champion}`, ...evidence };
+    },
   });
-  return { h, store, ctx };
+  return { h, store, ctx, asked };
 }
 
 describe('promotion and rollback', () => {
@@ -66,13 +71,39 @@ describe('promotion and rollback', () => {
     const losing = { ...good, simDiff: { value: -0.01, ci95: [-0.02, 0.0] as [number, number], seeds: 6 } };
     await expect(promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion' })).rejects.toMatchObject({
       code: 'conflict',
-      message: expect.stringContaining('beats the champion in simulation'),
+      message: expect.stringContaining('beats champion v1 in simulation'),
     });
     expect(await store.getRegisteredModel('tip-policy')).toEqual(before);
     await expect(promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion', force: true })).rejects.toMatchObject({ code: 'invalid_usage' });
     const forced = await promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion', force: true, reason: 'incident fix' });
     expect(forced.forced).toBe(true);
     expect((await store.getModelVersion('tip-policy', 2)).tags['oo-ml.gate.champion.forced']).toBe('true');
+  });
+
+  it('holds a first champion to beating uniform random, and asks the evidence what it decides', async () => {
+    const { store, ctx, asked } = await setup();
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
+    const chance = { ...good, simDiff: { value: 0.001, ci95: [-0.004, 0.006] as [number, number], seeds: 5 } };
+    await expect(promoteVersion(ctx(chance), { model: 'tip-policy', version: 1, to: 'champion' })).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining('beats uniform random in simulation: reward difference 0.0010 [-0.0040, 0.0060]'),
+    });
+    expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ shadow: 1 });
+    expect(asked).toEqual(['shadow:null:false', 'champion:null:true']);
+  });
+
+  it('refuses a champion whose training run flagged a segment, until forced with a reason (recorded)', async () => {
+    const { store, ctx } = await setup();
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
+    const flagged = { ...good, flaggedSegments: ['night-owls'] };
+    await expect(promoteVersion(ctx(flagged), { model: 'tip-policy', version: 1, to: 'champion' })).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining('no segment flagged for review: the training run flagged night-owls'),
+    });
+    const forced = await promoteVersion(ctx(flagged), { model: 'tip-policy', version: 1, to: 'champion', force: true, reason: 'night-owls reviewed: small segment, acceptable' });
+    expect(forced).toMatchObject({ forced: true, aliases: { champion: 1 } });
+    const history = readRollout(await store.getRegisteredModel('tip-policy'));
+    expect(history.at(-2)).toMatchObject({ alias: 'champion', to: 1, forced: true, reason: 'night-owls reviewed: small segment, acceptable' });
   });
 
   it('names the bad input: unknown version, already champion, too few seeds, nothing to roll back', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cardSummary, renderModelCard, type ModelCardData, type VersionEvaluation } from '../../src/registry/model-card.js';
+import { cardSummary, renderModelCard, segmentFlagged, type ModelCardData, type VersionEvaluation } from '../../src/registry/model-card.js';
 import { refreshModelCard } from '../../src/registry/model-cards.js';
 import { appendRollout, readRollout } from '../../src/registry/rollout-history.js';
 import { createFileStore } from '../../src/registry/file-store.js';
@@ -20,8 +20,9 @@ const evaluation: VersionEvaluation = {
   metrics: { ips: { value: 0.4, ci95: [0.35, 0.45] }, dr: { value: 0.41, ci95: [0.37, 0.45] } },
   loggingValue: { value: 0.3, ci95: [0.28, 0.32] },
   fairness: [
-    { segment: 'night_owl', rows: 50, estimate: { value: 0.42, ci95: [0.3, 0.5] }, ratio: 1.02, flagged: false },
-    { segment: 'churn_risk', rows: 40, estimate: { value: 0.2, ci95: [0.1, 0.3] }, ratio: 0.49, flagged: true },
+    { segment: 'night_owl', rows: 50, estimate: { value: 0.42, ci95: [0.3, 0.5] }, ratio: 1.02, loggingRatio: 0.97, flagged: false },
+    { segment: 'churn_risk', rows: 40, estimate: { value: 0.2, ci95: [0.1, 0.3] }, ratio: 0.49, loggingRatio: 0.7, flagged: true },
+    { segment: 'new_user', rows: 30, estimate: { value: 0.25, ci95: [0.1, 0.4] }, ratio: 0.61, flagged: false },
   ],
   notes: [],
 };
@@ -42,11 +43,26 @@ describe('model card', () => {
     expect(md).toContain('1000 logged decisions');
     expect(md).toContain('| dr | 0.4100 [0.3700, 0.4500] |');
     expect(md).toContain('| logging policy (on-policy) | 0.3000 [0.2800, 0.3200] |');
-    expect(md).toContain('| churn_risk | 40 | 0.2000 [0.1000, 0.3000] | 0.49 | ⚠ below threshold |');
-    expect(md).toContain('Flagged: churn_risk.');
+    expect(md).toContain('| churn_risk | 40 | 0.2000 [0.1000, 0.3000] | 0.49 | 0.70 | ⚠ left behind |');
+    // A run from before the logging ratio was recorded shows a dash.
+    expect(md).toContain('| new_user | 30 | 0.2500 [0.1000, 0.4000] | 0.61 | – | ok |');
+    expect(md).toContain('Flagged: churn_risk. Review before promotion: the gate refuses a champion with a flagged segment unless forced with a reason.');
     expect(md).toMatch(/\| 2026-02-02T00:00:00.000Z \| candidate \| – \| v1 \| trained \| dr=0.4100 \|/);
     expect(md).toContain('## Limitations');
     expect(renderModelCard(data)).toBe(md);
+  });
+
+  it('flags a segment only when even its upper bound is left below four fifths of where the logging policy left it', () => {
+    expect(segmentFlagged({ ratio: 0.49, ratioHigh: 0.55, loggingRatio: 0.7 })).toBe(true);
+    // A wide interval (a small segment) is not evidence.
+    expect(segmentFlagged({ ratio: 0.49, ratioHigh: 0.95, loggingRatio: 0.7 })).toBe(false);
+    // Behind under the logging policy too, and not pushed further behind by a fifth: not the policy's doing.
+    expect(segmentFlagged({ ratio: 0.49, ratioHigh: 0.55, loggingRatio: 0.49 })).toBe(false);
+    // At par with the overall estimate: not behind, whatever the logging policy gave it.
+    expect(segmentFlagged({ ratio: 0.85, ratioHigh: 0.9, loggingRatio: 1.5 })).toBe(false);
+    // Runs without the bound or the logging ratio keep the four-fifths rule alone.
+    expect(segmentFlagged({ ratio: 0.79 })).toBe(true);
+    expect(segmentFlagged({ ratio: 0.81 })).toBe(false);
   });
 
   it('cuts the registry description at a line boundary within 5000 characters', () => {

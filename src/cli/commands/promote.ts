@@ -1,8 +1,8 @@
 /** `oo-ml promote MODEL VERSION --to shadow|champion` and `oo-ml rollback MODEL`. */
 import type { Command } from 'commander';
-import type { GateDecision } from '../../experiments/gate.js';
+import { GATE_DR_MARGIN, type GateDecision } from '../../experiments/gate.js';
 import { invalidUsage } from '../../errors.js';
-import { parseIntFlag } from '../flags.js';
+import { parseIntFlag, parseNumberFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues } from '../format.js';
 
@@ -10,6 +10,7 @@ interface PromoteFlags {
   to: string;
   reason?: string;
   force?: boolean;
+  drMargin: string;
 }
 
 /** The gate's checks as lines. */
@@ -27,11 +28,13 @@ export function registerPromote(program: Command): void {
       .argument('<version>', 'version number')
       .requiredOption('--to <alias>', 'shadow or champion')
       .option('--reason <text>', 'why (recorded in the model card)')
-      .option('--force', 'override a failing gate (needs --reason; recorded as forced)'),
+      .option('--force', 'override a failing gate (needs --reason; recorded as forced)')
+      .option('--dr-margin <x>', 'how much worse by DR (reward per decision) a new champion may be: the lower bound of the 95% interval of the paired DR difference must be ≥ −x (recorded)', String(GATE_DR_MARGIN)),
     async (ctx, flags, args) => {
       const [model, rawVersion] = args as [string, string];
       const version = parseIntFlag('VERSION', rawVersion, 1);
       if (flags.to !== 'shadow' && flags.to !== 'champion') throw invalidUsage(`--to must be shadow or champion, got "${flags.to}"`);
+      const drMargin = parseNumberFlag('--dr-margin', flags.drMargin, 0, 1);
       const [{ createStore }, { gatherEvidence }, { promoteVersion }] = await Promise.all([
         import('../../registry/create-store.js'),
         import('../../experiments/evidence.js'),
@@ -47,7 +50,7 @@ export function registerPromote(program: Command): void {
           now: ctx.now,
           evidence: gatherEvidence(store, model, version, { trainingSet: p.trainingSet, now: ctx.now }),
         },
-        { model, version, to: flags.to, ...(flags.reason === undefined ? {} : { reason: flags.reason }), force: flags.force === true },
+        { model, version, to: flags.to, ...(flags.reason === undefined ? {} : { reason: flags.reason }), force: flags.force === true, rules: { drMargin } },
       );
       ctx.print(
         [

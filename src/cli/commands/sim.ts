@@ -52,7 +52,7 @@ export function registerSim(program: Command): void {
     program
       .command('sim')
       .description('simulate policies against the personas and log the comparison to MLflow')
-      .requiredOption('--policies <list>', 'comma-separated policy names and/or MODEL@ALIAS; the first is the baseline')
+      .requiredOption('--policies <list>', 'comma-separated: uniform (random), built-in policy names, MODEL@ALIAS or MODEL@vN; the first is the baseline')
       .requiredOption('--users <n>', 'simulated users')
       .requiredOption('--rounds <n>', 'simulated hours')
       .requiredOption('--reps <k>', 'replications (seeds)')
