@@ -33,6 +33,10 @@ export interface WeightDiagnostics {
   meanWeight: number;
   /** Share of rows where the target puts zero mass on the logged arm (those rows get w = 0). */
   zeroMassShare: number;
+  /** Support: the share of logged rows the target can use (positive mass on the logged arm), 1 − zeroMassShare. */
+  support: number;
+  /** The smallest logged propensity (how far the logging policy explored: 1/max weight it can give a uniform target is K·this). */
+  minLoggedPropensity: number;
   /** Arms never logged (no row with positive propensity). */
   unloggedArms: number[];
   /** Target mass on never-logged arms, averaged over rows: what importance weighting cannot see. */

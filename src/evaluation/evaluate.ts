@@ -107,7 +107,7 @@ export function evaluate(logs: LoggedBandit, target: Float64Array, options: Eval
     }
   }
 
-  const diagnostics = weightDiagnostics(sums, summary.unloggedArms);
+  const diagnostics = weightDiagnostics(sums, summary.unloggedArms, summary.minPropensity);
   const ctx: EstimatorContext = {
     diagnostics,
     modelNotes: model?.notes ?? [],
@@ -141,7 +141,7 @@ export function evaluate(logs: LoggedBandit, target: Float64Array, options: Eval
     n,
     k,
     estimates,
-    loggingPolicy: loggingPolicyEstimate(sums.reward, sums.n, summary.unloggedArms),
+    loggingPolicy: loggingPolicyEstimate(sums.reward, sums.n, summary.unloggedArms, summary.minPropensity),
     diagnostics,
     rewardModel: model?.info ?? null,
   };

@@ -31,6 +31,8 @@ export interface LogsSummary {
   armRows: Float64Array;
   /** Arms with no logged row: the logs say nothing about their rewards. */
   unloggedArms: number[];
+  /** The smallest logged propensity: how far the logging policy explored. */
+  minPropensity: number;
 }
 
 const isCount = (v: number): boolean => Number.isSafeInteger(v) && v >= 0;
@@ -68,16 +70,18 @@ export function checkLogs(logs: LoggedBandit): LogsSummary {
   checkLogsShape(logs);
   const { n, k, arm, reward, propensity } = logs;
   const armRows = new Float64Array(k);
+  let minPropensity = 1;
   for (let i = 0; i < n; i++) {
     const a = arm[i]!;
     const p = propensity[i]!;
     // `!(p > 0 && p <= 1)` is also true for NaN, which is how a missing propensity arrives.
     if (a < 0 || a >= k || !(p > 0 && p <= 1) || !Number.isFinite(reward[i]!)) throw badRow(logs, i);
     armRows[a]! += 1;
+    if (p < minPropensity) minPropensity = p;
   }
   const unloggedArms: number[] = [];
   for (let a = 0; a < k; a++) if (armRows[a] === 0) unloggedArms.push(a);
-  return { armRows, unloggedArms };
+  return { armRows, unloggedArms, minPropensity };
 }
 
 /** The error for row `i`, built off the hot loop. */

@@ -7,7 +7,7 @@ import { checkLogs, type LoggedBandit } from './logged-bandit.js';
 import { termMean, termStdErr, type TermSums } from './ope-sums.js';
 
 /** The on-policy estimate from the reward sums of a pass (weights are all 1 by definition). */
-export function loggingPolicyEstimate(reward: TermSums, n: number, unloggedArms: readonly number[]): Estimate {
+export function loggingPolicyEstimate(reward: TermSums, n: number, unloggedArms: readonly number[], minLoggedPropensity: number): Estimate {
   return analyticEstimate(
     'logging-policy',
     termMean(reward, n),
@@ -18,6 +18,8 @@ export function loggingPolicyEstimate(reward: TermSums, n: number, unloggedArms:
       maxWeight: 1,
       meanWeight: 1,
       zeroMassShare: 0,
+      support: 1,
+      minLoggedPropensity,
       unloggedArms: [...unloggedArms],
       targetMassOnUnloggedArms: 0,
       supportDeficient: false,
@@ -28,7 +30,7 @@ export function loggingPolicyEstimate(reward: TermSums, n: number, unloggedArms:
 
 /** The logging policy's mean reward with its 95% interval, validating the logs first. */
 export function estimateLoggingPolicy(logs: LoggedBandit): Estimate {
-  const { unloggedArms } = checkLogs(logs);
+  const { unloggedArms, minPropensity } = checkLogs(logs);
   const { n, reward } = logs;
   const shift = reward[0]!;
   let sum = 0, s2 = 0;
@@ -38,5 +40,5 @@ export function estimateLoggingPolicy(logs: LoggedBandit): Estimate {
     sum += r;
     s2 += t * t;
   }
-  return loggingPolicyEstimate({ sum, shift, s2 }, n, unloggedArms);
+  return loggingPolicyEstimate({ sum, shift, s2 }, n, unloggedArms, minPropensity);
 }

@@ -7,7 +7,7 @@ import type { WeightDiagnostics } from './estimate.js';
 import type { OpeSums } from './ope-sums.js';
 
 /** Shared diagnostics of the importance weights w = π(a_i|x_i) / p_i. */
-export function weightDiagnostics(s: OpeSums, unloggedArms: readonly number[]): WeightDiagnostics {
+export function weightDiagnostics(s: OpeSums, unloggedArms: readonly number[], minLoggedPropensity: number): WeightDiagnostics {
   const massOnUnlogged = s.unloggedMass / s.n;
   return {
     n: s.n,
@@ -16,6 +16,8 @@ export function weightDiagnostics(s: OpeSums, unloggedArms: readonly number[]): 
     maxWeight: s.maxW,
     meanWeight: s.sumW / s.n,
     zeroMassShare: s.zeroMass / s.n,
+    support: 1 - s.zeroMass / s.n,
+    minLoggedPropensity,
     unloggedArms: [...unloggedArms],
     targetMassOnUnloggedArms: massOnUnlogged,
     supportDeficient: massOnUnlogged > 0,

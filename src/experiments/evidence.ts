@@ -12,6 +12,7 @@ import { pairedDrDifference } from '../evaluation/paired-dr.js';
 import { ARM_COUNT } from '../features/arms.js';
 import { vectorDim } from '../features/vectors.js';
 import { getPolicy } from '../policies/catalog.js';
+import { withExplorationFloor } from '../policies/exploration-floor.js';
 import { distributionOn, fitRows } from '../pipelines/policy-replay.js';
 import { runSimulation, UNIFORM_ENTRANT } from '../pipelines/simulation.js';
 import { HOLDOUT_SHARE } from '../pipelines/train.js';
@@ -59,43 +60,42 @@ async function dataEnd(store: Store, registered: RegisteredPolicy): Promise<numb
 }
 
 /**
- * The target distributions of the compared versions on rows none of them learned from, and
- * what those rows are. Rows logged after every compared version's training data, when there
- * are at least MIN_LATER_ROWS of them, are used with the registered states as they are.
- * Otherwise (the usual case right after training on the whole set) each version's policy is
- * refitted with its parameters on the first rows and compared on the held-out last HOLDOUT_SHARE,
- * as `oo-ml train` evaluates: the comparison is then of the two training procedures.
- * `null` in `versions` stands for uniform random.
+ * The target distributions of the compared versions (each with its exploration floor) on rows
+ * none of them learned from, and what those rows are. Rows logged after every compared
+ * version's training data, when there are at least MIN_LATER_ROWS of them, are used with the
+ * registered states as they are. Otherwise (the usual case right after training on the whole
+ * set) each version's policy is refitted with its parameters on the first rows and compared on
+ * the held-out last HOLDOUT_SHARE, as `oo-ml train` evaluates: the comparison is then of the two
+ * training procedures. `null` in `versions` stands for uniform random. Rows are in time order,
+ * so both choices are a final span [from, n).
  */
 async function heldOutRows(
   store: Store,
   data: TrainingData,
   versions: readonly (RegisteredPolicy | null)[],
-): Promise<{ rows: number[]; targets: Float64Array[]; data: string }> {
+): Promise<{ from: number; targets: Float64Array[]; data: string }> {
   const ends = await Promise.all(versions.map((v) => (v === null ? Promise.resolve(-Infinity) : dataEnd(store, v))));
   const cutoff = ends.some((e) => e === null) ? null : Math.max(...(ends as number[]));
-  const later: number[] = [];
-  if (cutoff !== null) for (let i = 0; i < data.n; i++) if (data.ts[i]! > cutoff) later.push(i);
-  const uniform = (rows: readonly number[]): Float64Array => new Float64Array(rows.length * ARM_COUNT).fill(1 / ARM_COUNT);
-  if (later.length >= MIN_LATER_ROWS) {
-    const targets = versions.map((v) => {
-      if (v === null) return uniform(later);
-      const policy = getPolicy(v.state.policy);
-      return distributionOn(policy, policy.fromJSON(v.state), trainingVectors(data, policy.layout), vectorDim(policy.layout), later);
-    });
-    return { rows: later, targets, data: `${later.length} rows logged after ${new Date(cutoff!).toISOString()}, which no compared version learned from` };
-  }
-  const from = data.n - Math.floor(data.n * HOLDOUT_SHARE);
-  const rows = Array.from({ length: data.n - from }, (_, i) => from + i);
+  let later = data.n;
+  if (cutoff !== null) while (later > 0 && data.ts[later - 1]! > cutoff) later--;
+  const useLater = data.n - later >= MIN_LATER_ROWS;
+  const from = useLater ? later : data.n - Math.floor(data.n * HOLDOUT_SHARE);
   const targets = versions.map((v) => {
-    if (v === null) return uniform(rows);
-    const policy = getPolicy(v.state.policy);
+    if (v === null) return new Float64Array((data.n - from) * ARM_COUNT).fill(1 / ARM_COUNT);
+    const policy = withExplorationFloor(getPolicy(v.state.policy), v.explorationFloor, ARM_COUNT);
     const x = trainingVectors(data, policy.layout);
     const d = vectorDim(policy.layout);
-    const state = fitRows(policy, policy.init(ARM_COUNT, v.state.params), data, x, d, 0, from);
-    return distributionOn(policy, state, x, d, rows);
+    const state = useLater ? policy.fromJSON(v.state) : fitRows(policy, policy.init(ARM_COUNT, v.state.params), data, x, d, 0, from);
+    return distributionOn(policy, state, x, d, from, data.n);
   });
-  return { rows, targets, data: `the last ${rows.length} rows of the training set, each version refitted with its parameters on the ${from} rows before them` };
+  const rows = data.n - from;
+  return {
+    from,
+    targets,
+    data: useLater
+      ? `${rows} rows logged after ${new Date(cutoff!).toISOString()}, which no compared version learned from`
+      : `the last ${rows} rows of the training set, each version refitted with its parameters on the ${from} rows before them`,
+  };
 }
 
 /** Builds the evidence callback of `promoteVersion`. */
@@ -129,16 +129,18 @@ export function gatherEvidence(
     const data = await loadTrainingSet(opts.trainingSet);
     const championPolicy = champion === null ? null : await loadRegisteredPolicy(store, baselineRef);
     const held = await heldOutRows(store, data, [candidate, championPolicy]);
-    const x2 = trainingVectors(data, 'v2');
     const d2 = vectorDim('v2');
-    const n = held.rows.length;
-    const logs = { n, k: ARM_COUNT, arm: new Int32Array(n), reward: new Float64Array(n), propensity: new Float64Array(n), x: new Float64Array(n * d2), d: d2 };
-    held.rows.forEach((r, i) => {
-      logs.arm[i] = data.arm[r]!;
-      logs.reward[i] = data.reward[r]!;
-      logs.propensity[i] = data.propensity[r]!;
-      logs.x.set(x2.subarray(r * d2, (r + 1) * d2), i * d2);
-    });
+    const { from } = held;
+    const n = data.n - from;
+    const logs = {
+      n,
+      k: ARM_COUNT,
+      arm: data.arm.subarray(from),
+      reward: data.reward.subarray(from),
+      propensity: data.propensity.subarray(from),
+      x: trainingVectors(data, 'v2').subarray(from * d2),
+      d: d2,
+    };
     const ope = pairedDrDifference(logs, held.targets[0]!, held.targets[1]!);
     return { ...base, simDiff, opeDiff: { value: ope.value, ci95: ope.ci95, rows: n, data: held.data } };
   };

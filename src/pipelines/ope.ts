@@ -24,10 +24,12 @@ import { vectorDim } from '../features/vectors.js';
 import { exists } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
 import { getPolicy } from '../policies/catalog.js';
-import { POLICY_NAMES, type Policy } from '../policies/policy.js';
+import { withExplorationFloor } from '../policies/exploration-floor.js';
+import { POLICY_NAMES } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import { readObdLogs } from './obd-logs.js';
+import { distributionOn, fitRows } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
 import { HOLDOUT_SHARE } from './train.js';
 
@@ -74,14 +76,6 @@ function trainingLogs(data: TrainingData, x: Float64Array | null, d: number, fro
     propensity: data.propensity.slice(from),
     ...(x === null ? {} : { x: x.slice(from * d), d }),
   };
-}
-
-function distributionOf<S>(policy: Policy<S>, state: S, x: Float64Array, d: number, from: number, to: number): Float64Array {
-  const out = new Float64Array((to - from) * ARM_COUNT);
-  for (let i = from; i < to; i++) {
-    policy.probabilities(state, x.subarray(i * d, (i + 1) * d), out.subarray((i - from) * ARM_COUNT, (i - from + 1) * ARM_COUNT));
-  }
-  return out;
 }
 
 /** Reads a per-row action distribution file (one probability column per arm). */
@@ -161,8 +155,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     const d = vectorDim(policy.layout);
     const x = trainingVectors(data, policy.layout);
     const from = data.n - Math.floor(data.n * HOLDOUT_SHARE);
-    const state = policy.init(ARM_COUNT);
-    for (let i = 0; i < from; i++) policy.update(state, x.subarray(i * d, (i + 1) * d), data.arm[i]!, data.reward[i]!);
+    const state = fitRows(policy, policy.init(ARM_COUNT), data, x, d, 0, from);
     notes.push(`${job.policy} was fitted on the first ${from} rows and evaluated on the last ${data.n - from}`);
     const logs = trainingLogs(data, x, d, from);
     return {
@@ -171,7 +164,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
       policy: job.policy,
       rows: logs.n,
       k: ARM_COUNT,
-      report: evaluate(logs, distributionOf(policy, state, x, d, from, data.n), options),
+      report: evaluate(logs, distributionOn(policy, state, x, d, from, data.n), options),
       notes,
     };
   }
@@ -179,11 +172,12 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     throw invalidUsage(`unknown policy "${job.policy}"`, { hint: `use uniform, ${POLICY_NAMES.join(', ')}, MODEL@ALIAS or a distribution file (.parquet/.csv)` });
   }
   const registered = await loadRegisteredPolicy(job.store(), job.policy);
-  const policy = getPolicy(registered.state.policy);
+  const policy = withExplorationFloor(getPolicy(registered.state.policy), registered.explorationFloor, ARM_COUNT);
   const state = policy.fromJSON(registered.state);
   const d = vectorDim(policy.layout);
   const x = trainingVectors(data, policy.layout);
-  notes.push(`${job.policy} is ${registered.version.name} v${registered.version.version} (${registered.state.policy}); rows it was trained on are included`);
+  const floor = registered.explorationFloor === 0 ? 'no exploration floor' : `exploration floor ${registered.explorationFloor}`;
+  notes.push(`${job.policy} is ${registered.version.name} v${registered.version.version} (${registered.state.policy}, ${floor}); rows it was trained on are included`);
   const logs = trainingLogs(data, x, d, 0);
   return {
     logs: job.logs,
@@ -191,7 +185,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     policy: job.policy,
     rows: logs.n,
     k: ARM_COUNT,
-    report: evaluate(logs, distributionOf(policy, state, x, d, 0, data.n), options),
+    report: evaluate(logs, distributionOn(policy, state, x, d, 0, data.n), options),
     notes,
   };
 }

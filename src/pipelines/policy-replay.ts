@@ -13,9 +13,11 @@ export function fitRows<S>(policy: Policy<S>, state: S, data: TrainingData, x: F
   return state;
 }
 
-/** The policy's action distribution on each of `rows`, row-major (rows × ARM_COUNT). */
-export function distributionOn<S>(policy: Policy<S>, state: S, x: Float64Array, d: number, rows: readonly number[]): Float64Array {
-  const out = new Float64Array(rows.length * ARM_COUNT);
-  rows.forEach((r, i) => policy.probabilities(state, x.subarray(r * d, (r + 1) * d), out.subarray(i * ARM_COUNT, (i + 1) * ARM_COUNT)));
+/** The policy's action distribution on rows [from, to), row-major ((to − from) × ARM_COUNT). */
+export function distributionOn<S>(policy: Policy<S>, state: S, x: Float64Array, d: number, from: number, to: number): Float64Array {
+  const out = new Float64Array((to - from) * ARM_COUNT);
+  for (let i = from; i < to; i++) {
+    policy.probabilities(state, x.subarray(i * d, (i + 1) * d), out.subarray((i - from) * ARM_COUNT, (i - from + 1) * ARM_COUNT));
+  }
   return out;
 }

@@ -73,7 +73,7 @@ export async function resolveEntrants(store: Store, policies: readonly string[])
       throw invalidUsage(`unknown policy "${p}"`, { hint: `use ${UNIFORM_ENTRANT}, one of ${POLICY_NAMES.join(', ')}, or MODEL@ALIAS (e.g. tip-policy@champion)` });
     }
     const registered = await loadRegisteredPolicy(store, p);
-    specs.push({ name: p, policy: registered.state.policy, state: registered.state });
+    specs.push({ name: p, policy: registered.state.policy, state: registered.state, explorationFloor: registered.explorationFloor });
     versions[p] = registered.version.version;
     const list = models.get(registered.version.name) ?? [];
     list.push(registered.version.version);

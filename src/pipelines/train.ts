@@ -25,11 +25,12 @@ import { ARM_COUNT } from '../features/arms.js';
 import { contractHash, contractSignatures } from '../features/contract.js';
 import { vectorDim, vectorNames } from '../features/vectors.js';
 import { getPolicy } from '../policies/catalog.js';
+import { checkExplorationFloor, DEFAULT_EXPLORATION_FLOOR, withExplorationFloor } from '../policies/exploration-floor.js';
 import { exists } from '../io/atomic.js';
 import { segmentFlagged, cardSummary, type Estimate, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
 import { CARD_ARTIFACT, EVALUATION_ARTIFACT, refreshModelCard } from '../registry/model-cards.js';
 import { HEADLINE_METRICS } from '../registry/model-listing.js';
-import { POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
+import { EXPLORATION_FLOOR_PARAM, POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
 import { appendRollout } from '../registry/rollout-history.js';
 import type { Store } from '../registry/store.js';
 import { distributionOn, fitRows } from './policy-replay.js';
@@ -50,6 +51,8 @@ export interface TrainJob {
   policy: string;
   model: string;
   params?: Record<string, number>;
+  /** The version's exploration floor (default DEFAULT_EXPLORATION_FLOOR): it is evaluated, and will serve, with it. */
+  explorationFloor?: number;
   store: Store;
   cardsDir: string;
   snapshotsDir: string;
@@ -110,6 +113,9 @@ async function latestSnapshotId(dir: string): Promise<string | null> {
 /** Fits, evaluates, logs, registers and documents one policy. */
 export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
   const policy = getPolicy(job.policy);
+  const explorationFloor = checkExplorationFloor(job.explorationFloor ?? DEFAULT_EXPLORATION_FLOOR);
+  // The distribution the version will serve: what the holdout evaluates.
+  const served = withExplorationFloor(policy, explorationFloor, ARM_COUNT);
   const data = await loadTrainingSet(job.trainingSet);
   if (data.contractHash !== null && data.contractHash !== contractHash()) {
     throw invalidInput(`training set ${job.trainingSet} was built with another feature contract (${data.contractHash.slice(0, 12)})`, {
@@ -129,7 +135,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
   // Evaluate a policy fitted on the first rows, on the held-out last rows.
   const early = fitRows(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, nTrain);
   const holdRows = Array.from({ length: nHold }, (_, i) => nTrain + i);
-  const target = distributionOn(policy, early, x, d, holdRows);
+  const target = distributionOn(served, early, x, d, nTrain, data.n);
   const report = evaluate(logsOf(data, x, d, holdRows), target, { estimators: ['ips', 'snips', 'dm', 'dr'] });
   const byName = Object.fromEntries(report.estimates.map((e) => [e.estimator, e]));
   const dr = byName['dr']!;
@@ -167,6 +173,8 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
     contractHash: contractHash(),
     metrics: Object.fromEntries(report.estimates.map((e) => [e.estimator, toEstimate(e)])),
     loggingValue: toEstimate(report.loggingPolicy),
+    explorationFloor,
+    support: { share: report.diagnostics.support, minLoggedPropensity: report.diagnostics.minLoggedPropensity },
     fairness,
     notes: [
       ...new Set(report.estimates.flatMap((e) => e.notes)),
@@ -202,6 +210,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
         { key: 'k', value: String(ARM_COUNT) },
         { key: 'rows', value: String(data.n) },
         { key: 'holdout_rows', value: String(nHold) },
+        { key: EXPLORATION_FLOOR_PARAM, value: String(explorationFloor) },
         ...Object.entries(serialized.params).map(([k, v]) => ({ key: `policy.${k}`, value: String(v) })),
       ],
       metrics: [
@@ -216,6 +225,8 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
         { key: 'logging/value_ci_high', value: report.loggingPolicy.ci95[1] },
         { key: 'ope/effective_sample_size', value: report.diagnostics.effectiveSampleSize },
         { key: 'ope/max_weight', value: report.diagnostics.maxWeight },
+        { key: 'ope/support', value: report.diagnostics.support },
+        { key: 'ope/min_logged_propensity', value: report.diagnostics.minLoggedPropensity },
         ...fairness.map((f) => ({ key: `fairness/${f.segment.replace(/[^A-Za-z0-9_\-.]/g, '_')}/ratio`, value: f.ratio })),
       ],
     });

@@ -8,7 +8,7 @@
  * 80% of the overall is flagged, the "four-fifths" rule of thumb from adverse-impact analysis),
  * rollout history and limitations.
  */
-import { ARM_IDS } from '../features/arms.js';
+import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { FEATURES, type FeatureDef } from '../features/registry.js';
 import { vectorNames, type VectorLayoutName } from '../features/vectors.js';
 
@@ -48,6 +48,10 @@ export interface VersionEvaluation {
   metrics: Record<string, Estimate>;
   /** The logging policy's own value on the holdout (on-policy mean). */
   loggingValue: Estimate;
+  /** The floor the version serves with (policies/exploration-floor.ts); absent in runs before floors, which serve without one. */
+  explorationFloor?: number;
+  /** On the holdout: the share of logged rows the version's distribution can use (positive mass on the logged arm), and the smallest logged propensity. */
+  support?: { share: number; minLoggedPropensity: number };
   fairness: SegmentCheck[];
   notes: string[];
 }
@@ -118,6 +122,12 @@ function versionSection(v: CardVersion): string[] {
     `Policy \`${e.policy}\` on vectors ${e.layout} (${vectorNames(e.layout).length} dimensions), ` +
       `params ${Object.entries(e.params).map(([k, x]) => `${k}=${x}`).join(', ') || '(defaults)'}; run \`${v.runId}\`, registered ${v.createdAt}.`,
     '',
+    ...(e.explorationFloor === undefined
+      ? []
+      : [
+          `**Exploration floor** ${e.explorationFloor}: ${e.explorationFloor === 0 ? 'none, every decision is the policy’s own' : `${(e.explorationFloor * 100).toFixed(1)}% of decisions are uniform random, so every arm is served with propensity at least ${(e.explorationFloor / ARM_COUNT).toFixed(4)} and the logs it writes can evaluate other policies`}; applied wherever it serves, is simulated and is evaluated.`,
+          '',
+        ]),
     '**Training data.** ' +
       `${e.rows} logged decisions from \`${e.trainingSet}\` (${e.dataFrom ?? '?'} … ${e.dataTo ?? '?'}); ` +
       `the last ${e.holdoutRows} (by time) held out for evaluation; snapshot ${e.snapshotId ?? '(none exported)'}, ` +
@@ -130,6 +140,12 @@ function versionSection(v: CardVersion): string[] {
     ...Object.entries(e.metrics).map(([k, m]) => `| ${k} | ${est(m)} |`),
     `| logging policy (on-policy) | ${est(e.loggingValue)} |`,
     '',
+    ...(e.support === undefined
+      ? []
+      : [
+          `**Support.** The version's distribution can use ${(e.support.share * 100).toFixed(1)}% of the holdout's logged rows (the rest give it weight 0); the smallest logged propensity is ${e.support.minLoggedPropensity.toPrecision(3)}.`,
+          '',
+        ]),
   ];
   if (e.fairness.length > 0) {
     const flagged = e.fairness.filter((f) => f.flagged);

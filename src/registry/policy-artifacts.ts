@@ -35,11 +35,16 @@ export function parseModelRef(ref: string): { model: string; alias: string } | n
   return { model: ref.slice(0, at), alias: ref.slice(at + 1) };
 }
 
+/** The training-run param holding a version's exploration floor (policies/exploration-floor.ts). */
+export const EXPLORATION_FLOOR_PARAM = 'exploration_floor';
+
 /** A registered policy ready to use. */
 export interface RegisteredPolicy {
   ref: string;
   version: ModelVersion;
   state: SerializedPolicyState;
+  /** The floor the version decides with: its run's `exploration_floor` param, 0 for versions trained before floors existed. */
+  explorationFloor: number;
 }
 
 /** Parses and validates a serialised state (from an artifact or a file). */
@@ -68,5 +73,10 @@ export async function loadRegisteredPolicy(store: Store, ref: string): Promise<R
   if (version.runId === '') throw invalidInput(`${ref} (v${version.version}) has no training run to load its state from`);
   const bytes = await store.downloadArtifact(version.runId, POLICY_STATE_ARTIFACT);
   const state = parsePolicyState(new TextDecoder().decode(bytes), `${ref} (v${version.version}, run ${version.runId})`);
-  return { ref, version, state };
+  const raw = (await store.getRun(version.runId)).data.params[EXPLORATION_FLOOR_PARAM];
+  const explorationFloor = raw === undefined ? 0 : Number(raw);
+  if (!(raw === undefined || (raw.trim() !== '' && explorationFloor >= 0 && explorationFloor < 1))) {
+    throw invalidInput(`${ref} (v${version.version}, run ${version.runId}) has param ${EXPLORATION_FLOOR_PARAM}="${raw}", not a number in [0, 1)`);
+  }
+  return { ref, version, state, explorationFloor };
 }

@@ -13,6 +13,7 @@
 import { isOoMlError } from '../errors.js';
 import type { ExperimentsConfig } from '../experiments/assignment.js';
 import { ARM_COUNT } from '../features/arms.js';
+import { withExplorationFloor } from '../policies/exploration-floor.js';
 import type { Policy } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
@@ -46,7 +47,8 @@ async function loadOne(store: Store, catalog: PolicyCatalog, name: string): Prom
   }
   // Resolution, download and shape validation are shared with sim, ope and the gate.
   const registered = await loadRegisteredPolicy(store, name);
-  const policy = catalog(registered.state.policy);
+  // The version decides with the floor it was registered with: its logs stay evaluable.
+  const policy = withExplorationFloor(catalog(registered.state.policy), registered.explorationFloor, ARM_COUNT);
   // fromJSON validates the numbers; the arm count is the server's to check.
   const state = policy.fromJSON(registered.state);
   if (registered.state.k !== ARM_COUNT) {

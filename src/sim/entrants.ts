@@ -5,6 +5,7 @@
  */
 import { ARM_COUNT } from '../features/arms.js';
 import { getPolicy } from '../policies/catalog.js';
+import { withExplorationFloor } from '../policies/exploration-floor.js';
 import type { SerializedPolicyState } from '../policies/policy.js';
 import type { SimEntrant } from './runner.js';
 
@@ -16,11 +17,13 @@ export interface EntrantSpec {
   policy: string;
   /** Starting state (a registered version); fresh when absent. */
   state?: SerializedPolicyState;
+  /** The exploration floor it decides with (a registered version's; 0 when absent). */
+  explorationFloor?: number;
 }
 
 /** Builds the entrant of a spec; unknown policy names fail with invalid_input from the catalog. */
 export function toEntrant(spec: EntrantSpec): SimEntrant {
-  const policy = getPolicy(spec.policy);
+  const policy = withExplorationFloor(getPolicy(spec.policy), spec.explorationFloor ?? 0, ARM_COUNT);
   const start = spec.state;
   return {
     name: spec.name,

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
 import { buildFeatures } from '../../src/pipelines/feature-build.js';
@@ -127,5 +127,24 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     const listed = JSON.parse((await runCli(['models', 'tip-policy', '--home', h.home, '--json'])).stdout) as { models: { versions: { version: number; policy: string }[] }[] };
     expect(listed.models[0]!.versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
     expect(listed.models[0]!.versions.slice(2).map((v) => v.policy).sort()).toEqual(['egreedy-v2', 'linucb']);
+  });
+
+  it('records the exploration floor a version serves with, and what its holdout evaluation could use', async () => {
+    const r = await runCli(['train', '--policy', 'linucb', '--home', h.home, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { runId: string; card: string; evaluation: { explorationFloor: number; support: { share: number; minLoggedPropensity: number } } };
+    expect(out.evaluation.explorationFloor).toBe(0.05);
+    // With a floor every arm has mass, so every logged row is usable; the synthetic logs are uniform over 8 arms.
+    expect(out.evaluation.support).toEqual({ share: 1, minLoggedPropensity: 0.125 });
+    const run = readFileSync(`${h.mlruns}/${readdirSync(h.mlruns).find((d) => existsSync(`${h.mlruns}/${d}/${out.runId}`))}/${out.runId}/params/exploration_floor`, 'utf8');
+    expect(run).toBe('0.05');
+    expect(readFileSync(out.card, 'utf8')).toContain('**Exploration floor** 0.05: 5.0% of decisions are uniform random, so every arm is served with propensity at least 0.0063');
+    const text = await runCli(['train', '--policy', 'linucb', '--exploration-floor', '0', '--home', h.home]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/exploration floor:\s+0\nsupport:\s+\d+\.\d% of held-out rows usable, min logged propensity 0\.125\n/);
+    for (const bad of ['1', '-0.1', 'some']) {
+      const refused = await runCli(['train', '--policy', 'linucb', '--exploration-floor', bad, '--home', h.home]);
+      expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining(`--exploration-floor must be a number between 0 and 0.999999, got "${bad}"`)]);
+    }
   });
 });

@@ -11,9 +11,10 @@ import { createHarness, post } from './harness.js';
 import { meanSoftmax, testCatalog } from './mean-softmax-policy.js';
 
 /** Registers `state` as the next version of tip-policy (logged as its run's policy/state.json). */
-async function register(store: Store, state: SerializedPolicyState | string): Promise<number> {
+async function register(store: Store, state: SerializedPolicyState | string, params: Record<string, string> = {}): Promise<number> {
   const exp = await store.getOrCreateExperiment('oo-ml-train');
   const run = await store.createRun(exp.experimentId);
+  if (Object.keys(params).length > 0) await store.logBatch(run.info.runId, { params: Object.entries(params).map(([key, value]) => ({ key, value })) });
   await store.logArtifact(run.info.runId, POLICY_STATE_PATH, typeof state === 'string' ? state : JSON.stringify(state));
   await store.getRegisteredModel('tip-policy').catch(() => store.createRegisteredModel('tip-policy'));
   return (await store.createModelVersion('tip-policy', `runs:/${run.info.runId}/policy`, run.info.runId)).version;
@@ -96,5 +97,34 @@ describe('registry-backed policies', () => {
     }
     expect([...policies].sort()).toEqual(['thompson', 'tip-policy@champion']);
     await server.app.close();
+  });
+
+  it('serves a version with the exploration floor its run records: every arm possible, the propensity exact', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    const linucb = getPolicy('linucb');
+    // A greedy LinUCB that has learned one arm is best: without a floor it serves that arm with propensity 1.
+    const state = linucb.init(ARM_COUNT);
+    const x = new Float64Array(12).fill(0.5);
+    for (let i = 0; i < 50; i++) linucb.update(state, x, 2, 1);
+    await store.setAlias('tip-policy', 'champion', await register(store, linucb.toJSON(state), { exploration_floor: '0.4' }));
+    const provider = createRegistryPolicyProvider({ store, catalog: getPolicy });
+    const server = await createHarness({ deps: { policies: provider } });
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const r = await post(server.app, '/score', { user_id: `u${i}` });
+      expect(r.status).toBe(200);
+      seen.set(r.body['arm'] as string, r.body['propensity'] as number);
+    }
+    // The greedy arm with (1 − 0.4) + 0.4/8, every other arm drawn with 0.4/8.
+    expect(seen.get(ARM_IDS[2]!)).toBeCloseTo(0.65, 12);
+    const others = [...seen].filter(([arm]) => arm !== ARM_IDS[2]);
+    expect(others.length).toBeGreaterThan(0);
+    for (const [, p] of others) expect(p).toBeCloseTo(0.05, 12);
+    await server.app.close();
+
+    await store.setAlias('tip-policy', 'champion', await register(store, linucb.toJSON(state), { exploration_floor: 'lots' }));
+    const loaded = await createRegistryPolicyProvider({ store, catalog: getPolicy }).load();
+    expect(loaded.problems).toEqual([{ name: 'tip-policy@champion', reason: expect.stringMatching(/has param exploration_floor="lots", not a number in \[0, 1\)/) }]);
   });
 });

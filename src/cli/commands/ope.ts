@@ -25,6 +25,7 @@ export function renderOpe(o: OpeOutcome): string {
       ['policy', o.policy],
       ['effective sample size', `${dg.effectiveSampleSize.toFixed(1)} of ${dg.n}`],
       ['weights', `max ${dg.maxWeight.toFixed(2)}, mean ${dg.meanWeight.toFixed(3)}, zero-mass share ${(dg.zeroMassShare * 100).toFixed(1)}%`],
+      ['support', `${(dg.support * 100).toFixed(1)}% of logged rows usable by the policy, min logged propensity ${dg.minLoggedPropensity.toPrecision(3)}`],
     ]),
     '',
     table(

@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { TrainOutcome } from '../../pipelines/train.js';
 import { invalidUsage } from '../../errors.js';
+import { DEFAULT_EXPLORATION_FLOOR } from '../../policies/exploration-floor.js';
 import { action } from '../command.js';
+import { parseNumberFlag } from '../flags.js';
 import { keyValues, table } from '../format.js';
 
 interface TrainFlags {
@@ -11,6 +13,7 @@ interface TrainFlags {
   trainingSet?: string;
   model: string;
   param?: string[];
+  explorationFloor: string;
 }
 
 /** Parses repeated `--param key=value` flags into numbers. */
@@ -34,6 +37,10 @@ export function renderTrain(o: TrainOutcome): string {
       ['model', `${o.model} v${o.version} (@candidate)`],
       ['policy', `${e.policy} on ${e.layout}`],
       ['training rows', `${e.rows} (${e.holdoutRows} held out)`],
+      ['exploration floor', String(e.explorationFloor ?? 0)],
+      ...(e.support === undefined
+        ? []
+        : ([['support', `${(e.support.share * 100).toFixed(1)}% of held-out rows usable, min logged propensity ${e.support.minLoggedPropensity.toPrecision(3)}`]] as [string, string][])),
       ['MLflow run', `${o.runId} (experiment oo-ml-train)`],
       ['model card', o.card],
     ]),
@@ -55,7 +62,12 @@ export function registerTrain(program: Command): void {
       .requiredOption('--policy <name>', 'egreedy-v1, egreedy-v2, linucb or thompson')
       .option('--training-set <file>', 'training set (default <home>/data/training-set.parquet)')
       .option('--model <name>', 'registered model name', 'tip-policy')
-      .option('--param <key=value...>', 'policy hyper-parameter, e.g. alpha=0.5 (repeatable)'),
+      .option('--param <key=value...>', 'policy hyper-parameter, e.g. alpha=0.5 (repeatable)')
+      .option(
+        '--exploration-floor <γ>',
+        'share of decisions served uniformly at random, in [0, 1): every arm keeps propensity ≥ γ/K so the logs stay evaluable (recorded; 0 turns it off)',
+        String(DEFAULT_EXPLORATION_FLOOR),
+      ),
     async (ctx, flags) => {
       const p = ctx.config.paths;
       const [{ trainPolicy }, { createStore }] = await Promise.all([import('../../pipelines/train.js'), import('../../registry/create-store.js')]);
@@ -64,6 +76,7 @@ export function registerTrain(program: Command): void {
         policy: flags.policy,
         model: flags.model,
         params: parseParams(flags.param),
+        explorationFloor: parseNumberFlag('--exploration-floor', flags.explorationFloor, 0, 0.999999),
         store: createStore(ctx.config.trackingUri),
         cardsDir: p.modelCards,
         snapshotsDir: p.snapshots,
