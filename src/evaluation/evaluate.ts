@@ -17,7 +17,9 @@ import { checkLogs, type LoggedBandit } from './logged-bandit.js';
 import { loggingPolicyEstimate } from './logging-policy.js';
 import { modelVariance, type LinearModelUncertainty } from './model-variance.js';
 import { computeOpeSums, type ModelTerm, type OpeInputs, type OpeSums } from './ope-sums.js';
-import { DEFAULT_RIDGE_LAMBDA, fitRidgeRewardModel, predictRewards, type RidgeRewardModel } from './reward-model.js';
+import { DEFAULT_RIDGE_LAMBDA, fitRidgeRewardModel, predictCrossFitted, predictRewards, type RidgeRewardModel } from './reward-model.js';
+
+export { DEFAULT_FOLDS } from './reward-model.js';
 import { weightDiagnostics } from './weight-diagnostics.js';
 
 /** Estimators run when none are named. */
@@ -46,13 +48,24 @@ export interface EvaluateOptions {
   rewardModel?: RidgeRewardModel;
   /** Ridge penalty when the model is fitted here (default 1). */
   lambda?: number;
+  /**
+   * Cross-fitting of a model fitted here: with k > 1 folds (row i in fold i mod k), each row's
+   * q̂ comes from a model fitted on the other folds, as the Open Bandit Pipeline does. Fitted on
+   * the rows it evaluates (k = 1, the default), q̂'s per-arm residuals sum to zero, so DR equals
+   * DM whenever the weights are constant within an arm (uniform logs). Pipelines use
+   * DEFAULT_FOLDS.
+   */
+  folds?: number;
 }
+
 
 /** Where the reward model of DM and DR came from. */
 export interface RewardModelInfo {
   /** `fitted`: per-arm ridge on these logs; `given-model`: predictions of a given ridge model;
    *  `given-qhat`: predictions passed in. */
   source: 'fitted' | 'given-model' | 'given-qhat';
+  /** Cross-fitting folds of a fitted model (1: fitted on the rows it evaluates); null when given. */
+  folds: number | null;
   /** Feature width (0: each arm's mean reward); null for given predictions. */
   d: number | null;
   lambda: number | null;
@@ -162,6 +175,9 @@ function checkOptions(options: EvaluateOptions): EstimatorName[] {
   if (names.includes('switch-dr') && !(options.tau !== undefined && options.tau >= 0)) {
     throw invalidUsage(`switch-dr needs a weight threshold tau ≥ 0, got ${String(options.tau)}`);
   }
+  if (options.folds !== undefined && !(Number.isSafeInteger(options.folds) && options.folds >= 1)) {
+    throw invalidUsage(`cross-fitting folds must be an integer ≥ 1, got ${String(options.folds)}`);
+  }
   if (options.interval !== undefined && options.interval !== 'analytic' && options.interval !== 'bootstrap') {
     throw invalidUsage(`interval must be analytic or bootstrap, got ${String(options.interval)}`);
   }
@@ -199,7 +215,7 @@ function rewardModelFor(logs: LoggedBandit, options: EvaluateOptions): ModelSetu
     return {
       qhat: options.qhat,
       uncertainty: null,
-      info: { source: 'given-qhat', d: null, lambda: null, unfittedArms: [] },
+      info: { source: 'given-qhat', folds: null, d: null, lambda: null, unfittedArms: [] },
       notes: [],
     };
   }
@@ -211,21 +227,40 @@ function rewardModelFor(logs: LoggedBandit, options: EvaluateOptions): ModelSetu
       qhat: predictRewards(m, logs.x, n),
       // Fitted on other rows: its error is independent of these terms, so no cross term.
       uncertainty: m.coefCov === null ? null : { k, p: m.d + 1, coefCov: m.coefCov, gramInverse: null },
-      info: { source: 'given-model', d: m.d, lambda: m.lambda, unfittedArms: [...m.unfittedArms] },
+      info: { source: 'given-model', folds: null, d: m.d, lambda: m.lambda, unfittedArms: [...m.unfittedArms] },
       notes: unfittedNotes(m),
     };
   }
   const lambda = options.lambda ?? DEFAULT_RIDGE_LAMBDA;
+  const folds = options.folds ?? 1;
   const ridge = fitRidgeRewardModel(logs, { lambda });
   const notes = unfittedNotes(ridge);
   if (ridge.d === 0) notes.unshift('the logs have no feature vectors: the reward model is each arm’s mean reward');
   const buffer = new Float64Array(n * k);
+  const info: RewardModelInfo = { source: 'fitted', folds, d: ridge.d, lambda, unfittedArms: [...ridge.unfittedArms] };
+  if (folds === 1) {
+    return {
+      qhat: predictRewards(ridge, logs.x, n),
+      uncertainty: { k, p: ridge.d + 1, coefCov: ridge.coefCov!, gramInverse: ridge.gramInverse },
+      info,
+      notes,
+      refit: (weights) => predictRewards(fitRidgeRewardModel(logs, { lambda, weights, covariance: false }), logs.x, n, buffer),
+    };
+  }
+  const { qhat, unfittedArms } = predictCrossFitted(logs, folds, { lambda });
+  const foldNotes = unfittedArms.filter((a) => !ridge.unfittedArms.includes(a));
+  if (foldNotes.length > 0) notes.push(`in some of the ${folds} folds the reward model saw no rows of arm(s) ${foldNotes.join(', ')} and predicts the pooled mean reward there`);
+  // Each fold's model is fitted on (k − 1)/k of the rows: its coefficients vary k/(k − 1) times
+  // as much as the full fit's. Fitted on other rows, its error does not correlate with a row's
+  // own residual, so there is no cross term (gramInverse null), as for a given model.
+  const scale = folds / (folds - 1);
+  const coefCov = ridge.coefCov!.map((v) => v * scale);
   return {
-    qhat: predictRewards(ridge, logs.x, n),
-    uncertainty: { k, p: ridge.d + 1, coefCov: ridge.coefCov!, gramInverse: ridge.gramInverse },
-    info: { source: 'fitted', d: ridge.d, lambda, unfittedArms: [...ridge.unfittedArms] },
+    qhat,
+    uncertainty: { k, p: ridge.d + 1, coefCov, gramInverse: null },
+    info,
     notes,
-    refit: (weights) => predictRewards(fitRidgeRewardModel(logs, { lambda, weights, covariance: false }), logs.x, n, buffer),
+    refit: (weights) => predictCrossFitted(logs, folds, { lambda, weights }, buffer).qhat,
   };
 }
 

@@ -9,7 +9,7 @@
 import { invalidInput } from '../errors.js';
 import { Z95 } from './estimate.js';
 import { checkLogs, type LoggedBandit } from './logged-bandit.js';
-import { fitRidgeRewardModel, predictRewards } from './reward-model.js';
+import { DEFAULT_FOLDS, fitRidgeRewardModel, predictCrossFitted, predictRewards } from './reward-model.js';
 
 /** A paired difference with its 95% interval. */
 export interface PairedDifference {
@@ -19,14 +19,17 @@ export interface PairedDifference {
   n: number;
 }
 
-/** DR(π₁) − DR(π₂) on `logs`, with q̂ from a per-arm ridge model fitted on the logs. */
-export function pairedDrDifference(logs: LoggedBandit, target1: Float64Array, target2: Float64Array): PairedDifference {
+/**
+ * DR(π₁) − DR(π₂) on `logs`, with q̂ from a per-arm ridge model cross-fitted over `folds` folds
+ * of the logs (default DEFAULT_FOLDS; 1 fits it on all of them).
+ */
+export function pairedDrDifference(logs: LoggedBandit, target1: Float64Array, target2: Float64Array, folds = DEFAULT_FOLDS): PairedDifference {
   checkLogs(logs);
   const { n, k, arm, reward, propensity } = logs;
   if (target1.length !== n * k || target2.length !== n * k) {
     throw invalidInput(`targets must hold n × k = ${n * k} probabilities, got ${target1.length} and ${target2.length}`);
   }
-  const qhat = predictRewards(fitRidgeRewardModel(logs, { covariance: false }), logs.x, n);
+  const qhat = folds === 1 ? predictRewards(fitRidgeRewardModel(logs, { covariance: false }), logs.x, n) : predictCrossFitted(logs, folds).qhat;
   let sum = 0;
   let sumSq = 0;
   for (let i = 0; i < n; i++) {

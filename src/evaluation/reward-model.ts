@@ -18,6 +18,9 @@ import type { LoggedBandit } from './logged-bandit.js';
 /** λ when none is given: enough to keep every system well posed, negligible against n_a ≫ 1. */
 export const DEFAULT_RIDGE_LAMBDA = 1;
 
+/** Folds the pipelines (`oo-ml ope`, `train`, the promotion gate) cross-fit the reward model with. */
+export const DEFAULT_FOLDS = 5;
+
 /** A fitted per-arm ridge model. */
 export interface RidgeRewardModel {
   k: number;
@@ -111,6 +114,35 @@ export function fitRidgeRewardModel(logs: LoggedBandit, options: RidgeOptions = 
   const { coefCov, gramInverse } =
     options.covariance === false ? { coefCov: null, gramInverse: null } : sandwichCovariance(logs, weights, coef, chol, armRows, d);
   return { k, d, lambda, coef, coefCov, gramInverse, armRows, unfittedArms };
+}
+
+/**
+ * Cross-fitted predictions: row i (in fold i mod `folds`) gets q̂ from a model fitted on the
+ * other folds, so no row's prediction has seen its own reward (the Open Bandit Pipeline's
+ * cross-fitting). `weights` are bootstrap multiplicities, as for the fit. Also returns the arms
+ * some fold's model saw no rows of (they predict the pooled mean there).
+ */
+export function predictCrossFitted(
+  logs: LoggedBandit,
+  folds: number,
+  options: { lambda?: number; weights?: Float64Array | null } = {},
+  out?: Float64Array,
+): { qhat: Float64Array; unfittedArms: number[] } {
+  const { n, k } = logs;
+  if (!(Number.isSafeInteger(folds) && folds >= 2)) throw invalidUsage(`cross-fitting needs at least 2 folds, got ${folds}`);
+  const qhat = out ?? new Float64Array(n * k);
+  const w = new Float64Array(n);
+  const fold = new Float64Array(n * k);
+  const unfitted = new Set<number>();
+  const weights = options.weights ?? null;
+  for (let f = 0; f < folds; f++) {
+    for (let i = 0; i < n; i++) w[i] = i % folds === f ? 0 : weights === null ? 1 : weights[i]!;
+    const m = fitRidgeRewardModel(logs, { ...(options.lambda === undefined ? {} : { lambda: options.lambda }), weights: w, covariance: false });
+    for (const a of m.unfittedArms) unfitted.add(a);
+    predictRewards(m, logs.x, n, fold);
+    for (let i = f; i < n; i += folds) qhat.set(fold.subarray(i * k, (i + 1) * k), i * k);
+  }
+  return { qhat, unfittedArms: [...unfitted].sort((a, b) => a - b) };
 }
 
 /** Predicted rewards q̂(x_i, a) for every row and arm, row-major n × k (into `out` when given). */

@@ -8,20 +8,21 @@
  *     learn from (see `heldOutRows`);
  *   - fairness: the segments the version's training run flagged for review.
  */
+import { isOoMlError } from '../errors.js';
 import { pairedDrDifference } from '../evaluation/paired-dr.js';
 import { ARM_COUNT } from '../features/arms.js';
 import { vectorDim } from '../features/vectors.js';
 import { getPolicy } from '../policies/catalog.js';
 import { withExplorationFloor } from '../policies/exploration-floor.js';
 import { distributionOn, fitRows } from '../pipelines/policy-replay.js';
-import { runSimulation, UNIFORM_ENTRANT } from '../pipelines/simulation.js';
+import { runSimulation, SIM_EXPERIMENT, UNIFORM_ENTRANT } from '../pipelines/simulation.js';
 import { HOLDOUT_SHARE } from '../pipelines/train.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from '../pipelines/training-set.js';
 import { readEvaluation } from '../registry/model-cards.js';
 import { HEADLINE_METRICS } from '../registry/model-listing.js';
 import { loadRegisteredPolicy, type RegisteredPolicy } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
-import type { GateEvidence, GateQuestion } from './gate.js';
+import type { GateEvidence, GateQuestion, Interval } from './gate.js';
 
 /** How the gate's own comparison is run. */
 export interface GateSimSettings {
@@ -98,6 +99,56 @@ async function heldOutRows(
   };
 }
 
+/** Tag of the simulations the gate runs itself. */
+const GATE_SIM_TAG = 'oo-ml.gate';
+
+/**
+ * The version minus the baseline in the gate's simulation. A finished gate simulation of the
+ * same versions with the same settings is reused (the shadow move's serves the champion move):
+ * registered versions never change, and a simulation is deterministic for its seed.
+ */
+async function gateSimulation(store: Store, policies: readonly [string, string], s: GateSimSettings, now: () => Date): Promise<Interval & { seeds: number }> {
+  const experimentId = await store.getExperimentByName(SIM_EXPERIMENT).then(
+    (e) => e.experimentId,
+    (e: unknown) => {
+      if (isOoMlError(e, 'not_found')) return null;
+      throw e;
+    },
+  );
+  const runs =
+    experimentId === null
+      ? []
+      : await store.searchRuns({
+          experimentIds: [experimentId],
+          tags: { [GATE_SIM_TAG]: 'true', 'oo-ml.sim.policies': policies.join(',') },
+          params: { users: String(s.users), rounds: String(s.rounds), reps: String(s.reps), seed: String(s.seed) },
+          status: 'FINISHED',
+        });
+  for (const run of runs) {
+    const earlier = vsBaselineOf(JSON.parse(new TextDecoder().decode(await store.downloadArtifact(run.info.runId, 'results.json'))) as unknown);
+    if (earlier !== null) return earlier;
+  }
+  const sim = await runSimulation({
+    options: { users: s.users, rounds: s.rounds, seed: s.seed },
+    reps: s.reps,
+    policies,
+    workers: s.workers,
+    store,
+    now,
+    tags: { [GATE_SIM_TAG]: 'true' },
+  });
+  return vsBaselineOf(sim.results)!;
+}
+
+/** The second policy's paired difference with the first in simulation results, or null when they do not hold one. */
+function vsBaselineOf(results: unknown): (Interval & { seeds: number }) | null {
+  const d = (results as { policies?: { vsBaseline?: { mean?: unknown; ci95?: unknown; n?: unknown } | null }[] }).policies?.[1]?.vsBaseline;
+  if (d === undefined || d === null || typeof d.mean !== 'number' || typeof d.n !== 'number' || !Array.isArray(d.ci95) || d.ci95.length !== 2) return null;
+  const [low, high] = d.ci95 as unknown[];
+  if (typeof low !== 'number' || typeof high !== 'number') return null;
+  return { value: d.mean, ci95: [low, high], seeds: d.n };
+}
+
 /** Builds the evidence callback of `promoteVersion`. */
 export function gatherEvidence(
   store: Store,
@@ -114,17 +165,7 @@ export function gatherEvidence(
     // A version that was never shadow fails the champion gate whatever a comparison would say,
     // so the (expensive) simulation is skipped.
     if (to === 'champion' && !wasShadow) return { ...base, simDiff: null, opeDiff: null };
-    const s = opts.sim ?? GATE_SIM;
-    const sim = await runSimulation({
-      options: { users: s.users, rounds: s.rounds, seed: s.seed },
-      reps: s.reps,
-      policies: [baselineRef, candidateRef],
-      workers: s.workers,
-      store,
-      now: opts.now,
-    });
-    const diff = sim.results.policies[1]!.vsBaseline!;
-    const simDiff = { value: diff.mean, ci95: diff.ci95, seeds: diff.n };
+    const simDiff = await gateSimulation(store, [baselineRef, candidateRef], opts.sim ?? GATE_SIM, opts.now);
     if (to === 'shadow') return { ...base, simDiff, opeDiff: null };
     const data = await loadTrainingSet(opts.trainingSet);
     const championPolicy = champion === null ? null : await loadRegisteredPolicy(store, baselineRef);

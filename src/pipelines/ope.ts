@@ -16,7 +16,7 @@
  */
 import { extname } from 'node:path';
 import { invalidInput, invalidUsage, notFound } from '../errors.js';
-import { evaluate, type OpeReport } from '../evaluation/evaluate.js';
+import { DEFAULT_FOLDS, evaluate, type OpeReport } from '../evaluation/evaluate.js';
 import { ESTIMATOR_NAMES, isEstimatorName, type EstimatorName } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
 import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
@@ -40,6 +40,8 @@ export interface OpeJob {
   estimators: readonly EstimatorName[];
   clip?: number;
   tau?: number;
+  /** Cross-fitting folds of the DM/DR reward model (default DEFAULT_FOLDS; 1 fits it on the rows it evaluates). */
+  folds?: number;
   /** Store for MODEL@ALIAS targets (opened lazily by the caller). */
   store: () => Store;
 }
@@ -125,7 +127,12 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
   if (!(await exists(job.logs))) throw notFound(`log file ${job.logs} does not exist`);
   const isObd = extname(job.logs).toLowerCase() === '.csv';
   const notes: string[] = [];
-  const options = { estimators: job.estimators, ...(job.clip === undefined ? {} : { clip: job.clip }), ...(job.tau === undefined ? {} : { tau: job.tau }) };
+  const options = {
+    estimators: job.estimators,
+    folds: job.folds ?? DEFAULT_FOLDS,
+    ...(job.clip === undefined ? {} : { clip: job.clip }),
+    ...(job.tau === undefined ? {} : { tau: job.tau }),
+  };
   const isFile = ['.parquet', '.csv'].includes(extname(job.policy).toLowerCase());
 
   if (isObd) {

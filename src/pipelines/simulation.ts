@@ -41,6 +41,8 @@ export interface SimulationJob {
   store: Store;
   now: () => Date;
   onReplication?: ReplicationListener;
+  /** More tags for the run (the promotion gate marks its own simulations). */
+  tags?: Record<string, string>;
 }
 
 /** What a simulation produced. */
@@ -90,7 +92,7 @@ export async function runSimulation(job: SimulationJob): Promise<SimulationOutco
   const results = await simulateParallel(job.options, job.reps, specs, job.workers, 0, job.onReplication);
   const store = job.store;
   const experiment = await store.getOrCreateExperiment(SIM_EXPERIMENT);
-  const tags: Record<string, string> = { 'oo-ml.kind': 'sim', 'oo-ml.sim.policies': job.policies.join(',') };
+  const tags: Record<string, string> = { ...job.tags, 'oo-ml.kind': 'sim', 'oo-ml.sim.policies': job.policies.join(',') };
   for (const [model, vs] of models) tags[`oo-ml.sim.version.${model}`] = vs.join(',');
   const run = await store.createRun(experiment.experimentId, {
     runName: `sim-${job.policies.join('-vs-').slice(0, 80)}`,

@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { invalidInput, isOoMlError } from '../errors.js';
-import { evaluate } from '../evaluation/evaluate.js';
+import { DEFAULT_FOLDS, evaluate } from '../evaluation/evaluate.js';
 import type { Estimate as OpeEstimate } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
 import { ARM_COUNT } from '../features/arms.js';
@@ -136,7 +136,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
   const early = fitRows(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, nTrain);
   const holdRows = Array.from({ length: nHold }, (_, i) => nTrain + i);
   const target = distributionOn(served, early, x, d, nTrain, data.n);
-  const report = evaluate(logsOf(data, x, d, holdRows), target, { estimators: ['ips', 'snips', 'dm', 'dr'] });
+  const report = evaluate(logsOf(data, x, d, holdRows), target, { estimators: ['ips', 'snips', 'dm', 'dr'], folds: DEFAULT_FOLDS });
   const byName = Object.fromEntries(report.estimates.map((e) => [e.estimator, e]));
   const dr = byName['dr']!;
   const fairness: SegmentCheck[] = [];
@@ -147,7 +147,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
       if (rows.length < 20) continue;
       const segTarget = new Float64Array(rows.length * ARM_COUNT);
       rows.forEach((r, i) => segTarget.set(target.subarray((r - nTrain) * ARM_COUNT, (r - nTrain + 1) * ARM_COUNT), i * ARM_COUNT));
-      const seg = evaluate(logsOf(data, x, d, rows), segTarget, { estimators: ['dr'] }).estimates[0]!;
+      const seg = evaluate(logsOf(data, x, d, rows), segTarget, { estimators: ['dr'], folds: DEFAULT_FOLDS }).estimates[0]!;
       const ratio = dr.value === 0 ? 1 : seg.value / dr.value;
       const segLogging = rows.reduce((sum, r) => sum + data.reward[r]!, 0) / rows.length;
       const loggingRatio = report.loggingPolicy.value === 0 ? 1 : segLogging / report.loggingPolicy.value;

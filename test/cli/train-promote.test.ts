@@ -5,6 +5,7 @@ import { buildFeatures } from '../../src/pipelines/feature-build.js';
 import { exportSnapshot } from '../../src/pipelines/snapshot-files.js';
 import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
 import { buildTrainingSet } from '../../src/pipelines/training-set.js';
+import { createFileStore } from '../../src/registry/file-store.js';
 import { runCli } from '../helpers/cli.js';
 import { tempHome } from '../helpers/temp-home.js';
 
@@ -94,7 +95,11 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     expect(shadow.code, shadow.stderr).toBe(0);
     const champ = await runCli(['promote', 'tip-policy', '1', '--to', 'champion', '--home', h.home, '--json']);
     expect(champ.code, champ.stderr).toBe(0);
-    expect(JSON.parse(champ.stdout)).toMatchObject({ aliases: { champion: 1 } });
+    expect(JSON.parse(champ.stdout)).toMatchObject({ aliases: { champion: 1 }, decision: { checks: expect.arrayContaining([expect.objectContaining({ name: 'beats uniform random in simulation', passed: true })]) } });
+    // The champion move reused the shadow move's simulation of the same versions and settings.
+    const store = createFileStore(h.mlruns);
+    const sims = await store.searchRuns({ experimentIds: [(await store.getExperimentByName('oo-ml-sim')).experimentId], tags: { 'oo-ml.gate': 'true' } });
+    expect(sims.map((r) => r.data.tags['oo-ml.sim.policies'])).toEqual(['uniform,tip-policy@v1']);
     const again = await runCli(['promote', 'tip-policy', '1', '--to', 'champion', '--home', h.home]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already champion');

@@ -101,12 +101,58 @@ describe('estimators on a hand-computed case', () => {
     const e = evaluate(logs, target, { estimators: ['dm'] });
     expect(e.estimates[0]!.value).toBeCloseTo(0.5, 14);
     expect(e.estimates[0]!.stdErr).toBeCloseTo(Math.sqrt(0.25 * (0.325 ** 2 + 0.675 ** 2)), 14);
-    expect(e.rewardModel).toEqual({ source: 'fitted', d: 0, lambda: 1, unfittedArms: [] });
+    expect(e.rewardModel).toEqual({ source: 'fitted', folds: 1, d: 0, lambda: 1, unfittedArms: [] });
   });
 
   it('reports estimates in the requested order, once each', () => {
     const r = evaluate(logs, target, { estimators: ['dr', 'ips', 'dr'], qhat });
     expect(r.estimates.map((e) => e.estimator)).toEqual(['dr', 'ips']);
     expect(r.rewardModel?.source).toBe('given-qhat');
+  });
+});
+
+// Cross-fitting, by hand: six rows of uniform logs (p = 0.5), k = 2, no features (the reward
+// model is each arm's mean), the target always plays arm 0. Folds of 2: row i in fold i mod 2.
+//
+// row | arm | r | fold | q̂ from the other fold: arm 0, arm 1 | DR term q̂(0) + π(a)/p·(r − q̂(a))
+//  0  |  0  | 1 |  0   | rows 1, 3, 5 → 0.5, 1.0              | 0.5 + 2·(1 − 0.5) = 1.5
+//  1  |  0  | 0 |  1   | rows 0, 2, 4 → 1.0, 0.5              | 1.0 + 2·(0 − 1.0) = −1.0
+//  2  |  1  | 1 |  0   | 0.5, 1.0                             | 0.5
+//  3  |  0  | 1 |  1   | 1.0, 0.5                             | 1.0 + 2·(1 − 1.0) = 1.0
+//  4  |  1  | 0 |  0   | 0.5, 1.0                             | 0.5
+//  5  |  1  | 1 |  1   | 1.0, 0.5                             | 1.0
+// DM = (3·0.5 + 3·1.0) / 6 = 0.75; DR = 3.5 / 6. Fitted in-sample, both arms' mean is 2/3 and
+// DR = DM = 2/3 exactly: the residuals of each arm sum to zero and the weights are constant.
+describe('cross-fitted reward model on a hand-computed case', () => {
+  const uniform: LoggedBandit = {
+    n: 6,
+    k: 2,
+    arm: Int32Array.from([0, 0, 1, 0, 1, 1]),
+    propensity: new Float64Array(6).fill(0.5),
+    reward: Float64Array.from([1, 0, 1, 1, 0, 1]),
+  };
+  const armZero = Float64Array.from([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
+
+  it('gives each row q̂ from the other folds: DM 0.75, DR 3.5/6', () => {
+    const r = evaluate(uniform, armZero, { estimators: ['dm', 'dr'], folds: 2 });
+    expect(r.estimates[0]!.value).toBeCloseTo(0.75, 14);
+    expect(r.estimates[1]!.value).toBeCloseTo(3.5 / 6, 14);
+    expect(r.rewardModel).toMatchObject({ source: 'fitted', folds: 2 });
+    // DR's interval comes from its per-row terms 1.5, −1, 0.5, 1, 0.5, 1.
+    const terms = [1.5, -1, 0.5, 1, 0.5, 1];
+    const mean = 3.5 / 6;
+    const sd = Math.sqrt(terms.reduce((s, t) => s + (t - mean) ** 2, 0) / 5);
+    expect(r.estimates[1]!.stdErr).toBeCloseTo(sd / Math.sqrt(6), 12);
+  });
+
+  it('in-sample (one fold) DR collapses onto DM on uniform logs', () => {
+    const r = evaluate(uniform, armZero, { estimators: ['dm', 'dr'] });
+    expect(r.estimates[0]!.value).toBeCloseTo(2 / 3, 14);
+    expect(r.estimates[1]!.value).toBeCloseTo(2 / 3, 14);
+    expect(r.rewardModel).toMatchObject({ folds: 1 });
+  });
+
+  it('refuses folds that are not a positive integer', () => {
+    for (const folds of [0, 1.5, Number.NaN]) expect(() => evaluate(uniform, armZero, { estimators: ['dr'], folds })).toThrow(/folds must be an integer ≥ 1/);
   });
 });

@@ -33,10 +33,13 @@ describe('paired DR difference', () => {
     const l = logs(1);
     const t1 = policyTarget(2, l.n, l.k);
     const t2 = policyTarget(3, l.n, l.k);
-    const d1 = evaluate(l, t1, { estimators: ['dr'] }).estimates[0]!;
-    const d2 = evaluate(l, t2, { estimators: ['dr'] }).estimates[0]!;
+    const d1 = evaluate(l, t1, { estimators: ['dr'], folds: 5 }).estimates[0]!;
+    const d2 = evaluate(l, t2, { estimators: ['dr'], folds: 5 }).estimates[0]!;
     const diff = pairedDrDifference(l, t1, t2);
     expect(diff.value).toBeCloseTo(d1.value - d2.value, 10);
+    // In-sample, as evaluate's default: the same identity.
+    const inSample = evaluate(l, t1, { estimators: ['dr'] }).estimates[0]!.value - evaluate(l, t2, { estimators: ['dr'] }).estimates[0]!.value;
+    expect(pairedDrDifference(l, t1, t2, 1).value).toBeCloseTo(inSample, 10);
     expect(diff.stdErr).toBeLessThan(Math.hypot(d1.stdErr, d2.stdErr));
     expect(diff.ci95[0]).toBeLessThan(diff.value);
   });

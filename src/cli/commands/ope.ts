@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { OpeOutcome } from '../../pipelines/ope.js';
-import { parsePositiveFlag } from '../flags.js';
+import { parseIntFlag, parsePositiveFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
 
@@ -12,6 +12,7 @@ interface OpeFlags {
   estimators?: string;
   clip?: string;
   tau?: string;
+  folds: string;
 }
 
 /** Plain-text rendering of an evaluation. */
@@ -26,6 +27,9 @@ export function renderOpe(o: OpeOutcome): string {
       ['effective sample size', `${dg.effectiveSampleSize.toFixed(1)} of ${dg.n}`],
       ['weights', `max ${dg.maxWeight.toFixed(2)}, mean ${dg.meanWeight.toFixed(3)}, zero-mass share ${(dg.zeroMassShare * 100).toFixed(1)}%`],
       ['support', `${(dg.support * 100).toFixed(1)}% of logged rows usable by the policy, min logged propensity ${dg.minLoggedPropensity.toPrecision(3)}`],
+      ...(r.rewardModel === null || r.rewardModel.folds === null
+        ? []
+        : ([['reward model', r.rewardModel.folds === 1 ? 'fitted on the rows it evaluates' : `cross-fitted over ${r.rewardModel.folds} folds`]] as [string, string][])),
     ]),
     '',
     table(
@@ -46,7 +50,8 @@ export function registerOpe(program: Command): void {
       .requiredOption('--policy <name>', 'uniform, a built-in policy (fitted on the fly), MODEL@ALIAS, or a distribution file')
       .option('--estimators <list>', 'comma-separated: ips, snips, dm, dr, dr-clip, switch-dr', 'ips,snips,dm,dr')
       .option('--clip <c>', 'weight cap of dr-clip')
-      .option('--tau <t>', 'weight threshold of switch-dr'),
+      .option('--tau <t>', 'weight threshold of switch-dr')
+      .option('--folds <k>', 'cross-fitting folds of the DM/DR reward model (1: fit it on the rows it evaluates)', '5'),
     async (ctx, flags) => {
       const [{ parseEstimators, runOpe }, { createStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
       const outcome = await runOpe({
@@ -55,6 +60,7 @@ export function registerOpe(program: Command): void {
         estimators: parseEstimators(flags.estimators),
         clip: parsePositiveFlag('--clip', flags.clip),
         tau: parsePositiveFlag('--tau', flags.tau),
+        folds: parseIntFlag('--folds', flags.folds, 1, 100),
         store: () => createStore(ctx.config.trackingUri),
       });
       ctx.print(renderOpe(outcome), outcome);
