@@ -20,6 +20,7 @@ import { computeOpeSums, type ModelTerm, type OpeInputs, type OpeSums } from './
 import { DEFAULT_RIDGE_LAMBDA, fitRidgeRewardModel, predictCrossFitted, predictRewards, type RidgeRewardModel } from './reward-model.js';
 
 export { DEFAULT_FOLDS } from './reward-model.js';
+import { guardRareRewards } from './rare-rewards.js';
 import { weightDiagnostics } from './weight-diagnostics.js';
 
 /** Estimators run when none are named. */
@@ -149,6 +150,10 @@ export function evaluate(logs: LoggedBandit, target: Float64Array, options: Eval
       if (ESTIMATORS[names[e]!].model && refit === undefined && !est.notes.includes(FIXED_MODEL_NOTE)) est.notes.push(FIXED_MODEL_NOTE);
     }
   }
+
+  let rewardsInUnit = true;
+  for (let i = 0; i < n && rewardsInUnit; i++) rewardsInUnit = logs.reward[i]! >= 0 && logs.reward[i]! <= 1;
+  guardRareRewards(estimates, sums, rewardsInUnit);
 
   return {
     n,

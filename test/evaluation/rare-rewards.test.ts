@@ -1,0 +1,57 @@
+/** Intervals when few rewarded rows carry weight: rare clicks under a greedy target on many arms. */
+import { describe, expect, it } from 'vitest';
+import { evaluate, type OpeReport } from '../../src/evaluation/evaluate.js';
+import type { LoggedBandit } from '../../src/evaluation/logged-bandit.js';
+import { createRng, deriveSeed, type Rng } from '../../src/random/rng.js';
+
+const K = 46;
+const N = 3000;
+const SEEDS = 200;
+// Click rates between 0.3 % and 0.7 % (0.5 % on average), one per arm.
+const RATE = Array.from({ length: K }, (_, a) => 0.003 + (0.004 * a) / (K - 1));
+
+/** Uniform logs; the greedy target plays arm (i · 7) mod K in row i. Truth: the mean click rate of the arms it plays. */
+function rareClicks(rng: Rng): { logs: LoggedBandit; target: Float64Array; truth: number } {
+  const logs: LoggedBandit = { n: N, k: K, arm: new Int32Array(N), reward: new Float64Array(N), propensity: new Float64Array(N).fill(1 / K) };
+  const target = new Float64Array(N * K);
+  let truth = 0;
+  for (let i = 0; i < N; i++) {
+    const a = rng.int(K);
+    logs.arm[i] = a;
+    logs.reward[i] = rng.next() < RATE[a]! ? 1 : 0;
+    const t = (i * 7) % K;
+    target[i * K + t] = 1;
+    truth += RATE[t]!;
+  }
+  return { logs, target, truth: truth / N };
+}
+
+const runs: { report: OpeReport; truth: number }[] = Array.from({ length: SEEDS }, (_, s) => {
+  const { logs, target, truth } = rareClicks(createRng(deriveSeed(20261205, s)));
+  return { report: evaluate(logs, target, { estimators: ['ips', 'snips', 'dr'], folds: 5 }), truth };
+});
+
+describe(`rare rewards (K = ${K}, n = ${N}, click rate ~0.5 %, greedy target, ${SEEDS} seeds)`, () => {
+  it('is the scenario of the issue: most logs have no rewarded row the target can use', () => {
+    const none = runs.filter((r) => r.report.estimates[0]!.value === 0).length;
+    expect(none / SEEDS).toBeGreaterThan(0.5);
+  });
+
+  it.each(['ips', 'snips', 'dr'] as const)('%s: the 95%% interval covers the truth at least 93%% of the time, and is never [0, 0]', (name) => {
+    const est = runs.map((r) => ({ e: r.report.estimates.find((x) => x.estimator === name)!, truth: r.truth }));
+    const covered = est.filter(({ e, truth }) => e.ci95[0] <= truth && truth <= e.ci95[1]).length;
+    expect(covered / SEEDS).toBeGreaterThanOrEqual(0.93);
+    expect(est.filter(({ e }) => e.ci95[1] - e.ci95[0] <= 0)).toEqual([]);
+    // And says why the interval is not the CLT one.
+    for (const { e } of est) expect(e.notes.join(' ')).toMatch(/effective positive-weight rewards \(under 10\)/);
+  });
+
+  it('leaves intervals alone when rewards are plentiful', () => {
+    const rng = createRng(7);
+    const { logs, target } = rareClicks(rng);
+    for (let i = 0; i < N; i++) logs.reward[i] = rng.next() < 0.4 ? 1 : 0;
+    const plain = evaluate(logs, target, { estimators: ['ips'] }).estimates[0]!;
+    expect(plain.notes.join(' ')).not.toMatch(/positive-weight rewards/);
+    expect(plain.ci95[0]).toBeCloseTo(plain.value - 1.959963984540054 * plain.stdErr, 12);
+  });
+});
