@@ -4,7 +4,7 @@
 import type { ModelTerm } from './ope-sums.js';
 
 /** The off-policy estimators `evaluate` can run, in their canonical order. */
-export const ESTIMATOR_NAMES = ['ips', 'snips', 'dm', 'dr', 'dr-clip', 'switch-dr'] as const;
+export const ESTIMATOR_NAMES = ['ips', 'snips', 'dm', 'dr', 'dr-clip', 'switch-dr', 'dr-os', 'sndr'] as const;
 /** An off-policy estimator name. */
 export type EstimatorName = (typeof ESTIMATOR_NAMES)[number];
 
@@ -57,6 +57,8 @@ export interface EstimateDiagnostics extends WeightDiagnostics {
   /** switch-dr: the threshold and the share of rows that fell back to the reward model alone. */
   tau?: number;
   switchedShare?: number;
+  /** dr-os: the shrinkage λ. */
+  osLambda?: number;
   /** bootstrap: number of resamples behind the interval. */
   resamples?: number;
 }
@@ -94,6 +96,10 @@ export interface EstimatorContext {
   modelVariance: ((term: ModelTerm) => number) | null;
   clip: number | null;
   tau: number | null;
+  /** Shrinkage λ of DR-os, when requested. */
+  osLambda: number | null;
+  /** SNDR's delta-method standard error (one more pass over the rows), when requested. */
+  sndrStdErr: number | null;
 }
 
 /** An estimate with the analytic interval value ± z·stdErr. */

@@ -6,9 +6,11 @@
 import { clippedDrEstimate, clippedDrValue } from './clipped-dr.js';
 import { dmEstimate, dmValue } from './direct-method.js';
 import { drEstimate, drValue } from './doubly-robust.js';
+import { drOsEstimate, drOsValue } from './dr-shrinkage.js';
 import type { Estimate, EstimatorContext, EstimatorName } from './estimate.js';
 import { ipsEstimate, ipsValue } from './ips.js';
 import type { OpeSums } from './ope-sums.js';
+import { sndrEstimate, sndrValue } from './self-normalized-dr.js';
 import { snipsEstimate, snipsValue } from './snips.js';
 import { switchDrEstimate, switchDrValue } from './switch-dr.js';
 
@@ -30,4 +32,6 @@ export const ESTIMATORS: Readonly<Record<EstimatorName, EstimatorDef>> = {
   dr: { model: true, weighted: true, value: drValue, estimate: drEstimate },
   'dr-clip': { model: true, weighted: true, value: clippedDrValue, estimate: clippedDrEstimate },
   'switch-dr': { model: true, weighted: true, value: switchDrValue, estimate: switchDrEstimate },
+  'dr-os': { model: true, weighted: true, value: drOsValue, estimate: drOsEstimate },
+  sndr: { model: true, weighted: true, value: sndrValue, estimate: sndrEstimate },
 };

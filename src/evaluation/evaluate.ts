@@ -21,6 +21,7 @@ import { DEFAULT_RIDGE_LAMBDA, fitRidgeRewardModel, predictCrossFitted, predictR
 
 export { DEFAULT_FOLDS } from './reward-model.js';
 import { guardRareRewards } from './rare-rewards.js';
+import { sndrStdErr } from './self-normalized-dr.js';
 import { weightDiagnostics } from './weight-diagnostics.js';
 
 /** Estimators run when none are named. */
@@ -43,6 +44,8 @@ export interface EvaluateOptions {
   clip?: number;
   /** Weight threshold of `switch-dr` (required when it is requested). */
   tau?: number;
+  /** Shrinkage λ > 0 of `dr-os` (required when it is requested). */
+  osLambda?: number;
   /** Reward predictions q̂, row-major n × k, held fixed (e.g. a model fitted on other data). */
   qhat?: Float64Array;
   /** A fitted ridge model to predict q̂ with (its covariance feeds DM's interval). */
@@ -107,6 +110,7 @@ export function evaluate(logs: LoggedBandit, target: Float64Array, options: Eval
     qhat: model?.qhat ?? null,
     clip: names.includes('dr-clip') ? options.clip! : null,
     tau: names.includes('switch-dr') ? options.tau! : null,
+    osLambda: names.includes('dr-os') ? options.osLambda! : null,
     unloggedArms: summary.unloggedArms,
     modelDim: uncertainty === null ? null : uncertainty.p - 1,
   };
@@ -128,6 +132,8 @@ export function evaluate(logs: LoggedBandit, target: Float64Array, options: Eval
     modelVariance: uncertainty === null ? null : (term) => termModelVariance(sums, term, uncertainty),
     clip: inp.clip,
     tau: inp.tau,
+    osLambda: inp.osLambda,
+    sndrStdErr: names.includes('sndr') ? sndrStdErr(inp, sums) : null,
   };
   const estimates = names.map((e) => ESTIMATORS[e].estimate(sums, ctx));
 
@@ -179,6 +185,9 @@ function checkOptions(options: EvaluateOptions): EstimatorName[] {
   }
   if (names.includes('switch-dr') && !(options.tau !== undefined && options.tau >= 0)) {
     throw invalidUsage(`switch-dr needs a weight threshold tau ≥ 0, got ${String(options.tau)}`);
+  }
+  if (names.includes('dr-os') && !(options.osLambda !== undefined && options.osLambda > 0 && Number.isFinite(options.osLambda))) {
+    throw invalidUsage(`dr-os needs a shrinkage λ > 0 (osLambda; --os-lambda on the command line), got ${String(options.osLambda)}`);
   }
   if (options.folds !== undefined && !(Number.isSafeInteger(options.folds) && options.folds >= 1)) {
     throw invalidUsage(`cross-fitting folds must be an integer ≥ 1, got ${String(options.folds)}`);

@@ -67,12 +67,14 @@ export interface OpeSums {
   /** DM term + 1{w ≤ τ}·w·(r − q̂) (switch-DR); `switched` = Σ c over rows with w > τ. */
   switchDr: TermSums | null;
   switched: number;
+  /** DM term + λw/(w² + λ)·(r − q̂) (DR with optimistic shrinkage); null unless asked. */
+  drOs: TermSums | null;
   /** Sums for the reward model's share of the variance (see model-variance.ts); null unless asked. */
   model: ModelSums | null;
 }
 
 /** The model-based terms: each is Σ_a π(a|x_i) q̂(x_i, a) + ω_i (r_i − q̂(x_i, a_i)) for a weight ω_i. */
-export type ModelTerm = 'dm' | 'dr' | 'drClip' | 'switchDr';
+export type ModelTerm = 'dm' | 'dr' | 'drClip' | 'switchDr' | 'drOs';
 
 /** Per model-based term, sums over the logged arm's z_i = [1, x_i] (k × p each, p = d + 1). */
 export interface ModelTermSums {
@@ -104,6 +106,8 @@ export interface OpeInputs {
   clip: number | null;
   /** Threshold of switch-DR; null when not requested. */
   tau: number | null;
+  /** Shrinkage λ of DR-os; null when not requested. */
+  osLambda: number | null;
   /** Arms with no logged row (their target mass is reported, not weighted). */
   unloggedArms: readonly number[];
   /**
@@ -122,9 +126,10 @@ export interface OpeShifts {
   dr: number;
   drClip: number;
   switchDr: number;
+  drOs: number;
 }
 
-const NO_SHIFTS: OpeShifts = { reward: 0, ips: 0, snips: 0, dm: 0, dr: 0, drClip: 0, switchDr: 0 };
+const NO_SHIFTS: OpeShifts = { reward: 0, ips: 0, snips: 0, dm: 0, dr: 0, drClip: 0, switchDr: 0, drOs: 0 };
 
 /** The mean of a term. */
 export function termMean(t: TermSums, n: number): number {
@@ -153,6 +158,7 @@ export function pilotShifts(inp: OpeInputs): OpeShifts {
     dr: mean(s.dr),
     drClip: mean(s.drClip),
     switchDr: mean(s.switchDr),
+    drOs: mean(s.drOs),
   };
 }
 
@@ -180,8 +186,9 @@ export function accumulateOpeSums(
   const hasQ = inp.qhat !== null;
   const doClip = hasQ && inp.clip !== null;
   const doSwitch = hasQ && inp.tau !== null;
+  const doOs = hasQ && inp.osLambda !== null;
   const mp = (inp.modelDim ?? 0) + 1;
-  const ms = inp.modelDim !== null && hasQ ? emptyModelSums(k, mp, doClip, doSwitch) : null;
+  const ms = inp.modelDim !== null && hasQ ? emptyModelSums(k, mp, doClip, doSwitch, doOs) : null;
   const kernel: Kernel = {
     target: inp.target,
     qhat: inp.qhat,
@@ -194,11 +201,13 @@ export function accumulateOpeSums(
     unlogged: Int32Array.from(inp.unloggedArms),
     clip: inp.clip ?? Infinity,
     tau: inp.tau ?? Infinity,
+    osLambda: inp.osLambda ?? 0,
     doClip,
     doSwitch,
+    doOs,
     md: mp - 1,
     model: ms,
-    shifts: Float64Array.of(shifts.reward, shifts.ips, shifts.snips, shifts.dm, shifts.dr, shifts.drClip, shifts.switchDr),
+    shifts: Float64Array.of(shifts.reward, shifts.ips, shifts.snips, shifts.dm, shifts.dr, shifts.drClip, shifts.switchDr, shifts.drOs),
   };
   const acc = new Float64Array(SLOTS);
   for (let start = from; start < to; start += BLOCK_ROWS) {
@@ -221,6 +230,7 @@ export function accumulateOpeSums(
     clipped: acc[CLIPPED]!,
     switchDr: doSwitch ? term(acc[W_SUM]!, shifts.switchDr, acc[W_SQ]!) : null,
     switched: acc[SWITCHED]!,
+    drOs: doOs ? term(acc[O_SUM]!, shifts.drOs, acc[O_SQ]!) : null,
     model: ms,
   };
 }
@@ -231,7 +241,7 @@ export function accumulateOpeSums(
 // later call).
 const N = 0, SW = 1, SW2 = 2, MAXW = 3, ZERO = 4, UNLOGGED = 5, R_SUM = 6, R_SQ = 7, I_SUM = 8, I_SQ = 9;
 const S_W2U = 10, S_W2U2 = 11, M_SUM = 12, M_SQ = 13, D_SUM = 14, D_SQ = 15, C_SUM = 16, C_SQ = 17;
-const CLIPPED = 18, W_SUM = 19, W_SQ = 20, SWITCHED = 21, SLOTS = 22;
+const CLIPPED = 18, W_SUM = 19, W_SQ = 20, SWITCHED = 21, O_SUM = 22, O_SQ = 23, SLOTS = 24;
 
 /** Everything the kernel reads, gathered once per pass. */
 interface Kernel {
@@ -247,25 +257,27 @@ interface Kernel {
   unlogged: Int32Array;
   clip: number;
   tau: number;
+  osLambda: number;
   doClip: boolean;
   doSwitch: boolean;
+  doOs: boolean;
   /** Feature width of the reward model's z = [1, x_0..x_{md-1}]. */
   md: number;
   model: ModelSums | null;
-  /** reward, ips, snips, dm, dr, drClip, switchDr. */
+  /** reward, ips, snips, dm, dr, drClip, switchDr, drOs. */
   shifts: Float64Array;
 }
 
 /** The hot loop over rows [from, to), adding into `acc` (and the kernel's model sums). */
 function accumulateBlock(acc: Float64Array, kn: Kernel, from: number, to: number, weights: Float64Array | null, validate: boolean): void {
-  const { target, qhat, arm, reward, propensity, k, x, d, unlogged, clip, tau, doClip, doSwitch, md } = kn;
+  const { target, qhat, arm, reward, propensity, k, x, d, unlogged, clip, tau, osLambda, doClip, doSwitch, doOs, md } = kn;
   const ms = kn.model;
   const mp = md + 1;
   const hasQ = qhat !== null;
   const nUnlogged = unlogged.length;
   const readRow = validate || hasQ;
   const rK = kn.shifts[0]!, iK = kn.shifts[1]!, sK = kn.shifts[2]!, mK = kn.shifts[3]!, dK = kn.shifts[4]!;
-  const cK = kn.shifts[5]!, wK = kn.shifts[6]!;
+  const cK = kn.shifts[5]!, wK = kn.shifts[6]!, oK = kn.shifts[7]!;
 
   let n = acc[N]!, sw = acc[SW]!, sw2 = acc[SW2]!, maxW = acc[MAXW]!, zero = acc[ZERO]!, um = acc[UNLOGGED]!;
   let rS = acc[R_SUM]!, r2 = acc[R_SQ]!;
@@ -275,6 +287,7 @@ function accumulateBlock(acc: Float64Array, kn: Kernel, from: number, to: number
   let dS = acc[D_SUM]!, d2 = acc[D_SQ]!;
   let cS = acc[C_SUM]!, c2 = acc[C_SQ]!, clipped = acc[CLIPPED]!;
   let wS = acc[W_SUM]!, w2 = acc[W_SQ]!, switched = acc[SWITCHED]!;
+  let oS = acc[O_SUM]!, o2 = acc[O_SQ]!;
 
   for (let i = from; i < to; i++) {
     const c = weights === null ? 1 : weights[i]!;
@@ -359,6 +372,14 @@ function accumulateBlock(acc: Float64Array, kn: Kernel, from: number, to: number
         t = v - wK;
         w2 += c * t * t;
       }
+      // Su, Dimakopoulou, Krishnamurthy & Dudík 2020: shrink the weight toward 0, more the larger it is.
+      const wo = doOs ? (osLambda * w) / (w * w + osLambda) : 0;
+      if (doOs) {
+        const v = dm + wo * res;
+        oS += c * v;
+        t = v - oK;
+        o2 += c * t * t;
+      }
       if (ms !== null) {
         const xo = i * d;
         for (let b = 0; b < k; b++) {
@@ -379,6 +400,10 @@ function accumulateBlock(acc: Float64Array, kn: Kernel, from: number, to: number
         if (doSwitch) {
           addZ(mt.switchDr!.weightZ, ao, c * ws, x, xo, md);
           addZ(mt.switchDr!.termResidualZ, ao, ce * (dm + ws * res - wK), x, xo, md);
+        }
+        if (doOs) {
+          addZ(mt.drOs!.weightZ, ao, c * wo, x, xo, md);
+          addZ(mt.drOs!.termResidualZ, ao, ce * (dm + wo * res - oK), x, xo, md);
         }
       }
     }
@@ -406,6 +431,8 @@ function accumulateBlock(acc: Float64Array, kn: Kernel, from: number, to: number
   acc[W_SUM] = wS;
   acc[W_SQ] = w2;
   acc[SWITCHED] = switched;
+  acc[O_SUM] = oS;
+  acc[O_SQ] = o2;
 }
 
 /** out[o..o+p) += v·[1, x_i]. */
@@ -414,13 +441,13 @@ function addZ(out: Float64Array, o: number, v: number, x: Float64Array | null, x
   for (let j = 0; j < d; j++) out[o + 1 + j]! += v * x![xo + j]!;
 }
 
-function emptyModelSums(k: number, p: number, clip: boolean, switched: boolean): ModelSums {
+function emptyModelSums(k: number, p: number, clip: boolean, switched: boolean, os: boolean): ModelSums {
   const termSums = (): ModelTermSums => ({ weightZ: new Float64Array(k * p), termResidualZ: new Float64Array(k * p) });
   return {
     p,
     targetZ: new Float64Array(k * p),
     residualZ: new Float64Array(k * p),
-    terms: { dm: termSums(), dr: termSums(), drClip: clip ? termSums() : null, switchDr: switched ? termSums() : null },
+    terms: { dm: termSums(), dr: termSums(), drClip: clip ? termSums() : null, switchDr: switched ? termSums() : null, drOs: os ? termSums() : null },
   };
 }
 

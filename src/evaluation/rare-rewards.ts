@@ -64,7 +64,7 @@ export function guardRareRewards(estimates: Estimate[], s: OpeSums, rewardsInUni
     let widened: [number, number] | null = null;
     if (e.estimator === 'ips') widened = score;
     else if (e.estimator === 'snips' && meanW > 0) widened = [score[0] / meanW, score[1] / meanW];
-    else if (e.estimator === 'dr' || e.estimator === 'dr-clip' || e.estimator === 'switch-dr') widened = [e.value - (ipsValue - score[0]), e.value + (score[1] - ipsValue)];
+    else if (e.estimator === 'dr' || e.estimator === 'dr-clip' || e.estimator === 'switch-dr' || e.estimator === 'dr-os' || e.estimator === 'sndr') widened = [e.value - (ipsValue - score[0]), e.value + (score[1] - ipsValue)];
     if (widened === null) continue;
     e.ci95 = union(e.ci95, widened);
     e.notes.push(note);

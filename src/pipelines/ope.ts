@@ -40,6 +40,8 @@ export interface OpeJob {
   estimators: readonly EstimatorName[];
   clip?: number;
   tau?: number;
+  /** Shrinkage λ of dr-os. */
+  osLambda?: number;
   /** Cross-fitting folds of the DM/DR reward model (default DEFAULT_FOLDS; 1 fits it on the rows it evaluates). */
   folds?: number;
   /** Store for MODEL@ALIAS targets (opened lazily by the caller). */
@@ -132,6 +134,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     folds: job.folds ?? DEFAULT_FOLDS,
     ...(job.clip === undefined ? {} : { clip: job.clip }),
     ...(job.tau === undefined ? {} : { tau: job.tau }),
+    ...(job.osLambda === undefined ? {} : { osLambda: job.osLambda }),
   };
   const isFile = ['.parquet', '.csv'].includes(extname(job.policy).toLowerCase());
 

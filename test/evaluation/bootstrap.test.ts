@@ -6,7 +6,7 @@ import { createRng, deriveSeed } from '../../src/random/rng.js';
 import { randomLogs } from './random-logs.js';
 import { sampleWorld, TRUE_TARGET_VALUE } from './synthetic-world.js';
 
-const OPTIONS = { estimators: ESTIMATOR_NAMES, clip: 2, tau: 2, interval: 'bootstrap', resamples: 200 } as const;
+const OPTIONS = { estimators: ESTIMATOR_NAMES, clip: 2, tau: 2, osLambda: 10, interval: 'bootstrap', resamples: 200 } as const;
 
 describe('bootstrap intervals', () => {
   it('one seed gives one result, bit for bit; another seed gives another', () => {
@@ -27,8 +27,8 @@ describe('bootstrap intervals', () => {
 
   it('keeps the full-sample point estimate and agrees with the analytic standard errors', () => {
     const { logs, target } = sampleWorld(4000, createRng(12));
-    const analytic = evaluate(logs, target, { estimators: ESTIMATOR_NAMES, clip: 5, tau: 5 });
-    const boot = evaluate(logs, target, { estimators: ESTIMATOR_NAMES, clip: 5, tau: 5, interval: 'bootstrap', rng: createRng(3), resamples: 400 });
+    const analytic = evaluate(logs, target, { estimators: ESTIMATOR_NAMES, clip: 5, tau: 5, osLambda: 10 });
+    const boot = evaluate(logs, target, { estimators: ESTIMATOR_NAMES, clip: 5, tau: 5, osLambda: 10, interval: 'bootstrap', rng: createRng(3), resamples: 400 });
     boot.estimates.forEach((e, j) => {
       const an = analytic.estimates[j]!;
       expect(e.value).toBe(an.value);

@@ -13,7 +13,7 @@ const covers = (e: Estimate, truth: number): boolean => e.ci95[0] <= truth && tr
 // 400 independent logs of 2000 rows; every estimator on each.
 const runs = Array.from({ length: REPS }, (_, rep) => {
   const { logs, target } = sampleWorld(ROWS, createRng(deriveSeed(SEED, rep)));
-  return evaluate(logs, target, { estimators: ESTIMATOR_NAMES, clip: 5, tau: 5 });
+  return evaluate(logs, target, { estimators: ESTIMATOR_NAMES, clip: 5, tau: 5, osLambda: 10 });
 });
 
 describe('estimators on logs with a known truth (400 × 2000 rows)', () => {

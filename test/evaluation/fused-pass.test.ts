@@ -86,7 +86,7 @@ describe('the fused pass', () => {
     for (const seed of [1, 2, 3]) {
       const { logs, target } = randomLogs(createRng(seed), 700, 5, 3);
       const qhat = predictRewards(fitRidgeRewardModel(logs), logs.x, logs.n);
-      const report = evaluate(logs, target, { estimators: ALL, qhat, clip: 1.5, tau: 1.5 });
+      const report = evaluate(logs, target, { estimators: ALL, qhat, clip: 1.5, tau: 1.5, osLambda: 10 });
       const ref = reference(logs, target, qhat, null);
       for (const e of report.estimates) {
         expect(e.value, e.estimator).toBeCloseTo(ref[e.estimator]!.value, 12);
@@ -99,7 +99,7 @@ describe('the fused pass', () => {
     for (const seed of [4, 5]) {
       const { logs, target } = randomLogs(createRng(seed), 600, 4, 2);
       const model = fitRidgeRewardModel(logs);
-      const report = evaluate(logs, target, { estimators: ALL, clip: 1.5, tau: 1.5 });
+      const report = evaluate(logs, target, { estimators: ALL, clip: 1.5, tau: 1.5, osLambda: 10 });
       const ref = reference(logs, target, predictRewards(model, logs.x, logs.n), model);
       for (const e of report.estimates) {
         expect(e.value, e.estimator).toBeCloseTo(ref[e.estimator]!.value, 12);
@@ -125,13 +125,13 @@ describe('the fused pass', () => {
   it('matches the plain reference over 150,000 rows (three blocks of the hot loop)', () => {
     const { logs, target } = randomLogs(createRng(10), 150_000, 3, 1);
     const qhat = predictRewards(fitRidgeRewardModel(logs), logs.x, logs.n);
-    const report = evaluate(logs, target, { estimators: ALL, qhat, clip: 1.5, tau: 1.5 });
+    const report = evaluate(logs, target, { estimators: ALL, qhat, clip: 1.5, tau: 1.5, osLambda: 10 });
     const ref = reference(logs, target, qhat, null);
     for (const e of report.estimates) {
       expect(e.value / ref[e.estimator]!.value, e.estimator).toBeCloseTo(1, 11);
       expect(e.stdErr / ref[e.estimator]!.stdErr, e.estimator).toBeCloseTo(1, 9);
     }
-    const inp = { logs, target, qhat, clip: null, tau: null, unloggedArms: [], modelDim: null };
+    const inp = { logs, target, qhat, clip: null, tau: null, osLambda: null, unloggedArms: [], modelDim: null };
     const pass = accumulateOpeSums(inp, pilotShifts(inp), 0, logs.n, null, true);
     expect(pass.n).toBe(150_000);
     expect(pass.maxW).toBe(Array.from(logs.arm, (a, i) => target[i * 3 + a]! / logs.propensity[i]!).reduce((m, w) => Math.max(m, w), 0));

@@ -156,3 +156,32 @@ describe('cross-fitted reward model on a hand-computed case', () => {
     for (const folds of [0, 1.5, Number.NaN]) expect(() => evaluate(uniform, armZero, { estimators: ['dr'], folds })).toThrow(/folds must be an integer ≥ 1/);
   });
 });
+
+// The same four rows for DRos (λ = 4) and SNDR. Per row: D = Σ_a π q̂ = 0.54, 0.35, 0.1, 0.7;
+// residual e = r − q̂(logged arm) = 0.4, −0.2, −0.4, 0.3; w = 1.6, 2, 0, 2.
+describe('DR with shrinkage and self-normalised DR on the hand-computed case', () => {
+  const r = evaluate(logs, target, { estimators: ['dr-os', 'sndr'], qhat, osLambda: 4 });
+  it('DRos: each weight shrunk to λw/(w² + λ) = 6.4/6.56, 1, 0, 1', () => {
+    const shrunk = [6.4 / 6.56, 1, 0, 1];
+    const terms = [0.54 + shrunk[0]! * 0.4, 0.35 - 0.2, 0.1, 0.7 + 0.3];
+    const mean = terms.reduce((a, b) => a + b, 0) / 4;
+    expect(r.estimates[0]!.value).toBeCloseTo(mean, 14);
+    expect(mean).toBeCloseTo(0.5450609756097561, 14);
+    const sd = Math.sqrt(terms.reduce((s, t) => s + (t - mean) ** 2, 0) / 3);
+    // Given predictions: no model share in the variance.
+    expect(r.estimates[0]!.stdErr).toBeCloseTo(sd / 2, 14);
+    expect(r.estimates[0]!.diagnostics.osLambda).toBe(4);
+  });
+
+  it('SNDR: mean D + Σ w·e / Σ w = 0.4225 + 0.84 / 5.6, with the delta-method standard error', () => {
+    expect(r.estimates[1]!.value).toBeCloseTo(0.4225 + 0.15, 14);
+    // Influence per row: (D − D̄) + (w / w̄)(e − ē), w̄ = 1.4, ē = 0.15.
+    const psi = [0.54 - 0.4225 + (1.6 / 1.4) * 0.25, 0.35 - 0.4225 + (2 / 1.4) * -0.35, 0.1 - 0.4225, 0.7 - 0.4225 + (2 / 1.4) * 0.15];
+    expect(psi.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 14);
+    expect(r.estimates[1]!.stdErr).toBeCloseTo(Math.sqrt(psi.reduce((s, v) => s + v * v, 0) / 3 / 4), 14);
+  });
+
+  it('DRos needs its λ: refused by name without one', () => {
+    expect(() => evaluate(logs, target, { estimators: ['dr-os'], qhat })).toThrow(/dr-os needs a shrinkage λ > 0 \(osLambda; --os-lambda on the command line\), got undefined/);
+  });
+});

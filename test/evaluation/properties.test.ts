@@ -51,7 +51,7 @@ describe('estimator properties', () => {
     fc.assert(
       fc.property(shape, ({ seed, n, k, d }) => {
         const { logs, target } = randomLogs(createRng(seed), n, k, d);
-        const options = { estimators: ESTIMATOR_NAMES, clip: 2, tau: 2 };
+        const options = { estimators: ESTIMATOR_NAMES, clip: 2, tau: 2, osLambda: 10 };
         const r = evaluate(logs, target, options);
         for (const e of r.estimates) {
           expect(Number.isFinite(e.value) && Number.isFinite(e.stdErr), e.estimator).toBe(true);
@@ -81,7 +81,7 @@ describe('estimator properties', () => {
 
   it('switch-DR is DR at τ = ∞ and DM at τ = 0; clipped DR is DR with a cap above every weight', () => {
     const { logs, target } = randomLogs(createRng(77), 400, 4, 2);
-    const all = (tau: number, clip: number) => evaluate(logs, target, { estimators: ESTIMATOR_NAMES, tau, clip }).estimates;
+    const all = (tau: number, clip: number) => evaluate(logs, target, { estimators: ESTIMATOR_NAMES, tau, clip, osLambda: 10 }).estimates;
     const [, , dm, dr, clip, sw] = all(Infinity, 1e9);
     expect(sw!.value).toBe(dr!.value);
     expect(clip!.value).toBe(dr!.value);

@@ -12,6 +12,7 @@ interface OpeFlags {
   estimators?: string;
   clip?: string;
   tau?: string;
+  osLambda?: string;
   folds: string;
 }
 
@@ -48,9 +49,10 @@ export function registerOpe(program: Command): void {
       .description('estimate a policy’s value on logged data (IPS, SNIPS, DM, DR) with intervals and diagnostics')
       .requiredOption('--logs <file>', 'training-set Parquet, or Open Bandit Dataset CSV (item_context.csv beside it)')
       .requiredOption('--policy <name>', 'uniform, a built-in policy (fitted on the fly), MODEL@ALIAS, or a distribution file')
-      .option('--estimators <list>', 'comma-separated: ips, snips, dm, dr, dr-clip, switch-dr', 'ips,snips,dm,dr')
+      .option('--estimators <list>', 'comma-separated: ips, snips, dm, dr, dr-clip, switch-dr, dr-os, sndr', 'ips,snips,dm,dr')
       .option('--clip <c>', 'weight cap of dr-clip')
       .option('--tau <t>', 'weight threshold of switch-dr')
+      .option('--os-lambda <λ>', 'shrinkage λ of dr-os: each weight w becomes λw/(w² + λ)')
       .option('--folds <k>', 'cross-fitting folds of the DM/DR reward model (1: fit it on the rows it evaluates)', '5'),
     async (ctx, flags) => {
       const [{ parseEstimators, runOpe }, { createStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
@@ -60,6 +62,7 @@ export function registerOpe(program: Command): void {
         estimators: parseEstimators(flags.estimators),
         clip: parsePositiveFlag('--clip', flags.clip),
         tau: parsePositiveFlag('--tau', flags.tau),
+        osLambda: parsePositiveFlag('--os-lambda', flags.osLambda),
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
         store: () => createStore(ctx.config.trackingUri),
       });
