@@ -11,6 +11,7 @@ import { buildTrainingSet } from '../pipelines/training-set.js';
 import { runSimulation } from '../pipelines/simulation.js';
 import { DEFAULT_MODEL, trainPolicy } from '../pipelines/train.js';
 import { gatherEvidence } from '../experiments/evidence.js';
+import { GATE_RULES } from '../experiments/gate.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { createStore } from '../registry/create-store.js';
 import { internal, invalidUsage } from '../errors.js';
@@ -147,10 +148,18 @@ export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omi
   let snapshotAsOf = '';
   const promote = async (to: 'shadow' | 'champion') => {
     const r = await promoteVersion(
-      { store, cardsDir: p.modelCards, tmpDir: p.tmp, now: ctx.now, evidence: gatherEvidence(store, DEFAULT_MODEL, version, { trainingSet: p.trainingSet, now: ctx.now }) },
-      { model: DEFAULT_MODEL, version, to, reason: 'quickstart' },
+      {
+        store,
+        cardsDir: p.modelCards,
+        tmpDir: p.tmp,
+        now: ctx.now,
+        evidence: gatherEvidence(store, DEFAULT_MODEL, version, { trainingSet: p.trainingSet, eventsDir: p.events, now: ctx.now }),
+      },
+      // The quickstart's shadow never serves before it is promoted: the exposure rule is waived, and said so.
+      { model: DEFAULT_MODEL, version, to, reason: 'quickstart (shadow exposure waived)', rules: { minShadowServes: 0, minShadowHours: 0 } },
     );
-    return { output: r.card, summary: `${DEFAULT_MODEL} v${version} → @${to}: ${r.decision.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}`).join(', ')}` };
+    const checks = r.decision.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.name === 'enough shadow exposure' ? ` (waived here; \`oo-ml promote\` asks for ${GATE_RULES.minShadowServes} shadow serves over ${GATE_RULES.minShadowHours} h)` : ''}`);
+    return { output: r.card, summary: `${DEFAULT_MODEL} v${version} → @${to}: ${checks.join(', ')}` };
   };
   return [
     [

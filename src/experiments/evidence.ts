@@ -6,7 +6,9 @@
  *     `reps` replications, fixed seed, logged like any `oo-ml sim`, so it is also the version's
  *     simulation on record), and the paired DR difference on logged rows the version did not
  *     learn from (see `heldOutRows`);
- *   - fairness: the segments the version's training run flagged for review.
+ *   - fairness: the segments the version's training run flagged for review;
+ *   - shadow exposure (for a move to champion): its shadow serves in the event log, paired with
+ *     the decisions they shadowed (pipelines/shadow-traffic.ts, experiments/shadow-exposure.ts).
  */
 import { isOoMlError } from '../errors.js';
 import { pairedDrDifference } from '../evaluation/paired-dr.js';
@@ -15,6 +17,7 @@ import { vectorDim } from '../features/vectors.js';
 import { getPolicy } from '../policies/catalog.js';
 import { withExplorationFloor } from '../policies/exploration-floor.js';
 import { distributionOn, fitRows } from '../pipelines/policy-replay.js';
+import { loadShadowPairs } from '../pipelines/shadow-traffic.js';
 import { runSimulation, SIM_EXPERIMENT, UNIFORM_ENTRANT } from '../pipelines/simulation.js';
 import { HOLDOUT_SHARE } from '../pipelines/train.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from '../pipelines/training-set.js';
@@ -23,6 +26,7 @@ import { HEADLINE_METRICS } from '../registry/model-listing.js';
 import { loadRegisteredPolicy, type RegisteredPolicy } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import type { GateEvidence, GateQuestion, Interval } from './gate.js';
+import { summarizeShadow } from './shadow-exposure.js';
 
 /** How the gate's own comparison is run. */
 export interface GateSimSettings {
@@ -154,14 +158,21 @@ export function gatherEvidence(
   store: Store,
   model: string,
   version: number,
-  opts: { trainingSet: string; now: () => Date; sim?: GateSimSettings },
+  opts: { trainingSet: string; eventsDir: string; now: () => Date; sim?: GateSimSettings },
 ): (question: GateQuestion) => Promise<GateEvidence> {
   return async ({ to, champion, wasShadow }) => {
     const baseline = champion === null ? 'uniform random' : `champion v${champion}`;
     const candidateRef = `${model}@v${version}`;
     const baselineRef = champion === null ? UNIFORM_ENTRANT : `${model}@v${champion}`;
     const candidate = await loadRegisteredPolicy(store, candidateRef);
-    const base = { champion, baseline, wasShadow, hasOpe: await hasOpe(store, model, version), flaggedSegments: await flaggedSegments(store, candidate) };
+    const base = {
+      champion,
+      baseline,
+      wasShadow,
+      hasOpe: await hasOpe(store, model, version),
+      flaggedSegments: await flaggedSegments(store, candidate),
+      shadowExposure: to === 'champion' && wasShadow ? summarizeShadow(await loadShadowPairs(opts.eventsDir, model, version, opts.now())) : null,
+    };
     // A version that was never shadow fails the champion gate whatever a comparison would say,
     // so the (expensive) simulation is skipped.
     if (to === 'champion' && !wasShadow) return { ...base, simDiff: null, opeDiff: null };

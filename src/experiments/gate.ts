@@ -7,7 +7,10 @@
  *                        of the 95% interval of the paired reward difference ≥ 0), and
  *                        off-policy metrics on record. A shadow serves nobody, but its
  *                        exposure is only worth gathering for a version that can win.
- *   shadow → champion    it has been shadow; it beats the baseline in simulation (lower bound of
+ *   shadow → champion    it has been shadow, long enough: at least `minShadowServes` shadow serves
+ *                        over at least `minShadowHours` in the event log (with its agreement
+ *                        with the served arm and its IPS/SNIPS on the served traffic reported);
+ *                        it beats the baseline in simulation (lower bound of
  *                        that interval > 0, over at least `minSeeds` seeds); it is not worse
  *                        off-policy by more than `drMargin` (non-inferiority: lower bound of the
  *                        95% interval of the paired DR difference, on logged rows the version did
@@ -18,6 +21,7 @@
  * but "cannot decide": an error, not a decision.
  */
 import { invalidInput } from '../errors.js';
+import type { ShadowExposure } from './shadow-exposure.js';
 
 /** An estimate with its 95% interval. */
 export interface Interval {
@@ -48,6 +52,8 @@ export interface GateEvidence {
   opeDiff: (Interval & { rows: number; data: string }) | null;
   /** User segments the version's training run flagged for review (fairness). */
   flaggedSegments: string[];
+  /** What its shadow serves show (experiments/shadow-exposure.ts); null when not asked (a move to shadow). */
+  shadowExposure: ShadowExposure | null;
 }
 
 /** The gate's thresholds. */
@@ -56,13 +62,17 @@ export interface GateRules {
   minSeeds: number;
   /** How much worse by DR, in reward per decision, a new champion may be (default GATE_DR_MARGIN). */
   drMargin: number;
+  /** Fewest shadow serves before a move to champion (default 1,000). */
+  minShadowServes: number;
+  /** Fewest hours between a shadow's first and last serve before a move to champion (default 24). */
+  minShadowHours: number;
 }
 
 /** Default non-inferiority margin of the off-policy check: 0.01 reward per decision. */
 export const GATE_DR_MARGIN = 0.01;
 
 /** Default rules. */
-export const GATE_RULES: GateRules = { minSeeds: 5, drMargin: GATE_DR_MARGIN };
+export const GATE_RULES: GateRules = { minSeeds: 5, drMargin: GATE_DR_MARGIN, minShadowServes: 1000, minShadowHours: 24 };
 
 /** One check and how it went. */
 export interface GateCheck {
@@ -83,7 +93,7 @@ const f4 = (x: number): string => x.toFixed(4);
 
 /** Applies the rules for a move to `to`. Throws `invalid_input` when the simulation has too few seeds to decide. */
 export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: Partial<GateRules> = {}): GateDecision {
-  const { minSeeds, drMargin } = { ...GATE_RULES, ...rules };
+  const { minSeeds, drMargin, minShadowServes, minShadowHours } = { ...GATE_RULES, ...rules };
   const checks: GateCheck[] = [];
   const figures: Record<string, number> = {};
   const simDiff = (): Interval & { seeds: number } => {
@@ -112,6 +122,23 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
     checks.push({ name: 'has been shadow', passed: e.wasShadow, detail: e.wasShadow ? 'yes' : 'promote it to shadow first' });
     // The comparisons cannot rescue a version that skipped shadow; they are not run.
     if (e.wasShadow) {
+      const x = e.shadowExposure ?? { serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null };
+      figures['shadow_min_serves'] = minShadowServes;
+      figures['shadow_min_hours'] = minShadowHours;
+      figures['shadow_serves'] = x.serves;
+      figures['shadow_hours'] = x.hours;
+      if (x.agreement !== null) figures['shadow_agreement'] = x.agreement;
+      if (x.snips !== null) {
+        figures['shadow_snips'] = x.snips.value;
+        figures['shadow_snips_ci_low'] = x.snips.ci95[0];
+        figures['shadow_snips_ci_high'] = x.snips.ci95[1];
+      }
+      const shown = [
+        `${x.serves} shadow serves over ${x.hours.toFixed(1)} h (at least ${minShadowServes} over ${minShadowHours} h needed)`,
+        x.agreement === null ? null : `agreement with the served arm ${(100 * x.agreement).toFixed(1)}%`,
+        x.snips === null ? null : `SNIPS on ${x.matured} served decisions ${f4(x.snips.value)} [${f4(x.snips.ci95[0])}, ${f4(x.snips.ci95[1])}]`,
+      ].filter((s) => s !== null);
+      checks.push({ name: 'enough shadow exposure', passed: x.serves >= minShadowServes && x.hours >= minShadowHours, detail: shown.join('; ') });
       const d = simDiff();
       checks.push({ name: `beats ${e.baseline} in simulation`, passed: d.ci95[0] > 0, detail: `${simText(d)}; lower bound must be > 0` });
       figures['ope_dr_margin'] = drMargin;

@@ -54,7 +54,9 @@ describe('oo-ml quickstart (CLI)', () => {
     expect(r.stderr).toContain('[1/9] data synth');
     expect(r.stderr).toMatch(/tip-policy v1 @candidate, DR \d\.\d{3} \[/);
     expect(r.stdout).toContain('# Model card: tip-policy');
-    expect(r.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \|/);
+    expect(r.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \(shadow exposure waived\) \|/);
+    expect(r.stderr).toContain('✓ enough shadow exposure (waived here; `oo-ml promote` asks for 1000 shadow serves over 24 h)');
+    expect(r.stderr).toContain('✓ beats uniform random in simulation');
   });
 
   it('ends by serving the champion in-process: scores, one reward, one tip, with the responses printed', async () => {
@@ -194,7 +196,7 @@ describe('oo-ml quickstart, run again', () => {
     const again = await runCli(['quickstart'], { cwd, env: { NATS_URL: '', LLM_BASE_URL: '' } });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain(`the previous quickstart was moved to ${home}.previous`);
-    expect(again.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \|/);
+    expect(again.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \(shadow exposure waived\) \|/);
     expect(existsSync(join(`${home}.previous`, 'model-cards', 'tip-policy.md'))).toBe(true);
   }, 120_000);
 

@@ -9,6 +9,7 @@ const base: GateEvidence = {
   simDiff: { value: 0.02, ci95: [0.005, 0.035], seeds: 5 },
   opeDiff: { value: 0.01, ci95: [-0.005, 0.03], rows: 400, data: '400 rows neither version learned from' },
   flaggedSegments: [],
+  shadowExposure: { serves: 5000, hours: 48, agreement: 0.6, matured: 3000, ips: { value: 0.41, ci95: [0.37, 0.45] }, snips: { value: 0.4, ci95: [0.37, 0.43] } },
 };
 const firstChampion: GateEvidence = { ...base, champion: null, baseline: 'uniform random' };
 
@@ -17,7 +18,9 @@ describe('promotion gate', () => {
     const d = evaluateGate('champion', base);
     expect(d.passed).toBe(true);
     expect(d.figures).toMatchObject({ sim_diff_ci_low: 0.005, sim_seeds: 5, ope_dr_diff_ci_low: -0.005, ope_dr_margin: GATE_DR_MARGIN, ope_rows: 400 });
-    expect(d.checks.map((c) => c.name)).toEqual(['has been shadow', 'beats champion v1 in simulation', 'not worse than champion v1 off-policy', 'no segment flagged for review']);
+    expect(d.checks.map((c) => c.name)).toEqual(['has been shadow', 'enough shadow exposure', 'beats champion v1 in simulation', 'not worse than champion v1 off-policy', 'no segment flagged for review']);
+    expect(d.checks[1]!.detail).toBe('5000 shadow serves over 48.0 h (at least 1000 over 24 h needed); agreement with the served arm 60.0%; SNIPS on 3000 served decisions 0.4000 [0.3700, 0.4300]');
+    expect(d.figures).toMatchObject({ shadow_serves: 5000, shadow_hours: 48, shadow_agreement: 0.6, shadow_snips: 0.4, shadow_min_serves: 1000, shadow_min_hours: 24 });
   });
 
   it('refuses when the sim interval touches 0, when DR may be worse by more than the margin, or when it was never shadow', () => {
@@ -36,6 +39,14 @@ describe('promotion gate', () => {
     const d = evaluateGate('champion', { ...base, flaggedSegments: ['night-owls'] });
     expect(d.passed).toBe(false);
     expect(d.checks.filter((c) => !c.passed)).toEqual([{ name: 'no segment flagged for review', passed: false, detail: expect.stringContaining('flagged night-owls') }]);
+  });
+
+  it('refuses a champion whose shadow has not served long enough, or at all; the minimums are the caller’s', () => {
+    const short = evaluateGate('champion', { ...base, shadowExposure: { ...base.shadowExposure!, serves: 5000, hours: 3 } });
+    expect(short.checks.filter((c) => !c.passed).map((c) => c.name)).toEqual(['enough shadow exposure']);
+    const never = evaluateGate('champion', { ...base, shadowExposure: { serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null } });
+    expect(never.checks.find((c) => c.name === 'enough shadow exposure')).toMatchObject({ passed: false, detail: '0 shadow serves over 0.0 h (at least 1000 over 24 h needed)' });
+    expect(evaluateGate('champion', { ...base, shadowExposure: { ...base.shadowExposure!, hours: 3 } }, { minShadowHours: 2 }).passed).toBe(true);
   });
 
   it('cannot decide with too few seeds', () => {

@@ -1,6 +1,6 @@
 /** `oo-ml promote MODEL VERSION --to shadow|champion` and `oo-ml rollback MODEL`. */
 import type { Command } from 'commander';
-import { GATE_DR_MARGIN, type GateDecision } from '../../experiments/gate.js';
+import { GATE_DR_MARGIN, GATE_RULES, type GateDecision } from '../../experiments/gate.js';
 import { invalidUsage } from '../../errors.js';
 import { parseIntFlag, parseNumberFlag } from '../flags.js';
 import { action } from '../command.js';
@@ -11,6 +11,8 @@ interface PromoteFlags {
   reason?: string;
   force?: boolean;
   drMargin: string;
+  minShadowServes: string;
+  minShadowHours: string;
 }
 
 /** The gate's checks as lines. */
@@ -29,12 +31,16 @@ export function registerPromote(program: Command): void {
       .requiredOption('--to <alias>', 'shadow or champion')
       .option('--reason <text>', 'why (recorded in the model card)')
       .option('--force', 'override a failing gate (needs --reason; recorded as forced)')
+      .option('--min-shadow-serves <n>', 'fewest shadow serves (in the event log, after `oo-ml ingest`) before a move to champion (recorded)', String(GATE_RULES.minShadowServes))
+      .option('--min-shadow-hours <h>', 'fewest hours between the shadow’s first and last serve before a move to champion (recorded)', String(GATE_RULES.minShadowHours))
       .option('--dr-margin <x>', 'how much worse by DR (reward per decision) a new champion may be: the lower bound of the 95% interval of the paired DR difference must be ≥ −x (recorded)', String(GATE_DR_MARGIN)),
     async (ctx, flags, args) => {
       const [model, rawVersion] = args as [string, string];
       const version = parseIntFlag('VERSION', rawVersion, 1);
       if (flags.to !== 'shadow' && flags.to !== 'champion') throw invalidUsage(`--to must be shadow or champion, got "${flags.to}"`);
       const drMargin = parseNumberFlag('--dr-margin', flags.drMargin, 0, 1);
+      const minShadowServes = parseIntFlag('--min-shadow-serves', flags.minShadowServes, 0);
+      const minShadowHours = parseNumberFlag('--min-shadow-hours', flags.minShadowHours, 0, 24 * 365);
       const [{ createStore }, { gatherEvidence }, { promoteVersion }] = await Promise.all([
         import('../../registry/create-store.js'),
         import('../../experiments/evidence.js'),
@@ -48,9 +54,9 @@ export function registerPromote(program: Command): void {
           cardsDir: p.modelCards,
           tmpDir: p.tmp,
           now: ctx.now,
-          evidence: gatherEvidence(store, model, version, { trainingSet: p.trainingSet, now: ctx.now }),
+          evidence: gatherEvidence(store, model, version, { trainingSet: p.trainingSet, eventsDir: p.events, now: ctx.now }),
         },
-        { model, version, to: flags.to, ...(flags.reason === undefined ? {} : { reason: flags.reason }), force: flags.force === true, rules: { drMargin } },
+        { model, version, to: flags.to, ...(flags.reason === undefined ? {} : { reason: flags.reason }), force: flags.force === true, rules: { drMargin, minShadowServes, minShadowHours } },
       );
       ctx.print(
         [
