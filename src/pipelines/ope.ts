@@ -57,6 +57,8 @@ export interface OpeOutcome {
   k: number;
   report: OpeReport;
   notes: string[];
+  /** The registered version evaluated, when the target is MODEL@ALIAS. */
+  registered?: { model: string; version: number };
 }
 
 /** Parses `--estimators ips,snips,…`, naming unknown ones. */
@@ -197,5 +199,6 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     k: ARM_COUNT,
     report: evaluate(logs, distributionOn(policy, state, x, d, 0, data.n), options),
     notes,
+    registered: { model: registered.version.name, version: registered.version.version },
   };
 }

@@ -127,6 +127,11 @@ export async function runSimulation(job: SimulationJob): Promise<SimulationOutco
               { key: metricKey(p.name, 'diff_vs_baseline_ci_low'), value: p.vsBaseline.ci95[0] },
               { key: metricKey(p.name, 'diff_vs_baseline_ci_high'), value: p.vsBaseline.ci95[1] },
             ]),
+        // The curves as metric steps (step = simulated hour): MLflow's UI draws them.
+        ...results.curves.rounds.flatMap((round, i) => [
+          { key: metricKey(p.name, 'cumulative_reward_by_round'), value: results.curves.cumReward[p.name]![i]!, step: round + 1 },
+          { key: metricKey(p.name, 'cumulative_regret_by_round'), value: results.curves.cumRegret[p.name]![i]!, step: round + 1 },
+        ]),
       ]),
     });
     await store.logArtifact(runId, 'results.json', JSON.stringify(results, null, 2) + '\n');

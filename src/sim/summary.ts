@@ -27,6 +27,9 @@ export interface Curves {
   rounds: number[];
   cumReward: Record<string, number[]>;
   cumRegret: Record<string, number[]>;
+  /** The 95% t-interval of each point over the replications, [low, high] (the mean itself with one replication). */
+  cumRewardBand: Record<string, [number, number][]>;
+  cumRegretBand: Record<string, [number, number][]>;
 }
 
 /** Everything a simulation reports. */
@@ -83,12 +86,30 @@ export function summarize(
     Object.fromEntries(
       perPolicy.map((reps, p) => [names[p]!, sampled.map((round) => round6(reps.reduce((a, r) => a + pick(r)[round]!, 0) / reps.length))]),
     );
+  const band = (pick: (r: PolicyRun) => Float64Array): Record<string, [number, number][]> =>
+    Object.fromEntries(
+      perPolicy.map((reps, p) => [
+        names[p]!,
+        sampled.map((round): [number, number] => {
+          const values = reps.map((r) => pick(r)[round]!);
+          if (values.length < 2) return [round6(values[0]!), round6(values[0]!)];
+          const ci = meanInterval(values).ci95;
+          return [round6(ci[0]), round6(ci[1])];
+        }),
+      ]),
+    );
   return {
     format: 'oo-ml-sim/1',
     options,
     baseline: names[baselineIndex]!,
     oracleMeanReward: meanInterval(perPolicy[0]!.map((r) => (r.decisions === 0 ? 0 : r.oracleSum / r.decisions))),
     policies,
-    curves: { rounds: sampled, cumReward: curve((r) => r.cumReward), cumRegret: curve((r) => r.cumRegret) },
+    curves: {
+      rounds: sampled,
+      cumReward: curve((r) => r.cumReward),
+      cumRegret: curve((r) => r.cumRegret),
+      cumRewardBand: band((r) => r.cumReward),
+      cumRegretBand: band((r) => r.cumRegret),
+    },
   };
 }

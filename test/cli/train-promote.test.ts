@@ -42,11 +42,21 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
   it('estimates a registered and an on-the-fly policy off-policy', async () => {
     const reg = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'tip-policy@candidate', '--home', h.home, '--json']);
     expect(reg.code, reg.stderr).toBe(0);
-    const o = JSON.parse(reg.stdout) as { report: { estimates: { estimator: string; value: number }[] } };
+    const o = JSON.parse(reg.stdout) as { report: { estimates: { estimator: string; value: number }[] }; run: { runId: string; experimentId: string } };
     expect(o.report.estimates.map((e) => e.estimator)).toEqual(['ips', 'snips', 'dm', 'dr']);
+    // A registered target is logged as an MLflow run: metrics, the report, the chart, the version tag.
+    const runDir = `${h.mlruns}/${o.run.experimentId}/${o.run.runId}`;
+    expect(Number(readFileSync(`${runDir}/metrics/ope/dr`, 'utf8').split(' ')[1])).toBeCloseTo(o.report.estimates[3]!.value, 12);
+    expect(readFileSync(`${runDir}/tags/oo-ml.ope.version.tip-policy`, 'utf8')).toBe('1');
+    expect(readFileSync(`${runDir}/artifacts/charts/estimates.svg`, 'utf8')).toContain('<svg');
+    expect(readFileSync(`${runDir}/artifacts/charts/estimates.png`).subarray(1, 4).toString()).toBe('PNG');
+    expect(JSON.parse(readFileSync(`${runDir}/artifacts/report.json`, 'utf8'))).toMatchObject({ policy: 'tip-policy@candidate', registered: { model: 'tip-policy', version: 1 } });
     const uni = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips', '--home', h.home]);
     expect(uni.code, uni.stderr).toBe(0);
     expect(uni.stdout).toMatch(/ips\s+0\.\d{4}/);
+    expect(uni.stdout).not.toContain('MLflow run');
+    const logged = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips', '--log', '--home', h.home]);
+    expect(logged.stdout).toMatch(/MLflow run: [0-9a-f]{32} \(experiment oo-ml-ope\)/);
     // A per-row distribution file (one probability column per arm) that is uniform gives the
     // same estimates as `uniform`.
     const rows = JSON.parse((await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--home', h.home, '--json'])).stdout) as {
@@ -83,6 +93,18 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     const rb = JSON.parse(b.stdout) as { runId: string; results: unknown };
     expect(JSON.stringify(rb.results)).toBe(JSON.stringify(ra.results));
     expect(ra.runId).not.toBe(rb.runId);
+    // Curves carry their band over the replications, and go to MLflow as metric steps.
+    const curves = (ra.results as { curves: { rounds: number[]; cumReward: Record<string, number[]>; cumRewardBand: Record<string, [number, number][]> } }).curves;
+    const band = curves.cumRewardBand['tip-policy@candidate']!;
+    curves.cumReward['tip-policy@candidate']!.forEach((m, i) => {
+      expect(band[i]![0]).toBeLessThanOrEqual(m);
+      expect(band[i]![1]).toBeGreaterThanOrEqual(m);
+    });
+    expect(band.at(-1)![1]).toBeGreaterThan(band.at(-1)![0]);
+    const store = createFileStore(h.mlruns);
+    const history = await store.getMetricHistory(ra.runId, 'sim/tip-policy_candidate/cumulative_reward_by_round');
+    expect(history.map((m) => m.step)).toEqual(curves.rounds.map((r) => r + 1));
+    expect(history.map((m) => m.value)).toEqual(curves.cumReward['tip-policy@candidate']);
     const bad = await runCli(['sim', '--policies', 'linucb,nobody@champion', '--users', '5', '--rounds', '5', '--reps', '1', '--seed', '1', '--home', h.home]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('nobody');

@@ -14,6 +14,7 @@ interface OpeFlags {
   tau?: string;
   osLambda?: string;
   folds: string;
+  log?: boolean;
 }
 
 /** Plain-text rendering of an evaluation. */
@@ -53,10 +54,11 @@ export function registerOpe(program: Command): void {
       .option('--clip <c>', 'weight cap of dr-clip')
       .option('--tau <t>', 'weight threshold of switch-dr')
       .option('--os-lambda <λ>', 'shrinkage λ of dr-os: each weight w becomes λw/(w² + λ)')
-      .option('--folds <k>', 'cross-fitting folds of the DM/DR reward model (1: fit it on the rows it evaluates)', '5'),
+      .option('--folds <k>', 'cross-fitting folds of the DM/DR reward model (1: fit it on the rows it evaluates)', '5')
+      .option('--log', 'log the evaluation as an MLflow run in experiment oo-ml-ope (always done for a MODEL@ALIAS target)'),
     async (ctx, flags) => {
       const [{ parseEstimators, runOpe }, { createStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
-      const outcome = await runOpe({
+      const job = {
         logs: resolve(flags.logs),
         policy: flags.policy,
         estimators: parseEstimators(flags.estimators),
@@ -64,9 +66,17 @@ export function registerOpe(program: Command): void {
         tau: parsePositiveFlag('--tau', flags.tau),
         osLambda: parsePositiveFlag('--os-lambda', flags.osLambda),
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
-        store: () => createStore(ctx.config.trackingUri),
-      });
-      ctx.print(renderOpe(outcome), outcome);
+      };
+      let store: ReturnType<typeof createStore> | undefined;
+      const storeOf = (): ReturnType<typeof createStore> => (store ??= createStore(ctx.config.trackingUri));
+      const outcome = await runOpe({ ...job, store: storeOf });
+      if (flags.log !== true && outcome.registered === undefined) {
+        ctx.print(renderOpe(outcome), outcome);
+        return;
+      }
+      const { logOpeRun } = await import('../../pipelines/ope-run.js');
+      const run = await logOpeRun(storeOf(), job, outcome, ctx.now, outcome.registered ?? null);
+      ctx.print(`${renderOpe(outcome)}\nMLflow run: ${run.runId} (experiment oo-ml-ope)`, { ...outcome, run });
     },
   );
 }
