@@ -312,3 +312,43 @@ function userOneHot(cols: unknown[][], n: number, bad: BadValue): { x: Float64Ar
   }
   return { x, names };
 }
+
+/**
+ * The items' own features from `item_context.csv` (k × d, row-major, by item_id): numeric
+ * columns as they are, the others (hashed categoricals) one-hot over their values (sorted). For
+ * a reward model pooled over the items (evaluation/pooled-reward-model.ts).
+ */
+export async function readItemFeatures(file: string, k: number): Promise<{ x: Float64Array; names: string[] }> {
+  return withDb(':memory:', async (db) => {
+    const columns = await csvHeader(file, 'item context');
+    const featureColumns = columns.filter((c) => c !== '' && c !== 'item_id');
+    let cols: unknown[][];
+    try {
+      const types = Object.fromEntries(columns.map((c) => [c, c === 'item_id' ? 'INTEGER' : 'VARCHAR']));
+      const reader = await db.connection.runAndReadAll(`SELECT ${featureColumns.map(sqlIdent).join(', ')} FROM ${csvSource(file, columns, types)} ORDER BY item_id`);
+      cols = reader.getColumnsJS() as unknown[][];
+    } catch (e) {
+      throw invalidInput(`item context ${file} cannot be read: ${duckdbMessage(e)}`, { details: { file } });
+    }
+    if ((cols[0]?.length ?? 0) !== k) throw invalidInput(`item context ${file} lists ${cols[0]?.length ?? 0} items, the log has ${k}`);
+    const parts: { names: string[]; value: (item: number, j: number) => number }[] = [];
+    featureColumns.forEach((name, c) => {
+      const raw = cols[c]!.map((v) => (typeof v === 'string' ? v : ''));
+      const numbers = raw.map((v) => (v.trim() === '' ? Number.NaN : Number(v)));
+      if (numbers.every((v) => Number.isFinite(v))) {
+        parts.push({ names: [name], value: (item) => numbers[item]! });
+      } else {
+        const vocab = [...new Set(raw)].sort();
+        parts.push({ names: vocab.map((v) => `${name}=${v.slice(0, 8)}`), value: (item, j) => (raw[item] === vocab[j] ? 1 : 0) });
+      }
+    });
+    const names = parts.flatMap((p) => p.names);
+    const d = names.length;
+    const x = new Float64Array(k * d);
+    for (let item = 0; item < k; item++) {
+      let o = 0;
+      for (const p of parts) for (let j = 0; j < p.names.length; j++) x[item * d + o++] = p.value(item, j);
+    }
+    return { x, names };
+  });
+}

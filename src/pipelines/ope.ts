@@ -19,8 +19,9 @@ import { invalidInput, invalidUsage, notFound } from '../errors.js';
 import { DEFAULT_FOLDS, evaluate, type OpeReport } from '../evaluation/evaluate.js';
 import { ESTIMATOR_NAMES, isEstimatorName, type EstimatorName } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
+import { predictPooled } from '../evaluation/pooled-reward-model.js';
 import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
-import { vectorDim } from '../features/vectors.js';
+import { vectorDim, vectorNames } from '../features/vectors.js';
 import { exists } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
 import { getPolicy } from '../policies/catalog.js';
@@ -28,7 +29,7 @@ import { withExplorationFloor } from '../policies/exploration-floor.js';
 import { POLICY_NAMES } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
-import { readObdLogs } from './obd-logs.js';
+import { readItemFeatures, readObdLogs, type ObdLogs } from './obd-logs.js';
 import { distributionOn, fitRows } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
 import { HOLDOUT_SHARE } from './train.js';
@@ -44,6 +45,12 @@ export interface OpeJob {
   osLambda?: number;
   /** Cross-fitting folds of the DM/DR reward model (default DEFAULT_FOLDS; 1 fits it on the rows it evaluates). */
   folds?: number;
+  /**
+   * The reward model's features. Open Bandit logs: groups of OBD_REWARD_FEATURES (default
+   * affinity); with `item`, one model pooled over the items uses their context. Training sets:
+   * names of the v2 vector (default all of it). `none`: each arm's mean reward.
+   */
+  rewardFeatures?: readonly string[];
   /** Store for MODEL@ALIAS targets (opened lazily by the caller). */
   store: () => Store;
 }
@@ -82,6 +89,75 @@ function trainingLogs(data: TrainingData, x: Float64Array | null, d: number, fro
     propensity: data.propensity.slice(from),
     ...(x === null ? {} : { x: x.slice(from * d), d }),
   };
+}
+
+/** Feature groups of an Open Bandit log's reward model. */
+export const OBD_REWARD_FEATURES = ['affinity', 'user', 'position', 'item', 'none'] as const;
+
+/** The reward model's row features of an OBD log (`x`, `d`), and q̂ when `item` pools it over the items. */
+async function obdRewardFeatures(
+  file: string,
+  obd: ObdLogs,
+  groups: readonly string[],
+  folds: number,
+): Promise<{ x: { x?: Float64Array; d?: number }; qhat: Float64Array | null; note: string }> {
+  const unknown = groups.filter((g) => !(OBD_REWARD_FEATURES as readonly string[]).includes(g));
+  if (unknown.length > 0 || groups.length === 0 || (groups.includes('none') && groups.length > 1)) {
+    throw invalidUsage(`--reward-features on Open Bandit logs takes ${OBD_REWARD_FEATURES.join(', ')} (none alone), got "${groups.join(',')}"`);
+  }
+  const { n, k } = obd.logs;
+  const parts: { x: Float64Array; d: number; what: string }[] = [];
+  if (groups.includes('affinity')) parts.push({ x: obd.logs.x!, d: obd.logs.d!, what: `the ${k} user-item affinities` });
+  if (groups.includes('user')) {
+    const user = await readObdLogs(file, { features: 'user-onehot', ...(obd.itemContextFile === null ? {} : { itemContext: obd.itemContextFile }) });
+    parts.push({ x: user.logs.x!, d: user.logs.d!, what: `one-hot user features (${user.logs.d} columns)` });
+  }
+  if (groups.includes('position')) {
+    const x = new Float64Array(n * obd.positions);
+    for (let i = 0; i < n; i++) x[i * obd.positions + obd.logs.position![i]!] = 1;
+    parts.push({ x, d: obd.positions, what: `one-hot position (${obd.positions} slots)` });
+  }
+  const d = parts.reduce((s, p) => s + p.d, 0);
+  const x = new Float64Array(n * d);
+  let o = 0;
+  for (const p of parts) {
+    for (let i = 0; i < n; i++) x.set(p.x.subarray(i * p.d, (i + 1) * p.d), i * d + o);
+    o += p.d;
+  }
+  const rowX = d === 0 ? {} : { x, d };
+  const described = parts.length === 0 ? 'none (each item’s mean click rate)' : parts.map((p) => p.what).join(', ');
+  if (!groups.includes('item')) return { x: rowX, qhat: null, note: `reward-model features: ${described}` };
+  if (obd.itemContextFile === null) throw invalidUsage('--reward-features item needs item_context.csv beside the log');
+  const items = await readItemFeatures(obd.itemContextFile, k);
+  const qhat = predictPooled({ ...obd.logs, ...rowX, ...(d === 0 ? { x: undefined, d: undefined } : {}) }, items.x, items.names.length, { folds });
+  return {
+    x: rowX,
+    qhat,
+    note: `reward model pooled over the items: ${parts.length === 0 ? '' : `${described}, `}the items' context (${items.names.length} columns); cross-fitted over ${folds} fold(s), its own variance not in the intervals`,
+  };
+}
+
+/** `logs` with the reward model's features picked by name from the v2 vector of rows [from, n) (unchanged when `names` is absent). */
+function withRewardFeatures(logs: LoggedBandit, data: TrainingData, from: number, names: readonly string[] | undefined, notes: string[]): LoggedBandit {
+  if (names === undefined) return logs;
+  const all = vectorNames('v2');
+  if (names.length === 1 && names[0] === 'none') {
+    notes.push('reward-model features: none (each arm’s mean reward)');
+    const { x: _x, d: _d, ...rest } = logs;
+    return rest;
+  }
+  const unknown = names.filter((n) => !all.includes(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw invalidUsage(`--reward-features on a training set takes names of the v2 vector (${all.join(', ')}) or none, got "${names.join(',')}"`);
+  }
+  const v2 = trainingVectors(data, 'v2');
+  const dAll = all.length;
+  const cols = names.map((n) => all.indexOf(n));
+  const n = data.n - from;
+  const x = new Float64Array(n * cols.length);
+  for (let i = 0; i < n; i++) cols.forEach((c, j) => (x[i * cols.length + j] = v2[(from + i) * dAll + c]!));
+  notes.push(`reward-model features: ${names.join(', ')}`);
+  return { ...logs, x, d: cols.length };
 }
 
 /** Reads a per-row action distribution file (one probability column per arm). */
@@ -142,8 +218,9 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
 
   if (isObd) {
     const obd = await readObdLogs(job.logs);
-    notes.push(...obd.notes);
-    const logs = obd.logs;
+    const features = await obdRewardFeatures(job.logs, obd, job.rewardFeatures ?? ['affinity'], options.folds);
+    notes.push(...obd.notes.filter((n) => !n.startsWith('reward-model features')), features.note);
+    const logs: LoggedBandit = { ...obd.logs, ...features.x };
     let target: Float64Array;
     if (job.policy === 'uniform') target = new Float64Array(logs.n * logs.k).fill(1 / logs.k);
     else if (isFile) target = await readDistribution(job.policy, logs.n, logs.k, Array.from({ length: logs.k }, (_, a) => `item_${a}`));
@@ -152,13 +229,14 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
         hint: 'evaluate `uniform` or a per-row distribution file on OBD logs',
       });
     }
-    return { logs: job.logs, logKind: 'obd', policy: job.policy, rows: logs.n, k: logs.k, report: evaluate(logs, target, options), notes };
+    const report = evaluate(logs, target, features.qhat === null ? options : { ...options, qhat: features.qhat });
+    return { logs: job.logs, logKind: 'obd', policy: job.policy, rows: logs.n, k: logs.k, report, notes };
   }
 
   const data = await loadTrainingSet(job.logs);
   if (job.policy === 'uniform' || isFile) {
     const x = trainingVectors(data, 'v2');
-    const logs = trainingLogs(data, x, vectorDim('v2'), 0);
+    const logs = withRewardFeatures(trainingLogs(data, x, vectorDim('v2'), 0), data, 0, job.rewardFeatures, notes);
     const target = job.policy === 'uniform' ? new Float64Array(logs.n * ARM_COUNT).fill(1 / ARM_COUNT) : await readDistribution(job.policy, logs.n, ARM_COUNT, ARM_IDS);
     return { logs: job.logs, logKind: 'training-set', policy: job.policy, rows: logs.n, k: ARM_COUNT, report: evaluate(logs, target, options), notes };
   }
@@ -169,7 +247,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     const from = data.n - Math.floor(data.n * HOLDOUT_SHARE);
     const state = fitRows(policy, policy.init(ARM_COUNT), data, x, d, 0, from);
     notes.push(`${job.policy} was fitted on the first ${from} rows and evaluated on the last ${data.n - from}`);
-    const logs = trainingLogs(data, x, d, from);
+    const logs = withRewardFeatures(trainingLogs(data, x, d, from), data, from, job.rewardFeatures, notes);
     return {
       logs: job.logs,
       logKind: 'training-set',
@@ -190,7 +268,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
   const x = trainingVectors(data, policy.layout);
   const floor = registered.explorationFloor === 0 ? 'no exploration floor' : `exploration floor ${registered.explorationFloor}`;
   notes.push(`${job.policy} is ${registered.version.name} v${registered.version.version} (${registered.state.policy}, ${floor}); rows it was trained on are included`);
-  const logs = trainingLogs(data, x, d, 0);
+  const logs = withRewardFeatures(trainingLogs(data, x, d, 0), data, 0, job.rewardFeatures, notes);
   return {
     logs: job.logs,
     logKind: 'training-set',

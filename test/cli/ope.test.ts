@@ -24,4 +24,18 @@ describe('oo-ml ope on Open Bandit Dataset logs (CLI)', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('/nonexistent/logs.csv');
   });
+
+  it('lets the user pick the reward model’s features: position, user, and the items’ context pooled over the items', async () => {
+    const pooled = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--estimators', 'dm,dr', '--reward-features', 'user,position,item', '--json']);
+    expect(pooled.code, pooled.stderr).toBe(0);
+    const o = JSON.parse(pooled.stdout) as { notes: string[]; report: { rewardModel: { source: string } } };
+    expect(o.notes.join(' ')).toMatch(/reward model pooled over the items: one-hot user features \(\d+ columns\), one-hot position \(3 slots\), the items' context \(\d+ columns\); cross-fitted over 5 fold/);
+    expect(o.report.rewardModel.source).toBe('given-qhat');
+    const position = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--estimators', 'dm', '--reward-features', 'affinity,position']);
+    expect(position.stdout).toContain('reward-model features: the 34 user-item affinities, one-hot position (3 slots)');
+    for (const bad of ['bogus', 'none,item']) {
+      const r = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--reward-features', bad]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`--reward-features on Open Bandit logs takes affinity, user, position, item, none (none alone), got "${bad}"`)]);
+    }
+  });
 });

@@ -15,6 +15,7 @@ interface OpeFlags {
   osLambda?: string;
   folds: string;
   log?: boolean;
+  rewardFeatures?: string;
 }
 
 /** Plain-text rendering of an evaluation. */
@@ -55,6 +56,7 @@ export function registerOpe(program: Command): void {
       .option('--tau <t>', 'weight threshold of switch-dr')
       .option('--os-lambda <λ>', 'shrinkage λ of dr-os: each weight w becomes λw/(w² + λ)')
       .option('--folds <k>', 'cross-fitting folds of the DM/DR reward model (1: fit it on the rows it evaluates)', '5')
+      .option('--reward-features <list>', 'the DM/DR reward model’s features: on Open Bandit logs affinity (default), user, position, item (pools one model over the items), none; on a training set names of the v2 vector, or none')
       .option('--log', 'log the evaluation as an MLflow run in experiment oo-ml-ope (always done for a MODEL@ALIAS target)'),
     async (ctx, flags) => {
       const [{ parseEstimators, runOpe }, { createStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
@@ -66,6 +68,7 @@ export function registerOpe(program: Command): void {
         tau: parsePositiveFlag('--tau', flags.tau),
         osLambda: parsePositiveFlag('--os-lambda', flags.osLambda),
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
+        ...(flags.rewardFeatures === undefined ? {} : { rewardFeatures: flags.rewardFeatures.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
       };
       let store: ReturnType<typeof createStore> | undefined;
       const storeOf = (): ReturnType<typeof createStore> => (store ??= createStore(ctx.config.trackingUri));
