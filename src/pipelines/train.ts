@@ -9,7 +9,8 @@
  * so no importance weights are needed for the fit itself; the evaluation is where the logging
  * propensities matter. Evaluation uses a time split: the policy fitted on the first 80% of the
  * rows is evaluated (IPS, SNIPS, DM, DR; analytic 95% intervals) on the last 20%, against the
- * logging policy's own value on the same rows; the registered state is then refitted on all rows.
+ * logging policy's own value on the same rows; the registered state is then refitted on all rows,
+ * recording its prequential value as it learns (the training curve, logged as metric steps).
  * Fairness: the DR estimate within each user segment, against the overall DR estimate and against
  * where the logging policy left the segment (model-card.ts segmentFlagged).
  */
@@ -33,7 +34,7 @@ import { HEADLINE_METRICS } from '../registry/model-listing.js';
 import { EXPLORATION_FLOOR_PARAM, POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
 import { appendRollout } from '../registry/rollout-history.js';
 import type { Store } from '../registry/store.js';
-import { distributionOn, fitRows } from './policy-replay.js';
+import { distributionOn, fitRows, fitWithCurve } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
 
 /** Experiment that training runs are logged to. */
@@ -156,8 +157,9 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
       fairness.push({ segment, rows: rows.length, estimate: toEstimate(seg), ...check, flagged: segmentFlagged(check) });
     }
   }
-  // The registered state learns from every row.
-  const state = fitRows(policy, policy.init(ARM_COUNT, job.params), data, x, d, 0, data.n);
+  // The registered state learns from every row; its prequential value along the way is the
+  // training curve (with the floor it will serve with).
+  const { state, curve } = fitWithCurve(served, policy.init(ARM_COUNT, job.params), data, x, d);
   const serialized = policy.toJSON(state);
 
   const evaluation: VersionEvaluation = {
@@ -227,6 +229,11 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
         { key: 'ope/max_weight', value: report.diagnostics.maxWeight },
         { key: 'ope/support', value: report.diagnostics.support },
         { key: 'ope/min_logged_propensity', value: report.diagnostics.minLoggedPropensity },
+        // The training curve as metric steps (step = rows learned from): MLflow's UI draws it.
+        ...curve.steps.flatMap((step, i) => [
+          { key: 'train/prequential_ips', value: curve.ips[i]!, step },
+          { key: 'train/prequential_snips', value: curve.snips[i]!, step },
+        ]),
         ...fairness.map((f) => ({ key: `fairness/${f.segment.replace(/[^A-Za-z0-9_\-.]/g, '_')}/ratio`, value: f.ratio })),
       ],
     });

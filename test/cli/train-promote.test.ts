@@ -172,6 +172,12 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     expect(out.evaluation.support).toEqual({ share: 1, minLoggedPropensity: 0.125 });
     const run = readFileSync(`${h.mlruns}/${readdirSync(h.mlruns).find((d) => existsSync(`${h.mlruns}/${d}/${out.runId}`))}/${out.runId}/params/exploration_floor`, 'utf8');
     expect(run).toBe('0.05');
+    // The training curve: the prequential value as it learned, as metric steps up to every row.
+    const curve = await createFileStore(h.mlruns).getMetricHistory(out.runId, 'train/prequential_snips');
+    expect(curve.length).toBeGreaterThanOrEqual(50);
+    expect(curve.map((m) => m.step)).toEqual([...curve.map((m) => m.step)].sort((a, b) => a - b));
+    expect(curve.at(-1)!.step).toBe((JSON.parse(r.stdout) as { evaluation: { rows: number } }).evaluation.rows);
+    for (const m of curve) expect(m.value).toBeGreaterThanOrEqual(0);
     expect(readFileSync(out.card, 'utf8')).toContain('**Exploration floor** 0.05: 5.0% of decisions are uniform random, so every arm is served with propensity at least 0.0063');
     const text = await runCli(['train', '--policy', 'linucb', '--exploration-floor', '0', '--home', h.home]);
     expect(text.code, text.stderr).toBe(0);
