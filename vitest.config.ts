@@ -28,7 +28,7 @@ class LongFirstSequencer extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
-    testTimeout: 60_000,
+    testTimeout: 120_000,
     hookTimeout: 60_000,
     // DuckDB and worker-heavy suites share 2 cores; forks keep native handles isolated.
     pool: 'forks',

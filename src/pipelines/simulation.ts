@@ -6,6 +6,8 @@
  * on the run (`oo-ml.sim.version.<model>` = comma-separated versions), so the promotion gate can
  * find "a simulation including this version".
  */
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { invalidUsage } from '../errors.js';
 import { ARM_COUNT } from '../features/arms.js';
 import { egreedyV1 } from '../policies/epsilon-greedy.js';
@@ -52,6 +54,15 @@ export interface SimulationOutcome {
   experimentId: string;
   /** Registered versions that took part, by reference. */
   versions: Record<string, number>;
+  /** Where the charts are: file paths when the artifact store is local, else their URIs. */
+  charts: string[];
+}
+
+/** Where an artifact of a run with artifact root `artifactUri` is: a file path when it is local, else a URI. */
+export function artifactLocation(artifactUri: string, path: string): string {
+  if (artifactUri.startsWith('file:')) return join(fileURLToPath(artifactUri), path);
+  if (isAbsolute(artifactUri)) return join(artifactUri, path);
+  return `${artifactUri.replace(/\/+$/, '')}/${path}`;
 }
 
 /** Turns the --policies list into entrant specs, loading registered versions. */
@@ -100,6 +111,7 @@ export async function runSimulation(job: SimulationJob): Promise<SimulationOutco
     startTime: job.now().getTime(),
   });
   const runId = run.info.runId;
+  const charts: string[] = [];
   try {
     const o = results.options;
     await store.logBatch(runId, {
@@ -138,11 +150,12 @@ export async function runSimulation(job: SimulationJob): Promise<SimulationOutco
     for (const chart of await renderSimCharts(results)) {
       await store.logArtifact(runId, `charts/${chart.name}.svg`, chart.svg);
       await store.logArtifact(runId, `charts/${chart.name}.png`, chart.png);
+      charts.push(artifactLocation(run.info.artifactUri, `charts/${chart.name}.png`), artifactLocation(run.info.artifactUri, `charts/${chart.name}.svg`));
     }
     await store.finishRun(runId, 'FINISHED', job.now().getTime());
   } catch (e) {
     await store.finishRun(runId, 'FAILED', job.now().getTime()).catch(() => undefined);
     throw e;
   }
-  return { results, runId, experimentId: experiment.experimentId, versions };
+  return { results, runId, experimentId: experiment.experimentId, versions, charts };
 }

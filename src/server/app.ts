@@ -17,7 +17,7 @@ import { illFormedStrings, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
 import { handleError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
-import { docsRoutes } from './routes/docs.js';
+import { registerDocs } from './routes/docs.js';
 import { generateRoutes } from './routes/generate.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -111,7 +111,7 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   await app.register(statsRoutes, { serving });
   await app.register(metricsRoutes, { serving });
   await app.register(adminRoutes, { serving, token: deps.adminToken });
-  await app.register(docsRoutes);
+  await registerDocs(app);
 
   // While closing, a keep-alive connection whose request is still in flight would stay open
   // after its answer and hold the shutdown until the timeout; a 1 ms keep-alive closes it as

@@ -47,9 +47,19 @@ describe('oo-ml data and features (CLI)', () => {
     const badFlag = await runCli(['data', 'synth', '--users', 'many', '--days', '2', '--seed', '1', '--home', h.home]);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toContain('--users must be an integer');
-    const missing = await runCli(['data', 'synth', '--days', '2', '--seed', '1']);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain("required option '--users <n>' not specified");
+    // Every flag has a default, shown in --help (sim's too).
+    const help = await runCli(['data', 'synth', '--help']);
+    expect(help.stdout).toMatch(/--users <n>\s+number of users \(default: "300"\)/);
+    expect(help.stdout).toMatch(/--seed <s>.*\(default: "42"\)/s);
+    const simHelp = await runCli(['sim', '--help']);
+    expect(simHelp.stdout).toMatch(/\(default:\s+"uniform,egreedy-v1,linucb,thompson"\)/);
+    expect(simHelp.stdout).toMatch(/--reps <k>\s+replications \(seeds\) \(default: "5"\)/);
+    // What it says it made: the days asked for, the day folders the events landed in, no empty rows.
+    const small = await runCli(['data', 'synth', '--users', '3', '--days', '2', '--home', (await tempHome()).home]);
+    expect(small.code, small.stderr).toBe(0);
+    expect(small.stdout).toMatch(/days:\s+2 of activity from 2026-01-05; events in \d day folders \(2026-01-05 … /);
+    expect(small.stdout).not.toMatch(/tip\.reward\s+0/);
+    expect(small.stdout).toContain('no tip.reward, learning.reset: those come from the app and the server, not from synthetic personas');
     const unknown = await runCli(['features', 'frobnicate']);
     expect(unknown.code).toBe(2);
 

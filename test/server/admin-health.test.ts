@@ -122,5 +122,21 @@ describe('admin endpoints', () => {
     const body = (paths['/score']!['post']!.requestBody as { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> }).content['application/json']!.schema;
     expect(body.additionalProperties).toBe(false);
     expect(Object.keys(body.properties)).toEqual(['user_id', 'arms', 'context', 'profile_features', 'policy']);
+
+    // A browsable page, whose every script, style and image is served here: nothing from the network.
+    const page = await h.app.inject({ method: 'GET', url: '/docs' });
+    const html = page.statusCode === 302 ? await h.app.inject({ method: 'GET', url: page.headers['location']!.toString() }) : page;
+    expect(html.statusCode).toBe(200);
+    expect(html.headers['content-type']).toContain('text/html');
+    const refs = [...html.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) expect(ref, ref).not.toMatch(/^(https?:)?\/\//);
+    for (const ref of refs.filter((r) => r.endsWith('.js') || r.endsWith('.css'))) {
+      const asset = await h.app.inject({ method: 'GET', url: new URL(ref, 'http://x/docs/').pathname });
+      expect(asset.statusCode, ref).toBe(200);
+    }
+    const init = await h.app.inject({ method: 'GET', url: '/docs/static/swagger-initializer.js' });
+    // The online validator badge is off: Swagger UI would otherwise send the document to validator.swagger.io.
+    expect(init.body).toMatch(/validatorUrl: null/);
   });
 });

@@ -20,9 +20,9 @@ export function registerData(program: Command): void {
     data
       .command('synth')
       .description('generate a synthetic event log (Parquet per event type and day) from the personas')
-      .requiredOption('--users <n>', 'number of users')
-      .requiredOption('--days <n>', 'number of days')
-      .requiredOption('--seed <s>', 'random seed (same seed, byte-identical files)')
+      .option('--users <n>', 'number of users', '300')
+      .option('--days <n>', 'days of activity (reactions to the last day’s tips may land a day or two later)', '28')
+      .option('--seed <s>', 'random seed (same seed, byte-identical files)', '42')
       .option('--start <date>', 'first day, midnight UTC (default 2026-01-05)')
       .option('--out <dir>', 'event log folder (default <home>/data/events)'),
     async (ctx, flags) => {
@@ -43,15 +43,17 @@ export function registerData(program: Command): void {
         onProgress: (d, t) => bar.update(d, t),
       });
       bar.stop();
+      const absent = Object.entries(summary.counts).filter(([, v]) => v === 0).map(([k]) => k);
       const text = [
         keyValues([
           ['event log', summary.dir],
           ['users', summary.users],
-          ['days', `${summary.days.length} (${summary.days[0]} … ${summary.days.at(-1)})`],
+          ['days', `${days} of activity from ${start.toISOString().slice(0, 10)}; events in ${summary.days.length} day folders (${summary.days[0]} … ${summary.days.at(-1)}: reactions to the last tips land later)`],
           ['files', summary.files],
         ]),
         '',
-        table(['event type', 'events'], Object.entries(summary.counts).map(([k, v]) => [k, String(v)])),
+        table(['event type', 'events'], Object.entries(summary.counts).filter(([, v]) => v > 0).map(([k, v]) => [k, String(v)])),
+        ...(absent.length === 0 ? [] : [`no ${absent.join(', ')}: those come from the app and the server, not from synthetic personas`]),
         '',
         table(['persona', 'users'], Object.entries(summary.personas).sort().map(([k, v]) => [k, String(v)])),
       ].join('\n');

@@ -23,7 +23,7 @@ const ci = (m: { mean: number; ci95: [number, number] }, digits = 4): string =>
   `${m.mean.toFixed(digits)} [${m.ci95[0].toFixed(digits)}, ${m.ci95[1].toFixed(digits)}]`;
 
 /** Plain-text rendering of simulation results. */
-export function renderSimResults(r: SimResults, runId: string): string {
+export function renderSimResults(r: SimResults, runId: string, charts: readonly string[] = []): string {
   const o = r.options;
   const head = `${o.users} users × ${o.rounds} rounds × ${o.reps} reps, seed ${o.seed}; oracle mean reward ${ci(r.oracleMeanReward)}`;
   const rows = r.policies.map((p) => [
@@ -42,7 +42,8 @@ export function renderSimResults(r: SimResults, runId: string): string {
     '',
     table(['persona', ...r.policies.map((p) => p.name)], personaRows),
     '',
-    `logged as MLflow run ${runId} (experiment oo-ml-sim): results.json, charts/cumulative-{reward,regret}.{svg,png}`,
+    `logged as MLflow run ${runId} (experiment oo-ml-sim), with results.json and the charts:`,
+    ...charts.map((c) => `  ${c}`),
   ].join('\n');
 }
 
@@ -52,11 +53,11 @@ export function registerSim(program: Command): void {
     program
       .command('sim')
       .description('simulate policies against the personas and log the comparison to MLflow')
-      .requiredOption('--policies <list>', 'comma-separated: uniform (random), built-in policy names, MODEL@ALIAS or MODEL@vN; the first is the baseline')
-      .requiredOption('--users <n>', 'simulated users')
-      .requiredOption('--rounds <n>', 'simulated hours')
-      .requiredOption('--reps <k>', 'replications (seeds)')
-      .requiredOption('--seed <s>', 'random seed (same seed, byte-identical results.json)')
+      .option('--policies <list>', 'comma-separated: uniform (random), built-in policy names, MODEL@ALIAS or MODEL@vN; the first is the baseline', 'uniform,egreedy-v1,linucb,thompson')
+      .option('--users <n>', 'simulated users', '200')
+      .option('--rounds <n>', 'simulated hours', String(24 * 14))
+      .option('--reps <k>', 'replications (seeds)', '5')
+      .option('--seed <s>', 'random seed (same seed, byte-identical results.json)', '42')
       .option('--workers <n>', 'worker threads (default: one per core; 0 = this thread)')
       .option('--personas <list>', 'only these personas')
       .option('--drift-at <round>', 'round from which arm preferences drift')
@@ -89,7 +90,13 @@ export function registerSim(program: Command): void {
           ...(live === null ? {} : { onReplication: (_rep: number, runs: readonly PolicyRun[]) => live.replicationDone(runs) }),
         });
         live?.stop();
-        ctx.print(renderSimResults(outcome.results, outcome.runId), { runId: outcome.runId, experimentId: outcome.experimentId, versions: outcome.versions, results: outcome.results });
+        ctx.print(renderSimResults(outcome.results, outcome.runId, outcome.charts), {
+          runId: outcome.runId,
+          experimentId: outcome.experimentId,
+          versions: outcome.versions,
+          charts: outcome.charts,
+          results: outcome.results,
+        });
       } catch (e) {
         live?.stop();
         throw e;

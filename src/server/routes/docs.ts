@@ -1,7 +1,18 @@
-/** GET /docs/json: the OpenAPI document (@fastify/swagger, built from the route schemas). */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+/**
+ * The API's documentation: GET /docs, a browsable page (Swagger UI, its assets served from the
+ * installed package: nothing is fetched from the network, and the online validator badge is
+ * off), and GET /docs/json (and /docs/yaml), the OpenAPI document @fastify/swagger builds from
+ * the route schemas.
+ */
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
 
-/** Registers /docs/json (hidden from the document itself). */
-export const docsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
-};
+/** Registers /docs, /docs/json and /docs/yaml (hidden from the document itself). */
+export async function registerDocs(app: FastifyInstance): Promise<void> {
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { deepLinking: true },
+    validatorUrl: false,
+    staticCSP: true,
+  });
+}
