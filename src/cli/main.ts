@@ -3,7 +3,6 @@
  * 2 bad usage) and the only process.exit. Commands are registered only when they work.
  */
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
 import { EXIT_CODE, toOoMlError } from '../errors.js';
 import { registerAnalytics } from './commands/analytics.js';
 import { registerData } from './commands/data.js';
@@ -16,14 +15,14 @@ import { registerSim } from './commands/sim.js';
 import { registerTrain } from './commands/train.js';
 import { registerQuickstart } from './commands/quickstart.js';
 import { registerServe } from './commands/serve.js';
+import { OO_ML_VERSION } from '../version.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 /** Builds the program (without parsing), so tests can inspect it. */
 export function createProgram(): Command {
   const program = new Command('oo-ml')
     .description('contextual-bandit MLOps: features, policies, off-policy evaluation, MLflow registry, serving')
-    .version(version)
+    .version(OO_ML_VERSION)
     .option('--home <dir>', 'folder holding data/, mlruns/ and model-cards/ (default: the current folder)')
     .option('--json', 'machine-readable output on stdout', false)
     .showHelpAfterError()

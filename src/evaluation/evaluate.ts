@@ -17,7 +17,7 @@ import { checkLogs, type LoggedBandit } from './logged-bandit.js';
 import { loggingPolicyEstimate } from './logging-policy.js';
 import { modelVariance, type LinearModelUncertainty } from './model-variance.js';
 import { computeOpeSums, type ModelTerm, type OpeInputs, type OpeSums } from './ope-sums.js';
-import { DEFAULT_RIDGE_LAMBDA, fitRidgeRewardModel, predictCrossFitted, predictRewards, type RidgeRewardModel } from './reward-model.js';
+import { checkFolds, DEFAULT_RIDGE_LAMBDA, fitRidgeRewardModel, predictCrossFitted, predictRewards, type RidgeRewardModel } from './reward-model.js';
 
 export { DEFAULT_FOLDS } from './reward-model.js';
 import { guardRareRewards } from './rare-rewards.js';
@@ -189,9 +189,7 @@ function checkOptions(options: EvaluateOptions): EstimatorName[] {
   if (names.includes('dr-os') && !(options.osLambda !== undefined && options.osLambda > 0 && Number.isFinite(options.osLambda))) {
     throw invalidUsage(`dr-os needs a shrinkage λ > 0 (osLambda; --os-lambda on the command line), got ${String(options.osLambda)}`);
   }
-  if (options.folds !== undefined && !(Number.isSafeInteger(options.folds) && options.folds >= 1)) {
-    throw invalidUsage(`cross-fitting folds must be an integer ≥ 1, got ${String(options.folds)}`);
-  }
+  if (options.folds !== undefined) checkFolds(options.folds);
   if (options.interval !== undefined && options.interval !== 'analytic' && options.interval !== 'bootstrap') {
     throw invalidUsage(`interval must be analytic or bootstrap, got ${String(options.interval)}`);
   }

@@ -9,7 +9,7 @@
  */
 import { invalidInput } from '../errors.js';
 import type { LoggedBandit } from './logged-bandit.js';
-import { fitRidgeRewardModel, predictRewards } from './reward-model.js';
+import { checkFolds, foldWeights, fitRidgeRewardModel } from './reward-model.js';
 
 /** Options of `predictPooled`. */
 export interface PooledOptions {
@@ -22,32 +22,32 @@ export interface PooledOptions {
 /** q̂(x_i, a) for every row and arm, row-major n × k, from a pooled ridge over [x_i, armX[a]]. */
 export function predictPooled(logs: LoggedBandit, armX: Float64Array, armD: number, options: PooledOptions): Float64Array {
   const { n, k, arm, reward, propensity } = logs;
+  const folds = checkFolds(options.folds);
   const d = logs.x === undefined ? 0 : (logs.d ?? 0);
   if (armX.length !== k * armD) throw invalidInput(`arm features hold ${armX.length} values, expected k × d = ${k} × ${armD}`);
   const width = d + armD;
-  const rowWith = (out: Float64Array, i: number, a: number): void => {
-    for (let j = 0; j < d; j++) out[i * width + j] = logs.x![i * d + j]!;
-    for (let j = 0; j < armD; j++) out[i * width + d + j] = armX[a * armD + j]!;
-  };
   const logged = new Float64Array(n * width);
-  for (let i = 0; i < n; i++) rowWith(logged, i, arm[i]!);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) logged[i * width + j] = logs.x![i * d + j]!;
+    for (let j = 0; j < armD; j++) logged[i * width + d + j] = armX[arm[i]! * armD + j]!;
+  }
   const pooled: LoggedBandit = { n, k: 1, arm: new Int32Array(n), reward, propensity, x: logged, d: width };
-  // Each arm's feature matrix, built once: predictions for every (row, arm).
-  const asArm = Array.from({ length: k }, (_, a) => {
-    const xa = new Float64Array(n * width);
-    for (let i = 0; i < n; i++) rowWith(xa, i, a);
-    return xa;
-  });
   const qhat = new Float64Array(n * k);
-  const folds = options.folds;
   const weights = new Float64Array(n);
-  const buf = new Float64Array(n);
+  const armPart = new Float64Array(k);
   for (let f = 0; f < folds; f++) {
-    for (let i = 0; i < n; i++) weights[i] = folds > 1 && i % folds === f ? 0 : 1;
-    const model = fitRidgeRewardModel(pooled, { ...(options.lambda === undefined ? {} : { lambda: options.lambda }), weights, covariance: false });
+    const model = fitRidgeRewardModel(pooled, { ...(options.lambda === undefined ? {} : { lambda: options.lambda }), weights: foldWeights(n, folds, f, null, weights), covariance: false });
+    // q̂(i, a) = θ₀ + x_i·θ_x + c_a·θ_c: one part per row and one per arm, never an n × k × width matrix.
+    const theta = model.coef;
     for (let a = 0; a < k; a++) {
-      predictRewards(model, asArm[a]!, n, buf);
-      for (let i = folds > 1 ? f : 0; i < n; i += folds > 1 ? folds : 1) qhat[i * k + a] = buf[i]!;
+      let s = 0;
+      for (let j = 0; j < armD; j++) s += armX[a * armD + j]! * theta[1 + d + j]!;
+      armPart[a] = s;
+    }
+    for (let i = folds > 1 ? f : 0; i < n; i += folds) {
+      let s = theta[0]!;
+      for (let j = 0; j < d; j++) s += logs.x![i * d + j]! * theta[1 + j]!;
+      for (let a = 0; a < k; a++) qhat[i * k + a] = s + armPart[a]!;
     }
   }
   return qhat;

@@ -2,8 +2,7 @@
  * Intervals when few rewarded rows carry weight. With rewards in [0, 1] and a target that puts
  * weight on few rewarded rows (rare clicks, a greedy target on many arms), the CLT interval of
  * IPS-type estimates rests on a handful of terms and collapses to [0, 0] when none of them has
- * a reward: on K = 46 arms, n = 3,000, click rate 0.005, a greedy target's 95% intervals covered
- * the truth 27 % of the time.
+ * a reward, so it covers the truth far less often than it claims.
  *
  * The count that matters is the effective number of positive-weight rewards,
  *   m = (Σ wᵢrᵢ)² / Σ (wᵢrᵢ)²,
@@ -14,7 +13,7 @@
  * rewards binary. SNIPS takes the same interval divided by the mean weight, and DR its own value
  * moved by the IPS score interval's distances (the reward model cannot know more than the
  * rewards it saw). Each estimate keeps the union of that interval and its own, and says so.
- * Coverage is checked by test/evaluation/coverage.test.ts (rare clicks, 200 seeds).
+ * Coverage is checked by test/evaluation/rare-rewards.test.ts (rare clicks on many arms).
  */
 import type { Estimate } from './estimate.js';
 import { wilsonInterval } from './proportion-intervals.js';

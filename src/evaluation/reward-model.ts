@@ -116,6 +116,21 @@ export function fitRidgeRewardModel(logs: LoggedBandit, options: RidgeOptions = 
   return { k, d, lambda, coef, coefCov, gramInverse, armRows, unfittedArms };
 }
 
+/** Checks a number of cross-fitting folds (an integer ≥ 1), naming it when it is not one. */
+export function checkFolds(folds: number): number {
+  if (!(Number.isSafeInteger(folds) && folds >= 1)) throw invalidUsage(`cross-fitting folds must be an integer ≥ 1, got ${String(folds)}`);
+  return folds;
+}
+
+/**
+ * The row weights of fold `f`'s model into `out`: 0 for the fold's own rows (row i is in fold
+ * i mod `folds`; with one fold, none), else the bootstrap multiplicity (1 without `weights`).
+ */
+export function foldWeights(n: number, folds: number, f: number, weights: Float64Array | null, out: Float64Array): Float64Array {
+  for (let i = 0; i < n; i++) out[i] = folds > 1 && i % folds === f ? 0 : weights === null ? 1 : weights[i]!;
+  return out;
+}
+
 /**
  * Cross-fitted predictions: row i (in fold i mod `folds`) gets q̂ from a model fitted on the
  * other folds, so no row's prediction has seen its own reward (the Open Bandit Pipeline's
@@ -129,15 +144,14 @@ export function predictCrossFitted(
   out?: Float64Array,
 ): { qhat: Float64Array; unfittedArms: number[] } {
   const { n, k } = logs;
-  if (!(Number.isSafeInteger(folds) && folds >= 2)) throw invalidUsage(`cross-fitting needs at least 2 folds, got ${folds}`);
+  if (checkFolds(folds) < 2) throw invalidUsage(`cross-fitting needs at least 2 folds, got ${folds}`);
   const qhat = out ?? new Float64Array(n * k);
   const w = new Float64Array(n);
   const fold = new Float64Array(n * k);
   const unfitted = new Set<number>();
   const weights = options.weights ?? null;
   for (let f = 0; f < folds; f++) {
-    for (let i = 0; i < n; i++) w[i] = i % folds === f ? 0 : weights === null ? 1 : weights[i]!;
-    const m = fitRidgeRewardModel(logs, { ...(options.lambda === undefined ? {} : { lambda: options.lambda }), weights: w, covariance: false });
+    const m = fitRidgeRewardModel(logs, { ...(options.lambda === undefined ? {} : { lambda: options.lambda }), weights: foldWeights(n, folds, f, weights, w), covariance: false });
     for (const a of m.unfittedArms) unfitted.add(a);
     predictRewards(m, logs.x, n, fold);
     for (let i = f; i < n; i += folds) qhat.set(fold.subarray(i * k, (i + 1) * k), i * k);

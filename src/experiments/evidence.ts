@@ -10,20 +10,20 @@
  *   - shadow exposure (for a move to champion): its shadow serves in the event log, paired with
  *     the decisions they shadowed (pipelines/shadow-traffic.ts, experiments/shadow-exposure.ts).
  */
-import { isOoMlError } from '../errors.js';
+import { internal, isOoMlError } from '../errors.js';
+import { OO_ML_VERSION } from '../version.js';
 import { pairedDrDifference } from '../evaluation/paired-dr.js';
 import { ARM_COUNT } from '../features/arms.js';
 import { vectorDim } from '../features/vectors.js';
-import { getPolicy } from '../policies/catalog.js';
-import { withExplorationFloor } from '../policies/exploration-floor.js';
 import { distributionOn, fitRows } from '../pipelines/policy-replay.js';
 import { loadShadowPairs } from '../pipelines/shadow-traffic.js';
 import { runSimulation, SIM_EXPERIMENT, UNIFORM_ENTRANT } from '../pipelines/simulation.js';
-import { HOLDOUT_SHARE } from '../pipelines/train.js';
+import { holdoutStart } from '../pipelines/train.js';
+import { uniformTarget } from '../evaluation/target-policy.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from '../pipelines/training-set.js';
 import { readEvaluation } from '../registry/model-cards.js';
 import { HEADLINE_METRICS } from '../registry/model-listing.js';
-import { loadRegisteredPolicy, type RegisteredPolicy } from '../registry/policy-artifacts.js';
+import { loadRegisteredPolicy, servedPolicy, type RegisteredPolicy } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import type { GateEvidence, GateQuestion, Interval } from './gate.js';
 import { summarizeShadow } from './shadow-exposure.js';
@@ -61,7 +61,8 @@ async function flaggedSegments(store: Store, registered: RegisteredPolicy): Prom
 async function dataEnd(store: Store, registered: RegisteredPolicy): Promise<number | null> {
   if (registered.version.runId === '') return null;
   const to = (await readEvaluation(store, registered.version.runId))?.dataTo ?? null;
-  return to === null ? null : Date.parse(to);
+  const ms = to === null ? Number.NaN : Date.parse(to);
+  return Number.isNaN(ms) ? null : ms;
 }
 
 /**
@@ -84,10 +85,10 @@ async function heldOutRows(
   let later = data.n;
   if (cutoff !== null) while (later > 0 && data.ts[later - 1]! > cutoff) later--;
   const useLater = data.n - later >= MIN_LATER_ROWS;
-  const from = useLater ? later : data.n - Math.floor(data.n * HOLDOUT_SHARE);
+  const from = useLater ? later : holdoutStart(data.n);
   const targets = versions.map((v) => {
-    if (v === null) return new Float64Array((data.n - from) * ARM_COUNT).fill(1 / ARM_COUNT);
-    const policy = withExplorationFloor(getPolicy(v.state.policy), v.explorationFloor, ARM_COUNT);
+    if (v === null) return uniformTarget(data.n - from, ARM_COUNT);
+    const policy = servedPolicy(v);
     const x = trainingVectors(data, policy.layout);
     const d = vectorDim(policy.layout);
     const state = useLater ? policy.fromJSON(v.state) : fitRows(policy, policy.init(ARM_COUNT, v.state.params), data, x, d, 0, from);
@@ -105,11 +106,14 @@ async function heldOutRows(
 
 /** Tag of the simulations the gate runs itself. */
 const GATE_SIM_TAG = 'oo-ml.gate';
+/** Tag of the oo-ml version that ran a gate simulation: another version's is not reused. */
+const GATE_SIM_VERSION_TAG = 'oo-ml.version';
 
 /**
  * The version minus the baseline in the gate's simulation. A finished gate simulation of the
- * same versions with the same settings is reused (the shadow move's serves the champion move):
- * registered versions never change, and a simulation is deterministic for its seed.
+ * same versions with the same settings by this oo-ml version is reused (the shadow move's serves
+ * the champion move): registered versions never change, and a simulation is deterministic for
+ * its seed. An unreadable earlier result is not an error: the simulation runs again.
  */
 async function gateSimulation(store: Store, policies: readonly [string, string], s: GateSimSettings, now: () => Date): Promise<Interval & { seeds: number }> {
   const experimentId = await store.getExperimentByName(SIM_EXPERIMENT).then(
@@ -124,12 +128,18 @@ async function gateSimulation(store: Store, policies: readonly [string, string],
       ? []
       : await store.searchRuns({
           experimentIds: [experimentId],
-          tags: { [GATE_SIM_TAG]: 'true', 'oo-ml.sim.policies': policies.join(',') },
+          tags: { [GATE_SIM_TAG]: 'true', [GATE_SIM_VERSION_TAG]: OO_ML_VERSION, 'oo-ml.sim.policies': policies.join(',') },
           params: { users: String(s.users), rounds: String(s.rounds), reps: String(s.reps), seed: String(s.seed) },
           status: 'FINISHED',
         });
   for (const run of runs) {
-    const earlier = vsBaselineOf(JSON.parse(new TextDecoder().decode(await store.downloadArtifact(run.info.runId, 'results.json'))) as unknown);
+    let stored: unknown;
+    try {
+      stored = JSON.parse(new TextDecoder().decode(await store.downloadArtifact(run.info.runId, 'results.json')));
+    } catch {
+      continue;
+    }
+    const earlier = vsBaselineOf(stored);
     if (earlier !== null) return earlier;
   }
   const sim = await runSimulation({
@@ -139,13 +149,16 @@ async function gateSimulation(store: Store, policies: readonly [string, string],
     workers: s.workers,
     store,
     now,
-    tags: { [GATE_SIM_TAG]: 'true' },
+    tags: { [GATE_SIM_TAG]: 'true', [GATE_SIM_VERSION_TAG]: OO_ML_VERSION },
   });
-  return vsBaselineOf(sim.results)!;
+  const diff = vsBaselineOf(sim.results);
+  if (diff === null) throw internal(`the gate's simulation of ${policies.join(' vs ')} has no paired difference`);
+  return diff;
 }
 
-/** The second policy's paired difference with the first in simulation results, or null when they do not hold one. */
+/** The second policy's paired difference with the first in simulation results (format oo-ml-sim/1), or null when they do not hold one. */
 function vsBaselineOf(results: unknown): (Interval & { seeds: number }) | null {
+  if ((results as { format?: unknown } | null)?.format !== 'oo-ml-sim/1') return null;
   const d = (results as { policies?: { vsBaseline?: { mean?: unknown; ci95?: unknown; n?: unknown } | null }[] }).policies?.[1]?.vsBaseline;
   if (d === undefined || d === null || typeof d.mean !== 'number' || typeof d.n !== 'number' || !Array.isArray(d.ci95) || d.ci95.length !== 2) return null;
   const [low, high] = d.ci95 as unknown[];

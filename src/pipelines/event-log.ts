@@ -323,6 +323,7 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
   if (Object.values(counts).every((n) => n === 0)) {
     throw invalidInput(`event log ${dir} holds no events`, {
       hint: 'generate events with `oo-ml data synth` or ingest them with `oo-ml ingest`',
+      details: { dir, empty: true },
     });
   }
   const usersFile = join(dir, 'users.parquet');

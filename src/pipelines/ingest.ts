@@ -208,17 +208,26 @@ export async function appendEvents(
   const result: AppendResult = { written: zeroCounts(), duplicates: 0, files: [], refused: [] };
   // Marked (once per call) before the first file of this call goes in.
   let marked = false;
-  // type → day → event_id → the event and how often the batch holds it.
-  const byType = new Map<EventType, Map<string, Map<string, { event: OoEvent; copies: number }>>>();
+  // type → event_id → its first copy and how often the batch holds it (copies with another ts
+  // are still copies: the first one's day decides), then type → day → those.
+  const ofType = new Map<EventType, Map<string, { event: OoEvent; copies: number }>>();
   for (const e of events) {
-    let days = byType.get(e.type);
-    if (days === undefined) byType.set(e.type, (days = new Map()));
-    const day = utcDayOf(e.ts);
-    let ids = days.get(day);
-    if (ids === undefined) days.set(day, (ids = new Map()));
+    let ids = ofType.get(e.type);
+    if (ids === undefined) ofType.set(e.type, (ids = new Map()));
     const seen = ids.get(e.event_id);
     if (seen === undefined) ids.set(e.event_id, { event: e, copies: 1 });
     else seen.copies++;
+  }
+  const byType = new Map<EventType, Map<string, Map<string, { event: OoEvent; copies: number }>>>();
+  for (const [type, ids] of ofType) {
+    const days = new Map<string, Map<string, { event: OoEvent; copies: number }>>();
+    byType.set(type, days);
+    for (const [id, entry] of ids) {
+      const day = utcDayOf(entry.event.ts);
+      let inDay = days.get(day);
+      if (inDay === undefined) days.set(day, (inDay = new Map()));
+      inDay.set(id, entry);
+    }
   }
   await mkdir(tmpDir, { recursive: true });
   for (const type of EVENT_TYPES) {
@@ -409,7 +418,7 @@ function ndjsonOf(events: readonly OoEvent[], times: readonly string[], raw: Rea
  * Which of `ids` the log already holds for one type and day. The ids of a day are hashed into an
  * IdHashSet the first time this session writes to it (read from the day's Parquet files), then
  * kept up to date with every file it renames in (noteStored): checking a batch costs O(batch),
- * not a join with the whole day (which made an ingest slow down as its day grew; bench:replicas).
+ * not a join with the whole day (bench:replicas).
  * A hash hit is confirmed against the day's files, so a new event is never taken for a stored
  * one; hits come from redeliveries, or a hash collision (2^-64 a pair). Memory: 16–32 bytes per
  * id of the days held; at most DAY_SETS days per type are held, the least recently written

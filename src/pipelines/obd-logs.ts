@@ -325,12 +325,14 @@ export async function readItemFeatures(file: string, k: number): Promise<{ x: Fl
     let cols: unknown[][];
     try {
       const types = Object.fromEntries(columns.map((c) => [c, c === 'item_id' ? 'INTEGER' : 'VARCHAR']));
-      const reader = await db.connection.runAndReadAll(`SELECT ${featureColumns.map(sqlIdent).join(', ')} FROM ${csvSource(file, columns, types)} ORDER BY item_id`);
+      const reader = await db.connection.runAndReadAll(`SELECT item_id, ${featureColumns.map(sqlIdent).join(', ')} FROM ${csvSource(file, columns, types)} ORDER BY item_id`);
       cols = reader.getColumnsJS() as unknown[][];
     } catch (e) {
       throw invalidInput(`item context ${file} cannot be read: ${duckdbMessage(e)}`, { details: { file } });
     }
-    if ((cols[0]?.length ?? 0) !== k) throw invalidInput(`item context ${file} lists ${cols[0]?.length ?? 0} items, the log has ${k}`);
+    const ids = cols.shift() ?? [];
+    // Row i must be item i: features are attached to items by position.
+    if (ids.length !== k || ids.some((id, i) => id !== i)) throw invalidInput(`item context ${file}: item_id must run over 0..${k - 1} once each, for the log's ${k} items`, { details: { file } });
     const parts: { names: string[]; value: (item: number, j: number) => number }[] = [];
     featureColumns.forEach((name, c) => {
       const raw = cols[c]!.map((v) => (typeof v === 'string' ? v : ''));

@@ -20,19 +20,19 @@ import { DEFAULT_FOLDS, evaluate, type OpeReport } from '../evaluation/evaluate.
 import { ESTIMATOR_NAMES, isEstimatorName, type EstimatorName } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
 import { predictPooled } from '../evaluation/pooled-reward-model.js';
+import { uniformTarget } from '../evaluation/target-policy.js';
 import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { vectorDim, vectorNames } from '../features/vectors.js';
 import { exists } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
 import { getPolicy } from '../policies/catalog.js';
-import { withExplorationFloor } from '../policies/exploration-floor.js';
 import { POLICY_NAMES } from '../policies/policy.js';
-import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
+import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import { readItemFeatures, readObdLogs, type ObdLogs } from './obd-logs.js';
 import { distributionOn, fitRows } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
-import { HOLDOUT_SHARE } from './train.js';
+import { holdoutStart } from './train.js';
 
 /** Options of `runOpe`. */
 export interface OpeJob {
@@ -222,7 +222,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     notes.push(...obd.notes.filter((n) => !n.startsWith('reward-model features')), features.note);
     const logs: LoggedBandit = { ...obd.logs, ...features.x };
     let target: Float64Array;
-    if (job.policy === 'uniform') target = new Float64Array(logs.n * logs.k).fill(1 / logs.k);
+    if (job.policy === 'uniform') target = uniformTarget(logs.n, logs.k);
     else if (isFile) target = await readDistribution(job.policy, logs.n, logs.k, Array.from({ length: logs.k }, (_, a) => `item_${a}`));
     else {
       throw invalidUsage(`policy "${job.policy}" reads oo-ml feature vectors, which Open Bandit logs do not have`, {
@@ -237,14 +237,14 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
   if (job.policy === 'uniform' || isFile) {
     const x = trainingVectors(data, 'v2');
     const logs = withRewardFeatures(trainingLogs(data, x, vectorDim('v2'), 0), data, 0, job.rewardFeatures, notes);
-    const target = job.policy === 'uniform' ? new Float64Array(logs.n * ARM_COUNT).fill(1 / ARM_COUNT) : await readDistribution(job.policy, logs.n, ARM_COUNT, ARM_IDS);
+    const target = job.policy === 'uniform' ? uniformTarget(logs.n, ARM_COUNT) : await readDistribution(job.policy, logs.n, ARM_COUNT, ARM_IDS);
     return { logs: job.logs, logKind: 'training-set', policy: job.policy, rows: logs.n, k: ARM_COUNT, report: evaluate(logs, target, options), notes };
   }
   if ((POLICY_NAMES as readonly string[]).includes(job.policy)) {
     const policy = getPolicy(job.policy);
     const d = vectorDim(policy.layout);
     const x = trainingVectors(data, policy.layout);
-    const from = data.n - Math.floor(data.n * HOLDOUT_SHARE);
+    const from = holdoutStart(data.n);
     const state = fitRows(policy, policy.init(ARM_COUNT), data, x, d, 0, from);
     notes.push(`${job.policy} was fitted on the first ${from} rows and evaluated on the last ${data.n - from}`);
     const logs = withRewardFeatures(trainingLogs(data, x, d, from), data, from, job.rewardFeatures, notes);
@@ -262,7 +262,7 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     throw invalidUsage(`unknown policy "${job.policy}"`, { hint: `use uniform, ${POLICY_NAMES.join(', ')}, MODEL@ALIAS or a distribution file (.parquet/.csv)` });
   }
   const registered = await loadRegisteredPolicy(job.store(), job.policy);
-  const policy = withExplorationFloor(getPolicy(registered.state.policy), registered.explorationFloor, ARM_COUNT);
+  const policy = servedPolicy(registered);
   const state = policy.fromJSON(registered.state);
   const d = vectorDim(policy.layout);
   const x = trainingVectors(data, policy.layout);

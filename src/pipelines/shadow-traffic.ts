@@ -19,7 +19,7 @@ export async function loadShadowPairs(eventsDir: string, model: string, version:
       await attachEventLog(db, eventsDir);
     } catch (e) {
       // An empty log has no shadow serves; anything else is the log's problem and is said.
-      if (isOoMlError(e, 'invalid_input') && e.message.includes('holds no events')) return [];
+      if (isOoMlError(e, 'invalid_input') && (e.details as { empty?: unknown } | undefined)?.empty === true) return [];
       throw e;
     }
     const rows = await db.rows<{ ts: bigint | number; served_arm: string; propensity: number; shadow_arm: string; reward: number | null }>(`

@@ -43,6 +43,11 @@ export const TRAIN_EXPERIMENT = 'oo-ml-train';
 export const DEFAULT_MODEL = 'tip-policy';
 /** Share of rows (the most recent) held out for evaluation. */
 export const HOLDOUT_SHARE = 0.2;
+/** The first row of the time holdout of `n` rows (the last HOLDOUT_SHARE of them). */
+export function holdoutStart(n: number): number {
+  return n - Math.floor(n * HOLDOUT_SHARE);
+}
+
 /** Fewest holdout rows for an evaluation worth reporting. */
 const MIN_HOLDOUT = 50;
 
@@ -123,7 +128,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
       hint: 'rebuild it with `oo-ml features build && oo-ml features training-set`',
     });
   }
-  const nHold = Math.floor(data.n * HOLDOUT_SHARE);
+  const nHold = data.n - holdoutStart(data.n);
   if (nHold < MIN_HOLDOUT) {
     throw invalidInput(`training set ${job.trainingSet} has ${data.n} rows: too few to hold out ${MIN_HOLDOUT} for evaluation`, {
       hint: 'generate more data (more users or days)',

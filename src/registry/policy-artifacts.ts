@@ -6,7 +6,9 @@
  */
 import Type from 'typebox';
 import { invalidInput, invalidUsage } from '../errors.js';
-import type { SerializedPolicyState } from '../policies/policy.js';
+import { getPolicy } from '../policies/catalog.js';
+import { withExplorationFloor } from '../policies/exploration-floor.js';
+import type { Policy, SerializedPolicyState } from '../policies/policy.js';
 import { createValidator } from '../validation.js';
 import type { ModelVersion, Store } from './store.js';
 
@@ -45,6 +47,11 @@ export interface RegisteredPolicy {
   state: SerializedPolicyState;
   /** The floor the version decides with: its run's `exploration_floor` param, 0 for versions trained before floors existed. */
   explorationFloor: number;
+}
+
+/** The policy a registered version decides with: its implementation (from `catalog`) at its exploration floor. */
+export function servedPolicy(registered: RegisteredPolicy, catalog: (name: string) => Policy<unknown> = getPolicy): Policy<unknown> {
+  return withExplorationFloor(catalog(registered.state.policy), registered.explorationFloor, registered.state.k);
 }
 
 /** Parses and validates a serialised state (from an artifact or a file). */

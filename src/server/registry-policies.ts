@@ -13,9 +13,8 @@
 import { isOoMlError } from '../errors.js';
 import type { ExperimentsConfig } from '../experiments/assignment.js';
 import { ARM_COUNT } from '../features/arms.js';
-import { withExplorationFloor } from '../policies/exploration-floor.js';
 import type { Policy } from '../policies/policy.js';
-import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
+import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../registry/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import type { LoadedPolicies, LoadedPolicy, PolicyProblem, PolicyProvider } from './deps.js';
 
@@ -48,7 +47,7 @@ async function loadOne(store: Store, catalog: PolicyCatalog, name: string): Prom
   // Resolution, download and shape validation are shared with sim, ope and the gate.
   const registered = await loadRegisteredPolicy(store, name);
   // The version decides with the floor it was registered with: its logs stay evaluable.
-  const policy = withExplorationFloor(catalog(registered.state.policy), registered.explorationFloor, ARM_COUNT);
+  const policy = servedPolicy(registered, catalog);
   // fromJSON validates the numbers; the arm count is the server's to check.
   const state = policy.fromJSON(registered.state);
   if (registered.state.k !== ARM_COUNT) {

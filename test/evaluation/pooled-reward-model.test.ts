@@ -31,5 +31,6 @@ describe('reward model pooled over the arms', () => {
     const q = predictPooled(withX, c, 1, { lambda: 0, folds: 5 });
     for (let i = 0; i < n; i++) expect(q[i * 3 + 2]).toBeCloseTo(0.7 + 0.2 * x[i]!, 10);
     expect(() => predictPooled(logs, c, 2, { folds: 1 })).toThrow(/arm features hold 3 values, expected k × d = 3 × 2/);
+    expect(() => predictPooled(logs, c, 1, { folds: 0 })).toThrow(/folds must be an integer ≥ 1, got 0/);
   });
 });

@@ -348,6 +348,17 @@ describe('appendEvents de-duplicating within one session', () => {
   });
 });
 
+describe('appendEvents with copies that disagree on the day', () => {
+  it('writes an event_id once even when its copies carry times on different days (the first copy decides)', async () => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const e = completed('u', '2026-01-05T23:59:59.000Z');
+    const later = { ...e, ts: '2026-01-06T00:00:01.000Z' };
+    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, [e, later], () => new Date('2026-02-01T00:00:00Z')));
+    expect(result).toMatchObject({ duplicates: 1, written: { 'task.completed': 1 }, files: [expect.stringMatching(/^task\.completed\/day=2026-01-05\//)] });
+    expect(await readLog(paths.events)).toEqual(expectedLog([e]));
+  });
+});
+
 describe('appendEvents with events DuckDB refuses', () => {
   it.each(DUCKDB_POISONS)('refuses %s alone and writes the 499 others in one file per type and day', async (_label, poison, error) => {
     const paths = await tempHome('oo-ml-ingest-');
