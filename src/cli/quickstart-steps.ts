@@ -158,7 +158,7 @@ export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omi
       // The quickstart's shadow never serves before it is promoted: the exposure rule is waived, and said so.
       { model: DEFAULT_MODEL, version, to, reason: 'quickstart (shadow exposure waived)', rules: { minShadowServes: 0, minShadowHours: 0 } },
     );
-    const checks = r.decision.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.name === 'enough shadow exposure' ? ` (waived here; \`oo-ml promote\` asks for ${GATE_RULES.minShadowServes} shadow serves over ${GATE_RULES.minShadowHours} h)` : ''}`);
+    const checks = r.decision.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.id === 'shadow-exposure' ? ` (waived here; \`oo-ml promote\` asks for ${GATE_RULES.minShadowServes} shadow serves over ${GATE_RULES.minShadowHours} h)` : ''}`);
     return { output: r.card, summary: `${DEFAULT_MODEL} v${version} → @${to}: ${checks.join(', ')}` };
   };
   return [

@@ -74,8 +74,12 @@ export const GATE_DR_MARGIN = 0.01;
 /** Default rules. */
 export const GATE_RULES: GateRules = { minSeeds: 5, drMargin: GATE_DR_MARGIN, minShadowServes: 1000, minShadowHours: 24 };
 
+/** The gate's checks, by a name that does not change with their wording. */
+export type GateCheckId = 'ope-on-record' | 'sim-not-losing' | 'was-shadow' | 'shadow-exposure' | 'beats-baseline' | 'ope-not-worse' | 'no-flagged-segment';
+
 /** One check and how it went. */
 export interface GateCheck {
+  id: GateCheckId;
   name: string;
   passed: boolean;
   detail: string;
@@ -111,15 +115,16 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
   };
   const simText = (d: Interval & { seeds: number }): string => `reward difference ${f4(d.value)} [${f4(d.ci95[0])}, ${f4(d.ci95[1])}] over ${d.seeds} seeds`;
   if (to === 'shadow') {
-    checks.push({ name: 'off-policy metrics on record', passed: e.hasOpe, detail: e.hasOpe ? 'found' : 'no DR estimate logged for this version' });
+    checks.push({ id: 'ope-on-record', name: 'off-policy metrics on record', passed: e.hasOpe, detail: e.hasOpe ? 'found' : 'no DR estimate logged for this version' });
     const d = simDiff();
     checks.push({
+      id: 'sim-not-losing',
       name: `does not lose to ${e.baseline} in simulation`,
       passed: d.ci95[1] >= 0,
       detail: `${simText(d)}; upper bound must be ≥ 0`,
     });
   } else {
-    checks.push({ name: 'has been shadow', passed: e.wasShadow, detail: e.wasShadow ? 'yes' : 'promote it to shadow first' });
+    checks.push({ id: 'was-shadow', name: 'has been shadow', passed: e.wasShadow, detail: e.wasShadow ? 'yes' : 'promote it to shadow first' });
     // The comparisons cannot rescue a version that skipped shadow; they are not run.
     if (e.wasShadow) {
       const x = e.shadowExposure ?? { serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null };
@@ -138,18 +143,19 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
         x.agreement === null ? null : `agreement with the served arm ${(100 * x.agreement).toFixed(1)}%`,
         x.snips === null ? null : `SNIPS on ${x.matured} served decisions ${f4(x.snips.value)} [${f4(x.snips.ci95[0])}, ${f4(x.snips.ci95[1])}]`,
       ].filter((s) => s !== null);
-      checks.push({ name: 'enough shadow exposure', passed: x.serves >= minShadowServes && x.hours >= minShadowHours, detail: shown.join('; ') });
+      checks.push({ id: 'shadow-exposure', name: 'enough shadow exposure', passed: x.serves >= minShadowServes && x.hours >= minShadowHours, detail: shown.join('; ') });
       const d = simDiff();
-      checks.push({ name: `beats ${e.baseline} in simulation`, passed: d.ci95[0] > 0, detail: `${simText(d)}; lower bound must be > 0` });
+      checks.push({ id: 'beats-baseline', name: `beats ${e.baseline} in simulation`, passed: d.ci95[0] > 0, detail: `${simText(d)}; lower bound must be > 0` });
       figures['ope_dr_margin'] = drMargin;
       if (e.opeDiff === null) {
-        checks.push({ name: `not worse than ${e.baseline} off-policy`, passed: false, detail: `no DR comparison against ${e.baseline}` });
+        checks.push({ id: 'ope-not-worse', name: `not worse than ${e.baseline} off-policy`, passed: false, detail: `no DR comparison against ${e.baseline}` });
       } else {
         figures['ope_dr_diff'] = e.opeDiff.value;
         figures['ope_dr_diff_ci_low'] = e.opeDiff.ci95[0];
         figures['ope_dr_diff_ci_high'] = e.opeDiff.ci95[1];
         figures['ope_rows'] = e.opeDiff.rows;
         checks.push({
+          id: 'ope-not-worse',
           name: `not worse than ${e.baseline} off-policy`,
           passed: e.opeDiff.ci95[0] >= -drMargin,
           detail: `DR difference ${f4(e.opeDiff.value)} [${f4(e.opeDiff.ci95[0])}, ${f4(e.opeDiff.ci95[1])}] on ${e.opeDiff.data}; lower bound must be ≥ −${drMargin} (the margin)`,
@@ -157,6 +163,7 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
       }
       const flagged = e.flaggedSegments;
       checks.push({
+        id: 'no-flagged-segment',
         name: 'no segment flagged for review',
         passed: flagged.length === 0,
         detail: flagged.length === 0 ? 'none flagged by the training run' : `the training run flagged ${flagged.join(', ')} (review before promotion, then --force --reason)`,

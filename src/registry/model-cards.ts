@@ -5,7 +5,9 @@
  * description. Called after every registry change that touches a model.
  */
 import { join } from 'node:path';
-import { isOoMlError } from '../errors.js';
+import Type from 'typebox';
+import { invalidInput, isOoMlError } from '../errors.js';
+import { createValidator } from '../validation.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cardSummary, renderModelCard, type CardVersion, type ModelCardData, type VersionEvaluation } from './model-card.js';
 import { readRollout } from './rollout-history.js';
@@ -16,16 +18,35 @@ export const EVALUATION_ARTIFACT = 'evaluation.json';
 /** Artifact path of the card logged with a training run. */
 export const CARD_ARTIFACT = 'model-card.md';
 
-/** Reads a run's evaluation artifact; null when the run has none. */
+// What the promotion gate reads of an evaluation (the card tolerates older runs' missing fields):
+// checked, so a hand-edited or truncated artifact is named rather than misread.
+const EvaluationRead = Type.Object(
+  {
+    dataTo: Type.Union([Type.String(), Type.Null()]),
+    fairness: Type.Array(Type.Object({ segment: Type.String(), flagged: Type.Boolean() })),
+  },
+  { additionalProperties: true },
+);
+const evaluationValidator = createValidator(EvaluationRead);
+
+/** Reads a run's evaluation artifact; null when the run has none; `invalid_input` naming the run when it is not one. */
 export async function readEvaluation(store: Store, runId: string): Promise<VersionEvaluation | null> {
   if (runId === '') return null;
+  let bytes: Uint8Array;
   try {
-    const bytes = await store.downloadArtifact(runId, EVALUATION_ARTIFACT);
-    return JSON.parse(new TextDecoder().decode(bytes)) as VersionEvaluation;
+    bytes = await store.downloadArtifact(runId, EVALUATION_ARTIFACT);
   } catch (e) {
     if (isOoMlError(e, 'not_found')) return null;
     throw e;
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw invalidInput(`${EVALUATION_ARTIFACT} of run ${runId} is not JSON: ${(e as Error).message}`);
+  }
+  evaluationValidator.parse(parsed, `${EVALUATION_ARTIFACT} of run ${runId}`);
+  return parsed as VersionEvaluation;
 }
 
 /** Everything the card of `model` shows, from the registry. */

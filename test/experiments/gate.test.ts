@@ -19,6 +19,7 @@ describe('promotion gate', () => {
     expect(d.passed).toBe(true);
     expect(d.figures).toMatchObject({ sim_diff_ci_low: 0.005, sim_seeds: 5, ope_dr_diff_ci_low: -0.005, ope_dr_margin: GATE_DR_MARGIN, ope_rows: 400 });
     expect(d.checks.map((c) => c.name)).toEqual(['has been shadow', 'enough shadow exposure', 'beats champion v1 in simulation', 'not worse than champion v1 off-policy', 'no segment flagged for review']);
+    expect(d.checks.map((c) => c.id)).toEqual(['was-shadow', 'shadow-exposure', 'beats-baseline', 'ope-not-worse', 'no-flagged-segment']);
     expect(d.checks[1]!.detail).toBe('5000 shadow serves over 48.0 h (at least 1000 over 24 h needed); agreement with the served arm 60.0%; SNIPS on 3000 served decisions 0.4000 [0.3700, 0.4300]');
     expect(d.figures).toMatchObject({ shadow_serves: 5000, shadow_hours: 48, shadow_agreement: 0.6, shadow_snips: 0.4, shadow_min_serves: 1000, shadow_min_hours: 24 });
   });
@@ -31,14 +32,14 @@ describe('promotion gate', () => {
     expect(unsure.checks.find((c) => !c.passed)).toMatchObject({ name: 'not worse than champion v1 off-policy', detail: expect.stringContaining('≥ −0.01 (the margin)') });
     // A wider margin, stated, admits it.
     expect(evaluateGate('champion', { ...base, opeDiff: { ...base.opeDiff!, ci95: [-0.02, 0.022] } }, { drMargin: 0.025 }).passed).toBe(true);
-    expect(evaluateGate('champion', { ...base, wasShadow: false }).checks).toEqual([{ name: 'has been shadow', passed: false, detail: 'promote it to shadow first' }]);
+    expect(evaluateGate('champion', { ...base, wasShadow: false }).checks).toEqual([{ id: 'was-shadow', name: 'has been shadow', passed: false, detail: 'promote it to shadow first' }]);
     expect(evaluateGate('champion', { ...base, opeDiff: null }).passed).toBe(false);
   });
 
   it('refuses a champion whose training run flagged a segment for review', () => {
     const d = evaluateGate('champion', { ...base, flaggedSegments: ['night-owls'] });
     expect(d.passed).toBe(false);
-    expect(d.checks.filter((c) => !c.passed)).toEqual([{ name: 'no segment flagged for review', passed: false, detail: expect.stringContaining('flagged night-owls') }]);
+    expect(d.checks.filter((c) => !c.passed)).toEqual([{ id: 'no-flagged-segment', name: 'no segment flagged for review', passed: false, detail: expect.stringContaining('flagged night-owls') }]);
   });
 
   it('refuses a champion whose shadow has not served long enough, or at all; the minimums are the caller’s', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cardSummary, renderModelCard, segmentFlagged, type ModelCardData, type VersionEvaluation } from '../../src/registry/model-card.js';
-import { refreshModelCard } from '../../src/registry/model-cards.js';
+import { readEvaluation, refreshModelCard } from '../../src/registry/model-cards.js';
 import { appendRollout, readRollout } from '../../src/registry/rollout-history.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { tempHome } from '../helpers/temp-home.js';
@@ -87,5 +87,21 @@ describe('model card', () => {
     expect(await readFile(path, 'utf8')).toBe(markdown);
     expect(markdown).toContain('| gate passed |');
     expect((await store.getRegisteredModel('tip-policy')).description).toBe(markdown);
+  });
+
+  it('reads a run’s evaluation, naming a malformed one (what the gate relies on is checked)', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    const exp = await store.getOrCreateExperiment('oo-ml-train');
+    const run = async (text: string | null): Promise<string> => {
+      const r = await store.createRun(exp.experimentId);
+      if (text !== null) await store.logArtifact(r.info.runId, 'evaluation.json', text);
+      return r.info.runId;
+    };
+    expect(await readEvaluation(store, await run(null))).toBeNull();
+    expect(await readEvaluation(store, await run(JSON.stringify(evaluation)))).toEqual(evaluation);
+    const bad = await run('{"dataTo": 5, "fairness": []}');
+    await expect(readEvaluation(store, bad)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(new RegExp(`evaluation.json of run ${bad} is invalid: /dataTo`)) });
+    await expect(readEvaluation(store, await run('{"dataTo"'))).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('is not JSON') });
   });
 });
