@@ -134,3 +134,12 @@ export function createSnapshotIndex(manifest: SnapshotManifest, columns: Snapsho
     },
   };
 }
+
+/**
+ * The profile features a snapshot as of `manifest.as_of` can no longer serve at `nowMs`: past
+ * their TTL for every user, so every lookup falls back on them. Empty while it is fresh.
+ */
+export function staleFeatures(manifest: SnapshotManifest, nowMs: number): { ageMs: number; features: ProfileFeatureName[] } {
+  const ageMs = nowMs - Date.parse(manifest.as_of);
+  return { ageMs, features: PROFILE_FEATURES.filter((f) => f.ttlSec !== null && ageMs > f.ttlSec * 1000).map((f) => f.name) };
+}

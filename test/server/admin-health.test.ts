@@ -27,6 +27,20 @@ describe('health and readiness', () => {
     expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
   });
 
+  it('warns loudly in /readyz when the snapshot is past its features’ TTL (every /score would fall back on them)', async () => {
+    const fresh = await harness({});
+    expect((await get(fresh.app, '/readyz')).body['warnings']).toEqual([]);
+    // Eight days after the snapshot's as-of: past the 1-day and the 7-day TTLs.
+    const stale = await harness({ clockMs: AS_OF.getTime() + 8 * 86_400_000 });
+    const ready = await get(stale.app, '/readyz');
+    expect(ready.status).toBe(200);
+    const warnings = ready.body['warnings'] as string[];
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^snapshot \S+ is 192\.0 h old \(as of 2026-02-05T11:00:00\.000Z\): past the TTL of completion_rate, .*preferred_hour.*, so every \/score falls back on them/);
+    const scored = await post(stale.app, '/score', { user_id: 'u1' });
+    expect(scored.body['fallbacks']).toEqual(expect.arrayContaining(['completion_rate', 'preferred_hour']));
+  });
+
   it('starts without a champion and says why', async () => {
     const h = await harness({ policies: {} });
     const ready = await get(h.app, '/readyz');

@@ -10,6 +10,7 @@
  *   it is queued, when the bus is down).
  */
 import { conflict, unavailable } from '../../errors.js';
+import { staleFeatures } from '../../features/snapshot.js';
 import type { LearningResetEvent } from '../../events/schemas.js';
 import { isoFromMs } from '../iso-time.js';
 import type { LearningStatus } from '../online-learning/online-learning.js';
@@ -100,6 +101,15 @@ export function createAdmin(ctx: ServingContext): Admin {
       const h = ctx.learning.publisherHealth();
       const degraded = h.mode === 'spill' || !h.busConnected;
       const warnings = [...s.warnings];
+      if (s.snapshot !== null) {
+        const stale = staleFeatures(s.snapshot.manifest, ctx.deps.now().getTime());
+        if (stale.features.length > 0) {
+          warnings.push(
+            `snapshot ${s.snapshot.manifest.snapshot_id} is ${(stale.ageMs / 3_600_000).toFixed(1)} h old (as of ${s.snapshot.manifest.as_of}): ` +
+              `past the TTL of ${stale.features.join(', ')}, so every /score falls back on them; export a fresh one (oo-ml features build && oo-ml features export) and POST /admin/reload`,
+          );
+        }
+      }
       if (degraded) {
         warnings.push(
           `event bus (${h.busKind}) ${h.busConnected ? 'is back; the local spill is draining' : 'is disconnected; events go to the local spill'} (${h.backlog} waiting)${h.lastError === null ? '' : `: ${h.lastError}`}`,
