@@ -30,11 +30,15 @@ const SerializedState = Type.Object(
 );
 const stateValidator = createValidator(SerializedState);
 
-/** `MODEL@ALIAS` split, or null when `ref` is not of that form. */
+/**
+ * `MODEL@ALIAS` split, or null when `ref` is not a model reference. `MODEL/N` names version N
+ * and reads as `MODEL@vN` (MLflow reserves `v<digits>` as an alias, so that is unambiguous).
+ */
 export function parseModelRef(ref: string): { model: string; alias: string } | null {
   const at = ref.lastIndexOf('@');
-  if (at <= 0 || at === ref.length - 1) return null;
-  return { model: ref.slice(0, at), alias: ref.slice(at + 1) };
+  if (at > 0 && at < ref.length - 1) return { model: ref.slice(0, at), alias: ref.slice(at + 1) };
+  const numbered = /^(.+)\/([1-9]\d*)$/.exec(ref);
+  return numbered === null ? null : { model: numbered[1]!, alias: `v${numbered[2]}` };
 }
 
 /** The training-run param holding a version's exploration floor (policies/exploration-floor.ts). */
@@ -71,7 +75,7 @@ export function parsePolicyState(text: string, source: string): SerializedPolicy
  */
 export async function loadRegisteredPolicy(store: Store, ref: string): Promise<RegisteredPolicy> {
   const parsed = parseModelRef(ref);
-  if (parsed === null) throw invalidUsage(`"${ref}" is not of the form MODEL@ALIAS`);
+  if (parsed === null) throw invalidUsage(`"${ref}" is not of the form MODEL@ALIAS or MODEL/N`);
   const pinned = /^v(\d+)$/i.exec(parsed.alias);
   const version =
     pinned === null

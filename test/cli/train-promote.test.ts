@@ -51,6 +51,9 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     expect(readFileSync(`${runDir}/artifacts/charts/estimates.svg`, 'utf8')).toContain('<svg');
     expect(readFileSync(`${runDir}/artifacts/charts/estimates.png`).subarray(1, 4).toString()).toBe('PNG');
     expect(JSON.parse(readFileSync(`${runDir}/artifacts/report.json`, 'utf8'))).toMatchObject({ policy: 'tip-policy@candidate', registered: { model: 'tip-policy', version: 1 } });
+    // The same version named by number.
+    const byNumber = JSON.parse((await runCli(['ope', '--logs', h.trainingSet, '--policy', 'tip-policy/1', '--home', h.home, '--json'])).stdout) as typeof o;
+    expect(byNumber.report.estimates.map((e) => e.value)).toEqual(o.report.estimates.map((e) => e.value));
     const uni = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips', '--home', h.home]);
     expect(uni.code, uni.stderr).toBe(0);
     expect(uni.stdout).toMatch(/ips\s+0\.\d{4}/);

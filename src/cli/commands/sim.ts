@@ -53,7 +53,7 @@ export function registerSim(program: Command): void {
     program
       .command('sim')
       .description('simulate policies against the personas and log the comparison to MLflow')
-      .option('--policies <list>', 'comma-separated: uniform (random), built-in policy names, MODEL@ALIAS or MODEL@vN; the first is the baseline', 'uniform,egreedy-v1,linucb,thompson')
+      .option('--policies <list>', 'comma-separated: uniform (random), built-in policy names, MODEL@ALIAS or MODEL/N (version N); the first is the baseline', 'uniform,egreedy-v1,linucb,thompson')
       .option('--users <n>', 'simulated users', '200')
       .option('--rounds <n>', 'simulated hours', String(24 * 14))
       .option('--reps <k>', 'replications (seeds)', '5')
