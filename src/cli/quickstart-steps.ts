@@ -213,7 +213,8 @@ export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omi
           now: ctx.now,
         });
         const line = s.results.policies.map((x) => `${x.name} ${x.meanReward.mean.toFixed(3)}`).join(', ');
-        return { output: p.mlruns, summary: `mean reward per decision: ${line} (run ${s.runId})` };
+        // The chart a person opens first: the cumulative reward with its bands.
+        return { output: s.charts[0] ?? p.mlruns, summary: `mean reward per decision: ${line} (run ${s.runId})` };
       },
     ],
     ['promote --to shadow', () => promote('shadow')],
