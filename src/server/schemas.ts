@@ -185,6 +185,8 @@ export const PolicyStats = Type.Object(
     reward_rate_ci95: Nullable(Interval),
     /** /score latency in ms (server side: routing to reply sent), over the most recent requests. */
     latency_ms: Nullable(Latency),
+    /** A shadow's share of decisions that chose the arm actually served (null for served policies). */
+    agreement: Nullable(Type.Number()),
   },
   { additionalProperties: false },
 );
@@ -245,6 +247,13 @@ export const StatsResponse = Type.Object(
   {
     since: Type.String(),
     snapshot_id: Nullable(Type.String()),
+    /** The loaded snapshot: its as-of, age, and the profile features past their TTL (every /score falls back on those). */
+    snapshot: Nullable(
+      Type.Object(
+        { id: Type.String(), as_of: Type.String(), age_s: Type.Number(), stale_features: Type.Array(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
     policies: Type.Array(PolicyStats),
     prompt_versions: Type.Array(
       Type.Object(

@@ -26,6 +26,9 @@ interface Row {
   rewardSum: number;
   latencies: Float64Array;
   latencyCount: number;
+  /** Shadow rows: decisions made, and those that chose the served arm. */
+  decided: number;
+  agreed: number;
 }
 
 /** Who served: the stats row a serve counts in. */
@@ -54,7 +57,7 @@ export class ServeStats {
   key(parts: StatsKeyParts): string {
     const key = `${parts.policy}\u0000${parts.modelVersion ?? ''}\u0000${parts.variant ?? ''}\u0000${parts.shadow ? 1 : 0}`;
     if (!this.rows.has(key)) {
-      this.rows.set(key, { ...parts, serves: 0, rewards: 0, rewardSum: 0, latencies: new Float64Array(this.latencySamples), latencyCount: 0 });
+      this.rows.set(key, { ...parts, serves: 0, rewards: 0, rewardSum: 0, latencies: new Float64Array(this.latencySamples), latencyCount: 0, decided: 0, agreed: 0 });
     }
     return key;
   }
@@ -62,6 +65,13 @@ export class ServeStats {
   /** Counts a serve. */
   serve(key: string): void {
     this.rows.get(key)!.serves++;
+  }
+
+  /** Counts a shadow's decision, and whether it chose the arm that was served. */
+  shadowDecision(key: string, agreed: boolean): void {
+    const row = this.rows.get(key)!;
+    row.decided++;
+    if (agreed) row.agreed++;
   }
 
   /** Records one /score latency (ms) for the row's ring. */
@@ -110,6 +120,7 @@ export class ServeStats {
         reward_rate: r.serves > 0 ? r.rewardSum / r.serves : null,
         reward_rate_ci95: rateInterval(r.rewardSum, r.serves),
         latency_ms: n === 0 ? null : { count: r.latencyCount, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted[n - 1]! },
+        agreement: r.shadow && r.decided > 0 ? r.agreed / r.decided : null,
       };
     });
     const prompt_versions = [...this.reactions].map(([version, counts]) => ({

@@ -260,8 +260,15 @@ describe('POST /score', () => {
     }
     await until(() => a.published.filter((p) => p.event.type === 'tip.served' && p.event.shadow).length === 20, 'every shadow serve to be stored');
     const stats = await get(a.app, '/stats');
-    const rows = stats.body['policies'] as { policy: string; shadow: boolean; serves: number }[];
+    const rows = stats.body['policies'] as { policy: string; shadow: boolean; serves: number; agreement: number | null }[];
     expect(rows.find((row) => row.shadow)).toMatchObject({ policy: 'tip-policy@shadow', serves: 20 });
-    expect(rows.find((row) => !row.shadow)).toMatchObject({ policy: 'tip-policy@champion', serves: 20 });
+    expect(rows.find((row) => !row.shadow)).toMatchObject({ policy: 'tip-policy@champion', serves: 20, agreement: null });
+    // The shadow's agreement with the served arms: its arms against the served ones, request by request.
+    const served = new Map(a.published.filter((p) => p.event.type === 'tip.served' && !p.event.shadow).map((p) => [(p.event as { serve_id: string }).serve_id, (p.event as { arm: string }).arm]));
+    const shadowServes = a.published.filter((p) => p.event.type === 'tip.served' && p.event.shadow).map((p) => p.event as { serve_id: string; arm: string });
+    const agreed = shadowServes.filter((e) => served.get(e.serve_id.split(':shadow:')[0]!) === e.arm).length;
+    expect(rows.find((row) => row.shadow)!.agreement).toBeCloseTo(agreed / 20, 12);
+    // And the snapshot's age, with no feature past its TTL an hour after its as-of.
+    expect(stats.body['snapshot']).toMatchObject({ age_s: 3600, stale_features: [] });
   });
 });

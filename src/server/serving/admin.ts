@@ -129,9 +129,15 @@ export function createAdmin(ctx: ServingContext): Admin {
       };
     },
     stats() {
+      const snapshot = ctx.state().snapshot;
+      const stale = snapshot === null ? null : staleFeatures(snapshot.manifest, ctx.deps.now().getTime());
       return {
         since: ctx.startedAt.toISOString(),
-        snapshot_id: ctx.state().snapshot?.manifest.snapshot_id ?? null,
+        snapshot_id: snapshot?.manifest.snapshot_id ?? null,
+        snapshot:
+          snapshot === null || stale === null
+            ? null
+            : { id: snapshot.manifest.snapshot_id, as_of: snapshot.manifest.as_of, age_s: stale.ageMs / 1000, stale_features: stale.features },
         ...ctx.stats.report(),
         learning: learningReport(ctx.learning.status()),
         bus: busReport(ctx.learning.publisherHealth()),

@@ -127,7 +127,7 @@ export function createScorer(ctx: ServingContext, shadows: Shadows): Scorer {
       row.served.inc();
       holder.ooStatsKey = statsKey;
       // After the reply, never delaying it.
-      if (state.shadows.length > 0) shadows.queue({ state, served: name, input, mask, userId: body.user_id, serveId, context: eventContext, promptVersion });
+      if (state.shadows.length > 0) shadows.queue({ state, served: name, servedArm: d.arm, input, mask, userId: body.user_id, serveId, context: eventContext, promptVersion });
       return {
         serve_id: serveId,
         arm: event.arm,

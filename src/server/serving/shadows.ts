@@ -20,6 +20,8 @@ import { InFlight, type ServingContext } from './context.js';
 export interface ShadowJob {
   state: ServingState;
   served: string;
+  /** The arm served to this request. */
+  servedArm: number;
   input: VectorInput;
   mask: Uint8Array | null;
   userId: string;
@@ -44,16 +46,17 @@ export function createShadows(ctx: ServingContext): Shadows {
 
   // Per shadow policy, built once: its publish handlers and (on its first recorded serve) its
   // stats row and counter.
-  type ShadowRow = { stored(): void; failed(e: unknown): void };
+  type ShadowRow = { key: string; stored(): void; failed(e: unknown): void };
   const shadowRows = new WeakMap<LivePolicy, ShadowRow>();
   const shadowRowOf = (lp: LivePolicy, name: string): ShadowRow => {
     let row = shadowRows.get(lp);
     if (row === undefined) {
-      let key: string | null = null;
+      const key = stats.key({ policy: name, modelVersion: lp.modelVersion, experiment: null, variant: null, shadow: true });
       let served: { inc(): void } | null = null;
       row = {
+        key,
         stored() {
-          stats.serve((key ??= stats.key({ policy: name, modelVersion: lp.modelVersion, experiment: null, variant: null, shadow: true })));
+          stats.serve(key);
           (served ??= metrics.shadowServed(name)).inc();
           inFlight.leave();
         },
@@ -78,7 +81,7 @@ export function createShadows(ctx: ServingContext): Shadows {
   }
 
   function scoreShadows(job: ShadowJob): void {
-    const { state, served, input, mask, userId, serveId, context, promptVersion } = job;
+    const { state, served, servedArm, input, mask, userId, serveId, context, promptVersion } = job;
     for (let i = 0; i < state.shadows.length; i++) {
       const name = state.shadows[i]!;
       if (name === served) continue;
@@ -88,6 +91,7 @@ export function createShadows(ctx: ServingContext): Shadows {
       try {
         const x = writeVector(lp.layout, input, ctx.vectorBuffer(lp.layout));
         const d = decide(lp.policy, lp.live, x, mask, ctx.shadowRng, ctx.scratch);
+        stats.shadowDecision(row.key, d.arm === servedArm);
         const event: TipServedEvent = {
           type: 'tip.served',
           event_id: ctx.newEventId(),
