@@ -157,9 +157,7 @@ export function evaluate(logs: LoggedBandit, target: Float64Array, options: Eval
     }
   }
 
-  let rewardsInUnit = true;
-  for (let i = 0; i < n && rewardsInUnit; i++) rewardsInUnit = logs.reward[i]! >= 0 && logs.reward[i]! <= 1;
-  guardRareRewards(estimates, sums, rewardsInUnit);
+  guardRareRewards(estimates, sums, summary.rewardsInUnit);
 
   return {
     n,

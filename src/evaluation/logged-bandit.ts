@@ -33,6 +33,8 @@ export interface LogsSummary {
   unloggedArms: number[];
   /** The smallest logged propensity: how far the logging policy explored. */
   minPropensity: number;
+  /** Every reward lies in [0, 1] (proportion-like rewards: clicks, completions). */
+  rewardsInUnit: boolean;
 }
 
 const isCount = (v: number): boolean => Number.isSafeInteger(v) && v >= 0;
@@ -71,17 +73,20 @@ export function checkLogs(logs: LoggedBandit): LogsSummary {
   const { n, k, arm, reward, propensity } = logs;
   const armRows = new Float64Array(k);
   let minPropensity = 1;
+  let rewardsInUnit = true;
   for (let i = 0; i < n; i++) {
     const a = arm[i]!;
     const p = propensity[i]!;
+    const r = reward[i]!;
     // `!(p > 0 && p <= 1)` is also true for NaN, which is how a missing propensity arrives.
-    if (a < 0 || a >= k || !(p > 0 && p <= 1) || !Number.isFinite(reward[i]!)) throw badRow(logs, i);
+    if (a < 0 || a >= k || !(p > 0 && p <= 1) || !Number.isFinite(r)) throw badRow(logs, i);
     armRows[a]! += 1;
     if (p < minPropensity) minPropensity = p;
+    if (r < 0 || r > 1) rewardsInUnit = false;
   }
   const unloggedArms: number[] = [];
   for (let a = 0; a < k; a++) if (armRows[a] === 0) unloggedArms.push(a);
-  return { armRows, unloggedArms, minPropensity };
+  return { armRows, unloggedArms, minPropensity, rewardsInUnit };
 }
 
 /** The error for row `i`, built off the hot loop. */

@@ -14,13 +14,14 @@ import { internal, isOoMlError } from '../errors.js';
 import { OO_ML_VERSION } from '../version.js';
 import { pairedDrDifference } from '../evaluation/paired-dr.js';
 import { ARM_COUNT } from '../features/arms.js';
-import { vectorDim } from '../features/vectors.js';
+import { vectorDim, type VectorLayoutName } from '../features/vectors.js';
 import { distributionOn, fitRows } from '../pipelines/policy-replay.js';
 import { loadShadowPairs } from '../pipelines/shadow-traffic.js';
 import { runSimulation, SIM_EXPERIMENT, UNIFORM_ENTRANT } from '../pipelines/simulation.js';
 import { holdoutStart } from '../pipelines/train.js';
 import { uniformTarget } from '../evaluation/target-policy.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from '../pipelines/training-set.js';
+import type { VersionEvaluation } from '../registry/model-card.js';
 import { readEvaluation } from '../registry/model-cards.js';
 import { HEADLINE_METRICS } from '../registry/model-listing.js';
 import { loadRegisteredPolicy, servedPolicy, type RegisteredPolicy } from '../registry/policy-artifacts.js';
@@ -43,25 +44,20 @@ export const GATE_SIM: GateSimSettings = { users: 200, rounds: 24 * 14, reps: 5,
 /** Fewest logged rows after the compared versions' training data for the DR comparison to use them as they are. */
 const MIN_LATER_ROWS = 200;
 
-async function hasOpe(store: Store, model: string, version: number): Promise<boolean> {
-  const v = await store.getModelVersion(model, version);
-  if (v.runId === '') return false;
-  const run = await store.getRun(v.runId);
-  return run.data.metrics[HEADLINE_METRICS.dr] !== undefined;
+/** A registered version with what its training run's evaluation says (read once). */
+interface Compared {
+  registered: RegisteredPolicy;
+  evaluation: VersionEvaluation | null;
 }
 
-/** The user segments a version's training run flagged for review (none when it has no evaluation). */
-async function flaggedSegments(store: Store, registered: RegisteredPolicy): Promise<string[]> {
-  if (registered.version.runId === '') return [];
-  const evaluation = await readEvaluation(store, registered.version.runId);
-  return (evaluation?.fairness ?? []).filter((f) => f.flagged).map((f) => f.segment);
+async function compared(store: Store, ref: string): Promise<Compared> {
+  const registered = await loadRegisteredPolicy(store, ref);
+  return { registered, evaluation: await readEvaluation(store, registered.version.runId) };
 }
 
-/** When a registered version's training data ends (ms), or null when its run does not say. */
-async function dataEnd(store: Store, registered: RegisteredPolicy): Promise<number | null> {
-  if (registered.version.runId === '') return null;
-  const to = (await readEvaluation(store, registered.version.runId))?.dataTo ?? null;
-  const ms = to === null ? Number.NaN : Date.parse(to);
+/** When a version's training data ends (ms), or null when its evaluation does not say. */
+function dataEnd(c: Compared): number | null {
+  const ms = c.evaluation?.dataTo == null ? Number.NaN : Date.parse(c.evaluation.dataTo);
   return Number.isNaN(ms) ? null : ms;
 }
 
@@ -75,21 +71,22 @@ async function dataEnd(store: Store, registered: RegisteredPolicy): Promise<numb
  * training procedures. `null` in `versions` stands for uniform random. Rows are in time order,
  * so both choices are a final span [from, n).
  */
-async function heldOutRows(
-  store: Store,
+function heldOutRows(
   data: TrainingData,
-  versions: readonly (RegisteredPolicy | null)[],
-): Promise<{ from: number; targets: Float64Array[]; data: string }> {
-  const ends = await Promise.all(versions.map((v) => (v === null ? Promise.resolve(-Infinity) : dataEnd(store, v))));
+  versions: readonly (Compared | null)[],
+  vectorsOf: (layout: VectorLayoutName) => Float64Array,
+): { from: number; targets: Float64Array[]; data: string } {
+  const ends = versions.map((v) => (v === null ? -Infinity : dataEnd(v)));
   const cutoff = ends.some((e) => e === null) ? null : Math.max(...(ends as number[]));
   let later = data.n;
   if (cutoff !== null) while (later > 0 && data.ts[later - 1]! > cutoff) later--;
   const useLater = data.n - later >= MIN_LATER_ROWS;
   const from = useLater ? later : holdoutStart(data.n);
-  const targets = versions.map((v) => {
-    if (v === null) return uniformTarget(data.n - from, ARM_COUNT);
+  const targets = versions.map((c) => {
+    if (c === null) return uniformTarget(data.n - from, ARM_COUNT);
+    const v = c.registered;
     const policy = servedPolicy(v);
-    const x = trainingVectors(data, policy.layout);
+    const x = vectorsOf(policy.layout);
     const d = vectorDim(policy.layout);
     const state = useLater ? policy.fromJSON(v.state) : fitRows(policy, policy.init(ARM_COUNT, v.state.params), data, x, d, 0, from);
     return distributionOn(policy, state, x, d, from, data.n);
@@ -177,13 +174,13 @@ export function gatherEvidence(
     const baseline = champion === null ? 'uniform random' : `champion v${champion}`;
     const candidateRef = `${model}@v${version}`;
     const baselineRef = champion === null ? UNIFORM_ENTRANT : `${model}@v${champion}`;
-    const candidate = await loadRegisteredPolicy(store, candidateRef);
+    const candidate = await compared(store, candidateRef);
     const base = {
       champion,
       baseline,
       wasShadow,
-      hasOpe: await hasOpe(store, model, version),
-      flaggedSegments: await flaggedSegments(store, candidate),
+      hasOpe: candidate.registered.run.data.metrics[HEADLINE_METRICS.dr] !== undefined,
+      flaggedSegments: (candidate.evaluation?.fairness ?? []).filter((f) => f.flagged).map((f) => f.segment),
       shadowExposure: to === 'champion' && wasShadow ? summarizeShadow(await loadShadowPairs(opts.eventsDir, model, version, opts.now())) : null,
     };
     // A version that was never shadow fails the champion gate whatever a comparison would say,
@@ -192,8 +189,11 @@ export function gatherEvidence(
     const simDiff = await gateSimulation(store, [baselineRef, candidateRef], opts.sim ?? GATE_SIM, opts.now);
     if (to === 'shadow') return { ...base, simDiff, opeDiff: null };
     const data = await loadTrainingSet(opts.trainingSet);
-    const championPolicy = champion === null ? null : await loadRegisteredPolicy(store, baselineRef);
-    const held = await heldOutRows(store, data, [candidate, championPolicy]);
+    const championPolicy = champion === null ? null : await compared(store, baselineRef);
+    // Each layout's vectors are built once for both versions and the reward model.
+    const vectors = new Map<VectorLayoutName, Float64Array>();
+    const vectorsOf = (layout: VectorLayoutName): Float64Array => vectors.get(layout) ?? vectors.set(layout, trainingVectors(data, layout)).get(layout)!;
+    const held = heldOutRows(data, [candidate, championPolicy], vectorsOf);
     const d2 = vectorDim('v2');
     const { from } = held;
     const n = data.n - from;
@@ -203,7 +203,7 @@ export function gatherEvidence(
       arm: data.arm.subarray(from),
       reward: data.reward.subarray(from),
       propensity: data.propensity.subarray(from),
-      x: trainingVectors(data, 'v2').subarray(from * d2),
+      x: vectorsOf('v2').subarray(from * d2),
       d: d2,
     };
     const ope = pairedDrDifference(logs, held.targets[0]!, held.targets[1]!);

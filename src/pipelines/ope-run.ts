@@ -7,6 +7,7 @@
  */
 import type * as vl from 'vega-lite';
 import { renderChart, VEGA_LITE_SCHEMA, type Chart } from '../charts/render.js';
+import { opeReportMetrics } from '../registry/ope-metrics.js';
 import type { Store } from '../registry/store.js';
 import type { OpeJob, OpeOutcome } from './ope.js';
 
@@ -52,7 +53,6 @@ export async function logOpeRun(store: Store, job: Pick<OpeJob, 'logs' | 'policy
   });
   const runId = run.info.runId;
   try {
-    const d = o.report.diagnostics;
     const optional = (key: string, v: number | undefined): { key: string; value: string }[] => (v === undefined ? [] : [{ key, value: String(v) }]);
     await store.logBatch(runId, {
       params: [
@@ -67,21 +67,7 @@ export async function logOpeRun(store: Store, job: Pick<OpeJob, 'logs' | 'policy
         ...optional('tau', job.tau),
         ...optional('os_lambda', job.osLambda),
       ],
-      metrics: [
-        ...o.report.estimates.flatMap((e) => [
-          { key: `ope/${e.estimator}`, value: e.value },
-          { key: `ope/${e.estimator}_ci_low`, value: e.ci95[0] },
-          { key: `ope/${e.estimator}_ci_high`, value: e.ci95[1] },
-          { key: `ope/${e.estimator}_std_err`, value: e.stdErr },
-        ]),
-        { key: 'logging/value', value: o.report.loggingPolicy.value },
-        { key: 'logging/value_ci_low', value: o.report.loggingPolicy.ci95[0] },
-        { key: 'logging/value_ci_high', value: o.report.loggingPolicy.ci95[1] },
-        { key: 'ope/effective_sample_size', value: d.effectiveSampleSize },
-        { key: 'ope/max_weight', value: d.maxWeight },
-        { key: 'ope/support', value: d.support },
-        { key: 'ope/min_logged_propensity', value: d.minLoggedPropensity },
-      ],
+      metrics: opeReportMetrics(o.report),
     });
     await store.logArtifact(runId, 'report.json', JSON.stringify(o, null, 2) + '\n');
     const chart = await renderOpeChart(o);

@@ -30,7 +30,7 @@ import { checkExplorationFloor, DEFAULT_EXPLORATION_FLOOR, withExplorationFloor 
 import { exists } from '../io/atomic.js';
 import { segmentFlagged, cardSummary, type Estimate, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
 import { CARD_ARTIFACT, EVALUATION_ARTIFACT, refreshModelCard } from '../registry/model-cards.js';
-import { HEADLINE_METRICS } from '../registry/model-listing.js';
+import { opeReportMetrics } from '../registry/ope-metrics.js';
 import { EXPLORATION_FLOOR_PARAM, POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
 import { appendRollout } from '../registry/rollout-history.js';
 import type { Store } from '../registry/store.js';
@@ -221,19 +221,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
         ...Object.entries(serialized.params).map(([k, v]) => ({ key: `policy.${k}`, value: String(v) })),
       ],
       metrics: [
-        ...report.estimates.flatMap((e) => [
-          { key: `ope/${e.estimator}`, value: e.value },
-          { key: `ope/${e.estimator}_ci_low`, value: e.ci95[0] },
-          { key: `ope/${e.estimator}_ci_high`, value: e.ci95[1] },
-          { key: `ope/${e.estimator}_std_err`, value: e.stdErr },
-        ]),
-        { key: HEADLINE_METRICS.loggingValue, value: report.loggingPolicy.value },
-        { key: 'logging/value_ci_low', value: report.loggingPolicy.ci95[0] },
-        { key: 'logging/value_ci_high', value: report.loggingPolicy.ci95[1] },
-        { key: 'ope/effective_sample_size', value: report.diagnostics.effectiveSampleSize },
-        { key: 'ope/max_weight', value: report.diagnostics.maxWeight },
-        { key: 'ope/support', value: report.diagnostics.support },
-        { key: 'ope/min_logged_propensity', value: report.diagnostics.minLoggedPropensity },
+        ...opeReportMetrics(report),
         // The training curve as metric steps (step = rows learned from): MLflow's UI draws it.
         ...curve.steps.flatMap((step, i) => [
           { key: 'train/prequential_ips', value: curve.ips[i]!, step },

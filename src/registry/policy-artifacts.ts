@@ -10,7 +10,7 @@ import { getPolicy } from '../policies/catalog.js';
 import { withExplorationFloor } from '../policies/exploration-floor.js';
 import type { Policy, SerializedPolicyState } from '../policies/policy.js';
 import { createValidator } from '../validation.js';
-import type { ModelVersion, Store } from './store.js';
+import type { ModelVersion, Run, Store } from './store.js';
 
 /** Artifact path of a policy state within its training run. */
 export const POLICY_STATE_ARTIFACT = 'policy/state.json';
@@ -51,6 +51,8 @@ export interface RegisteredPolicy {
   state: SerializedPolicyState;
   /** The floor the version decides with: its run's `exploration_floor` param, 0 for versions trained before floors existed. */
   explorationFloor: number;
+  /** Its training run (params, metrics, tags). */
+  run: Run;
 }
 
 /** The policy a registered version decides with: its implementation (from `catalog`) at its exploration floor. */
@@ -84,10 +86,11 @@ export async function loadRegisteredPolicy(store: Store, ref: string): Promise<R
   if (version.runId === '') throw invalidInput(`${ref} (v${version.version}) has no training run to load its state from`);
   const bytes = await store.downloadArtifact(version.runId, POLICY_STATE_ARTIFACT);
   const state = parsePolicyState(new TextDecoder().decode(bytes), `${ref} (v${version.version}, run ${version.runId})`);
-  const raw = (await store.getRun(version.runId)).data.params[EXPLORATION_FLOOR_PARAM];
+  const run = await store.getRun(version.runId);
+  const raw = run.data.params[EXPLORATION_FLOOR_PARAM];
   const explorationFloor = raw === undefined ? 0 : Number(raw);
   if (!(raw === undefined || (raw.trim() !== '' && explorationFloor >= 0 && explorationFloor < 1))) {
     throw invalidInput(`${ref} (v${version.version}, run ${version.runId}) has param ${EXPLORATION_FLOOR_PARAM}="${raw}", not a number in [0, 1)`);
   }
-  return { ref, version, state, explorationFloor };
+  return { ref, version, state, explorationFloor, run };
 }
