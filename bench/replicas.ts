@@ -53,6 +53,8 @@ const { createEventBusOver, createEmbeddedTransport, createNatsTransport, ingest
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 300_000);
 const REWARDS = Number(process.env['BENCH_REWARDS'] ?? 2_000);
 const WINDOW_SERVES = Number(process.env['BENCH_WINDOW_SERVES'] ?? 1_000_000);
+/** The parts to run (comma-separated: embedded, nats, latency, window); all by default. */
+const ONLY = new Set((process.env['BENCH_ONLY'] ?? 'embedded,nats,latency,window').split(',').map((s) => s.trim()));
 const AS_OF = new Date('2026-02-05T11:00:00Z');
 const NOW = new Date(AS_OF.getTime() + 3_600_000);
 const { h32 } = await xxhash();
@@ -307,14 +309,14 @@ async function main(): Promise<void> {
   try {
     const rows: BusRow[] = [];
     for (const kind of ['embedded', 'nats'] as const) {
-      if (kind === 'nats' && nats === null) continue;
+      if ((kind === 'nats' && nats === null) || !ONLY.has(kind)) continue;
       process.stderr.write(`fold and ingest on the ${kind} bus (${EVENTS} events)…\n`);
       rows.push(await throughput(kind, nats));
     }
     process.stderr.write(`reward-to-update latency across replicas (${REWARDS} rewards)…\n`);
-    const lat = nats === null ? null : await latency(nats);
+    const lat = nats === null || !ONLY.has('latency') ? null : await latency(nats);
     process.stderr.write(`serve window (${WINDOW_SERVES} serves)…\n`);
-    const win = await windowCost();
+    const win = ONLY.has('window') ? await windowCost() : null;
     // The window keeps the reward window (24 h) + how late a reward may come (6 h) + 1 h.
     const kept = 1_000 * 31 * 3_600;
     const lines = [
@@ -336,20 +338,25 @@ async function main(): Promise<void> {
       '## Reward to update, across replicas (NATS)',
       '',
       lat === null
-        ? 'skipped: no nats-server'
+        ? 'skipped (no nats-server, or not in BENCH_ONLY)'
         : `${lat.n} rewards sent to replica A (child process, HTTP), applied by replica B's fold: p50 ${lat.p50.toFixed(2)} ms, p90 ${lat.p90.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, max ${lat.max.toFixed(2)} ms.`,
       '',
       '## Serve window',
       '',
-      `Measured on ${WINDOW_SERVES.toLocaleString('en')} serves: ${win.memPerServe.toFixed(1)} bytes per serve held in memory (records are ${RECORD_BYTES} bytes); ${win.diskPerServe.toFixed(1)} bytes per serve on disk once evicted; with a hot budget of ${win.boundedHot.toLocaleString('en')} serves memory stayed at ${win.boundedMemMiB.toFixed(1)} MiB.`,
-      '',
-      `At 1,000 serves/s the window keeps 31 h (the 24 h reward window, 6 h for late rewards, 1 h): ${kept.toLocaleString('en')} serves, ${((kept * win.memPerServe) / 2 ** 30).toFixed(1)} GiB if all were in memory; with the default hot budget (1,048,576 serves, ~17 min at that rate) memory stays at ~${((1_048_576 * win.memPerServe) / 2 ** 20).toFixed(0)} MiB and the rest is ${((kept * win.diskPerServe) / 2 ** 30).toFixed(1)} GiB on the replica's disk.`,
+      ...(win === null
+        ? ['skipped (not in BENCH_ONLY)']
+        : [
+            `Measured on ${WINDOW_SERVES.toLocaleString('en')} serves: ${win.memPerServe.toFixed(1)} bytes per serve held in memory (records are ${RECORD_BYTES} bytes); ${win.diskPerServe.toFixed(1)} bytes per serve on disk once evicted; with a hot budget of ${win.boundedHot.toLocaleString('en')} serves memory stayed at ${win.boundedMemMiB.toFixed(1)} MiB.`,
+            '',
+            `At 1,000 serves/s the window keeps 31 h (the 24 h reward window, 6 h for late rewards, 1 h): ${kept.toLocaleString('en')} serves, ${((kept * win.memPerServe) / 2 ** 30).toFixed(1)} GiB if all were in memory; with the default hot budget (1,048,576 serves, ~17 min at that rate) memory stays at ~${((1_048_576 * win.memPerServe) / 2 ** 20).toFixed(0)} MiB and the rest is ${((kept * win.diskPerServe) / 2 ** 30).toFixed(1)} GiB on the replica's disk.`,
+          ]),
       '',
     ];
     const report = lines.join('\n');
     process.stdout.write(report + '\n');
     await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-    await writeFile(new URL('./results/replicas.md', import.meta.url), report + '\n');
+    // A partial run (BENCH_ONLY) does not replace the full report.
+    if (process.env['BENCH_ONLY'] === undefined) await writeFile(new URL('./results/replicas.md', import.meta.url), report + '\n');
   } finally {
     await nats?.stop();
   }
