@@ -27,6 +27,7 @@ import { createRegistryPolicyProvider } from '../server/registry-policies.js';
 import { importLegacySpill } from '../server/online-learning/legacy-spill.js';
 import type { CommandContext } from './context.js';
 import { parseIntFlag } from './flags.js';
+import { redactUrl, redactUserInfo } from '../redact.js';
 
 async function readExperiments(path: string): Promise<ExperimentsConfig> {
   let text: string;
@@ -109,7 +110,7 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
     onWaitingForServer: (e) => {
       if (Date.now() - lastWaitNote < 30_000) return;
       lastWaitNote = Date.now();
-      ctx.note(`waiting for NATS at ${ctx.config.natsUrl ?? ''}: ${e instanceof Error ? e.message : String(e)}`);
+      ctx.note(`waiting for NATS at ${redactUrl(ctx.config.natsUrl ?? '')}: ${redactUserInfo(e instanceof Error ? e.message : String(e))}`);
     },
   });
   const seed = options.seed ?? randomInt(2 ** 31);
@@ -128,8 +129,8 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
     logger: options.logger ?? { level: env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
     ...(options.checkpointIntervalMs === undefined ? {} : { limits: { checkpointIntervalMs: options.checkpointIntervalMs } }),
   };
-  const where = bus.kind === 'nats' ? `NATS bus at ${ctx.config.natsUrl ?? ''}` : `embedded bus under ${join(paths.data, 'bus')}`;
-  const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${writerSettings.llm.baseUrl}`;
+  const where = bus.kind === 'nats' ? `NATS bus at ${redactUrl(ctx.config.natsUrl ?? '')}` : `embedded bus under ${join(paths.data, 'bus')}`;
+  const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${redactUrl(writerSettings.llm.baseUrl)}`;
   return { deps, bus, describe: `events on the ${where}, state in ${stateDir}, rng seed ${seed}, tips by ${writer}` };
 }
 

@@ -20,6 +20,7 @@ import { createNatsTransport } from './nats-transport.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
 import { CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
 import { MAX_BATCH, MAX_DELIVERIES, type RawDelivery, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
+import { redactUrl } from '../redact.js';
 
 /** How long a delivered message may stay unacknowledged before it is redelivered, by default. */
 export const DEFAULT_ACK_WAIT_MS = 60_000;
@@ -153,7 +154,7 @@ function checkNatsUrl(raw: string): string {
       ok = false;
     }
     if (!ok) {
-      throw invalidUsage(`NATS_URL must be nats://host:port (or tls://…), got "${raw}"`, {
+      throw invalidUsage(`NATS_URL must be nats://host:port (or tls://…), got "${redactUrl(raw)}"`, {
         hint: 'fix NATS_URL, or unset it to use the embedded bus under <home>/data/bus',
       });
     }

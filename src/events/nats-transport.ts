@@ -62,6 +62,7 @@ import {
   type Transport,
   type TransportHealth,
 } from './transport.js';
+import { redactUrl, redactUserInfo } from '../redact.js';
 
 /** The stream of event subjects. */
 export const EVENTS_STREAM = 'OO_ML_EVENTS';
@@ -199,7 +200,7 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
       });
     } catch (e) {
       if (options.onWaitingForServer === undefined) {
-        throw unavailable(`cannot connect to NATS at ${url}: ${messageOf(e)}`, {
+        throw unavailable(`cannot connect to NATS at ${redactUrl(url)}: ${redactUserInfo(messageOf(e))}`, {
           hint: 'start `nats-server -js` there, or unset NATS_URL to use the embedded bus',
           cause: e,
         });
@@ -214,7 +215,7 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
   } catch (e) {
     await nc.close();
     if (isOoMlError(e)) throw e;
-    throw unavailable(`JetStream at ${url} is not usable: ${messageOf(e)}`, {
+    throw unavailable(`JetStream at ${redactUrl(url)} is not usable: ${redactUserInfo(messageOf(e))}`, {
       hint:
         replicas > 1
           ? `run nats-server with JetStream enabled (\`-js\`) on at least ${replicas} clustered servers, or lower NATS_STREAM_REPLICAS`

@@ -36,7 +36,7 @@ import {
   type SnapshotIndex,
   type SnapshotManifest,
 } from '../features/snapshot.js';
-import { exists, replaceDirAtomic, writeFileAtomic } from '../io/atomic.js';
+import { exists, readTextIfExists, replaceDirAtomic, writeFileAtomic } from '../io/atomic.js';
 import { withDb } from '../io/duckdb.js';
 import { attachWarehouse } from './training-set.js';
 
@@ -163,6 +163,27 @@ function numericVector(values: readonly (number | bigint | null)[], dtype: strin
   return makeVector(makeData({ type, length: n, nullCount: nulls, data, ...(nulls > 0 ? { nullBitmap: bitmap } : {}) } as Parameters<typeof makeData>[0]));
 }
 
+/** What `oo-ml features export` names snapshots (`snap-<UTC stamp>-<sha256 prefix>`), and any `snap-…` folder name: never a path. */
+const SNAPSHOT_ID = /^snap-[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/**
+ * The snapshot id in `<dir>/LATEST`, or null when there is none. Anything but a snapshot id (a
+ * path, `..`, several lines) is refused as invalid_input: LATEST only ever names a folder beside it.
+ */
+export async function readLatest(dir: string): Promise<string | null> {
+  const latest = join(dir, LATEST_FILE);
+  const text = await readTextIfExists(latest);
+  if (text === undefined) return null;
+  const id = text.trim();
+  if (!SNAPSHOT_ID.test(id)) {
+    throw invalidInput(`${latest} does not hold a snapshot id (got ${JSON.stringify(id.slice(0, 80))})`, {
+      hint: 'LATEST names one snapshot folder beside it (snap-…); run `oo-ml features export` to write it again',
+      details: { path: latest },
+    });
+  }
+  return id;
+}
+
 /**
  * Resolves `path` to a snapshot folder: a folder with manifest.json is one; a folder with
  * LATEST points at one.
@@ -175,8 +196,7 @@ export async function resolveSnapshotDir(path: string): Promise<string> {
       hint: 'run `oo-ml features export` first',
     });
   }
-  const id = (await readFile(latest, 'utf8')).trim();
-  if (!/^[\w.-]+$/.test(id)) throw invalidInput(`${latest} does not hold a snapshot id (got "${id.slice(0, 80)}")`);
+  const id = (await readLatest(path))!;
   const dir = join(path, id);
   if (!(await exists(join(dir, MANIFEST_FILE)))) {
     throw notFound(`${latest} points at snapshot ${id}, which has no ${MANIFEST_FILE}`, {

@@ -15,8 +15,6 @@
  * where the logging policy left the segment (model-card.ts segmentFlagged).
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { invalidInput, isOoMlError } from '../errors.js';
 import { DEFAULT_FOLDS, evaluate } from '../evaluation/evaluate.js';
@@ -27,12 +25,12 @@ import { contractHash, contractSignatures } from '../features/contract.js';
 import { vectorDim, vectorNames } from '../features/vectors.js';
 import { getPolicy } from '../policies/catalog.js';
 import { checkExplorationFloor, DEFAULT_EXPLORATION_FLOOR, withExplorationFloor } from '../policies/exploration-floor.js';
-import { exists } from '../io/atomic.js';
 import { segmentFlagged, cardSummary, type Estimate, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
 import { CARD_ARTIFACT, EVALUATION_ARTIFACT, refreshModelCard } from '../registry/model-cards.js';
 import { opeReportMetrics } from '../registry/ope-metrics.js';
 import { EXPLORATION_FLOOR_PARAM, POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
 import { appendRollout } from '../registry/rollout-history.js';
+import { readLatest } from './snapshot-files.js';
 import type { Store } from '../registry/store.js';
 import { distributionOn, fitRows, fitWithCurve } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
@@ -110,12 +108,6 @@ async function gitCommit(): Promise<string | null> {
   }
 }
 
-/** The id of the latest exported snapshot, if any. */
-async function latestSnapshotId(dir: string): Promise<string | null> {
-  const latest = join(dir, 'LATEST');
-  return (await exists(latest)) ? (await readFile(latest, 'utf8')).trim() : null;
-}
-
 /** Fits, evaluates, logs, registers and documents one policy. */
 export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
   const policy = getPolicy(job.policy);
@@ -176,7 +168,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
     holdoutRows: nHold,
     dataFrom: new Date(data.ts[0]!).toISOString(),
     dataTo: new Date(data.ts[data.n - 1]!).toISOString(),
-    snapshotId: await latestSnapshotId(job.snapshotsDir),
+    snapshotId: await readLatest(job.snapshotsDir),
     contractHash: contractHash(),
     metrics: Object.fromEntries(report.estimates.map((e) => [e.estimator, toEstimate(e)])),
     loggingValue: toEstimate(report.loggingPolicy),

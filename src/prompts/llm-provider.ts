@@ -11,15 +11,21 @@
  *   `http://host:8000/v1` for vLLM); nothing is appended but `/chat/completions`, so servers
  *   that mount the API elsewhere work too.
  *
- * The client gives each attempt `LLM_TIMEOUT_MS` (AbortSignal) and retries exactly once, at once,
- * after a timeout, a 5xx or a connection error. Nothing else is retried: a 429 asks for back-off
- * that a tip request cannot wait for, and a 4xx or a malformed answer would fail the same way
- * again. A final failure (including a body that does not decode, or empty content) falls back to
- * the template writer, and the result says so (`provider: 'template'`, `fallbackReason`), so a
- * tip is always served and the log shows which writer produced it.
+ * `LLM_TIMEOUT_MS` is the whole call's budget: both attempts and the reading of the answer share
+ * one deadline. The client retries exactly once, at once, after a timeout, a 5xx or a connection
+ * error, if time is left. Nothing else is retried: a 429 asks for back-off that a tip request
+ * cannot wait for, and a 4xx or a malformed answer would fail the same way again. A final failure
+ * (including a body that does not decode, one over LLM_MAX_BODY_BYTES, or empty content) falls
+ * back to the template writer, and the result says so (`provider: 'template'`, `fallbackReason`),
+ * so a tip is always served and the log shows which writer produced it.
+ *
+ * Secrets stay in: a fallback reason or an error names the URL with its credentials redacted
+ * (redact.ts) and never quotes the upstream body (a gateway may echo the request's
+ * Authorization header into it); it gives the status and the body's size.
  */
 import Type from 'typebox';
 import { invalidInput, isOoMlError, unavailable, type OoMlError } from '../errors.js';
+import { redactUrl, redactUserInfo } from '../redact.js';
 import { createValidator } from '../validation.js';
 import type { RenderedPrompt } from './prompt-registry.js';
 import { sanitizeTipText } from './tip-text.js';
@@ -58,6 +64,9 @@ export const LLM_DEFAULTS = {
   // A 30-word tip is ~45 tokens; the cap stops a runaway answer, the sanitiser cuts the rest.
   maxTokens: 120,
   temperature: 0.7,
+  // A chat completion of a ~45-token tip is ~1 KB; anything past 1 MiB is not one, and reading it
+  // would only hold memory (5 calls answered with 400 MB each took a server to 2.85 GB).
+  maxBodyBytes: 1_048_576,
 } as const;
 
 /** The embedded writer: the variant's template text, no network, same input → same text. */
@@ -81,8 +90,10 @@ export interface OpenAiCompatibleOptions {
   model: string;
   /** Sent as `Authorization: Bearer <apiKey>` when set. */
   apiKey?: string | undefined;
-  /** Per attempt, in ms. */
+  /** The whole call's budget (both attempts), in ms. */
   timeoutMs?: number;
+  /** Answers larger than this are refused unread past it (default LLM_DEFAULTS.maxBodyBytes). */
+  maxBodyBytes?: number;
   maxTokens?: number;
   temperature?: number;
   fetch?: typeof fetch;
@@ -102,11 +113,12 @@ export const ChatCompletionResponse = Type.Object({
 const responseValidator = createValidator(ChatCompletionResponse);
 
 /** Why a chat-completions call failed (the first word of a fallback reason). */
-export type LlmFailureReason = 'timeout' | 'connection' | 'http_status' | 'malformed_json' | 'invalid_response' | 'empty_content';
+export type LlmFailureReason = 'timeout' | 'connection' | 'http_status' | 'too_large' | 'malformed_json' | 'invalid_response' | 'empty_content';
 
 type Attempt =
   | { kind: 'ok'; body: string }
-  | { kind: 'http'; status: number; body: string }
+  | { kind: 'http'; status: number; bytes: number }
+  | { kind: 'too_large'; status: number }
   | { kind: 'timeout' }
   | { kind: 'connection'; code: string };
 
@@ -117,27 +129,33 @@ export function chatCompletionsUrl(baseUrl: string): string {
 
 /** The OpenAI-compatible adapter. Rejects with `unavailable` (details.reason) after its one retry. */
 export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions): LlmProvider {
-  const url = chatCompletionsUrl(options.baseUrl);
+  // fetch refuses a URL with user info: it becomes basic auth (unless LLM_API_KEY is set).
+  const { url: baseUrl, basic } = withoutUserInfo(options.baseUrl);
+  const url = chatCompletionsUrl(baseUrl);
+  const shownUrl = redactUrl(url);
   const timeoutMs = options.timeoutMs ?? LLM_DEFAULTS.timeoutMs;
+  const maxBodyBytes = options.maxBodyBytes ?? LLM_DEFAULTS.maxBodyBytes;
   const doFetch = options.fetch ?? fetch;
   const now = options.now ?? (() => performance.now());
   const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' };
   if (options.apiKey !== undefined && options.apiKey !== '') headers['Authorization'] = `Bearer ${options.apiKey}`;
+  else if (basic !== undefined) headers['Authorization'] = basic;
 
   const fail = (reason: LlmFailureReason, detail: string, cause?: unknown): OoMlError =>
-    unavailable(`LLM request POST ${url} failed: ${reason}: ${detail}`, {
+    unavailable(`LLM request POST ${shownUrl} failed: ${reason}: ${detail}`, {
       hint: 'check LLM_BASE_URL, LLM_MODEL and LLM_API_KEY, and that the server is up',
-      details: { reason, detail, url },
+      details: { reason, detail, url: shownUrl },
       cause,
     });
 
-  async function attempt(body: string): Promise<Attempt> {
-    const signal = AbortSignal.timeout(timeoutMs);
+  async function attempt(body: string, signal: AbortSignal): Promise<Attempt> {
     try {
       const res = await doFetch(url, { method: 'POST', headers, body, signal });
       // Reading the body stays under the same signal: a server that stalls mid-body times out too.
-      const text = await res.text();
-      return res.ok ? { kind: 'ok', body: text } : { kind: 'http', status: res.status, body: text };
+      const read = await readCapped(res, maxBodyBytes);
+      if (read === null) return { kind: 'too_large', status: res.status };
+      if (!res.ok) return { kind: 'http', status: res.status, bytes: read.bytes };
+      return { kind: 'ok', body: read.text };
     } catch (e) {
       if (signal.aborted) return { kind: 'timeout' };
       return { kind: 'connection', code: networkCode(e) };
@@ -157,10 +175,12 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
         max_tokens: options.maxTokens ?? LLM_DEFAULTS.maxTokens,
         temperature: options.temperature ?? LLM_DEFAULTS.temperature,
       });
-      let result = await attempt(body);
+      // One deadline for the whole call: a retry gets what the first attempt left.
+      const signal = AbortSignal.timeout(timeoutMs);
+      let result = await attempt(body, signal);
       let attempts = 1;
-      if (retryable(result)) {
-        result = await attempt(body);
+      if (retryable(result) && !signal.aborted) {
+        result = await attempt(body, signal);
         attempts = 2;
       }
       const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
@@ -170,7 +190,9 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
         case 'connection':
           throw fail('connection', `${result.code} (${tries})`);
         case 'http':
-          throw fail('http_status', `HTTP ${result.status}: ${snippet(result.body)} (${tries})`);
+          throw fail('http_status', `HTTP ${result.status}, ${result.bytes} bytes of body (${tries})`);
+        case 'too_large':
+          throw fail('too_large', `HTTP ${result.status}, body over ${maxBodyBytes} bytes (${tries})`);
         case 'ok':
           break;
       }
@@ -178,7 +200,7 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
       try {
         json = JSON.parse(result.body);
       } catch (e) {
-        throw fail('malformed_json', `body is not JSON: ${snippet(result.body)}`, e);
+        throw fail('malformed_json', `body is not JSON (${Buffer.byteLength(result.body)} bytes)`, e);
       }
       if (!responseValidator.check(json)) {
         const issues = responseValidator.issues(json).map((i) => `${i.path}: ${i.message}`).join('; ');
@@ -190,6 +212,45 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
       return { text, provider: 'openai-compatible', model, latencyMs: now() - start };
     },
   };
+}
+
+/** `url` without user info, and that user info as a basic Authorization header. */
+function withoutUserInfo(url: string): { url: string; basic: string | undefined } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, basic: undefined };
+  }
+  if (parsed.username === '' && parsed.password === '') return { url, basic: undefined };
+  const basic = `Basic ${Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64')}`;
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString(), basic };
+}
+
+/** The body of `res` as text, or null once it passes `max` bytes (the rest is not read: the stream is cancelled). */
+async function readCapped(res: Response, max: number): Promise<{ text: string; bytes: number } | null> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel();
+    return null;
+  }
+  if (res.body === null) return { text: '', bytes: 0 };
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.byteLength;
+    if (bytes > max) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), bytes };
 }
 
 /**
@@ -255,10 +316,10 @@ export function llmSettingsFromEnv(env: LlmEnv): LlmSettings | null {
   try {
     parsed = new URL(baseUrl);
   } catch (e) {
-    throw invalidInput(`LLM_BASE_URL "${baseUrl}" is not a URL`, { hint: 'use the API root, e.g. http://127.0.0.1:11434/v1', cause: e });
+    throw invalidInput(`LLM_BASE_URL "${redactUserInfo(baseUrl)}" is not a URL`, { hint: 'use the API root, e.g. http://127.0.0.1:11434/v1', cause: e });
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw invalidInput(`LLM_BASE_URL "${baseUrl}" must be an http(s) URL`, { hint: 'use the API root, e.g. https://api.openai.com/v1' });
+    throw invalidInput(`LLM_BASE_URL "${redactUrl(baseUrl)}" must be an http(s) URL`, { hint: 'use the API root, e.g. https://api.openai.com/v1' });
   }
   const model = blank(env.LLM_MODEL);
   if (model === undefined) {
@@ -286,11 +347,6 @@ export function createLlmProvider(
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
-
-function snippet(body: string): string {
-  const s = body.replace(/\s+/g, ' ').trim();
-  return s === '' ? '(empty body)' : s.length > 120 ? `${s.slice(0, 119)}…` : s;
-}
 
 /** The errno behind a failed fetch (undici wraps it in `cause`). */
 function networkCode(e: unknown): string {

@@ -12,6 +12,7 @@
  * a create without one (runs, model versions) first looks for what the lost attempt created.
  */
 import { invalidInput, OoMlError, unavailable } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import type { Validator } from '../validation.js';
 import { errorCodeFor, mlflowCodeForStatus } from './mlflow-error-codes.js';
 import { errorBodyValidator } from './mlflow-json.js';
@@ -67,7 +68,10 @@ export interface RestRequest<T> {
 
 /** A transport bound to one server. */
 export interface RestClient {
+  /** The server's root URL, without credentials. */
   readonly baseUrl: string;
+  /** baseUrl as printed (secret query values redacted). */
+  readonly shownUrl: string;
   /** Sends `req` and decodes the JSON answer with `validator`. */
   call<T>(req: RestRequest<never>, validator: Validator<T>): Promise<T>;
   /** Sends a create: decodes with `validator` then `map`; `req.findCreated` answers in the mapped type. */
@@ -90,7 +94,10 @@ type Outcome =
 
 /** Creates a transport for the MLflow server at `baseUrl`. */
 export function createRestClient(baseUrl: string, options: RestClientOptions = {}): RestClient {
-  const base = baseUrl.replace(/\/+$/, '');
+  // User info in the URI (https://user:pass@host) is basic auth, as MLflow's client takes it; the
+  // URL requests go to carries none (fetch refuses such URLs), and printed URLs never show it.
+  const { url: base, username: uriUser, password: uriPass } = splitUserInfo(baseUrl.replace(/\/+$/, ''));
+  const shown = redactUrl(base);
   const env = options.env ?? process.env;
   const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 120_000;
@@ -100,7 +107,7 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
   const jitterMs = options.jitterMs ?? 1000;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
-  const auth = authHeader(options, env);
+  const auth = authHeader({ ...(uriUser === undefined ? {} : { username: uriUser, password: uriPass ?? '' }), ...options }, env);
 
   function urlOf(req: RestRequest<unknown>): string {
     const url = new URL(/^https?:\/\//.test(req.path) ? req.path : `${base}/api/2.0/${req.path}`);
@@ -175,18 +182,19 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
     throw error;
   }
 
-  function toError(req: RestRequest<unknown>, url: string, outcome: Exclude<Outcome, { kind: 'ok' }>): OoMlError {
+  function toError(req: RestRequest<unknown>, fullUrl: string, outcome: Exclude<Outcome, { kind: 'ok' }>): OoMlError {
+    const url = redactUrl(fullUrl);
     const where = `${req.method} ${url}`;
-    const uriHint = `check MLFLOW_TRACKING_URI (now ${base}) and that the MLflow server is running`;
+    const uriHint = `check MLFLOW_TRACKING_URI (now ${shown}) and that the MLflow server is running`;
     if (outcome.kind === 'timeout') {
       return unavailable(`MLflow request ${where} timed out after ${timeoutMs} ms`, {
-        hint: `the server at ${base} is slow or hung; ${uriHint}`,
+        hint: `the server at ${shown} is slow or hung; ${uriHint}`,
         details: { url, timeoutMs },
         cause: outcome.error,
       });
     }
     if (outcome.kind === 'network') {
-      return unavailable(`cannot reach the MLflow server at ${base} (${outcome.code}) for ${req.method} ${url}`, {
+      return unavailable(`cannot reach the MLflow server at ${shown} (${outcome.code}) for ${req.method} ${url}`, {
         hint: uriHint,
         details: { url, errno: outcome.code },
         cause: outcome.error,
@@ -198,35 +206,48 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
     const snippet = parsed === undefined ? text.replace(/\s+/g, ' ').trim().slice(0, 200) : undefined;
     const details = { url, status: outcome.status, errorCode: mlflowCode, ...(snippet === undefined ? {} : { body: snippet }) };
     const message = parsed?.message ?? (snippet === '' ? `HTTP ${outcome.status}` : `HTTP ${outcome.status}: ${snippet}`);
-    if (outcome.status === 401 || outcome.status === 403) {
-      return unavailable(`the MLflow server refused ${where} (HTTP ${outcome.status}): ${message}`, {
+    if (outcome.status === 401) {
+      return unavailable(`the MLflow server refused ${where} (HTTP 401: not authenticated): ${message}`, {
         hint:
           'set MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; ' +
           'an MLflow 3.x server also rejects a Host header that is not localhost unless started with --allowed-hosts',
         details,
       });
     }
+    if (outcome.status === 403) {
+      // Authenticated (or anonymous where the server allows it), but not allowed: new credentials
+      // would not help, a permission would.
+      return unavailable(`the MLflow server refused ${where} (HTTP 403): the user lacks permission for it: ${message}`, {
+        hint:
+          auth === undefined
+            ? 'the server allows no anonymous writes here: set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD of a user with EDIT (or MANAGE) permission'
+            : 'ask the MLflow admin for EDIT (or MANAGE) permission on this experiment or registered model, or use a user that has it; ' +
+              'an MLflow 3.x server also answers 403 to a Host header that is not localhost unless started with --allowed-hosts',
+        details,
+      });
+    }
     if (parsed === undefined && (outcome.status === 404 || outcome.status === 405)) {
-      return unavailable(`the server at ${base} does not serve ${where} (HTTP ${outcome.status})`, {
-        hint: `is MLFLOW_TRACKING_URI (now ${base}) the root URL of an MLflow server?`,
+      return unavailable(`the server at ${shown} does not serve ${where} (HTTP ${outcome.status})`, {
+        hint: `is MLFLOW_TRACKING_URI (now ${shown}) the root URL of an MLflow server?`,
         details,
       });
     }
     const code = errorCodeFor(mlflowCode, outcome.status);
     return new OoMlError(code, `MLflow ${where} failed: ${mlflowCode}: ${message}`, {
-      ...(code === 'unavailable' ? { hint: `the MLflow server at ${base} failed; retry later or check its logs` } : {}),
+      ...(code === 'unavailable' ? { hint: `the MLflow server at ${shown} failed; retry later or check its logs` } : {}),
       details,
     });
   }
 
-  async function decode<T>(req: RestRequest<unknown>, url: string, body: Uint8Array, validator: Validator<T>): Promise<T> {
+  async function decode<T>(req: RestRequest<unknown>, fullUrl: string, body: Uint8Array, validator: Validator<T>): Promise<T> {
+    const url = redactUrl(fullUrl);
     const text = new TextDecoder().decode(body).trim();
     let json: unknown;
     try {
       json = text === '' ? {} : JSON.parse(text);
     } catch (e) {
       throw invalidInput(`MLflow answered ${req.method} ${url} with a body that is not JSON: ${text.slice(0, 120)}`, {
-        hint: `is MLFLOW_TRACKING_URI (now ${base}) an MLflow server?`,
+        hint: `is MLFLOW_TRACKING_URI (now ${shown}) an MLflow server?`,
         cause: e,
       });
     }
@@ -235,6 +256,7 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
 
   return {
     baseUrl: base,
+    shownUrl: shown,
     async call<T>(req: RestRequest<never>, validator: Validator<T>): Promise<T> {
       const result = await run(req);
       if ('found' in result) throw new Error('unreachable: a request without findCreated found an entity');
@@ -260,6 +282,22 @@ function authHeader(options: RestClientOptions, env: NodeJS.ProcessEnv): string 
   const pass = options.password ?? nonEmpty(env['MLFLOW_TRACKING_PASSWORD']);
   if (user !== undefined && pass !== undefined) return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
   return undefined;
+}
+
+/** `url` without its user info, and that user info decoded (undefined when there is none or it is not a URL). */
+function splitUserInfo(url: string): { url: string; username: string | undefined; password: string | undefined } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, username: undefined, password: undefined };
+  }
+  if (parsed.username === '' && parsed.password === '') return { url, username: undefined, password: undefined };
+  const username = decodeURIComponent(parsed.username);
+  const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString().replace(/\/+$/, ''), username, password };
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -75,6 +75,12 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
   });
 
+  // Every answer, errors and the docs page included: a browser never sniffs a JSON error into HTML.
+  app.addHook('onRequest', (_request, reply, done) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    done();
+  });
+
   // A string that is not Unicode (a lone surrogate, which JSON admits as an escape) is refused at
   // the edge, naming the field: the event log could not store it (validation.ts). One walk of
   // the parsed body, allocation-free when it is well-formed.

@@ -5,7 +5,8 @@
  * ({model, messages, max_tokens, temperature}), the served model name, and (when configured) the
  * `Authorization: Bearer <key>` header — answering OpenAI's error shape otherwise. Faults can be
  * queued per request: slow (answers after a delay), 500, 429, malformed JSON, empty choices,
- * null content. Every request is recorded.
+ * null content, a 502 whose body echoes the request's Authorization header (as some gateways
+ * do), and a huge answer streamed until the client stops reading. Every request is recorded.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,7 +30,10 @@ export type ChatFault =
   | { kind: 'status429' }
   | { kind: 'malformed' }
   | { kind: 'emptyChoices' }
-  | { kind: 'nullContent' };
+  | { kind: 'nullContent' }
+  | { kind: 'echoAuth' }
+  /** `bytes` of a JSON-looking answer in 64 KiB chunks; with `declare`, a Content-Length says so up front. */
+  | { kind: 'huge'; bytes: number; declare: boolean };
 
 /** Options of the test server. */
 export interface ChatServerOptions {
@@ -48,6 +52,8 @@ export interface ChatCompletionsServer {
   readonly requests: RecordedChatRequest[];
   /** Queues `fault` for the next `count` (default 1) requests. */
   inject(fault: ChatFault, count?: number): void;
+  /** Bytes of the last huge answer written before its connection closed. */
+  readonly hugeSent: number;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,7 @@ export async function startChatCompletionsServer(options: ChatServerOptions = {}
   const faults: { fault: ChatFault; remaining: number }[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let completions = 0;
+  let hugeSent = 0;
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -132,6 +139,27 @@ export async function startChatCompletionsServer(options: ChatServerOptions = {}
         return;
       case 'emptyChoices':
         return sendJson(res, 200, { ...completionEnvelope(request), choices: [] });
+      case 'echoAuth':
+        return sendJson(res, 502, { error: { message: `upstream failed for request with Authorization: ${req.headers.authorization ?? ''}` } });
+      case 'huge': {
+        res.writeHead(200, { 'Content-Type': 'application/json', ...(fault.declare ? { 'Content-Length': String(fault.bytes) } : {}) });
+        const chunk = Buffer.alloc(65_536, 0x20);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < fault.bytes && !res.destroyed) {
+            const n = Math.min(chunk.length, fault.bytes - sent);
+            sent += n;
+            if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          if (!res.destroyed) res.end();
+        };
+        res.on('close', () => (hugeSent = sent));
+        pump();
+        return;
+      }
       case 'nullContent':
         return sendJson(res, 200, {
           ...completionEnvelope(request),
@@ -181,6 +209,9 @@ export async function startChatCompletionsServer(options: ChatServerOptions = {}
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
+    get hugeSent() {
+      return hugeSent;
+    },
     inject(fault, count = 1) {
       faults.push({ fault, remaining: count });
     },

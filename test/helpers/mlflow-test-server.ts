@@ -51,6 +51,8 @@ export type Fault =
   | { kind: 'hang'; ms: number }
   | { kind: 'reset' }
   | { kind: 'text403' }
+  /** MLflow's basic-auth app refusing a user without permission (403 PERMISSION_DENIED). */
+  | { kind: 'json403' }
   /** A 200 with this JSON body instead of the real answer (a misbehaving server or proxy). */
   | { kind: 'json200'; body: unknown };
 
@@ -133,6 +135,8 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
           return send(res, 503, { 'Content-Type': 'text/plain' }, 'Service Unavailable: tracking routes are disabled (--artifacts-only)');
         case 'text403':
           return send(res, 403, { 'Content-Type': 'text/plain' }, 'Invalid Host header - possible DNS rebinding attack detected');
+        case 'json403':
+          return send(res, 403, { 'Content-Type': 'application/json' }, JSON.stringify({ error_code: 'PERMISSION_DENIED', message: 'Permission denied' }));
         case 'json200':
           return send(res, 200, { 'Content-Type': 'application/json' }, JSON.stringify(fault.body));
         case 'reset':

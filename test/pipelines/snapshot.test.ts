@@ -91,6 +91,12 @@ describe('snapshot export and load', () => {
 
     await writeFile(join(h.snapshots, 'LATEST'), 'snap-missing\n');
     await expect(loadSnapshot(h.snapshots)).rejects.toMatchObject({ code: 'not_found' });
+
+    // LATEST names a folder beside it, never a path: `..`, a path, a second line are refused.
+    for (const bad of ['..', '../snapshots', `${id}/../..`, '/etc', `${id}\nsnap-other`, '', 'snap-']) {
+      await writeFile(join(h.snapshots, 'LATEST'), `${bad}\n`);
+      await expect(loadSnapshot(h.snapshots)).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('does not hold a snapshot id') });
+    }
   });
 
   it('encodes and decodes user ids exactly like the Arrow builder and reader (fast paths vs reference)', () => {

@@ -154,6 +154,16 @@ describe('REST adapter under faults', () => {
     expect(sleeps).toEqual([]);
   });
 
+  it('says a 403 PERMISSION_DENIED is a missing permission, not missing credentials, for a user who has them', async () => {
+    const store = createRestStore(server.url, { env: { MLFLOW_TRACKING_USERNAME: 'viewer', MLFLOW_TRACKING_PASSWORD: 'pw' }, retries: 0 });
+    server.inject({ kind: 'json403' }, { path: 'mlflow/experiments/get' });
+    const e = await failure(store.getExperiment('0'));
+    expect(e.code).toBe('unavailable');
+    expect(e.message).toMatch(/HTTP 403\): the user lacks permission for it: Permission denied/);
+    expect(e.hint).toMatch(/EDIT \(or MANAGE\) permission/);
+    expect(e.hint).not.toMatch(/set MLFLOW_TRACKING_TOKEN/);
+  });
+
   it('reports a base URL that is not an MLflow server (HTML 404) as unavailable', async () => {
     const store = createRestStore(`${server.url}/not-mlflow`, { env: {}, retries: 0 });
     const e = await failure(store.getExperiment('0'));

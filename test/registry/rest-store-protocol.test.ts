@@ -183,6 +183,20 @@ describe('REST adapter authentication', () => {
     expect(server.requests.at(-1)?.authorization).toBe(`Basic ${Buffer.from('ann:pw').toString('base64')}`);
   });
 
+  it('takes user:password in the tracking URI as basic auth and prints the URI without them', async () => {
+    const withUser = server.url.replace('http://', 'http://ann:pw%2Fsecret@');
+    const store = createRestStore(withUser, { retries: 0, env: {} });
+    const e = await store.getExperiment('0').then(
+      () => undefined,
+      (err: unknown) => err as { message: string; hint?: string; details?: unknown },
+    );
+    expect(server.requests.at(-1)?.authorization).toBe(`Basic ${Buffer.from('ann:pw/secret').toString('base64')}`);
+    expect(e).toBeDefined();
+    const printed = JSON.stringify({ message: e!.message, hint: e!.hint, details: e!.details });
+    expect(printed).toContain(server.url);
+    expect(printed).not.toMatch(/ann|secret|pw%2F/);
+  });
+
   it('turns 401 into unavailable with a hint about MLFLOW_TRACKING_TOKEN, without retrying', async () => {
     const store = createRestStore(server.url, { retries: 3, env: {}, sleep: async () => {} });
     let caught: unknown;

@@ -70,6 +70,11 @@ describe('bad input', () => {
     expect(unknownRoute.statusCode).toBe(404);
     expect(unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /nope', details: null });
     expect(h.published).toHaveLength(0);
+    // No answer is content-sniffed by a browser: 404s, 4xx and 2xx alike.
+    const ok = await h.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' } });
+    const refused = await h.app.inject({ method: 'POST', url: '/score', payload: '{', headers: { 'content-type': 'application/json' } });
+    for (const res of [unknownRoute, ok, refused]) expect({ status: res.statusCode, nosniff: res.headers['x-content-type-options'] }).toEqual({ status: res.statusCode, nosniff: 'nosniff' });
+    expect([ok.statusCode, refused.statusCode]).toEqual([200, 400]);
     // Client mistakes are logged as one-line info records, never with a stack.
     expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
     expect(h.logs.some((l) => l.includes('unknown arm(s)'))).toBe(true);
