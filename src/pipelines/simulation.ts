@@ -123,7 +123,8 @@ export async function runSimulation(job: SimulationJob): Promise<SimulationOutco
         { key: 'policies', value: job.policies.join(',') },
         { key: 'baseline', value: results.baseline },
         { key: 'personas', value: o.personas.join(',') },
-        { key: 'drift_at_round', value: String(o.driftAtRound) },
+        // No drift: no param (MLflow params are strings; "null" would read as a value).
+        ...(o.driftAtRound === null ? [] : [{ key: 'drift_at_round', value: String(o.driftAtRound) }]),
         { key: 'delay_rounds', value: String(o.delayRounds) },
       ],
       metrics: results.policies.flatMap((p) => [

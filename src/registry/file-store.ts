@@ -61,6 +61,7 @@ import type {
   Store,
   TagMap,
 } from './store.js';
+import { runContextTags } from './run-context.js';
 
 /** Options of the file store. */
 export interface FileStoreOptions {
@@ -291,7 +292,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
     if (experiment.lifecycleStage !== 'active') {
       throw invalidInput(`experiment ${experimentId} is deleted; runs cannot be created in it`);
     }
-    const tags: Record<string, string> = { ...opts.tags };
+    const tags: Record<string, string> = { ...runContextTags(), ...opts.tags };
     const runName = resolveRunName(opts.runName, tags);
     tags['mlflow.runName'] = runName;
     const runId = randomUUID().replace(/-/g, '');

@@ -11,7 +11,7 @@
  * retried and an answer of RESOURCE_ALREADY_EXISTS is then resolved by reading what exists;
  * a create without one (runs, model versions) first looks for what the lost attempt created.
  */
-import { invalidInput, OoMlError, unavailable } from '../errors.js';
+import { invalidInput, invalidUsage, OoMlError, unavailable } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import type { Validator } from '../validation.js';
 import { errorCodeFor, mlflowCodeForStatus } from './mlflow-error-codes.js';
@@ -100,11 +100,13 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
   const shown = redactUrl(base);
   const env = options.env ?? process.env;
   const doFetch = options.fetch ?? fetch;
-  const timeoutMs = options.timeoutMs ?? 120_000;
-  const retries = options.retries ?? 5;
-  const backoffMs = options.backoffMs ?? 500;
+  // MLflow's own variables, as its Python client reads them; options (tests) win.
+  const fromEnv = httpSettingsFromEnv(env);
+  const timeoutMs = options.timeoutMs ?? fromEnv.timeoutMs ?? 120_000;
+  const retries = options.retries ?? fromEnv.retries ?? 5;
+  const backoffMs = options.backoffMs ?? fromEnv.backoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
-  const jitterMs = options.jitterMs ?? 1000;
+  const jitterMs = options.jitterMs ?? fromEnv.jitterMs ?? 1000;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
   const auth = authHeader({ ...(uriUser === undefined ? {} : { username: uriUser, password: uriPass ?? '' }), ...options }, env);
@@ -282,6 +284,44 @@ function authHeader(options: RestClientOptions, env: NodeJS.ProcessEnv): string 
   const pass = options.password ?? nonEmpty(env['MLFLOW_TRACKING_PASSWORD']);
   if (user !== undefined && pass !== undefined) return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
   return undefined;
+}
+
+/** MLflow's HTTP request variables that are set, checked (invalid_usage naming the variable). */
+export interface HttpSettings {
+  retries?: number;
+  timeoutMs?: number;
+  backoffMs?: number;
+  jitterMs?: number;
+}
+
+/**
+ * Reads MLFLOW_HTTP_REQUEST_MAX_RETRIES (retries after the first attempt), _TIMEOUT (seconds per
+ * request), _BACKOFF_FACTOR (seconds: the n-th retry waits factor × 2^(n-1), as urllib3's Retry
+ * that MLflow uses) and _BACKOFF_JITTER (seconds of random jitter added). Unset or empty: the
+ * client's defaults.
+ */
+export function httpSettingsFromEnv(env: NodeJS.ProcessEnv): HttpSettings {
+  const read = (name: string, integer: boolean, min: number, max: number): number | undefined => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return undefined;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+      throw invalidUsage(`${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got "${raw}"`, {
+        hint: `fix or unset ${name} (MLflow's client reads it too)`,
+      });
+    }
+    return v;
+  };
+  const out: HttpSettings = {};
+  const retries = read('MLFLOW_HTTP_REQUEST_MAX_RETRIES', true, 0, 100);
+  if (retries !== undefined) out.retries = retries;
+  const timeout = read('MLFLOW_HTTP_REQUEST_TIMEOUT', false, 0.001, 86_400);
+  if (timeout !== undefined) out.timeoutMs = Math.round(timeout * 1000);
+  const factor = read('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', false, 0, 3_600);
+  if (factor !== undefined) out.backoffMs = factor * 1000;
+  const jitter = read('MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', false, 0, 3_600);
+  if (jitter !== undefined) out.jitterMs = jitter * 1000;
+  return out;
 }
 
 /** `url` without its user info, and that user info decoded (undefined when there is none or it is not a URL). */

@@ -26,6 +26,7 @@ import { compareRuns, formatRunFilter, quoteFilterValue } from './run-filter.js'
 import { resolveRunName } from './run-name.js';
 import { enforceLimits } from './store-limits.js';
 import type { ArtifactEntry, Experiment, LogBatch, Metric, ModelVersion, RegisteredModel, Run, Store, TagMap } from './store.js';
+import { runContextTags } from './run-context.js';
 
 /** Options of the REST store: the transport's plus the clock for default timestamps. */
 export interface RestStoreOptions extends RestClientOptions {
@@ -190,7 +191,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   }
 
   async function createRun(experimentId: string, opts: { runName?: string; tags?: TagMap; startTime?: number } = {}): Promise<Run> {
-    const tags: Record<string, string> = { ...opts.tags };
+    const tags: Record<string, string> = { ...runContextTags(), ...opts.tags };
     // Named here, not by the server, so that a lost create can be recognised afterwards.
     const runName = resolveRunName(opts.runName, tags);
     const startTime = opts.startTime ?? clock();

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createEventBusOver } from '../../src/events/event-bus.js';
@@ -57,6 +57,15 @@ describe('oo-ml quickstart (CLI)', () => {
     expect(r.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \(shadow exposure waived\) \|/);
     expect(r.stderr).toContain('✓ enough shadow exposure (waived here; `oo-ml promote` asks for 1000 shadow serves over 24 h)');
     expect(r.stderr).toContain('✓ beats uniform random in simulation');
+    // The runs read as MLflow's own in its UI: a user and a source; the sim had no drift, so no drift param.
+    const files = (readdirSync(join(home, 'mlruns'), { recursive: true }) as string[]).map((f) => f.split(sep).join('/'));
+    const simParams = files.filter((f) => f.endsWith('/params/delay_rounds'));
+    expect(simParams.length).toBeGreaterThan(0);
+    for (const f of simParams) expect(files).not.toContain(f.replace('delay_rounds', 'drift_at_round'));
+    const users = files.filter((f) => f.endsWith('/tags/mlflow.user'));
+    expect(users.length).toBeGreaterThanOrEqual(2);
+    const sources = files.filter((f) => f.endsWith('/tags/mlflow.source.name')).map((f) => readFileSync(join(home, 'mlruns', f), 'utf8'));
+    expect(sources).toContain('oo-ml quickstart');
   });
 
   it('ends by serving the champion in-process: scores, one reward, one tip, with the responses printed', async () => {

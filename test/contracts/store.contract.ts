@@ -101,6 +101,12 @@ export function runStoreContract(label: string, open: () => Promise<StoreHarness
         const run = await store.createRun(e.experimentId);
         expect(run.info.runName).not.toBe('');
         expect(run.data.tags['mlflow.runName']).toBe(run.info.runName);
+        // What MLflow's client records of every run (its UI's User and Source columns); the caller's tags win.
+        expect(run.data.tags).toMatchObject({ 'mlflow.user': expect.any(String), 'mlflow.source.type': 'LOCAL', 'mlflow.source.name': expect.any(String) });
+        expect(run.data.tags['mlflow.user']).not.toBe('');
+        expect(run.info.userId).toBe(run.data.tags['mlflow.user']);
+        const named = await store.createRun(e.experimentId, { tags: { 'mlflow.user': 'ci', 'mlflow.source.name': 'nightly.sh' } });
+        expect(named.data.tags).toMatchObject({ 'mlflow.user': 'ci', 'mlflow.source.name': 'nightly.sh', 'mlflow.source.type': 'LOCAL' });
       });
 
       it('reports unknown runs and experiments as not_found', async () => {

@@ -137,6 +137,32 @@ describe('REST adapter under faults', () => {
     expect(sleeps).toHaveLength(2);
   });
 
+  it("follows MLflow's MLFLOW_HTTP_REQUEST_* variables: retries, backoff factor, jitter and timeout", async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const env = { MLFLOW_HTTP_REQUEST_MAX_RETRIES: '2', MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: '0.25', MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: '0' };
+    const store = createRestStore(`http://127.0.0.1:${port}`, { env, sleep: async (ms) => void sleeps.push(ms) });
+    expect((await failure(store.getOrCreateExperiment('x'))).code).toBe('unavailable');
+    // urllib3's Retry, as MLflow's client: the n-th retry waits factor × 2^(n-1).
+    expect(sleeps).toEqual([250, 500]);
+
+    sleeps = [];
+    const once = createRestStore(`http://127.0.0.1:${port}`, { env: { MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' }, sleep: async (ms) => void sleeps.push(ms) });
+    expect((await failure(once.getOrCreateExperiment('x'))).code).toBe('unavailable');
+    expect(sleeps).toEqual([]);
+
+    server.inject({ kind: 'hang', ms: 3000 }, { path: 'mlflow/experiments/get' });
+    const quick = createRestStore(server.url, { env: { MLFLOW_HTTP_REQUEST_TIMEOUT: '0.2', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' } });
+    const timedOut = await failure(quick.getExperiment('0'));
+    expect(timedOut.message).toMatch(/timed out after 200 ms/);
+
+    for (const [name, value] of [['MLFLOW_HTTP_REQUEST_MAX_RETRIES', '-1'], ['MLFLOW_HTTP_REQUEST_TIMEOUT', 'soon'], ['MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', '1e9']] as const) {
+      expect(() => createRestStore(server.url, { env: { [name]: value } })).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining(name) }));
+    }
+  });
+
   it('retries a reset connection on a read', async () => {
     const store = open();
     server.inject({ kind: 'reset' }, { path: 'mlflow/experiments/get' });
