@@ -373,8 +373,12 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   }
 
   async function searchModelVersions(name: string): Promise<ModelVersion[]> {
-    // The model must exist: an empty search cannot tell "no versions" from "no model".
-    await getRegisteredModel(name);
+    // The model must exist: an empty search cannot tell "no versions" from "no model". Its alias
+    // map also gives each version its aliases: MLflow's SQL store leaves them out of search
+    // results (its file store does not), so they are taken from the model on every server.
+    const model = await getRegisteredModel(name);
+    const aliasesOf = new Map<number, string[]>();
+    for (const [alias, version] of Object.entries(model.aliases)) aliasesOf.set(version, [...(aliasesOf.get(version) ?? []), alias]);
     const out: ModelVersion[] = [];
     let pageToken: string | undefined;
     const pages = new PageTokens('mlflow/model-versions/search');
@@ -388,7 +392,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         },
         V.searchModelVersions,
       );
-      out.push(...(r.model_versions ?? []).map(toModelVersion).filter((v) => v.name === name));
+      for (const v of (r.model_versions ?? []).map(toModelVersion)) if (v.name === name) out.push({ ...v, aliases: (aliasesOf.get(v.version) ?? []).sort() });
       pageToken = pages.next(r.next_page_token);
     } while (pageToken !== undefined);
     return out.sort((a, b) => a.version - b.version);

@@ -273,6 +273,12 @@ export function runStoreContract(label: string, open: () => Promise<StoreHarness
         expect((await store.getModelVersionByAlias('tip-policy', 'champion')).version).toBe(3);
         expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 3, candidate: 2, shadow: 2 });
         expect((await store.getModelVersion('tip-policy', 1)).aliases).toEqual([]);
+        // Listed versions carry their aliases too (MLflow's SQL store leaves them out of searches).
+        expect((await store.searchModelVersions('tip-policy')).map((v) => [v.version, v.aliases])).toEqual([
+          [1, []],
+          [2, ['candidate', 'shadow']],
+          [3, ['champion']],
+        ]);
 
         await store.deleteAlias('tip-policy', 'shadow');
         await store.deleteAlias('tip-policy', 'shadow');

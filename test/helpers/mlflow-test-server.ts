@@ -271,6 +271,12 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
     tags: kv(v.tags),
     aliases: [...v.aliases],
   });
+  // MLflow's SQL store (every database-backed server) leaves aliases out of search results;
+  // only model-versions/get and get-by-alias carry them. The test server answers the same way.
+  const searchedVersionJson = (v: ModelVersion) => {
+    const { aliases: _aliases, ...rest } = versionJson(v);
+    return rest;
+  };
 
   // ---- parameters -----------------------------------------------------------------------------
 
@@ -489,7 +495,7 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
         if (!isOoMlError(e, 'not_found')) throw e;
       }
       const { items, next_page_token } = page(versions, p);
-      return { model_versions: items.map(versionJson), next_page_token };
+      return { model_versions: items.map(searchedVersionJson), next_page_token };
     },
     'PATCH mlflow/model-versions/update': async (p) => ({
       model_version: versionJson(await store.updateModelVersion(required(p, 'name'), version(p), String(p['description'] ?? ''))),
