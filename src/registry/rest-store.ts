@@ -6,7 +6,7 @@
  * through the `mlflow-artifacts` proxy routes (or a shared `file://` location).
  */
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { conflict, invalidInput, isOoMlError, notFound, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -248,6 +248,9 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
     }
     if (/^https?:\/\//.test(artifactUri)) return { url: `${artifactUri.replace(/\/+$/, '')}/${rel}` };
     if (artifactUri.startsWith('file:')) return { file: join(fileURLToPath(artifactUri), ...relativePath.split('/')) };
+    // A plain path (`mlflow server --default-artifact-root /some/path`, which MLflow's client
+    // takes as a local folder): the same as file://.
+    if (isAbsolute(artifactUri)) return { file: join(artifactUri, ...relativePath.split('/')) };
     throw unavailable(`run ${runId} keeps its artifacts at ${artifactUri}, which oo-ml cannot reach`, {
       hint: 'start the MLflow server with --serve-artifacts (the default) so artifacts are proxied, or use a file:// artifact root',
     });

@@ -14,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { isOoMlError, type OoMlError } from '../../src/errors.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { MLFLOW_CODE_FOR_ERROR, MLFLOW_ERROR_CODES, type MlflowErrorCode } from '../../src/registry/mlflow-error-codes.js';
@@ -56,10 +57,13 @@ export type Fault =
   /** A 200 with this JSON body instead of the real answer (a misbehaving server or proxy). */
   | { kind: 'json200'; body: unknown };
 
+/** A file:// URI as the plain path MLflow reports for a plain-path artifact root. */
+const plainPath = (uri: string): string => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
+
 /** Options of the test server. */
 export interface MlflowTestServerOptions {
-  /** `proxy` (default, like `mlflow server`): artifact URIs are `mlflow-artifacts:/…`; `file`: the store's `file://` URIs. */
-  artifacts?: 'proxy' | 'file';
+  /** `proxy` (default, like `mlflow server`): artifact URIs are `mlflow-artifacts:/…`; `file`: the store's `file://` URIs; `path`: the same as plain paths (`--default-artifact-root /some/path`). */
+  artifacts?: 'proxy' | 'file' | 'path';
   /** Caps every search page, to exercise page-token following. */
   pageSize?: number;
   /** When set, every request needs `Authorization: Bearer <token>`. */
@@ -226,7 +230,7 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
   const experimentJson = (e: Experiment) => ({
     experiment_id: e.experimentId,
     name: e.name,
-    artifact_location: options.artifacts === 'file' ? e.artifactLocation : `mlflow-artifacts:/${e.experimentId}`,
+    artifact_location: options.artifacts === 'file' ? e.artifactLocation : options.artifacts === 'path' ? plainPath(e.artifactLocation) : `mlflow-artifacts:/${e.experimentId}`,
     lifecycle_stage: e.lifecycleStage,
     ...(e.creationTime === null ? {} : { creation_time: e.creationTime }),
     ...(e.lastUpdateTime === null ? {} : { last_update_time: e.lastUpdateTime }),
@@ -241,7 +245,7 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
     status: i.status,
     start_time: i.startTime,
     ...(i.endTime === null ? {} : { end_time: i.endTime }),
-    artifact_uri: options.artifacts === 'file' ? i.artifactUri : `mlflow-artifacts:/${i.experimentId}/${i.runId}/artifacts`,
+    artifact_uri: options.artifacts === 'file' ? i.artifactUri : options.artifacts === 'path' ? plainPath(i.artifactUri) : `mlflow-artifacts:/${i.experimentId}/${i.runId}/artifacts`,
     lifecycle_stage: i.lifecycleStage,
   });
   const runJson = (r: Run) => ({
@@ -508,7 +512,7 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
 
   /** `mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<rel>`: PUT uploads raw bytes, GET downloads. */
   async function artifactRoute(method: string, path: string, query: Record<string, string[]>, body: Buffer): Promise<Uint8Array | object> {
-    if (options.artifacts === 'file') throw new ProtocolError('NOT_IMPLEMENTED', 'artifact proxying is disabled (--no-serve-artifacts)');
+    if (options.artifacts === 'file' || options.artifacts === 'path') throw new ProtocolError('NOT_IMPLEMENTED', 'artifact proxying is disabled (--no-serve-artifacts)');
     const rest = decodeURIComponent(path.slice('mlflow-artifacts/artifacts'.length).replace(/^\//, ''));
     const m = /^([^/]+)\/([^/]+)\/artifacts\/(.+)$/.exec(rest);
     if (method === 'GET' && rest === '') {

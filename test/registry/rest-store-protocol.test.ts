@@ -205,3 +205,22 @@ describe('REST adapter authentication', () => {
     expect(server.requests).toHaveLength(1);
   });
 });
+
+describe('REST adapter with a plain-path artifact root', () => {
+  it('reads and writes artifacts under a run whose artifact URI is a plain path (mlflow server --default-artifact-root /path)', async () => {
+    const server = await startMlflowTestServer({ artifacts: 'path' });
+    try {
+      const store = createRestStore(server.url, { retries: 0, env: {} });
+      const e = await store.getOrCreateExperiment('plain');
+      const run = await store.createRun(e.experimentId, { runName: 'train' });
+      expect(run.info.artifactUri.startsWith('/')).toBe(true);
+      await store.logArtifact(run.info.runId, 'card/model_card.md', new TextEncoder().encode('# card\n'));
+      expect(new TextDecoder().decode(await store.downloadArtifact(run.info.runId, 'card/model_card.md'))).toBe('# card\n');
+      expect((await store.listArtifacts(run.info.runId)).map((a) => a.path)).toEqual(['card']);
+      expect((await store.finishRun(run.info.runId, 'FINISHED')).status).toBe('FINISHED');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
