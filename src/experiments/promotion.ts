@@ -62,7 +62,7 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
   if (req.force === true && (req.reason === undefined || req.reason.trim() === '')) {
     throw invalidUsage('--force needs --reason', { hint: 'say why the gate is being overridden; it is recorded in the model card' });
   }
-  const registered = await store.getRegisteredModel(req.model);
+  await store.getRegisteredModel(req.model);
   await store.getModelVersion(req.model, req.version).catch((e: unknown) => {
     if (isOoMlError(e, 'not_found')) throw notFound(`model ${req.model} has no version ${req.version}`, { hint: `see \`oo-ml models ${req.model}\`` });
     throw e;
@@ -72,7 +72,7 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
   if (req.to === 'champion' && champion === req.version) throw conflict(`${req.model} v${req.version} is already champion`);
   if (req.to === 'shadow' && shadow === req.version) throw conflict(`${req.model} v${req.version} is already shadow`);
   if (req.to === 'shadow' && champion === req.version) throw conflict(`${req.model} v${req.version} is champion; roll back instead of demoting it to shadow`);
-  const wasShadow = shadow === req.version || readRollout(registered).some((r) => r.alias === ALIASES.shadow && r.to === req.version);
+  const wasShadow = shadow === req.version || (await readRollout(store, req.model)).some((r) => r.alias === ALIASES.shadow && r.to === req.version);
 
   const decision = evaluateGate(req.to, await ctx.evidence({ to: req.to, champion, wasShadow }), req.rules);
   const forced = req.force === true;

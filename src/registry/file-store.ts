@@ -491,14 +491,20 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
     return out.sort((a, b) => a.version - b.version);
   }
 
-  /** Alias → version, every alias checked to point at a live version. */
-  async function readAliases(name: string, versions: readonly ModelVersionRecord[]): Promise<Record<string, number>> {
+  /**
+   * Alias → version, every alias checked to point at a live version, and the versions it was
+   * checked against. An alias may point at a version created after `versions` was listed (a
+   * concurrent `train` registers a version, then sets @candidate): the versions are listed again
+   * once before an alias is called dangling.
+   */
+  async function readAliases(name: string, versions: readonly ModelVersionRecord[]): Promise<{ aliases: Record<string, number>; versions: readonly ModelVersionRecord[] }> {
     const aliasDir = join(modelDir(name), 'aliases');
+    const files = Object.entries(await readFileTree(aliasDir));
+    const listed = new Set(versions.map((v) => v.version));
+    const known = files.every(([, text]) => !/^\d+$/.test(text.trim()) || listed.has(Number(text.trim()))) ? versions : await readVersionRecords(name);
     const out: Record<string, number> = {};
-    for (const [alias, text] of Object.entries(await readFileTree(aliasDir))) {
-      out[alias] = resolveAlias(name, alias, text, versions);
-    }
-    return out;
+    for (const [alias, text] of files) out[alias] = resolveAlias(name, alias, text, known);
+    return { aliases: out, versions: known };
   }
 
   function resolveAlias(name: string, alias: string, text: string, versions: readonly ModelVersionRecord[]): number {
@@ -508,7 +514,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
     const target = versions.find((v) => v.version === version);
     if (target === undefined || target.currentStage === STAGE_DELETED_INTERNAL) {
       throw invalidInput(`${file}: alias "${alias}" points at version ${version}, which does not exist`, {
-        hint: 'delete the alias file or point it at an existing version',
+        hint: 'delete the alias file or point it at an existing version (the versions were listed again: this is not a concurrent write)',
         details: { file },
       });
     }
@@ -542,7 +548,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
       lastUpdatedTimestamp: record.lastUpdatedTimestamp,
       description: record.description ?? '',
       tags: await readFileTree(join(modelDir(name), 'tags')),
-      aliases: await readAliases(name, versions),
+      aliases: (await readAliases(name, versions)).aliases,
     };
   }
 
@@ -669,13 +675,12 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
 
   async function getModelVersion(name: string, version: number): Promise<ModelVersion> {
     const record = await liveVersion(name, version);
-    return toModelVersion(record, await readAliases(name, await readVersionRecords(name)));
+    return toModelVersion(record, (await readAliases(name, await readVersionRecords(name))).aliases);
   }
 
   async function searchModelVersions(name: string): Promise<ModelVersion[]> {
     await readModelRecord(name);
-    const versions = await readVersionRecords(name);
-    const aliases = await readAliases(name, versions);
+    const { aliases, versions } = await readAliases(name, await readVersionRecords(name));
     const live = versions.filter((v) => v.currentStage !== STAGE_DELETED_INTERNAL);
     return Promise.all(live.map((v) => toModelVersion(v, aliases)));
   }

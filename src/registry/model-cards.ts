@@ -63,7 +63,7 @@ export async function gatherCardData(store: Store, model: string, now: Date): Pr
       evaluation: await readEvaluation(store, v.runId),
     });
   }
-  return { model, generatedAt: now.toISOString(), aliases: registered.aliases, versions: cardVersions, rollout: readRollout(registered) };
+  return { model, generatedAt: now.toISOString(), aliases: registered.aliases, versions: cardVersions, rollout: await readRollout(store, model) };
 }
 
 /** Regenerates the card of `model`: file, registered-model description; returns the Markdown and its path. */

@@ -1,17 +1,27 @@
 /**
- * Rollout history in the registry: every alias move (promotion, rollback) is one registered-model
- * tag `oo-ml.rollout.<epoch ms>-<random>` holding a JSON entry, so the history lives with the
- * model (in the file store and on an MLflow server alike), survives without any other state,
- * and two concurrent writers never overwrite each other's entry. Entries are validated on read.
+ * Rollout history in the registry: every alias move (training's @candidate, promotion, rollback)
+ * is one finished run of the `oo-ml-rollouts` experiment, tagged with the model and holding the
+ * entry as JSON. So the history lives with the registry (file store and MLflow server alike),
+ * needs no other state, two concurrent writers never overwrite each other's entry, MLflow's UI
+ * lists the moves as runs, and the registered model's tags stay the few a person set: one tag per
+ * move grew them without bound (17 after a dozen operations).
+ *
+ * Histories written by earlier versions as `oo-ml.rollout.<ms>-…` model tags are still read.
+ * Entries are validated on read.
  */
 import { randomBytes } from 'node:crypto';
 import Type from 'typebox';
+import { isOoMlError } from '../errors.js';
 import { createValidator } from '../validation.js';
 import type { RolloutEntry } from './model-card.js';
-import type { RegisteredModel, Store } from './store.js';
+import type { Store } from './store.js';
 
-/** Tag key prefix of rollout entries. */
-export const ROLLOUT_TAG_PREFIX = 'oo-ml.rollout.';
+/** The experiment holding rollout runs. */
+export const ROLLOUT_EXPERIMENT = 'oo-ml-rollouts';
+/** Tag of a rollout run holding its entry as JSON. */
+export const ROLLOUT_ENTRY_TAG = 'oo-ml.rollout';
+/** Tag key prefix of the rollout entries earlier versions kept as registered-model tags. */
+export const LEGACY_ROLLOUT_TAG_PREFIX = 'oo-ml.rollout.';
 
 const Entry = Type.Object(
   {
@@ -28,32 +38,62 @@ const Entry = Type.Object(
 const entryValidator = createValidator(Entry);
 
 /**
- * Appends entries (one move may touch several aliases) to the model's rollout history; their
- * order is kept by a sequence number in the key, after the time.
+ * Appends entries (one move may touch several aliases) to the model's rollout history, one
+ * finished run each; their order within one move is kept by a sequence tag after the time.
  */
 export async function appendRollout(store: Store, model: string, ...entries: RolloutEntry[]): Promise<void> {
   for (const entry of entries) entryValidator.parse(entry, 'rollout entry');
+  if (entries.length === 0) return;
+  const experiment = await store.getOrCreateExperiment(ROLLOUT_EXPERIMENT);
   const batch = randomBytes(4).toString('hex');
   for (const [i, entry] of entries.entries()) {
-    const key = `${ROLLOUT_TAG_PREFIX}${Date.parse(entry.time)}-${String(i).padStart(3, '0')}-${batch}`;
-    await store.setRegisteredModelTag(model, key, JSON.stringify(entry));
+    const at = Date.parse(entry.time);
+    const run = await store.createRun(experiment.experimentId, {
+      runName: `${model}-${entry.alias}-${entry.to === null ? 'removed' : `v${entry.to}`}`,
+      startTime: at,
+      tags: {
+        'oo-ml.kind': 'rollout',
+        'oo-ml.model': model,
+        'oo-ml.alias': entry.alias,
+        'oo-ml.rollout.order': `${String(i).padStart(3, '0')}-${batch}`,
+        [ROLLOUT_ENTRY_TAG]: JSON.stringify(entry),
+      },
+    });
+    await store.finishRun(run.info.runId, 'FINISHED', at);
   }
 }
 
-/** The model's rollout history, oldest first; entries that do not parse are reported, not dropped. */
-export function readRollout(model: RegisteredModel): RolloutEntry[] {
+/** The model's rollout history, oldest first; an entry that does not parse fails the read naming it. */
+export async function readRollout(store: Store, model: string): Promise<RolloutEntry[]> {
   const entries: { key: string; entry: RolloutEntry }[] = [];
-  for (const [key, value] of Object.entries(model.tags)) {
-    if (!key.startsWith(ROLLOUT_TAG_PREFIX)) continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      parsed = value;
+  const registered = await store.getRegisteredModel(model);
+  for (const [key, value] of Object.entries(registered.tags)) {
+    if (key.startsWith(LEGACY_ROLLOUT_TAG_PREFIX)) entries.push({ key, entry: parseEntry(value, `rollout tag ${key} of model ${model}`) });
+  }
+  const experiment = await store.getExperimentByName(ROLLOUT_EXPERIMENT).catch((e: unknown) => {
+    if (isOoMlError(e, 'not_found')) return null;
+    throw e;
+  });
+  if (experiment !== null) {
+    const runs = await store.searchRuns({ experimentIds: [experiment.experimentId], tags: { 'oo-ml.model': model }, orderBy: 'start_time ASC', maxResults: 50_000 });
+    for (const run of runs) {
+      const value = run.data.tags[ROLLOUT_ENTRY_TAG];
+      if (value === undefined) continue;
+      const key = `${run.info.startTime}-${run.data.tags['oo-ml.rollout.order'] ?? ''}-${run.info.runId}`;
+      entries.push({ key, entry: parseEntry(value, `rollout run ${run.info.runId} of model ${model}`) });
     }
-    entries.push({ key, entry: entryValidator.parse(parsed, `rollout tag ${key} of model ${model.name}`) });
   }
   return entries
     .sort((a, b) => Date.parse(a.entry.time) - Date.parse(b.entry.time) || a.key.localeCompare(b.key))
     .map((e) => e.entry);
+}
+
+function parseEntry(value: string, what: string): RolloutEntry {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = value;
+  }
+  return entryValidator.parse(parsed, what);
 }

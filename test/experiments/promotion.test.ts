@@ -46,7 +46,7 @@ describe('promotion and rollback', () => {
     const v2 = await store.getModelVersion('tip-policy', 2);
     expect(v2.tags['oo-ml.gate.champion.passed']).toBe('true');
     expect(JSON.parse(v2.tags['oo-ml.gate.champion.figures']!)).toMatchObject({ sim_diff_ci_low: 0.01 });
-    const history = readRollout(await store.getRegisteredModel('tip-policy'));
+    const history = await readRollout(store, 'tip-policy');
     expect(history.map((e) => `${e.alias}:${e.from}->${e.to}`)).toEqual([
       'shadow:null->1',
       'champion:null->1',
@@ -103,7 +103,7 @@ describe('promotion and rollback', () => {
     });
     const forced = await promoteVersion(ctx(flagged), { model: 'tip-policy', version: 1, to: 'champion', force: true, reason: 'night-owls reviewed: small segment, acceptable' });
     expect(forced).toMatchObject({ forced: true, aliases: { champion: 1 } });
-    const history = readRollout(await store.getRegisteredModel('tip-policy'));
+    const history = await readRollout(store, 'tip-policy');
     expect(history.at(-2)).toMatchObject({ alias: 'champion', to: 1, forced: true, reason: 'night-owls reviewed: small segment, acceptable' });
   });
 

@@ -104,4 +104,34 @@ describe('file store under concurrent writers', () => {
     const text = await readFile(join(root, exps[0]?.experimentId ?? '', run.info.runId, 'metrics', 'loss'), 'utf8');
     expect(text.split('\n').filter((l) => l !== '').every((l) => /^1 \d+\.\d+ \d+$/.test(l))).toBe(true);
   });
+
+  it('readers during registrations never see an alias on a version their listing missed', async () => {
+    // As concurrent `train`s: each registers a version, then points @candidate at it, while
+    // others read the model. A reader that listed the versions just before a registration and
+    // read the aliases just after must not call the new alias dangling.
+    const writer = createFileStore(root);
+    const reader = createFileStore(root);
+    await writer.createRegisteredModel('m');
+    let writing = true;
+    const errors: string[] = [];
+    let reads = 0;
+    const readLoop = async (): Promise<void> => {
+      while (writing) {
+        for (const read of [() => reader.getRegisteredModel('m'), () => reader.searchModelVersions('m')]) {
+          reads++;
+          await read().catch((e: unknown) => errors.push((e as Error).message));
+        }
+      }
+    };
+    const readers = [readLoop(), readLoop(), readLoop()];
+    for (let i = 0; i < 40; i++) {
+      const v = await writer.createModelVersion('m', `file:///tmp/${i}`, '');
+      await writer.setAlias('m', 'candidate', v.version);
+    }
+    writing = false;
+    await Promise.all(readers);
+    expect(reads).toBeGreaterThan(40);
+    expect(errors).toEqual([]);
+    expect((await reader.getRegisteredModel('m')).aliases).toEqual({ candidate: 40 });
+  });
 });

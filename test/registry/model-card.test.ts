@@ -79,8 +79,22 @@ describe('model card', () => {
     await store.createRegisteredModel('tip-policy');
     await appendRollout(store, 'tip-policy', { time: '2026-02-03T00:00:00.000Z', alias: 'shadow', from: null, to: 1, reason: 'gate passed', forced: false, figures: {} });
     await appendRollout(store, 'tip-policy', { time: '2026-02-02T00:00:00.000Z', alias: 'candidate', from: null, to: 1, reason: 'trained', forced: false, figures: {} });
-    const history = readRollout(await store.getRegisteredModel('tip-policy'));
-    expect(history.map((e) => e.alias)).toEqual(['candidate', 'shadow']);
+    // A history from before rollout runs (one model tag per move) is still read, in time order.
+    await store.setRegisteredModelTag('tip-policy', 'oo-ml.rollout.1769990400000-000-0badf00d', JSON.stringify({ time: '2026-02-02T12:00:00.000Z', alias: 'shadow', from: null, to: 1, reason: 'legacy', forced: false, figures: {} }));
+    const history = await readRollout(store, 'tip-policy');
+    expect(history.map((e) => [e.alias, e.reason])).toEqual([
+      ['candidate', 'trained'],
+      ['shadow', 'legacy'],
+      ['shadow', 'gate passed'],
+    ]);
+    // The moves are runs of one experiment: the model's tags do not grow with them.
+    expect(Object.keys((await store.getRegisteredModel('tip-policy')).tags)).toEqual(['oo-ml.rollout.1769990400000-000-0badf00d']);
+    const exp = await store.getExperimentByName('oo-ml-rollouts');
+    const runs = await store.searchRuns({ experimentIds: [exp.experimentId] });
+    expect(runs.map((r) => [r.info.status, r.data.tags['oo-ml.model']])).toEqual([
+      ['FINISHED', 'tip-policy'],
+      ['FINISHED', 'tip-policy'],
+    ]);
     await expect(appendRollout(store, 'tip-policy', { ...history[0]!, time: 'yesterday' })).rejects.toMatchObject({ code: 'invalid_input' });
 
     const { path, markdown } = await refreshModelCard(store, 'tip-policy', h.modelCards, new Date('2026-02-04T00:00:00Z'));
