@@ -16,6 +16,7 @@ import { deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Reje
 import type { FieldIssue, Validator } from '../validation.js';
 import { embeddedBusDir, createEmbeddedTransport } from './embedded-transport.js';
 import { decodeEvent } from './event-decoder.js';
+import { encodeEvent } from './event-encoder.js';
 import { createNatsTransport } from './nats-transport.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
 import { CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
@@ -198,7 +199,7 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
         const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
         const valid = validator.parse(event, `${type} event`);
         const subject = eventSubject(channel, type);
-        const data = Buffer.from(JSON.stringify(valid));
+        const data = Buffer.from(encodeEvent(valid));
         return transport.publish(subject, data, valid.event_id).then((ack) => {
           if (readers > 0 && !ack.duplicate && ack.seq > 0) {
             if (published.size >= PUBLISHED_KEPT) published.delete(published.keys().next().value!);

@@ -1,0 +1,60 @@
+/**
+ * `npm run bench:event-encoding` — the per-event CPU of a publish's encoding steps, for a serve
+ * event as `/score` builds it: the schema check the bus makes, JSON.stringify against the
+ * schema-compiled serializer (events/event-encoder.ts), and the copy into a Buffer. Interleaved
+ * rounds in one process (the machine's speed drifts: only figures of one run compare); medians
+ * of ns per call.
+ */
+import { cpus, loadavg } from 'node:os';
+import { encodeEvent } from '../src/events/event-encoder.js';
+import { EVENT_VALIDATORS, type TipServedEvent } from '../src/events/schemas.js';
+import { ARM_IDS } from '../src/features/arms.js';
+
+const CALLS = Number(process.env['BENCH_CALLS'] ?? 500_000);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
+
+const event: TipServedEvent = {
+  type: 'tip.served',
+  event_id: 'k3j4h5k3j4h5-1f3k',
+  ts: '2026-02-05T12:00:00.123Z',
+  user_id: 'u12345',
+  serve_id: '0123456789ab-1f3k',
+  arm: ARM_IDS[2]!,
+  propensity: 0.125,
+  policy: 'tip-policy@champion',
+  model_version: '3',
+  prompt_version: 'v1',
+  context: { hour_of_day: 11, day_of_week: 3, open_tasks: 7, overdue_tasks: 1 },
+  shadow: false,
+  features: { has_profile: true, completion_rate: 0.4312, dismiss_rate: 0.1234, mean_dwell_sec: 45.2, preferred_hour: 9, tip_volume: 12 },
+  experiment: null,
+  variant: null,
+};
+const validator = EVENT_VALIDATORS['tip.served'];
+
+const cases: Record<string, () => unknown> = {
+  'schema check (validator.parse)': () => validator.parse(event, 'event'),
+  'JSON.stringify': () => JSON.stringify(event),
+  'encodeEvent (fast-json-stringify)': () => encodeEvent(event),
+  'Buffer.from(JSON.stringify)': () => Buffer.from(JSON.stringify(event)),
+  'Buffer.from(encodeEvent)': () => Buffer.from(encodeEvent(event)),
+};
+
+const times = new Map<string, number[]>(Object.keys(cases).map((k) => [k, []]));
+let sink = 0;
+for (let r = 0; r < ROUNDS + 1; r++) {
+  for (const [name, f] of Object.entries(cases)) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < CALLS; i++) if (f() !== undefined) sink++;
+    const ns = Number(process.hrtime.bigint() - t0) / CALLS;
+    if (r > 0) times.get(name)!.push(ns); // round 0 warms the JIT
+  }
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+process.stdout.write(`# bench:event-encoding — ${new Date().toISOString()}\n\n`);
+process.stdout.write(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${CALLS.toLocaleString('en')} calls × ${ROUNDS} rounds (sink ${sink > 0 ? 'used' : 'unused'}).\n\n`);
+process.stdout.write('| step, one serve event | ns per call (median) | range |\n|---|---:|---:|\n');
+for (const [name, xs] of times) process.stdout.write(`| ${name} | ${median(xs).toFixed(0)} | ${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} |\n`);
+const before = median(times.get('schema check (validator.parse)')!) + median(times.get('Buffer.from(JSON.stringify)')!);
+const after = median(times.get('schema check (validator.parse)')!) + median(times.get('Buffer.from(encodeEvent)')!);
+process.stdout.write(`\nA publish's check + encoding: ${before.toFixed(0)} ns with JSON.stringify, ${after.toFixed(0)} ns with encodeEvent (${(100 * (1 - after / before)).toFixed(0)} % less).\n`);
