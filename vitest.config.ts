@@ -28,6 +28,8 @@ class LongFirstSequencer extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
+    // Rebuilds dist/ (what the CLI tests run) when the sources are newer.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     // DuckDB and worker-heavy suites share 2 cores; forks keep native handles isolated.

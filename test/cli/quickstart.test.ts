@@ -169,12 +169,11 @@ describe('oo-ml serve, cannot listen', () => {
         [['--host', 'fe80::1', '--port', '0'], 'cannot listen on [fe80::1]:0: no local address for host "fe80::1"'],
       ];
       for (const [flags, message] of cases) {
-        const started = Date.now();
+        // The child exits by itself: a timer of the unbound app left running would keep it alive,
+        // and the test would end on vitest's timeout instead of here.
         const r = await runCli(['serve', '--home', dir, ...flags], { cwd, env: { NATS_URL: '' } });
         expect([r.code, r.stderr], flags.join(' ')).toEqual([2, expect.stringContaining(message)]);
         expect(r.stderr).not.toMatch(/\n\s+at /);
-        // No timer of the unbound app keeps the process alive.
-        expect(Date.now() - started).toBeLessThan(8_000);
       }
     } finally {
       taken.close();

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { contractHash, contractSignatures, diffSignatures } from '../../src/features/contract.js';
 import { FEATURES, PROFILE_FEATURES, findFeature } from '../../src/features/registry.js';
 
+/** contractHash() of the feature contract as it stands; see the test that pins it. */
+const PINNED_CONTRACT_HASH = '61b198ffb661e344162a6d168486953d257e716d5e585dd97f51c0b3aa3a27fe';
+
 describe('feature contract', () => {
   it('declares every feature with name, dtype, ttl, source, fallback and description', () => {
     expect(FEATURES.map((f) => f.name)).toEqual([
@@ -32,7 +35,9 @@ describe('feature contract', () => {
 
   it('hashes the contract stably and names differing features', () => {
     expect(contractHash()).toMatch(/^[0-9a-f]{64}$/);
-    expect(contractHash()).toBe(contractHash());
+    // Pinned: a change to any feature's definition changes the hash, and so must change this line
+    // (every snapshot and training set built before it is then refused as another contract).
+    expect(contractHash()).toBe(PINNED_CONTRACT_HASH);
     const theirs = contractSignatures().map((s) => (s.name === 'tip_volume' ? { ...s, ttlSec: 60 } : s));
     expect(diffSignatures(theirs)).toEqual(['tip_volume']);
     const missing = contractSignatures().filter((s) => s.name !== 'dismiss_rate');

@@ -37,9 +37,12 @@ describe('learning on a synthetic linear bandit', () => {
         uniformReward += sum / K;
         bestReward += best;
       }
-      // Uniform earns ~0.45 per round and the oracle ~0.63; a learner should close most of the gap.
+      // Uniform earns ~0.45 per round and the oracle ~0.63; a learner should close a good part of
+      // the gap (the share of it closed, not a bound every policy meets, such as ≤ the oracle).
+      const closed = (policyReward - uniformReward) / (bestReward - uniformReward);
+      // Seeded: 0.63–0.78 of the gap for the four policies.
+      expect(closed).toBeGreaterThan(0.5);
       expect(policyReward / EVALUATE).toBeGreaterThan(uniformReward / EVALUATE + 0.08);
-      expect(policyReward).toBeLessThanOrEqual(bestReward);
     });
   }
 });

@@ -66,6 +66,11 @@ describe('file store under concurrent writers', () => {
 
     const claimed = results.flatMap((r) => r.versions).sort((x, y) => x - y);
     expect(claimed).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    // The writers really overlapped: in version order, the owner changes more often than four
+    // back-to-back blocks of ten would (sequential children would pass every other check).
+    const ownerOf = new Map(results.flatMap((r) => r.versions.map((v) => [v, r.label] as const)));
+    const runs = claimed.filter((v, i) => i === 0 || ownerOf.get(v) !== ownerOf.get(claimed[i - 1]!)).length;
+    expect(runs).toBeGreaterThan(4);
     for (const r of results) expect(r.versions).toEqual([...r.versions].sort((x, y) => x - y));
 
     const folders = (await readdir(join(root, 'models', 'tip-policy'))).filter((f) => f.startsWith('version-'));

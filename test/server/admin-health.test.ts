@@ -100,8 +100,15 @@ describe('admin endpoints', () => {
     expect((ready.body['warnings'] as string[])[0]).toContain('kept snapshot snap-synthetic-100');
 
     const next = syntheticSnapshotIndex({ users: 5, asOf: AS_OF, id: 'snap-c' });
-    h.deps.snapshot.load = () => new Promise((resolve) => setTimeout(() => resolve(next), 50));
-    const [a, b] = await Promise.all([post(h.app, '/admin/reload', {}, TOKEN), post(h.app, '/admin/reload', {}, TOKEN)]);
+    // The first reload's snapshot load is held until the second reload has been answered.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    h.deps.snapshot.load = () => held.then(() => next);
+    const reloads = [post(h.app, '/admin/reload', {}, TOKEN), post(h.app, '/admin/reload', {}, TOKEN)];
+    const refused = await Promise.race(reloads);
+    expect(refused.status).toBe(409);
+    release();
+    const [a, b] = await Promise.all(reloads);
     expect([a.status, b.status].sort()).toEqual([200, 409]);
   });
 

@@ -13,7 +13,7 @@ import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/registry/p
 import { createTipWriter, tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
 import { ARM_COUNT } from '../../src/features/arms.js';
 import { tempHome } from '../helpers/temp-home.js';
-import { AS_OF, streamOf, T0, testTransport } from './harness.js';
+import { AS_OF, streamOf, T0, testTransport, until } from './harness.js';
 import { meanSoftmax, testCatalog } from './mean-softmax-policy.js';
 import { writeSyntheticSnapshot } from './synthetic-snapshot.js';
 
@@ -29,14 +29,16 @@ describe('oo-ml serve over a real socket', () => {
     await store.createModelVersion('tip-policy', `runs:/${run.info.runId}/policy`, run.info.runId);
     await store.setAlias('tip-policy', 'champion', 1);
 
-    // A store takes 150 ms, so the request is still in flight when shutdown starts: it is
+    // The store is held until shutdown has started, so the request is in flight then: it is
     // answered only once its event is durable, and shutdown waits for it.
     let entered!: () => void;
     const handling = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
     const transport = testTransport(createEmbeddedTransport(join(home.data, 'bus')));
     transport.beforePublish = () => {
       entered();
-      return new Promise<void>((r) => setTimeout(r, 150));
+      return held;
     };
     const bus = createEventBusOver(transport);
     const stateDir = join(home.data, 'serve');
@@ -67,6 +69,9 @@ describe('oo-ml serve over a real socket', () => {
     });
     await handling;
     const closing = server.close();
+    // Shutdown has begun (the listener stopped accepting) while the store still holds the event.
+    await until(() => !server.app.server.listening, 'the listener to close');
+    release();
     const res = await inFlight;
     expect(res.status).toBe(200);
     const decision = (await res.json()) as Record<string, unknown>;

@@ -1,0 +1,29 @@
+/**
+ * Vitest global setup: the CLI tests run the built CLI (bin/oo-ml.js → dist/), so dist/ is
+ * rebuilt here when any source file is newer than it: a `vitest run` on its own never tests
+ * stale code. `npm test` builds first, and then this costs one walk of the two trees.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The newest modification time of the files under `dir` whose names end with `ext` (0 when none). */
+function newest(dir: string, ext: string): number {
+  if (!existsSync(dir)) return 0;
+  let latest = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name.endsWith(ext)) latest = Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return latest;
+}
+
+export default function setup(): void {
+  const sources = Math.max(newest(join(ROOT, 'src'), '.ts'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs);
+  const built = newest(join(ROOT, 'dist'), '.js');
+  if (built >= sources) return;
+  process.stderr.write('dist/ is older than src/: building it for the CLI tests (tsc -p tsconfig.build.json)\n');
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+}
