@@ -9,7 +9,7 @@
  * practice: sin/cos of an integer hour, cos of an integer hour difference and log1p of a small
  * non-negative integer are read from tables filled with the very expressions the components
  * evaluate, so a looked-up value is the computed one. Other inputs fall back to the expression.
- * Measured on 44 k decisions of bench:sim's scenario (loop included): 258 → 47 ns per vector.
+ * The simulator writes a vector per decision (bench:sim; figures in BENCHMARKS.md).
  */
 import type { VectorInput } from './vectors.js';
 

@@ -98,7 +98,7 @@ export function writeVectorGeneric(
 
 const writeV1: VectorWriter = (input, out, offset) => writeVectorGeneric('v1', input, out, offset);
 
-// v2 by hand: 258 → 47 ns per vector on the simulator's inputs (vector-d12.ts).
+// v2 by hand: the simulator's hot path (vector-d12.ts; bench:sim).
 const WRITERS: Readonly<Record<VectorLayoutName, VectorWriter>> = { v1: writeV1, v2: writeVectorD12 };
 
 /** The encoder of a layout; hot loops fetch it once instead of dispatching per vector. */

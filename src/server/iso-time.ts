@@ -132,8 +132,8 @@ function fastMsFromIso(text: string): number | undefined {
 /**
  * Days since 1970-01-01 of a proleptic Gregorian date (years ≥ 0), in integer arithmetic
  * (H. Hinnant, "chrono-compatible low-level date algorithms", days_from_civil). Date.UTC is a
- * runtime call, and /score parses every task's due time: msFromIso 240 → 155 ns per call
- * (1 000 toISOString strings).
+ * runtime call, and /score parses every task's due time (BENCHMARKS.md, "Figures moved out of
+ * comments").
  */
 function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;

@@ -284,8 +284,8 @@ const isIndex = (n: number, size: number): boolean => (n | 0) === n && n >= 0 &&
  * preferences rotated by `shift` (drift): out[offset + a] = goodReactionProbability(persona,
  * (a + shift) mod K, ctx), bit for bit (test/sim/personas.test.ts checks that on generated
  * contexts). Integer hours and task counts read the tables above and only the sigmoid is
- * computed; anything else takes goodReactionProbability itself. On bench:sim's 173 k decisions,
- * 8 × goodReactionProbability → this: 1,380 → 496 ns per decision (the 8 exp calls remain).
+ * computed; anything else takes goodReactionProbability itself: one call per decision instead
+ * of eight, each arm only its sigmoid (bench:sim).
  */
 export function writeReactionProbabilities(personaIndex: number, ctx: ReactionContext, shift: number, out: Float64Array, offset: number): void {
   const h = ctx.hourOfDay;

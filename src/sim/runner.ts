@@ -195,9 +195,8 @@ function applyFeedback(c: FeedbackContext, i: number, arm: number, reward: numbe
  *
  * Hot loop (2,000 users × 672 h, bench:sim): the daily slots are stored day-major, so one day's
  * counts of every user are one 80 kB block that stays in cache instead of a 2.4 MB user-major
- * array touched at random; the vector encoder and per-persona constants are fetched once.
- * Environment alone (a policy that chooses arm 0 and learns nothing), with writeVectorD12:
- * 2.3 M → 7.2 M decisions/s (0.44 → 0.14 µs; old and new build alternated in one process).
+ * array touched at random; the vector encoder and per-persona constants are fetched once
+ * (bench:sim).
  */
 export function runPolicy(
   scenario: Scenario,
