@@ -14,6 +14,8 @@ import { REWARD_OUTCOMES } from './online-learning/fold.js';
 /** A counter cell of one label set. */
 export interface CounterCell {
   inc(): void;
+  /** Its count so far. */
+  readonly value: number;
 }
 
 /** The server's metrics. */
@@ -21,6 +23,8 @@ export interface ServerMetrics {
   registry: Registry;
   /** Counts one HTTP request and observes its duration (seconds). */
   request(method: string, route: string, status: number, seconds: number): void;
+  /** HTTP requests answered since start, by status code (every route). */
+  requestsByStatus(): Record<string, number>;
   /** Decisions served by policy and experiment variant (shadows excluded). */
   served(policy: string, variant: string): CounterCell;
   /** Shadow decisions recorded. */
@@ -194,6 +198,13 @@ export function createServerMetrics(learning: () => OnlineLearning | null): Serv
       }
       m.count.inc();
       m.observe(seconds);
+    },
+    requestsByStatus() {
+      const out: Record<string, number> = {};
+      for (const byMethod of perRequest.values()) {
+        for (const byStatus of byMethod.values()) for (const [status, m] of byStatus) out[status] = (out[status] ?? 0) + m.count.value;
+      }
+      return out;
     },
     served: (policy, variant) => served(policy, variant),
     shadowServed: (policy) => shadowServed(policy),

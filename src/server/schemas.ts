@@ -265,6 +265,8 @@ export const StatsResponse = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** HTTP requests answered since the process started (every route), by status code: what a dashboard turns into requests/s and errors. */
+    requests: Type.Object({ total: Count, by_status: Type.Record(Type.String({ pattern: '^[1-5][0-9]{2}$' }), Count) }, { additionalProperties: false }),
     learning: LearningStats,
     bus: BusStats,
   },

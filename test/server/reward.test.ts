@@ -109,9 +109,15 @@ describe('POST /reward', () => {
     await post(h.app, '/score', { user_id: 'u2' });
     // The last serve is folded a moment after its answer.
     await until(async () => ((await get(h.app, '/stats')).body['learning'] as { position: number }).position === 11, 'the fold to reach the last serve');
+    await post(h.app, '/score', { user_id: '' });
     const stats = await get(h.app, '/stats');
     expect(stats.status).toBe(200);
     expect(stats.body).toMatchObject({ since: new Date(h.clock.ms).toISOString(), snapshot_id: 'snap-synthetic-100' });
+    // Every answered request by status (the /stats polls of `until` included), for a dashboard's rates and errors.
+    const requests = stats.body['requests'] as { total: number; by_status: Record<string, number> };
+    expect(requests.by_status['400']).toBe(1);
+    expect(requests.by_status['200']).toBeGreaterThanOrEqual(11);
+    expect(requests.total).toBe(Object.values(requests.by_status).reduce((a, b) => a + b, 0));
     const [row] = stats.body['policies'] as Record<string, unknown>[];
     expect(row).toMatchObject({ policy: 'tip-policy@champion', model_version: '1', shadow: false, serves: 6, rewards: 5, reward_sum: 3, reward_rate: 0.5 });
     const [low, high] = wilsonInterval(3, 6);

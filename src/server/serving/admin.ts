@@ -139,6 +139,7 @@ export function createAdmin(ctx: ServingContext): Admin {
             ? null
             : { id: snapshot.manifest.snapshot_id, as_of: snapshot.manifest.as_of, age_s: stale.ageMs / 1000, stale_features: stale.features },
         ...ctx.stats.report(),
+        requests: requestsReport(ctx.metrics.requestsByStatus()),
         learning: learningReport(ctx.learning.status()),
         bus: busReport(ctx.learning.publisherHealth()),
       };
@@ -178,4 +179,9 @@ export function createAdmin(ctx: ServingContext): Admin {
         return { at: isoFromMs(nowMs), applied, position: receipt.seq, policies: policyInfo(ctx.state()) };
       }),
   };
+}
+
+/** The requests part of /stats. */
+function requestsReport(byStatus: Record<string, number>): StatsResponse['requests'] {
+  return { total: Object.values(byStatus).reduce((a, b) => a + b, 0), by_status: byStatus };
 }
