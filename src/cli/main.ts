@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODE, toOoMlError } from '../errors.js';
 import { registerAnalytics } from './commands/analytics.js';
+import { registerDash } from './commands/dash.js';
 import { registerData } from './commands/data.js';
 import { registerFeatures } from './commands/features.js';
 import { registerIngest } from './commands/ingest.js';
@@ -37,6 +38,7 @@ export function createProgram(): Command {
   registerModels(program);
   registerIngest(program);
   registerServe(program);
+  registerDash(program);
   registerAnalytics(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

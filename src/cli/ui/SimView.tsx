@@ -4,7 +4,7 @@
  * replication. Props only; the container (sim-live.tsx) feeds it.
  */
 import { Box, Text } from 'ink';
-import sparkly from 'sparkly';
+import { bar, Sparkline } from './components.js';
 
 /** Progress and rewards of one policy so far. */
 export interface PolicyProgress {
@@ -20,12 +20,6 @@ export interface SimViewProps {
   title: string;
   policies: readonly PolicyProgress[];
   width?: number;
-}
-
-/** A text progress bar of `width` cells. */
-export function bar(done: number, total: number, width: number): string {
-  const filled = total === 0 ? 0 : Math.round((Math.min(done, total) / total) * width);
-  return '█'.repeat(filled) + '░'.repeat(width - filled);
 }
 
 /** The simulation dashboard. */
@@ -47,7 +41,7 @@ export function SimView({ title, policies, width = 24 }: SimViewProps) {
               {mean === null ? '  –  ' : mean.toFixed(4)}
               {'  '}
             </Text>
-            <Text color="cyan">{p.rewards.length > 1 ? sparkly([...p.rewards]) : ''}</Text>
+            <Sparkline values={p.rewards} width={40} />
           </Box>
         );
       })}

@@ -1,6 +1,7 @@
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
-import { SimView, bar } from '../../../src/cli/ui/SimView.js';
+import { bar } from '../../../src/cli/ui/components.js';
+import { SimView } from '../../../src/cli/ui/SimView.js';
 
 describe('SimView', () => {
   it('shows a bar, counts, mean reward and a sparkline per policy', () => {

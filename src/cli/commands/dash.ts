@@ -1,0 +1,54 @@
+/** `oo-ml dash [--url URL]… [--interval MS] [--once]`: a live terminal view of running `oo-ml serve` replicas. */
+import type { Command } from 'commander';
+import { invalidUsage, unavailable } from '../../errors.js';
+import { redactUrl } from '../../redact.js';
+import { action } from '../command.js';
+import { parseIntFlag } from '../flags.js';
+
+interface DashFlags {
+  url: string[];
+  interval: string;
+  once?: boolean;
+}
+
+/** The default: what `oo-ml serve` listens on. */
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+/** Checked replica URLs (http(s), no path beyond the root). */
+function checkUrls(raw: readonly string[]): string[] {
+  const urls = raw.length === 0 ? [DEFAULT_URL] : raw;
+  return urls.map((u) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw invalidUsage(`--url "${redactUrl(u)}" is not a URL`, { hint: `e.g. --url ${DEFAULT_URL}` });
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidUsage(`--url "${redactUrl(u)}" must be an http(s) URL`, { hint: `e.g. --url ${DEFAULT_URL}` });
+    return u.replace(/\/+$/, '');
+  });
+}
+
+/** Registers `dash`. */
+export function registerDash(program: Command): void {
+  action<DashFlags>(
+    program
+      .command('dash')
+      .description('live view of running `oo-ml serve` replicas: requests/s, latency, errors, policies and shadows, prompts, snapshot age, bus')
+      .option('--url <url>', `a replica's base URL; repeat for several (the view sums them and shows each)`, (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--interval <ms>', 'poll every MS milliseconds', '1000')
+      .option('--once', 'poll once, print the overview and policies as text, and exit (the default without a terminal)'),
+    async (ctx, flags) => {
+      const urls = checkUrls(flags.url);
+      const intervalMs = parseIntFlag('--interval', flags.interval, 100, 3_600_000);
+      const { dashOnce, runDash } = await import('../ui/dash/dash-live.js');
+      if (flags.once === true || process.stdout.isTTY !== true || process.stdin.isTTY !== true) {
+        const { text, up, figures } = await dashOnce({ urls, intervalMs }, process.stdout.columns ?? 120);
+        ctx.print(text, figures);
+        if (up === 0) throw unavailable(`no replica answered GET /stats (${urls.map(redactUrl).join(', ')})`, { hint: 'start one with `oo-ml serve`, or pass its --url' });
+        return;
+      }
+      await runDash({ urls, intervalMs });
+    },
+  );
+}

@@ -1,0 +1,204 @@
+/**
+ * The `oo-ml dash` screen: a header with the keys, the loud warnings (a replica down, a snapshot
+ * past its features' TTL, the bus degraded), then one of four panels — overview, policies,
+ * prompts, replicas. Props only; dash-live.tsx polls and feeds it.
+ */
+import { Box, Text } from 'ink';
+import { intervalBar, Sparkline } from '../components.js';
+import type { DashFigures, ReplicaFigures } from './figures.js';
+
+/** The panels, in tab order. */
+export const PANELS = ['overview', 'policies', 'prompts', 'replicas'] as const;
+export type Panel = (typeof PANELS)[number];
+
+/** Props of DashView. */
+export interface DashViewProps {
+  figures: DashFigures;
+  panel: Panel;
+  paused: boolean;
+  intervalMs: number;
+}
+
+const fixed = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '–' : x.toFixed(digits));
+
+/** A duration in s as a short human figure (45 s, 12 min, 3.2 h, 2.1 d). */
+export function age(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 129_600) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} d`;
+}
+
+/** The dashboard. */
+export function DashView({ figures, panel, paused, intervalMs }: DashViewProps) {
+  const up = figures.replicas.filter((r) => r.up).length;
+  return (
+    <Box flexDirection="column">
+      <Text>
+        <Text bold>oo-ml dash</Text>
+        {`  ${figures.replicas.length === 1 ? figures.replicas[0]!.url : `${up}/${figures.replicas.length} replicas up`}`}
+        {paused ? <Text color="yellow">{'  PAUSED'}</Text> : null}
+      </Text>
+      <Box>
+        {PANELS.map((p) => (
+          <Text key={p} inverse={p === panel}>
+            {` ${p} `}
+          </Text>
+        ))}
+        <Text dimColor>{`  every ${intervalMs} ms · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · q quit`}</Text>
+      </Box>
+      <Warnings replicas={figures.replicas} intervalMs={intervalMs} />
+      {panel === 'overview' ? <Overview figures={figures} /> : null}
+      {panel === 'policies' ? <Policies figures={figures} /> : null}
+      {panel === 'prompts' ? <Prompts figures={figures} /> : null}
+      {panel === 'replicas' ? <Replicas figures={figures} /> : null}
+    </Box>
+  );
+}
+
+/** What must not be missed: a replica down, a stale snapshot, a degraded bus. */
+function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[]; intervalMs: number }) {
+  const lines: { key: string; text: string; color: string }[] = [];
+  for (const r of replicas) {
+    if (!r.up) lines.push({ key: `down ${r.url}`, text: `✗ ${r.url} is not answering: ${r.error ?? 'no answer yet'} — retrying every ${intervalMs} ms`, color: 'red' });
+    const s = r.snapshot;
+    if (s !== null && s.stale_features.length > 0) {
+      lines.push({
+        key: `stale ${r.url}`,
+        text: `⚠ snapshot ${s.id} is ${age(s.age_s)} old, past the TTL of ${s.stale_features.join(', ')}: every /score falls back on them (oo-ml features export, then POST /admin/reload)`,
+        color: 'yellow',
+      });
+    }
+    if (r.bus !== null && (!r.bus.connected || r.bus.mode === 'spill')) {
+      lines.push({
+        key: `bus ${r.url}`,
+        text: `⚠ ${r.url}: event bus ${r.bus.connected ? 'draining its spill' : 'disconnected'} — ${r.bus.spill_backlog} events in the local spill${r.bus.last_error === null ? '' : ` (${r.bus.last_error})`}`,
+        color: 'yellow',
+      });
+    }
+  }
+  if (lines.length === 0) return null;
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      {lines.map((l) => (
+        <Text key={l.key} color={l.color} bold>
+          {l.text}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+function Overview({ figures }: { figures: DashFigures }) {
+  const rps = figures.requestsPerSecond;
+  const first = figures.replicas.find((r) => r.up) ?? figures.replicas[0];
+  const errors = Object.entries(figures.errors).sort(([a], [b]) => a.localeCompare(b));
+  const served = figures.policies.filter((p) => !p.shadow);
+  const shadows = figures.policies.filter((p) => p.shadow);
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      <Box>
+        <Text>{`requests/s  ${fixed(rps.at(-1))}`.padEnd(24)}</Text>
+        <Sparkline values={rps} width={40} minimum={0} />
+      </Box>
+      <Box>
+        <Text>{`p50 ms      ${fixed(first?.p50.at(-1), 2)}`.padEnd(24)}</Text>
+        <Sparkline values={first?.p50 ?? []} width={40} minimum={0} color="green" />
+      </Box>
+      <Box>
+        <Text>{`p99 ms      ${fixed(first?.p99.at(-1), 2)}`.padEnd(24)}</Text>
+        <Sparkline values={first?.p99 ?? []} width={40} minimum={0} color="magenta" />
+      </Box>
+      <Text color={errors.length === 0 ? 'green' : 'red'}>
+        {`errors      ${errors.length === 0 ? 'none' : errors.map(([s, n]) => `${s} × ${n}`).join('  ')}${figures.windowSeconds > 0 ? `  (last ${age(figures.windowSeconds)})` : ' (since start)'}`}
+      </Text>
+      <Box marginTop={1} flexDirection="column">
+        {served.map((p) => (
+          <Text key={`${p.policy} ${p.variant ?? ''}`}>
+            {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.variant === null ? '' : ` [${p.variant}]`}`.padEnd(36)}
+            {`serves ${p.serves}`.padEnd(16)}
+            {`rewards ${p.rewards}`.padEnd(16)}
+            {`rate ${fixed(p.rewardRate, 3)}${p.ci95 === null ? '' : ` [${fixed(p.ci95.low, 3)}, ${fixed(p.ci95.high, 3)}]`}`}
+          </Text>
+        ))}
+        {shadows.map((p) => (
+          <Text key={`shadow ${p.policy}`} color="cyan">
+            {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`} (shadow)`.padEnd(36)}
+            {`scored ${p.serves}`.padEnd(16)}
+            {`agrees with the served arm ${p.agreement === null ? '–' : `${(100 * p.agreement).toFixed(1)} %`}`}
+          </Text>
+        ))}
+      </Box>
+      {first?.learning != null ? (
+        <Text dimColor>{`loaded: ${first.learning.policies.filter((p) => p.served).map((p) => `${p.name} v${p.model_version ?? '–'}`).join(', ') || 'no policies'}`}</Text>
+      ) : null}
+      {first?.snapshot != null ? <Text dimColor>{`snapshot ${first.snapshot.id}, as of ${first.snapshot.as_of}, ${age(first.snapshot.age_s)} old`}</Text> : null}
+      {first?.bus != null ? (
+        <Text dimColor>{`bus ${first.bus.kind}: ${first.bus.connected ? 'connected' : 'DISCONNECTED'}, ${first.bus.mode}, spill backlog ${first.bus.spill_backlog}, spilled ${first.bus.spilled_total}, rejected ${first.bus.rejected_total}`}</Text>
+      ) : null}
+    </Box>
+  );
+}
+
+function Policies({ figures }: { figures: DashFigures }) {
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      <Text bold>{'policy'.padEnd(34) + 'variant'.padEnd(10) + 'serves'.padStart(8) + 'rewards'.padStart(9) + '  rate [95% CI]'.padEnd(26) + 'on [0, 1]'.padEnd(24) + 'agreement'}</Text>
+      {figures.policies.map((p) => (
+        <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''} ${p.shadow}`} color={p.shadow ? 'cyan' : undefined}>
+          {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.shadow ? ' (shadow)' : ''}`.padEnd(34)}
+          {(p.variant ?? '–').padEnd(10)}
+          {String(p.serves).padStart(8)}
+          {String(p.rewards).padStart(9)}
+          {`  ${fixed(p.rewardRate, 3)}${p.ci95 === null ? '' : ` [${fixed(p.ci95.low, 3)}, ${fixed(p.ci95.high, 3)}]`}`.padEnd(26)}
+          {(p.rewardRate === null || p.ci95 === null ? '' : intervalBar(p.rewardRate, p.ci95.low, p.ci95.high, 20)).padEnd(24)}
+          {p.agreement === null ? '' : `${(100 * p.agreement).toFixed(1)} %`}
+        </Text>
+      ))}
+      {figures.policies.length === 0 ? <Text dimColor>no serves yet</Text> : null}
+    </Box>
+  );
+}
+
+function Prompts({ figures }: { figures: DashFigures }) {
+  const reactions = ['completed', 'liked', 'dismissed', 'ignored'];
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      <Text bold>{'prompt version'.padEnd(18) + reactions.map((r) => r.padStart(12)).join('') + 'total'.padStart(8) + '   good share'}</Text>
+      {figures.prompts.map((p) => {
+        const good = (p.reactions['completed'] ?? 0) + (p.reactions['liked'] ?? 0);
+        return (
+          <Text key={p.promptVersion}>
+            {p.promptVersion.padEnd(18)}
+            {reactions.map((r) => String(p.reactions[r] ?? 0).padStart(12)).join('')}
+            {String(p.total).padStart(8)}
+            {`   ${p.total === 0 ? '–' : `${((100 * good) / p.total).toFixed(1)} %`}`}
+          </Text>
+        );
+      })}
+      {figures.prompts.length === 0 ? <Text dimColor>no reactions yet</Text> : null}
+    </Box>
+  );
+}
+
+function Replicas({ figures }: { figures: DashFigures }) {
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      {figures.replicas.map((r) => (
+        <Box key={r.url} flexDirection="column" marginBottom={1}>
+          <Text bold color={r.up ? 'green' : 'red'}>{`${r.up ? '●' : '✗'} ${r.url}`}</Text>
+          <Text>{`  requests/s ${fixed(r.requestsPerSecond.at(-1))}   p50 ${fixed(r.p50.at(-1), 2)} ms   p99 ${fixed(r.p99.at(-1), 2)} ms`}</Text>
+          {r.learning !== null ? (
+            <Text>{`  fold at seq ${r.learning.position}, ${r.learning.waiting_rewards} rewards waiting, serve window ${r.learning.serve_window.hot_records} hot`}</Text>
+          ) : null}
+          {r.learning?.policies.map((p) => <Text key={p.name} dimColor>{`  ${p.name} v${p.model_version ?? '–'}: ${p.updates} updates, state ${p.digest.slice(0, 12)}`}</Text>)}
+        </Box>
+      ))}
+      {figures.converged.map((c) => (
+        <Text key={c.name} color={c.equal ? 'green' : 'yellow'}>
+          {c.equal ? `✓ ${c.name}: the same state on every replica that answered` : `… ${c.name}: ${c.digests} different states (replicas still folding, or diverged)`}
+        </Text>
+      ))}
+    </Box>
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * The container of `oo-ml dash`: polls `GET /stats` of every replica each interval, keeps the
+ * recent samples, and renders DashView; q quits, p pauses, tab and the arrow keys switch panels.
+ * A replica that goes away is shown as down and polled again every interval; nothing it does
+ * throws a stack at the user. Every answer is validated against the /stats schema, so a server of
+ * another version is named as such instead of drawing nonsense.
+ */
+import { render, renderToString, useApp, useInput } from 'ink';
+import { useEffect, useRef, useState } from 'react';
+import { StatsResponse } from '../../../server/schemas.js';
+import { createValidator } from '../../../validation.js';
+import { DashView, PANELS, type Panel } from './DashView.js';
+import { dashFigures, type DashFigures, type ReplicaHistory, type Sample } from './figures.js';
+
+/** Samples kept per replica (10 minutes at the default interval). */
+const KEPT = 600;
+
+const statsValidator = createValidator(StatsResponse);
+
+/** One poll of `url`'s /stats: the body, or why there is none (never throws). */
+export async function pollStats(url: string, timeoutMs: number, now: () => number = Date.now): Promise<Sample> {
+  try {
+    const res = await fetch(`${url.replace(/\/+$/, '')}/stats`, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    if (!res.ok) return { at: now(), stats: null, error: `GET /stats answered ${res.status}` };
+    const body: unknown = await res.json();
+    if (!statsValidator.check(body)) {
+      const first = statsValidator.issues(body)[0];
+      return { at: now(), stats: null, error: `GET /stats answered a body this dash does not read (${first === undefined ? 'unknown shape' : `${first.path}: ${first.message}`}): another oo-ml version?` };
+    }
+    return { at: now(), stats: body, error: null };
+  } catch (e) {
+    return { at: now(), stats: null, error: describeFailure(e, timeoutMs) };
+  }
+}
+
+/** A fetch failure in a few words (the errno behind undici's "fetch failed", or a timeout). */
+function describeFailure(e: unknown, timeoutMs: number): string {
+  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return `no answer within ${timeoutMs} ms`;
+  let cur: unknown = e;
+  let innermost = e instanceof Error ? e.message : String(e);
+  for (let depth = 0; depth < 4 && cur !== undefined && cur !== null; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    if (cur instanceof Error && cur.message !== '') innermost = cur.message;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return innermost;
+}
+
+/** Options of the dashboard. */
+export interface DashOptions {
+  urls: readonly string[];
+  intervalMs: number;
+}
+
+function Dash({ urls, intervalMs }: DashOptions) {
+  const { exit } = useApp();
+  const [histories, setHistories] = useState<ReplicaHistory[]>(() => urls.map((url) => ({ url, samples: [] })));
+  const [panel, setPanel] = useState<Panel>('overview');
+  const [paused, setPaused] = useState(false);
+  const pausedRef = useRef(paused);
+  pausedRef.current = paused;
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: NodeJS.Timeout | null = null;
+    const tick = async (): Promise<void> => {
+      if (!pausedRef.current) {
+        const samples = await Promise.all(urls.map((u) => pollStats(u, Math.max(1000, intervalMs))));
+        if (stopped) return;
+        setHistories((hs) => hs.map((h, i) => ({ url: h.url, samples: [...h.samples.slice(-(KEPT - 1)), samples[i]!] })));
+      }
+      if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
+    };
+    void tick();
+    return () => {
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
+    };
+  }, [urls, intervalMs]);
+
+  useInput((input, key) => {
+    if (input === 'q' || (key.ctrl && input === 'c')) exit();
+    else if (input === 'p') setPaused((p) => !p);
+    else if (key.tab || key.rightArrow) setPanel((p) => PANELS[(PANELS.indexOf(p) + (key.shift ? PANELS.length - 1 : 1)) % PANELS.length]!);
+    else if (key.leftArrow) setPanel((p) => PANELS[(PANELS.indexOf(p) + PANELS.length - 1) % PANELS.length]!);
+  });
+
+  return <DashView figures={dashFigures(histories)} panel={panel} paused={paused} intervalMs={intervalMs} />;
+}
+
+/** Runs the live dashboard on the terminal until q (or Ctrl-C). */
+export async function runDash(options: DashOptions): Promise<void> {
+  const app = render(<Dash {...options} />, { exitOnCtrlC: false, patchConsole: false });
+  await app.waitUntilExit();
+}
+
+/** One poll of every replica, rendered as text (a pipe, or `--once`): the overview and the policies. */
+export async function dashOnce(options: DashOptions, columns = 120): Promise<{ text: string; up: number; figures: DashFigures }> {
+  const samples = await Promise.all(options.urls.map((u) => pollStats(u, Math.max(1000, options.intervalMs))));
+  const figures = dashFigures(options.urls.map((url, i) => ({ url, samples: [samples[i]!] })));
+  const text = [
+    renderToString(<DashView figures={figures} panel="overview" paused={false} intervalMs={options.intervalMs} />, { columns }),
+    renderToString(<DashView figures={figures} panel="policies" paused={false} intervalMs={options.intervalMs} />, { columns }).split('\n').slice(1).join('\n'),
+  ].join('\n');
+  return { text, up: figures.replicas.filter((r) => r.up).length, figures };
+}

@@ -1,0 +1,88 @@
+/**
+ * `oo-ml dash` in a real terminal: the built CLI runs inside a tmux session (its own socket in a
+ * temp folder) against a listening server. The screen must show live numbers that change after
+ * requests are sent, the stale-snapshot warning once the snapshot is past its features' TTL,
+ * switch panels on tab, and quit on q.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { closeHarness, createHarness, post, until, type Harness } from '../server/harness.js';
+
+const run = promisify(execFile);
+const BIN = fileURLToPath(new URL('../../bin/oo-ml.js', import.meta.url));
+
+describe('oo-ml dash in a terminal (tmux)', () => {
+  let h: Harness | null = null;
+  let dir: string | null = null;
+  let socket = '';
+  const tmux = (...args: string[]) => run('tmux', ['-S', socket, ...args]);
+  const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'dash')).stdout;
+
+  afterEach(async () => {
+    await tmux('kill-server').catch(() => undefined);
+    if (h !== null) await closeHarness(h);
+    if (dir !== null) await rm(dir, { recursive: true, force: true });
+    h = null;
+    dir = null;
+  });
+
+  it('shows live numbers that move with the traffic, the stale-snapshot warning, panels on tab, and quits on q', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oo-ml-dash-'));
+    socket = join(dir, 'tmux.sock');
+    h = await createHarness({ policies: { 'tip-policy@champion': { version: '3' }, 'tip-policy@shadow': { version: '4' } }, shadows: ['tip-policy@shadow'] });
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = h.app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    const url = `http://127.0.0.1:${address.port}`;
+
+    await tmux('new-session', '-d', '-s', 'dash', '-x', '180', '-y', '45', `${process.execPath} ${BIN} dash --url ${url} --interval 200`);
+    await until(async () => (await screen()).includes('loaded: tip-policy@champion v3'), 'the first frame', 30_000).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}; the screen:\n${await screen().catch(() => '(gone)')}`);
+    });
+    const first = await screen();
+    expect(first).toContain(`oo-ml dash  ${url}`);
+    expect(first).toContain('loaded: tip-policy@champion v3, tip-policy@shadow v4');
+    expect(first).toContain('errors      none');
+    expect(first).not.toContain('serves 7');
+    expect(first).not.toContain('past the TTL');
+
+    for (let i = 0; i < 7; i++) expect((await post(h.app, '/score', { user_id: `u${i}` })).status).toBe(200);
+    await post(h.app, '/score', { user_id: '' });
+    await until(async () => (await screen()).includes('serves 7'), 'the serves to reach the screen');
+    const busy = await screen();
+    expect(busy).toContain('errors      400 × 1');
+    expect(busy).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 7\s+agrees with the served arm \d+\.\d %/);
+
+    // Two days on, the profile features (TTL one day) are stale: loud, naming them.
+    h.clock.ms += 2 * 86_400_000;
+    await until(async () => (await screen()).includes('past the TTL of'), 'the stale-snapshot warning');
+    expect(await screen()).toMatch(/⚠ snapshot snap-synthetic-100 is 2\.0 d old, past the TTL of [a-z_, ]*completion_rate/);
+
+    await tmux('send-keys', '-t', 'dash', 'Tab');
+    await until(async () => (await screen()).includes('rate [95% CI]'), 'the policies panel');
+
+    // Without a terminal (a pipe), one poll as text; --json gives the figures.
+    const once = await runCli(['dash', '--url', url]);
+    expect(once.code, once.stderr).toBe(0);
+    expect(once.stdout).toMatch(/tip-policy@champion v3\s+serves 7/);
+    const json = await runCli(['dash', '--url', url, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ replicas: [{ url, up: true }], policies: expect.arrayContaining([expect.objectContaining({ policy: 'tip-policy@champion', serves: 7 })]) });
+
+    // The server goes away: the view says so and keeps polling, no stack.
+    await closeHarness(h);
+    h = null;
+    await until(async () => (await screen()).includes(`✗ ${url} is not answering: ECONNREFUSED`), 'the view to notice the server is gone');
+    expect(await screen()).not.toMatch(/\n\s+at /);
+    const gone = await runCli(['dash', '--url', url]);
+    expect([gone.code, gone.stderr]).toEqual([1, expect.stringContaining(`no replica answered GET /stats (${url})`)]);
+
+    await tmux('send-keys', '-t', 'dash', 'q');
+    await until(async () => (await tmux('has-session', '-t', 'dash').then(() => false, () => true)), 'dash to quit on q');
+  });
+});

@@ -1,0 +1,139 @@
+/** `oo-ml dash`'s figures (pure, from /stats samples) and its view (frames asserted on content). */
+import { render } from 'ink-testing-library';
+import { describe, expect, it } from 'vitest';
+import { DashView, age } from '../../../src/cli/ui/dash/DashView.js';
+import { dashFigures, type ReplicaHistory } from '../../../src/cli/ui/dash/figures.js';
+import { intervalBar } from '../../../src/cli/ui/components.js';
+import { wilsonInterval } from '../../../src/evaluation/proportion-intervals.js';
+import type { StatsResponse } from '../../../src/server/schemas.js';
+
+const SINCE = '2026-02-05T12:00:00.000Z';
+
+/** A /stats body with the parts the dashboard reads. */
+function stats(o: { total: number; byStatus?: Record<string, number>; serves?: number; rewardSum?: number; shadowAgreement?: number; digest?: string; staleFeatures?: string[]; since?: string; p99?: number }): StatsResponse {
+  const serves = o.serves ?? 0;
+  return {
+    since: o.since ?? SINCE,
+    snapshot_id: 'snap-1',
+    snapshot: { id: 'snap-1', as_of: '2026-02-05T11:00:00.000Z', age_s: o.staleFeatures === undefined ? 3600 : 3 * 86_400, stale_features: o.staleFeatures ?? [] },
+    policies: [
+      { policy: 'tip-policy@champion', model_version: '3', experiment: null, variant: null, shadow: false, serves, rewards: serves, reward_sum: o.rewardSum ?? 0, reward_rate: null, reward_rate_ci95: null, latency_ms: serves === 0 ? null : { count: serves, p50: 1.5, p90: 2, p99: o.p99 ?? 4, max: 9 }, agreement: null },
+      { policy: 'tip-policy@shadow', model_version: '4', experiment: null, variant: null, shadow: true, serves, rewards: 0, reward_sum: 0, reward_rate: null, reward_rate_ci95: null, latency_ms: null, agreement: o.shadowAgreement ?? null },
+    ],
+    prompt_versions: [{ prompt_version: 'v1', reactions: { completed: 2, dismissed: 1, ignored: 0, liked: 1 }, total: 4 }],
+    requests: { total: o.total, by_status: o.byStatus ?? { '200': o.total } },
+    learning: {
+      position: serves,
+      event_time: null,
+      policies: [{ name: 'tip-policy@champion', model_version: '3', updates: 2, digest: o.digest ?? 'abc', served: true }],
+      rewards: {},
+      serves,
+      shadow_serves: serves,
+      legacy_serves: 0,
+      duplicate_serves: 0,
+      resets: 0,
+      invalid_messages: 0,
+      waiting_rewards: 0,
+      serve_window: { hot_records: serves, hot_bytes: 0, cold_files: 0, cold_bytes: 0, issuers: 1, forgotten: 0 },
+      last_checkpoint: null,
+    },
+    bus: { kind: 'nats', connected: true, mode: 'direct', spill_backlog: 0, spilled_total: 0, drained_total: 0, refused_total: 0, rejected_total: 0, last_error: null },
+  };
+}
+
+describe('dash figures', () => {
+  it('turns successive samples into requests/s, errors in the window, and sums over replicas', () => {
+    const a: ReplicaHistory = {
+      url: 'http://a',
+      samples: [
+        { at: 0, stats: stats({ total: 100, byStatus: { '200': 98, '400': 2 }, serves: 10, rewardSum: 2 }), error: null },
+        { at: 2000, stats: stats({ total: 300, byStatus: { '200': 295, '400': 4, '503': 1 }, serves: 40, rewardSum: 10, shadowAgreement: 0.5 }), error: null },
+      ],
+    };
+    const b: ReplicaHistory = {
+      url: 'http://b',
+      samples: [
+        { at: 0, stats: stats({ total: 10, serves: 0 }), error: null },
+        { at: 1000, stats: stats({ total: 60, serves: 20, rewardSum: 5, shadowAgreement: 0.8 }), error: null },
+      ],
+    };
+    const f = dashFigures([a, b]);
+    expect(f.replicas.map((r) => r.requestsPerSecond)).toEqual([[100], [50]]);
+    expect(f.requestsPerSecond).toEqual([150]);
+    // Errors within the window (the first sample is its start): 400 went 2 → 4, 503 0 → 1.
+    expect(f.errors).toEqual({ '400': 2, '503': 1 });
+    const champion = f.policies.find((p) => !p.shadow)!;
+    expect(champion).toMatchObject({ policy: 'tip-policy@champion', serves: 60, rewardRate: 15 / 60 });
+    const [low, high] = wilsonInterval(15, 60);
+    expect(champion.ci95).toEqual({ low, high });
+    // Serves-weighted agreement over the replicas: (0.5 × 40 + 0.8 × 20) / 60.
+    expect(f.policies.find((p) => p.shadow)!.agreement).toBeCloseTo((0.5 * 40 + 0.8 * 20) / 60, 12);
+    expect(f.prompts).toEqual([{ promptVersion: 'v1', reactions: { completed: 4, dismissed: 2, ignored: 0, liked: 2 }, total: 8 }]);
+    expect(f.converged).toEqual([{ name: 'tip-policy@champion', digests: 1, equal: true }]);
+  });
+
+  it('starts a new series when a replica restarts, and shows a replica that stopped answering as down', () => {
+    const h: ReplicaHistory = {
+      url: 'http://a',
+      samples: [
+        { at: 0, stats: stats({ total: 500 }), error: null },
+        { at: 1000, stats: stats({ total: 20, since: '2026-02-05T13:00:00.000Z' }), error: null },
+        { at: 2000, stats: stats({ total: 120, since: '2026-02-05T13:00:00.000Z' }), error: null },
+        { at: 3000, stats: null, error: 'ECONNREFUSED' },
+      ],
+    };
+    const f = dashFigures([h, { url: 'http://b', samples: [{ at: 0, stats: stats({ total: 1, digest: 'def' }), error: null }] }]);
+    expect(f.replicas[0]).toMatchObject({ up: false, error: 'ECONNREFUSED', requestsPerSecond: [100] });
+    // The down replica's last answer still counts for the sums; its digest differs from b's.
+    expect(f.converged).toEqual([{ name: 'tip-policy@champion', digests: 1, equal: true }]);
+    const g = dashFigures([{ url: 'http://a', samples: [{ at: 0, stats: stats({ total: 1 }), error: null }] }, { url: 'http://b', samples: [{ at: 0, stats: stats({ total: 1, digest: 'def' }), error: null }] }]);
+    expect(g.converged).toEqual([{ name: 'tip-policy@champion', digests: 2, equal: false }]);
+  });
+});
+
+describe('DashView', () => {
+  const busy: ReplicaHistory = {
+    url: 'http://127.0.0.1:8080',
+    samples: [
+      { at: 0, stats: stats({ total: 100, serves: 10 }), error: null },
+      { at: 1000, stats: stats({ total: 400, byStatus: { '200': 398, '400': 2 }, serves: 40, rewardSum: 12, shadowAgreement: 0.625, p99: 3.25 }), error: null },
+    ],
+  };
+
+  it('shows rates, latency, errors, the served policy with its interval and the shadow agreement', () => {
+    const { lastFrame } = render(<DashView figures={dashFigures([busy])} panel="overview" paused={false} intervalMs={1000} />);
+    const frame = lastFrame()!;
+    expect(frame).toContain('oo-ml dash  http://127.0.0.1:8080');
+    expect(frame).toMatch(/requests\/s\s+300\.0/);
+    expect(frame).toMatch(/p99 ms\s+3\.25/);
+    expect(frame).toContain('errors      400 × 2');
+    expect(frame).toMatch(/tip-policy@champion v3\s+serves 40\s+rewards 40\s+rate 0\.300 \[0\.\d{3}, 0\.\d{3}\]/);
+    expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %/);
+    expect(frame).not.toContain('⚠');
+  });
+
+  it('is loud about a stale snapshot and a replica that is down, and shows the other panels', () => {
+    const stale: ReplicaHistory = { url: 'http://a', samples: [{ at: 0, stats: stats({ total: 1, staleFeatures: ['completion_rate', 'tip_volume'] }), error: null }] };
+    const down: ReplicaHistory = { url: 'http://b', samples: [{ at: 0, stats: null, error: 'ECONNREFUSED' }] };
+    const figures = dashFigures([stale, down]);
+    // Long warnings wrap at the test terminal's width: read the frame as one line of words.
+    const overview = render(<DashView figures={figures} panel="overview" paused intervalMs={500} />).lastFrame()!.replace(/\s+/g, ' ');
+    expect(overview).toContain('1/2 replicas up');
+    expect(overview).toContain('PAUSED');
+    expect(overview).toContain('⚠ snapshot snap-1 is 3.0 d old, past the TTL of completion_rate, tip_volume: every /score falls back on them');
+    expect(overview).toContain('✗ http://b is not answering: ECONNREFUSED — retrying every 500 ms');
+    const policies = render(<DashView figures={dashFigures([busy])} panel="policies" paused={false} intervalMs={1000} />).lastFrame()!;
+    expect(policies).toContain('rate [95% CI]');
+    expect(policies).toMatch(/tip-policy@champion v3\s+–\s+40\s+40\s+0\.300/);
+    const prompts = render(<DashView figures={figures} panel="prompts" paused={false} intervalMs={1000} />).lastFrame()!;
+    expect(prompts).toMatch(/v1\s+2\s+1\s+1\s+0\s+4\s+75\.0 %/);
+    const replicas = render(<DashView figures={figures} panel="replicas" paused={false} intervalMs={1000} />).lastFrame()!;
+    expect(replicas).toContain('✗ http://b');
+    expect(replicas).toContain('✓ tip-policy@champion: the same state on every replica that answered');
+  });
+
+  it('draws small pieces right: ages, interval bars', () => {
+    expect([age(30), age(600), age(7200), age(3 * 86_400)]).toEqual(['30 s', '10 min', '2.0 h', '3.0 d']);
+    expect(intervalBar(0.5, 0.25, 0.75, 9)).toBe('──━━●━━──');
+  });
+});
