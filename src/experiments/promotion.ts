@@ -9,6 +9,7 @@ import { conflict, invalidInput, invalidUsage, notFound, isOoMlError } from '../
 import type { RolloutEntry } from '../registry/model-card.js';
 import { refreshModelCard } from '../registry/model-cards.js';
 import { appendRollout, readRollout } from '../registry/rollout-history.js';
+import { applyMoves, clearPending, markPending } from '../registry/pending-moves.js';
 import type { Store } from '../registry/store.js';
 import { evaluateGate, type GateDecision, type GateEvidence, type GateQuestion, type GateRules } from './gate.js';
 
@@ -86,30 +87,26 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
   const time = ctx.now().toISOString();
   const reason = req.reason ?? (decision.passed ? 'gate passed' : 'forced');
   const prefix = `oo-ml.gate.${req.to}`;
+  const entry = { time, reason, forced, figures: decision.figures };
+  const moves: RolloutEntry[] = [];
+  if (req.to === 'shadow') {
+    moves.push({ ...entry, alias: ALIASES.shadow, from: shadow, to: req.version });
+  } else {
+    if (champion !== null) moves.push({ ...entry, alias: ALIASES.previous, from: await currentAlias(store, req.model, ALIASES.previous), to: champion });
+    moves.push({ ...entry, alias: ALIASES.champion, from: champion, to: req.version });
+    if (shadow === req.version) moves.push({ ...entry, alias: ALIASES.shadow, from: req.version, to: null, reason: 'promoted to champion' });
+  }
+  // What is about to happen is recorded first and the aliases move after the gate's record: an
+  // interrupted promote is finished (or retired) by `oo-ml models --repair` (pending-moves.ts).
+  await markPending(store, req.model, req.version, { command: 'promote', time, runId: null, moves });
   await store.setModelVersionTag(req.model, req.version, `${prefix}.passed`, String(decision.passed));
   await store.setModelVersionTag(req.model, req.version, `${prefix}.forced`, String(forced));
   await store.setModelVersionTag(req.model, req.version, `${prefix}.time`, time);
   await store.setModelVersionTag(req.model, req.version, `${prefix}.figures`, JSON.stringify(decision.figures));
-  const entry = { time, reason, forced, figures: decision.figures };
-  const moves: RolloutEntry[] = [];
-  if (req.to === 'shadow') {
-    await store.setAlias(req.model, ALIASES.shadow, req.version);
-    moves.push({ ...entry, alias: ALIASES.shadow, from: shadow, to: req.version });
-  } else {
-    if (champion !== null) {
-      const previous = await currentAlias(store, req.model, ALIASES.previous);
-      await store.setAlias(req.model, ALIASES.previous, champion);
-      moves.push({ ...entry, alias: ALIASES.previous, from: previous, to: champion });
-    }
-    await store.setAlias(req.model, ALIASES.champion, req.version);
-    moves.push({ ...entry, alias: ALIASES.champion, from: champion, to: req.version });
-    if (shadow === req.version) {
-      await store.deleteAlias(req.model, ALIASES.shadow);
-      moves.push({ ...entry, alias: ALIASES.shadow, from: req.version, to: null, reason: 'promoted to champion' });
-    }
-  }
+  await applyMoves(store, req.model, moves);
   await appendRollout(store, req.model, ...moves);
   const card = await refreshModelCard(store, req.model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
+  await clearPending(store, req.model, req.version);
   return { model: req.model, version: req.version, to: req.to, decision, forced, aliases: { ...(await store.getRegisteredModel(req.model)).aliases }, card: card.path };
 }
 
@@ -135,14 +132,14 @@ export async function rollbackChampion(
   if (champion === null) throw invalidInput(`model ${model} has no champion to roll back`);
   if (previous === null) throw invalidInput(`model ${model} has no previous champion to roll back to`, { hint: 'a rollback needs an earlier promotion to champion' });
   const time = ctx.now().toISOString();
-  await store.setAlias(model, ALIASES.champion, previous);
-  await store.setAlias(model, ALIASES.previous, champion);
-  await appendRollout(
-    store,
-    model,
+  const moves: RolloutEntry[] = [
     { time, alias: ALIASES.champion, from: champion, to: previous, reason, forced: false, figures: {} },
     { time, alias: ALIASES.previous, from: previous, to: champion, reason, forced: false, figures: {} },
-  );
+  ];
+  await markPending(store, model, previous, { command: 'rollback', time, runId: null, moves });
+  await applyMoves(store, model, moves);
+  await appendRollout(store, model, ...moves);
   const card = await refreshModelCard(store, model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
+  await clearPending(store, model, previous);
   return { model, from: champion, to: previous, aliases: { ...(await store.getRegisteredModel(model)).aliases }, card: card.path };
 }

@@ -25,11 +25,12 @@ import { contractHash, contractSignatures } from '../features/contract.js';
 import { vectorDim, vectorNames } from '../features/vectors.js';
 import { getPolicy } from '../policies/catalog.js';
 import { checkExplorationFloor, DEFAULT_EXPLORATION_FLOOR, withExplorationFloor } from '../policies/exploration-floor.js';
-import { segmentFlagged, cardSummary, type Estimate, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
+import { segmentFlagged, cardSummary, type Estimate, type RolloutEntry, type SegmentCheck, type VersionEvaluation } from '../registry/model-card.js';
 import { CARD_ARTIFACT, EVALUATION_ARTIFACT, refreshModelCard } from '../registry/model-cards.js';
 import { opeReportMetrics } from '../registry/ope-metrics.js';
 import { EXPLORATION_FLOOR_PARAM, POLICY_STATE_ARTIFACT } from '../registry/policy-artifacts.js';
 import { appendRollout } from '../registry/rollout-history.js';
+import { applyMoves, clearPending, markPending } from '../registry/pending-moves.js';
 import { readLatest } from './snapshot-files.js';
 import type { Store } from '../registry/store.js';
 import { distributionOn, fitRows, fitWithCurve } from './policy-replay.js';
@@ -200,6 +201,9 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
     },
   });
   const runId = run.info.runId;
+  // Once the run is finished, a later failure leaves it FINISHED (the version is complete) and the
+  // pending record says what is left to do.
+  let finished = false;
   try {
     await store.logBatch(runId, {
       params: [
@@ -238,8 +242,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
     const source = `${run.info.artifactUri.replace(/\/$/, '')}/policy`;
     const version = await store.createModelVersion(job.model, source, runId, '', { 'oo-ml.policy': policy.name });
     const previous = (await store.getRegisteredModel(job.model)).aliases['candidate'] ?? null;
-    await store.setAlias(job.model, 'candidate', version.version);
-    await appendRollout(store, job.model, {
+    const move: RolloutEntry = {
       time: job.now().toISOString(),
       alias: 'candidate',
       from: previous,
@@ -247,11 +250,18 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
       reason: `trained ${policy.name}`,
       forced: false,
       figures: { dr: dr.value, dr_ci_low: dr.ci95[0], dr_ci_high: dr.ci95[1] },
-    });
-    const card = await refreshModelCard(store, job.model, job.cardsDir, job.now(), job.tmpDir);
+    };
+    // The version is complete (card, description, finished run) before @candidate points at it;
+    // the pending record lets `oo-ml models --repair` finish or retire it if this dies on the way.
+    await markPending(store, job.model, version.version, { command: 'train', time: move.time, runId, moves: [move] });
+    const card = await refreshModelCard(store, job.model, job.cardsDir, job.now(), job.tmpDir, [move]);
     await store.logArtifact(runId, CARD_ARTIFACT, card.markdown);
     await store.updateModelVersion(job.model, version.version, cardSummary(card.markdown));
     await store.finishRun(runId, 'FINISHED', job.now().getTime());
+    finished = true;
+    await applyMoves(store, job.model, [move]);
+    await appendRollout(store, job.model, move);
+    await clearPending(store, job.model, version.version);
     return {
       model: job.model,
       version: version.version,
@@ -262,7 +272,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
       cardMarkdown: card.markdown,
     };
   } catch (e) {
-    await store.finishRun(runId, 'FAILED', job.now().getTime()).catch(() => undefined);
+    if (!finished) await store.finishRun(runId, 'FAILED', job.now().getTime()).catch(() => undefined);
     throw e;
   }
 }

@@ -9,7 +9,7 @@ import Type from 'typebox';
 import { invalidInput, isOoMlError } from '../errors.js';
 import { createValidator } from '../validation.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { cardSummary, renderModelCard, type CardVersion, type ModelCardData, type VersionEvaluation } from './model-card.js';
+import { cardSummary, renderModelCard, type CardVersion, type ModelCardData, type RolloutEntry, type VersionEvaluation } from './model-card.js';
 import { readRollout } from './rollout-history.js';
 import type { Store } from './store.js';
 
@@ -49,21 +49,32 @@ export async function readEvaluation(store: Store, runId: string): Promise<Versi
   return parsed as VersionEvaluation;
 }
 
-/** Everything the card of `model` shows, from the registry. */
-export async function gatherCardData(store: Store, model: string, now: Date): Promise<ModelCardData> {
+/**
+ * Everything the card of `model` shows, from the registry; with `pending`, as it will be once
+ * those alias moves are made (a command writes the card before it moves the aliases: see
+ * pending-moves.ts).
+ */
+export async function gatherCardData(store: Store, model: string, now: Date, pending: readonly RolloutEntry[] = []): Promise<ModelCardData> {
   const registered = await store.getRegisteredModel(model);
   const versions = await store.searchModelVersions(model);
+  const aliases: Record<string, number> = { ...registered.aliases };
+  for (const m of pending) {
+    if (m.to === null) delete aliases[m.alias];
+    else aliases[m.alias] = m.to;
+  }
   const cardVersions: CardVersion[] = [];
   for (const v of versions) {
     cardVersions.push({
       version: v.version,
       createdAt: new Date(v.creationTimestamp).toISOString(),
       runId: v.runId,
-      aliases: v.aliases,
+      aliases: pending.length === 0 ? v.aliases : Object.keys(aliases).filter((a) => aliases[a] === v.version).sort(),
       evaluation: await readEvaluation(store, v.runId),
     });
   }
-  return { model, generatedAt: now.toISOString(), aliases: registered.aliases, versions: cardVersions, rollout: await readRollout(store, model) };
+  const history = await readRollout(store, model);
+  const rollout = [...history, ...pending.filter((m) => !history.some((h) => h.time === m.time && h.alias === m.alias && h.to === m.to))];
+  return { model, generatedAt: now.toISOString(), aliases, versions: cardVersions, rollout };
 }
 
 /** Regenerates the card of `model`: file, registered-model description; returns the Markdown and its path. */
@@ -73,8 +84,9 @@ export async function refreshModelCard(
   cardsDir: string,
   now: Date,
   tmpDir?: string,
+  pending: readonly RolloutEntry[] = [],
 ): Promise<{ path: string; markdown: string }> {
-  const markdown = renderModelCard(await gatherCardData(store, model, now));
+  const markdown = renderModelCard(await gatherCardData(store, model, now, pending));
   const path = join(cardsDir, `${model}.md`);
   await writeFileAtomic(path, markdown, tmpDir === undefined ? {} : { tmpDir });
   await store.updateRegisteredModel(model, cardSummary(markdown));

@@ -4,7 +4,15 @@
  * and the logging policy's value). Written once over the Store.
  */
 import { isOoMlError } from '../errors.js';
+import { pendingOf, RETIRED_TAG, type PendingMove } from './pending-moves.js';
 import type { Store } from './store.js';
+
+/** A pending record in words. */
+function describePending(p: PendingMove | 'unreadable' | null): string | null {
+  if (p === null) return null;
+  if (p === 'unreadable') return 'an interrupted command left an unreadable record';
+  return `${p.command} interrupted at ${p.time}: ${p.moves.map((m) => `@${m.alias} → ${m.to === null ? 'removed' : `v${m.to}`}`).join(', ')} pending`;
+}
 
 /** Headline metrics of a version (from its run; null when not logged). */
 export interface Headline {
@@ -19,9 +27,15 @@ export interface ListedVersion {
   version: number;
   createdAt: string;
   runId: string;
+  /** Its training run's status (null: no run, or the run is gone). */
+  runStatus: string | null;
   aliases: readonly string[];
   policy: string | null;
   headline: Headline;
+  /** What an interrupted command left on it (`oo-ml models --repair` finishes or retires it), else null. */
+  interrupted: string | null;
+  /** Why `--repair` retired it, else null. */
+  retired: string | null;
 }
 
 /** One model as listed. */
@@ -44,11 +58,13 @@ export async function listModels(store: Store, name?: string): Promise<ListedMod
     for (const v of await store.searchModelVersions(m.name)) {
       let metrics: Readonly<Record<string, { value: number }>> = {};
       let params: Readonly<Record<string, string>> = {};
+      let runStatus: string | null = null;
       if (v.runId !== '') {
         try {
           const run = await store.getRun(v.runId);
           metrics = run.data.metrics;
           params = run.data.params;
+          runStatus = run.info.status;
         } catch (e) {
           if (!isOoMlError(e, 'not_found')) throw e;
         }
@@ -58,6 +74,7 @@ export async function listModels(store: Store, name?: string): Promise<ListedMod
         version: v.version,
         createdAt: new Date(v.creationTimestamp).toISOString(),
         runId: v.runId,
+        runStatus,
         aliases: v.aliases,
         policy: v.tags['oo-ml.policy'] ?? params['policy'] ?? null,
         headline: {
@@ -66,6 +83,8 @@ export async function listModels(store: Store, name?: string): Promise<ListedMod
           drHigh: metric(HEADLINE_METRICS.drHigh),
           loggingValue: metric(HEADLINE_METRICS.loggingValue),
         },
+        interrupted: describePending(pendingOf(v)),
+        retired: v.tags[RETIRED_TAG] ?? null,
       });
     }
     out.push({ name: m.name, aliases: m.aliases, updatedAt: new Date(m.lastUpdatedTimestamp).toISOString(), versions });

@@ -23,6 +23,11 @@ describe('oo-ml dash in a terminal (tmux)', () => {
   let socket = '';
   const tmux = (...args: string[]) => run('tmux', ['-S', socket, ...args]);
   const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'dash')).stdout;
+  /** Waits until the screen shows `text`; on failure says what it showed. */
+  const shows = (text: string, what: string): Promise<void> =>
+    until(async () => (await screen()).includes(text), what, 30_000).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}; the screen:\n${await screen().catch(() => '(gone)')}`);
+    });
 
   afterEach(async () => {
     await tmux('kill-server').catch(() => undefined);
@@ -42,9 +47,7 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     const url = `http://127.0.0.1:${address.port}`;
 
     await tmux('new-session', '-d', '-s', 'dash', '-x', '180', '-y', '45', `${process.execPath} ${BIN} dash --url ${url} --interval 200`);
-    await until(async () => (await screen()).includes('loaded: tip-policy@champion v3'), 'the first frame', 30_000).catch(async (e: unknown) => {
-      throw new Error(`${(e as Error).message}; the screen:\n${await screen().catch(() => '(gone)')}`);
-    });
+    await shows('loaded: tip-policy@champion v3', 'the first frame');
     const first = await screen();
     expect(first).toContain(`oo-ml dash  ${url}`);
     expect(first).toContain('loaded: tip-policy@champion v3, tip-policy@shadow v4');
@@ -54,18 +57,18 @@ describe('oo-ml dash in a terminal (tmux)', () => {
 
     for (let i = 0; i < 7; i++) expect((await post(h.app, '/score', { user_id: `u${i}` })).status).toBe(200);
     await post(h.app, '/score', { user_id: '' });
-    await until(async () => (await screen()).includes('serves 7'), 'the serves to reach the screen');
+    await shows('serves 7', 'the serves to reach the screen');
     const busy = await screen();
     expect(busy).toContain('errors      400 × 1');
     expect(busy).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 7\s+agrees with the served arm \d+\.\d %/);
 
     // Two days on, the profile features (TTL one day) are stale: loud, naming them.
     h.clock.ms += 2 * 86_400_000;
-    await until(async () => (await screen()).includes('past the TTL of'), 'the stale-snapshot warning');
+    await shows('past the TTL of', 'the stale-snapshot warning');
     expect(await screen()).toMatch(/⚠ snapshot snap-synthetic-100 is 2\.0 d old, past the TTL of [a-z_, ]*completion_rate/);
 
     await tmux('send-keys', '-t', 'dash', 'Tab');
-    await until(async () => (await screen()).includes('rate [95% CI]'), 'the policies panel');
+    await shows('rate [95% CI]', 'the policies panel');
 
     // Without a terminal (a pipe), one poll as text; --json gives the figures.
     const once = await runCli(['dash', '--url', url]);
@@ -77,7 +80,7 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     // The server goes away: the view says so and keeps polling, no stack.
     await closeHarness(h);
     h = null;
-    await until(async () => (await screen()).includes(`✗ ${url} is not answering: ECONNREFUSED`), 'the view to notice the server is gone');
+    await shows(`✗ ${url} is not answering: ECONNREFUSED`, 'the view to notice the server is gone');
     expect(await screen()).not.toMatch(/\n\s+at /);
     const gone = await runCli(['dash', '--url', url]);
     expect([gone.code, gone.stderr]).toEqual([1, expect.stringContaining(`no replica answered GET /stats (${url})`)]);

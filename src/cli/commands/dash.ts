@@ -41,8 +41,12 @@ export function registerDash(program: Command): void {
     async (ctx, flags) => {
       const urls = checkUrls(flags.url);
       const intervalMs = parseIntFlag('--interval', flags.interval, 100, 3_600_000);
+      const live = flags.once !== true && process.stdout.isTTY === true && process.stdin.isTTY === true;
+      // ink draws only the final frame when it sees CI set (read once, when it loads): a live
+      // view on a real terminal is meant to be watched, so it draws every frame there.
+      if (live) for (const name of ['CI', 'CONTINUOUS_INTEGRATION']) delete process.env[name];
       const { dashOnce, runDash } = await import('../ui/dash/dash-live.js');
-      if (flags.once === true || process.stdout.isTTY !== true || process.stdin.isTTY !== true) {
+      if (!live) {
         const { text, up, figures } = await dashOnce({ urls, intervalMs }, process.stdout.columns ?? 120);
         ctx.print(text, figures);
         if (up === 0) throw unavailable(`no replica answered GET /stats (${urls.map(redactUrl).join(', ')})`, { hint: 'start one with `oo-ml serve`, or pass its --url' });

@@ -9,7 +9,7 @@ const num = (x: number | null): string => (x === null ? '–' : x.toFixed(4));
 /** Plain-text rendering of the listing. */
 export function renderModels(models: readonly ListedModel[]): string {
   if (models.length === 0) return 'no registered models (train one with `oo-ml train --policy linucb`)';
-  return models
+  const listing = models
     .map((m) => {
       const aliases = Object.entries(m.aliases).map(([a, v]) => `@${a}=v${v}`).join(' ');
       const rows = [...m.versions]
@@ -21,21 +21,35 @@ export function renderModels(models: readonly ListedModel[]): string {
           v.aliases.join(', '),
           v.headline.dr === null ? '–' : `${num(v.headline.dr)} [${num(v.headline.drLow)}, ${num(v.headline.drHigh)}]`,
           num(v.headline.loggingValue),
+          v.interrupted ?? (v.retired === null ? (v.runStatus === 'FINISHED' || v.runStatus === null ? '' : `run ${v.runStatus}`) : `retired: ${v.retired}`),
         ]);
-      return `${m.name}  ${aliases}\n${table(['version', 'policy', 'created (UTC)', 'aliases', 'DR value [95% CI]', 'logging value'], rows)}`;
+      return `${m.name}  ${aliases}\n${table(['version', 'policy', 'created (UTC)', 'aliases', 'DR value [95% CI]', 'logging value', 'state'], rows)}`;
     })
     .join('\n\n');
+  const interrupted = models.flatMap((m) => m.versions.filter((v) => v.interrupted !== null));
+  return interrupted.length === 0 ? listing : `${listing}\n\n${interrupted.length} version(s) left by an interrupted command: \`oo-ml models --repair\` finishes what can be finished and retires the rest`;
 }
 
 /** Registers `models`. */
 export function registerModels(program: Command): void {
   action(
-    program.command('models').description('list registered models with versions, aliases and headline metrics').argument('[model]', 'only this model'),
-    async (ctx, _flags, args) => {
+    program
+      .command('models')
+      .description('list registered models with versions, aliases and headline metrics, and what an interrupted command left')
+      .argument('[model]', 'only this model')
+      .option('--repair', 'finish the alias moves an interrupted train/promote/rollback left when its version is complete, retire the others; then list'),
+    async (ctx, flags: { repair?: boolean }, args) => {
       const [{ createStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../registry/model-listing.js')]);
       const store = createStore(ctx.config.trackingUri);
+      const repairs = [];
+      if (flags.repair === true) {
+        const { repairModel } = await import('../../registry/pending-moves.js');
+        const names = args[0] === undefined ? (await store.searchRegisteredModels()).map((m) => m.name) : [args[0]];
+        for (const name of names) repairs.push(...(await repairModel({ store, cardsDir: ctx.config.paths.modelCards, tmpDir: ctx.config.paths.tmp, now: ctx.now }, name)));
+      }
       const models = await listModels(store, args[0]);
-      ctx.print(renderModels(models), { models });
+      const repaired = repairs.map((r) => `${r.outcome} ${r.model} v${r.version} (${r.command}): ${r.why}`);
+      ctx.print([...(flags.repair === true ? [repaired.length === 0 ? 'nothing to repair' : repaired.join('\n'), ''] : []), renderModels(models)].join('\n'), { models, ...(flags.repair === true ? { repairs } : {}) });
     },
   );
 }

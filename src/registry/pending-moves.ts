@@ -1,0 +1,182 @@
+/**
+ * Alias moves that survive an interrupted command. A command that moves aliases (train's
+ * @candidate, promote, rollback) first records what it is about to do on the version it moves to
+ * (version tag `oo-ml.pending`: the command, its time, the moves as rollout entries, the run),
+ * then writes everything a reader needs (the version's run, card and description), moves the
+ * aliases last, appends the rollout entries, refreshes the card, and clears the record (an empty
+ * value). So a reader that resolves an alias always finds a complete version, and a command that
+ * died on the way (a server gone, a killed process) leaves a record that `oo-ml models` shows and
+ * `oo-ml models --repair` finishes (when the version is complete and the aliases are still where
+ * the command found them or already where it put them) or retires (the version keeps no alias;
+ * its run is marked FAILED).
+ */
+import Type from 'typebox';
+import { isOoMlError } from '../errors.js';
+import { createValidator } from '../validation.js';
+import type { RolloutEntry } from './model-card.js';
+import { CARD_ARTIFACT, refreshModelCard } from './model-cards.js';
+import { appendRollout, readRollout } from './rollout-history.js';
+import type { ModelVersion, Store } from './store.js';
+
+/** Version tag of a pending move (an empty value: nothing pending). */
+export const PENDING_TAG = 'oo-ml.pending';
+/** Version tag of a version an interrupted command left that `--repair` retired (the reason). */
+export const RETIRED_TAG = 'oo-ml.retired';
+
+const Move = Type.Object(
+  {
+    time: Type.String(),
+    alias: Type.String({ minLength: 1 }),
+    from: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    to: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    reason: Type.String(),
+    forced: Type.Boolean(),
+    figures: Type.Record(Type.String(), Type.Union([Type.Number(), Type.String()])),
+  },
+  { additionalProperties: false },
+);
+const Pending = Type.Object(
+  {
+    command: Type.Union([Type.Literal('train'), Type.Literal('promote'), Type.Literal('rollback')]),
+    time: Type.String(),
+    /** The training run whose card and finish make the version complete (train only). */
+    runId: Type.Union([Type.String(), Type.Null()]),
+    moves: Type.Array(Move, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+const pendingValidator = createValidator(Pending);
+
+/** What a command is about to do. */
+export interface PendingMove {
+  command: 'train' | 'promote' | 'rollback';
+  time: string;
+  runId: string | null;
+  moves: RolloutEntry[];
+}
+
+/** Records `pending` on version `version` of `model` (before any of its writes). */
+export async function markPending(store: Store, model: string, version: number, pending: PendingMove): Promise<void> {
+  pendingValidator.parse(pending, 'pending move');
+  await store.setModelVersionTag(model, version, PENDING_TAG, JSON.stringify(pending));
+}
+
+/** Clears the record (after the last write). */
+export async function clearPending(store: Store, model: string, version: number): Promise<void> {
+  await store.setModelVersionTag(model, version, PENDING_TAG, '');
+}
+
+/** The version's pending move; null when none. A record that does not parse is reported as such (so --repair can retire it). */
+export function pendingOf(version: Pick<ModelVersion, 'tags'>): PendingMove | 'unreadable' | null {
+  const raw = version.tags[PENDING_TAG];
+  if (raw === undefined || raw === '') return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return 'unreadable';
+  }
+  return pendingValidator.check(parsed) ? parsed : 'unreadable';
+}
+
+/** Moves the aliases as `moves` say, in order (`to` null deletes the alias). */
+export async function applyMoves(store: Store, model: string, moves: readonly RolloutEntry[]): Promise<void> {
+  for (const m of moves) {
+    if (m.to === null) await store.deleteAlias(model, m.alias);
+    else await store.setAlias(model, m.alias, m.to);
+  }
+}
+
+/** What `--repair` did with one interrupted command. */
+export interface Repair {
+  model: string;
+  version: number;
+  command: string;
+  outcome: 'finished' | 'retired';
+  why: string;
+}
+
+/** Options of repairModel. */
+export interface RepairContext {
+  store: Store;
+  cardsDir: string;
+  tmpDir?: string;
+  now: () => Date;
+}
+
+/**
+ * Finishes or retires every interrupted command of `model` (see the module comment); returns
+ * what it did. Runs after the interruption, never beside a running command on the same model.
+ */
+export async function repairModel(ctx: RepairContext, model: string): Promise<Repair[]> {
+  const { store } = ctx;
+  const out: Repair[] = [];
+  for (const v of await store.searchModelVersions(model)) {
+    const pending = pendingOf(v);
+    if (pending === null) continue;
+    if (pending === 'unreadable') {
+      await retire(ctx, model, v, null, 'its pending record does not parse');
+      out.push({ model, version: v.version, command: 'unknown', outcome: 'retired', why: 'its pending record does not parse' });
+      continue;
+    }
+    const blocked = await finishBlocker(store, model, v, pending);
+    if (blocked !== null) {
+      await retire(ctx, model, v, pending, blocked);
+      out.push({ model, version: v.version, command: pending.command, outcome: 'retired', why: blocked });
+      continue;
+    }
+    if (pending.runId !== null) {
+      const run = await store.getRun(pending.runId);
+      if (run.info.status === 'RUNNING') await store.finishRun(pending.runId, 'FINISHED', ctx.now().getTime());
+    }
+    await applyMoves(store, model, pending.moves);
+    // Entries the interrupted command already appended are not appended twice.
+    const history = await readRollout(store, model);
+    const missing = pending.moves.filter((m) => !history.some((h) => h.time === m.time && h.alias === m.alias && h.to === m.to));
+    if (missing.length > 0) await appendRollout(store, model, ...missing);
+    await refreshModelCard(store, model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
+    await clearPending(store, model, v.version);
+    out.push({ model, version: v.version, command: pending.command, outcome: 'finished', why: `moved ${pending.moves.map((m) => `@${m.alias} → ${m.to === null ? 'removed' : `v${m.to}`}`).join(', ')}` });
+  }
+  return out;
+}
+
+/** Why the pending move cannot be finished, or null when it can. */
+async function finishBlocker(store: Store, model: string, v: ModelVersion, pending: PendingMove): Promise<string | null> {
+  if (pending.runId !== null) {
+    let run;
+    try {
+      run = await store.getRun(pending.runId);
+    } catch (e) {
+      if (isOoMlError(e, 'not_found')) return `its run ${pending.runId} is gone`;
+      throw e;
+    }
+    if (run.info.status === 'FAILED' || run.info.status === 'KILLED') return `its run ${pending.runId} is ${run.info.status}`;
+    try {
+      await store.downloadArtifact(pending.runId, CARD_ARTIFACT);
+    } catch (e) {
+      if (isOoMlError(e, 'not_found')) return `its run ${pending.runId} has no model card: training did not finish`;
+      throw e;
+    }
+    if (v.description === '') return 'the version has no description: training did not finish';
+  }
+  const aliases = (await store.getRegisteredModel(model)).aliases;
+  for (const m of pending.moves) {
+    const now = aliases[m.alias] ?? null;
+    if (now !== m.from && now !== m.to) return `@${m.alias} has moved since (to ${now === null ? 'nothing' : `v${now}`}): finishing would undo that`;
+  }
+  return null;
+}
+
+async function retire(ctx: RepairContext, model: string, v: ModelVersion, pending: PendingMove | null, why: string): Promise<void> {
+  const { store } = ctx;
+  if (pending?.runId != null) {
+    const run = await store.getRun(pending.runId).catch((e: unknown) => {
+      if (isOoMlError(e, 'not_found')) return null;
+      throw e;
+    });
+    if (run !== null && run.info.status === 'RUNNING') await store.finishRun(pending.runId, 'FAILED', ctx.now().getTime());
+  }
+  await store.setModelVersionTag(model, v.version, RETIRED_TAG, `${pending?.command ?? 'an interrupted command'} interrupted; ${why}`);
+  await clearPending(store, model, v.version);
+}
