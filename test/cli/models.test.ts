@@ -39,6 +39,21 @@ describe('oo-ml models (CLI)', () => {
     expect(text.stdout).toMatch(/tip-policy\s+@candidate=v2 @champion=v1|tip-policy\s+@champion=v1 @candidate=v2/);
     expect(text.stdout).toMatch(/v1\s+linucb\s+\S+ \S+\s+champion\s+0\.4100 \[0\.3800, 0\.4400\]\s+0\.3000/);
 
+    // The run is still RUNNING: shown. A version an interrupted train left: shown, then repaired.
+    expect(text.stdout).toMatch(/v1\s+linucb.*run RUNNING/);
+    await store.createModelVersion('tip-policy', 'runs:/z/policy', '');
+    const move = { time: '2026-02-01T00:00:00.000Z', alias: 'candidate', from: 2, to: 3, reason: 'trained linucb', forced: false, figures: {} };
+    await store.setModelVersionTag('tip-policy', 3, 'oo-ml.pending', JSON.stringify({ command: 'promote', time: move.time, runId: null, moves: [move] }));
+    const interrupted = await runCli(['models', 'tip-policy', '--home', h.home]);
+    expect(interrupted.stdout).toMatch(/v3 .*promote interrupted at 2026-02-01T00:00:00\.000Z: @candidate → v3 pending/);
+    expect(interrupted.stdout).toContain('1 version(s) left by an interrupted command: `oo-ml models --repair`');
+    const repaired = await runCli(['models', 'tip-policy', '--home', h.home, '--repair']);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toContain('finished tip-policy v3 (promote): moved @candidate → v3');
+    expect(repaired.stdout).not.toContain('interrupted command');
+    expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ candidate: 3, champion: 1 });
+    expect((await runCli(['models', '--home', h.home, '--repair'])).stdout).toContain('nothing to repair');
+
     const missing = await runCli(['models', 'nope', '--home', h.home]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('nope');
