@@ -90,7 +90,8 @@ export async function applyMoves(store: Store, model: string, moves: readonly Ro
 /** What `--repair` did with one interrupted command. */
 export interface Repair {
   model: string;
-  version: number;
+  /** The version (null: a run no version refers to). */
+  version: number | null;
   command: string;
   outcome: 'finished' | 'retired';
   why: string;
@@ -137,6 +138,24 @@ export async function repairModel(ctx: RepairContext, model: string): Promise<Re
     await refreshModelCard(store, model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
     await clearPending(store, model, v.version);
     out.push({ model, version: v.version, command: pending.command, outcome: 'finished', why: `moved ${pending.moves.map((m) => `@${m.alias} → ${m.to === null ? 'removed' : `v${m.to}`}`).join(', ')}` });
+  }
+  // Runs of this model a command left RUNNING without a pending record (it died before it made
+  // one, and could not mark them FAILED): marked FAILED now, and a version made from such a run
+  // (registered, never complete, no alias) is retired. No command runs beside --repair.
+  const versions = await store.searchModelVersions(model);
+  const experiments = (await store.searchExperiments()).map((e) => e.experimentId);
+  const running = experiments.length === 0 ? [] : await store.searchRuns({ experimentIds: experiments, tags: { 'oo-ml.model': model }, status: 'RUNNING', maxResults: 50_000 });
+  for (const run of running) {
+    await store.finishRun(run.info.runId, 'FAILED', ctx.now().getTime());
+    const made = versions.find((v) => v.runId === run.info.runId);
+    if (made !== undefined && made.aliases.length === 0) await store.setModelVersionTag(model, made.version, RETIRED_TAG, 'train interrupted before the version was complete');
+    out.push({
+      model,
+      version: made?.version ?? null,
+      command: run.data.tags['oo-ml.kind'] ?? 'a command',
+      outcome: 'retired',
+      why: `its run ${run.info.runId} (${run.info.runName}) was left RUNNING: marked FAILED`,
+    });
   }
   return out;
 }

@@ -48,7 +48,7 @@ export function registerModels(program: Command): void {
         for (const name of names) repairs.push(...(await repairModel({ store, cardsDir: ctx.config.paths.modelCards, tmpDir: ctx.config.paths.tmp, now: ctx.now }, name)));
       }
       const models = await listModels(store, args[0]);
-      const repaired = repairs.map((r) => `${r.outcome} ${r.model} v${r.version} (${r.command}): ${r.why}`);
+      const repaired = repairs.map((r) => `${r.outcome} ${r.model}${r.version === null ? '' : ` v${r.version}`} (${r.command}): ${r.why}`);
       ctx.print([...(flags.repair === true ? [repaired.length === 0 ? 'nothing to repair' : repaired.join('\n'), ''] : []), renderModels(models)].join('\n'), { models, ...(flags.repair === true ? { repairs } : {}) });
     },
   );
