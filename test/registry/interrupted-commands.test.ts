@@ -90,8 +90,16 @@ describe('an interrupted train', () => {
     // A first, whole train: v1 @candidate.
     await trainPolicy(job(createFileStore(h.mlruns)));
     await cp(h.mlruns, join(h.dir, 'mlruns.v1'), { recursive: true });
+    // The writes of a whole train; it is cut at each of them, and once after the last.
+    const counting = dyingAfter(createFileStore(h.mlruns), Number.MAX_SAFE_INTEGER);
+    await rm(h.mlruns, { recursive: true, force: true });
+    await cp(join(h.dir, 'mlruns.v1'), h.mlruns, { recursive: true });
+    await trainPolicy(job(counting.store));
+    const total = counting.writes();
+    expect(total).toBeGreaterThan(10);
+    const cuts = Array.from({ length: total + 1 }, (_, i) => i);
     const outcomes: string[] = [];
-    for (let n = 0; ; n++) {
+    for (const n of cuts) {
       await rm(h.mlruns, { recursive: true, force: true });
       await cp(join(h.dir, 'mlruns.v1'), h.mlruns, { recursive: true });
       const real = createFileStore(h.mlruns);
@@ -117,8 +125,8 @@ describe('an interrupted train', () => {
       expect(history.map((e) => e.to)).toEqual(after.aliases['candidate'] === 2 ? [1, 2] : [1]);
       const versionRepair = repairs.find((r) => r.version !== null);
       outcomes.push(done ? 'done' : versionRepair === undefined ? 'untouched' : versionRepair.outcome);
-      if (done) break;
-      expect(n).toBeLessThan(200);
+      // Cut at its last write or later, the train completes.
+      expect(done).toBe(n >= total);
     }
     // Died before the pending record (nothing to repair), while the version was incomplete
     // (retired), once it was complete (finished), and not at all.
