@@ -1,7 +1,7 @@
 /**
  * What the server needs from the outside, as small interfaces. The app (`buildApp`) depends on
  * these only; the registry, the event bus and the tip writer are plugged in by `oo-ml serve`
- * (src/cli/serve-wiring.ts) or by tests. The registry-backed provider lives beside this file
+ * (server/wiring.ts) or by tests. The registry-backed provider lives beside this file
  * (`registry-policies.ts`); the bus is src/events' `EventBus` (embedded journal, or NATS
  * JetStream with NATS_URL); the tip writer is src/prompts' `createTipWriter` (embedded
  * template, or an OpenAI-compatible model when `LLM_BASE_URL` is set).

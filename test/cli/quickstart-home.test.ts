@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isOoMlError } from '../../src/errors.js';
-import { QUICKSTART_MARKER, prepareQuickstartHome } from '../../src/cli/quickstart-steps.js';
+import { QUICKSTART_MARKER, prepareQuickstartHome } from '../../src/pipelines/quickstart.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 /** A folder that looks like a finished quickstart's home, with `tag` in a file to tell runs apart. */

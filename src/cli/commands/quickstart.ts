@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { action } from '../command.js';
-import type { StepResult } from '../quickstart-steps.js';
+import type { StepResult } from '../../pipelines/quickstart.js';
 
 /** Registers `quickstart`. */
 export function registerQuickstart(program: Command): void {
@@ -16,7 +16,7 @@ export function registerQuickstart(program: Command): void {
       .description('run the whole loop on embedded defaults in ./oo-ml-quickstart (or --home); an earlier quickstart there is moved to <folder>.previous'),
     async (ctx) => {
       const results: StepResult[] = [];
-      const { prepareQuickstartHome, quickstartSteps } = await import('../quickstart-steps.js');
+      const { prepareQuickstartHome, quickstartSteps } = await import('../../pipelines/quickstart.js');
       const moved = await prepareQuickstartHome(ctx.config.paths.home);
       if (moved !== null) ctx.note(`the previous quickstart was moved to ${moved}`);
       const all = quickstartSteps(ctx);

@@ -1,7 +1,50 @@
-/** `oo-ml serve`: the online scorer; the wiring lives in cli/serve-wiring.ts, loaded on use. */
+/** `oo-ml serve`: the online scorer; its composition root (server/wiring.ts) is loaded on use. */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
-import type { ServeFlags } from '../serve-wiring.js';
+import type { CommandContext } from '../context.js';
+import { parseIntFlag } from '../flags.js';
+
+/** Flags of `oo-ml serve`. */
+export interface ServeFlags {
+  host: string;
+  port: string;
+  experiments?: string;
+  snapshot?: string;
+  stateDir?: string;
+  checkpointEvery: string;
+}
+
+/** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
+export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
+  const port = parseIntFlag('--port', flags.port, 0, 65_535);
+  const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
+  const [{ closeServeWiring, readExperiments, serveWiring }, { startServer }] = await Promise.all([import('../../server/wiring.js'), import('../../server/main.js')]);
+  const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
+  const wiring = await serveWiring(ctx, {
+    ...(experiments === undefined ? {} : { experiments }),
+    ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
+    ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
+    checkpointIntervalMs,
+  });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ deps: wiring.deps, host: flags.host, port });
+  } catch (e) {
+    await closeServeWiring(wiring);
+    throw e;
+  }
+  try {
+    const state = server.app.ooMl.state();
+    ctx.note(`oo-ml serve: listening on ${server.url} (${wiring.describe})`);
+    if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
+    await server.closed;
+  } finally {
+    await server.close();
+    await closeServeWiring(wiring);
+  }
+  ctx.print(`stopped (${server.url})`, { stopped: true, url: server.url });
+}
 
 /** Registers `serve`. */
 export function registerServe(program: Command): void {
@@ -15,9 +58,6 @@ export function registerServe(program: Command): void {
       .option('--snapshot <dir>', 'snapshot folder, or a folder with LATEST (default <home>/data/snapshots)')
       .option('--state-dir <dir>', "this replica's own folder: its spill, serve window and checkpoint (default <home>/data/serve; one per replica)")
       .option('--checkpoint-every <seconds>', 'how often online learning is checkpointed (0: only at reload, reset and shutdown)', '300'),
-    async (ctx, flags) => {
-      const { runServe } = await import('../serve-wiring.js');
-      await runServe(ctx, flags);
-    },
+    (ctx, flags) => runServe(ctx, flags),
   );
 }

@@ -4,20 +4,19 @@
  */
 import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { buildFeatures } from '../pipelines/feature-build.js';
-import { exportSnapshot } from '../pipelines/snapshot-files.js';
-import { DEFAULT_SYNTH_START, synthesize } from '../pipelines/synth.js';
-import { buildTrainingSet } from '../pipelines/training-set.js';
-import { runSimulation } from '../pipelines/simulation.js';
-import { DEFAULT_MODEL, trainPolicy } from '../pipelines/train.js';
+import { buildFeatures } from './feature-build.js';
+import { exportSnapshot } from './snapshot-files.js';
+import { DEFAULT_SYNTH_START, synthesize } from './synth.js';
+import { buildTrainingSet } from './training-set.js';
+import { runSimulation } from './simulation.js';
+import { DEFAULT_MODEL, trainPolicy } from './train.js';
 import { gatherEvidence } from '../experiments/evidence.js';
 import { GATE_RULES } from '../experiments/gate.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { createStore } from '../registry/create-store.js';
 import { internal, invalidUsage } from '../errors.js';
 import { startServer } from '../server/main.js';
-import type { CommandContext } from './context.js';
-import { closeServeWiring, serveWiring } from './serve-wiring.js';
+import { closeServeWiring, serveWiring, type WiringContext } from '../server/wiring.js';
 
 /** One finished step: its name, where its output went, and a one-line summary. */
 export interface StepResult {
@@ -39,13 +38,13 @@ const SCORE_BODIES = [
  * Starts the server in-process (same wiring as `oo-ml serve`, on a free 127.0.0.1 port), scores
  * SCORE_BODIES, rewards the first serve, writes one tip, and stops it; returns the exchanges.
  */
-async function serveInProcess(ctx: CommandContext, snapshotAsOf: string): Promise<Omit<StepResult, 'step'>> {
+async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise<Omit<StepResult, 'step'>> {
   // The synthetic log lies in the past, so at today's date every profile would be past its TTL
   // and fall back; the quickstart's server runs at the snapshot's as-of + 1 h instead.
   const clock = new Date(Date.parse(snapshotAsOf) + 3_600_000);
   // Embedded defaults, whatever the environment says: the quickstart's events stay in its home
   // (no NATS_URL) and tips come from the template (no LLM_BASE_URL).
-  const embedded: CommandContext = { ...ctx, config: { ...ctx.config, natsUrl: undefined } };
+  const embedded: WiringContext = { ...ctx, config: { ...ctx.config, natsUrl: undefined } };
   const wiring = await serveWiring(embedded, { seed: 42, logger: false, now: () => clock, env: {} });
   const details: string[] = [];
   let url = '';
@@ -68,7 +67,7 @@ async function serveInProcess(ctx: CommandContext, snapshotAsOf: string): Promis
       await server.close();
     }
   } finally {
-    await closeServeWiring(ctx, wiring);
+    await closeServeWiring(wiring);
   }
   return {
     output: join(ctx.config.paths.data, 'bus'),
@@ -141,7 +140,7 @@ export async function prepareQuickstartHome(home: string, cwd: string = process.
 }
 
 /** The quickstart's steps, in order; each returns where it wrote and what it did. */
-export function quickstartSteps(ctx: CommandContext): [string, () => Promise<Omit<StepResult, 'step'>>][] {
+export function quickstartSteps(ctx: WiringContext): [string, () => Promise<Omit<StepResult, 'step'>>][] {
   const p = ctx.config.paths;
   const store = createStore(ctx.config.trackingUri);
   let version = 0;

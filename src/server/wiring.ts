@@ -1,6 +1,6 @@
 /**
- * The wiring of `oo-ml serve` (loaded only when the command runs): wires the embedded defaults
- * into the server and runs it until SIGINT/SIGTERM — the snapshot from <home>/data/snapshots
+ * The composition root of `oo-ml serve` (loaded only when the command runs): wires the embedded
+ * defaults into the server — the snapshot from <home>/data/snapshots
  * (LATEST) or --snapshot, policies from the registry at the tracking URI, events on the bus
  * (NATS JetStream with NATS_URL, else the embedded journal under <home>/data/bus, where
  * `oo-ml ingest` finds them), the replica's state (spill, serve window, checkpoint) in
@@ -9,7 +9,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { invalidInput } from '../errors.js';
 import { exists } from '../io/atomic.js';
@@ -18,18 +18,17 @@ import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/a
 import { loadSnapshot } from '../pipelines/snapshot-files.js';
 import { createRng } from '../random/rng.js';
 import { createStore } from '../registry/create-store.js';
-import type { ServerDeps } from '../server/deps.js';
-import { startServer } from '../server/main.js';
+import type { Config } from '../config.js';
+import type { ServerDeps } from './deps.js';
 import { getPolicy } from '../policies/catalog.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
 import { loadXxhash32 } from '../random/hash32.js';
-import { createRegistryPolicyProvider } from '../server/registry-policies.js';
-import { importLegacySpill } from '../server/online-learning/legacy-spill.js';
-import type { CommandContext } from './context.js';
-import { parseIntFlag } from './flags.js';
+import { createRegistryPolicyProvider } from './registry-policies.js';
+import { importLegacySpill } from './online-learning/legacy-spill.js';
 import { redactUrl, redactUserInfo } from '../redact.js';
 
-async function readExperiments(path: string): Promise<ExperimentsConfig> {
+/** Reads and checks an experiments file (JSON or YAML), naming the file in every error. */
+export async function readExperiments(path: string): Promise<ExperimentsConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -45,14 +44,12 @@ async function readExperiments(path: string): Promise<ExperimentsConfig> {
   return parseExperimentsConfig(value, path);
 }
 
-/** Flags of `oo-ml serve`. */
-export interface ServeFlags {
-  host: string;
-  port: string;
-  experiments?: string;
-  snapshot?: string;
-  stateDir?: string;
-  checkpointEvery: string;
+/** What the wiring needs from its caller: the configuration, a clock, and where to say what it did (the CLI's context is one). */
+export interface WiringContext {
+  config: Config;
+  now: () => Date;
+  /** A line of human progress. */
+  note(line: string): void;
 }
 
 /** The server's dependencies as `oo-ml serve` wires them, and how to release them. */
@@ -87,7 +84,7 @@ export interface ServeWiringOptions {
  * folder. Used by `oo-ml serve` and by the quickstart's in-process server, so both run the same
  * server.
  */
-export async function serveWiring(ctx: CommandContext, options: ServeWiringOptions = {}): Promise<ServeWiring> {
+export async function serveWiring(ctx: WiringContext, options: ServeWiringOptions = {}): Promise<ServeWiring> {
   // Read before anything starts, so a typo in DEFAULT_PROMPT_VERSION/TIP_PROMPT_VERSION/LLM_* fails here.
   const env = options.env ?? process.env;
   const writerSettings = tipWriterSettingsFromEnv(env);
@@ -135,35 +132,6 @@ export async function serveWiring(ctx: CommandContext, options: ServeWiringOptio
 }
 
 /** Closes the wiring's bus (after the server closed: its last checkpoint is written by then). */
-export async function closeServeWiring(_ctx: CommandContext, wiring: ServeWiring): Promise<void> {
+export async function closeServeWiring(wiring: ServeWiring): Promise<void> {
   await wiring.bus.close();
-}
-
-/** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
-export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
-  const port = parseIntFlag('--port', flags.port, 0, 65_535);
-  const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
-  const wiring = await serveWiring(ctx, {
-    ...(experiments === undefined ? {} : { experiments }),
-    ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
-    ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
-    checkpointIntervalMs: parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000,
-  });
-  let server: Awaited<ReturnType<typeof startServer>>;
-  try {
-    server = await startServer({ deps: wiring.deps, host: flags.host, port });
-  } catch (e) {
-    await closeServeWiring(ctx, wiring);
-    throw e;
-  }
-  try {
-    const state = server.app.ooMl.state();
-    ctx.note(`oo-ml serve: listening on ${server.url} (${wiring.describe})`);
-    if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
-    await server.closed;
-  } finally {
-    await server.close();
-    await closeServeWiring(ctx, wiring);
-  }
-  ctx.print(`stopped (${server.url})`, { stopped: true, url: server.url });
 }
