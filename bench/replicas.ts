@@ -30,8 +30,8 @@ import { createRng } from '../src/random/rng.js';
 import type { OoMlApp } from '../src/server/app.js';
 import type { ServerDeps } from '../src/server/deps.js';
 import { formatServeId } from '../src/server/online-learning/serve-id.js';
-import { natsServerBin, startNatsServer, type NatsTestServer } from '../test/helpers/nats-server.js';
-import { syntheticSnapshotIndex } from '../test/server/synthetic-snapshot.js';
+import { natsServerBin, startNatsServer, type NatsTestServer } from '../fixtures/nats-server.js';
+import { syntheticSnapshotIndex } from '../fixtures/synthetic-snapshot.js';
 
 /** What is measured runs as `oo-ml` runs it: the compiled dist/ (tsx wraps every closure of the TS source for names, a few % of CPU). */
 async function loadLib() {

@@ -40,7 +40,7 @@ import { ARM_COUNT, ARM_IDS } from '../src/features/arms.js';
 import { createRng, type Rng } from '../src/random/rng.js';
 import type { EventBus } from '../src/events/event-bus.js';
 import type { LoadedPolicy, ServerDeps } from '../src/server/deps.js';
-import { writeSyntheticSnapshot } from '../test/server/synthetic-snapshot.js';
+import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 
 const DURATION = Number(process.env['BENCH_DURATION'] ?? 30);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50);

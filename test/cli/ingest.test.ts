@@ -12,7 +12,7 @@ import type { IngestSummary } from '../../src/pipelines/ingest.js';
 import { publishRawNats, readNatsDlq } from '../events/nats-inspect.js';
 import { runCli } from '../helpers/cli.js';
 import { everyEventType } from '../helpers/events.js';
-import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
+import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 async function publishAll(home: string, natsUrl: string, events: readonly OoEvent[]): Promise<void> {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBusOver, type EventBus } from '../../src/events/event-bus.js';
 import { createNatsTransport } from '../../src/events/nats-transport.js';
 import { createRng } from '../../src/random/rng.js';
-import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
+import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
 import { getJson, learningOf, RandomRouter, servingHome, startReplica, USERS, type Replica } from '../helpers/serve-replicas.js';
 import { streamOf, until } from '../server/harness.js';
 

@@ -13,7 +13,7 @@ import { createEventBus, createEventBusOver } from '../../src/events/event-bus.j
 import { DLQ_STREAM, EVENTS_STREAM, createNatsTransport } from '../../src/events/nats-transport.js';
 import { MAX_BATCH, MAX_DELIVERIES, type RawMessage, type RawReader, type Transport, type TransportHealth } from '../../src/events/transport.js';
 import { startNatsCluster, type NatsClusterNode, type NatsTestCluster } from '../helpers/nats-cluster.js';
-import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
+import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
 import { expectCode, readN, runEventBusContract } from './event-bus.contract.js';
 import { served } from '../helpers/events.js';
 import { natsConsumer, natsStreams, readNatsDlq } from './nats-inspect.js';

@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, natsProcess, type NatsProcess, type NatsTestNode } from './nats-server.js';
+import { freePort, natsProcess, type NatsProcess, type NatsTestNode } from '../../fixtures/nats-server.js';
 
 /** One server of the cluster. */
 export interface NatsClusterNode extends NatsTestNode {

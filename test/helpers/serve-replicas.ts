@@ -12,7 +12,7 @@ import { getPolicy } from '../../src/policies/catalog.js';
 import { createRng, type Rng } from '../../src/random/rng.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { POLICY_STATE_ARTIFACT } from '../../src/registry/policy-artifacts.js';
-import { writeSyntheticSnapshot } from '../server/synthetic-snapshot.js';
+import { writeSyntheticSnapshot } from '../../fixtures/synthetic-snapshot.js';
 import { tempHome } from './temp-home.js';
 
 const BIN = fileURLToPath(new URL('../../bin/oo-ml.js', import.meta.url));

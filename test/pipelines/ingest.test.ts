@@ -20,7 +20,7 @@ import { attachEventLog, eventColumns, eventTable, writeEventLog } from '../../s
 import { appendEvents, INGEST_CONSUMER, INGESTED_MARKER, ingestEvents, type IngestJob, type IngestSummary } from '../../src/pipelines/ingest.js';
 import { natsConsumer, publishRawNats, readNatsDlq } from '../events/nats-inspect.js';
 import { completed, created, everyEventType, reacted, served } from '../helpers/events.js';
-import { startNatsServer, type NatsTestServer } from '../helpers/nats-server.js';
+import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 /** The log row an event becomes: no `type`, times as Dates, optional fields it lacks as NULL. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { notFound } from '../../src/errors.js';
 import { AS_OF, closingHarness, get, post, until } from './harness.js';
-import { syntheticSnapshotIndex } from './synthetic-snapshot.js';
+import { syntheticSnapshotIndex } from '../../fixtures/synthetic-snapshot.js';
 
 const harness = closingHarness();
 const TOKEN = { authorization: 'Bearer s3cret' };

@@ -8,7 +8,7 @@ import { connect } from '@nats-io/transport-node';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { createNatsTransport, EVENTS_STREAM } from '../../src/events/nats-transport.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { startNatsServer } from '../../fixtures/nats-server.js';
 import { closeHarness, closingHarness, get, post, until, type Harness } from './harness.js';
 
 const harness = closingHarness();

@@ -22,7 +22,7 @@ import { buildApp, type OoMlApp } from '../../src/server/app.js';
 import type { LoadedPolicies, PolicyProvider, ServerDeps } from '../../src/server/deps.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
 import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
-import { syntheticSnapshotIndex } from './synthetic-snapshot.js';
+import { syntheticSnapshotIndex } from '../../fixtures/synthetic-snapshot.js';
 
 const { h32 } = await xxhash();
 /** xxhash32, as the server uses it. */

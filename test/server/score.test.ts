@@ -8,7 +8,7 @@ import { toVector, type VectorInput } from '../../src/features/vectors.js';
 import type { PolicyProvider } from '../../src/server/deps.js';
 import { AS_OF, closingHarness, get, hash32, post, specPolicyProvider, T0, until } from './harness.js';
 import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
-import { syntheticValue } from './synthetic-snapshot.js';
+import { syntheticValue } from '../../fixtures/synthetic-snapshot.js';
 
 const harness = closingHarness();
 

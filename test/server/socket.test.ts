@@ -15,7 +15,7 @@ import { ARM_COUNT } from '../../src/features/arms.js';
 import { tempHome } from '../helpers/temp-home.js';
 import { AS_OF, streamOf, T0, testTransport, until } from './harness.js';
 import { meanSoftmax, testCatalog } from './mean-softmax-policy.js';
-import { writeSyntheticSnapshot } from './synthetic-snapshot.js';
+import { writeSyntheticSnapshot } from '../../fixtures/synthetic-snapshot.js';
 
 describe('oo-ml serve over a real socket', () => {
   it('serves a snapshot and registry policy from disk on 127.0.0.1, then drains in-flight requests, whose events are stored before their answer, and checkpoints on shutdown', async () => {
