@@ -14,11 +14,17 @@
  */
 import { resolve, join } from 'node:path';
 import { invalidUsage } from './errors.js';
+import { tipWriterSettingsFromEnv, type TipWriterSettings } from './prompts/tip-writer.js';
+import { httpSettingsFromEnv, type RestClientOptions } from './registry/rest-client.js';
 
 /** Resolved paths of one oo-ml home. */
 export interface HomePaths {
   home: string;
   data: string;
+  /** The embedded bus's streams and consumers (`oo-ml serve`, `oo-ml ingest`). */
+  bus: string;
+  /** A replica's own folder by default (`oo-ml serve --state-dir`): its spill, serve window, checkpoint. */
+  serveState: string;
   events: string;
   users: string;
   warehouse: string;
@@ -41,7 +47,26 @@ export interface Config {
   /** OO_ML_BUS_SYNC_MS: the embedded bus's fdatasync policy (0: before each publish is acknowledged; default 1000 ms after a write). */
   busSyncMs: number | undefined;
   llmBaseUrl: string | undefined;
+  /**
+   * The tip writer's settings: DEFAULT_PROMPT_VERSION, TIP_PROMPT_VERSION, LLM_BASE_URL, LLM_MODEL,
+   * LLM_API_KEY, LLM_TIMEOUT_MS. Read with the rest, checked on first use (so a typo fails the
+   * commands that write tips, not every command), then kept.
+   */
+  tipWriter: () => TipWriterSettings;
+  /**
+   * The MLflow client's settings: MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD and
+   * MLflow's MLFLOW_HTTP_REQUEST_* variables; checked on first use, then kept.
+   */
+  mlflowClient: () => RestClientOptions;
+  /** OO_ML_ADMIN_TOKEN: the bearer token of `/admin/*` (unset: the admin routes are closed). */
+  adminToken: string | undefined;
+  /** LOG_LEVEL of the server's logger (default info). */
+  logLevel: LogLevel;
 }
+
+/** The levels of the server's logger (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The paths of the home folder `home` (relative paths resolve against the working folder). */
 export function homePaths(home: string): HomePaths {
@@ -50,6 +75,8 @@ export function homePaths(home: string): HomePaths {
   return {
     home: root,
     data,
+    bus: join(data, 'bus'),
+    serveState: join(data, 'serve'),
     events: join(data, 'events'),
     users: join(data, 'users'),
     warehouse: join(data, 'warehouse.duckdb'),
@@ -62,10 +89,19 @@ export function homePaths(home: string): HomePaths {
   };
 }
 
-/** Builds the Config from a home folder and an environment (defaults to process.env). */
+/**
+ * Builds the Config from a home folder and an environment (defaults to process.env): the one
+ * place oo-ml reads its environment variables (README, "Configuration").
+ */
 export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): Config {
   const paths = homePaths(home);
   const tracking = env['MLFLOW_TRACKING_URI']?.trim();
+  // Copied now: what is read later (on first use) is what the process started with.
+  const read = (names: readonly string[]): Record<string, string | undefined> => Object.fromEntries(names.map((n) => [n, env[n]]));
+  const writerEnv = read(['DEFAULT_PROMPT_VERSION', 'TIP_PROMPT_VERSION', 'LLM_BASE_URL', 'LLM_MODEL', 'LLM_API_KEY', 'LLM_TIMEOUT_MS']);
+  const mlflowEnv = read(['MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_HTTP_REQUEST_MAX_RETRIES', 'MLFLOW_HTTP_REQUEST_TIMEOUT', 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', 'MLFLOW_HTTP_REQUEST_BACKOFF_JITTER']);
+  let tipWriter: TipWriterSettings | undefined;
+  let mlflowClient: RestClientOptions | undefined;
   return {
     paths,
     trackingUri: tracking !== undefined && tracking !== '' ? tracking : `file://${paths.mlruns}`,
@@ -73,7 +109,27 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): 
     natsStreamReplicas: streamReplicas(nonEmpty(env['NATS_STREAM_REPLICAS'])),
     busSyncMs: busSyncMs(nonEmpty(env['OO_ML_BUS_SYNC_MS'])),
     llmBaseUrl: nonEmpty(env['LLM_BASE_URL']),
+    tipWriter: () => (tipWriter ??= tipWriterSettingsFromEnv(writerEnv)),
+    mlflowClient: () => {
+      if (mlflowClient === undefined) {
+        httpSettingsFromEnv(mlflowEnv); // checked here, named by variable
+        mlflowClient = { env: mlflowEnv };
+      }
+      return mlflowClient;
+    },
+    adminToken: nonEmpty(env['OO_ML_ADMIN_TOKEN']),
+    logLevel: logLevel(nonEmpty(env['LOG_LEVEL'])),
   };
+}
+
+/** LOG_LEVEL checked against the logger's levels. */
+function logLevel(raw: string | undefined): LogLevel {
+  if (raw === undefined) return 'info';
+  const level = raw.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw invalidUsage(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  }
+  return level as LogLevel;
 }
 
 /** NATS_STREAM_REPLICAS checked: JetStream allows 1 to 5 replicas. */

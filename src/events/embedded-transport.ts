@@ -32,7 +32,6 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Type from 'typebox';
-import type { HomePaths } from '../config.js';
 import { conflict, invalidInput, isOoMlError, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { createValidator } from '../validation.js';
@@ -75,11 +74,6 @@ export const EMBEDDED_MAX_BYTES = 8 * 1024 * 1024 * 1024;
 export const EMBEDDED_SYNC_MS = 1000;
 /** A lock folder without a pid file younger than this is being created, not abandoned. */
 const LOCK_GRACE_MS = 5_000;
-
-/** The embedded bus folder of a home. */
-export function embeddedBusDir(paths: HomePaths): string {
-  return join(paths.data, 'bus');
-}
 
 /** Options of the embedded transport (the first transport of a process to publish to a folder sets its writers' limits). */
 export interface EmbeddedTransportOptions {

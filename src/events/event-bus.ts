@@ -14,7 +14,7 @@ import type { Config } from '../config.js';
 import { invalidInput, invalidUsage } from '../errors.js';
 import { deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Rejection } from './dead-letter.js';
 import type { FieldIssue, Validator } from '../validation.js';
-import { embeddedBusDir, createEmbeddedTransport } from './embedded-transport.js';
+import { createEmbeddedTransport } from './embedded-transport.js';
 import { decodeEvent } from './event-decoder.js';
 import { encodeEvent } from './event-encoder.js';
 import { createNatsTransport } from './nats-transport.js';
@@ -135,7 +135,7 @@ const encoder = new TextEncoder();
 export async function createEventBus(config: Config, options: EventBusOptions = {}): Promise<EventBus> {
   const transport =
     config.natsUrl === undefined
-      ? createEmbeddedTransport(embeddedBusDir(config.paths), { pollMs: options.pollMs, syncMs: config.busSyncMs })
+      ? createEmbeddedTransport(config.paths.bus, { pollMs: options.pollMs, syncMs: config.busSyncMs })
       : await createNatsTransport(checkNatsUrl(config.natsUrl), {
           streamReplicas: options.streamReplicas ?? config.natsStreamReplicas,
           publishTimeoutMs: options.publishTimeoutMs,

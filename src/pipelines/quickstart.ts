@@ -13,10 +13,11 @@ import { DEFAULT_MODEL, trainPolicy } from './train.js';
 import { gatherEvidence } from '../experiments/evidence.js';
 import { GATE_RULES } from '../experiments/gate.js';
 import { promoteVersion } from '../experiments/promotion.js';
-import { createStore } from '../registry/create-store.js';
+import { openStore } from '../registry/create-store.js';
 import { internal, invalidUsage } from '../errors.js';
 import { startServer } from '../server/main.js';
 import { closeServeWiring, serveWiring, type WiringContext } from '../server/wiring.js';
+import { tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
 
 /** One finished step: its name, where its output went, and a one-line summary. */
 export interface StepResult {
@@ -44,8 +45,13 @@ async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise
   const clock = new Date(Date.parse(snapshotAsOf) + 3_600_000);
   // Embedded defaults, whatever the environment says: the quickstart's events stay in its home
   // (no NATS_URL) and tips come from the template (no LLM_BASE_URL).
-  const embedded: WiringContext = { ...ctx, config: { ...ctx.config, natsUrl: undefined } };
-  const wiring = await serveWiring(embedded, { seed: 42, logger: false, now: () => clock, env: {} });
+  // The embedded defaults whatever the environment says: the home's bus, the template writer,
+  // the built-in prompts, no admin token.
+  const embedded: WiringContext = {
+    ...ctx,
+    config: { ...ctx.config, natsUrl: undefined, tipWriter: () => tipWriterSettingsFromEnv({}), adminToken: undefined },
+  };
+  const wiring = await serveWiring(embedded, { seed: 42, logger: false, now: () => clock });
   const details: string[] = [];
   let url = '';
   try {
@@ -70,7 +76,7 @@ async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise
     await closeServeWiring(wiring);
   }
   return {
-    output: join(ctx.config.paths.data, 'bus'),
+    output: ctx.config.paths.bus,
     summary: `${url}: ${SCORE_BODIES.length} scores, 1 reward, 1 generated tip, clock at ${clock.toISOString()} (snapshot as-of + 1 h); events on the embedded bus`,
     details,
   };
@@ -142,7 +148,7 @@ export async function prepareQuickstartHome(home: string, cwd: string = process.
 /** The quickstart's steps, in order; each returns where it wrote and what it did. */
 export function quickstartSteps(ctx: WiringContext): [string, () => Promise<Omit<StepResult, 'step'>>][] {
   const p = ctx.config.paths;
-  const store = createStore(ctx.config.trackingUri);
+  const store = openStore(ctx.config);
   let version = 0;
   let snapshotAsOf = '';
   const promote = async (to: 'shadow' | 'champion') => {

@@ -13,6 +13,12 @@ import type { Store } from './store.js';
 /** Options for either adapter (each reads the ones it knows). */
 export type CreateStoreOptions = FileStoreOptions & RestStoreOptions;
 
+/** Opens the store a Config names: its tracking URI, with the MLflow client settings it read (for an http(s) server). */
+export function openStore(config: { trackingUri: string; mlflowClient: () => RestStoreOptions }, options: CreateStoreOptions = {}): Store {
+  const remote = /^https?:\/\//i.test(config.trackingUri.trim());
+  return createStore(config.trackingUri, remote ? { ...config.mlflowClient(), ...options } : options);
+}
+
 /** Opens the store at `trackingUri` (see `Config.trackingUri`). */
 export function createStore(trackingUri: string, options: CreateStoreOptions = {}): Store {
   const uri = trackingUri.trim();

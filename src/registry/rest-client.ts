@@ -39,7 +39,7 @@ export interface RestClientOptions {
   /** Basic auth; default `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`. */
   username?: string;
   password?: string;
-  /** Environment to read credentials from (default process.env). */
+  /** The MLflow variables (credentials, MLFLOW_HTTP_REQUEST_*), as Config read them (default none: the client reads no environment itself). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -98,7 +98,7 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
   // URL requests go to carries none (fetch refuses such URLs), and printed URLs never show it.
   const { url: base, username: uriUser, password: uriPass } = splitUserInfo(baseUrl.replace(/\/+$/, ''));
   const shown = redactUrl(base);
-  const env = options.env ?? process.env;
+  const env = options.env ?? {};
   const doFetch = options.fetch ?? fetch;
   // MLflow's own variables, as its Python client reads them; options (tests) win.
   const fromEnv = httpSettingsFromEnv(env);

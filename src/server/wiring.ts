@@ -17,15 +17,16 @@ import { createEventBus, type EventBus } from '../events/event-bus.js';
 import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/assignment.js';
 import { loadSnapshot } from '../pipelines/snapshot-files.js';
 import { createRng } from '../random/rng.js';
-import { createStore } from '../registry/create-store.js';
+import { openStore } from '../registry/create-store.js';
 import type { Config } from '../config.js';
 import type { ServerDeps } from './deps.js';
 import { getPolicy } from '../policies/catalog.js';
-import { createTipWriter, tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
+import { createTipWriter } from '../prompts/tip-writer.js';
 import { loadXxhash32 } from '../random/hash32.js';
 import { createRegistryPolicyProvider } from './registry-policies.js';
 import { importLegacySpill } from './online-learning/legacy-spill.js';
 import { redactUrl, redactUserInfo } from '../redact.js';
+import { replicaStatePaths } from './online-learning/state-paths.js';
 
 /** Reads and checks an experiments file (JSON or YAML), naming the file in every error. */
 export async function readExperiments(path: string): Promise<ExperimentsConfig> {
@@ -74,8 +75,6 @@ export interface ServeWiringOptions {
   logger?: ServerDeps['logger'];
   /** The server's clock (default the command's). */
   now?: () => Date;
-  /** Where DEFAULT_PROMPT_VERSION, TIP_PROMPT_VERSION, LLM_* and OO_ML_ADMIN_TOKEN are read (default process.env). */
-  env?: Record<string, string | undefined>;
 }
 
 /**
@@ -85,16 +84,16 @@ export interface ServeWiringOptions {
  * server.
  */
 export async function serveWiring(ctx: WiringContext, options: ServeWiringOptions = {}): Promise<ServeWiring> {
-  // Read before anything starts, so a typo in DEFAULT_PROMPT_VERSION/TIP_PROMPT_VERSION/LLM_* fails here.
-  const env = options.env ?? process.env;
-  const writerSettings = tipWriterSettingsFromEnv(env);
+  // Checked before anything starts, so a typo in DEFAULT_PROMPT_VERSION/TIP_PROMPT_VERSION/LLM_* fails here.
+  const writerSettings = ctx.config.tipWriter();
   const paths = ctx.config.paths;
   const snapshotDir = options.snapshotDir ?? paths.snapshots;
-  const stateDir = options.stateDir ?? join(paths.data, 'serve');
+  const stateDir = options.stateDir ?? paths.serveState;
   const { experiments } = options;
   const hash32 = await loadXxhash32();
-  const store = createStore(ctx.config.trackingUri);
-  for (const old of [join(paths.data, 'serve-journal', 'events.ndjson'), join(stateDir, 'online-state.json'), join(stateDir, 'reset-at')]) {
+  const store = openStore(ctx.config);
+  const legacy = replicaStatePaths(stateDir).legacy;
+  for (const old of [join(paths.data, 'serve-journal', 'events.ndjson'), legacy.onlineState, legacy.resetMarker]) {
     if (await exists(old)) ctx.note(`${old} was written by an earlier oo-ml and is no longer read: online learning is rebuilt from the events stream`);
   }
   // Events an earlier version left unsent at shutdown become the head of this replica's spill.
@@ -121,12 +120,12 @@ export async function serveWiring(ctx: WiringContext, options: ServeWiringOption
     rng: createRng(seed),
     hash32,
     ...(experiments === undefined ? {} : { experiments }),
-    ...(env['OO_ML_ADMIN_TOKEN'] ? { adminToken: env['OO_ML_ADMIN_TOKEN'] } : {}),
+    ...(ctx.config.adminToken === undefined ? {} : { adminToken: ctx.config.adminToken }),
     // Logs go to stderr so --json keeps stdout for the result.
-    logger: options.logger ?? { level: env['LOG_LEVEL'] ?? 'info', stream: process.stderr },
+    logger: options.logger ?? { level: ctx.config.logLevel, stream: process.stderr },
     ...(options.checkpointIntervalMs === undefined ? {} : { limits: { checkpointIntervalMs: options.checkpointIntervalMs } }),
   };
-  const where = bus.kind === 'nats' ? `NATS bus at ${redactUrl(ctx.config.natsUrl ?? '')}` : `embedded bus under ${join(paths.data, 'bus')}`;
+  const where = bus.kind === 'nats' ? `NATS bus at ${redactUrl(ctx.config.natsUrl ?? '')}` : `embedded bus under ${paths.bus}`;
   const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${redactUrl(writerSettings.llm.baseUrl)}`;
   return { deps, bus, describe: `events on the ${where}, state in ${stateDir}, rng seed ${seed}, tips by ${writer}` };
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createEmbeddedTransport, deliveryRuns, EMBEDDED_DEDUPE_WINDOW_MS, embeddedBusDir } from '../../src/events/embedded-transport.js';
+import { createEmbeddedTransport, deliveryRuns, EMBEDDED_DEDUPE_WINDOW_MS } from '../../src/events/embedded-transport.js';
 import { createEventBus, createEventBusOver } from '../../src/events/event-bus.js';
 import { legacyJournalPath, segmentName, type StreamLine } from '../../src/events/journal.js';
 import { MAX_DELIVERIES } from '../../src/events/transport.js';
@@ -33,7 +33,7 @@ const text = (data: Uint8Array): string => Buffer.from(data).toString();
 
 runEventBusContract('embedded journal', async () => {
   const paths = await tempHome('oo-ml-bus-');
-  const dir = embeddedBusDir(paths);
+  const dir = paths.bus;
   let transport = createEmbeddedTransport(dir, { pollMs: 10 });
   let bus = createEventBusOver(transport);
   return {
@@ -160,7 +160,7 @@ describe('embedded bus files', () => {
 
   it('records the contiguous acked prefix and the delivery counts of what is unacked in consumers/<name>.json', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const { bus } = openBus(dir);
     const events = [0, 1, 2].map((i) => created('j2', `2026-01-05T0${i}:00:00.000Z`));
     for (const e of events) await bus.publish('signals', e);
@@ -195,7 +195,7 @@ describe('embedded bus files', () => {
 
   it('keeps delivery counts across restarts: a message that never gets acked is dead-lettered as redelivery_limit and the consumer goes on', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const poison = completed('j5', '2026-01-05T10:00:00.000Z');
     const next = completed('j5', '2026-01-05T11:00:00.000Z');
     {
@@ -229,7 +229,7 @@ describe('embedded bus files', () => {
 
   it('keeps a crashed writer’s torn line apart: the fragment is dead-lettered, the next message delivered', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const bus1 = openBus(dir).bus;
     const before = completed('j3', '2026-01-05T10:00:00.000Z');
     await bus1.publish('signals', before);
@@ -255,7 +255,7 @@ describe('embedded bus files', () => {
 
   it('lets one consumer per name at a time hold the stream, and takes over a dead holder’s lock', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const { bus } = openBus(dir);
     const c = await bus.consumer({ name: 'solo' });
     await expectCode(bus.consumer({ name: 'solo' }), 'conflict', new RegExp(`"solo" is in use by process ${process.pid}`));
@@ -275,7 +275,7 @@ describe('embedded bus files', () => {
 
   it('refuses a consumer whose acknowledged seq is past the end of the stream (a deleted or replaced stream)', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const { bus } = openBus(dir);
     await bus.publish('signals', completed('j4', '2026-01-05T10:00:00.000Z'));
     const c = await bus.consumer({ name: 'trunc' });
@@ -290,7 +290,7 @@ describe('embedded bus files', () => {
 
   it('rejects a hand-edited consumer state file, naming it and the field', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const { bus } = openBus(dir);
     await (await bus.consumer({ name: 'edited' })).close();
     await writeFile(join(dir, 'consumers', 'edited.json'), JSON.stringify({ version: 2, consumer: 'edited', acked: -3, deliveries: [] }));
@@ -307,7 +307,7 @@ describe('embedded bus files', () => {
 
   it('remembers message ids for the dedupe window only, answers a duplicate with the first copy’s seq, and forgets an id whose publish failed', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const transport = createEmbeddedTransport(embeddedBusDir(paths));
+    const transport = createEmbeddedTransport(paths.bus);
     let t = 1_000;
     const clock = vi.spyOn(performance, 'now').mockImplementation(() => t);
     try {
@@ -355,7 +355,7 @@ describe('embedded bus segments', () => {
 
   it('rotates at segmentBytes, deletes old and excess segments, and moves readers and consumers in a deleted segment to the oldest remaining', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const { bus } = openBus(dir, { segmentBytes: 400, maxAgeMs: 60_000 });
     const events = Array.from({ length: 6 }, (_, i) => sized(i + 1));
     for (const e of events) await bus.publish('signals', e);
@@ -392,7 +392,7 @@ describe('embedded bus segments', () => {
 describe('embedded bus writer lock', () => {
   it('lets one process at a time publish: another gets conflict naming the holder, and takes over once it closed or died', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const first = createEmbeddedTransport(dir);
     expect((await first.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p1')).seq).toBe(1);
     expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n`);
@@ -457,7 +457,7 @@ describe('embedded bus migration from per-subject journals', () => {
 
   it('moves journals into the streams on first use (events by ts, then lines without one), sets the old files aside, and starts v1 consumers over', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const legacy = await legacyBus(dir);
     // First use is a reader: it migrates, under the writer locks, which it gives back.
     const { bus } = openBus(dir);
@@ -498,7 +498,7 @@ describe('embedded bus migration from per-subject journals', () => {
 
   it('a v1 consumer state not yet moved reads as a consumer at the start', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const { bus } = openBus(dir);
     const e = completed('m3', '2026-01-05T10:00:00.000Z');
     await bus.publish('signals', e);
@@ -512,7 +512,7 @@ describe('embedded bus migration from per-subject journals', () => {
 
   it('finishes a migration interrupted after its segment was renamed in, without appending the journals twice', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const legacy = await legacyBus(dir);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(new Date('2026-03-01T12:00:00.000Z'));
@@ -546,7 +546,7 @@ describe('embedded bus migration from per-subject journals', () => {
 
   it('a reader in a process that cannot take the writer lock works once the writing process migrated', async () => {
     const paths = await tempHome('oo-ml-bus-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const legacy = await legacyBus(dir);
     // Another process opens its writer first: it migrates and holds the lock.
     const holder = startChild(dir, 'hold');
@@ -575,7 +575,7 @@ describe('embedded bus property', () => {
         fc.nat(),
         fc.integer({ min: 1, max: 7 }),
         async (rounds, segmentBytes, pick, readSize) => {
-          const dir = embeddedBusDir(await tempHome('oo-ml-prop-'));
+          const dir = (await tempHome('oo-ml-prop-')).bus;
           const transport = createEmbeddedTransport(dir, { segmentBytes, pollMs: 10 });
           const events: { seq: number; subject: string; data: string }[] = [];
           const dlq: string[] = [];

@@ -7,7 +7,7 @@
 import { jetstreamManager, type ConsumerInfo, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { homePaths, loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
 import { isOoMlError } from '../../src/errors.js';
 import { createEventBus, createEventBusOver } from '../../src/events/event-bus.js';
 import { DLQ_STREAM, EVENTS_STREAM, createNatsTransport } from '../../src/events/nats-transport.js';
@@ -269,9 +269,8 @@ describe('NATS JetStream transport', () => {
     }
     expect(caught).toMatchObject({ code: 'unavailable', hint: expect.stringContaining('unset NATS_URL') });
     expect((caught as Error).message).toContain(`nats://127.0.0.1:${port}`);
-    const paths = homePaths('/nonexistent-home');
     await expectCode(
-      createEventBus({ paths, trackingUri: '', natsUrl: 'http://127.0.0.1:1', natsStreamReplicas: undefined, busSyncMs: undefined, llmBaseUrl: undefined }),
+      createEventBus(loadConfig('/nonexistent-home', { NATS_URL: 'http://127.0.0.1:1' })),
       'invalid_usage',
       /NATS_URL/,
     );

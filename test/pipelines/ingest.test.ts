@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
 import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
-import { createEmbeddedTransport, embeddedBusDir } from '../../src/events/embedded-transport.js';
+import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { createEventBusOver, type EventBus, type FetchedEvents } from '../../src/events/event-bus.js';
 import { createNatsTransport } from '../../src/events/nats-transport.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../../src/events/schemas.js';
@@ -245,7 +245,7 @@ describe('ingest from NATS JetStream', () => {
 describe('ingest from the embedded journal', () => {
   it('ingests what was published, and a re-run resumes after its recorded position', async () => {
     const paths = await tempHome('oo-ml-ingest-');
-    const dir = embeddedBusDir(paths);
+    const dir = paths.bus;
     const bus = createEventBusOver(createEmbeddedTransport(dir, { pollMs: 10 }));
     const first = twoDays('e1');
     for (const e of first) await bus.publish(channelOf(e), e);
@@ -272,7 +272,7 @@ describe('ingest from the embedded journal', () => {
 
   it('stops after the batch in hand when aborted, with the summary so far', async () => {
     const paths = await tempHome('oo-ml-ingest-');
-    const bus = createEventBusOver(createEmbeddedTransport(embeddedBusDir(paths), { pollMs: 10 }));
+    const bus = createEventBusOver(createEmbeddedTransport(paths.bus, { pollMs: 10 }));
     await bus.publish('signals', completed('e2', '2026-01-05T08:00:00.000Z'));
     const stop = new AbortController();
     const summary = await ingestEvents(job(bus, paths, { untilIdle: false, maxWaitMs: 50, signal: stop.signal, onBatch: () => stop.abort() }));
@@ -282,7 +282,7 @@ describe('ingest from the embedded journal', () => {
 
   it('rejects bad batch options as usage errors', async () => {
     const paths = await tempHome('oo-ml-ingest-');
-    const bus = createEventBusOver(createEmbeddedTransport(embeddedBusDir(paths)));
+    const bus = createEventBusOver(createEmbeddedTransport(paths.bus));
     await expect(ingestEvents(job(bus, paths, { batchSize: 0 }))).rejects.toMatchObject({ code: 'invalid_usage', message: expect.stringContaining('batch size') });
     await expect(ingestEvents(job(bus, paths, { maxWaitMs: -1 }))).rejects.toMatchObject({ code: 'invalid_usage' });
     await bus.close();
@@ -441,7 +441,7 @@ const BUSES: [string, (paths: HomePaths) => Promise<BusUnderTest>][] = [
     'the embedded bus',
     async (paths) => {
       const deadLetters: BusUnderTest['deadLetters'] = [];
-      const open = () => recording(createEmbeddedTransport(embeddedBusDir(paths), { pollMs: 10 }), deadLetters);
+      const open = () => recording(createEmbeddedTransport(paths.bus, { pollMs: 10 }), deadLetters);
       const transport = open();
       const bus = createEventBusOver(transport);
       return {

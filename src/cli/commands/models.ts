@@ -39,8 +39,8 @@ export function registerModels(program: Command): void {
       .argument('[model]', 'only this model')
       .option('--repair', 'finish the alias moves an interrupted train/promote/rollback left when its version is complete, retire the others; then list'),
     async (ctx, flags: { repair?: boolean }, args) => {
-      const [{ createStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../registry/model-listing.js')]);
-      const store = createStore(ctx.config.trackingUri);
+      const [{ openStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../registry/model-listing.js')]);
+      const store = openStore(ctx.config);
       const repairs = [];
       if (flags.repair === true) {
         const { repairModel } = await import('../../registry/pending-moves.js');

@@ -59,7 +59,7 @@ export function registerOpe(program: Command): void {
       .option('--reward-features <list>', 'the DM/DR reward model’s features: on Open Bandit logs affinity (default), user, position, item (pools one model over the items), none; on a training set names of the v2 vector, or none')
       .option('--log', 'log the evaluation as an MLflow run in experiment oo-ml-ope (always done for a MODEL@ALIAS target)'),
     async (ctx, flags) => {
-      const [{ parseEstimators, runOpe }, { createStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
+      const [{ parseEstimators, runOpe }, { openStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
       const job = {
         logs: resolve(flags.logs),
         policy: flags.policy,
@@ -70,8 +70,8 @@ export function registerOpe(program: Command): void {
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
         ...(flags.rewardFeatures === undefined ? {} : { rewardFeatures: flags.rewardFeatures.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
       };
-      let store: ReturnType<typeof createStore> | undefined;
-      const storeOf = (): ReturnType<typeof createStore> => (store ??= createStore(ctx.config.trackingUri));
+      let store: ReturnType<typeof openStore> | undefined;
+      const storeOf = (): ReturnType<typeof openStore> => (store ??= openStore(ctx.config));
       const outcome = await runOpe({ ...job, store: storeOf });
       if (flags.log !== true && outcome.registered === undefined) {
         ctx.print(renderOpe(outcome), outcome);

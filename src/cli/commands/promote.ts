@@ -41,12 +41,12 @@ export function registerPromote(program: Command): void {
       const drMargin = parseNumberFlag('--dr-margin', flags.drMargin, 0, 1);
       const minShadowServes = parseIntFlag('--min-shadow-serves', flags.minShadowServes, 0);
       const minShadowHours = parseNumberFlag('--min-shadow-hours', flags.minShadowHours, 0, 24 * 365);
-      const [{ createStore }, { gatherEvidence }, { promoteVersion }] = await Promise.all([
+      const [{ openStore }, { gatherEvidence }, { promoteVersion }] = await Promise.all([
         import('../../registry/create-store.js'),
         import('../../experiments/evidence.js'),
         import('../../experiments/promotion.js'),
       ]);
-      const store = createStore(ctx.config.trackingUri);
+      const store = openStore(ctx.config);
       const p = ctx.config.paths;
       const result = await promoteVersion(
         {
@@ -81,8 +81,8 @@ export function registerPromote(program: Command): void {
       .option('--reason <text>', 'why (recorded in the model card)', 'rollback'),
     async (ctx, flags, args) => {
       const p = ctx.config.paths;
-      const [{ createStore }, { rollbackChampion }] = await Promise.all([import('../../registry/create-store.js'), import('../../experiments/promotion.js')]);
-      const result = await rollbackChampion({ store: createStore(ctx.config.trackingUri), cardsDir: p.modelCards, tmpDir: p.tmp, now: ctx.now }, args[0]!, flags.reason);
+      const [{ openStore }, { rollbackChampion }] = await Promise.all([import('../../registry/create-store.js'), import('../../experiments/promotion.js')]);
+      const result = await rollbackChampion({ store: openStore(ctx.config), cardsDir: p.modelCards, tmpDir: p.tmp, now: ctx.now }, args[0]!, flags.reason);
       ctx.print(`${result.model}: champion v${result.from} → v${result.to}\nmodel card: ${result.card}`, result);
     },
   );

@@ -74,7 +74,7 @@ export function registerSim(program: Command): void {
       };
       const policies = flags.policies.split(',').map((s) => s.trim()).filter((s) => s !== '');
       const workers = flags.workers === undefined ? Math.max(1, Math.min(availableParallelism(), reps)) : parseIntFlag('--workers', flags.workers, 0, 64);
-      const [{ runSimulation }, { createStore }] = await Promise.all([import('../../pipelines/simulation.js'), import('../../registry/create-store.js')]);
+      const [{ runSimulation }, { openStore }] = await Promise.all([import('../../pipelines/simulation.js'), import('../../registry/create-store.js')]);
       const live =
         !ctx.json && process.stderr.isTTY === true
           ? (await import('../ui/sim-live.js')).startSimView(`sim: ${policies.length} policies × ${reps} reps`, policies, reps)
@@ -85,7 +85,7 @@ export function registerSim(program: Command): void {
           reps,
           policies,
           workers,
-          store: createStore(ctx.config.trackingUri),
+          store: openStore(ctx.config),
           now: ctx.now,
           ...(live === null ? {} : { onReplication: (_rep: number, runs: readonly PolicyRun[]) => live.replicationDone(runs) }),
         });

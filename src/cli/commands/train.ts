@@ -70,14 +70,14 @@ export function registerTrain(program: Command): void {
       ),
     async (ctx, flags) => {
       const p = ctx.config.paths;
-      const [{ trainPolicy }, { createStore }] = await Promise.all([import('../../pipelines/train.js'), import('../../registry/create-store.js')]);
+      const [{ trainPolicy }, { openStore }] = await Promise.all([import('../../pipelines/train.js'), import('../../registry/create-store.js')]);
       const outcome = await trainPolicy({
         trainingSet: flags.trainingSet === undefined ? p.trainingSet : resolve(flags.trainingSet),
         policy: flags.policy,
         model: flags.model,
         params: parseParams(flags.param),
         explorationFloor: parseNumberFlag('--exploration-floor', flags.explorationFloor, 0, 0.999999),
-        store: createStore(ctx.config.trackingUri),
+        store: openStore(ctx.config),
         cardsDir: p.modelCards,
         snapshotsDir: p.snapshots,
         tmpDir: p.tmp,

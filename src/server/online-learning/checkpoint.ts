@@ -10,13 +10,13 @@
  * (serve-window.ts `flush`), atomically: a crash leaves the previous one. One JSON file per
  * replica, `<state dir>/checkpoint.json`.
  */
-import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { invalidInput } from '../../errors.js';
 import { TipReaction, TipReward } from '../../events/schemas.js';
 import { readTextIfExists, writeFileAtomic } from '../../io/atomic.js';
 import { createValidator } from '../../validation.js';
 import { REWARD_OUTCOMES } from './fold.js';
+import { replicaStatePaths } from './state-paths.js';
 
 /** Policy versions a checkpoint keeps (served ones first, then the most recently served others). */
 export const MAX_ENTRIES = 16;
@@ -103,7 +103,7 @@ export interface CheckpointStore {
 
 /** Where a replica keeps its checkpoint. */
 export function checkpointPath(stateDir: string): string {
-  return join(stateDir, 'checkpoint.json');
+  return replicaStatePaths(stateDir).checkpoint;
 }
 
 /** A checkpoint kept in `path` as JSON (written atomically). */

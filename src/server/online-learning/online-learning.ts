@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventBus, StreamMessage } from '../../events/event-bus.js';
 import type { TipServedEvent } from '../../events/schemas.js';
@@ -23,6 +22,7 @@ import { parseServeId } from './serve-id.js';
 import type { ServeRecord } from './serve-record.js';
 import { openServeWindow, type ServeOwner, type ServeWindow, type ServeWindowStats } from './serve-window.js';
 import { Spill } from './spill.js';
+import { replicaStatePaths } from './state-paths.js';
 
 /** Sizes and timings of online learning (each has a default in serving's DEFAULT_LIMITS). */
 export interface LearningLimits {
@@ -173,7 +173,7 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
     );
     checkpoint = null;
   }
-  const windowDir = join(stateDir, 'window');
+  const windowDir = replicaStatePaths(stateDir).window;
   if (checkpoint === null) await rm(windowDir, { recursive: true, force: true });
   // The reward window, how late a reward may come, and an hour: a reward the fold does not judge
   // stale (fold.ts isStale) names a serve younger than that, so dropping older files never

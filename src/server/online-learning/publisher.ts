@@ -19,7 +19,6 @@
  * fails with `internal`, so it is never silently dropped.
  */
 import { appendFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { internal, isOoMlError, unavailable } from '../../errors.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { EVENT_VALIDATORS } from '../../events/schemas.js';
@@ -27,6 +26,7 @@ import { parseEventSubject } from '../../events/subjects.js';
 import type { Validator } from '../../validation.js';
 import { SUBJECTS, type ServerEvent } from '../deps.js';
 import type { Spill } from './spill.js';
+import { replicaStatePaths } from './state-paths.js';
 
 /** Where a published event went. */
 export interface PublishReceipt {
@@ -114,7 +114,7 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
 
   async function reject(event: unknown, why: string): Promise<void> {
     rejectedTotal++;
-    await appendFile(join(options.stateDir, 'rejected.ndjson'), JSON.stringify({ at: new Date().toISOString(), why, event }) + '\n');
+    await appendFile(replicaStatePaths(options.stateDir).rejected, JSON.stringify({ at: new Date().toISOString(), why, event }) + '\n');
   }
 
   function toSpill(event: ServerEvent): Promise<PublishReceipt> {

@@ -15,11 +15,11 @@
  * claims and the ingest's event_id check keep a second copy from counting twice).
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import Type from 'typebox';
 import { internal } from '../../errors.js';
 import { readTextIfExists, writeFileAtomic } from '../../io/atomic.js';
 import { createValidator } from '../../validation.js';
+import { replicaStatePaths } from './state-paths.js';
 
 const NL = 0x0a;
 /** At most this many bytes go into one write(2) of a group commit. */
@@ -70,7 +70,7 @@ export class Spill {
 
   /** Path of the spill file. */
   get path(): string {
-    return join(this.dir, 'spill.ndjson');
+    return replicaStatePaths(this.dir).spill;
   }
 
   /** Events on disk not yet drained. */
@@ -131,7 +131,7 @@ export class Spill {
   async commit(offset: number, count: number): Promise<void> {
     this.cursor = offset;
     this.drainedLines += count;
-    await writeFileAtomic(join(this.dir, 'spill.cursor'), JSON.stringify({ offset: this.cursor, lines: this.drainedLines }) + '\n');
+    await writeFileAtomic(replicaStatePaths(this.dir).spillCursor, JSON.stringify({ offset: this.cursor, lines: this.drainedLines }) + '\n');
   }
 
   /** Removes the drained spill (only when `idle`); the next append starts a new file. */
@@ -145,7 +145,7 @@ export class Spill {
     this.drainedLines = 0;
     this.clearing = (async () => {
       await handle?.close();
-      await rm(join(this.dir, 'spill.cursor'), { force: true });
+      await rm(replicaStatePaths(this.dir).spillCursor, { force: true });
       await rm(this.path, { force: true });
     })();
     try {
@@ -164,7 +164,7 @@ export class Spill {
 
   private async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const cursorText = await readTextIfExists(join(this.dir, 'spill.cursor'));
+    const cursorText = await readTextIfExists(replicaStatePaths(this.dir).spillCursor);
     let text: Buffer | null = null;
     try {
       const h = await open(this.path, 'r');
