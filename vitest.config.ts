@@ -8,6 +8,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const LONG_FIRST = [
   'test/cli/replicas-outage.test.ts',
+  'test/registry/interrupted-commands.test.ts',
   'test/pipelines/ingest.test.ts',
   'test/events/nats-bus.test.ts',
   'test/cli/train-promote.test.ts',
@@ -15,6 +16,7 @@ const LONG_FIRST = [
   'test/cli/quickstart.test.ts',
   'test/cli/replicas-cluster.test.ts',
   'test/server/durability.test.ts',
+  'test/cli/dash-terminal.test.ts',
 ];
 
 class LongFirstSequencer extends BaseSequencer {

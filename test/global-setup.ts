@@ -4,7 +4,7 @@
  * stale code. `npm test` builds first, and then this costs one walk of the two trees.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,8 +22,11 @@ function newest(dir: string, ext: string): number {
 
 export default function setup(): void {
   const sources = Math.max(newest(join(ROOT, 'src'), '.ts'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs);
-  const built = newest(join(ROOT, 'dist'), '.js');
+  // An incremental build leaves unchanged outputs alone: the stamp says when dist/ was last checked.
+  const stamp = join(ROOT, 'dist', '.built-at');
+  const built = Math.max(newest(join(ROOT, 'dist'), '.js'), existsSync(stamp) ? statSync(stamp).mtimeMs : 0);
   if (built >= sources) return;
   process.stderr.write('dist/ is older than src/: building it for the CLI tests (tsc -p tsconfig.build.json)\n');
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }

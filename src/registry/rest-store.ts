@@ -129,10 +129,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   }
 
   async function searchExperiments(query: { name?: string } = {}): Promise<Experiment[]> {
-    const out: Experiment[] = [];
-    let pageToken: string | undefined;
-    const pages = new PageTokens('mlflow/experiments/search');
-    do {
+    const out = await collectPages<Experiment>('mlflow/experiments/search', async (pageToken) => {
       const r = await client.call(
         {
           method: 'POST',
@@ -148,9 +145,8 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         },
         V.searchExperiments,
       );
-      out.push(...(r.experiments ?? []).map(toExperiment));
-      pageToken = pages.next(r.next_page_token);
-    } while (pageToken !== undefined);
+      return { items: (r.experiments ?? []).map(toExperiment), next: r.next_page_token };
+    });
     return out.filter((e) => e.lifecycleStage === 'active').sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -164,29 +160,29 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   async function searchRuns(query: Parameters<Store['searchRuns']>[0]): Promise<Run[]> {
     const want = query.maxResults ?? 1000;
     const filter = formatRunFilter(query);
-    const out: Run[] = [];
-    let pageToken: string | undefined;
-    const pages = new PageTokens('mlflow/runs/search');
-    do {
-      const r = await client.call(
-        {
-          method: 'POST',
-          path: 'mlflow/runs/search',
-          json: {
-            experiment_ids: query.experimentIds,
-            ...(filter === '' ? {} : { filter }),
-            run_view_type: 'ACTIVE_ONLY',
-            max_results: Math.min(PAGE, want - out.length),
-            order_by: [`attributes.${query.orderBy ?? 'start_time DESC'}`],
-            ...(pageToken === undefined ? {} : { page_token: pageToken }),
+    const out = await collectPages<Run>(
+      'mlflow/runs/search',
+      async (pageToken, have) => {
+        const r = await client.call(
+          {
+            method: 'POST',
+            path: 'mlflow/runs/search',
+            json: {
+              experiment_ids: query.experimentIds,
+              ...(filter === '' ? {} : { filter }),
+              run_view_type: 'ACTIVE_ONLY',
+              max_results: Math.min(PAGE, want - have),
+              order_by: [`attributes.${query.orderBy ?? 'start_time DESC'}`],
+              ...(pageToken === undefined ? {} : { page_token: pageToken }),
+            },
+            retry: 'idempotent',
           },
-          retry: 'idempotent',
-        },
-        V.searchRuns,
-      );
-      out.push(...(r.runs ?? []).map(toRun));
-      pageToken = pages.next(r.next_page_token);
-    } while (pageToken !== undefined && out.length < want);
+          V.searchRuns,
+        );
+        return { items: (r.runs ?? []).map(toRun), next: r.next_page_token };
+      },
+      (have) => have >= want,
+    );
     return out.sort(compareRuns(query)).slice(0, want);
   }
 
@@ -220,18 +216,13 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   }
 
   async function getMetricHistory(runId: string, key: string): Promise<Metric[]> {
-    const out: Metric[] = [];
-    let pageToken: string | undefined;
-    const pages = new PageTokens('mlflow/metrics/get-history');
-    do {
+    return collectPages<Metric>('mlflow/metrics/get-history', async (pageToken) => {
       const r = await client.call(
         { method: 'GET', path: 'mlflow/metrics/get-history', query: { run_id: runId, metric_key: key, page_token: pageToken }, retry: 'idempotent' },
         V.metricHistory,
       );
-      out.push(...(r.metrics ?? []).map(toMetric));
-      pageToken = pages.next(r.next_page_token);
-    } while (pageToken !== undefined);
-    return out;
+      return { items: (r.metrics ?? []).map(toMetric), next: r.next_page_token };
+    });
   }
 
   // ---- artifacts ------------------------------------------------------------------------------
@@ -268,10 +259,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   }
 
   async function listArtifacts(runId: string, path = ''): Promise<ArtifactEntry[]> {
-    const out: ArtifactEntry[] = [];
-    let pageToken: string | undefined;
-    const pages = new PageTokens('mlflow/artifacts/list');
-    do {
+    const out = await collectPages<ArtifactEntry>('mlflow/artifacts/list', async (pageToken) => {
       // Listing through the tracking API works for proxied and file:// artifact roots alike.
       const r = await client.call(
         {
@@ -282,11 +270,11 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         },
         V.listArtifacts,
       );
-      for (const f of r.files ?? []) {
-        out.push(f.is_dir === true ? { path: f.path, isDir: true } : { path: f.path, isDir: false, ...(f.file_size === undefined ? {} : { fileSize: Number(f.file_size) }) });
-      }
-      pageToken = pages.next(r.next_page_token);
-    } while (pageToken !== undefined);
+      const items = (r.files ?? []).map((f): ArtifactEntry =>
+        f.is_dir === true ? { path: f.path, isDir: true } : { path: f.path, isDir: false, ...(f.file_size === undefined ? {} : { fileSize: Number(f.file_size) }) },
+      );
+      return { items, next: r.next_page_token };
+    });
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
@@ -343,10 +331,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
   }
 
   async function searchRegisteredModels(query: { nameLike?: string } = {}): Promise<RegisteredModel[]> {
-    const out: RegisteredModel[] = [];
-    let pageToken: string | undefined;
-    const pages = new PageTokens('mlflow/registered-models/search');
-    do {
+    const out = await collectPages<RegisteredModel>('mlflow/registered-models/search', async (pageToken) => {
       // GET only: a POST to this route answers 405.
       const r = await client.call(
         {
@@ -361,9 +346,8 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         },
         V.searchRegisteredModels,
       );
-      out.push(...(r.registered_models ?? []).map(toRegisteredModel));
-      pageToken = pages.next(r.next_page_token);
-    } while (pageToken !== undefined);
+      return { items: (r.registered_models ?? []).map(toRegisteredModel), next: r.next_page_token };
+    });
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -382,10 +366,7 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
     const model = await getRegisteredModel(name);
     const aliasesOf = new Map<number, string[]>();
     for (const [alias, version] of Object.entries(model.aliases)) aliasesOf.set(version, [...(aliasesOf.get(version) ?? []), alias]);
-    const out: ModelVersion[] = [];
-    let pageToken: string | undefined;
-    const pages = new PageTokens('mlflow/model-versions/search');
-    do {
+    const out = await collectPages<ModelVersion>('mlflow/model-versions/search', async (pageToken) => {
       const r = await client.call(
         {
           method: 'GET',
@@ -395,9 +376,12 @@ export function createRestStore(baseUrl: string, options: RestStoreOptions = {})
         },
         V.searchModelVersions,
       );
-      for (const v of (r.model_versions ?? []).map(toModelVersion)) if (v.name === name) out.push({ ...v, aliases: (aliasesOf.get(v.version) ?? []).sort() });
-      pageToken = pages.next(r.next_page_token);
-    } while (pageToken !== undefined);
+      const items = (r.model_versions ?? [])
+        .map(toModelVersion)
+        .filter((v) => v.name === name)
+        .map((v) => ({ ...v, aliases: (aliasesOf.get(v.version) ?? []).sort() }));
+      return { items, next: r.next_page_token };
+    });
     return out.sort((a, b) => a.version - b.version);
   }
 
@@ -542,6 +526,27 @@ function ofModel(name: string, version: ModelVersion, endpoint: string): ModelVe
     });
   }
   return version;
+}
+
+/**
+ * Every item of one paged listing of `endpoint`: `page(token, have)` fetches the page at `token`
+ * (undefined: the first) given how many items came before; the listing stops after the last page,
+ * or once `enough(have)`. The one paging loop of this adapter; PageTokens guards it.
+ */
+async function collectPages<T>(
+  endpoint: string,
+  page: (token: string | undefined, have: number) => Promise<{ items: readonly T[]; next: string | undefined }>,
+  enough: (have: number) => boolean = () => false,
+): Promise<T[]> {
+  const out: T[] = [];
+  const pages = new PageTokens(endpoint);
+  let token: string | undefined;
+  do {
+    const r = await page(token, out.length);
+    out.push(...r.items);
+    token = pages.next(r.next);
+  } while (token !== undefined && !enough(out.length));
+  return out;
 }
 
 /**
