@@ -15,7 +15,7 @@ import { isOoMlError } from '../errors.js';
 import { createValidator } from '../validation.js';
 import type { RolloutEntry } from './model-card.js';
 import { CARD_ARTIFACT, refreshModelCard } from './model-cards.js';
-import { appendRollout, readRollout } from './rollout-history.js';
+import { appendRollout, readRollout, RolloutEntrySchema } from './rollout-history.js';
 import type { ModelVersion, Store } from './store.js';
 
 /** Version tag of a pending move (an empty value: nothing pending). */
@@ -23,25 +23,13 @@ export const PENDING_TAG = 'oo-ml.pending';
 /** Version tag of a version an interrupted command left that `--repair` retired (the reason). */
 export const RETIRED_TAG = 'oo-ml.retired';
 
-const Move = Type.Object(
-  {
-    time: Type.String(),
-    alias: Type.String({ minLength: 1 }),
-    from: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-    to: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-    reason: Type.String(),
-    forced: Type.Boolean(),
-    figures: Type.Record(Type.String(), Type.Union([Type.Number(), Type.String()])),
-  },
-  { additionalProperties: false },
-);
 const Pending = Type.Object(
   {
     command: Type.Union([Type.Literal('train'), Type.Literal('promote'), Type.Literal('rollback')]),
     time: Type.String(),
     /** The training run whose card and finish make the version complete (train only). */
     runId: Type.Union([Type.String(), Type.Null()]),
-    moves: Type.Array(Move, { minItems: 1 }),
+    moves: Type.Array(RolloutEntrySchema, { minItems: 1 }),
   },
   { additionalProperties: false },
 );

@@ -23,7 +23,8 @@ export const ROLLOUT_ENTRY_TAG = 'oo-ml.rollout';
 /** Tag key prefix of the rollout entries earlier versions kept as registered-model tags. */
 export const LEGACY_ROLLOUT_TAG_PREFIX = 'oo-ml.rollout.';
 
-const Entry = Type.Object(
+/** The schema of one rollout entry (one alias move). */
+export const RolloutEntrySchema = Type.Object(
   {
     time: Type.String({ format: 'date-time' }),
     alias: Type.String({ minLength: 1 }),
@@ -35,7 +36,7 @@ const Entry = Type.Object(
   },
   { additionalProperties: false },
 );
-const entryValidator = createValidator(Entry);
+const entryValidator = createValidator(RolloutEntrySchema);
 
 /**
  * Appends entries (one move may touch several aliases) to the model's rollout history, one
