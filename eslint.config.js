@@ -26,7 +26,7 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'http', 'net'], message: 'pure module: no I/O' },
             { group: ['@duckdb/*', 'fastify', 'apache-arrow', '@nats-io/*'], message: 'pure module: no I/O libraries' },
-            { group: ['**/pipelines/**', '**/registry/**', '**/server/**', '**/cli/**', '**/events/**', '**/io/**'], message: 'pure module: imports flow one way' },
+            { group: ['**/pipelines/**', '**/registry/**', '**/models/**', '**/server/**', '**/cli/**', '**/events/**', '**/io/**'], message: 'pure module: imports flow one way' },
           ],
         },
       ],

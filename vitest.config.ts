@@ -8,7 +8,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const LONG_FIRST = [
   'test/cli/replicas-outage.test.ts',
-  'test/registry/interrupted-commands.test.ts',
+  'test/models/interrupted-commands.test.ts',
   'test/pipelines/ingest.test.ts',
   'test/events/nats-bus.test.ts',
   'test/cli/train-promote.test.ts',

@@ -21,10 +21,10 @@ import { runSimulation, SIM_EXPERIMENT, UNIFORM_ENTRANT } from '../pipelines/sim
 import { holdoutStart } from '../pipelines/train.js';
 import { uniformTarget } from '../evaluation/target-policy.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from '../pipelines/training-set.js';
-import type { VersionEvaluation } from '../registry/model-card.js';
-import { readEvaluation } from '../registry/model-cards.js';
-import { HEADLINE_METRICS } from '../registry/model-listing.js';
-import { loadRegisteredPolicy, servedPolicy, type RegisteredPolicy } from '../registry/policy-artifacts.js';
+import type { VersionEvaluation } from '../models/model-card.js';
+import { readEvaluation } from '../models/model-cards.js';
+import { HEADLINE_METRICS } from '../models/model-listing.js';
+import { loadRegisteredPolicy, servedPolicy, type RegisteredPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import type { GateEvidence, GateQuestion, Interval } from './gate.js';
 import { summarizeShadow } from './shadow-exposure.js';

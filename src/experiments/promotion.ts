@@ -6,10 +6,10 @@
  * model card is regenerated. A refused move changes nothing in the registry.
  */
 import { conflict, invalidInput, invalidUsage, notFound, isOoMlError } from '../errors.js';
-import type { RolloutEntry } from '../registry/model-card.js';
-import { refreshModelCard } from '../registry/model-cards.js';
-import { appendRollout, readRollout } from '../registry/rollout-history.js';
-import { applyMoves, clearPending, markPending } from '../registry/pending-moves.js';
+import type { RolloutEntry } from '../models/model-card.js';
+import { refreshModelCard } from '../models/model-cards.js';
+import { appendRollout, readRollout } from '../models/rollout-history.js';
+import { applyMoves, clearPending, markPending } from '../models/pending-moves.js';
 import type { Store } from '../registry/store.js';
 import { evaluateGate, type GateDecision, type GateEvidence, type GateQuestion, type GateRules } from './gate.js';
 

@@ -7,7 +7,7 @@
  */
 import type * as vl from 'vega-lite';
 import { renderChart, VEGA_LITE_SCHEMA, type Chart } from '../charts/render.js';
-import { opeReportMetrics } from '../registry/ope-metrics.js';
+import { opeReportMetrics } from '../models/ope-metrics.js';
 import type { Store } from '../registry/store.js';
 import type { OpeJob, OpeOutcome } from './ope.js';
 

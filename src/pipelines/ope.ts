@@ -27,7 +27,7 @@ import { exists } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
 import { getPolicy } from '../policies/catalog.js';
 import { POLICY_NAMES } from '../policies/policy.js';
-import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../registry/policy-artifacts.js';
+import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import { readItemFeatures, readObdLogs, type ObdLogs } from './obd-logs.js';
 import { distributionOn, fitRows } from './policy-replay.js';

@@ -12,7 +12,7 @@ import { invalidUsage } from '../errors.js';
 import { ARM_COUNT } from '../features/arms.js';
 import { egreedyV1 } from '../policies/epsilon-greedy.js';
 import { POLICY_NAMES } from '../policies/policy.js';
-import { loadRegisteredPolicy, parseModelRef } from '../registry/policy-artifacts.js';
+import { loadRegisteredPolicy, parseModelRef } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import { renderSimCharts } from '../sim/charts.js';
 import type { EntrantSpec } from '../sim/entrants.js';

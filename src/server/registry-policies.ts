@@ -14,7 +14,7 @@ import { isOoMlError } from '../errors.js';
 import type { ExperimentsConfig } from '../experiments/assignment.js';
 import { ARM_COUNT } from '../features/arms.js';
 import type { Policy } from '../policies/policy.js';
-import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../registry/policy-artifacts.js';
+import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import type { LoadedPolicies, LoadedPolicy, PolicyProblem, PolicyProvider } from './deps.js';
 

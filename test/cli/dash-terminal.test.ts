@@ -58,6 +58,8 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     for (let i = 0; i < 7; i++) expect((await post(h.app, '/score', { user_id: `u${i}` })).status).toBe(200);
     await post(h.app, '/score', { user_id: '' });
     await shows('serves 7', 'the serves to reach the screen');
+    // Shadows score after the answer: their count catches up a moment later.
+    await shows('scored 7', 'the shadow scorings to reach the screen');
     const busy = await screen();
     expect(busy).toContain('errors      400 × 1');
     expect(busy).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 7\s+agrees with the served arm \d+\.\d %/);

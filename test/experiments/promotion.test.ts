@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { GateEvidence } from '../../src/experiments/gate.js';
 import { promoteVersion, rollbackChampion, type PromoteContext } from '../../src/experiments/promotion.js';
 import { createFileStore } from '../../src/registry/file-store.js';
-import { readRollout } from '../../src/registry/rollout-history.js';
+import { readRollout } from '../../src/models/rollout-history.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 type Given = Omit<GateEvidence, 'champion' | 'wasShadow' | 'baseline'>;

@@ -11,7 +11,7 @@ import { ARM_COUNT } from '../../src/features/arms.js';
 import { getPolicy } from '../../src/policies/catalog.js';
 import { createRng, type Rng } from '../../src/random/rng.js';
 import { createFileStore } from '../../src/registry/file-store.js';
-import { POLICY_STATE_ARTIFACT } from '../../src/registry/policy-artifacts.js';
+import { POLICY_STATE_ARTIFACT } from '../../src/models/policy-artifacts.js';
 import { writeSyntheticSnapshot } from '../../fixtures/synthetic-snapshot.js';
 import { tempHome } from './temp-home.js';
 

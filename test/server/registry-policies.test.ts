@@ -5,7 +5,7 @@ import type { SerializedPolicyState } from '../../src/policies/policy.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import type { Store } from '../../src/registry/store.js';
 import { createRegistryPolicyProvider } from '../../src/server/registry-policies.js';
-import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/registry/policy-artifacts.js';
+import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/models/policy-artifacts.js';
 import { tempHome } from '../helpers/temp-home.js';
 import { createHarness, post } from './harness.js';
 import { meanSoftmax, testCatalog } from './mean-softmax-policy.js';

@@ -9,7 +9,7 @@ import { createEventBusOver } from '../../src/events/event-bus.js';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { startServer } from '../../src/server/main.js';
 import { createRegistryPolicyProvider } from '../../src/server/registry-policies.js';
-import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/registry/policy-artifacts.js';
+import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/models/policy-artifacts.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
 import { ARM_COUNT } from '../../src/features/arms.js';
 import { tempHome } from '../helpers/temp-home.js';

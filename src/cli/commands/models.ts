@@ -1,6 +1,6 @@
 /** `oo-ml models [MODEL]`: registered models, versions, aliases and headline metrics. */
 import type { Command } from 'commander';
-import type { ListedModel } from '../../registry/model-listing.js';
+import type { ListedModel } from '../../models/model-listing.js';
 import { action } from '../command.js';
 import { table } from '../format.js';
 
@@ -39,11 +39,11 @@ export function registerModels(program: Command): void {
       .argument('[model]', 'only this model')
       .option('--repair', 'finish the alias moves an interrupted train/promote/rollback left when its version is complete, retire the others; then list'),
     async (ctx, flags: { repair?: boolean }, args) => {
-      const [{ openStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../registry/model-listing.js')]);
+      const [{ openStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../models/model-listing.js')]);
       const store = openStore(ctx.config);
       const repairs = [];
       if (flags.repair === true) {
-        const { repairModel } = await import('../../registry/pending-moves.js');
+        const { repairModel } = await import('../../models/pending-moves.js');
         const names = args[0] === undefined ? (await store.searchRegisteredModels()).map((m) => m.name) : [args[0]];
         for (const name of names) repairs.push(...(await repairModel({ store, cardsDir: ctx.config.paths.modelCards, tmpDir: ctx.config.paths.tmp, now: ctx.now }, name)));
       }

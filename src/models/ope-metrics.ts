@@ -5,7 +5,7 @@
  */
 import type { OpeReport } from '../evaluation/evaluate.js';
 import { HEADLINE_METRICS } from './model-listing.js';
-import type { MetricInput } from './store.js';
+import type { MetricInput } from '../registry/store.js';
 
 /** The metrics of `report`. */
 export function opeReportMetrics(report: OpeReport): MetricInput[] {

@@ -5,7 +5,7 @@
  */
 import { isOoMlError } from '../errors.js';
 import { pendingOf, RETIRED_TAG, type PendingMove } from './pending-moves.js';
-import type { Store } from './store.js';
+import type { Store } from '../registry/store.js';
 
 /** A pending record in words. */
 function describePending(p: PendingMove | 'unreadable' | null): string | null {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { cardSummary, renderModelCard, segmentFlagged, type ModelCardData, type VersionEvaluation } from '../../src/registry/model-card.js';
-import { readEvaluation, refreshModelCard } from '../../src/registry/model-cards.js';
-import { appendRollout, readRollout } from '../../src/registry/rollout-history.js';
+import { cardSummary, renderModelCard, segmentFlagged, type ModelCardData, type VersionEvaluation } from '../../src/models/model-card.js';
+import { readEvaluation, refreshModelCard } from '../../src/models/model-cards.js';
+import { appendRollout, readRollout } from '../../src/models/rollout-history.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { tempHome } from '../helpers/temp-home.js';
 import { readFile } from 'node:fs/promises';

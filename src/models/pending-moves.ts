@@ -16,7 +16,7 @@ import { createValidator } from '../validation.js';
 import type { RolloutEntry } from './model-card.js';
 import { CARD_ARTIFACT, refreshModelCard } from './model-cards.js';
 import { appendRollout, readRollout, RolloutEntrySchema } from './rollout-history.js';
-import type { ModelVersion, Store } from './store.js';
+import type { ModelVersion, Store } from '../registry/store.js';
 
 /** Version tag of a pending move (an empty value: nothing pending). */
 export const PENDING_TAG = 'oo-ml.pending';

@@ -14,7 +14,7 @@ import Type from 'typebox';
 import { isOoMlError } from '../errors.js';
 import { createValidator } from '../validation.js';
 import type { RolloutEntry } from './model-card.js';
-import type { Store } from './store.js';
+import type { Store } from '../registry/store.js';
 
 /** The experiment holding rollout runs. */
 export const ROLLOUT_EXPERIMENT = 'oo-ml-rollouts';

@@ -10,7 +10,7 @@ import { getPolicy } from '../policies/catalog.js';
 import { withExplorationFloor } from '../policies/exploration-floor.js';
 import type { Policy, SerializedPolicyState } from '../policies/policy.js';
 import { createValidator } from '../validation.js';
-import type { ModelVersion, Run, Store } from './store.js';
+import type { ModelVersion, Run, Store } from '../registry/store.js';
 
 /** Artifact path of a policy state within its training run. */
 export const POLICY_STATE_ARTIFACT = 'policy/state.json';

@@ -17,10 +17,10 @@ import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
 import { buildTrainingSet } from '../../src/pipelines/training-set.js';
 import { trainPolicy } from '../../src/pipelines/train.js';
 import { createFileStore } from '../../src/registry/file-store.js';
-import { CARD_ARTIFACT } from '../../src/registry/model-cards.js';
-import { listModels } from '../../src/registry/model-listing.js';
-import { PENDING_TAG, repairModel } from '../../src/registry/pending-moves.js';
-import { readRollout } from '../../src/registry/rollout-history.js';
+import { CARD_ARTIFACT } from '../../src/models/model-cards.js';
+import { listModels } from '../../src/models/model-listing.js';
+import { PENDING_TAG, repairModel } from '../../src/models/pending-moves.js';
+import { readRollout } from '../../src/models/rollout-history.js';
 import type { Store } from '../../src/registry/store.js';
 
 const WRITES = new Set(['getOrCreateExperiment', 'setExperimentTag', 'createRun', 'finishRun', 'setTag', 'logBatch', 'logMetric', 'logParam', 'logArtifact', 'createRegisteredModel', 'updateRegisteredModel', 'setRegisteredModelTag', 'createModelVersion', 'updateModelVersion', 'setModelVersionTag', 'setAlias', 'deleteAlias']);

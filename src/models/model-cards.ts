@@ -11,7 +11,7 @@ import { createValidator } from '../validation.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cardSummary, renderModelCard, type CardVersion, type ModelCardData, type RolloutEntry, type VersionEvaluation } from './model-card.js';
 import { readRollout } from './rollout-history.js';
-import type { Store } from './store.js';
+import type { Store } from '../registry/store.js';
 
 /** Artifact path of a training run's evaluation. */
 export const EVALUATION_ARTIFACT = 'evaluation.json';

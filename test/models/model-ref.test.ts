@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseModelRef } from '../../src/registry/policy-artifacts.js';
+import { parseModelRef } from '../../src/models/policy-artifacts.js';
 
 describe('model references', () => {
   it('reads MODEL@ALIAS, MODEL@vN and MODEL/N (version N); anything else is not a reference', () => {
