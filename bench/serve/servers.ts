@@ -1,0 +1,256 @@
+/** The server children of bench:serve (bare Fastify, the scorer apps) and how the parent starts and questions them. */
+import { fork, type ChildProcess } from 'node:child_process';
+
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Session } from 'node:inspector';
+import Fastify from 'fastify';
+import xxhash from 'xxhash-wasm';
+import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
+import { type Rng } from '../../src/random/rng.js';
+import type { EventBus } from '../../src/events/event-bus.js';
+import type { LoadedPolicy, ServerDeps } from '../../src/server/deps.js';
+
+import { breakdownOf, type Part } from './profile.js';
+import { AS_OF, HOST, SHADOW, SERVER_CPUS, pin } from './settings.js';
+import { bodies, median } from './load.js';
+
+// ---- child processes ---------------------------------------------------------------------------
+
+export type ChildMessage =
+  | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number; loopUs?: number }
+  | { memory: NodeJS.MemoryUsage }
+  | { cpuUs: number; loop: LoopDelay }
+  | { breakdown: Record<Part, number> };
+
+/** The child's event-loop delay since the previous 'cpu' question (ms): what a request waits behind other work. */
+export interface LoopDelay {
+  p99: number;
+  max: number;
+}
+
+/** Answers the parent's 'cpu' (CPU time used so far, µs; loop delay since the last question) and 'memory' questions. */
+export function answerParent(onExit: () => Promise<void>): void {
+  const session = new Session();
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  process.on('message', (m: string) => {
+    if (m === 'cpu') {
+      const c = process.cpuUsage();
+      const loop = { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
+      delay.reset();
+      process.send!({ cpuUs: c.user + c.system, loop } satisfies ChildMessage);
+    }
+    // Live memory: collected first, so garbage of the last round does not count.
+    if (m === 'memory') {
+      global.gc?.();
+      process.send!({ memory: process.memoryUsage() } satisfies ChildMessage);
+    }
+    if (m === 'prof-start') {
+      session.connect();
+      session.post('Profiler.enable', () => session.post('Profiler.setSamplingInterval', { interval: 100 }, () => session.post('Profiler.start')));
+    }
+    if (m === 'prof-stop') {
+      session.post('Profiler.stop', (err, result) => {
+        session.disconnect();
+        if (err !== null) throw err;
+        process.send!({ breakdown: breakdownOf(result.profile as unknown as Parameters<typeof breakdownOf>[0]) } satisfies ChildMessage);
+      });
+    }
+    if (m === 'exit') void onExit().then(() => process.exit(0));
+  });
+}
+
+/** A policy trained on `n` synthetic decisions, so its state is not the all-zero prior. */
+export function trained(lib: ServerLib, name: 'linucb' | 'thompson', rng: Rng, n: number, version: string, params: Record<string, number> = {}): LoadedPolicy {
+  const { getPolicy, toVector } = lib;
+  const policy = getPolicy(name);
+  const state = policy.init(ARM_COUNT, params);
+  for (let i = 0; i < n; i++) {
+    const x = toVector(policy.layout, {
+      hourOfDay: rng.int(24),
+      dayOfWeek: rng.int(7),
+      openTasks: rng.int(12),
+      overdueTasks: rng.int(4),
+      hasProfile: rng.next() < 0.9,
+      profile: { completion_rate: rng.next(), dismiss_rate: rng.next() * 0.5, mean_dwell_sec: rng.next() * 120, preferred_hour: rng.int(24), tip_volume: rng.int(40) },
+    });
+    const arm = rng.int(ARM_COUNT);
+    policy.update(state, x, arm, rng.next() < 0.2 + 0.05 * arm ? 1 : 0);
+  }
+  return { policy, state, modelVersion: version, layout: policy.layout };
+}
+
+/** Calibration work: a fixed count of integer steps (no allocation, no memory traffic), so it costs the same CPU wherever it runs. */
+export function spin(steps: number): number {
+  let x = 1;
+  for (let i = 0; i < steps; i++) x = (Math.imul(x, 1_103_515_245) + 12_345) | 0;
+  return x;
+}
+
+/** How many `spin` steps take one µs on this core, warm (median of 21 samples of ~2 ms). */
+export function spinStepsPerUs(): number {
+  const samples: number[] = [];
+  let sink = 0;
+  for (let r = 0; r < 21; r++) {
+    const t0 = performance.now();
+    sink ^= spin(200_000);
+    samples.push(200_000 / ((performance.now() - t0) * 1000));
+  }
+  if (sink === 0.5) process.stderr.write(''); // keeps the loop from being dropped as dead code
+  return median(samples);
+}
+
+/** The added work, in µs of warm CPU, of the calibration routes `/bare-spin-<µs>`. */
+export const SPIN_US = [5, 10] as const;
+
+export async function bareChild(): Promise<void> {
+  const app = Fastify({ logger: false });
+  const constant = { arm: 'split_task', propensity: 0.5, policy: 'bare' };
+  app.post('/bare', async () => constant);
+  app.get('/bare', async () => constant);
+  // The machine's price of added work: the bare POST route plus a fixed, cache-resident
+  // computation of 5 or 10 µs. On 2 vCPUs shared with the load generator, a route slower than
+  // the client makes it sleep and the server's writes wake it, so this price is not linear.
+  const stepsPerUs = spinStepsPerUs();
+  let sink = 0;
+  for (const us of SPIN_US) {
+    const steps = Math.round(us * stepsPerUs);
+    app.post(`/bare-spin-${us}`, async () => {
+      sink ^= spin(steps);
+      return constant;
+    });
+  }
+  app.addHook('onClose', async () => {
+    if (sink === 0.5) process.stderr.write('');
+  });
+  await app.listen({ host: HOST, port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  answerParent(() => app.close());
+  global.gc?.();
+  const memory = process.memoryUsage();
+  process.send!({ ready: { bare: port }, memory, before: memory, loadMs: 0 } satisfies ChildMessage);
+}
+
+/** The library as `oo-ml serve` runs it: the compiled dist/ (tsx's keepNames wraps every closure the TS source creates per request, ~2 % of the scorer's CPU). */
+export async function loadServerLib() {
+  const dist = (m: string): Promise<unknown> => import(new URL(`../../dist/${m}.js`, import.meta.url).href);
+  return {
+    ...((await dist('server/app')) as typeof import('../../src/server/app.js')),
+    ...((await dist('policies/catalog')) as typeof import('../../src/policies/catalog.js')),
+    ...((await dist('features/vectors')) as typeof import('../../src/features/vectors.js')),
+    ...((await dist('pipelines/snapshot-files')) as typeof import('../../src/pipelines/snapshot-files.js')),
+    ...((await dist('random/rng')) as typeof import('../../src/random/rng.js')),
+    ...((await dist('events/event-bus')) as typeof import('../../src/events/event-bus.js')),
+    ...((await dist('events/embedded-transport')) as typeof import('../../src/events/embedded-transport.js')),
+    ...((await dist('events/nats-transport')) as typeof import('../../src/events/nats-transport.js')),
+    ...((await dist('prompts/tip-writer')) as typeof import('../../src/prompts/tip-writer.js')),
+    ...((await dist('server/schemas')) as typeof import('../../src/server/schemas.js')),
+  };
+}
+export type ServerLib = Awaited<ReturnType<typeof loadServerLib>>;
+
+export async function scorerChild(dir: string): Promise<void> {
+  const lib = await loadServerLib();
+  const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
+  global.gc?.();
+  const before = process.memoryUsage();
+  const t0 = performance.now();
+  const { index } = await loadSnapshot(join(dir, 'snapshots'));
+  const loadMs = performance.now() - t0;
+  const { h32 } = await xxhash();
+  const rng = createRng(20260205);
+  const champion = trained(lib, 'linucb', rng, 5000, '7');
+  // The shadow is a candidate: by default a LinUCB retrained with a narrower α.
+  const shadow = SHADOW === 'thompson' ? trained(lib, 'thompson', rng, 5000, '8') : trained(lib, 'linucb', rng, 8000, '8', { alpha: 0.5 });
+  // Every app records its events durably, as `oo-ml serve` does (each on its own bus and state
+  // folder); BENCH_NATS_URL puts the shadow app's on NATS.
+  const natsUrl = process.env['BENCH_NATS_URL'];
+  const buses: EventBus[] = [];
+  const busFor = async (name: string, nats: boolean): Promise<EventBus> => {
+    const transport = nats ? await createNatsTransport(natsUrl!) : createEmbeddedTransport(join(dir, `bus-${name}`));
+    const bus = createEventBusOver(transport);
+    buses.push(bus);
+    return bus;
+  };
+  const base = (policies: Record<string, LoadedPolicy>, shadows: string[], bus: EventBus, name: string, seed: number): ServerDeps => ({
+    policies: { load: async () => ({ byName: new Map(Object.entries(policies)), champion: 'tip-policy@champion', shadows }) },
+    snapshot: { load: async () => index },
+    bus,
+    stateDir: join(dir, `state-${name}`),
+    tipWriter: createTipWriter(tipWriterSettingsFromEnv({}), { hash32: (s) => h32(s) }),
+    // The snapshot's as-of plus 6 h: profiles are fresh, as in production right after an export.
+    now: () => new Date(AS_OF.getTime() + 6 * 3_600_000),
+    rng: createRng(seed),
+    hash32: (s) => h32(s),
+    logger: false,
+  });
+  const apps = {
+    champion: await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', false), 'champion', 1)),
+    shadow: await buildApp(
+      base(
+        { 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) }, 'tip-policy@shadow': shadow },
+        ['tip-policy@shadow'],
+        await busFor('shadow', natsUrl !== undefined && natsUrl !== ''),
+        'shadow',
+        2,
+      ),
+    ),
+  };
+  // The champion app's framework cost without the scorer: the same body and response schemas,
+  // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
+  // into Fastify validation + hooks and our scoring.
+  const constant = { serve_id: '0123456789ab-1', arm: ARM_IDS[0]!, score: 0.5, propensity: 1, policy: 'tip-policy@champion', model_version: '7', experiment: null, variant: null, prompt_version: 'v1', fallbacks: [] };
+  apps.champion.post('/constant', { schema: { body: lib.ScoreBody, response: { 200: lib.ScoreResponse } } }, async () => constant);
+  // The same /score path outside HTTP (warm caches): a third app's scorer, 200 decisions in
+  // flight at a time as under load (each waits for its serve event's write, which 200 share).
+  const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], await busFor('loop', false), 'loop', 3));
+  const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../../src/server/schemas.js').ScoreBody);
+  const holder = { ooStatsKey: null as string | null };
+  const decisions = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: 200 }, (_, k) => loopApp.ooMl.scoreInto(loopBodies[(i + k) % loopBodies.length]!, holder)));
+  };
+  await decisions(50_000);
+  const loopCpu = process.cpuUsage();
+  await decisions(200_000);
+  const loopUsed = process.cpuUsage(loopCpu);
+  const loopUs = (loopUsed.user + loopUsed.system) / 200_000;
+  await loopApp.close();
+  const ports: Record<string, number> = {};
+  for (const [name, app] of Object.entries(apps)) {
+    await app.listen({ host: HOST, port: 0 });
+    ports[name] = (app.server.address() as { port: number }).port;
+  }
+  global.gc?.();
+  answerParent(async () => {
+    await Promise.all(Object.values(apps).map((a) => a.close()));
+    for (const b of buses) await b.close();
+  });
+  process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs, loopUs } satisfies ChildMessage);
+}
+
+export function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
+  // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools).
+  const prof = process.env['BENCH_CPU_PROF_DIR'];
+  const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (SERVER_CPUS !== null) pin(proc.pid!, SERVER_CPUS);
+  const queue: ChildMessage[] = [];
+  const waiting: { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }[] = [];
+  proc.on('message', (m: ChildMessage) => (waiting.length > 0 ? waiting.shift()!.resolve(m) : queue.push(m)));
+  proc.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`bench child ${args[0]} exited with ${code}`));
+  });
+  const next = () =>
+    new Promise<ChildMessage>((resolve, reject) => {
+      if (queue.length > 0) return resolve(queue.shift()!);
+      if (proc.exitCode !== null) return reject(new Error(`bench child ${args[0]} exited with ${proc.exitCode}`));
+      waiting.push({ resolve, reject });
+    });
+  return { proc, next };
+}
+
+// A child started by `start` runs this file with its role.
+if (process.argv[2] === '--bare') await bareChild();
+if (process.argv[2] === '--scorer') await scorerChild(process.argv[3]!);

@@ -1,0 +1,43 @@
+/** bench:serve's settings, from the environment (see bench/serve.ts). */
+import { execFileSync } from 'node:child_process';
+
+import { cpus } from 'node:os';
+
+export const DURATION = Number(process.env['BENCH_DURATION'] ?? 30);
+export const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
+export const USERS = Number(process.env['BENCH_USERS'] ?? 1_000_000);
+export const SHADOW = process.env['BENCH_SHADOW'] === 'thompson' ? 'thompson' : 'linucb';
+export const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (DURATION >= 15 ? 3 : 1));
+export const WARMUP = Math.min(5, Math.max(2, Math.round(DURATION / 5)));
+/** Seconds of the extra, profiled load per target that splits its CPU into parts. */
+export const PROFILE_S = Math.min(10, Math.max(3, Math.round(DURATION / 3)));
+export const AS_OF = new Date('2026-02-05T00:00:00Z');
+export const HOST = '127.0.0.1';
+export const mib = (b: number): number => Math.round(b / 1024 / 1024);
+
+/**
+ * BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS (taskset lists, e.g. `0` and `1-3`): pin the server
+ * children and wrk to separate cores, all threads included — what the
+ * ratio targets need on a machine with more than 2 cores, so the client's work and wake-ups are
+ * not billed to the server. Unset: no pinning.
+ */
+// wrk on one core, every server on the other (issue #15): each server has a whole core, and the
+// client (wrk, in C, drives well over 25,000 req/s from one core) is never what limits it.
+export const SERVER_CPUS = cpuList('BENCH_SERVER_CPUS') ?? (cpus().length >= 2 ? '1' : null);
+export const CLIENT_CPUS = cpuList('BENCH_CLIENT_CPUS') ?? (cpus().length >= 2 ? '0' : null);
+
+export function cpuList(name: string): string | null {
+  const v = process.env[name];
+  if (v === undefined || v === '') return null;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw new Error(`${name}="${v}" is not a CPU list like 0 or 1-3 or 0,2`);
+  return v;
+}
+
+/** Pins every thread of `pid` to `cpus` (taskset from util-linux). */
+export function pin(pid: number, cpus: string): void {
+  try {
+    execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+  } catch (e) {
+    throw new Error(`taskset -a -cp ${cpus} ${pid} failed (is util-linux installed, and are CPUs ${cpus} online?): ${(e as Error).message}`);
+  }
+}
