@@ -19,6 +19,7 @@ import type { EntrantSpec } from '../sim/entrants.js';
 import { simulateParallel, type ReplicationListener } from '../sim/parallel.js';
 import type { SimOptions } from '../sim/scenario.js';
 import type { SimResults } from '../sim/summary.js';
+import { SIM_EXPERIMENT, simMetricKey } from '../models/sim-runs.js';
 
 /**
  * The entrant `uniform`: uniform random over the arms, the baseline of a first champion. It is
@@ -31,7 +32,7 @@ function uniformSpec(): EntrantSpec {
 }
 
 /** Experiment that simulation runs are logged to. */
-export const SIM_EXPERIMENT = 'oo-ml-sim';
+export { SIM_EXPERIMENT } from '../models/sim-runs.js';
 
 /** Options of `runSimulation`. */
 export interface SimulationJob {
@@ -95,7 +96,7 @@ export async function resolveEntrants(store: Store, policies: readonly string[])
   return { specs, versions, models };
 }
 
-const metricKey = (policy: string, what: string): string => `sim/${policy.replace(/[^A-Za-z0-9_\-. /]/g, '_')}/${what}`;
+const metricKey = simMetricKey;
 
 /** Runs the simulation and logs it; returns the results and the run. */
 export async function runSimulation(job: SimulationJob): Promise<SimulationOutcome> {

@@ -35,7 +35,7 @@ export function registerModels(program: Command): void {
   action(
     program
       .command('models')
-      .description('list registered models with versions, aliases and headline metrics, and what an interrupted command left')
+      .description('browse (on a terminal) or list registered models: versions, aliases, headline metrics, evaluations, simulations, cards; what an interrupted command left')
       .argument('[model]', 'only this model')
       .option('--repair', 'finish the alias moves an interrupted train/promote/rollback left when its version is complete, retire the others; then list'),
     async (ctx, flags: { repair?: boolean }, args) => {
@@ -48,6 +48,14 @@ export function registerModels(program: Command): void {
         for (const name of names) repairs.push(...(await repairModel({ store, cardsDir: ctx.config.paths.modelCards, tmpDir: ctx.config.paths.tmp, now: ctx.now }, name)));
       }
       const models = await listModels(store, args[0]);
+      // On a terminal (and not --json or --repair), the interactive browser.
+      if (flags.repair !== true && !ctx.json && process.stdout.isTTY === true && process.stdin.isTTY === true) {
+        // ink draws only the final frame when it sees CI set (read when it loads).
+        for (const name of ['CI', 'CONTINUOUS_INTEGRATION']) delete process.env[name];
+        const { browseModels } = await import('../ui/models/models-live.js');
+        await browseModels(store, models);
+        return;
+      }
       const repaired = repairs.map((r) => `${r.outcome} ${r.model}${r.version === null ? '' : ` v${r.version}`} (${r.command}): ${r.why}`);
       ctx.print([...(flags.repair === true ? [repaired.length === 0 ? 'nothing to repair' : repaired.join('\n'), ''] : []), renderModels(models)].join('\n'), { models, ...(flags.repair === true ? { repairs } : {}) });
     },

@@ -1,0 +1,62 @@
+/**
+ * The container of `oo-ml models` on a terminal: lists the registry once, loads the selected
+ * version's details on demand (cached), and handles the keys (↑/↓, c, q). A registry error is
+ * shown in the view, never thrown at the user.
+ */
+import { render, useApp, useInput } from 'ink';
+import { useEffect, useState } from 'react';
+import type { ListedModel } from '../../../models/model-listing.js';
+import { versionDetails, type VersionDetails } from '../../../models/version-details.js';
+import type { Store } from '../../../registry/store.js';
+import { browserRows, ModelsView } from './ModelsView.js';
+
+/** The browser over a listing (exported for tests). */
+export function Browser({ store, models }: { store: Store; models: readonly ListedModel[] }) {
+  const { exit } = useApp();
+  const rows = browserRows(models);
+  const [selected, setSelected] = useState(0);
+  const [cache, setCache] = useState<Map<string, VersionDetails>>(new Map());
+  const [compareKey, setCompareKey] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const keyOf = (i: number): string | null => (rows[i] === undefined ? null : `${rows[i]!.model}/${rows[i]!.version}`);
+  const current = keyOf(selected);
+
+  useEffect(() => {
+    if (current === null || cache.has(current)) return;
+    const row = rows[selected]!;
+    const listed = models.find((m) => m.name === row.model)!.versions.find((v) => v.version === row.version)!;
+    let live = true;
+    versionDetails(store, row.model, listed).then(
+      (d) => live && setCache((c) => new Map(c).set(current, d)),
+      (e: unknown) => live && setError(`cannot read ${current}: ${e instanceof Error ? e.message : String(e)}`),
+    );
+    return () => {
+      live = false;
+    };
+  }, [current]);
+
+  useInput((input, key) => {
+    if (input === 'q' || key.escape || (key.ctrl && input === 'c')) exit();
+    else if (key.downArrow || input === 'j') setSelected((s) => Math.min(rows.length - 1, s + 1));
+    else if (key.upArrow || input === 'k') setSelected((s) => Math.max(0, s - 1));
+    else if (input === 'c') setCompareKey((k) => (k === current ? null : current));
+  });
+
+  return (
+    <ModelsView
+      models={models}
+      rows={rows}
+      selected={selected}
+      details={current === null ? null : (cache.get(current) ?? null)}
+      marked={compareKey === null ? null : (rows.find((r) => `${r.model}/${r.version}` === compareKey) ?? null)}
+      compare={compareKey === null || compareKey === current ? null : (cache.get(compareKey) ?? null)}
+      error={error}
+    />
+  );
+}
+
+/** Runs the browser on the terminal until q. */
+export async function browseModels(store: Store, models: readonly ListedModel[]): Promise<void> {
+  const app = render(<Browser store={store} models={models} />, { exitOnCtrlC: false, patchConsole: false });
+  await app.waitUntilExit();
+}
