@@ -46,7 +46,7 @@ export function ModelsView({ models, rows, selected, details, marked, compare, e
       </Text>
       {error !== null ? <Text color="red">{error}</Text> : null}
       <Box marginTop={1}>
-        <Box flexDirection="column" width={44} marginRight={2}>
+        <Box flexDirection="column" width={48} flexShrink={0} marginRight={2}>
           {rows.map((r, i) => {
             const v = models.find((m) => m.name === r.model)?.versions.find((x) => x.version === r.version);
             const isMarked = marked !== null && marked.model === r.model && marked.version === r.version;
