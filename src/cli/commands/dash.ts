@@ -6,7 +6,7 @@ import { action } from '../command.js';
 import { parseIntFlag } from '../flags.js';
 
 interface DashFlags {
-  url: string[];
+  url?: string[];
   interval: string;
   once?: boolean;
 }
@@ -35,11 +35,11 @@ export function registerDash(program: Command): void {
     program
       .command('dash')
       .description('live view of running `oo-ml serve` replicas: requests/s, latency, errors, policies and shadows, prompts, snapshot age, bus')
-      .option('--url <url>', `a replica's base URL; repeat for several (the view sums them and shows each)`, (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--url <url>', `a replica's base URL, repeat for several: the view sums them and shows each (default ${DEFAULT_URL})`, (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
       .option('--interval <ms>', 'poll every MS milliseconds', '1000')
       .option('--once', 'poll once, print the overview and policies as text, and exit (the default without a terminal)'),
     async (ctx, flags) => {
-      const urls = checkUrls(flags.url);
+      const urls = checkUrls(flags.url ?? []);
       const intervalMs = parseIntFlag('--interval', flags.interval, 100, 3_600_000);
       const live = flags.once !== true && process.stdout.isTTY === true && process.stdin.isTTY === true;
       // ink draws only the final frame when it sees CI set (read once, when it loads): a live

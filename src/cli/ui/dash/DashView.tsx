@@ -17,6 +17,10 @@ export interface DashViewProps {
   panel: Panel;
   paused: boolean;
   intervalMs: number;
+  /** False for a single poll printed as text (--once, a pipe): no keys, no retries to mention. */
+  live?: boolean;
+  /** False to leave out the header and warnings (a second panel printed under the first). */
+  header?: boolean;
 }
 
 const fixed = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '–' : x.toFixed(digits));
@@ -30,24 +34,24 @@ export function age(seconds: number): string {
 }
 
 /** The dashboard. */
-export function DashView({ figures, panel, paused, intervalMs }: DashViewProps) {
+export function DashView({ figures, panel, paused, intervalMs, live = true, header = true }: DashViewProps) {
   const up = figures.replicas.filter((r) => r.up).length;
   return (
     <Box flexDirection="column">
-      <Text>
+      {header ? <Text>
         <Text bold>oo-ml dash</Text>
         {`  ${figures.replicas.length === 1 ? figures.replicas[0]!.url : `${up}/${figures.replicas.length} replicas up`}`}
         {paused ? <Text color="yellow">{'  PAUSED'}</Text> : null}
-      </Text>
-      <Box>
+      </Text> : null}
+      {live ? <Box>
         {PANELS.map((p) => (
           <Text key={p} inverse={p === panel}>
             {` ${p} `}
           </Text>
         ))}
         <Text dimColor>{`  every ${intervalMs} ms · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · q quit`}</Text>
-      </Box>
-      <Warnings replicas={figures.replicas} intervalMs={intervalMs} />
+      </Box> : null}
+      {header ? <Warnings replicas={figures.replicas} intervalMs={live ? intervalMs : null} /> : null}
       {panel === 'overview' ? <Overview figures={figures} /> : null}
       {panel === 'policies' ? <Policies figures={figures} /> : null}
       {panel === 'prompts' ? <Prompts figures={figures} /> : null}
@@ -57,10 +61,10 @@ export function DashView({ figures, panel, paused, intervalMs }: DashViewProps) 
 }
 
 /** What must not be missed: a replica down, a stale snapshot, a degraded bus. */
-function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[]; intervalMs: number }) {
+function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[]; intervalMs: number | null }) {
   const lines: { key: string; text: string; color: string }[] = [];
   for (const r of replicas) {
-    if (!r.up) lines.push({ key: `down ${r.url}`, text: `✗ ${r.url} is not answering: ${r.error ?? 'no answer yet'} — retrying every ${intervalMs} ms`, color: 'red' });
+    if (!r.up) lines.push({ key: `down ${r.url}`, text: `✗ ${r.url} is not answering: ${r.error ?? 'no answer yet'}${intervalMs === null ? '' : ` — retrying every ${intervalMs} ms`}`, color: 'red' });
     const s = r.snapshot;
     if (s !== null && s.stale_features.length > 0) {
       lines.push({

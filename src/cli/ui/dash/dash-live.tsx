@@ -100,8 +100,8 @@ export async function dashOnce(options: DashOptions, columns = 120): Promise<{ t
   const samples = await Promise.all(options.urls.map((u) => pollStats(u, Math.max(1000, options.intervalMs))));
   const figures = dashFigures(options.urls.map((url, i) => ({ url, samples: [samples[i]!] })));
   const text = [
-    renderToString(<DashView figures={figures} panel="overview" paused={false} intervalMs={options.intervalMs} />, { columns }),
-    renderToString(<DashView figures={figures} panel="policies" paused={false} intervalMs={options.intervalMs} />, { columns }).split('\n').slice(1).join('\n'),
+    renderToString(<DashView figures={figures} panel="overview" paused={false} intervalMs={options.intervalMs} live={false} />, { columns }),
+    renderToString(<DashView figures={figures} panel="policies" paused={false} intervalMs={options.intervalMs} live={false} header={false} />, { columns }),
   ].join('\n');
   return { text, up: figures.replicas.filter((r) => r.up).length, figures };
 }
