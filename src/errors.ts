@@ -101,3 +101,14 @@ export function toOoMlError(e: unknown): OoMlError {
   const message = e instanceof Error ? e.message : String(e);
   return internal(message, { cause: e });
 }
+
+/** The errno code behind an error (fetch wraps it in `cause`, sometimes twice), or undefined when there is none. */
+export function errnoOf(e: unknown): string | undefined {
+  let cur: unknown = e;
+  for (let depth = 0; depth < 4 && cur !== undefined && cur !== null; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

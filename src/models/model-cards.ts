@@ -10,7 +10,7 @@ import { invalidInput, isOoMlError } from '../errors.js';
 import { createValidator } from '../validation.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cardSummary, renderModelCard, type CardVersion, type ModelCardData, type RolloutEntry, type VersionEvaluation } from './model-card.js';
-import { readRollout } from './rollout-history.js';
+import { notYetIn, readRollout } from './rollout-history.js';
 import type { Store } from '../registry/store.js';
 
 /** Artifact path of a training run's evaluation. */
@@ -73,7 +73,7 @@ export async function gatherCardData(store: Store, model: string, now: Date, pen
     });
   }
   const history = await readRollout(store, model);
-  const rollout = [...history, ...pending.filter((m) => !history.some((h) => h.time === m.time && h.alias === m.alias && h.to === m.to))];
+  const rollout = [...history, ...notYetIn(history, pending)];
   return { model, generatedAt: now.toISOString(), aliases, versions: cardVersions, rollout };
 }
 

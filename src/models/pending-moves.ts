@@ -15,7 +15,7 @@ import { isOoMlError } from '../errors.js';
 import { createValidator } from '../validation.js';
 import type { RolloutEntry } from './model-card.js';
 import { CARD_ARTIFACT, refreshModelCard } from './model-cards.js';
-import { appendRollout, readRollout, RolloutEntrySchema } from './rollout-history.js';
+import { appendRollout, notYetIn, readRollout, RolloutEntrySchema } from './rollout-history.js';
 import type { ModelVersion, Store } from '../registry/store.js';
 
 /** Version tag of a pending move (an empty value: nothing pending). */
@@ -100,7 +100,8 @@ export interface RepairContext {
 export async function repairModel(ctx: RepairContext, model: string): Promise<Repair[]> {
   const { store } = ctx;
   const out: Repair[] = [];
-  for (const v of await store.searchModelVersions(model)) {
+  const versions = await store.searchModelVersions(model);
+  for (const v of versions) {
     const pending = pendingOf(v);
     if (pending === null) continue;
     if (pending === 'unreadable') {
@@ -121,7 +122,7 @@ export async function repairModel(ctx: RepairContext, model: string): Promise<Re
     await applyMoves(store, model, pending.moves);
     // Entries the interrupted command already appended are not appended twice.
     const history = await readRollout(store, model);
-    const missing = pending.moves.filter((m) => !history.some((h) => h.time === m.time && h.alias === m.alias && h.to === m.to));
+    const missing = notYetIn(history, pending.moves);
     if (missing.length > 0) await appendRollout(store, model, ...missing);
     await refreshModelCard(store, model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
     await clearPending(store, model, v.version);
@@ -129,8 +130,9 @@ export async function repairModel(ctx: RepairContext, model: string): Promise<Re
   }
   // Runs of this model a command left RUNNING without a pending record (it died before it made
   // one, and could not mark them FAILED): marked FAILED now, and a version made from such a run
-  // (registered, never complete, no alias) is retired. No command runs beside --repair.
-  const versions = await store.searchModelVersions(model);
+  // (registered, never complete, no alias) is retired. No command runs beside --repair. The
+  // versions read above still hold for those: the loop above touched only versions with a record,
+  // whose runs it finished or failed.
   const experiments = (await store.searchExperiments()).map((e) => e.experimentId);
   const running = experiments.length === 0 ? [] : await store.searchRuns({ experimentIds: experiments, tags: { 'oo-ml.model': model }, status: 'RUNNING', maxResults: 50_000 });
   for (const run of running) {

@@ -64,6 +64,11 @@ export async function appendRollout(store: Store, model: string, ...entries: Rol
   }
 }
 
+/** The entries of `moves` that `history` does not already hold (same time, alias and target). */
+export function notYetIn(history: readonly RolloutEntry[], moves: readonly RolloutEntry[]): RolloutEntry[] {
+  return moves.filter((m) => !history.some((h) => h.time === m.time && h.alias === m.alias && h.to === m.to));
+}
+
 /** The model's rollout history, oldest first; an entry that does not parse fails the read naming it. */
 export async function readRollout(store: Store, model: string): Promise<RolloutEntry[]> {
   const entries: { key: string; entry: RolloutEntry }[] = [];

@@ -24,8 +24,8 @@
  * Authorization header into it); it gives the status and the body's size.
  */
 import Type from 'typebox';
-import { invalidInput, isOoMlError, unavailable, type OoMlError } from '../errors.js';
-import { redactUrl, redactUserInfo } from '../redact.js';
+import { errnoOf, invalidInput, isOoMlError, unavailable, type OoMlError } from '../errors.js';
+import { redactUrl, redactUserInfo, splitUserInfo } from '../redact.js';
 import { createValidator } from '../validation.js';
 import type { RenderedPrompt } from './prompt-registry.js';
 import { sanitizeTipText } from './tip-text.js';
@@ -130,7 +130,8 @@ export function chatCompletionsUrl(baseUrl: string): string {
 /** The OpenAI-compatible adapter. Rejects with `unavailable` (details.reason) after its one retry. */
 export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions): LlmProvider {
   // fetch refuses a URL with user info: it becomes basic auth (unless LLM_API_KEY is set).
-  const { url: baseUrl, basic } = withoutUserInfo(options.baseUrl);
+  const { url: baseUrl, username, password } = splitUserInfo(options.baseUrl);
+  const basic = username === undefined ? undefined : `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}`;
   const url = chatCompletionsUrl(baseUrl);
   const shownUrl = redactUrl(url);
   const timeoutMs = options.timeoutMs ?? LLM_DEFAULTS.timeoutMs;
@@ -212,21 +213,6 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
       return { text, provider: 'openai-compatible', model, latencyMs: now() - start };
     },
   };
-}
-
-/** `url` without user info, and that user info as a basic Authorization header. */
-function withoutUserInfo(url: string): { url: string; basic: string | undefined } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { url, basic: undefined };
-  }
-  if (parsed.username === '' && parsed.password === '') return { url, basic: undefined };
-  const basic = `Basic ${Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64')}`;
-  parsed.username = '';
-  parsed.password = '';
-  return { url: parsed.toString(), basic };
 }
 
 /** The body of `res` as text, or null once it passes `max` bytes (the rest is not read: the stream is cancelled). */
@@ -350,11 +336,5 @@ export function createLlmProvider(
 
 /** The errno behind a failed fetch (undici wraps it in `cause`). */
 function networkCode(e: unknown): string {
-  let cur: unknown = e;
-  for (let depth = 0; depth < 4 && cur !== undefined && cur !== null; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== '') return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return e instanceof Error ? e.message : 'network error';
+  return errnoOf(e) ?? (e instanceof Error ? e.message : 'network error');
 }

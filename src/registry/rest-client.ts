@@ -11,8 +11,8 @@
  * retried and an answer of RESOURCE_ALREADY_EXISTS is then resolved by reading what exists;
  * a create without one (runs, model versions) first looks for what the lost attempt created.
  */
-import { invalidInput, invalidUsage, OoMlError, unavailable } from '../errors.js';
-import { redactUrl } from '../redact.js';
+import { errnoOf, invalidInput, invalidUsage, OoMlError, unavailable } from '../errors.js';
+import { redactUrl, splitUserInfo } from '../redact.js';
 import type { Validator } from '../validation.js';
 import { errorCodeFor, mlflowCodeForStatus } from './mlflow-error-codes.js';
 import { errorBodyValidator } from './mlflow-json.js';
@@ -96,7 +96,9 @@ type Outcome =
 export function createRestClient(baseUrl: string, options: RestClientOptions = {}): RestClient {
   // User info in the URI (https://user:pass@host) is basic auth, as MLflow's client takes it; the
   // URL requests go to carries none (fetch refuses such URLs), and printed URLs never show it.
-  const { url: base, username: uriUser, password: uriPass } = splitUserInfo(baseUrl.replace(/\/+$/, ''));
+  const split = splitUserInfo(baseUrl.replace(/\/+$/, ''));
+  const { username: uriUser, password: uriPass } = split;
+  const base = split.url.replace(/\/+$/, '');
   const shown = redactUrl(base);
   const env = options.env ?? {};
   const doFetch = options.fetch ?? fetch;
@@ -324,22 +326,6 @@ export function httpSettingsFromEnv(env: NodeJS.ProcessEnv): HttpSettings {
   return out;
 }
 
-/** `url` without its user info, and that user info decoded (undefined when there is none or it is not a URL). */
-function splitUserInfo(url: string): { url: string; username: string | undefined; password: string | undefined } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { url, username: undefined, password: undefined };
-  }
-  if (parsed.username === '' && parsed.password === '') return { url, username: undefined, password: undefined };
-  const username = decodeURIComponent(parsed.username);
-  const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password);
-  parsed.username = '';
-  parsed.password = '';
-  return { url: parsed.toString().replace(/\/+$/, ''), username, password };
-}
-
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
@@ -380,11 +366,5 @@ function isAbort(e: unknown): boolean {
 
 /** The errno behind a failed fetch (undici wraps it in `cause`). */
 function networkCode(e: unknown): string {
-  let cur: unknown = e;
-  for (let depth = 0; depth < 4 && cur !== undefined && cur !== null; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== '') return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return e instanceof Error ? e.message : 'network error';
+  return errnoOf(e) ?? (e instanceof Error ? e.message : 'network error');
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { invalidUsage, unavailable } from '../../errors.js';
 import { redactUrl } from '../../redact.js';
 import { action } from '../command.js';
+import { drawEveryFrame } from '../ui/live-terminal.js';
 import { parseIntFlag } from '../flags.js';
 
 interface DashFlags {
@@ -42,9 +43,7 @@ export function registerDash(program: Command): void {
       const urls = checkUrls(flags.url ?? []);
       const intervalMs = parseIntFlag('--interval', flags.interval, 100, 3_600_000);
       const live = flags.once !== true && process.stdout.isTTY === true && process.stdin.isTTY === true;
-      // ink draws only the final frame when it sees CI set (read once, when it loads): a live
-      // view on a real terminal is meant to be watched, so it draws every frame there.
-      if (live) for (const name of ['CI', 'CONTINUOUS_INTEGRATION']) delete process.env[name];
+      if (live) drawEveryFrame();
       const { dashOnce, runDash } = await import('../ui/dash/dash-live.js');
       if (!live) {
         const { text, up, figures } = await dashOnce({ urls, intervalMs }, process.stdout.columns ?? 120);

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { ListedModel } from '../../models/model-listing.js';
 import { action } from '../command.js';
+import { drawEveryFrame } from '../ui/live-terminal.js';
 import { table } from '../format.js';
 
 const num = (x: number | null): string => (x === null ? '–' : x.toFixed(4));
@@ -50,8 +51,7 @@ export function registerModels(program: Command): void {
       const models = await listModels(store, args[0]);
       // On a terminal (and not --json or --repair), the interactive browser.
       if (flags.repair !== true && !ctx.json && process.stdout.isTTY === true && process.stdin.isTTY === true) {
-        // ink draws only the final frame when it sees CI set (read when it loads).
-        for (const name of ['CI', 'CONTINUOUS_INTEGRATION']) delete process.env[name];
+        drawEveryFrame();
         const { browseModels } = await import('../ui/models/models-live.js');
         await browseModels(store, models);
         return;

@@ -7,6 +7,7 @@
  */
 import { render, renderToString, useApp, useInput } from 'ink';
 import { useEffect, useRef, useState } from 'react';
+import { errnoOf } from '../../../errors.js';
 import { StatsResponse } from '../../../server/schemas.js';
 import { createValidator } from '../../../validation.js';
 import { DashView, PANELS, type Panel } from './DashView.js';
@@ -36,14 +37,11 @@ export async function pollStats(url: string, timeoutMs: number, now: () => numbe
 /** A fetch failure in a few words (the errno behind undici's "fetch failed", or a timeout). */
 function describeFailure(e: unknown, timeoutMs: number): string {
   if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return `no answer within ${timeoutMs} ms`;
-  let cur: unknown = e;
+  const code = errnoOf(e);
+  if (code !== undefined) return code;
+  // No errno (fetch refusing a port, say): the innermost message says why.
   let innermost = e instanceof Error ? e.message : String(e);
-  for (let depth = 0; depth < 4 && cur !== undefined && cur !== null; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    if (cur instanceof Error && cur.message !== '') innermost = cur.message;
-    cur = (cur as { cause?: unknown }).cause;
-  }
+  for (let cur: unknown = e; cur instanceof Error; cur = cur.cause) if (cur.message !== '') innermost = cur.message;
   return innermost;
 }
 

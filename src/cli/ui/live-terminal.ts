@@ -1,0 +1,10 @@
+/** What a live ink view needs before ink loads (this module must not import it). */
+
+/**
+ * Lets ink draw every frame on a real terminal even where CI is set: ink reads CI once, when it
+ * loads, and then draws only the final frame; a live view on a terminal is meant to be watched.
+ * Call before the view's module (and so ink) is imported.
+ */
+export function drawEveryFrame(): void {
+  for (const name of ['CI', 'CONTINUOUS_INTEGRATION']) delete process.env[name];
+}
