@@ -6,7 +6,11 @@
  */
 import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { registerDateTimeFormat } from './date-time-format.js';
 import { invalidInput } from './errors.js';
+
+// Before any schema is compiled: compiled checks capture the format function they find.
+registerDateTimeFormat();
 
 /** One problem with a value: the JSON path of the field and what is wrong with it. */
 export interface FieldIssue {
