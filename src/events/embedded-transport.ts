@@ -392,9 +392,23 @@ interface StoredState {
   deliveries: Map<number, number>;
 }
 
-interface InFlight {
-  seq: number;
-  acked: boolean;
+/**
+ * A delivered message, also its own in-flight record: one object per message until its ack
+ * rather than a record, a delivery and an ack closure (bench:replicas, ingest).
+ */
+class EmbeddedDelivery implements RawDelivery {
+  acked = false;
+  constructor(
+    readonly subject: string,
+    readonly data: Uint8Array,
+    readonly seq: number,
+    readonly deliveryCount: number,
+    private readonly owner: { ack(delivery: EmbeddedDelivery): Promise<void> },
+  ) {}
+
+  ack(): Promise<void> {
+    return this.owner.ack(this);
+  }
 }
 
 async function openConsumer(
@@ -434,7 +448,7 @@ async function openConsumer(
   let acked = state.acked;
   const reader = openStreamReader(eventsDir, acked + 1, { pollMs, ...follow });
   /** Delivered messages in stream order; `head` is the first not folded into `acked`. */
-  let inflight: InFlight[] = [];
+  let inflight: EmbeddedDelivery[] = [];
   let head = 0;
   /** Lines read whose delivery counts could not be stored: delivered first by the next fetch. */
   let carried: StreamLine[] = [];
@@ -459,7 +473,7 @@ async function openConsumer(
     return next;
   };
 
-  const ack = (entry: InFlight): Promise<void> => {
+  const ack = (entry: EmbeddedDelivery): Promise<void> => {
     if (closed) return Promise.reject(unavailable(`consumer ${name} is closed; the ack of message ${entry.seq} was not recorded`));
     if (entry.acked) return Promise.resolve();
     entry.acked = true;
@@ -472,6 +486,7 @@ async function openConsumer(
     return persist();
   };
 
+  const owner = { ack };
   const consumer: RawConsumer = {
     async fetch(max, maxWaitMs) {
       if (closed) throw unavailable(`consumer ${name} is closed`);
@@ -503,10 +518,10 @@ async function openConsumer(
         carried = [...lines, ...carried];
         throw e;
       }
-      return lines.map((l, i): RawDelivery => {
-        const entry: InFlight = { seq: l.seq, acked: false };
-        inflight.push(entry);
-        return { subject: l.subject, data: l.data, seq: l.seq, deliveryCount: counts[i]!, ack: () => ack(entry) };
+      return lines.map((l, i) => {
+        const delivery = new EmbeddedDelivery(l.subject, l.data, l.seq, counts[i]!, owner);
+        inflight.push(delivery);
+        return delivery;
       });
     },
     async close() {

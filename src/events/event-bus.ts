@@ -53,6 +53,35 @@ export interface EventDelivery {
   deadLetter(reason: DeadLetterReason, message: string, issues?: FieldIssue[]): Promise<DeadLetterEnvelope>;
 }
 
+/**
+ * A delivery as the bus hands it out: one object over the transport's, with no closure of its
+ * own until it is dead-lettered. A batch in hand outlives young-generation collections, so every
+ * object kept per delivery is copied and promoted (bench:replicas, ingest).
+ */
+class BusDelivery implements EventDelivery {
+  readonly seq: number;
+  readonly deliveryCount: number;
+  readonly data: Uint8Array;
+  constructor(
+    readonly subject: EventSubject,
+    readonly event: OoEvent,
+    private readonly raw: RawDelivery,
+    private readonly park: (delivery: RawDelivery, reason: DeadLetterReason, message: string, issues: FieldIssue[]) => Promise<DeadLetterEnvelope>,
+  ) {
+    this.seq = raw.seq;
+    this.deliveryCount = raw.deliveryCount;
+    this.data = raw.data;
+  }
+
+  ack(): Promise<void> {
+    return this.raw.ack();
+  }
+
+  deadLetter(reason: DeadLetterReason, message: string, issues: FieldIssue[] = []): Promise<DeadLetterEnvelope> {
+    return this.park(this.raw, reason, message, issues);
+  }
+}
+
 /** One message of the events stream as an ordered reader sees it: a valid event, or why it is not one. */
 export type StreamMessage =
   | { ok: true; seq: number; subject: EventSubject; event: OoEvent }
@@ -239,6 +268,8 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
         message,
         issues,
       });
+      const parkDelivery = (m: RawDelivery, reason: DeadLetterReason, message: string, issues: FieldIssue[]): Promise<DeadLetterEnvelope> =>
+        park(rejectionOf(m, reason, message, issues), () => m.ack());
       const consumer: EventConsumer = {
         name,
         async fetch({ max, maxWaitMs }) {
@@ -255,22 +286,14 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
             const m = got[i]!;
             const decoded = decodeEvent(m.subject, m.data);
             if (!decoded.ok) {
-              rejected.push(await park(rejectionOf(m, decoded.reason, decoded.message, decoded.issues), m.ack));
+              rejected.push(await park(rejectionOf(m, decoded.reason, decoded.message, decoded.issues), () => m.ack()));
             } else if (m.deliveryCount > MAX_DELIVERIES) {
               // The consumer was given this message MAX_DELIVERIES times and never acked it (each
               // attempt crashed or timed out): park it instead of looping on it.
               const why = `${decoded.event.type} ${decoded.event.event_id} on ${m.subject} was delivered ${m.deliveryCount} times without an ack`;
-              rejected.push(await park(rejectionOf(m, 'redelivery_limit', why, []), m.ack));
+              rejected.push(await park(rejectionOf(m, 'redelivery_limit', why, []), () => m.ack()));
             } else {
-              events.push({
-                subject: decoded.subject,
-                event: decoded.event,
-                seq: m.seq,
-                deliveryCount: m.deliveryCount,
-                data: m.data,
-                ack: m.ack,
-                deadLetter: (reason, message, issues = []) => park(rejectionOf(m, reason, message, issues), m.ack),
-              });
+              events.push(new BusDelivery(decoded.subject, decoded.event, m, parkDelivery));
             }
           }
           return { events, rejected };

@@ -49,7 +49,7 @@ export function decodeEvent(subject: string, data: Uint8Array): Decoded {
   // A lone surrogate can only come from a `\u` escape in the text: most payloads have none and
   // skip the walk over their strings (bench:replicas, ingest).
   if (text.includes('\\u') ? validator.check(value) : validator.checkParsedWithoutEscapes(value)) {
-    return { ok: true, subject: `${parsed.channel}.${type}`, event: value as OoEvent };
+    return { ok: true, subject: parsed.subject, event: value as OoEvent };
   }
   const issues = validator.issues(value);
   return {

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
 import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
-import { createEventBusOver, type EventBus, type FetchedEvents } from '../../src/events/event-bus.js';
+import { createEventBusOver, type EventBus, type EventDelivery, type FetchedEvents } from '../../src/events/event-bus.js';
 import { createNatsTransport } from '../../src/events/nats-transport.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../../src/events/schemas.js';
 import type { Transport } from '../../src/events/transport.js';
@@ -547,7 +547,11 @@ describe.each(BUSES)('one poison in a batch of 500 on %s', (_label, openBus) => 
     const bad = poison(events[at] as Extract<OoEvent, { type: 'tip.served' }>);
     const admitting = mapDeliveries(under.bus, (got) => ({
       ...got,
-      events: got.events.map((d) => (d.event.event_id === bad.event_id ? { ...d, event: bad, data: new TextEncoder().encode(JSON.stringify(bad)) } : d)),
+      events: got.events.map((d): EventDelivery =>
+        d.event.event_id === bad.event_id
+          ? { subject: d.subject, seq: d.seq, deliveryCount: d.deliveryCount, event: bad, data: new TextEncoder().encode(JSON.stringify(bad)), ack: () => d.ack(), deadLetter: (...args) => d.deadLetter(...args) }
+          : d,
+      ),
     }));
 
     const batches: number[] = [];
