@@ -18,11 +18,11 @@
  * redelivered to the second while the first was still writing it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput, invalidUsage } from '../errors.js';
 import type { DeadLetterReason } from '../events/dead-letter.js';
-import type { EventBus, FetchedEvents } from '../events/event-bus.js';
+import type { EventBus, EventDelivery, FetchedEvents } from '../events/event-bus.js';
 import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
@@ -153,20 +153,21 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
         summary.deadLettered += rejected.length;
         for (const r of rejected) summary.deadLetterReasons[r.reason] = (summary.deadLetterReasons[r.reason] ?? 0) + 1;
         if (events.length > 0) {
-          const raw = new Map(events.map((d) => [d.event, d.data]));
-          const appended = await appendEvents(db, job.eventsDir, job.tmpDir, events.map((d) => d.event), now, raw);
+          const appended = await appendEvents(db, job.eventsDir, job.tmpDir, events, now);
           for (const t of EVENT_TYPES) summary.written[t] += appended.written[t];
           summary.duplicates += appended.duplicates;
           summary.files.push(...appended.files);
           const refused = new Map(appended.refused.map((r) => [refusedKey(r.type, r.event_id), r]));
-          // Every other event of the batch is now durably in the log (or already was): only now ack.
-          const stored = refused.size === 0 ? events : events.filter((d) => !refused.has(refusedKey(d.event.type, d.event.event_id)));
-          await Promise.all(stored.map((d) => d.ack()));
+          const isRefused = (d: EventDelivery): boolean => refused.size > 0 && refused.has(refusedKey(d.event.type, d.event.event_id));
+          // Every other event of the batch is now durably in the log (or already was): only now
+          // ack. The embedded transport answers a run of acks with one promise: await each once.
+          const acks = new Set<Promise<void>>();
+          for (const d of events) if (!isRefused(d)) acks.add(d.ack());
+          await Promise.all(acks);
           // An event the log cannot store is parked on dlq.<subject>, never retried forever.
           for (const d of events) {
-            const r = refused.get(refusedKey(d.event.type, d.event.event_id));
-            if (r === undefined) continue;
-            await d.deadLetter('unstorable', r.message);
+            if (!isRefused(d)) continue;
+            await d.deadLetter('unstorable', refused.get(refusedKey(d.event.type, d.event.event_id))!.message);
             summary.deadLettered++;
             summary.deadLetterReasons.unstorable = (summary.deadLetterReasons.unstorable ?? 0) + 1;
           }
@@ -184,6 +185,12 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
 /** What an event log's output marker says once `oo-ml ingest` has appended to it. */
 export const INGESTED_MARKER = 'event log holding ingested events';
 
+/** An event to append, with its payload as the bus stored it when there is one (it is then staged as is). */
+export interface LogEvent {
+  event: OoEvent;
+  data?: Uint8Array;
+}
+
 /**
  * Appends `events` to the log at `eventsDir` as new Parquet files (one per type and UTC day),
  * skipping events whose event_id is already stored for that type and day or repeats within
@@ -197,36 +204,33 @@ export const INGESTED_MARKER = 'event log holding ingested events';
  * Only errors about the data count (DuckDB's Conversion, Invalid Input and Out of Range errors):
  * an I/O error, or an unreadable stored file, fails the whole call, and the caller acks nothing.
  */
-export async function appendEvents(
-  db: Db,
-  eventsDir: string,
-  tmpDir: string,
-  events: readonly OoEvent[],
-  now: () => Date,
-  raw?: ReadonlyMap<OoEvent, Uint8Array>,
-): Promise<AppendResult> {
+export async function appendEvents(db: Db, eventsDir: string, tmpDir: string, events: readonly LogEvent[], now: () => Date): Promise<AppendResult> {
   const result: AppendResult = { written: zeroCounts(), duplicates: 0, files: [], refused: [] };
   // Marked (once per call) before the first file of this call goes in.
   let marked = false;
-  // type → event_id → its first copy and how often the batch holds it (copies with another ts
-  // are still copies: the first one's day decides), then type → day → those.
-  const ofType = new Map<EventType, Map<string, { event: OoEvent; copies: number }>>();
-  for (const e of events) {
-    let ids = ofType.get(e.type);
-    if (ids === undefined) ofType.set(e.type, (ids = new Map()));
-    const seen = ids.get(e.event_id);
-    if (seen === undefined) ids.set(e.event_id, { event: e, copies: 1 });
-    else seen.copies++;
-  }
-  const byType = new Map<EventType, Map<string, Map<string, { event: OoEvent; copies: number }>>>();
-  for (const [type, ids] of ofType) {
-    const days = new Map<string, Map<string, { event: OoEvent; copies: number }>>();
-    byType.set(type, days);
-    for (const [id, entry] of ids) {
-      const day = utcDayOf(entry.event.ts);
-      let inDay = days.get(day);
-      if (inDay === undefined) days.set(day, (inDay = new Map()));
-      inDay.set(id, entry);
+  // type → UTC day → event_id → its first copy (copies with another ts are still copies: the
+  // first one's day decides); how many more copies an id has, aside, as copies are rare.
+  const byType = new Map<EventType, Map<string, Map<string, LogEvent>>>();
+  const firstDay = new Map<EventType, Map<string, string>>();
+  const extraCopies = new Map<LogEvent, number>();
+  for (const item of events) {
+    const { type, event_id: id } = item.event;
+    let days = byType.get(type);
+    let dayOf = firstDay.get(type);
+    if (days === undefined || dayOf === undefined) {
+      byType.set(type, (days = new Map()));
+      firstDay.set(type, (dayOf = new Map()));
+    }
+    const day = utcDayOf(item.event.ts);
+    let inDay = days.get(day);
+    if (inDay === undefined) days.set(day, (inDay = new Map()));
+    const seenDay = dayOf.get(id);
+    if (seenDay === undefined) {
+      dayOf.set(id, day);
+      inDay.set(id, item);
+    } else {
+      const first = days.get(seenDay)!.get(id)!;
+      extraCopies.set(first, (extraCopies.get(first) ?? 0) + 1);
     }
   }
   await mkdir(tmpDir, { recursive: true });
@@ -237,18 +241,19 @@ export async function appendEvents(
       const batch = days.get(day)!;
       const dayDir = join(eventsDir, type, `day=${day}`);
       const stored = await storedIn(db, dayDir, type, day, [...batch.keys()]);
-      const fresh: OoEvent[] = [];
-      for (const [id, b] of batch) {
-        if (stored.has(id)) result.duplicates += b.copies;
-        else fresh.push(b.event);
+      const fresh: LogEvent[] = [];
+      for (const [id, item] of batch) {
+        if (stored.has(id)) result.duplicates += 1 + (extraCopies.get(item) ?? 0);
+        else fresh.push(item);
       }
       if (fresh.length === 0) continue;
-      const stage = (subset: readonly OoEvent[], asStored = true): Promise<Staging> => stageFile(db, tmpDir, type, day, subset, now, asStored ? raw : undefined);
+      const stage = (subset: readonly LogEvent[], asStored = true): Promise<Staging> => stageFile(db, tmpDir, type, day, subset, now, asStored);
       const staged = await stageIsolating(fresh, stage);
-      const refused = new Set(staged.refused.map((r) => r.event.event_id));
-      for (const e of fresh) if (!refused.has(e.event_id)) result.duplicates += batch.get(e.event_id)!.copies - 1;
-      for (const r of staged.refused) {
-        result.refused.push({ type, event_id: r.event.event_id, message: `the event log cannot store ${type} ${r.event.event_id}: DuckDB refused it: ${r.error}` });
+      const refused = new Set(staged.refused.map((r) => r.item));
+      for (const item of fresh) if (!refused.has(item)) result.duplicates += extraCopies.get(item) ?? 0;
+      for (const { item, error } of staged.refused) {
+        const id = item.event.event_id;
+        result.refused.push({ type, event_id: id, message: `the event log cannot store ${type} ${id}: DuckDB refused it: ${error}` });
       }
       try {
         while (staged.files.length > 0) {
@@ -300,7 +305,7 @@ interface StagedFile {
   /** Its name in the day folder. */
   name: string;
   /** Its rows. */
-  events: readonly OoEvent[];
+  events: readonly LogEvent[];
 }
 
 /** What staging some events did: their file, or DuckDB's refusal of them (and nothing left behind). */
@@ -309,7 +314,7 @@ type Staging = { ok: true; file: StagedFile } | { ok: false; error: string };
 /** Staged files of many tries, and the events DuckDB refused alone. */
 interface IsolatedStaging {
   files: StagedFile[];
-  refused: { event: OoEvent; error: string }[];
+  refused: { item: LogEvent; error: string }[];
 }
 
 /**
@@ -319,9 +324,9 @@ interface IsolatedStaging {
  * again; should DuckDB refuse them together (an error no single event causes), the files of the
  * halves stay. On an error that is not a refusal, the files staged so far are removed.
  */
-async function stageIsolating(events: readonly OoEvent[], stage: (subset: readonly OoEvent[], asStored?: boolean) => Promise<Staging>): Promise<IsolatedStaging> {
+async function stageIsolating(events: readonly LogEvent[], stage: (subset: readonly LogEvent[], asStored?: boolean) => Promise<Staging>): Promise<IsolatedStaging> {
   const out: IsolatedStaging = { files: [], refused: [] };
-  const visit = async (subset: readonly OoEvent[]): Promise<void> => {
+  const visit = async (subset: readonly LogEvent[]): Promise<void> => {
     const staged = await stage(subset);
     if (staged.ok) {
       out.files.push(staged.file);
@@ -331,7 +336,7 @@ async function stageIsolating(events: readonly OoEvent[], stage: (subset: readon
       // out again, is what the log should hold; only if DuckDB refuses that too is it unstorable.
       const again = await stage(subset, false);
       if (again.ok) out.files.push(again.file);
-      else out.refused.push({ event: subset[0]!, error: again.error });
+      else out.refused.push({ item: subset[0]!, error: again.error });
     } else {
       const mid = Math.ceil(subset.length / 2);
       await visit(subset.slice(0, mid));
@@ -341,7 +346,7 @@ async function stageIsolating(events: readonly OoEvent[], stage: (subset: readon
   try {
     await visit(events);
     if (out.refused.length === 0 || out.files.length <= 1) return out;
-    const refused = new Set(out.refused.map((r) => r.event));
+    const refused = new Set(out.refused.map((r) => r.item));
     const together = await stage(events.filter((e) => !refused.has(e)));
     if (!together.ok) return out;
     const halves = out.files;
@@ -358,17 +363,9 @@ async function stageIsolating(events: readonly OoEvent[], stage: (subset: readon
  * Writes `events` (one type and UTC day, distinct event_ids, none already stored) as one Parquet
  * file under `tmpDir`, rows in (ts, event_id) order: one DuckDB statement from the NDJSON to the
  * file. Nothing is renamed in. When DuckDB refuses the data, the refusal is returned and no file
- * is left behind.
+ * is left behind. `asStored`: stage the bus's bytes where there are any (else each event written out again).
  */
-async function stageFile(
-  db: Db,
-  tmpDir: string,
-  type: EventType,
-  day: string,
-  events: readonly OoEvent[],
-  now: () => Date,
-  raw?: ReadonlyMap<OoEvent, Uint8Array>,
-): Promise<Staging> {
+async function stageFile(db: Db, tmpDir: string, type: EventType, day: string, events: readonly LogEvent[], now: () => Date, asStored: boolean): Promise<Staging> {
   const columns = eventColumns(type);
   const ndjson = join(tmpDir, `.ingest-${type}-${day}-${randomBytes(6).toString('hex')}.ndjson`);
   const times = columns.filter((c) => c.sqlType === 'TIMESTAMP').map((c) => c.name);
@@ -376,7 +373,7 @@ async function stageFile(
   const file: StagedFile = { tmp: join(tmpDir, `.${name}`), name, events };
   let staged = false;
   try {
-    await writeFile(ndjson, ndjsonOf(events, times, raw));
+    await writeLines(ndjson, ndjsonOf(events, times, asStored));
     // Same JSON → column mapping as writeEventLog, so ingested and synthesized files agree.
     const columnsArg = `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.sqlType)}`).join(', ')}}`;
     const written = await refusal(
@@ -393,25 +390,43 @@ async function stageFile(
   }
 }
 
+const NL = Buffer.from('\n');
+
 /**
- * The NDJSON a batch is staged from: each event's payload exactly as the bus stored it (compact
- * JSON; read_json takes the declared columns and ignores `type`), or re-serialised when it has
- * an offset time to convert to UTC (see utcTimes) or came without its bytes.
+ * The NDJSON a batch is staged from, as the pieces of one gathered write: each event's payload
+ * exactly as the bus stored it (compact JSON; read_json takes the declared columns and ignores
+ * `type`), or re-serialised when it has an offset time to convert to UTC (see utcTimes), came
+ * without its bytes, or `asStored` is false.
  */
-function ndjsonOf(events: readonly OoEvent[], times: readonly string[], raw: ReadonlyMap<OoEvent, Uint8Array> | undefined): Buffer {
+function ndjsonOf(events: readonly LogEvent[], times: readonly string[], asStored: boolean): Uint8Array[] {
   const parts: Uint8Array[] = [];
-  const NL = Buffer.from('\n');
-  for (const e of events) {
-    const bytes = raw?.get(e);
-    const row = e as unknown as Record<string, unknown>;
-    if (bytes !== undefined && times.every((t) => typeof row[t] !== 'string' || (row[t] as string).endsWith('Z'))) {
-      parts.push(bytes, NL);
+  for (const { event, data } of events) {
+    const row = event as unknown as Record<string, unknown>;
+    if (asStored && data !== undefined && times.every((t) => typeof row[t] !== 'string' || (row[t] as string).endsWith('Z'))) {
+      parts.push(data, NL);
     } else {
-      const { type: _type, ...rest } = e;
+      const { type: _type, ...rest } = event;
       parts.push(Buffer.from(JSON.stringify(utcTimes(rest, times))), NL);
     }
   }
-  return Buffer.concat(parts);
+  return parts;
+}
+
+/** Writes `parts` to a new file at `path` with gathered writes: a batch's payloads are not copied into one buffer first (bench:replicas, ingest). */
+async function writeLines(path: string, parts: readonly Uint8Array[]): Promise<void> {
+  const handle = await open(path, 'wx');
+  try {
+    // writev takes at most IOV_MAX (1024 on Linux) buffers a call; a short write (a full disk
+    // that is not yet an error) writes what is left with writeFile, which loops until done.
+    for (let i = 0; i < parts.length; i += 1024) {
+      const group = parts.slice(i, i + 1024);
+      const size = group.reduce((n, p) => n + p.length, 0);
+      const { bytesWritten } = await handle.writev(group);
+      if (bytesWritten < size) await handle.writeFile(Buffer.concat(group).subarray(bytesWritten));
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -465,9 +480,9 @@ async function seenIds(db: Db, dayDir: string, type: EventType, day: string): Pr
 }
 
 /** Adds the events of a file just renamed into a day folder to that day's set (when held; else it is read with the day). */
-function noteStored(db: Db, type: EventType, day: string, events: readonly OoEvent[]): void {
+function noteStored(db: Db, type: EventType, day: string, events: readonly LogEvent[]): void {
   const set = SEEN.get(db)?.get(`${type}/${day}`);
-  if (set !== undefined) for (const e of events) set.add(e.event_id);
+  if (set !== undefined) for (const { event } of events) set.add(event.event_id);
 }
 
 /** Runs a read of a day's stored files; a file DuckDB cannot read fails the append by name. */

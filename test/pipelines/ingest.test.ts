@@ -17,7 +17,7 @@ import { EVENT_TYPES, type EventType, type OoEvent } from '../../src/events/sche
 import type { Transport } from '../../src/events/transport.js';
 import { withDb } from '../../src/io/duckdb.js';
 import { attachEventLog, eventColumns, eventTable, writeEventLog } from '../../src/pipelines/event-log.js';
-import { appendEvents, INGEST_CONSUMER, INGESTED_MARKER, ingestEvents, type IngestJob, type IngestSummary } from '../../src/pipelines/ingest.js';
+import { appendEvents, INGEST_CONSUMER, INGESTED_MARKER, ingestEvents, type IngestJob, type IngestSummary, type LogEvent } from '../../src/pipelines/ingest.js';
 import { natsConsumer, publishRawNats, readNatsDlq } from '../events/nats-inspect.js';
 import { completed, created, everyEventType, reacted, served } from '../helpers/events.js';
 import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
@@ -306,6 +306,9 @@ const DUCKDB_POISONS: [string, (e: Extract<OoEvent, { type: 'tip.served' }>) => 
   ['a 34 MB model_version', (e) => ({ ...e, model_version: 'v'.repeat(34_000_000) }), /maximum_object_size/],
 ];
 
+/** Events as appendEvents takes them, with the bus's bytes where `raw` has them. */
+const asLog = (events: readonly OoEvent[], raw?: ReadonlyMap<OoEvent, Uint8Array>): LogEvent[] => events.map((event) => ({ event, data: raw?.get(event) }));
+
 describe('appendEvents staging payloads as stored (the fast path)', () => {
   it('writes exactly the rows of the events re-serialised (differential), and the event itself when its stored payload is refused', async () => {
     const events = fiveHundred();
@@ -318,8 +321,8 @@ describe('appendEvents staging payloads as stored (the fast path)', () => {
     const now = () => new Date('2026-02-01T00:00:00Z');
     const fast = await tempHome('oo-ml-ingest-raw-');
     const plain = await tempHome('oo-ml-ingest-plain-');
-    const a = await withDb(':memory:', (db) => appendEvents(db, fast.events, fast.tmp, withOffsets, now, raw));
-    const b = await withDb(':memory:', (db) => appendEvents(db, plain.events, plain.tmp, withOffsets, now));
+    const a = await withDb(':memory:', (db) => appendEvents(db, fast.events, fast.tmp, asLog(withOffsets, raw), now));
+    const b = await withDb(':memory:', (db) => appendEvents(db, plain.events, plain.tmp, asLog(withOffsets), now));
     expect(a.refused).toEqual([]);
     expect(a.written).toEqual(b.written);
     expect(await readLog(fast.events)).toEqual(await readLog(plain.events));
@@ -333,15 +336,15 @@ describe('appendEvents de-duplicating within one session', () => {
     const now = () => new Date('2026-02-01T00:00:00Z');
     // An earlier run's file on day 1 (read from disk when this session first writes to day 1).
     const earlier = completed('u', '2026-01-01T08:00:00.000Z');
-    await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, [earlier], now));
+    await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog([earlier]), now));
     // Six days: more than the days a session holds per type, so day 1's ids are dropped and read again.
     const days = [1, 2, 3, 4, 5, 6].map((d) => completed('u', `2026-01-0${d}T09:00:00.000Z`));
     const later = completed('u', '2026-01-06T10:00:00.000Z');
     await withDb(':memory:', async (db) => {
-      const first = await appendEvents(db, paths.events, paths.tmp, [earlier, ...days], now);
+      const first = await appendEvents(db, paths.events, paths.tmp, asLog([earlier, ...days]), now);
       expect(first).toMatchObject({ duplicates: 1, written: { 'task.completed': 6 } });
       // Redelivered copies of day 1 (dropped, read again) and day 6 (held), with one new event.
-      const second = await appendEvents(db, paths.events, paths.tmp, [days[0]!, earlier, days[5]!, later, days[5]!], now);
+      const second = await appendEvents(db, paths.events, paths.tmp, asLog([days[0]!, earlier, days[5]!, later, days[5]!]), now);
       expect(second).toMatchObject({ duplicates: 4, written: { 'task.completed': 1 }, files: [expect.stringMatching(/^task\.completed\/day=2026-01-06\/ingest-/)] });
     });
     expect(await readLog(paths.events)).toEqual(expectedLog([earlier, ...days, later]));
@@ -353,7 +356,7 @@ describe('appendEvents with copies that disagree on the day', () => {
     const paths = await tempHome('oo-ml-ingest-');
     const e = completed('u', '2026-01-05T23:59:59.000Z');
     const later = { ...e, ts: '2026-01-06T00:00:01.000Z' };
-    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, [e, later], () => new Date('2026-02-01T00:00:00Z')));
+    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog([e, later]), () => new Date('2026-02-01T00:00:00Z')));
     expect(result).toMatchObject({ duplicates: 1, written: { 'task.completed': 1 }, files: [expect.stringMatching(/^task\.completed\/day=2026-01-05\//)] });
     expect(await readLog(paths.events)).toEqual(expectedLog([e]));
   });
@@ -367,7 +370,7 @@ describe('appendEvents with events DuckDB refuses', () => {
     const bad = poison(events[at] as Extract<OoEvent, { type: 'tip.served' }>);
     const batch = events.map((e, i) => (i === at ? bad : e));
     const now = () => new Date('2026-02-01T00:00:00Z');
-    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, batch, now));
+    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog(batch), now));
     expect(result.refused).toEqual([{ type: 'tip.served', event_id: 'p-300', message: expect.stringMatching(error) }]);
     expect(result.refused[0]!.message).toContain('tip.served p-300');
     const good = events.filter((_, i) => i !== at);
@@ -381,7 +384,7 @@ describe('appendEvents with events DuckDB refuses', () => {
     expect(await readLog(paths.events)).toEqual(expectedLog(good));
 
     // Again (a redelivery): the others are duplicates now, the poison is refused again.
-    const again = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, batch, now));
+    const again = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog(batch), now));
     expect(again).toMatchObject({ duplicates: 499, files: [], refused: [{ event_id: 'p-300' }] });
   });
 
@@ -389,7 +392,7 @@ describe('appendEvents with events DuckDB refuses', () => {
     const paths = await tempHome('oo-ml-ingest-');
     const bad = { ...completed('u', '2026-01-05T09:00:00.000Z'), task_id: '\udc00' };
     const ok = completed('u', '2026-01-05T10:00:00.000Z');
-    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, [bad, ok, bad, ok], () => new Date()));
+    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog([bad, ok, bad, ok]), () => new Date()));
     expect(result).toMatchObject({ written: { 'task.completed': 1 }, duplicates: 1, refused: [{ event_id: bad.event_id }] });
   });
 
@@ -399,7 +402,7 @@ describe('appendEvents with events DuckDB refuses', () => {
     await mkdir(dayDir, { recursive: true });
     await writeFile(join(dayDir, 'events.parquet'), 'not parquet');
     const events = [completed('u', '2026-01-05T09:00:00.000Z'), completed('u', '2026-01-05T10:00:00.000Z')];
-    await expect(withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, events, () => new Date()))).rejects.toMatchObject({
+    await expect(withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog(events), () => new Date()))).rejects.toMatchObject({
       code: 'invalid_input',
       message: expect.stringContaining(`event files in ${dayDir} cannot be read`),
     });
