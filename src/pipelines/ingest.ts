@@ -412,18 +412,18 @@ function ndjsonOf(events: readonly LogEvent[], times: readonly string[], asStore
   return parts;
 }
 
-/** Writes `parts` to a new file at `path` with gathered writes: a batch's payloads are not copied into one buffer first (bench:replicas, ingest). */
-async function writeLines(path: string, parts: readonly Uint8Array[]): Promise<void> {
+/**
+ * Writes `parts` to a new file at `path` in one gathered write: a batch's payloads are not
+ * copied into one buffer first, and libuv writes them all (IOV_MAX at a time, resuming short
+ * writes) on its own thread, so the call is one turn of this thread, not one per chunk
+ * (bench:replicas, ingest).
+ */
+async function writeLines(path: string, parts: Uint8Array[]): Promise<void> {
   const handle = await open(path, 'wx');
   try {
-    // writev takes at most IOV_MAX (1024 on Linux) buffers a call; a short write (a full disk
-    // that is not yet an error) writes what is left with writeFile, which loops until done.
-    for (let i = 0; i < parts.length; i += 1024) {
-      const group = parts.slice(i, i + 1024);
-      const size = group.reduce((n, p) => n + p.length, 0);
-      const { bytesWritten } = await handle.writev(group);
-      if (bytesWritten < size) await handle.writeFile(Buffer.concat(group).subarray(bytesWritten));
-    }
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    const { bytesWritten } = await handle.writev(parts);
+    if (bytesWritten !== size) throw new Error(`wrote ${bytesWritten} of ${size} bytes to ${path}`);
   } finally {
     await handle.close();
   }
