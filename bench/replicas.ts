@@ -162,38 +162,87 @@ async function throughput(kind: 'embedded' | 'nats', nats: NatsTestServer | null
     const position = app.ooMl.learning.fold.position;
     if (position < EVENTS) throw new Error(`the fold reached ${position} of ${EVENTS}`);
     await app.close();
-    // 3. Ingest into Parquet, timed to the last batch written: what follows is --until-idle
-    // noticing that nothing more comes (JetStream pulls wait at least 1 s), a fixed cost of a
-    // run, not of its events (reported beside).
-    const t1 = performance.now();
-    let lastBatch = t1;
-    const cpu0 = process.cpuUsage();
-    const server0 = nats === null ? 0 : serverCpuS(nats.pid);
-    let cpuAtLast = cpu0;
-    let serverAtLast = server0;
-    const summary = await ingestEvents({
-      bus,
-      eventsDir: join(dir, 'events'),
-      tmpDir: join(dir, 'tmp'),
-      batchSize: 10_000,
-      maxWaitMs: 200,
-      untilIdle: true,
-      idleMs: 300,
-      onBatch: () => {
-        lastBatch = performance.now();
-        cpuAtLast = process.cpuUsage();
-        if (nats !== null) serverAtLast = serverCpuS(nats.pid);
-      },
-    });
-    const ingestS = (lastBatch - t1) / 1000;
-    const idleS = (performance.now() - lastBatch) / 1000;
-    if (summary.consumed !== EVENTS) throw new Error(`ingest consumed ${summary.consumed} of ${EVENTS}`);
     await bus.close();
-    const cpuS = (cpuAtLast.user + cpuAtLast.system - cpu0.user - cpu0.system) / 1e6;
-    return { bus: kind, publishS, foldS, foldRate: EVENTS / foldS, ingestS, ingestRate: EVENTS / ingestS, idleS, files: summary.files.length, cpuUsPerEvent: (cpuS * 1e6) / EVENTS, serverUsPerEvent: kind === 'nats' ? ((serverAtLast - server0) * 1e6) / EVENTS : null };
+    // 3. Ingest into Parquet, in a process of its own as `oo-ml ingest` runs (not in this one,
+    // whose heap still holds the fold's garbage and the publisher's buffers).
+    const ingest = await ingestInChild(kind === 'nats' ? nats!.url : join(dir, 'bus'), dir, kind === 'nats' ? nats!.pid : null);
+    if (ingest.consumed !== EVENTS) throw new Error(`ingest consumed ${ingest.consumed} of ${EVENTS}`);
+    return {
+      bus: kind,
+      publishS,
+      foldS,
+      foldRate: EVENTS / foldS,
+      ingestS: ingest.ingestS,
+      ingestRate: EVENTS / ingest.ingestS,
+      idleS: ingest.idleS,
+      files: ingest.files,
+      cpuUsPerEvent: ingest.cpuUsPerEvent,
+      serverUsPerEvent: ingest.serverUsPerEvent,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** What the ingest child reports. */
+interface IngestFigures {
+  consumed: number;
+  ingestS: number;
+  idleS: number;
+  files: number;
+  cpuUsPerEvent: number;
+  serverUsPerEvent: number | null;
+}
+
+/** Runs the ingest in a child process (`ingest` mode of this script) and returns its figures. */
+async function ingestInChild(bus: string, dir: string, natsPid: number | null): Promise<IngestFigures> {
+  const child = fork(fileURLToPath(import.meta.url), ['ingest', bus, dir, String(natsPid ?? '')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise<IngestFigures>((resolve, reject) => {
+    child.once('message', (m: IngestFigures) => resolve(m));
+    child.once('exit', (code) => reject(new Error(`the ingest child exited with ${code}`)));
+  });
+}
+
+/**
+ * The ingest child: consumes the bus at `bus` (a NATS URL, or an embedded bus folder) into
+ * `<dir>/events`, timed from its start to its last batch written; what follows is --until-idle
+ * noticing that nothing more comes (JetStream pulls wait at least 1 s), a fixed cost of a run,
+ * not of its events (reported beside).
+ */
+async function ingestChild(bus: string, dir: string, natsPid: number | null): Promise<void> {
+  const events = createEventBusOver(bus.startsWith('nats://') ? await createNatsTransport(bus) : createEmbeddedTransport(bus));
+  const t1 = performance.now();
+  let lastBatch = t1;
+  const cpu0 = process.cpuUsage();
+  const server0 = natsPid === null ? 0 : serverCpuS(natsPid);
+  let cpuAtLast = cpu0;
+  let serverAtLast = server0;
+  const summary = await ingestEvents({
+    bus: events,
+    eventsDir: join(dir, 'events'),
+    tmpDir: join(dir, 'tmp'),
+    batchSize: 10_000,
+    maxWaitMs: 200,
+    untilIdle: true,
+    idleMs: 300,
+    onBatch: () => {
+      lastBatch = performance.now();
+      cpuAtLast = process.cpuUsage();
+      if (natsPid !== null) serverAtLast = serverCpuS(natsPid);
+    },
+  });
+  const idleS = (performance.now() - lastBatch) / 1000;
+  await events.close();
+  const cpuS = (cpuAtLast.user + cpuAtLast.system - cpu0.user - cpu0.system) / 1e6;
+  const figures: IngestFigures = {
+    consumed: summary.consumed,
+    ingestS: (lastBatch - t1) / 1000,
+    idleS,
+    files: summary.files.length,
+    cpuUsPerEvent: (cpuS * 1e6) / summary.consumed,
+    serverUsPerEvent: natsPid === null ? null : ((serverAtLast - server0) * 1e6) / summary.consumed,
+  };
+  process.send!(figures, () => process.exit(0));
 }
 
 // ---- 2. latency across replicas -------------------------------------------------------------
@@ -363,4 +412,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'replica-a') await replicaChild(process.argv[3]!, process.argv[4]!);
+else if (process.argv[2] === 'ingest') await ingestChild(process.argv[3]!, process.argv[4]!, process.argv[5] ? Number(process.argv[5]) : null);
 else await main();

@@ -423,49 +423,70 @@ function watchConnection(nc: NatsConnection): Link {
   };
 }
 
+/** A message of a pull consumer: one object per message until its ack (no ack closure beside it). */
+class NatsDelivery implements RawDelivery {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly seq: number;
+  readonly deliveryCount: number;
+  constructor(
+    private readonly m: JsMsg,
+    private readonly owner: { ack(m: JsMsg): Promise<void> },
+  ) {
+    this.subject = m.subject;
+    this.data = m.data;
+    this.seq = m.seq;
+    this.deliveryCount = m.info.deliveryCount;
+  }
+
+  ack(): Promise<void> {
+    return this.owner.ack(this.m);
+  }
+}
+
 /** A raw durable consumer over a fetch function. */
 function pullConsumer(name: string, link: Link, fetch: (max: number, expiresMs: number) => Promise<ConsumerMessages>): RawConsumer {
   let closed = false;
   let current: ConsumerMessages | null = null;
   // Acks of one tick are sent together: all but the last without waiting, the last with
   // ackAck. The server handles one connection's messages in order, so its confirmation of the
-  // last means it recorded them all; every ack of the tick resolves (or fails) with it. One
-  // round trip per batch instead of one per message (ingest on NATS: bench:replicas).
-  let tick: { m: JsMsg; resolve(): void; reject(e: unknown): void }[] = [];
-  const flush = (): void => {
-    const acks = tick;
-    tick = [];
-    const last = acks.at(-1)!;
-    void link
-      .guard(`acking ${acks.length} messages up to ${last.m.subject} #${last.m.seq} (consumer ${name})`, () => {
-        for (let i = 0; i < acks.length - 1; i++) acks[i]!.m.ack();
+  // last means it recorded them all; every ack of the tick resolves (or fails) with it: one
+  // round trip and one promise per batch instead of one per message (ingest on NATS: bench:replicas).
+  let tick: { messages: JsMsg[]; done: Promise<void> } | null = null;
+  const flush = (messages: JsMsg[]): Promise<void> => {
+    const last = messages.at(-1)!;
+    return link
+      .guard(`acking ${messages.length} messages up to ${last.subject} #${last.seq} (consumer ${name})`, () => {
+        for (let i = 0; i < messages.length - 1; i++) messages[i]!.ack();
         // ackAck waits for the server to confirm, so "acked" means the server recorded it.
-        return last.m.ackAck();
+        return last.ackAck();
       })
       .then(
-        () => {
-          for (const a of acks) a.resolve();
-        },
+        () => undefined,
         (e: unknown) => {
-          const error = unavailable(`JetStream did not confirm the acks of ${acks.length} messages up to ${last.m.subject} #${last.m.seq} (consumer ${name}): ${messageOf(e)}`, {
+          throw unavailable(`JetStream did not confirm the acks of ${messages.length} messages up to ${last.subject} #${last.seq} (consumer ${name}): ${messageOf(e)}`, {
             hint: 'the messages will be redelivered after the ack wait; the ingest skips events already in the log',
             cause: e,
           });
-          for (const a of acks) a.reject(error);
         },
       );
   };
-  const toDelivery = (m: JsMsg): RawDelivery => ({
-    subject: m.subject,
-    data: m.data,
-    seq: m.seq,
-    deliveryCount: m.info.deliveryCount,
-    ack: () =>
-      new Promise<void>((resolve, reject) => {
-        tick.push({ m, resolve, reject });
-        if (tick.length === 1) setImmediate(flush);
-      }),
-  });
+  const ack = (m: JsMsg): Promise<void> => {
+    if (tick === null) {
+      const messages: JsMsg[] = [];
+      const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        tick = null;
+        return flush(messages);
+      });
+      // Each ack's caller awaits it; this keeps a tick nobody awaits from being unhandled.
+      done.catch(() => undefined);
+      tick = { messages, done };
+    }
+    tick.messages.push(m);
+    return tick.done;
+  };
+  const owner = { ack };
+  const toDelivery = (m: JsMsg): RawDelivery => new NatsDelivery(m, owner);
   return {
     async fetch(max, maxWaitMs) {
       if (closed) throw unavailable(`consumer ${name} is closed`);
