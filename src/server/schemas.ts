@@ -169,6 +169,21 @@ const Latency = Type.Object(
   { additionalProperties: false },
 );
 
+const ShadowEstimateSchema = Type.Object(
+  {
+    decisions: Type.Integer({ minimum: 0 }),
+    rewarded: Type.Integer({ minimum: 0 }),
+    weighted_rewards: Type.Number(),
+    weighted_squares: Type.Number(),
+    weights: Type.Number(),
+    ips: Type.Number(),
+    ips_ci95: Nullable(Interval),
+    snips: Nullable(Type.Number()),
+    late: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
 /** One row of /stats: a policy (and variant) since the process started. */
 export const PolicyStats = Type.Object(
   {
@@ -187,6 +202,12 @@ export const PolicyStats = Type.Object(
     latency_ms: Nullable(Latency),
     /** A shadow's share of decisions that chose the arm actually served (null for served policies). */
     agreement: Nullable(Type.Number()),
+    /**
+     * A shadow's estimated reward per decision on the served traffic, by inverse propensity
+     * scoring (server/shadow-estimates.ts); compare with the served rows' reward_rate. Null for
+     * served policies and before a shadow's first decision.
+     */
+    estimate: Nullable(ShadowEstimateSchema),
   },
   { additionalProperties: false },
 );

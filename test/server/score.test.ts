@@ -268,6 +268,26 @@ describe('POST /score', () => {
     const shadowServes = a.published.filter((p) => p.event.type === 'tip.served' && p.event.shadow).map((p) => p.event as { serve_id: string; arm: string });
     const agreed = shadowServes.filter((e) => served.get(e.serve_id.split(':shadow:')[0]!) === e.arm).length;
     expect(rows.find((row) => row.shadow)!.agreement).toBeCloseTo(agreed / 20, 12);
+
+    // Rewards for the even serves: the shadow's estimate is inverse propensity scoring on the
+    // served decisions, x = 1[shadow arm = served arm] · reward / propensity, over its 20 decisions.
+    const servedEvents = a.published.filter((p) => p.event.type === 'tip.served' && !p.event.shadow).map((p) => p.event as { serve_id: string; arm: string; propensity: number });
+    const shadowArm = new Map(shadowServes.map((e) => [e.serve_id.split(':shadow:')[0]!, e.arm]));
+    const xs: number[] = [];
+    let weights = 0;
+    for (const [i, e] of servedEvents.entries()) {
+      const agrees = shadowArm.get(e.serve_id) === e.arm;
+      if (agrees) weights += 1 / e.propensity;
+      if (i % 2 !== 0) continue;
+      const rewarded = await post(a.app, '/reward', { serve_id: e.serve_id, reaction: 'completed' });
+      expect(rewarded.body).toMatchObject({ outcome: 'applied' });
+      if (agrees) xs.push((rewarded.body['reward'] as number) / e.propensity);
+    }
+    expect(xs.length).toBeGreaterThan(0);
+    const estimate = ((await get(a.app, '/stats')).body['policies'] as { shadow: boolean; estimate: Record<string, number> | null }[]).find((row) => row.shadow)!.estimate!;
+    expect(estimate).toMatchObject({ decisions: 20, rewarded: xs.length, late: 0 });
+    expect(estimate['ips']).toBeCloseTo(xs.reduce((t, x) => t + x, 0) / 20, 12);
+    expect(estimate['snips']).toBeCloseTo(xs.reduce((t, x) => t + x, 0) / weights, 12);
     // And the snapshot's age, with no feature past its TTL an hour after its as-of.
     expect(stats.body['snapshot']).toMatchObject({ age_s: 3600, stale_features: [] });
   });

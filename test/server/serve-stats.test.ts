@@ -35,9 +35,9 @@ describe('/stats accumulator', () => {
     stats.serve(a);
     stats.serve(a);
     stats.serve(b);
-    stats.reward(a, 1, 'completed', 'v1');
-    stats.reward(b, 0, 'dismissed', 'v2');
-    stats.reward(null, 1, 'liked', null);
+    stats.reward(a, 1, 'completed', 'v1', 0);
+    stats.reward(b, 0, 'dismissed', 'v2', 1);
+    stats.reward(null, 1, 'liked', null, 2);
     const report = stats.report();
     expect(report.policies.map((r) => [r.variant, r.serves, r.rewards, r.reward_rate])).toEqual([
       ['control', 2, 1, 0.5],

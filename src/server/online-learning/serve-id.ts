@@ -58,4 +58,9 @@ export class ServeIds {
   take(): string {
     return formatServeId(this.issuer, this.next++);
   }
+
+  /** The counter of the id `take` returned last (-1 before the first). */
+  get lastSeq(): number {
+    return this.next - 1;
+  }
 }

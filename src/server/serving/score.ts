@@ -102,6 +102,7 @@ export function createScorer(ctx: ServingContext, shadows: Shadows): Scorer {
     const promptVersion = promptVersionOverride ?? deps.tipWriter.promptVersionFor(body.user_id);
     const row = ctx.rowOf(lp, experiment, variant);
     const serveId = ctx.serveIds.take();
+    const serveSeq = ctx.serveIds.lastSeq;
     const eventContext = contextOf(context);
     const event: TipServedEvent = {
       type: 'tip.served',
@@ -127,7 +128,7 @@ export function createScorer(ctx: ServingContext, shadows: Shadows): Scorer {
       row.served.inc();
       holder.ooStatsKey = statsKey;
       // After the reply, never delaying it.
-      if (state.shadows.length > 0) shadows.queue({ state, served: name, servedArm: d.arm, input, mask, userId: body.user_id, serveId, context: eventContext, promptVersion });
+      if (state.shadows.length > 0) shadows.queue({ state, served: name, servedArm: d.arm, servedPropensity: d.propensity, serveSeq, input, mask, userId: body.user_id, serveId, context: eventContext, promptVersion });
       return {
         serve_id: serveId,
         arm: event.arm,

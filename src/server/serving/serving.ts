@@ -11,6 +11,7 @@ import { inputOfServe } from '../decision.js';
 import type { ServerDeps } from '../deps.js';
 import { createServerMetrics, type ServerMetrics } from '../metrics.js';
 import { createOnlineLearning, type OnlineLearning } from '../online-learning/online-learning.js';
+import { parseServeId } from '../online-learning/serve-id.js';
 import type { GenerateBody, GenerateResponse, RewardBody, RewardResponse, ScoreBody, ScoreResponse, StatsResponse } from '../schemas.js';
 import { ServeStats } from '../serve-stats.js';
 import { buildServingState, emptyState, type ServingState } from '../serving-state.js';
@@ -83,7 +84,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
       if (report.outcome !== 'applied' && report.outcome !== 'version_changed') return;
       const o = report.owner;
       const key = stats.key({ policy: o.policy, modelVersion: o.modelVersion, experiment: o.experiment, variant: o.variant, shadow: false });
-      stats.reward(key, report.value, report.reaction, o.promptVersion);
+      stats.reward(key, report.value, report.reaction, o.promptVersion, parseServeId(report.serveId)!.seq);
     },
   });
   ctx.attachLearning(learning);

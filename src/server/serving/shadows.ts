@@ -20,8 +20,11 @@ import { InFlight, type ServingContext } from './context.js';
 export interface ShadowJob {
   state: ServingState;
   served: string;
-  /** The arm served to this request. */
+  /** The arm served to this request, and the probability it had of being served. */
   servedArm: number;
+  servedPropensity: number;
+  /** This replica's serve counter of the request (its serve id's sequence). */
+  serveSeq: number;
   input: VectorInput;
   mask: Uint8Array | null;
   userId: string;
@@ -81,7 +84,7 @@ export function createShadows(ctx: ServingContext): Shadows {
   }
 
   function scoreShadows(job: ShadowJob): void {
-    const { state, served, servedArm, input, mask, userId, serveId, context, promptVersion } = job;
+    const { state, served, servedArm, servedPropensity, serveSeq, input, mask, userId, serveId, context, promptVersion } = job;
     for (let i = 0; i < state.shadows.length; i++) {
       const name = state.shadows[i]!;
       if (name === served) continue;
@@ -91,7 +94,7 @@ export function createShadows(ctx: ServingContext): Shadows {
       try {
         const x = writeVector(lp.layout, input, ctx.vectorBuffer(lp.layout));
         const d = decide(lp.policy, lp.live, x, mask, ctx.shadowRng, ctx.scratch);
-        stats.shadowDecision(row.key, d.arm === servedArm);
+        stats.shadowDecision(row.key, d.arm === servedArm, serveSeq, servedPropensity);
         const event: TipServedEvent = {
           type: 'tip.served',
           event_id: ctx.newEventId(),

@@ -5,20 +5,22 @@ import { DashView, age } from '../../../src/cli/ui/dash/DashView.js';
 import { dashFigures, type ReplicaHistory } from '../../../src/cli/ui/dash/figures.js';
 import { intervalBar } from '../../../src/cli/ui/components.js';
 import { wilsonInterval } from '../../../src/evaluation/proportion-intervals.js';
+import { Z95 } from '../../../src/evaluation/estimate.js';
 import type { StatsResponse } from '../../../src/server/schemas.js';
+import { shadowEstimateOf, type ShadowSums } from '../../../src/server/shadow-estimates.js';
 
 const SINCE = '2026-02-05T12:00:00.000Z';
 
 /** A /stats body with the parts the dashboard reads. */
-function stats(o: { total: number; byStatus?: Record<string, number>; serves?: number; rewardSum?: number; shadowAgreement?: number; digest?: string; staleFeatures?: string[]; since?: string; p99?: number }): StatsResponse {
+function stats(o: { total: number; byStatus?: Record<string, number>; serves?: number; rewardSum?: number; shadowAgreement?: number; shadowSums?: ShadowSums; digest?: string; staleFeatures?: string[]; since?: string; p99?: number }): StatsResponse {
   const serves = o.serves ?? 0;
   return {
     since: o.since ?? SINCE,
     snapshot_id: 'snap-1',
     snapshot: { id: 'snap-1', as_of: '2026-02-05T11:00:00.000Z', age_s: o.staleFeatures === undefined ? 3600 : 3 * 86_400, stale_features: o.staleFeatures ?? [] },
     policies: [
-      { policy: 'tip-policy@champion', model_version: '3', experiment: null, variant: null, shadow: false, serves, rewards: serves, reward_sum: o.rewardSum ?? 0, reward_rate: null, reward_rate_ci95: null, latency_ms: serves === 0 ? null : { count: serves, p50: 1.5, p90: 2, p99: o.p99 ?? 4, max: 9 }, agreement: null },
-      { policy: 'tip-policy@shadow', model_version: '4', experiment: null, variant: null, shadow: true, serves, rewards: 0, reward_sum: 0, reward_rate: null, reward_rate_ci95: null, latency_ms: null, agreement: o.shadowAgreement ?? null },
+      { policy: 'tip-policy@champion', model_version: '3', experiment: null, variant: null, shadow: false, serves, rewards: serves, reward_sum: o.rewardSum ?? 0, reward_rate: null, reward_rate_ci95: null, latency_ms: serves === 0 ? null : { count: serves, p50: 1.5, p90: 2, p99: o.p99 ?? 4, max: 9 }, agreement: null, estimate: null },
+      { policy: 'tip-policy@shadow', model_version: '4', experiment: null, variant: null, shadow: true, serves, rewards: 0, reward_sum: 0, reward_rate: null, reward_rate_ci95: null, latency_ms: null, agreement: o.shadowAgreement ?? null, estimate: o.shadowSums === undefined ? null : shadowEstimateOf(o.shadowSums) },
     ],
     prompt_versions: [{ prompt_version: 'v1', reactions: { completed: 2, dismissed: 1, ignored: 0, liked: 1 }, total: 4 }],
     requests: { total: o.total, by_status: o.byStatus ?? { '200': o.total } },
@@ -47,14 +49,14 @@ describe('dash figures', () => {
       url: 'http://a',
       samples: [
         { at: 0, stats: stats({ total: 100, byStatus: { '200': 98, '400': 2 }, serves: 10, rewardSum: 2 }), error: null },
-        { at: 2000, stats: stats({ total: 300, byStatus: { '200': 295, '400': 4, '503': 1 }, serves: 40, rewardSum: 10, shadowAgreement: 0.5 }), error: null },
+        { at: 2000, stats: stats({ total: 300, byStatus: { '200': 295, '400': 4, '503': 1 }, serves: 40, rewardSum: 10, shadowAgreement: 0.5, shadowSums: { decisions: 40, rewarded: 6, weighted_rewards: 16, weighted_squares: 48, weights: 32, late: 0 } }), error: null },
       ],
     };
     const b: ReplicaHistory = {
       url: 'http://b',
       samples: [
         { at: 0, stats: stats({ total: 10, serves: 0 }), error: null },
-        { at: 1000, stats: stats({ total: 60, serves: 20, rewardSum: 5, shadowAgreement: 0.8 }), error: null },
+        { at: 1000, stats: stats({ total: 60, serves: 20, rewardSum: 5, shadowAgreement: 0.8, shadowSums: { decisions: 20, rewarded: 2, weighted_rewards: 4, weighted_squares: 8, weights: 12, late: 1 } }), error: null },
       ],
     };
     const f = dashFigures([a, b]);
@@ -68,6 +70,13 @@ describe('dash figures', () => {
     expect(champion.ci95).toEqual({ low, high });
     // Serves-weighted agreement over the replicas: (0.5 × 40 + 0.8 × 20) / 60.
     expect(f.policies.find((p) => p.shadow)!.agreement).toBeCloseTo((0.5 * 40 + 0.8 * 20) / 60, 12);
+    // The shadow's estimate from the replicas' sums, not an average of their estimates.
+    const estimate = f.policies.find((p) => p.shadow)!.estimate!;
+    expect(estimate).toMatchObject({ decisions: 60, rewarded: 8, late: 1 });
+    expect(estimate.ips).toBeCloseTo(20 / 60, 12);
+    expect(estimate.snips).toBeCloseTo(20 / 44, 12);
+    const half = Z95 * Math.sqrt((56 - 60 * (20 / 60) ** 2) / 59 / 60);
+    expect(estimate.ips_ci95!.low).toBeCloseTo(20 / 60 - half, 12);
     expect(f.prompts).toEqual([{ promptVersion: 'v1', reactions: { completed: 4, dismissed: 2, ignored: 0, liked: 2 }, total: 8 }]);
     expect(f.converged).toEqual([{ name: 'tip-policy@champion', digests: 1, equal: true }]);
   });
@@ -96,7 +105,7 @@ describe('DashView', () => {
     url: 'http://127.0.0.1:8080',
     samples: [
       { at: 0, stats: stats({ total: 100, serves: 10 }), error: null },
-      { at: 1000, stats: stats({ total: 400, byStatus: { '200': 398, '400': 2 }, serves: 40, rewardSum: 12, shadowAgreement: 0.625, p99: 3.25 }), error: null },
+      { at: 1000, stats: stats({ total: 400, byStatus: { '200': 398, '400': 2 }, serves: 40, rewardSum: 12, shadowAgreement: 0.625, p99: 3.25, shadowSums: { decisions: 40, rewarded: 5, weighted_rewards: 18, weighted_squares: 70, weights: 26, late: 0 } }), error: null },
     ],
   };
 
@@ -108,7 +117,7 @@ describe('DashView', () => {
     expect(frame).toMatch(/p99 ms\s+3\.25/);
     expect(frame).toContain('errors      400 × 2');
     expect(frame).toMatch(/tip-policy@champion v3\s+serves 40\s+rewards 40\s+rate 0\.300 \[0\.\d{3}, 0\.\d{3}\]/);
-    expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %/);
+    expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %\s+est\. reward 0\.450 \[0\.\d{3}, 0\.\d{3}\], SNIPS 0\.692 \(5 rewarded\)/);
     expect(frame).not.toContain('⚠');
   });
 
@@ -125,6 +134,8 @@ describe('DashView', () => {
     const policies = render(<DashView figures={dashFigures([busy])} panel="policies" paused={false} intervalMs={1000} />).lastFrame()!;
     expect(policies).toContain('rate [95% CI]');
     expect(policies).toMatch(/tip-policy@champion v3\s+–\s+40\s+40\s+0\.300/);
+    expect(policies).toMatch(/tip-policy@shadow v4 \(shadow\)\s+–\s+40\s+0\s+~0\.450 \[0\.\d{3}, 0\.\d{3}\]/);
+    expect(policies).toContain("a shadow's rate (~) is its estimated reward per decision");
     const prompts = render(<DashView figures={figures} panel="prompts" paused={false} intervalMs={1000} />).lastFrame()!;
     expect(prompts).toMatch(/v1\s+2\s+1\s+1\s+0\s+4\s+75\.0 %/);
     const replicas = render(<DashView figures={figures} panel="replicas" paused={false} intervalMs={1000} />).lastFrame()!;

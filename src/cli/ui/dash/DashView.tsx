@@ -5,7 +5,8 @@
  */
 import { Box, Text } from 'ink';
 import { intervalBar, Sparkline } from '../components.js';
-import type { DashFigures, ReplicaFigures } from './figures.js';
+import type { DashFigures, PolicyRow, ReplicaFigures } from './figures.js';
+import type { ShadowEstimate } from '../../../server/shadow-estimates.js';
 
 /** The panels, in tab order. */
 export const PANELS = ['overview', 'policies', 'prompts', 'replicas'] as const;
@@ -126,11 +127,14 @@ function Overview({ figures }: { figures: DashFigures }) {
           </Text>
         ))}
         {shadows.map((p) => (
-          <Text key={`shadow ${p.policy}`} color="cyan">
-            {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`} (shadow)`.padEnd(36)}
-            {`scored ${p.serves}`.padEnd(16)}
-            {`agrees with the served arm ${p.agreement === null ? '–' : `${(100 * p.agreement).toFixed(1)} %`}`}
-          </Text>
+          <Box key={`shadow ${p.policy} ${p.modelVersion ?? ''}`} flexDirection="column">
+            <Text color="cyan">
+              {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`} (shadow)`.padEnd(36)}
+              {`scored ${p.serves}`.padEnd(16)}
+              {`agrees with the served arm ${p.agreement === null ? '–' : `${(100 * p.agreement).toFixed(1)} %`}`}
+            </Text>
+            <Text color="cyan">{`${''.padEnd(36)}${shadowEstimateText(p.estimate)}`}</Text>
+          </Box>
         ))}
       </Box>
       {first?.learning != null ? (
@@ -154,14 +158,42 @@ function Policies({ figures }: { figures: DashFigures }) {
           {(p.variant ?? '–').padEnd(10)}
           {String(p.serves).padStart(8)}
           {String(p.rewards).padStart(9)}
-          {`  ${fixed(p.rewardRate, 3)}${p.ci95 === null ? '' : ` [${fixed(p.ci95.low, 3)}, ${fixed(p.ci95.high, 3)}]`}`.padEnd(26)}
-          {(p.rewardRate === null || p.ci95 === null ? '' : intervalBar(p.rewardRate, p.ci95.low, p.ci95.high, 20)).padEnd(24)}
+          {`  ${rateText(p)}`.padEnd(26)}
+          {rateBar(p).padEnd(24)}
           {p.agreement === null ? '' : `${(100 * p.agreement).toFixed(1)} %`}
         </Text>
       ))}
       {figures.policies.length === 0 ? <Text dimColor>no serves yet</Text> : null}
+      {figures.policies.some((p) => p.shadow) ? <Text dimColor>a shadow's rate (~) is its estimated reward per decision on the served traffic (inverse propensity scoring)</Text> : null}
     </Box>
   );
+}
+
+/** A row's rate with its interval: the reward rate of a served row, the IPS estimate (~) of a shadow's. */
+function rateText(p: PolicyRow): string {
+  if (p.shadow) {
+    const e = p.estimate;
+    return e === null ? '' : `~${fixed(e.ips, 3)}${e.ips_ci95 === null ? '' : ` [${fixed(e.ips_ci95.low, 3)}, ${fixed(e.ips_ci95.high, 3)}]`}`;
+  }
+  return `${fixed(p.rewardRate, 3)}${p.ci95 === null ? '' : ` [${fixed(p.ci95.low, 3)}, ${fixed(p.ci95.high, 3)}]`}`;
+}
+
+/** The interval bar of `rateText`'s figure on [0, 1] (clipped: an IPS interval can leave it). */
+function rateBar(p: PolicyRow): string {
+  if (p.shadow) {
+    const e = p.estimate;
+    if (e === null || e.ips_ci95 === null) return '';
+    const clip = (v: number): number => Math.min(1, Math.max(0, v));
+    return intervalBar(clip(e.ips), clip(e.ips_ci95.low), clip(e.ips_ci95.high), 20);
+  }
+  return p.rewardRate === null || p.ci95 === null ? '' : intervalBar(p.rewardRate, p.ci95.low, p.ci95.high, 20);
+}
+
+/** A shadow's estimated reward on the served traffic, for the overview. */
+export function shadowEstimateText(e: ShadowEstimate | null): string {
+  if (e === null || e.rewarded === 0) return 'est. reward –';
+  const ci = e.ips_ci95 === null ? '' : ` [${fixed(e.ips_ci95.low, 3)}, ${fixed(e.ips_ci95.high, 3)}]`;
+  return `est. reward ${fixed(e.ips, 3)}${ci}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} rewarded${e.late > 0 ? `, ${e.late} too late` : ''})`;
 }
 
 function Prompts({ figures }: { figures: DashFigures }) {

@@ -9,6 +9,7 @@
  */
 import { wilsonInterval } from '../../../evaluation/proportion-intervals.js';
 import type { StatsResponse } from '../../../server/schemas.js';
+import { shadowEstimateOf, type ShadowEstimate, type ShadowSums } from '../../../server/shadow-estimates.js';
 
 /** One poll of one replica: its /stats body, or why there is none. */
 export interface Sample {
@@ -54,6 +55,8 @@ export interface PolicyRow {
   ci95: { low: number; high: number } | null;
   /** A shadow's share of decisions that agreed with the served arm (serves-weighted over replicas). */
   agreement: number | null;
+  /** A shadow's estimated reward per decision on the served traffic, from the sums of every replica. */
+  estimate: ShadowEstimate | null;
 }
 
 /** Reactions per prompt version, summed over replicas. */
@@ -146,13 +149,13 @@ function replicaFigures(h: ReplicaHistory): ReplicaFigures {
 }
 
 function policyRows(stats: readonly StatsResponse[]): PolicyRow[] {
-  const rows = new Map<string, PolicyRow & { rewardSum: number; agreementWeight: number; agreementSum: number }>();
+  const rows = new Map<string, PolicyRow & { rewardSum: number; agreementWeight: number; agreementSum: number; sums: ShadowSums | null }>();
   for (const s of stats) {
     for (const p of s.policies) {
       const key = [p.policy, p.model_version ?? '', p.variant ?? '', p.shadow].join('\u0000');
       let row = rows.get(key);
       if (row === undefined) {
-        row = { policy: p.policy, modelVersion: p.model_version, variant: p.variant, shadow: p.shadow, serves: 0, rewards: 0, rewardRate: null, ci95: null, agreement: null, rewardSum: 0, agreementWeight: 0, agreementSum: 0 };
+        row = { policy: p.policy, modelVersion: p.model_version, variant: p.variant, shadow: p.shadow, serves: 0, rewards: 0, rewardRate: null, ci95: null, agreement: null, estimate: null, rewardSum: 0, agreementWeight: 0, agreementSum: 0, sums: null };
         rows.set(key, row);
       }
       row.serves += p.serves;
@@ -162,12 +165,22 @@ function policyRows(stats: readonly StatsResponse[]): PolicyRow[] {
         row.agreementSum += p.agreement * p.serves;
         row.agreementWeight += p.serves;
       }
+      if (p.estimate !== null) {
+        const e = p.estimate;
+        const sums = (row.sums ??= { decisions: 0, rewarded: 0, weighted_rewards: 0, weighted_squares: 0, weights: 0, late: 0 });
+        sums.decisions += e.decisions;
+        sums.rewarded += e.rewarded;
+        sums.weighted_rewards += e.weighted_rewards;
+        sums.weighted_squares += e.weighted_squares;
+        sums.weights += e.weights;
+        sums.late += e.late;
+      }
     }
   }
   return [...rows.values()]
-    .map(({ rewardSum, agreementWeight, agreementSum, ...row }) => {
-      const out: PolicyRow = { ...row, agreement: agreementWeight === 0 ? null : agreementSum / agreementWeight };
-      // A shadow is never rewarded: no rate to show.
+    .map(({ rewardSum, agreementWeight, agreementSum, sums, ...row }) => {
+      const out: PolicyRow = { ...row, agreement: agreementWeight === 0 ? null : agreementSum / agreementWeight, estimate: sums === null ? null : shadowEstimateOf(sums) };
+      // A shadow is never rewarded: no rate to show (its estimate stands in for one).
       if (row.serves > 0 && !row.shadow) {
         out.rewardRate = rewardSum / row.serves;
         const [low, high] = wilsonInterval(rewardSum, row.serves);

@@ -1,0 +1,175 @@
+/**
+ * What each shadow policy would have earned on the traffic this replica served, estimated by
+ * inverse propensity scoring on the served decisions. For serve i, the served arm A_i was drawn
+ * with propensity p_i, and the shadow chose S_i on the same request from its own random stream.
+ * x_i = 1[S_i = A_i] · r_i / p_i is unbiased for the shadow's reward per decision, whether the
+ * shadow is deterministic (LinUCB) or randomised (Thompson sampling), since E[1[S_i = A_i] | x] =
+ * π_shadow(A_i | x) and the two draws are independent given the request. So
+ *
+ *   IPS   = Σ x_i / n                       (n: the shadow's decisions; a serve with no reward yet counts 0)
+ *   SNIPS = Σ x_i / Σ 1[S_i = A_i] / p_i    (self-normalised: lower variance, slightly biased)
+ *
+ * with a normal 95 % interval on IPS from the running sum of squares. These compare with the
+ * served rows' reward rate in /stats, counted the same way (rewards of this replica's serves,
+ * since it started).
+ *
+ * A reward reaches the fold long after its serve; a serve's propensity and which shadows chose
+ * its arm wait for it in a ring of this replica's latest serves, addressed by the serve counter
+ * (serve ids are dense: serve-id.ts). A reward for a serve the ring no longer holds is counted
+ * `late` and left out of every sum, so a horizon too short for the traffic shows. A reward that
+ * reaches the fold before a shadow decided (shadows decide after the reply) is kept in the ring
+ * and credited when the decision comes. Memory: 24 bytes per slot, allocated on the first
+ * shadow decision; at most MAX_SHADOW_ROWS shadows are estimated (one bit each per serve).
+ *
+ * The promotion gate computes the same estimators offline from the event log, over serves whose
+ * reward window closed (experiments/shadow-exposure.ts); this is the live view of them.
+ *
+ * Pure: no clock, no I/O; the caller says which serve and which reward.
+ */
+import { Z95 } from '../evaluation/estimate.js';
+
+/** Shadows a ring tracks (one bit per shadow per serve). */
+export const MAX_SHADOW_ROWS = 32;
+
+/** The running sums behind one shadow's estimate: what replicas add up (x_i = 1[S_i = A_i] · r_i / p_i). */
+export interface ShadowSums {
+  /** Decisions the shadow made on served requests (n). */
+  decisions: number;
+  /** Rewards credited to decisions that chose the served arm. */
+  rewarded: number;
+  /** Σ x_i. */
+  weighted_rewards: number;
+  /** Σ x_i². */
+  weighted_squares: number;
+  /** Σ 1[S_i = A_i] / p_i, SNIPS's denominator. */
+  weights: number;
+  /** Rewards whose serve the ring no longer held (left out of every sum). */
+  late: number;
+}
+
+/** One shadow's estimate, as /stats shows it: its sums and what they give. */
+export interface ShadowEstimate extends ShadowSums {
+  /** Inverse propensity estimate of the shadow's reward per decision. */
+  ips: number;
+  /** Its normal 95 % interval (null below two decisions). */
+  ips_ci95: { low: number; high: number } | null;
+  /** Self-normalised estimate (null while no decision chose a served arm). */
+  snips: number | null;
+}
+
+/** The estimate `sums` give (null before a decision); also how sums added over replicas are read. */
+export function shadowEstimateOf(sums: ShadowSums): ShadowEstimate | null {
+  const n = sums.decisions;
+  if (!(n > 0)) return null;
+  const ips = sums.weighted_rewards / n;
+  // The sample variance of the x_i, as the promotion gate's offline estimate takes it (experiments/shadow-exposure.ts).
+  const variance = n < 2 ? 0 : Math.max(0, (sums.weighted_squares - n * ips * ips) / (n - 1));
+  const half = Z95 * Math.sqrt(variance / n);
+  return {
+    ...sums,
+    ips,
+    ips_ci95: n < 2 ? null : { low: ips - half, high: ips + half },
+    snips: sums.weights > 0 ? sums.weighted_rewards / sums.weights : null,
+  };
+}
+
+interface Row {
+  decisions: number;
+  /** Σ 1[agree] / p over decisions. */
+  weight: number;
+  /** Σ 1[agree] r / p over rewarded decisions. */
+  sum: number;
+  /** Σ (1[agree] r / p)². */
+  squares: number;
+  rewarded: number;
+}
+
+/** The running estimates of every shadow over a ring of `capacity` serves (a power of two). */
+export class ShadowEstimates {
+  private readonly rows: Row[] = [];
+  private seqs: Float64Array | null = null;
+  private propensities: Float64Array | null = null;
+  private agreed: Uint32Array | null = null;
+  private rewards: Float64Array | null = null;
+  private lateRewards = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(Math.log2(capacity))) throw new RangeError(`the ring's capacity must be a power of two, got ${capacity}`);
+  }
+
+  /** A new shadow's row index, or -1 when MAX_SHADOW_ROWS are taken (that shadow gets no estimate). */
+  addRow(): number {
+    if (this.rows.length >= MAX_SHADOW_ROWS) return -1;
+    this.rows.push({ decisions: 0, weight: 0, sum: 0, squares: 0, rewarded: 0 });
+    return this.rows.length - 1;
+  }
+
+  /** Shadow `row` decided on this replica's serve number `serveSeq`, served with `propensity`; `agreed`: it chose the served arm. */
+  decision(row: number, serveSeq: number, propensity: number, agreed: boolean): void {
+    const r = this.rows[row];
+    if (r === undefined) return;
+    const slot = this.slotOf(serveSeq);
+    if (slot < 0) return;
+    const propensities = this.propensities!;
+    propensities[slot] = propensity;
+    r.decisions++;
+    if (!agreed) return;
+    r.weight += 1 / propensity;
+    this.agreed![slot]! |= 1 << row;
+    const value = this.rewards![slot]!;
+    if (!Number.isNaN(value)) this.credit(r, value / propensity);
+  }
+
+  /** The reward of this replica's serve number `serveSeq` (once per serve): credits each shadow that chose the served arm. */
+  reward(serveSeq: number, value: number): void {
+    // No shadow: nothing to credit, and no ring to allocate.
+    if (this.rows.length === 0) return;
+    const slot = this.slotOf(serveSeq);
+    if (slot < 0) {
+      this.lateRewards++;
+      return;
+    }
+    const rewards = this.rewards!;
+    if (!Number.isNaN(rewards[slot]!)) return;
+    rewards[slot] = value;
+    const bits = this.agreed![slot]!;
+    if (bits === 0) return;
+    const weighted = value / this.propensities![slot]!;
+    for (let row = 0; row < this.rows.length; row++) if ((bits & (1 << row)) !== 0) this.credit(this.rows[row]!, weighted);
+  }
+
+  /** Row `row`'s estimate, or null before its first decision. */
+  estimate(row: number): ShadowEstimate | null {
+    const r = this.rows[row];
+    if (r === undefined) return null;
+    return shadowEstimateOf({ decisions: r.decisions, rewarded: r.rewarded, weighted_rewards: r.sum, weighted_squares: r.squares, weights: r.weight, late: this.lateRewards });
+  }
+
+  private credit(r: Row, x: number): void {
+    r.sum += x;
+    r.squares += x * x;
+    r.rewarded++;
+  }
+
+  /**
+   * The ring slot of serve `serveSeq`, claimed for it when an older serve held it; -1 when a
+   * newer serve holds it (the ring has moved past this one).
+   */
+  private slotOf(serveSeq: number): number {
+    if (this.seqs === null) {
+      this.seqs = new Float64Array(this.capacity).fill(-1);
+      this.propensities = new Float64Array(this.capacity).fill(NaN);
+      this.agreed = new Uint32Array(this.capacity);
+      this.rewards = new Float64Array(this.capacity).fill(NaN);
+    }
+    const slot = serveSeq % this.capacity;
+    const held = this.seqs[slot]!;
+    if (held === serveSeq) return slot;
+    if (held > serveSeq) return -1;
+    this.seqs[slot] = serveSeq;
+    this.propensities![slot] = NaN;
+    this.agreed![slot] = 0;
+    this.rewards![slot] = NaN;
+    return slot;
+  }
+}
