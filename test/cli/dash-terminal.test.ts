@@ -4,49 +4,41 @@
  * requests are sent, the stale-snapshot warning once the snapshot is past its features' TTL,
  * switch panels on tab, and quit on q.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { openTerminal, type Terminal } from '../helpers/terminal.js';
 import { closeHarness, createHarness, post, until, type Harness } from '../server/harness.js';
 
-const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/oo-ml.js', import.meta.url));
 
 describe('oo-ml dash in a terminal (tmux)', () => {
   let h: Harness | null = null;
   let dir: string | null = null;
-  let socket = '';
-  const tmux = (...args: string[]) => run('tmux', ['-S', socket, ...args]);
-  const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'dash')).stdout;
-  /** Waits until the screen shows `text`; on failure says what it showed. */
-  const shows = (text: string, what: string): Promise<void> =>
-    until(async () => (await screen()).includes(text), what, 30_000).catch(async (e: unknown) => {
-      throw new Error(`${(e as Error).message}; the screen:\n${await screen().catch(() => '(gone)')}`);
-    });
+  let term: Terminal | null = null;
 
   afterEach(async () => {
-    await tmux('kill-server').catch(() => undefined);
+    await term?.kill();
     if (h !== null) await closeHarness(h);
     if (dir !== null) await rm(dir, { recursive: true, force: true });
     h = null;
     dir = null;
+    term = null;
   });
 
   it('shows live numbers that move with the traffic, the stale-snapshot warning, panels on tab, and quits on q', async () => {
     dir = await mkdtemp(join(tmpdir(), 'oo-ml-dash-'));
-    socket = join(dir, 'tmux.sock');
     h = await createHarness({ policies: { 'tip-policy@champion': { version: '3' }, 'tip-policy@shadow': { version: '4' } }, shadows: ['tip-policy@shadow'] });
     await h.app.listen({ host: '127.0.0.1', port: 0 });
     const address = h.app.server.address();
     if (address === null || typeof address === 'string') throw new Error('no TCP address');
     const url = `http://127.0.0.1:${address.port}`;
 
-    await tmux('new-session', '-d', '-s', 'dash', '-x', '180', '-y', '45', `${process.execPath} ${BIN} dash --url ${url} --interval 200`);
+    term = await openTerminal(dir, `${process.execPath} ${BIN} dash --url ${url} --interval 200`);
+    const { screen, shows } = term;
     await shows('loaded: tip-policy@champion v3', 'the first frame');
     const first = await screen();
     expect(first).toContain(`oo-ml dash  ${url}`);
@@ -55,7 +47,12 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     expect(first).not.toContain('serves 7');
     expect(first).not.toContain('past the TTL');
 
-    for (let i = 0; i < 7; i++) expect((await post(h.app, '/score', { user_id: `u${i}` })).status).toBe(200);
+    const serveIds: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const scored = await post(h.app, '/score', { user_id: `u${i}` });
+      expect(scored.status).toBe(200);
+      serveIds.push(scored.body['serve_id'] as string);
+    }
     await post(h.app, '/score', { user_id: '' });
     await shows('serves 7', 'the serves to reach the screen');
     // Shadows score after the answer: their count catches up a moment later.
@@ -63,13 +60,18 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     const busy = await screen();
     expect(busy).toContain('errors      400 × 1');
     expect(busy).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 7\s+agrees with the served arm \d+\.\d %/);
+    // Rewards for every serve: the shadow's estimate on the served traffic appears (its value
+    // depends on which arms it agreed on; /stats is checked exactly in test/server/score.test.ts).
+    for (const serveId of serveIds) expect((await post(h.app, '/reward', { serve_id: serveId, reaction: 'completed' })).status).toBe(200);
+    await shows('rewards 7', 'the rewards to reach the screen');
+    expect(await screen()).toMatch(/est\. reward (–|\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\], SNIPS \d\.\d{3} \(\d rewarded\))/);
 
     // Two days on, the profile features (TTL one day) are stale: loud, naming them.
     h.clock.ms += 2 * 86_400_000;
     await shows('past the TTL of', 'the stale-snapshot warning');
     expect(await screen()).toMatch(/⚠ snapshot snap-synthetic-100 is 2\.0 d old, past the TTL of [a-z_, ]*completion_rate/);
 
-    await tmux('send-keys', '-t', 'dash', 'Tab');
+    await term.keys('Tab');
     await shows('rate [95% CI]', 'the policies panel');
 
     // Without a terminal (a pipe), one poll as text; --json gives the figures.
@@ -87,7 +89,8 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     const gone = await runCli(['dash', '--url', url]);
     expect([gone.code, gone.stderr]).toEqual([1, expect.stringContaining(`no replica answered GET /stats (${url})`)]);
 
-    await tmux('send-keys', '-t', 'dash', 'q');
-    await until(async () => (await tmux('has-session', '-t', 'dash').then(() => false, () => true)), 'dash to quit on q');
+    await term.keys('q');
+    const t = term;
+    await until(async () => !(await t.running()), 'dash to quit on q');
   });
 });
