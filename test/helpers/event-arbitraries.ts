@@ -15,11 +15,15 @@ const ts = fc
     const iso = new Date(ms).toISOString().slice(0, 19);
     return `${iso}${digits === 0 ? '' : `.${'123456789'.slice(0, digits)}`}${zone}`;
   });
-const profileValue = (dtype: string): fc.Arbitrary<number | null> =>
-  fc.option(dtype === 'int' ? fc.integer({ min: 0, max: 1000 }) : fc.double({ min: 0, max: 1, noNaN: true }), { nil: null });
+/** A profile value within the contract's bounds (a preferred hour is 0–23). */
+const profileValue = (f: (typeof PROFILE_FEATURES)[number]): fc.Arbitrary<number | null> => {
+  const min = 'min' in f ? f.min : 0;
+  const max = 'max' in f ? f.max : 1000;
+  return fc.option(f.dtype === 'int' ? fc.integer({ min, max }) : fc.double({ min, max, noNaN: true }), { nil: null });
+};
 const features = fc.record({
   has_profile: fc.boolean(),
-  ...Object.fromEntries(PROFILE_FEATURES.map((f) => [f.name, profileValue(f.dtype)])),
+  ...Object.fromEntries(PROFILE_FEATURES.map((f) => [f.name, profileValue(f)])),
 });
 
 /** Any valid event of any type. */
