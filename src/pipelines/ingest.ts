@@ -160,7 +160,7 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
           const refused = new Map(appended.refused.map((r) => [refusedKey(r.type, r.event_id), r]));
           const isRefused = (d: EventDelivery): boolean => refused.size > 0 && refused.has(refusedKey(d.event.type, d.event.event_id));
           // Every other event of the batch is now durably in the log (or already was): only now
-          // ack. The embedded transport answers a run of acks with one promise: await each once.
+          // ack. Both transports answer the acks of one tick with one promise: await each once.
           const acks = new Set<Promise<void>>();
           for (const d of events) if (!isRefused(d)) acks.add(d.ack());
           await Promise.all(acks);
@@ -221,11 +221,13 @@ export async function appendEvents(db: Db, eventsDir: string, tmpDir: string, ev
       byType.set(type, (days = new Map()));
       firstDay.set(type, (dayOf = new Map()));
     }
-    const day = utcDayOf(item.event.ts);
-    let inDay = days.get(day);
-    if (inDay === undefined) days.set(day, (inDay = new Map()));
     const seenDay = dayOf.get(id);
     if (seenDay === undefined) {
+      // Only a first copy opens its day: a later copy stamped on another day must not make that
+      // day's stored files be read (or fail the batch when one of them cannot be).
+      const day = utcDayOf(item.event.ts);
+      let inDay = days.get(day);
+      if (inDay === undefined) days.set(day, (inDay = new Map()));
       dayOf.set(id, day);
       inDay.set(id, item);
     } else {

@@ -225,7 +225,10 @@ describe('ingest from NATS JetStream', () => {
       await crash;
       throw new Error('simulated crash before ack');
     };
-    const crashing = mapDeliveries(bus, (got) => ({ ...got, events: got.events.map((d) => ({ ...d, ack: die })) }));
+    const crashing = mapDeliveries(bus, (got) => ({
+      ...got,
+      events: got.events.map((d): EventDelivery => ({ subject: d.subject, event: d.event, seq: d.seq, deliveryCount: d.deliveryCount, data: d.data, ack: die, deadLetter: (...args) => d.deadLetter(...args) })),
+    }));
     await expect(ingestEvents(job(crashing, paths, { ackWaitMs: 1000, batchSize: events.length }))).rejects.toThrow('simulated crash before ack');
     const afterCrash = await logFiles(paths.events);
     expect(afterCrash.length).toBeGreaterThan(0);
@@ -359,6 +362,17 @@ describe('appendEvents with copies that disagree on the day', () => {
     const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog([e, later]), () => new Date('2026-02-01T00:00:00Z')));
     expect(result).toMatchObject({ duplicates: 1, written: { 'task.completed': 1 }, files: [expect.stringMatching(/^task\.completed\/day=2026-01-05\//)] });
     expect(await readLog(paths.events)).toEqual(expectedLog([e]));
+  });
+
+  it('does not read the day only a later copy names: an unreadable file there does not fail the batch', async () => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const otherDay = join(paths.events, 'task.completed', 'day=2026-01-07');
+    await mkdir(otherDay, { recursive: true });
+    await writeFile(join(otherDay, 'events.parquet'), 'not parquet');
+    const e = completed('u', '2026-01-05T09:00:00.000Z');
+    const copy = { ...e, ts: '2026-01-07T09:00:00.000Z' };
+    const result = await withDb(':memory:', (db) => appendEvents(db, paths.events, paths.tmp, asLog([e, copy]), () => new Date('2026-02-01T00:00:00Z')));
+    expect(result).toMatchObject({ duplicates: 1, written: { 'task.completed': 1 }, refused: [] });
   });
 });
 
