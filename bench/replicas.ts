@@ -198,7 +198,8 @@ interface IngestFigures {
 async function ingestInChild(bus: string, dir: string, natsPid: number | null): Promise<IngestFigures> {
   const child = fork(fileURLToPath(import.meta.url), ['ingest', bus, dir, String(natsPid ?? '')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise<IngestFigures>((resolve, reject) => {
-    child.once('message', (m: IngestFigures) => resolve(m));
+    child.once('message', (m: IngestFigures) => (typeof m?.consumed === 'number' ? resolve(m) : reject(new Error(`the ingest child sent ${JSON.stringify(m)}`))));
+    child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the ingest child exited with ${code}`)));
   });
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Format } from 'typebox/format';
 import { describe, expect, it } from 'vitest';
-import { isDateTime } from '../src/date-time-format.js';
+import { createDateTimeCheck, isDateTime } from '../src/date-time-format.js';
 import { createValidator } from '../src/validation.js';
 import Type from 'typebox';
 
@@ -43,6 +43,30 @@ describe('isDateTime', () => {
       }),
       { numRuns: 20_000, seed: 20261205 },
     );
+  });
+
+  it('reads the common shape itself: only leap seconds and other shapes reach TypeBox’s check', () => {
+    let fallbacks = 0;
+    const check = createDateTimeCheck((v) => {
+      fallbacks++;
+      return Format.IsDateTime(v);
+    });
+    const clockTimes = fc.tuple(fc.integer({ min: Date.parse('1970-01-01T00:00:00Z'), max: Date.parse('2999-12-31T23:59:59Z') }), fc.constantFrom('Z', 'z', '+05:30', '-08:00'), fc.integer({ min: 0, max: 9 })).map(([ms, zone, digits]) => {
+      const iso = new Date(ms).toISOString().slice(0, 19);
+      return `${iso}${digits === 0 ? '' : `.${'123456789'.slice(0, digits)}`}${zone}`;
+    });
+    fc.assert(
+      fc.property(clockTimes, (s) => {
+        expect(check(s)).toBe(true);
+      }),
+      { numRuns: 2_000, seed: 5 },
+    );
+    expect(fallbacks).toBe(0);
+    expect(check('2026-13-05T04:20:00Z')).toBe(false);
+    expect(fallbacks).toBe(0);
+    expect(check('2016-12-31T23:59:60Z')).toBe(true);
+    expect(check('2026-12-05T04:20:00Z[Europe/Paris]')).toBe(true);
+    expect(fallbacks).toBe(2);
   });
 
   it('decides leap years, leap seconds and suffixes as RFC 3339 does', () => {

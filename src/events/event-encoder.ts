@@ -20,7 +20,7 @@ type SchemaNode = Record<string, unknown>;
  * formats) do not change how a value is written. String formats and untyped string enums are
  * made plain strings for the same reason.
  */
-function withTypeLists(schema: unknown): unknown {
+export function withTypeLists(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(withTypeLists);
   if (typeof schema !== 'object' || schema === null) return schema;
   const node = schema as SchemaNode;

@@ -169,20 +169,32 @@ const Latency = Type.Object(
   { additionalProperties: false },
 );
 
-const ShadowEstimateSchema = Type.Object(
+/** A shadow's estimated reward on the served traffic, with the running sums replicas add up (server/shadow-estimates.ts). */
+export const ShadowEstimateSchema = Type.Object(
   {
+    /** Decisions the shadow made on served requests (n). */
     decisions: Type.Integer({ minimum: 0 }),
+    /** Rewards credited to decisions that chose the served arm. */
     rewarded: Type.Integer({ minimum: 0 }),
+    /** Σ x_i, x_i = 1[shadow arm = served arm] · reward / propensity. */
     weighted_rewards: Type.Number(),
+    /** Σ x_i². */
     weighted_squares: Type.Number(),
+    /** Σ 1[shadow arm = served arm] / propensity: SNIPS's denominator. */
     weights: Type.Number(),
+    /** Inverse propensity estimate of the shadow's reward per decision. */
     ips: Type.Number(),
+    /** Its normal 95 % interval (null below two decisions). */
     ips_ci95: Nullable(Interval),
+    /** Self-normalised estimate (null while no decision chose a served arm). */
     snips: Nullable(Type.Number()),
+    /** Rewards whose serve the replica's ring no longer held (left out of every sum). */
     late: Type.Integer({ minimum: 0 }),
   },
   { additionalProperties: false },
 );
+/** A shadow's estimate as /stats carries it. */
+export type ShadowEstimate = Static<typeof ShadowEstimateSchema>;
 
 /** One row of /stats: a policy (and variant) since the process started. */
 export const PolicyStats = Type.Object(
@@ -205,7 +217,8 @@ export const PolicyStats = Type.Object(
     /**
      * A shadow's estimated reward per decision on the served traffic, by inverse propensity
      * scoring (server/shadow-estimates.ts); compare with the served rows' reward_rate. Null for
-     * served policies and before a shadow's first decision.
+     * served policies, before a shadow's first decision, and for shadows past the 32 (policy
+     * and version) a process estimates in its life.
      */
     estimate: Nullable(ShadowEstimateSchema),
   },

@@ -34,7 +34,7 @@ interface Row {
   estimateRow: number;
 }
 
-/** Serves whose shadow decisions wait for their reward, by default: ~17 minutes at 1,000 serves/s, 24 MiB once a shadow is loaded. */
+/** Serves whose shadow decisions wait for their reward, by default: ~17 minutes at 1,000 serves/s, 28 MiB once a shadow is loaded. */
 export const DEFAULT_SHADOW_RING = 1 << 20;
 
 /** Who served: the stats row a serve counts in. */

@@ -18,8 +18,10 @@
  * (serve ids are dense: serve-id.ts). A reward for a serve the ring no longer holds is counted
  * `late` and left out of every sum, so a horizon too short for the traffic shows. A reward that
  * reaches the fold before a shadow decided (shadows decide after the reply) is kept in the ring
- * and credited when the decision comes. Memory: 24 bytes per slot, allocated on the first
- * shadow decision; at most MAX_SHADOW_ROWS shadows are estimated (one bit each per serve).
+ * and credited when the decision comes. Memory: 28 bytes per slot, allocated on the first
+ * shadow decision. At most MAX_SHADOW_ROWS shadows (policy and version) are estimated in a
+ * process's life, one bit each per serve: a row is never reused, since serves still in the ring
+ * carry its bit; later shadows show no estimate until the replica restarts.
  *
  * The promotion gate computes the same estimators offline from the event log, over serves whose
  * reward window closed (experiments/shadow-exposure.ts); this is the live view of them.
@@ -27,34 +29,26 @@
  * Pure: no clock, no I/O; the caller says which serve and which reward.
  */
 import { Z95 } from '../evaluation/estimate.js';
+import type { ShadowEstimate } from './schemas.js';
+
+export type { ShadowEstimate };
 
 /** Shadows a ring tracks (one bit per shadow per serve). */
 export const MAX_SHADOW_ROWS = 32;
 
-/** The running sums behind one shadow's estimate: what replicas add up (x_i = 1[S_i = A_i] · r_i / p_i). */
-export interface ShadowSums {
-  /** Decisions the shadow made on served requests (n). */
-  decisions: number;
-  /** Rewards credited to decisions that chose the served arm. */
-  rewarded: number;
-  /** Σ x_i. */
-  weighted_rewards: number;
-  /** Σ x_i². */
-  weighted_squares: number;
-  /** Σ 1[S_i = A_i] / p_i, SNIPS's denominator. */
-  weights: number;
-  /** Rewards whose serve the ring no longer held (left out of every sum). */
-  late: number;
-}
+/** The running sums behind one shadow's estimate, which replicas add up (x_i = 1[S_i = A_i] · r_i / p_i): its /stats fields but the derived ones. */
+export type ShadowSums = Omit<ShadowEstimate, 'ips' | 'ips_ci95' | 'snips'>;
 
-/** One shadow's estimate, as /stats shows it: its sums and what they give. */
-export interface ShadowEstimate extends ShadowSums {
-  /** Inverse propensity estimate of the shadow's reward per decision. */
-  ips: number;
-  /** Its normal 95 % interval (null below two decisions). */
-  ips_ci95: { low: number; high: number } | null;
-  /** Self-normalised estimate (null while no decision chose a served arm). */
-  snips: number | null;
+/** `a` + `b`, field by field: the sums of several replicas. */
+export function addShadowSums(a: ShadowSums, b: ShadowSums): ShadowSums {
+  return {
+    decisions: a.decisions + b.decisions,
+    rewarded: a.rewarded + b.rewarded,
+    weighted_rewards: a.weighted_rewards + b.weighted_rewards,
+    weighted_squares: a.weighted_squares + b.weighted_squares,
+    weights: a.weights + b.weights,
+    late: a.late + b.late,
+  };
 }
 
 /** The estimate `sums` give (null before a decision); also how sums added over replicas are read. */
@@ -73,18 +67,10 @@ export function shadowEstimateOf(sums: ShadowSums): ShadowEstimate | null {
   };
 }
 
-interface Row {
-  decisions: number;
-  /** Σ 1[agree] / p over decisions. */
-  weight: number;
-  /** Σ 1[agree] r / p over rewarded decisions. */
-  sum: number;
-  /** Σ (1[agree] r / p)². */
-  squares: number;
-  rewarded: number;
-}
+/** One shadow's sums; `late` is the ring's, shared by every shadow. */
+type Row = Omit<ShadowSums, 'late'>;
 
-/** The running estimates of every shadow over a ring of `capacity` serves (a power of two). */
+/** The running estimates of every shadow over a ring of `capacity` serves. */
 export class ShadowEstimates {
   private readonly rows: Row[] = [];
   private seqs: Float64Array | null = null;
@@ -94,13 +80,13 @@ export class ShadowEstimates {
   private lateRewards = 0;
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(Math.log2(capacity))) throw new RangeError(`the ring's capacity must be a power of two, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`the ring's capacity must be a positive integer, got ${capacity}`);
   }
 
   /** A new shadow's row index, or -1 when MAX_SHADOW_ROWS are taken (that shadow gets no estimate). */
   addRow(): number {
     if (this.rows.length >= MAX_SHADOW_ROWS) return -1;
-    this.rows.push({ decisions: 0, weight: 0, sum: 0, squares: 0, rewarded: 0 });
+    this.rows.push({ decisions: 0, rewarded: 0, weighted_rewards: 0, weighted_squares: 0, weights: 0 });
     return this.rows.length - 1;
   }
 
@@ -114,7 +100,7 @@ export class ShadowEstimates {
     propensities[slot] = propensity;
     r.decisions++;
     if (!agreed) return;
-    r.weight += 1 / propensity;
+    r.weights += 1 / propensity;
     this.agreed![slot]! |= 1 << row;
     const value = this.rewards![slot]!;
     if (!Number.isNaN(value)) this.credit(r, value / propensity);
@@ -142,12 +128,12 @@ export class ShadowEstimates {
   estimate(row: number): ShadowEstimate | null {
     const r = this.rows[row];
     if (r === undefined) return null;
-    return shadowEstimateOf({ decisions: r.decisions, rewarded: r.rewarded, weighted_rewards: r.sum, weighted_squares: r.squares, weights: r.weight, late: this.lateRewards });
+    return shadowEstimateOf({ ...r, late: this.lateRewards });
   }
 
   private credit(r: Row, x: number): void {
-    r.sum += x;
-    r.squares += x * x;
+    r.weighted_rewards += x;
+    r.weighted_squares += x * x;
     r.rewarded++;
   }
 

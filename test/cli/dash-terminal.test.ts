@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { openTerminal, type Terminal } from '../helpers/terminal.js';
-import { closeHarness, createHarness, post, until, type Harness } from '../server/harness.js';
+import { closeHarness, createHarness, get, post, until, type Harness } from '../server/harness.js';
+import type { ShadowEstimate } from '../../src/server/schemas.js';
 
 const BIN = fileURLToPath(new URL('../../bin/oo-ml.js', import.meta.url));
 
@@ -64,7 +65,10 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     // depends on which arms it agreed on; /stats is checked exactly in test/server/score.test.ts).
     for (const serveId of serveIds) expect((await post(h.app, '/reward', { serve_id: serveId, reaction: 'completed' })).status).toBe(200);
     await shows('rewards 7', 'the rewards to reach the screen');
-    expect(await screen()).toMatch(/est\. reward (–|\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\], SNIPS \d\.\d{3} \(\d rewarded\))/);
+    const e = ((await get(h.app, '/stats')).body['policies'] as { shadow: boolean; estimate: ShadowEstimate }[]).find((p) => p.shadow)!.estimate;
+    expect(e).toMatchObject({ decisions: 7 });
+    const interval = e.ips_ci95 === null ? '' : ` [${e.ips_ci95.low.toFixed(3)}, ${e.ips_ci95.high.toFixed(3)}]`;
+    await shows(`est. reward ${e.ips.toFixed(3)}${interval}, SNIPS ${e.snips === null ? '–' : e.snips.toFixed(3)} (${e.rewarded} rewarded)`, "the shadow's estimate to reach the screen");
 
     // Two days on, the profile features (TTL one day) are stale: loud, naming them.
     h.clock.ms += 2 * 86_400_000;

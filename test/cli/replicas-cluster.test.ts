@@ -40,6 +40,8 @@ afterAll(async () => {
 describe('replicas on a NATS cluster', () => {
   it('lose nothing they answered, apply each reward once and converge, through the loss of a NATS node and of a replica', async () => {
     const OPS = 360;
+    /** Clients sending requests at once. */
+    const WORKERS = 4;
     const router = new RandomRouter(replicas, 2026);
     const served = new Map<string, string>(); // serve_id → replica
     const rewards: { serveId: string; eventId: string | null; outcome: string }[] = [];
@@ -51,7 +53,7 @@ describe('replicas on a NATS cluster', () => {
     const victims = { node: cluster.nodes[0]!, replica: replicas[1]! };
     const worker = async (w: number): Promise<void> => {
       const rng = createRng(100 + w);
-      for (let i = w; i < OPS; i += 4) {
+      for (let i = w; i < OPS; i += WORKERS) {
         const user = `u${rng.int(USERS)}`;
         const scored = await router.post('/score', { user_id: user, context: { hour_of_day: rng.int(24), tasks: [{ id: 't' }] } });
         if (scored.status !== 200) failures.push(`score ${scored.status} ${JSON.stringify(scored.body)}`);
@@ -78,7 +80,7 @@ describe('replicas on a NATS cluster', () => {
         if (done === Math.floor(OPS / 2)) phase = phase.then(() => Promise.all([victims.node.restart(), victims.replica.restart()])).then(() => undefined);
       }
     };
-    await Promise.all([0, 1, 2, 3].map(worker));
+    await Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
     await phase;
     expect(failures).toEqual([]);
     expect(served.size).toBe(OPS);
@@ -120,7 +122,7 @@ describe('replicas on a NATS cluster', () => {
       const issuerOf = (id: string): string => id.slice(0, id.lastIndexOf('-'));
       const victimIssuers = new Set([...served].filter(([, replica]) => replica === victims.replica.name).map(([id]) => issuerOf(id)));
       const unanswered = serveIds.filter((id) => !served.has(id));
-      expect(unanswered.length).toBeLessThanOrEqual(4);
+      expect(unanswered.length).toBeLessThanOrEqual(WORKERS);
       for (const id of unanswered) expect(victimIssuers.has(issuerOf(id)), `unanswered serve ${id}`).toBe(true);
       const reactionIds = new Set((await db.rows<{ event_id: string }>('SELECT event_id FROM tip_reaction')).map((r) => r.event_id));
       for (const r of rewards) if (r.eventId !== null) expect(reactionIds.has(r.eventId), `reaction ${r.eventId} of serve ${r.serveId}`).toBe(true);

@@ -123,7 +123,7 @@ function Overview({ figures }: { figures: DashFigures }) {
             {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.variant === null ? '' : ` [${p.variant}]`}`.padEnd(36)}
             {`serves ${p.serves}`.padEnd(16)}
             {`rewards ${p.rewards}`.padEnd(16)}
-            {`rate ${fixed(p.rewardRate, 3)}${p.ci95 === null ? '' : ` [${fixed(p.ci95.low, 3)}, ${fixed(p.ci95.high, 3)}]`}`}
+            {`rate ${fixed(p.rewardRate, 3)}${intervalText(p.ci95)}`}
           </Text>
         ))}
         {shadows.map((p) => (
@@ -169,13 +169,13 @@ function Policies({ figures }: { figures: DashFigures }) {
   );
 }
 
+/** ` [low, high]` of an interval, or nothing. */
+const intervalText = (ci: { low: number; high: number } | null): string => (ci === null ? '' : ` [${fixed(ci.low, 3)}, ${fixed(ci.high, 3)}]`);
+
 /** A row's rate with its interval: the reward rate of a served row, the IPS estimate (~) of a shadow's. */
 function rateText(p: PolicyRow): string {
-  if (p.shadow) {
-    const e = p.estimate;
-    return e === null ? '' : `~${fixed(e.ips, 3)}${e.ips_ci95 === null ? '' : ` [${fixed(e.ips_ci95.low, 3)}, ${fixed(e.ips_ci95.high, 3)}]`}`;
-  }
-  return `${fixed(p.rewardRate, 3)}${p.ci95 === null ? '' : ` [${fixed(p.ci95.low, 3)}, ${fixed(p.ci95.high, 3)}]`}`;
+  if (p.shadow) return p.estimate === null ? '' : `~${fixed(p.estimate.ips, 3)}${intervalText(p.estimate.ips_ci95)}`;
+  return `${fixed(p.rewardRate, 3)}${intervalText(p.ci95)}`;
 }
 
 /** The interval bar of `rateText`'s figure on [0, 1] (clipped: an IPS interval can leave it). */
@@ -189,11 +189,10 @@ function rateBar(p: PolicyRow): string {
   return p.rewardRate === null || p.ci95 === null ? '' : intervalBar(p.rewardRate, p.ci95.low, p.ci95.high, 20);
 }
 
-/** A shadow's estimated reward on the served traffic, for the overview. */
-export function shadowEstimateText(e: ShadowEstimate | null): string {
-  if (e === null || e.rewarded === 0) return 'est. reward –';
-  const ci = e.ips_ci95 === null ? '' : ` [${fixed(e.ips_ci95.low, 3)}, ${fixed(e.ips_ci95.high, 3)}]`;
-  return `est. reward ${fixed(e.ips, 3)}${ci}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} rewarded${e.late > 0 ? `, ${e.late} too late` : ''})`;
+/** A shadow's estimated reward on the served traffic, for the overview (– before its first decision). */
+function shadowEstimateText(e: ShadowEstimate | null): string {
+  if (e === null) return 'est. reward –';
+  return `est. reward ${fixed(e.ips, 3)}${intervalText(e.ips_ci95)}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} rewarded${e.late > 0 ? `, ${e.late} too late` : ''})`;
 }
 
 function Prompts({ figures }: { figures: DashFigures }) {

@@ -9,7 +9,7 @@
  */
 import { wilsonInterval } from '../../../evaluation/proportion-intervals.js';
 import type { StatsResponse } from '../../../server/schemas.js';
-import { shadowEstimateOf, type ShadowEstimate, type ShadowSums } from '../../../server/shadow-estimates.js';
+import { addShadowSums, shadowEstimateOf, type ShadowEstimate, type ShadowSums } from '../../../server/shadow-estimates.js';
 
 /** One poll of one replica: its /stats body, or why there is none. */
 export interface Sample {
@@ -166,14 +166,8 @@ function policyRows(stats: readonly StatsResponse[]): PolicyRow[] {
         row.agreementWeight += p.serves;
       }
       if (p.estimate !== null) {
-        const e = p.estimate;
-        const sums = (row.sums ??= { decisions: 0, rewarded: 0, weighted_rewards: 0, weighted_squares: 0, weights: 0, late: 0 });
-        sums.decisions += e.decisions;
-        sums.rewarded += e.rewarded;
-        sums.weighted_rewards += e.weighted_rewards;
-        sums.weighted_squares += e.weighted_squares;
-        sums.weights += e.weights;
-        sums.late += e.late;
+        const { ips: _ips, ips_ci95: _ci, snips: _snips, ...sums } = p.estimate;
+        row.sums = row.sums === null ? sums : addShadowSums(row.sums, sums);
       }
     }
   }
