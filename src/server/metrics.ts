@@ -8,6 +8,7 @@
  * (also through `.labels()` children), which cost more per /score than the decision itself.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { ShadowSums } from './shadow-estimates.js';
 import type { OnlineLearning } from './online-learning/online-learning.js';
 import { REWARD_OUTCOMES } from './online-learning/fold.js';
 
@@ -16,6 +17,13 @@ export interface CounterCell {
   inc(): void;
   /** Its count so far. */
   readonly value: number;
+}
+
+/** One shadow's running sums, as the metrics read them. */
+export interface ShadowRowSums {
+  policy: string;
+  modelVersion: string | null;
+  sums: ShadowSums;
 }
 
 /** The server's metrics. */
@@ -109,7 +117,7 @@ function cellHistogram(registry: Registry, name: string, help: string): (labels:
  * growing `oo_ml_spill_backlog` while /score keeps answering), the fold's position and reward
  * outcomes, the serve window's size.
  */
-export function createServerMetrics(learning: () => OnlineLearning | null): ServerMetrics {
+export function createServerMetrics(learning: () => OnlineLearning | null, shadowSums: () => readonly ShadowRowSums[] = () => []): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = cellCounter(registry, 'oo_ml_http_requests_total', 'HTTP requests by method, route and status', ['method', 'route', 'status']);
@@ -183,6 +191,24 @@ export function createServerMetrics(learning: () => OnlineLearning | null): Serv
       for (const o of REWARD_OUTCOMES) if (o !== 'waiting') this.inc({ outcome: o }, counts[o]);
     },
   });
+  // Each shadow's running sums (server/shadow-estimates.ts), so a dashboard can estimate over a
+  // window and across replicas: IPS = rate(weighted_rewards) / rate(decisions), SNIPS =
+  // rate(weighted_rewards) / rate(weights).
+  const shadowCounter = (name: string, help: string, read: (s: ShadowSums) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['policy', 'model_version'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const row of shadowSums()) this.inc({ policy: row.policy, model_version: row.modelVersion ?? '' }, read(row.sums));
+      },
+    });
+  };
+  shadowCounter('oo_ml_shadow_decisions_total', "A shadow's decisions on served requests (its IPS: weighted_rewards / decisions)", (s) => s.decisions);
+  shadowCounter('oo_ml_shadow_weighted_rewards_total', "Σ reward / propensity over a shadow's decisions that chose the served arm", (s) => s.weighted_rewards);
+  shadowCounter('oo_ml_shadow_weights_total', "Σ 1 / propensity over a shadow's decisions that chose the served arm (its SNIPS: weighted_rewards / weights)", (s) => s.weights);
   return {
     registry,
     request(method, route, status, seconds) {

@@ -7,7 +7,8 @@
 import { REACTIONS, type Reaction } from '../events/schemas.js';
 import type { StatsResponse } from './schemas.js';
 import { wilsonInterval } from '../evaluation/proportion-intervals.js';
-import { ShadowEstimates } from './shadow-estimates.js';
+import type { ShadowRowSums } from './metrics.js';
+import { ShadowEstimates, sumsOf } from './shadow-estimates.js';
 
 /** Wilson 95% interval as the /stats body carries it; null before any serve. */
 function rateInterval(successes: number, n: number): { low: number; high: number } | null {
@@ -113,6 +114,17 @@ export class ServeStats {
       }
       counts[reaction]++;
     }
+  }
+
+  /** Each shadow's running sums, for the metrics (shadows with an estimate only). */
+  shadowSums(): ShadowRowSums[] {
+    const out: ShadowRowSums[] = [];
+    for (const r of this.rows.values()) {
+      const e = r.shadow ? this.estimates.estimate(r.estimateRow) : null;
+      if (e === null) continue;
+      out.push({ policy: r.policy, modelVersion: r.modelVersion, sums: sumsOf(e) });
+    }
+    return out;
   }
 
   /** The /stats body (without the fields the caller adds). */

@@ -288,6 +288,12 @@ describe('POST /score', () => {
     expect(estimate).toMatchObject({ decisions: 20, rewarded: xs.length, late: 0 });
     expect(estimate['ips']).toBeCloseTo(xs.reduce((t, x) => t + x, 0) / 20, 12);
     expect(estimate['snips']).toBeCloseTo(xs.reduce((t, x) => t + x, 0) / weights, 12);
+    // The same sums on /metrics, for estimates over a window and across replicas.
+    const metrics = (await get(a.app, '/metrics')).text;
+    const sample = (name: string): number => Number(new RegExp(`^${name}\\{policy="tip-policy@shadow",model_version="2"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(sample('oo_ml_shadow_decisions_total')).toBe(20);
+    expect(sample('oo_ml_shadow_weighted_rewards_total')).toBeCloseTo(estimate['weighted_rewards']!, 9);
+    expect(sample('oo_ml_shadow_weights_total')).toBeCloseTo(weights, 9);
     // And the snapshot's age, with no feature past its TTL an hour after its as-of.
     expect(stats.body['snapshot']).toMatchObject({ age_s: 3600, stale_features: [] });
   });

@@ -61,8 +61,8 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   );
   // The metrics read online learning at scrape time (it exists before any scrape).
   let learning: OnlineLearning | null = null;
-  const metrics = createServerMetrics(() => learning);
   const stats = new ServeStats(deps.limits?.latencySamples ?? 4096, startedAt);
+  const metrics = createServerMetrics(() => learning, () => stats.shadowSums());
   const ctx = createContext(deps, log, metrics, stats, built.state);
 
   /** A serve event written before serves recorded their features: its profile is looked up in the current snapshot (as earlier versions did). */

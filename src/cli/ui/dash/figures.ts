@@ -9,7 +9,7 @@
  */
 import { wilsonInterval } from '../../../evaluation/proportion-intervals.js';
 import type { StatsResponse } from '../../../server/schemas.js';
-import { addShadowSums, shadowEstimateOf, type ShadowEstimate, type ShadowSums } from '../../../server/shadow-estimates.js';
+import { addShadowSums, shadowEstimateOf, sumsOf, type ShadowEstimate, type ShadowSums } from '../../../server/shadow-estimates.js';
 
 /** One poll of one replica: its /stats body, or why there is none. */
 export interface Sample {
@@ -166,7 +166,7 @@ function policyRows(stats: readonly StatsResponse[]): PolicyRow[] {
         row.agreementWeight += p.serves;
       }
       if (p.estimate !== null) {
-        const { ips: _ips, ips_ci95: _ci, snips: _snips, ...sums } = p.estimate;
+        const sums = sumsOf(p.estimate);
         row.sums = row.sums === null ? sums : addShadowSums(row.sums, sums);
       }
     }
