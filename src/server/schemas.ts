@@ -217,8 +217,7 @@ export const PolicyStats = Type.Object(
     /**
      * A shadow's estimated reward per decision on the served traffic, by inverse propensity
      * scoring (server/shadow-estimates.ts); compare with the served rows' reward_rate. Null for
-     * served policies, before a shadow's first decision, and for shadows past the 32 (policy
-     * and version) a process estimates in its life.
+     * served policies and before a shadow's first decision.
      */
     estimate: Nullable(ShadowEstimateSchema),
   },

@@ -19,9 +19,9 @@
  * `late` and left out of every sum, so a horizon too short for the traffic shows. A reward that
  * reaches the fold before a shadow decided (shadows decide after the reply) is kept in the ring
  * and credited when the decision comes. Memory: 28 bytes per slot, allocated on the first
- * shadow decision. At most MAX_SHADOW_ROWS shadows (policy and version) are estimated in a
- * process's life, one bit each per serve: a row is never reused, since serves still in the ring
- * carry its bit; later shadows show no estimate until the replica restarts.
+ * shadow decision. Each shadow (policy and version) holds a bit of a serve's agreement mask
+ * while it decides; past MAX_SHADOWS in a process's life (reloads bring new versions), a new
+ * one takes the bit of the one that decided least recently.
  *
  * The promotion gate computes the same estimators offline from the event log, over serves whose
  * reward window closed (experiments/shadow-exposure.ts); this is the live view of them.
@@ -33,8 +33,8 @@ import type { ShadowEstimate } from './schemas.js';
 
 export type { ShadowEstimate };
 
-/** Shadows a ring tracks (one bit per shadow per serve). */
-export const MAX_SHADOW_ROWS = 32;
+/** Shadows estimated at once (one bit each in a serve's agreement mask). */
+export const MAX_SHADOWS = 32;
 
 /** The running sums behind one shadow's estimate, which replicas add up (x_i = 1[S_i = A_i] · r_i / p_i): its /stats fields but the derived ones. */
 export type ShadowSums = Omit<ShadowEstimate, 'ips' | 'ips_ci95' | 'snips'>;
@@ -72,12 +72,18 @@ export function shadowEstimateOf(sums: ShadowSums): ShadowEstimate | null {
   };
 }
 
-/** One shadow's sums; `late` is the ring's, shared by every shadow. */
-type Row = Omit<ShadowSums, 'late'>;
+/** One shadow's sums (`late` is the ring's, shared by every shadow), its bit in the ring's slots, and the last serve it decided on. */
+interface Row extends Omit<ShadowSums, 'late'> {
+  /** Its bit in each slot's agreement mask, -1 while it has none. */
+  bit: number;
+  lastServe: number;
+}
 
 /** The running estimates of every shadow over a ring of `capacity` serves. */
 export class ShadowEstimates {
   private readonly rows: Row[] = [];
+  /** The row holding each bit of the agreement masks. */
+  private readonly bits: Row[] = [];
   private seqs: Float64Array | null = null;
   private propensities: Float64Array | null = null;
   private agreed: Uint32Array | null = null;
@@ -88,10 +94,9 @@ export class ShadowEstimates {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`the ring's capacity must be a positive integer, got ${capacity}`);
   }
 
-  /** A new shadow's row index, or -1 when MAX_SHADOW_ROWS are taken (that shadow gets no estimate). */
+  /** A new shadow's row index. */
   addRow(): number {
-    if (this.rows.length >= MAX_SHADOW_ROWS) return -1;
-    this.rows.push({ decisions: 0, rewarded: 0, weighted_rewards: 0, weighted_squares: 0, weights: 0 });
+    this.rows.push({ decisions: 0, rewarded: 0, weighted_rewards: 0, weighted_squares: 0, weights: 0, bit: -1, lastServe: -1 });
     return this.rows.length - 1;
   }
 
@@ -101,12 +106,14 @@ export class ShadowEstimates {
     if (r === undefined) return;
     const slot = this.slotOf(serveSeq);
     if (slot < 0) return;
+    if (r.bit < 0) this.giveBit(r);
+    r.lastServe = Math.max(r.lastServe, serveSeq);
     const propensities = this.propensities!;
     propensities[slot] = propensity;
     r.decisions++;
     if (!agreed) return;
     r.weights += 1 / propensity;
-    this.agreed![slot]! |= 1 << row;
+    this.agreed![slot]! |= 1 << r.bit;
     const value = this.rewards![slot]!;
     if (!Number.isNaN(value)) this.credit(r, value / propensity);
   }
@@ -123,17 +130,40 @@ export class ShadowEstimates {
     const rewards = this.rewards!;
     if (!Number.isNaN(rewards[slot]!)) return;
     rewards[slot] = value;
-    const bits = this.agreed![slot]!;
-    if (bits === 0) return;
+    const mask = this.agreed![slot]!;
+    if (mask === 0) return;
     const weighted = value / this.propensities![slot]!;
-    for (let row = 0; row < this.rows.length; row++) if ((bits & (1 << row)) !== 0) this.credit(this.rows[row]!, weighted);
+    for (let bit = 0; bit < this.bits.length; bit++) if ((mask & (1 << bit)) !== 0) this.credit(this.bits[bit]!, weighted);
   }
 
   /** Row `row`'s estimate, or null before its first decision. */
   estimate(row: number): ShadowEstimate | null {
     const r = this.rows[row];
     if (r === undefined) return null;
-    return shadowEstimateOf({ ...r, late: this.lateRewards });
+    const { bit: _bit, lastServe: _last, ...sums } = r;
+    return shadowEstimateOf({ ...sums, late: this.lateRewards });
+  }
+
+  /**
+   * Gives `r` a bit of the agreement masks: a free one, else the one of the shadow that decided
+   * least recently (a reload replaced it, most likely), cleared from every slot first so no
+   * reward of that shadow's serves is credited to `r`. The shadow it was taken from keeps its
+   * sums, which stop growing; should it decide again, it takes a bit in turn.
+   */
+  private giveBit(r: Row): void {
+    if (this.bits.length < MAX_SHADOWS) {
+      r.bit = this.bits.push(r) - 1;
+      return;
+    }
+    let oldest = this.bits[0]!;
+    for (const b of this.bits) if (b.lastServe < oldest.lastServe) oldest = b;
+    const bit = oldest.bit;
+    const keep = ~(1 << bit);
+    const agreed = this.agreed!;
+    for (let i = 0; i < agreed.length; i++) agreed[i]! &= keep;
+    oldest.bit = -1;
+    this.bits[bit] = r;
+    r.bit = bit;
   }
 
   private credit(r: Row, x: number): void {

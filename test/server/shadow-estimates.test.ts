@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/random/rng.js';
-import { MAX_SHADOW_ROWS, ShadowEstimates } from '../../src/server/shadow-estimates.js';
+import { MAX_SHADOWS, ShadowEstimates } from '../../src/server/shadow-estimates.js';
 
 interface Serve {
   propensity: number;
@@ -97,16 +97,25 @@ describe('ShadowEstimates', () => {
     expect(est.estimate(row)).toMatchObject({ decisions: 10, rewarded: 1, ips: 2 / 10, snips: 2 / 20, late: 1 });
   });
 
-  it('estimates at most MAX_SHADOW_ROWS shadows, the last of them included', () => {
+  it('estimates MAX_SHADOWS shadows at once; a newer one takes the bit of the one that decided least recently', () => {
     const est = new ShadowEstimates(8);
-    const rows = Array.from({ length: MAX_SHADOW_ROWS }, () => est.addRow());
-    expect(est.addRow()).toBe(-1);
-    const last = rows.at(-1)!;
-    est.decision(last, 1, 0.25, true);
-    est.decision(rows[0]!, 1, 0.25, false);
+    const rows = Array.from({ length: MAX_SHADOWS }, () => est.addRow());
+    for (const row of rows) est.decision(row, 1, 0.25, true);
+    // Every shadow but the first decides again: the first is the one a new shadow displaces.
+    for (const row of rows.slice(1)) est.decision(row, 2, 0.5, true);
+    const newcomer = est.addRow();
+    est.decision(newcomer, 3, 0.5, true);
     est.reward(1, 1);
-    expect(est.estimate(last)).toMatchObject({ rewarded: 1, ips: 4, snips: 1 });
-    expect(est.estimate(rows[0]!)).toMatchObject({ rewarded: 0, ips: 0, snips: null });
+    est.reward(3, 1);
+    // Serve 1's reward: every shadow that still holds its bit; not the displaced one (its bit
+    // was cleared from the ring), nor the newcomer, which did not decide on serve 1.
+    expect(est.estimate(rows[0]!)).toMatchObject({ decisions: 1, rewarded: 0, ips: 0 });
+    expect(est.estimate(rows.at(-1)!)).toMatchObject({ decisions: 2, rewarded: 1, ips: 4 / 2 });
+    expect(est.estimate(newcomer)).toMatchObject({ decisions: 1, rewarded: 1, ips: 2 });
+    // The displaced shadow, deciding again, takes a bit in turn and is credited again.
+    est.decision(rows[0]!, 4, 0.5, true);
+    est.reward(4, 1);
+    expect(est.estimate(rows[0]!)).toMatchObject({ decisions: 2, rewarded: 1 });
     expect(est.estimate(-1)).toBeNull();
   });
 
