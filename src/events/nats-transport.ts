@@ -11,7 +11,7 @@
  * `unavailable` instead of being buffered by nats.js and timing out: the server spills its
  * events locally and sends them again once healthy.
  *
- * Publishes wait for the JetStream ack (at most `publishTimeoutMs`) and carry `Nats-Msg-Id`
+ * Publishes wait for the JetStream ack (at most `publishTimeoutMs`; jetstream-publisher.ts) and carry `Nats-Msg-Id`
  * (event_id, or `dlq:<subject>:<seq>` for envelopes), so a retried publish within the stream's
  * duplicate window is stored once (the PubAck says `duplicate` and gives the first copy's seq).
  *
@@ -50,6 +50,7 @@ import {
 } from '@nats-io/jetstream';
 import { TimeoutError, connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { conflict, isOoMlError, unavailable } from '../errors.js';
+import { createJetStreamPublisher } from './jetstream-publisher.js';
 import { DLQ_SUBJECT_WILDCARD, EVENT_SUBJECT_WILDCARDS } from './subjects.js';
 import {
   MAX_BATCH,
@@ -224,6 +225,7 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
     });
   }
   const js = jetstream(nc);
+  const publisher = createJetStreamPublisher(nc, publishTimeoutMs);
   const readerJs = jetstream(nc, { timeout: READER_API_TIMEOUT_MS });
   const link = watchConnection(nc);
   const readers = new Set<OrderedReader>();
@@ -242,28 +244,9 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
     publish(subject, data, msgId) {
       return link.guard(`publishing on ${subject}`, async () => {
         try {
-          // nats.js builds a RequestError and a TimeoutError with stack traces for every request,
-          // in case it fails: the traces are most of a publish's CPU and garbage, and the errors
-          // keep their messages without them (bench:serve with BENCH_NATS_URL).
-          const limit = Error.stackTraceLimit;
-          Error.stackTraceLimit = 0;
-          let sent: ReturnType<typeof js.publish>;
-          try {
-            sent = js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs });
-          } finally {
-            Error.stackTraceLimit = limit;
-          }
-          const ack = await sent;
-          return { duplicate: ack.duplicate, seq: ack.seq };
+          return await publisher.publish(subject, data, msgId);
         } catch (e) {
-          const why =
-            e instanceof TimeoutError
-              ? `no ack within ${publishTimeoutMs} ms`
-              : // nats.js names "no responders" so; on a cluster it means the stream has no leader (a failover in progress).
-                e instanceof Error && e.name === 'JetStreamNotEnabled'
-                ? 'no JetStream server answered (the stream has no leader yet, or JetStream is down)'
-                : messageOf(e);
-          throw unavailable(`JetStream did not store a message on ${subject}: ${why}`, { hint: NOT_CONNECTED_HINT, cause: e });
+          throw unavailable(`JetStream did not store a message on ${subject}: ${messageOf(e)}`, { hint: NOT_CONNECTED_HINT, cause: e });
         }
       });
     },
@@ -299,6 +282,7 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
 
     async close() {
       for (const r of [...readers]) await r.close();
+      publisher.close();
       await link.close();
       if (!nc.isClosed()) await nc.close();
     },

@@ -1,0 +1,74 @@
+/**
+ * `npm run bench:nats-publish` — the client CPU of one JetStream publish, nats.js's `js.publish`
+ * (a request per message) against events/jetstream-publisher.ts (core publishes, acks on one
+ * subscription), side by side: interleaved rounds of BENCH_PUBLISHES serve-sized messages, 200
+ * in flight, to a memory stream of a nats-server started on a free loopback port. Medians of
+ * µs of process CPU per publish; the nats-server's CPU is not counted.
+ */
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { cpus, loadavg } from 'node:os';
+import { createJetStreamPublisher } from '../src/events/jetstream-publisher.js';
+import { startNatsServer } from '../fixtures/nats-server.js';
+
+const PUBLISHES = Number(process.env['BENCH_PUBLISHES'] ?? 50_000);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
+const IN_FLIGHT = 200;
+
+const server = await startNatsServer();
+const nc = await connect({ servers: server.url });
+try {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'BENCH', subjects: ['bench.>'], storage: StorageType.Memory, max_msgs: 100_000 });
+  const js = jetstream(nc);
+  const publisher = createJetStreamPublisher(nc, 2000);
+  // A serve event's size (~600 bytes of JSON).
+  const data = new TextEncoder().encode(JSON.stringify({ type: 'tip.served', pad: 'x'.repeat(560) }));
+  let id = 0;
+  const variants: Record<string, (subject: string, msgId: string) => Promise<unknown>> = {
+    'js.publish (nats.js)': (subject, msgId) => {
+      // As nats-transport.ts called it: no stack traces for the errors nats.js builds in advance.
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        return js.publish(subject, data, { msgID: msgId, timeout: 2000 });
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+    },
+    'jetstream-publisher (acks on one subscription)': (subject, msgId) => publisher.publish(subject, data, msgId),
+  };
+  const figures = new Map<string, { cpu: number[]; rate: number[] }>(Object.keys(variants).map((k) => [k, { cpu: [], rate: [] }]));
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    for (const [name, publish] of Object.entries(variants)) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      let inflight: Promise<unknown>[] = [];
+      for (let i = 0; i < PUBLISHES; i++) {
+        inflight.push(publish('bench.a', `m${id++}`));
+        if (inflight.length === IN_FLIGHT) {
+          await Promise.all(inflight);
+          inflight = [];
+        }
+      }
+      await Promise.all(inflight);
+      const c = process.cpuUsage(c0);
+      // Round 0 warms the JIT.
+      if (r > 0) {
+        figures.get(name)!.cpu.push((c.user + c.system) / PUBLISHES);
+        figures.get(name)!.rate.push(PUBLISHES / ((performance.now() - t0) / 1000));
+      }
+    }
+  }
+  publisher.close();
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  process.stdout.write(`# bench:nats-publish — ${new Date().toISOString()}\n\n`);
+  process.stdout.write(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${PUBLISHES.toLocaleString('en')} publishes × ${ROUNDS} rounds, ${IN_FLIGHT} in flight, nats-server on the same machine.\n\n`);
+  process.stdout.write('| publish | client CPU µs per publish (median, range) | publishes/s (median) |\n|---|---:|---:|\n');
+  for (const [name, f] of figures) {
+    process.stdout.write(`| ${name} | ${median(f.cpu).toFixed(1)} (${Math.min(...f.cpu).toFixed(1)}–${Math.max(...f.cpu).toFixed(1)}) | ${Math.round(median(f.rate)).toLocaleString('en')} |\n`);
+  }
+} finally {
+  await nc.close();
+  await server.stop();
+}

@@ -1,0 +1,64 @@
+/** JetStream publishes with their acks on one subscription, against a real nats-server. */
+import { DiscardPolicy, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJetStreamPublisher, JetStreamPublishError } from '../../src/events/jetstream-publisher.js';
+import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
+
+let server: NatsTestServer;
+let nc: NatsConnection;
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'PUB', subjects: ['pub.>'], storage: StorageType.Memory });
+  await jsm.streams.add({ name: 'ONE', subjects: ['one.>'], storage: StorageType.Memory, max_msgs: 1, discard: DiscardPolicy.New });
+}, 30_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+/** The failure a publish was rejected with. */
+async function failureOf(p: Promise<unknown>): Promise<string> {
+  const e: unknown = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(JetStreamPublishError);
+  return `${(e as JetStreamPublishError).failure}: ${(e as Error).message}`;
+}
+
+describe('JetStream publisher', () => {
+  it('stores messages in order and answers a repeated Nats-Msg-Id as a duplicate of the first', async () => {
+    const p = createJetStreamPublisher(nc, 2000);
+    const acks = await Promise.all(Array.from({ length: 500 }, (_, i) => p.publish('pub.a', bytes(`m${i}`), `id-${i}`)));
+    expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    expect(acks.every((a) => !a.duplicate)).toBe(true);
+    expect(await p.publish('pub.a', bytes('again'), 'id-7')).toEqual({ seq: 8, duplicate: true });
+    p.close();
+  });
+
+  it('names each way a publish can fail: no stream, a refusal, no answer, and a closed publisher', async () => {
+    const p = createJetStreamPublisher(nc, 300);
+    // No stream captures the subject: the server answers "no responders".
+    expect(await failureOf(p.publish('nobody.here', bytes('x'), 'n1'))).toMatch(/^no_responders: no JetStream server answered/);
+    // The stream is full and discards new messages: JetStream's API error, with its description.
+    await p.publish('one.a', bytes('first'), 'o1');
+    expect(await failureOf(p.publish('one.a', bytes('second'), 'o2'))).toMatch(/^refused: JetStream refused the message: .*maximum messages/);
+    // Someone listens but never answers: the ack times out.
+    const silent = nc.subscribe('silent.a');
+    expect(await failureOf(p.publish('silent.a', bytes('x'), 's1'))).toBe('timeout: no ack within 300 ms');
+    silent.unsubscribe();
+    // What waits when the publisher closes fails; later publishes fail at once.
+    const quiet = nc.subscribe('silent.b');
+    const pending = p.publish('silent.b', bytes('x'), 's2');
+    p.close();
+    expect(await failureOf(pending)).toBe('closed: the publisher is closed');
+    expect(await failureOf(p.publish('pub.a', bytes('x'), 'late'))).toBe('closed: the publisher is closed');
+    quiet.unsubscribe();
+  });
+});
