@@ -27,6 +27,7 @@ import { HEADLINE_METRICS } from '../models/model-listing.js';
 import { loadRegisteredPolicy, servedPolicy, type RegisteredPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import type { GateEvidence, GateQuestion, Interval } from './gate.js';
+import type { PromoteContext } from './promotion.js';
 import { summarizeShadow } from './shadow-exposure.js';
 
 /** How the gate's own comparison is run. */
@@ -161,6 +162,23 @@ function vsBaselineOf(results: unknown): (Interval & { seeds: number }) | null {
   const [low, high] = d.ci95 as unknown[];
   if (typeof low !== 'number' || typeof high !== 'number') return null;
   return { value: d.mean, ci95: [low, high], seeds: d.n };
+}
+
+/** The context `promoteVersion` needs to move `model` version `version` in a home with these paths: cards, temporaries, clock and evidence. */
+export function promotionContext(
+  store: Store,
+  paths: { modelCards: string; tmp: string; trainingSet: string; events: string },
+  model: string,
+  version: number,
+  now: () => Date,
+): PromoteContext {
+  return {
+    store,
+    cardsDir: paths.modelCards,
+    tmpDir: paths.tmp,
+    now,
+    evidence: gatherEvidence(store, model, version, { trainingSet: paths.trainingSet, eventsDir: paths.events, now }),
+  };
 }
 
 /** Builds the evidence callback of `promoteVersion`. */

@@ -10,7 +10,7 @@ import { DEFAULT_SYNTH_START, synthesize } from './synth.js';
 import { buildTrainingSet } from './training-set.js';
 import { runSimulation } from './simulation.js';
 import { DEFAULT_MODEL, trainPolicy } from './train.js';
-import { gatherEvidence } from '../experiments/evidence.js';
+import { promotionContext } from '../experiments/evidence.js';
 import { GATE_RULES } from '../experiments/gate.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { openStore } from '../registry/create-store.js';
@@ -153,13 +153,7 @@ export function quickstartSteps(ctx: WiringContext): [string, () => Promise<Omit
   let snapshotAsOf = '';
   const promote = async (to: 'shadow' | 'champion') => {
     const r = await promoteVersion(
-      {
-        store,
-        cardsDir: p.modelCards,
-        tmpDir: p.tmp,
-        now: ctx.now,
-        evidence: gatherEvidence(store, DEFAULT_MODEL, version, { trainingSet: p.trainingSet, eventsDir: p.events, now: ctx.now }),
-      },
+      promotionContext(store, p, DEFAULT_MODEL, version, ctx.now),
       // The quickstart's shadow never serves before it is promoted: the exposure rule is waived, and said so.
       { model: DEFAULT_MODEL, version, to, reason: 'quickstart (shadow exposure waived)', rules: { minShadowServes: 0, minShadowHours: 0 } },
     );

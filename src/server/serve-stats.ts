@@ -8,7 +8,7 @@ import { REACTIONS, type Reaction } from '../events/schemas.js';
 import type { StatsResponse } from './schemas.js';
 import { wilsonInterval } from '../evaluation/proportion-intervals.js';
 import type { ShadowRowSums } from './metrics.js';
-import { ShadowEstimates, sumsOf } from './shadow-estimates.js';
+import { ShadowEstimates } from './shadow-estimates.js';
 
 /** Wilson 95% interval as the /stats body carries it; null before any serve. */
 function rateInterval(successes: number, n: number): { low: number; high: number } | null {
@@ -120,9 +120,9 @@ export class ServeStats {
   shadowSums(): ShadowRowSums[] {
     const out: ShadowRowSums[] = [];
     for (const r of this.rows.values()) {
-      const e = r.shadow ? this.estimates.estimate(r.estimateRow) : null;
-      if (e === null) continue;
-      out.push({ policy: r.policy, modelVersion: r.modelVersion, sums: sumsOf(e) });
+      const sums = r.shadow ? this.estimates.sums(r.estimateRow) : null;
+      if (sums === null || sums.decisions === 0) continue;
+      out.push({ policy: r.policy, modelVersion: r.modelVersion, sums });
     }
     return out;
   }

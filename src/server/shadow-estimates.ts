@@ -136,12 +136,17 @@ export class ShadowEstimates {
     for (let bit = 0; bit < this.bits.length; bit++) if ((mask & (1 << bit)) !== 0) this.credit(this.bits[bit]!, weighted);
   }
 
-  /** Row `row`'s estimate, or null before its first decision. */
-  estimate(row: number): ShadowEstimate | null {
+  /** Row `row`'s running sums, or null when there is no such row. */
+  sums(row: number): ShadowSums | null {
     const r = this.rows[row];
     if (r === undefined) return null;
-    const { bit: _bit, lastServe: _last, ...sums } = r;
-    return shadowEstimateOf({ ...sums, late: this.lateRewards });
+    return { decisions: r.decisions, rewarded: r.rewarded, weighted_rewards: r.weighted_rewards, weighted_squares: r.weighted_squares, weights: r.weights, late: this.lateRewards };
+  }
+
+  /** Row `row`'s estimate, or null before its first decision. */
+  estimate(row: number): ShadowEstimate | null {
+    const sums = this.sums(row);
+    return sums === null ? null : shadowEstimateOf(sums);
   }
 
   /**

@@ -41,21 +41,13 @@ export function registerPromote(program: Command): void {
       const drMargin = parseNumberFlag('--dr-margin', flags.drMargin, 0, 1);
       const minShadowServes = parseIntFlag('--min-shadow-serves', flags.minShadowServes, 0);
       const minShadowHours = parseNumberFlag('--min-shadow-hours', flags.minShadowHours, 0, 24 * 365);
-      const [{ openStore }, { gatherEvidence }, { promoteVersion }] = await Promise.all([
+      const [{ openStore }, { promotionContext }, { promoteVersion }] = await Promise.all([
         import('../../registry/create-store.js'),
         import('../../experiments/evidence.js'),
         import('../../experiments/promotion.js'),
       ]);
-      const store = openStore(ctx.config);
-      const p = ctx.config.paths;
       const result = await promoteVersion(
-        {
-          store,
-          cardsDir: p.modelCards,
-          tmpDir: p.tmp,
-          now: ctx.now,
-          evidence: gatherEvidence(store, model, version, { trainingSet: p.trainingSet, eventsDir: p.events, now: ctx.now }),
-        },
+        promotionContext(openStore(ctx.config), ctx.config.paths, model, version, ctx.now),
         { model, version, to: flags.to, ...(flags.reason === undefined ? {} : { reason: flags.reason }), force: flags.force === true, rules: { drMargin, minShadowServes, minShadowHours } },
       );
       ctx.print(

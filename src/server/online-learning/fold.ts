@@ -72,6 +72,8 @@ export interface RewardReport {
   owner: ServeOwner | null;
   /** Issuer of the serve id (null for ids oo-ml did not issue). */
   issuer: string | null;
+  /** The serve id's sequence for its issuer (null with the issuer). */
+  serveSeq: number | null;
 }
 
 /** The live policies the fold trains, looked up at each reward (a reload swaps them). */
@@ -406,7 +408,7 @@ export class Fold {
     if (shadowOf(serveId) !== null) return this.report(o, 'shadow', null, null, null);
     const id = parseServeId(serveId);
     if (id === null) return this.report(o, 'untracked', null, null, null);
-    if (isStale(msFromIso(o.event.ts), this.eventTimeMs, this.options.lateRewardMs ?? DEFAULT_LATE_REWARD_MS)) return this.report(o, 'expired', null, null, id.issuer);
+    if (isStale(msFromIso(o.event.ts), this.eventTimeMs, this.options.lateRewardMs ?? DEFAULT_LATE_REWARD_MS)) return this.report(o, 'expired', null, null, id);
     const found = this.options.window.get(id);
     if (found === null) return this.wait(o);
     if (!(found instanceof Promise)) return this.settle(o, id, found);
@@ -418,7 +420,7 @@ export class Fold {
     const owner = this.options.window.ownerAt(serve.owner) ?? null;
     const value = rewardValue(o.event, serve);
     const v = verdict(serve, o.seq, msFromIso(o.event.ts), this.options.hash32(o.event.user_id) >>> 0, this.resetAt(o.seq), this.options.rewardWindowMs);
-    if (v !== 'claims') return this.report(o, v, value, owner, id.issuer);
+    if (v !== 'claims') return this.report(o, v, value, owner, id);
     const learn = (): void => {
       const lp = owner === null ? undefined : this.options.learners.get(owner.policy);
       let outcome: RewardOutcome = 'version_changed';
@@ -426,7 +428,7 @@ export class Fold {
         learnOn(lp, serve, value, this.buffers);
         outcome = 'applied';
       }
-      this.report(o, outcome, value, owner, id.issuer);
+      this.report(o, outcome, value, owner, id);
     };
     if (serve.claim === o.seq) return learn();
     serve.claim = o.seq;
@@ -439,7 +441,7 @@ export class Fold {
 
   private wait(o: Orphan): void {
     this.hold(o, msFromIso(o.event.ts));
-    this.report(o, 'waiting', null, null, parseServeId(o.event.serve_id)?.issuer ?? null);
+    this.report(o, 'waiting', null, null, parseServeId(o.event.serve_id));
   }
 
   private hold(o: Orphan, tsMs: number): void {
@@ -474,7 +476,7 @@ export class Fold {
       this.orphanCount--;
       this.counters.rewards.waiting--;
       this.orphanHead++;
-      this.report(head.orphan, 'unmatched', null, null, parseServeId(head.serveId)?.issuer ?? null);
+      this.report(head.orphan, 'unmatched', null, null, parseServeId(head.serveId));
     }
     if (this.orphanHead > 1024 && this.orphanHead * 2 > this.orphanQueue.length) {
       this.orphanQueue = this.orphanQueue.slice(this.orphanHead);
@@ -499,7 +501,7 @@ export class Fold {
       lp.updates = 0;
     }
     // Rewards waiting for a serve are rewards from before the reset: forgotten with it.
-    for (const list of this.orphans.values()) for (const o of list) this.report(o, 'before_reset', null, null, parseServeId(o.event.serve_id)?.issuer ?? null);
+    for (const list of this.orphans.values()) for (const o of list) this.report(o, 'before_reset', null, null, parseServeId(o.event.serve_id));
     this.counters.rewards.waiting -= this.orphanCount;
     this.orphans.clear();
     this.orphanQueue = [];
@@ -508,7 +510,7 @@ export class Fold {
     this.options.onReset?.(seq);
   }
 
-  private report(o: Orphan, outcome: RewardOutcome, value: number | null, owner: ServeOwner | null, issuer: string | null): void {
+  private report(o: Orphan, outcome: RewardOutcome, value: number | null, owner: ServeOwner | null, id: ServeIdParts | null): void {
     this.counters.rewards[outcome]++;
     this.options.onReward?.({
       seq: o.seq,
@@ -518,7 +520,8 @@ export class Fold {
       value,
       reaction: o.event.type === 'tip.reaction' ? o.event.reaction : null,
       owner,
-      issuer,
+      issuer: id?.issuer ?? null,
+      serveSeq: id?.seq ?? null,
     });
   }
 }

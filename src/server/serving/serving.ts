@@ -11,7 +11,6 @@ import { inputOfServe } from '../decision.js';
 import type { ServerDeps } from '../deps.js';
 import { createServerMetrics, type ServerMetrics } from '../metrics.js';
 import { createOnlineLearning, type OnlineLearning } from '../online-learning/online-learning.js';
-import { parseServeId } from '../online-learning/serve-id.js';
 import type { GenerateBody, GenerateResponse, RewardBody, RewardResponse, ScoreBody, ScoreResponse, StatsResponse } from '../schemas.js';
 import { ServeStats } from '../serve-stats.js';
 import { buildServingState, emptyState, type ServingState } from '../serving-state.js';
@@ -80,11 +79,11 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     legacyInput,
     // This replica's rows count the rewards of its own serves (other replicas count theirs).
     onReward(report) {
-      if (report.issuer !== ctx.serveIds.issuer || report.owner === null || report.value === null) return;
+      if (report.issuer !== ctx.serveIds.issuer || report.serveSeq === null || report.owner === null || report.value === null) return;
       if (report.outcome !== 'applied' && report.outcome !== 'version_changed') return;
       const o = report.owner;
       const key = stats.key({ policy: o.policy, modelVersion: o.modelVersion, experiment: o.experiment, variant: o.variant, shadow: false });
-      stats.reward(key, report.value, report.reaction, o.promptVersion, parseServeId(report.serveId)!.seq);
+      stats.reward(key, report.value, report.reaction, o.promptVersion, report.serveSeq);
     },
   });
   ctx.attachLearning(learning);
