@@ -242,6 +242,11 @@ export class Fold {
   private readonly buffers = new Map<VectorLayoutName, Float64Array>();
   private readonly orphanLimit: number;
   private readonly orphanWaitMs: number;
+  /** The policy version of the last serve folded (its first serve is recorded). */
+  private lastPolicy: string | null = null;
+  private lastModelVersion: string | null = null;
+  /** The owner fields of the last serve folded and their index in the window. */
+  private lastOwner: (ServeOwner & { index: number }) | null = null;
 
   constructor(private readonly options: FoldOptions) {
     this.orphanLimit = options.orphanLimit ?? 100_000;
@@ -332,6 +337,8 @@ export class Fold {
     this.resetSeqs = [...s.resetSeqs];
     this.resetIds = [...s.resetIds];
     this.firstServes.clear();
+    this.lastPolicy = null;
+    this.lastModelVersion = null;
     for (const f of s.firstServes) this.firstServes.set(versionKey(f.policy, f.modelVersion), { ...f });
     this.orphans.clear();
     this.orphanQueue = [];
@@ -347,8 +354,14 @@ export class Fold {
       return;
     }
     this.counters.serves++;
-    const key = versionKey(event.policy, event.model_version);
-    if (!this.firstServes.has(key)) this.firstServes.set(key, { policy: event.policy, modelVersion: event.model_version, seq });
+    // Runs of serves share a policy version and an owner: compared field by field with the
+    // previous serve's instead of building a key string and an owner object for each (bench:serve).
+    if (event.policy !== this.lastPolicy || event.model_version !== this.lastModelVersion) {
+      const key = versionKey(event.policy, event.model_version);
+      if (!this.firstServes.has(key)) this.firstServes.set(key, { policy: event.policy, modelVersion: event.model_version, seq });
+      this.lastPolicy = event.policy;
+      this.lastModelVersion = event.model_version;
+    }
     const id = parseServeId(event.serve_id);
     let input = id === null ? null : inputOfEvent(event);
     if (id !== null && input === null) {
@@ -356,13 +369,7 @@ export class Fold {
       if (input !== null) this.counters.legacyServes++;
     }
     const window = this.options.window;
-    const owner = window.owner({
-      policy: event.policy,
-      modelVersion: event.model_version,
-      promptVersion: event.prompt_version,
-      experiment: event.experiment ?? null,
-      variant: event.variant ?? null,
-    });
+    const owner = this.ownerOf(event);
     if (id === null || input === null || owner === null) {
       this.counters.untrackedServes++;
       return;
@@ -379,6 +386,7 @@ export class Fold {
       arm: armIndex(event.arm),
     };
     const added = window.add(id, record);
+    if (added === true && this.orphans.size === 0) return;
     const after = (isNew: boolean): void | Promise<void> => {
       if (!isNew) this.counters.duplicateServes++;
       const waiting = this.orphans.get(event.serve_id);
@@ -401,6 +409,28 @@ export class Fold {
       return held instanceof Promise ? held.then(settleAll) : settleAll(held);
     };
     return typeof added === 'boolean' ? after(added) : added.then(after);
+  }
+
+  /** The window's owner index of a serve (null: the owner table is full). */
+  private ownerOf(event: TipServedEvent): number | null {
+    const experiment = event.experiment ?? null;
+    const variant = event.variant ?? null;
+    const last = this.lastOwner;
+    if (
+      last !== null &&
+      last.policy === event.policy &&
+      last.modelVersion === event.model_version &&
+      last.promptVersion === event.prompt_version &&
+      last.experiment === experiment &&
+      last.variant === variant
+    ) {
+      return last.index;
+    }
+    const owner = { policy: event.policy, modelVersion: event.model_version, promptVersion: event.prompt_version, experiment, variant };
+    const index = this.options.window.owner(owner);
+    // A full table may free no slot later, but keep asking: the window decides, not a cached null.
+    this.lastOwner = index === null ? null : { ...owner, index };
+    return index;
   }
 
   private reward(o: Orphan): void | Promise<void> {
