@@ -11,12 +11,16 @@
 const DAY_MS = 86_400_000;
 let cachedDay = NaN;
 let cachedPrefix = '';
+// Requests of one millisecond share their time: under load a dozen serves format the same one.
+let lastMs = NaN;
+let lastIso = '';
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
 const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
 
 /** Same string as `new Date(ms).toISOString()`. */
 export function isoFromMs(ms: number): string {
+  if (ms === lastMs) return lastIso;
   // Years outside 0000–9999 use the expanded (±YYYYYY) form: leave them (and fractions of a
   // millisecond, which Date truncates) to the built-in.
   if (!(ms >= -62_167_219_200_000 && ms < 253_402_300_800_000) || !Number.isInteger(ms)) return new Date(ms).toISOString();
@@ -32,7 +36,9 @@ export function isoFromMs(ms: number): string {
   const m = Math.floor(rest / 60_000);
   rest -= m * 60_000;
   const s = Math.floor(rest / 1000);
-  return `${cachedPrefix}${pad2(h)}:${pad2(m)}:${pad2(s)}.${pad3(rest - s * 1000)}Z`;
+  lastIso = `${cachedPrefix}${pad2(h)}:${pad2(m)}:${pad2(s)}.${pad3(rest - s * 1000)}Z`;
+  lastMs = ms;
+  return lastIso;
 }
 
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;

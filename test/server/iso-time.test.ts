@@ -16,6 +16,16 @@ describe('iso-time fast paths', () => {
     }
   });
 
+  it('formats runs of repeated and alternating times exactly like toISOString (the last one is cached)', () => {
+    const near = fc.integer({ min: 1_700_000_000_000, max: 1_700_000_000_005 });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(near, fc.integer({ min: -70_000_000_000_000, max: 300_000_000_000_000 })), { minLength: 1, maxLength: 20 }), (times) => {
+        for (const ms of times) expect(isoFromMs(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { seed: 2, numRuns: 500 },
+    );
+  });
+
   it('parses exactly like Date.parse, on RFC 3339 date-times and on near misses', () => {
     const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, '0'));
     const rfc3339 = fc
