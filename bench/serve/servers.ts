@@ -9,7 +9,7 @@ import Fastify from 'fastify';
 import xxhash from 'xxhash-wasm';
 import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
 import { type Rng } from '../../src/random/rng.js';
-import type { EventBus } from '../../src/events/event-bus.js';
+import type { EventBus, PublishResult } from '../../src/events/event-bus.js';
 import type { LoadedPolicy, ServerDeps } from '../../src/server/deps.js';
 
 import { breakdownOf, type Part } from './profile.js';
@@ -151,6 +151,35 @@ export async function loadServerLib() {
 }
 export type ServerLib = Awaited<ReturnType<typeof loadServerLib>>;
 
+/** A bus that answers every publish at once with the next sequence and stores nothing; its readers never see a message. The bench's ablation of the event path. */
+export function countingBus(): EventBus {
+  let seq = 0;
+  const health = { connected: true, since: Date.now(), detail: null };
+  const timers = new Set<NodeJS.Timeout>();
+  return {
+    kind: 'embedded',
+    publish: (channel, event) => Promise.resolve({ subject: `${channel}.${event.type}` as PublishResult['subject'], duplicate: false, seq: ++seq }),
+    consumer: () => Promise.reject(new Error('the counting bus has no consumers')),
+    reader: async () => ({
+      next: (_max, maxWaitMs) =>
+        new Promise((resolve) => {
+          const t = setTimeout(() => {
+            timers.delete(t);
+            resolve([]);
+          }, maxWaitMs);
+          timers.add(t);
+        }),
+      close: async () => undefined,
+    }),
+    extent: async () => ({ firstSeq: seq + 1, lastSeq: seq }),
+    health: () => health,
+    onHealth: () => () => undefined,
+    close: async () => {
+      for (const t of timers) clearTimeout(t);
+    },
+  };
+}
+
 export async function scorerChild(dir: string): Promise<void> {
   const lib = await loadServerLib();
   const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
@@ -186,7 +215,13 @@ export async function scorerChild(dir: string): Promise<void> {
     hash32: (s) => h32(s),
     logger: false,
   });
+  // Ablation: the champion app over a bus that takes each event without checking, encoding or
+  // storing it (and so nothing to fold). champion − unstored is what the event path costs in
+  // place; unstored − constant is the decision.
+  const counting = countingBus();
+  buses.push(counting);
   const apps = {
+    unstored: await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], counting, 'unstored', 4)),
     champion: await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', false), 'champion', 1)),
     shadow: await buildApp(
       base(
