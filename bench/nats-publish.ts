@@ -2,7 +2,7 @@
  * `npm run bench:nats-publish` — the client CPU of one JetStream publish, nats.js's `js.publish`
  * (a request per message) against events/jetstream-publisher.ts (core publishes, acks on one
  * subscription), side by side: interleaved rounds of BENCH_PUBLISHES serve-sized messages, 200
- * in flight, to a memory stream of a nats-server started on a free loopback port. Medians of
+ * in flight, issued from one callback or each from its own (as a server does), to a memory stream of a nats-server started on a free loopback port. Medians of
  * µs of process CPU per publish; the nats-server's CPU is not counted.
  */
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
@@ -38,20 +38,21 @@ try {
     },
     'jetstream-publisher (acks on one subscription)': (subject, msgId) => publisher.publish(subject, data, msgId),
   };
-  const figures = new Map<string, { cpu: number[]; rate: number[] }>(Object.keys(variants).map((k) => [k, { cpu: [], rate: [] }]));
+  // How the publishes are issued: all of a batch from one callback (a loop), or each from a
+  // callback of its own, as a server publishes from each request's I/O callback (Node runs the
+  // microtasks, where nats.js flushes its buffer, after each).
+  const patterns = {
+    'one callback': (publish: (typeof variants)[string]): Promise<unknown>[] => Array.from({ length: IN_FLIGHT }, () => publish('bench.a', `m${id++}`)),
+    'a callback each': (publish: (typeof variants)[string]): Promise<unknown>[] =>
+      Array.from({ length: IN_FLIGHT }, () => new Promise((resolve, reject) => setImmediate(() => publish('bench.a', `m${id++}`).then(resolve, reject)))),
+  };
+  const cases = Object.entries(variants).flatMap(([name, publish]) => Object.entries(patterns).map(([how, issue]) => ({ name: `${name}, ${how}`, publish, issue })));
+  const figures = new Map<string, { cpu: number[]; rate: number[] }>(cases.map((c) => [c.name, { cpu: [], rate: [] }]));
   for (let r = 0; r < ROUNDS + 1; r++) {
-    for (const [name, publish] of Object.entries(variants)) {
+    for (const { name, publish, issue } of cases) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      let inflight: Promise<unknown>[] = [];
-      for (let i = 0; i < PUBLISHES; i++) {
-        inflight.push(publish('bench.a', `m${id++}`));
-        if (inflight.length === IN_FLIGHT) {
-          await Promise.all(inflight);
-          inflight = [];
-        }
-      }
-      await Promise.all(inflight);
+      for (let i = 0; i < PUBLISHES; i += IN_FLIGHT) await Promise.all(issue(publish));
       const c = process.cpuUsage(c0);
       // Round 0 warms the JIT.
       if (r > 0) {

@@ -4,13 +4,18 @@
  * `RequestError` and a `TimeoutError` built in advance, whatever the outcome. Here each publish
  * is a core publish with a reply subject under one inbox (`<inbox>.<n>`, `Nats-Msg-Id` in its
  * headers as nats.js sets it), its ack is matched by `n`, and one interval timer expires the
- * acks that did not come. A side-by-side run on a local nats-server measured 7–10 µs of client
- * CPU per publish against 22–27 µs (BENCHMARKS.md).
+ * acks that did not come: a third of the client CPU per publish (bench:nats-publish).
  *
  * What a publish can answer, as JetStream and nats.js define it: a PubAck (`{"stream","seq",
  * "duplicate"}`); a JetStream API error (`{"error":{"description"}}`, e.g. no stream captures the
  * subject); a 503 status with no body when nothing subscribes to the subject (no responders: the
  * stream has no leader yet, or JetStream is down); or nothing within the timeout.
+ *
+ * The publishes of one event-loop turn go out together, from one `setImmediate`: nats.js flushes
+ * its outbound buffer in a microtask, and Node runs microtasks after every I/O callback, so a
+ * server publishing from each HTTP request wrote one socket write(2) per message — the largest
+ * single cost of `/score` on NATS in a CPU profile (bench:serve). Order is kept: one queue, sent
+ * in order, on one connection.
  */
 import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 
@@ -46,6 +51,12 @@ interface Waiting {
   resolve(ack: PubAck): void;
   reject(e: Error): void;
   deadline: number;
+  /** Its reply token, and what to send. */
+  token: string;
+  subject: string;
+  data: Uint8Array;
+  reply: string;
+  msgId: string;
 }
 
 const decoder = new TextDecoder();
@@ -57,6 +68,25 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
   const waiting = new Map<string, Waiting>();
   let next = 0;
   let closed = false;
+  /** Publishes of this turn, not sent yet. */
+  let queued: Waiting[] = [];
+
+  const send = (): void => {
+    const batch = queued;
+    queued = [];
+    for (const w of batch) {
+      // Failed meanwhile (closed, or expired): nothing to send.
+      if (waiting.get(w.token) !== w) continue;
+      const h = headers();
+      h.set('Nats-Msg-Id', w.msgId);
+      try {
+        nc.publish(w.subject, w.data, { reply: w.reply, headers: h });
+      } catch (e) {
+        waiting.delete(w.token);
+        w.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+  };
 
   const answer = (m: Msg): void => {
     const token = m.subject.slice(prefix.length + 1);
@@ -114,16 +144,10 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
     publish(subject, data, msgId) {
       if (closed) return Promise.reject(new JetStreamPublishError('closed', 'the publisher is closed'));
       const token = (next++).toString(36);
-      const h = headers();
-      h.set('Nats-Msg-Id', msgId);
       return new Promise<PubAck>((resolve, reject) => {
-        waiting.set(token, { resolve, reject, deadline: performance.now() + timeoutMs });
-        try {
-          nc.publish(subject, data, { reply: `${prefix}.${token}`, headers: h });
-        } catch (e) {
-          waiting.delete(token);
-          reject(e instanceof Error ? e : new Error(String(e)));
-        }
+        const w: Waiting = { resolve, reject, deadline: performance.now() + timeoutMs, token, subject, data, reply: `${prefix}.${token}`, msgId };
+        waiting.set(token, w);
+        if (queued.push(w) === 1) setImmediate(send);
       });
     },
     close() {

@@ -61,4 +61,25 @@ describe('JetStream publisher', () => {
     expect(await failureOf(p.publish('pub.a', bytes('x'), 'late'))).toBe('closed: the publisher is closed');
     quiet.unsubscribe();
   });
+
+  it('sends publishes made in separate callbacks in the order they were made, and never sends one that failed before it left', async () => {
+    const jsm = await jetstreamManager(nc);
+    const p = createJetStreamPublisher(nc, 2000);
+    // Each from a callback of its own, as a server publishes from each request's I/O callback.
+    const acks = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => new Promise<{ seq: number }>((resolve, reject) => setImmediate(() => p.publish('pub.order', bytes(`o${i}`), `order-${i}`).then(resolve, reject)))),
+    );
+    const seqs = acks.map((a) => a.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(300);
+    const stored = async (): Promise<number> => (await jsm.streams.info('PUB')).state.messages;
+    const before = await stored();
+    // Closed in the same turn as the publish: it fails, and what was queued is not sent.
+    const queued = p.publish('pub.order', bytes('late'), 'order-late');
+    p.close();
+    expect(await failureOf(queued)).toBe('closed: the publisher is closed');
+    await new Promise((resolve) => setImmediate(resolve));
+    await nc.flush();
+    expect(await stored()).toBe(before);
+  });
 });
