@@ -26,7 +26,7 @@ export interface PubAck {
 }
 
 /** Why a publish was not acknowledged. */
-export type PublishFailure = 'timeout' | 'no_responders' | 'refused' | 'closed';
+export type PublishFailure = 'timeout' | 'no_responders' | 'refused' | 'closed' | 'dropped';
 
 /** A publish JetStream did not acknowledge. */
 export class JetStreamPublishError extends Error {
@@ -43,6 +43,8 @@ export class JetStreamPublishError extends Error {
 export interface JetStreamPublisher {
   /** Stores `data` on `subject`; `msgId` de-duplicates within the stream's duplicate window. */
   publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck>;
+  /** Fails what is waiting for its ack now (the connection dropped: nats.js would hold it until the timeout); later publishes go on. */
+  failPending(why: string): void;
   /** Fails what is still waiting and stops listening. */
   close(): void;
 }
@@ -149,6 +151,9 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
         waiting.set(token, w);
         if (queued.push(w) === 1) setImmediate(send);
       });
+    },
+    failPending(why) {
+      failAll(why, 'dropped');
     },
     close() {
       if (closed) return;

@@ -228,6 +228,11 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
   const publisher = createJetStreamPublisher(nc, publishTimeoutMs);
   const readerJs = jetstream(nc, { timeout: READER_API_TIMEOUT_MS });
   const link = watchConnection(nc);
+  // A dropped connection fails the publishes waiting for their acks at once, as the guard does
+  // for every other operation (nats.js would keep them until their timeout).
+  link.onHealth((h) => {
+    if (!h.connected) publisher.failPending(`the NATS connection dropped (${h.detail ?? 'no detail'})`);
+  });
   const readers = new Set<OrderedReader>();
 
   const extent = (): Promise<StreamExtent> =>
@@ -241,13 +246,13 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
   return {
     kind: 'nats',
 
+    // Not through `guard`: its promise, closures and label per publish were a share of /score's
+    // CPU on NATS (bench:serve); the publisher itself fails what waits when the connection drops.
     publish(subject, data, msgId) {
-      return link.guard(`publishing on ${subject}`, async () => {
-        try {
-          return await publisher.publish(subject, data, msgId);
-        } catch (e) {
-          throw unavailable(`JetStream did not store a message on ${subject}: ${messageOf(e)}`, { hint: NOT_CONNECTED_HINT, cause: e });
-        }
+      const h = link.health();
+      if (!h.connected) return Promise.reject(unavailable(`publishing on ${subject} failed: not connected to NATS (${h.detail})`, { hint: NOT_CONNECTED_HINT }));
+      return publisher.publish(subject, data, msgId).then(undefined, (e: unknown) => {
+        throw unavailable(`JetStream did not store a message on ${subject}: ${messageOf(e)}`, { hint: NOT_CONNECTED_HINT, cause: e });
       });
     },
 

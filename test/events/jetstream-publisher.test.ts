@@ -53,6 +53,11 @@ describe('JetStream publisher', () => {
     const silent = nc.subscribe('silent.a');
     expect(await failureOf(p.publish('silent.a', bytes('x'), 's1'))).toBe('timeout: no ack within 300 ms');
     silent.unsubscribe();
+    // A dropped connection fails what waits for its ack at once; later publishes go on.
+    const waiting = p.publish('silent.a', bytes('x'), 's3');
+    p.failPending('the NATS connection dropped (test)');
+    expect(await failureOf(waiting)).toBe('dropped: the NATS connection dropped (test)');
+    expect((await p.publish('pub.a', bytes('after'), 'after-drop')).duplicate).toBe(false);
     // What waits when the publisher closes fails; later publishes fail at once.
     const quiet = nc.subscribe('silent.b');
     const pending = p.publish('silent.b', bytes('x'), 's2');
