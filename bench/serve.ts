@@ -21,7 +21,7 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, bare-in-scorer, constant, unstored, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
       { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
       ...SPIN_US.map((us) => ({ key: `bare-spin-${us}`, name: `calibration: bare POST + ${us} µs of fixed work`, url: url(bareReady.ready['bare']!, `/bare-spin-${us}`), method: 'POST' as const, child: bare })),
+      { key: 'bare-in-scorer', name: "bare POST route in the scorer's process", url: url(scorerReady.ready['bareHere']!, '/bare'), method: 'POST', child: scorer },
       { key: 'constant', name: 'constant answer in the scorer app (schemas + hooks)', url: url(scorerReady.ready['champion']!, '/constant'), method: 'POST', child: scorer },
       { key: 'unstored', name: '/score champion, events taken but not stored (ablation)', url: url(scorerReady.ready['unstored']!, '/score'), method: 'POST', child: scorer },
       { key: 'champion', name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
     }
     // Where each target's CPU goes: one more load of each, profiled (not part of the figures above).
     const profiled: { key: string; name: string; cpuUs: number; breakdown: Record<Part, number> }[] = [];
-    for (const key of ['bare-post', 'constant', 'champion', 'shadow']) {
+    for (const key of ['bare-post', 'constant', 'unstored', 'champion', 'shadow']) {
       const t = targets.find((x) => x.key === key)!;
       t.child.proc.send('prof-start');
       await load(t.url, t.method, payloads, PROFILE_S);
@@ -146,9 +147,18 @@ async function main(): Promise<void> {
       };
     });
     const target = (key: string) => summary.find((m) => m.key === key)!;
-    const [barePost, bareGet, constantRoute, champ, shadow] = ['bare-post', 'bare-get', 'constant', 'champion', 'shadow'].map(target) as [(typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0], (typeof summary)[0]];
+    const [barePost, bareGet, bareHere, constantRoute, unstored, champ, shadow] = ['bare-post', 'bare-get', 'bare-in-scorer', 'constant', 'unstored', 'champion', 'shadow'].map(target) as [
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+    ];
     const spins = SPIN_US.map((us) => ({ us, m: target(`bare-spin-${us}`) }));
     const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
+    const moreOrLess = (us: number): string => (us >= 0 ? `${us.toFixed(1)} µs more` : `${(-us).toFixed(1)} µs less`);
     const tp = (m: typeof champ, b: typeof champ) => m.rps / b.rps;
     const cpuRatio = (m: typeof champ, b: typeof champ) => b.cpuUs / m.cpuUs;
     const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
@@ -182,9 +192,11 @@ async function main(): Promise<void> {
       `- champion + shadow + serve events ≥ 65 %: throughput ${pct(tp(shadow, barePost))} — ${verdict(tp(shadow, barePost) >= 0.65)}; CPU ${pct(cpuRatio(shadow, barePost))} — ${verdict(cpuRatio(shadow, barePost) >= 0.65)}; p99 ${shadow.p99} ms ≤ 5 ms — ${verdict(shadow.p99 <= 5)}`,
       `- zero errors / non-2xx for valid bodies: ${verdict(summary.every((m) => m.errors === 0 && m.non2xx === 0))}`,
       '',
-      `Where the gap is: a constant answer behind the same schemas, hooks and plugins in the scorer app runs at ${pct(tp(constantRoute, barePost))} of bare POST ` +
-        `(${(constantRoute.cpuUs - barePost.cpuUs).toFixed(1)} µs CPU/req more); the scoring itself (snapshot lookup, LinUCB over ${ARM_COUNT} arms, pending store, serve event) ` +
-        `adds ${(champ.cpuUs - constantRoute.cpuUs).toFixed(1)} µs CPU/req more. The same /score path without HTTP (decision, serve event, journal write, fold; 200 in flight, warm caches) costs ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs of CPU per decision.`,
+      `Where the gap is, by ablation (side by side, medians): the bare route itself costs ${moreOrLess(bareHere.cpuUs - barePost.cpuUs)} CPU/req in the scorer's process than in its own (the "process effect"); ` +
+        `a constant answer behind the scorer app's schemas, hooks and plugins costs ${moreOrLess(constantRoute.cpuUs - bareHere.cpuUs)} than that (${pct(tp(constantRoute, barePost))} of bare POST in all); the decision (context, snapshot lookup, LinUCB over ${ARM_COUNT} arms, the serve event built, its stats), over a bus that stores nothing, ` +
+        `costs ${moreOrLess(unstored.cpuUs - constantRoute.cpuUs)}; storing the events (check, encoding, de-duplication, journal write, the fold reading them back, and answering after the write) costs ${moreOrLess(champ.cpuUs - unstored.cpuUs)}. ` +
+        `Answers that wait for the journal's write go out together at the end of the event loop's turn, which makes each response's write cheaper (fewer wake-ups of the client): that offsets part or all of the event path. ` +
+        `The same /score path without HTTP (decision, serve event, journal write, fold; 200 in flight, warm caches) costs ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs of CPU per decision.`,
       '',
       `CPU per request by part (µs; each target's median CPU/req split by a sampling profile of a further ${PROFILE_S} s load of it, 100 µs interval; a native frame counts for its caller's part):`,
       '',

@@ -105,11 +105,13 @@ export function spinStepsPerUs(): number {
 /** The added work, in µs of warm CPU, of the calibration routes `/bare-spin-<µs>`. */
 export const SPIN_US = [5, 10] as const;
 
+/** What the bare routes answer. */
+const BARE_ANSWER = { arm: 'split_task', propensity: 0.5, policy: 'bare' };
+
 export async function bareChild(): Promise<void> {
   const app = Fastify({ logger: false });
-  const constant = { arm: 'split_task', propensity: 0.5, policy: 'bare' };
-  app.post('/bare', async () => constant);
-  app.get('/bare', async () => constant);
+  app.post('/bare', async () => BARE_ANSWER);
+  app.get('/bare', async () => BARE_ANSWER);
   // The machine's price of added work: the bare POST route plus a fixed, cache-resident
   // computation of 5 or 10 µs. On 2 vCPUs shared with the load generator, a route slower than
   // the client makes it sleep and the server's writes wake it, so this price is not linear.
@@ -119,7 +121,7 @@ export async function bareChild(): Promise<void> {
     const steps = Math.round(us * stepsPerUs);
     app.post(`/bare-spin-${us}`, async () => {
       sink ^= spin(steps);
-      return constant;
+      return BARE_ANSWER;
     });
   }
   app.addHook('onClose', async () => {
@@ -252,13 +254,19 @@ export async function scorerChild(dir: string): Promise<void> {
   const loopUsed = process.cpuUsage(loopCpu);
   const loopUs = (loopUsed.user + loopUsed.system) / 200_000;
   await loopApp.close();
-  const ports: Record<string, number> = {};
+  // The bare route again, in this process: bare POST (its own small process) → this measures
+  // the "process effect", this → constant the scorer app's framework part.
+  const bareHere = Fastify({ logger: false });
+  bareHere.post('/bare', async () => BARE_ANSWER);
+  await bareHere.listen({ host: HOST, port: 0 });
+  const ports: Record<string, number> = { bareHere: (bareHere.server.address() as { port: number }).port };
   for (const [name, app] of Object.entries(apps)) {
     await app.listen({ host: HOST, port: 0 });
     ports[name] = (app.server.address() as { port: number }).port;
   }
   global.gc?.();
   answerParent(async () => {
+    await bareHere.close();
     await Promise.all(Object.values(apps).map((a) => a.close()));
     for (const b of buses) await b.close();
   });
