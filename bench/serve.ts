@@ -2,14 +2,17 @@
  * `tsx bench/serve.ts` — throughput and latency of `oo-ml serve`'s /score under wrk, the load
  * generator pinned to one core and every server to the other (issue #15's method).
  *
- * Two child processes listen on 127.0.0.1 (so the load generator in this process does not share
+ * Child processes listen on 127.0.0.1 (so the load generator in this process does not share
  * an event loop with a server):
  *   - `bare`: a Fastify app with `POST /bare` (the same request bodies, parsed, no schema) and
  *     `GET /bare`, both answering a constant JSON document — the framework's ceiling;
- *   - `scorer`: one real snapshot of BENCH_USERS users (default 1 million, written as Arrow and
- *     loaded through `loadSnapshot`) shared by two apps: the champion alone (events discarded),
- *     and champion + one shadow with every serve event published on the embedded event bus
- *     (what `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… publishes to JetStream).
+ *   - one `scorer` per app, each loading one real snapshot of BENCH_USERS users (default 1
+ *     million, written as Arrow and loaded through `loadSnapshot`): the champion (with a
+ *     constant-answer route beside /score), champion + one shadow, and the champion over a bus
+ *     that stores nothing (the ablation); serve events go on the embedded event bus (what
+ *     `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… puts the shadow app's on
+ *     JetStream). One app per process, as `oo-ml serve` runs: apps sharing a process slow each
+ *     other down (BENCHMARKS.md, the process effect).
  * Policies are the real catalog's: a LinUCB champion and a LinUCB candidate (α = 0.5) as the
  * shadow (BENCH_SHADOW=thompson uses linear Thompson sampling instead), trained on synthetic data. Bodies are varied and realistic: known and unknown users, hour/day
  * or `ts` or nothing, 0–15 tasks with due dates, an `arms` subset on 20 %, `profile_features`
@@ -21,7 +24,7 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, bare-in-scorer, constant, unstored, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -43,7 +46,7 @@ import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
-import { SPIN_US, start, type ChildMessage, type LoopDelay } from './serve/servers.js';
+import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } from './serve/servers.js';
 import { AS_OF, CLIENT_CPUS, CONNECTIONS, DURATION, HOST, mib, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 async function main(): Promise<void> {
@@ -53,15 +56,20 @@ async function main(): Promise<void> {
   // Written here, so the scorer's memory shows what loading and serving the snapshot costs.
   await writeSyntheticSnapshot(join(dir, 'snapshots'), { users: USERS, asOf: AS_OF });
   const bare = start(['--bare']);
-  const scorer = start(['--scorer', dir]);
+  // One process per scorer app, as `oo-ml serve` runs (servers.ts, scorerChild).
+  const scorers = { champion: start(['--scorer', dir, 'champion']), shadow: start(['--scorer', dir, 'shadow']), unstored: start(['--scorer', dir, 'unstored']) };
+  const children = [bare, ...Object.values(scorers)];
   try {
-    const bareReady = (await bare.next()) as Extract<ChildMessage, { ready: unknown }>;
-    const scorerReady = (await scorer.next()) as Extract<ChildMessage, { ready: unknown }>;
+    type Ready = Extract<ChildMessage, { ready: unknown }>;
+    const bareReady = (await bare.next()) as Ready;
+    const ready = { champion: (await scorers.champion.next()) as Ready, shadow: (await scorers.shadow.next()) as Ready, unstored: (await scorers.unstored.next()) as Ready };
+    const portOf = (role: ScorerRole): number => ready[role].ready[role]!;
+    const scorerReady = ready.champion;
     const url = (port: number, path: string) => `http://${HOST}:${port}${path}`;
     const payloads = bodies(2000);
     // Every body is valid: check a sample through the real scorer first.
     for (const p of payloads.slice(0, 100)) {
-      const res = await fetch(url(scorerReady.ready['champion']!, '/score'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: p });
+      const res = await fetch(url(portOf('champion'), '/score'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: p });
       if (res.status !== 200) throw new Error(`body ${p} → ${res.status} ${await res.text()}`);
     }
     const sample = async (child: typeof bare): Promise<{ cpuUs: number; loop: LoopDelay }> => {
@@ -73,11 +81,10 @@ async function main(): Promise<void> {
       { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
       { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
       ...SPIN_US.map((us) => ({ key: `bare-spin-${us}`, name: `calibration: bare POST + ${us} µs of fixed work`, url: url(bareReady.ready['bare']!, `/bare-spin-${us}`), method: 'POST' as const, child: bare })),
-      { key: 'bare-in-scorer', name: "bare POST route in the scorer's process", url: url(scorerReady.ready['bareHere']!, '/bare'), method: 'POST', child: scorer },
-      { key: 'constant', name: 'constant answer in the scorer app (schemas + hooks)', url: url(scorerReady.ready['champion']!, '/constant'), method: 'POST', child: scorer },
-      { key: 'unstored', name: '/score champion, events taken but not stored (ablation)', url: url(scorerReady.ready['unstored']!, '/score'), method: 'POST', child: scorer },
-      { key: 'champion', name: '/score champion', url: url(scorerReady.ready['champion']!, '/score'), method: 'POST', child: scorer },
-      { key: 'shadow', name: '/score champion + shadow + journal', url: url(scorerReady.ready['shadow']!, '/score'), method: 'POST', child: scorer },
+      { key: 'constant', name: 'constant answer in the scorer app (schemas + hooks)', url: url(portOf('champion'), '/constant'), method: 'POST', child: scorers.champion },
+      { key: 'unstored', name: '/score champion, events taken but not stored (ablation)', url: url(portOf('unstored'), '/score'), method: 'POST', child: scorers.unstored },
+      { key: 'champion', name: '/score champion', url: url(portOf('champion'), '/score'), method: 'POST', child: scorers.champion },
+      { key: 'shadow', name: '/score champion + shadow + journal', url: url(portOf('shadow'), '/score'), method: 'POST', child: scorers.shadow },
     ];
     // BENCH_ONLY=champion (say) loads just that target, for profiling one path; the report needs all five.
     const only = process.env['BENCH_ONLY'];
@@ -122,11 +129,11 @@ async function main(): Promise<void> {
       const { breakdown } = (await t.child.next()) as { breakdown: Record<Part, number> };
       profiled.push({ key, name: t.name, cpuUs: median(rounds.get(t.name)!.map((x) => x.cpuUs)), breakdown });
     }
-    scorer.proc.send('memory');
-    const after = ((await scorer.next()) as { memory: NodeJS.MemoryUsage }).memory;
+    scorers.champion.proc.send('memory');
+    const after = ((await scorers.champion.next()) as { memory: NodeJS.MemoryUsage }).memory;
     const stats = async (port: number) =>
       ((await (await fetch(url(port, '/stats'))).json()) as { policies: { policy: string; shadow: boolean; serves: number; latency_ms: { p50: number; p99: number } | null }[] }).policies;
-    const serverSide = [...(await stats(scorerReady.ready['champion']!)), ...(await stats(scorerReady.ready['shadow']!))];
+    const serverSide = [...(await stats(portOf('champion'))), ...(await stats(portOf('shadow')))];
 
     const summary = targets.map((t) => {
       const rs = rounds.get(t.name)!;
@@ -147,8 +154,7 @@ async function main(): Promise<void> {
       };
     });
     const target = (key: string) => summary.find((m) => m.key === key)!;
-    const [barePost, bareGet, bareHere, constantRoute, unstored, champ, shadow] = ['bare-post', 'bare-get', 'bare-in-scorer', 'constant', 'unstored', 'champion', 'shadow'].map(target) as [
-      (typeof summary)[0],
+    const [barePost, bareGet, constantRoute, unstored, champ, shadow] = ['bare-post', 'bare-get', 'constant', 'unstored', 'champion', 'shadow'].map(target) as [
       (typeof summary)[0],
       (typeof summary)[0],
       (typeof summary)[0],
@@ -192,8 +198,8 @@ async function main(): Promise<void> {
       `- champion + shadow + serve events ≥ 65 %: throughput ${pct(tp(shadow, barePost))} — ${verdict(tp(shadow, barePost) >= 0.65)}; CPU ${pct(cpuRatio(shadow, barePost))} — ${verdict(cpuRatio(shadow, barePost) >= 0.65)}; p99 ${shadow.p99} ms ≤ 5 ms — ${verdict(shadow.p99 <= 5)}`,
       `- zero errors / non-2xx for valid bodies: ${verdict(summary.every((m) => m.errors === 0 && m.non2xx === 0))}`,
       '',
-      `Where the gap is, by ablation (side by side, medians): the bare route itself costs ${moreOrLess(bareHere.cpuUs - barePost.cpuUs)} CPU/req in the scorer's process than in its own (the "process effect"); ` +
-        `a constant answer behind the scorer app's schemas, hooks and plugins costs ${moreOrLess(constantRoute.cpuUs - bareHere.cpuUs)} than that (${pct(tp(constantRoute, barePost))} of bare POST in all); the decision (context, snapshot lookup, LinUCB over ${ARM_COUNT} arms, the serve event built, its stats), over a bus that stores nothing, ` +
+      `Where the gap is, by ablation (side by side, medians; each scorer app in a process of its own, as \`oo-ml serve\` runs): a constant answer behind the scorer app's schemas, hooks and plugins ` +
+        `costs ${moreOrLess(constantRoute.cpuUs - barePost.cpuUs)} CPU/req than the bare route (${pct(tp(constantRoute, barePost))} of its throughput); the decision (context, snapshot lookup, LinUCB over ${ARM_COUNT} arms, the serve event built, its stats), over a bus that stores nothing, ` +
         `costs ${moreOrLess(unstored.cpuUs - constantRoute.cpuUs)}; storing the events (check, encoding, de-duplication, journal write, the fold reading them back, and answering after the write) costs ${moreOrLess(champ.cpuUs - unstored.cpuUs)}. ` +
         `Answers that wait for the journal's write go out together at the end of the event loop's turn, which makes each response's write cheaper (fewer wake-ups of the client): that offsets part or all of the event path. ` +
         `The same /score path without HTTP (decision, serve event, journal write, fold; 200 in flight, warm caches) costs ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs of CPU per decision.`,
@@ -226,14 +232,14 @@ async function main(): Promise<void> {
       '|---|---|---:|---:|---:|',
       ...serverSide.map((r) => `| ${r.policy} | ${r.shadow} | ${r.serves.toLocaleString('en-US')} | ${r.latency_ms?.p50.toFixed(3) ?? '–'} | ${r.latency_ms?.p99.toFixed(3) ?? '–'} |`),
       '',
-      '## Memory of the scorer process',
+      "## Memory of the champion's process",
       '',
-      `Snapshot of ${USERS.toLocaleString('en-US')} users (Arrow, written by the parent) loaded through \`loadSnapshot\` (verified) in ${(scorerReady.loadMs / 1000).toFixed(1)} s; both scorer apps share it.`,
+      `Snapshot of ${USERS.toLocaleString('en-US')} users (Arrow, written by the parent) loaded through \`loadSnapshot\` (verified) in ${(scorerReady.loadMs / 1000).toFixed(1)} s; each scorer process loads it.`,
       '',
       '| when | RSS MiB | heap used MiB | external MiB (array buffers included) |',
       '|---|---:|---:|---:|',
       `| before the snapshot (modules loaded, gc) | ${mib(scorerReady.before.rss)} | ${mib(scorerReady.before.heapUsed)} | ${mib(scorerReady.before.external)} |`,
-      `| snapshot loaded, two apps built (gc) | ${mib(scorerReady.memory.rss)} | ${mib(scorerReady.memory.heapUsed)} | ${mib(scorerReady.memory.external)} |`,
+      `| snapshot loaded, the app built (gc) | ${mib(scorerReady.memory.rss)} | ${mib(scorerReady.memory.heapUsed)} | ${mib(scorerReady.memory.external)} |`,
       `| after the runs (gc) | ${mib(after.rss)} | ${mib(after.heapUsed)} | ${mib(after.external)} |`,
       '',
       `The bare server's RSS (same module graph under tsx): ${mib(bareReady.memory.rss)} MiB. After the runs each scorer app holds the hot chunks of its serve window and its embedded bus's duplicate window (16 MB of tables).`,
@@ -243,8 +249,8 @@ async function main(): Promise<void> {
     process.stdout.write(md);
   } finally {
     bare.proc.send('exit');
-    scorer.proc.send('exit');
-    await Promise.all([bare, scorer].map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
+    for (const c of Object.values(scorers)) c.proc.send('exit');
+    await Promise.all(children.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -182,7 +182,16 @@ export function countingBus(): EventBus {
   };
 }
 
-export async function scorerChild(dir: string): Promise<void> {
+/** The scorer apps of the bench, each run in a child process of its own. */
+export type ScorerRole = 'champion' | 'shadow' | 'unstored';
+
+/**
+ * One scorer app in this process, as `oo-ml serve` runs one: Fastify instances built in one
+ * process each have their own request and reply classes, so several of them make the request
+ * path they share see several object shapes, and every app in the process slows down
+ * (BENCHMARKS.md, the process effect).
+ */
+export async function scorerChild(dir: string, role: ScorerRole): Promise<void> {
   const lib = await loadServerLib();
   const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
   global.gc?.();
@@ -217,60 +226,48 @@ export async function scorerChild(dir: string): Promise<void> {
     hash32: (s) => h32(s),
     logger: false,
   });
-  // Ablation: the champion app over a bus that takes each event without checking, encoding or
-  // storing it (and so nothing to fold). champion − unstored is what the event path costs in
-  // place; unstored − constant is the decision.
-  const counting = countingBus();
-  buses.push(counting);
-  const apps = {
-    unstored: await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], counting, 'unstored', 4)),
-    champion: await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', false), 'champion', 1)),
-    shadow: await buildApp(
-      base(
-        { 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) }, 'tip-policy@shadow': shadow },
-        ['tip-policy@shadow'],
-        await busFor('shadow', natsUrl !== undefined && natsUrl !== ''),
-        'shadow',
-        2,
-      ),
-    ),
-  };
-  // The champion app's framework cost without the scorer: the same body and response schemas,
-  // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
-  // into Fastify validation + hooks and our scoring.
-  const constant = { serve_id: '0123456789ab-1', arm: ARM_IDS[0]!, score: 0.5, propensity: 1, policy: 'tip-policy@champion', model_version: '7', experiment: null, variant: null, prompt_version: 'v1', fallbacks: [] };
-  apps.champion.post('/constant', { schema: { body: lib.ScoreBody, response: { 200: lib.ScoreResponse } } }, async () => constant);
-  // The same /score path outside HTTP (warm caches): a third app's scorer, 200 decisions in
-  // flight at a time as under load (each waits for its serve event's write, which 200 share).
-  const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], await busFor('loop', false), 'loop', 3));
-  const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../../src/server/schemas.js').ScoreBody);
-  const holder = { ooStatsKey: null as string | null };
-  const decisions = async (n: number): Promise<void> => {
-    for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: 200 }, (_, k) => loopApp.ooMl.scoreInto(loopBodies[(i + k) % loopBodies.length]!, holder)));
-  };
-  await decisions(50_000);
-  const loopCpu = process.cpuUsage();
-  await decisions(200_000);
-  const loopUsed = process.cpuUsage(loopCpu);
-  const loopUs = (loopUsed.user + loopUsed.system) / 200_000;
-  await loopApp.close();
-  // The bare route again, in this process: bare POST (its own small process) → this measures
-  // the "process effect", this → constant the scorer app's framework part.
-  const bareHere = Fastify({ logger: false });
-  bareHere.post('/bare', async () => BARE_ANSWER);
-  await bareHere.listen({ host: HOST, port: 0 });
-  const ports: Record<string, number> = { bareHere: (bareHere.server.address() as { port: number }).port };
-  for (const [name, app] of Object.entries(apps)) {
-    await app.listen({ host: HOST, port: 0 });
-    ports[name] = (app.server.address() as { port: number }).port;
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  let loopUs: number | undefined;
+  if (role === 'unstored') {
+    // Ablation: the champion over a bus that takes each event without checking, encoding or
+    // storing it (and so nothing to fold). champion − unstored is what the event path costs in
+    // place; unstored − constant is the decision.
+    const counting = countingBus();
+    buses.push(counting);
+    app = await buildApp(base({ 'tip-policy@champion': champion }, [], counting, 'unstored', 4));
+  } else if (role === 'shadow') {
+    app = await buildApp(base({ 'tip-policy@champion': champion, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], await busFor('shadow', natsUrl !== undefined && natsUrl !== ''), 'shadow', 2));
+  } else {
+    // The same /score path outside HTTP (warm caches), first: another app's scorer, 200
+    // decisions in flight at a time as under load (each waits for its serve event's write, which
+    // 200 share). It serves no HTTP request, so the request path never sees its classes.
+    const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], await busFor('loop', false), 'loop', 3));
+    const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../../src/server/schemas.js').ScoreBody);
+    const holder = { ooStatsKey: null as string | null };
+    const decisions = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: 200 }, (_, k) => loopApp.ooMl.scoreInto(loopBodies[(i + k) % loopBodies.length]!, holder)));
+    };
+    await decisions(50_000);
+    const loopCpu = process.cpuUsage();
+    await decisions(200_000);
+    const loopUsed = process.cpuUsage(loopCpu);
+    loopUs = (loopUsed.user + loopUsed.system) / 200_000;
+    await loopApp.close();
+    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', false), 'champion', 1));
+    // The champion app's framework cost without the scorer: the same body and response schemas,
+    // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
+    // into Fastify validation + hooks and our scoring.
+    const constant = { serve_id: '0123456789ab-1', arm: ARM_IDS[0]!, score: 0.5, propensity: 1, policy: 'tip-policy@champion', model_version: '7', experiment: null, variant: null, prompt_version: 'v1', fallbacks: [] };
+    app.post('/constant', { schema: { body: lib.ScoreBody, response: { 200: lib.ScoreResponse } } }, async () => constant);
   }
+  await app.listen({ host: HOST, port: 0 });
+  const ports: Record<string, number> = { [role]: (app.server.address() as { port: number }).port };
   global.gc?.();
   answerParent(async () => {
-    await bareHere.close();
-    await Promise.all(Object.values(apps).map((a) => a.close()));
+    await app.close();
     for (const b of buses) await b.close();
   });
-  process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs, loopUs } satisfies ChildMessage);
+  process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs, ...(loopUs === undefined ? {} : { loopUs }) } satisfies ChildMessage);
 }
 
 export function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
@@ -296,4 +293,4 @@ export function start(args: string[]): { proc: ChildProcess; next: () => Promise
 
 // A child started by `start` runs this file with its role.
 if (process.argv[2] === '--bare') await bareChild();
-if (process.argv[2] === '--scorer') await scorerChild(process.argv[3]!);
+if (process.argv[2] === '--scorer') await scorerChild(process.argv[3]!, process.argv[4] as ScorerRole);
