@@ -286,12 +286,12 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
             const m = got[i]!;
             const decoded = decodeEvent(m.subject, m.data);
             if (!decoded.ok) {
-              rejected.push(await park(rejectionOf(m, decoded.reason, decoded.message, decoded.issues), () => m.ack()));
+              rejected.push(await parkDelivery(m, decoded.reason, decoded.message, decoded.issues));
             } else if (m.deliveryCount > MAX_DELIVERIES) {
               // The consumer was given this message MAX_DELIVERIES times and never acked it (each
               // attempt crashed or timed out): park it instead of looping on it.
               const why = `${decoded.event.type} ${decoded.event.event_id} on ${m.subject} was delivered ${m.deliveryCount} times without an ack`;
-              rejected.push(await park(rejectionOf(m, 'redelivery_limit', why, []), () => m.ack()));
+              rejected.push(await parkDelivery(m, 'redelivery_limit', why, []));
             } else {
               events.push(new BusDelivery(decoded.subject, decoded.event, m, parkDelivery));
             }

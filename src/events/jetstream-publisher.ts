@@ -57,7 +57,6 @@ interface Waiting {
   token: string;
   subject: string;
   data: Uint8Array;
-  reply: string;
   msgId: string;
 }
 
@@ -82,7 +81,7 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
       const h = headers();
       h.set('Nats-Msg-Id', w.msgId);
       try {
-        nc.publish(w.subject, w.data, { reply: w.reply, headers: h });
+        nc.publish(w.subject, w.data, { reply: `${prefix}.${w.token}`, headers: h });
       } catch (e) {
         waiting.delete(w.token);
         w.reject(e instanceof Error ? e : new Error(String(e)));
@@ -147,7 +146,7 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
       if (closed) return Promise.reject(new JetStreamPublishError('closed', 'the publisher is closed'));
       const token = (next++).toString(36);
       return new Promise<PubAck>((resolve, reject) => {
-        const w: Waiting = { resolve, reject, deadline: performance.now() + timeoutMs, token, subject, data, reply: `${prefix}.${token}`, msgId };
+        const w: Waiting = { resolve, reject, deadline: performance.now() + timeoutMs, token, subject, data, msgId };
         waiting.set(token, w);
         if (queued.push(w) === 1) setImmediate(send);
       });

@@ -158,16 +158,17 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
           summary.duplicates += appended.duplicates;
           summary.files.push(...appended.files);
           const refused = new Map(appended.refused.map((r) => [refusedKey(r.type, r.event_id), r]));
-          const isRefused = (d: EventDelivery): boolean => refused.size > 0 && refused.has(refusedKey(d.event.type, d.event.event_id));
+          const refusalOf = (d: EventDelivery): { message: string } | undefined => (refused.size === 0 ? undefined : refused.get(refusedKey(d.event.type, d.event.event_id)));
           // Every other event of the batch is now durably in the log (or already was): only now
           // ack. Both transports answer the acks of one tick with one promise: await each once.
           const acks = new Set<Promise<void>>();
-          for (const d of events) if (!isRefused(d)) acks.add(d.ack());
+          for (const d of events) if (refusalOf(d) === undefined) acks.add(d.ack());
           await Promise.all(acks);
           // An event the log cannot store is parked on dlq.<subject>, never retried forever.
           for (const d of events) {
-            if (!isRefused(d)) continue;
-            await d.deadLetter('unstorable', refused.get(refusedKey(d.event.type, d.event.event_id))!.message);
+            const r = refusalOf(d);
+            if (r === undefined) continue;
+            await d.deadLetter('unstorable', r.message);
             summary.deadLettered++;
             summary.deadLetterReasons.unstorable = (summary.deadLetterReasons.unstorable ?? 0) + 1;
           }

@@ -8,7 +8,7 @@
  * (also through `.labels()` children), which cost more per /score than the decision itself.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import type { ShadowSums } from './shadow-estimates.js';
+import type { ShadowRowSums, ShadowSums } from './shadow-estimates.js';
 import type { OnlineLearning } from './online-learning/online-learning.js';
 import { REWARD_OUTCOMES } from './online-learning/fold.js';
 
@@ -17,13 +17,6 @@ export interface CounterCell {
   inc(): void;
   /** Its count so far. */
   readonly value: number;
-}
-
-/** One shadow's running sums, as the metrics read them. */
-export interface ShadowRowSums {
-  policy: string;
-  modelVersion: string | null;
-  sums: ShadowSums;
 }
 
 /** The server's metrics. */

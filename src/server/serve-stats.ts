@@ -7,8 +7,7 @@
 import { REACTIONS, type Reaction } from '../events/schemas.js';
 import type { StatsResponse } from './schemas.js';
 import { wilsonInterval } from '../evaluation/proportion-intervals.js';
-import type { ShadowRowSums } from './metrics.js';
-import { ShadowEstimates } from './shadow-estimates.js';
+import { ShadowEstimates, type ShadowRowSums } from './shadow-estimates.js';
 
 /** Wilson 95% interval as the /stats body carries it; null before any serve. */
 function rateInterval(successes: number, n: number): { low: number; high: number } | null {

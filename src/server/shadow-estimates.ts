@@ -39,6 +39,13 @@ export const MAX_SHADOWS = 32;
 /** The running sums behind one shadow's estimate, which replicas add up (x_i = 1[S_i = A_i] · r_i / p_i): its /stats fields but the derived ones. */
 export type ShadowSums = Omit<ShadowEstimate, 'ips' | 'ips_ci95' | 'snips'>;
 
+/** One shadow's running sums with the policy version they belong to (what /metrics exports). */
+export interface ShadowRowSums {
+  policy: string;
+  modelVersion: string | null;
+  sums: ShadowSums;
+}
+
 /** The sums an estimate was computed from. */
 export function sumsOf(e: ShadowEstimate): ShadowSums {
   return { decisions: e.decisions, rewarded: e.rewarded, weighted_rewards: e.weighted_rewards, weighted_squares: e.weighted_squares, weights: e.weights, late: e.late };

@@ -242,10 +242,7 @@ export class Fold {
   private readonly buffers = new Map<VectorLayoutName, Float64Array>();
   private readonly orphanLimit: number;
   private readonly orphanWaitMs: number;
-  /** The policy version of the last serve folded (its first serve is recorded). */
-  private lastPolicy: string | null = null;
-  private lastModelVersion: string | null = null;
-  /** The owner fields of the last serve folded and their index in the window. */
+  /** The owner fields of the last serve folded, and their index in the window. */
   private lastOwner: (ServeOwner & { index: number }) | null = null;
 
   constructor(private readonly options: FoldOptions) {
@@ -337,8 +334,7 @@ export class Fold {
     this.resetSeqs = [...s.resetSeqs];
     this.resetIds = [...s.resetIds];
     this.firstServes.clear();
-    this.lastPolicy = null;
-    this.lastModelVersion = null;
+    this.lastOwner = null;
     for (const f of s.firstServes) this.firstServes.set(versionKey(f.policy, f.modelVersion), { ...f });
     this.orphans.clear();
     this.orphanQueue = [];
@@ -354,14 +350,7 @@ export class Fold {
       return;
     }
     this.counters.serves++;
-    // Runs of serves share a policy version and an owner: compared field by field with the
-    // previous serve's instead of building a key string and an owner object for each (bench:serve).
-    if (event.policy !== this.lastPolicy || event.model_version !== this.lastModelVersion) {
-      const key = versionKey(event.policy, event.model_version);
-      if (!this.firstServes.has(key)) this.firstServes.set(key, { policy: event.policy, modelVersion: event.model_version, seq });
-      this.lastPolicy = event.policy;
-      this.lastModelVersion = event.model_version;
-    }
+    const owner = this.ownerOf(event, seq);
     const id = parseServeId(event.serve_id);
     let input = id === null ? null : inputOfEvent(event);
     if (id !== null && input === null) {
@@ -369,7 +358,6 @@ export class Fold {
       if (input !== null) this.counters.legacyServes++;
     }
     const window = this.options.window;
-    const owner = this.ownerOf(event);
     if (id === null || input === null || owner === null) {
       this.counters.untrackedServes++;
       return;
@@ -411,8 +399,13 @@ export class Fold {
     return typeof added === 'boolean' ? after(added) : added.then(after);
   }
 
-  /** The window's owner index of a serve (null: the owner table is full). */
-  private ownerOf(event: TipServedEvent): number | null {
+  /**
+   * The window's owner index of the serve at `seq` (null: the owner table is full); an owner new
+   * since the last serve also records its policy version's first serve. Runs of serves share an
+   * owner: compared field by field with the previous serve's instead of building a key string and
+   * an owner object for each (bench:serve).
+   */
+  private ownerOf(event: TipServedEvent, seq: number): number | null {
     const experiment = event.experiment ?? null;
     const variant = event.variant ?? null;
     const last = this.lastOwner;
@@ -426,6 +419,8 @@ export class Fold {
     ) {
       return last.index;
     }
+    const key = versionKey(event.policy, event.model_version);
+    if (!this.firstServes.has(key)) this.firstServes.set(key, { policy: event.policy, modelVersion: event.model_version, seq });
     const owner = { policy: event.policy, modelVersion: event.model_version, promptVersion: event.prompt_version, experiment, variant };
     const index = this.options.window.owner(owner);
     // A full table may free no slot later, but keep asking: the window decides, not a cached null.
