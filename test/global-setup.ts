@@ -1,7 +1,8 @@
 /**
  * Vitest global setup: the CLI tests run the built CLI (bin/oo-ml.js → dist/), so dist/ is
- * rebuilt here when any source file is newer than it: a `vitest run` on its own never tests
- * stale code. `npm test` builds first, and then this costs one walk of the two trees.
+ * rebuilt here when any source file is newer than it: `npm test` and a `vitest run` on its own
+ * never test stale code, and a fresh install (whose `prepare` built dist/) costs one walk of the
+ * two trees.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -10,18 +11,18 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The newest modification time of the files under `dir` whose names end with `ext` (0 when none). */
-function newest(dir: string, ext: string): number {
+/** The newest modification time of the files under `dir` whose names end with one of `exts` (0 when none). */
+function newest(dir: string, ...exts: string[]): number {
   if (!existsSync(dir)) return 0;
   let latest = 0;
   for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && entry.name.endsWith(ext)) latest = Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+    if (entry.isFile() && exts.some((ext) => entry.name.endsWith(ext))) latest = Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
   }
   return latest;
 }
 
 export default function setup(): void {
-  const sources = Math.max(newest(join(ROOT, 'src'), '.ts'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs);
+  const sources = Math.max(newest(join(ROOT, 'src'), '.ts', '.tsx'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs);
   // An incremental build leaves unchanged outputs alone: the stamp says when dist/ was last checked.
   const stamp = join(ROOT, 'dist', '.built-at');
   const built = Math.max(newest(join(ROOT, 'dist'), '.js'), existsSync(stamp) ? statSync(stamp).mtimeMs : 0);
