@@ -1,6 +1,6 @@
 /**
- * Vitest global setup: the CLI tests run the built CLI (bin/oo-ml.js → dist/), so dist/ is
- * rebuilt here when any source file is newer than it: `npm test` and a `vitest run` on its own
+ * Vitest global setup: the CLI tests run the built CLI (bin/oo-ml.js → dist/bundle/), so dist/
+ * and the bundle are rebuilt here when any source file is newer than them, or the bundle is missing: `npm test` and a `vitest run` on its own
  * never test stale code, and a fresh install (whose `prepare` built dist/) costs one walk of the
  * two trees.
  */
@@ -22,12 +22,14 @@ function newest(dir: string, ...exts: string[]): number {
 }
 
 export default function setup(): void {
-  const sources = Math.max(newest(join(ROOT, 'src'), '.ts', '.tsx'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs);
+  const bundler = join(ROOT, 'scripts', 'bundle-cli.mjs');
+  const sources = Math.max(newest(join(ROOT, 'src'), '.ts', '.tsx'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs, statSync(bundler).mtimeMs);
   // An incremental build leaves unchanged outputs alone: the stamp says when dist/ was last checked.
   const stamp = join(ROOT, 'dist', '.built-at');
   const built = Math.max(newest(join(ROOT, 'dist'), '.js'), existsSync(stamp) ? statSync(stamp).mtimeMs : 0);
-  if (built >= sources) return;
-  process.stderr.write('dist/ is older than src/: building it for the CLI tests (tsc -p tsconfig.build.json)\n');
+  if (built >= sources && existsSync(join(ROOT, 'dist', 'bundle', 'oo-ml.js'))) return;
+  process.stderr.write('dist/ is older than src/: building it for the CLI tests (npm run build)\n');
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, [bundler], { cwd: ROOT, stdio: 'inherit' });
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
