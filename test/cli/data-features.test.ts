@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +51,9 @@ describe('oo-ml data and features (CLI)', () => {
     const help = await runCli(['data', 'synth', '--help']);
     expect(help.stdout).toMatch(/--users <n>\s+number of users \(default: "300"\)/);
     expect(help.stdout).toMatch(/--seed <s>.*\(default: "42"\)/s);
+    // The version the built CLI reports is package.json's (the bundle carries it as a constant).
+    const version = await runCli(['--version']);
+    expect([version.code, version.stdout.trim()]).toEqual([0, (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version]);
     const simHelp = await runCli(['sim', '--help']);
     expect(simHelp.stdout).toMatch(/\(default:\s+"uniform,egreedy-v1,linucb,thompson"\)/);
     expect(simHelp.stdout).toMatch(/--reps <k>\s+replications \(seeds\) \(default: "5"\)/);
