@@ -82,16 +82,22 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   });
 
   // A string that is not Unicode (a lone surrogate, which JSON admits as an escape) is refused at
-  // the edge, naming the field: the event log could not store it (validation.ts). One walk of
-  // the parsed body, allocation-free when it is well-formed.
-  app.addHook('preValidation', (request, _reply, done) => {
-    const body = request.body;
-    if (typeof body !== 'object' || body === null || wellFormed(body)) {
-      done();
-      return;
-    }
-    const issues = illFormedStrings(body);
-    done(invalidInput(`body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: issues }));
+  // the edge, naming the field: the event log could not store it (validation.ts). Checked in the
+  // JSON parser, on the text: decoded UTF-8 cannot hold a lone surrogate, so only a body with a
+  // `\u` escape needs the walk of its parsed value (the walk on every body was as dear as the
+  // schema's validation; BENCHMARKS.md, "instruction counts"). Fastify's own parser does the rest
+  // (empty bodies, syntax, `__proto__` and `constructor` refused).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
+    // parseAs: 'string' hands over a string.
+    const text = raw as string;
+    parseJson(request, text, (err: Error | null, body?: unknown) => {
+      if (err !== null) return done(err, undefined);
+      if (typeof body !== 'object' || body === null || !text.includes('\\u') || wellFormed(body)) return done(null, body);
+      const issues = illFormedStrings(body);
+      done(invalidInput(`body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: issues }), undefined);
+    });
   });
 
   // One callback-style hook (no promise per request) records request metrics by route pattern

@@ -81,6 +81,34 @@ describe('bad input', () => {
     expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 
+  it('refuses a lone surrogate wherever it is, and only then: escaped pairs and raw UTF-8 pass, on every route', async () => {
+    // In an object key, named as a field name.
+    const key = await raw(h.app, '/score', '{"user_id":"u1","context":{"\\udbff":1}}');
+    expect([key.status, key.body['message']]).toEqual([400, expect.stringContaining('field name is not valid Unicode')]);
+    // On another route (the check is the JSON parser's, not /score's).
+    const reward = await raw(h.app, '/reward', '{"serve_id":"s\\udc00","reward":1}');
+    expect([reward.status, reward.body['message']]).toEqual([400, 'body is invalid: /serve_id: is not valid Unicode (it holds a lone UTF-16 surrogate)']);
+    // A surrogate pair written as escapes is one character: accepted, as is the same character in raw UTF-8.
+    const pair = await raw(h.app, '/score', '{"user_id":"u\\ud83d\\ude00"}');
+    const rawEmoji = await raw(h.app, '/score', Buffer.from('{"user_id":"u\u{1F600}"}', 'utf8'));
+    expect([pair.status, rawEmoji.status]).toEqual([200, 200]);
+    // The bytes of an encoded surrogate are not UTF-8: decoded as U+FFFD, which is well-formed.
+    const bytes = Buffer.concat([Buffer.from('{"user_id":"u'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    expect((await raw(h.app, '/score', bytes)).status).toBe(200);
+    // Any body: refused for Unicode exactly when a parsed string or key holds a lone surrogate.
+    const lone = fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff');
+    const text = fc.array(fc.oneof(fc.string({ maxLength: 4 }), lone, fc.constant('\u{1F600}')), { maxLength: 4 }).map((parts) => parts.join(''));
+    await fc.assert(
+      fc.asyncProperty(text, text, async (userId, title) => {
+        const body = JSON.stringify({ user_id: `u${userId}`, context: { tasks: [{ id: 't', title }] } });
+        const r = await raw(h.app, '/score', body);
+        const illFormed = !`u${userId}`.isWellFormed() || !title.isWellFormed();
+        expect(r.status === 400 && String(r.body['message']).includes('is not valid Unicode')).toBe(illFormed);
+      }),
+      { seed: 15, numRuns: 150 },
+    );
+  });
+
   it('refuses a 10 MB body with 413 under the default body limit, and goes on serving', async () => {
     const d = await createHarness();
     try {
