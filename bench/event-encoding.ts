@@ -1,12 +1,14 @@
 /**
  * `npm run bench:event-encoding` — the per-event CPU of a publish's encoding steps, for a serve
  * event as `/score` builds it: the schema check the bus makes, JSON.stringify against the
- * schema-compiled serializer (events/event-encoder.ts), and the copy into a Buffer. Interleaved
+ * schema-compiled serializer (events/event-encoder.ts), and the copy into a Buffer; and the
+ * bus's whole check-and-encode, with the lone-surrogate walk of every event against the scan of
+ * the encoded text (`encodeValid`). Interleaved
  * rounds in one process (the machine's speed drifts: only figures of one run compare); medians
  * of ns per call.
  */
 import { cpus, loadavg } from 'node:os';
-import { encodeEvent } from '../src/events/event-encoder.js';
+import { encodeEvent, encodeValid } from '../src/events/event-encoder.js';
 import { EVENT_VALIDATORS, type TipServedEvent } from '../src/events/schemas.js';
 import { ARM_IDS } from '../src/features/arms.js';
 
@@ -38,6 +40,8 @@ const cases: Record<string, () => unknown> = {
   'encodeEvent (fast-json-stringify)': () => encodeEvent(event),
   'Buffer.from(JSON.stringify)': () => Buffer.from(JSON.stringify(event)),
   'Buffer.from(encodeEvent)': () => Buffer.from(encodeEvent(event)),
+  'check with the strings walk + encodeEvent (the bus before)': () => Buffer.from(encodeEvent(validator.parse(event, 'event'))),
+  'encodeValid: schema check, encode, text scan (the bus now)': () => Buffer.from(encodeValid(event, validator, 'event')),
 };
 
 const times = new Map<string, number[]>(Object.keys(cases).map((k) => [k, []]));

@@ -23,8 +23,9 @@ export interface Validator<T> {
   /** True when `value` matches. */
   check(value: unknown): value is T;
   /**
-   * `check` without the well-formed-strings walk: for values parsed from JSON text without a
-   * `\u` escape, which cannot hold a lone surrogate (UTF-8 cannot encode one).
+   * `check` without the well-formed-strings walk: for values known to hold no lone surrogate
+   * another way — parsed from JSON text without a `\u` escape (UTF-8 cannot encode one), or
+   * whose JSON encoding has no `\ud` escape (the event bus).
    */
   checkParsedWithoutEscapes(value: unknown): value is T;
   /** Every problem with `value` (empty when it matches). */

@@ -16,7 +16,7 @@ import { deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Reje
 import type { FieldIssue, Validator } from '../validation.js';
 import { createEmbeddedTransport } from './embedded-transport.js';
 import { decodeEvent } from './event-decoder.js';
-import { encodeEvent } from './event-encoder.js';
+import { encodeValid } from './event-encoder.js';
 import { createNatsTransport } from './nats-transport.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
 import { CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
@@ -224,13 +224,12 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
           throw invalidInput(message, { details: [{ path: '/type', message }] });
         }
         const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
-        const valid = validator.parse(event, `${type} event`);
+        const data = Buffer.from(encodeValid(event, validator, `${type} event`));
         const subject = eventSubject(channel, type);
-        const data = Buffer.from(encodeEvent(valid));
-        return transport.publish(subject, data, valid.event_id).then((ack) => {
+        return transport.publish(subject, data, event.event_id).then((ack) => {
           if (readers > 0 && !ack.duplicate && ack.seq > 0) {
             if (published.size >= PUBLISHED_KEPT) published.delete(published.keys().next().value!);
-            published.set(ack.seq, { subject, data, event: valid });
+            published.set(ack.seq, { subject, data, event });
           }
           return { subject, duplicate: ack.duplicate, seq: ack.seq };
         });

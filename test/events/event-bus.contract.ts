@@ -5,6 +5,7 @@
  * stream and ordered readers behave the same on both.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { isOoMlError, type ErrorCode } from '../../src/errors.js';
 import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
 import { createEventBusOver, type EventBus, type EventConsumer, type EventDelivery, type EventReader, type StreamMessage } from '../../src/events/event-bus.js';
@@ -152,6 +153,29 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
       const c = await h.bus.consumer({ name: 'contract' });
       expect(await c.fetch({ max: 10, maxWaitMs: 200 })).toEqual({ events: [], rejected: [] });
       await c.close();
+    });
+
+    it('refuses an event holding a lone surrogate in any string, naming the field, and only such an event (property)', async () => {
+      const lone = fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff');
+      // Short and long strings (the encoder escapes those two differently), pairs, literal "\\ud800" text, control characters.
+      const piece = fc.oneof(fc.string({ maxLength: 6 }), lone, fc.constantFrom('\u{1F600}', '\\ud800', '\n', 'x'.repeat(45)));
+      const str = fc.array(piece, { maxLength: 4 }).map((p) => p.join(''));
+      let stored = 0;
+      await fc.assert(
+        fc.asyncProperty(str, str, fc.constantFrom('user_id', 'prompt_version', 'policy'), async (a, b, field) => {
+          const e = { ...served('u9', '2026-01-05T09:00:00.000Z', `s-${a.length}`), [field]: `v${a}`, serve_id: `s${b}` } as OoEvent;
+          const bad = [`v${a}`, `s${b}`].some((v) => !v.isWellFormed());
+          const outcome = await h.bus.publish('signals', e).then(
+            () => 'stored',
+            (err: unknown) => String((err as Error).message),
+          );
+          if (outcome === 'stored') stored++;
+          expect(outcome === 'stored').toBe(!bad);
+          if (bad) expect(outcome).toMatch(new RegExp(`/(${field}|serve_id): is not valid Unicode`));
+        }),
+        { seed: 15, numRuns: 60 },
+      );
+      expect(stored).toBeGreaterThan(0);
     });
 
     it('stores a re-published event once (message id = event_id)', async () => {
