@@ -12,7 +12,9 @@
  *     that stores nothing (the ablation); serve events go on the embedded event bus (what
  *     `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… puts the shadow app's on
  *     JetStream). One app per process, as `oo-ml serve` runs: apps sharing a process slow each
- *     other down (BENCHMARKS.md, the process effect).
+ *     other down (BENCHMARKS.md, the process effect);
+ *   - first, alone, a `loop` child: the /score path without HTTP (decisions, events, fold), for
+ *     the report's per-decision CPU; it exits before the load starts.
  * Policies are the real catalog's: a LinUCB champion and a LinUCB candidate (α = 0.5) as the
  * shadow (BENCH_SHADOW=thompson uses linear Thompson sampling instead), trained on synthetic data. Bodies are varied and realistic: known and unknown users, hour/day
  * or `ts` or nothing, 0–15 tasks with due dates, an `arms` subset on 20 %, `profile_features`
@@ -55,6 +57,12 @@ async function main(): Promise<void> {
   setScriptDir(dir);
   // Written here, so the scorer's memory shows what loading and serving the snapshot costs.
   await writeSyntheticSnapshot(join(dir, 'snapshots'), { users: USERS, asOf: AS_OF });
+  // The /score path outside HTTP first, in a process of its own that exits before any load: its
+  // decisions would make the apps of a process they shared dearer (servers.ts, the 'loop' role).
+  const loop = start(['--scorer', dir, 'loop']);
+  const loopReady = (await loop.next()) as Extract<ChildMessage, { ready: unknown }>;
+  loop.proc.send('exit');
+  await new Promise((r) => (loop.proc.exitCode !== null ? r(null) : loop.proc.once('exit', r)));
   const bare = start(['--bare']);
   // One process per scorer app, as `oo-ml serve` runs (servers.ts, scorerChild).
   const scorers = { champion: start(['--scorer', dir, 'champion']), shadow: start(['--scorer', dir, 'shadow']), unstored: start(['--scorer', dir, 'unstored']) };
@@ -63,7 +71,7 @@ async function main(): Promise<void> {
     type Ready = Extract<ChildMessage, { ready: unknown }>;
     const bareReady = (await bare.next()) as Ready;
     const ready = { champion: (await scorers.champion.next()) as Ready, shadow: (await scorers.shadow.next()) as Ready, unstored: (await scorers.unstored.next()) as Ready };
-    const portOf = (role: ScorerRole): number => ready[role].ready[role]!;
+    const portOf = (role: Exclude<ScorerRole, 'loop'>): number => ready[role].ready[role]!;
     const scorerReady = ready.champion;
     const url = (port: number, path: string) => `http://${HOST}:${port}${path}`;
     const payloads = bodies(2000);
@@ -202,7 +210,7 @@ async function main(): Promise<void> {
         `costs ${moreOrLess(constantRoute.cpuUs - barePost.cpuUs)} CPU/req than the bare route (${pct(tp(constantRoute, barePost))} of its throughput); the decision (context, snapshot lookup, LinUCB over ${ARM_COUNT} arms, the serve event built, its stats), over a bus that stores nothing, ` +
         `costs ${moreOrLess(unstored.cpuUs - constantRoute.cpuUs)}; storing the events (check, encoding, de-duplication, journal write, the fold reading them back, and answering after the write) costs ${moreOrLess(champ.cpuUs - unstored.cpuUs)}. ` +
         `Answers that wait for the journal's write go out together at the end of the event loop's turn, which makes each response's write cheaper (fewer wake-ups of the client): that offsets part or all of the event path. ` +
-        `The same /score path without HTTP (decision, serve event, journal write, fold; 200 in flight, warm caches) costs ${scorerReady.loopUs?.toFixed(1) ?? '?'} µs of CPU per decision.`,
+        `The same /score path without HTTP (decision, serve event, journal write, fold; 200 in flight, warm caches) costs ${loopReady.loopUs?.toFixed(1) ?? '?'} µs of CPU per decision (in a process of its own).`,
       '',
       `CPU per request by part (µs; each target's median CPU/req split by a sampling profile of a further ${PROFILE_S} s load of it, 100 µs interval; a native frame counts for its caller's part):`,
       '',

@@ -183,7 +183,7 @@ export function countingBus(): EventBus {
 }
 
 /** The scorer apps of the bench, each run in a child process of its own. */
-export type ScorerRole = 'champion' | 'shadow' | 'unstored';
+export type ScorerRole = 'champion' | 'shadow' | 'unstored' | 'loop';
 
 /**
  * One scorer app in this process, as `oo-ml serve` runs one: Fastify instances built in one
@@ -237,13 +237,15 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
     app = await buildApp(base({ 'tip-policy@champion': champion }, [], counting, 'unstored', 4));
   } else if (role === 'shadow') {
     app = await buildApp(base({ 'tip-policy@champion': champion, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], await busFor('shadow', natsUrl !== undefined && natsUrl !== ''), 'shadow', 2));
-  } else {
-    // The same /score path outside HTTP (warm caches), first: another app's scorer, 200
-    // decisions in flight at a time as under load (each waits for its serve event's write, which
-    // 200 share). It serves no HTTP request, so the request path never sees its classes.
-    const loopApp = await buildApp(base({ 'tip-policy@champion': { ...champion, state: champion.policy.cloneState(champion.state) } }, [], await busFor('loop', false), 'loop', 3));
+  } else if (role === 'loop') {
+    // The same /score path outside HTTP (warm caches): a scorer, 200 decisions in flight at a
+    // time as under load (each waits for its serve event's write, which 200 share). In a process
+    // of its own: after its 250,000 decisions the champion app, in the same process, cost 12 µs
+    // more CPU per request for a constant answer and 6 µs more for the bare route (BENCHMARKS.md).
+    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('loop', false), 'loop', 3));
     const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../../src/server/schemas.js').ScoreBody);
     const holder = { ooStatsKey: null as string | null };
+    const loopApp = app;
     const decisions = async (n: number): Promise<void> => {
       for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: 200 }, (_, k) => loopApp.ooMl.scoreInto(loopBodies[(i + k) % loopBodies.length]!, holder)));
     };
@@ -252,7 +254,7 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
     await decisions(200_000);
     const loopUsed = process.cpuUsage(loopCpu);
     loopUs = (loopUsed.user + loopUsed.system) / 200_000;
-    await loopApp.close();
+  } else {
     app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', false), 'champion', 1));
     // The champion app's framework cost without the scorer: the same body and response schemas,
     // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
