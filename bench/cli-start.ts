@@ -4,8 +4,7 @@
  * entry (dist/cli/main.js), alternated run by run so both see the same machine. Two commands:
  * `--help` (start-up alone) and `ope --policy uniform --estimators ips` on a small synthetic home
  * (start-up plus DuckDB reading a training set). Prints the median and spread of wall time and of
- * the child's CPU (user + system, from wait4's rusage via /usr/bin/time-free `process.resourceUsage`
- * of a wrapper is not available, so `getrusage` of children is read before and after).
+ * the child's CPU (user + system: the growth of this process's children's times in /proc/self/stat).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

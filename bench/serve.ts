@@ -162,14 +162,12 @@ async function main(): Promise<void> {
       };
     });
     const target = (key: string) => summary.find((m) => m.key === key)!;
-    const [barePost, bareGet, constantRoute, unstored, champ, shadow] = ['bare-post', 'bare-get', 'constant', 'unstored', 'champion', 'shadow'].map(target) as [
-      (typeof summary)[0],
-      (typeof summary)[0],
-      (typeof summary)[0],
-      (typeof summary)[0],
-      (typeof summary)[0],
-      (typeof summary)[0],
-    ];
+    const barePost = target('bare-post');
+    const bareGet = target('bare-get');
+    const constantRoute = target('constant');
+    const unstored = target('unstored');
+    const champ = target('champion');
+    const shadow = target('shadow');
     const spins = SPIN_US.map((us) => ({ us, m: target(`bare-spin-${us}`) }));
     const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
     const moreOrLess = (us: number): string => (us >= 0 ? `${us.toFixed(1)} µs more` : `${(-us).toFixed(1)} µs less`);

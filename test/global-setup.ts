@@ -1,8 +1,8 @@
 /**
  * Vitest global setup: the CLI tests run the built CLI (bin/oo-ml.js → dist/bundle/), so dist/
- * and the bundle are rebuilt here when any source file is newer than them, or the bundle is missing: `npm test` and a `vitest run` on its own
- * never test stale code, and a fresh install (whose `prepare` built dist/) costs one walk of the
- * two trees.
+ * and the bundle are rebuilt here when any source (or the bundler) is newer than them, or the
+ * bundle is missing: `npm test` and a `vitest run` on its own never test stale code, and a fresh
+ * install (whose `prepare` built both) costs one walk of the two trees.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ export default function setup(): void {
   const stamp = join(ROOT, 'dist', '.built-at');
   const built = Math.max(newest(join(ROOT, 'dist'), '.js'), existsSync(stamp) ? statSync(stamp).mtimeMs : 0);
   if (built >= sources && existsSync(join(ROOT, 'dist', 'bundle', 'oo-ml.js'))) return;
-  process.stderr.write('dist/ is older than src/: building it for the CLI tests (npm run build)\n');
+  process.stderr.write('dist/ is older than src/: building it and the CLI bundle for the CLI tests\n');
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   execFileSync(process.execPath, [bundler], { cwd: ROOT, stdio: 'inherit' });
   writeFileSync(stamp, `${new Date().toISOString()}\n`);

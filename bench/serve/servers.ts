@@ -240,12 +240,12 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
   } else if (role === 'loop') {
     // The same /score path outside HTTP (warm caches): a scorer, 200 decisions in flight at a
     // time as under load (each waits for its serve event's write, which 200 share). In a process
-    // of its own: after its 250,000 decisions the champion app, in the same process, cost 12 µs
-    // more CPU per request for a constant answer and 6 µs more for the bare route (BENCHMARKS.md).
-    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('loop', false), 'loop', 3));
+    // of its own: its decisions made every route of a process it shared dearer (BENCHMARKS.md,
+    // the process effect).
+    const loopApp = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('loop', false), 'loop', 3));
+    app = loopApp;
     const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../../src/server/schemas.js').ScoreBody);
     const holder = { ooStatsKey: null as string | null };
-    const loopApp = app;
     const decisions = async (n: number): Promise<void> => {
       for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: 200 }, (_, k) => loopApp.ooMl.scoreInto(loopBodies[(i + k) % loopBodies.length]!, holder)));
     };
