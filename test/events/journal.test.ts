@@ -199,6 +199,37 @@ describe('stream writer (group commit)', () => {
     expect(syncs.mock.calls.length).toBe(atOpen + 1);
   });
 
+  it('with syncMs above 0 does not hold appends behind an interval sync in flight, syncs their lines after it, and closes only once it finished', async () => {
+    const dir = await streamDir();
+    const proto = await fileHandlePrototype(dir);
+    const realSync = proto.datasync;
+    // The first interval sync hangs until released; later ones are real.
+    let release: (() => void) | null = null;
+    let hung = 0;
+    const syncs = vi.spyOn(proto, 'datasync').mockImplementation(function (this: unknown) {
+      if (hung++ === 0) return new Promise<void>((resolve) => (release = () => resolve(realSync.apply(this)))).then(() => undefined);
+      return realSync.apply(this);
+    });
+    const writer = await openStreamWriter(dir, { ...LIMITS, syncMs: 10 });
+    const before = syncs.mock.calls.length;
+    expect(await writer.append('s.a', payload(0, 5))).toBe(1);
+    await vi.waitFor(() => expect(release).not.toBeNull());
+    // The sync of line 1 is running: appends meanwhile are written and resolve.
+    expect(await Promise.all([1, 2].map((i) => writer.append('s.a', payload(i, 5))))).toEqual([2, 3]);
+    expect(syncs.mock.calls.length).toBe(before + 1);
+    let closed = false;
+    const closing = writer.close().then(() => (closed = true));
+    // close waits for the sync in flight (which never ends unreleased) before its own sync of
+    // lines 2–3 and the handle's close: several turns of the event loop later it is still open.
+    for (let turn = 0; turn < 5; turn++) await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    release!();
+    await closing;
+    expect(syncs.mock.calls.length).toBe(before + 2);
+    expect((await readAll(dir)).map((l) => (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i)).toEqual([0, 1, 2]);
+    // A writer that held appends behind the sync would hang above: fail in seconds, not at the suite's limit.
+  }, 15_000);
+
   it('ends a crashed writer’s fragment before its first line, counts it as a line, and refuses a payload with a newline or a subject with a space', async () => {
     const dir = await streamDir();
     await writeFile(join(dir, segmentName(1)), 's.a {"i":0}\ns.a {"i":1,"torn');
