@@ -18,6 +18,7 @@ import { createEmbeddedTransport } from './embedded-transport.js';
 import { decodeEvent } from './event-decoder.js';
 import { encodeValid } from './event-encoder.js';
 import { createNatsTransport } from './nats-transport.js';
+import { PublishedEvents } from './published-events.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
 import { CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
 import { MAX_BATCH, MAX_DELIVERIES, type RawDelivery, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
@@ -192,20 +193,13 @@ function checkNatsUrl(raw: string): string {
   return raw;
 }
 
-/** Events this bus published, kept for its readers by stream sequence (see `published`). */
-const PUBLISHED_KEPT = 4096;
 
 /** The bus behaviour (validation, dead-lettering, redelivery limit) over one transport. */
 export function createEventBusOver(transport: Transport, options: EventBusOptions = {}): EventBus {
   const now = options.now ?? (() => new Date());
   const open = new Set<{ close(): Promise<void> }>();
-  /**
-   * While a reader is open, what this bus published, by sequence: a reader that meets one of
-   * these messages (same subject, same bytes) takes the validated event instead of decoding its
-   * bytes again — the server's fold reads back every serve it made (bench:serve). Entries go as
-   * they are read; past PUBLISHED_KEPT (a reader far behind) the oldest go and are decoded.
-   */
-  const published = new Map<number, { subject: string; data: Buffer; event: OoEvent }>();
+  /** While a reader is open, what this bus published, for its readers to take rather than decode (published-events.ts). */
+  const published = new PublishedEvents();
   let readers = 0;
 
   return {
@@ -228,8 +222,7 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
         const subject = eventSubject(channel, type);
         return transport.publish(subject, data, event.event_id).then((ack) => {
           if (readers > 0 && !ack.duplicate && ack.seq > 0) {
-            if (published.size >= PUBLISHED_KEPT) published.delete(published.keys().next().value!);
-            published.set(ack.seq, { subject, data, event });
+            published.put(ack.seq, subject, data, event);
           }
           return { subject, duplicate: ack.duplicate, seq: ack.seq };
         });
@@ -317,14 +310,11 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
           }
           const out: StreamMessage[] = [];
           for (const m of await raw.next(max, Math.max(0, maxWaitMs))) {
-            const own = published.get(m.seq);
-            if (own !== undefined) {
-              published.delete(m.seq);
-              // The bytes decide: a recreated stream may hold another message at this sequence.
-              if (own.subject === m.subject && own.data.equals(m.data)) {
-                out.push({ ok: true, seq: m.seq, subject: m.subject as EventSubject, event: own.event });
-                continue;
-              }
+            // The bytes decide: a recreated stream may hold another message at this sequence.
+            const own = published.take(m.seq, m.subject, m.data);
+            if (own !== null) {
+              out.push({ ok: true, seq: m.seq, subject: m.subject as EventSubject, event: own });
+              continue;
             }
             const decoded = decodeEvent(m.subject, m.data);
             out.push(decoded.ok ? { ok: true, seq: m.seq, subject: decoded.subject, event: decoded.event } : { ok: false, seq: m.seq, subject: m.subject, reason: decoded.reason, message: decoded.message });
