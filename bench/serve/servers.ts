@@ -149,6 +149,7 @@ export async function loadServerLib() {
     ...((await dist('events/nats-transport')) as typeof import('../../src/events/nats-transport.js')),
     ...((await dist('prompts/tip-writer')) as typeof import('../../src/prompts/tip-writer.js')),
     ...((await dist('server/schemas')) as typeof import('../../src/server/schemas.js')),
+    ...((await dist('server/tick-shape')) as typeof import('../../src/server/tick-shape.js')),
   };
 }
 export type ServerLib = Awaited<ReturnType<typeof loadServerLib>>;
@@ -193,6 +194,8 @@ export type ScorerRole = 'champion' | 'shadow' | 'unstored' | 'loop';
  */
 export async function scorerChild(dir: string, role: ScorerRole): Promise<void> {
   const lib = await loadServerLib();
+  // As `oo-ml serve`'s process shell does first (server/main.ts).
+  await lib.keepTickShape();
   const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
   global.gc?.();
   const before = process.memoryUsage();

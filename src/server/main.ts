@@ -8,6 +8,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
+import { keepTickShape } from './tick-shape.js';
 import { invalidUsage } from '../errors.js';
 
 /** Options of `startServer`. */
@@ -34,6 +35,8 @@ export interface RunningServer {
 
 /** Builds the app and listens on `host:port`. */
 export async function startServer(options: StartOptions): Promise<RunningServer> {
+  // Node's tick objects keep their fast shape through idle-time collections (tick-shape.ts).
+  await keepTickShape();
   const app = await buildApp(options.deps);
   try {
     await app.listen({ host: options.host, port: options.port });
