@@ -16,6 +16,7 @@ import { HTTP_STATUS, invalidInput } from '../errors.js';
 import { illFormedStrings, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
 import { handleError } from './error-handler.js';
+import { lazyChildLogger } from './request-logger.js';
 import { adminRoutes } from './routes/admin.js';
 import { registerDocs } from './routes/docs.js';
 import { generateRoutes } from './routes/generate.js';
@@ -60,6 +61,8 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     // One line per request at thousands of requests per second costs more than it tells;
     // /metrics and /stats carry the counts.
     logController: new LogController({ disableRequestLogging: true }),
+    // A request's logger is made when it first logs (request-logger.ts).
+    childLoggerFactory: lazyChildLogger,
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false },
       // Formats in ajv-formats' fast mode (one regex per format): the full date-time check was

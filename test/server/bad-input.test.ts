@@ -78,6 +78,8 @@ describe('bad input', () => {
     // Client mistakes are logged as one-line info records, never with a stack.
     expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
     expect(h.logs.some((l) => l.includes('unknown arm(s)'))).toBe(true);
+    // Logged through the request's own logger (made on first use), with its request id.
+    expect(h.logs.find((l) => l.includes('unknown arm(s)'))).toMatch(/"reqId":"req-[0-9a-z]+"/);
     expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 
