@@ -227,7 +227,8 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
     now: () => new Date(AS_OF.getTime() + 6 * 3_600_000),
     rng: createRng(seed),
     hash32: (s) => h32(s),
-    logger: false,
+    // No logger given: the server's own default (pino at warn, a request's child made on first
+    // use), as `oo-ml serve` runs; under this load nothing reaches that level.
   });
   let app: Awaited<ReturnType<typeof buildApp>>;
   let loopUs: number | undefined;
