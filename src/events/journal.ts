@@ -223,8 +223,8 @@ interface OpenSegment {
  * by the next one (one write(2)). With `syncMs` 0 each resolves only after the fdatasync that
  * covers its line — the guarantee of one sync per line, at a fraction of the syncs when many
  * publishers are in flight; otherwise a timer syncs what was written at most `syncMs` later, and
- * that sync runs beside the writes that follow it: an fdatasync took 4–19 ms here, and appends
- * that waited for it held every request in flight that long (BENCHMARKS.md, "the interval sync").
+ * that sync runs beside the writes that follow it: appends that waited for it held every request
+ * in flight for as long as the disk took (BENCHMARKS.md, "the interval sync").
  */
 export async function openStreamWriter(dir: string, options: StreamWriterOptions): Promise<StreamWriter> {
   const now = options.now ?? Date.now;

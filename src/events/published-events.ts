@@ -3,11 +3,10 @@
  * meets one of them (same subject, same bytes) takes the validated event instead of decoding its
  * bytes again — the server's fold reads back every serve it made.
  *
- * A ring of fixed slots indexed by sequence, not a Map: a Map that fills and empties by a turn's
- * events at a time reallocates its table over and over, and under /score's load that kept about
- * 200 KB alive through every scavenge into the old generation, which then needed a major
- * collection a second (BENCHMARKS.md, "the published events"). Here nothing is allocated per
- * event. An event stays until a reader takes it or a sequence `capacity` later reuses its slot;
+ * A ring of fixed slots indexed by sequence, not a Map: a Map that filled and emptied by a turn's
+ * events at a time carried what it held through the scavenges into the old generation, whose
+ * collections then took the server's core for tens of milliseconds (BENCHMARKS.md, "the
+ * published events' Map"). Here nothing is allocated per event. An event stays until a reader takes it or a sequence `capacity` later reuses its slot;
  * a reader that far behind decodes the bytes instead.
  */
 import type { OoEvent } from './schemas.js';

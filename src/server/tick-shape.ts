@@ -6,9 +6,9 @@
  * A full garbage collection that runs while no tick object is alive (V8's memory reducer when
  * the server idles, a quiet moment at low traffic) clears those transitions, and from then on
  * the site defines each tick object's properties in the runtime, for as long as the process
- * lives: 45 → 280 ns a call, 5 % of `oo-ml serve`'s CPU under load after 45 s of idling. One
- * tick object kept alive keeps its shape's transitions alive (BENCHMARKS.md, "nextTick's
- * shape"). Harmless where it is not needed: one small object.
+ * lives: several times dearer per call, a visible share of `oo-ml serve`'s CPU under load after
+ * it idled. One tick object kept alive keeps its shape's transitions alive (BENCHMARKS.md,
+ * "nextTick's shape"). Harmless where it is not needed: one small object.
  */
 import { executionAsyncResource } from 'node:async_hooks';
 
