@@ -1,10 +1,11 @@
 /**
  * Request loggers made on first use. Fastify gives every request a child of the app's logger,
- * bound to its request id; a pino child costs a few objects and about as much CPU as a /score body.s
- * validation (BENCHMARKS.md, "request loggers made on first use"), and at the server's level
- * (warn) almost no request logs anything. `lazyChildLogger` hands Fastify a stand-in that makes the child only when a
- * message at an enabled level is logged, so a request that logs nothing costs one small object.
- * A child with a level of its own (a route's `logLevel`) is made at once.
+ * bound to its request id; a pino child costs a few objects and about as much CPU as a /score
+ * body's validation (BENCHMARKS.md, "request loggers made on first use"), and at the server's
+ * level (warn) almost no request logs anything. `lazyChildLogger` hands Fastify a stand-in that
+ * makes the child only when a message at an enabled level is logged, so a request that logs
+ * nothing costs one small object. A child with a level of its own (a route's `logLevel`) is
+ * made at once.
  */
 import type { FastifyBaseLogger } from 'fastify';
 
