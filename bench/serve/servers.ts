@@ -150,6 +150,7 @@ export async function loadServerLib() {
     ...((await dist('prompts/tip-writer')) as typeof import('../../src/prompts/tip-writer.js')),
     ...((await dist('server/schemas')) as typeof import('../../src/server/schemas.js')),
     ...((await dist('server/tick-shape')) as typeof import('../../src/server/tick-shape.js')),
+    ...((await dist('server/v8-settings')) as typeof import('../../src/server/v8-settings.js')),
   };
 }
 export type ServerLib = Awaited<ReturnType<typeof loadServerLib>>;
@@ -196,6 +197,7 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
   const lib = await loadServerLib();
   // As `oo-ml serve`'s process shell does first (server/main.ts).
   await lib.keepTickShape();
+  lib.applyServeV8Settings();
   const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;
   global.gc?.();
   const before = process.memoryUsage();

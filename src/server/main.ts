@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
 import { keepTickShape } from './tick-shape.js';
+import { applyServeV8Settings } from './v8-settings.js';
 import { invalidUsage } from '../errors.js';
 
 /** Options of `startServer`. */
@@ -35,8 +36,10 @@ export interface RunningServer {
 
 /** Builds the app and listens on `host:port`. */
 export async function startServer(options: StartOptions): Promise<RunningServer> {
-  // Node's tick objects keep their fast shape through idle-time collections (tick-shape.ts).
+  // Node's tick objects keep their fast shape through idle-time collections (tick-shape.ts),
+  // and the heap and compiled code stay ready for a burst after an idle spell (v8-settings.ts).
   await keepTickShape();
+  applyServeV8Settings();
   const app = await buildApp(options.deps);
   try {
     await app.listen({ host: options.host, port: options.port });

@@ -1,13 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import xxhash from 'xxhash-wasm';
-import { describe, expect, it } from 'vitest';
+import v8 from 'node:v8';
+import { describe, expect, it, vi } from 'vitest';
 import { loadSnapshot } from '../../src/pipelines/snapshot-files.js';
 import { createRng } from '../../src/random/rng.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { createEventBusOver } from '../../src/events/event-bus.js';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { startServer } from '../../src/server/main.js';
+import { keptTickObject } from '../../src/server/tick-shape.js';
+import { SERVE_V8_FLAGS } from '../../src/server/v8-settings.js';
 import { createRegistryPolicyProvider } from '../../src/server/registry-policies.js';
 import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/models/policy-artifacts.js';
 import { createTipWriter, tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
@@ -43,6 +46,7 @@ describe('oo-ml serve over a real socket', () => {
     const bus = createEventBusOver(transport);
     const stateDir = join(home.data, 'serve');
     const { h32 } = await xxhash();
+    const setFlags = vi.spyOn(v8, 'setFlagsFromString');
     const server = await startServer({
       host: '127.0.0.1',
       port: 0,
@@ -59,6 +63,10 @@ describe('oo-ml serve over a real socket', () => {
       },
     });
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // The process shell's settings for a server that idles between bursts (tick-shape.ts, v8-settings.ts).
+    expect(keptTickObject()).toBeDefined();
+    for (const flag of SERVE_V8_FLAGS) expect(setFlags).toHaveBeenCalledWith(flag);
+    setFlags.mockRestore();
     const ready = (await (await fetch(`${server.url}/readyz`)).json()) as Record<string, unknown>;
     expect(ready).toMatchObject({ ready: true, snapshot_id: snapshotId, champion: 'tip-policy@champion', model_version: '1' });
 
