@@ -282,7 +282,7 @@ export function start(args: string[]): { proc: ChildProcess; next: () => Promise
   // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools);
   // BENCH_NODE_FLAGS gives every server child, bare ones included, the same extra Node/V8 flags.
   const prof = process.env['BENCH_CPU_PROF_DIR'];
-  const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
   const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   if (SERVER_CPUS !== null) pin(proc.pid!, SERVER_CPUS);
   const queue: ChildMessage[] = [];

@@ -193,7 +193,6 @@ function checkNatsUrl(raw: string): string {
   return raw;
 }
 
-
 /** The bus behaviour (validation, dead-lettering, redelivery limit) over one transport. */
 export function createEventBusOver(transport: Transport, options: EventBusOptions = {}): EventBus {
   const now = options.now ?? (() => new Date());

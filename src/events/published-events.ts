@@ -6,8 +6,9 @@
  * A ring of fixed slots indexed by sequence, not a Map: a Map that filled and emptied by a turn's
  * events at a time carried what it held through the scavenges into the old generation, whose
  * collections then took the server's core for tens of milliseconds (BENCHMARKS.md, "the
- * published events' Map"). Here nothing is allocated per event. An event stays until a reader takes it or a sequence `capacity` later reuses its slot;
- * a reader that far behind decodes the bytes instead.
+ * published events' Map"). Here nothing is allocated per event. An event stays until a reader
+ * takes it or a sequence `capacity` later reuses its slot; a reader that far behind decodes the
+ * bytes instead.
  */
 import type { OoEvent } from './schemas.js';
 
