@@ -1,8 +1,8 @@
 /** The server children of bench:serve (bare Fastify, the scorer apps) and how the parent starts and questions them. */
 import { fork, type ChildProcess } from 'node:child_process';
 
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Session } from 'node:inspector';
 import Fastify from 'fastify';
@@ -135,9 +135,14 @@ export async function bareChild(): Promise<void> {
   process.send!({ ready: { bare: port }, memory, before: memory, loadMs: 0 } satisfies ChildMessage);
 }
 
-/** The library as `oo-ml serve` runs it: the compiled dist/ (tsx's keepNames wraps every closure the TS source creates per request, ~2 % of the scorer's CPU). */
+/**
+ * The library as `oo-ml serve` runs it: the compiled dist/ (tsx's keepNames wraps every closure
+ * the TS source creates per request, ~2 % of the scorer's CPU). BENCH_DIST=<folder> loads another
+ * build instead (a copy of an earlier dist/), to compare two builds side by side in one run.
+ */
 export async function loadServerLib() {
-  const dist = (m: string): Promise<unknown> => import(new URL(`../../dist/${m}.js`, import.meta.url).href);
+  const root = process.env['BENCH_DIST'] ? pathToFileURL(`${resolve(process.env['BENCH_DIST'])}/`) : new URL('../../dist/', import.meta.url);
+  const dist = (m: string): Promise<unknown> => import(new URL(`${m}.js`, root).href);
   return {
     ...((await dist('server/app')) as typeof import('../../src/server/app.js')),
     ...((await dist('policies/catalog')) as typeof import('../../src/policies/catalog.js')),

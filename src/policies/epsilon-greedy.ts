@@ -49,13 +49,19 @@ function ensureScratch(k: number): void {
 /** Size of the greedy tie set of the last drawArm (choose's propensity needs it). */
 let tieCount = 0;
 
-/** One uniform decides explore vs exploit; a second picks the arm when there is a choice. */
-function drawArm(state: EpsilonGreedyState, x: Float64Array, rng: Rng): number {
+/** One uniform decides explore vs exploit; a second picks the arm when there is a choice. The means go into `out`, else the scratch. */
+function drawArm(state: EpsilonGreedyState, x: Float64Array, rng: Rng, out: Float64Array | null): number {
   const { k, epsilon } = state;
   ensureScratch(k);
-  const n = collectArgmax(writeArmMeans(state, x, scores), k, ties);
+  const n = collectArgmax(writeArmMeans(state, x, out ?? scores), k, ties);
   tieCount = n;
   return rng.next() < epsilon ? rng.int(k) : n > 1 ? ties[rng.int(n)]! : ties[0]!;
+}
+
+/** The decision of the last drawArm: `arm` with its propensity (the greedy tie set's share plus ε's). */
+function decided(state: EpsilonGreedyState, arm: number): Decision {
+  const { k, epsilon } = state;
+  return { arm, propensity: epsilon / k + (isTied(ties, tieCount, arm) ? (1 - epsilon) / tieCount : 0) };
 }
 
 /** The ε-greedy policy `name` on vector layout `layout`. */
@@ -84,13 +90,15 @@ function createEpsilonGreedy(name: PolicyName, layout: VectorLayoutName): Policy
     },
     choose(state: EpsilonGreedyState, x: Float64Array, rng: Rng): Decision {
       assertContext(name, x, d);
-      const arm = drawArm(state, x, rng);
-      const { k, epsilon } = state;
-      return { arm, propensity: epsilon / k + (isTied(ties, tieCount, arm) ? (1 - epsilon) / tieCount : 0) };
+      return decided(state, drawArm(state, x, rng, null));
     },
     chooseArm(state: EpsilonGreedyState, x: Float64Array, rng: Rng): number {
       assertContext(name, x, d);
-      return drawArm(state, x, rng);
+      return drawArm(state, x, rng, null);
+    },
+    chooseScored(state: EpsilonGreedyState, x: Float64Array, rng: Rng, out: Float64Array): Decision {
+      assertContext(name, x, d);
+      return decided(state, drawArm(state, x, rng, out));
     },
     update(state, x, arm, reward) {
       assertContext(name, x, d);

@@ -33,6 +33,12 @@ export function withExplorationFloor<S>(policy: Policy<S>, floor: number, k: num
   const keep = 1 - floor;
   const spread = floor / k;
   let scratch = new Float64Array(k);
+  /** The floor's uniform draw (its first uniform already taken), with the mixture's propensity. */
+  const explore = (state: S, x: Float64Array, rng: Rng): Decision => {
+    const arm = rng.int(k);
+    if (scratch.length !== k) scratch = new Float64Array(k);
+    return { arm, propensity: keep * policy.probabilities(state, x, scratch)[arm]! + spread };
+  };
   return {
     ...policy,
     probabilities(state: S, x: Float64Array, out: Float64Array): Float64Array {
@@ -41,12 +47,17 @@ export function withExplorationFloor<S>(policy: Policy<S>, floor: number, k: num
       return out;
     },
     choose(state: S, x: Float64Array, rng: Rng): Decision {
-      if (rng.next() < floor) {
-        const arm = rng.int(k);
-        if (scratch.length !== k) scratch = new Float64Array(k);
-        return { arm, propensity: keep * policy.probabilities(state, x, scratch)[arm]! + spread };
-      }
+      if (rng.next() < floor) return explore(state, x, rng);
       const d = policy.choose(state, x, rng);
+      return { arm: d.arm, propensity: keep * d.propensity + spread };
+    },
+    chooseScored(state: S, x: Float64Array, rng: Rng, out: Float64Array): Decision {
+      if (rng.next() < floor) {
+        const d = explore(state, x, rng);
+        policy.score(state, x, out);
+        return d;
+      }
+      const d = policy.chooseScored(state, x, rng, out);
       return { arm: d.arm, propensity: keep * d.propensity + spread };
     },
     chooseArm(state: S, x: Float64Array, rng: Rng): number {

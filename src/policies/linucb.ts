@@ -67,11 +67,11 @@ function writeUcb(state: LinUcbState, x: Float64Array, out: Float64Array): Float
   return out;
 }
 
-/** The argmax of the bounds, ties broken uniformly (the rng is drawn only on a tie). */
-function drawArm(state: LinUcbState, x: Float64Array, rng: Rng): number {
+/** The argmax of the bounds (written into `out`, else the scratch), ties broken uniformly (the rng is drawn only on a tie). */
+function drawArm(state: LinUcbState, x: Float64Array, rng: Rng, out: Float64Array | null): number {
   // Grown before `scores` and `ties` are read as arguments (writeUcb grows them too late for that).
   ensureScratch(state.k);
-  const n = collectArgmax(writeUcb(state, x, scores), state.k, ties);
+  const n = collectArgmax(writeUcb(state, x, out ?? scores), state.k, ties);
   tieCount = n;
   return n > 1 ? ties[rng.int(n)]! : ties[0]!;
 }
@@ -99,12 +99,17 @@ export const linUcb: Policy<LinUcbState> = {
   },
   choose(state: LinUcbState, x: Float64Array, rng: Rng): Decision {
     assertContext(NAME, x, D);
-    const arm = drawArm(state, x, rng);
+    const arm = drawArm(state, x, rng, null);
     return { arm, propensity: 1 / tieCount };
   },
   chooseArm(state: LinUcbState, x: Float64Array, rng: Rng): number {
     assertContext(NAME, x, D);
-    return drawArm(state, x, rng);
+    return drawArm(state, x, rng, null);
+  },
+  chooseScored(state: LinUcbState, x: Float64Array, rng: Rng, out: Float64Array): Decision {
+    assertContext(NAME, x, D);
+    const arm = drawArm(state, x, rng, out);
+    return { arm, propensity: 1 / tieCount };
   },
   update(state, x, arm, reward) {
     assertContext(NAME, x, D);

@@ -48,6 +48,12 @@ export interface Policy<S> {
    * quadrature that is nearly all of its `choose`.
    */
   chooseArm(state: S, x: Float64Array, rng: Rng): number;
+  /**
+   * `choose`, using `rng` exactly as it does, that also writes the per-arm scores `score` gives
+   * into `out` (length k): for callers that report the chosen arm's score (the server), which
+   * would otherwise have the policy compute them a second time.
+   */
+  chooseScored(state: S, x: Float64Array, rng: Rng, out: Float64Array): Decision;
   /** Learns from one (x, arm, reward) in place. */
   update(state: S, x: Float64Array, arm: number, reward: number): void;
   /** Deep copy. */

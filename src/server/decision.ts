@@ -182,8 +182,10 @@ export function decide(
   scratch: DecisionScratch,
 ): ScoredDecision {
   let decision: Decision;
+  let scores: Float64Array | null = null;
   if (mask === null) {
-    decision = policy.choose(state, x, rng);
+    decision = policy.chooseScored(state, x, rng, scratch.scores);
+    scores = scratch.scores;
   } else {
     const p = policy.probabilities(state, x, scratch.probabilities);
     let total = 0;
@@ -202,7 +204,7 @@ export function decide(
       decision = bestAllowed(policy.score(state, x, scratch.scores), mask, rng);
     }
   }
-  const s = policy.score(state, x, scratch.scores)[decision.arm]!;
+  const s = (scores ?? policy.score(state, x, scratch.scores))[decision.arm]!;
   return { arm: decision.arm, propensity: decision.propensity, score: Number.isFinite(s) ? s : null };
 }
 

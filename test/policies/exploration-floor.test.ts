@@ -44,6 +44,16 @@ describe('exploration floor', () => {
             const d = policy.choose(state, x, rng);
             expect(d.propensity).toBeCloseTo(p[d.arm]!, 9);
           }
+          // chooseScored: choose's decision from the same draws (both branches of the floor), and the base policy's scores.
+          const a = createRng(seed + 2);
+          const b = createRng(seed + 2);
+          const scores = base.score(state, x, new Float64Array(K));
+          for (let t = 0; t < 20; t++) {
+            const out = new Float64Array(K).fill(NaN);
+            expect(policy.chooseScored(state, x, a, out)).toEqual(policy.choose(state, x, b));
+            expect([...out]).toEqual([...scores]);
+          }
+          expect(a.state()).toEqual(b.state());
         },
       ),
       { seed: 16, numRuns: 60 },

@@ -126,6 +126,36 @@ for (const name of POLICY_NAMES) {
       }
     });
 
+    it('chooseScored() makes the decision choose() makes, leaves the rng where choose() leaves it and writes what score() writes', () => {
+      fc.assert(
+        fc.property(fc.integer(), fc.integer({ min: 0, max: 200 }), contextArb(d), fc.integer(), (seed, n, x, drawSeed) => {
+          const state = trained(policy, seed, n);
+          const a = createRng(drawSeed);
+          const b = createRng(drawSeed);
+          const out = new Float64Array(K).fill(NaN);
+          expect(policy.chooseScored(state, x, a, out)).toEqual(policy.choose(state, x, b));
+          expect(a.state()).toEqual(b.state());
+          expect([...out]).toEqual([...policy.score(state, x, new Float64Array(K))]);
+        }),
+        { seed: 41, numRuns: runs },
+      );
+      // Every arm tied (the tie-break draws), and more arms than the first scratch buffers hold.
+      const zero = new Float64Array(d);
+      for (const [k, state] of [
+        [K, trained(policy, 2, 50)],
+        [40, policy.init(40)],
+      ] as const) {
+        for (let s = 0; s < 20; s++) {
+          const a = createRng(s);
+          const b = createRng(s);
+          const out = new Float64Array(k);
+          expect(policy.chooseScored(state, zero, a, out)).toEqual(policy.choose(state, zero, b));
+          expect(a.state()).toEqual(b.state());
+          expect([...out]).toEqual([...policy.score(state, zero, new Float64Array(k))]);
+        }
+      }
+    });
+
     it('handles the zero context (every arm tied or a point mass)', () => {
       const state = trained(policy, 2, 50);
       const p = policy.probabilities(state, new Float64Array(d), new Float64Array(K));

@@ -45,6 +45,11 @@ export const meanSoftmax: Policy<MeanSoftmaxState> = {
   chooseArm(s, x, rng) {
     return this.choose(s, x, rng).arm;
   },
+  chooseScored(s, x, rng, out) {
+    const decision = this.choose(s, x, rng);
+    this.score(s, x, out);
+    return decision;
+  },
   update(s, _x, arm, reward) {
     s.counts[arm] = s.counts[arm]! + 1;
     s.sums[arm] = s.sums[arm]! + reward;

@@ -20,6 +20,10 @@ function fixedArm(arm: number): Policy<{ n: number }> {
     probabilities: (_s, _x, out) => probs(out),
     choose: () => ({ arm, propensity: 1 }),
     chooseArm: () => arm,
+    chooseScored: (_s, _x, _rng, out) => {
+      probs(out);
+      return { arm, propensity: 1 };
+    },
     update: (s) => {
       s.n++;
     },
@@ -34,6 +38,10 @@ const uniform: Policy<{ n: number }> = {
   layout: 'v2',
   choose: (_s, _x, rng) => ({ arm: rng.int(ARM_COUNT), propensity: 1 / ARM_COUNT }),
   chooseArm: (_s, _x, rng) => rng.int(ARM_COUNT),
+  chooseScored: (_s, _x, rng, out) => {
+    out.fill(0);
+    return { arm: rng.int(ARM_COUNT), propensity: 1 / ARM_COUNT };
+  },
 };
 
 const entrant = (name: string, policy: Policy<{ n: number }>): SimEntrant => ({
