@@ -215,8 +215,10 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
   // The shadow is a candidate: by default a LinUCB retrained with a narrower α.
   const shadow = SHADOW === 'thompson' ? trained(lib, 'thompson', rng, 5000, '8') : trained(lib, 'linucb', rng, 8000, '8', { alpha: 0.5 });
   // Every app records its events durably, as `oo-ml serve` does (each on its own bus and state
-  // folder); BENCH_NATS_URL puts the shadow app's on NATS.
+  // folder); BENCH_NATS_URL puts the shadow app's on NATS (BENCH_NATS_APP=champion: the
+  // champion's instead; one app per nats-server, as they would share its stream).
   const natsUrl = process.env['BENCH_NATS_URL'];
+  const natsApp = natsUrl === undefined || natsUrl === '' ? null : process.env['BENCH_NATS_APP'] === 'champion' ? 'champion' : 'shadow';
   const buses: EventBus[] = [];
   const busFor = async (name: string, nats: boolean): Promise<EventBus> => {
     const transport = nats ? await createNatsTransport(natsUrl!) : createEmbeddedTransport(join(dir, `bus-${name}`));
@@ -247,7 +249,7 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
     buses.push(counting);
     app = await buildApp(base({ 'tip-policy@champion': champion }, [], counting, 'unstored', 4));
   } else if (role === 'shadow') {
-    app = await buildApp(base({ 'tip-policy@champion': champion, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], await busFor('shadow', natsUrl !== undefined && natsUrl !== ''), 'shadow', 2));
+    app = await buildApp(base({ 'tip-policy@champion': champion, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], await busFor('shadow', natsApp === 'shadow'), 'shadow', 2));
   } else if (role === 'loop') {
     // The same /score path outside HTTP (warm caches): a scorer, 200 decisions in flight at a
     // time as under load (each waits for its serve event's write, which 200 share). In a process
@@ -266,7 +268,7 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
     const loopUsed = process.cpuUsage(loopCpu);
     loopUs = (loopUsed.user + loopUsed.system) / 200_000;
   } else {
-    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', false), 'champion', 1));
+    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', natsApp === 'champion'), 'champion', 1));
     // The champion app's framework cost without the scorer: the same body and response schemas,
     // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
     // into Fastify validation + hooks and our scoring.
