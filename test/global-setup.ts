@@ -1,11 +1,17 @@
 /**
- * Vitest global setup: the CLI tests run the built CLI (bin/oo-ml.js → dist/bundle/), so dist/
- * and the bundle are rebuilt here when any source (or the bundler) is newer than them, or the
- * bundle is missing: `npm test` and a `vitest run` on its own never test stale code, and a fresh
- * install (whose `prepare` built both) costs one walk of the two trees.
+ * Vitest global setup.
+ *
+ * - The CLI tests run the built CLI (bin/oo-ml.js → dist/bundle/), so dist/ and the bundle are
+ *   rebuilt here when any source (or the bundler) is newer than them, or the bundle is missing:
+ *   `npm test` and a `vitest run` on its own never test stale code, and a fresh install (whose
+ *   `prepare` built both) costs one walk of the two trees.
+ * - Every temp folder of the run (tests', their servers' and CLI children's) is made under one
+ *   folder of its own, removed when the run ends: with `isolate: false` a helper's `afterAll`
+ *   runs once per worker, not once per file, and folders of later files were left behind.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,7 +27,17 @@ function newest(dir: string, ...exts: string[]): number {
   return latest;
 }
 
-export default function setup(): void {
+export default function setup(): () => void {
+  // Set before the workers start, so they and every process they spawn inherit it.
+  const runTmp = mkdtempSync(join(tmpdir(), 'oo-ml-tests-'));
+  process.env['TMPDIR'] = runTmp;
+  const teardown = (): void => rmSync(runTmp, { recursive: true, force: true });
+  build();
+  return teardown;
+}
+
+/** Builds dist/ and the CLI bundle when they are older than the sources (see the module doc). */
+function build(): void {
   const bundler = join(ROOT, 'scripts', 'bundle-cli.mjs');
   const sources = Math.max(newest(join(ROOT, 'src'), '.ts', '.tsx'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs, statSync(bundler).mtimeMs);
   // An incremental build leaves unchanged outputs alone: the stamp says when dist/ was last checked.
