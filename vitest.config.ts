@@ -30,7 +30,8 @@ class LongFirstSequencer extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
-    // Rebuilds dist/ (what the CLI tests run) when the sources are newer.
+    // Rebuilds dist/ (what the CLI tests run) when the sources are newer, and puts every temp
+    // folder of the run under one folder it removes at the end.
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,

@@ -11,8 +11,9 @@
  *     constant-answer route beside /score), champion + one shadow, and the champion over a bus
  *     that stores nothing (the ablation); serve events go on the embedded event bus (what
  *     `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… puts the shadow app's on
- *     JetStream, BENCH_NATS_APP=champion the champion's instead). One app per process, as `oo-ml serve` runs: apps sharing a process slow each
- *     other down (BENCHMARKS.md, the process effect);
+ *     JetStream, BENCH_NATS_APP=champion the champion's instead). One app per process, as
+ *     `oo-ml serve` runs: apps sharing a process slow each other down (BENCHMARKS.md, the
+ *     process effect);
  *   - first, alone, a `loop` child: the /score path without HTTP (decisions, events, fold), for
  *     the report's per-decision CPU; it exits before the load starts.
  * Policies are the real catalog's: a LinUCB champion and a LinUCB candidate (α = 0.5) as the

@@ -138,7 +138,7 @@ export async function bareChild(): Promise<void> {
 /**
  * The library as `oo-ml serve` runs it: the compiled dist/ (tsx's keepNames wraps every closure
  * the TS source creates per request, ~2 % of the scorer's CPU). BENCH_DIST=<folder> loads another
- * build instead (a copy of an earlier dist/), to compare two builds side by side in one run.
+ * build instead (a copy of an earlier dist/): runs alternated between two builds compare them.
  */
 export async function loadServerLib() {
   const root = process.env['BENCH_DIST'] ? pathToFileURL(`${resolve(process.env['BENCH_DIST'])}/`) : new URL('../../dist/', import.meta.url);
@@ -189,6 +189,16 @@ export function countingBus(): EventBus {
   };
 }
 
+/** The app whose events go on NATS (BENCH_NATS_APP: shadow by default, or champion), or null without BENCH_NATS_URL. */
+function natsAppOf(url: string | undefined, app: string | undefined): 'champion' | 'shadow' | null {
+  if (app !== undefined && app !== 'champion' && app !== 'shadow') throw new Error(`BENCH_NATS_APP must be champion or shadow, got "${app}"`);
+  if (url === undefined || url === '') {
+    if (app !== undefined) throw new Error('BENCH_NATS_APP needs BENCH_NATS_URL (the nats-server to put that app\'s events on)');
+    return null;
+  }
+  return app ?? 'shadow';
+}
+
 /** The scorer apps of the bench, each run in a child process of its own. */
 export type ScorerRole = 'champion' | 'shadow' | 'unstored' | 'loop';
 
@@ -218,7 +228,7 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
   // folder); BENCH_NATS_URL puts the shadow app's on NATS (BENCH_NATS_APP=champion: the
   // champion's instead; one app per nats-server, as they would share its stream).
   const natsUrl = process.env['BENCH_NATS_URL'];
-  const natsApp = natsUrl === undefined || natsUrl === '' ? null : process.env['BENCH_NATS_APP'] === 'champion' ? 'champion' : 'shadow';
+  const natsApp = natsAppOf(natsUrl, process.env['BENCH_NATS_APP']);
   const buses: EventBus[] = [];
   const busFor = async (name: string, nats: boolean): Promise<EventBus> => {
     const transport = nats ? await createNatsTransport(natsUrl!) : createEmbeddedTransport(join(dir, `bus-${name}`));

@@ -119,11 +119,9 @@ export const linearThompson: Policy<ThompsonState> = {
   },
   // The scores are the posterior means; beside choose's quadrature they cost next to nothing.
   chooseScored(state: ThompsonState, x: Float64Array, rng: Rng, out: Float64Array): Decision {
-    assertContext(NAME, x, D);
-    const arm = drawArm(state, x, rng);
-    const propensity = gaussianArgmaxProbabilities(means, sigmas, state.k, probs)[arm]!;
+    const decision = linearThompson.choose(state, x, rng);
     writeArmMeans(state, x, out);
-    return { arm, propensity };
+    return decision;
   },
   update(state, x, arm, reward) {
     assertContext(NAME, x, D);

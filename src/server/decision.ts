@@ -167,7 +167,8 @@ export interface ScoredDecision extends Decision {
 }
 
 /**
- * Draws an arm. Unrestricted: the policy's own `choose`. Restricted to `mask`: the policy's
+ * Draws an arm. Unrestricted: the policy's own `choose` (as `chooseScored`, so the arms are scored
+ * once). Restricted to `mask`: the policy's
  * action distribution renormalised over the allowed arms, so the propensity stays exact for the
  * distribution actually sampled. When the policy puts no mass on any allowed arm (a greedy
  * policy whose argmax is excluded), the best-scoring allowed arm is taken, ties broken uniformly,
@@ -201,7 +202,8 @@ export function decide(
       }
       decision = { arm, propensity: p[arm]! / total };
     } else {
-      decision = bestAllowed(policy.score(state, x, scratch.scores), mask, rng);
+      scores = policy.score(state, x, scratch.scores);
+      decision = bestAllowed(scores, mask, rng);
     }
   }
   const s = (scores ?? policy.score(state, x, scratch.scores))[decision.arm]!;

@@ -1,7 +1,8 @@
 /**
  * The Policy contract, run on every built-in policy: propensities form a distribution and match
- * choose(), chooseArm() is choose() without the propensity, one seed gives one decision sequence, states round-trip exactly and bad states and
- * inputs are rejected with invalid_input.
+ * choose(), chooseArm() is choose() without the propensity, chooseScored() is choose() that also
+ * writes score()'s values, one seed gives one decision sequence, states round-trip exactly and
+ * bad states and inputs are rejected with invalid_input.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { vectorDim } from '../../src/features/vectors.js';
 import { POLICY_NAMES, getPolicy, restorePolicyState } from '../../src/policies/catalog.js';
 import type { Decision, Policy, SerializedPolicyState } from '../../src/policies/policy.js';
 import { decodeFloat64, encodeFloat64 } from '../../src/policies/state-codec.js';
-import { createRng } from '../../src/random/rng.js';
+import { createRng, type Rng } from '../../src/random/rng.js';
 import { randomContext } from './synthetic-bandit.js';
 
 const K = 8;
@@ -49,6 +50,21 @@ function run(policy: Policy<unknown>, state: unknown, seed: number, n: number): 
     policy.update(state, x, decision.arm, env.next() < 0.2 + 0.1 * decision.arm * x[1]! ? 1 : 0);
   }
   return out;
+}
+
+/**
+ * Calls `check` with two rngs of one seed (20 seeds) on the zero context, where every arm ties and
+ * the tie-break draws: for a trained state of K arms, and a fresh one of 40 (more arms than the
+ * policies' first scratch buffers hold, 16).
+ */
+function forTiedDraws(policy: Policy<unknown>, check: (k: number, state: unknown, zero: Float64Array, a: Rng, b: Rng) => void): void {
+  const zero = new Float64Array(vectorDim(policy.layout));
+  for (const [k, state] of [
+    [K, trained(policy, 2, 50)],
+    [40, policy.init(40)],
+  ] as const) {
+    for (let s = 0; s < 20; s++) check(k, state, zero, createRng(s), createRng(s));
+  }
 }
 
 /** A context arbitrary of dimension d: finite values over several magnitudes, zeros included. */
@@ -107,23 +123,13 @@ for (const name of POLICY_NAMES) {
         }),
         { seed: 37, numRuns: runs },
       );
-      // The zero context: every arm tied, so the tie-break draws; and more arms than the
-      // policies' first scratch buffers hold (16).
-      const zero = new Float64Array(d);
-      for (const [k, state] of [
-        [K, trained(policy, 2, 50)],
-        [40, policy.init(40)],
-      ] as const) {
-        for (let s = 0; s < 20; s++) {
-          const a = createRng(s);
-          const b = createRng(s);
-          const arm = policy.chooseArm(state, zero, a);
-          const decision = policy.choose(state, zero, b);
-          expect(arm).toBe(decision.arm);
-          expect(a.state()).toEqual(b.state());
-          expect(decision.propensity).toBe(policy.probabilities(state, zero, new Float64Array(k))[arm]);
-        }
-      }
+      forTiedDraws(policy, (k, state, zero, a, b) => {
+        const arm = policy.chooseArm(state, zero, a);
+        const decision = policy.choose(state, zero, b);
+        expect(arm).toBe(decision.arm);
+        expect(a.state()).toEqual(b.state());
+        expect(decision.propensity).toBe(policy.probabilities(state, zero, new Float64Array(k))[arm]);
+      });
     });
 
     it('chooseScored() makes the decision choose() makes, leaves the rng where choose() leaves it and writes what score() writes', () => {
@@ -139,21 +145,12 @@ for (const name of POLICY_NAMES) {
         }),
         { seed: 41, numRuns: runs },
       );
-      // Every arm tied (the tie-break draws), and more arms than the first scratch buffers hold.
-      const zero = new Float64Array(d);
-      for (const [k, state] of [
-        [K, trained(policy, 2, 50)],
-        [40, policy.init(40)],
-      ] as const) {
-        for (let s = 0; s < 20; s++) {
-          const a = createRng(s);
-          const b = createRng(s);
-          const out = new Float64Array(k);
-          expect(policy.chooseScored(state, zero, a, out)).toEqual(policy.choose(state, zero, b));
-          expect(a.state()).toEqual(b.state());
-          expect([...out]).toEqual([...policy.score(state, zero, new Float64Array(k))]);
-        }
-      }
+      forTiedDraws(policy, (k, state, zero, a, b) => {
+        const out = new Float64Array(k).fill(NaN);
+        expect(policy.chooseScored(state, zero, a, out)).toEqual(policy.choose(state, zero, b));
+        expect(a.state()).toEqual(b.state());
+        expect([...out]).toEqual([...policy.score(state, zero, new Float64Array(k))]);
+      });
     });
 
     it('handles the zero context (every arm tied or a point mass)', () => {
