@@ -16,12 +16,16 @@ export interface ProfileNode {
  */
 export function partOf(fn: string, url: string): Part | null {
   if (fn === '(garbage collector)') return 'garbage collection';
-  if (/typebox|ajv|\/validation\.js|\/schemas\.js|iso-time/.test(url) || (url === '' && /^(check_\d|validate\d|anonymous\d|Is(Date|Time|DateTime)$)/.test(fn))) return 'validation';
+  // Compiled code has no url: ajv's validators are validateN, TypeBox's checks check_N; the
+  // serializers fast-json-stringify compiles (anonymousN) go to their caller: an event's encoding
+  // to the event path, a response's to the framework.
+  if (/typebox|ajv|\/validation\.js|\/schemas\.js|iso-time/.test(url) || (url === '' && /^(check_\d|validate\d|Is(Date|Time|DateTime)$)/.test(fn))) return 'validation';
   if (/\/server\/(decision|serving\/score|serving-state)\.js|\/policies\/|\/features\/|\/experiments\/|\/prompts\/|\/random\//.test(url)) return 'decision';
-  if (/\/events\/(event-bus|embedded-transport|journal|dedupe-window|nats-transport)\.js|@nats-io|online-learning\/publisher\.js|serving\/context\.js/.test(url)) return 'event publish + journal';
+  if (/\/events\/(event-bus|event-encoder|embedded-transport|journal|dedupe-window|nats-transport|jetstream-publisher|published-events)\.js|@nats-io|online-learning\/publisher\.js|serving\/context\.js/.test(url)) return 'event publish + journal';
   if (/online-learning\/|event-decoder/.test(url)) return 'learning fold';
   if (/prom-client|\/server\/(serve-stats|metrics)\.js/.test(url)) return 'stats + metrics';
-  if (/fastify|find-my-way|avvio|secure-json-parse|fast-json-stringify|node:_http|node:net|node:internal\/(streams|stream_base|http)|node:events|\/server\/(app|routes)/.test(url)) return 'HTTP + framework';
+  // fast-json-stringify's helpers (asString, asNumber…) are left to their caller, like its compiled serializers.
+  if (/fastify|find-my-way|avvio|secure-json-parse|node:_http|node:net|node:internal\/(streams|stream_base|http)|node:events|\/server\/(app|routes)/.test(url)) return 'HTTP + framework';
   return null;
 }
 
