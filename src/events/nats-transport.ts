@@ -516,8 +516,11 @@ class OrderedReader implements RawReader {
   private readonly closing = deferred();
   private messages: ConsumerMessages | null = null;
   private deleteConsumer: (() => Promise<unknown>) | null = null;
-  /** Resolved (and replaced) on every arrival and on close: what an idle `next` waits for. */
-  private arrival = deferred();
+  /**
+   * What an idle `next` waits for, resolved by the next arrival or by close; made only while one
+   * waits (a promise per message was most of the reader's own garbage).
+   */
+  private arrival: Deferred<void> | null = null;
   /** Resolved when `next` takes messages from a buffer above the high-water mark. */
   private room: Deferred<void> | null = null;
   private pumping: Promise<void> = Promise.resolve();
@@ -545,7 +548,7 @@ class OrderedReader implements RawReader {
 
   async next(max: number, maxWaitMs: number): Promise<RawMessage[]> {
     if (this.closed) throw unavailable(`the reader of ${EVENTS_STREAM} is closed`);
-    if (this.buffered() === 0 && maxWaitMs > 0) await sleepUnless(maxWaitMs, this.arrival.promise);
+    if (this.buffered() === 0 && maxWaitMs > 0) await sleepUnless(maxWaitMs, (this.arrival ??= deferred()).promise);
     const out = this.buffer.slice(this.head, this.head + max);
     this.head += out.length;
     if (this.head === this.buffer.length) {
@@ -568,7 +571,7 @@ class OrderedReader implements RawReader {
     clearInterval(this.stallCheck);
     this.onClose();
     this.closing.resolve();
-    this.arrival.resolve();
+    this.arrival?.resolve();
     this.room?.resolve();
     this.messages?.stop();
     await this.pumping;
@@ -609,8 +612,10 @@ class OrderedReader implements RawReader {
           // From now on the reader resumes after lastSeq, even when it started with DeliverPolicy.All.
           this.fromTheStart = false;
           retryMs = READER_RETRY_MIN_MS;
-          this.arrival.resolve();
-          this.arrival = deferred();
+          if (this.arrival !== null) {
+            this.arrival.resolve();
+            this.arrival = null;
+          }
           // Stop iterating (and so pulling: nats.js sends the next pull from the iterator) while
           // the caller is this far behind.
           if (this.buffered() >= READER_HIGH_WATER && !this.closed) {

@@ -299,13 +299,14 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
     it('wakes a reader waiting at the end of the stream with a later publish', async () => {
       const r = await h.bus.reader(1);
       expect(await r.next(10, 50)).toEqual([]);
-      const pending = r.next(10, 30_000);
+      // Waits longer than the test's timeout: only the publish's wake-up can end them in time.
+      const pending = r.next(10, 600_000);
       const e = completed('u8', '2026-01-05T10:00:00.000Z');
       const { seq } = await h.bus.publish('signals', e);
       expect(await pending).toEqual([{ ok: true, seq, subject: 'signals.task.completed', event: e }]);
       // Past the end: it waits for the next one.
       const later = await h.bus.reader(seq + 1);
-      const waiting = later.next(10, 30_000);
+      const waiting = later.next(10, 600_000);
       const next = created('u8', '2026-01-05T11:00:00.000Z');
       await h.bus.publish('signals', next);
       expect((await waiting).map((m) => (m.ok ? m.event : m.reason))).toEqual([next]);
