@@ -52,6 +52,7 @@ import { TimeoutError, connect, nanos, type NatsConnection } from '@nats-io/tran
 import { conflict, isOoMlError, unavailable } from '../errors.js';
 import { createJetStreamPublisher } from './jetstream-publisher.js';
 import { DLQ_SUBJECT_WILDCARD, EVENT_SUBJECT_WILDCARDS } from './subjects.js';
+import { deliveryNumbersOf } from './jetstream-delivery.js';
 import {
   MAX_BATCH,
   MAX_DELIVERIES,
@@ -424,8 +425,12 @@ class NatsDelivery implements RawDelivery {
   ) {
     this.subject = m.subject;
     this.data = m.data;
-    this.seq = m.seq;
-    this.deliveryCount = m.info.deliveryCount;
+    // Read off the reply subject (nats.js's JsMsg has it, outside its typed interface); nats.js's
+    // full parse is the fallback (jetstream-delivery.ts).
+    const reply = (m as { reply?: unknown }).reply;
+    const numbers = typeof reply === 'string' ? deliveryNumbersOf(reply) : null;
+    this.seq = numbers?.seq ?? m.seq;
+    this.deliveryCount = numbers?.deliveryCount ?? m.info.deliveryCount;
   }
 
   ack(): Promise<void> {

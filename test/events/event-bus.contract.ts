@@ -265,6 +265,9 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
       const second = await h.bus.consumer({ name: 'contract', ackWaitMs: 1000 });
       const redelivered = await drain(second, events.length - 2, 1500);
       expect(redelivered.events.map((d) => d.event.event_id).sort()).toEqual(got.events.slice(2).map((d) => d.event.event_id).sort());
+      // Their second delivery, and the same stream sequences as the first.
+      expect(redelivered.events.map((d) => d.deliveryCount)).toEqual(redelivered.events.map(() => 2));
+      expect(redelivered.events.map((d) => d.seq).sort((a, b) => a - b)).toEqual(got.events.slice(2).map((d) => d.seq).sort((a, b) => a - b));
       await Promise.all(redelivered.events.map((d) => d.ack()));
       expect((await second.fetch({ max: 10, maxWaitMs: 200 })).events).toEqual([]);
       await second.close();
