@@ -24,6 +24,9 @@ export const EVENT_SUBJECT_WILDCARDS: readonly string[] = CHANNELS.map((c) => `$
 /** NATS wildcard of every dead-letter subject. */
 export const DLQ_SUBJECT_WILDCARD = `${DLQ_PREFIX}.>`;
 
+// Built once: a publish asks for its subject, and a template string would be a new string each time.
+const SUBJECT_TABLE = Object.fromEntries(CHANNELS.map((c) => [c, Object.fromEntries(EVENT_TYPES.map((t) => [t, `${c}.${t}` as EventSubject]))])) as Record<Channel, Record<EventType, EventSubject>>;
+
 /** Every event subject, channel-major (signals.tip.served, …, feedback.task.completed). */
 export const EVENT_SUBJECTS: readonly EventSubject[] = CHANNELS.flatMap((c) =>
   EVENT_TYPES.map((t) => eventSubject(c, t)),
@@ -36,7 +39,7 @@ export function isChannel(name: string): name is Channel {
 
 /** The subject of `type` on `channel`. */
 export function eventSubject(channel: Channel, type: EventType): EventSubject {
-  return `${channel}.${type}`;
+  return SUBJECT_TABLE[channel][type];
 }
 
 /** An event subject taken apart. */

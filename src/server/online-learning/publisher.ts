@@ -80,7 +80,9 @@ export interface PublisherOptions {
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
 
-const channelOf = (event: ServerEvent): 'signals' | 'feedback' => parseEventSubject(SUBJECTS[event.type])!.channel;
+// Per type, once: every publish asks.
+const CHANNELS_BY_TYPE = Object.fromEntries(Object.entries(SUBJECTS).map(([type, subject]) => [type, parseEventSubject(subject)!.channel])) as Record<ServerEvent['type'], 'signals' | 'feedback'>;
+const channelOf = (event: ServerEvent): 'signals' | 'feedback' => CHANNELS_BY_TYPE[event.type];
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** A publisher over `bus` and `spill`; starts draining at once when the spill holds events. */
