@@ -11,7 +11,8 @@
  *     constant-answer route beside /score), champion + one shadow, and the champion over a bus
  *     that stores nothing (the ablation); serve events go on the embedded event bus (what
  *     `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… puts the shadow app's on
- *     JetStream, BENCH_NATS_APP=champion the champion's instead). One app per process, as
+ *     JetStream, BENCH_NATS_APP=champion the champion's instead; BENCH_NATS_APP alone
+ *     (champion or shadow) starts a nats-server of the run's own, pinned with the servers). One app per process, as
  *     `oo-ml serve` runs: apps sharing a process slow each other down (BENCHMARKS.md, the
  *     process effect);
  *   - first, alone, a `loop` child: the /score path without HTTP (decisions, events, fold), for
@@ -45,12 +46,30 @@ import { fileURLToPath } from 'node:url';
 
 import { ARM_COUNT } from '../src/features/arms.js';
 
+import { startNatsServer } from '../fixtures/nats-server.js';
 import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } from './serve/servers.js';
 import { AS_OF, CLIENT_CPUS, CONNECTIONS, DURATION, HOST, mib, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
+
+/**
+ * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own, pinned with the servers
+ * (each app replays at start whatever an earlier run left in a stream; the ratio targets count the
+ * broker as part of the server side), stopped when the run ends.
+ */
+async function withOwnNats(run: () => Promise<void>): Promise<void> {
+  if (process.env['BENCH_NATS_APP'] === undefined || process.env['BENCH_NATS_URL']) return run();
+  const nats = await startNatsServer();
+  try {
+    process.env['BENCH_NATS_URL'] = nats.url;
+    if (SERVER_CPUS !== null) pin(nats.pid, SERVER_CPUS);
+    await run();
+  } finally {
+    await nats.stop();
+  }
+}
 
 async function main(): Promise<void> {
   if (CLIENT_CPUS !== null) pin(process.pid, CLIENT_CPUS);
@@ -262,4 +281,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await withOwnNats(main);
