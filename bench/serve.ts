@@ -71,9 +71,19 @@ async function withOwnNats(run: () => Promise<void>): Promise<void> {
   }
 }
 
+/** The run in a temp folder of its own, removed however the run ends. */
 async function main(): Promise<void> {
   if (CLIENT_CPUS !== null) pin(process.pid, CLIENT_CPUS);
   const dir = await mkdtemp(join(tmpdir(), 'oo-ml-bench-serve-'));
+  try {
+    await runIn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Starts the servers, loads them round by round, and writes the report. */
+async function runIn(dir: string): Promise<void> {
   setScriptDir(dir);
   // Written here, so the scorer's memory shows what loading and serving the snapshot costs.
   await writeSyntheticSnapshot(join(dir, 'snapshots'), { users: USERS, asOf: AS_OF });
@@ -277,7 +287,6 @@ async function main(): Promise<void> {
     bare.proc.send('exit');
     for (const c of Object.values(scorers)) c.proc.send('exit');
     await Promise.all(children.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
