@@ -12,9 +12,9 @@
  *     that stores nothing (the ablation); serve events go on the embedded event bus (what
  *     `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… puts the shadow app's on
  *     JetStream, BENCH_NATS_APP=champion the champion's instead; BENCH_NATS_APP alone
- *     (champion or shadow) starts a nats-server of the run's own, pinned with the servers). One app per process, as
- *     `oo-ml serve` runs: apps sharing a process slow each other down (BENCHMARKS.md, the
- *     process effect);
+ *     (champion or shadow) starts a nats-server of the run's own, pinned with the servers).
+ *     One app per process, as `oo-ml serve` runs: apps sharing a process slow each other down
+ *     (BENCHMARKS.md, the process effect);
  *   - first, alone, a `loop` child: the /score path without HTTP (decisions, events, fold), for
  *     the report's per-decision CPU; it exits before the load starts.
  * Policies are the real catalog's: a LinUCB champion and a LinUCB candidate (α = 0.5) as the
@@ -52,7 +52,7 @@ import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } from './serve/servers.js';
-import { AS_OF, CLIENT_CPUS, CONNECTIONS, DURATION, HOST, mib, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
+import { AS_OF, CLIENT_CPUS, CONNECTIONS, DURATION, HOST, mib, NATS_APP, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
  * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own, pinned with the servers
@@ -60,7 +60,7 @@ import { AS_OF, CLIENT_CPUS, CONNECTIONS, DURATION, HOST, mib, pin, PROFILE_S, R
  * broker as part of the server side), stopped when the run ends.
  */
 async function withOwnNats(run: () => Promise<void>): Promise<void> {
-  if (process.env['BENCH_NATS_APP'] === undefined || process.env['BENCH_NATS_URL']) return run();
+  if (NATS_APP === null || process.env['BENCH_NATS_URL']) return run();
   const nats = await startNatsServer();
   try {
     process.env['BENCH_NATS_URL'] = nats.url;

@@ -13,7 +13,7 @@ import type { EventBus, PublishResult } from '../../src/events/event-bus.js';
 import type { LoadedPolicy, ServerDeps } from '../../src/server/deps.js';
 
 import { breakdownOf, type Part } from './profile.js';
-import { AS_OF, HOST, SHADOW, SERVER_CPUS, pin } from './settings.js';
+import { AS_OF, HOST, NATS_APP, SHADOW, SERVER_CPUS, pin } from './settings.js';
 import { bodies, median } from './load.js';
 
 // ---- child processes ---------------------------------------------------------------------------
@@ -189,16 +189,6 @@ export function countingBus(): EventBus {
   };
 }
 
-/** The app whose events go on NATS (BENCH_NATS_APP: shadow by default, or champion), or null without BENCH_NATS_URL. */
-function natsAppOf(url: string | undefined, app: string | undefined): 'champion' | 'shadow' | null {
-  if (app !== undefined && app !== 'champion' && app !== 'shadow') throw new Error(`BENCH_NATS_APP must be champion or shadow, got "${app}"`);
-  if (url === undefined || url === '') {
-    if (app !== undefined) throw new Error('BENCH_NATS_APP needs BENCH_NATS_URL (the nats-server to put that app\'s events on)');
-    return null;
-  }
-  return app ?? 'shadow';
-}
-
 /** The scorer apps of the bench, each run in a child process of its own. */
 export type ScorerRole = 'champion' | 'shadow' | 'unstored' | 'loop';
 
@@ -228,7 +218,7 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
   // folder); BENCH_NATS_URL puts the shadow app's on NATS (BENCH_NATS_APP=champion: the
   // champion's instead; one app per nats-server, as they would share its stream).
   const natsUrl = process.env['BENCH_NATS_URL'];
-  const natsApp = natsAppOf(natsUrl, process.env['BENCH_NATS_APP']);
+  const natsApp = natsUrl === undefined || natsUrl === '' ? null : (NATS_APP ?? 'shadow');
   const buses: EventBus[] = [];
   const busFor = async (name: string, nats: boolean): Promise<EventBus> => {
     const transport = nats ? await createNatsTransport(natsUrl!) : createEmbeddedTransport(join(dir, `bus-${name}`));

@@ -14,6 +14,14 @@ export const PROFILE_S = Math.min(10, Math.max(3, Math.round(DURATION / 3)));
 export const AS_OF = new Date('2026-02-05T00:00:00Z');
 export const HOST = '127.0.0.1';
 export const mib = (b: number): number => Math.round(b / 1024 / 1024);
+/** The app whose events go on NATS when BENCH_NATS_APP is set (champion or shadow), else null. */
+export const NATS_APP = natsApp(process.env['BENCH_NATS_APP']);
+
+function natsApp(v: string | undefined): 'champion' | 'shadow' | null {
+  if (v === undefined) return null;
+  if (v !== 'champion' && v !== 'shadow') throw new Error(`BENCH_NATS_APP must be champion or shadow, got "${v}"`);
+  return v;
+}
 
 /**
  * BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS (taskset lists, e.g. `0` and `1-3`): pin the server

@@ -50,8 +50,9 @@ export interface Policy<S> {
   chooseArm(state: S, x: Float64Array, rng: Rng): number;
   /**
    * `choose`, using `rng` exactly as it does, that also writes the per-arm scores `score` gives
-   * into `out` (length ≥ k: LinUCB and ε-greedy pick the arm from it): for callers that report the chosen arm's score (the server), which
-   * would otherwise have the policy compute them a second time.
+   * into `out` (length ≥ k: LinUCB and ε-greedy pick the arm from it): for callers that report
+   * the chosen arm's score (the server), which would otherwise have the policy compute them a
+   * second time.
    */
   chooseScored(state: S, x: Float64Array, rng: Rng, out: Float64Array): Decision;
   /** Learns from one (x, arm, reward) in place. */
