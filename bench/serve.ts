@@ -28,7 +28,7 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow: run just those, print one line each, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -52,7 +52,7 @@ import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } from './serve/servers.js';
-import { AS_OF, CLIENT_CPUS, CONNECTIONS, DURATION, HOST, mib, NATS_APP, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
+import { AS_OF, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
  * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own, pinned with the servers
@@ -96,12 +96,14 @@ async function runIn(dir: string): Promise<void> {
   const bare = start(['--bare']);
   // One process per scorer app, as `oo-ml serve` runs (servers.ts, scorerChild).
   const scorers = { champion: start(['--scorer', dir, 'champion']), shadow: start(['--scorer', dir, 'shadow']), unstored: start(['--scorer', dir, 'unstored']) };
-  const children = [bare, ...Object.values(scorers)];
+  const championB = DIST_B === null ? null : start(['--scorer', dir, 'champion', 'champion-b'], { BENCH_DIST: DIST_B });
+  const children = [bare, ...Object.values(scorers), ...(championB === null ? [] : [championB])];
   try {
     type Ready = Extract<ChildMessage, { ready: unknown }>;
     const bareReady = (await bare.next()) as Ready;
     const ready = { champion: (await scorers.champion.next()) as Ready, shadow: (await scorers.shadow.next()) as Ready, unstored: (await scorers.unstored.next()) as Ready };
     const portOf = (role: Exclude<ScorerRole, 'loop'>): number => ready[role].ready[role]!;
+    const portB = championB === null ? null : ((await championB.next()) as Ready).ready['champion']!;
     const scorerReady = ready.champion;
     const url = (port: number, path: string) => `http://${HOST}:${port}${path}`;
     const payloads = bodies(2000);
@@ -123,23 +125,18 @@ async function runIn(dir: string): Promise<void> {
       { key: 'unstored', name: '/score champion, events taken but not stored (ablation)', url: url(portOf('unstored'), '/score'), method: 'POST', child: scorers.unstored },
       { key: 'champion', name: '/score champion', url: url(portOf('champion'), '/score'), method: 'POST', child: scorers.champion },
       { key: 'shadow', name: '/score champion + shadow + journal', url: url(portOf('shadow'), '/score'), method: 'POST', child: scorers.shadow },
+      ...(championB === null || portB === null
+        ? []
+        : [
+            { key: 'constant-b', name: `constant answer, build ${DIST_B}`, url: url(portB, '/constant'), method: 'POST' as const, child: championB },
+            { key: 'champion-b', name: `/score champion, build ${DIST_B}`, url: url(portB, '/score'), method: 'POST' as const, child: championB },
+          ]),
     ];
     // BENCH_ONLY=champion (say) loads just that target, for profiling one path; the report needs all five.
     const only = process.env['BENCH_ONLY'];
     const unknown = only?.split(',').filter((k) => !allTargets.some((t) => t.key === k)) ?? [];
     if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; known: ${allTargets.map((t) => t.key).join(', ')}`);
     const targets = only ? allTargets.filter((t) => only.split(',').includes(t.key)) : allTargets;
-    if (only) {
-      for (const t of targets) await load(t.url, t.method, payloads, WARMUP);
-      for (const t of targets) {
-        const c0 = await cpuOf(t.child);
-        const m = await load(t.url, t.method, payloads, DURATION);
-        await new Promise((ok) => setTimeout(ok, 200));
-        const after = await sample(t.child);
-        process.stderr.write(`${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${((after.cpuUs - c0) / m.total).toFixed(1)} µs CPU/req, event-loop delay p99 ${after.loop.p99.toFixed(1)} ms, max ${after.loop.max.toFixed(1)} ms\n`);
-      }
-      return;
-    }
     for (const t of targets) await load(t.url, t.method, payloads, WARMUP);
     // Interleaved rounds spread the machine's other load over every target alike.
     const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
@@ -155,6 +152,15 @@ async function runIn(dir: string): Promise<void> {
         rounds.get(t.name)!.push({ ...m, cpuUs, loop: after.loop });
         process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req, errors ${m.errors}, non-2xx ${m.non2xx}\n`);
       }
+    }
+    if (only) {
+      // No report: one line per target, medians over its rounds.
+      for (const t of targets) {
+        const rs = rounds.get(t.name)!;
+        const loopP99 = median(rs.map((x) => x.loop.p99));
+        process.stderr.write(`${t.name}: ${Math.round(median(rs.map((x) => x.rps)))} req/s, p99 ${median(rs.map((x) => x.p99)).toFixed(2)} ms, ${median(rs.map((x) => x.cpuUs)).toFixed(1)} µs CPU/req, event-loop delay p99 ${loopP99.toFixed(1)} ms, max ${Math.max(...rs.map((x) => x.loop.max)).toFixed(1)} ms\n`);
+      }
+      return;
     }
     // Where each target's CPU goes: one more load of each, profiled (not part of the figures above).
     const profiled: { key: string; name: string; cpuUs: number; breakdown: Record<Part, number> }[] = [];

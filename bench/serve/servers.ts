@@ -198,7 +198,7 @@ export type ScorerRole = 'champion' | 'shadow' | 'unstored' | 'loop';
  * path they share see several object shapes, and every app in the process slows down
  * (BENCHMARKS.md, the process effect).
  */
-export async function scorerChild(dir: string, role: ScorerRole): Promise<void> {
+export async function scorerChild(dir: string, role: ScorerRole, name: string = role): Promise<void> {
   const lib = await loadServerLib();
   // As `oo-ml serve`'s process shell does first (server/main.ts).
   await lib.keepTickShape();
@@ -268,7 +268,9 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
     const loopUsed = process.cpuUsage(loopCpu);
     loopUs = (loopUsed.user + loopUsed.system) / 200_000;
   } else {
-    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('champion', natsApp === 'champion'), 'champion', 1));
+    // A second build's champion (BENCH_DIST_B) has folders of its own and stays on the embedded
+    // bus: two apps on one stream would each fold the other's serves.
+    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor(name, natsApp === 'champion' && name === role), name, 1));
     // The champion app's framework cost without the scorer: the same body and response schemas,
     // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
     // into Fastify validation + hooks and our scoring.
@@ -285,12 +287,13 @@ export async function scorerChild(dir: string, role: ScorerRole): Promise<void> 
   process.send!({ ready: ports, memory: process.memoryUsage(), before, loadMs, ...(loopUs === undefined ? {} : { loopUs }) } satisfies ChildMessage);
 }
 
-export function start(args: string[]): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
+/** A server child running this file with `args`; `env` adds to the environment it inherits (BENCH_DIST for a second build). */
+export function start(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
   // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools);
   // BENCH_NODE_FLAGS gives every server child, bare ones included, the same extra Node/V8 flags.
   const prof = process.env['BENCH_CPU_PROF_DIR'];
   const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
-  const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   if (SERVER_CPUS !== null) pin(proc.pid!, SERVER_CPUS);
   const queue: ChildMessage[] = [];
   const waiting: { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }[] = [];
@@ -309,4 +312,4 @@ export function start(args: string[]): { proc: ChildProcess; next: () => Promise
 
 // A child started by `start` runs this file with its role.
 if (process.argv[2] === '--bare') await bareChild();
-if (process.argv[2] === '--scorer') await scorerChild(process.argv[3]!, process.argv[4] as ScorerRole);
+if (process.argv[2] === '--scorer') await scorerChild(process.argv[3]!, process.argv[4] as ScorerRole, process.argv[5]);

@@ -14,6 +14,13 @@ export const PROFILE_S = Math.min(10, Math.max(3, Math.round(DURATION / 3)));
 export const AS_OF = new Date('2026-02-05T00:00:00Z');
 export const HOST = '127.0.0.1';
 export const mib = (b: number): number => Math.round(b / 1024 / 1024);
+/**
+ * BENCH_DIST_B=<folder>: a second build (a copy of an earlier dist/ inside the repository, so its
+ * imports resolve) whose champion app runs beside this one's as the targets `constant-b` and
+ * `champion-b`, in the same interleaved rounds: two builds compared side by side in one run
+ * (the second always on the embedded bus).
+ */
+export const DIST_B = process.env['BENCH_DIST_B'] || null;
 /** The app whose events go on NATS when BENCH_NATS_APP is set (champion or shadow), else null. */
 export const NATS_APP = natsApp(process.env['BENCH_NATS_APP']);
 
