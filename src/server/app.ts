@@ -16,6 +16,7 @@ import { HTTP_STATUS, invalidInput } from '../errors.js';
 import { illFormedStrings, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
 import { handleError } from './error-handler.js';
+import { createServerLogger } from './logger.js';
 import { lazyChildLogger } from './request-logger.js';
 import { adminRoutes } from './routes/admin.js';
 import { registerDocs } from './routes/docs.js';
@@ -46,23 +47,29 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The scorer behind the routes (for the process shell and tests). */
     ooMl: Serving;
+    /** The server's logger (`app.log` is Fastify's silent one: logger.ts). */
+    ooLog: FastifyBaseLogger;
   }
   interface FastifyRequest {
     /** The /stats row a /score request counted in; its latency is recorded there. */
     ooStatsKey: string | null;
+    /** When the request arrived (performance.now(), ms): its latency's start. */
+    ooStartMs: number;
   }
 }
 
 /** Builds the app: loads snapshot and policies (missing parts make it not ready, not fail), replays the journal, registers the routes. */
 export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
+  const log = createServerLogger(deps.logger);
   const app = Fastify({
-    logger: deps.logger ?? { level: 'warn' },
+    // Fastify's per-reply listeners come with a logger of its own (logger.ts): requests log to children of `log`.
+    logger: false,
     bodyLimit: deps.limits?.bodyLimitBytes ?? DEFAULT_LIMITS.bodyLimitBytes,
     // One line per request at thousands of requests per second costs more than it tells;
     // /metrics and /stats carry the counts.
     logController: new LogController({ disableRequestLogging: true }),
-    // A request's logger is made when it first logs (request-logger.ts).
-    childLoggerFactory: lazyChildLogger,
+    // A request's logger is a child of `log`, made when it first logs (request-logger.ts).
+    childLoggerFactory: (_silent, bindings, options) => lazyChildLogger(log, bindings, options),
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false },
       // Formats in ajv-formats' fast mode (one regex per format): the full date-time check was
@@ -71,15 +78,18 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const serving = await createServing(deps, app.log);
+  const serving = await createServing(deps, log);
   app.decorate('ooMl', serving);
+  app.decorate('ooLog', log);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
   });
 
   // Every answer, errors and the docs page included: a browser never sniffs a JSON error into HTML.
-  app.addHook('onRequest', (_request, reply, done) => {
+  // It also starts the request's latency: with no logger Fastify keeps no start time (logger.ts).
+  app.addHook('onRequest', (request, reply, done) => {
+    request.ooStartMs = performance.now();
     void reply.header('x-content-type-options', 'nosniff');
     done();
   });
@@ -104,13 +114,16 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   });
 
   // One callback-style hook (no promise per request) records request metrics by route pattern
-  // and status, and the latency of /score in its /stats row.
+  // and status, and the latency of /score in its /stats row: from arrival to the answer ready to
+  // write. onSend, not onResponse: an onResponse hook brings back Fastify's per-reply listeners
+  // (logger.ts). A request refused before its onRequest hook (a malformed URL) counts with 0 ms.
   app.decorateRequest('ooStatsKey', null);
-  app.addHook('onResponse', (request, reply, done) => {
-    const elapsed = reply.elapsedTime;
+  app.decorateRequest('ooStartMs', 0);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const elapsed = request.ooStartMs === 0 ? 0 : performance.now() - request.ooStartMs;
     serving.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, elapsed / 1000);
     if (request.ooStatsKey !== null) serving.latency(request.ooStatsKey, elapsed);
-    done();
+    done(null, payload);
   });
 
   await app.register(swagger, {

@@ -6,7 +6,7 @@
  * JetStream with NATS_URL); the tip writer is src/prompts' `createTipWriter` (embedded
  * template, or an OpenAI-compatible model when `LLM_BASE_URL` is set).
  */
-import type { FastifyServerOptions } from 'fastify';
+import type { LoggerSetting } from './logger.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { LearningResetEvent, TipReactionEvent, TipRewardEvent, TipServedEvent } from '../events/schemas.js';
 import { eventSubject, type EventSubject } from '../events/subjects.js';
@@ -110,8 +110,8 @@ export interface ServerDeps {
   /** Event ids (default: a random 96-bit prefix per process and a counter). */
   newId?(): string;
   limits?: ServerLimits;
-  /** Fastify logger setting (default: warnings and errors to stdout). */
-  logger?: FastifyServerOptions['logger'];
+  /** What the server logs and where (default: warnings and errors to stdout; logger.ts). */
+  logger?: LoggerSetting;
 }
 
 /** The subjects events are published on (DESIGN.md: `signals.<type>`, `feedback.<type>`). */

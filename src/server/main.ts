@@ -57,7 +57,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
   const onSignal = (signal: NodeJS.Signals): void => {
-    app.log.warn(`${signal}: shutting down (draining in-flight requests)`);
+    app.ooLog.warn(`${signal}: shutting down (draining in-flight requests)`);
     void close();
   };
 
@@ -65,7 +65,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     if (closing !== null) return closing;
     closing = (async () => {
       const timer = setTimeout(() => {
-        app.log.warn('shutdown timeout: closing the remaining connections');
+        app.ooLog.warn('shutdown timeout: closing the remaining connections');
         app.server.closeAllConnections();
       }, options.shutdownTimeoutMs ?? 10_000);
       timer.unref();

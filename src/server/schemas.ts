@@ -210,7 +210,7 @@ export const PolicyStats = Type.Object(
     /** reward_sum / serves: a serve without a reaction has reward 0 (events/reward.ts). */
     reward_rate: Nullable(Type.Number()),
     reward_rate_ci95: Nullable(Interval),
-    /** /score latency in ms (server side: routing to reply sent), over the most recent requests. */
+    /** /score latency in ms (server side: from the request's arrival to its answer ready to write), over the most recent requests. */
     latency_ms: Nullable(Latency),
     /** A shadow's share of decisions that chose the arm actually served (null for served policies). */
     agreement: Nullable(Type.Number()),

@@ -71,7 +71,7 @@ export interface ServeWiringOptions {
   checkpointIntervalMs?: number;
   /** The scorer's seed (default: random per process, reported in `describe`). */
   seed?: number;
-  /** Fastify logger setting (default: LOG_LEVEL or info, to stderr). */
+  /** What the server logs (default: LOG_LEVEL or info, to stderr). */
   logger?: ServerDeps['logger'];
   /** The server's clock (default the command's). */
   now?: () => Date;
