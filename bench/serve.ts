@@ -12,7 +12,9 @@
  *     that stores nothing (the ablation); serve events go on the embedded event bus (what
  *     `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… puts the shadow app's on
  *     JetStream, BENCH_NATS_APP=champion the champion's instead; BENCH_NATS_APP alone
- *     (champion or shadow) starts a nats-server of the run's own, pinned with the servers).
+ *     (champion or shadow) starts a nats-server of the run's own, pinned with the servers, and
+ *     reports its CPU per request beside the server's: on the servers' core it is part of what a
+ *     request costs there).
  *     One app per process, as `oo-ml serve` runs: apps sharing a process slow each other down
  *     (BENCHMARKS.md, the process effect);
  *   - first, alone, a `loop` child: the /score path without HTTP (decisions, events, fold), for
@@ -39,7 +41,8 @@
  * `serve/profile.ts` the split of a CPU profile into parts, `serve/settings.ts` the environment.
  */
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,11 +68,33 @@ async function withOwnNats(run: () => Promise<void>): Promise<void> {
   try {
     process.env['BENCH_NATS_URL'] = nats.url;
     if (SERVER_CPUS !== null) pin(nats.pid, SERVER_CPUS);
+    brokerPid = nats.pid;
     await run();
   } finally {
+    brokerPid = null;
     await nats.stop();
   }
 }
+
+/** The pid of the run's own nats-server, while it runs. */
+let brokerPid: number | null = null;
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/**
+ * CPU time (µs) the run's own nats-server has used, from /proc (user + system, in clock ticks):
+ * on the servers' core it is part of what each request costs there. Null without one.
+ */
+async function brokerCpuUs(): Promise<number | null> {
+  if (brokerPid === null) return null;
+  const stat = await readFile(`/proc/${brokerPid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S) * 1e6;
+}
+
+/** The broker's CPU per request for a report line, when there is one. */
+const brokerNote = (us: number | undefined): string => (us === undefined ? '' : ` (+ ${us.toFixed(1)} µs of nats-server CPU)`);
+const brokerMedian = (rs: Round[]): number | undefined => (rs.some((x) => x.brokerUs === undefined) ? undefined : median(rs.map((x) => x.brokerUs!)));
 
 /** The run in a temp folder of its own, removed however the run ends. */
 async function main(): Promise<void> {
@@ -144,13 +169,16 @@ async function runIn(dir: string): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       for (const t of targets) {
         const c0 = await cpuOf(t.child);
+        const b0 = await brokerCpuUs();
         const m = await load(t.url, t.method, payloads, perRound);
         // Shadow scorings finish after their replies: let them drain into this round's CPU.
         await new Promise((ok) => setTimeout(ok, 200));
         const after = await sample(t.child);
+        const b1 = await brokerCpuUs();
         const cpuUs = (after.cpuUs - c0) / m.total;
-        rounds.get(t.name)!.push({ ...m, cpuUs, loop: after.loop });
-        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req, errors ${m.errors}, non-2xx ${m.non2xx}\n`);
+        const brokerUs = b0 === null || b1 === null ? undefined : (b1 - b0) / m.total;
+        rounds.get(t.name)!.push({ ...m, cpuUs, loop: after.loop, brokerUs });
+        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req${brokerNote(brokerUs)}, errors ${m.errors}, non-2xx ${m.non2xx}\n`);
       }
     }
     if (only) {
@@ -158,7 +186,7 @@ async function runIn(dir: string): Promise<void> {
       for (const t of targets) {
         const rs = rounds.get(t.name)!;
         const loopP99 = median(rs.map((x) => x.loop.p99));
-        process.stderr.write(`${t.name}: ${Math.round(median(rs.map((x) => x.rps)))} req/s, p99 ${median(rs.map((x) => x.p99)).toFixed(2)} ms, ${median(rs.map((x) => x.cpuUs)).toFixed(1)} µs CPU/req, event-loop delay p99 ${loopP99.toFixed(1)} ms, max ${Math.max(...rs.map((x) => x.loop.max)).toFixed(1)} ms\n`);
+        process.stderr.write(`${t.name}: ${Math.round(median(rs.map((x) => x.rps)))} req/s, p99 ${median(rs.map((x) => x.p99)).toFixed(2)} ms, ${median(rs.map((x) => x.cpuUs)).toFixed(1)} µs CPU/req${brokerNote(brokerMedian(rs))}, event-loop delay p99 ${loopP99.toFixed(1)} ms, max ${Math.max(...rs.map((x) => x.loop.max)).toFixed(1)} ms\n`);
       }
       return;
     }
@@ -195,6 +223,7 @@ async function runIn(dir: string): Promise<void> {
         total: rs.reduce((a, x) => a + x.total, 0),
         errors: rs.reduce((a, x) => a + x.errors, 0),
         non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
+        brokerUs: brokerMedian(rs),
       };
     });
     const target = (key: string) => summary.find((m) => m.key === key)!;
@@ -239,6 +268,9 @@ async function runIn(dir: string): Promise<void> {
       `- champion alone ≥ 80 % of bare: throughput ${pct(tp(champ, barePost))} — ${verdict(tp(champ, barePost) >= 0.8)}; CPU ${pct(cpuRatio(champ, barePost))} — ${verdict(cpuRatio(champ, barePost) >= 0.8)}; p99 ${champ.p99} ms ≤ 5 ms — ${verdict(champ.p99 <= 5)}`,
       `- champion + shadow + serve events ≥ 65 %: throughput ${pct(tp(shadow, barePost))} — ${verdict(tp(shadow, barePost) >= 0.65)}; CPU ${pct(cpuRatio(shadow, barePost))} — ${verdict(cpuRatio(shadow, barePost) >= 0.65)}; p99 ${shadow.p99} ms ≤ 5 ms — ${verdict(shadow.p99 <= 5)}`,
       `- zero errors / non-2xx for valid bodies: ${verdict(summary.every((m) => m.errors === 0 && m.non2xx === 0))}`,
+      ...(NATS_APP === null || summary.some((m) => m.brokerUs === undefined)
+        ? []
+        : ['', `The ${NATS_APP} app's events went on a nats-server of the run's own, on the servers' core; its CPU per request (median): ${summary.map((m) => `${m.name} ${m.brokerUs!.toFixed(1)} µs`).join('; ')}.`]),
       '',
       `Where the gap is, by ablation (side by side, medians; each scorer app in a process of its own, as \`oo-ml serve\` runs): a constant answer behind the scorer app's schemas, hooks and plugins ` +
         `costs ${moreOrLess(constantRoute.cpuUs - barePost.cpuUs)} CPU/req than the bare route (${pct(tp(constantRoute, barePost))} of its throughput); the decision (context, snapshot lookup, LinUCB over ${ARM_COUNT} arms, the serve event built, its stats), over a bus that stores nothing, ` +

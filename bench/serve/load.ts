@@ -46,6 +46,8 @@ export interface Round {
   /** Server process CPU time per request (µs): robust to other load on the machine. */
   cpuUs: number;
   loop: LoopDelay;
+  /** The run's own nats-server's CPU time per request (µs), when it started one (serve.ts). */
+  brokerUs?: number;
 }
 
 /** A wrk Lua script that cycles through `payloads` (POST) or sends plain GETs. */
