@@ -300,7 +300,7 @@ async function runIn(dir: string): Promise<void> {
       '',
       '## Server side',
       '',
-      'From `/stats` of the scorer apps (routing → reply sent, last 4096 requests per row):',
+      'From `/stats` of the scorer apps (arrival → answer ready to write, last 4096 requests per row):',
       '',
       '| policy | shadow | serves | p50 ms | p99 ms |',
       '|---|---|---:|---:|---:|',

@@ -114,7 +114,7 @@ export function createServerMetrics(learning: () => OnlineLearning | null, shado
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = cellCounter(registry, 'oo_ml_http_requests_total', 'HTTP requests by method, route and status', ['method', 'route', 'status']);
-  const durations = cellHistogram(registry, 'oo_ml_http_request_duration_seconds', 'HTTP request duration (routing to reply sent) by method, route and status');
+  const durations = cellHistogram(registry, 'oo_ml_http_request_duration_seconds', 'HTTP request duration (arrival to the answer ready to write) by method, route and status');
   // Route patterns and methods are interned strings (hashes cached) and statuses small
   // integers: nested maps avoid building a key string per request.
   const perRequest = new Map<string, Map<string, Map<number, { count: CounterCell; observe: (seconds: number) => void }>>>();
