@@ -6,9 +6,9 @@
  * `onResponse` hook, and every request's logger — the one Fastify's own warnings go to (a reply
  * sent twice, a serializer that failed, a promise that failed after its answer) — is a child of
  * this logger, through the app's `childLoggerFactory` (request-logger.ts). Only Fastify's
- * instance logger, `app.log`, is then silent; Fastify logs nothing above `info` there but the
- * errors of `onListen` hooks, which this app has none of. The app's own messages go to
- * `app.ooLog`.
+ * instance logger, `app.log`, is then silent: there Fastify says at `info` where the server
+ * listens (`oo-ml serve` prints that itself) and logs the errors of `onListen` hooks, which this
+ * app has none of. The app's own messages go to `app.ooLog`.
  */
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
