@@ -32,8 +32,18 @@ export type ObdFeatures = 'affinity' | 'user-onehot';
 export interface ObdReadOptions {
   /** The item list; default `item_context.csv` beside the log (if it is there). */
   itemContext?: string;
-  /** Feature vectors for reward models (default `affinity`). */
-  features?: ObdFeatures;
+  /**
+   * Feature vectors for reward models, all from one read of the file (default `affinity`): the
+   * first becomes the logs' `x`; every one is in `vectors`. An empty list reads none.
+   */
+  features?: ObdFeatures | readonly ObdFeatures[];
+}
+
+/** One feature vector per row, `d` wide, with its column names. */
+export interface ObdVectors {
+  x: Float64Array;
+  d: number;
+  names: string[];
 }
 
 /** An Open Bandit log, ready for `evaluate`. */
@@ -46,6 +56,8 @@ export interface ObdLogs {
   timestampMs: Float64Array;
   /** Names of the `x` columns. */
   featureNames: string[];
+  /** Every feature vector read, by kind. */
+  vectors: Partial<Record<ObdFeatures, ObdVectors>>;
   /** Number of distinct positions (slots). */
   positions: number;
   /** How the file was read (conventions, fallbacks): show these with the results. */
@@ -59,7 +71,8 @@ const affinityColumn = (a: number): string => `user-item_affinity_${a}`;
 /** Reads an Open Bandit Dataset log CSV, validating its columns and every value. */
 export async function readObdLogs(file: string, options: ObdReadOptions = {}): Promise<ObdLogs> {
   if (!(await exists(file))) throw notFound(`Open Bandit log ${file} does not exist`);
-  const features = options.features ?? 'affinity';
+  const requested = options.features ?? 'affinity';
+  const features: readonly ObdFeatures[] = typeof requested === 'string' ? [requested] : [...new Set(requested)];
   const itemContextFile = options.itemContext ?? join(dirname(file), 'item_context.csv');
   const hasItemContext = await exists(itemContextFile);
   if (options.itemContext !== undefined && !hasItemContext) throw notFound(`item context ${itemContextFile} does not exist`);
@@ -74,7 +87,7 @@ export async function readObdLogs(file: string, options: ObdReadOptions = {}): P
   }
 }
 
-async function readObdWith(file: string, features: NonNullable<ObdReadOptions['features']>, itemContextFile: string, hasItemContext: boolean): Promise<ObdLogs> {
+async function readObdWith(file: string, features: readonly ObdFeatures[], itemContextFile: string, hasItemContext: boolean): Promise<ObdLogs> {
   return withDb(':memory:', async (db) => {
     const notes = [
       'position-wise evaluation (the Open Bandit Pipeline convention): each row is one decision at its position; ' +
@@ -97,7 +110,8 @@ async function readObdWith(file: string, features: NonNullable<ObdReadOptions['f
     }
     if (!(k >= 1)) throw invalidInput(`Open Bandit log ${file} has no items`);
 
-    const featureColumns = features === 'affinity' ? Array.from({ length: k }, (_, a) => affinityColumn(a)) : [...USER_FEATURES];
+    const columnsOf = (f: ObdFeatures): string[] => (f === 'affinity' ? Array.from({ length: k }, (_, a) => affinityColumn(a)) : [...USER_FEATURES]);
+    const featureColumns = features.flatMap(columnsOf);
     requireColumns(file, header, featureColumns);
 
     const types: Record<string, string> = {
@@ -107,7 +121,7 @@ async function readObdWith(file: string, features: NonNullable<ObdReadOptions['f
       click: 'INTEGER',
       propensity_score: 'DOUBLE',
     };
-    for (const c of featureColumns) types[c] = features === 'affinity' ? 'DOUBLE' : 'VARCHAR';
+    for (const f of features) for (const c of columnsOf(f)) types[c] = f === 'affinity' ? 'DOUBLE' : 'VARCHAR';
     const select = [
       'CAST(epoch_us("timestamp") AS DOUBLE) / 1000 AS ts',
       'item_id',
@@ -159,18 +173,28 @@ async function readObdWith(file: string, features: NonNullable<ObdReadOptions['f
       slots.add(pos);
     }
 
-    const feature = features === 'affinity' ? affinityFeatures(columns.slice(5), featureColumns, n, bad) : userOneHot(columns.slice(5), n, bad);
-    notes.push(
-      features === 'affinity'
-        ? `reward-model features: the ${k} user-item affinities`
-        : `reward-model features: one-hot of the ${USER_FEATURES.length} hashed user features (${feature.names.length} columns, vocabulary from this file)`,
-    );
+    const vectors: Partial<Record<ObdFeatures, ObdVectors>> = {};
+    let at = 5;
+    for (const f of features) {
+      const names = columnsOf(f);
+      const cols = columns.slice(at, at + names.length);
+      at += names.length;
+      const feature = f === 'affinity' ? affinityFeatures(cols, names, n, bad) : userOneHot(cols, n, bad);
+      vectors[f] = { x: feature.x, d: feature.names.length, names: feature.names };
+      notes.push(
+        f === 'affinity'
+          ? `reward-model features: the ${k} user-item affinities`
+          : `reward-model features: one-hot of the ${USER_FEATURES.length} hashed user features (${feature.names.length} columns, vocabulary from this file)`,
+      );
+    }
+    const main = features.length === 0 ? undefined : vectors[features[0]!];
     return {
-      logs: { n, k, arm, reward, propensity, x: feature.x, d: feature.names.length, position },
+      logs: { n, k, arm, reward, propensity, ...(main === undefined ? {} : { x: main.x, d: main.d }), position },
       file,
       itemContextFile: hasItemContext ? itemContextFile : null,
       timestampMs,
-      featureNames: feature.names,
+      featureNames: main?.names ?? [],
+      vectors,
       positions: slots.size,
       notes,
     };

@@ -29,7 +29,7 @@ import { getPolicy } from '../policies/catalog.js';
 import { POLICY_NAMES } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
-import { readItemFeatures, readObdLogs, type ObdLogs } from './obd-logs.js';
+import { readItemFeatures, readObdLogs, type ObdFeatures, type ObdLogs } from './obd-logs.js';
 import { distributionOn, fitRows } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
 import { holdoutStart } from './train.js';
@@ -94,24 +94,26 @@ function trainingLogs(data: TrainingData, x: Float64Array | null, d: number, fro
 /** Feature groups of an Open Bandit log's reward model. */
 export const OBD_REWARD_FEATURES = ['affinity', 'user', 'position', 'item', 'none'] as const;
 
-/** The reward model's row features of an OBD log (`x`, `d`), and q̂ when `item` pools it over the items. */
-async function obdRewardFeatures(
-  file: string,
-  obd: ObdLogs,
-  groups: readonly string[],
-  folds: number,
-): Promise<{ x: { x?: Float64Array; d?: number }; qhat: Float64Array | null; note: string }> {
+/** The feature vectors of the log that the reward-model groups `groups` need, after checking them (`--reward-features`). */
+function obdVectorsFor(groups: readonly string[]): ObdFeatures[] {
   const unknown = groups.filter((g) => !(OBD_REWARD_FEATURES as readonly string[]).includes(g));
   if (unknown.length > 0 || groups.length === 0 || (groups.includes('none') && groups.length > 1)) {
     throw invalidUsage(`--reward-features on Open Bandit logs takes ${OBD_REWARD_FEATURES.join(', ')} (none alone), got "${groups.join(',')}"`);
   }
+  return [...(groups.includes('affinity') ? (['affinity'] as const) : []), ...(groups.includes('user') ? (['user-onehot'] as const) : [])];
+}
+
+/** The reward model's row features of an OBD log (`x`, `d`; none for `none`), and q̂ when `item` pools it over the items. `obd` holds the vectors of `obdVectorsFor(groups)`. */
+async function obdRewardFeatures(
+  obd: ObdLogs,
+  groups: readonly string[],
+  folds: number,
+): Promise<{ x: { x?: Float64Array; d?: number }; qhat: Float64Array | null; note: string }> {
   const { n, k } = obd.logs;
   const parts: { x: Float64Array; d: number; what: string }[] = [];
-  if (groups.includes('affinity')) parts.push({ x: obd.logs.x!, d: obd.logs.d!, what: `the ${k} user-item affinities` });
-  if (groups.includes('user')) {
-    const user = await readObdLogs(file, { features: 'user-onehot', ...(obd.itemContextFile === null ? {} : { itemContext: obd.itemContextFile }) });
-    parts.push({ x: user.logs.x!, d: user.logs.d!, what: `one-hot user features (${user.logs.d} columns)` });
-  }
+  const { affinity, 'user-onehot': user } = obd.vectors;
+  if (groups.includes('affinity') && affinity !== undefined) parts.push({ x: affinity.x, d: affinity.d, what: `the ${k} user-item affinities` });
+  if (groups.includes('user') && user !== undefined) parts.push({ x: user.x, d: user.d, what: `one-hot user features (${user.d} columns)` });
   if (groups.includes('position')) {
     const x = new Float64Array(n * obd.positions);
     for (let i = 0; i < n; i++) x[i * obd.positions + obd.logs.position![i]!] = 1;
@@ -217,10 +219,14 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
   const isFile = ['.parquet', '.csv'].includes(extname(job.policy).toLowerCase());
 
   if (isObd) {
-    const obd = await readObdLogs(job.logs);
-    const features = await obdRewardFeatures(job.logs, obd, job.rewardFeatures ?? ['affinity'], options.folds);
+    const groups = job.rewardFeatures ?? ['affinity'];
+    // One read of the log, with every feature vector the groups need.
+    const obd = await readObdLogs(job.logs, { features: obdVectorsFor(groups) });
+    const features = await obdRewardFeatures(obd, groups, options.folds);
     notes.push(...obd.notes.filter((n) => !n.startsWith('reward-model features')), features.note);
-    const logs: LoggedBandit = { ...obd.logs, ...features.x };
+    // The row features are the groups' alone: `none` fits the reward model without any.
+    const { x: _x, d: _d, ...rows } = obd.logs;
+    const logs: LoggedBandit = { ...rows, ...features.x };
     let target: Float64Array;
     if (job.policy === 'uniform') target = uniformTarget(logs.n, logs.k);
     else if (isFile) target = await readDistribution(job.policy, logs.n, logs.k, Array.from({ length: logs.k }, (_, a) => `item_${a}`));

@@ -110,6 +110,20 @@ describe('Open Bandit Dataset logs', () => {
     expect(onehot.featureNames.every((name) => /^user_feature_[0-3]=/.test(name))).toBe(true);
   });
 
+  it('reads several feature sets in one read, each as its own read gives it, and none when asked for none', async () => {
+    const onehot = await readObdLogs(RANDOM, { features: 'user-onehot' });
+    const both = await readObdLogs(RANDOM, { features: ['user-onehot', 'affinity'] });
+    expect(both.vectors['user-onehot']).toEqual({ x: onehot.logs.x, d: onehot.logs.d, names: onehot.featureNames });
+    expect(both.vectors.affinity).toEqual({ x: random.logs.x, d: random.logs.d, names: random.featureNames });
+    // The first set listed is the logs' own x.
+    expect([both.logs.x, both.logs.d, both.featureNames]).toEqual([onehot.logs.x, onehot.logs.d, onehot.featureNames]);
+    expect({ ...both.logs, x: undefined, d: undefined }).toEqual({ ...random.logs, x: undefined, d: undefined });
+
+    const none = await readObdLogs(RANDOM, { features: [] });
+    expect([none.logs.x, none.logs.d, none.featureNames, none.vectors]).toEqual([undefined, undefined, [], {}]);
+    expect(none.logs.reward).toEqual(random.logs.reward);
+  });
+
   it('a CSV with a missing column is invalid_input naming the column and the file', async () => {
     const text = await readFile(RANDOM, 'utf8');
     const dropped = text
