@@ -78,7 +78,18 @@ async function withOwnNats(run: () => Promise<void>): Promise<void> {
 
 /** The pid of the run's own nats-server, while it runs. */
 let brokerPid: number | null = null;
-const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+/** Clock ticks per second of /proc's CPU times (getconf CLK_TCK; 100 where it cannot say), asked once, when first needed. */
+let clockTicks: number | null = null;
+function clockTicksPerS(): number {
+  if (clockTicks === null) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
 
 /**
  * CPU time (µs) the run's own nats-server has used, from /proc (user + system, in clock ticks):
@@ -89,7 +100,7 @@ async function brokerCpuUs(): Promise<number | null> {
   const stat = await readFile(`/proc/${brokerPid}/stat`, 'utf8');
   // The fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S) * 1e6;
+  return ((Number(fields[11]) + Number(fields[12])) / clockTicksPerS()) * 1e6;
 }
 
 /** The broker's CPU per request for a report line, when there is one. */

@@ -197,6 +197,9 @@ export type ScorerRole = 'champion' | 'shadow' | 'unstored' | 'loop';
  * process each have their own request and reply classes, so several of them make the request
  * path they share see several object shapes, and every app in the process slows down
  * (BENCHMARKS.md, the process effect).
+ *
+ * `name` names the app's bus and state folders (default: its role; `champion-b` for BENCH_DIST_B's
+ * second build).
  */
 export async function scorerChild(dir: string, role: ScorerRole, name: string = role): Promise<void> {
   const lib = await loadServerLib();

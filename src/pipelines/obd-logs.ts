@@ -122,14 +122,8 @@ async function readObdWith(file: string, features: readonly ObdFeatures[], itemC
       propensity_score: 'DOUBLE',
     };
     for (const f of features) for (const c of columnsOf(f)) types[c] = f === 'affinity' ? 'DOUBLE' : 'VARCHAR';
-    const select = [
-      'CAST(epoch_us("timestamp") AS DOUBLE) / 1000 AS ts',
-      'item_id',
-      '"position"',
-      'click',
-      'propensity_score',
-      ...featureColumns.map((c) => sqlIdent(c)),
-    ].join(', ');
+    const baseSelect = ['CAST(epoch_us("timestamp") AS DOUBLE) / 1000 AS ts', 'item_id', '"position"', 'click', 'propensity_score'];
+    const select = [...baseSelect, ...featureColumns.map((c) => sqlIdent(c))].join(', ');
     let columns: unknown[][];
     try {
       const reader = await db.connection.runAndReadAll(
@@ -174,7 +168,7 @@ async function readObdWith(file: string, features: readonly ObdFeatures[], itemC
     }
 
     const vectors: Partial<Record<ObdFeatures, ObdVectors>> = {};
-    let at = 5;
+    let at = baseSelect.length;
     for (const f of features) {
       const names = columnsOf(f);
       const cols = columns.slice(at, at + names.length);

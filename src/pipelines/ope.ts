@@ -15,7 +15,7 @@
  * Built-in and registered policies read oo-ml feature vectors, so they need training-set logs.
  */
 import { extname } from 'node:path';
-import { invalidInput, invalidUsage, notFound } from '../errors.js';
+import { internal, invalidInput, invalidUsage, notFound } from '../errors.js';
 import { DEFAULT_FOLDS, evaluate, type OpeReport } from '../evaluation/evaluate.js';
 import { ESTIMATOR_NAMES, isEstimatorName, type EstimatorName } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
@@ -29,7 +29,7 @@ import { getPolicy } from '../policies/catalog.js';
 import { POLICY_NAMES } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
-import { readItemFeatures, readObdLogs, type ObdFeatures, type ObdLogs } from './obd-logs.js';
+import { readItemFeatures, readObdLogs, type ObdFeatures, type ObdLogs, type ObdVectors } from './obd-logs.js';
 import { distributionOn, fitRows } from './policy-replay.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
 import { holdoutStart } from './train.js';
@@ -94,8 +94,8 @@ function trainingLogs(data: TrainingData, x: Float64Array | null, d: number, fro
 /** Feature groups of an Open Bandit log's reward model. */
 export const OBD_REWARD_FEATURES = ['affinity', 'user', 'position', 'item', 'none'] as const;
 
-/** The feature vectors of the log that the reward-model groups `groups` need, after checking them (`--reward-features`). */
-function obdVectorsFor(groups: readonly string[]): ObdFeatures[] {
+/** Checks the reward-model groups of `--reward-features` on an Open Bandit log; returns the log's feature vectors they need. */
+function checkRewardGroups(groups: readonly string[]): ObdFeatures[] {
   const unknown = groups.filter((g) => !(OBD_REWARD_FEATURES as readonly string[]).includes(g));
   if (unknown.length > 0 || groups.length === 0 || (groups.includes('none') && groups.length > 1)) {
     throw invalidUsage(`--reward-features on Open Bandit logs takes ${OBD_REWARD_FEATURES.join(', ')} (none alone), got "${groups.join(',')}"`);
@@ -111,9 +111,16 @@ async function obdRewardFeatures(
 ): Promise<{ x: { x?: Float64Array; d?: number }; qhat: Float64Array | null; note: string }> {
   const { n, k } = obd.logs;
   const parts: { x: Float64Array; d: number; what: string }[] = [];
-  const { affinity, 'user-onehot': user } = obd.vectors;
-  if (groups.includes('affinity') && affinity !== undefined) parts.push({ x: affinity.x, d: affinity.d, what: `the ${k} user-item affinities` });
-  if (groups.includes('user') && user !== undefined) parts.push({ x: user.x, d: user.d, what: `one-hot user features (${user.d} columns)` });
+  const vector = (kind: ObdFeatures): ObdVectors => {
+    const v = obd.vectors[kind];
+    if (v === undefined) throw internal(`the Open Bandit log was read without its ${kind} features`);
+    return v;
+  };
+  if (groups.includes('affinity')) parts.push({ ...vector('affinity'), what: `the ${k} user-item affinities` });
+  if (groups.includes('user')) {
+    const user = vector('user-onehot');
+    parts.push({ ...user, what: `one-hot user features (${user.d} columns)` });
+  }
   if (groups.includes('position')) {
     const x = new Float64Array(n * obd.positions);
     for (let i = 0; i < n; i++) x[i * obd.positions + obd.logs.position![i]!] = 1;
@@ -220,8 +227,8 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
 
   if (isObd) {
     const groups = job.rewardFeatures ?? ['affinity'];
-    // One read of the log, with every feature vector the groups need.
-    const obd = await readObdLogs(job.logs, { features: obdVectorsFor(groups) });
+    // Every vector the groups need from one read: the whole CSV is parsed and checked each time.
+    const obd = await readObdLogs(job.logs, { features: checkRewardGroups(groups) });
     const features = await obdRewardFeatures(obd, groups, options.folds);
     notes.push(...obd.notes.filter((n) => !n.startsWith('reward-model features')), features.note);
     // The row features are the groups' alone: `none` fits the reward model without any.

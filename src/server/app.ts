@@ -116,11 +116,12 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   // One callback-style hook (no promise per request) records request metrics by route pattern
   // and status, and the latency of /score in its /stats row: from arrival to the answer ready to
   // write. onSend, not onResponse: an onResponse hook brings back Fastify's per-reply listeners
-  // (logger.ts). A request refused before its onRequest hook (a malformed URL) counts with 0 ms.
+  // (logger.ts). What Fastify answers itself before routing (a malformed URL's 400, a 503 while
+  // closing) passes no hook and is not counted, as before.
   app.decorateRequest('ooStatsKey', null);
   app.decorateRequest('ooStartMs', 0);
   app.addHook('onSend', (request, reply, payload, done) => {
-    const elapsed = request.ooStartMs === 0 ? 0 : performance.now() - request.ooStartMs;
+    const elapsed = performance.now() - request.ooStartMs;
     serving.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, elapsed / 1000);
     if (request.ooStatsKey !== null) serving.latency(request.ooStatsKey, elapsed);
     done(null, payload);

@@ -4,11 +4,11 @@
  * `onResponse` hook, about 1.7 µs of a /score's CPU on the bench host (BENCHMARKS.md, "where
  * the constant answer's framework cost goes"). So the app is built with `logger: false` and no
  * `onResponse` hook, and every request's logger — the one Fastify's own warnings go to (a reply
- * sent twice, a serializer that failed, a promise that failed after its answer) — is a child of
- * this logger, through the app's `childLoggerFactory` (request-logger.ts). Only Fastify's
- * instance logger, `app.log`, is then silent: there Fastify says at `info` where the server
- * listens (`oo-ml serve` prints that itself) and logs the errors of `onListen` hooks, which this
- * app has none of. The app's own messages go to `app.ooLog`.
+ * sent twice, a promise that failed after its answer) — is a child of this logger, through the
+ * app's `childLoggerFactory` (request-logger.ts). Only Fastify's instance logger, `app.log`, is
+ * then silent: there Fastify says at `info` where the server listens (`oo-ml serve` prints that
+ * itself), at `trace` why it dropped a client's malformed request, and logs the errors of
+ * `onListen` hooks, which this app has none of. The app's own messages go to `app.ooLog`.
  */
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
@@ -30,6 +30,7 @@ const serializers = {
 export function createServerLogger(setting: LoggerSetting = {}): FastifyBaseLogger {
   if (setting === false) return pino({ enabled: false });
   const { stream, ...options } = setting;
-  const withDefaults: LoggerOptions = { level: DEFAULT_LOG_LEVEL, ...options, serializers: { ...serializers, ...options.serializers } };
+  // `||`, as Fastify read it: an empty or undefined level is the default, not pino's error.
+  const withDefaults: LoggerOptions = { ...options, level: options.level || DEFAULT_LOG_LEVEL, serializers: { ...serializers, ...options.serializers } };
   return stream === undefined ? pino(withDefaults) : pino(withDefaults, stream);
 }

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Serving } from '../serving/serving.js';
 import { ERROR_RESPONSES, ScoreBody, ScoreResponse } from '../schemas.js';
 
-/** Registers /score; the app's onResponse hook records its latency in the row it counted in. */
+/** Registers /score; the app's onSend hook records its latency in the row it counted in. */
 export const scoreRoutes: FastifyPluginAsyncTypebox<{ serving: Serving }> = async (app, { serving }) => {
   app.post(
     '/score',
