@@ -12,9 +12,9 @@
  *     that stores nothing (the ablation); serve events go on the embedded event bus (what
  *     `oo-ml serve` does without NATS_URL; BENCH_NATS_URL=nats://… puts the shadow app's on
  *     JetStream, BENCH_NATS_APP=champion the champion's instead; BENCH_NATS_APP alone
- *     (champion or shadow) starts a nats-server of the run's own, pinned with the servers, and
- *     reports its CPU per request beside the server's: on the servers' core it is part of what a
- *     request costs there).
+ *     (champion or shadow) starts a nats-server of the run's own, pinned with the servers
+ *     (BENCH_BROKER_CPUS elsewhere), and reports its CPU per request beside the server's: on
+ *     the servers' core it is part of what a request costs there).
  *     One app per process, as `oo-ml serve` runs: apps sharing a process slow each other down
  *     (BENCHMARKS.md, the process effect);
  *   - first, alone, a `loop` child: the /score path without HTTP (decisions, events, fold), for
@@ -30,7 +30,7 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
  * bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
@@ -55,7 +55,7 @@ import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } from './serve/servers.js';
-import { AS_OF, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
+import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
  * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own, pinned with the servers
@@ -67,7 +67,7 @@ async function withOwnNats(run: () => Promise<void>): Promise<void> {
   const nats = await startNatsServer();
   try {
     process.env['BENCH_NATS_URL'] = nats.url;
-    if (SERVER_CPUS !== null) pin(nats.pid, SERVER_CPUS);
+    if (BROKER_CPUS !== null) pin(nats.pid, BROKER_CPUS);
     brokerPid = nats.pid;
     await run();
   } finally {
@@ -281,7 +281,7 @@ async function runIn(dir: string): Promise<void> {
       `- zero errors / non-2xx for valid bodies: ${verdict(summary.every((m) => m.errors === 0 && m.non2xx === 0))}`,
       ...(NATS_APP === null || summary.some((m) => m.brokerUs === undefined)
         ? []
-        : ['', `The ${NATS_APP} app's events went on a nats-server of the run's own, on the servers' core; its CPU per request (median): ${summary.map((m) => `${m.name} ${m.brokerUs!.toFixed(1)} µs`).join('; ')}.`]),
+        : ['', `The ${NATS_APP} app's events went on a nats-server of the run's own, on CPU ${BROKER_CPUS ?? 'any'} (the servers': ${SERVER_CPUS ?? 'any'}); its CPU per request (median): ${summary.map((m) => `${m.name} ${m.brokerUs!.toFixed(1)} µs`).join('; ')}.`]),
       '',
       `Where the gap is, by ablation (side by side, medians; each scorer app in a process of its own, as \`oo-ml serve\` runs): a constant answer behind the scorer app's schemas, hooks and plugins ` +
         `costs ${moreOrLess(constantRoute.cpuUs - barePost.cpuUs)} CPU/req than the bare route (${pct(tp(constantRoute, barePost))} of its throughput); the decision (context, snapshot lookup, LinUCB over ${ARM_COUNT} arms, the serve event built, its stats), over a bus that stores nothing, ` +

@@ -41,6 +41,14 @@ function natsApp(v: string | undefined): 'champion' | 'shadow' | null {
 export const SERVER_CPUS = cpuList('BENCH_SERVER_CPUS') ?? (cpus().length >= 2 ? '1' : null);
 export const CLIENT_CPUS = cpuList('BENCH_CLIENT_CPUS') ?? (cpus().length >= 2 ? '0' : null);
 
+/**
+ * BENCH_BROKER_CPUS: where the run's own nats-server runs (default: with the servers, where the
+ * ratio targets count it). On a machine with a core to spare, a core of its own measures the
+ * app's share alone.
+ */
+export const BROKER_CPUS = cpuList('BENCH_BROKER_CPUS') ?? SERVER_CPUS;
+
+/** The CPU list in the environment variable `name` (a taskset list), or null when unset. */
 export function cpuList(name: string): string | null {
   const v = process.env[name];
   if (v === undefined || v === '') return null;
