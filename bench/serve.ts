@@ -333,8 +333,7 @@ async function runIn(dir: string): Promise<void> {
     await writeFile(fileURLToPath(new URL('./results/serve.md', import.meta.url)), md);
     process.stdout.write(md);
   } finally {
-    bare.proc.send('exit');
-    for (const c of Object.values(scorers)) c.proc.send('exit');
+    for (const c of children) c.proc.send('exit');
     await Promise.all(children.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
   }
 }
