@@ -58,9 +58,9 @@ import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } fr
 import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
- * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own, pinned with the servers
- * (each app replays at start whatever an earlier run left in a stream; the ratio targets count the
- * broker as part of the server side), stopped when the run ends.
+ * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own (each app replays at start
+ * whatever an earlier run left in a stream), pinned with the servers, where the ratio targets
+ * count the broker, or on BENCH_BROKER_CPUS; stopped when the run ends.
  */
 async function withOwnNats(run: () => Promise<void>): Promise<void> {
   if (NATS_APP === null || process.env['BENCH_NATS_URL']) return run();
@@ -139,7 +139,7 @@ async function runIn(dir: string): Promise<void> {
     const bareReady = (await bare.next()) as Ready;
     const ready = { champion: (await scorers.champion.next()) as Ready, shadow: (await scorers.shadow.next()) as Ready, unstored: (await scorers.unstored.next()) as Ready };
     const portOf = (role: Exclude<ScorerRole, 'loop'>): number => ready[role].ready[role]!;
-    const portB = championB === null ? null : ((await championB.next()) as Ready).ready['champion']!;
+    const buildB = championB === null ? null : { child: championB, port: ((await championB.next()) as Ready).ready['champion']! };
     const scorerReady = ready.champion;
     const url = (port: number, path: string) => `http://${HOST}:${port}${path}`;
     const payloads = bodies(2000);
@@ -161,11 +161,11 @@ async function runIn(dir: string): Promise<void> {
       { key: 'unstored', name: '/score champion, events taken but not stored (ablation)', url: url(portOf('unstored'), '/score'), method: 'POST', child: scorers.unstored },
       { key: 'champion', name: '/score champion', url: url(portOf('champion'), '/score'), method: 'POST', child: scorers.champion },
       { key: 'shadow', name: '/score champion + shadow + journal', url: url(portOf('shadow'), '/score'), method: 'POST', child: scorers.shadow },
-      ...(championB === null || portB === null
+      ...(buildB === null
         ? []
         : [
-            { key: 'constant-b', name: `constant answer, build ${DIST_B}`, url: url(portB, '/constant'), method: 'POST' as const, child: championB },
-            { key: 'champion-b', name: `/score champion, build ${DIST_B}`, url: url(portB, '/score'), method: 'POST' as const, child: championB },
+            { key: 'constant-b', name: `constant answer, build ${DIST_B}`, url: url(buildB.port, '/constant'), method: 'POST' as const, child: buildB.child },
+            { key: 'champion-b', name: `/score champion, build ${DIST_B}`, url: url(buildB.port, '/score'), method: 'POST' as const, child: buildB.child },
           ]),
     ];
     // BENCH_ONLY=champion (say) loads just that target, for profiling one path; the report needs all five.

@@ -110,8 +110,8 @@ async function readObdWith(file: string, features: readonly ObdFeatures[], itemC
     }
     if (!(k >= 1)) throw invalidInput(`Open Bandit log ${file} has no items`);
 
-    const columnsOf = (f: ObdFeatures): string[] => (f === 'affinity' ? Array.from({ length: k }, (_, a) => affinityColumn(a)) : [...USER_FEATURES]);
-    const featureColumns = features.flatMap(columnsOf);
+    const sets = features.map((f) => ({ f, columns: f === 'affinity' ? Array.from({ length: k }, (_, a) => affinityColumn(a)) : [...USER_FEATURES] }));
+    const featureColumns = sets.flatMap((s) => s.columns);
     requireColumns(file, header, featureColumns);
 
     const types: Record<string, string> = {
@@ -121,7 +121,7 @@ async function readObdWith(file: string, features: readonly ObdFeatures[], itemC
       click: 'INTEGER',
       propensity_score: 'DOUBLE',
     };
-    for (const f of features) for (const c of columnsOf(f)) types[c] = f === 'affinity' ? 'DOUBLE' : 'VARCHAR';
+    for (const { f, columns: names } of sets) for (const c of names) types[c] = f === 'affinity' ? 'DOUBLE' : 'VARCHAR';
     const baseSelect = ['CAST(epoch_us("timestamp") AS DOUBLE) / 1000 AS ts', 'item_id', '"position"', 'click', 'propensity_score'];
     const select = [...baseSelect, ...featureColumns.map((c) => sqlIdent(c))].join(', ');
     let columns: unknown[][];
@@ -169,8 +169,7 @@ async function readObdWith(file: string, features: readonly ObdFeatures[], itemC
 
     const vectors: Partial<Record<ObdFeatures, ObdVectors>> = {};
     let at = baseSelect.length;
-    for (const f of features) {
-      const names = columnsOf(f);
+    for (const { f, columns: names } of sets) {
       const cols = columns.slice(at, at + names.length);
       at += names.length;
       const feature = f === 'affinity' ? affinityFeatures(cols, names, n, bad) : userOneHot(cols, n, bad);

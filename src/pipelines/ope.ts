@@ -103,7 +103,7 @@ function checkRewardGroups(groups: readonly string[]): ObdFeatures[] {
   return [...(groups.includes('affinity') ? (['affinity'] as const) : []), ...(groups.includes('user') ? (['user-onehot'] as const) : [])];
 }
 
-/** The reward model's row features of an OBD log (`x`, `d`; none for `none`), and q̂ when `item` pools it over the items. `obd` holds the vectors of `obdVectorsFor(groups)`. */
+/** The reward model's row features of an OBD log (`x`, `d`; none for `none`), and q̂ when `item` pools it over the items. `obd` holds the vectors of `checkRewardGroups(groups)`. */
 async function obdRewardFeatures(
   obd: ObdLogs,
   groups: readonly string[],

@@ -167,11 +167,12 @@ export interface ScoredDecision extends Decision {
 }
 
 /**
- * Draws an arm. Unrestricted: the policy's own `choose` (as `chooseScored`, so the arms are scored
- * once). Restricted to `mask`: the policy's action distribution renormalised over the allowed
- * arms, so the propensity stays exact for the distribution actually sampled. When the policy puts no mass on any allowed arm (a greedy
- * policy whose argmax is excluded), the best-scoring allowed arm is taken, ties broken uniformly,
- * and the propensity is that rule's (1 / number of tied arms).
+ * Draws an arm. Unrestricted: the policy's own `choose` (as `chooseScored`, so the arms are
+ * scored once). Restricted to `mask`: the policy's action distribution renormalised over the
+ * allowed arms, so the propensity stays exact for the distribution actually sampled. When the
+ * policy puts no mass on any allowed arm (a greedy policy whose argmax is excluded), the
+ * best-scoring allowed arm is taken, ties broken uniformly, and the propensity is that rule's
+ * (1 / number of tied arms).
  */
 export function decide(
   policy: Policy<unknown>,

@@ -17,7 +17,7 @@ import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 export type LoggerSetting = false | (LoggerOptions & { stream?: DestinationStream });
 
 /** The level when none is given: warnings and errors. */
-export const DEFAULT_LOG_LEVEL = 'warn';
+const DEFAULT_LOG_LEVEL = 'warn';
 
 // As Fastify's own logger writes a request and a reply in a record: a few fields, not the objects.
 const serializers = {
