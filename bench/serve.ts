@@ -30,11 +30,14 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
- * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000). Writes
- * bench/results/serve.md.
+ * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_SPLIT_PROF_DIR (the profiles of the split by part, kept there; with BENCH_ONLY, each target is split too), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000), BENCH_PACED (fractions of the
+ * bare route's req/s at which the bare route, the champion and the shadow app are loaded again, paced,
+ * for their latency below saturation: settings.ts). Writes bench/results/serve.md.
  * Targets: champion ≥ 80 % of bare with p99 ≤ 5 ms; champion + shadow + events ≥ 65 %, p99 ≤ 5 ms;
  * zero errors and non-2xx.
+ * Before the run and after it, a process spinning on the servers' core counts how often the machine
+ * took that core away (serve/host-stalls.ts): the floor under every server's tail latency here.
  *
  * This file runs the rounds and writes the report; `serve/servers.ts` is the server children
  * (and how they are started, pinned and questioned), `serve/load.ts` the bodies and wrk,
@@ -52,10 +55,11 @@ import { ARM_COUNT } from '../src/features/arms.js';
 import { startNatsServer } from '../fixtures/nats-server.js';
 import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 
+import { measureHostStalls, type HostStalls } from './serve/host-stalls.js';
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } from './serve/servers.js';
-import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
+import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, PACED, PACED_SET, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
  * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own (each app replays at start
@@ -75,6 +79,9 @@ async function withOwnNats(run: () => Promise<void>): Promise<void> {
     await nats.stop();
   }
 }
+
+/** Seconds the servers' core is probed for stalls, before the run and after it (host-stalls.ts). */
+const STALL_PROBE_S = 10;
 
 /** The pid of the run's own nats-server, while it runs. */
 let brokerPid: number | null = null;
@@ -107,6 +114,60 @@ async function brokerCpuUs(): Promise<number | null> {
 const brokerNote = (us: number | undefined): string => (us === undefined ? '' : ` (+ ${us.toFixed(1)} µs of nats-server CPU)`);
 const brokerMedian = (rs: Round[]): number | undefined => (rs.some((x) => x.brokerUs === undefined) ? undefined : median(rs.map((x) => x.brokerUs!)));
 
+/** A paced target's medians over its rounds (serve.ts, the paced loads). */
+interface PacedSummary {
+  key: string;
+  name: string;
+  fraction: number;
+  offered: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  worstP99: number;
+  p999: number;
+  max: number;
+  total: number;
+  errors: number;
+  /** wrk's split of the socket errors, by round that had any. */
+  errorKinds: string;
+}
+
+/** The report's section on latency below saturation, and the host's stalls that bound it from below. */
+function pacedSection(paced: PacedSummary[], stalls: HostStalls[]): string[] {
+  if (paced.length === 0) return [];
+  const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
+  const lowest = Math.min(...paced.map((p) => p.fraction));
+  const verdicts = paced
+    .filter((p) => p.fraction === lowest && p.key !== 'bare-post')
+    .map((p) => `${p.name} ${p.p99} ms — ${p.p99 <= 5 ? 'met' : '**not met**'}`);
+  const bare = paced.find((p) => p.fraction === lowest && p.key === 'bare-post');
+  return [
+    '## Below saturation: latency at a paced load',
+    '',
+    `The rounds above keep ${CONNECTIONS} requests in flight, so their latencies are mostly queueing. Here the same ${CONNECTIONS} connections each wait an exponentially distributed think time ` +
+      `(mean ${CONNECTIONS} / R, whole ms: wrk's timers) before every request, R being ${paced
+        .map((p) => p.fraction)
+        .filter((f, i, a) => a.indexOf(f) === i)
+        .map(pct)
+        .join(' and ')} of the bare POST route's median req/s above — the same schedule for every target, in ${ROUNDS} interleaved rounds; wrk times each request from its send. ` +
+      'A connection waits for its answer before its next think time, so the achieved rate falls short of R by the answers\' own latency, and a stall delays fewer requests than an open-loop client would see delayed (coordinated omission): these tails are lower bounds when the server stalls.',
+    '',
+    '| target | R req/s | achieved req/s | p50 | p99 (worst) | p99.9 | max | requests | errors + non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...paced.map(
+      (p) =>
+        `| ${p.name} | ${Math.round(p.offered).toLocaleString('en-US')} (${pct(p.fraction)}) | ${Math.round(p.rps).toLocaleString('en-US')} | ${p.p50} | ${p.p99} (${p.worstP99}) | ${p.p999} | ${p.max} | ${p.total.toLocaleString('en-US')} | ${p.errors}${p.errorKinds === '' ? '' : ` (${p.errorKinds})`} |`,
+    ),
+    '',
+    `p99 ≤ 5 ms at ${pct(lowest)} of the bare route's rate: ${verdicts.join('; ')}${bare === undefined ? '' : ` (the bare route itself: ${bare.p99} ms)`}.`,
+    '',
+    `The servers' core itself (host-stalls.ts: a process spinning on it for ${STALL_PROBE_S} s with the client's core busy, before the run and after it): ` +
+      stalls.map((x) => `${x.over1ms} stalls over 1 ms and ${x.over5ms} over 5 ms, the longest ${x.longestMs.toFixed(1)} ms, ${(x.lostShare * 100).toFixed(2)} % of the time lost`).join('; then ') +
+      '. A request that arrives in a stall waits it out, whatever the server: that is the floor under every target\'s tail here.',
+    '',
+  ];
+}
+
 /** The run in a temp folder of its own, removed however the run ends. */
 async function main(): Promise<void> {
   if (CLIENT_CPUS !== null) pin(process.pid, CLIENT_CPUS);
@@ -129,6 +190,8 @@ async function runIn(dir: string): Promise<void> {
   const loopReady = (await loop.next()) as Extract<ChildMessage, { ready: unknown }>;
   loop.proc.send('exit');
   await new Promise((r) => (loop.proc.exitCode !== null ? r(null) : loop.proc.once('exit', r)));
+  // The machine's own floor under tail latency, before the run and (below) after it.
+  const stalls: HostStalls[] = process.env['BENCH_ONLY'] ? [] : [await measureHostStalls(SERVER_CPUS, CLIENT_CPUS, STALL_PROBE_S)];
   const bare = start(['--bare']);
   // One process per scorer app, as `oo-ml serve` runs (servers.ts, scorerChild).
   const scorers = { champion: start(['--scorer', dir, 'champion']), shadow: start(['--scorer', dir, 'shadow']), unstored: start(['--scorer', dir, 'unstored']) };
@@ -189,10 +252,53 @@ async function runIn(dir: string): Promise<void> {
         const cpuUs = (after.cpuUs - c0) / m.total;
         const brokerUs = b0 === null || b1 === null ? undefined : (b1 - b0) / m.total;
         rounds.get(t.name)!.push({ ...m, cpuUs, loop: after.loop, brokerUs });
-        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req${brokerNote(brokerUs)}, errors ${m.errors}, non-2xx ${m.non2xx}\n`);
+        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req${brokerNote(brokerUs)}, errors ${m.errors}${m.errorKinds === undefined ? '' : ` (${m.errorKinds})`}, non-2xx ${m.non2xx}\n`);
       }
     }
+    // Below saturation: the bare route and the scorers at the same paced offered loads, in interleaved rounds.
+    const pacedTargets = PACED.length === 0 || (only && !PACED_SET) ? [] : only ? targets : targets.filter((t) => ['bare-post', 'champion', 'shadow'].includes(t.key));
+    const paced: { key: string; name: string; fraction: number; offered: number; rounds: Omit<Round, 'cpuUs' | 'loop'>[] }[] = [];
+    if (pacedTargets.length > 0) {
+      const bareRounds = rounds.get(targets.find((t) => t.key === 'bare-post')?.name ?? '');
+      if (bareRounds === undefined) throw new Error('BENCH_PACED needs bare-post among the targets: its req/s sets the paced rates');
+      const bareRps = median(bareRounds.map((x) => x.rps));
+      for (const fraction of PACED) for (const t of pacedTargets) paced.push({ key: t.key, name: t.name, fraction, offered: fraction * bareRps, rounds: [] });
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const p of paced) {
+          const t = pacedTargets.find((x) => x.key === p.key)!;
+          const m = await load(t.url, t.method, payloads, perRound, p.offered);
+          p.rounds.push(m);
+          process.stderr.write(`paced round ${r + 1}/${ROUNDS} ${p.name} at ${Math.round(p.offered)} req/s offered: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, p99.9 ${m.p999} ms, max ${m.max} ms, errors ${m.errors}${m.errorKinds === undefined ? '' : ` (${m.errorKinds})`}, non-2xx ${m.non2xx}\n`);
+        }
+      }
+    }
+    const pacedSummary = paced.map((p) => ({
+      ...p,
+      rps: median(p.rounds.map((x) => x.rps)),
+      p50: median(p.rounds.map((x) => x.p50)),
+      p99: median(p.rounds.map((x) => x.p99)),
+      worstP99: Math.max(...p.rounds.map((x) => x.p99)),
+      p999: median(p.rounds.map((x) => x.p999)),
+      max: Math.max(...p.rounds.map((x) => x.max)),
+      total: p.rounds.reduce((a, x) => a + x.total, 0),
+      errors: p.rounds.reduce((a, x) => a + x.errors + x.non2xx, 0),
+      errorKinds: p.rounds.flatMap((x) => (x.errors > 0 && x.errorKinds !== undefined ? [x.errorKinds] : [])).join('; '),
+    }));
+    // Where each target's CPU goes: one more load of each, profiled (not part of the figures above).
+    const profiled: { key: string; name: string; cpuUs: number; breakdown: Record<Part, number> }[] = [];
+    const profileOf = async (t: (typeof targets)[number]): Promise<void> => {
+      t.child.proc.send('prof-start');
+      await load(t.url, t.method, payloads, PROFILE_S);
+      await new Promise((ok) => setTimeout(ok, 200));
+      t.child.proc.send('prof-stop');
+      const { breakdown } = (await t.child.next()) as { breakdown: Record<Part, number> };
+      profiled.push({ key: t.key, name: t.name, cpuUs: median(rounds.get(t.name)!.map((x) => x.cpuUs)), breakdown });
+    };
     if (only) {
+      for (const p of pacedSummary) process.stderr.write(`${p.name} paced at ${Math.round(p.offered)} req/s: ${Math.round(p.rps)} req/s, p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms (worst ${p.worstP99}), p99.9 ${p.p999.toFixed(2)} ms\n`);
+      // BENCH_SPLIT_PROF_DIR: each target's split too, and its profile kept there (servers.ts).
+      if (process.env['BENCH_SPLIT_PROF_DIR']) for (const t of targets) await profileOf(t);
+      for (const p of profiled) process.stderr.write(`${p.name} by part (µs): ${PARTS.map((part) => `${part} ${(p.breakdown[part] * p.cpuUs).toFixed(1)}`).join(', ')}\n`);
       // No report: one line per target, medians over its rounds.
       for (const t of targets) {
         const rs = rounds.get(t.name)!;
@@ -201,17 +307,8 @@ async function runIn(dir: string): Promise<void> {
       }
       return;
     }
-    // Where each target's CPU goes: one more load of each, profiled (not part of the figures above).
-    const profiled: { key: string; name: string; cpuUs: number; breakdown: Record<Part, number> }[] = [];
-    for (const key of ['bare-post', 'constant', 'unstored', 'champion', 'shadow']) {
-      const t = targets.find((x) => x.key === key)!;
-      t.child.proc.send('prof-start');
-      await load(t.url, t.method, payloads, PROFILE_S);
-      await new Promise((ok) => setTimeout(ok, 200));
-      t.child.proc.send('prof-stop');
-      const { breakdown } = (await t.child.next()) as { breakdown: Record<Part, number> };
-      profiled.push({ key, name: t.name, cpuUs: median(rounds.get(t.name)!.map((x) => x.cpuUs)), breakdown });
-    }
+    for (const key of ['bare-post', 'constant', 'unstored', 'champion', 'shadow']) await profileOf(targets.find((x) => x.key === key)!);
+    stalls.push(await measureHostStalls(SERVER_CPUS, CLIENT_CPUS, STALL_PROBE_S));
     scorers.champion.proc.send('memory');
     const after = ((await scorers.champion.next()) as { memory: NodeJS.MemoryUsage }).memory;
     const stats = async (port: number) =>
@@ -309,6 +406,7 @@ async function runIn(dir: string): Promise<void> {
         `${((CONNECTIONS / barePost.rps) * 1000).toFixed(1)} ms already for the bare route at ${Math.round(barePost.rps).toLocaleString('en-US')} req/s on this machine; ` +
         'the event-loop delay column shows how long a ready request waited behind other work (garbage collection pauses included). The server-side latency of /score is below.',
       '',
+      ...pacedSection(pacedSummary, stalls),
       '## Server side',
       '',
       'From `/stats` of the scorer apps (arrival → answer ready to write, last 4096 requests per row):',

@@ -39,9 +39,12 @@ export interface Round {
   p50: number;
   p90: number;
   p99: number;
+  p999: number;
   max: number;
   total: number;
   errors: number;
+  /** wrk's own split of `errors` (connect, read, write, timeout), when it printed one. */
+  errorKinds?: string;
   non2xx: number;
   /** Server process CPU time per request (µs): robust to other load on the machine. */
   cpuUs: number;
@@ -50,16 +53,27 @@ export interface Round {
   brokerUs?: number;
 }
 
-/** A wrk Lua script that cycles through `payloads` (POST) or sends plain GETs. */
-export async function wrkScript(dir: string, method: 'GET' | 'POST', payloads: string[]): Promise<string> {
-  const path = join(dir, `wrk-${method.toLowerCase()}.lua`);
+/**
+ * A wrk Lua script that cycles through `payloads` (POST) or sends plain GETs. With `rate`
+ * (req/s over all connections), each connection waits an exponentially distributed time (mean
+ * CONNECTIONS / rate, whole ms: wrk's timers) before each request, so the load is paced near
+ * `rate` instead of saturating the server; wrk times a request from its send, not its delay.
+ * Its `done` prints p99.9 (µs), which wrk's own summary leaves out.
+ */
+export async function wrkScript(dir: string, method: 'GET' | 'POST', payloads: string[], rate: number | null = null): Promise<string> {
+  const path = join(dir, `wrk-${method.toLowerCase()}${rate === null ? '' : '-paced'}.lua`);
   const bodies = payloads.map((p) => `[====[${p}]====]`).join(',\n');
-  await writeFile(
-    path,
+  const send =
     method === 'GET'
       ? 'wrk.method = "GET"\n'
-      : `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nlocal bodies = {\n${bodies}\n}\nlocal i = 0\nrequest = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n`,
-  );
+      : `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nlocal bodies = {\n${bodies}\n}\nlocal i = 0\nrequest = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n`;
+  const pace =
+    rate === null
+      ? ''
+      : // Exponential think times make the connections' sends close to a Poisson stream (seeded: the same schedule every run).
+        `math.randomseed(15)\nlocal mean_ms = ${(CONNECTIONS * 1000) / rate}\ndelay = function()\n  return math.floor(-math.log(1 - math.random()) * mean_ms + 0.5)\nend\n`;
+  const done = 'done = function(summary, latency, requests)\n  io.write(string.format("p99.9 %d\\n", latency:percentile(99.9)))\nend\n';
+  await writeFile(path, send + pace + done);
   return path;
 }
 
@@ -78,9 +92,9 @@ export function setScriptDir(dir: string): void {
   scriptDir = dir;
 }
 
-/** Loads `url` with wrk (one thread, CONNECTIONS connections, pinned to CLIENT_CPUS) for `duration` s. */
-export async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number): Promise<Omit<Round, 'cpuUs' | 'loop'>> {
-  const script = await wrkScript(scriptDir, method, payloads);
+/** Loads `url` with wrk (one thread, CONNECTIONS connections, pinned to CLIENT_CPUS) for `duration` s; paced near `rate` req/s when given (wrkScript). */
+export async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number, rate: number | null = null): Promise<Omit<Round, 'cpuUs' | 'loop'>> {
+  const script = await wrkScript(scriptDir, method, payloads, rate);
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', script, url];
   const [cmd, argv] = CLIENT_CPUS === null ? ['wrk', args] : ['taskset', ['-c', CLIENT_CPUS, 'wrk', ...args]];
   const out = await new Promise<string>((resolve, reject) =>
@@ -99,9 +113,11 @@ export async function load(url: string, method: 'GET' | 'POST', payloads: string
     p50: pct(50),
     p90: pct(90),
     p99: pct(99),
+    p999: Number(pick(/^p99\.9 (\d+)$/m)[1]) / 1000,
     max: wrkMs(latency[3]!),
     total: Number(pick(/(\d+) requests in/)[1]),
     errors: socket === null ? 0 : socket.slice(1).reduce((a, x) => a + Number(x), 0),
+    ...(socket === null ? {} : { errorKinds: socket[0].replace('Socket errors: ', '') }),
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
   };
 }

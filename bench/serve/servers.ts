@@ -1,5 +1,6 @@
 /** The server children of bench:serve (bare Fastify, the scorer apps) and how the parent starts and questions them. */
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -55,6 +56,9 @@ export function answerParent(onExit: () => Promise<void>): void {
       session.post('Profiler.stop', (err, result) => {
         session.disconnect();
         if (err !== null) throw err;
+        // BENCH_SPLIT_PROF_DIR=dir keeps each split's profile (open in Chrome DevTools), one per load.
+        const keep = process.env['BENCH_SPLIT_PROF_DIR'];
+        if (keep) writeFileSync(join(keep, `split-${process.pid}-${Date.now()}.cpuprofile`), JSON.stringify(result.profile));
         process.send!({ breakdown: breakdownOf(result.profile as unknown as Parameters<typeof breakdownOf>[0]) } satisfies ChildMessage);
       });
     }

@@ -64,3 +64,21 @@ export function pin(pid: number, cpus: string): void {
     throw new Error(`taskset -a -cp ${cpus} ${pid} failed (is util-linux installed, and are CPUs ${cpus} online?): ${(e as Error).message}`);
   }
 }
+
+/**
+ * BENCH_PACED (comma list of fractions, default 0.5,0.75; `none` skips): after the saturating
+ * rounds, the bare route, the champion and the champion + shadow are loaded again at paced
+ * rates, each fraction of the bare POST route's median req/s in this run (the same offered load
+ * for each), for their latency below saturation. With BENCH_ONLY, paced loads run only when
+ * BENCH_PACED is set, for every target it names (bare-post among them).
+ */
+export const PACED = pacedFractions(process.env['BENCH_PACED']);
+export const PACED_SET = process.env['BENCH_PACED'] !== undefined;
+
+function pacedFractions(v: string | undefined): number[] {
+  if (v === undefined || v === '') return [0.5, 0.75];
+  if (v === 'none') return [];
+  const fs = v.split(',').map(Number);
+  if (fs.some((f) => !(f > 0 && f < 1))) throw new Error(`BENCH_PACED="${v}" must be a comma list of fractions between 0 and 1 (e.g. 0.5,0.75), or none`);
+  return fs;
+}
