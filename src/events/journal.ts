@@ -26,7 +26,10 @@
  * Retention is JetStream's `limits` policy by whole segments: after a rotation (and when a writer
  * opens) sealed segments older than `maxAgeMs` (by mtime: the time of their newest line) are
  * deleted, then the oldest sealed ones while the stream holds more than `maxBytes`. The segment
- * being written is never deleted, so the stream's last seq survives every deletion.
+ * being written is never deleted, so the stream's last seq survives every deletion. A rotation's
+ * slow parts (the sealed segment's last fdatasync, the directory's sync, retention) run beside the
+ * appends that follow it unless `syncMs` is 0; a failure fails the next batch, as a failed
+ * interval sync does.
  */
 import { writeSync } from 'node:fs';
 import { mkdir, open as openFile, rm, stat, type FileHandle } from 'node:fs/promises';
@@ -251,9 +254,17 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
   let unsynced = false;
   let syncDue = false;
   let syncTimer: NodeJS.Timeout | null = null;
-  let syncError: unknown = null;
+  /** What failed in the background (the interval sync, a sealed segment's sync, retention): the next batch, or close, fails with it. */
+  let backgroundError: Error | null = null;
   /** The interval fdatasync in flight (`syncMs` > 0), which later writes do not wait for. */
   let syncing: Promise<void> | null = null;
+  /**
+   * The sealed segments' last fdatasync and close, the directory's sync (the new segment's entry)
+   * and retention, in order and beside the writes that follow: the batch that sealed a segment
+   * used to wait for all of it, as long as the disk took to sync what the interval sync had not
+   * yet (bench:journal-rotation). Never rejects: a failure goes to `backgroundError`.
+   */
+  let sealing: Promise<void> = Promise.resolve();
 
   // A batch starts on the next turn of the event loop: every append of this turn (the serves of
   // all requests read in one poll) shares its write.
@@ -285,12 +296,14 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       return;
     }
     unsynced = false;
-    syncing = seg.handle.datasync().then(
+    const { handle, firstSeq } = seg;
+    // After the sealing in flight: a segment's lines count as synced only once its directory entry is.
+    syncing = sealing.then(() => handle.datasync()).then(
       () => undefined,
       (e: unknown) => {
         // Lines already acknowledged may be lost: the next batch fails with the error, so the
         // publisher sees the disk fail (the server spills and reports the bus degraded).
-        syncError = e;
+        backgroundError ??= syncFailed(join(dir, segmentName(firstSeq)), e);
       },
     );
     const current = syncing;
@@ -299,22 +312,36 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
     });
   }
 
-  /** Seals the current segment and starts the one named by the next seq, then applies retention. */
+  /**
+   * Seals the current segment and starts the one named by the next seq. The sealed segment's
+   * last sync and close, the directory's sync and retention go to `sealing`; with `syncMs` 0 the
+   * batch waits for them (its lines resolve synced, their file's entry included), otherwise they
+   * run beside the writes that follow, as the interval sync does.
+   */
   async function rotate(): Promise<void> {
     const path = join(dir, segmentName(seg.nextSeq));
     const handle = await openFile(path, 'a+');
     const { size } = await handle.stat();
-    const old = seg.handle;
-    // What was written to the sealed segment is synced before it is left (and an interval sync
-    // of it has finished before its handle closes).
-    await syncing;
-    if (unsynced) await old.datasync();
+    const old = { handle: seg.handle, path: join(dir, segmentName(seg.firstSeq)), unsynced, syncing };
     unsynced = false;
-    seg = { handle, firstSeq: seg.nextSeq, bytes: size, nextSeq: seg.nextSeq };
-    await old.close();
-    // The new file's directory entry must survive a crash as its lines will.
-    await syncDir(dir);
-    await applyRetention(dir, seg.firstSeq, options, now());
+    // The interval sync in flight is the sealed segment's: the new one's may start beside it.
+    syncing = null;
+    const firstSeq = seg.nextSeq;
+    seg = { handle, firstSeq, bytes: size, nextSeq: firstSeq };
+    sealing = sealing.then(async () => {
+      // What was written to the sealed segment is synced before its handle closes.
+      await old.syncing;
+      try {
+        if (old.unsynced) await old.handle.datasync();
+      } catch (e) {
+        backgroundError ??= syncFailed(old.path, e);
+      }
+      await old.handle.close().catch((e: unknown) => void (backgroundError ??= syncFailed(old.path, e)));
+      // The new file's directory entry must survive a crash as its lines will.
+      await syncDir(dir).catch((e: unknown) => void (backgroundError ??= syncFailed(dir, e)));
+      await applyRetention(dir, firstSeq, options, now()).catch((e: unknown) => void (backgroundError ??= e instanceof Error ? e : new Error(String(e))));
+    });
+    if (syncMs === 0) await sealing;
   }
 
   async function writeLoop(): Promise<void> {
@@ -332,10 +359,10 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       }
       const batch = queue.splice(0, n);
       try {
-        if (syncError !== null) {
-          const e = syncError;
-          syncError = null;
-          throw unavailable(`fdatasync of the bus segment ${join(dir, segmentName(seg.firstSeq))} failed: ${e instanceof Error ? e.message : String(e)}`, { hint: 'check the disk holding the bus folder', cause: e });
+        if (backgroundError !== null) {
+          const e = backgroundError;
+          backgroundError = null;
+          throw e;
         }
         if (recount) {
           seg = await recountSegment(seg);
@@ -400,13 +427,21 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       syncTimer = null;
       await running;
       await syncing;
+      await sealing;
       try {
         if (unsynced) await seg.handle.datasync();
       } finally {
         await seg.handle.close();
       }
+      // Background work that failed after the last batch (a sync, retention): what close promised is not done.
+      if (backgroundError !== null) throw backgroundError;
     },
   };
+}
+
+/** The error of a background sync that failed (the next batch, or close, reports it). */
+function syncFailed(path: string, error: unknown): Error {
+  return unavailable(`fdatasync of the bus segment ${path} failed: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the disk holding the bus folder', cause: error });
 }
 
 /**

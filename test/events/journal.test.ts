@@ -230,6 +230,59 @@ describe('stream writer (group commit)', () => {
     // A writer that held appends behind the sync would hang above: fail in seconds, not at the suite's limit.
   }, 15_000);
 
+  it('with syncMs above 0 does not hold the batch that seals a segment behind its sync; close waits for it, and a failed one fails the next batch naming the segment', async () => {
+    const dir = await streamDir();
+    const proto = await fileHandlePrototype(dir);
+    const realSync = proto.datasync;
+    // Every sync hangs until released (or fails, when `fail` is set).
+    const pending: (() => void)[] = [];
+    let fail = false;
+    const syncs = vi.spyOn(proto, 'datasync').mockImplementation(function (this: unknown) {
+      if (fail) {
+        fail = false;
+        return Promise.reject(new Error('EIO: disk went away'));
+      }
+      return new Promise<void>((resolve) => pending.push(() => resolve(realSync.apply(this)))).then(() => undefined);
+    });
+    // 26-byte lines (`s.a {"i":N,"pad":"xxxxx"}` and its newline): the third batch finds 52 bytes and seals segment 1.
+    const small = { ...LIMITS, segmentBytes: 52, syncMs: 60_000 };
+    const writer = await openStreamWriter(dir, small);
+    const before = syncs.mock.calls.length;
+    expect(await writer.append('s.a', payload(0, 5))).toBe(1);
+    expect(await writer.append('s.a', payload(1, 5))).toBe(2);
+    // Segment 1's last sync is called and hangs: the line that started segment 3 resolves all the same.
+    expect(await writer.append('s.a', payload(2, 5))).toBe(3);
+    await vi.waitFor(() => expect(syncs.mock.calls.length).toBe(before + 1));
+    expect(pending).toHaveLength(1);
+    expect(await readdir(dir)).toEqual([1, 3].map(segmentName));
+    expect(await writer.append('s.a', payload(3, 5))).toBe(4);
+    let closed = false;
+    const closing = writer.close().then(() => (closed = true));
+    for (let turn = 0; turn < 5; turn++) await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    // Released, the seal finishes; then close syncs segment 3 (lines 3–4) and ends.
+    pending.shift()!();
+    await vi.waitFor(() => expect(pending).toHaveLength(1));
+    pending.shift()!();
+    await closing;
+    expect((await readAll(dir)).map((l) => (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i)).toEqual([0, 1, 2, 3]);
+
+    // A seal whose sync fails: the next batch is refused naming the sealed segment; the one after goes on.
+    const dir2 = await streamDir();
+    const again = await openStreamWriter(dir2, small);
+    expect(await Promise.all([0, 1].map((i) => again.append('s.a', payload(i, 5))))).toEqual([1, 2]);
+    fail = true;
+    expect(await again.append('s.a', payload(2, 5))).toBe(3);
+    await vi.waitFor(() => expect(fail).toBe(false));
+    await expect(again.append('s.a', payload(3, 5))).rejects.toMatchObject({ code: 'unavailable', message: new RegExp(`fdatasync of the bus segment .*${segmentName(1)} failed: EIO`) });
+    expect(await again.append('s.a', payload(4, 5))).toBe(4);
+    const closingAgain = again.close();
+    await vi.waitFor(() => expect(pending).toHaveLength(1));
+    pending.shift()!();
+    await closingAgain;
+    expect((await readAll(dir2)).map((l) => (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i)).toEqual([0, 1, 2, 4]);
+  }, 15_000);
+
   it('ends a crashed writer’s fragment before its first line, counts it as a line, and refuses a payload with a newline or a subject with a space', async () => {
     const dir = await streamDir();
     await writeFile(join(dir, segmentName(1)), 's.a {"i":0}\ns.a {"i":1,"torn');
