@@ -27,6 +27,7 @@
  * Each target gets BENCH_DURATION seconds in total, split into interleaved rounds (so the
  * machine's other load hits every target alike), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
+ * While a target is loaded, every other server child is stopped (SIGSTOP): they share its core.
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
@@ -197,6 +198,16 @@ async function runIn(dir: string): Promise<void> {
   const scorers = { champion: start(['--scorer', dir, 'champion']), shadow: start(['--scorer', dir, 'shadow']), unstored: start(['--scorer', dir, 'unstored']) };
   const championB = DIST_B === null ? null : start(['--scorer', dir, 'champion', 'champion-b'], { BENCH_DIST: DIST_B });
   const children = [bare, ...Object.values(scorers), ...(championB === null ? [] : [championB])];
+  // Only the loaded server runs: the others are stopped (SIGSTOP) meanwhile. They share its core,
+  // and an idle V8 still collects (the memory reducer's full collections of a scorer's heap took
+  // 10–141 ms of that core during other targets' loads; BENCHMARKS.md), which no deployment, one
+  // server per core, would bill to its neighbour. null stops them all; `resumeAll` undoes it.
+  const focus = (target: (typeof children)[number] | null): void => {
+    for (const c of children) if (c.proc.exitCode === null) c.proc.kill(c === target ? 'SIGCONT' : 'SIGSTOP');
+  };
+  const resumeAll = (): void => {
+    for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGCONT');
+  };
   try {
     type Ready = Extract<ChildMessage, { ready: unknown }>;
     const bareReady = (await bare.next()) as Ready;
@@ -236,12 +247,16 @@ async function runIn(dir: string): Promise<void> {
     const unknown = only?.split(',').filter((k) => !allTargets.some((t) => t.key === k)) ?? [];
     if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; known: ${allTargets.map((t) => t.key).join(', ')}`);
     const targets = only ? allTargets.filter((t) => only.split(',').includes(t.key)) : allTargets;
-    for (const t of targets) await load(t.url, t.method, payloads, WARMUP);
+    for (const t of targets) {
+      focus(t.child);
+      await load(t.url, t.method, payloads, WARMUP);
+    }
     // Interleaved rounds spread the machine's other load over every target alike.
     const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
     const perRound = Math.max(1, Math.round(DURATION / ROUNDS));
     for (let r = 0; r < ROUNDS; r++) {
       for (const t of targets) {
+        focus(t.child);
         const c0 = await cpuOf(t.child);
         const b0 = await brokerCpuUs();
         const m = await load(t.url, t.method, payloads, perRound);
@@ -266,6 +281,7 @@ async function runIn(dir: string): Promise<void> {
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of paced) {
           const t = pacedTargets.find((x) => x.key === p.key)!;
+          focus(t.child);
           const m = await load(t.url, t.method, payloads, perRound, p.offered);
           p.rounds.push(m);
           process.stderr.write(`paced round ${r + 1}/${ROUNDS} ${p.name} at ${Math.round(p.offered)} req/s offered: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, p99.9 ${m.p999} ms, max ${m.max} ms, errors ${m.errors}${m.errorKinds === undefined ? '' : ` (${m.errorKinds})`}, non-2xx ${m.non2xx}\n`);
@@ -287,6 +303,7 @@ async function runIn(dir: string): Promise<void> {
     // Where each target's CPU goes: one more load of each, profiled (not part of the figures above).
     const profiled: { key: string; name: string; cpuUs: number; breakdown: Record<Part, number> }[] = [];
     const profileOf = async (t: (typeof targets)[number]): Promise<void> => {
+      focus(t.child);
       t.child.proc.send('prof-start');
       await load(t.url, t.method, payloads, PROFILE_S);
       await new Promise((ok) => setTimeout(ok, 200));
@@ -308,7 +325,9 @@ async function runIn(dir: string): Promise<void> {
       return;
     }
     for (const key of ['bare-post', 'constant', 'unstored', 'champion', 'shadow']) await profileOf(targets.find((x) => x.key === key)!);
+    focus(null);
     stalls.push(await measureHostStalls(SERVER_CPUS, CLIENT_CPUS, STALL_PROBE_S));
+    resumeAll();
     scorers.champion.proc.send('memory');
     const after = ((await scorers.champion.next()) as { memory: NodeJS.MemoryUsage }).memory;
     const stats = async (port: number) =>
@@ -431,6 +450,7 @@ async function runIn(dir: string): Promise<void> {
     await writeFile(fileURLToPath(new URL('./results/serve.md', import.meta.url)), md);
     process.stdout.write(md);
   } finally {
+    resumeAll();
     for (const c of children) c.proc.send('exit');
     await Promise.all(children.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
   }
