@@ -278,6 +278,11 @@ async function runIn(dir: string): Promise<void> {
       if (bareRounds === undefined) throw new Error('BENCH_PACED needs bare-post among the targets: its req/s sets the paced rates');
       const bareRps = median(bareRounds.map((x) => x.rps));
       for (const fraction of PACED) for (const t of pacedTargets) paced.push({ key: t.key, name: t.name, fraction, offered: fraction * bareRps, rounds: [] });
+      // Warmed up paced, as the saturating rounds are warmed up saturated.
+      for (const t of pacedTargets) {
+        focus(t.child);
+        await load(t.url, t.method, payloads, WARMUP, PACED[0]! * bareRps);
+      }
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of paced) {
           const t = pacedTargets.find((x) => x.key === p.key)!;
