@@ -303,7 +303,7 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       (e: unknown) => {
         // Lines already acknowledged may be lost: the next batch fails with the error, so the
         // publisher sees the disk fail (the server spills and reports the bus degraded).
-        backgroundError ??= syncFailed(join(dir, segmentName(firstSeq)), e);
+        backgroundError ??= diskFailed(`fdatasync of the bus segment ${join(dir, segmentName(firstSeq))}`, e);
       },
     );
     const current = syncing;
@@ -334,11 +334,11 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       try {
         if (old.unsynced) await old.handle.datasync();
       } catch (e) {
-        backgroundError ??= syncFailed(old.path, e);
+        backgroundError ??= diskFailed(`fdatasync of the bus segment ${old.path}`, e);
       }
-      await old.handle.close().catch((e: unknown) => void (backgroundError ??= syncFailed(old.path, e)));
+      await old.handle.close().catch((e: unknown) => void (backgroundError ??= diskFailed(`closing the bus segment ${old.path}`, e)));
       // The new file's directory entry must survive a crash as its lines will.
-      await syncDir(dir).catch((e: unknown) => void (backgroundError ??= syncFailed(dir, e)));
+      await syncDir(dir).catch((e: unknown) => void (backgroundError ??= diskFailed(`fsync of the bus folder ${dir}`, e)));
       await applyRetention(dir, firstSeq, options, now()).catch((e: unknown) => void (backgroundError ??= e instanceof Error ? e : new Error(String(e))));
     });
     if (syncMs === 0) await sealing;
@@ -439,9 +439,9 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
   };
 }
 
-/** The error of a background sync that failed (the next batch, or close, reports it). */
-function syncFailed(path: string, error: unknown): Error {
-  return unavailable(`fdatasync of the bus segment ${path} failed: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the disk holding the bus folder', cause: error });
+/** The error of background disk work that failed, `what` naming it (the next batch, or close, reports it). */
+function diskFailed(what: string, error: unknown): Error {
+  return unavailable(`${what} failed: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the disk holding the bus folder', cause: error });
 }
 
 /**
