@@ -46,7 +46,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -172,6 +172,8 @@ function pacedSection(paced: PacedSummary[], stalls: HostStalls[]): string[] {
 /** The run in a temp folder of its own, removed however the run ends. */
 async function main(): Promise<void> {
   if (CLIENT_CPUS !== null) pin(process.pid, CLIENT_CPUS);
+  // The children write the split's profiles there (servers.ts).
+  if (process.env['BENCH_SPLIT_PROF_DIR']) await mkdir(process.env['BENCH_SPLIT_PROF_DIR'], { recursive: true });
   const dir = await mkdtemp(join(tmpdir(), 'oo-ml-bench-serve-'));
   try {
     await runIn(dir);
@@ -199,9 +201,9 @@ async function runIn(dir: string): Promise<void> {
   const championB = DIST_B === null ? null : start(['--scorer', dir, 'champion', 'champion-b'], { BENCH_DIST: DIST_B });
   const children = [bare, ...Object.values(scorers), ...(championB === null ? [] : [championB])];
   // Only the loaded server runs: the others are stopped (SIGSTOP) meanwhile. They share its core,
-  // and an idle V8 still collects (the memory reducer's full collections of a scorer's heap took
-  // 10–141 ms of that core during other targets' loads; BENCHMARKS.md), which no deployment, one
-  // server per core, would bill to its neighbour. null stops them all; `resumeAll` undoes it.
+  // and an idle V8 still collects (the memory reducer's full collections; BENCHMARKS.md), which no
+  // deployment, one server per core, would bill to its neighbour. null stops them all; `resumeAll`
+  // undoes it.
   const focus = (target: (typeof children)[number] | null): void => {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill(c === target ? 'SIGCONT' : 'SIGSTOP');
   };
@@ -247,6 +249,7 @@ async function runIn(dir: string): Promise<void> {
     const unknown = only?.split(',').filter((k) => !allTargets.some((t) => t.key === k)) ?? [];
     if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; known: ${allTargets.map((t) => t.key).join(', ')}`);
     const targets = only ? allTargets.filter((t) => only.split(',').includes(t.key)) : allTargets;
+    if (only && PACED_SET && PACED.length > 0 && !targets.some((t) => t.key === 'bare-post')) throw new Error('BENCH_PACED needs bare-post among the targets: its req/s sets the paced rates');
     for (const t of targets) {
       focus(t.child);
       await load(t.url, t.method, payloads, WARMUP);

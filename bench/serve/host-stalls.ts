@@ -41,9 +41,10 @@ function nodeOn(cpus: string | null, script: string, seconds: number): Promise<s
   return new Promise((resolve, reject) => execFile(cmd, argv, (e, stdout, stderr) => (e === null ? resolve(stdout) : reject(new Error(`${cmd} failed: ${e.message}\n${stderr}`)))));
 }
 
-/** Spins `seconds` on `serverCpus` with `clientCpus` kept busy alongside, and counts the stalls. */
+/** Spins `seconds` on `serverCpus` with `clientCpus` kept busy alongside (when both are pinned), and counts the stalls. */
 export async function measureHostStalls(serverCpus: string | null, clientCpus: string | null, seconds: number): Promise<HostStalls> {
-  const [out] = await Promise.all([nodeOn(serverCpus, SPINNER, seconds), nodeOn(clientCpus, BUSY, seconds)]);
+  // Unpinned, a busy process could share the spinner's core and its gaps would be our own.
+  const [out] = await Promise.all([nodeOn(serverCpus, SPINNER, seconds), ...(serverCpus === null || clientCpus === null ? [] : [nodeOn(clientCpus, BUSY, seconds)])]);
   const r = JSON.parse(out) as { over1: number; over5: number; longest: number; lost: number };
   return { seconds, over1ms: r.over1, over5ms: r.over5, longestMs: r.longest, lostShare: r.lost / (seconds * 1000) };
 }

@@ -73,7 +73,8 @@ export function pin(pid: number, cpus: string): void {
  * BENCH_PACED is set, for every target it names (bare-post among them).
  */
 export const PACED = pacedFractions(process.env['BENCH_PACED']);
-export const PACED_SET = process.env['BENCH_PACED'] !== undefined;
+/** Whether BENCH_PACED was given (with BENCH_ONLY, only then do paced loads run). */
+export const PACED_SET = (process.env['BENCH_PACED'] ?? '') !== '';
 
 function pacedFractions(v: string | undefined): number[] {
   if (v === undefined || v === '') return [0.5, 0.75];

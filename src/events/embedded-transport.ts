@@ -358,11 +358,18 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
       closed = true;
       await migrated?.catch(() => undefined);
       for (const c of [...open]) await c.close();
-      for (const stream of ['events', 'dlq'] as const) {
-        await holding[stream]?.catch(() => undefined);
-        await held[stream]?.release();
-        held[stream] = null;
-      }
+      // Both streams are released even when one fails (a background disk failure its writer's
+      // close reports): the other's lock and handle must not stay behind.
+      const released = await Promise.allSettled(
+        (['events', 'dlq'] as const).map(async (stream) => {
+          await holding[stream]?.catch(() => undefined);
+          const ref = held[stream];
+          held[stream] = null;
+          await ref?.release();
+        }),
+      );
+      const failed = released.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     },
   };
 }

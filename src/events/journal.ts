@@ -34,7 +34,7 @@
 import { writeSync } from 'node:fs';
 import { mkdir, open as openFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { internal, invalidInput, unavailable } from '../errors.js';
+import { internal, invalidInput, isOoMlError, unavailable } from '../errors.js';
 import { readDirIfExists } from '../io/atomic.js';
 
 /** File extension of segments. */
@@ -197,7 +197,7 @@ export interface AppendedBatch {
 export interface StreamWriter {
   /** Appends `<subject> <data>\n`; resolves with its seq once written (and fdatasynced when `syncMs` is 0). */
   append(subject: string, data: Uint8Array): Promise<number>;
-  /** Waits for pending appends, then closes the segment. */
+  /** Waits for pending appends and a sealed segment's background work, then closes the segment; throws what failed in the background since the last batch. */
   close(): Promise<void>;
 }
 
@@ -260,11 +260,19 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
   let syncing: Promise<void> | null = null;
   /**
    * The sealed segments' last fdatasync and close, the directory's sync (the new segment's entry)
-   * and retention, in order and beside the writes that follow: the batch that sealed a segment
-   * used to wait for all of it, as long as the disk took to sync what the interval sync had not
-   * yet (bench:journal-rotation). Never rejects: a failure goes to `backgroundError`.
+   * and retention, in order and beside the writes that follow, so a batch does not wait on the
+   * disk for lines already written (bench:journal-rotation). Never rejects: a failure goes to
+   * `backgroundError`.
    */
   let sealing: Promise<void> = Promise.resolve();
+  /** The part of `sealing` up to the directory's sync: the new segment's lines count as synced only after it. */
+  let entrySynced: Promise<void> = Promise.resolve();
+  /** Records the first background failure, naming `what` (an error of ours keeps its own message). */
+  const recordFailure =
+    (what: string) =>
+    (e: unknown): void => {
+      backgroundError ??= isOoMlError(e) ? e : diskFailure(what, e);
+    };
 
   // A batch starts on the next turn of the event loop: every append of this turn (the serves of
   // all requests read in one poll) shares its write.
@@ -297,15 +305,10 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
     }
     unsynced = false;
     const { handle, firstSeq } = seg;
-    // After the sealing in flight: a segment's lines count as synced only once its directory entry is.
-    syncing = sealing.then(() => handle.datasync()).then(
-      () => undefined,
-      (e: unknown) => {
-        // Lines already acknowledged may be lost: the next batch fails with the error, so the
-        // publisher sees the disk fail (the server spills and reports the bus degraded).
-        backgroundError ??= diskFailed(`fdatasync of the bus segment ${join(dir, segmentName(firstSeq))}`, e);
-      },
-    );
+    // A segment's lines count as synced only once its directory entry is.
+    // Lines already acknowledged may be lost when it fails: the next batch fails with the error,
+    // so the publisher sees the disk fail (the server spills and reports the bus degraded).
+    syncing = entrySynced.then(() => handle.datasync()).then(() => undefined, recordFailure(`fdatasync of the bus segment ${join(dir, segmentName(firstSeq))}`));
     const current = syncing;
     void current.then(() => {
       if (syncing === current) syncing = null;
@@ -321,27 +324,37 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
   async function rotate(): Promise<void> {
     const path = join(dir, segmentName(seg.nextSeq));
     const handle = await openFile(path, 'a+');
-    const { size } = await handle.stat();
+    let size: number;
+    try {
+      ({ size } = await handle.stat());
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
     const old = { handle: seg.handle, path: join(dir, segmentName(seg.firstSeq)), unsynced, syncing };
     unsynced = false;
     // The interval sync in flight is the sealed segment's: the new one's may start beside it.
     syncing = null;
     const firstSeq = seg.nextSeq;
     seg = { handle, firstSeq, bytes: size, nextSeq: firstSeq };
-    sealing = sealing.then(async () => {
+    entrySynced = sealing.then(async () => {
       // What was written to the sealed segment is synced before its handle closes.
       await old.syncing;
-      try {
-        if (old.unsynced) await old.handle.datasync();
-      } catch (e) {
-        backgroundError ??= diskFailed(`fdatasync of the bus segment ${old.path}`, e);
-      }
-      await old.handle.close().catch((e: unknown) => void (backgroundError ??= diskFailed(`closing the bus segment ${old.path}`, e)));
+      if (old.unsynced) await old.handle.datasync().catch(recordFailure(`fdatasync of the bus segment ${old.path}`));
+      await old.handle.close().catch(recordFailure(`closing the bus segment ${old.path}`));
       // The new file's directory entry must survive a crash as its lines will.
-      await syncDir(dir).catch((e: unknown) => void (backgroundError ??= diskFailed(`fsync of the bus folder ${dir}`, e)));
-      await applyRetention(dir, firstSeq, options, now()).catch((e: unknown) => void (backgroundError ??= e instanceof Error ? e : new Error(String(e))));
+      await syncDir(dir).catch(recordFailure(`fsync of the bus folder ${dir}`));
     });
-    if (syncMs === 0) await sealing;
+    sealing = entrySynced.then(() => applyRetention(dir, firstSeq, options, now()).catch(recordFailure(`retention of the bus stream ${dir}`)));
+    if (syncMs === 0) {
+      // Each line resolves synced, its file's directory entry included: the rotating batch fails with what failed.
+      await sealing;
+      if (backgroundError !== null) {
+        const e = backgroundError;
+        backgroundError = null;
+        throw e;
+      }
+    }
   }
 
   async function writeLoop(): Promise<void> {
@@ -433,14 +446,14 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       } finally {
         await seg.handle.close();
       }
-      // Background work that failed after the last batch (a sync, retention): what close promised is not done.
+      // Background work that failed after the last batch: what close promised is not done.
       if (backgroundError !== null) throw backgroundError;
     },
   };
 }
 
 /** The error of background disk work that failed, `what` naming it (the next batch, or close, reports it). */
-function diskFailed(what: string, error: unknown): Error {
+function diskFailure(what: string, error: unknown): Error {
   return unavailable(`${what} failed: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the disk holding the bus folder', cause: error });
 }
 

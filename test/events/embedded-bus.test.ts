@@ -370,7 +370,7 @@ describe('embedded bus segments', () => {
     for (const s of [1, 3]) await utimes(join(dir, 'events', segmentName(s)), old, old);
     const seven = sized(7);
     expect((await bus.publish('signals', seven)).seq).toBe(7);
-    await vi.waitFor(async () => expect(await readdir(join(dir, 'events'))).toEqual([5, 7].map(segmentName)));
+    await vi.waitFor(async () => expect(await readdir(join(dir, 'events'))).toEqual([5, 7].map(segmentName)), { timeout: 5000 });
     expect(await bus.extent()).toEqual({ firstSeq: 5, lastSeq: 7 });
     expect((await readN(reader, 3)).map((m) => m.seq)).toEqual([5, 6, 7]);
     expect((await drain(c, 3)).events.map((d) => d.seq)).toEqual([5, 6, 7]);

@@ -32,10 +32,10 @@ const DAY = 24 * 60 * 60 * 1000;
 const LIMITS: StreamWriterOptions = { segmentBytes: 64 * MiB, maxAgeMs: 7 * DAY, maxBytes: 8 * 1024 * MiB };
 
 /** FileHandle's prototype (the class is not exported): spying on it sees the writer's calls. */
-async function fileHandlePrototype(dir: string): Promise<{ write: (...a: unknown[]) => unknown; datasync: () => Promise<void> }> {
+async function fileHandlePrototype(dir: string): Promise<{ write: (...a: unknown[]) => unknown; datasync: () => Promise<void>; sync: () => Promise<void> }> {
   const h = await open(join(dir, '..', 'probe'), 'w');
   await h.close();
-  return Object.getPrototypeOf(h) as { write: (...a: unknown[]) => unknown; datasync: () => Promise<void> };
+  return Object.getPrototypeOf(h) as { write: (...a: unknown[]) => unknown; datasync: () => Promise<void>; sync: () => Promise<void> };
 }
 
 /** A fresh stream folder under a temp home. */
@@ -260,6 +260,8 @@ describe('stream writer (group commit)', () => {
     const closing = writer.close().then(() => (closed = true));
     for (let turn = 0; turn < 5; turn++) await new Promise((r) => setImmediate(r));
     expect(closed).toBe(false);
+    // close waits for the seal: segment 3's own sync has not started yet.
+    expect(pending).toHaveLength(1);
     // Released, the seal finishes; then close syncs segment 3 (lines 3–4) and ends.
     pending.shift()!();
     await vi.waitFor(() => expect(pending).toHaveLength(1));
@@ -282,6 +284,44 @@ describe('stream writer (group commit)', () => {
     await closingAgain;
     expect((await readAll(dir2)).map((l) => (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i)).toEqual([0, 1, 2, 4]);
   }, 15_000);
+
+  it('a rotation whose folder sync fails fails the rotating batch when syncMs is 0, the next batch otherwise, and close when no batch follows', async () => {
+    const dir = await streamDir();
+    const proto = await fileHandlePrototype(dir);
+    const realSync = proto.sync;
+    let fail = 0;
+    vi.spyOn(proto, 'sync').mockImplementation(function (this: unknown) {
+      if (fail > 0) {
+        fail--;
+        return Promise.reject(new Error('EIO: disk went away'));
+      }
+      return realSync.apply(this);
+    });
+    const folder = new RegExp(`fsync of the bus folder .* failed: EIO`);
+    // syncMs 0: the batch that rotated is refused; the next one goes on.
+    const strict = await openStreamWriter(dir, { ...LIMITS, segmentBytes: 52, syncMs: 0 });
+    expect(await Promise.all([0, 1].map((i) => strict.append('s.a', payload(i, 5))))).toEqual([1, 2]);
+    fail = 1;
+    await expect(strict.append('s.a', payload(2, 5))).rejects.toMatchObject({ code: 'unavailable', message: folder });
+    // The refused line was not written: the next takes its seq.
+    expect(await strict.append('s.a', payload(3, 5))).toBe(3);
+    await strict.close();
+    // syncMs above 0: the rotating batch resolves, the next is refused, the one after goes on.
+    const dir2 = await streamDir();
+    const relaxed = await openStreamWriter(dir2, { ...LIMITS, segmentBytes: 52, syncMs: 60_000 });
+    expect(await Promise.all([0, 1].map((i) => relaxed.append('s.a', payload(i, 5))))).toEqual([1, 2]);
+    fail = 1;
+    expect(await relaxed.append('s.a', payload(2, 5))).toBe(3);
+    await vi.waitFor(() => expect(fail).toBe(0));
+    await expect(relaxed.append('s.a', payload(3, 5))).rejects.toMatchObject({ code: 'unavailable', message: folder });
+    expect(await relaxed.append('s.a', payload(4, 5))).toBe(4);
+    // A failure after the last batch: close reports it.
+    expect(await Promise.all([5, 6].map((i) => relaxed.append('s.a', payload(i, 5))))).toEqual([5, 6]);
+    fail = 1;
+    expect(await relaxed.append('s.a', payload(7, 5))).toBe(7);
+    await expect(relaxed.close()).rejects.toMatchObject({ code: 'unavailable', message: folder });
+    expect(fail).toBe(0);
+  });
 
   it('ends a crashed writer’s fragment before its first line, counts it as a line, and refuses a payload with a newline or a subject with a space', async () => {
     const dir = await streamDir();
