@@ -205,6 +205,8 @@ async function runIn(dir: string): Promise<void> {
   // deployment, one server per core, would bill to its neighbour. null stops them all; `resumeAll`
   // undoes it.
   const focus = (target: (typeof children)[number] | null): void => {
+    // On NATS the apps keep running: a client stopped for minutes misses the server's pings and is dropped as stale.
+    if (NATS_APP !== null) return;
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill(c === target ? 'SIGCONT' : 'SIGSTOP');
   };
   const resumeAll = (): void => {
