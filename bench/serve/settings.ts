@@ -70,7 +70,7 @@ export function pin(pid: number, cpus: string): void {
  * rounds, the bare route, the champion and the champion + shadow are loaded again at paced
  * rates, each fraction of the bare POST route's median req/s in this run (the same offered load
  * for each), for their latency below saturation. With BENCH_ONLY, paced loads run only when
- * BENCH_PACED is set, for every target it names (bare-post among them).
+ * BENCH_PACED is set, for every target BENCH_ONLY names (bare-post among them).
  */
 export const PACED = pacedFractions(process.env['BENCH_PACED']);
 /** Whether BENCH_PACED was given (with BENCH_ONLY, only then do paced loads run). */

@@ -349,12 +349,15 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
     if (syncMs === 0) {
       // Each line resolves synced, its file's directory entry included: the rotating batch fails with what failed.
       await sealing;
-      if (backgroundError !== null) {
-        const e = backgroundError;
-        backgroundError = null;
-        throw e;
-      }
+      throwBackgroundError();
     }
+  }
+
+  /** Throws (once) what failed in the background since the last batch. */
+  function throwBackgroundError(): void {
+    const e = backgroundError;
+    backgroundError = null;
+    if (e !== null) throw e;
   }
 
   async function writeLoop(): Promise<void> {
@@ -372,11 +375,7 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
       }
       const batch = queue.splice(0, n);
       try {
-        if (backgroundError !== null) {
-          const e = backgroundError;
-          backgroundError = null;
-          throw e;
-        }
+        throwBackgroundError();
         if (recount) {
           seg = await recountSegment(seg);
           recount = false;
