@@ -45,8 +45,7 @@
  * `serve/profile.ts` the split of a CPU profile into parts, `serve/settings.ts` the environment.
  */
 
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +56,10 @@ import { startNatsServer } from '../fixtures/nats-server.js';
 import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 
 import { measureHostStalls, type HostStalls } from './serve/host-stalls.js';
+import { procCpuUs } from './serve/proc-cpu.js';
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
-import { SPIN_US, start, type ChildMessage, type LoopDelay, type ScorerRole } from './serve/servers.js';
+import { SPIN_US, start, type ChildMessage, type ScorerRole } from './serve/servers.js';
 import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, PACED, PACED_SET, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
@@ -70,45 +70,42 @@ import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, m
 async function withOwnNats(run: () => Promise<void>): Promise<void> {
   if (NATS_APP === null || process.env['BENCH_NATS_URL']) return run();
   const nats = await startNatsServer();
+  // BENCH_DIST_B's champion on NATS too: on a server of its own, pinned alike.
+  const natsB = NATS_APP === 'champion' && DIST_B !== null ? await startNatsServer().catch(async (e: unknown) => {
+    await nats.stop();
+    throw e;
+  }) : null;
   try {
     process.env['BENCH_NATS_URL'] = nats.url;
     if (BROKER_CPUS !== null) pin(nats.pid, BROKER_CPUS);
     brokerPid = nats.pid;
+    if (natsB !== null) {
+      process.env['BENCH_NATS_URL_B'] = natsB.url;
+      if (BROKER_CPUS !== null) pin(natsB.pid, BROKER_CPUS);
+      brokerPidB = natsB.pid;
+    }
     await run();
   } finally {
     brokerPid = null;
+    brokerPidB = null;
     await nats.stop();
+    await natsB?.stop();
   }
 }
 
 /** Seconds the servers' core is probed for stalls, before the run and after it (host-stalls.ts). */
 const STALL_PROBE_S = 10;
 
-/** The pid of the run's own nats-server, while it runs. */
+/** The pids of the run's own nats-servers, while they run (the second is BENCH_DIST_B's). */
 let brokerPid: number | null = null;
-/** Clock ticks per second of /proc's CPU times (getconf CLK_TCK; 100 where it cannot say), asked once, when first needed. */
-let clockTicks: number | null = null;
-function clockTicksPerS(): number {
-  if (clockTicks === null) {
-    try {
-      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      clockTicks = 100;
-    }
-  }
-  return clockTicks;
-}
-
+let brokerPidB: number | null = null;
 /**
- * CPU time (µs) the run's own nats-server has used, from /proc (user + system, in clock ticks):
- * on the servers' core it is part of what each request costs there. Null without one.
+ * CPU time (µs) the run's own nats-server has used: on the servers' core it is part of what
+ * each request costs there. Null without one.
  */
-async function brokerCpuUs(): Promise<number | null> {
-  if (brokerPid === null) return null;
-  const stat = await readFile(`/proc/${brokerPid}/stat`, 'utf8');
-  // The fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / clockTicksPerS()) * 1e6;
+function brokerCpuUs(forB: boolean): number | null {
+  const pid = forB ? brokerPidB : brokerPid;
+  return pid === null ? null : procCpuUs(`/proc/${pid}/stat`);
 }
 
 /** The broker's CPU per request for a report line, when there is one. */
@@ -228,11 +225,11 @@ async function runIn(dir: string): Promise<void> {
       const res = await fetch(url(portOf('champion'), '/score'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: p });
       if (res.status !== 200) throw new Error(`body ${p} → ${res.status} ${await res.text()}`);
     }
-    const sample = async (child: typeof bare): Promise<{ cpuUs: number; loop: LoopDelay }> => {
+    type CpuSample = Extract<ChildMessage, { cpuUs: number }>;
+    const sample = async (child: typeof bare): Promise<CpuSample> => {
       child.proc.send('cpu');
-      return (await child.next()) as { cpuUs: number; loop: LoopDelay };
+      return (await child.next()) as CpuSample;
     };
-    const cpuOf = async (child: typeof bare): Promise<number> => (await sample(child)).cpuUs;
     const allTargets: { key: string; name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
       { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
       { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
@@ -264,22 +261,24 @@ async function runIn(dir: string): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       for (const t of targets) {
         focus(t.child);
-        const c0 = await cpuOf(t.child);
-        const b0 = await brokerCpuUs();
+        const c0 = await sample(t.child);
+        const b0 = brokerCpuUs(t.key.endsWith('-b'));
         const m = await load(t.url, t.method, payloads, perRound);
         // Shadow scorings finish after their replies: let them drain into this round's CPU.
         await new Promise((ok) => setTimeout(ok, 200));
         const after = await sample(t.child);
-        const b1 = await brokerCpuUs();
-        const cpuUs = (after.cpuUs - c0) / m.total;
+        const b1 = brokerCpuUs(t.key.endsWith('-b'));
+        const cpuUs = (after.cpuUs - c0.cpuUs) / m.total;
+        const mainUs = (after.mainUs - c0.mainUs) / m.total;
+        const writesPerReq = (after.writes - c0.writes) / m.total;
         const brokerUs = b0 === null || b1 === null ? undefined : (b1 - b0) / m.total;
-        rounds.get(t.name)!.push({ ...m, cpuUs, loop: after.loop, brokerUs });
-        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req${brokerNote(brokerUs)}, errors ${m.errors}${errorNote(m)}, non-2xx ${m.non2xx}\n`);
+        rounds.get(t.name)!.push({ ...m, cpuUs, mainUs, writesPerReq, loop: after.loop, brokerUs });
+        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req (main thread ${mainUs.toFixed(1)}), ${writesPerReq.toFixed(2)} writes/req${brokerNote(brokerUs)}, errors ${m.errors}${errorNote(m)}, non-2xx ${m.non2xx}\n`);
       }
     }
     // Below saturation: the bare route and the scorers at the same paced offered loads, in interleaved rounds.
     const pacedTargets = PACED.length === 0 || (only && !PACED_SET) ? [] : only ? targets : targets.filter((t) => ['bare-post', 'champion', 'shadow'].includes(t.key));
-    const paced: { key: string; name: string; fraction: number; offered: number; rounds: Omit<Round, 'cpuUs' | 'loop'>[] }[] = [];
+    const paced: { key: string; name: string; fraction: number; offered: number; rounds: Omit<Round, 'cpuUs' | 'mainUs' | 'writesPerReq' | 'loop'>[] }[] = [];
     if (pacedTargets.length > 0) {
       // bare-post is among the targets (checked above, with them).
       const bareRps = median(rounds.get(targets.find((t) => t.key === 'bare-post')!.name)!.map((x) => x.rps));

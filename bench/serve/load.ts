@@ -48,6 +48,10 @@ export interface Round {
   non2xx: number;
   /** Server process CPU time per request (µs): robust to other load on the machine. */
   cpuUs: number;
+  /** Of `cpuUs`, the server's main thread (the event loop: JavaScript, the HTTP parser, socket syscalls). */
+  mainUs: number;
+  /** Write-like syscalls (writev of answers, writes to the journal or the broker) per request. */
+  writesPerReq: number;
   loop: LoopDelay;
   /** The run's own nats-server's CPU time per request (µs), when it started one (serve.ts). */
   brokerUs?: number;
@@ -93,7 +97,7 @@ export function setScriptDir(dir: string): void {
 }
 
 /** Loads `url` with wrk (one thread, CONNECTIONS connections, pinned to CLIENT_CPUS) for `duration` s; paced near `rate` req/s when given (wrkScript). */
-export async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number, rate: number | null = null): Promise<Omit<Round, 'cpuUs' | 'loop'>> {
+export async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number, rate: number | null = null): Promise<Omit<Round, 'cpuUs' | 'mainUs' | 'writesPerReq' | 'loop'>> {
   const script = await wrkScript(scriptDir, method, payloads, rate);
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', script, url];
   const [cmd, argv] = CLIENT_CPUS === null ? ['wrk', args] : ['taskset', ['-c', CLIENT_CPUS, 'wrk', ...args]];

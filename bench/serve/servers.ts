@@ -13,6 +13,7 @@ import { type Rng } from '../../src/random/rng.js';
 import type { EventBus, PublishResult } from '../../src/events/event-bus.js';
 import type { LoadedPolicy, ServerDeps } from '../../src/server/deps.js';
 
+import { ownSyscalls, procCpuUs } from './proc-cpu.js';
 import { breakdownOf, type Part } from './profile.js';
 import { AS_OF, HOST, NATS_APP, SHADOW, SERVER_CPUS, pin } from './settings.js';
 import { bodies, median } from './load.js';
@@ -22,7 +23,7 @@ import { bodies, median } from './load.js';
 export type ChildMessage =
   | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number; loopUs?: number }
   | { memory: NodeJS.MemoryUsage }
-  | { cpuUs: number; loop: LoopDelay }
+  | { cpuUs: number; mainUs: number; reads: number; writes: number; loop: LoopDelay }
   | { breakdown: Record<Part, number> };
 
 /** The child's event-loop delay since the previous 'cpu' question (ms): what a request waits behind other work. */
@@ -31,7 +32,7 @@ export interface LoopDelay {
   max: number;
 }
 
-/** Answers the parent's 'cpu' (CPU time used so far, µs; loop delay since the last question) and 'memory' questions. */
+/** Answers the parent's 'cpu' (CPU time used so far, µs, and the main thread's; read and write syscalls so far; loop delay since the last question) and 'memory' questions. */
 export function answerParent(onExit: () => Promise<void>): void {
   const session = new Session();
   const delay = monitorEventLoopDelay({ resolution: 1 });
@@ -39,9 +40,12 @@ export function answerParent(onExit: () => Promise<void>): void {
   process.on('message', (m: string) => {
     if (m === 'cpu') {
       const c = process.cpuUsage();
+      // The main thread alone (its thread id is the process id): the rest is libuv's pool (file
+      // writes), V8's helpers (compiler, concurrent GC) and the inspector, outside the profile.
+      const mainUs = procCpuUs(`/proc/self/task/${process.pid}/stat`);
       const loop = { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
       delay.reset();
-      process.send!({ cpuUs: c.user + c.system, loop } satisfies ChildMessage);
+      process.send!({ cpuUs: c.user + c.system, mainUs, ...ownSyscalls(), loop } satisfies ChildMessage);
     }
     // Live memory: collected first, so garbage of the last round does not count.
     if (m === 'memory') {
@@ -223,12 +227,16 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
   const shadow = SHADOW === 'thompson' ? trained(lib, 'thompson', rng, 5000, '8') : trained(lib, 'linucb', rng, 8000, '8', { alpha: 0.5 });
   // Every app records its events durably, as `oo-ml serve` does (each on its own bus and state
   // folder); BENCH_NATS_URL puts the shadow app's on NATS (BENCH_NATS_APP=champion: the
-  // champion's instead; one app per nats-server, as they would share its stream).
-  const natsUrl = process.env['BENCH_NATS_URL'];
-  const natsApp = natsUrl === undefined || natsUrl === '' ? null : (NATS_APP ?? 'shadow');
+  // champion's instead, and BENCH_DIST_B's champion's on BENCH_NATS_URL_B; one app per
+  // nats-server, as two apps on one stream would each fold the other's serves).
+  const natsApp = process.env['BENCH_NATS_URL'] ? (NATS_APP ?? 'shadow') : null;
+  const natsUrlOf = (app: string): string | null => {
+    const url = app === 'champion-b' ? process.env['BENCH_NATS_URL_B'] : process.env['BENCH_NATS_URL'];
+    return url ? url : null;
+  };
   const buses: EventBus[] = [];
-  const busFor = async (name: string, nats: boolean): Promise<EventBus> => {
-    const transport = nats ? await createNatsTransport(natsUrl!) : createEmbeddedTransport(join(dir, `bus-${name}`));
+  const busFor = async (name: string, natsUrl: string | null): Promise<EventBus> => {
+    const transport = natsUrl !== null ? await createNatsTransport(natsUrl) : createEmbeddedTransport(join(dir, `bus-${name}`));
     const bus = createEventBusOver(transport);
     buses.push(bus);
     return bus;
@@ -256,13 +264,13 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
     buses.push(counting);
     app = await buildApp(base({ 'tip-policy@champion': champion }, [], counting, 'unstored', 4));
   } else if (role === 'shadow') {
-    app = await buildApp(base({ 'tip-policy@champion': champion, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], await busFor('shadow', natsApp === 'shadow'), 'shadow', 2));
+    app = await buildApp(base({ 'tip-policy@champion': champion, 'tip-policy@shadow': shadow }, ['tip-policy@shadow'], await busFor('shadow', natsApp === 'shadow' ? natsUrlOf('shadow') : null), 'shadow', 2));
   } else if (role === 'loop') {
     // The same /score path outside HTTP (warm caches): a scorer, 200 decisions in flight at a
     // time as under load (each waits for its serve event's write, which 200 share). In a process
     // of its own: its decisions made every route of a process it shared dearer (BENCHMARKS.md,
     // the process effect).
-    const loopApp = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('loop', false), 'loop', 3));
+    const loopApp = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor('loop', null), 'loop', 3));
     app = loopApp;
     const loopBodies = bodies(2000).map((b) => JSON.parse(b) as import('../../src/server/schemas.js').ScoreBody);
     const holder = { ooStatsKey: null as string | null };
@@ -275,9 +283,8 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
     const loopUsed = process.cpuUsage(loopCpu);
     loopUs = (loopUsed.user + loopUsed.system) / 200_000;
   } else {
-    // A second build's champion (BENCH_DIST_B) has folders of its own and stays on the embedded
-    // bus: two apps on one stream would each fold the other's serves.
-    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor(name, natsApp === 'champion' && name === role), name, 1));
+    // A second build's champion (BENCH_DIST_B) has folders of its own, and a nats-server of its own when on NATS.
+    app = await buildApp(base({ 'tip-policy@champion': champion }, [], await busFor(name, natsApp === 'champion' ? natsUrlOf(name) : null), name, 1));
     // The champion app's framework cost without the scorer: the same body and response schemas,
     // hooks and plugins, answering a constant decision. bare POST → this → /score splits the gap
     // into Fastify validation + hooks and our scoring.

@@ -18,7 +18,8 @@ export const mib = (b: number): number => Math.round(b / 1024 / 1024);
  * BENCH_DIST_B=<folder>: a second build (a copy of an earlier dist/ inside the repository, so its
  * imports resolve) whose champion app runs beside this one's as the targets `constant-b` and
  * `champion-b`, in the same interleaved rounds: two builds compared side by side in one run
- * (the second always on the embedded bus).
+ * (with BENCH_NATS_APP=champion both on NATS, each on a nats-server of the run's own; else the
+ * second on the embedded bus).
  */
 export const DIST_B = process.env['BENCH_DIST_B'] || null;
 /** The app whose events go on NATS when BENCH_NATS_APP is set (champion or shadow), else null. */
