@@ -31,7 +31,7 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_SPLIT_PROF_DIR (the profiles of the split by part, kept there; with BENCH_ONLY, each target is split too), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_SPLIT_PROF_DIR (the profiles of the split by part, kept there; with BENCH_ONLY, each target is split too), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_NODE_FLAGS_B (Node or V8 flags for BENCH_DIST_B's child alone, e.g. the same build under other flags), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000), BENCH_PACED (fractions of the
  * bare route's req/s at which the bare route, the champion and the shadow app are loaded again, paced,
  * for their latency below saturation: settings.ts). Writes bench/results/serve.md.
@@ -60,7 +60,7 @@ import { procCpuUs } from './serve/proc-cpu.js';
 import { PARTS, type Part } from './serve/profile.js';
 import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type ScorerRole } from './serve/servers.js';
-import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, PACED, PACED_SET, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
+import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, NODE_FLAGS_B, PACED, PACED_SET, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
  * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own (each app replays at start
@@ -197,7 +197,7 @@ async function runIn(dir: string): Promise<void> {
   const bare = start(['--bare']);
   // One process per scorer app, as `oo-ml serve` runs (servers.ts, scorerChild).
   const scorers = { champion: start(['--scorer', dir, 'champion']), shadow: start(['--scorer', dir, 'shadow']), unstored: start(['--scorer', dir, 'unstored']) };
-  const championB = DIST_B === null ? null : start(['--scorer', dir, 'champion', 'champion-b'], { BENCH_DIST: DIST_B });
+  const championB = DIST_B === null ? null : start(['--scorer', dir, 'champion', 'champion-b'], { BENCH_DIST: DIST_B }, NODE_FLAGS_B);
   const children = [bare, ...Object.values(scorers), ...(championB === null ? [] : [championB])];
   // Only the loaded server runs: the others are stopped (SIGSTOP) meanwhile. They share its core,
   // and an idle V8 still collects (the memory reducer's full collections; BENCHMARKS.md), which no

@@ -302,11 +302,11 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
 }
 
 /** A server child running this file with `args`; `env` adds to the environment it inherits (BENCH_DIST for a second build). */
-export function start(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
+export function start(args: string[], env: Record<string, string> = {}, flags: string[] = []): { proc: ChildProcess; next: () => Promise<ChildMessage> } {
   // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools);
-  // BENCH_NODE_FLAGS gives every server child, bare ones included, the same extra Node/V8 flags.
+  // BENCH_NODE_FLAGS gives every server child, bare ones included, the same extra Node/V8 flags; `flags` are this child's own.
   const prof = process.env['BENCH_CPU_PROF_DIR'];
-  const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), ...flags, ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
   const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   if (SERVER_CPUS !== null) pin(proc.pid!, SERVER_CPUS);
   const queue: ChildMessage[] = [];

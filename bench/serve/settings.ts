@@ -22,6 +22,8 @@ export const mib = (b: number): number => Math.round(b / 1024 / 1024);
  * second on the embedded bus).
  */
 export const DIST_B = process.env['BENCH_DIST_B'] || null;
+/** BENCH_NODE_FLAGS_B: space-separated Node or V8 flags for BENCH_DIST_B's child alone (BENCH_DIST_B=dist compares one build under two sets of flags). */
+export const NODE_FLAGS_B = (process.env['BENCH_NODE_FLAGS_B'] ?? '').split(' ').filter(Boolean);
 /** The app whose events go on NATS when BENCH_NATS_APP is set (champion or shadow), else null. */
 export const NATS_APP = natsApp(process.env['BENCH_NATS_APP']);
 
