@@ -617,28 +617,36 @@ export function openStreamReader(dir: string, startSeq: number, options: StreamR
     waiter?.();
   });
 
-  /** Appends the pushed bytes that continue the current segment at `fileOffset` to `view` (true when any did); drops those already read. */
+  /**
+   * Appends the pushed bytes that continue the current segment at `fileOffset` to `view` (true
+   * when any did); drops those already read. All of them in one copy: a reader that fell behind
+   * (the fold, paused while a checkpoint flushes) holds thousands of small batches, and a copy of
+   * the unparsed tail per batch made the catch-up quadratic, a busy event loop for seconds.
+   */
   function takePushed(): boolean {
     if (seg === null) return false;
     let taken = 0;
-    let appended = false;
+    let at = fileOffset;
+    const fresh: Buffer[] = [];
     for (const b of pushed) {
       const end = b.offset + b.chunk.length;
-      if (b.segment < seg.firstSeq || (b.segment === seg.firstSeq && end <= fileOffset)) {
+      if (b.segment < seg.firstSeq || (b.segment === seg.firstSeq && end <= at)) {
         taken++;
         continue;
       }
       // A later segment, or a gap (bytes this reader has not read yet): the file has them.
-      if (b.segment !== seg.firstSeq || b.offset > fileOffset) break;
-      const fresh = b.chunk.subarray(fileOffset - b.offset);
-      view = start === view.length ? fresh : Buffer.concat([view.subarray(start), fresh]);
-      start = 0;
-      fileOffset = end;
+      if (b.segment !== seg.firstSeq || b.offset > at) break;
+      fresh.push(b.chunk.subarray(at - b.offset));
+      at = end;
       taken++;
-      appended = true;
     }
     for (const b of pushed.splice(0, taken)) pushedBytes -= b.chunk.length;
-    return appended;
+    if (fresh.length === 0) return false;
+    if (start < view.length) fresh.unshift(view.subarray(start));
+    view = fresh.length === 1 ? fresh[0]! : Buffer.concat(fresh);
+    start = 0;
+    fileOffset = at;
+    return true;
   }
 
   /** True when this process's writer has written nothing past what this reader has parsed. */

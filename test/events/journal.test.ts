@@ -532,6 +532,32 @@ describe('stream reader', () => {
     );
   });
 
+  it('a reader behind by thousands of pushed batches takes them in one copy, not one copy of its unread bytes per batch', async () => {
+    const dir = await streamDir();
+    const wiring = inProcess();
+    const writer = await openStreamWriter(dir, { ...LIMITS, syncMs: 1000, onAppend: wiring.onAppend });
+    const reader = openStreamReader(dir, 1, { pollMs: 10, subscribe: wiring.subscribe, writtenTo: wiring.writtenTo });
+    await writer.append('s.a', payload(0, 10));
+    expect(await reader.read(10)).toHaveLength(1);
+    // 2,000 batches of one line each, none read meanwhile (the fold paused by a checkpoint).
+    let pushedBytes = 0;
+    for (let i = 1; i <= 2000; i++) {
+      const data = payload(i, 100);
+      await writer.append('s.a', data);
+      pushedBytes += 's.a '.length + data.length + 1;
+    }
+    const concat = vi.spyOn(Buffer, 'concat');
+    const got: StreamLine[] = [];
+    for (let more = await reader.read(500); more.length > 0; more = await reader.read(500)) got.push(...more);
+    const copied = concat.mock.results.reduce((n, r) => n + (r.value as Buffer).length, 0);
+    concat.mockRestore();
+    expect(got.map((l) => l.seq)).toEqual(Array.from({ length: 2000 }, (_, i) => i + 2));
+    // One copy per batch of the unread rest was ~2,000²/2 batches' bytes (~250 MB here).
+    expect(copied).toBeLessThanOrEqual(2 * pushedBytes);
+    await reader.close();
+    await writer.close();
+  });
+
   it('a caught-up reader of this process’s writer takes appended batches from memory, with no read(2) or fstat', async () => {
     const dir = await streamDir();
     const wiring = inProcess();
