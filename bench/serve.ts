@@ -31,7 +31,7 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_SPLIT_PROF_DIR (the profiles of the split by part, kept there; with BENCH_ONLY, each target is split too), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_NODE_FLAGS_B (Node or V8 flags for BENCH_DIST_B's child alone, e.g. the same build under other flags), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_WATCHDOG (a thread in each server child that reports, from /proc, what its main thread does while its event loop has not turned for 250 ms: servers.ts), BENCH_SPLIT_PROF_DIR (the profiles of the split by part, kept there; with BENCH_ONLY, each target is split too), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_NODE_FLAGS_B (Node or V8 flags for BENCH_DIST_B's child alone, e.g. the same build under other flags), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000), BENCH_PACED (fractions of the
  * bare route's req/s at which the bare route, the champion and the shadow app are loaded again, paced,
  * for their latency below saturation: settings.ts). Writes bench/results/serve.md.
@@ -355,6 +355,8 @@ async function runIn(dir: string): Promise<void> {
         worstP99: Math.max(...rs.map((x) => x.p99)),
         max: Math.max(...rs.map((x) => x.max)),
         cpuUs: median(rs.map((x) => x.cpuUs)),
+        mainUs: median(rs.map((x) => x.mainUs)),
+        writesPerReq: median(rs.map((x) => x.writesPerReq)),
         loopP99: median(rs.map((x) => x.loop.p99)),
         loopMax: Math.max(...rs.map((x) => x.loop.max)),
         total: rs.reduce((a, x) => a + x.total, 0),
@@ -391,13 +393,13 @@ async function runIn(dir: string): Promise<void> {
       `wrk (one thread, ${CONNECTIONS} connections, 2000 varied valid bodies from a Lua script, ${WARMUP} s warm-up per target), each server in a child process on 127.0.0.1. ` +
         `Every target ran ${ROUNDS} interleaved rounds of ${perRound} s; the table shows medians over rounds (p99: median, and worst round). ` +
         'Latencies are client-side, in ms, and include the queueing of 50 concurrent connections (Little: mean latency ≈ 50 / throughput). ' +
-        '"CPU/req" is the server process\'s CPU time per answered request — the throughput ratio the code alone would give on an idle machine.',
+        '"CPU/req" is the server process\'s CPU time per answered request — the throughput ratio the code alone would give on an idle machine; "main thread" is its event loop\'s share (the rest is V8\'s helper threads and libuv\'s pool, which the split by part below cannot see); "writes/req" counts its write-like syscalls (answers, journal, broker) per request.',
       '',
-      '| target | req/s | vs bare POST | vs bare GET | CPU/req µs | CPU ratio vs bare POST | p50 | p99 (worst) | max | event-loop delay p99 / max | requests | errors | non-2xx |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| target | req/s | vs bare POST | vs bare GET | CPU/req µs | of it main thread | writes/req | CPU ratio vs bare POST | p50 | p99 (worst) | max | event-loop delay p99 / max | requests | errors | non-2xx |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...summary.map(
         (m) =>
-          `| ${m.name} | ${Math.round(m.rps).toLocaleString('en-US')} | ${pct(tp(m, barePost))} | ${pct(tp(m, bareGet))} | ${m.cpuUs.toFixed(1)} | ${pct(cpuRatio(m, barePost))} | ${m.p50} | ${m.p99} (${m.worstP99}) | ${m.max} | ${m.loopP99.toFixed(1)} / ${m.loopMax.toFixed(1)} | ${m.total.toLocaleString('en-US')} | ${m.errors} | ${m.non2xx} |`,
+          `| ${m.name} | ${Math.round(m.rps).toLocaleString('en-US')} | ${pct(tp(m, barePost))} | ${pct(tp(m, bareGet))} | ${m.cpuUs.toFixed(1)} | ${m.mainUs.toFixed(1)} | ${m.writesPerReq.toFixed(2)} | ${pct(cpuRatio(m, barePost))} | ${m.p50} | ${m.p99} (${m.worstP99}) | ${m.max} | ${m.loopP99.toFixed(1)} / ${m.loopMax.toFixed(1)} | ${m.total.toLocaleString('en-US')} | ${m.errors} | ${m.non2xx} |`,
       ),
       '',
       '## Targets (against the bare POST route: same transport and JSON parsing as /score)',

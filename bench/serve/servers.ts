@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Session } from 'node:inspector';
+import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import xxhash from 'xxhash-wasm';
 import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
@@ -34,6 +35,7 @@ export interface LoopDelay {
 
 /** Answers the parent's 'cpu' (CPU time used so far, µs, and the main thread's; read and write syscalls so far; loop delay since the last question) and 'memory' questions. */
 export function answerParent(onExit: () => Promise<void>): void {
+  if (process.env['BENCH_WATCHDOG']) startWatchdog();
   const session = new Session();
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
@@ -68,6 +70,40 @@ export function answerParent(onExit: () => Promise<void>): void {
     }
     if (m === 'exit') void onExit().then(() => process.exit(0));
   });
+}
+
+/**
+ * BENCH_WATCHDOG=1: a thread that notices when this process's event loop has not turned for
+ * 250 ms and prints what the main thread is doing meanwhile, from /proc: its state (R running,
+ * S sleeping, D waiting on the disk), the syscall it is in, its kernel stack. A server that stalls
+ * while sleeping in epoll is not what stalls. The stall a SIGSTOP makes (focus in serve.ts) is not reported.
+ */
+function startWatchdog(): void {
+  const beat = new Int32Array(new SharedArrayBuffer(4));
+  const now = (): number => Date.now() % 2 ** 30;
+  Atomics.store(beat, 0, now());
+  setInterval(() => Atomics.store(beat, 0, now()), 10).unref();
+  const code = `
+    const { workerData } = require('node:worker_threads');
+    const { readFileSync } = require('node:fs');
+    const beat = workerData.beat;
+    const task = '/proc/' + workerData.pid + '/task/' + workerData.pid + '/';
+    const read = (f) => { try { return readFileSync(task + f, 'utf8').trim(); } catch (e) { return '?'; } };
+    let last = Date.now(), resumed = 0;
+    setInterval(() => {
+      // After a SIGSTOP this thread was stopped too, and the loop's beat is as old as the stop:
+      // a stall is counted from the resume.
+      const t = Date.now();
+      if (t - last > 250) resumed = t;
+      last = t;
+      const age = Math.min((t % 2 ** 30) - Atomics.load(beat, 0), t - resumed);
+      if (age < 250) return;
+      const stat = read('stat');
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      process.stderr.write('watchdog ' + workerData.pid + ': loop stalled ' + age + ' ms, state ' + state + ', syscall ' + read('syscall').split(' ')[0] + ', wchan ' + read('wchan') + ', stack ' + read('stack').split('\\n').slice(0, 6).map((l) => l.replace(/^\\[<[0-9a-f]+>\\] /, '')).join(' < ') + '\\n');
+    }, 100);
+  `;
+  new Worker(code, { eval: true, workerData: { beat, pid: process.pid } }).unref();
 }
 
 /** A policy trained on `n` synthetic decisions, so its state is not the all-zero prior. */
