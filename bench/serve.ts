@@ -58,7 +58,7 @@ import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 import { measureHostStalls, type HostStalls } from './serve/host-stalls.js';
 import { procCpuUs } from './serve/proc-cpu.js';
 import { PARTS, type Part } from './serve/profile.js';
-import { bodies, load, median, setScriptDir, type Round } from './serve/load.js';
+import { bodies, load, median, setScriptDir, type LoadFigures, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type ScorerRole } from './serve/servers.js';
 import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, NODE_FLAGS_B, PACED, PACED_SET, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
@@ -261,13 +261,14 @@ async function runIn(dir: string): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       for (const t of targets) {
         focus(t.child);
+        const onB = t.child === championB;
         const c0 = await sample(t.child);
-        const b0 = brokerCpuUs(t.key.endsWith('-b'));
+        const b0 = brokerCpuUs(onB);
         const m = await load(t.url, t.method, payloads, perRound);
         // Shadow scorings finish after their replies: let them drain into this round's CPU.
         await new Promise((ok) => setTimeout(ok, 200));
         const after = await sample(t.child);
-        const b1 = brokerCpuUs(t.key.endsWith('-b'));
+        const b1 = brokerCpuUs(onB);
         const cpuUs = (after.cpuUs - c0.cpuUs) / m.total;
         const mainUs = (after.mainUs - c0.mainUs) / m.total;
         const writesPerReq = (after.writes - c0.writes) / m.total;
@@ -278,7 +279,7 @@ async function runIn(dir: string): Promise<void> {
     }
     // Below saturation: the bare route and the scorers at the same paced offered loads, in interleaved rounds.
     const pacedTargets = PACED.length === 0 || (only && !PACED_SET) ? [] : only ? targets : targets.filter((t) => ['bare-post', 'champion', 'shadow'].includes(t.key));
-    const paced: { key: string; name: string; fraction: number; offered: number; rounds: Omit<Round, 'cpuUs' | 'mainUs' | 'writesPerReq' | 'loop'>[] }[] = [];
+    const paced: { key: string; name: string; fraction: number; offered: number; rounds: LoadFigures[] }[] = [];
     if (pacedTargets.length > 0) {
       // bare-post is among the targets (checked above, with them).
       const bareRps = median(rounds.get(targets.find((t) => t.key === 'bare-post')!.name)!.map((x) => x.rps));

@@ -96,8 +96,11 @@ export function setScriptDir(dir: string): void {
   scriptDir = dir;
 }
 
+/** What wrk measures of one load (the server's CPU and loop delay are read beside it). */
+export type LoadFigures = Omit<Round, 'cpuUs' | 'mainUs' | 'writesPerReq' | 'loop'>;
+
 /** Loads `url` with wrk (one thread, CONNECTIONS connections, pinned to CLIENT_CPUS) for `duration` s; paced near `rate` req/s when given (wrkScript). */
-export async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number, rate: number | null = null): Promise<Omit<Round, 'cpuUs' | 'mainUs' | 'writesPerReq' | 'loop'>> {
+export async function load(url: string, method: 'GET' | 'POST', payloads: string[], duration: number, rate: number | null = null): Promise<LoadFigures> {
   const script = await wrkScript(scriptDir, method, payloads, rate);
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', script, url];
   const [cmd, argv] = CLIENT_CPUS === null ? ['wrk', args] : ['taskset', ['-c', CLIENT_CPUS, 'wrk', ...args]];

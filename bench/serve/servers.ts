@@ -14,7 +14,7 @@ import { type Rng } from '../../src/random/rng.js';
 import type { EventBus, PublishResult } from '../../src/events/event-bus.js';
 import type { LoadedPolicy, ServerDeps } from '../../src/server/deps.js';
 
-import { ownSyscalls, procCpuUs } from './proc-cpu.js';
+import { ownWrites, procCpuUs } from './proc-cpu.js';
 import { breakdownOf, type Part } from './profile.js';
 import { AS_OF, HOST, NATS_APP, SHADOW, SERVER_CPUS, pin } from './settings.js';
 import { bodies, median } from './load.js';
@@ -24,7 +24,7 @@ import { bodies, median } from './load.js';
 export type ChildMessage =
   | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number; loopUs?: number }
   | { memory: NodeJS.MemoryUsage }
-  | { cpuUs: number; mainUs: number; reads: number; writes: number; loop: LoopDelay }
+  | { cpuUs: number; mainUs: number; writes: number; loop: LoopDelay }
   | { breakdown: Record<Part, number> };
 
 /** The child's event-loop delay since the previous 'cpu' question (ms): what a request waits behind other work. */
@@ -33,7 +33,7 @@ export interface LoopDelay {
   max: number;
 }
 
-/** Answers the parent's 'cpu' (CPU time used so far, µs, and the main thread's; read and write syscalls so far; loop delay since the last question) and 'memory' questions. */
+/** Answers the parent's 'cpu' (CPU time used so far, µs, and the main thread's; write syscalls so far; loop delay since the last question) and 'memory' questions. */
 export function answerParent(onExit: () => Promise<void>): void {
   if (process.env['BENCH_WATCHDOG']) startWatchdog();
   const session = new Session();
@@ -47,7 +47,7 @@ export function answerParent(onExit: () => Promise<void>): void {
       const mainUs = procCpuUs(`/proc/self/task/${process.pid}/stat`);
       const loop = { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
       delay.reset();
-      process.send!({ cpuUs: c.user + c.system, mainUs, ...ownSyscalls(), loop } satisfies ChildMessage);
+      process.send!({ cpuUs: c.user + c.system, mainUs, writes: ownWrites(), loop } satisfies ChildMessage);
     }
     // Live memory: collected first, so garbage of the last round does not count.
     if (m === 'memory') {

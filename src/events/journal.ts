@@ -446,7 +446,7 @@ export async function openStreamWriter(dir: string, options: StreamWriterOptions
         await seg.handle.close();
       }
       // Background work that failed after the last batch: what close promised is not done.
-      if (backgroundError !== null) throw backgroundError;
+      throwBackgroundError();
     },
   };
 }
