@@ -13,6 +13,7 @@ import * as ajvFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, FastifyBaseLogger } from 'fastify';
 import { HTTP_STATUS, invalidInput } from '../errors.js';
+import { compileSerializer } from '../json-serializer.js';
 import { illFormedStrings, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
 import { handleError } from './error-handler.js';
@@ -81,6 +82,9 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   const serving = await createServing(deps, log);
   app.decorate('ooMl', serving);
   app.decorate('ooLog', log);
+  // Responses through the bus's serializers: nullable fields as type lists, not a validator per
+  // field and answer (json-serializer.ts).
+  app.setSerializerCompiler(({ schema }) => compileSerializer(schema));
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
