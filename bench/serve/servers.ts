@@ -73,37 +73,42 @@ export function answerParent(onExit: () => Promise<void>): void {
 }
 
 /**
- * BENCH_WATCHDOG=1: a thread that notices when this process's event loop has not turned for
- * 250 ms and prints what the main thread is doing meanwhile, from /proc: its state (R running,
- * S sleeping, D waiting on the disk), the syscall it is in, its kernel stack. A server that stalls
- * while sleeping in epoll is not what stalls. The stall a SIGSTOP makes (focus in serve.ts) is not reported.
+ * BENCH_WATCHDOG=1 (or =<ms>, at least 10): a thread that notices when this process's event loop
+ * has not turned for 250 ms (or that many) and prints what the main thread is doing meanwhile,
+ * from /proc: its state (R running, S sleeping, D waiting on the disk), the syscall it is in, its
+ * kernel stack. A server that stalls while sleeping in epoll is not what stalls. The stall a
+ * SIGSTOP makes (focus in serve.ts) is not reported.
  */
 function startWatchdog(): void {
+  const given = Number(process.env['BENCH_WATCHDOG']);
+  const limitMs = given >= 10 ? given : 250;
   const beat = new Int32Array(new SharedArrayBuffer(4));
   const now = (): number => Date.now() % 2 ** 30;
   Atomics.store(beat, 0, now());
-  setInterval(() => Atomics.store(beat, 0, now()), 10).unref();
+  setInterval(() => Atomics.store(beat, 0, now()), Math.min(10, limitMs / 4)).unref();
   const code = `
     const { workerData } = require('node:worker_threads');
     const { readFileSync } = require('node:fs');
     const beat = workerData.beat;
     const task = '/proc/' + workerData.pid + '/task/' + workerData.pid + '/';
     const read = (f) => { try { return readFileSync(task + f, 'utf8').trim(); } catch (e) { return '?'; } };
-    let last = Date.now(), resumed = 0;
+    let last = Date.now(), resumed = 0, reported = -1;
     setInterval(() => {
       // After a SIGSTOP this thread was stopped too, and the loop's beat is as old as the stop:
       // a stall is counted from the resume.
       const t = Date.now();
-      if (t - last > 250) resumed = t;
+      if (t - last > 2 * workerData.checkMs + 150) resumed = t;
       last = t;
       const age = Math.min((t % 2 ** 30) - Atomics.load(beat, 0), t - resumed);
-      if (age < 250) return;
+      // Once per stall: the first look at the main thread past the limit.
+      if (age < workerData.limitMs || Atomics.load(beat, 0) === reported) return;
+      reported = Atomics.load(beat, 0);
       const stat = read('stat');
       const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-      process.stderr.write('watchdog ' + workerData.pid + ': loop stalled ' + age + ' ms, state ' + state + ', syscall ' + read('syscall').split(' ')[0] + ', wchan ' + read('wchan') + ', stack ' + read('stack').split('\\n').slice(0, 6).map((l) => l.replace(/^\\[<[0-9a-f]+>\\] /, '')).join(' < ') + '\\n');
-    }, 100);
+      process.stderr.write('watchdog ' + workerData.pid + ' at ' + Math.round(t - workerData.origin) + ' ms: loop stalled ' + age + ' ms, state ' + state + ', syscall ' + read('syscall').split(' ')[0] + ', wchan ' + read('wchan') + ', stack ' + read('stack').split('\\n').slice(0, 6).map((l) => l.replace(/^\\[<[0-9a-f]+>\\] /, '')).join(' < ') + '\\n');
+    }, workerData.checkMs);
   `;
-  new Worker(code, { eval: true, workerData: { beat, pid: process.pid } }).unref();
+  new Worker(code, { eval: true, workerData: { beat, pid: process.pid, origin: performance.timeOrigin, limitMs, checkMs: Math.min(100, Math.max(5, limitMs / 4)) } }).unref();
 }
 
 /** A policy trained on `n` synthetic decisions, so its state is not the all-zero prior. */
