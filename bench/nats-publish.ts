@@ -3,12 +3,15 @@
  * (a request per message) against events/jetstream-publisher.ts (core publishes, acks on one
  * subscription), side by side: interleaved rounds of BENCH_PUBLISHES serve-sized messages, 200
  * in flight, issued from one callback or each from its own (as a server does), to a memory stream of a nats-server started on a free loopback port. Medians of
- * µs of process CPU per publish; the nats-server's CPU is not counted.
+ * µs of process CPU per publish; the nats-server's CPU is not counted. Then the header block of
+ * one publish alone (its `Nats-Msg-Id`): nats.js's `headers()`, `set` and encoding against
+ * events/msg-id-headers.ts, ns per message.
  */
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import { cpus, loadavg } from 'node:os';
 import { createJetStreamPublisher } from '../src/events/jetstream-publisher.js';
+import { MsgIdHeaders } from '../src/events/msg-id-headers.js';
 import { startNatsServer } from '../fixtures/nats-server.js';
 
 const PUBLISHES = Number(process.env['BENCH_PUBLISHES'] ?? 50_000);
@@ -69,6 +72,28 @@ try {
   for (const [name, f] of figures) {
     process.stdout.write(`| ${name} | ${median(f.cpu).toFixed(1)} (${Math.min(...f.cpu).toFixed(1)}–${Math.max(...f.cpu).toFixed(1)}) | ${Math.round(median(f.rate)).toLocaleString('en')} |\n`);
   }
+  // The header block alone, built and encoded as a publish does (nats.js calls `encode()`).
+  const encodeOf = (h: unknown): Uint8Array => (h as { encode(): Uint8Array }).encode();
+  const blocks: Record<string, (msgId: string) => Uint8Array> = {
+    "nats.js headers() + set + encode": (msgId) => {
+      const h = headers();
+      h.set('Nats-Msg-Id', msgId);
+      return encodeOf(h);
+    },
+    'MsgIdHeaders (msg-id-headers.ts)': (msgId) => new MsgIdHeaders(msgId).encode(),
+  };
+  const CALLS = 500_000;
+  const ns = new Map<string, number[]>(Object.keys(blocks).map((k) => [k, []]));
+  let bytes = 0;
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    for (const [name, block] of Object.entries(blocks)) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < CALLS; i++) bytes += block(`k3j4h5k3j4h5k3j4h5k3j4h5-${i.toString(36)}`).length;
+      if (r > 0) ns.get(name)!.push(Number(process.hrtime.bigint() - t0) / CALLS);
+    }
+  }
+  process.stdout.write(`\n| a publish's header block (${CALLS.toLocaleString('en')} × ${ROUNDS} rounds, ${bytes > 0 ? 'bytes used' : ''}) | ns per message (median, range) |\n|---|---:|\n`);
+  for (const [name, xs] of ns) process.stdout.write(`| ${name} | ${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}) |\n`);
 } finally {
   await nc.close();
   await server.stop();

@@ -3,7 +3,7 @@
  * `js.publish` is a request per message: a reply subscription entry, a timer, and a
  * `RequestError` and a `TimeoutError` built in advance, whatever the outcome. Here each publish
  * is a core publish with a reply subject under one inbox (`<inbox>.<n>`, `Nats-Msg-Id` in its
- * headers as nats.js sets it), its ack is matched by `n`, and one interval timer expires the
+ * headers as nats.js sets it, encoded by msg-id-headers.ts), its ack is matched by `n`, and one interval timer expires the
  * acks that did not come: a third of the client CPU per publish (bench:nats-publish).
  *
  * What a publish can answer, as JetStream and nats.js define it: a PubAck (`{"stream","seq",
@@ -17,7 +17,8 @@
  * single cost of `/score` on NATS in a CPU profile (bench:serve). Order is kept: one queue, sent
  * in order, on one connection.
  */
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { MsgIdHeaders } from './msg-id-headers.js';
 
 /** What JetStream answered for a stored (or de-duplicated) message. */
 export interface PubAck {
@@ -78,10 +79,8 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
     for (const w of batch) {
       // Failed meanwhile (closed, or expired): nothing to send.
       if (waiting.get(w.token) !== w) continue;
-      const h = headers();
-      h.set('Nats-Msg-Id', w.msgId);
       try {
-        nc.publish(w.subject, w.data, { reply: `${prefix}.${w.token}`, headers: h });
+        nc.publish(w.subject, w.data, { reply: `${prefix}.${w.token}`, headers: new MsgIdHeaders(w.msgId) });
       } catch (e) {
         waiting.delete(w.token);
         w.reject(e instanceof Error ? e : new Error(String(e)));

@@ -42,6 +42,18 @@ describe('JetStream publisher', () => {
     p.close();
   });
 
+  it('stores each message with its id in the Nats-Msg-Id header, as nats.js reads it back', async () => {
+    const p = createJetStreamPublisher(nc, 2000);
+    const jsm = await jetstreamManager(nc);
+    for (const id of ['plain-1', ' padded ', 'ünïcödé-✓']) {
+      const { seq } = await p.publish('pub.h', bytes(id), id);
+      const stored = await jsm.streams.getMessage('PUB', { seq });
+      expect(stored?.header.get('Nats-Msg-Id')).toBe(id.trim());
+      expect(new TextDecoder().decode(stored?.data)).toBe(id);
+    }
+    p.close();
+  });
+
   it('names each way a publish can fail: no stream, a refusal, no answer, and a closed publisher', async () => {
     const p = createJetStreamPublisher(nc, 300);
     // No stream captures the subject: the server answers "no responders".
