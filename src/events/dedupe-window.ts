@@ -74,8 +74,8 @@ class Generation {
     }
   }
 
-  /** Stores hash (h1, h2) with seq 0 in a free slot (the caller checked it is absent). */
-  insert(h1: number, h2: number): void {
+  /** Stores hash (h1, h2) with seq 0 in a free slot (the caller checked it is absent); returns the slot. */
+  insert(h1: number, h2: number): number {
     let i = h1 & this.mask;
     while (this.states[i] === FULL) i = (i + 1) & this.mask;
     if (this.states[i] === EMPTY) this.used++;
@@ -83,10 +83,16 @@ class Generation {
     this.hashes[2 * i] = h1;
     this.hashes[2 * i + 1] = h2;
     this.seqs[i] = 0;
+    return i;
   }
 }
 
-/** Which entry `add` made (the epoch of its generation): pass it to `settle` or `forget`. */
+/**
+ * Which entry `add` made: its generation's epoch and its slot (`epoch · capacity + slot`), so
+ * `settle` and `forget` reach it without hashing the id and probing again. A slot holds its id
+ * for as long as its generation's epoch lasts: an entry is only ever forgotten through its own
+ * token, and a table is emptied only when it starts a new epoch.
+ */
 export type DedupeToken = number;
 
 /** Options of a DedupeWindow. */
@@ -109,6 +115,8 @@ export class DedupeWindow {
   private readonly spanMs: number;
   private readonly generationSize: number;
   private readonly maxGenerations: number;
+  /** Slots of every generation's table (a power of two). */
+  private readonly capacity: number;
   private epochs = 0;
 
   constructor(
@@ -118,6 +126,7 @@ export class DedupeWindow {
     this.maxGenerations = Math.max(2, options.generations ?? 4);
     this.spanMs = windowMs / (this.maxGenerations - 1);
     this.generationSize = Math.max(1, Math.floor((options.maxIds ?? 524_288) / this.maxGenerations));
+    this.capacity = capacityFor(this.generationSize);
   }
 
   /**
@@ -134,28 +143,26 @@ export class DedupeWindow {
     let current = gens.at(-1);
     if (current === undefined || current.used >= this.generationSize || nowMs - current.startMs >= this.spanMs) {
       if (gens.length >= this.maxGenerations) this.spare.push(gens.shift()!);
-      current = this.spare.pop() ?? new Generation(capacityFor(this.generationSize));
+      current = this.spare.pop() ?? new Generation(this.capacity);
       current.reset(nowMs, ++this.epochs);
       gens.push(current);
     }
-    current.insert(h1, h2);
+    const slot = current.insert(h1, h2);
     current.newestMs = nowMs;
-    return current.epoch;
+    return current.epoch * this.capacity + slot;
   }
 
-  /** The live generation of epoch `token`, or undefined once it was dropped (its table may hold other ids by now). */
+  /** The live generation of the entry `token` names, or undefined once it was dropped (its table may hold other ids by now). */
   private generationOf(token: DedupeToken): Generation | undefined {
-    for (const g of this.generations) if (g.epoch === token) return g;
+    const epoch = Math.floor(token / this.capacity);
+    for (const g of this.generations) if (g.epoch === epoch) return g;
     return undefined;
   }
 
-  /** Records the sequence the message of `id` was stored at, on the entry `add` made (if still held). */
-  settle(id: string, token: DedupeToken, seq: number): void {
+  /** Records the sequence its message was stored at on the entry `add` made (if still held). */
+  settle(token: DedupeToken, seq: number): void {
     const gen = this.generationOf(token);
-    if (gen === undefined) return;
-    hashId(id, H);
-    const slot = gen.find(H[0]!, H[1]!);
-    if (slot >= 0) gen.seqs[slot] = seq;
+    if (gen !== undefined) gen.seqs[token % this.capacity] = seq;
   }
 
   /** The sequence recorded for `id` (0 when unknown, or its first publish is still being stored). */
@@ -170,15 +177,12 @@ export class DedupeWindow {
   }
 
   /**
-   * Forgets the entry `add` made for `id` (its publish failed, so a retry is not a duplicate).
+   * Forgets the entry `add` made (its publish failed, so a retry is not a duplicate).
    * Only that entry: if it has expired and a later publish of the id made a new one, that stays.
    */
-  forget(id: string, token: DedupeToken): void {
+  forget(token: DedupeToken): void {
     const gen = this.generationOf(token);
-    if (gen === undefined) return;
-    hashId(id, H);
-    const slot = gen.find(H[0]!, H[1]!);
-    if (slot >= 0) gen.states[slot] = GONE;
+    if (gen !== undefined) gen.states[token % this.capacity] = GONE;
   }
 
   /** Ids remembered now. */

@@ -295,11 +295,11 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
     if (entry === null) return Promise.resolve({ duplicate: true, seq: shared.seen.seqOf(msgId) });
     return shared.writer.append(subject, data).then(
       (seq) => {
-        shared.seen.settle(msgId, entry, seq);
+        shared.seen.settle(entry, seq);
         return { duplicate: false, seq };
       },
       (e: unknown) => {
-        shared.seen.forget(msgId, entry);
+        shared.seen.forget(entry);
         throw e;
       },
     );

@@ -17,21 +17,30 @@ describe('dedupe window', () => {
       fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
         const w = new DedupeWindow(WINDOW, { maxIds: 1_000, generations: 4 });
         // The model: when each remembered id was added, and the token of that entry.
-        const added = new Map<number, { at: number; token: DedupeToken }>();
+        const added = new Map<number, { at: number; token: DedupeToken; seq: number }>();
         let now = 0;
+        let stored = 0;
         for (const o of ops) {
           if (o.kind === 'wait') now += o.ms;
           else if (o.kind === 'forget') {
             const entry = added.get(o.id);
-            if (entry !== undefined) w.forget(String(o.id), entry.token);
+            if (entry !== undefined) w.forget(entry.token);
             added.delete(o.id);
           } else {
             const entry = added.get(o.id);
             const token = w.add(String(o.id), now);
-            // Within the window: a duplicate. Past the window and its generation's span: not.
-            if (entry !== undefined && now - entry.at < WINDOW) expect(token).toBeNull();
+            // Within the window: a duplicate, answered with the first copy's seq. Past the window and its generation's span: not.
+            if (entry !== undefined && now - entry.at < WINDOW) {
+              expect(token).toBeNull();
+              expect(w.seqOf(String(o.id))).toBe(entry.seq);
+            }
             if (entry === undefined || now - entry.at >= WINDOW + SPAN) expect(token).not.toBeNull();
-            if (token !== null) added.set(o.id, { at: now, token });
+            if (token !== null) {
+              // Its publish is stored at the next seq.
+              const seq = ++stored;
+              w.settle(token, seq);
+              added.set(o.id, { at: now, token, seq });
+            }
           }
         }
       }),
@@ -60,7 +69,19 @@ describe('dedupe window', () => {
     // …so a second publish of x is new, and then the first one fails.
     const second = w.add('x', 0);
     expect(second).not.toBeNull();
-    w.forget('x', first);
+    w.forget(first);
     expect(w.add('x', 0)).toBeNull();
+  });
+
+  it("does not let a late settle write into a recycled generation's slots", () => {
+    const w = new DedupeWindow(60_000, { maxIds: 8, generations: 4 });
+    const first = w.add('x', 0)!;
+    // x's generation is evicted by count and its table reused for newer ids…
+    const fillers = Array.from({ length: 10 }, (_, i) => `filler-${i}`);
+    for (const f of fillers) w.add(f, 0);
+    // …then x's publish is stored: its seq must land nowhere.
+    w.settle(first, 99);
+    for (const f of fillers) expect(w.seqOf(f)).not.toBe(99);
+    expect(w.seqOf('x')).toBe(0);
   });
 });
