@@ -89,7 +89,21 @@ function fallbackValue(name: ProfileFeatureName, rule: string, fallbacks: Record
   return null;
 }
 
-/** Builds the lookup index over decoded columns. */
+/**
+ * The columns as one row-major matrix (as-of first, then the features): a lookup reads one or two
+ * cache lines instead of one line per column (measured ~2× faster at 1M users).
+ */
+function rowMajor(columns: SnapshotColumns, n: number, width: number): Float64Array {
+  const matrix = new Float64Array(n * width);
+  for (let i = 0; i < n; i++) matrix[i * width] = columns.asOfMs[i]!;
+  for (let j = 0; j < PROFILE_FEATURES.length; j++) {
+    const column = columns.values[PROFILE_FEATURES[j]!.name];
+    for (let i = 0; i < n; i++) matrix[i * width + j + 1] = column[i]!;
+  }
+  return matrix;
+}
+
+/** Builds the lookup index over decoded columns (it keeps none of them: see `rowMajor`). */
 export function createSnapshotIndex(manifest: SnapshotManifest, columns: SnapshotColumns): SnapshotIndex {
   const n = columns.userIds.length;
   if (n !== manifest.row_count) {
@@ -101,15 +115,10 @@ export function createSnapshotIndex(manifest: SnapshotManifest, columns: Snapsho
     ttlMs: (f.ttlSec ?? 0) * 1000,
     fallback: fallbackValue(f.name, f.fallback, manifest.fallbacks),
   }));
-  // Row-major copy (as-of first, then the features): a lookup reads one or two cache lines
-  // instead of one line per column (measured ~2× faster at 1M users).
   const width = features.length + 1;
-  const matrix = new Float64Array(n * width);
-  for (let i = 0; i < n; i++) matrix[i * width] = columns.asOfMs[i]!;
-  PROFILE_FEATURES.forEach((f, j) => {
-    const column = columns.values[f.name];
-    for (let i = 0; i < n; i++) matrix[i * width + j + 1] = column[i]!;
-  });
+  const matrix = rowMajor(columns, n, width);
+  // `columns` (a million id strings) must not outlive this call: no closure below may name it,
+  // or V8 keeps it in the context the returned methods share, and every full GC marks it again.
   return {
     manifest,
     size: n,
