@@ -154,6 +154,9 @@ export function spinStepsPerUs(): number {
 /** The added work, in µs of warm CPU, of the calibration routes `/bare-spin-<µs>`. */
 export const SPIN_US = [5, 10] as const;
 
+/** BENCH_CHECKPOINT_MS: how often the scorer apps checkpoint online learning (0: the server's default). */
+const CHECKPOINT_MS = Number(process.env['BENCH_CHECKPOINT_MS'] ?? 0);
+
 /** What the bare routes answer. */
 const BARE_ANSWER = { arm: 'split_task', propensity: 0.5, policy: 'bare' };
 
@@ -292,6 +295,9 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
     now: () => new Date(AS_OF.getTime() + 6 * 3_600_000),
     rng: createRng(seed),
     hash32: (s) => h32(s),
+    // BENCH_CHECKPOINT_MS: online learning's checkpoint this often (default the server's, 5 min,
+    // which a short run never reaches), to see what a checkpoint does to the latencies around it.
+    ...(CHECKPOINT_MS > 0 ? { limits: { checkpointIntervalMs: CHECKPOINT_MS } } : {}),
     // No logger given: the server's own default (pino at warn, a request's child made on first
     // use), as `oo-ml serve` runs; under this load nothing reaches that level.
   });
