@@ -649,6 +649,12 @@ export function openStreamReader(dir: string, startSeq: number, options: StreamR
     return true;
   }
 
+  /** True when this reader is in the segment this process's writer is writing. */
+  function inWrittenSegment(): boolean {
+    const to = options.writtenTo?.() ?? null;
+    return to !== null && seg !== null && to.segment === seg.firstSeq;
+  }
+
   /** True when this process's writer has written nothing past what this reader has parsed. */
   function atWrittenEnd(): boolean {
     const to = options.writtenTo?.() ?? null;
@@ -749,8 +755,11 @@ export function openStreamReader(dir: string, startSeq: number, options: StreamR
     const out: StreamLine[] = [];
     if (closed) return out;
     if (seg === null && !(await position(nextSeq))) return out;
-    // Pushed bytes continue the segment being written, which retention never deletes.
-    if (pushed.length > 0 && takePushed()) {
+    // Pushed bytes continue the segment being written, which retention never deletes; so do
+    // lines of that segment left in memory by a read that stopped at `max`, which need no stat
+    // either (a reader catching up took one per batch through the thread pool). Lines left of
+    // another segment wait for the stat below: retention may have deleted it meanwhile.
+    if ((pushed.length > 0 && takePushed()) || inWrittenSegment()) {
       parse(out, max);
       if (out.length > 0) return out;
     }

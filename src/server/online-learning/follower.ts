@@ -25,6 +25,9 @@ export interface FollowerOptions {
 }
 
 const BACKOFF_MIN_MS = 100;
+
+/** Resolves after the event loop has polled for I/O once. */
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** How long reads must find nothing (while connected) for the fold to count as caught up with a stream whose tail is gone. */
 const QUIET_MS = 3_000;
 const BACKOFF_MAX_MS = 5_000;
@@ -99,11 +102,12 @@ export class Follower {
   private async loop(): Promise<void> {
     let backoff = BACKOFF_MIN_MS;
     const fold = this.options.fold;
+    const size = this.options.batch ?? 1_000;
     while (!this.closed) {
       let batch: StreamMessage[];
       try {
         this.reader ??= await this.options.bus.reader(fold.position + 1);
-        batch = await this.reader.next(this.options.batch ?? 1_000, 200);
+        batch = await this.reader.next(size, 200);
         backoff = BACKOFF_MIN_MS;
         if (batch.length > 0 || !this.options.bus.health().connected) this.quietSince = null;
         else this.quietSince ??= performance.now();
@@ -125,6 +129,9 @@ export class Follower {
         backoff = await this.recover(e, backoff);
       }
       this.notify();
+      // A full batch: more is likely waiting (a backlog after a checkpoint's pause, a start-up),
+      // and reads from memory never wait for I/O. Requests get their turn between batches.
+      if (batch.length === size) await yieldToIo();
     }
     await this.reader?.close().catch(() => undefined);
     this.reader = null;
