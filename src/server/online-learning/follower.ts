@@ -25,12 +25,12 @@ export interface FollowerOptions {
 }
 
 const BACKOFF_MIN_MS = 100;
-
-/** Resolves after the event loop has polled for I/O once. */
-const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** How long reads must find nothing (while connected) for the fold to count as caught up with a stream whose tail is gone. */
 const QUIET_MS = 3_000;
 const BACKOFF_MAX_MS = 5_000;
+
+/** Resolves after the event loop has polled for I/O once. */
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The loop feeding the fold. */
 export class Follower {
