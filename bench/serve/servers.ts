@@ -156,6 +156,8 @@ export const SPIN_US = [5, 10] as const;
 
 /** BENCH_CHECKPOINT_MS: how often the scorer apps checkpoint online learning (0: the server's default). */
 const CHECKPOINT_MS = Number(process.env['BENCH_CHECKPOINT_MS'] ?? 0);
+/** BENCH_HOT_SERVES: serves each scorer app's fold keeps in memory (0: the server's default). */
+const HOT_SERVES = Number(process.env['BENCH_HOT_SERVES'] ?? 0);
 
 /** What the bare routes answer. */
 const BARE_ANSWER = { arm: 'split_task', propensity: 0.5, policy: 'bare' };
@@ -297,7 +299,9 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
     hash32: (s) => h32(s),
     // BENCH_CHECKPOINT_MS: online learning's checkpoint this often (default the server's, 5 min,
     // which a short run never reaches), to see what a checkpoint does to the latencies around it.
-    ...(CHECKPOINT_MS > 0 ? { limits: { checkpointIntervalMs: CHECKPOINT_MS } } : {}),
+    // BENCH_HOT_SERVES: serves the fold keeps in memory (default the server's, 1 M, which only a
+    // full run outgrows): smaller, a short run meets the window's evictions to disk.
+    limits: { ...(CHECKPOINT_MS > 0 ? { checkpointIntervalMs: CHECKPOINT_MS } : {}), ...(HOT_SERVES > 0 ? { hotServes: HOT_SERVES } : {}) },
     // No logger given: the server's own default (pino at warn, a request's child made on first
     // use), as `oo-ml serve` runs; under this load nothing reaches that level.
   });
