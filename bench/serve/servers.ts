@@ -36,6 +36,8 @@ export interface LoopDelay {
 /** Answers the parent's 'cpu' (CPU time used so far, µs, and the main thread's; write syscalls so far; loop delay since the last question) and 'memory' questions. */
 export function answerParent(onExit: () => Promise<void>): void {
   if (process.env['BENCH_WATCHDOG']) startWatchdog();
+  // With BENCH_TRACE_GC, each resume after a focus stop is marked on the collections' clock.
+  if (process.env['BENCH_TRACE_GC']) process.on('SIGCONT', () => process.stderr.write(`[${process.pid}] resumed at ${Math.round(performance.now())} ms\n`));
   const session = new Session();
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
