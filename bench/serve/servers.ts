@@ -158,6 +158,8 @@ export const SPIN_US = [5, 10] as const;
 
 /** BENCH_CHECKPOINT_MS: how often the scorer apps checkpoint online learning (0: the server's default). */
 const CHECKPOINT_MS = Number(process.env['BENCH_CHECKPOINT_MS'] ?? 0);
+/** BENCH_SEGMENT_BYTES: the embedded bus's segment size (0: the default, 64 MiB); larger, fewer rotations in a run. */
+const SEGMENT_BYTES = Number(process.env['BENCH_SEGMENT_BYTES'] ?? 0);
 /** BENCH_HOT_SERVES: serves each scorer app's fold keeps in memory (0: the server's default). */
 const HOT_SERVES = Number(process.env['BENCH_HOT_SERVES'] ?? 0);
 
@@ -284,7 +286,7 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
   };
   const buses: EventBus[] = [];
   const busFor = async (name: string, natsUrl: string | null): Promise<EventBus> => {
-    const transport = natsUrl !== null ? await createNatsTransport(natsUrl) : createEmbeddedTransport(join(dir, `bus-${name}`));
+    const transport = natsUrl !== null ? await createNatsTransport(natsUrl) : createEmbeddedTransport(join(dir, `bus-${name}`), SEGMENT_BYTES > 0 ? { segmentBytes: SEGMENT_BYTES } : {});
     const bus = createEventBusOver(transport);
     buses.push(bus);
     return bus;
