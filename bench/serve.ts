@@ -226,6 +226,9 @@ async function runIn(dir: string): Promise<void> {
       if (res.status !== 200) throw new Error(`body ${p} → ${res.status} ${await res.text()}`);
     }
     type CpuSample = Extract<ChildMessage, { cpuUs: number }>;
+    // Inside the server during a round: its slowest /score (arrival to answer ready) and its longest event-loop delay.
+    const insideNote = (answerMaxMs: number | null, loopMaxMs: number): string =>
+      ` (server side: ${answerMaxMs === null ? '' : `slowest answer ${answerMaxMs.toFixed(1)} ms, `}loop delay max ${loopMaxMs.toFixed(1)} ms)`;
     const sample = async (child: typeof bare): Promise<CpuSample> => {
       child.proc.send('cpu');
       return (await child.next()) as CpuSample;
@@ -274,7 +277,7 @@ async function runIn(dir: string): Promise<void> {
         const writesPerReq = (after.writes - c0.writes) / m.total;
         const brokerUs = b0 === null || b1 === null ? undefined : (b1 - b0) / m.total;
         rounds.get(t.name)!.push({ ...m, cpuUs, mainUs, writesPerReq, loop: after.loop, brokerUs });
-        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ${cpuUs.toFixed(1)} µs CPU/req (main thread ${mainUs.toFixed(1)}), ${writesPerReq.toFixed(2)} writes/req${brokerNote(brokerUs)}, errors ${m.errors}${errorNote(m)}, non-2xx ${m.non2xx}\n`);
+        process.stderr.write(`round ${r + 1}/${ROUNDS} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, max ${m.max} ms${insideNote(after.answerMaxMs, after.loop.max)}, ${cpuUs.toFixed(1)} µs CPU/req (main thread ${mainUs.toFixed(1)}), ${writesPerReq.toFixed(2)} writes/req${brokerNote(brokerUs)}, errors ${m.errors}${errorNote(m)}, non-2xx ${m.non2xx}\n`);
       }
     }
     // Below saturation: the bare route and the scorers at the same paced offered loads, in interleaved rounds.
@@ -293,9 +296,11 @@ async function runIn(dir: string): Promise<void> {
         for (const p of paced) {
           const t = pacedTargets.find((x) => x.key === p.key)!;
           focus(t.child);
+          await sample(t.child);
           const m = await load(t.url, t.method, payloads, perRound, p.offered);
+          const { answerMaxMs, loop } = await sample(t.child);
           p.rounds.push(m);
-          process.stderr.write(`paced round ${r + 1}/${ROUNDS} ${p.name} at ${Math.round(p.offered)} req/s offered: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, p99.9 ${m.p999} ms, max ${m.max} ms, errors ${m.errors}${errorNote(m)}, non-2xx ${m.non2xx}\n`);
+          process.stderr.write(`paced round ${r + 1}/${ROUNDS} ${p.name} at ${Math.round(p.offered)} req/s offered: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, p99.9 ${m.p999} ms, max ${m.max} ms${insideNote(answerMaxMs, loop.max)}, errors ${m.errors}${errorNote(m)}, non-2xx ${m.non2xx}\n`);
         }
       }
     }

@@ -24,7 +24,7 @@ import { bodies, median } from './load.js';
 export type ChildMessage =
   | { ready: Record<string, number>; memory: NodeJS.MemoryUsage; before: NodeJS.MemoryUsage; loadMs: number; loopUs?: number }
   | { memory: NodeJS.MemoryUsage }
-  | { cpuUs: number; mainUs: number; writes: number; loop: LoopDelay }
+  | { cpuUs: number; mainUs: number; writes: number; loop: LoopDelay; answerMaxMs: number | null }
   | { breakdown: Record<Part, number> };
 
 /** The child's event-loop delay since the previous 'cpu' question (ms): what a request waits behind other work. */
@@ -32,6 +32,13 @@ export interface LoopDelay {
   p99: number;
   max: number;
 }
+
+/**
+ * The slowest /score of this child since the last 'cpu' question, server side: arrival to the
+ * answer ready to write, as the app records it for /stats (null in a child without a scorer). A
+ * tail the clients see that is not here was outside the server: the network, the client, the host.
+ */
+const slowestAnswer: { ms: number | null; seen: boolean } = { ms: null, seen: false };
 
 /** Answers the parent's 'cpu' (CPU time used so far, µs, and the main thread's; write syscalls so far; loop delay since the last question) and 'memory' questions. */
 export function answerParent(onExit: () => Promise<void>): void {
@@ -49,7 +56,9 @@ export function answerParent(onExit: () => Promise<void>): void {
       const mainUs = procCpuUs(`/proc/self/task/${process.pid}/stat`);
       const loop = { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
       delay.reset();
-      process.send!({ cpuUs: c.user + c.system, mainUs, writes: ownWrites(), loop } satisfies ChildMessage);
+      const answerMaxMs = slowestAnswer.ms;
+      slowestAnswer.ms = slowestAnswer.seen ? 0 : null;
+      process.send!({ cpuUs: c.user + c.system, mainUs, writes: ownWrites(), loop, answerMaxMs } satisfies ChildMessage);
     }
     // Live memory: collected first, so garbage of the last round does not count.
     if (m === 'memory') {
@@ -346,6 +355,15 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
     const constant = { serve_id: '0123456789ab-1', arm: ARM_IDS[0]!, score: 0.5, propensity: 1, policy: 'tip-policy@champion', model_version: '7', experiment: null, variant: null, prompt_version: 'v1', fallbacks: [] };
     app.post('/constant', { schema: { body: lib.ScoreBody, response: { 200: lib.ScoreResponse } } }, async () => constant);
   }
+  // Every /score latency the app records also updates this child's slowest answer (one compare).
+  const serving = app.ooMl;
+  const record = serving.latency.bind(serving);
+  slowestAnswer.seen = true;
+  slowestAnswer.ms = 0;
+  serving.latency = (key, ms) => {
+    if (ms > slowestAnswer.ms!) slowestAnswer.ms = ms;
+    record(key, ms);
+  };
   await app.listen({ host: HOST, port: 0 });
   const ports: Record<string, number> = { [role]: (app.server.address() as { port: number }).port };
   global.gc?.();
