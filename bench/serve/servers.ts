@@ -38,7 +38,7 @@ export interface LoopDelay {
  * answer ready to write, as the app records it for /stats (null in a child without a scorer). A
  * tail the clients see that is not here was outside the server: the network, the client, the host.
  */
-const slowestAnswer: { ms: number | null; seen: boolean } = { ms: null, seen: false };
+let slowestAnswerMs: number | null = null;
 
 /** Answers the parent's 'cpu' (CPU time used so far, µs, and the main thread's; write syscalls so far; loop delay since the last question) and 'memory' questions. */
 export function answerParent(onExit: () => Promise<void>): void {
@@ -56,8 +56,8 @@ export function answerParent(onExit: () => Promise<void>): void {
       const mainUs = procCpuUs(`/proc/self/task/${process.pid}/stat`);
       const loop = { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
       delay.reset();
-      const answerMaxMs = slowestAnswer.ms;
-      slowestAnswer.ms = slowestAnswer.seen ? 0 : null;
+      const answerMaxMs = slowestAnswerMs;
+      if (slowestAnswerMs !== null) slowestAnswerMs = 0;
       process.send!({ cpuUs: c.user + c.system, mainUs, writes: ownWrites(), loop, answerMaxMs } satisfies ChildMessage);
     }
     // Live memory: collected first, so garbage of the last round does not count.
@@ -358,10 +358,9 @@ export async function scorerChild(dir: string, role: ScorerRole, name: string = 
   // Every /score latency the app records also updates this child's slowest answer (one compare).
   const serving = app.ooMl;
   const record = serving.latency.bind(serving);
-  slowestAnswer.seen = true;
-  slowestAnswer.ms = 0;
+  slowestAnswerMs = 0;
   serving.latency = (key, ms) => {
-    if (ms > slowestAnswer.ms!) slowestAnswer.ms = ms;
+    if (ms > slowestAnswerMs!) slowestAnswerMs = ms;
     record(key, ms);
   };
   await app.listen({ host: HOST, port: 0 });

@@ -649,16 +649,15 @@ export function openStreamReader(dir: string, startSeq: number, options: StreamR
     return true;
   }
 
-  /** True when this reader is in the segment this process's writer is writing. */
-  function inWrittenSegment(): boolean {
+  /** Where this process's writer has written to when that is this reader's segment, else null. */
+  function writtenHere(): WrittenTo | null {
     const to = options.writtenTo?.() ?? null;
-    return to !== null && seg !== null && to.segment === seg.firstSeq;
+    return to !== null && seg !== null && to.segment === seg.firstSeq ? to : null;
   }
 
   /** True when this process's writer has written nothing past what this reader has parsed. */
   function atWrittenEnd(): boolean {
-    const to = options.writtenTo?.() ?? null;
-    return to !== null && seg !== null && to.segment === seg.firstSeq && to.end === fileOffset && start === view.length;
+    return writtenHere()?.end === fileOffset && start === view.length;
   }
 
   /** Opens the segment holding `seq` (or the oldest, when `seq` is older); false when there is none yet. */
@@ -759,7 +758,7 @@ export function openStreamReader(dir: string, startSeq: number, options: StreamR
     // lines of that segment left in memory by a read that stopped at `max`, which need no stat
     // either (a reader catching up took one per batch through the thread pool). Lines left of
     // another segment wait for the stat below: retention may have deleted it meanwhile.
-    if ((pushed.length > 0 && takePushed()) || inWrittenSegment()) {
+    if ((pushed.length > 0 && takePushed()) || writtenHere() !== null) {
       parse(out, max);
       if (out.length > 0) return out;
     }

@@ -8,7 +8,7 @@
  * `exclusive` runs work with the fold paused between two batches (a checkpoint, a reload that
  * replays new policy versions up to the fold's position and swaps them in).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import type { EventBus, EventReader, StreamMessage } from '../../events/event-bus.js';
 import type { Fold } from './fold.js';
 
@@ -28,9 +28,6 @@ const BACKOFF_MIN_MS = 100;
 /** How long reads must find nothing (while connected) for the fold to count as caught up with a stream whose tail is gone. */
 const QUIET_MS = 3_000;
 const BACKOFF_MAX_MS = 5_000;
-
-/** Resolves after the event loop has polled for I/O once. */
-const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The loop feeding the fold. */
 export class Follower {
