@@ -13,8 +13,9 @@
  * the window puts nothing on the heap per publish. With a Map, every id string lived until its
  * generation was dropped, long enough to be promoted to the old space, and the mark-compacts
  * that garbage caused set /score's p99 (bench:serve, bench:dedupe; BENCHMARKS.md).
- * Two ids collide with probability 2^-64 per pair: over the 524,288 ids of a full window that is
- * one false "duplicate" in ~10^8 windows.
+ * Two ids collide with probability about 2^-64 per pair (two of the 2^64 hashes mark free slots
+ * and are moved): over the 524,288 ids of a full window that is one false "duplicate" in ~10^8
+ * windows.
  *
  * Memory is fixed: 32 bytes per id of `maxIds` (default 524,288: 16 MB), tables at most half
  * full. An id sits in the oldest generation once the newer ones fill, so it is kept for the
@@ -27,18 +28,17 @@
 
 import { capacityFor, hashId } from './id-hash.js';
 
-/** Slot states. */
-const EMPTY = 0;
-const FULL = 1;
-/** A forgotten entry: lookups probe past it. */
-const GONE = 2;
-
-/** One generation: a fixed hash table (capacity a power of two, at least twice its id limit). */
+/**
+ * One generation: a fixed hash table (capacity a power of two, at least twice its id limit).
+ * A slot is its id's two hash halves, and two values no id hashes to mark the other states:
+ * (0, 0) an empty slot, (0, 1) a forgotten one, which lookups probe past. So a probe reads one
+ * array, one cache line, where a separate array of slot states was a second line per probe, and
+ * a fresh id probes every generation (bench:dedupe).
+ */
 class Generation {
   /** Two 32-bit halves of each slot's id hash. */
   readonly hashes: Int32Array;
   readonly seqs: Float64Array;
-  readonly states: Uint8Array;
   readonly mask: number;
   /** Slots taken (forgotten ones included: they still lengthen probes). */
   used = 0;
@@ -52,14 +52,13 @@ class Generation {
   constructor(capacity: number) {
     this.hashes = new Int32Array(capacity * 2);
     this.seqs = new Float64Array(capacity);
-    this.states = new Uint8Array(capacity);
     this.mask = capacity - 1;
   }
 
   /** Empties the table for reuse as the newest generation. */
   reset(nowMs: number, epoch: number): void {
     this.epoch = epoch;
-    this.states.fill(EMPTY);
+    this.hashes.fill(0);
     this.used = 0;
     this.startMs = nowMs;
     this.newestMs = nowMs;
@@ -67,25 +66,43 @@ class Generation {
 
   /** The slot holding hash (h1, h2), or -1. */
   find(h1: number, h2: number): number {
+    const t = this.hashes;
     for (let i = h1 & this.mask; ; i = (i + 1) & this.mask) {
-      const state = this.states[i]!;
-      if (state === EMPTY) return -1;
-      if (state === FULL && this.hashes[2 * i] === h1 && this.hashes[2 * i + 1] === h2) return i;
+      const a = t[2 * i]!;
+      const b = t[2 * i + 1]!;
+      if (a === h1 && b === h2) return i;
+      if (a === 0 && b === 0) return -1;
     }
   }
 
   /** Stores hash (h1, h2) with seq 0 in a free slot (the caller checked it is absent); returns the slot. */
   insert(h1: number, h2: number): number {
+    const t = this.hashes;
     let i = h1 & this.mask;
-    while (this.states[i] === FULL) i = (i + 1) & this.mask;
-    if (this.states[i] === EMPTY) this.used++;
-    this.states[i] = FULL;
-    this.hashes[2 * i] = h1;
-    this.hashes[2 * i + 1] = h2;
+    while (!isFree(t[2 * i]!, t[2 * i + 1]!)) i = (i + 1) & this.mask;
+    if (t[2 * i + 1] === 0) this.used++;
+    t[2 * i] = h1;
+    t[2 * i + 1] = h2;
     this.seqs[i] = 0;
     return i;
   }
+
+  /** Marks a slot forgotten. */
+  forget(slot: number): void {
+    this.hashes[2 * slot] = 0;
+    this.hashes[2 * slot + 1] = 1;
+  }
+
+  /** Ids held. */
+  get size(): number {
+    let n = 0;
+    for (let i = 0; i <= this.mask; i++) if (!isFree(this.hashes[2 * i]!, this.hashes[2 * i + 1]!)) n++;
+    return n;
+  }
 }
+
+/** Whether a slot is empty (0, 0) or forgotten (0, 1). */
+const isFree = (a: number, b: number): boolean => a === 0 && (b === 0 || b === 1);
 
 /**
  * Which entry `add` made: its generation's epoch and its slot (`epoch · capacity + slot`), so
@@ -105,6 +122,12 @@ export interface DedupeWindowOptions {
 
 // The hash of the last id looked up: one scratch pair, so a lookup allocates nothing.
 const H = new Int32Array(2);
+
+/** The hash of `id` into H, moved off the two values that mark free slots. */
+function hashInto(id: string): void {
+  hashId(id, H);
+  if (isFree(H[0]!, H[1]!)) H[1] = 2;
+}
 
 /** Remembers message ids for a time window (see the module comment). */
 export class DedupeWindow {
@@ -136,7 +159,7 @@ export class DedupeWindow {
   add(id: string, nowMs: number): DedupeToken | null {
     const gens = this.generations;
     while (gens.length > 0 && gens[0]!.newestMs + this.windowMs <= nowMs) this.spare.push(gens.shift()!);
-    hashId(id, H);
+    hashInto(id);
     const h1 = H[0]!;
     const h2 = H[1]!;
     for (let i = gens.length - 1; i >= 0; i--) if (gens[i]!.find(h1, h2) >= 0) return null;
@@ -167,7 +190,7 @@ export class DedupeWindow {
 
   /** The sequence recorded for `id` (0 when unknown, or its first publish is still being stored). */
   seqOf(id: string): number {
-    hashId(id, H);
+    hashInto(id);
     for (let i = this.generations.length - 1; i >= 0; i--) {
       const gen = this.generations[i]!;
       const slot = gen.find(H[0]!, H[1]!);
@@ -182,13 +205,13 @@ export class DedupeWindow {
    */
   forget(token: DedupeToken): void {
     const gen = this.generationOf(token);
-    if (gen !== undefined) gen.states[token % this.capacity] = GONE;
+    if (gen !== undefined) gen.forget(token % this.capacity);
   }
 
   /** Ids remembered now. */
   get size(): number {
     let n = 0;
-    for (const g of this.generations) for (let i = 0; i < g.states.length; i++) if (g.states[i] === FULL) n++;
+    for (const g of this.generations) n += g.size;
     return n;
   }
 }

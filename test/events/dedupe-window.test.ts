@@ -48,6 +48,31 @@ describe('dedupe window', () => {
     );
   });
 
+  it('finds every id past forgotten slots in a crowded table, and re-admits only the forgotten', () => {
+    // 2 generations of 32 ids in 64 slots: half-full tables, where probe chains run through the
+    // slots of forgotten entries.
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 32 }), fc.array(fc.boolean(), { minLength: 32, maxLength: 32 }), (ids, forgotten) => {
+        const w = new DedupeWindow(60_000, { maxIds: 64, generations: 2 });
+        const tokens = ids.map((id, i) => {
+          const token = w.add(id, 0);
+          expect(token).not.toBeNull();
+          w.settle(token!, i + 1);
+          return token!;
+        });
+        ids.forEach((_, i) => forgotten[i] && w.forget(tokens[i]!));
+        expect(w.size).toBe(ids.filter((_, i) => !forgotten[i]).length);
+        ids.forEach((id, i) => {
+          if (forgotten[i]) return;
+          expect(w.add(id, 1), id).toBeNull();
+          expect(w.seqOf(id)).toBe(i + 1);
+        });
+        ids.forEach((id, i) => forgotten[i] && expect(w.add(id, 1), id).not.toBeNull());
+      }),
+      { seed: 11, numRuns: 500 },
+    );
+  });
+
   it('at its id cap keeps at least the newest three quarters of maxIds, and at most maxIds', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1_000, max: 5_000 }), (n) => {
