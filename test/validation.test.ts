@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import Type from 'typebox';
 import { describe, expect, it } from 'vitest';
-import { createValidator, illFormedStrings, wellFormed } from '../src/validation.js';
+import { Compile } from 'typebox/compile';
+import { completed, createValidator, illFormedStrings, wellFormed } from '../src/validation.js';
 
 /** The reference: true when `s` is well-formed UTF-16. */
 function wellFormedReference(s: string): boolean {
@@ -85,5 +86,59 @@ describe('well-formed strings', () => {
     expect(v.parse({ user_id: 'a\ud83d\ude00' }, 'event')).toEqual({ user_id: 'a😀' });
     // Without the option, the validator only checks the schema.
     expect(createValidator(Type.Object({ user_id: Type.String() })).check({ user_id: '\udfff' })).toBe(true);
+  });
+});
+
+describe('closed objects with optional properties', () => {
+  // Optional fields at the top, in a nested object, inside an array's items and a union's branch.
+  const Inner = Type.Object({ a: Type.Integer(), b: Type.Optional(Type.String()) }, { additionalProperties: false });
+  const Schema = Type.Object(
+    {
+      id: Type.String({ minLength: 1 }),
+      n: Type.Optional(Type.Number({ minimum: 0 })),
+      inner: Type.Optional(Inner),
+      list: Type.Optional(Type.Array(Inner)),
+      either: Type.Optional(Type.Union([Inner, Type.Null()])),
+    },
+    { additionalProperties: false },
+  );
+  const leaf = fc.oneof(fc.integer({ min: -2, max: 3 }), fc.double({ noNaN: true, min: -1, max: 2 }), fc.constantFrom('', 'x', 'yz'), fc.constant(null), fc.constant(undefined), fc.boolean());
+  // Mostly valid, one field off now and then: a wrong leaf in place of a value, an unknown key, keys left out.
+  const often = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ weight: 8, arbitrary: arb }, { weight: 1, arbitrary: leaf });
+  const closed = <T extends object>(record: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
+    often(fc.tuple(record, fc.oneof({ weight: 10, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: leaf })).map(([o, extra]) => (extra === null ? o : { ...o, extra })));
+  const inner = closed(fc.record({ a: often(fc.integer({ min: -5, max: 5 })), b: often(fc.string({ maxLength: 2 })) }, { requiredKeys: [] }));
+  const value = closed(
+    fc.record(
+      { id: often(fc.string({ maxLength: 2 })), n: often(fc.double({ noNaN: true, min: -1, max: 5 })), inner, list: often(fc.array(inner, { maxLength: 3 })), either: often(fc.oneof(inner, fc.constant(null))) },
+      { requiredKeys: [] },
+    ),
+  );
+  const exact = Compile(Schema);
+
+  it('accepts and refuses exactly as the schema compiled as it is', () => {
+    const validator = createValidator(Schema);
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(validator.check(v)).toBe(exact.Check(v));
+      }),
+      { seed: 21, numRuns: 5_000 },
+    );
+  });
+
+  it('completed() makes every optional property required, and admits only values the schema admits', () => {
+    const full = completed(Schema);
+    expect(full).not.toBeNull();
+    const fullCheck = Compile(full!);
+    expect(fullCheck.Check({ id: 'x', n: 1, inner: { a: 1, b: 'y' }, list: [], either: null })).toBe(true);
+    expect(fullCheck.Check({ id: 'x' })).toBe(false);
+    fc.assert(
+      fc.property(value, (v) => {
+        if (fullCheck.Check(v)) expect(exact.Check(v)).toBe(true);
+      }),
+      { seed: 22, numRuns: 5_000 },
+    );
+    // Nothing optional: no second check.
+    expect(completed(Type.Object({ a: Type.Integer() }, { additionalProperties: false }))).toBeNull();
   });
 });
