@@ -88,7 +88,8 @@ export function answerParent(onExit: () => Promise<void>): void {
  * has not turned for 250 ms (or that many) and prints what the main thread is doing meanwhile,
  * from /proc: its state (R running, S sleeping, D waiting on the disk), the syscall it is in, its
  * kernel stack. A server that stalls while sleeping in epoll is not what stalls. The stall a
- * SIGSTOP makes (focus in serve.ts) is not reported.
+ * SIGSTOP makes (focus in serve.ts) is not reported. Each report carries CLOCK_MONOTONIC, the
+ * clock of `perf record -k mono`, so a stall can be found among a perf recording's samples.
  */
 function startWatchdog(): void {
   const given = Number(process.env['BENCH_WATCHDOG']);
@@ -116,7 +117,7 @@ function startWatchdog(): void {
       reported = Atomics.load(beat, 0);
       const stat = read('stat');
       const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-      process.stderr.write('watchdog ' + workerData.pid + ' at ' + Math.round(t - workerData.origin) + ' ms: loop stalled ' + age + ' ms, state ' + state + ', syscall ' + read('syscall').split(' ')[0] + ', wchan ' + read('wchan') + ', stack ' + read('stack').split('\\n').slice(0, 6).map((l) => l.replace(/^\\[<[0-9a-f]+>\\] /, '')).join(' < ') + '\\n');
+      process.stderr.write('watchdog ' + workerData.pid + ' at ' + Math.round(t - workerData.origin) + ' ms (monotonic ' + (Number(process.hrtime.bigint()) / 1e9).toFixed(4) + ' s): loop stalled ' + age + ' ms, state ' + state + ', syscall ' + read('syscall').split(' ')[0] + ', wchan ' + read('wchan') + ', stack ' + read('stack').split('\\n').slice(0, 6).map((l) => l.replace(/^\\[<[0-9a-f]+>\\] /, '')).join(' < ') + '\\n');
     }, workerData.checkMs);
   `;
   new Worker(code, { eval: true, workerData: { beat, pid: process.pid, origin: performance.timeOrigin, limitMs, checkMs: Math.min(100, Math.max(5, limitMs / 4)) } }).unref();
