@@ -62,6 +62,8 @@ export interface Config {
   adminToken: string | undefined;
   /** LOG_LEVEL of the server's logger (default info). */
   logLevel: LogLevel;
+  /** NODE_OPTIONS, Node's own: read only to tell whether a server confined to one core set V8's pool size (server/v8-settings.ts). */
+  nodeOptions: string | undefined;
 }
 
 /** The levels of the server's logger (pino's). */
@@ -119,6 +121,7 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): 
     },
     adminToken: nonEmpty(env['OO_ML_ADMIN_TOKEN']),
     logLevel: logLevel(nonEmpty(env['LOG_LEVEL'])),
+    nodeOptions: nonEmpty(env['NODE_OPTIONS']),
   };
 }
 

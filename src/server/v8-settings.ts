@@ -1,5 +1,6 @@
 /**
- * V8 settings `oo-ml serve` applies to its own process, for a server that idles between bursts.
+ * V8 settings `oo-ml serve` applies to its own process, for a server that idles between bursts,
+ * and the one it can only advise (V8's helper threads on one core: `oneCoreAdvice`).
  *
  * Why: after an idle spell, a load ran with an old-generation collection every second or two
  * (V8 keeps the old generation's growing factor near its minimum after little allocation), and
@@ -18,4 +19,20 @@ export const SERVE_V8_FLAGS = ['--heap-growing-percent=100', '--no-flush-bytecod
 /** Applies SERVE_V8_FLAGS to this process (V8 reads them at each collection, so setting them at start-up suffices). */
 export function applyServeV8Settings(): void {
   for (const flag of SERVE_V8_FLAGS) v8.setFlagsFromString(flag);
+}
+
+/** Node and V8 options that keep a major collection's marking and sweeping off the only core's other threads. */
+const ONE_CORE_OPTIONS = ['--v8-pool-size', '--single-threaded-gc'];
+
+/**
+ * What to tell the operator of a server that runs on one core with V8's default helper threads,
+ * or null (more cores, or one of ONE_CORE_OPTIONS given in `options`: the process's command-line
+ * options and NODE_OPTIONS' words). On one core, V8's four collector threads each get as much
+ * of it as the event loop while a major collection marks and sweeps, and answers wait 15–50 ms;
+ * Node takes the pool size only at start, so the server can advise it but not set it
+ * (BENCHMARKS.md, "V8's collector threads").
+ */
+export function oneCoreAdvice(cores: number, options: readonly string[]): string | null {
+  if (cores > 1 || options.some((o) => ONE_CORE_OPTIONS.some((name) => o === name || o.startsWith(`${name}=`)))) return null;
+  return 'this process runs on one core: V8 collects with four helper threads that take turns on it with the event loop, holding answers for 15-50 ms during major collections; start it with NODE_OPTIONS=--v8-pool-size=1';
 }
