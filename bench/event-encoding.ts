@@ -1,6 +1,7 @@
 /**
  * `npm run bench:event-encoding` — the per-event CPU of a publish's encoding steps, for a serve
- * event as `/score` builds it: the schema check the bus makes, JSON.stringify against the
+ * event as `/score` builds it: the schema check the bus makes (and the same check over the schema
+ * as written, without validation.ts's completed-schema pass), JSON.stringify against the
  * schema-compiled serializer (events/event-encoder.ts), and the copy into a Buffer; and the
  * bus's whole check-and-encode, with the lone-surrogate walk of every event against the scan of
  * the encoded text (`encodeValid`); and a `/score` response through the serializer Fastify would
@@ -10,8 +11,9 @@
  */
 import { cpus, loadavg } from 'node:os';
 import fastJson from 'fast-json-stringify';
+import { Compile } from 'typebox/compile';
 import { encodeEvent, encodeValid } from '../src/events/event-encoder.js';
-import { EVENT_VALIDATORS, type TipServedEvent } from '../src/events/schemas.js';
+import { EVENT_VALIDATORS, TipServed, type TipServedEvent } from '../src/events/schemas.js';
 import { ARM_IDS } from '../src/features/arms.js';
 import { compileSerializer } from '../src/json-serializer.js';
 import { ScoreResponse } from '../src/server/schemas.js';
@@ -54,8 +56,15 @@ const responseAsFastify = fastJson(ScoreResponse as Parameters<typeof fastJson>[
 const responseWithTypeLists = compileSerializer<unknown>(ScoreResponse);
 let nextResponse = 0;
 
+// The serve event's schema compiled as written: a closed object with optional properties, whose
+// check lists the keys and tests each against a pattern (validation.ts checks the completed
+// schema first).
+const asWritten = Compile(TipServed);
+
 const cases: Record<string, () => unknown> = {
   'schema check (validator.parse)': () => validator.parse(event, 'event'),
+  'schema check alone, completed schema first (the bus now)': () => validator.checkParsedWithoutEscapes(event),
+  'schema check alone, the schema as written': () => asWritten.Check(event),
   'JSON.stringify': () => JSON.stringify(event),
   'encodeEvent (fast-json-stringify)': () => encodeEvent(event),
   'Buffer.from(JSON.stringify)': () => Buffer.from(JSON.stringify(event)),
