@@ -114,7 +114,7 @@ export function completed(schema: TSchema): TSchema | null {
  * tests each against a pattern of the allowed ones; with every property required it compares the
  * key count instead. So a value is first checked against `completed(schema)`, and against
  * `schema` only when that fails: a serve event, which carries every optional field, checks in
- * half the time (BENCHMARKS.md, "the event's check").
+ * half the time (bench:event-encoding; BENCHMARKS.md, "three cuts per decision").
  */
 export function createValidator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const exact = Compile(schema);

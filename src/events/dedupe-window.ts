@@ -33,7 +33,7 @@ import { capacityFor, hashId } from './id-hash.js';
  * A slot is its id's two hash halves, and two values no id hashes to mark the other states:
  * (0, 0) an empty slot, (0, 1) a forgotten one, which lookups probe past. So a probe reads one
  * array, one cache line, where a separate array of slot states was a second line per probe, and
- * a fresh id probes every generation (bench:dedupe).
+ * a fresh id probes every generation (BENCHMARKS.md, "three cuts per decision").
  */
 class Generation {
   /** Two 32-bit halves of each slot's id hash. */

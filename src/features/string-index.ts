@@ -34,7 +34,8 @@ export function fnv1a(key: string): number {
  * A slot holds four int32s: the row, the key's hash, and where its characters start and how
  * many there are. A lookup then reads one cache line of the table and, when the hash matches,
  * one of the characters: a probe that meets another key tells it by its hash, and no table of
- * key starts is read (two lines fewer per lookup at 1 M keys, ~30 % faster: bench:features).
+ * key starts is read (two lines fewer per lookup; ~25 % faster at 1 M keys: BENCHMARKS.md,
+ * "three cuts per decision").
  */
 export function createStringIndex(keys: readonly string[]): StringIndex {
   const n = keys.length;
