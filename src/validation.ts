@@ -81,21 +81,27 @@ export interface ValidatorOptions {
  * `schema` with every optional property of its closed objects made required, or null when it has
  * none. Only objects reached through `properties`, `items` and `anyOf` change, and each of those
  * keywords admits less when its subschemas do, so the result admits a subset of what `schema`
- * admits: a value it accepts is valid. Subtrees under any other keyword are left as they are.
+ * admits: a value it accepts is valid. Each node is copied with all its own properties, hidden
+ * ones too (TypeBox keeps a refinement in a non-enumerable `~refine`). Left as they are: subtrees
+ * under any other keyword, objects with `patternProperties` (their required names need not be
+ * properties), and objects with a property named like an `Object.prototype` member (`in`, which
+ * the completed check tests, finds those on every object).
  */
 export function completed(schema: TSchema): TSchema | null {
   let changed = false;
   const walk = (node: unknown): unknown => {
     if (typeof node !== 'object' || node === null || Array.isArray(node)) return node;
     const n = node as Record<string, unknown>;
-    const out: Record<string, unknown> = { ...n };
+    const out = Object.defineProperties({}, Object.getOwnPropertyDescriptors(n)) as Record<string, unknown>;
     const properties = n['properties'];
     if (n['type'] === 'object' && typeof properties === 'object' && properties !== null) {
       const props = properties as Record<string, unknown>;
       out['properties'] = Object.fromEntries(Object.entries(props).map(([k, v]) => [k, walk(v)]));
       const required = Array.isArray(n['required']) ? (n['required'] as string[]) : [];
-      if (n['additionalProperties'] === false && Object.keys(props).some((k) => !required.includes(k))) {
-        out['required'] = Object.keys(props);
+      const names = Object.keys(props);
+      const closed = n['additionalProperties'] === false && n['patternProperties'] === undefined && !names.some((k) => k in Object.prototype);
+      if (closed && names.some((k) => !required.includes(k))) {
+        out['required'] = [...new Set([...required, ...names])];
         changed = true;
       }
     }
@@ -114,7 +120,8 @@ export function completed(schema: TSchema): TSchema | null {
  * tests each against a pattern of the allowed ones; with every property required it compares the
  * key count instead. So a value is first checked against `completed(schema)`, and against
  * `schema` only when that fails: a serve event, which carries every optional field, checks in
- * half the time (bench:event-encoding; BENCHMARKS.md, "three cuts per decision").
+ * about a third of the time (bench:event-encoding; BENCHMARKS.md, "three cuts per decision").
+ * A value that lacks an optional field pays for a few `in` tests more.
  */
 export function createValidator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const exact = Compile(schema);

@@ -55,7 +55,7 @@ class Generation {
     this.mask = capacity - 1;
   }
 
-  /** Empties the table for reuse as the newest generation. */
+  /** Empties the table for reuse as the newest generation (zeroing 8 bytes a slot, once per generation span). */
   reset(nowMs: number, epoch: number): void {
     this.epoch = epoch;
     this.hashes.fill(0);

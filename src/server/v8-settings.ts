@@ -11,6 +11,7 @@
  * twice the live old generation between collections, and the compiled code of functions that
  * stopped running stays.
  */
+import { availableParallelism } from 'node:os';
 import v8 from 'node:v8';
 
 /** The flags, in V8's syntax. */
@@ -22,17 +23,26 @@ export function applyServeV8Settings(): void {
 }
 
 /** Node and V8 options that keep a major collection's marking and sweeping off the only core's other threads. */
-const ONE_CORE_OPTIONS = ['--v8-pool-size', '--single-threaded-gc'];
+const ONE_CORE_OPTIONS = ['--v8-pool-size', '--single-threaded-gc', '--single-threaded'];
 
 /**
  * What to tell the operator of a server that runs on one core with V8's default helper threads,
  * or null (more cores, or one of ONE_CORE_OPTIONS given in `options`: the process's command-line
- * options and NODE_OPTIONS' words). On one core, V8's four collector threads each get as much
- * of it as the event loop while a major collection marks and sweeps, and answers wait 15–50 ms;
- * Node takes the pool size only at start, so the server can advise it but not set it
- * (BENCHMARKS.md, "V8's collector threads").
+ * options and NODE_OPTIONS' words; Node and V8 take `_` for `-` in option names). On one core,
+ * V8's four collector threads each get as much of it as the event loop while a major collection
+ * marks and sweeps, and answers wait 15–50 ms; Node takes the pool size only at start, so the
+ * server can advise it but not set it (BENCHMARKS.md, "V8's collector threads").
  */
 export function oneCoreAdvice(cores: number, options: readonly string[]): string | null {
-  if (cores > 1 || options.some((o) => ONE_CORE_OPTIONS.some((name) => o === name || o.startsWith(`${name}=`)))) return null;
+  const given = options.some((o) => {
+    const name = o.split('=')[0]!.replaceAll('_', '-');
+    return ONE_CORE_OPTIONS.includes(name);
+  });
+  if (cores > 1 || given) return null;
   return 'this process runs on one core: V8 collects with four helper threads that take turns on it with the event loop, holding answers for 15-50 ms during major collections; start it with NODE_OPTIONS=--v8-pool-size=1';
+}
+
+/** `oneCoreAdvice` for this process: its cores now, its command-line options and `nodeOptions` (NODE_OPTIONS). */
+export function oneCoreAdviceHere(nodeOptions: string | undefined): string | null {
+  return oneCoreAdvice(availableParallelism(), [...process.execArgv, ...(nodeOptions ?? '').split(/\s+/)]);
 }

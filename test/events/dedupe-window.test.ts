@@ -49,8 +49,8 @@ describe('dedupe window', () => {
   });
 
   it('finds every id past forgotten slots in a crowded table, and re-admits only the forgotten', () => {
-    // 2 generations of 32 ids in 64 slots: half-full tables, where probe chains run through the
-    // slots of forgotten entries.
+    // Up to 32 ids in one generation's 64 slots (2 generations of 32 ids at most): a half-full
+    // table, where probe chains run through the slots of forgotten entries.
     fc.assert(
       fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 32 }), fc.array(fc.boolean(), { minLength: 32, maxLength: 32 }), (ids, forgotten) => {
         const w = new DedupeWindow(60_000, { maxIds: 64, generations: 2 });
@@ -68,6 +68,10 @@ describe('dedupe window', () => {
           expect(w.seqOf(id)).toBe(i + 1);
         });
         ids.forEach((id, i) => forgotten[i] && expect(w.add(id, 1), id).not.toBeNull());
+        // Past the window every generation is dropped, and a reused table (emptied, forgotten
+        // marks and all) takes every id as new.
+        ids.forEach((id) => expect(w.add(id, 200_000), id).not.toBeNull());
+        ids.forEach((id) => expect(w.add(id, 200_001), id).toBeNull());
       }),
       { seed: 11, numRuns: 500 },
     );

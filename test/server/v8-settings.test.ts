@@ -12,6 +12,9 @@ describe('advice for a server on one core', () => {
     expect(oneCoreAdvice(1, ['--v8-pool-size=1'])).toBeNull();
     expect(oneCoreAdvice(1, ['--max-old-space-size=512', '--v8-pool-size=2'])).toBeNull();
     expect(oneCoreAdvice(1, ['--single-threaded-gc'])).toBeNull();
+    expect(oneCoreAdvice(1, ['--single-threaded'])).toBeNull();
+    // Node and V8 read `_` as `-` in option names.
+    expect(oneCoreAdvice(1, ['--v8_pool_size=1'])).toBeNull();
   });
 
   it('does not take an option that only starts like one', () => {

@@ -1,5 +1,4 @@
 /** `oo-ml serve`: the online scorer; its composition root (server/wiring.ts) is loaded on use. */
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
@@ -20,7 +19,7 @@ export interface ServeFlags {
 export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
   const port = parseIntFlag('--port', flags.port, 0, 65_535);
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
-  const [{ closeServeWiring, readExperiments, serveWiring }, { startServer }, { oneCoreAdvice }] = await Promise.all([import('../../server/wiring.js'), import('../../server/main.js'), import('../../server/v8-settings.js')]);
+  const [{ closeServeWiring, readExperiments, serveWiring }, { startServer }, { oneCoreAdviceHere }] = await Promise.all([import('../../server/wiring.js'), import('../../server/main.js'), import('../../server/v8-settings.js')]);
   const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
   const wiring = await serveWiring(ctx, {
     ...(experiments === undefined ? {} : { experiments }),
@@ -39,7 +38,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     const state = server.app.ooMl.state();
     ctx.note(`oo-ml serve: listening on ${server.url} (${wiring.describe})`);
     if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
-    const advice = oneCoreAdvice(availableParallelism(), [...process.execArgv, ...(ctx.config.nodeOptions ?? '').split(/\s+/)]);
+    const advice = oneCoreAdviceHere(ctx.config.nodeOptions);
     if (advice !== null) ctx.note(advice);
     await server.closed;
   } finally {
