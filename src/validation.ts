@@ -113,6 +113,14 @@ export function completed(schema: TSchema): TSchema | null {
   return changed ? result : null;
 }
 
+/** The check of `schema` (compiled as `exact`): its completed schema's first, when it has one. */
+function schemaCheckOf(schema: TSchema, exact: { Check(v: unknown): boolean }): (v: unknown) => boolean {
+  const complete = completed(schema);
+  if (complete === null) return (v) => exact.Check(v);
+  const full = Compile(complete);
+  return (v) => full.Check(v) || exact.Check(v);
+}
+
 /**
  * Compiles `schema` once; call at module load, not per value.
  *
@@ -125,9 +133,9 @@ export function completed(schema: TSchema): TSchema | null {
  */
 export function createValidator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const exact = Compile(schema);
-  const complete = completed(schema);
-  const full = complete === null ? null : Compile(complete);
-  const schemaCheck = full === null ? (v: unknown): boolean => exact.Check(v) : (v: unknown): boolean => full.Check(v) || exact.Check(v);
+  // Compiled at the first check, not at module load: most validators check few values in a
+  // command's life, and a second compile for each would lengthen every command's start.
+  let schemaCheck = (v: unknown): boolean => (schemaCheck = schemaCheckOf(schema, exact))(v);
   const unicode = options.wellFormedStrings === true;
   const schemaIssues = (value: unknown): FieldIssue[] => {
     const seen = new Map<string, string>();
