@@ -25,7 +25,8 @@
  * on 5 %.
  *
  * Each target gets BENCH_DURATION seconds in total, split into interleaved rounds (so the
- * machine's other load hits every target alike), and the server child's CPU time per request
+ * machine's other load hits every target alike; each round starts one target later, so every
+ * target takes every place in the order), and the server child's CPU time per request
  * is reported beside throughput: on a shared machine it is the steadier measure of the code.
  * While a target is loaded, every other server child is stopped (SIGSTOP): they share its core.
  *
@@ -58,9 +59,9 @@ import { writeSyntheticSnapshot } from '../fixtures/synthetic-snapshot.js';
 import { measureHostStalls, type HostStalls } from './serve/host-stalls.js';
 import { procCpuUs } from './serve/proc-cpu.js';
 import { PARTS, type Part } from './serve/profile.js';
-import { bodies, load, median, setScriptDir, type LoadFigures, type Round } from './serve/load.js';
+import { bodies, load, median, rotated, setScriptDir, type LoadFigures, type Round } from './serve/load.js';
 import { SPIN_US, start, type ChildMessage, type ScorerRole } from './serve/servers.js';
-import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, NODE_FLAGS_B, PACED, PACED_SET, pin, PROFILE_S, ROUNDS, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
+import { AS_OF, BROKER_CPUS, CLIENT_CPUS, CONNECTIONS, DIST_B, DURATION, HOST, mib, NATS_APP, NODE_FLAGS_B, PACED, PACED_SET, pin, PROFILE_S, ROUNDS, SERVER_CORES, SERVER_CPUS, SHADOW, USERS, WARMUP } from './serve/settings.js';
 
 /**
  * BENCH_NATS_APP without BENCH_NATS_URL: a nats-server of this run's own (each app replays at start
@@ -264,7 +265,7 @@ async function runIn(dir: string): Promise<void> {
     const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
     const perRound = Math.max(1, Math.round(DURATION / ROUNDS));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const t of targets) {
+      for (const t of rotated(targets, r)) {
         focus(t.child);
         const onB = t.child === championB;
         const c0 = await sample(t.child);
@@ -295,7 +296,7 @@ async function runIn(dir: string): Promise<void> {
         await load(t.url, t.method, payloads, WARMUP, PACED[0]! * bareRps);
       }
       for (let r = 0; r < ROUNDS; r++) {
-        for (const p of paced) {
+        for (const p of rotated(paced, r)) {
           const t = pacedTargets.find((x) => x.key === p.key)!;
           focus(t.child);
           await sample(t.child);
@@ -396,6 +397,7 @@ async function runIn(dir: string): Promise<void> {
       '',
       `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${mib(totalmem())} MiB RAM, ${platform()} ${release()}, Node ${process.version}. ` +
         (SERVER_CPUS === null && CLIENT_CPUS === null ? 'No pinning: servers and wrk share every core. ' : `Pinned with taskset: each server on CPU ${SERVER_CPUS ?? 'any'}, wrk on CPU ${CLIENT_CPUS ?? 'any'}. `) +
+        (SERVER_CORES < 2 ? 'The scorer apps run as `oo-ml serve` restarts itself on one core, with `--v8-pool-size=1` (unless BENCH_NODE_FLAGS chose how V8 collects); bare Fastify runs as plain `node`. ' : '') +
         `Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')} — other jobs shared the 2 cores, so absolute figures are low and noisy.`,
       '',
       `wrk (one thread, ${CONNECTIONS} connections, 2000 varied valid bodies from a Lua script, ${WARMUP} s warm-up per target), each server in a child process on 127.0.0.1. ` +

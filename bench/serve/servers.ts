@@ -16,7 +16,8 @@ import type { LoadedPolicy, ServerDeps } from '../../src/server/deps.js';
 
 import { ownWrites, procCpuUs } from './proc-cpu.js';
 import { breakdownOf, type Part } from './profile.js';
-import { AS_OF, HOST, NATS_APP, SHADOW, SERVER_CPUS, pin } from './settings.js';
+import { oneCoreNodeFlags } from '../../src/server/v8-settings.js';
+import { AS_OF, HOST, NATS_APP, SHADOW, SERVER_CORES, SERVER_CPUS, pin } from './settings.js';
 import { bodies, median } from './load.js';
 
 // ---- child processes ---------------------------------------------------------------------------
@@ -379,14 +380,21 @@ export function start(args: string[], env: Record<string, string> = {}, flags: s
   // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each server child there (open in Chrome DevTools);
   // BENCH_NODE_FLAGS gives every server child, bare ones included, the same extra Node/V8 flags; `flags` are this child's own.
   const prof = process.env['BENCH_CPU_PROF_DIR'];
-  const execArgv = [...process.execArgv, '--expose-gc', ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), ...flags, ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const common = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+  // A scorer app runs as `oo-ml serve` would on the servers' CPUs: on one core it restarts with
+  // one V8 helper thread unless the flags given choose (server/serve-restart.ts). Bare Fastify
+  // runs as plain `node`.
+  const serveFlags = args[0] === '--scorer' ? oneCoreNodeFlags(SERVER_CORES, [...common, ...flags, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)]) : [];
+  const execArgv = [...process.execArgv, '--expose-gc', ...common, ...serveFlags, ...flags, ...(process.env['BENCH_TRACE_GC'] ? ['--trace-gc'] : []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
   const proc = fork(fileURLToPath(import.meta.url), args, { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   if (SERVER_CPUS !== null) pin(proc.pid!, SERVER_CPUS);
   const queue: ChildMessage[] = [];
   const waiting: { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }[] = [];
   proc.on('message', (m: ChildMessage) => (waiting.length > 0 ? waiting.shift()!.resolve(m) : queue.push(m)));
-  proc.once('exit', (code) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`bench child ${args[0]} exited with ${code}`));
+  proc.once('exit', (code, signal) => {
+    // A child that dies mid-run (a crash, the kernel's SIGHUP to a stopped group whose shell is gone) says so.
+    if (signal !== null || code !== 0) process.stderr.write(`bench child ${args.join(' ')} (pid ${proc.pid}) exited with ${signal ?? `code ${code}`}\n`);
+    for (const w of waiting.splice(0)) w.reject(new Error(`bench child ${args[0]} exited with ${signal ?? code}`));
   });
   const next = () =>
     new Promise<ChildMessage>((resolve, reject) => {

@@ -44,6 +44,17 @@ function natsApp(v: string | undefined): 'champion' | 'shadow' | null {
 export const SERVER_CPUS = cpuList('BENCH_SERVER_CPUS') ?? (cpus().length >= 2 ? '1' : null);
 export const CLIENT_CPUS = cpuList('BENCH_CLIENT_CPUS') ?? (cpus().length >= 2 ? '0' : null);
 
+/** Cores of the servers' CPU list (all of this machine's without pinning). */
+export const SERVER_CORES = SERVER_CPUS === null ? cpus().length : coresIn(SERVER_CPUS);
+
+/** How many CPUs a taskset list names ("1" → 1, "1-3" → 3, "0,2" → 2). */
+export function coresIn(list: string): number {
+  return list.split(',').reduce((n, part) => {
+    const [a, b] = part.split('-').map(Number);
+    return n + (b === undefined ? 1 : b - a! + 1);
+  }, 0);
+}
+
 /**
  * BENCH_BROKER_CPUS: where the run's own nats-server runs (default: with the servers, where the
  * ratio targets count it). On a machine with a core to spare, a core of its own measures the

@@ -1,6 +1,8 @@
 /**
  * The oo-ml command line. The only place that turns errors into exit codes (0 ok, 1 failure,
- * 2 bad usage) and the only process.exit. Commands are registered only when they work.
+ * 2 bad usage) and sets the exit code; the one exception is `oo-ml serve`'s stand-in parent on
+ * one core, which ends as the server it started ended (server/serve-restart.ts). Commands are
+ * registered only when they work.
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODE, toOoMlError } from '../errors.js';

@@ -1,6 +1,7 @@
 /**
  * V8 settings `oo-ml serve` applies to its own process, for a server that idles between bursts,
- * and the one it can only advise (V8's helper threads on one core: `oneCoreAdvice`).
+ * and the ones Node takes only at start, which `oo-ml serve` restarts itself with on one core
+ * (V8's collector threads: `oneCoreNodeFlags`, serve-restart.ts).
  *
  * Why: after an idle spell, a load ran with an old-generation collection every second or two
  * (V8 keeps the old generation's growing factor near its minimum after little allocation), and
@@ -11,7 +12,9 @@
  * twice the live old generation between collections, and the compiled code of functions that
  * stopped running stays.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { posix } from 'node:path';
 import v8 from 'node:v8';
 
 /** The flags, in V8's syntax. */
@@ -26,23 +29,74 @@ export function applyServeV8Settings(): void {
 const ONE_CORE_OPTIONS = ['--v8-pool-size', '--single-threaded-gc', '--single-threaded'];
 
 /**
- * What to tell the operator of a server that runs on one core with V8's default helper threads,
- * or null (more cores, or one of ONE_CORE_OPTIONS given in `options`: the process's command-line
- * options and NODE_OPTIONS' words; Node and V8 take `_` for `-` in option names). On one core,
- * V8's four collector threads each get as much of it as the event loop while a major collection
- * marks and sweeps, and answers wait 15–50 ms; Node takes the pool size only at start, so the
- * server can advise it but not set it (BENCHMARKS.md, "V8's collector threads").
+ * What `oo-ml serve` starts itself with on one core (serve-restart.ts): one V8 helper thread
+ * instead of four. Saturated, no 20–50 ms stalls (0 rounds in 8 against 5 in 8); paced, the same
+ * tails; `--single-threaded-gc` stalled as rarely saturated but paused longer below saturation,
+ * where the one helper marks in the core's idle time (BENCHMARKS.md, "one core").
  */
-export function oneCoreAdvice(cores: number, options: readonly string[]): string | null {
-  const given = options.some((o) => {
-    const name = o.split('=')[0]!.replaceAll('_', '-');
-    return ONE_CORE_OPTIONS.includes(name);
-  });
-  if (cores > 1 || given) return null;
-  return 'this process runs on one core: V8 collects with four helper threads that take turns on it with the event loop, holding answers for 15-50 ms during major collections; start it with NODE_OPTIONS=--v8-pool-size=1';
+export const ONE_CORE_NODE_FLAGS = ['--v8-pool-size=1'] as const;
+
+/**
+ * The Node flags a server with `cores` of CPU should restart with, or [] (two cores or more, or
+ * one of ONE_CORE_OPTIONS already in `options`: the process's command-line options and
+ * NODE_OPTIONS' words; Node and V8 take `_` for `-` in option names, and an operator who set
+ * the pool size chose it). On one core, V8's four collector threads each get as much of it as
+ * the event loop while a major collection marks and sweeps, and answers wait 15–50 ms; Node
+ * takes these options only at start (BENCHMARKS.md, "V8's collector threads"). Below two cores,
+ * a CPU quota of 1.5 included: the helpers can then never all run beside the loop.
+ */
+export function oneCoreNodeFlags(cores: number, options: readonly string[]): readonly string[] {
+  const given = options.some((o) => ONE_CORE_OPTIONS.includes(o.split('=')[0]!.replaceAll('_', '-')));
+  return cores >= 2 || given ? [] : ONE_CORE_NODE_FLAGS;
 }
 
-/** `oneCoreAdvice` for this process: its cores now, its command-line options and `nodeOptions` (NODE_OPTIONS). */
-export function oneCoreAdviceHere(nodeOptions: string | undefined): string | null {
-  return oneCoreAdvice(availableParallelism(), [...process.execArgv, ...(nodeOptions ?? '').split(/\s+/)]);
+/** Reads a small text file, or null when it is not there (a seam for tests). */
+export type TextReader = (path: string) => string | null;
+
+const readText: TextReader = (path) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/** CPUs a cgroup v2 `cpu.max` ("<quota> <period>", or "max <period>") allows, or null for no limit or an unreadable line. */
+export function cpuMaxCores(text: string): number | null {
+  const m = /^(\d+|max)\s+(\d+)\s*$/.exec(text.trim());
+  if (m === null || m[1] === 'max') return null;
+  const quota = Number(m[1]);
+  const period = Number(m[2]);
+  return quota > 0 && period > 0 ? quota / period : null;
+}
+
+/**
+ * CPUs this process's cgroup (v2) and its ancestors allow, the tightest of their `cpu.max`, or
+ * null without a limit (or without cgroup v2). A container limited to one CPU sees every core of
+ * its host in its affinity, and its collector threads spend the quota the event loop needs.
+ */
+export function cgroupCpuLimit(read: TextReader = readText, root = '/sys/fs/cgroup'): number | null {
+  // "0::/a/b" is the unified hierarchy's line of /proc/self/cgroup.
+  const line = read('/proc/self/cgroup')?.split('\n').find((l) => l.startsWith('0::'));
+  if (line === undefined) return null;
+  const parts = line.slice(3).trim().split('/').filter((p) => p !== '' && p !== '.' && p !== '..');
+  let limit: number | null = null;
+  for (let depth = parts.length; depth >= 0; depth--) {
+    const text = read(posix.join(root, ...parts.slice(0, depth), 'cpu.max'));
+    const cores = text === null ? null : cpuMaxCores(text);
+    if (cores !== null && (limit === null || cores < limit)) limit = cores;
+  }
+  return limit;
+}
+
+/** CPU this process may use now: the cores of its affinity, or its cgroup's quota when that is less. */
+export function coresHere(read: TextReader = readText): number {
+  const limit = cgroupCpuLimit(read);
+  const cores = availableParallelism();
+  return limit === null ? cores : Math.min(cores, limit);
+}
+
+/** `oneCoreNodeFlags` for this process: its cores now, its command-line options and `nodeOptions` (NODE_OPTIONS). */
+export function oneCoreNodeFlagsHere(nodeOptions: string | undefined): readonly string[] {
+  return oneCoreNodeFlags(coresHere(), [...process.execArgv, ...(nodeOptions ?? '').split(/\s+/)]);
 }

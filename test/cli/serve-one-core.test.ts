@@ -1,14 +1,20 @@
 /**
- * `oo-ml serve` confined to one core (taskset, as a one-CPU cpuset would) advises the V8 pool
- * size Node only takes at start (server/v8-settings.ts), and says nothing once it is given.
+ * `oo-ml serve` confined to one core (taskset, as a one-CPU cpuset would) starts itself again
+ * with one V8 helper thread (server/serve-restart.ts), keeps what an operator chose, and on
+ * Node 20 leaves no server behind when its stand-in parent is killed.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { tempHome } from '../helpers/temp-home.js';
+import { until } from '../server/harness.js';
 
 const BIN = fileURLToPath(new URL('../../bin/oo-ml.js', import.meta.url));
-const ADVICE = 'start it with NODE_OPTIONS=--v8-pool-size=1';
+const RESTART = 'starting again with --v8-pool-size=1';
+const ONE_HELPER = 'V8 collects with one helper thread (--v8-pool-size=1)';
+/** This Node replaces its process on restart: no stand-in parent (Node ≥ 22.15). */
+const EXECVE = typeof (process as unknown as { execve?: unknown }).execve === 'function';
 
 /** One CPU this process may run on (the first of its affinity), or null without taskset. */
 const cpu = ((): string | null => {
@@ -21,34 +27,74 @@ const cpu = ((): string | null => {
   }
 })();
 
-/** Starts `oo-ml serve` on `cpu` alone, stops it once it listens; all it wrote to stderr. */
-async function serveOnOneCore(cpu: string, home: string, nodeOptions: string): Promise<string> {
-  const child = spawn('taskset', ['-c', cpu, process.execPath, BIN, 'serve', '--home', home, '--port', '0'], {
-    env: { ...process.env, NATS_URL: '', NODE_OPTIONS: nodeOptions },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+interface Started {
+  child: ChildProcessByStdio<null, null, Readable>;
+  url: string;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+/** Starts `oo-ml serve` on `cpu` alone and waits until it says where it listens. */
+async function serveOnOneCore(cpu: string, home: string, nodeOptions: string): Promise<Started> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: '', NODE_OPTIONS: nodeOptions };
+  delete env['OO_ML_SERVE_PARENT'];
+  const child = spawn('taskset', ['-c', cpu, process.execPath, BIN, 'serve', '--home', home, '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   onTestFinished(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  await new Promise<void>((resolve, reject) => {
+  // 'exit', not 'close': a server that outlived its parent would hold the stderr pipe open.
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       // Its signal handlers are in place once it says where it listens.
-      if (/listening on \S+/.test(stderr)) resolve();
+      const m = /listening on (\S+)/.exec(stderr);
+      if (m !== null) resolve(m[1]!);
     });
     void exited.then(() => reject(new Error(`serve exited early: ${stderr}`)));
   });
-  child.kill('SIGTERM');
-  expect(await exited).toBe(0);
-  return stderr;
+  return { child, url, exited, stderr: () => stderr };
 }
 
 describe.skipIf(cpu === null)('oo-ml serve on one core', () => {
-  it('advises one V8 helper thread, unless NODE_OPTIONS sets the pool size', async () => {
+  it('starts again with one V8 helper thread, answers, and stops on SIGTERM with its server', async () => {
     const { home } = await tempHome();
-    expect(await serveOnOneCore(cpu!, home, '')).toContain(ADVICE);
-    expect(await serveOnOneCore(cpu!, home, '--v8-pool-size=1')).not.toContain(ADVICE);
+    const s = await serveOnOneCore(cpu!, home, '');
+    expect(s.stderr()).toContain(RESTART);
+    expect(s.stderr()).toContain(ONE_HELPER);
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    // On Node 20 the server is a child of the process we started; it says which.
+    expect(/the server runs as pid \d+/.test(s.stderr())).toBe(!EXECVE);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('keeps a pool size the operator set', async () => {
+    const { home } = await tempHome();
+    const s = await serveOnOneCore(cpu!, home, '--v8-pool-size=2');
+    expect(s.stderr()).not.toContain(RESTART);
+    expect(s.stderr()).not.toContain(ONE_HELPER);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
+
+  it.skipIf(EXECVE)('leaves no server on the port when its stand-in parent is killed outright', async () => {
+    const { home } = await tempHome();
+    const s = await serveOnOneCore(cpu!, home, '');
+    const server = Number(/the server runs as pid (\d+)/.exec(s.stderr())![1]);
+    // Should the server outlive this test, it must not outlive the run.
+    onTestFinished(() => {
+      try {
+        process.kill(server, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+    });
+    s.child.kill('SIGKILL');
+    await s.exited;
+    const answers = (): Promise<boolean> => fetch(`${s.url}/healthz`).then(() => true, () => false);
+    await until(async () => !(await answers()), 'the server to leave the port', 15_000);
   });
 });

@@ -15,11 +15,20 @@ export interface ServeFlags {
   checkpointEvery: string;
 }
 
-/** Runs the server with the embedded defaults until SIGINT/SIGTERM. */
+/** Runs the server with the embedded defaults until SIGINT/SIGTERM; with less than two cores, first starts itself again with one V8 helper thread. */
 export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
   const port = parseIntFlag('--port', flags.port, 0, 65_535);
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
-  const [{ closeServeWiring, readExperiments, serveWiring }, { startServer }, { oneCoreAdviceHere }] = await Promise.all([import('../../server/wiring.js'), import('../../server/main.js'), import('../../server/v8-settings.js')]);
+  // On one core, first start again with one V8 helper thread (server/serve-restart.ts).
+  const [{ ONE_CORE_NODE_FLAGS, oneCoreNodeFlagsHere }, { followRestartParent, restartWith }] = await Promise.all([import('../../server/v8-settings.js'), import('../../server/serve-restart.js')]);
+  const restart = oneCoreNodeFlagsHere(ctx.config.nodeOptions);
+  if (restart.length > 0) {
+    ctx.note(`oo-ml serve: this process has less than two cores: starting again with ${restart.join(' ')} (one V8 helper thread instead of four that take turns with the event loop on this core; set NODE_OPTIONS=--v8-pool-size=<n> to choose)`);
+    return restartWith(restart, (pid) => ctx.note(`oo-ml serve: the server runs as pid ${pid}`));
+  }
+  followRestartParent();
+  if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
+  const [{ closeServeWiring, readExperiments, serveWiring }, { startServer }] = await Promise.all([import('../../server/wiring.js'), import('../../server/main.js')]);
   const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
   const wiring = await serveWiring(ctx, {
     ...(experiments === undefined ? {} : { experiments }),
@@ -38,8 +47,6 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     const state = server.app.ooMl.state();
     ctx.note(`oo-ml serve: listening on ${server.url} (${wiring.describe})`);
     if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
-    const advice = oneCoreAdviceHere(ctx.config.nodeOptions);
-    if (advice !== null) ctx.note(advice);
     await server.closed;
   } finally {
     await server.close();
