@@ -61,7 +61,10 @@ export async function startReplica(name: string, home: string, natsUrl: string, 
   const launch = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const c = spawn(process.execPath, [BIN, 'serve', '--home', home, '--port', '0', '--state-dir', stateDir, ...args], {
-        env: { ...process.env, NATS_URL: natsUrl, LLM_BASE_URL: '', LOG_LEVEL: 'info', ...env },
+        // Node's own default pool size, said outright: on a host with less than two cores the
+        // server would otherwise start again behind a stand-in parent (server/serve-restart.ts),
+        // and a replica these tests kill -9 must be the server itself.
+        env: { ...process.env, NATS_URL: natsUrl, LLM_BASE_URL: '', LOG_LEVEL: 'info', NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --v8-pool-size=4`.trim(), ...env },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child = c;
