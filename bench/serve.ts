@@ -191,6 +191,7 @@ async function runIn(dir: string): Promise<void> {
   // decisions would make the apps of a process they shared dearer (servers.ts, the 'loop' role).
   const loop = start(['--scorer', dir, 'loop']);
   const loopReady = (await loop.next()) as Extract<ChildMessage, { ready: unknown }>;
+  process.stderr.write(`the /score path without HTTP: ${loopReady.loopUs?.toFixed(2) ?? '?'} µs of CPU per decision\n`);
   loop.proc.send('exit');
   await new Promise((r) => (loop.proc.exitCode !== null ? r(null) : loop.proc.once('exit', r)));
   // The machine's own floor under tail latency, before the run and (below) after it.
@@ -466,7 +467,7 @@ async function runIn(dir: string): Promise<void> {
       `| snapshot loaded, the app built (gc) | ${mib(scorerReady.memory.rss)} | ${mib(scorerReady.memory.heapUsed)} | ${mib(scorerReady.memory.external)} |`,
       `| after the runs (gc) | ${mib(after.rss)} | ${mib(after.heapUsed)} | ${mib(after.external)} |`,
       '',
-      `The bare server's RSS (same module graph under tsx): ${mib(bareReady.memory.rss)} MiB. After the runs each scorer app holds the hot chunks of its serve window and its embedded bus's duplicate window (16 MB of tables).`,
+      `The bare server's RSS (same module graph under tsx): ${mib(bareReady.memory.rss)} MiB. After the runs each scorer app holds the hot chunks of its serve window and its embedded bus's duplicate window (16.5 MB of tables).`,
       '',
     ].join('\n');
     await writeFile(fileURLToPath(new URL('./results/serve.md', import.meta.url)), md);
