@@ -131,9 +131,9 @@ export async function load(url: string, method: 'GET' | 'POST', payloads: string
 
 /**
  * Round `r`'s order of `xs`: each round starts one item later, so over the rounds every target
- * takes every place in the order. The first scorer loaded after the bare route saw 30–50 ms
- * tails at a paced load whatever it ran (BENCHMARKS.md, "one core"): a fixed order charged that
- * to the champion in every run.
+ * takes every place in the order. The first scorer loaded after the bare route had the longest
+ * paced tails whatever it ran (BENCHMARKS.md, "One core"): a fixed order charged them to the
+ * champion in every run.
  */
 export function rotated<T>(xs: readonly T[], r: number): T[] {
   const k = xs.length === 0 ? 0 : r % xs.length;

@@ -42,7 +42,7 @@ class Generation {
    * Four bits per slot, one set by each id's second hash half: a clear bit proves the id absent
    * without reading the table. A fresh id is looked up in every generation; the bits of all of
    * them fit in a core's cache where the tables do not, so most of those lookups read no table
-   * line (bench:dedupe).
+   * line (BENCHMARKS.md, "The duplicate window's fresh ids").
    */
   readonly bits: Int32Array;
   private readonly bitMask: number;
@@ -66,13 +66,13 @@ class Generation {
     this.bitMask = this.bits.length * 32 - 1;
   }
 
-  /** False when hash (h1, h2) is certainly not in the table; true when it may be. */
+  /** False when an id whose hash's second half is `h2` is certainly not in the table; true when it may be. */
   mayHold(h2: number): boolean {
     const b = h2 & this.bitMask;
     return (this.bits[b >>> 5]! & (1 << (b & 31))) !== 0;
   }
 
-  /** Empties the table for reuse as the newest generation (zeroing 8 bytes a slot, once per generation span). */
+  /** Empties the table and its bits for reuse as the newest generation (once per generation span). */
   reset(nowMs: number, epoch: number): void {
     this.epoch = epoch;
     this.hashes.fill(0);

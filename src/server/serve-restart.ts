@@ -8,7 +8,8 @@
  * SIGHUP on, and ends as the child ended (its exit code, or death by its signal). The child
  * watches the IPC channel to this process: if this one is killed outright (SIGKILL, an OOM
  * kill), the child shuts down as on SIGTERM instead of staying on the port without its parent.
- * The price of the stand-in: one idle Node process (~50 MB RSS) beside the server.
+ * The price of the stand-in: one idle Node process beside the server. The restart only makes
+ * collection cheaper: when it cannot be made, the caller serves in its own process.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -17,28 +18,27 @@ import { constants } from 'node:os';
 export const RESTART_PARENT_ENV = 'OO_ML_SERVE_PARENT';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+// Signals the stand-in dies of too; the others (SIGABRT, SIGSEGV, SIGQUIT…) would make it dump a
+// core of its own beside the server's, so it exits with 128 + the signal's number instead.
+const MIRRORED = new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL', 'SIGPIPE']);
 
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
-/** Node's `process.execve` where this Node has it (≥ 22.15 and 23.11), else null. */
-function execveOf(): Execve | null {
-  const f = (process as unknown as { execve?: unknown }).execve;
-  return typeof f === 'function' ? (f.bind(process) as Execve) : null;
-}
-
-/** Whether this Node replaces its process on restart (no stand-in parent). */
-export function restartReplacesProcess(): boolean {
-  return execveOf() !== null;
-}
-
 /**
- * Starts this command again under `flags` and never returns: replaces the process where Node can,
- * else runs it as a child (`onChild` gets its pid) and exits as it exits.
+ * Starts this command again under `flags`. Replaces the process where Node can; else runs it as a
+ * child (`onChild` gets its pid) and exits as it exits. Resolves only when the restart could not
+ * be made, with why: the caller then goes on in this process.
  */
-export function restartWith(flags: readonly string[], onChild: (pid: number) => void): Promise<never> {
+export function restartWith(flags: readonly string[], onChild: (pid: number) => void): Promise<Error> {
   const args = [...flags, ...process.execArgv, ...process.argv.slice(1)];
-  const execve = execveOf();
-  if (execve !== null) execve(process.execPath, [process.execPath, ...args], process.env);
+  const execve = (process as unknown as { execve?: unknown }).execve;
+  if (typeof execve === 'function') {
+    try {
+      (execve as Execve).call(process, process.execPath, [process.execPath, ...args], process.env);
+    } catch (e) {
+      return Promise.resolve(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
 
   const child = spawn(process.execPath, args, {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
@@ -48,17 +48,18 @@ export function restartWith(flags: readonly string[], onChild: (pid: number) => 
     child.kill(signal);
   };
   for (const s of FORWARDED) process.on(s, forward);
-  return new Promise<never>((_, reject) => {
+  return new Promise<Error>((resolve) => {
     child.once('error', (e) => {
       for (const s of FORWARDED) process.off(s, forward);
-      reject(e);
+      resolve(e);
     });
     child.once('spawn', () => onChild(child.pid!));
     child.once('exit', (code, signal) => {
       for (const s of FORWARDED) process.off(s, forward);
       if (signal !== null) {
-        // Die of the same signal, so whatever waits on this pid sees what happened to the server.
-        process.kill(process.pid, signal);
+        // Die of the same signal, so whatever waits on this pid sees what happened to the server
+        // (as pid 1 the kernel ignores it, and the exit below says it instead).
+        if (MIRRORED.has(signal)) process.kill(process.pid, signal);
         process.exit(128 + (constants.signals[signal] ?? 0));
       }
       process.exit(code ?? 1);
@@ -67,11 +68,19 @@ export function restartWith(flags: readonly string[], onChild: (pid: number) => 
 }
 
 /**
- * In a server started by `restartWith` as a child: stop as on SIGTERM when the parent is gone
- * (its IPC channel closes), and let that channel not keep this process alive. Elsewhere a no-op.
+ * In a server started by `restartWith` as a child: stop as on SIGTERM once the parent is gone
+ * (its IPC channel closes, or it died before this ran), and let that channel not keep this
+ * process alive. Elsewhere a no-op. Call before anything awaits.
  */
 export function followRestartParent(): void {
-  if (process.env[RESTART_PARENT_ENV] !== String(process.ppid) || process.channel === undefined) return;
+  const parent = process.env[RESTART_PARENT_ENV];
+  if (parent === undefined) return;
+  delete process.env[RESTART_PARENT_ENV];
+  if (process.channel === undefined) return;
   process.channel.unref();
+  if (!process.connected || String(process.ppid) !== parent) {
+    process.kill(process.pid, 'SIGTERM');
+    return;
+  }
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }

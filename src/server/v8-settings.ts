@@ -30,9 +30,9 @@ const ONE_CORE_OPTIONS = ['--v8-pool-size', '--single-threaded-gc', '--single-th
 
 /**
  * What `oo-ml serve` starts itself with on one core (serve-restart.ts): one V8 helper thread
- * instead of four. Saturated, no 20–50 ms stalls (0 rounds in 8 against 5 in 8); paced, the same
- * tails; `--single-threaded-gc` stalled as rarely saturated but paused longer below saturation,
- * where the one helper marks in the core's idle time (BENCHMARKS.md, "one core").
+ * instead of four. Saturated, it removed most of the long stalls, with paced tails unchanged;
+ * `--single-threaded-gc` paused longer below saturation, where the one helper marks in the
+ * core's idle time (BENCHMARKS.md, "One core").
  */
 export const ONE_CORE_NODE_FLAGS = ['--v8-pool-size=1'] as const;
 
@@ -41,7 +41,7 @@ export const ONE_CORE_NODE_FLAGS = ['--v8-pool-size=1'] as const;
  * one of ONE_CORE_OPTIONS already in `options`: the process's command-line options and
  * NODE_OPTIONS' words; Node and V8 take `_` for `-` in option names, and an operator who set
  * the pool size chose it). On one core, V8's four collector threads each get as much of it as
- * the event loop while a major collection marks and sweeps, and answers wait 15–50 ms; Node
+ * the event loop while a major collection marks and sweeps, and answers wait; Node
  * takes these options only at start (BENCHMARKS.md, "V8's collector threads"). Below two cores,
  * a CPU quota of 1.5 included: the helpers can then never all run beside the loop.
  */
@@ -79,7 +79,9 @@ export function cgroupCpuLimit(read: TextReader = readText, root = '/sys/fs/cgro
   // "0::/a/b" is the unified hierarchy's line of /proc/self/cgroup.
   const line = read('/proc/self/cgroup')?.split('\n').find((l) => l.startsWith('0::'));
   if (line === undefined) return null;
-  const parts = line.slice(3).trim().split('/').filter((p) => p !== '' && p !== '.' && p !== '..');
+  const parts = line.slice(3).trim().split('/').filter((p) => p !== '' && p !== '.');
+  // Outside its cgroup namespace's root the path climbs ("/../x"): no file here is its own.
+  if (parts.includes('..')) return null;
   let limit: number | null = null;
   for (let depth = parts.length; depth >= 0; depth--) {
     const text = read(posix.join(root, ...parts.slice(0, depth), 'cpu.max'));

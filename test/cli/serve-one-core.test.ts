@@ -4,6 +4,7 @@
  * Node 20 leaves no server behind when its stand-in parent is killed.
  */
 import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -71,6 +72,23 @@ describe.skipIf(cpu === null)('oo-ml serve on one core', () => {
     await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
   });
 
+  it("ends with the server's exit code", async () => {
+    const { home } = await tempHome();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void taken.close());
+    const port = (taken.address() as AddressInfo).port;
+    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: '', NODE_OPTIONS: '' };
+    delete env['OO_ML_SERVE_PARENT'];
+    const child = spawn('taskset', ['-c', cpu!, process.execPath, BIN, 'serve', '--home', home, '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stderr).toContain(RESTART);
+    expect(stderr).toContain('the port is in use');
+    expect(code).toBe(2);
+  });
+
   it('keeps a pool size the operator set', async () => {
     const { home } = await tempHome();
     const s = await serveOnOneCore(cpu!, home, '--v8-pool-size=2');
@@ -84,17 +102,15 @@ describe.skipIf(cpu === null)('oo-ml serve on one core', () => {
     const { home } = await tempHome();
     const s = await serveOnOneCore(cpu!, home, '');
     const server = Number(/the server runs as pid (\d+)/.exec(s.stderr())![1]);
-    // Should the server outlive this test, it must not outlive the run.
+    let left = false;
+    // Should the server outlive this test, it must not outlive the run (only then: its pid may be reused).
     onTestFinished(() => {
-      try {
-        process.kill(server, 'SIGKILL');
-      } catch {
-        // gone, as it should be
-      }
+      if (!left) process.kill(server, 'SIGKILL');
     });
     s.child.kill('SIGKILL');
     await s.exited;
     const answers = (): Promise<boolean> => fetch(`${s.url}/healthz`).then(() => true, () => false);
     await until(async () => !(await answers()), 'the server to leave the port', 15_000);
+    left = true;
   });
 });

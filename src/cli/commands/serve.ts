@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { action } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { parseIntFlag } from '../flags.js';
+import { followRestartParent, restartWith } from '../../server/serve-restart.js';
+import { ONE_CORE_NODE_FLAGS, oneCoreNodeFlagsHere } from '../../server/v8-settings.js';
 
 /** Flags of `oo-ml serve`. */
 export interface ServeFlags {
@@ -17,16 +19,10 @@ export interface ServeFlags {
 
 /** Runs the server with the embedded defaults until SIGINT/SIGTERM; with less than two cores, first starts itself again with one V8 helper thread. */
 export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
+  followRestartParent();
   const port = parseIntFlag('--port', flags.port, 0, 65_535);
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
-  // On one core, first start again with one V8 helper thread (server/serve-restart.ts).
-  const [{ ONE_CORE_NODE_FLAGS, oneCoreNodeFlagsHere }, { followRestartParent, restartWith }] = await Promise.all([import('../../server/v8-settings.js'), import('../../server/serve-restart.js')]);
-  const restart = oneCoreNodeFlagsHere(ctx.config.nodeOptions);
-  if (restart.length > 0) {
-    ctx.note(`oo-ml serve: this process has less than two cores: starting again with ${restart.join(' ')} (one V8 helper thread instead of four that take turns with the event loop on this core; set NODE_OPTIONS=--v8-pool-size=<n> to choose)`);
-    return restartWith(restart, (pid) => ctx.note(`oo-ml serve: the server runs as pid ${pid}`));
-  }
-  followRestartParent();
+  await restartOnOneCore(ctx);
   if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
   const [{ closeServeWiring, readExperiments, serveWiring }, { startServer }] = await Promise.all([import('../../server/wiring.js'), import('../../server/main.js')]);
   const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
@@ -53,6 +49,15 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     await closeServeWiring(wiring);
   }
   ctx.print(`stopped (${server.url})`, { stopped: true, url: server.url });
+}
+
+/** With less than two cores, starts `serve` again with the flags that need (never returns then); if that fails, says so and returns. */
+async function restartOnOneCore(ctx: CommandContext): Promise<void> {
+  const restart = oneCoreNodeFlagsHere(ctx.config.nodeOptions);
+  if (restart.length === 0) return;
+  ctx.note(`oo-ml serve: this process has less than two cores: starting again with ${restart.join(' ')} (one V8 helper thread instead of four that take turns with the event loop on this core; set NODE_OPTIONS=--v8-pool-size=<n> to choose)`);
+  const failure = await restartWith(restart, (pid) => ctx.note(`oo-ml serve: the server runs as pid ${pid}`));
+  ctx.note(`oo-ml serve: could not start again (${failure.message}): serving in this process, V8 with its default helper threads`);
 }
 
 /** Registers `serve`. */
