@@ -35,11 +35,16 @@ interface Started {
   stderr: () => string;
 }
 
-/** Starts `oo-ml serve` on `cpu` alone and waits until it says where it listens. */
-async function serveOnOneCore(cpu: string, home: string, nodeOptions: string): Promise<Started> {
+/** Spawns `oo-ml serve` on `cpu` alone, on `port`, with `nodeOptions` as NODE_OPTIONS. */
+function spawnServe(cpu: string, home: string, nodeOptions: string, port = 0): ChildProcessByStdio<null, null, Readable> {
   const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: '', NODE_OPTIONS: nodeOptions };
   delete env['OO_ML_SERVE_PARENT'];
-  const child = spawn('taskset', ['-c', cpu, process.execPath, BIN, 'serve', '--home', home, '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawn('taskset', ['-c', cpu, process.execPath, BIN, 'serve', '--home', home, '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Starts `oo-ml serve` on `cpu` alone and waits until it says where it listens. */
+async function serveOnOneCore(cpu: string, home: string, nodeOptions: string): Promise<Started> {
+  const child = spawnServe(cpu, home, nodeOptions);
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -77,10 +82,7 @@ describe.skipIf(cpu === null)('oo-ml serve on one core', () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => void taken.close());
-    const port = (taken.address() as AddressInfo).port;
-    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: '', NODE_OPTIONS: '' };
-    delete env['OO_ML_SERVE_PARENT'];
-    const child = spawn('taskset', ['-c', cpu!, process.execPath, BIN, 'serve', '--home', home, '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnServe(cpu!, home, '', (taken.address() as AddressInfo).port);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
