@@ -52,13 +52,22 @@ const two = (s: string, i: number): number => {
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
 };
 
+// The fold reads back every serve's time, and serves of one millisecond share the string
+// `isoFromMs` made for them: the last one parsed is answered without parsing.
+let lastParsedIso = '';
+let lastParsedMs = NaN;
+
 /**
  * Same number as `Date.parse(text)` for RFC 3339 date-times (`YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`,
  * what the request schema's `date-time` format admits); anything else goes to `Date.parse`.
  */
 export function msFromIso(text: string): number {
-  const ms = fastMsFromIso(text);
-  return ms === undefined ? Date.parse(text) : ms;
+  if (text === lastParsedIso) return lastParsedMs;
+  const fast = fastMsFromIso(text);
+  const ms = fast === undefined ? Date.parse(text) : fast;
+  lastParsedIso = text;
+  lastParsedMs = ms;
+  return ms;
 }
 
 // RFC 3339 date-times and the looser shapes around them: `T`, `t` or a space between date and

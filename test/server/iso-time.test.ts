@@ -47,6 +47,16 @@ describe('iso-time fast paths', () => {
       }),
       { seed: 2, numRuns: 20_000 },
     );
+    // The last text parsed is remembered: repeats and alternations still read each text's own instant.
+    fc.assert(
+      fc.property(fc.array(fc.oneof(rfc3339, fc.string({ maxLength: 30 })), { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 12 }), (texts, picks) => {
+        for (const k of [0, 0, ...picks, 0]) {
+          const text = texts[k % texts.length]!;
+          expect(Object.is(msFromIso(text), Date.parse(text))).toBe(true);
+        }
+      }),
+      { seed: 3, numRuns: 2_000 },
+    );
     expect(msFromIso('2026-02-29T10:00:00Z')).toBe(Date.parse('2026-02-29T10:00:00Z'));
     expect(msFromIso('2024-02-29T10:00:00.123456+05:30')).toBe(Date.parse('2024-02-29T10:00:00.123456+05:30'));
   });
