@@ -19,6 +19,7 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { MsgIdHeaders } from './msg-id-headers.js';
+import { readPubAck } from './pub-ack.js';
 
 /** What JetStream answered for a stored (or de-duplicated) message. */
 export interface PubAck {
@@ -61,8 +62,6 @@ interface Waiting {
   msgId: string;
 }
 
-const decoder = new TextDecoder();
-
 /** A publisher over `nc` whose publishes fail after `timeoutMs` without an ack. */
 export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number): JetStreamPublisher {
   const prefix = createInbox();
@@ -97,20 +96,9 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
       w.reject(new JetStreamPublishError('no_responders', 'no JetStream server answered (the stream has no leader yet, or JetStream is down)'));
       return;
     }
-    let body: { seq?: unknown; duplicate?: unknown; error?: { description?: unknown } };
-    try {
-      body = JSON.parse(decoder.decode(m.data)) as typeof body;
-    } catch {
-      w.reject(new JetStreamPublishError('refused', `JetStream answered with something that is not a PubAck (${m.data.length} bytes)`));
-      return;
-    }
-    if (body.error !== undefined) {
-      w.reject(new JetStreamPublishError('refused', `JetStream refused the message: ${String(body.error.description ?? 'no description')}`));
-    } else if (typeof body.seq !== 'number') {
-      w.reject(new JetStreamPublishError('refused', 'JetStream answered with a PubAck that has no sequence'));
-    } else {
-      w.resolve({ seq: body.seq, duplicate: body.duplicate === true });
-    }
+    const ack = readPubAck(m.data);
+    if (ack.ok) w.resolve({ seq: ack.seq, duplicate: ack.duplicate });
+    else w.reject(new JetStreamPublishError('refused', ack.refusal));
   };
   const sub: Subscription = nc.subscribe(`${prefix}.*`, {
     callback: (err, m) => {
