@@ -138,14 +138,16 @@ export interface DedupeWindowOptions {
   maxIds?: number;
   /** Generations (at least 2), default 4. */
   generations?: number;
+  /** The 64-bit hash of an id into out[0], out[1] (default hashId); tests give ids chosen hashes. */
+  hash?: (id: string, out: Int32Array) => void;
 }
 
 // The hash of the last id looked up: one scratch pair, so a lookup allocates nothing.
 const H = new Int32Array(2);
 
 /** The hash of `id` into H, moved off the two values that mark free slots. */
-function hashInto(id: string): void {
-  hashId(id, H);
+function hashInto(id: string, hash: (id: string, out: Int32Array) => void): void {
+  hash(id, H);
   if (isFree(H[0]!, H[1]!)) H[1] = 2;
 }
 
@@ -160,6 +162,7 @@ export class DedupeWindow {
   private readonly maxGenerations: number;
   /** Slots of every generation's table (a power of two). */
   private readonly capacity: number;
+  private readonly hash: (id: string, out: Int32Array) => void;
   private epochs = 0;
 
   constructor(
@@ -170,6 +173,7 @@ export class DedupeWindow {
     this.spanMs = windowMs / (this.maxGenerations - 1);
     this.generationSize = Math.max(1, Math.floor((options.maxIds ?? 524_288) / this.maxGenerations));
     this.capacity = capacityFor(this.generationSize);
+    this.hash = options.hash ?? hashId;
   }
 
   /**
@@ -179,7 +183,7 @@ export class DedupeWindow {
   add(id: string, nowMs: number): DedupeToken | null {
     const gens = this.generations;
     while (gens.length > 0 && gens[0]!.newestMs + this.windowMs <= nowMs) this.spare.push(gens.shift()!);
-    hashInto(id);
+    hashInto(id, this.hash);
     const h1 = H[0]!;
     const h2 = H[1]!;
     for (let i = gens.length - 1; i >= 0; i--) {
@@ -213,7 +217,7 @@ export class DedupeWindow {
 
   /** The sequence recorded for `id` (0 when unknown, or its first publish is still being stored). */
   seqOf(id: string): number {
-    hashInto(id);
+    hashInto(id, this.hash);
     for (let i = this.generations.length - 1; i >= 0; i--) {
       const gen = this.generations[i]!;
       const slot = gen.mayHold(H[1]!) ? gen.find(H[0]!, H[1]!) : -1;

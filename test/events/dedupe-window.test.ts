@@ -113,4 +113,34 @@ describe('dedupe window', () => {
     for (const f of fillers) expect(w.seqOf(f)).not.toBe(99);
     expect(w.seqOf('x')).toBe(0);
   });
+  it('keeps ids whose hash is one of the two values that mark free slots, (0, 0) and (0, 1), as ids', () => {
+    // Chosen hashes: "empty" and "forgotten" hash to the slot markers, the others to slot 0's
+    // probe chain (h1 = 0) or elsewhere; "empty" and "forgotten" share their moved hash with "moved".
+    const chosen: Record<string, [number, number]> = { empty: [0, 0], forgotten: [0, 1], moved: [0, 2], chain1: [0, 7], chain2: [0, 9], other: [5, 5] };
+    const hash = (id: string, out: Int32Array): void => {
+      const h = chosen[id]!;
+      out[0] = h[0];
+      out[1] = h[1];
+    };
+    const w = new DedupeWindow(1_000, { maxIds: 64, generations: 2, hash });
+    const forgotten = w.add('forgotten', 0)!;
+    w.settle(forgotten, 1);
+    // Ids probing from the same slot fill the chain after it; none may take the slot "forgotten" holds.
+    for (const [id, seq] of [['chain1', 2], ['chain2', 3], ['other', 4]] as const) w.settle(w.add(id, 1)!, seq);
+    expect(w.size).toBe(4);
+    expect(w.add('forgotten', 2)).toBeNull();
+    expect(w.seqOf('forgotten')).toBe(1);
+    // Its moved hash is the one "empty" and "moved" get too: one entry for all three (a 2^-63 chance per id).
+    expect(w.add('empty', 2)).toBeNull();
+    expect(w.add('moved', 2)).toBeNull();
+    expect(w.seqOf('empty')).toBe(1);
+    // Forgetting it frees that one entry; the chain stays found.
+    w.forget(forgotten);
+    expect(w.seqOf('chain2')).toBe(3);
+    const again = w.add('empty', 3);
+    expect(again).not.toBeNull();
+    expect(w.add('forgotten', 3)).toBeNull();
+    expect(w.size).toBe(4);
+    for (const id of ['chain1', 'chain2', 'other']) expect(w.add(id, 4), id).toBeNull();
+  });
 });
