@@ -32,7 +32,7 @@
  *
  * Env: BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (default 1 and 0: pin servers and wrk to separate cores with
  * taskset, e.g. 0 and 1-3 on a 4-core machine: the ratio targets assume the client does not
- * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_WATCHDOG (a thread in each server child that reports, from /proc, what its main thread does while its event loop has not turned for 250 ms, or for BENCH_WATCHDOG ms when that is 10 or more: servers.ts), BENCH_TRACE_GC (V8's --trace-gc in every server child, with each resume after a focus stop marked on the collections' clock: `[pid] resumed at <ms>`), BENCH_CHECKPOINT_MS (how often the scorer apps checkpoint online learning; default the server's 5 min, which short runs never reach), BENCH_HOT_SERVES (serves each scorer app's fold keeps in memory; default the server's 1,048,576, which only full runs outgrow), BENCH_SEGMENT_BYTES (the embedded bus's segment size; default 64 MiB, a rotation every few seconds at saturation), BENCH_NO_FOCUS=1 (no server is stopped while another is loaded), BENCH_SPLIT_PROF_DIR (the profiles of the split by part, kept there; with BENCH_ONLY, each target is split too), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_NODE_FLAGS_B (Node or V8 flags for BENCH_DIST_B's child alone, e.g. the same build under other flags), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
+ * share the server's cores), BENCH_BROKER_CPUS (where the run's own nats-server runs; default with the servers), BENCH_CPU_PROF_DIR (CPU profiles of the server children), BENCH_WATCHDOG (a thread in each server child that reports, from /proc, what its main thread does while its event loop has not turned for 250 ms, or for BENCH_WATCHDOG ms when that is 10 or more: servers.ts), BENCH_TRACE_GC (V8's --trace-gc in every server child, with each resume after a focus stop marked on the collections' clock: `[pid] resumed at <ms>`), BENCH_CHECKPOINT_MS (how often the scorer apps checkpoint online learning; default the server's 5 min, which short runs never reach), BENCH_HOT_SERVES (serves each scorer app's fold keeps in memory; default the server's 1,048,576, which only full runs outgrow), BENCH_SEGMENT_BYTES (the embedded bus's segment size; default 64 MiB, a rotation every few seconds at saturation), BENCH_NO_FOCUS=1 (no server is stopped while another is loaded), BENCH_SPLIT_PROF_DIR (the profiles of the split by part, kept there; with BENCH_ONLY, each target is split too), BENCH_DIST (a build folder to load instead of dist/, e.g. a copy of an earlier build), BENCH_NODE_FLAGS (space-separated Node or V8 flags for every server child alike, e.g. `--max-semi-space-size=64`), BENCH_DIST_B (a second build whose champion app runs beside this one's, as targets constant-b and champion-b: settings.ts), BENCH_NODE_FLAGS_B (Node or V8 flags for BENCH_DIST_B's child alone, e.g. the same build under other flags), BENCH_ONLY (comma list of bare-post, bare-get, bare-spin-5, bare-spin-10, constant, unstored, champion, champion-broker-apart (BENCH_NATS_APP=champion: the champion again, the run's nats-server re-pinned to the client's core for its rounds), shadow, constant-b, champion-b: run just those, in interleaved rounds, and print one line each of their medians, no report), BENCH_DURATION (s per target, default 30; 5 for a quick run), BENCH_ROUNDS (default 3,
  * 1 below 15 s), BENCH_CONNECTIONS (default 50), BENCH_USERS (default 1 000 000), BENCH_PACED (fractions of the
  * bare route's req/s at which the bare route, the champion and the shadow app are loaded again, paced,
  * for their latency below saturation: settings.ts). Writes bench/results/serve.md.
@@ -237,13 +237,20 @@ async function runIn(dir: string): Promise<void> {
       child.proc.send('cpu');
       return (await child.next()) as CpuSample;
     };
-    const allTargets: { key: string; name: string; url: string; method: 'GET' | 'POST'; child: typeof bare }[] = [
+    // With the champion on the run's own nats-server, the champion is loaded twice: the broker
+    // on the servers' core (where it takes CPU from the server) and on the client's (as a broker
+    // on other machines would be), re-pinned before each round.
+    const brokerApart = NATS_APP === 'champion' && brokerPid !== null && BROKER_CPUS !== null && CLIENT_CPUS !== null && CLIENT_CPUS !== BROKER_CPUS ? CLIENT_CPUS : null;
+    const allTargets: { key: string; name: string; url: string; method: 'GET' | 'POST'; child: typeof bare; brokerCpus?: string }[] = [
       { key: 'bare-post', name: 'bare POST (same bodies)', url: url(bareReady.ready['bare']!, '/bare'), method: 'POST', child: bare },
       { key: 'bare-get', name: 'bare GET', url: url(bareReady.ready['bare']!, '/bare'), method: 'GET', child: bare },
       ...SPIN_US.map((us) => ({ key: `bare-spin-${us}`, name: `calibration: bare POST + ${us} µs of fixed work`, url: url(bareReady.ready['bare']!, `/bare-spin-${us}`), method: 'POST' as const, child: bare })),
       { key: 'constant', name: 'constant answer in the scorer app (schemas + hooks)', url: url(portOf('champion'), '/constant'), method: 'POST', child: scorers.champion },
       { key: 'unstored', name: '/score champion, events taken but not stored (ablation)', url: url(portOf('unstored'), '/score'), method: 'POST', child: scorers.unstored },
-      { key: 'champion', name: '/score champion', url: url(portOf('champion'), '/score'), method: 'POST', child: scorers.champion },
+      { key: 'champion', name: '/score champion', url: url(portOf('champion'), '/score'), method: 'POST', child: scorers.champion, ...(brokerApart === null ? {} : { brokerCpus: BROKER_CPUS! }) },
+      ...(brokerApart === null
+        ? []
+        : [{ key: 'champion-broker-apart', name: `/score champion, nats-server on the client's CPU ${brokerApart}`, url: url(portOf('champion'), '/score'), method: 'POST' as const, child: scorers.champion, brokerCpus: brokerApart }]),
       { key: 'shadow', name: '/score champion + shadow + journal', url: url(portOf('shadow'), '/score'), method: 'POST', child: scorers.shadow },
       ...(buildB === null
         ? []
@@ -257,9 +264,14 @@ async function runIn(dir: string): Promise<void> {
     const unknown = only?.split(',').filter((k) => !allTargets.some((t) => t.key === k)) ?? [];
     if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; known: ${allTargets.map((t) => t.key).join(', ')}`);
     const targets = only ? allTargets.filter((t) => only.split(',').includes(t.key)) : allTargets;
+    /** Readies `t` for a load: its server alone running, the broker where the target puts it. */
+    const place = (t: (typeof allTargets)[number]): void => {
+      focus(t.child);
+      if (t.brokerCpus !== undefined && brokerPid !== null) pin(brokerPid, t.brokerCpus);
+    };
     if (only && PACED_SET && PACED.length > 0 && !targets.some((t) => t.key === 'bare-post')) throw new Error('BENCH_PACED needs bare-post among the targets: its req/s sets the paced rates');
     for (const t of targets) {
-      focus(t.child);
+      place(t);
       await load(t.url, t.method, payloads, WARMUP);
     }
     // Interleaved rounds spread the machine's other load over every target alike.
@@ -267,7 +279,7 @@ async function runIn(dir: string): Promise<void> {
     const perRound = Math.max(1, Math.round(DURATION / ROUNDS));
     for (let r = 0; r < ROUNDS; r++) {
       for (const t of rotated(targets, r)) {
-        focus(t.child);
+        place(t);
         const onB = t.child === championB;
         const c0 = await sample(t.child);
         const b0 = brokerCpuUs(onB);
@@ -293,13 +305,13 @@ async function runIn(dir: string): Promise<void> {
       for (const fraction of PACED) for (const t of pacedTargets) paced.push({ key: t.key, name: t.name, fraction, offered: fraction * bareRps, rounds: [] });
       // Warmed up paced, as the saturating rounds are warmed up saturated.
       for (const t of pacedTargets) {
-        focus(t.child);
+        place(t);
         await load(t.url, t.method, payloads, WARMUP, PACED[0]! * bareRps);
       }
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of rotated(paced, r)) {
           const t = pacedTargets.find((x) => x.key === p.key)!;
-          focus(t.child);
+          place(t);
           await sample(t.child);
           const m = await load(t.url, t.method, payloads, perRound, p.offered);
           const { answerMaxMs, loop } = await sample(t.child);
@@ -323,7 +335,7 @@ async function runIn(dir: string): Promise<void> {
     // Where each target's CPU goes: one more load of each, profiled (not part of the figures above).
     const profiled: { key: string; name: string; cpuUs: number; breakdown: Record<Part, number> }[] = [];
     const profileOf = async (t: (typeof targets)[number]): Promise<void> => {
-      focus(t.child);
+      place(t);
       t.child.proc.send('prof-start');
       await load(t.url, t.method, payloads, PROFILE_S);
       await new Promise((ok) => setTimeout(ok, 200));
