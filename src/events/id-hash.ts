@@ -46,7 +46,11 @@ export class IdHashSet {
   private count = 0;
   private readonly scratch = new Int32Array(2);
 
-  constructor(expected = 1024) {
+  /** `hash` writes an id's 64-bit hash into out[0], out[1] (default hashId); tests give ids chosen hashes. */
+  constructor(
+    expected = 1024,
+    private readonly hash: (id: string, out: Int32Array) => void = hashId,
+  ) {
     const capacity = capacityFor(Math.max(1, expected));
     this.hashes = new Int32Array(capacity * 2);
     this.mask = capacity - 1;
@@ -81,7 +85,7 @@ export class IdHashSet {
 
   /** The hash of `id` into scratch, never (0, 0): that marks empty slots. */
   private hashOf(id: string): void {
-    hashId(id, this.scratch);
+    this.hash(id, this.scratch);
     if (this.scratch[0] === 0 && this.scratch[1] === 0) this.scratch[1] = 1;
   }
 

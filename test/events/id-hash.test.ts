@@ -26,6 +26,28 @@ describe('IdHashSet', () => {
     expect(set.bytes).toBe(262_144 * 8);
   });
 
+  it('keeps an id whose hash is (0, 0), the empty-slot mark, as an id, and tells absent ids apart from it', () => {
+    const chosen: Record<string, [number, number]> = { zero: [0, 0], near: [0, 3], far: [8, 8] };
+    const set = new IdHashSet(1, (id, out) => {
+      const h = chosen[id] ?? [0, 5];
+      out[0] = h[0];
+      out[1] = h[1];
+    });
+    expect(set.has('zero')).toBe(false);
+    set.add('near');
+    expect(set.has('zero')).toBe(false);
+    set.add('zero');
+    set.add('zero');
+    expect(set.size).toBe(2);
+    expect(set.has('zero')).toBe(true);
+    expect(set.has('absent')).toBe(false);
+    // The table grew from two slots on the way: every held hash moved with it.
+    set.add('far');
+    set.add('absent');
+    for (const id of ['zero', 'near', 'far', 'absent']) expect(set.has(id), id).toBe(true);
+    expect(set.size).toBe(4);
+  });
+
   it('hashes the same id the same way, and differing ids apart', () => {
     const a = new Int32Array(2);
     const b = new Int32Array(2);
