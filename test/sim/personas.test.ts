@@ -3,8 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { ARM_COUNT } from '../../src/features/arms.js';
 import { PERSONAS, goodReactionProbability, writeReactionProbabilities, type ReactionContext } from '../../src/sim/personas.js';
 
-/** The bits of every value, so +0/−0 and NaN payloads compare exactly. */
-const bits = (v: Float64Array): string[] => Array.from(new BigUint64Array(v.buffer, v.byteOffset, v.length), (b) => b.toString(16));
+/**
+ * The bits of every value, so +0 and −0 compare apart; every NaN reads the same, because which
+ * NaN an operation yields is the engine's choice (on Node 24 the tabled path and the plain one
+ * gave NaNs of opposite sign for the same input once one of them was optimised).
+ */
+const bits = (v: Float64Array): string[] => Array.from(new BigUint64Array(v.buffer, v.byteOffset, v.length), (b, i) => (Number.isNaN(v[i]) ? 'NaN' : b.toString(16)));
 
 /** The plain reference: one goodReactionProbability per arm, arms rotated by `shift`. */
 function reference(personaIndex: number, ctx: ReactionContext, shift: number): Float64Array {
