@@ -247,7 +247,7 @@ async function runIn(dir: string): Promise<void> {
       ...SPIN_US.map((us) => ({ key: `bare-spin-${us}`, name: `calibration: bare POST + ${us} µs of fixed work`, url: url(bareReady.ready['bare']!, `/bare-spin-${us}`), method: 'POST' as const, child: bare })),
       { key: 'constant', name: 'constant answer in the scorer app (schemas + hooks)', url: url(portOf('champion'), '/constant'), method: 'POST', child: scorers.champion },
       { key: 'unstored', name: '/score champion, events taken but not stored (ablation)', url: url(portOf('unstored'), '/score'), method: 'POST', child: scorers.unstored },
-      { key: 'champion', name: '/score champion', url: url(portOf('champion'), '/score'), method: 'POST', child: scorers.champion, ...(brokerApart === null ? {} : { brokerCpus: BROKER_CPUS! }) },
+      { key: 'champion', name: '/score champion', url: url(portOf('champion'), '/score'), method: 'POST', child: scorers.champion },
       ...(brokerApart === null
         ? []
         : [{ key: 'champion-broker-apart', name: `/score champion, nats-server on the client's CPU ${brokerApart}`, url: url(portOf('champion'), '/score'), method: 'POST' as const, child: scorers.champion, brokerCpus: brokerApart }]),
@@ -264,10 +264,10 @@ async function runIn(dir: string): Promise<void> {
     const unknown = only?.split(',').filter((k) => !allTargets.some((t) => t.key === k)) ?? [];
     if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; known: ${allTargets.map((t) => t.key).join(', ')}`);
     const targets = only ? allTargets.filter((t) => only.split(',').includes(t.key)) : allTargets;
-    /** Readies `t` for a load: its server alone running, the broker where the target puts it. */
+    /** Readies `t` for a load: its server alone running, the broker where the target puts it (with the servers unless it says otherwise). */
     const place = (t: (typeof allTargets)[number]): void => {
       focus(t.child);
-      if (t.brokerCpus !== undefined && brokerPid !== null) pin(brokerPid, t.brokerCpus);
+      if (brokerApart !== null && brokerPid !== null) pin(brokerPid, t.brokerCpus ?? BROKER_CPUS!);
     };
     if (only && PACED_SET && PACED.length > 0 && !targets.some((t) => t.key === 'bare-post')) throw new Error('BENCH_PACED needs bare-post among the targets: its req/s sets the paced rates');
     for (const t of targets) {
@@ -432,7 +432,7 @@ async function runIn(dir: string): Promise<void> {
       `- zero errors / non-2xx for valid bodies: ${verdict(summary.every((m) => m.errors === 0 && m.non2xx === 0))}`,
       ...(NATS_APP === null || summary.some((m) => m.brokerUs === undefined)
         ? []
-        : ['', `The ${NATS_APP} app's events went on a nats-server of the run's own, on CPU ${BROKER_CPUS ?? 'any'} (the servers': ${SERVER_CPUS ?? 'any'}); its CPU per request (median): ${summary.map((m) => `${m.name} ${m.brokerUs!.toFixed(1)} µs`).join('; ')}.`]),
+        : ['', `The ${NATS_APP} app's events went on a nats-server of the run's own, on CPU ${BROKER_CPUS ?? 'any'} (the servers': ${SERVER_CPUS ?? 'any'})${brokerApart === null ? '' : `, and on CPU ${brokerApart} with wrk for the rounds of the row that says so (as a broker on other machines would be, but sharing the client's core)`}; its CPU per request (median): ${summary.map((m) => `${m.name} ${m.brokerUs!.toFixed(1)} µs`).join('; ')}.`]),
       '',
       `Where the gap is, by ablation (side by side, medians; each scorer app in a process of its own, as \`oo-ml serve\` runs): a constant answer behind the scorer app's schemas, hooks and plugins ` +
         `costs ${moreOrLess(constantRoute.cpuUs - barePost.cpuUs)} CPU/req than the bare route (${pct(tp(constantRoute, barePost))} of its throughput); the decision (context, snapshot lookup, LinUCB over ${ARM_COUNT} arms, the serve event built, its stats), over a bus that stores nothing, ` +

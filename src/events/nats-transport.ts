@@ -52,7 +52,7 @@ import { TimeoutError, connect, nanos, type NatsConnection } from '@nats-io/tran
 import { conflict, isOoMlError, unavailable } from '../errors.js';
 import { createJetStreamPublisher } from './jetstream-publisher.js';
 import { DLQ_SUBJECT_WILDCARD, EVENT_SUBJECT_WILDCARDS } from './subjects.js';
-import { deliveryNumbersOf, type DeliveryNumbers } from './jetstream-delivery.js';
+import { deliveryNumbersOf } from './jetstream-delivery.js';
 import {
   MAX_BATCH,
   MAX_DELIVERIES,
@@ -413,15 +413,6 @@ function watchConnection(nc: NatsConnection): Link {
   };
 }
 
-/**
- * The delivery numbers of `m`, read off its reply subject (nats.js's JsMsg has it, outside its
- * typed interface), or null: then nats.js's full parse of it answers (jetstream-delivery.ts).
- */
-function numbersOf(m: JsMsg): DeliveryNumbers | null {
-  const reply = (m as { reply?: unknown }).reply;
-  return typeof reply === 'string' ? deliveryNumbersOf(reply) : null;
-}
-
 /** A message of a pull consumer: one object per message until its ack (no ack closure beside it). */
 class NatsDelivery implements RawDelivery {
   readonly subject: string;
@@ -434,7 +425,10 @@ class NatsDelivery implements RawDelivery {
   ) {
     this.subject = m.subject;
     this.data = m.data;
-    const numbers = numbersOf(m);
+    // Read off the reply subject (nats.js's JsMsg has it, outside its typed interface); nats.js's
+    // full parse is the fallback (jetstream-delivery.ts).
+    const reply = (m as { reply?: unknown }).reply;
+    const numbers = typeof reply === 'string' ? deliveryNumbersOf(reply) : null;
     this.seq = numbers?.seq ?? m.seq;
     this.deliveryCount = numbers?.deliveryCount ?? m.info.deliveryCount;
   }
@@ -615,11 +609,12 @@ class OrderedReader implements RawReader {
       try {
         messages ??= await this.link.guard(`reopening a reader of ${EVENTS_STREAM} at #${this.lastSeq + 1}`, () => this.subscribe());
         this.watch(messages);
+        // nats.js's ordered consumer has parsed each message's info (its gap check reads it),
+        // so `m.seq` is a field read here.
         for await (const m of messages) {
-          const seq = numbersOf(m)?.seq ?? m.seq;
-          if (seq <= this.lastSeq) continue;
-          this.buffer.push({ subject: m.subject, data: m.data, seq });
-          this.lastSeq = seq;
+          if (m.seq <= this.lastSeq) continue;
+          this.buffer.push({ subject: m.subject, data: m.data, seq: m.seq });
+          this.lastSeq = m.seq;
           this.lastSign = Date.now();
           // From now on the reader resumes after lastSeq, even when it started with DeliverPolicy.All.
           this.fromTheStart = false;

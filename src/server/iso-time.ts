@@ -53,7 +53,9 @@ const two = (s: string, i: number): number => {
 };
 
 // The fold reads back every serve's time, and serves of one millisecond share the string
-// `isoFromMs` made for them: the last one parsed is answered without parsing.
+// `isoFromMs` made for them: the last one parsed is answered without parsing. A text without an
+// offset is local time to `Date.parse`; its cached instant assumes TZ does not change while the
+// process runs (event times always carry an offset).
 let lastParsedIso = '';
 let lastParsedMs = NaN;
 

@@ -34,6 +34,7 @@ describe('IdHashSet', () => {
       out[1] = h[1];
     });
     expect(set.has('zero')).toBe(false);
+    const slotsAtFirst = set.bytes;
     set.add('near');
     expect(set.has('zero')).toBe(false);
     set.add('zero');
@@ -46,6 +47,7 @@ describe('IdHashSet', () => {
     set.add('absent');
     for (const id of ['zero', 'near', 'far', 'absent']) expect(set.has(id), id).toBe(true);
     expect(set.size).toBe(4);
+    expect(set.bytes).toBeGreaterThan(slotsAtFirst);
   });
 
   it('hashes the same id the same way, and differing ids apart', () => {

@@ -1,8 +1,9 @@
 /** JetStream publishes with their acks on one subscription, against a real nats-server. */
 import { DiscardPolicy, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createJetStreamPublisher, JetStreamPublishError } from '../../src/events/jetstream-publisher.js';
+import { readPubAck } from '../../src/events/pub-ack.js';
 import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
 
 let server: NatsTestServer;
@@ -14,6 +15,7 @@ beforeAll(async () => {
   nc = await connect({ servers: server.url });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: 'PUB', subjects: ['pub.>'], storage: StorageType.Memory });
+  await jsm.streams.add({ name: 'ACK', subjects: ['ack.>'], storage: StorageType.Memory });
   await jsm.streams.add({ name: 'ONE', subjects: ['one.>'], storage: StorageType.Memory, max_msgs: 1, discard: DiscardPolicy.New });
 }, 30_000);
 
@@ -33,6 +35,22 @@ async function failureOf(p: Promise<unknown>): Promise<string> {
 }
 
 describe('JetStream publisher', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("reads this server's PubAcks, a first copy and a duplicate, from their bytes without JSON.parse", async () => {
+    const answers: Uint8Array[] = [];
+    for (const id of ['ack-1', 'ack-1']) {
+      const h = headers();
+      h.set('Nats-Msg-Id', id);
+      answers.push((await nc.request('ack.a', bytes('x'), { timeout: 2000, headers: h })).data);
+    }
+    const parse = vi.spyOn(JSON, 'parse');
+    const [first, again] = answers.map((a) => readPubAck(a));
+    expect(parse).not.toHaveBeenCalled();
+    expect(first).toMatchObject({ ok: true, duplicate: false });
+    expect(again).toEqual({ ok: true, seq: first!.ok ? first!.seq : -1, duplicate: true });
+  });
+
   it('stores messages in order and answers a repeated Nats-Msg-Id as a duplicate of the first', async () => {
     const p = createJetStreamPublisher(nc, 2000);
     const acks = await Promise.all(Array.from({ length: 500 }, (_, i) => p.publish('pub.a', bytes(`m${i}`), `id-${i}`)));

@@ -57,6 +57,15 @@ describe('iso-time fast paths', () => {
       }),
       { seed: 3, numRuns: 2_000 },
     );
+    // A repeat of the last text is answered without parsing it again.
+    const parse = vi.spyOn(Date, 'parse');
+    try {
+      msFromIso('2026-02-05');
+      msFromIso('2026-02-05');
+      expect(parse).toHaveBeenCalledTimes(1);
+    } finally {
+      parse.mockRestore();
+    }
     expect(msFromIso('2026-02-29T10:00:00Z')).toBe(Date.parse('2026-02-29T10:00:00Z'));
     expect(msFromIso('2024-02-29T10:00:00.123456+05:30')).toBe(Date.parse('2024-02-29T10:00:00.123456+05:30'));
   });
