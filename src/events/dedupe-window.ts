@@ -26,7 +26,7 @@
  * ingest, which de-duplicates by event_id.
  */
 
-import { capacityFor, hashId } from './id-hash.js';
+import { capacityFor, hashId, type IdHasher } from './id-hash.js';
 
 /**
  * One generation: a fixed hash table (capacity a power of two, at least twice its id limit).
@@ -138,15 +138,15 @@ export interface DedupeWindowOptions {
   maxIds?: number;
   /** Generations (at least 2), default 4. */
   generations?: number;
-  /** The 64-bit hash of an id into out[0], out[1] (default hashId); tests give ids chosen hashes. */
-  hash?: (id: string, out: Int32Array) => void;
+  /** The id hash (default hashId). */
+  hash?: IdHasher;
 }
 
 // The hash of the last id looked up: one scratch pair, so a lookup allocates nothing.
 const H = new Int32Array(2);
 
 /** The hash of `id` into H, moved off the two values that mark free slots. */
-function hashInto(id: string, hash: (id: string, out: Int32Array) => void): void {
+function hashInto(id: string, hash: IdHasher): void {
   hash(id, H);
   if (isFree(H[0]!, H[1]!)) H[1] = 2;
 }
@@ -162,7 +162,7 @@ export class DedupeWindow {
   private readonly maxGenerations: number;
   /** Slots of every generation's table (a power of two). */
   private readonly capacity: number;
-  private readonly hash: (id: string, out: Int32Array) => void;
+  private readonly hash: IdHasher;
   private epochs = 0;
 
   constructor(

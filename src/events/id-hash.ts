@@ -26,6 +26,9 @@ export function hashId(id: string, out: Int32Array): void {
   out[1] = b;
 }
 
+/** Writes an id's 64-bit hash into out[0], out[1] (`hashId`; tests give ids chosen hashes). */
+export type IdHasher = (id: string, out: Int32Array) => void;
+
 /** The smallest power of two at least twice `ids`: tables stay at most half full. */
 export function capacityFor(ids: number): number {
   let c = 2;
@@ -46,10 +49,10 @@ export class IdHashSet {
   private count = 0;
   private readonly scratch = new Int32Array(2);
 
-  /** `hash` writes an id's 64-bit hash into out[0], out[1] (default hashId); tests give ids chosen hashes. */
+  /** `hash` is the id hash (default hashId). */
   constructor(
     expected = 1024,
-    private readonly hash: (id: string, out: Int32Array) => void = hashId,
+    private readonly hash: IdHasher = hashId,
   ) {
     const capacity = capacityFor(Math.max(1, expected));
     this.hashes = new Int32Array(capacity * 2);

@@ -47,15 +47,18 @@ export function restartWith(flags: readonly string[], onChild: (pid: number) => 
   const forward = (signal: NodeJS.Signals): void => {
     child.kill(signal);
   };
+  const stopForwarding = (): void => {
+    for (const s of FORWARDED) process.off(s, forward);
+  };
   for (const s of FORWARDED) process.on(s, forward);
   return new Promise<Error>((resolve) => {
     child.once('error', (e) => {
-      for (const s of FORWARDED) process.off(s, forward);
+      stopForwarding();
       resolve(e);
     });
     child.once('spawn', () => onChild(child.pid!));
     child.once('exit', (code, signal) => {
-      for (const s of FORWARDED) process.off(s, forward);
+      stopForwarding();
       if (signal !== null) {
         // Die of the same signal, so whatever waits on this pid sees what happened to the server
         // (as pid 1 the kernel ignores it, and the exit below says it instead).
