@@ -105,6 +105,8 @@ export function segmentFlagged(check: Pick<SegmentCheck, 'ratio' | 'ratioHigh' |
 }
 
 const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : String(x));
+/** A rollout figure: counts (serves, seeds, rows) as whole numbers, the rest as `fmt`. */
+const figure = (x: number): string => (Number.isInteger(x) ? String(x) : fmt(x));
 const est = (e: Estimate): string => `${fmt(e.value)} [${fmt(e.ci95[0])}, ${fmt(e.ci95[1])}]`;
 const cell = (s: string): string => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
@@ -210,7 +212,7 @@ export function renderModelCard(data: ModelCardData): string {
       ...data.rollout.map(
         (r) =>
           `| ${r.time} | ${r.alias} | ${r.from === null ? '–' : `v${r.from}`} | ${r.to === null ? '–' : `v${r.to}`} | ` +
-          `${cell(r.reason)}${r.forced ? ' (forced)' : ''} | ${cell(Object.entries(r.figures).map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`).join(', '))} |`,
+          `${cell(r.reason)}${r.forced ? ' (forced)' : ''} | ${cell(Object.entries(r.figures).map(([k, v]) => `${k}=${typeof v === 'number' ? figure(v) : v}`).join(', '))} |`,
       ),
       '',
     );

@@ -32,7 +32,7 @@ const data: ModelCardData = {
   generatedAt: '2026-02-02T00:00:00.000Z',
   aliases: { candidate: 1 },
   versions: [{ version: 1, createdAt: '2026-02-02T00:00:00.000Z', runId: 'r1', aliases: ['candidate'], evaluation }],
-  rollout: [{ time: '2026-02-02T00:00:00.000Z', alias: 'candidate', from: null, to: 1, reason: 'trained', forced: false, figures: { dr: 0.41 } }],
+  rollout: [{ time: '2026-02-02T00:00:00.000Z', alias: 'candidate', from: null, to: 1, reason: 'trained', forced: false, figures: { dr: 0.41, sim_seeds: 5, shadow_serves: 0 } }],
 };
 
 describe('model card', () => {
@@ -47,7 +47,7 @@ describe('model card', () => {
     // A run from before the logging ratio was recorded shows a dash.
     expect(md).toContain('| new_user | 30 | 0.2500 [0.1000, 0.4000] | 0.61 | – | ok |');
     expect(md).toContain('Flagged: churn_risk. Review before promotion: the gate refuses a champion with a flagged segment unless forced with a reason.');
-    expect(md).toMatch(/\| 2026-02-02T00:00:00.000Z \| candidate \| – \| v1 \| trained \| dr=0.4100 \|/);
+    expect(md).toMatch(/\| 2026-02-02T00:00:00.000Z \| candidate \| – \| v1 \| trained \| dr=0.4100, sim_seeds=5, shadow_serves=0 \|/);
     expect(md).toContain('## Limitations');
     expect(renderModelCard(data)).toBe(md);
   });
