@@ -71,21 +71,80 @@ export function cpuMaxCores(text: string): number | null {
 }
 
 /**
- * CPUs this process's cgroup (v2) and its ancestors allow, the tightest of their `cpu.max`, or
- * null without a limit (or without cgroup v2). A container limited to one CPU sees every core of
+ * CPUs this process's cgroups allow, the tightest limit found, or null without one: cgroup v2's
+ * `cpu.max` (cgroupV2CpuLimit) and, on a host still on cgroup v1 or a hybrid of both, the v1 cpu
+ * controller's CFS quota (cgroupV1CpuLimit). A container limited to one CPU sees every core of
  * its host in its affinity, and its collector threads spend the quota the event loop needs.
  */
 export function cgroupCpuLimit(read: TextReader = readText, root = '/sys/fs/cgroup'): number | null {
+  const lines = read('/proc/self/cgroup')?.split('\n') ?? [];
+  const v2 = cgroupV2CpuLimit(lines, read, root);
+  const v1 = cgroupV1CpuLimit(lines, read);
+  return v2 === null ? v1 : v1 === null ? v2 : Math.min(v1, v2);
+}
+
+/** The tightest `cpu.max` of this process's cgroup v2 (`cgroupLines`: /proc/self/cgroup's) and its ancestors under `root`, or null. */
+function cgroupV2CpuLimit(cgroupLines: string[], read: TextReader, root: string): number | null {
   // "0::/a/b" is the unified hierarchy's line of /proc/self/cgroup.
-  const line = read('/proc/self/cgroup')?.split('\n').find((l) => l.startsWith('0::'));
+  const line = cgroupLines.find((l) => l.startsWith('0::'));
   if (line === undefined) return null;
-  const parts = line.slice(3).trim().split('/').filter((p) => p !== '' && p !== '.');
+  return tightestUp(line.slice(3), (dir) => {
+    const text = read(posix.join(root, ...dir, 'cpu.max'));
+    return text === null ? null : cpuMaxCores(text);
+  });
+}
+
+/** CPUs a cgroup v1 CFS quota allows (`cpu.cfs_quota_us` over `cpu.cfs_period_us`), or null for no limit (-1) or unreadable text. */
+export function cfsQuotaCores(quota: string, period: string): number | null {
+  const q = /^-?\d+$/.test(quota.trim()) ? Number(quota.trim()) : Number.NaN;
+  const p = /^\d+$/.test(period.trim()) ? Number(period.trim()) : Number.NaN;
+  return q > 0 && p > 0 ? q / p : null;
+}
+
+/** A path field of /proc/self/mountinfo, its octal escapes (`\040` for a space) decoded. */
+function mountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/**
+ * The tightest CFS quota of this process's cgroup v1 cpu controller and its ancestors, or null.
+ * Its hierarchy's line of /proc/self/cgroup ("4:cpu,cpuacct:/docker/abc") gives the cgroup's
+ * path; /proc/self/mountinfo gives where that hierarchy is mounted (type `cgroup`, `cpu` among
+ * its super options) and from which of its cgroups: a container commonly sees its own cgroup
+ * mounted at the mount point (root `/docker/abc`), a host the whole hierarchy (root `/`).
+ * As Go's automaxprocs and the JVM's container support read it.
+ */
+function cgroupV1CpuLimit(cgroupLines: string[], read: TextReader): number | null {
+  const line = cgroupLines.find((l) => (l.split(':')[1] ?? '').split(',').includes('cpu'));
+  if (line === undefined) return null;
+  const path = line.split(':').slice(2).join(':').trim();
+  for (const mount of (read('/proc/self/mountinfo') ?? '').split('\n')) {
+    // "<id> <parent> <dev> <root> <mount point> <options> [optional fields…] - <type> <source> <super options>"
+    const fields = mount.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash < 5 || fields[dash + 1] !== 'cgroup' || !(fields[dash + 3] ?? '').split(',').includes('cpu')) continue;
+    const root = mountPath(fields[3]!);
+    const at = mountPath(fields[4]!);
+    const below = root === '/' ? path : path === root ? '/' : path.startsWith(`${root}/`) ? path.slice(root.length) : null;
+    // The process's cgroup is not under this mount's root: nothing mounted here is its own.
+    if (below === null) continue;
+    return tightestUp(below, (dir) => {
+      const quota = read(posix.join(at, ...dir, 'cpu.cfs_quota_us'));
+      const period = read(posix.join(at, ...dir, 'cpu.cfs_period_us'));
+      return quota === null || period === null ? null : cfsQuotaCores(quota, period);
+    });
+  }
+  return null;
+}
+
+/** The smallest `limitOf` over the cgroup at `path` (below a mount's root) and its ancestors up to that root, or null. */
+function tightestUp(path: string, limitOf: (dir: string[]) => number | null): number | null {
+  const parts = path.trim().split('/').filter((p) => p !== '' && p !== '.');
   // Outside its cgroup namespace's root the path climbs ("/../x"): no file here is its own.
   if (parts.includes('..')) return null;
   let limit: number | null = null;
   for (let depth = parts.length; depth >= 0; depth--) {
-    const text = read(posix.join(root, ...parts.slice(0, depth), 'cpu.max'));
-    const cores = text === null ? null : cpuMaxCores(text);
+    const cores = limitOf(parts.slice(0, depth));
     if (cores !== null && (limit === null || cores < limit)) limit = cores;
   }
   return limit;
