@@ -40,33 +40,77 @@ export interface Validator<T> {
 // event is checked.
 const illFormed = (s: string): boolean => !s.isWellFormed();
 
-/** Where `value` holds a string (or object key) that is not well-formed Unicode: each path, or none. */
-export function illFormedStrings(value: unknown, path = ''): FieldIssue[] {
-  if (typeof value === 'string') return illFormed(value) ? [{ path: path === '' ? '/' : path, message: 'is not valid Unicode (it holds a lone UTF-16 surrogate)' }] : [];
-  if (typeof value !== 'object' || value === null) return [];
+/** At most this many bad fields are named by one error: a 256 KiB body can hold tens of thousands. */
+export const MAX_NAMED_ISSUES = 20;
+/** A path longer than this is named by its end: a deeply nested field's pointer can be as long as the body. */
+const MAX_PATH_CHARS = 300;
+
+/** `issues` as an error's details: the first MAX_NAMED_ISSUES, long paths cut to their last characters. */
+export function namedIssues(issues: readonly FieldIssue[]): FieldIssue[] {
+  return issues.slice(0, MAX_NAMED_ISSUES).map((i) => (i.path.length <= MAX_PATH_CHARS ? i : { ...i, path: `…${i.path.slice(-MAX_PATH_CHARS)}` }));
+}
+
+/** At most this many bad fields are looked for: past it, an error says "N+ more". */
+export const MAX_FOUND_ISSUES = 5 * MAX_NAMED_ISSUES;
+
+/** `issues` as one line (`path: message; …`), saying how many more there were when not all are named. */
+export function issueSummary(issues: readonly FieldIssue[]): string {
+  const named = namedIssues(issues);
+  const rest = issues.length - named.length;
+  const tail = rest <= 0 ? '' : `; and ${rest}${issues.length >= MAX_FOUND_ISSUES ? '+' : ''} more`;
+  return named.map((i) => `${i.path}: ${i.message}`).join('; ') + tail;
+}
+
+/**
+ * Where `value` holds a string (or object key) that is not well-formed Unicode: each path, at
+ * most `limit` of them. An explicit stack, not recursion: a 256 KiB body nests deeper than the
+ * call stack allows.
+ */
+export function illFormedStrings(value: unknown, limit = Number.POSITIVE_INFINITY): FieldIssue[] {
   const found: FieldIssue[] = [];
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) found.push(...illFormedStrings(value[i], `${path}/${i}`));
-    return found;
-  }
-  for (const [k, v] of Object.entries(value)) {
-    const at = `${path}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-    if (illFormed(k)) found.push({ path: at, message: 'field name is not valid Unicode (it holds a lone UTF-16 surrogate)' });
-    found.push(...illFormedStrings(v, at));
+  // Children go on in reverse, so paths come out in document order; an ill-formed field name is
+  // a marker just above its value, so it is named before anything inside the value.
+  const stack: { value: unknown; path: string }[] = [{ value, path: '' }];
+  while (stack.length > 0 && found.length < limit) {
+    const { value: v, path } = stack.pop()!;
+    if (v === ILL_FORMED_KEY) {
+      found.push({ path, message: 'field name is not valid Unicode (it holds a lone UTF-16 surrogate)' });
+    } else if (typeof v === 'string') {
+      if (illFormed(v)) found.push({ path: path === '' ? '/' : path, message: 'is not valid Unicode (it holds a lone UTF-16 surrogate)' });
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], path: `${path}/${i}` });
+    } else if (typeof v === 'object' && v !== null) {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, child] = entries[i]!;
+        const at = `${path}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+        stack.push({ value: child, path: at });
+        if (illFormed(k)) stack.push({ value: ILL_FORMED_KEY, path: at });
+      }
+    }
   }
   return found;
 }
+const ILL_FORMED_KEY = Symbol('ill-formed field name');
+
+/** Nesting past which `wellFormed` continues on an explicit stack (recursion is faster for the shallow values every event is). */
+const MAX_RECURSION = 200;
 
 /** True when every string (and object key) in `value` is well-formed Unicode. Allocation-free on the common path. */
 export function wellFormed(value: unknown): boolean {
+  return wellFormedAt(value, 0);
+}
+
+function wellFormedAt(value: unknown, depth: number): boolean {
   if (typeof value === 'string') return value.isWellFormed();
   if (typeof value !== 'object' || value === null) return true;
+  if (depth >= MAX_RECURSION) return illFormedStrings(value, 1).length === 0;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!wellFormed(value[i])) return false;
+    for (let i = 0; i < value.length; i++) if (!wellFormedAt(value[i], depth + 1)) return false;
     return true;
   }
   for (const k in value) {
-    if (illFormed(k) || !wellFormed((value as Record<string, unknown>)[k])) return false;
+    if (illFormed(k) || !wellFormedAt((value as Record<string, unknown>)[k], depth + 1)) return false;
   }
   return true;
 }
@@ -152,6 +196,7 @@ export function createValidator<S extends TSchema>(schema: S, options: Validator
       // the first concrete message per path is the useful one.
       if (e.keyword === 'boolean' && e.schemaPath.endsWith('additionalProperties')) continue;
       if (!seen.has(path)) seen.set(path, message);
+      if (seen.size >= MAX_FOUND_ISSUES) break;
     }
     return [...seen].map(([path, message]) => ({ path, message }));
   };
@@ -159,7 +204,7 @@ export function createValidator<S extends TSchema>(schema: S, options: Validator
     const found = schemaIssues(value);
     if (!unicode) return found;
     const paths = new Set(found.map((i) => i.path));
-    return [...found, ...illFormedStrings(value).filter((i) => !paths.has(i.path))];
+    return [...found, ...illFormedStrings(value, MAX_FOUND_ISSUES).filter((i) => !paths.has(i.path))].slice(0, MAX_FOUND_ISSUES);
   };
   const check = unicode
     ? (value: unknown): value is Static<S> => schemaCheck(value) && wellFormed(value)
@@ -171,8 +216,7 @@ export function createValidator<S extends TSchema>(schema: S, options: Validator
     parse(value: unknown, what: string): Static<S> {
       if (check(value)) return value;
       const found = issues(value);
-      const summary = found.map((i) => `${i.path}: ${i.message}`).join('; ');
-      throw invalidInput(`${what} is invalid: ${summary}`, { details: found });
+      throw invalidInput(`${what} is invalid: ${issueSummary(found)}`, { details: namedIssues(found) });
     },
   };
 }

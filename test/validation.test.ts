@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import Type, { type TSchema } from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { Compile } from 'typebox/compile';
-import { completed, createValidator, illFormedStrings, wellFormed } from '../src/validation.js';
+import { completed, createValidator, illFormedStrings, issueSummary, MAX_FOUND_ISSUES, namedIssues, wellFormed } from '../src/validation.js';
 
 /** The reference: true when `s` is well-formed UTF-16. */
 function wellFormedReference(s: string): boolean {
@@ -164,3 +164,43 @@ describe('closed objects with optional properties', () => {
     expect(createValidator(Proto).check({ a: 1, extra: 2 })).toBe(false);
   });
 });
+
+describe('bad fields by the thousand', () => {
+  it('walks values nested deeper than the call stack, in document order, stopping at the limit', () => {
+    const depth = 50_000;
+    let value: unknown = 'end\ud800';
+    for (let i = 0; i < depth; i++) value = i % 2 === 0 ? ['ok', value] : { ['k\udc00']: value };
+    expect(wellFormed(value)).toBe(false);
+    const all = illFormedStrings(value);
+    expect(all).toHaveLength(depth / 2 + 1);
+    // Outermost first: the field name at the top, the string at the bottom last.
+    expect(all[0]!.path).toBe('/k\udc00');
+    expect(all.at(-1)!.path.endsWith('/1')).toBe(true);
+    expect(illFormedStrings(value, 3)).toEqual(all.slice(0, 3));
+    let fine: unknown = 'end';
+    for (let i = 0; i < depth; i++) fine = [fine, 'ok'];
+    expect(wellFormed(fine)).toBe(true);
+    expect(illFormedStrings(fine)).toEqual([]);
+  });
+
+  it('names the first 20 issues, cuts long paths to their end, and counts the rest', () => {
+    const issues = (n: number) => Array.from({ length: n }, (_, i) => ({ path: `/a/${i}`, message: 'bad' }));
+    expect(issueSummary(issues(2))).toBe('/a/0: bad; /a/1: bad');
+    expect(issueSummary(issues(25))).toMatch(/\/a\/19: bad; and 5 more$/);
+    expect(issueSummary(issues(MAX_FOUND_ISSUES))).toMatch(/; and 80\+ more$/);
+    expect(namedIssues(issues(25))).toEqual(issues(20));
+    const long = { path: `/x${'/1'.repeat(400)}`, message: 'bad' };
+    expect(namedIssues([long])[0]!.path).toBe(`…${long.path.slice(-300)}`);
+  });
+
+  it('a validator names at most MAX_FOUND_ISSUES fields, in a message of bounded length', () => {
+    const v = createValidator(Type.Object({ a: Type.Array(Type.String()) }), { wellFormedStrings: true });
+    const bad = { a: Array.from({ length: 5_000 }, () => 'x\ud800') };
+    expect(v.issues(bad)).toHaveLength(MAX_FOUND_ISSUES);
+    expect(() => v.parse(bad, 'thing')).toThrow(/^thing is invalid: \/a\/0: is not valid Unicode .*\/a\/19: is not valid Unicode [^;]*; and 80\+ more$/);
+    // The schema's own errors are bounded too.
+    const ints = createValidator(Type.Object({ a: Type.Array(Type.Integer()) }));
+    expect(ints.issues({ a: Array.from({ length: 5_000 }, () => 'x') }).length).toBeLessThanOrEqual(MAX_FOUND_ISSUES);
+  });
+});
+

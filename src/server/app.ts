@@ -14,7 +14,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, FastifyBaseLogger } from 'fastify';
 import { HTTP_STATUS, invalidInput } from '../errors.js';
 import { compileSerializer } from '../json-serializer.js';
-import { illFormedStrings, wellFormed } from '../validation.js';
+import { illFormedStrings, issueSummary, MAX_FOUND_ISSUES, namedIssues, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
 import { handleError } from './error-handler.js';
 import { createServerLogger } from './logger.js';
@@ -112,8 +112,8 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     parseJson(request, text, (err: Error | null, body?: unknown) => {
       if (err !== null) return done(err, undefined);
       if (typeof body !== 'object' || body === null || !text.includes('\\u') || wellFormed(body)) return done(null, body);
-      const issues = illFormedStrings(body);
-      done(invalidInput(`body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: issues }), undefined);
+      const issues = illFormedStrings(body, MAX_FOUND_ISSUES);
+      done(invalidInput(`body is invalid: ${issueSummary(issues)}`, { details: namedIssues(issues) }), undefined);
     });
   });
 

@@ -111,6 +111,36 @@ describe('bad input', () => {
     );
   });
 
+  it('names at most the first 20 bad strings of a body, however many and however deep, and reads any nesting', async () => {
+    // Thousands of lone surrogates: one short answer, not one line per string.
+    const flat = await raw(h.app, '/score', `{"user_id":"u","x":[${Array(6_000).fill('"\\ud800"').join(',')}]}`);
+    expect(flat.status).toBe(400);
+    expect(flat.body['details']).toHaveLength(20);
+    expect((flat.body['details'] as { path: string }[])[19]!.path).toBe('/x/19');
+    expect(flat.body['message']).toMatch(/^body is invalid: \/x\/0: is not valid Unicode .*; and 80\+ more$/);
+    // Nested deeper than the call stack allows (under the default 256 KiB limit): each level holds one bad string.
+    const d = await createHarness();
+    try {
+      const depth = 20_000;
+      const deep = await raw(d.app, '/score', `{"user_id":"u","x":${'["\\ud800",'.repeat(depth)}1${']'.repeat(depth)}}`);
+      expect(deep.status).toBe(400);
+      const details = deep.body['details'] as { path: string }[];
+      expect(details).toHaveLength(20);
+      expect(details[0]!.path).toBe('/x/0');
+      expect(details[19]!.path).toBe(`/x${'/1'.repeat(19)}/0`);
+      expect(JSON.stringify(deep.body).length).toBeLessThan(16_000);
+      // One bad string at the bottom: named by the end of its path.
+      const bottom = await raw(d.app, '/score', `{"user_id":"u","x":${'['.repeat(depth)}"\\ud800"${']'.repeat(depth)}}`);
+      expect(bottom.status).toBe(400);
+      expect(bottom.body['details']).toEqual([{ path: `…${'/0'.repeat(150)}`, message: expect.stringContaining('lone UTF-16 surrogate') }]);
+      // As deep, with an escape but no lone surrogate: well-formed, so the schema answers (not "not valid JSON").
+      const fine = await raw(d.app, '/score', `{"user_id":"u","x":${'["\\u00e9",'.repeat(depth)}1${']'.repeat(depth)}}`);
+      expect([fine.status, fine.body['message']]).toEqual([400, 'body is invalid: /x: unknown field']);
+    } finally {
+      await closeHarness(d);
+    }
+  });
+
   it('refuses a 10 MB body with 413 under the default body limit, and goes on serving', async () => {
     const d = await createHarness();
     try {
