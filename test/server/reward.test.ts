@@ -77,6 +77,29 @@ describe('POST /reward', () => {
     expect((await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'liked' })).body['applied']).toBe(true);
   });
 
+  it("answers 404 for the next id this replica would issue, even with user_id, so no reaction waits for and claims a later serve", async () => {
+    const h = await harness({ deps: { limits: { serveWaitMs: 20, rewardWaitMs: 2_000 } } });
+    const s = await post(h.app, '/score', { user_id: 'victim' });
+    const id = String(s.body['serve_id']);
+    const [issuer, seq] = id.split('-') as [string, string];
+    const next = `${issuer}-${(parseInt(seq, 36) + 1).toString(36)}`;
+    const r = await post(h.app, '/reward', { serve_id: next, user_id: 'victim', reaction: 'dismissed' });
+    expect(r.status).toBe(404);
+    expect(r.body['details']).toEqual([{ path: '/serve_id', message: 'not issued (yet) by the replica it names' }]);
+    expect(reactions(h)).toHaveLength(0);
+    // The serve that id then names takes its real reaction.
+    const later = await post(h.app, '/score', { user_id: 'victim' });
+    expect(later.body['serve_id']).toBe(next);
+    expect((await post(h.app, '/reward', { serve_id: next, reaction: 'completed' })).body).toMatchObject({ outcome: 'applied', reward: 1 });
+    // Ids this replica issued stay rewardable, and another issuer's ids are not judged by this one's counter.
+    expect((await post(h.app, '/reward', { serve_id: id, reaction: 'liked' })).body).toMatchObject({ outcome: 'applied' });
+    expect((await post(h.app, '/reward', { serve_id: '0123456789ab-zz', user_id: 'u1', reaction: 'liked' })).status).toBe(200);
+    // A shadow suffix on something that is not a serve id is just not a serve id.
+    const garbage = await post(h.app, '/reward', { serve_id: 'garbage:shadow:1', reaction: 'liked' });
+    expect([garbage.status, garbage.body['message']]).toEqual([404, 'serve_id "garbage:shadow:1" is not a serve id oo-ml issued']);
+    expect((await post(h.app, '/reward', { serve_id: `${id}:shadow:1`, reaction: 'liked' })).status).toBe(409);
+  });
+
   it('records but does not learn a reward later than the reward window', async () => {
     const h = await harness();
     const s = await post(h.app, '/score', { user_id: 'u1' });

@@ -5,6 +5,7 @@
  * replica, from the stream — never here — so it does not matter which replica a load balancer
  * picked, nor whether the app published the reaction to `feedback.>` itself instead.
  *
+ * - An id this replica would issue but has not yet is a 404, as is any id not of oo-ml's form.
  * - A serve this replica has not folded yet (made by another replica a moment ago) is waited
  *   for up to `serveWaitMs`; one still unknown is a 404 unless the body names the `user_id`,
  *   then the reaction is recorded and waits in the fold for its serve (an outage may delay it).
@@ -61,15 +62,18 @@ export function createRewards(ctx: ServingContext): Rewards {
         throw invalidInput('"dwell_ms" is only accepted with a "reaction"', { details: [{ path: '/dwell_ms', message: 'needs reaction' }] });
       }
       const shadowed = shadowOf(body.serve_id);
-      if (shadowed !== null) {
+      if (shadowed !== null && parseServeId(shadowed) !== null) {
         throw conflict(`serve_id "${body.serve_id}" is a shadow decision made beside serve "${shadowed}"; shadow decisions are never rewarded`, {
           details: [{ path: '/serve_id', message: 'shadow serve' }],
         });
       }
-      if (parseServeId(body.serve_id) === null) {
+      const parts = parseServeId(body.serve_id);
+      // This replica's own ids are dense: one past its last was never issued, by it or anyone
+      // (a reaction recorded for it would wait for, and then claim, a serve made later).
+      if (parts === null || (parts.issuer === ctx.serveIds.issuer && parts.seq > ctx.serveIds.lastSeq)) {
         throw notFound(`serve_id "${body.serve_id}" is not a serve id oo-ml issued`, {
           hint: 'send the serve_id a /score answered',
-          details: [{ path: '/serve_id', message: 'not an oo-ml serve id' }],
+          details: [{ path: '/serve_id', message: parts === null ? 'not an oo-ml serve id' : 'not issued (yet) by the replica it names' }],
         });
       }
       const known = await ctx.learning.waitForServe(body.serve_id, limits.serveWaitMs);
