@@ -9,7 +9,7 @@ import { conflict, invalidInput, invalidUsage, notFound, isOoMlError } from '../
 import type { RolloutEntry } from '../models/model-card.js';
 import { refreshModelCard } from '../models/model-cards.js';
 import { appendRollout, readRollout } from '../models/rollout-history.js';
-import { applyMoves, clearPending, markPending } from '../models/pending-moves.js';
+import { applyMoves, clearPending, incompleteBecause, markPending } from '../models/pending-moves.js';
 import type { Store } from '../registry/store.js';
 import { evaluateGate, type GateDecision, type GateEvidence, type GateQuestion, type GateRules } from './gate.js';
 
@@ -64,10 +64,15 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
     throw invalidUsage('--force needs --reason', { hint: 'say why the gate is being overridden; it is recorded in the model card' });
   }
   await store.getRegisteredModel(req.model);
-  await store.getModelVersion(req.model, req.version).catch((e: unknown) => {
+  const version = await store.getModelVersion(req.model, req.version).catch((e: unknown) => {
     if (isOoMlError(e, 'not_found')) throw notFound(`model ${req.model} has no version ${req.version}`, { hint: `see \`oo-ml models ${req.model}\`` });
     throw e;
   });
+  // Before the gate and beyond --force: an alias never points at an incomplete version.
+  const incomplete = await incompleteBecause(store, version);
+  if (incomplete !== null) {
+    throw conflict(`${req.model} v${req.version} cannot be promoted: ${incomplete}`, { hint: `nothing was changed; see \`oo-ml models ${req.model}\`, and train a new version` });
+  }
   const champion = await currentAlias(store, req.model, ALIASES.champion);
   const shadow = await currentAlias(store, req.model, ALIASES.shadow);
   if (req.to === 'champion' && champion === req.version) throw conflict(`${req.model} v${req.version} is already champion`);

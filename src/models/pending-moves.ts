@@ -67,6 +67,25 @@ export function pendingOf(version: Pick<ModelVersion, 'tags'>): PendingMove | 'u
   return pendingValidator.check(parsed) ? parsed : 'unreadable';
 }
 
+/**
+ * Why `version` may not be given an alias, or null when it is complete: retired by `--repair`,
+ * left by an interrupted command (a pending record), or made by a run that did not finish.
+ * Not a gate check: `--force` does not override it.
+ */
+export async function incompleteBecause(store: Store, version: ModelVersion): Promise<string | null> {
+  const retired = version.tags[RETIRED_TAG];
+  if (retired !== undefined && retired !== '') return `it was retired (${retired})`;
+  const pending = pendingOf(version);
+  if (pending !== null) return `an interrupted ${pending === 'unreadable' ? 'command' : pending.command} left it incomplete: run \`oo-ml models --repair\` first`;
+  if (version.runId === '') return null;
+  const run = await store.getRun(version.runId).catch((e: unknown) => {
+    if (isOoMlError(e, 'not_found')) return null;
+    throw e;
+  });
+  if (run === null) return `its run ${version.runId} is gone`;
+  return run.info.status === 'FINISHED' ? null : `its run ${version.runId} is ${run.info.status}${run.info.status === 'RUNNING' ? ' (a command is still on it, or died: `oo-ml models --repair`)' : ''}`;
+}
+
 /** Moves the aliases as `moves` say, in order (`to` null deletes the alias). */
 export async function applyMoves(store: Store, model: string, moves: readonly RolloutEntry[]): Promise<void> {
   for (const m of moves) {
@@ -147,6 +166,21 @@ export async function repairModel(ctx: RepairContext, model: string): Promise<Re
       why: `its run ${run.info.runId} (${run.info.runName}) was left RUNNING: marked FAILED`,
     });
   }
+  // A version whose run failed without leaving a record (a train that failed after registering
+  // it, before this version retired its own) and that no alias names is retired too.
+  for (const v of versions) {
+    if (v.aliases.length > 0 || pendingOf(v) !== null || (v.tags[RETIRED_TAG] ?? '') !== '' || v.runId === '' || running.some((r) => r.info.runId === v.runId)) continue;
+    const run = await store.getRun(v.runId).catch((e: unknown) => {
+      if (isOoMlError(e, 'not_found')) return null;
+      throw e;
+    });
+    const status = run?.info.status ?? 'gone';
+    if (status !== 'FAILED' && status !== 'KILLED' && status !== 'gone') continue;
+    await store.setModelVersionTag(model, v.version, RETIRED_TAG, `its run ${v.runId} is ${status}`);
+    out.push({ model, version: v.version, command: 'train', outcome: 'retired', why: `its run ${v.runId} is ${status}` });
+  }
+  // The card may show a move that never happened (train writes it before moving @candidate).
+  if (out.length > 0) await refreshModelCard(store, model, ctx.cardsDir, ctx.now(), ctx.tmpDir);
   return out;
 }
 

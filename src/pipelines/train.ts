@@ -30,7 +30,7 @@ import { CARD_ARTIFACT, EVALUATION_ARTIFACT, refreshModelCard } from '../models/
 import { opeReportMetrics } from '../models/ope-metrics.js';
 import { EXPLORATION_FLOOR_PARAM, POLICY_STATE_ARTIFACT } from '../models/policy-artifacts.js';
 import { appendRollout } from '../models/rollout-history.js';
-import { applyMoves, clearPending, markPending } from '../models/pending-moves.js';
+import { applyMoves, clearPending, markPending, RETIRED_TAG } from '../models/pending-moves.js';
 import { readLatest } from './snapshot-files.js';
 import type { Store } from '../registry/store.js';
 import { distributionOn, fitRows, fitWithCurve } from './policy-replay.js';
@@ -204,6 +204,8 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
   // Once the run is finished, a later failure leaves it FINISHED (the version is complete) and the
   // pending record says what is left to do.
   let finished = false;
+  /** The version registered, until it is complete: retired if this fails before then. */
+  let registered: number | null = null;
   try {
     await store.logBatch(runId, {
       params: [
@@ -241,6 +243,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
     }
     const source = `${run.info.artifactUri.replace(/\/$/, '')}/policy`;
     const version = await store.createModelVersion(job.model, source, runId, '', { 'oo-ml.policy': policy.name });
+    registered = version.version;
     const previous = (await store.getRegisteredModel(job.model)).aliases['candidate'] ?? null;
     const move: RolloutEntry = {
       time: job.now().toISOString(),
@@ -272,7 +275,19 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
       cardMarkdown: card.markdown,
     };
   } catch (e) {
-    if (!finished) await store.finishRun(runId, 'FAILED', job.now().getTime()).catch(() => undefined);
+    if (!finished) {
+      await store.finishRun(runId, 'FAILED', job.now().getTime()).catch(() => undefined);
+      // Best effort (the store may be what failed): `oo-ml models --repair` retires it otherwise.
+      if (registered !== null) {
+        // Its pending record goes only once it is retired: no alias moved before `finished`.
+        await store
+          .setModelVersionTag(job.model, registered, RETIRED_TAG, `train failed before the version was complete: ${e instanceof Error ? e.message : String(e)}`.slice(0, 4000))
+          .then(() => clearPending(store, job.model, registered!))
+          .catch(() => undefined);
+        // The card may already show the @candidate move that did not happen.
+        await refreshModelCard(store, job.model, job.cardsDir, job.now(), job.tmpDir).catch(() => undefined);
+      }
+    }
     throw e;
   }
 }

@@ -5,7 +5,7 @@
  * `repairModel` finishes it (or retires an incomplete version) so that the registry ends as the
  * command would have left it, with no duplicate history.
  */
-import { copyFile, cp, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import { trainPolicy } from '../../src/pipelines/train.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { CARD_ARTIFACT } from '../../src/models/model-cards.js';
 import { listModels } from '../../src/models/model-listing.js';
-import { PENDING_TAG, repairModel } from '../../src/models/pending-moves.js';
+import { markPending, PENDING_TAG, repairModel, RETIRED_TAG } from '../../src/models/pending-moves.js';
 import { readRollout } from '../../src/models/rollout-history.js';
 import type { Store } from '../../src/registry/store.js';
 
@@ -47,6 +47,15 @@ function dyingAfter(store: Store, n: number): { store: Store; writes: () => numb
     },
   });
   return { store: proxy, writes: () => writes };
+}
+
+/** The model card's line of aliases says what the registry says. */
+async function cardMatchesAliases(store: Store, cards: string, model: string): Promise<void> {
+  const card = await readFile(join(cards, `${model}.md`), 'utf8');
+  const line = /Aliases: (.*)\.\n/.exec(card)?.[1] ?? '';
+  const aliases = Object.entries((await store.getRegisteredModel(model)).aliases);
+  for (const [alias, version] of aliases) expect(line).toContain(`@${alias} → v${version}`);
+  expect(line.split(', ').filter((a) => a.startsWith('@'))).toHaveLength(aliases.length);
 }
 
 /** Every alias points at a complete version: described, its training run FINISHED with a card. */
@@ -115,6 +124,8 @@ describe('an interrupted train', () => {
       // Every version left with a record is repaired (a version whose run died before its record is retired too).
       for (const v of interrupted) expect(repairs.map((r) => r.version)).toContain(v);
       await aliasesOnCompleteVersions(real, 'tip-policy');
+      // Whatever the train wrote into the card before it died, the repaired card says what the registry does.
+      if (repairs.length > 0 || done) await cardMatchesAliases(real, h.cards, 'tip-policy');
       // No run of the model is left RUNNING (one that died before registering is marked FAILED).
       const experiments = (await real.searchExperiments()).map((e) => e.experimentId);
       expect(await real.searchRuns({ experimentIds: experiments, tags: { 'oo-ml.model': 'tip-policy' }, status: 'RUNNING' })).toEqual([]);
@@ -131,6 +142,53 @@ describe('an interrupted train', () => {
     // Died before the pending record (nothing to repair), while the version was incomplete
     // (retired), once it was complete (finished), and not at all.
     expect(new Set(outcomes)).toEqual(new Set(['untouched', 'retired', 'finished', 'done']));
+    await rm(h.dir, { recursive: true, force: true });
+  });
+});
+
+describe('a train that fails after registering its version', () => {
+  it('retires the version and rewrites the card; promote refuses it, even forced; --repair retires one an older train left', async () => {
+    const h = await home();
+    let t = NOW.getTime();
+    const real = createFileStore(h.mlruns);
+    const job = (store: Store) => ({ trainingSet: h.trainingSet, policy: 'egreedy-v1', model: 'tip-policy', store, cardsDir: h.cards, snapshotsDir: join(h.dir, 'snapshots'), tmpDir: h.tmp, now: () => new Date((t += 1000)) });
+    await trainPolicy(job(real));
+    // The version's description write fails once (after the card was written with @candidate → v2); every other write works.
+    let failed = false;
+    const flaky = new Proxy(real, {
+      get(target, key, receiver) {
+        const value: unknown = Reflect.get(target, key, receiver);
+        if (key !== 'updateModelVersion' || typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (!failed) {
+            failed = true;
+            return Promise.reject(unavailable('the MLflow server answered 503'));
+          }
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    await expect(trainPolicy(job(flaky))).rejects.toThrow(/503/);
+    const v2 = await real.getModelVersion('tip-policy', 2);
+    expect(v2.tags[RETIRED_TAG]).toMatch(/^train failed before the version was complete: .*503/);
+    expect(v2.tags[PENDING_TAG]).toBe('');
+    expect((await real.getRun(v2.runId)).info.status).toBe('FAILED');
+    expect((await real.getRegisteredModel('tip-policy')).aliases).toEqual({ candidate: 1 });
+    await cardMatchesAliases(real, h.cards, 'tip-policy');
+
+    const ctx = { store: real, cardsDir: h.cards, tmpDir: h.tmp, now: () => new Date((t += 1000)), evidence: async () => { throw new Error('the gate is never asked'); } };
+    for (const force of [false, true]) {
+      await expect(promoteVersion(ctx, { model: 'tip-policy', version: 2, to: 'shadow', force, reason: 'try' })).rejects.toThrow(/v2 cannot be promoted: it was retired \(train failed/);
+    }
+    // As an older train left it: no retired tag, its run FAILED. Promote says why; --repair retires it.
+    await real.setModelVersionTag('tip-policy', 2, RETIRED_TAG, '');
+    await expect(promoteVersion(ctx, { model: 'tip-policy', version: 2, to: 'shadow', force: true, reason: 'try' })).rejects.toThrow(`v2 cannot be promoted: its run ${v2.runId} is FAILED`);
+    expect(await repairModel(ctx, 'tip-policy')).toEqual([{ model: 'tip-policy', version: 2, command: 'train', outcome: 'retired', why: `its run ${v2.runId} is FAILED` }]);
+    expect((await real.getModelVersion('tip-policy', 2)).tags[RETIRED_TAG]).toBe(`its run ${v2.runId} is FAILED`);
+    expect(await repairModel(ctx, 'tip-policy')).toEqual([]);
+    // A version an interrupted command left with its record is refused until --repair.
+    await markPending(real, 'tip-policy', 1, { command: 'promote', time: new Date(t).toISOString(), runId: null, moves: [{ time: new Date(t).toISOString(), alias: 'shadow', from: null, to: 1, reason: 'x', forced: false, figures: {} }] });
+    await expect(promoteVersion(ctx, { model: 'tip-policy', version: 1, to: 'shadow', force: true, reason: 'try' })).rejects.toThrow(/an interrupted promote left it incomplete: run `oo-ml models --repair` first/);
     await rm(h.dir, { recursive: true, force: true });
   });
 });
