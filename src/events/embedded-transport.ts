@@ -28,12 +28,12 @@
  *
  * The previous layout (one journal per subject) is migrated on first use: legacy-journals.ts.
  */
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import Type from 'typebox';
 import { conflict, invalidInput, isOoMlError, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { tryDirLock } from '../io/dir-lock.js';
 import { createValidator } from '../validation.js';
 import { DedupeWindow } from './dedupe-window.js';
 import {
@@ -72,8 +72,6 @@ export const EMBEDDED_MAX_BYTES = 8 * 1024 * 1024 * 1024;
  * /score's, bench:serve).
  */
 export const EMBEDDED_SYNC_MS = 1000;
-/** A lock folder without a pid file younger than this is being created, not abandoned. */
-const LOCK_GRACE_MS = 5_000;
 
 /** Options of the embedded transport (the first transport of a process to publish to a folder sets its writers' limits). */
 export interface EmbeddedTransportOptions {
@@ -596,68 +594,9 @@ export function deliveryRuns(deliveries: ReadonlyMap<number, number>): [number, 
 
 // -- Locks --------------------------------------------------------------------------------------
 
-/**
- * Takes the lock folder `path` (mkdir is atomic and exclusive) and writes our pid into it;
- * returns the release. A lock whose pid is no longer running, or without a pid past a grace
- * period, was left by a crash and is taken over; a live one throws `busy(pid)`.
- */
+/** Takes the lock folder `path` (io/dir-lock.ts), or throws `busy(pid)` naming its live holder. */
 async function acquireDirLock(path: string, busy: (pid: number | null) => Error): Promise<() => Promise<void>> {
-  const pidFile = join(path, 'pid');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let made = false;
-    try {
-      await mkdir(path);
-      made = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    if (made) {
-      try {
-        await writeFile(pidFile, `${process.pid}\n`);
-      } catch (e) {
-        await rm(path, { recursive: true, force: true });
-        throw e;
-      }
-      return () => rm(path, { recursive: true, force: true });
-    }
-    const pidText = await readFile(pidFile, 'utf8').catch(() => '');
-    const pid = Number.parseInt(pidText, 10);
-    const live = Number.isInteger(pid) ? isRunning(pid) : await youngerThan(path, LOCK_GRACE_MS);
-    if (live) throw busy(Number.isInteger(pid) ? pid : null);
-    // Take it over by moving it aside (one rename wins when two processes try at once), then
-    // make sure what was moved is the dead lock that was judged, not one just taken by another.
-    const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await rename(path, aside);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw e;
-    }
-    const movedPid = await readFile(join(aside, 'pid'), 'utf8').catch(() => '');
-    if (movedPid !== pidText) {
-      // A live lock was moved: put it back. Should a third process have taken the path in this
-      // instant, the rename fails and the moved lock stays aside; the lock at the path holds.
-      await rename(aside, path).catch(() => undefined);
-      continue;
-    }
-    await rm(aside, { recursive: true, force: true });
-  }
-  throw conflict(`could not take the lock ${path}`, { hint: 'another process is taking it at the same time; try again', details: { lock: path } });
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function youngerThan(path: string, ms: number): Promise<boolean> {
-  try {
-    return Date.now() - (await stat(path)).mtimeMs < ms;
-  } catch {
-    return false;
-  }
+  const got = await tryDirLock(path);
+  if (got.held) return got.release;
+  throw busy(got.owner.pid);
 }

@@ -1,19 +1,21 @@
 /**
  * A cross-process lock for short read-modify-write sections of the file store (rewriting a
- * registered model's meta.yaml, creating an experiment by name). `mkdir` without `recursive`
- * is atomic and exclusive on every local file system, so the process whose mkdir succeeds
- * holds the lock. Lock folders live outside the MLflow root: MLflow's readers treat every
- * sub-folder of the root as an experiment.
+ * registered model's meta.yaml, creating an experiment by name): a lock folder (io/dir-lock.ts).
+ * Lock folders live outside the MLflow root: MLflow's readers treat every sub-folder of the root
+ * as an experiment.
  *
- * A holder that crashed leaves its folder behind; one older than `staleMs` (far longer than
- * any critical section, which touches a few small files) is broken and taken over.
+ * A holder that crashed on this host (`kill -9`) leaves its folder behind; it is taken over as
+ * soon as its pid is seen not running. One held on another host (a store on a shared file
+ * system) is taken over once older than `staleMs`, far longer than any critical section, which
+ * touches a few small files; the wait outlasts it, so a crashed holder never needs a hand.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict } from '../errors.js';
+import { tryDirLock, type LockOwner } from '../io/dir-lock.js';
 
-/** How long to wait for a lock and when to consider a leftover lock abandoned. */
+/** How long to wait for a lock and when to consider a leftover lock of another host abandoned. */
 export interface FileLockOptions {
   timeoutMs?: number;
   staleMs?: number;
@@ -28,35 +30,35 @@ export function lockPathFor(lockDir: string, key: string): string {
   return join(lockDir, `${readable}-${hash}.lock`);
 }
 
-/** Runs `fn` while holding the lock named `key`; throws `conflict` naming the lock on timeout. */
+function ownerText(owner: LockOwner): string {
+  if (owner.pid === null) return 'another process';
+  return `process ${owner.pid}${owner.host === null ? '' : ` on ${owner.host}`}`;
+}
+
+/** Runs `fn` while holding the lock named `key`; throws `conflict` naming the lock and its holder on timeout. */
 export async function withFileLock<T>(
   lockDir: string,
   key: string,
   fn: () => Promise<T>,
   options: FileLockOptions = {},
 ): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
   const staleMs = options.staleMs ?? 60_000;
+  const timeoutMs = options.timeoutMs ?? staleMs + 15_000;
   const path = lockPathFor(lockDir, key);
   await mkdir(lockDir, { recursive: true });
   const started = Date.now();
   let delay = 2;
+  let release: () => Promise<void>;
   for (;;) {
-    try {
-      await mkdir(path);
+    const got = await tryDirLock(path, { staleMs });
+    if (got.held) {
+      release = got.release;
       break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const age = await lockAge(path);
-    if (age !== undefined && age > staleMs) {
-      await rm(path, { recursive: true, force: true });
-      continue;
     }
     if (Date.now() - started > timeoutMs) {
-      throw conflict(`timed out after ${timeoutMs} ms waiting for the file-store lock ${path}`, {
-        hint: 'another oo-ml process is writing to the same store; if none is running, delete that lock folder',
-        details: { lock: path },
+      throw conflict(`timed out after ${timeoutMs} ms waiting for the file-store lock ${path}, held by ${ownerText(got.owner)}`, {
+        hint: 'another oo-ml process is writing to the same store; wait for it to finish, or stop it',
+        details: { lock: path, ...(got.owner.pid === null ? {} : { pid: got.owner.pid }), ...(got.owner.host === null ? {} : { host: got.owner.host }) },
       });
     }
     // Jitter keeps contending processes from waking in lock-step.
@@ -66,15 +68,6 @@ export async function withFileLock<T>(
   try {
     return await fn();
   } finally {
-    await rm(path, { recursive: true, force: true });
-  }
-}
-
-async function lockAge(path: string): Promise<number | undefined> {
-  try {
-    return Date.now() - (await stat(path)).mtimeMs;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+    await release();
   }
 }

@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -266,7 +267,7 @@ describe('embedded bus files', () => {
     await mkdir(join(dir, 'consumers', 'solo.lock'));
     await writeFile(join(dir, 'consumers', 'solo.lock', 'pid'), '2147483646\n');
     const taken = await bus.consumer({ name: 'solo' });
-    expect(await readFile(join(dir, 'consumers', 'solo.lock', 'pid'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(await readFile(join(dir, 'consumers', 'solo.lock', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
     await taken.close();
     await expect(stat(join(dir, 'consumers', 'solo.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await readdir(join(dir, 'consumers'))).filter((n) => n.includes('stale'))).toEqual([]);
@@ -396,7 +397,7 @@ describe('embedded bus writer lock', () => {
     const dir = paths.bus;
     const first = createEmbeddedTransport(dir);
     expect((await first.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p1')).seq).toBe(1);
-    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
 
     const refused = await startChild(dir, 'once').outcome;
     expect(refused).toMatchObject({ ok: false, code: 'conflict' });
@@ -419,7 +420,7 @@ describe('embedded bus writer lock', () => {
     holder.child.kill('SIGKILL');
     await holder.exited;
     expect((await second.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p2')).seq).toBe(4);
-    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
     const lines: string[] = [];
     while (lines.length < 4) for (const m of await reader.next(10, 5000)) lines.push(`${m.seq} ${text(m.data)}`);
     expect(lines).toEqual([`1 {"from":"parent"}`, `2 {"from":${(await once.outcome).pid}}`, `3 {"from":${held.pid}}`, `4 {"from":"parent"}`]);

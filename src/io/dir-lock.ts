@@ -1,0 +1,117 @@
+/**
+ * Lock folders: `mkdir` without `recursive` is atomic and exclusive on every local file system,
+ * so the process whose mkdir succeeds holds the lock; it writes `<pid>\n<host>\n` into `pid`
+ * inside. A lock whose owner is a process of this host that no longer runs was left by a crash
+ * and is taken over at once; one without an owner file past a short grace period (being created,
+ * or left by a crash in between) too; one owned on another host (a folder shared over the
+ * network) only once it is older than `staleMs`, since its pid means nothing here.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+/** A lock folder without an owner file younger than this is being created, not abandoned. */
+const OWNER_GRACE_MS = 5_000;
+
+/** Who holds a lock, as its owner file says (null fields: not written, or unreadable). */
+export interface LockOwner {
+  pid: number | null;
+  host: string | null;
+}
+
+/** What `tryDirLock` got: the lock (and its release), or who holds it. */
+export type DirLockAttempt = { held: true; release: () => Promise<void> } | { held: false; owner: LockOwner };
+
+/** Options of `tryDirLock`. */
+export interface DirLockOptions {
+  /** Age past which a lock owned on another host is taken over (default: never). */
+  staleMs?: number;
+}
+
+/** Whether process `pid` of this host runs (EPERM: it runs as another user). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function ownerOf(text: string): LockOwner {
+  const [pidText, host] = text.split('\n');
+  const pid = Number.parseInt(pidText ?? '', 10);
+  return { pid: Number.isInteger(pid) && pid > 0 ? pid : null, host: host === undefined || host === '' ? null : host };
+}
+
+async function ageOf(path: string): Promise<number | null> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the lock at `path`, owned by `owner`, was left behind; `gone` when it was released meanwhile. */
+async function abandoned(path: string, owner: LockOwner, staleMs: number): Promise<boolean | 'gone'> {
+  const age = await ageOf(path);
+  if (age === null) return 'gone';
+  if (owner.pid === null) return age >= OWNER_GRACE_MS;
+  // An owner file without a host is an earlier version's, written on this host.
+  if (owner.host === null || owner.host === hostname()) return !isRunning(owner.pid);
+  return age > staleMs;
+}
+
+/**
+ * Takes the lock folder `path` once: held (with its release), or not (with its owner). An
+ * abandoned lock (see the module doc) is moved aside and taken; one rename wins when two
+ * processes try at once, and the moved lock is checked to be the one judged, not one just taken.
+ */
+export async function tryDirLock(path: string, options: DirLockOptions = {}): Promise<DirLockAttempt> {
+  const staleMs = options.staleMs ?? Number.POSITIVE_INFINITY;
+  const ownerFile = join(path, 'pid');
+  let owner: LockOwner = { pid: null, host: null };
+  // Takeovers tried (a lock released meanwhile is just tried again).
+  for (let takeovers = 0; takeovers < 3; ) {
+    let made = false;
+    try {
+      await mkdir(path);
+      made = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if (made) {
+      try {
+        await writeFile(ownerFile, `${process.pid}\n${hostname()}\n`);
+      } catch (e) {
+        await rm(path, { recursive: true, force: true });
+        throw e;
+      }
+      return { held: true, release: () => rm(path, { recursive: true, force: true }) };
+    }
+    const text = await readFile(ownerFile, 'utf8').catch(() => '');
+    owner = ownerOf(text);
+    const left = await abandoned(path, owner, staleMs);
+    if (left === 'gone') continue;
+    if (!left) return { held: false, owner };
+    takeovers++;
+    const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await rename(path, aside);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+    const moved = await readFile(join(aside, 'pid'), 'utf8').catch(() => '');
+    // Without an owner file, only its age tells a lock just made from the abandoned one.
+    if (moved !== text || (moved === '' && ((await ageOf(aside)) ?? 0) < OWNER_GRACE_MS)) {
+      // A live lock was moved: put it back. Should a third process have taken the path in this
+      // instant, the rename fails and the moved lock stays aside; the lock at the path holds.
+      await rename(aside, path).catch(() => undefined);
+      continue;
+    }
+    await rm(aside, { recursive: true, force: true });
+  }
+  return { held: false, owner };
+}
