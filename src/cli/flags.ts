@@ -13,10 +13,23 @@ export function parseIntFlag(flag: string, raw: string, min: number, max = Numbe
   return n;
 }
 
-/** Parses a timestamp flag (ISO-8601), naming the flag when it does not parse. */
+/** `YYYY-MM-DD[Thh:mm[:ss]]` at the start of a time: the fields Date would roll over. */
+const CALENDAR = /^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
+
+/** Whether the calendar fields of `raw`, when it has them, name a real day and time (30 February, hour 24 do not). */
+function realCalendarFields(raw: string): boolean {
+  const m = CALENDAR.exec(raw);
+  if (m === null) return true;
+  const [year, month, day] = [1, 2, 3].map((k) => Number(m[k])) as [number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return false;
+  return (m[4] === undefined || Number(m[4]) <= 23) && (m[5] === undefined || Number(m[5]) <= 59) && (m[6] === undefined || Number(m[6]) <= 59);
+}
+
+/** Parses a timestamp flag (ISO-8601), naming the flag when it does not parse or names no real day (30 February). */
 export function parseTimeFlag(flag: string, raw: string): Date {
   const d = new Date(raw);
-  if (raw.trim() === '' || Number.isNaN(d.getTime())) {
+  if (raw.trim() === '' || Number.isNaN(d.getTime()) || !realCalendarFields(raw)) {
     throw invalidUsage(`${flag} must be an ISO-8601 time such as 2026-01-31T00:00:00Z, got "${raw}"`);
   }
   // Date takes years up to ±275760; the event log and DuckDB's timestamps take 4-digit years.
