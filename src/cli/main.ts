@@ -5,7 +5,7 @@
  * registered only when they work.
  */
 import { Command, CommanderError } from 'commander';
-import { EXIT_CODE, toOoMlError } from '../errors.js';
+import { EXIT_CODE, invalidUsage, toOoMlError } from '../errors.js';
 import { registerAnalytics } from './commands/analytics.js';
 import { registerDash } from './commands/dash.js';
 import { registerData } from './commands/data.js';
@@ -50,13 +50,26 @@ export function createProgram(): Command {
 export async function run(argv: string[]): Promise<number> {
   const program = createProgram();
   const json = argv.includes('--json');
+  // With --json, commander's own usage errors come out as the JSON error too, not as text and help.
+  if (json) {
+    const quiet = (cmd: Command): void => {
+      cmd.configureOutput({ outputError: () => undefined }).showHelpAfterError(false);
+      for (const sub of cmd.commands) quiet(sub);
+    };
+    quiet(program);
+  }
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Help and version are successes; every other commander error is bad usage (already printed).
-      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+      // Help and version are successes; every other commander error is bad usage (printed as text without --json).
+      if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (json) {
+        const usage = invalidUsage(e.message.replace(/^error: /, ''), { hint: 'see `oo-ml --help`, or `oo-ml <command> --help`', details: { commander: e.code } });
+        process.stderr.write(JSON.stringify(usage.toJSON()) + '\n');
+      }
+      return 2;
     }
     const err = toOoMlError(e);
     if (json) {

@@ -65,6 +65,12 @@ describe('oo-ml data and features (CLI)', () => {
     expect(small.stdout).toContain('no tip.reward, learning.reset: those come from the app and the server, not from synthetic personas');
     const unknown = await runCli(['features', 'frobnicate']);
     expect(unknown.code).toBe(2);
+    // With --json, commander's usage errors are the JSON error as well, on any command level.
+    for (const args of [['--json', 'frobnicate'], ['features', 'frobnicate', '--json'], ['--json', 'train'], ['data', 'synth', '--json', '--bogus']]) {
+      const r = await runCli(args);
+      expect([r.code, r.stdout], args.join(' ')).toEqual([2, '']);
+      expect(JSON.parse(r.stderr), args.join(' ')).toMatchObject({ error: 'invalid_usage', message: expect.stringMatching(/unknown command 'frobnicate'|required option '--policy <name>'|unknown option '--bogus'/), hint: expect.stringContaining('--help') });
+    }
 
     const noEvents = await runCli(['features', 'build', '--home', h.home]);
     expect(noEvents.code).toBe(1);
