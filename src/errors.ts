@@ -90,6 +90,16 @@ export const unavailable = (message: string, extras?: ErrorExtras): OoMlError =>
 export const internal = (message: string, extras?: ErrorExtras): OoMlError =>
   new OoMlError('internal', message, extras);
 
+/** Runs `fn`, reporting an `invalid_input` it throws as `invalid_usage`: for a job's own choices (names, parameters) that came from flags. */
+export function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!isOoMlError(e, 'invalid_input')) throw e;
+    throw invalidUsage(e.message, { hint: e.hint, details: e.details, cause: e });
+  }
+}
+
 /** True when `e` is an OoMlError (optionally of one code). */
 export function isOoMlError(e: unknown, code?: ErrorCode): e is OoMlError {
   return e instanceof OoMlError && (code === undefined || e.code === code);

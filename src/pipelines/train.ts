@@ -16,7 +16,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { invalidInput, isOoMlError } from '../errors.js';
+import { asUsage, invalidInput, isOoMlError } from '../errors.js';
+import { checkModelName } from '../registry/store-limits.js';
 import { DEFAULT_FOLDS, evaluate } from '../evaluation/evaluate.js';
 import type { Estimate as OpeEstimate } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
@@ -111,8 +112,14 @@ async function gitCommit(): Promise<string | null> {
 
 /** Fits, evaluates, logs, registers and documents one policy. */
 export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
-  const policy = getPolicy(job.policy);
-  const explorationFloor = checkExplorationFloor(job.explorationFloor ?? DEFAULT_EXPLORATION_FLOOR);
+  // The job's own choices are refused as bad usage before any work (as sim's and ope's are), the
+  // model name too: it was checked only at registration, after training and a run logged.
+  const policy = asUsage(() => getPolicy(job.policy));
+  asUsage(() => {
+    policy.init(ARM_COUNT, job.params);
+    checkModelName(job.model);
+  });
+  const explorationFloor = asUsage(() => checkExplorationFloor(job.explorationFloor ?? DEFAULT_EXPLORATION_FLOOR));
   // The distribution the version will serve: what the holdout evaluates.
   const served = withExplorationFloor(policy, explorationFloor, ARM_COUNT);
   const data = await loadTrainingSet(job.trainingSet);

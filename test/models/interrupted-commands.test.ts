@@ -146,6 +146,28 @@ describe('an interrupted train', () => {
   });
 });
 
+describe("a train's own choices", () => {
+  it('refuses an unknown policy, a bad parameter or model name as bad usage, before any run is logged', async () => {
+    const h = await home();
+    const store = createFileStore(h.mlruns);
+    const job = { trainingSet: h.trainingSet, policy: 'linucb', model: 'tip-policy', store, cardsDir: h.cards, snapshotsDir: join(h.dir, 'snapshots'), tmpDir: h.tmp, now: () => NOW };
+    const refused: [Partial<typeof job> & { params?: Record<string, number> }, RegExp][] = [
+      [{ policy: 'nope' }, /unknown policy "nope"/],
+      [{ params: { alpha: -1 } }, /parameter "alpha" of policy linucb must be/],
+      [{ params: { bogus: 1 } }, /unknown parameter "bogus"/],
+      [{ model: 'bad/name' }, /registered model name "bad\/name" may not contain/],
+      [{ model: '' }, /registered model name must be a non-empty string/],
+    ];
+    for (const [change, message] of refused) {
+      await expect(trainPolicy({ ...job, ...change }), JSON.stringify(change)).rejects.toMatchObject({ code: 'invalid_usage', message: expect.stringMatching(message) });
+    }
+    // Only MLflow's own Default experiment, and no run in it.
+    expect((await store.searchExperiments()).map((e) => e.name)).toEqual(['Default']);
+    expect(await store.searchRuns({ experimentIds: ['0'] })).toEqual([]);
+    await rm(h.dir, { recursive: true, force: true });
+  });
+});
+
 describe('a train that fails after registering its version', () => {
   it('retires the version and rewrites the card; promote refuses it, even forced; --repair retires one an older train left', async () => {
     const h = await home();
