@@ -141,6 +141,10 @@ export async function rollbackChampion(
     { time, alias: ALIASES.champion, from: champion, to: previous, reason, forced: false, figures: {} },
     { time, alias: ALIASES.previous, from: previous, to: champion, reason, forced: false, figures: {} },
   ];
+  // A version is never champion and shadow at once (promote to champion ends its shadow too).
+  if ((await currentAlias(store, model, ALIASES.shadow)) === previous) {
+    moves.push({ time, alias: ALIASES.shadow, from: previous, to: null, reason: 'rolled back to champion', forced: false, figures: {} });
+  }
   await markPending(store, model, previous, { command: 'rollback', time, runId: null, moves });
   await applyMoves(store, model, moves);
   await appendRollout(store, model, ...moves);

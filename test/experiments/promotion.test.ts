@@ -63,6 +63,23 @@ describe('promotion and rollback', () => {
     expect(back).toMatchObject({ from: 2, to: 1, aliases: { champion: 1, 'previous-champion': 2 } });
   });
 
+  it('rolls back to a previous champion that is shadow now, ending its shadow: never champion and shadow at once', async () => {
+    const { store, ctx } = await setup();
+    for (const v of [1, 2]) {
+      await promoteVersion(ctx(), { model: 'tip-policy', version: v, to: 'shadow' });
+      await promoteVersion(ctx(), { model: 'tip-policy', version: v, to: 'champion' });
+    }
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow', force: true, reason: 'watch it again' });
+    expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 2, 'previous-champion': 1, shadow: 1 });
+    const back = await rollbackChampion(ctx(), 'tip-policy');
+    expect(back.aliases).toEqual({ champion: 1, 'previous-champion': 2 });
+    expect((await readRollout(store, 'tip-policy')).slice(-3).map((e) => `${e.alias}:${e.from}->${e.to} (${e.reason})`)).toEqual([
+      'champion:2->1 (rollback)',
+      'previous-champion:1->2 (rollback)',
+      'shadow:1->null (rolled back to champion)',
+    ]);
+  });
+
   it('refuses a failing gate without changing anything, and records a forced move', async () => {
     const { store, ctx } = await setup();
     await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
