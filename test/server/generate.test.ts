@@ -117,6 +117,10 @@ describe('POST /generate', () => {
       expect([r.status, (r.body['details'] as { path: string }[])[0]?.path], JSON.stringify(body)).toEqual([status, path]);
     }
     expect(h.published.map((p) => p.event)).toHaveLength(served);
+    // Hours later, without a context: the tip is written for the serve's time (T0, 12:00 UTC), not this call's.
+    h.clock.ms += 9 * 3_600_000;
+    expect((await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId })).body['text']).toMatch(/^Good afternoon! /);
+    expect((await post(h.app, '/generate', { user_id: 'u4', arm: 'quick_win', prompt_version: 'v2' })).body['text']).toMatch(/^Good evening! /);
   });
 
   it('refuses a tip for a replayed serve whose recorded prompt version this server does not have (409), and uses the request rules for one that recorded none', async () => {

@@ -2,7 +2,9 @@
  * /generate: the text of a tip, from the tip writer. Three ways to call it: without `arm` it
  * scores first and records that serve; with the `serve_id` of an earlier /score (made by any
  * replica) it writes that decision's tip, with the serve's arm and the prompt version its event
- * recorded, so reactions are bucketed under the version the tip used; with only an `arm` it
+ * recorded, so reactions are bucketed under the version the tip used, and at the serve's time
+ * (the window does not keep the serve's task list: the request's context, titles included, is
+ * what the tip is about; without `ts` or hour and day, they are the serve's); with only an `arm` it
  * writes a tip that belongs to no serve and records nothing.
  */
 import { conflict, invalidInput, notFound } from '../../errors.js';
@@ -29,7 +31,7 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
    * asking for another one, or naming another user or an arm too, is refused rather than
    * silently recorded under the wrong variant.
    */
-  async function servedTip(body: GenerateBody, serveId: string): Promise<{ arm: string; promptVersion: string | null; recorded: boolean }> {
+  async function servedTip(body: GenerateBody, serveId: string): Promise<{ arm: string; promptVersion: string | null; recorded: boolean; atMs: number }> {
     if (body.arm !== undefined) {
       throw invalidInput('give "serve_id" or "arm", not both: a serve has its arm', { details: [{ path: '/arm', message: 'exclusive with serve_id' }] });
     }
@@ -60,7 +62,7 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
       });
     }
     // A serve whose event recorded no version: the request's rules apply.
-    return { arm: ARM_IDS[record.arm]!, promptVersion: recorded ?? body.prompt_version ?? null, recorded: recorded !== null };
+    return { arm: ARM_IDS[record.arm]!, promptVersion: recorded ?? body.prompt_version ?? null, recorded: recorded !== null, atMs: record.tsMs };
   }
 
   return {
@@ -76,11 +78,14 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
       // The version the tip is written with; for a serve, the one its tip.served event recorded.
       let promptVersion: string | null = body.prompt_version ?? null;
       let fromServe = false;
+      // The decision's time: a serve's tip is written for the moment it was served, not this call's.
+      let at = deps.now();
       if (body.serve_id !== undefined) {
         const tip = await servedTip(body, body.serve_id);
         arm = tip.arm;
         fromServe = tip.recorded;
         promptVersion = tip.promptVersion;
+        at = new Date(tip.atMs);
       } else if (body.arm !== undefined) {
         if (!isArmId(body.arm)) {
           throw invalidInput(`unknown arm "${body.arm}"`, { hint: `known arms: ${ARM_IDS.join(', ')}`, details: [{ path: '/arm', message: 'unknown arm' }] });
@@ -91,7 +96,7 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
         serve = scored.response;
         arm = serve.arm;
       }
-      const context = resolveContext(body.context, deps.now());
+      const context = resolveContext(body.context, at);
       // Selection is a pure function of (request version, user), so the tip gets the version the
       // serve recorded (promptVersionFor) and its source stays truthful (rotation, default…).
       const written = await deps.tipWriter.write({
