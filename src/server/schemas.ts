@@ -354,6 +354,13 @@ export const ReloadResponse = Type.Object(
 /** The reload response's type. */
 export type ReloadResponse = Static<typeof ReloadResponse>;
 
+/** POST /admin/reset's body (optional): why, recorded on the `learning.reset` event. */
+export const ResetBody = Type.Object(
+  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'why learning is reset; recorded on the learning.reset event' })) },
+  { additionalProperties: false },
+);
+export type ResetBody = Static<typeof ResetBody>;
+
 /** `POST /admin/reset`. */
 export const ResetResponse = Type.Object(
   {

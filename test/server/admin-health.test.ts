@@ -63,6 +63,19 @@ describe('admin endpoints', () => {
     expect((await post(on.app, '/admin/reset', {}, TOKEN)).status).toBe(200);
   });
 
+  it("records a reset's reason on its learning.reset event, takes no body at all, and refuses unknown fields", async () => {
+    const h = await harness({ deps: { adminToken: 's3cret' } });
+    const resets = () => h.published.filter((p) => p.event.type === 'learning.reset').map((p) => (p.event as { reason: string | null }).reason);
+    expect((await post(h.app, '/admin/reset', { reason: 'bad prompt rollout' }, TOKEN)).status).toBe(200);
+    const bare = await h.app.inject({ method: 'POST', url: '/admin/reset', headers: TOKEN });
+    expect(bare.statusCode, bare.body).toBe(200);
+    await until(() => resets().length === 2, 'both resets to be recorded');
+    expect(resets()).toEqual(['bad prompt rollout', null]);
+    const unknown = await post(h.app, '/admin/reset', { why: 'x' }, TOKEN);
+    expect([unknown.status, unknown.body['message']]).toEqual([400, 'body is invalid: /why: unknown field']);
+    expect((await post(h.app, '/admin/reset', { reason: 'x'.repeat(501) }, TOKEN)).status).toBe(400);
+  });
+
   it('swaps snapshot and policies atomically while requests are being served', async () => {
     const h = await harness({ deps: { adminToken: 's3cret' } });
     let reloads = 0;

@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { notFound } from '../../errors.js';
 import { HttpError } from '../http-error.js';
 import type { Serving } from '../serving/serving.js';
-import { ERROR_RESPONSES, ReloadResponse, ResetResponse } from '../schemas.js';
+import { ERROR_RESPONSES, ReloadResponse, ResetBody, ResetResponse } from '../schemas.js';
 
 // Compare digests, not the strings: equal lengths for timingSafeEqual, and no early exit.
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -43,9 +43,15 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ serving: Serving; token: s
       schema: {
         summary: 'Forget online learning (back to the registered states) and pending serves',
         security: [{ bearer: [] }],
+        body: ResetBody,
         response: { 200: ResetResponse, ...ERROR_RESPONSES },
       },
+      // The body is optional: a bare POST (no content) is a reset without a reason.
+      preValidation: (request, _reply, done) => {
+        request.body ??= {};
+        done();
+      },
     },
-    async () => ({ reset: true as const, ...(await serving.reset()) }),
+    async (request) => ({ reset: true as const, ...(await serving.reset(request.body?.reason ?? null)) }),
   );
 };
