@@ -59,6 +59,23 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The parser's error for a body that did not parse: JSON that only the prototype-poisoning guard
+ * refused (a `__proto__` key, or `constructor` holding `prototype`) says so, naming the key,
+ * instead of Fastify's "not valid JSON".
+ */
+function poisonedOrSyntax(text: string, err: Error): Error {
+  if (!text.includes('__proto__') && !text.includes('constructor')) return err;
+  try {
+    JSON.parse(text);
+  } catch {
+    return err;
+  }
+  return invalidInput('body holds a "__proto__" key, or "constructor" with a "prototype": refused (prototype poisoning)', {
+    details: [{ path: '/', message: 'forbidden key __proto__ or constructor.prototype' }],
+  });
+}
+
 /** Builds the app: loads snapshot and policies (missing parts make it not ready, not fail), replays the journal, registers the routes. */
 export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   const log = createServerLogger(deps.logger);
@@ -106,11 +123,13 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   // (empty bodies, syntax, `__proto__` and `constructor` refused).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  // Every body is JSON: text/plain is refused with 415 like any other type, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
     // parseAs: 'string' hands over a string.
     const text = raw as string;
     parseJson(request, text, (err: Error | null, body?: unknown) => {
-      if (err !== null) return done(err, undefined);
+      if (err !== null) return done(poisonedOrSyntax(text, err), undefined);
       if (typeof body !== 'object' || body === null || !text.includes('\\u') || wellFormed(body)) return done(null, body);
       const issues = illFormedStrings(body, MAX_FOUND_ISSUES);
       done(invalidInput(`body is invalid: ${issueSummary(issues)}`, { details: namedIssues(issues) }), undefined);

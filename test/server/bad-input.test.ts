@@ -50,8 +50,14 @@ describe('bad input', () => {
       // A lone surrogate is JSON but not Unicode: the event log could not store it.
       { body: '{"user_id":"\\ud800"}', status: 400, message: 'body is invalid: /user_id: is not valid Unicode (it holds a lone UTF-16 surrogate)', details: [{ path: '/user_id', message: 'is not valid Unicode (it holds a lone UTF-16 surrogate)' }] },
       { body: '{"user_id":"u1","context":{"tasks":[{"id":"t","title":"x\\udc00y"}]}}', status: 400, message: /\/context\/tasks\/0\/title: is not valid Unicode/ },
-      { body: '{"__proto__": {"x": 1}, "user_id": "u1"}', status: 400, message: /not valid JSON/ },
+      { body: '{"__proto__": {"x": 1}, "user_id": "u1"}', status: 400, message: /prototype poisoning/ },
       { body: 'user_id=u1', type: 'application/x-www-form-urlencoded', status: 415, message: /Unsupported Media Type/i },
+      // JSON sent as text is refused for its type, not parsed as a string and then refused as "not an object".
+      { body: '{"user_id":"u1"}', type: 'text/plain', status: 415, message: /Unsupported Media Type/i },
+      // Valid JSON that only the prototype-poisoning guard refuses says so, rather than "not valid JSON".
+      { body: '{"user_id":"u1","__proto__":{"x":1}}', status: 400, message: 'body holds a "__proto__" key, or "constructor" with a "prototype": refused (prototype poisoning)' },
+      { body: '{"user_id":"u1","context":{"constructor":{"prototype":{}}}}', status: 400, message: /prototype poisoning/ },
+      { body: '{"user_id":"u1","__proto__":', status: 400, message: /not valid JSON/ },
       { body: Buffer.alloc(10 * 1024 * 1024, 0x20), status: 413, message: /too large/i },
     ];
     for (const c of cases) {
