@@ -14,6 +14,8 @@ export function action<O>(cmd: Command, body: CommandBody<O>, defaults: { home?:
     const self = received[received.length - 1] as Command;
     const all = self.optsWithGlobals<{ home?: string; json?: boolean } & O>();
     const ctx = createContext({ home: all.home ?? defaults.home ?? '.', json: all.json === true });
+    // What a killed command left in the home's temp folder goes now (best effort: never fails a command).
+    await import('../io/atomic.js').then(({ sweepOrphanTemps }) => sweepOrphanTemps(ctx.config.paths.tmp)).catch(() => undefined);
     const args = received.slice(0, -2).filter((a): a is string => typeof a === 'string');
     await body(ctx, all, args);
   });

@@ -11,6 +11,7 @@ import type { Dirent } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { conflict } from '../errors.js';
+import { isRunning } from './dir-lock.js';
 
 /** Options for atomic writes: where temporaries go (same file system as the target). */
 export interface AtomicOptions {
@@ -67,6 +68,37 @@ export async function assertReplaceable(target: string, kind: string, legacyName
 export function tempPathFor(target: string, options: AtomicOptions = {}): string {
   const dir = options.tmpDir ?? dirname(target);
   return join(dir, `.${basename(target)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/** A temporary's name (tempPathFor): the pid of the process that made it. */
+const TEMP_NAME = /\.tmp-(\d+)-[0-9a-f]{12}$/;
+/** Temporaries younger than this are left alone whatever their pid (a store shared with another host, whose pids mean nothing here). */
+const ORPHAN_AGE_MS = 10 * 60_000;
+
+/**
+ * Removes what a killed command left in `tmpDir`: temporaries (tempPathFor's names) whose process
+ * of this host no longer runs and that are older than ten minutes. Anything else is left alone.
+ * Returns how many it removed; a missing folder is none.
+ */
+export async function sweepOrphanTemps(tmpDir: string, now = Date.now()): Promise<number> {
+  let entries: string[];
+  try {
+    entries = await readdir(tmpDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  let removed = 0;
+  for (const name of entries) {
+    const pid = Number(TEMP_NAME.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) continue;
+    const path = join(tmpDir, name);
+    const info = await lstat(path).catch(() => null);
+    if (info === null || now - info.mtimeMs < ORPHAN_AGE_MS) continue;
+    await rm(path, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /**
