@@ -105,10 +105,29 @@ export function isOoMlError(e: unknown, code?: ErrorCode): e is OoMlError {
   return e instanceof OoMlError && (code === undefined || e.code === code);
 }
 
-/** Turns anything thrown into an OoMlError; foreign errors become `internal` and keep their cause. */
+/** File-system failures that are the machine's or the user's paths, not a bug, with what to do about each. */
+const FS_FAILURES: Readonly<Record<string, { code: 'invalid_input' | 'unavailable'; hint: string }>> = {
+  ENOTDIR: { code: 'invalid_input', hint: 'a path that must be a folder (--home, --out, …) names a file' },
+  EISDIR: { code: 'invalid_input', hint: 'a path that must be a file names a folder' },
+  ENAMETOOLONG: { code: 'invalid_input', hint: 'use a shorter path' },
+  EACCES: { code: 'unavailable', hint: 'this user may not write (or read) there: check the folder’s permissions' },
+  EPERM: { code: 'unavailable', hint: 'the operation is not permitted there: check the folder’s permissions' },
+  ENOSPC: { code: 'unavailable', hint: 'the disk is full: free space and run the command again (nothing was half-written)' },
+  EROFS: { code: 'unavailable', hint: 'that file system is read-only: choose a writable --home or --out' },
+};
+
+/**
+ * Turns anything thrown into an OoMlError: the file-system failures above keep their message
+ * (which names the path) as the user's or the machine's problem; every other foreign error
+ * becomes `internal` and keeps its cause.
+ */
 export function toOoMlError(e: unknown): OoMlError {
   if (e instanceof OoMlError) return e;
   const message = e instanceof Error ? e.message : String(e);
+  const fs = FS_FAILURES[(e as { code?: unknown } | null)?.code as string];
+  if (fs !== undefined && e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string') {
+    return new OoMlError(fs.code, message, { hint: fs.hint, cause: e });
+  }
   return internal(message, { cause: e });
 }
 
