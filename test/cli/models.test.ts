@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { runCli } from '../helpers/cli.js';
@@ -23,6 +25,12 @@ describe('oo-ml models (CLI)', () => {
     await store.createModelVersion('tip-policy', 'runs:/y/policy', '');
     await store.setAlias('tip-policy', 'champion', 1);
     await store.setAlias('tip-policy', 'candidate', 2);
+
+    // A home without a registry (a mistyped --home) is reported, and no registry is made there.
+    const nowhere = join(h.home, 'no-such-home');
+    const noRegistry = await runCli(['models', '--home', nowhere, '--json']);
+    expect([noRegistry.code, JSON.parse(noRegistry.stderr)]).toEqual([1, expect.objectContaining({ error: 'not_found', message: `no folder ${nowhere}: no MLflow registry at ${join(nowhere, 'mlruns')}` })]);
+    expect(existsSync(nowhere)).toBe(false);
 
     const json = await runCli(['models', '--home', h.home, '--json']);
     expect(json.code).toBe(0);
@@ -64,5 +72,8 @@ describe('oo-ml models (CLI)', () => {
     const r = await runCli(['models', '--home', h.home]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('no registered models');
+    // Listing made no registry there.
+    expect(existsSync(join(h.home, 'mlruns'))).toBe(false);
+    expect(JSON.parse((await runCli(['models', '--home', h.home, '--json', '--repair'])).stdout)).toEqual({ models: [], repairs: [] });
   });
 });

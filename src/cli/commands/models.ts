@@ -1,6 +1,10 @@
 /** `oo-ml models [MODEL]`: registered models, versions, aliases and headline metrics. */
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { ListedModel } from '../../models/model-listing.js';
+import { notFound } from '../../errors.js';
 import { action } from '../command.js';
 import { drawEveryFrame } from '../ui/live-terminal.js';
 import { table } from '../format.js';
@@ -41,6 +45,16 @@ export function registerModels(program: Command): void {
       .option('--repair', 'finish the alias moves an interrupted train/promote/rollback left when its version is complete, retire the others; then list'),
     async (ctx, flags: { repair?: boolean }, args) => {
       const [{ openStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../models/model-listing.js')]);
+      // Listing creates nothing: a home that does not exist (a mistyped --home) is reported, and
+      // a home without a registry yet has no models, and gets no empty registry either.
+      if (/^file:/i.test(ctx.config.trackingUri) && !existsSync(fileURLToPath(ctx.config.trackingUri))) {
+        const root = fileURLToPath(ctx.config.trackingUri);
+        if (!existsSync(dirname(root))) {
+          throw notFound(`no folder ${dirname(root)}: no MLflow registry at ${root}`, { hint: 'check --home (or MLFLOW_TRACKING_URI)' });
+        }
+        ctx.print([...(flags.repair === true ? ['nothing to repair', ''] : []), renderModels([])].join('\n'), { models: [], ...(flags.repair === true ? { repairs: [] } : {}) });
+        return;
+      }
       const store = openStore(ctx.config);
       const repairs = [];
       if (flags.repair === true) {
