@@ -36,7 +36,7 @@ import {
   type SnapshotIndex,
   type SnapshotManifest,
 } from '../features/snapshot.js';
-import { exists, readTextIfExists, replaceDirAtomic, writeFileAtomic } from '../io/atomic.js';
+import { exists, readDirIfExists, readTextIfExists, replaceDirAtomic, writeFileAtomic } from '../io/atomic.js';
 import { withDb } from '../io/duckdb.js';
 import { attachWarehouse } from './training-set.js';
 
@@ -68,8 +68,25 @@ export interface ExportSummary {
   asOf: string;
 }
 
+/** What a snapshots folder holds: snapshot folders, LATEST, and the markers and temporaries of writing them. */
+const SNAPSHOTS_FOLDER_ENTRY = /^(snap-.+|LATEST|\..*\.tmp-\d+-[0-9a-f]{12})$/;
+
+/**
+ * Refuses (invalid_input, naming a few) a snapshots folder holding anything but snapshots: an
+ * event log, a user's files. Snapshots go to a folder of their own, which a later `data synth`
+ * or `features build` never takes for its output (as they refuse folders they did not write).
+ */
+async function checkSnapshotsFolder(outDir: string): Promise<void> {
+  const others = (await readDirIfExists(outDir)).map((e) => e.name).filter((name) => !SNAPSHOTS_FOLDER_ENTRY.test(name));
+  if (others.length === 0) return;
+  throw invalidInput(`snapshots folder ${outDir} holds other files (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''})`, {
+    hint: 'export to a folder of its own (--out), or the default <home>/data/snapshots',
+  });
+}
+
 /** Exports the warehouse's latest profile features as a new snapshot and points LATEST at it. */
 export async function exportSnapshot(job: ExportJob): Promise<ExportSummary> {
+  await checkSnapshotsFolder(job.outDir);
   const { table, asOf, fallbacks } = await withDb(':memory:', async (db) => {
     const { asOf } = await attachWarehouse(db, job.warehouse);
     const names = PROFILE_FEATURES.map((f) => f.name);

@@ -48,6 +48,20 @@ describe('snapshot export and load', () => {
     expect(await readdir(h.tmp)).toEqual([]);
   });
 
+  it('exports again beside earlier snapshots, and refuses a folder holding anything else, before any work', async () => {
+    const { h, id } = await exported();
+    const again = await exportSnapshot({ warehouse: h.warehouse, outDir: h.snapshots, tmpDir: h.tmp, now: new Date(NOW.getTime() + 1000) });
+    expect((await readdir(h.snapshots)).sort()).toEqual(['LATEST', again.snapshotId, id].sort());
+    // The event log's folder, or a user's: refused, and nothing is written there.
+    await writeFile(join(h.events, 'notes.txt'), 'mine');
+    const before = (await readdir(h.events)).sort();
+    await expect(exportSnapshot({ warehouse: h.warehouse, outDir: h.events, tmpDir: h.tmp, now: NOW })).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(new RegExp(`^snapshots folder ${h.events.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds other files \\(.*notes\\.txt`)),
+    });
+    expect((await readdir(h.events)).sort()).toEqual(before);
+  });
+
   it('serves values past their TTL, and unknown users, as fallbacks and says which', async () => {
     const { h } = await exported();
     const { index } = await loadSnapshot(h.snapshots);
