@@ -20,6 +20,9 @@ describe('oo-ml ope on Open Bandit Dataset logs (CLI)', () => {
     const r = await runCli(['ope', '--logs', OBD, '--policy', 'linucb']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Open Bandit logs');
+    // A tuning flag of an estimator not asked for is refused, not silently ignored.
+    const clip = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--clip', '5']);
+    expect([clip.code, clip.stderr]).toEqual([2, expect.stringContaining('--clip tunes the dr-clip estimator, which --estimators (ips,snips,dm,dr) does not ask for')]);
     const missing = await runCli(['ope', '--logs', '/nonexistent/logs.csv', '--policy', 'uniform']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('/nonexistent/logs.csv');

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { OpeOutcome } from '../../pipelines/ope.js';
+import { invalidUsage } from '../../errors.js';
 import { parseIntFlag, parsePositiveFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
@@ -70,6 +71,12 @@ export function registerOpe(program: Command): void {
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
         ...(flags.rewardFeatures === undefined ? {} : { rewardFeatures: flags.rewardFeatures.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
       };
+      // A tuning flag of an estimator not asked for would be silently ignored: say so instead.
+      for (const [flag, value, estimator] of [['--clip', job.clip, 'dr-clip'], ['--tau', job.tau, 'switch-dr'], ['--os-lambda', job.osLambda, 'dr-os']] as const) {
+        if (value !== undefined && !job.estimators.includes(estimator)) {
+          throw invalidUsage(`${flag} tunes the ${estimator} estimator, which --estimators (${job.estimators.join(',')}) does not ask for`, { hint: `add ${estimator} to --estimators, or leave ${flag} out` });
+        }
+      }
       let store: ReturnType<typeof openStore> | undefined;
       const storeOf = (): ReturnType<typeof openStore> => (store ??= openStore(ctx.config));
       const outcome = await runOpe({ ...job, store: storeOf });
