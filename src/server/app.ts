@@ -88,6 +88,16 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     logController: new LogController({ disableRequestLogging: true }),
     // A request's logger is a child of `log`, made when it first logs (request-logger.ts).
     childLoggerFactory: (_silent, bindings, options) => lazyChildLogger(log, bindings, options),
+    // What Fastify answers before routing (a malformed URL such as `/%`) in the error shape of
+    // every other answer, not Fastify's own `{error, code, statusCode}`.
+    frameworkErrors: (error, _request, typedReply) => {
+      // Typed for a route's schemas, and this answer has none.
+      const reply = typedReply as unknown as FastifyReply;
+      void reply
+        .code(400)
+        .header('x-content-type-options', 'nosniff')
+        .send({ error: 'invalid_input', message: `the request is malformed: ${error.message}`, details: { code: error.code } });
+    },
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false },
       // Formats in ajv-formats' fast mode (one regex per format): the full date-time check was

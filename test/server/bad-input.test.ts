@@ -72,6 +72,9 @@ describe('bad input', () => {
       else expect(r.body['message']).toMatch(c.message);
       if (c.details !== undefined) expect(r.body['details']).toEqual(c.details);
     }
+    // A URL Fastify cannot decode is answered before routing, in the same shape, not content-sniffed.
+    const badUrl = await h.app.inject({ method: 'GET', url: '/%' });
+    expect([badUrl.statusCode, badUrl.headers['x-content-type-options'], badUrl.json()]).toEqual([400, 'nosniff', { error: 'invalid_input', message: expect.stringMatching(/^the request is malformed: /), details: { code: 'FST_ERR_BAD_URL' } }]);
     const unknownRoute = await h.app.inject({ method: 'GET', url: '/nope?x=1' });
     expect(unknownRoute.statusCode).toBe(404);
     expect(unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /nope', details: null });
