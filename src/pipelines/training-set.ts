@@ -10,7 +10,7 @@
  *
  * `loadTrainingSet` reads such a file back into typed arrays for training and OPE.
  */
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { contractHash } from '../features/contract.js';
@@ -107,10 +107,31 @@ function trainingSetSql(asOfLiteral: string): string {
     ORDER BY s.ts, s.serve_id`;
 }
 
+/** Whether `path` starts and ends with Parquet's magic bytes (`PAR1`); an empty file is not Parquet. */
+async function isParquetFile(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size < 8) return false;
+    const head = Buffer.alloc(4);
+    const tail = Buffer.alloc(4);
+    await handle.read(head, 0, 4, 0);
+    await handle.read(tail, 0, 4, size - 4);
+    return head.toString('latin1') === 'PAR1' && tail.toString('latin1') === 'PAR1';
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Builds the training set Parquet at `job.out` (written to a temporary, then renamed). */
 export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSetSummary> {
-  if ((await stat(job.out).catch(() => null))?.isDirectory() === true) {
+  const existing = await stat(job.out).catch(() => null);
+  if (existing?.isDirectory() === true) {
     throw invalidUsage(`--out ${job.out} is a folder; give the path of the training set's Parquet file`);
+  }
+  // An earlier training set (or any Parquet file) is replaced; a file of another kind is someone's.
+  if (existing !== null && !(await isParquetFile(job.out))) {
+    throw invalidUsage(`--out ${job.out} is a file that is not Parquet: refusing to replace it`, { hint: 'give a new path, or the path of an earlier training set' });
   }
   await mkdir(dirname(job.out), { recursive: true });
   const tmp = await tempPathNear(job.out, { tmpDir: job.tmpDir });

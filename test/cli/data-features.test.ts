@@ -113,6 +113,14 @@ describe('oo-ml data and features (CLI)', () => {
     }
     const onDir = await runCli(['features', 'training-set', '--home', h.home, '--out', h.home]);
     expect([onDir.code, onDir.stderr]).toEqual([2, expect.stringContaining(`--out ${h.home} is a folder`)]);
+    // An earlier training set is replaced; a file of another kind is refused and left as it was.
+    const again = join(h.home, 'new', 'deeper', 'ts.parquet');
+    expect((await runCli(['features', 'training-set', '--home', h.home, '--out', again])).code).toBe(0);
+    const notes = join(h.home, 'notes.txt');
+    await writeFile(notes, 'my notes');
+    const onNotes = await runCli(['features', 'training-set', '--home', h.home, '--out', notes]);
+    expect([onNotes.code, onNotes.stderr]).toEqual([2, expect.stringContaining(`--out ${notes} is a file that is not Parquet: refusing to replace it`)]);
+    expect(await readFile(notes, 'utf8')).toBe('my notes');
   });
 
   it('replaces only an output of its own: a user\'s folder or file named by --out is refused and left alone', async () => {
