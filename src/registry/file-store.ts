@@ -402,12 +402,23 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
 
   // ---- artifacts ------------------------------------------------------------------------------
 
+  /**
+   * Where a run's artifacts are: its recorded location, except that a run recorded at the default
+   * place of a store elsewhere (`…/<experiment>/<run>/artifacts`: the store was moved or copied
+   * since, as quickstart's `.previous` folder is) uses its own folder here, for reads and writes
+   * alike. MLflow reads the recorded path as it is; a moved store's artifacts only show there
+   * once it is back where it was made.
+   */
   async function artifactRoot(runId: string): Promise<string> {
     const { dir, experimentId } = await findRunDir(runId);
     const info = await readRunInfo(dir, runId, experimentId);
     const uri = info.artifactUri;
-    if (uri.startsWith('file:')) return fileURLToPath(uri);
-    if (uri.startsWith('/')) return uri;
+    const recorded = uri.startsWith('file:') ? fileURLToPath(uri) : uri.startsWith('/') ? uri : null;
+    if (recorded !== null) {
+      const own = join(dir, 'artifacts');
+      const defaultPlace = recorded.replace(/\/+$/, '').endsWith(`/${experimentId}/${runId}/artifacts`);
+      return defaultPlace ? own : recorded;
+    }
     throw invalidInput(`run ${runId} keeps its artifacts at ${uri}; the file store can only reach file:// artifact locations`, {
       hint: 'set MLFLOW_TRACKING_URI to the MLflow server that created this run',
     });
