@@ -35,7 +35,8 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     expect(models.models[0]!.versions[0]!.headline.dr).toBeCloseTo(dr.value, 12);
 
     const bad = await runCli(['train', '--policy', 'bandito', '--home', h.home]);
-    expect(bad.code).toBe(1);
+    // A bad flag value is bad usage, as for sim and ope.
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('bandito');
   });
 
