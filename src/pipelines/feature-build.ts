@@ -13,7 +13,7 @@
  * Outputs (replaced atomically): <data>/warehouse.duckdb with tables profile_features,
  * profile_history, profile_global and build_info, and Parquet copies under <data>/features/.
  */
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput } from '../errors.js';
 import { contractHash } from '../features/contract.js';
@@ -33,6 +33,8 @@ const SOURCE_SQL: Readonly<Record<BuildSource, string>> = {
 
 /** The tables a build copies to Parquet, one file each in the features folder. */
 const FEATURE_TABLES = ['profile_features', 'profile_history', 'profile_global'] as const;
+/** The build the Parquet copies in the features folder come from (as-of, build time, contract hash), as the warehouse's build_info says it. */
+export const BUILD_INFO_FILE = 'build.json';
 
 /** Options of `buildFeatures`. */
 export interface FeatureBuildJob {
@@ -126,8 +128,11 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
           for (const table of FEATURE_TABLES) {
             await db.run(`COPY ${table} TO ${sqlString(join(dir, `${table}.parquet`))} (FORMAT parquet)`);
           }
+          // Which build these copies are: the warehouse, renamed in after them, is the one the
+          // other commands read, and a crash between the two renames leaves them a build apart.
+          await writeFile(join(dir, BUILD_INFO_FILE), JSON.stringify({ as_of: asOf.toISOString(), built_at: job.now.toISOString(), contract_hash: contractHash() }, null, 2) + '\n');
         },
-        { tmpDir: job.tmpDir, kind: 'features', legacyNames: FEATURE_TABLES.map((t) => `${t}.parquet`) },
+        { tmpDir: job.tmpDir, kind: 'features', legacyNames: [...FEATURE_TABLES.map((t) => `${t}.parquet`), BUILD_INFO_FILE] },
       );
       return { ...summary, asOf: asOf.toISOString(), events: attached.counts };
     });

@@ -107,7 +107,13 @@ describe('features build', () => {
     await writeLog(h, LOG);
     const s = await build(h, '2026-02-05T00:00:00Z');
     // Plus the marker that lets a later build replace the folder (io/atomic.ts).
-    expect((await readdir(h.features)).sort()).toEqual(['.oo-ml-output', 'profile_features.parquet', 'profile_global.parquet', 'profile_history.parquet']);
+    // And the build they are, as the warehouse's build_info says it (a crash between the two renames leaves them a build apart).
+    expect((await readdir(h.features)).sort()).toEqual(['.oo-ml-output', 'build.json', 'profile_features.parquet', 'profile_global.parquet', 'profile_history.parquet']);
+    const info = await withDb(':memory:', async (db) => {
+      await db.run(`ATTACH '${h.warehouse}' AS wh (READ_ONLY)`);
+      return (await db.rows<{ as_of: string; built_at: string; contract_hash: string }>(`SELECT strftime(as_of, '%Y-%m-%dT%H:%M:%S.000Z') AS as_of, strftime(built_at, '%Y-%m-%dT%H:%M:%S.%gZ') AS built_at, contract_hash FROM wh.build_info`))[0]!;
+    });
+    expect(JSON.parse(await readFile(join(h.features, 'build.json'), 'utf8'))).toEqual(info);
     expect(Object.keys(s.globalMeans).sort()).toEqual(['completion_rate', 'dismiss_rate', 'mean_dwell_sec']);
     // A folder an earlier version wrote (no marker, only its three files) is still replaced…
     await rm(join(h.features, '.oo-ml-output'));
