@@ -207,7 +207,7 @@ export const PolicyStats = Type.Object(
     serves: Type.Integer(),
     rewards: Type.Integer(),
     reward_sum: Type.Number(),
-    /** reward_sum / serves: a serve without a reaction has reward 0 (events/reward.ts). */
+    /** reward_sum / serves: a serve without a reaction has reward 0 (events/reward.ts); null for a shadow (never rewarded: see `estimate`) and before the first serve. */
     reward_rate: Nullable(Type.Number()),
     reward_rate_ci95: Nullable(Interval),
     /** /score latency in ms (server side: from the request's arrival to its answer ready to write), over the most recent requests. */

@@ -141,8 +141,9 @@ export class ServeStats {
         serves: r.serves,
         rewards: r.rewards,
         reward_sum: r.rewardSum,
-        reward_rate: r.serves > 0 ? r.rewardSum / r.serves : null,
-        reward_rate_ci95: rateInterval(r.rewardSum, r.serves),
+        // A shadow is never served, so never rewarded: its `estimate` is what it would earn.
+        reward_rate: r.shadow || r.serves === 0 ? null : r.rewardSum / r.serves,
+        reward_rate_ci95: r.shadow ? null : rateInterval(r.rewardSum, r.serves),
         latency_ms: n === 0 ? null : { count: r.latencyCount, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted[n - 1]! },
         agreement: r.shadow && r.decided > 0 ? r.agreed / r.decided : null,
         estimate: r.shadow ? this.estimates.estimate(r.estimateRow) : null,

@@ -261,7 +261,8 @@ describe('POST /score', () => {
     await until(() => a.published.filter((p) => p.event.type === 'tip.served' && p.event.shadow).length === 20, 'every shadow serve to be stored');
     const stats = await get(a.app, '/stats');
     const rows = stats.body['policies'] as { policy: string; shadow: boolean; serves: number; agreement: number | null }[];
-    expect(rows.find((row) => row.shadow)).toMatchObject({ policy: 'tip-policy@shadow', serves: 20 });
+    // A shadow is never rewarded: no reward rate (its estimate says what it would earn).
+    expect(rows.find((row) => row.shadow)).toMatchObject({ policy: 'tip-policy@shadow', serves: 20, reward_rate: null, reward_rate_ci95: null });
     expect(rows.find((row) => !row.shadow)).toMatchObject({ policy: 'tip-policy@champion', serves: 20, agreement: null });
     // The shadow's agreement with the served arms: its arms against the served ones, request by request.
     const served = new Map(a.published.filter((p) => p.event.type === 'tip.served' && !p.event.shadow).map((p) => [(p.event as { serve_id: string }).serve_id, (p.event as { arm: string }).arm]));

@@ -1,6 +1,6 @@
 /** `oo-ml dash`'s figures (pure, from /stats samples) and its view (frames asserted on content). */
 import { render } from 'ink-testing-library';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DashView, age } from '../../../src/cli/ui/dash/DashView.js';
 import { dashFigures, type ReplicaHistory } from '../../../src/cli/ui/dash/figures.js';
 import { intervalBar } from '../../../src/cli/ui/components.js';
@@ -119,6 +119,22 @@ describe('DashView', () => {
     expect(frame).toMatch(/tip-policy@champion v3\s+serves 40\s+rewards 40\s+rate 0\.300 \[0\.\d{3}, 0\.\d{3}\]/);
     expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %\s+est\. reward 0\.450 \[0\.\d{3}, 0\.\d{3}\], SNIPS 0\.692 \(5 rewarded\)/);
     expect(frame).not.toContain('⚠');
+  });
+
+  it('shows each version of a served policy on its own row during a rollout (two replicas, two versions)', () => {
+    const onV4 = (st: StatsResponse): StatsResponse => ({ ...st, policies: st.policies.map((p) => (p.shadow ? p : { ...p, model_version: '4' })) });
+    const older: ReplicaHistory = { url: 'http://a', samples: [{ at: 0, stats: stats({ total: 10, serves: 10 }), error: null }, { at: 1000, stats: stats({ total: 30, serves: 30 }), error: null }] };
+    const newer: ReplicaHistory = { url: 'http://b', samples: [{ at: 0, stats: onV4(stats({ total: 5, serves: 5 })), error: null }, { at: 1000, stats: onV4(stats({ total: 25, serves: 25 })), error: null }] };
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const frame = render(<DashView figures={dashFigures([older, newer])} panel="overview" paused={false} intervalMs={1000} />).lastFrame()!;
+      expect(frame).toMatch(/tip-policy@champion v3\s+serves 30/);
+      expect(frame).toMatch(/tip-policy@champion v4\s+serves 25/);
+      // React warns (console.error) when two rows share a key, and may then drop one.
+      expect(errors.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('same key'))).toEqual([]);
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it('is loud about a stale snapshot and a replica that is down, and shows the other panels', () => {

@@ -119,7 +119,7 @@ function Overview({ figures }: { figures: DashFigures }) {
       </Text>
       <Box marginTop={1} flexDirection="column">
         {served.map((p) => (
-          <Text key={`${p.policy} ${p.variant ?? ''}`}>
+          <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''}`}>
             {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.variant === null ? '' : ` [${p.variant}]`}`.padEnd(36)}
             {`serves ${p.serves}`.padEnd(16)}
             {`rewards ${p.rewards}`.padEnd(16)}
