@@ -50,7 +50,7 @@ import {
 } from './journal.js';
 import { legacyLeftovers, migrateLegacy, type StreamName } from './legacy-journals.js';
 import { DLQ_PREFIX, isChannelSubject } from './subjects.js';
-import type { RawConsumer, RawConsumerOptions, RawDelivery, RawPublishAck, RawReader, Transport } from './transport.js';
+import type { RawConsumer, RawConsumerOptions, RawDelivery, RawPublishAck, RawReader, Transport, TransportHealth } from './transport.js';
 
 /** How long a message id is remembered for de-duplication (JetStream's default duplicate window). */
 export const EMBEDDED_DEDUPE_WINDOW_MS = 2 * 60 * 1000;
@@ -72,6 +72,9 @@ export const EMBEDDED_MAX_BYTES = 8 * 1024 * 1024 * 1024;
  * /score's, bench:serve).
  */
 export const EMBEDDED_SYNC_MS = 1000;
+
+/** How often a transport kept from the events stream by another process's writer lock tries to take it again. */
+const RETAKE_MS = 1_000;
 
 /** Options of the embedded transport (the first transport of a process to publish to a folder sets its writers' limits). */
 export interface EmbeddedTransportOptions {
@@ -253,7 +256,15 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
     subscribe: (onAppend) => subscribe(eventsKey, onAppend),
     writtenTo: () => written.get(eventsKey) ?? null,
   };
-  const health = { connected: true, since: Date.now(), detail: null };
+  // The files are always there; what can stop this process's publishes is another process
+  // writing the stream (its writer lock): reported as not connected until this one takes it.
+  let health: TransportHealth = { connected: true, since: Date.now(), detail: null };
+  const healthListeners = new Set<(h: TransportHealth) => void>();
+  const setHealth = (connected: boolean, detail: string | null): void => {
+    if (health.connected === connected) return;
+    health = { connected, since: Date.now(), detail };
+    for (const listener of healthListeners) listener({ ...health });
+  };
   const held: Record<StreamName, StreamRef | null> = { events: null, dlq: null };
   const holding: Record<StreamName, Promise<StreamRef> | null> = { events: null, dlq: null };
   const open = new Set<{ close(): Promise<void> }>();
@@ -280,13 +291,33 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
           throw closedError();
         }
         held[stream] = ref;
+        if (stream === 'events') setHealth(true, `took the events stream under ${dir}`);
         return ref;
       } catch (e) {
         // A refused lock (another process writes) is tried again at the next publish.
         holding[stream] = null;
+        if (stream === 'events' && isOoMlError(e, 'conflict')) {
+          setHealth(false, e.message);
+          retakeLater();
+        }
         throw e;
       }
     })());
+
+  /**
+   * While another process writes the events stream, tries to take it every RETAKE_MS, so this
+   * one reports connected again once that process is gone (a publisher that spills while the bus
+   * is not connected makes no publish that would take it).
+   */
+  let retake: NodeJS.Timeout | null = null;
+  function retakeLater(): void {
+    if (retake !== null || closed) return;
+    retake = setTimeout(() => {
+      retake = null;
+      if (!closed && held.events === null) hold('events').catch(() => undefined);
+    }, RETAKE_MS);
+    retake.unref();
+  }
 
   const publishOn = ({ shared }: StreamRef, subject: string, data: Uint8Array, msgId: string): Promise<RawPublishAck> => {
     const entry = shared.seen.add(msgId, performance.now());
@@ -347,13 +378,16 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
       return streamExtent(eventsDir, counter);
     },
 
-    // The files are always there: the embedded bus never disconnects.
     health: () => ({ ...health }),
-    onHealth: () => () => undefined,
+    onHealth: (listener) => {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
+    },
 
     async close() {
       if (closed) return;
       closed = true;
+      if (retake !== null) clearTimeout(retake);
       await migrated?.catch(() => undefined);
       for (const c of [...open]) await c.close();
       // Both streams are released even when one fails (a background disk failure its writer's

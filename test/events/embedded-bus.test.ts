@@ -415,10 +415,19 @@ describe('embedded bus writer lock', () => {
     const held = await holder.outcome;
     expect(held).toMatchObject({ ok: true, seq: 3 });
     const second = createEmbeddedTransport(dir, { pollMs: 10 });
+    const changes: { connected: boolean; detail: string | null }[] = [];
+    second.onHealth((h) => changes.push({ connected: h.connected, detail: h.detail }));
     const reader = await second.reader(1);
+    expect(second.health().connected).toBe(true);
     await expectCode(second.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p2'), 'conflict', new RegExp(`process ${held.pid}`));
+    // While another process writes the stream, this one's publishes cannot land: not connected, saying why.
+    expect(second.health()).toMatchObject({ connected: false, detail: expect.stringContaining(`process ${held.pid}`) });
     holder.child.kill('SIGKILL');
     await holder.exited;
+    // It takes the stream again by itself once the holder is gone: a publisher that spills while
+    // the bus is not connected publishes nothing that would take it.
+    await vi.waitFor(() => expect(second.health().connected).toBe(true), { timeout: 10_000 });
+    expect(changes.map((c) => c.connected)).toEqual([false, true]);
     expect((await second.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p2')).seq).toBe(4);
     expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
     const lines: string[] = [];
