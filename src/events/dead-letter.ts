@@ -2,7 +2,14 @@
  * The dead-letter envelope: what a consumer publishes to `dlq.<original subject>` for a message
  * it cannot accept, so nothing is dropped silently. It carries the original bytes (base64, plus
  * the text when they are valid UTF-8), the reason, and the field issues naming what is wrong.
+ *
+ * Of an original larger than DLQ_PAYLOAD_LIMIT only the first bytes travel, with its full size
+ * and SHA-256 (the original stays in the events stream at `seq` until retention removes it): a
+ * whole copy, in base64 and as text, would be 2–3 times the original and could not be published
+ * at all past a third of NATS's 1 MB `max_payload`, and a message that cannot be parked is never
+ * acked — it and the valid messages fetched with it went round until JetStream gave up on them.
  */
+import { createHash } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { createValidator, type FieldIssue } from '../validation.js';
 
@@ -49,6 +56,10 @@ export const DeadLetter = Type.Object(
     delivery_count: Type.Integer({ minimum: 1 }),
     /** Position of the original: JetStream stream sequence, or line number in the embedded journal. */
     seq: Type.Integer({ minimum: 0 }),
+    /** The original's size in bytes, when `payload_base64` holds only its first DLQ_PAYLOAD_LIMIT bytes (absent: it holds them all). */
+    payload_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** SHA-256 (hex) of the whole original, when only its first bytes are here. */
+    payload_sha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   },
   { additionalProperties: false },
 );
@@ -80,18 +91,32 @@ export function utf8OrNull(data: Uint8Array): string | null {
   }
 }
 
-/** Builds the envelope of a rejected message received at `receivedAt`. */
+/** Bytes of an original that an envelope carries whole; of a larger one, its first this many. */
+export const DLQ_PAYLOAD_LIMIT = 64 * 1024;
+
+/** The first `limit` bytes of `data`, cut back to the start of a UTF-8 character. */
+function utf8Prefix(data: Uint8Array, limit: number): Uint8Array {
+  let end = Math.min(limit, data.length);
+  // A continuation byte (10xxxxxx) does not start a character.
+  while (end > 0 && end < data.length && (data[end]! & 0xc0) === 0x80) end--;
+  return data.subarray(0, end);
+}
+
+/** Builds the envelope of a rejected message received at `receivedAt` (see the module doc on large originals). */
 export function deadLetterOf(r: Rejection, receivedAt: Date): DeadLetterEnvelope {
+  const whole = r.data.length <= DLQ_PAYLOAD_LIMIT;
+  const kept = whole ? r.data : utf8Prefix(r.data, DLQ_PAYLOAD_LIMIT);
   return {
     original_subject: r.subject,
     reason: r.reason,
     message: r.message,
     issues: r.issues.map((i) => ({ path: i.path, message: i.message })),
-    payload_base64: Buffer.from(r.data).toString('base64'),
-    payload_text: utf8OrNull(r.data),
+    payload_base64: Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength).toString('base64'),
+    payload_text: utf8OrNull(kept),
     received_at: receivedAt.toISOString(),
     consumer: r.consumer,
     delivery_count: r.deliveryCount,
     seq: r.seq,
+    ...(whole ? {} : { payload_bytes: r.data.length, payload_sha256: createHash('sha256').update(r.data).digest('hex') }),
   };
 }

@@ -7,7 +7,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isOoMlError, type ErrorCode } from '../../src/errors.js';
-import { DEAD_LETTER_VALIDATOR, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
+import { createHash } from 'node:crypto';
+import { DEAD_LETTER_VALIDATOR, DLQ_PAYLOAD_LIMIT, type DeadLetterEnvelope } from '../../src/events/dead-letter.js';
 import { createEventBusOver, type EventBus, type EventConsumer, type EventDelivery, type EventReader, type StreamMessage } from '../../src/events/event-bus.js';
 import { EVENT_TYPES, type OoEvent } from '../../src/events/schemas.js';
 import type { Transport } from '../../src/events/transport.js';
@@ -250,6 +251,34 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
       expect(env.payload_text).toBeNull();
       expect([...Buffer.from(env.payload_base64, 'base64')]).toEqual([...bytes]);
       expect(env.message).toMatch(/not UTF-8/);
+      // A small original travels whole: no size or hash beside it.
+      expect(env.payload_bytes).toBeUndefined();
+      expect(env.payload_sha256).toBeUndefined();
+    });
+
+    it('dead-letters an invalid message of 700 KB by its first bytes, size and hash, and delivers the valid ones fetched with it', async () => {
+      // Past a third of NATS's 1 MB max_payload a whole copy (base64 and text) could not be published.
+      const big = JSON.stringify({ ...completed('u6', '2026-01-05T09:00:00.000Z'), event_id: 'x-big', user_id: `é${'u'.repeat(700 * 1024)}` });
+      const bytes = enc(big);
+      await h.transport.publish('signals.task.completed', bytes, 'raw-big');
+      const after = [created('u6', '2026-01-05T09:01:00.000Z'), completed('u6', '2026-01-05T09:02:00.000Z')];
+      for (const e of after) await h.bus.publish('signals', e);
+      const c = await h.bus.consumer({ name: 'contract' });
+      const got = await drain(c, 3);
+      expect(got.rejected.map((r) => r.reason)).toEqual(['invalid_event']);
+      expect(got.events.map((d) => d.event)).toEqual(after);
+      await Promise.all(got.events.map((d) => d.ack()));
+      await c.close();
+      const [dl] = await h.readDlq();
+      const env = DEAD_LETTER_VALIDATOR.parse(dl!.envelope, 'dead letter');
+      const kept = Buffer.from(env.payload_base64, 'base64');
+      expect(kept.length).toBeLessThanOrEqual(DLQ_PAYLOAD_LIMIT);
+      expect(kept.length).toBeGreaterThan(DLQ_PAYLOAD_LIMIT - 4);
+      expect([...kept]).toEqual([...bytes.subarray(0, kept.length)]);
+      expect(env.payload_text).toBe(kept.toString('utf8'));
+      expect(env).toMatchObject({ payload_bytes: bytes.length, payload_sha256: createHash('sha256').update(bytes).digest('hex'), original_subject: 'signals.task.completed' });
+      // The envelope stays far below NATS's 1 MB max_payload.
+      expect(JSON.stringify(env).length).toBeLessThan(3 * DLQ_PAYLOAD_LIMIT);
     });
 
     it('redelivers what was fetched but not acked to the next consumer under the same name', async () => {
