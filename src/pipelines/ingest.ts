@@ -19,14 +19,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { invalidInput, invalidUsage } from '../errors.js';
+import { dirname, join, resolve } from 'node:path';
+import { conflict, invalidInput, invalidUsage } from '../errors.js';
 import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus, EventDelivery, FetchedEvents } from '../events/event-bus.js';
 import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
 import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, writeFileAtomic } from '../io/atomic.js';
+import { tryDirLock } from '../io/dir-lock.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns } from './event-log.js';
 
@@ -105,6 +106,27 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw invalidUsage(`batch size must be a positive integer, got ${job.batchSize}`);
   if (!Number.isFinite(job.maxWaitMs) || job.maxWaitMs < 0) throw invalidUsage(`max wait must be ≥ 0 ms, got ${job.maxWaitMs}`);
   if (!Number.isFinite(job.idleMs) || job.idleMs < 0) throw invalidUsage(`idle time must be ≥ 0 ms, got ${job.idleMs}`);
+  // One ingest per event log: each remembers the ids it wrote, not another's, so two at once
+  // (under two consumer names) would both write every event. The lock folder sits beside the log.
+  const lockPath = `${resolve(job.eventsDir)}.ingest-lock`;
+  await mkdir(dirname(lockPath), { recursive: true });
+  const lock = await tryDirLock(lockPath);
+  if (!lock.held) {
+    const { pid, host } = lock.owner;
+    throw conflict(`the event log ${job.eventsDir} is being written by another oo-ml ingest${pid === null ? '' : ` (process ${pid}${host === null ? '' : ` on ${host}`})`}`, {
+      hint: 'run one ingest per event log (with one consumer name): stop the other one first',
+      details: { lock: lockPath, ...(pid === null ? {} : { pid }) },
+    });
+  }
+  try {
+    return await ingestLocked(job);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `ingestEvents` once it holds the event log's lock. */
+async function ingestLocked(job: IngestJob): Promise<IngestSummary> {
   const now = job.now ?? (() => new Date());
   const name = job.consumer ?? INGEST_CONSUMER;
   const summary: IngestSummary = {

@@ -283,6 +283,28 @@ describe('ingest from the embedded journal', () => {
     await bus.close();
   });
 
+  it('lets one ingest at a time write an event log, whatever its consumer name, and the next after it stopped', async () => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const bus = createEventBusOver(createEmbeddedTransport(paths.bus, { pollMs: 10 }));
+    const event = completed('e3', '2026-01-05T08:00:00.000Z');
+    await bus.publish('signals', event);
+    const stop = new AbortController();
+    let inFirst!: () => void;
+    const firstHolds = new Promise<void>((resolve) => (inFirst = resolve));
+    const first = ingestEvents(job(bus, paths, { untilIdle: false, maxWaitMs: 50, signal: stop.signal, onBatch: () => inFirst() }));
+    await firstHolds;
+    // Under another consumer name it would write every event a second time: refused, naming the holder.
+    await expect(ingestEvents(job(bus, paths, { consumer: 'another' }))).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining(`is being written by another oo-ml ingest (process ${process.pid}`),
+    });
+    stop.abort();
+    expect(await first).toMatchObject({ consumed: 1, stoppedBy: 'signal' });
+    expect(await ingestEvents(job(bus, paths, { consumer: 'another', maxWaitMs: 50, idleMs: 100 }))).toMatchObject({ consumer: 'another', consumed: 1, duplicates: 1 });
+    expect(await readLog(paths.events)).toEqual(expectedLog([event]));
+    await bus.close();
+  });
+
   it('rejects bad batch options as usage errors', async () => {
     const paths = await tempHome('oo-ml-ingest-');
     const bus = createEventBusOver(createEmbeddedTransport(paths.bus));
