@@ -751,8 +751,17 @@ async function ensureDurable(jsm: JetStreamManager, name: string, ackWaitMs: num
     try {
       const info = await jsm.consumers.info(EVENTS_STREAM, name);
       const c = info.config;
-      if (c.ack_policy !== AckPolicy.Explicit || (c.filter_subject ?? '') !== '' || c.deliver_subject !== undefined) {
-        throw conflict(`JetStream consumer ${name} on ${EVENTS_STREAM} is not an unfiltered pull consumer with explicit acks`, {
+      // Anything that would hide events from it: a filter, a start after the first message,
+      // payloads left out (headers only), push delivery, acks other than one per message.
+      const unfit =
+        c.ack_policy !== AckPolicy.Explicit ||
+        (c.filter_subject ?? '') !== '' ||
+        (c.filter_subjects ?? []).length > 0 ||
+        c.deliver_subject !== undefined ||
+        c.headers_only === true ||
+        c.deliver_policy !== DeliverPolicy.All;
+      if (unfit) {
+        throw conflict(`JetStream consumer ${name} on ${EVENTS_STREAM} is not an unfiltered pull consumer of every message, with payloads and explicit acks`, {
           hint: `delete it (\`nats consumer rm ${EVENTS_STREAM} ${name}\`) or use another consumer name`,
           details: { consumer: name, config: c },
         });

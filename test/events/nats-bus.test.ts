@@ -170,6 +170,23 @@ describe('NATS JetStream transport', () => {
     await (await bus.consumer({ name: 'ingest-x', ackWaitMs: 2000 })).close();
     info = await natsConsumer(server.url, 'ingest-x');
     expect(info.config.ack_wait).toBe(2_000_000_000);
+
+    // A durable someone else made that would hide events is refused, not used: payloads left
+    // out, a start after the first message (several filters need nats-server 2.10, not Debian 12's).
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const unfit: [string, Record<string, unknown>][] = [
+        ['headers-only', { headers_only: true }],
+        ['from-new', { deliver_policy: 'new' }],
+      ];
+      for (const [name, config] of unfit) {
+        await jsm.consumers.add(EVENTS_STREAM, { durable_name: name, ack_policy: 'explicit', ...config } as Parameters<JetStreamManager['consumers']['add']>[1]);
+        await expect(bus.consumer({ name }), name).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining(`consumer ${name} on ${EVENTS_STREAM} is not an unfiltered pull consumer of every message`) });
+      }
+    } finally {
+      await nc.close();
+    }
     await bus.close();
   });
 
