@@ -26,7 +26,7 @@ import type { EventBus, EventDelivery, FetchedEvents } from '../events/event-bus
 import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
-import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, writeFileAtomic } from '../io/atomic.js';
+import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, tempPathFor, writeFileAtomic } from '../io/atomic.js';
 import { tryDirLock } from '../io/dir-lock.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns } from './event-log.js';
@@ -392,10 +392,12 @@ async function stageIsolating(events: readonly LogEvent[], stage: (subset: reado
  */
 async function stageFile(db: Db, tmpDir: string, type: EventType, day: string, events: readonly LogEvent[], now: () => Date, asStored: boolean): Promise<Staging> {
   const columns = eventColumns(type);
-  const ndjson = join(tmpDir, `.ingest-${type}-${day}-${randomBytes(6).toString('hex')}.ndjson`);
+  // Temporaries named as tempPathFor names them (with this process's pid), so what a killed
+  // ingest leaves is swept by the next command (io/atomic.ts sweepOrphanTemps).
+  const ndjson = tempPathFor(join(tmpDir, `ingest-${type}-${day}.ndjson`), { tmpDir });
   const times = columns.filter((c) => c.sqlType === 'TIMESTAMP').map((c) => c.name);
   const name = `ingest-${now().toISOString().replace(/[-:.]/g, '')}-${randomBytes(6).toString('hex')}.parquet`;
-  const file: StagedFile = { tmp: join(tmpDir, `.${name}`), name, events };
+  const file: StagedFile = { tmp: tempPathFor(join(tmpDir, name), { tmpDir }), name, events };
   let staged = false;
   try {
     await writeLines(ndjson, ndjsonOf(events, times, asStored));
