@@ -113,6 +113,8 @@ describe('DashView', () => {
     const { lastFrame } = render(<DashView figures={dashFigures([busy])} panel="overview" paused={false} intervalMs={1000} />);
     const frame = lastFrame()!;
     expect(frame).toContain('oo-ml dash  http://127.0.0.1:8080');
+    // One replica: its figures are the only ones, nothing to attribute.
+    expect(frame).not.toContain('below: http');
     expect(frame).toMatch(/requests\/s\s+300\.0/);
     expect(frame).toMatch(/p99 ms\s+3\.25/);
     expect(frame).toContain('errors      400 × 2');
@@ -128,6 +130,7 @@ describe('DashView', () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
       const frame = render(<DashView figures={dashFigures([older, newer])} panel="overview" paused={false} intervalMs={1000} />).lastFrame()!;
+      expect(frame).toContain('latency, loaded versions, snapshot and bus below: http://a (each replica: the replicas panel)');
       expect(frame).toMatch(/tip-policy@champion v3\s+serves 30/);
       expect(frame).toMatch(/tip-policy@champion v4\s+serves 25/);
       // React warns (console.error) when two rows share a key, and may then drop one.

@@ -106,6 +106,10 @@ function Overview({ figures }: { figures: DashFigures }) {
         <Text>{`requests/s  ${fixed(rps.at(-1))}`.padEnd(24)}</Text>
         <Sparkline values={rps} width={40} minimum={0} />
       </Box>
+      {figures.replicas.length > 1 && first !== undefined ? (
+        // Latency, loaded versions, snapshot and bus are one replica's, not a sum: say whose.
+        <Text dimColor>{`latency, loaded versions, snapshot and bus below: ${first.url} (each replica: the replicas panel)`}</Text>
+      ) : null}
       <Box>
         <Text>{`p50 ms      ${fixed(first?.p50.at(-1), 2)}`.padEnd(24)}</Text>
         <Sparkline values={first?.p50 ?? []} width={40} minimum={0} color="green" />
