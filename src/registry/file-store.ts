@@ -403,11 +403,11 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
   // ---- artifacts ------------------------------------------------------------------------------
 
   /**
-   * Where a run's artifacts are: its recorded location, except that a run recorded at the default
-   * place of a store elsewhere (`…/<experiment>/<run>/artifacts`: the store was moved or copied
-   * since, as quickstart's `.previous` folder is) uses its own folder here, for reads and writes
-   * alike. MLflow reads the recorded path as it is; a moved store's artifacts only show there
-   * once it is back where it was made.
+   * Where a run's artifacts are: its recorded location, except that a run whose recorded place
+   * (`…/<experiment>/<run>/artifacts`) no longer exists while its own folder here has them uses
+   * that: the store was moved since (quickstart's `.previous` folder), for reads and writes
+   * alike. A recorded place that exists is used as it is (an artifact root of its own, or the
+   * original of a copied store). MLflow reads the recorded path as it is.
    */
   async function artifactRoot(runId: string): Promise<string> {
     const { dir, experimentId } = await findRunDir(runId);
@@ -416,8 +416,12 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
     const recorded = uri.startsWith('file:') ? fileURLToPath(uri) : uri.startsWith('/') ? uri : null;
     if (recorded !== null) {
       const own = join(dir, 'artifacts');
-      const defaultPlace = recorded.replace(/\/+$/, '').endsWith(`/${experimentId}/${runId}/artifacts`);
-      return defaultPlace ? own : recorded;
+      const moved =
+        recorded !== own &&
+        recorded.replace(/\/+$/, '').endsWith(`/${experimentId}/${runId}/artifacts`) &&
+        !(await pathExists(recorded)) &&
+        (await pathExists(own));
+      return moved ? own : recorded;
     }
     throw invalidInput(`run ${runId} keeps its artifacts at ${uri}; the file store can only reach file:// artifact locations`, {
       hint: 'set MLFLOW_TRACKING_URI to the MLflow server that created this run',

@@ -3,7 +3,7 @@
  * every meta.yaml key by key, metric lines, tag/param/alias files without a trailing newline,
  * and nothing but MLflow's own entries anywhere inside the root (temporaries live outside).
  */
-import { cp, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -180,25 +180,37 @@ describe('file store on-disk layout', () => {
     expect((await store.getRegisteredModel('tip-policy')).lastUpdatedTimestamp).toBe(T0 + 4000);
   });
 
-  it("reads and writes a moved or copied store's artifacts in the store itself, where the run's meta still names the old place", async () => {
+  it("reads and writes a moved store's artifacts in the store itself, where the run's meta still names the old place", async () => {
     const exp = (await store.getOrCreateExperiment('e')).experimentId;
     const run = await store.createRun(exp);
     await store.logArtifact(run.info.runId, 'policy/state.json', '{"v":1}');
-    // Copied: the copy's runs read their own files, and a write lands in the copy, not the original.
+    // Copied, the original still there: the recorded place exists and is used as it is.
     const copy = join(home, 'copy');
     await cp(root, copy, { recursive: true });
     const copied = createFileStore(copy, { clock: () => now });
     expect(new TextDecoder().decode(await copied.downloadArtifact(run.info.runId, 'policy/state.json'))).toBe('{"v":1}');
-    await copied.logArtifact(run.info.runId, 'notes.txt', 'in the copy');
-    expect((await copied.listArtifacts(run.info.runId)).map((a) => a.path).sort()).toEqual(['notes.txt', 'policy']);
-    expect((await store.listArtifacts(run.info.runId)).map((a) => a.path)).toEqual(['policy']);
-    // Moved: the old place is gone, and the store still reads its artifacts.
+    // Moved: the old place is gone, and the store reads and writes its own run folder.
     const moved = join(home, 'moved');
     await rename(root, moved);
     const movedStore = createFileStore(moved, { clock: () => now });
     expect(new TextDecoder().decode(await movedStore.downloadArtifact(run.info.runId, 'policy/state.json'))).toBe('{"v":1}');
+    await movedStore.logArtifact(run.info.runId, 'notes.txt', 'after the move');
+    expect(await readFile(join(moved, exp, run.info.runId, 'artifacts', 'notes.txt'), 'utf8')).toBe('after the move');
     // The recorded location is left as MLflow wrote it.
     expect((await movedStore.getRun(run.info.runId)).info.artifactUri).toBe(`${pathToFileURL(root).href}/${exp}/${run.info.runId}/artifacts`);
+  });
+
+  it('keeps an artifact root of its own that ends like the default place (an MLflow --default-artifact-root)', async () => {
+    const exp = (await store.getOrCreateExperiment('e')).experimentId;
+    const run = await store.createRun(exp);
+    // As MLflow records it with a separate artifact root: <artifact root>/<experiment>/<run>/artifacts.
+    const elsewhere = join(home, 'artifact-root', exp, run.info.runId, 'artifacts');
+    await mkdir(join(elsewhere, 'policy'), { recursive: true });
+    await writeFile(join(elsewhere, 'policy', 'state.json'), '{"v":"elsewhere"}');
+    const metaPath = join(root, exp, run.info.runId, 'meta.yaml');
+    const meta = await readFile(metaPath, 'utf8');
+    await writeFile(metaPath, meta.replace(/^artifact_uri: .*$/m, `artifact_uri: ${pathToFileURL(elsewhere).href}`));
+    expect(new TextDecoder().decode(await store.downloadArtifact(run.info.runId, 'policy/state.json'))).toBe('{"v":"elsewhere"}');
   });
 
   it('leaves no temporaries inside the root, and none behind in the temp area', async () => {
