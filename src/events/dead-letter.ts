@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import Type, { type Static } from 'typebox';
-import { createValidator, type FieldIssue } from '../validation.js';
+import { createValidator, namedIssues, type FieldIssue } from '../validation.js';
 
 /** Why a message was dead-lettered. */
 export const DEAD_LETTER_REASONS = [
@@ -102,6 +102,10 @@ function utf8Prefix(data: Uint8Array, limit: number): Uint8Array {
   return data.subarray(0, end);
 }
 
+/** Characters of the envelope's message, and of each issue's, past which they are cut: a message built from the payload (a huge `type`, a deep path) must not outgrow the payload's own cap. */
+const TEXT_LIMIT = 1_000;
+const cut = (text: string): string => (text.length <= TEXT_LIMIT ? text : `${text.slice(0, TEXT_LIMIT)}…`);
+
 /** Builds the envelope of a rejected message received at `receivedAt` (see the module doc on large originals). */
 export function deadLetterOf(r: Rejection, receivedAt: Date): DeadLetterEnvelope {
   const whole = r.data.length <= DLQ_PAYLOAD_LIMIT;
@@ -109,8 +113,8 @@ export function deadLetterOf(r: Rejection, receivedAt: Date): DeadLetterEnvelope
   return {
     original_subject: r.subject,
     reason: r.reason,
-    message: r.message,
-    issues: r.issues.map((i) => ({ path: i.path, message: i.message })),
+    message: cut(r.message),
+    issues: namedIssues(r.issues).map((i) => ({ path: i.path, message: cut(i.message) })),
     payload_base64: Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength).toString('base64'),
     payload_text: utf8OrNull(kept),
     received_at: receivedAt.toISOString(),

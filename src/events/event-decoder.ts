@@ -3,7 +3,7 @@
  * schema, so a payload cannot smuggle another type past a consumer that trusts the subject;
  * every failure says why and names the fields, ready for a dead-letter envelope.
  */
-import type { FieldIssue, Validator } from '../validation.js';
+import { issueSummary, namedIssues, type FieldIssue, type Validator } from '../validation.js';
 import { utf8OrNull, type DeadLetterReason } from './dead-letter.js';
 import { EVENT_VALIDATORS, type OoEvent } from './schemas.js';
 import { parseEventSubject, type EventSubject } from './subjects.js';
@@ -55,7 +55,7 @@ export function decodeEvent(subject: string, data: Uint8Array): Decoded {
   return {
     ok: false,
     reason: 'invalid_event',
-    message: `${type} on ${subject} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-    issues,
+    message: `${type} on ${subject} is invalid: ${issueSummary(issues)}`,
+    issues: namedIssues(issues),
   };
 }
