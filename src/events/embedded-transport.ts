@@ -296,10 +296,10 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
       } catch (e) {
         // A refused lock (another process writes) is tried again at the next publish.
         holding[stream] = null;
-        if (stream === 'events' && isOoMlError(e, 'conflict')) {
-          setHealth(false, e.message);
-          retakeLater();
-        }
+        if (stream === 'events' && isOoMlError(e, 'conflict')) setHealth(false, e.message);
+        // Whatever failed while not connected (the lock, a full disk), it is tried again: a
+        // publisher that spills makes no publish that would.
+        if (stream === 'events' && !health.connected) retakeLater();
         throw e;
       }
     })());

@@ -70,14 +70,17 @@ export function tempPathFor(target: string, options: AtomicOptions = {}): string
   return join(dir, `.${basename(target)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
-/** A temporary's name (tempPathFor): the pid of the process that made it. */
-const TEMP_NAME = /\.tmp-(\d+)-[0-9a-f]{12}$/;
+/** A temporary's name (tempPathFor), and what DuckDB adds beside a database there (`.wal`, its `.tmp` spill folder): the pid of the process that made it. */
+const TEMP_NAME = /\.tmp-(\d+)-[0-9a-f]{12}(?:\.wal|\.tmp)?$/;
+/** replaceDirAtomic's aside copy of the previous output: after a crash between its two renames, the only copy left. */
+const ASIDE_NAME = /\.old\.tmp-\d+-[0-9a-f]{12}$/;
 /** Temporaries younger than this are left alone whatever their pid (a store shared with another host, whose pids mean nothing here). */
 const ORPHAN_AGE_MS = 10 * 60_000;
 
 /**
- * Removes what a killed command left in `tmpDir`: temporaries (tempPathFor's names) whose process
- * of this host no longer runs and that are older than ten minutes. Anything else is left alone.
+ * Removes what a killed command left in `tmpDir`: temporaries (tempPathFor's names, and DuckDB's
+ * files beside them) whose process of this host no longer runs and that are older than ten
+ * minutes. An aside copy of a previous output (replaceDirAtomic) is kept, as is anything else.
  * Returns how many it removed; a missing folder is none.
  */
 export async function sweepOrphanTemps(tmpDir: string, now = Date.now()): Promise<number> {
@@ -90,6 +93,7 @@ export async function sweepOrphanTemps(tmpDir: string, now = Date.now()): Promis
   }
   let removed = 0;
   for (const name of entries) {
+    if (ASIDE_NAME.test(name)) continue;
     const pid = Number(TEMP_NAME.exec(name)?.[1]);
     if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) continue;
     const path = join(tmpDir, name);

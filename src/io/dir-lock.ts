@@ -3,8 +3,9 @@
  * so the process whose mkdir succeeds holds the lock; it writes `<pid>\n<host>\n` into `pid`
  * inside. A lock whose owner is a process of this host that no longer runs was left by a crash
  * and is taken over at once; one without an owner file past a short grace period (being created,
- * or left by a crash in between) too; one owned on another host (a folder shared over the
- * network) only once it is older than `staleMs`, since its pid means nothing here.
+ * or left by a crash in between) too; any lock older than `staleMs`, where the caller gives one
+ * (short critical sections: a pid may be reused), and one owned on another host (a folder shared
+ * over the network) only then, since its pid means nothing here.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ export type DirLockAttempt = { held: true; release: () => Promise<void> } | { he
 
 /** Options of `tryDirLock`. */
 export interface DirLockOptions {
-  /** Age past which a lock owned on another host is taken over (default: never). */
+  /** Age past which a lock is taken over whoever holds it (default: never); a holder on another host is judged by this alone. */
   staleMs?: number;
 }
 
@@ -72,9 +73,12 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number): Promi
   const age = await ageOf(path);
   if (age === null) return 'gone';
   if (owner.pid === null) return age >= OWNER_GRACE_MS;
+  // Past `staleMs` a lock is abandoned whoever holds it: its pid may have been reused since
+  // (a container restarted under the same hostname runs as the same pid again).
+  if (age > staleMs) return true;
   // An owner file without a host is an earlier version's, written on this host.
   if (owner.host === null || owner.host === HOST) return !isRunning(owner.pid);
-  return age > staleMs;
+  return false;
 }
 
 /**

@@ -5,9 +5,10 @@
  * as an experiment.
  *
  * A holder that crashed on this host (`kill -9`) leaves its folder behind; it is taken over as
- * soon as its pid is seen not running. One held on another host (a store on a shared file
- * system) is taken over once older than `staleMs`, far longer than any critical section, which
- * touches a few small files; the wait outlasts it, so a crashed holder never needs a hand.
+ * soon as its pid is seen not running. Any lock older than `staleMs`, far longer than any
+ * critical section (a few small files), is taken over too: one held on another host (a store on
+ * a shared file system), whose pid means nothing here, or one whose pid was reused since. The
+ * wait outlasts it, so a crashed holder never needs a hand.
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';

@@ -38,8 +38,13 @@ describe('orphaned temporaries', () => {
     await left(temp(process.ppid, 'parent'), OLD);
     await left('notes.txt', OLD);
     await left('.x.tmp-abc-0123456789ab', OLD);
-    expect(await sweepOrphanTemps(dir)).toBe(2);
-    expect((await readdir(dir)).sort()).toEqual([temp(DEAD_PID, 'young'), temp(process.pid, 'mine'), temp(process.ppid, 'parent'), '.x.tmp-abc-0123456789ab', 'notes.txt'].sort());
+    // DuckDB's files beside a temporary database go with it.
+    await left(`${temp(DEAD_PID, 'warehouse.duckdb')}.wal`, OLD);
+    await left(`${temp(DEAD_PID, 'warehouse.duckdb')}.tmp`, OLD, true);
+    // The aside copy of a previous output: after a crash between replaceDirAtomic's renames, the only copy left.
+    await left(temp(DEAD_PID, 'features.old'), OLD, true);
+    expect(await sweepOrphanTemps(dir)).toBe(4);
+    expect((await readdir(dir)).sort()).toEqual([temp(DEAD_PID, 'young'), temp(process.pid, 'mine'), temp(process.ppid, 'parent'), temp(DEAD_PID, 'features.old'), '.x.tmp-abc-0123456789ab', 'notes.txt'].sort());
     // The names it recognises are the ones tempPathFor makes.
     expect(tempPathFor(join(dir, 'a.parquet'))).toMatch(new RegExp(`\\.a\\.parquet\\.tmp-${process.pid}-[0-9a-f]{12}$`));
     expect(await sweepOrphanTemps(join(dir, 'missing'))).toBe(0);

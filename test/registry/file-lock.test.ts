@@ -40,13 +40,18 @@ describe('the file-store lock', () => {
   });
 
   it('waits for a live holder and names it on timeout', async () => {
-    const path = await leftLock('c', `${process.pid}\n${hostname()}\n`, 10 * 60_000);
+    const path = await leftLock('c', `${process.pid}\n${hostname()}\n`, 1_000);
     await expect(ran('c', { timeoutMs: 30 })).rejects.toMatchObject({
       code: 'conflict',
       message: expect.stringContaining(`held by process ${process.pid} on ${hostname()}`),
     });
     // Not taken: the holder's lock is still there, as it was.
     expect(await readFile(join(path, 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+  });
+
+  it('takes over a lock older than the stale age even when its pid runs here (a pid reused since)', async () => {
+    await leftLock('j', `${process.ppid}\n${hostname()}\n`, 120_000);
+    await expect(ran('j', { timeoutMs: 0, staleMs: 60_000 })).resolves.toBe('ran');
   });
 
   it("judges another host's lock by its age only", async () => {
