@@ -46,14 +46,25 @@ export function createProgram(): Command {
   return program;
 }
 
+/** The subcommands of the deepest command named in `argv` (`oo-ml features --json` → build, export, …), for a missing-command error. */
+function commandsNamed(argv: readonly string[]): string {
+  let cmd = createProgram();
+  for (const word of argv.slice(2)) {
+    const sub = cmd.commands.find((c) => c.name() === word);
+    if (sub !== undefined) cmd = sub;
+  }
+  return `one of ${cmd.commands.map((c) => c.name()).filter((n) => n !== 'help').join(', ')}`;
+}
+
 /** Runs the CLI on `argv` and returns the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const program = createProgram();
   const json = argv.includes('--json');
   // With --json, commander's own usage errors come out as the JSON error too, not as text and help.
   if (json) {
+    // Help shown for a missing command goes to stderr (writeErr); with --json it is the JSON error instead.
     const quiet = (cmd: Command): void => {
-      cmd.configureOutput({ outputError: () => undefined }).showHelpAfterError(false);
+      cmd.configureOutput({ outputError: () => undefined, writeErr: () => undefined }).showHelpAfterError(false);
       for (const sub of cmd.commands) quiet(sub);
     };
     quiet(program);
@@ -66,7 +77,9 @@ export async function run(argv: string[]): Promise<number> {
       // Help and version are successes; every other commander error is bad usage (printed as text without --json).
       if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
       if (json) {
-        const usage = invalidUsage(e.message.replace(/^error: /, ''), { hint: 'see `oo-ml --help`, or `oo-ml <command> --help`', details: { commander: e.code } });
+        // commander.help: a command that needs a subcommand got none (its help was the answer).
+        const message = e.code === 'commander.help' ? `a command is required: ${commandsNamed(argv)}` : e.message.replace(/^error: /, '');
+        const usage = invalidUsage(message, { hint: 'see `oo-ml --help`, or `oo-ml <command> --help`', details: { commander: e.code } });
         process.stderr.write(JSON.stringify(usage.toJSON()) + '\n');
       }
       return 2;

@@ -71,6 +71,9 @@ describe('oo-ml data and features (CLI)', () => {
       expect([r.code, r.stdout], args.join(' ')).toEqual([2, '']);
       expect(JSON.parse(r.stderr), args.join(' ')).toMatchObject({ error: 'invalid_usage', message: expect.stringMatching(/unknown command 'frobnicate'|required option '--policy <name>'|unknown option '--bogus'/), hint: expect.stringContaining('--help') });
     }
+    // No command where one is needed: the JSON error names the choices, and no help text comes with it.
+    const none = await runCli(['features', '--json']);
+    expect([none.code, none.stdout, JSON.parse(none.stderr)]).toEqual([2, '', expect.objectContaining({ error: 'invalid_usage', message: 'a command is required: one of list, build, export, training-set' })]);
 
     const noEvents = await runCli(['features', 'build', '--home', h.home]);
     expect(noEvents.code).toBe(1);
