@@ -100,6 +100,14 @@ export function asUsage<T>(fn: () => T): T {
   }
 }
 
+/** `promise`'s value, or null when it fails with `not_found` (any other failure is passed on). */
+export function nullIfNotFound<T>(promise: Promise<T>): Promise<T | null> {
+  return promise.catch((e: unknown) => {
+    if (isOoMlError(e, 'not_found')) return null;
+    throw e;
+  });
+}
+
 /** True when `e` is an OoMlError (optionally of one code). */
 export function isOoMlError(e: unknown, code?: ErrorCode): e is OoMlError {
   return e instanceof OoMlError && (code === undefined || e.code === code);
@@ -124,10 +132,10 @@ const FS_FAILURES: Readonly<Record<string, { code: 'invalid_input' | 'unavailabl
 export function toOoMlError(e: unknown): OoMlError {
   if (e instanceof OoMlError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  const fs = FS_FAILURES[(e as { code?: unknown } | null)?.code as string];
-  if (fs !== undefined && e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string') {
-    return new OoMlError(fs.code, message, { hint: fs.hint, cause: e });
-  }
+  // A system call's failure (it names its `syscall`), not any error that carries such a code.
+  const errno = e instanceof Error ? (e as NodeJS.ErrnoException) : null;
+  const fs = errno?.syscall === undefined || errno.code === undefined ? undefined : FS_FAILURES[errno.code];
+  if (fs !== undefined) return new OoMlError(fs.code, message, { hint: fs.hint, cause: e });
   return internal(message, { cause: e });
 }
 

@@ -61,6 +61,9 @@ export function issueSummary(issues: readonly FieldIssue[]): string {
   return named.map((i) => `${i.path}: ${i.message}`).join('; ') + tail;
 }
 
+/** illFormedStrings' marker, on its stack, of a field name that is not well-formed Unicode. */
+const ILL_FORMED_KEY = Symbol('ill-formed field name');
+
 /**
  * Where `value` holds a string (or object key) that is not well-formed Unicode: each path, at
  * most `limit` of them. An explicit stack, not recursion: a 256 KiB body nests deeper than the
@@ -91,7 +94,6 @@ export function illFormedStrings(value: unknown, limit = Number.POSITIVE_INFINIT
   }
   return found;
 }
-const ILL_FORMED_KEY = Symbol('ill-formed field name');
 
 /** Nesting past which `wellFormed` continues on an explicit stack (recursion is faster for the shallow values every event is). */
 const MAX_RECURSION = 200;

@@ -47,8 +47,8 @@ export function createProgram(): Command {
 }
 
 /** The subcommands of the deepest command named in `argv` (`oo-ml features --json` → build, export, …), for a missing-command error. */
-function commandsNamed(argv: readonly string[]): string {
-  let cmd = createProgram();
+function commandsNamed(program: Command, argv: readonly string[]): string {
+  let cmd = program;
   for (const word of argv.slice(2)) {
     const sub = cmd.commands.find((c) => c.name() === word);
     if (sub !== undefined) cmd = sub;
@@ -78,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
       if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
       if (json) {
         // commander.help: a command that needs a subcommand got none (its help was the answer).
-        const message = e.code === 'commander.help' ? `a command is required: ${commandsNamed(argv)}` : e.message.replace(/^error: /, '');
+        const message = e.code === 'commander.help' ? `a command is required: ${commandsNamed(program, argv)}` : e.message.replace(/^error: /, '');
         const usage = invalidUsage(message, { hint: 'see `oo-ml --help`, or `oo-ml <command> --help`', details: { commander: e.code } });
         process.stderr.write(JSON.stringify(usage.toJSON()) + '\n');
       }

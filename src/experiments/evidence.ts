@@ -10,7 +10,7 @@
  *   - shadow exposure (for a move to champion): its shadow serves in the event log, paired with
  *     the decisions they shadowed (pipelines/shadow-traffic.ts, experiments/shadow-exposure.ts).
  */
-import { internal, isOoMlError } from '../errors.js';
+import { internal, nullIfNotFound } from '../errors.js';
 import { OO_ML_VERSION } from '../version.js';
 import { pairedDrDifference } from '../evaluation/paired-dr.js';
 import { ARM_COUNT } from '../features/arms.js';
@@ -114,13 +114,7 @@ const GATE_SIM_VERSION_TAG = 'oo-ml.version';
  * its seed. An unreadable earlier result is not an error: the simulation runs again.
  */
 async function gateSimulation(store: Store, policies: readonly [string, string], s: GateSimSettings, now: () => Date): Promise<Interval & { seeds: number }> {
-  const experimentId = await store.getExperimentByName(SIM_EXPERIMENT).then(
-    (e) => e.experimentId,
-    (e: unknown) => {
-      if (isOoMlError(e, 'not_found')) return null;
-      throw e;
-    },
-  );
+  const experimentId = (await nullIfNotFound(store.getExperimentByName(SIM_EXPERIMENT)))?.experimentId ?? null;
   const runs =
     experimentId === null
       ? []

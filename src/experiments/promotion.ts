@@ -5,7 +5,7 @@
  * champion keeps `previous-champion`), each move is appended to the rollout history, and the
  * model card is regenerated. A refused move changes nothing in the registry.
  */
-import { conflict, invalidInput, invalidUsage, notFound, isOoMlError } from '../errors.js';
+import { conflict, invalidInput, invalidUsage, isOoMlError, notFound, nullIfNotFound } from '../errors.js';
 import type { RolloutEntry } from '../models/model-card.js';
 import { refreshModelCard } from '../models/model-cards.js';
 import { appendRollout, readRollout } from '../models/rollout-history.js';
@@ -49,12 +49,7 @@ export interface PromoteContext {
 }
 
 async function currentAlias(store: Store, model: string, alias: string): Promise<number | null> {
-  try {
-    return (await store.getModelVersionByAlias(model, alias)).version;
-  } catch (e) {
-    if (isOoMlError(e, 'not_found')) return null;
-    throw e;
-  }
+  return (await nullIfNotFound(store.getModelVersionByAlias(model, alias)))?.version ?? null;
 }
 
 /** Promotes a version through the gate (or by force, with a reason). */

@@ -11,7 +11,7 @@
  * its run is marked FAILED).
  */
 import Type from 'typebox';
-import { isOoMlError } from '../errors.js';
+import { isOoMlError, nullIfNotFound } from '../errors.js';
 import { createValidator } from '../validation.js';
 import type { RolloutEntry } from './model-card.js';
 import { CARD_ARTIFACT, refreshModelCard } from './model-cards.js';
@@ -67,21 +67,24 @@ export function pendingOf(version: Pick<ModelVersion, 'tags'>): PendingMove | 'u
   return pendingValidator.check(parsed) ? parsed : 'unreadable';
 }
 
+/** Why `--repair` (or a failed train) retired the version, or null when it is not retired. */
+function retiredOf(version: Pick<ModelVersion, 'tags'>): string | null {
+  const why = version.tags[RETIRED_TAG];
+  return why === undefined || why === '' ? null : why;
+}
+
 /**
  * Why `version` may not be given an alias, or null when it is complete: retired by `--repair`,
  * left by an interrupted command (a pending record), or made by a run that did not finish.
  * Not a gate check: `--force` does not override it.
  */
 export async function incompleteBecause(store: Store, version: ModelVersion): Promise<string | null> {
-  const retired = version.tags[RETIRED_TAG];
-  if (retired !== undefined && retired !== '') return `it was retired (${retired})`;
+  const retired = retiredOf(version);
+  if (retired !== null) return `it was retired (${retired})`;
   const pending = pendingOf(version);
   if (pending !== null) return `an interrupted ${pending === 'unreadable' ? 'command' : pending.command} left it incomplete: run \`oo-ml models --repair\` first`;
   if (version.runId === '') return null;
-  const run = await store.getRun(version.runId).catch((e: unknown) => {
-    if (isOoMlError(e, 'not_found')) return null;
-    throw e;
-  });
+  const run = await nullIfNotFound(store.getRun(version.runId));
   if (run === null) return `its run ${version.runId} is gone`;
   return run.info.status === 'FINISHED' ? null : `its run ${version.runId} is ${run.info.status}${run.info.status === 'RUNNING' ? ' (a command is still on it, or died: `oo-ml models --repair`)' : ''}`;
 }
@@ -169,11 +172,8 @@ export async function repairModel(ctx: RepairContext, model: string): Promise<Re
   // A version whose run failed without leaving a record (a train that failed after registering
   // it, before this version retired its own) and that no alias names is retired too.
   for (const v of versions) {
-    if (v.aliases.length > 0 || pendingOf(v) !== null || (v.tags[RETIRED_TAG] ?? '') !== '' || v.runId === '' || running.some((r) => r.info.runId === v.runId)) continue;
-    const run = await store.getRun(v.runId).catch((e: unknown) => {
-      if (isOoMlError(e, 'not_found')) return null;
-      throw e;
-    });
+    if (v.aliases.length > 0 || pendingOf(v) !== null || retiredOf(v) !== null || v.runId === '' || running.some((r) => r.info.runId === v.runId)) continue;
+    const run = await nullIfNotFound(store.getRun(v.runId));
     const status = run?.info.status ?? 'gone';
     if (status !== 'FAILED' && status !== 'KILLED' && status !== 'gone') continue;
     await store.setModelVersionTag(model, v.version, RETIRED_TAG, `its run ${v.runId} is ${status}`);
@@ -214,10 +214,7 @@ async function finishBlocker(store: Store, model: string, v: ModelVersion, pendi
 async function retire(ctx: RepairContext, model: string, v: ModelVersion, pending: PendingMove | null, why: string): Promise<void> {
   const { store } = ctx;
   if (pending?.runId != null) {
-    const run = await store.getRun(pending.runId).catch((e: unknown) => {
-      if (isOoMlError(e, 'not_found')) return null;
-      throw e;
-    });
+    const run = await nullIfNotFound(store.getRun(pending.runId));
     if (run !== null && run.info.status === 'RUNNING') await store.finishRun(pending.runId, 'FAILED', ctx.now().getTime());
   }
   await store.setModelVersionTag(model, v.version, RETIRED_TAG, `${pending?.command ?? 'an interrupted command'} interrupted; ${why}`);

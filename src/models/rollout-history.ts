@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Type from 'typebox';
-import { isOoMlError } from '../errors.js';
+import { nullIfNotFound } from '../errors.js';
 import { createValidator } from '../validation.js';
 import type { RolloutEntry } from './model-card.js';
 import type { Store } from '../registry/store.js';
@@ -76,10 +76,7 @@ export async function readRollout(store: Store, model: string): Promise<RolloutE
   for (const [key, value] of Object.entries(registered.tags)) {
     if (key.startsWith(LEGACY_ROLLOUT_TAG_PREFIX)) entries.push({ key, entry: parseEntry(value, `rollout tag ${key} of model ${model}`) });
   }
-  const experiment = await store.getExperimentByName(ROLLOUT_EXPERIMENT).catch((e: unknown) => {
-    if (isOoMlError(e, 'not_found')) return null;
-    throw e;
-  });
+  const experiment = await nullIfNotFound(store.getExperimentByName(ROLLOUT_EXPERIMENT));
   if (experiment !== null) {
     const runs = await store.searchRuns({ experimentIds: [experiment.experimentId], tags: { 'oo-ml.model': model }, orderBy: 'start_time ASC', maxResults: 50_000 });
     for (const run of runs) {

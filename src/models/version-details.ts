@@ -3,7 +3,7 @@
  * its training run's evaluation (off-policy estimates on the holdout, support, fairness) and model
  * card, and the simulations it took part in (runs of `oo-ml-sim` tagged with its version).
  */
-import { isOoMlError } from '../errors.js';
+import { isOoMlError, nullIfNotFound } from '../errors.js';
 import type { Store } from '../registry/store.js';
 import type { VersionEvaluation } from './model-card.js';
 import { CARD_ARTIFACT, readEvaluation } from './model-cards.js';
@@ -54,10 +54,7 @@ export async function versionDetails(store: Store, model: string, version: Liste
 }
 
 async function simulationsOf(store: Store, model: string, version: number, max: number): Promise<VersionSimulation[]> {
-  const experiment = await store.getExperimentByName(SIM_EXPERIMENT).catch((e: unknown) => {
-    if (isOoMlError(e, 'not_found')) return null;
-    throw e;
-  });
+  const experiment = await nullIfNotFound(store.getExperimentByName(SIM_EXPERIMENT));
   if (experiment === null) return [];
   const runs = await store.searchRuns({ experimentIds: [experiment.experimentId], status: 'FINISHED', orderBy: 'start_time DESC', maxResults: 500 });
   const out: VersionSimulation[] = [];

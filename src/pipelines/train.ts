@@ -114,12 +114,12 @@ async function gitCommit(): Promise<string | null> {
 export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
   // The job's own choices are refused as bad usage before any work (as sim's and ope's are), the
   // model name too: it was checked only at registration, after training and a run logged.
-  const policy = asUsage(() => getPolicy(job.policy));
-  asUsage(() => {
+  const { policy, explorationFloor } = asUsage(() => {
+    const policy = getPolicy(job.policy);
     policy.init(ARM_COUNT, job.params);
     checkModelName(job.model);
+    return { policy, explorationFloor: checkExplorationFloor(job.explorationFloor ?? DEFAULT_EXPLORATION_FLOOR) };
   });
-  const explorationFloor = asUsage(() => checkExplorationFloor(job.explorationFloor ?? DEFAULT_EXPLORATION_FLOOR));
   // The distribution the version will serve: what the holdout evaluates.
   const served = withExplorationFloor(policy, explorationFloor, ARM_COUNT);
   const data = await loadTrainingSet(job.trainingSet);

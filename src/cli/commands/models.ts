@@ -47,8 +47,8 @@ export function registerModels(program: Command): void {
       const [{ openStore }, { listModels }] = await Promise.all([import('../../registry/create-store.js'), import('../../models/model-listing.js')]);
       // Listing creates nothing: a home that does not exist (a mistyped --home) is reported, and
       // a home without a registry yet has no models, and gets no empty registry either.
-      if (/^file:/i.test(ctx.config.trackingUri) && !existsSync(fileURLToPath(ctx.config.trackingUri))) {
-        const root = fileURLToPath(ctx.config.trackingUri);
+      const root = /^file:/i.test(ctx.config.trackingUri) ? fileURLToPath(ctx.config.trackingUri) : null;
+      if (root !== null && !existsSync(root)) {
         if (!existsSync(dirname(root))) {
           throw notFound(`no folder ${dirname(root)}: no MLflow registry at ${root}`, { hint: 'check --home (or MLFLOW_TRACKING_URI)' });
         }
