@@ -6,6 +6,11 @@
  * or left by a crash in between) too; any lock older than `staleMs`, where the caller gives one
  * (short critical sections: a pid may be reused), and one owned on another host (a folder shared
  * over the network) only then, since its pid means nothing here.
+ *
+ * Takeovers of one lock are made one at a time, under a second lock folder beside it
+ * (`<lock>.break`, taken the same way): otherwise, of three processes at an abandoned lock, the
+ * second could move aside the lock the first had just made while the third made its own, and two
+ * would hold it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -43,6 +48,14 @@ export interface DirLockOptions {
   /** Age past which a lock is taken over whoever holds it (default: never); a holder on another host is judged by this alone. */
   staleMs?: number;
 }
+
+/** A takeover lock older than this was left by a crash: a takeover is a few small syscalls. */
+const BREAK_STALE_MS = 10_000;
+
+/** How many times a taker waits for another's takeover of the same lock before reporting the lock held. */
+const BREAK_WAITS = 200;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Whether process `pid` of this host runs (EPERM: it runs as another user). */
 export function isRunning(pid: number): boolean {
@@ -87,9 +100,14 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number): Promi
  * processes try at once, and the moved lock is checked to be the one judged, not one just taken.
  */
 export async function tryDirLock(path: string, options: DirLockOptions = {}): Promise<DirLockAttempt> {
-  const staleMs = options.staleMs ?? Number.POSITIVE_INFINITY;
+  return tryLock(path, options.staleMs ?? Number.POSITIVE_INFINITY, true);
+}
+
+/** `tryDirLock`, with takeovers made under the break lock (`serialized`) or, for the break lock itself, not. */
+async function tryLock(path: string, staleMs: number, serialized: boolean): Promise<DirLockAttempt> {
   const ownerFile = join(path, 'pid');
   let owner: LockOwner = { pid: null, host: null };
+  let waits = 0;
   // Takeovers tried (a lock released meanwhile is just tried again).
   for (let takeovers = 0; takeovers < 3; ) {
     let made = false;
@@ -115,23 +133,50 @@ export async function tryDirLock(path: string, options: DirLockOptions = {}): Pr
     const left = await abandoned(path, owner, staleMs);
     if (left === 'gone') continue;
     if (!left) return { held: false, owner };
-    takeovers++;
-    const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await rename(path, aside);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw e;
-    }
-    const moved = await readFile(join(aside, 'pid'), 'utf8').catch(() => '');
-    // Without an owner file, only its age tells a lock just made from the abandoned one.
-    if (moved !== text || (moved === '' && ((await ageOf(aside)) ?? 0) < OWNER_GRACE_MS)) {
-      // A live lock was moved: put it back. Should a third process have taken the path in this
-      // instant, the rename fails and the moved lock stays aside; the lock at the path holds.
-      await rename(aside, path).catch(() => undefined);
+    if (!serialized) {
+      takeovers++;
+      await moveAside(path, text);
       continue;
     }
-    await rm(aside, { recursive: true, force: true });
+    const breaker = await tryLock(`${path}.break`, BREAK_STALE_MS, false);
+    if (!breaker.held) {
+      // Another process is taking this lock over: a few milliseconds, then look again.
+      if (++waits > BREAK_WAITS) return { held: false, owner };
+      await sleep(2 + Math.random() * 8);
+      continue;
+    }
+    try {
+      takeovers++;
+      // Judged before the break lock was ours: the lock must still be the one judged (an earlier
+      // taker may have replaced it since).
+      if ((await readFile(ownerFile, 'utf8').catch(() => '')) === text) await moveAside(path, text);
+    } finally {
+      await breaker.release();
+    }
   }
   return { held: false, owner };
+}
+
+/**
+ * Moves the abandoned lock at `path`, whose owner file read `text`, aside and removes it; a lock
+ * made there since is checked for and put back.
+ */
+async function moveAside(path: string, text: string): Promise<void> {
+  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(path, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const moved = await readFile(join(aside, 'pid'), 'utf8').catch(() => '');
+  // Without an owner file, only its age tells a lock just made from the abandoned one.
+  if (moved !== text || (moved === '' && ((await ageOf(aside)) ?? 0) < OWNER_GRACE_MS)) {
+    // A live lock was moved (its holder released the judged one and another took the path in
+    // between): put it back. Should yet another process have taken the path in this instant,
+    // the rename fails and the moved lock stays aside; the lock at the path holds.
+    await rename(aside, path).catch(() => undefined);
+    return;
+  }
+  await rm(aside, { recursive: true, force: true });
 }
