@@ -65,7 +65,8 @@ declare module 'fastify' {
  * instead of Fastify's "not valid JSON".
  */
 function poisonedOrSyntax(text: string, err: Error): Error {
-  if (!text.includes('__proto__') && !text.includes('constructor')) return err;
+  // Escapes can spell either key (`"\u005f_proto__"`), which the guard reads as the key too.
+  if (!text.includes('__proto__') && !text.includes('constructor') && !text.includes('\\u')) return err;
   try {
     JSON.parse(text);
   } catch {

@@ -57,7 +57,11 @@ describe('bad input', () => {
       // Valid JSON that only the prototype-poisoning guard refuses says so, rather than "not valid JSON".
       { body: '{"user_id":"u1","__proto__":{"x":1}}', status: 400, message: 'body holds a "__proto__" key, or "constructor" with a "prototype": refused (prototype poisoning)' },
       { body: '{"user_id":"u1","context":{"constructor":{"prototype":{}}}}', status: 400, message: /prototype poisoning/ },
+      // Spelled with escapes, the key is the same key.
+      { body: '{"user_id":"u1","\\u005f_proto__":{"x":1}}', status: 400, message: /prototype poisoning/ },
+      { body: '{"user_id":"u1","context":{"\\u0063onstructor":{"prototype":{}}}}', status: 400, message: /prototype poisoning/ },
       { body: '{"user_id":"u1","__proto__":', status: 400, message: /not valid JSON/ },
+      { body: '{"user_id":"\\u0075', status: 400, message: /not valid JSON/ },
       { body: Buffer.alloc(10 * 1024 * 1024, 0x20), status: 413, message: /too large/i },
     ];
     for (const c of cases) {
