@@ -259,9 +259,12 @@ export const LearningStats = Type.Object(
     ),
     /** Reward events folded, by outcome. */
     rewards: Type.Record(Type.String(), Count),
+    /** Serve events folded (shadows apart), each published copy counted: a serve published twice counts 2 here and 1 in `duplicate_serves`. */
     serves: Count,
     shadow_serves: Count,
+    /** Of `serves`: those without recorded features (older events), whose inputs came from the snapshot. */
     legacy_serves: Count,
+    /** Of `serves`: copies of a serve already folded (same serve id); the first copy is the one kept. */
     duplicate_serves: Count,
     resets: Count,
     invalid_messages: Count,

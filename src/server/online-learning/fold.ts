@@ -108,13 +108,14 @@ export interface FoldSnapshot {
 /** Counts since the fold's start (carried over by checkpoints). */
 export interface FoldCounters {
   events: number;
+  /** Serve events folded, shadows not included; the next three count some of them again. */
   serves: number;
   shadowServes: number;
-  /** Serves whose event had no recorded features (older events): their inputs came from the snapshot. */
+  /** Of `serves`: those whose event had no recorded features (older events): their inputs came from the snapshot. */
   legacyServes: number;
-  /** A serve published twice (same serve id): the first one is kept. */
+  /** Of `serves`: a serve published twice (same serve id), counted again; the first one is kept. */
   duplicateServes: number;
-  /** Serves not kept: an id oo-ml did not issue, or the window's owner table is full. */
+  /** Of `serves`: those not kept: an id oo-ml did not issue, or the window's owner table is full. */
   untrackedServes: number;
   resets: number;
   /** A reset published twice (same event id): folded once. */

@@ -14,7 +14,7 @@ import { getPolicy } from '../../../src/policies/catalog.js';
 import { Fold, type Learners, type RewardReport } from '../../../src/server/online-learning/fold.js';
 import { stateDigest } from '../../../src/server/online-learning/online-learning.js';
 import { replayVersions } from '../../../src/server/online-learning/replay.js';
-import { formatServeId } from '../../../src/server/online-learning/serve-id.js';
+import { formatServeId, parseServeId } from '../../../src/server/online-learning/serve-id.js';
 import { CHUNK_RECORDS, openServeWindow, type ServeWindow } from '../../../src/server/online-learning/serve-window.js';
 import type { LivePolicy } from '../../../src/server/serving-state.js';
 import { hash32 } from '../harness.js';
@@ -148,6 +148,18 @@ describe('the fold', () => {
     expect(lp.updates).toBe(1);
     expect(r.fold.counters).toMatchObject({ serves: 6, resets: 1, rewards: { applied: 3, duplicate: 1, waiting: 0, other_user: 1 } });
     expect(r.fold.position).toBe(17);
+    await r.window.close();
+  });
+
+  it('counts each copy of a serve published twice in serves, the second in duplicateServes too, and keeps the first', async () => {
+    const r = await rig();
+    const a = formatServeId('dddddddddddd', 0);
+    const first = serve(a, T, 'tip-policy@champion', '1', 2);
+    // A publish retried after a lost ack, then a reaction: it claims the first copy's record.
+    await foldAll(r, stream([first, { ...first, event_id: `e${ids++}`, arm: ARM_IDS[5]! }, serve(formatServeId('dddddddddddd', 1), T + 1), reaction(a, T + 2)]));
+    expect(r.fold.counters).toMatchObject({ serves: 3, duplicateServes: 1, untrackedServes: 0, rewards: { applied: 1 } });
+    // The record kept is the first copy's (arm 2), not the retry's.
+    expect((await r.window.get(parseServeId(a)!))?.arm).toBe(2);
     await r.window.close();
   });
 
