@@ -489,6 +489,8 @@ async function openConsumer(
   /** Delivered messages in stream order; `head` is the first not folded into `acked`. */
   let inflight: EmbeddedDelivery[] = [];
   let head = 0;
+  /** Delivered by this process and not acknowledged (those of an earlier one were delivered again at the open). */
+  let unacked = 0;
   /** Lines read whose delivery counts could not be stored: delivered first by the next fetch. */
   let carried: StreamLine[] = [];
   let closed = false;
@@ -516,6 +518,7 @@ async function openConsumer(
     if (closed) return Promise.reject(unavailable(`consumer ${name} is closed; the ack of message ${entry.seq} was not recorded`));
     if (entry.acked) return Promise.resolve();
     entry.acked = true;
+    unacked--;
     deliveries.delete(entry.seq);
     while (head < inflight.length && inflight[head]!.acked) acked = inflight[head++]!.seq;
     if (head > 1024 && head * 2 > inflight.length) {
@@ -557,12 +560,14 @@ async function openConsumer(
         carried = [...lines, ...carried];
         throw e;
       }
+      unacked += lines.length;
       return lines.map((l, i) => {
         const delivery = new EmbeddedDelivery(l.subject, l.data, l.seq, counts[i]!, owner);
         inflight.push(delivery);
         return delivery;
       });
     },
+    unacked: async () => unacked,
     async close() {
       if (closed) return;
       closed = true;

@@ -121,7 +121,15 @@ export interface FetchOptions {
 /** A durable consumer of every event subject. */
 export interface EventConsumer {
   readonly name: string;
+  /** How long a delivered, unacknowledged message waits before it is delivered again. */
+  readonly ackWaitMs: number;
   fetch(options: FetchOptions): Promise<FetchedEvents>;
+  /**
+   * Messages delivered through this consumer, by this process or an earlier one, and not
+   * acknowledged yet: those of a process that died come back after `ackWaitMs` (on NATS; the
+   * embedded bus delivers them again when the consumer opens).
+   */
+  unacked(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -263,6 +271,8 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
         park(rejectionOf(m, reason, message, issues), () => m.ack());
       const consumer: EventConsumer = {
         name,
+        ackWaitMs,
+        unacked: () => raw.unacked(),
         async fetch({ max, maxWaitMs }) {
           if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH) {
             throw invalidUsage(`fetch size must be an integer between 1 and ${MAX_BATCH}, got ${max}`);

@@ -265,7 +265,11 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
           return js.consumers.get(EVENTS_STREAM, name);
         })
         .catch((e: unknown) => Promise.reject(asUnavailable(what, e)));
-      return pullConsumer(name, link, (max, expires) => durable.fetch({ max_messages: max, expires }));
+      const unacked = (): Promise<number> =>
+        link
+          .guard(`reading consumer ${name}'s state`, async () => (await jsm.consumers.info(EVENTS_STREAM, name)).num_ack_pending)
+          .catch((e: unknown) => Promise.reject(asUnavailable(`reading consumer ${name}'s state`, e)));
+      return pullConsumer(name, link, (max, expires) => durable.fetch({ max_messages: max, expires }), unacked);
     },
 
     async reader(startSeq) {
@@ -439,7 +443,12 @@ class NatsDelivery implements RawDelivery {
 }
 
 /** A raw durable consumer over a fetch function. */
-function pullConsumer(name: string, link: Link, fetch: (max: number, expiresMs: number) => Promise<ConsumerMessages>): RawConsumer {
+function pullConsumer(
+  name: string,
+  link: Link,
+  fetch: (max: number, expiresMs: number) => Promise<ConsumerMessages>,
+  unacked: () => Promise<number>,
+): RawConsumer {
   let closed = false;
   let current: ConsumerMessages | null = null;
   // Acks of one tick are sent together: all but the last without waiting, the last with
@@ -500,6 +509,7 @@ function pullConsumer(name: string, link: Link, fetch: (max: number, expiresMs: 
         current = null;
       }
     },
+    unacked,
     async close() {
       closed = true;
       await current?.close();

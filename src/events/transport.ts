@@ -44,6 +44,8 @@ export interface RawConsumerOptions {
 export interface RawConsumer {
   /** Up to `max` messages; waits at most `maxWaitMs` to fill the batch (returns [] when none came). */
   fetch(max: number, maxWaitMs: number): Promise<RawDelivery[]>;
+  /** Messages delivered through this durable consumer, by any process, and not acknowledged yet. */
+  unacked(): Promise<number>;
   close(): Promise<void>;
 }
 

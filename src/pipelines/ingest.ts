@@ -47,9 +47,15 @@ export interface IngestJob {
   batchSize: number;
   /** How long a batch waits to fill before it is written. */
   maxWaitMs: number;
-  /** Stop once no message arrived for `idleMs` (cron runs, tests); otherwise run until `signal`. */
+  /**
+   * Stop once no message arrived for `idleMs` (cron runs, tests), and none delivered to an
+   * earlier ingest that died before acking it waits for redelivery (at most the ack wait longer);
+   * otherwise run until `signal`.
+   */
   untilIdle: boolean;
   idleMs: number;
+  /** Called once per quiet spell in which an --until-idle run waits for messages an earlier ingest never acknowledged. */
+  onWaitingForUnacked?: (count: number, ackWaitMs: number) => void;
   /** Redelivery delay of unacknowledged messages (bus default when absent). */
   ackWaitMs?: number;
   /** Names the files (default: the system clock). */
@@ -147,6 +153,7 @@ async function ingestLocked(job: IngestJob): Promise<IngestSummary> {
     // core decodes the next batch meanwhile (bench:replicas).
     await withDb(':memory:', async (db) => {
       let idleSince = performance.now();
+      let waitingNoted = false;
       const fetch = (): Promise<FetchedEvents> => consumer.fetch({ max: job.batchSize, maxWaitMs: job.maxWaitMs });
       // The next batch is fetched (decoded and validated on this thread) while DuckDB writes the
       // one in hand on its own threads: fetching is a large share of an ingest (bench:replicas).
@@ -159,12 +166,21 @@ async function ingestLocked(job: IngestJob): Promise<IngestSummary> {
         ahead = null;
         if (events.length + rejected.length === 0) {
           if (stopping) return;
-          if (job.untilIdle && performance.now() - idleSince >= job.idleMs) {
-            summary.stoppedBy = 'idle';
-            return;
+          const quietMs = performance.now() - idleSince;
+          if (job.untilIdle && quietMs >= job.idleMs) {
+            // Everything this run fetched is acked by now: messages still unacked were delivered
+            // to an earlier ingest that died, and come back once their ack wait is over.
+            const unacked = quietMs < job.idleMs + consumer.ackWaitMs ? await consumer.unacked() : 0;
+            if (unacked === 0) {
+              summary.stoppedBy = 'idle';
+              return;
+            }
+            if (!waitingNoted) job.onWaitingForUnacked?.(unacked, consumer.ackWaitMs);
+            waitingNoted = true;
           }
           continue;
         }
+        waitingNoted = false;
         if (!stopping) {
           ahead = fetch();
           // Awaited at the next turn; a failure meanwhile must not surface as unhandled.

@@ -117,7 +117,12 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
         expect(byId.get(e.event_id)?.deliveryCount).toBe(1);
         expect(byId.get(e.event_id)?.seq).toBe(i + 1);
       }
+      // Delivered and not acked, until each is acked.
+      expect(await c.unacked()).toBe(events.length);
+      await got.events[0]!.ack();
+      expect(await c.unacked()).toBe(events.length - 1);
       await Promise.all(got.events.map((d) => d.ack()));
+      expect(await c.unacked()).toBe(0);
       await c.close();
 
       // A durable consumer resumes after its acks: nothing is left for it.

@@ -53,6 +53,7 @@ function scripted(batch: Omit<RawDelivery, 'ack'>[], options: { failDlq?: boolea
           delivered = true;
           return batch.map((m) => ({ ...m, ack: async () => void log.push(`ack ${m.seq}`) }));
         },
+        unacked: async () => 0,
         close: async () => undefined,
       };
     },

@@ -87,7 +87,7 @@ function mapDeliveries(bus: EventBus, map: (got: FetchedEvents) => FetchedEvents
     close: () => bus.close(),
     async consumer(options) {
       const c = await bus.consumer(options);
-      return { name: c.name, close: () => c.close(), fetch: async (f) => map(await c.fetch(f)) };
+      return { name: c.name, ackWaitMs: c.ackWaitMs, unacked: () => c.unacked(), close: () => c.close(), fetch: async (f) => map(await c.fetch(f)) };
     },
   };
 }
@@ -229,13 +229,20 @@ describe('ingest from NATS JetStream', () => {
       ...got,
       events: got.events.map((d): EventDelivery => ({ subject: d.subject, event: d.event, seq: d.seq, deliveryCount: d.deliveryCount, data: d.data, ack: die, deadLetter: (...args) => d.deadLetter(...args) })),
     }));
-    await expect(ingestEvents(job(crashing, paths, { ackWaitMs: 1000, batchSize: events.length }))).rejects.toThrow('simulated crash before ack');
+    await expect(ingestEvents(job(crashing, paths, { ackWaitMs: 3000, batchSize: events.length }))).rejects.toThrow('simulated crash before ack');
     const afterCrash = await logFiles(paths.events);
     expect(afterCrash.length).toBeGreaterThan(0);
     expect(await readLog(paths.events)).toEqual(expectedLog(events));
 
     const restarted = await natsBus();
-    const summary: IngestSummary = await ingestEvents(job(restarted, paths, { ackWaitMs: 1000, idleMs: 2500, batchSize: events.length }));
+    // Idle long before the ack wait is over: the run still waits for the unacked messages (and
+    // says so, unless they came back before its first quiet spell).
+    const waited: number[] = [];
+    const summary: IngestSummary = await ingestEvents({
+      ...job(restarted, paths, { ackWaitMs: 3000, idleMs: 100, batchSize: events.length }),
+      onWaitingForUnacked: (n) => waited.push(n),
+    });
+    expect(waited.every((n) => n === events.length)).toBe(true);
     expect(summary).toMatchObject({ consumed: events.length, duplicates: events.length, deadLettered: 0, files: [] });
     expect(Object.values(summary.written).every((n) => n === 0)).toBe(true);
     expect(await logFiles(paths.events)).toEqual(afterCrash);

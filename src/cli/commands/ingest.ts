@@ -30,7 +30,10 @@ export function registerIngest(program: Command): void {
       )
       .option('--batch-size <n>', 'messages per batch, at most 10000 (one new file per event type and day per batch; --max-wait-ms bounds how long a batch waits to fill)', '10000')
       .option('--max-wait-ms <ms>', 'how long a batch waits to fill (JetStream waits at least 1000)', '1000')
-      .option('--until-idle', 'exit once no message arrived for --idle-ms (cron runs); default: run until Ctrl-C')
+      .option(
+        '--until-idle',
+        'exit once no message arrived for --idle-ms and none that an earlier, stopped ingest left unacknowledged waits for redelivery (cron runs); default: run until Ctrl-C',
+      )
       .option('--idle-ms <ms>', 'quiet time that ends an --until-idle run', '2000')
       .option('--consumer <name>', 'durable consumer name (its position is kept between runs)', 'oo-ml-ingest'),
     async (ctx, flags) => {
@@ -58,6 +61,8 @@ export function registerIngest(program: Command): void {
           maxWaitMs,
           untilIdle: flags.untilIdle === true,
           idleMs,
+          onWaitingForUnacked: (n, ackWaitMs) =>
+            ctx.note(`${n} message(s) delivered to an earlier ingest were never acknowledged: waiting up to ${Math.round(ackWaitMs / 1000)} s for their redelivery`),
           now: ctx.now,
           signal: stop.signal,
         });
