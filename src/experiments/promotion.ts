@@ -119,7 +119,11 @@ export interface RollbackResult {
   card: string;
 }
 
-/** Moves `champion` back to `previous-champion` (which then points at the demoted version). */
+/**
+ * Moves `champion` back to `previous-champion` and removes that alias: a rollback is undone by a
+ * promotion through the gate, never by a second rollback (which, were the alias to point at the
+ * demoted version, would put it back as champion without any check).
+ */
 export async function rollbackChampion(
   ctx: Omit<PromoteContext, 'evidence'>,
   model: string,
@@ -130,11 +134,15 @@ export async function rollbackChampion(
   const champion = await currentAlias(store, model, ALIASES.champion);
   const previous = await currentAlias(store, model, ALIASES.previous);
   if (champion === null) throw invalidInput(`model ${model} has no champion to roll back`);
-  if (previous === null) throw invalidInput(`model ${model} has no previous champion to roll back to`, { hint: 'a rollback needs an earlier promotion to champion' });
+  if (previous === null) {
+    throw invalidInput(`model ${model} has no previous champion to roll back to`, {
+      hint: 'a rollback needs an earlier promotion to champion, and each promotion can be rolled back once; to go further back, promote that version again (oo-ml promote)',
+    });
+  }
   const time = ctx.now().toISOString();
   const moves: RolloutEntry[] = [
     { time, alias: ALIASES.champion, from: champion, to: previous, reason, forced: false, figures: {} },
-    { time, alias: ALIASES.previous, from: previous, to: champion, reason, forced: false, figures: {} },
+    { time, alias: ALIASES.previous, from: previous, to: null, reason, forced: false, figures: {} },
   ];
   // A version is never champion and shadow at once (promote to champion ends its shadow too).
   if ((await currentAlias(store, model, ALIASES.shadow)) === previous) {

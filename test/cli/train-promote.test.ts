@@ -144,6 +144,9 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     const back = await runCli(['rollback', 'tip-policy', '--home', h.home]);
     expect(back.code, back.stderr).toBe(0);
     expect(back.stdout).toContain('champion v2 → v1');
+    const twice = await runCli(['rollback', 'tip-policy', '--home', h.home]);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toContain('no previous champion to roll back to');
     const card = readFileSync(`${h.modelCards}/tip-policy.md`, 'utf8');
     expect(card).toContain('drill (forced)');
     expect(card).toContain('rollback');

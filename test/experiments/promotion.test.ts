@@ -60,7 +60,10 @@ describe('promotion and rollback', () => {
     expect(card).toContain('better at night');
 
     const back = await rollbackChampion(ctx(), 'tip-policy');
-    expect(back).toMatchObject({ from: 2, to: 1, aliases: { champion: 1, 'previous-champion': 2 } });
+    expect(back).toMatchObject({ from: 2, to: 1, aliases: { champion: 1 } });
+    // A second rollback would put the version just rolled back from in again, unchecked: refused.
+    await expect(rollbackChampion(ctx(), 'tip-policy')).rejects.toMatchObject({ code: 'invalid_input', message: 'model tip-policy has no previous champion to roll back to' });
+    expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 1 });
   });
 
   it('rolls back to a previous champion that is shadow now, ending its shadow: never champion and shadow at once', async () => {
@@ -72,10 +75,10 @@ describe('promotion and rollback', () => {
     await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow', force: true, reason: 'watch it again' });
     expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 2, 'previous-champion': 1, shadow: 1 });
     const back = await rollbackChampion(ctx(), 'tip-policy');
-    expect(back.aliases).toEqual({ champion: 1, 'previous-champion': 2 });
+    expect(back.aliases).toEqual({ champion: 1 });
     expect((await readRollout(store, 'tip-policy')).slice(-3).map((e) => `${e.alias}:${e.from}->${e.to} (${e.reason})`)).toEqual([
       'champion:2->1 (rollback)',
-      'previous-champion:1->2 (rollback)',
+      'previous-champion:1->null (rollback)',
       'shadow:1->null (rolled back to champion)',
     ]);
   });
