@@ -12,7 +12,10 @@
  * [0, 1] (its variance is at most μ(1 − μ)); exact in kind when the weights are equal and the
  * rewards binary. SNIPS takes the same interval divided by the mean weight, and DR its own value
  * moved by the IPS score interval's distances (the reward model cannot know more than the
- * rewards it saw). Each estimate keeps the union of that interval and its own, and says so.
+ * rewards it saw). The widened interval is cut to [0, 1], where the value of any policy lies when
+ * every reward does: moved by the unclipped score interval's distances, a clipped estimator's
+ * (or SNIPS's, divided by a small mean weight) reached far outside it. Each estimate keeps the
+ * union of that interval and its own, and says so.
  * Coverage is checked by test/evaluation/rare-rewards.test.ts (rare clicks on many arms).
  */
 import type { Estimate } from './estimate.js';
@@ -41,6 +44,9 @@ export function ipsScoreInterval(s: OpeSums): [number, number] {
 
 const union = (a: [number, number], b: [number, number]): [number, number] => [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
 
+/** `i` cut to [0, 1], the range of a policy's value when rewards lie in [0, 1]. */
+const inUnit = (i: [number, number]): [number, number] => [Math.min(1, Math.max(0, i[0])), Math.max(0, Math.min(1, i[1]))];
+
 /**
  * Widens the IPS, SNIPS and DR family intervals of `estimates` (in place) when the rewards lie
  * in [0, 1] and the effective number of positive-weight rewards is under MIN_EFFECTIVE_REWARDS,
@@ -65,7 +71,7 @@ export function guardRareRewards(estimates: Estimate[], s: OpeSums, rewardsInUni
     else if (e.estimator === 'snips' && meanW > 0) widened = [score[0] / meanW, score[1] / meanW];
     else if (e.estimator === 'dr' || e.estimator === 'dr-clip' || e.estimator === 'switch-dr' || e.estimator === 'dr-os' || e.estimator === 'sndr') widened = [e.value - (ipsValue - score[0]), e.value + (score[1] - ipsValue)];
     if (widened === null) continue;
-    e.ci95 = union(e.ci95, widened);
+    e.ci95 = union(e.ci95, inUnit(widened));
     e.notes.push(note);
   }
   return note;

@@ -46,6 +46,29 @@ describe(`rare rewards (K = ${K}, n = ${N}, click rate ~0.5 %, greedy target, ${
     for (const { e } of est) expect(e.notes.join(' ')).toMatch(/effective positive-weight rewards \(under 10\)/);
   });
 
+  it('keeps widened intervals inside [0, 1], where the value of any policy lies, for a few rows of tiny propensity', () => {
+    // 60 rows, 3 arms: three clicked rows logged with propensity 0.01, the rest at 1/3 with a
+    // click on every tenth; the uniform target weighs the three rows 33 times.
+    const n = 60;
+    const logs: LoggedBandit = { n, k: 3, arm: new Int32Array(n), reward: new Float64Array(n), propensity: new Float64Array(n) };
+    for (let i = 0; i < n; i++) {
+      logs.arm[i] = i % 3;
+      logs.propensity[i] = i < 3 ? 0.01 : 1 / 3;
+      logs.reward[i] = i < 3 || i % 10 === 0 ? 1 : 0;
+    }
+    const uniform = new Float64Array(n * 3).fill(1 / 3);
+    const report = evaluate(logs, uniform, { estimators: ['ips', 'snips', 'dr', 'dr-clip', 'switch-dr', 'dr-os', 'sndr'], folds: 2, clip: 3, tau: 3, osLambda: 10 });
+    for (const e of report.estimates) {
+      expect(e.notes.join(' '), e.estimator).toMatch(/effective positive-weight rewards/);
+      // Widened, never past [0, 1]; an estimator's own CLT interval may be (DR-type values can).
+      const own: [number, number] = [e.value - 1.959963984540054 * e.stdErr, e.value + 1.959963984540054 * e.stdErr];
+      expect(e.ci95[0], e.estimator).toBeGreaterThanOrEqual(Math.min(0, own[0]) - 1e-12);
+      expect(e.ci95[1], e.estimator).toBeLessThanOrEqual(Math.max(1, own[1]) + 1e-12);
+    }
+    const snips = report.estimates.find((e) => e.estimator === 'snips')!;
+    expect(snips.ci95[1]).toBeLessThanOrEqual(1);
+  });
+
   it('leaves intervals alone when rewards are plentiful', () => {
     const rng = createRng(7);
     const { logs, target } = rareClicks(rng);
