@@ -68,12 +68,21 @@ export function validateSimOptions(options: SimOptions): number[] {
   if (options.delayRounds !== undefined && (!Number.isInteger(options.delayRounds) || options.delayRounds < 0)) {
     throw invalidUsage(`--delay must be a non-negative integer number of hours, got ${options.delayRounds}`);
   }
+  // Accepted, either would silently simulate something other than what was asked.
+  if ((options.delayRounds ?? 0) >= options.rounds) {
+    throw invalidUsage(`--delay ${options.delayRounds} is not shorter than the ${options.rounds} simulated hours: no reaction would reach the policies`);
+  }
+  if (options.driftAtRound != null && options.driftAtRound >= options.rounds) {
+    throw invalidUsage(`--drift-at ${options.driftAtRound} is past the last simulated hour (${options.rounds - 1}): preferences would never drift`);
+  }
   const names = options.personas ?? PERSONA_NAMES;
   const unknown = names.filter((n) => !PERSONA_NAMES.includes(n));
   if (unknown.length > 0) {
     throw invalidUsage(`unknown persona(s): ${unknown.join(', ')}`, { hint: `known personas: ${PERSONA_NAMES.join(', ')}` });
   }
   if (names.length === 0) throw invalidUsage('--personas must name at least one persona');
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (twice.length > 0) throw invalidUsage(`--personas names ${[...new Set(twice)].join(', ')} more than once`);
   return names.map((n) => PERSONA_NAMES.indexOf(n));
 }
 

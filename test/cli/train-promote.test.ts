@@ -110,11 +110,14 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     const history = await store.getMetricHistory(ra.runId, 'sim/tip-policy_candidate/cumulative_reward_by_round');
     expect(history.map((m) => m.step)).toEqual(curves.rounds.map((r) => r + 1));
     expect(history.map((m) => m.value)).toEqual(curves.cumReward['tip-policy@candidate']);
-    const bad = await runCli(['sim', '--policies', 'linucb,nobody@champion', '--users', '5', '--rounds', '5', '--reps', '1', '--seed', '1', '--home', h.home]);
+    const bad = await runCli(['sim', '--policies', 'linucb,nobody@champion', '--users', '5', '--rounds', '5', '--reps', '2', '--seed', '1', '--home', h.home]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('nobody');
-    const zero = await runCli(['sim', '--policies', 'linucb', '--users', '0', '--rounds', '5', '--reps', '1', '--seed', '1', '--home', h.home]);
+    const zero = await runCli(['sim', '--policies', 'linucb', '--users', '0', '--rounds', '5', '--reps', '2', '--seed', '1', '--home', h.home]);
     expect(zero.code).toBe(2);
+    const one = await runCli(['sim', '--policies', 'linucb', '--users', '5', '--rounds', '5', '--reps', '1', '--seed', '1', '--home', h.home]);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toContain('--reps');
   });
 
   it('promotes through the gate, refuses what it must, and rolls back', async () => {

@@ -102,6 +102,11 @@ describe('persona simulation', () => {
     expect(() => simulate({ ...OPTIONS, users: 0 }, 1, e)).toThrow(/--users must be a positive integer/);
     expect(() => simulate({ ...OPTIONS, rounds: 0 }, 1, e)).toThrow(/--rounds/);
     expect(() => simulate({ ...OPTIONS, personas: ['night_owl', 'vampire'] }, 1, e)).toThrow(/unknown persona\(s\): vampire/);
+    expect(() => simulate({ ...OPTIONS, personas: ['night_owl', 'night_owl'] }, 1, e)).toThrow('--personas names night_owl more than once');
+    // Past the simulated hours, drift and feedback would never happen.
+    expect(() => simulate({ ...OPTIONS, driftAtRound: OPTIONS.rounds }, 1, e)).toThrow(/--drift-at .* preferences would never drift/);
+    expect(() => simulate({ ...OPTIONS, delayRounds: OPTIONS.rounds }, 1, e)).toThrow(/--delay .* no reaction would reach the policies/);
+    expect(simulate({ ...OPTIONS, driftAtRound: OPTIONS.rounds - 1, delayRounds: OPTIONS.rounds - 1 }, 1, e).options.driftAtRound).toBe(OPTIONS.rounds - 1);
     const owls = simulate({ ...OPTIONS, personas: ['night_owl'] }, 1, e);
     expect(Object.keys(owls.policies[0]!.perPersona)).toEqual(['night_owl']);
   });

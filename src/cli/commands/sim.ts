@@ -56,14 +56,15 @@ export function registerSim(program: Command): void {
       .option('--policies <list>', 'comma-separated: uniform (random), built-in policy names, MODEL@ALIAS or MODEL/N (version N); the first is the baseline', 'uniform,egreedy-v1,linucb,thompson')
       .option('--users <n>', 'simulated users', '200')
       .option('--rounds <n>', 'simulated hours', String(24 * 14))
-      .option('--reps <k>', 'replications (seeds)', '5')
+      .option('--reps <k>', 'replications (seeds), at least 2: the 95% intervals are over them', '5')
       .option('--seed <s>', 'random seed (same seed, byte-identical results.json)', '42')
       .option('--workers <n>', 'worker threads (default: one per core; 0 = this thread)')
       .option('--personas <list>', 'only these personas')
       .option('--drift-at <round>', 'round from which arm preferences drift')
       .option('--delay <hours>', 'hours before a reaction reaches the policy', '0'),
     async (ctx, flags) => {
-      const reps = parseIntFlag('--reps', flags.reps, 1, 1000);
+      // One replication has no spread: its "interval" would be the point itself.
+      const reps = parseIntFlag('--reps', flags.reps, 2, 1000);
       const options = {
         users: parseIntFlag('--users', flags.users, 1, 1_000_000),
         rounds: parseIntFlag('--rounds', flags.rounds, 1, 1_000_000),
