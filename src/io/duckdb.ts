@@ -14,10 +14,22 @@ export interface Db {
   close(): void;
 }
 
-/** Opens `path` (a file, or ':memory:') with optional DuckDB settings. */
+/**
+ * Opens `path` (a file, or ':memory:') with optional DuckDB settings, in UTC: DuckDB otherwise
+ * takes the machine's zone for casts of TIMESTAMP WITH TIME ZONE (as pyarrow and Spark write an
+ * event's `ts`) and for `::DATE`, so the same log built different features on another machine.
+ * (Set after connecting: as a setting at create, it needs the icu extension loaded first.)
+ */
 export async function openDb(path: string, settings: Record<string, string> = {}): Promise<Db> {
   const instance = await DuckDBInstance.create(path, settings);
   const connection = await instance.connect();
+  try {
+    await connection.run("SET TimeZone = 'UTC'");
+  } catch (e) {
+    connection.closeSync();
+    instance.closeSync();
+    throw e;
+  }
   return {
     connection,
     run: async (sql) => {
