@@ -13,24 +13,37 @@ export function parseIntFlag(flag: string, raw: string, min: number, max = Numbe
   return n;
 }
 
-/** `YYYY-MM-DD[Thh:mm[:ss]]` at the start of a time: the fields Date would roll over. */
-const CALENDAR = /^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
+/**
+ * An ISO-8601 date, or date and time with an optional zone: `YYYY-MM-DD[Thh:mm[:ss[.fff]]][Z|±hh:mm]`.
+ * Only this: `Date` also reads "Jan 10 2026" or "2026/01/10", and a time without a zone, in the
+ * machine's zone, so the same command meant other instants on other machines.
+ */
+const ISO_TIME = /^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?\s*$/;
 
-/** Whether the calendar fields of `raw`, when it has them, name a real day and time (30 February, hour 24 do not). */
-function realCalendarFields(raw: string): boolean {
-  const m = CALENDAR.exec(raw);
-  if (m === null) return true;
-  const [year, month, day] = [1, 2, 3].map((k) => Number(m[k])) as [number, number, number];
-  const date = new Date(Date.UTC(year, month - 1, day));
-  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return false;
-  return (m[4] === undefined || Number(m[4]) <= 23) && (m[5] === undefined || Number(m[5]) <= 59) && (m[6] === undefined || Number(m[6]) <= 59);
+/** The instant `raw` names (UTC when it names no zone), or null when it is not ISO-8601 or names no real day and time (30 February, hour 24). */
+function isoInstant(raw: string): Date | null {
+  const m = ISO_TIME.exec(raw);
+  if (m === null) return null;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((k) => Number(m[k] ?? 0)) as [number, number, number, number, number, number];
+  const utc = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, Number(`0.${m[7] ?? '0'}`) * 1000));
+  utc.setUTCFullYear(year);
+  if (utc.getUTCMonth() !== month - 1 || utc.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) return null;
+  if (m[9] === undefined) return utc;
+  const offsetHours = Number(m[10]);
+  const offsetMinutes = Number(m[11]);
+  if (offsetHours > 23 || offsetMinutes > 59) return null;
+  const sign = m[9] === '-' ? -1 : 1;
+  return new Date(utc.getTime() - sign * (offsetHours * 60 + offsetMinutes) * 60_000);
 }
 
-/** Parses a timestamp flag (ISO-8601), naming the flag when it does not parse or names no real day (30 February). */
+/**
+ * Parses a timestamp flag (ISO-8601; a time without a zone is UTC, as every day of the event log
+ * is), naming the flag when it does not parse or names no real day (30 February).
+ */
 export function parseTimeFlag(flag: string, raw: string): Date {
-  const d = new Date(raw);
-  if (raw.trim() === '' || Number.isNaN(d.getTime()) || !realCalendarFields(raw)) {
-    throw invalidUsage(`${flag} must be an ISO-8601 time such as 2026-01-31T00:00:00Z, got "${raw}"`);
+  const d = isoInstant(raw);
+  if (d === null) {
+    throw invalidUsage(`${flag} must be an ISO-8601 time such as 2026-01-31T00:00:00Z (UTC when it names no zone), got "${raw}"`);
   }
   // Date takes years up to ±275760; the event log and DuckDB's timestamps take 4-digit years.
   if (d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999) {

@@ -20,6 +20,9 @@ export interface SynthJob {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** The latest end of a synthetic log (exclusive). */
+const LATEST_SYNTH_END_MS = Date.UTC(9990, 0, 1);
+
 /** The default first day of synthetic logs. */
 export const DEFAULT_SYNTH_START = new Date('2026-01-05T00:00:00Z');
 
@@ -27,6 +30,10 @@ export const DEFAULT_SYNTH_START = new Date('2026-01-05T00:00:00Z');
 export async function synthesize(job: SynthJob): Promise<EventLogSummary & { users: number; personas: Record<string, number> }> {
   if (job.start.getUTCHours() !== 0 || job.start.getUTCMinutes() !== 0 || job.start.getUTCSeconds() !== 0 || job.start.getUTCMilliseconds() !== 0) {
     throw invalidUsage(`--start must be a midnight UTC, got ${job.start.toISOString()}`);
+  }
+  // Synthetic tasks fall due up to months after the last day; the event log takes years to 9999.
+  if (job.start.getTime() + job.days * 86_400_000 > LATEST_SYNTH_END_MS) {
+    throw invalidUsage(`--start ${job.start.toISOString().slice(0, 10)} with --days ${job.days} ends after 9989: synthetic tasks fall due up to months later, and the event log takes years up to 9999`);
   }
   const events: OoEvent[] = [];
   const users: { user_id: string; persona: string; segment: string }[] = [];

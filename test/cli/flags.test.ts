@@ -25,9 +25,31 @@ describe('time flags', () => {
 
   it('refuses the rolled-over days the command line used to take', () => {
     for (const raw of ['2026-02-30', '2026-02-29', '2026-04-31T10:00:00Z', '2026-02-05T24:00:00Z', '2026-01-01T10:60Z']) {
-      expect(() => parseTimeFlag('--start', raw), raw).toThrow(`--start must be an ISO-8601 time such as 2026-01-31T00:00:00Z, got "${raw}"`);
+      expect(() => parseTimeFlag('--start', raw), raw).toThrow(`--start must be an ISO-8601 time such as 2026-01-31T00:00:00Z (UTC when it names no zone), got "${raw}"`);
     }
     expect(parseTimeFlag('--start', '2028-02-29').toISOString()).toBe('2028-02-29T00:00:00.000Z');
     expect(parseTimeFlag('--start', '2026-03-01T01:00:00+02:00').toISOString()).toBe('2026-02-28T23:00:00.000Z');
+  });
+
+  it('reads a time without a zone as UTC on a machine in any zone, and refuses what is not ISO-8601', () => {
+    const zone = process.env['TZ'];
+    try {
+      for (const tz of ['America/New_York', 'Asia/Kolkata', 'UTC']) {
+        process.env['TZ'] = tz;
+        expect(parseTimeFlag('--as-of', '2026-01-10T12:00:00').toISOString(), tz).toBe('2026-01-10T12:00:00.000Z');
+        expect(parseTimeFlag('--as-of', '2026-01-10T12:00').toISOString(), tz).toBe('2026-01-10T12:00:00.000Z');
+        expect(parseTimeFlag('--as-of', '2026-01-10').toISOString(), tz).toBe('2026-01-10T00:00:00.000Z');
+        expect(parseTimeFlag('--as-of', '2026-01-10T12:00:00.25-05:30').toISOString(), tz).toBe('2026-01-10T17:30:00.250Z');
+        expect(parseTimeFlag('--as-of', '2026-01-10 12:00:00z').toISOString(), tz).toBe('2026-01-10T12:00:00.000Z');
+      }
+    } finally {
+      if (zone === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = zone;
+    }
+    for (const raw of ['Jan 10 2026', '2026/01/10', '10 January 2026', '2026-01-10T12', '2026-01-10T12:00:00+25:00', '1768046400000', '']) {
+      expect(() => parseTimeFlag('--as-of', raw), raw).toThrow(/--as-of must be an ISO-8601 time/);
+    }
+    // Zones can carry an instant out of the years the event log takes.
+    expect(() => parseTimeFlag('--as-of', '9999-12-31T23:00:00-02:00')).toThrow(/between the years 0001 and 9999/);
   });
 });
