@@ -54,6 +54,8 @@ describe('oo-ml quickstart (CLI)', () => {
     expect(r.stderr).toContain('[1/9] data synth');
     expect(r.stderr).toMatch(/tip-policy v1 @candidate, DR \d\.\d{3} \[/);
     expect(r.stdout).toContain('# Model card: tip-policy');
+    // What to run next names this home.
+    expect(r.stdout).toContain(`── next ──\n  oo-ml serve --home ${home}\n`);
     expect(r.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \(shadow exposure waived\) \|/);
     expect(r.stderr).toContain('✓ enough shadow exposure (waived here; `oo-ml promote` asks for 1000 shadow serves over 24 h)');
     expect(r.stderr).toContain('✓ beats uniform random in simulation');

@@ -36,7 +36,7 @@ describe('health and readiness', () => {
     expect(ready.status).toBe(200);
     const warnings = ready.body['warnings'] as string[];
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^snapshot \S+ is 192\.0 h old \(as of 2026-02-05T11:00:00\.000Z\): past the TTL of completion_rate, .*preferred_hour.*, so every \/score falls back on them/);
+    expect(warnings[0]).toMatch(/^snapshot \S+ is 192\.0 h old \(as of 2026-02-05T11:00:00\.000Z\): past the TTL of completion_rate, .*preferred_hour.*, so every \/score falls back on them; build and export one from recent events .* then restart the server, or POST \/admin\/reload with OO_ML_ADMIN_TOKEN set$/);
     const scored = await post(stale.app, '/score', { user_id: 'u1' });
     expect(scored.body['fallbacks']).toEqual(expect.arrayContaining(['completion_rate', 'preferred_hour']));
   });

@@ -19,6 +19,13 @@ import type { ReloadResponse, ResetResponse, StatsResponse } from '../schemas.js
 import { buildServingState, policyInfo } from '../serving-state.js';
 import type { ServingContext } from './context.js';
 
+/**
+ * What to do about a stale snapshot: a build is as of the event log's last day, so the log needs
+ * recent events first; a reload needs the admin token, a restart does not.
+ */
+export const FRESH_SNAPSHOT_HINT =
+  'build and export one from recent events (oo-ml features build && oo-ml features export; a build is as of the event log\'s last day), then restart the server, or POST /admin/reload with OO_ML_ADMIN_TOKEN set';
+
 /** /readyz when ready. */
 export interface Readiness {
   ready: true;
@@ -106,7 +113,7 @@ export function createAdmin(ctx: ServingContext): Admin {
         if (stale.features.length > 0) {
           warnings.push(
             `snapshot ${s.snapshot.manifest.snapshot_id} is ${(stale.ageMs / 3_600_000).toFixed(1)} h old (as of ${s.snapshot.manifest.as_of}): ` +
-              `past the TTL of ${stale.features.join(', ')}, so every /score falls back on them; export a fresh one (oo-ml features build && oo-ml features export) and POST /admin/reload`,
+              `past the TTL of ${stale.features.join(', ')}, so every /score falls back on them; ${FRESH_SNAPSHOT_HINT}`,
           );
         }
       }

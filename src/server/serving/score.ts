@@ -43,7 +43,7 @@ export function contextOf(c: ResolvedContext): TipServedEvent['context'] {
 
 function notReady(state: ServingState, what: string): never {
   throw unavailable(`${what}: ${state.reasons.join('; ')}`, {
-    hint: 'see GET /readyz; export a snapshot (`oo-ml features export`) or promote a champion, then POST /admin/reload',
+    hint: 'see GET /readyz; is --home the folder that holds data/ and mlruns/? Export a snapshot (`oo-ml features export`) or promote a champion, then restart the server, or POST /admin/reload with OO_ML_ADMIN_TOKEN set',
     details: { reasons: state.reasons },
   });
 }

@@ -70,7 +70,7 @@ function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[
     if (s !== null && s.stale_features.length > 0) {
       lines.push({
         key: `stale ${r.url}`,
-        text: `⚠ snapshot ${s.id} is ${age(s.age_s)} old, past the TTL of ${s.stale_features.join(', ')}: every /score falls back on them (oo-ml features export, then POST /admin/reload)`,
+        text: `⚠ snapshot ${s.id} is ${age(s.age_s)} old, past the TTL of ${s.stale_features.join(', ')}: every /score falls back on them (build and export one from recent events, then restart the server or POST /admin/reload)`,
         color: 'yellow',
       });
     }
