@@ -28,7 +28,7 @@ import { errnoOf, invalidInput, isOoMlError, unavailable, type OoMlError } from 
 import { redactUrl, redactUserInfo, splitUserInfo } from '../redact.js';
 import { createValidator } from '../validation.js';
 import type { RenderedPrompt } from './prompt-registry.js';
-import { sanitizeTipText } from './tip-text.js';
+import { sanitizeLabel, sanitizeTipText } from './tip-text.js';
 
 /** Which writer produced a text. */
 export type ProviderName = 'template' | 'openai-compatible';
@@ -112,6 +112,9 @@ export const ChatCompletionResponse = Type.Object({
 });
 const responseValidator = createValidator(ChatCompletionResponse);
 
+/** Longest model name passed on from a provider's answer, in characters. */
+const MAX_MODEL_CHARS = 100;
+
 /** Why a chat-completions call failed (the first word of a fallback reason). */
 export type LlmFailureReason = 'timeout' | 'connection' | 'http_status' | 'too_large' | 'malformed_json' | 'invalid_response' | 'empty_content';
 
@@ -122,9 +125,11 @@ type Attempt =
   | { kind: 'timeout' }
   | { kind: 'connection'; code: string };
 
-/** The chat-completions URL of an API root. */
+/** The chat-completions URL of an API root: the path gets `/chat/completions`, a query (`?api-version=…`) stays a query. */
 export function chatCompletionsUrl(baseUrl: string): string {
-  return `${baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const url = new URL(baseUrl);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
+  return url.toString();
 }
 
 /** The OpenAI-compatible adapter. Rejects with `unavailable` (details.reason) after its one retry. */
@@ -209,7 +214,9 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
       }
       const text = sanitizeTipText(json.choices[0]!.message.content);
       if (text === null) throw fail('empty_content', 'choices[0].message.content is empty');
-      const model = json.model !== undefined && json.model !== '' ? json.model : options.model;
+      // The provider's name for its model goes to clients and logs: cleaned and capped like text.
+      const reported = json.model === undefined ? '' : sanitizeLabel(json.model, MAX_MODEL_CHARS);
+      const model = reported !== '' ? reported : options.model;
       return { text, provider: 'openai-compatible', model, latencyMs: now() - start };
     },
   };

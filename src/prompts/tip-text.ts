@@ -18,13 +18,27 @@ const QUOTE_PAIRS: readonly (readonly [string, string])[] = [
 ];
 
 /**
+ * What a client could not show as text, or would show out of order: lone UTF-16 surrogates (not
+ * Unicode: strict JSON decoders refuse them), bidirectional overrides and isolates (they reorder
+ * what follows: "gnp.exe"), and zero-width spaces, word joiners and byte-order marks. The
+ * zero-width joiner and non-joiner stay: emoji sequences and several scripts need them.
+ */
+const HIDDEN = /[\p{Cs}\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C\u200B\u2060\uFEFF]/gu;
+
+/** `raw` as a short label (a model name a provider reports): hidden and control characters removed, at most `max` characters. */
+export function sanitizeLabel(raw: string, max: number): string {
+  return Array.from(raw.replace(HIDDEN, '').replace(/[\s\p{Cc}]+/gu, ' ').trim()).slice(0, max).join('');
+}
+
+/**
  * The displayable form of `raw`, or null when there is nothing to show (not a string, or empty
  * once cleaned). Idempotent: cleaning a cleaned text changes nothing.
  */
 export function sanitizeTipText(raw: unknown): string | null {
   if (typeof raw !== 'string') return null;
-  // Line breaks (\s covers U+2028/2029) and control characters count as whitespace.
-  let text = raw.replace(/[\s\p{Cc}]+/gu, ' ').trim();
+  // Line breaks (\s covers U+2028/2029) and control characters count as whitespace; invisible
+  // characters go (see HIDDEN).
+  let text = raw.replace(HIDDEN, '').replace(/[\s\p{Cc}]+/gu, ' ').trim();
   for (;;) {
     // Only a pair around the whole answer: `"Do A" or "do B"` keeps its quotes.
     const pair = QUOTE_PAIRS.find(([open, close]) => {

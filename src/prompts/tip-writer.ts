@@ -1,8 +1,10 @@
 /**
  * The tip writer: prompt selection (prompt-registry.ts) + rendering + the configured provider
- * (llm-provider.ts), in one call. What it returns is what `/generate` answers and what the
- * serve event records: the text, the prompt version actually used, and the writer and model
- * actually used (the template after a fallback, with the reason).
+ * (llm-provider.ts), in one call. What it returns is what `/generate` answers: the text, the
+ * prompt version actually used, and the writer and model actually used (the template after a
+ * fallback, with the reason). The serve event, recorded when the decision is made and before
+ * any text is written, carries the prompt version only: which writer wrote a served tip is in
+ * /generate's answer and on /metrics, not in the event log.
  */
 import { createLlmProvider, llmSettingsFromEnv, type LlmEnv, type LlmProvider, type LlmSettings, type ProviderName } from './llm-provider.js';
 import type { TipContext } from './prompt-context.js';

@@ -132,7 +132,8 @@ export const GenerateBody = Type.Object(
     /** Write the tip of this /score decision: its arm and the prompt version its serve recorded. */
     serve_id: Type.Optional(Id),
     arm: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    prompt_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** Blank counts as none (src/prompts/README.md); surrounding spaces are ignored. */
+    prompt_version: Type.Optional(Type.String({ maxLength: 64 })),
     context: Type.Optional(RequestContext),
   },
   { additionalProperties: false },

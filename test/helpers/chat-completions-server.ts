@@ -32,6 +32,8 @@ export type ChatFault =
   | { kind: 'emptyChoices' }
   | { kind: 'nullContent' }
   | { kind: 'echoAuth' }
+  /** A normal answer that names `model` as the model that wrote it. */
+  | { kind: 'model'; model: string }
   /** `bytes` of a JSON-looking answer in 64 KiB chunks; with `declare`, a Content-Length says so up front. */
   | { kind: 'huge'; bytes: number; declare: boolean };
 
@@ -128,6 +130,8 @@ export async function startChatCompletionsServer(options: ChatServerOptions = {}
         timers.add(t);
         return;
       }
+      case 'model':
+        return sendCompletion(res, request, reply(request), fault.model);
       case 'status500':
         return sendError(res, 500, 'The server had an error while processing your request.', 'server_error', null);
       case 'status429':
@@ -180,11 +184,12 @@ export async function startChatCompletionsServer(options: ChatServerOptions = {}
     return { id: `chatcmpl-${completions}`, object: 'chat.completion', created: 1_767_225_600 + completions, model: request.model };
   }
 
-  function sendCompletion(res: ServerResponse, request: ChatRequest, content: string): void {
+  function sendCompletion(res: ServerResponse, request: ChatRequest, content: string, model = request.model): void {
     const promptTokens = request.messages.reduce((n, m) => n + Math.ceil(m.content.length / 4), 0);
     const completionTokens = Math.ceil(content.length / 4);
     sendJson(res, 200, {
       ...completionEnvelope(request),
+      model,
       system_fingerprint: 'fp_test',
       choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },

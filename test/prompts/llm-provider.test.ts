@@ -85,6 +85,19 @@ describe('OpenAI-compatible provider (loopback chat-completions server)', () => 
   it('appends only /chat/completions to the base URL (trailing slashes ignored)', () => {
     expect(chatCompletionsUrl('http://127.0.0.1:1/v1/')).toBe('http://127.0.0.1:1/v1/chat/completions');
     expect(chatCompletionsUrl('http://127.0.0.1:1/openai/v1')).toBe('http://127.0.0.1:1/openai/v1/chat/completions');
+    expect(chatCompletionsUrl('http://127.0.0.1:1')).toBe('http://127.0.0.1:1/chat/completions');
+    // A query (Azure's api-version) stays the query; the path was appended to its last value.
+    expect(chatCompletionsUrl('http://127.0.0.1:1/v1/?api-version=2024-06-01&x=1')).toBe('http://127.0.0.1:1/v1/chat/completions?api-version=2024-06-01&x=1');
+  });
+
+  it('passes on the model name the answer reports cleaned and capped, and the configured one when it reports none', async () => {
+    const provider = createLlmProvider(settings());
+    server.inject({ kind: 'model', model: 'gpt-\u202Egnp\u202C x\u001b[2J\nmini' }, 1);
+    expect((await provider.generate(PROMPT)).model).toBe('gpt-gnp x [2J mini');
+    server.inject({ kind: 'model', model: 'M'.repeat(500_000) }, 1);
+    expect((await provider.generate(PROMPT)).model).toBe('M'.repeat(100));
+    server.inject({ kind: 'model', model: '\u200B' }, 1);
+    expect((await provider.generate(PROMPT)).model).toBe('test-model');
   });
 
   it('sanitises the answer to one line', async () => {

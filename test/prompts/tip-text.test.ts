@@ -32,12 +32,21 @@ describe('tip text', () => {
     expect(emoji).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
   });
 
-  it('always yields one capped, trimmed line, and is idempotent (property)', () => {
+  it('drops what a client cannot show, or would show reordered, and keeps the joiners emoji need', () => {
+    expect(sanitizeTipText('Open \u202Egnp.exe\u202C now')).toBe('Open gnp.exe now');
+    expect(sanitizeTipText('a\u200B\u200Bb\u2066c\u2069\uFEFF')).toBe('abc');
+    expect(sanitizeTipText('lone \ud800 end \udc00')).toBe('lone end');
+    expect(sanitizeTipText('\u200B\u202E')).toBeNull();
+    expect(sanitizeTipText('Family time 👨‍👩‍👧')).toBe('Family time 👨‍👩‍👧');
+  });
+
+  it('always yields one capped, trimmed, well-formed line without hidden characters, and is idempotent (property)', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 600, unit: 'grapheme' }), (raw) => {
+      fc.property(fc.oneof(fc.string({ maxLength: 600, unit: 'grapheme' }), fc.string({ maxLength: 300, unit: 'binary' })), (raw) => {
         const out = sanitizeTipText(raw);
         if (out === null) return;
-        expect(out).not.toMatch(/[\n\r\t\u2028\u2029]/);
+        expect(out).not.toMatch(/[\n\r\t\u2028\u2029\u202A-\u202E\u2066-\u2069\u200B\uFEFF]/);
+        expect(out.isWellFormed()).toBe(true);
         expect(out).toBe(out.trim());
         expect(out).not.toBe('');
         expect(Array.from(out).length).toBeLessThanOrEqual(MAX_TIP_CHARS);

@@ -152,5 +152,26 @@ describe('POST /generate', () => {
     const metrics = (await get(h.app, '/metrics')).text;
     expect(metrics).toContain('oo_ml_tips_generated_total{provider="openai-compatible",outcome="ok"} 1');
     expect(metrics).toContain('oo_ml_tips_generated_total{provider="template",outcome="fallback"} 1');
+    // The log says so, once a minute (with how many fell back since), not once per call.
+    const warnings = () => h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l['msg']).startsWith('tip writer fell back'));
+    expect(warnings()).toMatchObject([{ level: 40, fallbacks: 1, fallback_reason: expect.stringMatching(/^http_status: HTTP 500/) }]);
+    // Each call tries twice.
+    llm.inject({ kind: 'status500' }, 6);
+    await post(h.app, '/generate', body);
+    await post(h.app, '/generate', body);
+    expect(warnings()).toHaveLength(1);
+    h.clock.ms += 60_000;
+    await post(h.app, '/generate', body);
+    expect(warnings()).toHaveLength(2);
+    expect(warnings()[1]).toMatchObject({ fallbacks: 3 });
+  });
+
+  it('reads a blank prompt_version as none and a padded one as itself', async () => {
+    const h = await harness();
+    for (const prompt_version of ['', '  ']) {
+      const r = await post(h.app, '/generate', { user_id: 'u2', arm: 'quick_win', prompt_version });
+      expect(r, JSON.stringify(prompt_version)).toMatchObject({ status: 200, body: { prompt_version: 'v1', prompt_source: 'builtin' } });
+    }
+    expect(await post(h.app, '/generate', { user_id: 'u2', arm: 'quick_win', prompt_version: ' v2 ' })).toMatchObject({ status: 200, body: { prompt_version: 'v2', prompt_source: 'request' } });
   });
 });

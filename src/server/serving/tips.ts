@@ -21,9 +21,24 @@ export interface Tips {
   generate(body: GenerateBody): Promise<GenerateResponse>;
 }
 
+/** A failing tip writer is logged at most this often (with how many failures in between). */
+const FALLBACK_LOG_INTERVAL_MS = 60_000;
+
 /** Tips over `ctx`, scoring through `scorer` when no arm is given. */
 export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
   const { deps, limits, metrics } = ctx;
+  // A provider that fails (a wrong API key: every tip is the template) shows in each answer's
+  // fallback_reason and on /metrics; the log says so too, once a minute rather than per call.
+  let lastFallbackLogMs = -Infinity;
+  let fallbacksSinceLog = 0;
+  const logFallback = (reason: string): void => {
+    fallbacksSinceLog++;
+    const nowMs = deps.now().getTime();
+    if (nowMs - lastFallbackLogMs < FALLBACK_LOG_INTERVAL_MS) return;
+    ctx.log.warn({ fallback_reason: reason, fallbacks: fallbacksSinceLog }, `tip writer fell back to the template: ${reason}`);
+    lastFallbackLogMs = nowMs;
+    fallbacksSinceLog = 0;
+  };
 
   /**
    * The arm and recorded prompt version of the serve a /generate names. Reactions are bucketed by
@@ -66,7 +81,10 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
   }
 
   return {
-    async generate(body) {
+    async generate(request) {
+      // A blank version counts as none, and a padded one as itself, as prompt selection reads it.
+      const asked = request.prompt_version?.trim();
+      const body = { ...request, prompt_version: asked === '' ? undefined : asked };
       if (body.prompt_version !== undefined && !isPromptVersion(body.prompt_version)) {
         throw invalidInput(`unknown prompt_version "${body.prompt_version}"`, {
           hint: `known prompt versions: ${PROMPT_VERSIONS.join(', ')}`,
@@ -106,6 +124,7 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
         context: { ...contextOf(context), ...(context.titles.length > 0 ? { task_titles: [...context.titles] } : {}) },
       });
       metrics.generated(written.provider, written.fallback_reason === undefined ? 'ok' : 'fallback').inc();
+      if (written.fallback_reason !== undefined) logFallback(written.fallback_reason);
       return {
         text: written.text,
         arm,
