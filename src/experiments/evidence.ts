@@ -98,7 +98,7 @@ function heldOutRows(
     targets,
     data: useLater
       ? `${rows} rows logged after ${new Date(cutoff!).toISOString()}, which no compared version learned from`
-      : `the last ${rows} rows of the training set, each version refitted with its parameters on the ${from} rows before them`,
+      : `the last ${rows} rows of the training set, each version refitted with its parameters on the ${from} rows before them (this compares the training procedures, not the registered states: the same policy and parameters tie)`,
   };
 }
 

@@ -31,7 +31,7 @@ import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/pol
 import type { Store } from '../registry/store.js';
 import { readItemFeatures, readObdLogs, type ObdFeatures, type ObdLogs, type ObdVectors } from './obd-logs.js';
 import { distributionOn, fitRows } from './policy-replay.js';
-import { loadTrainingSet, trainingVectors, type TrainingData } from './training-set.js';
+import { loadTrainingSet, trainingSetInLoadOrder, trainingVectors, type TrainingData } from './training-set.js';
 import { holdoutStart } from './train.js';
 
 /** Options of `runOpe`. */
@@ -170,7 +170,22 @@ function withRewardFeatures(logs: LoggedBandit, data: TrainingData, from: number
 }
 
 /** Reads a per-row action distribution file (one probability column per arm). */
-async function readDistribution(file: string, n: number, k: number, armIds: readonly string[]): Promise<Float64Array> {
+/** The logged rows a distribution file's rows are matched to: by serve id, or by position when the file has no serve_id column. */
+interface LoggedRows {
+  serveIds: readonly string[];
+  /** Whether the log file's own row order is the order of `serveIds` (rows matched by position need it). */
+  inFileOrder(): Promise<boolean>;
+  file: string;
+}
+
+/**
+ * The target distribution in `file`: one probability column per arm, one row per logged row. With
+ * `rows` (a training set) and a `serve_id` column, rows are matched by serve id in any order;
+ * without one, by position, which needs the training set's file in time order (as oo-ml writes
+ * it): a re-sorted copy would pair every row with another's distribution, silently.
+ */
+async function readDistribution(file: string, n: number, k: number, armIds: readonly string[], rows?: LoggedRows): Promise<Float64Array> {
+  if (!(await exists(file))) throw notFound(`distribution file ${file} does not exist`);
   return withDb(':memory:', async (db) => {
     const src = extname(file).toLowerCase() === '.csv' ? `read_csv(${sqlString(file)}, header = true)` : `read_parquet(${sqlString(file)})`;
     let cols: { column_name: string }[];
@@ -187,9 +202,17 @@ async function readDistribution(file: string, n: number, k: number, armIds: read
         details: { found: [...have] },
       });
     }
+    const byId = rows !== undefined && have.has('serve_id');
+    if (rows !== undefined && !byId && !(await rows.inFileOrder())) {
+      throw invalidInput(`distribution file ${file} has no serve_id column, and the rows of training set ${rows.file} are not in time order, so its rows cannot be matched by position`, {
+        hint: 'add a serve_id column to the distribution file (rows are then matched by it, in any order), or write the training set sorted by ts, serve_id',
+      });
+    }
     let reader;
     try {
-      reader = await db.connection.runAndReadAll(`SELECT ${names.map((c) => `CAST("${c}" AS DOUBLE) AS "${c}"`).join(', ')} FROM ${src}`);
+      reader = await db.connection.runAndReadAll(
+        `SELECT ${names.map((c) => `CAST("${c}" AS DOUBLE) AS "${c}"`).join(', ')}${byId ? ', CAST(serve_id AS VARCHAR) AS serve_id' : ''} FROM ${src}`,
+      );
     } catch (e) {
       // A cell that is not a number, a short row…: DuckDB's words, with the file named.
       throw invalidInput(`distribution file ${file} cannot be read as probabilities: ${duckdbMessage(e)}`);
@@ -197,18 +220,35 @@ async function readDistribution(file: string, n: number, k: number, armIds: read
     if (reader.currentRowCount !== n) {
       throw invalidInput(`distribution file ${file} has ${reader.currentRowCount} rows, the logs have ${n}`, { hint: 'one row per logged row, in log order' });
     }
-    const columns = reader.getColumnsJS() as (number | null)[][];
+    const columns = reader.getColumnsJS() as (number | string | null)[][];
+    // The logged row each file row describes.
+    const target = byId ? logRowsOf(file, columns[k] as (string | null)[], rows!.serveIds) : null;
     const out = new Float64Array(n * k);
     for (let a = 0; a < k; a++) {
       const col = columns[a]!;
       for (let i = 0; i < n; i++) {
         const v = col[i];
-        if (v === null || v === undefined || !Number.isFinite(v)) throw invalidInput(`distribution file ${file}: row ${i} column ${names[a]} is not a number`);
-        out[i * k + a] = v;
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidInput(`distribution file ${file}: row ${i} column ${names[a]} is not a number`);
+        out[(target === null ? i : target[i]!) * k + a] = v;
       }
     }
     return out;
   });
+}
+
+/** For each row of a distribution file, the index of the logged row with its serve id; every logged row exactly once. */
+function logRowsOf(file: string, ids: readonly (string | null)[], serveIds: readonly string[]): Int32Array {
+  const index = new Map(serveIds.map((id, i) => [id, i]));
+  const seen = new Uint8Array(serveIds.length);
+  const out = new Int32Array(ids.length);
+  for (const [i, id] of ids.entries()) {
+    const row = id === null ? undefined : index.get(id);
+    if (row === undefined) throw invalidInput(`distribution file ${file}: row ${i} has serve_id ${JSON.stringify(id)}, which the training set does not have`);
+    if (seen[row] === 1) throw invalidInput(`distribution file ${file}: serve_id ${JSON.stringify(id)} appears more than once`);
+    seen[row] = 1;
+    out[i] = row;
+  }
+  return out;
 }
 
 /** Runs the evaluation. */
@@ -250,7 +290,8 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
   if (job.policy === 'uniform' || isFile) {
     const x = trainingVectors(data, 'v2');
     const logs = withRewardFeatures(trainingLogs(data, x, vectorDim('v2'), 0), data, 0, job.rewardFeatures, notes);
-    const target = job.policy === 'uniform' ? uniformTarget(logs.n, ARM_COUNT) : await readDistribution(job.policy, logs.n, ARM_COUNT, ARM_IDS);
+    const rows: LoggedRows = { serveIds: data.serveId, inFileOrder: () => trainingSetInLoadOrder(job.logs), file: job.logs };
+    const target = job.policy === 'uniform' ? uniformTarget(logs.n, ARM_COUNT) : await readDistribution(job.policy, logs.n, ARM_COUNT, ARM_IDS, rows);
     return { logs: job.logs, logKind: 'training-set', policy: job.policy, rows: logs.n, k: ARM_COUNT, report: evaluate(logs, target, options), notes };
   }
   if ((POLICY_NAMES as readonly string[]).includes(job.policy)) {

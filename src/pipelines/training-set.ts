@@ -219,6 +219,23 @@ export const TRAINING_SET_COLUMNS = [
 ] as const;
 
 /**
+ * Whether the rows of training set `file`, in the file's own order, are in the order
+ * `loadTrainingSet` gives them (time, then serve id): oo-ml writes them so; another tool, or a
+ * re-sorted copy, may not.
+ */
+export async function trainingSetInLoadOrder(file: string): Promise<boolean> {
+  return withDb(':memory:', async (db) => {
+    const [row] = await db.rows<{ n: bigint }>(`
+      SELECT count(*) AS n FROM (
+        SELECT ts, serve_id, lag(ts) OVER w AS prev_ts, lag(serve_id) OVER w AS prev_id
+        FROM read_parquet(${sqlString(file)}, file_row_number = true)
+        WINDOW w AS (ORDER BY file_row_number))
+      WHERE ts < prev_ts OR (ts = prev_ts AND serve_id < prev_id)`);
+    return row!.n === 0n;
+  });
+}
+
+/**
  * Reads a training-set Parquet file, validating its columns and values: missing columns,
  * propensities outside (0, 1], rewards other than 0/1 and unknown arms are `invalid_input`
  * errors naming the file (and the first offending serve).

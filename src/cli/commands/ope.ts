@@ -51,7 +51,7 @@ export function registerOpe(program: Command): void {
       .command('ope')
       .description('estimate a policy’s value on logged data (IPS, SNIPS, DM, DR) with intervals and diagnostics')
       .requiredOption('--logs <file>', 'training-set Parquet, or Open Bandit Dataset CSV (item_context.csv beside it)')
-      .requiredOption('--policy <name>', 'uniform, a built-in policy (fitted on the fly), MODEL@ALIAS or MODEL/N (version N), or a distribution file')
+      .requiredOption('--policy <name>', 'uniform, a built-in policy (fitted on the fly), MODEL@ALIAS or MODEL/N (version N), or a distribution file (CSV or Parquet: p_0…p_7 or one column per arm id, one row per logged row; with a serve_id column rows are matched by it, else by position)')
       .option('--estimators <list>', 'comma-separated: ips, snips, dm, dr, dr-clip, switch-dr, dr-os, sndr', 'ips,snips,dm,dr')
       .option('--clip <c>', 'weight cap of dr-clip')
       .option('--tau <t>', 'weight threshold of switch-dr')
