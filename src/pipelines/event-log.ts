@@ -252,6 +252,15 @@ export interface AttachedEventLog {
   hasUsers: boolean;
 }
 
+/** Throws `not_found` naming the event log folder `dir` when there is none (before a command makes any folder). */
+export async function requireEventLog(dir: string): Promise<void> {
+  if (!(await exists(dir))) {
+    throw notFound(`event log folder ${dir} does not exist`, {
+      hint: 'run `oo-ml data synth` (or `oo-ml ingest`) first, or pass --home',
+    });
+  }
+}
+
 /**
  * Validates the event log at `dir` and creates one view per event type (`eventTable`:
  * `tip_served`, `tip_reaction`, `tip_reward`, `task_created`, `task_completed`,
@@ -261,11 +270,7 @@ export interface AttachedEventLog {
  * log without any event.
  */
 export async function attachEventLog(db: Db, dir: string): Promise<AttachedEventLog> {
-  if (!(await exists(dir))) {
-    throw notFound(`event log folder ${dir} does not exist`, {
-      hint: 'run `oo-ml data synth` (or `oo-ml ingest`) first, or pass --home',
-    });
-  }
+  await requireEventLog(dir);
   const counts = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
   let fileCount = 0;
   for (const type of EVENT_TYPES) {

@@ -20,7 +20,7 @@ import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type BuildSource, type ProfileFeatureDef } from '../features/registry.js';
 import { exists, replaceDirAtomic, tempPathFor } from '../io/atomic.js';
 import { sqlString, sqlTimestamp, withDb, type Db } from '../io/duckdb.js';
-import { attachEventLog } from './event-log.js';
+import { attachEventLog, requireEventLog } from './event-log.js';
 
 const DAY_MS = 86_400_000;
 
@@ -99,6 +99,8 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
       hint: 'features can only be built for a time that has passed',
     });
   }
+  // Before any folder is made: a mistyped --home is left as it was.
+  await requireEventLog(job.eventsDir);
   const tmpWarehouse = tempPathFor(job.warehouse, { tmpDir: job.tmpDir });
   await mkdir(job.tmpDir, { recursive: true });
   try {

@@ -20,7 +20,7 @@ import { invalidInput, invalidUsage, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, isDuckDbError, sqlString, withDb, type Db } from '../io/duckdb.js';
-import { attachEventLog } from './event-log.js';
+import { attachEventLog, requireEventLog } from './event-log.js';
 
 /** Options of `buildTrainingSet`. */
 export interface TrainingSetJob {
@@ -42,11 +42,16 @@ export interface TrainingSetSummary {
   contractHash: string;
 }
 
-/** Opens the warehouse read-only into `db` as `wh`, checking it was built with this contract. */
-export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf: Date }> {
+/** Throws `not_found` naming `warehouse` when there is none. */
+async function requireWarehouse(warehouse: string): Promise<void> {
   if (!(await exists(warehouse))) {
     throw notFound(`feature warehouse ${warehouse} does not exist`, { hint: 'run `oo-ml features build` first' });
   }
+}
+
+/** Opens the warehouse read-only into `db` as `wh`, checking it was built with this contract. */
+export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf: Date }> {
+  await requireWarehouse(warehouse);
   try {
     await db.run(`ATTACH ${sqlString(warehouse)} AS wh (READ_ONLY)`);
   } catch (e) {
@@ -133,6 +138,9 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
   if (existing !== null && !(await isParquetFile(job.out))) {
     throw invalidUsage(`--out ${job.out} is a file that is not Parquet: refusing to replace it`, { hint: 'give a new path, or the path of an earlier training set' });
   }
+  // Before any folder is made: a mistyped --home is left as it was.
+  await requireWarehouse(job.warehouse);
+  await requireEventLog(job.eventsDir);
   await mkdir(dirname(job.out), { recursive: true });
   const tmp = await tempPathNear(job.out, { tmpDir: job.tmpDir });
   try {

@@ -80,6 +80,12 @@ describe('oo-ml data and features (CLI)', () => {
     expect(noEvents.stderr).toContain(`event log folder ${h.events} does not exist`);
     expect(noEvents.stderr).toContain('hint: run `oo-ml data synth`');
     expect(noEvents.stderr).not.toMatch(/\n\s+at /); // no stack trace for a user's mistake
+    // A mistyped --home is named and left as it was: nothing made there.
+    for (const command of [['features', 'build'], ['features', 'training-set']]) {
+      const typo = await runCli([...command, '--home', `${h.home}/typo`]);
+      expect(typo.code, command.join(' ')).toBe(1);
+      expect(existsSync(`${h.home}/typo`), command.join(' ')).toBe(false);
+    }
 
     const asJson = await runCli(['features', 'export', '--home', h.home, '--json']);
     expect(asJson.code).toBe(1);
