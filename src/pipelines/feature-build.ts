@@ -226,12 +226,13 @@ async function computeFeatures(
       `FROM user_span WHERE first_day < CAST(${T} AS DATE)) ${partials.join(' ')}) JOIN user_span USING (uid) ORDER BY uid, day`,
   );
 
-  // Global means: the fallback of `global_mean` features, per history as-of and at T.
+  // Global means: the fallback of `global_mean` features, per history as-of and at T (one row
+  // per as-of: when T is a midnight the history has a row for it too, and the profiles at T are it).
   const means = PROFILE_FEATURES.filter((f) => f.fallback === 'global_mean')
     .map((f) => `avg(${f.name}) AS ${f.name}`)
     .join(', ');
   await db.run(
-    `CREATE TABLE profile_global AS SELECT as_of, ${means} FROM profile_history GROUP BY as_of ` +
+    `CREATE TABLE profile_global AS SELECT as_of, ${means} FROM profile_history WHERE as_of <> ${T} GROUP BY as_of ` +
       `UNION ALL SELECT ${T} AS as_of, ${means} FROM profile_features ORDER BY as_of`,
   );
   const [latest] = await db.rows<Record<string, number | null>>(`SELECT ${means} FROM profile_features`);

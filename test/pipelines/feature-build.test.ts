@@ -115,6 +115,10 @@ describe('features build', () => {
     });
     expect(JSON.parse(await readFile(join(h.features, 'build.json'), 'utf8'))).toEqual(info);
     expect(Object.keys(s.globalMeans).sort()).toEqual(['completion_rate', 'dismiss_rate', 'mean_dwell_sec']);
+    // One row per as-of, the build's midnight as-of included.
+    const asOfs = await withDb(':memory:', (db) => db.rows<{ as_of: Date }>(`SELECT as_of FROM read_parquet('${join(h.features, 'profile_global.parquet')}') ORDER BY as_of`));
+    expect(asOfs.at(-1)!.as_of.toISOString()).toBe('2026-02-05T00:00:00.000Z');
+    expect(new Set(asOfs.map((r) => r.as_of.getTime())).size).toBe(asOfs.length);
     // A folder an earlier version wrote (no marker, only its three files) is still replaced…
     await rm(join(h.features, '.oo-ml-output'));
     await build(h, '2026-02-05T00:00:00Z');
