@@ -121,8 +121,9 @@ export async function exportSnapshot(job: ExportJob): Promise<ExportSummary> {
     created_at: job.now.toISOString(),
     contract_hash: contractHash(),
     features: contractSignatures().filter((s) => s.kind === 'profile'),
+    // Each feature's fallback value by its rule: the global mean, 0 for `zero`, else none.
     fallbacks: Object.fromEntries(
-      PROFILE_FEATURES.map((f) => [f.name, typeof fallbacks[f.name] === 'number' ? fallbacks[f.name]! : null]),
+      PROFILE_FEATURES.map((f) => [f.name, f.fallback === 'zero' ? 0 : typeof fallbacks[f.name] === 'number' ? fallbacks[f.name]! : null]),
     ),
     row_count: table.numRows,
     data_file: DATA_FILE,

@@ -70,6 +70,8 @@ describe('snapshot export and load', () => {
     expect(stale.values.preferred_hour).toBe(9); // 7-day TTL still holds
     expect(stale.values.completion_rate).toBe(index.manifest.fallbacks['completion_rate']);
     expect(stale.values.tip_volume).toBe(0);
+    // The manifest gives each fallback's value by its rule, as the lookup applies it.
+    expect(index.manifest.fallbacks).toMatchObject({ tip_volume: 0, preferred_hour: null, completion_rate: expect.any(Number) });
     const nobody = index.lookup('zzz', AS_OF);
     expect(nobody.found).toBe(false);
     expect(nobody.fallbacks).toHaveLength(5);
