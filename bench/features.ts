@@ -54,7 +54,8 @@ async function generateEvents(p: HomePaths): Promise<void> {
       'task.completed': `SELECT 'ec' || i AS event_id, ts, user_id, 't' || i AS task_id FROM (${base(PER_TYPE)})`,
     };
     for (const [type, sql] of Object.entries(select)) {
-      const cols = eventColumns(type as never).map((c) => `CAST(${c.name} AS ${c.sqlType}) AS ${c.name}`);
+      // Optional columns (a serve's features, experiment, variant) are left NULL, as older logs have them.
+      const cols = eventColumns(type as never).map((c) => `CAST(${c.required ? c.name : 'NULL'} AS ${c.sqlType}) AS ${c.name}`);
       const dir = join(p.events, type);
       await mkdir(dir, { recursive: true });
       await db.run(

@@ -252,6 +252,56 @@ export interface AttachedEventLog {
   hasUsers: boolean;
 }
 
+/** Columns every event of a type that has them needs: a row without one is not an event. */
+const KEY_COLUMNS = ['event_id', 'ts', 'user_id', 'serve_id'] as const;
+
+/**
+ * Reads the key columns of `files` (one type, one schema group) and counts their rows. A row
+ * without a key, or whose time is not on its file's `day=` folder (a damaged data page read a
+ * reaction as 1969), fails naming a file; so does a file DuckDB cannot decode, found by reading
+ * the files one at a time once the group failed (a data page damaged past its header passes the
+ * schema check, and DuckDB's error names no file).
+ */
+async function checkRows(db: Db, type: EventType, files: readonly string[], keys: readonly string[]): Promise<number> {
+  const query = (of: readonly string[]) =>
+    db.rows<{ n: bigint; missing: bigint; misplaced: bigint; missing_file: string | null; misplaced_file: string | null }>(`
+      WITH r AS (
+        SELECT ${keys.join(', ')}, filename, TRY_CAST(regexp_extract(filename, 'day=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) AS DATE) AS day
+        FROM read_parquet([${of.map(sqlString).join(', ')}], filename = true))
+      SELECT count(*) AS n,
+        count(*) FILTER (WHERE ${keys.map((k) => `${k} IS NULL`).join(' OR ')}) AS missing,
+        any_value(filename) FILTER (WHERE ${keys.map((k) => `${k} IS NULL`).join(' OR ')}) AS missing_file,
+        count(*) FILTER (WHERE day IS NOT NULL AND CAST(ts AS DATE) <> day) AS misplaced,
+        any_value(filename) FILTER (WHERE day IS NOT NULL AND CAST(ts AS DATE) <> day) AS misplaced_file
+      FROM r`);
+  let row;
+  try {
+    [row] = await query(files);
+  } catch (e) {
+    for (const file of files) {
+      try {
+        await query([file]);
+      } catch (fileError) {
+        throw invalidInput(`event file ${file} cannot be read: ${duckdbMessage(fileError)}`, { hint: 'remove or regenerate the file', details: { file } });
+      }
+    }
+    throw invalidInput(`event files of ${type} cannot be read together: ${duckdbMessage(e)}`, { details: { type } });
+  }
+  if (row!.missing > 0n) {
+    throw invalidInput(`event file ${row!.missing_file} has ${row!.missing} row(s) without ${keys.join(', ')} (each ${type} event needs them)`, {
+      hint: 'remove or regenerate the file',
+      details: { file: row!.missing_file, rows: Number(row!.missing) },
+    });
+  }
+  if (row!.misplaced > 0n) {
+    throw invalidInput(`event file ${row!.misplaced_file} has ${row!.misplaced} event(s) whose ts is not on the day of its day= folder (a damaged file, or one put in the wrong folder)`, {
+      hint: 'remove or regenerate the file',
+      details: { file: row!.misplaced_file, rows: Number(row!.misplaced) },
+    });
+  }
+  return Number(row!.n);
+}
+
 /** Throws `not_found` naming the event log folder `dir` when there is none (before a command makes any folder). */
 export async function requireEventLog(dir: string): Promise<void> {
   if (!(await exists(dir))) {
@@ -315,14 +365,8 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
         return `SELECT ${select} FROM read_parquet([${g.files.map(sqlString).join(', ')}])`;
       });
       await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${selects.join(' UNION ALL ')}`);
-      try {
-        const [row] = await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${view}`);
-        counts[type] = Number(row?.n ?? 0n);
-      } catch (e) {
-        throw invalidInput(`event files of ${type} under ${dir} cannot be read: ${duckdbMessage(e)}`, {
-          details: { type },
-        });
-      }
+      const keys = KEY_COLUMNS.filter((k) => expected.some((c) => c.name === k));
+      for (const g of groups.values()) counts[type] += await checkRows(db, type, g.files, keys);
     }
   }
   if (Object.values(counts).every((n) => n === 0)) {

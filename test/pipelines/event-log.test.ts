@@ -3,13 +3,13 @@
  * experiment and variant) read as NULL from files written before they existed, required ones are
  * still refused naming file and column, and every event type has its folder and view.
  */
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES, type OoEvent } from '../../src/events/schemas.js';
 import { sqlString, withDb } from '../../src/io/duckdb.js';
 import { attachEventLog, eventColumns, eventTable, writeEventLog } from '../../src/pipelines/event-log.js';
-import { everyEventType, served, serveFeatures } from '../helpers/events.js';
+import { everyEventType, reacted, served, serveFeatures } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 const OPTIONAL = ['features', 'experiment', 'variant'];
@@ -67,6 +67,38 @@ describe('event log columns', () => {
     await expect(attach()).resolves.toMatchObject({ counts: { 'tip.served': 1 } });
     await rewrite('* REPLACE (42 AS experiment)');
     await expect(attach()).rejects.toMatchObject({ message: expect.stringContaining('column "experiment" is INTEGER, expected VARCHAR') });
+  });
+
+  it('refuses rows without a key, an event off its day= folder and a damaged data page, naming the file', async () => {
+    const h = await tempHome();
+    const events = Array.from({ length: 20 }, (_, i) => [
+      served('a', `2026-01-05T0${i % 9}:00:00.000Z`, `s${i}`),
+      reacted('a', `2026-01-05T0${i % 9}:00:30.000Z`, `s${i}`, 'completed', 1000),
+    ]).flat();
+    await withDb(':memory:', (db) => writeEventLog(db, h.events, events, null, h.tmp));
+    const file = join(h.events, 'tip.reaction', 'day=2026-01-05', 'events.parquet');
+    const original = await readFile(file);
+    const rewrite = (select: string) =>
+      withDb(':memory:', async (db) => {
+        await db.run(`CREATE TABLE t AS SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false)`);
+        await db.run(`COPY (SELECT ${select} FROM t) TO ${sqlString(file)} (FORMAT parquet)`);
+      });
+    const attach = () => withDb(':memory:', (db) => attachEventLog(db, h.events));
+    await expect(attach()).resolves.toMatchObject({ counts: { 'tip.reaction': 20 } });
+
+    // A user that is no one: it would have become a user of its own.
+    await rewrite(`* REPLACE (CASE WHEN serve_id = 's3' THEN NULL ELSE user_id END AS user_id)`);
+    await expect(attach()).rejects.toMatchObject({ code: 'invalid_input', message: `event file ${file} has 1 row(s) without event_id, ts, user_id, serve_id (each tip.reaction event needs them)` });
+    // A reaction a day early (as a damaged page read one as 1969): it would have been dropped or mislabelled.
+    await writeFile(file, original);
+    await rewrite(`* REPLACE (CASE WHEN serve_id = 's3' THEN ts - INTERVAL 1 DAY ELSE ts END AS ts)`);
+    await expect(attach()).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining(`event file ${file} has 1 event(s) whose ts is not on the day of its day= folder`) });
+    // Bytes overwritten inside a data page: the schema reads, the data does not, and DuckDB's
+    // own error names no file.
+    const damaged = Buffer.from(original);
+    damaged.fill(0xff, 250, 266);
+    await writeFile(file, damaged);
+    await expect(attach()).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining(`event file ${file} cannot be read: `) });
   });
 
   it('gives every event type its folder and view, learning.reset included; the counts add up', async () => {
