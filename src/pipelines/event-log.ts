@@ -10,8 +10,9 @@
  * does not require (one added later, like tip.served's `features`) may be missing from a file
  * written before it existed: it reads as NULL there. New files always carry every column.
  */
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import type { TSchema } from 'typebox';
 import { invalidInput, notFound } from '../errors.js';
 import { EVENT_SCHEMAS, EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
@@ -243,6 +244,38 @@ async function eventFiles(dir: string, type: EventType): Promise<string[]> {
     }
   }
   return files;
+}
+
+/** Bytes at the end of each file a fingerprint reads: a Parquet file's footer (its row groups' sizes and statistics) is there. */
+const FINGERPRINT_TAIL_BYTES = 65_536;
+
+/**
+ * A fingerprint of the event log at `dir` as of `asOf`: every event file of a day up to the
+ * as-of's (later ones cannot change a build as of it) and the users file, each by its path, size
+ * and the end of its content. Cheap (no full read), and changed by any rewrite, new batch or
+ * other log put in place: the training set compares it with the warehouse's to refuse joining a
+ * log the features were not built from.
+ */
+export async function eventLogFingerprint(dir: string, asOf: Date): Promise<string> {
+  const lastDay = `day=${asOf.toISOString().slice(0, 10)}`;
+  const files: string[] = [];
+  for (const type of EVENT_TYPES) for (const f of await eventFiles(dir, type)) if (basename(dirname(f)) <= lastDay) files.push(f);
+  const users = join(dir, 'users.parquet');
+  if (await exists(users)) files.push(users);
+  const hash = createHash('sha256');
+  for (const file of files) {
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, FINGERPRINT_TAIL_BYTES);
+      const tail = Buffer.alloc(length);
+      await handle.read(tail, 0, length, size - length);
+      hash.update(`${relative(dir, file)}\0${size}\0`).update(tail);
+    } finally {
+      await handle.close();
+    }
+  }
+  return hash.digest('hex');
 }
 
 /** What `attachEventLog` found. */

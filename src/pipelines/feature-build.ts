@@ -20,7 +20,7 @@ import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type BuildSource, type ProfileFeatureDef } from '../features/registry.js';
 import { exists, replaceDirAtomic, tempPathFor } from '../io/atomic.js';
 import { sqlString, sqlTimestamp, withDb, type Db } from '../io/duckdb.js';
-import { attachEventLog, requireEventLog } from './event-log.js';
+import { attachEventLog, eventLogFingerprint, requireEventLog } from './event-log.js';
 
 const DAY_MS = 86_400_000;
 
@@ -120,9 +120,11 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
         );
       }
       const summary = await computeFeatures(db, asOf);
+      // Taken after the reads: a batch ingested meanwhile makes the training set ask for a rebuild.
+      const fingerprint = await eventLogFingerprint(job.eventsDir, asOf);
       await db.run(
         `CREATE TABLE build_info AS SELECT ${sqlTimestamp(asOf)} AS as_of, ${sqlTimestamp(job.now)} AS built_at, ` +
-          `${sqlString(contractHash())} AS contract_hash, ${sqlString(job.eventsDir)} AS events_dir`,
+          `${sqlString(contractHash())} AS contract_hash, ${sqlString(job.eventsDir)} AS events_dir, ${sqlString(fingerprint)} AS events_fingerprint`,
       );
       await replaceDirAtomic(
         job.featuresDir,

@@ -20,7 +20,7 @@ import { invalidInput, invalidUsage, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, isDuckDbError, sqlString, withDb, type Db } from '../io/duckdb.js';
-import { attachEventLog, requireEventLog } from './event-log.js';
+import { attachEventLog, eventLogFingerprint, requireEventLog } from './event-log.js';
 
 /** Options of `buildTrainingSet`. */
 export interface TrainingSetJob {
@@ -50,7 +50,7 @@ async function requireWarehouse(warehouse: string): Promise<void> {
 }
 
 /** Opens the warehouse read-only into `db` as `wh`, checking it was built with this contract. */
-export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf: Date }> {
+export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf: Date; eventsFingerprint: string | null }> {
   await requireWarehouse(warehouse);
   try {
     await db.run(`ATTACH ${sqlString(warehouse)} AS wh (READ_ONLY)`);
@@ -59,9 +59,10 @@ export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf
       hint: 'rebuild it with `oo-ml features build`',
     });
   }
-  let info: { as_of: Date; contract_hash: string } | undefined;
+  let info: { as_of: Date; contract_hash: string; events_fingerprint?: string } | undefined;
   try {
-    [info] = await db.rows<{ as_of: Date; contract_hash: string }>('SELECT as_of, contract_hash FROM wh.build_info');
+    // Every column: warehouses built before the fingerprint have none.
+    [info] = await db.rows<{ as_of: Date; contract_hash: string; events_fingerprint?: string }>('SELECT * FROM wh.build_info');
   } catch (e) {
     throw invalidInput(`feature warehouse ${warehouse} is incomplete: ${duckdbMessage(e)}`, {
       hint: 'rebuild it with `oo-ml features build`',
@@ -73,7 +74,7 @@ export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf
       hint: 'rebuild it with `oo-ml features build`',
     });
   }
-  return { asOf: info.as_of };
+  return { asOf: info.as_of, eventsFingerprint: info.events_fingerprint ?? null };
 }
 
 const armIndexSql = (col: string): string =>
@@ -145,7 +146,14 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
   const tmp = await tempPathNear(job.out, { tmpDir: job.tmpDir });
   try {
     const summary = await withDb(':memory:', async (db) => {
-      const { asOf } = await attachWarehouse(db, job.warehouse);
+      const { asOf, eventsFingerprint } = await attachWarehouse(db, job.warehouse);
+      // Serves and reactions come from the log, features from the warehouse: they must be one log.
+      if (eventsFingerprint !== null && (await eventLogFingerprint(job.eventsDir, asOf)) !== eventsFingerprint) {
+        throw invalidInput(`the event log ${job.eventsDir} changed since the feature warehouse was built from it (as of ${asOf.toISOString()}): its serves would be joined to features of other events`, {
+          hint: 'run `oo-ml features build` again, then this command',
+          details: { eventsDir: job.eventsDir, warehouse: job.warehouse },
+        });
+      }
       await attachEventLog(db, job.eventsDir);
       const asOfLit = `TIMESTAMP ${sqlString(asOf.toISOString().replace('T', ' ').replace('Z', ''))}`;
       await db.run(`CREATE TEMP TABLE ts AS ${trainingSetSql(asOfLit)}`);

@@ -1,3 +1,5 @@
+import { cp } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
 import type { OoEvent } from '../../src/events/schemas.js';
@@ -78,6 +80,23 @@ describe('features training-set', () => {
     for (const row of after.values()) {
       if (row['profile_as_of'] !== null) expect((row['profile_as_of'] as Date).getTime()).toBeLessThanOrEqual((row['ts'] as Date).getTime());
     }
+  });
+
+  it('refuses to join an event log that changed since the warehouse was built; events after its as-of do not count', async () => {
+    const h = await tempHome();
+    await pipeline(h, BASE, '2026-02-05T00:00:00Z');
+    const kept = await rows(h);
+    const build = () => buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp });
+    // A batch of later days (as ingest appends them) changes nothing the build used.
+    await withDb(':memory:', (db) => writeEventLog(db, join(h.data, 'later'), [served('b', '2026-02-07T10:00:00Z', 'late')], null, h.tmp));
+    await cp(join(h.data, 'later', 'tip.served', 'day=2026-02-07'), join(h.events, 'tip.served', 'day=2026-02-07'), { recursive: true });
+    await expect(build()).resolves.toMatchObject({ rows: kept.length });
+    // Another log in its place (a new synth, a log copied over): refused, the training set kept.
+    await withDb(':memory:', (db) => writeEventLog(db, h.events, [...BASE.slice(0, 4), served('a', '2026-02-03T11:00:00Z', 's9')], null, h.tmp));
+    await expect(build()).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining(`the event log ${h.events} changed since the feature warehouse was built from it`) });
+    expect(await rows(h)).toEqual(kept);
+    await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now: NOW, asOf: new Date('2026-02-05T00:00:00Z') });
+    await expect(build()).resolves.toMatchObject({ rows: 3 });
   });
 
   it('refuses to write an empty training set and keeps the previous one', async () => {
