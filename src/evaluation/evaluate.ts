@@ -242,9 +242,14 @@ function rewardModelFor(logs: LoggedBandit, options: EvaluateOptions): ModelSetu
     };
   }
   const lambda = options.lambda ?? DEFAULT_RIDGE_LAMBDA;
-  const folds = options.folds ?? 1;
+  const asked = options.folds ?? 1;
+  // More folds than rows leaves folds without a row, and a model fitted on nothing predicts 0.
+  const folds = Math.max(1, Math.min(asked, n));
   const ridge = fitRidgeRewardModel(logs, { lambda });
   const notes = unfittedNotes(ridge);
+  if (folds < asked) {
+    notes.push(folds === 1 ? `one row: the reward model is fitted on the row it evaluates, not cross-fitted over ${asked} folds` : `${n} rows: the reward model is cross-fitted over ${folds} folds (one row each), not ${asked}`);
+  }
   if (ridge.d === 0) notes.unshift('the logs have no feature vectors: the reward model is each arm’s mean reward');
   const buffer = new Float64Array(n * k);
   const info: RewardModelInfo = { source: 'fitted', folds, d: ridge.d, lambda, unfittedArms: [...ridge.unfittedArms] };

@@ -24,6 +24,14 @@ export function weightDiagnostics(s: OpeSums, unloggedArms: readonly number[], m
   };
 }
 
+/**
+ * Above this importance weight a logged propensity is below 1/10,000 of the target's probability:
+ * far smaller than a bandit with an exploration floor logs, and the usual sign of a propensity
+ * column that does not hold P(logged arm) (a score, a log probability, a per-mille value). Equal
+ * huge weights leave the effective sample size whole, so that check cannot see it.
+ */
+const HUGE_WEIGHT = 10_000;
+
 const pct = (v: number): string => `${(100 * v).toFixed(v < 0.001 ? 3 : 1)}%`;
 
 /** Caveats for an importance-weighted estimator (IPS, SNIPS, the DR family). */
@@ -37,6 +45,12 @@ export function weightedNotes(diag: WeightDiagnostics): string[] {
   }
   if (diag.zeroMassShare > 0) {
     notes.push(`the target puts zero mass on the logged arm in ${pct(diag.zeroMassShare)} of rows (weight 0 there)`);
+  }
+  if (diag.maxWeight > HUGE_WEIGHT) {
+    notes.push(
+      `importance weights reach ${diag.maxWeight.toPrecision(3)} (smallest logged propensity ${diag.minLoggedPropensity.toPrecision(3)}): ` +
+        `check that the propensity column is the probability the logging policy gave the logged arm; estimates scale with these weights`,
+    );
   }
   if (diag.effectiveSampleSize < 0.01 * diag.n) {
     notes.push(`effective sample size ${diag.effectiveSampleSize.toFixed(1)} is under 1% of n: the interval rests on few rows`);

@@ -75,6 +75,23 @@ describe('bad targets are invalid_input errors naming the row', () => {
     expect(evaluate(base(), t, { estimators: ['dm'] }).estimates[0]!.value).toBeCloseTo(1 / 3, 12);
   });
 
+  it('fits the reward model with no more folds than rows: one row is its own model, not a model of nothing', () => {
+    const one: LoggedBandit = { n: 1, k: 2, arm: Int32Array.from([0]), reward: Float64Array.from([1]), propensity: Float64Array.from([0.5]) };
+    const dm = evaluate(one, Float64Array.from([0.5, 0.5]), { estimators: ['dm'], folds: 5 }).estimates[0]!;
+    // Arm 0's mean is 1, and unseen arm 1 gets the pooled mean, 1.
+    expect(dm.value).toBe(1);
+    expect(dm.notes.join(' ')).toContain('one row: the reward model is fitted on the row it evaluates, not cross-fitted over 5 folds');
+    const three = evaluate(base(), uniform(), { estimators: ['dm'], folds: 5 });
+    expect(three.rewardModel?.folds).toBe(3);
+  });
+
+  it('warns of importance weights too large for a logged propensity, which an equal-weight effective sample size cannot see', () => {
+    const tiny: LoggedBandit = { ...base(), propensity: Float64Array.from([1e-12, 1e-12, 1e-12]) };
+    const ips = evaluate(tiny, uniform(), { estimators: ['ips'] }).estimates[0]!;
+    expect(ips.notes.join(' ')).toContain('importance weights reach 5.00e+11 (smallest logged propensity 1.00e-12): check that the propensity column');
+    expect(evaluate(base(), uniform(), { estimators: ['ips'] }).estimates[0]!.notes.join(' ')).not.toContain('importance weights reach');
+  });
+
   it('a non-finite prediction in qhat', () => {
     const qhat = Float64Array.from([0.1, 0.2, 0.3, Infinity, 0.1, 0.2]);
     expectError(() => evaluate(base(), uniform(), { estimators: ['dr'], qhat }), 'invalid_input', /qhat row 1/);
