@@ -23,6 +23,11 @@ describe('oo-ml ope on Open Bandit Dataset logs (CLI)', () => {
     // A tuning flag of an estimator not asked for is refused, not silently ignored.
     const clip = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--clip', '5']);
     expect([clip.code, clip.stderr]).toEqual([2, expect.stringContaining('--clip tunes the dr-clip estimator, which --estimators (ips,snips,dm,dr) does not ask for')]);
+    // A switch-dr threshold of 0 is one (DM wherever a weight is positive); a negative one is not.
+    const zero = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--estimators', 'switch-dr', '--tau', '0', '--json']);
+    expect(zero.code, zero.stderr).toBe(0);
+    const negative = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--estimators', 'switch-dr', '--tau', '-1']);
+    expect([negative.code, negative.stderr]).toEqual([2, expect.stringContaining('--tau must be a number between 0 and')]);
     const missing = await runCli(['ope', '--logs', '/nonexistent/logs.csv', '--policy', 'uniform']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('/nonexistent/logs.csv');

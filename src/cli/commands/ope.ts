@@ -1,9 +1,9 @@
 /** `oo-ml ope`: off-policy estimates (IPS, SNIPS, DM, DR, …) of a policy on logged data. */
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import type { OpeOutcome } from '../../pipelines/ope.js';
 import { invalidUsage } from '../../errors.js';
-import { parseIntFlag, parsePositiveFlag } from '../flags.js';
+import { parseIntFlag, parseNumberFlag, parsePositiveFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
 
@@ -63,10 +63,12 @@ export function registerOpe(program: Command): void {
       const [{ parseEstimators, runOpe }, { openStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
       const job = {
         logs: resolve(flags.logs),
-        policy: flags.policy,
+        // A distribution file by its absolute path: the MLflow run's params and name record it.
+        policy: ['.parquet', '.csv'].includes(extname(flags.policy).toLowerCase()) ? resolve(flags.policy) : flags.policy,
         estimators: parseEstimators(flags.estimators),
         clip: parsePositiveFlag('--clip', flags.clip),
-        tau: parsePositiveFlag('--tau', flags.tau),
+        // 0 is a threshold too (switch-dr is then DM wherever a weight is positive), as the library takes it.
+        tau: flags.tau === undefined ? undefined : parseNumberFlag('--tau', flags.tau, 0, Number.MAX_VALUE),
         osLambda: parsePositiveFlag('--os-lambda', flags.osLambda),
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
         ...(flags.rewardFeatures === undefined ? {} : { rewardFeatures: flags.rewardFeatures.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
