@@ -154,7 +154,8 @@ async function readObdWith(file: string, features: readonly ObdFeatures[], itemC
       const pos = posCol[i];
       const click = clickCol[i];
       const p = propCol[i];
-      if (typeof ts !== 'number') throw bad(i, 'timestamp', ts, 'is missing');
+      // An empty cell and text that is not a time both read as NULL.
+      if (typeof ts !== 'number') throw invalidInput(`Open Bandit log ${file}, row ${i}: timestamp is missing or not a date-time`, { details: { file, row: i, column: 'timestamp' } });
       if (typeof item !== 'number' || item < 0 || item >= k) throw bad(i, 'item_id', item, `is outside [0, ${k})`);
       if (typeof pos !== 'number' || pos < 1) throw bad(i, 'position', pos, 'is not a slot number ≥ 1');
       if (click !== 0 && click !== 1) throw bad(i, 'click', click, 'is not 0 or 1');

@@ -152,6 +152,11 @@ describe('Open Bandit Dataset logs', () => {
     const file = join(scratch, 'bad-click.csv');
     await writeFile(file, lines.join('\n'));
     await expectInvalid(readObdLogs(file, { itemContext: join(FIXTURES, 'random/men/item_context.csv') }), /row 2: click 2 is not 0 or 1/, new RegExp(file));
+    cells[4] = '0';
+    cells[1] = 'garbage';
+    lines[3] = cells.join(',');
+    await writeFile(file, lines.join('\n'));
+    await expectInvalid(readObdLogs(file, { itemContext: join(FIXTURES, 'random/men/item_context.csv') }), /row 2: timestamp is missing or not a date-time$/, new RegExp(file));
   });
 
   it('a short row or a cell of the wrong type is invalid_input naming the file, not an internal error', async () => {
