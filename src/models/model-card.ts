@@ -88,6 +88,11 @@ export interface ModelCardData {
 /** The ratio under which a segment is flagged (four-fifths rule). */
 export const FAIRNESS_THRESHOLD = 0.8;
 
+/** `v` with `digits` decimals, or in exponent form where those would show it as 0 (a floor of 1e-300). */
+function shortFigure(v: number, digits: number): string {
+  return v !== 0 && Math.abs(v) < 10 ** -digits ? v.toExponential(2) : v.toFixed(digits);
+}
+
 /**
  * Whether a segment is flagged for review: its estimated reward under the policy is below
  * FAIRNESS_THRESHOLD of the overall estimate, and even the upper bound of its 95% interval is
@@ -127,7 +132,7 @@ function versionSection(v: CardVersion): string[] {
     ...(e.explorationFloor === undefined
       ? []
       : [
-          `**Exploration floor** ${e.explorationFloor}: ${e.explorationFloor === 0 ? 'none, every decision is the policy’s own' : `${(e.explorationFloor * 100).toFixed(1)}% of decisions are uniform random, so every arm is served with propensity at least ${(e.explorationFloor / ARM_COUNT).toFixed(4)} and the logs it writes can evaluate other policies`}; applied wherever it serves, is simulated and is evaluated.`,
+          `**Exploration floor** ${e.explorationFloor}: ${e.explorationFloor === 0 ? 'none, every decision is the policy’s own' : `${shortFigure(e.explorationFloor * 100, 1)}% of decisions are uniform random, so every arm is served with propensity at least ${shortFigure(e.explorationFloor / ARM_COUNT, 4)} and the logs it writes can evaluate other policies`}; applied wherever it serves, is simulated and is evaluated.`,
           '',
         ]),
     '**Training data.** ' +

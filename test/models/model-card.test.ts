@@ -52,6 +52,13 @@ describe('model card', () => {
     expect(renderModelCard(data)).toBe(md);
   });
 
+  it('writes a tiny exploration floor in exponent form, not as a propensity of 0.0000', () => {
+    const tiny = renderModelCard({ ...data, versions: [{ ...data.versions[0]!, evaluation: { ...evaluation, explorationFloor: 1e-300 } }] });
+    expect(tiny).toContain('1.00e-298% of decisions are uniform random, so every arm is served with propensity at least 1.25e-301');
+    const usual = renderModelCard({ ...data, versions: [{ ...data.versions[0]!, evaluation: { ...evaluation, explorationFloor: 0.05 } }] });
+    expect(usual).toContain('5.0% of decisions are uniform random, so every arm is served with propensity at least 0.0063');
+  });
+
   it('flags a segment only when even its upper bound is left below four fifths of where the logging policy left it', () => {
     expect(segmentFlagged({ ratio: 0.49, ratioHigh: 0.55, loggingRatio: 0.7 })).toBe(true);
     // A wide interval (a small segment) is not evidence.
