@@ -21,7 +21,7 @@ describe('loadConfig', () => {
     const c = loadConfig('h', { LLM_BASE_URL: 'http://x/v1', MLFLOW_HTTP_REQUEST_TIMEOUT: 'soon' });
     expect(c.paths.home).toBe(resolve('h'));
     // …and is refused, named, where the service is used.
-    expect(() => c.tipWriter()).toThrow(expect.objectContaining({ code: 'invalid_input', message: expect.stringContaining('LLM_MODEL') }));
+    expect(() => c.tipWriter()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('LLM_MODEL') }));
     expect(() => c.mlflowClient()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('MLFLOW_HTTP_REQUEST_TIMEOUT') }));
   });
 

@@ -6,6 +6,7 @@
  * any text is written, carries the prompt version only: which writer wrote a served tip is in
  * /generate's answer and on /metrics, not in the event log.
  */
+import { asUsage } from '../errors.js';
 import { createLlmProvider, llmSettingsFromEnv, type LlmEnv, type LlmProvider, type LlmSettings, type ProviderName } from './llm-provider.js';
 import type { TipContext } from './prompt-context.js';
 import {
@@ -71,7 +72,8 @@ export interface TipWriter {
 
 /** Reads and validates every writer variable (DEFAULT_PROMPT_VERSION, TIP_PROMPT_VERSION, LLM_*). */
 export function tipWriterSettingsFromEnv(env: PromptEnv & LlmEnv): TipWriterSettings {
-  return { prompts: promptSettingsFromEnv(env), llm: llmSettingsFromEnv(env) };
+  // A bad variable is bad usage (exit 2), as LOG_LEVEL and the other variables are (config.ts).
+  return asUsage(() => ({ prompts: promptSettingsFromEnv(env), llm: llmSettingsFromEnv(env) }));
 }
 
 /** A writer over `settings`; with an LLM configured, failures fall back to the template writer. */

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isOoMlError } from '../../src/errors.js';
+import { tipWriterSettingsFromEnv } from '../../src/prompts/tip-writer.js';
 import {
   LLM_DEFAULTS,
   TEMPLATE_MODEL,
@@ -264,5 +265,9 @@ describe('LLM settings from the environment', () => {
     expect(() => llmSettingsFromEnv({ LLM_BASE_URL: 'ftp://127.0.0.1/v1', LLM_MODEL: 'm' })).toThrow('must be an http(s) URL');
     expect(() => llmSettingsFromEnv({ LLM_BASE_URL: 'http://127.0.0.1:1/v1' })).toThrow('LLM_MODEL is not set but LLM_BASE_URL is');
     expect(() => llmSettingsFromEnv({ LLM_BASE_URL: 'http://127.0.0.1:1/v1', LLM_MODEL: 'm', LLM_TIMEOUT_MS: '2s' })).toThrow('LLM_TIMEOUT_MS must be');
+    // From the environment as `oo-ml serve` reads it: bad usage (exit 2), as LOG_LEVEL is.
+    for (const env of [{ LLM_BASE_URL: 'not a url', LLM_MODEL: 'm' }, { DEFAULT_PROMPT_VERSION: 'v9' }]) {
+      expect(() => tipWriterSettingsFromEnv(env)).toThrow(expect.objectContaining({ code: 'invalid_usage' }));
+    }
   });
 });
