@@ -58,7 +58,7 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
   if (req.force === true && (req.reason === undefined || req.reason.trim() === '')) {
     throw invalidUsage('--force needs --reason', { hint: 'say why the gate is being overridden; it is recorded in the model card' });
   }
-  await store.getRegisteredModel(req.model);
+  await requireModel(store, req.model);
   const version = await store.getModelVersion(req.model, req.version).catch((e: unknown) => {
     if (isOoMlError(e, 'not_found')) throw notFound(`model ${req.model} has no version ${req.version}`, { hint: `see \`oo-ml models ${req.model}\`` });
     throw e;
@@ -110,6 +110,16 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
   return { model: req.model, version: req.version, to: req.to, decision, forced, aliases: { ...(await store.getRegisteredModel(req.model)).aliases }, card: card.path };
 }
 
+/** Throws the store's `not_found` for a model it does not have, with what to do about it. */
+async function requireModel(store: Store, model: string): Promise<void> {
+  try {
+    await store.getRegisteredModel(model);
+  } catch (e) {
+    if (!isOoMlError(e, 'not_found') || e.hint !== undefined) throw e;
+    throw notFound(e.message, { hint: '`oo-ml models` lists the registered models; `oo-ml train` registers one (--home if it is elsewhere)', cause: e });
+  }
+}
+
 /** What a rollback did. */
 export interface RollbackResult {
   model: string;
@@ -130,7 +140,7 @@ export async function rollbackChampion(
   reason = 'rollback',
 ): Promise<RollbackResult> {
   const { store } = ctx;
-  await store.getRegisteredModel(model);
+  await requireModel(store, model);
   const champion = await currentAlias(store, model, ALIASES.champion);
   const previous = await currentAlias(store, model, ALIASES.previous);
   if (champion === null) throw invalidInput(`model ${model} has no champion to roll back`);
