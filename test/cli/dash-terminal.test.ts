@@ -82,6 +82,8 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     const once = await runCli(['dash', '--url', url]);
     expect(once.code, once.stderr).toBe(0);
     expect(once.stdout).toMatch(/tip-policy@champion v3\s+serves 7/);
+    // The prompts panel too (reactions per prompt version).
+    expect(once.stdout).toContain('prompt version');
     const json = await runCli(['dash', '--url', url, '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ replicas: [{ url, up: true }], policies: expect.arrayContaining([expect.objectContaining({ policy: 'tip-policy@champion', serves: 7 })]) });
 

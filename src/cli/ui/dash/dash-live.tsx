@@ -97,9 +97,10 @@ export async function runDash(options: DashOptions): Promise<void> {
 export async function dashOnce(options: DashOptions, columns = 120): Promise<{ text: string; up: number; figures: DashFigures }> {
   const samples = await Promise.all(options.urls.map((u) => pollStats(u, Math.max(1000, options.intervalMs))));
   const figures = dashFigures(options.urls.map((url, i) => ({ url, samples: [samples[i]!] })));
-  const text = [
-    renderToString(<DashView figures={figures} panel="overview" paused={false} intervalMs={options.intervalMs} live={false} />, { columns }),
-    renderToString(<DashView figures={figures} panel="policies" paused={false} intervalMs={options.intervalMs} live={false} header={false} />, { columns }),
-  ].join('\n');
+  // Every panel with something to show: the replicas panel only for more than one.
+  const panels = PANELS.filter((p) => p !== 'replicas' || figures.replicas.length > 1);
+  const text = panels
+    .map((panel, i) => renderToString(<DashView figures={figures} panel={panel} paused={false} intervalMs={options.intervalMs} live={false} header={i === 0} />, { columns }))
+    .join('\n');
   return { text, up: figures.replicas.filter((r) => r.up).length, figures };
 }
