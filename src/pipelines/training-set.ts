@@ -104,7 +104,9 @@ function trainingSetSql(asOfLiteral: string): string {
       list_filter([${resolved.map((r) => r.fellBack).join(', ')}], x -> x IS NOT NULL) AS fell_back,
       r.reaction, r.reaction_ts,
       ${rewardSql('r.reaction', 's.ts', 'r.reaction_ts')} AS reward
-    FROM tip_served s
+    -- One row per serve: a serve logged twice under two event ids (a publish retried by hand, a
+    -- file copied into the log) is its first copy, as the server's fold keeps it.
+    FROM (SELECT * FROM tip_served QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1) s
     ASOF LEFT JOIN wh.profile_history h ON s.user_id = h.user_id AND s.ts >= h.as_of
     ASOF LEFT JOIN wh.profile_global g ON s.ts >= g.as_of
     LEFT JOIN first_reaction r ON r.serve_id = s.serve_id

@@ -99,6 +99,15 @@ describe('features training-set', () => {
     await expect(build()).resolves.toMatchObject({ rows: 3 });
   });
 
+  it('keeps one row per serve: a serve logged twice under two event ids is its first copy', async () => {
+    const h = await tempHome();
+    const again = { ...served('a', '2026-02-01T10:00:01Z', 's1', 'quick_win', 0.9), event_id: 'e-copy' };
+    await pipeline(h, [...BASE, again], '2026-02-10T00:00:00Z');
+    const got = await rows(h);
+    expect(got.filter((r) => r['serve_id'] === 's1')).toMatchObject([{ arm: 'split_task', reward: 1 }]);
+    expect(got).toHaveLength(4);
+  });
+
   it('refuses to write an empty training set and keeps the previous one', async () => {
     const h = await tempHome();
     await pipeline(h, BASE, '2026-02-10T00:00:00Z');
