@@ -61,6 +61,7 @@ describe('oo-ml analytics prompts (CLI)', () => {
     expect(text.stdout).toMatch(/v2\s+4\s+0\s+1\s+0\s+3\s+0\s+0\.7500 \[0\.3006, 0\.9544\]\s+\+0\.2500 \[-0\.3196, \+0\.6553\]/);
     expect(text.stdout).toContain('shadow serves excluded: 1');
     expect(text.stdout).toContain('Wilson score');
+    expect(text.stdout).toContain('a tip the model failed to write (the template, after a fallback) counts under its version too');
   });
 
   it('exits 1 with a hint when there is no event log or no serves', async () => {
