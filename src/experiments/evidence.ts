@@ -76,7 +76,7 @@ function heldOutRows(
   data: TrainingData,
   versions: readonly (Compared | null)[],
   vectorsOf: (layout: VectorLayoutName) => Float64Array,
-): { from: number; targets: Float64Array[]; data: string } {
+): { from: number; targets: Float64Array[]; data: string; notThisVersion?: string } {
   const ends = versions.map((v) => (v === null ? -Infinity : dataEnd(v)));
   const cutoff = ends.some((e) => e === null) ? null : Math.max(...(ends as number[]));
   let later = data.n;
@@ -93,7 +93,23 @@ function heldOutRows(
     return distributionOn(policy, state, x, d, from, data.n);
   });
   const rows = data.n - from;
+  // A refit stands for the version only when it was trained on these rows: one trained on
+  // another training set (other data, a rewritten reward column) would be judged by a policy it
+  // never was.
+  const candidate = versions[0];
+  const trainedOn = candidate?.evaluation ?? null;
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const differs = (recorded: string | null | undefined, ms: number): boolean => recorded != null && recorded !== iso(ms);
+  const foreign =
+    !useLater && trainedOn !== null && (trainedOn.rows !== data.n || differs(trainedOn.dataFrom, data.ts[0]!) || differs(trainedOn.dataTo, data.ts[data.n - 1]!));
   return {
+    ...(foreign
+      ? {
+          notThisVersion:
+            `it was trained on ${trainedOn.rows} rows from ${trainedOn.dataFrom ?? '?'} to ${trainedOn.dataTo ?? '?'} (${trainedOn.trainingSet}), ` +
+            `not on this training set's ${data.n} rows from ${iso(data.ts[0]!)} to ${iso(data.ts[data.n - 1]!)}; retrain it on this training set, or wait for ${MIN_LATER_ROWS} rows logged after it`,
+        }
+      : {}),
     from,
     targets,
     data: useLater
@@ -219,6 +235,10 @@ export function gatherEvidence(
       d: d2,
     };
     const ope = pairedDrDifference(logs, held.targets[0]!, held.targets[1]!);
-    return { ...base, simDiff, opeDiff: { value: ope.value, ci95: ope.ci95, rows: n, data: held.data } };
+    return {
+      ...base,
+      simDiff,
+      opeDiff: { value: ope.value, ci95: ope.ci95, rows: n, data: held.data, ...(held.notThisVersion === undefined ? {} : { notThisVersion: held.notThisVersion }) },
+    };
   };
 }

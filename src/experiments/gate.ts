@@ -48,8 +48,12 @@ export interface GateEvidence {
   hasOpe: boolean;
   /** Version minus baseline, mean reward per decision, paired over seeds (null when not run). */
   simDiff: (Interval & { seeds: number }) | null;
-  /** Version minus baseline, paired DR on logged rows the version did not learn from (null when not run). */
-  opeDiff: (Interval & { rows: number; data: string }) | null;
+  /**
+   * Version minus baseline, paired DR on logged rows the version did not learn from (null when
+   * not run). `notThisVersion` says why the comparison cannot stand for the version (a refit on
+   * a training set it was not trained on): the check then fails.
+   */
+  opeDiff: (Interval & { rows: number; data: string; notThisVersion?: string }) | null;
   /** User segments the version's training run flagged for review (fairness). */
   flaggedSegments: string[];
   /** What its shadow serves show (experiments/shadow-exposure.ts); null when not asked (a move to shadow). */
@@ -154,11 +158,15 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
         figures['ope_dr_diff_ci_low'] = e.opeDiff.ci95[0];
         figures['ope_dr_diff_ci_high'] = e.opeDiff.ci95[1];
         figures['ope_rows'] = e.opeDiff.rows;
+        const measured = `DR difference ${f4(e.opeDiff.value)} [${f4(e.opeDiff.ci95[0])}, ${f4(e.opeDiff.ci95[1])}] on ${e.opeDiff.data}`;
         checks.push({
           id: 'ope-not-worse',
           name: `not worse than ${e.baseline} off-policy`,
-          passed: e.opeDiff.ci95[0] >= -drMargin,
-          detail: `DR difference ${f4(e.opeDiff.value)} [${f4(e.opeDiff.ci95[0])}, ${f4(e.opeDiff.ci95[1])}] on ${e.opeDiff.data}; lower bound must be ≥ −${drMargin} (the margin)`,
+          passed: e.opeDiff.notThisVersion === undefined && e.opeDiff.ci95[0] >= -drMargin,
+          detail:
+            e.opeDiff.notThisVersion === undefined
+              ? `${measured}; lower bound must be ≥ −${drMargin} (the margin)`
+              : `${measured}, which does not stand for this version: ${e.opeDiff.notThisVersion}`,
         });
       }
       const flagged = e.flaggedSegments;

@@ -34,6 +34,10 @@ describe('promotion gate', () => {
     expect(evaluateGate('champion', { ...base, opeDiff: { ...base.opeDiff!, ci95: [-0.02, 0.022] } }, { drMargin: 0.025 }).passed).toBe(true);
     expect(evaluateGate('champion', { ...base, wasShadow: false }).checks).toEqual([{ id: 'was-shadow', name: 'has been shadow', passed: false, detail: 'promote it to shadow first' }]);
     expect(evaluateGate('champion', { ...base, opeDiff: null }).passed).toBe(false);
+    // A comparison that does not stand for the version (refitted on rows it was not trained on) fails, saying why.
+    const foreign = evaluateGate('champion', { ...base, opeDiff: { ...base.opeDiff!, notThisVersion: 'it was trained on 10 rows' } });
+    expect(foreign.passed).toBe(false);
+    expect(foreign.checks.find((c) => c.id === 'ope-not-worse')).toMatchObject({ passed: false, detail: expect.stringContaining('which does not stand for this version: it was trained on 10 rows') });
   });
 
   it('refuses a champion whose training run flagged a segment for review', () => {
