@@ -10,6 +10,7 @@
  *   - shadow exposure (for a move to champion): its shadow serves in the event log, paired with
  *     the decisions they shadowed (pipelines/shadow-traffic.ts, experiments/shadow-exposure.ts).
  */
+import { fileSha256 } from '../io/atomic.js';
 import { internal, nullIfNotFound } from '../errors.js';
 import { OO_ML_VERSION } from '../version.js';
 import { pairedDrDifference } from '../evaluation/paired-dr.js';
@@ -74,6 +75,7 @@ function dataEnd(c: Compared): number | null {
  */
 function heldOutRows(
   data: TrainingData,
+  dataSha256: string,
   versions: readonly (Compared | null)[],
   vectorsOf: (layout: VectorLayoutName) => Float64Array,
 ): { from: number; targets: Float64Array[]; data: string; notThisVersion?: string } {
@@ -100,14 +102,19 @@ function heldOutRows(
   const trainedOn = candidate?.evaluation ?? null;
   const iso = (ms: number): string => new Date(ms).toISOString();
   const differs = (recorded: string | null | undefined, ms: number): boolean => recorded != null && recorded !== iso(ms);
+  // By content where the run recorded it (a rewritten reward column keeps rows and dates), else by rows and dates.
   const foreign =
-    !useLater && trainedOn !== null && (trainedOn.rows !== data.n || differs(trainedOn.dataFrom, data.ts[0]!) || differs(trainedOn.dataTo, data.ts[data.n - 1]!));
+    !useLater &&
+    trainedOn !== null &&
+    (trainedOn.trainingSetSha256 !== undefined
+      ? trainedOn.trainingSetSha256 !== dataSha256
+      : trainedOn.rows !== data.n || differs(trainedOn.dataFrom, data.ts[0]!) || differs(trainedOn.dataTo, data.ts[data.n - 1]!));
   return {
     ...(foreign
       ? {
           notThisVersion:
-            `it was trained on ${trainedOn.rows} rows from ${trainedOn.dataFrom ?? '?'} to ${trainedOn.dataTo ?? '?'} (${trainedOn.trainingSet}), ` +
-            `not on this training set's ${data.n} rows from ${iso(data.ts[0]!)} to ${iso(data.ts[data.n - 1]!)}; retrain it on this training set, or wait for ${MIN_LATER_ROWS} rows logged after it`,
+            `it was trained on ${trainedOn.trainingSet} (${trainedOn.rows} rows from ${trainedOn.dataFrom ?? '?'} to ${trainedOn.dataTo ?? '?'}), ` +
+            `not on this training set (${data.n} rows from ${iso(data.ts[0]!)} to ${iso(data.ts[data.n - 1]!)}, other content); retrain it on this training set, or wait for ${MIN_LATER_ROWS} rows logged after it`,
         }
       : {}),
     from,
@@ -221,7 +228,7 @@ export function gatherEvidence(
     // Each layout's vectors are built once for both versions and the reward model.
     const vectors = new Map<VectorLayoutName, Float64Array>();
     const vectorsOf = (layout: VectorLayoutName): Float64Array => vectors.get(layout) ?? vectors.set(layout, trainingVectors(data, layout)).get(layout)!;
-    const held = heldOutRows(data, [candidate, championPolicy], vectorsOf);
+    const held = heldOutRows(data, await fileSha256(opts.trainingSet), [candidate, championPolicy], vectorsOf);
     const d2 = vectorDim('v2');
     const { from } = held;
     const n = data.n - from;

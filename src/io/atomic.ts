@@ -6,8 +6,8 @@
  * device). A folder output replaces only an earlier output of the same kind (OUTPUT_MARKER) or
  * an empty folder, so an `--out` that names a user's folder or file never deletes it.
  */
-import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, type Dirent } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { conflict } from '../errors.js';
@@ -213,4 +213,11 @@ export async function readDirIfExists(dir: string): Promise<Dirent[]> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
+}
+
+/** The SHA-256 of the file at `path`, in hex, read as a stream. */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

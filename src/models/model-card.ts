@@ -38,6 +38,8 @@ export interface VersionEvaluation {
   layout: VectorLayoutName;
   params: Record<string, number>;
   trainingSet: string;
+  /** SHA-256 of the training set file (absent in runs before it was recorded): what the gate checks a refit against. */
+  trainingSetSha256?: string;
   rows: number;
   holdoutRows: number;
   dataFrom: string | null;

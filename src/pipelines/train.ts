@@ -14,6 +14,7 @@
  * Fairness: the DR estimate within each user segment, against the overall DR estimate and against
  * where the logging policy left the segment (model-card.ts segmentFlagged).
  */
+import { fileSha256 } from '../io/atomic.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { asUsage, invalidInput, isOoMlError } from '../errors.js';
@@ -172,6 +173,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
     layout: policy.layout,
     params: serialized.params,
     trainingSet: job.trainingSet,
+    trainingSetSha256: await fileSha256(job.trainingSet),
     rows: data.n,
     holdoutRows: nHold,
     dataFrom: new Date(data.ts[0]!).toISOString(),
