@@ -43,15 +43,7 @@ async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise
   // The synthetic log lies in the past, so at today's date every profile would be past its TTL
   // and fall back; the quickstart's server runs at the snapshot's as-of + 1 h instead.
   const clock = new Date(Date.parse(snapshotAsOf) + 3_600_000);
-  // Embedded defaults, whatever the environment says: the quickstart's events stay in its home
-  // (no NATS_URL) and tips come from the template (no LLM_BASE_URL).
-  // The embedded defaults whatever the environment says: the home's bus, the template writer,
-  // the built-in prompts, no admin token.
-  const embedded: WiringContext = {
-    ...ctx,
-    config: { ...ctx.config, natsUrl: undefined, tipWriter: () => tipWriterSettingsFromEnv({}), adminToken: undefined },
-  };
-  const wiring = await serveWiring(embedded, { seed: 42, logger: false, now: () => clock });
+  const wiring = await serveWiring(ctx, { seed: 42, logger: false, now: () => clock });
   const details: string[] = [];
   let url = '';
   try {
@@ -145,8 +137,30 @@ export async function prepareQuickstartHome(home: string, cwd: string = process.
   return moved;
 }
 
-/** The quickstart's steps, in order; each returns where it wrote and what it did. */
-export function quickstartSteps(ctx: WiringContext): [string, () => Promise<Omit<StepResult, 'step'>>][] {
+/** The variables whose services the quickstart leaves alone (it runs on embedded defaults). */
+export const QUICKSTART_IGNORES = ['MLFLOW_TRACKING_URI', 'NATS_URL', 'LLM_BASE_URL', 'DEFAULT_PROMPT_VERSION', 'TIP_PROMPT_VERSION', 'OO_ML_ADMIN_TOKEN'] as const;
+
+/**
+ * `ctx` on the embedded defaults, whatever the environment says: the registry in the home's
+ * mlruns/ (a team's MLflow server would get a synthetic version, and its aliases moved), the
+ * home's bus, the template writer with the built-in prompts, no admin token.
+ */
+export function embeddedDefaults(ctx: WiringContext): WiringContext {
+  return {
+    ...ctx,
+    config: {
+      ...ctx.config,
+      trackingUri: `file://${ctx.config.paths.mlruns}`,
+      natsUrl: undefined,
+      tipWriter: () => tipWriterSettingsFromEnv({}),
+      adminToken: undefined,
+    },
+  };
+}
+
+/** The quickstart's steps, in order, on the embedded defaults (`embeddedDefaults`); each returns where it wrote and what it did. */
+export function quickstartSteps(outer: WiringContext): [string, () => Promise<Omit<StepResult, 'step'>>][] {
+  const ctx = embeddedDefaults(outer);
   const p = ctx.config.paths;
   const store = openStore(ctx.config);
   let version = 0;

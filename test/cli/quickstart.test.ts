@@ -30,7 +30,10 @@ let quickstart: CliResult;
 beforeAll(async () => {
   cwd = (await tempHome()).home;
   home = `${cwd}/oo-ml-quickstart`;
-  quickstart = await runCli(['quickstart'], { cwd, env: { NATS_URL: '', LLM_BASE_URL: '' } });
+  // Services a team's shell may name, on a loopback port where nothing listens: the quickstart
+  // must use none of them (a team's MLflow server would get a synthetic version and its aliases moved).
+  const nowhere = 'http://127.0.0.1:9';
+  quickstart = await runCli(['quickstart'], { cwd, env: { MLFLOW_TRACKING_URI: nowhere, NATS_URL: 'nats://127.0.0.1:9', LLM_BASE_URL: `${nowhere}/v1`, LLM_MODEL: 'm' } });
 }, 120_000);
 
 describe('oo-ml quickstart (CLI)', () => {
@@ -38,6 +41,7 @@ describe('oo-ml quickstart (CLI)', () => {
     const r = quickstart;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`quickstart finished: 9 steps in ${home}`);
+    expect(r.stderr).toContain('the quickstart runs on embedded defaults: MLFLOW_TRACKING_URI, NATS_URL, LLM_BASE_URL are set and left alone');
     const steps = [...r.stdout.matchAll(/^ {2}(.+?)\s+→ (\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const);
     expect(steps.map(([s]) => s)).toEqual([
       'data synth',

@@ -16,7 +16,9 @@ export function registerQuickstart(program: Command): void {
       .description('run the whole loop on embedded defaults in ./oo-ml-quickstart (or --home); an earlier quickstart there is moved to <folder>.previous'),
     async (ctx) => {
       const results: StepResult[] = [];
-      const { prepareQuickstartHome, quickstartSteps } = await import('../../pipelines/quickstart.js');
+      const { prepareQuickstartHome, quickstartSteps, QUICKSTART_IGNORES } = await import('../../pipelines/quickstart.js');
+      const ignored = QUICKSTART_IGNORES.filter((name) => (process.env[name] ?? '').trim() !== '');
+      if (ignored.length > 0) ctx.note(`the quickstart runs on embedded defaults: ${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} set and left alone`);
       const moved = await prepareQuickstartHome(ctx.config.paths.home);
       if (moved !== null) ctx.note(`the previous quickstart was moved to ${moved}`);
       const all = quickstartSteps(ctx);
