@@ -23,8 +23,13 @@ export function createProgressFactory(enabled: boolean, stream: NodeJS.WriteStre
   return {
     start(label) {
       if (!draw) return SILENT;
+      // The terminal's modes are left as they are (cursor shown, lines wrapping): a Ctrl-C kills
+      // the process with no chance to restore them, and a shell left without a cursor and
+      // cutting every long line followed. So the line must fit the width: the bar shrinks.
+      const fixed = Math.max(label.length, 14) + 30;
+      const barsize = Math.max(8, Math.min(40, (stream.columns ?? 80) - fixed));
       const bar = new cliProgress.SingleBar(
-        { stream, format: `${label.padEnd(14)} [{bar}] {percentage}% {value}/{total}`, hideCursor: true, clearOnComplete: true },
+        { stream, format: `${label.padEnd(14)} [{bar}] {percentage}% {value}/{total}`, hideCursor: false, linewrap: true, barsize, clearOnComplete: true },
         cliProgress.Presets.shades_classic,
       );
       let started = false;
