@@ -4,6 +4,7 @@
  * fits the terminal's width instead.
  */
 import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createProgressFactory } from '../../src/cli/progress.js';
 
@@ -26,7 +27,7 @@ describe('progress bar', () => {
       const text = t.drawn();
       expect(text).not.toContain('\x1b[?25l');
       expect(text).not.toContain('\x1b[?7l');
-      const widest = Math.max(...text.split(/\r|\n/).map((line) => line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').length));
+      const widest = Math.max(...text.split(/\r|\n/).map((line) => stripVTControlCharacters(line).length));
       expect(widest, `${columns} columns`).toBeLessThanOrEqual(columns);
       expect(widest).toBeGreaterThan(0);
       p.stop();
