@@ -77,6 +77,10 @@ describe('oo-ml dash in a terminal (tmux)', () => {
 
     await term.keys('Tab');
     await shows('rate [95% CI]', 'the policies panel');
+    // Keys that arrive in one read (typed fast, held, pasted) each count: three p's pause.
+    await term.keys('-l', 'ppp');
+    await shows('PAUSED', 'the pause from three keys in one read');
+    await term.keys('p');
 
     // Without a terminal (a pipe), one poll as text; --json gives the figures.
     const once = await runCli(['dash', '--url', url]);

@@ -82,5 +82,8 @@ describe('the models browser', () => {
     expect(frame).toMatch(/side by side\s+tip-policy v2\s+tip-policy v1/);
     expect(frame).toMatch(/dr\s+0\.4700 \[0\.4500, 0\.4900\]\s+0\.4100 \[0\.3900, 0\.4300\]/);
     expect(frame).toMatch(/policy\s+thompson\s+linucb/);
+    // Keys that arrive in one read (typed fast, held, pasted) each count: two k's go back up to v2.
+    stdin.write('kk');
+    await until(() => !(lastFrame() ?? '').includes('side by side'), 'the selection back on the marked version');
   });
 });

@@ -77,11 +77,18 @@ function Dash({ urls, intervalMs }: DashOptions) {
     };
   }, [urls, intervalMs]);
 
+  const turn = (by: number): void => setPanel((p) => PANELS[(PANELS.indexOf(p) + PANELS.length + by) % PANELS.length]!);
   useInput((input, key) => {
-    if (input === 'q' || (key.ctrl && input === 'c')) exit();
-    else if (input === 'p') setPaused((p) => !p);
-    else if (key.tab || key.rightArrow) setPanel((p) => PANELS[(PANELS.indexOf(p) + (key.shift ? PANELS.length - 1 : 1)) % PANELS.length]!);
-    else if (key.leftArrow) setPanel((p) => PANELS[(PANELS.indexOf(p) + PANELS.length - 1) % PANELS.length]!);
+    if (key.ctrl && input === 'c') return exit();
+    if (key.tab) return turn(key.shift ? -1 : 1);
+    if (key.rightArrow) return turn(1);
+    if (key.leftArrow) return turn(-1);
+    // Keys held down, pasted or typed while busy arrive as one string: each counts.
+    for (const ch of input) {
+      if (ch === 'q') return exit();
+      if (ch === 'p') setPaused((p) => !p);
+      else if (ch === '\t') turn(1);
+    }
   });
 
   return <DashView figures={dashFigures(histories)} panel={panel} paused={paused} intervalMs={intervalMs} />;

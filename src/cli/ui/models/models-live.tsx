@@ -35,11 +35,18 @@ export function Browser({ store, models }: { store: Store; models: readonly List
     };
   }, [current]);
 
+  const move = (by: number): void => setSelected((s) => Math.max(0, Math.min(rows.length - 1, s + by)));
   useInput((input, key) => {
-    if (input === 'q' || key.escape || (key.ctrl && input === 'c')) exit();
-    else if (key.downArrow || input === 'j') setSelected((s) => Math.min(rows.length - 1, s + 1));
-    else if (key.upArrow || input === 'k') setSelected((s) => Math.max(0, s - 1));
-    else if (input === 'c') setCompareKey((k) => (k === current ? null : current));
+    if (key.escape || (key.ctrl && input === 'c')) return exit();
+    if (key.downArrow) return move(1);
+    if (key.upArrow) return move(-1);
+    // Keys held down, pasted or typed while busy arrive as one string: each counts.
+    for (const ch of input) {
+      if (ch === 'q') return exit();
+      if (ch === 'j') move(1);
+      else if (ch === 'k') move(-1);
+      else if (ch === 'c') setCompareKey((k) => (k === current ? null : current));
+    }
   });
 
   return (
