@@ -92,6 +92,13 @@ type Outcome =
   | { kind: 'network'; code: string; error: unknown }
   | { kind: 'timeout'; error: unknown };
 
+/**
+ * When a create whose answer was lost is looked for (ms after the failure, between looks): a
+ * server behind a gateway that gave up (504), or one the client stopped waiting for, may still be
+ * making it; sent again at once, it was made twice.
+ */
+const LOST_CREATE_LOOKS_MS = [0, 500, 1_000, 2_000, 4_000];
+
 /** Creates a transport for the MLflow server at `baseUrl`. */
 export function createRestClient(baseUrl: string, options: RestClientOptions = {}): RestClient {
   // User info in the URI (https://user:pass@host) is basic auth, as MLflow's client takes it; the
@@ -162,10 +169,14 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
       const ambiguous = !notProcessed(outcome);
       if (ambiguous && req.retry === 'create') {
         // The lost attempt may have created the run/version: look before creating another,
-        // and never repeat such a create without a way to look.
-        const found = await req.findCreated?.();
-        if (found !== undefined) return { outcome, url, afterAmbiguous: true, found };
+        // and never repeat such a create without a way to look. A gateway's 504 or a client
+        // timeout comes while the server may still be making it: look again over a few seconds.
         if (req.findCreated === undefined) return { outcome, url, afterAmbiguous };
+        for (const waitMs of LOST_CREATE_LOOKS_MS) {
+          if (waitMs > 0) await sleep(waitMs);
+          const found = await req.findCreated();
+          if (found !== undefined) return { outcome, url, afterAmbiguous: true, found };
+        }
       }
       afterAmbiguous ||= ambiguous;
       if (i >= retries) return { outcome, url, afterAmbiguous };

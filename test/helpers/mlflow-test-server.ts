@@ -55,7 +55,9 @@ export type Fault =
   /** MLflow's basic-auth app refusing a user without permission (403 PERMISSION_DENIED). */
   | { kind: 'json403' }
   /** A 200 with this JSON body instead of the real answer (a misbehaving server or proxy). */
-  | { kind: 'json200'; body: unknown };
+  | { kind: 'json200'; body: unknown }
+  /** A gateway's 504 at once, while the server still carries the request out: at `runDeferred()`. */
+  | { kind: 'gateway504Deferred' };
 
 /** A file:// URI as the plain path MLflow reports for a plain-path artifact root. */
 const plainPath = (uri: string): string => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
@@ -79,6 +81,8 @@ export interface MlflowTestServer {
   readonly requests: RecordedRequest[];
   /** Queues `fault` for the next `count` (default 1) requests whose path matches `path`. */
   inject(fault: Fault, options?: { count?: number; path?: string | RegExp }): void;
+  /** Carries out the requests a `gateway504Deferred` answered (a slow server finishing them). */
+  runDeferred(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -101,6 +105,7 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
   const requests: RecordedRequest[] = [];
   const faults: { fault: Fault; remaining: number; path: string | RegExp | undefined }[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  const deferred: (() => Promise<void>)[] = [];
   let url = '';
   const pageSize = options.pageSize ?? Number.MAX_SAFE_INTEGER;
 
@@ -154,6 +159,9 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
           timers.add(t);
           return;
         }
+        case 'gateway504Deferred':
+          deferred.push(() => handle(req, undefined, path, query, body, json));
+          return send(res, 504, { 'Content-Type': 'text/html' }, '<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center><hr><center>nginx</center></body></html>');
         case 'html500':
           if (fault.afterHandling === true) {
             // The server did the work, then the answer was lost: an ambiguous failure.
@@ -542,6 +550,9 @@ export async function startMlflowTestServer(options: MlflowTestServerOptions = {
     requests,
     inject(fault, opts = {}) {
       faults.push({ fault, remaining: opts.count ?? 1, path: opts.path });
+    },
+    async runDeferred() {
+      for (const run of deferred.splice(0)) await run();
     },
     async close() {
       for (const t of timers) clearTimeout(t);

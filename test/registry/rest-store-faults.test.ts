@@ -263,6 +263,27 @@ describe('REST adapter under faults', () => {
       expect((await server.store.searchModelVersions('tip-policy')).map((x) => x.version)).toEqual([1]);
     });
 
+    it('model version: a gateway 504 while the server still registers it is looked for again before any retry', async () => {
+      // The server finishes the deferred create while the client waits between its looks.
+      const store = open({ sleep: async (ms) => void (sleeps.push(ms), await server.runDeferred()) });
+      await store.createRegisteredModel('tip-policy');
+      server.inject({ kind: 'gateway504Deferred' }, { path: 'mlflow/model-versions/create' });
+      const v = await store.createModelVersion('tip-policy', 'file:///tmp/m', '');
+      expect(v.version).toBe(1);
+      expect(hits('mlflow/model-versions/create')).toBe(1);
+      expect((await server.store.searchModelVersions('tip-policy')).map((x) => x.version)).toEqual([1]);
+      expect(sleeps).toEqual([500]);
+    });
+
+    it('run: the same for a run still being made behind a gateway 504', async () => {
+      const store = open({ sleep: async (ms) => void (sleeps.push(ms), await server.runDeferred()) });
+      const exp = await store.getOrCreateExperiment('runs-4');
+      server.inject({ kind: 'gateway504Deferred' }, { path: 'mlflow/runs/create' });
+      await store.createRun(exp.experimentId, { runName: 'slow', startTime: 1_700_000_000_000 });
+      expect(hits('mlflow/runs/create')).toBe(1);
+      expect(await server.store.searchRuns({ experimentIds: [exp.experimentId] })).toHaveLength(1);
+    });
+
     it('model version: retried when nothing was registered', async () => {
       const store = open();
       await store.createRegisteredModel('tip-policy');
