@@ -88,7 +88,7 @@ const MAX_RETRY_AFTER_MS = 300_000;
 
 type Outcome =
   | { kind: 'ok'; status: number; body: Uint8Array }
-  | { kind: 'http'; status: number; body: Uint8Array; retryAfterMs: number | undefined }
+  | { kind: 'http'; status: number; body: Uint8Array; retryAfterMs: number | undefined; location?: string | undefined }
   | { kind: 'network'; code: string; error: unknown }
   | { kind: 'timeout'; error: unknown };
 
@@ -131,9 +131,14 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
     return url.toString();
   }
 
+  const origin = new URL(base).origin;
+
   async function attempt(req: RestRequest<unknown>, url: string): Promise<Outcome> {
     const headers: Record<string, string> = { Accept: 'application/json' };
-    if (auth !== undefined) headers['Authorization'] = auth;
+    // Credentials go to the tracking server only: an artifact_uri naming another host (a
+    // misconfigured or hostile server) does not get them, as fetch itself drops them on a
+    // redirect to another origin.
+    if (auth !== undefined && new URL(url).origin === origin) headers['Authorization'] = auth;
     let body: string | Uint8Array | undefined;
     if (req.bytes !== undefined) {
       headers['Content-Type'] = 'application/octet-stream';
@@ -145,10 +150,12 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
     }
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const res = await doFetch(url, { method: req.method, headers, body, signal });
+      // Redirects are reported, not followed: fetch turns a redirected POST into a GET, and on
+      // Node 20 cannot send a bytes body again, which read as a network failure, retried.
+      const res = await doFetch(url, { method: req.method, headers, body, signal, redirect: 'manual' });
       const bytes = new Uint8Array(await res.arrayBuffer());
       if (res.ok) return { kind: 'ok', status: res.status, body: bytes };
-      return { kind: 'http', status: res.status, body: bytes, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
+      return { kind: 'http', status: res.status, body: bytes, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')), location: res.headers.get('location') ?? undefined };
     } catch (e) {
       if (signal.aborted || isAbort(e)) return { kind: 'timeout', error: e };
       return { kind: 'network', code: networkCode(e), error: e };
@@ -215,6 +222,13 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
         cause: outcome.error,
       });
     }
+    if (outcome.status >= 300 && outcome.status < 400) {
+      const to = outcome.location === undefined ? 'another address' : redactUrl(new URL(outcome.location, fullUrl).toString());
+      return unavailable(`the server at ${shown} redirected ${where} (HTTP ${outcome.status}) to ${to}`, {
+        hint: `set MLFLOW_TRACKING_URI to the address the server redirects to (now ${shown}; an http URL behind an https-only proxy, or a missing path prefix, redirects)`,
+        details: { url, status: outcome.status, ...(outcome.location === undefined ? {} : { location: to }) },
+      });
+    }
     const text = new TextDecoder().decode(outcome.body);
     const parsed = parseErrorBody(text);
     const mlflowCode = parsed?.error_code ?? mlflowCodeForStatus(outcome.status);
@@ -224,7 +238,9 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
     if (outcome.status === 401) {
       return unavailable(`the MLflow server refused ${where} (HTTP 401: not authenticated): ${message}`, {
         hint:
-          'set MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; ' +
+          (auth === undefined
+            ? 'set MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; '
+            : `the credentials sent (${credentialSource(uriUser !== undefined, options, env)}) were refused: check them; `) +
           'an MLflow 3.x server also rejects a Host header that is not localhost unless started with --allowed-hosts',
         details,
       });
@@ -288,6 +304,13 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
       return result.body;
     },
   };
+}
+
+/** Where the credentials sent come from, as `authHeader` picks them (never their value). */
+function credentialSource(inUri: boolean, options: RestClientOptions, env: NodeJS.ProcessEnv): string {
+  if (options.token !== undefined || nonEmpty(env['MLFLOW_TRACKING_TOKEN']) !== undefined) return 'the bearer token of MLFLOW_TRACKING_TOKEN';
+  if (inUri && options.username === undefined) return 'the user and password in MLFLOW_TRACKING_URI';
+  return 'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD';
 }
 
 function authHeader(options: RestClientOptions, env: NodeJS.ProcessEnv): string | undefined {

@@ -4,6 +4,8 @@
  * The first block checks that the test server itself enforces MLflow's protocol rules, so the
  * adapter's passing tests mean something.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRestClient } from '../../src/registry/rest-client.js';
 import { responseValidators } from '../../src/registry/mlflow-json.js';
@@ -203,6 +205,42 @@ describe('REST adapter authentication', () => {
     await store.getExperiment('0').catch((e: unknown) => (caught = e));
     expect(caught).toMatchObject({ code: 'unavailable', hint: expect.stringMatching(/MLFLOW_TRACKING_TOKEN/) });
     expect(server.requests).toHaveLength(1);
+    // Credentials that were sent and refused: says so, naming where they came from, not what they are.
+    const wrong = createRestStore(server.url, { retries: 0, env: { MLFLOW_TRACKING_TOKEN: 'wrong-token' } });
+    const refused = await wrong.getExperiment('0').then(() => undefined, (e: unknown) => e as { hint: string });
+    expect(refused?.hint).toContain('the credentials sent (the bearer token of MLFLOW_TRACKING_TOKEN) were refused');
+    expect(refused?.hint).not.toContain('wrong-token');
+  });
+
+  it('sends its credentials to the tracking server only, not to another host an artifact URI names', async () => {
+    const elsewhere = await startMlflowTestServer();
+    try {
+      const client = createRestClient(server.url, { retries: 0, env: { MLFLOW_TRACKING_TOKEN: 's3cret' } });
+      await client.callBytes({ method: 'GET', path: `${elsewhere.url}/api/2.0/mlflow/experiments/get?experiment_id=0`, retry: 'idempotent' });
+      expect(elsewhere.requests.at(-1)?.authorization).toBeUndefined();
+      await client.callBytes({ method: 'GET', path: 'mlflow/experiments/get', query: { experiment_id: '0' }, retry: 'idempotent' });
+      expect(server.requests.at(-1)?.authorization).toBe('Bearer s3cret');
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it('reports a redirect, naming where to, instead of following it (a POST would become a GET, an upload fail as unreachable)', async () => {
+    const redirecting = createServer((req, res) => {
+      res.writeHead(308, { Location: `${server.url}${req.url ?? '/'}` });
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const from = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`;
+      const store = createRestStore(from, { retries: 3, env: {}, sleep: async () => {} });
+      const e = await store.createRun('0', { runName: 'r' }).then(() => undefined, (err: unknown) => err as { code: string; message: string; hint: string });
+      expect(e).toMatchObject({ code: 'unavailable', message: expect.stringContaining(`redirected POST ${from}/api/2.0/mlflow/runs/create (HTTP 308) to ${server.url}/api/2.0/mlflow/runs/create`) });
+      expect(e?.hint).toContain('set MLFLOW_TRACKING_URI to the address the server redirects to');
+      expect(server.requests.filter((r) => r.path === 'mlflow/runs/create')).toHaveLength(0);
+    } finally {
+      await new Promise<void>((resolve) => redirecting.close(() => resolve()));
+    }
   });
 });
 
