@@ -93,6 +93,10 @@ describe('dash figures', () => {
     };
     const f = dashFigures([h, { url: 'http://b', samples: [{ at: 0, stats: stats({ total: 1, digest: 'def' }), error: null }] }]);
     expect(f.replicas[0]).toMatchObject({ up: false, error: 'ECONNREFUSED', requestsPerSecond: [100] });
+    // Its last traffic is not added to the traffic of those that answer (b has one sample: no rate yet).
+    expect(f.requestsPerSecond).toEqual([]);
+    const replicas = render(<DashView figures={f} panel="replicas" paused={false} intervalMs={1000} />).lastFrame()!;
+    expect(replicas).toMatch(/✗ http:\/\/a\s+last seen: requests\/s 100/);
     // The down replica's last answer still counts for the sums; its digest differs from b's.
     expect(f.converged).toEqual([{ name: 'tip-policy@champion', digests: 1, equal: true }]);
     const g = dashFigures([{ url: 'http://a', samples: [{ at: 0, stats: stats({ total: 1 }), error: null }] }, { url: 'http://b', samples: [{ at: 0, stats: stats({ total: 1, digest: 'def' }), error: null }] }]);
@@ -150,6 +154,10 @@ describe('DashView', () => {
     expect(overview).toContain('PAUSED');
     expect(overview).toContain('⚠ snapshot snap-1 is 3.0 d old, past the TTL of completion_rate, tip_volume: every /score falls back on them');
     expect(overview).toContain('✗ http://b is not answering: ECONNREFUSED — retrying every 500 ms');
+    // Before the first poll comes back there is nothing to be alarmed about.
+    const starting = render(<DashView figures={dashFigures([{ url: 'http://c', samples: [] }])} panel="overview" paused={false} intervalMs={500} />).lastFrame()!;
+    expect(starting).toContain('… waiting for the first answer from http://c');
+    expect(starting).not.toContain('not answering');
     const policies = render(<DashView figures={dashFigures([busy])} panel="policies" paused={false} intervalMs={1000} />).lastFrame()!;
     expect(policies).toContain('rate [95% CI]');
     expect(policies).toMatch(/tip-policy@champion v3\s+–\s+40\s+40\s+0\.300/);

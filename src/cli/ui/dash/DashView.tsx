@@ -65,7 +65,8 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
 function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[]; intervalMs: number | null }) {
   const lines: { key: string; text: string; color: string }[] = [];
   for (const r of replicas) {
-    if (!r.up) lines.push({ key: `down ${r.url}`, text: `✗ ${r.url} is not answering: ${r.error ?? 'no answer yet'}${intervalMs === null ? '' : ` — retrying every ${intervalMs} ms`}`, color: 'red' });
+    if (!r.up && !r.polled) lines.push({ key: `down ${r.url}`, text: `… waiting for the first answer from ${r.url}`, color: 'gray' });
+    else if (!r.up) lines.push({ key: `down ${r.url}`, text: `✗ ${r.url} is not answering: ${r.error ?? 'no answer'}${intervalMs === null ? '' : ` — retrying every ${intervalMs} ms`}`, color: 'red' });
     const s = r.snapshot;
     if (s !== null && s.stale_features.length > 0) {
       lines.push({
@@ -96,7 +97,8 @@ function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[
 
 function Overview({ figures }: { figures: DashFigures }) {
   const rps = figures.requestsPerSecond;
-  const first = figures.replicas.find((r) => r.up) ?? figures.replicas[0];
+  // A replica that answers now: one that stopped would show its last figures as current.
+  const first = figures.replicas.find((r) => r.up);
   const errors = Object.entries(figures.errors).sort(([a], [b]) => a.localeCompare(b));
   const served = figures.policies.filter((p) => !p.shadow);
   const shadows = figures.policies.filter((p) => p.shadow);
@@ -226,7 +228,7 @@ function Replicas({ figures }: { figures: DashFigures }) {
       {figures.replicas.map((r) => (
         <Box key={r.url} flexDirection="column" marginBottom={1}>
           <Text bold color={r.up ? 'green' : 'red'}>{`${r.up ? '●' : '✗'} ${r.url}`}</Text>
-          <Text>{`  requests/s ${fixed(r.requestsPerSecond.at(-1))}   p50 ${fixed(r.p50.at(-1), 2)} ms   p99 ${fixed(r.p99.at(-1), 2)} ms`}</Text>
+          <Text dimColor={!r.up}>{`  ${r.up ? '' : 'last seen: '}requests/s ${fixed(r.requestsPerSecond.at(-1))}   p50 ${fixed(r.p50.at(-1), 2)} ms   p99 ${fixed(r.p99.at(-1), 2)} ms`}</Text>
           {r.learning !== null ? (
             <Text>{`  fold at seq ${r.learning.position}, ${r.learning.waiting_rewards} rewards waiting, serve window ${r.learning.serve_window.hot_records} hot`}</Text>
           ) : null}

@@ -29,6 +29,8 @@ export interface ReplicaHistory {
 export interface ReplicaFigures {
   url: string;
   up: boolean;
+  /** Whether any poll of it has come back yet (right after start none has: not a failure). */
+  polled: boolean;
   /** Why the last poll failed (null when it did not). */
   error: string | null;
   /** Requests/s between successive samples, oldest first. */
@@ -87,7 +89,8 @@ export function dashFigures(histories: readonly ReplicaHistory[]): DashFigures {
   const answered = latest.filter((s): s is StatsResponse => s !== null);
   return {
     replicas,
-    requestsPerSecond: sumAlignedRight(replicas.map((r) => r.requestsPerSecond)),
+    // Replicas that answer now: a replica that went away would add its last traffic for ever.
+    requestsPerSecond: sumAlignedRight(replicas.filter((r) => r.up).map((r) => r.requestsPerSecond)),
     errors: sumRecords(replicas.map((r) => r.errors)),
     windowSeconds: Math.max(0, ...histories.map((h) => (h.samples.length < 2 ? 0 : (h.samples.at(-1)!.at - h.samples[0]!.at) / 1000))),
     policies: policyRows(answered),
@@ -137,6 +140,7 @@ function replicaFigures(h: ReplicaHistory): ReplicaFigures {
   return {
     url: h.url,
     up: last !== undefined && last.stats !== null,
+    polled: last !== undefined,
     error: last?.error ?? null,
     requestsPerSecond,
     p50,
