@@ -20,6 +20,7 @@ import { simulateParallel, type ReplicationListener } from '../sim/parallel.js';
 import type { SimOptions } from '../sim/scenario.js';
 import type { SimResults } from '../sim/summary.js';
 import { SIM_EXPERIMENT, simMetricKey } from '../models/sim-runs.js';
+import { validateSimOptions } from '../sim/scenario.js';
 
 /**
  * The entrant `uniform`: uniform random over the arms, the baseline of a first champion. It is
@@ -44,6 +45,8 @@ export interface SimulationJob {
   store: Store;
   now: () => Date;
   onReplication?: ReplicationListener;
+  /** Called once the options and policies are checked and loaded, before the first replication (a live view starts here, not over a usage error). */
+  onStart?: () => void;
   /** More tags for the run (the promotion gate marks its own simulations). */
   tags?: Record<string, string>;
 }
@@ -100,7 +103,9 @@ const metricKey = simMetricKey;
 
 /** Runs the simulation and logs it; returns the results and the run. */
 export async function runSimulation(job: SimulationJob): Promise<SimulationOutcome> {
+  validateSimOptions(job.options);
   const { specs, versions, models } = await resolveEntrants(job.store, job.policies);
+  job.onStart?.();
   const results = await simulateParallel(job.options, job.reps, specs, job.workers, 0, job.onReplication);
   const store = job.store;
   const experiment = await store.getOrCreateExperiment(SIM_EXPERIMENT);

@@ -43,4 +43,16 @@ describe('oo-ml sim in a terminal (tmux)', () => {
     expect(lines[table + 2]).toMatch(/^uniform\s+\d\.\d{4} \[/);
     expect(lines[table + 3]).toMatch(/^linucb\s+\d\.\d{4} \[/);
   });
+
+  it('checks its policies before it draws: a usage error is not drawn over a view', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oo-ml-sim-term-'));
+    const sim = `${process.execPath} ${BIN} sim --policies uniform,linucb,linucb --users 30 --rounds 48 --reps 2 --workers 0 --home ${join(dir, 'home')}`;
+    term = await openTerminal(dir, `sh -c '${sim}; echo "[exit $?]"; sleep 600'`, 160, 60);
+    await term.shows('[exit ', 'the command to end');
+    const screen = await term.screen();
+    expect(screen).toContain('[exit 2]');
+    expect(screen).toContain('--policies names linucb twice');
+    expect(screen).not.toContain('policies ×');
+    expect(screen).not.toContain('same key');
+  });
 });

@@ -76,10 +76,9 @@ export function registerSim(program: Command): void {
       const policies = flags.policies.split(',').map((s) => s.trim()).filter((s) => s !== '');
       const workers = flags.workers === undefined ? Math.max(1, Math.min(availableParallelism(), reps)) : parseIntFlag('--workers', flags.workers, 0, 64);
       const [{ runSimulation }, { openStore }] = await Promise.all([import('../../pipelines/simulation.js'), import('../../registry/create-store.js')]);
-      const live =
-        !ctx.json && process.stderr.isTTY === true
-          ? (await import('../ui/sim-live.js')).startSimView(`sim: ${policies.length} policies × ${reps} reps`, policies, reps)
-          : null;
+      const startView = !ctx.json && process.stderr.isTTY === true ? (await import('../ui/sim-live.js')).startSimView : null;
+      // Drawn once the options and policies are checked: a usage error is not drawn over a view.
+      const view: { live: ReturnType<NonNullable<typeof startView>> | null } = { live: null };
       try {
         const outcome = await runSimulation({
           options,
@@ -88,9 +87,12 @@ export function registerSim(program: Command): void {
           workers,
           store: openStore(ctx.config),
           now: ctx.now,
-          ...(live === null ? {} : { onReplication: (_rep: number, runs: readonly PolicyRun[]) => live.replicationDone(runs) }),
+          onStart: () => {
+            view.live = startView?.(`sim: ${policies.length} policies × ${reps} reps`, policies, reps) ?? null;
+          },
+          onReplication: (_rep: number, runs: readonly PolicyRun[]) => view.live?.replicationDone(runs),
         });
-        live?.stop();
+        view.live?.stop();
         ctx.print(renderSimResults(outcome.results, outcome.runId, outcome.charts), {
           runId: outcome.runId,
           experimentId: outcome.experimentId,
@@ -99,7 +101,7 @@ export function registerSim(program: Command): void {
           results: outcome.results,
         });
       } catch (e) {
-        live?.stop();
+        view.live?.stop();
         throw e;
       }
     },
