@@ -1,7 +1,9 @@
 /** The models browser: a version's details from the registry, and the view driven by its keys. */
+import { stripVTControlCharacters } from 'node:util';
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
 import { Browser } from '../../../src/cli/ui/models/models-live.js';
+import { browserRows, ModelsView } from '../../../src/cli/ui/models/ModelsView.js';
 import { listModels } from '../../../src/models/model-listing.js';
 import { versionDetails } from '../../../src/models/version-details.js';
 import { SIM_EXPERIMENT, simMetricKey } from '../../../src/models/sim-runs.js';
@@ -85,5 +87,25 @@ describe('the models browser', () => {
     // Keys that arrive in one read (typed fast, held, pasted) each count: two k's go back up to v2.
     stdin.write('kk');
     await until(() => !(lastFrame() ?? '').includes('side by side'), 'the selection back on the marked version');
+  });
+});
+
+describe('the models view in a small terminal', () => {
+  it('fits 80 × 24 and 40 × 12: the list scrolls with the selection, marked by a character, and no line is wider than the terminal', async () => {
+    const store = await registry();
+    const listed = await listModels(store);
+    // Thirteen versions listed (the two of the registry, repeated), the selected one in the middle.
+    const model = { ...listed[0]!, versions: Array.from({ length: 13 }, (_, i) => ({ ...listed[0]!.versions[i % 2]!, version: i + 1 })) };
+    const rows = browserRows([model]);
+    const details = await versionDetails(store, 'tip-policy', listed[0]!.versions[1]!);
+    for (const [columns, height] of [[80, 24], [40, 12]] as const) {
+      const frame = render(<ModelsView models={[model]} rows={rows} selected={6} details={details} marked={null} compare={null} error={null} columns={columns} height={height} />).lastFrame()!;
+      const lines = frame.split('\n');
+      expect(lines.length, `${columns} × ${height}`).toBeLessThanOrEqual(height);
+      expect(Math.max(...lines.map((l) => stripVTControlCharacters(l).length)), `${columns} × ${height}`).toBeLessThanOrEqual(columns);
+      expect(frame).toMatch(/› {2}tip-policy v7/);
+      expect(frame).toMatch(/↑ \d+ more/);
+      expect(frame).toMatch(/↓ \d+ more/);
+    }
   });
 });

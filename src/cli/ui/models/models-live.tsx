@@ -3,7 +3,7 @@
  * version's details on demand (cached), and handles the keys (↑/↓, c, q). A registry error is
  * shown in the view, never thrown at the user.
  */
-import { render, useApp, useInput } from 'ink';
+import { render, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useState } from 'react';
 import type { ListedModel } from '../../../models/model-listing.js';
 import { versionDetails, type VersionDetails } from '../../../models/version-details.js';
@@ -13,6 +13,16 @@ import { browserRows, ModelsView } from './ModelsView.js';
 /** The browser over a listing (exported for tests). */
 export function Browser({ store, models }: { store: Store; models: readonly ListedModel[] }) {
   const { exit } = useApp();
+  const { stdout } = useStdout();
+  const size = (): { columns: number; height: number } => ({ columns: stdout.columns ?? 120, height: stdout.rows ?? 40 });
+  const [terminal, setTerminal] = useState(size);
+  useEffect(() => {
+    const resized = (): void => setTerminal(size());
+    stdout.on('resize', resized);
+    return () => {
+      stdout.off('resize', resized);
+    };
+  }, [stdout]);
   const rows = browserRows(models);
   const [selected, setSelected] = useState(0);
   const [cache, setCache] = useState<Map<string, VersionDetails>>(new Map());
@@ -58,6 +68,8 @@ export function Browser({ store, models }: { store: Store; models: readonly List
       marked={compareKey === null ? null : (rows.find((r) => `${r.model}/${r.version}` === compareKey) ?? null)}
       compare={compareKey === null || compareKey === current ? null : (cache.get(compareKey) ?? null)}
       error={error}
+      columns={terminal.columns}
+      height={terminal.height}
     />
   );
 }
