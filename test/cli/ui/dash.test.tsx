@@ -1,4 +1,6 @@
 /** `oo-ml dash`'s figures (pure, from /stats samples) and its view (frames asserted on content). */
+import { stripVTControlCharacters } from 'node:util';
+import { renderToString } from 'ink';
 import { render } from 'ink-testing-library';
 import { describe, expect, it, vi } from 'vitest';
 import { DashView, age } from '../../../src/cli/ui/dash/DashView.js';
@@ -168,6 +170,14 @@ describe('DashView', () => {
     const replicas = render(<DashView figures={figures} panel="replicas" paused={false} intervalMs={1000} />).lastFrame()!;
     expect(replicas).toContain('✗ http://b');
     expect(replicas).toContain('✓ tip-policy@champion: the same state on every replica that answered');
+  });
+
+  it('cuts its header and key help to a narrow terminal instead of wrapping them, and marks the panel without colours', () => {
+    const frame = renderToString(<DashView figures={dashFigures([busy])} panel="policies" paused intervalMs={1000} />, { columns: 60 });
+    const [title, tabs] = frame.split('\n');
+    expect(stripVTControlCharacters(tabs!)).toMatch(/^ overview \[policies\] prompts {2}replicas {3}every 1000 ms · .*…$/);
+    expect(stripVTControlCharacters(tabs!).length).toBeLessThanOrEqual(60);
+    expect(title).toContain('PAUSED');
   });
 
   it('draws small pieces right: ages, interval bars', () => {

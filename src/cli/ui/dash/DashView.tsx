@@ -39,18 +39,20 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
   const up = figures.replicas.filter((r) => r.up).length;
   return (
     <Box flexDirection="column">
-      {header ? <Text>
+      {header ? <Text wrap="truncate-end">
         <Text bold>oo-ml dash</Text>
         {`  ${figures.replicas.length === 1 ? figures.replicas[0]!.url : `${up}/${figures.replicas.length} replicas up`}`}
         {paused ? <Text color="yellow">{'  PAUSED'}</Text> : null}
       </Text> : null}
       {live ? <Box>
         {PANELS.map((p) => (
-          <Text key={p} inverse={p === panel}>
-            {` ${p} `}
-          </Text>
+          // Brackets besides inverse video: a terminal without attributes (TERM=dumb) shows the panel too.
+          <Box key={p} flexShrink={0}>
+            <Text inverse={p === panel}>{p === panel ? `[${p}]` : ` ${p} `}</Text>
+          </Box>
         ))}
-        <Text dimColor>{`  every ${intervalMs} ms · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · q quit`}</Text>
+        {/* Cut, never wrapped: a wrapped line the terminal wraps again leaves ink erasing one line too few (stale headers pile up). */}
+        <Text dimColor wrap="truncate-end">{`  every ${intervalMs} ms · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · q quit`}</Text>
       </Box> : null}
       {header ? <Warnings replicas={figures.replicas} intervalMs={live ? intervalMs : null} /> : null}
       {panel === 'overview' ? <Overview figures={figures} /> : null}
