@@ -15,7 +15,7 @@ export interface LiveSimView {
 /** Mounts the view on stderr (stdout stays for the result). */
 export function startSimView(title: string, policies: readonly string[], reps: number): LiveSimView {
   const progress: PolicyProgress[] = policies.map((name) => ({ name, done: 0, total: reps, rewards: [] }));
-  const view = () => <SimView title={title} policies={progress.map((p) => ({ ...p, rewards: [...p.rewards] }))} />;
+  const view = () => <SimView title={title} policies={progress.map((p) => ({ ...p, rewards: [...p.rewards] }))} columns={process.stderr.columns ?? 80} />;
   const app = render(view(), { stdout: process.stderr, patchConsole: false });
   return {
     replicationDone(runs) {
