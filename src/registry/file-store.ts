@@ -122,6 +122,20 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
   }
 
   const artifactLocationFor = (experimentId: string) => pathToFileURL(join(rootDir, experimentId)).href;
+  /**
+   * Where a new run of an experiment keeps its artifacts: the experiment's artifact location,
+   * except that another store's folder of the experiment is this store's: one holding its
+   * `meta.yaml` (this store is a copy made with `cp -r`: a run made in the copy wrote its
+   * artifacts into the original), or one gone (this store was moved). An artifact root set
+   * apart (there, without a store) is kept.
+   */
+  const runArtifactBase = async (location: string, experimentId: string): Promise<string> => {
+    const trimmed = location.replace(/\/+$/, '');
+    const own = artifactLocationFor(experimentId);
+    if (!trimmed.startsWith('file:') || trimmed === own || !trimmed.endsWith(`/${experimentId}`)) return trimmed;
+    const there = fileURLToPath(trimmed);
+    return !(await pathExists(there)) || (await pathExists(join(there, 'meta.yaml'))) ? own : trimmed;
+  };
 
   /** Builds an experiment folder in the temp area and renames it in; false if the ID is taken. */
   async function publishExperiment(experimentId: string, name: string, tags: TagMap): Promise<boolean> {
@@ -305,7 +319,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
       startTime: opts.startTime ?? clock(),
       endTime: null,
       // FileStore: the experiment's artifact location + /<run_id>/artifacts.
-      artifactUri: `${experiment.artifactLocation.replace(/\/+$/, '')}/${runId}/artifacts`,
+      artifactUri: `${await runArtifactBase(experiment.artifactLocation, experimentId)}/${runId}/artifacts`,
       lifecycleStage: 'active',
     };
     const tmp = await freshTempPath(tmpDir, 'run');

@@ -3,6 +3,7 @@
  * every meta.yaml key by key, metric lines, tag/param/alias files without a trailing newline,
  * and nothing but MLflow's own entries anywhere inside the root (temporaries live outside).
  */
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,6 +190,12 @@ describe('file store on-disk layout', () => {
     await cp(root, copy, { recursive: true });
     const copied = createFileStore(copy, { clock: () => now });
     expect(new TextDecoder().decode(await copied.downloadArtifact(run.info.runId, 'policy/state.json'))).toBe('{"v":1}');
+    // A run made in the copy keeps its artifacts in the copy, not in the original.
+    const inCopy = await copied.createRun(exp);
+    expect(inCopy.info.artifactUri).toBe(`${pathToFileURL(copy).href}/${exp}/${inCopy.info.runId}/artifacts`);
+    await copied.logArtifact(inCopy.info.runId, 'notes.txt', 'in the copy');
+    expect(await readFile(join(copy, exp, inCopy.info.runId, 'artifacts', 'notes.txt'), 'utf8')).toBe('in the copy');
+    expect(existsSync(join(root, exp, inCopy.info.runId))).toBe(false);
     // Moved: the old place is gone, and the store reads and writes its own run folder.
     const moved = join(home, 'moved');
     await rename(root, moved);
@@ -196,6 +203,11 @@ describe('file store on-disk layout', () => {
     expect(new TextDecoder().decode(await movedStore.downloadArtifact(run.info.runId, 'policy/state.json'))).toBe('{"v":1}');
     await movedStore.logArtifact(run.info.runId, 'notes.txt', 'after the move');
     expect(await readFile(join(moved, exp, run.info.runId, 'artifacts', 'notes.txt'), 'utf8')).toBe('after the move');
+    // A run made after the move keeps its artifacts in the store too (the old place is not made again).
+    const afterMove = await movedStore.createRun(exp);
+    await movedStore.logArtifact(afterMove.info.runId, 'notes.txt', 'new');
+    expect(await readFile(join(moved, exp, afterMove.info.runId, 'artifacts', 'notes.txt'), 'utf8')).toBe('new');
+    expect(existsSync(root)).toBe(false);
     // The recorded location is left as MLflow wrote it.
     expect((await movedStore.getRun(run.info.runId)).info.artifactUri).toBe(`${pathToFileURL(root).href}/${exp}/${run.info.runId}/artifacts`);
   });
