@@ -2,6 +2,7 @@
  * The server's online learning across outages, restarts, promotions and resets, on the real
  * embedded bus (NATS and separate processes: test/cli/replicas.test.ts).
  */
+import { readdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -105,6 +106,35 @@ describe('online learning on the server', () => {
     // A serve made before the restart is still rewardable, once, from the window on disk.
     expect((await post(b.app, '/reward', { serve_id: serves[7], reaction: 'liked' })).body).toMatchObject({ outcome: 'applied', applied: true });
     expect((await post(b.app, '/reward', { serve_id: serves[0], reaction: 'liked' })).body).toMatchObject({ outcome: 'duplicate' });
+  });
+
+  it('rebuilds learning from the stream when the serve window its checkpoint rests on is gone or emptied, instead of leaving every reward waiting', async () => {
+    const a = await harness();
+    const serves: string[] = [];
+    for (let i = 0; i < 10; i++) serves.push((await post(a.app, '/score', { user_id: `u${i}` })).body['serve_id'] as string);
+    await settled(a);
+    await closeHarness(a);
+    const windowDir = join(a.dir, 'state', 'window');
+    // As an operator following "delete the window" would, or a disk that lost the files.
+    for (const damage of [() => rm(windowDir, { recursive: true, force: true }), async () => {
+      for (const issuer of await readdir(windowDir)) if (/^[0-9a-f]{12}$/.test(issuer)) for (const f of await readdir(join(windowDir, issuer))) await truncate(join(windowDir, issuer, f), 0);
+    }]) {
+      await damage();
+      const b = await harness({ dir: a.dir });
+      expect(b.logs.join('')).toContain('the serve window the online-learning checkpoint rests on is gone');
+      for (const id of serves.slice(0, 3)) expect((await post(b.app, '/reward', { serve_id: id, reaction: 'liked' })).body).toMatchObject({ outcome: expect.stringMatching(/^(applied|duplicate)$/) });
+      await closeHarness(b);
+    }
+    // Deleted under a running server, which then checkpoints: after a restart its serves are
+    // still rewardable (what the window held in memory went back to disk, and what it did not
+    // makes the checkpoint be set aside).
+    const c = await harness({ dir: a.dir });
+    await rm(windowDir, { recursive: true, force: true });
+    await post(c.app, '/admin/reload', {}, TOKEN);
+    await closeHarness(c);
+    const d = await harness({ dir: a.dir });
+    for (const id of serves.slice(3, 6)) expect((await post(d.app, '/reward', { serve_id: id, reaction: 'liked' })).body).toMatchObject({ outcome: 'applied' });
+    await closeHarness(d);
   });
 
   it('brings a promoted version to the state of a replica that served it all along, at restart and at reload', async () => {

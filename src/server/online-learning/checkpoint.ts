@@ -85,6 +85,15 @@ export const CheckpointSchema = Type.Object(
       { additionalProperties: false },
     ),
     policies: Type.Array(CheckpointEntrySchema, { maxItems: MAX_ENTRIES }),
+    /**
+     * The serve window the checkpoint rests on (serve-window.ts `manifest`): its owners and cold
+     * files with their sizes. A window found short of it at start (deleted, emptied, or replaced
+     * by hand) makes the checkpoint useless: learning is rebuilt from the stream instead.
+     * Absent in checkpoints written before it was recorded.
+     */
+    window: Type.Optional(
+      Type.Object({ owners: Type.Integer({ minimum: 0 }), files: Type.Record(Type.String(), Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
+import { unavailable } from '../../errors.js';
 import type { EventBus, StreamMessage } from '../../events/event-bus.js';
 import type { TipServedEvent } from '../../events/schemas.js';
 import type { VectorInput } from '../../features/vectors.js';
@@ -174,11 +175,22 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
     checkpoint = null;
   }
   const windowDir = replicaStatePaths(stateDir).window;
-  if (checkpoint === null) await rm(windowDir, { recursive: true, force: true });
   // The reward window, how late a reward may come, and an hour: a reward the fold does not judge
   // stale (fold.ts isStale) names a serve younger than that, so dropping older files never
   // changes what a replica learns.
-  const window = await openServeWindow({ dir: windowDir, hotRecords: limits.hotServes, keepMs: limits.rewardWindowMs + limits.lateRewardMs + 60 * 60_000, hash32: options.hash32 });
+  const openWindow = () => openServeWindow({ dir: windowDir, hotRecords: limits.hotServes, keepMs: limits.rewardWindowMs + limits.lateRewardMs + 60 * 60_000, hash32: options.hash32 });
+  if (checkpoint === null) await rm(windowDir, { recursive: true, force: true });
+  let window = await openWindow();
+  // A checkpoint without the serves it rests on would take every reward of them for one whose
+  // serve has not come yet, for good: rebuilt from the stream instead.
+  const short = checkpoint?.window === undefined ? null : await window.shortOf(checkpoint.window);
+  if (short !== null) {
+    log.warn(`the serve window the online-learning checkpoint rests on is gone (${short}): learning is rebuilt from the stream`);
+    checkpoint = null;
+    await window.close();
+    await rm(windowDir, { recursive: true, force: true });
+    window = await openWindow();
+  }
 
   const learners: Learners = {
     get: (name) => options.current().policies.get(name),
@@ -247,6 +259,11 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
 
   async function writeCheckpoint(): Promise<void> {
     await window.flush();
+    const manifest = window.manifest();
+    // The window's folder deleted under the server: a checkpoint written now would rest on
+    // serves that are not there. The last good one stays (a restart replays from it).
+    const gone = await window.shortOf(manifest);
+    if (gone !== null) throw unavailable(`the serve window is not on disk as the fold left it (${gone}): no checkpoint written; a restart rebuilds learning from the stream`);
     const snap = fold.snapshot();
     const written = new Date().toISOString();
     await store.write({
@@ -255,6 +272,7 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
       bus: bus.kind,
       fold: { ...snap, eventTimeMs: Number.isFinite(snap.eventTimeMs) ? snap.eventTimeMs : null },
       policies: entries(),
+      window: manifest,
     });
     lastCheckpoint = { written_at: written, position: snap.position };
     if (Number.isFinite(fold.eventTimeMs)) await window.prune(fold.eventTimeMs);

@@ -37,6 +37,12 @@ import { createValidator } from '../../validation.js';
 import { CLAIM_OFFSET, isPresent, MAX_OWNERS, readRecord, RECORD_BYTES, recordTime, writeClaim, writeRecord, type ServeRecord } from './serve-record.js';
 import type { ServeIdParts } from './serve-id.js';
 
+/** The serve window a checkpoint rests on: its owners and cold files (`<issuer>/<no>.serves` → bytes). */
+export interface WindowManifest {
+  owners: number;
+  files: Record<string, number>;
+}
+
 /** Records per chunk (the unit of memory and of eviction). */
 export const CHUNK_RECORDS = 1024;
 /** Records per cold file (~92 MB): whole files are deleted once older than the window. */
@@ -160,7 +166,9 @@ export class ServeWindow {
       try {
         json = JSON.parse(text);
       } catch (e) {
-        throw invalidInput(`serve window owner table ${join(dir, 'owners.json')} is not JSON: ${(e as Error).message}`, { hint: `delete ${dir}: the window is rebuilt from the events stream` });
+        throw invalidInput(`serve window owner table ${join(dir, 'owners.json')} is not JSON: ${(e as Error).message}`, {
+          hint: `delete ${dir}: the checkpoint that rests on it is then set aside, and online learning is rebuilt from the events stream`,
+        });
       }
       for (const o of OwnersFile.parse(json, `serve window owner table ${join(dir, 'owners.json')}`).owners) this.owner(o);
       this.ownersWritten = this.owners.length;
@@ -250,6 +258,29 @@ export class ServeWindow {
         }
       }
     }
+  }
+
+  /** What a checkpoint rests on (after `flush`): the number of owners and every cold file with its size, by `<issuer>/<no>.serves`. */
+  manifest(): WindowManifest {
+    const files: Record<string, number> = {};
+    for (const issuer of this.issuers.values()) for (const [no, f] of issuer.files) files[`${issuer.id}/${no}.serves`] = f.size;
+    return { owners: this.owners.length, files };
+  }
+
+  /**
+   * Why the window on disk cannot be the one `manifest` describes (an owner or a file missing, a
+   * file shorter), or null when it can be. Files past it (evictions after the checkpoint) are fine.
+   */
+  async shortOf(manifest: WindowManifest): Promise<string | null> {
+    const dir = this.options.dir;
+    if (dir === null) return null;
+    if (this.owners.length < manifest.owners) return `${join(dir, 'owners.json')} holds ${this.owners.length} of its ${manifest.owners} owners`;
+    for (const [name, size] of Object.entries(manifest.files)) {
+      const found = await stat(join(dir, name)).then((s) => s.size, () => null);
+      if (found === null) return `${join(dir, name)} is missing`;
+      if (found < size) return `${join(dir, name)} holds ${found} of its ${size} bytes`;
+    }
+    return null;
   }
 
   /** Drops cold files whose serves are all older than `keepMs` before `eventTimeMs` (the fold's clock). */
