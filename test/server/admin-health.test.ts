@@ -1,3 +1,5 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { notFound } from '../../src/errors.js';
 import { AS_OF, closingHarness, get, post, until } from './harness.js';
@@ -39,6 +41,26 @@ describe('health and readiness', () => {
     expect(warnings[0]).toMatch(/^snapshot \S+ is 192\.0 h old \(as of 2026-02-05T11:00:00\.000Z\): past the TTL of completion_rate, .*preferred_hour.*, so every \/score falls back on them; build and export one from recent events .* then restart the server, or POST \/admin\/reload with OO_ML_ADMIN_TOKEN set$/);
     const scored = await post(stale.app, '/score', { user_id: 'u1' });
     expect(scored.body['fallbacks']).toEqual(expect.arrayContaining(['completion_rate', 'preferred_hour']));
+  });
+
+  it('is not ready while neither the bus nor the local spill takes an event, and ready again once the spill does; says when a checkpoint failed', async () => {
+    const h = await harness({ deps: { adminToken: 's3cret' } });
+    h.transport.setConnected(false);
+    // A directory where the spill file goes: its append fails even for root (as a read-only or full disk would).
+    const spill = join(h.dir, 'state', 'spill.ndjson');
+    await mkdir(spill, { recursive: true });
+    expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(503);
+    const ready = await get(h.app, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body['message']).toMatch(/not ready: events cannot be recorded: the embedded bus does not take them and the local spill failed \(.*EISDIR/);
+    await rm(spill, { recursive: true });
+    expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
+    expect((await get(h.app, '/readyz')).status).toBe(200);
+    // A checkpoint that cannot be written (a folder in its place) shows in /readyz, not only in the log.
+    await mkdir(join(h.dir, 'state', 'checkpoint.json', 'in-the-way'), { recursive: true });
+    expect((await post(h.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    expect(((await get(h.app, '/readyz')).body['warnings'] as string[]).join(' ')).toContain('the last online-learning checkpoint could not be written');
+    await rm(join(h.dir, 'state', 'checkpoint.json'), { recursive: true });
   });
 
   it('starts without a champion and says why', async () => {

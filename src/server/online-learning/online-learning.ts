@@ -107,6 +107,8 @@ export interface OnlineLearning {
   checkpoint(): Promise<void>;
   status(): LearningStatus;
   publisherHealth(): PublisherHealth;
+  /** Why the last checkpoint could not be written (a restart then replays from the one before), or null. */
+  checkpointFailure(): string | null;
   /** A last checkpoint, then stops following and closes what it opened (the bus is the caller's). */
   close(): Promise<void>;
 }
@@ -305,10 +307,19 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
 
   let timer: NodeJS.Timeout | null = null;
   let checkpointing: Promise<void> = Promise.resolve();
+  let checkpointFailure: string | null = null;
   const checkpointNow = (): Promise<void> => {
     checkpointing = checkpointing
       .then(() => follower.exclusive(writeCheckpoint))
-      .catch((e: unknown) => log.error({ err: e }, 'writing the online-learning checkpoint failed'));
+      .then(
+        () => {
+          checkpointFailure = null;
+        },
+        (e: unknown) => {
+          checkpointFailure = e instanceof Error ? e.message : String(e);
+          log.error({ err: e }, 'writing the online-learning checkpoint failed');
+        },
+      );
     return checkpointing;
   };
 
@@ -424,6 +435,7 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
       };
     },
     publisherHealth: () => publisher.health(),
+    checkpointFailure: () => checkpointFailure,
     async close() {
       if (timer !== null) clearInterval(timer);
       // Fold what this replica published last (its final answers) into the last checkpoint,

@@ -54,6 +54,8 @@ export interface PublisherHealth {
   rejectedTotal: number;
   /** Why the mode last changed to spill, or null. */
   lastError: string | null;
+  /** Why the last append to the spill failed, while no event has been recorded since (the replica can record nothing: not ready), or null. */
+  spillFailure: string | null;
 }
 
 /** Records server events durably. */
@@ -97,6 +99,7 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
   let closed = false;
   let draining: Promise<void> | null = null;
   let wake: (() => void) | null = null;
+  let spillFailure: string | null = null;
 
   const health = (): PublisherHealth => ({
     busKind: bus.kind,
@@ -108,6 +111,7 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
     refusedTotal,
     rejectedTotal,
     lastError,
+    spillFailure,
   });
   const changed = (why: string): void => {
     try {
@@ -134,10 +138,12 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
     }
     return spill.append(JSON.stringify(event)).then(
       () => {
+        spillFailure = null;
         startDrain();
         return { seq: null, spilled: true };
       },
       (e: unknown) => {
+        spillFailure = messageOf(e);
         throw unavailable(`the bus is down and the local spill failed: ${messageOf(e)}`, { hint: `check the disk under ${options.stateDir}`, cause: e });
       },
     );
@@ -256,7 +262,10 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
         sent = Promise.reject(e);
       }
       return sent.then(
-        receiptOf,
+        (r) => {
+          spillFailure = null;
+          return receiptOf(r);
+        },
         async (e: unknown) => {
           refusedTotal++;
           if (isOoMlError(e) && e.code === 'invalid_input') {

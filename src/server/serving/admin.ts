@@ -117,13 +117,18 @@ export function createAdmin(ctx: ServingContext): Admin {
           );
         }
       }
-      if (degraded) {
+      if (degraded && h.spillFailure === null) {
         warnings.push(
           `event bus (${h.busKind}) ${h.busConnected ? 'is back; the local spill is draining' : 'is disconnected; events go to the local spill'} (${h.backlog} waiting)${h.lastError === null ? '' : `: ${h.lastError}`}`,
         );
       }
-      if (s.reasons.length > 0 || s.snapshot === null) {
-        throw unavailable(`not ready: ${s.reasons.join('; ')}`, { details: { reasons: s.reasons, warnings } });
+      const failed = ctx.learning.checkpointFailure();
+      if (failed !== null) warnings.push(`the last online-learning checkpoint could not be written (${failed}): a restart replays from the one before`);
+      // Neither the bus nor the spill takes an event: every /score and /reward answers 503, so a
+      // load balancer must send them elsewhere.
+      const reasons = h.spillFailure === null ? s.reasons : [...s.reasons, `events cannot be recorded: the ${h.busKind} bus does not take them and the local spill failed (${h.spillFailure})`];
+      if (reasons.length > 0 || s.snapshot === null) {
+        throw unavailable(`not ready: ${reasons.join('; ')}`, { details: { reasons, warnings } });
       }
       return {
         ready: true,
