@@ -154,7 +154,11 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   // closing) passes no hook and is not counted, as before.
   app.decorateRequest('ooStatsKey', null);
   app.decorateRequest('ooStartMs', 0);
+  let closing = false;
   app.addHook('onSend', (request, reply, payload, done) => {
+    // While closing, answers say the connection ends with them: a client that reused a
+    // keep-alive connection the server then closed got a reset instead of an answer.
+    if (closing) void reply.header('connection', 'close');
     const elapsed = performance.now() - request.ooStartMs;
     serving.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, elapsed / 1000);
     if (request.ooStatsKey !== null) serving.latency(request.ooStatsKey, elapsed);
@@ -180,6 +184,7 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   // after its answer and hold the shutdown until the timeout; a 1 ms keep-alive closes it as
   // soon as it goes idle (Node reads the timeout when each response finishes).
   app.addHook('preClose', async () => {
+    closing = true;
     app.server.keepAliveTimeout = 1;
   });
   // Fastify runs onClose after in-flight requests finished: then wait for shadow scorings and

@@ -82,6 +82,9 @@ describe('oo-ml serve over a real socket', () => {
     release();
     const res = await inFlight;
     expect(res.status).toBe(200);
+    // Answered while closing: the connection ends with it, so the client does not send another
+    // request on a socket the server is about to close (a reset, not an answer).
+    expect(res.headers.get('connection')).toBe('close');
     const decision = (await res.json()) as Record<string, unknown>;
     expect(decision).toMatchObject({ policy: 'tip-policy@champion', model_version: '1', fallbacks: ['day_of_week'] });
     await closing;
