@@ -137,6 +137,14 @@ describe('online learning on the server', () => {
     await closeHarness(d);
   });
 
+  it('refuses a second server on the state folder of a running one, naming it, and starts once it is gone', async () => {
+    const a = await harness();
+    await expect(harness({ dir: a.dir })).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining(`is in use by process ${process.pid}`) });
+    await closeHarness(a);
+    const b = await harness({ dir: a.dir });
+    expect((await get(b.app, '/readyz')).status).toBe(200);
+  });
+
   it('brings a promoted version to the state of a replica that served it all along, at restart and at reload', async () => {
     const specsV1 = { 'tip-policy@champion': { version: '1' } };
     const specsV2 = { 'tip-policy@champion': { version: '2' } };

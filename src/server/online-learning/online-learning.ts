@@ -5,9 +5,11 @@
  * the stream through here (README.md beside this file tells the whole story).
  */
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { unavailable } from '../../errors.js';
+import { conflict, unavailable } from '../../errors.js';
+import { tryDirLock } from '../../io/dir-lock.js';
 import type { EventBus, StreamMessage } from '../../events/event-bus.js';
 import type { TipServedEvent } from '../../events/schemas.js';
 import type { VectorInput } from '../../features/vectors.js';
@@ -144,6 +146,43 @@ export function stateDigest(lp: LivePolicy): string {
 
 /** Opens the spill, the publisher (draining at once if the spill holds events) and the window; `start` restores and follows. */
 export async function createOnlineLearning(options: OnlineLearningOptions): Promise<OnlineLearning> {
+  const release = await lockStateDir(options.stateDir);
+  try {
+    const learning = await createUnlocked(options);
+    return {
+      ...learning,
+      async close() {
+        try {
+          await learning.close();
+        } finally {
+          await release();
+        }
+      },
+    };
+  } catch (e) {
+    await release();
+    throw e;
+  }
+}
+
+/**
+ * Takes the replica's state folder for this process: two servers on one folder would append to
+ * one spill and write one checkpoint and window over each other (a lock of a process that died
+ * is taken over).
+ */
+async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
+  await mkdir(stateDir, { recursive: true });
+  const path = join(stateDir, 'replica.lock');
+  const got = await tryDirLock(path);
+  if (got.held) return got.release;
+  const who = got.owner.pid === null ? 'another process' : `process ${got.owner.pid}${got.owner.host === null ? '' : ` on ${got.owner.host}`}`;
+  throw conflict(`the replica state folder ${stateDir} is in use by ${who}`, {
+    hint: 'each replica needs a --state-dir of its own: pass another one, or stop the other server (the lock of a process that died is taken over)',
+    details: { lock: path, ...(got.owner.pid === null ? {} : { pid: got.owner.pid }) },
+  });
+}
+
+async function createUnlocked(options: OnlineLearningOptions): Promise<OnlineLearning> {
   const { bus, stateDir, log, limits } = options;
   const store = createFileCheckpointStore(checkpointPath(stateDir));
   const spill = await Spill.open(stateDir);
