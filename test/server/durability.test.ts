@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { createEventBusOver } from '../../src/events/event-bus.js';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { createNatsTransport, EVENTS_STREAM } from '../../src/events/nats-transport.js';
 import { startNatsServer } from '../../fixtures/nats-server.js';
@@ -135,6 +136,17 @@ describe('online learning on the server', () => {
     const d = await harness({ dir: a.dir });
     for (const id of serves.slice(3, 6)) expect((await post(d.app, '/reward', { serve_id: id, reaction: 'liked' })).body).toMatchObject({ outcome: 'applied' });
     await closeHarness(d);
+  });
+
+  it('checkpoints a long catch-up at once, not at the first interval', async () => {
+    const a = await harness();
+    await closeHarness(a);
+    // 10,100 reactions the replica has not folded (another replica's traffic, while it was down).
+    const bus = createEventBusOver(createEmbeddedTransport(join(a.dir, 'bus')));
+    await Promise.all(Array.from({ length: 10_100 }, (_, i) => bus.publish('feedback', { type: 'tip.reaction', event_id: `r${i}`, ts: '2026-02-05T12:00:00.000Z', user_id: 'u1', serve_id: `0000000000ab-${i.toString(36)}`, reaction: 'liked', dwell_ms: 1 })));
+    await bus.close();
+    const b = await harness({ dir: a.dir });
+    await until(async () => ((await learning(b)) as Learning & { last_checkpoint: { position: number } | null }).last_checkpoint?.position === (await b.bus.extent()).lastSeq, 'a checkpoint of the catch-up');
   });
 
   it('refuses a second server on the state folder of a running one, naming it, and starts once it is gone', async () => {
