@@ -180,6 +180,15 @@ describe('DashView', () => {
     expect(title).toContain('PAUSED');
   });
 
+  it('keeps a live frame shorter than the terminal, header and key help first', () => {
+    for (const panel of ['overview', 'policies', 'replicas'] as const) {
+      const lines = render(<DashView figures={dashFigures([busy])} panel={panel} paused={false} intervalMs={1000} height={10} />).lastFrame()!.split('\n');
+      expect(lines.length, panel).toBeLessThanOrEqual(9);
+      expect(lines[0]).toContain('oo-ml dash');
+      expect(lines[1]).toContain('q quit');
+    }
+  });
+
   it('draws small pieces right: ages, interval bars', () => {
     expect([age(30), age(600), age(7200), age(3 * 86_400)]).toEqual(['30 s', '10 min', '2.0 h', '3.0 d']);
     expect(intervalBar(0.5, 0.25, 0.75, 9)).toBe('──━━●━━──');

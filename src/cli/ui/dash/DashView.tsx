@@ -22,6 +22,12 @@ export interface DashViewProps {
   live?: boolean;
   /** False to leave out the header and warnings (a second panel printed under the first). */
   header?: boolean;
+  /**
+   * The terminal's rows, live: the frame stays shorter (the panel's end is cut). A frame as tall
+   * as the window makes ink clear the screen and its scrollback at every poll, and scrolls the
+   * header and key help away.
+   */
+  height?: number;
 }
 
 const fixed = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '–' : x.toFixed(digits));
@@ -35,10 +41,10 @@ export function age(seconds: number): string {
 }
 
 /** The dashboard. */
-export function DashView({ figures, panel, paused, intervalMs, live = true, header = true }: DashViewProps) {
+export function DashView({ figures, panel, paused, intervalMs, live = true, header = true, height }: DashViewProps) {
   const up = figures.replicas.filter((r) => r.up).length;
   return (
-    <Box flexDirection="column">
+    <Box flexDirection="column" {...(height === undefined ? {} : { height: Math.max(3, height - 1), overflow: 'hidden' as const })}>
       {header ? <Text wrap="truncate-end">
         <Text bold>oo-ml dash</Text>
         {`  ${figures.replicas.length === 1 ? figures.replicas[0]!.url : `${up}/${figures.replicas.length} replicas up`}`}

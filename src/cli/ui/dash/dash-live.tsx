@@ -5,7 +5,7 @@
  * throws a stack at the user. Every answer is validated against the /stats schema, so a server of
  * another version is named as such instead of drawing nonsense.
  */
-import { render, renderToString, useApp, useInput } from 'ink';
+import { render, renderToString, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useRef, useState } from 'react';
 import { errnoOf } from '../../../errors.js';
 import { StatsResponse } from '../../../server/schemas.js';
@@ -53,6 +53,15 @@ export interface DashOptions {
 
 function Dash({ urls, intervalMs }: DashOptions) {
   const { exit } = useApp();
+  const { stdout } = useStdout();
+  const [rows, setRows] = useState(stdout.rows ?? 24);
+  useEffect(() => {
+    const resized = (): void => setRows(stdout.rows ?? 24);
+    stdout.on('resize', resized);
+    return () => {
+      stdout.off('resize', resized);
+    };
+  }, [stdout]);
   const [histories, setHistories] = useState<ReplicaHistory[]>(() => urls.map((url) => ({ url, samples: [] })));
   const [panel, setPanel] = useState<Panel>('overview');
   const [paused, setPaused] = useState(false);
@@ -91,7 +100,7 @@ function Dash({ urls, intervalMs }: DashOptions) {
     }
   });
 
-  return <DashView figures={dashFigures(histories)} panel={panel} paused={paused} intervalMs={intervalMs} />;
+  return <DashView figures={dashFigures(histories)} panel={panel} paused={paused} intervalMs={intervalMs} height={rows} />;
 }
 
 /** Runs the live dashboard on the terminal until q (or Ctrl-C). */
