@@ -303,7 +303,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<OnlineLea
 
   async function writeCheckpoint(): Promise<void> {
     await window.flush();
-    const manifest = window.manifest();
+    const manifest = window.manifest(fold.eventTimeMs);
     // The window's folder deleted under the server: a checkpoint written now would rest on
     // serves that are not there. The last good one stays (a restart replays from it).
     const gone = await window.shortOf(manifest);

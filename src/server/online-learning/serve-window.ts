@@ -260,10 +260,19 @@ export class ServeWindow {
     }
   }
 
-  /** What a checkpoint rests on (after `flush`): the number of owners and every cold file with its size, by `<issuer>/<no>.serves`. */
-  manifest(): WindowManifest {
+  /**
+   * What a checkpoint at event time `eventTimeMs` rests on (after `flush`): the number of owners
+   * and every cold file with its size, by `<issuer>/<no>.serves`, but those `prune(eventTimeMs)`
+   * deletes (the checkpoint prunes right after it is written).
+   */
+  manifest(eventTimeMs: number): WindowManifest {
+    const horizon = eventTimeMs - this.options.keepMs;
     const files: Record<string, number> = {};
-    for (const issuer of this.issuers.values()) for (const [no, f] of issuer.files) files[`${issuer.id}/${no}.serves`] = f.size;
+    for (const issuer of this.issuers.values()) {
+      for (const [no, f] of issuer.files) {
+        if (!this.prunable(issuer, no, f, horizon)) files[`${issuer.id}/${no}.serves`] = f.size;
+      }
+    }
     return { owners: this.owners.length, files };
   }
 
@@ -290,9 +299,7 @@ export class ServeWindow {
     const horizon = eventTimeMs - this.options.keepMs;
     for (const issuer of [...this.issuers.values()]) {
       for (const [no, f] of [...issuer.files]) {
-        if (f.newestMs >= horizon) continue;
-        const chunksHere = [...issuer.chunks.values()].some((c) => Math.floor(c.no / CHUNKS_PER_FILE) === no);
-        if (chunksHere) continue;
+        if (!this.prunable(issuer, no, f, horizon)) continue;
         await this.closeHandle(f);
         issuer.files.delete(no);
         await rm(this.filePath(issuer.id, no), { force: true });
@@ -302,6 +309,11 @@ export class ServeWindow {
         await rm(join(dir, issuer.id), { recursive: true, force: true });
       }
     }
+  }
+
+  /** Whether cold file `no` of `issuer` holds only serves older than `horizon`, none of them in memory. */
+  private prunable(issuer: IssuerState, no: number, f: ColdFile, horizon: number): boolean {
+    return f.newestMs < horizon && ![...issuer.chunks.values()].some((c) => Math.floor(c.no / CHUNKS_PER_FILE) === no);
   }
 
   /** Sizes now. */

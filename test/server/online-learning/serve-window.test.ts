@@ -105,7 +105,13 @@ describe('serve window', () => {
     for (let seq = 0; seq < 2 * CHUNK_RECORDS; seq++) await w.add({ issuer: recent, seq }, { ...record(seq, owner), tsMs: 1_780_000_000_000 });
     await w.flush();
     expect(await readdir(dir)).toEqual(expect.arrayContaining([old, recent]));
+    // A checkpoint's manifest at that event time leaves out what the prune after it deletes:
+    // the window stays what the checkpoint says it rests on.
+    const manifest = w.manifest(1_780_000_000_000);
+    expect(Object.keys(manifest.files).some((f) => f.startsWith(old))).toBe(false);
+    expect(Object.keys(manifest.files).some((f) => f.startsWith(recent))).toBe(true);
     await w.prune(1_780_000_000_000);
+    expect(await w.shortOf(manifest)).toBeNull();
     expect(await readdir(dir)).not.toContain(old);
     expect(await get(w, { issuer: old, seq: 5 })).toBeNull();
     expect(await get(w, { issuer: recent, seq: 5 })).not.toBeNull();
