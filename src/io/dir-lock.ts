@@ -2,24 +2,33 @@
  * Lock folders: `mkdir` without `recursive` is atomic and exclusive on every local file system,
  * so the process whose mkdir succeeds holds the lock; it writes `<pid>\n<host>\n` into `pid`
  * inside. A lock whose owner is a process of this host that no longer runs was left by a crash
- * and is taken over at once; one without an owner file past a short grace period (being created,
+ * and is taken over at once, and so is one naming this process that this process does not hold
+ * (an earlier process ran under the same pid: a container restarted after a kill); one without an owner file past a short grace period (being created,
  * or left by a crash in between) too; any lock older than `staleMs`, where the caller gives one
  * (short critical sections: a pid may be reused), and one owned on another host (a folder shared
  * over the network) only then, since its pid means nothing here.
  *
  * Takeovers of one lock are made one at a time, under a second lock folder beside it
- * (`<lock>.break`, taken the same way): otherwise, of three processes at an abandoned lock, the
- * second could move aside the lock the first had just made while the third made its own, and two
- * would hold it.
+ * (`<lock>.break`, taken the same way), and judge the lock again under it, by its folder's
+ * identity (inode and change time), not by its owner file, which a new lock of the same pid reads
+ * the same: otherwise, of three processes at an abandoned lock, the second could move aside the
+ * lock the first had just made while the third made its own, and two would hold it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** This host's name, as owner files record it. */
 const HOST = hostname();
+
+/**
+ * The locks this process holds. A lock naming this process's pid that is not among them was
+ * left by an earlier process that ran under the same pid: a container restarted after a kill
+ * runs its command as the same pid (often 1) under the same hostname.
+ */
+const heldHere = new Set<string>();
 
 /** Removes a lock this process holds: its owner file, then the folder (anything else in it too). */
 function release(path: string, ownerFile: string): void {
@@ -73,25 +82,34 @@ function ownerOf(text: string): LockOwner {
   return { pid: Number.isInteger(pid) && pid > 0 ? pid : null, host: host === undefined || host === '' ? null : host };
 }
 
-async function ageOf(path: string): Promise<number | null> {
+/** A lock folder's age, and what tells it from a folder made later at the same path (inode and change time: an inode number alone is soon reused). */
+async function lockStat(path: string): Promise<{ ageMs: number; identity: string } | null> {
   try {
-    return Date.now() - (await stat(path)).mtimeMs;
+    const s = await stat(path);
+    return { ageMs: Date.now() - s.mtimeMs, identity: `${s.ino}:${s.ctimeMs}` };
   } catch {
     return null;
   }
 }
 
-/** Whether the lock at `path`, owned by `owner`, was left behind; `gone` when it was released meanwhile. */
-async function abandoned(path: string, owner: LockOwner, staleMs: number): Promise<boolean | 'gone'> {
-  const age = await ageOf(path);
-  if (age === null) return 'gone';
-  if (owner.pid === null) return age >= OWNER_GRACE_MS;
+/** Whether the lock at `path`, owned by `owner`, was left behind (and which folder was judged); `gone` when it was released meanwhile. */
+async function abandoned(path: string, owner: LockOwner, staleMs: number): Promise<{ left: boolean; identity: string } | 'gone'> {
+  const s = await lockStat(path);
+  if (s === null) return 'gone';
+  const judged = (left: boolean) => ({ left, identity: s.identity });
+  if (owner.pid === null) return judged(s.ageMs >= OWNER_GRACE_MS);
   // Past `staleMs` a lock is abandoned whoever holds it: its pid may have been reused since
   // (a container restarted under the same hostname runs as the same pid again).
-  if (age > staleMs) return true;
+  if (s.ageMs > staleMs) return judged(true);
   // An owner file without a host is an earlier version's, written on this host.
-  if (owner.host === null || owner.host === HOST) return !isRunning(owner.pid);
-  return false;
+  if (owner.host === null || owner.host === HOST) return judged(owner.pid === process.pid ? !heldHere.has(resolve(path)) : !isRunning(owner.pid));
+  return judged(false);
+}
+
+/** Whether the lock at `path` is (still) abandoned, read afresh: the folder judged, or `gone`. */
+async function judge(path: string, staleMs: number): Promise<{ owner: LockOwner; verdict: { left: boolean; identity: string } | 'gone' }> {
+  const owner = ownerOf(await readFile(join(path, 'pid'), 'utf8').catch(() => ''));
+  return { owner, verdict: await abandoned(path, owner, staleMs) };
 }
 
 /**
@@ -126,16 +144,24 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
         rmSync(path, { recursive: true, force: true });
         throw e;
       }
-      return { held: true, release: async () => release(path, ownerFile) };
+      const key = resolve(path);
+      heldHere.add(key);
+      return {
+        held: true,
+        release: async () => {
+          heldHere.delete(key);
+          release(path, ownerFile);
+        },
+      };
     }
-    const text = await readFile(ownerFile, 'utf8').catch(() => '');
-    owner = ownerOf(text);
-    const left = await abandoned(path, owner, staleMs);
-    if (left === 'gone') continue;
-    if (!left) return { held: false, owner };
+    const first = await judge(path, staleMs);
+    owner = first.owner;
+    const verdict = first.verdict;
+    if (verdict === 'gone') continue;
+    if (!verdict.left) return { held: false, owner };
     if (!serialized) {
       takeovers++;
-      await moveAside(path, text);
+      await moveAside(path, verdict.identity);
       continue;
     }
     const breaker = await tryLock(`${path}.break`, BREAK_STALE_MS, false);
@@ -147,9 +173,11 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
     }
     try {
       takeovers++;
-      // Judged before the break lock was ours: the lock must still be the one judged (an earlier
-      // taker may have replaced it since).
-      if ((await readFile(ownerFile, 'utf8').catch(() => '')) === text) await moveAside(path, text);
+      // Judged before the break lock was ours: judged again, it must still be abandoned and the
+      // same folder (an earlier taker may have replaced it since, with an owner file that reads
+      // the same: this pid again, in this process).
+      const again = (await judge(path, staleMs)).verdict;
+      if (again !== 'gone' && again.left && again.identity === verdict.identity) await moveAside(path, verdict.identity);
     } finally {
       await breaker.release();
     }
@@ -158,10 +186,10 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
 }
 
 /**
- * Moves the abandoned lock at `path`, whose owner file read `text`, aside and removes it; a lock
+ * Moves the abandoned lock folder at `path` (`identity` as judged) aside and removes it; a lock
  * made there since is checked for and put back.
  */
-async function moveAside(path: string, text: string): Promise<void> {
+async function moveAside(path: string, identity: string): Promise<void> {
   const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await rename(path, aside);
@@ -169,9 +197,9 @@ async function moveAside(path: string, text: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
-  const moved = await readFile(join(aside, 'pid'), 'utf8').catch(() => '');
-  // Without an owner file, only its age tells a lock just made from the abandoned one.
-  if (moved !== text || (moved === '' && ((await ageOf(aside)) ?? 0) < OWNER_GRACE_MS)) {
+  // A rename keeps the inode; the change time moves with it, so identity compares the inode only here.
+  const moved = await stat(aside).catch(() => null);
+  if (moved === null || `${moved.ino}` !== identity.split(':')[0]) {
     // A live lock was moved (its holder released the judged one and another took the path in
     // between): put it back. Should yet another process have taken the path in this instant,
     // the rename fails and the moved lock stays aside; the lock at the path holds.

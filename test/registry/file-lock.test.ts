@@ -40,13 +40,15 @@ describe('the file-store lock', () => {
   });
 
   it('waits for a live holder and names it on timeout', async () => {
-    const path = await leftLock('c', `${process.pid}\n${hostname()}\n`, 1_000);
+    // The parent process: alive, on this host, and not this process (whose pid on a lock it
+    // does not hold means an earlier process under the same pid).
+    const path = await leftLock('c', `${process.ppid}\n${hostname()}\n`, 1_000);
     await expect(ran('c', { timeoutMs: 30 })).rejects.toMatchObject({
       code: 'conflict',
-      message: expect.stringContaining(`held by process ${process.pid} on ${hostname()}`),
+      message: expect.stringContaining(`held by process ${process.ppid} on ${hostname()}`),
     });
     // Not taken: the holder's lock is still there, as it was.
-    expect(await readFile(join(path, 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    expect(await readFile(join(path, 'pid'), 'utf8')).toBe(`${process.ppid}\n${hostname()}\n`);
   });
 
   it('takes over a lock older than the stale age even when its pid runs here (a pid reused since)', async () => {
