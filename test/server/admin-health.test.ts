@@ -54,8 +54,10 @@ describe('health and readiness', () => {
     expect(ready.status).toBe(503);
     expect(ready.body['message']).toMatch(/not ready: events cannot be recorded: the embedded bus does not take them and the local spill failed \(.*EISDIR/);
     await rm(spill, { recursive: true });
+    // The bus back, and no request meanwhile (a balancer sends none to a replica not ready): ready again.
+    h.transport.setConnected(true);
+    await until(async () => (await get(h.app, '/readyz')).status === 200, 'ready once the bus is back');
     expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
-    expect((await get(h.app, '/readyz')).status).toBe(200);
     // A checkpoint that cannot be written (a folder in its place) shows in /readyz, not only in the log.
     await mkdir(join(h.dir, 'state', 'checkpoint.json', 'in-the-way'), { recursive: true });
     expect((await post(h.app, '/admin/reload', {}, TOKEN)).status).toBe(200);

@@ -170,6 +170,7 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
           // publish can land in a spill that is being removed.
           mode = 'direct';
           lastError = null;
+          spillFailure = null;
           changed('the spill is drained: events go to the bus again');
           await spill.clear();
           return;
@@ -244,6 +245,9 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
   const unsubscribe = bus.onHealth((h) => {
     changed(h.connected ? `the ${bus.kind} bus is connected${h.detail === null ? '' : ` (${h.detail})`}` : `the ${bus.kind} bus is disconnected${h.detail === null ? '' : ` (${h.detail})`}`);
     if (h.connected) wake?.();
+    // A spill that failed every append never started a drain: with the bus back, one finds it
+    // empty and goes direct (no request need come first: a replica out of its balancer gets none).
+    if (h.connected && mode === 'spill') startDrain();
   });
   if (mode === 'spill') startDrain();
 
