@@ -76,10 +76,12 @@ export function assign(config: ExperimentsConfig, userId: string, hash32: (s: st
   const fallback = config.default_policy ?? defaultPolicy;
   if (experiment === undefined) return { experiment: null, variant: null, policy: fallback, bucket: null };
   const bucket = (hash32(`${experiment.salt}:${userId}`) >>> 0) % BUCKETS;
-  const total = experiment.variants.reduce((a, v) => a + v.weight, 0);
+  // Relative to the largest: weights of 1e308 summed to Infinity and sent everyone to the last variant.
+  const largest = Math.max(...experiment.variants.map((v) => v.weight));
+  const total = experiment.variants.reduce((a, v) => a + v.weight / largest, 0);
   let edge = 0;
   for (const v of experiment.variants) {
-    edge += (v.weight / total) * BUCKETS;
+    edge += (v.weight / largest / total) * BUCKETS;
     if (bucket < edge) return { experiment: experiment.name, variant: v.name, policy: v.policy, bucket };
   }
   const last = experiment.variants.at(-1)!;

@@ -64,6 +64,8 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
   return {
     async load(): Promise<LoadedPolicies> {
       const wanted = new Set([champion, shadow]);
+      // The policy of users outside every experiment, when the file names one.
+      if (options.experiments?.default_policy !== undefined) wanted.add(options.experiments.default_policy);
       for (const e of options.experiments?.experiments ?? []) for (const v of e.variants) wanted.add(v.policy);
       const byName = new Map<string, LoadedPolicy>();
       const problems: PolicyProblem[] = [];

@@ -135,11 +135,19 @@ export async function buildServingState(sources: StateSources, previous: Serving
   const needed = new Set<string>([champion]);
   if (snapshot === null) reasons.push(`no feature snapshot loaded: ${snapshotProblem ?? 'unknown reason'}`);
   if (!policies.has(champion)) reasons.push(`champion policy "${champion}" is not loaded: ${causeOf(champion)}`);
+  const defaultPolicy = sources.experiments?.default_policy;
+  if (defaultPolicy !== undefined) {
+    needed.add(defaultPolicy);
+    if (!policies.has(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is not loaded: ${causeOf(defaultPolicy)}`);
+  }
   for (const e of sources.experiments?.experiments ?? []) {
     for (const v of e.variants) {
       needed.add(v.policy);
       if (!policies.has(v.policy)) {
         reasons.push(`experiment "${e.name}" variant "${v.name}" needs policy "${v.policy}", which is not loaded: ${causeOf(v.policy)}`);
+      } else if (shadows.includes(v.policy)) {
+        // A shadow never serves nor learns from rewards (DESIGN): as a variant it would do both.
+        reasons.push(`experiment "${e.name}" variant "${v.name}" names the shadow "${v.policy}", which never serves: name its version (MODEL/N) or another alias`);
       }
     }
   }

@@ -226,6 +226,19 @@ describe('POST /score', () => {
     expect(r.status).toBe(503);
     expect(r.body['message']).toContain('policy "alt" is not loaded');
     expect((await post(broken.app, '/score', { user_id: control })).status).toBe(200);
+
+    // A default policy the server does not have is a reason too (it was ready, and every /score of those users a 503 without one).
+    const withDefault = parseExperimentsConfig({ default_policy: 'nosuch', experiments: [] }, 'test');
+    const noDefault = await get((await harness({ deps: { experiments: withDefault } })).app, '/readyz');
+    expect([noDefault.status, noDefault.body['message']]).toEqual([503, expect.stringContaining(`the experiments file's default_policy "nosuch" is not loaded`)]);
+    // A shadow as a variant would serve and learn from rewards, which a shadow never does.
+    const shadowVariant = parseExperimentsConfig(
+      { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@shadow' }] }] },
+      'test',
+    );
+    const shadowed = await harness({ policies: { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } }, shadows: ['tip-policy@shadow'], deps: { experiments: shadowVariant } });
+    const refused = await get(shadowed.app, '/readyz');
+    expect([refused.status, refused.body['message']]).toEqual([503, expect.stringContaining('experiment "e" variant "treat" names the shadow "tip-policy@shadow", which never serves')]);
   });
 
   it('scores shadows after the reply, records them as shadow serves, and never lets them change served arms', async () => {
