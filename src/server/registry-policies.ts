@@ -87,9 +87,12 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
       );
       const shadows: string[] = [];
       const s = byName.get(shadow);
-      const c = byName.get(champion);
-      // The same version under both aliases would only duplicate the champion's decisions.
-      if (s !== undefined && !(c !== undefined && s.modelVersion === c.modelVersion)) shadows.push(shadow);
+      // The shadow's version serving already, as the champion or a variant, would only shadow its
+      // own decisions (and count them as shadow exposure for the gate).
+      const served = [champion, ...(options.experiments?.experiments ?? []).flatMap((e) => e.variants.map((v) => v.policy))]
+        .filter((name) => name !== shadow && parseModelRef(name)?.model === model)
+        .map((name) => byName.get(name)?.modelVersion);
+      if (s !== undefined && !served.includes(s.modelVersion)) shadows.push(shadow);
       problems.sort((a, b) => a.name.localeCompare(b.name));
       return { byName, champion, shadows, problems };
     },

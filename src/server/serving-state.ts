@@ -9,6 +9,7 @@ import type { ProfileValues } from '../features/registry.js';
 import type { SnapshotIndex } from '../features/snapshot.js';
 import type { VectorLayoutName } from '../features/vectors.js';
 import type { Policy } from '../policies/policy.js';
+import { parseModelRef } from '../models/policy-artifacts.js';
 import type { LoadedPolicies, PolicyProvider, SnapshotProvider } from './deps.js';
 import { fallbackProfileOf } from './decision.js';
 
@@ -149,6 +150,20 @@ export async function buildServingState(sources: StateSources, previous: Serving
         // A shadow never serves nor learns from rewards (DESIGN): as a variant it would do both.
         reasons.push(`experiment "${e.name}" variant "${v.name}" names the shadow "${v.policy}", which never serves: name its version (MODEL/N) or another alias`);
       }
+    }
+  }
+  for (const e of sources.experiments?.experiments ?? []) {
+    // Two variants on one version (a promotion moved an alias onto the other's): an A/A test.
+    const byVersion = new Map<string, string[]>();
+    for (const v of e.variants) {
+      const lp = policies.get(v.policy);
+      const ref = parseModelRef(v.policy);
+      if (lp === undefined) continue;
+      const key = ref === null || lp.modelVersion === null ? v.policy : `${ref.model} v${lp.modelVersion}`;
+      byVersion.set(key, [...(byVersion.get(key) ?? []), v.name]);
+    }
+    for (const [version, names] of byVersion) {
+      if (names.length > 1) warnings.push(`experiment "${e.name}": variants ${names.map((n) => `"${n}"`).join(' and ')} all serve ${version}, so the experiment compares it with itself`);
     }
   }
   for (const [name, reason] of problems) if (!needed.has(name)) warnings.push(`${name}: ${reason}`);

@@ -33,7 +33,7 @@ describe('experiment assignment', () => {
     expect(counts.treatment / 20_000).toBeLessThan(0.22);
   });
 
-  it('splits by the weights' ratio however large they are (1e308 each summed to Infinity and sent everyone to the last)', () => {
+  it("splits by the weights' ratio however large they are (1e308 each summed to Infinity and sent everyone to the last)", () => {
     const huge = parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants: [{ name: 'a', weight: 1e308, policy: 'x' }, { name: 'b', weight: 1e308, policy: 'y' }] }] }, 't');
     let a = 0;
     for (let i = 0; i < 2_000; i++) if (assign(huge, `u${i}`, h32, 'x').variant === 'a') a++;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseExperimentsConfig } from '../../src/experiments/assignment.js';
 import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
 import { getPolicy } from '../../src/policies/catalog.js';
 import type { SerializedPolicyState } from '../../src/policies/policy.js';
@@ -45,6 +46,14 @@ describe('registry-backed policies', () => {
     const r = await post(server.app, '/score', { user_id: 'u1', arms: ['split_task'] });
     expect(r.body).toMatchObject({ policy: 'tip-policy@champion', model_version: '1', score: (3 + 0.5) / (4 + 1) });
     await server.app.close();
+
+    // A shadow whose version an experiment's variant serves would shadow its own decisions: not scored as a shadow.
+    await store.setAlias('tip-policy', 'candidate', v2);
+    const experiments = parseExperimentsConfig(
+      { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@candidate' }] }] },
+      'test',
+    );
+    expect((await createRegistryPolicyProvider({ store, catalog: testCatalog, experiments }).load()).shadows).toEqual([]);
   });
 
   it('names every policy it could not load; no shadow alias is not a problem', async () => {

@@ -239,6 +239,13 @@ describe('POST /score', () => {
     const shadowed = await harness({ policies: { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } }, shadows: ['tip-policy@shadow'], deps: { experiments: shadowVariant } });
     const refused = await get(shadowed.app, '/readyz');
     expect([refused.status, refused.body['message']]).toEqual([503, expect.stringContaining('experiment "e" variant "treat" names the shadow "tip-policy@shadow", which never serves')]);
+    // Both variants on one version (a promotion moved the candidate's version to champion): said, as an A/A test.
+    const same = parseExperimentsConfig(
+      { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@candidate' }] }] },
+      'test',
+    );
+    const aa = await get((await harness({ policies: { 'tip-policy@champion': { version: '2' }, 'tip-policy@candidate': { version: '2' } }, deps: { experiments: same } })).app, '/readyz');
+    expect((aa.body['warnings'] as string[]).join(' ')).toContain('experiment "e": variants "control" and "treat" all serve tip-policy v2, so the experiment compares it with itself');
   });
 
   it('scores shadows after the reply, records them as shadow serves, and never lets them change served arms', async () => {
