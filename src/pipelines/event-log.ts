@@ -257,9 +257,14 @@ const FINGERPRINT_TAIL_BYTES = 65_536;
  * log the features were not built from.
  */
 export async function eventLogFingerprint(dir: string, asOf: Date): Promise<string> {
-  const lastDay = `day=${asOf.toISOString().slice(0, 10)}`;
+  // The days a build as of `asOf` reads: before the as-of's day, and that day too unless the
+  // as-of is its midnight (the default as-of is the midnight after the last day with events, and
+  // the next morning's first batch must not count as a change).
+  const day = `day=${asOf.toISOString().slice(0, 10)}`;
+  const midnight = asOf.getTime() % 86_400_000 === 0;
+  const read = (folder: string): boolean => (midnight ? folder < day : folder <= day);
   const files: string[] = [];
-  for (const type of EVENT_TYPES) for (const f of await eventFiles(dir, type)) if (basename(dirname(f)) <= lastDay) files.push(f);
+  for (const type of EVENT_TYPES) for (const f of await eventFiles(dir, type)) if (read(basename(dirname(f)))) files.push(f);
   const users = join(dir, 'users.parquet');
   if (await exists(users)) files.push(users);
   const hash = createHash('sha256');

@@ -87,9 +87,10 @@ describe('features training-set', () => {
     await pipeline(h, BASE, '2026-02-05T00:00:00Z');
     const kept = await rows(h);
     const build = () => buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp });
-    // A batch of later days (as ingest appends them) changes nothing the build used.
-    await withDb(':memory:', (db) => writeEventLog(db, join(h.data, 'later'), [served('b', '2026-02-07T10:00:00Z', 'late')], null, h.tmp));
-    await cp(join(h.data, 'later', 'tip.served', 'day=2026-02-07'), join(h.events, 'tip.served', 'day=2026-02-07'), { recursive: true });
+    // Batches of later days (as ingest appends them) change nothing the build used, the as-of's
+    // own day included when the as-of is its midnight.
+    await withDb(':memory:', (db) => writeEventLog(db, join(h.data, 'later'), [served('b', '2026-02-07T10:00:00Z', 'late'), served('b', '2026-02-05T08:00:00Z', 'morning')], null, h.tmp));
+    for (const day of ['day=2026-02-07', 'day=2026-02-05']) await cp(join(h.data, 'later', 'tip.served', day), join(h.events, 'tip.served', day), { recursive: true });
     await expect(build()).resolves.toMatchObject({ rows: kept.length });
     // Another log in its place (a new synth, a log copied over): refused, the training set kept.
     await withDb(':memory:', (db) => writeEventLog(db, h.events, [...BASE.slice(0, 4), served('a', '2026-02-03T11:00:00Z', 's9')], null, h.tmp));
