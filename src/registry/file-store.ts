@@ -126,15 +126,16 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
    * Where a new run of an experiment keeps its artifacts: the experiment's artifact location,
    * except that another store's folder of the experiment is this store's: one holding its
    * `meta.yaml` (this store is a copy made with `cp -r`: a run made in the copy wrote its
-   * artifacts into the original), or one gone (this store was moved). An artifact root set
-   * apart (there, without a store) is kept.
+   * artifacts into the original), or one whose root is gone (this store was moved). An artifact
+   * root set apart is kept, its experiment folder made or not yet (MLflow makes it at the first
+   * artifact).
    */
   const runArtifactBase = async (location: string, experimentId: string): Promise<string> => {
     const trimmed = location.replace(/\/+$/, '');
     const own = artifactLocationFor(experimentId);
     if (!trimmed.startsWith('file:') || trimmed === own || !trimmed.endsWith(`/${experimentId}`)) return trimmed;
     const there = fileURLToPath(trimmed);
-    return !(await pathExists(there)) || (await pathExists(join(there, 'meta.yaml'))) ? own : trimmed;
+    return !(await pathExists(dirname(there))) || (await pathExists(join(there, 'meta.yaml'))) ? own : trimmed;
   };
 
   /** Builds an experiment folder in the temp area and renames it in; false if the ID is taken. */

@@ -212,6 +212,17 @@ describe('file store on-disk layout', () => {
     expect((await movedStore.getRun(run.info.runId)).info.artifactUri).toBe(`${pathToFileURL(root).href}/${exp}/${run.info.runId}/artifacts`);
   });
 
+  it("puts a new run's artifacts under an experiment's artifact root set apart, before MLflow made its folder there", async () => {
+    const exp = (await store.getOrCreateExperiment('apart')).experimentId;
+    const artifactRoot = join(home, 'artifact-root');
+    await mkdir(artifactRoot);
+    const metaPath = join(root, exp, 'meta.yaml');
+    const meta = await readFile(metaPath, 'utf8');
+    await writeFile(metaPath, meta.replace(/^artifact_location: .*$/m, `artifact_location: ${pathToFileURL(join(artifactRoot, exp)).href}`));
+    const run = await store.createRun(exp);
+    expect(run.info.artifactUri).toBe(`${pathToFileURL(join(artifactRoot, exp)).href}/${run.info.runId}/artifacts`);
+  });
+
   it('keeps an artifact root of its own that ends like the default place (an MLflow --default-artifact-root)', async () => {
     const exp = (await store.getOrCreateExperiment('e')).experimentId;
     const run = await store.createRun(exp);
