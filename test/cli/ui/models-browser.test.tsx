@@ -91,19 +91,20 @@ describe('the models browser', () => {
 });
 
 describe('the models view in a small terminal', () => {
-  it('fits 80 × 24 and 40 × 12: the list scrolls with the selection, marked by a character, and no line is wider than the terminal', async () => {
+  it('fits 120 × 24, 80 × 24 and 40 × 12: the list scrolls with the selection, marked by a character, and no line is wider than the terminal', async () => {
     const store = await registry();
     const listed = await listModels(store);
     // Thirteen versions listed (the two of the registry, repeated), the selected one in the middle.
-    const model = { ...listed[0]!, versions: Array.from({ length: 13 }, (_, i) => ({ ...listed[0]!.versions[i % 2]!, version: i + 1 })) };
+    const model = { ...listed[0]!, versions: Array.from({ length: 40 }, (_, i) => ({ ...listed[0]!.versions[i % 2]!, version: i + 1 })) };
     const rows = browserRows([model]);
     const details = await versionDetails(store, 'tip-policy', listed[0]!.versions[1]!);
-    for (const [columns, height] of [[80, 24], [40, 12]] as const) {
-      const frame = render(<ModelsView models={[model]} rows={rows} selected={6} details={details} marked={null} compare={null} error={null} columns={columns} height={height} />).lastFrame()!;
+    for (const [columns, height, error] of [[120, 24, null], [120, 24, 'cannot read tip-policy/3: boom'], [80, 24, null], [40, 12, null]] as const) {
+      const frame = render(<ModelsView models={[model]} rows={rows} selected={20} details={details} marked={null} compare={null} error={error} columns={columns} height={height} />).lastFrame()!;
       const lines = frame.split('\n');
-      expect(lines.length, `${columns} × ${height}`).toBeLessThanOrEqual(height);
+      // Shorter than the window: one as tall is redrawn by clearing the screen and its scrollback.
+      expect(lines.length, `${columns} × ${height}`).toBeLessThan(height);
       expect(Math.max(...lines.map((l) => stripVTControlCharacters(l).length)), `${columns} × ${height}`).toBeLessThanOrEqual(columns);
-      expect(frame).toMatch(/› {2}tip-policy v7/);
+      expect(frame).toMatch(/› {2}tip-policy v20\b/);
       expect(frame).toMatch(/↑ \d+ more/);
       expect(frame).toMatch(/↓ \d+ more/);
     }

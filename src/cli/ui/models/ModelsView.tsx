@@ -63,13 +63,16 @@ export function ModelsView({ models, rows, selected, details, marked, compare, e
   // Header (2), the details' fixed lines (~12 and the estimates): what is left goes to the list and the card.
   const estimates = details?.evaluation === null || details === null ? 0 : Object.keys(details.evaluation.metrics).length;
   const detailLines = 12 + estimates + (details?.simulations.length ?? 1);
-  const listRows = beside ? Math.max(3, height - 4) : Math.max(3, Math.min(rows.length, Math.floor((height - 4) / 3)));
+  const errorLines = error === null ? 0 : 1;
+  // Beside the details the list has the height but the header, its margin, the error line, the
+  // two scroll marks and a line to spare: a frame as tall as the window is redrawn by clearing it.
+  const listRows = beside ? Math.max(3, height - 6 - errorLines) : Math.max(3, Math.min(rows.length, Math.floor((height - 4) / 3)));
   const shown = Math.min(rows.length, listRows);
   const start = windowStart(selected, rows.length, shown);
   const listLines = shown + (start > 0 ? 1 : 0) + (start + shown < rows.length ? 1 : 0);
   // The details get the lines left (their overflow is hidden): the header, its margin, and
   // beneath a list the list and another margin; one line to spare for the cursor.
-  const detailsHeight = Math.max(1, height - 3 - (error === null ? 0 : 1) - (beside ? 0 : listLines + 1) - 1);
+  const detailsHeight = Math.max(1, height - 3 - errorLines - (beside ? 0 : listLines + 1) - 1);
   const cardLines = Math.max(0, Math.min(12, detailsHeight - detailLines));
   const list = (
     <Box flexDirection="column" width={listWidth} flexShrink={0} marginRight={beside ? 2 : 0}>
