@@ -102,19 +102,18 @@ function heldOutRows(
   const trainedOn = candidate?.evaluation ?? null;
   const iso = (ms: number): string => new Date(ms).toISOString();
   const differs = (recorded: string | null | undefined, ms: number): boolean => recorded != null && recorded !== iso(ms);
+  const sameShape = trainedOn !== null && trainedOn.rows === data.n && !differs(trainedOn.dataFrom, data.ts[0]!) && !differs(trainedOn.dataTo, data.ts[data.n - 1]!);
   // By content where the run recorded it (a rewritten reward column keeps rows and dates), else by rows and dates.
   const foreign =
     !useLater &&
     trainedOn !== null &&
-    (trainedOn.trainingSetSha256 !== undefined
-      ? trainedOn.trainingSetSha256 !== dataSha256
-      : trainedOn.rows !== data.n || differs(trainedOn.dataFrom, data.ts[0]!) || differs(trainedOn.dataTo, data.ts[data.n - 1]!));
+    (trainedOn.trainingSetSha256 !== undefined ? trainedOn.trainingSetSha256 !== dataSha256 : !sameShape);
   return {
     ...(foreign
       ? {
           notThisVersion:
             `it was trained on ${trainedOn.trainingSet} (${trainedOn.rows} rows from ${trainedOn.dataFrom ?? '?'} to ${trainedOn.dataTo ?? '?'}), ` +
-            `not on this training set (${data.n} rows from ${iso(data.ts[0]!)} to ${iso(data.ts[data.n - 1]!)}, other content); retrain it on this training set, or wait for ${MIN_LATER_ROWS} rows logged after it`,
+            `not on this training set (${data.n} rows from ${iso(data.ts[0]!)} to ${iso(data.ts[data.n - 1]!)}${sameShape ? ': the same rows and times, other content' : ''}); retrain it on this training set, or wait for ${MIN_LATER_ROWS} rows logged after it`,
         }
       : {}),
     from,

@@ -169,7 +169,6 @@ function withRewardFeatures(logs: LoggedBandit, data: TrainingData, from: number
   return { ...logs, x, d: cols.length };
 }
 
-/** Reads a per-row action distribution file (one probability column per arm). */
 /** The logged rows a distribution file's rows are matched to: by serve id, or by position when the file has no serve_id column. */
 interface LoggedRows {
   serveIds: readonly string[];

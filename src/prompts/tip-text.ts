@@ -25,9 +25,12 @@ const QUOTE_PAIRS: readonly (readonly [string, string])[] = [
  */
 const HIDDEN = /[\p{Cs}\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C\u200B\u2060\uFEFF]/gu;
 
-/** `raw` as a short label (a model name a provider reports): hidden and control characters removed, at most `max` characters. */
+/** `raw` on one line: hidden characters removed, line breaks (\s covers U+2028/2029) and control characters read as spaces, trimmed. */
+const oneLine = (raw: string): string => raw.replace(HIDDEN, '').replace(/[\s\p{Cc}]+/gu, ' ').trim();
+
+/** `raw` as a short label (a model name a provider reports): one line, at most `max` characters. */
 export function sanitizeLabel(raw: string, max: number): string {
-  return Array.from(raw.replace(HIDDEN, '').replace(/[\s\p{Cc}]+/gu, ' ').trim()).slice(0, max).join('');
+  return Array.from(oneLine(raw)).slice(0, max).join('');
 }
 
 /**
@@ -36,9 +39,7 @@ export function sanitizeLabel(raw: string, max: number): string {
  */
 export function sanitizeTipText(raw: unknown): string | null {
   if (typeof raw !== 'string') return null;
-  // Line breaks (\s covers U+2028/2029) and control characters count as whitespace; invisible
-  // characters go (see HIDDEN).
-  let text = raw.replace(HIDDEN, '').replace(/[\s\p{Cc}]+/gu, ' ').trim();
+  let text = oneLine(raw);
   for (;;) {
     // Only a pair around the whole answer: `"Do A" or "do B"` keeps its quotes.
     const pair = QUOTE_PAIRS.find(([open, close]) => {

@@ -87,6 +87,9 @@ describe('the models browser', () => {
     // Keys that arrive in one read (typed fast, held, pasted) each count: two k's go back up to v2.
     stdin.write('kk');
     await until(() => !(lastFrame() ?? '').includes('side by side'), 'the selection back on the marked version');
+    // In order: a c after a j marks the row the j moved to.
+    stdin.write('jc');
+    await until(() => /›◆ tip-policy v1/.test(lastFrame() ?? ''), 'v1 selected and marked');
   });
 });
 

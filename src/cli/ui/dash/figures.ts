@@ -91,7 +91,7 @@ export function dashFigures(histories: readonly ReplicaHistory[]): DashFigures {
     replicas,
     // Replicas that answer now: a replica that went away would add its last traffic for ever.
     requestsPerSecond: sumAlignedRight(replicas.filter((r) => r.up).map((r) => r.requestsPerSecond)),
-    errors: sumRecords(replicas.map((r) => r.errors)),
+    errors: sumRecords(replicas.filter((r) => r.up).map((r) => r.errors)),
     windowSeconds: Math.max(0, ...histories.map((h) => (h.samples.length < 2 ? 0 : (h.samples.at(-1)!.at - h.samples[0]!.at) / 1000))),
     policies: policyRows(answered),
     prompts: promptRows(answered),

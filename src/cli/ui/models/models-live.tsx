@@ -4,7 +4,7 @@
  * shown in the view, never thrown at the user.
  */
 import { render, useApp, useInput, useStdout } from 'ink';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ListedModel } from '../../../models/model-listing.js';
 import { versionDetails, type VersionDetails } from '../../../models/version-details.js';
 import type { Store } from '../../../registry/store.js';
@@ -45,17 +45,27 @@ export function Browser({ store, models }: { store: Store; models: readonly List
     };
   }, [current]);
 
-  const move = (by: number): void => setSelected((s) => Math.max(0, Math.min(rows.length - 1, s + by)));
+  // The selection as the keys left it: a key can come before the render of the one before it,
+  // whose handler would still see the old selection.
+  const selectedRef = useRef(selected);
+  const select = (at: number): void => {
+    selectedRef.current = Math.max(0, Math.min(rows.length - 1, at));
+    setSelected(selectedRef.current);
+  };
   useInput((input, key) => {
     if (key.escape || (key.ctrl && input === 'c')) return exit();
-    if (key.downArrow) return move(1);
-    if (key.upArrow) return move(-1);
-    // Keys held down, pasted or typed while busy arrive as one string: each counts.
+    if (key.downArrow) return select(selectedRef.current + 1);
+    if (key.upArrow) return select(selectedRef.current - 1);
+    // Keys held down, pasted or typed while busy arrive as one string: each counts, in order
+    // (a `c` after a `j` marks the row the `j` moved to).
     for (const ch of input) {
       if (ch === 'q') return exit();
-      if (ch === 'j') move(1);
-      else if (ch === 'k') move(-1);
-      else if (ch === 'c') setCompareKey((k) => (k === current ? null : current));
+      if (ch === 'j') select(selectedRef.current + 1);
+      else if (ch === 'k') select(selectedRef.current - 1);
+      else if (ch === 'c') {
+        const here = keyOf(selectedRef.current);
+        setCompareKey((k) => (k === here ? null : here));
+      }
     }
   });
 
