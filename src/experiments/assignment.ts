@@ -20,11 +20,16 @@ const Variant = Type.Object(
   { additionalProperties: false },
 );
 
+/** The most variants an experiment may have. */
+export const MAX_VARIANTS = 100;
+
 const Experiment = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' }),
     salt: Type.String({ minLength: 1 }),
-    variants: Type.Array(Variant, { minItems: 1 }),
+    // Every variant's policy is loaded at start: 20,000 registry aliases ran out of file
+    // descriptors, and a split finer than 1 % of users (BUCKETS / 100) tells nothing anyway.
+    variants: Type.Array(Variant, { minItems: 1, maxItems: MAX_VARIANTS }),
   },
   { additionalProperties: false },
 );

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import xxhash from 'xxhash-wasm';
 import { describe, expect, it } from 'vitest';
-import { BUCKETS, assign, parseExperimentsConfig } from '../../src/experiments/assignment.js';
+import { BUCKETS, MAX_VARIANTS, assign, parseExperimentsConfig } from '../../src/experiments/assignment.js';
 
 const { h32 } = await xxhash();
 
@@ -31,6 +31,11 @@ describe('experiment assignment', () => {
     }
     expect(counts.treatment / 20_000).toBeGreaterThan(0.18);
     expect(counts.treatment / 20_000).toBeLessThan(0.22);
+  });
+
+  it('refuses an experiment of more than MAX_VARIANTS variants, naming the field', () => {
+    const variants = Array.from({ length: MAX_VARIANTS + 1 }, (_, i) => ({ name: `v${i}`, weight: 1, policy: 'linucb' }));
+    expect(() => parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants }] }, 'big.json')).toThrow(/big\.json.*\/experiments\/0\/variants/);
   });
 
   it("splits by the weights' ratio however large they are (1e308 each summed to Infinity and sent everyone to the last)", () => {
