@@ -48,12 +48,52 @@ const union = (a: [number, number], b: [number, number]): [number, number] => [M
 const inUnit = (i: [number, number]): [number, number] => [Math.min(1, Math.max(0, i[0])), Math.max(0, Math.min(1, i[1]))];
 
 /**
+ * The effective number of positive-weight misses, as `effectiveRewards` counts rewards, over the
+ * terms wᵢ(1 − rᵢ) (exact for 0/1 rewards, whose squares are the terms: Σ w²(1 − r) = Σ w² − Σ (w r)²).
+ */
+function effectiveMisses(s: OpeSums): number {
+  const { sum, shift, s2 } = s.ips;
+  const sum1 = s.sumW - sum;
+  const sumSq = s.sumW2 - (s2 + 2 * shift * sum - s.n * shift * shift);
+  return sumSq > 0 ? (sum1 * sum1) / sumSq : 0;
+}
+
+/**
+ * Rare misses, the mirror of rare rewards: with rewards in [0, 1] and the target's weight on
+ * very few unrewarded rows (every reward 1), the CLT interval collapses to [1, 1]. The IPS value
+ * is then read through its misses, mean(w) − mean(w(1 − r)), and the misses given Wilson's
+ * interval as rewards are.
+ */
+function guardRareMisses(estimates: Estimate[], s: OpeSums): string | null {
+  const m = effectiveMisses(s);
+  if (m >= MIN_EFFECTIVE_REWARDS || s.n === 0 || !(s.maxW > 0)) return null;
+  const meanW = s.sumW / s.n;
+  const misses = (s.sumW - s.ips.sum) / s.maxW;
+  const [low, high] = wilsonInterval(Math.max(0, misses), s.n);
+  const ipsValue = s.ips.sum / s.n;
+  const score: [number, number] = [meanW - s.maxW * high, meanW - s.maxW * low];
+  const note = `only ${m.toFixed(1)} effective positive-weight misses (under ${MIN_EFFECTIVE_REWARDS}): the interval is widened to a score interval for rare misses (Wilson), which stays below 1 when every reward is 1`;
+  for (const e of estimates) {
+    let widened: [number, number] | null = null;
+    if (e.estimator === 'ips') widened = score;
+    else if (e.estimator === 'snips' && meanW > 0) widened = [1 - (s.maxW * high) / meanW, 1 - (s.maxW * low) / meanW];
+    else if (e.estimator === 'dr' || e.estimator === 'dr-clip' || e.estimator === 'switch-dr' || e.estimator === 'dr-os' || e.estimator === 'sndr') widened = [e.value - (ipsValue - score[0]), e.value + (score[1] - ipsValue)];
+    if (widened === null) continue;
+    e.ci95 = union(e.ci95, inUnit(widened));
+    e.notes.push(note);
+  }
+  return note;
+}
+
+/**
  * Widens the IPS, SNIPS and DR family intervals of `estimates` (in place) when the rewards lie
- * in [0, 1] and the effective number of positive-weight rewards is under MIN_EFFECTIVE_REWARDS,
- * and says so in each estimate's notes. Returns the note, or null when nothing was done.
+ * in [0, 1] and the effective number of positive-weight rewards (or of misses: every reward 1)
+ * is under MIN_EFFECTIVE_REWARDS, and says so in each estimate's notes. Returns the note, or null
+ * when nothing was done.
  */
 export function guardRareRewards(estimates: Estimate[], s: OpeSums, rewardsInUnit: boolean): string | null {
   const m = effectiveRewards(s);
+  if (rewardsInUnit && m >= MIN_EFFECTIVE_REWARDS) return guardRareMisses(estimates, s);
   if (m >= MIN_EFFECTIVE_REWARDS || s.n === 0) return null;
   const what = `${m.toFixed(1)} effective positive-weight rewards (under ${MIN_EFFECTIVE_REWARDS})`;
   if (!rewardsInUnit) {

@@ -69,6 +69,21 @@ describe(`rare rewards (K = ${K}, n = ${N}, click rate ~0.5 %, greedy target, ${
     expect(snips.ci95[1]).toBeLessThanOrEqual(1);
   });
 
+  it('widens the interval of a log whose every reward is 1 as it widens one whose every reward is 0, mirrored', () => {
+    const n = 30;
+    const log = (reward: number): LoggedBandit => ({ n, k: 3, arm: Int32Array.from({ length: n }, (_, i) => i % 3), reward: new Float64Array(n).fill(reward), propensity: new Float64Array(n).fill(1 / 3) });
+    const uniform = new Float64Array(n * 3).fill(1 / 3);
+    const ones = evaluate(log(1), uniform, { estimators: ['ips', 'snips'] }).estimates;
+    const zeros = evaluate(log(0), uniform, { estimators: ['ips', 'snips'] }).estimates;
+    for (const [i, e] of ones.entries()) {
+      // [1, 1] with a standard error of 0 before; now the mirror of the all-zero log's [0, h].
+      expect(e.ci95[1], e.estimator).toBe(1);
+      expect(e.ci95[0], e.estimator).toBeCloseTo(1 - zeros[i]!.ci95[1], 12);
+      expect(e.ci95[0], e.estimator).toBeLessThan(0.95);
+      expect(e.notes.join(' ')).toMatch(/effective positive-weight misses \(under 10\)/);
+    }
+  });
+
   it('leaves intervals alone when rewards are plentiful', () => {
     const rng = createRng(7);
     const { logs, target } = rareClicks(rng);
