@@ -81,12 +81,15 @@ export function assign(config: ExperimentsConfig, userId: string, hash32: (s: st
   const fallback = config.default_policy ?? defaultPolicy;
   if (experiment === undefined) return { experiment: null, variant: null, policy: fallback, bucket: null };
   const bucket = (hash32(`${experiment.salt}:${userId}`) >>> 0) % BUCKETS;
-  // Relative to the largest: weights of 1e308 summed to Infinity and sent everyone to the last variant.
-  const largest = Math.max(...experiment.variants.map((v) => v.weight));
-  const total = experiment.variants.reduce((a, v) => a + v.weight / largest, 0);
+  // The edges as they always were (a user's variant must not move between releases), except
+  // that weights whose sum overflows (two of 1e308: everyone went to the last variant) are taken
+  // relative to the largest.
+  const sum = experiment.variants.reduce((a, v) => a + v.weight, 0);
+  const scale = Number.isFinite(sum) ? 1 : Math.max(...experiment.variants.map((v) => v.weight));
+  const total = Number.isFinite(sum) ? sum : experiment.variants.reduce((a, v) => a + v.weight / scale, 0);
   let edge = 0;
   for (const v of experiment.variants) {
-    edge += (v.weight / largest / total) * BUCKETS;
+    edge += (v.weight / scale / total) * BUCKETS;
     if (bucket < edge) return { experiment: experiment.name, variant: v.name, policy: v.policy, bucket };
   }
   const last = experiment.variants.at(-1)!;

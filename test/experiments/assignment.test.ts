@@ -33,6 +33,26 @@ describe('experiment assignment', () => {
     expect(counts.treatment / 20_000).toBeLessThan(0.22);
   });
 
+  it('keeps every bucket edge of weights that sum finitely where it always was (60/40: bucket 6000 is the second variant)', () => {
+    const split = (weights: number[]) =>
+      parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants: weights.map((weight, i) => ({ name: `v${i}`, weight, policy: 'x' })) }] }, 't');
+    // The arithmetic of every release so far: edges at (weight / sum) × BUCKETS, summed in order.
+    const edges = (weights: number[]) => {
+      const sum = weights.reduce((a, w) => a + w, 0);
+      let edge = 0;
+      return weights.map((w) => (edge += (w / sum) * BUCKETS));
+    };
+    for (const weights of [[60, 40], [3, 2], [0.7, 0.2, 0.1], [1, 1, 1], [80, 20]]) {
+      const config = split(weights);
+      const expected = edges(weights);
+      for (let bucket = 0; bucket < BUCKETS; bucket++) {
+        const variant = expected.findIndex((edge) => bucket < edge);
+        const got = assign(config, `bucket-${bucket}`, () => bucket, 'x');
+        if (got.variant !== `v${variant === -1 ? weights.length - 1 : variant}`) throw new Error(`${weights.join('/')}: bucket ${bucket} went to ${got.variant}`);
+      }
+    }
+  });
+
   it('refuses an experiment of more than MAX_VARIANTS variants, naming the field', () => {
     const variants = Array.from({ length: MAX_VARIANTS + 1 }, (_, i) => ({ name: `v${i}`, weight: 1, policy: 'linucb' }));
     expect(() => parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants }] }, 'big.json')).toThrow(/big\.json.*\/experiments\/0\/variants/);
