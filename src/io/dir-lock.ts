@@ -2,8 +2,7 @@
  * Lock folders: `mkdir` without `recursive` is atomic and exclusive on every local file system,
  * so the process whose mkdir succeeds holds the lock; it writes `<pid>\n<host>\n` into `pid`
  * inside. A lock whose owner is a process of this host that no longer runs was left by a crash
- * and is taken over at once, and so is one naming this process that this process does not hold
- * (an earlier process ran under the same pid: a container restarted after a kill); one without an owner file past a short grace period (being created,
+ * and is taken over at once; one without an owner file past a short grace period (being created,
  * or left by a crash in between) too; any lock older than `staleMs`, where the caller gives one
  * (short critical sections: a pid may be reused), and one owned on another host (a folder shared
  * over the network) only then, since its pid means nothing here.
@@ -18,17 +17,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 /** This host's name, as owner files record it. */
 const HOST = hostname();
 
-/**
- * The locks this process holds. A lock naming this process's pid that is not among them was
- * left by an earlier process that ran under the same pid: a container restarted after a kill
- * runs its command as the same pid (often 1) under the same hostname.
- */
-const heldHere = new Set<string>();
 
 /** Removes a lock this process holds: its owner file, then the folder (anything else in it too). */
 function release(path: string, ownerFile: string): void {
@@ -102,7 +95,9 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number): Promi
   // (a container restarted under the same hostname runs as the same pid again).
   if (s.ageMs > staleMs) return judged(true);
   // An owner file without a host is an earlier version's, written on this host.
-  if (owner.host === null || owner.host === HOST) return judged(owner.pid === process.pid ? !heldHere.has(resolve(path)) : !isRunning(owner.pid));
+  // (This process's own pid counts as running: another container of the same hostname may run
+  // as the same pid, and taking its lock would give it two holders.)
+  if (owner.host === null || owner.host === HOST) return judged(!isRunning(owner.pid));
   return judged(false);
 }
 
@@ -144,15 +139,7 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
         rmSync(path, { recursive: true, force: true });
         throw e;
       }
-      const key = resolve(path);
-      heldHere.add(key);
-      return {
-        held: true,
-        release: async () => {
-          heldHere.delete(key);
-          release(path, ownerFile);
-        },
-      };
+      return { held: true, release: async () => release(path, ownerFile) };
     }
     const first = await judge(path, staleMs);
     owner = first.owner;
@@ -161,7 +148,7 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
     if (!verdict.left) return { held: false, owner };
     if (!serialized) {
       takeovers++;
-      await moveAside(path, verdict.identity);
+      await moveAside(path, verdict.identity, owner);
       continue;
     }
     const breaker = await tryLock(`${path}.break`, BREAK_STALE_MS, false);
@@ -177,7 +164,7 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
       // same folder (an earlier taker may have replaced it since, with an owner file that reads
       // the same: this pid again, in this process).
       const again = (await judge(path, staleMs)).verdict;
-      if (again !== 'gone' && again.left && again.identity === verdict.identity) await moveAside(path, verdict.identity);
+      if (again !== 'gone' && again.left && again.identity === verdict.identity) await moveAside(path, verdict.identity, owner);
     } finally {
       await breaker.release();
     }
@@ -189,7 +176,7 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
  * Moves the abandoned lock folder at `path` (`identity` as judged) aside and removes it; a lock
  * made there since is checked for and put back.
  */
-async function moveAside(path: string, identity: string): Promise<void> {
+async function moveAside(path: string, identity: string, owner: LockOwner): Promise<void> {
   const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await rename(path, aside);
@@ -197,9 +184,12 @@ async function moveAside(path: string, identity: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
-  // A rename keeps the inode; the change time moves with it, so identity compares the inode only here.
+  // A rename keeps the inode but moves the change time, so the inode is compared here, and the
+  // owner too: an inode number is soon reused (ext4 gives a folder made at once after a removal
+  // the same one).
   const moved = await stat(aside).catch(() => null);
-  if (moved === null || `${moved.ino}` !== identity.split(':')[0]) {
+  const movedOwner = ownerOf(await readFile(join(aside, 'pid'), 'utf8').catch(() => ''));
+  if (moved === null || `${moved.ino}` !== identity.split(':')[0] || movedOwner.pid !== owner.pid || movedOwner.host !== owner.host) {
     // A live lock was moved (its holder released the judged one and another took the path in
     // between): put it back. Should yet another process have taken the path in this instant,
     // the rename fails and the moved lock stays aside; the lock at the path holds.

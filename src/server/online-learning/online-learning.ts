@@ -180,7 +180,10 @@ async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
   if (got.held) return got.release;
   const who = got.owner.pid === null ? 'another process' : `process ${got.owner.pid}${got.owner.host === null ? '' : ` on ${got.owner.host}`}`;
   throw conflict(`the replica state folder ${stateDir} is in use by ${who}`, {
-    hint: 'each replica needs a --state-dir of its own: pass another one, or stop the other server (the lock of a process that died is taken over)',
+    hint:
+      got.owner.pid === process.pid
+        ? `each replica needs a --state-dir of its own; if no other server uses this one (a container restarted under the same pid and hostname, its folder on a volume), delete ${path}`
+        : 'each replica needs a --state-dir of its own: pass another one, or stop the other server (the lock of a process that died is taken over)',
     details: { lock: path, ...(got.owner.pid === null ? {} : { pid: got.owner.pid }) },
   });
 }
