@@ -157,7 +157,7 @@ export function evaluate(logs: LoggedBandit, target: Float64Array, options: Eval
     }
   }
 
-  guardRareRewards(estimates, sums, summary.rewardsInUnit);
+  guardRareRewards(estimates, sums, summary.rewardsInUnit, summary.rewardsBinary);
 
   return {
     n,

@@ -35,6 +35,8 @@ export interface LogsSummary {
   minPropensity: number;
   /** Every reward lies in [0, 1] (proportion-like rewards: clicks, completions). */
   rewardsInUnit: boolean;
+  /** Every reward is 0 or 1. */
+  rewardsBinary: boolean;
 }
 
 const isCount = (v: number): boolean => Number.isSafeInteger(v) && v >= 0;
@@ -74,6 +76,7 @@ export function checkLogs(logs: LoggedBandit): LogsSummary {
   const armRows = new Float64Array(k);
   let minPropensity = 1;
   let rewardsInUnit = true;
+  let rewardsBinary = true;
   for (let i = 0; i < n; i++) {
     const a = arm[i]!;
     const p = propensity[i]!;
@@ -83,10 +86,11 @@ export function checkLogs(logs: LoggedBandit): LogsSummary {
     armRows[a]! += 1;
     if (p < minPropensity) minPropensity = p;
     if (r < 0 || r > 1) rewardsInUnit = false;
+    if (r !== 0 && r !== 1) rewardsBinary = false;
   }
   const unloggedArms: number[] = [];
   for (let a = 0; a < k; a++) if (armRows[a] === 0) unloggedArms.push(a);
-  return { armRows, unloggedArms, minPropensity, rewardsInUnit };
+  return { armRows, unloggedArms, minPropensity, rewardsInUnit, rewardsBinary };
 }
 
 /** The error for row `i`, built off the hot loop. */

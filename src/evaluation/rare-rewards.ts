@@ -59,10 +59,11 @@ function effectiveMisses(s: OpeSums): number {
 }
 
 /**
- * Rare misses, the mirror of rare rewards: with rewards in [0, 1] and the target's weight on
- * very few unrewarded rows (every reward 1), the CLT interval collapses to [1, 1]. The IPS value
- * is then read through its misses, mean(w) − mean(w(1 − r)), and the misses given Wilson's
- * interval as rewards are.
+ * Rare misses, the mirror of rare rewards: with 0/1 rewards and the target's weight on very few
+ * unrewarded rows (every reward 1), the CLT interval collapses to [1, 1]. The IPS value is then
+ * read through its misses, mean(w) − mean(w(1 − r)), and the misses given Wilson's interval as
+ * rewards are. The mean weight is taken as observed: with unequal weights whose mean is under 1,
+ * the widened IPS interval may end below the truth, which the CLT interval kept beside it covers.
  */
 function guardRareMisses(estimates: Estimate[], s: OpeSums): string | null {
   const m = effectiveMisses(s);
@@ -91,9 +92,10 @@ function guardRareMisses(estimates: Estimate[], s: OpeSums): string | null {
  * is under MIN_EFFECTIVE_REWARDS, and says so in each estimate's notes. Returns the note, or null
  * when nothing was done.
  */
-export function guardRareRewards(estimates: Estimate[], s: OpeSums, rewardsInUnit: boolean): string | null {
+export function guardRareRewards(estimates: Estimate[], s: OpeSums, rewardsInUnit: boolean, rewardsBinary = false): string | null {
   const m = effectiveRewards(s);
-  if (rewardsInUnit && m >= MIN_EFFECTIVE_REWARDS) return guardRareMisses(estimates, s);
+  // The misses are counted from the sums exactly for 0/1 rewards only.
+  if (rewardsBinary && m >= MIN_EFFECTIVE_REWARDS) return guardRareMisses(estimates, s);
   if (m >= MIN_EFFECTIVE_REWARDS || s.n === 0) return null;
   const what = `${m.toFixed(1)} effective positive-weight rewards (under ${MIN_EFFECTIVE_REWARDS})`;
   if (!rewardsInUnit) {

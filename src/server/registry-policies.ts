@@ -56,6 +56,17 @@ async function loadOne(store: Store, catalog: PolicyCatalog, name: string): Prom
   return { policy, state, modelVersion: String(registered.version.version), layout: policy.layout };
 }
 
+/**
+ * The policies an experiments file has serve users besides the champion: its variants, or, with
+ * no experiment, its default policy (which serves everyone then; beside an experiment, which takes
+ * every user, no one).
+ */
+export function servingPolicies(config: ExperimentsConfig | undefined): string[] {
+  if (config === undefined) return [];
+  if (config.experiments.length === 0) return config.default_policy === undefined ? [] : [config.default_policy];
+  return config.experiments.flatMap((e) => e.variants.map((v) => v.policy));
+}
+
 /** Creates the provider. */
 export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): PolicyProvider {
   const model = options.model ?? 'tip-policy';
@@ -63,10 +74,7 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
   const shadow = `${model}@shadow`;
   return {
     async load(): Promise<LoadedPolicies> {
-      const wanted = new Set([champion, shadow]);
-      // The policy of users outside every experiment, when the file names one.
-      if (options.experiments?.default_policy !== undefined) wanted.add(options.experiments.default_policy);
-      for (const e of options.experiments?.experiments ?? []) for (const v of e.variants) wanted.add(v.policy);
+      const wanted = new Set([champion, shadow, ...servingPolicies(options.experiments)]);
       const byName = new Map<string, LoadedPolicy>();
       const problems: PolicyProblem[] = [];
       const catalog = options.catalog;
@@ -87,9 +95,9 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
       );
       const shadows: string[] = [];
       const s = byName.get(shadow);
-      // The shadow's version serving already, as the champion or a variant, would only shadow its
-      // own decisions (and count them as shadow exposure for the gate).
-      const served = [champion, ...(options.experiments?.experiments ?? []).flatMap((e) => e.variants.map((v) => v.policy))]
+      // The shadow's version serving already, as the champion, a variant or the default policy,
+      // would only shadow its own decisions (and count them as shadow exposure for the gate).
+      const served = [champion, ...servingPolicies(options.experiments)]
         .filter((name) => name !== shadow && parseModelRef(name)?.model === model)
         .map((name) => byName.get(name)?.modelVersion);
       if (s !== undefined && !served.includes(s.modelVersion)) shadows.push(shadow);

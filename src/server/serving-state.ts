@@ -136,10 +136,12 @@ export async function buildServingState(sources: StateSources, previous: Serving
   const needed = new Set<string>([champion]);
   if (snapshot === null) reasons.push(`no feature snapshot loaded: ${snapshotProblem ?? 'unknown reason'}`);
   if (!policies.has(champion)) reasons.push(`champion policy "${champion}" is not loaded: ${causeOf(champion)}`);
-  const defaultPolicy = sources.experiments?.default_policy;
+  // The default policy serves everyone when there is no experiment (and no one beside one).
+  const defaultPolicy = sources.experiments?.experiments.length === 0 ? sources.experiments.default_policy : undefined;
   if (defaultPolicy !== undefined) {
     needed.add(defaultPolicy);
     if (!policies.has(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is not loaded: ${causeOf(defaultPolicy)}`);
+    else if (shadows.includes(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is the shadow, which never serves: name its version (MODEL/N) or another alias`);
   }
   for (const e of sources.experiments?.experiments ?? []) {
     for (const v of e.variants) {

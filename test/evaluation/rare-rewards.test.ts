@@ -82,6 +82,9 @@ describe(`rare rewards (K = ${K}, n = ${N}, click rate ~0.5 %, greedy target, ${
       expect(e.ci95[0], e.estimator).toBeLessThan(0.95);
       expect(e.notes.join(' ')).toMatch(/effective positive-weight misses \(under 10\)/);
     }
+    // Rewards strictly between 0 and 1 are not counted as misses (the sums count 0/1 rewards exactly).
+    const halves = evaluate(log(0.5), uniform, { estimators: ['ips'] }).estimates[0]!;
+    expect(halves.notes.join(' ')).not.toMatch(/misses/);
   });
 
   it('leaves intervals alone when rewards are plentiful', () => {

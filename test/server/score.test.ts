@@ -231,6 +231,9 @@ describe('POST /score', () => {
     const withDefault = parseExperimentsConfig({ default_policy: 'nosuch', experiments: [] }, 'test');
     const noDefault = await get((await harness({ deps: { experiments: withDefault } })).app, '/readyz');
     expect([noDefault.status, noDefault.body['message']]).toEqual([503, expect.stringContaining(`the experiments file's default_policy "nosuch" is not loaded`)]);
+    // Beside an experiment (which takes every user) it serves no one, and is not needed.
+    const beside = parseExperimentsConfig({ default_policy: 'nosuch', experiments: experiments.experiments }, 'test');
+    expect((await get((await harness({ policies: { 'tip-policy@champion': { version: '1' }, alt: { version: '9' } }, deps: { experiments: beside } })).app, '/readyz')).status).toBe(200);
     // A shadow as a variant would serve and learn from rewards, which a shadow never does.
     const shadowVariant = parseExperimentsConfig(
       { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@shadow' }] }] },
