@@ -75,7 +75,7 @@ function dataEnd(c: Compared): number | null {
  */
 function heldOutRows(
   data: TrainingData,
-  dataSha256: string,
+  dataSha256: string | null,
   versions: readonly (Compared | null)[],
   vectorsOf: (layout: VectorLayoutName) => Float64Array,
 ): { from: number; targets: Float64Array[]; data: string; notThisVersion?: string } {
@@ -107,7 +107,7 @@ function heldOutRows(
   const foreign =
     !useLater &&
     trainedOn !== null &&
-    (trainedOn.trainingSetSha256 !== undefined ? trainedOn.trainingSetSha256 !== dataSha256 : !sameShape);
+    (trainedOn.trainingSetSha256 !== undefined && dataSha256 !== null ? trainedOn.trainingSetSha256 !== dataSha256 : !sameShape);
   return {
     ...(foreign
       ? {
@@ -227,7 +227,9 @@ export function gatherEvidence(
     // Each layout's vectors are built once for both versions and the reward model.
     const vectors = new Map<VectorLayoutName, Float64Array>();
     const vectorsOf = (layout: VectorLayoutName): Float64Array => vectors.get(layout) ?? vectors.set(layout, trainingVectors(data, layout)).get(layout)!;
-    const held = heldOutRows(data, await fileSha256(opts.trainingSet), [candidate, championPolicy], vectorsOf);
+    // Read only when the candidate's run recorded a hash to compare it with.
+    const dataSha256 = candidate.evaluation?.trainingSetSha256 === undefined ? null : await fileSha256(opts.trainingSet);
+    const held = heldOutRows(data, dataSha256, [candidate, championPolicy], vectorsOf);
     const d2 = vectorDim('v2');
     const { from } = held;
     const n = data.n - from;

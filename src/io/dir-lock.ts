@@ -75,18 +75,27 @@ function ownerOf(text: string): LockOwner {
   return { pid: Number.isInteger(pid) && pid > 0 ? pid : null, host: host === undefined || host === '' ? null : host };
 }
 
-/** A lock folder's age, and what tells it from a folder made later at the same path (inode and change time: an inode number alone is soon reused). */
-async function lockStat(path: string): Promise<{ ageMs: number; identity: string } | null> {
+/** What tells a lock folder from one made later at the same path: its inode and change time (an inode number alone is soon reused). */
+interface FolderIdentity {
+  ino: number;
+  ctimeMs: number;
+}
+
+/** A lock folder's age and identity, or null when it is gone. */
+async function lockStat(path: string): Promise<{ ageMs: number; identity: FolderIdentity } | null> {
   try {
     const s = await stat(path);
-    return { ageMs: Date.now() - s.mtimeMs, identity: `${s.ino}:${s.ctimeMs}` };
+    return { ageMs: Date.now() - s.mtimeMs, identity: { ino: s.ino, ctimeMs: s.ctimeMs } };
   } catch {
     return null;
   }
 }
 
+/** A verdict on a lock: whether it was left behind, and which folder was judged. */
+type Verdict = { left: boolean; identity: FolderIdentity } | 'gone';
+
 /** Whether the lock at `path`, owned by `owner`, was left behind (and which folder was judged); `gone` when it was released meanwhile. */
-async function abandoned(path: string, owner: LockOwner, staleMs: number): Promise<{ left: boolean; identity: string } | 'gone'> {
+async function abandoned(path: string, owner: LockOwner, staleMs: number): Promise<Verdict> {
   const s = await lockStat(path);
   if (s === null) return 'gone';
   const judged = (left: boolean) => ({ left, identity: s.identity });
@@ -102,7 +111,7 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number): Promi
 }
 
 /** Whether the lock at `path` is (still) abandoned, read afresh: the folder judged, or `gone`. */
-async function judge(path: string, staleMs: number): Promise<{ owner: LockOwner; verdict: { left: boolean; identity: string } | 'gone' }> {
+async function judge(path: string, staleMs: number): Promise<{ owner: LockOwner; verdict: Verdict }> {
   const owner = ownerOf(await readFile(join(path, 'pid'), 'utf8').catch(() => ''));
   return { owner, verdict: await abandoned(path, owner, staleMs) };
 }
@@ -164,7 +173,8 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
       // same folder (an earlier taker may have replaced it since, with an owner file that reads
       // the same: this pid again, in this process).
       const again = (await judge(path, staleMs)).verdict;
-      if (again !== 'gone' && again.left && again.identity === verdict.identity) await moveAside(path, verdict.identity, owner);
+      const same = again !== 'gone' && again.identity.ino === verdict.identity.ino && again.identity.ctimeMs === verdict.identity.ctimeMs;
+      if (same && again.left) await moveAside(path, verdict.identity, owner);
     } finally {
       await breaker.release();
     }
@@ -176,7 +186,7 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
  * Moves the abandoned lock folder at `path` (`identity` as judged) aside and removes it; a lock
  * made there since is checked for and put back.
  */
-async function moveAside(path: string, identity: string, owner: LockOwner): Promise<void> {
+async function moveAside(path: string, identity: FolderIdentity, owner: LockOwner): Promise<void> {
   const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await rename(path, aside);
@@ -189,7 +199,7 @@ async function moveAside(path: string, identity: string, owner: LockOwner): Prom
   // the same one).
   const moved = await stat(aside).catch(() => null);
   const movedOwner = ownerOf(await readFile(join(aside, 'pid'), 'utf8').catch(() => ''));
-  if (moved === null || `${moved.ino}` !== identity.split(':')[0] || movedOwner.pid !== owner.pid || movedOwner.host !== owner.host) {
+  if (moved === null || moved.ino !== identity.ino || movedOwner.pid !== owner.pid || movedOwner.host !== owner.host) {
     // A live lock was moved (its holder released the judged one and another took the path in
     // between): put it back. Should yet another process have taken the path in this instant,
     // the rename fails and the moved lock stays aside; the lock at the path holds.

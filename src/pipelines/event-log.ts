@@ -301,20 +301,20 @@ const KEY_COLUMNS = ['event_id', 'ts', 'user_id', 'serve_id'] as const;
  * schema check, and DuckDB's error names no file).
  */
 async function checkRows(db: Db, type: EventType, files: readonly string[], keys: readonly string[]): Promise<number> {
+  const missing = keys.map((k) => `${k} IS NULL`).join(' OR ');
+  const misplaced = 'day IS NOT NULL AND CAST(ts AS DATE) <> day';
   const query = (of: readonly string[]) =>
     db.rows<{ n: bigint; missing: bigint; misplaced: bigint; missing_file: string | null; misplaced_file: string | null }>(`
       WITH r AS (
         SELECT ${keys.join(', ')}, filename, TRY_CAST(regexp_extract(filename, 'day=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) AS DATE) AS day
         FROM read_parquet([${of.map(sqlString).join(', ')}], filename = true))
       SELECT count(*) AS n,
-        count(*) FILTER (WHERE ${keys.map((k) => `${k} IS NULL`).join(' OR ')}) AS missing,
-        any_value(filename) FILTER (WHERE ${keys.map((k) => `${k} IS NULL`).join(' OR ')}) AS missing_file,
-        count(*) FILTER (WHERE day IS NOT NULL AND CAST(ts AS DATE) <> day) AS misplaced,
-        any_value(filename) FILTER (WHERE day IS NOT NULL AND CAST(ts AS DATE) <> day) AS misplaced_file
+        count(*) FILTER (WHERE ${missing}) AS missing, any_value(filename) FILTER (WHERE ${missing}) AS missing_file,
+        count(*) FILTER (WHERE ${misplaced}) AS misplaced, any_value(filename) FILTER (WHERE ${misplaced}) AS misplaced_file
       FROM r`);
-  let row;
+  let rows;
   try {
-    [row] = await query(files);
+    rows = await query(files);
   } catch (e) {
     for (const file of files) {
       try {
@@ -325,19 +325,20 @@ async function checkRows(db: Db, type: EventType, files: readonly string[], keys
     }
     throw invalidInput(`event files of ${type} cannot be read together: ${duckdbMessage(e)}`, { details: { type } });
   }
-  if (row!.missing > 0n) {
-    throw invalidInput(`event file ${row!.missing_file} has ${row!.missing} row(s) without ${keys.join(', ')} (each ${type} event needs them)`, {
+  const row = rows[0]!;
+  if (row.missing > 0n) {
+    throw invalidInput(`event file ${row.missing_file} has ${row.missing} row(s) without ${keys.join(', ')} (each ${type} event needs them)`, {
       hint: 'remove or regenerate the file',
-      details: { file: row!.missing_file, rows: Number(row!.missing) },
+      details: { file: row.missing_file, rows: Number(row.missing) },
     });
   }
-  if (row!.misplaced > 0n) {
-    throw invalidInput(`event file ${row!.misplaced_file} has ${row!.misplaced} event(s) whose ts is not on the day of its day= folder (a damaged file, or one put in the wrong folder)`, {
+  if (row.misplaced > 0n) {
+    throw invalidInput(`event file ${row.misplaced_file} has ${row.misplaced} event(s) whose ts is not on the day of its day= folder (a damaged file, or one put in the wrong folder)`, {
       hint: 'remove or regenerate the file',
-      details: { file: row!.misplaced_file, rows: Number(row!.misplaced) },
+      details: { file: row.misplaced_file, rows: Number(row.misplaced) },
     });
   }
-  return Number(row!.n);
+  return Number(row.n);
 }
 
 /** Throws `not_found` naming the event log folder `dir` when there is none (before a command makes any folder). */

@@ -118,7 +118,8 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
   const jitterMs = options.jitterMs ?? fromEnv.jitterMs ?? 1000;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
-  const auth = authHeader({ ...(uriUser === undefined ? {} : { username: uriUser, password: uriPass ?? '' }), ...options }, env);
+  const credentials = authHeader(options, env, uriUser === undefined ? undefined : { username: uriUser, password: uriPass ?? '' });
+  const auth = credentials?.header;
 
   function urlOf(req: RestRequest<unknown>): string {
     const url = new URL(/^https?:\/\//.test(req.path) ? req.path : `${base}/api/2.0/${req.path}`);
@@ -240,7 +241,7 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
         hint:
           (auth === undefined
             ? 'set MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; '
-            : `the credentials sent (${credentialSource(uriUser !== undefined, options, env)}) were refused: check them; `) +
+            : `the credentials sent (${credentials!.source}) were refused: check them; `) +
           'an MLflow 3.x server also rejects a Host header that is not localhost unless started with --allowed-hosts',
         details,
       });
@@ -306,20 +307,22 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
   };
 }
 
-/** Where the credentials sent come from, as `authHeader` picks them (never their value). */
-function credentialSource(inUri: boolean, options: RestClientOptions, env: NodeJS.ProcessEnv): string {
-  if (options.token !== undefined || nonEmpty(env['MLFLOW_TRACKING_TOKEN']) !== undefined) return 'the bearer token of MLFLOW_TRACKING_TOKEN';
-  if (inUri && options.username === undefined) return 'the user and password in MLFLOW_TRACKING_URI';
-  return 'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD';
-}
-
-function authHeader(options: RestClientOptions, env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * The Authorization header MLflow's client would send, and where its credentials come from (named
+ * in a refusal, never their value): a token first, then a user and password (options, the
+ * tracking URI's user info, the environment, in that order).
+ */
+function authHeader(options: RestClientOptions, env: NodeJS.ProcessEnv, uri: { username: string; password: string } | undefined): { header: string; source: string } | undefined {
   const token = options.token ?? nonEmpty(env['MLFLOW_TRACKING_TOKEN']);
-  if (token !== undefined) return `Bearer ${token}`;
-  const user = options.username ?? nonEmpty(env['MLFLOW_TRACKING_USERNAME']);
-  const pass = options.password ?? nonEmpty(env['MLFLOW_TRACKING_PASSWORD']);
-  if (user !== undefined && pass !== undefined) return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-  return undefined;
+  if (token !== undefined) return { header: `Bearer ${token}`, source: 'the bearer token of MLFLOW_TRACKING_TOKEN' };
+  const fromUri = options.username === undefined && uri !== undefined;
+  const user = options.username ?? uri?.username ?? nonEmpty(env['MLFLOW_TRACKING_USERNAME']);
+  const pass = options.password ?? uri?.password ?? nonEmpty(env['MLFLOW_TRACKING_PASSWORD']);
+  if (user === undefined || pass === undefined) return undefined;
+  return {
+    header: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+    source: fromUri ? 'the user and password in MLFLOW_TRACKING_URI' : 'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD',
+  };
 }
 
 /** MLflow's HTTP request variables that are set, checked (invalid_usage naming the variable). */

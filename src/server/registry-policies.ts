@@ -74,7 +74,8 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
   const shadow = `${model}@shadow`;
   return {
     async load(): Promise<LoadedPolicies> {
-      const wanted = new Set([champion, shadow, ...servingPolicies(options.experiments)]);
+      const serving = servingPolicies(options.experiments);
+      const wanted = new Set([champion, shadow, ...serving]);
       const byName = new Map<string, LoadedPolicy>();
       const problems: PolicyProblem[] = [];
       const catalog = options.catalog;
@@ -97,7 +98,7 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
       const s = byName.get(shadow);
       // The shadow's version serving already, as the champion, a variant or the default policy,
       // would only shadow its own decisions (and count them as shadow exposure for the gate).
-      const served = [champion, ...servingPolicies(options.experiments)]
+      const served = [champion, ...serving]
         .filter((name) => name !== shadow && parseModelRef(name)?.model === model)
         .map((name) => byName.get(name)?.modelVersion);
       if (s !== undefined && !served.includes(s.modelVersion)) shadows.push(shadow);

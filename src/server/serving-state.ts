@@ -144,23 +144,20 @@ export async function buildServingState(sources: StateSources, previous: Serving
     else if (shadows.includes(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is the shadow, which never serves: name its version (MODEL/N) or another alias`);
   }
   for (const e of sources.experiments?.experiments ?? []) {
-    for (const v of e.variants) {
-      needed.add(v.policy);
-      if (!policies.has(v.policy)) {
-        reasons.push(`experiment "${e.name}" variant "${v.name}" needs policy "${v.policy}", which is not loaded: ${causeOf(v.policy)}`);
-      } else if (shadows.includes(v.policy)) {
-        // A shadow never serves nor learns from rewards (DESIGN): as a variant it would do both.
-        reasons.push(`experiment "${e.name}" variant "${v.name}" names the shadow "${v.policy}", which never serves: name its version (MODEL/N) or another alias`);
-      }
-    }
-  }
-  for (const e of sources.experiments?.experiments ?? []) {
     // Two variants on one version (a promotion moved an alias onto the other's): an A/A test.
     const byVersion = new Map<string, string[]>();
     for (const v of e.variants) {
+      needed.add(v.policy);
       const lp = policies.get(v.policy);
+      if (lp === undefined) {
+        reasons.push(`experiment "${e.name}" variant "${v.name}" needs policy "${v.policy}", which is not loaded: ${causeOf(v.policy)}`);
+        continue;
+      }
+      if (shadows.includes(v.policy)) {
+        // A shadow never serves nor learns from rewards (DESIGN): as a variant it would do both.
+        reasons.push(`experiment "${e.name}" variant "${v.name}" names the shadow "${v.policy}", which never serves: name its version (MODEL/N) or another alias`);
+      }
       const ref = parseModelRef(v.policy);
-      if (lp === undefined) continue;
       const key = ref === null || lp.modelVersion === null ? v.policy : `${ref.model} v${lp.modelVersion}`;
       byVersion.set(key, [...(byVersion.get(key) ?? []), v.name]);
     }

@@ -61,7 +61,7 @@ export function ModelsView({ models, rows, selected, details, marked, compare, e
   const listWidth = beside ? LIST_WIDTH : Math.max(10, columns - 1);
   const detailsWidth = beside ? columns - LIST_WIDTH - 3 : columns - 1;
   // Header (2), the details' fixed lines (~12 and the estimates): what is left goes to the list and the card.
-  const estimates = details?.evaluation === null || details === null ? 0 : Object.keys(details.evaluation.metrics).length;
+  const estimates = Object.keys(details?.evaluation?.metrics ?? {}).length;
   const detailLines = 12 + estimates + (details?.simulations.length ?? 1);
   const errorLines = error === null ? 0 : 1;
   // Beside the details the list has the height but the header, its margin, the error line, the
