@@ -33,7 +33,7 @@ import { join, resolve } from 'node:path';
 import Type from 'typebox';
 import { conflict, invalidInput, isOoMlError, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { tryDirLock } from '../io/dir-lock.js';
+import { DEFAULT_HEARTBEAT_MS, tryDirLock } from '../io/dir-lock.js';
 import { createValidator } from '../validation.js';
 import { DedupeWindow } from './dedupe-window.js';
 import {
@@ -99,6 +99,8 @@ type WriterLimits = Pick<StreamWriterOptions, 'segmentBytes' | 'maxAgeMs' | 'max
 interface SharedStream {
   writer: StreamWriter;
   seen: DedupeWindow;
+  /** Set when the writer lock was lost (this process stood still and another took it): every append fails with it. */
+  lost: Error | null;
   close(): Promise<void>;
 }
 
@@ -186,11 +188,17 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
   // The bus folder is created on first publish (or first migration).
   await mkdir(bus, { recursive: true });
   const lock = join(bus, `${stream}.writer`);
-  const unlock = await acquireDirLock(lock, (pid) =>
-    conflict(`the embedded bus's ${stream} stream under ${bus} is being written by ${pid === null ? 'another process' : `process ${pid}`}`, {
-      hint: 'only one process at a time may publish to the embedded bus: stop the other one (a lock of a dead process is taken over); to publish from more than one process, run NATS JetStream and set NATS_URL',
-      details: { lock, ...(pid === null ? {} : { pid }) },
-    }),
+  let shared: SharedStream | null = null;
+  const unlock = await acquireDirLock(
+    lock,
+    (pid) =>
+      conflict(`the embedded bus's ${stream} stream under ${bus} is being written by ${pid === null ? 'another process' : `process ${pid}`}`, {
+        hint: 'only one process at a time may publish to the embedded bus: stop the other one (a lock of a dead process is taken over); to publish from more than one process, run NATS JetStream and set NATS_URL',
+        details: { lock, ...(pid === null ? {} : { pid }) },
+      }),
+    () => {
+      if (shared !== null) shared.lost = lostLock(lock, `the embedded bus's ${stream} stream`);
+    },
   );
   try {
     const writer = await openStreamWriter(join(bus, stream), {
@@ -198,9 +206,10 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
       onAppend: (batch) => notify(key, batch),
       beforeAppend: (nextSeq) => migrateLegacy(bus, stream, nextSeq),
     });
-    return {
+    shared = {
       writer,
       seen: new DedupeWindow(EMBEDDED_DEDUPE_WINDOW_MS),
+      lost: null,
       async close() {
         try {
           await writer.close();
@@ -211,6 +220,7 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
         }
       },
     };
+    return shared;
   } catch (e) {
     await unlock();
     throw e;
@@ -320,6 +330,7 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
   }
 
   const publishOn = ({ shared }: StreamRef, subject: string, data: Uint8Array, msgId: string): Promise<RawPublishAck> => {
+    if (shared.lost !== null) return Promise.reject(shared.lost);
     const entry = shared.seen.add(msgId, performance.now());
     if (entry === null) return Promise.resolve({ duplicate: true, seq: shared.seen.seqOf(msgId) });
     return shared.writer.append(subject, data).then(
@@ -463,11 +474,17 @@ async function openConsumer(
   const statePath = join(stateDir, `${name}.json`);
   await mkdir(stateDir, { recursive: true });
   const lock = join(stateDir, `${name}.lock`);
-  const unlock = await acquireDirLock(lock, (pid) =>
-    conflict(`embedded bus consumer "${name}" is in use${pid === null ? '' : ` by process ${pid}`}`, {
-      hint: 'stop the other `oo-ml ingest` (or pick another consumer name); a lock of a dead process is taken over',
-      details: { lock },
-    }),
+  let lost: Error | null = null;
+  const unlock = await acquireDirLock(
+    lock,
+    (pid) =>
+      conflict(`embedded bus consumer "${name}" is in use${pid === null ? '' : ` by process ${pid}`}`, {
+        hint: 'stop the other `oo-ml ingest` (or pick another consumer name); a lock of a dead process is taken over',
+        details: { lock },
+      }),
+    () => {
+      lost = lostLock(lock, `embedded bus consumer "${name}"`);
+    },
   );
   let state: StoredState;
   try {
@@ -515,6 +532,7 @@ async function openConsumer(
   };
 
   const ack = (entry: EmbeddedDelivery): Promise<void> => {
+    if (lost !== null) return Promise.reject(lost);
     if (closed) return Promise.reject(unavailable(`consumer ${name} is closed; the ack of message ${entry.seq} was not recorded`));
     if (entry.acked) return Promise.resolve();
     entry.acked = true;
@@ -531,6 +549,7 @@ async function openConsumer(
   const owner = { ack };
   const consumer: RawConsumer = {
     async fetch(max, maxWaitMs) {
+      if (lost !== null) throw lost;
       if (closed) throw unavailable(`consumer ${name} is closed`);
       const deadline = performance.now() + maxWaitMs;
       const lines = carried.splice(0, max);
@@ -633,9 +652,20 @@ export function deliveryRuns(deliveries: ReadonlyMap<number, number>): [number, 
 
 // -- Locks --------------------------------------------------------------------------------------
 
-/** Takes the lock folder `path` (io/dir-lock.ts), or throws `busy(pid)` naming its live holder. */
-async function acquireDirLock(path: string, busy: (pid: number | null) => Error): Promise<() => Promise<void>> {
-  const got = await tryDirLock(path);
+/**
+ * Takes the lock folder `path` (io/dir-lock.ts), beating while held, or throws `busy(pid)` naming
+ * its live holder; `onLost` hears of the lock lost.
+ */
+async function acquireDirLock(path: string, busy: (pid: number | null) => Error, onLost: () => void): Promise<() => Promise<void>> {
+  const got = await tryDirLock(path, { heartbeatMs: DEFAULT_HEARTBEAT_MS, onLost });
   if (got.held) return got.release;
   throw busy(got.owner.pid);
+}
+
+/** The error of every use of `what` after its lock at `path` was lost. */
+function lostLock(path: string, what: string): Error {
+  return unavailable(`${what} lost its lock ${path}: this process stood still for longer than the lock's heartbeat allows, and another process may have taken it`, {
+    hint: 'restart this process; check that one process at a time uses the bus folder',
+    details: { lock: path },
+  });
 }

@@ -7,31 +7,39 @@
  * (short critical sections: a pid may be reused), and one owned on another host (a folder shared
  * over the network) only then, since its pid means nothing here.
  *
+ * A long-held lock (a server's or an ingest's, held for the process's life) beats: its holder
+ * touches the owner file every `heartbeatMs` and records that period in it (a third line). Such
+ * a lock is also abandoned once its beat has stopped for `HEARTBEAT_MISSES` periods, whoever it
+ * names: one naming this process's own pid (a container restarted under the same pid and
+ * hostname, its folder on a volume, finds its previous life's lock, while another container of
+ * that hostname would be beating), one on another host, one whose pid was reused. Where only the
+ * beat can tell (this pid, another host), the taker watches the owner file for that long by its
+ * own clock (clocks are not compared across hosts): a beat seen means held.
+ *
  * Takeovers of one lock are made one at a time, under a second lock folder beside it
  * (`<lock>.break`, taken the same way), and judge the lock again under it, by its folder's
- * identity (inode and change time), not by its owner file, which a new lock of the same pid reads
- * the same: otherwise, of three processes at an abandoned lock, the second could move aside the
- * lock the first had just made while the third made its own, and two would hold it.
+ * identity (inode and change time, and the owner file's last beat), not by its owner file, which
+ * a new lock of the same pid reads the same: otherwise, of three processes at an abandoned lock,
+ * the second could move aside the lock the first had just made while the third made its own, and
+ * two would hold it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** This host's name, as owner files record it. */
 const HOST = hostname();
 
+/** A beating lock is abandoned once this many of its periods pass without a beat. */
+export const HEARTBEAT_MISSES = 10;
 
-/** Removes a lock this process holds: its owner file, then the folder (anything else in it too). */
-function release(path: string, ownerFile: string): void {
-  try {
-    unlinkSync(ownerFile);
-    rmdirSync(path);
-  } catch {
-    rmSync(path, { recursive: true, force: true });
-  }
-}
+/** The beat of long-held locks: a lock left by a crash under this process's pid is taken over 10 s after its last beat. */
+export const DEFAULT_HEARTBEAT_MS = 1_000;
+
+/** Paths of the locks this process holds: a second take of one is refused at once, not watched. */
+const heldHere = new Set<string>();
 
 /** A lock folder without an owner file younger than this is being created, not abandoned. */
 const OWNER_GRACE_MS = 5_000;
@@ -40,6 +48,8 @@ const OWNER_GRACE_MS = 5_000;
 export interface LockOwner {
   pid: number | null;
   host: string | null;
+  /** How often the holder touches the owner file (null: it does not; a short lock, or an earlier version's). */
+  heartbeatMs: number | null;
 }
 
 /** What `tryDirLock` got: the lock (and its release), or who holds it. */
@@ -49,6 +59,12 @@ export type DirLockAttempt = { held: true; release: () => Promise<void> } | { he
 export interface DirLockOptions {
   /** Age past which a lock is taken over whoever holds it (default: never); a holder on another host is judged by this alone. */
   staleMs?: number;
+  /** Beat while held, every this many ms (a long-held lock: see the module doc). */
+  heartbeatMs?: number;
+  /** Called once when a beating lock must be watched before it can be judged, with how long that takes at most. */
+  onWatch?: (owner: LockOwner, forMs: number) => void;
+  /** Called once when a beat finds the lock no longer this holder's (deleted, or taken over while this process stood still). */
+  onLost?: () => void;
 }
 
 /** A takeover lock older than this was left by a crash: a takeover is a few small syscalls. */
@@ -70,66 +86,105 @@ export function isRunning(pid: number): boolean {
 }
 
 function ownerOf(text: string): LockOwner {
-  const [pidText, host] = text.split('\n');
+  const [pidText, host, beatText] = text.split('\n');
   const pid = Number.parseInt(pidText ?? '', 10);
-  return { pid: Number.isInteger(pid) && pid > 0 ? pid : null, host: host === undefined || host === '' ? null : host };
+  const beat = Number.parseInt(beatText ?? '', 10);
+  return {
+    pid: Number.isInteger(pid) && pid > 0 ? pid : null,
+    host: host === undefined || host === '' ? null : host,
+    heartbeatMs: Number.isInteger(beat) && beat > 0 ? beat : null,
+  };
 }
 
-/** What tells a lock folder from one made later at the same path: its inode and change time (an inode number alone is soon reused). */
+/** What tells a lock folder from one made later at the same path (its inode and change time: an inode number alone is soon reused), and its last beat. */
 interface FolderIdentity {
   ino: number;
   ctimeMs: number;
+  /** The owner file's modification time (NaN: no owner file). */
+  beatMs: number;
 }
 
-/** A lock folder's age and identity, or null when it is gone. */
-async function lockStat(path: string): Promise<{ ageMs: number; identity: FolderIdentity } | null> {
+const sameFolder = (a: FolderIdentity, b: FolderIdentity) => a.ino === b.ino && a.ctimeMs === b.ctimeMs;
+const sameBeat = (a: FolderIdentity, b: FolderIdentity) => sameFolder(a, b) && Object.is(a.beatMs, b.beatMs);
+
+/** A lock folder's age, its owner file's (the last beat's), and its identity; null when it is gone. */
+async function lockStat(path: string): Promise<{ ageMs: number; beatAgeMs: number; identity: FolderIdentity } | null> {
   try {
     const s = await stat(path);
-    return { ageMs: Date.now() - s.mtimeMs, identity: { ino: s.ino, ctimeMs: s.ctimeMs } };
+    const owner = await stat(join(path, 'pid')).catch(() => null);
+    const now = Date.now();
+    const beatMs = owner === null ? Number.NaN : owner.mtimeMs;
+    return { ageMs: now - s.mtimeMs, beatAgeMs: now - beatMs, identity: { ino: s.ino, ctimeMs: s.ctimeMs, beatMs } };
   } catch {
     return null;
   }
 }
 
-/** A verdict on a lock: whether it was left behind, and which folder was judged. */
-type Verdict = { left: boolean; identity: FolderIdentity } | 'gone';
+/** A beating lock watched since `sinceMs` (this host's clock), its beat as then. */
+interface Watch {
+  identity: FolderIdentity;
+  sinceMs: number;
+}
+
+/**
+ * A verdict on a lock: left behind, held, or (a beating lock only its beat can judge) to be
+ * watched; with the folder judged. `gone` when it was released meanwhile.
+ */
+type Verdict = { state: 'left' | 'held' | 'watch'; identity: FolderIdentity } | 'gone';
 
 /** Whether the lock at `path`, owned by `owner`, was left behind (and which folder was judged); `gone` when it was released meanwhile. */
-async function abandoned(path: string, owner: LockOwner, staleMs: number): Promise<Verdict> {
+async function abandoned(path: string, owner: LockOwner, staleMs: number, watch: Watch | null): Promise<Verdict> {
   const s = await lockStat(path);
   if (s === null) return 'gone';
-  const judged = (left: boolean) => ({ left, identity: s.identity });
-  if (owner.pid === null) return judged(s.ageMs >= OWNER_GRACE_MS);
+  const judged = (state: 'left' | 'held' | 'watch') => ({ state, identity: s.identity });
+  if (owner.pid === null) return judged(s.ageMs >= OWNER_GRACE_MS ? 'left' : 'held');
   // Past `staleMs` a lock is abandoned whoever holds it: its pid may have been reused since
   // (a container restarted under the same hostname runs as the same pid again).
-  if (s.ageMs > staleMs) return judged(true);
-  // An owner file without a host is an earlier version's, written on this host.
-  // (This process's own pid counts as running: another container of the same hostname may run
-  // as the same pid, and taking its lock would give it two holders.)
-  if (owner.host === null || owner.host === HOST) return judged(!isRunning(owner.pid));
-  return judged(false);
+  if (s.ageMs > staleMs) return judged('left');
+  const thisHost = owner.host === null || owner.host === HOST;
+  // A process of this host that no longer runs left it. (This process's own pid counts as
+  // running: another container of the same hostname may run as the same pid, and taking its
+  // lock would give it two holders; only its beat can tell.)
+  if (thisHost && !isRunning(owner.pid)) return judged('left');
+  if (owner.heartbeatMs === null) return judged('held');
+  const silentMs = owner.heartbeatMs * HEARTBEAT_MISSES;
+  // This host's clock dates the last beat; another host's is not compared with it, but watched.
+  if (thisHost && s.beatAgeMs > silentMs) return judged('left');
+  if (watch !== null && sameFolder(watch.identity, s.identity)) {
+    if (!sameBeat(watch.identity, s.identity)) return judged('held');
+    if (Date.now() - watch.sinceMs > silentMs) return judged('left');
+    return judged('watch');
+  }
+  // A pid of this host that runs and beats is its holder; this process's own pid, not held
+  // here, or another host's, has to be watched.
+  if (thisHost && owner.pid !== process.pid) return judged('held');
+  if (heldHere.has(resolve(path))) return judged('held');
+  return judged('watch');
 }
 
 /** Whether the lock at `path` is (still) abandoned, read afresh: the folder judged, or `gone`. */
-async function judge(path: string, staleMs: number): Promise<{ owner: LockOwner; verdict: Verdict }> {
+async function judge(path: string, staleMs: number, watch: Watch | null): Promise<{ owner: LockOwner; verdict: Verdict }> {
   const owner = ownerOf(await readFile(join(path, 'pid'), 'utf8').catch(() => ''));
-  return { owner, verdict: await abandoned(path, owner, staleMs) };
+  return { owner, verdict: await abandoned(path, owner, staleMs, watch) };
 }
 
 /**
  * Takes the lock folder `path` once: held (with its release), or not (with its owner). An
  * abandoned lock (see the module doc) is moved aside and taken; one rename wins when two
  * processes try at once, and the moved lock is checked to be the one judged, not one just taken.
+ * A beating lock only its beat can judge is watched first: this can take `HEARTBEAT_MISSES`
+ * periods of its beat.
  */
 export async function tryDirLock(path: string, options: DirLockOptions = {}): Promise<DirLockAttempt> {
-  return tryLock(path, options.staleMs ?? Number.POSITIVE_INFINITY, true);
+  return tryLock(path, options.staleMs ?? Number.POSITIVE_INFINITY, true, options);
 }
 
 /** `tryDirLock`, with takeovers made under the break lock (`serialized`) or, for the break lock itself, not. */
-async function tryLock(path: string, staleMs: number, serialized: boolean): Promise<DirLockAttempt> {
+async function tryLock(path: string, staleMs: number, serialized: boolean, options: DirLockOptions): Promise<DirLockAttempt> {
   const ownerFile = join(path, 'pid');
-  let owner: LockOwner = { pid: null, host: null };
+  let owner: LockOwner = { pid: null, host: null, heartbeatMs: null };
   let waits = 0;
+  let watch: Watch | null = null;
   // Takeovers tried (a lock released meanwhile is just tried again).
   for (let takeovers = 0; takeovers < 3; ) {
     let made = false;
@@ -141,26 +196,26 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    if (made) {
-      try {
-        writeFileSync(ownerFile, `${process.pid}\n${HOST}\n`);
-      } catch (e) {
-        rmSync(path, { recursive: true, force: true });
-        throw e;
-      }
-      return { held: true, release: async () => release(path, ownerFile) };
-    }
-    const first = await judge(path, staleMs);
+    if (made) return { held: true, release: hold(path, ownerFile, options) };
+    const first = await judge(path, staleMs, watch);
     owner = first.owner;
     const verdict = first.verdict;
     if (verdict === 'gone') continue;
-    if (!verdict.left) return { held: false, owner };
+    if (verdict.state === 'held') return { held: false, owner };
+    if (verdict.state === 'watch') {
+      if (watch === null || !sameFolder(watch.identity, verdict.identity)) {
+        if (watch === null) options.onWatch?.(owner, owner.heartbeatMs! * HEARTBEAT_MISSES);
+        watch = { identity: verdict.identity, sinceMs: Date.now() };
+      }
+      await sleep(owner.heartbeatMs! / 2);
+      continue;
+    }
     if (!serialized) {
       takeovers++;
       await moveAside(path, verdict.identity, owner);
       continue;
     }
-    const breaker = await tryLock(`${path}.break`, BREAK_STALE_MS, false);
+    const breaker = await tryLock(`${path}.break`, BREAK_STALE_MS, false, {});
     if (!breaker.held) {
       // Another process is taking this lock over: a few milliseconds, then look again.
       if (++waits > BREAK_WAITS) return { held: false, owner };
@@ -170,16 +225,66 @@ async function tryLock(path: string, staleMs: number, serialized: boolean): Prom
     try {
       takeovers++;
       // Judged before the break lock was ours: judged again, it must still be abandoned and the
-      // same folder (an earlier taker may have replaced it since, with an owner file that reads
-      // the same: this pid again, in this process).
-      const again = (await judge(path, staleMs)).verdict;
-      const same = again !== 'gone' && again.identity.ino === verdict.identity.ino && again.identity.ctimeMs === verdict.identity.ctimeMs;
-      if (same && again.left) await moveAside(path, verdict.identity, owner);
+      // same folder, not beaten since (an earlier taker may have replaced it since, with an
+      // owner file that reads the same: this pid again, in this process).
+      const again = (await judge(path, staleMs, watch)).verdict;
+      if (again !== 'gone' && again.state === 'left' && sameBeat(again.identity, verdict.identity)) await moveAside(path, verdict.identity, owner);
     } finally {
       await breaker.release();
     }
   }
   return { held: false, owner };
+}
+
+/** Writes the owner file of the lock just made at `path` and, for a beating lock, starts its beat; returns its release. */
+function hold(path: string, ownerFile: string, options: DirLockOptions): () => Promise<void> {
+  const beat = options.heartbeatMs;
+  let seen: { ino: number; ctimeMs: number };
+  try {
+    writeFileSync(ownerFile, `${process.pid}\n${HOST}\n${beat === undefined ? '' : `${beat}\n`}`);
+    seen = statSync(ownerFile);
+  } catch (e) {
+    rmSync(path, { recursive: true, force: true });
+    throw e;
+  }
+  const key = resolve(path);
+  heldHere.add(key);
+  let timer: NodeJS.Timeout | undefined;
+  if (beat !== undefined) {
+    timer = setInterval(() => {
+      // Synchronous: a beat through the thread pool could queue behind slow file work and look
+      // like silence. The owner file must be the one this holder last touched: one written
+      // since (a takeover while this process stood still) has another inode or change time.
+      try {
+        const now = statSync(ownerFile);
+        if (now.ino !== seen.ino || now.ctimeMs !== seen.ctimeMs) throw new Error('not ours');
+        const t = new Date();
+        utimesSync(ownerFile, t, t);
+        seen = statSync(ownerFile);
+      } catch {
+        clearInterval(timer);
+        heldHere.delete(key);
+        options.onLost?.();
+      }
+    }, beat);
+    timer.unref();
+  }
+  return async () => {
+    clearInterval(timer);
+    // Lost (see above): the folder at the path is another holder's.
+    if (!heldHere.delete(key)) return;
+    release(path, ownerFile);
+  };
+}
+
+/** Removes a lock this process holds: its owner file, then the folder (anything else in it too). */
+function release(path: string, ownerFile: string): void {
+  try {
+    unlinkSync(ownerFile);
+    rmdirSync(path);
+  } catch {
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -20,14 +20,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { conflict, invalidInput, invalidUsage } from '../errors.js';
+import { conflict, invalidInput, invalidUsage, unavailable } from '../errors.js';
 import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus, EventDelivery, FetchedEvents } from '../events/event-bus.js';
 import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
 import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, tempPathFor, writeFileAtomic } from '../io/atomic.js';
-import { tryDirLock } from '../io/dir-lock.js';
+import { DEFAULT_HEARTBEAT_MS, tryDirLock } from '../io/dir-lock.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns } from './event-log.js';
 
@@ -116,7 +116,16 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   // (under two consumer names) would both write every event. The lock folder sits beside the log.
   const lockPath = `${resolve(job.eventsDir)}.ingest-lock`;
   await mkdir(dirname(lockPath), { recursive: true });
-  const lock = await tryDirLock(lockPath);
+  let lost: Error | null = null;
+  const lock = await tryDirLock(lockPath, {
+    heartbeatMs: DEFAULT_HEARTBEAT_MS,
+    onLost: () => {
+      lost = unavailable(`ingest lost its lock ${lockPath}: the process stood still past the lock's heartbeat and another ingest may have taken the event log`, {
+        hint: 'run one ingest per event log; what this one had not acknowledged is delivered again',
+        details: { lock: lockPath },
+      });
+    },
+  });
   if (!lock.held) {
     const { pid, host } = lock.owner;
     throw conflict(`the event log ${job.eventsDir} is being written by another oo-ml ingest${pid === null ? '' : ` (process ${pid}${host === null ? '' : ` on ${host}`})`}`, {
@@ -125,14 +134,14 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
     });
   }
   try {
-    return await ingestLocked(job);
+    return await ingestLocked(job, () => lost);
   } finally {
     await lock.release();
   }
 }
 
-/** `ingestEvents` once it holds the event log's lock. */
-async function ingestLocked(job: IngestJob): Promise<IngestSummary> {
+/** `ingestEvents` once it holds the event log's lock; `lockLost` says whether it still does. */
+async function ingestLocked(job: IngestJob, lockLost: () => Error | null): Promise<IngestSummary> {
   const now = job.now ?? (() => new Date());
   const name = job.consumer ?? INGEST_CONSUMER;
   const summary: IngestSummary = {
@@ -191,6 +200,9 @@ async function ingestLocked(job: IngestJob): Promise<IngestSummary> {
         summary.deadLettered += rejected.length;
         for (const r of rejected) summary.deadLetterReasons[r.reason] = (summary.deadLetterReasons[r.reason] ?? 0) + 1;
         if (events.length > 0) {
+          // Another ingest may hold the log now: write nothing more (the batch comes again).
+          const lost = lockLost();
+          if (lost !== null) throw lost;
           const appended = await appendEvents(db, job.eventsDir, job.tmpDir, events, now);
           for (const t of EVENT_TYPES) summary.written[t] += appended.written[t];
           summary.duplicates += appended.duplicates;

@@ -254,6 +254,32 @@ describe('embedded bus files', () => {
     expect((await readEmbeddedDlq(dir)).map((d) => d.subject)).toEqual(['dlq.signals.task.completed']);
   });
 
+  it('fails publishes and fetches once their locks are no longer this process’s, instead of writing beside the new holder', async () => {
+    const paths = await tempHome('oo-ml-bus-');
+    const dir = paths.bus;
+    const { bus } = openBus(dir);
+    await bus.publish('signals', served('u1', '2026-01-05T09:00:00.000Z', 'before'));
+    const c = await bus.consumer({ name: 'solo' });
+    // Another process took both locks while this one stood still.
+    for (const lock of [join(dir, 'events.writer'), join(dir, 'consumers', 'solo.lock')]) {
+      await rm(lock, { recursive: true });
+      await mkdir(lock);
+      await writeFile(join(lock, 'pid'), `${process.pid}\n${hostname()}\n1000\n`);
+    }
+    const lost = (p: Promise<unknown>) => p.then(() => false, (e: unknown) => e instanceof Error && e.message.includes('lost its lock'));
+    // Until its next beat this process cannot know; from then on nothing more is written.
+    await vi.waitFor(async () => expect(await lost(bus.publish('signals', served('u1', '2026-01-05T09:00:01.000Z', 'after')))).toBe(true), { timeout: 5_000, interval: 50 });
+    const written = (await readStream(dir, 'events')).length;
+    expect(await lost(bus.publish('signals', served('u1', '2026-01-05T09:00:02.000Z', 'later')))).toBe(true);
+    await vi.waitFor(async () => expect(await lost(c.fetch({ max: 10, maxWaitMs: 0 }))).toBe(true), { timeout: 5_000, interval: 50 });
+    await c.close();
+    await bus.close();
+    // The new holders' locks stay.
+    expect(await readdir(join(dir, 'events.writer'))).toEqual(['pid']);
+    expect(await readdir(join(dir, 'consumers', 'solo.lock'))).toEqual(['pid']);
+    expect((await readStream(dir, 'events')).length).toBe(written);
+  });
+
   it('lets one consumer per name at a time hold the stream, and takes over a dead holder’s lock', async () => {
     const paths = await tempHome('oo-ml-bus-');
     const dir = paths.bus;
@@ -267,7 +293,7 @@ describe('embedded bus files', () => {
     await mkdir(join(dir, 'consumers', 'solo.lock'));
     await writeFile(join(dir, 'consumers', 'solo.lock', 'pid'), '2147483646\n');
     const taken = await bus.consumer({ name: 'solo' });
-    expect(await readFile(join(dir, 'consumers', 'solo.lock', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    expect(await readFile(join(dir, 'consumers', 'solo.lock', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n`);
     await taken.close();
     await expect(stat(join(dir, 'consumers', 'solo.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await readdir(join(dir, 'consumers'))).filter((n) => n.includes('stale'))).toEqual([]);
@@ -397,7 +423,7 @@ describe('embedded bus writer lock', () => {
     const dir = paths.bus;
     const first = createEmbeddedTransport(dir);
     expect((await first.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p1')).seq).toBe(1);
-    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n`);
 
     const refused = await startChild(dir, 'once').outcome;
     expect(refused).toMatchObject({ ok: false, code: 'conflict' });
@@ -429,7 +455,7 @@ describe('embedded bus writer lock', () => {
     await vi.waitFor(() => expect(second.health().connected).toBe(true), { timeout: 10_000 });
     expect(changes.map((c) => c.connected)).toEqual([false, true]);
     expect((await second.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p2')).seq).toBe(4);
-    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
+    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n`);
     const lines: string[] = [];
     while (lines.length < 4) for (const m of await reader.next(10, 5000)) lines.push(`${m.seq} ${text(m.data)}`);
     expect(lines).toEqual([`1 {"from":"parent"}`, `2 {"from":${(await once.outcome).pid}}`, `3 {"from":${held.pid}}`, `4 {"from":"parent"}`]);

@@ -3,11 +3,11 @@
  * process, whose file-system calls interleave the same way) find an abandoned lock at once, one
  * holds it at a time; and a takeover left half-done by a crash does not block the next.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tryDirLock } from '../../src/io/dir-lock.js';
+import { HEARTBEAT_MISSES, tryDirLock, type LockOwner } from '../../src/io/dir-lock.js';
 
 /** A pid no process has (Linux's pid_max is at most 2^22). */
 const DEAD_PID = 2147483646;
@@ -65,7 +65,7 @@ describe('lock folders', () => {
     const path = join(dir, 'lock');
     await mkdir(path);
     await writeFile(join(path, 'pid'), `${process.pid}\n${hostname()}\n`);
-    expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.pid, host: hostname() } });
+    expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.pid, host: hostname(), heartbeatMs: null } });
   });
 
   it('takes over a lock whose takeover a crashed process left half-done', async () => {
@@ -78,3 +78,115 @@ describe('lock folders', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 });
+
+/** A beating lock's owner file as a holder wrote it, its last beat `agoMs` ago. */
+async function beatingLock(path: string, owner: { pid: number; host: string; heartbeatMs: number }, agoMs: number): Promise<void> {
+  await mkdir(path);
+  const file = join(path, 'pid');
+  await writeFile(file, `${owner.pid}\n${owner.host}\n${owner.heartbeatMs}\n`);
+  const at = new Date(Date.now() - agoMs);
+  await utimes(file, at, at);
+}
+
+const until = async (done: () => Promise<boolean> | boolean): Promise<void> => {
+  while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 5));
+};
+
+describe('beating lock folders', () => {
+  it('record their period and beat while held, and stop at release', async () => {
+    const path = join(dir, 'lock');
+    const got = await tryDirLock(path, { heartbeatMs: 10 });
+    expect(got.held).toBe(true);
+    expect(await readFile(join(path, 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n10\n`);
+    const first = (await stat(join(path, 'pid'))).mtimeMs;
+    await until(async () => (await stat(join(path, 'pid'))).mtimeMs > first);
+    if (got.held) await got.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('refuse a second take in the process that holds them at once, without watching', async () => {
+    const path = join(dir, 'lock');
+    const got = await tryDirLock(path, { heartbeatMs: 60_000 });
+    const watched: LockOwner[] = [];
+    const again = await tryDirLock(path, { heartbeatMs: 60_000, onWatch: (o) => watched.push(o) });
+    expect(again).toEqual({ held: false, owner: { pid: process.pid, host: hostname(), heartbeatMs: 60_000 } });
+    expect(watched).toEqual([]);
+    if (got.held) await got.release();
+  });
+
+  it("take over a lock naming this process's pid once its beat has been silent long enough (a restarted container's previous life)", async () => {
+    const path = join(dir, 'lock');
+    // Silent for twice the limit already: taken at once.
+    await beatingLock(path, { pid: process.pid, host: hostname(), heartbeatMs: 1_000 }, 2 * 1_000 * HEARTBEAT_MISSES);
+    const watched: number[] = [];
+    const got = await tryDirLock(path, { onWatch: (_o, forMs) => watched.push(forMs) });
+    expect(got.held).toBe(true);
+    expect(watched).toEqual([]);
+    if (got.held) await got.release();
+    // Beaten just now: watched for the limit, then taken.
+    await beatingLock(path, { pid: process.pid, host: hostname(), heartbeatMs: 20 }, 0);
+    const later = await tryDirLock(path, { onWatch: (_o, forMs) => watched.push(forMs) });
+    expect(watched).toEqual([20 * HEARTBEAT_MISSES]);
+    expect(later.held).toBe(true);
+    if (later.held) await later.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('leave a lock whose beat is seen while watched (another container of this hostname, as this pid)', async () => {
+    const path = join(dir, 'lock');
+    const owner = { pid: process.pid, host: hostname(), heartbeatMs: 20 };
+    await beatingLock(path, owner, 0);
+    const beat = setInterval(() => {
+      const t = new Date();
+      void utimes(join(path, 'pid'), t, t).catch(() => undefined);
+    }, 20);
+    try {
+      expect(await tryDirLock(path)).toEqual({ held: false, owner });
+    } finally {
+      clearInterval(beat);
+    }
+  });
+
+  it("judge another host's lock by its beat alone, watched by this host's clock", async () => {
+    const path = join(dir, 'lock');
+    // Its clock a day ahead of ours: the age it wrote means nothing here.
+    await beatingLock(path, { pid: 7, host: 'elsewhere.example', heartbeatMs: 20 }, -86_400_000);
+    const watched: LockOwner[] = [];
+    const got = await tryDirLock(path, { onWatch: (o) => watched.push(o) });
+    expect(watched).toEqual([{ pid: 7, host: 'elsewhere.example', heartbeatMs: 20 }]);
+    expect(got.held).toBe(true);
+    if (got.held) await got.release();
+  });
+
+  it('take over a silent lock whose pid runs again on this host (a reused pid), leaving one that beats', async () => {
+    const path = join(dir, 'lock');
+    // The parent runs: a pid of this host that is not this process.
+    await beatingLock(path, { pid: process.ppid, host: hostname(), heartbeatMs: 1_000 }, 2 * 1_000 * HEARTBEAT_MISSES);
+    const got = await tryDirLock(path);
+    expect(got.held).toBe(true);
+    if (got.held) await got.release();
+    await beatingLock(path, { pid: process.ppid, host: hostname(), heartbeatMs: 1_000 }, 0);
+    expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.ppid, host: hostname(), heartbeatMs: 1_000 } });
+  });
+
+  it('tell their holder when the lock is no longer its own, and leave the new holder\'s lock at release', async () => {
+    const path = join(dir, 'lock');
+    let lost = 0;
+    const got = await tryDirLock(path, {
+      heartbeatMs: 10,
+      onLost: () => {
+        lost++;
+      },
+    });
+    expect(got.held).toBe(true);
+    // Taken over while this holder stood still: another lock folder at the path.
+    await rm(path, { recursive: true });
+    await mkdir(path);
+    await writeFile(join(path, 'pid'), `${process.pid}\n${hostname()}\n10\n`);
+    await until(() => lost > 0);
+    if (got.held) await got.release();
+    expect(await readdir(path)).toEqual(['pid']);
+    expect(lost).toBe(1);
+  });
+});
+

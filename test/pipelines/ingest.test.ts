@@ -5,7 +5,8 @@
  * crash between the file write and the ack redelivers without duplicating, and one event DuckDB
  * refuses is dead-lettered alone while the rest of its batch is written.
  */
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
@@ -309,6 +310,33 @@ describe('ingest from the embedded journal', () => {
     expect(await first).toMatchObject({ consumed: 1, stoppedBy: 'signal' });
     expect(await ingestEvents(job(bus, paths, { consumer: 'another', maxWaitMs: 50, idleMs: 100 }))).toMatchObject({ consumer: 'another', consumed: 1, duplicates: 1 });
     expect(await readLog(paths.events)).toEqual(expectedLog([event]));
+    await bus.close();
+  });
+
+  it('stops, writing nothing more, once its lock is no longer its own (another ingest took the log while it stood still)', async () => {
+    const paths = await tempHome('oo-ml-ingest-');
+    const bus = createEventBusOver(createEmbeddedTransport(paths.bus, { pollMs: 10 }));
+    const first = completed('e4', '2026-01-05T08:00:00.000Z');
+    await bus.publish('signals', first);
+    let inFirst!: () => void;
+    const firstDone = new Promise<void>((resolve) => (inFirst = resolve));
+    const running = ingestEvents(job(bus, paths, { untilIdle: false, maxWaitMs: 50, onBatch: () => inFirst() }));
+    const outcome = running.then(() => 'stopped', (e: unknown) => (e instanceof Error ? e.message : String(e)));
+    await firstDone;
+    const lock = `${paths.events}.ingest-lock`;
+    await rm(lock, { recursive: true });
+    await mkdir(lock);
+    await writeFile(join(lock, 'pid'), `${process.pid}\n${hostname()}\n1000\n`);
+    // Published until the ingest notices, at its next beat (what it wrote until then is written
+    // once: the new holder's consumer starts after this one's acks).
+    let n = 0;
+    let seen = '';
+    while (seen === '') {
+      await bus.publish('signals', completed(`late-${n++}`, '2026-01-05T09:00:00.000Z'));
+      seen = await Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve(''), 50))]);
+    }
+    expect(seen).toContain('ingest lost its lock');
+    expect(await readdir(lock)).toEqual(['pid']);
     await bus.close();
   });
 

@@ -2,7 +2,8 @@
  * The server's online learning across outages, restarts, promotions and resets, on the real
  * embedded bus (NATS and separate processes: test/cli/replicas.test.ts).
  */
-import { readdir, rm, truncate } from 'node:fs/promises';
+import { mkdir, readdir, rm, truncate, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -155,6 +156,40 @@ describe('online learning on the server', () => {
     await closeHarness(a);
     const b = await harness({ dir: a.dir });
     expect((await get(b.app, '/readyz')).status).toBe(200);
+  });
+
+  it("starts on the locks its previous life left under the same pid and hostname (a restarted container's volume), once their beats are silent", async () => {
+    const a = await harness();
+    await post(a.app, '/score', { user_id: 'u1' });
+    await closeHarness(a);
+    // What a container killed under this pid left: the replica's lock (its beat silent for a
+    // minute) and the bus writer's (beaten just now, so watched before it is taken).
+    const left = async (path: string, heartbeatMs: number, agoMs: number) => {
+      await mkdir(path);
+      await writeFile(join(path, 'pid'), `${process.pid}\n${hostname()}\n${heartbeatMs}\n`);
+      const at = new Date(Date.now() - agoMs);
+      await utimes(join(path, 'pid'), at, at);
+    };
+    await left(join(a.dir, 'state', 'replica.lock'), 1_000, 60_000);
+    await left(join(a.dir, 'bus', 'events.writer'), 20, 0);
+    const b = await harness({ dir: a.dir });
+    expect((await post(b.app, '/score', { user_id: 'u2' })).status).toBe(200);
+    expect((await get(b.app, '/readyz')).status).toBe(200);
+  });
+
+  it('is not ready once its state folder lock is no longer its own', async () => {
+    const a = await harness();
+    expect((await get(a.app, '/readyz')).status).toBe(200);
+    // Another process took the folder while this one stood still.
+    const lock = join(a.dir, 'state', 'replica.lock');
+    await rm(lock, { recursive: true });
+    await mkdir(lock);
+    await writeFile(join(lock, 'pid'), `${process.pid}\n${hostname()}\n1000\n`);
+    await until(async () => (await get(a.app, '/readyz')).status === 503, 'readiness lost with the lock');
+    expect(JSON.stringify((await get(a.app, '/readyz')).body)).toContain('replica.lock is no longer this server');
+    await closeHarness(a);
+    // Its close left the other holder's lock in place.
+    expect(await readdir(lock)).toEqual(['pid']);
   });
 
   it('brings a promoted version to the state of a replica that served it all along, at restart and at reload', async () => {

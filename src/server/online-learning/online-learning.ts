@@ -9,7 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { conflict, unavailable } from '../../errors.js';
-import { tryDirLock } from '../../io/dir-lock.js';
+import { DEFAULT_HEARTBEAT_MS, tryDirLock, type LockOwner } from '../../io/dir-lock.js';
 import type { EventBus, StreamMessage } from '../../events/event-bus.js';
 import type { TipServedEvent } from '../../events/schemas.js';
 import type { VectorInput } from '../../features/vectors.js';
@@ -111,6 +111,8 @@ export interface OnlineLearning {
   publisherHealth(): PublisherHealth;
   /** Why the last checkpoint could not be written (a restart then replays from the one before), or null. */
   checkpointFailure(): string | null;
+  /** Why this replica no longer holds its state folder's lock (it stood still and another process took it), or null. */
+  lockLost(): string | null;
   /** A last checkpoint, then stops following and closes what it opened (the bus is the caller's). */
   close(): Promise<void>;
 }
@@ -149,11 +151,15 @@ export function stateDigest(lp: LivePolicy): string {
 
 /** Opens the spill, the publisher (draining at once if the spill holds events) and the window; `start` restores and follows. */
 export async function createOnlineLearning(options: OnlineLearningOptions): Promise<OnlineLearning> {
-  const release = await lockStateDir(options.stateDir);
+  let lockLost: string | null = null;
+  const release = await lockStateDir(options.stateDir, options.log, (why) => {
+    lockLost = why;
+  });
   try {
     const learning = await createUnlocked(options);
     return {
       ...learning,
+      lockLost: () => lockLost,
       async close() {
         try {
           await learning.close();
@@ -173,22 +179,29 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
  * one spill and write one checkpoint and window over each other (a lock of a process that died
  * is taken over).
  */
-async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
+async function lockStateDir(stateDir: string, log: FastifyBaseLogger, onLost: (why: string) => void): Promise<() => Promise<void>> {
   await mkdir(stateDir, { recursive: true });
   const path = join(stateDir, 'replica.lock');
-  const got = await tryDirLock(path);
+  const whoIs = (owner: LockOwner) => (owner.pid === null ? 'another process' : `process ${owner.pid}${owner.host === null ? '' : ` on ${owner.host}`}`);
+  const got = await tryDirLock(path, {
+    heartbeatMs: DEFAULT_HEARTBEAT_MS,
+    // A container restarted under the same pid and hostname finds its previous life's lock: it
+    // is taken over once its beat has been silent long enough.
+    onWatch: (owner, forMs) => log.warn(`${path} names ${whoIs(owner)}: waiting up to ${(forMs / 1000).toFixed(0)} s for its heartbeat before taking it over`),
+    onLost: () => {
+      const why = `${path} is no longer this server's: the process stood still past the lock's heartbeat and another may have taken the folder`;
+      log.error(why);
+      onLost(why);
+    },
+  });
   if (got.held) return got.release;
-  const who = got.owner.pid === null ? 'another process' : `process ${got.owner.pid}${got.owner.host === null ? '' : ` on ${got.owner.host}`}`;
-  throw conflict(`the replica state folder ${stateDir} is in use by ${who}`, {
-    hint:
-      got.owner.pid === process.pid
-        ? `each replica needs a --state-dir of its own; if no other server uses this one (a container restarted under the same pid and hostname, its folder on a volume), delete ${path}`
-        : 'each replica needs a --state-dir of its own: pass another one, or stop the other server (the lock of a process that died is taken over)',
+  throw conflict(`the replica state folder ${stateDir} is in use by ${whoIs(got.owner)}`, {
+    hint: 'each replica needs a --state-dir of its own: pass another one, or stop the other server (the lock of a process that died is taken over)',
     details: { lock: path, ...(got.owner.pid === null ? {} : { pid: got.owner.pid }) },
   });
 }
 
-async function createUnlocked(options: OnlineLearningOptions): Promise<OnlineLearning> {
+async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<OnlineLearning, 'lockLost'>> {
   const { bus, stateDir, log, limits } = options;
   const store = createFileCheckpointStore(checkpointPath(stateDir));
   const spill = await Spill.open(stateDir);

@@ -126,7 +126,9 @@ export function createAdmin(ctx: ServingContext): Admin {
       if (failed !== null) warnings.push(`the last online-learning checkpoint could not be written (${failed}): a restart replays from the one before`);
       // Neither the bus nor the spill takes an event: every /score and /reward answers 503, so a
       // load balancer must send them elsewhere.
-      const reasons = h.spillFailure === null ? s.reasons : [...s.reasons, `events cannot be recorded: the ${h.busKind} bus does not take them and the local spill failed (${h.spillFailure})`];
+      const reasons = h.spillFailure === null ? [...s.reasons] : [...s.reasons, `events cannot be recorded: the ${h.busKind} bus does not take them and the local spill failed (${h.spillFailure})`];
+      const lockLost = ctx.learning.lockLost();
+      if (lockLost !== null) reasons.push(lockLost);
       if (reasons.length > 0 || s.snapshot === null) {
         throw unavailable(`not ready: ${reasons.join('; ')}`, { details: { reasons, warnings } });
       }
