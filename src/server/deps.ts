@@ -45,9 +45,14 @@ export interface PolicyProblem {
   reason: string;
 }
 
-/** Loads the policies (from the registry, or anything else). Called at start and on reload. */
+/** Loads the policies (from the registry, or anything else), with those `experiments` serve. Called at start and on reload. */
 export interface PolicyProvider {
-  load(): Promise<LoadedPolicies>;
+  load(experiments: ExperimentsConfig): Promise<LoadedPolicies>;
+}
+
+/** Loads the experiments config (experiments-source.ts). Called at start and on reload; throws when it does not read or check. */
+export interface ExperimentsProvider {
+  load(): Promise<ExperimentsConfig>;
 }
 
 /** Loads the feature snapshot (verified). Called at start and on reload; throws when missing. */
@@ -102,7 +107,8 @@ export interface ServerDeps {
   /** Randomness of shadow choices (default: a stream seeded from `rng`), so shadows do not shift serves. */
   shadowRng?: Rng;
   hash32(s: string): number;
-  experiments?: ExperimentsConfig;
+  /** The experiments (default none): read at start and at every reload. */
+  experiments?: ExperimentsProvider;
   /** Bearer token of /admin/*; when absent the admin routes answer 404 (disabled). */
   adminToken?: string;
   /** Serve ids (default: a random issuer per process). */

@@ -6,7 +6,7 @@
  * experiments that compare against an untrained baseline).
  *
  * Wanted: the champion `<model>@champion`, the shadow `<model>@shadow` (optional: a missing
- * alias is simply no shadow) and every policy an experiment variant names. Any failure is a
+ * alias is simply no shadow) and every policy the experiments given to `load` serve. Any failure is a
  * `problem` naming the policy and the cause; loading never throws for one bad policy, so the
  * server starts and /readyz says why.
  */
@@ -31,8 +31,6 @@ export interface RegistryPoliciesOptions {
   catalog: PolicyCatalog | { missing: string };
   /** Registered model of the tip policy (default `tip-policy`). */
   model?: string;
-  /** Experiments whose variants' policies are loaded too. */
-  experiments?: ExperimentsConfig;
 }
 
 function messageOf(e: unknown): string {
@@ -61,8 +59,7 @@ async function loadOne(store: Store, catalog: PolicyCatalog, name: string): Prom
  * no experiment, its default policy (which serves everyone then; beside an experiment, which takes
  * every user, no one).
  */
-export function servingPolicies(config: ExperimentsConfig | undefined): string[] {
-  if (config === undefined) return [];
+export function servingPolicies(config: ExperimentsConfig): string[] {
   if (config.experiments.length === 0) return config.default_policy === undefined ? [] : [config.default_policy];
   return config.experiments.flatMap((e) => e.variants.map((v) => v.policy));
 }
@@ -73,8 +70,8 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
   const champion = `${model}@champion`;
   const shadow = `${model}@shadow`;
   return {
-    async load(): Promise<LoadedPolicies> {
-      const serving = servingPolicies(options.experiments);
+    async load(experiments: ExperimentsConfig): Promise<LoadedPolicies> {
+      const serving = servingPolicies(experiments);
       const wanted = new Set([champion, shadow, ...serving]);
       const byName = new Map<string, LoadedPolicy>();
       const problems: PolicyProblem[] = [];

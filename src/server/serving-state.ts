@@ -10,7 +10,7 @@ import type { SnapshotIndex } from '../features/snapshot.js';
 import type { VectorLayoutName } from '../features/vectors.js';
 import type { Policy } from '../policies/policy.js';
 import { parseModelRef } from '../models/policy-artifacts.js';
-import type { LoadedPolicies, PolicyProvider, SnapshotProvider } from './deps.js';
+import type { ExperimentsProvider, LoadedPolicies, PolicyProvider, SnapshotProvider } from './deps.js';
 import { fallbackProfileOf } from './decision.js';
 
 /** A policy as served: the registered state kept pristine, and the live state it learns on. */
@@ -35,6 +35,8 @@ export interface ServingState {
   policies: ReadonlyMap<string, LivePolicy>;
   /** Name of the default policy (assigned to users outside any experiment). */
   champion: string;
+  /** The experiments users are assigned by (none: everyone gets the champion). */
+  experiments: ExperimentsConfig;
   /** Loaded shadow policies. */
   shadows: readonly string[];
   /** Why the server is not ready (empty when ready). */
@@ -43,6 +45,9 @@ export interface ServingState {
   warnings: readonly string[];
 }
 
+/** No experiment declared. */
+export const NO_EXPERIMENTS: ExperimentsConfig = { experiments: [] };
+
 /** An empty state: nothing loaded yet. */
 export function emptyState(champion: string): ServingState {
   return {
@@ -50,6 +55,7 @@ export function emptyState(champion: string): ServingState {
     fallbackProfile: null,
     policies: new Map(),
     champion,
+    experiments: NO_EXPERIMENTS,
     shadows: [],
     reasons: ['not loaded yet'],
     warnings: [],
@@ -60,7 +66,8 @@ export function emptyState(champion: string): ServingState {
 export interface StateSources {
   snapshot: SnapshotProvider;
   policies: PolicyProvider;
-  experiments: ExperimentsConfig | undefined;
+  /** None: no experiment. */
+  experiments: ExperimentsProvider | undefined;
   nowMs: number;
 }
 
@@ -82,8 +89,18 @@ function messageOf(e: unknown): string {
  * stream: online-learning/online-learning.ts `swap`).
  */
 export async function buildServingState(sources: StateSources, previous: ServingState | null): Promise<BuiltState> {
-  const [snap, pols] = await Promise.allSettled([sources.snapshot.load(), sources.policies.load()]);
+  const snapLoad = Promise.allSettled([sources.snapshot.load()]);
   const failures: string[] = [];
+  // Which policies to load depends on the experiments: read first (the snapshot meanwhile).
+  let experiments = previous?.experiments ?? NO_EXPERIMENTS;
+  let experimentsProblem: string | null = null;
+  try {
+    if (sources.experiments !== undefined) experiments = await sources.experiments.load();
+  } catch (e) {
+    experimentsProblem = messageOf(e);
+    failures.push(`experiments: ${experimentsProblem}`);
+  }
+  const [[snap], pols] = await Promise.all([snapLoad, Promise.allSettled([sources.policies.load(experiments)]).then(([p]) => p)]);
 
   let snapshot: SnapshotIndex | null = previous?.snapshot ?? null;
   let snapshotProblem: string | null = null;
@@ -137,13 +154,16 @@ export async function buildServingState(sources: StateSources, previous: Serving
   if (snapshot === null) reasons.push(`no feature snapshot loaded: ${snapshotProblem ?? 'unknown reason'}`);
   if (!policies.has(champion)) reasons.push(`champion policy "${champion}" is not loaded: ${causeOf(champion)}`);
   // The default policy serves everyone when there is no experiment (and no one beside one).
-  const defaultPolicy = sources.experiments?.experiments.length === 0 ? sources.experiments.default_policy : undefined;
+  // Never read (at start): serving everyone the champion would quietly end every experiment.
+  if (experimentsProblem !== null && previous === null) reasons.push(`no experiments loaded: ${experimentsProblem}`);
+  else if (experimentsProblem !== null) warnings.push(`kept the previous experiments: ${experimentsProblem}`);
+  const defaultPolicy = experiments.experiments.length === 0 ? experiments.default_policy : undefined;
   if (defaultPolicy !== undefined) {
     needed.add(defaultPolicy);
     if (!policies.has(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is not loaded: ${causeOf(defaultPolicy)}`);
     else if (shadows.includes(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is the shadow, which never serves: name its version (MODEL/N) or another alias`);
   }
-  for (const e of sources.experiments?.experiments ?? []) {
+  for (const e of experiments.experiments) {
     // Two variants on one version (a promotion moved an alias onto the other's): an A/A test.
     const byVersion = new Map<string, string[]>();
     for (const v of e.variants) {
@@ -174,6 +194,7 @@ export async function buildServingState(sources: StateSources, previous: Serving
       fallbackProfile: snapshot === null ? null : fallbackProfileOf(snapshot, sources.nowMs),
       policies,
       champion,
+      experiments,
       shadows,
       reasons,
       warnings,

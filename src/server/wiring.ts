@@ -8,13 +8,9 @@
  * (embedded template unless LLM_BASE_URL is set).
  */
 import { randomInt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { invalidInput } from '../errors.js';
 import { exists } from '../io/atomic.js';
 import { createEventBus, type EventBus } from '../events/event-bus.js';
-import { parseExperimentsConfig, type ExperimentsConfig } from '../experiments/assignment.js';
 import { loadSnapshot } from '../pipelines/snapshot-files.js';
 import { createRng } from '../random/rng.js';
 import { openStore } from '../registry/create-store.js';
@@ -23,27 +19,11 @@ import type { ServerDeps } from './deps.js';
 import { getPolicy } from '../policies/catalog.js';
 import { createTipWriter } from '../prompts/tip-writer.js';
 import { loadXxhash32 } from '../random/hash32.js';
+import type { ExperimentsProvider } from './deps.js';
 import { createRegistryPolicyProvider } from './registry-policies.js';
 import { importLegacySpill } from './online-learning/legacy-spill.js';
 import { redactUrl, redactUserInfo } from '../redact.js';
 import { replicaStatePaths } from './online-learning/state-paths.js';
-
-/** Reads and checks an experiments file (JSON or YAML), naming the file in every error. */
-export async function readExperiments(path: string): Promise<ExperimentsConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw invalidInput(`cannot read --experiments ${path}: ${(e as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
-  } catch (e) {
-    throw invalidInput(`--experiments ${path} does not parse: ${(e as Error).message}`);
-  }
-  return parseExperimentsConfig(value, path);
-}
 
 /** What the wiring needs from its caller: the configuration, a clock, and where to say what it did (the CLI's context is one). */
 export interface WiringContext {
@@ -63,7 +43,8 @@ export interface ServeWiring {
 
 /** Options of `serveWiring`. */
 export interface ServeWiringOptions {
-  experiments?: ExperimentsConfig;
+  /** Read at start and at every reload (experiments-source.ts). */
+  experiments?: ExperimentsProvider;
   snapshotDir?: string;
   /** The replica's own folder (default <home>/data/serve). */
   stateDir?: string;
@@ -111,7 +92,7 @@ export async function serveWiring(ctx: WiringContext, options: ServeWiringOption
   });
   const seed = options.seed ?? randomInt(2 ** 31);
   const deps: ServerDeps = {
-    policies: createRegistryPolicyProvider({ store, catalog: getPolicy, ...(experiments === undefined ? {} : { experiments }) }),
+    policies: createRegistryPolicyProvider({ store, catalog: getPolicy }),
     snapshot: { load: async () => (await loadSnapshot(snapshotDir)).index },
     bus,
     stateDir,

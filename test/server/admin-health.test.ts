@@ -1,8 +1,11 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { assign } from '../../src/experiments/assignment.js';
+import { experimentsFile, readExperiments } from '../../src/server/experiments-source.js';
 import { notFound } from '../../src/errors.js';
-import { AS_OF, closingHarness, get, post, until } from './harness.js';
+import { AS_OF, closingHarness, get, hash32, post, until } from './harness.js';
 import { syntheticSnapshotIndex } from '../../fixtures/synthetic-snapshot.js';
 
 const harness = closingHarness();
@@ -123,6 +126,56 @@ describe('admin endpoints', () => {
     expect(versions.size).toBeGreaterThan(1);
     expect((await Promise.all(admin)).map((r) => r.status)).toEqual([200, 200, 200]);
     expect((await get(h.app, '/readyz')).body).toMatchObject({ snapshot_id: 'snap-3', model_version: '4' });
+  });
+
+  it('reads the experiments file again at a reload: new weights move users, a policy it newly names is loaded, a broken file keeps the experiments before it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oo-ml-experiments-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'experiments.yaml');
+    const write = (treatment: string, weight: number) =>
+      writeFile(file, `experiments:\n  - name: ramp\n    salt: s\n    variants:\n      - { name: control, weight: ${100 - weight}, policy: tip-policy@champion }\n      - { name: treatment, weight: ${weight}, policy: ${treatment} }\n`);
+    await write('alt', 10);
+    const h = await harness({
+      policies: { 'tip-policy@champion': { version: '1' }, alt: { version: '9' }, other: { version: '4' } },
+      deps: { experiments: experimentsFile(file), adminToken: 's3cret' },
+    });
+    const users = Array.from({ length: 200 }, (_, i) => `u${i}`);
+    const variants = async () => {
+      const got = new Map<string, number>();
+      for (const u of users) {
+        const r = await post(h.app, '/score', { user_id: u });
+        const key = `${r.body['variant']}:${r.body['policy']}`;
+        got.set(key, (got.get(key) ?? 0) + 1);
+      }
+      return got;
+    };
+    const config = async () => readExperiments(file);
+    const expected = async () => {
+      const c = await config();
+      const got = new Map<string, number>();
+      for (const u of users) {
+        const a = assign(c, u, hash32, 'tip-policy@champion');
+        got.set(`${a.variant}:${a.policy}`, (got.get(`${a.variant}:${a.policy}`) ?? 0) + 1);
+      }
+      return got;
+    };
+    const at10 = await variants();
+    expect(at10).toEqual(await expected());
+    // Ramped to 60 %, its treatment now another policy: taken at the reload, no restart.
+    await write('other', 60);
+    expect((await post(h.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    const at60 = await variants();
+    expect(at60).toEqual(await expected());
+    expect(at60.get('treatment:other')).toBeGreaterThan(at10.get('treatment:alt')!);
+    // A file that no longer checks: the reload says so, naming it, and the ramp stays as it was.
+    await writeFile(file, 'experiments:\n  - name: ramp\n    salt: s\n    variants: []\n');
+    const broken = await post(h.app, '/admin/reload', {}, TOKEN);
+    expect(broken.status).toBe(503);
+    expect(broken.body['message']).toContain(file);
+    expect(await variants()).toEqual(at60);
+    const ready = await get(h.app, '/readyz');
+    expect(ready.status).toBe(200);
+    expect((ready.body['warnings'] as string[]).join(' ')).toContain(`kept the previous experiments: `);
   });
 
   it('keeps the previous snapshot when a reload cannot load the new one (503 naming it), and refuses overlapping reloads', async () => {

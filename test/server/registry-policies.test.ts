@@ -6,6 +6,8 @@ import type { SerializedPolicyState } from '../../src/policies/policy.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import type { Store } from '../../src/registry/store.js';
 import { createRegistryPolicyProvider } from '../../src/server/registry-policies.js';
+import { fixedExperiments } from '../../src/server/experiments-source.js';
+import { NO_EXPERIMENTS } from '../../src/server/serving-state.js';
 import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/models/policy-artifacts.js';
 import { tempHome } from '../helpers/temp-home.js';
 import { createHarness, post } from './harness.js';
@@ -37,7 +39,7 @@ describe('registry-backed policies', () => {
     await store.setAlias('tip-policy', 'champion', v1);
     await store.setAlias('tip-policy', 'shadow', v2);
     const provider = createRegistryPolicyProvider({ store, catalog: testCatalog });
-    const loaded = await provider.load();
+    const loaded = await provider.load(NO_EXPERIMENTS);
     expect([...loaded.byName.keys()].sort()).toEqual(['tip-policy@champion', 'tip-policy@shadow']);
     expect(loaded).toMatchObject({ champion: 'tip-policy@champion', shadows: ['tip-policy@shadow'], problems: [] });
     expect(loaded.byName.get('tip-policy@champion')).toMatchObject({ modelVersion: '1', layout: 'v2' });
@@ -53,27 +55,27 @@ describe('registry-backed policies', () => {
       { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@candidate' }] }] },
       'test',
     );
-    expect((await createRegistryPolicyProvider({ store, catalog: testCatalog, experiments }).load()).shadows).toEqual([]);
+    expect((await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(experiments)).shadows).toEqual([]);
   });
 
   it('names every policy it could not load; no shadow alias is not a problem', async () => {
     const h = await tempHome();
     const store = createFileStore(h.mlruns);
-    let loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load();
+    let loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(NO_EXPERIMENTS);
     expect(loaded.byName.size).toBe(0);
     expect(loaded.problems).toEqual([{ name: 'tip-policy@champion', reason: expect.stringContaining('tip-policy') }]);
 
     const bad = await register(store, '{"policy": "mean-softmax", "k": ');
     await store.setAlias('tip-policy', 'champion', bad);
-    loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load();
+    loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(NO_EXPERIMENTS);
     expect(loaded.problems![0]!.reason).toMatch(/policy state tip-policy@champion \(v\d+, run \w+\) is not valid JSON/);
 
     const fewArms = meanSoftmax.toJSON(meanSoftmax.init(5));
     await store.setAlias('tip-policy', 'champion', await register(store, fewArms));
-    loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load();
+    loaded = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(NO_EXPERIMENTS);
     expect(loaded.problems![0]!.reason).toBe(`version 2 was trained for 5 arms; the contract has ${ARM_COUNT}`);
 
-    loaded = await createRegistryPolicyProvider({ store, catalog: { missing: 'the policy catalog is not part of this build' } }).load();
+    loaded = await createRegistryPolicyProvider({ store, catalog: { missing: 'the policy catalog is not part of this build' } }).load(NO_EXPERIMENTS);
     expect(loaded.problems).toEqual([
       { name: 'tip-policy@champion', reason: 'the policy catalog is not part of this build' },
       { name: 'tip-policy@shadow', reason: 'the policy catalog is not part of this build' },
@@ -89,11 +91,11 @@ describe('registry-backed policies', () => {
     const experiments = {
       experiments: [{ name: 'e', salt: 's', variants: [{ name: 'a', weight: 1, policy: 'tip-policy@champion' }, { name: 'b', weight: 1, policy: 'thompson' }] }],
     };
-    const provider = createRegistryPolicyProvider({ store, catalog: getPolicy, experiments });
-    const loaded = await provider.load();
+    const provider = createRegistryPolicyProvider({ store, catalog: getPolicy });
+    const loaded = await provider.load(experiments);
     expect(loaded.problems).toEqual([]);
     expect(loaded.byName.get('thompson')).toMatchObject({ modelVersion: null, layout: 'v2' });
-    const server = await createHarness({ deps: { policies: provider, experiments } });
+    const server = await createHarness({ deps: { policies: provider, experiments: fixedExperiments(experiments) } });
     const policies = new Set<string>();
     for (let i = 0; i < 20; i++) {
       const r = await post(server.app, '/score', { user_id: `u${i}`, context: { hour_of_day: 9, tasks: [{ id: 'a' }] } });
@@ -133,7 +135,7 @@ describe('registry-backed policies', () => {
     await server.app.close();
 
     await store.setAlias('tip-policy', 'champion', await register(store, linucb.toJSON(state), { exploration_floor: 'lots' }));
-    const loaded = await createRegistryPolicyProvider({ store, catalog: getPolicy }).load();
+    const loaded = await createRegistryPolicyProvider({ store, catalog: getPolicy }).load(NO_EXPERIMENTS);
     expect(loaded.problems).toEqual([{ name: 'tip-policy@champion', reason: expect.stringMatching(/has param exploration_floor="lots", not a number in \[0, 1\)/) }]);
   });
 });

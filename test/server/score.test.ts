@@ -6,6 +6,8 @@ import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
 import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../src/features/registry.js';
 import { toVector, type VectorInput } from '../../src/features/vectors.js';
 import type { PolicyProvider } from '../../src/server/deps.js';
+import { fixedExperiments } from '../../src/server/experiments-source.js';
+import { NO_EXPERIMENTS } from '../../src/server/serving-state.js';
 import { AS_OF, closingHarness, get, hash32, post, specPolicyProvider, T0, until } from './harness.js';
 import { meanSoftmax, meanSoftmaxPolicy } from './mean-softmax-policy.js';
 import { syntheticValue } from '../../fixtures/synthetic-snapshot.js';
@@ -22,7 +24,7 @@ function recordingProvider(seen: Float64Array[]): PolicyProvider {
   const base = specPolicyProvider(holder);
   return {
     async load() {
-      const loaded = await base.load();
+      const loaded = await base.load(NO_EXPERIMENTS);
       for (const lp of loaded.byName.values()) {
         lp.policy = {
           ...meanSoftmaxPolicy,
@@ -198,7 +200,7 @@ describe('POST /score', () => {
       },
       'test',
     );
-    const h = await harness({ policies: { 'tip-policy@champion': { version: '1' }, alt: { version: '9' } }, deps: { experiments } });
+    const h = await harness({ policies: { 'tip-policy@champion': { version: '1' }, alt: { version: '9' } }, deps: { experiments: fixedExperiments(experiments) } });
     const variants = new Set<string>();
     for (let i = 0; i < 40; i++) {
       const r = await post(h.app, '/score', { user_id: `u${i}` });
@@ -215,7 +217,7 @@ describe('POST /score', () => {
       ['exp1', 'treatment', 'alt', count('treatment')],
     ]);
 
-    const broken = await harness({ deps: { experiments } });
+    const broken = await harness({ deps: { experiments: fixedExperiments(experiments) } });
     const ready = await get(broken.app, '/readyz');
     expect(ready.status).toBe(503);
     expect(ready.body['message']).toContain('experiment "exp1" variant "treatment" needs policy "alt", which is not loaded');
@@ -229,17 +231,17 @@ describe('POST /score', () => {
 
     // A default policy the server does not have is a reason too (it was ready, and every /score of those users a 503 without one).
     const withDefault = parseExperimentsConfig({ default_policy: 'nosuch', experiments: [] }, 'test');
-    const noDefault = await get((await harness({ deps: { experiments: withDefault } })).app, '/readyz');
+    const noDefault = await get((await harness({ deps: { experiments: fixedExperiments(withDefault) } })).app, '/readyz');
     expect([noDefault.status, noDefault.body['message']]).toEqual([503, expect.stringContaining(`the experiments file's default_policy "nosuch" is not loaded`)]);
     // Beside an experiment (which takes every user) it serves no one, and is not needed.
     const beside = parseExperimentsConfig({ default_policy: 'nosuch', experiments: experiments.experiments }, 'test');
-    expect((await get((await harness({ policies: { 'tip-policy@champion': { version: '1' }, alt: { version: '9' } }, deps: { experiments: beside } })).app, '/readyz')).status).toBe(200);
+    expect((await get((await harness({ policies: { 'tip-policy@champion': { version: '1' }, alt: { version: '9' } }, deps: { experiments: fixedExperiments(beside) } })).app, '/readyz')).status).toBe(200);
     // A shadow as a variant would serve and learn from rewards, which a shadow never does.
     const shadowVariant = parseExperimentsConfig(
       { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@shadow' }] }] },
       'test',
     );
-    const shadowed = await harness({ policies: { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } }, shadows: ['tip-policy@shadow'], deps: { experiments: shadowVariant } });
+    const shadowed = await harness({ policies: { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } }, shadows: ['tip-policy@shadow'], deps: { experiments: fixedExperiments(shadowVariant) } });
     const refused = await get(shadowed.app, '/readyz');
     expect([refused.status, refused.body['message']]).toEqual([503, expect.stringContaining('experiment "e" variant "treat" names the shadow "tip-policy@shadow", which never serves')]);
     // Both variants on one version (a promotion moved the candidate's version to champion): said, as an A/A test.
@@ -247,7 +249,7 @@ describe('POST /score', () => {
       { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@candidate' }] }] },
       'test',
     );
-    const aa = await get((await harness({ policies: { 'tip-policy@champion': { version: '2' }, 'tip-policy@candidate': { version: '2' } }, deps: { experiments: same } })).app, '/readyz');
+    const aa = await get((await harness({ policies: { 'tip-policy@champion': { version: '2' }, 'tip-policy@candidate': { version: '2' } }, deps: { experiments: fixedExperiments(same) } })).app, '/readyz');
     expect((aa.body['warnings'] as string[]).join(' ')).toContain('experiment "e": variants "control" and "treat" all serve tip-policy v2, so the experiment compares it with itself');
   });
 

@@ -24,10 +24,16 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
   await restartOnOneCore(ctx);
   if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
-  const [{ closeServeWiring, readExperiments, serveWiring }, { startServer }] = await Promise.all([import('../../server/wiring.js'), import('../../server/main.js')]);
-  const experiments = flags.experiments === undefined ? undefined : await readExperiments(resolve(flags.experiments));
+  const [{ closeServeWiring, serveWiring }, { startServer }, { experimentsFile, readExperiments }] = await Promise.all([
+    import('../../server/wiring.js'),
+    import('../../server/main.js'),
+    import('../../server/experiments-source.js'),
+  ]);
+  const experimentsPath = flags.experiments === undefined ? undefined : resolve(flags.experiments);
+  // Read once before anything starts, so a bad file is a usage error, not a server that is not ready.
+  if (experimentsPath !== undefined) await readExperiments(experimentsPath);
   const wiring = await serveWiring(ctx, {
-    ...(experiments === undefined ? {} : { experiments }),
+    ...(experimentsPath === undefined ? {} : { experiments: experimentsFile(experimentsPath) }),
     ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
     ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
     checkpointIntervalMs,
@@ -68,7 +74,7 @@ export function registerServe(program: Command): void {
       .description('run the online scorer (/score /reward /generate /stats /metrics …) until SIGINT/SIGTERM')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
-      .option('--experiments <file>', 'experiments config (JSON or YAML)')
+      .option('--experiments <file>', 'experiments config (JSON or YAML), read again at POST /admin/reload')
       .option('--snapshot <dir>', 'snapshot folder, or a folder with LATEST (default <home>/data/snapshots)')
       .option('--state-dir <dir>', "this replica's own folder: its spill, serve window and checkpoint (default <home>/data/serve; one per replica)")
       .option('--checkpoint-every <seconds>', 'how often online learning is checkpointed (0: only at reload, reset and shutdown)', '300'),

@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { internal, isOoMlError, unavailable } from '../../errors.js';
 import { REWARD_WINDOW_MS } from '../../events/reward.js';
-import type { ExperimentsConfig } from '../../experiments/assignment.js';
 import { vectorDim, type VectorLayoutName } from '../../features/vectors.js';
 import { createRng, type Rng } from '../../random/rng.js';
 import { createScratch, type DecisionScratch } from '../decision.js';
@@ -42,7 +41,6 @@ export const DEFAULT_LIMITS: Required<ServerLimits> = {
 /** Default name of the champion policy, as assignment.ts documents it. */
 export const DEFAULT_CHAMPION = 'tip-policy@champion';
 
-const NO_EXPERIMENTS: ExperimentsConfig = { experiments: [] };
 
 /**
  * Event ids: a process-random prefix and a counter (randomUUID per event cost a visible share
@@ -98,7 +96,6 @@ export interface ServingContext {
   readonly log: FastifyBaseLogger;
   readonly metrics: ServerMetrics;
   readonly stats: ServeStats;
-  readonly experiments: ExperimentsConfig;
   readonly startedAt: Date;
   /** Serve ids of this process (its issuer names its serves in the window). */
   readonly serveIds: ServeIds;
@@ -135,7 +132,6 @@ export function createContext(deps: ServerDeps, log: FastifyBaseLogger, metrics:
     log,
     metrics,
     stats,
-    experiments: deps.experiments ?? NO_EXPERIMENTS,
     startedAt: deps.now(),
     serveIds: deps.serveIds ?? new ServeIds(),
     newEventId: deps.newId ?? createEventIds(),

@@ -77,7 +77,7 @@ export function createScorer(ctx: ServingContext, shadows: Shadows): Scorer {
       }
       name = body.policy;
     } else {
-      const a = assign(ctx.experiments, body.user_id, deps.hash32, state.champion);
+      const a = assign(state.experiments, body.user_id, deps.hash32, state.champion);
       name = a.policy;
       experiment = a.experiment;
       variant = a.variant;
