@@ -9,6 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createEventBusOver } from '../../src/events/event-bus.js';
+import { parseExperimentsConfig } from '../../src/experiments/assignment.js';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { createNatsTransport, EVENTS_STREAM } from '../../src/events/nats-transport.js';
 import { startNatsServer } from '../../fixtures/nats-server.js';
@@ -220,6 +221,45 @@ describe('online learning on the server', () => {
     restarted.policies.specs = specsV2;
     await post(restarted.app, '/admin/reload', {}, TOKEN);
     expect((await learning(restarted)).policies[0]).toEqual(target);
+  });
+
+  it('keeps learning by version: what a version learned as the candidate goes on as champion after a promotion, an A/A pair learns as one, and a replica started later agrees', async () => {
+    const ab = (candidate: string) =>
+      parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treatment', weight: 1, policy: candidate }] }] }, 'test');
+    let experiments = ab('tip-policy@candidate');
+    const source = { load: () => Promise.resolve(experiments) };
+    const a = await harness({ policies: { 'tip-policy@champion': { version: '1' }, 'tip-policy@candidate': { version: '2' } }, deps: { adminToken: 's3cret', experiments: source } });
+    const traffic = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        const s = await post(a.app, '/score', { user_id: `u${i}` });
+        await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction: i % 3 === 0 ? 'dismissed' : 'completed' });
+      }
+    };
+    const byName = async (h: Harness) => Object.fromEntries((await settled(h)).policies.map((p) => [p.name, p]));
+    await traffic(0, 30);
+    const asCandidate = (await byName(a))['tip-policy@candidate']!;
+    expect(asCandidate.updates).toBeGreaterThan(0);
+    // Promoted: `@champion` now on version 2, the experiment over.
+    a.policies.specs = { 'tip-policy@champion': { version: '2' } };
+    experiments = { experiments: [] };
+    expect((await post(a.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    expect((await byName(a))['tip-policy@champion']).toMatchObject({ model_version: '2', updates: asCandidate.updates, digest: asCandidate.digest });
+    // An A/A test on that version: the candidate alias starts where the champion is, and both learn every reward of either.
+    a.policies.specs = { 'tip-policy@champion': { version: '2' }, 'tip-policy@candidate': { version: '2' } };
+    experiments = ab('tip-policy@candidate');
+    expect((await post(a.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    await traffic(30, 50);
+    const pair = await byName(a);
+    expect(pair['tip-policy@candidate']).toMatchObject({ updates: pair['tip-policy@champion']!.updates, digest: pair['tip-policy@champion']!.digest });
+    expect(pair['tip-policy@champion']!.updates).toBe(asCandidate.updates + 20);
+    // A replica started now replays version 2 from its first serve, under either alias, to the same state.
+    const late = await replicaOf(a, 'state-late', { policies: a.policies.specs, deps: { experiments: source } });
+    const seen = await byName(late);
+    for (const name of ['tip-policy@champion', 'tip-policy@candidate']) expect(seen[name]).toMatchObject({ updates: pair[name]!.updates, digest: pair[name]!.digest });
+    // And a restart from the checkpoint, which holds the version under both aliases.
+    await closeHarness(a);
+    const back = await byName(await harness({ dir: a.dir, policies: a.policies.specs, deps: { experiments: source } }));
+    for (const name of ['tip-policy@champion', 'tip-policy@candidate']) expect(back[name]).toMatchObject({ updates: pair[name]!.updates, digest: pair[name]!.digest });
   });
 
   it('keeps learning and answering rewards while a reload replays a version into the past', async () => {

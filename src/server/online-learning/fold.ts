@@ -7,8 +7,8 @@
  *   the decision's inputs as its event recorded them, its arm, policy version and time.
  * - `tip.reaction` / `tip.reward` names a serve. The first of them in stream order **claims** the
  *   serve; the reward (a reaction's value by events/reward.ts, from the two events' times) is
- *   learned by the live policy of the serve's name and version, if this replica serves that
- *   version. Later ones are duplicates. Rewards older than the reward window are expired; rewards
+ *   learned by the live policies of the serve's version, under whichever alias this replica
+ *   serves it (learning-key.ts), if it serves that version. Later ones are duplicates. Rewards older than the reward window are expired; rewards
  *   for serves made before the last `learning.reset` are not learned.
  * - A reward whose serve is not in the window yet (the serve was spilled during an outage and
  *   reaches the stream later) waits — up to `orphanLimit` rewards, for `orphanWaitMs` of the
@@ -29,6 +29,7 @@ import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../features/regist
 import { vectorDim, writeVector, type VectorInput, type VectorLayoutName } from '../../features/vectors.js';
 import { msFromIso } from '../iso-time.js';
 import type { LivePolicy } from '../serving-state.js';
+import { learningKey } from './learning-key.js';
 import { parseServeId, shadowOf, type ServeIdParts } from './serve-id.js';
 import type { ServeRecord } from './serve-record.js';
 import type { ServeOwner, ServeWindow } from './serve-window.js';
@@ -78,7 +79,8 @@ export interface RewardReport {
 
 /** The live policies the fold trains, looked up at each reward (a reload swaps them). */
 export interface Learners {
-  get(name: string): LivePolicy | undefined;
+  /** The loaded policies that learn under `key` (learning-key.ts): the aliases serving one version, shadows excepted. */
+  of(key: string): readonly LivePolicy[];
   /** Every loaded policy (a reset puts them all back). */
   all(): Iterable<LivePolicy>;
 }
@@ -209,7 +211,7 @@ export function learnOn(lp: LivePolicy, serve: ServeRecord, value: number, buffe
   lp.updates++;
 }
 
-const versionKey = (policy: string, modelVersion: string | null): string => `${policy}\u0000${modelVersion ?? ''}`;
+const NO_LEARNERS: readonly LivePolicy[] = [];
 
 /** Fresh counters. */
 export function zeroCounters(): FoldCounters {
@@ -245,6 +247,7 @@ export class Fold {
   private readonly orphanWaitMs: number;
   /** The owner fields of the last serve folded, and their index in the window. */
   private lastOwner: (ServeOwner & { index: number }) | null = null;
+  private readonly ownerKeys = new WeakMap<ServeOwner, string>();
 
   constructor(private readonly options: FoldOptions) {
     this.orphanLimit = options.orphanLimit ?? 100_000;
@@ -262,9 +265,9 @@ export class Fold {
     return 0;
   }
 
-  /** Sequence of the first serve of a policy version, or null when the fold never saw one. */
+  /** Sequence of the first serve of a policy version (under any alias: learning-key.ts), or null when the fold never saw one. */
   firstServe(policy: string, modelVersion: string | null): number | null {
-    return this.firstServes.get(versionKey(policy, modelVersion))?.seq ?? null;
+    return this.firstServes.get(learningKey(policy, modelVersion))?.seq ?? null;
   }
 
   /** Rewards waiting for their serve now. */
@@ -336,7 +339,12 @@ export class Fold {
     this.resetIds = [...s.resetIds];
     this.firstServes.clear();
     this.lastOwner = null;
-    for (const f of s.firstServes) this.firstServes.set(versionKey(f.policy, f.modelVersion), { ...f });
+    // A checkpoint from before learning was kept by version holds a first serve per alias: the earliest counts.
+    for (const f of s.firstServes) {
+      const key = learningKey(f.policy, f.modelVersion);
+      const known = this.firstServes.get(key);
+      if (known === undefined || f.seq < known.seq) this.firstServes.set(key, { ...f });
+    }
     this.orphans.clear();
     this.orphanQueue = [];
     this.orphanHead = 0;
@@ -420,7 +428,7 @@ export class Fold {
     ) {
       return last.index;
     }
-    const key = versionKey(event.policy, event.model_version);
+    const key = learningKey(event.policy, event.model_version);
     if (!this.firstServes.has(key)) this.firstServes.set(key, { policy: event.policy, modelVersion: event.model_version, seq });
     const owner = { policy: event.policy, modelVersion: event.model_version, promptVersion: event.prompt_version, experiment, variant };
     const index = this.options.window.owner(owner);
@@ -448,13 +456,9 @@ export class Fold {
     const v = verdict(serve, o.seq, msFromIso(o.event.ts), this.options.hash32(o.event.user_id) >>> 0, this.resetAt(o.seq), this.options.rewardWindowMs);
     if (v !== 'claims') return this.report(o, v, value, owner, id);
     const learn = (): void => {
-      const lp = owner === null ? undefined : this.options.learners.get(owner.policy);
-      let outcome: RewardOutcome = 'version_changed';
-      if (lp !== undefined && owner !== null && lp.modelVersion === owner.modelVersion) {
-        learnOn(lp, serve, value, this.buffers);
-        outcome = 'applied';
-      }
-      this.report(o, outcome, value, owner, id);
+      const lps = owner === null ? NO_LEARNERS : this.options.learners.of(this.keyOf(owner));
+      for (const lp of lps) learnOn(lp, serve, value, this.buffers);
+      this.report(o, lps.length > 0 ? 'applied' : 'version_changed', value, owner, id);
     };
     if (serve.claim === o.seq) return learn();
     serve.claim = o.seq;
@@ -463,6 +467,13 @@ export class Fold {
     // follower folds this message again and it is learned once, not twice.
     const claimed = this.options.window.setClaim(id, o.seq, value);
     return claimed === undefined ? learn() : claimed.then(learn);
+  }
+
+  /** The learning key of a window owner (owners are few and kept: computed once each). */
+  private keyOf(owner: ServeOwner): string {
+    let key = this.ownerKeys.get(owner);
+    if (key === undefined) this.ownerKeys.set(owner, (key = learningKey(owner.policy, owner.modelVersion)));
+    return key;
   }
 
   private wait(o: Orphan): void {

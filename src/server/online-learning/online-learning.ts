@@ -18,6 +18,7 @@ import { isoFromMs } from '../iso-time.js';
 import type { LivePolicy, ServingState } from '../serving-state.js';
 import { CHECKPOINT_VERSION, checkpointPath, createFileCheckpointStore, MAX_ENTRIES, type Checkpoint, type CheckpointEntry } from './checkpoint.js';
 import { Fold, type FoldCounters, type FoldSnapshot, type Learners, type RewardReport } from './fold.js';
+import { learningKey } from './learning-key.js';
 import { Follower } from './follower.js';
 import { createPublisher, type EventPublisher, type PublisherHealth } from './publisher.js';
 import { replayVersions, type ReplaySummary, type ReplayTarget } from './replay.js';
@@ -129,7 +130,11 @@ const RECENT_OUTCOMES = 8192;
 
 /** Events folded at start past which the catch-up is checkpointed at once (a start replaying 600 k events took 8–10 s). */
 const CATCH_UP_CHECKPOINT_EVENTS = 10_000;
-const versionKey = (name: string, version: string | null): string => `${name}\u0000${version ?? ''}`;
+
+/** The policies of `state` that learn: all but its shadows, which never receive reward (DESIGN), whatever version they run. */
+function learnersIn(state: ServingState): LivePolicy[] {
+  return [...state.policies.values()].filter((lp) => !state.shadows.includes(lp.name));
+}
 
 /** Two consecutive replays as one summary. */
 function mergeReplays(a: ReplaySummary, b: ReplaySummary): ReplaySummary {
@@ -252,8 +257,22 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
     window = await openWindow();
   }
 
+  // The learners of each key, for the state they were read from (a state is never changed: a
+  // reload swaps in another).
+  let learnersOf: { state: ServingState; byKey: Map<string, LivePolicy[]> } | null = null;
   const learners: Learners = {
-    get: (name) => options.current().policies.get(name),
+    of(key) {
+      const state = options.current();
+      if (learnersOf?.state !== state) {
+        const byKey = new Map<string, LivePolicy[]>();
+        for (const lp of learnersIn(state)) {
+          const k = learningKey(lp.name, lp.modelVersion);
+          byKey.set(k, [...(byKey.get(k) ?? []), lp]);
+        }
+        learnersOf = { state, byKey };
+      }
+      return learnersOf.byKey.get(key) ?? [];
+    },
     all: () => options.current().policies.values(),
   };
   const retired = new Map<string, Retired>();
@@ -301,7 +320,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
   });
 
   function entries(): CheckpointEntry[] {
-    const served = [...options.current().policies.values()].map((lp) => ({
+    const served = learnersIn(options.current()).map((lp) => ({
       name: lp.name,
       model_version: lp.modelVersion,
       position: fold.position,
@@ -309,9 +328,9 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
       served: true,
       state: lp.policy.toJSON(lp.live),
     }));
-    const keys = new Set(served.map((e) => versionKey(e.name, e.model_version)));
+    const keys = new Set(served.map((e) => learningKey(e.name, e.model_version)));
     const others = [...retired.values()]
-      .filter((r) => !keys.has(versionKey(r.name, r.modelVersion)))
+      .filter((r) => !keys.has(learningKey(r.name, r.modelVersion)))
       .sort((a, b) => b.position - a.position)
       .map((r) => ({ name: r.name, model_version: r.modelVersion, position: r.position, updates: r.updates, served: false, state: r.state }));
     return [...served, ...others].slice(0, MAX_ENTRIES);
@@ -346,7 +365,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
   function targetsFor(fresh: LivePolicy[]): ReplayTarget[] {
     const targets: ReplayTarget[] = [];
     for (const lp of fresh) {
-      const r = retired.get(versionKey(lp.name, lp.modelVersion));
+      const r = retired.get(learningKey(lp.name, lp.modelVersion));
       let from: number | null = null;
       if (r !== undefined) {
         try {
@@ -391,14 +410,18 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
       if (checkpoint !== null) {
         fold.restore({ ...checkpoint.fold, eventTimeMs: checkpoint.fold.eventTimeMs ?? -Infinity } as FoldSnapshot);
         for (const e of checkpoint.policies) {
-          retired.set(versionKey(e.name, e.model_version), { name: e.name, modelVersion: e.model_version, state: e.state as SerializedPolicyState, updates: e.updates, position: e.position });
+          // Entries of one version under two aliases (served together, or written before learning
+          // was kept by version): the one furthest along.
+          const key = learningKey(e.name, e.model_version);
+          if ((retired.get(key)?.position ?? -1) >= e.position) continue;
+          retired.set(key, { name: e.name, modelVersion: e.model_version, state: e.state as SerializedPolicyState, updates: e.updates, position: e.position });
         }
         lastCheckpoint = { written_at: checkpoint.written_at, position: checkpoint.fold.position };
         restored = { position: checkpoint.fold.position, policies: checkpoint.policies.length };
       }
-      const targets = targetsFor([...options.current().policies.values()]);
-      for (const t of targets) retired.delete(versionKey(t.lp.name, t.lp.modelVersion));
-      for (const lp of options.current().policies.values()) retired.delete(versionKey(lp.name, lp.modelVersion));
+      const current = learnersIn(options.current());
+      const targets = targetsFor(current);
+      for (const lp of current) retired.delete(learningKey(lp.name, lp.modelVersion));
       const replay = targets.length === 0 ? null : await replayVersions({ bus, window, fold, targets, to: fold.position, rewardWindowMs: limits.rewardWindowMs });
       const { firstSeq } = await bus.extent();
       if (firstSeq > fold.position + 1) {
@@ -418,19 +441,34 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
       return summary;
     },
     async swap(next, swap) {
-      const before = new Set(options.current().policies.values());
-      const after = new Set(next.policies.values());
-      const targets = targetsFor([...after].filter((lp) => !before.has(lp)));
+      const before = new Set(learnersIn(options.current()));
+      const after = new Set(learnersIn(next));
+      // A version served now under another alias (a promotion moved `@champion` onto the
+      // experiment's `@candidate`) goes on from that alias's state, copied with the fold paused;
+      // the rest start from a checkpointed state or their registered one and are replayed.
+      const live = new Map<string, LivePolicy>();
+      for (const lp of before) live.set(learningKey(lp.name, lp.modelVersion), lp);
+      const fresh = [...after].filter((lp) => !before.has(lp));
+      const siblings = fresh.flatMap((lp) => {
+        const from = live.get(learningKey(lp.name, lp.modelVersion));
+        return from === undefined ? [] : [{ lp, from }];
+      });
+      const targets = targetsFor(fresh.filter((lp) => !siblings.some((s) => s.lp === lp)));
       // The long part while the fold goes on (rewards keep being learned and answered): the
       // new versions up to the fold's position now; then, paused, the little that came since.
       const upTo = fold.position;
       const first = await replayVersions({ bus, window, fold, targets, to: upTo, rewardWindowMs: limits.rewardWindowMs });
       return follower.exclusive(async () => {
         const rest = await replayVersions({ bus, window, fold, targets: targets.map((t) => ({ lp: t.lp, from: Math.max(t.from, upTo + 1) })), to: fold.position, rewardWindowMs: limits.rewardWindowMs });
-        for (const lp of after) retired.delete(versionKey(lp.name, lp.modelVersion));
+        for (const { lp, from } of siblings) {
+          lp.live = from.policy.cloneState(from.live);
+          lp.updates = from.updates;
+        }
+        const kept = new Set([...after].map((lp) => learningKey(lp.name, lp.modelVersion)));
+        for (const key of kept) retired.delete(key);
         for (const lp of before) {
-          if (after.has(lp)) continue;
-          retired.set(versionKey(lp.name, lp.modelVersion), { name: lp.name, modelVersion: lp.modelVersion, state: lp.policy.toJSON(lp.live), updates: lp.updates, position: fold.position });
+          if (after.has(lp) || kept.has(learningKey(lp.name, lp.modelVersion))) continue;
+          retired.set(learningKey(lp.name, lp.modelVersion), { name: lp.name, modelVersion: lp.modelVersion, state: lp.policy.toJSON(lp.live), updates: lp.updates, position: fold.position });
         }
         swap();
         return mergeReplays(first, rest);

@@ -16,6 +16,7 @@ import type { EventBus } from '../../events/event-bus.js';
 import type { VectorLayoutName } from '../../features/vectors.js';
 import type { LivePolicy } from '../serving-state.js';
 import { learnOn, type Fold } from './fold.js';
+import { learningKey } from './learning-key.js';
 import { parseServeId } from './serve-id.js';
 import type { ServeRecord } from './serve-record.js';
 import type { ServeWindow } from './serve-window.js';
@@ -36,8 +37,6 @@ export interface ReplaySummary {
   tookMs: number;
 }
 
-const key = (name: string, version: string | null): string => `${name}\u0000${version ?? ''}`;
-
 /** Replays the stream from the earliest target's `from` to `to` (the fold's position) into the targets. */
 export async function replayVersions(job: { bus: EventBus; window: ServeWindow; fold: Fold; targets: ReplayTarget[]; to: number; rewardWindowMs: number }): Promise<ReplaySummary> {
   const t0 = performance.now();
@@ -54,7 +53,12 @@ export async function replayVersions(job: { bus: EventBus; window: ServeWindow; 
     summary.fromSeq = job.to + 1;
     return summary;
   }
-  const byVersion = new Map(targets.map((t, i) => [key(t.lp.name, t.lp.modelVersion), { target: t, row: summary.targets[i]! }]));
+  // Two aliases of one version loaded at once learn the same rewards (learning-key.ts).
+  const byVersion = new Map<string, { target: ReplayTarget; row: ReplaySummary['targets'][number] }[]>();
+  for (const [i, t] of targets.entries()) {
+    const key = learningKey(t.lp.name, t.lp.modelVersion);
+    byVersion.set(key, [...(byVersion.get(key) ?? []), { target: t, row: summary.targets[i]! }]);
+  }
   const buffers = new Map<VectorLayoutName, Float64Array>();
   /** Applies the claim of the serve `serveId` if it was learned at `at` by a target. */
   const claimAt = async (serveId: string, at: number, wasLearnedAt: (serve: ServeRecord) => boolean): Promise<void> => {
@@ -64,11 +68,13 @@ export async function replayVersions(job: { bus: EventBus; window: ServeWindow; 
     const serve = got instanceof Promise ? await got : got;
     if (serve === null || serve.claim === 0 || !wasLearnedAt(serve)) return;
     const owner = job.window.ownerAt(serve.owner);
-    const hit = owner === undefined ? undefined : byVersion.get(key(owner.policy, owner.modelVersion));
-    if (hit === undefined || at < hit.target.from) return;
-    learnOn(hit.target.lp, serve, serve.claimValue, buffers);
-    hit.row.updates++;
-    summary.updates++;
+    const hits = owner === undefined ? undefined : byVersion.get(learningKey(owner.policy, owner.modelVersion));
+    for (const hit of hits ?? []) {
+      if (at < hit.target.from) continue;
+      learnOn(hit.target.lp, serve, serve.claimValue, buffers);
+      hit.row.updates++;
+      summary.updates++;
+    }
   };
   const reader = await job.bus.reader(summary.fromSeq);
   try {
@@ -99,7 +105,7 @@ export async function replayVersions(job: { bus: EventBus; window: ServeWindow; 
         if (!m.ok) continue;
         const event = m.event;
         if (event.type === 'learning.reset') {
-          for (const { target, row } of byVersion.values()) {
+          for (const { target, row } of [...byVersion.values()].flat()) {
             if (target.from > m.seq) continue;
             target.lp.live = target.lp.policy.cloneState(target.lp.registered);
             target.lp.updates = 0;

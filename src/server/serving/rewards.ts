@@ -36,7 +36,7 @@ function reasonOf(report: RewardReport, rewardWindowMs: number): string | null {
     case 'expired':
       return `later than the reward window (${Math.round(rewardWindowMs / 3_600_000)} h) after the serve: recorded, not learned`;
     case 'version_changed':
-      return `this replica does not serve version ${report.owner?.modelVersion ?? '(built-in)'} of ${report.owner?.policy ?? 'the policy'}: recorded, and learned by that version whenever it is loaded`;
+      return `this replica does not serve version ${report.owner?.modelVersion ?? '(built-in)'} of ${report.owner?.policy ?? 'the policy'}, under that alias or any other: recorded, and learned by that version whenever it is loaded`;
     case 'before_reset':
       return 'the serve was made before the last reset of online learning: recorded, not learned';
     case 'waiting':

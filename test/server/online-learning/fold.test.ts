@@ -12,6 +12,7 @@ import type { OoEvent, TipServedEvent } from '../../../src/events/schemas.js';
 import { ARM_COUNT, ARM_IDS } from '../../../src/features/arms.js';
 import { getPolicy } from '../../../src/policies/catalog.js';
 import { Fold, type Learners, type RewardReport } from '../../../src/server/online-learning/fold.js';
+import { learningKey } from '../../../src/server/online-learning/learning-key.js';
 import { stateDigest } from '../../../src/server/online-learning/online-learning.js';
 import { replayVersions } from '../../../src/server/online-learning/replay.js';
 import { formatServeId, parseServeId } from '../../../src/server/online-learning/serve-id.js';
@@ -74,7 +75,7 @@ function livePolicies(versions: [string, string | null][]): Map<string, LivePoli
 }
 
 function learnersOf(policies: Map<string, LivePolicy>): Learners {
-  return { get: (name) => policies.get(name), all: () => policies.values() };
+  return { of: (key) => [...policies.values()].filter((lp) => learningKey(lp.name, lp.modelVersion) === key), all: () => policies.values() };
 }
 
 interface Rig {

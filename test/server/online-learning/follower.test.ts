@@ -8,6 +8,7 @@ import type { TipServedEvent } from '../../../src/events/schemas.js';
 import { ARM_COUNT, ARM_IDS } from '../../../src/features/arms.js';
 import { getPolicy } from '../../../src/policies/catalog.js';
 import { Fold } from '../../../src/server/online-learning/fold.js';
+import { learningKey } from '../../../src/server/online-learning/learning-key.js';
 import { Follower } from '../../../src/server/online-learning/follower.js';
 import { formatServeId } from '../../../src/server/online-learning/serve-id.js';
 import { openServeWindow } from '../../../src/server/online-learning/serve-window.js';
@@ -44,7 +45,7 @@ describe('the follower', () => {
     const registered = policy.init(ARM_COUNT);
     const lp: LivePolicy = { name: 'tip-policy@champion', policy, registered, live: policy.cloneState(registered), modelVersion: '1', layout: policy.layout, updates: 0 };
     const window = await openServeWindow({ dir: null, hotRecords: 1 << 16, keepMs: 86_400_000, hash32 });
-    const fold = new Fold({ window, learners: { get: (n) => (n === lp.name ? lp : undefined), all: () => [lp].values() }, hash32, rewardWindowMs: 86_400_000, orphanLimit: 50, orphanWaitMs: 3_600_000 });
+    const fold = new Fold({ window, learners: { of: (key) => (key === learningKey(lp.name, lp.modelVersion) ? [lp] : []), all: () => [lp].values() }, hash32, rewardWindowMs: 86_400_000, orphanLimit: 50, orphanWaitMs: 3_600_000 });
     const follower = new Follower({ bus, fold, batch: 100 });
     try {
       // The bus's writer is open before the reader, which then takes appends from memory.
