@@ -189,6 +189,8 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
   await mkdir(bus, { recursive: true });
   const lock = join(bus, `${stream}.writer`);
   let shared: SharedStream | null = null;
+  // Lost while the writer was still opening: the stream starts out refusing.
+  let lostEarly: Error | null = null;
   const unlock = await acquireDirLock(
     lock,
     (pid) =>
@@ -197,7 +199,9 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
         details: { lock, ...(pid === null ? {} : { pid }) },
       }),
     () => {
-      if (shared !== null) shared.lost = lostLock(lock, `the embedded bus's ${stream} stream`);
+      const lost = lostLock(lock, `the embedded bus's ${stream} stream`);
+      if (shared !== null) shared.lost = lost;
+      else lostEarly = lost;
     },
   );
   try {
@@ -209,7 +213,7 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
     shared = {
       writer,
       seen: new DedupeWindow(EMBEDDED_DEDUPE_WINDOW_MS),
-      lost: null,
+      lost: lostEarly,
       async close() {
         try {
           await writer.close();

@@ -1,8 +1,11 @@
 /**
  * Lock folders: `mkdir` without `recursive` is atomic and exclusive on every local file system,
- * so the process whose mkdir succeeds holds the lock; it writes `<pid>\n<host>\n` into `pid`
- * inside. A lock whose owner is a process of this host that no longer runs was left by a crash
- * and is taken over at once; one without an owner file past a short grace period (being created,
+ * so the process whose mkdir succeeds holds the lock; it writes `<pid>\n<host>\n<beat>\n<pid
+ * namespace>\n` into `pid` inside. Pids are compared only within one pid namespace of one host
+ * (two containers of one hostname each have their own; an owner file without a namespace, an
+ * earlier version's, is taken for this one). A lock whose owner is such a process that no longer
+ * runs was left by a crash and is taken over at once, and so is one naming this process's own
+ * pid that this process does not hold (an earlier process's); one without an owner file past a short grace period (being created,
  * or left by a crash in between) too; any lock older than `staleMs`, where the caller gives one
  * (short critical sections: a pid may be reused), and one owned on another host (a folder shared
  * over the network) only then, since its pid means nothing here.
@@ -10,11 +13,11 @@
  * A long-held lock (a server's or an ingest's, held for the process's life) beats: its holder
  * touches the owner file every `heartbeatMs` and records that period in it (a third line). Such
  * a lock is also abandoned once its beat has stopped for `HEARTBEAT_MISSES` periods, whoever it
- * names: one naming this process's own pid (a container restarted under the same pid and
- * hostname, its folder on a volume, finds its previous life's lock, while another container of
- * that hostname would be beating), one on another host, one whose pid was reused. Where only the
- * beat can tell (this pid, another host), the taker watches the owner file for that long by its
- * own clock (clocks are not compared across hosts): a beat seen means held.
+ * names: one of another pid namespace (a container restarted under the same hostname, its folder
+ * on a volume, finds its previous life's lock, while another container of that hostname would be
+ * beating), one on another host, one whose pid was reused. Where only the beat can tell, the
+ * taker watches the owner file for that long by its own clock (clocks are not compared across
+ * hosts): a beat seen means held.
  *
  * Takeovers of one lock are made one at a time, under a second lock folder beside it
  * (`<lock>.break`, taken the same way), and judge the lock again under it, by its folder's
@@ -24,13 +27,25 @@
  * two would hold it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** This host's name, as owner files record it. */
 const HOST = hostname();
+
+/** This process's pid namespace (Linux), as owner files record it; null where it cannot be read. */
+const PID_NS = ((): string | null => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+})();
+
+/** A beat period above this in an owner file is taken for a damaged file: no beat. */
+const MAX_HEARTBEAT_MS = 60_000;
 
 /** A beating lock is abandoned once this many of its periods pass without a beat. */
 export const HEARTBEAT_MISSES = 10;
@@ -50,6 +65,8 @@ export interface LockOwner {
   host: string | null;
   /** How often the holder touches the owner file (null: it does not; a short lock, or an earlier version's). */
   heartbeatMs: number | null;
+  /** The holder's pid namespace (null: not recorded, an earlier version's file). */
+  pidNs: string | null;
 }
 
 /** What `tryDirLock` got: the lock (and its release), or who holds it. */
@@ -75,24 +92,31 @@ const BREAK_WAITS = 200;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Whether process `pid` of this host runs (EPERM: it runs as another user). */
+/** Whether process `pid` of this host runs (EPERM: it runs as another user; a zombie, killed and not yet reaped, does not). */
 export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // `<pid> (<comm>) <state> …`: the name may hold spaces and parentheses; the state follows the last `)`.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return true;
   }
 }
 
 function ownerOf(text: string): LockOwner {
-  const [pidText, host, beatText] = text.split('\n');
+  const [pidText, host, beatText, ns] = text.split('\n');
   const pid = Number.parseInt(pidText ?? '', 10);
   const beat = Number.parseInt(beatText ?? '', 10);
   return {
     pid: Number.isInteger(pid) && pid > 0 ? pid : null,
     host: host === undefined || host === '' ? null : host,
-    heartbeatMs: Number.isInteger(beat) && beat > 0 ? beat : null,
+    heartbeatMs: Number.isInteger(beat) && beat > 0 && beat <= MAX_HEARTBEAT_MS ? beat : null,
+    pidNs: ns === undefined || ns === '' ? null : ns,
   };
 }
 
@@ -120,7 +144,7 @@ async function lockStat(path: string): Promise<{ ageMs: number; beatAgeMs: numbe
   }
 }
 
-/** A beating lock watched since `sinceMs` (this host's clock), its beat as then. */
+/** A beating lock watched since `sinceMs` (performance.now(): a wall-clock step is not silence), its beat as then. */
 interface Watch {
   identity: FolderIdentity;
   sinceMs: number;
@@ -141,24 +165,30 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number, watch:
   // Past `staleMs` a lock is abandoned whoever holds it: its pid may have been reused since
   // (a container restarted under the same hostname runs as the same pid again).
   if (s.ageMs > staleMs) return judged('left');
+  const heldByUs = heldHere.has(resolve(path));
   const thisHost = owner.host === null || owner.host === HOST;
-  // A process of this host that no longer runs left it. (This process's own pid counts as
-  // running: another container of the same hostname may run as the same pid, and taking its
-  // lock would give it two holders; only its beat can tell.)
-  if (thisHost && !isRunning(owner.pid)) return judged('left');
+  // Pids mean something only within one pid namespace (an owner file without one is taken for ours).
+  const ourPids = thisHost && (owner.pidNs === null || PID_NS === null || owner.pidNs === PID_NS);
+  if (ourPids) {
+    // A process that no longer runs left it.
+    if (!isRunning(owner.pid)) return judged('left');
+    // Our own pid in our own namespace, on a lock this process does not hold: an earlier
+    // process's (without a recorded namespace it could be another container's: watched below).
+    if (owner.pid === process.pid && owner.pidNs !== null && owner.pidNs === PID_NS && !heldByUs) return judged('left');
+  }
   if (owner.heartbeatMs === null) return judged('held');
   const silentMs = owner.heartbeatMs * HEARTBEAT_MISSES;
   // This host's clock dates the last beat; another host's is not compared with it, but watched.
   if (thisHost && s.beatAgeMs > silentMs) return judged('left');
   if (watch !== null && sameFolder(watch.identity, s.identity)) {
     if (!sameBeat(watch.identity, s.identity)) return judged('held');
-    if (Date.now() - watch.sinceMs > silentMs) return judged('left');
+    if (performance.now() - watch.sinceMs > silentMs) return judged('left');
     return judged('watch');
   }
-  // A pid of this host that runs and beats is its holder; this process's own pid, not held
-  // here, or another host's, has to be watched.
-  if (thisHost && owner.pid !== process.pid) return judged('held');
-  if (heldHere.has(resolve(path))) return judged('held');
+  // Otherwise its beat decides, watched: a live holder beats within a period, while a pid that
+  // runs may be another process's since, or stopped, and one of another namespace or host
+  // cannot be asked.
+  if (heldByUs) return judged('held');
   return judged('watch');
 }
 
@@ -182,7 +212,7 @@ export async function tryDirLock(path: string, options: DirLockOptions = {}): Pr
 /** `tryDirLock`, with takeovers made under the break lock (`serialized`) or, for the break lock itself, not. */
 async function tryLock(path: string, staleMs: number, serialized: boolean, options: DirLockOptions): Promise<DirLockAttempt> {
   const ownerFile = join(path, 'pid');
-  let owner: LockOwner = { pid: null, host: null, heartbeatMs: null };
+  let owner: LockOwner = { pid: null, host: null, heartbeatMs: null, pidNs: null };
   let waits = 0;
   let watch: Watch | null = null;
   // Takeovers tried (a lock released meanwhile is just tried again).
@@ -205,7 +235,7 @@ async function tryLock(path: string, staleMs: number, serialized: boolean, optio
     if (verdict.state === 'watch') {
       if (watch === null || !sameFolder(watch.identity, verdict.identity)) {
         if (watch === null) options.onWatch?.(owner, owner.heartbeatMs! * HEARTBEAT_MISSES);
-        watch = { identity: verdict.identity, sinceMs: Date.now() };
+        watch = { identity: verdict.identity, sinceMs: performance.now() };
       }
       await sleep(owner.heartbeatMs! / 2);
       continue;
@@ -241,7 +271,7 @@ function hold(path: string, ownerFile: string, options: DirLockOptions): () => P
   const beat = options.heartbeatMs;
   let seen: { ino: number; ctimeMs: number };
   try {
-    writeFileSync(ownerFile, `${process.pid}\n${HOST}\n${beat === undefined ? '' : `${beat}\n`}`);
+    writeFileSync(ownerFile, `${process.pid}\n${HOST}\n${beat ?? ''}\n${PID_NS ?? ''}\n`);
     seen = statSync(ownerFile);
   } catch (e) {
     rmSync(path, { recursive: true, force: true });
@@ -271,8 +301,14 @@ function hold(path: string, ownerFile: string, options: DirLockOptions): () => P
   }
   return async () => {
     clearInterval(timer);
-    // Lost (see above): the folder at the path is another holder's.
+    // Lost (see above, or found so now): the folder at the path is another holder's.
     if (!heldHere.delete(key)) return;
+    try {
+      const now = statSync(ownerFile);
+      if (now.ino !== seen.ino || now.ctimeMs !== seen.ctimeMs) return;
+    } catch {
+      return;
+    }
     release(path, ownerFile);
   };
 }

@@ -56,6 +56,8 @@ export interface IngestJob {
   idleMs: number;
   /** Called once per quiet spell in which an --until-idle run waits for messages an earlier ingest never acknowledged. */
   onWaitingForUnacked?: (count: number, ackWaitMs: number) => void;
+  /** Called when the event log's lock names a holder only its heartbeat can judge, watched for up to `forMs` before it is taken over. */
+  onWaitingForLock?: (lock: string, holder: string, forMs: number) => void;
   /** Redelivery delay of unacknowledged messages (bus default when absent). */
   ackWaitMs?: number;
   /** Names the files (default: the system clock). */
@@ -119,6 +121,7 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   let lost: Error | null = null;
   const lock = await tryDirLock(lockPath, {
     heartbeatMs: DEFAULT_HEARTBEAT_MS,
+    onWatch: (owner, forMs) => job.onWaitingForLock?.(lockPath, `process ${owner.pid ?? '?'}${owner.host === null ? '' : ` on ${owner.host}`}`, forMs),
     onLost: () => {
       lost = unavailable(`ingest lost its lock ${lockPath}: the process stood still past the lock's heartbeat and another ingest may have taken the event log`, {
         hint: 'run one ingest per event log; what this one had not acknowledged is delivered again',

@@ -5,6 +5,7 @@
  * processes), rotation and retention, the migration from the per-subject journals, and a
  * property: any interleaving of publishes reads back in order from any seq.
  */
+import { readlinkSync } from 'node:fs';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -293,7 +294,7 @@ describe('embedded bus files', () => {
     await mkdir(join(dir, 'consumers', 'solo.lock'));
     await writeFile(join(dir, 'consumers', 'solo.lock', 'pid'), '2147483646\n');
     const taken = await bus.consumer({ name: 'solo' });
-    expect(await readFile(join(dir, 'consumers', 'solo.lock', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n`);
+    expect(await readFile(join(dir, 'consumers', 'solo.lock', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n${readlinkSync('/proc/self/ns/pid')}\n`);
     await taken.close();
     await expect(stat(join(dir, 'consumers', 'solo.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await readdir(join(dir, 'consumers'))).filter((n) => n.includes('stale'))).toEqual([]);
@@ -423,7 +424,7 @@ describe('embedded bus writer lock', () => {
     const dir = paths.bus;
     const first = createEmbeddedTransport(dir);
     expect((await first.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p1')).seq).toBe(1);
-    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n`);
+    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n${readlinkSync('/proc/self/ns/pid')}\n`);
 
     const refused = await startChild(dir, 'once').outcome;
     expect(refused).toMatchObject({ ok: false, code: 'conflict' });
@@ -455,7 +456,7 @@ describe('embedded bus writer lock', () => {
     await vi.waitFor(() => expect(second.health().connected).toBe(true), { timeout: 10_000 });
     expect(changes.map((c) => c.connected)).toEqual([false, true]);
     expect((await second.publish('signals.task.completed', Buffer.from('{"from":"parent"}'), 'p2')).seq).toBe(4);
-    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n`);
+    expect(await readFile(join(dir, 'events.writer', 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n1000\n${readlinkSync('/proc/self/ns/pid')}\n`);
     const lines: string[] = [];
     while (lines.length < 4) for (const m of await reader.next(10, 5000)) lines.push(`${m.seq} ${text(m.data)}`);
     expect(lines).toEqual([`1 {"from":"parent"}`, `2 {"from":${(await once.outcome).pid}}`, `3 {"from":${held.pid}}`, `4 {"from":"parent"}`]);

@@ -3,11 +3,17 @@
  * process, whose file-system calls interleave the same way) find an abandoned lock at once, one
  * holds it at a time; and a takeover left half-done by a crash does not block the next.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { HEARTBEAT_MISSES, tryDirLock, type LockOwner } from '../../src/io/dir-lock.js';
+
+/** This process's pid namespace, as owner files record it. */
+const PID_NS = readlinkSync('/proc/self/ns/pid');
 
 /** A pid no process has (Linux's pid_max is at most 2^22). */
 const DEAD_PID = 2147483646;
@@ -65,7 +71,23 @@ describe('lock folders', () => {
     const path = join(dir, 'lock');
     await mkdir(path);
     await writeFile(join(path, 'pid'), `${process.pid}\n${hostname()}\n`);
-    expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.pid, host: hostname(), heartbeatMs: null } });
+    expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.pid, host: hostname(), heartbeatMs: null, pidNs: null } });
+  });
+
+  it('takes over a lock whose holder is a zombie (killed, not yet reaped by its parent)', async () => {
+    // `sleep 0` exits at once; its parent then becomes `sleep 5`, which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    onTestFinished(() => {
+      parent.kill('SIGKILL');
+    });
+    const zombie = Number((await once(parent.stdout, 'data'))[0].toString().trim());
+    await until(async () => (await readFile(`/proc/${zombie}/stat`, 'latin1').catch(() => '')).includes(') Z '));
+    const path = join(dir, 'lock');
+    await mkdir(path);
+    await writeFile(join(path, 'pid'), `${zombie}\n${hostname()}\n`);
+    const got = await tryDirLock(path);
+    expect(got.held).toBe(true);
+    if (got.held) await got.release();
   });
 
   it('takes over a lock whose takeover a crashed process left half-done', async () => {
@@ -80,10 +102,10 @@ describe('lock folders', () => {
 });
 
 /** A beating lock's owner file as a holder wrote it, its last beat `agoMs` ago. */
-async function beatingLock(path: string, owner: { pid: number; host: string; heartbeatMs: number }, agoMs: number): Promise<void> {
+async function beatingLock(path: string, owner: { pid: number; host: string; heartbeatMs: number; pidNs?: string | null }, agoMs: number): Promise<void> {
   await mkdir(path);
   const file = join(path, 'pid');
-  await writeFile(file, `${owner.pid}\n${owner.host}\n${owner.heartbeatMs}\n`);
+  await writeFile(file, `${owner.pid}\n${owner.host}\n${owner.heartbeatMs}\n${owner.pidNs ?? ''}\n`);
   const at = new Date(Date.now() - agoMs);
   await utimes(file, at, at);
 }
@@ -97,7 +119,7 @@ describe('beating lock folders', () => {
     const path = join(dir, 'lock');
     const got = await tryDirLock(path, { heartbeatMs: 10 });
     expect(got.held).toBe(true);
-    expect(await readFile(join(path, 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n10\n`);
+    expect(await readFile(join(path, 'pid'), 'utf8')).toBe(`${process.pid}\n${hostname()}\n10\n${PID_NS}\n`);
     const first = (await stat(join(path, 'pid'))).mtimeMs;
     await until(async () => (await stat(join(path, 'pid'))).mtimeMs > first);
     if (got.held) await got.release();
@@ -109,12 +131,39 @@ describe('beating lock folders', () => {
     const got = await tryDirLock(path, { heartbeatMs: 60_000 });
     const watched: LockOwner[] = [];
     const again = await tryDirLock(path, { heartbeatMs: 60_000, onWatch: (o) => watched.push(o) });
-    expect(again).toEqual({ held: false, owner: { pid: process.pid, host: hostname(), heartbeatMs: 60_000 } });
+    expect(again).toEqual({ held: false, owner: { pid: process.pid, host: hostname(), heartbeatMs: 60_000, pidNs: PID_NS } });
     expect(watched).toEqual([]);
     if (got.held) await got.release();
   });
 
-  it("take over a lock naming this process's pid once its beat has been silent long enough (a restarted container's previous life)", async () => {
+  it("take over a lock naming this process's pid in this pid namespace at once (an earlier process's), and watch one of another namespace (another container of this hostname)", async () => {
+    const path = join(dir, 'lock');
+    await beatingLock(path, { pid: process.pid, host: hostname(), heartbeatMs: 60_000, pidNs: PID_NS }, 0);
+    const watched: number[] = [];
+    const got = await tryDirLock(path, { onWatch: (_o, forMs) => watched.push(forMs) });
+    expect(got.held).toBe(true);
+    if (got.held) await got.release();
+    // A pid that does not run here means nothing in another namespace: its beat decides.
+    const other = { pid: DEAD_PID, host: hostname(), heartbeatMs: 20, pidNs: 'pid:[1]' };
+    await beatingLock(path, other, 0);
+    const beat = setInterval(() => {
+      const t = new Date();
+      void utimes(join(path, 'pid'), t, t).catch(() => undefined);
+    }, 20);
+    try {
+      expect(await tryDirLock(path, { onWatch: (_o, forMs) => watched.push(forMs) })).toEqual({ held: false, owner: other });
+    } finally {
+      clearInterval(beat);
+    }
+    expect(watched).toEqual([20 * HEARTBEAT_MISSES]);
+    // Silent, it is taken once the beat has been missed long enough.
+    const later = await tryDirLock(path);
+    expect(later.held).toBe(true);
+    if (later.held) await later.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("take over a lock naming this process's pid without a namespace once its beat has been silent long enough (a restarted container's previous life)", async () => {
     const path = join(dir, 'lock');
     // Silent for twice the limit already: taken at once.
     await beatingLock(path, { pid: process.pid, host: hostname(), heartbeatMs: 1_000 }, 2 * 1_000 * HEARTBEAT_MISSES);
@@ -134,7 +183,7 @@ describe('beating lock folders', () => {
 
   it('leave a lock whose beat is seen while watched (another container of this hostname, as this pid)', async () => {
     const path = join(dir, 'lock');
-    const owner = { pid: process.pid, host: hostname(), heartbeatMs: 20 };
+    const owner = { pid: process.pid, host: hostname(), heartbeatMs: 20, pidNs: null };
     await beatingLock(path, owner, 0);
     const beat = setInterval(() => {
       const t = new Date();
@@ -153,7 +202,7 @@ describe('beating lock folders', () => {
     await beatingLock(path, { pid: 7, host: 'elsewhere.example', heartbeatMs: 20 }, -86_400_000);
     const watched: LockOwner[] = [];
     const got = await tryDirLock(path, { onWatch: (o) => watched.push(o) });
-    expect(watched).toEqual([{ pid: 7, host: 'elsewhere.example', heartbeatMs: 20 }]);
+    expect(watched).toEqual([{ pid: 7, host: 'elsewhere.example', heartbeatMs: 20, pidNs: null }]);
     expect(got.held).toBe(true);
     if (got.held) await got.release();
   });
@@ -165,8 +214,16 @@ describe('beating lock folders', () => {
     const got = await tryDirLock(path);
     expect(got.held).toBe(true);
     if (got.held) await got.release();
-    await beatingLock(path, { pid: process.ppid, host: hostname(), heartbeatMs: 1_000 }, 0);
-    expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.ppid, host: hostname(), heartbeatMs: 1_000 } });
+    await beatingLock(path, { pid: process.ppid, host: hostname(), heartbeatMs: 20 }, 0);
+    const beat = setInterval(() => {
+      const t = new Date();
+      void utimes(join(path, 'pid'), t, t).catch(() => undefined);
+    }, 20);
+    try {
+      expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.ppid, host: hostname(), heartbeatMs: 20, pidNs: null } });
+    } finally {
+      clearInterval(beat);
+    }
   });
 
   it('tell their holder when the lock is no longer its own, and leave the new holder\'s lock at release', async () => {

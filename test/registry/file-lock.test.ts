@@ -2,6 +2,7 @@
  * The file store's lock: a crashed holder on this host is taken over at once, a live one is
  * waited for and named on timeout, and a holder on another host only once its lock is stale.
  */
+import { readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +77,7 @@ describe('the file-store lock', () => {
   it('writes its own pid and host while it holds the lock, and removes the folder after', async () => {
     const path = lockPathFor(dir, 'i');
     const seen = await withFileLock(dir, 'i', () => readFile(join(path, 'pid'), 'utf8'));
-    expect(seen).toBe(`${process.pid}\n${hostname()}\n`);
+    expect(seen).toBe(`${process.pid}\n${hostname()}\n\n${readlinkSync('/proc/self/ns/pid')}\n`);
     await expect(readFile(join(path, 'pid'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -2,7 +2,7 @@
  * The server's online learning across outages, restarts, promotions and resets, on the real
  * embedded bus (NATS and separate processes: test/cli/replicas.test.ts).
  */
-import { mkdir, readdir, rm, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -188,7 +188,21 @@ describe('online learning on the server', () => {
     await writeFile(join(lock, 'pid'), `${process.pid}\n${hostname()}\n1000\n`);
     await until(async () => (await get(a.app, '/readyz')).status === 503, 'readiness lost with the lock');
     expect(JSON.stringify((await get(a.app, '/readyz')).body)).toContain('replica.lock is no longer this server');
+    // From then on nothing in the folder is written: not by traffic, not by the close's checkpoint.
+    const files = async () => {
+      const out: Record<string, string> = {};
+      for (const e of await readdir(join(a.dir, 'state'), { recursive: true, withFileTypes: true })) {
+        if (!e.isFile()) continue;
+        const path = join(e.parentPath, e.name);
+        const s = await stat(path);
+        out[path] = `${s.size} ${s.mtimeMs}`;
+      }
+      return out;
+    };
+    const before = await files();
+    for (let i = 0; i < 5; i++) await post(a.app, '/score', { user_id: `u${i}` });
     await closeHarness(a);
+    expect(await files()).toEqual(before);
     // Its close left the other holder's lock in place.
     expect(await readdir(lock)).toEqual(['pid']);
   });

@@ -61,6 +61,7 @@ export function registerIngest(program: Command): void {
           maxWaitMs,
           untilIdle: flags.untilIdle === true,
           idleMs,
+          onWaitingForLock: (lock, holder, forMs) => ctx.note(`${lock} names ${holder}: waiting up to ${Math.round(forMs / 1000)} s for its heartbeat before taking it over`),
           onWaitingForUnacked: (n, ackWaitMs) =>
             ctx.note(`${n} message(s) delivered to an earlier ingest were never acknowledged: waiting up to ${Math.round(ackWaitMs / 1000)} s for their redelivery`),
           now: ctx.now,

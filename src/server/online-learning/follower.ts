@@ -112,7 +112,8 @@ export class Follower {
         backoff = await this.recover(e, backoff);
         continue;
       }
-      if (batch.length === 0) continue;
+      // Read while closing: not folded (a halted replica writes nothing more to its window).
+      if (batch.length === 0 || this.closed) continue;
       try {
         await this.exclusive(async () => {
           for (const m of batch) {

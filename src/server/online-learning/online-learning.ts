@@ -157,11 +157,15 @@ export function stateDigest(lp: LivePolicy): string {
 /** Opens the spill, the publisher (draining at once if the spill holds events) and the window; `start` restores and follows. */
 export async function createOnlineLearning(options: OnlineLearningOptions): Promise<OnlineLearning> {
   let lockLost: string | null = null;
+  let unlocked: Unlocked | null = null;
   const release = await lockStateDir(options.stateDir, options.log, (why) => {
     lockLost = why;
+    unlocked?.halt(why);
   });
   try {
     const learning = await createUnlocked(options);
+    unlocked = learning;
+    if (lockLost !== null) learning.halt(lockLost);
     return {
       ...learning,
       lockLost: () => lockLost,
@@ -201,12 +205,22 @@ async function lockStateDir(stateDir: string, log: FastifyBaseLogger, onLost: (w
   });
   if (got.held) return got.release;
   throw conflict(`the replica state folder ${stateDir} is in use by ${whoIs(got.owner)}`, {
-    hint: 'each replica needs a --state-dir of its own: pass another one, or stop the other server (the lock of a process that died is taken over)',
+    hint:
+      got.owner.pid === process.pid && got.owner.heartbeatMs === null
+        ? // An earlier version's lock (no beat): only a person can tell it from another container's.
+          `each replica needs a --state-dir of its own; if no other server uses this one (a container restarted under the same pid and hostname, its folder on a volume), delete ${path}`
+        : 'each replica needs a --state-dir of its own: pass another one, or stop the other server (the lock of a process that died, or whose heartbeat stopped, is taken over)',
     details: { lock: path, ...(got.owner.pid === null ? {} : { pid: got.owner.pid }) },
   });
 }
 
-async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<OnlineLearning, 'lockLost'>> {
+/** Online learning without its state folder's lock, and the halt the lock's loss calls. */
+type Unlocked = Omit<OnlineLearning, 'lockLost'> & {
+  /** Stops every write to the state folder (another process may hold it now): no fold, checkpoint, spill or window writes. */
+  halt(why: string): void;
+};
+
+async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked> {
   const { bus, stateDir, log, limits } = options;
   const store = createFileCheckpointStore(checkpointPath(stateDir));
   const spill = await Spill.open(stateDir);
@@ -337,6 +351,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
   }
 
   async function writeCheckpoint(): Promise<void> {
+    if (halted !== null) throw halted;
     await window.flush();
     const manifest = window.manifest(fold.eventTimeMs);
     // The window's folder deleted under the server: a checkpoint written now would rest on
@@ -383,6 +398,8 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
   }
 
   let timer: NodeJS.Timeout | null = null;
+  /** Why the state folder may no longer be written (its lock was lost), or null. */
+  let halted: Error | null = null;
   let checkpointing: Promise<void> = Promise.resolve();
   let checkpointFailure: string | null = null;
   const checkpointNow = (): Promise<void> => {
@@ -405,6 +422,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
     window,
     fold,
     async start() {
+      if (halted !== null) throw halted;
       const t0 = performance.now();
       let restored: StartSummary['restored'] = null;
       if (checkpoint !== null) {
@@ -536,8 +554,23 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Omit<Onli
     },
     publisherHealth: () => publisher.health(),
     checkpointFailure: () => checkpointFailure,
+    halt(why) {
+      if (halted !== null) return;
+      halted = unavailable(why, { hint: 'restart this server; each replica needs a --state-dir of its own' });
+      if (timer !== null) clearInterval(timer);
+      spill.refuse(halted);
+      void follower.close();
+    },
     async close() {
       if (timer !== null) clearInterval(timer);
+      if (halted !== null) {
+        // Nothing more is written to a folder another process may hold.
+        await follower.close();
+        await publisher.close();
+        await spill.close();
+        await window.close(false);
+        return;
+      }
       // Fold what this replica published last (its final answers) into the last checkpoint,
       // unless the bus is too slow to tell: then the next start folds it.
       await Promise.race([follower.catchUp().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);

@@ -330,8 +330,9 @@ export class ServeWindow {
   }
 
   /** Flushes and closes the cold files. */
-  async close(): Promise<void> {
-    await this.flush();
+  /** Flushes (unless `flush` is false: the folder is no longer this process's) and closes the files. */
+  async close(flush = true): Promise<void> {
+    if (flush) await this.flush();
     for (const f of this.openHandles) if (f.handle !== null) await f.handle.close();
     for (const f of this.openHandles) f.handle = null;
     this.openHandles = [];

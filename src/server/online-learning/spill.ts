@@ -58,6 +58,8 @@ export class Spill {
   private appended = 0;
   /** While the drained file is being removed; the next append waits for it. */
   private clearing: Promise<void> | null = null;
+  /** Set once the state folder is no longer this process's: nothing more is written or drained. */
+  private refused: Error | null = null;
 
   private constructor(readonly dir: string) {}
 
@@ -88,8 +90,14 @@ export class Spill {
     return this.inFlight === 0 && this.cursor === this.size;
   }
 
+  /** From now on every append fails with `e`, and nothing is read for draining (the folder is another process's). */
+  refuse(e: Error): void {
+    this.refused = e;
+  }
+
   /** Appends one line (no newline in it); resolves once it is on disk. */
   append(line: string): Promise<void> {
+    if (this.refused !== null) return Promise.reject(this.refused);
     const data = Buffer.from(line + '\n');
     if (data.indexOf(NL) !== data.length - 1) return Promise.reject(internal('a spilled event holds a newline'));
     this.inFlight++;
@@ -100,7 +108,7 @@ export class Spill {
 
   /** Up to `max` lines from the cursor (none when drained). */
   async read(max: number): Promise<SpillBatch> {
-    if (this.cursor >= this.size || this.handle === null) return { lines: [], ends: [] };
+    if (this.cursor >= this.size || this.handle === null || this.refused !== null) return { lines: [], ends: [] };
     const want = Math.min(READ_BYTES, this.size - this.cursor);
     const buf = Buffer.allocUnsafe(want);
     const { bytesRead } = await this.handle.read(buf, 0, want, this.cursor);
@@ -129,6 +137,7 @@ export class Spill {
 
   /** Moves the cursor to `offset` (an `ends` entry), `count` lines further, durably. */
   async commit(offset: number, count: number): Promise<void> {
+    if (this.refused !== null) throw this.refused;
     this.cursor = offset;
     this.drainedLines += count;
     await writeFileAtomic(replicaStatePaths(this.dir).spillCursor, JSON.stringify({ offset: this.cursor, lines: this.drainedLines }) + '\n');
@@ -136,7 +145,7 @@ export class Spill {
 
   /** Removes the drained spill (only when `idle`); the next append starts a new file. */
   async clear(): Promise<void> {
-    if (!this.idle || this.clearing !== null) return;
+    if (!this.idle || this.clearing !== null || this.refused !== null) return;
     const handle = this.handle;
     this.handle = null;
     this.size = 0;
