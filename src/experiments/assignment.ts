@@ -95,3 +95,13 @@ export function assign(config: ExperimentsConfig, userId: string, hash32: (s: st
   const last = experiment.variants.at(-1)!;
   return { experiment: experiment.name, variant: last.name, policy: last.policy, bucket };
 }
+
+/**
+ * The policies an experiments file has serve users besides the champion: its variants, or, with
+ * no experiment, its default policy (which serves everyone then; beside an experiment, which takes
+ * every user, no one).
+ */
+export function servingPolicies(config: ExperimentsConfig): string[] {
+  if (config.experiments.length === 0) return config.default_policy === undefined ? [] : [config.default_policy];
+  return config.experiments.flatMap((e) => e.variants.map((v) => v.policy));
+}

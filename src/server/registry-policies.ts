@@ -11,7 +11,7 @@
  * server starts and /readyz says why.
  */
 import { isOoMlError } from '../errors.js';
-import type { ExperimentsConfig } from '../experiments/assignment.js';
+import { servingPolicies, type ExperimentsConfig } from '../experiments/assignment.js';
 import { ARM_COUNT } from '../features/arms.js';
 import type { Policy } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
@@ -52,16 +52,6 @@ async function loadOne(store: Store, catalog: PolicyCatalog, name: string): Prom
     throw new Error(`version ${registered.version.version} was trained for ${registered.state.k} arms; the contract has ${ARM_COUNT}`);
   }
   return { policy, state, modelVersion: String(registered.version.version), layout: policy.layout };
-}
-
-/**
- * The policies an experiments file has serve users besides the champion: its variants, or, with
- * no experiment, its default policy (which serves everyone then; beside an experiment, which takes
- * every user, no one).
- */
-export function servingPolicies(config: ExperimentsConfig): string[] {
-  if (config.experiments.length === 0) return config.default_policy === undefined ? [] : [config.default_policy];
-  return config.experiments.flatMap((e) => e.variants.map((v) => v.policy));
 }
 
 /** Creates the provider. */

@@ -65,7 +65,7 @@ export class ServeStats {
 
   /** The key of a row, created on first use. */
   key(parts: StatsKeyParts): string {
-    const key = `${parts.policy}\u0000${parts.modelVersion ?? ''}\u0000${parts.variant ?? ''}\u0000${parts.shadow ? 1 : 0}`;
+    const key = `${parts.policy}\u0000${parts.modelVersion ?? ''}\u0000${parts.experiment ?? ''}\u0000${parts.variant ?? ''}\u0000${parts.shadow ? 1 : 0}`;
     if (!this.rows.has(key)) {
       const estimateRow = parts.shadow ? this.estimates.addRow() : -1;
       this.rows.set(key, { ...parts, serves: 0, rewards: 0, rewardSum: 0, latencies: new Float64Array(this.latencySamples), latencyCount: 0, decided: 0, agreed: 0, estimateRow });

@@ -4,7 +4,7 @@
  * for the policies' learning states, which policies update in place; reload and reset build a
  * new one and swap a single reference, so a request sees either the old state or the new one.
  */
-import type { ExperimentsConfig } from '../experiments/assignment.js';
+import { servingPolicies, type ExperimentsConfig } from '../experiments/assignment.js';
 import type { ProfileValues } from '../features/registry.js';
 import type { SnapshotIndex } from '../features/snapshot.js';
 import type { VectorLayoutName } from '../features/vectors.js';
@@ -35,8 +35,8 @@ export interface ServingState {
   policies: ReadonlyMap<string, LivePolicy>;
   /** Name of the default policy (assigned to users outside any experiment). */
   champion: string;
-  /** The experiments users are assigned by (none: everyone gets the champion). */
-  experiments: ExperimentsConfig;
+  /** The experiments users are assigned by (`NO_EXPERIMENTS`: everyone gets the champion; null: never read, the server is not ready). */
+  experiments: ExperimentsConfig | null;
   /** Loaded shadow policies. */
   shadows: readonly string[];
   /** Why the server is not ready (empty when ready). */
@@ -55,7 +55,7 @@ export function emptyState(champion: string): ServingState {
     fallbackProfile: null,
     policies: new Map(),
     champion,
-    experiments: NO_EXPERIMENTS,
+    experiments: null,
     shadows: [],
     reasons: ['not loaded yet'],
     warnings: [],
@@ -92,7 +92,8 @@ export async function buildServingState(sources: StateSources, previous: Serving
   const snapLoad = Promise.allSettled([sources.snapshot.load()]);
   const failures: string[] = [];
   // Which policies to load depends on the experiments: read first (the snapshot meanwhile).
-  let experiments = previous?.experiments ?? NO_EXPERIMENTS;
+  const before = previous?.experiments ?? null;
+  let experiments: ExperimentsConfig | null = sources.experiments === undefined ? NO_EXPERIMENTS : before;
   let experimentsProblem: string | null = null;
   try {
     if (sources.experiments !== undefined) experiments = await sources.experiments.load();
@@ -100,7 +101,22 @@ export async function buildServingState(sources: StateSources, previous: Serving
     experimentsProblem = messageOf(e);
     failures.push(`experiments: ${experimentsProblem}`);
   }
-  const [[snap], pols] = await Promise.all([snapLoad, Promise.allSettled([sources.policies.load(experiments)]).then(([p]) => p)]);
+  const loadPolicies = (config: ExperimentsConfig | null) => Promise.allSettled([sources.policies.load(config ?? NO_EXPERIMENTS)]).then(([p]) => p);
+  const [[snap], first] = await Promise.all([snapLoad, loadPolicies(experiments)]);
+  let pols = first;
+  // New experiments naming a policy that cannot be served (a typo in an alias) would take its
+  // users out of service: the experiments before them stay, with the policies they need.
+  if (before !== null && experiments !== before && JSON.stringify(experiments) !== JSON.stringify(before) && pols.status === 'fulfilled') {
+    const loaded = pols.value;
+    const unserved = servingPolicies(experiments!).filter((name) => !loaded.byName.has(name) || loaded.shadows.includes(name));
+    if (unserved.length > 0) {
+      const why = (name: string) => loaded.problems?.find((p) => p.name === name)?.reason ?? (loaded.shadows.includes(name) ? 'it is the shadow, which never serves' : 'not loaded');
+      experimentsProblem = `the new experiments need ${unserved.map((n) => `"${n}" (${why(n)})`).join(', ')}`;
+      failures.push(`experiments: ${experimentsProblem}`);
+      experiments = before;
+      pols = await loadPolicies(before);
+    }
+  }
 
   let snapshot: SnapshotIndex | null = previous?.snapshot ?? null;
   let snapshotProblem: string | null = null;
@@ -155,15 +171,15 @@ export async function buildServingState(sources: StateSources, previous: Serving
   if (!policies.has(champion)) reasons.push(`champion policy "${champion}" is not loaded: ${causeOf(champion)}`);
   // The default policy serves everyone when there is no experiment (and no one beside one).
   // Never read (at start): serving everyone the champion would quietly end every experiment.
-  if (experimentsProblem !== null && previous === null) reasons.push(`no experiments loaded: ${experimentsProblem}`);
+  if (experimentsProblem !== null && experiments === null) reasons.push(`no experiments loaded: ${experimentsProblem}`);
   else if (experimentsProblem !== null) warnings.push(`kept the previous experiments: ${experimentsProblem}`);
-  const defaultPolicy = experiments.experiments.length === 0 ? experiments.default_policy : undefined;
+  const defaultPolicy = experiments !== null && experiments.experiments.length === 0 ? experiments.default_policy : undefined;
   if (defaultPolicy !== undefined) {
     needed.add(defaultPolicy);
     if (!policies.has(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is not loaded: ${causeOf(defaultPolicy)}`);
     else if (shadows.includes(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is the shadow, which never serves: name its version (MODEL/N) or another alias`);
   }
-  for (const e of experiments.experiments) {
+  for (const e of experiments?.experiments ?? []) {
     // Two variants on one version (a promotion moved an alias onto the other's): an A/A test.
     const byVersion = new Map<string, string[]>();
     for (const v of e.variants) {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -176,6 +176,27 @@ describe('admin endpoints', () => {
     const ready = await get(h.app, '/readyz');
     expect(ready.status).toBe(200);
     expect((ready.body['warnings'] as string[]).join(' ')).toContain(`kept the previous experiments: `);
+    // One that names a policy the server cannot load (a typo in an alias) would take its users out of service: kept too.
+    await write('tip-policy@nosuch', 60);
+    const typo = await post(h.app, '/admin/reload', {}, TOKEN);
+    expect([typo.status, typo.body['message']]).toEqual([503, expect.stringContaining('the new experiments need "tip-policy@nosuch"')]);
+    expect(await variants()).toEqual(at60);
+    expect((await get(h.app, '/readyz')).status).toBe(200);
+    // Another experiment with variants of the same names: its serves get rows of their own.
+    await writeFile(file, (await readFile(file, 'utf8')).replace('name: ramp', 'name: ramp-2').replace('tip-policy@nosuch', 'other'));
+    expect((await post(h.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    await variants();
+    const rows = ((await get(h.app, '/stats')).body['policies'] as { experiment: string | null; variant: string | null; serves: number }[]).filter((r) => r.variant === 'control');
+    expect(rows.map((r) => [r.experiment, r.serves]).sort()).toEqual([
+      ['ramp', at10.get('control:tip-policy@champion')! + at60.get('control:tip-policy@champion')! * 3],
+      ['ramp-2', at60.get('control:tip-policy@champion')!],
+    ]);
+  });
+
+  it('is not ready when its experiments could not be read at start (serving everyone the champion would end them unseen)', async () => {
+    const h = await harness({ deps: { experiments: { load: () => Promise.reject(new Error('experiments.yaml: no such file')) } } });
+    const ready = await get(h.app, '/readyz');
+    expect([ready.status, ready.body['message']]).toEqual([503, expect.stringContaining('no experiments loaded: experiments.yaml: no such file')]);
   });
 
   it('keeps the previous snapshot when a reload cannot load the new one (503 naming it), and refuses overlapping reloads', async () => {

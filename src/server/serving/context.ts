@@ -158,7 +158,8 @@ export function createContext(deps: ServerDeps, log: FastifyBaseLogger, metrics:
     rowOf(lp, experiment, variant) {
       let byVariant = rows.get(lp);
       if (byVariant === undefined) rows.set(lp, (byVariant = new Map()));
-      const v = variant ?? '';
+      // The experiment too: a reload may start another experiment with variants of the same names.
+      const v = experiment === null ? '' : `${experiment}\u0000${variant ?? ''}`;
       let row = byVariant.get(v);
       if (row === undefined) {
         row = {

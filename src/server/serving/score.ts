@@ -14,7 +14,7 @@ import { writeVector, type VectorInput } from '../../features/vectors.js';
 import { allowedArms, decide, resolveContext, resolveProfile, type ResolvedContext } from '../decision.js';
 import { isoFromMs } from '../iso-time.js';
 import type { ScoreBody, ScoreResponse } from '../schemas.js';
-import type { ServingState } from '../serving-state.js';
+import { NO_EXPERIMENTS, type ServingState } from '../serving-state.js';
 import type { ServingContext } from './context.js';
 import type { Shadows } from './shadows.js';
 
@@ -41,11 +41,11 @@ export function contextOf(c: ResolvedContext): TipServedEvent['context'] {
   return { hour_of_day: c.hourOfDay, day_of_week: c.dayOfWeek, open_tasks: c.openTasks, overdue_tasks: c.overdueTasks };
 }
 
-function notReady(state: ServingState, what: string): never {
-  throw unavailable(`${what}: ${state.reasons.join('; ')}`, {
-    hint: 'see GET /readyz; is --home the folder that holds data/ and mlruns/? Export a snapshot (`oo-ml features export`) or promote a champion, then restart the server, or POST /admin/reload with OO_ML_ADMIN_TOKEN set',
-    details: { reasons: state.reasons },
-  });
+const NOT_READY_HINT =
+  'see GET /readyz; is --home the folder that holds data/ and mlruns/? Export a snapshot (`oo-ml features export`) or promote a champion, then restart the server, or POST /admin/reload with OO_ML_ADMIN_TOKEN set';
+
+function notReady(state: ServingState, what: string, hint = NOT_READY_HINT): never {
+  throw unavailable(`${what}: ${state.reasons.join('; ')}`, { hint, details: { reasons: state.reasons } });
 }
 
 /** The scorer over `ctx`; shadow scoring is handed to `shadows`. */
@@ -77,13 +77,15 @@ export function createScorer(ctx: ServingContext, shadows: Shadows): Scorer {
       }
       name = body.policy;
     } else {
-      const a = assign(state.experiments, body.user_id, deps.hash32, state.champion);
+      const a = assign(state.experiments ?? NO_EXPERIMENTS, body.user_id, deps.hash32, state.champion);
       name = a.policy;
       experiment = a.experiment;
       variant = a.variant;
     }
     const lp = state.policies.get(name);
-    if (lp === undefined) notReady(state, `cannot score: policy "${name}" is not loaded`);
+    if (lp === undefined) {
+      notReady(state, `cannot score: policy "${name}" is not loaded`, `see GET /readyz for why "${name}" did not load: fix its alias in the registry (oo-ml models) or the experiments file, then POST /admin/reload`);
+    }
 
     const now = deps.now();
     const nowMs = now.getTime();
