@@ -204,7 +204,7 @@ export function gatherEvidence(
   version: number,
   opts: { trainingSet: string; eventsDir: string; now: () => Date; sim?: GateSimSettings },
 ): (question: GateQuestion) => Promise<GateEvidence> {
-  return async ({ to, champion, wasShadow }) => {
+  return async ({ to, champion, wasShadow, forced }) => {
     const baseline = champion === null ? 'uniform random' : `champion v${champion}`;
     const candidateRef = `${model}@v${version}`;
     const baselineRef = champion === null ? UNIFORM_ENTRANT : `${model}@v${champion}`;
@@ -218,8 +218,9 @@ export function gatherEvidence(
       shadowExposure: to === 'champion' && wasShadow ? summarizeShadow(await loadShadowPairs(opts.eventsDir, model, version, opts.now())) : null,
     };
     // A version that was never shadow fails the champion gate whatever a comparison would say,
-    // so the (expensive) simulation is skipped.
-    if (to === 'champion' && !wasShadow) return { ...base, simDiff: null, opeDiff: null };
+    // so the (expensive) simulation is skipped, unless the gate is overridden: then what it
+    // overrode is recorded.
+    if (to === 'champion' && !wasShadow && forced !== true) return { ...base, simDiff: null, opeDiff: null };
     const simDiff = await gateSimulation(store, [baselineRef, candidateRef], opts.sim ?? GATE_SIM, opts.now);
     if (to === 'shadow') return { ...base, simDiff, opeDiff: null };
     const data = await loadTrainingSet(opts.trainingSet);

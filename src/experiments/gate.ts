@@ -34,6 +34,8 @@ export interface GateQuestion {
   to: 'shadow' | 'champion';
   champion: number | null;
   wasShadow: boolean;
+  /** The gate is being overridden: every comparison is still made, to be recorded with the override. */
+  forced?: boolean;
 }
 
 /** What the gate looks at. */
@@ -129,8 +131,9 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
     });
   } else {
     checks.push({ id: 'was-shadow', name: 'has been shadow', passed: e.wasShadow, detail: e.wasShadow ? 'yes' : 'promote it to shadow first' });
-    // The comparisons cannot rescue a version that skipped shadow; they are not run.
-    if (e.wasShadow) {
+    // The comparisons cannot rescue a version that skipped shadow; they are not run, unless the
+    // evidence holds them (a forced promotion records what it overrode).
+    if (e.wasShadow || e.simDiff !== null) {
       const x = e.shadowExposure ?? { serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null };
       figures['shadow_min_serves'] = minShadowServes;
       figures['shadow_min_hours'] = minShadowHours;

@@ -75,8 +75,8 @@ export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): 
   if (req.to === 'shadow' && champion === req.version) throw conflict(`${req.model} v${req.version} is champion; roll back instead of demoting it to shadow`);
   const wasShadow = shadow === req.version || (await readRollout(store, req.model)).some((r) => r.alias === ALIASES.shadow && r.to === req.version);
 
-  const decision = evaluateGate(req.to, await ctx.evidence({ to: req.to, champion, wasShadow }), req.rules);
   const forced = req.force === true;
+  const decision = evaluateGate(req.to, await ctx.evidence({ to: req.to, champion, wasShadow, forced }), req.rules);
   if (!decision.passed && !forced) {
     const failed = decision.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
     throw conflict(`the gate refused ${req.model} v${req.version} → ${req.to}: ${failed.join('; ')}`, {

@@ -32,7 +32,18 @@ describe('promotion gate', () => {
     expect(unsure.checks.find((c) => !c.passed)).toMatchObject({ name: 'not worse than champion v1 off-policy', detail: expect.stringContaining('≥ −0.01 (the margin)') });
     // A wider margin, stated, admits it.
     expect(evaluateGate('champion', { ...base, opeDiff: { ...base.opeDiff!, ci95: [-0.02, 0.022] } }, { drMargin: 0.025 }).passed).toBe(true);
-    expect(evaluateGate('champion', { ...base, wasShadow: false }).checks).toEqual([{ id: 'was-shadow', name: 'has been shadow', passed: false, detail: 'promote it to shadow first' }]);
+    expect(evaluateGate('champion', { ...base, wasShadow: false, simDiff: null, opeDiff: null }).checks).toEqual([{ id: 'was-shadow', name: 'has been shadow', passed: false, detail: 'promote it to shadow first' }]);
+    // Evidence gathered anyway (a forced promotion): every comparison is checked and its figures kept for the record.
+    const forced = evaluateGate('champion', { ...base, wasShadow: false, shadowExposure: null });
+    expect(forced.passed).toBe(false);
+    expect(forced.checks.map((c) => [c.id, c.passed])).toEqual([
+      ['was-shadow', false],
+      ['shadow-exposure', false],
+      ['beats-baseline', true],
+      ['ope-not-worse', true],
+      ['no-flagged-segment', true],
+    ]);
+    expect(forced.figures).toMatchObject({ sim_diff: base.simDiff!.value, ope_dr_diff: base.opeDiff!.value });
     expect(evaluateGate('champion', { ...base, opeDiff: null }).passed).toBe(false);
     // A comparison that does not stand for the version (refitted on rows it was not trained on) fails, saying why.
     const foreign = evaluateGate('champion', { ...base, opeDiff: { ...base.opeDiff!, notThisVersion: 'it was trained on 10 rows' } });

@@ -26,8 +26,8 @@ async function setup(versions = 3) {
     store,
     cardsDir: h.modelCards,
     now: () => new Date((t += 60_000)),
-    evidence: async ({ to, champion, wasShadow }) => {
-      asked.push(`${to}:${champion}:${wasShadow}`);
+    evidence: async ({ to, champion, wasShadow, forced }) => {
+      asked.push(`${to}:${champion}:${wasShadow}${forced === true ? ':forced' : ''}`);
       return { champion, wasShadow, baseline: champion === null ? 'uniform random' : `champion v${champion}`, ...evidence };
     },
   });
@@ -87,7 +87,7 @@ describe('promotion and rollback', () => {
   });
 
   it('refuses a failing gate without changing anything, and records a forced move', async () => {
-    const { store, ctx } = await setup();
+    const { store, ctx, asked } = await setup();
     await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
     await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'champion' });
     await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'shadow' });
@@ -101,6 +101,12 @@ describe('promotion and rollback', () => {
     await expect(promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion', force: true })).rejects.toMatchObject({ code: 'invalid_usage' });
     const forced = await promoteVersion(ctx(losing), { model: 'tip-policy', version: 2, to: 'champion', force: true, reason: 'incident fix' });
     expect(forced.forced).toBe(true);
+    expect(asked.at(-1)).toBe('champion:1:true:forced');
+    // A version that was never shadow, forced: the evidence is asked for in full, and what the override overrode is on record.
+    const skipped = await promoteVersion(ctx(losing), { model: 'tip-policy', version: 3, to: 'champion', force: true, reason: 'hotfix' });
+    expect(asked.at(-1)).toBe('champion:2:false:forced');
+    expect(skipped.decision.checks.map((c) => c.id)).toEqual(['was-shadow', 'shadow-exposure', 'beats-baseline', 'ope-not-worse', 'no-flagged-segment']);
+    expect(JSON.parse((await store.getModelVersion('tip-policy', 3)).tags['oo-ml.gate.champion.figures']!)).toMatchObject({ sim_diff: -0.01 });
     expect((await store.getModelVersion('tip-policy', 2)).tags['oo-ml.gate.champion.forced']).toBe('true');
   });
 
