@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createFileStore } from '../../src/registry/file-store.js';
 import { runCli } from '../helpers/cli.js';
 import { openTerminal, type Terminal } from '../helpers/terminal.js';
 import { closeHarness, createHarness, get, post, until, type Harness } from '../server/harness.js';
@@ -102,5 +103,30 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     await term.keys('q');
     const t = term;
     await until(async () => !(await t.running()), 'dash to quit on q');
+  });
+
+  it('end on Ctrl-C as every other command does (killed by SIGINT: 130), and on q with 0', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oo-ml-ctrl-c-'));
+    const home = join(dir, 'home');
+    const store = createFileStore(join(home, 'mlruns'));
+    await store.createRegisteredModel('tip-policy');
+    const run = await store.createRun((await store.getOrCreateExperiment('oo-ml-train')).experimentId, { runName: 'train' });
+    await store.finishRun(run.info.runId, 'FINISHED');
+    await store.createModelVersion('tip-policy', `runs:/${run.info.runId}/policy`, run.info.runId, '');
+    // The shell says how the view ended, and stays for the screen to be read.
+    const views = [
+      ['models', `models --home ${home}`, 'tip-policy'],
+      ['dash', 'dash --url http://127.0.0.1:9 --interval 200', 'oo-ml dash'],
+    ];
+    for (const [name, args, first] of views) {
+      for (const [key, code] of [['C-c', 130], ['q', 0]] as const) {
+        term = await openTerminal(dir, `${process.execPath} ${BIN} ${args}; echo "${name} ended with $?"; sleep 60`);
+        await term.shows(first!, `the ${name} view`);
+        await term.keys(key);
+        await term.shows(`${name} ended with ${code}`, `${name} to end on ${key}`);
+        await term.kill();
+        term = null;
+      }
+    }
   });
 });

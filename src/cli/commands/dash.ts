@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { invalidUsage, unavailable } from '../../errors.js';
 import { redactUrl } from '../../redact.js';
 import { action } from '../command.js';
-import { drawEveryFrame } from '../ui/live-terminal.js';
+import { drawEveryFrame, exitAsInterrupted } from '../ui/live-terminal.js';
 import { parseIntFlag } from '../flags.js';
 
 interface DashFlags {
@@ -51,7 +51,7 @@ export function registerDash(program: Command): void {
         if (up === 0) throw unavailable(`no replica answered GET /stats (${urls.map(redactUrl).join(', ')})`, { hint: 'start one with `oo-ml serve`, or pass its --url' });
         return;
       }
-      await runDash({ urls, intervalMs });
+      if ((await runDash({ urls, intervalMs })) === 'interrupted') exitAsInterrupted();
     },
   );
 }

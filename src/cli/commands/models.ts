@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { ListedModel } from '../../models/model-listing.js';
 import { notFound } from '../../errors.js';
 import { action } from '../command.js';
-import { drawEveryFrame } from '../ui/live-terminal.js';
+import { drawEveryFrame, exitAsInterrupted } from '../ui/live-terminal.js';
 import { table } from '../format.js';
 
 const num = (x: number | null): string => (x === null ? '–' : x.toFixed(4));
@@ -67,7 +67,7 @@ export function registerModels(program: Command): void {
       if (flags.repair !== true && !ctx.json && process.stdout.isTTY === true && process.stdin.isTTY === true) {
         drawEveryFrame();
         const { browseModels } = await import('../ui/models/models-live.js');
-        await browseModels(store, models);
+        if ((await browseModels(store, models)) === 'interrupted') exitAsInterrupted();
         return;
       }
       const repaired = repairs.map((r) => `${r.outcome} ${r.model}${r.version === null ? '' : ` v${r.version}`} (${r.command}): ${r.why}`);

@@ -8,3 +8,14 @@
 export function drawEveryFrame(): void {
   for (const name of ['CI', 'CONTINUOUS_INTEGRATION']) delete process.env[name];
 }
+
+/** How a live view ended: `q` (or Esc), or Ctrl-C read as a key. */
+export type ViewEnd = 'quit' | 'interrupted';
+
+/**
+ * Ends the process as Ctrl-C ends every other command, killed by SIGINT (the shell's 130), once
+ * a live view that read the key as input (the terminal in raw mode) has given the terminal back.
+ */
+export function exitAsInterrupted(): void {
+  process.kill(process.pid, 'SIGINT');
+}

@@ -6,6 +6,7 @@
  * another version is named as such instead of drawing nonsense.
  */
 import { render, renderToString, useApp, useInput, useStdout } from 'ink';
+import type { ViewEnd } from '../live-terminal.js';
 import { useEffect, useRef, useState } from 'react';
 import { errnoOf } from '../../../errors.js';
 import { StatsResponse } from '../../../server/schemas.js';
@@ -51,7 +52,7 @@ export interface DashOptions {
   intervalMs: number;
 }
 
-function Dash({ urls, intervalMs }: DashOptions) {
+function Dash({ urls, intervalMs, onInterrupt }: DashOptions & { onInterrupt?: () => void }) {
   const { exit } = useApp();
   const { stdout } = useStdout();
   const [rows, setRows] = useState(stdout.rows ?? 24);
@@ -88,7 +89,10 @@ function Dash({ urls, intervalMs }: DashOptions) {
 
   const turn = (by: number): void => setPanel((p) => PANELS[(PANELS.indexOf(p) + PANELS.length + by) % PANELS.length]!);
   useInput((input, key) => {
-    if (key.ctrl && input === 'c') return exit();
+    if (key.ctrl && input === 'c') {
+      onInterrupt?.();
+      return exit();
+    }
     if (key.tab) return turn(key.shift ? -1 : 1);
     if (key.rightArrow) return turn(1);
     if (key.leftArrow) return turn(-1);
@@ -103,10 +107,12 @@ function Dash({ urls, intervalMs }: DashOptions) {
   return <DashView figures={dashFigures(histories)} panel={panel} paused={paused} intervalMs={intervalMs} height={rows} />;
 }
 
-/** Runs the live dashboard on the terminal until q (or Ctrl-C). */
-export async function runDash(options: DashOptions): Promise<void> {
-  const app = render(<Dash {...options} />, { exitOnCtrlC: false, patchConsole: false });
+/** Runs the live dashboard on the terminal until q or Ctrl-C; says which ended it. */
+export async function runDash(options: DashOptions): Promise<ViewEnd> {
+  let end: ViewEnd = 'quit';
+  const app = render(<Dash {...options} onInterrupt={() => (end = 'interrupted')} />, { exitOnCtrlC: false, patchConsole: false });
   await app.waitUntilExit();
+  return end;
 }
 
 /** One poll of every replica, rendered as text (a pipe, or `--once`): the overview and the policies. */

@@ -4,6 +4,7 @@
  * shown in the view, never thrown at the user.
  */
 import { render, useApp, useInput, useStdout } from 'ink';
+import type { ViewEnd } from '../live-terminal.js';
 import { useEffect, useRef, useState } from 'react';
 import type { ListedModel } from '../../../models/model-listing.js';
 import { versionDetails, type VersionDetails } from '../../../models/version-details.js';
@@ -11,7 +12,7 @@ import type { Store } from '../../../registry/store.js';
 import { browserRows, ModelsView } from './ModelsView.js';
 
 /** The browser over a listing (exported for tests). */
-export function Browser({ store, models }: { store: Store; models: readonly ListedModel[] }) {
+export function Browser({ store, models, onInterrupt }: { store: Store; models: readonly ListedModel[]; onInterrupt?: () => void }) {
   const { exit } = useApp();
   const { stdout } = useStdout();
   const size = (): { columns: number; height: number } => ({ columns: stdout.columns ?? 120, height: stdout.rows ?? 40 });
@@ -53,7 +54,11 @@ export function Browser({ store, models }: { store: Store; models: readonly List
     setSelected(selectedRef.current);
   };
   useInput((input, key) => {
-    if (key.escape || (key.ctrl && input === 'c')) return exit();
+    if (key.ctrl && input === 'c') {
+      onInterrupt?.();
+      return exit();
+    }
+    if (key.escape) return exit();
     if (key.downArrow) return select(selectedRef.current + 1);
     if (key.upArrow) return select(selectedRef.current - 1);
     // Keys held down, pasted or typed while busy arrive as one string: each counts, in order
@@ -84,8 +89,10 @@ export function Browser({ store, models }: { store: Store; models: readonly List
   );
 }
 
-/** Runs the browser on the terminal until q. */
-export async function browseModels(store: Store, models: readonly ListedModel[]): Promise<void> {
-  const app = render(<Browser store={store} models={models} />, { exitOnCtrlC: false, patchConsole: false });
+/** Runs the browser on the terminal until q, Esc or Ctrl-C; says which ended it. */
+export async function browseModels(store: Store, models: readonly ListedModel[]): Promise<ViewEnd> {
+  let end: ViewEnd = 'quit';
+  const app = render(<Browser store={store} models={models} onInterrupt={() => (end = 'interrupted')} />, { exitOnCtrlC: false, patchConsole: false });
   await app.waitUntilExit();
+  return end;
 }
