@@ -60,8 +60,8 @@ export interface Config {
   mlflowClient: () => RestClientOptions;
   /** OO_ML_ADMIN_TOKEN: the bearer token of `/admin/*` (unset: the admin routes are closed). */
   adminToken: string | undefined;
-  /** LOG_LEVEL of the server's logger (default info). */
-  logLevel: LogLevel;
+  /** LOG_LEVEL of the server's logger (default info): the server's alone, so checked on first use. */
+  logLevel: () => LogLevel;
   /** NODE_OPTIONS, Node's own: read only to tell whether a server confined to one core set V8's pool size (server/v8-settings.ts). */
   nodeOptions: string | undefined;
 }
@@ -102,6 +102,7 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): 
   const read = (names: readonly string[]): Record<string, string | undefined> => Object.fromEntries(names.map((n) => [n, env[n]]));
   const writerEnv = read(['DEFAULT_PROMPT_VERSION', 'TIP_PROMPT_VERSION', 'LLM_BASE_URL', 'LLM_MODEL', 'LLM_API_KEY', 'LLM_TIMEOUT_MS']);
   const mlflowEnv = read(['MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_HTTP_REQUEST_MAX_RETRIES', 'MLFLOW_HTTP_REQUEST_TIMEOUT', 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', 'MLFLOW_HTTP_REQUEST_BACKOFF_JITTER']);
+  const logLevelText = nonEmpty(env['LOG_LEVEL']);
   let tipWriter: TipWriterSettings | undefined;
   let mlflowClient: RestClientOptions | undefined;
   return {
@@ -120,7 +121,7 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): 
       return mlflowClient;
     },
     adminToken: nonEmpty(env['OO_ML_ADMIN_TOKEN']),
-    logLevel: logLevel(nonEmpty(env['LOG_LEVEL'])),
+    logLevel: () => logLevel(logLevelText),
     nodeOptions: nonEmpty(env['NODE_OPTIONS']),
   };
 }

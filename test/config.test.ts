@@ -9,19 +9,19 @@ describe('loadConfig', () => {
     const home = resolve('some-home');
     expect(c.paths).toMatchObject({ home, bus: join(home, 'data', 'bus'), serveState: join(home, 'data', 'serve'), mlruns: join(home, 'mlruns'), tmp: join(home, '.oo-ml', 'tmp') });
     expect(c.trackingUri).toBe(`file://${join(home, 'mlruns')}`);
-    expect([c.adminToken, c.logLevel, c.natsUrl]).toEqual(['t0k', 'warn', undefined]);
+    expect([c.adminToken, c.logLevel(), c.natsUrl]).toEqual(['t0k', 'warn', undefined]);
     expect(c.tipWriter()).toMatchObject({ prompts: { defaultVersion: 'v2', rotation: [] }, llm: { baseUrl: 'http://127.0.0.1:1/v1', model: 'm', timeoutMs: 5000 } });
     expect(loadConfig('h', {}).tipWriter()).toMatchObject({ llm: null });
   });
 
   it('refuses a bad value naming the variable: at once for what every command uses, on first use for a service', () => {
-    expect(() => loadConfig('h', { LOG_LEVEL: 'loud' })).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('LOG_LEVEL') }));
     expect(() => loadConfig('h', { NATS_STREAM_REPLICAS: '9' })).toThrow(expect.objectContaining({ message: expect.stringContaining('NATS_STREAM_REPLICAS') }));
     // A typo in the tip writer's or the MLflow client's variables does not stop other commands…
-    const c = loadConfig('h', { LLM_BASE_URL: 'http://x/v1', MLFLOW_HTTP_REQUEST_TIMEOUT: 'soon' });
+    const c = loadConfig('h', { LLM_BASE_URL: 'http://x/v1', MLFLOW_HTTP_REQUEST_TIMEOUT: 'soon', LOG_LEVEL: 'loud' });
     expect(c.paths.home).toBe(resolve('h'));
     // …and is refused, named, where the service is used.
     expect(() => c.tipWriter()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('LLM_MODEL') }));
+    expect(() => c.logLevel()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('LOG_LEVEL') }));
     expect(() => c.mlflowClient()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('MLFLOW_HTTP_REQUEST_TIMEOUT') }));
   });
 

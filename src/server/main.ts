@@ -10,7 +10,7 @@ import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
 import { keepTickShape } from './tick-shape.js';
 import { applyServeV8Settings } from './v8-settings.js';
-import { invalidUsage } from '../errors.js';
+import { conflict, invalidUsage } from '../errors.js';
 
 /** Options of `startServer`. */
 export interface StartOptions {
@@ -89,8 +89,9 @@ function listenError(e: unknown, host: string, port: number): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   switch (code) {
+    // Another program holds the port: a conflict (exit 1), not a mistyped flag.
     case 'EADDRINUSE':
-      return invalidUsage(`cannot listen on ${where}: the port is in use`, { hint: 'choose another --port (0 picks a free one), or stop what listens there' });
+      return conflict(`cannot listen on ${where}: the port is in use`, { hint: 'choose another --port (0 picks a free one), or stop what listens there' });
     case 'EACCES':
       return invalidUsage(`cannot listen on ${where}: permission denied`, { hint: 'ports below 1024 need privileges; choose another --port' });
     case 'EADDRNOTAVAIL':

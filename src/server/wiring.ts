@@ -103,7 +103,7 @@ export async function serveWiring(ctx: WiringContext, options: ServeWiringOption
     ...(experiments === undefined ? {} : { experiments }),
     ...(ctx.config.adminToken === undefined ? {} : { adminToken: ctx.config.adminToken }),
     // Logs go to stderr so --json keeps stdout for the result.
-    logger: options.logger ?? { level: ctx.config.logLevel, stream: process.stderr },
+    logger: options.logger ?? { level: ctx.config.logLevel(), stream: process.stderr },
     ...(options.checkpointIntervalMs === undefined ? {} : { limits: { checkpointIntervalMs: options.checkpointIntervalMs } }),
   };
   const where = bus.kind === 'nats' ? `NATS bus at ${redactUrl(ctx.config.natsUrl ?? '')}` : `embedded bus under ${paths.bus}`;

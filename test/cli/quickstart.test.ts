@@ -161,24 +161,24 @@ describe('oo-ml serve (CLI, a child process)', () => {
 });
 
 describe('oo-ml serve, cannot listen', () => {
-  it('names a port in use and a host that is not this machine, exits 2 at once, without a stack', async () => {
+  it('names a port in use (exit 1) and a host that is not this machine (exit 2, bad usage), at once, without a stack', async () => {
     const taken = createServer();
     await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
     try {
       const port = String((taken.address() as AddressInfo).port);
       const dir = (await tempHome()).home;
-      const cases: [string[], string][] = [
-        [['--port', port], `cannot listen on 127.0.0.1:${port}: the port is in use`],
+      const cases: [string[], number, string][] = [
+        [['--port', port], 1, `cannot listen on 127.0.0.1:${port}: the port is in use`],
         // TEST-NET-3: never an address of this machine (no name lookup involved).
-        [['--host', '203.0.113.7', '--port', '0'], 'cannot listen on 203.0.113.7:0: no local address for host "203.0.113.7"'],
+        [['--host', '203.0.113.7', '--port', '0'], 2, 'cannot listen on 203.0.113.7:0: no local address for host "203.0.113.7"'],
         // Link-local IPv6 without a zone (EINVAL; or no IPv6 at all): named, in brackets.
-        [['--host', 'fe80::1', '--port', '0'], 'cannot listen on [fe80::1]:0: no local address for host "fe80::1"'],
+        [['--host', 'fe80::1', '--port', '0'], 2, 'cannot listen on [fe80::1]:0: no local address for host "fe80::1"'],
       ];
-      for (const [flags, message] of cases) {
+      for (const [flags, code, message] of cases) {
         // The child exits by itself: a timer of the unbound app left running would keep it alive,
         // and the test would end on vitest's timeout instead of here.
         const r = await runCli(['serve', '--home', dir, ...flags], { cwd, env: { NATS_URL: '' } });
-        expect([r.code, r.stderr], flags.join(' ')).toEqual([2, expect.stringContaining(message)]);
+        expect([r.code, r.stderr], flags.join(' ')).toEqual([code, expect.stringContaining(message)]);
         expect(r.stderr).not.toMatch(/\n\s+at /);
       }
     } finally {

@@ -30,7 +30,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     import('../../server/experiments-source.js'),
   ]);
   const experimentsPath = flags.experiments === undefined ? undefined : resolve(flags.experiments);
-  // Read once before anything starts, so a bad file is a usage error, not a server that is not ready.
+  // Read once before anything starts, so a bad file stops the start (named), not a server that is not ready.
   if (experimentsPath !== undefined) await readExperiments(experimentsPath);
   const wiring = await serveWiring(ctx, {
     ...(experimentsPath === undefined ? {} : { experiments: experimentsFile(experimentsPath) }),
