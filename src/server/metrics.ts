@@ -184,6 +184,26 @@ export function createServerMetrics(learning: () => OnlineLearning | null, shado
       for (const o of REWARD_OUTCOMES) if (o !== 'waiting') this.inc({ outcome: o }, counts[o]);
     },
   });
+  // Each learning policy's update count and state, so replicas that disagree can be alerted on:
+  // they fold one stream, so equal positions mean equal states (online-learning/README.md). The
+  // fingerprint is the /stats digest's first 32 bits as a number: replicas differ where
+  // `count_values` finds more than one value per policy.
+  const perPolicy = (name: string, help: string, read: (p: { updates: number; digest: string }) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['policy', 'model_version'] as const,
+      registers: [registry],
+      collect() {
+        const l = learning();
+        if (l === null) return;
+        this.reset();
+        for (const p of l.status().policies) this.set({ policy: p.name, model_version: p.model_version ?? '' }, read(p));
+      },
+    });
+  };
+  perPolicy('oo_ml_policy_updates', 'Rewards a policy learned online since it was loaded from the registry (or since the last reset)', (p) => p.updates);
+  perPolicy('oo_ml_policy_state_fingerprint', "The first 32 bits of a policy's state digest (/stats), as a number: equal on replicas at the same fold position", (p) => Number.parseInt(p.digest.slice(0, 8), 16));
   // Each shadow's running sums (server/shadow-estimates.ts), so a dashboard can estimate over a
   // window and across replicas: IPS = rate(weighted_rewards) / rate(decisions), SNIPS =
   // rate(weighted_rewards) / rate(weights).

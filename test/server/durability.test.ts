@@ -270,6 +270,12 @@ describe('online learning on the server', () => {
     const late = await replicaOf(a, 'state-late', { policies: a.policies.specs, deps: { experiments: source } });
     const seen = await byName(late);
     for (const name of ['tip-policy@champion', 'tip-policy@candidate']) expect(seen[name]).toMatchObject({ updates: pair[name]!.updates, digest: pair[name]!.digest });
+    // /metrics carries the same, for alerts on replicas that differ.
+    const gauges = async (h: Harness) => (await get(h.app, '/metrics')).text.split('\n').filter((l) => l.startsWith('oo_ml_policy_')).sort();
+    const here = await gauges(a);
+    expect(here).toEqual(await gauges(late));
+    expect(here).toContain(`oo_ml_policy_updates{policy="tip-policy@champion",model_version="2"} ${pair['tip-policy@champion']!.updates}`);
+    expect(here).toContain(`oo_ml_policy_state_fingerprint{policy="tip-policy@candidate",model_version="2"} ${Number.parseInt(pair['tip-policy@candidate']!.digest.slice(0, 8), 16)}`);
     // And a restart from the checkpoint, which holds the version under both aliases.
     await closeHarness(a);
     const back = await byName(await harness({ dir: a.dir, policies: a.policies.specs, deps: { experiments: source } }));
