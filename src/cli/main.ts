@@ -4,6 +4,8 @@
  * one core, which ends as the server it started ended (server/serve-restart.ts). Commands are
  * registered only when they work.
  */
+// First: colour is settled before anything that draws loads.
+import './no-color.js';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODE, invalidUsage, toOoMlError } from '../errors.js';
 import { registerAnalytics } from './commands/analytics.js';

@@ -118,9 +118,23 @@ describe('oo-ml dash in a terminal (tmux)', () => {
       ['models', `models --home ${home}`, 'tip-policy'],
       ['dash', 'dash --url http://127.0.0.1:9 --interval 200', 'oo-ml dash'],
     ];
+    // NO_COLOR: the same view without colour (attributes such as bold stay: they are not colour).
+    const down = 'dash --url http://127.0.0.1:9 --interval 200';
+    term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `NO_COLOR=1 ${process.execPath} ${BIN} ${down}; sleep 60`);
+    await term.shows('is not answering', 'the dash without colour');
+    const plain = await term.screen(true);
+    await term.kill();
+    term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `${process.execPath} ${BIN} ${down}; sleep 60`);
+    await term.shows('is not answering', 'the dash in colour');
+    // Foreground colours are SGR 30–37 and 90–97 (tmux writes them one per sequence).
+    const colour = new RegExp(`${String.fromCharCode(27)}\\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7])m`);
+    expect(await term.screen(true)).toMatch(colour);
+    expect(plain).not.toMatch(colour);
+    await term.kill();
+    term = null;
     for (const [name, args, first] of views) {
       for (const [key, code] of [['C-c', 130], ['q', 0]] as const) {
-        term = await openTerminal(dir, `${process.execPath} ${BIN} ${args}; echo "${name} ended with $?"; sleep 60`);
+        term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `${process.execPath} ${BIN} ${args}; echo "${name} ended with $?"; sleep 60`);
         await term.shows(first!, `the ${name} view`);
         await term.keys(key);
         await term.shows(`${name} ended with ${code}`, `${name} to end on ${key}`);

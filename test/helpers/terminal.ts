@@ -10,8 +10,8 @@ const run = promisify(execFile);
 
 /** A tmux session running one command. */
 export interface Terminal {
-  /** The visible screen, as text. */
-  screen(): Promise<string>;
+  /** The visible screen, as text (with its escape sequences: its colours and attributes). */
+  screen(escapes?: boolean): Promise<string>;
   /** Waits until the screen shows `text`; on failure says what it showed. */
   shows(text: string, what: string): Promise<void>;
   /** Types keys (tmux key names: `q`, `Tab`, …). */
@@ -27,7 +27,7 @@ export async function openTerminal(dir: string, command: string, width = 180, he
   const socket = `${dir}/tmux.sock`;
   const tmux = (...args: string[]) => run('tmux', ['-S', socket, ...args]);
   await tmux('new-session', '-d', '-s', 'ui', '-x', String(width), '-y', String(height), command);
-  const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'ui')).stdout;
+  const screen = async (escapes = false): Promise<string> => (await tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', 'ui')).stdout;
   return {
     screen,
     shows: (text, what) =>
