@@ -167,8 +167,9 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number, watch:
   if (s.ageMs > staleMs) return judged('left');
   const heldByUs = heldHere.has(resolve(path));
   const thisHost = owner.host === null || owner.host === HOST;
-  // Pids mean something only within one pid namespace (an owner file without one is taken for ours).
-  const ourPids = thisHost && (owner.pidNs === null || PID_NS === null || owner.pidNs === PID_NS);
+  // Pids mean something only within one pid namespace. An owner file without one is taken for
+  // ours when it does not beat (an earlier version's); one that beats is judged by its beat.
+  const ourPids = thisHost && (owner.pidNs === null ? owner.heartbeatMs === null : PID_NS === null || owner.pidNs === PID_NS);
   if (ourPids) {
     // A process that no longer runs left it.
     if (!isRunning(owner.pid)) return judged('left');

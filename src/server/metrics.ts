@@ -184,7 +184,7 @@ export function createServerMetrics(learning: () => OnlineLearning | null, shado
       for (const o of REWARD_OUTCOMES) if (o !== 'waiting') this.inc({ outcome: o }, counts[o]);
     },
   });
-  // Each learning policy's update count and state, so replicas that disagree can be alerted on:
+  // Each loaded policy's update count and state (a shadow's stays its registered one), so replicas that disagree can be alerted on:
   // they fold one stream, so equal positions mean equal states (online-learning/README.md). The
   // fingerprint is the /stats digest's first 32 bits as a number: replicas differ where
   // `count_values` finds more than one value per policy.

@@ -83,8 +83,8 @@ function messageOf(e: unknown): string {
 
 /**
  * Loads snapshot and policies (concurrently) into a new state. A part that fails keeps the
- * previous state's version and is reported in `failures`. A policy whose name and registry
- * version are unchanged keeps its live state object (online learning carries over); any other
+ * previous state's version and is reported in `failures`. A policy whose name, registry version
+ * and role (shadow or not) are unchanged keeps its live state object (online learning carries over); any other
  * policy starts from a clone of its loaded state (online learning then brings it up to the
  * stream: online-learning/online-learning.ts `swap`).
  */
@@ -139,7 +139,10 @@ export async function buildServingState(sources: StateSources, previous: Serving
     const next = new Map<string, LivePolicy>();
     for (const [name, lp] of loaded.byName) {
       const old = previous?.policies.get(name);
-      if (old !== undefined && old.modelVersion === lp.modelVersion && old.policy.name === lp.policy.name) {
+      // A policy that turns shadow, or stops being one, starts afresh: a shadow never learns, and
+      // a `@shadow` alias whose version another alias served learned meanwhile (it was no shadow).
+      const sameRole = (previous?.shadows.includes(name) ?? false) === loaded.shadows.includes(name);
+      if (old !== undefined && sameRole && old.modelVersion === lp.modelVersion && old.policy.name === lp.policy.name) {
         next.set(name, old);
       } else {
         next.set(name, {

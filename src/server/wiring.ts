@@ -67,6 +67,7 @@ export interface ServeWiringOptions {
 export async function serveWiring(ctx: WiringContext, options: ServeWiringOptions = {}): Promise<ServeWiring> {
   // Checked before anything starts, so a typo in DEFAULT_PROMPT_VERSION/TIP_PROMPT_VERSION/LLM_* fails here.
   const writerSettings = ctx.config.tipWriter();
+  const logLevel = ctx.config.logLevel();
   const paths = ctx.config.paths;
   const snapshotDir = options.snapshotDir ?? paths.snapshots;
   const stateDir = options.stateDir ?? paths.serveState;
@@ -103,7 +104,7 @@ export async function serveWiring(ctx: WiringContext, options: ServeWiringOption
     ...(experiments === undefined ? {} : { experiments }),
     ...(ctx.config.adminToken === undefined ? {} : { adminToken: ctx.config.adminToken }),
     // Logs go to stderr so --json keeps stdout for the result.
-    logger: options.logger ?? { level: ctx.config.logLevel(), stream: process.stderr },
+    logger: options.logger ?? { level: logLevel, stream: process.stderr },
     ...(options.checkpointIntervalMs === undefined ? {} : { limits: { checkpointIntervalMs: options.checkpointIntervalMs } }),
   };
   const where = bus.kind === 'nats' ? `NATS bus at ${redactUrl(ctx.config.natsUrl ?? '')}` : `embedded bus under ${paths.bus}`;

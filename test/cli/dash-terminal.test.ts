@@ -113,10 +113,11 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     const run = await store.createRun((await store.getOrCreateExperiment('oo-ml-train')).experimentId, { runName: 'train' });
     await store.finishRun(run.info.runId, 'FINISHED');
     await store.createModelVersion('tip-policy', `runs:/${run.info.runId}/policy`, run.info.runId, '');
-    // The shell says how the view ended, and stays for the screen to be read.
+    // Each view, a key whose effect shows it reads keys itself (the terminal in raw mode: a
+    // Ctrl-C before that is the terminal's SIGINT, not the view's), and that effect.
     const views = [
-      ['models', `models --home ${home}`, 'tip-policy'],
-      ['dash', 'dash --url http://127.0.0.1:9 --interval 200', 'oo-ml dash'],
+      ['models', `models --home ${home}`, 'c', '◆'],
+      ['dash', 'dash --url http://127.0.0.1:9 --interval 200', 'p', 'PAUSED'],
     ];
     // NO_COLOR: the same view without colour (attributes such as bold stay: they are not colour).
     const down = 'dash --url http://127.0.0.1:9 --interval 200';
@@ -132,10 +133,13 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     expect(plain).not.toMatch(colour);
     await term.kill();
     term = null;
-    for (const [name, args, first] of views) {
+    for (const [name, args, probe, probed] of views) {
       for (const [key, code] of [['C-c', 130], ['q', 0]] as const) {
-        term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `${process.execPath} ${BIN} ${args}; echo "${name} ended with $?"; sleep 60`);
-        await term.shows(first!, `the ${name} view`);
+        // The shell says how the view ended, and stays for the screen to be read (its own
+        // SIGINT handled, so a signal to the group cannot end it; the view gets the default).
+        term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `trap true INT; ${process.execPath} ${BIN} ${args}; echo "${name} ended with $?"; sleep 60`);
+        await term.keys(probe!);
+        await term.shows(probed!, `the ${name} view to read keys`);
         await term.keys(key);
         await term.shows(`${name} ended with ${code}`, `${name} to end on ${key}`);
         await term.kill();

@@ -2,7 +2,7 @@
  * The server's online learning across outages, restarts, promotions and resets, on the real
  * embedded bus (NATS and separate processes: test/cli/replicas.test.ts).
  */
-import { mkdir, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -280,6 +280,47 @@ describe('online learning on the server', () => {
     await closeHarness(a);
     const back = await byName(await harness({ dir: a.dir, policies: a.policies.specs, deps: { experiments: source } }));
     for (const name of ['tip-policy@champion', 'tip-policy@candidate']) expect(back[name]).toMatchObject({ updates: pair[name]!.updates, digest: pair[name]!.digest });
+  });
+
+  it('starts a `@shadow` alias afresh once it is a shadow again, and replays a version an old per-alias checkpoint held under two aliases', async () => {
+    const ab = parseExperimentsConfig({ experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treatment', weight: 1, policy: 'tip-policy@candidate' }] }] }, 'test');
+    let experiments = ab;
+    const source = { load: () => Promise.resolve(experiments) };
+    const specs = { 'tip-policy@champion': { version: '1' }, 'tip-policy@candidate': { version: '2' }, 'tip-policy@shadow': { version: '2' } };
+    // Promoted to shadow while its version serves as the candidate: no shadow then (the registry provider drops it), so it learns.
+    const a = await harness({ policies: specs, shadows: [], deps: { adminToken: 's3cret', experiments: source } });
+    for (let i = 0; i < 30; i++) {
+      const s = await post(a.app, '/score', { user_id: `u${i}` });
+      await post(a.app, '/reward', { serve_id: s.body['serve_id'], reaction: i % 3 === 0 ? 'dismissed' : 'completed' });
+    }
+    const byName = async (h: Harness) => Object.fromEntries((await settled(h)).policies.map((p) => [p.name, p]));
+    expect((await byName(a))['tip-policy@shadow']!.updates).toBeGreaterThan(0);
+    // The experiment ends: `@shadow` is a shadow again, and a shadow never learns.
+    experiments = { experiments: [] };
+    a.policies.specs = { 'tip-policy@champion': { version: '1' }, 'tip-policy@shadow': { version: '2' } };
+    a.policies.shadows = ['tip-policy@shadow'];
+    expect((await post(a.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    const fresh = await replicaOf(a, 'state-fresh', { policies: a.policies.specs, shadows: a.policies.shadows, deps: { experiments: source } });
+    const want = await byName(fresh);
+    expect((await byName(a))['tip-policy@shadow']).toMatchObject({ updates: 0, digest: want['tip-policy@shadow']!.digest });
+
+    // A checkpoint of the per-alias layout (2) that holds version 2 under two aliases, the
+    // candidate's learned and the shadow's registered state, is replayed, not taken at its word.
+    a.policies.specs = { 'tip-policy@champion': { version: '2' } };
+    a.policies.shadows = [];
+    expect((await post(a.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    const target = (await byName(a))['tip-policy@champion']!;
+    expect(target.updates).toBeGreaterThan(0);
+    await closeHarness(a);
+    const file = join(a.dir, 'state', 'checkpoint.json');
+    const cp = JSON.parse(await readFile(file, 'utf8')) as { version: number; policies: { name: string; model_version: string | null; updates: number; state: unknown }[] };
+    const champion = cp.policies.find((e) => e.name === 'tip-policy@champion')!;
+    const registered = JSON.parse(JSON.stringify(cp.policies.find((e) => e.name === 'tip-policy@champion' && e.model_version === '1')?.state ?? champion.state)) as unknown;
+    cp.version = 2;
+    cp.policies = [{ ...champion, name: 'tip-policy@shadow', updates: 0, state: registered }, ...cp.policies];
+    await writeFile(file, JSON.stringify(cp));
+    const back = await harness({ dir: a.dir, policies: a.policies.specs, deps: { experiments: source } });
+    expect((await byName(back))['tip-policy@champion']).toMatchObject({ updates: target.updates, digest: target.digest });
   });
 
   it('keeps learning and answering rewards while a reload replays a version into the past', async () => {

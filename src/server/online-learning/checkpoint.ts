@@ -21,8 +21,15 @@ import { replicaStatePaths } from './state-paths.js';
 /** Policy versions a checkpoint keeps (served ones first, then the most recently served others). */
 export const MAX_ENTRIES = 16;
 
-/** Version of the checkpoint layout (1 was the time-based checkpoint of earlier versions, never read). */
-export const CHECKPOINT_VERSION = 2;
+/**
+ * Version of the checkpoint layout written (1 was the time-based checkpoint of earlier versions,
+ * never read). 2 kept learning per alias and version; 3 keeps it per version (learning-key.ts):
+ * a 2 is still read, and a version it holds under several aliases is replayed (online-learning.ts).
+ */
+export const CHECKPOINT_VERSION = 3;
+
+/** The layout that kept learning per alias and version, still read. */
+export const CHECKPOINT_BY_ALIAS = 2;
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -66,7 +73,7 @@ const OrphanEvent = Type.Union([TipReaction, TipReward]);
 /** Schema of a checkpoint file (closed objects: unknown fields are refused). */
 export const CheckpointSchema = Type.Object(
   {
-    version: Type.Literal(CHECKPOINT_VERSION),
+    version: Type.Union([Type.Literal(CHECKPOINT_BY_ALIAS), Type.Literal(CHECKPOINT_VERSION)]),
     written_at: Type.String({ format: 'date-time' }),
     /** Which bus the positions are in (`embedded` or `nats`): positions of another bus mean nothing. */
     bus: Type.Union([Type.Literal('embedded'), Type.Literal('nats')]),
@@ -128,8 +135,8 @@ export function createFileCheckpointStore(path: string): CheckpointStore {
         throw invalidInput(`online-learning checkpoint ${path} is not JSON: ${(e as Error).message}`, { hint: REBUILD_HINT });
       }
       const version = (json as { version?: unknown } | null)?.version;
-      if (version !== CHECKPOINT_VERSION) {
-        throw invalidInput(`online-learning checkpoint ${path} has layout version ${JSON.stringify(version)}, not ${CHECKPOINT_VERSION}`, { hint: REBUILD_HINT });
+      if (version !== CHECKPOINT_VERSION && version !== CHECKPOINT_BY_ALIAS) {
+        throw invalidInput(`online-learning checkpoint ${path} has layout version ${JSON.stringify(version)}, not ${CHECKPOINT_BY_ALIAS} or ${CHECKPOINT_VERSION}`, { hint: REBUILD_HINT });
       }
       return validator.parse(json, `online-learning checkpoint ${path}`);
     },

@@ -116,6 +116,8 @@ export class Follower {
       if (batch.length === 0 || this.closed) continue;
       try {
         await this.exclusive(async () => {
+          // Closed while waiting its turn (behind a checkpoint or a reload): not folded.
+          if (this.closed) return;
           for (const m of batch) {
             const pending = fold.apply(m);
             if (pending !== undefined) await pending;

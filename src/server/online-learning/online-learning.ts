@@ -16,7 +16,7 @@ import type { VectorInput } from '../../features/vectors.js';
 import type { SerializedPolicyState } from '../../policies/policy.js';
 import { isoFromMs } from '../iso-time.js';
 import type { LivePolicy, ServingState } from '../serving-state.js';
-import { CHECKPOINT_VERSION, checkpointPath, createFileCheckpointStore, MAX_ENTRIES, type Checkpoint, type CheckpointEntry } from './checkpoint.js';
+import { CHECKPOINT_BY_ALIAS, CHECKPOINT_VERSION, checkpointPath, createFileCheckpointStore, MAX_ENTRIES, type Checkpoint, type CheckpointEntry } from './checkpoint.js';
 import { Fold, type FoldCounters, type FoldSnapshot, type Learners, type RewardReport } from './fold.js';
 import { learningKey } from './learning-key.js';
 import { Follower } from './follower.js';
@@ -130,6 +130,18 @@ const RECENT_OUTCOMES = 8192;
 
 /** Events folded at start past which the catch-up is checkpointed at once (a start replaying 600 k events took 8–10 s). */
 const CATCH_UP_CHECKPOINT_EVENTS = 10_000;
+
+/** The versions a per-alias checkpoint (layout 2) holds or saw served under more than one alias. */
+function byAliasPartial(checkpoint: Checkpoint): Set<string> {
+  const aliases = new Map<string, Set<string>>();
+  const add = (name: string, version: string | null): void => {
+    const key = learningKey(name, version);
+    aliases.set(key, (aliases.get(key) ?? new Set()).add(name));
+  };
+  for (const e of checkpoint.policies) add(e.name, e.model_version);
+  for (const f of checkpoint.fold.firstServes) add(f.policy, f.modelVersion);
+  return new Set([...aliases].filter(([, names]) => names.size > 1).map(([key]) => key));
+}
 
 /** The policies of `state` that learn: all but its shadows, which never receive reward (DESIGN), whatever version they run. */
 function learnersIn(state: ServingState): LivePolicy[] {
@@ -350,14 +362,21 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
     return [...served, ...others].slice(0, MAX_ENTRIES);
   }
 
-  async function writeCheckpoint(): Promise<void> {
+  /** Throws once the state folder may no longer be written: checked after every wait, as the lock may be lost during one. */
+  function stillOurs(): void {
     if (halted !== null) throw halted;
+  }
+
+  async function writeCheckpoint(): Promise<void> {
+    stillOurs();
     await window.flush();
+    stillOurs();
     const manifest = window.manifest(fold.eventTimeMs);
     // The window's folder deleted under the server: a checkpoint written now would rest on
     // serves that are not there. The last good one stays (a restart replays from it).
     const gone = await window.shortOf(manifest);
     if (gone !== null) throw unavailable(`the serve window is not on disk as the fold left it (${gone}): no checkpoint written; a restart rebuilds learning from the stream`);
+    stillOurs();
     const snap = fold.snapshot();
     const written = new Date().toISOString();
     await store.write({
@@ -369,6 +388,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
       window: manifest,
     });
     lastCheckpoint = { written_at: written, position: snap.position };
+    stillOurs();
     if (Number.isFinite(fold.eventTimeMs)) await window.prune(fold.eventTimeMs);
   }
 
@@ -427,10 +447,13 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
       let restored: StartSummary['restored'] = null;
       if (checkpoint !== null) {
         fold.restore({ ...checkpoint.fold, eventTimeMs: checkpoint.fold.eventTimeMs ?? -Infinity } as FoldSnapshot);
+        // A checkpoint that kept learning per alias holds a version served under several aliases
+        // as several partial states: none is the version's, so it is replayed from its first serve.
+        const partial = checkpoint.version === CHECKPOINT_BY_ALIAS ? byAliasPartial(checkpoint) : new Set<string>();
         for (const e of checkpoint.policies) {
-          // Entries of one version under two aliases (served together, or written before learning
-          // was kept by version): the one furthest along.
           const key = learningKey(e.name, e.model_version);
+          if (partial.has(key)) continue;
+          // Entries of one version under two aliases (an A/A test) hold one state: the one furthest along.
           if ((retired.get(key)?.position ?? -1) >= e.position) continue;
           retired.set(key, { name: e.name, modelVersion: e.model_version, state: e.state as SerializedPolicyState, updates: e.updates, position: e.position });
         }
