@@ -156,6 +156,15 @@ describe('DashView', () => {
     expect(overview).toContain('PAUSED');
     expect(overview).toContain('⚠ snapshot snap-1 is 3.0 d old, past the TTL of completion_rate, tip_volume: every /score falls back on them');
     expect(overview).toContain('✗ http://b is not answering: ECONNREFUSED — retrying every 500 ms');
+    // One line per stale snapshot, not per replica serving it; replicas named when they serve different ones.
+    const twin: ReplicaHistory = { ...stale, url: 'http://a2' };
+    const shared = render(<DashView figures={dashFigures([stale, twin])} panel="overview" paused intervalMs={500} />).lastFrame()!.replace(/\s+/g, ' ');
+    expect(shared.match(/⚠ snapshot/g)).toHaveLength(1);
+    const older = stats({ total: 1, staleFeatures: ['tip_volume'] });
+    const other: ReplicaHistory = { url: 'http://a3', samples: [{ at: 0, stats: { ...older, snapshot: { ...older.snapshot!, id: 'snap-0' } }, error: null }] };
+    const split = render(<DashView figures={dashFigures([stale, twin, other])} panel="overview" paused intervalMs={500} />).lastFrame()!.replace(/\s+/g, ' ');
+    expect(split).toContain('⚠ snapshot snap-1 (http://a, http://a2) is 3.0 d old');
+    expect(split).toContain('⚠ snapshot snap-0 (http://a3) is 3.0 d old, past the TTL of tip_volume');
     // Before the first poll comes back there is nothing to be alarmed about.
     const starting = render(<DashView figures={dashFigures([{ url: 'http://c', samples: [] }])} panel="overview" paused={false} intervalMs={500} />).lastFrame()!;
     expect(starting).toContain('… waiting for the first answer from http://c');

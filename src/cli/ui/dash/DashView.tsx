@@ -72,16 +72,16 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
 /** What must not be missed: a replica down, a stale snapshot, a degraded bus. */
 function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[]; intervalMs: number | null }) {
   const lines: { key: string; text: string; color: string }[] = [];
+  // One line per stale snapshot, however many replicas serve it.
+  const stale = new Map<string, { snapshot: NonNullable<ReplicaFigures['snapshot']>; urls: string[] }>();
   for (const r of replicas) {
     if (!r.up && !r.polled) lines.push({ key: `down ${r.url}`, text: `… waiting for the first answer from ${r.url}`, color: 'gray' });
     else if (!r.up) lines.push({ key: `down ${r.url}`, text: `✗ ${r.url} is not answering: ${r.error ?? 'no answer'}${intervalMs === null ? '' : ` — retrying every ${intervalMs} ms`}`, color: 'red' });
     const s = r.snapshot;
     if (s !== null && s.stale_features.length > 0) {
-      lines.push({
-        key: `stale ${r.url}`,
-        text: `⚠ snapshot ${s.id} is ${age(s.age_s)} old, past the TTL of ${s.stale_features.join(', ')}: every /score falls back on them (build and export one from recent events, then restart the server or POST /admin/reload)`,
-        color: 'yellow',
-      });
+      const seen = stale.get(s.id);
+      if (seen === undefined) stale.set(s.id, { snapshot: s, urls: [r.url] });
+      else seen.urls.push(r.url);
     }
     if (r.bus !== null && (!r.bus.connected || r.bus.mode === 'spill')) {
       lines.push({
@@ -90,6 +90,14 @@ function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[
         color: 'yellow',
       });
     }
+  }
+  for (const [id, { snapshot: s, urls }] of stale) {
+    const where = stale.size > 1 ? ` (${urls.join(', ')})` : '';
+    lines.push({
+      key: `stale ${id}`,
+      text: `⚠ snapshot ${id}${where} is ${age(s.age_s)} old, past the TTL of ${s.stale_features.join(', ')}: every /score falls back on them (build and export one from recent events, then restart the server or POST /admin/reload)`,
+      color: 'yellow',
+    });
   }
   if (lines.length === 0) return null;
   return (
