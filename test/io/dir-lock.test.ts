@@ -110,6 +110,15 @@ async function beatingLock(path: string, owner: { pid: number; host: string; hea
   await utimes(file, at, at);
 }
 
+/** Touches the owner file of the lock at `path` every 20 ms, as a live holder does, until the returned stop is called. */
+function beating(path: string): () => void {
+  const beat = setInterval(() => {
+    const t = new Date();
+    void utimes(join(path, 'pid'), t, t).catch(() => undefined);
+  }, 20);
+  return () => clearInterval(beat);
+}
+
 const until = async (done: () => Promise<boolean> | boolean): Promise<void> => {
   while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 5));
 };
@@ -146,14 +155,11 @@ describe('beating lock folders', () => {
     // A pid that does not run here means nothing in another namespace: its beat decides.
     const other = { pid: DEAD_PID, host: hostname(), heartbeatMs: 20, pidNs: 'pid:[1]' };
     await beatingLock(path, other, 0);
-    const beat = setInterval(() => {
-      const t = new Date();
-      void utimes(join(path, 'pid'), t, t).catch(() => undefined);
-    }, 20);
+    const stop = beating(path);
     try {
       expect(await tryDirLock(path, { onWatch: (_o, forMs) => watched.push(forMs) })).toEqual({ held: false, owner: other });
     } finally {
-      clearInterval(beat);
+      stop();
     }
     expect(watched).toEqual([20 * HEARTBEAT_MISSES]);
     // Silent, it is taken once the beat has been missed long enough.
@@ -185,14 +191,11 @@ describe('beating lock folders', () => {
     const path = join(dir, 'lock');
     const owner = { pid: process.pid, host: hostname(), heartbeatMs: 20, pidNs: null };
     await beatingLock(path, owner, 0);
-    const beat = setInterval(() => {
-      const t = new Date();
-      void utimes(join(path, 'pid'), t, t).catch(() => undefined);
-    }, 20);
+    const stop = beating(path);
     try {
       expect(await tryDirLock(path)).toEqual({ held: false, owner });
     } finally {
-      clearInterval(beat);
+      stop();
     }
   });
 
@@ -215,14 +218,11 @@ describe('beating lock folders', () => {
     expect(got.held).toBe(true);
     if (got.held) await got.release();
     await beatingLock(path, { pid: process.ppid, host: hostname(), heartbeatMs: 20 }, 0);
-    const beat = setInterval(() => {
-      const t = new Date();
-      void utimes(join(path, 'pid'), t, t).catch(() => undefined);
-    }, 20);
+    const stop = beating(path);
     try {
       expect(await tryDirLock(path)).toEqual({ held: false, owner: { pid: process.ppid, host: hostname(), heartbeatMs: 20, pidNs: null } });
     } finally {
-      clearInterval(beat);
+      stop();
     }
   });
 
