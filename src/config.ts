@@ -42,10 +42,10 @@ export interface Config {
   /** `file:` store under <home>/mlruns unless MLFLOW_TRACKING_URI names an http(s) server. */
   trackingUri: string;
   natsUrl: string | undefined;
-  /** NATS_STREAM_REPLICAS: replicas of the JetStream streams oo-ml creates (1–5; 3 on a 3-node cluster). */
-  natsStreamReplicas: number | undefined;
-  /** OO_ML_BUS_SYNC_MS: the embedded bus's fdatasync policy (0: before each publish is acknowledged; default 1000 ms after a write). */
-  busSyncMs: number | undefined;
+  /** NATS_STREAM_REPLICAS: replicas of the JetStream streams oo-ml creates (1–5; 3 on a 3-node cluster); the bus's, so checked on first use. */
+  natsStreamReplicas: () => number | undefined;
+  /** OO_ML_BUS_SYNC_MS: the embedded bus's fdatasync policy (0: before each publish is acknowledged; default 1000 ms after a write); checked on first use. */
+  busSyncMs: () => number | undefined;
   llmBaseUrl: string | undefined;
   /**
    * The tip writer's settings: DEFAULT_PROMPT_VERSION, TIP_PROMPT_VERSION, LLM_BASE_URL, LLM_MODEL,
@@ -103,14 +103,16 @@ export function loadConfig(home: string, env: NodeJS.ProcessEnv = process.env): 
   const writerEnv = read(['DEFAULT_PROMPT_VERSION', 'TIP_PROMPT_VERSION', 'LLM_BASE_URL', 'LLM_MODEL', 'LLM_API_KEY', 'LLM_TIMEOUT_MS']);
   const mlflowEnv = read(['MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_HTTP_REQUEST_MAX_RETRIES', 'MLFLOW_HTTP_REQUEST_TIMEOUT', 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', 'MLFLOW_HTTP_REQUEST_BACKOFF_JITTER']);
   const logLevelText = nonEmpty(env['LOG_LEVEL']);
+  const replicasText = nonEmpty(env['NATS_STREAM_REPLICAS']);
+  const syncText = nonEmpty(env['OO_ML_BUS_SYNC_MS']);
   let tipWriter: TipWriterSettings | undefined;
   let mlflowClient: RestClientOptions | undefined;
   return {
     paths,
     trackingUri: tracking !== undefined && tracking !== '' ? tracking : `file://${paths.mlruns}`,
     natsUrl: nonEmpty(env['NATS_URL']),
-    natsStreamReplicas: streamReplicas(nonEmpty(env['NATS_STREAM_REPLICAS'])),
-    busSyncMs: busSyncMs(nonEmpty(env['OO_ML_BUS_SYNC_MS'])),
+    natsStreamReplicas: () => streamReplicas(replicasText),
+    busSyncMs: () => busSyncMs(syncText),
     llmBaseUrl: nonEmpty(env['LLM_BASE_URL']),
     tipWriter: () => (tipWriter ??= tipWriterSettingsFromEnv(writerEnv)),
     mlflowClient: () => {

@@ -14,13 +14,14 @@ describe('loadConfig', () => {
     expect(loadConfig('h', {}).tipWriter()).toMatchObject({ llm: null });
   });
 
-  it('refuses a bad value naming the variable: at once for what every command uses, on first use for a service', () => {
-    expect(() => loadConfig('h', { NATS_STREAM_REPLICAS: '9' })).toThrow(expect.objectContaining({ message: expect.stringContaining('NATS_STREAM_REPLICAS') }));
-    // A typo in the tip writer's or the MLflow client's variables does not stop other commands…
-    const c = loadConfig('h', { LLM_BASE_URL: 'http://x/v1', MLFLOW_HTTP_REQUEST_TIMEOUT: 'soon', LOG_LEVEL: 'loud' });
+  it('refuses a bad value naming the variable, on first use of the service it configures', () => {
+    // A typo in the tip writer's, the MLflow client's, the bus's or the server's variables does not stop other commands…
+    const c = loadConfig('h', { LLM_BASE_URL: 'http://x/v1', MLFLOW_HTTP_REQUEST_TIMEOUT: 'soon', LOG_LEVEL: 'loud', NATS_STREAM_REPLICAS: '9', OO_ML_BUS_SYNC_MS: 'soon' });
     expect(c.paths.home).toBe(resolve('h'));
     // …and is refused, named, where the service is used.
     expect(() => c.tipWriter()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('LLM_MODEL') }));
+    expect(() => c.natsStreamReplicas()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('NATS_STREAM_REPLICAS') }));
+    expect(() => c.busSyncMs()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('OO_ML_BUS_SYNC_MS') }));
     expect(() => c.logLevel()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('LOG_LEVEL') }));
     expect(() => c.mlflowClient()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining('MLFLOW_HTTP_REQUEST_TIMEOUT') }));
   });

@@ -173,9 +173,9 @@ const encoder = new TextEncoder();
 export async function createEventBus(config: Config, options: EventBusOptions = {}): Promise<EventBus> {
   const transport =
     config.natsUrl === undefined
-      ? createEmbeddedTransport(config.paths.bus, { pollMs: options.pollMs, syncMs: config.busSyncMs })
+      ? createEmbeddedTransport(config.paths.bus, { pollMs: options.pollMs, syncMs: config.busSyncMs() })
       : await createNatsTransport(checkNatsUrl(config.natsUrl), {
-          streamReplicas: options.streamReplicas ?? config.natsStreamReplicas,
+          streamReplicas: options.streamReplicas ?? config.natsStreamReplicas(),
           publishTimeoutMs: options.publishTimeoutMs,
           onWaitingForServer: options.onWaitingForServer,
         });

@@ -122,9 +122,9 @@ describe('embedded bus files', () => {
       syncs.mockRestore();
     }
     for (const bad of ['-1', '1.5', 'soon', '60001']) {
-      expect(() => loadConfig(probe.home, { OO_ML_BUS_SYNC_MS: bad })).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining(`OO_ML_BUS_SYNC_MS must be whole milliseconds from 0 to 60000, got "${bad}"`) }));
+      expect(() => loadConfig(probe.home, { OO_ML_BUS_SYNC_MS: bad }).busSyncMs()).toThrow(expect.objectContaining({ code: 'invalid_usage', message: expect.stringContaining(`OO_ML_BUS_SYNC_MS must be whole milliseconds from 0 to 60000, got "${bad}"`) }));
     }
-    expect(loadConfig(probe.home, { OO_ML_BUS_SYNC_MS: ' 250 ' }).busSyncMs).toBe(250);
+    expect(loadConfig(probe.home, { OO_ML_BUS_SYNC_MS: ' 250 ' }).busSyncMs()).toBe(250);
   });
 
   it('is the default bus and keeps one events stream of `<subject> <payload>` lines, dead letters in their own stream', async () => {
