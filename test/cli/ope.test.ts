@@ -23,6 +23,9 @@ describe('oo-ml ope on Open Bandit Dataset logs (CLI)', () => {
     // A tuning flag of an estimator not asked for is refused, not silently ignored.
     const clip = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--clip', '5']);
     expect([clip.code, clip.stderr]).toEqual([2, expect.stringContaining('--clip tunes the dr-clip estimator, which --estimators (ips,snips,dm,dr) does not ask for')]);
+    // Estimators asked for without their tuning flags: every missing flag named, as a flag.
+    const untuned = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--estimators', 'ips,dr-clip,switch-dr']);
+    expect([untuned.code, untuned.stderr]).toEqual([2, expect.stringContaining('dr-clip needs --clip (a weight cap > 0); switch-dr needs --tau (a weight threshold ≥ 0)')]);
     // A switch-dr threshold of 0 is one (DM wherever a weight is positive); a negative one is not.
     const zero = await runCli(['ope', '--logs', OBD, '--policy', 'uniform', '--estimators', 'switch-dr', '--tau', '0', '--json']);
     expect(zero.code, zero.stderr).toBe(0);

@@ -73,6 +73,15 @@ export function registerOpe(program: Command): void {
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
         ...(flags.rewardFeatures === undefined ? {} : { rewardFeatures: flags.rewardFeatures.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
       };
+      // An estimator asked for without its tuning flag: every missing flag named at once, as a flag.
+      const missing = ([['--clip', job.clip, 'dr-clip', 'a weight cap > 0'], ['--tau', job.tau, 'switch-dr', 'a weight threshold ≥ 0'], ['--os-lambda', job.osLambda, 'dr-os', 'a shrinkage λ > 0']] as const).filter(
+        ([, value, estimator]) => value === undefined && job.estimators.includes(estimator),
+      );
+      if (missing.length > 0) {
+        throw invalidUsage(`${missing.map(([flag, , estimator, what]) => `${estimator} needs ${flag} (${what})`).join('; ')}`, {
+          hint: `e.g. ${missing.map(([flag]) => `${flag} ${flag === '--tau' ? '100' : flag === '--clip' ? '10' : '1'}`).join(' ')}, or leave ${missing.map(([, , e]) => e).join(', ')} out of --estimators`,
+        });
+      }
       // A tuning flag of an estimator not asked for would be silently ignored: say so instead.
       for (const [flag, value, estimator] of [['--clip', job.clip, 'dr-clip'], ['--tau', job.tau, 'switch-dr'], ['--os-lambda', job.osLambda, 'dr-os']] as const) {
         if (value !== undefined && !job.estimators.includes(estimator)) {
