@@ -71,6 +71,11 @@ export async function run(argv: string[]): Promise<number> {
     };
     quiet(program);
   }
+  // The version as a JSON document too (commander prints it as text).
+  if (json && argv.slice(2).some((a) => a === '--version' || a === '-V')) {
+    process.stdout.write(JSON.stringify({ version: OO_ML_VERSION }) + '\n');
+    return 0;
+  }
   try {
     await program.parseAsync(argv);
     return 0;

@@ -99,6 +99,9 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     expect(await screen()).not.toMatch(/\n\s+at /);
     const gone = await runCli(['dash', '--url', url]);
     expect([gone.code, gone.stderr]).toEqual([1, expect.stringContaining(`no replica answered GET /stats (${url})`)]);
+    // With --json the failure is the error document alone: nothing on stdout.
+    const goneJson = await runCli(['dash', '--url', url, '--json']);
+    expect([goneJson.code, goneJson.stdout, JSON.parse(goneJson.stderr)]).toEqual([1, '', expect.objectContaining({ error: 'unavailable' })]);
 
     await term.keys('q');
     const t = term;

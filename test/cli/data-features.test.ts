@@ -53,7 +53,11 @@ describe('oo-ml data and features (CLI)', () => {
     expect(help.stdout).toMatch(/--seed <s>.*\(default: "42"\)/s);
     // The version the built CLI reports is package.json's (the bundle carries it as a constant).
     const version = await runCli(['--version']);
-    expect([version.code, version.stdout.trim()]).toEqual([0, (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version]);
+    const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    expect([version.code, version.stdout.trim()]).toEqual([0, packageVersion]);
+    // With --json, as a JSON document like every other answer.
+    const versionJson = await runCli(['--version', '--json']);
+    expect([versionJson.code, JSON.parse(versionJson.stdout)]).toEqual([0, { version: packageVersion }]);
     const simHelp = await runCli(['sim', '--help']);
     expect(simHelp.stdout).toMatch(/\(default:\s+"uniform,egreedy-v1,linucb,thompson"\)/);
     expect(simHelp.stdout).toMatch(/--reps <k>\s+replications \(seeds\), at least 2: the 95% intervals are\s+over them \(default: "5"\)/);

@@ -47,8 +47,11 @@ export function registerDash(program: Command): void {
       const { dashOnce, runDash } = await import('../ui/dash/dash-live.js');
       if (!live) {
         const { text, up, figures } = await dashOnce({ urls, intervalMs }, process.stdout.columns ?? 120);
+        const none = unavailable(`no replica answered GET /stats (${urls.map(redactUrl).join(', ')})`, { hint: 'start one with `oo-ml serve`, or pass its --url' });
+        // With --json a failure is the error document alone; on a terminal the panels show what was tried.
+        if (up === 0 && ctx.json) throw none;
         ctx.print(text, figures);
-        if (up === 0) throw unavailable(`no replica answered GET /stats (${urls.map(redactUrl).join(', ')})`, { hint: 'start one with `oo-ml serve`, or pass its --url' });
+        if (up === 0) throw none;
         return;
       }
       if ((await runDash({ urls, intervalMs })) === 'interrupted') exitAsInterrupted();
