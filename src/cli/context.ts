@@ -21,6 +21,11 @@ export interface CommandContext {
   print(text: string, json: unknown): void;
   /** Prints a line of human progress (stderr; silent with --json). */
   note(line: string): void;
+  /**
+   * A long-running command's state change (serve: listening, stopped): with --json one line of
+   * JSON on stdout, so stdout is NDJSON a script reads as it comes; else the human `text` on stderr.
+   */
+  event(text: string, json: unknown): void;
 }
 
 /** Builds the context from global options and the process environment. */
@@ -35,6 +40,10 @@ export function createContext(options: GlobalOptions): CommandContext {
     },
     note(line) {
       if (!options.json) process.stderr.write(line + '\n');
+    },
+    event(text, json) {
+      if (options.json) process.stdout.write(JSON.stringify(json) + '\n');
+      else process.stderr.write(text + '\n');
     },
   };
 }

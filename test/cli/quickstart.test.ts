@@ -158,6 +158,28 @@ describe('oo-ml serve (CLI, a child process)', () => {
     // The expired reaction is recorded too (its reward is not learned), and the applied one.
     expect((await homeStream(home)).filter((e) => e.type === 'tip.reaction')).toHaveLength(3);
   });
+
+  it('with --json, says on stdout where it listens and when it stopped, one JSON line each', async () => {
+    expect(quickstart.code).toBe(0);
+    const child = spawn(process.execPath, [BIN, 'serve', '--home', home, '--port', '0', '--json'], { env: { ...process.env, NATS_URL: '', LLM_BASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let stdout = '';
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('\n')) resolve(JSON.parse(stdout.slice(0, stdout.indexOf('\n'))) as Record<string, unknown>);
+      });
+      void exited.then(() => reject(new Error(`serve exited before listening: ${stdout}`)));
+    });
+    expect(first).toMatchObject({ listening: true, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), ready: true, reasons: [] });
+    expect((await fetch(`${first['url'] as string}/healthz`)).status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([first, { stopped: true, url: first['url'] }]);
+  });
 });
 
 describe('oo-ml serve, cannot listen', () => {

@@ -47,14 +47,16 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   }
   try {
     const state = server.app.ooMl.state();
-    ctx.note(`oo-ml serve: listening on ${server.url} (${wiring.describe})`);
+    // A script that asked for --port 0 learns the port here.
+    ctx.event(`oo-ml serve: listening on ${server.url} (${wiring.describe})`, { listening: true, url: server.url, ready: state.reasons.length === 0, reasons: state.reasons });
     if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
     await server.closed;
   } finally {
     await server.close();
     await closeServeWiring(wiring);
   }
-  ctx.print(`stopped (${server.url})`, { stopped: true, url: server.url });
+  if (ctx.json) ctx.event('', { stopped: true, url: server.url });
+  else ctx.print(`stopped (${server.url})`, null);
 }
 
 /** With less than two cores, starts `serve` again with the flags that need (never returns then); if that fails, says so and returns. */
