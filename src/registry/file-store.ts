@@ -121,6 +121,14 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
     return ready;
   }
 
+  /**
+   * Before a read: a root that exists is completed as MLflow opens one; a missing root reads as
+   * empty and is not created (a failed or read-only command on a mistyped home leaves nothing).
+   */
+  async function readRoot(): Promise<void> {
+    if (ready !== undefined || (await pathExists(rootDir))) await ensureRoot();
+  }
+
   const artifactLocationFor = (experimentId: string) => pathToFileURL(join(rootDir, experimentId)).href;
   /**
    * Where a new run of an experiment keeps its artifacts: the experiment's artifact location,
@@ -171,7 +179,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
 
   /** Every experiment folder: active ones at the root, deleted ones in `.trash/`. */
   async function listExperiments(includeTrash: boolean): Promise<Experiment[]> {
-    await ensureRoot();
+    await readRoot();
     const out: Experiment[] = [];
     const scan = async (base: string) => {
       for (const name of await listSubdirs(base)) {
@@ -195,7 +203,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
   }
 
   async function getExperiment(experimentId: string): Promise<Experiment> {
-    await ensureRoot();
+    await readRoot();
     const e =
       (await readExperimentAt(join(rootDir, experimentId), experimentId)) ??
       (await readExperimentAt(join(rootDir, TRASH, experimentId), experimentId));
@@ -223,6 +231,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
           hint: 'restore it in the MLflow UI, run `mlflow gc`, or pick another name',
         });
       }
+      await ensureRoot();
       for (;;) {
         // MLflow's FileStore IDs: 18 random digits, no leading zero, so concurrent creators do not collide.
         const id = `${randomInt(1, 10)}${String(randomInt(0, 1e9)).padStart(9, '0')}${String(randomInt(0, 1e8)).padStart(8, '0')}`;
@@ -248,7 +257,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
 
   /** The folder of a run, found by scanning experiments (as MLflow's `_find_run_root` does). */
   async function findRunDir(runId: string): Promise<{ dir: string; experimentId: string }> {
-    await ensureRoot();
+    await readRoot();
     const cached = runLocations.get(runId);
     if (cached !== undefined && (await pathExists(join(cached, META)))) {
       return { dir: cached, experimentId: cached.split(/[\\/]/).at(-2) ?? '' };
@@ -399,7 +408,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
   }
 
   async function searchRuns(query: RunQuery): Promise<Run[]> {
-    await ensureRoot();
+    await readRoot();
     const runs: Run[] = [];
     for (const experimentId of new Set(query.experimentIds)) {
       const expDir = join(rootDir, experimentId);
@@ -488,7 +497,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
   const modelDir = (name: string) => join(modelsDir, name);
 
   async function readModelRecord(name: string): Promise<RegisteredModelRecord> {
-    await ensureRoot();
+    await readRoot();
     const dir = modelDir(name);
     const file = join(dir, META);
     const text = await readTextIfExists(file);
@@ -620,7 +629,7 @@ export function createFileStore(root: string, options: FileStoreOptions = {}): S
   }
 
   async function searchRegisteredModels(query: { nameLike?: string } = {}): Promise<RegisteredModel[]> {
-    await ensureRoot();
+    await readRoot();
     const like = query.nameLike === undefined ? undefined : likeToRegExp(query.nameLike);
     const out: RegisteredModel[] = [];
     for (const name of await listSubdirs(modelsDir)) {

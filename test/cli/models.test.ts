@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFileStore } from '../../src/registry/file-store.js';
@@ -30,6 +31,14 @@ describe('oo-ml models (CLI)', () => {
     const nowhere = join(h.home, 'no-such-home');
     const noRegistry = await runCli(['models', '--home', nowhere, '--json']);
     expect([noRegistry.code, JSON.parse(noRegistry.stderr)]).toEqual([1, expect.objectContaining({ error: 'not_found', message: `no folder ${nowhere}: no MLflow registry at ${join(nowhere, 'mlruns')}` })]);
+    expect(existsSync(nowhere)).toBe(false);
+    // A --home that is a file, the same; and a failed promote on a mistyped home makes nothing either.
+    const file = join(h.home, 'a-file');
+    await writeFile(file, 'x');
+    const onFile = await runCli(['models', '--home', file, '--json']);
+    expect([onFile.code, JSON.parse(onFile.stderr)]).toEqual([1, expect.objectContaining({ error: 'not_found', message: expect.stringContaining(`no folder ${file}`) })]);
+    const promoted = await runCli(['promote', 'tip-policy', '1', '--to', 'shadow', '--home', nowhere, '--json']);
+    expect([promoted.code, JSON.parse(promoted.stderr)]).toEqual([1, expect.objectContaining({ error: 'not_found' })]);
     expect(existsSync(nowhere)).toBe(false);
 
     const json = await runCli(['models', '--home', h.home, '--json']);

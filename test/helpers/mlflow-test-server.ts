@@ -10,7 +10,7 @@
  * hang, a connection reset) and inspect every request it received.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -101,6 +101,8 @@ const TERMINAL = new Set(['FINISHED', 'FAILED', 'KILLED']);
 export async function startMlflowTestServer(options: MlflowTestServerOptions = {}): Promise<MlflowTestServer> {
   const home = await mkdtemp(join(tmpdir(), 'oo-ml-mlflow-server-'));
   const root = join(home, 'mlruns');
+  // A server's root exists from its start, so its Default experiment does, as MLflow's.
+  await mkdir(root);
   const store = createFileStore(root);
   const requests: RecordedRequest[] = [];
   const faults: { fault: Fault; remaining: number; path: string | RegExp | undefined }[] = [];

@@ -5,6 +5,7 @@
  * `repairModel` finishes it (or retires an incomplete version) so that the registry ends as the
  * command would have left it, with no duplicate history.
  */
+import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,9 +162,9 @@ describe("a train's own choices", () => {
     for (const [change, message] of refused) {
       await expect(trainPolicy({ ...job, ...change }), JSON.stringify(change)).rejects.toMatchObject({ code: 'invalid_usage', message: expect.stringMatching(message) });
     }
-    // Only MLflow's own Default experiment, and no run in it.
-    expect((await store.searchExperiments()).map((e) => e.name)).toEqual(['Default']);
-    expect(await store.searchRuns({ experimentIds: ['0'] })).toEqual([]);
+    // Nothing at all: not even a registry root.
+    expect(existsSync(h.mlruns)).toBe(false);
+    expect(await store.searchExperiments()).toEqual([]);
     await rm(h.dir, { recursive: true, force: true });
   });
 });

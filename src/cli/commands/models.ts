@@ -1,5 +1,5 @@
 /** `oo-ml models [MODEL]`: registered models, versions, aliases and headline metrics. */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -49,7 +49,7 @@ export function registerModels(program: Command): void {
       // a home without a registry yet has no models, and gets no empty registry either.
       const root = /^file:/i.test(ctx.config.trackingUri) ? fileURLToPath(ctx.config.trackingUri) : null;
       if (root !== null && !existsSync(root)) {
-        if (!existsSync(dirname(root))) {
+        if (!existsSync(dirname(root)) || !statSync(dirname(root)).isDirectory()) {
           throw notFound(`no folder ${dirname(root)}: no MLflow registry at ${root}`, { hint: 'check --home (or MLFLOW_TRACKING_URI)' });
         }
         ctx.print([...(flags.repair === true ? ['nothing to repair', ''] : []), renderModels([])].join('\n'), { models: [], ...(flags.repair === true ? { repairs: [] } : {}) });
