@@ -10,7 +10,7 @@
  * The folder is built in a temporary place and renamed in whole; LATEST moves only after that.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Float64,
@@ -25,7 +25,7 @@ import {
   type DataType,
   type Vector,
 } from 'apache-arrow';
-import { invalidInput, notFound } from '../errors.js';
+import { conflict, invalidInput, notFound } from '../errors.js';
 import { contractHash, contractSignatures } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileFeatureName } from '../features/registry.js';
 import {
@@ -77,11 +77,13 @@ const SNAPSHOTS_FOLDER_ENTRY = /^(snap-.+|LATEST|\..*\.tmp-\d+-[0-9a-f]{12})$/;
  * or `features build` never takes for its output (as they refuse folders they did not write).
  */
 async function checkSnapshotsFolder(outDir: string): Promise<void> {
+  const hint = 'export to a folder of its own (--out), or the default <home>/data/snapshots';
+  const info = await stat(outDir).catch(() => null);
+  // As synth refuses its --out: a conflict with what is there, not a malformed input.
+  if (info !== null && !info.isDirectory()) throw conflict(`snapshots folder ${outDir} is a file`, { hint });
   const others = (await readDirIfExists(outDir)).map((e) => e.name).filter((name) => !SNAPSHOTS_FOLDER_ENTRY.test(name));
   if (others.length === 0) return;
-  throw invalidInput(`snapshots folder ${outDir} holds other files (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''})`, {
-    hint: 'export to a folder of its own (--out), or the default <home>/data/snapshots',
-  });
+  throw conflict(`snapshots folder ${outDir} holds other files (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''})`, { hint });
 }
 
 /** Exports the warehouse's latest profile features as a new snapshot and points LATEST at it. */

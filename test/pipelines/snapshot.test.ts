@@ -56,10 +56,15 @@ describe('snapshot export and load', () => {
     await writeFile(join(h.events, 'notes.txt'), 'mine');
     const before = (await readdir(h.events)).sort();
     await expect(exportSnapshot({ warehouse: h.warehouse, outDir: h.events, tmpDir: h.tmp, now: NOW })).rejects.toMatchObject({
-      code: 'invalid_input',
+      code: 'conflict',
       message: expect.stringMatching(new RegExp(`^snapshots folder ${h.events.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds other files \\(.*notes\\.txt`)),
     });
     expect((await readdir(h.events)).sort()).toEqual(before);
+    // A file where the folder would be: refused naming it, not a raw ENOTDIR.
+    await expect(exportSnapshot({ warehouse: h.warehouse, outDir: join(h.events, 'notes.txt'), tmpDir: h.tmp, now: NOW })).rejects.toMatchObject({
+      code: 'conflict',
+      message: `snapshots folder ${join(h.events, 'notes.txt')} is a file`,
+    });
   });
 
   it('serves values past their TTL, and unknown users, as fallbacks and says which', async () => {
