@@ -5,7 +5,7 @@
  * scorings, flush the event sink — then the caller closes the sink. Connections still busy
  * after `shutdownTimeoutMs` are cut.
  */
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
 import { keepTickShape } from './tick-shape.js';
@@ -82,6 +82,24 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   if (options.handleSignals !== false) for (const s of signals) process.on(s, onSignal);
   return { app, url, close, closed };
+}
+
+/**
+ * Fails as the server's listen would (the port in use, a host not of this machine), by listening
+ * for a moment: `oo-ml serve` checks before it opens the bus and restores learning, so a bad
+ * --port or --host leaves no state behind and logs nothing but its error.
+ */
+export async function checkListenable(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host, port, exclusive: true }, resolve);
+    });
+  } catch (e) {
+    throw listenError(e, host, port);
+  }
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 /** What a failed listen means for the user: the port or the host they gave, named. */

@@ -203,6 +203,11 @@ describe('oo-ml serve, cannot listen', () => {
         expect([r.code, r.stderr], flags.join(' ')).toEqual([code, expect.stringContaining(message)]);
         expect(r.stderr).not.toMatch(/\n\s+at /);
       }
+      // Checked before the bus opens and learning is restored: no state left, and with --json
+      // stderr is the error document alone (no log line before it).
+      expect(existsSync(join(dir, 'data', 'serve'))).toBe(false);
+      const json = await runCli(['serve', '--home', dir, '--port', port, '--json'], { cwd, env: { NATS_URL: '' } });
+      expect([json.code, json.stdout, JSON.parse(json.stderr)]).toEqual([1, '', expect.objectContaining({ error: 'conflict', message: expect.stringContaining('the port is in use') })]);
     } finally {
       taken.close();
     }

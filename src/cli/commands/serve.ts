@@ -24,7 +24,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
   await restartOnOneCore(ctx);
   if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
-  const [{ closeServeWiring, serveWiring }, { startServer }, { experimentsFile, readExperiments }] = await Promise.all([
+  const [{ closeServeWiring, serveWiring }, { checkListenable, startServer }, { experimentsFile, readExperiments }] = await Promise.all([
     import('../../server/wiring.js'),
     import('../../server/main.js'),
     import('../../server/experiments-source.js'),
@@ -32,6 +32,8 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const experimentsPath = flags.experiments === undefined ? undefined : resolve(flags.experiments);
   // Read once before anything starts, so a bad file stops the start (named), not a server that is not ready.
   if (experimentsPath !== undefined) await readExperiments(experimentsPath);
+  // Likewise the address: a port in use fails before the bus opens and learning is restored.
+  await checkListenable(flags.host, port);
   const wiring = await serveWiring(ctx, {
     ...(experimentsPath === undefined ? {} : { experiments: experimentsFile(experimentsPath) }),
     ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
