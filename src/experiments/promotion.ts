@@ -5,7 +5,7 @@
  * champion keeps `previous-champion`), each move is appended to the rollout history, and the
  * model card is regenerated. A refused move changes nothing in the registry.
  */
-import { conflict, invalidInput, invalidUsage, isOoMlError, notFound, nullIfNotFound } from '../errors.js';
+import { conflict, invalidUsage, isOoMlError, notFound, nullIfNotFound } from '../errors.js';
 import type { RolloutEntry } from '../models/model-card.js';
 import { refreshModelCard } from '../models/model-cards.js';
 import { appendRollout, readRollout } from '../models/rollout-history.js';
@@ -143,9 +143,10 @@ export async function rollbackChampion(
   await requireModel(store, model);
   const champion = await currentAlias(store, model, ALIASES.champion);
   const previous = await currentAlias(store, model, ALIASES.previous);
-  if (champion === null) throw invalidInput(`model ${model} has no champion to roll back`);
+  // The registry's state forbids it (as promoting a version that is already champion): a conflict.
+  if (champion === null) throw conflict(`model ${model} has no champion to roll back`);
   if (previous === null) {
-    throw invalidInput(`model ${model} has no previous champion to roll back to`, {
+    throw conflict(`model ${model} has no previous champion to roll back to`, {
       hint: 'a rollback needs an earlier promotion to champion, and each promotion can be rolled back once; to go further back, promote that version again (oo-ml promote)',
     });
   }

@@ -65,7 +65,7 @@ describe('promotion and rollback', () => {
     await expect(rollbackChampion(ctx(), 'tip-polcy')).rejects.toMatchObject({ code: 'not_found', hint: expect.stringContaining('`oo-ml models` lists the registered models') });
     await expect(promoteVersion(ctx(), { model: 'tip-polcy', version: 1, to: 'shadow' })).rejects.toMatchObject({ code: 'not_found', hint: expect.stringContaining('oo-ml train') });
     // A second rollback would put the version just rolled back from in again, unchecked: refused.
-    await expect(rollbackChampion(ctx(), 'tip-policy')).rejects.toMatchObject({ code: 'invalid_input', message: 'model tip-policy has no previous champion to roll back to' });
+    await expect(rollbackChampion(ctx(), 'tip-policy')).rejects.toMatchObject({ code: 'conflict', message: 'model tip-policy has no previous champion to roll back to' });
     expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 1 });
   });
 
