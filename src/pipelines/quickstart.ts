@@ -19,13 +19,24 @@ import { startServer } from '../server/main.js';
 import { closeServeWiring, serveWiring, type WiringContext } from '../server/wiring.js';
 import { tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
 
-/** One finished step: its name, where its output went, and a one-line summary. */
+/** One finished step: its name, where its output went, a one-line summary, and its figures for --json. */
 export interface StepResult {
   step: string;
   output: string;
   summary: string;
+  /** What the step produced, as data (what its own command prints with --json, or its headline figures). */
+  result: unknown;
   /** Further lines to show (the serve step's requests and responses). */
   details?: string[];
+}
+
+/** One request of the quickstart's in-process server and its answer. */
+export interface Exchange {
+  method: 'POST';
+  path: string;
+  body: unknown;
+  status: number;
+  answer: Record<string, unknown>;
 }
 
 /** The requests the quickstart sends its in-process server: varied users and contexts. */
@@ -45,6 +56,7 @@ async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise
   const clock = new Date(Date.parse(snapshotAsOf) + 3_600_000);
   const wiring = await serveWiring(ctx, { seed: 42, logger: false, now: () => clock });
   const details: string[] = [];
+  const exchanges: Exchange[] = [];
   let url = '';
   try {
     const server = await startServer({ deps: wiring.deps, host: '127.0.0.1', port: 0, handleSignals: false });
@@ -54,6 +66,7 @@ async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise
         const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
         const answer = (await res.json()) as Record<string, unknown>;
         details.push(`POST ${path} ${JSON.stringify(body)}`, `  → ${res.status} ${JSON.stringify(answer)}`);
+        exchanges.push({ method: 'POST', path, body, status: res.status, answer });
         if (!res.ok) throw internal(`the quickstart's server answered ${res.status} to POST ${path}: ${JSON.stringify(answer)}`);
         return answer;
       };
@@ -70,6 +83,7 @@ async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise
   return {
     output: ctx.config.paths.bus,
     summary: `${url}: ${SCORE_BODIES.length} scores, 1 reward, 1 generated tip, clock at ${clock.toISOString()} (snapshot as-of + 1 h); events on the embedded bus`,
+    result: { url, clock: clock.toISOString(), exchanges },
     details,
   };
 }
@@ -172,7 +186,7 @@ export function quickstartSteps(outer: WiringContext): [string, () => Promise<Om
       { model: DEFAULT_MODEL, version, to, reason: 'quickstart (shadow exposure waived)', rules: { minShadowServes: 0, minShadowHours: 0 } },
     );
     const checks = r.decision.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.id === 'shadow-exposure' ? ` (waived here; \`oo-ml promote\` asks for ${GATE_RULES.minShadowServes} shadow serves over ${GATE_RULES.minShadowHours} h)` : ''}`);
-    return { output: r.card, summary: `${DEFAULT_MODEL} v${version} → @${to}: ${checks.join(', ')}` };
+    return { output: r.card, summary: `${DEFAULT_MODEL} v${version} → @${to}: ${checks.join(', ')}`, result: { model: DEFAULT_MODEL, version, to, aliases: r.aliases, decision: r.decision } };
   };
   return [
     [
@@ -180,21 +194,21 @@ export function quickstartSteps(outer: WiringContext): [string, () => Promise<Om
       async () => {
         const s = await synthesize({ users: 300, days: 28, seed: 42, start: DEFAULT_SYNTH_START, eventsDir: p.events, tmpDir: p.tmp });
         const total = Object.values(s.counts).reduce((a, b) => a + b, 0);
-        return { output: s.dir, summary: `${s.users} users × 28 days → ${total} events in ${s.files} Parquet files` };
+        return { output: s.dir, summary: `${s.users} users × 28 days → ${total} events in ${s.files} Parquet files`, result: s };
       },
     ],
     [
       'features build',
       async () => {
         const s = await buildFeatures({ eventsDir: p.events, warehouse: p.warehouse, featuresDir: p.features, tmpDir: p.tmp, now: ctx.now() });
-        return { output: s.warehouse, summary: `profiles of ${s.users} users as of ${s.asOf}, ${s.historyRows} daily history rows` };
+        return { output: s.warehouse, summary: `profiles of ${s.users} users as of ${s.asOf}, ${s.historyRows} daily history rows`, result: s };
       },
     ],
     [
       'features training-set',
       async () => {
         const s = await buildTrainingSet({ eventsDir: p.events, warehouse: p.warehouse, out: p.trainingSet, tmpDir: p.tmp });
-        return { output: s.out, summary: `${s.rows} logged serves, reward rate ${(s.positives / s.rows).toFixed(3)}` };
+        return { output: s.out, summary: `${s.rows} logged serves, reward rate ${(s.positives / s.rows).toFixed(3)}`, result: s };
       },
     ],
     [
@@ -202,7 +216,7 @@ export function quickstartSteps(outer: WiringContext): [string, () => Promise<Om
       async () => {
         const s = await exportSnapshot({ warehouse: p.warehouse, outDir: p.snapshots, tmpDir: p.tmp, now: ctx.now() });
         snapshotAsOf = s.asOf;
-        return { output: s.dir, summary: `snapshot ${s.snapshotId}: ${s.rows} users, ${s.bytes} bytes (Arrow IPC)` };
+        return { output: s.dir, summary: `snapshot ${s.snapshotId}: ${s.rows} users, ${s.bytes} bytes (Arrow IPC)`, result: s };
       },
     ],
     [
@@ -211,7 +225,11 @@ export function quickstartSteps(outer: WiringContext): [string, () => Promise<Om
         const t = await trainPolicy({ trainingSet: p.trainingSet, policy: 'linucb', model: DEFAULT_MODEL, store, cardsDir: p.modelCards, snapshotsDir: p.snapshots, tmpDir: p.tmp, now: ctx.now });
         version = t.version;
         const dr = t.evaluation.metrics['dr']!;
-        return { output: p.mlruns, summary: `${DEFAULT_MODEL} v${t.version} @candidate, DR ${dr.value.toFixed(3)} [${dr.ci95[0].toFixed(3)}, ${dr.ci95[1].toFixed(3)}] vs logging ${t.evaluation.loggingValue.value.toFixed(3)}` };
+        return {
+          output: p.mlruns,
+          summary: `${DEFAULT_MODEL} v${t.version} @candidate, DR ${dr.value.toFixed(3)} [${dr.ci95[0].toFixed(3)}, ${dr.ci95[1].toFixed(3)}] vs logging ${t.evaluation.loggingValue.value.toFixed(3)}`,
+          result: { model: DEFAULT_MODEL, version: t.version, metrics: t.evaluation.metrics, loggingValue: t.evaluation.loggingValue },
+        };
       },
     ],
     [
@@ -227,7 +245,11 @@ export function quickstartSteps(outer: WiringContext): [string, () => Promise<Om
         });
         const line = s.results.policies.map((x) => `${x.name} ${x.meanReward.mean.toFixed(3)}`).join(', ');
         // The chart a person opens first: the cumulative reward with its bands.
-        return { output: s.charts[0] ?? p.mlruns, summary: `mean reward per decision: ${line} (run ${s.runId})` };
+        return {
+          output: s.charts[0] ?? p.mlruns,
+          summary: `mean reward per decision: ${line} (run ${s.runId})`,
+          result: { runId: s.runId, charts: s.charts, policies: s.results.policies.map((x) => ({ name: x.name, meanReward: x.meanReward })) },
+        };
       },
     ],
     ['promote --to shadow', () => promote('shadow')],

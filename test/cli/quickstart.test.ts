@@ -241,6 +241,20 @@ describe('oo-ml quickstart, run again', () => {
     expect(existsSync(join(`${home}.previous`, 'model-cards', 'tip-policy.md'))).toBe(true);
   }, 120_000);
 
+  it('with --json, gives each step its figures as data, the server exchanges as objects', async () => {
+    const r = await runCli(['quickstart', '--json'], { cwd, env: { NATS_URL: '', LLM_BASE_URL: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { steps: { step: string; result: Record<string, unknown> }[] };
+    const step = (name: string) => out.steps.find((s) => s.step === name)!.result;
+    expect(out.steps).toHaveLength(9);
+    expect(step('features training-set')).toMatchObject({ rows: expect.any(Number), positives: expect.any(Number) });
+    expect(step('train --policy linucb')).toMatchObject({ version: 1, metrics: { dr: { value: expect.any(Number), ci95: [expect.any(Number), expect.any(Number)] } } });
+    expect(step('promote --to champion')).toMatchObject({ aliases: { champion: 1 }, decision: { passed: true } });
+    const serve = step('serve (in-process)') as { exchanges: { path: string; status: number; answer: Record<string, unknown> }[] };
+    expect(serve.exchanges.map((e) => [e.path, e.status])).toEqual([['/score', 200], ['/score', 200], ['/score', 200], ['/reward', 200], ['/generate', 200]]);
+    expect(serve.exchanges[0]!.answer).toMatchObject({ policy: 'tip-policy@champion', propensity: expect.any(Number) });
+  }, 120_000);
+
   it('refuses a non-empty folder it did not make, and leaves it alone', async () => {
     const other = (await tempHome()).home;
     await writeFile(join(other, 'notes.txt'), 'mine');
