@@ -281,6 +281,20 @@ describe('embedded bus files', () => {
     expect((await readStream(dir, 'events')).length).toBe(written);
   });
 
+  it('notices its folder deleted under it: publishes and fetches fail (a server spills them) instead of landing in deleted files', async () => {
+    const paths = await tempHome('oo-ml-bus-');
+    const dir = paths.bus;
+    const { bus } = openBus(dir);
+    await bus.publish('signals', served('u1', '2026-01-05T09:00:00.000Z', 'kept'));
+    const c = await bus.consumer({ name: 'solo' });
+    await rm(dir, { recursive: true });
+    const failed = (p: Promise<unknown>) => p.then(() => false, (e: unknown) => e instanceof Error && e.message.includes('lost its lock'));
+    await vi.waitFor(async () => expect(await failed(bus.publish('signals', served('u1', '2026-01-05T09:00:01.000Z', 'gone')))).toBe(true), { timeout: 5_000, interval: 50 });
+    await vi.waitFor(async () => expect(await failed(c.fetch({ max: 10, maxWaitMs: 0 }))).toBe(true), { timeout: 5_000, interval: 50 });
+    await c.close();
+    await bus.close();
+  });
+
   it('lets one consumer per name at a time hold the stream, and takes over a dead holder’s lock', async () => {
     const paths = await tempHome('oo-ml-bus-');
     const dir = paths.bus;
