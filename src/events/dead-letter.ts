@@ -21,6 +21,8 @@ export const DEAD_LETTER_REASONS = [
   'not_json',
   /** The payload's `type` differs from the subject's event type. */
   'type_mismatch',
+  /** An event type oo-ml takes on `signals` only (a serve, a reset) arrived on `feedback` (subjects.ts). */
+  'wrong_channel',
   /** The payload does not match the schema of its event type. */
   'invalid_event',
   /** Delivered MAX_DELIVERIES times without being acknowledged. */

@@ -20,7 +20,7 @@ import { encodeValid } from './event-encoder.js';
 import { createNatsTransport } from './nats-transport.js';
 import { PublishedEvents } from './published-events.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
-import { CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
+import { allowedOn, CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
 import { MAX_BATCH, MAX_DELIVERIES, type RawDelivery, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
 import { redactUrl } from '../redact.js';
 
@@ -224,6 +224,7 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
           const message = `event type ${JSON.stringify(type)} is not one of ${EVENT_TYPES.join(', ')}`;
           throw invalidInput(message, { details: [{ path: '/type', message }] });
         }
+        if (!allowedOn(channel, type)) throw invalidInput(`${type} events go on signals only, not on ${channel}`, { details: [{ path: '/type', message: `not taken on ${channel}` }] });
         const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
         const data = Buffer.from(encodeValid(event, validator, `${type} event`));
         const subject = eventSubject(channel, type);

@@ -6,7 +6,7 @@
 import { issueSummary, namedIssues, type FieldIssue, type Validator } from '../validation.js';
 import { utf8OrNull, type DeadLetterReason } from './dead-letter.js';
 import { EVENT_VALIDATORS, type OoEvent } from './schemas.js';
-import { parseEventSubject, type EventSubject } from './subjects.js';
+import { allowedOn, parseEventSubject, type EventSubject } from './subjects.js';
 
 /** A decoded message, or why it was refused. */
 export type Decoded =
@@ -21,6 +21,14 @@ export function decodeEvent(subject: string, data: Uint8Array): Decoded {
       ok: false,
       reason: 'unknown_subject',
       message: `subject "${subject}" is not signals.<event type> or feedback.<event type>`,
+      issues: [],
+    };
+  }
+  if (!allowedOn(parsed.channel, parsed.type)) {
+    return {
+      ok: false,
+      reason: 'wrong_channel',
+      message: `${parsed.type} is taken on signals.${parsed.type} only, not on ${subject}: apps publish reactions and rewards on feedback`,
       issues: [],
     };
   }

@@ -1,8 +1,11 @@
 /**
  * Bus subjects, declared once: `<channel>.<event type>` for events and `dlq.<original subject>`
  * for what could not be accepted. `signals` carry what the product observed or decided (serves,
- * task changes), `feedback` what the person did (reactions); any event type may travel on either
- * channel, the schema is chosen by the subject's event type.
+ * task changes), `feedback` what the person did (reactions); the schema is chosen by the
+ * subject's event type. What only oo-ml records, its decisions and its resets of learning, is
+ * taken on `signals` alone: apps publish on `feedback.>` (and their task changes on
+ * `signals.task.>`), so with NATS permissions that grant them just those, no app can forge a serve
+ * or wipe what every replica learned (README, "Running it").
  *
  * Event types contain a dot (`tip.served`), so a subject has three tokens (`signals.tip.served`);
  * NATS wildcards `signals.>` / `feedback.>` cover every type, `signals.*` would not.
@@ -31,6 +34,14 @@ const SUBJECT_TABLE = Object.fromEntries(CHANNELS.map((c) => [c, Object.fromEntr
 export const EVENT_SUBJECTS: readonly EventSubject[] = CHANNELS.flatMap((c) =>
   EVENT_TYPES.map((t) => eventSubject(c, t)),
 );
+
+/** Event types taken on `signals` only (see the module doc). */
+const SIGNALS_ONLY: ReadonlySet<EventType> = new Set<EventType>(['tip.served', 'learning.reset']);
+
+/** Whether events of `type` are taken on `channel`. */
+export function allowedOn(channel: Channel, type: EventType): boolean {
+  return channel === 'signals' || !SIGNALS_ONLY.has(type);
+}
 
 /** True when `name` is a channel. */
 export function isChannel(name: string): name is Channel {

@@ -31,11 +31,15 @@ describe('subjects', () => {
 });
 
 describe('decodeEvent', () => {
-  it('accepts every valid event on both channels of its type', () => {
+  it('accepts every valid event on the channels of its type: a serve or a reset on signals only (an app cannot forge one on feedback)', () => {
     fc.assert(
       fc.property(anyEvent, fc.constantFrom(...CHANNELS), (e, channel) => {
         const d = decodeEvent(`${channel}.${e.type}`, enc(e));
-        expect(d).toEqual({ ok: true, subject: `${channel}.${e.type}`, event: e });
+        if (channel === 'feedback' && (e.type === 'tip.served' || e.type === 'learning.reset')) {
+          expect(d).toMatchObject({ ok: false, reason: 'wrong_channel', message: expect.stringContaining(`${e.type} is taken on signals.${e.type} only`) });
+        } else {
+          expect(d).toEqual({ ok: true, subject: `${channel}.${e.type}`, event: e });
+        }
       }),
       { seed: 20260105, numRuns: 300 },
     );
@@ -62,7 +66,7 @@ describe('decodeEvent', () => {
         const drop = keys[k % keys.length]!;
         const { [drop]: _gone, ...rest } = e as unknown as Record<string, unknown>;
         void _gone;
-        const d = decodeEvent(`feedback.${e.type}`, enc(rest));
+        const d = decodeEvent(`signals.${e.type}`, enc(rest));
         expect(d).toMatchObject({ ok: false, reason: 'invalid_event' });
         expect(d.ok ? '' : d.message).toContain(drop);
       }),

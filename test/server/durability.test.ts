@@ -9,6 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createEventBusOver } from '../../src/events/event-bus.js';
+import type { OoEvent } from '../../src/events/schemas.js';
 import { parseExperimentsConfig } from '../../src/experiments/assignment.js';
 import { createEmbeddedTransport } from '../../src/events/embedded-transport.js';
 import { createNatsTransport, EVENTS_STREAM } from '../../src/events/nats-transport.js';
@@ -321,6 +322,20 @@ describe('online learning on the server', () => {
     await writeFile(file, JSON.stringify(cp));
     const back = await harness({ dir: a.dir, policies: a.policies.specs, deps: { experiments: source } });
     expect((await byName(back))['tip-policy@champion']).toMatchObject({ updates: target.updates, digest: target.digest });
+  });
+
+  it('takes a reset or a serve on signals only: one an app forges on feedback is not folded, and the library refuses to publish one there', async () => {
+    const h = await harness();
+    const s = await post(h.app, '/score', { user_id: 'u1' });
+    await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'completed' });
+    const before = await settled(h);
+    expect(before.policies[0]!.updates).toBe(1);
+    const forged = { type: 'learning.reset', event_id: 'forged-reset', ts: '2026-02-05T12:00:00.000Z', reason: 'not an admin' };
+    await h.transport.publish('feedback.learning.reset', Buffer.from(JSON.stringify(forged)), 'forged-reset');
+    const after = await settled(h);
+    expect(after.policies[0]).toMatchObject({ updates: 1, digest: before.policies[0]!.digest });
+    expect(after as unknown as { resets: number; invalid_messages: number }).toMatchObject({ resets: 0, invalid_messages: 1 });
+    await expect(h.bus.publish('feedback', forged as OoEvent)).rejects.toMatchObject({ code: 'invalid_input', message: 'learning.reset events go on signals only, not on feedback' });
   });
 
   it('keeps learning and answering rewards while a reload replays a version into the past', async () => {

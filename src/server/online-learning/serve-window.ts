@@ -143,6 +143,8 @@ export class ServeWindow {
   private readonly ownerIds = new Map<string, number>();
   private ownersWritten = 0;
   private ownersWrite: Promise<void> = Promise.resolve();
+  /** A write of the owner table is queued and not started: a new owner is in it already. */
+  private ownersQueued = false;
   private ownersError: unknown = null;
   private readonly maxChunks: number;
   private hotChunks = 0;
@@ -522,14 +524,20 @@ export class ServeWindow {
   private saveOwners(): void {
     const dir = this.options.dir;
     if (dir === null) return;
-    const snapshot = this.owners.slice();
+    // One write waits at a time and takes the table as it is when it starts: a copy per new
+    // owner, queued behind a slow disk, grew with the square of the owners (a flood of forged
+    // owners ran a server out of memory).
+    if (this.ownersQueued) return;
+    this.ownersQueued = true;
     // Written (in order) before any chunk that may name the new owner reaches disk: writeChunk
     // and flush wait for it, so a record on disk never names an owner the table lacks.
     this.ownersWrite = this.ownersWrite.then(async () => {
-      if (snapshot.length <= this.ownersWritten && this.ownersError === null) return;
+      this.ownersQueued = false;
+      const count = this.owners.length;
+      if (count <= this.ownersWritten && this.ownersError === null) return;
       try {
-        await writeFileAtomic(join(dir, 'owners.json'), JSON.stringify({ version: 1, owners: snapshot }) + '\n');
-        this.ownersWritten = snapshot.length;
+        await writeFileAtomic(join(dir, 'owners.json'), JSON.stringify({ version: 1, owners: this.owners.slice(0, count) }) + '\n');
+        this.ownersWritten = count;
         this.ownersError = null;
       } catch (e) {
         // Kept, not thrown here (nobody awaits this chain): the next disk write fails with it.
