@@ -24,6 +24,7 @@
  * Authorization header into it); it gives the status and the body's size.
  */
 import Type from 'typebox';
+import { readCappedBody } from '../io/capped-body.js';
 import { errnoOf, invalidInput, isOoMlError, unavailable, type OoMlError } from '../errors.js';
 import { redactUrl, redactUserInfo, splitUserInfo } from '../redact.js';
 import { createValidator } from '../validation.js';
@@ -158,10 +159,10 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
     try {
       const res = await doFetch(url, { method: 'POST', headers, body, signal });
       // Reading the body stays under the same signal: a server that stalls mid-body times out too.
-      const read = await readCapped(res, maxBodyBytes);
+      const read = await readCappedBody(res, maxBodyBytes);
       if (read === null) return { kind: 'too_large', status: res.status };
-      if (!res.ok) return { kind: 'http', status: res.status, bytes: read.bytes };
-      return { kind: 'ok', body: read.text };
+      if (!res.ok) return { kind: 'http', status: res.status, bytes: read.byteLength };
+      return { kind: 'ok', body: Buffer.from(read.buffer, read.byteOffset, read.byteLength).toString('utf8') };
     } catch (e) {
       if (signal.aborted) return { kind: 'timeout' };
       return { kind: 'connection', code: networkCode(e) };
@@ -222,29 +223,6 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
   };
 }
 
-/** The body of `res` as text, or null once it passes `max` bytes (the rest is not read: the stream is cancelled). */
-async function readCapped(res: Response, max: number): Promise<{ text: string; bytes: number } | null> {
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > max) {
-    await res.body?.cancel();
-    return null;
-  }
-  if (res.body === null) return { text: '', bytes: 0 };
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.byteLength;
-    if (bytes > max) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), bytes };
-}
 
 /**
  * `primary` with `fallback` behind it: when `primary` rejects with `unavailable`, the fallback

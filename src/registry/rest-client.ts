@@ -12,6 +12,7 @@
  * a create without one (runs, model versions) first looks for what the lost attempt created.
  */
 import { errnoOf, invalidInput, invalidUsage, OoMlError, unavailable } from '../errors.js';
+import { readCappedBody } from '../io/capped-body.js';
 import { redactUrl, splitUserInfo } from '../redact.js';
 import type { Validator } from '../validation.js';
 import { errorCodeFor, mlflowCodeForStatus } from './mlflow-error-codes.js';
@@ -23,6 +24,8 @@ export interface RestClientOptions {
   fetch?: typeof fetch;
   /** Per-request timeout in ms (default 120 000, as MLflow's client). */
   timeoutMs?: number;
+  /** Largest response body read, in bytes (default 256 MiB: an artifact oo-ml downloads is far smaller); a larger one fails the request, unread. */
+  maxResponseBytes?: number;
   /** Retries after the first attempt (default 5). */
   retries?: number;
   /** First backoff in ms, doubled per retry (default 500) up to `maxBackoffMs` (default 30 000). */
@@ -86,8 +89,12 @@ const NOT_PROCESSED_STATUSES = new Set([408, 429, 503]);
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 const MAX_RETRY_AFTER_MS = 300_000;
 
+/** Default `maxResponseBytes`: a server answering without end must not take the process's memory. */
+const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
 type Outcome =
   | { kind: 'ok'; status: number; body: Uint8Array }
+  | { kind: 'too_large'; status: number }
   | { kind: 'http'; status: number; body: Uint8Array; retryAfterMs: number | undefined; location?: string | undefined }
   | { kind: 'network'; code: string; error: unknown }
   | { kind: 'timeout'; error: unknown };
@@ -112,6 +119,7 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
   // MLflow's own variables, as its Python client reads them; options (tests) win.
   const fromEnv = httpSettingsFromEnv(env);
   const timeoutMs = options.timeoutMs ?? fromEnv.timeoutMs ?? 120_000;
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const retries = options.retries ?? fromEnv.retries ?? 5;
   const backoffMs = options.backoffMs ?? fromEnv.backoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
@@ -154,7 +162,8 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
       // Redirects are reported, not followed: fetch turns a redirected POST into a GET, and on
       // Node 20 cannot send a bytes body again, which read as a network failure, retried.
       const res = await doFetch(url, { method: req.method, headers, body, signal, redirect: 'manual' });
-      const bytes = new Uint8Array(await res.arrayBuffer());
+      const bytes = await readCappedBody(res, maxResponseBytes);
+      if (bytes === null) return { kind: 'too_large', status: res.status };
       if (res.ok) return { kind: 'ok', status: res.status, body: bytes };
       return { kind: 'http', status: res.status, body: bytes, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')), location: res.headers.get('location') ?? undefined };
     } catch (e) {
@@ -214,6 +223,12 @@ export function createRestClient(baseUrl: string, options: RestClientOptions = {
         hint: `the server at ${shown} is slow or hung; ${uriHint}`,
         details: { url, timeoutMs },
         cause: outcome.error,
+      });
+    }
+    if (outcome.kind === 'too_large') {
+      return unavailable(`the MLflow server at ${shown} answered ${where} (HTTP ${outcome.status}) with more than ${maxResponseBytes} bytes: not read further`, {
+        hint: `${uriHint}; a larger artifact needs a larger maxResponseBytes`,
+        details: { url, status: outcome.status, maxResponseBytes },
       });
     }
     if (outcome.kind === 'network') {

@@ -81,6 +81,8 @@ export interface ServerLimits {
   orphanWaitMs?: number;
   /** Largest accepted request body in bytes (default 256 KiB; larger → 413). */
   bodyLimitBytes?: number;
+  /** How long a request may take to arrive, headers and body (default 30 s; then 408 and the connection closes): a client that drips its body cannot hold a connection for ever. */
+  requestTimeoutMs?: number;
   /** /score latencies kept per policy and variant for quantiles (default 4096, most recent). */
   latencySamples?: number;
   /** How often online learning is checkpointed (default 5 min; 0: only on reload, reset and shutdown). */

@@ -244,6 +244,41 @@ describe('REST adapter authentication', () => {
   });
 });
 
+describe('REST adapter against a server that answers without end', () => {
+  it('stops reading past its byte cap, with or without a declared length, and says so without retrying', async () => {
+    let requests = 0;
+    const endless = createServer((req, res) => {
+      requests++;
+      if (req.url?.includes('declared') === true) {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(10 * 1024 * 1024) });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const more = (): void => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', more);
+      };
+      res.on('close', () => res.removeAllListeners('drain'));
+      more();
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(endless.address() as AddressInfo).port}`;
+      const client = createRestClient(url, { retries: 3, env: {}, sleep: async () => {}, maxResponseBytes: 1024 * 1024 });
+      for (const path of ['mlflow/experiments/search', 'mlflow/declared/search']) {
+        const e = await client.callBytes({ method: 'GET', path, query: {}, retry: 'idempotent' }).then(() => undefined, (err: unknown) => err as { code: string; message: string });
+        expect(e, path).toMatchObject({ code: 'unavailable', message: expect.stringContaining(`with more than ${1024 * 1024} bytes: not read further`) });
+      }
+      expect(requests).toBe(2);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise<void>((resolve) => endless.close(() => resolve()));
+    }
+  });
+});
+
 describe('REST adapter with a plain-path artifact root', () => {
   it('reads and writes artifacts under a run whose artifact URI is a plain path (mlflow server --default-artifact-root /path)', async () => {
     const server = await startMlflowTestServer({ artifacts: 'path' });

@@ -1,3 +1,4 @@
+import { connect, type AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARM_IDS } from '../../src/features/arms.js';
@@ -63,6 +64,10 @@ describe('bad input', () => {
       { body: '{"user_id":"u1","__proto__":', status: 400, message: /not valid JSON/ },
       { body: '{"user_id":"\\u0075', status: 400, message: /not valid JSON/ },
       { body: Buffer.alloc(10 * 1024 * 1024, 0x20), status: 413, message: /too large/i },
+      // Nested past any schema's need, long enough to cost the parser: refused before parsing.
+      { body: `{"user_id":"a","x":${'['.repeat(3_000)}${']'.repeat(3_000)}}`, status: 400, message: 'body nests deeper than 32 levels', details: [{ path: '/', message: 'nested deeper than 32 levels' }] },
+      // Brackets inside a long string are text, not nesting: the schema answers.
+      { body: JSON.stringify({ user_id: 'a', context: { tasks: [{ id: 't', title: '['.repeat(200) }] }, x: 'y'.repeat(5000) }), status: 400, message: 'body is invalid: /x: unknown field' },
     ];
     for (const c of cases) {
       const r = await raw(h.app, '/score', c.body, c.type);
@@ -124,31 +129,42 @@ describe('bad input', () => {
     );
   });
 
-  it('names at most the first 20 bad strings of a body, however many and however deep, and reads any nesting', async () => {
+  it('names at most the first 20 bad strings of a body, however many, and refuses deep nesting before any walk', async () => {
     // Thousands of lone surrogates: one short answer, not one line per string.
     const flat = await raw(h.app, '/score', `{"user_id":"u","x":[${Array(6_000).fill('"\\ud800"').join(',')}]}`);
     expect(flat.status).toBe(400);
     expect(flat.body['details']).toHaveLength(20);
     expect((flat.body['details'] as { path: string }[])[19]!.path).toBe('/x/19');
     expect(flat.body['message']).toMatch(/^body is invalid: \/x\/0: is not valid Unicode .*; and 80\+ more$/);
-    // Nested deeper than the call stack allows (under the default 256 KiB limit): each level holds one bad string.
+    // Nested deeper than the call stack allows (under the default 256 KiB limit), each level
+    // holding a bad string: refused for its depth before the parser or the walk sees it.
     const d = await createHarness();
     try {
       const depth = 20_000;
       const deep = await raw(d.app, '/score', `{"user_id":"u","x":${'["\\ud800",'.repeat(depth)}1${']'.repeat(depth)}}`);
-      expect(deep.status).toBe(400);
-      const details = deep.body['details'] as { path: string }[];
-      expect(details).toHaveLength(20);
-      expect(details[0]!.path).toBe('/x/0');
-      expect(details[19]!.path).toBe(`/x${'/1'.repeat(19)}/0`);
-      expect(JSON.stringify(deep.body).length).toBeLessThan(16_000);
-      // One bad string at the bottom: named by the end of its path.
-      const bottom = await raw(d.app, '/score', `{"user_id":"u","x":${'['.repeat(depth)}"\\ud800"${']'.repeat(depth)}}`);
+      expect([deep.status, deep.body['message']]).toEqual([400, 'body nests deeper than 32 levels']);
+      // Deep enough for any schema, with a bad string at the bottom: named by its path.
+      const bottom = await raw(d.app, '/score', `{"user_id":"u","x":${'['.repeat(30)}"\\ud800"${']'.repeat(30)}}`);
       expect(bottom.status).toBe(400);
-      expect(bottom.body['details']).toEqual([{ path: `…${'/0'.repeat(150)}`, message: expect.stringContaining('lone UTF-16 surrogate') }]);
-      // As deep, with an escape but no lone surrogate: well-formed, so the schema answers (not "not valid JSON").
-      const fine = await raw(d.app, '/score', `{"user_id":"u","x":${'["\\u00e9",'.repeat(depth)}1${']'.repeat(depth)}}`);
-      expect([fine.status, fine.body['message']]).toEqual([400, 'body is invalid: /x: unknown field']);
+      expect(bottom.body['details']).toEqual([{ path: `/x${'/0'.repeat(30)}`, message: expect.stringContaining('lone UTF-16 surrogate') }]);
+    } finally {
+      await closeHarness(d);
+    }
+  });
+
+  it('answers 408 and closes the connection of a client that drips its body past the request timeout', async () => {
+    const d = await createHarness({ deps: { limits: { requestTimeoutMs: 500 } } });
+    try {
+      await d.app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = d.app.server.address() as AddressInfo;
+      const socket = connect(port, '127.0.0.1', () => socket.write('POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n{'));
+      // A byte now and then: each arrives well within any idle timeout, the whole never does.
+      const drip = setInterval(() => socket.write(' '), 100);
+      let answer = '';
+      socket.on('data', (b: Buffer) => (answer += b.toString()));
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      clearInterval(drip);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     } finally {
       await closeHarness(d);
     }

@@ -32,6 +32,7 @@ export const DEFAULT_LIMITS: Required<ServerLimits> = {
   orphanLimit: 100_000,
   orphanWaitMs: REWARD_WINDOW_MS,
   bodyLimitBytes: 256 * 1024,
+  requestTimeoutMs: 30_000,
   latencySamples: 4096,
   checkpointIntervalMs: 5 * 60_000,
   rewardWaitMs: 2_000,
