@@ -4,7 +4,8 @@
  * errors (malformed JSON 400, body too large 413, unsupported media type 415…) keep Fastify's
  * status and become `invalid_input`; schema violations become 400 `invalid_input` with one
  * `{path, message}` per field. Client mistakes are logged at info without a stack; only a bug
- * (anything else → 500 `internal`) is logged with its stack.
+ * (anything else → 500 `internal`) is logged with its stack, and answered without its message
+ * (it may name paths of the state folder), by the request's id.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HTTP_STATUS, OoMlError } from '../errors.js';
@@ -54,8 +55,8 @@ function send(reply: FastifyReply, status: number, body: ErrorBody): void {
 export function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof OoMlError) {
     const status = HTTP_STATUS[error.code];
-    if (error.code === 'internal') request.log.error({ err: error }, error.message);
-    else request.log.info({ code: error.code, status }, error.message);
+    if (error.code === 'internal') return internalError(error, request, reply);
+    request.log.info({ code: error.code, status }, error.message);
     send(reply, status, { ...error.toJSON(), details: error.details ?? null });
     return;
   }
@@ -78,6 +79,14 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
     send(reply, status, { error: 'invalid_input', message: fe.message, details: { code: fe.code ?? null } });
     return;
   }
-  request.log.error({ err: error }, 'unhandled error');
-  send(reply, HTTP_STATUS.internal, { error: 'internal', message: error.message, details: null });
+  internalError(error, request, reply);
+}
+
+/**
+ * A bug: logged whole, answered without its message (which may name the state folder's paths or
+ * what a dependency said), with the request's id to find it in the log.
+ */
+function internalError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+  request.log.error({ err: error }, `unhandled error: ${error.message}`);
+  send(reply, HTTP_STATUS.internal, { error: 'internal', message: `internal error; the server's log has it under request id ${request.id}`, details: { request_id: request.id } });
 }

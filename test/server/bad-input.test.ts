@@ -152,6 +152,23 @@ describe('bad input', () => {
     }
   });
 
+  it('answers a bug with 500 and the request id, not its message (which may name paths), and logs it whole', async () => {
+    const d = await createHarness();
+    try {
+      // A bug where the tip writer should have answered: its message names a path of the host.
+      d.deps.tipWriter.promptVersionFor = () => {
+        throw new Error('EACCES: permission denied, open /srv/oo-ml/state/secret.json');
+      };
+      const r = await d.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' } });
+      const body = r.json<{ error: string; message: string; details: { request_id: string } }>();
+      expect([r.statusCode, body.error, body.message]).toEqual([500, 'internal', `internal error; the server's log has it under request id ${body.details.request_id}`]);
+      expect(r.body).not.toContain('/srv/oo-ml');
+      expect(d.logs.some((l) => l.includes('/srv/oo-ml/state/secret.json') && l.includes(body.details.request_id))).toBe(true);
+    } finally {
+      await closeHarness(d);
+    }
+  });
+
   it('answers 408 and closes the connection of a client that drips its body past the request timeout', async () => {
     const d = await createHarness({ deps: { limits: { requestTimeoutMs: 500 } } });
     try {
