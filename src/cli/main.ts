@@ -59,8 +59,10 @@ function commandsNamed(program: Command, argv: readonly string[]): string {
 }
 
 /** Runs the CLI on `argv` and returns the exit code. */
-export async function run(argv: string[]): Promise<number> {
+export async function run(given: string[]): Promise<number> {
   const program = createProgram();
+  // `--json=true` / `--json=false` (as scripts write flags) read as the switch, on or off.
+  const argv = given.flatMap((a) => (/^--json=(true|1)$/i.test(a) ? ['--json'] : /^--json=(false|0)$/i.test(a) ? [] : [a]));
   const json = argv.includes('--json');
   // With --json, commander's own usage errors come out as the JSON error too, not as text and help.
   if (json) {

@@ -58,6 +58,9 @@ describe('oo-ml data and features (CLI)', () => {
     // With --json, as a JSON document like every other answer.
     const versionJson = await runCli(['--version', '--json']);
     expect([versionJson.code, JSON.parse(versionJson.stdout)]).toEqual([0, { version: packageVersion }]);
+    // --json=true is the switch on, --json=false off, as scripts often write flags.
+    expect(JSON.parse((await runCli(['--version', '--json=true'])).stdout)).toEqual({ version: packageVersion });
+    expect((await runCli(['--version', '--json=false'])).stdout.trim()).toBe(packageVersion);
     const simHelp = await runCli(['sim', '--help']);
     expect(simHelp.stdout).toMatch(/\(default:\s+"uniform,egreedy-v1,linucb,thompson"\)/);
     expect(simHelp.stdout).toMatch(/--reps <k>\s+replications \(seeds\), at least 2: the 95% intervals are\s+over them \(default: "5"\)/);
