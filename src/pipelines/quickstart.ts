@@ -14,7 +14,7 @@ import { promotionContext } from '../experiments/evidence.js';
 import { GATE_RULES } from '../experiments/gate.js';
 import { promoteVersion } from '../experiments/promotion.js';
 import { openStore } from '../registry/create-store.js';
-import { internal, invalidUsage } from '../errors.js';
+import { conflict, internal, invalidUsage } from '../errors.js';
 import { startServer } from '../server/main.js';
 import { closeServeWiring, serveWiring, type WiringContext } from '../server/wiring.js';
 import { tipWriterSettingsFromEnv } from '../prompts/tip-writer.js';
@@ -100,7 +100,7 @@ async function entriesOf(dir: string, what: string): Promise<string[] | null> {
     throw e;
   });
   if (info === null) return null;
-  if (!info.isDirectory()) throw invalidUsage(`${what} ${dir} is not a folder`, { hint: 'pass --home with a new or empty folder' });
+  if (!info.isDirectory()) throw conflict(`${what} ${dir} is not a folder`, { hint: 'pass --home with a new or empty folder' });
   return readdir(dir);
 }
 
@@ -128,12 +128,13 @@ export async function prepareQuickstartHome(home: string, cwd: string = process.
   let moved: string | null = null;
   if (entries !== null && entries.length > 0) {
     if (!isQuickstartHome(entries)) {
-      throw invalidUsage(`${root} is not empty and was not made by oo-ml quickstart (or holds files of yours)`, { hint: 'pass --home with a new or empty folder' });
+      // What is there is someone's: a conflict with it (exit 1), as synth's --out refuses one.
+      throw conflict(`${root} is not empty and was not made by oo-ml quickstart (or holds files of yours)`, { hint: 'pass --home with a new or empty folder' });
     }
     moved = `${root}.previous`;
     const older = await entriesOf(moved, 'the previous quickstart');
     if (older !== null && !isQuickstartHome(older)) {
-      throw invalidUsage(`${moved} is in the way and is not an earlier quickstart`, { hint: 'move it, or pass --home with another folder' });
+      throw conflict(`${moved} is in the way and is not an earlier quickstart`, { hint: 'move it, or pass --home with another folder' });
     }
     // The older run is set aside first and deleted only once the newer one took its place.
     const aside = older === null ? null : `${moved}.removing-${process.pid}`;
