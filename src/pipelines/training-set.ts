@@ -16,7 +16,7 @@ import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
 import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
-import { invalidInput, invalidUsage, notFound } from '../errors.js';
+import { conflict, invalidInput, invalidUsage, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, isDuckDbError, sqlString, withDb, type Db } from '../io/duckdb.js';
@@ -137,9 +137,10 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
   if (existing?.isDirectory() === true) {
     throw invalidUsage(`--out ${job.out} is a folder; give the path of the training set's Parquet file`);
   }
-  // An earlier training set (or any Parquet file) is replaced; a file of another kind is someone's.
+  // An earlier training set (or any Parquet file) is replaced; a file of another kind is someone's:
+  // a conflict with it (exit 1), as synth and export refuse what is in their way.
   if (existing !== null && !(await isParquetFile(job.out))) {
-    throw invalidUsage(`--out ${job.out} is a file that is not Parquet: refusing to replace it`, { hint: 'give a new path, or the path of an earlier training set' });
+    throw conflict(`--out ${job.out} is a file that is not Parquet: refusing to replace it`, { hint: 'give a new path, or the path of an earlier training set' });
   }
   // Before any folder is made: a mistyped --home is left as it was.
   await requireWarehouse(job.warehouse);

@@ -135,7 +135,7 @@ describe('oo-ml data and features (CLI)', () => {
     const notes = join(h.home, 'notes.txt');
     await writeFile(notes, 'my notes');
     const onNotes = await runCli(['features', 'training-set', '--home', h.home, '--out', notes]);
-    expect([onNotes.code, onNotes.stderr]).toEqual([2, expect.stringContaining(`--out ${notes} is a file that is not Parquet: refusing to replace it`)]);
+    expect([onNotes.code, onNotes.stderr]).toEqual([1, expect.stringContaining(`--out ${notes} is a file that is not Parquet: refusing to replace it`)]);
     expect(await readFile(notes, 'utf8')).toBe('my notes');
   });
 
