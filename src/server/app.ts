@@ -7,6 +7,7 @@
  * 256 KiB) answer 413. Every route declares TypeBox body and response schemas; the OpenAPI
  * document is at /docs/json.
  */
+import { randomBytes } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as ajvFormats from 'ajv-formats';
@@ -16,6 +17,7 @@ import { HTTP_STATUS, invalidInput } from '../errors.js';
 import { compileSerializer } from '../json-serializer.js';
 import { illFormedStrings, issueSummary, MAX_FOUND_ISSUES, namedIssues, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
+import { clientErrorHandler } from './client-errors.js';
 import { handleError } from './error-handler.js';
 import { DEPTH_SCAN_BYTES, MAX_BODY_DEPTH, nestingDepthOver } from './json-depth.js';
 import { createServerLogger } from './logger.js';
@@ -29,6 +31,9 @@ import { rewardRoutes } from './routes/reward.js';
 import { scoreRoutes } from './routes/score.js';
 import { statsRoutes } from './routes/stats.js';
 import { createServing, DEFAULT_LIMITS, type Serving } from './serving/serving.js';
+
+/** This process's part of every request id: a counter alone starts again at each restart and on each replica. */
+const BOOT_ID = randomBytes(4).toString('hex');
 
 type AjvPlugin = NonNullable<NonNullable<FastifyServerOptions['ajv']>['plugins']>[number];
 // ajv-formats is CommonJS: module.exports is the plugin at runtime, while its typings describe
@@ -82,6 +87,7 @@ function poisonedOrSyntax(text: string, err: Error): Error {
 export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   const log = createServerLogger(deps.logger);
   const requestTimeout = deps.limits?.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
+  let requests = 0;
   const app = Fastify({
     // Fastify's per-reply listeners come with a logger of its own (logger.ts): requests log to children of `log`.
     logger: false,
@@ -90,7 +96,12 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     // Node reads it when the server is made (set later, as Fastify does, it is not checked), and
     // looks for expired requests every second rather than every 30 s.
     requestTimeout,
-    http: { requestTimeout, connectionsCheckingInterval: requestTimeout > 0 ? Math.min(1_000, requestTimeout) : 30_000 },
+    // Headers keep Node's own 60 s bound (within the request's), even with no request timeout.
+    http: { requestTimeout, headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000, connectionsCheckingInterval: requestTimeout > 0 ? Math.min(1_000, requestTimeout) : 30_000 },
+    // A 408 (and a 400 or 431 before any route) in the shape of every other answer.
+    clientErrorHandler: clientErrorHandler(requestTimeout),
+    // Ids that name one request across restarts and replicas (the 500 answer points at the log by it).
+    genReqId: () => `${BOOT_ID}-${(++requests).toString(36)}`,
     // One line per request at thousands of requests per second costs more than it tells;
     // /metrics and /stats carry the counts.
     logController: new LogController({ disableRequestLogging: true }),

@@ -97,7 +97,7 @@ describe('bad input', () => {
     expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
     expect(h.logs.some((l) => l.includes('unknown arm(s)'))).toBe(true);
     // Logged through the request's own logger (made on first use), with its request id.
-    expect(h.logs.find((l) => l.includes('unknown arm(s)'))).toMatch(/"reqId":"req-[0-9a-z]+"/);
+    expect(h.logs.find((l) => l.includes('unknown arm(s)'))).toMatch(/"reqId":"[0-9a-f]{8}-[0-9a-z]+"/);
     expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 
@@ -162,6 +162,8 @@ describe('bad input', () => {
       const r = await d.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' } });
       const body = r.json<{ error: string; message: string; details: { request_id: string } }>();
       expect([r.statusCode, body.error, body.message]).toEqual([500, 'internal', `internal error; the server's log has it under request id ${body.details.request_id}`]);
+      // An id of this process and request, not a counter every replica and restart repeats.
+      expect(body.details.request_id).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/);
       expect(r.body).not.toContain('/srv/oo-ml');
       expect(d.logs.some((l) => l.includes('/srv/oo-ml/state/secret.json') && l.includes(body.details.request_id))).toBe(true);
     } finally {
@@ -182,6 +184,9 @@ describe('bad input', () => {
       await new Promise<void>((resolve) => socket.once('close', () => resolve()));
       clearInterval(drip);
       expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      // In the shape of every other error.
+      expect(answer).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'invalid_input', message: 'the request did not arrive within 500 ms', details: { code: 'ERR_HTTP_REQUEST_TIMEOUT' } });
     } finally {
       await closeHarness(d);
     }
