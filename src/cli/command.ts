@@ -3,6 +3,7 @@
  * global options (--home, --json) wherever they appear on the command line.
  */
 import type { Command } from 'commander';
+import { invalidUsage } from '../errors.js';
 import { createContext, type CommandContext } from './context.js';
 
 /** A command body: parsed options (and positional args) in, output through the context. */
@@ -13,6 +14,8 @@ export function action<O>(cmd: Command, body: CommandBody<O>, defaults: { home?:
   return cmd.action(async (...received: unknown[]) => {
     const self = received[received.length - 1] as Command;
     const all = self.optsWithGlobals<{ home?: string; json?: boolean } & O>();
+    // `--home --json` (the folder forgotten): commander takes the next flag as the value.
+    if (all.home?.startsWith('--') === true) throw invalidUsage(`--home needs a folder, got the flag ${all.home}`, { hint: 'pass --home DIR' });
     const ctx = createContext({ home: all.home ?? defaults.home ?? '.', json: all.json === true });
     // What a killed command left in the home's temp folder goes now (best effort: never fails a command).
     await import('../io/atomic.js').then(({ sweepOrphanTemps }) => sweepOrphanTemps(ctx.config.paths.tmp)).catch(() => undefined);

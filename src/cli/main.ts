@@ -66,9 +66,12 @@ export async function run(given: string[]): Promise<number> {
   const json = argv.includes('--json');
   // With --json, commander's own usage errors come out as the JSON error too, not as text and help.
   if (json) {
-    // Help shown for a missing command goes to stderr (writeErr); with --json it is the JSON error instead.
+    // Help shown for a missing command goes to stderr (writeErr); with --json it is the JSON error
+    // instead. Help asked for (--help) is one JSON document too, its text in `help`.
     const quiet = (cmd: Command): void => {
-      cmd.configureOutput({ outputError: () => undefined, writeErr: () => undefined }).showHelpAfterError(false);
+      cmd
+        .configureOutput({ outputError: () => undefined, writeErr: () => undefined, writeOut: (text) => process.stdout.write(JSON.stringify({ help: text }) + '\n') })
+        .showHelpAfterError(false);
       for (const sub of cmd.commands) quiet(sub);
     };
     quiet(program);

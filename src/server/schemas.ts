@@ -109,7 +109,7 @@ export const RewardResponse = Type.Object(
     /** The recorded reaction's event id (null when nothing was recorded: a known duplicate). */
     event_id: Nullable(Type.String()),
     outcome: Type.Enum(REWARD_ANSWERS, {
-      description: 'applied: learned; queued: recorded, not folded here yet (learned when it is); the others: recorded, not learned (see reason)',
+      description: 'applied: learned; queued: recorded, not folded here yet (learned when it is, unless another reward for the serve came first in the stream); the others: recorded, not learned (see reason)',
     }),
     /** True when the reward updated the policy. */
     applied: Type.Boolean(),

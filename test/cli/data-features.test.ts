@@ -61,6 +61,12 @@ describe('oo-ml data and features (CLI)', () => {
     // --json=true is the switch on, --json=false off, as scripts often write flags.
     expect(JSON.parse((await runCli(['--version', '--json=true'])).stdout)).toEqual({ version: packageVersion });
     expect((await runCli(['--version', '--json=false'])).stdout.trim()).toBe(packageVersion);
+    // A --home whose folder was forgotten takes no flag for one.
+    const noHome = await runCli(['features', 'list', '--home', '--json']);
+    expect([noHome.code, noHome.stdout, JSON.parse(noHome.stderr)]).toEqual([2, '', expect.objectContaining({ error: 'invalid_usage', message: '--home needs a folder, got the flag --json' })]);
+    // Help asked for with --json is one JSON document too, its text in `help`.
+    const helpJson = await runCli(['features', 'list', '--help', '--json']);
+    expect([helpJson.code, (JSON.parse(helpJson.stdout) as { help: string }).help]).toEqual([0, expect.stringContaining('Usage: oo-ml features list')]);
     const simHelp = await runCli(['sim', '--help']);
     expect(simHelp.stdout).toMatch(/\(default:\s+"uniform,egreedy-v1,linucb,thompson"\)/);
     expect(simHelp.stdout).toMatch(/--reps <k>\s+replications \(seeds\), at least 2: the 95% intervals are\s+over them \(default: "5"\)/);

@@ -12,7 +12,8 @@
  * - A serve the window already saw rewarded is answered `duplicate` without publishing again.
  * - The answer waits up to `rewardWaitMs` for this replica's fold to apply the reward: `applied`
  *   (learned), or why not; `queued` when it was recorded but not folded yet (the bus is down and
- *   it went to the local spill, or the fold is behind) — it is learned when it gets there.
+ *   it went to the local spill, or the fold is behind) — it is folded when it gets there, and
+ *   learned unless another reward for the serve reached the stream first (the first claims it).
  */
 import { conflict, invalidInput, notFound } from '../../errors.js';
 import type { TipReactionEvent, TipRewardEvent } from '../../events/schemas.js';
@@ -126,8 +127,8 @@ export function createRewards(ctx: ServingContext): Rewards {
           policy,
           model_version: modelVersion,
           reason: receipt.spilled
-            ? 'the event bus is down: recorded in the local spill; learned once it reaches the stream'
-            : `recorded on the bus; this replica had not folded it within ${limits.rewardWaitMs} ms`,
+            ? 'the event bus is down: recorded in the local spill; folded once it reaches the stream (learned unless another reward for this serve gets there first)'
+            : `recorded on the bus; this replica had not folded it within ${limits.rewardWaitMs} ms (learned unless another reward for this serve came first in the stream)`,
         };
       }
       metrics.rewarded(report.owner?.policy ?? policy ?? '(unknown)', report.outcome).inc();
