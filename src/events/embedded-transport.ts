@@ -33,7 +33,7 @@ import { join, resolve } from 'node:path';
 import Type from 'typebox';
 import { conflict, invalidInput, isOoMlError, unavailable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { DEFAULT_HEARTBEAT_MS, tryDirLock } from '../io/dir-lock.js';
+import { DEFAULT_HEARTBEAT_MS, describeOwner, lostLockError, tryDirLock, type LockOwner } from '../io/dir-lock.js';
 import { createValidator } from '../validation.js';
 import { DedupeWindow } from './dedupe-window.js';
 import {
@@ -193,10 +193,10 @@ async function openShared(bus: string, stream: StreamName, key: string, limits: 
   let lostEarly: Error | null = null;
   const unlock = await acquireDirLock(
     lock,
-    (pid) =>
-      conflict(`the embedded bus's ${stream} stream under ${bus} is being written by ${pid === null ? 'another process' : `process ${pid}`}`, {
+    (owner) =>
+      conflict(`the embedded bus's ${stream} stream under ${bus} is being written by ${describeOwner(owner)}`, {
         hint: 'only one process at a time may publish to the embedded bus: stop the other one (a lock of a dead process is taken over); to publish from more than one process, run NATS JetStream and set NATS_URL',
-        details: { lock, ...(pid === null ? {} : { pid }) },
+        details: { lock, ...(owner.pid === null ? {} : { pid: owner.pid }) },
       }),
     () => {
       const lost = lostLock(lock, `the embedded bus's ${stream} stream`);
@@ -481,8 +481,8 @@ async function openConsumer(
   let lost: Error | null = null;
   const unlock = await acquireDirLock(
     lock,
-    (pid) =>
-      conflict(`embedded bus consumer "${name}" is in use${pid === null ? '' : ` by process ${pid}`}`, {
+    (owner) =>
+      conflict(`embedded bus consumer "${name}" is in use by ${describeOwner(owner)}`, {
         hint: 'stop the other `oo-ml ingest` (or pick another consumer name); a lock of a dead process is taken over',
         details: { lock },
       }),
@@ -660,16 +660,11 @@ export function deliveryRuns(deliveries: ReadonlyMap<number, number>): [number, 
  * Takes the lock folder `path` (io/dir-lock.ts), beating while held, or throws `busy(pid)` naming
  * its live holder; `onLost` hears of the lock lost.
  */
-async function acquireDirLock(path: string, busy: (pid: number | null) => Error, onLost: () => void): Promise<() => Promise<void>> {
+async function acquireDirLock(path: string, busy: (owner: LockOwner) => Error, onLost: () => void): Promise<() => Promise<void>> {
   const got = await tryDirLock(path, { heartbeatMs: DEFAULT_HEARTBEAT_MS, onLost });
   if (got.held) return got.release;
-  throw busy(got.owner.pid);
+  throw busy(got.owner);
 }
 
 /** The error of every use of `what` after its lock at `path` was lost. */
-function lostLock(path: string, what: string): Error {
-  return unavailable(`${what} lost its lock ${path}: this process stood still for longer than the lock's heartbeat allows, and another process may have taken it`, {
-    hint: 'restart this process; check that one process at a time uses the bus folder',
-    details: { lock: path },
-  });
-}
+const lostLock = (path: string, what: string): Error => lostLockError(path, what, 'restart this process; check that one process at a time uses the bus folder');

@@ -31,6 +31,7 @@ import { mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, unl
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { unavailable, type OoMlError } from '../errors.js';
 
 /** This host's name, as owner files record it. */
 const HOST = hostname();
@@ -67,6 +68,19 @@ export interface LockOwner {
   heartbeatMs: number | null;
   /** The holder's pid namespace (null: not recorded, an earlier version's file). */
   pidNs: string | null;
+}
+
+/** The holder of a lock as a message names it: `process 12 on host-a`, or `another process`. */
+export function describeOwner(owner: LockOwner): string {
+  return owner.pid === null ? 'another process' : `process ${owner.pid}${owner.host === null ? '' : ` on ${owner.host}`}`;
+}
+
+/** The error of every use of `what` once its lock at `path` is no longer this process's (deleted, or taken after this process stood still past its beat). */
+export function lostLockError(path: string, what: string, hint: string): OoMlError {
+  return unavailable(`${what} lost its lock ${path}: the process stood still past the lock's heartbeat (or the folder was deleted), and another process may hold it now`, {
+    hint,
+    details: { lock: path },
+  });
 }
 
 /** What `tryDirLock` got: the lock (and its release), or who holds it. */
@@ -128,7 +142,9 @@ interface FolderIdentity {
   beatMs: number;
 }
 
-const sameFolder = (a: FolderIdentity, b: FolderIdentity) => a.ino === b.ino && a.ctimeMs === b.ctimeMs;
+/** Whether two stats are of one file as it was (inode and change time). */
+const sameFile = (a: { ino: number; ctimeMs: number }, b: { ino: number; ctimeMs: number }) => a.ino === b.ino && a.ctimeMs === b.ctimeMs;
+const sameFolder = (a: FolderIdentity, b: FolderIdentity) => sameFile(a, b);
 const sameBeat = (a: FolderIdentity, b: FolderIdentity) => sameFolder(a, b) && Object.is(a.beatMs, b.beatMs);
 
 /** A lock folder's age, its owner file's (the last beat's), and its identity; null when it is gone. */
@@ -288,7 +304,7 @@ function hold(path: string, ownerFile: string, options: DirLockOptions): () => P
       // since (a takeover while this process stood still) has another inode or change time.
       try {
         const now = statSync(ownerFile);
-        if (now.ino !== seen.ino || now.ctimeMs !== seen.ctimeMs) throw new Error('not ours');
+        if (!sameFile(now, seen)) throw new Error('not ours');
         const t = new Date();
         utimesSync(ownerFile, t, t);
         seen = statSync(ownerFile);
@@ -306,7 +322,7 @@ function hold(path: string, ownerFile: string, options: DirLockOptions): () => P
     if (!heldHere.delete(key)) return;
     try {
       const now = statSync(ownerFile);
-      if (now.ino !== seen.ino || now.ctimeMs !== seen.ctimeMs) return;
+      if (!sameFile(now, seen)) return;
     } catch {
       return;
     }

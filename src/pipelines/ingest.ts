@@ -20,14 +20,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { conflict, invalidInput, invalidUsage, unavailable } from '../errors.js';
+import { conflict, invalidInput, invalidUsage } from '../errors.js';
 import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus, EventDelivery, FetchedEvents } from '../events/event-bus.js';
 import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import type { TransportKind } from '../events/transport.js';
 import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, tempPathFor, writeFileAtomic } from '../io/atomic.js';
-import { DEFAULT_HEARTBEAT_MS, tryDirLock } from '../io/dir-lock.js';
+import { DEFAULT_HEARTBEAT_MS, describeOwner, lostLockError, tryDirLock } from '../io/dir-lock.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns } from './event-log.js';
 
@@ -121,17 +121,14 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   let lost: Error | null = null;
   const lock = await tryDirLock(lockPath, {
     heartbeatMs: DEFAULT_HEARTBEAT_MS,
-    onWatch: (owner, forMs) => job.onWaitingForLock?.(lockPath, `process ${owner.pid ?? '?'}${owner.host === null ? '' : ` on ${owner.host}`}`, forMs),
+    onWatch: (owner, forMs) => job.onWaitingForLock?.(lockPath, describeOwner(owner), forMs),
     onLost: () => {
-      lost = unavailable(`ingest lost its lock ${lockPath}: the process stood still past the lock's heartbeat and another ingest may have taken the event log`, {
-        hint: 'run one ingest per event log; what this one had not acknowledged is delivered again',
-        details: { lock: lockPath },
-      });
+      lost = lostLockError(lockPath, 'ingest', 'run one ingest per event log; what this one had not acknowledged is delivered again');
     },
   });
   if (!lock.held) {
-    const { pid, host } = lock.owner;
-    throw conflict(`the event log ${job.eventsDir} is being written by another oo-ml ingest${pid === null ? '' : ` (process ${pid}${host === null ? '' : ` on ${host}`})`}`, {
+    const { pid } = lock.owner;
+    throw conflict(`the event log ${job.eventsDir} is being written by another oo-ml ingest${pid === null ? '' : ` (${describeOwner(lock.owner)})`}`, {
       hint: 'run one ingest per event log (with one consumer name): stop the other one first',
       details: { lock: lockPath, ...(pid === null ? {} : { pid }) },
     });

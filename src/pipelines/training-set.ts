@@ -16,7 +16,7 @@ import { ARM_COUNT, ARM_IDS } from '../features/arms.js';
 import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
 import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
-import { conflict, invalidInput, invalidUsage, notFound } from '../errors.js';
+import { conflict, invalidInput, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, isDuckDbError, sqlString, withDb, type Db } from '../io/duckdb.js';
@@ -135,7 +135,7 @@ async function isParquetFile(path: string): Promise<boolean> {
 export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSetSummary> {
   const existing = await stat(job.out).catch(() => null);
   if (existing?.isDirectory() === true) {
-    throw invalidUsage(`--out ${job.out} is a folder; give the path of the training set's Parquet file`);
+    throw conflict(`--out ${job.out} is a folder; give the path of the training set's Parquet file`);
   }
   // An earlier training set (or any Parquet file) is replaced; a file of another kind is someone's:
   // a conflict with it (exit 1), as synth and export refuse what is in their way.

@@ -92,9 +92,9 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     // Fastify's per-reply listeners come with a logger of its own (logger.ts): requests log to children of `log`.
     logger: false,
     bodyLimit: deps.limits?.bodyLimitBytes ?? DEFAULT_LIMITS.bodyLimitBytes,
-    // Fastify's default is none: a body dripped a byte at a time held its connection for ever.
-    // Node reads it when the server is made (set later, as Fastify does, it is not checked), and
-    // looks for expired requests every second rather than every 30 s.
+    // Fastify sets no request timeout, and without one a client dripping its body holds its
+    // connection. Node reads it when the server is made (set later, as Fastify does, it is not
+    // checked), and looks for expired requests every second rather than every 30 s.
     requestTimeout,
     // Headers keep Node's own 60 s bound (within the request's), even with no request timeout.
     http: { requestTimeout, headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000, connectionsCheckingInterval: requestTimeout > 0 ? Math.min(1_000, requestTimeout) : 30_000 },
@@ -157,8 +157,8 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
     // parseAs: 'string' hands over a string.
     const text = raw as string;
-    // No route's body nests deeper than a few levels; 100,000 levels cost the parser 0.15–0.6 s
-    // of the event loop. A short body cannot nest deep enough to matter (not scanned).
+    // No route's body nests deeper than a few levels, and a deep one holds the event loop while it
+    // parses (BENCHMARKS.md, "Deep bodies"). A short body cannot nest deep enough to matter.
     if (text.length > DEPTH_SCAN_BYTES && nestingDepthOver(text, MAX_BODY_DEPTH)) {
       done(invalidInput(`body nests deeper than ${MAX_BODY_DEPTH} levels`, { details: [{ path: '/', message: `nested deeper than ${MAX_BODY_DEPTH} levels` }] }), undefined);
       return;

@@ -4,6 +4,7 @@
  * for the policies' learning states, which policies update in place; reload and reset build a
  * new one and swap a single reference, so a request sees either the old state or the new one.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { servingPolicies, type ExperimentsConfig } from '../experiments/assignment.js';
 import type { ProfileValues } from '../features/registry.js';
 import type { SnapshotIndex } from '../features/snapshot.js';
@@ -106,9 +107,9 @@ export async function buildServingState(sources: StateSources, previous: Serving
   let pols = first;
   // New experiments naming a policy that cannot be served (a typo in an alias) would take its
   // users out of service: the experiments before them stay, with the policies they need.
-  if (before !== null && experiments !== before && JSON.stringify(experiments) !== JSON.stringify(before) && pols.status === 'fulfilled') {
+  if (before !== null && experiments !== null && !isDeepStrictEqual(experiments, before) && pols.status === 'fulfilled') {
     const loaded = pols.value;
-    const unserved = servingPolicies(experiments!).filter((name) => !loaded.byName.has(name) || loaded.shadows.includes(name));
+    const unserved = servingPolicies(experiments).filter((name) => !loaded.byName.has(name) || loaded.shadows.includes(name));
     if (unserved.length > 0) {
       const why = (name: string) => loaded.problems?.find((p) => p.name === name)?.reason ?? (loaded.shadows.includes(name) ? 'it is the shadow, which never serves' : 'not loaded');
       experimentsProblem = `the new experiments need ${unserved.map((n) => `"${n}" (${why(n)})`).join(', ')}`;

@@ -108,6 +108,23 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     await until(async () => !(await t.running()), 'dash to quit on q');
   });
 
+  it('draw without colour under NO_COLOR (attributes such as bold stay: they are not colour)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oo-ml-no-color-'));
+    const down = 'dash --url http://127.0.0.1:9 --interval 200';
+    term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `NO_COLOR=1 ${process.execPath} ${BIN} ${down}; sleep 60`);
+    await term.shows('is not answering', 'the dash without colour');
+    const plain = await term.screen(true);
+    await term.kill();
+    term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `${process.execPath} ${BIN} ${down}; sleep 60`);
+    await term.shows('is not answering', 'the dash in colour');
+    // Foreground colours are SGR 30–37 and 90–97 (tmux writes them one per sequence).
+    const colour = new RegExp(`${String.fromCharCode(27)}\\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7])m`);
+    expect(await term.screen(true)).toMatch(colour);
+    expect(plain).not.toMatch(colour);
+    await term.kill();
+    term = null;
+  });
+
   it('end on Ctrl-C as every other command does (killed by SIGINT: 130), and on q with 0', async () => {
     dir = await mkdtemp(join(tmpdir(), 'oo-ml-ctrl-c-'));
     const home = join(dir, 'home');
@@ -122,20 +139,6 @@ describe('oo-ml dash in a terminal (tmux)', () => {
       ['models', `models --home ${home}`, 'c', '◆'],
       ['dash', 'dash --url http://127.0.0.1:9 --interval 200', 'p', 'PAUSED'],
     ];
-    // NO_COLOR: the same view without colour (attributes such as bold stay: they are not colour).
-    const down = 'dash --url http://127.0.0.1:9 --interval 200';
-    term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `NO_COLOR=1 ${process.execPath} ${BIN} ${down}; sleep 60`);
-    await term.shows('is not answering', 'the dash without colour');
-    const plain = await term.screen(true);
-    await term.kill();
-    term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `${process.execPath} ${BIN} ${down}; sleep 60`);
-    await term.shows('is not answering', 'the dash in colour');
-    // Foreground colours are SGR 30–37 and 90–97 (tmux writes them one per sequence).
-    const colour = new RegExp(`${String.fromCharCode(27)}\\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7])m`);
-    expect(await term.screen(true)).toMatch(colour);
-    expect(plain).not.toMatch(colour);
-    await term.kill();
-    term = null;
     for (const [name, args, probe, probed] of views) {
       for (const [key, code] of [['C-c', 130], ['q', 0]] as const) {
         // The shell says how the view ended, and stays for the screen to be read (its own

@@ -134,7 +134,7 @@ describe('oo-ml data and features (CLI)', () => {
       await rm(shm, { recursive: true, force: true });
     }
     const onDir = await runCli(['features', 'training-set', '--home', h.home, '--out', h.home]);
-    expect([onDir.code, onDir.stderr]).toEqual([2, expect.stringContaining(`--out ${h.home} is a folder`)]);
+    expect([onDir.code, onDir.stderr]).toEqual([1, expect.stringContaining(`--out ${h.home} is a folder`)]);
     // An earlier training set is replaced; a file of another kind is refused and left as it was.
     const again = join(h.home, 'new', 'deeper', 'ts.parquet');
     expect((await runCli(['features', 'training-set', '--home', h.home, '--out', again])).code).toBe(0);

@@ -44,6 +44,13 @@ export function renderOpe(o: OpeOutcome): string {
   ].join('\n');
 }
 
+/** The estimators that need a tuning flag: the flag, the job's option, what it is, an example value. */
+const ESTIMATOR_FLAGS = [
+  { flag: '--clip', option: 'clip', estimator: 'dr-clip', what: 'a weight cap > 0', example: '10' },
+  { flag: '--tau', option: 'tau', estimator: 'switch-dr', what: 'a weight threshold ≥ 0', example: '100' },
+  { flag: '--os-lambda', option: 'osLambda', estimator: 'dr-os', what: 'a shrinkage λ > 0', example: '1' },
+] as const;
+
 /** Registers `ope`. */
 export function registerOpe(program: Command): void {
   action<OpeFlags>(
@@ -73,19 +80,18 @@ export function registerOpe(program: Command): void {
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
         ...(flags.rewardFeatures === undefined ? {} : { rewardFeatures: flags.rewardFeatures.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
       };
+      const tuned = ESTIMATOR_FLAGS.map((f) => ({ ...f, value: job[f.option] }));
       // An estimator asked for without its tuning flag: every missing flag named at once, as a flag.
-      const missing = ([['--clip', job.clip, 'dr-clip', 'a weight cap > 0'], ['--tau', job.tau, 'switch-dr', 'a weight threshold ≥ 0'], ['--os-lambda', job.osLambda, 'dr-os', 'a shrinkage λ > 0']] as const).filter(
-        ([, value, estimator]) => value === undefined && job.estimators.includes(estimator),
-      );
+      const missing = tuned.filter((f) => f.value === undefined && job.estimators.includes(f.estimator));
       if (missing.length > 0) {
-        throw invalidUsage(`${missing.map(([flag, , estimator, what]) => `${estimator} needs ${flag} (${what})`).join('; ')}`, {
-          hint: `e.g. ${missing.map(([flag]) => `${flag} ${flag === '--tau' ? '100' : flag === '--clip' ? '10' : '1'}`).join(' ')}, or leave ${missing.map(([, , e]) => e).join(', ')} out of --estimators`,
+        throw invalidUsage(missing.map((f) => `${f.estimator} needs ${f.flag} (${f.what})`).join('; '), {
+          hint: `e.g. ${missing.map((f) => `${f.flag} ${f.example}`).join(' ')}, or leave ${missing.map((f) => f.estimator).join(', ')} out of --estimators`,
         });
       }
       // A tuning flag of an estimator not asked for would be silently ignored: say so instead.
-      for (const [flag, value, estimator] of [['--clip', job.clip, 'dr-clip'], ['--tau', job.tau, 'switch-dr'], ['--os-lambda', job.osLambda, 'dr-os']] as const) {
-        if (value !== undefined && !job.estimators.includes(estimator)) {
-          throw invalidUsage(`${flag} tunes the ${estimator} estimator, which --estimators (${job.estimators.join(',')}) does not ask for`, { hint: `add ${estimator} to --estimators, or leave ${flag} out` });
+      for (const f of tuned) {
+        if (f.value !== undefined && !job.estimators.includes(f.estimator)) {
+          throw invalidUsage(`${f.flag} tunes the ${f.estimator} estimator, which --estimators (${job.estimators.join(',')}) does not ask for`, { hint: `add ${f.estimator} to --estimators, or leave ${f.flag} out` });
         }
       }
       let store: ReturnType<typeof openStore> | undefined;

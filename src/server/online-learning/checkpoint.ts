@@ -21,11 +21,7 @@ import { replicaStatePaths } from './state-paths.js';
 /** Policy versions a checkpoint keeps (served ones first, then the most recently served others). */
 export const MAX_ENTRIES = 16;
 
-/**
- * Version of the checkpoint layout written (1 was the time-based checkpoint of earlier versions,
- * never read). 2 kept learning per alias and version; 3 keeps it per version (learning-key.ts):
- * a 2 is still read, and a version it holds under several aliases is replayed (online-learning.ts).
- */
+/** Version of the checkpoint layout written: learning per version (learning-key.ts); CHECKPOINT_BY_ALIAS is still read. */
 export const CHECKPOINT_VERSION = 3;
 
 /** The layout that kept learning per alias and version, still read. */

@@ -9,7 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { conflict, unavailable } from '../../errors.js';
-import { DEFAULT_HEARTBEAT_MS, tryDirLock, type LockOwner } from '../../io/dir-lock.js';
+import { DEFAULT_HEARTBEAT_MS, describeOwner, tryDirLock } from '../../io/dir-lock.js';
 import type { EventBus, StreamMessage } from '../../events/event-bus.js';
 import type { TipServedEvent } from '../../events/schemas.js';
 import type { VectorInput } from '../../features/vectors.js';
@@ -203,12 +203,11 @@ export async function createOnlineLearning(options: OnlineLearningOptions): Prom
 async function lockStateDir(stateDir: string, log: FastifyBaseLogger, onLost: (why: string) => void): Promise<() => Promise<void>> {
   await mkdir(stateDir, { recursive: true });
   const path = join(stateDir, 'replica.lock');
-  const whoIs = (owner: LockOwner) => (owner.pid === null ? 'another process' : `process ${owner.pid}${owner.host === null ? '' : ` on ${owner.host}`}`);
   const got = await tryDirLock(path, {
     heartbeatMs: DEFAULT_HEARTBEAT_MS,
     // A container restarted under the same pid and hostname finds its previous life's lock: it
     // is taken over once its beat has been silent long enough.
-    onWatch: (owner, forMs) => log.warn(`${path} names ${whoIs(owner)}: waiting up to ${(forMs / 1000).toFixed(0)} s for its heartbeat before taking it over`),
+    onWatch: (owner, forMs) => log.warn(`${path} names ${describeOwner(owner)}: waiting up to ${(forMs / 1000).toFixed(0)} s for its heartbeat before taking it over`),
     onLost: () => {
       const why = `${path} is no longer this server's: the process stood still past the lock's heartbeat and another may have taken the folder`;
       log.error(why);
@@ -216,7 +215,7 @@ async function lockStateDir(stateDir: string, log: FastifyBaseLogger, onLost: (w
     },
   });
   if (got.held) return got.release;
-  throw conflict(`the replica state folder ${stateDir} is in use by ${whoIs(got.owner)}`, {
+  throw conflict(`the replica state folder ${stateDir} is in use by ${describeOwner(got.owner)}`, {
     hint:
       got.owner.pid === process.pid && got.owner.heartbeatMs === null
         ? // An earlier version's lock (no beat): only a person can tell it from another container's.
@@ -293,7 +292,9 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
         const byKey = new Map<string, LivePolicy[]>();
         for (const lp of learnersIn(state)) {
           const k = learningKey(lp.name, lp.modelVersion);
-          byKey.set(k, [...(byKey.get(k) ?? []), lp]);
+          const group = byKey.get(k);
+          if (group === undefined) byKey.set(k, [lp]);
+          else group.push(lp);
         }
         learnersOf = { state, byKey };
       }

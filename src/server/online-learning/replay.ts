@@ -57,7 +57,10 @@ export async function replayVersions(job: { bus: EventBus; window: ServeWindow; 
   const byVersion = new Map<string, { target: ReplayTarget; row: ReplaySummary['targets'][number] }[]>();
   for (const [i, t] of targets.entries()) {
     const key = learningKey(t.lp.name, t.lp.modelVersion);
-    byVersion.set(key, [...(byVersion.get(key) ?? []), { target: t, row: summary.targets[i]! }]);
+    const entry = { target: t, row: summary.targets[i]! };
+    const group = byVersion.get(key);
+    if (group === undefined) byVersion.set(key, [entry]);
+    else group.push(entry);
   }
   const buffers = new Map<VectorLayoutName, Float64Array>();
   /** Applies the claim of the serve `serveId` if it was learned at `at` by a target. */

@@ -331,7 +331,6 @@ export class ServeWindow {
     return { hotRecords: this.hotPresent, hotBytes: this.hotChunks * CHUNK_BYTES, coldFiles, coldBytes, issuers: this.issuers.size, forgotten: this.forgotten };
   }
 
-  /** Flushes and closes the cold files. */
   /** Flushes (unless `flush` is false: the folder is no longer this process's) and closes the files. */
   async close(flush = true): Promise<void> {
     if (flush) await this.flush();
@@ -524,9 +523,8 @@ export class ServeWindow {
   private saveOwners(): void {
     const dir = this.options.dir;
     if (dir === null) return;
-    // One write waits at a time and takes the table as it is when it starts: a copy per new
-    // owner, queued behind a slow disk, grew with the square of the owners (a flood of forged
-    // owners ran a server out of memory).
+    // One write waits at a time and takes the table as it is when it starts, so memory stays
+    // linear in the owners however slow the disk (BENCHMARKS.md, "owner table").
     if (this.ownersQueued) return;
     this.ownersQueued = true;
     // Written (in order) before any chunk that may name the new owner reaches disk: writeChunk

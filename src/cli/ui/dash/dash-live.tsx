@@ -5,8 +5,9 @@
  * throws a stack at the user. Every answer is validated against the /stats schema, so a server of
  * another version is named as such instead of drawing nonsense.
  */
-import { render, renderToString, useApp, useInput, useStdout } from 'ink';
+import { renderToString, useApp, useInput, useStdout } from 'ink';
 import type { ViewEnd } from '../live-terminal.js';
+import { runView } from '../run-view.js';
 import { useEffect, useRef, useState } from 'react';
 import { errnoOf } from '../../../errors.js';
 import { StatsResponse } from '../../../server/schemas.js';
@@ -108,11 +109,8 @@ function Dash({ urls, intervalMs, onInterrupt }: DashOptions & { onInterrupt?: (
 }
 
 /** Runs the live dashboard on the terminal until q or Ctrl-C; says which ended it. */
-export async function runDash(options: DashOptions): Promise<ViewEnd> {
-  let end: ViewEnd = 'quit';
-  const app = render(<Dash {...options} onInterrupt={() => (end = 'interrupted')} />, { exitOnCtrlC: false, patchConsole: false });
-  await app.waitUntilExit();
-  return end;
+export function runDash(options: DashOptions): Promise<ViewEnd> {
+  return runView((onInterrupt) => <Dash {...options} onInterrupt={onInterrupt} />);
 }
 
 /** One poll of every replica, rendered as text (a pipe, or `--once`): the overview and the policies. */

@@ -3,8 +3,9 @@
  * version's details on demand (cached), and handles the keys (↑/↓, c, q). A registry error is
  * shown in the view, never thrown at the user.
  */
-import { render, useApp, useInput, useStdout } from 'ink';
+import { useApp, useInput, useStdout } from 'ink';
 import type { ViewEnd } from '../live-terminal.js';
+import { runView } from '../run-view.js';
 import { useEffect, useRef, useState } from 'react';
 import type { ListedModel } from '../../../models/model-listing.js';
 import { versionDetails, type VersionDetails } from '../../../models/version-details.js';
@@ -90,9 +91,6 @@ export function Browser({ store, models, onInterrupt }: { store: Store; models: 
 }
 
 /** Runs the browser on the terminal until q, Esc or Ctrl-C; says which ended it. */
-export async function browseModels(store: Store, models: readonly ListedModel[]): Promise<ViewEnd> {
-  let end: ViewEnd = 'quit';
-  const app = render(<Browser store={store} models={models} onInterrupt={() => (end = 'interrupted')} />, { exitOnCtrlC: false, patchConsole: false });
-  await app.waitUntilExit();
-  return end;
+export function browseModels(store: Store, models: readonly ListedModel[]): Promise<ViewEnd> {
+  return runView((onInterrupt) => <Browser store={store} models={models} onInterrupt={onInterrupt} />);
 }
