@@ -148,13 +148,13 @@ const sameFolder = (a: FolderIdentity, b: FolderIdentity) => sameFile(a, b);
 const sameBeat = (a: FolderIdentity, b: FolderIdentity) => sameFolder(a, b) && Object.is(a.beatMs, b.beatMs);
 
 /** A lock folder's age, its owner file's (the last beat's), and its identity; null when it is gone. */
-async function lockStat(path: string): Promise<{ ageMs: number; beatAgeMs: number; identity: FolderIdentity } | null> {
+async function lockStat(path: string): Promise<{ ageMs: number; beatAgeMs: number; madeMs: number; identity: FolderIdentity } | null> {
   try {
     const s = await stat(path);
     const owner = await stat(join(path, 'pid')).catch(() => null);
     const now = Date.now();
     const beatMs = owner === null ? Number.NaN : owner.mtimeMs;
-    return { ageMs: now - s.mtimeMs, beatAgeMs: now - beatMs, identity: { ino: s.ino, ctimeMs: s.ctimeMs, beatMs } };
+    return { ageMs: now - s.mtimeMs, beatAgeMs: now - beatMs, madeMs: s.mtimeMs, identity: { ino: s.ino, ctimeMs: s.ctimeMs, beatMs } };
   } catch {
     return null;
   }
@@ -189,9 +189,11 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number, watch:
   if (ourPids) {
     // A process that no longer runs left it.
     if (!isRunning(owner.pid)) return judged('left');
-    // Our own pid in our own namespace, on a lock this process does not hold: an earlier
-    // process's (without a recorded namespace it could be another container's: watched below).
-    if (owner.pid === process.pid && owner.pidNs !== null && owner.pidNs === PID_NS && !heldByUs) return judged('left');
+    // Our own pid in our own namespace, on a lock made before this process started: an earlier
+    // process's. (One made since is this process's, maybe being made or released by another of
+    // its takers while this one looked; without a recorded namespace it could be another
+    // container's: watched below.)
+    if (owner.pid === process.pid && owner.pidNs !== null && owner.pidNs === PID_NS && !heldByUs && s.madeMs < performance.timeOrigin) return judged('left');
   }
   if (owner.heartbeatMs === null) return judged('held');
   const silentMs = owner.heartbeatMs * HEARTBEAT_MISSES;

@@ -145,9 +145,12 @@ describe('beating lock folders', () => {
     if (got.held) await got.release();
   });
 
-  it("take over a lock naming this process's pid in this pid namespace at once (an earlier process's), and watch one of another namespace (another container of this hostname)", async () => {
+  it("take over a lock naming this process's pid in this pid namespace made before it started at once (an earlier process's), and watch one of another namespace (another container of this hostname)", async () => {
     const path = join(dir, 'lock');
     await beatingLock(path, { pid: process.pid, host: hostname(), heartbeatMs: 60_000, pidNs: PID_NS }, 0);
+    // Made before this process started (an earlier process of this pid): taken at once, beat or not.
+    const before = new Date(performance.timeOrigin - 60_000);
+    await utimes(path, before, before);
     const watched: number[] = [];
     const got = await tryDirLock(path, { onWatch: (_o, forMs) => watched.push(forMs) });
     expect(got.held).toBe(true);
