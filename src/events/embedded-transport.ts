@@ -657,7 +657,7 @@ export function deliveryRuns(deliveries: ReadonlyMap<number, number>): [number, 
 // -- Locks --------------------------------------------------------------------------------------
 
 /**
- * Takes the lock folder `path` (io/dir-lock.ts), beating while held, or throws `busy(pid)` naming
+ * Takes the lock folder `path` (io/dir-lock.ts), beating while held, or throws `busy(owner)` naming
  * its live holder; `onLost` hears of the lock lost.
  */
 async function acquireDirLock(path: string, busy: (owner: LockOwner) => Error, onLost: () => void): Promise<() => Promise<void>> {

@@ -144,8 +144,8 @@ interface FolderIdentity {
 
 /** Whether two stats are of one file as it was (inode and change time). */
 const sameFile = (a: { ino: number; ctimeMs: number }, b: { ino: number; ctimeMs: number }) => a.ino === b.ino && a.ctimeMs === b.ctimeMs;
-const sameFolder = (a: FolderIdentity, b: FolderIdentity) => sameFile(a, b);
-const sameBeat = (a: FolderIdentity, b: FolderIdentity) => sameFolder(a, b) && Object.is(a.beatMs, b.beatMs);
+/** Whether two identities are of one lock folder, not beaten between them. */
+const sameBeat = (a: FolderIdentity, b: FolderIdentity) => sameFile(a, b) && Object.is(a.beatMs, b.beatMs);
 
 /** A lock folder's age, its owner file's (the last beat's), and its identity; null when it is gone. */
 async function lockStat(path: string): Promise<{ ageMs: number; beatAgeMs: number; madeMs: number; identity: FolderIdentity } | null> {
@@ -199,7 +199,7 @@ async function abandoned(path: string, owner: LockOwner, staleMs: number, watch:
   const silentMs = owner.heartbeatMs * HEARTBEAT_MISSES;
   // This host's clock dates the last beat; another host's is not compared with it, but watched.
   if (thisHost && s.beatAgeMs > silentMs) return judged('left');
-  if (watch !== null && sameFolder(watch.identity, s.identity)) {
+  if (watch !== null && sameFile(watch.identity, s.identity)) {
     if (!sameBeat(watch.identity, s.identity)) return judged('held');
     if (performance.now() - watch.sinceMs > silentMs) return judged('left');
     return judged('watch');
@@ -252,7 +252,7 @@ async function tryLock(path: string, staleMs: number, serialized: boolean, optio
     if (verdict === 'gone') continue;
     if (verdict.state === 'held') return { held: false, owner };
     if (verdict.state === 'watch') {
-      if (watch === null || !sameFolder(watch.identity, verdict.identity)) {
+      if (watch === null || !sameFile(watch.identity, verdict.identity)) {
         if (watch === null) options.onWatch?.(owner, owner.heartbeatMs! * HEARTBEAT_MISSES);
         watch = { identity: verdict.identity, sinceMs: performance.now() };
       }

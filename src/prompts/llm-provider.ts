@@ -223,7 +223,6 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
   };
 }
 
-
 /**
  * `primary` with `fallback` behind it: when `primary` rejects with `unavailable`, the fallback
  * writes the tip and the result carries `fallbackReason` (`<reason>: <detail>`). Any other error

@@ -4,8 +4,8 @@
  * errors (malformed JSON 400, body too large 413, unsupported media type 415…) keep Fastify's
  * status and become `invalid_input`; schema violations become 400 `invalid_input` with one
  * `{path, message}` per field. Client mistakes are logged at info without a stack; only a bug
- * (anything else → 500 `internal`) is logged with its stack, and answered without its message
- * (it may name paths of the state folder), by the request's id.
+ * (anything else → 500 `internal`) is logged with its stack and answered by its request id alone
+ * (`internalError`).
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HTTP_STATUS, OoMlError } from '../errors.js';

@@ -128,7 +128,7 @@ interface Retired {
 
 const RECENT_OUTCOMES = 8192;
 
-/** Events folded at start past which the catch-up is checkpointed at once (a start replaying 600 k events took 8–10 s). */
+/** Events folded at start past which the catch-up is checkpointed at once, not at the first interval. */
 const CATCH_UP_CHECKPOINT_EVENTS = 10_000;
 
 /** The versions a per-alias checkpoint (layout 2) holds or saw served under more than one alias. */
@@ -443,7 +443,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
     window,
     fold,
     async start() {
-      if (halted !== null) throw halted;
+      stillOurs();
       const t0 = performance.now();
       let restored: StartSummary['restored'] = null;
       if (checkpoint !== null) {
@@ -587,22 +587,17 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
     },
     async close() {
       if (timer !== null) clearInterval(timer);
-      if (halted !== null) {
-        // Nothing more is written to a folder another process may hold.
-        await follower.close();
-        await publisher.close();
-        await spill.close();
-        await window.close(false);
-        return;
+      // A halted replica writes nothing more to a folder another process may hold.
+      if (halted === null) {
+        // Fold what this replica published last (its final answers) into the last checkpoint,
+        // unless the bus is too slow to tell: then the next start folds it.
+        await Promise.race([follower.catchUp().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+        await checkpointNow();
       }
-      // Fold what this replica published last (its final answers) into the last checkpoint,
-      // unless the bus is too slow to tell: then the next start folds it.
-      await Promise.race([follower.catchUp().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
-      await checkpointNow();
       await follower.close();
       await publisher.close();
       await spill.close();
-      await window.close();
+      await window.close(halted === null);
     },
   };
 }
