@@ -3,6 +3,7 @@
  * writer for results. Commands print only through `print`, so --json stays machine-readable.
  */
 import { loadConfig, type Config } from '../config.js';
+import { jsonOutput } from './json-output.js';
 import { createProgressFactory, type ProgressFactory } from './progress.js';
 
 /** Global options of every command. */
@@ -17,7 +18,7 @@ export interface CommandContext {
   json: boolean;
   now: () => Date;
   progress: ProgressFactory;
-  /** Prints a result: `json` with --json (one JSON document), else the human `text`. */
+  /** Prints a result: `json` with --json (one JSON document, json-output.ts), else the human `text`. */
   print(text: string, json: unknown): void;
   /** Prints a line of human progress (stderr; silent with --json). */
   note(line: string): void;
@@ -36,13 +37,13 @@ export function createContext(options: GlobalOptions): CommandContext {
     now: () => new Date(),
     progress: createProgressFactory(!options.json),
     print(text, json) {
-      process.stdout.write(options.json ? JSON.stringify(json, null, 2) + '\n' : text.endsWith('\n') ? text : text + '\n');
+      process.stdout.write(options.json ? jsonOutput(json, true) + '\n' : text.endsWith('\n') ? text : text + '\n');
     },
     note(line) {
       if (!options.json) process.stderr.write(line + '\n');
     },
     event(text, json) {
-      if (options.json) process.stdout.write(JSON.stringify(json) + '\n');
+      if (options.json) process.stdout.write(jsonOutput(json, false) + '\n');
       else process.stderr.write(text + '\n');
     },
   };

@@ -17,8 +17,8 @@ function describePending(p: PendingMove | 'unreadable' | null): string | null {
 /** Headline metrics of a version (from its run; null when not logged). */
 export interface Headline {
   dr: number | null;
-  drLow: number | null;
-  drHigh: number | null;
+  /** DR's 95 % interval, null unless both ends were logged. */
+  drCi95: [number, number] | null;
   loggingValue: number | null;
 }
 
@@ -70,6 +70,8 @@ export async function listModels(store: Store, name?: string): Promise<ListedMod
         }
       }
       const metric = (key: string): number | null => metrics[key]?.value ?? null;
+      const drLow = metric(HEADLINE_METRICS.drLow);
+      const drHigh = metric(HEADLINE_METRICS.drHigh);
       versions.push({
         version: v.version,
         createdAt: new Date(v.creationTimestamp).toISOString(),
@@ -79,8 +81,7 @@ export async function listModels(store: Store, name?: string): Promise<ListedMod
         policy: v.tags['oo-ml.policy'] ?? params['policy'] ?? null,
         headline: {
           dr: metric(HEADLINE_METRICS.dr),
-          drLow: metric(HEADLINE_METRICS.drLow),
-          drHigh: metric(HEADLINE_METRICS.drHigh),
+          drCi95: drLow === null || drHigh === null ? null : [drLow, drHigh],
           loggingValue: metric(HEADLINE_METRICS.loggingValue),
         },
         interrupted: describePending(pendingOf(v)),

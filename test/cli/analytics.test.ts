@@ -6,6 +6,13 @@ import { runCli } from '../helpers/cli.js';
 import { reacted, served } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 
+/** An interval as every command writes one with --json (json-output.ts). */
+interface Interval {
+  low: number;
+  high: number;
+}
+const ends = (i: Interval): number[] => [i.low, i.high].map((x) => +x.toFixed(4));
+
 /** v1: 4 serves, 2 completed (reward 2/4); v2: 4 serves, 3 liked and 1 dismissed (reward 3/4); 1 shadow v2 serve. */
 function events(): OoEvent[] {
   const plan: [string, Reaction | null, boolean][] = [
@@ -38,7 +45,7 @@ describe('oo-ml analytics prompts (CLI)', () => {
       baseline: string;
       totalServes: number;
       shadowServesExcluded: number;
-      versions: { promptVersion: string; serves: number; rewards: number; rewardRate: number; reactions: Record<string, number>; ci95: number[]; diffVsBaseline: { diff: number; ci95: number[] } | null }[];
+      versions: { promptVersion: string; serves: number; rewards: number; rewardRate: number; reactions: Record<string, number>; ci95: Interval; diffVsBaseline: { diff: number; ci95: Interval } | null }[];
     };
     expect(r).toMatchObject({ baseline: 'v1', totalServes: 8, shadowServesExcluded: 1 });
     expect(r.versions.map((v) => [v.promptVersion, v.serves, v.rewards, v.rewardRate])).toEqual([
@@ -48,11 +55,11 @@ describe('oo-ml analytics prompts (CLI)', () => {
     expect(r.versions[0]!.reactions).toEqual({ completed: 2, dismissed: 0, ignored: 1, liked: 0, none: 1 });
     expect(r.versions[1]!.reactions).toEqual({ completed: 0, dismissed: 1, ignored: 0, liked: 3, none: 0 });
     // Wilson 95% for 2/4 and 3/4; Newcombe's interval for 3/4 − 2/4.
-    expect(r.versions[0]!.ci95.map((x) => +x.toFixed(4))).toEqual([0.15, 0.85]);
-    expect(r.versions[1]!.ci95.map((x) => +x.toFixed(4))).toEqual([0.3006, 0.9544]);
+    expect(ends(r.versions[0]!.ci95)).toEqual([0.15, 0.85]);
+    expect(ends(r.versions[1]!.ci95)).toEqual([0.3006, 0.9544]);
     expect(r.versions[0]!.diffVsBaseline).toBeNull();
     expect(r.versions[1]!.diffVsBaseline!.diff).toBeCloseTo(0.25, 12);
-    expect(r.versions[1]!.diffVsBaseline!.ci95.map((x) => +x.toFixed(4))).toEqual([-0.3196, 0.6553]);
+    expect(ends(r.versions[1]!.diffVsBaseline!.ci95)).toEqual([-0.3196, 0.6553]);
 
     const text = await runCli(['--home', h.home, 'analytics', 'prompts']);
     expect(text.code).toBe(0);

@@ -43,12 +43,13 @@ describe('oo-ml models (CLI)', () => {
 
     const json = await runCli(['models', '--home', h.home, '--json']);
     expect(json.code).toBe(0);
-    const parsed = JSON.parse(json.stdout) as { models: { name: string; aliases: Record<string, number>; versions: { version: number; policy: string | null; headline: { dr: number | null } }[] }[] };
+    const parsed = JSON.parse(json.stdout) as { models: { name: string; aliases: Record<string, number>; versions: { version: number; policy: string | null; headline: { dr: number | null; drCi95: { low: number; high: number } | null } }[] }[] };
     expect(parsed.models).toHaveLength(1);
     expect(parsed.models[0]!.aliases).toEqual({ candidate: 2, champion: 1 });
-    expect(parsed.models[0]!.versions.map((v) => [v.version, v.policy, v.headline.dr])).toEqual([
-      [1, 'linucb', 0.41],
-      [2, null, null],
+    // The interval as every command writes one with --json (json-output.ts).
+    expect(parsed.models[0]!.versions.map((v) => [v.version, v.policy, v.headline.dr, v.headline.drCi95])).toEqual([
+      [1, 'linucb', 0.41, { low: 0.38, high: 0.44 }],
+      [2, null, null, null],
     ]);
 
     const text = await runCli(['models', 'tip-policy', '--home', h.home]);

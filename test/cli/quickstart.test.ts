@@ -248,7 +248,7 @@ describe('oo-ml quickstart, run again', () => {
     const step = (name: string) => out.steps.find((s) => s.step === name)!.result;
     expect(out.steps).toHaveLength(9);
     expect(step('features training-set')).toMatchObject({ rows: expect.any(Number), positives: expect.any(Number) });
-    expect(step('train --policy linucb')).toMatchObject({ version: 1, metrics: { dr: { value: expect.any(Number), ci95: [expect.any(Number), expect.any(Number)] } } });
+    expect(step('train --policy linucb')).toMatchObject({ version: 1, metrics: { dr: { value: expect.any(Number), ci95: { low: expect.any(Number), high: expect.any(Number) } } } });
     expect(step('promote --to champion')).toMatchObject({ aliases: { champion: 1 }, decision: { passed: true } });
     const serve = step('serve (in-process)') as { exchanges: { path: string; status: number; answer: Record<string, unknown> }[] };
     expect(serve.exchanges.map((e) => [e.path, e.status])).toEqual([['/score', 200], ['/score', 200], ['/score', 200], ['/reward', 200], ['/generate', 200]]);

@@ -25,10 +25,11 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
   it('trains a candidate with an MLflow run, a model card and headline metrics', async () => {
     const r = await runCli(['train', '--policy', 'linucb', '--home', h.home, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { version: number; runId: string; card: string; evaluation: { metrics: Record<string, { value: number; ci95: [number, number] }> } };
+    const out = JSON.parse(r.stdout) as { version: number; runId: string; card: string; evaluation: { metrics: Record<string, { value: number; ci95: { low: number; high: number } }> } };
     expect(out.version).toBe(1);
     const dr = out.evaluation.metrics['dr']!;
-    expect(dr.ci95[0]).toBeLessThan(dr.value);
+    expect(dr.ci95.low).toBeLessThan(dr.value);
+    expect(dr.ci95.high).toBeGreaterThan(dr.value);
     expect(readFileSync(out.card, 'utf8')).toContain('# Model card: tip-policy');
     expect(existsSync(`${h.mlruns}/models/tip-policy/aliases/candidate`)).toBe(true);
     const models = JSON.parse((await runCli(['models', '--home', h.home, '--json'])).stdout) as { models: { versions: { headline: { dr: number } }[] }[] };

@@ -24,7 +24,7 @@ export function renderModels(models: readonly ListedModel[]): string {
           v.policy ?? '–',
           v.createdAt.replace('T', ' ').slice(0, 19),
           v.aliases.join(', '),
-          v.headline.dr === null ? '–' : `${num(v.headline.dr)} [${num(v.headline.drLow)}, ${num(v.headline.drHigh)}]`,
+          v.headline.dr === null ? '–' : `${num(v.headline.dr)} [${(v.headline.drCi95 ?? [null, null]).map(num).join(', ')}]`,
           num(v.headline.loggingValue),
           v.interrupted ?? (v.retired === null ? (v.runStatus === 'FINISHED' || v.runStatus === null ? '' : `run ${v.runStatus}`) : `retired: ${v.retired}`),
         ]);
