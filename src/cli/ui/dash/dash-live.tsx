@@ -5,6 +5,7 @@
  * throws a stack at the user. Every answer is validated against the /stats schema, so a server of
  * another version is named as such instead of drawing nonsense.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { renderToString, useApp, useInput, useStdout } from 'ink';
 import type { ViewEnd } from '../live-terminal.js';
 import { runView } from '../run-view.js';
@@ -113,10 +114,20 @@ export function runDash(options: DashOptions): Promise<ViewEnd> {
   return runView((onInterrupt) => <Dash {...options} onInterrupt={onInterrupt} />);
 }
 
-/** One poll of every replica, rendered as text (a pipe, or `--once`): the overview and the policies. */
+/**
+ * One frame of every replica, rendered as text (a pipe, or `--once`): the overview and the
+ * policies. A request rate needs two polls, so a second is made one interval after the first,
+ * unless no replica answered the first.
+ */
 export async function dashOnce(options: DashOptions, columns = 120): Promise<{ text: string; up: number; figures: DashFigures }> {
-  const samples = await Promise.all(options.urls.map((u) => pollStats(u, Math.max(1000, options.intervalMs))));
-  const figures = dashFigures(options.urls.map((url, i) => ({ url, samples: [samples[i]!] })));
+  const poll = (): Promise<Sample[]> => Promise.all(options.urls.map((u) => pollStats(u, Math.max(1000, options.intervalMs))));
+  const first = await poll();
+  let second: Sample[] | null = null;
+  if (first.some((s) => s.stats !== null)) {
+    await sleep(options.intervalMs);
+    second = await poll();
+  }
+  const figures = dashFigures(options.urls.map((url, i) => ({ url, samples: second === null ? [first[i]!] : [first[i]!, second[i]!] })));
   // Every panel with something to show: the replicas panel only for more than one.
   const panels = PANELS.filter((p) => p !== 'replicas' || figures.replicas.length > 1);
   const text = panels
