@@ -1,7 +1,9 @@
 /**
  * Reward, defined once: 1 when the reaction to a serve is `completed` or `liked` and arrives
- * within the reward window after the serve, else 0 (no reaction, a late one, dismissed, ignored).
- * The same rule is emitted as SQL for the training set, so the two cannot disagree.
+ * within the reward window after the serve, else 0 (no reaction, a late one, dismissed, ignored);
+ * a caller that scores outcomes itself gives a number in [0, 1] instead (`tip.reward`). The same
+ * rule is emitted as SQL for the training set, the prompt analytics and the promotion gate's
+ * shadow evidence (`settlingFeedbackSql`), and a test holds it to the online fold's.
  */
 import type { Reaction } from './schemas.js';
 
@@ -18,21 +20,33 @@ export function rewardOf(reaction: Reaction | null, delayMs: number | null): 0 |
 }
 
 /**
- * The reward rule as a DuckDB expression over a reaction column and serve/reaction timestamp
- * columns (a LEFT JOIN leaves them NULL when there was no reaction).
+ * The feedback that settles each serve, and the serve's reward, as a DuckDB query over the
+ * `tip_reaction` and `tip_reward` views and `serves`, a relation of one row per serve with
+ * columns serve_id, user_id, ts. The online fold's rule (server/online-learning/fold.ts), offline:
+ * - feedback is a reaction or a numeric reward (`tip.reward`, what `/reward` records for a caller
+ *   that scores outcomes itself) naming the serve, from the serve's own user (another user's is
+ *   refused online and settles nothing);
+ * - the first of them settles the serve, and later ones never change its reward. Online "first"
+ *   is first in stream order; the log at rest has no stream order, so here it is the earliest
+ *   time, then the smallest event id: the two agree whenever feedback reaches the stream in the
+ *   order of its times;
+ * - its reward: a reaction's by the rule above, a numeric reward's own value, 0 when it came
+ *   later than the window after the serve. Feedback stamped before its serve counts as
+ *   immediate (the app's clock and the server's differ), as online.
+ * Columns: serve_id, reaction (null for a numeric reward), reaction_ts (the feedback's time), reward.
  */
-export function rewardSql(reaction: string, servedTs: string, reactedTs: string): string {
+export function settlingFeedbackSql(serves: string): string {
   const ok = REWARDING_REACTIONS.map((r) => `'${r}'`).join(', ');
-  return (
-    `CASE WHEN ${reaction} IN (${ok}) AND ${reactedTs} >= ${servedTs} ` +
-    `AND ${reactedTs} <= ${servedTs} + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND THEN 1 ELSE 0 END`
-  );
+  return `
+    SELECT f.serve_id, f.reaction, f.ts AS reaction_ts,
+      CASE WHEN f.ts > s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND THEN 0
+        WHEN f.reaction IS NULL THEN f.reward
+        WHEN f.reaction IN (${ok}) THEN 1 ELSE 0 END AS reward
+    FROM (
+      SELECT serve_id, user_id, event_id, ts, CAST(reaction AS VARCHAR) AS reaction, CAST(NULL AS DOUBLE) AS reward FROM tip_reaction
+      UNION ALL
+      SELECT serve_id, user_id, event_id, ts, CAST(NULL AS VARCHAR), CAST(reward AS DOUBLE) FROM tip_reward
+    ) f
+    JOIN (${serves}) s ON s.serve_id = f.serve_id AND s.user_id = f.user_id
+    QUALIFY row_number() OVER (PARTITION BY f.serve_id ORDER BY f.ts, f.event_id) = 1`;
 }
-
-/**
- * The reaction that counts for each serve: the first one (by time), as a DuckDB query over the
- * `tip_reaction` view with columns serve_id, reaction, reaction_ts. Later reactions to the same
- * serve never change its reward.
- */
-export const FIRST_REACTION_SQL =
-  'SELECT serve_id, arg_min(reaction, ts) AS reaction, min(ts) AS reaction_ts FROM tip_reaction GROUP BY serve_id';

@@ -2,10 +2,11 @@
  * `oo-ml analytics prompts`: reactions and reward per prompt version over the Parquet event log.
  *
  * Per `prompt_version` of the non-shadow serves (shadow serves are never shown, so never
- * rewarded): serves, each serve's first reaction by kind (`none` when there was none, so the
- * kinds add up to the serves), and the reward rate — reward as defined once in events/reward.ts
- * (`rewardSql`), over the same first reaction per serve as the training set. Serves whose 24-h
- * reward window is still open at the end of the log count as unrewarded so far.
+ * rewarded): serves, the feedback that settled each by kind (its reaction, `numeric` for a
+ * numeric reward, `none` when there was none, so the kinds add up to the serves), and the reward
+ * rate — reward as defined once in events/reward.ts (`settlingFeedbackSql`), over the same
+ * feedback per serve as the training set. Serves whose 24-h reward window is still open at the
+ * end of the log count as unrewarded so far.
  *
  * Intervals are 95%: the Wilson score interval for each rate (it stays inside [0, 1] and keeps
  * its coverage at small n and rates near 0 or 1, where the normal "Wald" interval fails), and
@@ -14,7 +15,7 @@
  * person are correlated, so with few users the intervals are optimistic.
  */
 import { invalidInput } from '../errors.js';
-import { REWARDING_REACTIONS, REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
+import { REWARDING_REACTIONS, REWARD_WINDOW_MS, settlingFeedbackSql } from '../events/reward.js';
 import { REACTIONS, type Reaction } from '../events/schemas.js';
 import { sqlIdent, sqlString, withDb } from '../io/duckdb.js';
 import { BUILTIN_PROMPT_VERSION } from '../prompts/prompt-registry.js';
@@ -22,8 +23,8 @@ import { newcombeDifference, wilsonInterval } from '../evaluation/proportion-int
 import { attachEventLog } from './event-log.js';
 
 
-/** Reaction kinds counted per version: the schema's reactions plus `none`. */
-export type ReactionCounts = Record<Reaction | 'none', number>;
+/** How serves were settled, per version: by each reaction, by a numeric reward (`numeric`), or not at all (`none`). */
+export type ReactionCounts = Record<Reaction | 'numeric' | 'none', number>;
 
 /** One prompt version's numbers. */
 export interface PromptVersionStats {
@@ -68,17 +69,19 @@ interface VersionRow {
 function analyticsSql(): string {
   const kinds = REACTIONS.map((r) => `count(*) FILTER (WHERE reaction = ${sqlString(r)}) AS ${sqlIdent(r)}`).join(',\n      ');
   return `
-    WITH first_reaction AS (
-      -- The reaction that decides a serve's reward is its first, as in the training set.
-      ${FIRST_REACTION_SQL}
+    WITH served AS (
+      SELECT * FROM tip_served WHERE NOT shadow QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1
+    ), settled AS (
+      -- The feedback that decides a serve's reward, as in the training set.
+      ${settlingFeedbackSql('SELECT serve_id, user_id, ts FROM served')}
     ), scored AS (
-      SELECT s.prompt_version, r.reaction, ${rewardSql('r.reaction', 's.ts', 'r.reaction_ts')} AS reward
-      FROM tip_served s LEFT JOIN first_reaction r ON r.serve_id = s.serve_id
-      WHERE NOT s.shadow
+      SELECT s.prompt_version, r.reaction, r.serve_id IS NOT NULL AS settled, coalesce(r.reward, 0) AS reward
+      FROM served s LEFT JOIN settled r ON r.serve_id = s.serve_id
     )
     SELECT prompt_version, count(*) AS serves, sum(reward) AS rewards,
       ${kinds},
-      count(*) FILTER (WHERE reaction IS NULL) AS ${sqlIdent('none')}
+      count(*) FILTER (WHERE settled AND reaction IS NULL) AS ${sqlIdent('numeric')},
+      count(*) FILTER (WHERE NOT settled) AS ${sqlIdent('none')}
     FROM scored GROUP BY prompt_version`;
 }
 
@@ -115,7 +118,7 @@ export async function analyzePrompts(job: PromptAnalyticsJob): Promise<PromptAna
     const stats = rows.map((r) => {
       const serves = Number(r.serves);
       const rewards = Number(r.rewards ?? 0);
-      const reactions = Object.fromEntries([...REACTIONS, 'none'].map((k) => [k, Number(r[k] as bigint)])) as ReactionCounts;
+      const reactions = Object.fromEntries([...REACTIONS, 'numeric', 'none'].map((k) => [k, Number(r[k] as bigint)])) as ReactionCounts;
       return { promptVersion: r.prompt_version, serves, rewards, reactions };
     });
     const base = stats.find((s) => s.promptVersion === baseline);
@@ -139,7 +142,7 @@ export async function analyzePrompts(job: PromptAnalyticsJob): Promise<PromptAna
         level: 0.95,
         rate: 'wilson-score',
         difference: 'newcombe-hybrid-score',
-        reward: `first reaction ${REWARDING_REACTIONS.join(' or ')} within ${REWARD_WINDOW_MS / 3_600_000} h of the serve`,
+        reward: `the first feedback from the serve's user: a reaction ${REWARDING_REACTIONS.join(' or ')} (1) or a numeric reward (its value), within ${REWARD_WINDOW_MS / 3_600_000} h of the serve`,
       },
     };
   });

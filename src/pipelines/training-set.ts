@@ -4,7 +4,8 @@
  *     history: the latest as-of ≤ the serve, which only saw events before that as-of),
  *     with the contract's TTL and fallback rules applied, and the names of those that fell back;
  *   - its context features (as logged on the serve);
- *   - its reward (events/reward.ts) and the logging propensity.
+ *   - its reward (events/reward.ts: its first reaction or numeric reward from its own user) and
+ *     the logging propensity.
  * Only serves whose reward window closed by the warehouse's as-of are kept (mature labels).
  * The Parquet file carries the contract hash and as-of in its key-value metadata.
  *
@@ -17,7 +18,7 @@ import { contractHash } from '../features/contract.js';
 import { PROFILE_FEATURES, type ProfileValues } from '../features/registry.js';
 import { vectorDim, writeVector, type VectorLayoutName } from '../features/vectors.js';
 import { conflict, invalidInput, notFound } from '../errors.js';
-import { REWARD_WINDOW_MS, FIRST_REACTION_SQL, rewardSql } from '../events/reward.js';
+import { REWARD_WINDOW_MS, settlingFeedbackSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, isDuckDbError, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { attachEventLog, eventLogFingerprint, requireEventLog } from './event-log.js';
@@ -80,7 +81,7 @@ export async function attachWarehouse(db: Db, warehouse: string): Promise<{ asOf
 const armIndexSql = (col: string): string =>
   `CASE ${col} ${ARM_IDS.map((a, i) => `WHEN ${sqlString(a)} THEN ${i}`).join(' ')} END`;
 
-/** The SELECT of the training set (over views tip_served, tip_reaction, users and wh.*). */
+/** The SELECT of the training set (over views tip_served, tip_reaction, tip_reward, users and wh.*). */
 function trainingSetSql(asOfLiteral: string): string {
   const resolved = PROFILE_FEATURES.map((f) => {
     const fresh = `(h.as_of IS NOT NULL AND s.ts - h.as_of <= INTERVAL ${f.ttlSec} SECOND AND h.${f.name} IS NOT NULL)`;
@@ -91,8 +92,12 @@ function trainingSetSql(asOfLiteral: string): string {
     };
   });
   return `
-    WITH first_reaction AS (
-      ${FIRST_REACTION_SQL}
+    -- One row per serve: a serve logged twice under two event ids (a publish retried by hand, a
+    -- file copied into the log) is its first copy, as the server's fold keeps it.
+    WITH served AS (
+      SELECT * FROM tip_served QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1
+    ), settled AS (
+      ${settlingFeedbackSql('SELECT serve_id, user_id, ts FROM served')}
     )
     SELECT s.serve_id, s.user_id, s.ts, s.arm, ${armIndexSql('s.arm')} AS arm_index, s.propensity,
       s.policy AS logging_policy, s.model_version, s.prompt_version,
@@ -102,14 +107,11 @@ function trainingSetSql(asOfLiteral: string): string {
       h.as_of AS profile_as_of, (h.as_of IS NOT NULL) AS has_profile,
       ${resolved.map((r) => r.value).join(',\n      ')},
       list_filter([${resolved.map((r) => r.fellBack).join(', ')}], x -> x IS NOT NULL) AS fell_back,
-      r.reaction, r.reaction_ts,
-      ${rewardSql('r.reaction', 's.ts', 'r.reaction_ts')} AS reward
-    -- One row per serve: a serve logged twice under two event ids (a publish retried by hand, a
-    -- file copied into the log) is its first copy, as the server's fold keeps it.
-    FROM (SELECT * FROM tip_served QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1) s
+      r.reaction, r.reaction_ts, coalesce(r.reward, 0) AS reward
+    FROM served s
     ASOF LEFT JOIN wh.profile_history h ON s.user_id = h.user_id AND s.ts >= h.as_of
     ASOF LEFT JOIN wh.profile_global g ON s.ts >= g.as_of
-    LEFT JOIN first_reaction r ON r.serve_id = s.serve_id
+    LEFT JOIN settled r ON r.serve_id = s.serve_id
     LEFT JOIN users u ON u.user_id = s.user_id
     WHERE NOT s.shadow AND s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND <= ${asOfLiteral}
     ORDER BY s.ts, s.serve_id`;
@@ -168,10 +170,11 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
           hint: `known arms: ${ARM_IDS.join(', ')}`,
         });
       }
-      const [stats] = await db.rows<{ n: bigint; pos: bigint | null; lo: Date | null; hi: Date | null }>(
+      const [stats] = await db.rows<{ n: bigint; pos: bigint | number | null; lo: Date | null; hi: Date | null }>(
         'SELECT count(*) AS n, sum(reward) AS pos, min(ts) AS lo, max(ts) AS hi FROM ts',
       );
-      const [all] = await db.rows<{ n: bigint }>('SELECT count(*) AS n FROM tip_served WHERE NOT shadow');
+      // Serves, not their copies: a serve logged twice is one row of the set, not one left out.
+      const [all] = await db.rows<{ n: bigint }>('SELECT count(DISTINCT serve_id) AS n FROM tip_served WHERE NOT shadow');
       const meta = `{contract_hash: ${sqlString(contractHash())}, as_of: ${sqlString(asOf.toISOString())}}`;
       await db.run(`COPY ts TO ${sqlString(tmp)} (FORMAT parquet, KV_METADATA ${meta})`);
       const rows = Number(stats?.n ?? 0n);
@@ -256,7 +259,7 @@ export async function trainingSetInLoadOrder(file: string): Promise<boolean> {
 
 /**
  * Reads a training-set Parquet file, validating its columns and values: missing columns,
- * propensities outside (0, 1], rewards other than 0/1 and unknown arms are `invalid_input`
+ * propensities outside (0, 1], rewards outside [0, 1] and unknown arms are `invalid_input`
  * errors naming the file (and the first offending serve).
  */
 export async function loadTrainingSet(file: string): Promise<TrainingData> {
@@ -287,7 +290,7 @@ export async function loadTrainingSet(file: string): Promise<TrainingData> {
     ];
     const checks: [string, string][] = [
       [`propensity IS NULL OR isnan(propensity) OR propensity <= 0 OR propensity > 1`, 'a propensity outside (0, 1]'],
-      [`reward IS NULL OR reward NOT IN (0, 1)`, 'a reward other than 0 or 1'],
+      [`reward IS NULL OR isnan(reward) OR reward < 0 OR reward > 1`, 'a reward outside [0, 1]'],
       [`arm_index IS NULL OR arm_index < 0 OR arm_index >= ${ARM_COUNT}`, `an arm index outside [0, ${ARM_COUNT})`],
       [`hour_of_day IS NULL OR day_of_week IS NULL OR open_tasks IS NULL OR overdue_tasks IS NULL OR has_profile IS NULL`, 'a missing context value'],
       range('hour_of_day', 0, 23),

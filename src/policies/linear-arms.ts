@@ -93,7 +93,7 @@ export function assertFeedback(policy: PolicyName, k: number, arm: number, rewar
   }
   if (!Number.isFinite(reward)) {
     throw invalidInput(`reward ${reward} for policy ${policy} is not a finite number`, {
-      hint: 'rewards are 0 or 1 (see events/reward.ts)',
+      hint: 'rewards are numbers in [0, 1] (see events/reward.ts)',
     });
   }
 }

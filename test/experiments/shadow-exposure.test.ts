@@ -74,13 +74,19 @@ describe('shadow exposure', () => {
       reacted('u3', '2026-02-03T08:05:00.000Z', 's3', 'completed'),
     ];
     await withDb(':memory:', (db) => writeEventLog(db, h.events, events, null, h.tmp));
-    const pairs = await loadShadowPairs(h.events, 'tip-policy', 2, new Date('2026-02-03T12:00:00Z'));
+    const registered = new Date('2026-01-31T00:00:00Z');
+    const pairs = await loadShadowPairs(h.events, 'tip-policy', 2, new Date('2026-02-03T12:00:00Z'), registered);
     expect(pairs).toEqual([
       { ts: Date.parse('2026-02-01T09:00:00Z'), servedArm: 'split_task', propensity: 0.125, shadowArm: 'split_task', reward: 1 },
       { ts: Date.parse('2026-02-02T09:00:00Z'), servedArm: 'quick_win', propensity: 0.125, shadowArm: 'split_task', reward: 0 },
       // Its reward window is still open on the 3rd at noon.
       { ts: Date.parse('2026-02-03T08:00:00Z'), servedArm: 'quick_win', propensity: 0.125, shadowArm: 'quick_win', reward: null },
     ]);
-    expect(await loadShadowPairs(`${h.home}/nowhere`, 'tip-policy', 2, new Date())).toEqual([]);
+    // Serves stamped before the version was registered cannot be its own: not counted.
+    expect((await loadShadowPairs(h.events, 'tip-policy', 2, new Date('2026-02-03T12:00:00Z'), new Date('2026-02-02T09:00:00Z'))).map((p) => p.ts)).toEqual([
+      Date.parse('2026-02-02T09:00:00Z'),
+      Date.parse('2026-02-03T08:00:00Z'),
+    ]);
+    expect(await loadShadowPairs(`${h.home}/nowhere`, 'tip-policy', 2, new Date(), registered)).toEqual([]);
   });
 });

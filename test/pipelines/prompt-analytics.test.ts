@@ -5,7 +5,7 @@ import { withDb } from '../../src/io/duckdb.js';
 import { writeEventLog } from '../../src/pipelines/event-log.js';
 import { newcombeDifference, wilsonInterval } from '../../src/evaluation/proportion-intervals.js';
 import { analyzePrompts } from '../../src/pipelines/prompt-analytics.js';
-import { reacted, served } from '../helpers/events.js';
+import { reacted, rewarded, served } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 const DAY = '2026-03-02';
@@ -107,7 +107,7 @@ describe('analytics prompts', () => {
     expect(v1).toEqual({
       promptVersion: 'v1',
       serves: 10,
-      reactions: { completed: 4, dismissed: 2, ignored: 1, liked: 1, none: 2 },
+      reactions: { completed: 4, dismissed: 2, ignored: 1, liked: 1, numeric: 0, none: 2 },
       rewards: 4,
       rewardRate: 0.4,
       ci95: wilsonInterval(4, 10),
@@ -116,7 +116,7 @@ describe('analytics prompts', () => {
     expect(v2).toEqual({
       promptVersion: 'v2',
       serves: 8,
-      reactions: { completed: 3, dismissed: 1, ignored: 0, liked: 2, none: 2 },
+      reactions: { completed: 3, dismissed: 1, ignored: 0, liked: 2, numeric: 0, none: 2 },
       rewards: 5,
       rewardRate: 0.625,
       ci95: wilsonInterval(5, 8),
@@ -130,8 +130,26 @@ describe('analytics prompts', () => {
       level: 0.95,
       rate: 'wilson-score',
       difference: 'newcombe-hybrid-score',
-      reward: 'first reaction completed or liked within 24 h of the serve',
+      reward: "the first feedback from the serve's user: a reaction completed or liked (1) or a numeric reward (its value), within 24 h of the serve",
     });
+  });
+
+  it("settles a serve by its user's first feedback: a numeric reward counts its value, another user's reaction counts nothing", async () => {
+    const [s0, s1, s2] = [0, 1, 2].map((i) => serve(i, 'v1')[0] as TipServedEvent);
+    const at = (s: TipServedEvent, min: number): string => new Date(Date.parse(s.ts) + min * 60_000).toISOString();
+    const h = await logOf([
+      s0!, s1!, s2!,
+      // s0: a numeric reward, then a completion (later: no change).
+      rewarded(s0!.user_id, at(s0!, 1), s0!.serve_id, 0.5),
+      reacted(s0!.user_id, at(s0!, 2), s0!.serve_id, 'completed'),
+      // s1: another user's like first (refused online, as here), then its own user's completion.
+      reacted('someone-else', at(s1!, 1), s1!.serve_id, 'liked'),
+      reacted(s1!.user_id, at(s1!, 3), s1!.serve_id, 'completed'),
+      // s2: only another user's completion: unsettled.
+      reacted('someone-else', at(s2!, 1), s2!.serve_id, 'completed'),
+    ]);
+    const [v1] = (await analyzePrompts({ eventsDir: h.events })).versions;
+    expect(v1).toMatchObject({ serves: 3, rewards: 1.5, rewardRate: 0.5, reactions: { completed: 1, liked: 0, numeric: 1, none: 1 } });
   });
 
   it('reports versions without a v1 baseline, with no differences', async () => {

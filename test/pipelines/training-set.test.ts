@@ -8,7 +8,7 @@ import { writeEventLog } from '../../src/pipelines/event-log.js';
 import { buildFeatures } from '../../src/pipelines/feature-build.js';
 import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
 import { buildTrainingSet, loadTrainingSet, trainingVectors } from '../../src/pipelines/training-set.js';
-import { completed, reacted, served } from '../helpers/events.js';
+import { completed, reacted, rewarded, served } from '../helpers/events.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -103,10 +103,37 @@ describe('features training-set', () => {
   it('keeps one row per serve: a serve logged twice under two event ids is its first copy', async () => {
     const h = await tempHome();
     const again = { ...served('a', '2026-02-01T10:00:01Z', 's1', 'quick_win', 0.9), event_id: 'e-copy' };
-    await pipeline(h, [...BASE, again], '2026-02-10T00:00:00Z');
+    const s = await pipeline(h, [...BASE, again], '2026-02-10T00:00:00Z');
     const got = await rows(h);
     expect(got.filter((r) => r['serve_id'] === 's1')).toMatchObject([{ arm: 'split_task', reward: 1 }]);
     expect(got).toHaveLength(4);
+    // The copy is not a serve left out: only s5, whose window is open, is.
+    expect(s.immatureExcluded).toBe(1);
+  });
+
+  it("labels each serve by its user's first feedback, as the server learns it: a numeric reward by its value, another user's reaction not at all", async () => {
+    const h = await tempHome();
+    const events: OoEvent[] = [
+      ...BASE,
+      served('b', '2026-02-05T10:00:00Z', 'n1'),
+      rewarded('b', '2026-02-05T10:01:00Z', 'n1', 0.75),
+      reacted('b', '2026-02-05T10:02:00Z', 'n1', 'dismissed'), // later: no change
+      served('b', '2026-02-06T10:00:00Z', 'n2'),
+      reacted('a', '2026-02-06T10:01:00Z', 'n2', 'dismissed'), // another user's: refused
+      reacted('b', '2026-02-06T10:03:00Z', 'n2', 'liked'),
+      served('b', '2026-02-07T10:00:00Z', 'n3'),
+      reacted('a', '2026-02-07T10:01:00Z', 'n3', 'completed'), // only another user's: unsettled
+    ];
+    await pipeline(h, events, '2026-02-10T00:00:00Z');
+    const byServe = Object.fromEntries((await rows(h)).map((r) => [r['serve_id'], [r['reaction'], r['reward']]]));
+    expect([byServe['n1'], byServe['n2'], byServe['n3']]).toEqual([
+      [null, 0.75],
+      ['liked', 1],
+      [null, 0],
+    ]);
+    // Training and evaluation read the fractional reward back.
+    const data = await loadTrainingSet(h.trainingSet);
+    expect([...data.reward]).toContain(0.75);
   });
 
   it('refuses to write an empty training set and keeps the previous one', async () => {
