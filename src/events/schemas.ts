@@ -114,8 +114,8 @@ export const TipReaction = Type.Object(
 
 /**
  * `tip.reward`: a reward given as a number to `/reward` instead of a reaction (a caller that
- * scores outcomes itself). Recorded so the server's online learning survives a restart and the
- * log shows every update; offline training and evaluation keep the reaction rule of reward.ts.
+ * scores outcomes itself). It settles its serve as a reaction would, online and offline
+ * (events/reward.ts).
  */
 export const TipReward = Type.Object(
   {
