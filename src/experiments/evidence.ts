@@ -215,6 +215,7 @@ export function gatherEvidence(
       wasShadow,
       hasOpe: candidate.registered.run.data.metrics[HEADLINE_METRICS.dr] !== undefined,
       flaggedSegments: (candidate.evaluation?.fairness ?? []).filter((f) => f.flagged).map((f) => f.segment),
+      segmentsChecked: candidate.evaluation?.fairness.length ?? 0,
       shadowExposure: to === 'champion' && wasShadow ? summarizeShadow(await loadShadowPairs(opts.eventsDir, model, version, opts.now(), new Date(candidate.registered.version.creationTimestamp))) : null,
     };
     // A version that was never shadow fails the champion gate whatever a comparison would say,

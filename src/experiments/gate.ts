@@ -58,6 +58,8 @@ export interface GateEvidence {
   opeDiff: (Interval & { rows: number; data: string; notThisVersion?: string }) | null;
   /** User segments the version's training run flagged for review (fairness). */
   flaggedSegments: string[];
+  /** How many user segments its training run compared (0: none to compare, users.parquet names them). */
+  segmentsChecked: number;
   /** What its shadow serves show (experiments/shadow-exposure.ts); null when not asked (a move to shadow). */
   shadowExposure: ShadowExposure | null;
 }
@@ -177,7 +179,13 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
         id: 'no-flagged-segment',
         name: 'no segment flagged for review',
         passed: flagged.length === 0,
-        detail: flagged.length === 0 ? 'none flagged by the training run' : `the training run flagged ${flagged.join(', ')} (review before promotion, then --force --reason)`,
+        // Nothing to compare is no evidence of fairness, and the detail says so rather than "none flagged".
+        detail:
+          flagged.length > 0
+            ? `the training run flagged ${flagged.join(', ')} (review before promotion, then --force --reason)`
+            : e.segmentsChecked === 0
+              ? 'not checked: the training run had no user segments to compare (users.parquet beside the event log names them, with at least 20 held-out rows each)'
+              : `none of ${e.segmentsChecked} segments flagged by the training run`,
       });
     }
   }

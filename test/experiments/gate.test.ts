@@ -9,6 +9,7 @@ const base: GateEvidence = {
   simDiff: { value: 0.02, ci95: [0.005, 0.035], seeds: 5 },
   opeDiff: { value: 0.01, ci95: [-0.005, 0.03], rows: 400, data: '400 rows neither version learned from' },
   flaggedSegments: [],
+  segmentsChecked: 3,
   shadowExposure: { serves: 5000, hours: 48, agreement: 0.6, matured: 3000, ips: { value: 0.41, ci95: [0.37, 0.45] }, snips: { value: 0.4, ci95: [0.37, 0.43] } },
 };
 const firstChampion: GateEvidence = { ...base, champion: null, baseline: 'uniform random' };
@@ -55,6 +56,13 @@ describe('promotion gate', () => {
     const d = evaluateGate('champion', { ...base, flaggedSegments: ['night-owls'] });
     expect(d.passed).toBe(false);
     expect(d.checks.filter((c) => !c.passed)).toEqual([{ id: 'no-flagged-segment', name: 'no segment flagged for review', passed: false, detail: expect.stringContaining('flagged night-owls') }]);
+  });
+
+  it('says when there were no segments to compare, rather than that none was flagged', () => {
+    const checked = evaluateGate('champion', base).checks.find((c) => c.id === 'no-flagged-segment');
+    expect(checked).toMatchObject({ passed: true, detail: 'none of 3 segments flagged by the training run' });
+    const none = evaluateGate('champion', { ...base, segmentsChecked: 0 }).checks.find((c) => c.id === 'no-flagged-segment');
+    expect(none).toMatchObject({ passed: true, detail: expect.stringMatching(/^not checked: the training run had no user segments to compare/) });
   });
 
   it('refuses a champion whose shadow has not served long enough, or at all; the minimums are the caller’s', () => {

@@ -12,6 +12,7 @@ const good: Given = {
   simDiff: { value: 0.02, ci95: [0.01, 0.03], seeds: 5 },
   opeDiff: { value: 0.0, ci95: [-0.005, 0.005], rows: 300, data: 'the last 300 rows' },
   flaggedSegments: [],
+  segmentsChecked: 3,
   shadowExposure: { serves: 2000, hours: 30, agreement: 0.5, matured: 1000, ips: null, snips: null },
 };
 
