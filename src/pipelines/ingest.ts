@@ -114,27 +114,41 @@ export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw invalidUsage(`batch size must be a positive integer, got ${job.batchSize}`);
   if (!Number.isFinite(job.maxWaitMs) || job.maxWaitMs < 0) throw invalidUsage(`max wait must be ≥ 0 ms, got ${job.maxWaitMs}`);
   if (!Number.isFinite(job.idleMs) || job.idleMs < 0) throw invalidUsage(`idle time must be ≥ 0 ms, got ${job.idleMs}`);
-  // One ingest per event log: each remembers the ids it wrote, not another's, so two at once
-  // (under two consumer names) would both write every event. The lock folder sits beside the log.
-  const lockPath = `${resolve(job.eventsDir)}.ingest-lock`;
+  return withEventLogLock(job.eventsDir, 'ingest', 'run one ingest per event log; what this one had not acknowledged is delivered again', job.onWaitingForLock, (lockLost) => ingestLocked(job, lockLost));
+}
+
+/**
+ * Runs `write` holding the event log's writer lock (a folder beside the log). One writer per log:
+ * an ingest remembers the ids it wrote, not another's, so two at once (an ingest and another
+ * ingest, or an import) could both write an event. `lockLost` says, at each batch, whether the
+ * lock is still this process's; `what` names the writer in messages, `lostHint` what losing it means.
+ */
+export async function withEventLogLock<T>(
+  eventsDir: string,
+  what: 'ingest' | 'import',
+  lostHint: string,
+  onWaitingForLock: ((lock: string, holder: string, forMs: number) => void) | undefined,
+  write: (lockLost: () => Error | null) => Promise<T>,
+): Promise<T> {
+  const lockPath = `${resolve(eventsDir)}.ingest-lock`;
   await mkdir(dirname(lockPath), { recursive: true });
   let lost: Error | null = null;
   const lock = await tryDirLock(lockPath, {
     heartbeatMs: DEFAULT_HEARTBEAT_MS,
-    onWatch: (owner, forMs) => job.onWaitingForLock?.(lockPath, describeOwner(owner), forMs),
+    onWatch: (owner, forMs) => onWaitingForLock?.(lockPath, describeOwner(owner), forMs),
     onLost: () => {
-      lost = lostLockError(lockPath, 'ingest', 'run one ingest per event log; what this one had not acknowledged is delivered again');
+      lost = lostLockError(lockPath, what, lostHint);
     },
   });
   if (!lock.held) {
     const { pid } = lock.owner;
-    throw conflict(`the event log ${job.eventsDir} is being written by another oo-ml ingest${pid === null ? '' : ` (${describeOwner(lock.owner)})`}`, {
-      hint: 'run one ingest per event log (with one consumer name): stop the other one first',
+    throw conflict(`the event log ${eventsDir} is being written by another oo-ml ingest or import${pid === null ? '' : ` (${describeOwner(lock.owner)})`}`, {
+      hint: 'one writer per event log (an ingest with one consumer name, or an import): stop the other one first',
       details: { lock: lockPath, ...(pid === null ? {} : { pid }) },
     });
   }
   try {
-    return await ingestLocked(job, () => lost);
+    return await write(() => lost);
   } finally {
     await lock.release();
   }

@@ -1,6 +1,7 @@
-/** `oo-ml data synth`: synthetic event logs from the personas. */
+/** `oo-ml data synth` (synthetic event logs from the personas) and `oo-ml data import` (your own events). */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { invalidInput } from '../../errors.js';
 import { parseIntFlag, parseTimeFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
@@ -13,9 +14,9 @@ interface SynthFlags {
   out?: string;
 }
 
-/** Registers `data synth`. */
+/** Registers `data synth` and `data import`. */
 export function registerData(program: Command): void {
-  const data = program.command('data').description('synthetic data');
+  const data = program.command('data').description('event logs: synthetic ones, or your own imported');
   action<SynthFlags>(
     data
       .command('synth')
@@ -58,6 +59,46 @@ export function registerData(program: Command): void {
         table(['persona', 'users'], Object.entries(summary.personas).sort().map(([k, v]) => [k, String(v)])),
       ].join('\n');
       ctx.print(text, summary);
+    },
+  );
+
+  action(
+    data
+      .command('import')
+      .description('import your own events (one JSON event per line, as the bus carries them) into the event log, each checked as ingest checks it; events already there are skipped')
+      .argument('<file>', 'NDJSON file of events'),
+    async (ctx, _flags, args) => {
+      const { importEvents } = await import('../../pipelines/event-import.js');
+      const bar = ctx.progress.start('import events');
+      const summary = await importEvents({
+        file: resolve(args[0]!),
+        eventsDir: ctx.config.paths.events,
+        tmpDir: ctx.config.paths.tmp,
+        now: ctx.now,
+        onProgress: (d, t) => bar.update(d, t),
+        onWaitingForLock: (lock, holder, forMs) => ctx.note(`the event log's lock ${lock} names ${holder}: watching its heartbeat for up to ${Math.round(forMs / 1000)} s`),
+      });
+      bar.stop();
+      const written = Object.entries(summary.written).filter(([, v]) => v > 0);
+      const text = [
+        keyValues([
+          ['file', summary.file],
+          ['event log', summary.eventsDir],
+          ['events', summary.events],
+          ['already in the log (skipped)', summary.duplicates],
+          ['new files', summary.files.length],
+        ]),
+        '',
+        written.length === 0 ? 'nothing new to write' : table(['event type', 'written'], written.map(([k, v]) => [k, String(v)])),
+        ...(summary.refused.length === 0 ? [] : ['', `${summary.refused.length} event(s) the log cannot store, not written:`, ...summary.refused.slice(0, 10).map((r) => `  ${r.message}`)]),
+      ].join('\n');
+      ctx.print(text, summary);
+      if (summary.refused.length > 0) {
+        throw invalidInput(`${summary.refused.length} event(s) of ${summary.file} could not be stored (the rest were imported)`, {
+          hint: 'fix those events (see above) and import the file again: what was imported is skipped',
+          details: { refused: summary.refused },
+        });
+      }
     },
   );
 }
