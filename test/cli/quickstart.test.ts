@@ -60,8 +60,8 @@ describe('oo-ml quickstart (CLI)', () => {
     expect(r.stdout).toContain('# Model card: tip-policy');
     // What to run next names this home.
     expect(r.stdout).toContain(`── next ──\n  oo-ml serve --home ${home}\n`);
-    expect(r.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \(shadow exposure waived\) \|/);
-    expect(r.stderr).toContain('✓ enough shadow exposure (waived here; `oo-ml promote` asks for 1000 shadow serves over 24 h)');
+    expect(r.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \|/);
+    expect(r.stderr).toContain('✓ enough shadow exposure (waived for a first champion; later ones need 1000 shadow serves over 24 h)');
     expect(r.stderr).toContain('✓ beats uniform random in simulation');
     // The runs read as MLflow's own in its UI: a user and a source; the sim had no drift, so no drift param.
     const files = (readdirSync(join(home, 'mlruns'), { recursive: true }) as string[]).map((f) => f.split(sep).join('/'));
@@ -237,7 +237,7 @@ describe('oo-ml quickstart, run again', () => {
     const again = await runCli(['quickstart'], { cwd, env: { NATS_URL: '', LLM_BASE_URL: '' } });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain(`the previous quickstart was moved to ${home}.previous`);
-    expect(again.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \(shadow exposure waived\) \|/);
+    expect(again.stdout).toMatch(/\| champion \| – \| v1 \| quickstart \|/);
     expect(existsSync(join(`${home}.previous`, 'model-cards', 'tip-policy.md'))).toBe(true);
   }, 120_000);
 

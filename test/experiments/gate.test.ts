@@ -71,6 +71,12 @@ describe('promotion gate', () => {
     const never = evaluateGate('champion', { ...base, shadowExposure: { serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null } });
     expect(never.checks.find((c) => c.name === 'enough shadow exposure')).toMatchObject({ passed: false, detail: '0 shadow serves over 0.0 h (at least 1000 over 24 h needed)' });
     expect(evaluateGate('champion', { ...base, shadowExposure: { ...base.shadowExposure!, hours: 3 } }, { minShadowHours: 2 }).passed).toBe(true);
+    // With no champion nothing serves, so there is no traffic to shadow: a first champion's exposure is waived, and said so.
+    const first = evaluateGate('champion', { ...firstChampion, shadowExposure: { serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null } });
+    expect(first.passed).toBe(true);
+    expect(first.checks.find((c) => c.id === 'shadow-exposure')).toMatchObject({ passed: true, detail: expect.stringMatching(/^waived for a first champion: with no champion serving/) });
+    // The rest of the gate stands: it must still beat uniform random.
+    expect(evaluateGate('champion', { ...firstChampion, simDiff: { value: 0, ci95: [-0.01, 0.01], seeds: 5 } }).passed).toBe(false);
   });
 
   it('cannot decide with too few seeds', () => {
