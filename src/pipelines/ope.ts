@@ -26,6 +26,7 @@ import { vectorDim, vectorNames } from '../features/vectors.js';
 import { exists } from '../io/atomic.js';
 import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
 import { getPolicy } from '../policies/catalog.js';
+import { checkExplorationFloor, DEFAULT_EXPLORATION_FLOOR, withExplorationFloor } from '../policies/exploration-floor.js';
 import { POLICY_NAMES } from '../policies/policy.js';
 import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
@@ -51,6 +52,12 @@ export interface OpeJob {
    * names of the v2 vector (default all of it). `none`: each arm's mean reward.
    */
   rewardFeatures?: readonly string[];
+  /**
+   * The exploration floor a built-in policy name is fitted and evaluated at (default
+   * DEFAULT_EXPLORATION_FLOOR, the floor `oo-ml train` registers a version with, so the two
+   * estimate the same policy). A MODEL@ALIAS target decides at its own, a distribution file as given.
+   */
+  explorationFloor?: number;
   /** Store for MODEL@ALIAS targets (opened lazily by the caller). */
   store: () => Store;
 }
@@ -263,6 +270,12 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     ...(job.osLambda === undefined ? {} : { osLambda: job.osLambda }),
   };
   const isFile = ['.parquet', '.csv'].includes(extname(job.policy).toLowerCase());
+  if (job.explorationFloor !== undefined && !(POLICY_NAMES as readonly string[]).includes(job.policy)) {
+    throw invalidUsage(`--exploration-floor is the floor a built-in policy (${POLICY_NAMES.join(', ')}) is fitted at here; ${job.policy} decides as it is`, {
+      hint: 'leave --exploration-floor out for a registered version (its own floor), a distribution file or uniform',
+    });
+  }
+  checkExplorationFloor(job.explorationFloor ?? DEFAULT_EXPLORATION_FLOOR);
 
   if (isObd) {
     const groups = job.rewardFeatures ?? ['affinity'];
@@ -294,12 +307,13 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
     return { logs: job.logs, logKind: 'training-set', policy: job.policy, rows: logs.n, k: ARM_COUNT, report: evaluate(logs, target, options), notes };
   }
   if ((POLICY_NAMES as readonly string[]).includes(job.policy)) {
-    const policy = getPolicy(job.policy);
+    const floor = job.explorationFloor ?? DEFAULT_EXPLORATION_FLOOR;
+    const policy = withExplorationFloor(getPolicy(job.policy), floor, ARM_COUNT);
     const d = vectorDim(policy.layout);
     const x = trainingVectors(data, policy.layout);
     const from = holdoutStart(data.n);
     const state = fitRows(policy, policy.init(ARM_COUNT), data, x, d, 0, from);
-    notes.push(`${job.policy} was fitted on the first ${from} rows and evaluated on the last ${data.n - from}`);
+    notes.push(`${job.policy} was fitted on the first ${from} rows and evaluated on the last ${data.n - from}, ${floor === 0 ? 'with no exploration floor' : `at exploration floor ${floor} (as \`oo-ml train\` registers it; --exploration-floor)`}`);
     const logs = withRewardFeatures(trainingLogs(data, x, d, from), data, from, job.rewardFeatures, notes);
     return {
       logs: job.logs,

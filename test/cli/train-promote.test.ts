@@ -56,6 +56,21 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     // The same version named by number.
     const byNumber = JSON.parse((await runCli(['ope', '--logs', h.trainingSet, '--policy', 'tip-policy/1', '--home', h.home, '--json'])).stdout) as typeof o;
     expect(byNumber.report.estimates.map((e) => e.value)).toEqual(o.report.estimates.map((e) => e.value));
+    // A built-in policy fitted here is fitted at the floor train registers a version with: the
+    // estimates are the training run's own holdout evaluation of that version (linucb, v1).
+    const onTheFly = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'linucb', '--home', h.home, '--json']);
+    expect(onTheFly.code, onTheFly.stderr).toBe(0);
+    const store = createFileStore(h.mlruns);
+    const v1 = (await store.searchModelVersions('tip-policy')).find((v) => v.version === 1)!;
+    const v1Run = await store.getRun(v1.runId);
+    const trained = JSON.parse(readFileSync(`${h.mlruns}/${v1Run.info.experimentId}/${v1.runId}/artifacts/evaluation.json`, 'utf8')) as { metrics: Record<string, { value: number }> };
+    const fitted = JSON.parse(onTheFly.stdout) as typeof o & { notes: string[] };
+    expect(Object.fromEntries(fitted.report.estimates.map((e) => [e.estimator, e.value]))).toEqual(Object.fromEntries(['ips', 'snips', 'dm', 'dr'].map((e) => [e, trained.metrics[e]!.value])));
+    expect(fitted.notes).toContainEqual(expect.stringContaining('at exploration floor 0.05'));
+    const unfloored = JSON.parse((await runCli(['ope', '--logs', h.trainingSet, '--policy', 'linucb', '--exploration-floor', '0', '--home', h.home, '--json'])).stdout) as typeof fitted;
+    expect(unfloored.report.estimates[3]!.value).not.toBe(fitted.report.estimates[3]!.value);
+    const floorOnVersion = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'tip-policy@candidate', '--exploration-floor', '0.1', '--home', h.home]);
+    expect([floorOnVersion.code, floorOnVersion.stderr]).toEqual([2, expect.stringContaining('--exploration-floor is the floor a built-in policy')]);
     const uni = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips', '--home', h.home]);
     expect(uni.code, uni.stderr).toBe(0);
     expect(uni.stdout).toMatch(/ips\s+0\.\d{4}/);

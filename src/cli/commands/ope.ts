@@ -17,6 +17,7 @@ interface OpeFlags {
   folds: string;
   log?: boolean;
   rewardFeatures?: string;
+  explorationFloor?: string;
 }
 
 /** Plain-text rendering of an evaluation. */
@@ -65,6 +66,7 @@ export function registerOpe(program: Command): void {
       .option('--os-lambda <λ>', 'shrinkage λ of dr-os: each weight w becomes λw/(w² + λ)')
       .option('--folds <k>', 'cross-fitting folds of the DM/DR reward model (1: fit it on the rows it evaluates)', '5')
       .option('--reward-features <list>', 'the DM/DR reward model’s features: on Open Bandit logs affinity (default), user, position, item (pools one model over the items), none; on a training set names of the v2 vector, or none')
+      .option('--exploration-floor <γ>', 'for a built-in policy fitted here: its exploration floor, in [0, 1) (default 0.05, as `oo-ml train` registers it)')
       .option('--log', 'log the evaluation as an MLflow run in experiment oo-ml-ope (always done for a MODEL@ALIAS target)'),
     async (ctx, flags) => {
       const [{ parseEstimators, runOpe }, { openStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
@@ -78,6 +80,7 @@ export function registerOpe(program: Command): void {
         tau: flags.tau === undefined ? undefined : parseNumberFlag('--tau', flags.tau, 0, Number.MAX_VALUE),
         osLambda: parsePositiveFlag('--os-lambda', flags.osLambda),
         folds: parseIntFlag('--folds', flags.folds, 1, 100),
+        ...(flags.explorationFloor === undefined ? {} : { explorationFloor: parseNumberFlag('--exploration-floor', flags.explorationFloor, 0, 0.999999) }),
         ...(flags.rewardFeatures === undefined ? {} : { rewardFeatures: flags.rewardFeatures.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
       };
       const tuned = ESTIMATOR_FLAGS.map((f) => ({ ...f, value: job[f.option] }));
