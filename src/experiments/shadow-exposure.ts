@@ -59,7 +59,8 @@ export function summarizeShadow(pairs: readonly ShadowPair[]): ShadowExposure {
     const w = matured.map((p) => (p.shadowArm === p.servedArm ? 1 / p.propensity : 0));
     const mean = t.reduce((a, b) => a + b, 0) / n;
     const se = Math.sqrt(t.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1) / n);
-    ips = { value: mean, ci95: [mean - Z95 * se, mean + Z95 * se] };
+    // Every term is ≥ 0 (rewards in [0, 1]): so is the value, and the interval is cut there.
+    ips = { value: mean, ci95: [Math.max(0, mean - Z95 * se), mean + Z95 * se] };
     const sumW = w.reduce((a, b) => a + b, 0);
     if (sumW > 0) {
       const v = t.reduce((a, b) => a + b, 0) / sumW;
@@ -67,7 +68,8 @@ export function summarizeShadow(pairs: readonly ShadowPair[]): ShadowExposure {
       const wBar = sumW / n;
       const lin = matured.map((p, i) => (w[i]! / wBar) * ((p.reward ?? 0) - v));
       const s = Math.sqrt(lin.reduce((a, b) => a + b * b, 0) / (n - 1) / n);
-      snips = { value: v, ci95: [v - Z95 * s, v + Z95 * s] };
+      // A weighted mean of rewards in [0, 1] lies there, and so does its interval.
+      snips = { value: v, ci95: [Math.max(0, v - Z95 * s), Math.min(1, v + Z95 * s)] };
     }
   }
   return {

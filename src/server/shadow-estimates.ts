@@ -74,7 +74,8 @@ export function shadowEstimateOf(sums: ShadowSums): ShadowEstimate | null {
   return {
     ...sums,
     ips,
-    ips_ci95: n < 2 ? null : { low: ips - half, high: ips + half },
+    // Every term is ≥ 0 (rewards in [0, 1]): so is the value, and the interval is cut there, as offline.
+    ips_ci95: n < 2 ? null : { low: Math.max(0, ips - half), high: ips + half },
     snips: sums.weights > 0 ? sums.weighted_rewards / sums.weights : null,
   };
 }

@@ -26,6 +26,11 @@ describe('shadow exposure', () => {
     const se = Math.sqrt(((2 - 2 / 3) ** 2 + 2 * (2 / 3) ** 2) / 2 / 3);
     expect(s.ips!.value).toBeCloseTo(2 / 3, 14);
     expect(s.ips!.ci95[1]).toBeCloseTo(2 / 3 + Z95 * se, 14);
+    // The normal bound, 2/3 − 1.96·se, is below 0, where no IPS value of rewards in [0, 1] lies: cut at 0.
+    expect(2 / 3 - Z95 * se).toBeLessThan(0);
+    expect(s.ips!.ci95[0]).toBe(0);
+    expect(s.snips!.ci95[0]).toBeGreaterThanOrEqual(0);
+    expect(s.snips!.ci95[1]).toBeLessThanOrEqual(1);
     // SNIPS: Σ 1{s = a}·r/p / Σ 1{s = a}/p = 2 / (2 + 4).
     expect(s.snips!.value).toBeCloseTo(1 / 3, 14);
     expect(summarizeShadow([])).toEqual({ serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/random/rng.js';
-import { MAX_SHADOWS, ShadowEstimates } from '../../src/server/shadow-estimates.js';
+import { Z95 } from '../../src/evaluation/estimate.js';
+import { MAX_SHADOWS, ShadowEstimates, shadowEstimateOf } from '../../src/server/shadow-estimates.js';
 
 interface Serve {
   propensity: number;
@@ -117,6 +118,13 @@ describe('ShadowEstimates', () => {
     est.reward(4, 1);
     expect(est.estimate(rows[0]!)).toMatchObject({ decisions: 2, rewarded: 1 });
     expect(est.estimate(-1)).toBeNull();
+  });
+
+  it('cuts the IPS interval at 0, where every value of rewards in [0, 1] lies, as the gate does offline', () => {
+    // Terms 4, 0, 0: mean 4/3, the normal interval's lower bound below 0.
+    const e = shadowEstimateOf({ decisions: 3, rewarded: 1, weighted_rewards: 4, weighted_squares: 16, weights: 4, late: 0 })!;
+    expect(e.ips).toBeCloseTo(4 / 3, 14);
+    expect(e.ips_ci95).toEqual({ low: 0, high: expect.closeTo(4 / 3 + Z95 * Math.sqrt(16 / 3 / 3), 12) });
   });
 
   it('handles serve counters beyond 32 bits', () => {
