@@ -304,7 +304,7 @@ describe('ingest from the embedded journal', () => {
     // Under another consumer name it would write every event a second time: refused, naming the holder.
     await expect(ingestEvents(job(bus, paths, { consumer: 'another' }))).rejects.toMatchObject({
       code: 'conflict',
-      message: expect.stringContaining(`is being written by another oo-ml ingest (process ${process.pid}`),
+      message: expect.stringContaining(`is being written by another oo-ml ingest or import (process ${process.pid}`),
     });
     stop.abort();
     expect(await first).toMatchObject({ consumed: 1, stoppedBy: 'signal' });
