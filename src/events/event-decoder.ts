@@ -5,7 +5,7 @@
  */
 import { issueSummary, namedIssues, type FieldIssue, type Validator } from '../validation.js';
 import { utf8OrNull, type DeadLetterReason } from './dead-letter.js';
-import { EVENT_VALIDATORS, type OoEvent } from './schemas.js';
+import { EVENT_VALIDATORS, type EventType, type OoEvent } from './schemas.js';
 import { allowedOn, parseEventSubject, type EventSubject } from './subjects.js';
 
 /** A decoded message, or why it was refused. */
@@ -53,17 +53,24 @@ export function decodeEvent(subject: string, data: Uint8Array): Decoded {
       issues: [{ path: '/type', message: `expected "${type}" (from the subject), got ${got}` }],
     };
   }
-  const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
-  // A lone surrogate can only come from a `\u` escape in the text: most payloads have none and
-  // skip the walk over their strings (bench:replicas, ingest).
-  if (text.includes('\\u') ? validator.check(value) : validator.checkParsedWithoutEscapes(value)) {
-    return { ok: true, subject: parsed.subject, event: value as OoEvent };
-  }
-  const issues = validator.issues(value);
+  const checked = checkEventAs(type, value, text);
+  if (checked.ok) return { ok: true, subject: parsed.subject, event: checked.event };
   return {
     ok: false,
     reason: 'invalid_event',
-    message: `${type} on ${subject} is invalid: ${issueSummary(issues)}`,
-    issues: namedIssues(issues),
+    message: `${type} on ${subject} is invalid: ${issueSummary(checked.issues)}`,
+    issues: namedIssues(checked.issues),
   };
+}
+
+/**
+ * `value`, parsed from `text`, checked against the schema of `type`: the one check every event
+ * gets on its way into the log, off the bus or from a file (pipelines/event-import.ts).
+ */
+export function checkEventAs(type: EventType, value: unknown, text: string): { ok: true; event: OoEvent } | { ok: false; issues: FieldIssue[] } {
+  const validator: Validator<OoEvent> = EVENT_VALIDATORS[type];
+  // A lone surrogate can only come from a `\u` escape in the text: most payloads have none and
+  // skip the walk over their strings (bench:replicas, ingest).
+  if (text.includes('\\u') ? validator.check(value) : validator.checkParsedWithoutEscapes(value)) return { ok: true, event: value as OoEvent };
+  return { ok: false, issues: validator.issues(value) };
 }

@@ -28,8 +28,11 @@ export function rewardOf(reaction: Reaction | null, delayMs: number | null): 0 |
  *   refused online and settles nothing);
  * - the first of them settles the serve, and later ones never change its reward. Online "first"
  *   is first in stream order; the log at rest has no stream order, so here it is the earliest
- *   time, then the smallest event id: the two agree whenever feedback reaches the stream in the
- *   order of its times;
+ *   time, then the smallest event id (a reaction before a numeric reward of the same time and
+ *   id). The two agree whenever feedback reaches the stream in the order of its times and in
+ *   good time: online, feedback that reaches the stream more than `lateRewardMs` (6 h) behind the
+ *   newest serve is stale, and feedback whose serve never reaches the fold is unmatched; neither
+ *   is learned, and both count here;
  * - its reward: a reaction's by the rule above, a numeric reward's own value, 0 when it came
  *   later than the window after the serve. Feedback stamped before its serve counts as
  *   immediate (the app's clock and the server's differ), as online.
@@ -48,5 +51,5 @@ export function settlingFeedbackSql(serves: string): string {
       SELECT serve_id, user_id, event_id, ts, CAST(NULL AS VARCHAR), CAST(reward AS DOUBLE) FROM tip_reward
     ) f
     JOIN (${serves}) s ON s.serve_id = f.serve_id AND s.user_id = f.user_id
-    QUALIFY row_number() OVER (PARTITION BY f.serve_id ORDER BY f.ts, f.event_id) = 1`;
+    QUALIFY row_number() OVER (PARTITION BY f.serve_id ORDER BY f.ts, f.event_id, f.reaction IS NULL) = 1`;
 }

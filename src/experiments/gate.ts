@@ -10,7 +10,7 @@
  *   shadow → champion    it has been shadow, long enough: at least `minShadowServes` shadow serves
  *                        over at least `minShadowHours` in the event log (with its agreement
  *                        with the served arm and its IPS/SNIPS on the served traffic reported;
- *                        waived for a first champion, which no traffic could be shadowed against);
+ *                        waived while there is no champion, as nothing serves for a shadow to score beside);
  *                        it beats the baseline in simulation (lower bound of
  *                        that interval > 0, over at least `minSeeds` seeds); it is not worse
  *                        off-policy by more than `drMargin` (non-inferiority: lower bound of the
@@ -154,13 +154,14 @@ export function evaluateGate(to: 'shadow' | 'champion', e: GateEvidence, rules: 
         x.snips === null ? null : `SNIPS on ${x.matured} served decisions ${f4(x.snips.value)} [${f4(x.snips.ci95[0])}, ${f4(x.snips.ci95[1])}]`,
       ].filter((s) => s !== null);
       // Without a champion no server serves, so a shadow has no traffic to score beside: a first
-      // champion is judged on the rest of the gate (beating uniform random), and the check says so.
+      // champion (or one after the alias was removed) is judged on the rest of the gate, against
+      // uniform random, and the check says so, whatever minimums were asked for.
       const noChampion = e.champion === null;
       checks.push({
         id: 'shadow-exposure',
         name: 'enough shadow exposure',
         passed: noChampion || (x.serves >= minShadowServes && x.hours >= minShadowHours),
-        detail: noChampion ? `waived for a first champion: with no champion serving, a shadow has no traffic to score beside (${shown.join('; ')})` : shown.join('; '),
+        detail: noChampion ? `waived while there is no champion: nothing serves, so a shadow has no traffic to score beside (${shown.join('; ')})` : shown.join('; '),
       });
       const d = simDiff();
       checks.push({ id: 'beats-baseline', name: `beats ${e.baseline} in simulation`, passed: d.ci95[0] > 0, detail: `${simText(d)}; lower bound must be > 0` });

@@ -15,7 +15,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { invalidInput, notFound } from '../errors.js';
-import { EVENT_TYPES, EVENT_VALIDATORS, type EventType, type OoEvent } from '../events/schemas.js';
+import { checkEventAs } from '../events/event-decoder.js';
+import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
 import { withDb } from '../io/duckdb.js';
 import { issueSummary, namedIssues } from '../validation.js';
 import { appendEvents, withEventLogLock, type LogEvent, type RefusedEvent } from './ingest.js';
@@ -59,8 +60,8 @@ export interface BadLine {
   message: string;
 }
 
-/** Lines named in a refusal (the count says how many there were in all). */
-const NAMED_LINES = 20;
+/** Issues a refusal's details carry (three per line at most; its message names the first five lines, and the count says how many there were in all). */
+const KEPT_ISSUES = 20;
 
 /** The event on a line, or what is wrong with it. */
 function eventOf(text: string): { event: OoEvent } | { issues: { path: string; message: string }[] } {
@@ -74,17 +75,18 @@ function eventOf(text: string): { event: OoEvent } | { issues: { path: string; m
   if (typeof type !== 'string' || !(EVENT_TYPES as readonly string[]).includes(type)) {
     return { issues: [{ path: '/type', message: `must be one of ${EVENT_TYPES.join(', ')}` }] };
   }
-  const validator = EVENT_VALIDATORS[type as EventType];
-  if (validator.check(value)) return { event: value as OoEvent };
-  return { issues: namedIssues(validator.issues(value)) };
+  const checked = checkEventAs(type as EventType, value, text);
+  return checked.ok ? { event: checked.event } : { issues: namedIssues(checked.issues) };
 }
 
 /** Each non-blank line of `file` with its number. */
 async function* linesOf(file: string): AsyncGenerator<{ n: number; text: string }> {
   const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
   let n = 0;
-  for await (const text of lines) {
+  for await (const line of lines) {
     n++;
+    // Windows tools begin a UTF-8 file with a byte order mark, which is no part of its first event.
+    const text = n === 1 && line.startsWith('\uFEFF') ? line.slice(1) : line;
     if (text.trim() !== '') yield { n, text };
   }
 }
@@ -101,7 +103,7 @@ async function checkFile(file: string): Promise<number> {
       continue;
     }
     badCount++;
-    if (bad.length < NAMED_LINES) for (const i of got.issues.slice(0, 3)) bad.push({ line: n, ...i });
+    if (bad.length < KEPT_ISSUES) for (const i of got.issues.slice(0, 3)) bad.push({ line: n, ...i });
   }
   if (badCount > 0) {
     const shown = [...new Set(bad.map((b) => b.line))].slice(0, 5);
@@ -121,7 +123,8 @@ async function checkFile(file: string): Promise<number> {
 export async function importEvents(job: ImportJob): Promise<ImportSummary> {
   const batchSize = job.batchSize ?? 50_000;
   const info = await stat(job.file).catch(() => null);
-  if (info === null || !info.isFile()) throw notFound(`no file ${job.file}`, { hint: 'pass an NDJSON file of events: one JSON event per line' });
+  if (info === null) throw notFound(`no file ${job.file}`, { hint: 'pass an NDJSON file of events: one JSON event per line' });
+  if (!info.isFile()) throw invalidInput(`${job.file} is not a regular file: the import reads it twice (to check it whole, then to write it)`, { hint: 'save it to a file first, e.g. zcat events.ndjson.gz > events.ndjson' });
   const total = await checkFile(job.file);
   return withEventLogLock(job.eventsDir, 'import', 'run the import again: what it wrote is skipped as duplicates', job.onWaitingForLock, (lockLost) =>
     withDb(':memory:', async (db) => {

@@ -14,7 +14,7 @@
  * same batch). Invalid messages never reach this module: the bus dead-letters them. A valid
  * event DuckDB still refuses is isolated from its batch (appendEvents) and dead-lettered alone
  * as `unstorable`; the rest of the batch is written and acked.
- * One ingest per log at a time: two concurrent ingests could both write a message that JetStream
+ * One writer per log at a time (an ingest, or `oo-ml data import`): two concurrent ingests could both write a message that JetStream
  * redelivered to the second while the first was still writing it.
  */
 import { randomBytes } from 'node:crypto';
@@ -326,7 +326,7 @@ export async function appendEvents(db: Db, eventsDir: string, tmpDir: string, ev
         while (staged.files.length > 0) {
           const file = staged.files[0]!;
           await fsyncPath(file.tmp);
-          // The log now holds events that only the bus had: it is no longer a pure synth output
+          // The log now holds events from elsewhere (the bus, an imported file): it is no longer a pure synth output
           // that `data synth` may replace (io/atomic.ts assertReplaceable), and says so.
           if (!marked) {
             const marker = join(eventsDir, OUTPUT_MARKER);

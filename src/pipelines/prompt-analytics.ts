@@ -101,7 +101,8 @@ export async function analyzePrompts(job: PromptAnalyticsJob): Promise<PromptAna
   return withDb(':memory:', async (db) => {
     await attachEventLog(db, job.eventsDir);
     const [totals] = await db.rows<{ n: bigint; shadow: bigint }>(
-      'SELECT count(*) AS n, count(*) FILTER (WHERE shadow) AS shadow FROM tip_served',
+      // Serves, not their copies, as the rows per version count them.
+      'SELECT count(DISTINCT serve_id) AS n, count(DISTINCT serve_id) FILTER (WHERE shadow) AS shadow FROM tip_served',
     );
     const total = Number(totals?.n ?? 0n);
     const shadow = Number(totals?.shadow ?? 0n);

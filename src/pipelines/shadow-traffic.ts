@@ -32,7 +32,8 @@ export async function loadShadowPairs(eventsDir: string, model: string, version:
       SELECT epoch_ms(sh.ts) AS ts, s.arm AS served_arm, s.propensity, sh.arm AS shadow_arm,
         CASE WHEN s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND <= ${sqlTimestamp(now)}
           THEN coalesce(r.reward, 0) END AS reward
-      FROM tip_served sh
+      -- A shadow serve logged twice is one serve, as a served one is.
+      FROM (SELECT * FROM tip_served WHERE shadow QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1) sh
       JOIN served s ON s.serve_id = split_part(sh.serve_id, ':shadow:', 1)
       LEFT JOIN settled r ON r.serve_id = s.serve_id
       WHERE sh.shadow AND sh.model_version = ${sqlString(String(version))} AND starts_with(sh.policy, ${sqlString(`${model}@`)})

@@ -148,7 +148,7 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
       decision: {
         checks: expect.arrayContaining([
           expect.objectContaining({ name: 'beats uniform random in simulation', passed: true }),
-          expect.objectContaining({ name: 'enough shadow exposure', passed: true, detail: expect.stringContaining('waived for a first champion: with no champion serving, a shadow has no traffic to score beside (0 shadow serves over 0.0 h') }),
+          expect.objectContaining({ name: 'enough shadow exposure', passed: true, detail: expect.stringContaining('waived while there is no champion: nothing serves, so a shadow has no traffic to score beside (0 shadow serves over 0.0 h') }),
         ]),
       },
     });

@@ -74,7 +74,7 @@ describe('promotion gate', () => {
     // With no champion nothing serves, so there is no traffic to shadow: a first champion's exposure is waived, and said so.
     const first = evaluateGate('champion', { ...firstChampion, shadowExposure: { serves: 0, hours: 0, agreement: null, matured: 0, ips: null, snips: null } });
     expect(first.passed).toBe(true);
-    expect(first.checks.find((c) => c.id === 'shadow-exposure')).toMatchObject({ passed: true, detail: expect.stringMatching(/^waived for a first champion: with no champion serving/) });
+    expect(first.checks.find((c) => c.id === 'shadow-exposure')).toMatchObject({ passed: true, detail: expect.stringMatching(/^waived while there is no champion: nothing serves/) });
     // The rest of the gate stands: it must still beat uniform random.
     expect(evaluateGate('champion', { ...firstChampion, simDiff: { value: 0, ci95: [-0.01, 0.01], seeds: 5 } }).passed).toBe(false);
   });

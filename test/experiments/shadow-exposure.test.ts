@@ -75,6 +75,7 @@ describe('shadow exposure', () => {
       shadowOf(s2, 0, 'split_task', '2'),
       shadowOf(s3, 0, 'quick_win', '2'),
       shadowOf(s3, 1, 'quick_win', '7'), // another version: not counted
+      { ...shadowOf(s1, 0, 'split_task', '2'), event_id: 'copy-of-s1-shadow' }, // a copy: one serve
       reacted('u1', '2026-02-01T09:05:00.000Z', 's1', 'completed'),
       reacted('u3', '2026-02-03T08:05:00.000Z', 's3', 'completed'),
     ];

@@ -27,8 +27,8 @@ describe('data import', () => {
   it('writes the events of an NDJSON file into the event log, each type by day, and skips them when imported again', async () => {
     const h = await tempHome();
     const file = join(h.home, 'history.ndjson');
-    // Blank lines are skipped; the reaction's offset time is stored as its instant.
-    await writeFile(file, ndjson(EVENTS).replace('\n', '\n\n'));
+    // Blank lines and a byte order mark (Windows tools write one) are skipped; the reaction's offset time is stored as its instant.
+    await writeFile(file, '\uFEFF' + ndjson(EVENTS).replace('\n', '\n\n'));
     const first = await importEvents({ file, eventsDir: h.events, tmpDir: h.tmp, now: NOW, batchSize: 2 });
     expect(first).toMatchObject({ events: 4, duplicates: 0, refused: [], written: { 'tip.served': 1, 'tip.reaction': 1, 'tip.reward': 1, 'task.created': 1 } });
     expect(await readdir(join(h.events, 'tip.reward'))).toEqual(['day=2026-03-11']);
@@ -60,6 +60,7 @@ describe('data import', () => {
     await writeFile(file, '\n\n');
     await expect(importEvents({ file, eventsDir: h.events, tmpDir: h.tmp, now: NOW })).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('holds no events') });
     await expect(importEvents({ file: join(h.home, 'missing.ndjson'), eventsDir: h.events, tmpDir: h.tmp, now: NOW })).rejects.toMatchObject({ code: 'not_found' });
+    await expect(importEvents({ file: h.home, eventsDir: h.events, tmpDir: h.tmp, now: NOW })).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('is not a regular file') });
   });
 
   it('does not write while another writer (an ingest) holds the event log', async () => {

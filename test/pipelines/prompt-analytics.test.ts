@@ -152,6 +152,13 @@ describe('analytics prompts', () => {
     expect(v1).toMatchObject({ serves: 3, rewards: 1.5, rewardRate: 0.5, reactions: { completed: 1, liked: 0, numeric: 1, none: 1 } });
   });
 
+  it('counts a serve logged twice once, in the totals as in its version', async () => {
+    const [s0] = serve(0, 'v1', [['completed', 1]]) as [TipServedEvent, OoEvent];
+    const h = await logOf([...serve(0, 'v1', [['completed', 1]]), { ...s0, event_id: 'copy' }]);
+    const r = await analyzePrompts({ eventsDir: h.events });
+    expect([r.totalServes, r.versions[0]!.serves]).toEqual([1, 1]);
+  });
+
   it('reports versions without a v1 baseline, with no differences', async () => {
     const h = await logOf([...serve(0, 'v2', [['liked', 1]]), ...serve(1, 'v10'), ...serve(2, 'v3', [['completed', 1]])]);
     const r = await analyzePrompts({ eventsDir: h.events });

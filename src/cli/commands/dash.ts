@@ -38,7 +38,7 @@ export function registerDash(program: Command): void {
       .description('live view of running `oo-ml serve` replicas: requests/s, latency, errors, policies and shadows, prompts, snapshot age, bus')
       .option('--url <url>', `a replica's base URL, repeat for several: the view sums them and shows each (default ${DEFAULT_URL})`, (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
       .option('--interval <ms>', 'poll every MS milliseconds', '1000')
-      .option('--once', 'poll twice, one interval apart (the request rate needs two), print the panels as text (overview, policies, prompts; replicas when several), and exit (the default without a terminal)'),
+      .option('--once', 'poll twice, one interval apart (at most a second; the request rate needs two), print the panels as text (overview, policies, prompts; replicas when several), and exit (the default without a terminal)'),
     async (ctx, flags) => {
       const urls = checkUrls(flags.url ?? []);
       const intervalMs = parseIntFlag('--interval', flags.interval, 100, 3_600_000);

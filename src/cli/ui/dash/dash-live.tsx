@@ -116,15 +116,16 @@ export function runDash(options: DashOptions): Promise<ViewEnd> {
 
 /**
  * One frame of every replica, rendered as text (a pipe, or `--once`): the overview and the
- * policies. A request rate needs two polls, so a second is made one interval after the first,
- * unless no replica answered the first.
+ * policies. A request rate needs two polls, so a second is made one interval (at most a second)
+ * after the first, unless no replica answered the first.
  */
 export async function dashOnce(options: DashOptions, columns = 120): Promise<{ text: string; up: number; figures: DashFigures }> {
   const poll = (): Promise<Sample[]> => Promise.all(options.urls.map((u) => pollStats(u, Math.max(1000, options.intervalMs))));
   const first = await poll();
   let second: Sample[] | null = null;
   if (first.some((s) => s.stats !== null)) {
-    await sleep(options.intervalMs);
+    // At most a second apart: a script waiting on a long --interval learns nothing more from the wait.
+    await sleep(Math.min(options.intervalMs, 1000));
     second = await poll();
   }
   const figures = dashFigures(options.urls.map((url, i) => ({ url, samples: second === null ? [first[i]!] : [first[i]!, second[i]!] })));
