@@ -250,6 +250,7 @@ export function countingBus(): EventBus {
       close: async () => undefined,
     }),
     extent: async () => ({ firstSeq: seq + 1, lastSeq: seq }),
+    deadLetters: async () => ({ held: 0, letters: [] }),
     health: () => health,
     onHealth: () => () => undefined,
     close: async () => {

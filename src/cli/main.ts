@@ -11,6 +11,7 @@ import { EXIT_CODE, invalidUsage, toOoMlError } from '../errors.js';
 import { registerAnalytics } from './commands/analytics.js';
 import { registerDash } from './commands/dash.js';
 import { registerData } from './commands/data.js';
+import { registerDlq } from './commands/dlq.js';
 import { registerFeatures } from './commands/features.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerModels } from './commands/models.js';
@@ -41,6 +42,7 @@ export function createProgram(): Command {
   registerPromote(program);
   registerModels(program);
   registerIngest(program);
+  registerDlq(program);
   registerServe(program);
   registerDash(program);
   registerAnalytics(program);

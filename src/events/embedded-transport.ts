@@ -50,7 +50,7 @@ import {
 } from './journal.js';
 import { legacyLeftovers, migrateLegacy, type StreamName } from './legacy-journals.js';
 import { DLQ_PREFIX, isChannelSubject } from './subjects.js';
-import type { RawConsumer, RawConsumerOptions, RawDelivery, RawPublishAck, RawReader, Transport, TransportHealth } from './transport.js';
+import type { RawConsumer, RawConsumerOptions, RawDelivery, RawMessage, RawPublishAck, RawReader, Transport, TransportHealth } from './transport.js';
 
 /** How long a message id is remembered for de-duplication (JetStream's default duplicate window). */
 export const EMBEDDED_DEDUPE_WINDOW_MS = 2 * 60 * 1000;
@@ -391,6 +391,28 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
       if (closed) throw closedError();
       await firstUse();
       return streamExtent(eventsDir, counter);
+    },
+
+    async deadLetters(last) {
+      if (closed) throw closedError();
+      await firstUse();
+      const dlqDir = join(dir, 'dlq');
+      const { firstSeq, lastSeq } = await streamExtent(dlqDir);
+      const held = Math.max(0, lastSeq - firstSeq + 1);
+      const want = Math.min(last, held);
+      if (want <= 0) return { held, messages: [] };
+      const lines = openStreamReader(dlqDir, lastSeq - want + 1, { pollMs });
+      try {
+        const messages: RawMessage[] = [];
+        while (messages.length < want) {
+          const got = await lines.next(want - messages.length, 0);
+          if (got.length === 0) break;
+          messages.push(...got);
+        }
+        return { held, messages };
+      } finally {
+        await lines.close();
+      }
     },
 
     health: () => ({ ...health }),

@@ -12,8 +12,8 @@
  */
 import type { Config } from '../config.js';
 import { invalidInput, invalidUsage } from '../errors.js';
-import { deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Rejection } from './dead-letter.js';
-import type { FieldIssue, Validator } from '../validation.js';
+import { DEAD_LETTER_VALIDATOR, deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Rejection } from './dead-letter.js';
+import { issueSummary, type FieldIssue, type Validator } from '../validation.js';
 import { createEmbeddedTransport } from './embedded-transport.js';
 import { decodeEvent } from './event-decoder.js';
 import { encodeValid } from './event-encoder.js';
@@ -21,7 +21,7 @@ import { createNatsTransport } from './nats-transport.js';
 import { PublishedEvents } from './published-events.js';
 import { EVENT_TYPES, EVENT_VALIDATORS, isEventType, type OoEvent } from './schemas.js';
 import { allowedOn, CHANNELS, dlqSubject, eventSubject, isChannel, type Channel, type EventSubject } from './subjects.js';
-import { MAX_BATCH, MAX_DELIVERIES, type RawDelivery, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
+import { MAX_BATCH, MAX_DELIVERIES, type RawDelivery, type RawMessage, type StreamExtent, type Transport, type TransportHealth, type TransportKind } from './transport.js';
 import { redactUrl } from '../redact.js';
 
 /** How long a delivered message may stay unacknowledged before it is redelivered, by default. */
@@ -133,6 +133,36 @@ export interface EventConsumer {
   close(): Promise<void>;
 }
 
+/** A dead letter as the dead-letter stream holds it: its envelope, or why it cannot be read as one. */
+export interface StoredDeadLetter {
+  /** Its sequence in the dead-letter stream. */
+  seq: number;
+  /** `dlq.<original subject>`. */
+  subject: string;
+  envelope: DeadLetterEnvelope | null;
+  /** Why the stored bytes are not an envelope (another publisher on dlq.>), else null. */
+  unreadable: string | null;
+}
+
+/** The newest dead letters, and how many the stream holds. */
+export interface DeadLetters {
+  held: number;
+  letters: StoredDeadLetter[];
+}
+
+/** Reads `m`, a message of the dead-letter stream, as an envelope. */
+function storedDeadLetter(m: RawMessage): StoredDeadLetter {
+  const base = { seq: m.seq, subject: m.subject };
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(m.data));
+  } catch (e) {
+    return { ...base, envelope: null, unreadable: `not UTF-8 JSON: ${(e as Error).message}` };
+  }
+  if (DEAD_LETTER_VALIDATOR.check(value)) return { ...base, envelope: value, unreadable: null };
+  return { ...base, envelope: null, unreadable: `not a dead-letter envelope: ${issueSummary(DEAD_LETTER_VALIDATOR.issues(value))}` };
+}
+
 /** The event bus. */
 export interface EventBus {
   readonly kind: TransportKind;
@@ -144,6 +174,8 @@ export interface EventBus {
   reader(startSeq: number): Promise<EventReader>;
   /** The events stream's first and last sequence now. */
   extent(): Promise<StreamExtent>;
+  /** The newest `last` dead letters (oldest first), and how many the dead-letter stream holds. */
+  deadLetters(last: number): Promise<DeadLetters>;
   /** Whether the bus is reachable now. */
   health(): TransportHealth;
   /** Calls `listener` on every change of health; returns the unsubscribe function. */
@@ -342,6 +374,11 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
     },
 
     extent: () => transport.extent(),
+    async deadLetters(last) {
+      if (!Number.isSafeInteger(last) || last < 0) throw invalidUsage(`the number of dead letters to read must be a whole number ≥ 0, got ${last}`);
+      const { held, messages } = await transport.deadLetters(last);
+      return { held, letters: messages.map(storedDeadLetter) };
+    },
     health: () => transport.health(),
     onHealth: (listener) => transport.onHealth(listener),
 

@@ -95,6 +95,8 @@ export interface Transport {
   reader(startSeq: number): Promise<RawReader>;
   /** The events stream's first and last sequence now. */
   extent(): Promise<StreamExtent>;
+  /** The newest `last` messages of the dead-letter stream (oldest first), and how many it holds. */
+  deadLetters(last: number): Promise<{ held: number; messages: RawMessage[] }>;
   /** Connected or not, now (the embedded journal is always connected). */
   health(): TransportHealth;
   /** Calls `listener` on every change of health; returns the unsubscribe function. */

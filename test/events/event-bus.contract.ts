@@ -238,6 +238,20 @@ export function runEventBusContract(label: string, open: () => Promise<BusHarnes
       const mismatch = dlq.map((d) => d.envelope as DeadLetterEnvelope).find((e) => e.reason === 'type_mismatch');
       expect(mismatch?.issues.map((i) => i.path)).toEqual(['/type']);
 
+      // The bus lists them, oldest first, as the stream holds them: all, or the newest few.
+      const listed = await h.bus.deadLetters(100);
+      expect(listed.held).toBe(injected.length);
+      expect(listed.letters.map((l) => [l.subject, l.envelope, l.unreadable])).toEqual(dlq.map((d) => [d.subject, d.envelope, null]));
+      expect(listed.letters.map((l) => l.seq)).toEqual([...listed.letters.map((l) => l.seq)].sort((a, b) => a - b));
+      const newest = await h.bus.deadLetters(2);
+      expect([newest.held, newest.letters.map((l) => l.envelope)]).toEqual([injected.length, dlq.slice(-2).map((d) => d.envelope)]);
+      expect((await h.bus.deadLetters(0)).letters).toEqual([]);
+      // Bytes another publisher put on dlq.> are listed as unreadable, not skipped.
+      await h.transport.publish('dlq.signals.tip.served', enc('{"not": "an envelope"}'), 'raw-foreign');
+      const foreign = (await h.bus.deadLetters(1)).letters[0]!;
+      expect(foreign).toMatchObject({ subject: 'dlq.signals.tip.served', envelope: null, unreadable: expect.stringContaining('not a dead-letter envelope') });
+      await expect(h.bus.deadLetters(-1)).rejects.toMatchObject({ code: 'invalid_usage' });
+
       // Acked: a new consumer under the same name gets neither the bad messages nor the good one.
       const again = await h.bus.consumer({ name: 'contract' });
       expect(await again.fetch({ max: 20, maxWaitMs: 200 })).toEqual({ events: [], rejected: [] });

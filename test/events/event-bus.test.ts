@@ -44,6 +44,7 @@ function scripted(batch: Omit<RawDelivery, 'ack'>[], options: { failDlq?: boolea
       };
     },
     extent: async () => ({ firstSeq: 1, lastSeq: batch.length }),
+    deadLetters: async () => ({ held: 0, messages: [] }),
     health: () => ({ connected: true, since: 0, detail: null }),
     onHealth: () => () => undefined,
     async consumer() {

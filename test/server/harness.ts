@@ -88,6 +88,7 @@ export function testTransport(inner: Transport): TestTransport {
       return inner.reader(s);
     },
     extent: () => inner.extent(),
+    deadLetters: (last) => inner.deadLetters(last),
     health: () => health,
     onHealth(listener) {
       listeners.add(listener);
