@@ -10,6 +10,13 @@ import type { Reaction } from './schemas.js';
 /** How long after a serve a reaction still counts (24 h). */
 export const REWARD_WINDOW_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * How long before its serve a reaction or reward may be stamped and still count (as immediate):
+ * the app's clock and the server's differ by that much at most. Earlier, it cannot be feedback to
+ * that serve, and it settles nothing, online and offline.
+ */
+export const FEEDBACK_SKEW_MS = 5 * 60 * 1000;
+
 /** Reactions that earn a reward of 1. */
 export const REWARDING_REACTIONS: readonly Reaction[] = ['completed', 'liked'];
 
@@ -34,8 +41,9 @@ export function rewardOf(reaction: Reaction | null, delayMs: number | null): 0 |
  *   newest serve is stale, and feedback whose serve never reaches the fold is unmatched; neither
  *   is learned, and both count here;
  * - its reward: a reaction's by the rule above, a numeric reward's own value, 0 when it came
- *   later than the window after the serve. Feedback stamped before its serve counts as
- *   immediate (the app's clock and the server's differ), as online.
+ *   later than the window after the serve. Feedback stamped up to FEEDBACK_SKEW_MS before its
+ *   serve counts as immediate (the app's clock and the server's differ); stamped earlier, it is
+ *   not feedback to that serve, as online.
  * Columns: serve_id, reaction (null for a numeric reward), reaction_ts (the feedback's time), reward.
  */
 export function settlingFeedbackSql(serves: string): string {
@@ -50,6 +58,6 @@ export function settlingFeedbackSql(serves: string): string {
       UNION ALL
       SELECT serve_id, user_id, event_id, ts, CAST(NULL AS VARCHAR), CAST(reward AS DOUBLE) FROM tip_reward
     ) f
-    JOIN (${serves}) s ON s.serve_id = f.serve_id AND s.user_id = f.user_id
+    JOIN (${serves}) s ON s.serve_id = f.serve_id AND s.user_id = f.user_id AND f.ts >= s.ts - INTERVAL ${FEEDBACK_SKEW_MS} MILLISECOND
     QUALIFY row_number() OVER (PARTITION BY f.serve_id ORDER BY f.ts, f.event_id, f.reaction IS NULL) = 1`;
 }

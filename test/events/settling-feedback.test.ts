@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { REACTIONS, type OoEvent, type TipReactionEvent, type TipRewardEvent } from '../../src/events/schemas.js';
-import { REWARD_WINDOW_MS, settlingFeedbackSql } from '../../src/events/reward.js';
+import { FEEDBACK_SKEW_MS, REWARD_WINDOW_MS, settlingFeedbackSql } from '../../src/events/reward.js';
 import { withDb } from '../../src/io/duckdb.js';
 import { attachEventLog, writeEventLog } from '../../src/pipelines/event-log.js';
 import { rewardValue, verdict } from '../../src/server/online-learning/fold.js';
@@ -25,7 +25,7 @@ const feedback = fc.record({
   serve: fc.constantFrom('s1', 's2'),
   user: fc.constantFrom('u1', 'u2', 'u3'),
   // From a day before the serve to two days after, in whole minutes (and the window's edge).
-  offsetMs: fc.oneof(fc.integer({ min: -24 * 60, max: 48 * 60 }).map((m) => m * 60_000), fc.constantFrom(REWARD_WINDOW_MS, REWARD_WINDOW_MS + 1)),
+  offsetMs: fc.oneof(fc.integer({ min: -24 * 60, max: 48 * 60 }).map((m) => m * 60_000), fc.constantFrom(REWARD_WINDOW_MS, REWARD_WINDOW_MS + 1, -FEEDBACK_SKEW_MS, -FEEDBACK_SKEW_MS - 1)),
   kind: fc.oneof(fc.constantFrom(...REACTIONS).map((r) => ({ reaction: r })), fc.integer({ min: 0, max: 4 }).map((q) => ({ reward: q / 4 }))),
 });
 
@@ -41,7 +41,7 @@ function onlineReward(serve: { user: string; tsMs: number }, events: (TipReactio
 }
 
 describe('the reward rule, offline and online', () => {
-  it('gives every serve the reward the online fold gives it: the first feedback from its own user, a reaction by the rule, a numeric reward its value, 0 past the window', async () => {
+  it('gives every serve the reward the online fold gives it: the first feedback from its own user within the window (a few minutes before the serve to a day after), a reaction by the rule, a numeric reward its value, 0 past the window', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oo-ml-settling-'));
     try {
       await withDb(':memory:', async (db) => {

@@ -22,7 +22,7 @@
  * checkpoint re-reads what came after it) changes nothing that was already applied.
  */
 import type { StreamMessage } from '../../events/event-bus.js';
-import { rewardOf } from '../../events/reward.js';
+import { FEEDBACK_SKEW_MS, rewardOf } from '../../events/reward.js';
 import type { Reaction, TipReactionEvent, TipRewardEvent, TipServedEvent } from '../../events/schemas.js';
 import { armIndex } from '../../features/arms.js';
 import { PROFILE_FEATURE_NAMES, type ProfileValues } from '../../features/registry.js';
@@ -174,14 +174,14 @@ export type Verdict = 'before_reset' | 'expired' | 'other_user' | 'duplicate' | 
 
 /**
  * What a reward at `seq` (time `tsMs`, for `userHash`) does to `serve`: its serve was made
- * before the last reset at or before `seq`, it is past the window after its serve, it names
+ * before the last reset at or before `seq`, it is outside the window around its serve, it names
  * another user's serve, the serve was claimed by an earlier reward, or it claims the serve.
- * Replica clocks may disagree by a few milliseconds, so a reward stamped before its serve
- * counts as immediate.
+ * Clocks disagree, so a reward stamped up to FEEDBACK_SKEW_MS before its serve counts as
+ * immediate; stamped earlier, it cannot be feedback to it, and is outside the window too.
  */
 export function verdict(serve: ServeRecord, seq: number, tsMs: number, userHash: number, resetSeq: number, windowMs: number): Verdict {
   if (serve.serveSeq < resetSeq) return 'before_reset';
-  if (Math.max(0, tsMs - serve.tsMs) > windowMs) return 'expired';
+  if (Math.max(0, tsMs - serve.tsMs) > windowMs || tsMs < serve.tsMs - FEEDBACK_SKEW_MS) return 'expired';
   if (serve.userHash !== userHash) return 'other_user';
   if (serve.claim !== 0 && serve.claim < seq) return 'duplicate';
   return 'claims';
