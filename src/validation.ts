@@ -159,6 +159,22 @@ export function completed(schema: TSchema): TSchema | null {
   return changed ? result : null;
 }
 
+/** A date-time as every schema here takes it, in words: what a refusal asks for. */
+export const DATE_TIME_EXPECTED = 'an RFC 3339 date-time with a zone, e.g. 2026-03-10T10:00:00Z or 2026-03-10T11:00:00+01:00';
+
+/**
+ * The validators' words for the refusals whose stock message does not say what would do ("must
+ * match format", "must be equal to one of the allowed values"), or null to keep it. Shared with the
+ * HTTP edge (server/error-handler.ts), whose ajv reports the same keywords and params.
+ */
+export function plainIssueMessage(keyword: string | undefined, params: Record<string, unknown>): string | null {
+  if (keyword === 'format' && params['format'] === 'date-time') return `must be ${DATE_TIME_EXPECTED}`;
+  // The event schemas' Timestamp pattern (events/schemas.ts), which also refuses what the format lets pass (a lower-case `t`, year 0000).
+  if (keyword === 'pattern' && typeof params['pattern'] === 'string' && params['pattern'].includes('T\\d{2}:')) return `must be ${DATE_TIME_EXPECTED}`;
+  if (keyword === 'enum' && Array.isArray(params['allowedValues'])) return `must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+  return null;
+}
+
 /** The check of `schema` (compiled as `exact`): its completed schema's first, when it has one. */
 function schemaCheckOf(schema: TSchema, exact: { Check(v: unknown): boolean }): (v: unknown) => boolean {
   const complete = completed(schema);
@@ -193,6 +209,8 @@ export function createValidator<S extends TSchema>(schema: S, options: Validator
         message = `unknown field(s): ${(params['additionalProperties'] as string[]).join(', ')}`;
       } else if (e.keyword === 'required' && Array.isArray(params['requiredProperties'])) {
         message = `missing required field(s): ${(params['requiredProperties'] as string[]).join(', ')}`;
+      } else {
+        message = plainIssueMessage(e.keyword, params) ?? message;
       }
       // anyOf reports every branch, and a closed object reports each unknown field twice;
       // the first concrete message per path is the useful one.

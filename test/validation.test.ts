@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import Type, { type TSchema } from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { Compile } from 'typebox/compile';
-import { completed, createValidator, illFormedStrings, issueSummary, MAX_FOUND_ISSUES, namedIssues, wellFormed } from '../src/validation.js';
+import { completed, createValidator, DATE_TIME_EXPECTED, illFormedStrings, issueSummary, MAX_FOUND_ISSUES, namedIssues, wellFormed } from '../src/validation.js';
 
 /** The reference: true when `s` is well-formed UTF-16. */
 function wellFormedReference(s: string): boolean {
@@ -162,6 +162,17 @@ describe('closed objects with optional properties', () => {
     const Proto = Type.Object({ a: Type.Integer(), toString: Type.Optional(Type.Unknown()) }, { additionalProperties: false });
     expect(completed(Proto)).toBeNull();
     expect(createValidator(Proto).check({ a: 1, extra: 2 })).toBe(false);
+  });
+});
+
+describe('refusals in words', () => {
+  it('says what a date-time must look like, and which values an enum takes', () => {
+    const v = createValidator(Type.Object({ at: Type.String({ format: 'date-time' }), kind: Type.Enum(['a', 'b']) }, { additionalProperties: false }));
+    expect(v.issues({ at: '2026-03-10T10:05:00', kind: 'c' })).toEqual([
+      { path: '/at', message: `must be ${DATE_TIME_EXPECTED}` },
+      { path: '/kind', message: 'must be one of "a", "b"' },
+    ]);
+    expect(DATE_TIME_EXPECTED).toContain('with a zone');
   });
 });
 

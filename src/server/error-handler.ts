@@ -9,6 +9,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HTTP_STATUS, OoMlError } from '../errors.js';
+import { plainIssueMessage } from '../validation.js';
 import { HttpError } from './http-error.js';
 import type { ErrorBody } from './schemas.js';
 
@@ -38,6 +39,8 @@ export function validationIssues(issues: readonly AjvIssue[]): { path: string; m
     } else if (e.keyword === 'required' && typeof params['missingProperty'] === 'string') {
       path = `${base}/${params['missingProperty']}`;
       message = 'required field is missing';
+    } else {
+      message = plainIssueMessage(e.keyword, params) ?? message;
     }
     if (!byPath.has(path)) byPath.set(path, message);
   }

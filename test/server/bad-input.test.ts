@@ -33,7 +33,7 @@ describe('bad input', () => {
       { body: JSON.stringify({ user_id: 'u1', colour: 'red' }), status: 400, message: 'body is invalid: /colour: unknown field', details: [{ path: '/colour', message: 'unknown field' }] },
       { body: JSON.stringify({ user_id: 'u1', context: { hour_of_day: 24 } }), status: 400, message: 'body is invalid: /context/hour_of_day: must be <= 23' },
       { body: JSON.stringify({ user_id: 'u1', context: { hour_of_day: '9' } }), status: 400, message: 'body is invalid: /context/hour_of_day: must be integer' },
-      { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: 'tomorrow' }] } }), status: 400, message: /\/context\/tasks\/0\/due: must match format "date-time"/ },
+      { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't', due: 'tomorrow' }] } }), status: 400, message: /\/context\/tasks\/0\/due: must be an RFC 3339 date-time with a zone, e.g. / },
       { body: JSON.stringify({ user_id: 'u1', context: { tasks: [{ id: 't' }, { id: 'u', due: '2026-13-01T00:00:00Z' }] } }), status: 400, message: 'body is invalid: /context/tasks/1/due: "2026-13-01T00:00:00Z" is not a valid date-time', details: [{ path: '/context/tasks/1/due', message: 'not a valid date-time' }] },
       { body: JSON.stringify({ user_id: 'u1', context: { ts: '2026-02-05T25:00:00Z' } }), status: 400, message: 'body is invalid: /context/ts: "2026-02-05T25:00:00Z" is not a valid date-time' },
       // Times Date.parse would roll over (T24:00 is the next day, 30 February is 2 March).

@@ -70,6 +70,9 @@ describe('POST /reward', () => {
     r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reward: 1.5 });
     expect(r.status).toBe(400);
     expect(r.body['details']).toEqual([{ path: '/reward', message: 'must be <= 1' }]);
+    // A reaction it does not know: the answer lists the ones it does.
+    r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], reaction: 'clicked' });
+    expect([r.status, r.body['details']]).toEqual([400, [{ path: '/reaction', message: 'must be one of "completed", "dismissed", "ignored", "liked"' }]]);
     r = await post(h.app, '/reward', { serve_id: s.body['serve_id'], user_id: 'u2', reaction: 'liked' });
     expect(r.status).toBe(409);
     expect(r.body['details']).toEqual([{ path: '/user_id', message: "not the serve's user" }]);
