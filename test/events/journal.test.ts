@@ -213,7 +213,8 @@ describe('stream writer (group commit)', () => {
     const writer = await openStreamWriter(dir, { ...LIMITS, syncMs: 10 });
     const before = syncs.mock.calls.length;
     expect(await writer.append('s.a', payload(0, 5))).toBe(1);
-    await vi.waitFor(() => expect(release).not.toBeNull());
+    // After a timer and a turn of the loop: the same wall-clock bound as below.
+    await vi.waitFor(() => expect(release).not.toBeNull(), { timeout: 10_000 });
     // The sync of line 1 is running: appends meanwhile are written and resolve.
     expect(await Promise.all([1, 2].map((i) => writer.append('s.a', payload(i, 5))))).toEqual([2, 3]);
     expect(syncs.mock.calls.length).toBe(before + 1);
@@ -264,7 +265,8 @@ describe('stream writer (group commit)', () => {
     expect(pending).toHaveLength(1);
     // Released, the seal finishes; then close syncs segment 3 (lines 3–4) and ends.
     pending.shift()!();
-    await vi.waitFor(() => expect(pending).toHaveLength(1));
+    // Real disk work (fdatasync, close, the folder's fsync, retention) comes first: waitFor's default 1 s is a wall-clock bound a stalled worker misses.
+    await vi.waitFor(() => expect(pending).toHaveLength(1), { timeout: 10_000 });
     pending.shift()!();
     await closing;
     expect((await readAll(dir)).map((l) => (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i)).toEqual([0, 1, 2, 3]);
@@ -279,7 +281,7 @@ describe('stream writer (group commit)', () => {
     await expect(again.append('s.a', payload(3, 5))).rejects.toMatchObject({ code: 'unavailable', message: new RegExp(`fdatasync of the bus segment .*${segmentName(1)} failed: EIO`) });
     expect(await again.append('s.a', payload(4, 5))).toBe(4);
     const closingAgain = again.close();
-    await vi.waitFor(() => expect(pending).toHaveLength(1));
+    await vi.waitFor(() => expect(pending).toHaveLength(1), { timeout: 10_000 });
     pending.shift()!();
     await closingAgain;
     expect((await readAll(dir2)).map((l) => (JSON.parse(Buffer.from(l.data).toString()) as { i: number }).i)).toEqual([0, 1, 2, 4]);
