@@ -28,7 +28,19 @@ function parseParams(raw: readonly string[] | undefined): Record<string, number>
   return out;
 }
 
-/** Plain-text summary of a training outcome. */
+/**
+ * Where DR puts the version against the logging policy on the held-out rows, in words: a version
+ * whose interval lies below the value of what logged the data will not pass the gate against
+ * that policy as champion, and is better said at training than at promotion.
+ */
+export function versusLogging(dr: { value: number; ci95: [number, number] }, logging: { value: number }): string {
+  const f = (x: number) => x.toFixed(4);
+  if (dr.ci95[1] < logging.value) return `below it: DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}] under its ${f(logging.value)}; if the logs are the champion's, the gate will refuse this version as champion`;
+  if (dr.ci95[0] > logging.value) return `above it: DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}] over its ${f(logging.value)}`;
+  return `not told apart: DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}] includes its ${f(logging.value)}`;
+}
+
+/** Plain-text rendering of a training outcome. */
 export function renderTrain(o: TrainOutcome): string {
   const e = o.evaluation;
   const f = (x: number) => x.toFixed(4);
@@ -49,6 +61,8 @@ export function renderTrain(o: TrainOutcome): string {
       ['estimator', 'value', '95% CI'],
       [...Object.entries(e.metrics), ['logging policy', e.loggingValue] as const].map(([k, m]) => [k, f(m.value), `[${f(m.ci95[0])}, ${f(m.ci95[1])}]`]),
     ),
+    '',
+    `vs the logging policy on the held-out rows: ${versusLogging(e.metrics['dr']!, e.loggingValue)}`,
     ...(e.fairness.some((s) => s.flagged) ? ['', `fairness: flagged segments ${e.fairness.filter((s) => s.flagged).map((s) => s.segment).join(', ')}`] : []),
   ].join('\n');
 }
