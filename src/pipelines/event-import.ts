@@ -111,7 +111,7 @@ async function checkFile(file: string): Promise<number> {
       `${badCount} line(s) of ${file} are not valid events (nothing was imported): ${shown.map((line) => `line ${line}: ${issueSummary(bad.filter((b) => b.line === line))}`).join('; ')}${badCount > shown.length ? '; …' : ''}`,
       {
         hint: 'one event per line, each as the bus carries it (the event schemas: README, "Your own events"); fix the lines and import again',
-        details: { file, bad_lines: badCount, issues: bad },
+        details: { file, badLines: badCount, issues: bad },
       },
     );
   }

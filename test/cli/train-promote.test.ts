@@ -80,7 +80,7 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     expect(unfloored.report.estimates[3]!.value).not.toBe(fitted.report.estimates[3]!.value);
     const floorOnVersion = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'tip-policy@candidate', '--exploration-floor', '0.1', '--home', h.home]);
     expect([floorOnVersion.code, floorOnVersion.stderr]).toEqual([2, expect.stringContaining('--exploration-floor is the floor a built-in policy')]);
-    const uni = await runCli(['ope', '--logs', h.trainingSet, '--policy', 'uniform', '--estimators', 'ips', '--home', h.home]);
+    const uni = await runCli(['ope', '--policy', 'uniform', '--estimators', 'ips', '--home', h.home]); // --logs: the home's training set
     expect(uni.code, uni.stderr).toBe(0);
     expect(uni.stdout).toMatch(/ips\s+0\.\d{4}/);
     expect(uni.stdout).not.toContain('MLflow run');

@@ -54,7 +54,7 @@ describe('data import', () => {
     await expect(refusal).rejects.toMatchObject({
       code: 'invalid_input',
       message: expect.stringMatching(/^4 line\(s\) of .* are not valid events \(nothing was imported\): line 2: \/ts: .*; line 3: \/type: must be one of tip\.served, .*; line 4: \/: not JSON: .*; line 5: \/arm: /),
-      details: expect.objectContaining({ bad_lines: 4, issues: expect.arrayContaining([{ line: 2, path: '/ts', message: expect.any(String) }]) }),
+      details: expect.objectContaining({ badLines: 4, issues: expect.arrayContaining([{ line: 2, path: '/ts', message: expect.any(String) }]) }),
     });
     await expect(readdir(h.events)).rejects.toMatchObject({ code: 'ENOENT' });
     await writeFile(file, '\n\n');

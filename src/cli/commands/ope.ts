@@ -8,7 +8,7 @@ import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
 
 interface OpeFlags {
-  logs: string;
+  logs?: string;
   policy: string;
   estimators?: string;
   clip?: string;
@@ -58,7 +58,7 @@ export function registerOpe(program: Command): void {
     program
       .command('ope')
       .description('estimate a policy’s value on logged data (IPS, SNIPS, DM, DR) with intervals and diagnostics')
-      .requiredOption('--logs <file>', 'training-set Parquet, or Open Bandit Dataset CSV (item_context.csv beside it)')
+      .option('--logs <file>', 'training-set Parquet, or Open Bandit Dataset CSV (item_context.csv beside it); default <home>/data/training-set.parquet')
       .requiredOption('--policy <name>', 'uniform, a built-in policy (fitted on the fly), MODEL@ALIAS or MODEL/N (version N), or a distribution file (CSV or Parquet: p_0…p_7 or one column per arm id, one row per logged row; with a serve_id column rows are matched by it, else by position)')
       .option('--estimators <list>', 'comma-separated: ips, snips, dm, dr, dr-clip, switch-dr, dr-os, sndr', 'ips,snips,dm,dr')
       .option('--clip <c>', 'weight cap of dr-clip')
@@ -71,7 +71,7 @@ export function registerOpe(program: Command): void {
     async (ctx, flags) => {
       const [{ parseEstimators, runOpe }, { openStore }] = await Promise.all([import('../../pipelines/ope.js'), import('../../registry/create-store.js')]);
       const job = {
-        logs: resolve(flags.logs),
+        logs: flags.logs === undefined ? ctx.config.paths.trainingSet : resolve(flags.logs),
         // A distribution file by its absolute path: the MLflow run's params and name record it.
         policy: ['.parquet', '.csv'].includes(extname(flags.policy).toLowerCase()) ? resolve(flags.policy) : flags.policy,
         estimators: parseEstimators(flags.estimators),
