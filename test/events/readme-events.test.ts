@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ARM_IDS } from '../../src/features/arms.js';
 import { EVENT_SCHEMAS, REACTIONS } from '../../src/events/schemas.js';
+import { RequestContext, RewardBody, ScoreBody, ScoreResponse, Task } from '../../src/server/schemas.js';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const section = README.slice(README.indexOf('## Your own events'), README.indexOf('## Data at rest'));
@@ -17,6 +18,12 @@ describe('README, "Your own events"', () => {
       }),
     );
     expect(rows).toEqual(expected);
+  });
+
+  it('"Asking for a decision" names every field of the /score and /reward bodies and of the decision', () => {
+    const asking = README.slice(README.indexOf('## Asking for a decision'), README.indexOf('## Data at rest'));
+    const fields = [ScoreBody, RequestContext, Task, ScoreResponse, RewardBody].flatMap((schema) => Object.keys((schema as unknown as { properties: Record<string, unknown> }).properties));
+    for (const field of fields) expect(asking, field).toMatch(new RegExp(`\\b${field}\\b`));
   });
 
   it('names every arm and reaction', () => {
