@@ -163,14 +163,22 @@ export function completed(schema: TSchema): TSchema | null {
 export const DATE_TIME_EXPECTED = 'an RFC 3339 date-time with a zone, e.g. 2026-03-10T10:00:00Z or 2026-03-10T11:00:00+01:00';
 
 /**
+ * The spelling of an event's time (events/schemas.ts), narrower than RFC 3339 where the event
+ * log could not store what it allows (see there); here so a refusal by it can be named.
+ */
+export const EVENT_TIME_PATTERN = '^(?!0000|9999)\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:[0-5]\\d(?:\\.\\d{1,9})?(?:Z|[+-]\\d{2}:\\d{2})$';
+
+/**
  * The validators' words for the refusals whose stock message does not say what would do ("must
  * match format", "must be equal to one of the allowed values"), or null to keep it. Shared with the
  * HTTP edge (server/error-handler.ts), whose ajv reports the same keywords and params.
  */
 export function plainIssueMessage(keyword: string | undefined, params: Record<string, unknown>): string | null {
   if (keyword === 'format' && params['format'] === 'date-time') return `must be ${DATE_TIME_EXPECTED}`;
-  // The event schemas' Timestamp pattern (events/schemas.ts), which also refuses what the format lets pass (a lower-case `t`, year 0000).
-  if (keyword === 'pattern' && typeof params['pattern'] === 'string' && params['pattern'].includes('T\\d{2}:')) return `must be ${DATE_TIME_EXPECTED}`;
+  // What the format lets pass and the event log could not store.
+  if (keyword === 'pattern' && params['pattern'] === EVENT_TIME_PATTERN) {
+    return 'must be written YYYY-MM-DDThh:mm:ss, up to 9 fractional digits, then Z or ±hh:mm (upper-case T and Z, second 00–59, a year from 0001 to 9998)';
+  }
   if (keyword === 'enum' && Array.isArray(params['allowedValues'])) return `must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
   return null;
 }

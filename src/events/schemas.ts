@@ -8,7 +8,7 @@
 import Type, { type Static, type TNull, type TNumber, type TSchema, type TUnion } from 'typebox';
 import { ARM_IDS } from '../features/arms.js';
 import { PROFILE_FEATURES, type ProfileFeatureName } from '../features/registry.js';
-import { createValidator } from '../validation.js';
+import { createValidator, EVENT_TIME_PATTERN } from '../validation.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 200 });
 // The event log stores what these schemas admit (pipelines/event-log.ts: date-times as
@@ -24,7 +24,7 @@ const Id = Type.String({ minLength: 1, maxLength: 200 });
 // (nanoseconds) is the most any clock writes; TIMESTAMP keeps six.
 const Timestamp = Type.String({
   format: 'date-time',
-  pattern: '^(?!0000|9999)\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:[0-5]\\d(?:\\.\\d{1,9})?(?:Z|[+-]\\d{2}:\\d{2})$',
+  pattern: EVENT_TIME_PATTERN,
 });
 /** A version name (registry model version, prompt version); may be empty. */
 const Version = Type.String({ maxLength: 200 });
