@@ -138,7 +138,7 @@ describe('oo-ml serve (CLI, a child process)', () => {
       const generated = JSON.parse(/^ {2}→ 200 (\{"text".*)$/m.exec(quickstart.stdout)![1]!) as { serve: { serve_id: string } };
       const expired = await post('/reward', { serve_id: generated.serve.serve_id, reaction: 'liked' });
       expect(expired.status).toBe(200);
-      expect(await expired.json()).toMatchObject({ outcome: 'expired', applied: false, reason: expect.stringContaining('later than the reward window') });
+      expect(await expired.json()).toMatchObject({ outcome: 'expired', applied: false, reason: expect.stringContaining('outside the reward window (from 5 min before the serve, as clocks differ, to 24 h after it)') });
       const scored = (await (await post('/score', { user_id: 'u0000003', context: { hour_of_day: 9 } })).json()) as { serve_id: string; experiment: string; variant: string };
       expect([scored.experiment, ['a', 'b'].includes(scored.variant)]).toEqual(['cli-aa', true]);
       const rewarded = await post('/reward', { serve_id: scored.serve_id, reaction: 'liked' });

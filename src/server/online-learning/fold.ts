@@ -8,7 +8,7 @@
  * - `tip.reaction` / `tip.reward` names a serve. The first of them in stream order **claims** the
  *   serve; the reward (a reaction's value by events/reward.ts, from the two events' times) is
  *   learned by the live policies of the serve's version, under whichever alias this replica
- *   serves it (learning-key.ts), if it serves that version. Later ones are duplicates. Rewards older than the reward window are expired; rewards
+ *   serves it (learning-key.ts), if it serves that version. Later ones are duplicates. Rewards outside the reward window (later than it after the serve, or stamped more than FEEDBACK_SKEW_MS before the serve) are expired; rewards
  *   for serves made before the last `learning.reset` are not learned.
  * - A reward whose serve is not in the window yet (the serve was spilled during an outage and
  *   reaches the stream later) waits — up to `orphanLimit` rewards, for `orphanWaitMs` of the
@@ -181,6 +181,10 @@ export type Verdict = 'before_reset' | 'expired' | 'other_user' | 'duplicate' | 
  */
 export function verdict(serve: ServeRecord, seq: number, tsMs: number, userHash: number, resetSeq: number, windowMs: number): Verdict {
   if (serve.serveSeq < resetSeq) return 'before_reset';
+  // Folded again (a restart from a checkpoint), the reward that claimed the serve claims it again,
+  // whatever rule a later version of this code would judge it by: replicas that claimed under one
+  // version and replay under another keep the same state.
+  if (serve.claim === seq) return 'claims';
   if (Math.max(0, tsMs - serve.tsMs) > windowMs || tsMs < serve.tsMs - FEEDBACK_SKEW_MS) return 'expired';
   if (serve.userHash !== userHash) return 'other_user';
   if (serve.claim !== 0 && serve.claim < seq) return 'duplicate';

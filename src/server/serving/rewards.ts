@@ -16,6 +16,7 @@
  *   learned unless another reward for the serve reached the stream first (the first claims it).
  */
 import { conflict, invalidInput, notFound } from '../../errors.js';
+import { FEEDBACK_SKEW_MS } from '../../events/reward.js';
 import type { TipReactionEvent, TipRewardEvent } from '../../events/schemas.js';
 import { isoFromMs } from '../iso-time.js';
 import type { RewardReport } from '../online-learning/fold.js';
@@ -35,7 +36,7 @@ function reasonOf(report: RewardReport, rewardWindowMs: number): string | null {
     case 'duplicate':
       return 'the serve was already rewarded by an earlier reward in the stream';
     case 'expired':
-      return `later than the reward window (${Math.round(rewardWindowMs / 3_600_000)} h) after the serve: recorded, not learned`;
+      return `outside the reward window (from ${Math.round(FEEDBACK_SKEW_MS / 60_000)} min before the serve, as clocks differ, to ${Math.round(rewardWindowMs / 3_600_000)} h after it): recorded, not learned`;
     case 'version_changed':
       return `this replica does not serve version ${report.owner?.modelVersion ?? '(built-in)'} of ${report.owner?.policy ?? 'the policy'}, under that alias or any other: recorded, and learned by that version whenever it is loaded`;
     case 'before_reset':

@@ -11,7 +11,8 @@ import type { EventBus, StreamMessage } from '../../../src/events/event-bus.js';
 import type { OoEvent, TipServedEvent } from '../../../src/events/schemas.js';
 import { ARM_COUNT, ARM_IDS } from '../../../src/features/arms.js';
 import { getPolicy } from '../../../src/policies/catalog.js';
-import { Fold, type Learners, type RewardReport } from '../../../src/server/online-learning/fold.js';
+import { Fold, verdict, type Learners, type RewardReport } from '../../../src/server/online-learning/fold.js';
+import type { ServeRecord } from '../../../src/server/online-learning/serve-record.js';
 import { learningKey } from '../../../src/server/online-learning/learning-key.js';
 import { stateDigest } from '../../../src/server/online-learning/online-learning.js';
 import { replayVersions } from '../../../src/server/online-learning/replay.js';
@@ -149,6 +150,25 @@ describe('the fold', () => {
     expect(lp.updates).toBe(1);
     expect(r.fold.counters).toMatchObject({ serves: 6, resets: 1, rewards: { applied: 3, duplicate: 1, waiting: 0, other_user: 1 } });
     expect(r.fold.position).toBe(17);
+    await r.window.close();
+  });
+
+  it('takes feedback stamped up to 5 minutes before its serve as immediate; stamped earlier, it settles nothing and later feedback still can', async () => {
+    const r = await rig();
+    const d = formatServeId('dddddddddddd', 0);
+    const e = formatServeId('dddddddddddd', 1);
+    await foldAll(r, stream([serve(d, T), reaction(d, T - 5 * 60_000 - 1), reaction(d, T + 1_000, 'liked'), serve(e, T), reaction(e, T - 5 * 60_000)]));
+    expect(r.reports.map((x) => [x.serveId, x.outcome])).toEqual([
+      [d, 'expired'],
+      [d, 'applied'],
+      [e, 'applied'],
+    ]);
+    expect(r.reports.filter((x) => x.outcome === 'applied').map((x) => x.value)).toEqual([1, 1]);
+    // Folded again (a restart from a checkpoint), the message that claimed a serve claims it
+    // again, whatever the rules would say of its time now.
+    const claimed = { serveSeq: 1, tsMs: T, claim: 7, claimValue: 1, userHash: 1 } as ServeRecord;
+    expect(verdict(claimed, 7, T - DAY, 1, 0, DAY)).toBe('claims');
+    expect(verdict(claimed, 8, T + 1, 1, 0, DAY)).toBe('duplicate');
     await r.window.close();
   });
 
