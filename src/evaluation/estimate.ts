@@ -79,6 +79,13 @@ export interface Estimate {
   notes: string[];
 }
 
+/** Where an interval lies against a value: wholly below it, wholly above it, or around it (the two not told apart). */
+export function intervalSide(ci95: readonly [number, number], value: number): 'below' | 'above' | 'includes' {
+  if (ci95[1] < value) return 'below';
+  if (ci95[0] > value) return 'above';
+  return 'includes';
+}
+
 /** The analytic 95% interval value ± z·stdErr. */
 export function normalInterval(value: number, stdErr: number): [number, number] {
   return [value - Z95 * stdErr, value + Z95 * stdErr];

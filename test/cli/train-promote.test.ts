@@ -6,7 +6,6 @@ import { exportSnapshot } from '../../src/pipelines/snapshot-files.js';
 import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
 import { buildTrainingSet } from '../../src/pipelines/training-set.js';
 import { createFileStore } from '../../src/registry/file-store.js';
-import { versusLogging } from '../../src/cli/commands/train.js';
 import { runCli } from '../helpers/cli.js';
 import { tempHome } from '../helpers/temp-home.js';
 
@@ -36,10 +35,7 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     const models = JSON.parse((await runCli(['models', '--home', h.home, '--json'])).stdout) as { models: { versions: { headline: { dr: number } }[] }[] };
     expect(models.models[0]!.versions[0]!.headline.dr).toBeCloseTo(dr.value, 12);
 
-    // Where DR puts it against the logging policy, said at training: below, above, or not told apart.
-    expect(versusLogging({ value: 0.13, ci95: [0.1, 0.16] }, { value: 0.24 })).toMatch(/^below it: .*the gate will refuse this version as champion$/);
-    expect(versusLogging({ value: 0.3, ci95: [0.25, 0.35] }, { value: 0.24 })).toMatch(/^above it: /);
-    expect(versusLogging({ value: 0.24, ci95: [0.2, 0.28] }, { value: 0.24 })).toMatch(/^not told apart: /);
+    // Where DR puts it against the logging policy is said at training (below, above, or not told apart: intervalSide's test).
     // Under a model of its own: the tests below count tip-policy's versions.
     const text = await runCli(['train', '--policy', 'egreedy-v1', '--model', 'tip-policy-text', '--home', h.home]);
     expect(text.code, text.stderr).toBe(0);

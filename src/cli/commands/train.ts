@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { TrainOutcome } from '../../pipelines/train.js';
 import { invalidUsage } from '../../errors.js';
+import { intervalSide } from '../../evaluation/estimate.js';
 import { DEFAULT_EXPLORATION_FLOOR } from '../../policies/exploration-floor.js';
 import { action } from '../command.js';
 import { parseNumberFlag } from '../flags.js';
@@ -28,16 +29,18 @@ function parseParams(raw: readonly string[] | undefined): Record<string, number>
   return out;
 }
 
-/**
- * Where DR puts the version against the logging policy on the held-out rows, in words: a version
- * whose interval lies below the value of what logged the data will not pass the gate against
- * that policy as champion, and is better said at training than at promotion.
- */
-export function versusLogging(dr: { value: number; ci95: [number, number] }, logging: { value: number }): string {
+/** Where DR puts the version against the logging policy on the held-out rows, in words (a version below what logged the data is better said at training than at promotion). */
+function versusLogging(dr: { value: number; ci95: [number, number] }, logging: { value: number }): string {
   const f = (x: number) => x.toFixed(4);
-  if (dr.ci95[1] < logging.value) return `below it: DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}] under its ${f(logging.value)}; if the logs are the champion's, the gate will refuse this version as champion`;
-  if (dr.ci95[0] > logging.value) return `above it: DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}] over its ${f(logging.value)}`;
-  return `not told apart: DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}] includes its ${f(logging.value)}`;
+  const interval = `DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}]`;
+  switch (intervalSide(dr.ci95, logging.value)) {
+    case 'below':
+      return `below it: ${interval} under its ${f(logging.value)}; if the logs are the champion's, the gate may refuse this version as champion (it allows DR to be lower by its margin at most)`;
+    case 'above':
+      return `above it: ${interval} over its ${f(logging.value)}`;
+    default:
+      return `not told apart: ${interval} includes its ${f(logging.value)}`;
+  }
 }
 
 /** Plain-text rendering of a training outcome. */
