@@ -293,13 +293,10 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
         const { state } = await jsm.streams.info(DLQ_STREAM);
         const held = state.messages;
         const messages: RawMessage[] = [];
-        // Newest first, one request each (a listing asks for a few): a sequence retention or a
-        // purge removed is a gap, not an error.
+        // Newest first, one request each (a listing asks for a few, `oo-ml dlq` at most
+        // MAX_DEAD_LETTERS): a sequence retention or a purge removed answers null, a gap.
         for (let seq = state.last_seq; seq >= state.first_seq && seq > 0 && messages.length < Math.min(last, held); seq--) {
-          const m = await jsm.streams.getMessage(DLQ_STREAM, { seq }).catch((e: unknown) => {
-            if (e instanceof Error && /no message found/i.test(e.message)) return null;
-            throw e;
-          });
+          const m = await jsm.streams.getMessage(DLQ_STREAM, { seq });
           if (m !== null) messages.push({ subject: m.subject, data: m.data, seq: m.seq });
         }
         return { held, messages: messages.reverse() };

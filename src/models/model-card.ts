@@ -193,7 +193,7 @@ export function renderModelCard(data: ModelCardData): string {
     '## Intended use',
     '',
     'Chooses which productivity tip (arm) to show a person at a moment, as a contextual bandit; ' +
-      'a reward is the tip being completed or liked within 24 hours, or the number in [0, 1] the app gave for it (events/reward.ts).',
+      'a reward is the tip being completed or liked within 24 hours, or the number in [0, 1] the app gave for it.',
     '',
     '## Inputs',
     '',

@@ -259,7 +259,7 @@ function logRowsOf(file: string, ids: readonly (string | null)[], serveIds: read
 
 /** Runs the evaluation. */
 export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
-  if (!(await exists(job.logs))) throw notFound(`log file ${job.logs} does not exist`);
+  if (!(await exists(job.logs))) throw notFound(`log file ${job.logs} does not exist`, { hint: 'build one with `oo-ml features training-set`, or pass --logs (a training set, or Open Bandit Dataset CSV)' });
   const isObd = extname(job.logs).toLowerCase() === '.csv';
   const notes: string[] = [];
   const options = {

@@ -16,7 +16,7 @@ import { startNatsCluster, type NatsClusterNode, type NatsTestCluster } from '..
 import { startNatsServer, type NatsTestServer } from '../../fixtures/nats-server.js';
 import { expectCode, readN, runEventBusContract } from './event-bus.contract.js';
 import { served } from '../helpers/events.js';
-import { natsConsumer, natsStreams, readNatsDlq } from './nats-inspect.js';
+import { deleteNatsMessage, natsConsumer, natsStreams, readNatsDlq } from './nats-inspect.js';
 
 runEventBusContract('NATS JetStream', async () => {
   const server = await startNatsServer();
@@ -250,6 +250,27 @@ describe('NATS JetStream transport', () => {
     await keeper.close();
     await other.close();
     await bus.close();
+  });
+
+  it('lists dead letters across a gap a deleted message left, and counts what the stream holds', async () => {
+    server = await startNatsServer();
+    const t = await createNatsTransport(server.url);
+    try {
+      for (const i of [1, 2, 3, 4]) await t.publish('dlq.signals.tip.served', enc(`letter ${i}`), `dlq-${i}`);
+      await deleteNatsMessage(server.url, DLQ_STREAM, 3);
+      const listed = await t.deadLetters(10);
+      expect([listed.held, listed.messages.map((m) => [m.seq, text(m)])]).toEqual([
+        3,
+        [
+          [1, 'letter 1'],
+          [2, 'letter 2'],
+          [4, 'letter 4'],
+        ],
+      ]);
+      expect((await t.deadLetters(2)).messages.map((m) => m.seq)).toEqual([2, 4]);
+    } finally {
+      await t.close();
+    }
   });
 
   it('refuses a foreign stream that holds the name but not the subjects', async () => {

@@ -49,3 +49,10 @@ export function publishRawNats(url: string, subject: string, data: Uint8Array | 
     await jetstream(nc).publish(subject, data, msgId === undefined ? undefined : { msgID: msgId });
   });
 }
+
+/** Deletes the message at `seq` of `stream` (a gap, as retention or a purge leaves). */
+export function deleteNatsMessage(url: string, stream: string, seq: number): Promise<void> {
+  return withConnection(url, async (nc) => {
+    await (await jetstreamManager(nc)).streams.deleteMessage(stream, seq);
+  });
+}

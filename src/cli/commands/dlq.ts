@@ -1,6 +1,5 @@
-/** `oo-ml dlq [--last N]`: the dead letters of the event bus, newest last, with why each was refused. */
+/** `oo-ml dlq [--last N]`: the dead letters of the event bus, newest last, with why each was refused (pipelines/dead-letters.ts). */
 import type { Command } from 'commander';
-import { notFound } from '../../errors.js';
 import { action } from '../command.js';
 import { parseIntFlag } from '../flags.js';
 import { keyValues, table } from '../format.js';
@@ -21,23 +20,11 @@ export function registerDlq(program: Command): void {
   action<DlqFlags>(
     program
       .command('dlq')
-      .description('list the dead letters of the event bus (NATS JetStream with NATS_URL, else the embedded bus): what ingest or a server refused, why, and the original payload')
-      .option('--last <n>', 'how many of the newest to show', '20'),
+      .description('list the dead letters of the event bus (NATS JetStream with NATS_URL, else the embedded bus): what ingest refused, when, why, and the original payload')
+      .option('--last <n>', 'how many of the newest to show (at most 1000)', '20'),
     async (ctx, flags) => {
-      const last = parseIntFlag('--last', flags.last, 0, 10_000);
-      const [{ createEventBus }, { exists }] = await Promise.all([import('../../events/event-bus.js'), import('../../io/atomic.js')]);
-      const bus = await createEventBus(ctx.config);
-      // A mistyped --home would read as a bus with nothing refused.
-      if (bus.kind === 'embedded' && !(await exists(ctx.config.paths.bus))) {
-        await bus.close();
-        throw notFound(`no folder ${ctx.config.paths.bus}: no embedded bus there`, { hint: 'is --home the folder oo-ml serve and ingest use? With NATS, set NATS_URL' });
-      }
-      let listed;
-      try {
-        listed = await bus.deadLetters(last);
-      } finally {
-        await bus.close();
-      }
+      const { listDeadLetters, MAX_DEAD_LETTERS } = await import('../../pipelines/dead-letters.js');
+      const listed = await listDeadLetters(ctx.config, parseIntFlag('--last', flags.last, 0, MAX_DEAD_LETTERS));
       const rows = listed.letters.map((l) =>
         l.envelope === null
           ? [String(l.seq), '–', l.subject, '(unreadable)', l.unreadable ?? '']
@@ -45,13 +32,13 @@ export function registerDlq(program: Command): void {
       );
       const text = [
         keyValues([
-          ['bus', bus.kind],
+          ['bus', listed.bus],
           ['dead letters held', listed.held],
         ]),
         ...(rows.length === 0 ? [] : ['', table(['seq', 'received', 'subject', 'reason', 'why | payload'], rows)]),
         ...(listed.held > rows.length && rows.length > 0 ? [`(the newest ${rows.length}; --last N shows more)`] : []),
       ].join('\n');
-      ctx.print(text, { bus: bus.kind, ...listed });
+      ctx.print(text, listed);
     },
   );
 }
