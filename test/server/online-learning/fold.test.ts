@@ -12,6 +12,10 @@ import type { OoEvent, TipServedEvent } from '../../../src/events/schemas.js';
 import { ARM_COUNT, ARM_IDS } from '../../../src/features/arms.js';
 import { getPolicy } from '../../../src/policies/catalog.js';
 import { Fold, verdict, type Learners, type RewardReport } from '../../../src/server/online-learning/fold.js';
+import { FEEDBACK_SKEW_MS, settlingFeedbackSql } from '../../../src/events/reward.js';
+import { withDb } from '../../../src/io/duckdb.js';
+import { attachEventLog, writeEventLog } from '../../../src/pipelines/event-log.js';
+import { join } from 'node:path';
 import type { ServeRecord } from '../../../src/server/online-learning/serve-record.js';
 import { learningKey } from '../../../src/server/online-learning/learning-key.js';
 import { stateDigest } from '../../../src/server/online-learning/online-learning.js';
@@ -363,3 +367,45 @@ function readerOver(messages: StreamMessage[], start: number) {
     close: async () => undefined,
   };
 }
+
+describe('the fold and the log at rest', () => {
+  it('give every serve one reward: the fold folding feedback in the order of its times, settlingFeedbackSql reading it from Parquet (property)', async () => {
+    const home = await tempDir();
+    const feedback = fc.record({
+      serve: fc.constantFrom(0, 1),
+      user: fc.constantFrom('u1', 'u2', 'u3'),
+      // Minutes around the serve: from a day before to two days after, and the window's edges.
+      offsetMs: fc.oneof(fc.integer({ min: -24 * 60, max: 48 * 60 }).map((m) => m * 60_000), fc.constantFrom(DAY, DAY + 1, -FEEDBACK_SKEW_MS, -FEEDBACK_SKEW_MS - 1)),
+      kind: fc.oneof(fc.constantFrom('completed', 'dismissed', 'ignored', 'liked').map((reaction) => ({ reaction })), fc.integer({ min: 0, max: 4 }).map((q) => ({ reward: q / 4 }))),
+    });
+    let run = 0;
+    await withDb(':memory:', async (db) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(feedback, { maxLength: 6 }), async (given) => {
+          run++;
+          const serves = [serve(formatServeId('ffffffffffff', 2 * run), T, 'tip-policy@champion', '1', 2, 'u1'), serve(formatServeId('ffffffffffff', 2 * run + 1), T + 3_600_000, 'tip-policy@champion', '1', 3, 'u2')];
+          const events: OoEvent[] = given.map((f, i) => {
+            const s0 = serves[f.serve]!;
+            const ts = iso(Date.parse(s0.ts) + f.offsetMs);
+            const base = { event_id: `f${run}-${i}`, ts, user_id: f.user, serve_id: s0.serve_id };
+            return 'reaction' in f.kind ? { type: 'tip.reaction', ...base, reaction: f.kind.reaction as 'completed', dwell_ms: 10 } : { type: 'tip.reward', ...base, reward: f.kind.reward };
+          });
+          // The stream in the order of the feedback's times (ties by event id), after its serves.
+          const inOrder = [...events].sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts) || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
+          const r = await rig();
+          await foldAll(r, stream([...serves, ...inOrder]));
+          const online = serves.map((s0) => r.reports.find((x) => x.serveId === s0.serve_id && x.outcome === 'applied')?.value ?? 0);
+          await r.window.close();
+
+          const dir = join(home, `log-${run}`);
+          await writeEventLog(db, dir, [...serves, ...events], null, join(home, 'tmp'));
+          await attachEventLog(db, dir);
+          const rows = await db.rows<{ serve_id: string; reward: number }>(settlingFeedbackSql('SELECT serve_id, user_id, ts FROM tip_served'));
+          const offline = serves.map((s0) => Number(rows.find((x) => x.serve_id === s0.serve_id)?.reward ?? 0));
+          expect(offline).toEqual(online);
+        }),
+        { seed: 20261206, numRuns: 40 },
+      );
+    });
+  }, 60_000);
+});
