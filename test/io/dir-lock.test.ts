@@ -75,8 +75,11 @@ describe('lock folders', () => {
   });
 
   it('takes over a lock whose holder is a zombie (killed, not yet reaped by its parent)', async () => {
-    // `sleep 0` exits at once; its parent then becomes `sleep 5`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // `sleep 0` exits at once; its parent then becomes `sleep 300`, which never reaps it (and is
+    // killed when the test ends). Once the parent ends the zombie is reaped and gone for good, so
+    // it must outlive the slowest look at /proc: a 5 s parent on a loaded machine (a run right
+    // after another) let the zombie vanish before it was seen, and the wait below never ended.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
     onTestFinished(() => {
       parent.kill('SIGKILL');
     });
