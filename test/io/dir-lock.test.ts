@@ -75,11 +75,11 @@ describe('lock folders', () => {
   });
 
   it('takes over a lock whose holder is a zombie (killed, not yet reaped by its parent)', async () => {
-    // `sleep 0` exits at once; its parent then becomes `sleep 300`, which never reaps it (and is
-    // killed when the test ends). Once the parent ends the zombie is reaped and gone for good, so
-    // it must outlive the slowest look at /proc: a 5 s parent on a loaded machine (a run right
-    // after another) let the zombie vanish before it was seen, and the wait below never ended.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A parent that forks a child which exits at once, prints its pid, and never reaps it (it
+    // sleeps until the test kills it). Perl, as `sh -c 'sleep 0 & …; exec sleep'` was not: dash
+    // sometimes reaped a child that ended before the exec (1 in 200 under load), and the wait
+    // for a zombie that never came held the test until its timeout.
+    const parent = spawn('perl', ['-e', '$| = 1; my $pid = fork(); exit 0 if $pid == 0; print "$pid\\n"; sleep 300;'], { stdio: ['ignore', 'pipe', 'ignore'] });
     onTestFinished(() => {
       parent.kill('SIGKILL');
     });
