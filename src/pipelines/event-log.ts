@@ -351,6 +351,15 @@ export async function requireEventLog(dir: string): Promise<void> {
 }
 
 /**
+ * One row per serve of the `tip_served` view, of those `where` admits: a serve logged twice under
+ * two event ids (a publish retried by hand, a file copied into the log) is its first copy by time,
+ * then event id, as the server's fold keeps it.
+ */
+export function servesOnceSql(where = 'true'): string {
+  return `SELECT * FROM tip_served WHERE ${where} QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1`;
+}
+
+/**
  * Validates the event log at `dir` and creates one view per event type (`eventTable`:
  * `tip_served`, `tip_reaction`, `tip_reward`, `task_created`, `task_completed`,
  * `learning_reset`), plus `users`, on `db`. A type without files gets an empty view; an optional

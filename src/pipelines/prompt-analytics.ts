@@ -20,7 +20,7 @@ import { REACTIONS, type Reaction } from '../events/schemas.js';
 import { sqlIdent, sqlString, withDb } from '../io/duckdb.js';
 import { BUILTIN_PROMPT_VERSION } from '../prompts/prompt-registry.js';
 import { newcombeDifference, wilsonInterval } from '../evaluation/proportion-intervals.js';
-import { attachEventLog } from './event-log.js';
+import { attachEventLog, servesOnceSql } from './event-log.js';
 
 
 /** How serves were settled, per version: by each reaction, by a numeric reward (`numeric`), or not at all (`none`). */
@@ -70,7 +70,7 @@ function analyticsSql(): string {
   const kinds = REACTIONS.map((r) => `count(*) FILTER (WHERE reaction = ${sqlString(r)}) AS ${sqlIdent(r)}`).join(',\n      ');
   return `
     WITH served AS (
-      SELECT * FROM tip_served WHERE NOT shadow QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1
+      ${servesOnceSql('NOT shadow')}
     ), settled AS (
       -- The feedback that decides a serve's reward, as in the training set.
       ${settlingFeedbackSql('SELECT serve_id, user_id, ts FROM served')}

@@ -9,7 +9,7 @@ import type { ShadowPair } from '../experiments/shadow-exposure.js';
 import { isOoMlError } from '../errors.js';
 import { exists } from '../io/atomic.js';
 import { sqlString, sqlTimestamp, withDb } from '../io/duckdb.js';
-import { attachEventLog } from './event-log.js';
+import { attachEventLog, servesOnceSql } from './event-log.js';
 
 /**
  * The shadow serves of `model` version `version` in the event log at `eventsDir`, oldest first,
@@ -27,13 +27,12 @@ export async function loadShadowPairs(eventsDir: string, model: string, version:
     }
     const rows = await db.rows<{ ts: bigint | number; served_arm: string; propensity: number; shadow_arm: string; reward: number | null }>(`
       WITH served AS (
-        SELECT * FROM tip_served WHERE NOT shadow QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1
+        ${servesOnceSql('NOT shadow')}
       ), settled AS (${settlingFeedbackSql('SELECT serve_id, user_id, ts FROM served')})
       SELECT epoch_ms(sh.ts) AS ts, s.arm AS served_arm, s.propensity, sh.arm AS shadow_arm,
         CASE WHEN s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND <= ${sqlTimestamp(now)}
           THEN coalesce(r.reward, 0) END AS reward
-      -- A shadow serve logged twice is one serve, as a served one is.
-      FROM (SELECT * FROM tip_served WHERE shadow QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1) sh
+      FROM (${servesOnceSql('shadow')}) sh
       JOIN served s ON s.serve_id = split_part(sh.serve_id, ':shadow:', 1)
       LEFT JOIN settled r ON r.serve_id = s.serve_id
       WHERE sh.shadow AND sh.model_version = ${sqlString(String(version))} AND starts_with(sh.policy, ${sqlString(`${model}@`)})

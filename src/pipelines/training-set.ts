@@ -21,7 +21,7 @@ import { conflict, invalidInput, notFound } from '../errors.js';
 import { REWARD_WINDOW_MS, settlingFeedbackSql } from '../events/reward.js';
 import { exists, tempPathNear } from '../io/atomic.js';
 import { duckdbMessage, isDuckDbError, sqlString, withDb, type Db } from '../io/duckdb.js';
-import { attachEventLog, eventLogFingerprint, requireEventLog } from './event-log.js';
+import { attachEventLog, eventLogFingerprint, requireEventLog, servesOnceSql } from './event-log.js';
 
 /** Options of `buildTrainingSet`. */
 export interface TrainingSetJob {
@@ -92,10 +92,8 @@ function trainingSetSql(asOfLiteral: string): string {
     };
   });
   return `
-    -- One row per serve: a serve logged twice under two event ids (a publish retried by hand, a
-    -- file copied into the log) is its first copy, as the server's fold keeps it.
     WITH served AS (
-      SELECT * FROM tip_served QUALIFY row_number() OVER (PARTITION BY serve_id ORDER BY ts, event_id) = 1
+      ${servesOnceSql()}
     ), settled AS (
       ${settlingFeedbackSql('SELECT serve_id, user_id, ts FROM served')}
     )

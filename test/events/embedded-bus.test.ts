@@ -255,6 +255,9 @@ describe('embedded bus files', () => {
     expect((await readEmbeddedDlq(dir)).map((d) => d.subject)).toEqual(['dlq.signals.task.completed']);
   });
 
+  /** Whether `p` fails because its lock was lost. */
+  const failsLostLock = (p: Promise<unknown>): Promise<boolean> => p.then(() => false, (e: unknown) => e instanceof Error && e.message.includes('lost its lock'));
+
   it('fails publishes and fetches once their locks are no longer this process’s, instead of writing beside the new holder', async () => {
     const paths = await tempHome('oo-ml-bus-');
     const dir = paths.bus;
@@ -267,12 +270,11 @@ describe('embedded bus files', () => {
       await mkdir(lock);
       await writeFile(join(lock, 'pid'), `${process.pid}\n${hostname()}\n1000\n`);
     }
-    const lost = (p: Promise<unknown>) => p.then(() => false, (e: unknown) => e instanceof Error && e.message.includes('lost its lock'));
     // Until its next beat this process cannot know; from then on nothing more is written.
-    await vi.waitFor(async () => expect(await lost(bus.publish('signals', served('u1', '2026-01-05T09:00:01.000Z', 'after')))).toBe(true), { timeout: 5_000, interval: 50 });
+    await vi.waitFor(async () => expect(await failsLostLock(bus.publish('signals', served('u1', '2026-01-05T09:00:01.000Z', 'after')))).toBe(true), { timeout: 5_000, interval: 50 });
     const written = (await readStream(dir, 'events')).length;
-    expect(await lost(bus.publish('signals', served('u1', '2026-01-05T09:00:02.000Z', 'later')))).toBe(true);
-    await vi.waitFor(async () => expect(await lost(c.fetch({ max: 10, maxWaitMs: 0 }))).toBe(true), { timeout: 5_000, interval: 50 });
+    expect(await failsLostLock(bus.publish('signals', served('u1', '2026-01-05T09:00:02.000Z', 'later')))).toBe(true);
+    await vi.waitFor(async () => expect(await failsLostLock(c.fetch({ max: 10, maxWaitMs: 0 }))).toBe(true), { timeout: 5_000, interval: 50 });
     await c.close();
     await bus.close();
     // The new holders' locks stay.
@@ -288,9 +290,8 @@ describe('embedded bus files', () => {
     await bus.publish('signals', served('u1', '2026-01-05T09:00:00.000Z', 'kept'));
     const c = await bus.consumer({ name: 'solo' });
     await rm(dir, { recursive: true });
-    const failed = (p: Promise<unknown>) => p.then(() => false, (e: unknown) => e instanceof Error && e.message.includes('lost its lock'));
-    await vi.waitFor(async () => expect(await failed(bus.publish('signals', served('u1', '2026-01-05T09:00:01.000Z', 'gone')))).toBe(true), { timeout: 5_000, interval: 50 });
-    await vi.waitFor(async () => expect(await failed(c.fetch({ max: 10, maxWaitMs: 0 }))).toBe(true), { timeout: 5_000, interval: 50 });
+    await vi.waitFor(async () => expect(await failsLostLock(bus.publish('signals', served('u1', '2026-01-05T09:00:01.000Z', 'gone')))).toBe(true), { timeout: 5_000, interval: 50 });
+    await vi.waitFor(async () => expect(await failsLostLock(c.fetch({ max: 10, maxWaitMs: 0 }))).toBe(true), { timeout: 5_000, interval: 50 });
     await c.close();
     await bus.close();
   });
