@@ -51,17 +51,18 @@ describe('dash figures', () => {
       url: 'http://a',
       samples: [
         { at: 0, stats: stats({ total: 100, byStatus: { '200': 98, '400': 2 }, serves: 10, rewardSum: 2 }), error: null },
-        { at: 2000, stats: stats({ total: 300, byStatus: { '200': 295, '400': 4, '503': 1 }, serves: 40, rewardSum: 10, shadowAgreement: 0.5, shadowSums: { decisions: 40, rewarded: 6, weighted_rewards: 16, weighted_squares: 48, weights: 32, late: 0 } }), error: null },
+        { at: 2000, stats: stats({ total: 301, byStatus: { '200': 296, '400': 4, '503': 1 }, serves: 40, rewardSum: 10, shadowAgreement: 0.5, shadowSums: { decisions: 40, rewarded: 6, weighted_rewards: 16, weighted_squares: 48, weights: 32, late: 0 } }), error: null },
       ],
     };
     const b: ReplicaHistory = {
       url: 'http://b',
       samples: [
         { at: 0, stats: stats({ total: 10, serves: 0 }), error: null },
-        { at: 1000, stats: stats({ total: 60, serves: 20, rewardSum: 5, shadowAgreement: 0.8, shadowSums: { decisions: 20, rewarded: 2, weighted_rewards: 4, weighted_squares: 8, weights: 12, late: 1 } }), error: null },
+        { at: 1000, stats: stats({ total: 61, serves: 20, rewardSum: 5, shadowAgreement: 0.8, shadowSums: { decisions: 20, rewarded: 2, weighted_rewards: 4, weighted_squares: 8, weights: 12, late: 1 } }), error: null },
       ],
     };
     const f = dashFigures([a, b]);
+    // Less the dash's own poll counted between two samples (the earlier one's GET /stats).
     expect(f.replicas.map((r) => r.requestsPerSecond)).toEqual([[100], [50]]);
     expect(f.requestsPerSecond).toEqual([150]);
     // Errors within the window (the first sample is its start): 400 went 2 → 4, 503 0 → 1.
@@ -83,13 +84,28 @@ describe('dash figures', () => {
     expect(f.converged).toEqual([{ name: 'tip-policy@champion', digests: 1, equal: true }]);
   });
 
+  it('does not count its own polls as traffic: an idle replica reads 0 requests/s, a timed-out poll included', () => {
+    // The server counts each GET /stats once it has answered it: the next sample holds it.
+    const idle: ReplicaHistory = {
+      url: 'http://a',
+      samples: [
+        { at: 0, stats: stats({ total: 7 }), error: null },
+        { at: 1000, stats: stats({ total: 8 }), error: null },
+        { at: 2000, stats: null, error: 'timeout' },
+        { at: 3000, stats: stats({ total: 10 }), error: null },
+        { at: 4000, stats: stats({ total: 31 }), error: null },
+      ],
+    };
+    expect(dashFigures([idle]).replicas[0]!.requestsPerSecond).toEqual([0, 0, 20]);
+  });
+
   it('starts a new series when a replica restarts, and shows a replica that stopped answering as down', () => {
     const h: ReplicaHistory = {
       url: 'http://a',
       samples: [
         { at: 0, stats: stats({ total: 500 }), error: null },
         { at: 1000, stats: stats({ total: 20, since: '2026-02-05T13:00:00.000Z' }), error: null },
-        { at: 2000, stats: stats({ total: 120, since: '2026-02-05T13:00:00.000Z' }), error: null },
+        { at: 2000, stats: stats({ total: 121, since: '2026-02-05T13:00:00.000Z' }), error: null },
         { at: 3000, stats: null, error: 'ECONNREFUSED' },
       ],
     };
@@ -111,7 +127,7 @@ describe('DashView', () => {
     url: 'http://127.0.0.1:8080',
     samples: [
       { at: 0, stats: stats({ total: 100, serves: 10 }), error: null },
-      { at: 1000, stats: stats({ total: 400, byStatus: { '200': 398, '400': 2 }, serves: 40, rewardSum: 12, shadowAgreement: 0.625, p99: 3.25, shadowSums: { decisions: 40, rewarded: 5, weighted_rewards: 18, weighted_squares: 70, weights: 26, late: 0 } }), error: null },
+      { at: 1000, stats: stats({ total: 401, byStatus: { '200': 399, '400': 2 }, serves: 40, rewardSum: 12, shadowAgreement: 0.625, p99: 3.25, shadowSums: { decisions: 40, rewarded: 5, weighted_rewards: 18, weighted_squares: 70, weights: 26, late: 0 } }), error: null },
     ],
   };
 

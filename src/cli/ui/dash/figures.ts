@@ -33,7 +33,7 @@ export interface ReplicaFigures {
   polled: boolean;
   /** Why the last poll failed (null when it did not). */
   error: string | null;
-  /** Requests/s between successive samples, oldest first. */
+  /** Requests/s between successive samples, oldest first, less this dash's own polls. */
   requestsPerSecond: number[];
   /** /score latency p50 and p99 (ms) of the served policies, per sample. */
   p50: number[];
@@ -106,7 +106,10 @@ function lastStats(h: ReplicaHistory): StatsResponse | null {
 
 function replicaFigures(h: ReplicaHistory): ReplicaFigures {
   const last = h.samples.at(-1);
-  const withStats = h.samples.filter((s): s is Sample & { stats: StatsResponse } => s.stats !== null);
+  // Each answered sample with its index among all polls: the count between two answered samples
+  // holds this dash's own polls from the earlier one up to the later (a timed-out poll may have
+  // been counted too), which are not the replica's traffic.
+  const withStats = h.samples.flatMap((s, poll) => (s.stats === null ? [] : [{ ...s, stats: s.stats, poll }]));
   const requestsPerSecond: number[] = [];
   const p50: number[] = [];
   const p99: number[] = [];
@@ -124,7 +127,7 @@ function replicaFigures(h: ReplicaHistory): ReplicaFigures {
     const seconds = (s.at - prev.at) / 1000;
     // A restarted replica (its count went down, or `since` moved) starts a new series.
     if (seconds <= 0 || s.stats.since !== prev.stats.since || s.stats.requests.total < prev.stats.requests.total) continue;
-    requestsPerSecond.push((s.stats.requests.total - prev.stats.requests.total) / seconds);
+    requestsPerSecond.push(Math.max(0, s.stats.requests.total - prev.stats.requests.total - (s.poll - prev.poll)) / seconds);
   }
   const first = withStats[0];
   const lastGood = withStats.at(-1);
