@@ -285,7 +285,10 @@ export async function eventLogFingerprint(dir: string, asOf: Date): Promise<stri
 
 /** What `attachEventLog` found. */
 export interface AttachedEventLog {
+  /** Events per type, each event id once. */
   counts: Record<EventType, number>;
+  /** Rows per type left unread as later copies of an event id already read (the same event stored twice). */
+  copies: Record<EventType, number>;
   files: number;
   hasUsers: boolean;
 }
@@ -341,6 +344,12 @@ async function checkRows(db: Db, type: EventType, files: readonly string[], keys
   return Number(row.n);
 }
 
+/** How many of the `rows` rows of `view` repeat an event id (bench:features measures what this count costs). */
+async function extraCopies(db: Db, view: string, rows: number): Promise<number> {
+  const [ids] = await db.rows<{ d: bigint }>(`SELECT count(DISTINCT event_id) AS d FROM ${view}`);
+  return rows - Number(ids!.d);
+}
+
 /** Throws `not_found` naming the event log folder `dir` when there is none (before a command makes any folder). */
 export async function requireEventLog(dir: string): Promise<void> {
   if (!(await exists(dir))) {
@@ -363,13 +372,16 @@ export function servesOnceSql(where = 'true'): string {
  * Validates the event log at `dir` and creates one view per event type (`eventTable`:
  * `tip_served`, `tip_reaction`, `tip_reward`, `task_created`, `task_completed`,
  * `learning_reset`), plus `users`, on `db`. A type without files gets an empty view; an optional
- * column a file lacks reads as NULL. Throws `not_found` for a missing folder and `invalid_input`
+ * column a file lacks reads as NULL. Each event id is read once: ingest stores an event once per
+ * day, but the same id on two days (a client that re-stamped a retry) or a file copied into the
+ * log would otherwise count twice. Throws `not_found` for a missing folder and `invalid_input`
  * naming the file for an unreadable file, a missing required column or a mistyped column, or a
  * log without any event.
  */
 export async function attachEventLog(db: Db, dir: string): Promise<AttachedEventLog> {
   await requireEventLog(dir);
   const counts = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+  const copies = { ...counts };
   let fileCount = 0;
   for (const type of EVENT_TYPES) {
     const expected = eventColumns(type);
@@ -410,11 +422,24 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
         const select = expected
           .map((c) => `CAST(${g.missing.has(c.name) ? 'NULL' : c.name} AS ${c.sqlType}) AS ${c.name}`)
           .join(', ');
-        return `SELECT ${select} FROM read_parquet([${g.files.map(sqlString).join(', ')}])`;
+        return `SELECT ${select}, filename, file_row_number FROM read_parquet([${g.files.map(sqlString).join(', ')}], filename = true, file_row_number = true)`;
       });
-      await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${selects.join(' UNION ALL ')}`);
+      const union = selects.join(' UNION ALL ');
+      await db.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT * EXCLUDE (filename, file_row_number) FROM (${union})`);
       const keys = KEY_COLUMNS.filter((k) => expected.some((c) => c.name === k));
-      for (const g of groups.values()) counts[type] += await checkRows(db, type, g.files, keys);
+      let rows = 0;
+      for (const g of groups.values()) rows += await checkRows(db, type, g.files, keys);
+      const extra = await extraCopies(db, view, rows);
+      if (extra > 0) {
+        // Read once per event id, the first copy by time, then by where it is stored (file, row):
+        // ingest keeps the first too, and a copy's time is all that may tell two apart.
+        await db.run(
+          `CREATE OR REPLACE TEMP VIEW ${view} AS SELECT * EXCLUDE (filename, file_row_number) FROM (${union}) ` +
+            `QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts, filename, file_row_number) = 1`,
+        );
+      }
+      counts[type] = rows - extra;
+      copies[type] = extra;
     }
   }
   if (Object.values(counts).every((n) => n === 0)) {
@@ -440,5 +465,5 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
   } else {
     await db.run(`CREATE OR REPLACE TEMP VIEW users AS SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS segment WHERE false`);
   }
-  return { counts, files: fileCount, hasUsers };
+  return { counts, copies, files: fileCount, hasUsers };
 }

@@ -52,7 +52,10 @@ export interface FeatureBuildSummary {
   asOf: string;
   users: number;
   historyRows: number;
+  /** Events read per type, each event id once. */
   events: Record<string, number>;
+  /** Rows per type stored as copies of an event id already read, and not read again. */
+  copies: Record<string, number>;
   warehouse: string;
   featuresDir: string;
   contractHash: string;
@@ -138,7 +141,7 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
         },
         { tmpDir: job.tmpDir, kind: 'features', legacyNames: [...FEATURE_TABLES.map((t) => `${t}.parquet`), BUILD_INFO_FILE] },
       );
-      return { ...summary, asOf: asOf.toISOString(), events: attached.counts };
+      return { ...summary, asOf: asOf.toISOString(), events: attached.counts, copies: attached.copies };
     });
     // The warehouse moves in last: a crash before this line leaves the previous one intact.
     await rename(tmpWarehouse, job.warehouse);

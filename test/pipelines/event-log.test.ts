@@ -1,9 +1,11 @@
 /**
  * The event log's columns as the schemas give them: optional fields (tip.served's features,
  * experiment and variant) read as NULL from files written before they existed, required ones are
- * still refused naming file and column, and every event type has its folder and view.
+ * still refused naming file and column, every event type has its folder and view, and each
+ * event id is read once however often it is stored.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import fc from 'fast-check';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES, type OoEvent } from '../../src/events/schemas.js';
@@ -129,4 +131,69 @@ describe('event log columns', () => {
     });
     expect(columns.map((c) => c.column_name)).toEqual(eventColumns('learning.reset').map((c) => c.name));
   });
+
+  it('reads each event id once, its first copy by time: a retry re-stamped onto another day, a copy in another file, a copy in a file of an older schema', async () => {
+    const h = await tempHome();
+    const first = served('a', '2026-01-05T23:59:00.000Z', 's1');
+    const other = served('b', '2026-01-05T10:00:00.000Z', 's2');
+    // The same event re-sent a minute later, past midnight: ingest keeps one per day, so both are stored.
+    const retry = { ...first, ts: '2026-01-06T00:00:00.000Z', arm: 'quick_win' as const };
+    const reaction = reacted('a', '2026-01-06T00:00:30.000Z', 's1', 'completed');
+    await withDb(':memory:', (db) => writeEventLog(db, h.events, [first, other, retry, reaction], null, h.tmp));
+    const day5 = join(h.events, 'tip.served', 'day=2026-01-05');
+    // A file copied into the log, and a copy of s2 in a file written before the optional columns existed.
+    await copyFile(join(h.events, 'tip.reaction', 'day=2026-01-06', 'events.parquet'), join(h.events, 'tip.reaction', 'day=2026-01-06', 'copy.parquet'));
+    await withDb(':memory:', async (db) => {
+      await db.run(`COPY (SELECT * EXCLUDE (${OPTIONAL.join(', ')}) FROM read_parquet(${sqlString(join(day5, 'events.parquet'))}, hive_partitioning = false) WHERE serve_id = 's2') TO ${sqlString(join(day5, 'old.parquet'))} (FORMAT parquet)`);
+    });
+    const { attached, rows, reactions } = await withDb(':memory:', async (db) => ({
+      attached: await attachEventLog(db, h.events),
+      rows: await db.rows<{ serve_id: string; ts: Date; arm: string }>('SELECT serve_id, ts, arm FROM tip_served ORDER BY serve_id'),
+      reactions: await db.rows<{ n: bigint }>('SELECT count(*) AS n FROM tip_reaction'),
+    }));
+    expect(attached.counts).toMatchObject({ 'tip.served': 2, 'tip.reaction': 1 });
+    expect(attached.copies).toMatchObject({ 'tip.served': 2, 'tip.reaction': 1, 'task.created': 0 });
+    expect(rows).toEqual([
+      { serve_id: 's1', ts: new Date(first.ts), arm: first.arm },
+      { serve_id: 's2', ts: new Date(other.ts), arm: other.arm },
+    ]);
+    expect(reactions).toEqual([{ n: 1n }]);
+  });
+
+  it('reads as many events as there are event ids, each its earliest copy, whatever the copies (property)', async () => {
+    const h = await tempHome();
+    const DAY0 = Date.parse('2026-01-05T00:00:00.000Z');
+    // Events, then copies of some of them at other times (distinct times: which copy is first is then told by time alone).
+    const log = fc.uniqueArray(fc.integer({ min: 0, max: 3 * 86_400 - 1 }), { minLength: 1, maxLength: 12 }).chain((seconds) =>
+      fc.record({
+        seconds: fc.constant(seconds),
+        originals: fc.integer({ min: 1, max: seconds.length }),
+        copyOf: fc.array(fc.nat(), { maxLength: seconds.length }),
+      }),
+    );
+    let run = 0;
+    await withDb(':memory:', async (db) => {
+      await fc.assert(
+        fc.asyncProperty(log, async ({ seconds, originals, copyOf }) => {
+          const at = (i: number) => new Date(DAY0 + seconds[i]! * 1000).toISOString();
+          const events = seconds.slice(0, originals).map((_, i) => served(`u${i}`, at(i), `s${i}`));
+          // The rest of the times are copies of an original, under its event id.
+          const copies = seconds.slice(originals).map((_, j) => {
+            const of = events[(copyOf[j] ?? j) % originals]!;
+            return { ...of, ts: at(originals + j) };
+          });
+          const dir = join(h.events, `run-${++run}`);
+          await writeEventLog(db, dir, [...events, ...copies], null, h.tmp);
+          const attached = await attachEventLog(db, dir);
+          expect(attached.counts['tip.served']).toBe(originals);
+          expect(attached.copies['tip.served']).toBe(copies.length);
+          const read = await db.rows<{ event_id: string; ts: Date }>('SELECT event_id, ts FROM tip_served ORDER BY event_id');
+          const earliest = new Map<string, number>();
+          for (const e of [...events, ...copies]) earliest.set(e.event_id, Math.min(earliest.get(e.event_id) ?? Infinity, Date.parse(e.ts)));
+          expect(read.map((r) => [r.event_id, r.ts.getTime()])).toEqual([...earliest].sort(([a], [b]) => (a < b ? -1 : 1)));
+        }),
+        { seed: 20261206, numRuns: 25 },
+      );
+    });
+  }, 60_000);
 });

@@ -130,6 +130,19 @@ describe('features build', () => {
     expect(await readFile(join(h.features, 'notes.txt'), 'utf8')).toBe('mine');
   });
 
+  it('reads each event id once: copies of every event, re-stamped a day later, change no feature and are counted', async () => {
+    const plain = await tempHome();
+    await writeLog(plain, LOG);
+    await build(plain, '2026-02-10T00:00:00Z');
+    const copied = await tempHome();
+    const DAY = 86_400_000;
+    await writeLog(copied, [...LOG, ...LOG.map((e) => ({ ...e, ts: new Date(Date.parse(e.ts) + DAY).toISOString() }))]);
+    const summary = await build(copied, '2026-02-10T00:00:00Z');
+    expect(summary.events).toMatchObject({ 'tip.served': 6, 'tip.reaction': 4, 'task.completed': 2 });
+    expect(summary.copies).toMatchObject({ 'tip.served': 6, 'tip.reaction': 4, 'task.completed': 2, 'task.created': 0 });
+    for (const user of ['a', 'b']) expect(await profile(copied, user)).toEqual(await profile(plain, user));
+  });
+
   it('defaults the as-of to the end of the last day with events', async () => {
     const h = await tempHome();
     await writeLog(h, LOG);

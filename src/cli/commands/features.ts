@@ -15,6 +15,13 @@ function ttlText(f: FeatureDef): string {
   return Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}` : `${f.ttlSec} s`;
 }
 
+/** The line naming event ids stored more than once (read once), when there are any. */
+function copiesLine(copies: Record<string, number>): [string, string][] {
+  const types = Object.entries(copies).filter(([, n]) => n > 0);
+  if (types.length === 0) return [];
+  return [['copies not read', `${types.map(([t, n]) => `${t} ${n}`).join(', ')} (event ids stored more than once; each read once, its first copy by time)`]];
+}
+
 /** Registers the `features` commands. */
 export function registerFeatures(program: Command): void {
   const features = program.command('features').description('feature contract, offline builds and snapshots');
@@ -71,6 +78,7 @@ export function registerFeatures(program: Command): void {
           ['users', s.users],
           ['history rows', s.historyRows],
           ['events read', Object.values(s.events).reduce((a, b) => a + b, 0)],
+          ...copiesLine(s.copies),
           ['warehouse', s.warehouse],
           ['parquet', s.featuresDir],
           ['contract', s.contractHash.slice(0, 16)],
