@@ -54,6 +54,14 @@ async function loadOne(store: Store, catalog: PolicyCatalog, name: string): Prom
   return { policy, state, modelVersion: String(registered.version.version), layout: policy.layout };
 }
 
+/** Whether the registry says `model` has no alias `alias` (not registered at all, or without it); false when it cannot tell. */
+function aliasAbsent(store: Store, model: string, alias: string): Promise<boolean> {
+  return store.getRegisteredModel(model).then(
+    (m) => !Object.hasOwn(m.aliases, alias),
+    (e: unknown) => isOoMlError(e, 'not_found'),
+  );
+}
+
 /** Creates the provider. */
 export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): PolicyProvider {
   const model = options.model ?? 'tip-policy';
@@ -75,8 +83,9 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
           try {
             byName.set(name, await loadOne(options.store, catalog, name));
           } catch (e) {
-            // No shadow alias is the normal case, not a problem.
-            if (name === shadow && isOoMlError(e, 'not_found')) return;
+            // No shadow alias is the normal case, not a problem; a registry that cannot say so
+            // (down, unreadable) or a version that cannot be read is one: a reload keeps the shadow it has.
+            if (name === shadow && isOoMlError(e, 'not_found') && (await aliasAbsent(options.store, model, 'shadow'))) return;
             problems.push({ name, reason: messageOf(e) });
           }
         }),

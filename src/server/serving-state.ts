@@ -157,9 +157,22 @@ export async function buildServingState(sources: StateSources, previous: Serving
         });
       }
     }
+    // A policy that served before and failed to load now (the registry down, its new version
+    // unreadable) keeps its previous version: one bad reload must not take traffic away from it.
+    // A shadow keeps its place too; a shadow alias that is gone (not a problem) is dropped.
+    const kept: string[] = [];
+    for (const p of loaded.problems ?? []) {
+      const old = previous?.policies.get(p.name);
+      if (old === undefined || next.has(p.name)) continue;
+      next.set(p.name, old);
+      kept.push(p.name);
+      failures.push(`policy ${p.name}: ${p.reason} (kept version ${old.modelVersion ?? 'built-in'})`);
+    }
     policies = next;
     champion = loaded.champion;
-    shadows = loaded.shadows.filter((s) => next.has(s) && s !== loaded.champion);
+    const keptShadows = kept.filter((name) => previous?.shadows.includes(name) === true);
+    shadows = [...loaded.shadows, ...keptShadows].filter((s) => next.has(s) && s !== champion);
+    loaded = { ...loaded, problems: (loaded.problems ?? []).filter((p) => !kept.includes(p.name)) };
   } else {
     policies = previous?.policies ?? new Map();
     champion = previous?.champion ?? 'tip-policy@champion';

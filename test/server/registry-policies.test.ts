@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { unavailable } from '../../src/errors.js';
 import { parseExperimentsConfig } from '../../src/experiments/assignment.js';
 import { ARM_COUNT, ARM_IDS } from '../../src/features/arms.js';
 import { getPolicy } from '../../src/policies/catalog.js';
@@ -10,7 +11,7 @@ import { fixedExperiments } from '../../src/server/experiments-source.js';
 import { NO_EXPERIMENTS } from '../../src/server/serving-state.js';
 import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/models/policy-artifacts.js';
 import { tempHome } from '../helpers/temp-home.js';
-import { createHarness, post } from './harness.js';
+import { createHarness, get, post } from './harness.js';
 import { meanSoftmax, testCatalog } from './mean-softmax-policy.js';
 
 /** Registers `state` as the next version of tip-policy (logged as its run's policy/state.json). */
@@ -56,6 +57,47 @@ describe('registry-backed policies', () => {
       'test',
     );
     expect((await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(experiments)).shadows).toEqual([]);
+  });
+
+  it('keeps serving the versions it has when a reload finds the registry down (503 naming what failed), and takes the new ones once it is back', async () => {
+    const h = await tempHome();
+    const store = createFileStore(h.mlruns);
+    const v1 = await register(store, trained([4, 0, 0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0]));
+    const v2 = await register(store, trained([0, 2, 0, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]));
+    await store.setAlias('tip-policy', 'champion', v1);
+    await store.setAlias('tip-policy', 'shadow', v2);
+    // The registry as the server reaches it: every call fails as the REST store's do while MLflow is down.
+    const outage = { on: false };
+    const reached = new Proxy(store, {
+      get: (target, key, receiver) => {
+        const value: unknown = Reflect.get(target, key, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (outage.on ? Promise.reject(unavailable('cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED)')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    const server = await createHarness({ deps: { policies: createRegistryPolicyProvider({ store: reached, catalog: testCatalog }), adminToken: 't' } });
+    const admin = { authorization: 'Bearer t' };
+    try {
+      outage.on = true;
+      const reload = await post(server.app, '/admin/reload', {}, admin);
+      expect(reload.status).toBe(503);
+      expect(reload.body['message']).toBe(
+        'reload kept the previous version of what failed to load: ' +
+          'policy tip-policy@champion: cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED) (kept version 1); ' +
+          'policy tip-policy@shadow: cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED) (kept version 2)',
+      );
+      expect(await get(server.app, '/readyz')).toMatchObject({ status: 200, body: { ready: true, model_version: '1', shadows: ['tip-policy@shadow'] } });
+      expect((await get(server.app, '/metrics')).text).toContain('oo_ml_ready 1');
+      expect(await post(server.app, '/score', { user_id: 'u1' })).toMatchObject({ status: 200, body: { model_version: '1' } });
+
+      outage.on = false;
+      await store.setAlias('tip-policy', 'champion', v2);
+      await store.deleteAlias('tip-policy', 'shadow');
+      expect(await post(server.app, '/admin/reload', {}, admin)).toMatchObject({ status: 200, body: { ready: true, policies: [{ name: 'tip-policy@champion', model_version: '2' }] } });
+      expect((await get(server.app, '/readyz')).body).toMatchObject({ model_version: '2', shadows: [], warnings: [] });
+    } finally {
+      await server.app.close();
+    }
   });
 
   it('names every policy it could not load; no shadow alias is not a problem', async () => {
