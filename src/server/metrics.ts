@@ -11,6 +11,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'pr
 import type { ShadowRowSums, ShadowSums } from './shadow-estimates.js';
 import type { OnlineLearning } from './online-learning/online-learning.js';
 import { REWARD_OUTCOMES } from './online-learning/fold.js';
+import { OO_ML_VERSION } from '../version.js';
 
 /** A counter cell of one label set. */
 export interface CounterCell {
@@ -36,7 +37,18 @@ export interface ServerMetrics {
   generated(provider: string, outcome: 'ok' | 'fallback'): CounterCell;
   shadowFailures: Counter<'policy'>;
   eventFailures: Counter<'type'>;
-  ready: Gauge;
+}
+
+/** What the metrics read at scrape time. */
+export interface MetricSources {
+  /** Online learning (null until it exists). */
+  learning(): OnlineLearning | null;
+  /** Each shadow row's running sums. */
+  shadowSums?(): readonly ShadowRowSums[];
+  /** Whether /readyz would answer 200 (every reason it checks, not only the loaded parts). */
+  ready(): boolean;
+  /** The loaded snapshot's age in seconds and how many of its features are past their TTL, or null without one. */
+  snapshot(): { ageSeconds: number; staleFeatures: number } | null;
 }
 
 type Labels = Record<string, string>;
@@ -110,7 +122,9 @@ function cellHistogram(registry: Registry, name: string, help: string): (labels:
  * growing `oo_ml_spill_backlog` while /score keeps answering), the fold's position and reward
  * outcomes, the serve window's size.
  */
-export function createServerMetrics(learning: () => OnlineLearning | null, shadowSums: () => readonly ShadowRowSums[] = () => []): ServerMetrics {
+export function createServerMetrics(sources: MetricSources): ServerMetrics {
+  const { learning } = sources;
+  const shadowSums = sources.shadowSums ?? (() => []);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = cellCounter(registry, 'oo_ml_http_requests_total', 'HTTP requests by method, route and status', ['method', 'route', 'status']);
@@ -134,7 +148,21 @@ export function createServerMetrics(learning: () => OnlineLearning | null, shado
     labelNames: ['type'] as const,
     registers: [registry],
   });
-  const ready = new Gauge({ name: 'oo_ml_ready', help: '1 when snapshot and champion are loaded', registers: [registry] });
+  const value = (name: string, help: string, read: () => number | null): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        // An unlabelled gauge always has a sample: NaN says "no value" (no comparison holds for it).
+        this.set(read() ?? Number.NaN);
+      },
+    });
+  };
+  value('oo_ml_ready', '1 when GET /readyz answers 200 (parts loaded, events recordable, the state folder still this replica\'s)', () => (sources.ready() ? 1 : 0));
+  value('oo_ml_snapshot_age_seconds', 'Age of the loaded feature snapshot (now − its as-of); NaN without one', () => sources.snapshot()?.ageSeconds ?? null);
+  value('oo_ml_snapshot_stale_features', 'Features of the loaded snapshot past their TTL (every /score falls back on them); NaN without one', () => sources.snapshot()?.staleFeatures ?? null);
+  new Gauge({ name: 'oo_ml_build_info', help: 'Always 1; the running oo-ml version as a label', labelNames: ['version'] as const, registers: [registry] }).set({ version: OO_ML_VERSION }, 1);
   const gauge = (name: string, help: string, read: (l: OnlineLearning) => number): void => {
     new Gauge({
       name,
@@ -168,6 +196,8 @@ export function createServerMetrics(learning: () => OnlineLearning | null, shado
   counter('oo_ml_event_bus_refusals_total', 'Publish attempts the bus did not take (each spilled or retried)', (l) => l.publisherHealth().refusedTotal);
   counter('oo_ml_events_rejected_total', 'Events the bus refused as invalid (kept in rejected.ndjson)', (l) => l.publisherHealth().rejectedTotal);
   gauge('oo_ml_fold_position', 'Last events-stream sequence online learning folded', (l) => l.fold.position);
+  gauge('oo_ml_checkpoint_failing', '1 while the last online-learning checkpoint could not be written (a restart replays from the one before)', (l) => (l.checkpointFailure() === null ? 0 : 1));
+  gauge('oo_ml_state_lock_lost', "1 once this replica's state folder lock is no longer its own (restart it)", (l) => (l.lockLost() === null ? 0 : 1));
   gauge('oo_ml_fold_waiting_rewards', 'Rewards waiting for a serve the stream has not delivered yet', (l) => l.fold.waiting);
   gauge('oo_ml_serve_window_hot_records', 'Serves held in memory for their reward', (l) => l.window.stats().hotRecords);
   gauge('oo_ml_serve_window_cold_bytes', 'Bytes of serves kept on disk for their reward', (l) => l.window.stats().coldBytes);
@@ -251,6 +281,5 @@ export function createServerMetrics(learning: () => OnlineLearning | null, shado
     generated: (provider, outcome) => generated(provider, outcome),
     shadowFailures,
     eventFailures,
-    ready,
   };
 }

@@ -5,6 +5,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { assign } from '../../src/experiments/assignment.js';
 import { experimentsFile, readExperiments } from '../../src/server/experiments-source.js';
 import { notFound } from '../../src/errors.js';
+import { OO_ML_VERSION } from '../../src/version.js';
 import { AS_OF, closingHarness, get, hash32, post, until } from './harness.js';
 import { syntheticSnapshotIndex } from '../../fixtures/synthetic-snapshot.js';
 
@@ -23,6 +24,7 @@ describe('health and readiness', () => {
     expect(score.status).toBe(503);
     expect(score.body['message']).toContain('no feature snapshot loaded');
     expect((await get(h.app, '/metrics')).text).toContain('oo_ml_ready 0');
+    expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_snapshot_age_seconds nan$/im);
 
     h.snapshot.next = syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-b' });
     const reload = await post(h.app, '/admin/reload', {}, TOKEN);
@@ -44,6 +46,10 @@ describe('health and readiness', () => {
     expect(warnings[0]).toMatch(/^snapshot \S+ is 192\.0 h old \(as of 2026-02-05T11:00:00\.000Z\): past the TTL of completion_rate, .*preferred_hour.*, so every \/score falls back on them; build and export one from recent events .* then restart the server, or POST \/admin\/reload with OO_ML_ADMIN_TOKEN set$/);
     const scored = await post(stale.app, '/score', { user_id: 'u1' });
     expect(scored.body['fallbacks']).toEqual(expect.arrayContaining(['completion_rate', 'preferred_hour']));
+    const metrics = (await get(stale.app, '/metrics')).text;
+    expect(metrics).toMatch(/^oo_ml_snapshot_age_seconds 691200$/m);
+    expect(Number(/^oo_ml_snapshot_stale_features (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    expect((await get(fresh.app, '/metrics')).text).toMatch(/^oo_ml_snapshot_stale_features 0$/m);
   });
 
   it('is not ready while neither the bus nor the local spill takes an event, and ready again once the spill does; says when a checkpoint failed', async () => {
@@ -56,6 +62,8 @@ describe('health and readiness', () => {
     const ready = await get(h.app, '/readyz');
     expect(ready.status).toBe(503);
     expect(ready.body['message']).toMatch(/not ready: events cannot be recorded: the embedded bus does not take them and the local spill failed \(.*EISDIR/);
+    // The metric an alert reads says what /readyz says.
+    expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_ready 0$/m);
     await rm(spill, { recursive: true });
     // The bus back, and no request meanwhile (a balancer sends none to a replica not ready): ready again.
     h.transport.setConnected(true);
@@ -65,7 +73,10 @@ describe('health and readiness', () => {
     await mkdir(join(h.dir, 'state', 'checkpoint.json', 'in-the-way'), { recursive: true });
     expect((await post(h.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
     expect(((await get(h.app, '/readyz')).body['warnings'] as string[]).join(' ')).toContain('the last online-learning checkpoint could not be written');
+    expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_checkpoint_failing 1$/m);
     await rm(join(h.dir, 'state', 'checkpoint.json'), { recursive: true });
+    expect((await post(h.app, '/admin/reload', {}, TOKEN)).status).toBe(200);
+    expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_checkpoint_failing 0$/m);
   });
 
   it('starts without a champion and says why', async () => {
@@ -242,6 +253,9 @@ describe('admin endpoints', () => {
     expect(metrics.text).toContain('oo_ml_event_bus_degraded 0');
     expect(metrics.text).toContain('oo_ml_spill_backlog 0');
     expect(metrics.text).toContain('oo_ml_ready 1');
+    expect(metrics.text).toContain(`oo_ml_build_info{version="${OO_ML_VERSION}"} 1`);
+    expect(metrics.text).toMatch(/^oo_ml_checkpoint_failing 0$/m);
+    expect(metrics.text).toMatch(/^oo_ml_state_lock_lost 0$/m);
     expect(metrics.text).toContain('process_resident_memory_bytes');
 
     const docs = await get(h.app, '/docs/json');

@@ -189,6 +189,8 @@ describe('online learning on the server', () => {
     await writeFile(join(lock, 'pid'), `${process.pid}\n${hostname()}\n1000\n`);
     await until(async () => (await get(a.app, '/readyz')).status === 503, 'readiness lost with the lock');
     expect(JSON.stringify((await get(a.app, '/readyz')).body)).toContain('replica.lock is no longer this server');
+    const metrics = (await get(a.app, '/metrics')).text;
+    expect([/^oo_ml_ready (\d)$/m.exec(metrics)?.[1], /^oo_ml_state_lock_lost (\d)$/m.exec(metrics)?.[1]]).toEqual(['0', '1']);
     // From then on nothing in the folder is written: not by traffic, not by the close's checkpoint.
     const files = async () => {
       const out: Record<string, string> = {};

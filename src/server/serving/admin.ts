@@ -41,6 +41,8 @@ export interface Readiness {
 export interface Admin {
   /** Readiness, or throws `unavailable` with the reasons. */
   readiness(): Readiness;
+  /** Whether `readiness` would answer (cheaper: no warnings). */
+  isReady(): boolean;
   stats(): StatsResponse;
   reload(): Promise<Omit<ReloadResponse, 'reloaded'>>;
   reset(reason?: string | null): Promise<Omit<ResetResponse, 'reset'>>;
@@ -88,7 +90,7 @@ function learningReport(s: LearningStatus): StatsResponse['learning'] {
 
 /** Admin over `ctx`. */
 export function createAdmin(ctx: ServingContext): Admin {
-  const { deps, metrics, log } = ctx;
+  const { deps, log } = ctx;
   const sources = { snapshot: deps.snapshot, policies: deps.policies, experiments: deps.experiments };
   let busy = false;
 
@@ -102,7 +104,21 @@ export function createAdmin(ctx: ServingContext): Admin {
     }
   }
 
+  /** Why /readyz answers 503 (none: ready). */
+  function notReadyReasons(): string[] {
+    const s = ctx.state();
+    const h = ctx.learning.publisherHealth();
+    // Neither the bus nor the spill takes an event: every /score and /reward answers 503, so a
+    // load balancer must send them elsewhere.
+    const reasons = h.spillFailure === null ? [...s.reasons] : [...s.reasons, `events cannot be recorded: the ${h.busKind} bus does not take them and the local spill failed (${h.spillFailure})`];
+    const lockLost = ctx.learning.lockLost();
+    if (lockLost !== null) reasons.push(lockLost);
+    if (s.snapshot === null && reasons.length === 0) reasons.push('no feature snapshot loaded');
+    return reasons;
+  }
+
   return {
+    isReady: () => notReadyReasons().length === 0,
     readiness() {
       const s = ctx.state();
       const h = ctx.learning.publisherHealth();
@@ -124,11 +140,7 @@ export function createAdmin(ctx: ServingContext): Admin {
       }
       const failed = ctx.learning.checkpointFailure();
       if (failed !== null) warnings.push(`the last online-learning checkpoint could not be written (${failed}): a restart replays from the one before`);
-      // Neither the bus nor the spill takes an event: every /score and /reward answers 503, so a
-      // load balancer must send them elsewhere.
-      const reasons = h.spillFailure === null ? [...s.reasons] : [...s.reasons, `events cannot be recorded: the ${h.busKind} bus does not take them and the local spill failed (${h.spillFailure})`];
-      const lockLost = ctx.learning.lockLost();
-      if (lockLost !== null) reasons.push(lockLost);
+      const reasons = notReadyReasons();
       if (reasons.length > 0 || s.snapshot === null) {
         throw unavailable(`not ready: ${reasons.join('; ')}`, { details: { reasons, warnings } });
       }
@@ -165,7 +177,6 @@ export function createAdmin(ctx: ServingContext): Admin {
         const replay = await ctx.learning.swap(next.state, () => ctx.setState(next.state));
         await ctx.learning.checkpoint();
         const current = ctx.state();
-        metrics.ready.set(current.reasons.length === 0 ? 1 : 0);
         const tookMs = performance.now() - t0;
         log.info({ snapshot: current.snapshot?.manifest.snapshot_id ?? null, failures: next.failures, replay, took_ms: tookMs }, 'reloaded');
         if (next.failures.length > 0) {

@@ -14,6 +14,7 @@ import { createOnlineLearning, type OnlineLearning } from '../online-learning/on
 import type { GenerateBody, GenerateResponse, RewardBody, RewardResponse, ScoreBody, ScoreResponse, StatsResponse } from '../schemas.js';
 import { ServeStats } from '../serve-stats.js';
 import { buildServingState, emptyState, type ServingState } from '../serving-state.js';
+import { staleFeatures } from '../../features/snapshot.js';
 import { createAdmin, type Admin, type Readiness } from './admin.js';
 import { createContext, DEFAULT_CHAMPION } from './context.js';
 import { createRewards } from './rewards.js';
@@ -61,7 +62,19 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   // The metrics read online learning at scrape time (it exists before any scrape).
   let learning: OnlineLearning | null = null;
   const stats = new ServeStats(deps.limits?.latencySamples ?? 4096, startedAt);
-  const metrics = createServerMetrics(() => learning, () => stats.shadowSums());
+  // Readiness is admin's, made below; nothing scrapes before this function returns.
+  let admin: Admin | null = null;
+  const metrics = createServerMetrics({
+    learning: () => learning,
+    shadowSums: () => stats.shadowSums(),
+    ready: () => admin !== null && admin.isReady(),
+    snapshot: () => {
+      const snapshot = ctx.state().snapshot;
+      if (snapshot === null) return null;
+      const stale = staleFeatures(snapshot.manifest, deps.now().getTime());
+      return { ageSeconds: stale.ageMs / 1000, staleFeatures: stale.features.length };
+    },
+  });
   const ctx = createContext(deps, log, metrics, stats, built.state);
 
   /** A serve event written before serves recorded their features: its profile is looked up in the current snapshot (as earlier versions did). */
@@ -93,7 +106,6 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     await learning.close().catch(() => undefined);
     throw e;
   }
-  metrics.ready.set(ctx.state().reasons.length === 0 ? 1 : 0);
   for (const r of ctx.state().reasons) log.warn(`not ready: ${r}`);
   for (const w of ctx.state().warnings) log.warn(w);
 
@@ -101,7 +113,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   const scorer = createScorer(ctx, shadows);
   const rewards = createRewards(ctx);
   const tips = createTips(ctx, scorer);
-  const admin = createAdmin(ctx);
+  admin = createAdmin(ctx);
   return {
     metrics,
     startedAt: ctx.startedAt,
