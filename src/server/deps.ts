@@ -87,6 +87,12 @@ export interface ServerLimits {
   latencySamples?: number;
   /** How often online learning is checkpointed (default 5 min; 0: only on reload, reset and shutdown). */
   checkpointIntervalMs?: number;
+  /**
+   * After a load that left a part missing or kept its previous version (the registry or the
+   * snapshot unreadable, no champion yet), the first retry's delay; each next one doubles, up to
+   * 12 times this (default 5 s, so at most a minute apart; 0: never retry, reload by hand).
+   */
+  reloadRetryMs?: number;
   /** How long /reward waits for this replica's fold to apply the reward it published (default 2 s; then `queued`). */
   rewardWaitMs?: number;
   /** How long /reward and /generate wait for a serve this replica has not folded yet (default 2 s). */

@@ -50,6 +50,8 @@ export interface ServeWiringOptions {
   stateDir?: string;
   /** How often online learning is checkpointed (default the server's, 5 min). */
   checkpointIntervalMs?: number;
+  /** The first retry's delay after a load that left something missing (default the server's, 5 s; 0: never). */
+  reloadRetryMs?: number;
   /** The scorer's seed (default: random per process, reported in `describe`). */
   seed?: number;
   /** What the server logs (default: LOG_LEVEL or info, to stderr). */
@@ -105,7 +107,10 @@ export async function serveWiring(ctx: WiringContext, options: ServeWiringOption
     ...(ctx.config.adminToken === undefined ? {} : { adminToken: ctx.config.adminToken }),
     // Logs go to stderr so --json keeps stdout for the result.
     logger: options.logger ?? { level: logLevel, stream: process.stderr },
-    ...(options.checkpointIntervalMs === undefined ? {} : { limits: { checkpointIntervalMs: options.checkpointIntervalMs } }),
+    limits: {
+      ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
+      ...(options.reloadRetryMs === undefined ? {} : { reloadRetryMs: options.reloadRetryMs }),
+    },
   };
   const where = bus.kind === 'nats' ? `NATS bus at ${redactUrl(ctx.config.natsUrl ?? '')}` : `embedded bus under ${paths.bus}`;
   const writer = writerSettings.llm === null ? 'the embedded template' : `${writerSettings.llm.model} at ${redactUrl(writerSettings.llm.baseUrl)}`;

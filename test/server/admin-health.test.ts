@@ -34,6 +34,20 @@ describe('health and readiness', () => {
     expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
   });
 
+  it('retries what it could not load and is ready once it can, without a reload by hand', async () => {
+    let loads = 0;
+    const h = await harness({ snapshot: missingSnapshot(), deps: { limits: { reloadRetryMs: 10 } } });
+    const load = h.deps.snapshot.load;
+    h.deps.snapshot.load = () => (++loads, load());
+    await until(() => loads >= 2, 'two retries while the snapshot is missing');
+    expect((await get(h.app, '/readyz')).status).toBe(503);
+    h.snapshot.next = syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-late' });
+    await until(async () => (await get(h.app, '/readyz')).status === 200, 'ready once the snapshot can be loaded');
+    expect(await get(h.app, '/readyz')).toMatchObject({ body: { snapshot_id: 'snap-late' } });
+    expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
+    expect(h.logs.some((l) => l.includes('"msg":"reloaded"') && l.includes('snap-late'))).toBe(true);
+  });
+
   it('warns loudly in /readyz when the snapshot is past its features’ TTL (every /score would fall back on them)', async () => {
     const fresh = await harness({});
     expect((await get(fresh.app, '/readyz')).body['warnings']).toEqual([]);

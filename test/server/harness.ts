@@ -183,6 +183,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     hash32,
     logger: { level: 'info', stream: { write: (line: string) => void logs.push(line) } },
     ...options.deps,
+    // No retried loads unless a test asks for them: a retry running beside a reload by hand answers it 409.
+    limits: { reloadRetryMs: 0, ...options.deps?.limits },
   };
   let app: OoMlApp;
   try {

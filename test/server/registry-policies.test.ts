@@ -11,7 +11,7 @@ import { fixedExperiments } from '../../src/server/experiments-source.js';
 import { NO_EXPERIMENTS } from '../../src/server/serving-state.js';
 import { POLICY_STATE_ARTIFACT as POLICY_STATE_PATH } from '../../src/models/policy-artifacts.js';
 import { tempHome } from '../helpers/temp-home.js';
-import { createHarness, get, post } from './harness.js';
+import { createHarness, get, post, until } from './harness.js';
 import { meanSoftmax, testCatalog } from './mean-softmax-policy.js';
 
 /** Registers `state` as the next version of tip-policy (logged as its run's policy/state.json). */
@@ -75,7 +75,7 @@ describe('registry-backed policies', () => {
         return (...args: unknown[]) => (outage.on ? Promise.reject(unavailable('cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED)')) : (value as (...a: unknown[]) => unknown).apply(target, args));
       },
     });
-    const server = await createHarness({ deps: { policies: createRegistryPolicyProvider({ store: reached, catalog: testCatalog }), adminToken: 't' } });
+    const server = await createHarness({ deps: { policies: createRegistryPolicyProvider({ store: reached, catalog: testCatalog }), adminToken: 't', limits: { reloadRetryMs: 10 } } });
     const admin = { authorization: 'Bearer t' };
     try {
       outage.on = true;
@@ -90,11 +90,12 @@ describe('registry-backed policies', () => {
       expect((await get(server.app, '/metrics')).text).toContain('oo_ml_ready 1');
       expect(await post(server.app, '/score', { user_id: 'u1' })).toMatchObject({ status: 200, body: { model_version: '1' } });
 
-      outage.on = false;
+      // Back, with the change the reload was for: the retries take it, no reload by hand needed.
       await store.setAlias('tip-policy', 'champion', v2);
       await store.deleteAlias('tip-policy', 'shadow');
-      expect(await post(server.app, '/admin/reload', {}, admin)).toMatchObject({ status: 200, body: { ready: true, policies: [{ name: 'tip-policy@champion', model_version: '2' }] } });
-      expect((await get(server.app, '/readyz')).body).toMatchObject({ model_version: '2', shadows: [], warnings: [] });
+      outage.on = false;
+      await until(async () => (await get(server.app, '/readyz')).body['model_version'] === '2', 'the new champion taken by a retry');
+      expect((await get(server.app, '/readyz')).body).toMatchObject({ ready: true, model_version: '2', shadows: [], warnings: [] });
     } finally {
       await server.app.close();
     }

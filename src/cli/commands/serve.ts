@@ -15,6 +15,7 @@ export interface ServeFlags {
   snapshot?: string;
   stateDir?: string;
   checkpointEvery: string;
+  retryLoadsAfter: string;
 }
 
 /** Runs the server with the embedded defaults until SIGINT/SIGTERM; with less than two cores, first starts itself again with one V8 helper thread. */
@@ -22,6 +23,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   followRestartParent();
   const port = parseIntFlag('--port', flags.port, 0, 65_535);
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
+  const reloadRetryMs = parseIntFlag('--retry-loads-after', flags.retryLoadsAfter, 0, 3_600) * 1000;
   await restartOnOneCore(ctx);
   if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
   const [{ closeServeWiring, serveWiring }, { checkListenable, startServer }, { experimentsFile, readExperiments }] = await Promise.all([
@@ -39,6 +41,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
     ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
     checkpointIntervalMs,
+    reloadRetryMs,
   });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -81,7 +84,8 @@ export function registerServe(program: Command): void {
       .option('--experiments <file>', 'experiments config (JSON or YAML), read again at POST /admin/reload')
       .option('--snapshot <dir>', 'snapshot folder, or a folder with LATEST (default <home>/data/snapshots)')
       .option('--state-dir <dir>', "this replica's own folder: its spill, serve window and checkpoint (default <home>/data/serve; one per replica)")
-      .option('--checkpoint-every <seconds>', 'how often online learning is checkpointed (0: only at reload, reset and shutdown)', '300'),
+      .option('--checkpoint-every <seconds>', 'how often online learning is checkpointed (0: only at reload, reset and shutdown)', '300')
+      .option('--retry-loads-after <seconds>', 'when the snapshot or a serving policy could not be loaded (the registry down, no champion yet), load again after this long, then twice as long each time up to 12 times it (0: only at POST /admin/reload or a restart)', '5'),
     (ctx, flags) => runServe(ctx, flags),
   );
 }

@@ -45,6 +45,10 @@ export interface Admin {
   isReady(): boolean;
   stats(): StatsResponse;
   reload(): Promise<Omit<ReloadResponse, 'reloaded'>>;
+  /** Tells admin what the start-up load left failed: anything missing is retried (deps.ts `reloadRetryMs`). */
+  loaded(failures: readonly string[]): void;
+  /** Stops the retries. */
+  close(): void;
   reset(reason?: string | null): Promise<Omit<ResetResponse, 'reset'>>;
 }
 
@@ -102,6 +106,57 @@ export function createAdmin(ctx: ServingContext): Admin {
     } finally {
       busy = false;
     }
+  }
+
+  // Retries of a load that left something missing (deps.ts `reloadRetryMs`): without them a
+  // replica started during a registry outage stayed unready until a reload by hand or a restart.
+  const retryBaseMs = ctx.limits.reloadRetryMs;
+  let retryDelayMs = retryBaseMs;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  function retryUnlessComplete(failures: readonly string[]): void {
+    const incomplete = failures.length > 0 || ctx.state().reasons.length > 0;
+    if (!incomplete) {
+      retryDelayMs = retryBaseMs;
+      if (retryTimer !== null) clearTimeout(retryTimer);
+      retryTimer = null;
+      return;
+    }
+    if (closed || retryBaseMs <= 0 || retryTimer !== null) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      retryDelayMs = Math.min(retryDelayMs * 2, retryBaseMs * 12);
+      // A try that failed again has scheduled the next itself; one that could not run (a reload
+      // by hand was running: 409) or broke off schedules it here.
+      reload().catch((e: unknown) => retryUnlessComplete([e instanceof Error ? e.message : String(e)]));
+    }, retryDelayMs);
+    retryTimer.unref();
+  }
+
+  function reload(): Promise<Omit<ReloadResponse, 'reloaded'>> {
+    return exclusive('reload', async () => {
+      const t0 = performance.now();
+      const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, ctx.state());
+      const replay = await ctx.learning.swap(next.state, () => ctx.setState(next.state));
+      await ctx.learning.checkpoint();
+      const current = ctx.state();
+      const tookMs = performance.now() - t0;
+      log.info({ snapshot: current.snapshot?.manifest.snapshot_id ?? null, failures: next.failures, reasons: current.reasons, replay, took_ms: tookMs }, 'reloaded');
+      retryUnlessComplete(next.failures);
+      if (next.failures.length > 0) {
+        throw unavailable(`reload kept the previous version of what failed to load: ${next.failures.join('; ')}`, {
+          details: { failures: next.failures, reasons: current.reasons, policies: policyInfo(current) },
+        });
+      }
+      return {
+        snapshot_id: current.snapshot?.manifest.snapshot_id ?? null,
+        policies: policyInfo(current),
+        ready: current.reasons.length === 0,
+        reasons: [...current.reasons],
+        replayed: { events: replay.events, updates: replay.updates, from: replay.fromSeq, to: replay.toSeq },
+        took_ms: tookMs,
+      };
+    });
   }
 
   /** Why /readyz answers 503 (none: ready). */
@@ -170,29 +225,13 @@ export function createAdmin(ctx: ServingContext): Admin {
         bus: busReport(ctx.learning.publisherHealth()),
       };
     },
-    reload: () =>
-      exclusive('reload', async () => {
-        const t0 = performance.now();
-        const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, ctx.state());
-        const replay = await ctx.learning.swap(next.state, () => ctx.setState(next.state));
-        await ctx.learning.checkpoint();
-        const current = ctx.state();
-        const tookMs = performance.now() - t0;
-        log.info({ snapshot: current.snapshot?.manifest.snapshot_id ?? null, failures: next.failures, replay, took_ms: tookMs }, 'reloaded');
-        if (next.failures.length > 0) {
-          throw unavailable(`reload kept the previous version of what failed to load: ${next.failures.join('; ')}`, {
-            details: { failures: next.failures, reasons: current.reasons, policies: policyInfo(current) },
-          });
-        }
-        return {
-          snapshot_id: current.snapshot?.manifest.snapshot_id ?? null,
-          policies: policyInfo(current),
-          ready: current.reasons.length === 0,
-          reasons: [...current.reasons],
-          replayed: { events: replay.events, updates: replay.updates, from: replay.fromSeq, to: replay.toSeq },
-          took_ms: tookMs,
-        };
-      }),
+    reload,
+    loaded: retryUnlessComplete,
+    close() {
+      closed = true;
+      if (retryTimer !== null) clearTimeout(retryTimer);
+      retryTimer = null;
+    },
     reset: (reason = null) =>
       exclusive('reset', async () => {
         const nowMs = deps.now().getTime();

@@ -35,6 +35,7 @@ export const DEFAULT_LIMITS: Required<ServerLimits> = {
   requestTimeoutMs: 30_000,
   latencySamples: 4096,
   checkpointIntervalMs: 5 * 60_000,
+  reloadRetryMs: 5_000,
   rewardWaitMs: 2_000,
   serveWaitMs: 2_000,
 };

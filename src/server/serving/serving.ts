@@ -114,6 +114,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   const rewards = createRewards(ctx);
   const tips = createTips(ctx, scorer);
   admin = createAdmin(ctx);
+  admin.loaded(built.failures);
   return {
     metrics,
     startedAt: ctx.startedAt,
@@ -129,6 +130,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     reload: admin.reload,
     reset: admin.reset,
     async drain() {
+      admin!.close();
       await shadows.drain();
       await learning!.close();
     },
