@@ -52,6 +52,8 @@ export interface ServeWiringOptions {
   checkpointIntervalMs?: number;
   /** The first retry's delay after a load that left something missing (default the server's, 5 s; 0: never). */
   reloadRetryMs?: number;
+  /** Told at most every 30 s while NATS does not answer at start, with its redacted URL and why (default: a note). */
+  onWaitingForNats?: (url: string, why: string) => void;
   /** The scorer's seed (default: random per process, reported in `describe`). */
   seed?: number;
   /** What the server logs (default: LOG_LEVEL or info, to stderr). */
@@ -90,7 +92,10 @@ export async function serveWiring(ctx: WiringContext, options: ServeWiringOption
     onWaitingForServer: (e) => {
       if (Date.now() - lastWaitNote < 30_000) return;
       lastWaitNote = Date.now();
-      ctx.note(`waiting for NATS at ${redactUrl(ctx.config.natsUrl ?? '')}: ${redactUserInfo(e instanceof Error ? e.message : String(e))}`);
+      const url = redactUrl(ctx.config.natsUrl ?? '');
+      const why = redactUserInfo(e instanceof Error ? e.message : String(e));
+      if (options.onWaitingForNats !== undefined) options.onWaitingForNats(url, why);
+      else ctx.note(`waiting for NATS at ${url}: ${why}`);
     },
   });
   const seed = options.seed ?? randomInt(2 ** 31);

@@ -42,6 +42,8 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
     ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
     checkpointIntervalMs,
     reloadRetryMs,
+    // A state change as the others (with --json a line on stdout): silent, a supervisor saw nothing.
+    onWaitingForNats: (url, why) => ctx.event(`waiting for NATS at ${url}: ${why}`, { waiting: 'nats', url, error: why }),
   });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
