@@ -237,6 +237,7 @@ export function countingBus(): EventBus {
   return {
     kind: 'embedded',
     publish: (channel, event) => Promise.resolve({ subject: `${channel}.${event.type}` as PublishResult['subject'], duplicate: false, seq: ++seq }),
+    claimWriter: () => Promise.resolve(),
     consumer: () => Promise.reject(new Error('the counting bus has no consumers')),
     reader: async () => ({
       next: (_max, maxWaitMs) =>

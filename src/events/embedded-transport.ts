@@ -364,6 +364,11 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
       return hold(stream).then((r) => publishOn(r, subject, data, msgId));
     },
 
+    async claimWriter() {
+      if (closed) throw closedError();
+      await hold('events');
+    },
+
     async consumer(consumerOptions) {
       if (closed) throw closedError();
       await firstUse();

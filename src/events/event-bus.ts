@@ -176,6 +176,8 @@ export interface EventBus {
   extent(): Promise<StreamExtent>;
   /** The newest `last` dead letters (oldest first), and how many the dead-letter stream holds. */
   deadLetters(last: number): Promise<DeadLetters>;
+  /** Takes now what publishing needs (the embedded bus's writer lock: `conflict` while another process holds it), so a conflict shows before the first publish. */
+  claimWriter(): Promise<void>;
   /** Whether the bus is reachable now. */
   health(): TransportHealth;
   /** Calls `listener` on every change of health; returns the unsubscribe function. */
@@ -379,6 +381,7 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
       const { held, messages } = await transport.deadLetters(last);
       return { held, letters: messages.map(storedDeadLetter) };
     },
+    claimWriter: () => transport.claimWriter(),
     health: () => transport.health(),
     onHealth: (listener) => transport.onHealth(listener),
 

@@ -288,6 +288,9 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
 
     extent,
 
+    // JetStream takes publishes from any number of processes.
+    claimWriter: () => Promise.resolve(),
+
     deadLetters: (last) =>
       link.guard(`reading the dead letters of ${DLQ_STREAM}`, async () => {
         const { state } = await jsm.streams.info(DLQ_STREAM);

@@ -97,6 +97,11 @@ export interface Transport {
   extent(): Promise<StreamExtent>;
   /** The newest `last` messages of the dead-letter stream (oldest first), and how many it holds. */
   deadLetters(last: number): Promise<{ held: number; messages: RawMessage[] }>;
+  /**
+   * Takes now what this process needs to publish, instead of at its first publish: the embedded
+   * bus's events writer lock (`conflict` naming the process that holds it); nothing on NATS.
+   */
+  claimWriter(): Promise<void>;
   /** Connected or not, now (the embedded journal is always connected). */
   health(): TransportHealth;
   /** Calls `listener` on every change of health; returns the unsubscribe function. */

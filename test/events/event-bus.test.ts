@@ -31,6 +31,7 @@ function scripted(batch: Omit<RawDelivery, 'ack'>[], options: { failDlq?: boolea
       published.push({ subject, data: new TextDecoder().decode(data), msgId });
       return { duplicate: false, seq: published.length };
     },
+    claimWriter: () => Promise.resolve(),
     async reader(startSeq) {
       let read = false;
       return {

@@ -89,6 +89,7 @@ export function testTransport(inner: Transport): TestTransport {
     },
     extent: () => inner.extent(),
     deadLetters: (last) => inner.deadLetters(last),
+    claimWriter: () => inner.claimWriter(),
     health: () => health,
     onHealth(listener) {
       listeners.add(listener);

@@ -54,6 +54,9 @@ export interface Serving {
 
 /** Loads the initial state (the server starts even when parts are missing), restores online learning and catches up with the stream. */
 export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): Promise<Serving> {
+  // Every decision is published: a second server on one embedded bus is refused here, where it
+  // used to start ready and put every event in its spill until the other one stopped.
+  await deps.bus.claimWriter();
   const startedAt = deps.now();
   const built = await buildServingState(
     { snapshot: deps.snapshot, policies: deps.policies, experiments: deps.experiments, nowMs: startedAt.getTime() },

@@ -1,0 +1,68 @@
+/**
+ * `oo-ml serve` at start: with --json, a wait for NATS is said on stdout, as a state change a
+ * supervisor reads, instead of nothing at all; a second server on one embedded bus is refused.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { tempHome } from '../helpers/temp-home.js';
+import { until } from '../server/harness.js';
+
+const BIN = fileURLToPath(new URL('../../bin/oo-ml.js', import.meta.url));
+
+/** A loopback port nothing listens on (taken, then given back). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Starts `oo-ml --json serve` with `env`; resolves its stdout so far, and kills it after the test. */
+function startServe(home: string, env: Record<string, string>, args: string[] = []) {
+  const child = spawn(process.execPath, [BIN, '--json', 'serve', '--home', home, '--port', '0', ...args], {
+    env: { ...process.env, NODE_OPTIONS: '--v8-pool-size=4', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, exited, out: () => out };
+}
+
+describe('oo-ml serve at start', () => {
+  it('with --json, writes a {waiting: "nats"} line on stdout (credentials redacted), and stops on SIGTERM', async () => {
+    const h = await tempHome();
+    const port = await closedPort();
+    const { child, exited, out: stdout } = startServe(h.home, { NATS_URL: `nats://app:secret@127.0.0.1:${port}` });
+    await until(() => stdout().includes('\n'), 'a line on stdout', 20_000);
+    const out = stdout();
+    const line = JSON.parse(out.split('\n')[0]!) as Record<string, unknown>;
+    expect(line).toEqual({ waiting: 'nats', url: `nats://***@127.0.0.1:${port}`, error: expect.stringMatching(/ECONNREFUSED|refused/i) });
+    expect(out).not.toContain('secret');
+    // It ends (the test's timeout would say it did not).
+    child.kill('SIGTERM');
+    await exited;
+  });
+
+  it('refuses a second server on one embedded bus, naming the process that writes it', async () => {
+    const h = await tempHome();
+    const first = startServe(h.home, { NATS_URL: '' });
+    await until(() => first.out().includes('"listening":true'), 'the first server to listen', 30_000);
+    const second = await runCli(['serve', '--home', h.home, '--port', '0', '--state-dir', join(h.home, 'other-state')], { env: { NATS_URL: '', NODE_OPTIONS: '--v8-pool-size=4' } });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`the embedded bus's events stream under ${h.bus} is being written by process ${first.child.pid}`);
+    expect(second.stderr).toContain('NATS_URL');
+    // The first one still serves.
+    const url = (JSON.parse(first.out().split('\n')[0]!) as { url: string }).url;
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
