@@ -306,6 +306,8 @@ export const StatsResponse = Type.Object(
     requests: Type.Object({ total: Count, by_status: Type.Record(Type.String({ pattern: '^[1-5][0-9]{2}$' }), Count) }, { additionalProperties: false }),
     learning: LearningStats,
     bus: BusStats,
+    /** Why GET /readyz answers 503 now (empty: ready); absent from servers before it was added, which a dashboard reads as unknown. */
+    not_ready: Type.Optional(Type.Array(Type.String())),
   },
   { additionalProperties: false },
 );

@@ -24,6 +24,7 @@ describe('health and readiness', () => {
     expect(score.status).toBe(503);
     expect(score.body['message']).toContain('no feature snapshot loaded');
     expect((await get(h.app, '/metrics')).text).toContain('oo_ml_ready 0');
+    expect((await get(h.app, '/stats')).body['not_ready']).toEqual(['no feature snapshot loaded: no snapshot at /x/snapshots (neither manifest.json nor LATEST)']);
     expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_snapshot_age_seconds nan$/im);
 
     h.snapshot.next = syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-b' });
@@ -32,6 +33,7 @@ describe('health and readiness', () => {
     expect(reload.body).toMatchObject({ reloaded: true, snapshot_id: 'snap-b', ready: true, reasons: [], policies: [{ name: 'tip-policy@champion', model_version: '1', layout: 'v2' }] });
     expect(await get(h.app, '/readyz')).toMatchObject({ status: 200, body: { ready: true, snapshot_id: 'snap-b', champion: 'tip-policy@champion', model_version: '1' } });
     expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
+    expect((await get(h.app, '/stats')).body['not_ready']).toEqual([]);
   });
 
   it('retries what it could not load and is ready once it can, without a reload by hand', async () => {

@@ -223,6 +223,7 @@ export function createAdmin(ctx: ServingContext): Admin {
         requests: requestsReport(ctx.metrics.requestsByStatus()),
         learning: learningReport(ctx.learning.status()),
         bus: busReport(ctx.learning.publisherHealth()),
+        not_ready: notReadyReasons(),
       };
     },
     reload,

@@ -172,6 +172,14 @@ describe('DashView', () => {
     expect(overview).toContain('PAUSED');
     expect(overview).toContain('⚠ snapshot snap-1 is 3.0 d old, past the TTL of completion_rate, tip_volume: every /score falls back on them');
     expect(overview).toContain('✗ http://b is not answering: ECONNREFUSED — retrying every 500 ms');
+    // Answering is not ready: a replica whose /readyz answers 503 is named with why.
+    const unready: ReplicaHistory = { url: 'http://u', samples: [{ at: 0, stats: { ...stats({ total: 1 }), not_ready: ['champion policy "tip-policy@champion" is not loaded: no alias champion'] }, error: null }] };
+    const both = render(<DashView figures={dashFigures([stale, unready])} panel="overview" paused={false} intervalMs={500} />).lastFrame()!.replace(/\s+/g, ' ');
+    expect(both).toContain('2/2 replicas up, 1 not ready');
+    expect(both).toContain('✗ http://u is not ready (its /readyz answers 503): champion policy "tip-policy@champion" is not loaded: no alias champion');
+    expect(render(<DashView figures={dashFigures([unready])} panel="overview" paused={false} intervalMs={500} />).lastFrame()).toContain('NOT READY');
+    // A server that does not say (an older one) is not called unready.
+    expect(dashFigures([stale]).replicas[0]!.notReady).toEqual([]);
     // One line per stale snapshot, not per replica serving it; replicas named when they serve different ones.
     const twin: ReplicaHistory = { ...stale, url: 'http://a2' };
     const shared = render(<DashView figures={dashFigures([stale, twin])} panel="overview" paused intervalMs={500} />).lastFrame()!.replace(/\s+/g, ' ');

@@ -43,11 +43,13 @@ export function age(seconds: number): string {
 /** The dashboard. */
 export function DashView({ figures, panel, paused, intervalMs, live = true, header = true, height }: DashViewProps) {
   const up = figures.replicas.filter((r) => r.up).length;
+  const unready = figures.replicas.filter((r) => r.up && r.notReady.length > 0).length;
   return (
     <Box flexDirection="column" {...(height === undefined ? {} : { height: Math.max(3, height - 1), overflow: 'hidden' as const })}>
       {header ? <Text wrap="truncate-end">
         <Text bold>oo-ml dash</Text>
         {`  ${figures.replicas.length === 1 ? figures.replicas[0]!.url : `${up}/${figures.replicas.length} replicas up`}`}
+        {unready > 0 ? <Text color="red">{figures.replicas.length === 1 ? '  NOT READY' : `, ${unready} not ready`}</Text> : null}
         {paused ? <Text color="yellow">{'  PAUSED'}</Text> : null}
       </Text> : null}
       {live ? <Box>
@@ -69,7 +71,7 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
   );
 }
 
-/** What must not be missed: a replica down, a stale snapshot, a degraded bus. */
+/** What must not be missed: a replica down or not ready, a stale snapshot, a degraded bus. */
 function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[]; intervalMs: number | null }) {
   const lines: { key: string; text: string; color: string }[] = [];
   // One line per stale snapshot, however many replicas serve it.
@@ -77,6 +79,7 @@ function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[
   for (const r of replicas) {
     if (!r.up && !r.polled) lines.push({ key: `down ${r.url}`, text: `… waiting for the first answer from ${r.url}`, color: 'gray' });
     else if (!r.up) lines.push({ key: `down ${r.url}`, text: `✗ ${r.url} is not answering: ${r.error ?? 'no answer'}${intervalMs === null ? '' : ` — retrying every ${intervalMs} ms`}`, color: 'red' });
+    else if (r.notReady.length > 0) lines.push({ key: `unready ${r.url}`, text: `✗ ${r.url} is not ready (its /readyz answers 503): ${r.notReady.join('; ')}`, color: 'red' });
     const s = r.snapshot;
     if (s !== null && s.stale_features.length > 0) {
       const seen = stale.get(s.id);

@@ -41,6 +41,8 @@ export interface ReplicaFigures {
   /** Non-2xx answers per status within the window. */
   errors: Record<string, number>;
   snapshot: StatsResponse['snapshot'];
+  /** Why it is not ready (its /readyz answers 503), from its last answer; empty when ready or not told (an older server). */
+  notReady: string[];
   bus: StatsResponse['bus'] | null;
   learning: StatsResponse['learning'] | null;
 }
@@ -150,6 +152,7 @@ function replicaFigures(h: ReplicaHistory): ReplicaFigures {
     p99,
     errors,
     snapshot: lastGood?.stats.snapshot ?? null,
+    notReady: last?.stats?.not_ready ?? [],
     bus: lastGood?.stats.bus ?? null,
     learning: lastGood?.stats.learning ?? null,
   };
