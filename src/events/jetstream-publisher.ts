@@ -9,7 +9,7 @@
  * What a publish can answer, as JetStream and nats.js define it: a PubAck (`{"stream","seq",
  * "duplicate"}`); a JetStream API error (`{"error":{"description"}}`, e.g. no stream captures the
  * subject); a 503 status with no body when nothing subscribes to the subject (no responders: the
- * stream has no leader yet, or JetStream is down); or nothing within the timeout.
+ * stream has no leader yet, JetStream is down, or the stream was deleted); or nothing within the timeout.
  *
  * The publishes of one event-loop turn go out together, from one `setImmediate`: nats.js flushes
  * its outbound buffer in a microtask, and Node runs microtasks after every I/O callback, so a
@@ -93,7 +93,7 @@ export function createJetStreamPublisher(nc: NatsConnection, timeoutMs: number):
     if (w === undefined) return; // expired meanwhile
     waiting.delete(token);
     if (m.headers?.code === 503) {
-      w.reject(new JetStreamPublishError('no_responders', 'no JetStream server answered (the stream has no leader yet, or JetStream is down)'));
+      w.reject(new JetStreamPublishError('no_responders', 'no JetStream server answered (the stream has no leader yet, JetStream is down, or the stream was deleted)'));
       return;
     }
     const ack = readPubAck(m.data);

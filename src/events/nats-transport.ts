@@ -50,7 +50,7 @@ import {
 } from '@nats-io/jetstream';
 import { TimeoutError, connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { conflict, isOoMlError, unavailable } from '../errors.js';
-import { createJetStreamPublisher } from './jetstream-publisher.js';
+import { createJetStreamPublisher, JetStreamPublishError } from './jetstream-publisher.js';
 import { DLQ_SUBJECT_WILDCARD, EVENT_SUBJECT_WILDCARDS } from './subjects.js';
 import { deliveryNumbersOf } from './jetstream-delivery.js';
 import {
@@ -145,6 +145,8 @@ const READER_RETRY_MAX_MS = 5000;
 
 // API error codes (nats-server errors.json).
 const STREAM_NOT_FOUND = 10059;
+/** How often a publish nothing answered looks whether its stream was deleted. */
+const STREAM_LOOK_MS = 5_000;
 const STREAM_NAME_IN_USE = 10058;
 const STREAM_SUBJECT_OVERLAP = 10065;
 const CONSUMER_NOT_FOUND = 10014;
@@ -236,6 +238,24 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
   });
   const readers = new Set<OrderedReader>();
 
+  // Whether `stream` is missing, looked at most every STREAM_LOOK_MS per stream: every publish
+  // fails while it is, and a look per publish would add a request to each. It is not created
+  // again here: a running replica's fold is past the new stream's sequences, and a restart is
+  // what rebuilds it (online-learning/README.md).
+  const looks = new Map<string, { at: number; missing: Promise<boolean> }>();
+  const gone = (stream: string): Promise<boolean> => {
+    const last = looks.get(stream);
+    if (last !== undefined && Date.now() - last.at < STREAM_LOOK_MS) return last.missing;
+    const missing = link
+      .guard(`looking for stream ${stream}`, () => jsm.streams.info(stream))
+      .then(
+        () => false,
+        (e: unknown) => apiCode(e) === STREAM_NOT_FOUND,
+      );
+    looks.set(stream, { at: Date.now(), missing });
+    return missing;
+  };
+
   const extent = (): Promise<StreamExtent> =>
     link.guard('reading the events stream extent', async () => {
       const { state } = await jsm.streams.info(EVENTS_STREAM);
@@ -252,7 +272,16 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
     publish(subject, data, msgId) {
       const h = link.health();
       if (!h.connected) return Promise.reject(unavailable(`publishing on ${subject} failed: not connected to NATS (${h.detail})`, { hint: NOT_CONNECTED_HINT }));
-      return publisher.publish(subject, data, msgId).then(undefined, (e: unknown) => {
+      return publisher.publish(subject, data, msgId).then(undefined, async (e: unknown) => {
+        // Nothing answered: a stream without a leader yet, JetStream down, or the stream deleted,
+        // which only a look tells apart (and which only a restart mends: see `gone`).
+        const stream = subject.startsWith('dlq.') ? DLQ_STREAM : EVENTS_STREAM;
+        if (e instanceof JetStreamPublishError && e.failure === 'no_responders' && (await gone(stream))) {
+          throw unavailable(`JetStream did not store a message on ${subject}: stream ${stream} does not exist (deleted?)`, {
+            hint: `each oo-ml process creates it when it starts: restart one (oo-ml serve restarts rebuild online learning from the new stream); until then events wait in each replica's spill`,
+            cause: e,
+          });
+        }
         throw unavailable(`JetStream did not store a message on ${subject}: ${messageOf(e)}`, { hint: NOT_CONNECTED_HINT, cause: e });
       });
     },

@@ -252,6 +252,26 @@ describe('NATS JetStream transport', () => {
     await bus.close();
   });
 
+  it('says a publish failed because its stream was deleted (not "no server answered"), and that a restart creates it again', async () => {
+    server = await startNatsServer();
+    const t = await createNatsTransport(server.url, { publishTimeoutMs: 5_000 });
+    try {
+      expect((await t.publish('signals.tip.served', enc('{"a":1}'), 'm-1')).seq).toBe(1);
+      const nc = await connect({ servers: server.url });
+      await (await jetstreamManager(nc)).streams.delete(EVENTS_STREAM);
+      await nc.close();
+      const e = await t.publish('signals.tip.served', enc('{"a":2}'), 'm-2').then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(e).toMatchObject({ code: 'unavailable', message: `JetStream did not store a message on signals.tip.served: stream ${EVENTS_STREAM} does not exist (deleted?)`, hint: expect.stringContaining('restart one') });
+      // The dead-letter stream is still there: its publishes go on.
+      expect((await t.publish('dlq.signals.tip.served', enc('{"b":1}'), 'd-1')).seq).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('lists dead letters across a gap a deleted message left, and counts what the stream holds', async () => {
     server = await startNatsServer();
     const t = await createNatsTransport(server.url);
