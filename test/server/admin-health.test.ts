@@ -63,6 +63,9 @@ describe('health and readiness', () => {
     expect(warnings[0]).toMatch(/^snapshot \S+ is 192\.0 h old \(as of 2026-02-05T11:00:00\.000Z\): past the TTL of completion_rate, .*preferred_hour.*, so every \/score falls back on them; build and export one from recent events .* then restart the server, or POST \/admin\/reload with OO_ML_ADMIN_TOKEN set$/);
     const scored = await post(stale.app, '/score', { user_id: 'u1' });
     expect(scored.body['fallbacks']).toEqual(expect.arrayContaining(['completion_rate', 'preferred_hour']));
+    // Said at start too, not only to whoever asks /readyz.
+    expect(stale.logs.some((l) => l.includes('"level":40') && l.includes('is 192.0 h old') && l.includes('past the TTL of'))).toBe(true);
+    expect(fresh.logs.some((l) => l.includes('past the TTL of'))).toBe(false);
     const metrics = (await get(stale.app, '/metrics')).text;
     expect(metrics).toMatch(/^oo_ml_snapshot_age_seconds 691200$/m);
     expect(Number(/^oo_ml_snapshot_stale_features (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);

@@ -43,6 +43,8 @@ export interface Admin {
   readiness(): Readiness;
   /** Whether `readiness` would answer (cheaper: no warnings). */
   isReady(): boolean;
+  /** What /readyz warns of now (a stale snapshot, a degraded bus, a failed checkpoint, …). */
+  warnings(): string[];
   stats(): StatsResponse;
   reload(): Promise<Omit<ReloadResponse, 'reloaded'>>;
   /** Tells admin what the start-up load left failed: anything missing is retried (deps.ts `reloadRetryMs`). */
@@ -159,6 +161,31 @@ export function createAdmin(ctx: ServingContext): Admin {
     });
   }
 
+  /** What /readyz warns of: problems that do not stop serving. */
+  function readinessWarnings(): string[] {
+    const s = ctx.state();
+    const h = ctx.learning.publisherHealth();
+    const degraded = h.mode === 'spill' || !h.busConnected;
+    const warnings = [...s.warnings];
+    if (s.snapshot !== null) {
+      const stale = staleFeatures(s.snapshot.manifest, ctx.deps.now().getTime());
+      if (stale.features.length > 0) {
+        warnings.push(
+          `snapshot ${s.snapshot.manifest.snapshot_id} is ${(stale.ageMs / 3_600_000).toFixed(1)} h old (as of ${s.snapshot.manifest.as_of}): ` +
+            `past the TTL of ${stale.features.join(', ')}, so every /score falls back on them; ${FRESH_SNAPSHOT_HINT}`,
+        );
+      }
+    }
+    if (degraded && h.spillFailure === null) {
+      warnings.push(
+        `event bus (${h.busKind}) ${h.busConnected ? 'is back; the local spill is draining' : 'is disconnected; events go to the local spill'} (${h.backlog} waiting)${h.lastError === null ? '' : `: ${h.lastError}`}`,
+      );
+    }
+    const failed = ctx.learning.checkpointFailure();
+    if (failed !== null) warnings.push(`the last online-learning checkpoint could not be written (${failed}): a restart replays from the one before`);
+    return warnings;
+  }
+
   /** Why /readyz answers 503 (none: ready). */
   function notReadyReasons(): string[] {
     const s = ctx.state();
@@ -174,27 +201,12 @@ export function createAdmin(ctx: ServingContext): Admin {
 
   return {
     isReady: () => notReadyReasons().length === 0,
+    warnings: readinessWarnings,
     readiness() {
       const s = ctx.state();
       const h = ctx.learning.publisherHealth();
       const degraded = h.mode === 'spill' || !h.busConnected;
-      const warnings = [...s.warnings];
-      if (s.snapshot !== null) {
-        const stale = staleFeatures(s.snapshot.manifest, ctx.deps.now().getTime());
-        if (stale.features.length > 0) {
-          warnings.push(
-            `snapshot ${s.snapshot.manifest.snapshot_id} is ${(stale.ageMs / 3_600_000).toFixed(1)} h old (as of ${s.snapshot.manifest.as_of}): ` +
-              `past the TTL of ${stale.features.join(', ')}, so every /score falls back on them; ${FRESH_SNAPSHOT_HINT}`,
-          );
-        }
-      }
-      if (degraded && h.spillFailure === null) {
-        warnings.push(
-          `event bus (${h.busKind}) ${h.busConnected ? 'is back; the local spill is draining' : 'is disconnected; events go to the local spill'} (${h.backlog} waiting)${h.lastError === null ? '' : `: ${h.lastError}`}`,
-        );
-      }
-      const failed = ctx.learning.checkpointFailure();
-      if (failed !== null) warnings.push(`the last online-learning checkpoint could not be written (${failed}): a restart replays from the one before`);
+      const warnings = readinessWarnings();
       const reasons = notReadyReasons();
       if (reasons.length > 0 || s.snapshot === null) {
         throw unavailable(`not ready: ${reasons.join('; ')}`, { details: { reasons, warnings } });

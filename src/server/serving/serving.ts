@@ -110,7 +110,6 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     throw e;
   }
   for (const r of ctx.state().reasons) log.warn(`not ready: ${r}`);
-  for (const w of ctx.state().warnings) log.warn(w);
 
   const shadows = createShadows(ctx);
   const scorer = createScorer(ctx, shadows);
@@ -118,6 +117,8 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
   const tips = createTips(ctx, scorer);
   admin = createAdmin(ctx);
   admin.loaded(built.failures);
+  // What /readyz will warn of, in the log too (a stale snapshot above all: every /score falls back).
+  for (const w of admin.warnings()) log.warn(w);
   return {
     metrics,
     startedAt: ctx.startedAt,
