@@ -179,6 +179,8 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   app.decorateRequest('ooStatsKey', null);
   app.decorateRequest('ooStartMs', 0);
   let closing = false;
+  // One line per request at debug (an access log), decided once: the level is fixed at start.
+  const accessLog = log.level === 'debug' || log.level === 'trace';
   app.addHook('onSend', (request, reply, payload, done) => {
     // While closing, answers say the connection ends with them: a client that reused a
     // keep-alive connection the server then closed got a reset instead of an answer.
@@ -186,6 +188,7 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     const elapsed = performance.now() - request.ooStartMs;
     serving.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, elapsed / 1000);
     if (request.ooStatsKey !== null) serving.latency(request.ooStatsKey, elapsed);
+    if (accessLog) request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: elapsed, remoteAddress: request.ip }, 'answered');
     done(null, payload);
   });
 

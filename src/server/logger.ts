@@ -31,6 +31,14 @@ export function createServerLogger(setting: LoggerSetting = {}): FastifyBaseLogg
   if (setting === false) return pino({ enabled: false });
   const { stream, ...options } = setting;
   // `||`, as Fastify read it: an empty or undefined level is the default, not pino's error.
-  const withDefaults: LoggerOptions = { ...options, level: options.level || DEFAULT_LOG_LEVEL, serializers: { ...serializers, ...options.serializers } };
+  // Levels by name and times in ISO 8601 (pino's numbers and epoch ms are its own convention;
+  // collectors and people read these without a table).
+  const withDefaults: LoggerOptions = {
+    timestamp: pino.stdTimeFunctions.isoTime,
+    ...options,
+    formatters: { level: (label) => ({ level: label }), ...options.formatters },
+    level: options.level || DEFAULT_LOG_LEVEL,
+    serializers: { ...serializers, ...options.serializers },
+  };
   return stream === undefined ? pino(withDefaults) : pino(withDefaults, stream);
 }

@@ -64,7 +64,7 @@ describe('health and readiness', () => {
     const scored = await post(stale.app, '/score', { user_id: 'u1' });
     expect(scored.body['fallbacks']).toEqual(expect.arrayContaining(['completion_rate', 'preferred_hour']));
     // Said at start too, not only to whoever asks /readyz.
-    expect(stale.logs.some((l) => l.includes('"level":40') && l.includes('is 192.0 h old') && l.includes('past the TTL of'))).toBe(true);
+    expect(stale.logs.some((l) => l.includes('"level":"warn"') && l.includes('is 192.0 h old') && l.includes('past the TTL of'))).toBe(true);
     expect(fresh.logs.some((l) => l.includes('past the TTL of'))).toBe(false);
     const metrics = (await get(stale.app, '/metrics')).text;
     expect(metrics).toMatch(/^oo_ml_snapshot_age_seconds 691200$/m);
@@ -105,6 +105,29 @@ describe('health and readiness', () => {
     expect(ready.status).toBe(503);
     expect(ready.body['message']).toBe('not ready: champion policy "tip-policy@champion" is not loaded: no alias champion');
     expect((await post(h.app, '/score', { user_id: 'u1' })).body['message']).toContain('policy "tip-policy@champion" is not loaded');
+  });
+});
+
+describe('logs', () => {
+  it('are JSON lines with the level by name and an ISO time; debug adds a line per request; a refused admin request is a warning naming the client', async () => {
+    const lines: string[] = [];
+    const h = await harness({ deps: { adminToken: 's3cret', logger: { level: 'debug', stream: { write: (l: string) => void lines.push(l) } } } });
+    expect((await post(h.app, '/score', { user_id: 'u1' })).status).toBe(200);
+    expect((await post(h.app, '/admin/reset', {}, { authorization: 'Bearer nope' })).status).toBe(401);
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const answered = records.filter((r) => r['msg'] === 'answered');
+    expect(answered.map((r) => [r['level'], r['method'], r['url'], r['status'], r['remoteAddress']])).toEqual([
+      ['debug', 'POST', '/score', 200, '127.0.0.1'],
+      ['debug', 'POST', '/admin/reset', 401, '127.0.0.1'],
+    ]);
+    expect(answered[0]!['ms']).toEqual(expect.any(Number));
+    expect(records.find((r) => r['msg'] === 'admin request refused: missing or wrong token')).toMatchObject({ level: 'warn', remoteAddress: '127.0.0.1', url: '/admin/reset' });
+    for (const r of records) expect(new Date(r['time'] as string).toISOString()).toBe(r['time']);
+    // At the default level (warn) no request is logged.
+    const quiet: string[] = [];
+    const q = await harness({ deps: { logger: { stream: { write: (l: string) => void quiet.push(l) } } } });
+    expect((await post(q.app, '/score', { user_id: 'u1' })).status).toBe(200);
+    expect(quiet.filter((l) => l.includes('"answered"'))).toEqual([]);
   });
 });
 

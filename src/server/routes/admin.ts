@@ -23,6 +23,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ serving: Serving; token: s
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (match === null || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
+      // Who knocked, for whoever watches the log for it.
+      request.log.warn({ remoteAddress: request.ip, url: request.url }, 'admin request refused: missing or wrong token');
       throw new HttpError(401, 'unauthorized', 'missing or wrong admin token', 'send Authorization: Bearer $OO_ML_ADMIN_TOKEN');
     }
   });
