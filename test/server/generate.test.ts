@@ -154,7 +154,7 @@ describe('POST /generate', () => {
     expect(metrics).toContain('oo_ml_tips_generated_total{provider="template",outcome="fallback"} 1');
     // The log says so, once a minute (with how many fell back since), not once per call.
     const warnings = () => h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l['msg']).startsWith('tip writer fell back'));
-    expect(warnings()).toMatchObject([{ level: 40, fallbacks: 1, fallback_reason: expect.stringMatching(/^http_status: HTTP 500/) }]);
+    expect(warnings()).toMatchObject([{ level: 'warn', fallbacks: 1, fallback_reason: expect.stringMatching(/^http_status: HTTP 500/) }]);
     // Each call tries twice.
     llm.inject({ kind: 'status500' }, 6);
     await post(h.app, '/generate', body);

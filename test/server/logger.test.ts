@@ -21,7 +21,7 @@ describe('createServerLogger', () => {
     const byDefault = createServerLogger({ stream: quiet.stream });
     byDefault.info('not written');
     byDefault.warn({ code: 'slow' }, 'written');
-    expect(quiet.lines.map((l) => [l['level'], l['msg'], l['code']])).toEqual([[40, 'written', 'slow']]);
+    expect(quiet.lines.map((l) => [l['level'], l['msg'], l['code']])).toEqual([['warn', 'written', 'slow']]);
 
     const chatty = records();
     createServerLogger({ level: 'debug', stream: chatty.stream }).debug('written too');
@@ -84,7 +84,7 @@ describe('the app without a Fastify logger', () => {
     const res = await h.app.inject({ method: 'GET', url: '/twice' });
     expect(res.json()).toEqual({ first: true });
     const warning = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => (l['err'] as { code?: string } | undefined)?.code === 'FST_ERR_REP_ALREADY_SENT');
-    expect(warning).toMatchObject({ level: 40, reqId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-z]+$/) });
+    expect(warning).toMatchObject({ level: 'warn', reqId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-z]+$/) });
   });
 
   it("writes the app's own messages through app.ooLog", async () => {
