@@ -58,21 +58,27 @@ describe('online learning on the server', () => {
     expect(reward.status).toBe(200);
     expect(reward.body).toMatchObject({ outcome: 'queued', applied: false });
     expect(reward.body['reason']).toContain('local spill');
+    // A serve made during the outage is only in this replica's spill: rewarded without naming
+    // its user all the same (the spill knows it), and refused for another user.
+    expect(await post(h.app, '/reward', { serve_id: during.body['serve_id'], reaction: 'liked', user_id: 'u1' })).toMatchObject({ status: 409 });
+    expect(await post(h.app, '/reward', { serve_id: during.body['serve_id'], reaction: 'liked' })).toMatchObject({ status: 200, body: { outcome: 'queued' } });
     const ready = await get(h.app, '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body['bus']).toEqual({ kind: 'embedded', connected: false, degraded: true, spill_backlog: 2 });
-    expect((ready.body['warnings'] as string[]).join(' ')).toContain('disconnected; events go to the local spill (2 waiting)');
+    expect(ready.body['bus']).toEqual({ kind: 'embedded', connected: false, degraded: true, spill_backlog: 3 });
+    expect((ready.body['warnings'] as string[]).join(' ')).toContain('disconnected; events go to the local spill (3 waiting)');
     const metrics = (await get(h.app, '/metrics')).text;
     expect(metrics).toContain('oo_ml_event_bus_connected 0');
     expect(metrics).toContain('oo_ml_event_bus_degraded 1');
-    expect(metrics).toContain('oo_ml_spill_backlog 2');
+    expect(metrics).toContain('oo_ml_spill_backlog 3');
 
     h.transport.setConnected(true);
     await until(async () => !((await get(h.app, '/readyz')).body['bus'] as { degraded: boolean }).degraded, 'the spill to drain');
     const after = await settled(h);
-    expect(after.rewards).toMatchObject({ applied: 1 });
-    expect(after.policies[0]!.updates).toBe(1);
-    expect(h.published.map((p) => p.event.type)).toEqual(['tip.served', 'tip.served', 'tip.reaction']);
+    expect(after.rewards).toMatchObject({ applied: 2 });
+    expect(after.policies[0]!.updates).toBe(2);
+    expect(h.published.map((p) => p.event.type)).toEqual(['tip.served', 'tip.served', 'tip.reaction', 'tip.reaction']);
+    // Drained, the serve is the window's: a second reward is a duplicate, as anywhere.
+    expect((await post(h.app, '/reward', { serve_id: during.body['serve_id'], reaction: 'completed' })).body).toMatchObject({ outcome: 'duplicate' });
   });
 
   it('learns a reaction the app publishes to feedback.> itself, with no HTTP call', async () => {

@@ -110,6 +110,8 @@ export interface OnlineLearning {
   checkpoint(): Promise<void>;
   status(): LearningStatus;
   publisherHealth(): PublisherHealth;
+  /** The user of a serve this replica spilled and has not drained yet, else null. */
+  spilledServeUser(serveId: string): string | null;
   /** Why the last checkpoint could not be written (a restart then replays from the one before), or null. */
   checkpointFailure(): string | null;
   /** Why this replica no longer holds its state folder's lock (it stood still and another process took it), or null. */
@@ -577,6 +579,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
       };
     },
     publisherHealth: () => publisher.health(),
+    spilledServeUser: (serveId) => publisher.spilledServeUser(serveId),
     checkpointFailure: () => checkpointFailure,
     halt(why) {
       if (halted !== null) return;

@@ -63,6 +63,8 @@ export interface EventPublisher {
   /** Resolves once `event` is durable (on the bus, or in the spill). */
   publish(event: ServerEvent): Promise<PublishReceipt>;
   health(): PublisherHealth;
+  /** The user of a serve this process put in the spill and has not drained yet, else null (a /reward for it names no user). */
+  spilledServeUser(serveId: string): string | null;
   /** Stops draining; what is left in the spill stays for the next start. */
   close(): Promise<void>;
 }
@@ -80,6 +82,8 @@ export interface PublisherOptions {
 }
 
 const RETRY_MIN_MS = 100;
+/** Spilled serves whose users are kept for /reward (the oldest forgotten past it: ~100 bytes each). */
+const SPILLED_SERVES_KEPT = 100_000;
 const RETRY_MAX_MS = 2_000;
 
 // Per type, once: every publish asks.
@@ -100,6 +104,12 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
   let draining: Promise<void> | null = null;
   let wake: (() => void) | null = null;
   let spillFailure: string | null = null;
+  // Serve id → user of the serves this process spilled, until drained: a /reward for one names
+  // no user, and its serve reaches no window until the bus takes it.
+  const spilledServes = new Map<string, string>();
+  const forgetDrained = (event: ServerEvent): void => {
+    if (event.type === 'tip.served') spilledServes.delete(event.serve_id);
+  };
 
   const health = (): PublisherHealth => ({
     busKind: bus.kind,
@@ -138,6 +148,10 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
     }
     return spill.append(JSON.stringify(event)).then(
       () => {
+        if (event.type === 'tip.served' && !event.shadow) {
+          spilledServes.set(event.serve_id, event.user_id);
+          if (spilledServes.size > SPILLED_SERVES_KEPT) spilledServes.delete(spilledServes.keys().next().value!);
+        }
         spillFailure = null;
         startDrain();
         return { seq: null, spilled: true };
@@ -196,6 +210,7 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
           }
           try {
             await bus.publish(channelOf(event as ServerEvent), event as ServerEvent);
+            forgetDrained(event as ServerEvent);
             return 'ok';
           } catch (e) {
             refusedTotal++;
@@ -282,6 +297,7 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
       );
     },
     health,
+    spilledServeUser: (serveId) => spilledServes.get(serveId) ?? null,
     async close() {
       closed = true;
       unsubscribe();

@@ -9,6 +9,8 @@
  * - A serve this replica has not folded yet (made by another replica a moment ago) is waited
  *   for up to `serveWaitMs`; one still unknown is a 404 unless the body names the `user_id`,
  *   then the reaction is recorded and waits in the fold for its serve (an outage may delay it).
+ *   A serve this replica put in its spill (the bus is down) is known without waiting, user and
+ *   all, until the spill is drained.
  * - A serve the window already saw rewarded is answered `duplicate` without publishing again.
  * - The answer waits up to `rewardWaitMs` for this replica's fold to apply the reward: `applied`
  *   (learned), or why not; `queued` when it was recorded but not folded yet (the bus is down and
@@ -78,18 +80,20 @@ export function createRewards(ctx: ServingContext): Rewards {
           details: [{ path: '/serve_id', message: parts === null ? 'not an oo-ml serve id' : 'not issued (yet) by the replica it names' }],
         });
       }
-      const known = await ctx.learning.waitForServe(body.serve_id, limits.serveWaitMs);
-      if (known === null && body.user_id === undefined) {
+      // A serve of this replica's still in its spill (the bus is down) is known here alone.
+      const spilledUser = parts.issuer === ctx.serveIds.issuer ? ctx.learning.spilledServeUser(body.serve_id) : null;
+      const known = spilledUser !== null ? null : await ctx.learning.waitForServe(body.serve_id, limits.serveWaitMs);
+      if (known === null && body.user_id === undefined && spilledUser === null) {
         throw notFound(`serve_id "${body.serve_id}" has not reached this replica's events stream`, {
           hint: 'it is unknown, older than the window, or the replica that made it could not publish it yet (a bus outage); send user_id too to record the reaction anyway — it is learned when its serve arrives',
           details: [{ path: '/serve_id', message: 'no such serve in the stream yet' }],
         });
       }
-      if (known !== null && body.user_id !== undefined) {
-        const same = known.record.userId !== null ? known.record.userId === body.user_id : known.record.userHash === deps.hash32(body.user_id) >>> 0;
+      if (body.user_id !== undefined && (known !== null || spilledUser !== null)) {
+        const same = spilledUser !== null ? spilledUser === body.user_id : known!.record.userId !== null ? known!.record.userId === body.user_id : known!.record.userHash === deps.hash32(body.user_id) >>> 0;
         if (!same) throw conflict(`serve_id "${body.serve_id}" was made for another user`, { details: [{ path: '/user_id', message: "not the serve's user" }] });
       }
-      const userId = body.user_id ?? known?.record.userId ?? null;
+      const userId = body.user_id ?? spilledUser ?? known?.record.userId ?? null;
       if (userId === null) {
         throw invalidInput(`serve_id "${body.serve_id}" belongs to a user id too long for the window to keep: send "user_id"`, {
           details: [{ path: '/user_id', message: 'required for this serve' }],
