@@ -21,6 +21,12 @@ export interface StartOptions {
   handleSignals?: boolean;
   /** Longest wait for in-flight requests on shutdown (default 10 s). */
   shutdownTimeoutMs?: number;
+  /**
+   * On the first SIGINT/SIGTERM, how long to go on answering with /readyz at 503 before shutting
+   * down, so a load balancer takes the replica out before it stops taking connections (default
+   * 0: at once). A second signal shuts down at once.
+   */
+  drainMs?: number;
 }
 
 /** A listening server. */
@@ -56,13 +62,23 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const drainMs = options.drainMs ?? 0;
+  let draining: NodeJS.Timeout | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (drainMs > 0 && draining === null && closing === null) {
+      const seconds = (drainMs / 1000).toFixed(drainMs % 1000 === 0 ? 0 : 1);
+      app.ooLog.warn(`${signal}: not ready from now on; answering for ${seconds} s more, then shutting down (a second signal: at once)`);
+      app.ooMl.markStopping(`shutting down (${signal}): answering for ${seconds} s more so load balancers take this replica out`);
+      draining = setTimeout(() => void close(), drainMs);
+      return;
+    }
     app.ooLog.warn(`${signal}: shutting down (draining in-flight requests)`);
     void close();
   };
 
   function close(): Promise<void> {
     if (closing !== null) return closing;
+    if (draining !== null) clearTimeout(draining);
     closing = (async () => {
       const timer = setTimeout(() => {
         app.ooLog.warn('shutdown timeout: closing the remaining connections');

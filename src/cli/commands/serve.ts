@@ -16,6 +16,7 @@ export interface ServeFlags {
   stateDir?: string;
   checkpointEvery: string;
   retryLoadsAfter: string;
+  drainSeconds: string;
 }
 
 /** Runs the server with the embedded defaults until SIGINT/SIGTERM; with less than two cores, first starts itself again with one V8 helper thread. */
@@ -24,6 +25,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const port = parseIntFlag('--port', flags.port, 0, 65_535);
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
   const reloadRetryMs = parseIntFlag('--retry-loads-after', flags.retryLoadsAfter, 0, 3_600) * 1000;
+  const drainMs = parseIntFlag('--drain-seconds', flags.drainSeconds, 0, 3_600) * 1000;
   await restartOnOneCore(ctx);
   if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
   const [{ closeServeWiring, serveWiring }, { checkListenable, startServer }, { experimentsFile, readExperiments }] = await Promise.all([
@@ -47,7 +49,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({ deps: wiring.deps, host: flags.host, port });
+    server = await startServer({ deps: wiring.deps, host: flags.host, port, drainMs });
   } catch (e) {
     await closeServeWiring(wiring);
     throw e;
@@ -87,6 +89,7 @@ export function registerServe(program: Command): void {
       .option('--snapshot <dir>', 'snapshot folder, or a folder with LATEST (default <home>/data/snapshots)')
       .option('--state-dir <dir>', "this replica's own folder: its spill, serve window and checkpoint (default <home>/data/serve; one per replica)")
       .option('--checkpoint-every <seconds>', 'how often online learning is checkpointed (0: only at reload, reset and shutdown)', '300')
+      .option('--drain-seconds <seconds>', 'on SIGTERM/SIGINT, answer /readyz 503 but go on serving for this long before shutting down, so a load balancer takes the replica out first (a second signal: at once)', '0')
       .option('--retry-loads-after <seconds>', 'when the snapshot or a serving policy could not be loaded (the registry down, no champion yet), load again after this long, then twice as long each time up to 12 times it (0: only at POST /admin/reload or a restart)', '5'),
     (ctx, flags) => runServe(ctx, flags),
   );

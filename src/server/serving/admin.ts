@@ -43,6 +43,8 @@ export interface Admin {
   readiness(): Readiness;
   /** Whether `readiness` would answer (cheaper: no warnings). */
   isReady(): boolean;
+  /** From now on /readyz answers 503 with `why` (shutdown has begun); every route still answers. */
+  markStopping(why: string): void;
   /** What /readyz warns of now (a stale snapshot, a degraded bus, a failed checkpoint, …). */
   warnings(): string[];
   stats(): StatsResponse;
@@ -186,6 +188,9 @@ export function createAdmin(ctx: ServingContext): Admin {
     return warnings;
   }
 
+  /** Set once shutdown has begun and the replica answers on only until its drain delay ends. */
+  let stopping: string | null = null;
+
   /** Why /readyz answers 503 (none: ready). */
   function notReadyReasons(): string[] {
     const s = ctx.state();
@@ -196,11 +201,15 @@ export function createAdmin(ctx: ServingContext): Admin {
     const lockLost = ctx.learning.lockLost();
     if (lockLost !== null) reasons.push(lockLost);
     if (s.snapshot === null && reasons.length === 0) reasons.push('no feature snapshot loaded');
+    if (stopping !== null) reasons.push(stopping);
     return reasons;
   }
 
   return {
     isReady: () => notReadyReasons().length === 0,
+    markStopping(why) {
+      stopping = why;
+    },
     warnings: readinessWarnings,
     readiness() {
       const s = ctx.state();

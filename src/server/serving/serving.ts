@@ -46,6 +46,7 @@ export interface Serving {
   readiness(): Readiness;
   reload: Admin['reload'];
   reset: Admin['reset'];
+  markStopping: Admin['markStopping'];
   /** Waits for shadow scorings in flight, then closes online learning (a last checkpoint). */
   drain(): Promise<void>;
   /** Writes a checkpoint of online learning now. */
@@ -133,6 +134,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     readiness: admin.readiness,
     reload: admin.reload,
     reset: admin.reset,
+    markStopping: admin.markStopping,
     async drain() {
       admin!.close();
       await shadows.drain();

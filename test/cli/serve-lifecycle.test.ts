@@ -1,6 +1,7 @@
 /**
- * `oo-ml serve` at start: with --json, a wait for NATS is said on stdout, as a state change a
- * supervisor reads, instead of nothing at all; a second server on one embedded bus is refused.
+ * `oo-ml serve` at start and stop: with --json, a wait for NATS is said on stdout, as a state
+ * change a supervisor reads, instead of nothing at all; a second server on one embedded bus is
+ * refused; --drain-seconds keeps serving, not ready, for a while after SIGTERM.
  */
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
@@ -38,7 +39,7 @@ function startServe(home: string, env: Record<string, string>, args: string[] = 
   return { child, exited, out: () => out };
 }
 
-describe('oo-ml serve at start', () => {
+describe('oo-ml serve at start and stop', () => {
   it('with --json, writes a {waiting: "nats"} line on stdout (credentials redacted), and stops on SIGTERM', async () => {
     const h = await tempHome();
     const port = await closedPort();
@@ -64,5 +65,20 @@ describe('oo-ml serve at start', () => {
     // The first one still serves.
     const url = (JSON.parse(first.out().split('\n')[0]!) as { url: string }).url;
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('with --drain-seconds, answers /readyz 503 "shutting down" but goes on serving after SIGTERM, then stops', async () => {
+    const h = await tempHome();
+    const server = startServe(h.home, { NATS_URL: '' }, ['--drain-seconds', '2']);
+    await until(() => server.out().includes('"listening":true'), 'the server to listen', 30_000);
+    const url = (JSON.parse(server.out().split('\n')[0]!) as { url: string }).url;
+    const readyz = async () => JSON.stringify(await (await fetch(`${url}/readyz`)).json());
+    expect(await readyz()).not.toContain('shutting down');
+    server.child.kill('SIGTERM');
+    await until(async () => (await readyz()).includes('shutting down (SIGTERM)'), 'readiness to say it is shutting down');
+    // Still answering meanwhile: a load balancer's last requests are not refused.
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    await server.exited;
+    expect(server.out()).toContain('"stopped":true');
   });
 });
