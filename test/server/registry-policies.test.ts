@@ -31,14 +31,19 @@ function trained(counts: number[], sums: number[]): SerializedPolicyState {
   return meanSoftmax.toJSON(s);
 }
 
+/** A file registry with two trained versions: v1 the champion, v2 the shadow. */
+async function championAndShadow(): Promise<{ store: Store; v2: number }> {
+  const store = createFileStore((await tempHome()).mlruns);
+  const v1 = await register(store, trained([4, 0, 0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0]));
+  const v2 = await register(store, trained([0, 2, 0, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]));
+  await store.setAlias('tip-policy', 'champion', v1);
+  await store.setAlias('tip-policy', 'shadow', v2);
+  return { store, v2 };
+}
+
 describe('registry-backed policies', () => {
   it('loads champion and shadow from alias → run → policy/state.json, and the server serves them', async () => {
-    const h = await tempHome();
-    const store = createFileStore(h.mlruns);
-    const v1 = await register(store, trained([4, 0, 0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0]));
-    const v2 = await register(store, trained([0, 2, 0, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]));
-    await store.setAlias('tip-policy', 'champion', v1);
-    await store.setAlias('tip-policy', 'shadow', v2);
+    const { store, v2 } = await championAndShadow();
     const provider = createRegistryPolicyProvider({ store, catalog: testCatalog });
     const loaded = await provider.load(NO_EXPERIMENTS);
     expect([...loaded.byName.keys()].sort()).toEqual(['tip-policy@champion', 'tip-policy@shadow']);
@@ -60,12 +65,7 @@ describe('registry-backed policies', () => {
   });
 
   it('keeps serving the versions it has when a reload finds the registry down (503 naming what failed), and takes the new ones once it is back', async () => {
-    const h = await tempHome();
-    const store = createFileStore(h.mlruns);
-    const v1 = await register(store, trained([4, 0, 0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0]));
-    const v2 = await register(store, trained([0, 2, 0, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0, 0, 0]));
-    await store.setAlias('tip-policy', 'champion', v1);
-    await store.setAlias('tip-policy', 'shadow', v2);
+    const { store, v2 } = await championAndShadow();
     // The registry as the server reaches it: every call fails as the REST store's do while MLflow is down.
     const outage = { on: false };
     const reached = new Proxy(store, {
