@@ -238,6 +238,7 @@ export function countingBus(): EventBus {
     kind: 'embedded',
     publish: (channel, event) => Promise.resolve({ subject: `${channel}.${event.type}` as PublishResult['subject'], duplicate: false, seq: ++seq }),
     claimWriter: () => Promise.resolve(),
+    setupWarnings: () => [],
     consumer: () => Promise.reject(new Error('the counting bus has no consumers')),
     reader: async () => ({
       next: (_max, maxWaitMs) =>

@@ -364,6 +364,8 @@ export function createEmbeddedTransport(dir: string, options: EmbeddedTransportO
       return hold(stream).then((r) => publishOn(r, subject, data, msgId));
     },
 
+    setupWarnings: () => [],
+
     async claimWriter() {
       if (closed) throw closedError();
       await hold('events');

@@ -178,6 +178,8 @@ export interface EventBus {
   deadLetters(last: number): Promise<DeadLetters>;
   /** Takes now what publishing needs (the embedded bus's writer lock: `conflict` while another process holds it), so a conflict shows before the first publish. */
   claimWriter(): Promise<void>;
+  /** What setting up the bus found that an operator should know (transport.ts). */
+  setupWarnings(): readonly string[];
   /** Whether the bus is reachable now. */
   health(): TransportHealth;
   /** Calls `listener` on every change of health; returns the unsubscribe function. */
@@ -382,6 +384,7 @@ export function createEventBusOver(transport: Transport, options: EventBusOption
       return { held, letters: messages.map(storedDeadLetter) };
     },
     claimWriter: () => transport.claimWriter(),
+    setupWarnings: () => transport.setupWarnings(),
     health: () => transport.health(),
     onHealth: (listener) => transport.onHealth(listener),
 

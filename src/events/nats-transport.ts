@@ -214,8 +214,9 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
     }
   }
   let jsm: JetStreamManager;
+  const setupWarnings: string[] = [];
   try {
-    jsm = await setUpStreams(nc, replicas);
+    jsm = await setUpStreams(nc, replicas, options.streamReplicas !== undefined, setupWarnings);
   } catch (e) {
     await nc.close();
     if (isOoMlError(e)) throw e;
@@ -319,6 +320,7 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
 
     // JetStream takes publishes from any number of processes.
     claimWriter: () => Promise.resolve(),
+    setupWarnings: () => setupWarnings,
 
     deadLetters: (last) =>
       link.guard(`reading the dead letters of ${DLQ_STREAM}`, async () => {
@@ -350,12 +352,18 @@ export async function createNatsTransport(url: string, options: NatsTransportOpt
  * Makes sure both streams exist. A fresh cluster answers nothing (or "temporarily unavailable")
  * until it has a meta leader and its peers: such failures are retried for SETUP_RETRY_MS.
  */
-async function setUpStreams(nc: NatsConnection, replicas: number): Promise<JetStreamManager> {
+async function setUpStreams(nc: NatsConnection, replicas: number, asked: boolean, warnings: string[]): Promise<JetStreamManager> {
   const deadline = Date.now() + SETUP_RETRY_MS;
   for (let attempt = 0; ; attempt++) {
     try {
       const setup = await jetstreamManager(nc, { timeout: SETUP_API_TIMEOUT_MS });
-      for (const s of STREAMS) await ensureStream(setup, s, replicas);
+      warnings.length = 0;
+      for (const s of STREAMS) {
+        const has = await ensureStream(setup, s, replicas);
+        if (asked && has !== replicas) {
+          warnings.push(`NATS_STREAM_REPLICAS is ${replicas} but JetStream stream ${s.name} exists with ${has} replica${has === 1 ? '' : 's'}: oo-ml never changes an existing stream (\`nats stream edit ${s.name} --replicas ${replicas}\`)`);
+        }
+      }
       return await jetstreamManager(nc, { checkAPI: false });
     } catch (e) {
       if (isOoMlError(e) || !notReadyYet(e) || Date.now() >= deadline) throw e;
@@ -745,8 +753,8 @@ class OrderedReader implements RawReader {
   }
 }
 
-/** Creates stream `want` when missing (with `replicas`); an existing one must capture the same subjects. */
-async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number], replicas: number): Promise<void> {
+/** Creates stream `want` when missing (with `replicas`); an existing one must capture the same subjects. Resolves with the stream's replicas. */
+async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number], replicas: number): Promise<number> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const info = await jsm.streams.info(want.name);
@@ -760,7 +768,7 @@ async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number
       }
       // An existing stream keeps its replica count: changing it is an operator's decision
       // (`nats stream edit --replicas`), never a side effect of a client starting.
-      return;
+      return info.config.num_replicas;
     } catch (e) {
       if (apiCode(e) !== STREAM_NOT_FOUND) throw e;
     }
@@ -773,7 +781,7 @@ async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number
         duplicate_window: nanos(DUPLICATE_WINDOW_MS),
         num_replicas: replicas,
       });
-      return;
+      return replicas;
     } catch (e) {
       const code = apiCode(e);
       // Another process created it between our info and add: look again.
@@ -787,6 +795,8 @@ async function ensureStream(jsm: JetStreamManager, want: (typeof STREAMS)[number
       throw e;
     }
   }
+  // Created by another process between our look and our add, then gone again by our second look.
+  throw unavailable(`JetStream stream ${want.name} was created and removed again while oo-ml set it up`, { hint: 'is another tool deleting it? try again' });
 }
 
 /**

@@ -102,6 +102,8 @@ export interface Transport {
    * bus's events writer lock (`conflict` naming the process that holds it); nothing on NATS.
    */
   claimWriter(): Promise<void>;
+  /** What setting up the streams found that the operator should know and oo-ml does not change (an existing stream's replicas other than asked for). */
+  setupWarnings(): readonly string[];
   /** Connected or not, now (the embedded journal is always connected). */
   health(): TransportHealth;
   /** Calls `listener` on every change of health; returns the unsubscribe function. */

@@ -32,6 +32,7 @@ function scripted(batch: Omit<RawDelivery, 'ack'>[], options: { failDlq?: boolea
       return { duplicate: false, seq: published.length };
     },
     claimWriter: () => Promise.resolve(),
+    setupWarnings: () => [],
     async reader(startSeq) {
       let read = false;
       return {

@@ -293,6 +293,23 @@ describe('NATS JetStream transport', () => {
     }
   });
 
+  it('says when NATS_STREAM_REPLICAS asks for other replicas than an existing stream has (and leaves the stream alone)', async () => {
+    server = await startNatsServer();
+    const first = await createNatsTransport(server.url);
+    expect(first.setupWarnings()).toEqual([]);
+    const asking = await createNatsTransport(server.url, { streamReplicas: 3 });
+    expect(asking.setupWarnings()).toEqual([
+      `NATS_STREAM_REPLICAS is 3 but JetStream stream ${EVENTS_STREAM} exists with 1 replica: oo-ml never changes an existing stream (\`nats stream edit ${EVENTS_STREAM} --replicas 3\`)`,
+      `NATS_STREAM_REPLICAS is 3 but JetStream stream ${DLQ_STREAM} exists with 1 replica: oo-ml never changes an existing stream (\`nats stream edit ${DLQ_STREAM} --replicas 3\`)`,
+    ]);
+    const same = await createNatsTransport(server.url, { streamReplicas: 1 });
+    expect(same.setupWarnings()).toEqual([]);
+    await same.close();
+    await first.close();
+    await asking.close();
+    expect((await natsStreams(server.url)).events.config.num_replicas).toBe(1);
+  });
+
   it('refuses a foreign stream that holds the name but not the subjects', async () => {
     server = await startNatsServer();
     const nc = await connect({ servers: server.url });

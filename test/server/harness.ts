@@ -90,6 +90,7 @@ export function testTransport(inner: Transport): TestTransport {
     extent: () => inner.extent(),
     deadLetters: (last) => inner.deadLetters(last),
     claimWriter: () => inner.claimWriter(),
+    setupWarnings: () => inner.setupWarnings(),
     health: () => health,
     onHealth(listener) {
       listeners.add(listener);

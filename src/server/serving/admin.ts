@@ -168,7 +168,7 @@ export function createAdmin(ctx: ServingContext): Admin {
     const s = ctx.state();
     const h = ctx.learning.publisherHealth();
     const degraded = h.mode === 'spill' || !h.busConnected;
-    const warnings = [...s.warnings];
+    const warnings = [...s.warnings, ...ctx.deps.bus.setupWarnings()];
     if (s.snapshot !== null) {
       const stale = staleFeatures(s.snapshot.manifest, ctx.deps.now().getTime());
       if (stale.features.length > 0) {
