@@ -160,17 +160,29 @@ export async function buildServingState(sources: StateSources, previous: Serving
     // A policy that served before and failed to load now (the registry down, its new version
     // unreadable) keeps its previous version: one bad reload must not take traffic away from it.
     // A shadow keeps its place too; a shadow alias that is gone (not a problem) is dropped.
+    // What fails for a policy that serves is a failure (the reload answers 503 and is retried);
+    // for one that does not (the shadow), a warning.
+    const serving = new Set([loaded.champion, ...servingPolicies(experiments ?? NO_EXPERIMENTS)]);
+    const fresh = loaded;
     const kept: string[] = [];
     for (const p of loaded.problems ?? []) {
       const old = previous?.policies.get(p.name);
       if (old === undefined || next.has(p.name)) continue;
+      const wasShadow = previous?.shadows.includes(p.name) === true;
+      if (wasShadow && servesVersion(next, fresh.shadows, p.name, old.modelVersion)) {
+        warnings.push(`${p.name}: ${p.reason}; its version ${old.modelVersion} serves now, so it is no longer a shadow`);
+        kept.push(p.name);
+        continue;
+      }
       next.set(p.name, old);
       kept.push(p.name);
-      failures.push(`policy ${p.name}: ${p.reason} (kept version ${old.modelVersion ?? 'built-in'})`);
+      const line = `policy ${p.name}: ${p.reason} (kept version ${old.modelVersion ?? 'built-in'})`;
+      if (serving.has(p.name)) failures.push(line);
+      else warnings.push(line);
     }
     policies = next;
     champion = loaded.champion;
-    const keptShadows = kept.filter((name) => previous?.shadows.includes(name) === true);
+    const keptShadows = kept.filter((name) => previous?.shadows.includes(name) === true && next.has(name));
     shadows = [...loaded.shadows, ...keptShadows].filter((s) => next.has(s) && s !== champion);
     loaded = { ...loaded, problems: (loaded.problems ?? []).filter((p) => !kept.includes(p.name)) };
   } else {
@@ -234,6 +246,20 @@ export async function buildServingState(sources: StateSources, previous: Serving
     },
     failures,
   };
+}
+
+/**
+ * Whether another policy of `name`'s model that is no shadow serves `version` in `policies`: a
+ * shadow on a served version would only shadow its own decisions (as registry-policies.ts drops
+ * such a shadow at load).
+ */
+function servesVersion(policies: ReadonlyMap<string, LivePolicy>, shadows: readonly string[], name: string, version: string | null): boolean {
+  const model = parseModelRef(name)?.model;
+  if (version === null || model === undefined) return false;
+  for (const [other, lp] of policies) {
+    if (other !== name && !shadows.includes(other) && parseModelRef(other)?.model === model && lp.modelVersion === version) return true;
+  }
+  return false;
 }
 
 /** Name, version and layout of each loaded policy (for admin responses). */

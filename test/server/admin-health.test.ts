@@ -51,6 +51,55 @@ describe('health and readiness', () => {
     await until(() => h.logs.some((l) => l.includes('"msg":"reloaded"') && l.includes('snap-late')), 'the retry that loaded it in the log');
   });
 
+  it('lets a reload by hand wait for a retry in flight rather than refusing it (409)', async () => {
+    const h = await harness({ snapshot: missingSnapshot(), deps: { adminToken: 's3cret', limits: { reloadRetryMs: 10 } } });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let retrying = false;
+    h.deps.snapshot.load = () => {
+      retrying = true;
+      return held.then(() => syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-by-hand' }));
+    };
+    await until(() => retrying, 'a retry to be loading');
+    // Released once the reload by hand has asked while the retry still runs.
+    let asked = false;
+    const reload = h.app.ooMl.reload;
+    h.app.ooMl.reload = () => {
+      asked = true;
+      return reload();
+    };
+    const byHand = post(h.app, '/admin/reload', {}, TOKEN);
+    await until(() => asked, 'the reload by hand to have asked');
+    release();
+    expect(await byHand).toMatchObject({ status: 200, body: { reloaded: true, snapshot_id: 'snap-by-hand', ready: true } });
+  });
+
+  it('closes only once a retry in flight is over: nothing it does comes after online learning lets its state folder go', async () => {
+    const h = await harness({ snapshot: missingSnapshot(), deps: { limits: { reloadRetryMs: 10 } } });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let retrying = false;
+    h.deps.snapshot.load = () => {
+      retrying = true;
+      return held.then(() => syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-too-late' }));
+    };
+    await until(() => retrying, 'a retry to be loading');
+    // What the retry had logged when online learning began to close (and to let its folder go).
+    const late = () => h.logs.filter((l) => l.includes('snap-too-late')).length;
+    let lateAtClose: number | null = null;
+    const learning = h.app.ooMl.learning;
+    const closeLearning = learning.close.bind(learning);
+    learning.close = () => {
+      lateAtClose = late();
+      return closeLearning();
+    };
+    const closing = h.app.close();
+    release();
+    await closing;
+    // Whether the retry gave up or finished, it was over before: nothing after it wrote the folder.
+    expect(lateAtClose).toBe(late());
+  });
+
   it('warns loudly in /readyz when the snapshot is past its features’ TTL (every /score would fall back on them)', async () => {
     const fresh = await harness({});
     expect((await get(fresh.app, '/readyz')).body['warnings']).toEqual([]);

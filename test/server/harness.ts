@@ -185,7 +185,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     hash32,
     logger: { level: 'info', stream: { write: (line: string) => void logs.push(line) } },
     ...options.deps,
-    // No retried loads unless a test asks for them: a retry running beside a reload by hand answers it 409.
+    // No retried loads unless a test asks for them: they would add loads, reloads and log lines to what a test counts.
     limits: { reloadRetryMs: 0, ...options.deps?.limits },
   };
   let app: OoMlApp;

@@ -64,38 +64,47 @@ describe('registry-backed policies', () => {
     expect((await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(experiments)).shadows).toEqual([]);
   });
 
-  it('keeps serving the versions it has when a reload finds the registry down (503 naming what failed), and takes the new ones once it is back', async () => {
+  it('keeps serving the versions it has when a reload finds the registry down (503 naming what serves; the shadow kept with a warning), and takes the new ones once it is back', async () => {
     const { store, v2 } = await championAndShadow();
-    // The registry as the server reaches it: every call fails as the REST store's do while MLflow is down.
-    const outage = { on: false };
+    // The registry as the server reaches it: calls fail as the REST store's do while MLflow is
+    // down (every call, or only the shadow alias's lookup).
+    const outage = { on: false, shadowOnly: false };
+    const down = () => Promise.reject(unavailable('cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED)'));
     const reached = new Proxy(store, {
       get: (target, key, receiver) => {
         const value: unknown = Reflect.get(target, key, receiver);
         if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => (outage.on ? Promise.reject(unavailable('cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED)')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+        return (...args: unknown[]) => {
+          if (outage.on || (outage.shadowOnly && key === 'getModelVersionByAlias' && args[1] === 'shadow')) return down();
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
       },
     });
     const server = await createHarness({ deps: { policies: createRegistryPolicyProvider({ store: reached, catalog: testCatalog }), adminToken: 't', limits: { reloadRetryMs: 10 } } });
     const admin = { authorization: 'Bearer t' };
+    const readyz = async () => (await get(server.app, '/readyz')).body;
     try {
       outage.on = true;
       const reload = await post(server.app, '/admin/reload', {}, admin);
       expect(reload.status).toBe(503);
-      expect(reload.body['message']).toBe(
-        'reload kept the previous version of what failed to load: ' +
-          'policy tip-policy@champion: cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED) (kept version 1); ' +
-          'policy tip-policy@shadow: cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED) (kept version 2)',
-      );
-      expect(await get(server.app, '/readyz')).toMatchObject({ status: 200, body: { ready: true, model_version: '1', shadows: ['tip-policy@shadow'] } });
+      expect(reload.body['message']).toBe('reload kept the previous version of what failed to load: policy tip-policy@champion: cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED) (kept version 1)');
+      expect(await readyz()).toMatchObject({ ready: true, model_version: '1', shadows: ['tip-policy@shadow'], warnings: ['policy tip-policy@shadow: cannot reach the MLflow server at http://127.0.0.1:5000 (ECONNREFUSED) (kept version 2)'] });
       expect((await get(server.app, '/metrics')).text).toContain('oo_ml_ready 1');
       expect(await post(server.app, '/score', { user_id: 'u1' })).toMatchObject({ status: 200, body: { model_version: '1' } });
 
-      // Back, with the change the reload was for: the retries take it, no reload by hand needed.
+      // Back, but for the shadow's lookup, with the champion moved onto the shadow's version:
+      // the retries take the champion, and the old shadow, serving now, is no shadow any more.
       await store.setAlias('tip-policy', 'champion', v2);
-      await store.deleteAlias('tip-policy', 'shadow');
+      outage.shadowOnly = true;
       outage.on = false;
-      await until(async () => (await get(server.app, '/readyz')).body['model_version'] === '2', 'the new champion taken by a retry');
-      expect((await get(server.app, '/readyz')).body).toMatchObject({ ready: true, model_version: '2', shadows: [], warnings: [] });
+      await until(async () => (await readyz())['model_version'] === '2', 'the new champion taken by a retry');
+      expect(await readyz()).toMatchObject({ ready: true, model_version: '2', shadows: [], warnings: [expect.stringMatching(/^tip-policy@shadow: cannot reach .*; its version 2 serves now, so it is no longer a shadow$/)] });
+
+      // All back, the shadow alias gone: a reload by hand (the retries stopped once what serves loaded).
+      outage.shadowOnly = false;
+      await store.deleteAlias('tip-policy', 'shadow');
+      expect(await post(server.app, '/admin/reload', {}, admin)).toMatchObject({ status: 200, body: { ready: true } });
+      expect(await readyz()).toMatchObject({ model_version: '2', shadows: [], warnings: [] });
     } finally {
       await server.app.close();
     }

@@ -51,8 +51,8 @@ export interface Admin {
   reload(): Promise<Omit<ReloadResponse, 'reloaded'>>;
   /** Tells admin what the start-up load left failed: anything missing is retried (deps.ts `reloadRetryMs`). */
   loaded(failures: readonly string[]): void;
-  /** Stops the retries. */
-  close(): void;
+  /** Stops the retries, and resolves once a reload or reset still running has ended. */
+  close(): Promise<void>;
   reset(reason?: string | null): Promise<Omit<ResetResponse, 'reset'>>;
 }
 
@@ -100,15 +100,22 @@ function learningReport(s: LearningStatus): StatsResponse['learning'] {
 export function createAdmin(ctx: ServingContext): Admin {
   const { deps, log } = ctx;
   const sources = { snapshot: deps.snapshot, policies: deps.policies, experiments: deps.experiments };
-  let busy = false;
+  // The reload or reset running now, and whether it is a retry (which one asked by hand waits
+  // for, rather than being refused: a retry is no one's request).
+  let running: Promise<unknown> | null = null;
+  let runningRetry = false;
 
-  async function exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
-    if (busy) throw conflict(`cannot ${what}: a reload or reset is already running`, { hint: 'retry when it has finished' });
-    busy = true;
+  async function exclusive<T>(what: string, body: () => Promise<T>, retry = false): Promise<T> {
+    if (running !== null && runningRetry && !retry) await running.catch(() => undefined);
+    if (running !== null) throw conflict(`cannot ${what}: a reload or reset is already running`, { hint: 'retry when it has finished' });
+    if (closed) throw unavailable(`cannot ${what}: the server is shutting down`);
+    const done = body();
+    running = done;
+    runningRetry = retry;
     try {
-      return await body();
+      return await done;
     } finally {
-      busy = false;
+      running = null;
     }
   }
 
@@ -132,15 +139,18 @@ export function createAdmin(ctx: ServingContext): Admin {
       retryDelayMs = Math.min(retryDelayMs * 2, retryBaseMs * 12);
       // A try that failed again has scheduled the next itself; one that could not run (a reload
       // by hand was running: 409) or broke off schedules it here.
-      reload().catch((e: unknown) => retryUnlessComplete([e instanceof Error ? e.message : String(e)]));
+      reload(true).catch((e: unknown) => retryUnlessComplete([e instanceof Error ? e.message : String(e)]));
     }, retryDelayMs);
     retryTimer.unref();
   }
 
-  function reload(): Promise<Omit<ReloadResponse, 'reloaded'>> {
+  /** Reloads snapshot, policies and experiments (a retry: `retry`); what failed keeps its previous version. */
+  function reload(retry = false): Promise<Omit<ReloadResponse, 'reloaded'>> {
     return exclusive('reload', async () => {
       const t0 = performance.now();
       const next = await buildServingState({ ...sources, nowMs: deps.now().getTime() }, ctx.state());
+      // Shut down meanwhile: online learning may have closed and let its state folder go.
+      if (closed) throw unavailable('reload abandoned: the server is shutting down');
       const replay = await ctx.learning.swap(next.state, () => ctx.setState(next.state));
       await ctx.learning.checkpoint();
       const current = ctx.state();
@@ -160,7 +170,7 @@ export function createAdmin(ctx: ServingContext): Admin {
         replayed: { events: replay.events, updates: replay.updates, from: replay.fromSeq, to: replay.toSeq },
         took_ms: tookMs,
       };
-    });
+    }, retry);
   }
 
   /** What /readyz warns of: problems that do not stop serving. */
@@ -249,10 +259,13 @@ export function createAdmin(ctx: ServingContext): Admin {
     },
     reload,
     loaded: retryUnlessComplete,
-    close() {
+    async close() {
       closed = true;
       if (retryTimer !== null) clearTimeout(retryTimer);
       retryTimer = null;
+      // A reload or reset still running must be over before online learning closes and lets its
+      // state folder go (one that has not swapped yet gives up: see `reload`).
+      await running?.catch(() => undefined);
     },
     reset: (reason = null) =>
       exclusive('reset', async () => {

@@ -136,7 +136,7 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     reset: admin.reset,
     markStopping: admin.markStopping,
     async drain() {
-      admin!.close();
+      await admin!.close();
       await shadows.drain();
       await learning!.close();
     },
