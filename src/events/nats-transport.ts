@@ -142,11 +142,11 @@ const READER_API_TIMEOUT_MS = 2000;
 /** Delay before recreating a reader whose consumer stopped; doubles up to the maximum. */
 const READER_RETRY_MIN_MS = 100;
 const READER_RETRY_MAX_MS = 5000;
+/** How often a publish nothing answered looks whether its stream was deleted. */
+const STREAM_LOOK_MS = 5_000;
 
 // API error codes (nats-server errors.json).
 const STREAM_NOT_FOUND = 10059;
-/** How often a publish nothing answered looks whether its stream was deleted. */
-const STREAM_LOOK_MS = 5_000;
 const STREAM_NAME_IN_USE = 10058;
 const STREAM_SUBJECT_OVERLAP = 10065;
 const CONSUMER_NOT_FOUND = 10014;

@@ -346,9 +346,9 @@ async function checkRows(db: Db, type: EventType, files: readonly string[], keys
 
 /**
  * How many of the `rows` rows of `view` repeat an event id. First the ids' 64-bit hashes, sorted,
- * are compared with their neighbours, at about 40 % of the CPU of a distinct count of the ids
- * themselves (bench:features); only when two hashes are equal, a copy or (rarely) two ids that
- * share a hash, are the ids counted.
+ * are compared with their neighbours, cheaper than a distinct count of the ids themselves
+ * (bench:features, "The event log read once per event id"); only when two hashes are equal, a
+ * copy or (rarely) two ids that share a hash, are the ids counted.
  */
 async function extraCopies(db: Db, view: string, rows: number): Promise<number> {
   const [pairs] = await db.rows<{ n: bigint }>(

@@ -82,9 +82,9 @@ export interface PublisherOptions {
 }
 
 const RETRY_MIN_MS = 100;
-/** Spilled serves whose users are kept for /reward (the oldest forgotten past it: ~100 bytes each). */
-const SPILLED_SERVES_KEPT = 100_000;
 const RETRY_MAX_MS = 2_000;
+/** Spilled serves whose users are kept for /reward (the oldest forgotten past it). */
+const SPILLED_SERVES_KEPT = 100_000;
 
 // Per type, once: every publish asks.
 const CHANNELS_BY_TYPE = Object.fromEntries(Object.entries(SUBJECTS).map(([type, subject]) => [type, parseEventSubject(subject)!.channel])) as Record<ServerEvent['type'], 'signals' | 'feedback'>;
@@ -215,6 +215,8 @@ export function createPublisher(options: PublisherOptions): EventPublisher {
           } catch (e) {
             refusedTotal++;
             if (isOoMlError(e) && e.code === 'invalid_input') {
+              // Never on the stream: no reward may be taken for it as if it would be.
+              forgetDrained(event as ServerEvent);
               await reject(event, e.message);
               return 'bad';
             }

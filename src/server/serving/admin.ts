@@ -47,6 +47,8 @@ export interface Admin {
   markStopping(why: string): void;
   /** What /readyz warns of now (a stale snapshot, a degraded bus, a failed checkpoint, …). */
   warnings(): string[];
+  /** The loaded snapshot, its age and the features past their TTL now, or null. */
+  snapshotReport(): StatsResponse['snapshot'];
   stats(): StatsResponse;
   reload(): Promise<Omit<ReloadResponse, 'reloaded'>>;
   /** Tells admin what the start-up load left failed: anything missing is retried (deps.ts `reloadRetryMs`). */
@@ -173,20 +175,26 @@ export function createAdmin(ctx: ServingContext): Admin {
     }, retry);
   }
 
+  /** The loaded snapshot, its age and the features past their TTL now (/stats' `snapshot`), or null. */
+  function snapshotReport(): StatsResponse['snapshot'] {
+    const snapshot = ctx.state().snapshot;
+    if (snapshot === null) return null;
+    const stale = staleFeatures(snapshot.manifest, ctx.deps.now().getTime());
+    return { id: snapshot.manifest.snapshot_id, as_of: snapshot.manifest.as_of, age_s: stale.ageMs / 1000, stale_features: stale.features };
+  }
+
   /** What /readyz warns of: problems that do not stop serving. */
   function readinessWarnings(): string[] {
     const s = ctx.state();
     const h = ctx.learning.publisherHealth();
     const degraded = h.mode === 'spill' || !h.busConnected;
     const warnings = [...s.warnings, ...ctx.deps.bus.setupWarnings()];
-    if (s.snapshot !== null) {
-      const stale = staleFeatures(s.snapshot.manifest, ctx.deps.now().getTime());
-      if (stale.features.length > 0) {
-        warnings.push(
-          `snapshot ${s.snapshot.manifest.snapshot_id} is ${(stale.ageMs / 3_600_000).toFixed(1)} h old (as of ${s.snapshot.manifest.as_of}): ` +
-            `past the TTL of ${stale.features.join(', ')}, so every /score falls back on them; ${FRESH_SNAPSHOT_HINT}`,
-        );
-      }
+    const snapshot = snapshotReport();
+    if (snapshot !== null && snapshot.stale_features.length > 0) {
+      warnings.push(
+        `snapshot ${snapshot.id} is ${(snapshot.age_s / 3_600).toFixed(1)} h old (as of ${snapshot.as_of}): ` +
+          `past the TTL of ${snapshot.stale_features.join(', ')}, so every /score falls back on them; ${FRESH_SNAPSHOT_HINT}`,
+      );
     }
     if (degraded && h.spillFailure === null) {
       warnings.push(
@@ -240,16 +248,13 @@ export function createAdmin(ctx: ServingContext): Admin {
         warnings,
       };
     },
+    snapshotReport,
     stats() {
-      const snapshot = ctx.state().snapshot;
-      const stale = snapshot === null ? null : staleFeatures(snapshot.manifest, ctx.deps.now().getTime());
+      const snapshot = snapshotReport();
       return {
         since: ctx.startedAt.toISOString(),
-        snapshot_id: snapshot?.manifest.snapshot_id ?? null,
-        snapshot:
-          snapshot === null || stale === null
-            ? null
-            : { id: snapshot.manifest.snapshot_id, as_of: snapshot.manifest.as_of, age_s: stale.ageMs / 1000, stale_features: stale.features },
+        snapshot_id: snapshot?.id ?? null,
+        snapshot,
         ...ctx.stats.report(),
         requests: requestsReport(ctx.metrics.requestsByStatus()),
         learning: learningReport(ctx.learning.status()),

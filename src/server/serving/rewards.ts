@@ -54,6 +54,13 @@ function reasonOf(report: RewardReport, rewardWindowMs: number): string | null {
 export function createRewards(ctx: ServingContext): Rewards {
   const { deps, limits, metrics } = ctx;
 
+  /** Whether `userId` made the serve, as far as the spill (its user) or the window (its user, or a hash of a long one) tells; true when neither knows it. */
+  function isServeUser(userId: string, spilledUser: string | null, known: Awaited<ReturnType<typeof ctx.learning.waitForServe>>): boolean {
+    if (spilledUser !== null) return spilledUser === userId;
+    if (known === null) return true;
+    return known.record.userId !== null ? known.record.userId === userId : known.record.userHash === deps.hash32(userId) >>> 0;
+  }
+
   return {
     async reward(body) {
       const reaction = body.reaction ?? null;
@@ -89,9 +96,8 @@ export function createRewards(ctx: ServingContext): Rewards {
           details: [{ path: '/serve_id', message: 'no such serve in the stream yet' }],
         });
       }
-      if (body.user_id !== undefined && (known !== null || spilledUser !== null)) {
-        const same = spilledUser !== null ? spilledUser === body.user_id : known!.record.userId !== null ? known!.record.userId === body.user_id : known!.record.userHash === deps.hash32(body.user_id) >>> 0;
-        if (!same) throw conflict(`serve_id "${body.serve_id}" was made for another user`, { details: [{ path: '/user_id', message: "not the serve's user" }] });
+      if (body.user_id !== undefined && !isServeUser(body.user_id, spilledUser, known)) {
+        throw conflict(`serve_id "${body.serve_id}" was made for another user`, { details: [{ path: '/user_id', message: "not the serve's user" }] });
       }
       const userId = body.user_id ?? spilledUser ?? known?.record.userId ?? null;
       if (userId === null) {

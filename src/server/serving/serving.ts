@@ -14,7 +14,6 @@ import { createOnlineLearning, type OnlineLearning } from '../online-learning/on
 import type { GenerateBody, GenerateResponse, RewardBody, RewardResponse, ScoreBody, ScoreResponse, StatsResponse } from '../schemas.js';
 import { ServeStats } from '../serve-stats.js';
 import { buildServingState, emptyState, type ServingState } from '../serving-state.js';
-import { staleFeatures } from '../../features/snapshot.js';
 import { createAdmin, type Admin, type Readiness } from './admin.js';
 import { createContext, DEFAULT_CHAMPION } from './context.js';
 import { createRewards } from './rewards.js';
@@ -73,10 +72,8 @@ export async function createServing(deps: ServerDeps, log: FastifyBaseLogger): P
     shadowSums: () => stats.shadowSums(),
     ready: () => admin !== null && admin.isReady(),
     snapshot: () => {
-      const snapshot = ctx.state().snapshot;
-      if (snapshot === null) return null;
-      const stale = staleFeatures(snapshot.manifest, deps.now().getTime());
-      return { ageSeconds: stale.ageMs / 1000, staleFeatures: stale.features.length };
+      const snapshot = admin?.snapshotReport() ?? null;
+      return snapshot === null ? null : { ageSeconds: snapshot.age_s, staleFeatures: snapshot.stale_features.length };
     },
   });
   const ctx = createContext(deps, log, metrics, stats, built.state);
