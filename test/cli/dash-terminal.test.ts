@@ -89,12 +89,11 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     expect(once.stdout).toMatch(/tip-policy@champion v3\s+serves 7/);
     // The prompts panel too (reactions per prompt version).
     expect(once.stdout).toContain('prompt version');
-    // Two polls, an interval apart: a request rate, which counts at least the first poll itself.
+    // Two polls, an interval apart: one request rate (its own polls left out: the figures' tests).
     const json = await runCli(['dash', '--url', url, '--json', '--interval', '100']);
     const figures = JSON.parse(json.stdout) as { requestsPerSecond: number[] };
     expect(figures).toMatchObject({ replicas: [{ url, up: true }], policies: expect.arrayContaining([expect.objectContaining({ policy: 'tip-policy@champion', serves: 7 })]) });
     expect(figures.requestsPerSecond).toEqual([expect.any(Number)]);
-    expect(figures.requestsPerSecond[0]).toBeGreaterThan(0);
 
     // The server goes away: the view says so and keeps polling, no stack.
     await closeHarness(h);

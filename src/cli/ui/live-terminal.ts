@@ -17,5 +17,10 @@ export type ViewEnd = 'quit' | 'interrupted';
  * a live view that read the key as input (the terminal in raw mode) has given the terminal back.
  */
 export function exitAsInterrupted(): void {
+  // With any SIGINT listener the signal is handled on a later turn of the event loop, and a loop
+  // with nothing left to do ends first, with 0: one is always there once ink ran (cli-cursor's
+  // restore-cursor registers signal-exit's for good, and the view has shown the cursor already).
+  // Without listeners the signal's default action ends the process inside `kill`.
+  process.removeAllListeners('SIGINT');
   process.kill(process.pid, 'SIGINT');
 }
