@@ -164,14 +164,9 @@ export function createServerMetrics(sources: MetricSources): ServerMetrics {
   value('oo_ml_snapshot_stale_features', 'Features of the loaded snapshot past their TTL (every /score falls back on them); NaN without one', () => sources.snapshot()?.staleFeatures ?? null);
   new Gauge({ name: 'oo_ml_build_info', help: 'Always 1; the running oo-ml version as a label', labelNames: ['version'] as const, registers: [registry] }).set({ version: OO_ML_VERSION }, 1);
   const gauge = (name: string, help: string, read: (l: OnlineLearning) => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const l = learning();
-        if (l !== null) this.set(read(l));
-      },
+    value(name, help, () => {
+      const l = learning();
+      return l === null ? null : read(l);
     });
   };
   // Totals kept elsewhere only grow; a counter mirrors them (reset, then add the total).

@@ -6,12 +6,25 @@ import { assign } from '../../src/experiments/assignment.js';
 import { experimentsFile, readExperiments } from '../../src/server/experiments-source.js';
 import { notFound } from '../../src/errors.js';
 import { OO_ML_VERSION } from '../../src/version.js';
-import { AS_OF, closingHarness, get, hash32, post, until } from './harness.js';
+import { AS_OF, closingHarness, get, hash32, post, until, type Harness } from './harness.js';
 import { syntheticSnapshotIndex } from '../../fixtures/synthetic-snapshot.js';
 
 const harness = closingHarness();
 const TOKEN = { authorization: 'Bearer s3cret' };
 const missingSnapshot = () => notFound('no snapshot at /x/snapshots (neither manifest.json nor LATEST)', { hint: 'run `oo-ml features export` first' });
+
+/** Holds the next snapshot load of `h` (a retry's) until released, then loads snapshot `id`; resolves once a retry is loading. */
+async function holdRetriedLoad(h: Harness, id: string): Promise<() => void> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let retrying = false;
+  h.deps.snapshot.load = () => {
+    retrying = true;
+    return held.then(() => syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id }));
+  };
+  await until(() => retrying, 'a retry to be loading');
+  return release;
+}
 
 describe('health and readiness', () => {
   it('starts without a snapshot: /healthz 200, /readyz and /score 503 with the reason, ready after a reload', async () => {
@@ -53,14 +66,7 @@ describe('health and readiness', () => {
 
   it('lets a reload by hand wait for a retry in flight rather than refusing it (409)', async () => {
     const h = await harness({ snapshot: missingSnapshot(), deps: { adminToken: 's3cret', limits: { reloadRetryMs: 10 } } });
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let retrying = false;
-    h.deps.snapshot.load = () => {
-      retrying = true;
-      return held.then(() => syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-by-hand' }));
-    };
-    await until(() => retrying, 'a retry to be loading');
+    const release = await holdRetriedLoad(h, 'snap-by-hand');
     // Released once the reload by hand has asked while the retry still runs.
     let asked = false;
     const reload = h.app.ooMl.reload;
@@ -76,14 +82,7 @@ describe('health and readiness', () => {
 
   it('closes only once a retry in flight is over: nothing it does comes after online learning lets its state folder go', async () => {
     const h = await harness({ snapshot: missingSnapshot(), deps: { limits: { reloadRetryMs: 10 } } });
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let retrying = false;
-    h.deps.snapshot.load = () => {
-      retrying = true;
-      return held.then(() => syntheticSnapshotIndex({ users: 10, asOf: AS_OF, id: 'snap-too-late' }));
-    };
-    await until(() => retrying, 'a retry to be loading');
+    const release = await holdRetriedLoad(h, 'snap-too-late');
     // What the retry had logged when online learning began to close (and to let its folder go).
     const late = () => h.logs.filter((l) => l.includes('snap-too-late')).length;
     let lateAtClose: number | null = null;
