@@ -1,28 +1,35 @@
 /**
- * The process shell of the server, and the only `listen()`. Graceful shutdown on SIGINT/SIGTERM
- * (or `close()`): stop accepting connections, let in-flight requests finish (Fastify closes idle
+ * The process shell of the server: its `listen()` (after starting.ts's answers while it starts,
+ * when it is given them). Graceful shutdown on SIGINT, SIGTERM or SIGHUP (a closed terminal, as
+ * a stop, with its checkpoint), or `close()`: stop accepting connections, let in-flight requests finish (Fastify closes idle
  * keep-alive connections and answers 503 to requests that arrive meanwhile), wait for shadow
  * scorings, flush the event sink — then the caller closes the sink. Connections still busy
  * after `shutdownTimeoutMs` are cut.
  */
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
+import { listenError } from './listen-error.js';
+import type { Starting } from './starting.js';
 import { keepTickShape } from './tick-shape.js';
 import { applyServeV8Settings } from './v8-settings.js';
-import { conflict, invalidUsage } from '../errors.js';
 
 /** Options of `startServer`. */
 export interface StartOptions {
   deps: ServerDeps;
   host: string;
   port: number;
-  /** Install SIGINT/SIGTERM handlers (default true; tests pass false). */
+  /**
+   * What answered while the replica started (starting.ts): told that learning is being restored,
+   * then closed right before the server listens on its host and port.
+   */
+  starting?: Starting;
+  /** Install SIGINT/SIGTERM/SIGHUP handlers (default true; tests pass false). */
   handleSignals?: boolean;
   /** Longest wait for in-flight requests on shutdown (default 10 s). */
   shutdownTimeoutMs?: number;
   /**
-   * On the first SIGINT/SIGTERM, how long to go on answering with /readyz at 503 before shutting
+   * On the first SIGINT/SIGTERM/SIGHUP, how long to go on answering with /readyz at 503 before shutting
    * down, so a load balancer takes the replica out before it stops taking connections (default
    * 0: at once). A second signal shuts down at once.
    */
@@ -46,13 +53,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // and the heap and compiled code stay ready for a burst after an idle spell (v8-settings.ts).
   await keepTickShape();
   applyServeV8Settings();
+  const { starting } = options;
+  starting?.setStep('loading the snapshot and policies and restoring online learning from the events stream');
   const app = await buildApp(options.deps);
+  const port = starting?.port ?? options.port;
   try {
-    await app.listen({ host: options.host, port: options.port });
+    await starting?.close();
+    await app.listen({ host: options.host, port });
   } catch (e) {
     // Built but not listening: let go of its timers and sink flush, or the process hangs on.
     await app.close();
-    throw listenError(e, options.host, options.port);
+    throw listenError(e, options.host, port);
   }
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -61,7 +72,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let closing: Promise<void> | null = null;
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const drainMs = options.drainMs ?? 0;
   let draining: NodeJS.Timeout | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -98,45 +109,4 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   if (options.handleSignals !== false) for (const s of signals) process.on(s, onSignal);
   return { app, url, close, closed };
-}
-
-/**
- * Fails as the server's listen would (the port in use, a host not of this machine), by listening
- * for a moment: `oo-ml serve` checks before it opens the bus and restores learning, so a bad
- * --port or --host leaves no state behind and logs nothing but its error.
- */
-export async function checkListenable(host: string, port: number): Promise<void> {
-  const probe = createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.listen({ host, port, exclusive: true }, resolve);
-    });
-  } catch (e) {
-    throw listenError(e, host, port);
-  }
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-}
-
-/** What a failed listen means for the user: the port or the host they gave, named. */
-function listenError(e: unknown, host: string, port: number): unknown {
-  const code = (e as NodeJS.ErrnoException).code;
-  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  switch (code) {
-    // Another program holds the port: a conflict (exit 1), not a mistyped flag.
-    case 'EADDRINUSE':
-      return conflict(`cannot listen on ${where}: the port is in use`, { hint: 'choose another --port (0 picks a free one), or stop what listens there' });
-    case 'EACCES':
-      return invalidUsage(`cannot listen on ${where}: permission denied`, { hint: 'ports below 1024 need privileges; choose another --port' });
-    case 'EADDRNOTAVAIL':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EINVAL':
-    case 'EAFNOSUPPORT':
-      return invalidUsage(`cannot listen on ${where}: no local address for host "${host}"`, {
-        hint: 'give --host an address or name of this machine, e.g. 127.0.0.1 or ::1 (IPv6 without brackets; a link-local one with its zone, fe80::1%eth0)',
-      });
-    default:
-      return e;
-  }
 }

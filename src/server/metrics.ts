@@ -160,6 +160,8 @@ export function createServerMetrics(sources: MetricSources): ServerMetrics {
     });
   };
   value('oo_ml_ready', '1 when GET /readyz answers 200 (parts loaded, events recordable, the state folder still this replica\'s)', () => (sources.ready() ? 1 : 0));
+  // 1 only in what answers while the replica starts (starting.ts): one alert covers both.
+  value('oo_ml_starting', '1 while the replica starts (waiting for NATS, restoring online learning): /readyz names the step', () => 0);
   value('oo_ml_snapshot_age_seconds', 'Age of the loaded feature snapshot (now − its as-of); NaN without one', () => sources.snapshot()?.ageSeconds ?? null);
   value('oo_ml_snapshot_stale_features', 'Features of the loaded snapshot past their TTL (every /score falls back on them); NaN without one', () => sources.snapshot()?.staleFeatures ?? null);
   new Gauge({ name: 'oo_ml_build_info', help: 'Always 1; the running oo-ml version as a label', labelNames: ['version'] as const, registers: [registry] }).set({ version: OO_ML_VERSION }, 1);

@@ -4,7 +4,8 @@
  * during the outage. When NATS is back the surviving replica reconnects by itself and drains its
  * spill, the killed one drains its spill when it is started again, and every serve and reaction
  * either replica answered 200 for is on the stream; both replicas end with the same policy. The
- * killed replica is started again while NATS is still down: it waits for NATS instead of exiting.
+ * killed replica is started again while NATS is still down: it waits for NATS instead of exiting,
+ * answering its probes (alive, not ready) on the address it then serves on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBusOver, type EventBus } from '../../src/events/event-bus.js';
@@ -74,11 +75,17 @@ describe('a NATS outage of 60 s under load', () => {
     expect(spilledByB).toBeGreaterThan(0);
     await b.kill();
     // Restarted while NATS is still down (as an orchestrator would), it waits for NATS rather
-    // than exiting, and is not answering meanwhile.
+    // than exiting: alive to its probes but not ready, and not routed to (no `listening` yet).
     await until(() => Date.now() - downAt >= (2 * OUTAGE_MS) / 3, 'two thirds of the outage', OUTAGE_MS);
+    const logBefore = b.log.length;
     const bBack = b.restart();
-    await until(() => b.log.includes('waiting for NATS at'), 'replica b to say it waits for NATS', OUTAGE_MS);
+    await until(() => b.log.slice(logBefore).includes('waiting for NATS at'), 'replica b to say it waits for NATS', OUTAGE_MS);
     expect(b.url).toBeNull();
+    const answering = /starting; (http:\/\/127\.0\.0\.1:\d+) answers/.exec(b.log.slice(logBefore))![1]!;
+    expect((await fetch(`${answering}/healthz`)).status).toBe(200);
+    const waiting = await fetch(`${answering}/readyz`);
+    expect(waiting.status).toBe(503);
+    expect(JSON.stringify(await waiting.json())).toContain('waiting for NATS at');
     await until(() => Date.now() - downAt >= OUTAGE_MS, 'the end of the outage', 2 * OUTAGE_MS);
     expect((await busOf(a)).spill_backlog).toBeGreaterThan(0);
     await nats.restart();
@@ -89,6 +96,8 @@ describe('a NATS outage of 60 s under load', () => {
       return bus.connected && !bus.degraded && bus.spill_backlog === 0;
     }, 'replica a to reconnect and drain its spill', 60_000);
     await bBack;
+    // Once started it serves on the address it answered its probes on.
+    expect(b.url).toBe(answering);
     await until(async () => !(await busOf(b)).degraded, 'replica b to drain the spill it was killed with', 60_000);
     stop = true;
     await load;

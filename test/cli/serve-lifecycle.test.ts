@@ -1,9 +1,11 @@
 /**
  * `oo-ml serve` at start and stop: with --json, a wait for NATS is said on stdout, as a state
- * change a supervisor reads, instead of nothing at all; a second server on one embedded bus is
- * refused; --drain-seconds keeps serving, not ready, for a while after SIGTERM.
+ * change a supervisor reads, instead of nothing at all, and the address answers its probes
+ * meanwhile; a second server on one embedded bus is refused; --drain-seconds keeps serving, not
+ * ready, for a while after SIGTERM; SIGHUP stops it as SIGTERM does, with its checkpoint.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,15 +42,32 @@ function startServe(home: string, env: Record<string, string>, args: string[] = 
 }
 
 describe('oo-ml serve at start and stop', () => {
-  it('with --json, writes a {waiting: "nats"} line on stdout (credentials redacted), and stops on SIGTERM', async () => {
+  it('with --json, writes a {waiting: "nats"} line on stdout (credentials redacted), answers its probes meanwhile, and stops on SIGTERM', async () => {
     const h = await tempHome();
     const port = await closedPort();
     const { child, exited, out: stdout } = startServe(h.home, { NATS_URL: `nats://app:secret@127.0.0.1:${port}` });
     await until(() => stdout().includes('\n'), 'a line on stdout', 20_000);
     const out = stdout();
     const line = JSON.parse(out.split('\n')[0]!) as Record<string, unknown>;
-    expect(line).toEqual({ waiting: 'nats', url: `nats://***@127.0.0.1:${port}`, error: expect.stringMatching(/ECONNREFUSED|refused/i) });
+    expect(line).toEqual({ waiting: 'nats', url: `nats://***@127.0.0.1:${port}`, error: expect.stringMatching(/ECONNREFUSED|refused/i), answering: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
     expect(out).not.toContain('secret');
+    // Alive to a liveness probe, not ready, saying why; /metrics says it is starting.
+    const at = line['answering'] as string;
+    expect(await (await fetch(`${at}/healthz`)).json()).toMatchObject({ status: 'ok' });
+    const readyz = await fetch(`${at}/readyz`);
+    expect(readyz.status).toBe(503);
+    const why = (await readyz.json()) as { error: string; message: string; details: { reasons: string[] } };
+    expect(why.error).toBe('unavailable');
+    expect(why.details.reasons).toEqual([`waiting for NATS at nats://***@127.0.0.1:${port}: ${line['error'] as string}`]);
+    const metrics = await (await fetch(`${at}/metrics`)).text();
+    expect(metrics).toMatch(/^oo_ml_ready 0$/m);
+    expect(metrics).toMatch(/^oo_ml_starting 1$/m);
+    expect(metrics).not.toContain('secret');
+    // Anything else is refused at once, body unread, with when to try again.
+    const score = await fetch(`${at}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user_id":"u1"}' });
+    expect(score.status).toBe(503);
+    expect(score.headers.get('retry-after')).toBe('1');
+    expect(((await score.json()) as { message: string }).message).toContain('not ready: waiting for NATS at');
     // It ends (the test's timeout would say it did not).
     child.kill('SIGTERM');
     await exited;
@@ -82,5 +101,17 @@ describe('oo-ml serve at start and stop', () => {
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.out()).toContain('"stopped":true');
+  });
+
+  it('stops on SIGHUP (a closed terminal) as on SIGTERM: in-flight work drained, learning checkpointed, exit 0', async () => {
+    const h = await tempHome();
+    const stateDir = join(h.home, 'state');
+    const server = startServe(h.home, { NATS_URL: '' }, ['--state-dir', stateDir]);
+    await until(() => server.out().includes('"listening":true'), 'the server to listen', 30_000);
+    expect(existsSync(join(stateDir, 'checkpoint.json'))).toBe(false);
+    server.child.kill('SIGHUP');
+    expect(await server.exited).toBe(0);
+    expect(server.out()).toContain('"stopped":true');
+    expect(existsSync(join(stateDir, 'checkpoint.json'))).toBe(true);
   });
 });

@@ -37,6 +37,8 @@ describe('health and readiness', () => {
     expect(score.status).toBe(503);
     expect(score.body['message']).toContain('no feature snapshot loaded');
     expect((await get(h.app, '/metrics')).text).toContain('oo_ml_ready 0');
+    // Started, though not ready: only what answers while a replica starts says 1 (starting.ts).
+    expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_starting 0$/m);
     expect((await get(h.app, '/stats')).body['not_ready']).toEqual(['no feature snapshot loaded: no snapshot at /x/snapshots (neither manifest.json nor LATEST)']);
     expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_snapshot_age_seconds nan$/im);
 

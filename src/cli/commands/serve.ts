@@ -28,31 +28,43 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const drainMs = parseIntFlag('--drain-seconds', flags.drainSeconds, 0, 3_600) * 1000;
   await restartOnOneCore(ctx);
   if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
-  const [{ closeServeWiring, serveWiring }, { checkListenable, startServer }, { experimentsFile, readExperiments }] = await Promise.all([
+  const [{ closeServeWiring, serveWiring }, { startServer }, { listenWhileStarting }, { experimentsFile, readExperiments }] = await Promise.all([
     import('../../server/wiring.js'),
     import('../../server/main.js'),
+    import('../../server/starting.js'),
     import('../../server/experiments-source.js'),
   ]);
   const experimentsPath = flags.experiments === undefined ? undefined : resolve(flags.experiments);
   // Read once before anything starts, so a bad file stops the start (named), not a server that is not ready.
   if (experimentsPath !== undefined) await readExperiments(experimentsPath);
   // Likewise the address: a port in use fails before the bus opens and learning is restored.
-  await checkListenable(flags.host, port);
-  const wiring = await serveWiring(ctx, {
-    ...(experimentsPath === undefined ? {} : { experiments: experimentsFile(experimentsPath) }),
-    ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
-    ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
-    checkpointIntervalMs,
-    reloadRetryMs,
-    // A state change as the others (with --json a line on stdout): silent, a supervisor saw nothing.
-    onWaitingForNats: (url, why) => ctx.event(`waiting for NATS at ${url}: ${why}`, { waiting: 'nats', url, error: why }),
-  });
+  // From then on the address answers /healthz, /readyz and /metrics (starting.ts), so a replica
+  // waiting for NATS or restoring learning is alive to its probes and says why it is not ready.
+  const starting = await listenWhileStarting(flags.host, port);
+  ctx.note(`oo-ml serve: starting; ${starting.url} answers /healthz, /readyz (503 until ready) and /metrics meanwhile`);
+  let wiring: Awaited<ReturnType<typeof serveWiring>>;
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({ deps: wiring.deps, host: flags.host, port, drainMs });
-  } catch (e) {
-    await closeServeWiring(wiring);
-    throw e;
+    wiring = await serveWiring(ctx, {
+      ...(experimentsPath === undefined ? {} : { experiments: experimentsFile(experimentsPath) }),
+      ...(flags.snapshot === undefined ? {} : { snapshotDir: resolve(flags.snapshot) }),
+      ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
+      checkpointIntervalMs,
+      reloadRetryMs,
+      // The step /readyz names, and a state change as the others as the others (with --json a line on stdout): silent, a supervisor saw nothing.
+      onWaitingForNats: (url, why) => {
+        starting.setStep(`waiting for NATS at ${url}: ${why}`);
+        ctx.event(`waiting for NATS at ${url}: ${why}`, { waiting: 'nats', url, error: why, answering: starting.url });
+      },
+    });
+    try {
+      server = await startServer({ deps: wiring.deps, host: flags.host, port, drainMs, starting });
+    } catch (e) {
+      await closeServeWiring(wiring);
+      throw e;
+    }
+  } finally {
+    await starting.close();
   }
   try {
     const state = server.app.ooMl.state();
