@@ -32,6 +32,9 @@ import { scoreRoutes } from './routes/score.js';
 import { statsRoutes } from './routes/stats.js';
 import { createServing, DEFAULT_LIMITS, type Serving } from './serving/serving.js';
 
+/** The methods a 405 may name as allowed. */
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
 /** This process's part of every request id: a counter alone starts again at each restart and on each replica. */
 const BOOT_ID = randomBytes(4).toString('hex');
 
@@ -132,8 +135,19 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
   // field and answer (json-serializer.ts).
   app.setSerializerCompiler(({ schema }) => compileSerializer(schema));
   app.setErrorHandler(handleError);
+  // A route asked for with a method it does not take is 405 with the ones it does (RFC 9110), not
+  // a 404 that reads as a wrong URL.
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
+    const path = request.url.split('?')[0]!;
+    const allowed = HTTP_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    if (allowed.length === 0) {
+      void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${path}`, details: null });
+      return;
+    }
+    void reply
+      .code(405)
+      .header('allow', allowed.join(', '))
+      .send({ error: 'method_not_allowed', message: `${path} takes ${allowed.join(', ')}, not ${request.method}`, details: { allow: allowed } });
   });
 
   // Every answer, errors and the docs page included: a browser never sniffs a JSON error into HTML.

@@ -1,5 +1,7 @@
 /**
- * An HTTP-only failure with no OoMlError code: a missing or wrong admin bearer token (401).
+ * An HTTP-only failure with no OoMlError code: a missing or wrong admin bearer token (401). (The
+ * other, a route asked for with a method it does not take, 405, is answered by app.ts's
+ * not-found handler.)
  * OoMlErrors map to statuses through errors.ts's HTTP_STATUS only; this class covers the one
  * status that table has no code for.
  */

@@ -386,7 +386,7 @@ export type ResetResponse = Static<typeof ResetResponse>;
 /** Every error: a stable code, a message naming the input or cause, structured details. */
 export const ErrorBody = Type.Object(
   {
-    error: Type.String({ description: 'an OoMlError code, or unauthorized' }),
+    error: Type.String({ description: 'an OoMlError code, or unauthorized, or method_not_allowed' }),
     message: Type.String(),
     hint: Type.Optional(Type.String()),
     details: Type.Unknown(),

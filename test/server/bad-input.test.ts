@@ -87,11 +87,16 @@ describe('bad input', () => {
     const unknownRoute = await h.app.inject({ method: 'GET', url: '/nope?x=1' });
     expect(unknownRoute.statusCode).toBe(404);
     expect(unknownRoute.json()).toEqual({ error: 'not_found', message: 'no route GET /nope', details: null });
+    // A route asked for with a method it does not take: 405, naming the ones it does.
+    const getScore = await h.app.inject({ method: 'GET', url: '/score?user_id=u1' });
+    expect([getScore.statusCode, getScore.headers['allow'], getScore.json()]).toEqual([405, 'POST', { error: 'method_not_allowed', message: '/score takes POST, not GET', details: { allow: ['POST'] } }]);
+    const postHealth = await h.app.inject({ method: 'DELETE', url: '/healthz' });
+    expect([postHealth.statusCode, postHealth.headers['allow']]).toEqual([405, 'GET, HEAD']);
     expect(h.published).toHaveLength(0);
     // No answer is content-sniffed by a browser: 404s, 4xx and 2xx alike.
     const ok = await h.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' } });
     const refused = await h.app.inject({ method: 'POST', url: '/score', payload: '{', headers: { 'content-type': 'application/json' } });
-    for (const res of [unknownRoute, ok, refused]) expect({ status: res.statusCode, nosniff: res.headers['x-content-type-options'] }).toEqual({ status: res.statusCode, nosniff: 'nosniff' });
+    for (const res of [unknownRoute, getScore, ok, refused]) expect({ status: res.statusCode, nosniff: res.headers['x-content-type-options'] }).toEqual({ status: res.statusCode, nosniff: 'nosniff' });
     expect([ok.statusCode, refused.statusCode]).toEqual([200, 400]);
     // Client mistakes are logged as one-line info records, never with a stack.
     expect(h.logs.join('')).not.toMatch(/"stack"|\n\s+at /);
