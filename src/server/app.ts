@@ -32,6 +32,9 @@ import { scoreRoutes } from './routes/score.js';
 import { statsRoutes } from './routes/stats.js';
 import { createServing, DEFAULT_LIMITS, type Serving } from './serving/serving.js';
 
+/** A request id taken from the client: visible ASCII, nothing a log line or header would mangle. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
 /** The methods a 405 may name as allowed. */
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -103,8 +106,14 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
     http: { requestTimeout, headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000, connectionsCheckingInterval: requestTimeout > 0 ? Math.min(1_000, requestTimeout) : 30_000 },
     // A 408 (and a 400 or 431 before any route) in the shape of every other answer.
     clientErrorHandler: clientErrorHandler(requestTimeout),
-    // Ids that name one request across restarts and replicas (the 500 answer points at the log by it).
-    genReqId: () => `${BOOT_ID}-${(++requests).toString(36)}`,
+    // The id a proxy or the app sent in `x-request-id` (visible ASCII, at most 128 characters;
+    // another is ignored, not refused), so one id follows a request through their logs and ours;
+    // else one that names the request across restarts and replicas. The 500 answer points at
+    // the log by it, and every answer echoes it.
+    genReqId: (raw) => {
+      const sent = raw.headers['x-request-id'];
+      return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : `${BOOT_ID}-${(++requests).toString(36)}`;
+    },
     // One line per request at thousands of requests per second costs more than it tells;
     // /metrics and /stats carry the counts.
     logController: new LogController({ disableRequestLogging: true }),
@@ -150,11 +159,12 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
       .send({ error: 'method_not_allowed', message: `${path} takes ${allowed.join(', ')}, not ${request.method}`, details: { allow: allowed } });
   });
 
-  // Every answer, errors and the docs page included: a browser never sniffs a JSON error into HTML.
-  // It also starts the request's latency: with no logger Fastify keeps no start time (logger.ts).
+  // Every answer, errors and the docs page included: a browser never sniffs a JSON error into
+  // HTML, and the request's id comes back. It also starts the request's latency: with no logger
+  // Fastify keeps no start time (logger.ts).
   app.addHook('onRequest', (request, reply, done) => {
     request.ooStartMs = performance.now();
-    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('x-content-type-options', 'nosniff').header('x-request-id', request.id);
     done();
   });
 

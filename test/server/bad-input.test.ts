@@ -157,7 +157,7 @@ describe('bad input', () => {
     }
   });
 
-  it('answers a bug with 500 and the request id, not its message (which may name paths), and logs it whole', async () => {
+  it('answers a bug with 500 and the request id, not its message (which may name paths), and logs it whole; the id is the client\'s x-request-id when it sent a sane one, and every answer echoes it', async () => {
     const d = await createHarness();
     try {
       // A bug where the tip writer should have answered: its message names a path of the host.
@@ -171,6 +171,19 @@ describe('bad input', () => {
       expect(body.details.request_id).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/);
       expect(r.body).not.toContain('/srv/oo-ml');
       expect(d.logs.some((l) => l.includes('/srv/oo-ml/state/secret.json') && l.includes(body.details.request_id))).toBe(true);
+      expect(r.headers['x-request-id']).toBe(body.details.request_id);
+      // The id a proxy or the app sent is the one logged and answered; one that is not visible
+      // ASCII of at most 128 characters is replaced by the server's own, not refused.
+      const sent = await d.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' }, headers: { 'x-request-id': 'edge-7f3a:42' } });
+      expect([sent.headers['x-request-id'], sent.json<{ details: { request_id: string } }>().details.request_id]).toEqual(['edge-7f3a:42', 'edge-7f3a:42']);
+      expect(d.logs.some((l) => l.includes('"reqId":"edge-7f3a:42"'))).toBe(true);
+      for (const bad of ['has space', 'x'.repeat(129), '']) {
+        const r2 = await d.app.inject({ method: 'POST', url: '/score', payload: { user_id: 'u1' }, headers: { 'x-request-id': bad } });
+        expect(r2.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/);
+      }
+      // A 200 echoes it too.
+      const fine = await d.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'probe-1' } });
+      expect([fine.statusCode, fine.headers['x-request-id']]).toEqual([200, 'probe-1']);
     } finally {
       await closeHarness(d);
     }
