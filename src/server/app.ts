@@ -72,18 +72,24 @@ declare module 'fastify' {
 }
 
 /**
- * The parser's error for a body that did not parse: JSON that only the prototype-poisoning guard
- * refused (a `__proto__` key, or `constructor` holding `prototype`) says so, naming the key,
- * instead of Fastify's "not valid JSON".
+ * The parser's error for a body that did not parse, in our words and shape: empty, not JSON
+ * (where, in V8's words), or JSON that only the prototype-poisoning guard refused (a `__proto__`
+ * key, or `constructor` holding `prototype`), naming the key.
  */
 function poisonedOrSyntax(text: string, err: Error): Error {
-  // Escapes can spell either key (`"\u005f_proto__"`), which the guard reads as the key too.
-  if (!text.includes('__proto__') && !text.includes('constructor') && !text.includes('\\u')) return err;
+  if ((err as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return invalidInput('body is empty: send a JSON object', { details: [{ path: '/', message: 'empty' }] });
+  }
   try {
     JSON.parse(text);
-  } catch {
-    return err;
+  } catch (syntax) {
+    // The parser's own words say where (V8's "… in JSON at position 12").
+    const why = syntax instanceof Error ? syntax.message : String(syntax);
+    return invalidInput(`body is not valid JSON: ${why}`, { details: [{ path: '/', message: `not valid JSON: ${why}` }] });
   }
+  // Valid JSON refused all the same: only the guard refuses that. Escapes can spell either key
+  // (`"\u005f_proto__"`), which the guard reads as the key too.
+  if (!text.includes('__proto__') && !text.includes('constructor') && !text.includes('\\u')) return err;
   return invalidInput('body holds a "__proto__" key, or "constructor" with a "prototype": refused (prototype poisoning)', {
     details: [{ path: '/', message: 'forbidden key __proto__ or constructor.prototype' }],
   });

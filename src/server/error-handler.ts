@@ -1,8 +1,9 @@
 /**
  * The one place HTTP errors are shaped: every error response is `{error, message, hint?,
  * details}`. OoMlErrors get their status from errors.ts's HTTP_STATUS table; Fastify's own client
- * errors (malformed JSON 400, body too large 413, unsupported media type 415…) keep Fastify's
- * status and become `invalid_input`; schema violations become 400 `invalid_input` with one
+ * errors (body too large 413, unsupported media type 415…) keep Fastify's status and become
+ * `invalid_input`, the body's in our words with one `{path: "/", message}` (malformed JSON is
+ * the parser's, app.ts); schema violations become 400 `invalid_input` with one
  * `{path, message}` per field. Client mistakes are logged at info without a stack; only a bug
  * (anything else → 500 `internal`) is logged with its stack and answered by its request id alone
  * (`internalError`).
@@ -77,12 +78,38 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
     return;
   }
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  const bodyIssue = bodyIssueOf(fe.code, request);
+  if (bodyIssue !== null) {
+    request.log.info({ code: fe.code, status }, bodyIssue.message);
+    send(reply, status, { error: 'invalid_input', message: bodyIssue.message, details: [{ path: '/', message: bodyIssue.issue }] });
+    return;
+  }
   if (status >= 400 && status < 500) {
     request.log.info({ code: fe.code, status }, fe.message);
     send(reply, status, { error: 'invalid_input', message: fe.message, details: { code: fe.code ?? null } });
     return;
   }
   internalError(error, request, reply);
+}
+
+/**
+ * Fastify's refusals of a body (its type, its size) in our words and shape: what was wrong and
+ * what to send, one `{path: "/", message}` as for a field. Null for any other error.
+ */
+function bodyIssueOf(code: string | undefined, request: FastifyRequest): { message: string; issue: string } | null {
+  switch (code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const type = request.headers['content-type'];
+      const issue = type === undefined ? 'no content-type' : `content-type "${type}" is not accepted`;
+      return { message: `${issue}: send the body as JSON with content-type application/json`, issue };
+    }
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      const issue = `larger than ${request.routeOptions.bodyLimit} bytes`;
+      return { message: `body is ${issue}`, issue };
+    }
+    default:
+      return null;
+  }
 }
 
 /**
