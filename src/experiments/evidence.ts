@@ -19,7 +19,7 @@ import { vectorDim, type VectorLayoutName } from '../features/vectors.js';
 import { distributionOn, fitRows } from '../pipelines/policy-replay.js';
 import { loadShadowPairs } from '../pipelines/shadow-traffic.js';
 import { runSimulation, SIM_EXPERIMENT, UNIFORM_ENTRANT } from '../pipelines/simulation.js';
-import { holdoutStart } from '../pipelines/train.js';
+import { firstRowAfter, holdoutStart, MIN_LATER_ROWS } from '../pipelines/train.js';
 import { uniformTarget } from '../evaluation/target-policy.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from '../pipelines/training-set.js';
 import type { VersionEvaluation } from '../models/model-card.js';
@@ -43,8 +43,6 @@ export interface GateSimSettings {
 /** Defaults of the gate's simulation: 5 seeds, two simulated weeks of 200 users. */
 export const GATE_SIM: GateSimSettings = { users: 200, rounds: 24 * 14, reps: 5, seed: 20260101, workers: 2 };
 
-/** Fewest logged rows after the compared versions' training data for the DR comparison to use them as they are. */
-const MIN_LATER_ROWS = 200;
 
 /** A registered version with what its training run's evaluation says (read once). */
 interface Compared {
@@ -81,8 +79,7 @@ function heldOutRows(
 ): { from: number; targets: Float64Array[]; data: string; notThisVersion?: string } {
   const ends = versions.map((v) => (v === null ? -Infinity : dataEnd(v)));
   const cutoff = ends.some((e) => e === null) ? null : Math.max(...(ends as number[]));
-  let later = data.n;
-  if (cutoff !== null) while (later > 0 && data.ts[later - 1]! > cutoff) later--;
+  const later = cutoff === null ? data.n : firstRowAfter(data.ts, cutoff);
   const useLater = data.n - later >= MIN_LATER_ROWS;
   const from = useLater ? later : holdoutStart(data.n);
   const targets = versions.map((c) => {

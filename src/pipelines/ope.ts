@@ -11,7 +11,9 @@
  *     the arm ids), one row per logged row, in log order;
  *   - a built-in policy name, fitted on the fly on the first 80% of the rows (by time) and
  *     evaluated on the last 20% — never on the rows it learned from;
- *   - MODEL@ALIAS, a registered version, evaluated on every row.
+ *   - MODEL@ALIAS (or MODEL/N), a registered version as it is: on the rows logged after its
+ *     training data when there are MIN_LATER_ROWS of them (rows it did not learn from), else on
+ *     every row, with a note that the estimate includes rows it learned from (in-sample).
  * Built-in and registered policies read oo-ml feature vectors, so they need training-set logs.
  */
 import { extname } from 'node:path';
@@ -28,12 +30,13 @@ import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
 import { getPolicy } from '../policies/catalog.js';
 import { checkExplorationFloor, DEFAULT_EXPLORATION_FLOOR, withExplorationFloor } from '../policies/exploration-floor.js';
 import { POLICY_NAMES } from '../policies/policy.js';
+import { readEvaluation } from '../models/model-cards.js';
 import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import { readItemFeatures, readObdLogs, type ObdFeatures, type ObdLogs, type ObdVectors } from './obd-logs.js';
 import { distributionOn, fitRows } from './policy-replay.js';
 import { loadTrainingSet, trainingSetInLoadOrder, trainingVectors, type TrainingData } from './training-set.js';
-import { holdoutStart } from './train.js';
+import { firstRowAfter, holdoutStart, MIN_LATER_ROWS } from './train.js';
 
 /** Options of `runOpe`. */
 export interface OpeJob {
@@ -257,6 +260,32 @@ function logRowsOf(file: string, ids: readonly (string | null)[], serveIds: read
   return out;
 }
 
+/**
+ * The first row a registered version (its training run's evaluation) did not learn from: the
+ * rows logged after its training data, when there are MIN_LATER_ROWS of them; else 0 (every
+ * row), saying that the estimate then includes rows it learned from.
+ */
+async function unlearnedFrom(store: Store, runId: string, data: TrainingData, notes: string[]): Promise<number> {
+  const dataTo = (await readEvaluation(store, runId))?.dataTo ?? null;
+  const endMs = dataTo === null ? Number.NaN : Date.parse(dataTo);
+  if (Number.isNaN(endMs)) {
+    notes.push(`its training run does not record when its training data ends: evaluated on all ${data.n} rows, which may include rows it learned from (in-sample, optimistic)`);
+    return 0;
+  }
+  const from = firstRowAfter(data.ts, endMs);
+  const later = data.n - from;
+  if (later >= MIN_LATER_ROWS) {
+    notes.push(`evaluated on the ${later} rows logged after its training data (which ends ${dataTo}), none of which it learned from; the ${from} rows before are left out`);
+    return from;
+  }
+  const learned = from === data.n ? 'every row is' : `${from} of the ${data.n} rows are`;
+  notes.push(
+    `its training data ends ${dataTo} and ${learned} from before then, rows it may have learned from: the estimate is in-sample (optimistic). ` +
+      `With ${MIN_LATER_ROWS} rows logged after that (${later} now), only those are evaluated`,
+  );
+  return 0;
+}
+
 /** Runs the evaluation. */
 export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
   if (!(await exists(job.logs))) throw notFound(`log file ${job.logs} does not exist`, { hint: 'build one with `oo-ml features training-set`, or pass --logs (a training set, or Open Bandit Dataset CSV)' });
@@ -334,15 +363,16 @@ export async function runOpe(job: OpeJob): Promise<OpeOutcome> {
   const d = vectorDim(policy.layout);
   const x = trainingVectors(data, policy.layout);
   const floor = registered.explorationFloor === 0 ? 'no exploration floor' : `exploration floor ${registered.explorationFloor}`;
-  notes.push(`${job.policy} is ${registered.version.name} v${registered.version.version} (${registered.state.policy}, ${floor}); rows it was trained on are included`);
-  const logs = withRewardFeatures(trainingLogs(data, x, d, 0), data, 0, job.rewardFeatures, notes);
+  notes.push(`${job.policy} is ${registered.version.name} v${registered.version.version} (${registered.state.policy}, ${floor})`);
+  const from = await unlearnedFrom(job.store(), registered.version.runId, data, notes);
+  const logs = withRewardFeatures(trainingLogs(data, x, d, from), data, from, job.rewardFeatures, notes);
   return {
     logs: job.logs,
     logKind: 'training-set',
     policy: job.policy,
     rows: logs.n,
     k: ARM_COUNT,
-    report: evaluate(logs, distributionOn(policy, state, x, d, 0, data.n), options),
+    report: evaluate(logs, distributionOn(policy, state, x, d, from, data.n), options),
     notes,
     registered: { model: registered.version.name, version: registered.version.version },
   };

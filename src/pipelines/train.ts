@@ -52,6 +52,19 @@ export function holdoutStart(n: number): number {
 /** Fewest holdout rows for an evaluation worth reporting. */
 const MIN_HOLDOUT = 50;
 
+/**
+ * Fewest rows logged after a registered version's training data for `ope` and the gate to
+ * evaluate its state as it is on them alone (rows it did not learn from).
+ */
+export const MIN_LATER_ROWS = 200;
+
+/** The first of `ts`'s (time-ordered, ms) rows logged after `endMs`: `ts.length` when none is. */
+export function firstRowAfter(ts: ArrayLike<number>, endMs: number): number {
+  let later = ts.length;
+  while (later > 0 && ts[later - 1]! > endMs) later--;
+  return later;
+}
+
 /** Options of `trainPolicy`. */
 export interface TrainJob {
   trainingSet: string;
