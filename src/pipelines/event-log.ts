@@ -289,6 +289,11 @@ export interface AttachedEventLog {
   counts: Record<EventType, number>;
   /** Rows per type left unread as later copies of an event id already read (the same event stored twice). */
   copies: Record<EventType, number>;
+  /**
+   * Per type with any: event ids whose copies differ in more than their time (the id re-sent
+   * with other contents), how many, and the first such id. Only the first copy is read.
+   */
+  differingCopies: Partial<Record<EventType, { ids: number; example: string }>>;
   files: number;
   hasUsers: boolean;
 }
@@ -359,6 +364,22 @@ async function extraCopies(db: Db, view: string, rows: number): Promise<number> 
   return rows - Number(ids!.d);
 }
 
+/**
+ * Event ids of `view` stored more than once whose copies hold two values of a column other than
+ * `ts` (a re-stamped retry differs only there): how many, and the first. A NULL is no value, so
+ * a copy in a file of an older schema (NULL for the columns it lacks) is not a difference. Run
+ * only when there are copies.
+ */
+async function differingCopies(db: Db, view: string, columns: readonly string[]): Promise<{ ids: number; example: string } | null> {
+  const compared = columns.filter((c) => c !== 'ts' && c !== 'event_id');
+  if (compared.length === 0) return null;
+  const [row] = await db.rows<{ n: bigint; example: string | null }>(
+    `SELECT count(*) AS n, min(event_id) AS example FROM (SELECT event_id FROM ${view} GROUP BY event_id ` +
+      `HAVING count(*) > 1 AND (${compared.map((c) => `count(DISTINCT "${c}") > 1`).join(' OR ')}))`,
+  );
+  return row!.n === 0n ? null : { ids: Number(row!.n), example: row!.example! };
+}
+
 /** Throws `not_found` naming the event log folder `dir` when there is none (before a command makes any folder). */
 export async function requireEventLog(dir: string): Promise<void> {
   if (!(await exists(dir))) {
@@ -391,6 +412,7 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
   await requireEventLog(dir);
   const counts = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
   const copies = { ...counts };
+  const differing: AttachedEventLog['differingCopies'] = {};
   let fileCount = 0;
   for (const type of EVENT_TYPES) {
     const expected = eventColumns(type);
@@ -447,6 +469,8 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
       for (const g of groups.values()) rows += await checkRows(db, type, g.files, keys);
       const extra = await extraCopies(db, view, rows);
       if (extra > 0) {
+        const differ = await differingCopies(db, view, expected.map((c) => c.name));
+        if (differ !== null) differing[type] = differ;
         // Read once per event id, the first copy by time, then by where it is stored (file, row):
         // ingest keeps the first too, and a copy's time is all that may tell two apart.
         await db.run(
@@ -481,5 +505,5 @@ export async function attachEventLog(db: Db, dir: string): Promise<AttachedEvent
   } else {
     await db.run(`CREATE OR REPLACE TEMP VIEW users AS SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS segment WHERE false`);
   }
-  return { counts, copies, files: fileCount, hasUsers };
+  return { counts, copies, differingCopies: differing, files: fileCount, hasUsers };
 }

@@ -56,6 +56,8 @@ export interface FeatureBuildSummary {
   events: Record<string, number>;
   /** Rows per type stored as copies of an event id already read, and not read again. */
   copies: Record<string, number>;
+  /** Per type with any: event ids whose copies differ in more than their time (their first copy is read), and one of them. */
+  differingCopies: Record<string, { ids: number; example: string }>;
   warehouse: string;
   featuresDir: string;
   contractHash: string;
@@ -141,7 +143,7 @@ export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildS
         },
         { tmpDir: job.tmpDir, kind: 'features', legacyNames: [...FEATURE_TABLES.map((t) => `${t}.parquet`), BUILD_INFO_FILE] },
       );
-      return { ...summary, asOf: asOf.toISOString(), events: attached.counts, copies: attached.copies };
+      return { ...summary, asOf: asOf.toISOString(), events: attached.counts, copies: attached.copies, differingCopies: attached.differingCopies };
     });
     // The warehouse moves in last: a crash before this line leaves the previous one intact.
     await rename(tmpWarehouse, job.warehouse);

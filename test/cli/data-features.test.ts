@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sqlString, withDb } from '../../src/io/duckdb.js';
 import { runCli } from '../helpers/cli.js';
 import { tempHome } from '../helpers/temp-home.js';
 
@@ -15,9 +16,19 @@ describe('oo-ml data and features (CLI)', () => {
     expect(s.users).toBe(25);
     expect(s.counts['tip.served']).toBeGreaterThan(0);
 
+    // One serve sent again under its event id with another arm (a producer's bug): read once, named.
+    const day = join(h.events, 'tip.served', 'day=2026-01-07');
+    await withDb(':memory:', (db) =>
+      db.run(
+        `COPY (SELECT * REPLACE (CASE WHEN arm = 'quick_win' THEN 'split_task' ELSE 'quick_win' END AS arm) FROM read_parquet(${sqlString(join(day, 'events.parquet'))}, hive_partitioning = false) ORDER BY event_id LIMIT 1) ` +
+          `TO ${sqlString(join(day, 'resent.parquet'))} (FORMAT parquet)`,
+      ),
+    );
     const build = await runCli(['--home', h.home, '--json', 'features', 'build']);
     expect(build.code).toBe(0);
-    expect(JSON.parse(build.stdout)).toMatchObject({ users: 25, asOf: '2026-01-10T00:00:00.000Z' });
+    expect(JSON.parse(build.stdout)).toMatchObject({ users: 25, asOf: '2026-01-10T00:00:00.000Z', copies: { 'tip.served': 1 }, differingCopies: { 'tip.served': { ids: 1 } } });
+    const told = await runCli(['--home', h.home, 'features', 'build']);
+    expect(told.stdout).toMatch(/copies that differ:\s+tip\.served 1 \(e\.g\. \S+\): event ids re-sent with other contents/);
 
     const ts = await runCli(['features', 'training-set', '--home', h.home]);
     expect(ts.code).toBe(0);

@@ -132,7 +132,7 @@ describe('event log columns', () => {
     expect(columns.map((c) => c.column_name)).toEqual(eventColumns('learning.reset').map((c) => c.name));
   });
 
-  it('reads each event id once, its first copy by time: a retry re-stamped onto another day, a copy in another file, a copy in a file of an older schema', async () => {
+  it('reads each event id once, its first copy by time: a retry re-stamped onto another day, a copy in another file, a copy in a file of an older schema; names ids whose copies differ', async () => {
     const h = await tempHome();
     const first = served('a', '2026-01-05T23:59:00.000Z', 's1');
     const other = served('b', '2026-01-05T10:00:00.000Z', 's2');
@@ -153,6 +153,9 @@ describe('event log columns', () => {
     }));
     expect(attached.counts).toMatchObject({ 'tip.served': 2, 'tip.reaction': 1 });
     expect(attached.copies).toMatchObject({ 'tip.served': 2, 'tip.reaction': 1, 'task.created': 0 });
+    // The retry came back with another arm: named. The file copy and the older schema's copy
+    // (NULL for what it lacks) are the same events.
+    expect(attached.differingCopies).toEqual({ 'tip.served': { ids: 1, example: first.event_id } });
     expect(rows).toEqual([
       { serve_id: 's1', ts: new Date(first.ts), arm: first.arm },
       { serve_id: 's2', ts: new Date(other.ts), arm: other.arm },

@@ -140,6 +140,8 @@ describe('features build', () => {
     const summary = await build(copied, '2026-02-10T00:00:00Z');
     expect(summary.events).toMatchObject({ 'tip.served': 6, 'tip.reaction': 4, 'task.completed': 2 });
     expect(summary.copies).toMatchObject({ 'tip.served': 6, 'tip.reaction': 4, 'task.completed': 2, 'task.created': 0 });
+    // Copies that differ only in their time are no conflict.
+    expect(summary.differingCopies).toEqual({});
     for (const user of ['a', 'b']) expect(await profile(copied, user)).toEqual(await profile(plain, user));
   });
 

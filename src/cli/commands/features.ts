@@ -15,11 +15,19 @@ function ttlText(f: FeatureDef): string {
   return Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}` : `${f.ttlSec} s`;
 }
 
-/** The line naming event ids stored more than once (read once), when there are any. */
-function copiesLine(copies: Record<string, number>): [string, string][] {
+/** The lines naming event ids stored more than once (read once), and those whose copies differ, when there are any. */
+function copiesLines(copies: Record<string, number>, differing: Record<string, { ids: number; example: string }>): [string, string][] {
   const types = Object.entries(copies).filter(([, n]) => n > 0);
   if (types.length === 0) return [];
-  return [['copies not read', `${types.map(([t, n]) => `${t} ${n}`).join(', ')} (event ids stored more than once; each read once, its first copy by time)`]];
+  const lines: [string, string][] = [['copies not read', `${types.map(([t, n]) => `${t} ${n}`).join(', ')} (event ids stored more than once; each read once, its first copy by time)`]];
+  const differ = Object.entries(differing);
+  if (differ.length > 0) {
+    lines.push([
+      'copies that differ',
+      `${differ.map(([t, d]) => `${t} ${d.ids} (e.g. ${d.example})`).join(', ')}: event ids re-sent with other contents, not only another time; the first copy is read, check the producer`,
+    ]);
+  }
+  return lines;
 }
 
 /** Registers the `features` commands. */
@@ -78,7 +86,7 @@ export function registerFeatures(program: Command): void {
           ['users', s.users],
           ['history rows', s.historyRows],
           ['events read', Object.values(s.events).reduce((a, b) => a + b, 0)],
-          ...copiesLine(s.copies),
+          ...copiesLines(s.copies, s.differingCopies),
           ['warehouse', s.warehouse],
           ['parquet', s.featuresDir],
           ['contract', s.contractHash.slice(0, 16)],
