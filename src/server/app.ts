@@ -21,6 +21,7 @@ import { clientErrorHandler } from './client-errors.js';
 import { handleError } from './error-handler.js';
 import { DEPTH_SCAN_BYTES, MAX_BODY_DEPTH, nestingDepthOver } from './json-depth.js';
 import { createServerLogger } from './logger.js';
+import { keepOpsRoutesTo, type OpsSockets } from './ops-port.js';
 import { lazyChildLogger } from './request-logger.js';
 import { adminRoutes } from './routes/admin.js';
 import { registerDocs } from './routes/docs.js';
@@ -95,8 +96,14 @@ function poisonedOrSyntax(text: string, err: Error): Error {
   });
 }
 
+/** Options of `buildApp`. */
+export interface BuildOptions {
+  /** The operator's port's sockets: its routes answer there only (ops-port.ts). Without, everywhere. */
+  opsSockets?: OpsSockets;
+}
+
 /** Builds the app: loads snapshot and policies (missing parts make it not ready, not fail), replays the journal, registers the routes. */
-export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
+export async function buildApp(deps: ServerDeps, options: BuildOptions = {}): Promise<OoMlApp> {
   const log = createServerLogger(deps.logger);
   const requestTimeout = deps.limits?.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
   let requests = 0;
@@ -200,6 +207,9 @@ export async function buildApp(deps: ServerDeps): Promise<OoMlApp> {
       done(invalidInput(`body is invalid: ${issueSummary(issues)}`, { details: namedIssues(issues) }), undefined);
     });
   });
+
+  // Only with an operator's port: no hook on the request path otherwise.
+  if (options.opsSockets !== undefined) keepOpsRoutesTo(app, options.opsSockets);
 
   // One callback-style hook (no promise per request) records request metrics by route pattern
   // and status, and the latency of /score in its /stats row: from arrival to the answer ready to

@@ -9,7 +9,9 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
+import { DEFAULT_LIMITS } from './serving/serving.js';
 import { listenError } from './listen-error.js';
+import { listenOps, type OpsAddress, type OpsListener, type OpsSockets } from './ops-port.js';
 import type { Starting } from './starting.js';
 import { keepTickShape } from './tick-shape.js';
 import { applyServeV8Settings } from './v8-settings.js';
@@ -24,6 +26,11 @@ export interface StartOptions {
    * then closed right before the server listens on its host and port.
    */
   starting?: Starting;
+  /**
+   * The operator's port (ops-port.ts): /stats, /metrics, /docs and /admin/* answer there only.
+   * Without it they answer on `port` with the rest.
+   */
+  ops?: OpsAddress;
   /** Install SIGINT/SIGTERM/SIGHUP handlers (default true; tests pass false). */
   handleSignals?: boolean;
   /** Longest wait for in-flight requests on shutdown (default 10 s). */
@@ -41,6 +48,8 @@ export interface RunningServer {
   app: OoMlApp;
   /** `http://host:port` actually bound (port 0 picks a free one). */
   url: string;
+  /** The operator's port's `http://host:port`, or null without one. */
+  opsUrl: string | null;
   /** Shuts down gracefully (idempotent). */
   close(): Promise<void>;
   /** Resolves when the server has shut down. */
@@ -55,15 +64,25 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   applyServeV8Settings();
   const { starting } = options;
   starting?.setStep('loading the snapshot and policies and restoring online learning from the events stream');
-  const app = await buildApp(options.deps);
+  const opsSockets: OpsSockets | undefined = options.ops === undefined ? undefined : new WeakSet();
+  const app = await buildApp(options.deps, opsSockets === undefined ? {} : { opsSockets });
   const port = starting?.port ?? options.port;
+  let ops: OpsListener | null = null;
   try {
     await starting?.close();
-    await app.listen({ host: options.host, port });
+    try {
+      await app.listen({ host: options.host, port });
+    } catch (e) {
+      throw listenError(e, options.host, port);
+    }
+    if (options.ops !== undefined) {
+      const requestTimeout = options.deps.limits?.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
+      ops = await listenOps(app, { host: options.ops.host, port: starting?.opsPort ?? options.ops.port }, opsSockets!, requestTimeout);
+    }
   } catch (e) {
     // Built but not listening: let go of its timers and sink flush, or the process hangs on.
     await app.close();
-    throw listenError(e, options.host, port);
+    throw e;
   }
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -94,10 +113,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       const timer = setTimeout(() => {
         app.ooLog.warn('shutdown timeout: closing the remaining connections');
         app.server.closeAllConnections();
+        ops?.closeAllConnections();
       }, options.shutdownTimeoutMs ?? 10_000);
       timer.unref();
       try {
-        await app.close();
+        // Fastify closes its own server; the operator's port stops taking connections alongside.
+        await Promise.all([app.close(), ops?.close()]);
       } finally {
         clearTimeout(timer);
         if (options.handleSignals !== false) for (const s of signals) process.off(s, onSignal);
@@ -108,5 +129,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   }
 
   if (options.handleSignals !== false) for (const s of signals) process.on(s, onSignal);
-  return { app, url, close, closed };
+  return { app, url, opsUrl: ops?.url ?? null, close, closed };
 }

@@ -12,8 +12,8 @@
  * - `GET /metrics` with `oo_ml_ready 0`, `oo_ml_starting 1`, the build and the process's metrics;
  * - anything else 503 with `retry-after: 1`, naming the step.
  *
- * `close()` hands the address over: the server then listens on the same host and port (the one
- * picked, for port 0). Between the two, for the moment a close and a listen take, a connection
+ * With an operator's port (ops-port.ts) it answers the same there. `close()` hands the addresses
+ * over: the server then listens on the same hosts and ports (the ones picked, for port 0). Between the two, for the moment a close and a listen take, a connection
  * is refused; a load balancer sends none (the replica was not ready), a probe tries again.
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -22,6 +22,7 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { HTTP_STATUS } from '../errors.js';
 import { OO_ML_VERSION } from '../version.js';
 import { listenError } from './listen-error.js';
+import { listenOps, type OpsAddress, type OpsListener } from './ops-port.js';
 
 /** A replica's answers while it starts (listening). */
 export interface Starting {
@@ -29,17 +30,23 @@ export interface Starting {
   readonly url: string;
   /** The port bound: the server listens there once started. */
   readonly port: number;
+  /** The operator's port bound, when there is one (the same answers there). */
+  readonly opsUrl: string | null;
+  readonly opsPort: number | null;
   /** Sets the step /readyz and every refused request name (e.g. "waiting for NATS at …"). */
   setStep(step: string): void;
   /** Stops listening, so the server can listen on the same address (idempotent). */
   close(): Promise<void>;
 }
 
+/** Nothing here reads a body: a request that takes longer than this to arrive is cut. */
+const STARTING_REQUEST_TIMEOUT_MS = 30_000;
+
 /** The routes answered while starting; anything else gets 503 before its body is read. */
 const ANSWERED = new Set(['/healthz', '/readyz', '/metrics']);
 
-/** Listens on `host:port` and answers as a replica that is starting (see the module's doc). */
-export async function listenWhileStarting(host: string, port: number, clock: () => Date = () => new Date()): Promise<Starting> {
+/** Listens on `host:port` (and the operator's port, when given) and answers as a replica that is starting (see the module's doc). */
+export async function listenWhileStarting(host: string, port: number, ops?: OpsAddress, clock: () => Date = () => new Date()): Promise<Starting> {
   const startedAt = clock().getTime();
   let step = 'starting';
   const registry = new Registry();
@@ -48,7 +55,7 @@ export async function listenWhileStarting(host: string, port: number, clock: () 
   new Gauge({ name: 'oo_ml_starting', help: '1 while the replica starts (waiting for NATS, restoring online learning): /readyz names the step', registers: [registry] }).set(1);
   new Gauge({ name: 'oo_ml_build_info', help: 'Always 1; the running oo-ml version as a label', labelNames: ['version'] as const, registers: [registry] }).set({ version: OO_ML_VERSION }, 1);
 
-  const app: FastifyInstance = Fastify({ logger: false, requestTimeout: 30_000 });
+  const app: FastifyInstance = Fastify({ logger: false, requestTimeout: STARTING_REQUEST_TIMEOUT_MS });
   const refuse = (reply: FastifyReply, status: number, message: string): FastifyReply =>
     reply.code(status).header('x-content-type-options', 'nosniff').send({ error: 'unavailable', message, details: { reasons: [step], warnings: [] } });
   app.addHook('onRequest', (request, reply, done) => {
@@ -68,17 +75,28 @@ export async function listenWhileStarting(host: string, port: number, clock: () 
     await app.close();
     throw listenError(e, host, port);
   }
+  let opsListener: OpsListener | null = null;
+  if (ops !== undefined) {
+    try {
+      opsListener = await listenOps(app, ops, new WeakSet(), STARTING_REQUEST_TIMEOUT_MS);
+    } catch (e) {
+      await app.close();
+      throw e;
+    }
+  }
   const address = app.server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | null = null;
   return {
     url: `http://${shownHost}:${address.port}`,
     port: address.port,
+    opsUrl: opsListener?.url ?? null,
+    opsPort: opsListener?.port ?? null,
     setStep(next) {
       step = next;
     },
     close() {
-      closing ??= app.close();
+      closing ??= Promise.all([app.close(), opsListener?.close()]).then(() => undefined);
       return closing;
     },
   };

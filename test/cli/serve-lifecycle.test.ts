@@ -2,7 +2,8 @@
  * `oo-ml serve` at start and stop: with --json, a wait for NATS is said on stdout, as a state
  * change a supervisor reads, instead of nothing at all, and the address answers its probes
  * meanwhile; a second server on one embedded bus is refused; --drain-seconds keeps serving, not
- * ready, for a while after SIGTERM; SIGHUP stops it as SIGTERM does, with its checkpoint.
+ * ready, for a while after SIGTERM; SIGHUP stops it as SIGTERM does, with its checkpoint;
+ * --ops-port keeps the operator's routes off the public port.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -45,11 +46,11 @@ describe('oo-ml serve at start and stop', () => {
   it('with --json, writes a {waiting: "nats"} line on stdout (credentials redacted), answers its probes meanwhile, and stops on SIGTERM', async () => {
     const h = await tempHome();
     const port = await closedPort();
-    const { child, exited, out: stdout } = startServe(h.home, { NATS_URL: `nats://app:secret@127.0.0.1:${port}` });
+    const { child, exited, out: stdout } = startServe(h.home, { NATS_URL: `nats://app:secret@127.0.0.1:${port}` }, ['--ops-port', '0']);
     await until(() => stdout().includes('\n'), 'a line on stdout', 20_000);
     const out = stdout();
     const line = JSON.parse(out.split('\n')[0]!) as Record<string, unknown>;
-    expect(line).toEqual({ waiting: 'nats', url: `nats://***@127.0.0.1:${port}`, error: expect.stringMatching(/ECONNREFUSED|refused/i), answering: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
+    expect(line).toEqual({ waiting: 'nats', url: `nats://***@127.0.0.1:${port}`, error: expect.stringMatching(/ECONNREFUSED|refused/i), answering: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), ops_answering: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
     expect(out).not.toContain('secret');
     // Alive to a liveness probe, not ready, saying why; /metrics says it is starting.
     const at = line['answering'] as string;
@@ -59,7 +60,9 @@ describe('oo-ml serve at start and stop', () => {
     const why = (await readyz.json()) as { error: string; message: string; details: { reasons: string[] } };
     expect(why.error).toBe('unavailable');
     expect(why.details.reasons).toEqual([`waiting for NATS at nats://***@127.0.0.1:${port}: ${line['error'] as string}`]);
-    const metrics = await (await fetch(`${at}/metrics`)).text();
+    // The operator's port answers the same meanwhile.
+    expect((await fetch(`${line['ops_answering'] as string}/readyz`)).status).toBe(503);
+    const metrics = await (await fetch(`${line['ops_answering'] as string}/metrics`)).text();
     expect(metrics).toMatch(/^oo_ml_ready 0$/m);
     expect(metrics).toMatch(/^oo_ml_starting 1$/m);
     expect(metrics).not.toContain('secret');
@@ -101,6 +104,37 @@ describe('oo-ml serve at start and stop', () => {
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.out()).toContain('"stopped":true');
+  });
+
+  it('with --ops-port, answers /stats, /metrics, /docs and /admin on the operator\'s port only, 404 on the public one; probes on both', async () => {
+    const h = await tempHome();
+    const server = startServe(h.home, { NATS_URL: '', OO_ML_ADMIN_TOKEN: 't0ken' }, ['--ops-port', '0']);
+    await until(() => server.out().includes('"listening":true'), 'the server to listen', 30_000);
+    const line = JSON.parse(server.out().split('\n')[0]!) as { url: string; ops_url: string };
+    expect(line.ops_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(line.ops_url).not.toBe(line.url);
+    const status = async (base: string, path: string, init?: RequestInit) => (await fetch(`${base}${path}`, init)).status;
+    const reload = { method: 'POST', headers: { authorization: 'Bearer t0ken', 'content-type': 'application/json' }, body: '{}' };
+    for (const path of ['/stats', '/metrics', '/docs/json']) {
+      expect([path, await status(line.url, path)]).toEqual([path, 404]);
+      expect([path, await status(line.ops_url, path)]).toEqual([path, 200]);
+    }
+    // As a route it does not have: the public port gives nothing away.
+    expect(await (await fetch(`${line.url}/metrics`)).json()).toEqual({ error: 'not_found', message: 'no route GET /metrics', details: null });
+    expect(await status(line.url, '/admin/reload', reload)).toBe(404);
+    // This home has no snapshot: the reload runs (503 naming what is missing), on the operator's port.
+    expect(await status(line.ops_url, '/admin/reload', reload)).toBe(503);
+    for (const base of [line.url, line.ops_url]) expect(await status(base, '/healthz')).toBe(200);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('refuses --ops-host without --ops-port, and one port for both', async () => {
+    const h = await tempHome();
+    const alone = await runCli(['serve', '--home', h.home, '--ops-host', '127.0.0.1'], { env: { NATS_URL: '' } });
+    expect([alone.code, alone.stderr]).toEqual([2, expect.stringContaining('--ops-host is where --ops-port listens')]);
+    const same = await runCli(['serve', '--home', h.home, '--port', '18123', '--ops-port', '18123'], { env: { NATS_URL: '' } });
+    expect([same.code, same.stderr]).toEqual([2, expect.stringContaining("--ops-port 18123 is --port too")]);
   });
 
   it('stops on SIGHUP (a closed terminal) as on SIGTERM: in-flight work drained, learning checkpointed, exit 0', async () => {

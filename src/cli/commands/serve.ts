@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { action } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { parseIntFlag } from '../flags.js';
+import { invalidUsage } from '../../errors.js';
+import type { OpsAddress } from '../../server/ops-port.js';
 import { followRestartParent, restartWith } from '../../server/serve-restart.js';
 import { ONE_CORE_NODE_FLAGS, oneCoreNodeFlagsHere } from '../../server/v8-settings.js';
 
@@ -17,6 +19,8 @@ export interface ServeFlags {
   checkpointEvery: string;
   retryLoadsAfter: string;
   drainSeconds: string;
+  opsPort?: string;
+  opsHost?: string;
 }
 
 /** Runs the server with the embedded defaults until SIGINT/SIGTERM; with less than two cores, first starts itself again with one V8 helper thread. */
@@ -26,6 +30,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   const checkpointIntervalMs = parseIntFlag('--checkpoint-every', flags.checkpointEvery, 0, 86_400) * 1000;
   const reloadRetryMs = parseIntFlag('--retry-loads-after', flags.retryLoadsAfter, 0, 3_600) * 1000;
   const drainMs = parseIntFlag('--drain-seconds', flags.drainSeconds, 0, 3_600) * 1000;
+  const ops = opsAddress(flags, port);
   await restartOnOneCore(ctx);
   if (ONE_CORE_NODE_FLAGS.every((f) => process.execArgv.includes(f))) ctx.note(`oo-ml serve: V8 collects with one helper thread (${ONE_CORE_NODE_FLAGS.join(' ')})`);
   const [{ closeServeWiring, serveWiring }, { startServer }, { listenWhileStarting }, { experimentsFile, readExperiments }] = await Promise.all([
@@ -40,8 +45,8 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   // Likewise the address: a port in use fails before the bus opens and learning is restored.
   // From then on the address answers /healthz, /readyz and /metrics (starting.ts), so a replica
   // waiting for NATS or restoring learning is alive to its probes and says why it is not ready.
-  const starting = await listenWhileStarting(flags.host, port);
-  ctx.note(`oo-ml serve: starting; ${starting.url} answers /healthz, /readyz (503 until ready) and /metrics meanwhile`);
+  const starting = await listenWhileStarting(flags.host, port, ops);
+  ctx.note(`oo-ml serve: starting; ${[starting.url, starting.opsUrl].filter((u) => u !== null).join(' and ')} answer /healthz, /readyz (503 until ready) and /metrics meanwhile`);
   let wiring: Awaited<ReturnType<typeof serveWiring>>;
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -54,11 +59,11 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
       // The step /readyz names, and a state change as the others as the others (with --json a line on stdout): silent, a supervisor saw nothing.
       onWaitingForNats: (url, why) => {
         starting.setStep(`waiting for NATS at ${url}: ${why}`);
-        ctx.event(`waiting for NATS at ${url}: ${why}`, { waiting: 'nats', url, error: why, answering: starting.url });
+        ctx.event(`waiting for NATS at ${url}: ${why}`, { waiting: 'nats', url, error: why, answering: starting.url, ...(starting.opsUrl === null ? {} : { ops_answering: starting.opsUrl }) });
       },
     });
     try {
-      server = await startServer({ deps: wiring.deps, host: flags.host, port, drainMs, starting });
+      server = await startServer({ deps: wiring.deps, host: flags.host, port, drainMs, starting, ...(ops === undefined ? {} : { ops }) });
     } catch (e) {
       await closeServeWiring(wiring);
       throw e;
@@ -69,7 +74,14 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   try {
     const state = server.app.ooMl.state();
     // A script that asked for --port 0 learns the port here.
-    ctx.event(`oo-ml serve: listening on ${server.url} (${wiring.describe})`, { listening: true, url: server.url, ready: state.reasons.length === 0, reasons: state.reasons });
+    const opsNote = server.opsUrl === null ? '' : `; /stats, /metrics, /docs and /admin on ${server.opsUrl} only`;
+    ctx.event(`oo-ml serve: listening on ${server.url} (${wiring.describe}${opsNote})`, {
+      listening: true,
+      url: server.url,
+      ...(server.opsUrl === null ? {} : { ops_url: server.opsUrl }),
+      ready: state.reasons.length === 0,
+      reasons: state.reasons,
+    });
     if (state.reasons.length > 0) ctx.note(`not ready: ${state.reasons.join('; ')}`);
     await server.closed;
   } finally {
@@ -78,6 +90,18 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
   }
   if (ctx.json) ctx.event('', { stopped: true, url: server.url });
   else ctx.print(`stopped (${server.url})`, null);
+}
+
+/** The operator's port of `--ops-port`/`--ops-host`, or undefined without `--ops-port`. */
+function opsAddress(flags: ServeFlags, port: number): OpsAddress | undefined {
+  if (flags.opsPort === undefined) {
+    if (flags.opsHost !== undefined) throw invalidUsage('--ops-host is where --ops-port listens: give --ops-port too');
+    return undefined;
+  }
+  const opsPort = parseIntFlag('--ops-port', flags.opsPort, 0, 65_535);
+  const host = flags.opsHost ?? flags.host;
+  if (opsPort !== 0 && opsPort === port && host === flags.host) throw invalidUsage(`--ops-port ${opsPort} is --port too: the operator's port needs a port of its own`);
+  return { host, port: opsPort };
 }
 
 /** With less than two cores, starts `serve` again with the flags that need (never returns then); if that fails, says so and returns. */
@@ -101,6 +125,8 @@ export function registerServe(program: Command): void {
       .option('--snapshot <dir>', 'snapshot folder, or a folder with LATEST (default <home>/data/snapshots)')
       .option('--state-dir <dir>', "this replica's own folder: its spill, serve window and checkpoint (default <home>/data/serve; one per replica)")
       .option('--checkpoint-every <seconds>', 'how often online learning is checkpointed (0: only at reload, reset and shutdown)', '300')
+      .option('--ops-port <port>', "the operator's port: /stats, /metrics, /docs and /admin/* answer there only, 404 on --port (/healthz and /readyz on both; 0 picks a free one)")
+      .option('--ops-host <host>', "address the operator's port listens on (default --host)")
       .option('--drain-seconds <seconds>', 'on SIGTERM/SIGINT, answer /readyz 503 but go on serving for this long before shutting down, so a load balancer takes the replica out first (a second signal: at once)', '0')
       .option('--retry-loads-after <seconds>', 'when the snapshot or a serving policy could not be loaded (the registry down, no champion yet), load again after this long, then twice as long each time up to 12 times it (0: only at POST /admin/reload or a restart)', '5'),
     (ctx, flags) => runServe(ctx, flags),
