@@ -88,9 +88,11 @@ export interface ResolvedProfile {
 }
 
 /**
- * The profile of a decision. `given` undefined: the snapshot's row for the user (TTL and
- * fallbacks applied at `nowMs`); null: every feature's fallback; an object: its non-null values,
- * the fallback for the rest. `fallbackProfile` is the snapshot's all-fallback profile.
+ * The profile of a decision: the snapshot's row for the user (TTL and fallbacks applied at
+ * `nowMs`), with what the request gives over it. `given` null: every feature's fallback; an
+ * object: each number it holds replaces the snapshot's value, each null asks for the feature's
+ * fallback, and a feature it leaves out keeps the snapshot's. An app that knows one value fresher
+ * than the snapshot sends that one alone. `fallbackProfile` is the snapshot's all-fallback profile.
  */
 export function resolveProfile(
   snapshot: SnapshotIndex,
@@ -99,23 +101,26 @@ export function resolveProfile(
   given: ScoreBody['profile_features'],
   nowMs: number,
 ): ResolvedProfile {
-  if (given === undefined) {
-    const found = snapshot.lookup(userId, nowMs);
-    return { values: found.values, hasProfile: found.found, fallbacks: found.fallbacks };
-  }
-  const values = { ...fallbackProfile };
-  const fallbacks: ProfileFeatureName[] = [];
-  let hasProfile = false;
+  if (given === null) return { values: { ...fallbackProfile }, hasProfile: false, fallbacks: [...PROFILE_FEATURE_NAMES] };
+  const found = snapshot.lookup(userId, nowMs);
+  if (given === undefined) return { values: found.values, hasProfile: found.found, fallbacks: found.fallbacks };
+  const values = { ...found.values };
+  const fellBack = new Set(found.fallbacks);
+  let hasProfile = found.found;
+  const asked = given as Partial<Record<ProfileFeatureName, number | null>>;
   for (const name of PROFILE_FEATURE_NAMES) {
-    const v = given === null ? undefined : (given as Partial<Record<ProfileFeatureName, number | null>>)[name];
+    if (!Object.hasOwn(asked, name)) continue;
+    const v = asked[name];
     if (typeof v === 'number') {
       values[name] = v;
+      fellBack.delete(name);
       hasProfile = true;
     } else {
-      fallbacks.push(name);
+      values[name] = fallbackProfile[name];
+      fellBack.add(name);
     }
   }
-  return { values, hasProfile, fallbacks };
+  return { values, hasProfile, fallbacks: PROFILE_FEATURE_NAMES.filter((n) => fellBack.has(n)) };
 }
 
 /**

@@ -30,8 +30,10 @@ export const Task = Type.Object(
 /** JIT context of a request; whatever is missing comes from `ts`, else the server clock. */
 export const RequestContext = Type.Object(
   {
-    hour_of_day: Type.Optional(Type.Integer({ minimum: 0, maximum: 23 })),
-    day_of_week: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, description: '0 = Monday … 6 = Sunday' })),
+    hour_of_day: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 23, description: "the hour in UTC, as the features count hours (preferred_hour is a UTC hour); without it, ts's UTC hour, else the server clock's" }),
+    ),
+    day_of_week: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, description: "0 = Monday … 6 = Sunday, in UTC; without it, ts's UTC day, else the server clock's" })),
     tasks: Type.Optional(Type.Array(Task, { maxItems: MAX_TASKS })),
     ts: Type.Optional(Timestamp),
   },
@@ -43,8 +45,11 @@ export type RequestContext = Static<typeof RequestContext>;
 // One optional, nullable field per profile feature of the contract, as its serve event carries it.
 const profileProperties = Object.fromEntries(PROFILE_FEATURES.map((f) => [f.name, Type.Optional(Nullable(profileValueSchema(f, { description: f.description })))]));
 
-/** Profile features given by the caller; a missing or null feature is served as its fallback. */
-export const ProfileFeatures = Type.Object(profileProperties, { additionalProperties: false });
+/** Profile features given by the caller, over the snapshot's row for the user (decision.ts `resolveProfile`). */
+export const ProfileFeatures = Type.Object(profileProperties, {
+  additionalProperties: false,
+  description: "over the snapshot's row for the user: a number replaces its value, null asks for the feature's fallback, a feature left out keeps the snapshot's value; the whole field null: every feature's fallback",
+});
 
 /** `POST /score`. */
 export const ScoreBody = Type.Object(

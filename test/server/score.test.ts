@@ -98,8 +98,15 @@ describe('POST /score', () => {
     expect(r.body['fallbacks']).toEqual([...PROFILE_FEATURE_NAMES]);
     expect(Array.from(seen.at(-1)!)).toEqual(v({ hourOfDay: 9, dayOfWeek: 2, openTasks: 0, overdueTasks: 0, hasProfile: false, profile: fallbackProfile }));
 
-    // A partial profile from the request: given values used, the rest fall back.
-    r = await post(h.app, '/score', { user_id: 'u7', context: { hour_of_day: 9, day_of_week: 2, tasks: [] }, profile_features: { completion_rate: 0.9, preferred_hour: 8 } });
+    // A partial profile from the request: its numbers over the snapshot's row, a null asking for
+    // the feature's fallback, the rest the snapshot's.
+    r = await post(h.app, '/score', { user_id: 'u7', context: { hour_of_day: 9, day_of_week: 2, tasks: [] }, profile_features: { completion_rate: 0.9, preferred_hour: 8, tip_volume: null } });
+    expect(r.body['fallbacks']).toEqual(['tip_volume']);
+    expect(Array.from(seen.at(-1)!)).toEqual(
+      v({ hourOfDay: 9, dayOfWeek: 2, openTasks: 0, overdueTasks: 0, hasProfile: true, profile: { ...profileOf(7), completion_rate: 0.9, preferred_hour: 8, tip_volume: fallbackProfile['tip_volume']! } }),
+    );
+    // For a user the snapshot does not have, what is left out falls back.
+    r = await post(h.app, '/score', { user_id: 'nobody', context: { hour_of_day: 9, day_of_week: 2, tasks: [] }, profile_features: { completion_rate: 0.9, preferred_hour: 8 } });
     expect(r.body['fallbacks']).toEqual(['dismiss_rate', 'mean_dwell_sec', 'tip_volume']);
     expect(Array.from(seen.at(-1)!)).toEqual(
       v({ hourOfDay: 9, dayOfWeek: 2, openTasks: 0, overdueTasks: 0, hasProfile: true, profile: { ...fallbackProfile, completion_rate: 0.9, preferred_hour: 8 } }),
