@@ -123,6 +123,21 @@ describe('POST /generate', () => {
     expect((await post(h.app, '/generate', { user_id: 'u4', arm: 'quick_win', prompt_version: 'v2' })).body['text']).toMatch(/^Good evening! /);
   });
 
+  it("writes a serve's tip for the hour, day and task counts the serve recorded, not the serve time's UTC clock; what the request gives wins", async () => {
+    const seen: TipRequest[] = [];
+    const writer = writerFor({ DEFAULT_PROMPT_VERSION: 'v2' });
+    const h = await harness({ deps: { tipWriter: { ...writer, write: (r) => (seen.push(r), writer.write(r)) } } });
+    // The app said 8 o'clock on a Sunday, with one overdue task of two (the clock: Thursday 12:00 UTC).
+    const scored = await post(h.app, '/score', { user_id: 'u4', context: { hour_of_day: 8, day_of_week: 6, tasks: [{ id: 'a', due: '2026-01-01T00:00:00Z' }, { id: 'b' }] } });
+    const serveId = scored.body['serve_id'] as string;
+    const tip = await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId });
+    expect(tip.body['text']).toMatch(/^Good morning! /);
+    expect(seen.at(-1)!.context).toMatchObject({ hour_of_day: 8, day_of_week: 6, open_tasks: 2, overdue_tasks: 1 });
+    // The request's own context wins where it gives one: its titles and tasks, its hour.
+    await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId, context: { hour_of_day: 19, tasks: [{ id: 'c', title: 'Plan the week' }] } });
+    expect(seen.at(-1)!.context).toMatchObject({ hour_of_day: 19, day_of_week: 6, open_tasks: 1, overdue_tasks: 0, task_titles: ['Plan the week'] });
+  });
+
   it('refuses a tip for a replayed serve whose recorded prompt version this server does not have (409), and uses the request rules for one that recorded none', async () => {
     // Serves another build published: one names a version this build lacks, one recorded none.
     const replayed = (serveId: string, promptVersion: string | null): TipServedEvent => ({ ...served('u1', new Date(T0.getTime() - 60_000).toISOString(), serveId, 'quick_win'), prompt_version: promptVersion });

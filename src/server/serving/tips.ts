@@ -3,16 +3,17 @@
  * scores first and records that serve; with the `serve_id` of an earlier /score (made by any
  * replica) it writes that decision's tip, with the serve's arm and the prompt version its event
  * recorded, so reactions are bucketed under the version the tip used, and at the serve's time
- * (the window does not keep the serve's task list: the request's context, titles included, is
- * what the tip is about; without `ts` or hour and day, they are the serve's); with only an `arm` it
- * writes a tip that belongs to no serve and records nothing.
+ * (the window keeps the serve's hour, day and task counts, not its task list: the request's
+ * context, titles included, is what the tip is about, and what it leaves out is the serve's);
+ * with only an `arm` it writes a tip that belongs to no serve and records nothing.
  */
 import { conflict, invalidInput, notFound } from '../../errors.js';
 import { ARM_IDS, isArmId } from '../../features/arms.js';
 import { isPromptVersion, PROMPT_VERSIONS } from '../../prompts/prompt-registry.js';
-import { resolveContext } from '../decision.js';
+import type { VectorInput } from '../../features/vectors.js';
+import { resolveContext, type ResolvedContext } from '../decision.js';
 import { shadowOf } from '../online-learning/serve-id.js';
-import type { GenerateBody, GenerateResponse, ScoreResponse } from '../schemas.js';
+import type { GenerateBody, GenerateResponse, RequestContext, ScoreResponse } from '../schemas.js';
 import type { ServingContext } from './context.js';
 import { contextOf, type Scorer } from './score.js';
 
@@ -23,6 +24,22 @@ export interface Tips {
 
 /** A failing tip writer is logged at most this often (with how many failures in between). */
 const FALLBACK_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * The context of a tip for a serve: what the request gives, and for what it leaves out, what the
+ * serve recorded (the hour and day the app sent then, its task counts), not the serve time's UTC
+ * clock. `ts` in the request gives hour and day as in /score.
+ */
+function servedContext(given: RequestContext | undefined, at: Date, served: VectorInput): ResolvedContext {
+  const context = resolveContext(given, at);
+  const clockless = given?.ts === undefined;
+  return {
+    ...context,
+    hourOfDay: given?.hour_of_day === undefined && clockless ? served.hourOfDay : context.hourOfDay,
+    dayOfWeek: given?.day_of_week === undefined && clockless ? served.dayOfWeek : context.dayOfWeek,
+    ...(given?.tasks === undefined ? { openTasks: served.openTasks, overdueTasks: served.overdueTasks } : {}),
+  };
+}
 
 /** Tips over `ctx`, scoring through `scorer` when no arm is given. */
 export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
@@ -46,7 +63,7 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
    * asking for another one, or naming another user or an arm too, is refused rather than
    * silently recorded under the wrong variant.
    */
-  async function servedTip(body: GenerateBody, serveId: string): Promise<{ arm: string; promptVersion: string | null; recorded: boolean; atMs: number }> {
+  async function servedTip(body: GenerateBody, serveId: string): Promise<{ arm: string; promptVersion: string | null; recorded: boolean; atMs: number; input: VectorInput }> {
     if (body.arm !== undefined) {
       throw invalidInput('give "serve_id" or "arm", not both: a serve has its arm', { details: [{ path: '/arm', message: 'exclusive with serve_id' }] });
     }
@@ -77,7 +94,7 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
       });
     }
     // A serve whose event recorded no version: the request's rules apply.
-    return { arm: ARM_IDS[record.arm]!, promptVersion: recorded ?? body.prompt_version ?? null, recorded: recorded !== null, atMs: record.tsMs };
+    return { arm: ARM_IDS[record.arm]!, promptVersion: recorded ?? body.prompt_version ?? null, recorded: recorded !== null, atMs: record.tsMs, input: record.input };
   }
 
   return {
@@ -98,12 +115,14 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
       let fromServe = false;
       // The decision's time: a serve's tip is written for the moment it was served, not this call's.
       let at = deps.now();
+      let servedInput: VectorInput | null = null;
       if (body.serve_id !== undefined) {
         const tip = await servedTip(body, body.serve_id);
         arm = tip.arm;
         fromServe = tip.recorded;
         promptVersion = tip.promptVersion;
         at = new Date(tip.atMs);
+        servedInput = tip.input;
       } else if (body.arm !== undefined) {
         if (!isArmId(body.arm)) {
           throw invalidInput(`unknown arm "${body.arm}"`, { hint: `known arms: ${ARM_IDS.join(', ')}`, details: [{ path: '/arm', message: 'unknown arm' }] });
@@ -114,7 +133,7 @@ export function createTips(ctx: ServingContext, scorer: Scorer): Tips {
         serve = scored.response;
         arm = serve.arm;
       }
-      const context = resolveContext(body.context, at);
+      const context = servedInput === null ? resolveContext(body.context, at) : servedContext(body.context, at, servedInput);
       // Selection is a pure function of (request version, user), so the tip gets the version the
       // serve recorded (promptVersionFor) and its source stays truthful (rotation, default…).
       const written = await deps.tipWriter.write({
