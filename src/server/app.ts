@@ -96,6 +96,21 @@ function poisonedOrSyntax(text: string, err: Error): Error {
   });
 }
 
+/** The OpenAPI document's shape, as far as `documentAsAnswered` reads it. */
+interface OpenApiPaths {
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean }; responses?: Record<string, { content?: Record<string, unknown> }> }>>;
+}
+
+/** The generated OpenAPI document told what the server does beyond its schemas (swagger's `transformObject`). */
+function documentAsAnswered<T>(document: T): T {
+  const paths = (document as OpenApiPaths).paths ?? {};
+  const metrics = paths['/metrics']?.['get']?.responses?.['200'];
+  if (metrics !== undefined) metrics.content = { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } };
+  const reset = paths['/admin/reset']?.['post']?.requestBody;
+  if (reset !== undefined) reset.required = false;
+  return document;
+}
+
 /** Options of `buildApp`. */
 export interface BuildOptions {
   /** The operator's port's sockets: its routes answer there only (ops-port.ts). Without, everywhere. */
@@ -237,6 +252,8 @@ export async function buildApp(deps: ServerDeps, options: BuildOptions = {}): Pr
       info: { title: 'oo-ml serve', description: 'Contextual-bandit tip scorer', version: '1' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
+    // What route schemas cannot say: /metrics answers Prometheus text, and /admin/reset takes no body at all as well.
+    transformObject: (document) => documentAsAnswered('openapiObject' in document ? document.openapiObject : document.swaggerObject),
   });
   await app.register(healthRoutes, { serving, clock: () => deps.now() });
   await app.register(scoreRoutes, { serving });

@@ -9,6 +9,7 @@ import { profileValueSchema, REACTIONS } from '../events/schemas.js';
 import { ARM_IDS } from '../features/arms.js';
 import { PROFILE_FEATURES } from '../features/registry.js';
 import { REWARD_OUTCOMES, type RewardOutcome } from './online-learning/fold.js';
+import { USER_BYTES } from './online-learning/serve-record.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 200 });
 const Timestamp = Type.String({ format: 'date-time' });
@@ -94,9 +95,14 @@ export type ScoreResponse = Static<typeof ScoreResponse>;
 export const RewardBody = Type.Object(
   {
     serve_id: Id,
-    user_id: Type.Optional({ ...Id, description: "the serve's user: checked when the replica knows the serve, and lets a reaction be recorded before its serve reached this replica" }),
+    user_id: Type.Optional({
+      ...Id,
+      description: `the serve's user: checked when the replica knows the serve, and lets a reaction be recorded before its serve reached this replica. Required for a user id longer than ${USER_BYTES} UTF-8 bytes (the serve window keeps only a hash of those)`,
+    }),
     reaction: Type.Optional(Type.Enum(REACTIONS)),
-    dwell_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
+    dwell_ms: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 86_400_000, description: 'how long the tip stayed on screen; left out, the reaction records 0, which mean_dwell_sec counts: an app that does not measure it gets that feature at 0 for everyone' }),
+    ),
     reward: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   },
   { additionalProperties: false },
@@ -114,7 +120,8 @@ export const RewardResponse = Type.Object(
     /** The recorded reaction's event id (null when nothing was recorded: a known duplicate). */
     event_id: Nullable(Type.String()),
     outcome: Type.Enum(REWARD_ANSWERS, {
-      description: 'applied: learned; queued: recorded, not folded here yet (learned when it is, unless another reward for the serve came first in the stream); the others: recorded, not learned (see reason)',
+      description:
+        'applied: learned; duplicate: the serve already has its reward (a retry of an applied call answers this: the first call counted, nothing new is recorded); queued: recorded, not folded here yet (learned when it is, unless another reward for the serve came first in the stream); the others: recorded, not learned (see reason)',
     }),
     /** True when the reward updated the policy. */
     applied: Type.Boolean(),

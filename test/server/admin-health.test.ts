@@ -361,12 +361,21 @@ describe('admin endpoints', () => {
     const body = (paths['/score']!['post']!.requestBody as { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> }).content['application/json']!.schema;
     expect(body.additionalProperties).toBe(false);
     expect(Object.keys(body.properties)).toEqual(['user_id', 'arms', 'context', 'profile_features', 'policy']);
+    // What the schemas cannot say: /metrics is Prometheus text, as it is answered; a reset takes no body as well.
+    const metricsContent = (paths['/metrics']!['get']!.responses['200'] as { content: Record<string, unknown> }).content;
+    const answered = await h.app.inject({ method: 'GET', url: '/metrics' });
+    expect(Object.keys(metricsContent)).toEqual(['text/plain']);
+    expect(answered.headers['content-type']).toMatch(/^text\/plain;/);
+    expect(paths['/admin/reset']!['post']!.requestBody).toMatchObject({ required: false });
 
     // A browsable page, whose every script, style and image is served here: nothing from the network.
     const page = await h.app.inject({ method: 'GET', url: '/docs' });
     const html = page.statusCode === 302 ? await h.app.inject({ method: 'GET', url: page.headers['location']!.toString() }) : page;
     expect(html.statusCode).toBe(200);
     expect(html.headers['content-type']).toContain('text/html');
+    // Over plain http too (no upgrade of its assets to https), and no third-party host.
+    expect(html.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    expect(html.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests|validator\.swagger\.io/);
     const refs = [...html.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
     expect(refs.length).toBeGreaterThan(0);
     for (const ref of refs) expect(ref, ref).not.toMatch(/^(https?:)?\/\//);

@@ -14,5 +14,9 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
     uiConfig: { deepLinking: true },
     validatorUrl: false,
     staticCSP: true,
+    // Served over plain http on a non-local address, `upgrade-insecure-requests` makes a browser
+    // fetch the page's assets over https, which this server does not speak: a blank page. The
+    // validator's host is not asked either (validatorUrl: false).
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, '').replace(' validator.swagger.io', ''),
   });
 }
