@@ -11,7 +11,8 @@
  *   `dlq.<original subject>` and only then acknowledged: never dropped, never redelivered forever.
  */
 import type { Config } from '../config.js';
-import { invalidInput, invalidUsage } from '../errors.js';
+import { invalidInput, invalidUsage, notFound } from '../errors.js';
+import { exists } from '../io/atomic.js';
 import { DEAD_LETTER_VALIDATOR, deadLetterOf, type DeadLetterEnvelope, type DeadLetterReason, type Rejection } from './dead-letter.js';
 import { issueSummary, type FieldIssue, type Validator } from '../validation.js';
 import { createEmbeddedTransport } from './embedded-transport.js';
@@ -216,6 +217,18 @@ export async function createEventBus(config: Config, options: EventBusOptions = 
           onWaitingForServer: options.onWaitingForServer,
         });
   return createEventBusOver(transport, options);
+}
+
+/**
+ * Throws `not_found` when `config` names the embedded bus and its folder does not exist: a
+ * command that only reads the bus (ingest, dlq) would otherwise read nothing from a mistyped
+ * --home and report success. `oo-ml serve` and the quickstart make the folder.
+ */
+export async function requireEmbeddedBus(config: Config): Promise<void> {
+  if (config.natsUrl !== undefined || (await exists(config.paths.bus))) return;
+  throw notFound(`no folder ${config.paths.bus}: no embedded bus there`, {
+    hint: 'is --home the folder oo-ml serve uses (it makes the bus when it starts)? With NATS, set NATS_URL',
+  });
 }
 
 /** NATS_URL, checked: nats:// or tls:// URLs (comma-separated for a cluster). */

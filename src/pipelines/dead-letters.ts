@@ -5,21 +5,17 @@
  * read as a bus that refused nothing), and nothing is created there.
  */
 import type { Config } from '../config.js';
-import { notFound } from '../errors.js';
-import { createEventBus, type DeadLetters } from '../events/event-bus.js';
+import { createEventBus, requireEmbeddedBus, type DeadLetters } from '../events/event-bus.js';
 import type { TransportKind } from '../events/transport.js';
-import { exists } from '../io/atomic.js';
 
 /** The most dead letters one listing reads (on NATS, one request each). */
 export const MAX_DEAD_LETTERS = 1000;
 
 /** The newest `last` dead letters of the bus `config` names, and how many it holds. */
 export async function listDeadLetters(config: Config, last: number): Promise<DeadLetters & { bus: TransportKind }> {
+  await requireEmbeddedBus(config);
   const bus = await createEventBus(config);
   try {
-    if (bus.kind === 'embedded' && !(await exists(config.paths.bus))) {
-      throw notFound(`no folder ${config.paths.bus}: no embedded bus there`, { hint: 'is --home the folder oo-ml serve and ingest use? With NATS, set NATS_URL' });
-    }
     return { bus: bus.kind, ...(await bus.deadLetters(Math.min(last, MAX_DEAD_LETTERS))) };
   } finally {
     await bus.close();

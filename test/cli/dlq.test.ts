@@ -39,6 +39,10 @@ describe('oo-ml dlq', () => {
     const missing = await runCli(['dlq', '--home', nowhere]);
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining(`no folder ${join(nowhere, 'data', 'bus')}: no embedded bus there`)]);
     expect(existsSync(nowhere)).toBe(false);
+    // So does ingest: a nightly `ingest --until-idle` with a typo in --home used to succeed, reading nothing.
+    const ingest = await runCli(['ingest', '--until-idle', '--home', nowhere], { env: { NATS_URL: '' } });
+    expect([ingest.code, ingest.stderr]).toEqual([1, expect.stringContaining(`no folder ${join(nowhere, 'data', 'bus')}: no embedded bus there`)]);
+    expect(existsSync(nowhere)).toBe(false);
     expect((await runCli(['dlq', '--last', 'all', '--home', h.home])).code).toBe(2);
   });
 });

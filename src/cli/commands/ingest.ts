@@ -47,7 +47,8 @@ export function registerIngest(program: Command): void {
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      const [{ createEventBus }, { ingestEvents }] = await Promise.all([import('../../events/event-bus.js'), import('../../pipelines/ingest.js')]);
+      const [{ createEventBus, requireEmbeddedBus }, { ingestEvents }] = await Promise.all([import('../../events/event-bus.js'), import('../../pipelines/ingest.js')]);
+      await requireEmbeddedBus(ctx.config);
       const bus = await createEventBus(ctx.config);
       let summary;
       try {
