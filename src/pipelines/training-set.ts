@@ -36,7 +36,10 @@ export interface TrainingSetSummary {
   out: string;
   rows: number;
   positives: number;
+  /** Serves before the as-of left out: their reward window had not closed by then. */
   immatureExcluded: number;
+  /** Serves at or after the as-of (in the log, not in this set: a later --as-of takes them). */
+  afterAsOf: number;
   from: string | null;
   to: string | null;
   asOf: string;
@@ -172,7 +175,9 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
         'SELECT count(*) AS n, sum(reward) AS pos, min(ts) AS lo, max(ts) AS hi FROM ts',
       );
       // Serves, not their copies: a serve logged twice is one row of the set, not one left out.
-      const [all] = await db.rows<{ n: bigint }>('SELECT count(DISTINCT serve_id) AS n FROM tip_served WHERE NOT shadow');
+      const [all] = await db.rows<{ before: bigint; after: bigint }>(
+        `SELECT count(DISTINCT serve_id) FILTER (WHERE ts < ${asOfLit}) AS before, count(DISTINCT serve_id) FILTER (WHERE ts >= ${asOfLit}) AS after FROM tip_served WHERE NOT shadow`,
+      );
       const meta = `{contract_hash: ${sqlString(contractHash())}, as_of: ${sqlString(asOf.toISOString())}}`;
       await db.run(`COPY ts TO ${sqlString(tmp)} (FORMAT parquet, KV_METADATA ${meta})`);
       const rows = Number(stats?.n ?? 0n);
@@ -180,7 +185,8 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
         out: job.out,
         rows,
         positives: Number(stats?.pos ?? 0n),
-        immatureExcluded: Number(all?.n ?? 0n) - rows,
+        immatureExcluded: Number(all?.before ?? 0n) - rows,
+        afterAsOf: Number(all?.after ?? 0n),
         from: stats?.lo?.toISOString() ?? null,
         to: stats?.hi?.toISOString() ?? null,
         asOf: asOf.toISOString(),

@@ -40,8 +40,8 @@ describe('oo-ml dlq', () => {
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining(`no folder ${join(nowhere, 'data', 'bus')}: no embedded bus there`)]);
     expect(existsSync(nowhere)).toBe(false);
     // So does ingest: a nightly `ingest --until-idle` with a typo in --home used to succeed, reading nothing.
-    const ingest = await runCli(['ingest', '--until-idle', '--home', nowhere], { env: { NATS_URL: '' } });
-    expect([ingest.code, ingest.stderr]).toEqual([1, expect.stringContaining(`no folder ${join(nowhere, 'data', 'bus')}: no embedded bus there`)]);
+    const typoIngest = await runCli(['ingest', '--until-idle', '--home', nowhere], { env: { NATS_URL: '' } });
+    expect([typoIngest.code, typoIngest.stderr]).toEqual([1, expect.stringContaining(`no folder ${join(nowhere, 'data', 'bus')}: no embedded bus there`)]);
     expect(existsSync(nowhere)).toBe(false);
     expect((await runCli(['dlq', '--last', 'all', '--home', h.home])).code).toBe(2);
   });

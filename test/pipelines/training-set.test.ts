@@ -36,11 +36,18 @@ const BASE: OoEvent[] = [
 ];
 
 describe('features training-set', () => {
+  it('counts apart the serves whose reward window was still open at the as-of and those logged after it', async () => {
+    const h = await tempHome();
+    // s1 and s2 closed their windows by then, s3 not (10:00 the next day), s4 and s5 came after.
+    const s = await pipeline(h, BASE, '2026-02-03T12:00:00Z');
+    expect([s.rows, s.immatureExcluded, s.afterAsOf]).toEqual([2, 1, 2]);
+  });
+
   it('joins each serve to features as of the last midnight before it, its reward and its propensity', async () => {
     const h = await tempHome();
     const s = await pipeline(h, BASE, '2026-02-10T00:00:00Z');
     expect(s.rows).toBe(4);
-    expect(s.immatureExcluded).toBe(1);
+    expect([s.immatureExcluded, s.afterAsOf]).toEqual([1, 0]);
     const r = await rows(h);
     expect(r.map((x) => x['serve_id'])).toEqual(['s1', 's2', 's3', 's4']);
     expect(r.map((x) => x['reward'])).toEqual([1, 0, 0, 1]);
