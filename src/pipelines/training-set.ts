@@ -40,6 +40,12 @@ export interface TrainingSetSummary {
   immatureExcluded: number;
   /** Serves at or after the as-of (in the log, not in this set: a later --as-of takes them). */
   afterAsOf: number;
+  /**
+   * Serve ids logged more than once (under other event ids) with another arm or propensity: how
+   * many, and the first; null when none. The first copy by time is the row, but which arm was
+   * shown is then in doubt, and off-policy estimates rest on it.
+   */
+  conflictingServes: { ids: number; example: string } | null;
   from: string | null;
   to: string | null;
   asOf: string;
@@ -178,6 +184,10 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
       const [all] = await db.rows<{ before: bigint; after: bigint }>(
         `SELECT count(DISTINCT serve_id) FILTER (WHERE ts < ${asOfLit}) AS before, count(DISTINCT serve_id) FILTER (WHERE ts >= ${asOfLit}) AS after FROM tip_served WHERE NOT shadow`,
       );
+      const [conflicts] = await db.rows<{ n: bigint; example: string | null }>(
+        'SELECT count(*) AS n, min(serve_id) AS example FROM (SELECT serve_id FROM tip_served WHERE NOT shadow GROUP BY serve_id ' +
+          'HAVING count(*) > 1 AND (count(DISTINCT arm) > 1 OR count(DISTINCT propensity) > 1))',
+      );
       const meta = `{contract_hash: ${sqlString(contractHash())}, as_of: ${sqlString(asOf.toISOString())}}`;
       await db.run(`COPY ts TO ${sqlString(tmp)} (FORMAT parquet, KV_METADATA ${meta})`);
       const rows = Number(stats?.n ?? 0n);
@@ -187,6 +197,7 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
         positives: Number(stats?.pos ?? 0n),
         immatureExcluded: Number(all?.before ?? 0n) - rows,
         afterAsOf: Number(all?.after ?? 0n),
+        conflictingServes: conflicts!.n === 0n ? null : { ids: Number(conflicts!.n), example: conflicts!.example! },
         from: stats?.lo?.toISOString() ?? null,
         to: stats?.hi?.toISOString() ?? null,
         asOf: asOf.toISOString(),

@@ -41,6 +41,17 @@ describe('features training-set', () => {
     // s1 and s2 closed their windows by then, s3 not (10:00 the next day), s4 and s5 came after.
     const s = await pipeline(h, BASE, '2026-02-03T12:00:00Z');
     expect([s.rows, s.immatureExcluded, s.afterAsOf]).toEqual([2, 1, 2]);
+    expect(s.conflictingServes).toBeNull();
+  });
+
+  it('names serve ids logged again with another arm or propensity, and keeps the first by time as the row', async () => {
+    const h = await tempHome();
+    // s2 sent again a second later under a new event id, with another arm; s1 again, unchanged.
+    const again = [served('a', '2026-02-02T10:00:01Z', 's2', 'quick_win'), served('a', '2026-02-01T10:00:01Z', 's1')];
+    const s = await pipeline(h, [...BASE, ...again], '2026-02-10T00:00:00Z');
+    expect(s.conflictingServes).toEqual({ ids: 1, example: 's2' });
+    expect(s.rows).toBe(4);
+    expect((await rows(h)).find((r) => r['serve_id'] === 's2')!['arm']).toBe('split_task');
   });
 
   it('joins each serve to features as of the last midnight before it, its reward and its propensity', async () => {

@@ -146,6 +146,9 @@ export function registerFeatures(program: Command): void {
           ['serves', `${s.from} … ${s.to}`],
           ['immature excluded', `${s.immatureExcluded} (reward window still open at the as-of)`],
           ['after the as-of', s.afterAsOf],
+          ...(s.conflictingServes === null
+            ? []
+            : ([['serves that conflict', `${s.conflictingServes.ids} (e.g. ${s.conflictingServes.example}): serve ids logged again with another arm or propensity; the first by time is the row, check the producer`]] as [string, string][])),
           ['as of', s.asOf],
         ]),
         s,
