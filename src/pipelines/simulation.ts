@@ -107,6 +107,12 @@ export async function runSimulation(job: SimulationJob): Promise<SimulationOutco
   const { specs, versions, models } = await resolveEntrants(job.store, job.policies);
   job.onStart?.();
   const results = await simulateParallel(job.options, job.reps, specs, job.workers, 0, job.onReplication);
+  // No decision, no result: every figure would read 0, an exact tie (and be logged as a run).
+  if (results.policies[0]!.decisions === 0) {
+    throw invalidUsage(`the simulation made no decisions: none of ${job.options.users} simulated user(s) was active in ${job.options.rounds} simulated hour(s)`, {
+      hint: 'give more --users or --rounds (each persona is active only some hours of the day)',
+    });
+  }
   const store = job.store;
   const experiment = await store.getOrCreateExperiment(SIM_EXPERIMENT);
   const tags: Record<string, string> = { ...job.tags, 'oo-ml.kind': 'sim', 'oo-ml.sim.policies': job.policies.join(',') };
