@@ -456,24 +456,26 @@ function badQhatRow(i: number): Error {
   return invalidInput(`qhat row ${i} has a value that is not a finite number`, { details: { row: i } });
 }
 
+/**
+ * What is wrong with one target row (its `k` probabilities), or null when it is a distribution:
+ * no NaN, no negative mass, a sum of 1 within TARGET_SUM_TOLERANCE.
+ */
+export function targetRowIssue(row: ArrayLike<number>): string | null {
+  const values = Array.from(row);
+  if (values.some((v) => Number.isNaN(v))) return 'has a NaN probability';
+  const negative = values.findIndex((v) => v < 0);
+  if (negative >= 0) return `puts negative mass ${values[negative]} on arm ${negative}`;
+  const mass = values.reduce((s, v) => s + v, 0);
+  if (mass === 0) return 'has no mass on any arm';
+  return Math.abs(mass - 1) <= TARGET_SUM_TOLERANCE ? null : `sums to ${mass}, not 1 (±${TARGET_SUM_TOLERANCE})`;
+}
+
 /** The error for target row `i`, built off the hot loop. */
 function badTargetRow(target: Float64Array, k: number, i: number): Error {
   const row = Array.from(target.subarray(i * k, i * k + k));
-  const details = { row: i, target: row };
-  const negative = row.findIndex((v) => v < 0);
-  if (row.some((v) => Number.isNaN(v))) return invalidInput(`target row ${i} has a NaN probability`, { details });
-  if (negative >= 0) {
-    return invalidInput(`target row ${i} puts negative mass ${row[negative]} on arm ${negative}`, { details });
-  }
-  const mass = row.reduce((s, v) => s + v, 0);
-  if (mass === 0) {
-    return invalidInput(`target row ${i} has no mass on any arm`, {
-      hint: 'the target must give a full action distribution (summing to 1) for every logged row',
-      details,
-    });
-  }
-  return invalidInput(`target row ${i} sums to ${mass}, not 1 (±${TARGET_SUM_TOLERANCE})`, {
-    hint: 'the target must give a full action distribution (summing to 1) for every logged row',
-    details,
+  const issue = targetRowIssue(row) ?? 'is not a distribution';
+  return invalidInput(`target row ${i} ${issue}`, {
+    ...(issue.startsWith('puts') || issue.startsWith('has a NaN') ? {} : { hint: 'the target must give a full action distribution (summing to 1) for every logged row' }),
+    details: { row: i, target: row },
   });
 }

@@ -19,6 +19,7 @@
 import { extname } from 'node:path';
 import { internal, invalidInput, invalidUsage, notFound } from '../errors.js';
 import { DEFAULT_FOLDS, evaluate, type OpeReport } from '../evaluation/evaluate.js';
+import { targetRowIssue } from '../evaluation/ope-sums.js';
 import { ESTIMATOR_NAMES, isEstimatorName, type EstimatorName } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
 import { predictPooled } from '../evaluation/pooled-reward-model.js';
@@ -230,30 +231,42 @@ async function readDistribution(file: string, n: number, k: number, armIds: read
       throw invalidInput(`distribution file ${file} has ${reader.currentRowCount} rows, the logs have ${n}`, { hint: 'one row per logged row, in log order' });
     }
     const columns = reader.getColumnsJS() as (number | string | null)[][];
+    // A file row as its user finds it: a CSV's line (the header is line 1), a Parquet file's
+    // row from 1, and its serve id when rows are matched by it.
+    const isCsv = extname(file).toLowerCase() === '.csv';
+    const where = (i: number): string => `${file}: ${isCsv ? `line ${i + 2}` : `row ${i + 1}`}${byId ? ` (serve_id ${JSON.stringify(columns[k]![i])})` : ''}`;
     // The logged row each file row describes.
-    const target = byId ? logRowsOf(file, columns[k] as (string | null)[], rows!.serveIds) : null;
+    const target = byId ? logRowsOf(columns[k] as (string | null)[], rows!.serveIds, where) : null;
     const out = new Float64Array(n * k);
     for (let a = 0; a < k; a++) {
       const col = columns[a]!;
       for (let i = 0; i < n; i++) {
         const v = col[i];
-        if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidInput(`distribution file ${file}: row ${i} column ${names[a]} is not a number`);
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidInput(`distribution file ${where(i)}: column ${names[a]} is not a number`);
         out[(target === null ? i : target[i]!) * k + a] = v;
+      }
+    }
+    // Each row checked here, where it can be named as the file has it (evaluate would name the logged row).
+    for (let i = 0; i < n; i++) {
+      const at = (target === null ? i : target[i]!) * k;
+      const issue = targetRowIssue(out.subarray(at, at + k));
+      if (issue !== null) {
+        throw invalidInput(`distribution file ${where(i)} ${issue}`, { hint: 'each row must be a distribution over the arms: no negative value, summing to 1' });
       }
     }
     return out;
   });
 }
 
-/** For each row of a distribution file, the index of the logged row with its serve id; every logged row exactly once. */
-function logRowsOf(file: string, ids: readonly (string | null)[], serveIds: readonly string[]): Int32Array {
+/** For each row of a distribution file, the index of the logged row with its serve id; every logged row exactly once. `where(i)` names file row i. */
+function logRowsOf(ids: readonly (string | null)[], serveIds: readonly string[], where: (i: number) => string): Int32Array {
   const index = new Map(serveIds.map((id, i) => [id, i]));
   const seen = new Uint8Array(serveIds.length);
   const out = new Int32Array(ids.length);
   for (const [i, id] of ids.entries()) {
     const row = id === null ? undefined : index.get(id);
-    if (row === undefined) throw invalidInput(`distribution file ${file}: row ${i} has serve_id ${JSON.stringify(id)}, which the training set does not have`);
-    if (seen[row] === 1) throw invalidInput(`distribution file ${file}: serve_id ${JSON.stringify(id)} appears more than once`);
+    if (row === undefined) throw invalidInput(`distribution file ${where(i)}: the training set has no such serve_id`);
+    if (seen[row] === 1) throw invalidInput(`distribution file ${where(i)}: the serve_id appears more than once`);
     seen[row] = 1;
     out[i] = row;
   }

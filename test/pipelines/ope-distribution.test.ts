@@ -58,7 +58,14 @@ describe('ope with a distribution file on a training set', () => {
 
     const unknown = join(h.data, 'unknown.csv');
     await writeFile(unknown, ['serve_id,' + header.join(','), ...rows.map((r, i) => `${i === 2 ? 'nope' : r.serve_id},${probs(r).join(',')}`)].join('\n') + '\n');
-    await expect(runOpe(job(h.trainingSet, unknown))).rejects.toMatchObject({ message: expect.stringContaining('row 2 has serve_id "nope", which the training set does not have') });
+    await expect(runOpe(job(h.trainingSet, unknown))).rejects.toMatchObject({ message: `distribution file ${unknown}: line 4 (serve_id "nope"): the training set has no such serve_id` });
+    // A bad row is named as the file has it (its line and serve id), not by its place in the log.
+    const negative = join(h.data, 'negative.csv');
+    await writeFile(negative, ['serve_id,' + header.join(','), ...backwards.map((r, i) => `${r.serve_id},${(i === 1 ? [1.5, -0.5, ...probs(r).slice(2).map(() => 0)] : probs(r)).join(',')}`)].join('\n') + '\n');
+    await expect(runOpe(job(h.trainingSet, negative))).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: `distribution file ${negative}: line 3 (serve_id ${JSON.stringify(backwards[1]!.serve_id)}) puts negative mass -0.5 on arm 1`,
+    });
     await expect(runOpe(job(h.trainingSet, join(h.data, 'missing.csv')))).rejects.toMatchObject({ code: 'not_found' });
     expect(ARM_COUNT).toBe(header.length);
   });
