@@ -23,8 +23,13 @@ import { newcombeDifference, wilsonInterval } from '../evaluation/proportion-int
 import { attachEventLog, servesOnceSql } from './event-log.js';
 
 
-/** How serves were settled, per version: by each reaction, by a numeric reward (`numeric`), or not at all (`none`). */
-export type ReactionCounts = Record<Reaction | 'numeric' | 'none', number>;
+/**
+ * How serves were settled, per version: by each reaction or a numeric reward (`numeric`) within
+ * the reward window, by feedback that came later (`late`: reward 0, whatever it was), or not at
+ * all (`none`). The kinds add up to the serves, and only `completed`, `liked` and `numeric` can
+ * carry reward.
+ */
+export type ReactionCounts = Record<Reaction | 'numeric' | 'late' | 'none', number>;
 
 /** One prompt version's numbers. */
 export interface PromptVersionStats {
@@ -67,7 +72,7 @@ interface VersionRow {
 
 /** Per-version SQL over the views of attachEventLog. */
 function analyticsSql(): string {
-  const kinds = REACTIONS.map((r) => `count(*) FILTER (WHERE reaction = ${sqlString(r)}) AS ${sqlIdent(r)}`).join(',\n      ');
+  const kinds = REACTIONS.map((r) => `count(*) FILTER (WHERE NOT late AND reaction = ${sqlString(r)}) AS ${sqlIdent(r)}`).join(',\n      ');
   return `
     WITH served AS (
       ${servesOnceSql('NOT shadow')}
@@ -75,12 +80,14 @@ function analyticsSql(): string {
       -- The feedback that decides a serve's reward, as in the training set.
       ${settlingFeedbackSql('SELECT serve_id, user_id, ts FROM served')}
     ), scored AS (
-      SELECT s.prompt_version, r.reaction, r.serve_id IS NOT NULL AS settled, coalesce(r.reward, 0) AS reward
+      SELECT s.prompt_version, r.reaction, r.serve_id IS NOT NULL AS settled, coalesce(r.reward, 0) AS reward,
+        coalesce(r.reaction_ts > s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND, false) AS late
       FROM served s LEFT JOIN settled r ON r.serve_id = s.serve_id
     )
     SELECT prompt_version, count(*) AS serves, sum(reward) AS rewards,
       ${kinds},
-      count(*) FILTER (WHERE settled AND reaction IS NULL) AS ${sqlIdent('numeric')},
+      count(*) FILTER (WHERE settled AND NOT late AND reaction IS NULL) AS ${sqlIdent('numeric')},
+      count(*) FILTER (WHERE late) AS ${sqlIdent('late')},
       count(*) FILTER (WHERE NOT settled) AS ${sqlIdent('none')}
     FROM scored GROUP BY prompt_version`;
 }
@@ -119,7 +126,7 @@ export async function analyzePrompts(job: PromptAnalyticsJob): Promise<PromptAna
     const stats = rows.map((r) => {
       const serves = Number(r.serves);
       const rewards = Number(r.rewards ?? 0);
-      const reactions = Object.fromEntries([...REACTIONS, 'numeric', 'none'].map((k) => [k, Number(r[k] as bigint)])) as ReactionCounts;
+      const reactions = Object.fromEntries([...REACTIONS, 'numeric', 'late', 'none'].map((k) => [k, Number(r[k] as bigint)])) as ReactionCounts;
       return { promptVersion: r.prompt_version, serves, rewards, reactions };
     });
     const base = stats.find((s) => s.promptVersion === baseline);

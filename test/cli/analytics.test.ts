@@ -52,8 +52,8 @@ describe('oo-ml analytics prompts (CLI)', () => {
       ['v1', 4, 2, 0.5],
       ['v2', 4, 3, 0.75],
     ]);
-    expect(r.versions[0]!.reactions).toEqual({ completed: 2, dismissed: 0, ignored: 1, liked: 0, numeric: 0, none: 1 });
-    expect(r.versions[1]!.reactions).toEqual({ completed: 0, dismissed: 1, ignored: 0, liked: 3, numeric: 0, none: 0 });
+    expect(r.versions[0]!.reactions).toEqual({ completed: 2, dismissed: 0, ignored: 1, liked: 0, numeric: 0, late: 0, none: 1 });
+    expect(r.versions[1]!.reactions).toEqual({ completed: 0, dismissed: 1, ignored: 0, liked: 3, numeric: 0, late: 0, none: 0 });
     // Wilson 95% for 2/4 and 3/4; Newcombe's interval for 3/4 − 2/4.
     expect(ends(r.versions[0]!.ci95)).toEqual([0.15, 0.85]);
     expect(ends(r.versions[1]!.ci95)).toEqual([0.3006, 0.9544]);
@@ -63,9 +63,9 @@ describe('oo-ml analytics prompts (CLI)', () => {
 
     const text = await runCli(['--home', h.home, 'analytics', 'prompts']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/prompt\s+serves\s+completed\s+dismissed\s+ignored\s+liked\s+numeric\s+none\s+reward rate \[95% CI\]\s+Δ vs v1 \[95% CI\]/);
-    expect(text.stdout).toMatch(/v1\s+4\s+2\s+0\s+1\s+0\s+0\s+1\s+0\.5000 \[0\.1500, 0\.8500\]\s+baseline/);
-    expect(text.stdout).toMatch(/v2\s+4\s+0\s+1\s+0\s+3\s+0\s+0\s+0\.7500 \[0\.3006, 0\.9544\]\s+\+0\.2500 \[-0\.3196, \+0\.6553\]/);
+    expect(text.stdout).toMatch(/prompt\s+serves\s+completed\s+dismissed\s+ignored\s+liked\s+numeric\s+late\s+none\s+reward rate \[95% CI\]\s+Δ vs v1 \[95% CI\]/);
+    expect(text.stdout).toMatch(/v1\s+4\s+2\s+0\s+1\s+0\s+0\s+0\s+1\s+0\.5000 \[0\.1500, 0\.8500\]\s+baseline/);
+    expect(text.stdout).toMatch(/v2\s+4\s+0\s+1\s+0\s+3\s+0\s+0\s+0\s+0\.7500 \[0\.3006, 0\.9544\]\s+\+0\.2500 \[-0\.3196, \+0\.6553\]/);
     expect(text.stdout).toContain('shadow serves excluded: 1');
     expect(text.stdout).toContain('Wilson score');
     expect(text.stdout).toContain('a tip the model failed to write (the template, after a fallback) counts under its version too');

@@ -107,7 +107,8 @@ describe('analytics prompts', () => {
     expect(v1).toEqual({
       promptVersion: 'v1',
       serves: 10,
-      reactions: { completed: 4, dismissed: 2, ignored: 1, liked: 1, numeric: 0, none: 2 },
+      // The completion 25 h late is `late` (reward 0), not `completed`: the kinds add up to the reward.
+      reactions: { completed: 3, dismissed: 2, ignored: 1, liked: 1, numeric: 0, late: 1, none: 2 },
       rewards: 4,
       rewardRate: 0.4,
       ci95: wilsonInterval(4, 10),
@@ -116,7 +117,7 @@ describe('analytics prompts', () => {
     expect(v2).toEqual({
       promptVersion: 'v2',
       serves: 8,
-      reactions: { completed: 3, dismissed: 1, ignored: 0, liked: 2, numeric: 0, none: 2 },
+      reactions: { completed: 3, dismissed: 1, ignored: 0, liked: 2, numeric: 0, late: 0, none: 2 },
       rewards: 5,
       rewardRate: 0.625,
       ci95: wilsonInterval(5, 8),

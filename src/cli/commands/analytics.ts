@@ -26,7 +26,7 @@ export function renderPromptAnalytics(r: PromptAnalytics): string {
     '',
     `serves: ${r.totalServes} (shadow serves excluded: ${r.shadowServesExcluded})` +
       (r.baselinePresent ? '' : `; no ${r.baseline} serves, so no differences`),
-    `reward: ${r.method.reward}; reactions: the feedback that settled each serve (numeric: a reward given as a number)`,
+    `reward: ${r.method.reward}; reactions: the feedback that settled each serve within its reward window (numeric: a reward given as a number; late: feedback after that, reward 0)`,
     'intervals: Wilson score (rates), Newcombe hybrid score (differences); serves treated as independent',
     // The serve event is recorded before its text is written (src/prompts/tip-writer.ts).
     'by the prompt version each serve recorded: a tip the model failed to write (the template, after a fallback) counts under its version too; /metrics counts fallbacks (oo_ml_tips_generated_total)',
