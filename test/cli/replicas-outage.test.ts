@@ -81,7 +81,7 @@ describe('a NATS outage of 60 s under load', () => {
     const bBack = b.restart();
     await until(() => b.log.slice(logBefore).includes('waiting for NATS at'), 'replica b to say it waits for NATS', OUTAGE_MS);
     expect(b.url).toBeNull();
-    const answering = /starting; (http:\/\/127\.0\.0\.1:\d+) answers/.exec(b.log.slice(logBefore))![1]!;
+    const answering = /starting; (http:\/\/127\.0\.0\.1:\d+) answer/.exec(b.log.slice(logBefore))![1]!;
     expect((await fetch(`${answering}/healthz`)).status).toBe(200);
     const waiting = await fetch(`${answering}/readyz`);
     expect(waiting.status).toBe(503);
