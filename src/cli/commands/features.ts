@@ -85,7 +85,7 @@ export function registerFeatures(program: Command): void {
           ['as of', s.asOf],
           ['users', s.users],
           ['history rows', s.historyRows],
-          ['events read', Object.values(s.events).reduce((a, b) => a + b, 0)],
+          ['events in the log', `${Object.values(s.events).reduce((a, b) => a + b, 0)} (each event id once; the features count those before the as-of)`],
           ...copiesLines(s.copies, s.differingCopies),
           ['warehouse', s.warehouse],
           ['parquet', s.featuresDir],
