@@ -1,10 +1,11 @@
 /**
  * The process shell of the server: its `listen()` (after starting.ts's answers while it starts,
- * when it is given them). Graceful shutdown on SIGINT, SIGTERM or SIGHUP (a closed terminal, as
- * a stop, with its checkpoint), or `close()`: stop accepting connections, let in-flight requests finish (Fastify closes idle
- * keep-alive connections and answers 503 to requests that arrive meanwhile), wait for shadow
- * scorings, flush the event sink — then the caller closes the sink. Connections still busy
- * after `shutdownTimeoutMs` are cut.
+ * when it is given them), and the operator's port's (ops-port.ts). Graceful shutdown on SIGINT,
+ * SIGTERM or SIGHUP (a closed terminal, as a stop, with its checkpoint), or `close()`: stop
+ * accepting connections, let in-flight requests finish (Fastify closes idle keep-alive
+ * connections and answers 503 to requests that arrive meanwhile), wait for shadow scorings,
+ * flush the event sink — then the caller closes the sink. Connections still busy after
+ * `shutdownTimeoutMs` are cut.
  */
 import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';

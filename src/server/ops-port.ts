@@ -74,6 +74,9 @@ export async function listenOps(app: FastifyInstance, address: OpsAddress, socke
     port: bound.port,
     close() {
       closing ??= new Promise<void>((resolve) => {
+        // As app.ts's preClose does for the public port: a keep-alive connection (Prometheus's)
+        // closes once its answer is out instead of holding the shutdown for its idle timeout.
+        server.keepAliveTimeout = 1;
         server.close(() => resolve());
         server.closeIdleConnections();
       });
