@@ -1,23 +1,17 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HomePaths } from '../../src/config.js';
-import { buildFeatures } from '../../src/pipelines/feature-build.js';
 import { exportSnapshot } from '../../src/pipelines/snapshot-files.js';
-import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
-import { buildTrainingSet } from '../../src/pipelines/training-set.js';
 import { createFileStore } from '../../src/registry/file-store.js';
 import { runCli } from '../helpers/cli.js';
-import { tempHome } from '../helpers/temp-home.js';
+import { homeWithTrainingSet } from '../helpers/training-home.js';
 
 let h: HomePaths;
 
 // The data steps are tested through the CLI elsewhere; here they are library calls, to keep
 // the suite fast.
 beforeAll(async () => {
-  h = await tempHome();
-  await synthesize({ users: 150, days: 21, seed: 3, start: DEFAULT_SYNTH_START, eventsDir: h.events, tmpDir: h.tmp });
-  await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now: new Date() });
-  await buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp });
+  h = await homeWithTrainingSet({ users: 150, days: 21, seed: 3, now: new Date() });
   await exportSnapshot({ warehouse: h.warehouse, outDir: h.snapshots, tmpDir: h.tmp, now: new Date() });
 }, 120_000);
 

@@ -6,20 +6,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gatherEvidence } from '../../src/experiments/evidence.js';
 import { sqlString, withDb } from '../../src/io/duckdb.js';
-import { buildFeatures } from '../../src/pipelines/feature-build.js';
-import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
 import { trainPolicy } from '../../src/pipelines/train.js';
-import { buildTrainingSet } from '../../src/pipelines/training-set.js';
 import { createFileStore } from '../../src/registry/file-store.js';
-import { tempHome } from '../helpers/temp-home.js';
+import { homeWithTrainingSet } from '../helpers/training-home.js';
 
 describe('gate evidence', () => {
   it('says its refit does not stand for a version trained on another training set, even one with the same rows and dates', async () => {
-    const h = await tempHome();
     const now = new Date('2026-03-01T00:00:00Z');
-    await synthesize({ users: 30, days: 10, seed: 5, start: DEFAULT_SYNTH_START, eventsDir: h.events, tmpDir: h.tmp });
-    await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now });
-    await buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp });
+    const h = await homeWithTrainingSet({ users: 30, days: 10, seed: 5, now });
     // Every reward rewritten to 0: same rows, same times, other content.
     const zeros = join(h.data, 'zeros.parquet');
     await withDb(':memory:', (db) => db.run(`COPY (SELECT * REPLACE (0 AS reward) FROM read_parquet(${sqlString(h.trainingSet)})) TO ${sqlString(zeros)} (FORMAT parquet)`));

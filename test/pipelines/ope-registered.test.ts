@@ -6,21 +6,15 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sqlString, withDb } from '../../src/io/duckdb.js';
-import { buildFeatures } from '../../src/pipelines/feature-build.js';
 import { runOpe } from '../../src/pipelines/ope.js';
-import { DEFAULT_SYNTH_START, synthesize } from '../../src/pipelines/synth.js';
 import { MIN_LATER_ROWS, trainPolicy } from '../../src/pipelines/train.js';
-import { buildTrainingSet } from '../../src/pipelines/training-set.js';
 import { createFileStore } from '../../src/registry/file-store.js';
-import { tempHome } from '../helpers/temp-home.js';
+import { homeWithTrainingSet } from '../helpers/training-home.js';
 
 describe('ope of a registered version', () => {
   it('uses only the rows logged after its training data when there are enough, else all of them, saying the estimate is in-sample', async () => {
-    const h = await tempHome();
     const now = new Date('2026-03-01T00:00:00Z');
-    await synthesize({ users: 30, days: 10, seed: 7, start: DEFAULT_SYNTH_START, eventsDir: h.events, tmpDir: h.tmp });
-    await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now });
-    await buildTrainingSet({ eventsDir: h.events, warehouse: h.warehouse, out: h.trainingSet, tmpDir: h.tmp });
+    const h = await homeWithTrainingSet({ users: 30, days: 10, seed: 7, now });
     // The version learns from the first 60 % of the log by time; the rest is logged after it.
     const early = join(h.data, 'early.parquet');
     const late = join(h.data, 'late.parquet');
