@@ -14,8 +14,13 @@ export interface MeanInterval {
   ci95: [number, number];
 }
 
-/** Mean and two-sided 95% t-interval of `xs` (n ≥ 2; with n = 1 the interval is the point). */
-export function meanInterval(xs: ArrayLike<number>): MeanInterval {
+/**
+ * Mean and two-sided 95% t-interval of `xs` (n ≥ 2; with n = 1 the interval is the point). With
+ * `bounds`, where the quantity is known to lie (a rate in [0, 1]), the interval is cut there: it
+ * loses no coverage (the true value is inside the bounds), and with few replications the t
+ * interval otherwise reaches values that cannot be.
+ */
+export function meanInterval(xs: ArrayLike<number>, bounds: readonly [number, number] = [-Infinity, Infinity]): MeanInterval {
   const n = xs.length;
   if (n === 0) return { n: 0, mean: NaN, sd: NaN, stdErr: NaN, ci95: [NaN, NaN] };
   let sum = 0;
@@ -27,5 +32,5 @@ export function meanInterval(xs: ArrayLike<number>): MeanInterval {
   const sd = Math.sqrt(ss / (n - 1));
   const stdErr = sd / Math.sqrt(n);
   const half = tQuantile(0.975, n - 1) * stdErr;
-  return { n, mean, sd, stdErr, ci95: [mean - half, mean + half] };
+  return { n, mean, sd, stdErr, ci95: [Math.max(bounds[0], mean - half), Math.min(bounds[1], mean + half)] };
 }

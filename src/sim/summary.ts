@@ -58,6 +58,10 @@ export function curveRounds(rounds: number, points = 120): number[] {
 
 const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
+// Where the summaries lie: rewards are 0 or 1, and expected regret is never negative.
+const RATE = [0, 1] as const;
+const NON_NEGATIVE = [0, Infinity] as const;
+
 /** Summarises `runs[rep][policy]` (every replication lists the policies in the same order). */
 export function summarize(
   options: SimResults['options'],
@@ -72,15 +76,15 @@ export function summarize(
   const policies: PolicySummary[] = perPolicy.map((reps, p) => ({
     name: names[p]!,
     decisions: reps.reduce((a, r) => a + r.decisions, 0),
-    meanReward: meanInterval(reps.map(meanOf)),
-    cumulativeReward: meanInterval(reps.map((r) => r.rewardSum)),
-    cumulativeRegret: meanInterval(reps.map((r) => r.regretSum)),
+    meanReward: meanInterval(reps.map(meanOf), RATE),
+    cumulativeReward: meanInterval(reps.map((r) => r.rewardSum), NON_NEGATIVE),
+    cumulativeRegret: meanInterval(reps.map((r) => r.regretSum), NON_NEGATIVE),
     perPersona: Object.fromEntries(
       PERSONAS.map((persona, i) => [persona.name, reps.map((r) => (r.personaDecisions[i]! > 0 ? r.personaReward[i]! / r.personaDecisions[i]! : NaN))] as const)
         .filter(([, xs]) => xs.every((x) => !Number.isNaN(x)))
-        .map(([name, xs]) => [name, meanInterval(xs)]),
+        .map(([name, xs]) => [name, meanInterval(xs, RATE)]),
     ),
-    vsBaseline: p === baselineIndex ? null : meanInterval(reps.map((r, k) => meanOf(r) - meanOf(baseline[k]!))),
+    vsBaseline: p === baselineIndex ? null : meanInterval(reps.map((r, k) => meanOf(r) - meanOf(baseline[k]!)), [-1, 1]),
   }));
   const curve = (pick: (r: PolicyRun) => Float64Array) =>
     Object.fromEntries(
@@ -93,7 +97,7 @@ export function summarize(
         sampled.map((round): [number, number] => {
           const values = reps.map((r) => pick(r)[round]!);
           if (values.length < 2) return [round6(values[0]!), round6(values[0]!)];
-          const ci = meanInterval(values).ci95;
+          const ci = meanInterval(values, NON_NEGATIVE).ci95;
           return [round6(ci[0]), round6(ci[1])];
         }),
       ]),
@@ -102,7 +106,7 @@ export function summarize(
     format: 'oo-ml-sim/1',
     options,
     baseline: names[baselineIndex]!,
-    oracleMeanReward: meanInterval(perPolicy[0]!.map((r) => (r.decisions === 0 ? 0 : r.oracleSum / r.decisions))),
+    oracleMeanReward: meanInterval(perPolicy[0]!.map((r) => (r.decisions === 0 ? 0 : r.oracleSum / r.decisions)), RATE),
     policies,
     curves: {
       rounds: sampled,
