@@ -121,7 +121,7 @@ export const RewardResponse = Type.Object(
     event_id: Nullable(Type.String()),
     outcome: Type.Enum(REWARD_ANSWERS, {
       description:
-        'applied: learned; duplicate: the serve already has its reward (a retry of an applied call answers this: the first call counted, nothing new is recorded); queued: recorded, not folded here yet (learned when it is, unless another reward for the serve came first in the stream); the others: recorded, not learned (see reason)',
+        'applied: learned; duplicate: the serve already has its reward (a retry of an applied call answers this once its reward is folded: the first call counted, nothing new is recorded); queued: recorded, not folded here yet (learned when it is, unless another reward for the serve came first in the stream); the others: recorded, not learned (see reason)',
     }),
     /** True when the reward updated the policy. */
     applied: Type.Boolean(),

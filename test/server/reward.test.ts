@@ -114,6 +114,26 @@ describe('POST /reward', () => {
     expect((await get(h.app, '/stats')).body['learning']).toMatchObject({ rewards: { expired: 1, applied: 0 } });
   });
 
+  it('records a retried reward once: the same serve and feedback is the same event on the bus, answered as the first call was', async () => {
+    const h = await harness();
+    const late = await post(h.app, '/score', { user_id: 'u1' });
+    h.clock.ms += 24 * 3_600_000 + 1;
+    const body = { serve_id: late.body['serve_id'], reaction: 'liked' };
+    const first = await post(h.app, '/reward', body);
+    const retried = await post(h.app, '/reward', body);
+    expect(first.body).toMatchObject({ outcome: 'expired', event_id: `${late.body['serve_id'] as string}/liked` });
+    expect(retried.body).toEqual(first.body);
+    expect(reactions(h)).toHaveLength(1);
+    // Sent twice at once for a fresh serve: one event, and both calls answered with what it did.
+    const fresh = await post(h.app, '/score', { user_id: 'u2' });
+    const both = await Promise.all([0, 1].map(() => post(h.app, '/reward', { serve_id: fresh.body['serve_id'], reward: 0.5 })));
+    expect(both.map((r) => r.body)).toEqual([both[0]!.body, both[0]!.body]);
+    expect(both[0]!.body).toMatchObject({ outcome: 'applied', reward: 0.5 });
+    expect(h.published.filter((p) => p.event.type === 'tip.reward')).toHaveLength(1);
+    // Another reaction to the serve is another event, which the first reward already claimed.
+    expect((await post(h.app, '/reward', { serve_id: fresh.body['serve_id'], reaction: 'dismissed' })).body).toMatchObject({ outcome: 'duplicate', event_id: null });
+  });
+
   it('records but does not learn a reward whose policy version was replaced by a reload', async () => {
     const h = await harness({ deps: { adminToken: 's3cret' } });
     const s = await post(h.app, '/score', { user_id: 'u1' });

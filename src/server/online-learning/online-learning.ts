@@ -305,7 +305,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
     all: () => options.current().policies.values(),
   };
   const retired = new Map<string, Retired>();
-  const rewardWaiters = new Map<string, (r: RewardReport) => void>();
+  const rewardWaiters = new Map<string, ((r: RewardReport) => void)[]>();
   const recent = new Map<string, RewardReport>();
   const serveWaiters = new Map<string, (() => void)[]>();
   let lastCheckpoint: { written_at: string; position: number } | null = null;
@@ -321,14 +321,16 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
     ...(options.legacyInput === undefined ? {} : { legacyInput: options.legacyInput }),
     onReward(report) {
       options.onReward?.(report);
-      const waiter = rewardWaiters.get(report.eventId);
-      if (waiter !== undefined) {
-        rewardWaiters.delete(report.eventId);
-        waiter(report);
-        return;
-      }
+      // Kept, a bounded number, even when a call waits for it: /reward gives a feedback event the
+      // same id each time it is sent (rewards.ts), so a retry, whose publish the bus de-duplicates,
+      // is answered from here with what the first call's event did.
       recent.set(report.eventId, report);
       if (recent.size > RECENT_OUTCOMES) recent.delete(recent.keys().next().value!);
+      const waiters = rewardWaiters.get(report.eventId);
+      if (waiters !== undefined) {
+        rewardWaiters.delete(report.eventId);
+        for (const waiter of waiters) waiter(report);
+      }
     },
     onReset() {
       // Every version's learning is gone, served or not.
@@ -520,19 +522,22 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
     },
     waitForReward(eventId, timeoutMs) {
       const known = recent.get(eventId);
-      if (known !== undefined) {
-        recent.delete(eventId);
-        return Promise.resolve(known);
-      }
+      if (known !== undefined) return Promise.resolve(known);
       return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          rewardWaiters.delete(eventId);
-          resolve(null);
-        }, timeoutMs);
-        rewardWaiters.set(eventId, (r) => {
+        const waiter = (r: RewardReport): void => {
           clearTimeout(timer);
           resolve(r);
-        });
+        };
+        const timer = setTimeout(() => {
+          const left = rewardWaiters.get(eventId)?.filter((w) => w !== waiter) ?? [];
+          if (left.length === 0) rewardWaiters.delete(eventId);
+          else rewardWaiters.set(eventId, left);
+          resolve(null);
+        }, timeoutMs);
+        // Two calls may wait for one event: the same reward sent twice at once.
+        const waiting = rewardWaiters.get(eventId);
+        if (waiting === undefined) rewardWaiters.set(eventId, [waiter]);
+        else waiting.push(waiter);
       });
     },
     async waitForServe(serveId, timeoutMs) {

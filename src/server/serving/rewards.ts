@@ -26,6 +26,16 @@ import { parseServeId, shadowOf } from '../online-learning/serve-id.js';
 import type { RewardBody, RewardResponse } from '../schemas.js';
 import type { ServingContext } from './context.js';
 
+/**
+ * The event id of a /reward's feedback: the same for the same serve and feedback, on any replica,
+ * so a retried call (a lost answer, a timeout) records nothing twice. The bus drops a copy
+ * published within its duplicate window, and the event log reads each id once however late a
+ * copy comes. A different reaction to the serve is another event (the first still claims it).
+ */
+export function feedbackEventId(serveId: string, feedback: string): string {
+  return `${serveId}/${feedback}`;
+}
+
 /** The reward part of the scorer. */
 export interface Rewards {
   reward(body: RewardBody): Promise<RewardResponse>;
@@ -123,8 +133,8 @@ export function createRewards(ctx: ServingContext): Rewards {
       const nowMs = deps.now().getTime();
       const event: TipReactionEvent | TipRewardEvent =
         reaction === null
-          ? { type: 'tip.reward', event_id: ctx.newEventId(), ts: isoFromMs(nowMs), user_id: userId, serve_id: body.serve_id, reward: body.reward! }
-          : { type: 'tip.reaction', event_id: ctx.newEventId(), ts: isoFromMs(nowMs), user_id: userId, serve_id: body.serve_id, reaction, dwell_ms: body.dwell_ms ?? 0 };
+          ? { type: 'tip.reward', event_id: feedbackEventId(body.serve_id, `reward:${body.reward!}`), ts: isoFromMs(nowMs), user_id: userId, serve_id: body.serve_id, reward: body.reward! }
+          : { type: 'tip.reaction', event_id: feedbackEventId(body.serve_id, reaction), ts: isoFromMs(nowMs), user_id: userId, serve_id: body.serve_id, reaction, dwell_ms: body.dwell_ms ?? 0 };
       const receipt = await ctx.publish(event);
       const report = receipt.seq === null ? null : await ctx.learning.waitForReward(event.event_id, limits.rewardWaitMs);
       if (report === null) {
