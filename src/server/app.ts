@@ -1,5 +1,6 @@
 /**
- * The Fastify app of `oo-ml serve`, built without listening (main.ts is the only listen).
+ * The Fastify app of `oo-ml serve`, built without listening (main.ts listens, ops-port.ts adds the
+ * operator's port over its handler).
  *
  * Validation: ajv runs with `removeAdditional: false` (Fastify's default strips unknown
  * fields; ours rejects them through `additionalProperties: false`), `coerceTypes: false` (a
@@ -13,15 +14,16 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as ajvFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, FastifyBaseLogger } from 'fastify';
-import { HTTP_STATUS, invalidInput } from '../errors.js';
+import { invalidInput } from '../errors.js';
 import { compileSerializer } from '../json-serializer.js';
 import { illFormedStrings, issueSummary, MAX_FOUND_ISSUES, namedIssues, wellFormed } from '../validation.js';
 import type { ServerDeps } from './deps.js';
-import { clientErrorHandler } from './client-errors.js';
+import { clientErrorHandler, httpServerTimeouts } from './client-errors.js';
 import { handleError } from './error-handler.js';
+import { HttpError } from './http-error.js';
 import { DEPTH_SCAN_BYTES, MAX_BODY_DEPTH, nestingDepthOver } from './json-depth.js';
 import { createServerLogger } from './logger.js';
-import { keepOpsRoutesTo, type OpsSockets } from './ops-port.js';
+import { isOpsRoute, keepOpsRoutesTo, noRoute, type OpsSockets } from './ops-port.js';
 import { lazyChildLogger } from './request-logger.js';
 import { adminRoutes } from './routes/admin.js';
 import { registerDocs } from './routes/docs.js';
@@ -127,11 +129,9 @@ export async function buildApp(deps: ServerDeps, options: BuildOptions = {}): Pr
     logger: false,
     bodyLimit: deps.limits?.bodyLimitBytes ?? DEFAULT_LIMITS.bodyLimitBytes,
     // Fastify sets no request timeout, and without one a client dripping its body holds its
-    // connection. Node reads it when the server is made (set later, as Fastify does, it is not
-    // checked), and looks for expired requests every second rather than every 30 s.
+    // connection (client-errors.ts `httpServerTimeouts`).
     requestTimeout,
-    // Headers keep Node's own 60 s bound (within the request's), even with no request timeout.
-    http: { requestTimeout, headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000, connectionsCheckingInterval: requestTimeout > 0 ? Math.min(1_000, requestTimeout) : 30_000 },
+    http: httpServerTimeouts(requestTimeout),
     // A 408 (and a 400 or 431 before any route) in the shape of every other answer.
     clientErrorHandler: clientErrorHandler(requestTimeout),
     // The id a proxy or the app sent in `x-request-id` (visible ASCII, at most 128 characters;
@@ -176,15 +176,15 @@ export async function buildApp(deps: ServerDeps, options: BuildOptions = {}): Pr
   // a 404 that reads as a wrong URL.
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0]!;
-    const allowed = HTTP_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    // An operator's route has no methods to name on the public port (ops-port.ts).
+    const hidden = options.opsSockets !== undefined && !options.opsSockets.has(request.raw.socket) && isOpsRoute(path);
+    const allowed = hidden ? [] : HTTP_METHODS.filter((method) => app.hasRoute({ method, url: path }));
     if (allowed.length === 0) {
-      void reply.code(HTTP_STATUS.not_found).send({ error: 'not_found', message: `no route ${request.method} ${path}`, details: null });
+      void reply.send(noRoute(request));
       return;
     }
-    void reply
-      .code(405)
-      .header('allow', allowed.join(', '))
-      .send({ error: 'method_not_allowed', message: `${path} takes ${allowed.join(', ')}, not ${request.method}`, details: { allow: allowed } });
+    void reply.header('allow', allowed.join(', '));
+    void reply.send(new HttpError(405, 'method_not_allowed', `${path} takes ${allowed.join(', ')}, not ${request.method}`, undefined, { allow: allowed }));
   });
 
   // Every answer, errors and the docs page included: a browser never sniffs a JSON error into

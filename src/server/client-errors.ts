@@ -6,6 +6,19 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
+/**
+ * Node's HTTP server timeouts for a request timeout (0: none): Node reads them when the server is
+ * made (set later, they are not checked), headers keep its own 60 s bound within the request's,
+ * and expired requests are looked for every second rather than every 30 s.
+ */
+export function httpServerTimeouts(requestTimeoutMs: number): { requestTimeout: number; headersTimeout: number; connectionsCheckingInterval: number } {
+  return {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs > 0 ? Math.min(60_000, requestTimeoutMs) : 60_000,
+    connectionsCheckingInterval: requestTimeoutMs > 0 ? Math.min(1_000, requestTimeoutMs) : 30_000,
+  };
+}
+
 /** The raw answer to a client error `code` (Node's error code), with the request timeout it names. */
 export function clientErrorResponse(code: string | undefined, requestTimeoutMs: number): string {
   const [status, message] =

@@ -66,7 +66,7 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   }
   if (error instanceof HttpError) {
     request.log.info({ code: error.error, status: error.status }, error.message);
-    send(reply, error.status, { error: error.error, message: error.message, ...(error.hint === undefined ? {} : { hint: error.hint }), details: null });
+    send(reply, error.status, { error: error.error, message: error.message, ...(error.hint === undefined ? {} : { hint: error.hint }), details: error.details });
     return;
   }
   const fe = error as FastifyError & { validation?: AjvIssue[]; validationContext?: string };

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
 import { DEFAULT_LIMITS } from './serving/serving.js';
-import { listenError } from './listen-error.js';
+import { listenError, urlOf } from './listening.js';
 import { listenOps, type OpsAddress, type OpsListener, type OpsSockets } from './ops-port.js';
 import type { Starting } from './starting.js';
 import { keepTickShape } from './tick-shape.js';
@@ -85,9 +85,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await app.close();
     throw e;
   }
-  const address = app.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = urlOf(app.server.address() as AddressInfo);
 
   let closing: Promise<void> | null = null;
   let markClosed!: () => void;

@@ -53,6 +53,17 @@ export interface MetricSources {
 
 type Labels = Record<string, string>;
 
+/** Help texts of the gauges that what answers while a replica starts (starting.ts) exports too. */
+export const METRIC_HELP = {
+  ready: "1 when GET /readyz answers 200 (parts loaded, events recordable, the state folder still this replica's)",
+  starting: '1 while the replica starts (waiting for NATS, restoring online learning): /readyz names the step',
+} as const;
+
+/** `oo_ml_build_info{version}` (always 1) in `registry`. */
+export function buildInfoGauge(registry: Registry): void {
+  new Gauge({ name: 'oo_ml_build_info', help: 'Always 1; the running oo-ml version as a label', labelNames: ['version'] as const, registers: [registry] }).set({ version: OO_ML_VERSION }, 1);
+}
+
 /** A counter whose values live in cells and are copied into prom-client when scraped. */
 function cellCounter(registry: Registry, name: string, help: string, labelNames: readonly string[]): (...values: string[]) => CounterCell {
   const cells = new Map<string, { labels: Labels; value: number; inc(): void }>();
@@ -159,12 +170,12 @@ export function createServerMetrics(sources: MetricSources): ServerMetrics {
       },
     });
   };
-  value('oo_ml_ready', '1 when GET /readyz answers 200 (parts loaded, events recordable, the state folder still this replica\'s)', () => (sources.ready() ? 1 : 0));
+  value('oo_ml_ready', METRIC_HELP.ready, () => (sources.ready() ? 1 : 0));
   // 1 only in what answers while the replica starts (starting.ts): one alert covers both.
-  value('oo_ml_starting', '1 while the replica starts (waiting for NATS, restoring online learning): /readyz names the step', () => 0);
+  value('oo_ml_starting', METRIC_HELP.starting, () => 0);
   value('oo_ml_snapshot_age_seconds', 'Age of the loaded feature snapshot (now − its as-of); NaN without one', () => sources.snapshot()?.ageSeconds ?? null);
   value('oo_ml_snapshot_stale_features', 'Features of the loaded snapshot past their TTL (every /score falls back on them); NaN without one', () => sources.snapshot()?.staleFeatures ?? null);
-  new Gauge({ name: 'oo_ml_build_info', help: 'Always 1; the running oo-ml version as a label', labelNames: ['version'] as const, registers: [registry] }).set({ version: OO_ML_VERSION }, 1);
+  buildInfoGauge(registry);
   const gauge = (name: string, help: string, read: (l: OnlineLearning) => number): void => {
     value(name, help, () => {
       const l = learning();

@@ -9,9 +9,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import { clientErrorHandler } from './client-errors.js';
-import { listenError } from './listen-error.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { notFound, type OoMlError } from '../errors.js';
+import { clientErrorHandler, httpServerTimeouts } from './client-errors.js';
+import { listenError, urlOf } from './listening.js';
 
 /** Where the operator's port listens. */
 export interface OpsAddress {
@@ -28,12 +29,17 @@ export function isOpsRoute(url: string): boolean {
 /** The sockets the operator's port accepted: a request on any other is a public one. */
 export type OpsSockets = WeakSet<Socket>;
 
+/** The 404 of a route the server does not have (or does not show on this port). */
+export function noRoute(request: FastifyRequest): OoMlError {
+  return notFound(`no route ${request.method} ${request.url.split('?')[0]}`);
+}
+
 /** Makes `app` answer its operator routes on `sockets` only (a 404 as for an unknown route elsewhere); call before the app is ready. */
 export function keepOpsRoutesTo(app: FastifyInstance, sockets: OpsSockets): void {
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const route = request.routeOptions.url;
     if (route === undefined || !isOpsRoute(route) || sockets.has(request.raw.socket)) return done();
-    void reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null });
+    done(noRoute(request));
   });
 }
 
@@ -49,10 +55,7 @@ export interface OpsListener {
 
 /** Listens on `address` with `app`'s handler (Node's timeouts as the app's server has them), recording its sockets in `sockets`; a failure names the address as `--ops-port`/`--ops-host`. */
 export async function listenOps(app: FastifyInstance, address: OpsAddress, sockets: OpsSockets, requestTimeout: number): Promise<OpsListener> {
-  const server: Server = createServer(
-    { requestTimeout, headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000, connectionsCheckingInterval: requestTimeout > 0 ? Math.min(1_000, requestTimeout) : 30_000 },
-    app.routing,
-  );
+  const server: Server = createServer(httpServerTimeouts(requestTimeout), app.routing);
   server.on('connection', (socket: Socket) => sockets.add(socket));
   server.on('clientError', clientErrorHandler(requestTimeout));
   try {
@@ -67,10 +70,9 @@ export async function listenOps(app: FastifyInstance, address: OpsAddress, socke
     throw listenError(e, address.host, address.port, { port: '--ops-port', host: '--ops-host' });
   }
   const bound = server.address() as AddressInfo;
-  const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${host}:${bound.port}`,
+    url: urlOf(bound),
     port: bound.port,
     close() {
       closing ??= new Promise<void>((resolve) => {

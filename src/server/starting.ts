@@ -9,7 +9,8 @@
  * fails before the bus opens and learning is restored) and answers:
  * - `GET /healthz` 200 (the process is alive and starting);
  * - `GET /readyz` 503 in the not-ready shape, its reason the step the start is at;
- * - `GET /metrics` with `oo_ml_ready 0`, `oo_ml_starting 1`, the build and the process's metrics;
+ * - `GET /metrics` with `oo_ml_ready 0`, `oo_ml_starting 1` and the build (on the operator's port
+ *   only, when there is one, as once started);
  * - anything else 503 with `retry-after: 1`, naming the step.
  *
  * With an operator's port (ops-port.ts) it answers the same there. `close()` hands the addresses
@@ -18,11 +19,13 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { HTTP_STATUS } from '../errors.js';
-import { OO_ML_VERSION } from '../version.js';
-import { listenError } from './listen-error.js';
-import { listenOps, type OpsAddress, type OpsListener } from './ops-port.js';
+import { httpServerTimeouts } from './client-errors.js';
+import { listenError, urlOf } from './listening.js';
+import { buildInfoGauge, METRIC_HELP } from './metrics.js';
+import { isOpsRoute, listenOps, noRoute, type OpsAddress, type OpsListener, type OpsSockets } from './ops-port.js';
+import { DEFAULT_LIMITS } from './serving/serving.js';
 
 /** A replica's answers while it starts (listening). */
 export interface Starting {
@@ -39,9 +42,6 @@ export interface Starting {
   close(): Promise<void>;
 }
 
-/** Nothing here reads a body: a request that takes longer than this to arrive is cut. */
-const STARTING_REQUEST_TIMEOUT_MS = 30_000;
-
 /** The routes answered while starting; anything else gets 503 before its body is read. */
 const ANSWERED = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -49,19 +49,32 @@ const ANSWERED = new Set(['/healthz', '/readyz', '/metrics']);
 export async function listenWhileStarting(host: string, port: number, ops?: OpsAddress, clock: () => Date = () => new Date()): Promise<Starting> {
   const startedAt = clock().getTime();
   let step = 'starting';
+  // No process metrics (collectDefaultMetrics): their GC observer and event-loop sampler would
+  // go on running beside the server's own after the hand-over.
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  new Gauge({ name: 'oo_ml_ready', help: "1 when GET /readyz answers 200 (parts loaded, events recordable, the state folder still this replica's)", registers: [registry] }).set(0);
-  new Gauge({ name: 'oo_ml_starting', help: '1 while the replica starts (waiting for NATS, restoring online learning): /readyz names the step', registers: [registry] }).set(1);
-  new Gauge({ name: 'oo_ml_build_info', help: 'Always 1; the running oo-ml version as a label', labelNames: ['version'] as const, registers: [registry] }).set({ version: OO_ML_VERSION }, 1);
+  new Gauge({ name: 'oo_ml_ready', help: METRIC_HELP.ready, registers: [registry] }).set(0);
+  new Gauge({ name: 'oo_ml_starting', help: METRIC_HELP.starting, registers: [registry] }).set(1);
+  buildInfoGauge(registry);
 
-  const app: FastifyInstance = Fastify({ logger: false, requestTimeout: STARTING_REQUEST_TIMEOUT_MS });
+  const requestTimeout = DEFAULT_LIMITS.requestTimeoutMs;
+  const app: FastifyInstance = Fastify({ logger: false, requestTimeout, http: httpServerTimeouts(requestTimeout) });
+  const opsSockets: OpsSockets = new WeakSet();
   const refuse = (reply: FastifyReply, status: number, message: string): FastifyReply =>
     reply.code(status).header('x-content-type-options', 'nosniff').send({ error: 'unavailable', message, details: { reasons: [step], warnings: [] } });
   app.addHook('onRequest', (request, reply, done) => {
     const path = request.url.split('?')[0]!;
+    // With an operator's port, its routes are not on the public one, as once started (ops-port.ts).
+    if (ops !== undefined && isOpsRoute(path) && !opsSockets.has(request.raw.socket)) {
+      void reply.code(HTTP_STATUS.not_found).header('x-content-type-options', 'nosniff').send(noRoute(request).toJSON());
+      return;
+    }
     if (request.method === 'GET' && ANSWERED.has(path)) return done();
     void refuse(reply.header('retry-after', '1'), HTTP_STATUS.unavailable, `not ready: ${step}; try again shortly`);
+  });
+  // As app.ts's preClose: a keep-alive connection closes once its answer is out, so the hand-over
+  // is not held for its idle timeout while nothing listens.
+  app.addHook('preClose', async () => {
+    app.server.keepAliveTimeout = 1;
   });
   app.get('/healthz', async () => ({ status: 'ok', uptime_s: (clock().getTime() - startedAt) / 1000 }));
   app.get('/readyz', (_request, reply) => refuse(reply, HTTP_STATUS.unavailable, `not ready: ${step}`));
@@ -78,17 +91,16 @@ export async function listenWhileStarting(host: string, port: number, ops?: OpsA
   let opsListener: OpsListener | null = null;
   if (ops !== undefined) {
     try {
-      opsListener = await listenOps(app, ops, new WeakSet(), STARTING_REQUEST_TIMEOUT_MS);
+      opsListener = await listenOps(app, ops, opsSockets, requestTimeout);
     } catch (e) {
       await app.close();
       throw e;
     }
   }
   const address = app.server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${shownHost}:${address.port}`,
+    url: urlOf(address),
     port: address.port,
     opsUrl: opsListener?.url ?? null,
     opsPort: opsListener?.port ?? null,

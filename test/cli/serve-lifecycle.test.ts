@@ -60,8 +60,9 @@ describe('oo-ml serve at start and stop', () => {
     const why = (await readyz.json()) as { error: string; message: string; details: { reasons: string[] } };
     expect(why.error).toBe('unavailable');
     expect(why.details.reasons).toEqual([`waiting for NATS at nats://***@127.0.0.1:${port}: ${line['error'] as string}`]);
-    // The operator's port answers the same meanwhile.
+    // The operator's port answers the same meanwhile, and it alone answers /metrics, as once started.
     expect((await fetch(`${line['ops_answering'] as string}/readyz`)).status).toBe(503);
+    expect((await fetch(`${at}/metrics`)).status).toBe(404);
     const metrics = await (await fetch(`${line['ops_answering'] as string}/metrics`)).text();
     expect(metrics).toMatch(/^oo_ml_ready 0$/m);
     expect(metrics).toMatch(/^oo_ml_starting 1$/m);
@@ -122,6 +123,12 @@ describe('oo-ml serve at start and stop', () => {
     // As a route it does not have: the public port gives nothing away.
     expect(await (await fetch(`${line.url}/metrics`)).json()).toEqual({ error: 'not_found', message: 'no route GET /metrics', details: null });
     expect(await status(line.url, '/admin/reload', reload)).toBe(404);
+    // Nor through a wrong method: no 405 naming the methods of a route it does not show.
+    for (const [path, method] of [['/stats', 'POST'], ['/admin/reload', 'GET']] as const) {
+      const r = await fetch(`${line.url}${path}`, { method });
+      expect([path, r.status, r.headers.get('allow')]).toEqual([path, 404, null]);
+    }
+    expect((await fetch(`${line.ops_url}/stats`, { method: 'POST' })).status).toBe(405);
     // This home has no snapshot: the reload runs (503 naming what is missing), on the operator's port.
     expect(await status(line.ops_url, '/admin/reload', reload)).toBe(503);
     for (const base of [line.url, line.ops_url]) expect(await status(base, '/healthz')).toBe(200);

@@ -1,5 +1,11 @@
-/** A failed listen as the user's error: the port or host they gave, named. */
+/** What a listen did, as the user reads it: the URL it bound, or its failure naming the port or host they gave. */
+import type { AddressInfo } from 'node:net';
 import { conflict, invalidUsage } from '../errors.js';
+
+/** `http://host:port` of a bound address (an IPv6 host in brackets). */
+export function urlOf(address: AddressInfo): string {
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+}
 
 /** What a failed listen means for the user: the port or the host they gave, named (`flags`: which flags gave them). */
 export function listenError(e: unknown, host: string, port: number, flags: { port: string; host: string } = { port: '--port', host: '--host' }): unknown {
