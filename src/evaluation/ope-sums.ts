@@ -475,7 +475,7 @@ function badTargetRow(target: Float64Array, k: number, i: number): Error {
   const row = Array.from(target.subarray(i * k, i * k + k));
   const issue = targetRowIssue(row) ?? 'is not a distribution';
   return invalidInput(`target row ${i} ${issue}`, {
-    ...(issue.startsWith('puts') || issue.startsWith('has a NaN') ? {} : { hint: 'the target must give a full action distribution (summing to 1) for every logged row' }),
+    hint: 'the target must give a full action distribution (no negative mass, summing to 1) for every logged row',
     details: { row: i, target: row },
   });
 }

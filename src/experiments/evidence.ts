@@ -23,7 +23,7 @@ import { firstRowAfter, holdoutStart, MIN_LATER_ROWS } from '../pipelines/train.
 import { uniformTarget } from '../evaluation/target-policy.js';
 import { loadTrainingSet, trainingVectors, type TrainingData } from '../pipelines/training-set.js';
 import type { VersionEvaluation } from '../models/model-card.js';
-import { readEvaluation } from '../models/model-cards.js';
+import { readEvaluation, trainingDataEnd } from '../models/model-cards.js';
 import { HEADLINE_METRICS } from '../models/model-listing.js';
 import { loadRegisteredPolicy, servedPolicy, type RegisteredPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
@@ -55,11 +55,6 @@ async function compared(store: Store, ref: string): Promise<Compared> {
   return { registered, evaluation: await readEvaluation(store, registered.version.runId) };
 }
 
-/** When a version's training data ends (ms), or null when its evaluation does not say. */
-function dataEnd(c: Compared): number | null {
-  const ms = c.evaluation?.dataTo == null ? Number.NaN : Date.parse(c.evaluation.dataTo);
-  return Number.isNaN(ms) ? null : ms;
-}
 
 /**
  * The target distributions of the compared versions (each with its exploration floor) on rows
@@ -77,7 +72,7 @@ function heldOutRows(
   versions: readonly (Compared | null)[],
   vectorsOf: (layout: VectorLayoutName) => Float64Array,
 ): { from: number; targets: Float64Array[]; data: string; notThisVersion?: string } {
-  const ends = versions.map((v) => (v === null ? -Infinity : dataEnd(v)));
+  const ends = versions.map((v) => (v === null ? -Infinity : trainingDataEnd(v.evaluation)));
   const cutoff = ends.some((e) => e === null) ? null : Math.max(...(ends as number[]));
   const later = cutoff === null ? data.n : firstRowAfter(data.ts, cutoff);
   const useLater = data.n - later >= MIN_LATER_ROWS;

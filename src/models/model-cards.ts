@@ -29,6 +29,12 @@ const EvaluationRead = Type.Object(
 );
 const evaluationValidator = createValidator(EvaluationRead);
 
+/** When a version's training data ends (epoch ms), or null when its evaluation does not say. */
+export function trainingDataEnd(evaluation: VersionEvaluation | null): number | null {
+  const ms = evaluation?.dataTo == null ? Number.NaN : Date.parse(evaluation.dataTo);
+  return Number.isNaN(ms) ? null : ms;
+}
+
 /** Reads a run's evaluation artifact; null when the run has none; `invalid_input` naming the run when it is not one. */
 export async function readEvaluation(store: Store, runId: string): Promise<VersionEvaluation | null> {
   if (runId === '') return null;

@@ -31,7 +31,7 @@ import { duckdbMessage, sqlString, withDb } from '../io/duckdb.js';
 import { getPolicy } from '../policies/catalog.js';
 import { checkExplorationFloor, DEFAULT_EXPLORATION_FLOOR, withExplorationFloor } from '../policies/exploration-floor.js';
 import { POLICY_NAMES } from '../policies/policy.js';
-import { readEvaluation } from '../models/model-cards.js';
+import { readEvaluation, trainingDataEnd } from '../models/model-cards.js';
 import { loadRegisteredPolicy, parseModelRef, servedPolicy } from '../models/policy-artifacts.js';
 import type { Store } from '../registry/store.js';
 import { readItemFeatures, readObdLogs, type ObdFeatures, type ObdLogs, type ObdVectors } from './obd-logs.js';
@@ -279,14 +279,19 @@ function logRowsOf(ids: readonly (string | null)[], serveIds: readonly string[],
  * row), saying that the estimate then includes rows it learned from.
  */
 async function unlearnedFrom(store: Store, runId: string, data: TrainingData, notes: string[]): Promise<number> {
-  const dataTo = (await readEvaluation(store, runId))?.dataTo ?? null;
-  const endMs = dataTo === null ? Number.NaN : Date.parse(dataTo);
-  if (Number.isNaN(endMs)) {
+  const evaluation = await readEvaluation(store, runId);
+  const endMs = trainingDataEnd(evaluation);
+  if (endMs === null) {
     notes.push(`its training run does not record when its training data ends: evaluated on all ${data.n} rows, which may include rows it learned from (in-sample, optimistic)`);
     return 0;
   }
+  const dataTo = new Date(endMs).toISOString();
   const from = firstRowAfter(data.ts, endMs);
   const later = data.n - from;
+  if (from === 0) {
+    notes.push(`evaluated on all ${data.n} rows, every one logged after its training data (which ends ${dataTo}), none of which it learned from`);
+    return 0;
+  }
   if (later >= MIN_LATER_ROWS) {
     notes.push(`evaluated on the ${later} rows logged after its training data (which ends ${dataTo}), none of which it learned from; the ${from} rows before are left out`);
     return from;

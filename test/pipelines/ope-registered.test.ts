@@ -37,6 +37,7 @@ describe('ope of a registered version', () => {
     expect(whole.notes.join('\n')).toContain(`evaluated on the ${counts.late} rows logged after its training data`);
     const lateOnly = await ope(late);
     expect(lateOnly.rows).toBe(counts.late);
+    expect(lateOnly.notes.join('\n')).toContain(`evaluated on all ${counts.late} rows, every one logged after its training data`);
     for (const [i, e] of whole.report.estimates.entries()) expect(e.value).toBeCloseTo(lateOnly.report.estimates[i]!.value, 12);
 
     // On the rows it learned from: all of them, with the estimate called in-sample.

@@ -45,10 +45,10 @@ export function registerIngest(program: Command): void {
         ctx.note('stopping after the current batch…');
         stop.abort();
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
       const [{ createEventBus, requireEmbeddedBus }, { ingestEvents }] = await Promise.all([import('../../events/event-bus.js'), import('../../pipelines/ingest.js')]);
       await requireEmbeddedBus(ctx.config);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       const bus = await createEventBus(ctx.config);
       let summary;
       try {
