@@ -44,13 +44,15 @@ export function rewardOf(reaction: Reaction | null, delayMs: number | null): 0 |
  *   later than the window after the serve. Feedback stamped up to FEEDBACK_SKEW_MS before its
  *   serve counts as immediate (the app's clock and the server's differ); stamped earlier, it is
  *   not feedback to that serve, as online.
- * Columns: serve_id, reaction (null for a numeric reward), reaction_ts (the feedback's time), reward.
+ * Columns: serve_id, reaction (null for a numeric reward), reaction_ts (the feedback's time),
+ * late (it came after the window: reward 0, whatever it was), reward.
  */
 export function settlingFeedbackSql(serves: string): string {
   const ok = REWARDING_REACTIONS.map((r) => `'${r}'`).join(', ');
+  const late = `f.ts > s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND`;
   return `
-    SELECT f.serve_id, f.reaction, f.ts AS reaction_ts,
-      CASE WHEN f.ts > s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND THEN 0
+    SELECT f.serve_id, f.reaction, f.ts AS reaction_ts, ${late} AS late,
+      CASE WHEN ${late} THEN 0
         WHEN f.reaction IS NULL THEN f.reward
         WHEN f.reaction IN (${ok}) THEN 1 ELSE 0 END AS reward
     FROM (

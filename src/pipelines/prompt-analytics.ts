@@ -81,7 +81,7 @@ function analyticsSql(): string {
       ${settlingFeedbackSql('SELECT serve_id, user_id, ts FROM served')}
     ), scored AS (
       SELECT s.prompt_version, r.reaction, r.serve_id IS NOT NULL AS settled, coalesce(r.reward, 0) AS reward,
-        coalesce(r.reaction_ts > s.ts + INTERVAL ${REWARD_WINDOW_MS} MILLISECOND, false) AS late
+        coalesce(r.late, false) AS late
       FROM served s LEFT JOIN settled r ON r.serve_id = s.serve_id
     )
     SELECT prompt_version, count(*) AS serves, sum(reward) AS rewards,
