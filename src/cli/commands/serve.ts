@@ -23,7 +23,7 @@ export interface ServeFlags {
   opsHost?: string;
 }
 
-/** Runs the server with the embedded defaults until SIGINT/SIGTERM; with less than two cores, first starts itself again with one V8 helper thread. */
+/** Runs the server with the embedded defaults until SIGINT/SIGTERM/SIGHUP; with less than two cores, first starts itself again with one V8 helper thread. */
 export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
   followRestartParent();
   const port = parseIntFlag('--port', flags.port, 0, 65_535);
@@ -56,7 +56,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
       ...(flags.stateDir === undefined ? {} : { stateDir: resolve(flags.stateDir) }),
       checkpointIntervalMs,
       reloadRetryMs,
-      // The step /readyz names, and a state change as the others as the others (with --json a line on stdout): silent, a supervisor saw nothing.
+      // The step /readyz names, and a state change like the others (with --json a line on stdout).
       onWaitingForNats: (url, why) => {
         starting.setStep(`waiting for NATS at ${url}: ${why}`);
         ctx.event(`waiting for NATS at ${url}: ${why}`, { waiting: 'nats', url, error: why, answering: starting.url, ...(starting.opsUrl === null ? {} : { ops_answering: starting.opsUrl }) });
@@ -118,7 +118,7 @@ export function registerServe(program: Command): void {
   action<ServeFlags>(
     program
       .command('serve')
-      .description('run the online scorer (/score /reward /generate /stats /metrics …) until SIGINT/SIGTERM')
+      .description('run the online scorer (/score /reward /generate /stats /metrics …) until SIGINT/SIGTERM/SIGHUP')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
       .option('--experiments <file>', 'experiments config (JSON or YAML), read again at POST /admin/reload')
