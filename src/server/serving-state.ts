@@ -40,8 +40,13 @@ export interface ServingState {
   experiments: ExperimentsConfig | null;
   /** Loaded shadow policies. */
   shadows: readonly string[];
-  /** Why the server is not ready (empty when ready). */
+  /** Why the server is not ready (empty when ready), each with its cause: /readyz and the log. */
   reasons: readonly string[];
+  /**
+   * The same reasons without their causes, which may name the server's paths or what the
+   * registry said: what an app's 503 from /score or /generate says (/readyz has the causes).
+   */
+  summaries: readonly string[];
   /** Problems that do not stop serving (a shadow that failed to load…). */
   warnings: readonly string[];
 }
@@ -59,6 +64,7 @@ export function emptyState(champion: string): ServingState {
     experiments: null,
     shadows: [],
     reasons: ['not loaded yet'],
+    summaries: ['not loaded yet'],
     warnings: [],
   };
 }
@@ -195,18 +201,23 @@ export async function buildServingState(sources: StateSources, previous: Serving
   const problems = new Map((loaded?.problems ?? []).map((p) => [p.name, p.reason]));
   const causeOf = (name: string): string => problems.get(name) ?? (loaded === null ? failures.at(-1)! : 'not provided');
   const reasons: string[] = [];
+  const summaries: string[] = [];
+  const notReady = (summary: string, cause?: string): void => {
+    summaries.push(summary);
+    reasons.push(cause === undefined ? summary : `${summary}: ${cause}`);
+  };
   const needed = new Set<string>([champion]);
-  if (snapshot === null) reasons.push(`no feature snapshot loaded: ${snapshotProblem ?? 'unknown reason'}`);
-  if (!policies.has(champion)) reasons.push(`champion policy "${champion}" is not loaded: ${causeOf(champion)}`);
+  if (snapshot === null) notReady('no feature snapshot loaded', snapshotProblem ?? 'unknown reason');
+  if (!policies.has(champion)) notReady(`champion policy "${champion}" is not loaded`, causeOf(champion));
   // The default policy serves everyone when there is no experiment (and no one beside one).
   // Never read (at start): serving everyone the champion would quietly end every experiment.
-  if (experimentsProblem !== null && experiments === null) reasons.push(`no experiments loaded: ${experimentsProblem}`);
+  if (experimentsProblem !== null && experiments === null) notReady('no experiments loaded', experimentsProblem);
   else if (experimentsProblem !== null) warnings.push(`kept the previous experiments: ${experimentsProblem}`);
   const defaultPolicy = experiments !== null && experiments.experiments.length === 0 ? experiments.default_policy : undefined;
   if (defaultPolicy !== undefined) {
     needed.add(defaultPolicy);
-    if (!policies.has(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is not loaded: ${causeOf(defaultPolicy)}`);
-    else if (shadows.includes(defaultPolicy)) reasons.push(`the experiments file's default_policy "${defaultPolicy}" is the shadow, which never serves: name its version (MODEL/N) or another alias`);
+    if (!policies.has(defaultPolicy)) notReady(`the experiments file's default_policy "${defaultPolicy}" is not loaded`, causeOf(defaultPolicy));
+    else if (shadows.includes(defaultPolicy)) notReady(`the experiments file's default_policy "${defaultPolicy}" is the shadow, which never serves: name its version (MODEL/N) or another alias`);
   }
   for (const e of experiments?.experiments ?? []) {
     // Two variants on one version (a promotion moved an alias onto the other's): an A/A test.
@@ -215,12 +226,12 @@ export async function buildServingState(sources: StateSources, previous: Serving
       needed.add(v.policy);
       const lp = policies.get(v.policy);
       if (lp === undefined) {
-        reasons.push(`experiment "${e.name}" variant "${v.name}" needs policy "${v.policy}", which is not loaded: ${causeOf(v.policy)}`);
+        notReady(`experiment "${e.name}" variant "${v.name}" needs policy "${v.policy}", which is not loaded`, causeOf(v.policy));
         continue;
       }
       if (shadows.includes(v.policy)) {
         // A shadow never serves nor learns from rewards (DESIGN): as a variant it would do both.
-        reasons.push(`experiment "${e.name}" variant "${v.name}" names the shadow "${v.policy}", which never serves: name its version (MODEL/N) or another alias`);
+        notReady(`experiment "${e.name}" variant "${v.name}" names the shadow "${v.policy}", which never serves: name its version (MODEL/N) or another alias`);
       }
       const ref = parseModelRef(v.policy);
       const key = ref === null || lp.modelVersion === null ? v.policy : `${ref.model} v${lp.modelVersion}`;
@@ -242,6 +253,7 @@ export async function buildServingState(sources: StateSources, previous: Serving
       experiments,
       shadows,
       reasons,
+      summaries,
       warnings,
     },
     failures,

@@ -35,7 +35,8 @@ describe('health and readiness', () => {
     expect(ready.body).toMatchObject({ error: 'unavailable', message: 'not ready: no feature snapshot loaded: no snapshot at /x/snapshots (neither manifest.json nor LATEST)' });
     const score = await post(h.app, '/score', { user_id: 'u1' });
     expect(score.status).toBe(503);
-    expect(score.body['message']).toContain('no feature snapshot loaded');
+    // An app is told what is missing; the cause, which names the server's paths, is /readyz's.
+    expect(score.body).toMatchObject({ message: 'cannot score: not ready: no feature snapshot loaded', details: { reasons: ['no feature snapshot loaded'] }, hint: expect.stringMatching(/^GET \/readyz names the causes/) });
     expect((await get(h.app, '/metrics')).text).toContain('oo_ml_ready 0');
     // Started, though not ready: only what answers while a replica starts says 1 (starting.ts).
     expect((await get(h.app, '/metrics')).text).toMatch(/^oo_ml_starting 0$/m);

@@ -93,6 +93,8 @@ describe('POST /reward', () => {
     // The serve that id then names takes its real reaction.
     const later = await post(h.app, '/score', { user_id: 'victim' });
     expect(later.body['serve_id']).toBe(next);
+    // Folded before it is rewarded: this harness waits only 20 ms for a serve it has not seen.
+    await until(async () => (await h.app.ooMl.learning.waitForServe(next, 0)) !== null, 'the serve to be folded');
     expect((await post(h.app, '/reward', { serve_id: next, reaction: 'completed' })).body).toMatchObject({ outcome: 'applied', reward: 1 });
     // Ids this replica issued stay rewardable, and another issuer's ids are not judged by this one's counter.
     expect((await post(h.app, '/reward', { serve_id: id, reaction: 'liked' })).body).toMatchObject({ outcome: 'applied' });

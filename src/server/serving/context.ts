@@ -184,8 +184,9 @@ export function createContext(deps: ServerDeps, log: FastifyBaseLogger, metrics:
         metrics.eventFailures.inc({ type: event.type });
         log.error({ err: e, type: event.type }, 'an event could not be recorded');
         if (isOoMlError(e) && e.code === 'internal') throw e;
-        throw unavailable(`could not record the ${event.type} event: ${e instanceof Error ? e.message : String(e)}`, {
-          hint: 'neither the event bus nor the local spill took it; retry later',
+        // The cause (a spill file's path, the bus's words) is in the log above and /readyz, not in an app's answer.
+        throw unavailable(`could not record the ${event.type} event: neither the event bus nor the local spill took it`, {
+          hint: 'retry later; GET /readyz says why',
         });
       });
     },

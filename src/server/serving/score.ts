@@ -42,10 +42,11 @@ export function contextOf(c: ResolvedContext): TipServedEvent['context'] {
 }
 
 const NOT_READY_HINT =
-  'see GET /readyz; is --home the folder that holds data/ and mlruns/? Export a snapshot (`oo-ml features export`) or promote a champion, then restart the server, or POST /admin/reload with OO_ML_ADMIN_TOKEN set';
+  'GET /readyz names the causes; is --home the folder that holds data/ and mlruns/? Export a snapshot (`oo-ml features export`) or promote a champion, then restart the server, or POST /admin/reload with OO_ML_ADMIN_TOKEN set';
 
+/** An app's 503: what is missing, without the causes (they may name the server's paths; /readyz has them). */
 function notReady(state: ServingState, what: string, hint = NOT_READY_HINT): never {
-  throw unavailable(`${what}: ${state.reasons.join('; ')}`, { hint, details: { reasons: state.reasons } });
+  throw unavailable(`${what}: ${state.summaries.join('; ')}`, { hint, details: { reasons: state.summaries } });
 }
 
 /** The scorer over `ctx`; shadow scoring is handed to `shadows`. */
