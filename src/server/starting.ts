@@ -14,8 +14,9 @@
  * - anything else 503 with `retry-after: 1`, naming the step.
  *
  * With an operator's port (ops-port.ts) it answers the same there. `close()` hands the addresses
- * over: the server then listens on the same hosts and ports (the ones picked, for port 0). Between the two, for the moment a close and a listen take, a connection
- * is refused; a load balancer sends none (the replica was not ready), a probe tries again.
+ * over: the server then listens on the same hosts and ports (the ones picked, for port 0).
+ * Between the two, for the moment a close and a listen take, a connection is refused; a load
+ * balancer sends none (the replica was not ready), a probe tries again.
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { AddressInfo } from 'node:net';
