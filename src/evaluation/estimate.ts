@@ -20,8 +20,8 @@ export function isEstimatorName(name: string): name is EstimatorName {
  */
 export const Z95 = 1.959963984540054;
 
-/** How an interval was obtained. */
-export type IntervalMethod = 'analytic' | 'bootstrap';
+/** How an interval was obtained; `+score` when rare rewards widened it to a score interval (rare-rewards.ts). */
+export type IntervalMethod = 'analytic' | 'bootstrap' | 'analytic+score' | 'bootstrap+score';
 
 /** Importance-weight diagnostics, w = π(a_i|x_i) / p_i over the logged rows. */
 export interface WeightDiagnostics {

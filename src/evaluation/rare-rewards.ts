@@ -42,7 +42,14 @@ export function ipsScoreInterval(s: OpeSums): [number, number] {
   return [w * low, w * high];
 }
 
-const union = (a: [number, number], b: [number, number]): [number, number] => [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
+/** Widens `e`'s interval to include `widened` (cut to [0, 1]), naming the score interval in its method when that moved it, and adds `note`. */
+function widen(e: Estimate, widened: [number, number], note: string): void {
+  const [low, high] = inUnit(widened);
+  const ci: [number, number] = [Math.min(e.ci95[0], low), Math.max(e.ci95[1], high)];
+  if ((ci[0] !== e.ci95[0] || ci[1] !== e.ci95[1]) && !e.intervalMethod.endsWith('+score')) e.intervalMethod = `${e.intervalMethod as 'analytic' | 'bootstrap'}+score`;
+  e.ci95 = ci;
+  e.notes.push(note);
+}
 
 /** `i` cut to [0, 1], the range of a policy's value when rewards lie in [0, 1]. */
 const inUnit = (i: [number, number]): [number, number] => [Math.min(1, Math.max(0, i[0])), Math.max(0, Math.min(1, i[1]))];
@@ -79,9 +86,7 @@ function guardRareMisses(estimates: Estimate[], s: OpeSums): string | null {
     if (e.estimator === 'ips') widened = score;
     else if (e.estimator === 'snips' && meanW > 0) widened = [1 - (s.maxW * high) / meanW, 1 - (s.maxW * low) / meanW];
     else if (e.estimator === 'dr' || e.estimator === 'dr-clip' || e.estimator === 'switch-dr' || e.estimator === 'dr-os' || e.estimator === 'sndr') widened = [e.value - (ipsValue - score[0]), e.value + (score[1] - ipsValue)];
-    if (widened === null) continue;
-    e.ci95 = union(e.ci95, inUnit(widened));
-    e.notes.push(note);
+    if (widened !== null) widen(e, widened, note);
   }
   return note;
 }
@@ -112,9 +117,7 @@ export function guardRareRewards(estimates: Estimate[], s: OpeSums, rewardsInUni
     if (e.estimator === 'ips') widened = score;
     else if (e.estimator === 'snips' && meanW > 0) widened = [score[0] / meanW, score[1] / meanW];
     else if (e.estimator === 'dr' || e.estimator === 'dr-clip' || e.estimator === 'switch-dr' || e.estimator === 'dr-os' || e.estimator === 'sndr') widened = [e.value - (ipsValue - score[0]), e.value + (score[1] - ipsValue)];
-    if (widened === null) continue;
-    e.ci95 = union(e.ci95, inUnit(widened));
-    e.notes.push(note);
+    if (widened !== null) widen(e, widened, note);
   }
   return note;
 }

@@ -42,8 +42,10 @@ describe(`rare rewards (K = ${K}, n = ${N}, click rate ~0.5 %, greedy target, ${
     const covered = est.filter(({ e, truth }) => e.ci95[0] <= truth && truth <= e.ci95[1]).length;
     expect(covered / SEEDS).toBeGreaterThanOrEqual(0.93);
     expect(est.filter(({ e }) => e.ci95[1] - e.ci95[0] <= 0)).toEqual([]);
-    // And says why the interval is not the CLT one.
+    // And says why the interval is not the CLT one, in its notes and, where the score interval moved it, its method.
     for (const { e } of est) expect(e.notes.join(' ')).toMatch(/effective positive-weight rewards \(under 10\)/);
+    expect(est.some(({ e }) => e.intervalMethod === 'analytic+score')).toBe(true);
+    expect(est.every(({ e }) => e.intervalMethod === 'analytic' || e.intervalMethod === 'analytic+score')).toBe(true);
   });
 
   it('keeps widened intervals inside [0, 1], where the value of any policy lies, for a few rows of tiny propensity', () => {
@@ -93,6 +95,7 @@ describe(`rare rewards (K = ${K}, n = ${N}, click rate ~0.5 %, greedy target, ${
     for (let i = 0; i < N; i++) logs.reward[i] = rng.next() < 0.4 ? 1 : 0;
     const plain = evaluate(logs, target, { estimators: ['ips'] }).estimates[0]!;
     expect(plain.notes.join(' ')).not.toMatch(/positive-weight rewards/);
+    expect(plain.intervalMethod).toBe('analytic');
     expect(plain.ci95[0]).toBeCloseTo(plain.value - 1.959963984540054 * plain.stdErr, 12);
   });
 });
