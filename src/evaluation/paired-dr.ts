@@ -29,17 +29,49 @@ export function pairedDrDifference(logs: LoggedBandit, target1: Float64Array, ta
   if (target1.length !== n * k || target2.length !== n * k) {
     throw invalidInput(`targets must hold n × k = ${n * k} probabilities, got ${target1.length} and ${target2.length}`);
   }
-  const qhat = folds === 1 ? predictRewards(fitRidgeRewardModel(logs, { covariance: false }), logs.x, n) : predictCrossFitted(logs, folds).qhat;
-  let sum = 0;
-  let sumSq = 0;
-  for (let i = 0; i < n; i++) {
+  const qhat = rewardModel(logs, folds);
+  return meanOfRows(n, (i) => {
     const o = i * k;
     let direct = 0;
     for (let a = 0; a < k; a++) direct += (target1[o + a]! - target2[o + a]!) * qhat[o + a]!;
     const a = arm[i]!;
-    const diff = direct + ((target1[o + a]! - target2[o + a]!) / propensity[i]!) * (reward[i]! - qhat[o + a]!);
-    sum += diff;
-    sumSq += diff * diff;
+    return direct + ((target1[o + a]! - target2[o + a]!) / propensity[i]!) * (reward[i]! - qhat[o + a]!);
+  });
+}
+
+/**
+ * DR(π) minus the logging policy's own value (the mean logged reward) on `logs`, with its 95%
+ * interval from the per-row differences ψᵢ(π) − rᵢ: the same rows carry both, so the noise they
+ * share cancels, where setting DR's interval against the logged mean as a fixed number ignores
+ * that mean's own uncertainty.
+ */
+export function drOverLogged(logs: LoggedBandit, target: Float64Array, folds = DEFAULT_FOLDS): PairedDifference {
+  checkLogs(logs);
+  const { n, k, arm, reward, propensity } = logs;
+  if (target.length !== n * k) throw invalidInput(`target must hold n × k = ${n * k} probabilities, got ${target.length}`);
+  const qhat = rewardModel(logs, folds);
+  return meanOfRows(n, (i) => {
+    const o = i * k;
+    let direct = 0;
+    for (let a = 0; a < k; a++) direct += target[o + a]! * qhat[o + a]!;
+    const a = arm[i]!;
+    return direct + (target[o + a]! / propensity[i]!) * (reward[i]! - qhat[o + a]!) - reward[i]!;
+  });
+}
+
+/** q̂ of `logs`: a per-arm ridge model cross-fitted over `folds` folds (1: fitted on all rows). */
+function rewardModel(logs: LoggedBandit, folds: number): Float64Array {
+  return folds === 1 ? predictRewards(fitRidgeRewardModel(logs, { covariance: false }), logs.x, logs.n) : predictCrossFitted(logs, folds).qhat;
+}
+
+/** The mean of `row(i)` over n rows with its standard error and normal 95% interval. */
+function meanOfRows(n: number, row: (i: number) => number): PairedDifference {
+  let sum = 0;
+  let sumSq = 0;
+  for (let i = 0; i < n; i++) {
+    const d = row(i);
+    sum += d;
+    sumSq += d * d;
   }
   const mean = sum / n;
   const variance = n > 1 ? (sumSq - n * mean * mean) / (n - 1) : 0;

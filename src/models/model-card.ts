@@ -50,6 +50,11 @@ export interface VersionEvaluation {
   metrics: Record<string, Estimate>;
   /** The logging policy's own value on the holdout (on-policy mean). */
   loggingValue: Estimate;
+  /**
+   * DR minus the logging policy's value on the holdout, its interval from the per-row
+   * differences (paired-dr.ts `drOverLogged`); absent in runs before it was recorded.
+   */
+  overLogging?: Estimate;
   /** The floor the version serves with (policies/exploration-floor.ts); absent in runs before floors, which serve without one. */
   explorationFloor?: number;
   /** On the holdout: the share of logged rows the version's distribution can use (positive mass on the logged arm), and the smallest logged propensity. */
@@ -148,6 +153,7 @@ function versionSection(v: CardVersion): string[] {
     '|---|---|',
     ...Object.entries(e.metrics).map(([k, m]) => `| ${k} | ${est(m)} |`),
     `| logging policy (on-policy) | ${est(e.loggingValue)} |`,
+    ...(e.overLogging === undefined ? [] : [`| DR − logging policy (paired by row) | ${est(e.overLogging)} |`]),
     '',
     ...(e.support === undefined
       ? []

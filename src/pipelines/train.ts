@@ -22,6 +22,7 @@ import { checkModelName } from '../registry/store-limits.js';
 import { DEFAULT_FOLDS, evaluate } from '../evaluation/evaluate.js';
 import type { Estimate as OpeEstimate } from '../evaluation/estimate.js';
 import type { LoggedBandit } from '../evaluation/logged-bandit.js';
+import { drOverLogged } from '../evaluation/paired-dr.js';
 import { ARM_COUNT } from '../features/arms.js';
 import { contractHash, contractSignatures } from '../features/contract.js';
 import { vectorDim, vectorNames } from '../features/vectors.js';
@@ -112,7 +113,7 @@ function logsOf(data: TrainingData, x: Float64Array, d: number, rows: readonly n
   return logs;
 }
 
-const toEstimate = (e: OpeEstimate): Estimate => ({ value: e.value, ci95: e.ci95 });
+const toEstimate = (e: Pick<OpeEstimate, 'value' | 'ci95'>): Estimate => ({ value: e.value, ci95: e.ci95 });
 
 /** The current git commit of the working folder, if it is a repository. */
 async function gitCommit(): Promise<string | null> {
@@ -195,6 +196,7 @@ export async function trainPolicy(job: TrainJob): Promise<TrainOutcome> {
     contractHash: contractHash(),
     metrics: Object.fromEntries(report.estimates.map((e) => [e.estimator, toEstimate(e)])),
     loggingValue: toEstimate(report.loggingPolicy),
+    overLogging: toEstimate(drOverLogged(logsOf(data, x, d, holdRows), target)),
     explorationFloor,
     support: { share: report.diagnostics.support, minLoggedPropensity: report.diagnostics.minLoggedPropensity },
     fairness,

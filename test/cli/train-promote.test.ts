@@ -33,7 +33,7 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     // Under a model of its own: the tests below count tip-policy's versions.
     const text = await runCli(['train', '--policy', 'egreedy-v1', '--model', 'tip-policy-text', '--home', h.home]);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/vs the logging policy on the held-out rows: (below|above|not told apart)/);
+    expect(text.stdout).toMatch(/vs the logging policy on the held-out rows: (below it|above it|not told apart): DR \d\.\d{4} − its \d\.\d{4} = [+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\], paired by row/);
     const bad = await runCli(['train', '--policy', 'bandito', '--home', h.home]);
     // A bad flag value is bad usage, as for sim and ope.
     expect(bad.code).toBe(2);

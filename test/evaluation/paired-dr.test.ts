@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { evaluate } from '../../src/evaluation/evaluate.js';
 import type { LoggedBandit } from '../../src/evaluation/logged-bandit.js';
-import { pairedDrDifference } from '../../src/evaluation/paired-dr.js';
+import { drOverLogged, pairedDrDifference } from '../../src/evaluation/paired-dr.js';
 import { createRng } from '../../src/random/rng.js';
 
 function logs(seed: number, n = 3000, k = 4, d = 3): LoggedBandit {
@@ -42,6 +42,30 @@ describe('paired DR difference', () => {
     expect(pairedDrDifference(l, t1, t2, 1).value).toBeCloseTo(inSample, 10);
     expect(diff.stdErr).toBeLessThan(Math.hypot(d1.stdErr, d2.stdErr));
     expect(diff.ci95[0]).toBeLessThan(diff.value);
+  });
+
+  it('DR over the logged mean: equals DR(π) from evaluate minus the mean reward, differences of two targets are their paired difference, and its interval is tighter than DR\'s own', () => {
+    const l = logs(6);
+    const t1 = policyTarget(7, l.n, l.k);
+    const t2 = policyTarget(8, l.n, l.k);
+    const meanReward = l.reward.reduce((a, b) => a + b, 0) / l.n;
+    const dr = evaluate(l, t1, { estimators: ['dr'], folds: 5 }).estimates[0]!;
+    const over = drOverLogged(l, t1);
+    expect(over.value).toBeCloseTo(dr.value - meanReward, 10);
+    expect(over.value - drOverLogged(l, t2).value).toBeCloseTo(pairedDrDifference(l, t1, t2).value, 10);
+    // The logged rewards carry both sides, so the noise they share cancels.
+    expect(over.stdErr).toBeLessThan(dr.stdErr);
+    expect(() => drOverLogged(l, t1.subarray(4))).toThrow(/target must hold/);
+  });
+
+  it('DR over the logged mean is zero when the target is the logging policy itself and it logged every arm for sure', () => {
+    const l = logs(9, 400);
+    l.propensity.fill(1);
+    const logged = new Float64Array(l.n * l.k);
+    for (let i = 0; i < l.n; i++) logged[i * l.k + l.arm[i]!] = 1;
+    const over = drOverLogged(l, logged);
+    expect(over.value).toBeCloseTo(0, 12);
+    expect(over.stdErr).toBeCloseTo(0, 12);
   });
 
   it('is exactly zero for the same policy, and rejects mismatched targets', () => {

@@ -19,6 +19,7 @@ const evaluation: VersionEvaluation = {
   contractHash: 'a'.repeat(64),
   metrics: { ips: { value: 0.4, ci95: [0.35, 0.45] }, dr: { value: 0.41, ci95: [0.37, 0.45] } },
   loggingValue: { value: 0.3, ci95: [0.28, 0.32] },
+  overLogging: { value: 0.05, ci95: [0.01, 0.09] },
   fairness: [
     { segment: 'night_owl', rows: 50, estimate: { value: 0.42, ci95: [0.3, 0.5] }, ratio: 1.02, loggingRatio: 0.97, flagged: false },
     { segment: 'churn_risk', rows: 40, estimate: { value: 0.2, ci95: [0.1, 0.3] }, ratio: 0.49, loggingRatio: 0.7, flagged: true },
@@ -43,6 +44,7 @@ describe('model card', () => {
     expect(md).toContain('1000 logged decisions');
     expect(md).toContain('| dr | 0.4100 [0.3700, 0.4500] |');
     expect(md).toContain('| logging policy (on-policy) | 0.3000 [0.2800, 0.3200] |');
+    expect(md).toContain('| DR − logging policy (paired by row) | 0.0500 [0.0100, 0.0900] |');
     expect(md).toContain('| churn_risk | 40 | 0.2000 [0.1000, 0.3000] | 0.49 | 0.70 | ⚠ left behind |');
     // A run from before the logging ratio was recorded shows a dash.
     expect(md).toContain('| new_user | 30 | 0.2500 [0.1000, 0.4000] | 0.61 | – | ok |');

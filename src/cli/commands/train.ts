@@ -29,13 +29,27 @@ function parseParams(raw: readonly string[] | undefined): Record<string, number>
   return out;
 }
 
-/** Where DR puts the version against the logging policy on the held-out rows, in words (a version below what logged the data is better said at training than at promotion). */
-function versusLogging(dr: { value: number; ci95: [number, number] }, logging: { value: number }): string {
+/**
+ * Where DR puts the version against the logging policy on the held-out rows, in words (a version
+ * below what logged the data is better said at training than at promotion): by their difference,
+ * paired by row, when the run recorded it; else by DR's interval against the logged mean.
+ */
+function versusLogging(e: TrainOutcome['evaluation']): string {
   const f = (x: number) => x.toFixed(4);
+  const signed = (x: number) => (x >= 0 ? '+' : '') + f(x);
+  const dr = e.metrics['dr']!;
+  const logging = e.loggingValue;
+  const refused = 'if the logs are the champion\'s, the gate may refuse this version as champion (it allows DR to be lower by its margin at most)';
+  if (e.overLogging !== undefined) {
+    const d = e.overLogging;
+    const interval = `DR ${f(dr.value)} − its ${f(logging.value)} = ${signed(d.value)} [${signed(d.ci95[0])}, ${signed(d.ci95[1])}], paired by row`;
+    const side = intervalSide(d.ci95, 0);
+    return side === 'below' ? `below it: ${interval}; ${refused}` : side === 'above' ? `above it: ${interval}` : `not told apart: ${interval}`;
+  }
   const interval = `DR ${f(dr.value)} [${f(dr.ci95[0])}, ${f(dr.ci95[1])}]`;
   switch (intervalSide(dr.ci95, logging.value)) {
     case 'below':
-      return `below it: ${interval} under its ${f(logging.value)}; if the logs are the champion's, the gate may refuse this version as champion (it allows DR to be lower by its margin at most)`;
+      return `below it: ${interval} under its ${f(logging.value)}; ${refused}`;
     case 'above':
       return `above it: ${interval} over its ${f(logging.value)}`;
     default:
@@ -65,7 +79,7 @@ export function renderTrain(o: TrainOutcome): string {
       [...Object.entries(e.metrics), ['logging policy', e.loggingValue] as const].map(([k, m]) => [k, f(m.value), `[${f(m.ci95[0])}, ${f(m.ci95[1])}]`]),
     ),
     '',
-    `vs the logging policy on the held-out rows: ${versusLogging(e.metrics['dr']!, e.loggingValue)}`,
+    `vs the logging policy on the held-out rows: ${versusLogging(e)}`,
     ...(e.fairness.some((s) => s.flagged) ? ['', `fairness: flagged segments ${e.fairness.filter((s) => s.flagged).map((s) => s.segment).join(', ')}`] : []),
   ].join('\n');
 }
