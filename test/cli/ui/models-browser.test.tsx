@@ -24,7 +24,7 @@ async function registry(): Promise<Store> {
     const run = await store.createRun(train.experimentId, { runName: `train-${i}` });
     const evaluation = { policy: i === 0 ? 'linucb' : 'thompson', metrics: { ips: estimate(dr - 0.01), dr: estimate(dr) }, loggingValue: estimate(0.3), support: { share: 1, minLoggedPropensity: 0.00625 }, fairness: [{ segment: 'night-owls', flagged: i === 1 }], dataTo: null };
     await store.logArtifact(run.info.runId, 'evaluation.json', JSON.stringify(evaluation));
-    await store.logArtifact(run.info.runId, 'model-card.md', `# Model card: tip-policy v${i + 1}\n\nTrained ${evaluation.policy}.\n`);
+    await store.logArtifact(run.info.runId, 'model-card.md', `# Model card: tip-policy v${i + 1}\n\nGenerated from the registry${' and its runs'.repeat(20)}.\n\nTrained ${evaluation.policy}.\n`);
     await store.logBatch(run.info.runId, { params: [{ key: 'policy', value: evaluation.policy }], metrics: [{ key: 'ope/dr', value: dr }] });
     await store.finishRun(run.info.runId, 'FINISHED');
     await store.createModelVersion('tip-policy', `runs:/${run.info.runId}/policy`, run.info.runId, 'described');
@@ -75,6 +75,8 @@ describe('the models browser', () => {
     // Long lines wrap at the test terminal's width: read them as one line of words.
     expect(frame.replace(/\s+/g, ' ')).toMatch(/as tip-policy\/2: reward 0\.5200, vs uniform \+0\.0700 \[0\.0500, 0\.0900\]/);
     expect(frame).toContain('# Model card: tip-policy v2');
+    // Past a line wider than the terminal: every line is cut at the width on its own.
+    expect(frame).toContain('Trained thompson.');
     // Mark v2, go down to v1: the two side by side.
     stdin.write('c');
     await until(() => (lastFrame() ?? '').includes('◆'), 'the mark');

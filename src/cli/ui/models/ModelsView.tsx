@@ -143,7 +143,18 @@ function Details({ d, cardLines }: { d: VersionDetails; cardLines: number }) {
       ))}
       {d.simulations.length === 0 ? <Text wrap="truncate-end" dimColor>  none</Text> : null}
       {cardLines > 0 ? <Text wrap="truncate-end" bold>{'\nmodel card (its training run)'}</Text> : null}
-      {cardLines > 0 ? <Text wrap="truncate-end" dimColor>{d.card === null ? '  none' : d.card.split('\n').slice(0, cardLines).join('\n')}</Text> : null}
+      {/* One Text per line: truncate-end on a block of lines keeps only its first line. */}
+      {cardLines > 0 && d.card === null ? <Text dimColor>{'  none'}</Text> : null}
+      {cardLines > 0 && d.card !== null
+        ? d.card
+            .split('\n')
+            .slice(0, cardLines)
+            .map((line, i) => (
+              <Text key={i} wrap="truncate-end" dimColor>
+                {line === '' ? ' ' : line}
+              </Text>
+            ))
+        : null}
     </Box>
   );
 }
