@@ -65,11 +65,11 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     // Rewards for every serve: the shadow's estimate on the served traffic appears (its value
     // depends on which arms it agreed on; /stats is checked exactly in test/server/score.test.ts).
     for (const serveId of serveIds) expect((await post(h.app, '/reward', { serve_id: serveId, reaction: 'completed' })).status).toBe(200);
-    await shows('rewards 7', 'the rewards to reach the screen');
+    await shows('feedback 7', 'the feedback to reach the screen');
     const e = ((await get(h.app, '/stats')).body['policies'] as { shadow: boolean; estimate: ShadowEstimate }[]).find((p) => p.shadow)!.estimate;
     expect(e).toMatchObject({ decisions: 7 });
     const interval = e.ips_ci95 === null ? '' : ` [${e.ips_ci95.low.toFixed(3)}, ${e.ips_ci95.high.toFixed(3)}]`;
-    await shows(`est. reward ${e.ips.toFixed(3)}${interval}, SNIPS ${e.snips === null ? '–' : e.snips.toFixed(3)} (${e.rewarded} rewarded)`, "the shadow's estimate to reach the screen");
+    await shows(`est. reward ${e.ips.toFixed(3)}${interval}, SNIPS ${e.snips === null ? '–' : e.snips.toFixed(3)} (${e.rewarded} with feedback)`, "the shadow's estimate to reach the screen");
 
     // Two days on, the profile features (TTL one day) are stale: loud, naming them.
     h.clock.ms += 2 * 86_400_000;
@@ -94,6 +94,10 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     const figures = JSON.parse(json.stdout) as { requestsPerSecond: number[] };
     expect(figures).toMatchObject({ replicas: [{ url, up: true }], policies: expect.arrayContaining([expect.objectContaining({ policy: 'tip-policy@champion', serves: 7 })]) });
     expect(figures.requestsPerSecond).toEqual([expect.any(Number)]);
+    // One of two replicas down: the panels say which, and the exit code tells a script.
+    const partial = await runCli(['dash', '--url', url, '--url', 'http://127.0.0.1:9']);
+    expect([partial.code, partial.stderr]).toEqual([1, expect.stringContaining('1 of 2 replicas did not answer GET /stats')]);
+    expect(partial.stdout).toContain('1/2 replicas up');
 
     // The server goes away: the view says so and keeps polling, no stack.
     await closeHarness(h);
@@ -128,7 +132,7 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     term = null;
   });
 
-  it('end on Ctrl-C as every other command does (killed by SIGINT: 130), and on q with 0', async () => {
+  it('end on Ctrl-C as every other command does (killed by SIGINT: 130), and on q or Esc with 0', async () => {
     dir = await mkdtemp(join(tmpdir(), 'oo-ml-ctrl-c-'));
     const home = join(dir, 'home');
     const store = createFileStore(join(home, 'mlruns'));
@@ -143,7 +147,7 @@ describe('oo-ml dash in a terminal (tmux)', () => {
       ['dash', 'dash --url http://127.0.0.1:9 --interval 200', 'p', 'PAUSED'],
     ];
     for (const [name, args, probe, probed] of views) {
-      for (const [key, code] of [['C-c', 130], ['q', 0]] as const) {
+      for (const [key, code] of [['C-c', 130], ['q', 0], ['Escape', 0]] as const) {
         // The shell says how the view ended, and stays for the screen to be read (its own
         // SIGINT handled, so a signal to the group cannot end it; the view gets the default).
         term = await openTerminal(await mkdtemp(join(dir!, 'tmux-')), `trap true INT; ${process.execPath} ${BIN} ${args}; echo "${name} ended with $?"; sleep 60`);

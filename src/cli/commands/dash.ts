@@ -52,6 +52,8 @@ export function registerDash(program: Command): void {
         if (up === 0 && ctx.json) throw none;
         ctx.print(text, figures);
         if (up === 0) throw none;
+        // Some down: the panels said which; the exit code tells a script (a health check, cron) too.
+        if (up < urls.length) throw unavailable(`${urls.length - up} of ${urls.length} replicas did not answer GET /stats`, { hint: 'the panels above name them' });
         return;
       }
       if ((await runDash({ urls, intervalMs })) === 'interrupted') exitAsInterrupted();

@@ -117,6 +117,11 @@ describe('dash figures', () => {
     expect(replicas).toMatch(/✗ http:\/\/a\s+last seen: requests\/s 100/);
     // The down replica's last answer still counts for the sums; its digest differs from b's.
     expect(f.converged).toEqual([{ name: 'tip-policy@champion', digests: 1, equal: true }]);
+    // The latency too: a restarted process that has served nothing yet has none, not the old one's.
+    const restarted = dashFigures([
+      { url: 'http://a', samples: [{ at: 0, stats: stats({ total: 50, serves: 40, p99: 7 }), error: null }, { at: 1000, stats: stats({ total: 2, since: '2026-02-05T13:00:00.000Z' }), error: null }] },
+    ]);
+    expect([restarted.replicas[0]!.p50, restarted.replicas[0]!.p99]).toEqual([[], []]);
     const g = dashFigures([{ url: 'http://a', samples: [{ at: 0, stats: stats({ total: 1 }), error: null }] }, { url: 'http://b', samples: [{ at: 0, stats: stats({ total: 1, digest: 'def' }), error: null }] }]);
     expect(g.converged).toEqual([{ name: 'tip-policy@champion', digests: 2, equal: false }]);
   });
@@ -140,8 +145,8 @@ describe('DashView', () => {
     expect(frame).toMatch(/requests\/s\s+300\.0/);
     expect(frame).toMatch(/p99 ms\s+3\.25/);
     expect(frame).toContain('errors      400 × 2');
-    expect(frame).toMatch(/tip-policy@champion v3\s+serves 40\s+rewards 40\s+rate 0\.300 \[0\.\d{3}, 0\.\d{3}\]/);
-    expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %\s+est\. reward 0\.450 \[0\.\d{3}, 0\.\d{3}\], SNIPS 0\.692 \(5 rewarded\)/);
+    expect(frame).toMatch(/tip-policy@champion v3\s+serves 40\s+feedback 40\s+rate 0\.300 \[0\.\d{3}, 0\.\d{3}\]/);
+    expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %\s+est\. reward 0\.450 \[0\.\d{3}, 0\.\d{3}\], SNIPS 0\.692 \(5 with feedback\)/);
     expect(frame).not.toContain('⚠');
   });
 
@@ -172,6 +177,11 @@ describe('DashView', () => {
     expect(overview).toContain('PAUSED');
     expect(overview).toContain('⚠ snapshot snap-1 is 3.0 d old, past the TTL of completion_rate, tip_volume: every /score falls back on them');
     expect(overview).toContain('✗ http://b is not answering: ECONNREFUSED — retrying every 500 ms');
+    // With nothing answering, no news is not told as good news.
+    const none = dashFigures([down]);
+    expect(render(<DashView figures={none} panel="overview" paused={false} intervalMs={500} />).lastFrame()).toContain('errors      unknown: no replica answers');
+    expect(render(<DashView figures={none} panel="policies" paused={false} intervalMs={500} />).lastFrame()).toContain('no replica answers');
+    expect(render(<DashView figures={none} panel="prompts" paused={false} intervalMs={500} />).lastFrame()).toContain('no replica answers');
     // Answering is not ready: a replica whose /readyz answers 503 is named with why.
     const unready: ReplicaHistory = { url: 'http://u', samples: [{ at: 0, stats: { ...stats({ total: 1 }), not_ready: ['champion policy "tip-policy@champion" is not loaded: no alias champion'] }, error: null }] };
     const both = render(<DashView figures={dashFigures([stale, unready])} panel="overview" paused={false} intervalMs={500} />).lastFrame()!.replace(/\s+/g, ' ');
@@ -218,7 +228,7 @@ describe('DashView', () => {
       const lines = render(<DashView figures={dashFigures([busy])} panel={panel} paused={false} intervalMs={1000} height={10} />).lastFrame()!.split('\n');
       expect(lines.length, panel).toBeLessThanOrEqual(9);
       expect(lines[0]).toContain('oo-ml dash');
-      expect(lines[1]).toContain('q quit');
+      expect(lines[1]).toContain('q/esc quit');
     }
   });
 

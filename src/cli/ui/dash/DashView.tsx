@@ -60,7 +60,7 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
           </Box>
         ))}
         {/* Cut, never wrapped: a wrapped line the terminal wraps again leaves ink erasing one line too few (stale headers pile up). */}
-        <Text dimColor wrap="truncate-end">{`  every ${intervalMs} ms · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · q quit`}</Text>
+        <Text dimColor wrap="truncate-end">{`  every ${intervalMs} ms · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · q/esc quit`}</Text>
       </Box> : null}
       {header ? <Warnings replicas={figures.replicas} intervalMs={live ? intervalMs : null} /> : null}
       {panel === 'overview' ? <Overview figures={figures} /> : null}
@@ -139,15 +139,20 @@ function Overview({ figures }: { figures: DashFigures }) {
         <Text>{`p99 ms      ${fixed(first?.p99.at(-1), 2)}`.padEnd(24)}</Text>
         <Sparkline values={first?.p99 ?? []} width={40} minimum={0} color="magenta" />
       </Box>
-      <Text color={errors.length === 0 ? 'green' : 'red'}>
-        {`errors      ${errors.length === 0 ? 'none' : errors.map(([s, n]) => `${s} × ${n}`).join('  ')}${figures.windowSeconds > 0 ? `  (last ${age(figures.windowSeconds)})` : ' (since start)'}`}
-      </Text>
+      {first === undefined ? (
+        // Nothing answers: no news is not good news.
+        <Text color="red">{'errors      unknown: no replica answers'}</Text>
+      ) : (
+        <Text color={errors.length === 0 ? 'green' : 'red'}>
+          {`errors      ${errors.length === 0 ? 'none' : errors.map(([s, n]) => `${s} × ${n}`).join('  ')}${figures.windowSeconds > 0 ? `  (last ${age(figures.windowSeconds)})` : ' (since start)'}`}
+        </Text>
+      )}
       <Box marginTop={1} flexDirection="column">
         {served.map((p) => (
           <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''}`}>
             {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.variant === null ? '' : ` [${p.variant}]`}`.padEnd(36)}
             {`serves ${p.serves}`.padEnd(16)}
-            {`rewards ${p.rewards}`.padEnd(16)}
+            {`feedback ${p.rewards}`.padEnd(16)}
             {`rate ${fixed(p.rewardRate, 3)}${intervalText(p.ci95)}`}
           </Text>
         ))}
@@ -176,7 +181,7 @@ function Overview({ figures }: { figures: DashFigures }) {
 function Policies({ figures }: { figures: DashFigures }) {
   return (
     <Box flexDirection="column" marginTop={1}>
-      <Text bold>{'policy'.padEnd(34) + 'variant'.padEnd(10) + 'serves'.padStart(8) + 'rewards'.padStart(9) + '  rate [95% CI]'.padEnd(26) + 'on [0, 1]'.padEnd(24) + 'agreement'}</Text>
+      <Text bold>{'policy'.padEnd(34) + 'variant'.padEnd(10) + 'serves'.padStart(8) + 'feedback'.padStart(9) + '  rate [95% CI]'.padEnd(26) + 'on [0, 1]'.padEnd(24) + 'agreement'}</Text>
       {figures.policies.map((p) => (
         <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''} ${p.shadow}`} color={p.shadow ? 'cyan' : undefined}>
           {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.shadow ? ' (shadow)' : ''}`.padEnd(34)}
@@ -188,7 +193,7 @@ function Policies({ figures }: { figures: DashFigures }) {
           {p.agreement === null ? '' : `${(100 * p.agreement).toFixed(1)} %`}
         </Text>
       ))}
-      {figures.policies.length === 0 ? <Text dimColor>no serves yet</Text> : null}
+      {figures.policies.length === 0 ? <Text dimColor>{figures.replicas.some((r) => r.up) ? 'no serves yet' : 'no replica answers'}</Text> : null}
       {figures.policies.some((p) => p.shadow) ? <Text dimColor>a shadow's rate (~) is its estimated reward per decision on the served traffic (inverse propensity scoring)</Text> : null}
     </Box>
   );
@@ -217,7 +222,7 @@ function rateBar(p: PolicyRow): string {
 /** A shadow's estimated reward on the served traffic, for the overview (– before its first decision). */
 function shadowEstimateText(e: ShadowEstimate | null): string {
   if (e === null) return 'est. reward –';
-  return `est. reward ${fixed(e.ips, 3)}${intervalText(e.ips_ci95)}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} rewarded${e.late > 0 ? `, ${e.late} too late` : ''})`;
+  return `est. reward ${fixed(e.ips, 3)}${intervalText(e.ips_ci95)}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} with feedback${e.late > 0 ? `, ${e.late} too late` : ''})`;
 }
 
 function Prompts({ figures }: { figures: DashFigures }) {
@@ -236,7 +241,7 @@ function Prompts({ figures }: { figures: DashFigures }) {
           </Text>
         );
       })}
-      {figures.prompts.length === 0 ? <Text dimColor>no reactions yet</Text> : null}
+      {figures.prompts.length === 0 ? <Text dimColor>{figures.replicas.some((r) => r.up) ? 'no reactions yet' : 'no replica answers'}</Text> : null}
     </Box>
   );
 }

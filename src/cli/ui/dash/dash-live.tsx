@@ -95,6 +95,8 @@ function Dash({ urls, intervalMs, onInterrupt }: DashOptions & { onInterrupt?: (
       onInterrupt?.();
       return exit();
     }
+    // Esc quits as in `oo-ml models` (live-terminal.ts' views end on q or Esc).
+    if (key.escape) return exit();
     if (key.tab) return turn(key.shift ? -1 : 1);
     if (key.rightArrow) return turn(1);
     if (key.leftArrow) return turn(-1);

@@ -117,6 +117,12 @@ function replicaFigures(h: ReplicaHistory): ReplicaFigures {
   const p99: number[] = [];
   for (let i = 0; i < withStats.length; i++) {
     const s = withStats[i]!;
+    // A restarted replica's latency is its new process's: the old series would show as current
+    // until the new one served.
+    if (i > 0 && s.stats.since !== withStats[i - 1]!.stats.since) {
+      p50.length = 0;
+      p99.length = 0;
+    }
     const served = s.stats.policies.filter((p) => !p.shadow && p.latency_ms !== null);
     if (served.length > 0) {
       // The busiest served row speaks for the replica's latency.
