@@ -232,6 +232,21 @@ describe('DashView', () => {
     }
   });
 
+  it('cuts a short terminal\'s frame at its end, each line as in the full frame (not squeezed onto one another)', () => {
+    const stale: ReplicaHistory = { url: busy.url, samples: busy.samples.map((x) => ({ ...x, stats: x.stats === null ? null : { ...x.stats, snapshot: { ...x.stats.snapshot!, age_s: 3 * 86_400, stale_features: ['completion_rate'] } } })) };
+    for (const panel of ['overview', 'policies', 'replicas'] as const) {
+      const full = render(<DashView figures={dashFigures([stale])} panel={panel} paused={false} intervalMs={1000} />).lastFrame()!.split('\n');
+      for (const height of [8, 12, 16]) {
+        const frame = render(<DashView figures={dashFigures([stale])} panel={panel} paused={false} intervalMs={1000} height={height} />).lastFrame()!.split('\n');
+        // A frame shorter than its height ends in blank lines.
+        const cut = frame.slice(0, Math.min(frame.length, full.length));
+        expect(cut, `${panel} at ${height} rows`).toEqual(full.slice(0, cut.length));
+        expect(frame.length).toBeLessThanOrEqual(height - 1);
+        expect(cut.length).toBe(Math.min(full.length, height - 1));
+      }
+    }
+  });
+
   it('draws small pieces right: ages, interval bars', () => {
     expect([age(30), age(600), age(7200), age(3 * 86_400)]).toEqual(['30 s', '10 min', '2.0 h', '3.0 d']);
     expect(intervalBar(0.5, 0.25, 0.75, 9)).toBe('──━━●━━──');

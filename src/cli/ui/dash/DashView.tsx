@@ -25,7 +25,8 @@ export interface DashViewProps {
   /**
    * The terminal's rows, live: the frame stays shorter (the panel's end is cut). A frame as tall
    * as the window makes ink clear the screen and its scrollback at every poll, and scrolls the
-   * header and key help away.
+   * header and key help away. The frame's parts do not shrink (flexShrink 0): shrunk, ink draws
+   * their lines over one another instead of cutting the end.
    */
   height?: number;
 }
@@ -46,13 +47,13 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
   const unready = figures.replicas.filter((r) => r.up && r.notReady.length > 0).length;
   return (
     <Box flexDirection="column" {...(height === undefined ? {} : { height: Math.max(3, height - 1), overflow: 'hidden' as const })}>
-      {header ? <Text wrap="truncate-end">
+      {header ? <Box flexShrink={0}><Text wrap="truncate-end">
         <Text bold>oo-ml dash</Text>
         {`  ${figures.replicas.length === 1 ? figures.replicas[0]!.url : `${up}/${figures.replicas.length} replicas up`}`}
         {unready > 0 ? <Text color="red">{figures.replicas.length === 1 ? '  NOT READY' : `, ${unready} not ready`}</Text> : null}
         {paused ? <Text color="yellow">{'  PAUSED'}</Text> : null}
-      </Text> : null}
-      {live ? <Box>
+      </Text></Box> : null}
+      {live ? <Box flexShrink={0}>
         {PANELS.map((p) => (
           // Brackets besides inverse video: a terminal without attributes (TERM=dumb) shows the panel too.
           <Box key={p} flexShrink={0}>
@@ -104,7 +105,7 @@ function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[
   }
   if (lines.length === 0) return null;
   return (
-    <Box flexDirection="column" marginTop={1}>
+    <Box flexDirection="column" marginTop={1} flexShrink={0}>
       {lines.map((l) => (
         <Text key={l.key} color={l.color} bold>
           {l.text}
@@ -122,7 +123,7 @@ function Overview({ figures }: { figures: DashFigures }) {
   const served = figures.policies.filter((p) => !p.shadow);
   const shadows = figures.policies.filter((p) => p.shadow);
   return (
-    <Box flexDirection="column" marginTop={1}>
+    <Box flexDirection="column" marginTop={1} flexShrink={0}>
       <Box>
         <Text>{`requests/s  ${fixed(rps.at(-1))}`.padEnd(24)}</Text>
         <Sparkline values={rps} width={40} minimum={0} />
@@ -180,7 +181,7 @@ function Overview({ figures }: { figures: DashFigures }) {
 
 function Policies({ figures }: { figures: DashFigures }) {
   return (
-    <Box flexDirection="column" marginTop={1}>
+    <Box flexDirection="column" marginTop={1} flexShrink={0}>
       <Text bold>{'policy'.padEnd(34) + 'variant'.padEnd(10) + 'serves'.padStart(8) + 'feedback'.padStart(9) + '  rate [95% CI]'.padEnd(26) + 'on [0, 1]'.padEnd(24) + 'agreement'}</Text>
       {figures.policies.map((p) => (
         <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''} ${p.shadow}`} color={p.shadow ? 'cyan' : undefined}>
@@ -228,7 +229,7 @@ function shadowEstimateText(e: ShadowEstimate | null): string {
 function Prompts({ figures }: { figures: DashFigures }) {
   const reactions = ['completed', 'liked', 'dismissed', 'ignored'];
   return (
-    <Box flexDirection="column" marginTop={1}>
+    <Box flexDirection="column" marginTop={1} flexShrink={0}>
       <Text bold>{'prompt version'.padEnd(18) + reactions.map((r) => r.padStart(12)).join('') + 'total'.padStart(8) + '   good share'}</Text>
       {figures.prompts.map((p) => {
         const good = (p.reactions['completed'] ?? 0) + (p.reactions['liked'] ?? 0);
@@ -248,7 +249,7 @@ function Prompts({ figures }: { figures: DashFigures }) {
 
 function Replicas({ figures }: { figures: DashFigures }) {
   return (
-    <Box flexDirection="column" marginTop={1}>
+    <Box flexDirection="column" marginTop={1} flexShrink={0}>
       {figures.replicas.map((r) => (
         <Box key={r.url} flexDirection="column" marginBottom={1}>
           <Text bold color={r.up ? 'green' : 'red'}>{`${r.up ? '●' : '✗'} ${r.url}`}</Text>
