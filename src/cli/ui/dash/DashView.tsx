@@ -60,8 +60,8 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
             <Text inverse={p === panel}>{p === panel ? `[${p}]` : ` ${p} `}</Text>
           </Box>
         ))}
-        {/* Cut, never wrapped: a wrapped line the terminal wraps again leaves ink erasing one line too few (stale headers pile up). */}
-        <Text dimColor wrap="truncate-end">{`  every ${intervalMs} ms · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · q/esc quit`}</Text>
+        {/* Cut, never wrapped: a wrapped line the terminal wraps again leaves ink erasing one line too few (stale headers pile up). The way out first: what a narrow terminal cuts is the least needed. */}
+        <Text dimColor wrap="truncate-end">{`  q/esc quit · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · every ${intervalMs} ms`}</Text>
       </Box> : null}
       {header ? <Warnings replicas={figures.replicas} intervalMs={live ? intervalMs : null} /> : null}
       {panel === 'overview' ? <Overview figures={figures} /> : null}

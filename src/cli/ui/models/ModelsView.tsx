@@ -97,7 +97,7 @@ export function ModelsView({ models, rows, selected, details, marked, compare, e
     <Box flexDirection="column">
       <Text>
         <Text bold>oo-ml models</Text>
-        <Text dimColor>{fit('  ↑/↓ select · c mark for comparison (again: clear) · q quit', Math.max(0, columns - 13))}</Text>
+        <Text dimColor>{fit('  q quit · ↑/↓ select · c mark for comparison (again: clear)', Math.max(0, columns - 13))}</Text>
       </Text>
       {error !== null ? <Text color="red">{error}</Text> : null}
       <Box marginTop={1} flexDirection={beside ? 'row' : 'column'}>
