@@ -248,6 +248,21 @@ describe('DashView', () => {
     }
   });
 
+  it('fits 80 columns: no line of a panel wraps, the policies table drops its bars and unused variant column, the rates keep their intervals', () => {
+    const figures = dashFigures([busy]);
+    for (const panel of ['overview', 'policies'] as const) {
+      const frame = stripVTControlCharacters(renderToString(<DashView figures={figures} panel={panel} paused={false} intervalMs={1000} columns={80} />, { columns: 80 }));
+      for (const line of frame.split('\n')) expect(line.length, `${panel}: ${line}`).toBeLessThanOrEqual(80);
+      expect(frame, panel).toMatch(/tip-policy@champion v3 .*0\.300 \[0\.\d{3}, 0\.\d{3}\]/);
+    }
+    const policies = stripVTControlCharacters(renderToString(<DashView figures={figures} panel="policies" paused={false} intervalMs={1000} columns={80} />, { columns: 80 }));
+    expect(policies).not.toContain('on [0, 1]');
+    expect(policies).not.toContain('variant');
+    expect(policies).toMatch(/policy\s+serves\s+feedback\s+rate \[95% CI\]\s+agreement/);
+    // At 120 the bars come back.
+    expect(renderToString(<DashView figures={figures} panel="policies" paused={false} intervalMs={1000} />, { columns: 120 })).toContain('on [0, 1]');
+  });
+
   it('draws small pieces right: ages, interval bars', () => {
     expect([age(30), age(600), age(7200), age(3 * 86_400)]).toEqual(['30 s', '10 min', '2.0 h', '3.0 d']);
     expect(intervalBar(0.5, 0.25, 0.75, 9)).toBe('──━━●━━──');

@@ -29,6 +29,8 @@ export interface DashViewProps {
    * their lines over one another instead of cutting the end.
    */
   height?: number;
+  /** The terminal's columns: below 120 the tables drop their interval bars and empty columns, and lines are cut, not wrapped. */
+  columns?: number;
 }
 
 const fixed = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '–' : x.toFixed(digits));
@@ -42,7 +44,7 @@ export function age(seconds: number): string {
 }
 
 /** The dashboard. */
-export function DashView({ figures, panel, paused, intervalMs, live = true, header = true, height }: DashViewProps) {
+export function DashView({ figures, panel, paused, intervalMs, live = true, header = true, height, columns = 120 }: DashViewProps) {
   const up = figures.replicas.filter((r) => r.up).length;
   const unready = figures.replicas.filter((r) => r.up && r.notReady.length > 0).length;
   return (
@@ -64,8 +66,8 @@ export function DashView({ figures, panel, paused, intervalMs, live = true, head
         <Text dimColor wrap="truncate-end">{`  q/esc quit · tab/←→ panel · p ${paused ? 'resume' : 'pause'} · every ${intervalMs} ms`}</Text>
       </Box> : null}
       {header ? <Warnings replicas={figures.replicas} intervalMs={live ? intervalMs : null} /> : null}
-      {panel === 'overview' ? <Overview figures={figures} /> : null}
-      {panel === 'policies' ? <Policies figures={figures} /> : null}
+      {panel === 'overview' ? <Overview figures={figures} columns={columns} /> : null}
+      {panel === 'policies' ? <Policies figures={figures} columns={columns} /> : null}
       {panel === 'prompts' ? <Prompts figures={figures} /> : null}
       {panel === 'replicas' ? <Replicas figures={figures} /> : null}
     </Box>
@@ -115,7 +117,11 @@ function Warnings({ replicas, intervalMs }: { replicas: readonly ReplicaFigures[
   );
 }
 
-function Overview({ figures }: { figures: DashFigures }) {
+function Overview({ figures, columns }: { figures: DashFigures; columns: number }) {
+  // The sparklines take what the 24-column label leaves, up to 40 cells.
+  const spark = Math.max(8, Math.min(40, columns - 25));
+  // Below 100 columns the policy lines close up, so the rate's interval fits in 80.
+  const [nameWidth, servesWidth, feedbackWidth] = columns < 100 ? [26, 13, 14] : [36, 16, 16];
   const rps = figures.requestsPerSecond;
   // A replica that answers now: one that stopped would show its last figures as current.
   const first = figures.replicas.find((r) => r.up);
@@ -126,7 +132,7 @@ function Overview({ figures }: { figures: DashFigures }) {
     <Box flexDirection="column" marginTop={1} flexShrink={0}>
       <Box>
         <Text>{`requests/s  ${fixed(rps.at(-1))}`.padEnd(24)}</Text>
-        <Sparkline values={rps} width={40} minimum={0} />
+        <Sparkline values={rps} width={spark} minimum={0} />
       </Box>
       {figures.replicas.length > 1 && first !== undefined ? (
         // Latency, loaded versions, snapshot and bus are one replica's, not a sum: say whose.
@@ -134,11 +140,11 @@ function Overview({ figures }: { figures: DashFigures }) {
       ) : null}
       <Box>
         <Text>{`p50 ms      ${fixed(first?.p50.at(-1), 2)}`.padEnd(24)}</Text>
-        <Sparkline values={first?.p50 ?? []} width={40} minimum={0} color="green" />
+        <Sparkline values={first?.p50 ?? []} width={spark} minimum={0} color="green" />
       </Box>
       <Box>
         <Text>{`p99 ms      ${fixed(first?.p99.at(-1), 2)}`.padEnd(24)}</Text>
-        <Sparkline values={first?.p99 ?? []} width={40} minimum={0} color="magenta" />
+        <Sparkline values={first?.p99 ?? []} width={spark} minimum={0} color="magenta" />
       </Box>
       {first === undefined ? (
         // Nothing answers: no news is not good news.
@@ -150,21 +156,21 @@ function Overview({ figures }: { figures: DashFigures }) {
       )}
       <Box marginTop={1} flexDirection="column">
         {served.map((p) => (
-          <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''}`}>
-            {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.variant === null ? '' : ` [${p.variant}]`}`.padEnd(36)}
-            {`serves ${p.serves}`.padEnd(16)}
-            {`feedback ${p.rewards}`.padEnd(16)}
+          <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''}`} wrap="truncate-end">
+            {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.variant === null ? '' : ` [${p.variant}]`}`.padEnd(nameWidth)}
+            {`serves ${p.serves}`.padEnd(servesWidth)}
+            {`feedback ${p.rewards}`.padEnd(feedbackWidth)}
             {`rate ${fixed(p.rewardRate, 3)}${intervalText(p.ci95)}`}
           </Text>
         ))}
         {shadows.map((p) => (
           <Box key={`shadow ${p.policy} ${p.modelVersion ?? ''}`} flexDirection="column">
-            <Text color="cyan">
-              {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`} (shadow)`.padEnd(36)}
-              {`scored ${p.serves}`.padEnd(16)}
+            <Text color="cyan" wrap="truncate-end">
+              {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`} (shadow)`.padEnd(nameWidth)}
+              {`scored ${p.serves}`.padEnd(servesWidth)}
               {`agrees with the served arm ${p.agreement === null ? '–' : `${(100 * p.agreement).toFixed(1)} %`}`}
             </Text>
-            <Text color="cyan">{`${''.padEnd(36)}${shadowEstimateText(p.estimate)}`}</Text>
+            <Text color="cyan">{`${''.padEnd(nameWidth)}${shadowEstimateText(p.estimate)}`}</Text>
           </Box>
         ))}
       </Box>
@@ -179,18 +185,25 @@ function Overview({ figures }: { figures: DashFigures }) {
   );
 }
 
-function Policies({ figures }: { figures: DashFigures }) {
+function Policies({ figures, columns }: { figures: DashFigures; columns: number }) {
+  // Below 120 columns the interval bars go (the interval is in numbers beside them), and the
+  // variant column when no row has one: 80 columns then hold a row.
+  const bars = columns >= 120;
+  const variants = bars || figures.policies.some((p) => p.variant !== null);
+  const [nameWidth, rateWidth] = bars ? [34, 26] : [30, 24];
   return (
     <Box flexDirection="column" marginTop={1} flexShrink={0}>
-      <Text bold>{'policy'.padEnd(34) + 'variant'.padEnd(10) + 'serves'.padStart(8) + 'feedback'.padStart(9) + '  rate [95% CI]'.padEnd(26) + 'on [0, 1]'.padEnd(24) + 'agreement'}</Text>
+      <Text bold wrap="truncate-end">
+        {'policy'.padEnd(nameWidth) + (variants ? 'variant'.padEnd(10) : '') + 'serves'.padStart(8) + 'feedback'.padStart(9) + '  rate [95% CI]'.padEnd(rateWidth) + (bars ? 'on [0, 1]'.padEnd(24) : '') + 'agreement'}
+      </Text>
       {figures.policies.map((p) => (
-        <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''} ${p.shadow}`} color={p.shadow ? 'cyan' : undefined}>
-          {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.shadow ? ' (shadow)' : ''}`.padEnd(34)}
-          {(p.variant ?? '–').padEnd(10)}
+        <Text key={`${p.policy} ${p.modelVersion ?? ''} ${p.variant ?? ''} ${p.shadow}`} color={p.shadow ? 'cyan' : undefined} wrap="truncate-end">
+          {`${p.policy}${p.modelVersion === null ? '' : ` v${p.modelVersion}`}${p.shadow ? ' (shadow)' : ''}`.padEnd(nameWidth)}
+          {variants ? (p.variant ?? '–').padEnd(10) : ''}
           {String(p.serves).padStart(8)}
           {String(p.rewards).padStart(9)}
-          {`  ${rateText(p)}`.padEnd(26)}
-          {rateBar(p).padEnd(24)}
+          {`  ${rateText(p)}`.padEnd(rateWidth)}
+          {bars ? rateBar(p).padEnd(24) : ''}
           {p.agreement === null ? '' : `${(100 * p.agreement).toFixed(1)} %`}
         </Text>
       ))}

@@ -58,8 +58,12 @@ function Dash({ urls, intervalMs, onInterrupt }: DashOptions & { onInterrupt?: (
   const { exit } = useApp();
   const { stdout } = useStdout();
   const [rows, setRows] = useState(stdout.rows ?? 24);
+  const [columns, setColumns] = useState(stdout.columns ?? 120);
   useEffect(() => {
-    const resized = (): void => setRows(stdout.rows ?? 24);
+    const resized = (): void => {
+      setRows(stdout.rows ?? 24);
+      setColumns(stdout.columns ?? 120);
+    };
     stdout.on('resize', resized);
     return () => {
       stdout.off('resize', resized);
@@ -108,7 +112,7 @@ function Dash({ urls, intervalMs, onInterrupt }: DashOptions & { onInterrupt?: (
     }
   });
 
-  return <DashView figures={dashFigures(histories)} panel={panel} paused={paused} intervalMs={intervalMs} height={rows} />;
+  return <DashView figures={dashFigures(histories)} panel={panel} paused={paused} intervalMs={intervalMs} height={rows} columns={columns} />;
 }
 
 /** Runs the live dashboard on the terminal until q or Ctrl-C; says which ended it. */
@@ -134,7 +138,7 @@ export async function dashOnce(options: DashOptions, columns = 120): Promise<{ t
   // Every panel with something to show: the replicas panel only for more than one.
   const panels = PANELS.filter((p) => p !== 'replicas' || figures.replicas.length > 1);
   const text = panels
-    .map((panel, i) => renderToString(<DashView figures={figures} panel={panel} paused={false} intervalMs={options.intervalMs} live={false} header={i === 0} />, { columns }))
+    .map((panel, i) => renderToString(<DashView figures={figures} panel={panel} paused={false} intervalMs={options.intervalMs} live={false} header={i === 0} columns={columns} />, { columns }))
     .join('\n');
   return { text, up: figures.replicas.filter((r) => r.up).length, figures };
 }
