@@ -51,7 +51,8 @@ export function SimView({ title, policies, columns = 120 }: SimViewProps) {
               {mean === null ? '  –   ' : mean.toFixed(4)}
               {'  '}
             </Text>
-            {sparkWidth >= 4 ? <Sparkline values={p.rewards} width={sparkWidth} /> : null}
+            {/* A reward rate: the bottom pinned at 0, so run-to-run noise is drawn as small as it is. */}
+            {sparkWidth >= 4 ? <Sparkline values={p.rewards} width={sparkWidth} minimum={0} /> : null}
           </Box>
         );
       })}
