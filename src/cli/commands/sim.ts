@@ -38,7 +38,7 @@ export function renderSimResults(r: SimResults, runId: string, charts: readonly 
   return [
     head,
     '',
-    table(['policy', 'mean reward [95% CI]', 'cumulative reward', 'cumulative regret (expected)', `Δ vs ${r.baseline}`], rows),
+    table(['policy', 'mean reward [95% CI]', 'total reward', 'total expected regret', `Δ vs ${r.baseline}`], rows),
     '',
     table(['persona', ...r.policies.map((p) => p.name)], personaRows),
     '',
