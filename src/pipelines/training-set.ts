@@ -181,12 +181,13 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
         'SELECT count(*) AS n, sum(reward) AS pos, min(ts) AS lo, max(ts) AS hi FROM ts',
       );
       // Serves, not their copies: a serve logged twice is one row of the set, not one left out.
-      const [all] = await db.rows<{ before: bigint; after: bigint }>(
-        `SELECT count(DISTINCT serve_id) FILTER (WHERE ts < ${asOfLit}) AS before, count(DISTINCT serve_id) FILTER (WHERE ts >= ${asOfLit}) AS after FROM tip_served WHERE NOT shadow`,
-      );
-      const [conflicts] = await db.rows<{ n: bigint; example: string | null }>(
-        'SELECT count(*) AS n, min(serve_id) AS example FROM (SELECT serve_id FROM tip_served WHERE NOT shadow GROUP BY serve_id ' +
-          'HAVING count(*) > 1 AND (count(DISTINCT arm) > 1 OR count(DISTINCT propensity) > 1))',
+      // One pass over the serves: each serve id once, at its first copy's time, and whether its
+      // copies disagree on the arm or propensity.
+      const [all] = await db.rows<{ before: bigint; after: bigint; conflicts: bigint; example: string | null }>(
+        `SELECT count(*) FILTER (WHERE first_ts < ${asOfLit}) AS before, count(*) FILTER (WHERE first_ts >= ${asOfLit}) AS after, ` +
+          'count(*) FILTER (WHERE conflict) AS conflicts, min(serve_id) FILTER (WHERE conflict) AS example ' +
+          'FROM (SELECT serve_id, min(ts) AS first_ts, count(*) > 1 AND (count(DISTINCT arm) > 1 OR count(DISTINCT propensity) > 1) AS conflict ' +
+          'FROM tip_served WHERE NOT shadow GROUP BY serve_id)',
       );
       const meta = `{contract_hash: ${sqlString(contractHash())}, as_of: ${sqlString(asOf.toISOString())}}`;
       await db.run(`COPY ts TO ${sqlString(tmp)} (FORMAT parquet, KV_METADATA ${meta})`);
@@ -197,7 +198,7 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
         positives: Number(stats?.pos ?? 0n),
         immatureExcluded: Number(all?.before ?? 0n) - rows,
         afterAsOf: Number(all?.after ?? 0n),
-        conflictingServes: conflicts!.n === 0n ? null : { ids: Number(conflicts!.n), example: conflicts!.example! },
+        conflictingServes: (all?.conflicts ?? 0n) === 0n ? null : { ids: Number(all!.conflicts), example: all!.example! },
         from: stats?.lo?.toISOString() ?? null,
         to: stats?.hi?.toISOString() ?? null,
         asOf: asOf.toISOString(),

@@ -23,7 +23,7 @@ import { handleError } from './error-handler.js';
 import { HttpError } from './http-error.js';
 import { DEPTH_SCAN_BYTES, MAX_BODY_DEPTH, nestingDepthOver } from './json-depth.js';
 import { createServerLogger } from './logger.js';
-import { isOpsRoute, keepOpsRoutesTo, noRoute, type OpsSockets } from './ops-port.js';
+import { keepOpsRoutesTo, noRoute, type OpsSockets } from './ops-port.js';
 import { lazyChildLogger } from './request-logger.js';
 import { adminRoutes } from './routes/admin.js';
 import { registerDocs } from './routes/docs.js';
@@ -176,9 +176,7 @@ export async function buildApp(deps: ServerDeps, options: BuildOptions = {}): Pr
   // a 404 that reads as a wrong URL.
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0]!;
-    // An operator's route has no methods to name on the public port (ops-port.ts).
-    const hidden = options.opsSockets !== undefined && !options.opsSockets.has(request.raw.socket) && isOpsRoute(path);
-    const allowed = hidden ? [] : HTTP_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    const allowed = HTTP_METHODS.filter((method) => app.hasRoute({ method, url: path }));
     if (allowed.length === 0) {
       void reply.send(noRoute(request));
       return;

@@ -10,7 +10,6 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type OoMlApp } from './app.js';
 import type { ServerDeps } from './deps.js';
-import { DEFAULT_LIMITS } from './serving/serving.js';
 import { listenError, urlOf } from './listening.js';
 import { listenOps, type OpsAddress, type OpsListener, type OpsSockets } from './ops-port.js';
 import type { Starting } from './starting.js';
@@ -76,10 +75,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     } catch (e) {
       throw listenError(e, options.host, port);
     }
-    if (options.ops !== undefined) {
-      const requestTimeout = options.deps.limits?.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
-      ops = await listenOps(app, { host: options.ops.host, port: starting?.opsPort ?? options.ops.port }, opsSockets!, requestTimeout);
-    }
+    if (options.ops !== undefined) ops = await listenOps(app, { host: options.ops.host, port: starting?.opsPort ?? options.ops.port }, opsSockets!);
   } catch (e) {
     // Built but not listening: let go of its timers and sink flush, or the process hangs on.
     await app.close();

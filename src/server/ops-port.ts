@@ -34,11 +34,14 @@ export function noRoute(request: FastifyRequest): OoMlError {
   return notFound(`no route ${request.method} ${request.url.split('?')[0]}`);
 }
 
-/** Makes `app` answer its operator routes on `sockets` only (a 404 as for an unknown route elsewhere); call before the app is ready. */
+/**
+ * Makes `app` answer its operator routes on `sockets` only (a 404 as for an unknown route
+ * elsewhere); call before the app is ready. By the request's path, not its matched route: a
+ * wrong method matches none, and the not-found handler would then name the methods it takes.
+ */
 export function keepOpsRoutesTo(app: FastifyInstance, sockets: OpsSockets): void {
   app.addHook('onRequest', (request, _reply, done) => {
-    const route = request.routeOptions.url;
-    if (route === undefined || !isOpsRoute(route) || sockets.has(request.raw.socket)) return done();
+    if (sockets.has(request.raw.socket) || !isOpsRoute(request.url.split('?')[0]!)) return done();
     done(noRoute(request));
   });
 }
@@ -54,7 +57,8 @@ export interface OpsListener {
 }
 
 /** Listens on `address` with `app`'s handler (Node's timeouts as the app's server has them), recording its sockets in `sockets`; a failure names the address as `--ops-port`/`--ops-host`. */
-export async function listenOps(app: FastifyInstance, address: OpsAddress, sockets: OpsSockets, requestTimeout: number): Promise<OpsListener> {
+export async function listenOps(app: FastifyInstance, address: OpsAddress, sockets: OpsSockets): Promise<OpsListener> {
+  const { requestTimeout } = app.server;
   const server: Server = createServer(httpServerTimeouts(requestTimeout), app.routing);
   server.on('connection', (socket: Socket) => sockets.add(socket));
   server.on('clientError', clientErrorHandler(requestTimeout));

@@ -92,7 +92,7 @@ export async function listenWhileStarting(host: string, port: number, ops?: OpsA
   let opsListener: OpsListener | null = null;
   if (ops !== undefined) {
     try {
-      opsListener = await listenOps(app, ops, opsSockets, requestTimeout);
+      opsListener = await listenOps(app, ops, opsSockets);
     } catch (e) {
       await app.close();
       throw e;

@@ -32,7 +32,7 @@ import type { ServingContext } from './context.js';
  * published within its duplicate window, and the event log reads each id once however late a
  * copy comes. A different reaction to the serve is another event (the first still claims it).
  */
-export function feedbackEventId(serveId: string, feedback: string): string {
+function feedbackEventId(serveId: string, feedback: string): string {
   return `${serveId}/${feedback}`;
 }
 
