@@ -105,9 +105,10 @@ const others = POLICY_NAMES.filter((n) => n !== 'linucb').map((name) => {
   return { name, runs };
 });
 
-// Worker threads: the parallel runner needs the compiled worker script (dist/).
-// @ts-expect-error dist/ has no declaration files; its API is src/sim/parallel.ts.
-const { simulateParallel } = (await import('../dist/sim/parallel.js')) as typeof import('../src/sim/parallel.js');
+// Worker threads: the parallel runner needs the compiled worker script (dist/). The path is a
+// variable so that type-checking does not depend on dist/ being built; its API is src/sim/parallel.ts.
+const compiledParallel = '../dist/sim/parallel.js';
+const { simulateParallel } = (await import(compiledParallel)) as typeof import('../src/sim/parallel.js');
 // Per worker count, a short run (the default 8 replications) and, three times, a long one (16
 // replications per worker), timed wall-clock from the call to the summary. In the long runs each
 // worker's completions are timed too: after its first replication (thread start-up, module
