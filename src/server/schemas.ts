@@ -197,7 +197,7 @@ export const ShadowEstimateSchema = Type.Object(
     weights: Type.Number(),
     /** Inverse propensity estimate of the shadow's reward per decision. */
     ips: Type.Number(),
-    /** Its normal 95 % interval (null below two decisions). */
+    /** Its normal 95 % interval; null until it rests on at least 10 effective rewards ((Σ x)² / Σ x²), below which it would collapse to the few it saw. */
     ips_ci95: Nullable(Interval),
     /** Self-normalised estimate (null while no decision chose a served arm). */
     snips: Nullable(Type.Number()),

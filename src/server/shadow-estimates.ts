@@ -9,7 +9,11 @@
  *   IPS   = Σ x_i / n                       (n: the shadow's decisions; a serve with no reward yet counts 0)
  *   SNIPS = Σ x_i / Σ 1[S_i = A_i] / p_i    (self-normalised: lower variance, slightly biased)
  *
- * with a normal 95 % interval on IPS from the running sum of squares. These compare with the
+ * with a normal 95 % interval on IPS from the running sum of squares, given once the rewards it
+ * rests on are enough for one: at least MIN_EFFECTIVE_REWARDS effective rewards (Σ x)² / Σ x², as
+ * offline (evaluation/rare-rewards.ts). With fewer, the normal interval collapses towards the few
+ * terms it saw (to [0, 0] with none) and reads as certainty where there is no information; the
+ * live view has no largest weight to widen it by, so it gives none. These compare with the
  * served rows' reward rate in /stats, counted the same way (rewards of this replica's serves,
  * since it started).
  *
@@ -29,6 +33,7 @@
  * Pure: no clock, no I/O; the caller says which serve and which reward.
  */
 import { Z95 } from '../evaluation/estimate.js';
+import { MIN_EFFECTIVE_REWARDS } from '../evaluation/rare-rewards.js';
 import type { ShadowEstimate } from './schemas.js';
 
 export type { ShadowEstimate };
@@ -71,11 +76,13 @@ export function shadowEstimateOf(sums: ShadowSums): ShadowEstimate | null {
   // The sample variance of the x_i, as the promotion gate's offline estimate takes it (experiments/shadow-exposure.ts).
   const variance = n < 2 ? 0 : Math.max(0, (sums.weighted_squares - n * ips * ips) / (n - 1));
   const half = Z95 * Math.sqrt(variance / n);
+  const enough = n >= 2 && sums.weighted_squares > 0 && (sums.weighted_rewards * sums.weighted_rewards) / sums.weighted_squares >= MIN_EFFECTIVE_REWARDS;
   return {
     ...sums,
     ips,
-    // Every term is ≥ 0 (rewards in [0, 1]): so is the value, and the interval is cut there, as offline.
-    ips_ci95: n < 2 ? null : { low: Math.max(0, ips - half), high: ips + half },
+    // Not cut at 0 as offline: with m ≥ 10 effective rewards (so n ≥ 10) the half-width is below
+    // 0.66 of the value, and the lower bound above 0.
+    ips_ci95: enough ? { low: ips - half, high: ips + half } : null,
     snips: sums.weights > 0 ? sums.weighted_rewards / sums.weights : null,
   };
 }

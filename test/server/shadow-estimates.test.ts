@@ -120,11 +120,17 @@ describe('ShadowEstimates', () => {
     expect(est.estimate(-1)).toBeNull();
   });
 
-  it('cuts the IPS interval at 0, where every value of rewards in [0, 1] lies, as the gate does offline', () => {
-    // Terms 4, 0, 0: mean 4/3, the normal interval's lower bound below 0.
-    const e = shadowEstimateOf({ decisions: 3, rewarded: 1, weighted_rewards: 4, weighted_squares: 16, weights: 4, late: 0 })!;
-    expect(e.ips).toBeCloseTo(4 / 3, 14);
-    expect(e.ips_ci95).toEqual({ low: 0, high: expect.closeTo(4 / 3 + Z95 * Math.sqrt(16 / 3 / 3), 12) });
+  it('gives no interval until 10 effective rewards carry it: the normal one collapses to the few terms it saw', () => {
+    // No reward in 50 decisions: the normal interval would be [0, 0].
+    expect(shadowEstimateOf({ decisions: 50, rewarded: 0, weighted_rewards: 0, weighted_squares: 0, weights: 6, late: 0 })).toMatchObject({ ips: 0, ips_ci95: null });
+    // Three terms of 4 among 50: 3 effective rewards.
+    expect(shadowEstimateOf({ decisions: 50, rewarded: 3, weighted_rewards: 12, weighted_squares: 48, weights: 9, late: 0 })!.ips_ci95).toBeNull();
+    // Ten terms of 4 among 100: the normal interval, (Σx² − n·mean²) / (n − 1) its variance.
+    const e = shadowEstimateOf({ decisions: 100, rewarded: 10, weighted_rewards: 40, weighted_squares: 160, weights: 30, late: 0 })!;
+    const half = Z95 * Math.sqrt((160 - 100 * 0.4 ** 2) / 99 / 100);
+    expect(e.ips_ci95!.low).toBeCloseTo(0.4 - half, 12);
+    expect(e.ips_ci95!.high).toBeCloseTo(0.4 + half, 12);
+    expect(e.ips_ci95!.low).toBeGreaterThan(0);
   });
 
   it('handles serve counters beyond 32 bits', () => {

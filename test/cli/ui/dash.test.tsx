@@ -51,7 +51,7 @@ describe('dash figures', () => {
       url: 'http://a',
       samples: [
         { at: 0, stats: stats({ total: 100, byStatus: { '200': 98, '400': 2 }, serves: 10, rewardSum: 2 }), error: null },
-        { at: 2000, stats: stats({ total: 301, byStatus: { '200': 296, '400': 4, '503': 1 }, serves: 40, rewardSum: 10, shadowAgreement: 0.5, shadowSums: { decisions: 40, rewarded: 6, weighted_rewards: 16, weighted_squares: 48, weights: 32, late: 0 } }), error: null },
+        { at: 2000, stats: stats({ total: 301, byStatus: { '200': 296, '400': 4, '503': 1 }, serves: 40, rewardSum: 10, shadowAgreement: 0.5, shadowSums: { decisions: 40, rewarded: 12, weighted_rewards: 16, weighted_squares: 20, weights: 32, late: 0 } }), error: null },
       ],
     };
     const b: ReplicaHistory = {
@@ -75,10 +75,10 @@ describe('dash figures', () => {
     expect(f.policies.find((p) => p.shadow)!.agreement).toBeCloseTo((0.5 * 40 + 0.8 * 20) / 60, 12);
     // The shadow's estimate from the replicas' sums, not an average of their estimates.
     const estimate = f.policies.find((p) => p.shadow)!.estimate!;
-    expect(estimate).toMatchObject({ decisions: 60, rewarded: 8, late: 1 });
+    expect(estimate).toMatchObject({ decisions: 60, rewarded: 14, late: 1 });
     expect(estimate.ips).toBeCloseTo(20 / 60, 12);
     expect(estimate.snips).toBeCloseTo(20 / 44, 12);
-    const half = Z95 * Math.sqrt((56 - 60 * (20 / 60) ** 2) / 59 / 60);
+    const half = Z95 * Math.sqrt((28 - 60 * (20 / 60) ** 2) / 59 / 60);
     expect(estimate.ips_ci95!.low).toBeCloseTo(20 / 60 - half, 12);
     expect(f.prompts).toEqual([{ promptVersion: 'v1', reactions: { completed: 4, dismissed: 2, ignored: 0, liked: 2 }, total: 8 }]);
     expect(f.converged).toEqual([{ name: 'tip-policy@champion', digests: 1, equal: true }]);
@@ -132,7 +132,7 @@ describe('DashView', () => {
     url: 'http://127.0.0.1:8080',
     samples: [
       { at: 0, stats: stats({ total: 100, serves: 10 }), error: null },
-      { at: 1000, stats: stats({ total: 401, byStatus: { '200': 399, '400': 2 }, serves: 40, rewardSum: 12, shadowAgreement: 0.625, p99: 3.25, shadowSums: { decisions: 40, rewarded: 5, weighted_rewards: 18, weighted_squares: 70, weights: 26, late: 0 } }), error: null },
+      { at: 1000, stats: stats({ total: 401, byStatus: { '200': 399, '400': 2 }, serves: 40, rewardSum: 12, shadowAgreement: 0.625, p99: 3.25, shadowSums: { decisions: 40, rewarded: 12, weighted_rewards: 18, weighted_squares: 30, weights: 26, late: 0 } }), error: null },
     ],
   };
 
@@ -146,8 +146,21 @@ describe('DashView', () => {
     expect(frame).toMatch(/p99 ms\s+3\.25/);
     expect(frame).toContain('errors      400 × 2');
     expect(frame).toMatch(/tip-policy@champion v3\s+serves 40\s+feedback 40\s+rate 0\.300 \[0\.\d{3}, 0\.\d{3}\]/);
-    expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %\s+est\. reward 0\.450 \[0\.\d{3}, 0\.\d{3}\], SNIPS 0\.692 \(5 with feedback\)/);
+    expect(frame).toMatch(/tip-policy@shadow v4 \(shadow\)\s+scored 40\s+agrees with the served arm 62\.5 %\s+est\. reward 0\.450 \[0\.\d{3}, 0\.\d{3}\], SNIPS 0\.692 \(12 with feedback\)/);
     expect(frame).not.toContain('⚠');
+  });
+
+  it("marks a shadow's interval not known yet ([–]) while too few rewards carry one, instead of drawing [0, 0]", () => {
+    const early: ReplicaHistory = {
+      url: 'http://127.0.0.1:8080',
+      samples: [
+        { at: 0, stats: stats({ total: 10, serves: 2 }), error: null },
+        { at: 1000, stats: stats({ total: 14, serves: 4, shadowAgreement: 0.5, shadowSums: { decisions: 4, rewarded: 0, weighted_rewards: 0, weighted_squares: 0, weights: 16, late: 0 } }), error: null },
+      ],
+    };
+    const frame = render(<DashView figures={dashFigures([early])} panel="overview" paused={false} intervalMs={1000} />).lastFrame()!;
+    expect(frame).toMatch(/est\. reward 0\.000 \[–\], SNIPS 0\.000 \(0 with feedback\)/);
+    expect(frame).not.toContain('[0.000, 0.000]');
   });
 
   it('shows each version of a served policy on its own row during a rollout (two replicas, two versions)', () => {

@@ -236,7 +236,9 @@ function rateBar(p: PolicyRow): string {
 /** A shadow's estimated reward on the served traffic, for the overview (– before its first decision). */
 function shadowEstimateText(e: ShadowEstimate | null): string {
   if (e === null) return 'est. reward –';
-  return `est. reward ${fixed(e.ips, 3)}${intervalText(e.ips_ci95)}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} with feedback${e.late > 0 ? `, ${e.late} too late` : ''})`;
+  // No interval until enough rewards carry it (shadow-estimates.ts): a dash where it will be, as for a figure not known yet.
+  const interval = e.ips_ci95 === null ? ' [–]' : intervalText(e.ips_ci95);
+  return `est. reward ${fixed(e.ips, 3)}${interval}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} with feedback${e.late > 0 ? `, ${e.late} too late` : ''})`;
 }
 
 function Prompts({ figures }: { figures: DashFigures }) {
