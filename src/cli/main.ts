@@ -32,6 +32,8 @@ export function createProgram(): Command {
     .option('--home <dir>', 'folder holding data/, mlruns/ and model-cards/ (default: the current folder)')
     .option('--json', 'machine-readable output on stdout', false)
     .showHelpAfterError()
+    // A subcommand's help lists --home and --json too: they are taken after it as well.
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride();
   registerQuickstart(program);
   registerData(program);
@@ -47,7 +49,20 @@ export function createProgram(): Command {
   registerDash(program);
   registerAnalytics(program);
   for (const cmd of program.commands) cmd.exitOverride();
+  describeOptions(program);
   return program;
+}
+
+/**
+ * Every option's help says what commander leaves out: a required one is marked, and a default
+ * given as text (as flags arrive) shows as written, `(default: 300)`, not `(default: "300")`.
+ */
+function describeOptions(cmd: Command): void {
+  for (const option of cmd.options) {
+    if (option.mandatory && !option.description.endsWith('(required)')) option.description += ' (required)';
+    if (typeof option.defaultValue === 'string' && option.defaultValueDescription === undefined) option.defaultValueDescription = option.defaultValue;
+  }
+  for (const sub of cmd.commands) describeOptions(sub);
 }
 
 /** The subcommands of the deepest command named in `argv` (`oo-ml features --json` → build, export, …), for a missing-command error. */

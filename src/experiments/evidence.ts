@@ -198,8 +198,9 @@ export function gatherEvidence(
 ): (question: GateQuestion) => Promise<GateEvidence> {
   return async ({ to, champion, wasShadow, forced }) => {
     const baseline = champion === null ? 'uniform random' : `champion v${champion}`;
-    const candidateRef = `${model}@v${version}`;
-    const baselineRef = champion === null ? UNIFORM_ENTRANT : `${model}@v${champion}`;
+    // Versions by number, as every command names them (`@` names an alias).
+    const candidateRef = `${model}/${version}`;
+    const baselineRef = champion === null ? UNIFORM_ENTRANT : `${model}/${champion}`;
     const candidate = await compared(store, candidateRef);
     const base = {
       champion,

@@ -3,14 +3,14 @@
  * registered models, the simulator, the server). Names come from `POLICY_NAMES` in policy.ts.
  */
 import { invalidInput } from '../errors.js';
-import { EPSILON_GREEDY_PARAMS, egreedyV1, egreedyV2 } from './epsilon-greedy.js';
-import { LINUCB_PARAMS, linUcb } from './linucb.js';
+import { egreedyV1, egreedyV2 } from './epsilon-greedy.js';
+import { linUcb } from './linucb.js';
 import { POLICY_NAMES, type Policy, type PolicyName, type SerializedPolicyState } from './policy.js';
-import type { ParamSpec } from './policy-params.js';
 import { parseSerializedState } from './state-codec.js';
-import { THOMPSON_PARAMS, linearThompson } from './thompson.js';
+import { linearThompson } from './thompson.js';
 
 export { POLICY_NAMES, type PolicyName } from './policy.js';
+export { POLICY_PARAMS } from './policy-params.js';
 
 /** Every built-in policy, keyed by name (typed per policy). */
 export const POLICIES = {
@@ -20,13 +20,6 @@ export const POLICIES = {
   thompson: linearThompson,
 } as const satisfies Record<PolicyName, Policy<unknown>>;
 
-/** Hyper-parameters of each built-in policy (name, default, range, meaning). */
-export const POLICY_PARAMS: Readonly<Record<PolicyName, readonly ParamSpec[]>> = {
-  'egreedy-v1': EPSILON_GREEDY_PARAMS,
-  'egreedy-v2': EPSILON_GREEDY_PARAMS,
-  linucb: LINUCB_PARAMS,
-  thompson: THOMPSON_PARAMS,
-};
 
 /** True when `name` is a built-in policy name. */
 export function isPolicyName(name: string): name is PolicyName {

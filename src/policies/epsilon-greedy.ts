@@ -11,7 +11,6 @@ import { vectorDim, type VectorLayoutName } from '../features/vectors.js';
 import type { Rng } from '../random/rng.js';
 import { collectArgmax, isTied } from './argmax.js';
 import {
-  LAMBDA_PARAM,
   assertContext,
   assertFeedback,
   cloneLinearArms,
@@ -23,18 +22,12 @@ import {
   type LinearArmsState,
 } from './linear-arms.js';
 import type { Decision, Policy, PolicyName } from './policy.js';
-import { assertArmCount, resolveParams, type ParamSpec } from './policy-params.js';
+import { EPSILON_GREEDY_PARAMS, assertArmCount, resolveParams } from './policy-params.js';
 
 /** ε-greedy state: the ridge models plus ε. */
 export interface EpsilonGreedyState extends LinearArmsState {
   readonly epsilon: number;
 }
-
-/** Hyper-parameters of the ε-greedy policies. */
-export const EPSILON_GREEDY_PARAMS: readonly ParamSpec[] = [
-  { name: 'epsilon', defaultValue: 0.1, min: 0, max: 1, description: 'exploration probability ε ∈ [0, 1]' },
-  LAMBDA_PARAM,
-];
 
 let scores = new Float64Array(16);
 let ties = new Int32Array(16);

@@ -26,7 +26,7 @@
 import { invalidInput } from '../errors.js';
 import { dot, setScaledIdentity, shermanMorrisonUpdate, symmetricQuadraticForm } from './linear-algebra.js';
 import type { PolicyName, SerializedPolicyState } from './policy.js';
-import { assertArmCount, resolveParams, type ParamSpec } from './policy-params.js';
+import { LAMBDA_PARAM, assertArmCount, resolveParams, type ParamSpec } from './policy-params.js';
 import { STATE_VERSION, decodeFloat64, encodeFloat64, parseSerializedState } from './state-codec.js';
 import { UNROLLED_DIM, armStatsD12, updateArmD12 } from './unrolled-d12.js';
 
@@ -47,16 +47,6 @@ export interface LinearArmsState {
   /** Number of updates applied (all arms). */
   updates: number;
 }
-
-/** The ridge penalty, shared by every linear policy. */
-export const LAMBDA_PARAM: ParamSpec = {
-  name: 'lambda',
-  defaultValue: 1,
-  min: 0,
-  max: Infinity,
-  exclusiveMin: true,
-  description: 'ridge penalty λ > 0: each arm starts from A = λI (a prior θ ~ N(0, I/λ))',
-};
 
 /** Names of the arrays a serialised linear state carries. */
 const ARRAY_NAMES = ['aInv', 'b', 'theta'] as const;

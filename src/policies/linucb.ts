@@ -13,7 +13,6 @@ import { vectorDim } from '../features/vectors.js';
 import type { Rng } from '../random/rng.js';
 import { collectArgmax, isTied } from './argmax.js';
 import {
-  LAMBDA_PARAM,
   assertContext,
   assertFeedback,
   cloneLinearArms,
@@ -25,18 +24,12 @@ import {
   type LinearArmsState,
 } from './linear-arms.js';
 import type { Decision, Policy } from './policy.js';
-import { assertArmCount, resolveParams, type ParamSpec } from './policy-params.js';
+import { LINUCB_PARAMS, assertArmCount, resolveParams } from './policy-params.js';
 
 /** LinUCB state: the ridge models plus α. */
 export interface LinUcbState extends LinearArmsState {
   readonly alpha: number;
 }
-
-/** Hyper-parameters of LinUCB. */
-export const LINUCB_PARAMS: readonly ParamSpec[] = [
-  { name: 'alpha', defaultValue: 1, min: 0, max: Infinity, description: 'exploration width α ≥ 0 (score = mean + α·std)' },
-  LAMBDA_PARAM,
-];
 
 const NAME = 'linucb';
 const LAYOUT = 'v2';

@@ -1,10 +1,11 @@
 /**
- * Hyper-parameters of the built-in policies: each policy declares its parameters once (name,
- * default, range, meaning) and `resolveParams` applies defaults and rejects unknown names and
+ * Hyper-parameters of the built-in policies: each policy's parameters are declared once here
+ * (name, default, range, meaning), apart from the math, so that the CLI's help lists them without
+ * loading the policies; `resolveParams` applies defaults and rejects unknown names and
  * out-of-range values with `invalid_input`, for `init` and for `fromJSON` alike.
  */
 import { invalidInput } from '../errors.js';
-import type { PolicyName } from './policy.js';
+import { POLICY_NAMES, type PolicyName } from './policy.js';
 
 /** One hyper-parameter: its default and the closed range [min, max] it must lie in. */
 export interface ParamSpec {
@@ -15,6 +16,51 @@ export interface ParamSpec {
   /** When true the range is (min, max] — e.g. a ridge penalty must be strictly positive. */
   readonly exclusiveMin?: boolean;
   readonly description: string;
+}
+
+/** The ridge penalty, shared by every linear policy. */
+export const LAMBDA_PARAM: ParamSpec = {
+  name: 'lambda',
+  defaultValue: 1,
+  min: 0,
+  max: Infinity,
+  exclusiveMin: true,
+  description: 'ridge penalty λ > 0: each arm starts from A = λI (a prior θ ~ N(0, I/λ))',
+};
+
+/** Hyper-parameters of the ε-greedy policies. */
+export const EPSILON_GREEDY_PARAMS: readonly ParamSpec[] = [
+  { name: 'epsilon', defaultValue: 0.1, min: 0, max: 1, description: 'exploration probability ε ∈ [0, 1]' },
+  LAMBDA_PARAM,
+];
+
+/** Hyper-parameters of LinUCB. */
+export const LINUCB_PARAMS: readonly ParamSpec[] = [
+  { name: 'alpha', defaultValue: 1, min: 0, max: Infinity, description: 'exploration width α ≥ 0 (score = mean + α·std)' },
+  LAMBDA_PARAM,
+];
+
+/** Hyper-parameters of linear Thompson sampling. */
+export const THOMPSON_PARAMS: readonly ParamSpec[] = [
+  { name: 'v', defaultValue: 0.5, min: 0, max: Infinity, description: 'posterior scale v ≥ 0: θ ~ N(θ̂, v²A⁻¹)' },
+  LAMBDA_PARAM,
+];
+
+/** Hyper-parameters of each built-in policy (name, default, range, meaning). */
+export const POLICY_PARAMS: Readonly<Record<PolicyName, readonly ParamSpec[]>> = {
+  'egreedy-v1': EPSILON_GREEDY_PARAMS,
+  'egreedy-v2': EPSILON_GREEDY_PARAMS,
+  linucb: LINUCB_PARAMS,
+  thompson: THOMPSON_PARAMS,
+};
+
+/** The built-in policies' parameters with their defaults (policies that share them on one line), then what each means (`oo-ml train --help`). */
+export function policyParamsText(): string {
+  const groups = new Map<readonly ParamSpec[], PolicyName[]>();
+  for (const name of POLICY_NAMES) groups.set(POLICY_PARAMS[name], [...(groups.get(POLICY_PARAMS[name]) ?? []), name]);
+  const defaults = [...groups].map(([specs, names]) => `  ${names.join(', ')}: ${specs.map((p) => `${p.name}=${p.defaultValue}`).join(', ')}`);
+  const meanings = new Map([...groups.keys()].flat().map((p) => [p.name, p.description]));
+  return [...defaults, ...[...meanings].map(([name, description]) => `  ${name}: ${description}`)].join('\n');
 }
 
 /** Largest arm count a state may have: a sanity bound against corrupt or hostile inputs. */

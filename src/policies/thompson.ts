@@ -20,7 +20,6 @@ import type { Rng } from '../random/rng.js';
 import { collectArgmax } from './argmax.js';
 import { effectiveSigma, gaussianArgmaxProbabilities } from './gaussian-argmax.js';
 import {
-  LAMBDA_PARAM,
   assertContext,
   assertFeedback,
   cloneLinearArms,
@@ -33,18 +32,12 @@ import {
   type LinearArmsState,
 } from './linear-arms.js';
 import type { Decision, Policy } from './policy.js';
-import { assertArmCount, resolveParams, type ParamSpec } from './policy-params.js';
+import { THOMPSON_PARAMS, assertArmCount, resolveParams } from './policy-params.js';
 
 /** Linear Thompson state: the ridge models plus the posterior scale v. */
 export interface ThompsonState extends LinearArmsState {
   readonly v: number;
 }
-
-/** Hyper-parameters of linear Thompson sampling. */
-export const THOMPSON_PARAMS: readonly ParamSpec[] = [
-  { name: 'v', defaultValue: 0.5, min: 0, max: Infinity, description: 'posterior scale v ≥ 0: θ ~ N(θ̂, v²A⁻¹)' },
-  LAMBDA_PARAM,
-];
 
 const NAME = 'thompson';
 const LAYOUT = 'v2';

@@ -66,6 +66,10 @@ declare module 'fastify' {
     /** The server's logger (`app.log` is Fastify's silent one: logger.ts). */
     ooLog: FastifyBaseLogger;
   }
+  interface FastifyContextConfig {
+    /** The route's body is optional: an empty one sent as JSON is no body, not a refusal. */
+    optionalBody?: boolean;
+  }
   interface FastifyRequest {
     /** The /stats row a /score request counted in; its latency is recorded there. */
     ooStatsKey: string | null;
@@ -207,6 +211,12 @@ export async function buildApp(deps: ServerDeps, options: BuildOptions = {}): Pr
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
     // parseAs: 'string' hands over a string.
     const text = raw as string;
+    // An empty body with a JSON type (`curl -X POST -H 'content-type: application/json'`) is no body
+    // to a route that takes none or takes one optionally, as a POST without the header is.
+    if (text.length === 0 && (request.routeOptions.schema?.body === undefined || request.routeOptions.config.optionalBody === true)) {
+      done(null, undefined);
+      return;
+    }
     // No route's body nests deeper than a few levels, and a deep one holds the event loop while it
     // parses (BENCHMARKS.md, "Deep bodies"). A short body cannot nest deep enough to matter.
     if (text.length > DEPTH_SCAN_BYTES && nestingDepthOver(text, MAX_BODY_DEPTH)) {

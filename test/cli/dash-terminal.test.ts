@@ -96,8 +96,12 @@ describe('oo-ml dash in a terminal (tmux)', () => {
     expect(figures.requestsPerSecond).toEqual([expect.any(Number)]);
     // One of two replicas down: the panels say which, and the exit code tells a script.
     const partial = await runCli(['dash', '--url', url, '--url', 'http://127.0.0.1:9']);
-    expect([partial.code, partial.stderr]).toEqual([1, expect.stringContaining('1 of 2 replicas did not answer GET /stats')]);
+    expect([partial.code, partial.stderr]).toEqual([1, expect.stringContaining('1 of 2 replicas did not answer GET /stats: http://127.0.0.1:9 (')]);
     expect(partial.stdout).toContain('1/2 replicas up');
+    // With --json no panels are drawn: the error names the replica, and its hint points at the figures.
+    const partialJson = await runCli(['dash', '--url', url, '--url', 'http://127.0.0.1:9', '--json']);
+    expect(partialJson.code).toBe(1);
+    expect(JSON.parse(partialJson.stderr)).toMatchObject({ message: expect.stringContaining('did not answer GET /stats: http://127.0.0.1:9 ('), hint: 'the figures on stdout hold what the others answered' });
 
     // The server goes away: the view says so and keeps polling, no stack.
     await closeHarness(h);

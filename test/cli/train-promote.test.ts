@@ -154,7 +154,7 @@ describe('train, models, ope, sim, promote, rollback (CLI)', () => {
     // The champion move reused the shadow move's simulation of the same versions and settings.
     const store = createFileStore(h.mlruns);
     const sims = await store.searchRuns({ experimentIds: [(await store.getExperimentByName('oo-ml-sim')).experimentId], tags: { 'oo-ml.gate': 'true' } });
-    expect(sims.map((r) => r.data.tags['oo-ml.sim.policies'])).toEqual(['uniform,tip-policy@v1']);
+    expect(sims.map((r) => r.data.tags['oo-ml.sim.policies'])).toEqual(['uniform,tip-policy/1']);
     const again = await runCli(['promote', 'tip-policy', '1', '--to', 'champion', '--home', h.home]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already champion');

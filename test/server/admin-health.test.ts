@@ -201,8 +201,16 @@ describe('admin endpoints', () => {
     expect((await post(h.app, '/admin/reset', { reason: 'bad prompt rollout' }, TOKEN)).status).toBe(200);
     const bare = await h.app.inject({ method: 'POST', url: '/admin/reset', headers: TOKEN });
     expect(bare.statusCode, bare.body).toBe(200);
-    await until(() => resets().length === 2, 'both resets to be recorded');
-    expect(resets()).toEqual(['bad prompt rollout', null]);
+    // An empty body typed JSON, as `curl -X POST -H 'content-type: application/json'` sends, is no body too.
+    const typed = await h.app.inject({ method: 'POST', url: '/admin/reset', headers: { ...TOKEN, 'content-type': 'application/json' }, payload: '' });
+    expect(typed.statusCode, typed.body).toBe(200);
+    await until(() => resets().length === 3, 'the three resets to be recorded');
+    expect(resets()).toEqual(['bad prompt rollout', null, null]);
+    // So for /admin/reload, which takes no body; /score, which needs one, still refuses it.
+    const reload = await h.app.inject({ method: 'POST', url: '/admin/reload', headers: { ...TOKEN, 'content-type': 'application/json' }, payload: '' });
+    expect(reload.statusCode, reload.body).toBe(200);
+    const score = await h.app.inject({ method: 'POST', url: '/score', headers: { 'content-type': 'application/json' }, payload: '' });
+    expect([score.statusCode, score.json()['message']]).toEqual([400, 'body is empty: send a JSON object']);
     const unknown = await post(h.app, '/admin/reset', { why: 'x' }, TOKEN);
     expect([unknown.status, unknown.body['message']]).toEqual([400, 'body is invalid: /why: unknown field']);
     expect((await post(h.app, '/admin/reset', { reason: 'x'.repeat(501) }, TOKEN)).status).toBe(400);

@@ -37,7 +37,7 @@ export function registerDash(program: Command): void {
       .command('dash')
       .description('live view of running `oo-ml serve` replicas: requests/s, latency, errors, policies and shadows, prompts, snapshot age, bus')
       .option('--url <url>', `a replica's base URL, repeat for several: the view sums them and shows each (default ${DEFAULT_URL})`, (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
-      .option('--interval <ms>', 'poll every MS milliseconds', '1000')
+      .option('--interval <ms>', 'poll every MS milliseconds (at least 100)', '1000')
       .option('--once', 'poll twice, one interval apart (at most a second; the request rate needs two), print the panels as text (overview, policies, prompts; replicas when several), and exit (the default without a terminal)'),
     async (ctx, flags) => {
       const urls = checkUrls(flags.url ?? []);
@@ -53,7 +53,10 @@ export function registerDash(program: Command): void {
         ctx.print(text, figures);
         if (up === 0) throw none;
         // Some down: the panels said which; the exit code tells a script (a health check, cron) too.
-        if (up < urls.length) throw unavailable(`${urls.length - up} of ${urls.length} replicas did not answer GET /stats`, { hint: 'the panels above name them' });
+        if (up < urls.length) {
+          const down = figures.replicas.filter((r) => !r.up).map((r) => `${redactUrl(r.url)}${r.error === null ? '' : ` (${r.error})`}`);
+          throw unavailable(`${urls.length - up} of ${urls.length} replicas did not answer GET /stats: ${down.join(', ')}`, { hint: ctx.json ? 'the figures on stdout hold what the others answered' : 'the panels above show what the others answered' });
+        }
         return;
       }
       if ((await runDash({ urls, intervalMs })) === 'interrupted') exitAsInterrupted();

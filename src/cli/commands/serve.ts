@@ -127,7 +127,7 @@ export function registerServe(program: Command): void {
       .option('--checkpoint-every <seconds>', 'how often online learning is checkpointed (0: only at reload, reset and shutdown)', '300')
       .option('--ops-port <port>', "the operator's port: /stats, /metrics, /docs and /admin/* answer there only, 404 on --port (/healthz and /readyz on both; 0 picks a free one)")
       .option('--ops-host <host>', "address the operator's port listens on (default --host)")
-      .option('--drain-seconds <seconds>', 'on SIGTERM/SIGINT, answer /readyz 503 but go on serving for this long before shutting down, so a load balancer takes the replica out first (a second signal: at once)', '0')
+      .option('--drain-seconds <seconds>', 'on SIGTERM, SIGINT or SIGHUP, answer /readyz 503 but go on serving for this long before shutting down, so a load balancer takes the replica out first (a second signal: at once)', '0')
       .option('--retry-loads-after <seconds>', 'when the snapshot or a serving policy could not be loaded (the registry down, no champion yet), load again after this long, then twice as long each time up to 12 times it (0: only at POST /admin/reload or a restart)', '5'),
     (ctx, flags) => runServe(ctx, flags),
   );

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import type { PolicyRun } from '../../sim/runner.js';
 import type { SimResults } from '../../sim/summary.js';
+import { PERSONA_NAMES } from '../../sim/personas.js';
 import { parseIntFlag } from '../flags.js';
 import { action } from '../command.js';
 import { table } from '../format.js';
@@ -59,8 +60,8 @@ export function registerSim(program: Command): void {
       .option('--reps <k>', 'replications (seeds), at least 2: the 95% intervals are over them', '5')
       .option('--seed <s>', 'random seed (same seed, byte-identical results.json)', '42')
       .option('--workers <n>', 'worker threads (default: one per core; 0 = this thread)')
-      .option('--personas <list>', 'only these personas')
-      .option('--drift-at <round>', 'round from which arm preferences drift')
+      .option('--personas <list>', `only these personas, comma-separated: ${PERSONA_NAMES.join(', ')} (default: all)`)
+      .option('--drift-at <round>', 'round from which arm preferences drift (default: no drift)')
       .option('--delay <hours>', 'hours before a reaction reaches the policy', '0'),
     async (ctx, flags) => {
       // One replication has no spread: its "interval" would be the point itself.

@@ -5,6 +5,7 @@ import type { TrainOutcome } from '../../pipelines/train.js';
 import { invalidUsage } from '../../errors.js';
 import { intervalSide } from '../../evaluation/estimate.js';
 import { DEFAULT_EXPLORATION_FLOOR } from '../../policies/exploration-floor.js';
+import { policyParamsText } from '../../policies/policy-params.js';
 import { action } from '../command.js';
 import { parseNumberFlag } from '../flags.js';
 import { keyValues, table } from '../format.js';
@@ -93,12 +94,13 @@ export function registerTrain(program: Command): void {
       .requiredOption('--policy <name>', 'egreedy-v1, egreedy-v2, linucb or thompson')
       .option('--training-set <file>', 'training set (default <home>/data/training-set.parquet)')
       .option('--model <name>', 'registered model name', 'tip-policy')
-      .option('--param <key=value...>', 'policy hyper-parameter, e.g. alpha=0.5 (repeatable)')
+      .option('--param <key=value...>', 'policy hyper-parameter, e.g. alpha=0.5 (repeatable; each policy\'s are listed below)')
       .option(
         '--exploration-floor <γ>',
         'share of decisions served uniformly at random, in [0, 1): every arm keeps propensity ≥ γ/K so the logs stay evaluable (recorded; 0 turns it off)',
         String(DEFAULT_EXPLORATION_FLOOR),
-      ),
+      )
+      .addHelpText('after', `\nParameters of each policy (--param NAME=VALUE):\n${policyParamsText()}`),
     async (ctx, flags) => {
       const p = ctx.config.paths;
       const [{ trainPolicy }, { openStore }] = await Promise.all([import('../../pipelines/train.js'), import('../../registry/create-store.js')]);

@@ -48,7 +48,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ serving: Serving; token: s
         body: ResetBody,
         response: { 200: ResetResponse, ...ERROR_RESPONSES },
       },
-      // The body is optional: a bare POST (no content) is a reset without a reason.
+      // The body is optional: a bare POST (no content, or an empty one typed JSON) is a reset without a reason.
+      config: { optionalBody: true },
       preValidation: (request, _reply, done) => {
         request.body ??= {};
         done();
