@@ -120,6 +120,21 @@ async function requireModel(store: Store, model: string): Promise<void> {
   }
 }
 
+/**
+ * When @previous-champion was set by a rollback of oo-ml before 0.2.0, which swapped the two
+ * aliases instead of removing it: the time of that rollback, else null. Its entries tell it: the
+ * last champion move carries no gate figures (a rollback's) and, at the same time,
+ * @previous-champion went the other way (a promotion of the previous champion again carries the
+ * gate's figures).
+ */
+async function leftByEarlierRollback(store: Store, model: string, champion: number, previous: number): Promise<string | null> {
+  const history = await readRollout(store, model);
+  const last = history.findLast((e) => e.alias === ALIASES.champion);
+  if (last === undefined || last.to !== champion || last.from !== previous || Object.keys(last.figures).length > 0) return null;
+  const swapped = history.some((e) => e.time === last.time && e.alias === ALIASES.previous && e.from === champion && e.to === previous);
+  return swapped ? last.time : null;
+}
+
 /** What a rollback did. */
 export interface RollbackResult {
   model: string;
@@ -148,6 +163,12 @@ export async function rollbackChampion(
   if (previous === null) {
     throw conflict(`model ${model} has no previous champion to roll back to`, {
       hint: 'a rollback needs an earlier promotion to champion, and each promotion can be rolled back once; to go further back, promote that version again (oo-ml promote)',
+    });
+  }
+  const left = await leftByEarlierRollback(store, model, champion, previous);
+  if (left !== null) {
+    throw conflict(`model ${model}'s @${ALIASES.previous} v${previous} was left by a rollback of an earlier oo-ml (${left}), which pointed it at the version it rolled back from: rolling back to it would put v${previous} in again unchecked`, {
+      hint: `to make v${previous} champion, promote it through the gate (oo-ml promote ${model} ${previous} --to champion)`,
     });
   }
   const time = ctx.now().toISOString();

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { GateEvidence } from '../../src/experiments/gate.js';
 import { promoteVersion, rollbackChampion, type PromoteContext } from '../../src/experiments/promotion.js';
 import { createFileStore } from '../../src/registry/file-store.js';
-import { readRollout } from '../../src/models/rollout-history.js';
+import { appendRollout, readRollout } from '../../src/models/rollout-history.js';
 import { tempHome } from '../helpers/temp-home.js';
 
 type Given = Omit<GateEvidence, 'champion' | 'wasShadow' | 'baseline'>;
@@ -68,6 +68,34 @@ describe('promotion and rollback', () => {
     // A second rollback would put the version just rolled back from in again, unchecked: refused.
     await expect(rollbackChampion(ctx(), 'tip-policy')).rejects.toMatchObject({ code: 'conflict', message: 'model tip-policy has no previous champion to roll back to' });
     expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 1 });
+  });
+
+  it("refuses to roll back to a @previous-champion an earlier oo-ml's rollback left (it swapped the aliases), but not after promoting that version again", async () => {
+    const { store, ctx } = await setup();
+    for (const v of [1, 2]) {
+      await promoteVersion(ctx(), { model: 'tip-policy', version: v, to: 'shadow' });
+      await promoteVersion(ctx(), { model: 'tip-policy', version: v, to: 'champion' });
+    }
+    // What `oo-ml rollback` wrote before 0.2.0: champion 2 → 1 and @previous-champion 1 → 2, no figures.
+    const time = '2026-02-02T00:00:00.000Z';
+    await store.setAlias('tip-policy', 'champion', 1);
+    await store.setAlias('tip-policy', 'previous-champion', 2);
+    await appendRollout(
+      store,
+      'tip-policy',
+      { time, alias: 'champion', from: 2, to: 1, reason: 'rollback', forced: false, figures: {} },
+      { time, alias: 'previous-champion', from: 1, to: 2, reason: 'rollback', forced: false, figures: {} },
+    );
+    await expect(rollbackChampion(ctx(), 'tip-policy')).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining(`@previous-champion v2 was left by a rollback of an earlier oo-ml (${time})`),
+      hint: 'to make v2 champion, promote it through the gate (oo-ml promote tip-policy 2 --to champion)',
+    });
+    expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 1, 'previous-champion': 2 });
+    // Promoted again through the gate, v2 is champion with v1 its previous: that promotion can be rolled back.
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'shadow' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'champion' });
+    expect(await rollbackChampion(ctx(), 'tip-policy')).toMatchObject({ from: 2, to: 1, aliases: { champion: 1 } });
   });
 
   it('rolls back to a previous champion that is shadow now, ending its shadow: never champion and shadow at once', async () => {
