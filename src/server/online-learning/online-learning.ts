@@ -114,6 +114,8 @@ export interface OnlineLearning {
   spilledServeUser(serveId: string): string | null;
   /** Why the last checkpoint could not be written (a restart then replays from the one before), or null. */
   checkpointFailure(): string | null;
+  /** Events the stream had removed (retention, a purge) before this replica, restored at an earlier position, could fold them; null when none. */
+  streamGap(): string | null;
   /** Why this replica no longer holds its state folder's lock (it stood still and another process took it), or null. */
   lockLost(): string | null;
   /** A last checkpoint, then stops following and closes what it opened (the bus is the caller's). */
@@ -427,6 +429,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
   let halted: Error | null = null;
   let checkpointing: Promise<void> = Promise.resolve();
   let checkpointFailure: string | null = null;
+  let streamGap: string | null = null;
   const checkpointNow = (): Promise<void> => {
     checkpointing = checkpointing
       .then(() => follower.exclusive(writeCheckpoint))
@@ -471,9 +474,8 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
       const replay = targets.length === 0 ? null : await replayVersions({ bus, window, fold, targets, to: fold.position, rewardWindowMs: limits.rewardWindowMs });
       const { firstSeq } = await bus.extent();
       if (firstSeq > fold.position + 1) {
-        log.warn(
-          `the events stream starts at ${firstSeq}, after this replica's position ${fold.position}: what it no longer holds is not learned here, and replicas that folded it hold other states`,
-        );
+        streamGap = `online learning was restored at stream position ${fold.position}, but the events stream starts at ${firstSeq}: the ${firstSeq - fold.position - 1} events between were removed (retention, a purge) before this replica folded them, so its policies lack them and differ from replicas that folded them (POST /admin/reset puts every replica back on the registered states)`;
+        log.warn(streamGap);
       }
       const from = fold.position;
       follower.start();
@@ -586,6 +588,7 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
     publisherHealth: () => publisher.health(),
     spilledServeUser: (serveId) => publisher.spilledServeUser(serveId),
     checkpointFailure: () => checkpointFailure,
+    streamGap: () => streamGap,
     halt(why) {
       if (halted !== null) return;
       halted = unavailable(why, { hint: 'restart this server; each replica needs a --state-dir of its own' });

@@ -203,6 +203,8 @@ export function createAdmin(ctx: ServingContext): Admin {
     }
     const failed = ctx.learning.checkpointFailure();
     if (failed !== null) warnings.push(`the last online-learning checkpoint could not be written (${failed}): a restart replays from the one before`);
+    const gap = ctx.learning.streamGap();
+    if (gap !== null) warnings.push(gap);
     return warnings;
   }
 
