@@ -46,6 +46,12 @@ export interface TrainingSetSummary {
    * shown is then in doubt, and off-policy estimates rest on it.
    */
   conflictingServes: { ids: number; example: string } | null;
+  /**
+   * Whether the event log was checked to be the one the warehouse was built from: false for a
+   * warehouse an earlier oo-ml built, which recorded no fingerprint of it (`features build` again
+   * records one).
+   */
+  eventLogChecked: boolean;
   from: string | null;
   to: string | null;
   asOf: string;
@@ -199,6 +205,7 @@ export async function buildTrainingSet(job: TrainingSetJob): Promise<TrainingSet
         immatureExcluded: Number(all?.before ?? 0n) - rows,
         afterAsOf: Number(all?.after ?? 0n),
         conflictingServes: (all?.conflicts ?? 0n) === 0n ? null : { ids: Number(all!.conflicts), example: all!.example! },
+        eventLogChecked: eventsFingerprint !== null,
         from: stats?.lo?.toISOString() ?? null,
         to: stats?.hi?.toISOString() ?? null,
         asOf: asOf.toISOString(),

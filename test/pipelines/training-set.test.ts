@@ -115,7 +115,11 @@ describe('features training-set', () => {
     await expect(build()).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining(`the event log ${h.events} changed since the feature warehouse was built from it`) });
     expect(await rows(h)).toEqual(kept);
     await buildFeatures({ eventsDir: h.events, warehouse: h.warehouse, featuresDir: h.features, tmpDir: h.tmp, now: NOW, asOf: new Date('2026-02-05T00:00:00Z') });
-    await expect(build()).resolves.toMatchObject({ rows: 3 });
+    await expect(build()).resolves.toMatchObject({ rows: 3, eventLogChecked: true });
+    // A warehouse an earlier oo-ml built recorded no fingerprint: the log cannot be checked, and the summary says so.
+    await withDb(h.warehouse, (db) => db.run('ALTER TABLE build_info DROP COLUMN events_fingerprint'));
+    await withDb(':memory:', (db) => writeEventLog(db, h.events, [...BASE.slice(0, 4), served('a', '2026-02-03T12:00:00Z', 's8')], null, h.tmp));
+    await expect(build()).resolves.toMatchObject({ eventLogChecked: false });
   });
 
   it('keeps one row per serve: a serve logged twice under two event ids is its first copy', async () => {

@@ -149,6 +149,9 @@ export function registerFeatures(program: Command): void {
           ...(s.conflictingServes === null
             ? []
             : ([['serves that conflict', `${s.conflictingServes.ids} (e.g. ${s.conflictingServes.example}): serve ids logged again with another arm or propensity; the first by time is the row, check the producer`]] as [string, string][])),
+          ...(s.eventLogChecked
+            ? []
+            : ([['event log', 'not checked against the warehouse: an earlier oo-ml built it without recording which log it read; run `oo-ml features build` again to have it checked']] as [string, string][])),
           ['as of', s.asOf],
         ]),
         s,
