@@ -94,10 +94,11 @@ export function createRegistryPolicyProvider(options: RegistryPoliciesOptions): 
       const s = byName.get(shadow);
       // The shadow's version serving already, as the champion, a variant or the default policy,
       // would only shadow its own decisions (and count them as shadow exposure for the gate).
-      const served = [champion, ...serving]
-        .filter((name) => name !== shadow && parseModelRef(name)?.model === model)
-        .map((name) => byName.get(name)?.modelVersion);
-      if (s !== undefined && !served.includes(s.modelVersion)) shadows.push(shadow);
+      const served = [champion, ...serving].filter((name) => name !== shadow && parseModelRef(name)?.model === model);
+      const servesIt = s === undefined ? undefined : served.find((name) => byName.get(name)?.modelVersion === s.modelVersion);
+      if (s !== undefined && servesIt === undefined) shadows.push(shadow);
+      // Said (a /readyz warning), not dropped in silence: the operator set a shadow and none scores.
+      else if (s !== undefined) problems.push({ name: shadow, reason: `not shadowed: its version ${s.modelVersion ?? 'built-in'} serves already, as ${servesIt}` });
       problems.sort((a, b) => a.name.localeCompare(b.name));
       return { byName, champion, shadows, problems };
     },

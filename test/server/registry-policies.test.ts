@@ -61,7 +61,16 @@ describe('registry-backed policies', () => {
       { experiments: [{ name: 'e', salt: 's', variants: [{ name: 'control', weight: 1, policy: 'tip-policy@champion' }, { name: 'treat', weight: 1, policy: 'tip-policy@candidate' }] }] },
       'test',
     );
-    expect((await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(experiments)).shadows).toEqual([]);
+    const both = await createRegistryPolicyProvider({ store, catalog: testCatalog }).load(experiments);
+    expect(both.shadows).toEqual([]);
+    // Said, not dropped in silence: a /readyz warning (the shadow serves nothing, so it is no reason to be unready).
+    expect(both.problems).toEqual([{ name: 'tip-policy@shadow', reason: 'not shadowed: its version 2 serves already, as tip-policy@candidate' }]);
+    const withExperiment = await createHarness({ deps: { policies: createRegistryPolicyProvider({ store, catalog: testCatalog }), experiments: fixedExperiments(experiments) } });
+    try {
+      expect((await get(withExperiment.app, '/readyz')).body).toMatchObject({ ready: true, shadows: [], warnings: ['tip-policy@shadow: not shadowed: its version 2 serves already, as tip-policy@candidate'] });
+    } finally {
+      await withExperiment.app.close();
+    }
   });
 
   it('keeps serving the versions it has when a reload finds the registry down (503 naming what serves; the shadow kept with a warning), and takes the new ones once it is back', async () => {
