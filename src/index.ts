@@ -22,6 +22,8 @@ export { importEvents, type ImportJob, type ImportSummary } from './pipelines/ev
 export { ingestEvents, type IngestJob, type IngestSummary } from './pipelines/ingest.js';
 export { listDeadLetters } from './pipelines/dead-letters.js';
 export { createEventBus, type EventBus, type EventBusOptions } from './events/event-bus.js';
+export type { OoEvent } from './events/schemas.js';
+export type { Channel } from './events/subjects.js';
 
 // Features: warehouse, training set, serving snapshot, vectors
 export { buildFeatures, type FeatureBuildJob, type FeatureBuildSummary } from './pipelines/feature-build.js';
@@ -29,10 +31,14 @@ export { buildTrainingSet, loadTrainingSet, trainingVectors, type TrainingSetJob
 export { exportSnapshot, loadSnapshot, type ExportJob, type ExportSummary, type LoadedSnapshot } from './pipelines/snapshot-files.js';
 export { toVector, vectorDim, vectorNames, VECTOR_LAYOUTS, type VectorInput, type VectorLayoutName } from './features/vectors.js';
 export { contractHash, contractSignatures, type FeatureSignature } from './features/contract.js';
+export type { ProfileValues } from './features/registry.js';
+// The arms: an arm's index (in training data, logs and target matrices) is its place in ARM_IDS.
+export { ARM_COUNT, ARM_IDS, armIndex, isArmId, type ArmId } from './features/arms.js';
 
 // Policies (pure) and their random generator
 export { POLICIES, POLICY_NAMES, POLICY_PARAMS, getPolicy, isPolicyName, restorePolicyState, type PolicyName } from './policies/catalog.js';
 export type { Policy, Decision, SerializedPolicyState } from './policies/policy.js';
+export { DEFAULT_EXPLORATION_FLOOR, withExplorationFloor } from './policies/exploration-floor.js';
 export { createRng, deriveSeed, type Rng } from './random/rng.js';
 
 // Off-policy evaluation (pure) and the jobs that train, evaluate and simulate
@@ -40,25 +46,34 @@ export { evaluate, DEFAULT_ESTIMATORS, type EvaluateOptions, type OpeReport } fr
 export { ESTIMATOR_NAMES, isEstimatorName, type Estimate, type EstimatorName } from './evaluation/estimate.js';
 export { checkLogs, type LoggedBandit, type LogsSummary } from './evaluation/logged-bandit.js';
 export { deterministicTarget, policyTarget, uniformTarget } from './evaluation/target-policy.js';
-export { trainPolicy, DEFAULT_MODEL, type TrainJob, type TrainOutcome } from './pipelines/train.js';
+export { trainPolicy, holdoutStart, DEFAULT_MODEL, HOLDOUT_SHARE, type TrainJob, type TrainOutcome } from './pipelines/train.js';
+// A version's evaluation as train records it (each metric a value and its [low, high] interval).
+export type { VersionEvaluation, Estimate as MetricEstimate } from './models/model-card.js';
 export { runOpe, type OpeJob, type OpeOutcome } from './pipelines/ope.js';
 export { runSimulation, type SimulationJob, type SimulationOutcome } from './pipelines/simulation.js';
+export type { SimOptions } from './sim/scenario.js';
+export type { SimResults } from './sim/summary.js';
 export { PERSONAS, PERSONA_NAMES, type Persona } from './sim/personas.js';
 
 // The registry (MLflow's layout and REST API) and promotion
 export { openStore, createStore, type CreateStoreOptions } from './registry/create-store.js';
 export type { Store, ModelVersion, RegisteredModel, Run } from './registry/store.js';
 export { listModels, type ListedModel, type ListedVersion } from './models/model-listing.js';
-export { evaluateGate, GATE_RULES, type GateDecision, type GateEvidence, type GateRules } from './experiments/gate.js';
+// A registered version as it serves: its state, run and exploration floor, and the policy deciding with that floor.
+export { loadRegisteredPolicy, servedPolicy, type RegisteredPolicy } from './models/policy-artifacts.js';
+export { evaluateGate, GATE_RULES, type GateDecision, type GateEvidence, type GateQuestion, type GateRules } from './experiments/gate.js';
+export { parseExperimentsConfig, type ExperimentsConfig } from './experiments/assignment.js';
 export { promotionContext } from './experiments/evidence.js';
 export { ALIASES, promoteVersion, rollbackChampion, type PromoteContext, type PromoteRequest, type PromoteResult, type RollbackResult } from './experiments/promotion.js';
 
 // Prompts
 export { PROMPT_VERSIONS, renderPrompt, type RenderedPrompt } from './prompts/prompt-registry.js';
 export { analyzePrompts, type PromptAnalytics, type PromptAnalyticsJob } from './pipelines/prompt-analytics.js';
+export type { TipWriterSettings } from './prompts/tip-writer.js';
 
 // Serving: `serveWiring` wires a home as `oo-ml serve` does, `startServer` listens
 export { serveWiring, closeServeWiring, type ServeWiring, type ServeWiringOptions, type WiringContext } from './server/wiring.js';
 export { startServer, type RunningServer, type StartOptions } from './server/main.js';
 export { buildApp, type BuildOptions, type OoMlApp } from './server/app.js';
-export type { ServerDeps } from './server/deps.js';
+export type { ExperimentsProvider, ServerDeps } from './server/deps.js';
+export { experimentsFile, fixedExperiments, readExperiments } from './server/experiments-source.js';

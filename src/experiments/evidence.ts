@@ -186,6 +186,7 @@ export function promotionContext(
     tmpDir: paths.tmp,
     now,
     evidence: gatherEvidence(store, model, version, { trainingSet: paths.trainingSet, eventsDir: paths.events, now }),
+    subject: { model, version },
   };
 }
 

@@ -46,15 +46,26 @@ export interface PromoteContext {
   now: () => Date;
   /** Gathers the gate's evidence (may run a simulation); called only when the move is allowed to be tried. */
   evidence: (question: GateQuestion) => Promise<GateEvidence>;
+  /** The version `evidence` was gathered for (evidence.ts `promotionContext` sets it): a request for another is refused. */
+  subject?: { model: string; version: number };
 }
 
 async function currentAlias(store: Store, model: string, alias: string): Promise<number | null> {
   return (await nullIfNotFound(store.getModelVersionByAlias(model, alias)))?.version ?? null;
 }
 
-/** Promotes a version through the gate (or by force, with a reason). */
+/**
+ * Promotes a version through the gate (or by force, with a reason). A refusal throws `conflict`
+ * with the gate's decision (`GateDecision`) as its `details`, and changes nothing; the result's
+ * decision is a passed one, or a forced one that failed.
+ */
 export async function promoteVersion(ctx: PromoteContext, req: PromoteRequest): Promise<PromoteResult> {
   const { store } = ctx;
+  if (ctx.subject !== undefined && (ctx.subject.model !== req.model || ctx.subject.version !== req.version)) {
+    throw invalidUsage(`the promotion context gathers evidence for ${ctx.subject.model} v${ctx.subject.version}, not for ${req.model} v${req.version}`, {
+      hint: 'make the context with promotionContext(…) for the version being promoted',
+    });
+  }
   if (req.force === true && (req.reason === undefined || req.reason.trim() === '')) {
     throw invalidUsage('--force needs --reason', { hint: 'say why the gate is being overridden; it is recorded in the model card' });
   }

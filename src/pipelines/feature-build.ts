@@ -21,6 +21,7 @@ import { PROFILE_FEATURES, type BuildSource, type ProfileFeatureDef } from '../f
 import { exists, replaceDirAtomic, tempPathFor } from '../io/atomic.js';
 import { sqlString, sqlTimestamp, withDb, type Db } from '../io/duckdb.js';
 import { attachEventLog, eventLogFingerprint, requireEventLog } from './event-log.js';
+import { requireDate } from './job-arguments.js';
 
 const DAY_MS = 86_400_000;
 
@@ -99,6 +100,8 @@ function valueSql(f: ProfileFeatureDef, g: SourceGroup, prefix: string): string 
 
 /** Builds the warehouse and feature files; replaces earlier outputs only when all succeeded. */
 export async function buildFeatures(job: FeatureBuildJob): Promise<FeatureBuildSummary> {
+  requireDate('now', job.now);
+  if (job.asOf !== undefined) requireDate('asOf', job.asOf);
   if (job.asOf !== undefined && job.asOf.getTime() > job.now.getTime()) {
     throw invalidInput(`as-of ${job.asOf.toISOString()} is in the future (now is ${job.now.toISOString()})`, {
       hint: 'features can only be built for a time that has passed',

@@ -25,7 +25,7 @@ import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus, EventDelivery, FetchedEvents } from '../events/event-bus.js';
 import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
-import type { TransportKind } from '../events/transport.js';
+import { MAX_BATCH, type TransportKind } from '../events/transport.js';
 import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, tempPathFor, writeFileAtomic } from '../io/atomic.js';
 import { DEFAULT_HEARTBEAT_MS, describeOwner, lostLockError, tryDirLock } from '../io/dir-lock.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
@@ -43,17 +43,18 @@ export interface IngestJob {
   tmpDir: string;
   /** Durable consumer name (default INGEST_CONSUMER). */
   consumer?: string;
-  /** Messages per batch (one file per type and day per batch; a few more when DuckDB refuses one of them). */
-  batchSize: number;
-  /** How long a batch waits to fill before it is written. */
-  maxWaitMs: number;
+  /** Messages per batch, at most MAX_BATCH (default INGEST_DEFAULTS.batchSize; one file per type and day per batch, a few more when DuckDB refuses one of them). */
+  batchSize?: number;
+  /** How long a batch waits to fill before it is written (default INGEST_DEFAULTS.maxWaitMs). */
+  maxWaitMs?: number;
   /**
    * Stop once no message arrived for `idleMs` (cron runs, tests), and none delivered to an
    * earlier ingest that died before acking it waits for redelivery (at most the ack wait longer);
-   * otherwise run until `signal`.
+   * otherwise (the default) run until `signal`.
    */
-  untilIdle: boolean;
-  idleMs: number;
+  untilIdle?: boolean;
+  /** The quiet time that ends an `untilIdle` run (default INGEST_DEFAULTS.idleMs). */
+  idleMs?: number;
   /** Called once per quiet spell in which an --until-idle run waits for messages an earlier ingest never acknowledged. */
   onWaitingForUnacked?: (count: number, ackWaitMs: number) => void;
   /** Called when the event log's lock names a holder only its heartbeat can judge, watched for up to `forMs` before it is taken over. */
@@ -109,8 +110,16 @@ export interface RefusedEvent {
 const zeroCounts = (): Record<EventType, number> =>
   Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
 
+/** What `oo-ml ingest` and `ingestEvents` use when not told otherwise. */
+export const INGEST_DEFAULTS = { batchSize: MAX_BATCH, maxWaitMs: 1000, untilIdle: false, idleMs: 2000 } as const;
+
+/** An ingest job with every default applied. */
+type IngestRun = IngestJob & Required<Pick<IngestJob, 'batchSize' | 'maxWaitMs' | 'untilIdle' | 'idleMs'>>;
+
 /** Consumes the bus into the event log until idle (or aborted); acks each batch once written. */
-export async function ingestEvents(job: IngestJob): Promise<IngestSummary> {
+export async function ingestEvents(given: IngestJob): Promise<IngestSummary> {
+  const job: IngestRun = { ...given, batchSize: given.batchSize ?? INGEST_DEFAULTS.batchSize, maxWaitMs: given.maxWaitMs ?? INGEST_DEFAULTS.maxWaitMs, untilIdle: given.untilIdle ?? INGEST_DEFAULTS.untilIdle, idleMs: given.idleMs ?? INGEST_DEFAULTS.idleMs };
+  if (job.batchSize > MAX_BATCH) throw invalidUsage(`batch size must be at most ${MAX_BATCH}, got ${job.batchSize}`);
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw invalidUsage(`batch size must be a positive integer, got ${job.batchSize}`);
   if (!Number.isFinite(job.maxWaitMs) || job.maxWaitMs < 0) throw invalidUsage(`max wait must be ≥ 0 ms, got ${job.maxWaitMs}`);
   if (!Number.isFinite(job.idleMs) || job.idleMs < 0) throw invalidUsage(`idle time must be ≥ 0 ms, got ${job.idleMs}`);
@@ -155,7 +164,7 @@ export async function withEventLogLock<T>(
 }
 
 /** `ingestEvents` once it holds the event log's lock; `lockLost` says whether it still does. */
-async function ingestLocked(job: IngestJob, lockLost: () => Error | null): Promise<IngestSummary> {
+async function ingestLocked(job: IngestRun, lockLost: () => Error | null): Promise<IngestSummary> {
   const now = job.now ?? (() => new Date());
   const name = job.consumer ?? INGEST_CONSUMER;
   const summary: IngestSummary = {

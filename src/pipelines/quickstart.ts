@@ -59,7 +59,7 @@ async function serveInProcess(ctx: WiringContext, snapshotAsOf: string): Promise
   const exchanges: Exchange[] = [];
   let url = '';
   try {
-    const server = await startServer({ deps: wiring.deps, host: '127.0.0.1', port: 0, handleSignals: false });
+    const server = await startServer({ deps: wiring.deps, host: '127.0.0.1', port: 0 });
     url = server.url;
     try {
       const call = async (path: string, body: unknown): Promise<Record<string, unknown>> => {

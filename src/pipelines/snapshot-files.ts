@@ -38,6 +38,7 @@ import {
 } from '../features/snapshot.js';
 import { exists, readDirIfExists, readTextIfExists, replaceDirAtomic, writeFileAtomic } from '../io/atomic.js';
 import { withDb } from '../io/duckdb.js';
+import { requireDate } from './job-arguments.js';
 import { attachWarehouse } from './training-set.js';
 
 const DATA_FILE = 'profiles.arrow';
@@ -88,6 +89,7 @@ async function checkSnapshotsFolder(outDir: string): Promise<void> {
 
 /** Exports the warehouse's latest profile features as a new snapshot and points LATEST at it. */
 export async function exportSnapshot(job: ExportJob): Promise<ExportSummary> {
+  requireDate('now', job.now);
   await checkSnapshotsFolder(job.outDir);
   const { table, asOf, fallbacks } = await withDb(':memory:', async (db) => {
     const { asOf } = await attachWarehouse(db, job.warehouse);

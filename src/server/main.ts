@@ -31,8 +31,19 @@ export interface StartOptions {
    * Without it they answer on `port` with the rest.
    */
   ops?: OpsAddress;
-  /** Install SIGINT/SIGTERM/SIGHUP handlers (default true; tests pass false). */
+  /**
+   * Stop on SIGINT, SIGTERM and SIGHUP as `oo-ml serve` does (draining, checkpointing), with
+   * handlers it installs and removes at close (default false: a program that embeds the server
+   * handles its own signals and calls `close`).
+   */
   handleSignals?: boolean;
+  /**
+   * Apply the process-wide settings `oo-ml serve` runs with, for a server that idles between
+   * bursts: V8 flags (a heap that grows to twice its live size between collections, compiled code
+   * never flushed; v8-settings.ts) and a tick object kept alive (tick-shape.ts). They last for the
+   * process's life, so they are the process's owner's choice (default false).
+   */
+  tuneProcess?: boolean;
   /** Longest wait for in-flight requests on shutdown (default 10 s). */
   shutdownTimeoutMs?: number;
   /**
@@ -60,8 +71,10 @@ export interface RunningServer {
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   // Node's tick objects keep their fast shape through idle-time collections (tick-shape.ts),
   // and the heap and compiled code stay ready for a burst after an idle spell (v8-settings.ts).
-  await keepTickShape();
-  applyServeV8Settings();
+  if (options.tuneProcess === true) {
+    await keepTickShape();
+    applyServeV8Settings();
+  }
   const { starting } = options;
   starting?.setStep('loading the snapshot and policies and restoring online learning from the events stream');
   const opsSockets: OpsSockets | undefined = options.ops === undefined ? undefined : new WeakSet();
@@ -116,13 +129,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         await Promise.all([app.close(), ops?.close()]);
       } finally {
         clearTimeout(timer);
-        if (options.handleSignals !== false) for (const s of signals) process.off(s, onSignal);
+        if (options.handleSignals === true) for (const s of signals) process.off(s, onSignal);
         markClosed();
       }
     })();
     return closing;
   }
 
-  if (options.handleSignals !== false) for (const s of signals) process.on(s, onSignal);
+  if (options.handleSignals === true) for (const s of signals) process.on(s, onSignal);
   return { app, url, opsUrl: ops?.url ?? null, close, closed };
 }

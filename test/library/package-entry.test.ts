@@ -72,6 +72,7 @@ describe('the package entry (import from "oo-ml")', () => {
       refused: string | null;
       healthz: number;
       readyz: number;
+      signalHandlersAdded: number[];
     };
     expect(out.users).toBe(60);
     expect(out.snapshotRows).toBe(60);
@@ -83,6 +84,8 @@ describe('the package entry (import from "oo-ml")', () => {
     expect(out.refused).toBe('invalid_input');
     // Answering, but not ready: no version is @champion.
     expect([out.healthz, out.readyz]).toEqual([200, 503]);
+    // The program's signals stay its own: the server installs no handler unless asked to.
+    expect(out.signalHandlersAdded).toEqual([0, 0, 0]);
 
     // The training set the program wrote, read here through the sources, and the uniform policy's
     // IPS estimate by its formula: mean of r · (1/k) / p.

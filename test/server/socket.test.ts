@@ -50,7 +50,7 @@ describe('oo-ml serve over a real socket', () => {
     const server = await startServer({
       host: '127.0.0.1',
       port: 0,
-      handleSignals: false,
+      tuneProcess: true,
       deps: {
         policies: createRegistryPolicyProvider({ store, catalog: testCatalog }),
         snapshot: { load: async () => (await loadSnapshot(home.snapshots)).index },

@@ -63,7 +63,7 @@ export async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<
       },
     });
     try {
-      server = await startServer({ deps: wiring.deps, host: flags.host, port, drainMs, starting, ...(ops === undefined ? {} : { ops }) });
+      server = await startServer({ deps: wiring.deps, host: flags.host, port, drainMs, starting, handleSignals: true, tuneProcess: true, ...(ops === undefined ? {} : { ops }) });
     } catch (e) {
       await closeServeWiring(wiring);
       throw e;
