@@ -4,7 +4,7 @@
  * imports the package name, type-checked against the built declarations and run with node.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -27,6 +27,20 @@ async function tsc(cwd: string): Promise<{ code: number; output: string }> {
     return { code: failed.code, output: failed.stdout + failed.stderr };
   }
 }
+
+describe('the package as npm packs it', () => {
+  it('ships the entry and its declarations, the CLI, the license and every source file the README names, not build state', async () => {
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const { stdout } = await run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+    const files = new Set((JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/oo-ml.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/oo-ml.js']) expect(files.has(f), f).toBe(true);
+    expect([...files].filter((f) => f.includes('tsbuildinfo') || f.endsWith('.built-at'))).toEqual([]);
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const named = [...readme.matchAll(/`(src\/[^`\s]*\.(?:ts|md))`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(5);
+    for (const f of named) expect(files.has(f), f).toBe(true);
+  });
+});
 
 describe('the package entry (import from "oo-ml")', () => {
   let dir = '';
