@@ -2,9 +2,7 @@
  * Rendering a Vega-Lite chart server-side: Vega to SVG, resvg to PNG. No browser, no canvas.
  * Simulation curves and off-policy estimates are drawn with it.
  */
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as vl from 'vega-lite';
 
 /** One rendered chart. */
 export interface Chart {
@@ -15,7 +13,11 @@ export interface Chart {
 
 /** Renders a Vega-Lite spec as `name` (SVG, and PNG at twice the size on white). */
 export async function renderChart(name: string, spec: vl.TopLevelSpec): Promise<Chart> {
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  // Loaded when a chart is drawn, not with the module: Vega and resvg were a third of the
+  // library's import time (README, "As a library"), and Vega's top-level await kept
+  // `require('oo-ml')` from loading at all.
+  const [{ Resvg }, vega, vlc] = await Promise.all([import('@resvg/resvg-js'), import('vega'), import('vega-lite')]);
+  const view = new vega.View(vega.parse(vlc.compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   const png = new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, background: 'white' }).render().asPng();
