@@ -116,4 +116,9 @@ describe('the package entry (import from "oo-ml")', () => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: dir });
     expect(stdout.trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
+
+  it('loads from require() too, where Node loads ES modules from it (nothing in the entry waits at the top level)', async () => {
+    const { stdout } = await run(process.execPath, ['--input-type=commonjs', '-e', "console.log(typeof require('oo-ml').trainPolicy)"], { cwd: dir });
+    expect(stdout.trim()).toBe('function');
+  });
 });
