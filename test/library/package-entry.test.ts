@@ -33,7 +33,7 @@ describe('the package as npm packs it', () => {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
     const { stdout } = await run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
     const files = new Set((JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
-    for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/oo-ml.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/oo-ml.js']) expect(files.has(f), f).toBe(true);
+    for (const f of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'bin/oo-ml.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/oo-ml.js']) expect(files.has(f), f).toBe(true);
     expect([...files].filter((f) => f.includes('tsbuildinfo') || f.endsWith('.built-at'))).toEqual([]);
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
     const named = [...readme.matchAll(/`(src\/[^`\s]*\.(?:ts|md))`/g)].map((m) => m[1]!);
