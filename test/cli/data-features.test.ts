@@ -60,8 +60,8 @@ describe('oo-ml data and features (CLI)', () => {
     expect(badFlag.stderr).toContain('--users must be an integer');
     // Every flag has a default, shown in --help (sim's too).
     const help = await runCli(['data', 'synth', '--help']);
-    expect(help.stdout).toMatch(/--users <n>\s+number of users \(default: "300"\)/);
-    expect(help.stdout).toMatch(/--seed <s>.*\(default: "42"\)/s);
+    expect(help.stdout).toMatch(/--users <n>\s+number of users \(default: 300\)/);
+    expect(help.stdout).toMatch(/--seed <s>.*\(default: 42\)/s);
     // The version the built CLI reports is package.json's (the bundle carries it as a constant).
     const version = await runCli(['--version']);
     const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
