@@ -2,7 +2,7 @@
  * Vitest global setup.
  *
  * - The CLI tests run the built CLI (bin/oo-ml.js → dist/bundle/), so dist/ and the bundle are
- *   rebuilt here when any source (or the bundler) is newer than them, or the bundle is missing:
+ *   rebuilt here when any source (or the bundler, or package.json) is newer than them, or the bundle is missing:
  *   `npm test` and a `vitest run` on its own never test stale code, and a fresh install (whose
  *   `prepare` built both) costs one walk of the two trees.
  * - Every temp folder of the run (tests', their servers' and CLI children's) is made under one
@@ -48,7 +48,8 @@ export default function setup(): () => void {
 /** Builds dist/ and the CLI bundle when they are older than the sources (see the module doc). */
 function build(): void {
   const bundler = join(ROOT, 'scripts', 'bundle-cli.mjs');
-  const sources = Math.max(newest(join(ROOT, 'src'), '.ts', '.tsx'), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs, statSync(bundler).mtimeMs);
+  // package.json too: the bundle carries its version as a constant.
+  const sources = Math.max(newest(join(ROOT, 'src'), '.ts', '.tsx'), ...[join(ROOT, 'tsconfig.build.json'), join(ROOT, 'package.json'), bundler].map((f) => statSync(f).mtimeMs));
   // An incremental build leaves unchanged outputs alone: the stamp says when dist/ was last checked.
   const stamp = join(ROOT, 'dist', '.built-at');
   const built = Math.max(newest(join(ROOT, 'dist'), '.js'), existsSync(stamp) ? statSync(stamp).mtimeMs : 0);
