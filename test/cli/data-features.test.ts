@@ -79,8 +79,8 @@ describe('oo-ml data and features (CLI)', () => {
     const helpJson = await runCli(['features', 'list', '--help', '--json']);
     expect([helpJson.code, (JSON.parse(helpJson.stdout) as { help: string }).help]).toEqual([0, expect.stringContaining('Usage: oo-ml features list')]);
     const simHelp = await runCli(['sim', '--help']);
-    expect(simHelp.stdout).toMatch(/\(default:\s+"uniform,egreedy-v1,linucb,thompson"\)/);
-    expect(simHelp.stdout).toMatch(/--reps <k>\s+replications \(seeds\), at least 2: the 95% intervals are\s+over them \(default: "5"\)/);
+    expect(simHelp.stdout).toMatch(/\(default:\s+uniform,egreedy-v1,linucb,thompson\)/);
+    expect(simHelp.stdout).toMatch(/--reps <k>\s+replications \(seeds\), at least 2: the 95% intervals are\s+over them \(default: 5\)/);
     // What it says it made: the days asked for, the day folders the events landed in, no empty rows.
     const small = await runCli(['data', 'synth', '--users', '3', '--days', '2', '--home', (await tempHome()).home]);
     expect(small.code, small.stderr).toBe(0);
