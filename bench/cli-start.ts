@@ -6,37 +6,16 @@
  * (start-up plus DuckDB reading a training set). Prints the median and spread of wall time and of
  * the child's CPU (user + system: the growth of this process's children's times in /proc/self/stat).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { summary, timedNode } from './child-timing.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 9);
 const ENTRIES = { bundle: join(ROOT, 'dist/bundle/oo-ml.js'), unbundled: join(ROOT, 'dist/cli/main.js') };
-
-/** Runs `node entry …args`, failing loudly on a non-zero exit; returns wall and child CPU seconds. */
-function timed(entry: string, args: string[]): { wall: number; cpu: number } {
-  const cpuBefore = childCpu();
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [entry, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${entry} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
-  return { wall, cpu: childCpu() - cpuBefore };
-}
-
-/** CPU seconds of this process's waited-for children so far: cutime + cstime of /proc/self/stat, in 10 ms ticks. */
-function childCpu(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / 100;
-}
-
-/** The median and the range of `xs`, formatted in seconds. */
-function summary(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${s[Math.floor(s.length / 2)]!.toFixed(3)} s (${s[0]!.toFixed(3)}–${s.at(-1)!.toFixed(3)})`;
-}
+const timed = (entry: string, args: string[]): { wall: number; cpu: number } => timedNode([entry, ...args]);
 
 const home = mkdtempSync(join(tmpdir(), 'oo-ml-bench-cli-'));
 try {

@@ -13,8 +13,8 @@ export interface Chart {
 
 /** Renders a Vega-Lite spec as `name` (SVG, and PNG at twice the size on white). */
 export async function renderChart(name: string, spec: vl.TopLevelSpec): Promise<Chart> {
-  // Loaded when a chart is drawn, not with the module: Vega and resvg were a third of the
-  // library's import time (README, "As a library"), and Vega's top-level await kept
+  // Loaded when a chart is drawn, not with the module: they were much of the library's import
+  // time (BENCHMARKS.md, "Importing the library"), and Vega's top-level await kept
   // `require('oo-ml')` from loading at all.
   const [{ Resvg }, vega, vlc] = await Promise.all([import('@resvg/resvg-js'), import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(vlc.compile(spec).spec), { renderer: 'none' });
