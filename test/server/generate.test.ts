@@ -97,9 +97,10 @@ describe('POST /generate', () => {
     const serveId = scored.body['serve_id'] as string;
     await until(() => h.published.length === 2, 'the shadow serve to be stored');
     const served = h.published.length;
-    const tip = await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId });
-    expect(tip.status).toBe(200);
-    expect(tip.body).toMatchObject({ arm: scored.body['arm'], prompt_version: 'v2', prompt_source: 'serve', serve: null });
+    // The fold sees the serve after the answer: asked again until it has (each wait is the 50 ms above).
+    let tip: Awaited<ReturnType<typeof post>> | undefined;
+    await until(async () => (tip = await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId })).status === 200, 'the serve to reach the fold');
+    expect(tip!.body).toMatchObject({ arm: scored.body['arm'], prompt_version: 'v2', prompt_source: 'serve', serve: null });
     // No second decision: the serve is the one the reaction will name.
     expect(h.published.map((p) => p.event)).toHaveLength(served);
     expect((await post(h.app, '/generate', { user_id: 'u4', serve_id: serveId, prompt_version: 'v2' })).body).toMatchObject({ prompt_version: 'v2', prompt_source: 'serve' });
