@@ -141,7 +141,8 @@ async function requireModel(store: Store, model: string): Promise<void> {
 async function leftByEarlierRollback(store: Store, model: string, champion: number, previous: number): Promise<string | null> {
   const history = await readRollout(store, model);
   const last = history.findLast((e) => e.alias === ALIASES.champion);
-  if (last === undefined || last.to !== champion || last.from !== previous || Object.keys(last.figures).length > 0) return null;
+  // 0.1.0's rollback wrote forced: false; a forced promotion of a version never shadow had no figures either.
+  if (last === undefined || last.forced || last.to !== champion || last.from !== previous || Object.keys(last.figures).length > 0) return null;
   const swapped = history.some((e) => e.time === last.time && e.alias === ALIASES.previous && e.from === champion && e.to === previous);
   return swapped ? last.time : null;
 }

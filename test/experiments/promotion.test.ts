@@ -77,7 +77,8 @@ describe('promotion and rollback', () => {
       await promoteVersion(ctx(), { model: 'tip-policy', version: v, to: 'champion' });
     }
     // What `oo-ml rollback` wrote before 0.2.0: champion 2 → 1 and @previous-champion 1 → 2, no figures.
-    const time = '2026-02-02T00:00:00.000Z';
+    // Times from the test's clock, so that every move made after these comes later.
+    const time = ctx().now().toISOString();
     await store.setAlias('tip-policy', 'champion', 1);
     await store.setAlias('tip-policy', 'previous-champion', 2);
     await appendRollout(
@@ -92,10 +93,30 @@ describe('promotion and rollback', () => {
       hint: 'to make v2 champion, promote it through the gate (oo-ml promote tip-policy 2 --to champion)',
     });
     expect((await store.getRegisteredModel('tip-policy')).aliases).toEqual({ champion: 1, 'previous-champion': 2 });
-    // Promoted again through the gate, v2 is champion with v1 its previous: that promotion can be rolled back.
-    await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'shadow' });
-    await promoteVersion(ctx(), { model: 'tip-policy', version: 2, to: 'champion' });
-    expect(await rollbackChampion(ctx(), 'tip-policy')).toMatchObject({ from: 2, to: 1, aliases: { champion: 1 } });
+    // The same moves made by a forced promotion (v1 forced back over v2) are no rollback: rolling back returns to v2.
+    await store.setAlias('tip-policy', 'champion', 2);
+    await store.setAlias('tip-policy', 'previous-champion', 1);
+    const forcedAt = ctx().now().toISOString();
+    await appendRollout(
+      store,
+      'tip-policy',
+      { time: forcedAt, alias: 'previous-champion', from: 2, to: 1, reason: 'v1 back', forced: true, figures: {} },
+      { time: forcedAt, alias: 'champion', from: 1, to: 2, reason: 'v1 back', forced: true, figures: {} },
+    );
+    await store.setAlias('tip-policy', 'champion', 1);
+    await store.setAlias('tip-policy', 'previous-champion', 2);
+    const forcedBackAt = ctx().now().toISOString();
+    await appendRollout(
+      store,
+      'tip-policy',
+      { time: forcedBackAt, alias: 'previous-champion', from: 1, to: 2, reason: 'v1 back', forced: true, figures: {} },
+      { time: forcedBackAt, alias: 'champion', from: 2, to: 1, reason: 'v1 back', forced: true, figures: {} },
+    );
+    expect(await rollbackChampion(ctx(), 'tip-policy')).toMatchObject({ from: 1, to: 2, aliases: { champion: 2 } });
+    // Promoted again through the gate, v1 is champion with v2 its previous: that promotion can be rolled back.
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'shadow' });
+    await promoteVersion(ctx(), { model: 'tip-policy', version: 1, to: 'champion' });
+    expect(await rollbackChampion(ctx(), 'tip-policy')).toMatchObject({ from: 1, to: 2, aliases: { champion: 2 } });
   });
 
   it('rolls back to a previous champion that is shadow now, ending its shadow: never champion and shadow at once', async () => {

@@ -312,6 +312,8 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
   const serveWaiters = new Map<string, (() => void)[]>();
   let lastCheckpoint: { written_at: string; position: number } | null = null;
 
+  /** What the stream had removed before this replica could fold it (a /readyz warning until a reset makes it moot). */
+  let streamGap: string | null = null;
   const fold = new Fold({
     window,
     learners,
@@ -335,8 +337,9 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
       }
     },
     onReset() {
-      // Every version's learning is gone, served or not.
+      // Every version's learning is gone, served or not; what this replica missed no longer counts.
       retired.clear();
+      streamGap = null;
     },
   });
   const follower = new Follower({
@@ -429,7 +432,6 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
   let halted: Error | null = null;
   let checkpointing: Promise<void> = Promise.resolve();
   let checkpointFailure: string | null = null;
-  let streamGap: string | null = null;
   const checkpointNow = (): Promise<void> => {
     checkpointing = checkpointing
       .then(() => follower.exclusive(writeCheckpoint))
@@ -474,7 +476,8 @@ async function createUnlocked(options: OnlineLearningOptions): Promise<Unlocked>
       const replay = targets.length === 0 ? null : await replayVersions({ bus, window, fold, targets, to: fold.position, rewardWindowMs: limits.rewardWindowMs });
       const { firstSeq } = await bus.extent();
       if (firstSeq > fold.position + 1) {
-        streamGap = `online learning was restored at stream position ${fold.position}, but the events stream starts at ${firstSeq}: the ${firstSeq - fold.position - 1} events between were removed (retention, a purge) before this replica folded them, so its policies lack them and differ from replicas that folded them (POST /admin/reset puts every replica back on the registered states)`;
+        const from = restored === null ? 'this replica started without a checkpoint' : `online learning was restored at stream position ${fold.position}`;
+        streamGap = `${from}, but the events stream starts at ${firstSeq}: the ${firstSeq - fold.position - 1} events before were removed (retention, a purge) before this replica folded them, so its policies lack them and differ from replicas that folded them (POST /admin/reset puts every replica back on the registered states)`;
         log.warn(streamGap);
       }
       const from = fold.position;
