@@ -120,6 +120,8 @@ type IngestRun = IngestJob & Required<Pick<IngestJob, 'batchSize' | 'maxWaitMs' 
 export async function ingestEvents(given: IngestJob): Promise<IngestSummary> {
   const job: IngestRun = { ...given, batchSize: given.batchSize ?? INGEST_DEFAULTS.batchSize, maxWaitMs: given.maxWaitMs ?? INGEST_DEFAULTS.maxWaitMs, untilIdle: given.untilIdle ?? INGEST_DEFAULTS.untilIdle, idleMs: given.idleMs ?? INGEST_DEFAULTS.idleMs };
   if (job.batchSize > MAX_BATCH) throw invalidUsage(`batch size must be at most ${MAX_BATCH}, got ${job.batchSize}`);
+  // A run that neither ends when idle nor can be told to stop would hold the event log's lock for good.
+  if (!job.untilIdle && job.signal === undefined) throw invalidUsage('an ingest needs untilIdle: true or a signal to stop it', { hint: 'pass untilIdle: true (a cron run) or an AbortSignal (a long-running one)' });
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw invalidUsage(`batch size must be a positive integer, got ${job.batchSize}`);
   if (!Number.isFinite(job.maxWaitMs) || job.maxWaitMs < 0) throw invalidUsage(`max wait must be ≥ 0 ms, got ${job.maxWaitMs}`);
   if (!Number.isFinite(job.idleMs) || job.idleMs < 0) throw invalidUsage(`idle time must be ≥ 0 ms, got ${job.idleMs}`);

@@ -1,7 +1,8 @@
 /**
  * The process shell of the server: its `listen()` (after starting.ts's answers while it starts,
- * when it is given them), and the operator's port's (ops-port.ts). Graceful shutdown on SIGINT,
- * SIGTERM or SIGHUP (a closed terminal, as a stop, with its checkpoint), or `close()`: stop
+ * when it is given them), and the operator's port's (ops-port.ts). Graceful shutdown by `stop()`
+ * (draining first, with `drainMs`) or `close()`, and, with `handleSignals`, on SIGINT, SIGTERM
+ * or SIGHUP (a closed terminal, as a stop, with its checkpoint), as `oo-ml serve` runs it: stop
  * accepting connections, let in-flight requests finish (Fastify closes idle keep-alive
  * connections and answers 503 to requests that arrive meanwhile), wait for shadow scorings,
  * flush the event sink — then the caller closes the sink. Connections still busy after
@@ -47,9 +48,9 @@ export interface StartOptions {
   /** Longest wait for in-flight requests on shutdown (default 10 s). */
   shutdownTimeoutMs?: number;
   /**
-   * On the first SIGINT/SIGTERM/SIGHUP, how long to go on answering with /readyz at 503 before shutting
-   * down, so a load balancer takes the replica out before it stops taking connections (default
-   * 0: at once). A second signal shuts down at once.
+   * On the first `stop()` (or SIGINT/SIGTERM/SIGHUP, with `handleSignals`), how long to go on
+   * answering with /readyz at 503 before shutting down, so a load balancer takes the replica out
+   * before it stops taking connections (default 0: at once). A second stop shuts down at once.
    */
   drainMs?: number;
 }
@@ -59,6 +60,11 @@ export interface RunningServer {
   app: OoMlApp;
   /** `http://host:port` actually bound (port 0 picks a free one). */
   url: string;
+  /**
+   * Stops as a signal does: first, for `drainMs`, answers /readyz 503 while serving on (`why` is
+   * what it says), then closes; called again meanwhile, closes at once. Resolves once closed.
+   */
+  stop(why?: string): Promise<void>;
   /** The operator's port's `http://host:port`, or null without one. */
   opsUrl: string | null;
   /** Shuts down gracefully (idempotent). */
@@ -102,17 +108,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const drainMs = options.drainMs ?? 0;
   let draining: NodeJS.Timeout | null = null;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const stop = (why = 'stop'): Promise<void> => {
     if (drainMs > 0 && draining === null && closing === null) {
       const seconds = (drainMs / 1000).toFixed(drainMs % 1000 === 0 ? 0 : 1);
-      app.ooLog.warn(`${signal}: not ready from now on; answering for ${seconds} s more, then shutting down (a second signal: at once)`);
-      app.ooMl.markStopping(`shutting down (${signal}): answering for ${seconds} s more so load balancers take this replica out`);
+      app.ooLog.warn(`${why}: not ready from now on; answering for ${seconds} s more, then shutting down (stopped again: at once)`);
+      app.ooMl.markStopping(`shutting down (${why}): answering for ${seconds} s more so load balancers take this replica out`);
       draining = setTimeout(() => void close(), drainMs);
-      return;
+      return closed;
     }
-    app.ooLog.warn(`${signal}: shutting down (draining in-flight requests)`);
-    void close();
+    app.ooLog.warn(`${why}: shutting down (draining in-flight requests)`);
+    return close();
   };
+  const onSignal = (signal: NodeJS.Signals): void => void stop(signal);
 
   function close(): Promise<void> {
     if (closing !== null) return closing;
@@ -137,5 +144,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   }
 
   if (options.handleSignals === true) for (const s of signals) process.on(s, onSignal);
-  return { app, url, opsUrl: ops?.url ?? null, close, closed };
+  return { app, url, opsUrl: ops?.url ?? null, stop, close, closed };
 }

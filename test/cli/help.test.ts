@@ -1,7 +1,7 @@
 /** What `--help` tells a first-time user: every command's options, their defaults and whether they are required. */
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { createProgram } from '../../src/cli/main.js';
+import { createProgram } from '../../src/cli/program.js';
 import { POLICY_NAMES, POLICY_PARAMS } from '../../src/policies/catalog.js';
 import { PERSONA_NAMES } from '../../src/sim/personas.js';
 

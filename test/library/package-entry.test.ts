@@ -87,6 +87,7 @@ describe('the package entry (import from "oo-ml")', () => {
       healthz: number;
       readyz: number;
       signalHandlersAdded: number[];
+      draining: string;
     };
     expect(out.users).toBe(60);
     expect(out.snapshotRows).toBe(60);
@@ -100,6 +101,7 @@ describe('the package entry (import from "oo-ml")', () => {
     expect([out.healthz, out.readyz]).toEqual([200, 503]);
     // The program's signals stay its own: the server installs no handler unless asked to.
     expect(out.signalHandlersAdded).toEqual([0, 0, 0]);
+    expect(out.draining).toContain('shutting down (the program is done): answering for 60 s more');
 
     // The training set the program wrote, read here through the sources, and the uniform policy's
     // IPS estimate by its formula: mean of r · (1/k) / p.

@@ -48,10 +48,12 @@ describe('job arguments', () => {
     await expect(promoteVersion(ctx, { model: 'tip-policy', version: 2, to: 'shadow' })).rejects.toMatchObject(usage('the promotion context gathers evidence for tip-policy v1, not for tip-policy v2'));
   });
 
-  it('ingestEvents refuses a batch larger than a fetch can be, before it touches the bus', async () => {
+  it('ingestEvents refuses a batch larger than a fetch can be, and a run nothing would end, before it touches the bus', async () => {
     const h = await tempHome();
     const untouched = new Proxy({}, { get: (_t, key) => { throw new Error(`the bus was used (${String(key)})`); } }) as EventBus;
-    await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp, batchSize: 10_001 })).rejects.toMatchObject(usage('batch size must be at most 10000, got 10001'));
+    await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp, batchSize: 10_001, untilIdle: true })).rejects.toMatchObject(usage('batch size must be at most 10000, got 10001'));
+    // Neither idle-bounded nor stoppable, it would hold the event log's lock for good.
+    await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp })).rejects.toMatchObject(usage('an ingest needs untilIdle: true or a signal to stop it'));
   });
 
   it('evaluate refuses an interval method it does not compute, for callers without the types', () => {

@@ -161,6 +161,8 @@ describe('DashView', () => {
     const frame = render(<DashView figures={dashFigures([early])} panel="overview" paused={false} intervalMs={1000} />).lastFrame()!;
     expect(frame).toMatch(/est\. reward 0\.000 \[–\], SNIPS 0\.000 \(0 with feedback\)/);
     expect(frame).not.toContain('[0.000, 0.000]');
+    const policies = render(<DashView figures={dashFigures([early])} panel="policies" paused={false} intervalMs={1000} />).lastFrame()!;
+    expect(policies).toMatch(/tip-policy@shadow[^\n]*~0\.000 \[–\]/);
   });
 
   it('shows each version of a served policy on its own row during a rollout (two replicas, two versions)', () => {

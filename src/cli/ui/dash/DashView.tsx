@@ -218,7 +218,7 @@ const intervalText = (ci: { low: number; high: number } | null): string => (ci =
 
 /** A row's rate with its interval: the reward rate of a served row, the IPS estimate (~) of a shadow's. */
 function rateText(p: PolicyRow): string {
-  if (p.shadow) return p.estimate === null ? '' : `~${fixed(p.estimate.ips, 3)}${intervalText(p.estimate.ips_ci95)}`;
+  if (p.shadow) return p.estimate === null ? '' : `~${fixed(p.estimate.ips, 3)}${p.estimate.ips_ci95 === null ? ' [–]' : intervalText(p.estimate.ips_ci95)}`;
   return `${fixed(p.rewardRate, 3)}${intervalText(p.ci95)}`;
 }
 
