@@ -20,6 +20,8 @@ export { OO_ML_VERSION } from './version.js';
 export { synthesize, DEFAULT_SYNTH_START, type SynthJob } from './pipelines/synth.js';
 export { importEvents, type ImportJob, type ImportSummary } from './pipelines/event-import.js';
 export { ingestEvents, type IngestJob, type IngestSummary } from './pipelines/ingest.js';
+// The jobs' argument ranges (the CLI's flags take the same) and ingest's defaults.
+export { INGEST_DEFAULTS, INGEST_RANGES, SEED_RANGE, SIM_RANGES, SYNTH_RANGES, type IntRange } from './pipelines/job-arguments.js';
 export { listDeadLetters } from './pipelines/dead-letters.js';
 export { createEventBus, type EventBus, type EventBusOptions } from './events/event-bus.js';
 export type { OoEvent } from './events/schemas.js';

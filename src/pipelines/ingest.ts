@@ -25,11 +25,12 @@ import type { DeadLetterReason } from '../events/dead-letter.js';
 import type { EventBus, EventDelivery, FetchedEvents } from '../events/event-bus.js';
 import { IdHashSet } from '../events/id-hash.js';
 import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js';
-import { MAX_BATCH, type TransportKind } from '../events/transport.js';
+import type { TransportKind } from '../events/transport.js';
 import { exists, OUTPUT_MARKER, readDirIfExists, readTextIfExists, tempPathFor, writeFileAtomic } from '../io/atomic.js';
 import { DEFAULT_HEARTBEAT_MS, describeOwner, lostLockError, tryDirLock } from '../io/dir-lock.js';
 import { duckdbMessage, sqlString, withDb, type Db } from '../io/duckdb.js';
 import { eventColumns } from './event-log.js';
+import { INGEST_DEFAULTS, INGEST_RANGES, requireInteger } from './job-arguments.js';
 
 /** The consumer name of `oo-ml ingest` unless told otherwise. */
 export const INGEST_CONSUMER = 'oo-ml-ingest';
@@ -43,7 +44,7 @@ export interface IngestJob {
   tmpDir: string;
   /** Durable consumer name (default INGEST_CONSUMER). */
   consumer?: string;
-  /** Messages per batch, at most MAX_BATCH (default INGEST_DEFAULTS.batchSize; one file per type and day per batch, a few more when DuckDB refuses one of them). */
+  /** Messages per batch, in INGEST_RANGES.batchSize (default INGEST_DEFAULTS.batchSize; one file per type and day per batch, a few more when DuckDB refuses one of them). */
   batchSize?: number;
   /** How long a batch waits to fill before it is written (default INGEST_DEFAULTS.maxWaitMs). */
   maxWaitMs?: number;
@@ -110,21 +111,17 @@ export interface RefusedEvent {
 const zeroCounts = (): Record<EventType, number> =>
   Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
 
-/** What `oo-ml ingest` and `ingestEvents` use when not told otherwise. */
-export const INGEST_DEFAULTS = { batchSize: MAX_BATCH, maxWaitMs: 1000, untilIdle: false, idleMs: 2000 } as const;
-
 /** An ingest job with every default applied. */
 type IngestRun = IngestJob & Required<Pick<IngestJob, 'batchSize' | 'maxWaitMs' | 'untilIdle' | 'idleMs'>>;
 
 /** Consumes the bus into the event log until idle (or aborted); acks each batch once written. */
 export async function ingestEvents(given: IngestJob): Promise<IngestSummary> {
   const job: IngestRun = { ...given, batchSize: given.batchSize ?? INGEST_DEFAULTS.batchSize, maxWaitMs: given.maxWaitMs ?? INGEST_DEFAULTS.maxWaitMs, untilIdle: given.untilIdle ?? INGEST_DEFAULTS.untilIdle, idleMs: given.idleMs ?? INGEST_DEFAULTS.idleMs };
-  if (job.batchSize > MAX_BATCH) throw invalidUsage(`batch size must be at most ${MAX_BATCH}, got ${job.batchSize}`);
+  requireInteger('batchSize', job.batchSize, INGEST_RANGES.batchSize);
+  requireInteger('maxWaitMs', job.maxWaitMs, INGEST_RANGES.maxWaitMs);
+  requireInteger('idleMs', job.idleMs, INGEST_RANGES.idleMs);
   // A run that neither ends when idle nor can be told to stop would hold the event log's lock for good.
   if (!job.untilIdle && job.signal === undefined) throw invalidUsage('an ingest needs untilIdle: true or a signal to stop it', { hint: 'pass untilIdle: true (a cron run) or an AbortSignal (a long-running one)' });
-  if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw invalidUsage(`batch size must be a positive integer, got ${job.batchSize}`);
-  if (!Number.isFinite(job.maxWaitMs) || job.maxWaitMs < 0) throw invalidUsage(`max wait must be ≥ 0 ms, got ${job.maxWaitMs}`);
-  if (!Number.isFinite(job.idleMs) || job.idleMs < 0) throw invalidUsage(`idle time must be ≥ 0 ms, got ${job.idleMs}`);
   return withEventLogLock(job.eventsDir, 'ingest', 'run one ingest per event log; what this one had not acknowledged is delivered again', job.onWaitingForLock, (lockLost) => ingestLocked(job, lockLost));
 }
 

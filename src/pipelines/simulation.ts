@@ -21,7 +21,7 @@ import type { SimOptions } from '../sim/scenario.js';
 import type { SimResults } from '../sim/summary.js';
 import { SIM_EXPERIMENT, simMetricKey } from '../models/sim-runs.js';
 import { validateSimOptions } from '../sim/scenario.js';
-import { requireInteger } from './job-arguments.js';
+import { SEED_RANGE, SIM_RANGES, requireInteger } from './job-arguments.js';
 
 /**
  * The entrant `uniform`: uniform random over the arms, the baseline of a first champion. It is
@@ -39,11 +39,11 @@ export { SIM_EXPERIMENT } from '../models/sim-runs.js';
 /** Options of `runSimulation`. */
 export interface SimulationJob {
   options: SimOptions;
-  /** Replications (seeds), 2–1000: the 95 % intervals are over them. */
+  /** Replications (seeds), SIM_RANGES.reps: the 95 % intervals are over them. */
   reps: number;
   /** Built-in policy names and/or MODEL@ALIAS references; the first is the baseline. */
   policies: readonly string[];
-  /** Worker threads, 0–64 (0: this thread); `oo-ml sim` uses one per core, at most one per replication. */
+  /** Worker threads, SIM_RANGES.workers (0: this thread); `oo-ml sim` uses one per core, at most one per replication. */
   workers: number;
   store: Store;
   now: () => Date;
@@ -106,9 +106,13 @@ const metricKey = simMetricKey;
 
 /** Runs the simulation and logs it; returns the results and the run. */
 export async function runSimulation(job: SimulationJob): Promise<SimulationOutcome> {
-  // One replication has no spread: its "interval" would be the point itself.
-  requireInteger('reps', job.reps, 2, 1000);
-  requireInteger('workers', job.workers, 0, 64);
+  requireInteger('reps', job.reps, SIM_RANGES.reps);
+  requireInteger('workers', job.workers, SIM_RANGES.workers);
+  requireInteger('options.users', job.options.users, SIM_RANGES.users);
+  requireInteger('options.rounds', job.options.rounds, SIM_RANGES.rounds);
+  requireInteger('options.seed', job.options.seed, SEED_RANGE);
+  if (job.options.delayRounds !== undefined) requireInteger('options.delayRounds', job.options.delayRounds, SIM_RANGES.delayRounds);
+  if (job.options.driftAtRound != null) requireInteger('options.driftAtRound', job.options.driftAtRound, SIM_RANGES.driftAtRound);
   validateSimOptions(job.options);
   const { specs, versions, models } = await resolveEntrants(job.store, job.policies);
   job.onStart?.();

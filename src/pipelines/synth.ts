@@ -7,7 +7,7 @@ import type { OoEvent } from '../events/schemas.js';
 import { withDb } from '../io/duckdb.js';
 import { generateUser } from '../sim/event-generator.js';
 import { writeEventLog, type EventLogSummary } from './event-log.js';
-import { requireDate, requireInteger } from './job-arguments.js';
+import { SEED_RANGE, SYNTH_RANGES, requireDate, requireInteger } from './job-arguments.js';
 
 /** Options of `synthesize`. */
 export interface SynthJob {
@@ -29,9 +29,9 @@ export const DEFAULT_SYNTH_START = new Date('2026-01-05T00:00:00Z');
 
 /** Generates and writes a synthetic event log; the same options give byte-identical files. */
 export async function synthesize(job: SynthJob): Promise<EventLogSummary & { users: number; personas: Record<string, number> }> {
-  requireInteger('users', job.users, 1, 10_000_000);
-  requireInteger('days', job.days, 1, 3650);
-  requireInteger('seed', job.seed, -2147483648, 2147483647);
+  requireInteger('users', job.users, SYNTH_RANGES.users);
+  requireInteger('days', job.days, SYNTH_RANGES.days);
+  requireInteger('seed', job.seed, SEED_RANGE);
   requireDate('start', job.start);
   if (job.start.getUTCHours() !== 0 || job.start.getUTCMinutes() !== 0 || job.start.getUTCSeconds() !== 0 || job.start.getUTCMilliseconds() !== 0) {
     throw invalidUsage(`--start must be a midnight UTC, got ${job.start.toISOString()}`);

@@ -65,7 +65,6 @@ export const DRIFT_SHIFT = 3;
 export function validateSimOptions(options: SimOptions): number[] {
   if (!Number.isInteger(options.users) || options.users < 1) throw invalidUsage(`--users must be a positive integer, got ${options.users}`);
   if (!Number.isInteger(options.rounds) || options.rounds < 1) throw invalidUsage(`--rounds must be a positive integer, got ${options.rounds}`);
-  if (!Number.isInteger(options.seed) || options.seed < -2147483648 || options.seed > 2147483647) throw invalidUsage(`--seed must be an integer between -2147483648 and 2147483647, got ${options.seed}`);
   if (options.delayRounds !== undefined && (!Number.isInteger(options.delayRounds) || options.delayRounds < 0)) {
     throw invalidUsage(`--delay must be a non-negative integer number of hours, got ${options.delayRounds}`);
   }

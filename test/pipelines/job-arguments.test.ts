@@ -38,7 +38,8 @@ describe('job arguments', () => {
     const job = { options: { users: 10, rounds: 24, seed: 1 }, reps: 2, policies: ['uniform', 'linucb'], workers: 0, store: createFileStore(h.mlruns), now: () => new Date() };
     await expect(runSimulation({ ...job, reps: 0 })).rejects.toMatchObject(usage('reps must be an integer between 2 and 1000, got 0'));
     await expect(runSimulation({ ...job, workers: -1 })).rejects.toMatchObject(usage('workers must be an integer between 0 and 64, got -1'));
-    await expect(runSimulation({ ...job, options: { ...job.options, seed: 0.5 } })).rejects.toMatchObject(usage('--seed must be an integer between -2147483648 and 2147483647, got 0.5'));
+    await expect(runSimulation({ ...job, options: { ...job.options, users: 2_000_000 } })).rejects.toMatchObject(usage('options.users must be an integer between 1 and 1000000, got 2000000'));
+    await expect(runSimulation({ ...job, options: { ...job.options, seed: 0.5 } })).rejects.toMatchObject(usage('options.seed must be an integer between -2147483648 and 2147483647, got 0.5'));
   });
 
   it('promoteVersion refuses a context made for another version (its evidence would be that version\'s)', async () => {
@@ -51,7 +52,7 @@ describe('job arguments', () => {
   it('ingestEvents refuses a batch larger than a fetch can be, and a run nothing would end, before it touches the bus', async () => {
     const h = await tempHome();
     const untouched = new Proxy({}, { get: (_t, key) => { throw new Error(`the bus was used (${String(key)})`); } }) as EventBus;
-    await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp, batchSize: 10_001, untilIdle: true })).rejects.toMatchObject(usage('batch size must be at most 10000, got 10001'));
+    await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp, batchSize: 10_001, untilIdle: true })).rejects.toMatchObject(usage('batchSize must be an integer between 1 and 10000, got 10001'));
     // Neither idle-bounded nor stoppable, it would hold the event log's lock for good.
     await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp })).rejects.toMatchObject(usage('an ingest needs untilIdle: true or a signal to stop it'));
   });

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { invalidInput } from '../../errors.js';
+import { SEED_RANGE, SYNTH_RANGES } from '../../pipelines/job-arguments.js';
 import { parseIntFlag, parseTimeFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
@@ -27,9 +28,9 @@ export function registerData(program: Command): void {
       .option('--start <date>', 'first day, midnight UTC (default 2026-01-05)')
       .option('--out <dir>', 'event log folder (default <home>/data/events)'),
     async (ctx, flags) => {
-      const users = parseIntFlag('--users', flags.users, 1, 10_000_000);
-      const days = parseIntFlag('--days', flags.days, 1, 3650);
-      const seed = parseIntFlag('--seed', flags.seed, -2147483648, 2147483647);
+      const users = parseIntFlag('--users', flags.users, ...SYNTH_RANGES.users);
+      const days = parseIntFlag('--days', flags.days, ...SYNTH_RANGES.days);
+      const seed = parseIntFlag('--seed', flags.seed, ...SEED_RANGE);
       const { DEFAULT_SYNTH_START, synthesize } = await import('../../pipelines/synth.js');
       const start = flags.start === undefined ? DEFAULT_SYNTH_START : parseTimeFlag('--start', flags.start);
       const eventsDir = flags.out === undefined ? ctx.config.paths.events : resolve(flags.out);

@@ -1,6 +1,7 @@
 /** `oo-ml ingest`: event bus (NATS JetStream, or the embedded journal) → Parquet event log. */
 import type { Command } from 'commander';
 import { MAX_BATCH } from '../../events/transport.js';
+import { INGEST_DEFAULTS, INGEST_RANGES } from '../../pipelines/job-arguments.js';
 import { parseIntFlag } from '../flags.js';
 import { action } from '../command.js';
 import { keyValues, table } from '../format.js';
@@ -28,18 +29,18 @@ export function registerIngest(program: Command): void {
         'append signals.> and feedback.> to the Parquet event log (NATS JetStream when NATS_URL is set, ' +
           'else the embedded bus under <home>/data/bus); invalid messages, and events the log cannot store, go to dlq.<subject>',
       )
-      .option('--batch-size <n>', 'messages per batch, at most 10000 (one new file per event type and day per batch; --max-wait-ms bounds how long a batch waits to fill)', '10000')
-      .option('--max-wait-ms <ms>', 'how long a batch waits to fill (JetStream waits at least 1000)', '1000')
+      .option('--batch-size <n>', `messages per batch, at most ${MAX_BATCH} (one new file per event type and day per batch; --max-wait-ms bounds how long a batch waits to fill)`, String(INGEST_DEFAULTS.batchSize))
+      .option('--max-wait-ms <ms>', 'how long a batch waits to fill (JetStream waits at least 1000)', String(INGEST_DEFAULTS.maxWaitMs))
       .option(
         '--until-idle',
         'exit once no message arrived for --idle-ms and none that an earlier, stopped ingest left unacknowledged waits for redelivery (cron runs); default: run until Ctrl-C',
       )
-      .option('--idle-ms <ms>', 'quiet time that ends an --until-idle run', '2000')
+      .option('--idle-ms <ms>', 'quiet time that ends an --until-idle run', String(INGEST_DEFAULTS.idleMs))
       .option('--consumer <name>', 'durable consumer name (its position is kept between runs)', 'oo-ml-ingest'),
     async (ctx, flags) => {
-      const batchSize = parseIntFlag('--batch-size', flags.batchSize, 1, MAX_BATCH);
-      const maxWaitMs = parseIntFlag('--max-wait-ms', flags.maxWaitMs, 0, 600_000);
-      const idleMs = parseIntFlag('--idle-ms', flags.idleMs, 0, 86_400_000);
+      const batchSize = parseIntFlag('--batch-size', flags.batchSize, ...INGEST_RANGES.batchSize);
+      const maxWaitMs = parseIntFlag('--max-wait-ms', flags.maxWaitMs, ...INGEST_RANGES.maxWaitMs);
+      const idleMs = parseIntFlag('--idle-ms', flags.idleMs, ...INGEST_RANGES.idleMs);
       const stop = new AbortController();
       const onSignal = (): void => {
         ctx.note('stopping after the current batch…');

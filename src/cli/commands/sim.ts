@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import type { PolicyRun } from '../../sim/runner.js';
 import type { SimResults } from '../../sim/summary.js';
+import { SEED_RANGE, SIM_RANGES } from '../../pipelines/job-arguments.js';
 import { PERSONA_NAMES } from '../../sim/personas.js';
 import { parseIntFlag } from '../flags.js';
 import { action } from '../command.js';
@@ -64,18 +65,17 @@ export function registerSim(program: Command): void {
       .option('--drift-at <round>', 'round from which arm preferences drift (default: no drift)')
       .option('--delay <hours>', 'hours before a reaction reaches the policy', '0'),
     async (ctx, flags) => {
-      // One replication has no spread: its "interval" would be the point itself.
-      const reps = parseIntFlag('--reps', flags.reps, 2, 1000);
+      const reps = parseIntFlag('--reps', flags.reps, ...SIM_RANGES.reps);
       const options = {
-        users: parseIntFlag('--users', flags.users, 1, 1_000_000),
-        rounds: parseIntFlag('--rounds', flags.rounds, 1, 1_000_000),
-        seed: parseIntFlag('--seed', flags.seed, -2147483648, 2147483647),
-        delayRounds: parseIntFlag('--delay', flags.delay ?? '0', 0, 10_000),
-        driftAtRound: flags.driftAt === undefined ? null : parseIntFlag('--drift-at', flags.driftAt, 0, 1_000_000),
+        users: parseIntFlag('--users', flags.users, ...SIM_RANGES.users),
+        rounds: parseIntFlag('--rounds', flags.rounds, ...SIM_RANGES.rounds),
+        seed: parseIntFlag('--seed', flags.seed, ...SEED_RANGE),
+        delayRounds: parseIntFlag('--delay', flags.delay ?? '0', ...SIM_RANGES.delayRounds),
+        driftAtRound: flags.driftAt === undefined ? null : parseIntFlag('--drift-at', flags.driftAt, ...SIM_RANGES.driftAtRound),
         ...(flags.personas === undefined ? {} : { personas: flags.personas.split(',').map((s) => s.trim()) }),
       };
       const policies = flags.policies.split(',').map((s) => s.trim()).filter((s) => s !== '');
-      const workers = flags.workers === undefined ? Math.max(1, Math.min(availableParallelism(), reps)) : parseIntFlag('--workers', flags.workers, 0, 64);
+      const workers = flags.workers === undefined ? Math.max(1, Math.min(availableParallelism(), reps)) : parseIntFlag('--workers', flags.workers, ...SIM_RANGES.workers);
       const [{ runSimulation }, { openStore }] = await Promise.all([import('../../pipelines/simulation.js'), import('../../registry/create-store.js')]);
       const startView = !ctx.json && process.stderr.isTTY === true ? (await import('../ui/sim-live.js')).startSimView : null;
       // Drawn once the options and policies are checked: a usage error is not drawn over a view.
