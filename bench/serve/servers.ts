@@ -275,7 +275,7 @@ export type ScorerRole = 'champion' | 'shadow' | 'unstored' | 'loop';
  */
 export async function scorerChild(dir: string, role: ScorerRole, name: string = role): Promise<void> {
   const lib = await loadServerLib();
-  // As `oo-ml serve`'s process shell does first (server/main.ts).
+  // As `oo-ml serve`'s process shell does first (server/main.ts, tuneProcess).
   await lib.keepTickShape();
   lib.applyServeV8Settings();
   const { loadSnapshot, createRng, createEmbeddedTransport, createNatsTransport, createEventBusOver, createTipWriter, tipWriterSettingsFromEnv, buildApp } = lib;

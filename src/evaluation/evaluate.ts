@@ -11,7 +11,7 @@ import { invalidInput, invalidUsage } from '../errors.js';
 import type { Rng } from '../random/rng.js';
 import { bootstrapReplicates, percentileInterval, sampleStdDev } from './bootstrap.js';
 import { FIXED_MODEL_NOTE } from './direct-method.js';
-import { isEstimatorName, type Estimate, type EstimatorContext, type EstimatorName, type WeightDiagnostics } from './estimate.js';
+import { isEstimatorName, type Estimate, type EstimatorContext, type EstimatorName, type IntervalMethod, type WeightDiagnostics } from './estimate.js';
 import { ESTIMATORS } from './estimators.js';
 import { checkLogs, type LoggedBandit } from './logged-bandit.js';
 import { loggingPolicyEstimate } from './logging-policy.js';
@@ -35,7 +35,7 @@ export interface EvaluateOptions {
   estimators?: readonly EstimatorName[];
   /** Analytic intervals (default) or the percentile bootstrap for every estimator (the logging
    *  policy's plain mean keeps its analytic interval). */
-  interval?: 'analytic' | 'bootstrap';
+  interval?: Extract<IntervalMethod, 'analytic' | 'bootstrap'>;
   /** The generator of bootstrap resamples (required with `interval: 'bootstrap'`). */
   rng?: Rng;
   /** Bootstrap resamples B (default 1000). */

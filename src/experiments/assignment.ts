@@ -14,7 +14,7 @@ const Variant = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' }),
     /** Relative share of users. */
     weight: Type.Number({ exclusiveMinimum: 0 }),
-    /** A built-in policy name or MODEL@ALIAS. */
+    /** A built-in policy name, MODEL@ALIAS or MODEL/N (version N). */
     policy: Type.String({ minLength: 1 }),
   },
   { additionalProperties: false },

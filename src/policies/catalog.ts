@@ -20,7 +20,6 @@ export const POLICIES = {
   thompson: linearThompson,
 } as const satisfies Record<PolicyName, Policy<unknown>>;
 
-
 /** True when `name` is a built-in policy name. */
 export function isPolicyName(name: string): name is PolicyName {
   return (POLICY_NAMES as readonly string[]).includes(name);

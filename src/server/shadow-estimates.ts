@@ -76,7 +76,8 @@ export function shadowEstimateOf(sums: ShadowSums): ShadowEstimate | null {
   // The sample variance of the x_i, as the promotion gate's offline estimate takes it (experiments/shadow-exposure.ts).
   const variance = n < 2 ? 0 : Math.max(0, (sums.weighted_squares - n * ips * ips) / (n - 1));
   const half = Z95 * Math.sqrt(variance / n);
-  const enough = n >= 2 && sums.weighted_squares > 0 && (sums.weighted_rewards * sums.weighted_rewards) / sums.weighted_squares >= MIN_EFFECTIVE_REWARDS;
+  // m ≤ n (Cauchy–Schwarz), so m ≥ 10 also means n ≥ 10.
+  const enough = sums.weighted_squares > 0 && (sums.weighted_rewards * sums.weighted_rewards) / sums.weighted_squares >= MIN_EFFECTIVE_REWARDS;
   return {
     ...sums,
     ips,
