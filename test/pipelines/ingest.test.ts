@@ -323,7 +323,8 @@ describe('ingest from the embedded journal', () => {
     await bus.publish('signals', first);
     let inFirst!: () => void;
     const firstDone = new Promise<void>((resolve) => (inFirst = resolve));
-    const running = ingestEvents(job(bus, paths, { untilIdle: false, maxWaitMs: 50, onBatch: () => inFirst() }));
+    // Runs until stopped (a signal it is never sent): here, by losing its lock.
+    const running = ingestEvents(job(bus, paths, { untilIdle: false, signal: new AbortController().signal, maxWaitMs: 50, onBatch: () => inFirst() }));
     const outcome = running.then(() => 'stopped', (e: unknown) => (e instanceof Error ? e.message : String(e)));
     await firstDone;
     const lock = `${paths.events}.ingest-lock`;
@@ -346,8 +347,8 @@ describe('ingest from the embedded journal', () => {
   it('rejects bad batch options as usage errors', async () => {
     const paths = await tempHome('oo-ml-ingest-');
     const bus = createEventBusOver(createEmbeddedTransport(paths.bus));
-    await expect(ingestEvents(job(bus, paths, { batchSize: 0 }))).rejects.toMatchObject({ code: 'invalid_usage', message: expect.stringContaining('batch size') });
-    await expect(ingestEvents(job(bus, paths, { maxWaitMs: -1 }))).rejects.toMatchObject({ code: 'invalid_usage' });
+    await expect(ingestEvents(job(bus, paths, { batchSize: 0 }))).rejects.toMatchObject({ code: 'invalid_usage', message: 'batchSize must be an integer between 1 and 10000, got 0' });
+    await expect(ingestEvents(job(bus, paths, { maxWaitMs: -1 }))).rejects.toMatchObject({ code: 'invalid_usage', message: 'maxWaitMs must be an integer between 0 and 600000, got -1' });
     await bus.close();
   });
 });
