@@ -89,8 +89,8 @@ describe('the package entry (import from "oo-ml")', () => {
       signalHandlersAdded: number[];
       draining: string;
     };
-    expect(out.users).toBe(60);
-    expect(out.snapshotRows).toBe(60);
+    expect(out.users).toBe(40);
+    expect(out.snapshotRows).toBe(40);
     expect(out.events).toBeGreaterThan(0);
     expect(out.model).toEqual([{ name: 'library-model', aliases: { candidate: 1 }, versions: [1] }]);
     expect(out.version).toBe(1);
