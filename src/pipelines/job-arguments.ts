@@ -20,8 +20,9 @@ export const SYNTH_RANGES = { users: [1, 10_000_000], days: [1, 3650] } as const
 /** `runSimulation`'s (and `oo-ml sim`'s): replications (one has no spread: its "interval" would be the point itself), workers, and the simulated world. */
 export const SIM_RANGES = { reps: [2, 1000], workers: [0, 64], users: [1, 1_000_000], rounds: [1, 1_000_000], delayRounds: [0, 10_000], driftAtRound: [0, 1_000_000] } as const satisfies Record<string, IntRange>;
 
-/** `ingestEvents`'s (and `oo-ml ingest`'s) batch, waits and defaults. */
+/** `ingestEvents`'s (and `oo-ml ingest`'s) batch and waits. */
 export const INGEST_RANGES = { batchSize: [1, MAX_BATCH], maxWaitMs: [0, 600_000], idleMs: [0, 86_400_000] } as const satisfies Record<string, IntRange>;
+/** What `ingestEvents` (and `oo-ml ingest`) uses for what it is not told. */
 export const INGEST_DEFAULTS = { batchSize: MAX_BATCH, maxWaitMs: 1000, untilIdle: false, idleMs: 2000 } as const;
 
 /** `value`, checked to be an integer in [min, max]; `what` names it (e.g. `users`). */
