@@ -20,6 +20,7 @@ import { EVENT_TYPES, type EventType, type OoEvent } from '../events/schemas.js'
 import { withDb } from '../io/duckdb.js';
 import { issueSummary, namedIssues } from '../validation.js';
 import { appendEvents, withEventLogLock, type LogEvent, type RefusedEvent } from './ingest.js';
+import { IMPORT_RANGES, requireInteger } from './job-arguments.js';
 
 /** Options of `importEvents`. */
 export interface ImportJob {
@@ -121,7 +122,7 @@ async function checkFile(file: string): Promise<number> {
 
 /** Imports the events of `job.file` into the event log (see the module doc). */
 export async function importEvents(job: ImportJob): Promise<ImportSummary> {
-  const batchSize = job.batchSize ?? 50_000;
+  const batchSize = requireInteger('batchSize', job.batchSize ?? 50_000, IMPORT_RANGES.batchSize);
   const info = await stat(job.file).catch(() => null);
   if (info === null) throw notFound(`no file ${job.file}`, { hint: 'pass an NDJSON file of events: one JSON event per line' });
   if (!info.isFile()) throw invalidInput(`${job.file} is not a regular file: the import reads it twice (to check it whole, then to write it)`, { hint: 'save it to a file first, e.g. zcat events.ndjson.gz > events.ndjson' });

@@ -22,6 +22,8 @@ export const SIM_RANGES = { reps: [2, 1000], workers: [0, 64], users: [1, 1_000_
 
 /** `ingestEvents`'s (and `oo-ml ingest`'s) batch and waits. */
 export const INGEST_RANGES = { batchSize: [1, MAX_BATCH], maxWaitMs: [0, 600_000], idleMs: [0, 86_400_000] } as const satisfies Record<string, IntRange>;
+/** `importEvents`'s events per append (one file per type and day each). */
+export const IMPORT_RANGES = { batchSize: [1, 10_000_000] } as const satisfies Record<string, IntRange>;
 /** What `ingestEvents` (and `oo-ml ingest`) uses for what it is not told. */
 export const INGEST_DEFAULTS = { batchSize: MAX_BATCH, maxWaitMs: 1000, untilIdle: false, idleMs: 2000 } as const;
 

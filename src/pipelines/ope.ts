@@ -53,7 +53,9 @@ export interface OpeJob {
   /**
    * The reward model's features. Open Bandit logs: groups of OBD_REWARD_FEATURES (default
    * affinity); with `item`, one model pooled over the items uses their context. Training sets:
-   * names of the v2 vector (default all of it). `none`: each arm's mean reward.
+   * names of the v2 vector; by default the whole vector the evaluated policy decides on (its
+   * layout, v1 or v2), the v2 vector for `uniform` and a distribution file. `none`: each arm's
+   * mean reward.
    */
   rewardFeatures?: readonly string[];
   /**

@@ -16,6 +16,7 @@
 import { invalidInput } from '../errors.js';
 import type { Rng } from '../random/rng.js';
 import type { Decision, Policy } from './policy.js';
+import { assertArmCount } from './policy-params.js';
 
 /** The floor a version gets unless told otherwise: 5 % of decisions uniform (a propensity of at least 0.05/K). */
 export const DEFAULT_EXPLORATION_FLOOR = 0.05;
@@ -29,6 +30,8 @@ export function checkExplorationFloor(floor: number): number {
 /** `policy` mixed with uniform over `k` arms at rate `floor` (the policy itself when the floor is 0). */
 export function withExplorationFloor<S>(policy: Policy<S>, floor: number, k: number): Policy<S> {
   checkExplorationFloor(floor);
+  // A bad arm count would make every probability NaN, found only far from here.
+  assertArmCount(policy.name, k);
   if (floor === 0) return policy;
   const keep = 1 - floor;
   const spread = floor / k;

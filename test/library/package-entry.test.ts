@@ -33,7 +33,7 @@ describe('the package as npm packs it', () => {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
     const { stdout } = await run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
     const files = new Set((JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
-    for (const f of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'bin/oo-ml.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/oo-ml.js']) expect(files.has(f), f).toBe(true);
+    for (const f of ['LICENSE', 'README.md', 'CHANGELOG.md', 'BENCHMARKS.md', 'package.json', 'bin/oo-ml.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/oo-ml.js']) expect(files.has(f), f).toBe(true);
     expect([...files].filter((f) => f.includes('tsbuildinfo') || f.endsWith('.built-at'))).toEqual([]);
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
     const named = [...readme.matchAll(/`(src\/[^`\s]*\.(?:ts|md))`/g)].map((m) => m[1]!);
@@ -88,6 +88,7 @@ describe('the package entry (import from "oo-ml")', () => {
       readyz: number;
       signalHandlersAdded: number[];
       draining: string;
+      registered: { mine: number[]; ope: number[] };
     };
     expect(out.users).toBe(40);
     expect(out.snapshotRows).toBe(40);
@@ -101,6 +102,9 @@ describe('the package entry (import from "oo-ml")', () => {
     expect([out.healthz, out.readyz]).toEqual([200, 503]);
     // The program's signals stay its own: the server installs no handler unless asked to.
     expect(out.signalHandlersAdded).toEqual([0, 0, 0]);
+    // A registered version evaluated through the exported calls as README says equals `oo-ml ope`'s estimates.
+    expect(out.registered.ope).toHaveLength(2);
+    out.registered.ope.forEach((v, i) => expect(out.registered.mine[i]).toBeCloseTo(v, 12));
     expect(out.draining).toContain('shutting down (the program is done): answering for 60 s more');
 
     // The training set the program wrote, read here through the sources, and the uniform policy's

@@ -10,6 +10,10 @@ import { createFileStore } from '../../src/registry/file-store.js';
 import { evaluate } from '../../src/evaluation/evaluate.js';
 import type { EventBus } from '../../src/events/event-bus.js';
 import { ingestEvents } from '../../src/pipelines/ingest.js';
+import { importEvents } from '../../src/pipelines/event-import.js';
+import { withExplorationFloor } from '../../src/policies/exploration-floor.js';
+import { getPolicy } from '../../src/policies/catalog.js';
+import { join } from 'node:path';
 import { tempHome } from '../helpers/temp-home.js';
 
 const usage = (message: string) => ({ code: 'invalid_usage', message });
@@ -55,6 +59,12 @@ describe('job arguments', () => {
     await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp, batchSize: 10_001, untilIdle: true })).rejects.toMatchObject(usage('batchSize must be an integer between 1 and 10000, got 10001'));
     // Neither idle-bounded nor stoppable, it would hold the event log's lock for good.
     await expect(ingestEvents({ bus: untouched, eventsDir: h.events, tmpDir: h.tmp })).rejects.toMatchObject(usage('an ingest needs untilIdle: true or a signal to stop it'));
+  });
+
+  it('importEvents refuses a batch size out of range; a floored policy refuses an arm count that would make its probabilities NaN', async () => {
+    const h = await tempHome();
+    await expect(importEvents({ file: join(h.home, 'none.ndjson'), eventsDir: h.events, tmpDir: h.tmp, now: () => new Date(), batchSize: 0 })).rejects.toMatchObject(usage('batchSize must be an integer between 1 and 10000000, got 0'));
+    expect(() => withExplorationFloor(getPolicy('linucb'), 0.05, 0)).toThrow('policy linucb needs an integer number of arms between 1 and 4096, got 0');
   });
 
   it('evaluate refuses an interval method it does not compute, for callers without the types', () => {
