@@ -216,9 +216,12 @@ function Policies({ figures, columns }: { figures: DashFigures; columns: number 
 /** ` [low, high]` of an interval, or nothing. */
 const intervalText = (ci: { low: number; high: number } | null): string => (ci === null ? '' : ` [${fixed(ci.low, 3)}, ${fixed(ci.high, 3)}]`);
 
+/** A shadow's IPS interval; none until enough rewards carry it (shadow-estimates.ts): a dash where it will be, as for a figure not known yet. */
+const shadowIntervalText = (e: ShadowEstimate): string => (e.ips_ci95 === null ? ' [–]' : intervalText(e.ips_ci95));
+
 /** A row's rate with its interval: the reward rate of a served row, the IPS estimate (~) of a shadow's. */
 function rateText(p: PolicyRow): string {
-  if (p.shadow) return p.estimate === null ? '' : `~${fixed(p.estimate.ips, 3)}${p.estimate.ips_ci95 === null ? ' [–]' : intervalText(p.estimate.ips_ci95)}`;
+  if (p.shadow) return p.estimate === null ? '' : `~${fixed(p.estimate.ips, 3)}${shadowIntervalText(p.estimate)}`;
   return `${fixed(p.rewardRate, 3)}${intervalText(p.ci95)}`;
 }
 
@@ -236,9 +239,7 @@ function rateBar(p: PolicyRow): string {
 /** A shadow's estimated reward on the served traffic, for the overview (– before its first decision). */
 function shadowEstimateText(e: ShadowEstimate | null): string {
   if (e === null) return 'est. reward –';
-  // No interval until enough rewards carry it (shadow-estimates.ts): a dash where it will be, as for a figure not known yet.
-  const interval = e.ips_ci95 === null ? ' [–]' : intervalText(e.ips_ci95);
-  return `est. reward ${fixed(e.ips, 3)}${interval}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} with feedback${e.late > 0 ? `, ${e.late} too late` : ''})`;
+  return `est. reward ${fixed(e.ips, 3)}${shadowIntervalText(e)}, SNIPS ${fixed(e.snips, 3)} (${e.rewarded} with feedback${e.late > 0 ? `, ${e.late} too late` : ''})`;
 }
 
 function Prompts({ figures }: { figures: DashFigures }) {
